@@ -1,0 +1,131 @@
+"""Typed configuration: one object, read from ``churnwatch.yaml`` and the environment.
+
+The settings object is passed down explicitly; nothing reads files or the environment
+at import time.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from features.errors import ConfigError
+
+CONFIG_FILE_NAME = "churnwatch.yaml"
+DEFAULT_HOME = "churnwatch-data"
+
+
+class EventRoles(BaseModel):
+    """Maps the company's own event types to the article's semantic roles.
+
+    Every event type gets its generic activity features without any role; a role adds
+    the semantic indicators (logins, core-feature depth and breadth, ...).
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    login: list[str] = Field(default_factory=list, description="event types that are a login")
+    core_feature: list[str] = Field(
+        default_factory=list, description="event types that are uses of a core feature"
+    )
+    new_feature: dict[str, date] = Field(
+        default_factory=dict, description="new-feature event type -> release date"
+    )
+    training: list[str] = Field(default_factory=list, description="webinars, courses")
+    marketing_sent: list[str] = Field(default_factory=list, description="marketing email sent")
+    marketing_open: list[str] = Field(default_factory=list, description="marketing email opened")
+    contact_left: list[str] = Field(default_factory=list, description="a key contact left")
+
+
+class Settings(BaseModel):
+    """Everything churnwatch can be configured with.
+
+    Attributes:
+        data: data source: a folder of Parquet/CSV files, a ``.duckdb`` file or a
+            SQLAlchemy URL. Relative paths are relative to the config file.
+        data_end: the moment the export was taken (exclusive); default the day after
+            the latest timestamp in events, tickets and invoices.
+        horizon_days: the label horizon ``H``: churn in ``(t, t + H]``.
+        grace_days: a gap between terms up to this long does not end a relationship.
+        snapshot_every_days: the default as-of schedule (weekly).
+        silence_days: a regular ticket writer silent this long is flagged.
+        column_mapping: ``{table: {their_column: canonical_column}}``.
+        event_roles: see ``EventRoles``.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    data: str | None = None
+    data_end: date | None = None
+    horizon_days: int = Field(60, ge=1, le=730)
+    grace_days: int = Field(30, ge=0, le=365)
+    snapshot_every_days: int = Field(7, ge=1, le=366)
+    silence_days: int = Field(45, ge=7, le=365)
+    column_mapping: dict[str, dict[str, str]] = Field(default_factory=dict)
+    event_roles: EventRoles = Field(default_factory=EventRoles)
+
+    @field_validator("column_mapping")
+    @classmethod
+    def _known_tables(cls, value: dict[str, dict[str, str]]) -> dict[str, dict[str, str]]:
+        from features.contract import TABLES
+
+        for table, mapping in value.items():
+            if table not in TABLES:
+                raise ValueError(f"unknown table {table!r} (known: {', '.join(TABLES)})")
+            for canonical in mapping.values():
+                if canonical not in TABLES[table].column_names:
+                    raise ValueError(
+                        f"{table}: {canonical!r} is not a column of the contract "
+                        f"({', '.join(TABLES[table].column_names)})"
+                    )
+        return value
+
+
+def resolve_home(home: str | os.PathLike[str] | None = None) -> Path:
+    """The home folder: ``--home``, else ``CHURNWATCH_HOME``, else ``./churnwatch-data``."""
+    chosen = home or os.environ.get("CHURNWATCH_HOME") or DEFAULT_HOME
+    return Path(chosen).expanduser().resolve()
+
+
+def load_settings(path: str | os.PathLike[str] | None = None, home: Path | None = None) -> Settings:
+    """Read settings from ``path``, else ``<home>/churnwatch.yaml`` if present, else defaults.
+
+    A relative ``data`` path in the file is resolved against the file's folder.
+
+    Raises:
+        ConfigError: the file does not exist (when named), is not YAML, or does not
+            validate; the message names the file and the offending key.
+    """
+    file: Path | None = Path(path) if path else None
+    if file is None and home is not None and (home / CONFIG_FILE_NAME).exists():
+        file = home / CONFIG_FILE_NAME
+    if file is None:
+        return Settings()
+    if not file.exists():
+        raise ConfigError(f"config file {file} does not exist")
+    try:
+        raw: Any = yaml.safe_load(file.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{file}: not valid YAML: {exc}") from exc
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{file}: expected a mapping at the top level, got {type(raw).__name__}")
+    try:
+        settings = Settings.model_validate(raw)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise ConfigError(f"{file}: {where}: {first['msg']}") from exc
+    if settings.data and "://" not in settings.data and not Path(settings.data).is_absolute():
+        settings = settings.model_copy(update={"data": str((file.parent / settings.data).resolve())})
+    return settings
+
+
+def dump_settings(settings: Settings, path: Path) -> None:
+    """Write settings as YAML (used by the demo generator)."""
+    data = settings.model_dump(mode="json", exclude_defaults=True)
+    path.write_text(yaml.safe_dump(data, sort_keys=False, allow_unicode=True), encoding="utf-8")

@@ -1,0 +1,187 @@
+"""The input data contract: the seven tables churnwatch reads, declared once.
+
+Every loader, validator, the demo generator and the docs read these declarations;
+nothing else lists table or column names. Column names are canonical; a user's own
+names are mapped onto them by ``Settings.column_mapping``.
+
+Time semantics: timestamps are naive (the export's local clock); ``date`` columns are
+calendar days. A row "exists" at an as-of date ``t`` only if its own timestamp is
+``< t`` (see ``features/snapshots.py``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+ColumnType = Literal["string", "timestamp", "date", "double", "bigint", "boolean"]
+
+#: DuckDB type each contract type is cast to.
+DUCKDB_TYPES: dict[str, str] = {
+    "string": "VARCHAR",
+    "timestamp": "TIMESTAMP",
+    "date": "DATE",
+    "double": "DOUBLE",
+    "bigint": "BIGINT",
+    "boolean": "BOOLEAN",
+}
+
+
+@dataclass(frozen=True)
+class Column:
+    """One column of a contract table.
+
+    Attributes:
+        name: canonical column name.
+        type: contract type; values are cast with ``TRY_CAST`` and a value that does
+            not cast is a ``DataContractError`` naming table, column and the row.
+        required: the column must be present in the source table.
+        nullable: a null is allowed; a null in a non-nullable column sets the row
+            aside (reason ``missing_<column>``).
+        description: what the column means, with its unit.
+    """
+
+    name: str
+    type: ColumnType
+    required: bool = True
+    nullable: bool = False
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class Table:
+    """One contract table.
+
+    Attributes:
+        name: canonical table name (also the file stem: ``events.parquet``).
+        columns: its columns in canonical order.
+        required: the table must exist in the source (``subscriptions``, ``events``).
+        time_column: the column that dates a row (for the data end and point in time).
+        description: what one row is.
+    """
+
+    name: str
+    columns: tuple[Column, ...]
+    required: bool = False
+    time_column: str | None = None
+    description: str = ""
+
+    @property
+    def column_names(self) -> list[str]:
+        return [c.name for c in self.columns]
+
+    def column(self, name: str) -> Column:
+        for c in self.columns:
+            if c.name == name:
+                return c
+        raise KeyError(name)
+
+
+TABLES: dict[str, Table] = {
+    t.name: t
+    for t in (
+        Table(
+            "accounts",
+            (
+                Column("account_id", "string", description="account key"),
+                Column("signed_at", "date", required=False, nullable=True,
+                       description="first contract signature"),
+                Column("industry", "string", required=False, nullable=True),
+                Column("employees", "bigint", required=False, nullable=True,
+                       description="company head count"),
+                Column("region", "string", required=False, nullable=True),
+                Column("channel", "string", required=False, nullable=True,
+                       description="acquisition channel"),
+                Column("csm", "string", required=False, nullable=True,
+                       description="customer-success manager who owns the account"),
+                Column("segment", "string", required=False, nullable=True,
+                       description="account class, e.g. A/B/C"),
+            ),
+            description="one row per account: static CRM attributes",
+        ),
+        Table(
+            "subscriptions",
+            (
+                Column("account_id", "string"),
+                Column("start_date", "date", description="first day of the term"),
+                Column("end_date", "date", nullable=True,
+                       description="first day no longer covered (exclusive); null = open-ended"),
+                Column("mrr", "double", description="monthly recurring revenue of the term"),
+                Column("plan", "string", required=False, nullable=True),
+                Column("seats", "bigint", required=False, nullable=True),
+            ),
+            required=True,
+            time_column="start_date",
+            description="one row per term (billing period or contract)",
+        ),
+        Table(
+            "events",
+            (
+                Column("account_id", "string"),
+                Column("user_id", "string", required=False, nullable=True),
+                Column("occurred_at", "timestamp"),
+                Column("event_type", "string"),
+                Column("quantity", "double", required=False, nullable=True,
+                       description="default 1"),
+            ),
+            required=True,
+            time_column="occurred_at",
+            description="product usage and marketing touches",
+        ),
+        Table(
+            "tickets",
+            (
+                Column("account_id", "string"),
+                Column("opened_at", "timestamp"),
+                Column("resolved_at", "timestamp", nullable=True),
+                Column("priority", "string", required=False, nullable=True,
+                       description="low / normal / high / urgent"),
+                Column("csat", "double", required=False, nullable=True,
+                       description="satisfaction 1-5, given at resolution"),
+                Column("category", "string", required=False, nullable=True),
+            ),
+            time_column="opened_at",
+            description="support tickets",
+        ),
+        Table(
+            "invoices",
+            (
+                Column("account_id", "string"),
+                Column("issued_at", "date"),
+                Column("due_at", "date"),
+                Column("paid_at", "date", nullable=True, description="null = unpaid"),
+                Column("amount", "double"),
+            ),
+            time_column="issued_at",
+            description="billing",
+        ),
+        Table(
+            "churn_feedback",
+            (
+                Column("account_id", "string"),
+                Column("churned_at", "date"),
+                Column("reason_category", "string", required=False, nullable=True,
+                       description="product / price / service / competitor / business_change / other"),
+                Column("avoidable", "boolean", required=False, nullable=True),
+                Column("notes", "string", required=False, nullable=True),
+            ),
+            time_column="churned_at",
+            description="exit interviews (ARTICLE §2)",
+        ),
+        Table(
+            "interventions",
+            (
+                Column("account_id", "string"),
+                Column("occurred_at", "timestamp"),
+                Column("playbook", "string", required=False, nullable=True),
+                Column("tier", "string", required=False, nullable=True),
+                Column("owner", "string", required=False, nullable=True),
+            ),
+            time_column="occurred_at",
+            description="what the CS team did (closed loop)",
+        ),
+    )
+}
+
+#: Tables whose rows must belong to a known account.
+KEYED_TABLES = ("subscriptions", "events", "tickets", "invoices", "churn_feedback", "interventions")

@@ -1,0 +1,143 @@
+"""``build_snapshots``: source -> contract checks -> spine and labels -> features -> store."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+
+from features.config import Settings
+from features.errors import ChurnwatchError, DataContractError
+from features.snapshots import build_feature_tables
+from features.sources import Source, load_raw_tables, open_source
+from features.spec import Catalogue
+from features.store import SnapshotMeta, write_snapshots
+from features.timeline import build_spine, build_terms, default_schedule
+from features.validate import ValidationReport, q, validate_tables
+
+log = logging.getLogger(__name__)
+
+Progress = Callable[[str], None]
+
+
+@dataclass
+class BuildResult:
+    """What one build produced."""
+
+    rows: int
+    labelled_rows: int
+    positive_rows: int
+    accounts: int
+    as_of: list[dt.date]
+    catalogue: Catalogue
+    validation: ValidationReport
+    input_hash: str
+    seconds: dict[str, float] = field(default_factory=dict)
+    statements: list[str] = field(default_factory=list)
+    events: int = 0
+
+    def summary(self) -> dict:
+        return {
+            "snapshots": {"rows": self.rows, "labelled_rows": self.labelled_rows,
+                          "positive_rows": self.positive_rows, "accounts": self.accounts,
+                          "as_of_first": self.as_of[0].isoformat() if self.as_of else None,
+                          "as_of_last": self.as_of[-1].isoformat() if self.as_of else None,
+                          "as_of_dates": len(self.as_of), "features": len(self.catalogue.features),
+                          "event_types": list(self.catalogue.event_types)},
+            "input_hash": self.input_hash,
+            "seconds": {k: round(v, 3) for k, v in self.seconds.items()},
+            **self.validation.to_dict(),
+        }
+
+
+def open_connection(threads: int | None = None) -> duckdb.DuckDBPyConnection:
+    con = duckdb.connect(":memory:")
+    if threads:
+        con.execute(f"SET threads = {int(threads)}")
+    con.execute("SET preserve_insertion_order = false")
+    return con
+
+
+def input_hash(con: duckdb.DuckDBPyConnection, tables: list[str]) -> str:
+    """An order-independent hash of the cleaned inputs (row hashes summed per table)."""
+    h = hashlib.sha256()
+    for name in sorted(tables):
+        cols = [r[0] for r in con.execute(f"DESCRIBE clean_{name}").fetchall()]
+        row = con.execute(f"SELECT count(*), sum(hash({', '.join(q(c) for c in cols)}) % 1000000007) "
+                          f"FROM clean_{name}").fetchone()
+        h.update(f"{name}:{row[0]}:{row[1]}".encode())
+    return h.hexdigest()[:16]
+
+
+def prepare(source: Source | str | Path, settings: Settings, con: duckdb.DuckDBPyConnection
+            ) -> tuple[ValidationReport, list[str]]:
+    """Load and check the source into ``con`` (``clean_*`` tables). Shared by features and metrics."""
+    src = source if not isinstance(source, str | Path) else open_source(source)
+    loaded = load_raw_tables(src, con)
+    report = validate_tables(con, loaded, settings)
+    return report, loaded
+
+
+def build_snapshots(source: Source | str | Path, settings: Settings, store: Path,
+                    as_of: list[dt.date] | None = None, progress: Progress | None = None,
+                    threads: int | None = None) -> BuildResult:
+    """Build snapshots for ``as_of`` (default: the weekly schedule) and write them to ``store``.
+
+    Raises:
+        DataContractError: bad input (see ``features/validate.py``), or an as-of date
+            after the data end (its features would need data that does not exist).
+    """
+    say = progress or (lambda _msg: None)
+    timings: dict[str, float] = {}
+    t0 = time.perf_counter()
+    src = source if not isinstance(source, str | Path) else open_source(source)
+    con = open_connection(threads)
+    try:
+        say(f"loading {src.describe()}")
+        report, loaded = prepare(src, settings, con)
+        timings["load_and_check"] = time.perf_counter() - t0
+        dates = sorted(set(as_of)) if as_of else default_schedule(
+            report.data_start, report.data_end, settings.snapshot_every_days)
+        late = [d for d in dates if d > report.data_end]
+        if late:
+            raise DataContractError(
+                f"as-of date {late[0]} is after the data end {report.data_end}: "
+                "features there would need data that does not exist")
+        t1 = time.perf_counter()
+        say(f"building the spine and labels for {len(dates)} as-of dates")
+        build_terms(con, settings)
+        build_spine(con, dates, settings, report.data_end)
+        say("computing features")
+        catalogue, statements = build_feature_tables(con, settings)
+        timings["features"] = time.perf_counter() - t1
+        t2 = time.perf_counter()
+        digest = input_hash(con, loaded)
+        stats = con.execute("SELECT count(*), count_if(labelled), count_if(churn_label = 1), "
+                            "count(DISTINCT account_id) FROM snapshot_rows").fetchone()
+        events = con.execute("SELECT count(*) FROM clean_events").fetchone()[0]
+        say(f"writing {stats[0]:,} snapshot rows to {store}")
+        meta = SnapshotMeta(catalogue=catalogue, data_start=report.data_start,
+                            data_end=report.data_end, horizon_days=settings.horizon_days,
+                            grace_days=settings.grace_days, source=src.describe(),
+                            input_hash=digest, built_at=dt.datetime.now())
+        store.parent.mkdir(parents=True, exist_ok=True)
+        con.execute("ATTACH ? AS store_db", [str(store)])
+        con.execute("USE store_db")
+        write_snapshots(con, "snapshot_rows", meta, replace_all=as_of is None)
+        con.execute("USE memory")
+        con.execute("DETACH store_db")
+        timings["write"] = time.perf_counter() - t2
+        timings["total"] = time.perf_counter() - t0
+    except duckdb.Error as exc:
+        raise ChurnwatchError(f"snapshot build failed in the query engine: {exc}") from exc
+    finally:
+        con.close()
+    return BuildResult(rows=stats[0], labelled_rows=stats[1], positive_rows=stats[2], accounts=stats[3],
+                       as_of=dates, catalogue=catalogue, validation=report, input_hash=digest,
+                       seconds=timings, statements=statements, events=events)

@@ -1,0 +1,161 @@
+"""Data sources: read the raw contract tables into a DuckDB connection.
+
+Three kinds (DESIGN §1): a folder of Parquet/CSV files (default), a DuckDB file, and a
+SQLAlchemy URL (PostgreSQL is the one tested; read through SQLAlchemy/psycopg because
+DuckDB's postgres extension cannot be installed offline). Each loads table ``X`` as the
+DuckDB table ``raw_X`` with the source's own column names and types; renaming,
+validation and casting happen afterwards in ``features/validate.py``.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+
+from features.contract import TABLES
+from features.errors import DataContractError
+
+log = logging.getLogger(__name__)
+
+
+def _lit(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def _quote(identifier: str) -> str:
+    return '"' + identifier.replace('"', '""') + '"'
+
+
+@dataclass(frozen=True)
+class FolderSource:
+    """A folder with ``<table>.parquet`` or ``<table>.csv`` (or a ``<table>/`` folder of Parquet)."""
+
+    path: Path
+
+    def describe(self) -> str:
+        return f"folder {self.path}"
+
+    def load(self, con: duckdb.DuckDBPyConnection, table: str) -> bool:
+        candidates = [self.path / f"{table}.parquet", self.path / f"{table}.csv",
+                      self.path / table]
+        for file in candidates:
+            if not file.exists():
+                continue
+            if file.is_dir():
+                parts = sorted(file.glob("*.parquet"))
+                if not parts:
+                    continue
+                con.execute(f"CREATE OR REPLACE TEMP VIEW raw_{table} AS SELECT * FROM read_parquet("
+                            f"[{', '.join(_lit(str(p)) for p in parts)}])")
+            elif file.suffix == ".parquet":
+                try:
+                    con.execute(f"CREATE OR REPLACE TEMP VIEW raw_{table} AS "
+                                f"SELECT * FROM read_parquet({_lit(str(file))})")
+                    con.execute(f"SELECT * FROM raw_{table} LIMIT 0")
+                except duckdb.Error as exc:
+                    raise DataContractError(f"{file}: not a readable Parquet file ({exc})",
+                                            table=table) from exc
+            else:
+                try:
+                    # all_varchar: casting (and its errors) is ours, with row examples.
+                    con.execute(f"CREATE OR REPLACE TEMP TABLE raw_{table} AS SELECT * FROM "
+                                "read_csv(?, header = true, all_varchar = true)", [str(file)])
+                except duckdb.Error as exc:
+                    raise DataContractError(f"{file}: not a readable CSV file ({exc})",
+                                            table=table) from exc
+            log.info("loaded %s from %s", table, file)
+            return True
+        return False
+
+
+@dataclass(frozen=True)
+class DuckDBSource:
+    """Tables of the same names inside a DuckDB database file (opened read-only)."""
+
+    path: Path
+
+    def describe(self) -> str:
+        return f"DuckDB file {self.path}"
+
+    def load(self, con: duckdb.DuckDBPyConnection, table: str) -> bool:
+        attached = {r[0] for r in con.execute("SELECT database_name FROM duckdb_databases()").fetchall()}
+        if "src" not in attached:
+            con.execute("ATTACH ? AS src (READ_ONLY)", [str(self.path)])
+        exists = con.execute(
+            "SELECT count(*) FROM duckdb_tables() WHERE database_name = 'src' AND table_name = ?",
+            [table]).fetchone()[0]
+        if not exists:
+            return False
+        con.execute(f"CREATE OR REPLACE TEMP TABLE raw_{table} AS SELECT * FROM src.main.{_quote(table)}")
+        return True
+
+
+@dataclass(frozen=True)
+class SqlAlchemySource:
+    """Tables of the same names in any database SQLAlchemy can reach."""
+
+    url: str
+
+    def describe(self) -> str:
+        from sqlalchemy.engine import make_url
+
+        return f"database {make_url(self.url).render_as_string(hide_password=True)}"
+
+    def load(self, con: duckdb.DuckDBPyConnection, table: str) -> bool:
+        import pandas as pd
+        import sqlalchemy as sa
+
+        engine = sa.create_engine(self.url)
+        try:
+            if not sa.inspect(engine).has_table(table):
+                return False
+            with engine.connect() as conn:
+                frame = pd.read_sql_table(table, conn)
+        finally:
+            engine.dispose()
+        con.register("_incoming", frame)
+        con.execute(f"CREATE OR REPLACE TEMP TABLE raw_{table} AS SELECT * FROM _incoming")
+        con.unregister("_incoming")
+        return True
+
+
+Source = FolderSource | DuckDBSource | SqlAlchemySource
+
+
+def open_source(spec: str | Path) -> Source:
+    """Pick the source kind from its spelling: URL (``scheme://``), ``*.duckdb`` file, or folder.
+
+    Raises:
+        DataContractError: the path does not exist or is not a folder / DuckDB file.
+    """
+    text = str(spec)
+    if "://" in text:
+        return SqlAlchemySource(text)
+    path = Path(text).expanduser()
+    if not path.exists():
+        raise DataContractError(f"data source {path} does not exist")
+    if path.is_dir():
+        return FolderSource(path.resolve())
+    if path.suffix in (".duckdb", ".db"):
+        return DuckDBSource(path.resolve())
+    raise DataContractError(
+        f"data source {path}: expected a folder of Parquet/CSV files, a .duckdb file "
+        "or a SQLAlchemy URL (postgresql+psycopg://...)")
+
+
+def load_raw_tables(source: Source, con: duckdb.DuckDBPyConnection) -> list[str]:
+    """Load every contract table the source has as ``raw_<table>``; return their names.
+
+    Raises:
+        DataContractError: a required table (subscriptions, events) is missing.
+    """
+    loaded = [name for name in TABLES if source.load(con, name)]
+    for name, table in TABLES.items():
+        if table.required and name not in loaded:
+            raise DataContractError(
+                f"{source.describe()}: required table '{name}' not found "
+                f"(expected {name}.parquet or {name}.csv, or a table named {name})", table=name)
+    return loaded

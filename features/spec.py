@@ -1,0 +1,307 @@
+"""The feature catalogue: every feature declared once, in one typed spec.
+
+DESIGN §3. The same declarations give the pipeline's columns (``features/snapshots.py``),
+the model's feature order, the API's request schema and the reason templates. Features
+of the "per event type" family are generated from the event types found in the data,
+so a company's own event log works before any configuration.
+
+Time semantics for every feature: computed at an as-of date ``t`` from rows whose own
+timestamp is ``< t``; a window of ``N`` days is ``[t - N days, t)``; "previous window"
+is ``[t - 2N, t - N)``.
+
+Reason templates are ``str.format`` strings with these fields: ``{value}`` (the value
+rendered in its unit) and, for change features, ``{change}`` ("down 62%" / "下降62%").
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import asdict, dataclass, field
+from typing import Literal
+
+SignalGroup = Literal[
+    "activity",
+    "core_usage",
+    "support",
+    "new_feature",
+    "renewal_payment",
+    "commercial",
+    "relationship_marketing",
+    "profile",
+    "event_type",
+]
+FeatureType = Literal["float", "int", "category"]
+
+#: Group names for people, in English and Simplified Chinese.
+GROUP_LABELS: dict[str, tuple[str, str]] = {
+    "activity": ("Product activity", "产品活跃度"),
+    "core_usage": ("Core-feature usage", "核心功能使用"),
+    "support": ("Support", "客户服务"),
+    "new_feature": ("New-feature engagement", "新功能参与"),
+    "renewal_payment": ("Renewal & payment", "续约与付款"),
+    "commercial": ("Commercial relationship", "商业关系"),
+    "relationship_marketing": ("Relationship & marketing", "关系与营销"),
+    "profile": ("Profile", "客户画像"),
+    "event_type": ("Event activity", "事件活跃度"),
+}
+
+
+@dataclass(frozen=True)
+class FeatureSpec:
+    """One feature.
+
+    Attributes:
+        name: column name, with its unit or window in the name (``logins_30d``).
+        group: signal group (reason codes are summed per group).
+        type: ``float``, ``int`` or ``category``.
+        unit: unit of the value (``count``, ``days``, ``ratio``, ``currency``...).
+        definition: what it is, with time semantics.
+        direction: +1 more means more risk, -1 less, 0 unknown (monotone constraints).
+        valid_range: inclusive bounds; ``None`` is unbounded (API validation, drift).
+        optional: may be missing (null) in a snapshot or a request.
+        reason_en: reason template in English.
+        reason_zh: reason template in Simplified Chinese.
+        template: the parametrised computation that makes it (see snapshots.py).
+        params: parameters of that template.
+    """
+
+    name: str
+    group: SignalGroup
+    type: FeatureType
+    unit: str
+    definition: str
+    direction: int
+    valid_range: tuple[float | None, float | None] = (0.0, None)
+    optional: bool = True
+    reason_en: str = ""
+    reason_zh: str = ""
+    template: str = ""
+    params: dict = field(default_factory=dict)
+
+
+def slug(event_type: str) -> str:
+    """A column-safe name for an event type: lower case, ``[a-z0-9_]``, max 40 chars."""
+    s = re.sub(r"[^a-z0-9]+", "_", event_type.strip().lower()).strip("_")
+    return (s or "event")[:40]
+
+
+def _f(name: str, group: SignalGroup, unit: str, definition: str, direction: int,
+       en: str, zh: str, template: str, rng: tuple[float | None, float | None] = (0.0, None),
+       type: FeatureType = "float", **params: object) -> FeatureSpec:
+    return FeatureSpec(name=name, group=group, type=type, unit=unit, definition=definition,
+                       direction=direction, valid_range=rng, reason_en=en, reason_zh=zh,
+                       template=template, params=dict(params))
+
+
+PCT: tuple[float | None, float | None] = (-1.0, None)  # relative change: -100% .. unbounded
+DIFF: tuple[float | None, float | None] = (None, None)
+
+
+def _core_features() -> list[FeatureSpec]:
+    """The article's semantic indicators (DESIGN §3), in catalogue order."""
+    a, c, s, n, r, m, k = ("activity", "core_usage", "support", "new_feature",
+                           "renewal_payment", "commercial", "relationship_marketing")
+    out: list[FeatureSpec] = []
+    for w in (7, 30, 90):
+        out.append(_f(f"active_days_{w}d", a, "days", f"distinct days with any event in the last {w} days", -1,
+                      f"Active on {{value}} of the last {w} days", f"近{w}天活跃{{value}}天",
+                      "active_days", window=w, type="int", rng=(0.0, float(w))))
+        out.append(_f(f"logins_{w}d", a, "count", f"login events in the last {w} days", -1,
+                      f"{{value}} logins in the last {w} days", f"近{w}天登录{{value}}次",
+                      "role_count", role="login", window=w, type="int"))
+    out += [
+        _f("logins_7d_change", a, "ratio", "relative change of logins_7d vs the previous 7 days", -1,
+           "Logins {change} vs the previous 7 days", "近7天登录次数较前7天{change}",
+           "role_change", role="login", window=7, rng=PCT),
+        _f("logins_30d_change", a, "ratio", "relative change of logins_30d vs the previous 30 days", -1,
+           "Logins {change} vs the previous 30 days", "近30天登录次数较前30天{change}",
+           "role_change", role="login", window=30, rng=PCT),
+        _f("active_days_30d_change", a, "ratio", "relative change of active_days_30d vs the previous 30 days", -1,
+           "Active days {change} vs the previous 30 days", "近30天活跃天数较前30天{change}",
+           "active_days_change", window=30, rng=PCT),
+        _f("days_since_last_login", a, "days", "days since the last login before t (null: never)", +1,
+           "No login for {value} days", "已{value}天未登录", "days_since_role", role="login"),
+        _f("active_users_30d", a, "count", "distinct users with any event in the last 30 days", -1,
+           "{value} active users in the last 30 days", "近30天活跃用户{value}人",
+           "distinct_users", window=30, type="int"),
+        _f("active_users_per_seat", a, "ratio", "active_users_30d / seats of the current term", -1,
+           "Only {value} of seats in use", "席位使用率仅{value}", "ratio",
+           num="active_users_30d", den="seats"),
+        _f("core_events_per_active_user_30d", c, "count", "core-feature events in 30 days per active user", -1,
+           "{value} core-feature uses per active user in 30 days", "近30天人均核心功能使用{value}次",
+           "ratio", num="core_events_30d", den="active_users_30d"),
+        _f("core_events_30d", c, "count", "core-feature events in the last 30 days", -1,
+           "{value} core-feature uses in the last 30 days", "近30天核心功能使用{value}次",
+           "role_count", role="core_feature", window=30, type="int"),
+        _f("core_features_used_30d", c, "count", "distinct core features used in the last 30 days (breadth)", -1,
+           "Only {value} core features used in the last 30 days", "近30天仅使用{value}个核心功能",
+           "role_breadth", role="core_feature", window=30, type="int"),
+        _f("core_user_share_30d", c, "ratio", "share of active users (30 days) who used a core feature", -1,
+           "Only {value} of active users use core features", "仅{value}的活跃用户使用核心功能",
+           "distinct_users_share", role="core_feature", window=30, rng=(0.0, 1.0)),
+        _f("core_events_30d_change", c, "ratio", "relative change of core_events_30d vs the previous 30 days", -1,
+           "Core-feature use {change} vs the previous 30 days", "核心功能使用较前30天{change}",
+           "role_change", role="core_feature", window=30, rng=PCT),
+        _f("core_features_used_30d_change", c, "count",
+           "core_features_used_30d minus the same count in the previous 30 days", -1,
+           "{value} core features fewer than the previous 30 days", "核心功能使用种类较前30天变化{value}个",
+           "role_breadth_change", role="core_feature", window=30, rng=DIFF),
+        _f("tickets_30d", s, "count", "tickets opened in the last 30 days", +1,
+           "{value} tickets in the last 30 days", "近30天提交工单{value}个", "ticket_count", window=30, type="int"),
+        _f("tickets_30d_vs_baseline", s, "ratio",
+           "tickets_30d / (tickets in the last 180 days / 6); null when none in 180 days", +1,
+           "Tickets at {value}x the account's usual rate", "工单量为平时的{value}倍", "ticket_spike",
+           window=30, baseline=180),
+        _f("high_priority_tickets_30d", s, "count", "high or urgent tickets opened in the last 30 days", +1,
+           "{value} high-priority tickets in the last 30 days", "近30天高优先级工单{value}个",
+           "ticket_count", window=30, priority=["high", "urgent"], type="int"),
+        _f("open_tickets", s, "count", "tickets opened before t and not resolved before t", +1,
+           "{value} tickets still open", "{value}个工单尚未解决", "open_tickets", type="int"),
+        _f("mean_resolution_hours_90d", s, "hours", "mean hours to resolve tickets resolved in the last 90 days", +1,
+           "Tickets took {value} hours to resolve on average", "工单平均解决时长{value}小时",
+           "ticket_resolution", window=90),
+        _f("worst_csat_90d", s, "score", "lowest CSAT (1-5) of tickets resolved in the last 90 days", -1,
+           "A support rating of {value}/5", "客服满意度最低{value}/5分", "ticket_csat", window=90,
+           agg="min", rng=(1.0, 5.0)),
+        _f("mean_csat_90d", s, "score", "mean CSAT (1-5) of tickets resolved in the last 90 days", -1,
+           "Support rated {value}/5 on average", "客服满意度平均{value}/5分", "ticket_csat", window=90,
+           agg="mean", rng=(1.0, 5.0)),
+        _f("days_since_last_ticket", s, "days", "days since the last ticket was opened (null: never)", 0,
+           "Last ticket {value} days ago", "上次工单在{value}天前", "ticket_days_since"),
+        _f("ticket_silence", s, "flag",
+           "1 if the account opened >= 3 tickets in [t-180, t-silence_days) and none since", +1,
+           "A regular ticket writer has gone silent", "常提工单的客户突然沉默", "ticket_silence",
+           type="int", rng=(0.0, 1.0)),
+        _f("new_features_tried_30d", n, "count",
+           "new features released in the last 180 days first used within 30 days of release", -1,
+           "Tried {value} of the recently released features", "试用了{value}个新功能",
+           "new_features_tried", window=30, lookback=180, type="int"),
+        _f("new_feature_events_30d", n, "count", "events of new-feature types in the last 30 days", -1,
+           "{value} new-feature uses in the last 30 days", "近30天使用新功能{value}次",
+           "role_count", role="new_feature", window=30, type="int"),
+        _f("training_attended_90d", n, "count", "training / webinar events in the last 90 days", -1,
+           "{value} trainings or webinars in the last 90 days", "近90天参加培训/网络研讨会{value}次",
+           "role_count", role="training", window=90, type="int"),
+        _f("days_to_term_end", r, "days", "days from t to the end of the current term (null: open-ended)", -1,
+           "Term ends in {value} days", "合同{value}天后到期", "term_end"),
+        _f("days_overdue", r, "days", "largest days past due of invoices unpaid at t (0: none)", +1,
+           "An invoice is {value} days overdue", "有发票已逾期{value}天", "invoice_overdue"),
+        _f("late_payments_90d", r, "count",
+           "invoices due in the last 90 days paid after their due date or still unpaid", +1,
+           "{value} late payments in the last 90 days", "近90天逾期付款{value}次", "invoice_late",
+           window=90, type="int"),
+        _f("payment_delay_90d", r, "days", "mean days paid after due, invoices paid in the last 90 days", +1,
+           "Invoices paid {value} days late on average", "发票平均逾期{value}天付款", "invoice_delay",
+           window=90),
+        _f("payment_delay_change", r, "days", "payment_delay_90d minus the same in the previous 90 days", +1,
+           "Payment delay up {value} days", "付款延迟增加{value}天", "invoice_delay_change",
+           window=90, rng=DIFF),
+        _f("mrr", m, "currency", "MRR of the terms in force at t", -1,
+           "MRR of {value}", "月经常性收入{value}", "term_value", column="mrr"),
+        _f("mrr_change_90d", m, "ratio", "relative change of MRR vs 90 days earlier (downgrade < 0)", -1,
+           "MRR {change} over 90 days", "近90天月经常性收入{change}", "term_value_change", window=90,
+           rng=PCT),
+        _f("tenure_days", m, "days", "days since the current relationship started (lifecycle stage)", -1,
+           "Customer for {value} days", "已合作{value}天", "tenure"),
+        _f("seats", m, "count", "seats of the terms in force at t", -1,
+           "{value} seats", "{value}个席位", "term_value", column="seats"),
+        _f("plan", m, "category", "plan of the latest term in force at t", 0,
+           "On the {value} plan", "当前套餐：{value}", "term_plan", type="category", rng=(None, None)),
+        _f("contact_left_90d", k, "count", "key contacts who left in the last 90 days", +1,
+           "A key contact left recently", "近期有关键联系人离职", "role_count", role="contact_left",
+           window=90, type="int"),
+        _f("email_open_rate_90d", k, "ratio", "marketing emails opened / sent in the last 90 days", -1,
+           "Opens {value} of marketing emails", "营销邮件打开率{value}", "role_ratio",
+           num="marketing_open", den="marketing_sent", window=90, rng=(0.0, None)),
+        _f("email_open_rate_change", k, "ratio", "email_open_rate_90d minus the rate in the previous 90 days", -1,
+           "Email open rate {change}", "邮件打开率{change}", "role_ratio_change",
+           num="marketing_open", den="marketing_sent", window=90, rng=DIFF),
+    ]
+    for col, desc in (("industry", "industry"), ("size_band", "company size band from employees"),
+                      ("region", "region"), ("channel", "acquisition channel"),
+                      ("csm", "customer-success manager"), ("segment", "account class")):
+        out.append(_f(col, "profile", "category", desc, 0, f"{desc.capitalize()}: {{value}}",
+                      f"{desc}：{{value}}", "profile", type="category", rng=(None, None), column=col))
+    return out
+
+
+SIZE_BANDS = ((1, 49, "1-49"), (50, 249, "50-249"), (250, 999, "250-999"), (1000, None, "1000+"))
+EVENT_WINDOWS = (7, 30, 90)
+
+
+def event_type_features(event_type: str) -> list[FeatureSpec]:
+    """The generic family every event type gets: counts, change, distinct users."""
+    s = slug(event_type)
+    out = [
+        _f(f"evt_{s}_{w}d", "event_type", "count", f"'{event_type}' events in the last {w} days", 0,
+           f"{{value}} '{event_type}' events in the last {w} days", f"近{w}天'{event_type}'事件{{value}}次",
+           "event_count", event_type=event_type, window=w)
+        for w in EVENT_WINDOWS
+    ]
+    out.append(_f(f"evt_{s}_30d_change", "event_type", "ratio",
+                  f"relative change of '{event_type}' events vs the previous 30 days", 0,
+                  f"'{event_type}' events {{change}} vs the previous 30 days",
+                  f"'{event_type}'事件较前30天{{change}}", "event_change", event_type=event_type,
+                  window=30, rng=PCT))
+    out.append(_f(f"evt_{s}_users_30d", "event_type", "count",
+                  f"distinct users with '{event_type}' events in the last 30 days", 0,
+                  f"{{value}} users with '{event_type}' in the last 30 days",
+                  f"近30天'{event_type}'用户{{value}}人", "event_users", event_type=event_type,
+                  window=30, type="int"))
+    return out
+
+
+@dataclass(frozen=True)
+class Catalogue:
+    """The full ordered feature list for one dataset (core + per event type)."""
+
+    features: tuple[FeatureSpec, ...]
+    event_types: tuple[str, ...]
+
+    @property
+    def names(self) -> list[str]:
+        return [f.name for f in self.features]
+
+    @property
+    def categorical(self) -> list[str]:
+        return [f.name for f in self.features if f.type == "category"]
+
+    def __getitem__(self, name: str) -> FeatureSpec:
+        for f in self.features:
+            if f.name == name:
+                return f
+        raise KeyError(name)
+
+    def to_json(self) -> str:
+        return json.dumps({"event_types": list(self.event_types),
+                           "features": [asdict(f) for f in self.features]}, ensure_ascii=False)
+
+    @classmethod
+    def from_json(cls, text: str) -> Catalogue:
+        raw = json.loads(text)
+        feats = tuple(FeatureSpec(**{**f, "valid_range": tuple(f["valid_range"])}) for f in raw["features"])
+        return cls(features=feats, event_types=tuple(raw["event_types"]))
+
+
+CORE_FEATURES: tuple[FeatureSpec, ...] = tuple(_core_features())
+
+
+def build_catalogue(event_types: list[str] | tuple[str, ...]) -> Catalogue:
+    """Core features followed by the per-event-type family, event types sorted.
+
+    Two event types with the same slug get a numeric suffix so columns stay unique.
+    """
+    feats = list(CORE_FEATURES)
+    seen: dict[str, int] = {}
+    ordered = sorted(set(event_types))
+    for et in ordered:
+        fam = event_type_features(et)
+        base = slug(et)
+        n = seen.get(base, 0)
+        seen[base] = n + 1
+        if n:
+            fam = [FeatureSpec(**{**asdict(f), "name": f.name.replace(f"evt_{base}_", f"evt_{base}{n + 1}_", 1)})
+                   for f in fam]
+        feats.extend(fam)
+    return Catalogue(features=tuple(feats), event_types=tuple(ordered))

@@ -1,0 +1,120 @@
+"""The snapshot store: a DuckDB file keyed by (account_id, as_of).
+
+Tables:
+
+* ``snapshots``: keys, ``churn_label`` (null = unlabelled), ``labelled`` and every
+  feature in catalogue order.
+* ``snapshot_meta``: one row per build: the catalogue as JSON, data start and end,
+  horizon, grace, source description, input hash, build time. The latest row
+  describes the ``snapshots`` columns.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+
+from features.errors import StoreError
+from features.spec import Catalogue
+
+SNAPSHOTS = "snapshots"
+META = "snapshot_meta"
+
+
+@dataclass(frozen=True)
+class SnapshotMeta:
+    catalogue: Catalogue
+    data_start: dt.date
+    data_end: dt.date
+    horizon_days: int
+    grace_days: int
+    source: str
+    input_hash: str
+    built_at: dt.datetime
+
+
+def connect(store: Path, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+    if read_only and not store.exists():
+        raise StoreError(f"store {store} does not exist: run `churnwatch features` first")
+    store.parent.mkdir(parents=True, exist_ok=True)
+    return duckdb.connect(str(store), read_only=read_only)
+
+
+def write_snapshots(con: duckdb.DuckDBPyConnection, rows_table: str, meta: SnapshotMeta,
+                    replace_all: bool) -> int:
+    """Write ``rows_table`` into ``snapshots``; same-date rows are replaced, never duplicated.
+
+    ``replace_all`` rebuilds the table (the full schedule); otherwise rows of the same
+    as-of dates are deleted and the new ones inserted by column name (on-demand dates).
+    Returns the number of rows written.
+    """
+    exists = con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = ? "
+                         "AND database_name = current_database()", [SNAPSHOTS]).fetchone()[0]
+    con.execute("BEGIN TRANSACTION")
+    try:
+        if replace_all or not exists:
+            con.execute(f"CREATE OR REPLACE TABLE {SNAPSHOTS} AS SELECT * FROM {rows_table}")
+        else:
+            old = [r[0] for r in con.execute(f"DESCRIBE {SNAPSHOTS}").fetchall()]
+            new = [r[0] for r in con.execute(f"DESCRIBE {rows_table}").fetchall()]
+            if old != new:
+                raise StoreError(
+                    f"the store's snapshots have different columns than this build "
+                    f"({len(old)} vs {len(new)}: the event types changed); rebuild all dates")
+            con.execute(f"DELETE FROM {SNAPSHOTS} WHERE as_of IN (SELECT DISTINCT as_of FROM {rows_table})")
+            con.execute(f"INSERT INTO {SNAPSHOTS} SELECT * FROM {rows_table}")
+        con.execute(f"""CREATE TABLE IF NOT EXISTS {META} (
+            built_at TIMESTAMP, catalogue JSON, data_start DATE, data_end DATE,
+            horizon_days INTEGER, grace_days INTEGER, source VARCHAR, input_hash VARCHAR)""")
+        con.execute(f"INSERT INTO {META} VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    [meta.built_at, meta.catalogue.to_json(), meta.data_start, meta.data_end,
+                     meta.horizon_days, meta.grace_days, meta.source, meta.input_hash])
+        con.execute("COMMIT")
+    except Exception:
+        con.execute("ROLLBACK")
+        raise
+    return con.execute(f"SELECT count(*) FROM {rows_table}").fetchone()[0]
+
+
+def read_meta(con: duckdb.DuckDBPyConnection) -> SnapshotMeta:
+    """The latest build's metadata. Raises StoreError on an empty store."""
+    try:
+        row = con.execute(f"SELECT built_at, catalogue, data_start, data_end, horizon_days, grace_days, "
+                          f"source, input_hash FROM {META} ORDER BY built_at DESC LIMIT 1").fetchone()
+    except duckdb.CatalogException as exc:
+        raise StoreError("the store has no snapshots: run `churnwatch features` first") from exc
+    if row is None:
+        raise StoreError("the store has no snapshots: run `churnwatch features` first")
+    return SnapshotMeta(catalogue=Catalogue.from_json(row[1]), data_start=row[2], data_end=row[3],
+                        horizon_days=row[4], grace_days=row[5], source=row[6], input_hash=row[7],
+                        built_at=row[0])
+
+
+def read_snapshots(store: Path, as_of: list[dt.date] | None = None) -> pd.DataFrame:
+    """All snapshots (or those of the given dates), ordered by as_of then account_id."""
+    with connect(store, read_only=True) as con:
+        read_meta(con)
+        if as_of:
+            return con.execute(f"SELECT * FROM {SNAPSHOTS} WHERE as_of IN (SELECT unnest(?)) "
+                               "ORDER BY as_of, account_id", [list(as_of)]).df()
+        return con.execute(f"SELECT * FROM {SNAPSHOTS} ORDER BY as_of, account_id").df()
+
+
+def latest_snapshot(store: Path, account_ids: list[str]) -> pd.DataFrame:
+    """Each account's latest row (serving); unknown ids are simply absent."""
+    with connect(store, read_only=True) as con:
+        read_meta(con)
+        return con.execute(
+            f"SELECT * FROM {SNAPSHOTS} WHERE account_id IN (SELECT unnest(?)) "
+            f"QUALIFY row_number() OVER (PARTITION BY account_id ORDER BY as_of DESC) = 1 "
+            "ORDER BY account_id", [list(account_ids)]).df()
+
+
+def write_summary(path: Path, summary: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(summary, indent=2, default=str, ensure_ascii=False), encoding="utf-8")

@@ -1,0 +1,138 @@
+"""Terms, relationships, the snapshot spine and churn labels (DESIGN §2).
+
+* A **term** covers ``[start_date, end_date)``; ``end_date`` null is open-ended.
+* Consecutive terms with a gap of at most ``grace_days`` form one **relationship**;
+  a relationship that has an end ``e`` **churned on** ``e`` (the first uncovered day).
+* An account is **active at t** when a term covers ``t``: ``start_date <= t < end_date``.
+* The **label** of ``(account, t)`` is 1 when the relationship ends in ``(t, t + H]``,
+  else 0, and exists only when ``t + H + grace <= data_end``; other rows are kept,
+  unlabelled (``churn_label`` null, ``labelled`` false).
+
+Dates are handled as integer day numbers (days since 1970-01-01) so that window frames
+and arithmetic are plain integers in every SQL engine.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import duckdb
+
+from features.config import Settings
+
+EPOCH = dt.date(1970, 1, 1)
+
+
+def day_number(d: dt.date) -> int:
+    return (d - EPOCH).days
+
+
+def from_day_number(n: int) -> dt.date:
+    return EPOCH + dt.timedelta(days=int(n))
+
+
+def dn(column: str) -> str:
+    """SQL: the day number of a date/timestamp column."""
+    return f"CAST(date_diff('day', DATE '1970-01-01', CAST({column} AS DATE)) AS INTEGER)"
+
+
+def default_schedule(data_start: dt.date, data_end: dt.date, every_days: int = 7,
+                     warmup_days: int = 90) -> list[dt.date]:
+    """Weekly as-of dates (Mondays) from ``data_start + warmup`` up to the data end.
+
+    The data end itself is always included, so the latest snapshot is as fresh as the
+    export. The warm-up keeps 90-day windows from being cut short by the data start.
+    """
+    first = data_start + dt.timedelta(days=warmup_days)
+    first += dt.timedelta(days=(7 - first.weekday()) % 7) if every_days % 7 == 0 else dt.timedelta()
+    out: list[dt.date] = []
+    d = first
+    while d < data_end:
+        out.append(d)
+        d += dt.timedelta(days=every_days)
+    out.append(data_end)
+    return out
+
+
+def build_terms(con: duckdb.DuckDBPyConnection, settings: Settings) -> None:
+    """``terms`` (one row per term, with its relationship number) and ``relationships``."""
+    g = int(settings.grace_days)
+    con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE terms AS
+        WITH base AS (
+            SELECT account_id, {dn('start_date')} AS sn,
+                   CASE WHEN end_date IS NULL THEN NULL ELSE {dn('end_date')} END AS en,
+                   mrr, plan, seats
+            FROM clean_subscriptions
+        ), ordered AS (
+            SELECT *, MAX(COALESCE(en, 2147483647)) OVER (
+                       PARTITION BY account_id ORDER BY sn, en
+                       ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS prev_end
+            FROM base
+        ), flagged AS (
+            SELECT *, CASE WHEN prev_end IS NULL OR sn > prev_end + {g} THEN 1 ELSE 0 END AS new_rel
+            FROM ordered
+        )
+        SELECT account_id, sn, en, mrr, plan, seats,
+               SUM(new_rel) OVER (PARTITION BY account_id ORDER BY sn, en
+                                  ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS rel_no
+        FROM flagged
+    """)
+    con.execute("""
+        CREATE OR REPLACE TEMP TABLE relationships AS
+        SELECT account_id, rel_no, MIN(sn) AS rel_start,
+               CASE WHEN MAX(CASE WHEN en IS NULL THEN 1 ELSE 0 END) = 1 THEN NULL ELSE MAX(en) END AS rel_end
+        FROM terms GROUP BY account_id, rel_no
+    """)
+
+
+def build_spine(con: duckdb.DuckDBPyConnection, as_of: list[dt.date], settings: Settings,
+                data_end: dt.date) -> None:
+    """``spine``: one row per (active account, as-of date) with term values and the label.
+
+    Needs ``terms`` and ``relationships``. As-of dates after the data end are refused
+    by the caller; a term starting on ``t`` is in force at ``t``.
+    """
+    con.execute("CREATE OR REPLACE TEMP TABLE asof_dates (t DATE, tn INTEGER)")
+    con.executemany("INSERT INTO asof_dates VALUES (?, ?)", [(d, day_number(d)) for d in sorted(set(as_of))])
+    h, g, end_n = int(settings.horizon_days), int(settings.grace_days), day_number(data_end)
+    con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE spine AS
+        WITH cover AS (
+            SELECT a.t, a.tn, tr.account_id, SUM(tr.mrr) AS mrr, SUM(tr.seats) AS seats,
+                   ARG_MAX(tr.plan, tr.sn) AS plan, MAX(tr.rel_no) AS rel_no,
+                   CASE WHEN MAX(CASE WHEN tr.en IS NULL THEN 1 ELSE 0 END) = 1 THEN NULL
+                        ELSE MAX(tr.en) END AS term_end
+            FROM asof_dates a JOIN terms tr
+              ON tr.sn <= a.tn AND (tr.en IS NULL OR a.tn < tr.en)
+            GROUP BY a.t, a.tn, tr.account_id
+        ), before AS (
+            SELECT a.tn, tr.account_id, SUM(tr.mrr) AS mrr_90d_ago
+            FROM asof_dates a JOIN terms tr
+              ON tr.sn <= a.tn - 90 AND (tr.en IS NULL OR a.tn - 90 < tr.en)
+            GROUP BY a.tn, tr.account_id
+        )
+        SELECT c.account_id, c.t AS as_of, c.tn, c.mrr, c.seats, c.plan,
+               c.term_end - c.tn AS days_to_term_end,
+               b.mrr_90d_ago,
+               c.tn - r.rel_start AS tenure_days,
+               CASE WHEN c.tn + {h} + {g} <= {end_n} THEN
+                    CASE WHEN r.rel_end IS NOT NULL AND r.rel_end > c.tn AND r.rel_end <= c.tn + {h}
+                         THEN 1 ELSE 0 END END AS churn_label
+        FROM cover c
+        JOIN relationships r ON r.account_id = c.account_id AND r.rel_no = c.rel_no
+        LEFT JOIN before b ON b.account_id = c.account_id AND b.tn = c.tn
+    """)
+
+
+def churn_events(con: duckdb.DuckDBPyConnection, settings: Settings, data_end: dt.date) -> None:
+    """``churns``: one row per ended relationship, with whether the end is final.
+
+    ``final`` is false when ``end + grace > data_end``: a new term could still start.
+    """
+    con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE churns AS
+        SELECT r.account_id, r.rel_no, r.rel_start, r.rel_end,
+               r.rel_end + {int(settings.grace_days)} <= {day_number(data_end)} AS final
+        FROM relationships r WHERE r.rel_end IS NOT NULL AND r.rel_end <= {day_number(data_end)}
+    """)

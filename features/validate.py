@@ -1,0 +1,221 @@
+"""Contract checks: rename, type-check and clean the raw tables; set bad rows aside.
+
+Two outcomes for bad input, never a silent drop (DESIGN §1):
+
+* **errors** (``DataContractError``, naming table, column and an example row): a required
+  table or column is missing; a value does not parse as the column's type (a wrong
+  file or a wrong column mapping, almost always).
+* **rows set aside** (counted by table and reason, with one example row per reason, in
+  ``ValidationReport`` and then ``<home>/reports/run-summary.json``):
+
+  ============================  ==========================================================
+  reason                        rows
+  ============================  ==========================================================
+  ``missing_<column>``          a null in a non-nullable column (e.g. ``missing_account_id``)
+  ``duplicate_account``         a second ``accounts`` row for the same account_id
+  ``unknown_account``           an account_id not in ``accounts`` (or, without that table,
+                                not in ``subscriptions``)
+  ``end_before_start``          a term whose ``end_date <= start_date``
+  ``negative_mrr``              a term with ``mrr < 0``
+  ``resolved_before_opened``    a ticket resolved before it was opened
+  ``csat_out_of_range``         a CSAT outside 1..5
+  ``due_before_issued``         an invoice due before it was issued
+  ``after_data_end``            a row dated at or after the configured data end
+  ============================  ==========================================================
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+
+import duckdb
+
+from features.config import Settings
+from features.contract import DUCKDB_TYPES, KEYED_TABLES, TABLES, Table
+from features.errors import DataContractError
+
+
+def q(identifier: str) -> str:
+    """Quote a SQL identifier."""
+    return '"' + identifier.replace('"', '""') + '"'
+
+
+@dataclass
+class TableReport:
+    rows_in: int = 0
+    rows_kept: int = 0
+    set_aside: dict[str, int] = field(default_factory=dict)
+    examples: dict[str, dict] = field(default_factory=dict)
+
+
+@dataclass
+class ValidationReport:
+    """What the contract checks kept and set aside, per table."""
+
+    data_end: dt.date
+    data_start: dt.date
+    tables: dict[str, TableReport] = field(default_factory=dict)
+
+    @property
+    def total_set_aside(self) -> int:
+        return sum(sum(t.set_aside.values()) for t in self.tables.values())
+
+    def to_dict(self) -> dict:
+        return {
+            "data_start": self.data_start.isoformat(),
+            "data_end": self.data_end.isoformat(),
+            "tables": {
+                name: {"rows_in": t.rows_in, "rows_kept": t.rows_kept, "set_aside": t.set_aside,
+                       "examples": t.examples}
+                for name, t in self.tables.items()
+            },
+        }
+
+
+def _columns(con: duckdb.DuckDBPyConnection, relation: str) -> list[str]:
+    return [r[0] for r in con.execute(f"DESCRIBE {relation}").fetchall()]
+
+
+def _example(con: duckdb.DuckDBPyConnection, sql: str) -> dict | None:
+    cur = con.execute(sql + " LIMIT 1")
+    row = cur.fetchone()
+    if row is None:
+        return None
+    names = [d[0] for d in cur.description]
+    return {k: (v.isoformat() if isinstance(v, dt.date | dt.datetime) else v) for k, v in zip(names, row)}
+
+
+def _source_columns(con: duckdb.DuckDBPyConnection, table: Table, mapping: dict[str, str]) -> dict[str, str]:
+    """canonical column -> the source's column, after the configured renames."""
+    present = _columns(con, f"raw_{table.name}")
+    for theirs in mapping:
+        if theirs not in present:
+            raise DataContractError(
+                f"{table.name}: column mapping names '{theirs}' but the table has "
+                f"{', '.join(present)}", table=table.name, column=theirs)
+    renamed = {mapping.get(c, c): c for c in present}
+    return {c.name: renamed[c.name] for c in table.columns if c.name in renamed}
+
+
+def _check_columns(con: duckdb.DuckDBPyConnection, table: Table, cols: dict[str, str]) -> None:
+    """Required columns present and every value castable (one scan for all columns)."""
+    raw = f"raw_{table.name}"
+    for col in table.columns:
+        if col.required and col.name not in cols:
+            present = _columns(con, raw)
+            raise DataContractError(
+                f"{table.name}: required column '{col.name}' is missing "
+                f"(columns found: {', '.join(present)}; map yours with column_mapping)",
+                table=table.name, column=col.name, example=_example(con, f"SELECT * FROM {raw}"))
+    conds = {
+        name: f"{q(src)} IS NOT NULL AND TRY_CAST({q(src)} AS {DUCKDB_TYPES[table.column(name).type]}) IS NULL"
+        for name, src in cols.items()
+    }
+    counts = con.execute(
+        "SELECT " + ", ".join(f"count_if({c})" for c in conds.values()) + f" FROM {raw}").fetchone()
+    for (name, cond), bad in zip(conds.items(), counts):
+        if bad:
+            raise DataContractError(
+                f"{table.name}.{name}: {bad} value(s) are not of type {table.column(name).type}",
+                table=table.name, column=name,
+                example=_example(con, f"SELECT * FROM {raw} WHERE {cond}"))
+
+
+def _typed_select(table: Table, cols: dict[str, str]) -> str:
+    parts = []
+    for col in table.columns:
+        target = DUCKDB_TYPES[col.type]
+        if col.name in cols:
+            expr = f"CAST({q(cols[col.name])} AS {target})"
+            if col.type == "string":
+                expr = f"NULLIF(TRIM({expr}), '')"
+        else:
+            expr = f"CAST(NULL AS {target})"
+        if table.name == "events" and col.name == "quantity":
+            expr = f"COALESCE({expr}, 1.0)"
+        parts.append(f"{expr} AS {q(col.name)}")
+    return ", ".join(parts)
+
+
+def _reasons(table: Table, data_end: dt.date | None, known_accounts: str | None) -> list[tuple[str, str]]:
+    """(reason, SQL condition) in priority order; the first that holds names the reason."""
+    out = [(f"missing_{c.name}", f"{q(c.name)} IS NULL") for c in table.columns if not c.nullable]
+    if table.name == "accounts":
+        out.append(("duplicate_account", "row_number() OVER (PARTITION BY account_id) > 1"))
+    if known_accounts is not None and table.name in KEYED_TABLES:
+        out.append(("unknown_account", f"account_id NOT IN (SELECT account_id FROM {known_accounts})"))
+    if table.name == "subscriptions":
+        out += [("end_before_start", "end_date IS NOT NULL AND end_date <= start_date"),
+                ("negative_mrr", "mrr < 0")]
+    if table.name == "tickets":
+        out += [("resolved_before_opened", "resolved_at < opened_at"),
+                ("csat_out_of_range", "csat IS NOT NULL AND (csat < 1 OR csat > 5)")]
+    if table.name == "invoices":
+        out.append(("due_before_issued", "due_at < issued_at"))
+    if data_end is not None and table.time_column:
+        out.append(("after_data_end", f"{q(table.time_column)} >= DATE '{data_end.isoformat()}'"))
+    return out
+
+
+def _derive_data_end(con: duckdb.DuckDBPyConnection, loaded: list[str]) -> dt.date:
+    """The day after the latest timestamp in events, tickets and invoices."""
+    probes = {"events": ["occurred_at"], "tickets": ["opened_at", "resolved_at"],
+              "invoices": ["issued_at", "paid_at"]}
+    latest: list[dt.date] = []
+    for name, cols in probes.items():
+        if name not in loaded:
+            continue
+        for c in cols:
+            v = con.execute(f"SELECT CAST(max({q(c)}) AS DATE) FROM typed_{name}").fetchone()[0]
+            if v is not None:
+                latest.append(v)
+    if not latest:
+        raise DataContractError("no timestamps in events, tickets or invoices: cannot tell the data end",
+                                table="events")
+    return max(latest) + dt.timedelta(days=1)
+
+
+def validate_tables(con: duckdb.DuckDBPyConnection, loaded: list[str], settings: Settings) -> ValidationReport:
+    """Turn every ``raw_X`` into ``clean_X`` (canonical names and types) and report.
+
+    Tables not in the source become empty ``clean_X`` tables, so queries need no cases.
+    """
+    for name in loaded:
+        table = TABLES[name]
+        cols = _source_columns(con, table, settings.column_mapping.get(name, {}))
+        _check_columns(con, table, cols)
+        con.execute(f"CREATE OR REPLACE TEMP VIEW typed_{name} AS SELECT {_typed_select(table, cols)} "
+                    f"FROM raw_{name}")
+    data_end = settings.data_end or _derive_data_end(con, loaded)
+
+    report = ValidationReport(data_end=data_end, data_start=data_end)
+    order = ["accounts", "subscriptions"] + [n for n in TABLES if n not in ("accounts", "subscriptions")]
+    for name in order:
+        table = TABLES[name]
+        if name not in loaded:
+            cols = ", ".join(f"CAST(NULL AS {DUCKDB_TYPES[c.type]}) AS {q(c.name)}" for c in table.columns)
+            con.execute(f"CREATE OR REPLACE TEMP TABLE clean_{name} AS SELECT {cols} LIMIT 0")
+            continue
+        known = "clean_accounts" if "accounts" in loaded else (
+            "clean_subscriptions" if name != "subscriptions" else None)
+        reasons = _reasons(table, settings.data_end, known)
+        case = "CASE " + " ".join(f"WHEN {cond} THEN '{r}'" for r, cond in reasons) + " END" if reasons \
+            else "CAST(NULL AS VARCHAR)"
+        con.execute(f"CREATE OR REPLACE TEMP TABLE checked_{name} AS "
+                    f"SELECT *, {case} AS _reason FROM typed_{name}")
+        cols = ", ".join(q(c) for c in table.column_names)
+        con.execute(f"CREATE OR REPLACE TEMP VIEW clean_{name} AS SELECT {cols} FROM checked_{name} "
+                    "WHERE _reason IS NULL")
+        rep = TableReport(rows_in=con.execute(f"SELECT count(*) FROM checked_{name}").fetchone()[0])
+        for reason, n in con.execute(f"SELECT _reason, count(*) FROM checked_{name} "
+                                     "WHERE _reason IS NOT NULL GROUP BY 1 ORDER BY 1").fetchall():
+            rep.set_aside[reason] = n
+            rep.examples[reason] = _example(
+                con, f"SELECT {cols} FROM checked_{name} WHERE _reason = '{reason}'") or {}
+        rep.rows_kept = rep.rows_in - sum(rep.set_aside.values())
+        report.tables[name] = rep
+    starts = [con.execute(f"SELECT CAST(min({q(TABLES[n].time_column)}) AS DATE) FROM clean_{n}").fetchone()[0]
+              for n in ("events", "subscriptions")]
+    report.data_start = min([s for s in starts if s is not None] or [data_end])
+    return report
