@@ -180,6 +180,11 @@ class _Sim:
     def month_of(self, day: np.ndarray) -> np.ndarray:
         return (day + self.origin).astype("datetime64[D]").astype("datetime64[M]").astype(np.int64)
 
+    def anchor_of(self, day: np.ndarray) -> np.ndarray:
+        """Billing day of month (1..28) for a relationship starting on `day`."""
+        dd = (day + self.origin).astype("datetime64[D]")
+        return np.minimum((dd - dd.astype("datetime64[M]")).astype(np.int64) + 1, 28)
+
     def _profiles(self, accounts: int, months: int) -> None:
         rng = self.rng
         first_days = [(np.datetime64(_months(self.start, m), "D").astype(np.int64) - self.origin)
@@ -216,9 +221,7 @@ class _Sim:
         self.ticket_prop = np.exp(rng.normal(-TICKET_PROP_SD**2 / 2, TICKET_PROP_SD, n))
         self.fin_stress = rng.random(n) < FINANCE_STRESS_SHARE
         self.net = rng.choice([14, 30], n, p=[0.4, 0.6])
-        dom = (signup + self.origin).astype("datetime64[D]") - \
-            (signup + self.origin).astype("datetime64[D]").astype("datetime64[M]")
-        self.anchor = np.minimum(dom.astype(np.int64) + 1, 28)
+        self.anchor = self.anchor_of(signup)
 
     # ------------------------------------------------------------------ simulation
     def run(self) -> None:
@@ -306,10 +309,7 @@ class _Sim:
             self.h[back] = self.mu[back] + rng.normal(0, 0.3, n_back)
             self.m[back] = self.c[back] = self.s[back] = 0.0
             self.sudden[back], self.react[back] = -1, OPEN
-        anc = np.minimum(self.month_of(np.full(idx.size, d)) * 0 + (
-            (np.int64(d) + self.origin).astype("datetime64[D]")
-            - (np.int64(d) + self.origin).astype("datetime64[D]").astype("datetime64[M]")
-        ).astype(np.int64) + 1, 28)
+        anc = np.full(idx.size, self.anchor_of(np.array([d]))[0])
         self.anchor[idx], self.rel_start[idx] = anc, d
         self.term_mi[idx] = self.month_of(np.full(idx.size, d))
         length = np.where(self.kind[idx] == 1, 12, 1)
@@ -393,3 +393,349 @@ class _Sim:
         self.m *= 1 - SHOCK_DECAY
         self.s *= 1 - SUPPORT_DECAY
         self.c *= 1 - COMPETITOR_DECAY
+
+
+# ---------------------------------------------------------------------- tables
+def _seconds(rng: np.random.Generator, k: int) -> np.ndarray:
+    """Second of the day (0..86399) around office hours."""
+    return np.clip(rng.normal(13.5 * 3600, 3 * 3600, k), 0, 86399).astype(np.int64)
+
+
+def _usage(sim: _Sim, months: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Events and tickets: Poisson counts per active account-day, one month at a time."""
+    rng, T, n, NS = sim.rng, int(sim.T), sim.n, 86_400 * 10**9
+    pool = np.maximum(sim.SEATS.max(axis=0), 1).astype(np.int64)
+    user_off = np.concatenate([[0], np.cumsum(pool)[:-1]])
+    jitter = np.exp(rng.normal(-JITTER_SD**2 / 2, JITTER_SD, (T // 7 + 1, n))).astype(np.float32)
+    adopt = {}
+    for name, after in NEW_FEATURES.items():
+        rel = np.datetime64(_months(sim.start, after), "D").astype(np.int64) - sim.origin
+        delay = rng.exponential(ADOPT_DELAY * np.exp(-0.8 * (sim.mu - HEALTH_MEAN)))
+        adopt[name] = np.where(rng.random(n) < ADOPT_NEVER, OPEN,
+                               np.maximum(rel, sim.signup) + delay.astype(np.int64))
+    left_acct = np.concatenate([a for a, _ in sim.left] or [np.zeros(0, np.int64)])
+    left_day = np.concatenate([np.full(a.size, d) for a, d in sim.left] or [np.zeros(0, np.int64)])
+    bounds = [min(T, int(np.datetime64(_months(sim.start, m), "D").astype(np.int64) - sim.origin))
+              for m in range(months + 1)]
+    types = {t: i for i, t in enumerate(EVENT_TYPES)}
+    ev_parts: list[tuple[np.ndarray, ...]] = []
+    tk_parts: list[tuple[np.ndarray, ...]] = []
+    for d0, d1 in zip(bounds[:-1], bounds[1:], strict=True):
+        act = sim.ACT[d0:d1]
+        dd, ii = np.nonzero(act)
+        day = dd + d0
+        h = sim.H[d0:d1][act].astype(np.float64)
+        seats = sim.SEATS[d0:d1][act].astype(np.float64)
+        weekend = (day + sim.origin + 3) % 7 >= 5
+        engaged = np.maximum(1.0, np.rint(seats * _sigmoid(ENGAGED_LOGIT[0] + ENGAGED_LOGIT[1] * h)))
+        base = engaged * sim.activity[ii] * jitter[day // 7, ii] * np.where(weekend, WEEKEND_FACTOR, 1)
+        cells, codes, users = [], [], []
+        for name, (rate, slope) in USER_EVENTS.items():
+            lam = base * (rate * np.exp(slope * h))
+            if name == "login":
+                lam *= np.where(day >= sim.drift, DRIFT_LOGIN_FACTOR, 1.0)
+            if name in adopt:
+                lam *= day >= adopt[name][ii]
+            if name == "course_completed":
+                lam += base * ONBOARDING_COURSES * (sim.trained[ii] & (day - sim.rel_start[ii] < 60)
+                                                    & (day >= sim.rel_start[ii]))
+            c = np.repeat(np.arange(day.size), rng.poisson(lam))
+            cells.append(c)
+            codes.append(np.full(c.size, types[name], np.int8))
+            users.append((rng.random(c.size) ** USER_SKEW * engaged[c]).astype(np.int64))
+        mail = EMAIL_RATE * ~weekend
+        opened = mail * _sigmoid(EMAIL_OPEN_LOGIT[0] + EMAIL_OPEN_LOGIT[1] * h)
+        for name, lam in (("email_sent", mail), ("email_opened", opened)):
+            c = np.repeat(np.arange(day.size), rng.poisson(lam))
+            cells.append(c)
+            codes.append(np.full(c.size, types[name], np.int8))
+            users.append(rng.integers(0, np.minimum(3, seats[c])))
+        c = np.concatenate(cells)
+        acct, eday = ii[c], day[c]
+        sel = (left_day >= d0) & (left_day < d1)
+        acct = np.concatenate([acct, left_acct[sel]])
+        eday = np.concatenate([eday, left_day[sel]])
+        code = np.concatenate([*codes, np.full(sel.sum(), types["key_contact_left"], np.int8)])
+        user = np.concatenate([user_off[ii[c]] + np.concatenate(users), np.full(sel.sum(), -1)])
+        ts = (eday + sim.origin) * NS + _seconds(rng, eday.size) * 10**9
+        qty = np.ones(eday.size)
+        wf = code == types["workflow_run"]
+        qty[wf] += rng.poisson(0.6, wf.sum())
+        order = np.argsort(ts, kind="stable")
+        ev_parts.append((acct[order].astype(np.int32), user[order].astype(np.int32),
+                         ts[order], code[order], qty[order]))
+        # tickets: spike in a bad support episode, silence after a competitor offer
+        s, cst = sim.S[d0:d1][act], sim.C[d0:d1][act]
+        lam = (TICKET_RATE * sim.ticket_prop[ii] * np.sqrt(seats) * (1 + TICKET_SPIKE * s)
+               * (1 - TICKET_SILENCE * cst) * np.exp(0.15 * h) * np.where(weekend, 0.2, 1.0))
+        c = np.repeat(np.arange(day.size), rng.poisson(lam))
+        tk_parts.append((ii[c], day[c], h[c], s[c].astype(np.float64)))
+    e = [np.concatenate(x) for x in zip(*ev_parts, strict=True)]
+    ids = _account_ids(n)
+    user_ids = np.char.add(np.char.add(np.repeat(ids, pool).astype(str), "-U"),
+                           np.char.zfill((np.arange(pool.sum()) - np.repeat(user_off, pool)
+                                          + 1).astype(str), 3))
+    events = pd.DataFrame({
+        "account_id": pd.Categorical.from_codes(e[0], categories=ids),
+        "user_id": pd.Categorical.from_codes(e[1], categories=user_ids),
+        "occurred_at": e[2].view("datetime64[ns]"),
+        "event_type": pd.Categorical.from_codes(e[3], categories=list(EVENT_TYPES)),
+        "quantity": e[4]})
+    return events, _tickets(sim, [np.concatenate(x) for x in zip(*tk_parts, strict=True)], ids)
+
+
+def _account_ids(n: int) -> np.ndarray:
+    return np.char.add("ACC-", np.char.zfill(np.arange(1, n + 1).astype(str), 6)).astype(object)
+
+
+def _pick(rng: np.random.Generator, p: np.ndarray) -> np.ndarray:
+    """One category per row of the probability matrix `p` (rows sum to 1)."""
+    return (rng.random((p.shape[0], 1)) > np.cumsum(p, axis=1)[:, :-1]).sum(axis=1)
+
+
+def _tickets(sim: _Sim, parts: list[np.ndarray], ids: np.ndarray) -> pd.DataFrame:
+    rng = sim.rng
+    acct, day, h, s = parts
+    k = acct.size
+    w = s[:, None]
+    prio = _pick(rng, (1 - w) * [0.30, 0.50, 0.15, 0.05] + w * [0.05, 0.35, 0.40, 0.20])
+    cat = _pick(rng, (1 - w) * [0.30, 0.30, 0.10, 0.10, 0.10, 0.10]
+                + w * [0.45, 0.10, 0.05, 0.10, 0.05, 0.25])
+    hours = np.exp(rng.normal(np.log(10) + 0.9 * s - 0.4 * (prio >= 2), 0.9))
+    opened = (day + sim.origin) * 86_400 + _seconds(rng, k)
+    resolved = opened + (hours * 3600).astype(np.int64)
+    open_ = resolved >= (sim.T + sim.origin) * 86_400
+    csat = np.clip(np.rint(4.3 + 0.35 * h - 0.45 * np.log(hours / 10) - 1.0 * s
+                           + rng.normal(0, 0.7, k)), 1, 5)
+    csat[open_ | (rng.random(k) < CSAT_MISSING)] = np.nan
+    order = np.argsort(opened, kind="stable")
+    res = pd.Series(resolved * 10**9).where(~open_).to_numpy()
+    return pd.DataFrame({
+        "account_id": ids[acct][order],
+        "opened_at": (opened * 10**9)[order].view("datetime64[ns]"),
+        "resolved_at": pd.to_datetime(res[order]),
+        "priority": np.array(PRIORITIES, object)[prio][order],
+        "csat": csat[order],
+        "category": np.array(TICKET_CATEGORIES, object)[cat][order]})
+
+
+def _dates(sim: _Sim, day: np.ndarray) -> np.ndarray:
+    return (day + sim.origin).astype("datetime64[D]").astype("datetime64[ns]")
+
+
+def _billing(sim: _Sim, ids: np.ndarray) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Subscriptions (one row per term) and invoices (paid late with low health or finances)."""
+    rng, r, k = sim.rng, slice(0, sim.n_rows), slice(0, sim.n_inv)
+    acct, start, end = sim.row_acct[r], sim.row_start[r], sim.row_end[r]
+    subs = pd.DataFrame({
+        "account_id": ids[acct], "start_date": _dates(sim, start),
+        "end_date": np.where(end >= OPEN, np.datetime64("NaT"), _dates(sim, np.minimum(end, sim.T * 4))),
+        "mrr": sim.row_mrr[r], "plan": np.array(PLANS, object)[sim.plan[acct]],
+        "seats": sim.row_seats[r]}).sort_values(["account_id", "start_date"], kind="stable")
+    ia, iday = sim.inv_acct[k], sim.inv_day[k]
+    h = sim.H[np.clip(iday, 0, sim.T - 1), ia].astype(np.float64)
+    late = rng.random(ia.size) < _sigmoid(LATE_LOGIT + LATE_HEALTH * h + LATE_FINANCE * sim.fin_stress[ia])
+    net = sim.net[ia]
+    paid = iday + np.where(late, net + 1 + rng.geometric(1 / LATE_MEAN_DAYS, ia.size),
+                           (rng.random(ia.size) * (net + 1)).astype(np.int64))
+    unpaid = np.zeros(ia.size, bool)
+    unpaid[np.concatenate(sim.unpaid or [np.zeros(0, np.int64)])] = True
+    unpaid |= paid >= sim.T
+    inv = pd.DataFrame({
+        "account_id": ids[ia], "issued_at": _dates(sim, iday), "due_at": _dates(sim, iday + net),
+        "paid_at": np.where(unpaid, np.datetime64("NaT"), _dates(sim, np.minimum(paid, sim.T))),
+        "amount": sim.inv_amount[k]}).sort_values(["issued_at", "account_id"], kind="stable")
+    return subs.reset_index(drop=True), inv.reset_index(drop=True)
+
+
+def _crm(sim: _Sim, ids: np.ndarray) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Accounts, churn feedback (exit interviews) and CS interventions."""
+    rng = sim.rng
+    regions = np.array([*REGIONS, DRIFT_REGION], object)
+    csm = np.array(list(CSMS), object)
+    accounts = pd.DataFrame({
+        "account_id": ids, "signed_at": _dates(sim, sim.signup),
+        "industry": np.array(list(INDUSTRIES), object)[sim.industry],
+        "employees": sim.employees, "region": regions[sim.region],
+        "channel": np.array(list(CHANNELS), object)[sim.channel], "csm": csm[sim.csm],
+        "segment": np.array(["A", "B", "C"], object)[sim.segment]})
+    z = np.zeros(0, np.int64)
+    ca = np.concatenate([a for a, _, _ in sim.churns] or [z])
+    cd = np.concatenate([np.full(a.size, d) for a, d, _ in sim.churns] or [z])
+    cc = np.concatenate([c for _, _, c in sim.churns] or [z])
+    keep = rng.random(ca.size) < FEEDBACK_RATE
+    ca, cd, cc = ca[keep], cd[keep], cc[keep]
+    feedback = pd.DataFrame({
+        "account_id": ids[ca], "churned_at": _dates(sim, cd),
+        "reason_category": np.array(CAUSE_CATEGORY, object)[cc],
+        "avoidable": cc < 4, "notes": np.array(CAUSE_NOTES, object)[cc]})
+    ia = np.concatenate([a for a, _, _ in sim.ints] or [z])
+    iday = np.concatenate([np.full(a.size, d) for a, d, _ in sim.ints] or [z])
+    tier = np.concatenate([t for _, _, t in sim.ints] or [z])
+    owner = np.where(tier == 2, "retention_squad", csm[sim.csm[ia]])
+    interventions = pd.DataFrame({
+        "account_id": ids[ia],
+        "occurred_at": ((iday + sim.origin) * 86_400 + _seconds(rng, ia.size)).astype(
+            "datetime64[s]").astype("datetime64[ns]"),
+        "playbook": np.array(PLAYBOOKS, object)[tier], "tier": np.array(TIERS, object)[tier],
+        "owner": owner.astype(object)})
+    return accounts, feedback, interventions
+
+
+def generate_tables(accounts: int = 2000, months: int = 24, seed: int = 7,
+                    start: date = date(2024, 1, 1), drift_from: date | None = None) -> DemoData:
+    """Generate the seven contract tables.
+
+    Args:
+        accounts: portfolio size at `start`; new accounts sign up every month (about
+            ``SIGNUP_RATE * accounts`` a month) and some churned accounts come back.
+        months: length of the data window; the data end is `start` + `months` (exclusive).
+        seed: random seed; the same arguments give the same tables.
+        start: first day of the data window (events, tickets start here).
+        drift_from: from this day on, logins drop by 25% for everyone and 30% of the new
+            accounts come from a new region ``LATAM`` (for drift monitoring demos).
+    """
+    if accounts < 1 or months < 1:
+        raise ValueError("accounts and months must be at least 1")
+    sim = _Sim(accounts, months, start, drift_from, np.random.default_rng(seed))
+    sim.run()
+    ids = _account_ids(sim.n)
+    events, tickets = _usage(sim, months)
+    subs, invoices = _billing(sim, ids)
+    accts, feedback, interventions = _crm(sim, ids)
+    data_end = _months(start, months)
+    roles = EventRoles(login=["login"], core_feature=list(CORE),
+                       new_feature={k: _months(start, v) for k, v in NEW_FEATURES.items()
+                                    if _months(start, v) < data_end},
+                       training=["webinar_attended", "course_completed"],
+                       marketing_sent=["email_sent"], marketing_open=["email_opened"],
+                       contact_left=["key_contact_left"])
+    settings = Settings(data=".", data_end=data_end, event_roles=roles)
+    return DemoData(accts, subs, events, tickets, invoices, feedback, interventions, settings)
+
+
+_ARROW = {"string": pa.string(), "timestamp": pa.timestamp("us"), "date": pa.date32(),
+          "double": pa.float64(), "bigint": pa.int64(), "boolean": pa.bool_()}
+
+
+def _to_arrow(col: pd.Series, kind: str) -> pa.Array:
+    if isinstance(col.dtype, pd.CategoricalDtype):
+        codes = col.cat.codes.to_numpy()
+        dic = pa.DictionaryArray.from_arrays(pa.array(codes, mask=codes < 0),
+                                             pa.array(col.cat.categories.astype(str)))
+        return dic.dictionary_decode()
+    if kind in ("timestamp", "date"):
+        unit = "datetime64[us]" if kind == "timestamp" else "datetime64[D]"
+        return pa.array(col.to_numpy(unit), type=_ARROW[kind], from_pandas=True)
+    return pa.Array.from_pandas(col, type=_ARROW[kind])
+
+
+def write_demo_data(out: Path, accounts: int = 2000, months: int = 24, seed: int = 7,
+                    start: date = date(2024, 1, 1), drift_from: date | None = None) -> DemoSummary:
+    """Generate the demo data and write ``<out>/<table>.parquet`` and ``<out>/churnwatch.yaml``.
+
+    Parquet types follow the contract: strings, ``date32``, naive ``timestamp[us]``,
+    ``double``, ``int64``, ``bool``. Returns row counts, churn figures and wall time (s).
+    """
+    t0 = time.perf_counter()
+    data = generate_tables(accounts, months, seed, start, drift_from)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    rows = {}
+    for name, df in data.tables().items():
+        cols = TABLES[name].columns
+        table = pa.table({c.name: _to_arrow(df[c.name], c.type) for c in cols},
+                         schema=pa.schema([(c.name, _ARROW[c.type]) for c in cols]))
+        pq.write_table(table, out / f"{name}.parquet")
+        rows[name] = len(df)
+    dump_settings(data.settings, out / CONFIG_FILE_NAME)
+    churns = churn_table(data)
+    return DemoSummary(rows=rows, accounts=len(data.accounts),
+                       churned_accounts=int(churns["account_id"].nunique()),
+                       churn_events=len(churns),
+                       monthly_churn_rate=float(monthly_churn_rates(data).mean()),
+                       seconds=time.perf_counter() - t0)
+
+
+# ------------------------------------------------------------------ measurements
+def churn_table(data: DemoData) -> pd.DataFrame:
+    """One row per churn: ``account_id``, ``churned_at`` (first day not covered) and
+    ``relationship_start``. Terms with gaps of at most ``grace_days`` form one
+    relationship; it churned if its last term ends before the data end."""
+    s = data.subscriptions.sort_values(["account_id", "start_date"], kind="stable")
+    far = pd.Timestamp("2262-01-01")
+    end = s["end_date"].fillna(far)
+    prev = end.groupby(s["account_id"]).cummax().groupby(s["account_id"]).shift()
+    grace = pd.Timedelta(days=data.settings.grace_days)
+    rel = (prev.isna() | (s["start_date"] > prev + grace)).cumsum()
+    g = pd.DataFrame({"account_id": s["account_id"], "start": s["start_date"], "end": end,
+                      "rel": rel}).groupby("rel")
+    r = g.agg(account_id=("account_id", "first"), relationship_start=("start", "min"),
+              churned_at=("end", "max"))
+    r = r[r["churned_at"] < pd.Timestamp(data.settings.data_end)]
+    return r[["account_id", "churned_at", "relationship_start"]].reset_index(drop=True)
+
+
+def monthly_churn_rates(data: DemoData) -> pd.Series:
+    """Customer churn rate per calendar month (share, not %): relationships active on the
+    month's first day that end within the month, over those active on the first day.
+    Only months ending at least ``grace_days`` before the data end are counted."""
+    s = data.subscriptions
+    end = s["end_date"].fillna(pd.Timestamp("2262-01-01"))
+    churns = churn_table(data)
+    first = data.events["occurred_at"].min().to_period("M").to_timestamp()
+    last = pd.Timestamp(data.settings.data_end) - pd.Timedelta(days=data.settings.grace_days)
+    out = {}
+    for ms in pd.date_range(first, last, freq="MS"):
+        me = ms + pd.offsets.MonthBegin(1)
+        if me > last:
+            break
+        active = s.loc[(s["start_date"] <= ms) & (end > ms), "account_id"].nunique()
+        lost = ((churns["churned_at"] > ms) & (churns["churned_at"] <= me)
+                & (churns["relationship_start"] <= ms)).sum()
+        out[ms] = lost / max(active, 1)
+    return pd.Series(out, dtype=float)
+
+
+def churner_warning_share(data: DemoData, weeks: int = 8) -> float:
+    """Share of churners showing a warning in their last `weeks` weeks before churning.
+
+    Compares the last `weeks` weeks with the `weeks` before them: logins or core-feature
+    events down >= 30%, a ticket spike (>= 2 and >= 2x before), ticket silence (>= 2
+    before, none after), or an invoice falling due in the last window that was paid late
+    or not at all. Only churners whose relationship and the data cover both windows count.
+    """
+    w = pd.Timedelta(weeks=weeks)
+    ch = churn_table(data)
+    first = data.events["occurred_at"].min().normalize()
+    ch = ch[(ch["churned_at"] - 2 * w >= first) & (ch["relationship_start"] <= ch["churned_at"] - 2 * w)]
+    ch = ch.reset_index(drop=True).rename_axis("cid").reset_index()
+    if ch.empty:
+        return float("nan")
+    roles = data.settings.event_roles
+    ev = data.events
+    ev = ev[ev["account_id"].isin(ch["account_id"]) & ev["event_type"].isin([*roles.login, *roles.core_feature])]
+    ev = pd.DataFrame({"account_id": ev["account_id"].astype(str), "at": ev["occurred_at"],
+                       "login": ev["event_type"].isin(roles.login).to_numpy()})
+
+    def windows(df: pd.DataFrame, at: str, flag: str | None) -> pd.DataFrame:
+        m = ch.merge(df, on="account_id")
+        age = m["churned_at"] - m[at]
+        last = (age > pd.Timedelta(0)) & (age <= w)
+        prev = (age > w) & (age <= 2 * w)
+        keys = {"last": last, "prev": prev} if flag is None else {
+            "l_last": last & m[flag], "l_prev": prev & m[flag],
+            "c_last": last & ~m[flag], "c_prev": prev & ~m[flag]}
+        return pd.DataFrame({k: v.to_numpy() for k, v in keys.items()}).groupby(
+            m["cid"].to_numpy()).sum().reindex(ch["cid"], fill_value=0)
+
+    u = windows(ev, "at", "login")
+    t = windows(data.tickets[["account_id", "opened_at"]], "opened_at", None)
+    warn = ((u["l_prev"] > 0) & (u["l_last"] <= 0.7 * u["l_prev"])) | \
+           ((u["c_prev"] > 0) & (u["c_last"] <= 0.7 * u["c_prev"])) | \
+           ((t["last"] >= 2) & (t["last"] >= 2 * t["prev"])) | ((t["prev"] >= 2) & (t["last"] == 0))
+    inv = ch.merge(data.invoices, on="account_id")
+    due = (inv["due_at"] < inv["churned_at"]) & (inv["due_at"] >= inv["churned_at"] - w)
+    bad = due & (inv["paid_at"].isna() | (inv["paid_at"] > inv["due_at"]))
+    warn |= bad.groupby(inv["cid"]).any().reindex(ch["cid"], fill_value=False).to_numpy()
+    return float(warn.mean())

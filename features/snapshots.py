@@ -66,6 +66,8 @@ def stage_queries(settings: Settings) -> list[tuple[str, str]]:
     """(table, SELECT) for the event, ticket and invoice stages, in run order."""
     roles = settings.event_roles
     releases = list(roles.new_feature.items())
+    # marketing touches and contact changes happen *to* an account: not activity
+    passive = [*roles.marketing_sent, *roles.marketing_open, *roles.contact_left]
     rel_values = ", ".join(f"({lit(k)}, {day_number(v)})" for k, v in releases) or "(NULL, NULL)"
     return [
         ("ev_daily", f"""
@@ -93,7 +95,7 @@ def stage_queries(settings: Settings) -> list[tuple[str, str]]:
                 SELECT account_id, d, is_marker, {_window_sums('n', 'account_id', 'd')}
                 FROM (
                     SELECT account_id, d, 1 AS n, FALSE AS is_marker
-                    FROM ev_daily GROUP BY account_id, d
+                    FROM ev_daily WHERE event_type NOT IN {in_list(passive)} GROUP BY account_id, d
                     UNION ALL
                     SELECT account_id, tn - 1 AS d, 0 AS n, TRUE AS is_marker FROM spine
                 ) u
@@ -110,7 +112,8 @@ def stage_queries(settings: Settings) -> list[tuple[str, str]]:
             SELECT account_id, tn, event_type, COUNT(*) AS users
             FROM users_win GROUP BY account_id, tn, event_type"""),
         ("users_all", f"""
-            SELECT account_id, tn, COUNT(DISTINCT user_id) AS active_users,
+            SELECT account_id, tn,
+                   COUNT(DISTINCT CASE WHEN event_type NOT IN {in_list(passive)} THEN user_id END) AS active_users,
                    COUNT(DISTINCT CASE WHEN event_type IN {in_list(roles.core_feature)}
                                        THEN user_id END) AS core_users
             FROM users_win GROUP BY account_id, tn"""),

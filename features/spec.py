@@ -104,7 +104,7 @@ def _core_features() -> list[FeatureSpec]:
                            "renewal_payment", "commercial", "relationship_marketing")
     out: list[FeatureSpec] = []
     for w in (7, 30, 90):
-        out.append(_f(f"active_days_{w}d", a, "days", f"distinct days with any event in the last {w} days", -1,
+        out.append(_f(f"active_days_{w}d", a, "days", f"distinct days with any product event in the last {w} days (marketing and contact events excluded)", -1,
                       f"Active on {{value}} of the last {w} days", f"近{w}天活跃{{value}}天",
                       "active_days", window=w, type="int", rng=(0.0, float(w))))
         out.append(_f(f"logins_{w}d", a, "count", f"login events in the last {w} days", -1,
@@ -122,7 +122,7 @@ def _core_features() -> list[FeatureSpec]:
            "active_days_change", window=30, rng=PCT),
         _f("days_since_last_login", a, "days", "days since the last login before t (null: never)", +1,
            "No login for {value} days", "已{value}天未登录", "days_since_role", role="login"),
-        _f("active_users_30d", a, "count", "distinct users with any event in the last 30 days", -1,
+        _f("active_users_30d", a, "count", "distinct users with any product event in the last 30 days", -1,
            "{value} active users in the last 30 days", "近30天活跃用户{value}人",
            "distinct_users", window=30, type="int"),
         _f("active_users_per_seat", a, "ratio", "active_users_30d / seats of the current term", -1,

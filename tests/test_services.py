@@ -11,15 +11,9 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import JSONB
 
-from tests.services import free_port, postgres_server
+from tests.services import free_port
 
 pytestmark = pytest.mark.postgres
-
-
-@pytest.fixture(scope="session")
-def pg_url() -> Iterator[str]:
-    # What a conftest fixture does: wrap the helper as a session-scoped fixture.
-    yield from postgres_server()
 
 
 @pytest.fixture()

@@ -1,0 +1,3 @@
+from churnwatch.cli import main
+
+main()

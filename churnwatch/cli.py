@@ -1,0 +1,256 @@
+"""The ``churnwatch`` command line: a thin shell over the packages (DESIGN §8).
+
+Exit codes: 0 done; 2 bad input or usage (one or two lines naming what is wrong);
+3 a monitored alarm.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import shutil
+import sys
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from churnwatch.home import Home
+from features.config import CONFIG_FILE_NAME, Settings, load_settings
+from features.errors import ChurnwatchError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True,
+                  help="churnwatch: early warning for customer churn.")
+console = Console()
+err = Console(stderr=True)
+
+HomeOpt = Annotated[Path | None, typer.Option("--home", help="home folder (default ./churnwatch-data or "
+                                              "$CHURNWATCH_HOME)", show_default=False)]
+ConfigOpt = Annotated[Path | None, typer.Option("--config", help="churnwatch.yaml (default <home>/churnwatch.yaml)",
+                                                show_default=False)]
+DataOpt = Annotated[str | None, typer.Option("--data", help="folder of Parquet/CSV, a .duckdb file or a "
+                                             "SQLAlchemy URL (default: data: in the config)", show_default=False)]
+StoreOpt = Annotated[Path | None, typer.Option("--store", help="snapshot store (default <home>/store.duckdb)",
+                                               show_default=False)]
+
+
+class ExitError(Exception):
+    """Leave with a message and a code (raised inside commands, handled in ``main``)."""
+
+    def __init__(self, message: str, code: int = 2) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+@contextmanager
+def steps():
+    """A spinner with elapsed time; yields a function that sets the current step."""
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
+                  console=err, transient=True, disable=not err.is_terminal) as progress:
+        task = progress.add_task("starting", total=None)
+
+        def say(message: str) -> None:
+            progress.update(task, description=message)
+            logging.getLogger("churnwatch").info(message)
+
+        yield say
+
+
+def _context(home: Path | None, config: Path | None, data: str | None = None) -> tuple[Home, Settings]:
+    h = Home.resolve(home)
+    cfg_path = config
+    if cfg_path is None and data and "://" not in data and Path(data).is_dir() \
+            and not (h.root / CONFIG_FILE_NAME).exists() and (Path(data) / CONFIG_FILE_NAME).exists():
+        cfg_path = Path(data) / CONFIG_FILE_NAME  # a data folder may carry its own config
+    settings = load_settings(cfg_path, h.root)
+    if data:
+        settings = settings.model_copy(update={"data": data})
+    return h, settings
+
+
+def _require_data(settings: Settings) -> str:
+    if not settings.data:
+        raise ExitError("no data source: pass --data DIR|FILE.duckdb|URL or set `data:` in churnwatch.yaml")
+    return settings.data
+
+
+def _parse_dates(values: list[str] | None) -> list[dt.date] | None:
+    if not values:
+        return None
+    out = []
+    for v in values:
+        for part in v.split(","):
+            try:
+                out.append(dt.date.fromisoformat(part.strip()))
+            except ValueError as exc:
+                raise ExitError(f"--as-of {part!r}: expected a date as YYYY-MM-DD") from exc
+    return out
+
+
+def _print_set_aside(summary: dict) -> None:
+    rows = [(t, r, n) for t, rep in summary["tables"].items() for r, n in rep["set_aside"].items()]
+    if not rows:
+        console.print("contract checks: no rows set aside")
+        return
+    table = Table(title="rows set aside (kept out of the features, counted here)")
+    for col in ("table", "reason", "rows"):
+        table.add_column(col)
+    for t, r, n in rows:
+        table.add_row(t, r, f"{n:,}")
+    console.print(table)
+
+
+@app.command("demo-data")
+def demo_data(
+    out: Annotated[Path, typer.Option("--out", help="folder to write the seven tables to")],
+    accounts: Annotated[int, typer.Option(min=10, max=1_000_000)] = 2000,
+    months: Annotated[int, typer.Option(min=6, max=120)] = 24,
+    seed: int = 7,
+    drift_from: Annotated[str | None, typer.Option("--drift-from", help="YYYY-MM-DD: behaviour changes "
+                                                   "after this date")] = None,
+) -> None:
+    """Generate a realistic B2B SaaS dataset (all seven tables + churnwatch.yaml)."""
+    from features.demo import write_demo_data
+
+    drift = dt.date.fromisoformat(drift_from) if drift_from else None
+    with steps() as say:
+        say(f"generating {accounts:,} accounts x {months} months")
+        summary = write_demo_data(out, accounts=accounts, months=months, seed=seed, drift_from=drift)
+    console.print(f"wrote demo data to {out}")
+    console.print(json.dumps(_jsonable(summary), indent=2, default=str))
+
+
+def _jsonable(obj: object) -> object:
+    from dataclasses import asdict, is_dataclass
+
+    return asdict(obj) if is_dataclass(obj) else obj
+
+
+@app.command()
+def features(
+    data: DataOpt = None,
+    store: StoreOpt = None,
+    as_of: Annotated[list[str] | None, typer.Option("--as-of", help="as-of date(s) YYYY-MM-DD "
+                                                    "(default: the weekly schedule)")] = None,
+    home: HomeOpt = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Build point-in-time snapshots (features + labels) into the store."""
+    from features.pipeline import build_snapshots
+    from features.store import write_summary
+
+    h, settings = _context(home, config, data)
+    source = _require_data(settings)
+    target = store or h.store
+    with steps() as say:
+        result = build_snapshots(source, settings, target, as_of=_parse_dates(as_of), progress=say)
+    summary = result.summary()
+    write_summary(h.run_summary, summary)
+    s = summary["snapshots"]
+    console.print(f"snapshots: {s['rows']:,} rows ({s['labelled_rows']:,} labelled, {s['positive_rows']:,} "
+                  f"churn within {settings.horizon_days} days) for {s['accounts']:,} accounts on "
+                  f"{s['as_of_dates']} as-of dates {s['as_of_first']} .. {s['as_of_last']}")
+    console.print(f"features: {s['features']} ({len(s['event_types'])} event types); data end "
+                  f"{summary['data_end']}; {result.events:,} events in {result.seconds['total']:.1f} s")
+    _print_set_aside(summary)
+    console.print(f"store: {target}\nrun summary: {h.run_summary}")
+
+
+@app.command()
+def metrics(data: DataOpt = None, home: HomeOpt = None, config: ConfigOpt = None,
+            out: Annotated[Path | None, typer.Option("--out", help="folder for churn-metrics.csv/json "
+                                                     "(default <home>/reports)")] = None) -> None:
+    """Monthly customer churn rate and gross / net MRR churn rate."""
+    from features.metrics import churn_metrics
+    from features.pipeline import open_connection, prepare
+
+    h, settings = _context(home, config, data)
+    source = _require_data(settings)
+    con = open_connection()
+    try:
+        report, _ = prepare(source, settings, con)
+        frame = churn_metrics(con, settings, report.data_start, report.data_end)
+    finally:
+        con.close()
+    folder = out or h.reports
+    folder.mkdir(parents=True, exist_ok=True)
+    frame.to_csv(folder / "churn-metrics.csv", index=False)
+    (folder / "churn-metrics.json").write_text(frame.to_json(orient="records", date_format="iso", indent=2))
+    table = Table(title="churn per month (ARTICLE §1 definitions)")
+    for col in ("month", "active at start", "churned", "customer churn", "MRR at start",
+                "gross MRR churn", "net MRR churn"):
+        table.add_column(col, justify="right")
+    for r in frame.itertuples():
+        table.add_row(f"{r.month:%Y-%m}" + (" *" if r.provisional else ""), f"{r.accounts_start:,}",
+                      f"{r.churned:,}", f"{r.customer_churn_rate:.2%}", f"{r.mrr_start:,.0f}",
+                      f"{r.gross_mrr_churn_rate:.2%}", f"{r.net_mrr_churn_rate:.2%}")
+    console.print(table)
+    if frame["provisional"].any():
+        console.print("* provisional: a relationship ending then could still renew within the grace period")
+    console.print(f"mean monthly customer churn {frame['customer_churn_rate'].mean():.2%}; "
+                  f"written to {folder / 'churn-metrics.csv'}")
+
+
+@app.command()
+def demo(home: HomeOpt = None,
+         accounts: Annotated[int, typer.Option(min=50)] = 2000,
+         months: Annotated[int, typer.Option(min=12)] = 24,
+         seed: int = 7) -> None:
+    """The whole path on demo data generated on the spot: data -> features -> metrics."""
+    h = Home.resolve(home)
+    data_dir = h.root / "demo-data"
+    if data_dir.exists():
+        shutil.rmtree(data_dir)
+    console.rule("1/3 demo data")
+    demo_data(out=data_dir, accounts=accounts, months=months, seed=seed, drift_from=None)
+    h.root.mkdir(parents=True, exist_ok=True)
+    shutil.copy(data_dir / CONFIG_FILE_NAME, h.root / CONFIG_FILE_NAME)
+    settings = load_settings(h.root / CONFIG_FILE_NAME)
+    settings = settings.model_copy(update={"data": str(data_dir)})
+    from features.config import dump_settings
+
+    dump_settings(settings, h.root / CONFIG_FILE_NAME)
+    console.rule("2/3 features and labels")
+    features(data=None, store=None, as_of=None, home=h.root, config=None)
+    console.rule("3/3 churn metrics")
+    metrics(data=None, home=h.root, config=None, out=None)
+    console.rule("next")
+    console.print(f"home folder: {h.root}\n"
+                  f"  snapshots:    {h.store} (DuckDB: SELECT * FROM snapshots)\n"
+                  f"  run summary:  {h.run_summary}\n"
+                  f"  churn report: {h.reports / 'churn-metrics.csv'}\n"
+                  "try: churnwatch features --as-of 2025-06-02   |   churnwatch metrics")
+
+
+def main() -> None:
+    """Entry point: run the app, turning our errors into exit code 2 with a short message."""
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        app(standalone_mode=False)
+    except ExitError as exc:
+        err.print(f"error: {exc}", markup=False, highlight=False)
+        sys.exit(exc.code)
+    except ChurnwatchError as exc:
+        err.print(f"error: {exc}", markup=False, highlight=False)
+        sys.exit(2)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except (typer.Abort, KeyboardInterrupt):
+        err.print("aborted")
+        sys.exit(130)
+    except Exception as exc:  # click usage errors
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            sys.exit(2)
+        raise
+
+
+if __name__ == "__main__":
+    main()
