@@ -45,18 +45,18 @@ PLAN_ANNUAL_SHARE = np.array([0.10, 0.50, 0.90, 1.00])  # share on annual terms 
 EVERGREEN_SHARE = 0.25  # enterprise accounts on an open-ended (evergreen) plan
 SEGMENT_MRR = (2500.0, 600.0)  # signup MRR >= first -> A, >= second -> B, else C
 EMPLOYEES_MEDIAN, EMPLOYEES_LOG_SD = 45.0, 1.1  # log-normal head count, clipped 3..20000
-SEAT_RATIO = (0.08, 0.25)  # seats = employees x U(ratio), clipped 1..250
+SEAT_RATIO = (0.08, 0.25)  # seats = employees x U(ratio), clipped 2..250
 TRAINED_SHARE, TRAINED_EFFECT = 0.6, 0.25  # onboarding training attended, health bonus
 # --- latent health (latent units; time in days) -----------------------------------------
 HEALTH_MEAN, HEALTH_ACCOUNT_SD = 0.30, 0.45  # per-account mean: profile + N(0, sd)
 HEALTH_REVERT = 1 / 25  # daily pull of health towards mean + shock offset
-HEALTH_NOISE = 0.085  # daily innovation sd (stationary sd about 0.3)
+HEALTH_NOISE = 0.04  # daily innovation sd (stationary sd about 0.14)
 SHOCK_DECAY = 1 / 120  # daily decay of the shock offset (persistent declines)
 BURN_IN_DAYS = 120  # health simulated before `start` for the initial portfolio
 # shock: (daily hazard, offset added to the mean health)
-SHOCK_CONTACT_LEFT = (1 / 1000, -0.6)
-SHOCK_SUPPORT = (1 / 900, -0.4)  # also a ticket spike (state decays in ~2 weeks)
-SHOCK_COMPETITOR = (1 / 1200, -0.7)  # also ticket silence (state decays in ~3 months)
+SHOCK_CONTACT_LEFT = (0.0006, -1.2)
+SHOCK_SUPPORT = (0.0007, -0.9)  # also a ticket spike (state decays in ~2 weeks)
+SHOCK_COMPETITOR = (0.0005, -1.3)  # also ticket silence (state decays in ~3 months)
 PRICE_RISE_PROB, PRICE_RISE, PRICE_RISE_SHOCK = 0.20, 0.10, -0.3  # at annual renewals
 SUPPORT_DECAY, COMPETITOR_DECAY = 1 / 14, 1 / 90
 # --- customer success interventions ------------------------------------------------------
@@ -65,27 +65,28 @@ INTERVENTION_DAILY_PROB = 0.02  # per day while below (x2 for segment A)
 INTERVENTION_COOLDOWN = 90  # days between interventions on one account
 INTERVENTION_EFFECT = 0.5  # added to the shock offset (decays like a shock)
 # --- churn ------------------------------------------------------------------------------
-CHURN_LOGIT_MONTHLY = -4.9  # logit of churn at a monthly term end, health 0
-CHURN_LOGIT_ANNUAL = -2.6  # logit of non-renewal at an annual term end, health 0
-CHURN_HEALTH_SLOPE = -1.6  # per latent unit of health
-CHURN_EARLY_BONUS, EARLY_DAYS = 0.6, 120  # extra logit while tenure < EARLY_DAYS
-SUDDEN_HAZARD = 0.00022  # daily hazard of acquisition / bankruptcy / pivot
+CHURN_LOGIT_MONTHLY = -7.1  # logit of churn at a monthly term end, health 0
+CHURN_LOGIT_ANNUAL = -4.2  # logit of non-renewal at an annual term end, health 0
+CHURN_HEALTH_SLOPE = -6.0  # per latent unit of health (steep: low health leaves)
+CHURN_EARLY_BONUS, EARLY_DAYS = 1.0, 120  # extra logit while tenure < EARLY_DAYS
+SUDDEN_HAZARD = 0.00008  # daily hazard of acquisition / bankruptcy / pivot
 UNPAID_AT_CHURN = 0.35  # health-driven churner leaves its last invoice unpaid
 REACTIVATE_PROB, REACTIVATE_GAP = 0.15, (45, 90)  # gap = min + Exp(mean) days
 SIGNUP_RATE = 0.022  # new accounts per month, share of the initial portfolio
 RESIZE_PROB = 0.04  # monthly renewal changes seats (x3 at annual renewals)
 # --- product usage (rates per engaged user and weekday, at health 0) ----------------------
-ENGAGED_LOGIT = (1.2, 1.0)  # engaged share of seats = sigmoid(a + b * health)
+ENGAGED_LOGIT = (1.2, 1.5)  # engaged share of seats = sigmoid(a + b * health)
 WEEKEND_FACTOR = 0.25
 JITTER_SD = 0.30  # weekly log-normal noise per account (holidays, projects)
-ACTIVITY_SD = 0.45  # per-account log-normal usage level
+ACTIVITY_SD = 0.35  # per-account log-normal usage level
+USAGE_EXPONENT = 0.75  # account usage grows as engaged users ** exponent
 USER_SKEW = 1.6  # user index = engaged * U^skew (a few power users)
 NEW_FEATURES = {"ai_assistant": 5, "mobile_app": 11}  # released start + N months
 ADOPT_NEVER, ADOPT_DELAY = 0.30, 45.0  # share never adopting; mean delay, days
 # event type: (rate, health slope); "core" types narrow first when health falls
-USER_EVENTS = {"login": (0.40, 0.55), "dashboard_view": (0.30, 0.35),
-               "report_build": (0.10, 0.80), "workflow_run": (0.06, 1.00),
-               "data_export": (0.04, 0.90), "settings_change": (0.012, 0.0),
+USER_EVENTS = {"login": (0.45, 0.9), "dashboard_view": (0.30, 0.6),
+               "report_build": (0.10, 1.1), "workflow_run": (0.065, 1.3),
+               "data_export": (0.04, 1.2), "settings_change": (0.012, 0.0),
                "help_center_view": (0.02, -0.4), "ai_assistant": (0.08, 0.6),
                "mobile_app": (0.10, 0.5), "webinar_attended": (0.0015, 0.6),
                "course_completed": (0.001, 0.4)}
@@ -94,14 +95,15 @@ EMAIL_RATE, EMAIL_OPEN_LOGIT = 0.20, (-0.2, 0.9)  # per account weekday; open sh
 CORE = ("report_build", "dashboard_view", "workflow_run", "data_export")
 EVENT_TYPES = (*USER_EVENTS, "email_sent", "email_opened", "key_contact_left")
 # --- support and billing -----------------------------------------------------------------
-TICKET_RATE, TICKET_PROP_SD = 0.012, 0.7  # per account-day x sqrt(seats); propensity sd
+TICKET_RATE, TICKET_PROP_SD = 0.0025, 0.5  # per account-day x seats ** exponent; propensity sd
+TICKET_SEAT_EXPONENT = 0.9  # small accounts write rarely, large ones steadily
 TICKET_SPIKE, TICKET_SILENCE = 4.0, 0.9  # x(1 + spike*support), x(1 - silence*competitor)
 TICKET_CATEGORIES = ("bug", "how_to", "billing", "integration", "feature_request", "performance")
 PRIORITIES = ("low", "normal", "high", "urgent")
 CSAT_MISSING = 0.35
-LATE_LOGIT, LATE_HEALTH, LATE_FINANCE = -2.8, -1.0, 2.0  # P(invoice paid late)
+LATE_LOGIT, LATE_HEALTH, LATE_FINANCE = -3.3, -1.5, 2.0  # P(invoice paid late)
 LATE_MEAN_DAYS = 18.0  # mean days past due when late
-FINANCE_STRESS_SHARE = 0.10  # accounts that pay late for financial reasons
+FINANCE_STRESS_SHARE = 0.06  # accounts that pay late for financial reasons
 FEEDBACK_RATE = 0.90  # churned accounts that give an exit interview
 
 CAUSES = ("product", "price", "service", "competitor", "champion_left",
@@ -204,7 +206,7 @@ class _Sim:
         emp = np.exp(rng.normal(np.log(EMPLOYEES_MEDIAN), EMPLOYEES_LOG_SD, n))
         self.employees = np.clip(np.rint(emp), 3, 20000).astype(np.int64)
         self.plan = np.searchsorted(PLAN_MIN_EMPLOYEES, self.employees, side="right") - 1
-        self.seats = np.clip(np.rint(self.employees * rng.uniform(*SEAT_RATIO, n)), 1, 250)
+        self.seats = np.clip(np.rint(self.employees * rng.uniform(*SEAT_RATIO, n)), 2, 250)
         annual = rng.random(n) < PLAN_ANNUAL_SHARE[self.plan]
         ever = (self.plan == 3) & (rng.random(n) < EVERGREEN_SHARE)
         self.kind = np.where(ever, 2, annual.astype(np.int64))  # 0 monthly, 1 annual, 2 open
@@ -226,7 +228,7 @@ class _Sim:
     # ------------------------------------------------------------------ simulation
     def run(self) -> None:
         n, T, rng = self.n, self.T, self.rng
-        cap = n * (int(T) // 28 + 4)
+        cap = n * (int(T) // 28 + 44)  # terms in the window + history up to 3 years
         self.row_acct = np.zeros(cap, np.int64)
         self.row_start, self.row_end = np.zeros(cap, np.int64), np.zeros(cap, np.int64)
         self.row_seats, self.row_mrr = np.zeros(cap, np.int64), np.zeros(cap)
@@ -296,6 +298,15 @@ class _Sim:
         length = np.where(kind == 1, 12, 1)
         self.term_end[idx] = self.day_of(self.term_mi[idx] + length, anc)
         self.active[idx] = True
+        # earlier terms since signing, same seats and list price
+        hist = np.where(kind == 2, 0, (self.term_mi[idx] - smi) // length)
+        ha = np.repeat(idx, hist)
+        hk = np.arange(hist.sum()) - np.repeat(np.cumsum(hist) - hist, hist)
+        hl = np.repeat(length, hist)
+        hmi = np.repeat(smi, hist) + hk * hl
+        hstart = np.maximum(self.signup[ha], self.day_of(hmi, self.anchor[ha]))
+        self._add_rows(ha, hstart, self.day_of(hmi + hl, self.anchor[ha]))
+        self._add_invoices(ha, hstart, hl.astype(float))
         self._add_rows(idx, np.where(kind == 2, self.signup[idx], tstart),
                        np.where(kind == 2, OPEN, self.term_end[idx]))
         self._add_invoices(idx, tstart, length.astype(float))
@@ -428,7 +439,7 @@ def _usage(sim: _Sim, months: int) -> tuple[pd.DataFrame, pd.DataFrame]:
         seats = sim.SEATS[d0:d1][act].astype(np.float64)
         weekend = (day + sim.origin + 3) % 7 >= 5
         engaged = np.maximum(1.0, np.rint(seats * _sigmoid(ENGAGED_LOGIT[0] + ENGAGED_LOGIT[1] * h)))
-        base = engaged * sim.activity[ii] * jitter[day // 7, ii] * np.where(weekend, WEEKEND_FACTOR, 1)
+        base = engaged**USAGE_EXPONENT * sim.activity[ii] * jitter[day // 7, ii] * np.where(weekend, WEEKEND_FACTOR, 1)
         cells, codes, users = [], [], []
         for name, (rate, slope) in USER_EVENTS.items():
             lam = base * (rate * np.exp(slope * h))
@@ -466,7 +477,7 @@ def _usage(sim: _Sim, months: int) -> tuple[pd.DataFrame, pd.DataFrame]:
                          ts[order], code[order], qty[order]))
         # tickets: spike in a bad support episode, silence after a competitor offer
         s, cst = sim.S[d0:d1][act], sim.C[d0:d1][act]
-        lam = (TICKET_RATE * sim.ticket_prop[ii] * np.sqrt(seats) * (1 + TICKET_SPIKE * s)
+        lam = (TICKET_RATE * sim.ticket_prop[ii] * seats**TICKET_SEAT_EXPONENT * (1 + TICKET_SPIKE * s)
                * (1 - TICKET_SILENCE * cst) * np.exp(0.15 * h) * np.where(weekend, 0.2, 1.0))
         c = np.repeat(np.arange(day.size), rng.poisson(lam))
         tk_parts.append((ii[c], day[c], h[c], s[c].astype(np.float64)))

@@ -118,8 +118,8 @@ def build_snapshots(source: Source | str | Path, settings: Settings, store: Path
         timings["features"] = time.perf_counter() - t1
         t2 = time.perf_counter()
         digest = input_hash(con, loaded)
-        stats = con.execute("SELECT count(*), count_if(labelled), count_if(churn_label = 1), "
-                            "count(DISTINCT account_id) FROM snapshot_rows").fetchone()
+        stats = con.execute("SELECT count(*), COALESCE(count_if(labelled), 0), "
+                            "COALESCE(count_if(churn_label = 1), 0), count(DISTINCT account_id) FROM snapshot_rows").fetchone()
         events = con.execute("SELECT count(*) FROM clean_events").fetchone()[0]
         say(f"writing {stats[0]:,} snapshot rows to {store}")
         meta = SnapshotMeta(catalogue=catalogue, data_start=report.data_start,
