@@ -46,8 +46,13 @@ def lit(value: str) -> str:
     return exp.Literal.string(value).sql()
 
 
-def in_list(values: list[str] | tuple[str, ...]) -> str:
-    return "(" + ", ".join(lit(v) for v in values) + ")" if values else "(NULL)"
+def is_in(column: str, values: list[str] | tuple[str, ...]) -> str:
+    """SQL: ``column IN (...)``; FALSE for an empty list (``IN (NULL)`` would be NULL)."""
+    return f"{column} IN ({', '.join(lit(v) for v in values)})" if values else "FALSE"
+
+
+def not_in(column: str, values: list[str] | tuple[str, ...]) -> str:
+    return f"{column} NOT IN ({', '.join(lit(v) for v in values)})" if values else "TRUE"
 
 
 def event_types(con: duckdb.DuckDBPyConnection) -> list[str]:
@@ -95,7 +100,7 @@ def stage_queries(settings: Settings) -> list[tuple[str, str]]:
                 SELECT account_id, d, is_marker, {_window_sums('n', 'account_id', 'd')}
                 FROM (
                     SELECT account_id, d, 1 AS n, FALSE AS is_marker
-                    FROM ev_daily WHERE event_type NOT IN {in_list(passive)} GROUP BY account_id, d
+                    FROM ev_daily WHERE {not_in('event_type', passive)} GROUP BY account_id, d
                     UNION ALL
                     SELECT account_id, tn - 1 AS d, 0 AS n, TRUE AS is_marker FROM spine
                 ) u
@@ -113,8 +118,8 @@ def stage_queries(settings: Settings) -> list[tuple[str, str]]:
             FROM users_win GROUP BY account_id, tn, event_type"""),
         ("users_all", f"""
             SELECT account_id, tn,
-                   COUNT(DISTINCT CASE WHEN event_type NOT IN {in_list(passive)} THEN user_id END) AS active_users,
-                   COUNT(DISTINCT CASE WHEN event_type IN {in_list(roles.core_feature)}
+                   COUNT(DISTINCT CASE WHEN {not_in('event_type', passive)} THEN user_id END) AS active_users,
+                   COUNT(DISTINCT CASE WHEN {is_in('event_type', roles.core_feature)}
                                        THEN user_id END) AS core_users
             FROM users_win GROUP BY account_id, tn"""),
         ("tk", f"""
@@ -268,7 +273,7 @@ def _pivot_query(settings: Settings, types: list[str]) -> str:
                   "contact_left": roles.contact_left}
     cols: list[str] = []
     for role, members in role_types.items():
-        cond = f"event_type IN {in_list(members)}"
+        cond = is_in("event_type", members)
         for w in WINDOWS:
             cols.append(f"SUM(CASE WHEN {cond} THEN c{w} ELSE 0 END) AS r_{role}_c{w}")
         cols.append(f"MAX(CASE WHEN {cond} THEN last_d END) AS r_{role}_last")

@@ -209,7 +209,7 @@ def _core_features() -> list[FeatureSpec]:
         _f("plan", m, "category", "plan of the latest term in force at t", 0,
            "On the {value} plan", "当前套餐：{value}", "term_plan", type="category", rng=(None, None)),
         _f("contact_left_90d", k, "count", "key contacts who left in the last 90 days", +1,
-           "A key contact left recently", "近期有关键联系人离职", "role_count", role="contact_left",
+           "{value} key contact(s) left in the last 90 days", "近90天有{value}位关键联系人离职", "role_count", role="contact_left",
            window=90, type="int"),
         _f("email_open_rate_90d", k, "ratio", "marketing emails opened / sent in the last 90 days", -1,
            "Opens {value} of marketing emails", "营销邮件打开率{value}", "role_ratio",

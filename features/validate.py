@@ -54,7 +54,7 @@ class ValidationReport:
     """What the contract checks kept and set aside, per table."""
 
     data_end: dt.date
-    data_start: dt.date
+    data_start: dt.date  # the first event's day: the default schedule starts 90 days later
     tables: dict[str, TableReport] = field(default_factory=dict)
 
     @property
@@ -215,7 +215,7 @@ def validate_tables(con: duckdb.DuckDBPyConnection, loaded: list[str], settings:
                 con, f"SELECT {cols} FROM checked_{name} WHERE _reason = '{reason}'") or {}
         rep.rows_kept = rep.rows_in - sum(rep.set_aside.values())
         report.tables[name] = rep
-    starts = [con.execute(f"SELECT CAST(min({q(TABLES[n].time_column)}) AS DATE) FROM clean_{n}").fetchone()[0]
-              for n in ("events", "subscriptions")]
-    report.data_start = min([s for s in starts if s is not None] or [data_end])
+    # the event log's start: before it, activity features would read as zero
+    first = con.execute("SELECT CAST(min(occurred_at) AS DATE) FROM clean_events").fetchone()[0]
+    report.data_start = first or data_end
     return report
