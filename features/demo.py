@@ -69,7 +69,7 @@ CHURN_LOGIT_MONTHLY = -7.1  # logit of churn at a monthly term end, health 0
 CHURN_LOGIT_ANNUAL = -4.2  # logit of non-renewal at an annual term end, health 0
 CHURN_HEALTH_SLOPE = -6.0  # per latent unit of health (steep: low health leaves)
 CHURN_EARLY_BONUS, EARLY_DAYS = 1.0, 120  # extra logit while tenure < EARLY_DAYS
-SUDDEN_HAZARD = 0.00008  # daily hazard of acquisition / bankruptcy / pivot
+SUDDEN_HAZARD = 0.0001  # daily hazard of acquisition / bankruptcy / pivot
 UNPAID_AT_CHURN = 0.35  # health-driven churner leaves its last invoice unpaid
 REACTIVATE_PROB, REACTIVATE_GAP = 0.15, (45, 90)  # gap = min + Exp(mean) days
 SIGNUP_RATE = 0.022  # new accounts per month, share of the initial portfolio
