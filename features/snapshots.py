@@ -26,14 +26,14 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import zlib
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import duckdb
 from sqlglot import exp
 
 from features.config import Settings
-from features.spec import SIZE_BANDS, Catalogue, FeatureSpec, build_catalogue, slug
+from features.spec import SIZE_BANDS, Catalogue, FeatureSpec, build_catalogue
 from features.timeline import day_number, dn
 
 log = logging.getLogger(__name__)
@@ -59,69 +59,109 @@ def event_types(con: duckdb.DuckDBPyConnection) -> list[str]:
     return [r[0] for r in con.execute("SELECT DISTINCT event_type FROM clean_events ORDER BY 1").fetchall()]
 
 
-def _window_sums(value: str, partition: str, order: str) -> str:
-    return ", ".join(
-        f"SUM({value}) OVER (PARTITION BY {partition} ORDER BY {order} "
-        f"RANGE BETWEEN {w - 1} PRECEDING AND CURRENT ROW) AS c{w}"
-        for w in WINDOWS
-    )
+def _cum(col: str, agg: str = "SUM") -> str:
+    return (f"{agg}({col}) OVER (PARTITION BY aid ORDER BY d, kind "
+            f"ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS {col}")
 
 
-def stage_queries(settings: Settings) -> list[tuple[str, str]]:
-    """(table, SELECT) for the event, ticket and invoice stages, in run order."""
+def stage_queries(settings: Settings, types: list[str]) -> list[tuple[str, str]]:
+    """(table, SELECT) for the event, ticket and invoice stages, in run order.
+
+    ``types`` are the event types in the data; type ``i`` gets columns ``n{i}`` (daily
+    sum) and ``u{i}`` (user-count deltas).
+    """
     roles = settings.event_roles
     releases = list(roles.new_feature.items())
     # marketing touches and contact changes happen *to* an account: not activity
     passive = [*roles.marketing_sent, *roles.marketing_open, *roles.contact_left]
     rel_values = ", ".join(f"({lit(k)}, {day_number(v)})" for k, v in releases) or "(NULL, NULL)"
+    idx = list(enumerate(types))
+    tid = {t: i for i, t in idx}
+
+    def tids(names: list[str] | tuple[str, ...]) -> list[str]:
+        return [str(tid[n]) for n in names if n in tid]
+
+    def tid_in(names: list[str] | tuple[str, ...]) -> str:
+        found = tids(names)
+        return f"tid IN ({', '.join(found)})" if found else "FALSE"
+
+    active_tids = [t for t in types if t not in passive]
+    type_values = ", ".join(f"({lit(t)}, {i})" for i, t in idx) or "(NULL, -9)"
+    n_cols = [f"n{i}" for i, _ in idx]
+    u_cols = [f"u{i}" for i, _ in idx] + ["ua", "uc"]
+    value_cols = n_cols + ["act"] + u_cols
+
+    def nulls(cols: list[str]) -> list[str]:
+        return [f"CAST(NULL AS DOUBLE) AS {c}" for c in cols]
+
+    head = "SELECT aid, {d} AS d, 0 AS kind, CAST(NULL AS INTEGER) AS tn, CAST(NULL AS INTEGER) AS o, "
+    day_rows = (
+        head.format(d="d")
+        + ", ".join([f"SUM(CASE WHEN tid = {i} THEN n END) AS n{i}" for i, _ in idx]
+                    + [f"CAST(MAX(CASE WHEN {tid_in(active_tids)} THEN 1 ELSE 0 END) AS DOUBLE) AS act",
+                       *nulls(u_cols), f"MAX(CASE WHEN {tid_in(roles.login)} THEN d END) AS lg"])
+        + " FROM ud GROUP BY aid, d")
+    delta_rows = (
+        head.format(d="day")
+        + ", ".join([*nulls(n_cols), "CAST(NULL AS DOUBLE) AS act"]
+                    + [f"SUM(CASE WHEN tid = {i} THEN delta END) AS u{i}" for i, _ in idx]
+                    + ["SUM(CASE WHEN tid = -1 THEN delta END) AS ua",
+                       "SUM(CASE WHEN tid = -2 THEN delta END) AS uc", "CAST(NULL AS INTEGER) AS lg"])
+        + " FROM udelta GROUP BY aid, day")
+    marker_rows = (
+        "SELECT i.aid, s.tn - 1 - w.o AS d, 1 AS kind, s.tn, w.o, "
+        + ", ".join([*nulls(value_cols), "CAST(NULL AS INTEGER) AS lg"])
+        + " FROM spine s JOIN ids i ON i.account_id = s.account_id CROSS JOIN "
+        f"(SELECT * FROM (VALUES {', '.join(f'({o})' for o in (0, *WINDOWS))}) AS v(o)) w")
+
+    pivot = ["aid", "tn"]
+    for c in n_cols + ["act"]:
+        now = f"COALESCE(MAX(CASE WHEN o = 0 THEN {c} END), 0)"
+        pivot += [f"{now} - COALESCE(MAX(CASE WHEN o = {w} THEN {c} END), 0) AS {c}_c{w}" for w in WINDOWS]
+    pivot += [f"COALESCE(MAX(CASE WHEN o = 0 THEN {c} END), 0) AS {c}_now" for c in u_cols]
+    pivot.append("MAX(CASE WHEN o = 0 THEN lg END) AS lg_last")
+
     return [
-        ("ev_daily", f"""
-            SELECT account_id, event_type, {dn('occurred_at')} AS d, SUM(quantity) AS n
-            FROM clean_events GROUP BY account_id, event_type, {dn('occurred_at')}"""),
-        ("ev_win", f"""
-            SELECT account_id, event_type, d + 1 AS tn, c7, c14, c30, c60, c90, c180, last_d
-            FROM (
-                SELECT account_id, event_type, d, is_marker,
-                       {_window_sums('n', 'account_id, event_type', 'd')},
-                       MAX(CASE WHEN is_marker THEN NULL ELSE d END) OVER (
-                           PARTITION BY account_id, event_type ORDER BY d
-                           RANGE BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS last_d
-                FROM (
-                    SELECT account_id, event_type, d, n, FALSE AS is_marker FROM ev_daily
-                    UNION ALL
-                    SELECT s.account_id, p.event_type, s.tn - 1 AS d, 0 AS n, TRUE AS is_marker
-                    FROM spine s JOIN (SELECT DISTINCT account_id, event_type FROM ev_daily) p
-                      ON p.account_id = s.account_id
-                ) u
-            ) w WHERE is_marker"""),
-        ("act_win", f"""
-            SELECT account_id, d + 1 AS tn, c7, c14, c30, c60, c90, c180
-            FROM (
-                SELECT account_id, d, is_marker, {_window_sums('n', 'account_id', 'd')}
-                FROM (
-                    SELECT account_id, d, 1 AS n, FALSE AS is_marker
-                    FROM ev_daily WHERE {not_in('event_type', passive)} GROUP BY account_id, d
-                    UNION ALL
-                    SELECT account_id, tn - 1 AS d, 0 AS n, TRUE AS is_marker FROM spine
-                ) u
-            ) w WHERE is_marker"""),
-        ("ev_users", f"""
-            SELECT DISTINCT account_id, event_type, user_id, {dn('occurred_at')} AS d
-            FROM clean_events WHERE user_id IS NOT NULL"""),
-        ("users_win", """
-            SELECT s.account_id, s.tn, u.event_type, u.user_id
-            FROM spine s JOIN ev_users u
-              ON u.account_id = s.account_id AND u.d >= s.tn - 30 AND u.d < s.tn
-            GROUP BY s.account_id, s.tn, u.event_type, u.user_id"""),
-        ("users_by_type", """
-            SELECT account_id, tn, event_type, COUNT(*) AS users
-            FROM users_win GROUP BY account_id, tn, event_type"""),
-        ("users_all", f"""
-            SELECT account_id, tn,
-                   COUNT(DISTINCT CASE WHEN {not_in('event_type', passive)} THEN user_id END) AS active_users,
-                   COUNT(DISTINCT CASE WHEN {is_in('event_type', roles.core_feature)}
-                                       THEN user_id END) AS core_users
-            FROM users_win GROUP BY account_id, tn"""),
+        # integer keys: every sort and partition below is on integers, not strings
+        ("ids", """
+            SELECT account_id, CAST(row_number() OVER (ORDER BY account_id) AS INTEGER) AS aid
+            FROM (SELECT DISTINCT account_id FROM spine) a"""),
+        # only events that a window of an as-of date can see: [min t - 180 days, max t)
+        ("ud", f"""
+            SELECT i.aid, y.tid, CASE WHEN e.user_id IS NULL THEN NULL ELSE hash(e.user_id) END AS uid,
+                   {dn('e.occurred_at')} AS d, SUM(e.quantity) AS n
+            FROM clean_events e
+            JOIN ids i ON i.account_id = e.account_id
+            JOIN (SELECT * FROM (VALUES {type_values}) AS v(event_type, tid)) y ON y.event_type = e.event_type
+            WHERE e.occurred_at >= (SELECT CAST(MIN(as_of) AS TIMESTAMP) - INTERVAL 181 DAY FROM spine)
+              AND e.occurred_at < (SELECT CAST(MAX(as_of) AS TIMESTAMP) FROM spine)
+            GROUP BY i.aid, y.tid, CASE WHEN e.user_id IS NULL THEN NULL ELSE hash(e.user_id) END,
+                     {dn('e.occurred_at')}"""),
+        # distinct users over [t-30, t): a user seen on day d counts for t in (d, min(next, d+30)];
+        # +1 at d and -1 at min(next day seen, d + 30), summed cumulatively up to t - 1.
+        # tid -1: any product event (active users), -2: core features (core users)
+        ("udelta", f"""
+            WITH scoped AS (
+                SELECT aid, tid, uid, d FROM ud WHERE uid IS NOT NULL
+                UNION ALL
+                SELECT aid, -1 AS tid, uid, d FROM ud
+                WHERE uid IS NOT NULL AND {tid_in(active_tids)} GROUP BY aid, uid, d
+                UNION ALL
+                SELECT aid, -2 AS tid, uid, d FROM ud
+                WHERE uid IS NOT NULL AND {tid_in(roles.core_feature)} GROUP BY aid, uid, d
+            ), led AS (
+                SELECT aid, tid, d, LEAD(d) OVER (PARTITION BY aid, tid, uid ORDER BY d) AS nd FROM scoped
+            )
+            SELECT aid, tid, day, SUM(delta) AS delta FROM (
+                SELECT aid, tid, d AS day, 1 AS delta FROM led
+                UNION ALL
+                SELECT aid, tid, LEAST(COALESCE(nd, d + 30), d + 30) AS day, -1 AS delta FROM led
+            ) x GROUP BY aid, tid, day"""),
+        # one sorted pass per account: running sums read off marker rows at t-1-o
+        ("ev_cum", f"""
+            SELECT aid, tn, o, kind, {', '.join(_cum(c) for c in value_cols)}, {_cum('lg', 'MAX')}
+            FROM ({day_rows} UNION ALL {delta_rows} UNION ALL {marker_rows}) u"""),
+        ("ev_wide", f"SELECT {', '.join(pivot)} FROM ev_cum WHERE kind = 1 GROUP BY aid, tn"),
         ("tk", f"""
             SELECT s.account_id, s.tn,
                    SUM(CASE WHEN k.o >= s.tn - 30 THEN 1 ELSE 0 END) AS tickets_30d,
@@ -169,7 +209,8 @@ def stage_queries(settings: Settings) -> list[tuple[str, str]]:
             FROM spine s
             JOIN (SELECT * FROM (VALUES {rel_values}) AS v(event_type, rel_d) WHERE rel_d IS NOT NULL) r
               ON r.rel_d < s.tn AND r.rel_d >= s.tn - 180
-            LEFT JOIN (SELECT account_id, event_type, MIN(d) AS first_d FROM ev_daily
+            LEFT JOIN (SELECT account_id, event_type, MIN({dn('occurred_at')}) AS first_d FROM clean_events
+                       WHERE {is_in('event_type', list(roles.new_feature))}
                        GROUP BY account_id, event_type) f
               ON f.account_id = s.account_id AND f.event_type = r.event_type
             GROUP BY s.account_id, s.tn"""),
@@ -188,109 +229,84 @@ def _ratio(num: str, den: str) -> str:
     return f"CAST(({num}) AS DOUBLE) / NULLIF(({den}), 0)"
 
 
-def _role_col(role: str, window: int) -> str:
-    return f"COALESCE(r_{role}_c{window}, 0)"
+@dataclass(frozen=True)
+class _Ctx:
+    """Where a template finds its inputs: event-type columns and role membership."""
+
+    index: dict[str, int]
+    roles: dict[str, list[str]]
+
+    def type_col(self, event_type: str, what: str) -> str:
+        return f"ew.n{self.index[event_type]}_{what}" if what.startswith("c") else \
+            f"ew.u{self.index[event_type]}_{what}"
+
+    def members(self, role: str) -> list[int]:
+        return [self.index[t] for t in self.roles[role] if t in self.index]
+
+    def role(self, role: str, window: int) -> str:
+        """Sum of the role's event types over [t - window, t) (0 when none occur)."""
+        cols = [f"ew.n{i}_c{window}" for i in self.members(role)]
+        return "(" + " + ".join(cols) + ")" if cols else "0"
+
+    def role_prev(self, role: str, window: int) -> str:
+        return f"({self.role(role, 2 * window)} - {self.role(role, window)})"
+
+    def breadth(self, role: str, window: int, previous: bool = False) -> str:
+        """How many of the role's event types occurred in the window (or the one before)."""
+        span = (lambda i: f"ew.n{i}_c{2 * window} - ew.n{i}_c{window}") if previous else \
+            (lambda i: f"ew.n{i}_c{window}")
+        terms = [f"CASE WHEN {span(i)} > 0 THEN 1 ELSE 0 END" for i in self.members(role)]
+        return "(" + " + ".join(terms) + ")" if terms else "0"
 
 
-def _tpl_role_count(f: FeatureSpec) -> str:
-    return _role_col(f.params["role"], f.params["window"])
-
-
-def _tpl_role_change(f: FeatureSpec) -> str:
-    r, w = f.params["role"], f.params["window"]
-    return _pct(_role_col(r, w), f"{_role_col(r, 2 * w)} - {_role_col(r, w)}")
-
-
-def _tpl_active_days(f: FeatureSpec) -> str:
-    return f"COALESCE(a.c{f.params['window']}, 0)"
-
-
-def _tpl_active_days_change(f: FeatureSpec) -> str:
-    w = f.params["window"]
-    return _pct(f"COALESCE(a.c{w}, 0)", f"COALESCE(a.c{2 * w}, 0) - COALESCE(a.c{w}, 0)")
-
-
-def _rate_change(num: str, den: str, w: int) -> str:
+def _rate_change(ctx: _Ctx, num: str, den: str, w: int) -> str:
     """Rate over [t-w, t) minus the rate over [t-2w, t-w)."""
-    now = _ratio(_role_col(num, w), _role_col(den, w))
-    prev = _ratio(f"{_role_col(num, 2 * w)} - {_role_col(num, w)}",
-                  f"{_role_col(den, 2 * w)} - {_role_col(den, w)}")
-    return f"({now}) - ({prev})"
+    return (f"({_ratio(ctx.role(num, w), ctx.role(den, w))}) - "
+            f"({_ratio(ctx.role_prev(num, w), ctx.role_prev(den, w))})")
 
 
-TEMPLATES: dict[str, Callable[[FeatureSpec], str]] = {
-    "active_days": _tpl_active_days,
-    "active_days_change": _tpl_active_days_change,
-    "role_count": _tpl_role_count,
-    "role_change": _tpl_role_change,
-    "days_since_role": lambda f: f"s.tn - r_{f.params['role']}_last",
-    "distinct_users": lambda f: "COALESCE(ua.active_users, 0)",
-    "distinct_users_share": lambda f: _ratio("ua.core_users", "ua.active_users"),
-    "role_breadth": lambda f: f"COALESCE(r_{f.params['role']}_breadth{f.params['window']}, 0)",
-    "role_breadth_change": lambda f: (f"COALESCE(r_{f.params['role']}_breadth{f.params['window']}, 0) - "
-                                      f"COALESCE(r_{f.params['role']}_breadth_prev{f.params['window']}, 0)"),
-    "ticket_count": lambda f: f"COALESCE(tk.{f.name}, 0)",
-    "ticket_spike": lambda f: _ratio("tk.tickets_30d", "tk.tickets_180d / 6.0"),
-    "open_tickets": lambda f: "COALESCE(tk.open_tickets, 0)",
-    "ticket_resolution": lambda f: "tk.mean_resolution_hours_90d",
-    "ticket_csat": lambda f: f"tk.{f.name}",
-    "ticket_days_since": lambda f: "tk.days_since_last_ticket",
-    "ticket_silence": lambda f: ("CASE WHEN COALESCE(tk.tickets_before_silence, 0) >= 3 AND "
-                                 "COALESCE(tk.tickets_silence, 0) = 0 THEN 1 ELSE 0 END"),
-    "new_features_tried": lambda f: "nf.new_features_tried_30d",
-    "term_end": lambda f: "s.days_to_term_end",
-    "invoice_overdue": lambda f: "COALESCE(inv.days_overdue, 0)",
-    "invoice_late": lambda f: "COALESCE(inv.late_payments_90d, 0)",
-    "invoice_delay": lambda f: "inv.payment_delay_90d",
-    "invoice_delay_change": lambda f: "inv.payment_delay_90d - inv.payment_delay_prev_90d",
-    "term_value": lambda f: f"s.{f.params['column']}",
-    "term_value_change": lambda f: _ratio("s.mrr - s.mrr_90d_ago", "s.mrr_90d_ago"),
-    "tenure": lambda f: "s.tenure_days",
-    "term_plan": lambda f: "s.plan",
-    "role_ratio": lambda f: _ratio(_role_col(f.params["num"], 90), _role_col(f.params["den"], 90)),
-    "role_ratio_change": lambda f: _rate_change(f.params["num"], f.params["den"], f.params["window"]),
-    "profile": lambda f: f"acc.{f.params['column']}",
-    "event_count": lambda f: f"COALESCE({_evt_col(f.params['event_type'], 'c' + str(f.params['window']))}, 0)",
-    "event_change": lambda f: _pct(
-        f"COALESCE({_evt_col(f.params['event_type'], 'c30')}, 0)",
-        f"COALESCE({_evt_col(f.params['event_type'], 'c60')}, 0) - "
-        f"COALESCE({_evt_col(f.params['event_type'], 'c30')}, 0)"),
-    "event_users": lambda f: f"COALESCE({_evt_col(f.params['event_type'], 'users')}, 0)",
+Template = Callable[[FeatureSpec, _Ctx], str]
+TEMPLATES: dict[str, Template] = {
+    "active_days": lambda f, c: f"ew.act_c{f.params['window']}",
+    "active_days_change": lambda f, c: _pct(f"ew.act_c{f.params['window']}",
+                                            f"ew.act_c{2 * f.params['window']} - ew.act_c{f.params['window']}"),
+    "role_count": lambda f, c: c.role(f.params["role"], f.params["window"]),
+    "role_change": lambda f, c: _pct(c.role(f.params["role"], f.params["window"]),
+                                     c.role_prev(f.params["role"], f.params["window"])),
+    "days_since_role": lambda f, c: "s.tn - ew.lg_last",
+    "distinct_users": lambda f, c: "ew.ua_now",
+    "distinct_users_share": lambda f, c: _ratio("ew.uc_now", "ew.ua_now"),
+    "role_breadth": lambda f, c: c.breadth(f.params["role"], f.params["window"]),
+    "role_breadth_change": lambda f, c: (f"{c.breadth(f.params['role'], f.params['window'])} - "
+                                         f"{c.breadth(f.params['role'], f.params['window'], previous=True)}"),
+    "ticket_count": lambda f, c: f"COALESCE(tk.{f.name}, 0)",
+    "ticket_spike": lambda f, c: _ratio("tk.tickets_30d", "tk.tickets_180d / 6.0"),
+    "open_tickets": lambda f, c: "COALESCE(tk.open_tickets, 0)",
+    "ticket_resolution": lambda f, c: "tk.mean_resolution_hours_90d",
+    "ticket_csat": lambda f, c: f"tk.{f.name}",
+    "ticket_days_since": lambda f, c: "tk.days_since_last_ticket",
+    "ticket_silence": lambda f, c: ("CASE WHEN COALESCE(tk.tickets_before_silence, 0) >= 3 AND "
+                                    "COALESCE(tk.tickets_silence, 0) = 0 THEN 1 ELSE 0 END"),
+    "new_features_tried": lambda f, c: "COALESCE(nf.new_features_tried_30d, 0)",
+    "term_end": lambda f, c: "s.days_to_term_end",
+    "invoice_overdue": lambda f, c: "COALESCE(inv.days_overdue, 0)",
+    "invoice_late": lambda f, c: "COALESCE(inv.late_payments_90d, 0)",
+    "invoice_delay": lambda f, c: "inv.payment_delay_90d",
+    "invoice_delay_change": lambda f, c: "inv.payment_delay_90d - inv.payment_delay_prev_90d",
+    "term_value": lambda f, c: f"s.{f.params['column']}",
+    "term_value_change": lambda f, c: _ratio("s.mrr - s.mrr_90d_ago", "s.mrr_90d_ago"),
+    "tenure": lambda f, c: "s.tenure_days",
+    "term_plan": lambda f, c: "s.plan",
+    "role_ratio": lambda f, c: _ratio(c.role(f.params["num"], f.params["window"]),
+                                      c.role(f.params["den"], f.params["window"])),
+    "role_ratio_change": lambda f, c: _rate_change(c, f.params["num"], f.params["den"], f.params["window"]),
+    "profile": lambda f, c: f"acc.{f.params['column']}",
+    "event_count": lambda f, c: c.type_col(f.params["event_type"], f"c{f.params['window']}"),
+    "event_change": lambda f, c: _pct(c.type_col(f.params["event_type"], "c30"),
+                                      f"{c.type_col(f.params['event_type'], 'c60')} - "
+                                      f"{c.type_col(f.params['event_type'], 'c30')}"),
+    "event_users": lambda f, c: c.type_col(f.params["event_type"], "now"),
 }
-
-
-def _evt_col(event_type: str, what: str) -> str:
-    """Internal column name of an event type's stage value (stable across processes)."""
-    return f"e_{slug(event_type)}_{zlib.crc32(event_type.encode()):08x}_{what}"
-
-
-def _pivot_query(settings: Settings, types: list[str]) -> str:
-    """Per (account, t): role aggregates and per-event-type columns from ``ev_win``."""
-    roles = settings.event_roles
-    role_types = {"login": roles.login, "core_feature": roles.core_feature,
-                  "new_feature": list(roles.new_feature), "training": roles.training,
-                  "marketing_sent": roles.marketing_sent, "marketing_open": roles.marketing_open,
-                  "contact_left": roles.contact_left}
-    cols: list[str] = []
-    for role, members in role_types.items():
-        cond = is_in("event_type", members)
-        for w in WINDOWS:
-            cols.append(f"SUM(CASE WHEN {cond} THEN c{w} ELSE 0 END) AS r_{role}_c{w}")
-        cols.append(f"MAX(CASE WHEN {cond} THEN last_d END) AS r_{role}_last")
-        cols.append(f"COUNT(DISTINCT CASE WHEN {cond} AND c30 > 0 THEN event_type END) AS r_{role}_breadth30")
-        cols.append(f"COUNT(DISTINCT CASE WHEN {cond} AND c60 - c30 > 0 THEN event_type END) "
-                    f"AS r_{role}_breadth_prev30")
-    for et in types:
-        for what in ("c7", "c30", "c60", "c90"):
-            cols.append(f"SUM(CASE WHEN event_type = {lit(et)} THEN {what} END) AS {_evt_col(et, what)}")
-    return (f"SELECT account_id AS p_account_id, tn AS p_tn, {', '.join(cols)} "
-            "FROM ev_win GROUP BY account_id, tn")
-
-
-def _users_pivot_query(types: list[str]) -> str:
-    cols = [f"SUM(CASE WHEN event_type = {lit(et)} THEN users END) AS {_evt_col(et, 'users')}" for et in types]
-    return (f"SELECT account_id AS up_account_id, tn AS up_tn, {', '.join(cols) or 'NULL AS none'} "
-            "FROM users_by_type GROUP BY account_id, tn")
 
 
 def _size_band_sql() -> str:
@@ -300,50 +316,42 @@ def _size_band_sql() -> str:
     return f"CASE {whens} END"
 
 
-def _role_nulls(settings: Settings) -> set[str]:
-    """Roles with no event types configured: their features are null, not zero."""
+def _roles(settings: Settings) -> dict[str, list[str]]:
     r = settings.event_roles
-    members = {"login": r.login, "core_feature": r.core_feature, "new_feature": list(r.new_feature),
-               "training": r.training, "marketing_sent": r.marketing_sent,
-               "marketing_open": r.marketing_open, "contact_left": r.contact_left}
-    return {k for k, v in members.items() if not v}
+    return {"login": r.login, "core_feature": r.core_feature, "new_feature": list(r.new_feature),
+            "training": r.training, "marketing_sent": r.marketing_sent,
+            "marketing_open": r.marketing_open, "contact_left": r.contact_left}
 
 
 _CAST = {"int": "BIGINT", "float": "DOUBLE", "category": "VARCHAR"}
 
 
 def final_query(catalogue: Catalogue, settings: Settings) -> str:
-    """The projection: keys, label, then every feature in catalogue order."""
-    unset = _role_nulls(settings)
+    """The projection: keys, label, then every feature in catalogue order.
+
+    A feature built on a role with no event types configured is null (unknown), not 0.
+    """
+    roles = _roles(settings)
+    unset = {k for k, v in roles.items() if not v}
+    ctx = _Ctx(index={t: i for i, t in enumerate(catalogue.event_types)}, roles=roles)
     sql: dict[str, str] = {}
     for f in catalogue.features:  # first pass: everything but ratios of other features
         if f.template == "ratio":
             continue
-        used_roles = {v for k, v in f.params.items() if k in ("role", "num", "den")} & unset
-        if f.template == "distinct_users_share" and "core_feature" in unset:
-            used_roles = {"core_feature"}
-        sql[f.name] = "NULL" if used_roles else TEMPLATES[f.template](f)
+        used = {v for k, v in f.params.items() if k in ("role", "num", "den")}
+        if f.template == "distinct_users_share":
+            used.add("core_feature")
+        sql[f.name] = "NULL" if used & unset else TEMPLATES[f.template](f, ctx)
     for f in catalogue.features:  # second pass: "ratio" = one feature over another
         if f.template == "ratio":
             sql[f.name] = _ratio(sql[f.params["num"]], sql[f.params["den"]])
     exprs = [f"CAST({sql[f.name]} AS {_CAST[f.type]}) AS {f.name}" for f in catalogue.features]
     return f"""
-        WITH p AS ({_pivot_query(settings, list(catalogue.event_types))}),
-             up AS ({_users_pivot_query(list(catalogue.event_types))}),
-             base AS (
-                SELECT s.account_id, s.as_of, s.tn, s.mrr, s.seats, s.plan, s.days_to_term_end,
-                       s.mrr_90d_ago, s.tenure_days, s.churn_label,
-                       p.*, up.*
-                FROM spine s
-                LEFT JOIN p ON p.p_account_id = s.account_id AND p.p_tn = s.tn
-                LEFT JOIN up ON up.up_account_id = s.account_id AND up.up_tn = s.tn
-             )
         SELECT s.account_id, s.as_of, s.churn_label, s.churn_label IS NOT NULL AS labelled,
                {', '.join(exprs)}
-        FROM base s
-        LEFT JOIN act_win a
-          ON a.account_id = s.account_id AND a.tn = s.tn
-        LEFT JOIN users_all ua ON ua.account_id = s.account_id AND ua.tn = s.tn
+        FROM spine s
+        LEFT JOIN ids ON ids.account_id = s.account_id
+        LEFT JOIN ev_wide ew ON ew.aid = ids.aid AND ew.tn = s.tn
         LEFT JOIN tk ON tk.account_id = s.account_id AND tk.tn = s.tn
         LEFT JOIN inv ON inv.account_id = s.account_id AND inv.tn = s.tn
         LEFT JOIN nf ON nf.account_id = s.account_id AND nf.tn = s.tn
@@ -362,7 +370,7 @@ def build_feature_tables(con: duckdb.DuckDBPyConnection, settings: Settings) -> 
     """
     catalogue = build_catalogue(event_types(con))
     statements: list[str] = []
-    for table, sql in stage_queries(settings):
+    for table, sql in stage_queries(settings, list(catalogue.event_types)):
         statements.append(sql)
         con.execute(f"CREATE OR REPLACE TEMP TABLE {table} AS {sql}")
         log.debug("stage %s done", table)

@@ -75,7 +75,7 @@ def test_an_unconfigured_event_log_still_gets_features(tmp_path):
 def test_every_query_transpiles_to_spark_sql():
     settings = Settings(event_roles=ROLES)
     cat = build_catalogue(["login", "report_build", "it's quoted"])
-    statements = [sql for _, sql in stage_queries(settings)] + [final_query(cat, settings)]
+    statements = [sql for _, sql in stage_queries(settings, list(cat.event_types))] + [final_query(cat, settings)]
     for sql in statements:
         out = sqlglot.transpile(sql, read="duckdb", write="spark", unsupported_level=sqlglot.ErrorLevel.RAISE)
         assert len(out) == 1 and out[0].upper().startswith(("SELECT", "WITH"))
