@@ -86,8 +86,10 @@ def prepare(source: Source | str | Path, settings: Settings, con: duckdb.DuckDBP
 
 def build_snapshots(source: Source | str | Path, settings: Settings, store: Path,
                     as_of: list[dt.date] | None = None, progress: Progress | None = None,
-                    threads: int | None = None) -> BuildResult:
+                    threads: int | None = None, general_windows: bool = False) -> BuildResult:
     """Build snapshots for ``as_of`` (default: the weekly schedule) and write them to ``store``.
+
+    ``general_windows`` forces the general event-window path (tests compare the two).
 
     Raises:
         DataContractError: bad input (see ``features/validate.py``), or an as-of date
@@ -114,7 +116,7 @@ def build_snapshots(source: Source | str | Path, settings: Settings, store: Path
         build_terms(con, settings)
         build_spine(con, dates, settings, report.data_end)
         say("computing features")
-        catalogue, statements = build_feature_tables(con, settings)
+        catalogue, statements = build_feature_tables(con, settings, general=general_windows)
         timings["features"] = time.perf_counter() - t1
         t2 = time.perf_counter()
         digest = input_hash(con, loaded)

@@ -30,138 +30,30 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import duckdb
-from sqlglot import exp
 
 from features.config import Settings
 from features.spec import SIZE_BANDS, Catalogue, FeatureSpec, build_catalogue
+from features.sql import is_in, lit
 from features.timeline import day_number, dn
+from features.windows import Grid, general_event_stages, grid_event_stages, regular_grid
 
 log = logging.getLogger(__name__)
 
 WINDOWS = (7, 14, 30, 60, 90, 180)
 
 
-def lit(value: str) -> str:
-    """A SQL string literal (sqlglot does the escaping)."""
-    return exp.Literal.string(value).sql()
-
-
-def is_in(column: str, values: list[str] | tuple[str, ...]) -> str:
-    """SQL: ``column IN (...)``; FALSE for an empty list (``IN (NULL)`` would be NULL)."""
-    return f"{column} IN ({', '.join(lit(v) for v in values)})" if values else "FALSE"
-
-
-def not_in(column: str, values: list[str] | tuple[str, ...]) -> str:
-    return f"{column} NOT IN ({', '.join(lit(v) for v in values)})" if values else "TRUE"
-
-
 def event_types(con: duckdb.DuckDBPyConnection) -> list[str]:
     return [r[0] for r in con.execute("SELECT DISTINCT event_type FROM clean_events ORDER BY 1").fetchall()]
 
 
-def _cum(col: str, agg: str = "SUM") -> str:
-    return (f"{agg}({col}) OVER (PARTITION BY aid ORDER BY d, kind "
-            f"ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS {col}")
-
-
-def stage_queries(settings: Settings, types: list[str]) -> list[tuple[str, str]]:
-    """(table, SELECT) for the event, ticket and invoice stages, in run order.
-
-    ``types`` are the event types in the data; type ``i`` gets columns ``n{i}`` (daily
-    sum) and ``u{i}`` (user-count deltas).
-    """
+def stage_queries(settings: Settings, types: list[str], grid: Grid | None = None) -> list[tuple[str, str]]:
+    """(table, SELECT) for every stage, in run order: event windows, then tickets, invoices
+    and new-feature first use. ``grid`` picks the fast path for a regular schedule."""
     roles = settings.event_roles
     releases = list(roles.new_feature.items())
-    # marketing touches and contact changes happen *to* an account: not activity
-    passive = [*roles.marketing_sent, *roles.marketing_open, *roles.contact_left]
     rel_values = ", ".join(f"({lit(k)}, {day_number(v)})" for k, v in releases) or "(NULL, NULL)"
-    idx = list(enumerate(types))
-    tid = {t: i for i, t in idx}
-
-    def tids(names: list[str] | tuple[str, ...]) -> list[str]:
-        return [str(tid[n]) for n in names if n in tid]
-
-    def tid_in(names: list[str] | tuple[str, ...]) -> str:
-        found = tids(names)
-        return f"tid IN ({', '.join(found)})" if found else "FALSE"
-
-    active_tids = [t for t in types if t not in passive]
-    type_values = ", ".join(f"({lit(t)}, {i})" for i, t in idx) or "(NULL, -9)"
-    n_cols = [f"n{i}" for i, _ in idx]
-    u_cols = [f"u{i}" for i, _ in idx] + ["ua", "uc"]
-    value_cols = n_cols + ["act"] + u_cols
-
-    def nulls(cols: list[str]) -> list[str]:
-        return [f"CAST(NULL AS DOUBLE) AS {c}" for c in cols]
-
-    head = "SELECT aid, {d} AS d, 0 AS kind, CAST(NULL AS INTEGER) AS tn, CAST(NULL AS INTEGER) AS o, "
-    day_rows = (
-        head.format(d="d")
-        + ", ".join([f"SUM(CASE WHEN tid = {i} THEN n END) AS n{i}" for i, _ in idx]
-                    + [f"CAST(MAX(CASE WHEN {tid_in(active_tids)} THEN 1 ELSE 0 END) AS DOUBLE) AS act",
-                       *nulls(u_cols), f"MAX(CASE WHEN {tid_in(roles.login)} THEN d END) AS lg"])
-        + " FROM ud GROUP BY aid, d")
-    delta_rows = (
-        head.format(d="day")
-        + ", ".join([*nulls(n_cols), "CAST(NULL AS DOUBLE) AS act"]
-                    + [f"SUM(CASE WHEN tid = {i} THEN delta END) AS u{i}" for i, _ in idx]
-                    + ["SUM(CASE WHEN tid = -1 THEN delta END) AS ua",
-                       "SUM(CASE WHEN tid = -2 THEN delta END) AS uc", "CAST(NULL AS INTEGER) AS lg"])
-        + " FROM udelta GROUP BY aid, day")
-    marker_rows = (
-        "SELECT i.aid, s.tn - 1 - w.o AS d, 1 AS kind, s.tn, w.o, "
-        + ", ".join([*nulls(value_cols), "CAST(NULL AS INTEGER) AS lg"])
-        + " FROM spine s JOIN ids i ON i.account_id = s.account_id CROSS JOIN "
-        f"(SELECT * FROM (VALUES {', '.join(f'({o})' for o in (0, *WINDOWS))}) AS v(o)) w")
-
-    pivot = ["aid", "tn"]
-    for c in n_cols + ["act"]:
-        now = f"COALESCE(MAX(CASE WHEN o = 0 THEN {c} END), 0)"
-        pivot += [f"{now} - COALESCE(MAX(CASE WHEN o = {w} THEN {c} END), 0) AS {c}_c{w}" for w in WINDOWS]
-    pivot += [f"COALESCE(MAX(CASE WHEN o = 0 THEN {c} END), 0) AS {c}_now" for c in u_cols]
-    pivot.append("MAX(CASE WHEN o = 0 THEN lg END) AS lg_last")
-
-    return [
-        # integer keys: every sort and partition below is on integers, not strings
-        ("ids", """
-            SELECT account_id, CAST(row_number() OVER (ORDER BY account_id) AS INTEGER) AS aid
-            FROM (SELECT DISTINCT account_id FROM spine) a"""),
-        # only events that a window of an as-of date can see: [min t - 180 days, max t)
-        ("ud", f"""
-            SELECT i.aid, y.tid, CASE WHEN e.user_id IS NULL THEN NULL ELSE hash(e.user_id) END AS uid,
-                   {dn('e.occurred_at')} AS d, SUM(e.quantity) AS n
-            FROM clean_events e
-            JOIN ids i ON i.account_id = e.account_id
-            JOIN (SELECT * FROM (VALUES {type_values}) AS v(event_type, tid)) y ON y.event_type = e.event_type
-            WHERE e.occurred_at >= (SELECT CAST(MIN(as_of) AS TIMESTAMP) - INTERVAL 181 DAY FROM spine)
-              AND e.occurred_at < (SELECT CAST(MAX(as_of) AS TIMESTAMP) FROM spine)
-            GROUP BY i.aid, y.tid, CASE WHEN e.user_id IS NULL THEN NULL ELSE hash(e.user_id) END,
-                     {dn('e.occurred_at')}"""),
-        # distinct users over [t-30, t): a user seen on day d counts for t in (d, min(next, d+30)];
-        # +1 at d and -1 at min(next day seen, d + 30), summed cumulatively up to t - 1.
-        # tid -1: any product event (active users), -2: core features (core users)
-        ("udelta", f"""
-            WITH scoped AS (
-                SELECT aid, tid, uid, d FROM ud WHERE uid IS NOT NULL
-                UNION ALL
-                SELECT aid, -1 AS tid, uid, d FROM ud
-                WHERE uid IS NOT NULL AND {tid_in(active_tids)} GROUP BY aid, uid, d
-                UNION ALL
-                SELECT aid, -2 AS tid, uid, d FROM ud
-                WHERE uid IS NOT NULL AND {tid_in(roles.core_feature)} GROUP BY aid, uid, d
-            ), led AS (
-                SELECT aid, tid, d, LEAD(d) OVER (PARTITION BY aid, tid, uid ORDER BY d) AS nd FROM scoped
-            )
-            SELECT aid, tid, day, SUM(delta) AS delta FROM (
-                SELECT aid, tid, d AS day, 1 AS delta FROM led
-                UNION ALL
-                SELECT aid, tid, LEAST(COALESCE(nd, d + 30), d + 30) AS day, -1 AS delta FROM led
-            ) x GROUP BY aid, tid, day"""),
-        # one sorted pass per account: running sums read off marker rows at t-1-o
-        ("ev_cum", f"""
-            SELECT aid, tn, o, kind, {', '.join(_cum(c) for c in value_cols)}, {_cum('lg', 'MAX')}
-            FROM ({day_rows} UNION ALL {delta_rows} UNION ALL {marker_rows}) u"""),
-        ("ev_wide", f"SELECT {', '.join(pivot)} FROM ev_cum WHERE kind = 1 GROUP BY aid, tn"),
+    events = grid_event_stages(settings, types, grid) if grid else general_event_stages(settings, types)
+    return events + [
         ("tk", f"""
             SELECT s.account_id, s.tn,
                    SUM(CASE WHEN k.o >= s.tn - 30 THEN 1 ELSE 0 END) AS tickets_30d,
@@ -362,15 +254,19 @@ def final_query(catalogue: Catalogue, settings: Settings) -> str:
     """
 
 
-def build_feature_tables(con: duckdb.DuckDBPyConnection, settings: Settings) -> tuple[Catalogue, list[str]]:
+def build_feature_tables(con: duckdb.DuckDBPyConnection, settings: Settings,
+                         general: bool = False) -> tuple[Catalogue, list[str]]:
     """Run the stages and leave the result in temp table ``snapshot_rows``.
 
-    Needs ``spine`` and the ``clean_*`` tables. Returns the catalogue (with this data's
+    Needs ``spine`` and the ``clean_*`` tables. A regular schedule takes the grid path
+    (``features/windows.py``) unless ``general`` is set. Returns the catalogue (with this data's
     event types) and every SQL statement run, for the Spark transpilation check.
     """
     catalogue = build_catalogue(event_types(con))
+    days = [r[0] for r in con.execute("SELECT DISTINCT tn FROM spine").fetchall()]
+    grid = None if general else regular_grid(days)
     statements: list[str] = []
-    for table, sql in stage_queries(settings, list(catalogue.event_types)):
+    for table, sql in stage_queries(settings, list(catalogue.event_types), grid):
         statements.append(sql)
         con.execute(f"CREATE OR REPLACE TEMP TABLE {table} AS {sql}")
         log.debug("stage %s done", table)

@@ -38,20 +38,20 @@ def dn(column: str) -> str:
 
 def default_schedule(data_start: dt.date, data_end: dt.date, every_days: int = 7,
                      warmup_days: int = 90) -> list[dt.date]:
-    """Weekly as-of dates (Mondays) from ``data_start + warmup`` up to the data end.
+    """As-of dates every ``every_days`` counted back from the data end, no earlier than
+    ``data_start + warmup_days``.
 
-    The data end itself is always included, so the latest snapshot is as fresh as the
-    export. The warm-up keeps 90-day windows from being cut short by the data start.
+    Anchored on the data end so the latest snapshot is as fresh as the export and the
+    dates form a regular grid (the fast window path). The warm-up keeps 90-day windows
+    from being cut short by the start of the event log.
     """
     first = data_start + dt.timedelta(days=warmup_days)
-    first += dt.timedelta(days=(7 - first.weekday()) % 7) if every_days % 7 == 0 else dt.timedelta()
     out: list[dt.date] = []
-    d = first
-    while d < data_end:
+    d = data_end
+    while d >= first:
         out.append(d)
-        d += dt.timedelta(days=every_days)
-    out.append(data_end)
-    return out
+        d -= dt.timedelta(days=every_days)
+    return sorted(out) or [data_end]
 
 
 def build_terms(con: duckdb.DuckDBPyConnection, settings: Settings) -> None:

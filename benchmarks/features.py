@@ -1,0 +1,85 @@
+"""Feature pipeline benchmark: 10,000 accounts x 12 months, >= 20 million events.
+
+Generates the demo data once (reused from benchmarks/data/ on later runs), builds weekly
+snapshots for the whole year (every 7 days from the first event to the data end) from
+the Parquet folder into a fresh DuckDB store, and prints:
+
+* events/s end to end (events / wall time of the build, loading and checks included),
+* snapshot rows/s, wall time per stage, peak memory (max RSS of this process).
+
+Usage: python benchmarks/features.py [--accounts 10000] [--months 12] [--threads N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import resource
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+sys.path.insert(0, str(ROOT.parent))
+
+from features.config import load_settings  # noqa: E402
+from features.demo import write_demo_data  # noqa: E402
+from features.pipeline import build_snapshots  # noqa: E402
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--accounts", type=int, default=10_000)
+    ap.add_argument("--months", type=int, default=12)
+    ap.add_argument("--seed", type=int, default=11)
+    ap.add_argument("--threads", type=int, default=None, help="DuckDB threads (default: all cores)")
+    args = ap.parse_args()
+
+    data = ROOT / "data" / f"features-{args.accounts}x{args.months}-s{args.seed}"
+    if not (data / "events.parquet").exists():
+        t = time.perf_counter()
+        write_demo_data(data, accounts=args.accounts, months=args.months, seed=args.seed)
+        print(f"generated {data} in {time.perf_counter() - t:.1f} s")
+    settings = load_settings(data / "churnwatch.yaml")
+    store = ROOT / "results" / "features-bench.duckdb"
+    store.parent.mkdir(parents=True, exist_ok=True)
+    store.unlink(missing_ok=True)
+
+    import duckdb
+
+    with duckdb.connect() as con:
+        first, last = con.execute(f"SELECT CAST(min(occurred_at) AS DATE), CAST(max(occurred_at) AS DATE) + 1 "
+                                  f"FROM read_parquet('{data / 'events.parquet'}')").fetchone()
+    as_of = [first + dt.timedelta(days=7 * k) for k in range(1, 60) if first + dt.timedelta(days=7 * k) <= last]
+
+    t = time.perf_counter()
+    result = build_snapshots(data, settings, store, as_of=as_of, threads=args.threads)
+    wall = time.perf_counter() - t
+    figures = {
+        "date": dt.date.today().isoformat(),
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
+        "accounts": args.accounts, "months": args.months,
+        "events": result.events, "as_of_dates": len(as_of), "snapshot_rows": result.rows,
+        "features": len(result.catalogue.features),
+        "wall_s": round(wall, 2), "events_per_s": round(result.events / wall),
+        "snapshot_rows_per_s": round(result.rows / wall),
+        "stages_s": {k: round(v, 2) for k, v in result.seconds.items()},
+        "peak_rss_mb": round(peak_rss_mb()),
+    }
+    print(json.dumps(figures, indent=2))
+    (ROOT / "results" / "features.json").write_text(json.dumps(figures, indent=2))
+    ok = figures["events"] >= 20_000_000 or args.accounts != 10_000
+    print(f"events >= 20M: {'yes' if ok else 'NO'}; goal >= 2,000,000 events/s: "
+          f"{'met' if figures['events_per_s'] >= 2_000_000 else 'not met'}; "
+          f"goal < 8 GB peak: {'met' if figures['peak_rss_mb'] < 8192 else 'not met'}")
+
+
+if __name__ == "__main__":
+    main()

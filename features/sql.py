@@ -1,0 +1,19 @@
+"""Small SQL-building helpers: literals and membership tests (sqlglot does the escaping)."""
+
+from __future__ import annotations
+
+from sqlglot import exp
+
+
+def lit(value: str) -> str:
+    """A SQL string literal (sqlglot does the escaping)."""
+    return exp.Literal.string(value).sql()
+
+
+def is_in(column: str, values: list[str] | tuple[str, ...]) -> str:
+    """SQL: ``column IN (...)``; FALSE for an empty list (``IN (NULL)`` would be NULL)."""
+    return f"{column} IN ({', '.join(lit(v) for v in values)})" if values else "FALSE"
+
+
+def not_in(column: str, values: list[str] | tuple[str, ...]) -> str:
+    return f"{column} NOT IN ({', '.join(lit(v) for v in values)})" if values else "TRUE"

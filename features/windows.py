@@ -1,0 +1,251 @@
+"""Event windows: counts over ``[t - N, t)`` and distinct users over ``[t - 30, t)``.
+
+Both paths below produce the same table ``ev_wide`` keyed by ``(aid, tn)`` (integer
+account id, as-of day number) with, for event type ``i``: ``n{i}_c{N}`` (events in the
+last N days), ``u{i}_now`` (distinct users in the last 30 days); ``act_c{N}`` (active
+days), ``ua_now`` / ``uc_now`` (distinct active / core-feature users) and ``lg_last`` (last
+login day before t).
+
+* **general** (any list of as-of dates): running sums over the daily series, read off
+  marker rows placed at ``t - 1 - N``.
+* **grid** (as-of dates ``t0 + step * k``, the default schedule): sums per step-long
+  bucket, running sums over buckets, and the last ``N mod step`` days of one bucket for
+  the remainder of each window. Far fewer rows go through window functions; the two
+  paths agree exactly (tested).
+
+Distinct users: a user seen on day d counts at every t in (d, min(next day seen, d + 30)];
+as +1/-1 deltas, so a running sum gives the count.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from features.config import Settings
+from features.sql import is_in, lit, not_in
+from features.timeline import dn
+
+WINDOWS = (7, 14, 30, 60, 90, 180)
+USER_WINDOW = 30
+
+
+@dataclass(frozen=True)
+class Grid:
+    """A regular schedule: as-of day numbers ``t0 + step * k``."""
+
+    t0: int
+    step: int
+    k_max: int
+
+
+def regular_grid(day_numbers: list[int]) -> Grid | None:
+    """The grid the sorted as-of day numbers lie on, or None (fewer than 3 or irregular)."""
+    ds = sorted(set(day_numbers))
+    if len(ds) < 3:
+        return None
+    step = ds[1] - ds[0]
+    if any(b - a != step for a, b in zip(ds, ds[1:])):
+        return None
+    return Grid(t0=ds[0], step=step, k_max=len(ds) - 1)
+
+
+def _roles(settings: Settings, types: list[str]):
+    roles = settings.event_roles
+    passive = {*roles.marketing_sent, *roles.marketing_open, *roles.contact_left}
+    tid = {t: i for i, t in enumerate(types)}
+
+    def tid_in(names) -> str:
+        found = [str(tid[n]) for n in names if n in tid]
+        return f"tid IN ({', '.join(found)})" if found else "FALSE"
+
+    active = [t for t in types if t not in passive]
+    return roles, tid_in, active
+
+
+def _typed_events(types: list[str], extra: str = "") -> str:
+    """Events as integer keys (aid, tid, uid, d), restricted to what a window can see."""
+    type_values = ", ".join(f"({lit(t)}, {i})" for i, t in enumerate(types)) or "(NULL, -9)"
+    return f"""
+        SELECT i.aid, y.tid, CASE WHEN e.user_id IS NULL THEN NULL ELSE hash(e.user_id) END AS uid,
+               {dn('e.occurred_at')} AS d{extra}
+        FROM clean_events e
+        JOIN ids i ON i.account_id = e.account_id
+        JOIN (SELECT * FROM (VALUES {type_values}) AS v(event_type, tid)) y ON y.event_type = e.event_type
+        WHERE e.occurred_at >= (SELECT CAST(MIN(as_of) AS TIMESTAMP) - INTERVAL {max(WINDOWS) + 1} DAY FROM spine)
+          AND e.occurred_at < (SELECT CAST(MAX(as_of) AS TIMESTAMP) FROM spine)"""
+
+
+IDS = ("ids", """
+    SELECT account_id, CAST(row_number() OVER (ORDER BY account_id) AS INTEGER) AS aid
+    FROM (SELECT DISTINCT account_id FROM spine) a""")
+
+
+
+def _nulls(cols: list[str]) -> list[str]:
+    return [f"CAST(NULL AS DOUBLE) AS {c}" for c in cols]
+
+
+def _value_columns(types: list[str]) -> tuple[list[str], list[str]]:
+    n_cols = [f"n{i}" for i in range(len(types))]
+    u_cols = [f"u{i}" for i in range(len(types))] + ["ua", "uc"]
+    return n_cols, u_cols
+
+
+def _users_scoped(settings: Settings, types: list[str], source: str, key: str, flag: str = "") -> str:
+    """Rows (aid, tid, uid, key[, flag]) for per-type users (tid >= 0), any product event
+    (tid -1) and core features (tid -2)."""
+    roles, tid_in, active = _roles(settings, types)
+    f_sel = f", {flag}" if flag else ""
+    f_agg = f", MAX({flag}) AS {flag}" if flag else ""
+    return f"""
+        SELECT aid, tid, uid, {key}{f_sel} FROM {source}
+        UNION ALL
+        SELECT aid, -1 AS tid, uid, {key}{f_agg} FROM {source} WHERE {tid_in(active)} GROUP BY aid, uid, {key}
+        UNION ALL
+        SELECT aid, -2 AS tid, uid, {key}{f_agg} FROM {source} WHERE {tid_in(roles.core_feature)}
+        GROUP BY aid, uid, {key}"""
+
+
+# ---- general path: any as-of dates ----------------------------------------------
+
+def _cum(col: str, agg: str = "SUM") -> str:
+    return (f"{agg}({col}) OVER (PARTITION BY aid ORDER BY d, kind "
+            f"ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS {col}")
+
+
+def general_event_stages(settings: Settings, types: list[str]) -> list[tuple[str, str]]:
+    roles, tid_in, active = _roles(settings, types)
+    n_cols, u_cols = _value_columns(types)
+    value_cols = n_cols + ["act"] + u_cols
+    head = "SELECT aid, {d} AS d, 0 AS kind, CAST(NULL AS INTEGER) AS tn, CAST(NULL AS INTEGER) AS o, "
+    day_rows = (
+        head.format(d="d")
+        + ", ".join([f"SUM(CASE WHEN tid = {i} THEN n END) AS n{i}" for i in range(len(types))]
+                    + [f"CAST(MAX(CASE WHEN {tid_in(active)} THEN 1 ELSE 0 END) AS DOUBLE) AS act",
+                       *_nulls(u_cols), f"MAX(CASE WHEN {tid_in(roles.login)} THEN d END) AS lg"])
+        + " FROM ud GROUP BY aid, d")
+    delta_rows = (
+        head.format(d="day")
+        + ", ".join([*_nulls(n_cols), "CAST(NULL AS DOUBLE) AS act"]
+                    + [f"SUM(CASE WHEN tid = {i} THEN delta END) AS u{i}" for i in range(len(types))]
+                    + ["SUM(CASE WHEN tid = -1 THEN delta END) AS ua",
+                       "SUM(CASE WHEN tid = -2 THEN delta END) AS uc", "CAST(NULL AS INTEGER) AS lg"])
+        + " FROM udelta GROUP BY aid, day")
+    marker_rows = (
+        "SELECT i.aid, s.tn - 1 - w.o AS d, 1 AS kind, s.tn, w.o, "
+        + ", ".join([*_nulls(value_cols), "CAST(NULL AS INTEGER) AS lg"])
+        + " FROM spine s JOIN ids i ON i.account_id = s.account_id CROSS JOIN "
+        f"(SELECT * FROM (VALUES {', '.join(f'({o})' for o in (0, *WINDOWS))}) AS v(o)) w")
+    pivot = ["aid", "tn"]
+    for c in n_cols + ["act"]:
+        now = f"COALESCE(MAX(CASE WHEN o = 0 THEN {c} END), 0)"
+        pivot += [f"{now} - COALESCE(MAX(CASE WHEN o = {w} THEN {c} END), 0) AS {c}_c{w}" for w in WINDOWS]
+    pivot += [f"COALESCE(MAX(CASE WHEN o = 0 THEN {c} END), 0) AS {c}_now" for c in u_cols]
+    pivot.append("MAX(CASE WHEN o = 0 THEN lg END) AS lg_last")
+    return [
+        IDS,
+        ("ud", f"SELECT aid, tid, uid, d, SUM(n) AS n FROM ({_typed_events(types, ', e.quantity AS n')}) e "
+               "GROUP BY aid, tid, uid, d"),
+        ("udelta", f"""
+            WITH led AS (
+                SELECT aid, tid, d, LEAD(d) OVER (PARTITION BY aid, tid, uid ORDER BY d) AS nd
+                FROM ({_users_scoped(settings, types, "(SELECT * FROM ud WHERE uid IS NOT NULL)", "d")}) s
+            )
+            SELECT aid, tid, day, SUM(delta) AS delta FROM (
+                SELECT aid, tid, d AS day, 1 AS delta FROM led
+                UNION ALL
+                SELECT aid, tid, LEAST(COALESCE(nd, d + {USER_WINDOW}), d + {USER_WINDOW}) AS day, -1 AS delta
+                FROM led
+            ) x GROUP BY aid, tid, day"""),
+        ("ev_cum", f"""
+            SELECT aid, tn, o, kind, {', '.join(_cum(c) for c in value_cols)}, {_cum('lg', 'MAX')}
+            FROM ({day_rows} UNION ALL {delta_rows} UNION ALL {marker_rows}) u"""),
+        ("ev_wide", f"SELECT {', '.join(pivot)} FROM ev_cum WHERE kind = 1 GROUP BY aid, tn"),
+    ]
+
+
+# ---- grid path: as-of dates t0 + step * k ---------------------------------------
+
+def grid_event_stages(settings: Settings, types: list[str], grid: Grid) -> list[tuple[str, str]]:
+    roles, tid_in, active = _roles(settings, types)
+    n_cols, u_cols = _value_columns(types)
+    s, t0 = grid.step, grid.t0
+    q_of = {w: w // s for w in WINDOWS}
+    r_of = {w: w % s for w in WINDOWS}
+    tails = sorted({r for r in r_of.values() if r})
+    q30, r30 = divmod(USER_WINDOW, s)
+    b_lo = -max(q_of.values()) - 1
+    bucket = f"CAST(FLOOR((d - {t0}) / {float(s)}) AS INTEGER)"
+    count_cols = [(f"n{i}", f"tid = {i}") for i in range(len(types))] + [("act", "tid = -1")]
+
+    bk_aggs = []
+    for c, cond in count_cols:
+        bk_aggs.append(f"SUM(CASE WHEN {cond} THEN n END) AS {c}_full")
+        bk_aggs += [f"SUM(CASE WHEN {cond} AND off >= {s - r} THEN n END) AS {c}_r{r}" for r in tails]
+    bk_aggs.append(f"MAX(CASE WHEN {tid_in(roles.login)} THEN d END) AS lg")
+
+    ud_pivot = [f"SUM(CASE WHEN tid = {i} THEN delta END) AS u{i}" for i in range(len(types))] + [
+        "SUM(CASE WHEN tid = -1 THEN delta END) AS ua", "SUM(CASE WHEN tid = -2 THEN delta END) AS uc"]
+    running = ", ".join(
+        [f"SUM(COALESCE(k.{c}_full, 0)) OVER w AS {c}_p" for c, _ in count_cols]
+        + [f"k.{c}_r{r}" for c, _ in count_cols for r in tails]
+        + [f"SUM(COALESCE(u.{c}, 0)) OVER w AS {c}_p" for c in u_cols]
+        + ["MAX(k.lg) OVER w AS lg_p"])
+    qs = sorted({0, *q_of.values()})
+    pivot = ["aid", "tn"]
+    for c, _ in count_cols:
+        now = f"MAX(CASE WHEN q = 0 THEN {c}_p END)"
+        for w in WINDOWS:
+            tail = f" + COALESCE(MAX(CASE WHEN q = {q_of[w]} THEN {c}_r{r_of[w]} END), 0)" if r_of[w] else ""
+            pivot.append(f"{now} - MAX(CASE WHEN q = {q_of[w]} THEN {c}_p END){tail} AS {c}_c{w}")
+    pivot += [f"MAX(CASE WHEN q = 0 THEN {c}_p END) AS {c}_now" for c in u_cols]
+    pivot.append("MAX(CASE WHEN q = 0 THEN lg_p END) AS lg_last")
+    b_values = ", ".join(f"({b})" for b in range(b_lo, grid.k_max))
+
+    return [
+        IDS,
+        ("ud", f"SELECT aid, tid, uid, d, SUM(n) AS n FROM ({_typed_events(types, ', e.quantity AS n')}) e "
+               "GROUP BY aid, tid, uid, d"),
+        # per bucket [t0 + s*b, t0 + s*(b+1)): sums, and sums of its last r days (window remainders)
+        ("bk", f"""
+            SELECT aid, b, {', '.join(bk_aggs)}
+            FROM (
+                SELECT aid, tid, d, n, {bucket} AS b, d - {t0} - {s} * {bucket} AS off FROM (
+                    SELECT aid, tid, d, SUM(n) AS n FROM ud GROUP BY aid, tid, d
+                    UNION ALL
+                    SELECT aid, -1 AS tid, d, 1.0 AS n FROM ud WHERE {tid_in(active)} GROUP BY aid, d
+                ) x
+            ) y GROUP BY aid, b"""),
+        # users: active in bucket b covers as-of k in [b+1, b+q30], and k = b+q30+1 when seen in
+        # the bucket's last r30 days; consecutive buckets' spans are cut where the next begins
+        ("uwk", f"""
+            SELECT aid, tid, uid, b, MAX(g) AS g FROM (
+                SELECT aid, tid, uid, {bucket} AS b,
+                       CASE WHEN {r30} > 0 AND d - {t0} - {s} * {bucket} >= {s - r30} THEN 1 ELSE 0 END AS g
+                FROM ud WHERE uid IS NOT NULL
+            ) x GROUP BY aid, tid, uid, b"""),
+        ("udelta", f"""
+            WITH led AS (
+                SELECT aid, tid, b, b + {q30} + g AS span_end,
+                       LEAD(b) OVER (PARTITION BY aid, tid, uid ORDER BY b) AS nb
+                FROM ({_users_scoped(settings, types, "uwk", "b", "g")}) s
+            )
+            SELECT aid, b, {', '.join(ud_pivot)} FROM (
+                SELECT aid, tid, b, 1 AS delta FROM led
+                UNION ALL
+                SELECT aid, tid, LEAST(span_end, COALESCE(nb, span_end)) AS b, -1 AS delta FROM led
+            ) x GROUP BY aid, b"""),
+        ("grid_run", f"""
+            SELECT g.aid, g.b, {running}
+            FROM (SELECT i.aid, v.b FROM ids i CROSS JOIN (SELECT * FROM (VALUES {b_values}) AS t(b)) v) g
+            LEFT JOIN bk k ON k.aid = g.aid AND k.b = g.b
+            LEFT JOIN udelta u ON u.aid = g.aid AND u.b = g.b
+            WINDOW w AS (PARTITION BY g.aid ORDER BY g.b ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)"""),
+        ("ev_wide", f"""
+            SELECT {', '.join(pivot)} FROM (
+                SELECT s.tn, q.q, r.*
+                FROM spine s JOIN ids i ON i.account_id = s.account_id
+                CROSS JOIN (SELECT * FROM (VALUES {', '.join(f'({q})' for q in qs)}) AS v(q)) q
+                JOIN grid_run r ON r.aid = i.aid AND r.b = CAST((s.tn - {t0}) / {s} AS INTEGER) - 1 - q.q
+            ) x GROUP BY aid, tn"""),
+    ]
