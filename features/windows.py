@@ -166,36 +166,52 @@ def general_event_stages(settings: Settings, types: list[str]) -> list[tuple[str
 
 # ---- grid path: as-of dates t0 + step * k ---------------------------------------
 
+def needed_windows(settings: Settings, types: list[str]) -> dict[str, list[int]]:
+    """Which windows each count column needs: 7/30/60/90 for every event type and active
+    days; 14 for login types (7-day change); 180 for marketing types (previous 90 days)."""
+    roles = settings.event_roles
+    need = {f"n{i}": {7, 30, 60, 90} for i in range(len(types))}
+    for i, t in enumerate(types):
+        if t in roles.login:
+            need[f"n{i}"].add(14)
+        if t in roles.marketing_sent or t in roles.marketing_open:
+            need[f"n{i}"].add(180)
+    need["act"] = {7, 30, 60, 90}
+    return {c: sorted(ws) for c, ws in need.items()}
+
+
 def grid_event_stages(settings: Settings, types: list[str], grid: Grid) -> list[tuple[str, str]]:
     roles, tid_in, active = _roles(settings, types)
     n_cols, u_cols = _value_columns(types)
     s, t0 = grid.step, grid.t0
+    need = needed_windows(settings, types)
     q_of = {w: w // s for w in WINDOWS}
     r_of = {w: w % s for w in WINDOWS}
-    tails = sorted({r for r in r_of.values() if r})
+    tails_of = {c: sorted({r_of[w] for w in ws if r_of[w]}) for c, ws in need.items()}
+    all_tails = sorted({r for ts in tails_of.values() for r in ts})
     q30, r30 = divmod(USER_WINDOW, s)
     b_lo = -max(q_of.values()) - 1
     bucket = f"CAST(FLOOR((d - {t0}) / {float(s)}) AS INTEGER)"
-    count_cols = [(f"n{i}", f"tid = {i}") for i in range(len(types))] + [("act", "tid = -1")]
+    count_cols = [(f"n{i}", i) for i in range(len(types))] + [("act", -1)]
 
+    bk_long = ", ".join(["SUM(n) AS full_n"] + [f"SUM(CASE WHEN off >= {s - r} THEN n END) AS r{r}"
+                                                   for r in all_tails])
     bk_aggs = []
-    for c, cond in count_cols:
-        bk_aggs.append(f"SUM(CASE WHEN {cond} THEN n END) AS {c}_full")
-        bk_aggs += [f"SUM(CASE WHEN {cond} AND off >= {s - r} THEN n END) AS {c}_r{r}" for r in tails]
-    bk_aggs.append(f"MAX(CASE WHEN {tid_in(roles.login)} THEN d END) AS lg")
-
+    for c, code in count_cols:
+        bk_aggs.append(f"SUM(CASE WHEN tid = {code} THEN full_n END) AS {c}_full")
+        bk_aggs += [f"SUM(CASE WHEN tid = {code} THEN r{r} END) AS {c}_r{r}" for r in tails_of[c]]
     ud_pivot = [f"SUM(CASE WHEN tid = {i} THEN delta END) AS u{i}" for i in range(len(types))] + [
         "SUM(CASE WHEN tid = -1 THEN delta END) AS ua", "SUM(CASE WHEN tid = -2 THEN delta END) AS uc"]
     running = ", ".join(
         [f"SUM(COALESCE(k.{c}_full, 0)) OVER w AS {c}_p" for c, _ in count_cols]
-        + [f"k.{c}_r{r}" for c, _ in count_cols for r in tails]
+        + [f"k.{c}_r{r}" for c, _ in count_cols for r in tails_of[c]]
         + [f"SUM(COALESCE(u.{c}, 0)) OVER w AS {c}_p" for c in u_cols]
-        + ["MAX(k.lg) OVER w AS lg_p"])
+        + ["MAX(lg.lg) OVER w AS lg_p"])
     qs = sorted({0, *q_of.values()})
     pivot = ["aid", "tn"]
     for c, _ in count_cols:
         now = f"MAX(CASE WHEN q = 0 THEN {c}_p END)"
-        for w in WINDOWS:
+        for w in need[c]:
             tail = f" + COALESCE(MAX(CASE WHEN q = {q_of[w]} THEN {c}_r{r_of[w]} END), 0)" if r_of[w] else ""
             pivot.append(f"{now} - MAX(CASE WHEN q = {q_of[w]} THEN {c}_p END){tail} AS {c}_c{w}")
     pivot += [f"MAX(CASE WHEN q = 0 THEN {c}_p END) AS {c}_now" for c in u_cols]
@@ -206,16 +222,20 @@ def grid_event_stages(settings: Settings, types: list[str], grid: Grid) -> list[
         IDS,
         ("ud", f"SELECT aid, tid, uid, d, SUM(n) AS n FROM ({_typed_events(types, ', e.quantity AS n')}) e "
                "GROUP BY aid, tid, uid, d"),
-        # per bucket [t0 + s*b, t0 + s*(b+1)): sums, and sums of its last r days (window remainders)
-        ("bk", f"""
-            SELECT aid, b, {', '.join(bk_aggs)}
+        # per bucket [t0 + s*b, t0 + s*(b+1)): sums, and sums of its last r days (window
+        # remainders); tid -1 counts active days
+        ("bk_long", f"""
+            SELECT aid, tid, b, {bk_long}
             FROM (
-                SELECT aid, tid, d, n, {bucket} AS b, d - {t0} - {s} * {bucket} AS off FROM (
+                SELECT aid, tid, n, {bucket} AS b, d - {t0} - {s} * {bucket} AS off FROM (
                     SELECT aid, tid, d, SUM(n) AS n FROM ud GROUP BY aid, tid, d
                     UNION ALL
                     SELECT aid, -1 AS tid, d, 1.0 AS n FROM ud WHERE {tid_in(active)} GROUP BY aid, d
                 ) x
-            ) y GROUP BY aid, b"""),
+            ) y GROUP BY aid, tid, b"""),
+        ("bk", f"SELECT aid, b, {', '.join(bk_aggs)} FROM bk_long GROUP BY aid, b"),
+        ("lg", f"SELECT aid, {bucket} AS b, MAX(d) AS lg FROM ud WHERE {tid_in(roles.login)} "
+               f"GROUP BY aid, {bucket}"),
         # users: active in bucket b covers as-of k in [b+1, b+q30], and k = b+q30+1 when seen in
         # the bucket's last r30 days; consecutive buckets' spans are cut where the next begins
         ("uwk", f"""
@@ -229,17 +249,20 @@ def grid_event_stages(settings: Settings, types: list[str], grid: Grid) -> list[
                 SELECT aid, tid, b, b + {q30} + g AS span_end,
                        LEAD(b) OVER (PARTITION BY aid, tid, uid ORDER BY b) AS nb
                 FROM ({_users_scoped(settings, types, "uwk", "b", "g")}) s
+            ), long AS (
+                SELECT aid, tid, b, SUM(delta) AS delta FROM (
+                    SELECT aid, tid, b, 1 AS delta FROM led
+                    UNION ALL
+                    SELECT aid, tid, LEAST(span_end, COALESCE(nb, span_end)) AS b, -1 AS delta FROM led
+                ) x GROUP BY aid, tid, b
             )
-            SELECT aid, b, {', '.join(ud_pivot)} FROM (
-                SELECT aid, tid, b, 1 AS delta FROM led
-                UNION ALL
-                SELECT aid, tid, LEAST(span_end, COALESCE(nb, span_end)) AS b, -1 AS delta FROM led
-            ) x GROUP BY aid, b"""),
+            SELECT aid, b, {', '.join(ud_pivot)} FROM long GROUP BY aid, b"""),
         ("grid_run", f"""
             SELECT g.aid, g.b, {running}
             FROM (SELECT i.aid, v.b FROM ids i CROSS JOIN (SELECT * FROM (VALUES {b_values}) AS t(b)) v) g
             LEFT JOIN bk k ON k.aid = g.aid AND k.b = g.b
             LEFT JOIN udelta u ON u.aid = g.aid AND u.b = g.b
+            LEFT JOIN lg ON lg.aid = g.aid AND lg.b = g.b
             WINDOW w AS (PARTITION BY g.aid ORDER BY g.b ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)"""),
         ("ev_wide", f"""
             SELECT {', '.join(pivot)} FROM (
