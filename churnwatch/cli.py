@@ -24,7 +24,7 @@ from churnwatch.home import Home
 from features.config import CONFIG_FILE_NAME, Settings, load_settings
 from features.errors import ChurnwatchError
 
-app = typer.Typer(add_completion=False, no_args_is_help=True,
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="churnwatch: early warning for customer churn.")
 console = Console()
 err = Console(stderr=True)
@@ -228,28 +228,16 @@ def demo(home: HomeOpt = None,
 
 
 def main() -> None:
-    """Entry point: run the app, turning our errors into exit code 2 with a short message."""
+    """Entry point: our errors become a short message and exit 2; usage errors exit 2 (click)."""
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
-        app(standalone_mode=False)
+        app(standalone_mode=True)
     except ExitError as exc:
-        err.print(f"error: {exc}", markup=False, highlight=False)
+        err.print(f"error: {exc}", markup=False, highlight=False, soft_wrap=True)
         sys.exit(exc.code)
     except ChurnwatchError as exc:
-        err.print(f"error: {exc}", markup=False, highlight=False)
+        err.print(f"error: {exc}", markup=False, highlight=False, soft_wrap=True)
         sys.exit(2)
-    except typer.Exit as exc:
-        sys.exit(exc.exit_code)
-    except (typer.Abort, KeyboardInterrupt):
-        err.print("aborted")
-        sys.exit(130)
-    except Exception as exc:  # click usage errors
-        import click
-
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            sys.exit(2)
-        raise
 
 
 if __name__ == "__main__":

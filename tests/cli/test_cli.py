@@ -1,0 +1,70 @@
+"""The command line end to end: demo path, files written, exit codes."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import duckdb
+import pandas as pd
+
+
+def run(*args, home=None, timeout=300):
+    cmd = [sys.executable, "-m", "churnwatch", *args]
+    if home is not None:
+        cmd += ["--home", str(home)]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+
+
+def test_demo_runs_the_whole_path_and_says_what_to_open_next(tmp_path):
+    home = tmp_path / "home"
+    r = run("demo", "--accounts", "120", "--months", "12", "--seed", "3", home=home)
+    assert r.returncode == 0, r.stderr[-2000:]
+    for step in ("1/3 demo data", "2/3 features and labels", "3/3 churn metrics", "next"):
+        assert step in r.stdout
+    assert (home / "churnwatch.yaml").exists()
+    summary = json.loads((home / "reports" / "run-summary.json").read_text())
+    assert summary["snapshots"]["rows"] > 0 and summary["snapshots"]["labelled_rows"] > 0
+    with duckdb.connect(str(home / "store.duckdb"), read_only=True) as con:
+        rows, accounts = con.execute("SELECT count(*), count(DISTINCT account_id) FROM snapshots").fetchone()
+        dup = con.execute("SELECT count(*) FROM (SELECT account_id, as_of FROM snapshots "
+                          "GROUP BY ALL HAVING count(*) > 1)").fetchone()[0]
+    assert rows == summary["snapshots"]["rows"] and accounts > 50 and dup == 0
+    metrics = pd.read_csv(home / "reports" / "churn-metrics.csv")
+    assert len(metrics) >= 10
+    assert metrics["customer_churn_rate"].between(0, 1).all()
+    assert (metrics["churned"] <= metrics["accounts_start"]).all()
+
+    # the same commands work on their own against the home folder's config
+    r = run("features", "--as-of", metrics["month"].iloc[5][:10], home=home)
+    assert r.returncode == 0, r.stderr[-2000:]
+    with duckdb.connect(str(home / "store.duckdb"), read_only=True) as con:
+        again = con.execute("SELECT count(*) FROM snapshots").fetchone()[0]
+    # an on-demand date adds (or replaces) that date's rows, never duplicates
+    assert again >= rows
+
+
+def test_rerunning_features_for_a_date_replaces_its_rows(tmp_path):
+    home = tmp_path / "h"
+    assert run("demo", "--accounts", "60", "--months", "12", home=home).returncode == 0
+    for _ in range(2):
+        r = run("features", "--as-of", "2024-08-07", home=home)
+        assert r.returncode == 0, r.stderr[-2000:]
+    with duckdb.connect(str(home / "store.duckdb"), read_only=True) as con:
+        n, d = con.execute("SELECT count(*), count(DISTINCT account_id) FROM snapshots "
+                           "WHERE as_of = DATE '2024-08-07'").fetchone()
+    assert n == d > 0
+
+
+def test_no_data_source_is_a_clear_usage_error(tmp_path):
+    r = run("features", home=tmp_path / "empty")
+    assert r.returncode == 2
+    assert "no data source" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_bad_option_is_exit_2(tmp_path):
+    r = run("features", "--as-of", "yesterday", "--data", str(tmp_path), home=tmp_path)
+    assert r.returncode == 2
+    r = run("nonsense-command")
+    assert r.returncode == 2
