@@ -19,7 +19,7 @@ from features.sources import Source, load_raw_tables, open_source
 from features.spec import Catalogue
 from features.store import SnapshotMeta, write_snapshots
 from features.timeline import build_spine, build_terms, default_schedule
-from features.validate import ValidationReport, q, validate_tables
+from features.validate import ValidationReport, validate_tables
 
 log = logging.getLogger(__name__)
 
@@ -64,14 +64,12 @@ def open_connection(threads: int | None = None) -> duckdb.DuckDBPyConnection:
     return con
 
 
-def input_hash(con: duckdb.DuckDBPyConnection, tables: list[str]) -> str:
+def input_hash(report: ValidationReport) -> str:
     """An order-independent hash of the cleaned inputs (row hashes summed per table)."""
     h = hashlib.sha256()
-    for name in sorted(tables):
-        cols = [r[0] for r in con.execute(f"DESCRIBE clean_{name}").fetchall()]
-        row = con.execute(f"SELECT count(*), sum(hash({', '.join(q(c) for c in cols)}) % 1000000007) "
-                          f"FROM clean_{name}").fetchone()
-        h.update(f"{name}:{row[0]}:{row[1]}".encode())
+    for name in sorted(report.tables):
+        t = report.tables[name]
+        h.update(f"{name}:{t.rows_kept}:{t.content_hash}".encode())
     return h.hexdigest()[:16]
 
 
@@ -119,7 +117,7 @@ def build_snapshots(source: Source | str | Path, settings: Settings, store: Path
         catalogue, statements = build_feature_tables(con, settings, general=general_windows)
         timings["features"] = time.perf_counter() - t1
         t2 = time.perf_counter()
-        digest = input_hash(con, loaded)
+        digest = input_hash(report)
         stats = con.execute("SELECT count(*), COALESCE(count_if(labelled), 0), "
                             "COALESCE(count_if(churn_label = 1), 0), count(DISTINCT account_id) FROM snapshot_rows").fetchone()
         events = con.execute("SELECT count(*) FROM clean_events").fetchone()[0]
