@@ -56,11 +56,13 @@ class BuildResult:
         }
 
 
-def open_connection(threads: int | None = None) -> duckdb.DuckDBPyConnection:
+def open_connection(threads: int | None = None, memory_limit: str = "6GB") -> duckdb.DuckDBPyConnection:
     con = duckdb.connect(":memory:")
     if threads:
         con.execute(f"SET threads = {int(threads)}")
     con.execute("SET preserve_insertion_order = false")
+    # bounded memory: large builds spill to disk instead of pressing the machine
+    con.execute(f"SET memory_limit = '{memory_limit}'")
     return con
 
 

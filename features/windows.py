@@ -66,18 +66,17 @@ def _typed_events(types: list[str], extra: str = "") -> str:
     """Events as integer keys (aid, tid, uid, d), restricted to what a window can see."""
     type_values = ", ".join(f"({lit(t)}, {i})" for i, t in enumerate(types)) or "(NULL, -9)"
     return f"""
-        SELECT i.aid, y.tid, CASE WHEN e.user_id IS NULL THEN NULL ELSE hash(e.user_id) END AS uid,
+        SELECT hash(e.account_id) AS aid, y.tid,
+               CASE WHEN e.user_id IS NULL THEN NULL ELSE hash(e.user_id) END AS uid,
                {dn('e.occurred_at')} AS d{extra}
         FROM clean_events e
-        JOIN ids i ON i.account_id = e.account_id
         JOIN (SELECT * FROM (VALUES {type_values}) AS v(event_type, tid)) y ON y.event_type = e.event_type
         WHERE e.occurred_at >= (SELECT CAST(MIN(as_of) AS TIMESTAMP) - INTERVAL {max(WINDOWS) + 1} DAY FROM spine)
           AND e.occurred_at < (SELECT CAST(MAX(as_of) AS TIMESTAMP) FROM spine)"""
 
 
-IDS = ("ids", """
-    SELECT account_id, CAST(row_number() OVER (ORDER BY account_id) AS INTEGER) AS aid
-    FROM (SELECT DISTINCT account_id FROM spine) a""")
+# integer account keys: 64-bit hashes (a collision needs billions of accounts to be likely)
+IDS = ("ids", "SELECT account_id, hash(account_id) AS aid FROM (SELECT DISTINCT account_id FROM spine) a")
 
 
 
@@ -220,8 +219,8 @@ def grid_event_stages(settings: Settings, types: list[str], grid: Grid) -> list[
 
     return [
         IDS,
-        ("ud", f"SELECT aid, tid, uid, d, SUM(n) AS n FROM ({_typed_events(types, ', e.quantity AS n')}) e "
-               "GROUP BY aid, tid, uid, d"),
+        # events as integer keys, not aggregated: both stages below aggregate it their own way
+        ("ud", _typed_events(types, ", e.quantity AS n")),
         # per bucket [t0 + s*b, t0 + s*(b+1)): sums, and sums of its last r days (window
         # remainders); tid -1 counts active days
         ("bk_long", f"""
