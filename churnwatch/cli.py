@@ -187,12 +187,15 @@ def metrics(data: DataOpt = None, home: HomeOpt = None, config: ConfigOpt = None
         table.add_column(col, justify="right")
     for r in frame.itertuples():
         table.add_row(f"{r.month:%Y-%m}" + (" *" if r.provisional else ""), f"{r.accounts_start:,}",
-                      f"{r.churned:,}", f"{r.customer_churn_rate:.2%}", f"{r.mrr_start:,.0f}",
+                      f"{int(r.churned):,}", f"{r.customer_churn_rate:.2%}", f"{r.mrr_start:,.0f}",
                       f"{r.gross_mrr_churn_rate:.2%}", f"{r.net_mrr_churn_rate:.2%}")
     console.print(table)
     if frame["provisional"].any():
-        console.print("* provisional: a relationship ending then could still renew within the grace period")
-    console.print(f"mean monthly customer churn {frame['customer_churn_rate'].mean():.2%}; "
+        console.print("* provisional: a relationship ending then could still renew within the grace period "
+                      "(lower bound, left out of the mean)")
+    final = frame[~frame["provisional"]]
+    console.print(f"mean monthly customer churn {final['customer_churn_rate'].mean():.2%} over "
+                  f"{len(final)} complete months; "
                   f"written to {folder / 'churn-metrics.csv'}")
 
 

@@ -12,8 +12,9 @@ MRR of an account at a date is the MRR of its terms in force then; inside a rene
 renewal is neither a downgrade nor churn. Churned MRR is the account's MRR at ``m0``.
 Downgrade and expansion compare ``m0`` and ``m1`` for accounts active at ``m0`` that did
 not churn. Accounts that start (or come back) during the month count as new, never as
-expansion. A month is ``provisional`` when ``m1 + grace`` is past the data end: a
-relationship ending in it could still renew.
+expansion. Only final churns count (``end + grace <= data end``); a month is
+``provisional`` when ``m1 + grace`` is past the data end: a relationship ending in it could
+still renew, so its figures are lower bounds.
 """
 
 from __future__ import annotations
@@ -60,7 +61,8 @@ def churn_metrics(con: duckdb.DuckDBPyConnection, settings: Settings, data_start
                       AND t.rel_no = a.rel_no AND t.sn > a.m1) AS mrr1_next
             FROM mrr_at a JOIN relationships r ON r.account_id = a.account_id AND r.rel_no = a.rel_no
         ), flagged AS (
-            SELECT *, rel_end IS NOT NULL AND rel_end > m0 AND rel_end <= m1 AS churned,
+            SELECT *, rel_end IS NOT NULL AND rel_end > m0 AND rel_end <= m1
+                      AND rel_end + {g} <= {end_n} AS churned,
                    COALESCE(mrr1_cover, mrr1_next, 0) AS mrr1
             FROM with_end
         )
