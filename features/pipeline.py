@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import os
+import tempfile
 import logging
 import time
 from collections.abc import Callable
@@ -61,8 +63,9 @@ def open_connection(threads: int | None = None, memory_limit: str = "6GB") -> du
     if threads:
         con.execute(f"SET threads = {int(threads)}")
     con.execute("SET preserve_insertion_order = false")
-    # bounded memory: large builds spill to disk instead of pressing the machine
+    # bounded memory: large builds spill to the system temp folder, never the working tree
     con.execute(f"SET memory_limit = '{memory_limit}'")
+    con.execute("SET temp_directory = ?", [str(Path(tempfile.gettempdir()) / f"churnwatch-duckdb-{os.getpid()}")])
     return con
 
 
