@@ -1,0 +1,112 @@
+"""The model bundle: plain files, no pickle (DESIGN §4).
+
+A bundle folder holds:
+
+* ``model.txt`` — the LightGBM booster in its text format;
+* ``calibrator.json`` — isotonic thresholds (applied with interpolation);
+* ``health_map.json`` — the pins of the probability -> health map;
+* ``features.json`` — the feature catalogue (order, directions, ranges, reason templates)
+  and the categorical columns' categories;
+* ``bundle.json`` — training window and split, horizon and grace, metrics, input hash,
+  and the pointer to the training snapshots (store, table, as-of range);
+* ``test_predictions.csv`` — the test block's out-of-sample predictions (monitoring's
+  reference).
+
+``ModelBundle.load`` reads these with json and LightGBM's text parser only: nothing is
+unpickled and no model code is run.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import lightgbm as lgb
+import numpy as np
+import pandas as pd
+
+from features.spec import Catalogue
+from training.calibration import IsotonicCalibrator
+from training.errors import ModelBundleError
+from training.health import HealthMap
+from training.model import FeatureFrame
+from training.reasons import ReasonBuilder, contributions
+
+FILES = ("model.txt", "calibrator.json", "health_map.json", "features.json", "bundle.json")
+
+
+@dataclass
+class ModelBundle:
+    booster: lgb.Booster
+    calibrator: IsotonicCalibrator
+    health_map: HealthMap
+    catalogue: Catalogue
+    frame: FeatureFrame
+    meta: dict = field(default_factory=dict)
+    test_predictions: pd.DataFrame | None = None
+
+    def __post_init__(self) -> None:
+        self.reasons = ReasonBuilder().fit(self.catalogue)
+
+    # -- scoring ---------------------------------------------------------------------
+    def raw_scores(self, rows: pd.DataFrame) -> np.ndarray:
+        return np.asarray(self.booster.predict(self.frame.transform(rows), raw_score=True))
+
+    def predict(self, rows: pd.DataFrame) -> pd.DataFrame:
+        """churn_probability (calibrated), health_score and tier for each row."""
+        X = self.frame.transform(rows)
+        p_raw = np.asarray(self.booster.predict(X))
+        p = self.calibrator.predict(p_raw)
+        health = self.health_map.health_score(p)
+        return pd.DataFrame({"churn_probability": p, "health_score": health,
+                             "tier": self.health_map.tier(health)}, index=rows.index)
+
+    def explain(self, rows: pd.DataFrame, lang: str = "en") -> list[dict]:
+        X = self.frame.transform(rows)
+        return self.reasons.explain(contributions(self.booster, X), rows, lang=lang)
+
+    # -- files -----------------------------------------------------------------------
+    def save(self, folder: Path) -> Path:
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "model.txt").write_text(self.booster.model_to_string(), encoding="utf-8")
+        _dump(folder / "calibrator.json", self.calibrator.to_dict())
+        _dump(folder / "health_map.json", self.health_map.to_dict())
+        _dump(folder / "features.json", {"catalogue": json.loads(self.catalogue.to_json()),
+                                         "frame": self.frame.to_dict()})
+        _dump(folder / "bundle.json", self.meta)
+        if self.test_predictions is not None:
+            self.test_predictions.to_csv(folder / "test_predictions.csv", index=False)
+        return folder
+
+    @classmethod
+    def load(cls, folder: Path | str) -> ModelBundle:
+        folder = Path(folder)
+        missing = [f for f in FILES if not (folder / f).exists()]
+        if missing:
+            raise ModelBundleError(f"{folder}: not a model bundle (missing {', '.join(missing)})")
+        try:
+            booster = lgb.Booster(model_str=(folder / "model.txt").read_text(encoding="utf-8"))
+            feats = json.loads((folder / "features.json").read_text(encoding="utf-8"))
+            catalogue = Catalogue.from_json(json.dumps(feats["catalogue"]))
+            bundle = cls(booster=booster,
+                         calibrator=IsotonicCalibrator.from_dict(_read(folder / "calibrator.json")),
+                         health_map=HealthMap.from_dict(_read(folder / "health_map.json")),
+                         catalogue=catalogue, frame=FeatureFrame.from_dict(feats["frame"]),
+                         meta=_read(folder / "bundle.json"))
+        except (ValueError, KeyError, lgb.basic.LightGBMError) as exc:
+            raise ModelBundleError(f"{folder}: unreadable model bundle ({exc})") from exc
+        if booster.feature_name() != bundle.frame.names:
+            raise ModelBundleError(f"{folder}: model.txt and features.json disagree on the feature order")
+        preds = folder / "test_predictions.csv"
+        if preds.exists():
+            bundle.test_predictions = pd.read_csv(preds, parse_dates=["as_of"])
+        return bundle
+
+
+def _dump(path: Path, obj: dict) -> None:
+    path.write_text(json.dumps(obj, indent=2, ensure_ascii=False, default=str), encoding="utf-8")
+
+
+def _read(path: Path) -> dict:
+    return json.loads(path.read_text(encoding="utf-8"))

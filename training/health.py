@@ -1,0 +1,272 @@
+"""Health score (0-100) and tiers from the calibrated churn probability (DESIGN §4, ARTICLE §1).
+
+The score is piecewise linear in the calibrated probability ``p`` through the pins
+``(0, 100)``, ``(p80, 80)``, ``(p60, 60)``, ``(p40, 40)``, ``(1, 0)`` and rounded to an
+integer; the tier is read from that integer. So the tier boundaries fall exactly on the
+pins: ``p == p60`` gives health 60, which is ``low_risk``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from numpy.typing import ArrayLike
+
+from features.errors import ChurnwatchError
+
+#: The tiers in order, best first (ARTICLE §1). ``min_health`` is the inclusive lower
+#: bound of the integer health score; each tier runs up to the next one's bound minus 1.
+TIERS: list[dict[str, Any]] = [
+    {
+        "key": "healthy",
+        "min_health": 80,
+        "en": "Healthy",
+        "zh": "健康",
+        "meaning_en": "active and satisfied: upsell / cross-sell candidates",
+        "meaning_zh": "活跃且满意：增购 / 交叉销售的候选客户",
+    },
+    {
+        "key": "low_risk",
+        "min_health": 60,
+        "en": "Low risk",
+        "zh": "低风险",
+        "meaning_en": "activity dipping or some negative feedback: routine care",
+        "meaning_zh": "活跃度下降或有负面反馈：常规关怀",
+    },
+    {
+        "key": "medium_risk",
+        "min_health": 40,
+        "en": "Medium risk",
+        "zh": "中风险",
+        "meaning_en": "several warnings: start the standard intervention",
+        "meaning_zh": "出现多个预警信号：启动标准干预流程",
+    },
+    {
+        "key": "high_risk",
+        "min_health": 0,
+        "en": "High risk",
+        "zh": "高风险",
+        "meaning_en": "about to leave or gone: top-priority retention, or loss analysis",
+        "meaning_zh": "即将流失或已流失：最高优先级挽留，或进行流失分析",
+    },
+]
+
+#: Tier keys in ``TIERS`` order (best first).
+TIER_KEYS: tuple[str, ...] = tuple(t["key"] for t in TIERS)
+
+#: Smallest default pin: a base rate of 0 still gives usable, strictly increasing pins.
+MIN_PIN = 1e-6
+
+
+class HealthMapError(ChurnwatchError, ValueError):
+    """Pins or inputs of the health map are invalid (not 0 < p80 < p60 < p40 < 1, NaN...)."""
+
+
+def default_pins(base_rate: float) -> tuple[float, float, float]:
+    """Default pins ``(p80, p60, p40) = (b, 2b, 4b)`` from the training base rate ``b``.
+
+    Clipping, so that ``0 < p80 < p60 < p40 < 1`` always holds strictly:
+
+    - ``p80 = b`` clipped to ``[MIN_PIN, 1 - MIN_PIN]`` (a base rate of 0 or 1 still works);
+    - each next pin doubles the previous one but goes at most halfway from it to 1:
+      ``p60 = min(2 * p80, (p80 + 1) / 2)``, ``p40 = min(2 * p60, (p60 + 1) / 2)``.
+
+    For any ``b <= 0.25`` (every realistic churn base rate) this is exactly ``(b, 2b, 4b)``;
+    e.g. ``b = 0.3`` gives ``(0.3, 0.6, 0.8)`` and ``b = 0.5`` gives ``(0.5, 0.75, 0.875)``.
+
+    Args:
+        base_rate: share of churned rows in the training block, in [0, 1].
+
+    Raises:
+        HealthMapError: base rate not finite or outside [0, 1].
+    """
+    b = float(base_rate)
+    if not np.isfinite(b) or not 0.0 <= b <= 1.0:
+        raise HealthMapError(f"base rate must be a probability in [0, 1], got {base_rate!r}")
+    p80 = min(max(b, MIN_PIN), 1.0 - MIN_PIN)
+    p60 = min(2.0 * p80, (p80 + 1.0) / 2.0)
+    p40 = min(2.0 * p60, (p60 + 1.0) / 2.0)
+    return p80, p60, p40
+
+
+def _check_pins(p80: float, p60: float, p40: float) -> tuple[float, float, float]:
+    pins = (float(p80), float(p60), float(p40))
+    if not all(np.isfinite(pins)) or not 0.0 < pins[0] < pins[1] < pins[2] < 1.0:
+        raise HealthMapError(
+            "health pins must satisfy 0 < p80 < p60 < p40 < 1 (absolute churn probabilities), "
+            f"got p80={p80!r}, p60={p60!r}, p40={p40!r}"
+        )
+    return pins
+
+
+def tier(health: ArrayLike) -> np.ndarray:
+    """Tier key per integer health score: 80-100 healthy, 60-79 low_risk, 40-59 medium_risk,
+    0-39 high_risk.
+
+    Args:
+        health: integer health scores in [0, 100] (e.g. ``HealthMap.health_score`` output).
+
+    Returns:
+        Array of tier keys (dtype object, same shape as ``health``; a ``str`` for a scalar).
+
+    Raises:
+        HealthMapError: a value is not an integer in [0, 100].
+    """
+    h = np.asarray(health)
+    if h.size and (
+        not np.issubdtype(h.dtype, np.number)
+        or not np.all(np.isfinite(h))
+        or np.any(h != np.round(h))
+        or h.min() < 0
+        or h.max() > 100
+    ):
+        raise HealthMapError(
+            f"health scores must be integers in [0, 100], got e.g. {h.ravel()[:5]}"
+        )
+    bounds = np.array([t["min_health"] for t in reversed(TIERS)])  # 0, 40, 60, 80
+    keys = np.array(list(reversed(TIER_KEYS)), dtype=object)
+    return keys[np.searchsorted(bounds, h, side="right") - 1]
+
+
+class HealthMap:
+    """Calibrated churn probability -> integer health score (0-100) -> tier.
+
+    Args:
+        p80: churn probability that maps to health 80 (absolute, optional).
+        p60: churn probability that maps to health 60 (absolute, optional).
+        p40: churn probability that maps to health 40 (absolute, optional).
+            Give all three (strictly ``0 < p80 < p60 < p40 < 1``) or none; with none,
+            ``fit`` derives them from the base rate (``default_pins``).
+
+    Attributes (after ``fit`` or ``from_dict``):
+        pins_: ``(p80, p60, p40)`` used by ``health_score``.
+        base_rate_: the training base rate seen by ``fit`` (``None`` if not given).
+    """
+
+    def __init__(
+        self, p80: float | None = None, p60: float | None = None, p40: float | None = None
+    ) -> None:
+        self.p80 = p80
+        self.p60 = p60
+        self.p40 = p40
+
+    @property
+    def explicit(self) -> bool:
+        """True when the pins were given as absolute probabilities."""
+        return self.p80 is not None or self.p60 is not None or self.p40 is not None
+
+    def fit(self, y: ArrayLike | None = None, *, base_rate: float | None = None) -> HealthMap:
+        """Set the pins: explicit ones as given, else ``default_pins`` of the base rate.
+
+        Args:
+            y: training labels (0/1); their mean is the base rate. Ignored if ``base_rate``
+                is given.
+            base_rate: the training base rate, if known directly.
+
+        Raises:
+            HealthMapError: only some pins given, pins not strictly increasing in (0, 1),
+                or no base rate available when the pins are not explicit.
+        """
+        b = self._base_rate(y, base_rate)
+        if self.explicit:
+            if None in (self.p80, self.p60, self.p40):
+                raise HealthMapError(
+                    "give all three health pins (p80, p60, p40) or none, got "
+                    f"p80={self.p80!r}, p60={self.p60!r}, p40={self.p40!r}"
+                )
+            self.pins_ = _check_pins(self.p80, self.p60, self.p40)
+        else:
+            if b is None:
+                raise HealthMapError(
+                    "HealthMap without explicit pins needs the training labels y or base_rate"
+                )
+            self.pins_ = default_pins(b)
+        self.base_rate_ = b
+        return self
+
+    @staticmethod
+    def _base_rate(y: ArrayLike | None, base_rate: float | None) -> float | None:
+        if base_rate is not None:
+            b = float(base_rate)
+            if not np.isfinite(b) or not 0.0 <= b <= 1.0:
+                raise HealthMapError(f"base rate must be in [0, 1], got {base_rate!r}")
+            return b
+        if y is None:
+            return None
+        labels = np.asarray(y, dtype=np.float64)
+        if labels.size == 0 or not np.isin(labels, (0.0, 1.0)).all():
+            raise HealthMapError("y must be a non-empty array of 0/1 churn labels")
+        return float(labels.mean())
+
+    @classmethod
+    def from_base_rate(cls, base_rate: float) -> HealthMap:
+        """A fitted map with the default pins ``(b, 2b, 4b)`` (clipped, see ``default_pins``)."""
+        return cls().fit(base_rate=base_rate)
+
+    def _check_fitted(self) -> tuple[float, float, float]:
+        if not hasattr(self, "pins_"):
+            raise HealthMapError("HealthMap is not fitted: call fit(...) or from_dict(d) first")
+        return self.pins_
+
+    def health_score(self, p: ArrayLike) -> np.ndarray:
+        """Integer health score (0 = about to churn, 100 = safest) per calibrated probability.
+
+        Piecewise linear through ``(0, 100), (p80, 80), (p60, 60), (p40, 40), (1, 0)``, then
+        ``np.rint`` (round half to even). Monotone non-increasing in ``p``.
+
+        Args:
+            p: calibrated churn probabilities in [0, 1] (over the model's horizon).
+
+        Returns:
+            int64 array, same shape as ``p``.
+
+        Raises:
+            HealthMapError: not fitted, or a probability is NaN or outside [0, 1].
+        """
+        p80, p60, p40 = self._check_fitted()
+        prob = np.asarray(p, dtype=np.float64)
+        if prob.size and (not np.all(np.isfinite(prob)) or prob.min() < 0 or prob.max() > 1):
+            raise HealthMapError(
+                f"churn probabilities must be finite and in [0, 1], got e.g. {prob.ravel()[:5]}"
+            )
+        raw = np.interp(prob, [0.0, p80, p60, p40, 1.0], [100.0, 80.0, 60.0, 40.0, 0.0])
+        return np.rint(raw).astype(np.int64)
+
+    def tier(self, health: ArrayLike) -> np.ndarray:
+        """Tier key per integer health score (see module function ``tier``)."""
+        return tier(health)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready state: the pins, the base rate and where the pins came from."""
+        p80, p60, p40 = self._check_fitted()
+        return {
+            "p80": p80,
+            "p60": p60,
+            "p40": p40,
+            "base_rate": self.base_rate_,
+            "pins_from": "explicit" if self.explicit else "base_rate",
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> HealthMap:
+        """Rebuild a fitted map from ``to_dict``'s output.
+
+        Raises:
+            HealthMapError: a pin is missing or the pins are not ``0 < p80 < p60 < p40 < 1``.
+        """
+        missing = [k for k in ("p80", "p60", "p40") if k not in d]
+        if missing:
+            raise HealthMapError(f"health map dict lacks key(s) {missing}; got {sorted(d)}")
+        pins = _check_pins(d["p80"], d["p60"], d["p40"])
+        hm = cls(*pins) if d.get("pins_from", "explicit") == "explicit" else cls()
+        hm.pins_ = pins
+        b = d.get("base_rate")
+        hm.base_rate_ = None if b is None else float(b)
+        return hm
+
+    def __repr__(self) -> str:
+        if hasattr(self, "pins_"):
+            p80, p60, p40 = self.pins_
+            return f"HealthMap(pins_=(p80={p80:.4g}, p60={p60:.4g}, p40={p40:.4g}))"
+        return f"HealthMap(p80={self.p80!r}, p60={self.p60!r}, p40={self.p40!r})"

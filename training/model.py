@@ -1,0 +1,114 @@
+"""LightGBM on labelled snapshots: categoricals, monotone constraints, early stopping.
+
+The feature order, the categorical columns and the monotone directions all come from
+the feature catalogue (``features/spec.py``). Categories are fixed at training time and
+kept in the bundle, so serving maps a value to the same code; a value never seen in
+training becomes missing and is *reported* by the caller (``unseen_categories``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import lightgbm as lgb
+import numpy as np
+import pandas as pd
+
+from features.spec import Catalogue
+from training.errors import TrainingError
+
+DEFAULT_PARAMS: dict = {
+    "objective": "binary",
+    "learning_rate": 0.05,
+    "num_leaves": 31,
+    "min_data_in_leaf": 100,
+    "feature_fraction": 0.8,
+    "bagging_fraction": 0.8,
+    "bagging_freq": 1,
+    "lambda_l2": 1.0,
+    "cat_smooth": 20,
+    "monotone_constraints_method": "intermediate",
+    "verbose": -1,
+    "num_threads": 0,
+}
+
+
+@dataclass
+class FeatureFrame:
+    """How a catalogue turns snapshot rows into the model's matrix."""
+
+    names: list[str]
+    categorical: list[str]
+    categories: dict[str, list[str]] = field(default_factory=dict)
+
+    @classmethod
+    def from_catalogue(cls, catalogue: Catalogue) -> FeatureFrame:
+        return cls(names=catalogue.names, categorical=catalogue.categorical)
+
+    def fit(self, rows: pd.DataFrame) -> FeatureFrame:
+        """Learn each categorical column's categories (sorted, for stable codes)."""
+        self.categories = {c: sorted(str(v) for v in rows[c].dropna().unique()) for c in self.categorical}
+        return self
+
+    def transform(self, rows: pd.DataFrame) -> pd.DataFrame:
+        missing = [n for n in self.names if n not in rows.columns]
+        if missing:
+            raise TrainingError(f"feature(s) missing from the data: {', '.join(missing[:5])}"
+                                + (f" and {len(missing) - 5} more" if len(missing) > 5 else ""))
+        out = rows[self.names].copy()
+        for c in self.names:
+            if c in self.categorical:
+                out[c] = pd.Categorical(out[c].astype("string").astype(object), categories=self.categories[c])
+            else:
+                out[c] = pd.to_numeric(out[c], errors="raise").astype("float64")
+        return out
+
+    def unseen_categories(self, rows: pd.DataFrame) -> dict[str, list[str]]:
+        """Values of categorical columns that training never saw (they score as missing)."""
+        out = {}
+        for c in self.categorical:
+            seen = set(self.categories.get(c, []))
+            new = sorted({str(v) for v in rows[c].dropna().unique()} - seen)
+            if new:
+                out[c] = new
+        return out
+
+    def to_dict(self) -> dict:
+        return {"names": self.names, "categorical": self.categorical, "categories": self.categories}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> FeatureFrame:
+        return cls(names=list(d["names"]), categorical=list(d["categorical"]),
+                   categories={k: list(v) for k, v in d["categories"].items()})
+
+
+def monotone_constraints(catalogue: Catalogue) -> list[int]:
+    """+1 / -1 from each feature's direction; 0 for unknown direction and categoricals."""
+    return [0 if f.type == "category" else int(f.direction) for f in catalogue.features]
+
+
+def check_labels(y: np.ndarray, what: str, min_rows: int = 200, min_positives: int = 20) -> None:
+    n, pos = len(y), int(np.sum(y))
+    if n == 0:
+        raise TrainingError(f"the {what} has no labelled rows")
+    if pos == 0:
+        raise TrainingError(f"the {what} has no positive labels (no churn in {n:,} rows): nothing to learn")
+    if n < min_rows or pos < min_positives:
+        raise TrainingError(f"too few rows to train: the {what} has {n:,} rows and {pos:,} churners "
+                            f"(at least {min_rows:,} and {min_positives:,} needed)")
+
+
+def fit_booster(X_fit: pd.DataFrame, y_fit: np.ndarray, X_es: pd.DataFrame, y_es: np.ndarray,
+                X_train: pd.DataFrame, y_train: np.ndarray, constraints: list[int],
+                params: dict | None = None, seed: int = 0, max_rounds: int = 2000) -> tuple[lgb.Booster, int]:
+    """Pick the number of trees by early stopping on (fit -> es), then refit on the whole
+    training block with that many trees. Returns the booster and the number of trees."""
+    p = {**DEFAULT_PARAMS, **(params or {}), "seed": seed, "monotone_constraints": constraints}
+    cat = [c for c in X_fit.columns if isinstance(X_fit[c].dtype, pd.CategoricalDtype)]
+    dfit = lgb.Dataset(X_fit, y_fit, categorical_feature=cat, free_raw_data=False)
+    des = lgb.Dataset(X_es, y_es, categorical_feature=cat, reference=dfit, free_raw_data=False)
+    probe = lgb.train(p, dfit, num_boost_round=max_rounds, valid_sets=[des],
+                      callbacks=[lgb.early_stopping(100, verbose=False)])
+    rounds = max(int(probe.best_iteration or max_rounds), 20)
+    full = lgb.Dataset(X_train, y_train, categorical_feature=cat, free_raw_data=False)
+    return lgb.train(p, full, num_boost_round=rounds), rounds

@@ -1,0 +1,349 @@
+"""Bring your own table: train on one flat file (one row per customer, a churn label).
+
+``churnwatch train --table FILE --label COL --id COL`` skips the feature pipeline and
+reads a CSV or Parquet file as it is. Columns are typed by their content:
+
+- numeric: numbers, or text of which >= 95% of the non-blank values read as numbers
+  ("1,234.5", " 42 "); blanks ("", "NA", "null", ...) become missing and are counted;
+- categorical: other text with at most 50 distinct values;
+- dropped (and reported): free text (more distinct values), constant columns, and
+  columns of other types (dates, binary).
+
+The features get a ``Catalogue`` of their own, direction 0 (unknown). Its signal groups
+are the least misleading of the catalogue's fixed set: categoricals are ``profile``
+(static attributes of the customer) and numerics are ``event_type``, the catalogue's
+generic data-derived family with no semantic role. Reason codes summed per group will
+therefore group all numeric columns together.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from sklearn.model_selection import StratifiedShuffleSplit
+
+from features.errors import ChurnwatchError
+from features.spec import Catalogue, FeatureSpec
+
+log = logging.getLogger(__name__)
+
+#: Label spellings, compared after stripping and lower-casing.
+LABEL_VALUES: dict[str, int] = {
+    "yes": 1, "no": 0, "true": 1, "false": 0, "1": 1, "0": 0, "churned": 1, "active": 0,
+    "churn": 1, "retained": 0, "y": 1, "n": 0, "t": 1, "f": 0,
+}
+#: Text read as a blank (missing) value, after stripping and lower-casing.
+BLANK_TOKENS = frozenset({"", "na", "n/a", "nan", "null", "none", "-"})
+#: A text column is numeric when at least this share of its non-blank values parse.
+NUMERIC_SHARE = 0.95
+#: A non-numeric text column with more distinct values than this is free text.
+MAX_CATEGORIES = 50
+MIN_ROWS = 50
+MIN_PER_CLASS = 10
+
+_THOUSANDS = re.compile(r"^[+-]?\d{1,3}(,\d{3})+(\.\d*)?$")
+
+
+class TableError(ChurnwatchError):
+    """The table cannot be used: names the file or column and the offending values."""
+
+
+@dataclass
+class OwnTable:
+    """A flat churn table ready for training.
+
+    Attributes:
+        frame: feature columns only (numerics float64, categoricals ``category``),
+            indexed by the id column.
+        y: churn label per row, 0/1 ``int64``.
+        catalogue: the feature catalogue built from the kept columns.
+        report: what was found and done: rows, label counts, blanks per numeric text
+            column, categorical columns, dropped columns (see ``load_own_table``).
+    """
+
+    frame: pd.DataFrame
+    y: np.ndarray
+    catalogue: Catalogue
+    report: dict = field(default_factory=dict)
+
+
+def _read(path: Path) -> pd.DataFrame:
+    name = path.name.lower()
+    if not path.is_file():
+        raise TableError(f"table file not found: {path}")
+    try:
+        if name.endswith((".csv", ".csv.gz", ".txt")):
+            # everything as text: parsing is ours, so blanks and separators are counted
+            return pd.read_csv(path, dtype=str, keep_default_na=False, na_filter=False,
+                               encoding="utf-8-sig")
+        if name.endswith((".parquet", ".pq")):
+            return pd.read_parquet(path)
+    except (ValueError, OSError, pd.errors.ParserError) as exc:
+        raise TableError(f"cannot read table {path}: {exc}") from exc
+    raise TableError(f"cannot read table {path}: expected a .csv or .parquet file")
+
+
+def _is_text(s: pd.Series) -> bool:
+    return (pd.api.types.is_object_dtype(s) or pd.api.types.is_string_dtype(s)
+            or isinstance(s.dtype, pd.CategoricalDtype))
+
+
+def _clean_text(s: pd.Series) -> pd.Series:
+    """Stripped strings; blanks (and real nulls) as NaN."""
+    text = s.astype("object").where(s.notna(), "").astype(str).str.strip()
+    return text.where(~text.str.lower().isin(BLANK_TOKENS), np.nan)
+
+
+def _parse_numbers(text: pd.Series) -> pd.Series:
+    """Numbers from cleaned text: thousands separators removed where they are ones."""
+    grouped = text.str.match(_THOUSANDS, na=False)
+    text = text.where(~grouped, text.str.replace(",", "", regex=False))
+    return pd.to_numeric(text, errors="coerce").astype("float64")
+
+
+def parse_label(values: pd.Series, column: str) -> np.ndarray:
+    """0/1 labels from the accepted spellings (``LABEL_VALUES``), case-insensitive.
+
+    Raises:
+        TableError: a value is not understood (up to 5 shown) or only one class is left.
+    """
+    if pd.api.types.is_bool_dtype(values):
+        y = values.astype(int).to_numpy()
+    elif pd.api.types.is_numeric_dtype(values):
+        numbers = values.astype("float64")
+        bad = values[~numbers.isin([0.0, 1.0])]
+        if len(bad):
+            raise TableError(_label_message(column, bad))
+        y = numbers.astype(int).to_numpy()
+    else:
+        key = values.astype("object").where(values.notna(), "").astype(str).str.strip().str.lower()
+        mapped = key.map(LABEL_VALUES)
+        bad = values[mapped.isna()]
+        if len(bad):
+            raise TableError(_label_message(column, bad))
+        y = mapped.astype(int).to_numpy()
+    classes = sorted(set(y.tolist()))
+    if len(classes) < 2:
+        raise TableError(
+            f"label column {column!r} holds a single class ({classes[0] if classes else 'none'}) "
+            f"in {len(y)} rows: a model needs churned and retained customers"
+        )
+    return y.astype("int64")
+
+
+def _label_message(column: str, bad: pd.Series) -> str:
+    shown = [repr(v) for v in pd.unique(bad.astype("object"))[:5]]
+    return (f"label column {column!r}: cannot read {len(bad)} value(s) as churned/retained, "
+            f"e.g. {', '.join(shown)}; understood (any case): yes/no, true/false, 1/0, "
+            f"churned/active, churn/retained, y/n, t/f")
+
+
+def _ids(df: pd.DataFrame, id_col: str) -> pd.Index:
+    ids = df[id_col]
+    if _is_text(ids):
+        ids = _clean_text(ids)
+    blank = ids.isna()
+    if blank.any():
+        rows = (np.flatnonzero(blank.to_numpy())[:5] + 1).tolist()
+        raise TableError(f"id column {id_col!r} has {int(blank.sum())} blank value(s), "
+                         f"at data rows {rows}")
+    dup = ids[ids.duplicated(keep=False)]
+    if len(dup):
+        shown = [repr(v) for v in pd.unique(dup.astype("object"))[:5]]
+        raise TableError(
+            f"id column {id_col!r} is not unique: {dup.nunique()} id(s) repeat, "
+            f"e.g. {', '.join(shown)}"
+        )
+    return pd.Index(ids, name=id_col)
+
+
+def _spec(name: str, categorical: bool) -> FeatureSpec:
+    if categorical:
+        return FeatureSpec(name=name, group="profile", type="category", unit="category",
+                           definition=f"column {name!r} of the customer table (category)",
+                           direction=0, valid_range=(None, None), optional=True,
+                           reason_en=f"{name}: {{value}}", reason_zh=f"{name}：{{value}}",
+                           template="table_column", params={"column": name})
+    return FeatureSpec(name=name, group="event_type", type="float", unit="value",
+                       definition=f"column {name!r} of the customer table (number)",
+                       direction=0, valid_range=(None, None), optional=True,
+                       reason_en=f"{name}: {{value}}", reason_zh=f"{name}：{{value}}",
+                       template="table_column", params={"column": name})
+
+
+def _type_columns(df: pd.DataFrame, report: dict) -> tuple[pd.DataFrame, list[FeatureSpec]]:
+    """Type each feature column by content, fill the report, return kept columns and specs."""
+    kept: dict[str, pd.Series] = {}
+    specs: list[FeatureSpec] = []
+    for name in df.columns:
+        s = df[name]
+        if pd.api.types.is_bool_dtype(s) or (pd.api.types.is_numeric_dtype(s)
+                                             and not isinstance(s.dtype, pd.CategoricalDtype)):
+            col, categorical = s.astype("float64"), False
+        elif _is_text(s):
+            text = _clean_text(s)
+            numbers = _parse_numbers(text)
+            n_filled = int(text.notna().sum())
+            n_parsed = int(numbers.notna().sum())
+            if n_filled and n_parsed >= NUMERIC_SHARE * n_filled:
+                col, categorical = numbers, False
+                report["numeric_text_blanks"][name] = int(text.isna().sum())
+                unparsed = text[text.notna() & numbers.isna()]
+                if len(unparsed):
+                    report["numeric_text_unparsed"][name] = {
+                        "count": int(len(unparsed)),
+                        "examples": [str(v) for v in pd.unique(unparsed)[:5]],
+                    }
+            elif text.nunique() <= MAX_CATEGORIES:
+                col, categorical = text, True
+            else:
+                report["dropped_free_text"].append(name)
+                continue
+        else:
+            report["dropped_unsupported"][name] = str(s.dtype)
+            continue
+        if col.nunique(dropna=False) <= 1:
+            report["dropped_constant"].append(name)
+            continue
+        if categorical:
+            kept[name] = col.astype("category")
+            report["categorical_columns"].append(name)
+        else:
+            kept[name] = col
+            report["numeric_columns"].append(name)
+        specs.append(_spec(str(name), categorical))
+    return pd.DataFrame(kept, index=df.index), specs
+
+
+def load_own_table(path: str | Path, label: str, id_col: str) -> OwnTable:
+    """Read a flat churn table (CSV or Parquet) and type its columns by content.
+
+    Args:
+        path: a ``.csv`` (read as text, then parsed) or ``.parquet`` file.
+        label: the churn label column; spellings in ``LABEL_VALUES``, any case.
+        id_col: the customer id column; must be unique and never blank.
+
+    Returns:
+        ``OwnTable`` whose ``report`` holds ``file``, ``rows``, ``label_column``,
+        ``label_counts`` (``{"churned": n, "retained": n}``), ``numeric_columns``,
+        ``categorical_columns``, ``numeric_text_blanks`` (blank count per numeric
+        column read from text), ``numeric_text_unparsed`` (count and examples of
+        non-blank values that did not parse and became missing), ``dropped_free_text``,
+        ``dropped_constant`` and ``dropped_unsupported`` (column -> dtype).
+
+    Raises:
+        TableError: the file cannot be read, a column is missing, labels are unclear
+            or one class only, ids repeat or are blank, or no feature column is left.
+    """
+    path = Path(path)
+    df = _read(path)
+    df.columns = [str(c).strip() for c in df.columns]
+    for role, col in (("label", label), ("id", id_col)):
+        if col not in df.columns:
+            raise TableError(f"{path}: no {role} column {col!r}; "
+                             f"columns are: {', '.join(df.columns)}")
+    if label == id_col:
+        raise TableError(f"{path}: the label and the id are the same column {label!r}")
+    if df.empty:
+        raise TableError(f"{path}: the table has no rows")
+    y = parse_label(df[label], label)
+    index = _ids(df, id_col)
+    report: dict = {
+        "file": str(path), "rows": int(len(df)), "label_column": label, "id_column": id_col,
+        "label_counts": {"churned": int(y.sum()), "retained": int(len(y) - y.sum())},
+        "numeric_columns": [], "categorical_columns": [], "numeric_text_blanks": {},
+        "numeric_text_unparsed": {}, "dropped_free_text": [], "dropped_constant": [],
+        "dropped_unsupported": {},
+    }
+    features = df.drop(columns=[label, id_col])
+    frame, specs = _type_columns(features, report)
+    if not specs:
+        raise TableError(f"{path}: no usable feature column left (report: {report})")
+    frame.index = index
+    for name, info in report["numeric_text_unparsed"].items():
+        log.warning("%s: column %r: %d value(s) not numbers, read as missing, e.g. %s",
+                    path, name, info["count"], info["examples"])
+    catalogue = Catalogue(features=tuple(specs), event_types=())
+    return OwnTable(frame=frame, y=y, catalogue=catalogue, report=report)
+
+
+def stratified_split(y: np.ndarray | pd.Series, test_size: float = 0.2,
+                     calibration_size: float = 0.2,
+                     seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Train / calibration / test row positions, each with the table's churn rate.
+
+    A flat table has no time axis, so blocks are stratified random samples (the
+    snapshot path splits by as-of date instead). Sizes are shares of all rows.
+
+    Returns:
+        ``(train_idx, cal_idx, test_idx)``: sorted, disjoint positions covering all rows.
+
+    Raises:
+        TableError: fewer than 50 rows, or fewer than 10 churned or retained rows.
+        ValueError: sizes outside (0, 1) or summing to 1 or more.
+    """
+    labels = np.asarray(y).astype(int)
+    if not (0 < test_size < 1 and 0 < calibration_size < 1 and test_size + calibration_size < 1):
+        raise ValueError(f"test_size {test_size} and calibration_size {calibration_size} "
+                         "must be in (0, 1) and sum to less than 1")
+    n, pos = len(labels), int(labels.sum())
+    if n < MIN_ROWS or pos < MIN_PER_CLASS or n - pos < MIN_PER_CLASS:
+        raise TableError(
+            f"too little data to split: {n} rows ({pos} churned, {n - pos} retained); "
+            f"need at least {MIN_ROWS} rows and {MIN_PER_CLASS} of each class"
+        )
+    outer = StratifiedShuffleSplit(n_splits=1, test_size=test_size, random_state=seed)
+    rest, test = next(outer.split(np.zeros(n), labels))
+    inner = StratifiedShuffleSplit(n_splits=1, test_size=calibration_size / (1 - test_size),
+                                   random_state=seed)
+    train, cal = next(inner.split(np.zeros(len(rest)), labels[rest]))
+    return np.sort(rest[train]), np.sort(rest[cal]), np.sort(test)
+
+
+def write_example_table(path: Path, rows: int = 2000, seed: int = 0) -> Path:
+    """Write a small telecom-style churn table (CSV) for the docs and tests.
+
+    Columns: ``customer_id``, ``tenure_months``, ``monthly_charges`` (text: sometimes
+    "1,234.50", sometimes padded, ~3% blank or "NA"), ``total_charges``, ``contract``,
+    ``payment_method``, ``support_calls``, ``internet_service`` and ``Churn`` (Yes/No),
+    drawn from a logistic model of the other columns, so a model can learn it (ROC-AUC
+    about 0.8).
+    """
+    rng = np.random.default_rng(seed)
+    path = Path(path)
+    contract = rng.choice(["month-to-month", "one year", "two year"], rows, p=[0.55, 0.25, 0.20])
+    payment = rng.choice(["electronic check", "mailed check", "bank transfer (automatic)",
+                          "credit card (automatic)"], rows, p=[0.35, 0.2, 0.225, 0.225])
+    internet = rng.choice(["DSL", "Fiber optic", "No"], rows, p=[0.35, 0.45, 0.20])
+    long_contract = contract != "month-to-month"
+    tenure = np.clip(np.round(rng.gamma(1.5, 14, rows) + 18 * long_contract), 1, 72).astype(int)
+    base = np.select([internet == "Fiber optic", internet == "DSL"], [900.0, 600.0], 250.0)
+    monthly = np.round(base + rng.normal(0, 180, rows).clip(-220, None), 2)
+    total = np.round(monthly * tenure * rng.uniform(0.95, 1.02, rows), 2)
+    calls = rng.poisson(1.2, rows)
+    logit = (-1.6 + 1.3 * (contract == "month-to-month") - 1.2 * (contract == "two year")
+             - 0.035 * tenure + 0.6 * (internet == "Fiber optic")
+             + 0.55 * (payment == "electronic check") + 0.35 * calls + 0.0008 * (monthly - 700))
+    churn = rng.random(rows) < 1 / (1 + np.exp(-logit))
+    grouped = (monthly >= 1000) & (rng.random(rows) < 0.6)
+    text = np.array([f"{m:,.2f}" if g else f"{m:.2f}"
+                     for m, g in zip(monthly, grouped, strict=True)], dtype=object)
+    padded = rng.random(rows) < 0.05
+    text[padded] = [f" {t} " for t in text[padded]]
+    blank = rng.random(rows)
+    text[blank < 0.02] = ""
+    text[(blank >= 0.02) & (blank < 0.03)] = "NA"
+    df = pd.DataFrame({
+        "customer_id": [f"C{i:05d}" for i in range(1, rows + 1)],
+        "tenure_months": tenure, "monthly_charges": text, "total_charges": total,
+        "contract": contract, "payment_method": payment, "support_calls": calls,
+        "internet_service": internet, "Churn": np.where(churn, "Yes", "No"),
+    })
+    path.parent.mkdir(parents=True, exist_ok=True)
+    df.to_csv(path, index=False)
+    return path

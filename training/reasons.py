@@ -1,0 +1,114 @@
+"""Reason codes from LightGBM's exact TreeSHAP (``pred_contrib``), DESIGN §4.
+
+Contributions are in raw log-odds units and sum, with the bias term, to the raw score.
+They are summed per signal group; up to three groups with a positive sum become
+``reasons`` (largest first; possibly none), up to two with the most negative sum become
+``strengths``. A group's text comes from the template of its largest-contributing
+feature (for a strength: its most negative one), filled with that feature's value.
+"""
+
+from __future__ import annotations
+
+import math
+
+import lightgbm as lgb
+import numpy as np
+import pandas as pd
+
+from features.spec import GROUP_LABELS, Catalogue, FeatureSpec
+
+LANGS = ("en", "zh-CN")
+
+
+def contributions(booster: lgb.Booster, X: pd.DataFrame) -> np.ndarray:
+    """(n_rows, n_features + 1): per-feature SHAP values, bias last (raw log-odds)."""
+    return np.asarray(booster.predict(X, pred_contrib=True))
+
+
+def _number(v: float, decimals: int = 0) -> str:
+    return f"{v:,.{decimals}f}"
+
+
+def render_value(spec: FeatureSpec, value: object, lang: str) -> dict[str, str]:
+    """The template fields for one value: ``value`` and, for relative changes, ``change``."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return {"value": "n/a" if lang == "en" else "无数据", "change": "n/a" if lang == "en" else "无数据"}
+    if spec.type == "category":
+        return {"value": str(value), "change": str(value)}
+    v = float(value)
+    if spec.unit == "ratio" and "{change}" in (spec.reason_en + spec.reason_zh):
+        pct = abs(v) * 100
+        if spec.name.endswith("open_rate_change"):  # a difference of rates: percentage points
+            word = ("up" if v >= 0 else "down") if lang == "en" else ("上升" if v >= 0 else "下降")
+            text = f"{word} {pct:.0f} pts" if lang == "en" else f"{word}{pct:.0f}个百分点"
+        else:
+            word = ("up" if v >= 0 else "down") if lang == "en" else ("上升" if v >= 0 else "下降")
+            text = f"{word} {pct:.0f}%" if lang == "en" else f"{word}{pct:.0f}%"
+        return {"value": text, "change": text}
+    if spec.unit == "ratio":
+        text = f"{v:.0%}" if v <= 1.5 else f"{v:.1f}"
+    elif spec.unit in ("hours", "score"):
+        text = _number(v, 1)
+    elif spec.unit == "currency":
+        text = _number(v, 0)
+    else:
+        text = _number(v, 0) if float(v).is_integer() else _number(v, 1)
+    return {"value": text, "change": text}
+
+
+def render(spec: FeatureSpec, value: object, lang: str) -> str:
+    template = spec.reason_en if lang == "en" else spec.reason_zh
+    return template.format(**render_value(spec, value, lang))
+
+
+class ReasonBuilder:
+    """Turns contribution rows into reasons and strengths (sklearn-like: fit learns groups)."""
+
+    def __init__(self, max_reasons: int = 3, max_strengths: int = 2) -> None:
+        self.max_reasons = max_reasons
+        self.max_strengths = max_strengths
+
+    def fit(self, catalogue: Catalogue) -> ReasonBuilder:
+        self.catalogue_ = catalogue
+        self.groups_ = sorted({f.group for f in catalogue.features})
+        index = {g: i for i, g in enumerate(self.groups_)}
+        self.member_ = np.zeros((len(catalogue.features), len(self.groups_)))
+        for j, f in enumerate(catalogue.features):
+            self.member_[j, index[f.group]] = 1.0
+        return self
+
+    def explain(self, contribs: np.ndarray, raw: pd.DataFrame, lang: str = "en") -> list[dict]:
+        """One ``{"reasons": [...], "strengths": [...]}`` per row.
+
+        ``raw`` holds the rows' actual feature values (before encoding), in catalogue order.
+        Each item: ``signal`` (group), ``label``, ``text``, ``contribution`` (log-odds),
+        ``feature`` and ``value``.
+        """
+        feats = self.catalogue_.features
+        per_feature = contribs[:, :-1]
+        per_group = per_feature @ self.member_
+        values = raw[[f.name for f in feats]].to_numpy(dtype=object)
+        out = []
+        for i in range(per_group.shape[0]):
+            order = np.argsort(-per_group[i])
+            reasons = [self._item(i, g, per_feature[i], values[i], lang, +1)
+                       for g in order[: self.max_reasons] if per_group[i, g] > 0]
+            strengths = [self._item(i, g, per_feature[i], values[i], lang, -1)
+                         for g in order[::-1][: self.max_strengths] if per_group[i, g] < 0]
+            out.append({"reasons": reasons, "strengths": strengths})
+        return out
+
+    def _item(self, i: int, g: int, contrib: np.ndarray, values: np.ndarray, lang: str, sign: int) -> dict:
+        members = np.flatnonzero(self.member_[:, g])
+        j = members[np.argmax(sign * contrib[members])]
+        spec = self.catalogue_.features[j]
+        group = self.groups_[g]
+        label = GROUP_LABELS.get(group, (group, group))[0 if lang == "en" else 1]
+        value = values[j]
+        if isinstance(value, np.generic):
+            value = value.item()
+        if isinstance(value, float) and math.isnan(value):
+            value = None
+        return {"signal": group, "label": label, "text": render(spec, value, lang),
+                "contribution": float(np.dot(self.member_[:, g], contrib)), "feature": spec.name,
+                "value": value}

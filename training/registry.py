@@ -1,0 +1,130 @@
+"""MLflow: tracking runs, the model registry, the ``champion`` alias and promotion.
+
+The bundle is logged as plain artefacts and registered as a model version whose source
+is the run's ``bundle`` folder; loading downloads those files and reads them with
+``ModelBundle.load`` (no MLflow flavour, no pickle).
+"""
+
+from __future__ import annotations
+
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import mlflow
+from mlflow.exceptions import MlflowException
+from mlflow.tracking import MlflowClient
+
+from training.bundle import ModelBundle
+from training.errors import RegistryError
+
+MODEL_NAME = "churnwatch"
+EXPERIMENT = "churnwatch"
+CHAMPION = "champion"
+
+
+def setup(tracking_uri: str, artifact_root: Path) -> MlflowClient:
+    """Point MLflow at the store; create the experiment with its artefact root if needed."""
+    mlflow.set_tracking_uri(tracking_uri)
+    client = MlflowClient(tracking_uri)
+    if client.get_experiment_by_name(EXPERIMENT) is None:
+        artifact_root.mkdir(parents=True, exist_ok=True)
+        client.create_experiment(EXPERIMENT, artifact_location=artifact_root.resolve().as_uri())
+    mlflow.set_experiment(EXPERIMENT)
+    return client
+
+
+def register(client: MlflowClient, run_id: str, description: str = "") -> int:
+    """Register the run's ``bundle`` artefact folder as a new version; returns its number."""
+    try:
+        client.get_registered_model(MODEL_NAME)
+    except MlflowException:
+        client.create_registered_model(MODEL_NAME, description="churnwatch model bundles")
+    source = f"{client.get_run(run_id).info.artifact_uri}/bundle"
+    mv = client.create_model_version(MODEL_NAME, source=source, run_id=run_id, description=description)
+    return int(mv.version)
+
+
+def champion_version(client: MlflowClient) -> int | None:
+    try:
+        return int(client.get_model_version_by_alias(MODEL_NAME, CHAMPION).version)
+    except MlflowException:
+        return None
+
+
+def latest_version(client: MlflowClient) -> int:
+    try:
+        versions = client.search_model_versions(f"name = '{MODEL_NAME}'")
+    except MlflowException:
+        versions = []
+    if not versions:
+        raise RegistryError("no registered model versions: run `churnwatch train` first")
+    return max(int(v.version) for v in versions)
+
+
+def load_version(client: MlflowClient, version: int) -> ModelBundle:
+    """Download version ``version``'s files and load them."""
+    try:
+        mv = client.get_model_version(MODEL_NAME, str(version))
+    except MlflowException as exc:
+        raise RegistryError(f"model version {version} of '{MODEL_NAME}' does not exist") from exc
+    dst = Path(tempfile.mkdtemp(prefix=f"churnwatch-v{version}-"))
+    path = mlflow.artifacts.download_artifacts(artifact_uri=mv.source, dst_path=str(dst))
+    bundle = ModelBundle.load(path)
+    bundle.meta["model_version"] = version
+    return bundle
+
+
+def load_model(client: MlflowClient, uri: str | None = None) -> ModelBundle:
+    """A bundle from a path, ``models:/churnwatch@champion`` style URI, or the champion."""
+    if uri and Path(uri).exists():
+        return ModelBundle.load(uri)
+    if uri and uri.startswith("models:/"):
+        ref = uri.split("/", 1)[1]
+        if "@" in ref:
+            try:
+                version = int(client.get_model_version_by_alias(ref.split("@")[0], ref.split("@")[1]).version)
+            except MlflowException as exc:
+                raise RegistryError(f"{uri}: no such alias") from exc
+        else:
+            version = int(ref.split("/")[1])
+        return load_version(client, version)
+    version = champion_version(client)
+    if version is None:
+        raise RegistryError("no champion model: run `churnwatch train` and `churnwatch promote`")
+    return load_version(client, version)
+
+
+@dataclass(frozen=True)
+class PromotionDecision:
+    promote: bool
+    reason: str
+    candidate: dict
+    champion: dict | None
+
+
+def decide(candidate: dict, champion: dict | None, min_pr_auc_gain: float = 0.005,
+           max_brier_loss: float = 0.01) -> PromotionDecision:
+    """DESIGN §4: promote when PR-AUC rises by >= 0.005 and Brier is not worse by > 1%.
+
+    ``candidate`` and ``champion`` are metrics of both models on the candidate's test block.
+    """
+    if champion is None:
+        return PromotionDecision(True, "no champion yet: the first model becomes champion", candidate, None)
+    gain = candidate["pr_auc"] - champion["pr_auc"]
+    brier_limit = champion["brier"] * (1 + max_brier_loss)
+    if gain < min_pr_auc_gain:
+        return PromotionDecision(False, f"PR-AUC {candidate['pr_auc']:.4f} vs champion {champion['pr_auc']:.4f}: "
+                                        f"gain {gain:+.4f} < {min_pr_auc_gain}", candidate, champion)
+    if candidate["brier"] > brier_limit:
+        return PromotionDecision(False, f"Brier {candidate['brier']:.5f} worse than champion "
+                                        f"{champion['brier']:.5f} by more than {max_brier_loss:.0%}",
+                                 candidate, champion)
+    return PromotionDecision(True, f"PR-AUC {candidate['pr_auc']:.4f} vs {champion['pr_auc']:.4f} (gain "
+                                   f"{gain:+.4f}); Brier {candidate['brier']:.5f} vs {champion['brier']:.5f}",
+                             candidate, champion)
+
+
+def set_champion(client: MlflowClient, version: int, reason: str) -> None:
+    client.set_registered_model_alias(MODEL_NAME, CHAMPION, str(version))
+    client.set_model_version_tag(MODEL_NAME, str(version), "promotion_reason", reason)
