@@ -199,17 +199,99 @@ def metrics(data: DataOpt = None, home: HomeOpt = None, config: ConfigOpt = None
                   f"written to {folder / 'churn-metrics.csv'}")
 
 
+def _print_comparison(frame) -> None:
+    table = Table(title="model vs baselines on the out-of-time test block")
+    cols = ["model", "roc_auc", "pr_auc", "brier", "ece", "top_decile_lift", "top_decile_capture"]
+    for c in cols:
+        table.add_column(c.replace("_", " "), justify="left" if c == "model" else "right")
+    for r in frame.to_dict(orient="records"):
+        table.add_row(r["model"], *[("-" if r[c] != r[c] else f"{r[c]:.4f}") for c in cols[1:]])
+    console.print(table)
+
+
+def _print_tiers(metrics: dict) -> None:
+    table = Table(title=f"churn by tier (test block base rate {metrics['base_rate']:.2%})")
+    for c in ("tier", "accounts x dates", "churned", "churn rate"):
+        table.add_column(c, justify="right")
+    for tier, d in metrics["per_tier"].items():
+        rate = "-" if d["churn_rate"] is None else f"{d['churn_rate']:.2%}"
+        table.add_row(tier, f"{d['count']:,}", f"{d['churned']:,}", rate)
+    console.print(table)
+
+
+def _tracking(h: Home):
+    from training.registry import setup
+
+    return setup(h.tracking_uri, h.mlflow_artifacts)
+
+
+@app.command()
+def train(store: StoreOpt = None, home: HomeOpt = None, config: ConfigOpt = None, seed: int = 0,
+          table: Annotated[Path | None, typer.Option("--table", help="a flat churn table (CSV or Parquet) "
+                                                     "instead of snapshots")] = None,
+          label: Annotated[str | None, typer.Option("--label", help="label column of --table")] = None,
+          id_col: Annotated[str | None, typer.Option("--id", help="id column of --table")] = None) -> None:
+    """Train LightGBM + calibration + health map, compare with baselines, log and register in MLflow."""
+    from training.train import log_run, params_of, train_on_snapshots, train_on_table
+
+    h, _settings = _context(home, config)
+    out = h.reports / "training" / dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    with steps() as say:
+        if table is not None:
+            if not label or not id_col:
+                raise ExitError("--table needs --label COL and --id COL")
+            result = train_on_table(table, label, id_col, out, seed=seed, progress=say)
+        else:
+            result = train_on_snapshots(store or h.store, out, seed=seed, progress=say)
+        say("logging to MLflow and registering the bundle")
+        result = log_run(result, h.tracking_uri, h.mlflow_artifacts, params_of(result))
+    _print_comparison(result.comparison)
+    _print_tiers(result.metrics)
+    console.print(f"registered model version {result.version} (run {result.run_id}); plots in {out}\n"
+                  f"tracking store: {h.tracking_uri}\nnext: churnwatch promote --version {result.version}")
+
+
+@app.command()
+def promote(version: Annotated[int | None, typer.Option(help="model version (default: the latest)")] = None,
+            force: Annotated[bool, typer.Option("--force", help="promote whatever the comparison says")] = False,
+            reason: Annotated[str | None, typer.Option("--reason", help="why (required with --force)")] = None,
+            home: HomeOpt = None) -> None:
+    """Make a version the champion if it beats the current one on its own test block (DESIGN §4)."""
+    from training.promotion import promote_version
+
+    h = Home.resolve(home)
+    if force and not reason:
+        raise ExitError("--force needs --reason TEXT (it is logged with the promotion)")
+    decision, version, champion = promote_version(_tracking(h), version, force=force, reason=reason)
+    verdict = "promoted" if decision.promote else "not promoted"
+    console.print(f"version {version}: {verdict} (champion was {champion or 'none'}): {decision.reason}")
+
+
+@app.command()
+def evaluate(version: Annotated[int | None, typer.Option(help="model version (default: the champion)")] = None,
+             store: StoreOpt = None, home: HomeOpt = None) -> None:
+    """Re-score a version's test block from the store and print its metrics and tiers."""
+    from training.promotion import evaluate_version
+
+    h = Home.resolve(home)
+    metrics, v = evaluate_version(_tracking(h), version, store)
+    console.print(f"model version {v}: ROC-AUC {metrics['roc_auc']:.4f}  PR-AUC {metrics['pr_auc']:.4f}  "
+                  f"Brier {metrics['brier']:.5f}  ECE {metrics['ece']:.4f}  top-decile lift "
+                  f"{metrics['top_decile_lift']:.2f}")
+    _print_tiers(metrics)
+
+
 @app.command()
 def demo(home: HomeOpt = None,
          accounts: Annotated[int, typer.Option(min=50)] = 2000,
          months: Annotated[int, typer.Option(min=12)] = 24,
          seed: int = 7) -> None:
-    """The whole path on demo data generated on the spot: data -> features -> metrics."""
+    """The whole path on demo data generated on the spot: data -> features -> metrics -> model."""
     h = Home.resolve(home)
     data_dir = h.root / "demo-data"
     if data_dir.exists():
         shutil.rmtree(data_dir)
-    console.rule("1/3 demo data")
+    console.rule("1/5 demo data")
     demo_data(out=data_dir, accounts=accounts, months=months, seed=seed, drift_from=None)
     h.root.mkdir(parents=True, exist_ok=True)
     shutil.copy(data_dir / CONFIG_FILE_NAME, h.root / CONFIG_FILE_NAME)
@@ -218,16 +300,22 @@ def demo(home: HomeOpt = None,
     from features.config import dump_settings
 
     dump_settings(settings, h.root / CONFIG_FILE_NAME)
-    console.rule("2/3 features and labels")
+    console.rule("2/5 features and labels")
     features(data=None, store=None, as_of=None, home=h.root, config=None)
-    console.rule("3/3 churn metrics")
+    console.rule("3/5 churn metrics")
     metrics(data=None, home=h.root, config=None, out=None)
+    console.rule("4/5 train: LightGBM, calibration, health tiers, baselines (MLflow)")
+    train(store=None, home=h.root, config=None, seed=seed, table=None, label=None, id_col=None)
+    console.rule("5/5 promote")
+    promote(version=None, force=False, reason=None, home=h.root)
     console.rule("next")
     console.print(f"home folder: {h.root}\n"
                   f"  snapshots:    {h.store} (DuckDB: SELECT * FROM snapshots)\n"
                   f"  run summary:  {h.run_summary}\n"
                   f"  churn report: {h.reports / 'churn-metrics.csv'}\n"
-                  "try: churnwatch features --as-of 2025-06-02   |   churnwatch metrics")
+                  f"  MLflow:       {h.tracking_uri} (mlflow ui --backend-store-uri {h.tracking_uri})\n"
+                  f"  training plots: {h.reports / 'training'}\n"
+                  "try: churnwatch evaluate   |   churnwatch features --as-of 2025-06-02   |   churnwatch metrics")
 
 
 def main() -> None:

@@ -174,13 +174,11 @@ def _prepare(X: pd.DataFrame, numeric: list[str], categorical: list[str]) -> pd.
     if missing:
         shown = ", ".join(missing[:10]) + (" ..." if len(missing) > 10 else "")
         raise BaselineError(f"logistic baseline: features missing from the frame: {shown}")
-    out = pd.DataFrame(index=X.index)
-    for c in numeric:
-        out[c] = pd.to_numeric(X[c], errors="coerce").astype("float64")
+    cols: dict[str, pd.Series] = {c: pd.to_numeric(X[c], errors="coerce").astype("float64") for c in numeric}
     for c in categorical:
         col = X[c].astype("object")
-        out[c] = col.where(col.notna(), MISSING_CATEGORY).astype(str)
-    return out
+        cols[c] = col.where(col.notna(), MISSING_CATEGORY).astype(str)
+    return pd.DataFrame(cols, index=X.index)
 
 
 def fit_logistic_baseline(

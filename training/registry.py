@@ -7,6 +7,7 @@ is the run's ``bundle`` folder; loading downloads those files and reads them wit
 
 from __future__ import annotations
 
+import os
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +26,7 @@ CHAMPION = "champion"
 
 def setup(tracking_uri: str, artifact_root: Path) -> MlflowClient:
     """Point MLflow at the store; create the experiment with its artefact root if needed."""
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     mlflow.set_tracking_uri(tracking_uri)
     client = MlflowClient(tracking_uri)
     if client.get_experiment_by_name(EXPERIMENT) is None:

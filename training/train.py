@@ -92,14 +92,14 @@ def fit_and_evaluate(train: pd.DataFrame, fit: pd.DataFrame, es: pd.DataFrame, c
     metrics["trees"] = rounds
 
     say("baselines: logistic regression and the rule-weighted health score")
-    rows = [_model_row("lightgbm (calibrated)", y["test"], p, True)]
+    rows = [_model_row("lightgbm", y["test"], p, True)]
     logistic = fit_logistic_baseline(train, y["train"], catalogue)
     p_lr = logistic.predict_proba(test)
     rows.append(_model_row("logistic regression", y["test"], p_lr, True))
     curves = {"lightgbm": p, "logistic": p_lr}
     if rule_baseline:
         p_rule = rule_churn_probability(rule_health_score(test))
-        rows.append(_model_row("rule-weighted health (ARTICLE §1)", y["test"], p_rule, False))
+        rows.append(_model_row("rule health score", y["test"], p_rule, False))
         curves["rule health"] = p_rule
     comparison = pd.DataFrame(rows)
 
@@ -141,6 +141,35 @@ def train_on_snapshots(store: Path, out: Path, seed: int = 0, progress: Progress
         "metrics": result.metrics, "baselines": json.loads(result.comparison.to_json(orient="records")),
         "versions": _versions(),
     }
+    return result
+
+
+def train_on_table(path: Path, label: str, id_col: str, out: Path, seed: int = 0,
+                   progress: Progress | None = None) -> TrainResult:
+    """Bring your own table: a flat churn table, stratified split, same calibration, tiers
+    and reasons (each column is its own signal, so reasons are at feature level)."""
+    from sklearn.model_selection import train_test_split
+
+    from training.own_table import load_own_table, stratified_split
+
+    table = load_own_table(path, label=label, id_col=id_col)
+    feats = tuple(dataclasses.replace(f, group=f.name) for f in table.catalogue.features)
+    catalogue = Catalogue(features=feats, event_types=())
+    rows = table.frame.copy()
+    rows["churn_label"] = table.y
+    rows["account_id"] = rows.index.astype(str)
+    train_idx, cal_idx, test_idx = stratified_split(table.y, seed=seed)
+    train = rows.iloc[train_idx]
+    fit_idx, es_idx = train_test_split(range(len(train)), test_size=0.2, random_state=seed,
+                                       stratify=train["churn_label"])
+    result = fit_and_evaluate(train, train.iloc[fit_idx], train.iloc[es_idx], rows.iloc[cal_idx],
+                              rows.iloc[test_idx], catalogue, out, seed=seed, rule_baseline=False,
+                              progress=progress)
+    result.bundle.meta = {"kind": "table", "created_at": dt.datetime.now().isoformat(timespec="seconds"),
+                          "file": str(Path(path).resolve()), "label": label, "id": id_col, "seed": seed,
+                          "table_report": table.report, "metrics": result.metrics,
+                          "baselines": json.loads(result.comparison.to_json(orient="records")),
+                          "versions": _versions()}
     return result
 
 

@@ -19,9 +19,10 @@ def run(*args, home=None, timeout=300):
 
 def test_demo_runs_the_whole_path_and_says_what_to_open_next(tmp_path):
     home = tmp_path / "home"
-    r = run("demo", "--accounts", "120", "--months", "12", "--seed", "3", home=home)
+    r = run("demo", "--accounts", "200", "--months", "24", "--seed", "3", home=home)
     assert r.returncode == 0, r.stderr[-2000:]
-    for step in ("1/3 demo data", "2/3 features and labels", "3/3 churn metrics", "next"):
+    for step in ("1/5 demo data", "2/5 features and labels", "3/5 churn metrics", "4/5 train", "5/5 promote",
+                 "registered model version 1", "version 1: promoted", "next"):
         assert step in r.stdout
     assert (home / "churnwatch.yaml").exists()
     summary = json.loads((home / "reports" / "run-summary.json").read_text())
@@ -47,9 +48,10 @@ def test_demo_runs_the_whole_path_and_says_what_to_open_next(tmp_path):
 
 def test_rerunning_features_for_a_date_replaces_its_rows(tmp_path):
     home = tmp_path / "h"
-    assert run("demo", "--accounts", "60", "--months", "12", home=home).returncode == 0
+    data = tmp_path / "d"
+    assert run("demo-data", "--out", str(data), "--accounts", "60", "--months", "12").returncode == 0
     for _ in range(2):
-        r = run("features", "--as-of", "2024-08-07", home=home)
+        r = run("features", "--data", str(data), "--as-of", "2024-08-07", home=home)
         assert r.returncode == 0, r.stderr[-2000:]
     with duckdb.connect(str(home / "store.duckdb"), read_only=True) as con:
         n, d = con.execute("SELECT count(*), count(DISTINCT account_id) FROM snapshots "
