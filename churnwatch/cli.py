@@ -305,7 +305,7 @@ def demo(home: HomeOpt = None,
     console.rule("3/5 churn metrics")
     metrics(data=None, home=h.root, config=None, out=None)
     console.rule("4/5 train: LightGBM, calibration, health tiers, baselines (MLflow)")
-    train(store=None, home=h.root, config=None, seed=seed, table=None, label=None, id_col=None)
+    train(store=None, home=h.root, config=None, seed=0, table=None, label=None, id_col=None)
     console.rule("5/5 promote")
     promote(version=None, force=False, reason=None, home=h.root)
     console.rule("next")

@@ -32,7 +32,8 @@ def setup(tracking_uri: str, artifact_root: Path) -> MlflowClient:
     if client.get_experiment_by_name(EXPERIMENT) is None:
         artifact_root.mkdir(parents=True, exist_ok=True)
         client.create_experiment(EXPERIMENT, artifact_location=artifact_root.resolve().as_uri())
-    mlflow.set_experiment(EXPERIMENT)
+    if not os.environ.get("MLFLOW_RUN_ID"):  # under `mlflow run`, log into the run it started
+        mlflow.set_experiment(EXPERIMENT)
     return client
 
 
