@@ -82,33 +82,37 @@ class ReasonBuilder:
 
         ``raw`` holds the rows' actual feature values (before encoding), in catalogue order.
         Each item: ``signal`` (group), ``label``, ``text``, ``contribution`` (log-odds),
-        ``feature`` and ``value``.
+        ``feature`` and ``value``. Group sums, ranking and each group's strongest feature are
+        computed for all rows at once; only the wording is per item.
         """
         feats = self.catalogue_.features
         per_feature = contribs[:, :-1]
         per_group = per_feature @ self.member_
+        n, k = per_group.shape
+        members = self.member_.T.astype(bool)  # (groups, features)
+        up = np.stack([np.where(members[g], per_feature, -np.inf).argmax(axis=1) for g in range(k)], axis=1)
+        down = np.stack([np.where(members[g], per_feature, np.inf).argmin(axis=1) for g in range(k)], axis=1)
+        order = np.argsort(-per_group, axis=1, kind="stable")
         values = raw[[f.name for f in feats]].to_numpy(dtype=object)
+        labels = [GROUP_LABELS.get(g, (g, g))[0 if lang == "en" else 1] for g in self.groups_]
         out = []
-        for i in range(per_group.shape[0]):
-            order = np.argsort(-per_group[i])
-            reasons = [self._item(i, g, per_feature[i], values[i], lang, +1)
-                       for g in order[: self.max_reasons] if per_group[i, g] > 0]
-            strengths = [self._item(i, g, per_feature[i], values[i], lang, -1)
-                         for g in order[::-1][: self.max_strengths] if per_group[i, g] < 0]
+        for i in range(n):
+            reasons, strengths = [], []
+            for g in order[i, : self.max_reasons]:
+                if per_group[i, g] > 0:
+                    reasons.append(self._item(g, up[i, g], per_group[i, g], values[i], labels, lang))
+            for g in order[i, ::-1][: self.max_strengths]:
+                if per_group[i, g] < 0:
+                    strengths.append(self._item(g, down[i, g], per_group[i, g], values[i], labels, lang))
             out.append({"reasons": reasons, "strengths": strengths})
         return out
 
-    def _item(self, i: int, g: int, contrib: np.ndarray, values: np.ndarray, lang: str, sign: int) -> dict:
-        members = np.flatnonzero(self.member_[:, g])
-        j = members[np.argmax(sign * contrib[members])]
+    def _item(self, g: int, j: int, contribution: float, values: np.ndarray, labels: list[str], lang: str) -> dict:
         spec = self.catalogue_.features[j]
-        group = self.groups_[g]
-        label = GROUP_LABELS.get(group, (group, group))[0 if lang == "en" else 1]
         value = values[j]
         if isinstance(value, np.generic):
             value = value.item()
         if isinstance(value, float) and math.isnan(value):
             value = None
-        return {"signal": group, "label": label, "text": render(spec, value, lang),
-                "contribution": float(np.dot(self.member_[:, g], contrib)), "feature": spec.name,
-                "value": value}
+        return {"signal": self.groups_[g], "label": labels[g], "text": render(spec, value, lang),
+                "contribution": float(contribution), "feature": spec.name, "value": value}
