@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import logging
 import os
 import tempfile
-import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -124,7 +124,8 @@ def build_snapshots(source: Source | str | Path, settings: Settings, store: Path
         t2 = time.perf_counter()
         digest = input_hash(report)
         stats = con.execute("SELECT count(*), COALESCE(count_if(labelled), 0), "
-                            "COALESCE(count_if(churn_label = 1), 0), count(DISTINCT account_id) FROM snapshot_rows").fetchone()
+                            "COALESCE(count_if(churn_label = 1), 0), count(DISTINCT account_id) "
+                            "FROM snapshot_rows").fetchone()
         events = con.execute("SELECT count(*) FROM clean_events").fetchone()[0]
         say(f"writing {stats[0]:,} snapshot rows to {store}")
         meta = SnapshotMeta(catalogue=catalogue, data_start=report.data_start,

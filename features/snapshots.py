@@ -24,7 +24,6 @@ Stages (all temp tables in one connection):
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass

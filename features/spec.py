@@ -104,7 +104,8 @@ def _core_features() -> list[FeatureSpec]:
                            "renewal_payment", "commercial", "relationship_marketing")
     out: list[FeatureSpec] = []
     for w in (7, 30, 90):
-        out.append(_f(f"active_days_{w}d", a, "days", f"distinct days with any product event in the last {w} days (marketing and contact events excluded)", -1,
+        out.append(_f(f"active_days_{w}d", a, "days", f"distinct days with any product event in the last {w} days "
+                      "(marketing and contact events excluded)", -1,
                       f"Active on {{value}} of the last {w} days", f"近{w}天活跃{{value}}天",
                       "active_days", window=w, type="int", rng=(0.0, float(w))))
         out.append(_f(f"logins_{w}d", a, "count", f"login events in the last {w} days", -1,
@@ -209,7 +210,8 @@ def _core_features() -> list[FeatureSpec]:
         _f("plan", m, "category", "plan of the latest term in force at t", 0,
            "On the {value} plan", "当前套餐：{value}", "term_plan", type="category", rng=(None, None)),
         _f("contact_left_90d", k, "count", "key contacts who left in the last 90 days", +1,
-           "{value} key contact(s) left in the last 90 days", "近90天有{value}位关键联系人离职", "role_count", role="contact_left",
+           "{value} key contact(s) left in the last 90 days", "近90天有{value}位关键联系人离职", "role_count",
+           role="contact_left",
            window=90, type="int"),
         _f("email_open_rate_90d", k, "ratio", "marketing emails opened / sent in the last 90 days", -1,
            "Opens {value} of marketing emails", "营销邮件打开率{value}", "role_ratio",

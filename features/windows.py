@@ -22,7 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from features.config import Settings
-from features.sql import is_in, lit, not_in
+from features.sql import lit
 from features.timeline import dn
 
 WINDOWS = (7, 14, 30, 60, 90, 180)

@@ -16,10 +16,12 @@ def sub(acc, start, end, mrr):
 SUBS = [
     sub("a1", D(2024, 1, 1), D(2024, 3, 1), 100.0),                                        # churns in February
     sub("a2", D(2024, 1, 1), D(2024, 2, 1), 200.0), sub("a2", D(2024, 2, 1), D(2024, 12, 1), 150.0),  # downgrade
-    sub("a3", D(2024, 1, 1), D(2024, 2, 10), 100.0), sub("a3", D(2024, 2, 20), D(2024, 12, 1), 120.0),  # late renewal + expansion
+    # late renewal + expansion
+    sub("a3", D(2024, 1, 1), D(2024, 2, 10), 100.0), sub("a3", D(2024, 2, 20), D(2024, 12, 1), 120.0),
     sub("a4", D(2024, 1, 15), D(2024, 12, 1), 50.0),                                        # new in January
     sub("a5", D(2023, 6, 1), None, 300.0),                                                  # evergreen
-    sub("a6", D(2024, 1, 1), D(2024, 3, 25), 80.0), sub("a6", D(2024, 4, 5), D(2024, 12, 1), 80.0),  # gap over month end
+    # renewal gap over a month end
+    sub("a6", D(2024, 1, 1), D(2024, 3, 25), 80.0), sub("a6", D(2024, 4, 5), D(2024, 12, 1), 80.0),
 ]
 EVENTS = [dict(account_id="a5", user_id="u", occurred_at=T(2024, 1, 1, 8), event_type="login"),
           dict(account_id="a5", user_id="u", occurred_at=T(2024, 12, 31, 8), event_type="login")]

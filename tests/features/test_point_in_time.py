@@ -12,7 +12,9 @@ import datetime as dt
 import uuid
 
 import pandas as pd
-from hypothesis import HealthCheck, Phase, given, settings as hsettings, strategies as st
+from hypothesis import HealthCheck, Phase, given
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
 
 from features.pipeline import build_snapshots
 from features.store import read_snapshots
@@ -28,7 +30,8 @@ TYPES = ["login", "report_build", "dashboard_view", "ai_assistant", "email_sent"
 moment = st.integers(min_value=0, max_value=360 * 24).map(lambda h: START + dt.timedelta(hours=h))
 # at or after t, often on t itself or just after (where an off-by-one would leak)
 future = st.one_of(st.integers(0, 72), st.integers(0, 170 * 24)).map(lambda h: T_AS_OF + dt.timedelta(hours=h))
-event = st.fixed_dictionaries(dict(account_id=st.sampled_from(ACCOUNTS), user_id=st.sampled_from(["u1", "u2", "u3", None]),
+event = st.fixed_dictionaries(dict(account_id=st.sampled_from(ACCOUNTS),
+                                   user_id=st.sampled_from(["u1", "u2", "u3", None]),
                                    occurred_at=moment, event_type=st.sampled_from(TYPES),
                                    quantity=st.sampled_from([1.0, 2.0])))
 
@@ -64,7 +67,8 @@ def features_at(tmp, name, tables) -> pd.DataFrame:
     return df.drop(columns=["churn_label", "labelled"]).set_index("account_id").sort_index()
 
 
-@hsettings(max_examples=25, deadline=None, phases=[Phase.explicit, Phase.reuse, Phase.generate], suppress_health_check=[HealthCheck.function_scoped_fixture,
+@hsettings(max_examples=25, deadline=None, phases=[Phase.explicit, Phase.reuse, Phase.generate],
+           suppress_health_check=[HealthCheck.function_scoped_fixture,
                                                                   HealthCheck.too_slow])
 @given(events=st.lists(event, min_size=1, max_size=40), tickets=st.lists(ticket(), max_size=8),
        invoices=st.lists(invoice(), max_size=8),
