@@ -50,7 +50,7 @@ def churn_metrics(con: duckdb.DuckDBPyConnection, settings: Settings, data_start
         WITH mrr_at AS (
             -- account MRR at m0 and at m1 (next term of the same relationship inside a gap)
             SELECT m.month, m.m0, m.m1, t.account_id, t.rel_no,
-                   SUM(CASE WHEN t.sn <= m.m0 AND (t.en IS NULL OR m.m0 < t.en) THEN t.mrr END) AS mrr0
+                   SUM(t.mrr) AS mrr0
             FROM months m JOIN terms t ON t.sn <= m.m0 AND (t.en IS NULL OR m.m0 < t.en)
             GROUP BY m.month, m.m0, m.m1, t.account_id, t.rel_no
         ), with_end AS (

@@ -208,21 +208,12 @@ def log_run(result: TrainResult, tracking_uri: str, artifact_root: Path, params:
             mlflow.log_artifacts(str(folder), artifact_path="bundle")
         for path in result.plots.values():
             mlflow.log_artifact(str(path), artifact_path="plots")
-        mlflow.log_text(result.comparison.to_markdown(index=False) if _has_tabulate() else
-                        result.comparison.to_csv(index=False), "evaluation/model_vs_baselines.md")
+        mlflow.log_text(result.comparison.to_csv(index=False), "evaluation/model_vs_baselines.csv")
         mlflow.log_dict(result.metrics, "evaluation/metrics.json")
     result.run_id = run.info.run_id
     result.version = register(client, run.info.run_id, description=json.dumps(
         {k: result.bundle.meta.get(k) for k in ("kind", "training_window")}, default=str))
     return result
-
-
-def _has_tabulate() -> bool:
-    try:
-        import tabulate  # noqa: F401
-    except ImportError:
-        return False
-    return True
 
 
 def params_of(result: TrainResult) -> dict:
@@ -234,5 +225,3 @@ def params_of(result: TrainResult) -> dict:
     out["features"] = len(result.bundle.frame.names)
     return out
 
-
-__all__ = ["TrainResult", "train_on_snapshots", "log_run", "fit_and_evaluate", "dataclasses"]
