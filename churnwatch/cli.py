@@ -282,6 +282,44 @@ def evaluate(version: Annotated[int | None, typer.Option(help="model version (de
 
 
 @app.command()
+def score(data: DataOpt = None, store: StoreOpt = None, home: HomeOpt = None, config: ConfigOpt = None,
+          as_of: Annotated[str | None, typer.Option("--as-of", help="YYYY-MM-DD (default: the data end)")] = None,
+          model: Annotated[str | None, typer.Option("--model", help="bundle folder or models:/churnwatch@alias "
+                                                    "(default: the champion)")] = None) -> None:
+    """Score every active account as of a date (features from the raw data) into the score history."""
+    from features.store import connect, read_meta
+    from serving.batch import score_as_of
+    from training.registry import load_model
+
+    h, settings = _context(home, config, data)
+    source = _require_data(settings)
+    target = store or h.store
+    if as_of:
+        date = _parse_dates([as_of])[0]
+    else:
+        with connect(target, read_only=True) as con:
+            date = read_meta(con).data_end
+    bundle = load_model(_tracking(h), model)
+    version = str(bundle.meta.get("model_version", model or "bundle"))
+    with steps() as say:
+        say(f"features and scores as of {date}")
+        history = score_as_of(source, settings, target, bundle, date, version)
+    counts = history["tier"].value_counts()
+    console.print(f"scored {len(history):,} accounts as of {date} with model version {version}: "
+                  + ", ".join(f"{t} {counts.get(t, 0):,}" for t in ("healthy", "low_risk", "medium_risk",
+                                                                     "high_risk")))
+    table = Table(title="highest risk")
+    for c in ("account", "health", "tier", "churn probability", "first reason", "playbook"):
+        table.add_column(c)
+    for r in history.nsmallest(10, "health_score").itertuples():
+        reasons = json.loads(r.reasons_en)
+        table.add_row(r.account_id, str(r.health_score), r.tier, f"{r.churn_probability:.1%}",
+                      reasons[0]["text"] if reasons else "-", r.playbook_action)
+    console.print(table)
+    console.print(f"score history: {target} (table score_history)")
+
+
+@app.command()
 def demo(home: HomeOpt = None,
          accounts: Annotated[int, typer.Option(min=50)] = 2000,
          months: Annotated[int, typer.Option(min=12)] = 24,

@@ -42,6 +42,42 @@ class EventRoles(BaseModel):
     contact_left: list[str] = Field(default_factory=list, description="a key contact left")
 
 
+class Playbook(BaseModel):
+    """What the customer-success team does for a tier (ARTICLE §3)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    action_en: str
+    action_zh: str
+    owner: str
+    respond_within: str = Field(description="as said to people, e.g. '4 hours'")
+    respond_within_hours: float | None = Field(None, ge=0, description="for due times; None = no deadline")
+
+
+def default_playbooks() -> dict[str, Playbook]:
+    """ARTICLE §3's intervention matrix, plus ``healthy``."""
+    return {
+        "healthy": Playbook(
+            action_en="Upsell / cross-sell candidate; no retention action",
+            action_zh="增购/交叉销售候选客户；无需挽留动作",
+            owner="CSM", respond_within="no deadline", respond_within_hours=None),
+        "low_risk": Playbook(
+            action_en="Personalised care email: industry best practice, new features, a value reminder",
+            action_zh="个性化关怀邮件：行业最佳实践、新功能介绍、价值提醒",
+            owner="CSM", respond_within="3 working days", respond_within_hours=72),
+        "medium_risk": Playbook(
+            action_en="CSM call or video meeting; one-to-one training or power-user workshop; "
+                      "the CSM's manager writes",
+            action_zh="客户成功经理电话或视频会议；一对一培训或高级用户工作坊；客户成功主管致信",
+            owner="CSM / CSM lead", respond_within="24 hours", respond_within_hours=24),
+        "high_risk": Playbook(
+            action_en="Retention squad (CSM, sales, product, executive); tailored offer; executive visit "
+                      "for high-value accounts",
+            action_zh="成立挽留小组（客户成功、销售、产品、高管）；定制挽留方案；高价值客户由高管拜访",
+            owner="Retention squad incl. an executive", respond_within="4 hours", respond_within_hours=4),
+    }
+
+
 class Settings(BaseModel):
     """Everything churnwatch can be configured with.
 
@@ -56,6 +92,7 @@ class Settings(BaseModel):
         silence_days: a regular ticket writer silent this long is flagged.
         column_mapping: ``{table: {their_column: canonical_column}}``.
         event_roles: see ``EventRoles``.
+        playbooks: tier -> ``Playbook``; defaults from ARTICLE §3 (override per tier).
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -68,6 +105,16 @@ class Settings(BaseModel):
     silence_days: int = Field(45, ge=7, le=365)
     column_mapping: dict[str, dict[str, str]] = Field(default_factory=dict)
     event_roles: EventRoles = Field(default_factory=EventRoles)
+    playbooks: dict[str, Playbook] = Field(default_factory=default_playbooks)
+
+    @field_validator("playbooks")
+    @classmethod
+    def _all_tiers(cls, value: dict[str, Playbook]) -> dict[str, Playbook]:
+        tiers = ("healthy", "low_risk", "medium_risk", "high_risk")
+        unknown = [k for k in value if k not in tiers]
+        if unknown:
+            raise ValueError(f"unknown tier(s) {', '.join(unknown)} (tiers: {', '.join(tiers)})")
+        return {**default_playbooks(), **value}
 
     @field_validator("column_mapping")
     @classmethod

@@ -4,7 +4,7 @@ Contributions are in raw log-odds units and sum, with the bias term, to the raw 
 They are summed per signal group; up to three groups with a positive sum become
 ``reasons`` (largest first; possibly none), up to two with the most negative sum become
 ``strengths``. A group's text comes from the template of its largest-contributing
-feature (for a strength: its most negative one), filled with that feature's value.
+feature with a known value (for a strength: its most negative one), filled with that value.
 """
 
 from __future__ import annotations
@@ -61,6 +61,15 @@ def render(spec: FeatureSpec, value: object, lang: str) -> str:
     return template.format(**render_value(spec, value, lang))
 
 
+def _pick(member: np.ndarray, known: np.ndarray, contrib: np.ndarray, sign: int) -> np.ndarray:
+    """Per row, the group member with the largest ``sign * contribution``, preferring members
+    whose value is known (a missing value cannot be worded)."""
+    score = np.where(member, sign * contrib, -np.inf)
+    best_known = np.where(known, score, -np.inf)
+    has_known = np.isfinite(best_known.max(axis=1))
+    return np.where(has_known, best_known.argmax(axis=1), score.argmax(axis=1))
+
+
 class ReasonBuilder:
     """Turns contribution rows into reasons and strengths (sklearn-like: fit learns groups)."""
 
@@ -90,10 +99,12 @@ class ReasonBuilder:
         per_group = per_feature @ self.member_
         n, k = per_group.shape
         members = self.member_.T.astype(bool)  # (groups, features)
-        up = np.stack([np.where(members[g], per_feature, -np.inf).argmax(axis=1) for g in range(k)], axis=1)
-        down = np.stack([np.where(members[g], per_feature, np.inf).argmin(axis=1) for g in range(k)], axis=1)
+        frame = raw[[f.name for f in feats]]
+        known = ~frame.isna().to_numpy()  # word a reason from a feature with a value when there is one
+        up = np.stack([_pick(members[g], known, per_feature, +1) for g in range(k)], axis=1)
+        down = np.stack([_pick(members[g], known, per_feature, -1) for g in range(k)], axis=1)
         order = np.argsort(-per_group, axis=1, kind="stable")
-        values = raw[[f.name for f in feats]].to_numpy(dtype=object)
+        values = frame.to_numpy(dtype=object)
         labels = [GROUP_LABELS.get(g, (g, g))[0 if lang == "en" else 1] for g in self.groups_]
         out = []
         for i in range(n):
