@@ -320,6 +320,28 @@ def score(data: DataOpt = None, store: StoreOpt = None, home: HomeOpt = None, co
 
 
 @app.command()
+def serve(store: StoreOpt = None, home: HomeOpt = None,
+          model: Annotated[str | None, typer.Option("--model", help="bundle folder or models:/churnwatch@alias "
+                                                    "(default: the champion)")] = None,
+          host: str = "127.0.0.1", port: int = 3000) -> None:
+    """Start the BentoML prediction service (POST /score, /score_accounts; GET /model)."""
+    import os
+    import subprocess
+
+    h = Home.resolve(home)
+    env = {**os.environ, "CHURNWATCH_HOME": str(h.root), "BENTOML_DO_NOT_TRACK": "true"}
+    if model:
+        env["CHURNWATCH_MODEL"] = model
+    if store:
+        env["CHURNWATCH_STORE"] = str(store)
+    console.print(f"serving on http://{host}:{port} (docs: /docs; token: "
+                  f"{'required' if env.get('CHURNWATCH_API_TOKEN') else 'not set'})")
+    code = subprocess.call([sys.executable, "-m", "bentoml", "serve", "serving.service:ChurnService",
+                            "--host", host, "--port", str(port)], env=env)
+    raise typer.Exit(code)
+
+
+@app.command()
 def demo(home: HomeOpt = None,
          accounts: Annotated[int, typer.Option(min=50)] = 2000,
          months: Annotated[int, typer.Option(min=12)] = 24,

@@ -57,6 +57,8 @@ def render_value(spec: FeatureSpec, value: object, lang: str) -> dict[str, str]:
 
 
 def render(spec: FeatureSpec, value: object, lang: str) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return f"No data for {spec.name}" if lang == "en" else f"{spec.name}：无数据"
     template = spec.reason_en if lang == "en" else spec.reason_zh
     return template.format(**render_value(spec, value, lang))
 

@@ -1,0 +1,153 @@
+"""A real BentoML server on a free port of 127.0.0.1: results, validation, auth."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+
+import pytest
+
+from features.config import load_settings
+from features.demo import write_demo_data
+from features.pipeline import build_snapshots
+from features.store import latest_snapshot
+from serving.scoring import Scorer, validate_features
+from tests.services import free_port
+from training.train import train_on_snapshots
+
+TOKEN = "s3cret-token"
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("serve")
+    write_demo_data(tmp / "d", accounts=300, months=24, seed=8)
+    settings = load_settings(tmp / "d" / "churnwatch.yaml")
+    build_snapshots(tmp / "d", settings, tmp / "s.duckdb")
+    bundle = train_on_snapshots(tmp / "s.duckdb", tmp / "out").bundle
+    bundle.save(tmp / "bundle")
+    port = free_port()
+    env = {**os.environ, "CHURNWATCH_HOME": str(tmp / "home"), "CHURNWATCH_MODEL": str(tmp / "bundle"),
+           "CHURNWATCH_STORE": str(tmp / "s.duckdb"), "CHURNWATCH_API_TOKEN": TOKEN,
+           "BENTOML_DO_NOT_TRACK": "true", "BENTOML_HOME": str(tmp / "bentoml")}
+    proc = subprocess.Popen([sys.executable, "-m", "bentoml", "serve", "serving.service:ChurnService",
+                             "--host", "127.0.0.1", "--port", str(port)], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(120):
+            try:
+                if urllib.request.urlopen(base + "/readyz", timeout=2).status == 200:
+                    break
+            except OSError:  # not listening yet, or still starting (timeout)
+                time.sleep(0.5)
+        else:
+            proc.kill()
+            pytest.fail("server did not start: " + proc.stdout.read().decode()[-3000:])
+        yield base, Scorer(bundle=bundle, settings=settings, model_version=str(tmp / "bundle"),
+                           store=tmp / "s.duckdb")
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def call(base, path, body=None, token=TOKEN, content_type="application/json", raw=None, method="POST"):
+    data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
+    req = urllib.request.Request(base + path, data=data, method=method)
+    if content_type:
+        req.add_header("Content-Type", content_type)
+    if token:
+        req.add_header("Authorization", f"Bearer {token}")
+    try:
+        with urllib.request.urlopen(req, timeout=30) as resp:
+            return resp.status, json.loads(resp.read() or b"null")
+    except urllib.error.HTTPError as err:
+        text = err.read().decode()
+        return err.code, text
+
+
+GOOD = {"account_id": "acme", "features": {"logins_30d": 3, "logins_30d_change": -0.6, "days_overdue": 40,
+                                          "tickets_30d": 4, "industry": "retail", "mrr": 120.0}}
+
+
+def test_good_request_returns_the_fields_and_equals_in_process(served):
+    base, scorer = served
+    status, body = call(base, "/score", {"accounts": [GOOD], "lang": "en"})
+    assert status == 200 and len(body) == 1
+    r = body[0]
+    assert set(r) >= {"account_id", "churn_probability", "health_score", "tier", "reasons", "strengths",
+                      "playbook", "model_version"}
+    assert set(r["playbook"]) == {"action", "owner", "respond_within"}
+    expected = scorer.results(validate_features([GOOD], scorer.bundle.catalogue), "en")[0]
+    assert r["churn_probability"] == pytest.approx(expected["churn_probability"], abs=1e-12)
+    assert (r["health_score"], r["tier"]) == (expected["health_score"], expected["tier"])
+    assert r["reasons"] == expected["reasons"]
+    status, zh = call(base, "/score", {"accounts": [GOOD], "lang": "zh-CN"})
+    assert status == 200 and zh[0]["playbook"]["action"] != r["playbook"]["action"]
+
+
+@pytest.mark.parametrize("body, field", [
+    ({"accounts": [{"account_id": "a", "features": {"logins_30d": "many"}}]}, "logins_30d"),
+    ({"accounts": [{"account_id": "a", "features": {"logins_30d": -1}}]}, "logins_30d"),
+    ({"accounts": [{"account_id": "a", "features": {"core_user_share_30d": 1.5}}]}, "core_user_share_30d"),
+    ({"accounts": [{"account_id": "a", "features": {"no_such_feature": 1}}]}, "no_such_feature"),
+    ({"accounts": [{"account_id": "a", "features": {}, "colour": "red"}]}, "colour"),
+    ({"accounts": []}, "accounts"),
+    ({"accounts": [{"account_id": f"a{i}"} for i in range(1001)]}, "accounts"),
+    ({"accounts": [{"features": {}}]}, "account_id"),
+    ({"accounts": [GOOD], "lang": "fr"}, "lang"),
+    ({"accounts": [GOOD], "colour": "red"}, "colour"),
+    ([GOOD], "body"),
+])
+def test_malformed_requests_get_a_4xx_naming_the_field(served, body, field):
+    status, text = call(served[0], "/score", body)
+    assert 400 <= status < 500, (status, text)
+    assert field in text
+
+
+def test_non_finite_values_invalid_json_and_content_type(served):
+    base = served[0]
+    for raw in (b'{"accounts": [{"account_id": "a", "features": {"mrr": NaN}}]}',
+                b'{"accounts": [{"account_id": "a", "features": {"mrr": Infinity}}]}'):
+        status, text = call(base, "/score", raw=raw)
+        assert status == 400 and ("NaN" in text or "Infinity" in text), text
+    status, text = call(base, "/score", raw=b'{"accounts": [')
+    assert status == 400 and "invalid JSON" in text
+    status, text = call(base, "/score", raw=b"accounts=1", content_type="text/plain")
+    assert status == 415 and "application/json" in text
+
+
+def test_token_missing_or_wrong_is_401_and_health_is_open(served):
+    base = served[0]
+    assert call(base, "/score", {"accounts": [GOOD]}, token=None)[0] == 401
+    assert call(base, "/score", {"accounts": [GOOD]}, token="wrong")[0] == 401
+    assert urllib.request.urlopen(base + "/readyz", timeout=5).status == 200
+    assert urllib.request.urlopen(base + "/metrics", timeout=5).status == 200
+
+
+def test_score_accounts_reads_the_latest_snapshot_and_reports_unknown_ids(served):
+    base, scorer = served
+    rows = latest_snapshot(scorer.store, ["ACC-000001", "ACC-000002"])
+    known = rows["account_id"].tolist()
+    status, body = call(base, "/score_accounts", {"account_ids": [*known, "nobody"]})
+    assert status == 200 and [r["account_id"] for r in body] == [*known, "nobody"]
+    assert body[-1]["error"].startswith("unknown account")
+    expected = {r["account_id"]: r for r in scorer.results(rows, "en")}
+    for r in body[:-1]:
+        assert r["churn_probability"] == pytest.approx(expected[r["account_id"]]["churn_probability"], abs=1e-12)
+
+
+def test_model_endpoint(served):
+    base = served[0]
+    status, body = call(base, "/model", method="GET", content_type=None)
+    assert status == 200
+    assert body["metrics"]["roc_auc"] > 0.5
+    assert {f["name"] for f in body["feature_spec"]["features"]} >= {"logins_30d", "days_overdue"}
