@@ -317,6 +317,39 @@ def score(data: DataOpt = None, store: StoreOpt = None, home: HomeOpt = None, co
                       reasons[0]["text"] if reasons else "-", r.playbook_action)
     console.print(table)
     console.print(f"score history: {target} (table score_history)")
+    _run_alerts(target, settings)
+
+
+def _run_alerts(target: Path, settings: Settings) -> None:
+    from serving.alerts import deliver_pending, raise_alerts
+
+    new = raise_alerts(target, settings)
+    sent = deliver_pending(target, settings)
+    console.print(f"alerts: {len(new):,} new ({', '.join(sorted(set(new['rule']))) if len(new) else 'none'}); "
+                  f"deliveries: {sent['delivered']:,} sent, {sent['pending']:,} pending for the next run; "
+                  "retention tasks: churnwatch tasks")
+
+
+@app.command()
+def alerts(store: StoreOpt = None, home: HomeOpt = None, config: ConfigOpt = None) -> None:
+    """Evaluate the alert rules on the score history and deliver pending alerts to webhooks."""
+    h, settings = _context(home, config)
+    _run_alerts(store or h.store, settings)
+
+
+@app.command()
+def tasks(store: StoreOpt = None, home: HomeOpt = None) -> None:
+    """Open retention tasks created by alerts (owner and due time from the tier's playbook)."""
+    from serving.alerts import open_tasks
+
+    h = Home.resolve(home)
+    frame = open_tasks(store or h.store)
+    table = Table(title=f"open retention tasks ({len(frame):,})")
+    for c in ("task", "account", "tier", "owner", "due", "action"):
+        table.add_column(c)
+    for r in frame.head(50).itertuples():
+        table.add_row(r.task_id, r.account_id, r.tier, r.owner, str(r.due_at or "-"), r.action)
+    console.print(table)
 
 
 @app.command()

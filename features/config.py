@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -78,6 +78,43 @@ def default_playbooks() -> dict[str, Playbook]:
     }
 
 
+class AlertRule(BaseModel):
+    """A rule over the score history (DESIGN §5), raised once per episode.
+
+    kinds: ``below_for`` (health < ``threshold`` in every score of the last ``days`` days,
+    with at least ``min_scores`` scores), ``tier_drop`` (a whole tier worse than the
+    previous score), ``entered_high_risk``. ``segments`` limits the rule to those segments.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str
+    kind: Literal["below_for", "tier_drop", "entered_high_risk"]
+    threshold: int = Field(60, ge=1, le=100)
+    days: int = Field(7, ge=1, le=365)
+    min_scores: int = Field(2, ge=1)
+    segments: list[str] | None = None
+
+
+class Webhook(BaseModel):
+    """Where alerts go: generic JSON, Slack, DingTalk (markdown, optional HMAC-SHA256
+    signing with ``secret``) or WeCom (markdown)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str
+    url: str
+    format: Literal["generic", "slack", "dingtalk", "wecom"] = "generic"
+    secret: str | None = None
+    timeout_seconds: float = Field(5.0, gt=0, le=60)
+    retries: int = Field(2, ge=0, le=10)
+
+
+def default_alert_rules() -> list[AlertRule]:
+    return [AlertRule(name="health below 60 for 7 days", kind="below_for", threshold=60, days=7, min_scores=2),
+            AlertRule(name="entered high risk", kind="entered_high_risk")]
+
+
 class Settings(BaseModel):
     """Everything churnwatch can be configured with.
 
@@ -106,6 +143,8 @@ class Settings(BaseModel):
     column_mapping: dict[str, dict[str, str]] = Field(default_factory=dict)
     event_roles: EventRoles = Field(default_factory=EventRoles)
     playbooks: dict[str, Playbook] = Field(default_factory=default_playbooks)
+    alert_rules: list[AlertRule] = Field(default_factory=default_alert_rules)
+    webhooks: list[Webhook] = Field(default_factory=list)
 
     @field_validator("playbooks")
     @classmethod
