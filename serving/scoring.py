@@ -78,11 +78,12 @@ def validate_features(items: list[dict], catalogue: Catalogue, where: str = "acc
         rows.append(row)
     if problems:
         raise RequestError(problems)
-    frame = pd.DataFrame(rows, columns=["account_id", *catalogue.names])
+    data: dict[str, object] = {"account_id": [r["account_id"] for r in rows]}
     for f in catalogue.features:
-        if f.type != "category":
-            frame[f.name] = pd.to_numeric(frame[f.name], errors="coerce").astype("float64")
-    return frame
+        values = [r.get(f.name) for r in rows]
+        data[f.name] = values if f.type == "category" else np.array(
+            [np.nan if v is None else v for v in values], dtype=np.float64)
+    return pd.DataFrame(data)
 
 
 @dataclass
@@ -98,8 +99,7 @@ class Scorer:
     def results(self, rows: pd.DataFrame, lang: str = "en") -> list[dict]:
         if rows.empty:
             return []
-        scored = self.bundle.predict(rows)
-        explained = self.bundle.explain(rows, "zh-CN" if lang == "zh-CN" else "en")
+        scored, explained = self.bundle.score(rows, "zh-CN" if lang == "zh-CN" else "en")
         unseen = self.bundle.frame.unseen_categories(rows)
         out = []
         for i, (acc, p, h, tier) in enumerate(zip(rows["account_id"], scored["churn_probability"],

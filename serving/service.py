@@ -5,7 +5,7 @@ Configured by environment (``churnwatch serve`` sets them): ``CHURNWATCH_HOME`` 
 folder), ``CHURNWATCH_MODEL`` (bundle folder or ``models:/churnwatch@alias``; default the
 champion), ``CHURNWATCH_STORE`` (snapshot store for ``/score_accounts``),
 ``CHURNWATCH_API_TOKEN`` (bearer token; health and metrics stay open),
-``CHURNWATCH_MAX_BODY_BYTES`` (default 2 MB).
+``CHURNWATCH_MAX_BODY_BYTES`` (default 8 MB: 1,000 accounts with every feature).
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ class GuardMiddleware:
     def __init__(self, app: Any) -> None:
         self.app = app
         self.token = os.environ.get("CHURNWATCH_API_TOKEN") or None
-        self.max_bytes = int(os.environ.get("CHURNWATCH_MAX_BODY_BYTES", 2_000_000))
+        self.max_bytes = int(os.environ.get("CHURNWATCH_MAX_BODY_BYTES", 8_000_000))
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
         if scope["type"] == "http" and scope["path"] == "/model":  # the mounted app's root

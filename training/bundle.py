@@ -51,20 +51,27 @@ class ModelBundle:
 
     # -- scoring ---------------------------------------------------------------------
     def raw_scores(self, rows: pd.DataFrame) -> np.ndarray:
-        return np.asarray(self.booster.predict(self.frame.transform(rows), raw_score=True))
+        return np.asarray(self.booster.predict(self.frame.matrix(rows), raw_score=True))
 
     def predict(self, rows: pd.DataFrame) -> pd.DataFrame:
         """churn_probability (calibrated), health_score and tier for each row."""
-        X = self.frame.transform(rows)
-        p_raw = np.asarray(self.booster.predict(X))
+        p_raw = np.asarray(self.booster.predict(self.frame.matrix(rows)))
         p = self.calibrator.predict(p_raw)
         health = self.health_map.health_score(p)
         return pd.DataFrame({"churn_probability": p, "health_score": health,
                              "tier": self.health_map.tier(health)}, index=rows.index)
 
+    def score(self, rows: pd.DataFrame, lang: str = "en") -> tuple[pd.DataFrame, list[dict]]:
+        """``predict`` and ``explain`` from one input matrix (serving's path)."""
+        X = self.frame.matrix(rows)
+        p = self.calibrator.predict(np.asarray(self.booster.predict(X)))
+        health = self.health_map.health_score(p)
+        scored = pd.DataFrame({"churn_probability": p, "health_score": health,
+                               "tier": self.health_map.tier(health)}, index=rows.index)
+        return scored, self.reasons.explain(contributions(self.booster, X), rows, lang=lang)
+
     def explain(self, rows: pd.DataFrame, lang: str = "en") -> list[dict]:
-        X = self.frame.transform(rows)
-        return self.reasons.explain(contributions(self.booster, X), rows, lang=lang)
+        return self.reasons.explain(contributions(self.booster, self.frame.matrix(rows)), rows, lang=lang)
 
     # -- files -----------------------------------------------------------------------
     def save(self, folder: Path) -> Path:

@@ -67,6 +67,10 @@ def test_shap_contributions_plus_bias_equal_the_raw_log_odds(trained, test_rows)
     contrib = contributions(trained.bundle.booster, X)
     raw = trained.bundle.booster.predict(X, raw_score=True)
     np.testing.assert_allclose(contrib.sum(axis=1), raw, rtol=0, atol=1e-9)
+    # the fast matrix path (serving) and the pandas path (training) give the same scores
+    M = trained.bundle.frame.matrix(test_rows)
+    np.testing.assert_array_equal(trained.bundle.booster.predict(M, raw_score=True), raw)
+    np.testing.assert_allclose(contributions(trained.bundle.booster, M), contrib, rtol=0, atol=1e-12)
 
 
 def test_health_is_monotone_and_the_tiers_follow_the_pins(trained):

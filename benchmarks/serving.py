@@ -1,0 +1,140 @@
+"""Serving benchmark: the real BentoML service on 127.0.0.1 against in-process scoring.
+
+Uses the home folder of `make demo` (champion model and store; run it first). The load
+generator is a thread pool in this process and shares the 2 cores with the server, so
+the HTTP figures are pessimistic. Measures single-account /score requests with reasons at
+concurrency 1, 8 and 32 (p50, p99, requests/s), batches of 1,000 accounts, and the same
+scoring in-process.
+
+Usage: python benchmarks/serving.py [--home churnwatch-data] [--seconds 10]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+sys.path.insert(0, str(ROOT.parent))
+
+import numpy as np  # noqa: E402
+
+from churnwatch.home import Home  # noqa: E402
+from features.config import load_settings  # noqa: E402
+from features.store import read_snapshots  # noqa: E402
+from serving.scoring import Scorer, validate_features  # noqa: E402
+from tests.services import free_port  # noqa: E402
+from training.registry import load_model, setup  # noqa: E402
+
+
+def post(url: str, body: bytes) -> float:
+    t = time.perf_counter()
+    req = urllib.request.Request(url, data=body, headers={"Content-Type": "application/json"}, method="POST")
+    with urllib.request.urlopen(req, timeout=60) as resp:
+        resp.read()
+    return time.perf_counter() - t
+
+
+def load(url: str, bodies: list[bytes], concurrency: int, seconds: float) -> dict:
+    latencies: list[float] = []
+    stop = time.perf_counter() + seconds
+
+    def worker(k: int) -> list[float]:
+        out, i = [], k
+        while time.perf_counter() < stop:
+            out.append(post(url, bodies[i % len(bodies)]))
+            i += concurrency
+        return out
+
+    t = time.perf_counter()
+    with ThreadPoolExecutor(concurrency) as pool:
+        for part in pool.map(worker, range(concurrency)):
+            latencies += part
+    wall = time.perf_counter() - t
+    ms = np.array(latencies) * 1000
+    return {"concurrency": concurrency, "requests": len(ms), "p50_ms": round(float(np.percentile(ms, 50)), 1),
+            "p99_ms": round(float(np.percentile(ms, 99)), 1), "requests_per_s": round(len(ms) / wall, 1)}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--home", default="churnwatch-data")
+    ap.add_argument("--seconds", type=float, default=10)
+    args = ap.parse_args()
+    home = Home.resolve(args.home)
+    settings = load_settings(None, home.root)
+    bundle = load_model(setup(home.tracking_uri, home.mlflow_artifacts))
+    rows = read_snapshots(home.store)
+    rows = rows[rows["as_of"] == rows["as_of"].max()].head(1000)
+    names = bundle.catalogue.names
+
+    def features(r) -> dict:
+        out = {}
+        for n in names:
+            v = r[n]
+            if v is None or (isinstance(v, float) and np.isnan(v)):
+                continue
+            out[n] = v if isinstance(v, str) else float(v)
+        return out
+
+    accounts = [{"account_id": r["account_id"], "features": features(r)} for _, r in rows.iterrows()]
+    singles = [json.dumps({"accounts": [a]}).encode() for a in accounts[:200]]
+    batch = json.dumps({"accounts": accounts}).encode()
+
+    scorer = Scorer(bundle=bundle, settings=settings, model_version="bench")
+    t = time.perf_counter()
+    for a in accounts[:200]:
+        scorer.results(validate_features([a], bundle.catalogue))
+    single_in_process_ms = (time.perf_counter() - t) / 200 * 1000
+    t = time.perf_counter()
+    scorer.results(validate_features(accounts, bundle.catalogue))
+    batch_in_process_ms = (time.perf_counter() - t) * 1000
+
+    port = free_port()
+    env = {**os.environ, "CHURNWATCH_HOME": str(home.root), "BENTOML_DO_NOT_TRACK": "true"}
+    env.pop("CHURNWATCH_API_TOKEN", None)
+    proc = subprocess.Popen([sys.executable, "-m", "bentoml", "serve", "serving.service:ChurnService",
+                             "--host", "127.0.0.1", "--port", str(port)], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(120):
+            try:
+                urllib.request.urlopen(base + "/readyz", timeout=2)
+                break
+            except OSError:
+                time.sleep(0.5)
+        for body in singles[:20]:  # warm-up
+            post(base + "/score", body)
+        single = [load(base + "/score", singles, c, args.seconds) for c in (1, 8, 32)]
+        batch_ms = [post(base + "/score", batch) * 1000 for _ in range(10)]
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+    figures = {
+        "date": dt.date.today().isoformat(),
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores (load generator on the same cores)",
+        "model_trees": bundle.booster.num_trees(), "single_account_with_reasons": single,
+        "batch_1000_with_reasons": {"p50_ms": round(float(np.median(batch_ms)), 1),
+                                    "rows_per_s": round(1000 / (np.median(batch_ms) / 1000))},
+        "in_process": {"single_ms": round(single_in_process_ms, 2), "batch_1000_ms": round(batch_in_process_ms, 1)},
+    }
+    figures["http_over_in_process"] = {
+        "single_p50": round(single[0]["p50_ms"] / single_in_process_ms, 1),
+        "batch_1000": round(figures["batch_1000_with_reasons"]["p50_ms"] / batch_in_process_ms, 2)}
+    print(json.dumps(figures, indent=2))
+    (ROOT / "results").mkdir(exist_ok=True)
+    (ROOT / "results" / "serving.json").write_text(json.dumps(figures, indent=2))
+
+
+if __name__ == "__main__":
+    main()
