@@ -309,12 +309,12 @@ def score(data: DataOpt = None, store: StoreOpt = None, home: HomeOpt = None, co
                   + ", ".join(f"{t} {counts.get(t, 0):,}" for t in ("healthy", "low_risk", "medium_risk",
                                                                      "high_risk")))
     table = Table(title="highest risk")
-    for c in ("account", "health", "tier", "churn probability", "first reason", "playbook"):
+    for c in ("account", "health", "tier", "churn probability", "first reason", "owner, respond within"):
         table.add_column(c)
     for r in history.nsmallest(10, "health_score").itertuples():
         reasons = json.loads(r.reasons_en)
         table.add_row(r.account_id, str(r.health_score), r.tier, f"{r.churn_probability:.1%}",
-                      reasons[0]["text"] if reasons else "-", r.playbook_action)
+                      reasons[0]["text"] if reasons else "-", f"{r.playbook_owner}, {r.respond_within}")
     console.print(table)
     console.print(f"score history: {target} (table score_history)")
     _run_alerts(target, settings)
@@ -384,7 +384,7 @@ def demo(home: HomeOpt = None,
     data_dir = h.root / "demo-data"
     if data_dir.exists():
         shutil.rmtree(data_dir)
-    console.rule("1/5 demo data")
+    console.rule("1/6 demo data")
     demo_data(out=data_dir, accounts=accounts, months=months, seed=seed, drift_from=None)
     h.root.mkdir(parents=True, exist_ok=True)
     shutil.copy(data_dir / CONFIG_FILE_NAME, h.root / CONFIG_FILE_NAME)
@@ -393,14 +393,16 @@ def demo(home: HomeOpt = None,
     from features.config import dump_settings
 
     dump_settings(settings, h.root / CONFIG_FILE_NAME)
-    console.rule("2/5 features and labels")
+    console.rule("2/6 features and labels")
     features(data=None, store=None, as_of=None, home=h.root, config=None)
-    console.rule("3/5 churn metrics")
+    console.rule("3/6 churn metrics")
     metrics(data=None, home=h.root, config=None, out=None)
-    console.rule("4/5 train: LightGBM, calibration, health tiers, baselines (MLflow)")
+    console.rule("4/6 train: LightGBM, calibration, health tiers, baselines (MLflow)")
     train(store=None, home=h.root, config=None, seed=0, table=None, label=None, id_col=None)
-    console.rule("5/5 promote")
+    console.rule("5/6 promote")
     promote(version=None, force=False, reason=None, home=h.root)
+    console.rule("6/6 score every active account as of the data end; alerts and retention tasks")
+    score(data=None, store=None, home=h.root, config=None, as_of=None, model=None)
     console.rule("next")
     console.print(f"home folder: {h.root}\n"
                   f"  snapshots:    {h.store} (DuckDB: SELECT * FROM snapshots)\n"
@@ -408,7 +410,10 @@ def demo(home: HomeOpt = None,
                   f"  churn report: {h.reports / 'churn-metrics.csv'}\n"
                   f"  MLflow:       {h.tracking_uri} (mlflow ui --backend-store-uri {h.tracking_uri})\n"
                   f"  training plots: {h.reports / 'training'}\n"
-                  "try: churnwatch evaluate   |   churnwatch features --as-of 2025-06-02   |   churnwatch metrics")
+                  f"  scores:       {h.store} (table score_history)\n"
+                  "serve it:  churnwatch serve   then   curl -s localhost:3000/score_accounts "
+                  "-H 'Content-Type: application/json' -d '{\"account_ids\": [\"ACC-000505\"]}'\n"
+                  "try: churnwatch evaluate   |   churnwatch tasks   |   churnwatch score --as-of 2025-06-02")
 
 
 def main() -> None:

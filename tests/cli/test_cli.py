@@ -21,8 +21,8 @@ def test_demo_runs_the_whole_path_and_says_what_to_open_next(tmp_path):
     home = tmp_path / "home"
     r = run("demo", "--accounts", "200", "--months", "24", "--seed", "3", home=home)
     assert r.returncode == 0, r.stderr[-2000:]
-    for step in ("1/5 demo data", "2/5 features and labels", "3/5 churn metrics", "4/5 train", "5/5 promote",
-                 "registered model version 1", "version 1: promoted", "next"):
+    for step in ("1/6 demo data", "2/6 features and labels", "3/6 churn metrics", "4/6 train", "5/6 promote",
+                 "registered model version 1", "version 1: promoted", "6/6 score", "scored", "alerts:", "next"):
         assert step in r.stdout
     assert (home / "churnwatch.yaml").exists()
     summary = json.loads((home / "reports" / "run-summary.json").read_text())
@@ -32,6 +32,10 @@ def test_demo_runs_the_whole_path_and_says_what_to_open_next(tmp_path):
         dup = con.execute("SELECT count(*) FROM (SELECT account_id, as_of FROM snapshots "
                           "GROUP BY ALL HAVING count(*) > 1)").fetchone()[0]
     assert rows == summary["snapshots"]["rows"] and accounts > 50 and dup == 0
+    with duckdb.connect(str(home / "store.duckdb"), read_only=True) as con:
+        scored, dates = con.execute("SELECT count(DISTINCT account_id), count(DISTINCT as_of) "
+                                    "FROM score_history").fetchone()
+    assert scored > 50 and dates == 1
     metrics = pd.read_csv(home / "reports" / "churn-metrics.csv")
     assert len(metrics) >= 10
     assert metrics["customer_churn_rate"].between(0, 1).all()
