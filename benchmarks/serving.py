@@ -16,7 +16,6 @@ import datetime as dt
 import json
 import os
 import platform
-import subprocess
 import sys
 import time
 import urllib.request
@@ -31,6 +30,7 @@ import numpy as np  # noqa: E402
 from churnwatch.home import Home  # noqa: E402
 from features.config import load_settings  # noqa: E402
 from features.store import read_snapshots  # noqa: E402
+from serving.launch import start_server, stop_server  # noqa: E402
 from serving.scoring import Scorer, validate_features  # noqa: E402
 from tests.services import free_port  # noqa: E402
 from training.registry import load_model, setup  # noqa: E402
@@ -99,27 +99,15 @@ def main() -> None:
     scorer.results(validate_features(accounts, bundle.catalogue))
     batch_in_process_ms = (time.perf_counter() - t) * 1000
 
-    port = free_port()
-    env = {**os.environ, "CHURNWATCH_HOME": str(home.root), "BENTOML_DO_NOT_TRACK": "true"}
-    env.pop("CHURNWATCH_API_TOKEN", None)
-    proc = subprocess.Popen([sys.executable, "-m", "bentoml", "serve", "serving.service:ChurnService",
-                             "--host", "127.0.0.1", "--port", str(port)], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    base = f"http://127.0.0.1:{port}"
+    os.environ.pop("CHURNWATCH_API_TOKEN", None)
+    proc, base = start_server(free_port(), {"CHURNWATCH_HOME": str(home.root)})
     try:
-        for _ in range(120):
-            try:
-                urllib.request.urlopen(base + "/readyz", timeout=2)
-                break
-            except OSError:
-                time.sleep(0.5)
         for body in singles[:20]:  # warm-up
             post(base + "/score", body)
         single = [load(base + "/score", singles, c, args.seconds) for c in (1, 8, 32)]
         batch_ms = [post(base + "/score", batch) * 1000 for _ in range(10)]
     finally:
-        proc.terminate()
-        proc.wait(timeout=30)
+        stop_server(proc)
     figures = {
         "date": dt.date.today().isoformat(),
         "machine": f"{platform.machine()}, {os.cpu_count()} cores (load generator on the same cores)",

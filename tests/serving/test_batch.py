@@ -8,22 +8,14 @@ import json
 import numpy as np
 import pytest
 
-from features.config import Settings, default_playbooks, load_settings
-from features.demo import write_demo_data
-from features.pipeline import build_snapshots
+from features.config import Settings, default_playbooks
 from features.store import read_snapshots
 from serving.batch import read_history, score_as_of
-from training.train import train_on_snapshots
 
 
 @pytest.fixture(scope="module")
-def setup(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("batch")
-    write_demo_data(tmp / "d", accounts=300, months=24, seed=6)
-    settings = load_settings(tmp / "d" / "churnwatch.yaml")
-    build_snapshots(tmp / "d", settings, tmp / "s.duckdb")
-    bundle = train_on_snapshots(tmp / "s.duckdb", tmp / "out").bundle
-    return tmp, settings, bundle
+def setup(trained_setup):
+    return trained_setup
 
 
 def test_scoring_a_date_twice_leaves_one_row_per_account(setup):

@@ -3,60 +3,32 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
-import time
 import urllib.error
 import urllib.request
 
 import pytest
 
-from features.config import load_settings
-from features.demo import write_demo_data
-from features.pipeline import build_snapshots
 from features.store import latest_snapshot
+from serving.launch import start_server, stop_server
 from serving.scoring import Scorer, validate_features
 from tests.services import free_port
-from training.train import train_on_snapshots
 
 TOKEN = "s3cret-token"
 
 
 @pytest.fixture(scope="module")
-def served(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("serve")
-    write_demo_data(tmp / "d", accounts=300, months=24, seed=8)
-    settings = load_settings(tmp / "d" / "churnwatch.yaml")
-    build_snapshots(tmp / "d", settings, tmp / "s.duckdb")
-    bundle = train_on_snapshots(tmp / "s.duckdb", tmp / "out").bundle
+def served(trained_setup):
+    tmp, settings, bundle = trained_setup
     bundle.save(tmp / "bundle")
-    port = free_port()
-    env = {**os.environ, "CHURNWATCH_HOME": str(tmp / "home"), "CHURNWATCH_MODEL": str(tmp / "bundle"),
+    env = {"CHURNWATCH_HOME": str(tmp / "home"), "CHURNWATCH_MODEL": str(tmp / "bundle"),
            "CHURNWATCH_STORE": str(tmp / "s.duckdb"), "CHURNWATCH_API_TOKEN": TOKEN,
-           "BENTOML_DO_NOT_TRACK": "true", "BENTOML_HOME": str(tmp / "bentoml")}
-    proc = subprocess.Popen([sys.executable, "-m", "bentoml", "serve", "serving.service:ChurnService",
-                             "--host", "127.0.0.1", "--port", str(port)], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
+           "BENTOML_HOME": str(tmp / "bentoml")}
+    proc, base = start_server(free_port(), env, timeout_seconds=90)
     try:
-        for _ in range(120):
-            try:
-                if urllib.request.urlopen(base + "/readyz", timeout=2).status == 200:
-                    break
-            except OSError:  # not listening yet, or still starting (timeout)
-                time.sleep(0.5)
-        else:
-            proc.kill()
-            pytest.fail("server did not start: " + proc.stdout.read().decode()[-3000:])
         yield base, Scorer(bundle=bundle, settings=settings, model_version=str(tmp / "bundle"),
                            store=tmp / "s.duckdb")
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop_server(proc)
 
 
 def call(base, path, body=None, token=TOKEN, content_type="application/json", raw=None, method="POST"):
@@ -135,8 +107,13 @@ def test_token_missing_or_wrong_is_401_and_health_is_open(served):
 
 def test_score_accounts_reads_the_latest_snapshot_and_reports_unknown_ids(served):
     base, scorer = served
-    rows = latest_snapshot(scorer.store, ["ACC-000001", "ACC-000002"])
+    import duckdb
+
+    with duckdb.connect(str(scorer.store), read_only=True) as con:
+        some = [r[0] for r in con.execute("SELECT DISTINCT account_id FROM snapshots ORDER BY 1 LIMIT 2").fetchall()]
+    rows = latest_snapshot(scorer.store, some)
     known = rows["account_id"].tolist()
+    assert len(known) == 2
     status, body = call(base, "/score_accounts", {"account_ids": [*known, "nobody"]})
     assert status == 200 and [r["account_id"] for r in body] == [*known, "nobody"]
     assert body[-1]["error"].startswith("unknown account")
