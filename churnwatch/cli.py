@@ -367,7 +367,7 @@ def serve(store: StoreOpt = None, home: HomeOpt = None,
         env["CHURNWATCH_MODEL"] = model
     if store:
         env["CHURNWATCH_STORE"] = str(store)
-    console.print(f"serving on http://{host}:{port} (docs: /docs; token: "
+    console.print(f"serving on http://{host}:{port} (Swagger UI: /, OpenAPI: /docs.json; token: "
                   f"{'required' if env.get('CHURNWATCH_API_TOKEN') else 'not set'})")
     code = subprocess.call([sys.executable, "-m", "bentoml", "serve", "serving.service:ChurnService",
                             "--host", host, "--port", str(port)], env=env)
