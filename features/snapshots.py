@@ -10,15 +10,11 @@ layer: the SQL DuckDB runs is the SQL Spark would run.
 
 Stages (all temp tables in one connection):
 
-1. ``ev_daily``: events summed per account, event type and day.
-2. ``ev_win``: for each (account, event type, as-of t), counts over ``[t-N, t)`` for
-   N in 7, 14, 30, 60, 90, 180 and the last event day before t. Marker rows at day
-   ``t-1`` are added to the daily series and ``SUM ... OVER (RANGE N-1 PRECEDING)`` is
-   read off them: one sort, every window.
-3. ``act_win``: the same for distinct active days per account.
-4. ``users_30d``: distinct users per account and event type over ``[t-30, t)``.
-5. tickets, invoices and new-feature first use per as-of date.
-6. the final projection: one expression per feature, made by the template named in
+1. event windows (``features/windows.py``): counts per event type over ``[t-N, t)``,
+   active days, distinct users over ``[t-30, t)`` and the last login, as ``ev_wide``
+   keyed by (account, as-of) — a grid path for regular schedules, a general one for any.
+2. tickets, invoices and new-feature first use per as-of date (``tk``, ``inv``, ``nf``).
+3. the final projection: one expression per feature, made by the template named in
    the feature spec (``features/spec.py``).
 """
 

@@ -123,8 +123,6 @@ class Scorer:
 
 
 def _public(item: dict) -> dict:
-    value = item["value"]
-    if isinstance(value, np.generic):
-        value = value.item()
-    return {"signal": item["signal"], "text": item["text"], "contribution": round(float(item["contribution"]), 6),
-            "value": value}
+    """The API's reason fields (values are already plain Python in ``ReasonBuilder``)."""
+    return {"signal": item["signal"], "text": item["text"], "contribution": round(item["contribution"], 6),
+            "value": item["value"]}

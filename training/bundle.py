@@ -50,25 +50,20 @@ class ModelBundle:
         self.reasons = ReasonBuilder().fit(self.catalogue)
 
     # -- scoring ---------------------------------------------------------------------
-    def raw_scores(self, rows: pd.DataFrame) -> np.ndarray:
-        return np.asarray(self.booster.predict(self.frame.matrix(rows), raw_score=True))
+    def _scored(self, X: np.ndarray, index: pd.Index) -> pd.DataFrame:
+        p = self.calibrator.predict(np.asarray(self.booster.predict(X)))
+        health = self.health_map.health_score(p)
+        return pd.DataFrame({"churn_probability": p, "health_score": health,
+                             "tier": self.health_map.tier(health)}, index=index)
 
     def predict(self, rows: pd.DataFrame) -> pd.DataFrame:
         """churn_probability (calibrated), health_score and tier for each row."""
-        p_raw = np.asarray(self.booster.predict(self.frame.matrix(rows)))
-        p = self.calibrator.predict(p_raw)
-        health = self.health_map.health_score(p)
-        return pd.DataFrame({"churn_probability": p, "health_score": health,
-                             "tier": self.health_map.tier(health)}, index=rows.index)
+        return self._scored(self.frame.matrix(rows), rows.index)
 
     def score(self, rows: pd.DataFrame, lang: str = "en") -> tuple[pd.DataFrame, list[dict]]:
         """``predict`` and ``explain`` from one input matrix (serving's path)."""
         X = self.frame.matrix(rows)
-        p = self.calibrator.predict(np.asarray(self.booster.predict(X)))
-        health = self.health_map.health_score(p)
-        scored = pd.DataFrame({"churn_probability": p, "health_score": health,
-                               "tier": self.health_map.tier(health)}, index=rows.index)
-        return scored, self.reasons.explain(contributions(self.booster, X), rows, lang=lang)
+        return self._scored(X, rows.index), self.reasons.explain(contributions(self.booster, X), rows, lang=lang)
 
     def explain(self, rows: pd.DataFrame, lang: str = "en") -> list[dict]:
         return self.reasons.explain(contributions(self.booster, self.frame.matrix(rows)), rows, lang=lang)
