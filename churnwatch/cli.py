@@ -416,6 +416,17 @@ def demo(home: HomeOpt = None,
                   "try: churnwatch evaluate   |   churnwatch tasks   |   churnwatch score --as-of 2025-06-02")
 
 
+def _register_more() -> None:
+    """Commands kept in their own modules (monitoring; managers' views; diagnosis)."""
+    from churnwatch import cli_diagnosis, cli_managers, cli_monitor
+
+    for module in (cli_monitor, cli_managers, cli_diagnosis):
+        module.register(app)
+
+
+_register_more()
+
+
 def main() -> None:
     """Entry point: our errors become a short message and exit 2; usage errors exit 2 (click)."""
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
