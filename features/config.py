@@ -115,6 +115,34 @@ def default_alert_rules() -> list[AlertRule]:
             AlertRule(name="entered high risk", kind="entered_high_risk")]
 
 
+class MonitoringSettings(BaseModel):
+    """Thresholds of the monitoring alarms (DESIGN §6).
+
+    Drift methods and thresholds are Evidently's stat-test names and thresholds (``None``:
+    Evidently's own choice by column type and sample size: Kolmogorov-Smirnov / chi-square
+    p-values up to 1,000 rows, normed Wasserstein / Jensen-Shannon distances above).
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    drift_share: float = Field(0.3, gt=0, le=1, description="alarm when this share of features drifts")
+    drift_method: str | None = Field(None, description="Evidently stat test for every feature")
+    drift_threshold: float | None = Field(None, gt=0, description="threshold of that test")
+    per_feature_method: dict[str, str] = Field(default_factory=dict, description="feature -> stat test")
+    per_feature_threshold: dict[str, float] = Field(default_factory=dict, description="feature -> threshold")
+    probability_method: str | None = Field(None, description="stat test for churn_probability")
+    probability_threshold: float | None = Field(None, gt=0, description="threshold of that test")
+    max_rows: int | None = Field(200_000, ge=1_000, description="larger samples are cut to this many rows "
+                                 "(uniform random sample, fixed seed); None = never")
+    sample_seed: int = 0
+    max_roc_auc_drop: float = Field(0.05, ge=0, le=1, description="alarm: ROC-AUC below training by more")
+    max_pr_auc_drop: float = Field(0.05, ge=0, le=1, description="alarm: PR-AUC below training by more")
+    max_brier_rise: float = Field(0.25, ge=0, description="alarm: Brier above training by more (relative)")
+    max_ece_rise: float = Field(0.05, ge=0, le=1, description="alarm: ECE above training by more (absolute)")
+    min_matured_rows: int = Field(100, ge=1, description="fewer matured scores: no performance verdict")
+    experiment: str = Field("churnwatch-monitoring", description="MLflow experiment of monitoring runs")
+
+
 class Settings(BaseModel):
     """Everything churnwatch can be configured with.
 
@@ -130,6 +158,7 @@ class Settings(BaseModel):
         column_mapping: ``{table: {their_column: canonical_column}}``.
         event_roles: see ``EventRoles``.
         playbooks: tier -> ``Playbook``; defaults from ARTICLE §3 (override per tier).
+        monitoring: drift and performance alarm thresholds (``MonitoringSettings``).
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -145,6 +174,7 @@ class Settings(BaseModel):
     playbooks: dict[str, Playbook] = Field(default_factory=default_playbooks)
     alert_rules: list[AlertRule] = Field(default_factory=default_alert_rules)
     webhooks: list[Webhook] = Field(default_factory=list)
+    monitoring: MonitoringSettings = Field(default_factory=MonitoringSettings)
 
     @field_validator("playbooks")
     @classmethod

@@ -1,0 +1,173 @@
+"""Drift of the model's features and of its predicted probability, with Evidently (DESIGN §6).
+
+``drift_report`` compares the current rows (the latest scored snapshots) with the
+reference (the champion's test block) using Evidently's ``DataDriftPreset`` over the
+model's features and a ``ValueDrift`` on ``churn_probability``; per-column verdicts are
+Evidently's own (its drift tests), never re-derived here. The alarm fires when the share
+of drifted features reaches ``drift_share`` or the probability drifts.
+
+Sampling: above ``max_rows`` a side is cut to a uniform random sample of ``max_rows`` rows
+without replacement (``sample_seed``), before Evidently sees it. Data quality is always
+computed on all rows.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from evidently import DataDefinition, Dataset, Report
+from evidently.metrics import MissingValueCount, OutListValueCount, OutRangeValueCount, ValueDrift
+from evidently.presets import DataDriftPreset
+
+from features.config import MonitoringSettings
+from features.spec import Catalogue
+from monitoring.errors import MonitoringError
+from monitoring.quality import data_quality
+from monitoring.reference import PREDICTION, check_features
+from training.model import FeatureFrame
+
+SAMPLING_METHOD = "uniform random sample without replacement (pandas DataFrame.sample, fixed seed)"
+
+
+@dataclass
+class DriftResult:
+    """``summary`` is JSON-ready; ``snapshot`` is Evidently's run (``save_html``, ``dict``)."""
+
+    summary: dict
+    snapshot: Any
+
+
+def sample_rows(rows: pd.DataFrame, max_rows: int | None, seed: int) -> pd.DataFrame:
+    """``rows`` itself when it has at most ``max_rows`` rows, else a uniform random sample of
+    ``max_rows`` rows without replacement (same seed, same sample)."""
+    if max_rows is None or len(rows) <= max_rows:
+        return rows
+    return rows.sample(n=max_rows, random_state=seed)
+
+
+def model_columns(rows: pd.DataFrame, frame: FeatureFrame) -> pd.DataFrame:
+    """The model's features (numerics as float64, categoricals as str/None) and the probability."""
+    cat = set(frame.categorical)
+    out = {}
+    for c in frame.names:
+        if c in cat:
+            out[c] = rows[c].astype("string").astype(object).where(rows[c].notna(), None)
+        else:
+            out[c] = pd.to_numeric(rows[c], errors="coerce").astype("float64")
+    out[PREDICTION] = pd.to_numeric(rows[PREDICTION], errors="coerce").astype("float64")
+    return pd.DataFrame(out, index=rows.index)
+
+
+def _validate(rows: pd.DataFrame, frame: FeatureFrame, what: str) -> None:
+    check_features(rows, frame.names, what)
+    if PREDICTION not in rows.columns:
+        raise MonitoringError(f"{what} has no {PREDICTION} column: score it first")
+    p = pd.to_numeric(rows[PREDICTION], errors="coerce")
+    if p.isna().any() or (p < 0).any() or (p > 1).any():
+        raise MonitoringError(f"{what}: {PREDICTION} must be probabilities in [0, 1] without gaps")
+
+
+def _quality_metrics(quality: dict, frame: FeatureFrame, catalogue: Catalogue) -> list:
+    """Evidently widgets for the features with a quality finding (the HTML shows them)."""
+    metrics: list = [MissingValueCount(column=n) for n in quality["missing_rise"]]
+    for name in quality["out_of_range"]:
+        lo, hi = catalogue[name].valid_range
+        metrics.append(OutRangeValueCount(column=name, left=-np.inf if lo is None else lo,
+                                          right=np.inf if hi is None else hi))
+    for name in quality["unseen_categories"]:
+        metrics.append(OutListValueCount(column=name, values=list(frame.categories.get(name, []))))
+    return metrics
+
+
+def _strength(score: float, threshold: float, drifted: bool) -> float:
+    """How far past its threshold a score is (>1 = drifted), for ranking across methods:
+    p-value tests drift below the threshold, distances at or above it."""
+    p_value = drifted == (score < threshold)
+    if p_value:
+        return float(threshold / max(score, 1e-300))
+    return float(score / threshold) if threshold else float("inf")
+
+
+def _parse(snapshot, frame: FeatureFrame) -> tuple[dict, list[dict], dict]:
+    """(drifted-count metric, per-feature verdicts in feature order, probability verdict)."""
+    raw = snapshot.dict()
+    status = {t["metric_config"]["metric_id"]: t["status"] for t in raw["tests"] if t.get("id") == "drift"}
+    share, columns = {}, {}
+    for m in raw["metrics"]:
+        cfg = m["config"]
+        if cfg["type"].endswith("DriftedColumnsCount"):
+            share = {"count": int(m["value"]["count"]), "share": float(m["value"]["share"])}
+        elif cfg["type"].endswith("ValueDrift"):
+            score = float(m["value"])
+            drifted = status.get(m["id"]) == "FAIL"
+            columns[cfg["column"]] = {"method": cfg["method"], "threshold": float(cfg["threshold"]),
+                                      "score": score, "drifted": drifted,
+                                      "strength": _strength(score, float(cfg["threshold"]), drifted)}
+    cat = set(frame.categorical)
+    feats = [{"feature": n, "type": "categorical" if n in cat else "numerical", **columns[n]} for n in frame.names]
+    return share, feats, columns[PREDICTION]
+
+
+def drift_report(reference: pd.DataFrame, current: pd.DataFrame, catalogue: Catalogue, frame: FeatureFrame,
+                 cfg: MonitoringSettings, *, model_version: str = "", current_as_of: str = "",
+                 reference_block: list[str] | None = None) -> DriftResult:
+    """Run Evidently on ``current`` vs ``reference`` (both with the model's features and
+    ``churn_probability``) and summarise drift, data quality and the alarm.
+
+    Raises:
+        MonitoringError: either side empty, lacking model features, or without valid
+            probabilities.
+    """
+    _validate(current, frame, "the current data")
+    _validate(reference, frame, "the reference data")
+    quality = data_quality(current, reference, catalogue, frame)
+    cur = model_columns(sample_rows(current, cfg.max_rows, cfg.sample_seed), frame)
+    ref = model_columns(sample_rows(reference, cfg.max_rows, cfg.sample_seed), frame)
+    numerical = [n for n in frame.names if n not in set(frame.categorical)] + [PREDICTION]
+    definition = DataDefinition(numerical_columns=numerical, categorical_columns=list(frame.categorical))
+    metrics = [
+        DataDriftPreset(columns=list(frame.names), drift_share=cfg.drift_share, method=cfg.drift_method,
+                        threshold=cfg.drift_threshold, per_column_method=cfg.per_feature_method or None,
+                        per_column_threshold=cfg.per_feature_threshold or None),
+        ValueDrift(column=PREDICTION, method=cfg.probability_method, threshold=cfg.probability_threshold),
+        *_quality_metrics(quality, frame, catalogue),
+    ]
+    snapshot = Report(metrics, include_tests=True).run(
+        current_data=Dataset.from_pandas(cur, data_definition=definition),
+        reference_data=Dataset.from_pandas(ref, data_definition=definition))
+    share, feats, prob = _parse(snapshot, frame)
+    prob = {**prob, "mean_current": float(cur[PREDICTION].mean()), "mean_reference": float(ref[PREDICTION].mean())}
+    reasons = []
+    if share["share"] >= cfg.drift_share:
+        reasons.append(f"{share['count']} of {len(feats)} features drifted ({share['share']:.0%} >= "
+                       f"{cfg.drift_share:.0%})")
+    if prob["drifted"]:
+        reasons.append(f"the predicted churn probability drifted ({prob['method']} {prob['score']:.3g}, "
+                       f"threshold {prob['threshold']:.3g}; mean {prob['mean_reference']:.3f} -> "
+                       f"{prob['mean_current']:.3f})")
+    summary = {
+        "kind": "drift",
+        "created_at": dt.datetime.now().isoformat(timespec="seconds"),
+        "model_version": str(model_version),
+        "current": {"as_of": current_as_of, "rows": len(current), "rows_compared": len(cur)},
+        "reference": {"test_block": reference_block, "rows": len(reference), "rows_compared": len(ref)},
+        "sampling": {"max_rows": cfg.max_rows, "seed": cfg.sample_seed, "method": SAMPLING_METHOD,
+                     "sampled": len(cur) < len(current) or len(ref) < len(reference)},
+        "thresholds": {"drift_share": cfg.drift_share, "drift_method": cfg.drift_method,
+                       "drift_threshold": cfg.drift_threshold, "probability_method": cfg.probability_method,
+                       "probability_threshold": cfg.probability_threshold},
+        "features": len(feats),
+        "drifted_features": share["count"],
+        "drift_share": share["share"],
+        "drifted": [f["feature"] for f in sorted(feats, key=lambda f: -f["strength"]) if f["drifted"]],
+        "probability": prob,
+        "alarm": bool(reasons),
+        "alarm_reasons": reasons,
+        "quality": quality,
+        "feature_drift": feats,
+    }
+    return DriftResult(summary=summary, snapshot=snapshot)

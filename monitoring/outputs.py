@@ -1,0 +1,72 @@
+"""Where a monitoring run's results go: an HTML report with a summary banner, a JSON
+summary, and an MLflow run (experiment ``monitoring.experiment``) holding both."""
+
+from __future__ import annotations
+
+import datetime as dt
+import html
+import json
+import os
+from pathlib import Path
+
+import mlflow
+from mlflow.tracking import MlflowClient
+
+BANNER_ID = "churnwatch-summary"
+
+
+def banner(title: str, alarm: bool, lines: list[str], table: list[list[str]] | None = None) -> str:
+    """A small self-contained HTML block (inline styles) put above Evidently's report."""
+    colour, verdict = ("#b3261e", "ALARM") if alarm else ("#1e6b35", "OK")
+    items = "".join(f"<li>{html.escape(line)}</li>" for line in lines)
+    rows = ""
+    if table:
+        head, *body = table
+        rows = ("<table style='border-collapse:collapse;margin-top:8px'>"
+                + "<tr>" + "".join(f"<th style='text-align:left;padding:2px 12px 2px 0'>{html.escape(c)}</th>"
+                                   for c in head) + "</tr>"
+                + "".join("<tr>" + "".join(f"<td style='padding:2px 12px 2px 0'>{html.escape(c)}</td>" for c in r)
+                          + "</tr>" for r in body) + "</table>")
+    return (f"<div id='{BANNER_ID}' style='font-family:Roboto,Helvetica,Arial,sans-serif;margin:16px 24px;"
+            f"padding:12px 16px;border-left:6px solid {colour};background:#fafafa'>"
+            f"<div style='font-size:20px;font-weight:600'>{html.escape(title)} "
+            f"<span style='color:{colour}'>{verdict}</span></div>"
+            f"<ul style='margin:6px 0 0 0;padding-left:18px'>{items}</ul>{rows}</div>")
+
+
+def write_outputs(out: Path, stem: str, snapshot, summary: dict, header: str) -> tuple[Path, Path]:
+    """``<out>/<stem>.html`` (Evidently's report, ``header`` first) and ``<out>/<stem>.json``."""
+    out.mkdir(parents=True, exist_ok=True)
+    page, data = out / f"{stem}.html", out / f"{stem}.json"
+    snapshot.save_html(str(page))
+    text = page.read_text(encoding="utf-8")
+    page.write_text(text.replace("<body>", f"<body>\n{header}", 1), encoding="utf-8")
+    data.write_text(json.dumps(summary, indent=2, ensure_ascii=False, default=str), encoding="utf-8")
+    return page, data
+
+
+def log_monitoring_run(tracking_uri: str, artifact_root: Path, experiment: str, kind: str, model_version: str,
+                       metrics: dict[str, float], files: list[Path], alarm: bool) -> str:
+    """One MLflow run tagged ``kind`` and ``model_version`` with ``metrics`` and ``files``
+    (under ``monitoring/``); under ``mlflow run`` it logs into the run the entry point
+    started. Returns the run id."""
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    mlflow.set_tracking_uri(tracking_uri)
+    kwargs: dict = {}
+    if not os.environ.get("MLFLOW_RUN_ID"):
+        client = MlflowClient(tracking_uri)
+        found = client.get_experiment_by_name(experiment)
+        if found is None:
+            root = artifact_root / experiment
+            root.mkdir(parents=True, exist_ok=True)
+            exp_id = client.create_experiment(experiment, artifact_location=root.resolve().as_uri())
+        else:
+            exp_id = found.experiment_id
+        kwargs = {"experiment_id": exp_id, "run_name": f"{kind}-{dt.datetime.now():%Y%m%d-%H%M%S}"}
+    with mlflow.start_run(**kwargs) as run:
+        mlflow.set_tags({"kind": kind, "model_version": str(model_version), "alarm": str(alarm).lower(),
+                         "churnwatch.kind": f"monitoring-{kind}"})
+        mlflow.log_metrics({k: float(v) for k, v in metrics.items() if v is not None})
+        for f in files:
+            mlflow.log_artifact(str(f), artifact_path="monitoring")
+    return run.info.run_id

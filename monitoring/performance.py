@@ -1,0 +1,120 @@
+"""Performance on the matured score history against the figures at training time (DESIGN §6).
+
+A score of ``(account, t)`` matures when ``t + horizon + grace <= data end``; its label is
+the snapshot's ``churn_label``. ROC-AUC, PR-AUC (average precision) and Brier come from
+scikit-learn, ECE from ``training.evaluation.ece`` (10 equal-count bins, the definition
+used at training time), churn per tier from ``training.evaluation.per_tier``. Evidently's
+``ClassificationPreset`` (current = matured scores, reference = the champion's test block)
+only draws the HTML report: it has no Brier or calibration.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from evidently import BinaryClassification, DataDefinition, Dataset, Report
+from evidently.presets import ClassificationPreset
+from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_score
+
+from features.config import MonitoringSettings
+from monitoring.reference import LABEL, PREDICTION
+from training.evaluation import ece, per_tier
+
+METRICS = ("roc_auc", "pr_auc", "brier", "ece")
+
+
+@dataclass
+class PerformanceResult:
+    """``summary`` is JSON-ready; ``snapshot`` is Evidently's run, None without a verdict."""
+
+    summary: dict
+    snapshot: Any = None
+
+    @property
+    def verdict(self) -> bool:
+        return self.snapshot is not None
+
+
+def score_metrics(y: np.ndarray, p: np.ndarray, tiers: np.ndarray) -> dict:
+    """ROC-AUC, PR-AUC, Brier (scikit-learn), ECE and churn per tier of one set of scores."""
+    table = per_tier(y, tiers)
+    return {
+        "rows": int(y.size), "churned": int(y.sum()), "base_rate": float(y.mean()),
+        "roc_auc": float(roc_auc_score(y, p)), "pr_auc": float(average_precision_score(y, p)),
+        "brier": float(brier_score_loss(y, p)), "ece": ece(y, p),
+        "per_tier": {r["tier"]: {"count": int(r["count"]), "churned": int(r["churned"]),
+                                 "churn_rate": None if r["churn_rate"] != r["churn_rate"] else float(r["churn_rate"])}
+                     for r in table.to_dict("records")},
+    }
+
+
+def degradation(current: dict, training: dict, cfg: MonitoringSettings) -> list[str]:
+    """The configured tolerances that ``current`` breaks against ``training`` (empty: none)."""
+    out = []
+    checks = (("roc_auc", current["roc_auc"] < training["roc_auc"] - cfg.max_roc_auc_drop,
+               f"ROC-AUC {current['roc_auc']:.4f} vs {training['roc_auc']:.4f} at training "
+               f"(drop > {cfg.max_roc_auc_drop})"),
+              ("pr_auc", current["pr_auc"] < training["pr_auc"] - cfg.max_pr_auc_drop,
+               f"PR-AUC {current['pr_auc']:.4f} vs {training['pr_auc']:.4f} at training "
+               f"(drop > {cfg.max_pr_auc_drop})"),
+              ("brier", current["brier"] > training["brier"] * (1 + cfg.max_brier_rise),
+               f"Brier {current['brier']:.5f} vs {training['brier']:.5f} at training "
+               f"(rise > {cfg.max_brier_rise:.0%})"),
+              ("ece", current["ece"] > training["ece"] + cfg.max_ece_rise,
+               f"ECE {current['ece']:.4f} vs {training['ece']:.4f} at training (rise > {cfg.max_ece_rise})"))
+    for key, broken, text in checks:
+        if key in training and broken:
+            out.append(text)
+    return out
+
+
+def performance_report(matured: pd.DataFrame, reference: pd.DataFrame, training: dict, cfg: MonitoringSettings,
+                       *, model_version: str = "", maturity: dict | None = None) -> PerformanceResult:
+    """Metrics of the matured scores of ``model_version`` vs ``training`` (the bundle's
+    test-block metrics), the alarm, and Evidently's classification report.
+
+    Without a verdict (fewer than ``min_matured_rows`` matured scores, or one class only)
+    the summary says why and ``snapshot`` is None.
+    """
+    own = matured[matured["model_version"].astype(str) == str(model_version)] if model_version else matured
+    summary: dict = {
+        "kind": "performance", "created_at": dt.datetime.now().isoformat(timespec="seconds"),
+        "model_version": str(model_version), "maturity": maturity or {},
+        "matured_rows_all_versions": int(len(matured)),
+        "thresholds": {k: getattr(cfg, k) for k in ("max_roc_auc_drop", "max_pr_auc_drop", "max_brier_rise",
+                                                    "max_ece_rise", "min_matured_rows")},
+        "training": {k: training.get(k) for k in (*METRICS, "base_rate", "n_rows", "per_tier")},
+    }
+    y = own[LABEL].to_numpy(dtype=int) if len(own) else np.zeros(0, dtype=int)
+    why = None
+    if len(own) < cfg.min_matured_rows:
+        when = (maturity or {}).get("next_maturity")
+        why = (f"{len(own):,} matured scores of model version {model_version} (at least {cfg.min_matured_rows:,} "
+               f"needed); " + (f"the next scored date matures on {when}" if when else
+                               "score past dates (`churnwatch score --as-of DATE`) to evaluate sooner"))
+    elif y.min() == y.max():
+        why = f"all {len(own):,} matured scores have label {int(y[0])}: ROC-AUC and PR-AUC need both classes"
+    if why:
+        return PerformanceResult(summary={**summary, "status": "no_verdict", "reason": why, "alarm": False,
+                                          "alarm_reasons": []})
+    p, tiers = own[PREDICTION].to_numpy(dtype=float), own["tier"].to_numpy()
+    current = score_metrics(y, p, tiers)
+    current["as_of_first"] = str(pd.Timestamp(own["as_of"].min()).date())
+    current["as_of_last"] = str(pd.Timestamp(own["as_of"].max()).date())
+    reasons = degradation(current, training, cfg)
+    summary.update({"status": "evaluated", "current": current,
+                    "change": {k: current[k] - training[k] for k in METRICS if training.get(k) is not None},
+                    "alarm": bool(reasons), "alarm_reasons": reasons})
+    definition = DataDefinition(numerical_columns=[PREDICTION], categorical_columns=[LABEL],
+                                classification=[BinaryClassification(target=LABEL, prediction_probas=PREDICTION)])
+    cols = [LABEL, PREDICTION]
+    snapshot = Report([ClassificationPreset()]).run(
+        current_data=Dataset.from_pandas(own[cols].astype({LABEL: int, PREDICTION: float}),
+                                         data_definition=definition),
+        reference_data=Dataset.from_pandas(reference[cols].astype({LABEL: int, PREDICTION: float}),
+                                           data_definition=definition))
+    return PerformanceResult(summary=summary, snapshot=snapshot)
