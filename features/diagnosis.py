@@ -505,6 +505,7 @@ class Diagnosis:
     survival_cohort: tuple[pd.DataFrame, pd.DataFrame]
     survival_size: tuple[pd.DataFrame, pd.DataFrame]
     relationships: pd.DataFrame = field(repr=False, default_factory=pd.DataFrame)
+    interventions: pd.DataFrame = field(repr=False, default_factory=pd.DataFrame)
     confidence: float = 0.95
     alpha: float = 0.05
 
@@ -592,11 +593,14 @@ def build_diagnosis(source: str | Path, settings: Settings, window: Window | Non
         monthly = churn_metrics(con, settings, report.data_start, report.data_end)
         relationships = load_relationships(con, settings)
         accounts, feedback = _table(con, "accounts"), _table(con, "churn_feedback")
+        interventions = _table(con, "interventions")
     finally:
         con.close()
     win = window or default_window(report.data_start, report.data_end, settings.grace_days, months)
-    return diagnose_frames(relationships, accounts, feedback, monthly, win, report.data_start, report.data_end,
+    diag = diagnose_frames(relationships, accounts, feedback, monthly, win, report.data_start, report.data_end,
                            settings.grace_days, cohort_freq)
+    diag.interventions = interventions
+    return diag
 
 
 def _write(frame: pd.DataFrame, folder: Path, stem: str) -> Path:
