@@ -321,16 +321,25 @@ def kaplan_meier(lives: pd.DataFrame, by: str, confidence: float = 0.95,
     last); summary has group, relationships, churned,
     median_lifetime_days (NaN while survival stays above 0.5), observed_from_days
     (smallest entry: earlier days are not observed for this group), and survival_<d>d
-    for each ``at_days`` (NaN beyond the group's longest follow-up).
+    for each ``at_days`` (NaN beyond the group's longest follow-up), and a note (a group
+    whose at-risk set empties early under delayed entry gets no estimate, and says so).
     """
     from lifelines import KaplanMeierFitter
+    from lifelines.exceptions import StatError
 
     curves, summary = [], []
     rank = {g: i for i, g in enumerate(order or [])}
     groups = sorted(lives.groupby(by, sort=True), key=lambda kv: (rank.get(str(kv[0]), len(rank)), str(kv[0])))
     for group, g in groups:
         kmf = KaplanMeierFitter(alpha=1 - confidence)
-        kmf.fit(g["duration"], g["churned"], entry=g["entry"], label="s")
+        try:
+            kmf.fit(g["duration"], g["churned"], entry=g["entry"], label="s")
+        except StatError:  # the at-risk set empties early (few relationships, delayed entry): no estimate
+            summary.append({"group": str(group), "relationships": len(g), "churned": int(g["churned"].sum()),
+                            "median_lifetime_days": np.nan, "observed_from_days": float(g["entry"].min()),
+                            **{f"survival_{d}d": np.nan for d in at_days},
+                            "note": "too few relationships at risk early on: no estimate"})
+            continue
         ci = kmf.confidence_interval_survival_function_
         c = pd.DataFrame({"group": str(group), "days": kmf.survival_function_.index.to_numpy(dtype=float),
                           "survival": kmf.survival_function_["s"].to_numpy(),
@@ -341,11 +350,15 @@ def kaplan_meier(lives: pd.DataFrame, by: str, confidence: float = 0.95,
         median = kmf.median_survival_time_
         row = {"group": str(group), "relationships": len(g), "churned": int(g["churned"].sum()),
                "median_lifetime_days": float(median) if np.isfinite(median) else np.nan,
-               "observed_from_days": float(g["entry"].min())}
+               "observed_from_days": float(g["entry"].min()), "note": ""}
         for d in at_days:
             row[f"survival_{d}d"] = float(kmf.predict(d)) if d <= g["duration"].max() else np.nan
         summary.append(row)
-    return pd.concat(curves, ignore_index=True), pd.DataFrame(summary)
+    columns = ["group", "days", "survival", "ci_low", "ci_high", "at_risk"]
+    summary_frame = pd.DataFrame(summary)
+    if len(summary_frame):  # keep the note last
+        summary_frame = summary_frame[[c for c in summary_frame.columns if c != "note"] + ["note"]]
+    return (pd.concat(curves, ignore_index=True) if curves else pd.DataFrame(columns=columns)), summary_frame
 
 
 # -- charts -----------------------------------------------------------------------------
@@ -464,11 +477,11 @@ def plot_survival(curves: pd.DataFrame, summary: pd.DataFrame, title: str, path:
     starts where its group is observed. ``bands`` shades the confidence intervals."""
     fig = Figure(figsize=(8.5, 4.8))
     ax = fig.add_subplot()
-    shown = summary[summary["relationships"] >= min_relationships]
+    shown = summary[(summary["relationships"] >= min_relationships) & summary["group"].isin(curves["group"])]
     curves = curves[curves["group"].isin(shown["group"])]
     if len(shown) < len(summary):
-        title += f"\n(groups under {min_relationships} relationships left out: " + \
-            ", ".join(summary.loc[summary["relationships"] < min_relationships, "group"]) + ")"
+        title += f"\n(left out, under {min_relationships} relationships or no estimate: " + \
+            ", ".join(summary.loc[~summary["group"].isin(shown["group"]), "group"]) + ")"
     for _, s in shown.iterrows():
         c = curves[(curves["group"] == s["group"]) & (curves["days"] >= s["observed_from_days"])]
         med = s["median_lifetime_days"]
@@ -483,7 +496,8 @@ def plot_survival(curves: pd.DataFrame, summary: pd.DataFrame, title: str, path:
                 max(0.0, float(curves["survival"].min()) - 0.05), 1.01)
     ax.set_title(title)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize="small")
+    if len(shown):
+        ax.legend(fontsize="small")
     return _save(fig, path)
 
 
@@ -627,7 +641,7 @@ def write_diagnosis(diag: Diagnosis, folder: Path) -> dict[str, Path]:
     for key, (curves, summary), title in (
             ("survival_cohort", diag.survival_cohort, "Survival by signup cohort (relationships begun in the data)"),
             ("survival_size", diag.survival_size, "Survival by company size (employees), delayed entry")):
-        if len(summary):
+        if len(curves):
             paths[key] = _write(curves, folder, key.replace("_", "-"))
             paths[f"{key}_summary"] = _write(summary, folder, key.replace("_", "-") + "-summary")
             paths[f"{key}_png"] = plot_survival(curves, summary, title, folder / f"{key.replace('_', '-')}.png",
