@@ -1,13 +1,219 @@
-"""`churnwatch explain` and `churnwatch report` (issue 6).
+"""`churnwatch explain` and `churnwatch report` (issue 6): the customer-success manager's view.
 
 ``register(app)`` adds the commands to the main Typer app; shared helpers (``_context``,
-``ExitError``, ``console``, ``steps``, ``_tracking``) come from ``churnwatch.cli``.
+``ExitError``, ``console``, ``steps``, ``_tracking``) come from ``churnwatch.cli``, imported
+inside the functions (``cli`` imports this module). Both commands are plain functions with
+explicit parameters, so ``churnwatch demo`` can call them.
+
+No ``from __future__ import annotations`` here: Typer reads the option annotations of the
+commands defined inside ``register``, whose aliases (``HomeOpt``...) are local names there.
 """
 
-from __future__ import annotations
+import datetime as dt
+import logging
+from pathlib import Path
+from typing import Annotated
 
 import typer
+
+log = logging.getLogger(__name__)
+
+LangOpt = Annotated[str, typer.Option("--lang", help="en or zh-CN")]
+
+
+def _date(value: str | None) -> dt.date | None:
+    from churnwatch.cli import ExitError
+
+    if not value:
+        return None
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError as exc:
+        raise ExitError(f"--as-of {value!r}: expected a date as YYYY-MM-DD") from exc
+
+
+def _view_error(exc: Exception) -> Exception:
+    from churnwatch.cli import ExitError
+
+    return ExitError(str(exc), 2)
+
+
+def explain(account_id: str, store: Path | None = None, home: Path | None = None, config: Path | None = None,
+            lang: str = "en", as_of: str | None = None, points: int = 12) -> None:
+    """Print one account's health, tier, trend, reasons and strengths with their values, and the playbook."""
+    from rich.panel import Panel
+    from rich.table import Table
+
+    from churnwatch.cli import _context, console
+    from serving.explain import ViewError, load_account_view, normalise_lang, sparkline, tier_label
+
+    h, settings = _context(home, config)
+    try:
+        lang = normalise_lang(lang)
+        view = load_account_view(store or h.store, settings, account_id, lang, as_of=_date(as_of))
+    except ViewError as exc:
+        raise _view_error(exc) from exc
+    zh = lang == "zh-CN"
+    L = _EXPLAIN_ZH if zh else _EXPLAIN_EN
+    colour = {"healthy": "green", "low_risk": "yellow", "medium_risk": "dark_orange", "high_risk": "red"}[view.tier]
+    change = "" if view.health_change is None else (
+        f" ({view.health_change:+d} {L['since']} {view.previous['as_of']})")
+    p = view.profile
+    head = (f"[bold]{view.account_id}[/]  [{colour} bold]{view.tier_label}[/]  {L['health']} "
+            f"[bold]{view.health_score}[/]{change}  {L['probability']} [bold]{view.churn_probability:.1%}[/]\n"
+            f"{L['mrr']} {_money(view.mrr)}  {L['loss']} [bold]{_money(view.expected_mrr_loss)}[/]  "
+            f"{L['csm']} {p.get('csm') or '-'}  {L['segment']} {p.get('segment') or '-'}  "
+            f"{L['industry']} {p.get('industry') or '-'}  {L['region']} {p.get('region') or '-'}\n"
+            f"[dim]{L['as_of']} {view.as_of}  {L['model']} {view.model_version}[/]")
+    console.print(Panel(head, title=L["title"], expand=False))
+    trend = view.trend.tail(points)
+    spark = sparkline(list(trend["health_score"]))
+    console.print(f"{L['trend']} ({len(trend)} {L['scores']}): [bold]{spark}[/]  "
+                  f"{int(trend['health_score'].iloc[0])} → {int(trend['health_score'].iloc[-1])}")
+    t = Table(show_header=True, header_style="dim", box=None, padding=(0, 2))
+    t.add_column(L["as_of"])
+    for r in trend.itertuples():
+        t.add_column(f"{r.as_of:%m-%d}", justify="right")
+    t.add_row(L["health"], *[str(int(v)) for v in trend["health_score"]])
+    t.add_row(L["tier"], *[tier_label(v, lang) for v in trend["tier"]])
+    console.print(t)
+    for title, items, sign in ((L["reasons"], view.reasons, "red"), (L["strengths"], view.strengths, "green")):
+        table = Table(title=title, title_justify="left", show_lines=False)
+        for c in (L["signal"], L["text"], L["value"], L["contribution"]):
+            table.add_column(c, justify="right" if c == L["contribution"] else "left")
+        for x in items:
+            table.add_row(x["label"], x["text"], f"{x['feature']} = {_value(x.get('value'))}",
+                          f"[{sign}]{x['contribution']:+.2f}[/]")
+        if not items:
+            table.add_row("-", L["none"], "", "")
+        console.print(table)
+    pb = view.playbook
+    console.print(Panel(f"[bold]{pb['action']}[/]\n{L['owner']}: {pb['owner']}   {L['respond']}: "
+                        f"[bold]{pb['respond_within']}[/]", title=L["playbook"], expand=False))
+
+
+def report(store: Path | None = None, home: Path | None = None, config: Path | None = None,
+           out: Path | None = None, tier: str | None = None, lang: str = "en", top: int = 50,
+           accounts: list[str] | None = None, as_of: str | None = None, model: str | None = None) -> Path:
+    """Write the self-contained HTML portfolio report; returns its path."""
+    from churnwatch.cli import ExitError, _context, console, steps
+    from serving.alerts import open_tasks
+    from serving.explain import ViewError, normalise_lang, normalise_tier, read_scores
+    from serving.report import build_report
+
+    h, settings = _context(home, config)
+    target = store or h.store
+    try:
+        lang = normalise_lang(lang)
+        tier = normalise_tier(tier) if tier else None
+        history = read_scores(target)
+    except ViewError as exc:
+        raise _view_error(exc) from exc
+    day = _date(as_of) or max(history["as_of"])
+    scored = set(history.loc[history["as_of"] == day, "account_id"])
+    if not scored:
+        raise ExitError(f"--as-of {day}: no scores that day; scored dates: "
+                        + ", ".join(map(str, sorted(set(history["as_of"]))[-5:])))
+    unknown = [a for a in accounts or [] if a not in scored]
+    if unknown:
+        raise ExitError(f"--account {unknown[0]!r} has no score as of {day} ({len(scored):,} accounts scored then)")
+    suffix = "" if lang == "en" else f".{lang}"
+    path = out or h.reports / f"churn-report-{day}{suffix}.html"
+    with steps() as say:
+        say("loading the model for the SHAP waterfalls")
+        versions = sorted(set(history.loc[history["as_of"] == day, "model_version"].astype(str)))
+        bundle = _bundle(h, model or (versions[-1] if versions else None))
+        say(f"rendering the report as of {day}")
+        try:
+            result = build_report(target, settings, path, lang=lang, tier=tier, top=top, accounts=accounts,
+                                  as_of=day, bundle=bundle, open_tasks=open_tasks(target))
+        except ViewError as exc:
+            raise _view_error(exc) from exc
+    console.print(f"report: {result.path} ({result.bytes / 1e6:.1f} MB, {result.pages} account pages, "
+                  f"{result.waterfalls} SHAP waterfalls, {result.seconds:.1f} s)\n"
+                  f"as of {result.as_of}: {result.accounts:,} accounts, MRR at risk {result.mrr_at_risk:,.0f}; "
+                  + (f"tier movements since {result.previous_as_of}" if result.previous_as_of else
+                     "no previous scoring (tier movements need an earlier `churnwatch score --as-of`)"))
+    return result.path
+
+
+def _bundle(h, ref: str | None):
+    """The bundle that scored the report's date (registry version, a bundle folder or a models:/ URI);
+    None (no waterfalls, with a warning) when it cannot be loaded."""
+    from churnwatch.cli import _tracking, err
+    from features.errors import ChurnwatchError
+    from training.registry import load_model
+
+    if ref is None:
+        return None
+    uri = f"models:/churnwatch/{ref}" if ref.isdigit() else ref
+    try:
+        return load_model(_tracking(h), uri)
+    except (ChurnwatchError, OSError) as exc:
+        err.print(f"warning: no SHAP waterfalls: model {ref} not loadable ({exc})", markup=False)
+        return None
+
+
+def _money(value: float | None) -> str:
+    return "-" if value is None else f"{value:,.0f}"
+
+
+def _value(value: object) -> str:
+    if value is None:
+        return "n/a"
+    if isinstance(value, float):
+        return f"{value:,.0f}" if value.is_integer() else f"{value:,.3g}"
+    return str(value)
 
 
 def register(app: typer.Typer) -> None:
     """Add this module's commands to ``app``."""
+    from churnwatch.cli import ConfigOpt, HomeOpt, StoreOpt
+
+    @app.command("explain")
+    def explain_command(
+        account_id: Annotated[str, typer.Argument(help="the account's id, e.g. ACC-000505")],
+        store: StoreOpt = None, home: HomeOpt = None, config: ConfigOpt = None, lang: LangOpt = "en",
+        as_of: Annotated[str | None, typer.Option("--as-of", help="YYYY-MM-DD (default: its latest score)")] = None,
+        points: Annotated[int, typer.Option("--points", min=2, max=52, help="scores in the trend")] = 12,
+    ) -> None:
+        """One account: health, tier, trend, reasons and strengths with their values, playbook."""
+        explain(account_id, store=store, home=home, config=config, lang=lang, as_of=as_of, points=points)
+
+    @app.command("report")
+    def report_command(
+        store: StoreOpt = None, home: HomeOpt = None, config: ConfigOpt = None,
+        out: Annotated[Path | None, typer.Option("--out", help="HTML file (default <home>/reports/"
+                                                 "churn-report-<as-of>.html)")] = None,
+        tier: Annotated[str | None, typer.Option("--tier", help="high, medium, low or healthy: top list "
+                                                 "and account pages of that tier")] = None,
+        lang: LangOpt = "en",
+        top: Annotated[int, typer.Option("--top", min=0, max=1000, help="account pages for the top N by "
+                                         "expected MRR loss")] = 50,
+        account: Annotated[list[str] | None, typer.Option("--account", help="add a page for this account "
+                                                          "(repeatable)")] = None,
+        as_of: Annotated[str | None, typer.Option("--as-of", help="scoring date (default: the latest)")] = None,
+        model: Annotated[str | None, typer.Option("--model", help="bundle folder or models:/ URI for the "
+                                                  "waterfalls (default: the version that scored)")] = None,
+    ) -> None:
+        """Portfolio report (one self-contained HTML file): MRR at risk, who to call first, account pages."""
+        report(store=store, home=home, config=config, out=out, tier=tier, lang=lang, top=top, accounts=account,
+               as_of=as_of, model=model)
+
+
+_EXPLAIN_EN = {
+    "title": "churnwatch explain", "health": "health", "probability": "churn probability", "mrr": "MRR",
+    "loss": "expected MRR loss", "csm": "CSM", "segment": "segment", "industry": "industry", "region": "region",
+    "as_of": "as of", "model": "model version", "since": "since", "trend": "health trend", "scores": "scores",
+    "tier": "tier", "reasons": "Why: risk signals (actual values)", "strengths": "Strengths",
+    "signal": "signal", "text": "reason", "value": "feature = value", "contribution": "log-odds", "none": "none",
+    "playbook": "playbook", "owner": "owner", "respond": "respond within",
+}
+_EXPLAIN_ZH = {
+    "title": "客户风险解读", "health": "健康分", "probability": "流失概率", "mrr": "月经常性收入",
+    "loss": "预期收入损失", "csm": "客户成功经理", "segment": "客户分级", "industry": "行业", "region": "地区",
+    "as_of": "评分日期", "model": "模型版本", "since": "较", "trend": "健康分趋势", "scores": "次评分",
+    "tier": "风险等级", "reasons": "原因：风险信号（实际数值）", "strengths": "优势", "signal": "信号",
+    "text": "原因", "value": "特征 = 数值", "contribution": "对数几率", "none": "无", "playbook": "应对方案",
+    "owner": "负责人", "respond": "响应时限",
+}

@@ -1,0 +1,125 @@
+"""The portfolio report rendered for real: headless Chromium, both languages, figures checked
+against an independent computation from the raw subscriptions and the score history."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import duckdb
+import pandas as pd
+import pytest
+
+from churnwatch.browser import dump_dom, pixel_spread, screenshot
+from serving.alerts import open_tasks
+from serving.explain import ViewError
+from serving.report import build_report
+
+
+@pytest.fixture(scope="module")
+def reports(home, tmp_path_factory):
+    """The report in English and Chinese (top 6 account pages), plus its Chromium DOM and screenshot."""
+    out = tmp_path_factory.mktemp("reports")
+    result = {}
+    for lang in ("en", "zh-CN"):
+        r = build_report(home.store, home.settings, out / f"report.{lang}.html", lang=lang, top=6,
+                         bundle=home.bundle, open_tasks=open_tasks(home.store))
+        png = screenshot(r.path, out / f"report.{lang}.png", width=1400, height=1800)
+        result[lang] = (r, dump_dom(r.path), png)
+    return result
+
+
+def _scores(home) -> pd.DataFrame:
+    with duckdb.connect(str(home.store), read_only=True) as con:
+        return con.execute("SELECT * FROM score_history WHERE as_of = ?", [home.dates[1]]).df()
+
+
+def _mrr_from_raw(home) -> pd.Series:
+    """MRR per account from the raw subscriptions file: terms in force on the scoring date, summed."""
+    subs = pd.read_parquet(home.data / "subscriptions.parquet")
+    day = pd.Timestamp(home.dates[1])
+    start, end = pd.to_datetime(subs["start_date"]), pd.to_datetime(subs["end_date"])
+    live = subs[(start <= day) & (end.isna() | (end > day))]
+    return live.groupby("account_id")["mrr"].sum()
+
+
+def test_report_renders_with_the_top_account_in_english_and_chinese(home, reports):
+    scores = _scores(home).set_index("account_id")
+    scores["loss"] = _mrr_from_raw(home).reindex(scores.index) * scores["churn_probability"]
+    top = scores["loss"].idxmax()
+    for lang, tier_name, suffix in (("en", {"high_risk": "High risk", "medium_risk": "Medium risk",
+                                            "low_risk": "Low risk", "healthy": "Healthy"}, "en"),
+                                    ("zh-CN", {"high_risk": "高风险", "medium_risk": "中风险",
+                                               "low_risk": "低风险", "healthy": "健康"}, "zh")):
+        result, dom, png = reports[lang]
+        assert pixel_spread(png) > 200  # not blank: text, badges, bars
+        assert result.pages == 6 and result.waterfalls == 6 and result.previous_as_of == home.dates[0]
+        first = re.search(r'<tr class="top-row" data-account="([^"]+)"', dom)
+        assert first and first.group(1) == top
+        page = re.search(rf'<section class="page account" id="acct-{re.escape(top)}".*?</section>', dom, re.S)
+        assert page, f"no account page for {top}"
+        reasons = json.loads(scores.loc[top, f"reasons_{suffix}"])
+        assert reasons, "the top account has reasons"
+        for item in reasons:
+            assert item["text"] in page.group(0)
+        assert tier_name[scores.loc[top, "tier"]] in page.group(0)
+        assert 'src="data:image/png;base64,' in page.group(0)  # its SHAP waterfall
+    assert "高风险" in reports["zh-CN"][1] and "风险月经常性收入" in reports["zh-CN"][1]
+    assert "MRR at risk" in reports["en"][1]
+
+
+def test_mrr_at_risk_equals_an_independent_computation(home, reports):
+    scores = _scores(home)
+    scores["mrr"] = scores["account_id"].map(_mrr_from_raw(home))
+    assert scores["mrr"].notna().all()  # every scored account has a term in force
+    expected = (scores["mrr"] * scores["churn_probability"]).groupby(scores["tier"]).sum()
+    for lang in ("en", "zh-CN"):
+        result, dom, _ = reports[lang]
+        shown = {t: float(v) for t, v in re.findall(
+            r'<tr data-tier="(\w+)">.*?data-mrr-at-risk="([0-9.]+)"', dom, re.S)}
+        assert set(shown) == {"healthy", "low_risk", "medium_risk", "high_risk"}
+        for tier, value in shown.items():
+            assert value == pytest.approx(expected.get(tier, 0.0), abs=0.01)
+        assert result.mrr_at_risk == pytest.approx(expected.sum())
+        total = re.search(r'id="mrr-at-risk-total">([0-9,]+)<', dom).group(1)
+        assert int(total.replace(",", "")) == round(expected.sum())
+        csm = re.search(r'<table id="by-csm">.*?</table>', dom, re.S).group(0)
+        assert sum(float(v) for v in re.findall(r'data-mrr-at-risk="([0-9.]+)"', csm)) <= expected.sum() + 0.01
+
+
+def test_report_is_self_contained(reports):
+    for lang in ("en", "zh-CN"):
+        text = reports[lang][0].path.read_text(encoding="utf-8")
+        assert not re.search(r"""(?:src|href)\s*=\s*["']?\s*(?:https?:)?//""", text, re.I)
+        assert not re.search(r"url\(\s*['\"]?(?:https?:)?//|@import", text, re.I)
+        assert "<script" not in text.lower()
+        assert text.count('<section class="page account"') == 6
+
+
+def test_tier_filter_tier_movements_and_one_scoring_date(home, tmp_path):
+    r = build_report(home.store, home.settings, tmp_path / "high.html", tier="high", top=4, bundle=None,
+                     accounts=None)
+    text = r.path.read_text(encoding="utf-8")
+    tiers = re.findall(r'<section class="page account" id="acct-[^"]+" data-account="[^"]+" data-tier="(\w+)"', text)
+    assert tiers and set(tiers) == {"high_risk"} and r.tier == "high_risk"
+    assert 'id="movements"' in text and "No SHAP waterfall" in text
+    # the earlier date has no scoring before it: said plainly, no movements table
+    early = build_report(home.store, home.settings, tmp_path / "early.html", as_of=home.dates[0], top=2)
+    text = early.path.read_text(encoding="utf-8")
+    assert early.previous_as_of is None and 'id="no-previous"' in text and 'id="movements"' not in text
+    # --account adds a page for any scored account, even a healthy one
+    healthy = _scores(home).query("tier == 'healthy'")["account_id"].iloc[0]
+    extra = build_report(home.store, home.settings, tmp_path / "extra.html", top=1, accounts=[healthy])
+    assert extra.pages == 2 and f'id="acct-{healthy}"' in extra.path.read_text(encoding="utf-8")
+    with pytest.raises(ViewError, match="'NOPE' has no score"):
+        build_report(home.store, home.settings, tmp_path / "x.html", accounts=["NOPE"])
+    with pytest.raises(ViewError, match="high_risk"):
+        build_report(home.store, home.settings, tmp_path / "x.html", tier="extreme")
+
+
+def test_a_store_without_scores_says_to_score_first(home, tmp_path):
+    store = tmp_path / "empty.duckdb"
+    with duckdb.connect(str(store)) as con:
+        con.execute("CREATE TABLE snapshots AS SELECT 1 AS x")
+    with pytest.raises(ViewError, match="run `churnwatch score` first"):
+        build_report(store, home.settings, tmp_path / "r.html")
