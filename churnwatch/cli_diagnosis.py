@@ -72,7 +72,7 @@ def _closed_loop(diag, settings, h, store: Path, mode: str, model: str | None, f
 
     from churnwatch.cli import _tracking
     from features.errors import ChurnwatchError
-    from serving.closed_loop import closed_loop, load_scores, plot_closed_loop
+    from serving.closed_loop import closed_loop_from_store, plot_closed_loop
 
     if diag.interventions is None or diag.interventions.empty:
         return None, "no interventions in the data"
@@ -91,11 +91,10 @@ def _closed_loop(diag, settings, h, store: Path, mode: str, model: str | None, f
         else:
             reason = ""
     try:
-        frame, source = load_scores(store, diag.data_end, settings.horizon_days, settings.grace_days, bundle, mode)
+        loop = closed_loop_from_store(store, diag.interventions, diag.relationships, diag.data_end,
+                                      settings.horizon_days, settings.grace_days, bundle, mode)
     except ChurnwatchError as exc:
         return None, f"{exc}{'; ' + reason if bundle is None and mode != 'history' and reason else ''}"
-    loop = closed_loop(frame, diag.interventions, diag.relationships, diag.data_end, settings.horizon_days,
-                       settings.grace_days, scores_source=source)
     loop.table.to_csv(folder / "closed-loop.csv", index=False)
     (folder / "closed-loop.json").write_text(json.dumps(
         {"definitions": loop.definitions(), "rows": json.loads(loop.table.to_json(orient="records"))},
@@ -149,11 +148,11 @@ def _print_summary(console, diag, loop, skipped: str, folder: Path, paths: dict)
     else:
         t = Table(title=f"retention over {loop.horizon_days} days after an intervention vs comparable accounts "
                         f"({loop.scores_source})")
-        for c in ("tier", "playbook", "treated", "retained", "comparable", "difference (95% CI)"):
+        for c in ("tier", "playbook", "treated", "retained", "comparable retained", "difference, pp [95% CI]"):
             t.add_column(c, justify="left" if c in ("tier", "playbook") else "right")
         for r in loop.table.itertuples():
             diff = "-" if r.difference != r.difference else \
-                f"{r.difference * 100:+.1f} pp ({r.ci_low * 100:+.1f} to {r.ci_high * 100:+.1f})"
+                f"{r.difference * 100:+.1f} [{r.ci_low * 100:+.1f}, {r.ci_high * 100:+.1f}]"
             t.add_row(r.tier, r.playbook, f"{r.treated_matched:,}", _pct(r.treated_retention),
                       _pct(r.comparable_retention), diff)
         console.print(t)

@@ -291,3 +291,12 @@ def plot_closed_loop(result: ClosedLoop, path: str | Path) -> Path:
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, format="png", dpi=120, bbox_inches="tight")
     return out
+
+
+def closed_loop_from_store(store: Path, interventions: pd.DataFrame, relationships: pd.DataFrame,
+                           data_end: dt.date, horizon_days: int = 60, grace_days: int = 30, bundle=None,
+                           mode: str = "auto", **options) -> ClosedLoop:
+    """``load_scores`` then ``closed_loop`` (what ``churnwatch diagnose`` and the notebooks run)."""
+    scores, source = load_scores(store, data_end, horizon_days, grace_days, bundle, mode)
+    return closed_loop(scores, interventions, relationships, data_end, horizon_days, grace_days,
+                       scores_source=source, **options)

@@ -1,0 +1,49 @@
+"""Both notebooks execute without error on a small demo home (built here: data, snapshots,
+a trained model registered in a sqlite MLflow store and made champion)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbclient import NotebookClient
+
+from churnwatch.home import Home
+from features.config import dump_settings, load_settings
+from features.demo import write_demo_data
+from features.pipeline import build_snapshots
+from training.registry import set_champion, setup
+from training.train import log_run, params_of, train_on_snapshots
+
+NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
+
+
+@pytest.fixture(scope="module")
+def demo_home(tmp_path_factory):
+    """300 accounts x 24 months: demo data, churnwatch.yaml, snapshots, champion model (about 30 s)."""
+    h = Home(tmp_path_factory.mktemp("nb") / "home")
+    write_demo_data(h.root / "demo-data", accounts=300, months=24, seed=6)
+    settings = load_settings(h.root / "demo-data" / "churnwatch.yaml")
+    settings = settings.model_copy(update={"data": str(h.root / "demo-data")})
+    dump_settings(settings, h.root / "churnwatch.yaml")
+    build_snapshots(h.root / "demo-data", settings, h.store)
+    result = train_on_snapshots(h.store, h.reports / "training" / "run")
+    result = log_run(result, h.tracking_uri, h.mlflow_artifacts, params_of(result))
+    set_champion(setup(h.tracking_uri, h.mlflow_artifacts), result.version, "notebook tests")
+    return h
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["01_churn_diagnosis.ipynb", "02_model_report.ipynb"])
+def test_notebook_runs_on_demo_data(name, demo_home, monkeypatch, tmp_path):
+    path = NOTEBOOKS / name
+    nb = nbformat.read(path, as_version=4)
+    assert all(not c.get("outputs") for c in nb.cells if c.cell_type == "code"), "stored with outputs"
+    monkeypatch.setenv("CHURNWATCH_HOME", str(demo_home.root))
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    NotebookClient(nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute()
+    errors = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"]
+    assert not errors
+    images = sum("image/png" in o.get("data", {}) for c in nb.cells if c.cell_type == "code" for o in c.outputs)
+    assert images >= 3
