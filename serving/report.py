@@ -42,6 +42,7 @@ from serving.explain import (
     account_view,
     normalise_lang,
     normalise_tier,
+    owner_label,
     read_profiles,
     read_scores,
     tier_label,
@@ -380,6 +381,7 @@ def build_report(store: Path, settings: Settings, out: Path, *, lang: str = "en"
         "pages": [_account_page(v, None if signals is None else signals.get(v.account_id),
                                 waterfalls.get(v.account_id)) for v in views],
         "tiers": TIERS, "colours": TIER_COLOURS, "tier_label": lambda k: tier_label(k, lang),
+        "owner_label": lambda o: owner_label(o, lang),
         "page_ids": set(page_ids), "has_bundle": bundle is not None, "has_data": signals is not None,
     }
     text = _environment().get_template("report.html.j2").render(**context)
