@@ -17,6 +17,7 @@ from features.config import Settings
 from features.errors import ChurnwatchError
 from features.spec import Catalogue
 from training.bundle import ModelBundle
+from training.model import FeatureRows
 
 MAX_BATCH = 1000
 
@@ -31,59 +32,63 @@ class RequestError(ChurnwatchError):
         super().__init__(f"invalid request: {shown}{more}")
 
 
-def validate_features(items: list[dict], catalogue: Catalogue, where: str = "accounts") -> pd.DataFrame:
-    """One row per account in catalogue order; unknown names, wrong types, non-finite values
-    and values outside the spec's range are errors naming the field. Missing optional
-    features are allowed and treated as missing."""
+def validate_features(items: list[dict], catalogue: Catalogue, where: str = "accounts") -> FeatureRows:
+    """One row per account; unknown names, wrong types, non-finite values and values outside
+    the spec's range are errors naming the field. Missing optional features are allowed and
+    treated as missing.
+
+    Numeric features are written straight into one float matrix, returned as ``FeatureRows``
+    (no pandas frame: building one costs more than scoring one row; ``.to_frame()`` gives one).
+    """
     specs = {f.name: f for f in catalogue.features}
+    numeric = [f.name for f in catalogue.features if f.type != "category"]
+    column = {name: j for j, name in enumerate(numeric)}
+    categorical = [f.name for f in catalogue.features if f.type == "category"]
+    required = [f.name for f in catalogue.features if not f.optional]
+    n = len(items)
+    values = np.full((n, len(numeric)), np.nan)
+    labels: dict[str, list[object]] = {c: [None] * n for c in categorical}
     problems: list[tuple[str, str]] = []
-    rows = []
     for i, item in enumerate(items):
         feats = item.get("features") or {}
-        row: dict[str, object] = {"account_id": item["account_id"]}
         for name, value in feats.items():
-            path = f"{where}[{i}].features.{name}"
             spec = specs.get(name)
             if spec is None:
-                problems.append((path, "unknown feature"))
+                problems.append((f"{where}[{i}].features.{name}", "unknown feature"))
+            elif value is None:
                 continue
-            if value is None:
-                row[name] = None
-                continue
-            if spec.type == "category":
-                if not isinstance(value, str):
-                    problems.append((path, "expected a string"))
-                    continue
-                row[name] = value
-                continue
-            if isinstance(value, bool) or not isinstance(value, int | float):
-                problems.append((path, "expected a number"))
-                continue
-            v = float(value)
-            if not math.isfinite(v):
-                problems.append((path, "must be finite"))
-                continue
-            lo, hi = spec.valid_range
-            if lo is not None and v < lo:
-                problems.append((path, f"below the minimum {lo:g}"))
-            elif hi is not None and v > hi:
-                problems.append((path, f"above the maximum {hi:g}"))
-            elif spec.type == "int" and not v.is_integer():
-                problems.append((path, "expected a whole number"))
+            elif spec.type == "category":
+                if isinstance(value, str):
+                    labels[name][i] = value
+                else:
+                    problems.append((f"{where}[{i}].features.{name}", "expected a string"))
+            elif isinstance(value, bool) or not isinstance(value, int | float):
+                problems.append((f"{where}[{i}].features.{name}", "expected a number"))
             else:
-                row[name] = v
-        for f in catalogue.features:
-            if not f.optional and f.name not in feats:
-                problems.append((f"{where}[{i}].features.{f.name}", "required"))
-        rows.append(row)
+                reason = _check_number(spec, float(value))
+                if reason:
+                    problems.append((f"{where}[{i}].features.{name}", reason))
+                else:
+                    values[i, column[name]] = value
+        if len(feats) < len(specs) or required:
+            problems += [(f"{where}[{i}].features.{r}", "required") for r in required if r not in feats]
     if problems:
         raise RequestError(problems)
-    data: dict[str, object] = {"account_id": [r["account_id"] for r in rows]}
-    for f in catalogue.features:
-        values = [r.get(f.name) for r in rows]
-        data[f.name] = values if f.type == "category" else np.array(
-            [np.nan if v is None else v for v in values], dtype=np.float64)
-    return pd.DataFrame(data)
+    return FeatureRows([item["account_id"] for item in items], numeric, values, labels)
+
+
+def _check_number(spec, v: float) -> str | None:
+    """Why ``v`` breaks the spec of a numeric feature, or None."""
+    if not math.isfinite(v):
+        return "must be finite"
+    lo, hi = spec.valid_range
+    if lo is not None and v < lo:
+        return f"below the minimum {lo:g}"
+    if hi is not None and v > hi:
+        return f"above the maximum {hi:g}"
+    if spec.type == "int" and not v.is_integer():
+        return "expected a whole number"
+    return None
 
 
 @dataclass
@@ -96,17 +101,18 @@ class Scorer:
     store: Path | None = None
     extra: dict = field(default_factory=dict)
 
-    def results(self, rows: pd.DataFrame, lang: str = "en") -> list[dict]:
+    def results(self, rows: pd.DataFrame | FeatureRows, lang: str = "en") -> list[dict]:
         if rows.empty:
             return []
         scored, explained = self.bundle.score(rows, "zh-CN" if lang == "zh-CN" else "en")
         unseen = self.bundle.frame.unseen_categories(rows)
+        unseen_rows = {c: np.asarray(rows[c]) for c in unseen}
         out = []
         for i, (acc, p, h, tier) in enumerate(zip(rows["account_id"], scored["churn_probability"],
                                                   scored["health_score"], scored["tier"])):
             book = self.settings.playbooks[tier]
-            warnings = [f"{c}: '{rows.iloc[i][c]}' was not seen in training; scored as missing"
-                        for c, values in unseen.items() if rows.iloc[i][c] in values]
+            warnings = [f"{c}: '{unseen_rows[c][i]}' was not seen in training; scored as missing"
+                        for c, values in unseen.items() if unseen_rows[c][i] in values]
             out.append({
                 "account_id": str(acc),
                 "churn_probability": float(p),

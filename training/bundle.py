@@ -30,8 +30,8 @@ from features.spec import Catalogue
 from training.calibration import IsotonicCalibrator
 from training.errors import ModelBundleError
 from training.health import HealthMap
-from training.model import FeatureFrame
-from training.reasons import ReasonBuilder, contributions
+from training.model import FeatureFrame, FeatureRows
+from training.reasons import ReasonBuilder, contributions, threads_for
 
 FILES = ("model.txt", "calibrator.json", "health_map.json", "features.json", "bundle.json")
 
@@ -51,16 +51,16 @@ class ModelBundle:
 
     # -- scoring ---------------------------------------------------------------------
     def _scored(self, X: np.ndarray, index: pd.Index) -> pd.DataFrame:
-        p = self.calibrator.predict(np.asarray(self.booster.predict(X)))
+        p = self.calibrator.predict(np.asarray(self.booster.predict(X, num_threads=threads_for(len(X)))))
         health = self.health_map.health_score(p)
         return pd.DataFrame({"churn_probability": p, "health_score": health,
                              "tier": self.health_map.tier(health)}, index=index)
 
-    def predict(self, rows: pd.DataFrame) -> pd.DataFrame:
+    def predict(self, rows: pd.DataFrame | FeatureRows) -> pd.DataFrame:
         """churn_probability (calibrated), health_score and tier for each row."""
         return self._scored(self.frame.matrix(rows), rows.index)
 
-    def score(self, rows: pd.DataFrame, lang: str = "en") -> tuple[pd.DataFrame, list[dict]]:
+    def score(self, rows: pd.DataFrame | FeatureRows, lang: str = "en") -> tuple[pd.DataFrame, list[dict]]:
         """``predict`` and ``explain`` from one input matrix (serving's path)."""
         X = self.frame.matrix(rows)
         return self._scored(X, rows.index), self.reasons.explain(contributions(self.booster, X), rows, lang=lang)

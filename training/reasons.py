@@ -20,9 +20,20 @@ from features.spec import GROUP_LABELS, Catalogue, FeatureSpec
 LANGS = ("en", "zh-CN")
 
 
-def contributions(booster: lgb.Booster, X: pd.DataFrame) -> np.ndarray:
+# Below this many rows LightGBM predicts on one thread: OpenMP's thread team costs more than
+# it saves on a few rows, and under concurrent requests the teams of several threads fight
+# over the same cores (the service got slower, not faster, with more clients).
+PARALLEL_MIN_ROWS = 256
+
+
+def threads_for(n_rows: int) -> int:
+    """LightGBM ``num_threads`` for a prediction over ``n_rows`` (0 = OpenMP's default)."""
+    return 1 if n_rows < PARALLEL_MIN_ROWS else 0
+
+
+def contributions(booster: lgb.Booster, X: pd.DataFrame | np.ndarray) -> np.ndarray:
     """(n_rows, n_features + 1): per-feature SHAP values, bias last (raw log-odds)."""
-    return np.asarray(booster.predict(X, pred_contrib=True))
+    return np.asarray(booster.predict(X, pred_contrib=True, num_threads=threads_for(len(X))))
 
 
 def _number(v: float, decimals: int = 0) -> str:
@@ -101,12 +112,15 @@ class ReasonBuilder:
         per_group = per_feature @ self.member_
         n, k = per_group.shape
         members = self.member_.T.astype(bool)  # (groups, features)
-        frame = raw[[f.name for f in feats]]
-        known = ~frame.isna().to_numpy()  # word a reason from a feature with a value when there is one
+        names = [f.name for f in feats]
+        if isinstance(raw, pd.DataFrame):
+            values = raw[names].to_numpy(dtype=object)
+        else:  # training.model.FeatureRows
+            values = raw.object_values(names)
+        known = ~pd.isna(values)  # word a reason from a feature with a value when there is one
         up = np.stack([_pick(members[g], known, per_feature, +1) for g in range(k)], axis=1)
         down = np.stack([_pick(members[g], known, per_feature, -1) for g in range(k)], axis=1)
         order = np.argsort(-per_group, axis=1, kind="stable")
-        values = frame.to_numpy(dtype=object)
         labels = [GROUP_LABELS.get(g, (g, g))[0 if lang == "en" else 1] for g in self.groups_]
         out = []
         for i in range(n):
