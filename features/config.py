@@ -126,6 +126,7 @@ class MonitoringSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     drift_share: float = Field(0.3, gt=0, le=1, description="alarm when this share of features drifts")
+    features: list[str] | None = Field(None, description="model features to watch (default: all of them)")
     drift_method: str | None = Field(None, description="Evidently stat test for every feature")
     drift_threshold: float | None = Field(None, gt=0, description="threshold of that test")
     per_feature_method: dict[str, str] = Field(default_factory=dict, description="feature -> stat test")

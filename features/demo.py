@@ -37,6 +37,7 @@ INDUSTRY_SHARE = (0.18, 0.12, 0.10, 0.10, 0.10, 0.14, 0.10, 0.16)
 INDUSTRY_EFFECT = (0.15, 0.10, 0.0, -0.05, -0.05, -0.10, -0.10, -0.25)
 REGIONS, REGION_SHARE = ("AMER", "EMEA", "APAC", "CHINA"), (0.35, 0.30, 0.20, 0.15)
 DRIFT_REGION, DRIFT_REGION_SHARE, DRIFT_LOGIN_FACTOR = "LATAM", 0.30, 0.75
+DRIFT_USAGE_FACTOR = 0.6  # after the drift date the redesigned product needs fewer in-product events per task
 CHANNELS, CHANNEL_SHARE = ("inbound", "outbound", "partner", "self_serve"), (0.35, 0.25, 0.15, 0.25)
 CHANNEL_EFFECT = (0.05, -0.05, 0.10, -0.15)
 CSMS = tuple(
@@ -501,6 +502,8 @@ def _usage(sim: _Sim, ids: np.ndarray) -> tuple[pd.DataFrame, pd.DataFrame]:
                 lam = base * (EVENT_RATE[k] * np.exp(EVENT_SLOPE[k] * h))
             if name == "login":
                 lam = lam * np.where(day >= sim.drift, DRIFT_LOGIN_FACTOR, 1.0)
+            elif name in USER_EVENTS[1:9]:  # in-product use; not training, not e-mail
+                lam = lam * np.where(day >= sim.drift, DRIFT_USAGE_FACTOR, 1.0)
             if name in adopt:
                 lam = lam * (day >= adopt[name][ii])
             if name == "course_completed":
@@ -648,8 +651,10 @@ def generate_tables(
         seed: random seed; the same arguments give the same tables.
         start: first day of the data window (events and tickets start here; subscriptions
             and invoices of the initial portfolio go back to its signing, up to 3 years).
-        drift_from: from this day on, logins drop by 25% for everyone and 30% of the new
-            accounts come from a new region ``LATAM`` (for drift monitoring demos).
+        drift_from: from this day on, a product change lowers logins by 25% and the other
+            in-product events by 40% for everyone (health and churn are unchanged), and
+            30% of the new accounts come from a new region ``LATAM`` (for drift monitoring
+            demos: the model's inputs move, so its scores drift).
     """
     if accounts < 1 or months < 1:
         raise ValueError("accounts and months must be at least 1")

@@ -49,6 +49,23 @@ def sample_rows(rows: pd.DataFrame, max_rows: int | None, seed: int) -> pd.DataF
     return rows.sample(n=max_rows, random_state=seed)
 
 
+def watched(frame: FeatureFrame, names: list[str] | None) -> FeatureFrame:
+    """The part of the model's features that ``monitoring.features`` names (all when None).
+
+    Raises:
+        MonitoringError: a name that is not one of the model's features.
+    """
+    if names is None:
+        return frame
+    unknown = [n for n in names if n not in frame.names]
+    if unknown or not names:
+        raise MonitoringError(f"monitoring.features: {', '.join(unknown[:5]) or 'an empty list'} "
+                              f"{'is' if len(unknown) == 1 else 'are'} not among the model's features")
+    chosen = [n for n in frame.names if n in set(names)]
+    cats = [c for c in frame.categorical if c in set(names)]
+    return FeatureFrame(names=chosen, categorical=cats, categories={c: frame.categories.get(c, []) for c in cats})
+
+
 def model_columns(rows: pd.DataFrame, frame: FeatureFrame) -> pd.DataFrame:
     """The model's features (numerics as float64, categoricals as str/None) and the probability."""
     cat = set(frame.categorical)
@@ -72,13 +89,13 @@ def _validate(rows: pd.DataFrame, frame: FeatureFrame, what: str) -> None:
 
 
 def _quality_metrics(quality: dict, frame: FeatureFrame, catalogue: Catalogue) -> list:
-    """Evidently widgets for the features with a quality finding (the HTML shows them)."""
-    metrics: list = [MissingValueCount(column=n) for n in quality["missing_rise"]]
-    for name in quality["out_of_range"]:
+    """Evidently widgets for the watched features with a quality finding (the HTML shows them)."""
+    metrics: list = [MissingValueCount(column=n) for n in quality["missing_rise"] if n in frame.names]
+    for name in (n for n in quality["out_of_range"] if n in frame.names):
         lo, hi = catalogue[name].valid_range
         metrics.append(OutRangeValueCount(column=name, left=-np.inf if lo is None else lo,
                                           right=np.inf if hi is None else hi))
-    for name in quality["unseen_categories"]:
+    for name in (n for n in quality["unseen_categories"] if n in frame.names):
         metrics.append(OutListValueCount(column=name, values=list(frame.categories.get(name, []))))
     return metrics
 
@@ -125,6 +142,7 @@ def drift_report(reference: pd.DataFrame, current: pd.DataFrame, catalogue: Cata
     _validate(current, frame, "the current data")
     _validate(reference, frame, "the reference data")
     quality = data_quality(current, reference, catalogue, frame)
+    frame = watched(frame, cfg.features)
     cur = model_columns(sample_rows(current, cfg.max_rows, cfg.sample_seed), frame)
     ref = model_columns(sample_rows(reference, cfg.max_rows, cfg.sample_seed), frame)
     numerical = [n for n in frame.names if n not in set(frame.categorical)] + [PREDICTION]
@@ -157,6 +175,7 @@ def drift_report(reference: pd.DataFrame, current: pd.DataFrame, catalogue: Cata
         "reference": {"test_block": reference_block, "rows": len(reference), "rows_compared": len(ref)},
         "sampling": {"max_rows": cfg.max_rows, "seed": cfg.sample_seed, "method": SAMPLING_METHOD,
                      "sampled": len(cur) < len(current) or len(ref) < len(reference)},
+        "watched": "all model features" if cfg.features is None else "monitoring.features",
         "thresholds": {"drift_share": cfg.drift_share, "drift_method": cfg.drift_method,
                        "drift_threshold": cfg.drift_threshold, "probability_method": cfg.probability_method,
                        "probability_threshold": cfg.probability_threshold},
