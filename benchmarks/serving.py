@@ -1,12 +1,15 @@
 """Serving benchmark: the real BentoML service on 127.0.0.1 against in-process scoring.
 
-Uses the home folder of `make demo` (champion model and store; run it first). The load
-generator is a thread pool in this process and shares the 2 cores with the server, so
-the HTTP figures are pessimistic. Measures single-account /score requests with reasons at
-concurrency 1, 8 and 32 (p50, p99, requests/s), batches of 1,000 accounts, and the same
-scoring in-process.
+Uses the home folder of `make demo` (champion model and store; run it first). Measures
+single-account /score requests with reasons at concurrency 1, 8 and 32 (p50, p99,
+requests/s), batches of 1,000 accounts, and the same scoring in-process.
 
-Usage: python benchmarks/serving.py [--home churnwatch-data] [--seconds 10]
+The load generator is `wrk` (Debian package `wrk`; keep-alive connections, written in C)
+when it is on PATH, else a thread pool in this process (one connection per request, far
+more client CPU). Either way it shares the machine's cores with the server, so the HTTP
+figures are pessimistic for a server that has its cores to itself.
+
+Usage: python benchmarks/serving.py [--home churnwatch-data] [--seconds 10] [--workers 2]
 """
 
 from __future__ import annotations
@@ -16,7 +19,11 @@ import datetime as dt
 import json
 import os
 import platform
+import re
+import shutil
+import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
@@ -65,10 +72,44 @@ def load(url: str, bodies: list[bytes], concurrency: int, seconds: float) -> dic
             "p99_ms": round(float(np.percentile(ms, 99)), 1), "requests_per_s": round(len(ms) / wall, 1)}
 
 
+WRK_SCRIPT = """
+bodies = {}
+for line in io.lines(os.getenv("CHURNWATCH_BODIES")) do bodies[#bodies + 1] = line end
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+local i = 0
+request = function()
+  i = i + 1
+  return wrk.format(nil, nil, nil, bodies[(i % #bodies) + 1])
+end
+"""
+
+
+def _ms(text: str) -> float:
+    value, unit = re.fullmatch(r"([\d.]+)(us|ms|s)", text).groups()
+    return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+
+
+def load_wrk(url: str, bodies: list[bytes], concurrency: int, seconds: float) -> dict:
+    with tempfile.TemporaryDirectory() as tmp:
+        (Path(tmp) / "bodies.jsonl").write_bytes(b"\n".join(bodies) + b"\n")
+        (Path(tmp) / "post.lua").write_text(WRK_SCRIPT)
+        out = subprocess.run(["wrk", "-t1", f"-c{concurrency}", f"-d{seconds:.0f}s", "--latency",
+                              "-s", str(Path(tmp) / "post.lua"), url], capture_output=True, text=True, check=True,
+                             env={**os.environ, "CHURNWATCH_BODIES": str(Path(tmp) / "bodies.jsonl")}).stdout
+    if "Non-2xx" in out:
+        raise RuntimeError(f"wrk saw error responses:\n{out}")
+    pct = dict(re.findall(r"^\s+(50|99)%\s+(\S+)$", out, flags=re.M))
+    return {"concurrency": concurrency, "requests": int(re.search(r"(\d+) requests in", out).group(1)),
+            "p50_ms": round(_ms(pct["50"]), 1), "p99_ms": round(_ms(pct["99"]), 1),
+            "requests_per_s": round(float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)), 1)}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--home", default="churnwatch-data")
     ap.add_argument("--seconds", type=float, default=10)
+    ap.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="BentoML worker processes")
     args = ap.parse_args()
     home = Home.resolve(args.home)
     settings = load_settings(None, home.root)
@@ -100,17 +141,21 @@ def main() -> None:
     batch_in_process_ms = (time.perf_counter() - t) * 1000
 
     os.environ.pop("CHURNWATCH_API_TOKEN", None)
-    proc, base = start_server(free_port(), {"CHURNWATCH_HOME": str(home.root)})
+    generator = "wrk" if shutil.which("wrk") else "python threads"
+    run_load = load_wrk if shutil.which("wrk") else load
+    proc, base = start_server(free_port(), {"CHURNWATCH_HOME": str(home.root),
+                                            "CHURNWATCH_WORKERS": str(args.workers)})
     try:
-        for body in singles[:20]:  # warm-up
+        for body in singles[:50]:  # warm-up
             post(base + "/score", body)
-        single = [load(base + "/score", singles, c, args.seconds) for c in (1, 8, 32)]
+        single = [run_load(base + "/score", singles, c, args.seconds) for c in (1, 8, 32)]
         batch_ms = [post(base + "/score", batch) * 1000 for _ in range(10)]
     finally:
         stop_server(proc)
     figures = {
         "date": dt.date.today().isoformat(),
         "machine": f"{platform.machine()}, {os.cpu_count()} cores (load generator on the same cores)",
+        "server_workers": args.workers, "load_generator": generator,
         "model_trees": bundle.booster.num_trees(), "single_account_with_reasons": single,
         "batch_1000_with_reasons": {"p50_ms": round(float(np.median(batch_ms)), 1),
                                     "rows_per_s": round(1000 / (np.median(batch_ms) / 1000))},

@@ -356,13 +356,16 @@ def tasks(store: StoreOpt = None, home: HomeOpt = None) -> None:
 def serve(store: StoreOpt = None, home: HomeOpt = None,
           model: Annotated[str | None, typer.Option("--model", help="bundle folder or models:/churnwatch@alias "
                                                     "(default: the champion)")] = None,
-          host: str = "127.0.0.1", port: int = 3000) -> None:
+          host: str = "127.0.0.1", port: int = 3000,
+          workers: Annotated[int, typer.Option(min=1, help="worker processes (one per core serves the most "
+                                                           "requests)")] = 1) -> None:
     """Start the BentoML prediction service (POST /score, /score_accounts; GET /model)."""
     import os
     import subprocess
 
     h = Home.resolve(home)
-    env = {**os.environ, "CHURNWATCH_HOME": str(h.root), "BENTOML_DO_NOT_TRACK": "true"}
+    env = {**os.environ, "CHURNWATCH_HOME": str(h.root), "BENTOML_DO_NOT_TRACK": "true",
+           "CHURNWATCH_WORKERS": str(workers)}
     if model:
         env["CHURNWATCH_MODEL"] = model
     if store:
