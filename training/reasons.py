@@ -10,6 +10,7 @@ feature with a known value (for a strength: its most negative one), filled with 
 from __future__ import annotations
 
 import math
+import re
 
 import lightgbm as lgb
 import numpy as np
@@ -67,11 +68,29 @@ def render_value(spec: FeatureSpec, value: object, lang: str) -> dict[str, str]:
     return {"value": text, "change": text}
 
 
+# English nouns that directly follow the value (after at most one qualifier) in the reason
+# templates: "Term ends in 1 days" -> "1 day", "1 'key_contact_left' events" -> "1 ... event".
+_AFTER_VALUE = re.compile(r"^((?: '[^']*'| core-feature| core| high-priority| new-feature| late| active)?) "
+                          r"(days|logins|tickets|events|users|uses|seats|payments|features|trainings or webinars)\b")
+
+
+def _singular(template: str) -> str:
+    head, sep, tail = template.partition("{value}")
+    match = _AFTER_VALUE.match(tail) if sep else None
+    if not match:
+        return template
+    noun = match.group(2).replace("trainings or webinars", "training or webinar").removesuffix("s")
+    return head + sep + match.group(1) + " " + noun + tail[match.end():]
+
+
 def render(spec: FeatureSpec, value: object, lang: str) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return f"No data for {spec.name}" if lang == "en" else f"{spec.name}：无数据"
     template = spec.reason_en if lang == "en" else spec.reason_zh
-    return template.format(**render_value(spec, value, lang))
+    fields = render_value(spec, value, lang)
+    if lang == "en" and fields["value"] == "1":
+        template = _singular(template)
+    return template.format(**fields)
 
 
 def _pick(member: np.ndarray, known: np.ndarray, contrib: np.ndarray, sign: int) -> np.ndarray:

@@ -1,0 +1,33 @@
+"""Reason wording: values rendered into the catalogue's templates, singular nouns for one."""
+
+from __future__ import annotations
+
+import pytest
+
+from features.spec import build_catalogue
+from training.reasons import render
+
+
+@pytest.fixture(scope="module")
+def specs():
+    return {f.name: f for f in build_catalogue(["key_contact_left"]).features}
+
+
+@pytest.mark.parametrize(("name", "value", "text"), [
+    ("days_to_term_end", 1, "Term ends in 1 day"),
+    ("days_to_term_end", 22, "Term ends in 22 days"),
+    ("evt_key_contact_left_30d", 1, "1 'key_contact_left' event in the last 30 days"),
+    ("evt_key_contact_left_30d", 2, "2 'key_contact_left' events in the last 30 days"),
+    ("open_tickets", 1, "1 ticket still open"),
+    ("late_payments_90d", 1, "1 late payment in the last 90 days"),
+])
+def test_english_reasons_use_the_singular_for_one(specs, name, value, text):
+    assert render(specs[name], value, "en") == text
+
+
+def test_chinese_reasons_have_no_plural_to_fix(specs):
+    assert render(specs["days_to_term_end"], 1, "zh-CN") == "合同1天后到期"
+
+
+def test_missing_value_is_worded_as_no_data(specs):
+    assert render(specs["days_to_term_end"], None, "en") == "No data for days_to_term_end"
