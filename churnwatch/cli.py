@@ -283,32 +283,35 @@ def evaluate(version: Annotated[int | None, typer.Option(help="model version (de
 
 @app.command()
 def score(data: DataOpt = None, store: StoreOpt = None, home: HomeOpt = None, config: ConfigOpt = None,
-          as_of: Annotated[str | None, typer.Option("--as-of", help="YYYY-MM-DD (default: the data end)")] = None,
+          as_of: Annotated[str | None, typer.Option("--as-of", help="YYYY-MM-DD, or several separated by commas "
+                                                    "(default: the data end)")] = None,
           model: Annotated[str | None, typer.Option("--model", help="bundle folder or models:/churnwatch@alias "
                                                     "(default: the champion)")] = None) -> None:
     """Score every active account as of a date (features from the raw data) into the score history."""
     from features.store import connect, read_meta
-    from serving.batch import score_as_of
+    from serving.batch import score_dates
     from training.registry import load_model
 
     h, settings = _context(home, config, data)
     source = _require_data(settings)
     target = store or h.store
     if as_of:
-        date = _parse_dates([as_of])[0]
+        dates = _parse_dates([as_of])
     else:
         with connect(target, read_only=True) as con:
-            date = read_meta(con).data_end
+            dates = [read_meta(con).data_end]
     bundle = load_model(_tracking(h), model)
     version = str(bundle.meta.get("model_version", model or "bundle"))
     with steps() as say:
-        say(f"features and scores as of {date}")
-        history = score_as_of(source, settings, target, bundle, date, version)
-    counts = history["tier"].value_counts()
-    console.print(f"scored {len(history):,} accounts as of {date} with model version {version}: "
-                  + ", ".join(f"{t} {counts.get(t, 0):,}" for t in ("healthy", "low_risk", "medium_risk",
-                                                                     "high_risk")))
-    table = Table(title="highest risk")
+        say(f"features and scores as of {', '.join(map(str, sorted(set(dates))))}")
+        scored = score_dates(source, settings, target, bundle, dates, version)
+    for date, history in scored.items():
+        counts = history["tier"].value_counts()
+        console.print(f"scored {len(history):,} accounts as of {date} with model version {version}: "
+                      + ", ".join(f"{t} {counts.get(t, 0):,}" for t in ("healthy", "low_risk", "medium_risk",
+                                                                         "high_risk")))
+    date, history = max(scored.items())
+    table = Table(title=f"highest risk as of {date}")
     for c in ("account", "health", "tier", "churn probability", "first reason", "owner, respond within"):
         table.add_column(c)
     for r in history.nsmallest(10, "health_score").itertuples():
@@ -382,41 +385,79 @@ def demo(home: HomeOpt = None,
          accounts: Annotated[int, typer.Option(min=50)] = 2000,
          months: Annotated[int, typer.Option(min=12)] = 24,
          seed: int = 7) -> None:
-    """The whole path on demo data generated on the spot: data -> features -> metrics -> model."""
+    """The whole path on demo data generated on the spot: data -> features -> model -> scores -> reports."""
+    from features.config import dump_settings
+    from features.demo import data_end as demo_data_end
+
     h = Home.resolve(home)
     data_dir = h.root / "demo-data"
     if data_dir.exists():
         shutil.rmtree(data_dir)
-    console.rule("1/6 demo data")
-    demo_data(out=data_dir, accounts=accounts, months=months, seed=seed, drift_from=None)
+    data_end = demo_data_end(months)
+    # Behaviour changes 88 days before the data end: after the last labelled date the model is
+    # trained and tested on (data end - horizon - grace), so training never sees it, and the
+    # drift report of the latest scores has something real to find.
+    drift_from = data_end - dt.timedelta(days=88)
+    console.rule("1/9 demo data (behaviour drifts from " + drift_from.isoformat() + ")")
+    demo_data(out=data_dir, accounts=accounts, months=months, seed=seed, drift_from=drift_from.isoformat())
     h.root.mkdir(parents=True, exist_ok=True)
     shutil.copy(data_dir / CONFIG_FILE_NAME, h.root / CONFIG_FILE_NAME)
     settings = load_settings(h.root / CONFIG_FILE_NAME)
     settings = settings.model_copy(update={"data": str(data_dir)})
-    from features.config import dump_settings
-
     dump_settings(settings, h.root / CONFIG_FILE_NAME)
-    console.rule("2/6 features and labels")
+    console.rule("2/9 features and labels")
     features(data=None, store=None, as_of=None, home=h.root, config=None)
-    console.rule("3/6 churn metrics")
+    console.rule("3/9 churn metrics")
     metrics(data=None, home=h.root, config=None, out=None)
-    console.rule("4/6 train: LightGBM, calibration, health tiers, baselines (MLflow)")
+    console.rule("4/9 train: LightGBM, calibration, health tiers, baselines (MLflow)")
     train(store=None, home=h.root, config=None, seed=0, table=None, label=None, id_col=None)
-    console.rule("5/6 promote")
+    console.rule("5/9 promote")
     promote(version=None, force=False, reason=None, home=h.root)
-    console.rule("6/6 score every active account as of the data end; alerts and retention tasks")
-    score(data=None, store=None, home=h.root, config=None, as_of=None, model=None)
+    # Three scoring dates: one whose horizon has passed (performance), four weeks before the
+    # end (tier movements) and the data end.
+    matured = data_end - dt.timedelta(days=settings.horizon_days + settings.grace_days + 1)
+    dates = [matured, data_end - dt.timedelta(days=28), data_end]
+    console.rule("6/9 score every active account on " + ", ".join(d.isoformat() for d in dates)
+                 + "; alerts and retention tasks")
+    score(data=None, store=None, home=h.root, config=None, as_of=",".join(d.isoformat() for d in dates), model=None)
+    console.rule("7/9 monitoring: drift of the latest scores, performance of the matured ones (Evidently)")
+    from churnwatch.cli_monitor import run_drift, run_performance
+
+    drift = run_drift(store=None, out=None, as_of=None, home=h.root, config=None)
+    run_performance(store=None, out=None, home=h.root, config=None)
+    console.rule("8/9 report for customer success (English and Chinese)")
+    from churnwatch.cli_managers import report
+
+    report_en = report(store=None, home=h.root, config=None, out=None, tier=None, lang="en", top=50,
+                       accounts=None, as_of=None, model=None)
+    report_zh = report(store=None, home=h.root, config=None, out=None, tier=None, lang="zh-CN", top=50,
+                       accounts=None, as_of=None, model=None)
+    console.rule("9/9 churn diagnosis and the closed loop")
+    from churnwatch.cli_diagnosis import diagnose
+
+    diagnose(data=None, out=None, home=h.root, config=None, store=None, months=12, start=None, end=None,
+             scores="auto", model=None)
+    from serving.batch import read_history
+
+    latest = read_history(h.store, data_end)
+    top = latest.sort_values("churn_probability", ascending=False)["account_id"].iloc[0] if len(latest) else "ACC-1"
     console.rule("next")
     console.print(f"home folder: {h.root}\n"
-                  f"  snapshots:    {h.store} (DuckDB: SELECT * FROM snapshots)\n"
-                  f"  run summary:  {h.run_summary}\n"
-                  f"  churn report: {h.reports / 'churn-metrics.csv'}\n"
-                  f"  MLflow:       {h.tracking_uri} (mlflow ui --backend-store-uri {h.tracking_uri})\n"
+                  f"  snapshots:      {h.store} (DuckDB: SELECT * FROM snapshots; scores: score_history)\n"
+                  f"  run summary:    {h.run_summary}\n"
+                  f"  churn metrics:  {h.reports / 'churn-metrics.csv'}\n"
+                  f"  MLflow:         {h.tracking_uri} (mlflow ui --backend-store-uri {h.tracking_uri})\n"
                   f"  training plots: {h.reports / 'training'}\n"
-                  f"  scores:       {h.store} (table score_history)\n"
-                  "serve it:  churnwatch serve   then   curl -s localhost:3000/score_accounts "
-                  "-H 'Content-Type: application/json' -d '{\"account_ids\": [\"ACC-000505\"]}'\n"
-                  "try: churnwatch evaluate   |   churnwatch tasks   |   churnwatch score --as-of 2025-06-02")
+                  f"  drift report:   {h.reports / 'monitoring' / 'drift.html'}"
+                  f"{'  (ALARM: churnwatch drift exits 3)' if drift.get('alarm') else ''}\n"
+                  f"  performance:    {h.reports / 'monitoring' / 'performance.html'}\n"
+                  f"  CS report:      {report_en}\n"
+                  f"                  {report_zh}\n"
+                  f"  diagnosis:      {h.reports / 'diagnosis'}\n"
+                  f"open the reports in a browser, or try:\n"
+                  f"  churnwatch explain {top}   |   churnwatch explain {top} --lang zh-CN   |   churnwatch tasks\n"
+                  "  churnwatch serve   then   curl -s localhost:3000/score_accounts "
+                  f"-H 'Content-Type: application/json' -d '{{\"account_ids\": [\"{top}\"]}}'")
 
 
 def _register_more() -> None:

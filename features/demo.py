@@ -166,6 +166,14 @@ def _sigmoid(x: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-x))
 
 
+DEFAULT_START = date(2024, 1, 1)
+
+
+def data_end(months: int, start: date = DEFAULT_START) -> date:
+    """The first day after the demo data (its data end) for ``months`` months from ``start``."""
+    return _months(start, months)
+
+
 def _months(d: date, n: int) -> date:
     """`d` plus `n` calendar months (day of month clipped to 28)."""
     m = d.month - 1 + n
@@ -709,7 +717,7 @@ def write_demo_data(
     accounts: int = 2000,
     months: int = 24,
     seed: int = 7,
-    start: date = date(2024, 1, 1),
+    start: date = DEFAULT_START,
     drift_from: date | None = None,
 ) -> DemoSummary:
     """Generate the demo data (see `generate_tables`) and write ``<out>/<table>.parquet``

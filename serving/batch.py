@@ -70,11 +70,22 @@ def write_history(store: Path, history: pd.DataFrame) -> int:
 def score_as_of(source: str | Path, settings: Settings, store: Path, bundle: ModelBundle, as_of: dt.date,
                 model_version: str) -> pd.DataFrame:
     """Features as of ``as_of`` from the raw data, scored, written to the score history."""
-    build_snapshots(source, settings, store, as_of=[as_of])
-    rows = read_snapshots(store, as_of=[as_of])
-    history = score_rows(rows, bundle, settings, model_version)
-    write_history(store, history)
-    return history
+    return score_dates(source, settings, store, bundle, [as_of], model_version)[as_of]
+
+
+def score_dates(source: str | Path, settings: Settings, store: Path, bundle: ModelBundle, dates: list[dt.date],
+                model_version: str) -> dict[dt.date, pd.DataFrame]:
+    """``score_as_of`` for several dates with one pass over the raw data (the features of all
+    dates are built together); each date's history rows replace any earlier ones."""
+    dates = sorted(set(dates))
+    build_snapshots(source, settings, store, as_of=dates)
+    out = {}
+    for day in dates:
+        rows = read_snapshots(store, as_of=[day])
+        history = score_rows(rows, bundle, settings, model_version)
+        write_history(store, history)
+        out[day] = history
+    return out
 
 
 def read_history(store: Path, as_of: dt.date | None = None) -> pd.DataFrame:

@@ -21,8 +21,10 @@ def test_demo_runs_the_whole_path_and_says_what_to_open_next(tmp_path):
     home = tmp_path / "home"
     r = run("demo", "--accounts", "200", "--months", "24", "--seed", "3", home=home)
     assert r.returncode == 0, r.stderr[-2000:]
-    for step in ("1/6 demo data", "2/6 features and labels", "3/6 churn metrics", "4/6 train", "5/6 promote",
-                 "registered model version 1", "version 1: promoted", "6/6 score", "scored", "alerts:", "next"):
+    for step in ("1/9 demo data", "2/9 features and labels", "3/9 churn metrics", "4/9 train", "5/9 promote",
+                 "registered model version 1", "version 1: promoted", "6/9 score", "scored", "alerts:",
+                 "7/9 monitoring", "drifted features", "8/9 report", "9/9 churn diagnosis", "next",
+                 "churnwatch explain ACC-"):
         assert step in r.stdout
     assert (home / "churnwatch.yaml").exists()
     summary = json.loads((home / "reports" / "run-summary.json").read_text())
@@ -35,7 +37,11 @@ def test_demo_runs_the_whole_path_and_says_what_to_open_next(tmp_path):
     with duckdb.connect(str(home / "store.duckdb"), read_only=True) as con:
         scored, dates = con.execute("SELECT count(DISTINCT account_id), count(DISTINCT as_of) "
                                     "FROM score_history").fetchone()
-    assert scored > 50 and dates == 1
+    assert scored > 50 and dates == 3  # a matured date, four weeks before the end, the end
+    for written in ("monitoring/drift.html", "monitoring/drift.json", "diagnosis/diagnosis.json"):
+        assert (home / "reports" / written).is_file(), written
+    reports = sorted((home / "reports").glob("churn-report-*.html"))
+    assert len(reports) == 2 and any(p.name.endswith(".zh-CN.html") for p in reports)
     metrics = pd.read_csv(home / "reports" / "churn-metrics.csv")
     assert len(metrics) >= 10
     assert metrics["customer_churn_rate"].between(0, 1).all()
