@@ -133,21 +133,26 @@ def _print_summary(console, diag, loop, skipped: str, folder: Path, paths: dict)
     if len(diag.reasons):
         a = diag.avoidable.set_index("flag").loc["avoidable"]
         top = ", ".join(f"{r.reason_category} {r.share:.0%}" for r in diag.reasons.head(3).itertuples())
+        cov = d["interview_coverage"]
+        coverage = "no churn dated in the window to cover" if cov is None else f"coverage {cov:.0%} of churns"
         console.print(f"exit interviews in the window: {int(diag.reasons['interviews'].sum()):,} "
-                      f"(coverage {d['interview_coverage']:.0%} of churns); top reasons: {top}; avoidable "
+                      f"({coverage}); top reasons: {top}; avoidable "
                       f"{_pct(a['share'])} (95% CI {_pct(a['ci_low'])}-{_pct(a['ci_high'])})")
     else:
         console.print("exit interviews in the window: none")
     summary = diag.survival_cohort[1]
-    if len(summary):
-        console.print("survival by signup cohort (Kaplan-Meier, share still a customer after 365 days): " + ", ".join(
-            f"{r.group} {_pct(r.survival_365d)}" for r in summary.itertuples() if r.survival_365d == r.survival_365d)
-                      or "survival by signup cohort: no cohort followed for 365 days yet")
+    followed = [f"{r.group} {_pct(r.survival_365d)}" for r in summary.itertuples()
+                if "survival_365d" in summary and r.survival_365d == r.survival_365d]
+    if followed:
+        console.print("survival by signup cohort (Kaplan-Meier, share still a customer after 365 days): "
+                      + ", ".join(followed))
+    else:
+        console.print("survival by signup cohort: no cohort followed for 365 days yet")
     if loop is None:
         console.print(f"closed loop: skipped ({skipped})")
     else:
         t = Table(title=f"retention over {loop.horizon_days} days after an intervention vs comparable accounts "
-                        f"({loop.scores_source})")
+                        f"({loop.scores_source}; {loop.matured_dates} matured as-of date(s) used)")
         for c in ("tier", "playbook", "treated", "retained", "comparable retained", "difference, pp [95% CI]"):
             t.add_column(c, justify="left" if c in ("tier", "playbook") else "right")
         for r in loop.table.itertuples():
@@ -158,7 +163,8 @@ def _print_summary(console, diag, loop, skipped: str, folder: Path, paths: dict)
         console.print(t)
         from serving.closed_loop import CAVEAT
 
-        console.print(f"caveat: {CAVEAT['en']}")
+        d = loop.definitions()
+        console.print(f"comparable: {d['comparable']}\ncaveat: {CAVEAT['en']}")
     console.print(f"tables (CSV + JSON) and charts: {folder}")
 
 

@@ -20,12 +20,15 @@ Bands (stated, not configurable): **size band** from ``employees`` (1-49, 50-249
 segment ``unknown``.
 
 Statistics: Wilson score intervals for every rate; each segment is tested against the
-rest of the window's accounts with a pooled two-proportion z-test (two-sided), and the
-p-values of all segments of all dimensions together form one family corrected with
-Benjamini-Hochberg (``q_value``). Survival: Kaplan-Meier (lifelines) over relationship
-lifetimes in days, a relationship that has not (finally) ended being censored, with
-delayed entry for relationships that began before the observation start (left truncation:
-churns before the data begins are not in it).
+rest of the window's accounts (two-sided): Fisher's exact test when an expected cell of
+the 2x2 table is below 5, else the pooled two-proportion z-test (column ``test``). The
+p-values form one family corrected with Benjamini-Hochberg (``q_value``); a dimension with
+two tested values is one test (each value vs the other), so it counts once. Survival:
+Kaplan-Meier (lifelines) over relationship lifetimes in days, all observation stopping at
+``data_end - grace_days`` (the last day a churn is final): a relationship that ends by
+then churned, every other one is censored there; delayed entry for relationships that
+began before the observation start (left truncation: churns before the data begins are
+not in it).
 
 Pure functions over frames, plus ``build_diagnosis`` (reads a source) and
 ``write_diagnosis`` (CSV/JSON/PNG) at the edge.
@@ -101,20 +104,28 @@ def check_window(window: Window, data_start: dt.date, data_end: dt.date, grace_d
                              "a relationship ending then could still renew")
 
 
-def load_relationships(con: duckdb.DuckDBPyConnection, settings: Settings) -> pd.DataFrame:
-    """Relationships from the ``clean_subscriptions`` table in ``con`` (``features/timeline.py``).
+def load_relationships(con: duckdb.DuckDBPyConnection, settings: Settings,
+                       build: bool = True) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Relationships and terms from ``clean_subscriptions`` in ``con`` (``features/timeline.py``).
 
-    Columns: account_id, rel_no, rel_start (date), rel_end (date, NaT = open-ended).
+    ``build=False`` reuses the ``terms`` / ``relationships`` tables already in ``con`` (e.g.
+    built by ``features.metrics.churn_metrics``). Returns ``(relationships, terms)``:
+    account_id, rel_no, rel_start, rel_end (NaT = open-ended) and account_id, rel_no,
+    start, end (NaT = open-ended), as datetime64[ns].
     """
     from features.timeline import build_terms
 
-    build_terms(con, settings)
+    if build:
+        build_terms(con, settings)
     rel = con.execute("SELECT account_id, rel_no, DATE '1970-01-01' + rel_start AS rel_start, "
                       "DATE '1970-01-01' + rel_end AS rel_end FROM relationships "
                       "ORDER BY account_id, rel_no").df()
-    for c in ("rel_start", "rel_end"):
-        rel[c] = pd.to_datetime(rel[c])
-    return rel
+    terms = con.execute("SELECT account_id, rel_no, DATE '1970-01-01' + sn AS start, "
+                        "DATE '1970-01-01' + en AS \"end\" FROM terms ORDER BY account_id, sn").df()
+    for frame, cols in ((rel, ("rel_start", "rel_end")), (terms, ("start", "end"))):
+        for c in cols:
+            frame[c] = pd.to_datetime(frame[c]).astype("datetime64[ns]")
+    return rel, terms
 
 
 def band(values: pd.Series, bands: tuple[tuple[int, int | None, str], ...]) -> pd.Series:
@@ -127,15 +138,21 @@ def band(values: pd.Series, bands: tuple[tuple[int, int | None, str], ...]) -> p
     return out
 
 
-def churn_units(relationships: pd.DataFrame, accounts: pd.DataFrame | None, window: Window) -> pd.DataFrame:
+def churn_units(relationships: pd.DataFrame, terms: pd.DataFrame, accounts: pd.DataFrame | None,
+                window: Window) -> pd.DataFrame:
     """One row per account active at ``window.start``, with its profile and whether it churned.
+
+    Active = a term covers ``start`` (``start_date <= start < end_date`` or open-ended), the
+    definition of ``features/timeline.py`` and ``features.metrics.churn_metrics``: an account
+    inside a renewal gap on ``start`` is not in the denominator. Churned = its relationship
+    (the one of the covering term) ends in ``(start, end]``.
 
     Columns: account_id, rel_start, rel_end, tenure_days (at ``start``), churned (bool),
     the accounts' attributes (``unknown`` when missing), size_band, tenure_band.
     """
     start, end = pd.Timestamp(window.start), pd.Timestamp(window.end)
-    rel = relationships
-    active = rel[(rel["rel_start"] <= start) & (rel["rel_end"].isna() | (rel["rel_end"] > start))].copy()
+    covering = terms[(terms["start"] <= start) & (terms["end"].isna() | (terms["end"] > start))]
+    active = relationships.merge(covering[["account_id", "rel_no"]].drop_duplicates(), on=["account_id", "rel_no"])
     active["tenure_days"] = (start - active["rel_start"]).dt.days
     active["churned"] = (active["rel_end"].notna() & (active["rel_end"] <= end)).astype(bool)
     cols = ["industry", "employees", "region", "channel", "csm", "segment"]
@@ -190,13 +207,34 @@ def two_proportion_test(k1: int, n1: int, k2: int, n2: int) -> tuple[float, floa
     return float(z), float(p)
 
 
+def segment_test(k1: int, n1: int, k2: int, n2: int) -> tuple[str, float, float]:
+    """``(test, z, p)`` for ``k1/n1`` vs ``k2/n2``, two-sided.
+
+    ``fisher`` (Fisher's exact test, scipy; z NaN) when an expected cell of the 2x2 table
+    churned / stayed x group is below 5, else ``z`` (``two_proportion_test``). ``""`` and NaN
+    when a group is empty; a pooled rate of 0 or 1 gives p = 1 under either test.
+    """
+    from scipy.stats import fisher_exact
+
+    if n1 == 0 or n2 == 0:
+        return "", math.nan, math.nan
+    n, k = n1 + n2, k1 + k2
+    expected = [r * c / n for r in (n1, n2) for c in (k, n - k)]
+    if min(expected) < 5:
+        return "fisher", math.nan, float(fisher_exact([[k1, n1 - k1], [k2, n2 - k2]])[1])
+    z, p = two_proportion_test(k1, n1, k2, n2)
+    return "z", z, p
+
+
 def churn_by_segment(units: pd.DataFrame, dimensions: tuple[str, ...] | list[str] = DIMENSIONS,
                      confidence: float = 0.95, alpha: float = 0.05) -> pd.DataFrame:
     """Churn rate per segment with Wilson intervals, each segment tested against the rest.
 
     Columns: dimension, value, accounts, churned, churn_rate, ci_low, ci_high,
-    rest_accounts, rest_churned, rest_rate, difference (rate - rest rate), z, p_value,
-    q_value (BH over every row of the table), differs (q < ``alpha``). Rows ordered by
+    rest_accounts, rest_churned, rest_rate, difference (rate - rest rate), test (``fisher``
+    or ``z``, see ``segment_test``; empty when untested), z (z-test only), p_value, q_value
+    (Benjamini-Hochberg over the table's tests; the two values of a two-valued dimension are
+    one test, counted once, and share its q), differs (q < ``alpha``). Rows ordered by
     dimension (as given), then churn rate descending (size and tenure bands in band order).
     """
     total_n, total_k = len(units), int(units["churned"].sum())
@@ -219,11 +257,18 @@ def churn_by_segment(units: pd.DataFrame, dimensions: tuple[str, ...] | list[str
     out["rest_churned"] = total_k - out["churned"]
     out["rest_rate"] = out["rest_churned"] / out["rest_accounts"].where(out["rest_accounts"] > 0)
     out["difference"] = out["churn_rate"] - out["rest_rate"]
-    tests = [two_proportion_test(r.churned, r.accounts, r.rest_churned, r.rest_accounts)
-             for r in out.itertuples()]
-    out["z"] = [t[0] for t in tests]
-    out["p_value"] = [t[1] for t in tests]
-    out["q_value"] = bh_qvalues(out["p_value"])
+    tests = [segment_test(r.churned, r.accounts, r.rest_churned, r.rest_accounts) for r in out.itertuples()]
+    out["test"] = [t[0] for t in tests]
+    out["z"] = [t[1] for t in tests]
+    out["p_value"] = [t[2] for t in tests]
+    # family: one test per row, except a dimension with exactly two tested values (one test)
+    tested = out["p_value"].notna()
+    per_dim = out[tested].groupby("dimension")["value"].transform("size")
+    repeat = pd.Series(False, index=out.index)
+    repeat[per_dim.index] = (per_dim == 2) & out[tested].duplicated("dimension")
+    q = bh_qvalues(out["p_value"].where(~repeat))
+    first_q = pd.Series(q, index=out.index)[tested & ~repeat].groupby(out["dimension"]).first()
+    out["q_value"] = np.where(repeat, out["dimension"].map(first_q), q)
     out["differs"] = out["q_value"] < alpha
     # nominal dimensions by churn rate (highest first); the ordinal bands in their own order
     ordinal = {label: i for bands in (SIZE_BANDS, TENURE_BANDS) for i, (_, _, label) in enumerate(bands)}
@@ -297,16 +342,20 @@ def lifetimes(relationships: pd.DataFrame, observation_start: dt.date, data_end:
               grace_days: int) -> pd.DataFrame:
     """Relationship lifetimes for survival analysis, in days.
 
-    ``duration`` = days from rel_start to its end, or to ``data_end`` while it lasts;
-    ``churned`` = it ended and the end is final (``end + grace <= data_end``; a later end
-    is censored at the end day); ``entry`` = days already survived at ``observation_start``
-    (delayed entry). Relationships over before ``observation_start`` are left out.
+    Observation stops for everyone at ``cut = data_end - grace_days``, the last day on which
+    an end is final (a later end could still be followed by a renewal). ``duration`` = days
+    from rel_start to ``min(rel_end, cut)``; ``churned`` = ``rel_end <= cut``; every other
+    relationship (open, or ending after ``cut``) is censored at ``cut``, so open and ending
+    relationships are followed for the same time. ``entry`` = days already survived at
+    ``observation_start`` (delayed entry). Relationships over before ``observation_start``,
+    or begun on or after ``cut``, are left out.
     """
-    end_ts, obs = pd.Timestamp(data_end), pd.Timestamp(observation_start)
+    cut, obs = pd.Timestamp(data_end) - pd.Timedelta(days=grace_days), pd.Timestamp(observation_start)
     r = relationships.copy()
-    stop = r["rel_end"].where(r["rel_end"].notna() & (r["rel_end"] <= end_ts), end_ts)
+    ended = r["rel_end"].notna() & (r["rel_end"] <= cut)
+    stop = r["rel_end"].where(ended, cut)
     r["duration"] = (stop - r["rel_start"]).dt.days.astype(float)
-    r["churned"] = (r["rel_end"].notna() & (r["rel_end"] + pd.Timedelta(days=grace_days) <= end_ts)).astype(bool)
+    r["churned"] = ended.astype(bool)
     r["entry"] = (obs - r["rel_start"]).dt.days.clip(lower=0).astype(float)
     return r[(r["duration"] > r["entry"]) & (r["duration"] > 0)].reset_index(drop=True)
 
@@ -426,7 +475,9 @@ def plot_churn_by_segment(table: pd.DataFrame, overall_rate: float, window: Wind
             y = np.arange(len(t))
             colour = np.where(~t["differs"], "grey", np.where(t["difference"] > 0, "tab:red", "tab:green"))
             rate = t["churn_rate"].to_numpy() * 100
-            err = np.vstack([rate - t["ci_low"].to_numpy() * 100, t["ci_high"].to_numpy() * 100 - rate])
+            # clipped: at a rate of 0 or 1 the Wilson bound equals the rate up to rounding
+            err = np.clip(np.vstack([rate - t["ci_low"].to_numpy() * 100, t["ci_high"].to_numpy() * 100 - rate]), 0,
+                          None)
             for k in range(len(t)):
                 if rate[k] > xmax:
                     ax.plot(xmax * 0.98, y[k], marker=">", color=colour[k])
@@ -537,8 +588,9 @@ class Diagnosis:
             "accounts": len(self.units), "churned": int(self.units["churned"].sum()),
             "overall_rate": self.overall_rate, "overall_ci": [float(lo[0]), float(hi[0])],
             "intervals": f"Wilson score, {self.confidence:.0%}",
-            "tests": "each segment vs the rest of the window's accounts, pooled two-proportion z-test "
-                     "(two-sided); Benjamini-Hochberg over all segments of all dimensions; "
+            "tests": "each segment vs the rest of the window's accounts, two-sided: Fisher's exact test when an "
+                     "expected cell of the 2x2 table is below 5, else the pooled two-proportion z-test (column "
+                     "test); Benjamini-Hochberg over all these tests, a two-valued dimension counted once; "
                      f"differs = q < {self.alpha:g}",
             "size_bands": [b[2] for b in SIZE_BANDS] + [UNKNOWN],
             "tenure_bands": "tenure at the window start: 0-3 months (days 0-89, onboarding), 3-12 months "
@@ -548,21 +600,23 @@ class Diagnosis:
             "interview_coverage": self.avoidable.attrs.get("coverage"),
             "interview_coverage_meaning": "exit interviews dated in the window / relationships ending in it "
                                           "(accounts that signed up during the window included)",
-            "survival": "Kaplan-Meier over relationship lifetimes (days); censored while active or when the "
-                        f"end is within {self.grace_days} grace days of the data end; delayed entry (left "
+            "survival": "Kaplan-Meier over relationship lifetimes (days); observation stops for every "
+                        f"relationship at the data end - {self.grace_days} grace days "
+                        f"({self.data_end - dt.timedelta(days=self.grace_days)}): ended by then = churned, "
+                        "otherwise censored there; delayed entry (left "
                         f"truncation) at the data start {self.data_start} for older relationships; cohort "
                         "curves use relationships that began on or after the data start",
             "data": {"start": self.data_start.isoformat(), "end": self.data_end.isoformat()},
         }
 
 
-def diagnose_frames(relationships: pd.DataFrame, accounts: pd.DataFrame | None, feedback: pd.DataFrame | None,
-                    monthly: pd.DataFrame, window: Window, data_start: dt.date, data_end: dt.date,
-                    grace_days: int, cohort_freq: str = "Q", confidence: float = 0.95,
+def diagnose_frames(relationships: pd.DataFrame, terms: pd.DataFrame, accounts: pd.DataFrame | None,
+                    feedback: pd.DataFrame | None, monthly: pd.DataFrame, window: Window, data_start: dt.date,
+                    data_end: dt.date, grace_days: int, cohort_freq: str = "Q", confidence: float = 0.95,
                     alpha: float = 0.05) -> Diagnosis:
-    """All diagnosis tables from frames (pure)."""
+    """All diagnosis tables from frames (pure); ``relationships`` and ``terms`` as ``load_relationships``."""
     check_window(window, data_start, data_end, grace_days)
-    units = churn_units(relationships, accounts, window)
+    units = churn_units(relationships, terms, accounts, window)
     if units.empty:
         raise DiagnosisError(f"no account is active on {window.start}: nothing to diagnose")
     by_segment = churn_by_segment(units, DIMENSIONS, confidence, alpha)
@@ -595,7 +649,8 @@ def build_diagnosis(source: str | Path, settings: Settings, window: Window | Non
                     cohort_freq: str = "Q") -> Diagnosis:
     """Read and check ``source`` (``features.pipeline.prepare``) and diagnose it.
 
-    Monthly rates come from ``features.metrics.churn_metrics``; the window defaults to
+    Monthly rates come from ``features.metrics.churn_metrics``, which builds the ``terms``
+    and ``relationships`` tables the rest reuses; the window defaults to
     ``default_window(..., months)``.
     """
     from features.metrics import churn_metrics
@@ -605,14 +660,14 @@ def build_diagnosis(source: str | Path, settings: Settings, window: Window | Non
     try:
         report, _ = prepare(source, settings, con)
         monthly = churn_metrics(con, settings, report.data_start, report.data_end)
-        relationships = load_relationships(con, settings)
+        relationships, terms = load_relationships(con, settings, build=False)
         accounts, feedback = _table(con, "accounts"), _table(con, "churn_feedback")
         interventions = _table(con, "interventions")
     finally:
         con.close()
     win = window or default_window(report.data_start, report.data_end, settings.grace_days, months)
-    diag = diagnose_frames(relationships, accounts, feedback, monthly, win, report.data_start, report.data_end,
-                           settings.grace_days, cohort_freq)
+    diag = diagnose_frames(relationships, terms, accounts, feedback, monthly, win, report.data_start,
+                           report.data_end, settings.grace_days, cohort_freq)
     diag.interventions = interventions
     return diag
 

@@ -5,20 +5,25 @@ Definitions (every figure in the output follows them):
 
 * **Scored date**: an (account, as-of) row of a score history with its ``tier`` and
   ``health_score``. Only **matured** dates count: ``as_of + horizon + grace <= data end``,
-  so every outcome is final.
+  so every outcome is final. Back-filled scores (no history yet) are taken only on as-of
+  dates in the model's out-of-sample test block or later: on its training and calibration
+  dates the model has seen the outcome, and grouping by its scores would partly group by
+  that outcome.
 * **Treated unit**: an intervention, attached to the account's latest scored date at most
   ``window_days`` before it (``as_of <= occurred_at < as_of + window_days``): the score the
   team saw when it acted. An intervention whose account already had one in the
   ``horizon_days`` before that date is left out (the outcome would mix two actions), as is
   a second intervention on the same scored date.
 * **Comparable accounts** (controls): scored on the **same as-of date**, in the **same
-  tier** and the same ``band_width``-point **health band**, with **no intervention** from
-  ``horizon_days`` before to ``horizon_days`` after the date, and still a customer
-  ``window_days`` after it (treated accounts were customers when the team acted; this
-  asks controls to survive the same days or more, so what remains of the asymmetry works
-  against the intervention).
+  tier** and the same ``band_width``-point **health band**, with **no intervention** in
+  ``[as_of - horizon_days, as_of + window_days)``. Treatment is decided by what happened
+  by the end of the treated units' window, never later: a control contacted after that is
+  usual care, as are later interventions of treated accounts.
+* **Both groups** must still be customers ``window_days`` after the as-of date (a treated
+  unit whose relationship ends inside the window is left out, like such a control).
 * **Outcome**: retained = the relationship (``features/timeline.py``, same grace) did not
-  end in ``(as_of, as_of + horizon]``.
+  end in ``(as_of, as_of + horizon]``: 1 - the snapshot label ``churn_label`` of that date
+  (the score history has no label, so it is computed here from the relationships).
 * **Comparison** per scored tier x playbook (and all tiers per playbook): treated
   retention vs the control retention **standardised to the treated units' strata**
   (each treated unit's stratum weighs as many times as it has treated units); treated
@@ -44,8 +49,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
-from scipy.stats import norm
 
+from features.diagnosis import wilson_interval
 from features.errors import ChurnwatchError
 
 CAVEAT = {
@@ -81,10 +86,13 @@ class ClosedLoop:
     def definitions(self) -> dict:
         return {
             "scores": self.scores_source, "matured_as_of_dates": self.matured_dates,
-            "treated": f"an intervention within {self.window_days} days after the account's latest scored date",
+            "treated": f"an intervention within {self.window_days} days after the account's latest scored date, "
+                       f"none in the {self.horizon_days} days before it; still a customer {self.window_days} days "
+                       "after the scored date",
             "comparable": f"same as-of date, same tier, same {self.band_width}-point health band, no intervention "
-                          f"within {self.horizon_days} days before or after, still a customer "
-                          f"{self.window_days} days later",
+                          f"from {self.horizon_days} days before the date to {self.window_days} days after it "
+                          "(later interventions are usual care, in both groups), still a customer "
+                          f"{self.window_days} days after the date",
             "outcome": f"retained = relationship did not end within {self.horizon_days} days after the as-of date "
                        f"(grace {self.grace_days} days)",
             "difference": "treated retention - comparable retention standardised to the treated units' strata; "
@@ -100,52 +108,65 @@ def health_band(health: pd.Series, width: int = 10) -> pd.Series:
     return lo.astype(str) + "-" + np.minimum(lo + width - 1, 100).astype(str)
 
 
+def _ns(values) -> pd.Series:
+    """Dates as datetime64[ns] (DuckDB gives [us]; ``merge_asof`` wants both sides alike)."""
+    return pd.to_datetime(values).astype("datetime64[ns]")
+
+
 def _attach_relationship(scores: pd.DataFrame, relationships: pd.DataFrame) -> pd.DataFrame:
     m = scores.merge(relationships[["account_id", "rel_start", "rel_end"]], on="account_id", how="inner")
     active = (m["rel_start"] <= m["as_of"]) & (m["rel_end"].isna() | (m["rel_end"] > m["as_of"]))
     return m[active].drop_duplicates(["account_id", "as_of"]).reset_index(drop=True)
 
 
-def _interventions_near(rows: pd.DataFrame, interventions: pd.DataFrame, before_days: int,
-                        after_days: int) -> pd.Series:
-    """Per row of ``rows`` (account_id, as_of): an intervention in [as_of - before, as_of + after]?"""
-    m = rows[["account_id", "as_of"]].reset_index().merge(interventions[["account_id", "occurred_at"]],
-                                                          on="account_id", how="inner")
-    hit = (m["occurred_at"] >= m["as_of"] - pd.Timedelta(days=before_days)) & \
-          (m["occurred_at"] <= m["as_of"] + pd.Timedelta(days=after_days))
-    return rows.index.isin(m.loc[hit, "index"])
+def _intervention_in(rows: pd.DataFrame, interventions: pd.DataFrame, before_days: int,
+                     after_days: int) -> np.ndarray:
+    """Per row of ``rows`` (account_id, as_of): an intervention in ``[as_of - before, as_of + after)``?
+
+    One ``merge_asof``: the account's first intervention on or after ``as_of - before``.
+    """
+    left = rows[["account_id", "as_of"]].assign(_row=np.arange(len(rows)),
+                                                _from=rows["as_of"] - pd.Timedelta(days=before_days))
+    right = interventions[["account_id", "occurred_at"]].sort_values("occurred_at")
+    m = pd.merge_asof(left.sort_values("_from"), right, left_on="_from", right_on="occurred_at", by="account_id",
+                      direction="forward")
+    hit = m["occurred_at"].notna() & (m["occurred_at"] < m["as_of"] + pd.Timedelta(days=after_days))
+    out = np.zeros(len(rows), dtype=bool)
+    out[m.loc[hit, "_row"].to_numpy()] = True
+    return out
 
 
 def treated_units(scores: pd.DataFrame, interventions: pd.DataFrame, window_days: int,
                   horizon_days: int) -> pd.DataFrame:
     """Interventions attached to their scored date (see the module docstring)."""
     iv = interventions.dropna(subset=["occurred_at"]).copy()
-    iv["occurred_at"] = pd.to_datetime(iv["occurred_at"])
+    iv["occurred_at"] = _ns(iv["occurred_at"])
     iv["playbook"] = iv["playbook"].astype(object).where(iv["playbook"].notna(), "unknown").astype(str) \
         if "playbook" in iv else "unknown"
     iv = iv.sort_values("occurred_at")
-    right = scores[["account_id", "as_of"]].sort_values("as_of")
+    right = scores[["account_id", "as_of"]].assign(as_of=_ns(scores["as_of"])).sort_values("as_of")
     m = pd.merge_asof(iv, right, left_on="occurred_at", right_on="as_of", by="account_id", direction="backward",
                       tolerance=pd.Timedelta(days=window_days) - pd.Timedelta(microseconds=1))
-    m = m.dropna(subset=["as_of"])
-    # fresh: no intervention on the account in the horizon before the scored date
-    prior = m[["account_id", "as_of", "occurred_at"]].reset_index().merge(
-        iv[["account_id", "occurred_at"]].rename(columns={"occurred_at": "other"}), on="account_id")
-    stale = prior[(prior["other"] < prior["as_of"]) & (prior["other"] >= prior["as_of"] -
-                                                       pd.Timedelta(days=horizon_days))]["index"]
+    m = m.dropna(subset=["as_of"]).reset_index(drop=True)
+    # fresh: the account's latest intervention strictly before the scored date is older than the horizon
+    before = pd.merge_asof(m[["account_id", "as_of"]].assign(_row=np.arange(len(m))).sort_values("as_of"),
+                           iv[["account_id", "occurred_at"]].rename(columns={"occurred_at": "other"}),
+                           left_on="as_of", right_on="other", by="account_id", direction="backward",
+                           allow_exact_matches=False)
+    stale = before.loc[before["other"] >= before["as_of"] - pd.Timedelta(days=horizon_days), "_row"]
     m = m[~m.index.isin(stale)]
     m = m.sort_values("occurred_at").drop_duplicates(["account_id", "as_of"], keep="first")
     return m[["account_id", "as_of", "occurred_at", "playbook"]].reset_index(drop=True)
 
 
-def wilson(p: float, n: float, z: float) -> tuple[float, float]:
-    """Wilson score interval of a proportion ``p`` observed on ``n`` (possibly effective, non-integer) trials."""
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z / (1 + z * z / n) * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
-    return centre - half, centre + half
+def wilson(p: float, n: float, confidence: float) -> tuple[float, float]:
+    """Wilson score interval of a proportion ``p`` on ``n`` (possibly effective, non-integer) trials
+    (``features.diagnosis.wilson_interval`` of ``p * n`` successes)."""
+    lo, hi = wilson_interval(p * n, n, confidence)
+    return float(lo[0]), float(hi[0])
 
 
-def _compare(treated: pd.DataFrame, strata: pd.DataFrame, z: float) -> dict:
+def _compare(treated: pd.DataFrame, strata: pd.DataFrame, confidence: float) -> dict:
     """One comparison row: ``treated`` has ``stratum`` and ``retained``; ``strata`` is per stratum
     (comparable, comparable_retained)."""
     n_all = len(treated)
@@ -161,7 +182,7 @@ def _compare(treated: pd.DataFrame, strata: pd.DataFrame, z: float) -> dict:
     s = strata.set_index("stratum").loc[w.index]
     p_c = float((w * s["comparable_retained"] / s["comparable"]).sum())
     n_eff = 1.0 / float((w ** 2 / s["comparable"]).sum())
-    (l1, u1), (l2, u2) = wilson(p_t, n, z), wilson(p_c, n_eff, z)
+    (l1, u1), (l2, u2) = wilson(p_t, n, confidence), wilson(p_c, n_eff, confidence)
     d = p_t - p_c
     return {**row, "treated_retained": int(t["retained"].sum()), "treated_retention": p_t,
             "comparable": int(s["comparable"].sum()), "comparable_retention": p_c, "difference": d,
@@ -186,16 +207,28 @@ def closed_loop(scores: pd.DataFrame, interventions: pd.DataFrame, relationships
         treated_retention, comparable (account-dates in the matched strata),
         comparable_retention (standardised), difference, ci_low, ci_high.
     """
-    need = {"account_id", "as_of", "tier", "health_score"}
-    if missing := need - set(scores.columns):
-        raise ClosedLoopError(f"scores lack column(s) {', '.join(sorted(missing))}")
-    sc = scores[list(need)].copy()
-    sc["as_of"] = pd.to_datetime(sc["as_of"])
+    need = ["account_id", "as_of", "tier", "health_score"]
+    if missing := sorted(set(need) - set(scores.columns)):
+        raise ClosedLoopError(f"scores lack column(s) {', '.join(missing)}")
+    for col, frame, cols in (("interventions", interventions, ["account_id", "occurred_at"]),
+                             ("relationships", relationships, ["account_id", "rel_start", "rel_end"])):
+        if missing := sorted(set(cols) - set(frame.columns)):
+            raise ClosedLoopError(f"{col} lack column(s) {', '.join(missing)}")
+    sc = scores[need].copy()
+    sc["as_of"] = _ns(sc["as_of"])
+    sc["account_id"] = sc["account_id"].astype(str)
+    blank = sc["health_score"].isna() | sc["tier"].isna()
+    if blank.any():
+        first = sc[blank].iloc[0]
+        raise ClosedLoopError(f"{int(blank.sum())} scored row(s) have no health_score or tier (e.g. account "
+                              f"{first['account_id']} on {first['as_of']:%Y-%m-%d}): score them again")
     iv = interventions.copy()
-    iv["occurred_at"] = pd.to_datetime(iv["occurred_at"])
+    iv["occurred_at"] = _ns(iv["occurred_at"])
+    iv = iv.dropna(subset=["occurred_at"]).assign(account_id=lambda f: f["account_id"].astype(str))
     rel = relationships.copy()
+    rel["account_id"] = rel["account_id"].astype(str)
     for c in ("rel_start", "rel_end"):
-        rel[c] = pd.to_datetime(rel[c])
+        rel[c] = _ns(rel[c])
     horizon, window = pd.Timedelta(days=horizon_days), pd.Timedelta(days=window_days)
     units = treated_units(sc, iv, window_days, horizon_days)
     matured_cut = pd.Timestamp(data_end) - horizon - pd.Timedelta(days=grace_days)
@@ -203,17 +236,16 @@ def closed_loop(scores: pd.DataFrame, interventions: pd.DataFrame, relationships
     sc["retained"] = ~(sc["rel_end"].notna() & (sc["rel_end"] <= sc["as_of"] + horizon))
     sc["stratum"] = sc["as_of"].dt.strftime("%Y-%m-%d") + "|" + sc["tier"].astype(str) + "|" + \
         health_band(sc["health_score"], band_width)
+    # both groups: still a customer window_days after the scored date
+    sc = sc[sc["rel_end"].isna() | (sc["rel_end"] > sc["as_of"] + window)]
     treated = units.merge(sc, on=["account_id", "as_of"], how="inner")
-    touched = _interventions_near(sc, iv, horizon_days, horizon_days)
-    alive = sc["rel_end"].isna() | (sc["rel_end"] > sc["as_of"] + window)
-    controls = sc[~touched & alive]
+    controls = sc[~_intervention_in(sc, iv, horizon_days, window_days)]
     strata = controls.groupby("stratum")["retained"].agg(comparable="size", comparable_retained="sum").reset_index()
-    z = float(norm.ppf(0.5 + confidence / 2))
     rows = []
     for (tier, playbook), g in treated.groupby(["tier", "playbook"], sort=True):
-        rows.append({"tier": tier, "playbook": playbook, **_compare(g, strata, z)})
+        rows.append({"tier": tier, "playbook": playbook, **_compare(g, strata, confidence)})
     for playbook, g in treated.groupby("playbook", sort=True):
-        rows.append({"tier": ALL_TIERS, "playbook": playbook, **_compare(g, strata, z)})
+        rows.append({"tier": ALL_TIERS, "playbook": playbook, **_compare(g, strata, confidence)})
     cols = ["tier", "playbook", "treated", "unmatched", "treated_matched", "treated_retained", "treated_retention",
             "comparable", "comparable_retention", "difference", "ci_low", "ci_high"]
     table = pd.DataFrame(rows, columns=cols)
@@ -230,11 +262,29 @@ def backfill_scores(snapshots: pd.DataFrame, bundle) -> pd.DataFrame:
     Only ``ModelBundle.predict`` (calibrated probability, health map, tiers), no reasons: cheap.
     """
     scored = bundle.predict(snapshots)
+    if scored["health_score"].isna().any():
+        raise ClosedLoopError(f"the model gave no health_score for {int(scored['health_score'].isna().sum())} "
+                              "snapshot row(s)")
     return pd.DataFrame({"account_id": snapshots["account_id"].to_numpy(),
-                         "as_of": pd.to_datetime(snapshots["as_of"]).to_numpy(),
+                         "as_of": _ns(snapshots["as_of"]).to_numpy(),
                          "churn_probability": scored["churn_probability"].to_numpy(),
                          "health_score": scored["health_score"].to_numpy().astype(int),
                          "tier": scored["tier"].to_numpy()})
+
+
+def out_of_sample_start(bundle) -> dt.date:
+    """First as-of date of the bundle's out-of-sample test block (``bundle.json`` split).
+
+    Raises ``ClosedLoopError`` for a bundle without an out-of-time split (e.g. trained on a
+    flat table): every snapshot date could then be in its training data.
+    """
+    meta = getattr(bundle, "meta", None) or {}
+    test = (meta.get("split") or {}).get("test") or (meta.get("snapshots") or {}).get("test_block")
+    if not test:
+        raise ClosedLoopError(f"model version {meta.get('model_version', '?')} has no out-of-time test block in "
+                              "its metadata: its back-filled scores could be in-sample (they would partly group "
+                              "accounts by their outcome); use a score history (--scores history)")
+    return dt.date.fromisoformat(str(test[0])[:10])
 
 
 def load_scores(store: Path, data_end: dt.date, horizon_days: int, grace_days: int, bundle=None,
@@ -242,10 +292,11 @@ def load_scores(store: Path, data_end: dt.date, horizon_days: int, grace_days: i
     """Scores for the closed loop and a sentence saying where they come from.
 
     ``history``: the ``score_history`` table (what the team saw). ``backfill``: the store's
-    matured snapshots scored now with ``bundle`` (the champion; its training block
-    includes some of these dates, so the tiers are in-sample there: they are used only to
-    find comparable accounts, never as the outcome). ``auto``: the history if it holds a
-    matured as-of date, else the back-fill.
+    matured snapshots scored now with ``bundle`` (the champion), **only on as-of dates in
+    its out-of-sample test block or later** (``out_of_sample_start``): on earlier dates the
+    model was fitted or calibrated on these very outcomes. Only the model's feature
+    columns and the keys are read. ``auto``: the history if it holds a matured as-of date,
+    else the back-fill.
     """
     from features.store import SNAPSHOTS, connect
 
@@ -258,18 +309,32 @@ def load_scores(store: Path, data_end: dt.date, horizon_days: int, grace_days: i
         if has and mode != "backfill":
             history = con.execute("SELECT account_id, as_of, churn_probability, health_score, tier "
                                   "FROM score_history").df()
-        matured_history = int((pd.to_datetime(history["as_of"]) <= pd.Timestamp(cut)).sum()) if len(history) else 0
+        matured_history = int((_ns(history["as_of"]) <= pd.Timestamp(cut)).sum()) if len(history) else 0
         if mode == "history" or (mode == "auto" and matured_history):
             return history, f"score history ({history['as_of'].nunique() if len(history) else 0} as-of dates)"
         if bundle is None:
             raise ClosedLoopError("the score history has no matured as-of date and no model was given to "
                                   "back-fill scores from the snapshots")
-        rows = con.execute(f"SELECT * FROM {SNAPSHOTS} WHERE as_of <= ? ORDER BY as_of, account_id", [cut]).df()
-    if rows.empty:
-        raise ClosedLoopError(f"no snapshots on or before {cut} (as-of + horizon + grace <= data end)")
+        first = out_of_sample_start(bundle)
+        have = {r[0] for r in con.execute(f"DESCRIBE {SNAPSHOTS}").fetchall()}
+        cols = ["account_id", "as_of", *[c for c in bundle.frame.names if c not in ("account_id", "as_of")]]
+        if missing := [c for c in cols if c not in have]:
+            raise ClosedLoopError(f"the store's snapshots lack the model's feature(s) {', '.join(missing[:5])}")
+        select = ", ".join(f'"{c}"' for c in cols)
+        rows = con.execute(f"SELECT {select} FROM {SNAPSHOTS} WHERE as_of >= ? AND as_of <= ? "
+                           "ORDER BY as_of, account_id", [first, cut]).df()
     version = bundle.meta.get("model_version", "bundle")
-    return backfill_scores(rows, bundle), (f"back-filled: {rows['as_of'].nunique()} matured snapshot dates scored "
-                                           f"with model version {version}")
+    if rows.empty:
+        raise ClosedLoopError(
+            f"no matured snapshot date in model version {version}'s out-of-sample test block: the block starts "
+            f"{first}, the last matured as-of date is {cut} (as-of + horizon + grace <= data end); earlier dates "
+            "are in the model's training or calibration data and are not back-filled. Wait for the score "
+            "history to mature, or back-fill with a model trained on earlier data")
+    n = int(rows["as_of"].nunique())
+    few = " (few: read the intervals, not the point estimates)" if n < 8 else ""
+    return backfill_scores(rows, bundle), (
+        f"back-filled: {n} matured snapshot date(s) {first}..{cut} from model version {version}'s out-of-sample "
+        f"test block{few}; earlier dates are in-sample and left out")
 
 
 def plot_closed_loop(result: ClosedLoop, path: str | Path) -> Path:

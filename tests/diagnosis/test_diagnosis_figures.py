@@ -4,6 +4,7 @@ tests, BH q-values and Kaplan-Meier estimates (numbers worked out from the formu
 from __future__ import annotations
 
 import datetime as dt
+import math
 
 import numpy as np
 import pandas as pd
@@ -49,17 +50,61 @@ def test_rates_and_wilson_intervals_by_segment():
     assert list(t.index) == ["manufacturing", "software"]  # highest rate first
 
 
-def test_segment_vs_rest_two_proportion_test():
-    # pooled p = 4/10; se = sqrt(0.4 * 0.6 * (1/4 + 1/6)) = sqrt(0.1); z = (3/4 - 1/6) / sqrt(0.1)
+def test_small_segments_use_fisher_exact_test():
+    # 2x2 [[3, 1], [1, 5]]: expected churned in manufacturing 4 * 4/10 = 1.6 < 5 -> Fisher.
+    # X = churned among manufacturing's 4 ~ hypergeometric(N=10, K=4, n=4): P(X=k) = C(4,k) C(6,4-k) / C(10,4)
+    # = 15, 80, 90, 24, 1 (/210) for k = 0..4; two-sided p = sum of P <= P(3) = (15 + 24 + 1) / 210
     t = churn_by_segment(units_table(), ["industry"]).set_index("value")
     m = t.loc["manufacturing"]
     assert m.rest_rate == pytest.approx(1 / 6) and m.difference == pytest.approx(0.75 - 1 / 6)
-    assert m.z == pytest.approx(1.8446620, abs=1e-6)
-    assert m.p_value == pytest.approx(0.0650867, abs=1e-6)
-    assert t.loc["software"].z == pytest.approx(-1.8446620, abs=1e-6)
-    # two tests with equal p: BH q = p; not below 0.05
-    assert list(t["q_value"]) == pytest.approx([0.0650867] * 2, abs=1e-6)
+    assert list(t["test"]) == ["fisher", "fisher"] and t["z"].isna().all()
+    assert list(t["p_value"]) == pytest.approx([40 / 210] * 2, abs=1e-9)
+    # one two-valued dimension = one test: q = p
+    assert list(t["q_value"]) == pytest.approx([40 / 210] * 2, abs=1e-9)
     assert not t["differs"].any()
+
+
+def test_large_segments_use_the_pooled_z_test():
+    # 20 accounts (10 churned) vs 30 (5 churned): expected cells 6, 14, 9, 21, all >= 5.
+    # pooled p = 15/50 = 0.3; se = sqrt(0.3 * 0.7 * (1/20 + 1/30)) = sqrt(0.0175); z = (0.5 - 1/6) / se
+    units = pd.DataFrame({"industry": ["a"] * 20 + ["b"] * 30,
+                          "churned": [True] * 10 + [False] * 10 + [True] * 5 + [False] * 25})
+    t = churn_by_segment(units, ["industry"]).set_index("value")
+    assert list(t["test"]) == ["z", "z"]
+    assert t.loc["a", "z"] == pytest.approx(2.5197632, abs=1e-6)
+    assert t.loc["b", "z"] == pytest.approx(-2.5197632, abs=1e-6)
+    assert t.loc["a", "p_value"] == pytest.approx(0.0117434, abs=1e-6)  # erfc(z / sqrt 2)
+
+
+def fisher_two_sided(k: int, n: int, churned: int, total: int) -> float:
+    """Fisher's two-sided p from the hypergeometric formula: sum of P(X = x) <= P(X = k)."""
+    prob = [math.comb(churned, x) * math.comb(total - churned, n - x) / math.comb(total, n) for x in range(n + 1)]
+    return sum(q for q in prob if q <= prob[k] * (1 + 1e-9))
+
+
+def test_benjamini_hochberg_counts_a_two_valued_dimension_once():
+    # industry (2 values): one test, p = 40/210. region (3 values), each vs the rest, N = 10, K = 4:
+    #   north 3/3: P(X=3) = 4/120 is the smallest of 20, 60, 36, 4 (/120) -> p = 4/120
+    #   south 1/3: P(X=1) = 60/120 is the largest -> p = 1
+    #   west 0/4: P(X=0) = 15/210; P <= 15/210: x = 0 and x = 4 (1/210) -> p = 16/210
+    # family of 4: sorted 4/120, 16/210, 40/210, 1 -> p * 4 / rank = 2/15, 32/210, 16/63, 1 (already monotone)
+    units = units_table().assign(region=["north"] * 3 + ["south"] * 3 + ["west"] * 4)
+    t = churn_by_segment(units, ["industry", "region"]).set_index(["dimension", "value"])
+    assert t.loc[("region", "north"), "p_value"] == pytest.approx(4 / 120, abs=1e-9)
+    assert t.loc[("region", "south"), "p_value"] == pytest.approx(1.0, abs=1e-9)
+    assert t.loc[("region", "west"), "p_value"] == pytest.approx(16 / 210, abs=1e-9)
+    assert fisher_two_sided(0, 4, 4, 10) == pytest.approx(16 / 210)  # the helper agrees with the hand sum
+    assert t.loc[("region", "north"), "q_value"] == pytest.approx(2 / 15, abs=1e-9)
+    assert t.loc[("region", "west"), "q_value"] == pytest.approx(32 / 210, abs=1e-9)
+    assert t.loc[("region", "south"), "q_value"] == pytest.approx(1.0, abs=1e-9)
+    assert t.loc[("industry", "manufacturing"), "q_value"] == pytest.approx(16 / 63, abs=1e-9)
+    assert t.loc[("industry", "software"), "q_value"] == pytest.approx(16 / 63, abs=1e-9)
+    # counted twice (a family of 5) industry's q would be 40/210 * 5/4 = 0.238, north's 4/120 * 5 = 0.167
+    assert set(t["test"]) == {"fisher"}
+    for (dim, value), r in t.iterrows():
+        rows = units[dim] == value
+        assert r.p_value == pytest.approx(fisher_two_sided(int(units.loc[rows, "churned"].sum()), int(rows.sum()),
+                                                           4, 10), abs=1e-9)
 
 
 def test_benjamini_hochberg_on_known_p_values():
@@ -97,18 +142,25 @@ def test_kaplan_meier_delayed_entry_leaves_early_days_to_those_observed():
     assert s[6.0] == pytest.approx(0.5 * 1 / 2)  # at day 6: b and c at risk, b churns
 
 
-def test_lifetimes_censor_open_and_not_final_ends_and_truncate_older_ones():
+def test_lifetimes_stop_everyone_a_grace_period_before_the_data_end():
+    # data end 2025-01-01, grace 30: observation stops on 2024-12-02 for every relationship
     rel = pd.DataFrame({
-        "account_id": ["a", "b", "c", "d", "e"],
-        "rel_start": pd.to_datetime(["2024-01-11", "2023-12-22", "2024-02-01", "2023-01-01", "2024-03-01"]),
-        "rel_end": pd.to_datetime(["2024-03-01", None, "2024-12-20", "2023-06-01", "2025-02-01"]),
+        "account_id": ["a", "b", "c", "d", "e", "f", "g"],
+        "rel_start": pd.to_datetime(["2024-01-11", "2023-12-22", "2024-02-01", "2023-01-01", "2024-03-01",
+                                     "2024-06-01", "2024-12-10"]),
+        "rel_end": pd.to_datetime(["2024-03-01", None, "2024-12-20", "2023-06-01", "2025-02-01", "2024-12-02",
+                                   None]),
     })
     lives = lifetimes(rel, D(2024, 1, 1), D(2025, 1, 1), grace_days=30).set_index("account_id")
-    assert list(lives.index) == ["a", "b", "c", "e"]  # d ended before the data starts
+    assert list(lives.index) == ["a", "b", "c", "e", "f"]  # d ended before the data; g began after the stop
     assert (lives.loc["a", "duration"], lives.loc["a", "churned"], lives.loc["a", "entry"]) == (50, True, 0)
-    assert (lives.loc["b", "duration"], lives.loc["b", "churned"], lives.loc["b", "entry"]) == (376, False, 10)
-    assert (lives.loc["c", "duration"], lives.loc["c", "churned"]) == (323, False)  # end + grace after the data end
-    assert (lives.loc["e", "duration"], lives.loc["e", "churned"]) == (306, False)  # paid beyond the data end
+    # open: 2023-12-22 .. 2024-12-02 = 10 + 336 days, entered on day 10
+    assert (lives.loc["b", "duration"], lives.loc["b", "churned"], lives.loc["b", "entry"]) == (346, False, 10)
+    # ends inside the last grace period: censored on 2024-12-02 like the open ones (Feb 1 .. Dec 2 = 305)
+    assert (lives.loc["c", "duration"], lives.loc["c", "churned"]) == (305, False)
+    assert (lives.loc["e", "duration"], lives.loc["e", "churned"]) == (276, False)  # Mar 1 .. Dec 2
+    # ends exactly on the stop day: final, churned (Jun 1 .. Dec 2 = 184)
+    assert (lives.loc["f", "duration"], lives.loc["f", "churned"]) == (184, True)
 
 
 # -- churn units from hand-built subscriptions through the real loader ---------------------
@@ -124,6 +176,7 @@ SUBS = [
     sub("a4", D(2024, 3, 1), None),                                                  # signs up inside the window
     sub("a5", D(2023, 1, 1), None),                                                  # stays
     sub("a6", D(2024, 1, 15), D(2024, 5, 1)),                                        # churns on the window end
+    sub("a7", D(2023, 12, 1), D(2024, 1, 25)), sub("a7", D(2024, 2, 10), None),        # in a renewal gap on Feb 1
 ]
 ACCOUNTS = [
     dict(account_id="a1", industry="manufacturing", employees=30, channel="partner"),
@@ -132,6 +185,7 @@ ACCOUNTS = [
     dict(account_id="a4", industry="software", employees=10),
     dict(account_id="a5", industry="software"),
     dict(account_id="a6", employees=10),
+    dict(account_id="a7", industry="software", employees=10),
 ]
 EVENTS = [dict(account_id="a5", user_id="u", occurred_at=T(2024, 1, 1, 8), event_type="login"),
           dict(account_id="a5", user_id="u", occurred_at=T(2024, 12, 31, 8), event_type="login")]
@@ -153,7 +207,7 @@ def diag(tmp_path_factory):
 
 def test_units_are_accounts_active_at_the_window_start(diag):
     u = diag.units.set_index("account_id")
-    assert list(u.index) == ["a1", "a2", "a3", "a5", "a6"]  # a4 signs up later
+    assert list(u.index) == ["a1", "a2", "a3", "a5", "a6"]  # a4 signs up later; no a7 term covers Feb 1
     assert u["churned"].to_dict() == {"a1": True, "a2": False, "a3": True, "a5": False, "a6": True}
     assert u["tenure_days"].to_dict() == {"a1": 245, "a2": 31, "a3": 761, "a5": 396, "a6": 17}
     assert u["tenure_band"].to_dict() == {"a1": "3-12 months", "a2": "0-3 months", "a3": "2+ years",
@@ -215,9 +269,22 @@ def test_write_diagnosis_writes_tables_charts_and_definitions(diag, tmp_path):
     assert len(saved) == len(diag.by_segment)
 
 
-def test_churn_units_ignore_relationships_not_active_at_start():
-    rel = pd.DataFrame({"account_id": ["a", "b"], "rel_no": [1, 1],
-                        "rel_start": pd.to_datetime(["2024-02-01", "2024-02-02"]),
-                        "rel_end": pd.to_datetime(["2024-02-02", None])})
-    u = churn_units(rel, None, Window(dt.date(2024, 2, 1), dt.date(2024, 3, 1)))
+def test_churn_units_take_accounts_a_term_covers_at_start():
+    # a: term from Feb 1 (covers it); b: starts Feb 2; c: in a renewal gap (Jan 20 .. Feb 5) of one relationship
+    rel = pd.DataFrame({"account_id": ["a", "b", "c"], "rel_no": [1, 1, 1],
+                        "rel_start": pd.to_datetime(["2024-02-01", "2024-02-02", "2023-06-01"]),
+                        "rel_end": pd.to_datetime(["2024-02-02", None, None])})
+    terms = pd.DataFrame({"account_id": ["a", "b", "c", "c"], "rel_no": [1, 1, 1, 1],
+                          "start": pd.to_datetime(["2024-02-01", "2024-02-02", "2023-06-01", "2024-02-05"]),
+                          "end": pd.to_datetime(["2024-02-02", None, "2024-01-20", None])})
+    u = churn_units(rel, terms, None, Window(dt.date(2024, 2, 1), dt.date(2024, 3, 1)))
     assert list(u["account_id"]) == ["a"] and bool(u.loc[0, "churned"])
+
+
+def test_a_one_month_window_agrees_with_the_monthly_churn_metrics(tmp_path):
+    # active on 2024-02-01: a1, a2, a3, a5, a6 (a7 is in a renewal gap, a4 not yet); churned by Mar 1: a1
+    folder = write_tables(tmp_path / "d", {"subscriptions": SUBS, "events": EVENTS, "accounts": ACCOUNTS})
+    d = build_diagnosis(folder, settings(), window=Window(D(2024, 2, 1), D(2024, 3, 1)))
+    assert (len(d.units), int(d.units["churned"].sum())) == (5, 1)
+    feb = d.monthly[pd.to_datetime(d.monthly["month"]) == pd.Timestamp("2024-02-01")].iloc[0]
+    assert (feb.accounts_start, feb.churned) == (5, 1)

@@ -47,3 +47,26 @@ def test_notebook_runs_on_demo_data(name, demo_home, monkeypatch, tmp_path):
     assert not errors
     images = sum("image/png" in o.get("data", {}) for c in nb.cells if c.cell_type == "code" for o in c.outputs)
     assert images >= 3
+
+
+def test_backfilled_scores_stay_in_the_champions_out_of_sample_block(demo_home):
+    """Back-filled closed-loop scores: only matured dates of the champion's test block, keys + features read."""
+    import datetime as dt
+
+    import pandas as pd
+
+    from features.store import connect, read_meta
+    from serving.closed_loop import load_scores
+    from training.registry import load_model
+
+    bundle = load_model(setup(demo_home.tracking_uri, demo_home.mlflow_artifacts))
+    with connect(demo_home.store, read_only=True) as con:
+        meta = read_meta(con)
+    first = dt.date.fromisoformat(bundle.meta["split"]["test"][0])
+    cut = meta.data_end - dt.timedelta(days=meta.horizon_days + meta.grace_days)
+    scores, source = load_scores(demo_home.store, meta.data_end, meta.horizon_days, meta.grace_days, bundle,
+                                 "backfill")
+    dates = pd.to_datetime(scores["as_of"]).dt.date
+    assert dates.min() >= first and dates.max() <= cut
+    assert f"{dates.nunique()} matured snapshot date(s) {first}..{cut}" in source and "out-of-sample" in source
+    assert str(scores["as_of"].dtype) == "datetime64[ns]"

@@ -1,0 +1,56 @@
+"""`churnwatch diagnose` run as the real command (subprocess) on a tiny hand-built data folder."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from tests.diagnosis.test_diagnosis_figures import ACCOUNTS, EVENTS, FEEDBACK, SUBS
+from tests.tiny import write_tables
+
+
+def run(*args):
+    env = {**os.environ, "COLUMNS": "200"}
+    return subprocess.run([sys.executable, "-m", "churnwatch", "diagnose", *args], capture_output=True, text=True,
+                          timeout=300, env=env)
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    return write_tables(tmp_path_factory.mktemp("cli") / "d", {
+        "subscriptions": SUBS, "events": EVENTS, "accounts": ACCOUNTS, "churn_feedback": FEEDBACK})
+
+
+def test_a_window_too_close_to_the_data_end_exits_2_with_a_message(data, tmp_path):
+    r = run("--data", str(data), "--home", str(tmp_path / "h"), "--start", "2024-02-01", "--end", "2024-12-15")
+    assert r.returncode == 2
+    assert "error:" in r.stderr and "could still renew" in r.stderr
+    r = run("--data", str(data), "--home", str(tmp_path / "h"), "--start", "2024-02-01")
+    assert r.returncode == 2 and "--start and --end go together" in r.stderr
+
+
+def test_a_run_writes_the_tables_and_prints_the_summary(data, tmp_path):
+    out = tmp_path / "out"
+    r = run("--data", str(data), "--home", str(tmp_path / "h"), "--start", "2024-02-01", "--end", "2024-05-01",
+            "--out", str(out))
+    assert r.returncode == 0, r.stderr[-2000:]
+    # a1, a3, a6 of a1, a2, a3, a5, a6; Wilson(3/5) = (0.230724, 0.882378)
+    assert "overall: 3 of 5 accounts churned = 60.0% (95% Wilson 23.1%-88.2%)" in r.stdout
+    assert "exit interviews in the window: 3 (coverage 100% of churns)" in r.stdout
+    assert "closed loop: skipped (no interventions in the data)" in r.stdout
+    for name in ("churn-by-segment.csv", "churn-over-time.png", "exit-reasons.csv", "diagnosis.json"):
+        assert (out / name).stat().st_size > 0
+    assert json.loads((out / "diagnosis.json").read_text())["accounts"] == 5
+
+
+def test_interviews_without_a_churn_in_the_window_do_not_crash(data, tmp_path):
+    # June 2024: no relationship ends in (Jun 1, Jul 1], a4's interview is dated Jul 1: coverage undefined
+    r = run("--data", str(data), "--home", str(tmp_path / "h"), "--start", "2024-06-01", "--end", "2024-07-01",
+            "--out", str(tmp_path / "out"))
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "exit interviews in the window: 1 (no churn dated in the window to cover)" in r.stdout
+    assert "survival by signup cohort" in r.stdout
