@@ -435,8 +435,10 @@ def demo(home: HomeOpt = None,
     console.rule("9/9 churn diagnosis and the closed loop")
     from churnwatch.cli_diagnosis import diagnose
 
+    # The demo's score history has a single matured date; the champion's out-of-sample test
+    # block (13 weekly dates) gives the closed loop more to compare.
     diagnose(data=None, out=None, home=h.root, config=None, store=None, months=12, start=None, end=None,
-             scores="auto", model=None)
+             scores="backfill", model=None)
     from serving.batch import read_history
 
     latest = read_history(h.store, data_end)
