@@ -79,7 +79,7 @@ def _require_data(settings: Settings) -> str:
     return settings.data
 
 
-def _parse_dates(values: list[str] | None) -> list[dt.date] | None:
+def _parse_dates(values: list[str] | None, option: str = "--as-of") -> list[dt.date] | None:
     if not values:
         return None
     out = []
@@ -88,7 +88,7 @@ def _parse_dates(values: list[str] | None) -> list[dt.date] | None:
             try:
                 out.append(dt.date.fromisoformat(part.strip()))
             except ValueError as exc:
-                raise ExitError(f"--as-of {part!r}: expected a date as YYYY-MM-DD") from exc
+                raise ExitError(f"{option} {part!r}: expected a date as YYYY-MM-DD") from exc
     return out
 
 
@@ -117,7 +117,7 @@ def demo_data(
     """Generate a realistic B2B SaaS dataset (all seven tables + churnwatch.yaml)."""
     from features.demo import write_demo_data
 
-    drift = dt.date.fromisoformat(drift_from) if drift_from else None
+    drift = _parse_dates([drift_from], "--drift-from")[0] if drift_from else None
     with steps() as say:
         say(f"generating {accounts:,} accounts x {months} months")
         summary = write_demo_data(out, accounts=accounts, months=months, seed=seed, drift_from=drift)

@@ -80,3 +80,10 @@ def test_bad_option_is_exit_2(tmp_path):
     assert r.returncode == 2
     r = run("nonsense-command")
     assert r.returncode == 2
+
+
+def test_bad_drift_date_is_a_clear_usage_error(tmp_path):
+    r = run("demo-data", "--out", str(tmp_path / "d"), "--accounts", "20", "--drift-from", "2025-13-01")
+    assert r.returncode == 2
+    assert "--drift-from '2025-13-01': expected a date as YYYY-MM-DD" in r.stderr
+    assert not (tmp_path / "d").exists()
