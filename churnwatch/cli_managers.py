@@ -41,6 +41,7 @@ def _view_error(exc: Exception) -> Exception:
 def explain(account_id: str, store: Path | None = None, home: Path | None = None, config: Path | None = None,
             lang: str = "en", as_of: str | None = None, points: int = 12) -> None:
     """Print one account's health, tier, trend, reasons and strengths with their values, and the playbook."""
+    from rich.markup import escape
     from rich.panel import Panel
     from rich.table import Table
 
@@ -50,7 +51,8 @@ def explain(account_id: str, store: Path | None = None, home: Path | None = None
     h, settings = _context(home, config)
     try:
         lang = normalise_lang(lang)
-        view = load_account_view(store or h.store, settings, account_id, lang, as_of=_date(as_of))
+        view = load_account_view(store or h.store, settings, account_id, lang, as_of=_date(as_of),
+                                 trend_points=points)
     except ViewError as exc:
         raise _view_error(exc) from exc
     zh = lang == "zh-CN"
@@ -58,13 +60,14 @@ def explain(account_id: str, store: Path | None = None, home: Path | None = None
     colour = {"healthy": "green", "low_risk": "yellow", "medium_risk": "dark_orange", "high_risk": "red"}[view.tier]
     change = "" if view.health_change is None else (
         f" ({view.health_change:+d} {L['since']} {view.previous['as_of']})")
-    p = view.profile
-    head = (f"[bold]{view.account_id}[/]  [{colour} bold]{view.tier_label}[/]  {L['health']} "
+    # every value from the data or the config is escaped: "[Team A]" is a name, not Rich markup
+    p = {k: escape(str(v)) if v not in (None, "") else "-" for k, v in view.profile.items()}
+    head = (f"[bold]{escape(view.account_id)}[/]  [{colour} bold]{view.tier_label}[/]  {L['health']} "
             f"[bold]{view.health_score}[/]{change}  {L['probability']} [bold]{view.churn_probability:.1%}[/]\n"
             f"{L['mrr']} {_money(view.mrr)}  {L['loss']} [bold]{_money(view.expected_mrr_loss)}[/]  "
-            f"{L['csm']} {p.get('csm') or '-'}  {L['segment']} {p.get('segment') or '-'}  "
-            f"{L['industry']} {p.get('industry') or '-'}  {L['region']} {p.get('region') or '-'}\n"
-            f"[dim]{L['as_of']} {view.as_of}  {L['model']} {view.model_version}[/]")
+            f"{L['csm']} {p.get('csm', '-')}  {L['segment']} {p.get('segment', '-')}  "
+            f"{L['industry']} {p.get('industry', '-')}  {L['region']} {p.get('region', '-')}\n"
+            f"[dim]{L['as_of']} {view.as_of}  {L['model']} {escape(view.model_version)}[/]")
     console.print(Panel(head, title=L["title"], expand=False))
     trend = view.trend.tail(points)
     spark = sparkline(list(trend["health_score"]))
@@ -82,14 +85,16 @@ def explain(account_id: str, store: Path | None = None, home: Path | None = None
         for c in (L["signal"], L["text"], L["value"], L["contribution"]):
             table.add_column(c, justify="right" if c == L["contribution"] else "left")
         for x in items:
-            table.add_row(x["label"], x["text"], f"{x['feature']} = {_value(x.get('value'))}",
+            table.add_row(escape(str(x["label"])), escape(str(x["text"])),
+                          escape(f"{x['feature']} = {_value(x.get('value'))}"),
                           f"[{sign}]{x['contribution']:+.2f}[/]")
         if not items:
             table.add_row("-", L["none"], "", "")
         console.print(table)
     pb = view.playbook
-    console.print(Panel(f"[bold]{pb['action']}[/]\n{L['owner']}: {pb['owner']}   {L['respond']}: "
-                        f"[bold]{pb['respond_within']}[/]", title=L["playbook"], expand=False))
+    console.print(Panel(f"[bold]{escape(str(pb['action']))}[/]\n{L['owner']}: {escape(str(pb['owner']))}   "
+                        f"{L['respond']}: [bold]{escape(str(pb['respond_within']))}[/]",
+                        title=L["playbook"], expand=False))
 
 
 def report(store: Path | None = None, home: Path | None = None, config: Path | None = None,
@@ -98,31 +103,33 @@ def report(store: Path | None = None, home: Path | None = None, config: Path | N
     """Write the self-contained HTML portfolio report; returns its path."""
     from churnwatch.cli import ExitError, _context, console, steps
     from serving.alerts import open_tasks
-    from serving.explain import ViewError, normalise_lang, normalise_tier, read_scores
-    from serving.report import build_report
+    from serving.explain import ViewError, normalise_lang, normalise_tier, read_scores, scoring_dates
+    from serving.report import _version_key, build_report
 
     h, settings = _context(home, config)
     target = store or h.store
     try:
         lang = normalise_lang(lang)
         tier = normalise_tier(tier) if tier else None
-        history = read_scores(target)
+        dates = scoring_dates(target)
+        day = _date(as_of) or dates[-1]
+        if day not in dates:
+            raise ExitError(f"--as-of {day}: no scores that day; scored dates: {', '.join(map(str, dates[-5:]))}")
+        scored = read_scores(target, dates=[day], columns=("account_id", "model_version"))
     except ViewError as exc:
         raise _view_error(exc) from exc
-    day = _date(as_of) or max(history["as_of"])
-    scored = set(history.loc[history["as_of"] == day, "account_id"])
-    if not scored:
-        raise ExitError(f"--as-of {day}: no scores that day; scored dates: "
-                        + ", ".join(map(str, sorted(set(history["as_of"]))[-5:])))
-    unknown = [a for a in accounts or [] if a not in scored]
+    ids = set(scored["account_id"])
+    unknown = [a for a in accounts or [] if a not in ids]
     if unknown:
-        raise ExitError(f"--account {unknown[0]!r} has no score as of {day} ({len(scored):,} accounts scored then)")
+        raise ExitError(f"--account {unknown[0]!r} has no score as of {day} ({len(ids):,} accounts scored then)")
     suffix = "" if lang == "en" else f".{lang}"
-    path = out or h.reports / f"churn-report-{day}{suffix}.html"
+    name = f"churn-report-{day}{suffix}.html"
+    # --out may be a folder: the report gets its default name inside it
+    path = h.reports / name if out is None else (out / name if out.is_dir() else out)
     with steps() as say:
         say("loading the model for the SHAP waterfalls")
-        versions = sorted(set(history.loc[history["as_of"] == day, "model_version"].astype(str)))
-        bundle = _bundle(h, model or (versions[-1] if versions else None))
+        versions = sorted(set(scored["model_version"].astype(str)), key=_version_key)
+        bundle = _bundle(h, model, versions[-1] if versions else None)
         say(f"rendering the report as of {day}")
         try:
             result = build_report(target, settings, path, lang=lang, tier=tier, top=top, accounts=accounts,
@@ -133,24 +140,40 @@ def report(store: Path | None = None, home: Path | None = None, config: Path | N
                   f"{result.waterfalls} SHAP waterfalls, {result.seconds:.1f} s)\n"
                   f"as of {result.as_of}: {result.accounts:,} accounts, MRR at risk {result.mrr_at_risk:,.0f}; "
                   + (f"tier movements since {result.previous_as_of}" if result.previous_as_of else
-                     "no previous scoring (tier movements need an earlier `churnwatch score --as-of`)"))
+                     "no previous scoring (tier movements need an earlier `churnwatch score --as-of`)"),
+                  markup=False)
     return result.path
 
 
-def _bundle(h, ref: str | None):
-    """The bundle that scored the report's date (registry version, a bundle folder or a models:/ URI);
-    None (no waterfalls, with a warning) when it cannot be loaded."""
-    from churnwatch.cli import _tracking, err
+def _bundle(h, model: str | None, scored_by: str | None):
+    """The bundle for the SHAP waterfalls.
+
+    ``model`` (``--model``: a registry version number, a bundle folder or a models:/ URI)
+    must load, else ``ExitError`` (exit 2). Without it, the version that scored the date
+    (``scored_by``) is tried; when that cannot be loaded the report has no waterfalls and a
+    warning says why. Every loading failure (registry, MLflow, files, a bad URI) is handled
+    the same way.
+    """
+    from mlflow.exceptions import MlflowException
+
+    from churnwatch.cli import ExitError, _tracking, err
     from features.errors import ChurnwatchError
     from training.registry import load_model
 
+    ref = model or scored_by
     if ref is None:
         return None
     uri = f"models:/churnwatch/{ref}" if ref.isdigit() else ref
     try:
+        if not uri.startswith("models:/") and not Path(uri).exists():
+            # load_model would fall back to the champion: a typo must not load another model
+            raise FileNotFoundError(f"{uri} is neither a bundle folder, a version number nor a models:/ URI")
         return load_model(_tracking(h), uri)
-    except (ChurnwatchError, OSError) as exc:
-        err.print(f"warning: no SHAP waterfalls: model {ref} not loadable ({exc})", markup=False)
+    except (ChurnwatchError, MlflowException, OSError, ValueError, IndexError) as exc:
+        if model is not None:
+            raise ExitError(f"--model {model}: cannot load the model ({exc})", 2) from exc
+        err.print(f"warning: no SHAP waterfalls: model version {ref} (which scored this date) cannot be loaded "
+                  f"({exc})", markup=False)
         return None
 
 

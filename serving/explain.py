@@ -167,13 +167,23 @@ def playbook_for(row: pd.Series | dict, settings: Settings, lang: str) -> dict:
             "respond_within": respond_label(row["respond_within"], lang)}
 
 
+def _dates(values: pd.Series) -> pd.Series:
+    """``values`` as ``datetime.date`` objects; no conversion when they already are (``read_scores``)."""
+    first = values.iloc[0] if len(values) else None
+    if isinstance(first, dt.date) and not isinstance(first, dt.datetime):
+        return values
+    return pd.to_datetime(values).dt.date
+
+
 def account_view(history: pd.DataFrame, account_id: str, settings: Settings, lang: str = "en",
                  profiles: pd.DataFrame | None = None, as_of: dt.date | None = None,
                  trend_points: int = 26) -> AccountView:
     """The view of ``account_id`` on ``as_of`` (default: its latest score); pure.
 
     Args:
-        history: score-history rows (any accounts; see ``serving/batch.py``).
+        history: score-history rows (any accounts; see ``serving/batch.py``). Callers that
+            build many views pass each account's own rows (``read_scores(accounts=...)``
+            grouped by account), so no call scans every account's rows.
         profiles: optional rows ``account_id, as_of`` + ``PROFILE_COLUMNS`` (``read_profiles``).
         trend_points: how many of the latest scores the trend keeps.
 
@@ -182,18 +192,20 @@ def account_view(history: pd.DataFrame, account_id: str, settings: Settings, lan
     """
     lang = normalise_lang(lang)
     rows = history[history["account_id"] == account_id]
+    rows = rows.assign(_d=_dates(rows["as_of"]))
     if as_of is not None:
-        rows = rows[pd.to_datetime(rows["as_of"]).dt.date <= as_of]
+        rows = rows[rows["_d"] <= as_of]
     if rows.empty:
-        raise ViewError(_unknown_message(history, account_id))
-    rows = rows.assign(_d=pd.to_datetime(rows["as_of"]).dt.date).sort_values("_d")
+        ids = sorted(history["account_id"].unique())
+        raise ViewError(_unknown_message(ids, account_id, as_of if account_id in ids else None))
+    rows = rows.sort_values("_d")
     last = rows.iloc[-1]
     prev = rows.iloc[-2] if len(rows) > 1 else None
     suffix = "zh" if lang == "zh-CN" else "en"
     profile: dict = {}
     if profiles is not None and not profiles.empty:
-        p = profiles[(profiles["account_id"] == account_id)
-                     & (pd.to_datetime(profiles["as_of"]).dt.date == last["_d"])]
+        p = profiles[profiles["account_id"] == account_id]
+        p = p[_dates(p["as_of"]) == last["_d"]] if len(p) else p
         if not p.empty:
             profile = {c: _clean(p.iloc[0][c]) for c in PROFILE_COLUMNS if c in p.columns}
     trend = rows.tail(trend_points)[["_d", "health_score", "tier", "churn_probability"]].rename(
@@ -209,10 +221,12 @@ def account_view(history: pd.DataFrame, account_id: str, settings: Settings, lan
         profile=profile, lang=lang)
 
 
-def _unknown_message(history: pd.DataFrame, account_id: str) -> str:
-    ids = sorted(history["account_id"].unique())
+def _unknown_message(ids: list[str], account_id: str, as_of: dt.date | None = None) -> str:
+    """Why ``account_id`` has no view: not scored at all (with examples), or not on or before ``as_of``."""
     if not ids:
         return "the score history is empty: run `churnwatch score` first"
+    if as_of is not None and account_id in ids:
+        return f"account {account_id!r} has no score on or before {as_of}"
     near = [i for i in ids if account_id.lower() in str(i).lower()][:3] or ids[:3]
     return (f"account {account_id!r} has no score in the score history ({len(ids):,} accounts scored); "
             f"for example: {', '.join(map(str, near))}")
@@ -220,45 +234,113 @@ def _unknown_message(history: pd.DataFrame, account_id: str) -> str:
 
 # -- the shell: reading the store ---------------------------------------------------------
 
-def read_scores(store: Path) -> pd.DataFrame:
-    """The whole score history, or ``ViewError`` telling to run ``churnwatch score`` first."""
+#: The score-history columns the portfolio figures need (no JSON reason columns).
+PORTFOLIO_COLUMNS = ("account_id", "as_of", "churn_probability", "health_score", "tier", "model_version")
+
+
+def _where(accounts: list[str] | None = None, dates: list[dt.date] | None = None,
+           until: dt.date | None = None) -> tuple[str, list]:
+    """SQL condition and parameters on ``account_id`` / ``as_of`` (score_history and snapshots)."""
+    conds, params = ["TRUE"], []
+    if accounts is not None:
+        if len(accounts) == 1:
+            conds.append("account_id = ?")
+            params.append(str(accounts[0]))
+        else:
+            conds.append("account_id IN (SELECT unnest(?::VARCHAR[]))")
+            params.append([str(a) for a in accounts])
+    if dates is not None:
+        conds.append("as_of IN (SELECT unnest(?::DATE[]))")
+        params.append(list(dates))
+    if until is not None:
+        conds.append("as_of <= ?")
+        params.append(until)
+    return " AND ".join(conds), params
+
+
+def _open_scores(store: Path) -> duckdb.DuckDBPyConnection:
+    """A read-only connection to ``store`` with a non-empty ``score_history``, or ``ViewError``."""
     if not Path(store).exists():
         raise ViewError(f"store {store} does not exist: run `churnwatch demo` or `churnwatch features` "
                         "and `churnwatch score` first")
-    with connect(Path(store), read_only=True) as con:
-        try:
-            frame = con.execute("SELECT * FROM score_history ORDER BY as_of, account_id").df()
-        except duckdb.CatalogException:
-            frame = pd.DataFrame()
-    if frame.empty:
+    con = connect(Path(store), read_only=True)
+    try:
+        scored = con.execute("SELECT 1 FROM score_history LIMIT 1").fetchone() is not None
+    except duckdb.CatalogException:
+        scored = False
+    if not scored:
+        con.close()
         raise ViewError(f"no score history in {store}: run `churnwatch score` first")
-    frame["as_of"] = pd.to_datetime(frame["as_of"]).dt.date
+    return con
+
+
+def scoring_dates(store: Path) -> list[dt.date]:
+    """The dates with scores, oldest first (``ViewError`` when there are none)."""
+    with _open_scores(store) as con:
+        return [r[0] for r in con.execute("SELECT DISTINCT as_of FROM score_history ORDER BY 1").fetchall()]
+
+
+def read_scores(store: Path, *, accounts: list[str] | None = None, dates: list[dt.date] | None = None,
+                until: dt.date | None = None, last: int | None = None,
+                columns: tuple[str, ...] | None = None) -> pd.DataFrame:
+    """Score-history rows, filtered in SQL (all of them without filters; ``as_of`` as ``datetime.date``).
+
+    Args:
+        accounts / dates: only these accounts / scoring dates.
+        until: only scores on or before this date.
+        last: only each account's ``last`` latest scores (after the other filters).
+        columns: only these columns (default: all, including the four JSON reason columns).
+
+    Raises:
+        ViewError: no store or no score history (an empty result of the filters is no error).
+    """
+    cond, params = _where(accounts, dates, until)
+    cols = "*" if columns is None else ", ".join(columns)
+    qualify = ""
+    if last is not None:
+        qualify = "QUALIFY row_number() OVER (PARTITION BY account_id ORDER BY as_of DESC) <= ?"
+        params.append(int(last))
+    with _open_scores(store) as con:
+        frame = con.execute(f"SELECT {cols} FROM score_history WHERE {cond} {qualify} "
+                            "ORDER BY as_of, account_id", params).df()
+    if "as_of" in frame.columns:
+        frame["as_of"] = pd.to_datetime(frame["as_of"]).dt.date
     return frame
 
 
-def read_profiles(store: Path, settings: Settings | None = None) -> pd.DataFrame:
-    """MRR and CRM attributes for every scored (account, as-of): ``account_id, as_of`` + ``PROFILE_COLUMNS``.
+def read_profiles(store: Path, settings: Settings | None = None, *, accounts: list[str] | None = None,
+                  dates: list[dt.date] | None = None) -> pd.DataFrame:
+    """MRR and CRM attributes for scored (account, as-of) pairs: ``account_id, as_of`` + ``PROFILE_COLUMNS``.
 
-    MRR is the snapshot's ``mrr`` feature of the same (account, as-of): the sum of the MRR
-    of every subscription term in force at the scoring date, from the contract-checked,
-    column-mapped data (``features/timeline.py``), i.e. the figure the model scored. Scores
-    whose snapshot row is gone (a full-schedule rebuild drops off-schedule dates) get the
-    same figure recomputed from the raw data source (``settings.data``) when there is one.
+    ``accounts`` / ``dates`` restrict the pairs (filtered in SQL, on both tables). MRR is
+    the snapshot's ``mrr`` feature of the same (account, as-of): the sum of the MRR of
+    every subscription term in force at the scoring date, from the contract-checked,
+    column-mapped data (``features/timeline.py``), i.e. the figure the model scored.
+    Scores whose snapshot row is gone (a full-schedule rebuild drops off-schedule dates)
+    get the same figure recomputed from the raw data source (``settings.data``) when there
+    is one, reading only those accounts (``profiles_from_source``).
     """
-    with connect(Path(store), read_only=True) as con:
-        try:
-            frame = con.execute("""
-                SELECT h.account_id, h.as_of, s.mrr, s.csm, s.segment, s.industry, s.region,
+    cond, params = _where(accounts, dates)
+    with _open_scores(store) as con:
+        has_snapshots = con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = 'snapshots' "
+                                    "AND database_name = current_database()").fetchone()[0] > 0
+        if has_snapshots:
+            frame = con.execute(f"""
+                WITH h AS (SELECT DISTINCT account_id, as_of FROM score_history WHERE {cond}),
+                     s AS (SELECT account_id, as_of, {", ".join(PROFILE_COLUMNS)} FROM snapshots WHERE {cond})
+                SELECT h.account_id, h.as_of, {", ".join("s." + c for c in PROFILE_COLUMNS)},
                        s.account_id IS NOT NULL AS _found
-                FROM score_history h LEFT JOIN snapshots s ON s.account_id = h.account_id AND s.as_of = h.as_of
-                ORDER BY h.as_of, h.account_id""").df()
-        except duckdb.CatalogException:
-            frame = pd.DataFrame(columns=["account_id", "as_of", *PROFILE_COLUMNS, "_found"])
+                FROM h LEFT JOIN s ON s.account_id = h.account_id AND s.as_of = h.as_of
+                ORDER BY h.as_of, h.account_id""", params + params).df()
+        else:
+            nulls = ", ".join(f"NULL AS {c}" for c in PROFILE_COLUMNS)
+            frame = con.execute(f"SELECT DISTINCT account_id, as_of, {nulls}, FALSE AS _found FROM score_history "
+                                f"WHERE {cond} ORDER BY as_of, account_id", params).df()
     frame["as_of"] = pd.to_datetime(frame["as_of"]).dt.date
-    missing = frame[~frame["_found"].astype(bool)]
-    if len(missing) and settings is not None and settings.data:
-        dates = sorted(set(missing["as_of"]))
-        fresh = profiles_from_source(settings, dates)
+    found = frame["_found"].astype(bool)
+    if (~found).any() and settings is not None and settings.data:
+        missing = frame[~found]
+        fresh = profiles_from_source(settings, sorted(set(missing["account_id"])), sorted(set(missing["as_of"])))
         keyed = frame.set_index(["account_id", "as_of"])
         fresh = fresh.set_index(["account_id", "as_of"])
         idx = keyed.index[~keyed["_found"].astype(bool)].intersection(fresh.index)
@@ -269,16 +351,71 @@ def read_profiles(store: Path, settings: Settings | None = None) -> pd.DataFrame
     return frame.drop(columns="_found")
 
 
-def profiles_from_source(settings: Settings, dates: list[dt.date]) -> pd.DataFrame:
-    """The same MRR (terms in force at each date) and CRM attributes, from the raw data source."""
-    from features.pipeline import open_connection, prepare
+def load_clean_subset(con: duckdb.DuckDBPyConnection, settings: Settings, account_ids: list[str],
+                      tables: dict[str, tuple[dt.date | None, dt.date | None]]) -> None:
+    """``clean_<table>`` for each of ``tables``: the rows of ``account_ids`` only, and of ``[since, before)``.
+
+    ``tables`` maps a contract table to ``(since, before)`` bounds on its time column
+    (None: unbounded). The same contract checks as ``features.validate.validate_tables``
+    (column mapping, type checks, casting, the set-aside reasons incl. unknown accounts and
+    the configured data end), but over the wanted rows only, so showing fifty accounts does
+    not re-validate the whole event log. Every set-aside reason is row-local or decided per
+    account (``duplicate_account``, ``unknown_account``), so filtering by account first
+    keeps exactly the rows the full check keeps. A table the source lacks is empty.
+
+    Raises:
+        DataContractError: as ``validate_tables`` (a missing column, a value of the wrong type).
+    """
+    from features.contract import DUCKDB_TYPES, TABLES
+    from features.sources import open_source
+    from features.validate import _check_columns, _reasons, _source_columns, _typed_select, q
+
+    src = open_source(settings.data)
+    con.execute("CREATE OR REPLACE TEMP TABLE wanted AS SELECT DISTINCT unnest(?::VARCHAR[]) AS account_id",
+                [[str(a) for a in account_ids]])
+    has_accounts = src.load(con, "accounts")
+    needed = ["accounts"] if has_accounts else ["subscriptions"]
+    needed += [t for t in tables if t not in needed]
+    loaded = {"accounts"} if has_accounts else set()
+    for name in needed:
+        table = TABLES[name]
+        if name not in loaded and (name == "accounts" or not src.load(con, name)):
+            cols = ", ".join(f"CAST(NULL AS {DUCKDB_TYPES[c.type]}) AS {q(c.name)}" for c in table.columns)
+            con.execute(f"CREATE OR REPLACE TEMP TABLE clean_{name} AS SELECT {cols} LIMIT 0")
+            continue
+        cols = _source_columns(con, table, settings.column_mapping.get(name, {}))
+        _check_columns(con, table, cols)
+        con.execute(f"CREATE OR REPLACE TEMP VIEW typed_{name} AS SELECT {_typed_select(table, cols)} "
+                    f"FROM raw_{name}")
+        known = "clean_accounts" if has_accounts else ("clean_subscriptions" if name != "subscriptions" else None)
+        reasons = _reasons(table, settings.data_end, known)
+        case = ("CASE " + " ".join(f"WHEN {c} THEN '{r}'" for r, c in reasons) + " END") if reasons \
+            else "CAST(NULL AS VARCHAR)"
+        where, params = ["account_id IN (SELECT account_id FROM wanted)"], []
+        since, before = tables.get(name, (None, None))
+        if table.time_column and since is not None:
+            where.append(f"{q(table.time_column)} >= ?")
+            params.append(since)
+        if table.time_column and before is not None:
+            where.append(f"{q(table.time_column)} < ?")
+            params.append(before)
+        names = ", ".join(q(c) for c in table.column_names)
+        con.execute(f"CREATE OR REPLACE TEMP TABLE clean_{name} AS SELECT {names} FROM ("
+                    f"SELECT *, {case} AS _reason FROM typed_{name} WHERE {' AND '.join(where)}) "
+                    "WHERE _reason IS NULL", params)
+
+
+def profiles_from_source(settings: Settings, accounts: list[str], dates: list[dt.date]) -> pd.DataFrame:
+    """The same MRR (terms in force at each date) and CRM attributes, from the raw data source,
+    for ``accounts`` only (their subscriptions and accounts rows; the event log is not read)."""
+    from features.pipeline import open_connection
     from features.timeline import build_spine, build_terms
 
     con = open_connection()
     try:
-        report, _ = prepare(settings.data, settings, con)
+        load_clean_subset(con, settings, accounts, {"accounts": (None, None), "subscriptions": (None, None)})
         build_terms(con, settings)
-        build_spine(con, [d for d in dates if d <= report.data_end], settings, report.data_end)
+        build_spine(con, list(dates), settings, max(dates))  # the data end only sets labels, unused here
         return con.execute("""
             SELECT s.account_id, s.as_of, s.mrr, a.csm, a.segment, a.industry, a.region
             FROM spine s LEFT JOIN clean_accounts a USING (account_id)""").df().assign(
@@ -288,10 +425,14 @@ def profiles_from_source(settings: Settings, dates: list[dt.date]) -> pd.DataFra
 
 
 def load_account_view(store: Path, settings: Settings, account_id: str, lang: str = "en",
-                      as_of: dt.date | None = None) -> AccountView:
-    """``account_view`` over the store's score history and profiles."""
-    history = read_scores(store)
-    if account_id not in set(history["account_id"]):
-        raise ViewError(_unknown_message(history, account_id))
-    profiles = read_profiles(store, settings)
-    return account_view(history, account_id, settings, lang, profiles=profiles, as_of=as_of)
+                      as_of: dt.date | None = None, trend_points: int = 26) -> AccountView:
+    """``account_view`` of one account: reads only its latest ``trend_points`` scores (on or before
+    ``as_of``) and the profile of the view's date."""
+    history = read_scores(store, accounts=[account_id], until=as_of, last=max(int(trend_points), 2))
+    if history.empty:
+        with _open_scores(store) as con:
+            ids = [r[0] for r in con.execute("SELECT DISTINCT account_id FROM score_history ORDER BY 1").fetchall()]
+        raise ViewError(_unknown_message(ids, account_id, as_of))
+    profiles = read_profiles(store, settings, accounts=[account_id], dates=[max(history["as_of"])])
+    return account_view(history, account_id, settings, lang, profiles=profiles, as_of=as_of,
+                        trend_points=trend_points)

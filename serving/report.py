@@ -35,16 +35,19 @@ import pandas as pd
 
 from features.config import Settings
 from serving.explain import (
+    PORTFOLIO_COLUMNS,
     TIER_RANK,
     TIERS,
     AccountView,
     ViewError,
     account_view,
+    load_clean_subset,
     normalise_lang,
     normalise_tier,
     owner_label,
     read_profiles,
     read_scores,
+    scoring_dates,
     tier_label,
 )
 
@@ -56,15 +59,20 @@ TIER_COLOURS = {"healthy": "#2e7d32", "low_risk": "#f9a825", "medium_risk": "#ef
 
 # -- the figures: pure functions over frames ----------------------------------------------
 
-def portfolio_frame(history: pd.DataFrame, profiles: pd.DataFrame, as_of: dt.date) -> pd.DataFrame:
-    """Scores of ``as_of`` with MRR, CRM attributes and ``expected_mrr_loss`` (one row per account)."""
+def portfolio_frame(history: pd.DataFrame, profiles: pd.DataFrame, as_of: dt.date,
+                    placeholder: str = "(none)") -> pd.DataFrame:
+    """Scores of ``as_of`` with MRR, CRM attributes and ``expected_mrr_loss`` (one row per account).
+
+    A missing CSM, segment, industry or region reads ``placeholder`` (the report passes its
+    language's word); an unknown MRR stays NaN, so it is left out of every MRR sum.
+    """
     day = history[history["as_of"] == as_of]
     prof = profiles[profiles["as_of"] == as_of].drop(columns="as_of")
     frame = day.merge(prof, on="account_id", how="left")
     frame["mrr"] = pd.to_numeric(frame["mrr"], errors="coerce")
     frame["expected_mrr_loss"] = frame["mrr"] * frame["churn_probability"]
     for c in ("csm", "segment", "industry", "region"):
-        frame[c] = frame[c].astype(object).where(frame[c].notna(), "(none)")
+        frame[c] = frame[c].astype(object).where(frame[c].notna(), placeholder)
     return frame.reset_index(drop=True)
 
 
@@ -241,14 +249,15 @@ def raw_signals(settings: Settings, account_ids: list[str], as_of: dt.date, week
     """
     if not settings.data or not account_ids:
         return None
-    from features.pipeline import open_connection, prepare
+    from features.pipeline import open_connection
 
     logins = list(settings.event_roles.login)
     start = as_of - dt.timedelta(days=7 * weeks)
     con = open_connection()
     try:
-        prepare(settings.data, settings, con)
-        con.execute("CREATE TEMP TABLE wanted AS SELECT unnest(?) AS account_id", [list(account_ids)])
+        # only these accounts' rows, events of the last `weeks` weeks: not the whole source
+        load_clean_subset(con, settings, list(account_ids), {
+            "events": (start, as_of), "tickets": (None, as_of), "invoices": (None, as_of)})
         kind = "event_type IN (SELECT unnest(?))" if logins else "TRUE"
         params = [list(logins)] if logins else []
         ev = con.execute(f"""
@@ -271,14 +280,16 @@ def raw_signals(settings: Settings, account_ids: list[str], as_of: dt.date, week
         con.close()
     for c in ("issued_at", "due_at", "paid_at"):
         invoices[c] = [None if pd.isna(v) else pd.Timestamp(v).date() for v in invoices[c]]
+    ev_by, tickets_by, invoices_by = (dict(tuple(f.groupby("account_id"))) for f in (ev, tickets, invoices))
+    week_start = [as_of - dt.timedelta(days=7 * (k + 1)) for k in range(weeks)]
     out = {}
     for acc in account_ids:
-        counts = ev[ev["account_id"] == acc].set_index("weeks_ago")["n"].reindex(range(weeks), fill_value=0)
-        week_start = [as_of - dt.timedelta(days=7 * (k + 1)) for k in range(weeks)]
+        mine = ev_by.get(acc, ev.iloc[:0])
+        counts = mine.set_index("weeks_ago")["n"].reindex(range(weeks), fill_value=0)
         frame = pd.DataFrame({"week_start": week_start, "logins": counts.to_numpy()}).iloc[::-1]
         out[acc] = {"logins": frame.reset_index(drop=True),
-                    "tickets": tickets[tickets["account_id"] == acc].reset_index(drop=True),
-                    "invoices": invoices[invoices["account_id"] == acc].reset_index(drop=True),
+                    "tickets": tickets_by.get(acc, tickets.iloc[:0]).reset_index(drop=True),
+                    "invoices": invoices_by.get(acc, invoices.iloc[:0]).reset_index(drop=True),
                     "login_role": bool(logins)}
     return out
 
@@ -342,37 +353,49 @@ def build_report(store: Path, settings: Settings, out: Path, *, lang: str = "en"
     t0 = time.perf_counter()
     lang = normalise_lang(lang)
     tier = normalise_tier(tier) if tier else None
-    history = read_scores(store)
-    dates = sorted(set(history["as_of"]))
+    strings = STRINGS[lang]
+    out = Path(out)
+    if out.is_dir():
+        raise ViewError(f"--out {out} is a folder: give a file name, e.g. {out / 'churn-report.html'}")
+    dates = scoring_dates(store)
     if as_of is None:
         as_of = dates[-1]
     elif as_of not in dates:
         raise ViewError(f"no scores as of {as_of}; scored dates: {', '.join(map(str, dates[-5:]))}")
-    profiles = read_profiles(store, settings)
-    frame = portfolio_frame(history, profiles, as_of)
+    before = [d for d in dates if d < as_of]
+    # the portfolio: this date and the previous one (tier movements), without the reason columns
+    history = read_scores(store, dates=[*before[-1:], as_of], columns=PORTFOLIO_COLUMNS)
+    profiles = read_profiles(store, settings, dates=[as_of])
+    frame = portfolio_frame(history, profiles, as_of, placeholder=strings["no_value"])
     unknown = [a for a in accounts or [] if a not in set(frame["account_id"])]
     if unknown:
         raise ViewError(f"--account {unknown[0]!r} has no score as of {as_of} "
                         f"({len(frame):,} accounts scored then)")
     ranked = top_accounts(frame, top, tier)
     page_ids = list(dict.fromkeys([*ranked["account_id"], *(accounts or [])]))
-    views = [account_view(history, a, settings, lang, profiles=profiles, as_of=as_of) for a in page_ids]
+    # the account pages: each page account's latest scores up to as_of, grouped once
+    trend_points = 26
+    trends = read_scores(store, accounts=page_ids, until=as_of, last=trend_points) if page_ids else history
+    by_account = dict(tuple(trends.groupby("account_id")))
+    profile_of = dict(tuple(profiles.groupby("account_id")))
+    views = [account_view(by_account[a], a, settings, lang, profiles=profile_of.get(a), as_of=as_of,
+                          trend_points=trend_points) for a in page_ids]
     log.info("report: %d account pages", len(views))
     signals = raw_signals(settings, page_ids, as_of) if page_ids else None
     waterfalls = _waterfalls(store, bundle, page_ids, as_of)
     movements = tier_movements(history, as_of)
     tasks = open_tasks if open_tasks is not None else pd.DataFrame()
-    strings = STRINGS[lang]
+    views_by_id = {v.account_id: v for v in views}
     context = {
         "t": strings, "lang": lang, "as_of": as_of, "tier": tier,
         "tier_filter": tier_label(tier, lang) if tier else None,
         "generated_at": (generated_at or dt.datetime.now()).strftime("%Y-%m-%d %H:%M"),
-        "model_version": ", ".join(sorted(set(frame["model_version"].astype(str)))),
+        "model_version": ", ".join(sorted(set(frame["model_version"].astype(str)), key=_version_key)),
         "horizon_days": settings.horizon_days, "totals": _totals(frame),
         "by_tier": mrr_by(frame, "tier").to_dict(orient="records"),
         "by_csm": mrr_by(frame, "csm").to_dict(orient="records"),
         "by_segment": mrr_by(frame, "segment").to_dict(orient="records"),
-        "top": [_top_row(r, views, lang) for r in ranked.head(25).to_dict(orient="records")],
+        "top": [{**r, "view": views_by_id[r["account_id"]]} for r in ranked.head(25).to_dict(orient="records")],
         "top_count": len(ranked), "movements": movements,
         "worse": movements.changes[movements.changes["worse"]].merge(
             frame[["account_id", "expected_mrr_loss"]], on="account_id", how="left").sort_values(
@@ -382,16 +405,32 @@ def build_report(store: Path, settings: Settings, out: Path, *, lang: str = "en"
                                 waterfalls.get(v.account_id)) for v in views],
         "tiers": TIERS, "colours": TIER_COLOURS, "tier_label": lambda k: tier_label(k, lang),
         "owner_label": lambda o: owner_label(o, lang),
+        "priority_label": lambda p: _label(p, PRIORITY_ZH if lang == "zh-CN" else {}),
+        "category_label": lambda c: _label(c, CATEGORY_ZH if lang == "zh-CN" else {}),
         "page_ids": set(page_ids), "has_bundle": bundle is not None, "has_data": signals is not None,
     }
     text = _environment().get_template("report.html.j2").render(**context)
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(text, encoding="utf-8")
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise ViewError(f"cannot write the report to {out}: {exc.strerror or exc}") from exc
     return ReportResult(path=out, as_of=as_of, previous_as_of=movements.previous_as_of, accounts=len(frame),
                         pages=len(views), mrr_at_risk=float(frame["expected_mrr_loss"].sum()),
                         seconds=time.perf_counter() - t0, bytes=out.stat().st_size, tier=tier,
                         waterfalls=len(waterfalls))
+
+
+def _version_key(version: str) -> tuple:
+    """Model versions in numeric order ("9" before "10"); non-numbers after, alphabetically."""
+    return (0, int(version), "") if str(version).isdigit() else (1, 0, str(version))
+
+
+def _label(value: object, labels: dict[str, str]) -> str:
+    """A ticket field for display: ``–`` when missing (None, NaN, empty), the translation when known."""
+    if value is None or (isinstance(value, float) and np.isnan(value)) or value is pd.NA or str(value).strip() == "":
+        return "–"
+    return labels.get(str(value).strip().lower(), str(value))
 
 
 def _totals(frame: pd.DataFrame) -> dict:
@@ -401,11 +440,6 @@ def _totals(frame: pd.DataFrame) -> dict:
             "high_risk": int((frame["tier"] == "high_risk").sum()),
             "mean_health": float(frame["health_score"].mean()),
             "no_mrr": int(frame["mrr"].isna().sum())}
-
-
-def _top_row(r: dict, views: list[AccountView], lang: str) -> dict:
-    view = next(v for v in views if v.account_id == r["account_id"])
-    return {**r, "view": view}
 
 
 def _waterfalls(store: Path, bundle, account_ids: list[str], as_of: dt.date) -> dict[str, str]:
@@ -425,6 +459,12 @@ def _waterfalls(store: Path, bundle, account_ids: list[str], as_of: dt.date) -> 
     values = rows[names].to_numpy(dtype=object)
     return {acc: waterfall_png(contrib[i], names, list(values[i])) for i, acc in enumerate(rows["account_id"])}
 
+
+#: Ticket priorities (contract: low / normal / high / urgent) and the demo's categories, in Chinese;
+#: other values are shown as they are.
+PRIORITY_ZH = {"low": "低", "normal": "普通", "medium": "中", "high": "高", "urgent": "紧急"}
+CATEGORY_ZH = {"billing": "账单", "bug": "缺陷", "feature_request": "功能需求", "how_to": "使用咨询",
+               "integration": "集成", "performance": "性能"}
 
 STRINGS: dict[str, dict[str, str]] = {
     "en": {
@@ -457,7 +497,10 @@ STRINGS: dict[str, dict[str, str]] = {
         "previous": "previous score", "change": "change", "back": "back to the portfolio",
         "contribution": "contribution", "value": "value", "signal": "signal", "shown": "shown",
         "of": "of", "pages_note": "one page per account below; click an id to jump to it",
-        "none_reasons": "No risk signal above the average.",
+        "none_reasons": "No risk signal above the average.", "no_value": "(none)", "log_odds": "log-odds",
+        "no_mrr": "{n} of {total} accounts have no known MRR (no subscription term in force on the scoring "
+                  "date): they count in the account numbers but not in MRR or MRR at risk, which are "
+                  "understated by their revenue.",
     },
     "zh-CN": {
         "title": "客户流失预警：客户组合报告", "as_of": "评分日期", "model": "模型版本", "generated": "生成时间",
@@ -485,6 +528,8 @@ STRINGS: dict[str, dict[str, str]] = {
         "no_data": "原始数据源不可用（请在 churnwatch.yaml 中设置 `data:`）。", "previous": "上次评分",
         "change": "变化", "back": "返回客户组合", "contribution": "贡献", "value": "数值", "signal": "信号",
         "shown": "显示", "of": "/", "pages_note": "下方每个客户一页；点击客户编号跳转",
-        "none_reasons": "没有高于平均水平的风险信号。",
+        "none_reasons": "没有高于平均水平的风险信号。", "no_value": "（无）", "log_odds": "对数几率",
+        "no_mrr": "{total} 个客户中有 {n} 个没有已知的月经常性收入（评分日没有有效的订阅合同）：它们计入客户数，"
+                  "但不计入月经常性收入和风险月经常性收入，因此这两项少算了这些客户的收入。",
     },
 }

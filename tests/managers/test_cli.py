@@ -8,6 +8,7 @@ import subprocess
 import sys
 
 import duckdb
+import pandas as pd
 
 
 def run(*args, home, timeout=300):
@@ -58,3 +59,55 @@ def test_report_command_writes_the_file_and_refuses_bad_input(home, tmp_path):
     assert bad.returncode == 2 and "'ACC-NOPE' has no score" in bad.stderr
     bad = run("report", "--lang", "fr", home=home)
     assert bad.returncode == 2 and "en, zh-CN" in bad.stderr
+
+
+def _mrr_from_raw(data, account_id, day) -> float:
+    """MRR of the account's subscription terms in force on ``day``, from the raw file."""
+    subs = pd.read_parquet(data / "subscriptions.parquet")
+    subs = subs[subs["account_id"] == account_id]
+    start, end = pd.to_datetime(subs["start_date"]), pd.to_datetime(subs["end_date"])
+    t = pd.Timestamp(day)
+    return float(subs.loc[(start <= t) & (end.isna() | (end > t)), "mrr"].sum())
+
+
+def test_explain_prints_each_signals_actual_value(home):
+    acc, _tier, en, _zh = _riskiest(home)
+    with duckdb.connect(str(home.store), read_only=True) as con:
+        row = con.execute("SELECT * FROM snapshots WHERE account_id = ? AND as_of = ?",
+                          [acc, home.dates[1]]).df().iloc[0]
+    r = run("explain", acc, home=home)
+    assert r.returncode == 0, r.stderr[-2000:]
+    out = " ".join(r.stdout.split())
+    for item in en:
+        value = float(row[item["feature"]])  # the snapshot's value of the feature, read independently
+        shown = f"{value:,.0f}" if value.is_integer() else f"{value:,.3g}"
+        assert f"{item['feature']} = {shown}" in out, (item, out)
+        assert item["text"] in out
+
+
+def test_explain_prints_brackets_literally_recomputes_a_gone_snapshot_and_honours_points(altered):
+    acc = altered.gone
+    with duckdb.connect(str(altered.store), read_only=True) as con:
+        day, n_scores = con.execute("SELECT max(as_of), count(*) FROM score_history WHERE account_id = ?",
+                                    [acc]).fetchone()
+    assert n_scores == 32
+    r = run("explain", acc, "--points", "40", home=altered)
+    assert r.returncode == 0, r.stderr[-2000:]
+    out = " ".join(r.stdout.split())
+    assert altered.csm == "[Team A] [/x]" and altered.csm in out  # a name, not Rich markup
+    assert "health trend (32 scores)" in out  # --points above 26 is honoured
+    # the snapshot of the latest date is gone: MRR recomputed from the raw source
+    assert f"MRR {_mrr_from_raw(altered.data, acc, day):,.0f} " in out
+    assert "health trend (12 scores)" in " ".join(run("explain", acc, home=altered).stdout.split())
+    r = run("explain", acc, "--as-of", "2000-01-01", home=altered)
+    assert r.returncode == 2 and f"'{acc}' has no score on or before 2000-01-01" in r.stderr
+
+
+def test_report_out_folder_and_a_model_that_does_not_load(home, tmp_path):
+    r = run("report", "--top", "1", "--out", str(tmp_path), "--model", str(home.bundle_dir), home=home)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert (tmp_path / f"churn-report-{home.dates[1]}.html").is_file()  # the default name inside the folder
+    bad = run("report", "--top", "1", "--out", str(tmp_path / "x.html"), "--model", str(tmp_path / "nope"),
+              home=home)
+    assert bad.returncode == 2 and "--model" in bad.stderr and "cannot load" in bad.stderr
+    assert "Traceback" not in bad.stderr and not (tmp_path / "x.html").exists()

@@ -10,7 +10,7 @@ import pytest
 
 from features.config import Settings
 from serving.explain import ViewError, account_view, normalise_lang, normalise_tier, respond_label, sparkline
-from serving.report import mrr_by, portfolio_frame, tier_movements, top_accounts
+from serving.report import PRIORITY_ZH, _label, _version_key, mrr_by, portfolio_frame, tier_movements, top_accounts
 
 D1, D2 = dt.date(2025, 6, 2), dt.date(2025, 6, 9)
 
@@ -103,3 +103,28 @@ def test_tier_and_language_spellings():
         normalise_lang("fr")
     assert respond_label("3 working days", "zh-CN") == "3个工作日" and respond_label("no deadline", "zh-CN") == "无时限"
     assert sparkline([0, 50, 100]) == "▁▅█"
+
+
+def test_trend_keeps_up_to_trend_points_scores():
+    base = _history().query("account_id == 'A'").iloc[[0]]
+    many = pd.concat([base.assign(as_of=D1 - dt.timedelta(days=7 * k), health_score=k) for k in range(40)])
+    view = account_view(many, "A", Settings(), trend_points=40)
+    assert len(view.trend) == 40 and list(view.trend["health_score"])[-3:] == [2, 1, 0]
+    assert len(account_view(many, "A", Settings()).trend) == 26  # the default
+    with pytest.raises(ViewError, match="has no score on or before 2000-01-01"):
+        account_view(many, "A", Settings(), as_of=dt.date(2000, 1, 1))
+
+
+def test_versions_sort_numerically_and_missing_ticket_fields_read_as_a_dash():
+    assert sorted(["10", "9", "2", "bundle"], key=_version_key) == ["2", "9", "10", "bundle"]
+    assert max(["9", "10"], key=_version_key) == "10"
+    assert [_label(v, PRIORITY_ZH) for v in (float("nan"), None, "", " High ", "p1")] == ["–", "–", "–", "高", "p1"]
+    assert _label(float("nan"), {}) == "–" and _label("bug", {}) == "bug"
+
+
+def test_missing_attributes_read_as_the_placeholder():
+    profiles = _profiles()
+    profiles.loc[profiles["account_id"] == "C", "csm"] = None
+    frame = portfolio_frame(_history(), profiles, D2, placeholder="（无）")
+    assert frame.set_index("account_id").loc["C", "csm"] == "（无）"
+    assert "（无）" in set(mrr_by(frame, "csm")["csm"])

@@ -3,6 +3,7 @@ against an independent computation from the raw subscriptions and the score hist
 
 from __future__ import annotations
 
+import html
 import json
 import re
 
@@ -83,8 +84,16 @@ def test_mrr_at_risk_equals_an_independent_computation(home, reports):
         assert result.mrr_at_risk == pytest.approx(expected.sum())
         total = re.search(r'id="mrr-at-risk-total">([0-9,]+)<', dom).group(1)
         assert int(total.replace(",", "")) == round(expected.sum())
-        csm = re.search(r'<table id="by-csm">.*?</table>', dom, re.S).group(0)
-        assert sum(float(v) for v in re.findall(r'data-mrr-at-risk="([0-9.]+)"', csm)) <= expected.sum() + 0.01
+        # per CSM: the raw accounts table's owner, the raw subscriptions' MRR, the scores' probability
+        owners = pd.read_parquet(home.data / "accounts.parquet").set_index("account_id")["csm"]
+        per_csm = (scores["mrr"] * scores["churn_probability"]).groupby(scores["account_id"].map(owners)).sum()
+        table = re.search(r'<table id="by-csm">.*?</table>', dom, re.S).group(0)
+        rows = [(html.unescape(name), float(v)) for name, v in re.findall(
+            r'<tr data-csm="([^"]*)">.*?data-mrr-at-risk="([0-9.]+)"', table, re.S)]
+        assert len(rows) == min(10, len(per_csm))  # the ten largest are shown
+        assert [name for name, _ in rows] == list(per_csm.sort_values(ascending=False).index[:len(rows)])
+        for name, value in rows:
+            assert value == pytest.approx(per_csm[name], abs=0.01), name
 
 
 def test_report_is_self_contained(reports):
@@ -123,3 +132,34 @@ def test_a_store_without_scores_says_to_score_first(home, tmp_path):
         con.execute("CREATE TABLE snapshots AS SELECT 1 AS x")
     with pytest.raises(ViewError, match="run `churnwatch score` first"):
         build_report(store, home.settings, tmp_path / "r.html")
+
+
+def test_unknown_mrr_missing_attributes_and_labels_in_both_languages(altered, tmp_path):
+    """Two accounts without a known MRR are counted and said so; a missing segment reads in the
+    report's language; ticket fields and the contribution unit are translated."""
+    with duckdb.connect(str(altered.store), read_only=True) as con:
+        total = con.execute("SELECT count(*) FROM score_history WHERE as_of = (SELECT max(as_of) "
+                            "FROM score_history)").fetchone()[0]
+    texts = {}
+    for lang in ("en", "zh-CN"):
+        r = build_report(altered.store, altered.settings, tmp_path / f"r.{lang}.html", lang=lang, top=3,
+                         accounts=list(altered.no_mrr))
+        texts[lang] = text = r.path.read_text(encoding="utf-8")
+        note = re.search(r'<p class="note" id="no-mrr" data-count="(\d+)">(.*?)</p>', text, re.S)
+        assert note and note.group(1) == "2"
+        segments = re.search(r'<table id="by-segment">.*?</table>', text, re.S).group(0)
+        assert ("(none)" if lang == "en" else "（无）") in segments
+        assert ">nan<" not in text and "None" not in re.sub(r"<[^>]+>", " ", text)
+    assert f"2 of {total} accounts have no known MRR" in texts["en"]
+    assert f"{total} 个客户中有 2 个没有已知的月经常性收入" in texts["zh-CN"]
+    zh = texts["zh-CN"]
+    assert "(none)" not in zh and "log-odds" not in zh and "对数几率" in zh
+    tickets = "".join(re.findall(r"<table><tr><th>提交时间</th><th>优先级</th>.*?</table>", zh, re.S))
+    priorities = re.findall(r"<tr><td>\d{4}-\d\d-\d\d</td><td>([^<]*)</td><td>([^<]*)</td>", tickets)
+    assert priorities and {p for p, _ in priorities} <= {"低", "普通", "高", "紧急"}
+    assert {c for _, c in priorities} <= {"账单", "缺陷", "功能需求", "使用咨询", "集成", "性能"}
+
+
+def test_out_must_be_a_file(home, tmp_path):
+    with pytest.raises(ViewError, match="is a folder"):
+        build_report(home.store, home.settings, tmp_path, top=1)
