@@ -10,8 +10,10 @@ import urllib.request
 
 
 def start_server(port: int, env: dict[str, str] | None = None, host: str = "127.0.0.1",
-                 timeout_seconds: float = 60, quiet: bool = True) -> tuple[subprocess.Popen, str]:
-    """``bentoml serve serving.service:ChurnService`` on ``host:port``; returns (process, base URL).
+                 timeout_seconds: float = 60, quiet: bool = True, target: str = "serving.service:ChurnService",
+                 cwd: str | os.PathLike[str] | None = None) -> tuple[subprocess.Popen, str]:
+    """``bentoml serve TARGET`` on ``host:port``; returns (process, base URL). ``target`` is the
+    service in this repository by default, or a built Bento's tag (``churnwatch:latest``).
 
     Raises:
         RuntimeError: the server did not answer ``/readyz`` within ``timeout_seconds``
@@ -19,8 +21,8 @@ def start_server(port: int, env: dict[str, str] | None = None, host: str = "127.
     """
     full_env = {**os.environ, "BENTOML_DO_NOT_TRACK": "true", **(env or {})}
     out = subprocess.DEVNULL if quiet else None
-    proc = subprocess.Popen([sys.executable, "-m", "bentoml", "serve", "serving.service:ChurnService",
-                             "--host", host, "--port", str(port)], env=full_env, stdout=out, stderr=out)
+    proc = subprocess.Popen([sys.executable, "-m", "bentoml", "serve", target, "--host", host, "--port", str(port)],
+                            env=full_env, stdout=out, stderr=out, cwd=cwd)
     base = f"http://{host}:{port}"
     deadline = time.monotonic() + timeout_seconds
     while time.monotonic() < deadline:
