@@ -47,8 +47,8 @@ def run_drift(store: Path | None = None, out: Path | None = None, as_of: str | N
     (``summary["alarm"]`` says whether DESIGN §6's alarm fired)."""
     from churnwatch.cli import _context, _tracking, steps
     from monitoring.drift import drift_report
-    from monitoring.outputs import banner, log_monitoring_run, write_outputs
-    from monitoring.reference import champion_bundle, current_rows, reference_rows
+    from monitoring.outputs import banner, log_monitoring_run, publish
+    from monitoring.reference import champion_bundle, champion_probabilities, current_rows, reference_rows
 
     h, settings = _context(home, config)
     cfg, target, day = settings.monitoring, store or h.store, _date(as_of, "--as-of")
@@ -58,18 +58,27 @@ def run_drift(store: Path | None = None, out: Path | None = None, as_of: str | N
         version = str(bundle.meta.get("model_version", ""))
         say("reading the latest scored snapshots and the champion's test block")
         current = current_rows(target, bundle.frame.names, day)
-        reference = reference_rows(bundle, target)
+        current, scored = champion_probabilities(current, bundle, version)
+        if scored["rescored"]:
+            say(f"re-scoring {scored['rescored']:,} rows scored by model version(s) "
+                f"{', '.join(v for v in scored['scored_by'] if v != version)} with the champion (version {version})")
+        found: dict = {}
+        reference = reference_rows(bundle, store, fallback=h.store, info=found)
         current_as_of = str(pd_date(current["as_of"].iloc[0]))
         say(f"Evidently drift report: {len(current):,} current vs {len(reference):,} reference rows")
         result = drift_report(reference, current, bundle.catalogue, bundle.frame, cfg, model_version=version,
                               current_as_of=current_as_of, reference_block=bundle.meta["snapshots"]["test_block"])
         summary = result.summary
+        summary["current"].update(scored)
+        summary["reference"].update(found)
         say("writing the report and logging it to MLflow")
-        page, data = write_outputs(out or h.reports / "monitoring", "drift", result.snapshot, summary,
-                                   _drift_banner(summary, banner))
-        run_id = log_monitoring_run(h.tracking_uri, h.mlflow_artifacts, cfg.experiment, "drift", version,
-                                    _drift_metrics(summary), [page, data], summary["alarm"])
-    summary["files"] = {"html": str(page), "json": str(data)}
+        tags = {"probabilities_from_version": scored["probabilities_from"],
+                "scored_by_versions": ",".join(scored["scored_by"]), "rescored_rows": str(scored["rescored"])}
+        files, run_id = publish(
+            out or h.reports / "monitoring", "drift", result.snapshot, summary, _drift_banner(summary, banner),
+            lambda fs: log_monitoring_run(h.tracking_uri, h.mlflow_artifacts, cfg.experiment, "drift", version,
+                                          _drift_metrics(summary), fs, summary["alarm"], tags))
+    summary["files"] = files
     summary["mlflow_run_id"] = run_id
     _print_drift(summary)
     return summary
@@ -90,7 +99,9 @@ def _drift_metrics(s: dict) -> dict[str, float]:
             "probability_mean_reference": s["probability"]["mean_reference"],
             "current_rows": s["current"]["rows"], "reference_rows": s["reference"]["rows"],
             "features_out_of_range": len(q["out_of_range"]), "features_missing_rise": len(q["missing_rise"]),
-            "features_unseen_categories": len(q["unseen_categories"]), "alarm": float(s["alarm"])}
+            "features_unseen_categories": len(q["unseen_categories"]),
+            "features_not_comparable": len(s["not_comparable"]), "rescored_rows": s["current"].get("rescored", 0),
+            "alarm": float(s["alarm"])}
 
 
 def _quality_lines(q: dict) -> list[str]:
@@ -106,6 +117,7 @@ def _drift_banner(s: dict, banner) -> str:
     lines = [f"model version {s['model_version']}; current: scores of {s['current']['as_of']} "
              f"({s['current']['rows']:,} rows); reference: the champion's test block "
              f"{' .. '.join(s['reference']['test_block'] or [])} ({s['reference']['rows']:,} rows)",
+             *_provenance_lines(s),
              f"drifted features: {s['drifted_features']} of {s['features']} ({s['drift_share']:.0%}; alarm at "
              f"{s['thresholds']['drift_share']:.0%}): {', '.join(s['drifted'][:8]) or 'none'}"
              + (" ..." if len(s["drifted"]) > 8 else ""),
@@ -113,6 +125,21 @@ def _drift_banner(s: dict, banner) -> str:
              f"{'DRIFTED' if p['drifted'] else 'no drift'}; mean {p['mean_reference']:.3f} -> {p['mean_current']:.3f}",
              *_quality_lines(s["quality"]), *[f"alarm: {r}" for r in s["alarm_reasons"]]]
     return banner("churnwatch drift", s["alarm"], lines)
+
+
+def _provenance_lines(s: dict) -> list[str]:
+    """Which model's probabilities are compared, rows missing from the reference, features
+    that could not be compared."""
+    cur, out = s["current"], []
+    if cur.get("rescored"):
+        others = ", ".join(f"v{v} ({n:,} rows)" for v, n in cur["scored_by"].items() if v != cur["probabilities_from"])
+        out.append(f"probabilities of model version {cur['probabilities_from']}: {cur['rescored']:,} rows scored by "
+                   f"{others} were re-scored with the champion")
+    if s["reference"].get("warning"):
+        out.append(f"reference: {s['reference']['warning']}")
+    for f in s.get("not_comparable", []):
+        out.append(f"{f['feature']}: {f['reason']}")
+    return out
 
 
 def _print_drift(s: dict) -> None:
@@ -139,6 +166,8 @@ def _print_drift(s: dict) -> None:
                   f"{p['mean_current']:.4f}")
     for line in _quality_lines(s["quality"]):
         console.print(f"data quality: {line}")
+    for line in _provenance_lines(s):
+        console.print(line, markup=False, highlight=False)
     verdict = "ALARM: " + "; ".join(s["alarm_reasons"]) if s["alarm"] else "no alarm"
     console.print(verdict, style="bold red" if s["alarm"] else "bold green", markup=False, highlight=False)
     console.print(f"report: {s['files']['html']}\nsummary: {s['files']['json']}\n"
@@ -149,11 +178,12 @@ def run_performance(store: Path | None = None, out: Path | None = None, home: Pa
                     config: Path | None = None) -> dict:
     """Performance of the champion's matured scores vs its figures at training time: HTML +
     JSON in ``out`` (default ``<home>/reports/monitoring``), an MLflow run; returns the summary
-    (``status`` ``evaluated`` or ``no_verdict``; ``alarm``)."""
+    (``status`` ``evaluated`` or ``not matured yet``; ``alarm``). Scored dates whose horizon
+    has passed are labelled from the current data first (``relabel_matured``)."""
     from churnwatch.cli import _context, _tracking, console, steps
-    from monitoring.outputs import log_monitoring_run, write_outputs
+    from monitoring.outputs import log_monitoring_run, publish
     from monitoring.performance import performance_report
-    from monitoring.reference import champion_bundle, matured_rows, reference_rows
+    from monitoring.reference import champion_bundle, matured_rows, reference_rows, relabel_matured
 
     h, settings = _context(home, config)
     cfg, target = settings.monitoring, store or h.store
@@ -161,26 +191,38 @@ def run_performance(store: Path | None = None, out: Path | None = None, home: Pa
         say("loading the champion model")
         bundle = champion_bundle(_tracking(h))
         version = str(bundle.meta.get("model_version", ""))
+        relabel = {"rebuilt": [], "skipped": "no data source configured"}
+        if settings.data:
+            say("labelling scored dates whose horizon has passed, from the current data")
+            relabel = relabel_matured(settings.data, settings, target, progress=say)
         say("reading the matured score history")
         matured, maturity = matured_rows(target)
-        reference = reference_rows(bundle, target)
-        result = performance_report(matured, reference, bundle.meta.get("metrics", {}), cfg,
-                                    model_version=version, maturity=maturity)
+        maturity["relabelled"] = relabel
+        result = performance_report(matured, lambda: reference_rows(bundle, store, fallback=h.store),
+                                    bundle.meta.get("metrics", {}), cfg, model_version=version, maturity=maturity)
         summary = result.summary
-        if not result.verdict:
-            console.print(f"performance: no verdict yet: {summary['reason']}")
-            return summary
-        say("writing the report and logging it to MLflow")
-        page, data = write_outputs(out or h.reports / "monitoring", "performance", result.snapshot, summary,
-                                   _performance_banner(summary))
-        cur = summary["current"]
-        metrics = {**{k: cur[k] for k in ("roc_auc", "pr_auc", "brier", "ece", "rows", "base_rate")},
-                   **{f"change_{k}": v for k, v in summary["change"].items()}, "alarm": float(summary["alarm"])}
-        run_id = log_monitoring_run(h.tracking_uri, h.mlflow_artifacts, cfg.experiment, "performance", version,
-                                    metrics, [page, data], summary["alarm"])
-    summary["files"] = {"html": str(page), "json": str(data)}
+        say("writing the summary" + (" and the report" if result.verdict else "") + " and logging to MLflow")
+        metrics = {"alarm": float(summary["alarm"]), "matured_rows": float(summary["matured_rows"]),
+                   "unlabelled_matured_rows": float(sum(maturity["unlabelled"].values()))}
+        if result.verdict:
+            cur = summary["current"]
+            metrics.update({**{k: cur[k] for k in ("roc_auc", "pr_auc", "brier", "ece", "rows", "base_rate")},
+                            **{f"change_{k}": v for k, v in summary["change"].items()}})
+        files, run_id = publish(
+            out or h.reports / "monitoring", "performance", result.snapshot, summary,
+            _performance_banner(summary) if result.verdict else "",
+            lambda fs: log_monitoring_run(h.tracking_uri, h.mlflow_artifacts, cfg.experiment, "performance",
+                                          version, metrics, fs, summary["alarm"], {"status": summary["status"]}))
+    summary["files"] = files
     summary["mlflow_run_id"] = run_id
-    _print_performance(summary)
+    if result.verdict:
+        _print_performance(summary)
+    else:
+        console.print(f"performance: no verdict yet: {summary['reason']}")
+        console.print(f"summary: {files['json']}\nMLflow run: {run_id}")
+    for day, n in maturity["unlabelled"].items():
+        console.print(f"warning: {n:,} matured scores of {day} have no label in the current data (not counted)",
+                      markup=False, highlight=False)
     return summary
 
 
@@ -212,6 +254,8 @@ def _performance_banner(s: dict) -> str:
     cur = s["current"]
     lines = [f"model version {s['model_version']}: {cur['rows']:,} matured scores ({cur['churned']:,} churned) "
              f"scored {cur['as_of_first']} .. {cur['as_of_last']}; data end {s['maturity'].get('data_end')}",
+             *[f"{n:,} matured scores of {d} have no label in the current data (not counted)"
+               for d, n in s["maturity"].get("unlabelled", {}).items()],
              *[f"alarm: {r}" for r in s["alarm_reasons"]]]
     return banner("churnwatch performance", s["alarm"], lines, _performance_rows(s) + [[""] * 4] + _tier_rows(s))
 

@@ -1,10 +1,17 @@
 """Drift of the model's features and of its predicted probability, with Evidently (DESIGN §6).
 
 ``drift_report`` compares the current rows (the latest scored snapshots) with the
-reference (the champion's test block) using Evidently's ``DataDriftPreset`` over the
-model's features and a ``ValueDrift`` on ``churn_probability``; per-column verdicts are
-Evidently's own (its drift tests), never re-derived here. The alarm fires when the share
-of drifted features reaches ``drift_share`` or the probability drifts.
+reference (the champion's test block) using one Evidently ``ValueDrift`` per model feature
+(the stat test and threshold ``DataDriftPreset`` would pick) and one on
+``churn_probability``; per-column verdicts are Evidently's own (its drift tests), never
+re-derived here, and the drifted share is counted from them. The HTML shows Evidently's
+data drift table once (``DriftTable``: the preset without its second and third pass over
+the columns). The alarm fires when the share of drifted features reaches ``drift_share``
+or the probability drifts.
+
+A feature with no values on one side (after sampling) cannot be tested: it is left out of
+the drift computation and of the share's denominator, and listed under
+``not_comparable``.
 
 Sampling: above ``max_rows`` a side is cut to a uniform random sample of ``max_rows`` rows
 without replacement (``sample_seed``), before Evidently sees it. Data quality is always
@@ -20,6 +27,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from evidently import DataDefinition, Dataset, Report
+from evidently.core.report import _default_input_data_generator
+from evidently.legacy.metrics import DataDriftTable
 from evidently.metrics import MissingValueCount, OutListValueCount, OutRangeValueCount, ValueDrift
 from evidently.presets import DataDriftPreset
 
@@ -39,6 +48,21 @@ class DriftResult:
 
     summary: dict
     snapshot: Any
+
+
+class DriftTable(DataDriftPreset):
+    """``DataDriftPreset`` computing each column's drift once (its ``ValueDrift``s) and
+    rendering only Evidently's drift table (one more pass); the preset itself also computes
+    ``DriftedColumnsCount`` and a dataset-drift widget, each a pass over every column."""
+
+    def generate_metrics(self, context):
+        return [m for m in super().generate_metrics(context) if isinstance(m, ValueDrift)]
+
+    def render(self, context, child_widgets=None):
+        table = DataDriftTable(columns=self.columns, stattest=self.method, per_column_stattest=self.per_column_method,
+                               stattest_threshold=self.threshold,
+                               per_column_stattest_threshold=self.per_column_threshold)
+        return context.get_legacy_metric(table, _default_input_data_generator, None)[1]
 
 
 def sample_rows(rows: pd.DataFrame, max_rows: int | None, seed: int) -> pd.DataFrame:
@@ -109,16 +133,14 @@ def _strength(score: float, threshold: float, drifted: bool) -> float:
     return float(score / threshold) if threshold else float("inf")
 
 
-def _parse(snapshot, frame: FeatureFrame) -> tuple[dict, list[dict], dict]:
-    """(drifted-count metric, per-feature verdicts in feature order, probability verdict)."""
+def _parse(snapshot, frame: FeatureFrame) -> tuple[list[dict], dict]:
+    """(per-feature verdicts in feature order, probability verdict)."""
     raw = snapshot.dict()
     status = {t["metric_config"]["metric_id"]: t["status"] for t in raw["tests"] if t.get("id") == "drift"}
-    share, columns = {}, {}
+    columns = {}
     for m in raw["metrics"]:
         cfg = m["config"]
-        if cfg["type"].endswith("DriftedColumnsCount"):
-            share = {"count": int(m["value"]["count"]), "share": float(m["value"]["share"])}
-        elif cfg["type"].endswith("ValueDrift"):
+        if cfg["type"].endswith("ValueDrift"):
             score = float(m["value"])
             drifted = status.get(m["id"]) == "FAIL"
             columns[cfg["column"]] = {"method": cfg["method"], "threshold": float(cfg["threshold"]),
@@ -126,7 +148,23 @@ def _parse(snapshot, frame: FeatureFrame) -> tuple[dict, list[dict], dict]:
                                       "strength": _strength(score, float(cfg["threshold"]), drifted)}
     cat = set(frame.categorical)
     feats = [{"feature": n, "type": "categorical" if n in cat else "numerical", **columns[n]} for n in frame.names]
-    return share, feats, columns[PREDICTION]
+    return feats, columns[PREDICTION]
+
+
+def comparable(frame: FeatureFrame, cur: pd.DataFrame, ref: pd.DataFrame) -> tuple[FeatureFrame, list[dict]]:
+    """``frame`` without the features that have no values on a side (Evidently cannot test
+    an empty column), and those features with the side(s) lacking values."""
+    out = []
+    for n in frame.names:
+        empty = [side for side, rows in (("reference", ref), ("current", cur)) if not rows[n].notna().any()]
+        if empty:
+            out.append({"feature": n, "reason": f"not comparable (no values in {' and '.join(empty)})"})
+    if not out:
+        return frame, []
+    gone = {o["feature"] for o in out}
+    cats = [c for c in frame.categorical if c not in gone]
+    return FeatureFrame(names=[n for n in frame.names if n not in gone], categorical=cats,
+                        categories={c: frame.categories.get(c, []) for c in cats}), out
 
 
 def drift_report(reference: pd.DataFrame, current: pd.DataFrame, catalogue: Catalogue, frame: FeatureFrame,
@@ -145,10 +183,15 @@ def drift_report(reference: pd.DataFrame, current: pd.DataFrame, catalogue: Cata
     frame = watched(frame, cfg.features)
     cur = model_columns(sample_rows(current, cfg.max_rows, cfg.sample_seed), frame)
     ref = model_columns(sample_rows(reference, cfg.max_rows, cfg.sample_seed), frame)
+    frame, skipped = comparable(frame, cur, ref)
+    if not frame.names:
+        which = "; ".join(f"{o['feature']}: {o['reason']}" for o in skipped[:3])
+        raise MonitoringError(f"no watched feature has values on both sides: nothing to compare ({which})")
+    cur, ref = cur[[*frame.names, PREDICTION]], ref[[*frame.names, PREDICTION]]
     numerical = [n for n in frame.names if n not in set(frame.categorical)] + [PREDICTION]
     definition = DataDefinition(numerical_columns=numerical, categorical_columns=list(frame.categorical))
     metrics = [
-        DataDriftPreset(columns=list(frame.names), drift_share=cfg.drift_share, method=cfg.drift_method,
+        DriftTable(columns=list(frame.names), drift_share=cfg.drift_share, method=cfg.drift_method,
                         threshold=cfg.drift_threshold, per_column_method=cfg.per_feature_method or None,
                         per_column_threshold=cfg.per_feature_threshold or None),
         ValueDrift(column=PREDICTION, method=cfg.probability_method, threshold=cfg.probability_threshold),
@@ -157,12 +200,14 @@ def drift_report(reference: pd.DataFrame, current: pd.DataFrame, catalogue: Cata
     snapshot = Report(metrics, include_tests=True).run(
         current_data=Dataset.from_pandas(cur, data_definition=definition),
         reference_data=Dataset.from_pandas(ref, data_definition=definition))
-    share, feats, prob = _parse(snapshot, frame)
+    feats, prob = _parse(snapshot, frame)
+    count = sum(f["drifted"] for f in feats)
+    share = {"count": count, "share": count / len(feats)}
     prob = {**prob, "mean_current": float(cur[PREDICTION].mean()), "mean_reference": float(ref[PREDICTION].mean())}
     reasons = []
     if share["share"] >= cfg.drift_share:
         reasons.append(f"{share['count']} of {len(feats)} features drifted ({share['share']:.0%} >= "
-                       f"{cfg.drift_share:.0%})")
+                       f"{cfg.drift_share:.0%}" + (f"; {len(skipped)} not comparable" if skipped else "") + ")")
     if prob["drifted"]:
         reasons.append(f"the predicted churn probability drifted ({prob['method']} {prob['score']:.3g}, "
                        f"threshold {prob['threshold']:.3g}; mean {prob['mean_reference']:.3f} -> "
@@ -182,6 +227,7 @@ def drift_report(reference: pd.DataFrame, current: pd.DataFrame, catalogue: Cata
         "features": len(feats),
         "drifted_features": share["count"],
         "drift_share": share["share"],
+        "not_comparable": skipped,
         "drifted": [f["feature"] for f in sorted(feats, key=lambda f: -f["strength"]) if f["drifted"]],
         "probability": prob,
         "alarm": bool(reasons),

@@ -7,6 +7,9 @@ import datetime as dt
 import html
 import json
 import os
+import shutil
+import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 import mlflow
@@ -34,19 +37,43 @@ def banner(title: str, alarm: bool, lines: list[str], table: list[list[str]] | N
             f"<ul style='margin:6px 0 0 0;padding-left:18px'>{items}</ul>{rows}</div>")
 
 
-def write_outputs(out: Path, stem: str, snapshot, summary: dict, header: str) -> tuple[Path, Path]:
-    """``<out>/<stem>.html`` (Evidently's report, ``header`` first) and ``<out>/<stem>.json``."""
+def write_outputs(out: Path, stem: str, snapshot, summary: dict, header: str) -> list[Path]:
+    """``<out>/<stem>.html`` (Evidently's report, ``header`` first; none without a
+    ``snapshot``) and ``<out>/<stem>.json``; returns the files written."""
     out.mkdir(parents=True, exist_ok=True)
     page, data = out / f"{stem}.html", out / f"{stem}.json"
-    snapshot.save_html(str(page))
-    text = page.read_text(encoding="utf-8")
-    page.write_text(text.replace("<body>", f"<body>\n{header}", 1), encoding="utf-8")
+    files = []
+    if snapshot is not None:
+        snapshot.save_html(str(page))
+        text = page.read_text(encoding="utf-8")
+        page.write_text(text.replace("<body>", f"<body>\n{header}", 1), encoding="utf-8")
+        files.append(page)
     data.write_text(json.dumps(summary, indent=2, ensure_ascii=False, default=str), encoding="utf-8")
-    return page, data
+    return [*files, data]
+
+
+def publish(out: Path, stem: str, snapshot, summary: dict, header: str,
+            log: Callable[[list[Path]], str]) -> tuple[dict[str, str], str]:
+    """Write the outputs into a temporary folder, ``log`` them (MLflow; returns the run id),
+    and only then move them into ``out``: a failed MLflow run leaves no partial output.
+
+    Returns:
+        ``({"html"?: path, "json": path}, run_id)``.
+    """
+    with tempfile.TemporaryDirectory(prefix="churnwatch-monitoring-") as tmp:
+        files = write_outputs(Path(tmp), stem, snapshot, summary, header)
+        run_id = log(files)
+        out.mkdir(parents=True, exist_ok=True)
+        moved = {f.suffix.lstrip("."): str(shutil.move(str(f), str(out / f.name))) for f in files}
+    stale = out / f"{stem}.html"
+    if "html" not in moved and stale.exists():
+        stale.unlink()  # an earlier run's report would contradict this summary
+    return moved, run_id
 
 
 def log_monitoring_run(tracking_uri: str, artifact_root: Path, experiment: str, kind: str, model_version: str,
-                       metrics: dict[str, float], files: list[Path], alarm: bool) -> str:
+                       metrics: dict[str, float], files: list[Path], alarm: bool,
+                       tags: dict[str, str] | None = None) -> str:
     """One MLflow run tagged ``kind`` and ``model_version`` with ``metrics`` and ``files``
     (under ``monitoring/``); under ``mlflow run`` it logs into the run the entry point
     started. Returns the run id."""
@@ -65,7 +92,7 @@ def log_monitoring_run(tracking_uri: str, artifact_root: Path, experiment: str, 
         kwargs = {"experiment_id": exp_id, "run_name": f"{kind}-{dt.datetime.now():%Y%m%d-%H%M%S}"}
     with mlflow.start_run(**kwargs) as run:
         mlflow.set_tags({"kind": kind, "model_version": str(model_version), "alarm": str(alarm).lower(),
-                         "churnwatch.kind": f"monitoring-{kind}"})
+                         "churnwatch.kind": f"monitoring-{kind}", **(tags or {})})
         mlflow.log_metrics({k: float(v) for k, v in metrics.items() if v is not None})
         for f in files:
             mlflow.log_artifact(str(f), artifact_path="monitoring")

@@ -1,9 +1,9 @@
 """Performance on the matured score history against the figures at training time (DESIGN §6).
 
 A score of ``(account, t)`` matures when ``t + horizon + grace <= data end``; its label is
-the snapshot's ``churn_label``. ROC-AUC, PR-AUC (average precision) and Brier come from
-scikit-learn, ECE from ``training.evaluation.ece`` (10 equal-count bins, the definition
-used at training time), churn per tier from ``training.evaluation.per_tier``. Evidently's
+the snapshot's ``churn_label`` (from the current data, see ``reference.relabel_matured``).
+The metrics are ``training.evaluation.evaluate``'s, the ones computed at training time
+(ROC-AUC, PR-AUC and Brier from scikit-learn, ECE with 10 equal-count bins, churn per tier). Evidently's
 ``ClassificationPreset`` (current = matured scores, reference = the champion's test block)
 only draws the HTML report: it has no Brier or calibration.
 """
@@ -11,6 +11,7 @@ only draws the HTML report: it has no Brier or calibration.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,11 +19,10 @@ import numpy as np
 import pandas as pd
 from evidently import BinaryClassification, DataDefinition, Dataset, Report
 from evidently.presets import ClassificationPreset
-from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_score
 
 from features.config import MonitoringSettings
 from monitoring.reference import LABEL, PREDICTION
-from training.evaluation import ece, per_tier
+from training.evaluation import evaluate
 
 METRICS = ("roc_auc", "pr_auc", "brier", "ece")
 
@@ -40,16 +40,11 @@ class PerformanceResult:
 
 
 def score_metrics(y: np.ndarray, p: np.ndarray, tiers: np.ndarray) -> dict:
-    """ROC-AUC, PR-AUC, Brier (scikit-learn), ECE and churn per tier of one set of scores."""
-    table = per_tier(y, tiers)
-    return {
-        "rows": int(y.size), "churned": int(y.sum()), "base_rate": float(y.mean()),
-        "roc_auc": float(roc_auc_score(y, p)), "pr_auc": float(average_precision_score(y, p)),
-        "brier": float(brier_score_loss(y, p)), "ece": ece(y, p),
-        "per_tier": {r["tier"]: {"count": int(r["count"]), "churned": int(r["churned"]),
-                                 "churn_rate": None if r["churn_rate"] != r["churn_rate"] else float(r["churn_rate"])}
-                     for r in table.to_dict("records")},
-    }
+    """``training.evaluation.evaluate``'s ROC-AUC, PR-AUC, Brier, ECE and churn per tier of
+    one set of scores (with ``rows``, ``churned`` and ``base_rate``)."""
+    full = evaluate(y, p, tiers)
+    return {"rows": full["n_rows"], "churned": full["n_churned"], "base_rate": full["base_rate"],
+            **{k: full[k] for k in (*METRICS, "per_tier")}}
 
 
 def degradation(current: dict, training: dict, cfg: MonitoringSettings) -> list[str]:
@@ -72,26 +67,30 @@ def degradation(current: dict, training: dict, cfg: MonitoringSettings) -> list[
     return out
 
 
-def performance_report(matured: pd.DataFrame, reference: pd.DataFrame, training: dict, cfg: MonitoringSettings,
-                       *, model_version: str = "", maturity: dict | None = None) -> PerformanceResult:
+def performance_report(matured: pd.DataFrame, reference: pd.DataFrame | Callable[[], pd.DataFrame], training: dict,
+                       cfg: MonitoringSettings, *, model_version: str = "",
+                       maturity: dict | None = None) -> PerformanceResult:
     """Metrics of the matured scores of ``model_version`` vs ``training`` (the bundle's
-    test-block metrics), the alarm, and Evidently's classification report.
+    test-block metrics), the alarm, and Evidently's classification report against
+    ``reference`` (the champion's test block; a callable is only called with a verdict).
 
-    Without a verdict (fewer than ``min_matured_rows`` matured scores, or one class only)
-    the summary says why and ``snapshot`` is None.
+    Without a verdict (status ``not matured yet``: fewer than ``min_matured_rows`` matured
+    scores; ``no verdict``: one class only) the summary says why and ``snapshot`` is None.
     """
     own = matured[matured["model_version"].astype(str) == str(model_version)] if model_version else matured
     summary: dict = {
         "kind": "performance", "created_at": dt.datetime.now().isoformat(timespec="seconds"),
         "model_version": str(model_version), "maturity": maturity or {},
-        "matured_rows_all_versions": int(len(matured)),
+        "matured_rows_all_versions": int(len(matured)), "matured_rows": int(len(own)),
+        "next_maturity": (maturity or {}).get("next_maturity"),
         "thresholds": {k: getattr(cfg, k) for k in ("max_roc_auc_drop", "max_pr_auc_drop", "max_brier_rise",
                                                     "max_ece_rise", "min_matured_rows")},
         "training": {k: training.get(k) for k in (*METRICS, "base_rate", "n_rows", "per_tier")},
     }
     y = own[LABEL].to_numpy(dtype=int) if len(own) else np.zeros(0, dtype=int)
-    why = None
+    why, status = None, "no verdict"
     if len(own) < cfg.min_matured_rows:
+        status = "not matured yet"
         when = (maturity or {}).get("next_maturity")
         why = (f"{len(own):,} matured scores of model version {model_version} (at least {cfg.min_matured_rows:,} "
                f"needed); " + (f"the next scored date matures on {when}" if when else
@@ -99,8 +98,9 @@ def performance_report(matured: pd.DataFrame, reference: pd.DataFrame, training:
     elif y.min() == y.max():
         why = f"all {len(own):,} matured scores have label {int(y[0])}: ROC-AUC and PR-AUC need both classes"
     if why:
-        return PerformanceResult(summary={**summary, "status": "no_verdict", "reason": why, "alarm": False,
+        return PerformanceResult(summary={**summary, "status": status, "reason": why, "alarm": False,
                                           "alarm_reasons": []})
+    reference = reference() if callable(reference) else reference
     p, tiers = own[PREDICTION].to_numpy(dtype=float), own["tier"].to_numpy()
     current = score_metrics(y, p, tiers)
     current["as_of_first"] = str(pd.Timestamp(own["as_of"].min()).date())

@@ -102,7 +102,7 @@ class ModelBundle:
             raise ModelBundleError(f"{folder}: model.txt and features.json disagree on the feature order")
         preds = folder / "test_predictions.csv"
         if preds.exists():
-            bundle.test_predictions = pd.read_csv(preds, parse_dates=["as_of"])
+            bundle.test_predictions = pd.read_csv(preds, parse_dates=["as_of"], dtype={"account_id": str})
         return bundle
 
 

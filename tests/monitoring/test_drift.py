@@ -29,15 +29,17 @@ def subset(monitored) -> FeatureFrame:
 
 @pytest.fixture(scope="module")
 def halves(monitored):
-    """Two disjoint random halves (fixed seed) of the snapshot rows before the demo's drift
-    date, with model probabilities."""
+    """The snapshot rows before the demo's drift date split by ACCOUNT into two random halves
+    (fixed seed): no account's neighbouring weekly snapshots on both sides; model probabilities."""
     rows = read_snapshots(monitored.store)
     rows = rows[rows["as_of"] < pd.Timestamp(DRIFT_FROM)]
     rows[PREDICTION] = monitored.bundle.predict(rows)["churn_probability"].to_numpy()
-    rows = rows.sample(frac=1.0, random_state=0).reset_index(drop=True)
-    half = len(rows) // 2
-    a, b = rows.iloc[:half].reset_index(drop=True), rows.iloc[half:2 * half].reset_index(drop=True)
+    ids = np.sort(rows["account_id"].unique())
+    first = set(np.random.default_rng(0).permutation(ids)[: len(ids) // 2])
+    side = rows["account_id"].isin(first)
+    a, b = rows[side].reset_index(drop=True), rows[~side].reset_index(drop=True)
     assert len(a) >= 5000 and len(b) >= 5000
+    assert not set(a["account_id"]) & set(b["account_id"])
     return a, b
 
 
@@ -50,9 +52,41 @@ def test_two_samples_of_one_distribution_raise_no_alarm(monitored, subset, halve
     assert s["features"] == len(SUBSET)
     assert s["current"]["rows"] >= 5000 and s["reference"]["rows"] >= 5000 and not s["sampling"]["sampled"]
     assert not s["alarm"] and s["alarm_reasons"] == []
-    assert s["drift_share"] < 0.3 and s["drifted_features"] <= 2, s["drifted"]
+    # 150 accounts a side: account-level differences alone move a few features past
+    # Evidently's distance threshold (it treats rows as independent), not the share
+    assert s["drift_share"] < 0.3 and s["drifted_features"] < 0.3 * len(SUBSET), s["drifted"]
     assert not s["probability"]["drifted"]
     assert s["quality"]["unseen_categories"] == {} and s["quality"]["missing_rise"] == []
+
+
+@pytest.mark.xfail(strict=True, reason="KNOWN PROBLEM: with 150 demo accounts a side, Evidently's default "
+                   "(normed Wasserstein 0.1, rows treated as independent) flags >= 30% of all model features "
+                   "between two account halves of one distribution: the default alarm is a false alarm for "
+                   "small customer bases")
+def test_two_account_halves_raise_no_alarm_over_all_model_features_by_default(monitored, halves):
+    """The default configuration (threshold 0.3, Evidently's own tests) over every model feature."""
+    b = monitored.bundle
+    s = drift_report(halves[0], halves[1], b.catalogue, b.frame, MonitoringSettings()).summary
+    assert s["features"] == len(b.frame.names) > len(SUBSET) and s["thresholds"]["drift_share"] == 0.3
+    assert not s["alarm"] and s["drift_share"] < 0.3 and not s["probability"]["drifted"], s["drifted"]
+
+
+def test_a_feature_without_values_on_one_side_is_reported_not_compared(monitored, subset, halves):
+    reference, current = halves[0], halves[1].copy()
+    current["mrr"] = np.nan                       # no values now
+    reference = reference.assign(tickets_30d=np.nan)  # no values in the reference
+    current["logins_30d"] = (current["logins_30d"] * 0.3).round()
+    s = report(monitored, subset, reference, current)
+    assert s["not_comparable"] == [
+        {"feature": "tickets_30d", "reason": "not comparable (no values in reference)"},
+        {"feature": "mrr", "reason": "not comparable (no values in current)"}]
+    assert s["features"] == len(SUBSET) - 2 and {f["feature"] for f in s["feature_drift"]}.isdisjoint(
+        {"mrr", "tickets_30d"})
+    assert "logins_30d" in s["drifted"] and s["drift_share"] == pytest.approx(len(s["drifted"]) / (len(SUBSET) - 2))
+    assert "mrr" in s["quality"]["missing_rise"]
+    nothing = FeatureFrame(names=["mrr"], categorical=[])
+    with pytest.raises(MonitoringError, match="no watched feature has values on both sides"):
+        drift_report(reference, current, monitored.bundle.catalogue, nothing, MonitoringSettings())
 
 
 def test_injected_shifts_are_found_on_exactly_the_shifted_features(monitored, subset, halves):
@@ -67,15 +101,17 @@ def test_injected_shifts_are_found_on_exactly_the_shifted_features(monitored, su
     current["payment_delay_90d"] = current["payment_delay_90d"].mask(hole)  # missing, same distribution
     current[PREDICTION] = (current[PREDICTION] * 2.5).clip(upper=1.0)
 
+    baseline = set(report(monitored, subset, *halves)["drifted"])  # account halves differ a little already
     s = report(monitored, subset, reference, current)
-    assert set(s["drifted"]) == {"logins_30d", "mrr", "mean_csat_90d", "region"}
+    assert set(s["drifted"]) == baseline | {"logins_30d", "mrr", "mean_csat_90d", "region"}
     by_name = {f["feature"]: f for f in s["feature_drift"]}
     assert by_name["region"]["type"] == "categorical" and by_name["logins_30d"]["type"] == "numerical"
     assert all(f["method"] and f["score"] >= 0 for f in s["feature_drift"])
     p = s["probability"]
     assert p["drifted"] and p["mean_current"] > 1.5 * p["mean_reference"]
     assert s["alarm"] and any("probability" in r for r in s["alarm_reasons"])
-    assert s["drift_share"] == pytest.approx(4 / s["features"])
+    assert s["drift_share"] == pytest.approx(len(baseline | {"logins_30d", "mrr", "mean_csat_90d", "region"})
+                                             / s["features"])
     q = s["quality"]
     assert q["unseen_categories"] == {"region": ["LATAM"]}
     assert q["missing_rise"] == ["payment_delay_90d"]

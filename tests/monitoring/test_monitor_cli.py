@@ -6,18 +6,26 @@ of bad input (no report written).
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
+import re
 import shutil
 
 import duckdb
 import numpy as np
+import pandas as pd
 import pytest
 import yaml
 from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_score
 
+from churnwatch.cli_monitor import run_drift
+from features.pipeline import build_snapshots
+from monitoring.errors import MonitoringError
 from monitoring.reference import champion_bundle, reference_rows
+from serving.batch import score_as_of
 from tests.monitoring.helpers import SUBSET, run_cli
+from training.bundle import ModelBundle
 from training.evaluation import ece
 from training.registry import set_champion
 from training.train import log_run, params_of
@@ -77,9 +85,10 @@ def test_drift_uses_the_champions_own_test_block_and_raises_the_alarm(monitored,
     from churnwatch.browser import pixel_spread
 
     assert pixel_spread(png) > 200
-    text = dom.read_text()
-    assert "Dataset Drift" in text or "Data Drift" in text
-    assert "logins_30d" in text and "Wasserstein" in text
+    text = re.sub(r"<script\b.*?</script>", "", dom.read_text(), flags=re.S | re.I)  # Evidently's JSON lives there
+    assert "Data Drift" in text
+    cells = [re.sub(r"<[^>]+>", "", c).strip() for c in re.findall(r"<td\b[^>]*>(.*?)</td>", text, flags=re.S)]
+    assert summary["drifted"][0] in cells and any("Wasserstein" in c for c in cells)
 
     # when version 2 becomes champion, its own (narrower) test block is the reference
     set_champion(monitored.client, 2, "test")
@@ -89,6 +98,54 @@ def test_drift_uses_the_champions_own_test_block_and_raises_the_alarm(monitored,
         assert len(reference_rows(bundle, monitored.store)) == two_versions[2][1]
     finally:
         set_champion(monitored.client, 1, "test")
+
+
+def test_drift_compares_the_champions_probabilities_after_a_promotion(monitored, tmp_path):
+    """History rows scored by another version (here: version 2, constant 0.5) are re-scored
+    with the champion (version 1) before the comparison, and the report says so."""
+    store, cfg = _copy_store(monitored, tmp_path), tmp_path / "cw.yaml"
+    cfg.write_text(yaml.safe_dump({"monitoring": {"features": SUBSET}}))
+    with duckdb.connect(str(store)) as con:
+        con.execute("UPDATE score_history SET model_version = '2', churn_probability = 0.5 "
+                    "WHERE as_of = DATE '2026-01-01' AND account_id IN "
+                    "(SELECT account_id FROM score_history WHERE as_of = DATE '2026-01-01' ORDER BY account_id "
+                    "LIMIT 100)")
+        n = con.execute("SELECT count(*) FROM score_history WHERE as_of = DATE '2026-01-01'").fetchone()[0]
+    s = run_drift(store=store, out=tmp_path / "out", home=monitored.home, config=cfg)
+    assert s["current"]["scored_by"] == {"1": n - 100, "2": 100} and s["current"]["rescored"] == 100
+    assert s["current"]["probabilities_from"] == "1"
+    with duckdb.connect(str(store), read_only=True) as con:
+        rows = con.execute("SELECT * FROM snapshots WHERE as_of = DATE '2026-01-01'").df()
+    expected = monitored.bundle.predict(rows)["churn_probability"].mean()
+    assert s["probability"]["mean_current"] == pytest.approx(expected, rel=1e-9)
+    run = monitored.client.get_run(s["mlflow_run_id"])
+    assert run.data.tags["probabilities_from_version"] == "1" and run.data.tags["rescored_rows"] == "100"
+    assert "re-scored with the champion" in (tmp_path / "out" / "drift.html").read_text()
+
+
+def test_reference_keeps_string_ids_and_reports_rows_it_cannot_find(monitored, tmp_path):
+    bundle = monitored.bundle
+    folder = bundle.save(tmp_path / "bundle")
+    preds = pd.read_csv(folder / "test_predictions.csv", dtype=str)
+    preds.loc[:, "account_id"] = "00" + preds["account_id"]  # numeric-looking ids with leading zeros
+    preds.to_csv(folder / "test_predictions.csv", index=False)
+    loaded = ModelBundle.load(folder)
+    assert loaded.test_predictions["account_id"].tolist() == preds["account_id"].tolist()
+
+    full = bundle.test_predictions
+    extra = full.head(len(full) // 4).assign(account_id=lambda d: "ghost-" + d["account_id"].astype(str))
+    some = dataclasses.replace(bundle, test_predictions=pd.concat([full, extra], ignore_index=True))
+    info: dict = {}
+    rows = reference_rows(some, monitored.store, info=info)
+    assert len(rows) == len(full) and info["matched"] == len(full) and info["predictions"] == len(full) + len(extra)
+    assert info["table"] == "snapshots" and f"{len(extra):,} of the champion's" in info["warning"]
+    most = dataclasses.replace(bundle, test_predictions=full.assign(account_id="ghost-" + full["account_id"]))
+    with pytest.raises(MonitoringError, match="only 0 of the champion's .*at least 50% needed"):
+        reference_rows(most, monitored.store)
+    other = dataclasses.replace(bundle, meta={**bundle.meta, "snapshots": {**bundle.meta["snapshots"],
+                                                                           "table": "no_such_table"}})
+    with pytest.raises(MonitoringError, match="no table no_such_table"):
+        reference_rows(other, monitored.store)
 
 
 def test_no_champion_is_exit_2_with_a_clear_message(monitored, capsys, monkeypatch, tmp_path):
@@ -132,37 +189,85 @@ def test_current_data_missing_features_or_empty_is_exit_2_and_no_report(monitore
     assert not out.exists()
 
 
-def _matured(store):
+LOOSE = {"max_roc_auc_drop": 1.0, "max_pr_auc_drop": 1.0, "max_brier_rise": 1000.0, "max_ece_rise": 1.0}
+
+
+def _expected(monitored, store, tmp_path, data_end=dt.date(2026, 1, 1)):
+    """The matured scores computed independently: history rows of version 1 with
+    ``as_of + horizon + grace <= data end``, labelled by a FRESH snapshot build of those dates
+    from the raw data (not the store under test)."""
+    lag = monitored.settings.horizon_days + monitored.settings.grace_days
     with duckdb.connect(str(store), read_only=True) as con:
-        return con.execute("SELECT h.churn_probability AS p, h.tier, s.churn_label AS y FROM score_history h "
-                           "JOIN snapshots s USING (account_id, as_of) WHERE s.labelled AND h.model_version = '1' "
-                           "ORDER BY h.as_of, h.account_id").df()
+        hist = con.execute("SELECT account_id, as_of, churn_probability AS p, tier FROM score_history "
+                           "WHERE model_version = '1'").df()
+    hist["as_of"] = pd.to_datetime(hist["as_of"])
+    hist = hist[hist["as_of"] + pd.Timedelta(days=lag) <= pd.Timestamp(data_end)]
+    fresh = tmp_path / "fresh.duckdb"
+    build_snapshots(monitored.data, monitored.settings, fresh, as_of=sorted({d.date() for d in hist["as_of"]}))
+    with duckdb.connect(str(fresh), read_only=True) as con:
+        labels = con.execute("SELECT account_id, as_of, churn_label AS y FROM snapshots WHERE labelled").df()
+    labels["as_of"] = pd.to_datetime(labels["as_of"])
+    m = hist.merge(labels, on=["account_id", "as_of"], how="inner").sort_values(["as_of", "account_id"])
+    assert len(m) == len(hist)  # every matured score has a label in the current data
+    return m
 
 
-def test_performance_equals_scikit_learn_on_the_matured_scores(monitored, capsys, monkeypatch, tmp_path):
-    out = tmp_path / "out"
-    code, stdout, stderr = run_cli(capsys, monkeypatch, "performance", "--home", monitored.home, "--out", out)
-    s = json.loads((out / "performance.json").read_text())
-    m = _matured(monitored.store)
+def _check_metrics(s, m):
     y, p = m["y"].to_numpy(dtype=int), m["p"].to_numpy()
-    assert s["status"] == "evaluated" and s["current"]["rows"] == len(m) > 100 and 0 < y.sum() < len(y)
-    assert s["maturity"]["matured_dates"] == ["2025-09-01"] and s["maturity"]["next_maturity"] == "2026-04-01"
     cur = s["current"]
+    assert s["status"] == "evaluated" and cur["rows"] == len(m) > 100 and 0 < y.sum() < len(y)
     assert cur["roc_auc"] == pytest.approx(roc_auc_score(y, p), abs=1e-12)
     assert cur["pr_auc"] == pytest.approx(average_precision_score(y, p), abs=1e-12)
     assert cur["brier"] == pytest.approx(brier_score_loss(y, p), abs=1e-12)
     assert cur["ece"] == pytest.approx(ece(y, p), abs=1e-12)
     for tier, d in cur["per_tier"].items():
         assert d["count"] == int((m["tier"] == tier).sum()) and d["churned"] == int(y[m["tier"] == tier].sum())
+
+
+def test_performance_equals_scikit_learn_on_the_matured_scores(monitored, capsys, monkeypatch, tmp_path):
+    out, cfg = tmp_path / "out", tmp_path / "cw.yaml"
+    cfg.write_text(yaml.safe_dump({"monitoring": LOOSE}))  # a definite scenario: no tolerance can break
+    code, stdout, stderr = run_cli(capsys, monkeypatch, "performance", "--home", monitored.home, "--config", cfg,
+                                   "--out", out)
+    assert code == 0, stderr
+    s = json.loads((out / "performance.json").read_text())
+    _check_metrics(s, _expected(monitored, monitored.store, tmp_path))
+    assert s["maturity"]["matured_dates"] == ["2025-09-01"] and s["maturity"]["next_maturity"] == "2026-04-01"
     assert s["training"]["roc_auc"] == monitored.bundle.meta["metrics"]["roc_auc"]
-    assert s["change"]["brier"] == pytest.approx(cur["brier"] - s["training"]["brier"])
-    assert code == (3 if s["alarm"] else 0), stderr
+    assert s["change"]["brier"] == pytest.approx(s["current"]["brier"] - s["training"]["brier"])
+    assert not s["alarm"] and "no alarm" in stdout
     assert "ROC-AUC" in stdout and "observed churn per tier" in stdout
     assert "churnwatch-summary" in (out / "performance.html").read_text()
     runs = monitored.client.search_runs(
         [monitored.client.get_experiment_by_name("churnwatch-monitoring").experiment_id],
-        filter_string="tags.kind = 'performance'")
-    assert runs and runs[0].data.metrics["roc_auc"] == pytest.approx(cur["roc_auc"])
+        filter_string="tags.kind = 'performance' and tags.status = 'evaluated'")
+    assert runs and runs[0].data.metrics["roc_auc"] == pytest.approx(s["current"]["roc_auc"])
+
+
+def test_scores_made_before_their_labels_existed_are_labelled_from_the_current_data(monitored, capsys,
+                                                                                    monkeypatch, tmp_path):
+    """Score at the data end of a shortened export (labels unknown, stored unlabelled), drop
+    another scored date's snapshots (as a full rebuild on a new schedule may), then run
+    performance on the full data: both dates are relabelled and counted."""
+    store, out, cfg = _copy_store(monitored, tmp_path), tmp_path / "out", tmp_path / "cw.yaml"
+    cut = dt.date(2025, 9, 29)
+    short = monitored.settings.model_copy(update={"data_end": cut})
+    score_as_of(monitored.data, short, store, monitored.bundle, cut, "1")
+    with duckdb.connect(str(store)) as con:
+        rows, labelled = con.execute("SELECT count(*), count_if(labelled) FROM snapshots WHERE as_of = ?",
+                                     [cut]).fetchone()
+        assert rows > 100 and labelled == 0
+        con.execute("DELETE FROM snapshots WHERE as_of = DATE '2025-09-01'")
+    cfg.write_text(yaml.safe_dump({"data": str(monitored.data.resolve()), "monitoring": LOOSE}))
+    code, stdout, stderr = run_cli(capsys, monkeypatch, "performance", "--home", monitored.home, "--config", cfg,
+                                   "--store", store, "--out", out)
+    assert code == 0, stderr
+    s = json.loads((out / "performance.json").read_text())
+    assert s["maturity"]["relabelled"]["rebuilt"] == ["2025-09-01", cut.isoformat()]
+    assert s["maturity"]["matured_dates"] == ["2025-09-01", cut.isoformat()] and s["maturity"]["unlabelled"] == {}
+    m = _expected(monitored, store, tmp_path)
+    assert set(m["as_of"].dt.date) == {dt.date(2025, 9, 1), cut}
+    _check_metrics(s, m)
 
 
 def test_degraded_scores_raise_the_performance_alarm(monitored, capsys, monkeypatch, tmp_path):
@@ -183,7 +288,11 @@ def test_performance_without_matured_scores_gives_no_verdict(monitored, capsys, 
     code, stdout, _ = run_cli(capsys, monkeypatch, "performance", "--home", monitored.home, "--store", store,
                               "--out", out)
     assert code == 0 and "no verdict yet" in stdout and "2026-04-01" in stdout
-    assert not out.exists()
+    s = json.loads((out / "performance.json").read_text())
+    assert s["status"] == "not matured yet" and s["next_maturity"] == "2026-04-01" and s["matured_rows"] == 0
+    assert not (out / "performance.html").exists()
+    run = monitored.client.get_run(s_id := stdout.split("MLflow run: ")[1].split()[0])
+    assert run.data.tags["status"] == "not matured yet" and run.data.metrics["matured_rows"] == 0, s_id
 
 
 def test_degradation_tolerances():
