@@ -77,8 +77,10 @@ def log_monitoring_run(tracking_uri: str, artifact_root: Path, experiment: str, 
     """One MLflow run tagged ``kind`` and ``model_version`` with ``metrics`` and ``files``
     (under ``monitoring/``); under ``mlflow run`` it logs into the run the entry point
     started. Returns the run id."""
+    from training.registry import use_tracking_uri
+
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
-    mlflow.set_tracking_uri(tracking_uri)
+    use_tracking_uri(tracking_uri)
     kwargs: dict = {}
     if not os.environ.get("MLFLOW_RUN_ID"):
         client = MlflowClient(tracking_uri)

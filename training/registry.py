@@ -24,10 +24,26 @@ EXPERIMENT = "churnwatch"
 CHAMPION = "champion"
 
 
+def use_tracking_uri(tracking_uri: str) -> None:
+    """``mlflow.set_tracking_uri`` without its side effect on the environment.
+
+    MLflow also writes the URI into ``MLFLOW_TRACKING_URI`` (for subprocesses), and
+    ``Home.tracking_uri`` reads that variable as the user's choice: a process that used one
+    home's store would then send every other home to it. The variable is put back as the
+    user left it; we always pass the URI explicitly.
+    """
+    before = os.environ.get("MLFLOW_TRACKING_URI")
+    mlflow.set_tracking_uri(tracking_uri)
+    if before is None:
+        os.environ.pop("MLFLOW_TRACKING_URI", None)
+    else:
+        os.environ["MLFLOW_TRACKING_URI"] = before
+
+
 def setup(tracking_uri: str, artifact_root: Path) -> MlflowClient:
     """Point MLflow at the store; create the experiment with its artefact root if needed."""
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
-    mlflow.set_tracking_uri(tracking_uri)
+    use_tracking_uri(tracking_uri)
     client = MlflowClient(tracking_uri)
     if client.get_experiment_by_name(EXPERIMENT) is None:
         artifact_root.mkdir(parents=True, exist_ok=True)
