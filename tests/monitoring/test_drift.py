@@ -59,16 +59,52 @@ def test_two_samples_of_one_distribution_raise_no_alarm(monitored, subset, halve
     assert s["quality"]["unseen_categories"] == {} and s["quality"]["missing_rise"] == []
 
 
-@pytest.mark.xfail(strict=True, reason="KNOWN PROBLEM: with 150 demo accounts a side, Evidently's default "
-                   "(normed Wasserstein 0.1, rows treated as independent) flags >= 30% of all model features "
-                   "between two account halves of one distribution: the default alarm is a false alarm for "
-                   "small customer bases")
-def test_two_account_halves_raise_no_alarm_over_all_model_features_by_default(monitored, halves):
-    """The default configuration (threshold 0.3, Evidently's own tests) over every model feature."""
+@pytest.fixture(scope="module")
+def independent_samples(monitored, tmp_path_factory):
+    """Two independent samples of one distribution: the demo generator with two seeds (no
+    drift), 1,000 accounts each, snapshots on five weekly dates (>= 5,000 rows a side),
+    scored by the champion."""
+    import datetime as dt
+
+    from features.config import load_settings
+    from features.demo import write_demo_data
+    from features.pipeline import build_snapshots
+
+    dates = [dt.date(2025, 6, 2) + dt.timedelta(days=7 * k) for k in range(5)]
+    sides = []
+    for seed in (11, 12):
+        root = tmp_path_factory.mktemp(f"independent{seed}")
+        write_demo_data(root / "d", accounts=1000, months=24, seed=seed)
+        build_snapshots(root / "d", load_settings(root / "d" / "churnwatch.yaml"), root / "s.duckdb", as_of=dates)
+        rows = read_snapshots(root / "s.duckdb")
+        rows[PREDICTION] = monitored.bundle.predict(rows)["churn_probability"].to_numpy()
+        sides.append(rows)
+    assert min(len(s) for s in sides) >= 5000
+    return sides
+
+
+def test_independent_samples_raise_no_alarm_over_all_model_features_by_default(monitored, independent_samples):
+    """The default configuration (threshold 0.3, Evidently's own tests) over every model
+    feature, on two independent samples of 1,000 accounts: at most a feature or two past
+    the distance threshold by chance, no alarm, no probability drift."""
+    b = monitored.bundle
+    s = drift_report(*independent_samples, b.catalogue, b.frame, MonitoringSettings()).summary
+    assert s["features"] == len(b.frame.names) > len(SUBSET) and s["thresholds"]["drift_share"] == 0.3
+    assert not s["alarm"] and s["alarm_reasons"] == [] and not s["probability"]["drifted"]
+    assert s["drift_share"] < 0.05, s["drifted"]
+
+
+def test_account_halves_of_a_small_base_show_the_known_limitation(monitored, halves):
+    """150 accounts a side, each with ~70 weekly rows: Evidently treats rows as independent,
+    so account-level differences push many features past the distance threshold. This pins
+    the documented limitation for small customer bases (README: watch fewer features or
+    raise monitoring.drift_threshold there); if it stops holding, update the README."""
     b = monitored.bundle
     s = drift_report(halves[0], halves[1], b.catalogue, b.frame, MonitoringSettings()).summary
-    assert s["features"] == len(b.frame.names) > len(SUBSET) and s["thresholds"]["drift_share"] == 0.3
-    assert not s["alarm"] and s["drift_share"] < 0.3 and not s["probability"]["drifted"], s["drifted"]
+    assert s["drift_share"] > 0.1, s["drift_share"]
+    relaxed = drift_report(halves[0], halves[1], b.catalogue, b.frame,
+                           MonitoringSettings(drift_threshold=0.3)).summary
+    assert relaxed["drift_share"] < s["drift_share"] and not relaxed["alarm"], relaxed["drifted"]
 
 
 def test_a_feature_without_values_on_one_side_is_reported_not_compared(monitored, subset, halves):
