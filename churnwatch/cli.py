@@ -21,6 +21,7 @@ from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from churnwatch.home import Home
+from churnwatch.options import ConfigOpt, DataOpt, ExitError, HomeOpt, StoreOpt, parse_date
 from features.config import CONFIG_FILE_NAME, Settings, load_settings
 from features.errors import ChurnwatchError
 
@@ -28,24 +29,6 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_
                   help="churnwatch: early warning for customer churn.")
 console = Console()
 err = Console(stderr=True)
-
-HomeOpt = Annotated[Path | None, typer.Option("--home", help="home folder (default ./churnwatch-data or "
-                                              "$CHURNWATCH_HOME)", show_default=False)]
-ConfigOpt = Annotated[Path | None, typer.Option("--config", help="churnwatch.yaml (default <home>/churnwatch.yaml)",
-                                                show_default=False)]
-DataOpt = Annotated[str | None, typer.Option("--data", help="folder of Parquet/CSV, a .duckdb file or a "
-                                             "SQLAlchemy URL (default: data: in the config)", show_default=False)]
-StoreOpt = Annotated[Path | None, typer.Option("--store", help="snapshot store (default <home>/store.duckdb)",
-                                               show_default=False)]
-
-
-class ExitError(Exception):
-    """Leave with a message and a code (raised inside commands, handled in ``main``)."""
-
-    def __init__(self, message: str, code: int = 2) -> None:
-        super().__init__(message)
-        self.code = code
-
 
 @contextmanager
 def steps():
@@ -82,14 +65,7 @@ def _require_data(settings: Settings) -> str:
 def _parse_dates(values: list[str] | None, option: str = "--as-of") -> list[dt.date] | None:
     if not values:
         return None
-    out = []
-    for v in values:
-        for part in v.split(","):
-            try:
-                out.append(dt.date.fromisoformat(part.strip()))
-            except ValueError as exc:
-                raise ExitError(f"{option} {part!r}: expected a date as YYYY-MM-DD") from exc
-    return out
+    return [parse_date(part, option) for v in values for part in v.split(",")]
 
 
 def _print_set_aside(summary: dict) -> None:

@@ -9,27 +9,17 @@ No ``from __future__ import annotations`` here: Typer reads the option annotatio
 commands defined inside ``register``, whose aliases (``HomeOpt``...) are local names there.
 """
 
-import datetime as dt
 import logging
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
+from churnwatch.options import parse_date
+
 log = logging.getLogger(__name__)
 
 LangOpt = Annotated[str, typer.Option("--lang", help="en or zh-CN")]
-
-
-def _date(value: str | None) -> dt.date | None:
-    from churnwatch.cli import ExitError
-
-    if not value:
-        return None
-    try:
-        return dt.date.fromisoformat(value)
-    except ValueError as exc:
-        raise ExitError(f"--as-of {value!r}: expected a date as YYYY-MM-DD") from exc
 
 
 def _view_error(exc: Exception) -> Exception:
@@ -51,7 +41,7 @@ def explain(account_id: str, store: Path | None = None, home: Path | None = None
     h, settings = _context(home, config)
     try:
         lang = normalise_lang(lang)
-        view = load_account_view(store or h.store, settings, account_id, lang, as_of=_date(as_of),
+        view = load_account_view(store or h.store, settings, account_id, lang, as_of=parse_date(as_of, "--as-of"),
                                  trend_points=points)
     except ViewError as exc:
         raise _view_error(exc) from exc
@@ -112,7 +102,7 @@ def report(store: Path | None = None, home: Path | None = None, config: Path | N
         lang = normalise_lang(lang)
         tier = normalise_tier(tier) if tier else None
         dates = scoring_dates(target)
-        day = _date(as_of) or dates[-1]
+        day = parse_date(as_of, "--as-of") or dates[-1]
         if day not in dates:
             raise ExitError(f"--as-of {day}: no scores that day; scored dates: {', '.join(map(str, dates[-5:]))}")
         scored = read_scores(target, dates=[day], columns=("account_id", "model_version"))
@@ -191,7 +181,7 @@ def _value(value: object) -> str:
 
 def register(app: typer.Typer) -> None:
     """Add this module's commands to ``app``."""
-    from churnwatch.cli import ConfigOpt, HomeOpt, StoreOpt
+    from churnwatch.options import ConfigOpt, HomeOpt, StoreOpt
 
     @app.command("explain")
     def explain_command(

@@ -16,28 +16,12 @@ from typing import Annotated
 
 import typer
 
+from churnwatch.options import ConfigOpt, HomeOpt, StoreOpt, parse_date
+
 ALARM_EXIT = 3
 
-# the same options as churnwatch.cli's (module level: Typer reads the annotations by name)
-HomeOpt = Annotated[Path | None, typer.Option("--home", help="home folder (default ./churnwatch-data or "
-                                              "$CHURNWATCH_HOME)", show_default=False)]
-ConfigOpt = Annotated[Path | None, typer.Option("--config", help="churnwatch.yaml (default <home>/churnwatch.yaml)",
-                                                show_default=False)]
-StoreOpt = Annotated[Path | None, typer.Option("--store", help="snapshot store with the score history (default "
-                                               "<home>/store.duckdb)", show_default=False)]
 OutOpt = Annotated[Path | None, typer.Option("--out", help="folder for the HTML report and JSON summary "
                                              "(default <home>/reports/monitoring)", show_default=False)]
-
-
-def _date(value: str | None, option: str) -> dt.date | None:
-    from churnwatch.cli import ExitError
-
-    if not value:
-        return None
-    try:
-        return dt.date.fromisoformat(value)
-    except ValueError as exc:
-        raise ExitError(f"{option} {value!r}: expected a date as YYYY-MM-DD") from exc
 
 
 def run_drift(store: Path | None = None, out: Path | None = None, as_of: str | None = None,
@@ -51,7 +35,7 @@ def run_drift(store: Path | None = None, out: Path | None = None, as_of: str | N
     from monitoring.reference import champion_bundle, champion_probabilities, current_rows, reference_rows
 
     h, settings = _context(home, config)
-    cfg, target, day = settings.monitoring, store or h.store, _date(as_of, "--as-of")
+    cfg, target, day = settings.monitoring, store or h.store, parse_date(as_of, "--as-of")
     with steps() as say:
         say("loading the champion model")
         bundle = champion_bundle(_tracking(h))
