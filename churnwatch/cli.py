@@ -418,7 +418,8 @@ def demo(home: HomeOpt = None,
     from serving.batch import read_history
 
     latest = read_history(h.store, data_end)
-    top = latest.sort_values("churn_probability", ascending=False)["account_id"].iloc[0] if len(latest) else "ACC-1"
+    ranked = latest.sort_values(["churn_probability", "account_id"], ascending=[False, True])
+    top = ranked["account_id"].iloc[0] if len(ranked) else "ACC-000001"
     console.rule("next")
     console.print(f"home folder: {h.root}\n"
                   f"  snapshots:      {h.store} (DuckDB: SELECT * FROM snapshots; scores: score_history)\n"

@@ -201,17 +201,46 @@ def _derive_data_end(con: duckdb.DuckDBPyConnection, loaded: list[str]) -> dt.da
     return max(latest) + dt.timedelta(days=1)
 
 
+def create_typed_view(con: duckdb.DuckDBPyConnection, name: str, settings: Settings) -> None:
+    """``typed_X`` over ``raw_X``: the contract's names (after the column mapping) and types.
+
+    Raises:
+        DataContractError: a required column is missing, or a value does not cast.
+    """
+    table = TABLES[name]
+    cols = _source_columns(con, table, settings.column_mapping.get(name, {}))
+    _check_columns(con, table, cols)
+    con.execute(f"CREATE OR REPLACE TEMP VIEW typed_{name} AS SELECT {_typed_select(table, cols)} FROM raw_{name}")
+
+
+def create_empty_clean_table(con: duckdb.DuckDBPyConnection, name: str) -> None:
+    """An empty ``clean_X`` with the contract's columns (a table the source does not have)."""
+    cols = ", ".join(f"CAST(NULL AS {DUCKDB_TYPES[c.type]}) AS {q(c.name)}" for c in TABLES[name].columns)
+    con.execute(f"CREATE OR REPLACE TEMP TABLE clean_{name} AS SELECT {cols} LIMIT 0")
+
+
+def known_accounts_table(name: str, has_accounts: bool) -> str | None:
+    """The table whose accounts count as known for ``name`` (unknown ones are set aside)."""
+    if has_accounts:
+        return "clean_accounts"
+    return "clean_subscriptions" if name != "subscriptions" else None
+
+
+def set_aside_case(name: str, data_end: dt.date | None, known_accounts: str | None) -> str:
+    """A SQL expression over ``typed_X`` rows: the reason a row is set aside, or NULL to keep it."""
+    reasons = _reasons(TABLES[name], data_end, known_accounts)
+    if not reasons:
+        return "CAST(NULL AS VARCHAR)"
+    return "CASE " + " ".join(f"WHEN {cond} THEN '{r}'" for r, cond in reasons) + " END"
+
+
 def validate_tables(con: duckdb.DuckDBPyConnection, loaded: list[str], settings: Settings) -> ValidationReport:
     """Turn every ``raw_X`` into ``clean_X`` (canonical names and types) and report.
 
     Tables not in the source become empty ``clean_X`` tables, so queries need no cases.
     """
     for name in loaded:
-        table = TABLES[name]
-        cols = _source_columns(con, table, settings.column_mapping.get(name, {}))
-        _check_columns(con, table, cols)
-        con.execute(f"CREATE OR REPLACE TEMP VIEW typed_{name} AS SELECT {_typed_select(table, cols)} "
-                    f"FROM raw_{name}")
+        create_typed_view(con, name, settings)
     data_end = settings.data_end or _derive_data_end(con, loaded)
 
     report = ValidationReport(data_end=data_end, data_start=data_end)
@@ -219,14 +248,9 @@ def validate_tables(con: duckdb.DuckDBPyConnection, loaded: list[str], settings:
     for name in order:
         table = TABLES[name]
         if name not in loaded:
-            cols = ", ".join(f"CAST(NULL AS {DUCKDB_TYPES[c.type]}) AS {q(c.name)}" for c in table.columns)
-            con.execute(f"CREATE OR REPLACE TEMP TABLE clean_{name} AS SELECT {cols} LIMIT 0")
+            create_empty_clean_table(con, name)
             continue
-        known = "clean_accounts" if "accounts" in loaded else (
-            "clean_subscriptions" if name != "subscriptions" else None)
-        reasons = _reasons(table, settings.data_end, known)
-        case = "CASE " + " ".join(f"WHEN {cond} THEN '{r}'" for r, cond in reasons) + " END" if reasons \
-            else "CAST(NULL AS VARCHAR)"
+        case = set_aside_case(name, settings.data_end, known_accounts_table(name, "accounts" in loaded))
         # events (the big one) stay a view over the source: one pass less; others are copied
         kind = "VIEW" if name == "events" else "TABLE"
         con.execute(f"CREATE OR REPLACE TEMP {kind} checked_{name} AS "

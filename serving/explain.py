@@ -366,9 +366,15 @@ def load_clean_subset(con: duckdb.DuckDBPyConnection, settings: Settings, accoun
     Raises:
         DataContractError: as ``validate_tables`` (a missing column, a value of the wrong type).
     """
-    from features.contract import DUCKDB_TYPES, TABLES
+    from features.contract import TABLES
     from features.sources import open_source
-    from features.validate import _check_columns, _reasons, _source_columns, _typed_select, q
+    from features.validate import (
+        create_empty_clean_table,
+        create_typed_view,
+        known_accounts_table,
+        q,
+        set_aside_case,
+    )
 
     src = open_source(settings.data)
     con.execute("CREATE OR REPLACE TEMP TABLE wanted AS SELECT DISTINCT unnest(?::VARCHAR[]) AS account_id",
@@ -380,17 +386,10 @@ def load_clean_subset(con: duckdb.DuckDBPyConnection, settings: Settings, accoun
     for name in needed:
         table = TABLES[name]
         if name not in loaded and (name == "accounts" or not src.load(con, name)):
-            cols = ", ".join(f"CAST(NULL AS {DUCKDB_TYPES[c.type]}) AS {q(c.name)}" for c in table.columns)
-            con.execute(f"CREATE OR REPLACE TEMP TABLE clean_{name} AS SELECT {cols} LIMIT 0")
+            create_empty_clean_table(con, name)
             continue
-        cols = _source_columns(con, table, settings.column_mapping.get(name, {}))
-        _check_columns(con, table, cols)
-        con.execute(f"CREATE OR REPLACE TEMP VIEW typed_{name} AS SELECT {_typed_select(table, cols)} "
-                    f"FROM raw_{name}")
-        known = "clean_accounts" if has_accounts else ("clean_subscriptions" if name != "subscriptions" else None)
-        reasons = _reasons(table, settings.data_end, known)
-        case = ("CASE " + " ".join(f"WHEN {c} THEN '{r}'" for r, c in reasons) + " END") if reasons \
-            else "CAST(NULL AS VARCHAR)"
+        create_typed_view(con, name, settings)
+        case = set_aside_case(name, settings.data_end, known_accounts_table(name, has_accounts))
         where, params = ["account_id IN (SELECT account_id FROM wanted)"], []
         since, before = tables.get(name, (None, None))
         if table.time_column and since is not None:
