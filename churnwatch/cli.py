@@ -65,7 +65,10 @@ def _require_data(settings: Settings) -> str:
 def _parse_dates(values: list[str] | None, option: str = "--as-of") -> list[dt.date] | None:
     if not values:
         return None
-    return [parse_date(part, option) for v in values for part in v.split(",")]
+    parts = [part.strip() for v in values for part in v.split(",")]
+    if any(not part for part in parts):
+        raise ExitError(f"{option} {','.join(values)!r}: an empty date between commas (expected YYYY-MM-DD,...)")
+    return [parse_date(part, option) for part in parts]
 
 
 def _print_set_aside(summary: dict) -> None:

@@ -25,8 +25,9 @@ from typing import Annotated, Any, Literal
 
 import anyio
 import bentoml
-from bentoml.exceptions import InvalidArgument
-from pydantic import BaseModel, ConfigDict, Field
+import duckdb
+from bentoml.exceptions import InvalidArgument, ServiceUnavailable
+from pydantic import BaseModel, ConfigDict, Field, Strict, StrictStr
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -35,7 +36,7 @@ from starlette.routing import Route
 from features.errors import ChurnwatchError
 
 Lang = Literal["en", "zh-CN"]
-FeatureValue = Annotated[float, Field(allow_inf_nan=False)] | str | None
+FeatureValue = Annotated[float, Strict(), Field(allow_inf_nan=False)] | StrictStr | None  # true is not 1.0
 TOP_LEVEL_FIELDS = {"/score": {"accounts", "lang"}, "/score_accounts": {"account_ids", "lang"}}
 INLINE_MAX_ACCOUNTS = 16  # scored on the event loop; larger batches in a worker thread
 OPEN_PATHS = ("/livez", "/readyz", "/healthz", "/metrics", "/docs", "/docs.json", "/schema.json")
@@ -63,7 +64,8 @@ class GuardMiddleware:
         if scope["type"] != "http" or scope["path"].startswith(OPEN_PATHS):
             await self.app(scope, receive, send)
             return
-        headers = {k.decode().lower(): v.decode() for k, v in scope.get("headers", [])}
+        # HTTP header bytes are latin-1 (RFC 9110); a non-UTF-8 value must not become a 500
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
         if self.token is not None:
             given = headers.get("authorization", "")
             expected = f"Bearer {self.token}"
@@ -92,6 +94,9 @@ class GuardMiddleware:
             payload = json.loads(body or b"null", parse_constant=_reject_constant)
         except ValueError as exc:
             await _reply(send, 400, f"invalid JSON: {exc}")
+            return
+        except RecursionError:
+            await _reply(send, 400, "invalid JSON: nested too deeply")
             return
         allowed = TOP_LEVEL_FIELDS.get(scope["path"].rstrip("/"))
         if allowed is not None:
@@ -126,6 +131,14 @@ async def _reply(send: Any, status: int, message: str) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
+def _workers() -> int:
+    """``CHURNWATCH_WORKERS`` (default 1), checked: a bad value stops the server with its name."""
+    raw = os.environ.get("CHURNWATCH_WORKERS", "").strip() or "1"
+    if not raw.isdigit() or int(raw) < 1:
+        raise SystemExit(f"CHURNWATCH_WORKERS={raw!r}: expected a whole number >= 1")
+    return int(raw)
+
+
 def _load_scorer():
     from churnwatch.home import Home
     from features.config import load_settings
@@ -157,12 +170,15 @@ model_app = Starlette(routes=[Route("/", _model_info, methods=["GET"])])
 
 @bentoml.asgi_app(model_app, path="/model")
 @bentoml.service(name="churnwatch", traffic={"timeout": 30},
-                 workers=int(os.environ.get("CHURNWATCH_WORKERS", "1")))
+                 workers=_workers())
 class ChurnService:
     """Churn risk, health, tier, reasons and playbook for accounts."""
 
     def __init__(self) -> None:
         self.scorer = _load_scorer()
+        # Batches are scored one at a time per worker (LightGBM already uses every core on a
+        # batch): more in parallel would only oversubscribe the cores and hold more bodies.
+        self.batches = anyio.CapacityLimiter(1)
         model_app.state.scorer = self.scorer
         # Everything loaded so far (libraries, model, catalogue) lives as long as the
         # process: keep it out of the garbage collector's full passes, which otherwise walk
@@ -174,14 +190,14 @@ class ChurnService:
     async def score(self, accounts: Annotated[list[AccountFeatures], Field(min_length=1, max_length=1000)],
                     lang: Lang = "en") -> list[dict]:
         """Score accounts from the features in the request."""
-        items = [a.model_dump() for a in accounts]
-        if len(items) <= INLINE_MAX_ACCOUNTS:
-            return self._score_features(items, lang)
-        return await anyio.to_thread.run_sync(self._score_features, items, lang)
+        if len(accounts) <= INLINE_MAX_ACCOUNTS:
+            return self._score_features(accounts, lang)
+        return await anyio.to_thread.run_sync(self._score_features, accounts, lang, limiter=self.batches)
 
-    def _score_features(self, items: list[dict], lang: str) -> list[dict]:
+    def _score_features(self, accounts: list[AccountFeatures], lang: str) -> list[dict]:
         from serving.scoring import validate_features
 
+        items = [a.model_dump() for a in accounts]
         try:
             rows = validate_features(items, self.scorer.bundle.catalogue)
             return self.scorer.results(rows, lang)
@@ -193,15 +209,16 @@ class ChurnService:
                                                           Field(min_length=1, max_length=1000)],
                              lang: Lang = "en") -> list[dict]:
         """Score accounts from their latest snapshot in the store; unknown ids get an error entry."""
-        return await anyio.to_thread.run_sync(self._score_stored, account_ids, lang)
+        return await anyio.to_thread.run_sync(self._score_stored, account_ids, lang, limiter=self.batches)
 
     def _score_stored(self, account_ids: list[str], lang: str) -> list[dict]:
         from features.store import latest_snapshot
 
         try:
             rows = latest_snapshot(self.scorer.store, list(dict.fromkeys(account_ids)))
-        except ChurnwatchError as exc:
-            raise InvalidArgument(str(exc)) from exc
+        except (ChurnwatchError, duckdb.Error) as exc:
+            # The request is fine; the store is missing, locked by a writer or unreadable.
+            raise ServiceUnavailable(f"snapshot store {self.scorer.store} unavailable: {exc}") from exc
         found = {r["account_id"]: r for r in self.scorer.results(rows, lang)}
         return [found.get(a, {"account_id": a, "error": "unknown account: no snapshot in the store"})
                 for a in account_ids]

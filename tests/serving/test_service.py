@@ -6,6 +6,7 @@ import json
 import urllib.error
 import urllib.request
 
+import duckdb
 import pytest
 
 from features.store import latest_snapshot
@@ -78,6 +79,9 @@ def test_good_request_returns_the_fields_and_equals_in_process(served):
     ({"accounts": [GOOD], "lang": "fr"}, "lang"),
     ({"accounts": [GOOD], "colour": "red"}, "colour"),
     ([GOOD], "body"),
+    ({"accounts": [{"account_id": "a", "features": {"mrr": True}}]}, "mrr"),  # a boolean is not 1.0
+    # 17 accounts: scored in a worker thread, not on the event loop; the error is still a 4xx
+    ({"accounts": [GOOD] * 16 + [{"account_id": "z", "features": {"logins_30d": -3}}]}, "accounts[16]"),
 ])
 def test_malformed_requests_get_a_4xx_naming_the_field(served, body, field):
     status, text = call(served[0], "/score", body)
@@ -95,6 +99,39 @@ def test_non_finite_values_invalid_json_and_content_type(served):
     assert status == 400 and "invalid JSON" in text
     status, text = call(base, "/score", raw=b"accounts=1", content_type="text/plain")
     assert status == 415 and "application/json" in text
+    status, text = call(base, "/score", raw=b"[" * 100_000 + b"]" * 100_000)
+    assert status == 400 and "nested too deeply" in text
+
+
+def test_a_header_that_is_not_utf8_is_not_a_server_error(served):
+    base = served[0]
+    req = urllib.request.Request(base + "/score", data=json.dumps({"accounts": [GOOD]}).encode(), method="POST",
+                                 headers={"Content-Type": "application/json", "Authorization": f"Bearer {TOKEN}",
+                                          "X-Note": "caf\xe9"})
+    with urllib.request.urlopen(req, timeout=30) as resp:
+        assert resp.status == 200
+
+
+def test_batch_and_snapshot_scoring_agree(served):
+    """The request path (FeatureRows) and the batch path (a snapshot frame) give the same results."""
+    base, scorer = served
+    import numpy as np
+
+    with duckdb.connect(str(scorer.store), read_only=True) as con:
+        ids = [r[0] for r in con.execute("SELECT DISTINCT account_id FROM snapshots ORDER BY 1 LIMIT 40").fetchall()]
+    rows = latest_snapshot(scorer.store, ids)
+    names = scorer.bundle.catalogue.names
+    items = [{"account_id": r["account_id"],
+              "features": {n: (r[n] if isinstance(r[n], str) else float(r[n])) for n in names
+                           if r[n] is not None and not (isinstance(r[n], float) and np.isnan(r[n]))}}
+             for _, r in rows.iterrows()]
+    from_frame = scorer.results(rows, "en")
+    status, over_http = call(base, "/score", {"accounts": items})
+    assert status == 200 and len(over_http) == len(from_frame) == 40
+    for a, b in zip(over_http, from_frame):
+        assert a["account_id"] == b["account_id"] and a["tier"] == b["tier"]
+        assert a["churn_probability"] == pytest.approx(b["churn_probability"], abs=1e-12)
+        assert a["reasons"] == b["reasons"] and a["strengths"] == b["strengths"]
 
 
 def test_token_missing_or_wrong_is_401_and_health_is_open(served):
@@ -107,7 +144,6 @@ def test_token_missing_or_wrong_is_401_and_health_is_open(served):
 
 def test_score_accounts_reads_the_latest_snapshot_and_reports_unknown_ids(served):
     base, scorer = served
-    import duckdb
 
     with duckdb.connect(str(scorer.store), read_only=True) as con:
         some = [r[0] for r in con.execute("SELECT DISTINCT account_id FROM snapshots ORDER BY 1 LIMIT 2").fetchall()]
