@@ -31,8 +31,16 @@ CREATE TABLE IF NOT EXISTS {HISTORY} (
 """
 
 
+HISTORY_COLUMNS = ("account_id", "as_of", "churn_probability", "health_score", "tier", "reasons_en", "strengths_en",
+                   "reasons_zh", "strengths_zh", "playbook_action", "playbook_owner", "respond_within",
+                   "model_version", "scored_at")
+
+
 def score_rows(rows: pd.DataFrame, bundle: ModelBundle, settings: Settings, model_version: str) -> pd.DataFrame:
-    """Score snapshot rows: one history row per account (pure; no I/O)."""
+    """Score snapshot rows: one history row per account (pure; no I/O). No rows (no active
+    account on that date) give an empty history with the same columns."""
+    if rows.empty:
+        return pd.DataFrame({c: pd.Series(dtype=object) for c in HISTORY_COLUMNS})
     scored = bundle.predict(rows)
     en, zh = bundle.explain(rows, "en"), bundle.explain(rows, "zh-CN")
     playbooks = settings.playbooks

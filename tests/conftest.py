@@ -14,12 +14,14 @@ def pg_url():
 
 
 @pytest.fixture(autouse=True)
-def _no_tracking_uri_leak(monkeypatch):
-    """Each test starts with the MLFLOW_TRACKING_URI it was given (none in CI): a test that
-    points MLflow somewhere must not send later tests' home folders there."""
+def _no_tracking_uri_leak():
+    """Each test leaves MLFLOW_TRACKING_URI as it found it (unset in CI): a test that points
+    MLflow somewhere must not send later tests' home folders there."""
     import os
 
-    if "MLFLOW_TRACKING_URI" in os.environ:
-        monkeypatch.setenv("MLFLOW_TRACKING_URI", os.environ["MLFLOW_TRACKING_URI"])
+    before = os.environ.get("MLFLOW_TRACKING_URI")
+    yield
+    if before is None:
+        os.environ.pop("MLFLOW_TRACKING_URI", None)
     else:
-        monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+        os.environ["MLFLOW_TRACKING_URI"] = before

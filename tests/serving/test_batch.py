@@ -10,7 +10,7 @@ import pytest
 
 from features.config import Settings, default_playbooks
 from features.store import read_snapshots
-from serving.batch import read_history, score_as_of
+from serving.batch import HISTORY_COLUMNS, read_history, score_as_of, score_dates, score_rows
 
 
 @pytest.fixture(scope="module")
@@ -59,3 +59,16 @@ def test_playbooks_are_overridable_per_tier_and_validated():
     assert s.playbooks["low_risk"] == default_playbooks()["low_risk"]
     with pytest.raises(ValueError, match="unknown tier"):
         Settings.model_validate({"playbooks": {"critical": s.playbooks["high_risk"].model_dump()}})
+
+
+def test_several_dates_in_one_pass_and_a_date_without_accounts(setup):
+    tmp, settings, bundle = setup
+    days = [dt.date(2025, 8, 20), dt.date(2025, 8, 6)]
+    scored = score_dates(tmp / "d", settings, tmp / "s.duckdb", bundle, days + days[:1], "7")
+    assert list(scored) == sorted(days)  # duplicates collapsed, in date order
+    for day in days:
+        stored = read_history(tmp / "s.duckdb", day)
+        assert len(stored) == len(scored[day]) == stored["account_id"].nunique() > 100
+    rows = read_snapshots(tmp / "s.duckdb", as_of=[days[0]])
+    empty = score_rows(rows.iloc[:0], bundle, settings, "7")
+    assert empty.empty and tuple(empty.columns) == HISTORY_COLUMNS
