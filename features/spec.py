@@ -235,21 +235,23 @@ EVENT_WINDOWS = (7, 30, 90)
 def event_type_features(event_type: str) -> list[FeatureSpec]:
     """The generic family every event type gets: counts, change, distinct users."""
     s = slug(event_type)
+    name = event_type  # as the data names it (descriptions)
+    event_type = event_type.replace("{", "{{").replace("}", "}}")  # literal braces in the reason templates
     out = [
-        _f(f"evt_{s}_{w}d", "event_type", "count", f"'{event_type}' events in the last {w} days", 0,
+        _f(f"evt_{s}_{w}d", "event_type", "count", f"'{name}' events in the last {w} days", 0,
            f"{{value}} '{event_type}' events in the last {w} days", f"近{w}天'{event_type}'事件{{value}}次",
-           "event_count", event_type=event_type, window=w)
+           "event_count", event_type=name, window=w)
         for w in EVENT_WINDOWS
     ]
     out.append(_f(f"evt_{s}_30d_change", "event_type", "ratio",
-                  f"relative change of '{event_type}' events vs the previous 30 days", 0,
+                  f"relative change of '{name}' events vs the previous 30 days", 0,
                   f"'{event_type}' events {{change}} vs the previous 30 days",
-                  f"'{event_type}'事件较前30天{{change}}", "event_change", event_type=event_type,
+                  f"'{event_type}'事件较前30天{{change}}", "event_change", event_type=name,
                   window=30, rng=PCT))
     out.append(_f(f"evt_{s}_users_30d", "event_type", "count",
-                  f"distinct users with '{event_type}' events in the last 30 days", 0,
+                  f"distinct users with '{name}' events in the last 30 days", 0,
                   f"{{value}} users with '{event_type}' in the last 30 days",
-                  f"近30天'{event_type}'用户{{value}}人", "event_users", event_type=event_type,
+                  f"近30天'{event_type}'用户{{value}}人", "event_users", event_type=name,
                   window=30, type="int"))
     return out
 

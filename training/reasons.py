@@ -57,7 +57,9 @@ def render_value(spec: FeatureSpec, value: object, lang: str) -> dict[str, str]:
             word = ("up" if v >= 0 else "down") if lang == "en" else ("上升" if v >= 0 else "下降")
             text = f"{word} {pct:.0f}%" if lang == "en" else f"{word}{pct:.0f}%"
         return {"value": text, "change": text}
-    if spec.unit == "ratio":
+    if spec.unit == "ratio" and "{value}x" in spec.reason_en:  # a multiple: "at 1.4x the usual rate"
+        text = f"{v:.1f}"
+    elif spec.unit == "ratio":
         text = f"{v:.0%}" if v <= 1.5 else f"{v:.1f}"
     elif spec.unit in ("hours", "score"):
         text = _number(v, 1)
@@ -70,7 +72,7 @@ def render_value(spec: FeatureSpec, value: object, lang: str) -> dict[str, str]:
 
 # English nouns that directly follow the value (after at most one qualifier) in the reason
 # templates: "Term ends in 1 days" -> "1 day", "1 'key_contact_left' events" -> "1 ... event".
-_AFTER_VALUE = re.compile(r"^((?: '[^']*'| core-feature| core| high-priority| new-feature| late| active)?) "
+_AFTER_VALUE = re.compile(r"^((?: '.*?'(?= )| core-feature| core| high-priority| new-feature| late| active)?) "
                           r"(days|logins|tickets|events|users|uses|seats|payments|features|trainings or webinars)\b")
 
 

@@ -31,3 +31,16 @@ def test_chinese_reasons_have_no_plural_to_fix(specs):
 
 def test_missing_value_is_worded_as_no_data(specs):
     assert render(specs["days_to_term_end"], None, "en") == "No data for days_to_term_end"
+
+
+def test_event_names_with_braces_or_apostrophes_are_worded_literally():
+    specs = {f.name: f for f in build_catalogue(["export {csv}", "user's export"]).features}
+    assert render(specs["evt_export_csv_30d"], 1, "en") == "1 'export {csv}' event in the last 30 days"
+    assert render(specs["evt_export_csv_30d"], 3, "zh-CN") == "近30天'export {csv}'事件3次"
+    assert render(specs["evt_user_s_export_30d"], 1, "en") == "1 'user's export' event in the last 30 days"
+    assert specs["evt_export_csv_30d"].params["event_type"] == "export {csv}"  # the SQL filters on the real name
+
+
+def test_a_multiple_is_worded_as_a_multiple(specs):
+    assert render(specs["tickets_30d_vs_baseline"], 1.0, "en") == "Tickets at 1.0x the account's usual rate"
+    assert render(specs["tickets_30d_vs_baseline"], 2.5, "zh-CN") == "工单量为平时的2.5倍"
