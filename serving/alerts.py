@@ -64,8 +64,11 @@ def find_episodes(history: pd.DataFrame, rule: AlertRule) -> pd.DataFrame:
     h = h.sort_values(["account_id", "as_of"])
     if rule.kind == "below_for":
         below = h["health_score"] < rule.threshold
-        # a new run starts at every score below the threshold whose previous score was not
-        run = (below & ~below.groupby(h["account_id"]).shift(1, fill_value=False)).groupby(h["account_id"]).cumsum()
+        # a new run starts at every score below the threshold whose previous score was not, or
+        # was more than ``days`` earlier ("every score of the last N days" needs scores that close)
+        gap = h.groupby("account_id")["as_of"].diff().dt.days
+        starts = below & (~below.groupby(h["account_id"]).shift(1, fill_value=False) | (gap > rule.days))
+        run = starts.groupby(h["account_id"]).cumsum()
         h = h.assign(below=below, run=run)[below]
         h["start"] = h.groupby(["account_id", "run"])["as_of"].transform("min")
         h["n"] = h.groupby(["account_id", "run"]).cumcount() + 1
@@ -86,6 +89,27 @@ def find_episodes(history: pd.DataFrame, rule: AlertRule) -> pd.DataFrame:
     out["episode_start"] = pd.to_datetime(out["episode_start"]).dt.date
     out["fired_as_of"] = pd.to_datetime(out["fired_as_of"]).dt.date
     return out.reset_index(drop=True)
+
+
+RECENT_DAYS = 7
+
+
+def current_episodes(history: pd.DataFrame, episodes: pd.DataFrame, rule: AlertRule) -> pd.DataFrame:
+    """The episodes worth an alert now: fired within ``RECENT_DAYS`` of the newest scoring
+    date, or whose condition still holds at the account's latest score. Scoring past dates
+    (a backfill) then raises no alerts and tasks about situations long gone."""
+    if episodes.empty:
+        return episodes
+    h = history.assign(as_of=pd.to_datetime(history["as_of"]).dt.date)
+    newest = h["as_of"].max()
+    latest = h.sort_values("as_of").groupby("account_id").tail(1).set_index("account_id")
+    recent = pd.to_datetime(episodes["fired_as_of"]).dt.date >= newest - dt.timedelta(days=RECENT_DAYS)
+    last = latest.reindex(episodes["account_id"])
+    if rule.kind == "below_for":
+        holds = (last["health_score"] < rule.threshold).to_numpy()
+    else:
+        holds = (last["tier"].map(TIER_RANK).to_numpy() >= episodes["tier"].map(TIER_RANK).to_numpy())
+    return episodes[recent.to_numpy() | holds].reset_index(drop=True)
 
 
 def _alert_id(rule: str, account: str, start: dt.date) -> str:
@@ -112,7 +136,7 @@ def raise_alerts(store: Path, settings: Settings, now: dt.datetime | None = None
         """).df()
         new_rows = []
         for rule in settings.alert_rules:
-            for row in find_episodes(history, rule).to_dict(orient="records"):
+            for row in current_episodes(history, find_episodes(history, rule), rule).to_dict(orient="records"):
                 aid = _alert_id(rule.name, row["account_id"], row["episode_start"])
                 if con.execute("SELECT count(*) FROM alerts WHERE alert_id = ?", [aid]).fetchone()[0]:
                     continue

@@ -130,3 +130,23 @@ def test_delivery_is_retried_next_run_never_sent_twice_and_payloads_fit_each_pla
     assert len(tasks) == 1 and tasks.iloc[0]["owner"] == "CSM / CSM lead"  # medium risk playbook
     created, due = tasks.iloc[0]["created_at"], tasks.iloc[0]["due_at"]
     assert (due - created) == pd.Timedelta(hours=24)
+
+
+def test_below_for_needs_scores_closer_than_the_window():
+    sparse = pd.concat([history([50]), history([50]).assign(as_of=DAY0 + dt.timedelta(days=60))])
+    assert find_episodes(sparse, RULE).empty  # two scores 60 days apart say nothing about the days between
+
+
+def test_backfilled_past_episodes_raise_no_alerts_unless_they_still_hold(tmp_path):
+    from serving.alerts import current_episodes
+
+    # fell below 60 for a week long ago, recovered since; a tier drop long ago that still holds
+    h = history([70] + [50] * 8 + [75] * 30)
+    assert len(find_episodes(h, RULE)) == 1
+    assert current_episodes(h, find_episodes(h, RULE), RULE).empty
+    drop = AlertRule(name="d", kind="tier_drop")
+    still = history([85] + [70] * 30)
+    assert len(current_episodes(still, find_episodes(still, drop), drop)) == 1
+    store = tmp_path / "s.duckdb"
+    make_store(store, h)
+    assert raise_alerts(store, Settings(alert_rules=[RULE])).empty
