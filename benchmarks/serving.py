@@ -94,11 +94,11 @@ def load_wrk(url: str, bodies: list[bytes], concurrency: int, seconds: float) ->
     with tempfile.TemporaryDirectory() as tmp:
         (Path(tmp) / "bodies.jsonl").write_bytes(b"\n".join(bodies) + b"\n")
         (Path(tmp) / "post.lua").write_text(WRK_SCRIPT)
-        out = subprocess.run(["wrk", "-t1", f"-c{concurrency}", f"-d{seconds:.0f}s", "--latency",
+        out = subprocess.run(["wrk", "-t1", f"-c{concurrency}", f"-d{seconds:.0f}s", "--latency", "--timeout", "30s",
                               "-s", str(Path(tmp) / "post.lua"), url], capture_output=True, text=True, check=True,
                              env={**os.environ, "CHURNWATCH_BODIES": str(Path(tmp) / "bodies.jsonl")}).stdout
-    if "Non-2xx" in out:
-        raise RuntimeError(f"wrk saw error responses:\n{out}")
+    if "Non-2xx" in out or "Socket errors" in out:  # timed-out requests would drop out of the percentiles
+        raise RuntimeError(f"wrk saw error responses or socket errors:\n{out}")
     pct = dict(re.findall(r"^\s+(50|99)%\s+(\S+)$", out, flags=re.M))
     return {"concurrency": concurrency, "requests": int(re.search(r"(\d+) requests in", out).group(1)),
             "p50_ms": round(_ms(pct["50"]), 1), "p99_ms": round(_ms(pct["99"]), 1),
