@@ -85,10 +85,18 @@ def _singular(template: str) -> str:
     return head + sep + match.group(1) + " " + noun + tail[match.end():]
 
 
-def render(spec: FeatureSpec, value: object, lang: str) -> str:
+def _neutral(template: str) -> str:
+    """A reason template worded for a strength: "Only 87% of seats in use" reads as a
+    complaint, so the "only" goes ("87% of seats in use", "席位使用率87%")."""
+    return template.removeprefix("Only ").replace("仅", "")
+
+
+def render(spec: FeatureSpec, value: object, lang: str, strength: bool = False) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return f"No data for {spec.name}" if lang == "en" else f"{spec.name}：无数据"
     template = spec.reason_en if lang == "en" else spec.reason_zh
+    if strength:
+        template = _neutral(template)
     fields = render_value(spec, value, lang)
     if lang == "en" and fields["value"] == "1":
         template = _singular(template)
@@ -148,19 +156,20 @@ class ReasonBuilder:
             reasons, strengths = [], []
             for g in order[i, : self.max_reasons]:
                 if per_group[i, g] > 0:
-                    reasons.append(self._item(g, up[i, g], per_group[i, g], values[i], labels, lang))
+                    reasons.append(self._item(g, up[i, g], per_group[i, g], values[i], labels, lang, False))
             for g in order[i, ::-1][: self.max_strengths]:
                 if per_group[i, g] < 0:
-                    strengths.append(self._item(g, down[i, g], per_group[i, g], values[i], labels, lang))
+                    strengths.append(self._item(g, down[i, g], per_group[i, g], values[i], labels, lang, True))
             out.append({"reasons": reasons, "strengths": strengths})
         return out
 
-    def _item(self, g: int, j: int, contribution: float, values: np.ndarray, labels: list[str], lang: str) -> dict:
+    def _item(self, g: int, j: int, contribution: float, values: np.ndarray, labels: list[str], lang: str,
+              strength: bool) -> dict:
         spec = self.catalogue_.features[j]
         value = values[j]
         if isinstance(value, np.generic):
             value = value.item()
         if isinstance(value, float) and math.isnan(value):
             value = None
-        return {"signal": self.groups_[g], "label": labels[g], "text": render(spec, value, lang),
+        return {"signal": self.groups_[g], "label": labels[g], "text": render(spec, value, lang, strength),
                 "contribution": float(contribution), "feature": spec.name, "value": value}

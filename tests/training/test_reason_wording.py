@@ -44,3 +44,9 @@ def test_event_names_with_braces_or_apostrophes_are_worded_literally():
 def test_a_multiple_is_worded_as_a_multiple(specs):
     assert render(specs["tickets_30d_vs_baseline"], 1.0, "en") == "Tickets at 1.0x the account's usual rate"
     assert render(specs["tickets_30d_vs_baseline"], 2.5, "zh-CN") == "工单量为平时的2.5倍"
+
+
+def test_strengths_drop_the_only(specs):
+    assert render(specs["active_users_per_seat"], 0.87, "en") == "Only 87% of seats in use"
+    assert render(specs["active_users_per_seat"], 0.87, "en", strength=True) == "87% of seats in use"
+    assert render(specs["active_users_per_seat"], 0.87, "zh-CN", strength=True) == "席位使用率87%"
