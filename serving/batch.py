@@ -41,8 +41,8 @@ def score_rows(rows: pd.DataFrame, bundle: ModelBundle, settings: Settings, mode
     account on that date) give an empty history with the same columns."""
     if rows.empty:
         return pd.DataFrame({c: pd.Series(dtype=object) for c in HISTORY_COLUMNS})
-    scored = bundle.predict(rows)
-    en, zh = bundle.explain(rows, "en"), bundle.explain(rows, "zh-CN")
+    scored, explained = bundle.score_in(rows, ("en", "zh-CN"))
+    en, zh = explained["en"], explained["zh-CN"]
     playbooks = settings.playbooks
     return pd.DataFrame({
         "account_id": rows["account_id"].to_numpy(),

@@ -62,8 +62,16 @@ class ModelBundle:
 
     def score(self, rows: pd.DataFrame | FeatureRows, lang: str = "en") -> tuple[pd.DataFrame, list[dict]]:
         """``predict`` and ``explain`` from one input matrix (serving's path)."""
+        scored, explained = self.score_in(rows, (lang,))
+        return scored, explained[lang]
+
+    def score_in(self, rows: pd.DataFrame | FeatureRows,
+                 langs: tuple[str, ...]) -> tuple[pd.DataFrame, dict[str, list[dict]]]:
+        """``predict``, and ``explain`` in each of ``langs``, from one matrix and one TreeSHAP
+        pass (the contributions, most of the cost, do not depend on the language)."""
         X = self.frame.matrix(rows)
-        return self._scored(X, rows.index), self.reasons.explain(contributions(self.booster, X), rows, lang=lang)
+        contrib = contributions(self.booster, X)
+        return self._scored(X, rows.index), {lang: self.reasons.explain(contrib, rows, lang=lang) for lang in langs}
 
     def explain(self, rows: pd.DataFrame, lang: str = "en") -> list[dict]:
         return self.reasons.explain(contributions(self.booster, self.frame.matrix(rows)), rows, lang=lang)
