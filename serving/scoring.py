@@ -38,7 +38,7 @@ def validate_features(items: list[dict], catalogue: Catalogue, where: str = "acc
     treated as missing.
 
     Numeric features are written straight into one float matrix, returned as ``FeatureRows``
-    (no pandas frame: building one costs more than scoring one row; ``.to_frame()`` gives one).
+    (no pandas frame: building one costs more than scoring one row).
     """
     specs = {f.name: f for f in catalogue.features}
     numeric = [f.name for f in catalogue.features if f.type != "category"]

@@ -46,7 +46,7 @@ class FeatureRows:
         self.numeric = numeric
         self.labels = {c: np.asarray(v, dtype=object) for c, v in labels.items()}
         self._position = {n: j for j, n in enumerate(self.numeric_names)}
-        self.columns = ["account_id", *self.numeric_names, *self.labels]
+        self.columns = dict.fromkeys(["account_id", *self.numeric_names, *self.labels])  # ordered, O(1) `in`
 
     def __len__(self) -> int:
         return len(self.account_ids)
@@ -73,13 +73,6 @@ class FeatureRows:
             out[:, j] = self[name]
         return out
 
-    def to_frame(self) -> pd.DataFrame:
-        frame = pd.DataFrame(self.numeric, columns=self.numeric_names)
-        frame.insert(0, "account_id", self.account_ids)
-        for c, v in self.labels.items():
-            frame[c] = v
-        return frame
-
 
 @dataclass
 class FeatureFrame:
@@ -99,11 +92,14 @@ class FeatureFrame:
         self.categories = {c: sorted(str(v) for v in rows[c].dropna().unique()) for c in self.categorical}
         return self
 
-    def transform(self, rows: pd.DataFrame) -> pd.DataFrame:
+    def _require(self, rows: pd.DataFrame | FeatureRows) -> None:
         missing = [n for n in self.names if n not in rows.columns]
         if missing:
             raise TrainingError(f"feature(s) missing from the data: {', '.join(missing[:5])}"
                                 + (f" and {len(missing) - 5} more" if len(missing) > 5 else ""))
+
+    def transform(self, rows: pd.DataFrame) -> pd.DataFrame:
+        self._require(rows)
         out = rows[self.names].copy()
         for c in self.names:
             if c in self.categorical:
@@ -116,10 +112,7 @@ class FeatureFrame:
         """The model's input as a float matrix: numerics as they are, categoricals as their
         code in the training categories (unseen or missing -> NaN), exactly what LightGBM
         does with a pandas frame, without its per-call pandas work (fast for single rows)."""
-        missing = [n for n in self.names if n not in rows.columns]
-        if missing:
-            raise TrainingError(f"feature(s) missing from the data: {', '.join(missing[:5])}"
-                                + (f" and {len(missing) - 5} more" if len(missing) > 5 else ""))
+        self._require(rows)
         out = np.empty((len(rows), len(self.names)), dtype=np.float64)
         cat = set(self.categorical)
         numeric = [j for j, c in enumerate(self.names) if c not in cat]
