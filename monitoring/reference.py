@@ -27,6 +27,7 @@ from features.store import SNAPSHOTS, connect, read_meta
 from monitoring.errors import MonitoringError
 from serving.batch import HISTORY
 from training.bundle import ModelBundle
+from training.errors import ModelBundleError
 
 KEYS = ["account_id", "as_of"]
 PREDICTION = "churn_probability"
@@ -69,20 +70,12 @@ MIN_REFERENCE_MATCH = 0.5
 
 
 def reference_store(bundle: ModelBundle, store: Path | None = None, fallback: Path | None = None) -> tuple[Path, str]:
-    """Where the champion's test block lives: ``(store, table)``.
-
-    The same order as ``training.promotion.test_block``: an explicitly given ``store``
-    first, else the store the bundle's pointer names; ``fallback`` (the home store) only
-    when the pointer's file no longer exists. The table is the pointer's ``table``.
-    """
-    pointer = bundle.meta.get("snapshots") or {}
-    path = Path(store) if store is not None else Path(pointer.get("store", ""))
-    if store is None and not path.exists() and fallback is not None:
-        path = Path(fallback)
-    if not path.exists():
-        raise MonitoringError(f"the champion's training store {pointer.get('store')} does not exist; pass --store "
-                              "with a store holding its test block")
-    return path, str(pointer.get("table") or SNAPSHOTS)
+    """Where the champion's test block lives: ``(store, table)`` (``ModelBundle.test_block_source``)."""
+    try:
+        path, table, _, _ = bundle.test_block_source(store, fallback)
+    except ModelBundleError as exc:
+        raise MonitoringError(str(exc).replace("the bundle's", "the champion's")) from exc
+    return path, table
 
 
 def reference_rows(bundle: ModelBundle, store: Path | None = None, fallback: Path | None = None,
@@ -103,7 +96,7 @@ def reference_rows(bundle: ModelBundle, store: Path | None = None, fallback: Pat
         raise MonitoringError("the champion bundle has no snapshot test block (trained on a flat table, or "
                               "without test_predictions.csv): no reference to compare with")
     path, table = reference_store(bundle, store, fallback)
-    lo, hi = (dt.date.fromisoformat(d) for d in pointer["test_block"])
+    lo, hi = (dt.date.fromisoformat(d) for d in pointer["test_block"])  # checked by test_block_source
     names = bundle.frame.names
     with connect(path, read_only=True) as con:
         snaps = _select(con, names, "WHERE as_of BETWEEN ? AND ?", [lo, hi], f"{path} ({table})", table)

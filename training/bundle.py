@@ -18,6 +18,7 @@ unpickled and no model code is run.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +28,7 @@ import numpy as np
 import pandas as pd
 
 from features.spec import Catalogue
+from features.store import SNAPSHOTS
 from training.calibration import IsotonicCalibrator
 from training.errors import ModelBundleError
 from training.health import HealthMap
@@ -75,6 +77,30 @@ class ModelBundle:
 
     def explain(self, rows: pd.DataFrame, lang: str = "en") -> list[dict]:
         return self.reasons.explain(contributions(self.booster, self.frame.matrix(rows)), rows, lang=lang)
+
+    # -- the test block --------------------------------------------------------------
+    def test_block_source(self, store: Path | None = None,
+                          fallback: Path | None = None) -> tuple[Path, str, dt.date, dt.date]:
+        """Where this bundle's test block lives: ``(store, table, first as-of, last as-of)``.
+
+        An explicitly given ``store`` first, else the store the pointer names; ``fallback``
+        only when the pointer's file no longer exists. Promotion, evaluation and monitoring
+        all resolve it here.
+
+        Raises:
+            ModelBundleError: trained on a flat table (no pointer), or no such store.
+        """
+        pointer = self.meta.get("snapshots")
+        if not pointer:
+            raise ModelBundleError("this bundle was trained on a flat table: it has no snapshot test block")
+        path = Path(store) if store is not None else Path(pointer.get("store", ""))
+        if store is None and not path.exists() and fallback is not None:
+            path = Path(fallback)
+        if not path.exists():
+            raise ModelBundleError(f"the bundle's training store {pointer.get('store')} does not exist; pass --store "
+                                   "with a store holding its test block")
+        lo, hi = (dt.date.fromisoformat(d) for d in pointer["test_block"])
+        return path, str(pointer.get("table") or SNAPSHOTS), lo, hi
 
     # -- files -----------------------------------------------------------------------
     def save(self, folder: Path) -> Path:

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from pathlib import Path
 
 import mlflow
 import pandas as pd
 from mlflow.tracking import MlflowClient
 
-from features.store import SNAPSHOTS, connect
+from features.store import connect
 from training.bundle import ModelBundle
-from training.errors import RegistryError, TrainingError
+from training.errors import TrainingError
 from training.evaluation import evaluate
 from training.registry import (
     PromotionDecision,
@@ -25,13 +24,9 @@ from training.registry import (
 
 def test_block(bundle: ModelBundle, store: Path | None = None) -> pd.DataFrame:
     """The labelled snapshots of the bundle's test block (from its pointer, or ``store``)."""
-    pointer = bundle.meta.get("snapshots")
-    if not pointer:
-        raise RegistryError("this bundle was trained on a flat table: it has no snapshot test block to re-score")
-    path = Path(store or pointer["store"])
-    lo, hi = (dt.date.fromisoformat(d) for d in pointer["test_block"])
+    path, table, lo, hi = bundle.test_block_source(store)
     with connect(path, read_only=True) as con:
-        rows = con.execute(f"SELECT * FROM {SNAPSHOTS} WHERE labelled AND as_of BETWEEN ? AND ? "
+        rows = con.execute(f"SELECT * FROM {table} WHERE labelled AND as_of BETWEEN ? AND ? "
                            "ORDER BY as_of, account_id", [lo, hi]).df()
     if rows.empty:
         raise TrainingError(f"{path}: no labelled snapshots in the test block {lo} .. {hi}")
