@@ -10,7 +10,6 @@ can call them and go on; the commands wrap them and exit 3 on an alarm.
 
 from __future__ import annotations
 
-import datetime as dt
 from pathlib import Path
 from typing import Annotated
 
@@ -48,7 +47,7 @@ def run_drift(store: Path | None = None, out: Path | None = None, as_of: str | N
                 f"{', '.join(v for v in scored['scored_by'] if v != version)} with the champion (version {version})")
         found: dict = {}
         reference = reference_rows(bundle, store, fallback=h.store, info=found)
-        current_as_of = str(pd_date(current["as_of"].iloc[0]))
+        current_as_of = str(current["as_of"].iloc[0])[:10]  # a date or a Timestamp: YYYY-MM-DD
         say(f"Evidently drift report: {len(current):,} current vs {len(reference):,} reference rows")
         result = drift_report(reference, current, bundle.catalogue, bundle.frame, cfg, model_version=version,
                               current_as_of=current_as_of, reference_block=bundle.meta["snapshots"]["test_block"])
@@ -66,12 +65,6 @@ def run_drift(store: Path | None = None, out: Path | None = None, as_of: str | N
     summary["mlflow_run_id"] = run_id
     _print_drift(summary)
     return summary
-
-
-def pd_date(value) -> dt.date:
-    import pandas as pd
-
-    return pd.Timestamp(value).date()
 
 
 def _drift_metrics(s: dict) -> dict[str, float]:
