@@ -25,8 +25,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT.parent))
 
-from features.config import load_settings  # noqa: E402
-from features.demo import write_demo_data  # noqa: E402
+from core.settings import load_settings  # noqa: E402
+from demo.generator import write_demo_data  # noqa: E402
 from features.pipeline import build_snapshots  # noqa: E402
 
 

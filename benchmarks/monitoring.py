@@ -66,8 +66,8 @@ class PeakRss:
 
 def one_size(store: str, bundle_dir: str, rows: int, max_rows: int | None) -> dict:
     """In this process: build ``rows`` x all features for both sides and time one drift report."""
-    from features.config import MonitoringSettings
-    from features.store import read_snapshots
+    from core.settings import MonitoringSettings
+    from core.store import read_snapshots
     from monitoring.drift import drift_report
     from training.bundle import ModelBundle
 

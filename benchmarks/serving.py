@@ -34,9 +34,9 @@ sys.path.insert(0, str(ROOT.parent))
 
 import numpy as np  # noqa: E402
 
-from churnwatch.home import Home  # noqa: E402
-from features.config import load_settings  # noqa: E402
-from features.store import read_snapshots  # noqa: E402
+from core.home import Home  # noqa: E402
+from core.settings import load_settings  # noqa: E402
+from core.store import read_snapshots  # noqa: E402
 from serving.launch import start_server, stop_server  # noqa: E402
 from serving.scoring import Scorer, validate_features  # noqa: E402
 from tests.services import free_port  # noqa: E402

@@ -15,7 +15,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from features.errors import ChurnwatchError
+from core.errors import ChurnwatchError
 
 CANDIDATES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 

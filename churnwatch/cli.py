@@ -20,10 +20,10 @@ from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from churnwatch.home import Home
 from churnwatch.options import ConfigOpt, DataOpt, ExitError, HomeOpt, StoreOpt, parse_date
-from features.config import CONFIG_FILE_NAME, Settings, load_settings
-from features.errors import ChurnwatchError
+from core.errors import ChurnwatchError
+from core.home import Home
+from core.settings import CONFIG_FILE_NAME, Settings, load_settings
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="churnwatch: early warning for customer churn.")
@@ -94,7 +94,7 @@ def demo_data(
                                                    "after this date")] = None,
 ) -> None:
     """Generate a realistic B2B SaaS dataset (all seven tables + churnwatch.yaml)."""
-    from features.demo import write_demo_data
+    from demo.generator import write_demo_data
 
     drift = _parse_dates([drift_from], "--drift-from")[0] if drift_from else None
     with steps() as say:
@@ -120,8 +120,8 @@ def features(
     config: ConfigOpt = None,
 ) -> None:
     """Build point-in-time snapshots (features + labels) into the store."""
+    from core.store import write_summary
     from features.pipeline import build_snapshots
-    from features.store import write_summary
 
     h, settings = _context(home, config, data)
     source = _require_data(settings)
@@ -267,7 +267,7 @@ def score(data: DataOpt = None, store: StoreOpt = None, home: HomeOpt = None, co
           model: Annotated[str | None, typer.Option("--model", help="bundle folder or models:/churnwatch@alias "
                                                     "(default: the champion)")] = None) -> None:
     """Score every active account as of a date (features from the raw data) into the score history."""
-    from features.store import connect, read_meta
+    from core.store import connect, read_meta
     from serving.batch import score_dates
     from training.registry import load_model
 
@@ -365,8 +365,8 @@ def demo(home: HomeOpt = None,
          months: Annotated[int, typer.Option(min=12)] = 24,
          seed: int = 7) -> None:
     """The whole path on demo data generated on the spot: data -> features -> model -> scores -> reports."""
-    from features.config import dump_settings
-    from features.demo import data_end as demo_data_end
+    from core.settings import dump_settings
+    from demo.generator import data_end as demo_data_end
 
     h = Home.resolve(home)
     data_dir = h.root / "demo-data"

@@ -41,7 +41,7 @@ def diagnose(
     """Churn diagnosis: rates over time, churn by segment (Wilson intervals, BH-corrected tests), exit
     reasons, Kaplan-Meier survival, and retention after interventions vs comparable accounts."""
     from churnwatch.cli import ExitError, _context, _require_data, console, steps
-    from features.diagnosis import Window, build_diagnosis, write_diagnosis
+    from insights.diagnosis import Window, build_diagnosis, write_diagnosis
 
     h, settings = _context(home, config, data)
     source = _require_data(settings)
@@ -71,8 +71,8 @@ def _closed_loop(diag, settings, h, store: Path, mode: str, model: str | None, f
     import json
 
     from churnwatch.cli import _tracking
-    from features.errors import ChurnwatchError
-    from serving.closed_loop import closed_loop_from_store, plot_closed_loop
+    from core.errors import ChurnwatchError
+    from insights.closed_loop import closed_loop_from_store, plot_closed_loop
 
     if diag.interventions is None or diag.interventions.empty:
         return None, "no interventions in the data"
@@ -161,7 +161,7 @@ def _print_summary(console, diag, loop, skipped: str, folder: Path, paths: dict)
             t.add_row(r.tier, r.playbook, f"{r.treated_matched:,}", _pct(r.treated_retention),
                       _pct(r.comparable_retention), diff)
         console.print(t)
-        from serving.closed_loop import CAVEAT
+        from insights.closed_loop import CAVEAT
 
         d = loop.definitions()
         console.print(f"comparable: {d['comparable']}\ncaveat: {CAVEAT['en']}")

@@ -36,7 +36,7 @@ def explain(account_id: str, store: Path | None = None, home: Path | None = None
     from rich.table import Table
 
     from churnwatch.cli import _context, console
-    from serving.explain import ViewError, load_account_view, normalise_lang, sparkline, tier_label
+    from insights.explain import ViewError, load_account_view, normalise_lang, sparkline, tier_label
 
     h, settings = _context(home, config)
     try:
@@ -92,9 +92,9 @@ def report(store: Path | None = None, home: Path | None = None, config: Path | N
            accounts: list[str] | None = None, as_of: str | None = None, model: str | None = None) -> Path:
     """Write the self-contained HTML portfolio report; returns its path."""
     from churnwatch.cli import ExitError, _context, console, steps
+    from insights.explain import ViewError, normalise_lang, normalise_tier, read_scores, scoring_dates
+    from insights.report import _version_key, build_report
     from serving.alerts import open_tasks
-    from serving.explain import ViewError, normalise_lang, normalise_tier, read_scores, scoring_dates
-    from serving.report import _version_key, build_report
 
     h, settings = _context(home, config)
     target = store or h.store
@@ -147,7 +147,7 @@ def _bundle(h, model: str | None, scored_by: str | None):
     from mlflow.exceptions import MlflowException
 
     from churnwatch.cli import ExitError, _tracking, err
-    from features.errors import ChurnwatchError
+    from core.errors import ChurnwatchError
     from training.registry import load_model
 
     ref = model or scored_by

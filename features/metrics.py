@@ -24,7 +24,7 @@ import datetime as dt
 import duckdb
 import pandas as pd
 
-from features.config import Settings
+from core.settings import Settings
 from features.timeline import build_terms, day_number
 
 

@@ -14,12 +14,12 @@ from pathlib import Path
 
 import duckdb
 
-from features.config import Settings
-from features.errors import ChurnwatchError, DataContractError
+from core.errors import ChurnwatchError, DataContractError
+from core.settings import Settings
+from core.store import SnapshotMeta, write_snapshots
 from features.snapshots import build_feature_tables
 from features.sources import Source, load_raw_tables, open_source
 from features.spec import Catalogue
-from features.store import SnapshotMeta, write_snapshots
 from features.timeline import build_spine, build_terms, default_schedule
 from features.validate import ValidationReport, validate_tables
 

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 import duckdb
 
-from features.config import Settings
+from core.settings import Settings
 from features.spec import SIZE_BANDS, Catalogue, FeatureSpec, build_catalogue
 from features.sql import is_in, lit
 from features.timeline import day_number, dn

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import duckdb
 
+from core.errors import DataContractError
 from features.contract import TABLES
-from features.errors import DataContractError
 
 log = logging.getLogger(__name__)
 

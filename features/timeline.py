@@ -18,7 +18,7 @@ import datetime as dt
 
 import duckdb
 
-from features.config import Settings
+from core.settings import Settings
 
 EPOCH = dt.date(1970, 1, 1)
 

@@ -31,9 +31,9 @@ from dataclasses import dataclass, field
 
 import duckdb
 
-from features.config import Settings
+from core.errors import DataContractError
+from core.settings import Settings
 from features.contract import DUCKDB_TYPES, KEYED_TABLES, TABLES, Table
-from features.errors import DataContractError
 
 
 def q(identifier: str) -> str:

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from features.config import Settings
+from core.settings import Settings
 from features.sql import lit
 from features.timeline import dn
 

@@ -32,7 +32,7 @@ from evidently.legacy.metrics import DataDriftTable
 from evidently.metrics import MissingValueCount, OutListValueCount, OutRangeValueCount, ValueDrift
 from evidently.presets import DataDriftPreset
 
-from features.config import MonitoringSettings
+from core.settings import MonitoringSettings
 from features.spec import Catalogue
 from monitoring.errors import MonitoringError
 from monitoring.quality import data_quality

@@ -1,9 +1,7 @@
-"""Errors of the monitoring stage (the CLI prints them in one or two lines, exit 2)."""
+"""Errors of the monitoring stage; they live in :mod:`core.errors` and are re-exported here."""
 
 from __future__ import annotations
 
-from features.errors import ChurnwatchError
+from core.errors import MonitoringError
 
-
-class MonitoringError(ChurnwatchError):
-    """Monitoring cannot run on this input: no champion, no scores, features missing, empty data."""
+__all__ = ["MonitoringError"]

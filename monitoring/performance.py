@@ -20,7 +20,7 @@ import pandas as pd
 from evidently import BinaryClassification, DataDefinition, Dataset, Report
 from evidently.presets import ClassificationPreset
 
-from features.config import MonitoringSettings
+from core.settings import MonitoringSettings
 from monitoring.reference import LABEL, PREDICTION
 from training.evaluation import evaluate
 

@@ -23,7 +23,7 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
-from features.store import SNAPSHOTS, connect, read_meta
+from core.store import SNAPSHOTS, connect, read_meta
 from monitoring.errors import MonitoringError
 from serving.batch import HISTORY
 from training.bundle import ModelBundle

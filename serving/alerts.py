@@ -28,8 +28,8 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
-from features.config import AlertRule, Settings, Webhook
-from features.store import connect
+from core.settings import AlertRule, Settings, Webhook
+from core.store import connect
 
 log = logging.getLogger(__name__)
 TIER_RANK = {"healthy": 0, "low_risk": 1, "medium_risk": 2, "high_risk": 3}

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from features.config import Settings
+from core.settings import Settings
+from core.store import connect, read_snapshots
 from features.pipeline import build_snapshots
-from features.store import connect, read_snapshots
 from training.bundle import ModelBundle
 
 HISTORY = "score_history"

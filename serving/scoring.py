@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from features.config import Settings
-from features.errors import ChurnwatchError
+from core.errors import ChurnwatchError
+from core.settings import Settings
 from features.spec import Catalogue
 from training.bundle import ModelBundle
 from training.model import FeatureRows

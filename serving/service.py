@@ -33,7 +33,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from features.errors import ChurnwatchError
+from core.errors import ChurnwatchError
 
 Lang = Literal["en", "zh-CN"]
 FeatureValue = Annotated[float, Strict(), Field(allow_inf_nan=False)] | StrictStr | None  # true is not 1.0
@@ -140,8 +140,8 @@ def _workers() -> int:
 
 
 def _load_scorer():
-    from churnwatch.home import Home
-    from features.config import load_settings
+    from core.home import Home
+    from core.settings import load_settings
     from serving.scoring import Scorer
     from training.registry import load_model, setup
 
@@ -212,7 +212,7 @@ class ChurnService:
         return await anyio.to_thread.run_sync(self._score_stored, account_ids, lang, limiter=self.batches)
 
     def _score_stored(self, account_ids: list[str], lang: str) -> list[dict]:
-        from features.store import latest_snapshot
+        from core.store import latest_snapshot
 
         try:
             rows = latest_snapshot(self.scorer.store, list(dict.fromkeys(account_ids)))

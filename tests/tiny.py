@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from features.config import EventRoles, Settings
+from core.settings import EventRoles, Settings
 from features.contract import TABLES
 
 D = dt.date

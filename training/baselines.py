@@ -24,7 +24,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-from features.errors import ChurnwatchError
+from core.errors import ChurnwatchError
 from features.spec import CORE_FEATURES, Catalogue
 
 #: The value a missing category takes before one-hot encoding.

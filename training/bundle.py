@@ -27,8 +27,8 @@ import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
+from core.store import SNAPSHOTS
 from features.spec import Catalogue
-from features.store import SNAPSHOTS
 from training.calibration import IsotonicCalibrator
 from training.errors import ModelBundleError
 from training.health import HealthMap

@@ -15,7 +15,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 from sklearn.isotonic import IsotonicRegression
 
-from features.errors import ChurnwatchError
+from core.errors import ChurnwatchError
 
 #: The ``kind`` written by ``to_dict`` and checked by ``from_dict``.
 CALIBRATOR_KIND = "isotonic"

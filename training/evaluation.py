@@ -23,7 +23,7 @@ import pandas as pd
 from numpy.typing import ArrayLike
 from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_score
 
-from features.errors import ChurnwatchError
+from core.errors import ChurnwatchError
 from training.health import TIER_KEYS
 
 #: Number of equal-count bins for ECE and the reliability plot (DESIGN §4).

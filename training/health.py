@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike
 
-from features.errors import ChurnwatchError
+from core.errors import ChurnwatchError
 
 #: The tiers in order, best first (ARTICLE §1). ``min_health`` is the inclusive lower
 #: bound of the integer health score; each tier runs up to the next one's bound minus 1.

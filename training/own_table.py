@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import StratifiedShuffleSplit
 
-from features.errors import ChurnwatchError
+from core.errors import ChurnwatchError
 from features.spec import Catalogue, FeatureSpec
 
 log = logging.getLogger(__name__)

@@ -8,7 +8,7 @@ import mlflow
 import pandas as pd
 from mlflow.tracking import MlflowClient
 
-from features.store import connect
+from core.store import connect
 from training.bundle import ModelBundle
 from training.errors import TrainingError
 from training.evaluation import evaluate

@@ -16,8 +16,8 @@ import mlflow
 import numpy as np
 import pandas as pd
 
+from core.store import SNAPSHOTS, connect, read_meta
 from features.spec import Catalogue
-from features.store import SNAPSHOTS, connect, read_meta
 from training.baselines import fit_logistic_baseline, rule_churn_probability, rule_health_score
 from training.bundle import ModelBundle
 from training.calibration import IsotonicCalibrator

@@ -7,7 +7,7 @@ import math
 import pandas as pd
 import pytest
 
-from serving.closed_loop import CAVEAT, ClosedLoopError, closed_loop, health_band, treated_units
+from insights.closed_loop import CAVEAT, ClosedLoopError, closed_loop, health_band, treated_units
 from tests.tiny import D
 
 AS_OF = D(2024, 3, 1)

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from features.diagnosis import (
+from insights.diagnosis import (
     DiagnosisError,
     Window,
     bh_qvalues,

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from features.errors import DataContractError
+from core.errors import DataContractError
 from features.pipeline import build_snapshots
 from tests.tiny import D, T, settings, write_tables
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sqlglot
 
-from features.config import Settings
+from core.settings import Settings
 from features.pipeline import build_snapshots
 from features.snapshots import final_query, stage_queries
 from features.spec import CORE_FEATURES, build_catalogue, slug
@@ -62,7 +62,7 @@ def test_an_unconfigured_event_log_still_gets_features(tmp_path):
     events = [dict(account_id="a", user_id="u", occurred_at=T(2024, 2, 1), event_type="Clicked Export")]
     folder = write_tables(tmp_path / "d", {"subscriptions": subs, "events": events})
     r = build_snapshots(folder, Settings(), tmp_path / "s.duckdb", as_of=[D(2024, 2, 2)])
-    from features.store import read_snapshots
+    from core.store import read_snapshots
 
     row = read_snapshots(tmp_path / "s.duckdb").iloc[0]
     assert row["evt_clicked_export_30d"] == 1 and row["evt_clicked_export_users_30d"] == 1

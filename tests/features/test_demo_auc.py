@@ -13,10 +13,10 @@ import lightgbm as lgb
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from features.config import load_settings
-from features.demo import write_demo_data
+from core.settings import load_settings
+from core.store import connect, read_meta, read_snapshots
+from demo.generator import write_demo_data
 from features.pipeline import build_snapshots
-from features.store import connect, read_meta, read_snapshots
 
 pytestmark = pytest.mark.slow
 

@@ -10,9 +10,8 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from features.config import load_settings
-from features.contract import TABLES
-from features.demo import (
+from core.settings import load_settings
+from demo.generator import (
     DemoData,
     churn_table,
     churner_warning_share,
@@ -20,6 +19,7 @@ from features.demo import (
     monthly_churn_rates,
     write_demo_data,
 )
+from features.contract import TABLES
 
 START = date(2024, 1, 1)
 

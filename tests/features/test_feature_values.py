@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import pytest
 
+from core.store import read_snapshots
 from features.pipeline import build_snapshots
-from features.store import read_snapshots
 from tests.tiny import D, T, settings, write_tables
 
 AS_OF = D(2024, 6, 1)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
+from core.store import read_snapshots
 from features.pipeline import build_snapshots
-from features.store import read_snapshots
 from tests.tiny import D, T, settings, write_tables
 
 T0 = D(2024, 3, 1)  # as-of date; t + H = 2024-04-30

@@ -16,8 +16,8 @@ from hypothesis import HealthCheck, Phase, given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
+from core.store import read_snapshots
 from features.pipeline import build_snapshots
-from features.store import read_snapshots
 from tests.tiny import D, frame, settings, write_tables
 
 START = dt.datetime(2024, 1, 1)

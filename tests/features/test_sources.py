@@ -7,9 +7,9 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
-from features.demo import generate_tables
+from core.store import read_snapshots
+from demo.generator import generate_tables
 from features.pipeline import build_snapshots
-from features.store import read_snapshots
 from tests.tiny import D
 
 TABLE_NAMES = ("accounts", "subscriptions", "events", "tickets", "invoices", "churn_feedback", "interventions")

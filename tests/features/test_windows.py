@@ -7,9 +7,9 @@ import datetime as dt
 import pandas as pd
 import pytest
 
-from features.demo import generate_tables
+from core.store import read_snapshots
+from demo.generator import generate_tables
 from features.pipeline import build_snapshots
-from features.store import read_snapshots
 from features.windows import Grid, regular_grid
 
 TABLES = ("accounts", "subscriptions", "events", "tickets", "invoices")

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from features.config import Settings, dump_settings, load_settings
-from features.demo import write_demo_data
+from core.settings import Settings, dump_settings, load_settings
+from core.store import connect, read_meta
+from demo.generator import write_demo_data
 from features.pipeline import build_snapshots
-from features.store import connect, read_meta
 from serving.alerts import raise_alerts
 from serving.batch import score_as_of
 from training.bundle import ModelBundle

@@ -8,9 +8,9 @@ import json
 import pandas as pd
 import pytest
 
-from features.config import Settings
-from serving.explain import ViewError, account_view, normalise_lang, normalise_tier, respond_label, sparkline
-from serving.report import PRIORITY_ZH, _label, _version_key, mrr_by, portfolio_frame, tier_movements, top_accounts
+from core.settings import Settings
+from insights.explain import ViewError, account_view, normalise_lang, normalise_tier, respond_label, sparkline
+from insights.report import PRIORITY_ZH, _label, _version_key, mrr_by, portfolio_frame, tier_movements, top_accounts
 
 D1, D2 = dt.date(2025, 6, 2), dt.date(2025, 6, 9)
 

@@ -12,9 +12,9 @@ import pandas as pd
 import pytest
 
 from churnwatch.browser import dump_dom, pixel_spread, screenshot
+from insights.explain import ViewError
+from insights.report import build_report
 from serving.alerts import open_tasks
-from serving.explain import ViewError
-from serving.report import build_report
 
 
 @pytest.fixture(scope="module")

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import pytest
 
-from features.config import load_settings
-from features.demo import write_demo_data
+from core.settings import load_settings
+from demo.generator import write_demo_data
 from features.pipeline import build_snapshots
 from serving.batch import score_as_of
 from tests.monitoring.helpers import DRIFT_FROM, SCORED

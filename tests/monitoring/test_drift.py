@@ -11,8 +11,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from features.config import MonitoringSettings
-from features.store import read_snapshots
+from core.settings import MonitoringSettings
+from core.store import read_snapshots
 from monitoring.drift import drift_report, sample_rows
 from monitoring.errors import MonitoringError
 from monitoring.reference import PREDICTION
@@ -66,8 +66,8 @@ def independent_samples(monitored, tmp_path_factory):
     scored by the champion."""
     import datetime as dt
 
-    from features.config import load_settings
-    from features.demo import write_demo_data
+    from core.settings import load_settings
+    from demo.generator import write_demo_data
     from features.pipeline import build_snapshots
 
     dates = [dt.date(2025, 6, 2) + dt.timedelta(days=7 * k) for k in range(5)]

@@ -296,7 +296,7 @@ def test_performance_without_matured_scores_gives_no_verdict(monitored, capsys, 
 
 
 def test_degradation_tolerances():
-    from features.config import MonitoringSettings
+    from core.settings import MonitoringSettings
     from monitoring.performance import degradation
 
     train = {"roc_auc": 0.80, "pr_auc": 0.30, "brier": 0.040, "ece": 0.010}

@@ -9,9 +9,9 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
-from churnwatch.home import Home
-from features.config import dump_settings, load_settings
-from features.demo import write_demo_data
+from core.home import Home
+from core.settings import dump_settings, load_settings
+from demo.generator import write_demo_data
 from features.pipeline import build_snapshots
 from training.registry import set_champion, setup
 from training.train import log_run, params_of, train_on_snapshots
@@ -55,8 +55,8 @@ def test_backfilled_scores_stay_in_the_champions_out_of_sample_block(demo_home):
 
     import pandas as pd
 
-    from features.store import connect, read_meta
-    from serving.closed_loop import load_scores
+    from core.store import connect, read_meta
+    from insights.closed_loop import load_scores
     from training.registry import load_model
 
     bundle = load_model(setup(demo_home.tracking_uri, demo_home.mlflow_artifacts))

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from features.config import load_settings
-from features.demo import write_demo_data
+from core.settings import load_settings
+from demo.generator import write_demo_data
 from features.pipeline import build_snapshots
 from training.train import train_on_snapshots
 

@@ -15,7 +15,7 @@ import duckdb
 import pandas as pd
 import pytest
 
-from features.config import AlertRule, Settings, Webhook
+from core.settings import AlertRule, Settings, Webhook
 from serving.alerts import deliver_pending, find_episodes, open_tasks, raise_alerts
 from tests.services import free_port
 

@@ -8,8 +8,8 @@ import json
 import numpy as np
 import pytest
 
-from features.config import Settings, default_playbooks
-from features.store import read_snapshots
+from core.settings import Settings, default_playbooks
+from core.store import read_snapshots
 from serving.batch import HISTORY_COLUMNS, read_history, score_as_of, score_dates, score_rows
 
 

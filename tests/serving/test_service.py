@@ -9,7 +9,7 @@ import urllib.request
 import duckdb
 import pytest
 
-from features.store import latest_snapshot
+from core.store import latest_snapshot
 from serving.launch import start_server, stop_server
 from serving.scoring import Scorer, validate_features
 from tests.services import free_port

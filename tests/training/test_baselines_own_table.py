@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from features.errors import ChurnwatchError
+from core.errors import ChurnwatchError
 from training.baselines import (
     RULE_DIMENSIONS,
     BaselineError,

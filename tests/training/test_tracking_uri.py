@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from churnwatch.home import Home
+from core.home import Home
 from training.registry import setup
 
 

@@ -9,8 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from features.config import load_settings
-from features.demo import write_demo_data
+from core.settings import load_settings
+from demo.generator import write_demo_data
 from features.pipeline import build_snapshots
 from training.bundle import ModelBundle
 from training.errors import TrainingError

@@ -47,8 +47,8 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from features.config import Settings
-from features.errors import ChurnwatchError
+from core.errors import ChurnwatchError
+from core.settings import Settings
 
 #: (lower bound inclusive, upper bound exclusive or None, label) of employees.
 SIZE_BANDS: tuple[tuple[int, int | None, str], ...] = (

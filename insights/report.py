@@ -9,7 +9,7 @@ reasons with their actual values, recent raw signals, playbook).
 Definitions:
 
 * ``mrr``: MRR of the subscription terms in force at the scoring date (see
-  ``serving.explain.read_profiles``).
+  ``insights.explain.read_profiles``).
 * ``expected_mrr_loss = mrr x churn_probability`` (calibrated probability of churning
   within the model's horizon); **MRR at risk** of a group is the sum over its accounts.
 
@@ -33,8 +33,8 @@ import jinja2
 import numpy as np
 import pandas as pd
 
-from features.config import Settings
-from serving.explain import (
+from core.settings import Settings
+from insights.explain import (
     PORTFOLIO_COLUMNS,
     TIER_RANK,
     TIERS,
@@ -446,7 +446,7 @@ def _waterfalls(store: Path, bundle, account_ids: list[str], as_of: dt.date) -> 
     """SHAP waterfalls (base64 PNG) for the accounts' snapshot rows of ``as_of``."""
     if bundle is None or not account_ids:
         return {}
-    from features.store import connect
+    from core.store import connect
     from training.reasons import contributions
 
     with connect(Path(store), read_only=True) as con:

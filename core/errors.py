@@ -1,4 +1,4 @@
-"""churnwatch's own exception types. The CLI prints them in one or two lines, exit 2."""
+"""churnwatch's own exception types, every stage's in one place. The CLI prints them in one or two lines, exit 2."""
 
 from __future__ import annotations
 
@@ -27,3 +27,19 @@ class DataContractError(ChurnwatchError):
 
 class StoreError(ChurnwatchError):
     """The snapshot store is missing, empty or does not hold what was asked for."""
+
+
+class TrainingError(ChurnwatchError):
+    """The data cannot train a model (no positives, too few rows, a feature missing...)."""
+
+
+class ModelBundleError(ChurnwatchError):
+    """A model bundle is missing, incomplete or inconsistent; the message names the path."""
+
+
+class RegistryError(ChurnwatchError):
+    """The MLflow registry does not hold what was asked for (no champion, no version N...)."""
+
+
+class MonitoringError(ChurnwatchError):
+    """Monitoring cannot run on this input: no champion, no scores, features missing, empty data."""

@@ -19,7 +19,7 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
-from features.errors import StoreError
+from core.errors import StoreError
 from features.spec import Catalogue
 
 SNAPSHOTS = "snapshots"

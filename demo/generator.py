@@ -5,7 +5,7 @@ account: a mean-reverting random walk whose target is pushed down by shocks (key
 leaves, bad support episode, competitor offer, price rise) and up by CS interventions.
 Health drives churn at term ends and, noisily, every leading indicator of ARTICLE §1; part
 of the churn is sudden and unrelated to health (acquired, bankrupt, pivot). The model and
-its measured figures are in ``features/demo_model.md``.
+its measured figures are in ``demo/demo_model.md``.
 
 The parameters are named module constants, settled once against a proxy model (see
 demo_model.md); they are not to be retuned. Time is simulated day by day, vectorised over
@@ -26,7 +26,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from features.config import CONFIG_FILE_NAME, EventRoles, Settings, dump_settings
+from core.settings import CONFIG_FILE_NAME, EventRoles, Settings, dump_settings
 from features.contract import TABLES
 
 # --- profiles; *_EFFECT shifts the account's mean health (latent units) -----------------

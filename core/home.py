@@ -6,7 +6,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from features.config import resolve_home
+from core.settings import resolve_home
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from features.errors import ConfigError
+from core.errors import ConfigError
 
 CONFIG_FILE_NAME = "churnwatch.yaml"
 DEFAULT_HOME = "churnwatch-data"

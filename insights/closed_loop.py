@@ -50,8 +50,8 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from features.diagnosis import wilson_interval
-from features.errors import ChurnwatchError
+from core.errors import ChurnwatchError
+from insights.diagnosis import wilson_interval
 
 CAVEAT = {
     "en": ("Observational, not randomised: the customer-success team chose whom to contact. Comparable accounts "
@@ -161,7 +161,7 @@ def treated_units(scores: pd.DataFrame, interventions: pd.DataFrame, window_days
 
 def wilson(p: float, n: float, confidence: float) -> tuple[float, float]:
     """Wilson score interval of a proportion ``p`` on ``n`` (possibly effective, non-integer) trials
-    (``features.diagnosis.wilson_interval`` of ``p * n`` successes)."""
+    (``insights.diagnosis.wilson_interval`` of ``p * n`` successes)."""
     lo, hi = wilson_interval(p * n, n, confidence)
     return float(lo[0]), float(hi[0])
 
@@ -198,7 +198,7 @@ def closed_loop(scores: pd.DataFrame, interventions: pd.DataFrame, relationships
     Args:
         scores: account_id, as_of, tier, health_score (a score history or back-filled scores).
         interventions: account_id, occurred_at, playbook.
-        relationships: account_id, rel_start, rel_end (``features.diagnosis.load_relationships``).
+        relationships: account_id, rel_start, rel_end (``insights.diagnosis.load_relationships``).
         data_end: the data end (exclusive); dates with ``as_of + horizon + grace`` after it are not matured.
 
     Returns:
@@ -298,7 +298,7 @@ def load_scores(store: Path, data_end: dt.date, horizon_days: int, grace_days: i
     columns and the keys are read. ``auto``: the history if it holds a matured as-of date,
     else the back-fill.
     """
-    from features.store import SNAPSHOTS, connect
+    from core.store import SNAPSHOTS, connect
 
     if mode not in ("auto", "history", "backfill"):
         raise ClosedLoopError(f"scores {mode!r}: expected auto, history or backfill")

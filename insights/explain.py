@@ -21,9 +21,9 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
-from features.config import Settings
-from features.errors import ChurnwatchError
-from features.store import connect
+from core.errors import ChurnwatchError
+from core.settings import Settings
+from core.store import connect
 
 TIERS = ("healthy", "low_risk", "medium_risk", "high_risk")
 TIER_RANK = {t: i for i, t in enumerate(TIERS)}

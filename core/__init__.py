@@ -1,0 +1,1 @@
+"""What every stage shares: errors, settings, vocabulary, time, the home folder and the store."""

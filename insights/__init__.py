@@ -1,0 +1,1 @@
+"""Insights for people (DESIGN §7): diagnosis, closed loop, the explain view and the HTML report."""
