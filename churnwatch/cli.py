@@ -9,7 +9,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-import shutil
 import sys
 from contextlib import contextmanager
 from pathlib import Path
@@ -365,25 +364,16 @@ def demo(home: HomeOpt = None,
          months: Annotated[int, typer.Option(min=12)] = 24,
          seed: int = 7) -> None:
     """The whole path on demo data generated on the spot: data -> features -> model -> scores -> reports."""
-    from core.settings import dump_settings
-    from demo.generator import data_end as demo_data_end
+    from demo.pipeline import plan_demo, riskiest_account, write_demo_home
 
     h = Home.resolve(home)
-    data_dir = h.root / "demo-data"
-    if data_dir.exists():
-        shutil.rmtree(data_dir)
-    data_end = demo_data_end(months)
-    # Behaviour changes 88 days before the data end: after the last labelled date the model is
-    # trained and tested on (data end - horizon - grace), so training never sees it, and the
-    # drift report of the latest scores has something real to find.
-    drift_from = data_end - dt.timedelta(days=88)
-    console.rule("1/9 demo data (behaviour drifts from " + drift_from.isoformat() + ")")
-    demo_data(out=data_dir, accounts=accounts, months=months, seed=seed, drift_from=drift_from.isoformat())
-    h.root.mkdir(parents=True, exist_ok=True)
-    shutil.copy(data_dir / CONFIG_FILE_NAME, h.root / CONFIG_FILE_NAME)
-    settings = load_settings(h.root / CONFIG_FILE_NAME)
-    settings = settings.model_copy(update={"data": str(data_dir)})
-    dump_settings(settings, h.root / CONFIG_FILE_NAME)
+    plan = plan_demo(h, months)
+    console.rule("1/9 demo data (behaviour drifts from " + plan.drift_from.isoformat() + ")")
+    with steps() as say:
+        say(f"generating {accounts:,} accounts x {months} months")
+        settings, summary = write_demo_home(plan, accounts=accounts, months=months, seed=seed)
+    console.print(f"wrote demo data to {plan.data_dir}")
+    console.print(json.dumps(_jsonable(summary), indent=2, default=str))
     console.rule("2/9 features and labels")
     features(data=None, store=None, as_of=None, home=h.root, config=None)
     console.rule("3/9 churn metrics")
@@ -392,10 +382,7 @@ def demo(home: HomeOpt = None,
     train(store=None, home=h.root, config=None, seed=0, table=None, label=None, id_col=None)
     console.rule("5/9 promote")
     promote(version=None, force=False, reason=None, home=h.root)
-    # Three scoring dates: one whose horizon has passed (performance), four weeks before the
-    # end (tier movements) and the data end.
-    matured = data_end - dt.timedelta(days=settings.horizon_days + settings.grace_days + 1)
-    dates = [matured, data_end - dt.timedelta(days=28), data_end]
+    dates = plan.scoring_dates(settings)
     console.rule("6/9 score every active account on " + ", ".join(d.isoformat() for d in dates)
                  + "; alerts and retention tasks")
     score(data=None, store=None, home=h.root, config=None, as_of=",".join(d.isoformat() for d in dates), model=None)
@@ -418,11 +405,7 @@ def demo(home: HomeOpt = None,
     # block (13 weekly dates) gives the closed loop more to compare.
     diagnose(data=None, out=None, home=h.root, config=None, store=None, months=12, start=None, end=None,
              scores="backfill", model=None)
-    from serving.batch import read_history
-
-    latest = read_history(h.store, data_end)
-    ranked = latest.sort_values(["churn_probability", "account_id"], ascending=[False, True])
-    top = ranked["account_id"].iloc[0] if len(ranked) else "ACC-000001"
+    top = riskiest_account(h.store, plan.data_end)
     console.rule("next")
     console.print(f"home folder: {h.root}\n"
                   f"  snapshots:      {h.store} (DuckDB: SELECT * FROM snapshots; scores: score_history)\n"
