@@ -37,9 +37,8 @@ import numpy as np  # noqa: E402
 from core.home import Home  # noqa: E402
 from core.settings import load_settings  # noqa: E402
 from core.store import read_snapshots  # noqa: E402
-from serving.launch import start_server, stop_server  # noqa: E402
+from serving.launch import free_port, start_server, stop_server  # noqa: E402
 from serving.scoring import Scorer, validate_features  # noqa: E402
-from tests.services import free_port  # noqa: E402
 from training.registry import load_model, setup  # noqa: E402
 
 

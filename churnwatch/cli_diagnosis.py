@@ -91,8 +91,7 @@ def _closed_loop(diag, settings, h, store: Path, mode: str, model: str | None, f
         else:
             reason = ""
     try:
-        loop = closed_loop_from_store(store, diag.interventions, diag.relationships, diag.data_end,
-                                      settings.horizon_days, settings.grace_days, bundle, mode)
+        loop = closed_loop_from_store(store, diag.interventions, diag.relationships, diag.data_end, bundle, mode)
     except ChurnwatchError as exc:
         return None, f"{exc}{'; ' + reason if bundle is None and mode != 'history' and reason else ''}"
     loop.table.to_csv(folder / "closed-loop.csv", index=False)

@@ -36,7 +36,8 @@ def explain(account_id: str, store: Path | None = None, home: Path | None = None
     from rich.table import Table
 
     from churnwatch.cli import _context, console
-    from insights.explain import ViewError, load_account_view, normalise_lang, sparkline, tier_label
+    from core.vocabulary import TIER_BY_KEY, tier_label
+    from insights.explain import ViewError, load_account_view, normalise_lang, sparkline
 
     h, settings = _context(home, config)
     try:
@@ -47,7 +48,7 @@ def explain(account_id: str, store: Path | None = None, home: Path | None = None
         raise _view_error(exc) from exc
     zh = lang == "zh-CN"
     L = _EXPLAIN_ZH if zh else _EXPLAIN_EN
-    colour = {"healthy": "green", "low_risk": "yellow", "medium_risk": "dark_orange", "high_risk": "red"}[view.tier]
+    colour = TIER_BY_KEY[view.tier].terminal_colour
     change = "" if view.health_change is None else (
         f" ({view.health_change:+d} {L['since']} {view.previous['as_of']})")
     # every value from the data or the config is escaped: "[Team A]" is a name, not Rich markup

@@ -15,6 +15,8 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from core.errors import ConfigError
+from core.time import Horizon
+from core.vocabulary import TIER_KEYS
 
 CONFIG_FILE_NAME = "churnwatch.yaml"
 DEFAULT_HOME = "churnwatch-data"
@@ -177,13 +179,18 @@ class Settings(BaseModel):
     webhooks: list[Webhook] = Field(default_factory=list)
     monitoring: MonitoringSettings = Field(default_factory=MonitoringSettings)
 
+    @property
+    def horizon(self) -> Horizon:
+        """The configured horizon: used to label new snapshots only; readers take the one
+        stored with the snapshots or the bundle (``SnapshotMeta.horizon``)."""
+        return Horizon.of(self)
+
     @field_validator("playbooks")
     @classmethod
     def _all_tiers(cls, value: dict[str, Playbook]) -> dict[str, Playbook]:
-        tiers = ("healthy", "low_risk", "medium_risk", "high_risk")
-        unknown = [k for k in value if k not in tiers]
+        unknown = [k for k in value if k not in TIER_KEYS]
         if unknown:
-            raise ValueError(f"unknown tier(s) {', '.join(unknown)} (tiers: {', '.join(tiers)})")
+            raise ValueError(f"unknown tier(s) {', '.join(unknown)} (tiers: {', '.join(TIER_KEYS)})")
         return {**default_playbooks(), **value}
 
     @field_validator("column_mapping")

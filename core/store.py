@@ -20,15 +20,48 @@ import duckdb
 import pandas as pd
 
 from core.errors import StoreError
-from features.spec import Catalogue
+from core.time import Horizon
 
 SNAPSHOTS = "snapshots"
 META = "snapshot_meta"
+HISTORY = "score_history"
+ALERTS = "alerts"
+DELIVERIES = "alert_deliveries"
+TASKS = "retention_tasks"
+
+HISTORY_DDL = f"""
+CREATE TABLE IF NOT EXISTS {HISTORY} (
+    account_id VARCHAR, as_of DATE, churn_probability DOUBLE, health_score INTEGER, tier VARCHAR,
+    reasons_en JSON, strengths_en JSON, reasons_zh JSON, strengths_zh JSON,
+    playbook_action VARCHAR, playbook_owner VARCHAR, respond_within VARCHAR,
+    model_version VARCHAR, scored_at TIMESTAMP)
+"""
+
+HISTORY_COLUMNS = ("account_id", "as_of", "churn_probability", "health_score", "tier", "reasons_en", "strengths_en",
+                   "reasons_zh", "strengths_zh", "playbook_action", "playbook_owner", "respond_within",
+                   "model_version", "scored_at")
+
+ALERT_DDL = [
+    f"""CREATE TABLE IF NOT EXISTS {ALERTS} (
+        alert_id VARCHAR PRIMARY KEY, rule VARCHAR, account_id VARCHAR, episode_start DATE, fired_as_of DATE,
+        health_score INTEGER, tier VARCHAR, segment VARCHAR, message VARCHAR, created_at TIMESTAMP)""",
+    f"""CREATE TABLE IF NOT EXISTS {DELIVERIES} (
+        alert_id VARCHAR, webhook VARCHAR, status VARCHAR, attempts INTEGER, last_error VARCHAR,
+        delivered_at TIMESTAMP, PRIMARY KEY (alert_id, webhook))""",
+    f"""CREATE TABLE IF NOT EXISTS {TASKS} (
+        task_id VARCHAR PRIMARY KEY, alert_id VARCHAR, account_id VARCHAR, tier VARCHAR, action VARCHAR,
+        owner VARCHAR, due_at TIMESTAMP, status VARCHAR, created_at TIMESTAMP)""",
+]
+
+TASK_COLUMNS = ("task_id", "alert_id", "account_id", "tier", "action", "owner", "due_at", "status", "created_at")
 
 
 @dataclass(frozen=True)
 class SnapshotMeta:
-    catalogue: Catalogue
+    """One build's metadata. ``catalogue_json`` is the feature catalogue as JSON
+    (``features.spec.Catalogue.to_json``; read it back with ``Catalogue.from_json``)."""
+
+    catalogue_json: str
     data_start: dt.date
     data_end: dt.date
     horizon_days: int
@@ -36,6 +69,11 @@ class SnapshotMeta:
     source: str
     input_hash: str
     built_at: dt.datetime
+
+    @property
+    def horizon(self) -> Horizon:
+        """The horizon the snapshots were labelled with."""
+        return Horizon.of(self)
 
 
 def connect(store: Path, read_only: bool = False) -> duckdb.DuckDBPyConnection:
@@ -72,7 +110,7 @@ def write_snapshots(con: duckdb.DuckDBPyConnection, rows_table: str, meta: Snaps
             built_at TIMESTAMP, catalogue JSON, data_start DATE, data_end DATE,
             horizon_days INTEGER, grace_days INTEGER, source VARCHAR, input_hash VARCHAR)""")
         con.execute(f"INSERT INTO {META} VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                    [meta.built_at, meta.catalogue.to_json(), meta.data_start, meta.data_end,
+                    [meta.built_at, meta.catalogue_json, meta.data_start, meta.data_end,
                      meta.horizon_days, meta.grace_days, meta.source, meta.input_hash])
         con.execute("COMMIT")
     except Exception:
@@ -90,7 +128,7 @@ def read_meta(con: duckdb.DuckDBPyConnection) -> SnapshotMeta:
         raise StoreError("the store has no snapshots: run `churnwatch features` first") from exc
     if row is None:
         raise StoreError("the store has no snapshots: run `churnwatch features` first")
-    return SnapshotMeta(catalogue=Catalogue.from_json(row[1]), data_start=row[2], data_end=row[3],
+    return SnapshotMeta(catalogue_json=row[1], data_start=row[2], data_end=row[3],
                         horizon_days=row[4], grace_days=row[5], source=row[6], input_hash=row[7],
                         built_at=row[0])
 
@@ -105,6 +143,31 @@ def read_snapshots(store: Path, as_of: list[dt.date] | None = None) -> pd.DataFr
         return con.execute(f"SELECT * FROM {SNAPSHOTS} ORDER BY as_of, account_id").df()
 
 
+def read_horizon(store: Path) -> Horizon:
+    """The horizon the store's latest snapshot build was labelled with."""
+    with connect(store, read_only=True) as con:
+        return read_meta(con).horizon
+
+
+def snapshot_rows(store: Path, as_of: dt.date, account_ids: list[str]) -> pd.DataFrame:
+    """The snapshot rows of ``as_of`` for ``account_ids`` (unknown ids are absent)."""
+    with connect(store, read_only=True) as con:
+        return con.execute(f"SELECT * FROM {SNAPSHOTS} WHERE as_of = ? AND account_id IN (SELECT unnest(?))",
+                           [as_of, list(account_ids)]).df()
+
+
+def snapshot_columns(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """The snapshot table's columns in order."""
+    return [r[0] for r in con.execute(f"DESCRIBE {SNAPSHOTS}").fetchall()]
+
+
+def snapshot_range(con: duckdb.DuckDBPyConnection, columns: list[str], first: dt.date, last: dt.date) -> pd.DataFrame:
+    """``columns`` of the snapshots with ``first <= as_of <= last``, ordered by as_of then account_id."""
+    select = ", ".join(f'"{c}"' for c in columns)
+    return con.execute(f"SELECT {select} FROM {SNAPSHOTS} WHERE as_of >= ? AND as_of <= ? "
+                       "ORDER BY as_of, account_id", [first, last]).df()
+
+
 def latest_snapshot(store: Path, account_ids: list[str]) -> pd.DataFrame:
     """Each account's latest row (serving); unknown ids are simply absent."""
     with connect(store, read_only=True) as con:
@@ -113,6 +176,170 @@ def latest_snapshot(store: Path, account_ids: list[str]) -> pd.DataFrame:
             f"SELECT * FROM {SNAPSHOTS} WHERE account_id IN (SELECT unnest(?)) "
             f"QUALIFY row_number() OVER (PARTITION BY account_id ORDER BY as_of DESC) = 1 "
             "ORDER BY account_id", [list(account_ids)]).df()
+
+
+def has_table(con: duckdb.DuckDBPyConnection, table: str) -> bool:
+    """True when the store holds ``table``."""
+    return bool(con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = ? "
+                            "AND database_name = current_database()", [table]).fetchone()[0])
+
+
+# --- score history ---------------------------------------------------------------------
+
+def write_history(store: Path, history: pd.DataFrame) -> int:
+    """Replace the history rows of the dates in ``history``; returns rows written."""
+    with connect(store) as con:
+        con.execute(HISTORY_DDL)
+        con.register("incoming", history)
+        con.execute("BEGIN TRANSACTION")
+        con.execute(f"DELETE FROM {HISTORY} WHERE as_of IN (SELECT DISTINCT as_of FROM incoming)")
+        con.execute(f"INSERT INTO {HISTORY} SELECT * FROM incoming")
+        con.execute("COMMIT")
+        con.unregister("incoming")
+    return len(history)
+
+
+def read_history(store: Path, as_of: dt.date | None = None) -> pd.DataFrame:
+    """The score history (or one date's rows), ordered by as_of then account_id."""
+    with connect(store, read_only=True) as con:
+        if as_of:
+            return con.execute(f"SELECT * FROM {HISTORY} WHERE as_of = ? ORDER BY account_id", [as_of]).df()
+        return con.execute(f"SELECT * FROM {HISTORY} ORDER BY as_of, account_id").df()
+
+
+def _where(accounts: list[str] | None = None, dates: list[dt.date] | None = None,
+           until: dt.date | None = None) -> tuple[str, list]:
+    """SQL condition and parameters on ``account_id`` / ``as_of`` (score history and snapshots)."""
+    conds, params = ["TRUE"], []
+    if accounts is not None:
+        if len(accounts) == 1:
+            conds.append("account_id = ?")
+            params.append(str(accounts[0]))
+        else:
+            conds.append("account_id IN (SELECT unnest(?::VARCHAR[]))")
+            params.append([str(a) for a in accounts])
+    if dates is not None:
+        conds.append("as_of IN (SELECT unnest(?::DATE[]))")
+        params.append(list(dates))
+    if until is not None:
+        conds.append("as_of <= ?")
+        params.append(until)
+    return " AND ".join(conds), params
+
+
+def history_has_rows(con: duckdb.DuckDBPyConnection) -> bool:
+    """True when the score history exists and holds a row."""
+    try:
+        return con.execute(f"SELECT 1 FROM {HISTORY} LIMIT 1").fetchone() is not None
+    except duckdb.CatalogException:
+        return False
+
+
+def history_dates(con: duckdb.DuckDBPyConnection) -> list[dt.date]:
+    """The scoring dates, oldest first."""
+    return [r[0] for r in con.execute(f"SELECT DISTINCT as_of FROM {HISTORY} ORDER BY 1").fetchall()]
+
+
+def history_accounts(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """The scored account ids, sorted."""
+    return [r[0] for r in con.execute(f"SELECT DISTINCT account_id FROM {HISTORY} ORDER BY 1").fetchall()]
+
+
+def history_rows(con: duckdb.DuckDBPyConnection, *, accounts: list[str] | None = None,
+                 dates: list[dt.date] | None = None, until: dt.date | None = None, last: int | None = None,
+                 columns: tuple[str, ...] | None = None) -> pd.DataFrame:
+    """Score-history rows filtered in SQL, ordered by as_of then account_id (``last``: each
+    account's ``last`` latest scores after the other filters; ``columns``: default all)."""
+    cond, params = _where(accounts, dates, until)
+    cols = "*" if columns is None else ", ".join(columns)
+    qualify = ""
+    if last is not None:
+        qualify = "QUALIFY row_number() OVER (PARTITION BY account_id ORDER BY as_of DESC) <= ?"
+        params.append(int(last))
+    return con.execute(f"SELECT {cols} FROM {HISTORY} WHERE {cond} {qualify} "
+                       "ORDER BY as_of, account_id", params).df()
+
+
+def history_profiles(con: duckdb.DuckDBPyConnection, profile_columns: tuple[str, ...], *,
+                     accounts: list[str] | None = None, dates: list[dt.date] | None = None) -> pd.DataFrame:
+    """Scored (account, as-of) pairs with the snapshot's ``profile_columns`` and ``_found`` (False
+    when the snapshot row is gone; every profile column NULL then)."""
+    cond, params = _where(accounts, dates)
+    if has_table(con, SNAPSHOTS):
+        return con.execute(f"""
+            WITH h AS (SELECT DISTINCT account_id, as_of FROM {HISTORY} WHERE {cond}),
+                 s AS (SELECT account_id, as_of, {", ".join(profile_columns)} FROM {SNAPSHOTS} WHERE {cond})
+            SELECT h.account_id, h.as_of, {", ".join("s." + c for c in profile_columns)},
+                   s.account_id IS NOT NULL AS _found
+            FROM h LEFT JOIN s ON s.account_id = h.account_id AND s.as_of = h.as_of
+            ORDER BY h.as_of, h.account_id""", params + params).df()
+    nulls = ", ".join(f"NULL AS {c}" for c in profile_columns)
+    return con.execute(f"SELECT DISTINCT account_id, as_of, {nulls}, FALSE AS _found FROM {HISTORY} "
+                       f"WHERE {cond} ORDER BY as_of, account_id", params).df()
+
+
+# --- alerts, deliveries and retention tasks -------------------------------------------------
+
+def ensure_alert_tables(con: duckdb.DuckDBPyConnection) -> None:
+    """Create the alert, delivery and task tables when missing."""
+    for ddl in ALERT_DDL:
+        con.execute(ddl)
+
+
+def history_with_segment(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+    """Every score: account_id, as_of, health_score, tier and the snapshot's segment."""
+    return con.execute(f"""
+        SELECT h.account_id, h.as_of, h.health_score, h.tier, s.segment
+        FROM {HISTORY} h LEFT JOIN {SNAPSHOTS} s ON s.account_id = h.account_id AND s.as_of = h.as_of
+    """).df()
+
+
+def alert_exists(con: duckdb.DuckDBPyConnection, alert_id: str) -> bool:
+    return bool(con.execute(f"SELECT count(*) FROM {ALERTS} WHERE alert_id = ?", [alert_id]).fetchone()[0])
+
+
+def insert_alert(con: duckdb.DuckDBPyConnection, values: list) -> None:
+    """One alert row (the ``alerts`` columns in order)."""
+    con.execute(f"INSERT INTO {ALERTS} VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", values)
+
+
+def insert_delivery(con: duckdb.DuckDBPyConnection, alert_id: str, webhook: str) -> None:
+    """A pending delivery of ``alert_id`` to ``webhook``."""
+    con.execute(f"INSERT INTO {DELIVERIES} VALUES (?, ?, 'pending', 0, NULL, NULL)", [alert_id, webhook])
+
+
+def insert_task(con: duckdb.DuckDBPyConnection, values: list) -> None:
+    """An open retention task: task_id, alert_id, account_id, tier, action, owner, due_at, created_at."""
+    con.execute(f"INSERT INTO {TASKS} VALUES (?, ?, ?, ?, ?, ?, ?, 'open', ?)", values)
+
+
+def pending_deliveries(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+    """Pending deliveries with their alerts, oldest alert first."""
+    return con.execute(f"""
+        SELECT d.alert_id, d.webhook, d.attempts, a.* EXCLUDE (alert_id)
+        FROM {DELIVERIES} d JOIN {ALERTS} a USING (alert_id) WHERE d.status = 'pending'
+        ORDER BY a.created_at""").df()
+
+
+def mark_delivery(con: duckdb.DuckDBPyConnection, alert_id: str, webhook: str, attempts: int,
+                  error: str | None) -> None:
+    """Record a delivery attempt: delivered when ``error`` is None, else still pending with the error."""
+    if error is None:
+        con.execute(f"UPDATE {DELIVERIES} SET status = 'delivered', attempts = ?, last_error = NULL, "
+                    "delivered_at = ? WHERE alert_id = ? AND webhook = ?",
+                    [attempts, dt.datetime.now(), alert_id, webhook])
+    else:
+        con.execute(f"UPDATE {DELIVERIES} SET attempts = ?, last_error = ? WHERE alert_id = ? AND webhook = ?",
+                    [attempts, error, alert_id, webhook])
+
+
+def open_tasks(store: Path) -> pd.DataFrame:
+    """Open retention tasks, earliest due first (none before the first alert)."""
+    with connect(store, read_only=True) as con:
+        try:
+            return con.execute(f"SELECT * FROM {TASKS} WHERE status = 'open' ORDER BY due_at").df()
+        except duckdb.CatalogException:  # no task table yet: no tasks
+            return pd.DataFrame(columns=list(TASK_COLUMNS))
 
 
 def write_summary(path: Path, summary: dict) -> None:

@@ -27,6 +27,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from core.settings import CONFIG_FILE_NAME, EventRoles, Settings, dump_settings
+from core.vocabulary import TIER_KEYS
 from features.contract import TABLES
 
 # --- profiles; *_EFFECT shifts the account's mean health (latent units) -----------------
@@ -126,7 +127,7 @@ CAUSE_NOTES = (
     "Company went out of business.",
     "Business pivot; the product no longer fits.",
 )
-TIERS = ("low_risk", "medium_risk", "high_risk")
+TIERS = TIER_KEYS[1:]  # the tiers with an intervention
 PLAYBOOKS = ("care_email", "csm_call", "retention_offer")
 OPEN = 10**9  # day-index sentinel: never / open-ended
 _FAR = pd.Timestamp("2262-01-01")  # stands for an open end in date arithmetic

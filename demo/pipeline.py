@@ -47,7 +47,7 @@ class DemoPlan:
     def scoring_dates(self, settings: Settings) -> list[dt.date]:
         """Three scoring dates: one whose horizon has passed (performance), four weeks before the
         end (tier movements) and the data end."""
-        matured = self.data_end - dt.timedelta(days=settings.horizon_days + settings.grace_days + 1)
+        matured = settings.horizon.last_matured(self.data_end) - dt.timedelta(days=1)
         return [matured, self.data_end - dt.timedelta(days=28), self.data_end]
 
 

@@ -128,7 +128,7 @@ def build_snapshots(source: Source | str | Path, settings: Settings, store: Path
                             "FROM snapshot_rows").fetchone()
         events = con.execute("SELECT count(*) FROM clean_events").fetchone()[0]
         say(f"writing {stats[0]:,} snapshot rows to {store}")
-        meta = SnapshotMeta(catalogue=catalogue, data_start=report.data_start,
+        meta = SnapshotMeta(catalogue_json=catalogue.to_json(), data_start=report.data_start,
                             data_end=report.data_end, horizon_days=settings.horizon_days,
                             grace_days=settings.grace_days, source=src.describe(),
                             input_hash=digest, built_at=dt.datetime.now())

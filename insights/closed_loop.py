@@ -51,6 +51,8 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from core.errors import ChurnwatchError
+from core.store import HISTORY, connect, has_table, history_rows, read_horizon, snapshot_columns, snapshot_range
+from core.time import Horizon
 from insights.diagnosis import wilson_interval
 
 CAVEAT = {
@@ -231,7 +233,7 @@ def closed_loop(scores: pd.DataFrame, interventions: pd.DataFrame, relationships
         rel[c] = _ns(rel[c])
     horizon, window = pd.Timedelta(days=horizon_days), pd.Timedelta(days=window_days)
     units = treated_units(sc, iv, window_days, horizon_days)
-    matured_cut = pd.Timestamp(data_end) - horizon - pd.Timedelta(days=grace_days)
+    matured_cut = pd.Timestamp(Horizon(horizon_days, grace_days).last_matured(data_end))
     sc = _attach_relationship(sc[sc["as_of"] <= matured_cut], rel)
     sc["retained"] = ~(sc["rel_end"].notna() & (sc["rel_end"] <= sc["as_of"] + horizon))
     sc["stratum"] = sc["as_of"].dt.strftime("%Y-%m-%d") + "|" + sc["tier"].astype(str) + "|" + \
@@ -298,17 +300,13 @@ def load_scores(store: Path, data_end: dt.date, horizon_days: int, grace_days: i
     columns and the keys are read. ``auto``: the history if it holds a matured as-of date,
     else the back-fill.
     """
-    from core.store import SNAPSHOTS, connect
-
     if mode not in ("auto", "history", "backfill"):
         raise ClosedLoopError(f"scores {mode!r}: expected auto, history or backfill")
-    cut = data_end - dt.timedelta(days=horizon_days + grace_days)
+    cut = Horizon(horizon_days, grace_days).last_matured(data_end)
     history = pd.DataFrame()
     with connect(store, read_only=True) as con:
-        has = con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = 'score_history'").fetchone()[0]
-        if has and mode != "backfill":
-            history = con.execute("SELECT account_id, as_of, churn_probability, health_score, tier "
-                                  "FROM score_history").df()
+        if has_table(con, HISTORY) and mode != "backfill":
+            history = history_rows(con, columns=("account_id", "as_of", "churn_probability", "health_score", "tier"))
         matured_history = int((_ns(history["as_of"]) <= pd.Timestamp(cut)).sum()) if len(history) else 0
         if mode == "history" or (mode == "auto" and matured_history):
             return history, f"score history ({history['as_of'].nunique() if len(history) else 0} as-of dates)"
@@ -316,13 +314,11 @@ def load_scores(store: Path, data_end: dt.date, horizon_days: int, grace_days: i
             raise ClosedLoopError("the score history has no matured as-of date and no model was given to "
                                   "back-fill scores from the snapshots")
         first = out_of_sample_start(bundle)
-        have = {r[0] for r in con.execute(f"DESCRIBE {SNAPSHOTS}").fetchall()}
+        have = set(snapshot_columns(con))
         cols = ["account_id", "as_of", *[c for c in bundle.frame.names if c not in ("account_id", "as_of")]]
         if missing := [c for c in cols if c not in have]:
             raise ClosedLoopError(f"the store's snapshots lack the model's feature(s) {', '.join(missing[:5])}")
-        select = ", ".join(f'"{c}"' for c in cols)
-        rows = con.execute(f"SELECT {select} FROM {SNAPSHOTS} WHERE as_of >= ? AND as_of <= ? "
-                           "ORDER BY as_of, account_id", [first, cut]).df()
+        rows = snapshot_range(con, cols, first, cut)
     version = bundle.meta.get("model_version", "bundle")
     if rows.empty:
         raise ClosedLoopError(
@@ -359,9 +355,10 @@ def plot_closed_loop(result: ClosedLoop, path: str | Path) -> Path:
 
 
 def closed_loop_from_store(store: Path, interventions: pd.DataFrame, relationships: pd.DataFrame,
-                           data_end: dt.date, horizon_days: int = 60, grace_days: int = 30, bundle=None,
-                           mode: str = "auto", **options) -> ClosedLoop:
-    """``load_scores`` then ``closed_loop`` (what ``churnwatch diagnose`` and the notebooks run)."""
-    scores, source = load_scores(store, data_end, horizon_days, grace_days, bundle, mode)
-    return closed_loop(scores, interventions, relationships, data_end, horizon_days, grace_days,
+                           data_end: dt.date, bundle=None, mode: str = "auto", **options) -> ClosedLoop:
+    """``load_scores`` then ``closed_loop`` (what ``churnwatch diagnose`` and the notebooks run), with
+    the horizon the store's snapshots were labelled with (never the current config's)."""
+    horizon = read_horizon(store)
+    scores, source = load_scores(store, data_end, horizon.horizon_days, horizon.grace_days, bundle, mode)
+    return closed_loop(scores, interventions, relationships, data_end, horizon.horizon_days, horizon.grace_days,
                        scores_source=source, **options)

@@ -23,17 +23,16 @@ import pandas as pd
 
 from core.errors import ChurnwatchError
 from core.settings import Settings
-from core.store import connect
+from core.store import (
+    connect,
+    history_accounts,
+    history_dates,
+    history_has_rows,
+    history_profiles,
+    history_rows,
+)
+from core.vocabulary import LANGS, TIER_KEYS, TIERS, tier_label
 
-TIERS = ("healthy", "low_risk", "medium_risk", "high_risk")
-TIER_RANK = {t: i for i, t in enumerate(TIERS)}
-TIER_LABELS: dict[str, tuple[str, str]] = {
-    "healthy": ("Healthy", "健康"),
-    "low_risk": ("Low risk", "低风险"),
-    "medium_risk": ("Medium risk", "中风险"),
-    "high_risk": ("High risk", "高风险"),
-}
-LANGS = ("en", "zh-CN")
 PROFILE_COLUMNS = ("mrr", "csm", "segment", "industry", "region")
 
 #: Playbook owners and deadlines of the default config, for people reading Chinese.
@@ -61,15 +60,10 @@ def normalise_lang(value: str | None) -> str:
 def normalise_tier(value: str) -> str:
     """A tier name from ``high``, ``high_risk``, ``High-Risk``, ``high risk`` or ``高风险``."""
     v = value.strip().lower().replace("-", "_").replace(" ", "_")
-    for tier, (en, zh) in TIER_LABELS.items():
-        if v in (tier, tier.removesuffix("_risk"), en.lower().replace(" ", "_")) or value.strip() == zh:
-            return tier
-    raise ViewError(f"--tier {value!r}: use one of {', '.join(TIERS)} (or high, medium, low)")
-
-
-def tier_label(tier: str, lang: str) -> str:
-    en, zh = TIER_LABELS.get(tier, (tier, tier))
-    return zh if lang == "zh-CN" else en
+    for t in TIERS:
+        if v in (t.key, t.key.removesuffix("_risk"), t.en.lower().replace(" ", "_")) or value.strip() == t.zh:
+            return t.key
+    raise ViewError(f"--tier {value!r}: use one of {', '.join(TIER_KEYS)} (or high, medium, low)")
 
 
 def owner_label(owner: str, lang: str) -> str:
@@ -238,36 +232,13 @@ def _unknown_message(ids: list[str], account_id: str, as_of: dt.date | None = No
 PORTFOLIO_COLUMNS = ("account_id", "as_of", "churn_probability", "health_score", "tier", "model_version")
 
 
-def _where(accounts: list[str] | None = None, dates: list[dt.date] | None = None,
-           until: dt.date | None = None) -> tuple[str, list]:
-    """SQL condition and parameters on ``account_id`` / ``as_of`` (score_history and snapshots)."""
-    conds, params = ["TRUE"], []
-    if accounts is not None:
-        if len(accounts) == 1:
-            conds.append("account_id = ?")
-            params.append(str(accounts[0]))
-        else:
-            conds.append("account_id IN (SELECT unnest(?::VARCHAR[]))")
-            params.append([str(a) for a in accounts])
-    if dates is not None:
-        conds.append("as_of IN (SELECT unnest(?::DATE[]))")
-        params.append(list(dates))
-    if until is not None:
-        conds.append("as_of <= ?")
-        params.append(until)
-    return " AND ".join(conds), params
-
-
 def _open_scores(store: Path) -> duckdb.DuckDBPyConnection:
     """A read-only connection to ``store`` with a non-empty ``score_history``, or ``ViewError``."""
     if not Path(store).exists():
         raise ViewError(f"store {store} does not exist: run `churnwatch demo` or `churnwatch features` "
                         "and `churnwatch score` first")
     con = connect(Path(store), read_only=True)
-    try:
-        scored = con.execute("SELECT 1 FROM score_history LIMIT 1").fetchone() is not None
-    except duckdb.CatalogException:
-        scored = False
+    scored = history_has_rows(con)
     if not scored:
         con.close()
         raise ViewError(f"no score history in {store}: run `churnwatch score` first")
@@ -277,7 +248,7 @@ def _open_scores(store: Path) -> duckdb.DuckDBPyConnection:
 def scoring_dates(store: Path) -> list[dt.date]:
     """The dates with scores, oldest first (``ViewError`` when there are none)."""
     with _open_scores(store) as con:
-        return [r[0] for r in con.execute("SELECT DISTINCT as_of FROM score_history ORDER BY 1").fetchall()]
+        return history_dates(con)
 
 
 def read_scores(store: Path, *, accounts: list[str] | None = None, dates: list[dt.date] | None = None,
@@ -294,15 +265,8 @@ def read_scores(store: Path, *, accounts: list[str] | None = None, dates: list[d
     Raises:
         ViewError: no store or no score history (an empty result of the filters is no error).
     """
-    cond, params = _where(accounts, dates, until)
-    cols = "*" if columns is None else ", ".join(columns)
-    qualify = ""
-    if last is not None:
-        qualify = "QUALIFY row_number() OVER (PARTITION BY account_id ORDER BY as_of DESC) <= ?"
-        params.append(int(last))
     with _open_scores(store) as con:
-        frame = con.execute(f"SELECT {cols} FROM score_history WHERE {cond} {qualify} "
-                            "ORDER BY as_of, account_id", params).df()
+        frame = history_rows(con, accounts=accounts, dates=dates, until=until, last=last, columns=columns)
     if "as_of" in frame.columns:
         frame["as_of"] = pd.to_datetime(frame["as_of"]).dt.date
     return frame
@@ -320,22 +284,8 @@ def read_profiles(store: Path, settings: Settings | None = None, *, accounts: li
     get the same figure recomputed from the raw data source (``settings.data``) when there
     is one, reading only those accounts (``profiles_from_source``).
     """
-    cond, params = _where(accounts, dates)
     with _open_scores(store) as con:
-        has_snapshots = con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = 'snapshots' "
-                                    "AND database_name = current_database()").fetchone()[0] > 0
-        if has_snapshots:
-            frame = con.execute(f"""
-                WITH h AS (SELECT DISTINCT account_id, as_of FROM score_history WHERE {cond}),
-                     s AS (SELECT account_id, as_of, {", ".join(PROFILE_COLUMNS)} FROM snapshots WHERE {cond})
-                SELECT h.account_id, h.as_of, {", ".join("s." + c for c in PROFILE_COLUMNS)},
-                       s.account_id IS NOT NULL AS _found
-                FROM h LEFT JOIN s ON s.account_id = h.account_id AND s.as_of = h.as_of
-                ORDER BY h.as_of, h.account_id""", params + params).df()
-        else:
-            nulls = ", ".join(f"NULL AS {c}" for c in PROFILE_COLUMNS)
-            frame = con.execute(f"SELECT DISTINCT account_id, as_of, {nulls}, FALSE AS _found FROM score_history "
-                                f"WHERE {cond} ORDER BY as_of, account_id", params).df()
+        frame = history_profiles(con, PROFILE_COLUMNS, accounts=accounts, dates=dates)
     frame["as_of"] = pd.to_datetime(frame["as_of"]).dt.date
     found = frame["_found"].astype(bool)
     if (~found).any() and settings is not None and settings.data:
@@ -430,7 +380,7 @@ def load_account_view(store: Path, settings: Settings, account_id: str, lang: st
     history = read_scores(store, accounts=[account_id], until=as_of, last=max(int(trend_points), 2))
     if history.empty:
         with _open_scores(store) as con:
-            ids = [r[0] for r in con.execute("SELECT DISTINCT account_id FROM score_history ORDER BY 1").fetchall()]
+            ids = history_accounts(con)
         raise ViewError(_unknown_message(ids, account_id, as_of))
     profiles = read_profiles(store, settings, accounts=[account_id], dates=[max(history["as_of"])])
     return account_view(history, account_id, settings, lang, profiles=profiles, as_of=as_of,

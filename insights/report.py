@@ -34,10 +34,10 @@ import numpy as np
 import pandas as pd
 
 from core.settings import Settings
+from core.store import read_horizon, snapshot_rows
+from core.vocabulary import TIER_COLOURS, TIER_KEYS, TIER_RANK, tier_bands, tier_label
 from insights.explain import (
     PORTFOLIO_COLUMNS,
-    TIER_RANK,
-    TIERS,
     AccountView,
     ViewError,
     account_view,
@@ -48,13 +48,12 @@ from insights.explain import (
     read_profiles,
     read_scores,
     scoring_dates,
-    tier_label,
 )
+from training.reasons import contributions
 
 log = logging.getLogger(__name__)
 
 TEMPLATES = Path(__file__).parent / "templates"
-TIER_COLOURS = {"healthy": "#2e7d32", "low_risk": "#f9a825", "medium_risk": "#ef6c00", "high_risk": "#c62828"}
 
 
 # -- the figures: pure functions over frames ----------------------------------------------
@@ -90,7 +89,7 @@ def mrr_by(frame: pd.DataFrame, column: str) -> pd.DataFrame:
         "mean_health": g["health_score"].mean(),
     })
     if column == "tier":
-        out = out.reindex(list(TIERS)).fillna({"accounts": 0, "mrr": 0.0, "mrr_at_risk": 0.0, "high_risk": 0})
+        out = out.reindex(list(TIER_KEYS)).fillna({"accounts": 0, "mrr": 0.0, "mrr_at_risk": 0.0, "high_risk": 0})
     else:
         out = out.sort_values("mrr_at_risk", ascending=False)
     out["accounts"] = out["accounts"].astype(int)
@@ -132,7 +131,7 @@ def tier_movements(history: pd.DataFrame, as_of: dt.date) -> Movements:
     both = now.merge(before, on="account_id", how="left", suffixes=("", "_before"))
     both["tier_before"] = both["tier_before"].fillna("new")
     matrix = pd.crosstab(both["tier_before"], both["tier"]).reindex(
-        index=[*TIERS, "new"], columns=list(TIERS), fill_value=0)
+        index=[*TIER_KEYS, "new"], columns=list(TIER_KEYS), fill_value=0)
     changed = both[(both["tier_before"] != "new") & (both["tier_before"] != both["tier"])].copy()
     changed["worse"] = changed["tier"].map(TIER_RANK) > changed["tier_before"].map(TIER_RANK)
     changes = changed.rename(columns={"tier_before": "from_tier", "tier": "to_tier",
@@ -154,7 +153,7 @@ def trend_svg(trend: pd.DataFrame, width: int = 560, height: int = 170) -> str:
 
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" class="chart" width="{width}" height="{height}" '
              f'viewBox="0 0 {width} {height}" role="img">']
-    for lo, hi, tier in ((80, 100, "healthy"), (60, 80, "low_risk"), (40, 60, "medium_risk"), (0, 40, "high_risk")):
+    for lo, hi, tier in tier_bands():
         parts.append(f'<rect x="{left}" y="{y(hi):.1f}" width="{w}" height="{y(lo) - y(hi):.1f}" '
                      f'fill="{TIER_COLOURS[tier]}" fill-opacity="0.08"/>')
     for v in (0, 40, 60, 80, 100):
@@ -391,7 +390,7 @@ def build_report(store: Path, settings: Settings, out: Path, *, lang: str = "en"
         "tier_filter": tier_label(tier, lang) if tier else None,
         "generated_at": (generated_at or dt.datetime.now()).strftime("%Y-%m-%d %H:%M"),
         "model_version": ", ".join(sorted(set(frame["model_version"].astype(str)), key=_version_key)),
-        "horizon_days": settings.horizon_days, "totals": _totals(frame),
+        "horizon_days": read_horizon(store).horizon_days, "totals": _totals(frame),
         "by_tier": mrr_by(frame, "tier").to_dict(orient="records"),
         "by_csm": mrr_by(frame, "csm").to_dict(orient="records"),
         "by_segment": mrr_by(frame, "segment").to_dict(orient="records"),
@@ -403,7 +402,7 @@ def build_report(store: Path, settings: Settings, out: Path, *, lang: str = "en"
         "tasks": tasks.head(20).to_dict(orient="records"), "tasks_total": len(tasks),
         "pages": [_account_page(v, None if signals is None else signals.get(v.account_id),
                                 waterfalls.get(v.account_id)) for v in views],
-        "tiers": TIERS, "colours": TIER_COLOURS, "tier_label": lambda k: tier_label(k, lang),
+        "tiers": TIER_KEYS, "colours": TIER_COLOURS, "tier_label": lambda k: tier_label(k, lang),
         "owner_label": lambda o: owner_label(o, lang),
         "priority_label": lambda p: _label(p, PRIORITY_ZH if lang == "zh-CN" else {}),
         "category_label": lambda c: _label(c, CATEGORY_ZH if lang == "zh-CN" else {}),
@@ -446,12 +445,7 @@ def _waterfalls(store: Path, bundle, account_ids: list[str], as_of: dt.date) -> 
     """SHAP waterfalls (base64 PNG) for the accounts' snapshot rows of ``as_of``."""
     if bundle is None or not account_ids:
         return {}
-    from core.store import connect
-    from training.reasons import contributions
-
-    with connect(Path(store), read_only=True) as con:
-        rows = con.execute("SELECT * FROM snapshots WHERE as_of = ? AND account_id IN (SELECT unnest(?))",
-                           [as_of, list(account_ids)]).df()
+    rows = snapshot_rows(Path(store), as_of, list(account_ids))
     if rows.empty:
         return {}
     names = bundle.frame.names

@@ -23,9 +23,8 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
-from core.store import SNAPSHOTS, connect, read_meta
+from core.store import HISTORY, SNAPSHOTS, connect, read_meta
 from monitoring.errors import MonitoringError
-from serving.batch import HISTORY
 from training.bundle import ModelBundle
 from training.errors import ModelBundleError
 
@@ -186,7 +185,7 @@ def champion_probabilities(current: pd.DataFrame, bundle: ModelBundle, version: 
 
 
 def _lag(meta) -> dt.timedelta:
-    return dt.timedelta(days=meta.horizon_days + meta.grace_days)
+    return meta.horizon.lag
 
 
 def unlabelled_matured(store: Path) -> tuple[dict[dt.date, int], dt.date]:

@@ -25,27 +25,26 @@ import urllib.parse
 import urllib.request
 from pathlib import Path
 
-import duckdb
 import pandas as pd
 
 from core.settings import AlertRule, Settings, Webhook
-from core.store import connect
+from core.store import (
+    alert_exists,
+    connect,
+    ensure_alert_tables,
+    history_with_segment,
+    insert_alert,
+    insert_delivery,
+    insert_task,
+    mark_delivery,
+    open_tasks,
+    pending_deliveries,
+)
+from core.vocabulary import TIER_RANK
 
 log = logging.getLogger(__name__)
-TIER_RANK = {"healthy": 0, "low_risk": 1, "medium_risk": 2, "high_risk": 3}
 
-DDL = [
-    """CREATE TABLE IF NOT EXISTS alerts (
-        alert_id VARCHAR PRIMARY KEY, rule VARCHAR, account_id VARCHAR, episode_start DATE, fired_as_of DATE,
-        health_score INTEGER, tier VARCHAR, segment VARCHAR, message VARCHAR, created_at TIMESTAMP)""",
-    """CREATE TABLE IF NOT EXISTS alert_deliveries (
-        alert_id VARCHAR, webhook VARCHAR, status VARCHAR, attempts INTEGER, last_error VARCHAR,
-        delivered_at TIMESTAMP, PRIMARY KEY (alert_id, webhook))""",
-    """CREATE TABLE IF NOT EXISTS retention_tasks (
-        task_id VARCHAR PRIMARY KEY, alert_id VARCHAR, account_id VARCHAR, tier VARCHAR, action VARCHAR,
-        owner VARCHAR, due_at TIMESTAMP, status VARCHAR, created_at TIMESTAMP)""",
-]
-
+__all__ = ["deliver_pending", "find_episodes", "open_tasks", "raise_alerts"]
 
 def find_episodes(history: pd.DataFrame, rule: AlertRule) -> pd.DataFrame:
     """Firing episodes: columns account_id, episode_start, fired_as_of, health_score, tier, segment.
@@ -128,29 +127,22 @@ def raise_alerts(store: Path, settings: Settings, now: dt.datetime | None = None
     """Evaluate every rule on the store's score history; store new alerts, deliveries, tasks."""
     now = now or dt.datetime.now().replace(microsecond=0)
     with connect(store) as con:
-        for ddl in DDL:
-            con.execute(ddl)
-        history = con.execute("""
-            SELECT h.account_id, h.as_of, h.health_score, h.tier, s.segment
-            FROM score_history h LEFT JOIN snapshots s ON s.account_id = h.account_id AND s.as_of = h.as_of
-        """).df()
+        ensure_alert_tables(con)
+        history = history_with_segment(con)
         new_rows = []
         for rule in settings.alert_rules:
             for row in current_episodes(history, find_episodes(history, rule), rule).to_dict(orient="records"):
                 aid = _alert_id(rule.name, row["account_id"], row["episode_start"])
-                if con.execute("SELECT count(*) FROM alerts WHERE alert_id = ?", [aid]).fetchone()[0]:
+                if alert_exists(con, aid):
                     continue
                 text = message(row, rule)
-                con.execute("INSERT INTO alerts VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                            [aid, rule.name, row["account_id"], row["episode_start"], row["fired_as_of"],
+                insert_alert(con, [aid, rule.name, row["account_id"], row["episode_start"], row["fired_as_of"],
                              int(row["health_score"]), row["tier"], row["segment"], text, now])
                 for hook in settings.webhooks:
-                    con.execute("INSERT INTO alert_deliveries VALUES (?, ?, 'pending', 0, NULL, NULL)",
-                                [aid, hook.name])
+                    insert_delivery(con, aid, hook.name)
                 book = settings.playbooks[row["tier"]]
                 due = now + dt.timedelta(hours=book.respond_within_hours) if book.respond_within_hours else None
-                con.execute("INSERT INTO retention_tasks VALUES (?, ?, ?, ?, ?, ?, ?, 'open', ?)",
-                            [f"T-{aid[:12]}", aid, row["account_id"], row["tier"], book.action_en, book.owner,
+                insert_task(con, [f"T-{aid[:12]}", aid, row["account_id"], row["tier"], book.action_en, book.owner,
                              due, now])
                 new_rows.append({**row, "alert_id": aid, "rule": rule.name, "message": text})
     return pd.DataFrame(new_rows)
@@ -199,12 +191,8 @@ def deliver_pending(store: Path, settings: Settings, backoff_seconds: float = 0.
     hooks = {h.name: h for h in settings.webhooks}
     counts = {"delivered": 0, "pending": 0}
     with connect(store) as con:
-        for ddl in DDL:
-            con.execute(ddl)
-        pending = con.execute("""
-            SELECT d.alert_id, d.webhook, d.attempts, a.* EXCLUDE (alert_id)
-            FROM alert_deliveries d JOIN alerts a USING (alert_id) WHERE d.status = 'pending'
-            ORDER BY a.created_at""").df()
+        ensure_alert_tables(con)
+        pending = pending_deliveries(con)
         for alert in pending.to_dict(orient="records"):
             hook = hooks.get(alert["webhook"])
             if hook is None:
@@ -219,23 +207,10 @@ def deliver_pending(store: Path, settings: Settings, backoff_seconds: float = 0.
                     error = str(exc)[:500]
                     time.sleep(backoff_seconds * (attempt + 1))
             attempts = int(alert["attempts"]) + attempt + 1
+            mark_delivery(con, alert["alert_id"], hook.name, attempts, error)
             if error is None:
-                con.execute("UPDATE alert_deliveries SET status = 'delivered', attempts = ?, last_error = NULL, "
-                            "delivered_at = ? WHERE alert_id = ? AND webhook = ?",
-                            [attempts, dt.datetime.now(), alert["alert_id"], hook.name])
                 counts["delivered"] += 1
             else:
-                con.execute("UPDATE alert_deliveries SET attempts = ?, last_error = ? "
-                            "WHERE alert_id = ? AND webhook = ?", [attempts, error, alert["alert_id"], hook.name])
                 counts["pending"] += 1
                 log.warning("alert %s to %s still pending: %s", alert["alert_id"], hook.name, error)
     return counts
-
-
-def open_tasks(store: Path) -> pd.DataFrame:
-    with connect(store, read_only=True) as con:
-        try:
-            return con.execute("SELECT * FROM retention_tasks WHERE status = 'open' ORDER BY due_at").df()
-        except duckdb.CatalogException:  # no task table yet: no tasks
-            return pd.DataFrame(columns=["task_id", "alert_id", "account_id", "tier", "action", "owner", "due_at",
-                                         "status", "created_at"])

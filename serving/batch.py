@@ -16,25 +16,11 @@ from pathlib import Path
 import pandas as pd
 
 from core.settings import Settings
-from core.store import connect, read_snapshots
+from core.store import HISTORY_COLUMNS, read_history, read_snapshots, write_history
 from features.pipeline import build_snapshots
 from training.bundle import ModelBundle
 
-HISTORY = "score_history"
-
-HISTORY_DDL = f"""
-CREATE TABLE IF NOT EXISTS {HISTORY} (
-    account_id VARCHAR, as_of DATE, churn_probability DOUBLE, health_score INTEGER, tier VARCHAR,
-    reasons_en JSON, strengths_en JSON, reasons_zh JSON, strengths_zh JSON,
-    playbook_action VARCHAR, playbook_owner VARCHAR, respond_within VARCHAR,
-    model_version VARCHAR, scored_at TIMESTAMP)
-"""
-
-
-HISTORY_COLUMNS = ("account_id", "as_of", "churn_probability", "health_score", "tier", "reasons_en", "strengths_en",
-                   "reasons_zh", "strengths_zh", "playbook_action", "playbook_owner", "respond_within",
-                   "model_version", "scored_at")
-
+__all__ = ["read_history", "score_as_of", "score_dates", "score_rows", "write_history"]
 
 def score_rows(rows: pd.DataFrame, bundle: ModelBundle, settings: Settings, model_version: str) -> pd.DataFrame:
     """Score snapshot rows: one history row per account (pure; no I/O). No rows (no active
@@ -62,19 +48,6 @@ def score_rows(rows: pd.DataFrame, bundle: ModelBundle, settings: Settings, mode
     })
 
 
-def write_history(store: Path, history: pd.DataFrame) -> int:
-    """Replace the history rows of the dates in ``history``; returns rows written."""
-    with connect(store) as con:
-        con.execute(HISTORY_DDL)
-        con.register("incoming", history)
-        con.execute("BEGIN TRANSACTION")
-        con.execute(f"DELETE FROM {HISTORY} WHERE as_of IN (SELECT DISTINCT as_of FROM incoming)")
-        con.execute(f"INSERT INTO {HISTORY} SELECT * FROM incoming")
-        con.execute("COMMIT")
-        con.unregister("incoming")
-    return len(history)
-
-
 def score_as_of(source: str | Path, settings: Settings, store: Path, bundle: ModelBundle, as_of: dt.date,
                 model_version: str) -> pd.DataFrame:
     """Features as of ``as_of`` from the raw data, scored, written to the score history."""
@@ -94,10 +67,3 @@ def score_dates(source: str | Path, settings: Settings, store: Path, bundle: Mod
         write_history(store, history)
         out[day] = history
     return out
-
-
-def read_history(store: Path, as_of: dt.date | None = None) -> pd.DataFrame:
-    with connect(store, read_only=True) as con:
-        if as_of:
-            return con.execute(f"SELECT * FROM {HISTORY} WHERE as_of = ? ORDER BY account_id", [as_of]).df()
-        return con.execute(f"SELECT * FROM {HISTORY} ORDER BY as_of, account_id").df()

@@ -21,7 +21,6 @@ import glob
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
 import time
@@ -30,6 +29,8 @@ from pathlib import Path
 from typing import NoReturn
 
 import pytest
+
+from serving.launch import free_port
 
 REQUIRE_ENV = "CHURNWATCH_REQUIRE_SERVICES"
 PG_BIN_ENV = "CHURNWATCH_PG_BIN"
@@ -56,13 +57,6 @@ def service_missing(reason: str) -> NoReturn:
     if require_services():
         pytest.fail(f"{reason} ({REQUIRE_ENV}=1, so this is a failure)", pytrace=False)
     pytest.skip(f"{reason}; skipped")
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that is free right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _version_key(bin_dir: str) -> tuple[int, ...]:

@@ -14,46 +14,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from core.errors import ChurnwatchError
-
-#: The tiers in order, best first (ARTICLE §1). ``min_health`` is the inclusive lower
-#: bound of the integer health score; each tier runs up to the next one's bound minus 1.
-TIERS: list[dict[str, Any]] = [
-    {
-        "key": "healthy",
-        "min_health": 80,
-        "en": "Healthy",
-        "zh": "健康",
-        "meaning_en": "active and satisfied: upsell / cross-sell candidates",
-        "meaning_zh": "活跃且满意：增购 / 交叉销售的候选客户",
-    },
-    {
-        "key": "low_risk",
-        "min_health": 60,
-        "en": "Low risk",
-        "zh": "低风险",
-        "meaning_en": "activity dipping or some negative feedback: routine care",
-        "meaning_zh": "活跃度下降或有负面反馈：常规关怀",
-    },
-    {
-        "key": "medium_risk",
-        "min_health": 40,
-        "en": "Medium risk",
-        "zh": "中风险",
-        "meaning_en": "several warnings: start the standard intervention",
-        "meaning_zh": "出现多个预警信号：启动标准干预流程",
-    },
-    {
-        "key": "high_risk",
-        "min_health": 0,
-        "en": "High risk",
-        "zh": "高风险",
-        "meaning_en": "about to leave or gone: top-priority retention, or loss analysis",
-        "meaning_zh": "即将流失或已流失：最高优先级挽留，或进行流失分析",
-    },
-]
-
-#: Tier keys in ``TIERS`` order (best first).
-TIER_KEYS: tuple[str, ...] = tuple(t["key"] for t in TIERS)
+from core.vocabulary import TIER_KEYS, TIERS
 
 #: Smallest default pin: a base rate of 0 still gives usable, strictly increasing pins.
 MIN_PIN = 1e-6
@@ -124,7 +85,7 @@ def tier(health: ArrayLike) -> np.ndarray:
         raise HealthMapError(
             f"health scores must be integers in [0, 100], got e.g. {h.ravel()[:5]}"
         )
-    bounds = np.array([t["min_health"] for t in reversed(TIERS)])  # 0, 40, 60, 80
+    bounds = np.array([t.min_health for t in reversed(TIERS)])  # 0, 40, 60, 80
     keys = np.array(list(reversed(TIER_KEYS)), dtype=object)
     return keys[np.searchsorted(bounds, h, side="right") - 1]
 

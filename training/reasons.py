@@ -18,9 +18,6 @@ import pandas as pd
 
 from features.spec import GROUP_LABELS, Catalogue, FeatureSpec
 
-LANGS = ("en", "zh-CN")
-
-
 # Below this many rows LightGBM predicts on one thread: OpenMP's thread team costs more than
 # it saves on a few rows, and under concurrent requests the teams of several threads fight
 # over the same cores (the service got slower, not faster, with more clients).

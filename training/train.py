@@ -61,7 +61,7 @@ def load_labelled(store: Path) -> tuple[pd.DataFrame, Catalogue, dict]:
     info = {"data_start": meta.data_start.isoformat(), "data_end": meta.data_end.isoformat(),
             "horizon_days": meta.horizon_days, "grace_days": meta.grace_days,
             "input_hash": meta.input_hash, "source": meta.source}
-    return rows, meta.catalogue, info
+    return rows, Catalogue.from_json(meta.catalogue_json), info
 
 
 def fit_and_evaluate(train: pd.DataFrame, fit: pd.DataFrame, es: pd.DataFrame, cal: pd.DataFrame,

@@ -17,6 +17,7 @@ from core.settings import load_settings
 from core.store import connect, read_meta, read_snapshots
 from demo.generator import write_demo_data
 from features.pipeline import build_snapshots
+from features.spec import Catalogue
 
 pytestmark = pytest.mark.slow
 
@@ -32,7 +33,7 @@ def default_store(tmp_path_factory):
 def test_out_of_time_auc_is_in_the_band(default_store):
     df = read_snapshots(default_store)
     with connect(default_store, read_only=True) as con:
-        catalogue = read_meta(con).catalogue
+        catalogue = Catalogue.from_json(read_meta(con).catalogue_json)
     df = df[df["labelled"]].copy()
     for c in catalogue.categorical:
         df[c] = df[c].astype("category")

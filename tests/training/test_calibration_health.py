@@ -161,13 +161,13 @@ def test_tier_bounds_and_counts():
 
 
 def test_tiers_constant_carries_both_languages_in_order():
-    assert [t["key"] for t in TIERS] == list(TIER_KEYS)
+    assert [t.key for t in TIERS] == list(TIER_KEYS)
     assert TIER_KEYS == ("healthy", "low_risk", "medium_risk", "high_risk")
-    assert [t["min_health"] for t in TIERS] == [80, 60, 40, 0]
-    assert [t["zh"] for t in TIERS] == ["健康", "低风险", "中风险", "高风险"]
+    assert [t.min_health for t in TIERS] == [80, 60, 40, 0]
+    assert [t.zh for t in TIERS] == ["健康", "低风险", "中风险", "高风险"]
+    assert [t.rank for t in TIERS] == [0, 1, 2, 3]
     for t in TIERS:
-        assert set(t) == {"key", "min_health", "en", "zh", "meaning_en", "meaning_zh"}
-        assert t["meaning_en"] and t["meaning_zh"]
+        assert t.en and t.colour.startswith("#") and t.meaning_en and t.meaning_zh
 
 
 @pytest.mark.parametrize("hm", [MAPS[0], MAPS[3]], ids=repr)

@@ -1,0 +1,87 @@
+"""The words every stage shares, each declared once: the health tiers and the languages.
+
+The tier table (ARTICLE §1) is the one place that says which tiers exist, in which order, where
+their health bounds lie, what they are called in English and Simplified Chinese and which colour
+they wear. Health mapping, playbook settings, alerts, the explain view, the report, the CLI and
+the API read it from here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+#: The languages of user-facing texts (reasons, explain view, report).
+Lang = Literal["en", "zh-CN"]
+LANGS: tuple[Lang, ...] = ("en", "zh-CN")
+
+#: Top of the integer health scale (inclusive).
+MAX_HEALTH = 100
+
+
+@dataclass(frozen=True)
+class Tier:
+    """One health tier.
+
+    Attributes:
+        key: machine name (stored in the score history, the API's ``tier``).
+        min_health: inclusive lower bound of the integer health score; the tier runs up to the
+            next better tier's bound minus 1 (the best tier up to ``MAX_HEALTH``).
+        en: label in English.
+        zh: label in Simplified Chinese.
+        colour: hex colour in HTML reports.
+        terminal_colour: rich colour name in the terminal.
+        rank: 0 for the best tier, growing with risk.
+        meaning_en: what the tier means for customer success, in English.
+        meaning_zh: the same in Simplified Chinese.
+    """
+
+    key: str
+    min_health: int
+    en: str
+    zh: str
+    colour: str
+    terminal_colour: str
+    rank: int
+    meaning_en: str
+    meaning_zh: str
+
+    def label(self, lang: str) -> str:
+        """The tier's label in ``lang`` (``zh-CN`` or English)."""
+        return self.zh if lang == "zh-CN" else self.en
+
+
+#: The tiers in order, best first.
+TIERS: tuple[Tier, ...] = (
+    Tier("healthy", 80, "Healthy", "健康", "#2e7d32", "green", 0,
+         "active and satisfied: upsell / cross-sell candidates", "活跃且满意：增购 / 交叉销售的候选客户"),
+    Tier("low_risk", 60, "Low risk", "低风险", "#f9a825", "yellow", 1,
+         "activity dipping or some negative feedback: routine care", "活跃度下降或有负面反馈：常规关怀"),
+    Tier("medium_risk", 40, "Medium risk", "中风险", "#ef6c00", "dark_orange", 2,
+         "several warnings: start the standard intervention", "出现多个预警信号：启动标准干预流程"),
+    Tier("high_risk", 0, "High risk", "高风险", "#c62828", "red", 3,
+         "about to leave or gone: top-priority retention, or loss analysis",
+         "即将流失或已流失：最高优先级挽留，或进行流失分析"),
+)
+
+#: Tier keys in ``TIERS`` order (best first).
+TIER_KEYS: tuple[str, ...] = tuple(t.key for t in TIERS)
+#: Tier key -> ``Tier``.
+TIER_BY_KEY: dict[str, Tier] = {t.key: t for t in TIERS}
+#: Tier key -> rank (0 best).
+TIER_RANK: dict[str, int] = {t.key: t.rank for t in TIERS}
+#: Tier key -> hex colour (HTML).
+TIER_COLOURS: dict[str, str] = {t.key: t.colour for t in TIERS}
+
+
+def tier_label(key: str, lang: str) -> str:
+    """The label of tier ``key`` in ``lang``; an unknown key is shown as it is."""
+    tier = TIER_BY_KEY.get(key)
+    return key if tier is None else tier.label(lang)
+
+
+def tier_bands() -> list[tuple[int, int, str]]:
+    """``(low, high, key)`` per tier, best first: the health scale cut at the tiers' bounds
+    (``high`` is the next better tier's ``min_health``, or ``MAX_HEALTH``)."""
+    highs = (MAX_HEALTH, *(t.min_health for t in TIERS[:-1]))
+    return [(t.min_health, hi, t.key) for t, hi in zip(TIERS, highs)]
