@@ -1,16 +1,29 @@
-"""What every command shares: the common options, date parsing and the usage-error exit.
+"""What every command shares: the common options, the consoles and the step spinner, the
+home and settings of a run, date parsing and the usage-error exit.
 
-Kept apart from ``churnwatch.cli`` so the command modules (``cli_monitor``, ``cli_managers``,
-``cli_diagnosis``) import them at module level without an import cycle.
+The command modules (``churnwatch/commands/*.py``) import this module only; ``churnwatch.cli``
+imports the command modules. So imports run one way and there is no cycle.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import logging
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, is_dataclass
 from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.console import Console
+from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+from core.home import Home
+from core.settings import CONFIG_FILE_NAME, Settings, load_settings
+
+console = Console()
+err = Console(stderr=True)
 
 HomeOpt = Annotated[Path | None, typer.Option("--home", help="home folder (default ./churnwatch-data or "
                                               "$CHURNWATCH_HOME)", show_default=False)]
@@ -38,3 +51,60 @@ def parse_date(value: str | None, option: str = "--as-of") -> dt.date | None:
         return dt.date.fromisoformat(value.strip())
     except ValueError as exc:
         raise ExitError(f"{option} {value.strip()!r}: expected a date as YYYY-MM-DD") from exc
+
+
+def parse_dates(values: list[str] | None, option: str = "--as-of") -> list[dt.date] | None:
+    """Dates from repeated and/or comma-separated ``YYYY-MM-DD`` values (None: no option given)."""
+    if not values:
+        return None
+    parts = [part.strip() for v in values for part in v.split(",")]
+    if any(not part for part in parts):
+        raise ExitError(f"{option} {','.join(values)!r}: an empty date between commas (expected YYYY-MM-DD,...)")
+    return [parse_date(part, option) for part in parts]
+
+
+@contextmanager
+def steps() -> Iterator[Callable[[str], None]]:
+    """A spinner with elapsed time; yields a function that sets the current step."""
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
+                  console=err, transient=True, disable=not err.is_terminal) as progress:
+        task = progress.add_task("starting", total=None)
+
+        def say(message: str) -> None:
+            progress.update(task, description=message)
+            logging.getLogger("churnwatch").info(message)
+
+        yield say
+
+
+def context(home: Path | None, config: Path | None, data: str | None = None) -> tuple[Home, Settings]:
+    """The home folder and the settings of a command (``--data`` overrides ``data:``; a data
+    folder with its own churnwatch.yaml is used when the home has none)."""
+    h = Home.resolve(home)
+    cfg_path = config
+    if cfg_path is None and data and "://" not in data and Path(data).is_dir() \
+            and not (h.root / CONFIG_FILE_NAME).exists() and (Path(data) / CONFIG_FILE_NAME).exists():
+        cfg_path = Path(data) / CONFIG_FILE_NAME  # a data folder may carry its own config
+    settings = load_settings(cfg_path, h.root)
+    if data:
+        settings = settings.model_copy(update={"data": data})
+    return h, settings
+
+
+def require_data(settings: Settings) -> str:
+    """The configured data source, or a usage error saying how to give one."""
+    if not settings.data:
+        raise ExitError("no data source: pass --data DIR|FILE.duckdb|URL or set `data:` in churnwatch.yaml")
+    return settings.data
+
+
+def tracking(h: Home):
+    """The MLflow client of the home's tracking store (MLflow is imported on first use: it is slow)."""
+    from training.registry import setup
+
+    return setup(h.tracking_uri, h.mlflow_artifacts)
+
+
+def jsonable(obj: object) -> object:
+    """A dataclass as a dict (for ``json.dumps``), anything else as it is."""
+    return asdict(obj) if is_dataclass(obj) else obj

@@ -193,22 +193,6 @@ class Settings(BaseModel):
             raise ValueError(f"unknown tier(s) {', '.join(unknown)} (tiers: {', '.join(TIER_KEYS)})")
         return {**default_playbooks(), **value}
 
-    @field_validator("column_mapping")
-    @classmethod
-    def _known_tables(cls, value: dict[str, dict[str, str]]) -> dict[str, dict[str, str]]:
-        from features.contract import TABLES
-
-        for table, mapping in value.items():
-            if table not in TABLES:
-                raise ValueError(f"unknown table {table!r} (known: {', '.join(TABLES)})")
-            for canonical in mapping.values():
-                if canonical not in TABLES[table].column_names:
-                    raise ValueError(
-                        f"{table}: {canonical!r} is not a column of the contract "
-                        f"({', '.join(TABLES[table].column_names)})"
-                    )
-        return value
-
 
 def resolve_home(home: str | os.PathLike[str] | None = None) -> Path:
     """The home folder: ``--home``, else ``CHURNWATCH_HOME``, else ``./churnwatch-data``."""

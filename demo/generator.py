@@ -12,6 +12,10 @@ demo_model.md); they are not to be retuned. Time is simulated day by day, vector
 accounts; events are Poisson counts per active account-day. In memory, date columns are
 ``datetime64[ns]`` at midnight and the string columns of ``events`` are categoricals; the
 Parquet files hold plain strings, ``date32`` and naive ``timestamp[us]``.
+
+Over 400 lines: one simulation whose stages (accounts, usage, tickets, billing, CRM) read
+and write the same simulated state and the tuned constants above; split, each part would
+import most of the others. (Helper modules of the demo live beside it in ``demo/``.)
 """
 
 from __future__ import annotations

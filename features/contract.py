@@ -14,6 +14,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from core.errors import ConfigError
+
 ColumnType = Literal["string", "timestamp", "date", "double", "bigint", "boolean"]
 
 #: DuckDB type each contract type is cast to.
@@ -185,3 +187,18 @@ TABLES: dict[str, Table] = {
 
 #: Tables whose rows must belong to a known account.
 KEYED_TABLES = ("subscriptions", "events", "tickets", "invoices", "churn_feedback", "interventions")
+
+
+def check_column_mapping(mapping: dict[str, dict[str, str]]) -> None:
+    """``Settings.column_mapping`` names only contract tables and columns.
+
+    Raises:
+        ConfigError: an unknown table, or a mapping onto a column the contract does not have.
+    """
+    for table, columns in mapping.items():
+        if table not in TABLES:
+            raise ConfigError(f"column_mapping: unknown table {table!r} (known: {', '.join(TABLES)})")
+        for canonical in columns.values():
+            if canonical not in TABLES[table].column_names:
+                raise ConfigError(f"column_mapping: {table}: {canonical!r} is not a column of the contract "
+                                  f"({', '.join(TABLES[table].column_names)})")

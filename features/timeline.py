@@ -95,7 +95,7 @@ def build_spine(con: duckdb.DuckDBPyConnection, as_of: list[dt.date], settings: 
     """
     con.execute("CREATE OR REPLACE TEMP TABLE asof_dates (t DATE, tn INTEGER)")
     con.executemany("INSERT INTO asof_dates VALUES (?, ?)", [(d, day_number(d)) for d in sorted(set(as_of))])
-    h, g, end_n = int(settings.horizon_days), int(settings.grace_days), day_number(data_end)
+    h, lag, end_n = int(settings.horizon_days), settings.horizon.lag.days, day_number(data_end)
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE spine AS
         WITH cover AS (
@@ -116,7 +116,7 @@ def build_spine(con: duckdb.DuckDBPyConnection, as_of: list[dt.date], settings: 
                c.term_end - c.tn AS days_to_term_end,
                b.mrr_90d_ago,
                c.tn - r.rel_start AS tenure_days,
-               CASE WHEN c.tn + {h} + {g} <= {end_n} THEN
+               CASE WHEN c.tn + {lag} <= {end_n} THEN
                     CASE WHEN r.rel_end IS NOT NULL AND r.rel_end > c.tn AND r.rel_end <= c.tn + {h}
                          THEN 1 ELSE 0 END END AS churn_label
         FROM cover c

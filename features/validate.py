@@ -33,7 +33,7 @@ import duckdb
 
 from core.errors import DataContractError
 from core.settings import Settings
-from features.contract import DUCKDB_TYPES, KEYED_TABLES, TABLES, Table
+from features.contract import DUCKDB_TYPES, KEYED_TABLES, TABLES, Table, check_column_mapping
 
 
 def q(identifier: str) -> str:
@@ -239,6 +239,7 @@ def validate_tables(con: duckdb.DuckDBPyConnection, loaded: list[str], settings:
 
     Tables not in the source become empty ``clean_X`` tables, so queries need no cases.
     """
+    check_column_mapping(settings.column_mapping)
     for name in loaded:
         create_typed_view(con, name, settings)
     data_end = settings.data_end or _derive_data_end(con, loaded)

@@ -16,6 +16,10 @@ Definitions:
 The figures are pure functions over frames (``portfolio_frame``, ``mrr_by``,
 ``top_accounts``, ``tier_movements``); ``build_report`` is the shell that reads the store
 and the raw data and writes the file.
+
+Over 400 lines: the report's figures, its two inline chart renderers and the Chinese
+wording of the raw signals belong to this one page; a next split would move the charts
+(``trend_svg``, ``bars_svg``, ``waterfall_png``) to their own module.
 """
 
 from __future__ import annotations
@@ -389,7 +393,7 @@ def build_report(store: Path, settings: Settings, out: Path, *, lang: str = "en"
         "t": strings, "lang": lang, "as_of": as_of, "tier": tier,
         "tier_filter": tier_label(tier, lang) if tier else None,
         "generated_at": (generated_at or dt.datetime.now()).strftime("%Y-%m-%d %H:%M"),
-        "model_version": ", ".join(sorted(set(frame["model_version"].astype(str)), key=_version_key)),
+        "model_version": ", ".join(sorted(set(frame["model_version"].astype(str)), key=version_key)),
         "horizon_days": read_horizon(store).horizon_days, "totals": _totals(frame),
         "by_tier": mrr_by(frame, "tier").to_dict(orient="records"),
         "by_csm": mrr_by(frame, "csm").to_dict(orient="records"),
@@ -420,7 +424,7 @@ def build_report(store: Path, settings: Settings, out: Path, *, lang: str = "en"
                         waterfalls=len(waterfalls))
 
 
-def _version_key(version: str) -> tuple:
+def version_key(version: str) -> tuple:
     """Model versions in numeric order ("9" before "10"); non-numbers after, alphabetically."""
     return (0, int(version), "") if str(version).isdigit() else (1, 0, str(version))
 

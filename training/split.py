@@ -19,6 +19,7 @@ from dataclasses import asdict, dataclass
 
 import pandas as pd
 
+from core.time import Horizon
 from training.errors import TrainingError
 
 
@@ -54,7 +55,7 @@ def purged_split(as_of_dates: list[dt.date], horizon_days: int, grace_days: int,
         raise TrainingError("no labelled snapshots: every as-of date is within horizon + grace of the data end")
     dates = sorted(set(as_of_dates))
     first, last = dates[0], dates[-1]
-    purge = horizon_days + grace_days
+    purge = Horizon(horizon_days, grace_days).lag.days
     day = dt.timedelta(days=1)
     test = (last - dt.timedelta(days=test_days) + day, last)
     cal_hi = test[0] - dt.timedelta(days=purge) - day

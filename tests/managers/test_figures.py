@@ -10,7 +10,7 @@ import pytest
 
 from core.settings import Settings
 from insights.explain import ViewError, account_view, normalise_lang, normalise_tier, respond_label, sparkline
-from insights.report import PRIORITY_ZH, _label, _version_key, mrr_by, portfolio_frame, tier_movements, top_accounts
+from insights.report import PRIORITY_ZH, _label, mrr_by, portfolio_frame, tier_movements, top_accounts, version_key
 
 D1, D2 = dt.date(2025, 6, 2), dt.date(2025, 6, 9)
 
@@ -116,8 +116,8 @@ def test_trend_keeps_up_to_trend_points_scores():
 
 
 def test_versions_sort_numerically_and_missing_ticket_fields_read_as_a_dash():
-    assert sorted(["10", "9", "2", "bundle"], key=_version_key) == ["2", "9", "10", "bundle"]
-    assert max(["9", "10"], key=_version_key) == "10"
+    assert sorted(["10", "9", "2", "bundle"], key=version_key) == ["2", "9", "10", "bundle"]
+    assert max(["9", "10"], key=version_key) == "10"
     assert [_label(v, PRIORITY_ZH) for v in (float("nan"), None, "", " High ", "p1")] == ["–", "–", "–", "高", "p1"]
     assert _label(float("nan"), {}) == "–" and _label("bug", {}) == "bug"
 

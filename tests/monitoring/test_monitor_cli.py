@@ -19,7 +19,7 @@ import pytest
 import yaml
 from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_score
 
-from churnwatch.cli_monitor import run_drift
+from churnwatch.commands.monitoring import run_drift
 from features.pipeline import build_snapshots
 from monitoring.errors import MonitoringError
 from monitoring.reference import champion_bundle, reference_rows

@@ -1,9 +1,10 @@
 """`churnwatch explain` and `churnwatch report` (issue 6): the customer-success manager's view.
 
-``register(app)`` adds the commands to the main Typer app; shared helpers (``_context``,
-``ExitError``, ``console``, ``steps``, ``_tracking``) come from ``churnwatch.cli``, imported
-inside the functions (``cli`` imports this module). Both commands are plain functions with
-explicit parameters, so ``churnwatch demo`` can call them.
+``register(app)`` adds the commands to the main Typer app; shared helpers come from
+``churnwatch.options``. Both commands are plain functions with explicit parameters, so
+``churnwatch demo`` can call them.
+Stage libraries are imported inside the functions: MLflow, LightGBM, Evidently and matplotlib
+take seconds to load, and ``churnwatch --help`` or a usage error should not wait for them.
 
 No ``from __future__ import annotations`` here: Typer reads the option annotations of the
 commands defined inside ``register``, whose aliases (``HomeOpt``...) are local names there.
@@ -14,8 +15,24 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
+from rich.panel import Panel
+from rich.table import Table
 
-from churnwatch.options import parse_date
+from churnwatch.options import (
+    ConfigOpt,
+    ExitError,
+    HomeOpt,
+    StoreOpt,
+    console,
+    context,
+    err,
+    parse_date,
+    steps,
+    tracking,
+)
+from core.errors import ChurnwatchError
+from core.vocabulary import TIER_BY_KEY, tier_label
 
 log = logging.getLogger(__name__)
 
@@ -23,23 +40,15 @@ LangOpt = Annotated[str, typer.Option("--lang", help="en or zh-CN")]
 
 
 def _view_error(exc: Exception) -> Exception:
-    from churnwatch.cli import ExitError
-
     return ExitError(str(exc), 2)
 
 
 def explain(account_id: str, store: Path | None = None, home: Path | None = None, config: Path | None = None,
             lang: str = "en", as_of: str | None = None, points: int = 12) -> None:
     """Print one account's health, tier, trend, reasons and strengths with their values, and the playbook."""
-    from rich.markup import escape
-    from rich.panel import Panel
-    from rich.table import Table
-
-    from churnwatch.cli import _context, console
-    from core.vocabulary import TIER_BY_KEY, tier_label
     from insights.explain import ViewError, load_account_view, normalise_lang, sparkline
 
-    h, settings = _context(home, config)
+    h, settings = context(home, config)
     try:
         lang = normalise_lang(lang)
         view = load_account_view(store or h.store, settings, account_id, lang, as_of=parse_date(as_of, "--as-of"),
@@ -92,12 +101,11 @@ def report(store: Path | None = None, home: Path | None = None, config: Path | N
            out: Path | None = None, tier: str | None = None, lang: str = "en", top: int = 50,
            accounts: list[str] | None = None, as_of: str | None = None, model: str | None = None) -> Path:
     """Write the self-contained HTML portfolio report; returns its path."""
-    from churnwatch.cli import ExitError, _context, console, steps
     from insights.explain import ViewError, normalise_lang, normalise_tier, read_scores, scoring_dates
-    from insights.report import _version_key, build_report
+    from insights.report import build_report, version_key
     from serving.alerts import open_tasks
 
-    h, settings = _context(home, config)
+    h, settings = context(home, config)
     target = store or h.store
     try:
         lang = normalise_lang(lang)
@@ -119,7 +127,7 @@ def report(store: Path | None = None, home: Path | None = None, config: Path | N
     path = h.reports / name if out is None else (out / name if out.is_dir() else out)
     with steps() as say:
         say("loading the model for the SHAP waterfalls")
-        versions = sorted(set(scored["model_version"].astype(str)), key=_version_key)
+        versions = sorted(set(scored["model_version"].astype(str)), key=version_key)
         bundle = _bundle(h, model, versions[-1] if versions else None)
         say(f"rendering the report as of {day}")
         try:
@@ -147,8 +155,6 @@ def _bundle(h, model: str | None, scored_by: str | None):
     """
     from mlflow.exceptions import MlflowException
 
-    from churnwatch.cli import ExitError, _tracking, err
-    from core.errors import ChurnwatchError
     from training.registry import load_model
 
     ref = model or scored_by
@@ -159,7 +165,7 @@ def _bundle(h, model: str | None, scored_by: str | None):
         if not uri.startswith("models:/") and not Path(uri).exists():
             # load_model would fall back to the champion: a typo must not load another model
             raise FileNotFoundError(f"{uri} is neither a bundle folder, a version number nor a models:/ URI")
-        return load_model(_tracking(h), uri)
+        return load_model(tracking(h), uri)
     except (ChurnwatchError, MlflowException, OSError, ValueError, IndexError) as exc:
         if model is not None:
             raise ExitError(f"--model {model}: cannot load the model ({exc})", 2) from exc
@@ -182,8 +188,6 @@ def _value(value: object) -> str:
 
 def register(app: typer.Typer) -> None:
     """Add this module's commands to ``app``."""
-    from churnwatch.options import ConfigOpt, HomeOpt, StoreOpt
-
     @app.command("explain")
     def explain_command(
         account_id: Annotated[str, typer.Argument(help="the account's id, e.g. ACC-000505")],

@@ -1,18 +1,25 @@
 """`churnwatch diagnose` (issue 6): who churns, why, how long customers stay, and what
 retention actions achieved (ARTICLE §2 and §4).
 
-``register(app)`` adds the command to the main Typer app; shared helpers (``_context``,
-``ExitError``, ``console``, ``steps``, ``_tracking``) come from ``churnwatch.cli``.
+``register(app)`` adds the command to the main Typer app; shared helpers come from
+``churnwatch.options``.
+Stage libraries are imported inside the functions: MLflow, LightGBM, Evidently and matplotlib
+take seconds to load, and ``churnwatch --help`` or a usage error should not wait for them.
 ``diagnose`` is also a plain function (every parameter explicit) for ``churnwatch demo``.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import json
 from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.table import Table
+
+from churnwatch.options import ExitError, console, context, require_data, steps, tracking
+from core.errors import ChurnwatchError
 
 
 def diagnose(
@@ -40,11 +47,10 @@ def diagnose(
 ) -> None:
     """Churn diagnosis: rates over time, churn by segment (Wilson intervals, BH-corrected tests), exit
     reasons, Kaplan-Meier survival, and retention after interventions vs comparable accounts."""
-    from churnwatch.cli import ExitError, _context, _require_data, console, steps
     from insights.diagnosis import Window, build_diagnosis, write_diagnosis
 
-    h, settings = _context(home, config, data)
-    source = _require_data(settings)
+    h, settings = context(home, config, data)
+    source = require_data(settings)
     if (start is None) != (end is None):
         raise ExitError("--start and --end go together (or use --months)")
     window = None
@@ -68,10 +74,6 @@ def diagnose(
 
 def _closed_loop(diag, settings, h, store: Path, mode: str, model: str | None, folder: Path):
     """(ClosedLoop or None, why it was skipped)."""
-    import json
-
-    from churnwatch.cli import _tracking
-    from core.errors import ChurnwatchError
     from insights.closed_loop import closed_loop_from_store, plot_closed_loop
 
     if diag.interventions is None or diag.interventions.empty:
@@ -83,7 +85,7 @@ def _closed_loop(diag, settings, h, store: Path, mode: str, model: str | None, f
         try:
             from training.registry import load_model
 
-            bundle = load_model(_tracking(h), model)
+            bundle = load_model(tracking(h), model)
         except ChurnwatchError as exc:
             if mode == "backfill":
                 raise
@@ -108,8 +110,6 @@ def _pct(x: float) -> str:
 
 
 def _print_summary(console, diag, loop, skipped: str, folder: Path, paths: dict) -> None:
-    from rich.table import Table
-
     d = diag.definitions()
     lo, hi = d["overall_ci"]
     console.print(f"churn window: {d['churn_rate']}\n"

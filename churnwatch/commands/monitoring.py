@@ -1,8 +1,9 @@
 """`churnwatch drift`, `churnwatch performance` and `churnwatch screenshot` (issue 5, DESIGN §6).
 
-``register(app)`` adds the commands to the main Typer app; shared helpers (``_context``,
-``ExitError``, ``console``, ``steps``, ``_tracking``) come from ``churnwatch.cli``, imported
-inside the functions (``churnwatch.cli`` imports this module).
+``register(app)`` adds the commands to the main Typer app; shared helpers come from
+``churnwatch.options``.
+Stage libraries are imported inside the functions: MLflow, LightGBM, Evidently and matplotlib
+take seconds to load, and ``churnwatch --help`` or a usage error should not wait for them.
 
 ``run_drift`` and ``run_performance`` do the work and return the JSON summary, so the demo
 can call them and go on; the commands wrap them and exit 3 on an alarm.
@@ -14,8 +15,10 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.table import Table
 
-from churnwatch.options import ConfigOpt, HomeOpt, StoreOpt, parse_date
+from churnwatch.browser import dump_dom, pixel_spread, screenshot
+from churnwatch.options import ConfigOpt, HomeOpt, StoreOpt, console, context, parse_date, steps, tracking
 
 ALARM_EXIT = 3
 
@@ -28,16 +31,15 @@ def run_drift(store: Path | None = None, out: Path | None = None, as_of: str | N
     """Drift of the latest scored snapshots vs the champion's test block: HTML + JSON in
     ``out`` (default ``<home>/reports/monitoring``), an MLflow run; returns the summary
     (``summary["alarm"]`` says whether DESIGN §6's alarm fired)."""
-    from churnwatch.cli import _context, _tracking, steps
     from monitoring.drift import drift_report
     from monitoring.outputs import banner, log_monitoring_run, publish
     from monitoring.reference import champion_bundle, champion_probabilities, current_rows, reference_rows
 
-    h, settings = _context(home, config)
+    h, settings = context(home, config)
     cfg, target, day = settings.monitoring, store or h.store, parse_date(as_of, "--as-of")
     with steps() as say:
         say("loading the champion model")
-        bundle = champion_bundle(_tracking(h))
+        bundle = champion_bundle(tracking(h))
         version = str(bundle.meta.get("model_version", ""))
         say("reading the latest scored snapshots and the champion's test block")
         current = current_rows(target, bundle.frame.names, day)
@@ -120,10 +122,6 @@ def _provenance_lines(s: dict) -> list[str]:
 
 
 def _print_drift(s: dict) -> None:
-    from rich.table import Table
-
-    from churnwatch.cli import console
-
     top = sorted((f for f in s["feature_drift"] if f["drifted"]), key=lambda f: -f["strength"])[:10]
     if top:
         table = Table(title=f"top drifted features ({s['drifted_features']} of {s['features']})")
@@ -157,16 +155,15 @@ def run_performance(store: Path | None = None, out: Path | None = None, home: Pa
     JSON in ``out`` (default ``<home>/reports/monitoring``), an MLflow run; returns the summary
     (``status`` ``evaluated`` or ``not matured yet``; ``alarm``). Scored dates whose horizon
     has passed are labelled from the current data first (``relabel_matured``)."""
-    from churnwatch.cli import _context, _tracking, console, steps
     from monitoring.outputs import log_monitoring_run, publish
     from monitoring.performance import performance_report
     from monitoring.reference import champion_bundle, matured_rows, reference_rows, relabel_matured
 
-    h, settings = _context(home, config)
+    h, settings = context(home, config)
     cfg, target = settings.monitoring, store or h.store
     with steps() as say:
         say("loading the champion model")
-        bundle = champion_bundle(_tracking(h))
+        bundle = champion_bundle(tracking(h))
         version = str(bundle.meta.get("model_version", ""))
         relabel = {"rebuilt": [], "skipped": "no data source configured"}
         if settings.data:
@@ -238,10 +235,6 @@ def _performance_banner(s: dict) -> str:
 
 
 def _print_performance(s: dict) -> None:
-    from rich.table import Table
-
-    from churnwatch.cli import console
-
     cur = s["current"]
     for title, rows in ((f"matured scores of model version {s['model_version']}: {cur['rows']:,} "
                          f"({cur['as_of_first']} .. {cur['as_of_last']})", _performance_rows(s)),
@@ -260,8 +253,6 @@ def _print_performance(s: dict) -> None:
 def render_report(html: Path, out: Path, width: int = 1400, height: int = 2000, budget_ms: int = 15000,
                   dom: Path | None = None) -> dict:
     """Render an HTML report to a PNG in headless Chromium (and optionally dump its DOM)."""
-    from churnwatch.browser import dump_dom, pixel_spread, screenshot
-
     png = screenshot(html, out, width=width, height=height, budget_ms=budget_ms)
     result = {"png": str(png), "colours": pixel_spread(png)}
     if dom is not None:
@@ -299,8 +290,6 @@ def register(app: typer.Typer) -> None:
                        dump_dom: Annotated[Path | None, typer.Option("--dump-dom", help="also write the rendered "
                                                                      "DOM here")] = None) -> None:
         """Render an HTML report to a PNG in headless Chromium (README pictures)."""
-        from churnwatch.cli import console
-
         result = render_report(html, out, width=width, height=height, budget_ms=budget_ms, dom=dump_dom)
         console.print(f"wrote {result['png']} ({result['colours']:,} colours)"
                       + (f"; DOM: {result['dom']}" if "dom" in result else ""))

@@ -1,0 +1,1 @@
+"""One command module per stage; each has ``register(app)``."""

@@ -1,0 +1,110 @@
+"""`churnwatch features` and `churnwatch metrics`: snapshots into the store; churn per month.
+
+Stage libraries are imported inside the commands: MLflow, LightGBM and Evidently take seconds to
+load, and ``churnwatch --help`` or a usage error should not wait for them.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from churnwatch.options import (
+    ConfigOpt,
+    DataOpt,
+    HomeOpt,
+    StoreOpt,
+    console,
+    context,
+    parse_dates,
+    require_data,
+    steps,
+)
+
+
+def _print_set_aside(summary: dict) -> None:
+    rows = [(t, r, n) for t, rep in summary["tables"].items() for r, n in rep["set_aside"].items()]
+    if not rows:
+        console.print("contract checks: no rows set aside")
+        return
+    table = Table(title="rows set aside (kept out of the features, counted here)")
+    for col in ("table", "reason", "rows"):
+        table.add_column(col)
+    for t, r, n in rows:
+        table.add_row(t, r, f"{n:,}")
+    console.print(table)
+
+
+def features(
+    data: DataOpt = None,
+    store: StoreOpt = None,
+    as_of: Annotated[list[str] | None, typer.Option("--as-of", help="as-of date(s) YYYY-MM-DD "
+                                                    "(default: the weekly schedule)")] = None,
+    home: HomeOpt = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Build point-in-time snapshots (features + labels) into the store."""
+    from core.store import write_summary
+    from features.pipeline import build_snapshots
+
+    h, settings = context(home, config, data)
+    source = require_data(settings)
+    target = store or h.store
+    with steps() as say:
+        result = build_snapshots(source, settings, target, as_of=parse_dates(as_of), progress=say)
+    summary = result.summary()
+    write_summary(h.run_summary, summary)
+    s = summary["snapshots"]
+    console.print(f"snapshots: {s['rows']:,} rows ({s['labelled_rows']:,} labelled, {s['positive_rows']:,} "
+                  f"churn within {settings.horizon_days} days) for {s['accounts']:,} accounts on "
+                  f"{s['as_of_dates']} as-of dates {s['as_of_first']} .. {s['as_of_last']}")
+    console.print(f"features: {s['features']} ({len(s['event_types'])} event types); data end "
+                  f"{summary['data_end']}; {result.events:,} events in {result.seconds['total']:.1f} s")
+    _print_set_aside(summary)
+    console.print(f"store: {target}\nrun summary: {h.run_summary}")
+
+
+def metrics(data: DataOpt = None, home: HomeOpt = None, config: ConfigOpt = None,
+            out: Annotated[Path | None, typer.Option("--out", help="folder for churn-metrics.csv/json "
+                                                     "(default <home>/reports)")] = None) -> None:
+    """Monthly customer churn rate and gross / net MRR churn rate."""
+    from features.metrics import churn_metrics
+    from features.pipeline import open_connection, prepare
+
+    h, settings = context(home, config, data)
+    source = require_data(settings)
+    con = open_connection()
+    try:
+        report, _ = prepare(source, settings, con)
+        frame = churn_metrics(con, settings, report.data_start, report.data_end)
+    finally:
+        con.close()
+    folder = out or h.reports
+    folder.mkdir(parents=True, exist_ok=True)
+    frame.to_csv(folder / "churn-metrics.csv", index=False)
+    (folder / "churn-metrics.json").write_text(frame.to_json(orient="records", date_format="iso", indent=2))
+    table = Table(title="churn per month (ARTICLE §1 definitions)")
+    for col in ("month", "active at start", "churned", "customer churn", "MRR at start",
+                "gross MRR churn", "net MRR churn"):
+        table.add_column(col, justify="right")
+    for r in frame.itertuples():
+        table.add_row(f"{r.month:%Y-%m}" + (" *" if r.provisional else ""), f"{r.accounts_start:,}",
+                      f"{int(r.churned):,}", f"{r.customer_churn_rate:.2%}", f"{r.mrr_start:,.0f}",
+                      f"{r.gross_mrr_churn_rate:.2%}", f"{r.net_mrr_churn_rate:.2%}")
+    console.print(table)
+    if frame["provisional"].any():
+        console.print("* provisional: a relationship ending then could still renew within the grace period "
+                      "(lower bound, left out of the mean)")
+    final = frame[~frame["provisional"]]
+    console.print(f"mean monthly customer churn {final['customer_churn_rate'].mean():.2%} over "
+                  f"{len(final)} complete months; "
+                  f"written to {folder / 'churn-metrics.csv'}")
+
+
+def register(app: typer.Typer) -> None:
+    """Add this module's commands to ``app``."""
+    app.command()(features)
+    app.command()(metrics)

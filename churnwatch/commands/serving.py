@@ -1,0 +1,131 @@
+"""`churnwatch score`, `alerts`, `tasks` and `serve`: scores, alerts, retention tasks, the API.
+
+Stage libraries are imported inside the commands: MLflow, LightGBM and Evidently take seconds to
+load, and ``churnwatch --help`` or a usage error should not wait for them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from churnwatch.options import (
+    ConfigOpt,
+    DataOpt,
+    HomeOpt,
+    StoreOpt,
+    console,
+    context,
+    parse_dates,
+    require_data,
+    steps,
+    tracking,
+)
+from core.home import Home
+from core.settings import Settings
+from core.store import HISTORY
+from core.vocabulary import TIER_KEYS
+
+
+def score(data: DataOpt = None, store: StoreOpt = None, home: HomeOpt = None, config: ConfigOpt = None,
+          as_of: Annotated[str | None, typer.Option("--as-of", help="YYYY-MM-DD, or several separated by commas "
+                                                    "(default: the data end)")] = None,
+          model: Annotated[str | None, typer.Option("--model", help="bundle folder or models:/churnwatch@alias "
+                                                    "(default: the champion)")] = None) -> None:
+    """Score every active account as of a date (features from the raw data) into the score history."""
+    from core.store import connect, read_meta
+    from serving.batch import score_dates
+    from training.registry import load_model
+
+    h, settings = context(home, config, data)
+    source = require_data(settings)
+    target = store or h.store
+    if as_of:
+        dates = parse_dates([as_of])
+    else:
+        with connect(target, read_only=True) as con:
+            dates = [read_meta(con).data_end]
+    bundle = load_model(tracking(h), model)
+    version = str(bundle.meta.get("model_version", model or "bundle"))
+    with steps() as say:
+        say(f"features and scores as of {', '.join(map(str, sorted(set(dates))))}")
+        scored = score_dates(source, settings, target, bundle, dates, version)
+    for date, history in scored.items():
+        counts = history["tier"].value_counts()
+        console.print(f"scored {len(history):,} accounts as of {date} with model version {version}: "
+                      + ", ".join(f"{t} {counts.get(t, 0):,}" for t in TIER_KEYS))
+    date, history = max(scored.items())
+    table = Table(title=f"highest risk as of {date}")
+    for c in ("account", "health", "tier", "churn probability", "first reason", "owner, respond within"):
+        table.add_column(c)
+    for r in history.nsmallest(10, "health_score").itertuples():
+        reasons = json.loads(r.reasons_en)
+        table.add_row(r.account_id, str(r.health_score), r.tier, f"{r.churn_probability:.1%}",
+                      reasons[0]["text"] if reasons else "-", f"{r.playbook_owner}, {r.respond_within}")
+    console.print(table)
+    console.print(f"score history: {target} (table {HISTORY})")
+    run_alerts(target, settings)
+
+
+def run_alerts(target: Path, settings: Settings) -> None:
+    from serving.alerts import deliver_pending, raise_alerts
+
+    new = raise_alerts(target, settings)
+    sent = deliver_pending(target, settings)
+    console.print(f"alerts: {len(new):,} new ({', '.join(sorted(set(new['rule']))) if len(new) else 'none'}); "
+                  f"deliveries: {sent['delivered']:,} sent, {sent['pending']:,} pending for the next run; "
+                  "retention tasks: churnwatch tasks")
+
+
+def alerts(store: StoreOpt = None, home: HomeOpt = None, config: ConfigOpt = None) -> None:
+    """Evaluate the alert rules on the score history and deliver pending alerts to webhooks."""
+    h, settings = context(home, config)
+    run_alerts(store or h.store, settings)
+
+
+def tasks(store: StoreOpt = None, home: HomeOpt = None) -> None:
+    """Open retention tasks created by alerts (owner and due time from the tier's playbook)."""
+    from serving.alerts import open_tasks
+
+    h = Home.resolve(home)
+    frame = open_tasks(store or h.store)
+    table = Table(title=f"open retention tasks ({len(frame):,})")
+    for c in ("task", "account", "tier", "owner", "due", "action"):
+        table.add_column(c)
+    for r in frame.head(50).itertuples():
+        table.add_row(r.task_id, r.account_id, r.tier, r.owner, str(r.due_at or "-"), r.action)
+    console.print(table)
+
+
+def serve(store: StoreOpt = None, home: HomeOpt = None,
+          model: Annotated[str | None, typer.Option("--model", help="bundle folder or models:/churnwatch@alias "
+                                                    "(default: the champion)")] = None,
+          host: str = "127.0.0.1", port: int = 3000,
+          workers: Annotated[int, typer.Option(min=1, help="worker processes (one per core serves the most "
+                                                           "requests)")] = 1) -> None:
+    """Start the BentoML prediction service (POST /score, /score_accounts; GET /model)."""
+    h = Home.resolve(home)
+    env = {**os.environ, "CHURNWATCH_HOME": str(h.root), "BENTOML_DO_NOT_TRACK": "true",
+           "CHURNWATCH_WORKERS": str(workers)}
+    if model:
+        env["CHURNWATCH_MODEL"] = model
+    if store:
+        env["CHURNWATCH_STORE"] = str(store)
+    console.print(f"serving on http://{host}:{port} (Swagger UI: /, OpenAPI: /docs.json; token: "
+                  f"{'required' if env.get('CHURNWATCH_API_TOKEN') else 'not set'})")
+    code = subprocess.call([sys.executable, "-m", "bentoml", "serve", "serving.service:ChurnService",
+                            "--host", host, "--port", str(port)], env=env)
+    raise typer.Exit(code)
+
+
+def register(app: typer.Typer) -> None:
+    """Add this module's commands to ``app``."""
+    for command in (score, alerts, tasks, serve):
+        app.command()(command)

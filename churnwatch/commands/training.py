@@ -1,0 +1,97 @@
+"""`churnwatch train`, `promote` and `evaluate`: models in the MLflow registry (DESIGN §4).
+
+Stage libraries are imported inside the commands: MLflow, LightGBM and Evidently take seconds to
+load, and ``churnwatch --help`` or a usage error should not wait for them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from churnwatch.options import ConfigOpt, ExitError, HomeOpt, StoreOpt, console, context, steps, tracking
+from core.home import Home
+
+
+def print_comparison(frame) -> None:
+    table = Table(title="model vs baselines on the out-of-time test block")
+    cols = ["model", "roc_auc", "pr_auc", "brier", "ece", "top_decile_lift", "top_decile_capture"]
+    for c in cols:
+        table.add_column(c.replace("_", " "), justify="left" if c == "model" else "right")
+    for r in frame.to_dict(orient="records"):
+        table.add_row(r["model"], *[("-" if r[c] != r[c] else f"{r[c]:.4f}") for c in cols[1:]])
+    console.print(table)
+
+
+def print_tiers(metrics: dict) -> None:
+    table = Table(title=f"churn by tier (test block base rate {metrics['base_rate']:.2%})")
+    for c in ("tier", "accounts x dates", "churned", "churn rate"):
+        table.add_column(c, justify="right")
+    for tier, d in metrics["per_tier"].items():
+        rate = "-" if d["churn_rate"] is None else f"{d['churn_rate']:.2%}"
+        table.add_row(tier, f"{d['count']:,}", f"{d['churned']:,}", rate)
+    console.print(table)
+
+
+def train(store: StoreOpt = None, home: HomeOpt = None, config: ConfigOpt = None, seed: int = 0,
+          table: Annotated[Path | None, typer.Option("--table", help="a flat churn table (CSV or Parquet) "
+                                                     "instead of snapshots")] = None,
+          label: Annotated[str | None, typer.Option("--label", help="label column of --table")] = None,
+          id_col: Annotated[str | None, typer.Option("--id", help="id column of --table")] = None) -> None:
+    """Train LightGBM + calibration + health map, compare with baselines, log and register in MLflow."""
+    from training.train import log_run, params_of, train_on_snapshots, train_on_table
+
+    h, _settings = context(home, config)
+    out = h.reports / "training" / dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    with steps() as say:
+        if table is not None:
+            if not label or not id_col:
+                raise ExitError("--table needs --label COL and --id COL")
+            result = train_on_table(table, label, id_col, out, seed=seed, progress=say)
+        else:
+            result = train_on_snapshots(store or h.store, out, seed=seed, progress=say)
+        say("logging to MLflow and registering the bundle")
+        result = log_run(result, h.tracking_uri, h.mlflow_artifacts, params_of(result))
+    print_comparison(result.comparison)
+    print_tiers(result.metrics)
+    console.print(f"registered model version {result.version} (run {result.run_id}); plots in {out}\n"
+                  f"tracking store: {h.tracking_uri}\nnext: churnwatch promote --version {result.version}")
+
+
+def promote(version: Annotated[int | None, typer.Option(help="model version (default: the latest)")] = None,
+            force: Annotated[bool, typer.Option("--force", help="promote whatever the comparison says")] = False,
+            reason: Annotated[str | None, typer.Option("--reason", help="why (required with --force)")] = None,
+            home: HomeOpt = None) -> None:
+    """Make a version the champion if it beats the current one on its own test block (DESIGN §4)."""
+    from training.promotion import promote_version
+
+    h = Home.resolve(home)
+    if force and not reason:
+        raise ExitError("--force needs --reason TEXT (it is logged with the promotion)")
+    decision, version, champion = promote_version(tracking(h), version, force=force, reason=reason)
+    verdict = "promoted" if decision.promote else "not promoted"
+    console.print(f"version {version}: {verdict} (champion was {champion or 'none'}): {decision.reason}")
+
+
+def evaluate(version: Annotated[int | None, typer.Option(help="model version (default: the champion)")] = None,
+             store: StoreOpt = None, home: HomeOpt = None) -> None:
+    """Re-score a version's test block from the store and print its metrics and tiers."""
+    from training.promotion import evaluate_version
+
+    h = Home.resolve(home)
+    metrics, v = evaluate_version(tracking(h), version, store)
+    console.print(f"model version {v}: ROC-AUC {metrics['roc_auc']:.4f}  PR-AUC {metrics['pr_auc']:.4f}  "
+                  f"Brier {metrics['brier']:.5f}  ECE {metrics['ece']:.4f}  top-decile lift "
+                  f"{metrics['top_decile_lift']:.2f}")
+    print_tiers(metrics)
+
+
+def register(app: typer.Typer) -> None:
+    """Add this module's commands to ``app``."""
+    app.command()(train)
+    app.command()(promote)
+    app.command()(evaluate)
