@@ -53,6 +53,9 @@ from matplotlib.figure import Figure
 
 from core.errors import ChurnwatchError
 from core.settings import Settings
+from features.metrics import churn_metrics
+from features.pipeline import open_connection, prepare
+from features.timeline import build_terms
 
 #: (lower bound inclusive, upper bound exclusive or None, label) of employees.
 SIZE_BANDS: tuple[tuple[int, int | None, str], ...] = (
@@ -117,8 +120,6 @@ def load_relationships(con: duckdb.DuckDBPyConnection, settings: Settings,
     account_id, rel_no, rel_start, rel_end (NaT = open-ended) and account_id, rel_no,
     start, end (NaT = open-ended), as datetime64[ns].
     """
-    from features.timeline import build_terms
-
     if build:
         build_terms(con, settings)
     rel = con.execute("SELECT account_id, rel_no, DATE '1970-01-01' + rel_start AS rel_start, "
@@ -657,9 +658,6 @@ def build_diagnosis(source: str | Path, settings: Settings, window: Window | Non
     and ``relationships`` tables the rest reuses; the window defaults to
     ``default_window(..., months)``.
     """
-    from features.metrics import churn_metrics
-    from features.pipeline import open_connection, prepare
-
     con = open_connection()
     try:
         report, _ = prepare(source, settings, con)

@@ -32,6 +32,17 @@ from core.store import (
     history_rows,
 )
 from core.vocabulary import LANGS, TIER_KEYS, TIERS, tier_label
+from features.contract import TABLES
+from features.pipeline import open_connection
+from features.sources import open_source
+from features.timeline import build_spine, build_terms
+from features.validate import (
+    create_empty_clean_table,
+    create_typed_view,
+    known_accounts_table,
+    q,
+    set_aside_case,
+)
 
 PROFILE_COLUMNS = ("mrr", "csm", "segment", "industry", "region")
 
@@ -316,16 +327,6 @@ def load_clean_subset(con: duckdb.DuckDBPyConnection, settings: Settings, accoun
     Raises:
         DataContractError: as ``validate_tables`` (a missing column, a value of the wrong type).
     """
-    from features.contract import TABLES
-    from features.sources import open_source
-    from features.validate import (
-        create_empty_clean_table,
-        create_typed_view,
-        known_accounts_table,
-        q,
-        set_aside_case,
-    )
-
     src = open_source(settings.data)
     con.execute("CREATE OR REPLACE TEMP TABLE wanted AS SELECT DISTINCT unnest(?::VARCHAR[]) AS account_id",
                 [[str(a) for a in account_ids]])
@@ -357,9 +358,6 @@ def load_clean_subset(con: duckdb.DuckDBPyConnection, settings: Settings, accoun
 def profiles_from_source(settings: Settings, accounts: list[str], dates: list[dt.date]) -> pd.DataFrame:
     """The same MRR (terms in force at each date) and CRM attributes, from the raw data source,
     for ``accounts`` only (their subscriptions and accounts rows; the event log is not read)."""
-    from features.pipeline import open_connection
-    from features.timeline import build_spine, build_terms
-
     con = open_connection()
     try:
         load_clean_subset(con, settings, accounts, {"accounts": (None, None), "subscriptions": (None, None)})

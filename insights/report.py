@@ -40,6 +40,7 @@ import pandas as pd
 from core.settings import Settings
 from core.store import read_horizon, snapshot_rows
 from core.vocabulary import TIER_COLOURS, TIER_KEYS, TIER_RANK, tier_bands, tier_label
+from features.pipeline import open_connection
 from insights.explain import (
     PORTFOLIO_COLUMNS,
     AccountView,
@@ -252,7 +253,6 @@ def raw_signals(settings: Settings, account_ids: list[str], as_of: dt.date, week
     """
     if not settings.data or not account_ids:
         return None
-    from features.pipeline import open_connection
 
     logins = list(settings.event_roles.login)
     start = as_of - dt.timedelta(days=7 * weeks)

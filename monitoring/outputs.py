@@ -15,6 +15,8 @@ from pathlib import Path
 import mlflow
 from mlflow.tracking import MlflowClient
 
+from training.registry import use_tracking_uri
+
 BANNER_ID = "churnwatch-summary"
 
 
@@ -77,8 +79,6 @@ def log_monitoring_run(tracking_uri: str, artifact_root: Path, experiment: str, 
     """One MLflow run tagged ``kind`` and ``model_version`` with ``metrics`` and ``files``
     (under ``monitoring/``); under ``mlflow run`` it logs into the run the entry point
     started. Returns the run id."""
-    from training.registry import use_tracking_uri
-
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     use_tracking_uri(tracking_uri)
     kwargs: dict = {}

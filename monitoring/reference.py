@@ -24,9 +24,11 @@ import duckdb
 import pandas as pd
 
 from core.store import HISTORY, SNAPSHOTS, connect, read_meta
+from features.pipeline import build_snapshots, open_connection, prepare
 from monitoring.errors import MonitoringError
 from training.bundle import ModelBundle
 from training.errors import ModelBundleError
+from training.registry import champion_version, load_version
 
 KEYS = ["account_id", "as_of"]
 PREDICTION = "churn_probability"
@@ -39,8 +41,6 @@ def champion_bundle(client) -> ModelBundle:
     Raises:
         MonitoringError: no champion alias in the registry.
     """
-    from training.registry import champion_version, load_version
-
     version = champion_version(client)
     if version is None:
         raise MonitoringError("no champion model to monitor: train one (`churnwatch train`) and make it the "
@@ -214,8 +214,6 @@ def relabel_matured(source, settings, store: Path, progress=None) -> dict:
     Returns:
         ``{"data_end", "rebuilt": [dates]}``.
     """
-    from features.pipeline import build_snapshots, open_connection, prepare
-
     with connect(store, read_only=True) as con:
         meta = read_meta(con)
         dates = _history_dates(con, store)
