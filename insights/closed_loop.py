@@ -42,6 +42,7 @@ This is **observational, not randomised** (``CAVEAT``): the team chose whom to c
 from __future__ import annotations
 
 import datetime as dt
+import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -362,3 +363,18 @@ def closed_loop_from_store(store: Path, interventions: pd.DataFrame, relationshi
     scores, source = load_scores(store, data_end, horizon.horizon_days, horizon.grace_days, bundle, mode)
     return closed_loop(scores, interventions, relationships, data_end, horizon.horizon_days, horizon.grace_days,
                        scores_source=source, **options)
+
+
+def write_closed_loop(loop: ClosedLoop, folder: Path) -> dict[str, Path]:
+    """``closed-loop.csv``, ``closed-loop.json`` (definitions + rows) and, when a difference
+    could be measured, ``closed-loop.png`` in ``folder``; returns the paths written."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = {"csv": folder / "closed-loop.csv", "json": folder / "closed-loop.json"}
+    loop.table.to_csv(paths["csv"], index=False)
+    paths["json"].write_text(json.dumps(
+        {"definitions": loop.definitions(), "rows": json.loads(loop.table.to_json(orient="records"))},
+        indent=2, ensure_ascii=False), encoding="utf-8")
+    if loop.table["difference"].notna().any():
+        paths["png"] = plot_closed_loop(loop, folder / "closed-loop.png")
+    return paths

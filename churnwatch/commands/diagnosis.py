@@ -11,7 +11,6 @@ take seconds to load, and ``churnwatch --help`` or a usage error should not wait
 from __future__ import annotations
 
 import datetime as dt
-import json
 from pathlib import Path
 from typing import Annotated
 
@@ -74,7 +73,8 @@ def diagnose(
 
 def _closed_loop(diag, settings, h, store: Path, mode: str, model: str | None, folder: Path):
     """(ClosedLoop or None, why it was skipped)."""
-    from insights.closed_loop import closed_loop_from_store, plot_closed_loop
+    from insights.closed_loop import closed_loop_from_store, write_closed_loop
+    from training.registry import load_model
 
     if diag.interventions is None or diag.interventions.empty:
         return None, "no interventions in the data"
@@ -83,8 +83,6 @@ def _closed_loop(diag, settings, h, store: Path, mode: str, model: str | None, f
     bundle = None
     if mode != "history":
         try:
-            from training.registry import load_model
-
             bundle = load_model(tracking(h), model)
         except ChurnwatchError as exc:
             if mode == "backfill":
@@ -96,12 +94,7 @@ def _closed_loop(diag, settings, h, store: Path, mode: str, model: str | None, f
         loop = closed_loop_from_store(store, diag.interventions, diag.relationships, diag.data_end, bundle, mode)
     except ChurnwatchError as exc:
         return None, f"{exc}{'; ' + reason if bundle is None and mode != 'history' and reason else ''}"
-    loop.table.to_csv(folder / "closed-loop.csv", index=False)
-    (folder / "closed-loop.json").write_text(json.dumps(
-        {"definitions": loop.definitions(), "rows": json.loads(loop.table.to_json(orient="records"))},
-        indent=2, ensure_ascii=False), encoding="utf-8")
-    if loop.table["difference"].notna().any():
-        plot_closed_loop(loop, folder / "closed-loop.png")
+    write_closed_loop(loop, folder)
     return loop, ""
 
 
