@@ -14,6 +14,7 @@ from pathlib import Path
 
 from core.home import Home
 from core.settings import Settings
+from core.time import as_date
 from monitoring.drift import drift_report
 from monitoring.outputs import banner, log_monitoring_run, publish
 from monitoring.performance import performance_report
@@ -54,7 +55,7 @@ def check_drift(home: Home, settings: Settings, client, store: Path | None = Non
             f"{', '.join(v for v in scored['scored_by'] if v != version)} with the champion (version {version})")
     found: dict = {}
     reference = reference_rows(bundle, store, fallback=home.store, info=found)
-    current_as_of = str(current["as_of"].iloc[0])[:10]  # a date or a Timestamp: YYYY-MM-DD
+    current_as_of = as_date(current["as_of"].iloc[0]).isoformat()
     say(f"Evidently drift report: {len(current):,} current vs {len(reference):,} reference rows")
     result = drift_report(reference, current, bundle.catalogue, bundle.frame, cfg, model_version=version,
                           current_as_of=current_as_of, reference_block=bundle.meta["snapshots"]["test_block"])
