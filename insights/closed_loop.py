@@ -52,7 +52,8 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from core.errors import ChurnwatchError
-from core.store import HISTORY, connect, has_table, history_rows, read_horizon, snapshot_columns, snapshot_range
+from core.scores import history_rows
+from core.store import HISTORY, connect, has_table, read_horizon, snapshot_columns, snapshot_range
 from core.time import Horizon
 from insights.diagnosis import wilson_interval
 

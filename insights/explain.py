@@ -22,15 +22,9 @@ import duckdb
 import pandas as pd
 
 from core.errors import ChurnwatchError
+from core.scores import history_accounts, history_dates, history_has_rows, history_profiles, history_rows
 from core.settings import Settings
-from core.store import (
-    connect,
-    history_accounts,
-    history_dates,
-    history_has_rows,
-    history_profiles,
-    history_rows,
-)
+from core.store import connect
 from core.vocabulary import LANGS, TIER_KEYS, TIERS, tier_label
 from features.contract import TABLES
 from features.pipeline import open_connection

@@ -27,10 +27,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from core.settings import AlertRule, Settings, Webhook
-from core.store import (
+from core.scores import (
     alert_exists,
-    connect,
     ensure_alert_tables,
     history_with_segment,
     insert_alert,
@@ -40,6 +38,8 @@ from core.store import (
     open_tasks,
     pending_deliveries,
 )
+from core.settings import AlertRule, Settings, Webhook
+from core.store import connect
 from core.vocabulary import TIER_RANK
 
 log = logging.getLogger(__name__)

@@ -15,8 +15,9 @@ from pathlib import Path
 
 import pandas as pd
 
+from core.scores import read_history, write_history
 from core.settings import Settings
-from core.store import HISTORY_COLUMNS, read_history, read_snapshots, write_history
+from core.store import HISTORY_COLUMNS, read_snapshots
 from features.pipeline import build_snapshots
 from training.bundle import ModelBundle
 
