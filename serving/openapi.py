@@ -51,14 +51,16 @@ def _ok(schema: dict, description: str) -> dict:
 def _post(name: str, summary: str, request: str, answer: dict, statuses: tuple[int, ...]) -> dict:
     return {"post": {
         "operationId": name, "summary": summary, "tags": ["Scoring"], "security": [{"bearer": []}],
-        "requestBody": {"required": True, "content": {"application/json": {"schema": {"$ref": REF.format(model=request)}}}},
+        "requestBody": {"required": True,
+                        "content": {"application/json": {"schema": {"$ref": REF.format(model=request)}}}},
         "responses": {**_ok(answer, "one answer per account, in request order"), **_problem_responses(statuses)},
     }}
 
 
 def _health(path: str, summary: str) -> dict:
+    text = {"text/plain": {"schema": {"type": "string"}}}
     return {"get": {"operationId": path.strip("/"), "summary": summary, "tags": ["Health"], "security": [],
-                    "responses": {"200": {"description": "OK", "content": {"text/plain": {"schema": {"type": "string"}}}}}}}
+                    "responses": {"200": {"description": "OK", "content": text}}}}
 
 
 def build_document(score_request: type[BaseModel], score_accounts_request: type[BaseModel]) -> dict:

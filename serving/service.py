@@ -161,7 +161,8 @@ def _model_reachable() -> bool:
     model = os.environ.get("CHURNWATCH_MODEL") or ""
     if model and Path(model).exists():
         return True
-    return bool(os.environ.get("MLFLOW_TRACKING_URI")) or Home.resolve(os.environ.get("CHURNWATCH_HOME")).mlflow_db.exists()
+    home = Home.resolve(os.environ.get("CHURNWATCH_HOME"))
+    return bool(os.environ.get("MLFLOW_TRACKING_URI")) or home.mlflow_db.exists()
 
 
 def _from_environment() -> Any:

@@ -8,6 +8,8 @@ import re
 
 import duckdb
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from jsonschema import Draft202012Validator
 from starlette.testclient import TestClient
 
@@ -170,7 +172,8 @@ def test_token_content_type_size_method_and_path(client, document):
     validates(document, response_schema(document, "/score", 401), problem)
     assert_problem(client.post("/score", json={"accounts": [GOOD]}, headers={"Authorization": "Bearer nope"}), 401)
     assert_problem(client.get("/model"), 401)
-    assert client.post("/score", json={"accounts": [GOOD]}, headers={"Authorization": "Bearer caf\xe9".encode("latin-1")}).status_code == 401
+    not_utf8 = {"Authorization": "Bearer caf\xe9".encode("latin-1")}  # a header that is not UTF-8
+    assert_problem(client.post("/score", json={"accounts": [GOOD]}, headers=not_utf8), 401)
     response = client.post("/score", content=b"accounts=1", headers={**AUTH, "Content-Type": "text/plain"})
     assert_problem(response, 415, "application/json")
     big = b'{"accounts": [' + b" " * 8_000_000 + b"]}"
@@ -223,3 +226,95 @@ def test_docs_page_and_document_name_no_other_host(client, document):
     for text in (client.get("/").text, client.get("/docs").text, json.dumps(document)):
         assert not re.search(r"https?://", text), re.search(r".{40}https?://.{40}", text)
     assert "<script src" not in client.get("/").text
+
+
+# --- property-based: every answer matches the published schema, never a 5xx -------------
+
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner, max_size=3),
+    max_leaves=6)
+
+
+def valid_value(spec) -> st.SearchStrategy:
+    """A value the spec accepts (or null)."""
+    if spec.type == "category":
+        return st.none() | st.text(max_size=20)
+    lo, hi = spec.valid_range
+    if spec.type == "int":
+        return st.none() | st.integers(int(lo) if lo is not None else -10**9, int(hi) if hi is not None else 10**9)
+    return st.none() | st.floats(lo, hi, allow_nan=False, allow_infinity=False)
+
+
+@st.composite
+def score_requests(draw, catalogue) -> tuple[object, bool]:
+    """``(body, valid)``: a valid ``/score`` body, or one broken somewhere."""
+    valid = draw(st.booleans())
+    accounts = []
+    for _ in range(draw(st.integers(1, 3))):
+        names = draw(st.lists(st.sampled_from(catalogue.names), max_size=10, unique=True))
+        feats = {n: draw(valid_value(catalogue[n]) if valid else valid_value(catalogue[n]) | JSON_VALUES)
+                 for n in names}
+        if not valid and draw(st.booleans()):
+            feats[draw(st.text(min_size=1, max_size=10))] = draw(JSON_VALUES)
+        account = {"account_id": draw(st.text(min_size=1, max_size=30)), "features": feats}
+        if not valid:
+            account = draw(st.sampled_from([account, {**account, "account_id": ""}, {"features": feats},
+                                            {**account, "x": 1}, {**account, "account_id": draw(JSON_VALUES)}]))
+        accounts.append(account)
+    body: object = {"accounts": accounts, "lang": draw(st.sampled_from(["en", "zh-CN"]))}
+    if not valid:
+        body = draw(st.sampled_from([body, {**body, "lang": draw(st.text(max_size=5))}, {"accounts": []},
+                                     {**body, draw(st.text(max_size=8)): 1}, accounts, draw(JSON_VALUES)]))
+    return body, valid
+
+
+def check_answer(document: dict, path: str, response) -> None:
+    """A 2xx body against the path's 200 schema, a 4xx against the problem schema of its
+    documented status; no 5xx."""
+    assert response.status_code < 500, response.text
+    if response.status_code == 200:
+        validates(document, response_schema(document, path, 200), response.json())
+        return
+    assert response.headers["content-type"].startswith(PROBLEM_TYPE)
+    validates(document, response_schema(document, path, response.status_code), response.json())
+
+
+@settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_score_answers_match_the_schema(client, document, scorer, data):
+    body, valid = data.draw(score_requests(scorer.bundle.catalogue))
+    token = data.draw(st.sampled_from([AUTH, AUTH, {}, {"Authorization": "Bearer x"}]))
+    response = client.post("/score", json=body, headers=token)
+    check_answer(document, "/score", response)
+    if not token:
+        assert response.status_code == 401
+    elif valid and token == AUTH:
+        assert response.status_code == 200, response.text
+        assert [r["account_id"] for r in response.json()] == [a["account_id"] for a in body["accounts"]]
+
+
+@pytest.fixture(scope="module")
+def some_ids(scorer):
+    return known_ids(scorer, 20)
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_score_accounts_answers_match_the_schema(client, document, some_ids, data):
+    ids = data.draw(st.lists(st.sampled_from(some_ids) | st.text(min_size=1, max_size=40),
+                             min_size=1, max_size=5))
+    body = data.draw(st.sampled_from([{"account_ids": ids}, {"account_ids": ids, "lang": "zh-CN"},
+                                      {"account_ids": [*ids, ""]}, {"account_ids": data.draw(JSON_VALUES)}]))
+    response = client.post("/score_accounts", json=body, headers=AUTH)
+    check_answer(document, "/score_accounts", response)
+    if body == {"account_ids": ids}:
+        assert response.status_code == 200 and [r["account_id"] for r in response.json()] == ids
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(raw=st.binary(max_size=60) | st.text(max_size=60).map(str.encode))
+def test_any_bytes_get_a_problem_not_a_server_error(client, document, raw):
+    response = client.post("/score", content=raw, headers={**AUTH, "Content-Type": "application/json"})
+    check_answer(document, "/score", response)
+    assert response.status_code in (400, 422)
