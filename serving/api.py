@@ -12,7 +12,6 @@ exactly that), so a client that exports counts as floats is not refused.
 
 from __future__ import annotations
 
-from functools import lru_cache
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, Strict, StrictStr, WithJsonSchema, create_model
@@ -68,14 +67,17 @@ class RequestModels:
         )
 
 
-@lru_cache(maxsize=8)
-def _models_of(catalogue_json: str) -> RequestModels:
-    return RequestModels(Catalogue.from_json(catalogue_json))
+_BUILT: dict[int, tuple[Catalogue, RequestModels]] = {}
 
 
 def request_models(catalogue: Catalogue) -> RequestModels:
-    """The request models of ``catalogue`` (built once per distinct catalogue)."""
-    return _models_of(catalogue.to_json())
+    """The request models of ``catalogue``, built once per catalogue object."""
+    built = _BUILT.get(id(catalogue))
+    if built is None or built[0] is not catalogue:
+        if len(_BUILT) >= 8:  # a few catalogues per process (tests, benchmarks); a cache, not state
+            _BUILT.clear()
+        built = _BUILT[id(catalogue)] = (catalogue, RequestModels(catalogue))
+    return built[1]
 
 
 class Reason(BaseModel):

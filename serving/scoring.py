@@ -67,23 +67,13 @@ def field_path(loc: tuple | list, root: str = "") -> str:
 
 def feature_rows(accounts: list[BaseModel], catalogue: Catalogue) -> FeatureRows:
     """Validated request accounts as ``FeatureRows``: numeric features straight into one float
-    matrix (no pandas frame: building one costs more than scoring one row), categories as labels.
+    matrix (null -> NaN; no pandas frame: building one costs more than scoring one row),
+    categories as labels.
     """
     numeric = [f.name for f in catalogue.features if f.type != "category"]
-    column = {name: j for j, name in enumerate(numeric)}
-    n = len(accounts)
-    values = np.full((n, len(numeric)), np.nan)
-    labels: dict[str, list[object]] = {c: [None] * n for c in catalogue.categorical}
-    for i, account in enumerate(accounts):
-        feats = account.features
-        for name in feats.model_fields_set:
-            value = getattr(feats, name)
-            if value is None:
-                continue
-            if name in column:
-                values[i, column[name]] = value
-            else:
-                labels[name][i] = value
+    feats = [a.features.__dict__ for a in accounts]  # every field, None where not given
+    values = np.array([[f[name] for name in numeric] for f in feats], dtype=float).reshape(len(feats), len(numeric))
+    labels: dict[str, list[object]] = {c: [f[c] for f in feats] for c in catalogue.categorical}
     return FeatureRows([a.account_id for a in accounts], numeric, values, labels)
 
 
