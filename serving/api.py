@@ -16,7 +16,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, Strict, StrictStr, WithJsonSchema, create_model
 
-from features.spec import Catalogue, FeatureSpec
+from features.spec import Catalogue, FeatureSpec, SignalGroup
+from training.health import TIER_KEYS
 
 Lang = Literal["en", "zh-CN"]
 MAX_ACCOUNTS = 1000
@@ -83,7 +84,7 @@ def request_models(catalogue: Catalogue) -> RequestModels:
 class Reason(BaseModel):
     """A signal group that raises (reason) or lowers (strength) the risk."""
 
-    signal: str = Field(description="signal group, e.g. 'activity'")
+    signal: SignalGroup = Field(description="the signal group the reason sums")
     text: str = Field(description="the reason in the requested language")
     contribution: float = Field(description="the group's summed SHAP contribution (log-odds)")
     value: int | float | str | None = Field(description="the value of the feature the text is about")
@@ -103,7 +104,7 @@ class ScoreResult(BaseModel):
     account_id: str
     churn_probability: float = Field(ge=0, le=1, description="calibrated probability of churn within the horizon")
     health_score: int = Field(ge=0, le=100, description="0-100, higher is healthier")
-    tier: str = Field(description="healthy, watch, at_risk or high_risk")
+    tier: Literal[TIER_KEYS] = Field(description="the health tier, best first: " + ", ".join(TIER_KEYS))
     reasons: list[Reason]
     strengths: list[Reason]
     playbook: PlaybookOut

@@ -17,7 +17,7 @@ from features.store import latest_snapshot
 from serving.api import ModelInfo
 from serving.openapi import package_version
 from serving.problems import PROBLEM_TYPE
-from serving.scoring import Scorer, validate_features
+from serving.scoring import RequestError, Scorer, validate_features
 from serving.service import make_service
 
 TOKEN = "in-process-token"
@@ -76,6 +76,19 @@ def test_score_answers_typed_results_equal_to_in_process(client, scorer, documen
     zh = client.post("/score", json={"accounts": [GOOD], "lang": "zh-CN"}, headers=AUTH).json()[0]
     assert zh["playbook"]["action"] != result["playbook"]["action"]
     assert zh["churn_probability"] == result["churn_probability"]
+
+
+def test_an_unseen_category_is_scored_as_missing_with_a_warning(client):
+    unseen = {"account_id": "m", "features": {**GOOD["features"], "industry": "martian mining"}}
+    [result] = client.post("/score", json={"accounts": [unseen]}, headers=AUTH).json()
+    assert result["warnings"] == ["industry: 'martian mining' was not seen in training; scored as missing"]
+
+
+def test_in_process_callers_get_the_same_checks(scorer):
+    with pytest.raises(RequestError) as caught:
+        validate_features([{"account_id": "a", "features": {"logins_30d": -1, "nope": 2}}], scorer.bundle.catalogue)
+    assert [loc for loc, _ in caught.value.problems] == ["accounts[0].features.logins_30d",
+                                                          "accounts[0].features.nope"]
 
 
 def test_score_accounts_reads_the_store_and_answers_unknown_ids_in_place(client, scorer, document):
