@@ -6,16 +6,18 @@ HTTP and in-process scoring give identical results.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from core.errors import ChurnwatchError
 from core.settings import Settings
 from features.spec import Catalogue
+from serving.api import request_models
 from training.bundle import ModelBundle
 from training.model import FeatureRows
 
@@ -33,62 +35,46 @@ class RequestError(ChurnwatchError):
 
 
 def validate_features(items: list[dict], catalogue: Catalogue, where: str = "accounts") -> FeatureRows:
-    """One row per account; unknown names, wrong types, non-finite values and values outside
-    the spec's range are errors naming the field. Missing optional features are allowed and
-    treated as missing.
+    """Validate request items against the catalogue's request model (``serving/api.py``) and
+    return one row per account.
 
-    Numeric features are written straight into one float matrix, returned as ``FeatureRows``
-    (no pandas frame: building one costs more than scoring one row).
+    In-process callers get the checks the service gets (types, ranges, finite values, no
+    unknown names); missing optional features are allowed and treated as missing.
+
+    Raises:
+        RequestError: naming each offending field, e.g. ``accounts[0].features.logins_30d``.
     """
-    specs = {f.name: f for f in catalogue.features}
+    adapter = _accounts_adapter(request_models(catalogue).account)
+    try:
+        accounts = adapter.validate_python(items)
+    except ValidationError as exc:
+        raise RequestError([(field_path(e["loc"], where), e["msg"]) for e in exc.errors()]) from exc
+    return feature_rows(accounts, catalogue)
+
+
+@lru_cache(maxsize=8)
+def _accounts_adapter(model: type[BaseModel]) -> TypeAdapter:
+    return TypeAdapter(list[model])
+
+
+def field_path(loc: tuple | list, root: str = "") -> str:
+    """``("accounts", 0, "features", "mrr")`` -> ``accounts[0].features.mrr`` (``root`` first)."""
+    out = root
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def feature_rows(accounts: list[BaseModel], catalogue: Catalogue) -> FeatureRows:
+    """Validated request accounts as ``FeatureRows``: numeric features straight into one float
+    matrix (null -> NaN; no pandas frame: building one costs more than scoring one row),
+    categories as labels.
+    """
     numeric = [f.name for f in catalogue.features if f.type != "category"]
-    column = {name: j for j, name in enumerate(numeric)}
-    categorical = [f.name for f in catalogue.features if f.type == "category"]
-    required = [f.name for f in catalogue.features if not f.optional]
-    n = len(items)
-    values = np.full((n, len(numeric)), np.nan)
-    labels: dict[str, list[object]] = {c: [None] * n for c in categorical}
-    problems: list[tuple[str, str]] = []
-    for i, item in enumerate(items):
-        feats = item.get("features") or {}
-        for name, value in feats.items():
-            spec = specs.get(name)
-            if spec is None:
-                problems.append((f"{where}[{i}].features.{name}", "unknown feature"))
-            elif value is None:
-                continue
-            elif spec.type == "category":
-                if isinstance(value, str):
-                    labels[name][i] = value
-                else:
-                    problems.append((f"{where}[{i}].features.{name}", "expected a string"))
-            elif isinstance(value, bool) or not isinstance(value, int | float):
-                problems.append((f"{where}[{i}].features.{name}", "expected a number"))
-            else:
-                reason = _check_number(spec, float(value))
-                if reason:
-                    problems.append((f"{where}[{i}].features.{name}", reason))
-                else:
-                    values[i, column[name]] = value
-        if len(feats) < len(specs) or required:
-            problems += [(f"{where}[{i}].features.{r}", "required") for r in required if r not in feats]
-    if problems:
-        raise RequestError(problems)
-    return FeatureRows([item["account_id"] for item in items], numeric, values, labels)
-
-
-def _check_number(spec, v: float) -> str | None:
-    """Why ``v`` breaks the spec of a numeric feature, or None."""
-    if not math.isfinite(v):
-        return "must be finite"
-    lo, hi = spec.valid_range
-    if lo is not None and v < lo:
-        return f"below the minimum {lo:g}"
-    if hi is not None and v > hi:
-        return f"above the maximum {hi:g}"
-    if spec.type == "int" and not v.is_integer():
-        return "expected a whole number"
-    return None
+    feats = [a.features.__dict__ for a in accounts]  # every field, None where not given
+    values = np.array([[f[name] for name in numeric] for f in feats], dtype=float).reshape(len(feats), len(numeric))
+    labels: dict[str, list[object]] = {c: [f[c] for f in feats] for c in catalogue.categorical}
+    return FeatureRows([a.account_id for a in accounts], numeric, values, labels)
 
 
 @dataclass
@@ -123,7 +109,7 @@ class Scorer:
                 "playbook": {"action": book.action_zh if lang == "zh-CN" else book.action_en,
                              "owner": book.owner, "respond_within": book.respond_within},
                 "model_version": self.model_version,
-                **({"warnings": warnings} if warnings else {}),
+                "warnings": warnings,
             })
         return out
 

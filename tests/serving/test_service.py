@@ -90,17 +90,20 @@ def test_malformed_requests_get_a_4xx_naming_the_field(served, body, field):
 
 
 def test_non_finite_values_invalid_json_and_content_type(served):
+    """Every error is problem details: NaN and Infinity break the field's schema (422, naming
+    it); a body that is not JSON is 400; another content type 415."""
     base = served[0]
     for raw in (b'{"accounts": [{"account_id": "a", "features": {"mrr": NaN}}]}',
                 b'{"accounts": [{"account_id": "a", "features": {"mrr": Infinity}}]}'):
         status, text = call(base, "/score", raw=raw)
-        assert status == 400 and ("NaN" in text or "Infinity" in text), text
+        assert status == 422 and "accounts[0].features.mrr" in text and "finite" in text, text
     status, text = call(base, "/score", raw=b'{"accounts": [')
-    assert status == 400 and "invalid JSON" in text
+    assert status == 400 and "invalid json" in text.lower()
     status, text = call(base, "/score", raw=b"accounts=1", content_type="text/plain")
     assert status == 415 and "application/json" in text
     status, text = call(base, "/score", raw=b"[" * 100_000 + b"]" * 100_000)
-    assert status == 400 and "nested too deeply" in text
+    assert status == 400 and "recursion limit" in text
+    assert json.loads(text)["type"].startswith("urn:churnwatch:problem:")
 
 
 def test_a_header_that_is_not_utf8_is_not_a_server_error(served):

@@ -1,0 +1,163 @@
+"""The API contract, generated from the feature catalogue (DESIGN §5, issue 11).
+
+The catalogue is per store (the per-event-type family follows the event types in the data),
+so the request models are built from the loaded bundle's catalogue when the service starts:
+every feature is a typed, range-checked, documented, nullable field and unknown names are
+rejected (``extra="forbid"``). The response models are fixed.
+
+Numbers are strict (``true`` is not ``1.0``, ``"3"`` is not ``3``) and finite. An ``int``
+feature accepts a whole number written as ``3`` or ``3.0`` (JSON Schema's ``integer`` means
+exactly that), so a client that exports counts as floats is not refused.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, Strict, StrictStr, WithJsonSchema, create_model
+
+from features.spec import Catalogue, FeatureSpec, SignalGroup
+from core.vocabulary import TIER_KEYS
+
+Lang = Literal["en", "zh-CN"]
+MAX_ACCOUNTS = 1000
+MAX_ID_LENGTH = 200
+MAX_CATEGORY_LENGTH = 200
+AccountId = Annotated[str, Field(min_length=1, max_length=MAX_ID_LENGTH, description="the account's id")]
+
+
+def _number_type(spec: FeatureSpec) -> Any:
+    """The value type of a numeric feature: strict, finite, within ``valid_range`` (inclusive)."""
+    lo, hi = spec.valid_range
+    bounds = {k: v for k, v in (("minimum", lo), ("maximum", hi)) if v is not None}
+    whole = spec.type == "int"
+    schema = {"type": "integer" if whole else "number", **bounds}
+    return Annotated[float, Strict(), Field(ge=lo, le=hi, allow_inf_nan=False, multiple_of=1 if whole else None),
+                     WithJsonSchema(schema)]
+
+
+def feature_field(spec: FeatureSpec) -> tuple[Any, Any]:
+    """``(annotation, FieldInfo)`` of one feature: described by its definition and unit."""
+    value = (Annotated[StrictStr, Field(max_length=MAX_CATEGORY_LENGTH)] if spec.type == "category"
+             else _number_type(spec))
+    lo, hi = spec.valid_range
+    shown = "" if spec.type == "category" else f"; range [{_bound(lo, '-inf')}, {_bound(hi, 'inf')}]"
+    description = f"{spec.definition} (unit: {spec.unit}; type: {spec.type}{shown}); null or absent: missing"
+    if spec.optional:
+        return value | None, Field(None, description=description)
+    return value, Field(..., description=description)
+
+
+def _bound(v: float | None, open_end: str) -> str:
+    return open_end if v is None else f"{v:g}"
+
+
+class RequestModels:
+    """The generated request models of one catalogue."""
+
+    def __init__(self, catalogue: Catalogue) -> None:
+        fields = {f.name: feature_field(f) for f in catalogue.features}
+        self.features = create_model("Features", __config__=ConfigDict(extra="forbid"),
+                                     __doc__="The account's features as of one date; every field is "
+                                             "a feature of the model's catalogue.", **fields)
+        self.account = create_model(
+            "AccountFeatures", __config__=ConfigDict(extra="forbid"),
+            __doc__="One account to score.",
+            account_id=(AccountId, ...),
+            features=(self.features, Field(default_factory=self.features, description="missing: all missing")),
+        )
+
+
+_BUILT: dict[int, tuple[Catalogue, RequestModels]] = {}
+
+
+def request_models(catalogue: Catalogue) -> RequestModels:
+    """The request models of ``catalogue``, built once per catalogue object."""
+    built = _BUILT.get(id(catalogue))
+    if built is None or built[0] is not catalogue:
+        if len(_BUILT) >= 8:  # a few catalogues per process (tests, benchmarks); a cache, not state
+            _BUILT.clear()
+        built = _BUILT[id(catalogue)] = (catalogue, RequestModels(catalogue))
+    return built[1]
+
+
+class Reason(BaseModel):
+    """A signal group that raises (reason) or lowers (strength) the risk."""
+
+    signal: SignalGroup = Field(description="the signal group the reason sums")
+    text: str = Field(description="the reason in the requested language")
+    contribution: float = Field(description="the group's summed SHAP contribution (log-odds)")
+    value: int | float | str | None = Field(description="the value of the feature the text is about")
+
+
+class PlaybookOut(BaseModel):
+    """What the customer-success team does for this tier."""
+
+    action: str = Field(description="the action in the requested language")
+    owner: str
+    respond_within: str = Field(description="as said to people, e.g. '4 hours'")
+
+
+class ScoreResult(BaseModel):
+    """The score of one account."""
+
+    account_id: str
+    churn_probability: float = Field(ge=0, le=1, description="calibrated probability of churn within the horizon")
+    health_score: int = Field(ge=0, le=100, description="0-100, higher is healthier")
+    tier: Literal[TIER_KEYS] = Field(description="the health tier, best first: " + ", ".join(TIER_KEYS))
+    reasons: list[Reason]
+    strengths: list[Reason]
+    playbook: PlaybookOut
+    model_version: str
+    warnings: list[str] = Field(default_factory=list, description="e.g. a category not seen in training")
+
+
+class AccountError(BaseModel):
+    """An id of ``/score_accounts`` that could not be scored (the other ids still are)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    account_id: str
+    error: str
+
+
+class FeatureInfo(BaseModel):
+    """One feature of the model's catalogue."""
+
+    name: str
+    type: Literal["float", "int", "category"]
+    unit: str
+    definition: str
+    group: str
+    valid_range: tuple[float | None, float | None]
+    optional: bool
+
+
+class CatalogueInfo(BaseModel):
+    """The model's feature catalogue: the request's feature names, types and ranges."""
+
+    event_types: list[str]
+    features: list[FeatureInfo]
+
+
+class ModelInfo(BaseModel):
+    """``GET /model``: the served model."""
+
+    model_version: str
+    training_window: dict[str, Any] | None = None
+    split: dict[str, Any] | None = None
+    metrics: dict[str, Any] | None = None
+    horizon_days: int | None = None
+    feature_spec: CatalogueInfo
+
+
+def model_info(scorer: Any) -> dict:
+    """The ``GET /model`` body of a loaded ``Scorer``."""
+    meta = scorer.bundle.meta
+    catalogue = scorer.bundle.catalogue
+    feats = [FeatureInfo(name=f.name, type=f.type, unit=f.unit, definition=f.definition, group=f.group,
+                         valid_range=f.valid_range, optional=f.optional) for f in catalogue.features]
+    info = ModelInfo(model_version=scorer.model_version, training_window=meta.get("training_window"),
+                     split=meta.get("split"), metrics=meta.get("metrics"), horizon_days=meta.get("horizon_days"),
+                     feature_spec=CatalogueInfo(event_types=list(catalogue.event_types), features=feats))
+    return info.model_dump(mode="json")
