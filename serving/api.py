@@ -16,10 +16,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, Strict, StrictStr, WithJsonSchema, create_model
 
+from core.vocabulary import TIER_KEYS, Lang
 from features.spec import Catalogue, FeatureSpec, SignalGroup
-from core.vocabulary import TIER_KEYS
 
-Lang = Literal["en", "zh-CN"]
 MAX_ACCOUNTS = 1000
 MAX_ID_LENGTH = 200
 MAX_CATEGORY_LENGTH = 200

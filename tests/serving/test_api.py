@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from jsonschema import Draft202012Validator
 from starlette.testclient import TestClient
 
-from features.store import latest_snapshot
+from core.store import latest_snapshot
 from serving.api import ModelInfo
 from serving.openapi import package_version
 from serving.problems import PROBLEM_TYPE
