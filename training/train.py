@@ -223,9 +223,18 @@ def train_on_snapshots(store: Path, out: Path, seed: int = 0, progress: Progress
             horizon and grace always come from the store's metadata.
     """
     started = time.time()
+    rows, catalogue, info = load_labelled(store)
+    result = train_on_labelled(rows, catalogue, info, store, out, seed=seed, progress=progress, options=options)
+    result.started_at = started
+    return result
+
+
+def train_on_labelled(rows: pd.DataFrame, catalogue: Catalogue, info: dict, store: Path, out: Path, seed: int = 0,
+                      progress: Progress | None = None, options: TrainingSettings | None = None) -> TrainResult:
+    """``train_on_snapshots`` on labelled rows already read from ``store`` (``load_labelled``)."""
+    started = time.time()
     say = progress or (lambda _m: None)
     opts = options or TrainingSettings()
-    rows, catalogue, info = load_labelled(store)
     dates = sorted(pd.to_datetime(rows["as_of"]).dt.date.unique())
     split = purged_split(dates, info["horizon_days"], info["grace_days"], test_days=opts.test_days,
                          calibration_days=opts.calibration_days, early_stopping_days=opts.early_stopping_days,
