@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 from numpy.typing import ArrayLike
+from scipy.stats import rankdata
 from sklearn.metrics import average_precision_score, roc_auc_score
 
 
@@ -20,6 +21,25 @@ def _group_rows(groups: np.ndarray) -> np.ndarray:
     out = np.empty(len(bounds) - 1, dtype=object)
     out[:] = [order[a:b] for a, b in zip(bounds[:-1], bounds[1:])]
     return out
+
+
+def _roc_auc(y: np.ndarray, s: np.ndarray) -> float:
+    """ROC-AUC from ranks (Mann-Whitney, ties counted half): sklearn's value, without its checks."""
+    pos = y == 1
+    n1 = pos.sum()
+    n0 = len(y) - n1
+    return float((rankdata(s)[pos].sum() - n1 * (n1 + 1) / 2) / (n1 * n0))
+
+
+def _average_precision(y: np.ndarray, s: np.ndarray) -> float:
+    """Average precision with tied scores as one threshold (sklearn's definition)."""
+    order = np.argsort(-s, kind="mergesort")
+    ys, ss = y[order], s[order]
+    last = np.r_[np.flatnonzero(np.diff(ss)), len(ss) - 1]  # last row of each distinct score
+    tps = np.cumsum(ys)[last]
+    precision = tps / (last + 1)
+    recall = tps / tps[-1]
+    return float(np.sum(np.diff(np.r_[0.0, recall]) * precision))
 
 
 def paired_bootstrap(y: ArrayLike, p_model: ArrayLike, p_other: ArrayLike, groups: ArrayLike | None = None,
@@ -44,8 +64,8 @@ def paired_bootstrap(y: ArrayLike, p_model: ArrayLike, p_other: ArrayLike, group
         yy = y[idx]
         if not 0 < yy.sum() < len(yy):
             continue
-        roc.append(roc_auc_score(yy, a[idx]) - roc_auc_score(yy, b[idx]))
-        pr.append(average_precision_score(yy, a[idx]) - average_precision_score(yy, b[idx]))
+        roc.append(_roc_auc(yy, a[idx]) - _roc_auc(yy, b[idx]))
+        pr.append(_average_precision(yy, a[idx]) - _average_precision(yy, b[idx]))
     out = {"roc_auc_diff": float(roc_auc_score(y, a) - roc_auc_score(y, b)),
            "pr_auc_diff": float(average_precision_score(y, a) - average_precision_score(y, b)),
            "resamples": len(roc)}
