@@ -77,3 +77,18 @@ def test_null_and_constant_features_are_left_out_and_listed(labelled):
     # the catalogue stays whole: a full row still scores, and no reason names a dropped feature
     explained = result.bundle.explain(part.head(50), "en")
     assert not {r["feature"] for e in explained for r in e["reasons"] + e["strengths"]} & {"days_overdue", "seats"}
+
+
+def test_block_lengths_come_from_churnwatch_yaml_and_bad_values_are_refused(tmp_path):
+    from features.errors import ConfigError
+    from training.split import purged_split
+
+    (tmp_path / "churnwatch.yaml").write_text("training:\n  test_days: 35\n  calibration_days: 0\n")
+    opts = load_settings(tmp_path / "churnwatch.yaml").training
+    assert (opts.test_days, opts.calibration_days, opts.min_train_days) == (35, 0, 56)
+    dates = [dt.date(2023, 1, 2) + dt.timedelta(days=7 * k) for k in range(110)]  # long enough for purged
+    s = purged_split(dates, 60, 30, test_days=opts.test_days, calibration_days=opts.calibration_days)
+    assert s.mode == "cross_fit" and (s.test[1] - s.test[0]).days + 1 == 35
+    (tmp_path / "churnwatch.yaml").write_text("training:\n  test_days: 3\n")
+    with pytest.raises(ConfigError, match="training.test_days"):
+        load_settings(tmp_path / "churnwatch.yaml")

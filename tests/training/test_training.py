@@ -164,6 +164,12 @@ def test_mlflow_run_registry_alias_and_promotion_rule(trained, store, tmp_path):
     run = client.get_run(v1.run_id)
     assert run.data.metrics["model_roc_auc"] > 0 and "lightgbm_pr_auc" in run.data.metrics
     assert run.data.metrics["tier_high_risk_count"] >= 0
+    # the run starts when training started (its duration is the real one) and logs the model choice
+    assert run.info.start_time == int(bad.started_at * 1000) and run.info.end_time > run.info.start_time
+    assert run.data.params["model"] == bad.training["selection"]["chosen"]
+    assert "lgbm_num_leaves" in run.data.params and "validation_roc_auc_lgbm_shallow" in run.data.metrics
+    assert run.data.tags["churnwatch.calibration"] in ("platt", "beta", "isotonic", "isotonic_smooth")
+    assert "vs_logistic_roc_auc_lo" in run.data.metrics
     arts = {a.path for a in client.list_artifacts(v1.run_id, "bundle")}
     assert {"bundle/model.txt", "bundle/calibrator.json", "bundle/features.json"} <= arts
     assert {a.path for a in client.list_artifacts(v1.run_id, "plots")} >= {"plots/shap_summary.png",
