@@ -9,7 +9,7 @@ The candidate set (``CANDIDATES``), all LightGBM with the catalogue's monotone c
   LightGBM cannot compute TreeSHAP for linear trees, so it is a *probe* for a linear
   signal and is never registered: when it, or the plain logistic regression (``LinearPart``),
   beats the best plain trees on validation, the blend of the best trees with the logistic
-  regression is tried at tree weights 0.25 / 0.5 / 0.75;
+  regression is tried at tree weights 0.1 / 0.25 / 0.5 / 0.75;
 * ``blend_w<weight>``: ``training.blend.BlendedModel`` (exact contributions).
 
 Rows per leaf shrink with small data (at most 1/40 of the fitting rows, at least 20).
@@ -47,7 +47,7 @@ CANDIDATES: dict[str, dict] = {
 }
 #: Candidates that cannot give exact contributions: judged, never registered.
 PROBES = ("lgbm_linear_tree",)
-BLEND_WEIGHTS = (0.25, 0.5, 0.75)
+BLEND_WEIGHTS = (0.1, 0.25, 0.5, 0.75)
 MAX_ROUNDS = 2000
 #: Below this many fitting rows LightGBM trains on one thread (on a shared machine many times
 #: faster: 3.7 s instead of 54 s for one fit of 1,500 rows measured under load).

@@ -269,8 +269,6 @@ def train_on_table(path: Path, label: str, id_col: str, out: Path, seed: int = 0
                    progress: Progress | None = None) -> TrainResult:
     """Bring your own table: a flat churn table, stratified split, same calibration, tiers
     and reasons (each column is its own signal, so reasons are at feature level)."""
-    from sklearn.model_selection import train_test_split
-
     from training.own_table import load_own_table, stratified_split
 
     table = load_own_table(path, label=label, id_col=id_col)
@@ -281,11 +279,10 @@ def train_on_table(path: Path, label: str, id_col: str, out: Path, seed: int = 0
     rows["account_id"] = rows.index.astype(str)
     train_idx, cal_idx, test_idx = stratified_split(table.y, seed=seed)
     train = rows.iloc[train_idx]
-    fit_idx, es_idx = train_test_split(range(len(train)), test_size=0.2, random_state=seed,
-                                       stratify=train["churn_label"])
-    result = fit_and_evaluate(train, train.iloc[fit_idx], train.iloc[es_idx], rows.iloc[cal_idx],
-                              rows.iloc[test_idx], catalogue, out, seed=seed, rule_baseline=False,
-                              progress=progress)
+    # model choice and early stopping on out-of-fold scores of all training rows (a 20% slice of
+    # a few thousand customers is too noisy to choose between candidates); calibration on its block
+    result = fit_and_evaluate(train, None, None, rows.iloc[cal_idx], rows.iloc[test_idx], catalogue, out,
+                              seed=seed, rule_baseline=False, progress=progress)
     result.bundle.meta = {"kind": "table", "created_at": dt.datetime.now().isoformat(timespec="seconds"),
                           "file": str(Path(path).resolve()), "label": label, "id": id_col, "seed": seed,
                           "table_report": table.report, "metrics": result.metrics,
