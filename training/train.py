@@ -21,8 +21,8 @@ from features.config import TrainingSettings
 from features.spec import Catalogue
 from features.store import SNAPSHOTS, connect, read_meta
 from training.baselines import fit_logistic_baseline, rule_churn_probability, rule_health_score
-from training.bundle import ModelBundle
 from training.bootstrap import paired_bootstrap
+from training.bundle import ModelBundle
 from training.errors import TrainingError
 from training.evaluation import brier, ece, evaluate, pr_auc, roc_auc, top_decile
 from training.health import HealthMap
