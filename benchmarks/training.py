@@ -28,7 +28,7 @@ sys.path.insert(0, str(ROOT.parent))
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from training.calibration import IsotonicCalibrator  # noqa: E402
+from training.score_calibration import ScoreCalibrator  # noqa: E402
 from training.train import fit_and_evaluate, load_labelled  # noqa: E402
 
 
@@ -81,7 +81,7 @@ def main() -> None:
     figures["scoring"] = {"rows": len(rows), "rows_per_s_without_reasons": round(len(rows) / plain),
                           "rows_per_s_with_reasons": round(len(rows) / with_reasons),
                           "ratio_without_over_with": round(with_reasons / plain, 1)}
-    assert isinstance(bundle.calibrator, IsotonicCalibrator)
+    assert isinstance(bundle.calibrator, ScoreCalibrator)
     print(json.dumps(figures, indent=2))
     (ROOT / "results").mkdir(exist_ok=True)
     (ROOT / "results" / "training.json").write_text(json.dumps(figures, indent=2))

@@ -146,6 +146,23 @@ class MonitoringSettings(BaseModel):
     experiment: str = Field("churnwatch-monitoring", description="MLflow experiment of monitoring runs")
 
 
+class TrainingSettings(BaseModel):
+    """How labelled snapshots are split for training (``training/split.py``).
+
+    ``None`` means automatic: the purged layout (test 91, calibration 91, early stopping
+    42 days) where the history allows, else cross-fitting inside the training dates with
+    an automatic test block. ``calibration_days: 0`` forces cross-fitting.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    test_days: int | None = Field(None, ge=7, le=730, description="days of as-of dates in the test block")
+    calibration_days: int | None = Field(None, ge=0, le=730, description="purged calibration block; 0 = cross-fit")
+    early_stopping_days: int | None = Field(None, ge=0, le=730, description="purged early-stopping block")
+    min_train_days: int = Field(56, ge=7, le=3650, description="fewest days of training as-of dates")
+    folds: int = Field(4, ge=2, le=10, description="account-grouped folds when cross-fitting")
+
+
 class Settings(BaseModel):
     """Everything churnwatch can be configured with.
 
@@ -162,6 +179,7 @@ class Settings(BaseModel):
         event_roles: see ``EventRoles``.
         playbooks: tier -> ``Playbook``; defaults from ARTICLE §3 (override per tier).
         monitoring: drift and performance alarm thresholds (``MonitoringSettings``).
+        training: the split's block lengths (``TrainingSettings``).
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -178,6 +196,7 @@ class Settings(BaseModel):
     alert_rules: list[AlertRule] = Field(default_factory=default_alert_rules)
     webhooks: list[Webhook] = Field(default_factory=list)
     monitoring: MonitoringSettings = Field(default_factory=MonitoringSettings)
+    training: TrainingSettings = Field(default_factory=TrainingSettings)
 
     @property
     def horizon(self) -> Horizon:

@@ -3,7 +3,10 @@
 A bundle folder holds:
 
 * ``model.txt`` — the LightGBM booster in its text format;
-* ``calibrator.json`` — isotonic thresholds (applied with interpolation);
+* ``calibrator.json`` — the strictly increasing map from raw log-odds to probability
+  (``training.score_calibration``; older bundles: isotonic thresholds on probabilities);
+* ``blend.json`` — only for a blend of the trees with a logistic regression: the tree
+  weight and the linear coefficients (``training.blend``);
 * ``health_map.json`` — the pins of the probability -> health map;
 * ``features.json`` — the feature catalogue (order, directions, ranges, reason templates)
   and the categorical columns' categories;
@@ -18,6 +21,7 @@ unpickled and no model code is run.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 from dataclasses import dataclass, field
@@ -26,22 +30,25 @@ from pathlib import Path
 import lightgbm as lgb
 import numpy as np
 import pandas as pd
+from scipy.special import expit
 
 from core.store import SNAPSHOTS
 from features.spec import Catalogue
+from training.blend import BlendedModel
 from training.calibration import IsotonicCalibrator
 from training.errors import ModelBundleError
 from training.health import HealthMap
 from training.model import FeatureFrame, FeatureRows
 from training.reasons import ReasonBuilder, contributions, threads_for
+from training.score_calibration import ScoreCalibrator, load_calibrator
 
 FILES = ("model.txt", "calibrator.json", "health_map.json", "features.json", "bundle.json")
 
 
 @dataclass
 class ModelBundle:
-    booster: lgb.Booster
-    calibrator: IsotonicCalibrator
+    booster: lgb.Booster | BlendedModel  # raw log-odds, probability and contributions alike
+    calibrator: ScoreCalibrator | IsotonicCalibrator
     health_map: HealthMap
     catalogue: Catalogue
     frame: FeatureFrame
@@ -49,11 +56,17 @@ class ModelBundle:
     test_predictions: pd.DataFrame | None = None
 
     def __post_init__(self) -> None:
-        self.reasons = ReasonBuilder().fit(self.catalogue)
+        # the catalogue stays whole (requests may carry every feature); reasons follow the model's
+        # columns, which leave out features that were null or constant in the training rows
+        kept = set(self.frame.names)
+        model_catalogue = dataclasses.replace(
+            self.catalogue, features=tuple(f for f in self.catalogue.features if f.name in kept))
+        self.reasons = ReasonBuilder().fit(model_catalogue)
 
     # -- scoring ---------------------------------------------------------------------
     def _scored(self, X: np.ndarray, index: pd.Index) -> pd.DataFrame:
-        p = self.calibrator.predict(np.asarray(self.booster.predict(X, num_threads=threads_for(len(X)))))
+        raw = np.asarray(self.booster.predict(X, raw_score=True, num_threads=threads_for(len(X))))
+        p = self.calibrator.predict(raw if self.calibrator.input_scale == "log_odds" else expit(raw))
         health = self.health_map.health_score(p)
         return pd.DataFrame({"churn_probability": p, "health_score": health,
                              "tier": self.health_map.tier(health)}, index=index)
@@ -111,6 +124,8 @@ class ModelBundle:
         _dump(folder / "features.json", {"catalogue": json.loads(self.catalogue.to_json()),
                                          "frame": self.frame.to_dict()})
         _dump(folder / "bundle.json", self.meta)
+        if isinstance(self.booster, BlendedModel):
+            _dump(folder / "blend.json", self.booster.to_dict())
         if self.test_predictions is not None:
             self.test_predictions.to_csv(folder / "test_predictions.csv", index=False)
         return folder
@@ -125,8 +140,10 @@ class ModelBundle:
             booster = lgb.Booster(model_str=(folder / "model.txt").read_text(encoding="utf-8"))
             feats = json.loads((folder / "features.json").read_text(encoding="utf-8"))
             catalogue = Catalogue.from_json(json.dumps(feats["catalogue"]))
+            if (folder / "blend.json").exists():
+                booster = BlendedModel.from_dict(booster, _read(folder / "blend.json"))
             bundle = cls(booster=booster,
-                         calibrator=IsotonicCalibrator.from_dict(_read(folder / "calibrator.json")),
+                         calibrator=load_calibrator(_read(folder / "calibrator.json")),
                          health_map=HealthMap.from_dict(_read(folder / "health_map.json")),
                          catalogue=catalogue, frame=FeatureFrame.from_dict(feats["frame"]),
                          meta=_read(folder / "bundle.json"))

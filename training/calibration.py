@@ -50,6 +50,9 @@ class IsotonicCalibrator:
         thresholds_y_: calibrated probability at each knot, non-decreasing, in [0, 1].
     """
 
+    #: What ``predict`` takes: raw model probabilities (``ScoreCalibrator`` takes log-odds).
+    input_scale = "probability"
+
     def __init__(self) -> None:
         pass
 

@@ -8,6 +8,7 @@ import importlib.metadata as md
 import json
 import logging
 import tempfile
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,17 +18,20 @@ import numpy as np
 import pandas as pd
 
 from core.store import SNAPSHOTS, connect, read_meta
+from core.settings import TrainingSettings
 from features.spec import Catalogue
 from training.baselines import fit_logistic_baseline, rule_churn_probability, rule_health_score
+from training.bootstrap import paired_bootstrap
 from training.bundle import ModelBundle
-from training.calibration import IsotonicCalibrator
 from training.errors import TrainingError
 from training.evaluation import brier, ece, evaluate, pr_auc, roc_auc, top_decile
 from training.health import HealthMap
-from training.model import FeatureFrame, check_labels, fit_booster, monotone_constraints
+from training.model import FeatureFrame, check_labels, monotone_constraints
 from training.plots import lift_plot, reliability_plot, roc_pr_plot, shap_summary_plot
 from training.reasons import contributions
-from training.registry import register, setup
+from training.registry import EXPERIMENT, register, setup
+from training.score_calibration import choose_calibrator
+from training.selection import CANDIDATES, Selection, fit_chosen, grouped_folds, holdout_folds, select_model
 from training.split import purged_split
 
 log = logging.getLogger(__name__)
@@ -42,6 +46,8 @@ class TrainResult:
     plots: dict[str, Path] = field(default_factory=dict)
     version: int | None = None
     run_id: str | None = None
+    training: dict = field(default_factory=dict)  # dropped features, model choice, calibration method
+    started_at: float | None = None  # epoch seconds: the MLflow run starts here
 
 
 def _model_row(name: str, y: np.ndarray, p: np.ndarray, calibrated: bool) -> dict:
@@ -64,68 +70,183 @@ def load_labelled(store: Path) -> tuple[pd.DataFrame, Catalogue, dict]:
     return rows, Catalogue.from_json(meta.catalogue_json), info
 
 
-def fit_and_evaluate(train: pd.DataFrame, fit: pd.DataFrame, es: pd.DataFrame, cal: pd.DataFrame,
-                     test: pd.DataFrame, catalogue: Catalogue, out: Path, seed: int = 0,
+def unusable_features(train: pd.DataFrame, catalogue: Catalogue) -> dict[str, str]:
+    """Features entirely null or constant in the training rows: name -> why left out."""
+    out = {}
+    for name in catalogue.names:
+        values = train[name].dropna() if name in train.columns else pd.Series(dtype=float)
+        if values.empty:
+            out[name] = "entirely null in the training rows"
+        elif values.nunique() == 1 and values.size == len(train):
+            out[name] = f"constant in the training rows ({values.iloc[0]})"
+        elif values.nunique() == 1:
+            out[name] = f"constant where present ({values.iloc[0]}), otherwise null"
+    return out
+
+
+def _model_frame(catalogue: Catalogue, dropped: dict[str, str]) -> tuple[FeatureFrame, Catalogue]:
+    kept = tuple(f for f in catalogue.features if f.name not in dropped)
+    if not kept:
+        raise TrainingError("every feature is null or constant in the training rows: nothing to learn from")
+    model_catalogue = dataclasses.replace(catalogue, features=kept)
+    return FeatureFrame.from_catalogue(model_catalogue), model_catalogue
+
+
+def _check_blocks(blocks: dict[str, pd.DataFrame | None]) -> None:
+    for name, block in blocks.items():
+        if block is None:
+            continue
+        big = name == "training block"
+        check_labels(block["churn_label"].to_numpy(dtype=int), name, min_rows=200 if big else 100,
+                     min_positives=20 if big else 5)
+
+
+def _calibrate(model, frame: FeatureFrame, cal: pd.DataFrame | None, train: pd.DataFrame, selection: Selection,
+               seed: int):
+    """The calibrator chosen by out-of-fold log loss on the calibration block, or, when
+    cross-fitting, on the chosen candidate's out-of-fold scores of the training rows."""
+    if cal is not None:
+        scores = model.predict(frame.transform(cal), raw_score=True)
+        return choose_calibrator(scores, cal["churn_label"].to_numpy(dtype=int),
+                                 groups=cal["account_id"].to_numpy(), seed=seed)
+    return choose_calibrator(selection.val_raw, selection.val_y, groups=train["account_id"].to_numpy(), seed=seed)
+
+
+def fit_and_evaluate(train: pd.DataFrame, fit: pd.DataFrame | None, es: pd.DataFrame | None,
+                     cal: pd.DataFrame | None, test: pd.DataFrame, catalogue: Catalogue, out: Path, seed: int = 0,
                      constrained: bool = True, rule_baseline: bool = True,
-                     progress: Progress | None = None) -> TrainResult:
-    """The model, its calibration and health map, baselines and evaluation on ``test``."""
+                     progress: Progress | None = None, folds: int = 4) -> TrainResult:
+    """Model choice, calibration, health map, baselines and evaluation on ``test``.
+
+    With ``fit``, ``es`` and ``cal`` the purged layout: candidates fitted on ``fit`` and judged
+    on ``es``, calibration on ``cal``. With them ``None``, cross-fitting: account-grouped
+    folds of ``train`` for both (``training.selection``). ``test`` is only for reporting.
+    """
+    started = time.time()
     say = progress or (lambda _m: None)
-    for name, block in (("training block", train), ("calibration block", cal), ("test block", test)):
-        check_labels(block["churn_label"].to_numpy(dtype=int), name,
-                     min_rows=100 if name != "training block" else 200,
-                     min_positives=5 if name != "training block" else 20)
-    frame = FeatureFrame.from_catalogue(catalogue).fit(train)
-    y = {k: b["churn_label"].to_numpy(dtype=int) for k, b in
-         (("train", train), ("fit", fit), ("es", es), ("cal", cal), ("test", test))}
-    say(f"training LightGBM on {len(train):,} rows ({y['train'].sum():,} churners)")
-    constraints = monotone_constraints(catalogue) if constrained else [0] * len(catalogue.names)
-    booster, rounds = fit_booster(frame.transform(fit), y["fit"], frame.transform(es), y["es"],
-                                  frame.transform(train), y["train"], constraints, seed=seed)
-    say(f"calibrating on {len(cal):,} rows")
-    calibrator = IsotonicCalibrator().fit(booster.predict(frame.transform(cal)), y["cal"])
-    health_map = HealthMap.from_base_rate(float(y["train"].mean()))
-    bundle = ModelBundle(booster=booster, calibrator=calibrator, health_map=health_map,
+    _check_blocks({"training block": train, "calibration block": cal, "test block": test})
+    dropped = unusable_features(train, catalogue)
+    if dropped:
+        say(f"left out {len(dropped)} feature(s) null or constant in the training rows: "
+            + ", ".join(f"{n} ({why})" for n, why in list(dropped.items())[:8])
+            + (f" and {len(dropped) - 8} more" if len(dropped) > 8 else ""))
+    frame, model_catalogue = _model_frame(catalogue, dropped)
+    frame.fit(train)
+    y_train, y_test = (b["churn_label"].to_numpy(dtype=int) for b in (train, test))
+    constraints = monotone_constraints(model_catalogue) if constrained else [0] * len(frame.names)
+    directions = {f.name: int(f.direction) for f in model_catalogue.features if f.type != "category"} \
+        if constrained else {}
+    X_train = frame.transform(train)
+    if fit is not None and es is not None:
+        folds_ = holdout_folds(frame.transform(fit), fit["churn_label"].to_numpy(dtype=int),
+                               frame.transform(es), es["churn_label"].to_numpy(dtype=int))
+        n_val = len(es)
+        say(f"choosing the model: {len(CANDIDATES)} LightGBM candidates and a logistic regression, fitted on "
+            f"{len(fit):,} rows, judged on the {len(es):,} rows of the early-stopping block")
+    else:
+        folds_ = grouped_folds(X_train, y_train, train["account_id"].to_numpy(), k=folds)
+        n_val = len(train)
+        say(f"choosing the model: {len(CANDIDATES)} LightGBM candidates and a logistic regression, judged "
+            f"out-of-fold on {len(folds_)} account-grouped folds of {len(train):,} training rows")
+    selection = select_model(folds_, n_val, frame.names, frame.categorical, directions, constraints, seed, say)
+    say(f"training {selection.chosen} on {len(train):,} rows ({y_train.sum():,} churners), "
+        f"{selection.rounds} trees")
+    model = fit_chosen(selection, X_train, y_train, frame.names, frame.categorical, directions)
+    calibrator, cal_losses = _calibrate(model, frame, cal, train, selection, seed)
+    say("calibration by out-of-fold log loss: " + ", ".join(f"{m} {v:.4f}" for m, v in cal_losses.items())
+        + f" -> {calibrator.method}")
+    health_map = HealthMap.from_base_rate(float(y_train.mean()))
+    bundle = ModelBundle(booster=model, calibrator=calibrator, health_map=health_map,
                          catalogue=catalogue, frame=frame)
     scored = bundle.predict(test)
     p = scored["churn_probability"].to_numpy()
-    metrics = evaluate(y["test"], p, scored["tier"].to_numpy())
-    metrics["trees"] = rounds
+    metrics = evaluate(y_test, p, scored["tier"].to_numpy())
+    metrics.update(trees=selection.rounds, model=selection.chosen, calibration=calibrator.method,
+                   distinct_probabilities=int(np.unique(p).size))
 
-    say("baselines: logistic regression and the rule-weighted health score")
-    rows = [_model_row("lightgbm", y["test"], p, True)]
-    logistic = fit_logistic_baseline(train, y["train"], catalogue)
+    say("baselines: logistic regression" + (" and the rule-weighted health score" if rule_baseline else ""))
+    rows = [_model_row("lightgbm", y_test, p, True)]
+    logistic = fit_logistic_baseline(train, y_train, model_catalogue)
     p_lr = logistic.predict_proba(test)
-    rows.append(_model_row("logistic regression", y["test"], p_lr, True))
+    rows.append(_model_row("logistic regression", y_test, p_lr, True))
     curves = {"lightgbm": p, "logistic": p_lr}
     if rule_baseline:
         p_rule = rule_churn_probability(rule_health_score(test))
-        rows.append(_model_row("rule health score", y["test"], p_rule, False))
+        rows.append(_model_row("rule health score", y_test, p_rule, False))
         curves["rule health"] = p_rule
     comparison = pd.DataFrame(rows)
+    metrics["vs_baselines"] = _versus(y_test, p, curves, test["account_id"].to_numpy(), seed, say)
 
     say("plots: reliability, ROC/PR, lift, SHAP summary")
     out.mkdir(parents=True, exist_ok=True)
     sample = test.sample(min(len(test), 4000), random_state=seed)
     Xs = frame.transform(sample)
     plots = {
-        "reliability": reliability_plot(y["test"], p, out / "reliability.png"),
-        "roc_pr": roc_pr_plot(y["test"], curves, out / "roc_pr.png"),
-        "lift": lift_plot(y["test"], p, out / "lift.png"),
-        "shap_summary": shap_summary_plot(contributions(booster, Xs)[:, :-1], Xs, out / "shap_summary.png"),
+        "reliability": reliability_plot(y_test, p, out / "reliability.png"),
+        "roc_pr": roc_pr_plot(y_test, curves, out / "roc_pr.png"),
+        "lift": lift_plot(y_test, p, out / "lift.png"),
+        "shap_summary": shap_summary_plot(contributions(model, Xs)[:, :-1], Xs, out / "shap_summary.png"),
     }
     comparison.to_csv(out / "model_vs_baselines.csv", index=False)
-    return TrainResult(bundle=bundle, comparison=comparison, metrics=metrics, plots=plots)
+    training_info = {"dropped_features": dropped, "selection": {
+        "chosen": selection.chosen, "tree_weight": selection.tree_weight, "rounds": selection.rounds,
+        "validation_roc_auc": selection.scores, "rounds_by_candidate": selection.rounds_by_candidate,
+        "params": {k: v for k, v in selection.params.items() if k != "monotone_constraints"},
+        "validation": "early-stopping block" if fit is not None else f"{len(folds_)} account-grouped folds"},
+        "calibration": {"method": calibrator.method, "out_of_fold_log_loss": cal_losses}}
+    return TrainResult(bundle=bundle, comparison=comparison, metrics=metrics, plots=plots,
+                       training=training_info, started_at=started)
 
 
-def train_on_snapshots(store: Path, out: Path, seed: int = 0, progress: Progress | None = None) -> TrainResult:
-    """DESIGN §2/§4: purged out-of-time split of the store's labelled snapshots."""
+def _versus(y: np.ndarray, p: np.ndarray, curves: dict[str, np.ndarray], groups: np.ndarray, seed: int,
+            say: Progress) -> dict[str, dict]:
+    """Paired (account-resampled) bootstrap of the ROC-AUC / PR-AUC difference per baseline."""
+    out = {}
+    for name, other in curves.items():
+        if name == "lightgbm":
+            continue
+        d = paired_bootstrap(y, p, other, groups=groups, seed=seed)
+        out[name] = d
+        say(f"model - {name}: ROC-AUC {d['roc_auc_diff']:+.4f} (95% {d['roc_auc_lo']:+.4f} to "
+            f"{d['roc_auc_hi']:+.4f}), PR-AUC {d['pr_auc_diff']:+.4f} (95% {d['pr_auc_lo']:+.4f} to "
+            f"{d['pr_auc_hi']:+.4f})")
+    return out
+
+
+def train_on_snapshots(store: Path, out: Path, seed: int = 0, progress: Progress | None = None,
+                       options: TrainingSettings | None = None) -> TrainResult:
+    """DESIGN §2/§4: out-of-time, purged split of the store's labelled snapshots (``training.split``:
+    purged calibration / early-stopping blocks where the history allows, else cross-fitting).
+
+    Args:
+        options: block lengths and folds (``churnwatch.yaml``'s ``training:`` and the CLI);
+            horizon and grace always come from the store's metadata.
+    """
+    started = time.time()
     rows, catalogue, info = load_labelled(store)
+    result = train_on_labelled(rows, catalogue, info, store, out, seed=seed, progress=progress, options=options)
+    result.started_at = started
+    return result
+
+
+def train_on_labelled(rows: pd.DataFrame, catalogue: Catalogue, info: dict, store: Path, out: Path, seed: int = 0,
+                      progress: Progress | None = None, options: TrainingSettings | None = None) -> TrainResult:
+    """``train_on_snapshots`` on labelled rows already read from ``store`` (``load_labelled``)."""
+    started = time.time()
+    say = progress or (lambda _m: None)
+    opts = options or TrainingSettings()
     dates = sorted(pd.to_datetime(rows["as_of"]).dt.date.unique())
-    split = purged_split(dates, info["horizon_days"], info["grace_days"])
-    blocks = {b: rows[split.mask(rows["as_of"], b)] for b in ("train", "fit", "early_stopping", "calibration",
-                                                               "test")}
+    split = purged_split(dates, info["horizon_days"], info["grace_days"], test_days=opts.test_days,
+                         calibration_days=opts.calibration_days, early_stopping_days=opts.early_stopping_days,
+                         min_train_days=opts.min_train_days)
+    say(f"split ({split.mode}): training {split.train[0]} to {split.train[1]}, test {split.test[0]} to "
+        f"{split.test[1]}, purge gap {split.purge_days} days (horizon {info['horizon_days']} + grace "
+        f"{info['grace_days']})")
+    names = ("train", "fit", "early_stopping", "calibration", "test")
+    blocks = {b: (rows[split.mask(rows["as_of"], b)] if getattr(split, b) is not None else None) for b in names}
     result = fit_and_evaluate(blocks["train"], blocks["fit"], blocks["early_stopping"], blocks["calibration"],
-                              blocks["test"], catalogue, out, seed=seed, progress=progress)
+                              blocks["test"], catalogue, out, seed=seed, progress=progress, folds=opts.folds)
+    result.started_at = started
     test = blocks["test"]
     scored = result.bundle.predict(test)
     result.bundle.test_predictions = pd.DataFrame({
@@ -139,7 +260,7 @@ def train_on_snapshots(store: Path, out: Path, seed: int = 0, progress: Progress
                       "as_of_first": dates[0].isoformat(), "as_of_last": dates[-1].isoformat(),
                       "test_block": [split.test[0].isoformat(), split.test[1].isoformat()]},
         "metrics": result.metrics, "baselines": json.loads(result.comparison.to_json(orient="records")),
-        "versions": _versions(),
+        "training": {**result.training, "options": opts.model_dump()}, "versions": _versions(),
     }
     return result
 
@@ -148,8 +269,6 @@ def train_on_table(path: Path, label: str, id_col: str, out: Path, seed: int = 0
                    progress: Progress | None = None) -> TrainResult:
     """Bring your own table: a flat churn table, stratified split, same calibration, tiers
     and reasons (each column is its own signal, so reasons are at feature level)."""
-    from sklearn.model_selection import train_test_split
-
     from training.own_table import load_own_table, stratified_split
 
     table = load_own_table(path, label=label, id_col=id_col)
@@ -160,16 +279,15 @@ def train_on_table(path: Path, label: str, id_col: str, out: Path, seed: int = 0
     rows["account_id"] = rows.index.astype(str)
     train_idx, cal_idx, test_idx = stratified_split(table.y, seed=seed)
     train = rows.iloc[train_idx]
-    fit_idx, es_idx = train_test_split(range(len(train)), test_size=0.2, random_state=seed,
-                                       stratify=train["churn_label"])
-    result = fit_and_evaluate(train, train.iloc[fit_idx], train.iloc[es_idx], rows.iloc[cal_idx],
-                              rows.iloc[test_idx], catalogue, out, seed=seed, rule_baseline=False,
-                              progress=progress)
+    # model choice and early stopping on out-of-fold scores of all training rows (a 20% slice of
+    # a few thousand customers is too noisy to choose between candidates); calibration on its block
+    result = fit_and_evaluate(train, None, None, rows.iloc[cal_idx], rows.iloc[test_idx], catalogue, out,
+                              seed=seed, rule_baseline=False, progress=progress)
     result.bundle.meta = {"kind": "table", "created_at": dt.datetime.now().isoformat(timespec="seconds"),
                           "file": str(Path(path).resolve()), "label": label, "id": id_col, "seed": seed,
                           "table_report": table.report, "metrics": result.metrics,
                           "baselines": json.loads(result.comparison.to_json(orient="records")),
-                          "versions": _versions()}
+                          "training": result.training, "versions": _versions()}
     return result
 
 
@@ -192,17 +310,47 @@ def flat_metrics(result: TrainResult) -> dict[str, float]:
         for k in ("roc_auc", "pr_auc", "brier", "ece", "top_decile_lift", "top_decile_capture"):
             if row.get(k) is not None and np.isfinite(row[k]):
                 out[f"{prefix}_{k}"] = float(row[k])
+    for name, d in result.metrics.get("vs_baselines", {}).items():
+        key = name.split()[0]
+        for k in ("roc_auc_diff", "roc_auc_lo", "roc_auc_hi", "pr_auc_diff", "pr_auc_lo", "pr_auc_hi"):
+            if np.isfinite(d[k]):
+                out[f"vs_{key}_{k}"] = float(d[k])
+    selection = result.training.get("selection", {})
+    for name, v in selection.get("validation_roc_auc", {}).items():
+        if np.isfinite(v):
+            out[f"validation_roc_auc_{name}"] = float(v)
+    for method, v in result.training.get("calibration", {}).get("out_of_fold_log_loss", {}).items():
+        out[f"calibration_log_loss_{method}"] = float(v)
     return out
+
+
+def _start_run(client, started_at: float | None):
+    """The MLflow run, started when training started (its duration is the real one); under
+    ``mlflow run`` the run that command started."""
+    import os
+
+    name = f"train-{dt.datetime.now():%Y%m%d-%H%M%S}"
+    if os.environ.get("MLFLOW_RUN_ID") or started_at is None:
+        return mlflow.start_run(run_name=name)
+    experiment = mlflow.get_experiment_by_name(EXPERIMENT)
+    run = client.create_run(experiment.experiment_id, start_time=int(started_at * 1000), run_name=name)
+    return mlflow.start_run(run_id=run.info.run_id)
 
 
 def log_run(result: TrainResult, tracking_uri: str, artifact_root: Path, params: dict) -> TrainResult:
     """One MLflow run: params, metrics, bundle, plots, comparison; registers a version."""
     client = setup(tracking_uri, artifact_root)
-    with mlflow.start_run(run_name=f"train-{dt.datetime.now():%Y%m%d-%H%M%S}") as run:
-        mlflow.log_params({k: (json.dumps(v) if isinstance(v, dict | list) else v) for k, v in params.items()})
+    with _start_run(client, result.started_at) as run:
+        mlflow.log_params({k: (json.dumps(v) if isinstance(v, dict | list) else v) for k, v in params.items()
+                           if v is not None})
         mlflow.log_metrics(flat_metrics(result))
+        info = result.training
         mlflow.set_tags({"churnwatch.kind": result.bundle.meta.get("kind", ""),
-                         "churnwatch.input_hash": str(result.bundle.meta.get("input_hash", ""))})
+                         "churnwatch.input_hash": str(result.bundle.meta.get("input_hash", "")),
+                         "churnwatch.model": info.get("selection", {}).get("chosen", ""),
+                         "churnwatch.calibration": info.get("calibration", {}).get("method", ""),
+                         "churnwatch.dropped_features": ", ".join(info.get("dropped_features", {}))[:4000]})
+        mlflow.log_dict(info, "training/selection_calibration_dropped.json")
         with tempfile.TemporaryDirectory() as tmp:
             folder = result.bundle.save(Path(tmp) / "bundle")
             mlflow.log_artifacts(str(folder), artifact_path="bundle")
@@ -220,8 +368,20 @@ def params_of(result: TrainResult) -> dict:
     meta = result.bundle.meta
     keep = ("kind", "seed", "horizon_days", "grace_days", "input_hash", "data_start", "data_end", "split",
             "training_window", "versions", "label", "id", "file")
-    out = {k: meta[k] for k in keep if k in meta}
+    out: dict = {k: meta[k] for k in keep if k in meta}
     out["trees"] = result.metrics.get("trees")
     out["features"] = len(result.bundle.frame.names)
+    info = result.training
+    selection = info.get("selection", {})
+    out["model"] = selection.get("chosen")
+    out["blend_tree_weight"] = selection.get("tree_weight")
+    out["validation"] = selection.get("validation")
+    for k, v in selection.get("params", {}).items():  # every hyperparameter of the chosen model
+        out[f"lgbm_{k}"] = v
+    out["candidates"] = {name: {k: v for k, v in CANDIDATES[name].items()} for name in CANDIDATES}
+    out["calibration"] = info.get("calibration", {}).get("method")
+    out["dropped_features"] = sorted(info.get("dropped_features", {}))
+    if "training" in meta and "options" in meta["training"]:
+        out["training_options"] = meta["training"]["options"]
     return out
 

@@ -41,11 +41,26 @@ def train(store: StoreOpt = None, home: HomeOpt = None, config: ConfigOpt = None
           table: Annotated[Path | None, typer.Option("--table", help="a flat churn table (CSV or Parquet) "
                                                      "instead of snapshots")] = None,
           label: Annotated[str | None, typer.Option("--label", help="label column of --table")] = None,
-          id_col: Annotated[str | None, typer.Option("--id", help="id column of --table")] = None) -> None:
+          id_col: Annotated[str | None, typer.Option("--id", help="id column of --table")] = None,
+          test_days: Annotated[int | None, typer.Option("--test-days", help="days of as-of dates in the "
+                                                        "test block (default: automatic)")] = None,
+          calibration_days: Annotated[int | None, typer.Option(
+              "--calibration-days", help="a purged calibration block of this many days; 0 = cross-fit")] = None,
+          early_stopping_days: Annotated[int | None, typer.Option(
+              "--early-stopping-days", help="a purged early-stopping block of this many days")] = None,
+          min_train_days: Annotated[int | None, typer.Option(
+              "--min-train-days", help="fewest days of training as-of dates (default 56)")] = None) -> None:
     """Train LightGBM + calibration + health map, compare with baselines, log and register in MLflow."""
     from training.train import log_run, params_of, train_on_snapshots, train_on_table
 
     h, _settings = context(home, config)
+    given = {"test_days": test_days, "calibration_days": calibration_days,
+             "early_stopping_days": early_stopping_days, "min_train_days": min_train_days}
+    try:
+        options = type(_settings.training).model_validate(
+            {**_settings.training.model_dump(), **{k: v for k, v in given.items() if v is not None}})
+    except ValueError as exc:  # pydantic's ValidationError: a bad --*-days value
+        raise ExitError(f"train: {exc.errors()[0]['loc'][0]}: {exc.errors()[0]['msg']}") from exc
     out = h.reports / "training" / dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     with steps() as say:
         if table is not None:
@@ -53,7 +68,7 @@ def train(store: StoreOpt = None, home: HomeOpt = None, config: ConfigOpt = None
                 raise ExitError("--table needs --label COL and --id COL")
             result = train_on_table(table, label, id_col, out, seed=seed, progress=say)
         else:
-            result = train_on_snapshots(store or h.store, out, seed=seed, progress=say)
+            result = train_on_snapshots(store or h.store, out, seed=seed, progress=say, options=options)
         say("logging to MLflow and registering the bundle")
         result = log_run(result, h.tracking_uri, h.mlflow_artifacts, params_of(result))
     print_comparison(result.comparison)

@@ -44,7 +44,7 @@ def test_rows(trained, store):
 
 def test_bundle_round_trips_without_unpickling(trained, test_rows, tmp_path, monkeypatch):
     folder = trained.bundle.save(tmp_path / "bundle")
-    assert sorted(p.name for p in folder.iterdir()) == [
+    assert sorted(p.name for p in folder.iterdir() if p.name != "blend.json") == [
         "bundle.json", "calibrator.json", "features.json", "health_map.json", "model.txt", "test_predictions.csv"]
 
     def no_pickle(*a, **k):
@@ -91,8 +91,11 @@ def test_no_training_label_window_reaches_a_later_block():
     assert s.calibration[1] + gap < s.test[0]
     assert s.fit[1] + gap < s.early_stopping[0]
     assert s.test[1] == dates[-1] and s.train[0] == dates[0]
+    short = purged_split(dates[:40], 60, 30)  # 274 days: too short for purged blocks, cross-fit instead
+    assert short.mode == "cross_fit" and short.calibration is None
+    assert short.train[1] + gap < short.test[0] and short.test[1] == dates[39]
     with pytest.raises(TrainingError, match="too little labelled history"):
-        purged_split(dates[:40], 60, 30)
+        purged_split(dates[:20], 60, 30)  # 134 days < 28 + 90 + 56
 
 
 def test_more_days_overdue_or_fewer_logins_never_lower_risk(trained, test_rows):
@@ -161,6 +164,12 @@ def test_mlflow_run_registry_alias_and_promotion_rule(trained, store, tmp_path):
     run = client.get_run(v1.run_id)
     assert run.data.metrics["model_roc_auc"] > 0 and "lightgbm_pr_auc" in run.data.metrics
     assert run.data.metrics["tier_high_risk_count"] >= 0
+    # the run starts when training started (its duration is the real one) and logs the model choice
+    assert run.info.start_time == int(bad.started_at * 1000) and run.info.end_time > run.info.start_time
+    assert run.data.params["model"] == bad.training["selection"]["chosen"]
+    assert "lgbm_num_leaves" in run.data.params and "validation_roc_auc_lgbm_shallow" in run.data.metrics
+    assert run.data.tags["churnwatch.calibration"] in ("platt", "beta", "isotonic", "isotonic_smooth")
+    assert "vs_logistic_roc_auc_lo" in run.data.metrics
     arts = {a.path for a in client.list_artifacts(v1.run_id, "bundle")}
     assert {"bundle/model.txt", "bundle/calibrator.json", "bundle/features.json"} <= arts
     assert {a.path for a in client.list_artifacts(v1.run_id, "plots")} >= {"plots/shap_summary.png",

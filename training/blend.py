@@ -1,0 +1,203 @@
+"""A blend of LightGBM with a logistic regression whose contributions stay exact (issue 12 item 6).
+
+``raw = w * trees(x) + (1 - w) * linear(x)``, both in log-odds. Per-feature contributions:
+``w * TreeSHAP(x)`` (LightGBM's ``pred_contrib``) plus ``(1 - w) * coefficient x centred
+value`` for the linear part, so each row's contributions plus the bias equal its blended
+log-odds exactly, in the same ``(n, n_features + 1)`` shape as ``pred_contrib``.
+
+The linear part works on the model matrix of ``FeatureFrame.matrix`` (numerics as they are,
+categoricals as their training category code, NaN missing): numerics clipped to their
+training 0.5-99.5% range, median-imputed with a missing indicator and standardised;
+categoricals one-hot by code. A feature's linear contribution is its coefficient(s) times
+its value's deviation from the training mean (the indicator's and the one-hot columns' terms
+go to the feature they encode). Where the catalogue gives a direction, a coefficient of the
+opposite sign is dropped (refit without it), so the blend keeps the trees' monotonicity.
+
+``BlendedModel`` answers ``predict(X, raw_score=..., pred_contrib=...)``, ``num_trees``,
+``feature_name`` and ``model_to_string`` like a ``lightgbm.Booster``, so scoring and
+``training.reasons.contributions`` work unchanged. Its state is ``model.txt`` (the trees)
+plus ``blend.json`` (weight and linear coefficients): plain files, no pickle.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import lightgbm as lgb
+import numpy as np
+import pandas as pd
+from scipy.special import expit
+from sklearn.linear_model import LogisticRegression
+
+from training.errors import ModelBundleError
+
+
+def as_matrix(X: pd.DataFrame | np.ndarray) -> np.ndarray:
+    """The float model matrix: a frame from ``FeatureFrame.transform`` (categoricals as codes)."""
+    if isinstance(X, np.ndarray):
+        return X.astype(np.float64, copy=False)
+    cols = []
+    for c in X.columns:
+        col = X[c]
+        if isinstance(col.dtype, pd.CategoricalDtype):
+            codes = col.cat.codes.to_numpy().astype(np.float64)
+            cols.append(np.where(codes < 0, np.nan, codes))
+        else:
+            cols.append(pd.to_numeric(col).to_numpy(dtype=np.float64, na_value=np.nan))
+    return np.column_stack(cols) if cols else np.empty((len(X), 0))
+
+
+class LinearPart:
+    """Logistic regression on the model matrix with exact per-feature contributions.
+
+    Args:
+        names: feature names in matrix order.
+        categorical: which of them are categorical (codes in the matrix).
+        directions: feature -> +1 / -1 / 0 (sign a numeric coefficient must not contradict).
+        C: inverse L2 strength of scikit-learn's ``LogisticRegression``.
+    """
+
+    def __init__(self, names: list[str], categorical: list[str], directions: dict[str, int] | None = None,
+                 C: float = 1.0) -> None:
+        self.names = list(names)
+        self.categorical = list(categorical)
+        self.directions = dict(directions or {})
+        self.C = C
+
+    def _design(self, M: np.ndarray) -> tuple[np.ndarray, list[int]]:
+        """Design columns and, for each, the feature index it belongs to."""
+        cols, owner = [], []
+        for j, name in enumerate(self.names):
+            x = M[:, j]
+            if name in self.categorical:
+                for code in range(self.n_codes_[j]):
+                    cols.append((x == code).astype(np.float64))
+                    owner.append(j)
+                continue
+            lo, hi, med, mu, sd = self.num_[j]
+            miss = np.isnan(x)
+            z = (np.clip(np.where(miss, med, x), lo, hi) - mu) / sd
+            cols.append(z)
+            owner.append(j)
+            if self.has_missing_[j]:
+                cols.append(miss.astype(np.float64))
+                owner.append(j)
+        return (np.column_stack(cols) if cols else np.empty((len(M), 0))), owner
+
+    def fit(self, M: np.ndarray, y: np.ndarray) -> LinearPart:
+        M = as_matrix(M)
+        self.n_codes_, self.num_, self.has_missing_ = {}, {}, {}
+        for j, name in enumerate(self.names):
+            x = M[:, j]
+            if name in self.categorical:
+                self.n_codes_[j] = int(np.nanmax(x)) + 1 if np.isfinite(x).any() else 0
+                continue
+            ok = x[np.isfinite(x)]
+            if ok.size == 0:
+                ok = np.zeros(1)
+            lo, hi = np.quantile(ok, [0.005, 0.995])
+            med = float(np.median(ok))
+            clipped = np.clip(np.where(np.isnan(x), med, x), lo, hi)
+            self.num_[j] = (float(lo), float(hi), med, float(clipped.mean()), float(clipped.std()) or 1.0)
+            self.has_missing_[j] = bool(np.isnan(x).any())
+        D, owner = self._design(M)
+        active = np.ones(D.shape[1], dtype=bool)
+        for _ in range(4):
+            lr = LogisticRegression(C=self.C, max_iter=2000).fit(D[:, active], y)
+            coef = np.zeros(D.shape[1])
+            coef[active] = lr.coef_[0]
+            wrong = self._contradicting(coef, owner, D)
+            if not wrong.any():
+                break
+            active &= ~wrong
+        self.coef_, self.intercept_ = coef, float(lr.intercept_[0])
+        self.col_means_ = D.mean(axis=0)
+        self.owner_ = owner
+        return self
+
+    def _contradicting(self, coef: np.ndarray, owner: list[int], D: np.ndarray) -> np.ndarray:
+        """Value columns (not indicators) whose sign contradicts the feature's direction."""
+        out = np.zeros(len(coef), dtype=bool)
+        seen: set[int] = set()
+        for k, j in enumerate(owner):
+            name = self.names[j]
+            if name in self.categorical or j in seen:
+                continue
+            seen.add(j)  # the first column of a numeric feature is its value
+            if self.directions.get(name, 0) * coef[k] < 0:
+                out[k] = True
+        return out
+
+    def contributions(self, M: np.ndarray) -> np.ndarray:
+        """(n, n_features + 1): coefficient x centred value per feature, bias last (log-odds)."""
+        D, owner = self._design(as_matrix(M))
+        terms = (D - self.col_means_) * self.coef_
+        out = np.zeros((len(D), len(self.names) + 1))
+        for k, j in enumerate(owner):
+            out[:, j] += terms[:, k]
+        out[:, -1] = self.intercept_ + float(self.col_means_ @ self.coef_)
+        return out
+
+    def raw(self, M: np.ndarray) -> np.ndarray:
+        D, _ = self._design(as_matrix(M))
+        return D @ self.coef_ + self.intercept_
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"names": self.names, "categorical": self.categorical, "directions": self.directions, "C": self.C,
+                "n_codes": {str(k): v for k, v in self.n_codes_.items()},
+                "numeric": {str(k): list(v) for k, v in self.num_.items()},
+                "has_missing": {str(k): v for k, v in self.has_missing_.items()},
+                "coef": self.coef_.tolist(), "intercept": self.intercept_, "col_means": self.col_means_.tolist(),
+                "owner": list(map(int, self.owner_))}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> LinearPart:
+        part = cls(d["names"], d["categorical"], d.get("directions"), d.get("C", 1.0))
+        part.n_codes_ = {int(k): int(v) for k, v in d["n_codes"].items()}
+        part.num_ = {int(k): tuple(float(x) for x in v) for k, v in d["numeric"].items()}
+        part.has_missing_ = {int(k): bool(v) for k, v in d["has_missing"].items()}
+        part.coef_ = np.asarray(d["coef"], dtype=np.float64)
+        part.intercept_ = float(d["intercept"])
+        part.col_means_ = np.asarray(d["col_means"], dtype=np.float64)
+        part.owner_ = [int(v) for v in d["owner"]]
+        if not (len(part.coef_) == len(part.col_means_) == len(part.owner_)):
+            raise ModelBundleError("blend.json: coefficients, means and owners differ in length")
+        return part
+
+
+class BlendedModel:
+    """``weight`` x LightGBM + (1 - ``weight``) x ``LinearPart``, on one log-odds scale."""
+
+    def __init__(self, booster: lgb.Booster, linear: LinearPart, weight: float) -> None:
+        if not 0.0 < weight < 1.0:
+            raise ValueError(f"blend weight must lie strictly between 0 and 1, got {weight}")
+        self.booster, self.linear, self.weight = booster, linear, float(weight)
+
+    def predict(self, X: pd.DataFrame | np.ndarray, raw_score: bool = False, pred_contrib: bool = False,
+                num_threads: int = 0) -> np.ndarray:
+        """Like ``Booster.predict``: probability, raw log-odds, or contributions (bias last)."""
+        M = as_matrix(X)
+        w = self.weight
+        if pred_contrib:
+            trees = np.asarray(self.booster.predict(M, pred_contrib=True, num_threads=num_threads))
+            return w * trees + (1.0 - w) * self.linear.contributions(M)
+        raw = w * self.booster.predict(M, raw_score=True, num_threads=num_threads) + (1.0 - w) * self.linear.raw(M)
+        return raw if raw_score else expit(raw)
+
+    def num_trees(self) -> int:
+        return self.booster.num_trees()
+
+    def feature_name(self) -> list[str]:
+        return self.booster.feature_name()
+
+    def model_to_string(self) -> str:
+        return self.booster.model_to_string()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": "blend", "tree_weight": self.weight, "linear": self.linear.to_dict()}
+
+    @classmethod
+    def from_dict(cls, booster: lgb.Booster, d: dict[str, Any]) -> BlendedModel:
+        if d.get("kind") != "blend":
+            raise ModelBundleError(f"blend.json: kind {d.get('kind')!r} is not 'blend'")
+        return cls(booster, LinearPart.from_dict(d["linear"]), float(d["tree_weight"]))

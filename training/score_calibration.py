@@ -1,0 +1,231 @@
+"""Calibration that keeps the ranking: raw model log-odds -> churn probability (issue 12 item 5).
+
+Every method here is a *strictly increasing* map of the model's raw score (log-odds) that
+never returns exactly 0 or 1, so distinct scores stay distinct (ties only where the model
+ties) and "who to call first" is never a tie broken by account id:
+
+* ``platt``: ``p = sigmoid(a * s + b)`` with ``a > 0``;
+* ``beta`` (Kull et al. 2017) on ``q = sigmoid(s)``: ``logit p = a ln q - b ln(1 - q) + c`` with
+  ``a, b >= 0``, ``a + b > 0`` (a negative coefficient is dropped and the fit repeated);
+* ``isotonic``: scikit-learn's isotonic regression, made strictly increasing: one knot per
+  isotonic block at the block's mean score, the block rates shrunk into
+  ``[eps, 1 - eps]`` (``eps = 1 / (2 (n + 1))``, an affine map, so their order stays strict),
+  joined linearly in logit space;
+* ``isotonic_smooth``: the same with neighbouring blocks merged until each holds at least
+  ``max(30, n / 25)`` rows: fewer, smoother steps.
+
+Beyond the first / last knot the isotonic maps continue in logit space with the Platt slope,
+so they stay strictly increasing there too. The logit is bounded to ``±LOGIT_BOUND``
+(probabilities within 1e-13 of 0 and 1), the only place ties can appear.
+
+``choose_calibrator`` fits each method on ``k`` folds of the calibration rows and keeps the
+one with the lowest out-of-fold log loss, refitted on all rows. The state is plain JSON
+(``to_dict``); ``ScoreCalibrator.from_dict`` rebuilds it without pickle or scikit-learn.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from numpy.typing import ArrayLike
+from scipy.special import expit, logit
+from sklearn.isotonic import IsotonicRegression
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import GroupKFold, StratifiedKFold
+
+from training.calibration import CalibrationError, _as_1d_finite
+
+KIND = "score"
+METHODS = ("platt", "beta", "isotonic", "isotonic_smooth")
+LOGIT_BOUND = 30.0
+
+
+def _check_xy(scores: ArrayLike, y: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
+    s, labels = _as_1d_finite(scores, "scores"), _as_1d_finite(y, "y")
+    if s.shape != labels.shape:
+        raise CalibrationError(f"scores and y differ in length: {s.size} scores vs {labels.size} labels")
+    if not np.isin(labels, (0.0, 1.0)).all() or np.unique(labels).size < 2:
+        raise CalibrationError("y must hold 0/1 labels of both classes (churned and retained)")
+    return s, labels
+
+
+def _logistic(features: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, float]:
+    """An (almost) unregularised logistic fit: coefficients and intercept."""
+    lr = LogisticRegression(C=1e6, max_iter=1000).fit(features, y)
+    return lr.coef_[0].astype(float), float(lr.intercept_[0])
+
+
+def _beta_features(s: np.ndarray) -> np.ndarray:
+    # ln q and -ln(1 - q) for q = sigmoid(s), without overflow; both increase with s
+    return np.column_stack([-np.logaddexp(0.0, -s), np.logaddexp(0.0, s)])
+
+
+def _blocks(s: np.ndarray, y: np.ndarray, min_rows: int) -> tuple[np.ndarray, np.ndarray]:
+    """Isotonic blocks (merged to ``min_rows``): mean score and churn rate of each, both
+    strictly increasing."""
+    order = np.argsort(s, kind="stable")
+    s_sorted, y_sorted = s[order], y[order]
+    fitted = IsotonicRegression(out_of_bounds="clip").fit_transform(s_sorted, y_sorted)
+    starts = np.flatnonzero(np.r_[True, np.diff(fitted) != 0])
+    bounds = list(starts) + [len(s)]
+    groups: list[list[int]] = []
+    for lo, hi in zip(bounds[:-1], bounds[1:]):
+        if groups and (groups[-1][1] - groups[-1][0] < min_rows):
+            groups[-1][1] = hi
+        else:
+            groups.append([lo, hi])
+    if len(groups) > 1 and groups[-1][1] - groups[-1][0] < min_rows:
+        groups[-2][1] = groups.pop()[1]
+    xs = np.array([s_sorted[lo:hi].mean() for lo, hi in groups])
+    ys = np.array([y_sorted[lo:hi].mean() for lo, hi in groups])
+    keep = np.r_[True, (np.diff(xs) > 0) & (np.diff(ys) > 0)]  # merged blocks stay increasing; guard anyway
+    return xs[keep], ys[keep]
+
+
+class ScoreCalibrator:
+    """Strictly increasing map from raw log-odds to churn probability in (0, 1).
+
+    Args:
+        method: one of ``METHODS``.
+
+    Attributes (after ``fit`` or ``from_dict``):
+        params_: the method's parameters (JSON-ready floats and lists).
+    """
+
+    input_scale = "log_odds"
+
+    def __init__(self, method: str = "platt") -> None:
+        if method not in METHODS:
+            raise CalibrationError(f"unknown calibration method {method!r} (one of {', '.join(METHODS)})")
+        self.method = method
+
+    def fit(self, scores: ArrayLike, y: ArrayLike) -> ScoreCalibrator:
+        """Fit on raw scores (log-odds) and 0/1 labels.
+
+        Raises:
+            CalibrationError: empty, NaN, lengths differ, labels not 0/1 or of one class.
+        """
+        s, labels = _check_xy(scores, y)
+        (a,), b = _logistic(s[:, None], labels)
+        slope = a if a > 0 else 1.0  # a ranking model with no signal: keep the order anyway
+        if self.method == "platt":
+            self.params_ = {"a": slope, "b": b if a > 0 else float(logit(labels.mean()))}
+        elif self.method == "beta":
+            self.params_ = self._fit_beta(s, labels)
+        else:
+            n = len(s)
+            min_rows = 1 if self.method == "isotonic" else max(30, n // 25)
+            xs, ys = _blocks(s, labels, min_rows)
+            eps = 1.0 / (2.0 * (n + 1))
+            self.params_ = {"x": xs.tolist(), "logit": logit(eps + (1 - 2 * eps) * ys).tolist(), "tail_slope": slope}
+        return self
+
+    @staticmethod
+    def _fit_beta(s: np.ndarray, y: np.ndarray) -> dict[str, float]:
+        feats = _beta_features(s)
+        coef, c = _logistic(feats, y)
+        if (coef < 0).any():  # keep the map increasing: refit on the feature with a positive weight
+            j = int(np.argmax(coef))
+            (cj,), c = _logistic(feats[:, [j]], y)
+            coef = np.zeros(2)
+            coef[j] = max(cj, 1e-6)
+        if coef.sum() <= 0:
+            coef = np.array([1.0, 1.0])
+        return {"a": float(coef[0]), "b": float(coef[1]), "c": float(c)}
+
+    def _logit(self, s: np.ndarray) -> np.ndarray:
+        p = self.params_
+        if self.method == "platt":
+            z = p["a"] * s + p["b"]
+        elif self.method == "beta":
+            z = _beta_features(s) @ np.array([p["a"], p["b"]]) + p["c"]
+        else:
+            xs, zs, k = np.asarray(p["x"]), np.asarray(p["logit"]), p["tail_slope"]
+            z = np.interp(s, xs, zs)
+            z = np.where(s < xs[0], zs[0] + k * (s - xs[0]), z)
+            z = np.where(s > xs[-1], zs[-1] + k * (s - xs[-1]), z)
+        return np.clip(z, -LOGIT_BOUND, LOGIT_BOUND)
+
+    def predict(self, scores: ArrayLike) -> np.ndarray:
+        """Churn probabilities strictly inside (0, 1), strictly increasing in the score."""
+        if not hasattr(self, "params_"):
+            raise CalibrationError("ScoreCalibrator is not fitted: call fit(scores, y) or from_dict(d) first")
+        return expit(self._logit(_as_1d_finite(scores, "scores")))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": KIND, "input": self.input_scale, "method": self.method, "params": self.params_}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> ScoreCalibrator:
+        """Rebuild from ``to_dict``'s output; checks that the map is strictly increasing.
+
+        Raises:
+            CalibrationError: wrong kind or method, missing parameters, or a map that is not
+                strictly increasing.
+        """
+        if d.get("kind") != KIND:
+            raise CalibrationError(f"calibrator kind {d.get('kind')!r} is not {KIND!r}")
+        cal = cls(str(d.get("method")))
+        need = {"platt": ("a", "b"), "beta": ("a", "b", "c")}.get(cal.method, ("x", "logit", "tail_slope"))
+        params = d.get("params") or {}
+        missing = [k for k in need if k not in params]
+        if missing:
+            raise CalibrationError(f"{cal.method} calibrator lacks parameter(s) {missing}")
+        cal.params_ = params
+        ok = {"platt": lambda: params["a"] > 0,
+              "beta": lambda: params["a"] >= 0 and params["b"] >= 0 and params["a"] + params["b"] > 0}.get(
+            cal.method, lambda: params["tail_slope"] > 0 and np.all(np.diff(params["x"]) > 0)
+            and np.all(np.diff(params["logit"]) > 0))
+        if not ok():
+            raise CalibrationError(f"{cal.method} calibrator parameters do not give a strictly increasing map")
+        return cal
+
+    def __repr__(self) -> str:
+        return f"ScoreCalibrator(method={self.method!r})"
+
+
+def log_loss(y: np.ndarray, p: np.ndarray) -> float:
+    p = np.clip(p, 1e-15, 1 - 1e-15)
+    return float(-np.mean(y * np.log(p) + (1 - y) * np.log(1 - p)))
+
+
+def choose_calibrator(scores: ArrayLike, y: ArrayLike, groups: ArrayLike | None = None, folds: int = 5,
+                      seed: int = 0) -> tuple[ScoreCalibrator, dict[str, float]]:
+    """Each method's out-of-fold log loss on the calibration rows; the best, refitted on all.
+
+    Args:
+        scores: raw scores (log-odds) of held-out rows (a calibration block or out-of-fold).
+        y: their 0/1 labels.
+        groups: account ids: folds never split an account (optional).
+        folds: number of folds (fewer when there are few churners).
+
+    Returns:
+        The fitted winner and ``{method: out-of-fold log loss}``.
+    """
+    s, labels = _check_xy(scores, y)
+    k = int(min(folds, labels.sum(), (1 - labels).sum()))
+    if k < 2:
+        return ScoreCalibrator("platt").fit(s, labels), {}
+    if groups is not None and len(np.unique(groups)) >= k:
+        splits = list(GroupKFold(n_splits=k).split(s, labels, np.asarray(groups)))
+    else:
+        splits = list(StratifiedKFold(n_splits=k, shuffle=True, random_state=seed).split(s, labels))
+    losses: dict[str, float] = {}
+    for method in METHODS:
+        oof = np.empty_like(s)
+        try:
+            for tr, va in splits:
+                oof[va] = ScoreCalibrator(method).fit(s[tr], labels[tr]).predict(s[va])
+        except CalibrationError:  # a fold with one class: this method cannot be judged
+            continue
+        losses[method] = log_loss(labels, oof)
+    best = min(losses, key=losses.get) if losses else "platt"
+    return ScoreCalibrator(best).fit(s, labels), losses
+
+
+def load_calibrator(d: dict[str, Any]):
+    """A calibrator from its JSON dict: ``ScoreCalibrator`` or the older ``IsotonicCalibrator``."""
+    from training.calibration import IsotonicCalibrator
+
+    return ScoreCalibrator.from_dict(d) if d.get("kind") == KIND else IsotonicCalibrator.from_dict(d)
