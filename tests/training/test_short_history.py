@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from features.config import TrainingSettings, load_settings
+from core.settings import TrainingSettings, load_settings
 from features.demo import write_demo_data
 from features.pipeline import build_snapshots
 from training.errors import TrainingError
@@ -80,7 +80,7 @@ def test_null_and_constant_features_are_left_out_and_listed(labelled):
 
 
 def test_block_lengths_come_from_churnwatch_yaml_and_bad_values_are_refused(tmp_path):
-    from features.errors import ConfigError
+    from core.errors import ConfigError
     from training.split import purged_split
 
     (tmp_path / "churnwatch.yaml").write_text("training:\n  test_days: 35\n  calibration_days: 0\n")
