@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 
 from core.settings import TrainingSettings, load_settings
-from features.demo import write_demo_data
+from demo.generator import write_demo_data
 from features.pipeline import build_snapshots
 from training.errors import TrainingError
 from training.train import load_labelled, train_on_labelled
