@@ -10,7 +10,9 @@ A bundle folder holds:
 * ``bundle.json`` — training window and split, horizon and grace, metrics, input hash,
   and the pointer to the training snapshots (store, table, as-of range);
 * ``test_predictions.csv`` — the test block's out-of-sample predictions (monitoring's
-  reference).
+  reference);
+* ``reasons.json`` — what reasons are worded against (``training.reasons.fit_references``;
+  optional: older bundles word reasons without references).
 
 ``ModelBundle.load`` reads these with json and LightGBM's text parser only: nothing is
 unpickled and no model code is run.
@@ -33,7 +35,7 @@ from training.calibration import IsotonicCalibrator
 from training.errors import ModelBundleError
 from training.health import HealthMap
 from training.model import FeatureFrame, FeatureRows
-from training.reasons import ReasonBuilder, contributions, threads_for
+from training.reasons import contributions, reason_builder, threads_for
 
 FILES = ("model.txt", "calibrator.json", "health_map.json", "features.json", "bundle.json")
 
@@ -47,9 +49,10 @@ class ModelBundle:
     frame: FeatureFrame
     meta: dict = field(default_factory=dict)
     test_predictions: pd.DataFrame | None = None
+    reason_references: dict | None = None
 
     def __post_init__(self) -> None:
-        self.reasons = ReasonBuilder().fit(self.catalogue)
+        self.reasons = reason_builder(self.catalogue, self.reason_references)
 
     # -- scoring ---------------------------------------------------------------------
     def _scored(self, X: np.ndarray, index: pd.Index) -> pd.DataFrame:
@@ -113,6 +116,8 @@ class ModelBundle:
         _dump(folder / "bundle.json", self.meta)
         if self.test_predictions is not None:
             self.test_predictions.to_csv(folder / "test_predictions.csv", index=False)
+        if self.reason_references is not None:
+            _dump(folder / "reasons.json", self.reason_references)
         return folder
 
     @classmethod
@@ -129,7 +134,9 @@ class ModelBundle:
                          calibrator=IsotonicCalibrator.from_dict(_read(folder / "calibrator.json")),
                          health_map=HealthMap.from_dict(_read(folder / "health_map.json")),
                          catalogue=catalogue, frame=FeatureFrame.from_dict(feats["frame"]),
-                         meta=_read(folder / "bundle.json"))
+                         meta=_read(folder / "bundle.json"),
+                         reason_references=_read(folder / "reasons.json") if (folder / "reasons.json").exists()
+                         else None)
         except (ValueError, KeyError, lgb.basic.LightGBMError) as exc:
             raise ModelBundleError(f"{folder}: unreadable model bundle ({exc})") from exc
         if booster.feature_name() != bundle.frame.names:

@@ -26,7 +26,7 @@ from training.evaluation import brier, ece, evaluate, pr_auc, roc_auc, top_decil
 from training.health import HealthMap
 from training.model import FeatureFrame, check_labels, fit_booster, monotone_constraints
 from training.plots import lift_plot, reliability_plot, roc_pr_plot, shap_summary_plot
-from training.reasons import contributions
+from training.reasons import contributions, fit_references
 from training.registry import register, setup
 from training.split import purged_split
 
@@ -85,7 +85,7 @@ def fit_and_evaluate(train: pd.DataFrame, fit: pd.DataFrame, es: pd.DataFrame, c
     calibrator = IsotonicCalibrator().fit(booster.predict(frame.transform(cal)), y["cal"])
     health_map = HealthMap.from_base_rate(float(y["train"].mean()))
     bundle = ModelBundle(booster=booster, calibrator=calibrator, health_map=health_map,
-                         catalogue=catalogue, frame=frame)
+                         catalogue=catalogue, frame=frame, reason_references=fit_references(train, catalogue))
     scored = bundle.predict(test)
     p = scored["churn_probability"].to_numpy()
     metrics = evaluate(y["test"], p, scored["tier"].to_numpy())
