@@ -70,6 +70,14 @@ class References:
 NO_REFERENCES = References(typical={}, category_churn={}, overall_churn=None)
 
 
+def window_days(spec: FeatureSpec) -> int | None:
+    """The feature's window in days: its ``window`` parameter, else the ``_30d`` in its name."""
+    if spec.params.get("window"):
+        return int(spec.params["window"])
+    found = re.search(r"_(\d+)d(?:_|$)", spec.name)
+    return int(found.group(1)) if found else None
+
+
 def _number(v: float, decimals: int = 0) -> str:
     return f"{v:,.{decimals}f}"
 
@@ -196,7 +204,7 @@ def _change_base(spec: FeatureSpec, change: float, row: Row) -> float | None:
         return None
     if change > -1:
         return current / (1 + change)
-    w = spec.params.get("window")
+    w = window_days(spec)
     longer = [x for x in WINDOWS if w and x >= 2 * w]
     if not longer:
         return None
@@ -212,7 +220,7 @@ def _rounds_to_zero(spec: FeatureSpec, v: float) -> bool:
 
 def _word_change(spec: FeatureSpec, v: float, side: int, row: Row, lang: str, tenure: float | None,
                  min_base: float) -> str | None:
-    w = spec.params.get("window")
+    w = window_days(spec)
     if tenure is not None and w and tenure < 2 * w:
         return None  # the previous window was (partly) before the account existed
     if _rounds_to_zero(spec, v):
@@ -251,7 +259,7 @@ def is_count(spec: FeatureSpec) -> bool:
 def _word_count(spec: FeatureSpec, v: float, side: int, refs: References, lang: str,
                 tenure: float | None) -> str | None:
     template = spec.reason_en if lang == "en" else spec.reason_zh
-    w = spec.params.get("window")
+    w = window_days(spec)
     if tenure is not None and w and tenure < w:  # younger than the window: no fair comparison
         return _fill(_first_days(template, w, int(tenure), lang), spec, v, lang, side < 0)
     typical = refs.typical.get(spec.name)
@@ -287,7 +295,7 @@ def word(spec: FeatureSpec, value: object, side: int, row: Row, refs: References
         return _word_change(spec, v, side, row, lang, tenure, min_base)
     if is_count(spec):
         return _word_count(spec, v, side, refs, lang, tenure)
-    w = spec.params.get("window")
+    w = window_days(spec)
     template = spec.reason_en if lang == "en" else spec.reason_zh
     if tenure is not None and w and tenure < w:
         template = _first_days(template, w, int(tenure), lang)
