@@ -303,6 +303,13 @@ NULL_REASONS: dict[str, tuple[str, str]] = {
     "mean_csat_90d": ("No rated tickets in the last 90 days", "近90天没有已评分的工单"),
     "payment_delay_90d": ("No invoices paid in the last 90 days", "近90天没有已付款的发票"),
     "email_open_rate_90d": ("No marketing emails sent in the last 90 days", "近90天未发送营销邮件"),
+    "email_open_rate_change": ("No marketing emails sent in one of the last two 90-day periods",
+                               "近两个90天周期之一未发送营销邮件"),
+    "payment_delay_change": ("No invoices paid in one of the last two 90-day periods",
+                             "近两个90天周期之一没有已付款的发票"),
+    "core_events_per_active_user_30d": ("No active users in the last 30 days", "近30天没有活跃用户"),
+    "core_user_share_30d": ("No active users in the last 30 days", "近30天没有活跃用户"),
+    "active_users_per_seat": ("No seats on record", "没有席位记录"),
     "mrr": ("No MRR on record", "没有月经常性收入记录"),
     "mrr_change_90d": ("No MRR 90 days ago", "90天前没有月经常性收入"),
     # a relative change is null when the previous window had none and the last one had some

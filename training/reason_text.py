@@ -252,23 +252,38 @@ def _word_category(spec: FeatureSpec, value: object, side: int, refs: References
     return f"{text}；该类客户流失率{'更高' if side > 0 else '更低'}：{_pct(rate)}，整体{_pct(overall)}"
 
 
+#: Count templates that add up over time, so a typical count can be pro-rated to a younger account.
+ADDITIVE = ("role_count", "event_count", "ticket_count", "active_days", "invoice_late")
+
+
 def is_count(spec: FeatureSpec) -> bool:
-    return spec.unit == "count" and spec.type != "category" and not is_change(spec)
+    """A count of things or of days (worded against the typical account)."""
+    countable = spec.unit == "count" or spec.template == "active_days"
+    return countable and spec.type != "category" and not is_change(spec)
+
+
+def _against_direction(spec: FeatureSpec, v: float, typical: float, side: int) -> bool:
+    """True when ``v`` is on the safe side of ``typical`` for a risk (the risky one for a strength)."""
+    return bool(spec.direction) and (v - typical) * spec.direction * side <= 0
 
 
 def _word_count(spec: FeatureSpec, v: float, side: int, refs: References, lang: str,
                 tenure: float | None) -> str | None:
     template = spec.reason_en if lang == "en" else spec.reason_zh
     w = window_days(spec)
-    if tenure is not None and w and tenure < w:  # younger than the window: no fair comparison
-        return _fill(_first_days(template, w, int(tenure), lang), spec, v, lang, side < 0)
     typical = refs.typical.get(spec.name)
-    if typical is None or missing(typical):
+    typical = None if missing(typical) else float(typical)
+    if tenure is not None and w and tenure < w:  # younger than the window: no comparison shown
+        if typical is not None and spec.template in ADDITIVE and _against_direction(
+                spec, v, typical * max(tenure, 1) / w, side):
+            return None  # 10 logins in its first 6 days is no risk when a typical account has 9 in 6 days
+        return _fill(_first_days(template, w, int(tenure), lang), spec, v, lang, side < 0)
+    if typical is None:
         return _fill(template, spec, v, lang, side < 0)
     shown, shown_typical = (render_value(spec, x, "en")["value"] for x in (v, typical))
     if shown == shown_typical:
         return None  # a typical value is neither a risk nor a strength
-    if spec.direction and (v - typical) * spec.direction * side <= 0:
+    if _against_direction(spec, v, typical, side):
         return None  # more logins than typical is no risk
     text = _fill(template, spec, v, lang, side < 0)
     ref = render_value(spec, typical, lang)["value"]
