@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import pandas as pd
@@ -40,6 +40,8 @@ def missing(value: object) -> bool:
     """True for None, NaN, pandas' NA."""
     if value is None:
         return True
+    if isinstance(value, float | int):
+        return value != value
     try:
         return bool(pd.isna(value))
     except (TypeError, ValueError):  # not a scalar
@@ -70,11 +72,14 @@ class References:
 NO_REFERENCES = References(typical={}, category_churn={}, overall_churn=None)
 
 
+_NAME_WINDOW = re.compile(r"_(\d+)d(?:_|$)")
+
+
 def window_days(spec: FeatureSpec) -> int | None:
     """The feature's window in days: its ``window`` parameter, else the ``_30d`` in its name."""
     if spec.params.get("window"):
         return int(spec.params["window"])
-    found = re.search(r"_(\d+)d(?:_|$)", spec.name)
+    found = _NAME_WINDOW.search(spec.name)
     return int(found.group(1)) if found else None
 
 
@@ -182,13 +187,24 @@ def _fill(template: str, spec: FeatureSpec, value: object, lang: str, strength: 
 
 
 class Row:
-    """One row's actual values by feature name (``None`` when missing or not in the model)."""
+    """One row's actual values by feature name (``None`` when missing or not in the model).
 
-    def __init__(self, values: Mapping[str, object]) -> None:
+    Args:
+        values: the row's values, in the order of ``position``.
+        position: feature name -> index in ``values``; None: ``values`` is a mapping by name.
+    """
+
+    def __init__(self, values: Mapping[str, object] | Sequence[object],
+                 position: Mapping[str, int] | None = None) -> None:
         self._values = values
+        self._position = position
 
     def get(self, name: str) -> float | None:
-        v = self._values.get(name)
+        if self._position is None:
+            v = self._values.get(name)
+        else:
+            j = self._position.get(name)
+            v = None if j is None else self._values[j]
         return None if missing(v) else float(v)
 
     def tenure_days(self) -> float | None:

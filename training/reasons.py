@@ -121,9 +121,10 @@ class ReasonBuilder:
             values = raw.object_values(names)
         order = np.argsort(-per_feature, axis=1, kind="stable")  # largest contribution first
         labels = [GROUP_LABELS.get(g, (g, g))[0 if lang == "en" else 1] for g in self.groups_]
+        position = {name: j for j, name in enumerate(names)}
         out = []
         for i in range(len(per_feature)):
-            row = Row(dict(zip(names, values[i], strict=True)))
+            row = Row(values[i], position)
             pick = (per_feature[i], per_group[i], values[i], row, labels, lang)
             out.append({"reasons": self._side(order[i], +1, self.max_reasons, *pick),
                         "strengths": self._side(order[i][::-1], -1, self.max_strengths, *pick)})
