@@ -302,9 +302,6 @@ NULL_REASONS: dict[str, tuple[str, str]] = {
     "worst_csat_90d": ("No rated tickets in the last 90 days", "近90天没有已评分的工单"),
     "mean_csat_90d": ("No rated tickets in the last 90 days", "近90天没有已评分的工单"),
     "payment_delay_90d": ("No invoices paid in the last 90 days", "近90天没有已付款的发票"),
-    "email_open_rate_90d": ("No marketing emails sent in the last 90 days", "近90天未发送营销邮件"),
-    "email_open_rate_change": ("No marketing emails sent in one of the last two 90-day periods",
-                               "近两个90天周期之一未发送营销邮件"),
     "payment_delay_change": ("No invoices paid in one of the last two 90-day periods",
                              "近两个90天周期之一没有已付款的发票"),
     "core_events_per_active_user_30d": ("No active users in the last 30 days", "近30天没有活跃用户"),
@@ -324,6 +321,31 @@ NULL_REASONS: dict[str, tuple[str, str]] = {
 }
 
 
+#: What a row must show for a null to mean what ``NULL_REASONS`` says: ``(feature, test)`` with
+#: test ``known``, ``>0`` or ``==0``. A request that leaves a feature out has a null that means
+#: nothing: without the evidence, the null is worded "No data on <name>".
+NULL_EVIDENCE: dict[str, tuple[str, str]] = {
+    "days_since_last_login": ("logins_90d", "known"),
+    "days_since_last_ticket": ("tickets_30d", "known"),
+    "days_to_term_end": ("mrr", "known"),
+    "tickets_30d_vs_baseline": ("tickets_30d", "known"),
+    "mean_resolution_hours_90d": ("tickets_30d", "known"),
+    "worst_csat_90d": ("tickets_30d", "known"),
+    "mean_csat_90d": ("tickets_30d", "known"),
+    "payment_delay_90d": ("late_payments_90d", "known"),
+    "payment_delay_change": ("late_payments_90d", "known"),
+    "core_events_per_active_user_30d": ("active_users_30d", "==0"),
+    "core_user_share_30d": ("active_users_30d", "==0"),
+    "active_users_per_seat": ("active_users_30d", "known"),
+    "mrr": ("tenure_days", "known"),
+    "mrr_change_90d": ("mrr", "known"),
+    "logins_7d_change": ("logins_7d", ">0"),
+    "logins_30d_change": ("logins_30d", ">0"),
+    "active_days_30d_change": ("active_days_30d", ">0"),
+    "core_events_30d_change": ("core_events_30d", ">0"),
+}
+
+
 def null_reason(spec: FeatureSpec) -> tuple[str, str]:
     """The (English, Chinese) reason for a missing value of ``spec``: what the null means."""
     if spec.name in NULL_REASONS:
@@ -332,7 +354,19 @@ def null_reason(spec: FeatureSpec) -> tuple[str, str]:
         et = spec.params.get("event_type", "")
         return (f"'{et}' events in the last 30 days after none in the 30 days before",
                 f"前30天无'{et}'事件，近30天有")
+    return no_data_reason(spec)
+
+
+def no_data_reason(spec: FeatureSpec) -> tuple[str, str]:
+    """The (English, Chinese) reason for a null whose meaning is unknown."""
     return f"No data on {spec.name}", f"{spec.name}：无数据"
+
+
+def null_evidence(spec: FeatureSpec) -> tuple[str, str] | None:
+    """``(feature, test)`` a row must pass for ``null_reason`` to hold (None: it always holds)."""
+    if spec.template == "event_change":
+        return spec.name.removesuffix("_change"), ">0"
+    return NULL_EVIDENCE.get(spec.name)
 
 
 def build_catalogue(event_types: list[str] | tuple[str, ...]) -> Catalogue:

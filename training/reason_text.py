@@ -3,7 +3,8 @@
 ``word`` returns ``None`` when a value cannot be worded honestly on the side it is asked for
 (risk or strength); the reason builder then tries the group's next feature. The rules:
 
-* a missing value is worded as missing (``features.spec.null_reason``), never as a value;
+* a missing value is worded as missing, never as a value: as what the null means
+  (``features.spec.null_reason``) when the row shows it, else "No data on X";
 * a change of 0% (after rounding) is neither a risk nor a strength; a relative change must
   point the way its direction says (fewer logins is a risk, more a strength), needs at least
   ``min_base`` counts in the previous window ("down 100%" of 1 event says nothing) and an
@@ -26,7 +27,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from features.spec import FeatureSpec, null_reason
+from features.spec import FeatureSpec, no_data_reason, null_evidence, null_reason
 
 #: Fewest events in the previous window for a relative change to be a reason.
 MIN_BASE_COUNT = 5
@@ -310,12 +311,24 @@ def _word_count(spec: FeatureSpec, v: float, side: int, refs: References, lang: 
     return f"{text}；典型活跃客户为{ref}"
 
 
+def word_missing(spec: FeatureSpec, row: Row, lang: str) -> str:
+    """A null that carries a contribution: what it means when the row shows it (a user that
+    never logged in has a known login count), else "No data on X"."""
+    evidence = null_evidence(spec)
+    holds = True
+    if evidence is not None:
+        v = row.get(evidence[0])
+        holds = v is not None and {"known": True, ">0": v > 0, "==0": v == 0}[evidence[1]]
+    en, zh = null_reason(spec) if holds else no_data_reason(spec)
+    return en if lang == "en" else zh
+
+
 def word(spec: FeatureSpec, value: object, side: int, row: Row, refs: References, lang: str,
          min_base: float = MIN_BASE_COUNT) -> str | None:
     """The reason text for ``spec`` at ``value`` as a risk (``side`` +1) or a strength (-1),
     or None when that value cannot honestly be worded so (see the module docstring)."""
     if missing(value):
-        return render(spec, None, lang)
+        return word_missing(spec, row, lang)
     tenure = row.tenure_days()
     if spec.type == "category":
         return _word_category(spec, value, side, refs, lang)

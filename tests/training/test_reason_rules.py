@@ -95,9 +95,21 @@ def test_a_flag_is_worded_only_when_set_and_on_its_side():
 
 
 def test_a_missing_value_is_worded_as_missing_on_either_side():
-    assert w("days_to_term_end", None) == "No end date on the current term"
-    assert w("days_to_term_end", float("nan"), side=-1, lang="zh-CN") == "当前合同没有到期日"
+    assert w("days_to_term_end", None, mrr=150.0) == "No end date on the current term"
+    assert w("days_to_term_end", float("nan"), side=-1, lang="zh-CN", mrr=150.0) == "当前合同没有到期日"
     assert w("tickets_30d", None) == "No data on tickets_30d"
+
+
+def test_a_null_means_what_its_definition_says_only_when_the_row_shows_it():
+    # a request that leaves features out: their nulls mean nothing
+    assert w("days_to_term_end", None) == "No data on days_to_term_end"
+    assert w("logins_30d_change", None) == "No data on logins_30d_change"
+    assert w("logins_30d_change", None, logins_30d=0.0) == "No data on logins_30d_change"
+    assert w("logins_30d_change", None, logins_30d=4.0) == "Logins in the last 30 days after none in the 30 days before"
+    assert w("evt_message_30d_change", None, evt_message_30d=2.0, lang="zh-CN") == "前30天无'message'事件，近30天有"
+    assert w("core_events_per_active_user_30d", None, active_users_30d=0.0) == "No active users in the last 30 days"
+    assert w("core_events_per_active_user_30d", None, active_users_30d=3.0) == (
+        "No data on core_events_per_active_user_30d")
 
 
 def _contribs(**by_name: float) -> np.ndarray:
@@ -119,7 +131,7 @@ def _builder(**kw) -> ReasonBuilder:
 
 def test_a_reason_names_the_feature_that_carries_the_contribution():
     # the renewal group lowers the risk through a missing term end; the overdue invoice adds nothing
-    raw = _raw(days_to_term_end=np.nan, days_overdue=40.0, logins_30d=2.0, tenure_days=400.0)
+    raw = _raw(days_to_term_end=np.nan, days_overdue=40.0, logins_30d=2.0, tenure_days=400.0, mrr=150.0)
     out = _builder().explain(_contribs(days_to_term_end=-0.5, days_overdue=0.0, logins_30d=0.3), raw)[0]
     strength, = out["strengths"]
     assert strength["feature"] == "days_to_term_end" and strength["value"] is None
