@@ -12,6 +12,7 @@
 * a count is worded against the typical value of accounts that stayed ("Only 1 'message'
   event in the last 90 days; a typical active account has 14"); a count no worse than typical
   is no risk (no better, no strength);
+* a company's own number (unit ``value``) likewise, against its typical value;
 * a category is worded with its churn rate against the overall rate ("churn is higher in
   software: 12% vs 8% overall"), or not at all;
 * a window longer than the account's age says so ("in its first 25 days");
@@ -279,6 +280,11 @@ def is_count(spec: FeatureSpec) -> bool:
     return countable and spec.type != "category" and not is_change(spec)
 
 
+def is_own_number(spec: FeatureSpec) -> bool:
+    """A number of a company's own column (unit ``value``): worded against the typical value."""
+    return spec.unit == "value" and spec.type != "category" and not is_change(spec)
+
+
 def _against_direction(spec: FeatureSpec, v: float, typical: float, side: int) -> bool:
     """True when ``v`` is on the safe side of ``typical`` for a risk (the risky one for a strength)."""
     return bool(spec.direction) and (v - typical) * spec.direction * side <= 0
@@ -304,6 +310,8 @@ def _word_count(spec: FeatureSpec, v: float, side: int, refs: References, lang: 
         return None  # more logins than typical is no risk
     text = _fill(template, spec, v, lang, side < 0)
     ref = render_value(spec, typical, lang)["value"]
+    if not is_count(spec):  # a company's own number: no unit, no "only"
+        return f"{text} (typical of those who stayed: {ref})" if lang == "en" else f"{text}（未流失客户典型值：{ref}）"
     if lang == "en":
         if side > 0 and 0 < v < typical and not text.startswith("Only "):
             text = "Only " + text[0].lower() + text[1:] if not text[0].isdigit() else "Only " + text
@@ -337,7 +345,7 @@ def word(spec: FeatureSpec, value: object, side: int, row: Row, refs: References
         return render(spec, v, lang, side < 0) if v == 1 and spec.direction * side >= 0 else None
     if is_change(spec):
         return _word_change(spec, v, side, row, lang, tenure, min_base)
-    if is_count(spec):
+    if is_count(spec) or is_own_number(spec):
         return _word_count(spec, v, side, refs, lang, tenure)
     w = window_days(spec)
     template = spec.reason_en if lang == "en" else spec.reason_zh

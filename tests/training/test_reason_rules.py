@@ -174,3 +174,14 @@ def test_references_are_learned_from_the_accounts_that_stayed():
     assert refs["overall_churn"] == pytest.approx(2 / 6)
     assert refs["category_churn"]["industry"] == {"a": [0.0, 2], "b": [pytest.approx(2 / 3), 3]}
     assert refs["min_contribution"] == 0.05
+
+
+def test_a_company_number_is_worded_against_the_typical_value_of_those_who_stayed():
+    from features.spec import FeatureSpec
+
+    spec = FeatureSpec(name="nps", group="profile", type="float", unit="value", definition="column 'nps'",
+                       direction=0, valid_range=(None, None), reason_en="nps: {value}", reason_zh="nps：{value}")
+    refs = References(typical={"nps": 40.0}, category_churn={}, overall_churn=0.1)
+    assert word(spec, 12.0, +1, Row({}), refs, "en") == "nps: 12 (typical of those who stayed: 40)"
+    assert word(spec, 12.0, +1, Row({}), refs, "zh-CN") == "nps：12（未流失客户典型值：40）"
+    assert word(spec, 40.0, +1, Row({}), refs, "en") is None
