@@ -220,9 +220,11 @@ def _core_features() -> list[FeatureSpec]:
            "Email open rate {change}", "邮件打开率{change}", "role_ratio_change",
            num="marketing_open", den="marketing_sent", window=90, rng=DIFF),
     ]
-    for col, desc, zh in (("industry", "industry", "行业"), ("size_band", "company size band from employees", "公司规模"),
+    for col, desc, zh in (("industry", "industry", "行业"),
+                          ("size_band", "company size band from employees", "公司规模"),
                           ("region", "region", "地区"), ("channel", "acquisition channel", "获客渠道"),
-                          ("csm", "customer-success manager", "客户成功经理"), ("segment", "account class", "客户类别")):
+                          ("csm", "customer-success manager", "客户成功经理"),
+                          ("segment", "account class", "客户类别")):
         out.append(_f(col, "profile", "category", desc, 0, f"{desc.capitalize()}: {{value}}",
                       f"{zh}：{{value}}", "profile", type="category", rng=(None, None), column=col))
     return out

@@ -21,7 +21,6 @@
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -266,7 +265,8 @@ def _word_category(spec: FeatureSpec, value: object, side: int, refs: References
         return None
     text = _fill(spec.reason_en if lang == "en" else spec.reason_zh, spec, value, lang, side < 0)
     if lang == "en":
-        return f"{text}; churn is {'higher' if side > 0 else 'lower'} in {value}: {_pct(rate)} vs {_pct(overall)} overall"
+        more = "higher" if side > 0 else "lower"
+        return f"{text}; churn is {more} in {value}: {_pct(rate)} vs {_pct(overall)} overall"
     return f"{text}；该类客户流失率{'更高' if side > 0 else '更低'}：{_pct(rate)}，整体{_pct(overall)}"
 
 

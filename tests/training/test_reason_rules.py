@@ -72,7 +72,8 @@ def test_a_window_longer_than_the_account_says_so():
     assert w("evt_message_90d", 1, tenure_days=25) == "1 'message' event in its first 25 days"
     assert w("evt_message_90d", 1, tenure_days=25, lang="zh-CN") == "开通以来25天内'message'事件1次"
     assert w("active_days_30d", 3, tenure_days=12) == "Active on 3 of its first 12 days"
-    assert w("core_events_per_active_user_30d", 2, tenure_days=1) == "2 core-feature uses per active user in its first day"
+    assert w("core_events_per_active_user_30d", 2, tenure_days=1) == (
+        "2 core-feature uses per active user in its first day")
     assert w("evt_message_7d", 1, tenure_days=25) == "1 'message' event in the last 7 days"  # the window fits
     assert w("logins_30d", 0, tenure_days=6) == "0 logins in its first 6 days"
     assert w("logins_30d", 10, tenure_days=6) is None  # above a typical account's 9 logins pro-rated to 6 days

@@ -132,8 +132,8 @@ def test_the_bundle_keeps_the_references_and_words_the_same_after_loading(bundle
     assert loaded.reason_references == bundle.reason_references
     assert loaded.reason_references["typical"]["logins_30d"] > 0
     def words(explained):
-        return [[(x["feature"], x["value"], x["text"], round(x["contribution"], 9)) for x in e["reasons"] + e["strengths"]]
-                for e in explained]
+        return [[(x["feature"], x["value"], x["text"], round(x["contribution"], 9))
+                 for x in e["reasons"] + e["strengths"]] for e in explained]
 
     assert words(loaded.explain(rows.head(200), "zh-CN")) == words(batch[1]["zh-CN"][:200])
 
