@@ -146,7 +146,7 @@ def _core_features() -> list[FeatureSpec]:
            "role_change", role="core_feature", window=30, rng=PCT),
         _f("core_features_used_30d_change", c, "count",
            "core_features_used_30d minus the same count in the previous 30 days", -1,
-           "{value} core features fewer than the previous 30 days", "核心功能使用种类较前30天变化{value}个",
+           "Core features used: {change} than in the previous 30 days", "核心功能使用种类较前30天{change}",
            "role_breadth_change", role="core_feature", window=30, rng=DIFF),
         _f("tickets_30d", s, "count", "tickets opened in the last 30 days", +1,
            "{value} tickets in the last 30 days", "近30天提交工单{value}个", "ticket_count", window=30, type="int"),
@@ -196,7 +196,7 @@ def _core_features() -> list[FeatureSpec]:
            "Invoices paid {value} days late on average", "发票平均逾期{value}天付款", "invoice_delay",
            window=90),
         _f("payment_delay_change", r, "days", "payment_delay_90d minus the same in the previous 90 days", +1,
-           "Payment delay up {value} days", "付款延迟增加{value}天", "invoice_delay_change",
+           "Payment delay {change} vs the previous 90 days", "付款延迟较前90天{change}", "invoice_delay_change",
            window=90, rng=DIFF),
         _f("mrr", m, "currency", "MRR of the terms in force at t", -1,
            "MRR of {value}", "月经常性收入{value}", "term_value", column="mrr"),
@@ -220,11 +220,13 @@ def _core_features() -> list[FeatureSpec]:
            "Email open rate {change}", "邮件打开率{change}", "role_ratio_change",
            num="marketing_open", den="marketing_sent", window=90, rng=DIFF),
     ]
-    for col, desc in (("industry", "industry"), ("size_band", "company size band from employees"),
-                      ("region", "region"), ("channel", "acquisition channel"),
-                      ("csm", "customer-success manager"), ("segment", "account class")):
+    for col, desc, zh in (("industry", "industry", "行业"),
+                          ("size_band", "company size band from employees", "公司规模"),
+                          ("region", "region", "地区"), ("channel", "acquisition channel", "获客渠道"),
+                          ("csm", "customer-success manager", "客户成功经理"),
+                          ("segment", "account class", "客户类别")):
         out.append(_f(col, "profile", "category", desc, 0, f"{desc.capitalize()}: {{value}}",
-                      f"{desc}：{{value}}", "profile", type="category", rng=(None, None), column=col))
+                      f"{zh}：{{value}}", "profile", type="category", rng=(None, None), column=col))
     return out
 
 
@@ -289,6 +291,84 @@ class Catalogue:
 
 
 CORE_FEATURES: tuple[FeatureSpec, ...] = tuple(_core_features())
+
+#: Reasons for a missing (null) value whose meaning is known from the definition, in English and
+#: Simplified Chinese. A null only becomes a reason when the null itself carries the contribution;
+#: a feature not listed here is worded "No data on <name>".
+NULL_REASONS: dict[str, tuple[str, str]] = {
+    "days_since_last_login": ("Never logged in", "从未登录"),
+    "days_since_last_ticket": ("Never opened a ticket", "从未提交工单"),
+    "days_to_term_end": ("No end date on the current term", "当前合同没有到期日"),
+    "tickets_30d_vs_baseline": ("No tickets in the last 180 days", "近180天没有工单"),
+    "mean_resolution_hours_90d": ("No tickets resolved in the last 90 days", "近90天没有已解决的工单"),
+    "worst_csat_90d": ("No rated tickets in the last 90 days", "近90天没有已评分的工单"),
+    "mean_csat_90d": ("No rated tickets in the last 90 days", "近90天没有已评分的工单"),
+    "payment_delay_90d": ("No invoices paid in the last 90 days", "近90天没有已付款的发票"),
+    "payment_delay_change": ("No invoices paid in one of the last two 90-day periods",
+                             "近两个90天周期之一没有已付款的发票"),
+    "core_events_per_active_user_30d": ("No active users in the last 30 days", "近30天没有活跃用户"),
+    "core_user_share_30d": ("No active users in the last 30 days", "近30天没有活跃用户"),
+    "active_users_per_seat": ("No seats on record", "没有席位记录"),
+    "mrr": ("No MRR on record", "没有月经常性收入记录"),
+    "mrr_change_90d": ("No MRR 90 days ago", "90天前没有月经常性收入"),
+    # a relative change is null when the previous window had none and the last one had some
+    "logins_7d_change": ("Logins in the last 7 days after none in the 7 days before",
+                         "前7天无登录，近7天有登录"),
+    "logins_30d_change": ("Logins in the last 30 days after none in the 30 days before",
+                          "前30天无登录，近30天有登录"),
+    "active_days_30d_change": ("Active in the last 30 days after no activity in the 30 days before",
+                               "前30天无活跃，近30天有活跃"),
+    "core_events_30d_change": ("Core-feature use in the last 30 days after none in the 30 days before",
+                               "前30天未使用核心功能，近30天有使用"),
+}
+
+
+#: What a row must show for a null to mean what ``NULL_REASONS`` says: ``(feature, test)`` with
+#: test ``known``, ``>0`` or ``==0``. A request that leaves a feature out has a null that means
+#: nothing: without the evidence, the null is worded "No data on <name>".
+NULL_EVIDENCE: dict[str, tuple[str, str]] = {
+    "days_since_last_login": ("logins_90d", "known"),
+    "days_since_last_ticket": ("tickets_30d", "known"),
+    "days_to_term_end": ("mrr", "known"),
+    "tickets_30d_vs_baseline": ("tickets_30d", "known"),
+    "mean_resolution_hours_90d": ("tickets_30d", "known"),
+    "worst_csat_90d": ("tickets_30d", "known"),
+    "mean_csat_90d": ("tickets_30d", "known"),
+    "payment_delay_90d": ("late_payments_90d", "known"),
+    "payment_delay_change": ("late_payments_90d", "known"),
+    "core_events_per_active_user_30d": ("active_users_30d", "==0"),
+    "core_user_share_30d": ("active_users_30d", "==0"),
+    "active_users_per_seat": ("active_users_30d", "known"),
+    "mrr": ("tenure_days", "known"),
+    "mrr_change_90d": ("mrr", "known"),
+    "logins_7d_change": ("logins_7d", ">0"),
+    "logins_30d_change": ("logins_30d", ">0"),
+    "active_days_30d_change": ("active_days_30d", ">0"),
+    "core_events_30d_change": ("core_events_30d", ">0"),
+}
+
+
+def null_reason(spec: FeatureSpec) -> tuple[str, str]:
+    """The (English, Chinese) reason for a missing value of ``spec``: what the null means."""
+    if spec.name in NULL_REASONS:
+        return NULL_REASONS[spec.name]
+    if spec.template == "event_change":
+        et = spec.params.get("event_type", "")
+        return (f"'{et}' events in the last 30 days after none in the 30 days before",
+                f"前30天无'{et}'事件，近30天有")
+    return no_data_reason(spec)
+
+
+def no_data_reason(spec: FeatureSpec) -> tuple[str, str]:
+    """The (English, Chinese) reason for a null whose meaning is unknown."""
+    return f"No data on {spec.name}", f"{spec.name}：无数据"
+
+
+def null_evidence(spec: FeatureSpec) -> tuple[str, str] | None:
+    """``(feature, test)`` a row must pass for ``null_reason`` to hold (None: it always holds)."""
+    if spec.template == "event_change":
+        return spec.name.removesuffix("_change"), ">0"
+    return NULL_EVIDENCE.get(spec.name)
 
 
 def build_catalogue(event_types: list[str] | tuple[str, ...]) -> Catalogue:

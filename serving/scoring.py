@@ -117,4 +117,4 @@ class Scorer:
 def _public(item: dict) -> dict:
     """The API's reason fields (values are already plain Python in ``ReasonBuilder``)."""
     return {"signal": item["signal"], "text": item["text"], "contribution": round(item["contribution"], 6),
-            "value": item["value"]}
+            "feature": item["feature"], "value": item["value"]}

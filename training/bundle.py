@@ -13,7 +13,9 @@ A bundle folder holds:
 * ``bundle.json`` — training window and split, horizon and grace, metrics, input hash,
   and the pointer to the training snapshots (store, table, as-of range);
 * ``test_predictions.csv`` — the test block's out-of-sample predictions (monitoring's
-  reference).
+  reference);
+* ``reasons.json`` — what reasons are worded against (``training.reasons.fit_references``;
+  optional: older bundles word reasons without references).
 
 ``ModelBundle.load`` reads these with json and LightGBM's text parser only: nothing is
 unpickled and no model code is run.
@@ -39,7 +41,7 @@ from training.calibration import IsotonicCalibrator
 from training.errors import ModelBundleError
 from training.health import HealthMap
 from training.model import FeatureFrame, FeatureRows
-from training.reasons import ReasonBuilder, contributions, threads_for
+from training.reasons import contributions, reason_builder, threads_for
 from training.score_calibration import ScoreCalibrator, load_calibrator
 
 FILES = ("model.txt", "calibrator.json", "health_map.json", "features.json", "bundle.json")
@@ -54,6 +56,7 @@ class ModelBundle:
     frame: FeatureFrame
     meta: dict = field(default_factory=dict)
     test_predictions: pd.DataFrame | None = None
+    reason_references: dict | None = None
 
     def __post_init__(self) -> None:
         # the catalogue stays whole (requests may carry every feature); reasons follow the model's
@@ -61,7 +64,7 @@ class ModelBundle:
         kept = set(self.frame.names)
         model_catalogue = dataclasses.replace(
             self.catalogue, features=tuple(f for f in self.catalogue.features if f.name in kept))
-        self.reasons = ReasonBuilder().fit(model_catalogue)
+        self.reasons = reason_builder(model_catalogue, self.reason_references)
 
     # -- scoring ---------------------------------------------------------------------
     def _scored(self, X: np.ndarray, index: pd.Index) -> pd.DataFrame:
@@ -128,6 +131,8 @@ class ModelBundle:
             _dump(folder / "blend.json", self.booster.to_dict())
         if self.test_predictions is not None:
             self.test_predictions.to_csv(folder / "test_predictions.csv", index=False)
+        if self.reason_references is not None:
+            _dump(folder / "reasons.json", self.reason_references)
         return folder
 
     @classmethod
@@ -146,7 +151,9 @@ class ModelBundle:
                          calibrator=load_calibrator(_read(folder / "calibrator.json")),
                          health_map=HealthMap.from_dict(_read(folder / "health_map.json")),
                          catalogue=catalogue, frame=FeatureFrame.from_dict(feats["frame"]),
-                         meta=_read(folder / "bundle.json"))
+                         meta=_read(folder / "bundle.json"),
+                         reason_references=_read(folder / "reasons.json") if (folder / "reasons.json").exists()
+                         else None)
         except (ValueError, KeyError, lgb.basic.LightGBMError) as exc:
             raise ModelBundleError(f"{folder}: unreadable model bundle ({exc})") from exc
         if booster.feature_name() != bundle.frame.names:

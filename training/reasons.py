@@ -1,22 +1,38 @@
-"""Reason codes from LightGBM's exact TreeSHAP (``pred_contrib``), DESIGN §4.
+"""Reason codes from exact per-feature contributions (LightGBM's TreeSHAP), DESIGN §4, issue 12.
 
-Contributions are in raw log-odds units and sum, with the bias term, to the raw score.
-They are summed per signal group; up to three groups with a positive sum become
-``reasons`` (largest first; possibly none), up to two with the most negative sum become
-``strengths``. A group's text comes from the template of its largest-contributing
-feature with a known value (for a strength: its most negative one), filled with that value.
+Contributions are in raw log-odds units, shape ``(n_rows, n_features + 1)`` with the bias last,
+and sum to the raw score. A reason names one feature and reports that feature's own numbers:
+
+* each signal group's direction is the sign of its summed contribution: a group that raises
+  the risk can give a reason, one that lowers it a strength, never both;
+* the group's text comes from its member with the largest contribution in the group's
+  direction that can be worded honestly (``training.reason_text.word``; a missing value is
+  worded as missing), filled with that member's own value;
+* the item reports that member as ``feature``, its value as ``value`` and its own contribution
+  as ``contribution`` (exactly the bar the SHAP waterfall shows for it); the group's sum is
+  ``group_contribution``;
+* a contribution below ``min_contribution`` (default 0.05 log-odds) is no reason or strength;
+* up to three reasons and two strengths, one per group, largest contribution first.
+
+``fit_references`` learns, on the training rows, what a value is worded against (typical
+counts of accounts that stayed, churn per category); the bundle keeps it as plain JSON.
 """
 
 from __future__ import annotations
-
-import math
-import re
 
 import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
-from features.spec import GROUP_LABELS, Catalogue, FeatureSpec
+from features.spec import GROUP_LABELS, Catalogue
+from training.reason_text import NO_REFERENCES, References, Row, missing, render, render_value, word
+
+__all__ = ["ReasonBuilder", "contributions", "fit_references", "reason_builder", "render", "render_value",
+           "threads_for"]
+
+#: Smallest |contribution| (log-odds) a reason or strength may have: below it, filler.
+MIN_CONTRIBUTION = 0.05
+
 
 # Below this many rows LightGBM predicts on one thread: OpenMP's thread team costs more than
 # it saves on a few rows, and under concurrent requests the teams of several threads fight
@@ -34,139 +50,111 @@ def contributions(booster: lgb.Booster, X: pd.DataFrame | np.ndarray) -> np.ndar
     return np.asarray(booster.predict(X, pred_contrib=True, num_threads=threads_for(len(X))))
 
 
-def _number(v: float, decimals: int = 0) -> str:
-    return f"{v:,.{decimals}f}"
+def fit_references(rows: pd.DataFrame, catalogue: Catalogue, label: str = "churn_label",
+                   min_contribution: float = MIN_CONTRIBUTION) -> dict:
+    """What reasons are worded against, from labelled training rows, as plain JSON.
 
-
-def render_value(spec: FeatureSpec, value: object, lang: str) -> dict[str, str]:
-    """The template fields for one value: ``value`` and, for relative changes, ``change``."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return {"value": "n/a" if lang == "en" else "无数据", "change": "n/a" if lang == "en" else "无数据"}
-    if spec.type == "category":
-        return {"value": str(value), "change": str(value)}
-    v = float(value)
-    if spec.unit == "ratio" and "{change}" in (spec.reason_en + spec.reason_zh):
-        pct = abs(v) * 100
-        if spec.name.endswith("open_rate_change"):  # a difference of rates: percentage points
-            word = ("up" if v >= 0 else "down") if lang == "en" else ("上升" if v >= 0 else "下降")
-            text = f"{word} {pct:.0f} pts" if lang == "en" else f"{word}{pct:.0f}个百分点"
+    Returns:
+        ``{"min_contribution": ..., "overall_churn": rate of all rows, "typical": {feature:
+        median among rows that did not churn} for numeric features, "category_churn":
+        {feature: {category: [churn rate, rows]}}}``.
+    """
+    y = pd.to_numeric(rows[label], errors="raise").astype(float)
+    stayed = rows[y == 0]
+    typical, by_category = {}, {}
+    for f in catalogue.features:
+        if f.name not in rows.columns:
+            continue
+        if f.type == "category":
+            keys = rows[f.name].astype("string")
+            grouped = y.groupby(keys, dropna=True).agg(["mean", "size"])
+            by_category[f.name] = {str(k): [float(r["mean"]), int(r["size"])] for k, r in grouped.iterrows()}
         else:
-            word = ("up" if v >= 0 else "down") if lang == "en" else ("上升" if v >= 0 else "下降")
-            text = f"{word} {pct:.0f}%" if lang == "en" else f"{word}{pct:.0f}%"
-        return {"value": text, "change": text}
-    if spec.unit == "ratio" and "{value}x" in spec.reason_en:  # a multiple: "at 1.4x the usual rate"
-        text = f"{v:.1f}"
-    elif spec.unit == "ratio":
-        text = f"{v:.0%}" if v <= 1.5 else f"{v:.1f}"
-    elif spec.unit in ("hours", "score"):
-        text = _number(v, 1)
-    elif spec.unit == "currency":
-        text = _number(v, 0)
-    else:
-        text = _number(v, 0) if float(v).is_integer() else _number(v, 1)
-    return {"value": text, "change": text}
+            median = pd.to_numeric(stayed[f.name], errors="coerce").median()
+            if not missing(median):
+                typical[f.name] = float(median)
+    return {"min_contribution": float(min_contribution), "overall_churn": float(y.mean()) if len(y) else None,
+            "typical": typical, "category_churn": by_category}
 
 
-# English nouns that directly follow the value (after at most one qualifier) in the reason
-# templates: "Term ends in 1 days" -> "1 day", "1 'key_contact_left' events" -> "1 ... event".
-_AFTER_VALUE = re.compile(r"^((?: '.*?'(?= )| core-feature| core| high-priority| new-feature| late| active)?) "
-                          r"(days|logins|tickets|events|users|uses|seats|payments|features|trainings or webinars)\b")
-
-
-def _singular(template: str) -> str:
-    head, sep, tail = template.partition("{value}")
-    match = _AFTER_VALUE.match(tail) if sep else None
-    if not match:
-        return template
-    noun = match.group(2).replace("trainings or webinars", "training or webinar").removesuffix("s")
-    return head + sep + match.group(1) + " " + noun + tail[match.end():]
-
-
-def _neutral(template: str) -> str:
-    """A reason template worded for a strength: "Only 87% of seats in use" reads as a
-    complaint, so the "only" goes ("87% of seats in use", "席位使用率87%")."""
-    return template.removeprefix("Only ").replace("仅", "")
-
-
-def render(spec: FeatureSpec, value: object, lang: str, strength: bool = False) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return f"No data for {spec.name}" if lang == "en" else f"{spec.name}：无数据"
-    template = spec.reason_en if lang == "en" else spec.reason_zh
-    if strength:
-        template = _neutral(template)
-    fields = render_value(spec, value, lang)
-    if lang == "en" and fields["value"] == "1":
-        template = _singular(template)
-    return template.format(**fields)
-
-
-def _pick(member: np.ndarray, known: np.ndarray, contrib: np.ndarray, sign: int) -> np.ndarray:
-    """Per row, the group member with the largest ``sign * contribution``, preferring members
-    whose value is known (a missing value cannot be worded)."""
-    score = np.where(member, sign * contrib, -np.inf)
-    best_known = np.where(known, score, -np.inf)
-    has_known = np.isfinite(best_known.max(axis=1))
-    return np.where(has_known, best_known.argmax(axis=1), score.argmax(axis=1))
+def reason_builder(catalogue: Catalogue, references: dict | None = None) -> ReasonBuilder:
+    """A fitted ``ReasonBuilder`` from a bundle's references JSON (None: an older bundle)."""
+    refs = references or {}
+    return ReasonBuilder(min_contribution=float(refs.get("min_contribution", MIN_CONTRIBUTION))).fit(
+        catalogue, references)
 
 
 class ReasonBuilder:
     """Turns contribution rows into reasons and strengths (sklearn-like: fit learns groups)."""
 
-    def __init__(self, max_reasons: int = 3, max_strengths: int = 2) -> None:
+    def __init__(self, max_reasons: int = 3, max_strengths: int = 2,
+                 min_contribution: float = MIN_CONTRIBUTION) -> None:
         self.max_reasons = max_reasons
         self.max_strengths = max_strengths
+        self.min_contribution = min_contribution
 
-    def fit(self, catalogue: Catalogue) -> ReasonBuilder:
+    def fit(self, catalogue: Catalogue, references: dict | None = None) -> ReasonBuilder:
+        """Learn the groups of ``catalogue``; ``references`` from ``fit_references`` (optional)."""
         self.catalogue_ = catalogue
+        self.references_ = References.from_dict(references) if references else NO_REFERENCES
         self.groups_ = sorted({f.group for f in catalogue.features})
         index = {g: i for i, g in enumerate(self.groups_)}
+        self.group_of_ = np.array([index[f.group] for f in catalogue.features], dtype=int)
         self.member_ = np.zeros((len(catalogue.features), len(self.groups_)))
-        for j, f in enumerate(catalogue.features):
-            self.member_[j, index[f.group]] = 1.0
+        self.member_[np.arange(len(catalogue.features)), self.group_of_] = 1.0
         return self
 
     def explain(self, contribs: np.ndarray, raw: pd.DataFrame, lang: str = "en") -> list[dict]:
         """One ``{"reasons": [...], "strengths": [...]}`` per row.
 
         ``raw`` holds the rows' actual feature values (before encoding), in catalogue order.
-        Each item: ``signal`` (group), ``label``, ``text``, ``contribution`` (log-odds),
-        ``feature`` and ``value``. Group sums, ranking and each group's strongest feature are
-        computed for all rows at once; only the wording is per item.
+        Each item: ``signal`` (group), ``label``, ``text``, ``contribution`` (the feature's own,
+        log-odds), ``group_contribution``, ``feature`` and ``value``.
         """
-        feats = self.catalogue_.features
-        per_feature = contribs[:, :-1]
+        names = [f.name for f in self.catalogue_.features]
+        per_feature = np.asarray(contribs)[:, :-1]
         per_group = per_feature @ self.member_
-        n, k = per_group.shape
-        members = self.member_.T.astype(bool)  # (groups, features)
-        names = [f.name for f in feats]
         if isinstance(raw, pd.DataFrame):
             values = raw[names].to_numpy(dtype=object)
         else:  # training.model.FeatureRows
             values = raw.object_values(names)
-        known = ~pd.isna(values)  # word a reason from a feature with a value when there is one
-        up = np.stack([_pick(members[g], known, per_feature, +1) for g in range(k)], axis=1)
-        down = np.stack([_pick(members[g], known, per_feature, -1) for g in range(k)], axis=1)
-        order = np.argsort(-per_group, axis=1, kind="stable")
+        order = np.argsort(-per_feature, axis=1, kind="stable")  # largest contribution first
         labels = [GROUP_LABELS.get(g, (g, g))[0 if lang == "en" else 1] for g in self.groups_]
+        position = {name: j for j, name in enumerate(names)}
         out = []
-        for i in range(n):
-            reasons, strengths = [], []
-            for g in order[i, : self.max_reasons]:
-                if per_group[i, g] > 0:
-                    reasons.append(self._item(g, up[i, g], per_group[i, g], values[i], labels, lang, False))
-            for g in order[i, ::-1][: self.max_strengths]:
-                if per_group[i, g] < 0:
-                    strengths.append(self._item(g, down[i, g], per_group[i, g], values[i], labels, lang, True))
-            out.append({"reasons": reasons, "strengths": strengths})
+        for i in range(len(per_feature)):
+            row = Row(values[i], position)
+            pick = (per_feature[i], per_group[i], values[i], row, labels, lang)
+            out.append({"reasons": self._side(order[i], +1, self.max_reasons, *pick),
+                        "strengths": self._side(order[i][::-1], -1, self.max_strengths, *pick)})
         return out
 
-    def _item(self, g: int, j: int, contribution: float, values: np.ndarray, labels: list[str], lang: str,
-              strength: bool) -> dict:
-        spec = self.catalogue_.features[j]
-        value = values[j]
-        if isinstance(value, np.generic):
-            value = value.item()
-        if isinstance(value, float) and math.isnan(value):
-            value = None
-        return {"signal": self.groups_[g], "label": labels[g], "text": render(spec, value, lang, strength),
-                "contribution": float(contribution), "feature": spec.name, "value": value}
+    def _side(self, order: np.ndarray, side: int, limit: int, contrib: np.ndarray, group_sum: np.ndarray,
+              values: np.ndarray, row: Row, labels: list[str], lang: str) -> list[dict]:
+        """The reasons (side +1) or strengths (-1) of one row: features in ``order`` (largest
+        ``side * contribution`` first), one per group whose sum points the same way."""
+        items: list[dict] = []
+        used: set[int] = set()
+        for j in order:
+            c = float(contrib[j])
+            if len(items) == limit or side * c < self.min_contribution:
+                break
+            g = int(self.group_of_[j])
+            if g in used or side * group_sum[g] <= 0:
+                continue
+            spec = self.catalogue_.features[j]
+            value = _plain(values[j])
+            text = word(spec, value, side, row, self.references_, lang)
+            if text is None:
+                continue
+            used.add(g)
+            items.append({"signal": self.groups_[g], "label": labels[g], "text": text, "contribution": c,
+                          "group_contribution": float(group_sum[g]), "feature": spec.name, "value": value})
+        return items
+
+
+def _plain(value: object) -> object:
+    """A plain Python value (None when missing) for JSON and the API."""
+    if isinstance(value, np.generic):
+        value = value.item()
+    return None if missing(value) else value

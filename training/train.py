@@ -28,7 +28,7 @@ from training.evaluation import brier, ece, evaluate, pr_auc, roc_auc, top_decil
 from training.health import HealthMap
 from training.model import FeatureFrame, check_labels, monotone_constraints
 from training.plots import lift_plot, reliability_plot, roc_pr_plot, shap_summary_plot
-from training.reasons import contributions
+from training.reasons import contributions, fit_references
 from training.registry import EXPERIMENT, register, setup
 from training.score_calibration import choose_calibrator
 from training.selection import CANDIDATES, Selection, fit_chosen, grouped_folds, holdout_folds, select_model
@@ -157,7 +157,8 @@ def fit_and_evaluate(train: pd.DataFrame, fit: pd.DataFrame | None, es: pd.DataF
         + f" -> {calibrator.method}")
     health_map = HealthMap.from_base_rate(float(y_train.mean()))
     bundle = ModelBundle(booster=model, calibrator=calibrator, health_map=health_map,
-                         catalogue=catalogue, frame=frame)
+                         catalogue=catalogue, frame=frame,
+                         reason_references=fit_references(train, model_catalogue))
     scored = bundle.predict(test)
     p = scored["churn_probability"].to_numpy()
     metrics = evaluate(y_test, p, scored["tier"].to_numpy())

@@ -29,8 +29,22 @@ def test_chinese_reasons_have_no_plural_to_fix(specs):
     assert render(specs["days_to_term_end"], 1, "zh-CN") == "合同1天后到期"
 
 
-def test_missing_value_is_worded_as_no_data(specs):
-    assert render(specs["days_to_term_end"], None, "en") == "No data for days_to_term_end"
+def test_a_missing_value_is_worded_as_what_the_null_means_or_as_no_data(specs):
+    assert render(specs["days_to_term_end"], None, "en") == "No end date on the current term"
+    assert render(specs["days_to_term_end"], float("nan"), "zh-CN") == "当前合同没有到期日"
+    assert render(specs["days_since_last_login"], None, "en") == "Never logged in"
+    assert render(specs["days_overdue"], None, "en") == "No data on days_overdue"
+    assert render(specs["days_overdue"], None, "zh-CN") == "days_overdue：无数据"
+    assert render(specs["evt_key_contact_left_30d_change"], None, "en") == (
+        "'key_contact_left' events in the last 30 days after none in the 30 days before")
+
+
+def test_differences_are_worded_as_more_or_fewer(specs):
+    assert render(specs["core_features_used_30d_change"], -2, "en") == (
+        "Core features used: 2 fewer than in the previous 30 days")
+    assert render(specs["core_features_used_30d_change"], 1, "zh-CN") == "核心功能使用种类较前30天增加1个"
+    assert render(specs["payment_delay_change"], 1, "en") == "Payment delay up 1 day vs the previous 90 days"
+    assert render(specs["payment_delay_change"], -4.5, "zh-CN") == "付款延迟较前90天减少4.5天"
 
 
 def test_event_names_with_braces_or_apostrophes_are_worded_literally():

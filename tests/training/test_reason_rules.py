@@ -1,0 +1,188 @@
+"""Reason rules on hand-built values: what may be worded as a risk or a strength, and how."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from features.spec import build_catalogue
+from training.reason_text import References, Row, word
+from training.reasons import ReasonBuilder, fit_references
+
+CATALOGUE = build_catalogue(["message", "key_contact_left"])
+SPECS = {f.name: f for f in CATALOGUE.features}
+REFS = References(typical={"evt_message_90d": 14.0, "logins_30d": 9.0, "tickets_30d": 0.0},
+                  category_churn={"industry": {"software": [0.12, 400], "retail": [0.05, 300], "mining": [0.5, 4]}},
+                  overall_churn=0.08)
+
+
+def w(name: str, value: object, side: int = +1, lang: str = "en", **row: object) -> str | None:
+    return word(SPECS[name], value, side, Row({name: value, **row}), REFS, lang)
+
+
+@pytest.mark.parametrize("change", [0.0, 0.004, -0.004])
+def test_a_change_of_zero_percent_is_neither_a_risk_nor_a_strength(change):
+    assert w("active_days_30d_change", change) is None
+    assert w("active_days_30d_change", change, side=-1) is None
+    assert w("evt_message_30d_change", change, evt_message_30d=10) is None
+    assert w("payment_delay_change", 0.02) is None
+    assert w("core_features_used_30d_change", 0) is None
+
+
+def test_a_change_is_worded_only_on_the_side_its_direction_says():
+    assert w("logins_30d_change", 0.2, logins_30d=60) is None  # more logins is no risk
+    assert w("logins_30d_change", 0.2, side=-1, logins_30d=60) == "Logins up 20% vs the previous 30 days"
+    assert w("logins_30d_change", -0.62, logins_30d=19) == "Logins down 62% vs the previous 30 days"
+    assert w("logins_30d_change", -0.62, side=-1, logins_30d=19) is None
+
+
+def test_a_change_on_a_tiny_base_is_no_reason():
+    # down 100% from at most 1 event (the 90-day count bounds the previous 30 days)
+    assert w("evt_key_contact_left_30d_change", -1.0, evt_key_contact_left_30d=0,
+             evt_key_contact_left_90d=1) is None
+    assert w("evt_message_30d_change", 1.0, evt_message_30d=2) is None  # 1 -> 2: "up 100%"
+    assert w("evt_message_30d_change", -1.0, evt_message_30d=0, evt_message_90d=40) == (
+        "'message' events down 100% vs the previous 30 days")
+    assert w("evt_message_30d_change", 0.5, evt_message_30d=30, lang="zh-CN") == "'message'事件较前30天上升50%"
+
+
+def test_a_change_needs_an_account_old_enough_for_the_previous_window():
+    assert w("logins_30d_change", -0.5, logins_30d=20, tenure_days=45) is None
+    assert w("logins_30d_change", -0.5, logins_30d=20, tenure_days=61) == "Logins down 50% vs the previous 30 days"
+
+
+def test_counts_are_worded_against_the_typical_account():
+    assert w("evt_message_90d", 1) == "Only 1 'message' event in the last 90 days; a typical active account has 14"
+    assert w("evt_message_90d", 1, lang="zh-CN") == "近90天'message'事件1次；典型活跃客户为14"
+    assert w("evt_message_90d", 0) == "0 'message' events in the last 90 days; a typical active account has 14"
+    assert w("logins_30d", 30, side=-1) == "30 logins in the last 30 days; a typical active account has 9"
+    assert w("tickets_30d", 3) == "3 tickets in the last 30 days; a typical active account has 0"
+
+
+def test_a_count_no_worse_than_typical_is_no_risk():
+    assert w("evt_message_90d", 14) is None  # typical: neither side
+    assert w("evt_message_90d", 14, side=-1) is None
+    assert w("logins_30d", 30) is None  # more logins than typical is no risk
+    assert w("logins_30d", 3, side=-1) is None  # nor fewer a strength
+    assert w("tickets_30d", 0) is None
+
+
+def test_a_window_longer_than_the_account_says_so():
+    assert w("evt_message_90d", 1, tenure_days=25) == "1 'message' event in its first 25 days"
+    assert w("evt_message_90d", 1, tenure_days=25, lang="zh-CN") == "开通以来25天内'message'事件1次"
+    assert w("active_days_30d", 3, tenure_days=12) == "Active on 3 of its first 12 days"
+    assert w("core_events_per_active_user_30d", 2, tenure_days=1) == (
+        "2 core-feature uses per active user in its first day")
+    assert w("evt_message_7d", 1, tenure_days=25) == "1 'message' event in the last 7 days"  # the window fits
+    assert w("logins_30d", 0, tenure_days=6) == "0 logins in its first 6 days"
+    assert w("logins_30d", 10, tenure_days=6) is None  # above a typical account's 9 logins pro-rated to 6 days
+
+
+def test_a_category_is_a_risk_only_with_a_higher_churn_rate():
+    assert w("industry", "software") == "Industry: software; churn is higher in software: 12% vs 8.0% overall"
+    assert w("industry", "software", lang="zh-CN") == "行业：software；该类客户流失率更高：12%，整体8.0%"
+    assert w("industry", "retail") is None
+    assert w("industry", "retail", side=-1) == "Industry: retail; churn is lower in retail: 5.0% vs 8.0% overall"
+    assert w("industry", "mining") is None  # 4 training rows: no rate worth quoting
+    assert w("industry", "unseen") is None
+    assert word(SPECS["industry"], "software", +1, Row({}), References({}, {}, None), "en") is None
+
+
+def test_a_flag_is_worded_only_when_set_and_on_its_side():
+    assert w("ticket_silence", 1) == "A regular ticket writer has gone silent"
+    assert w("ticket_silence", 0) is None
+    assert w("ticket_silence", 1, side=-1) is None
+
+
+def test_a_missing_value_is_worded_as_missing_on_either_side():
+    assert w("days_to_term_end", None, mrr=150.0) == "No end date on the current term"
+    assert w("days_to_term_end", float("nan"), side=-1, lang="zh-CN", mrr=150.0) == "当前合同没有到期日"
+    assert w("tickets_30d", None) == "No data on tickets_30d"
+
+
+def test_a_null_means_what_its_definition_says_only_when_the_row_shows_it():
+    # a request that leaves features out: their nulls mean nothing
+    assert w("days_to_term_end", None) == "No data on days_to_term_end"
+    assert w("logins_30d_change", None) == "No data on logins_30d_change"
+    assert w("logins_30d_change", None, logins_30d=0.0) == "No data on logins_30d_change"
+    assert w("logins_30d_change", None, logins_30d=4.0) == "Logins in the last 30 days after none in the 30 days before"
+    assert w("evt_message_30d_change", None, evt_message_30d=2.0, lang="zh-CN") == "前30天无'message'事件，近30天有"
+    assert w("core_events_per_active_user_30d", None, active_users_30d=0.0) == "No active users in the last 30 days"
+    assert w("core_events_per_active_user_30d", None, active_users_30d=3.0) == (
+        "No data on core_events_per_active_user_30d")
+
+
+def _contribs(**by_name: float) -> np.ndarray:
+    row = np.zeros(len(CATALOGUE.names) + 1)
+    for name, c in by_name.items():
+        row[CATALOGUE.names.index(name)] = c
+    return row[None, :]
+
+
+def _raw(**values: object) -> pd.DataFrame:
+    row = {n: (None if SPECS[n].type == "category" else np.nan) for n in CATALOGUE.names}
+    return pd.DataFrame([{**row, **values}])
+
+
+def _builder(**kw) -> ReasonBuilder:
+    refs = {"typical": dict(REFS.typical), "category_churn": REFS.category_churn, "overall_churn": 0.08}
+    return ReasonBuilder(**kw).fit(CATALOGUE, refs)
+
+
+def test_a_reason_names_the_feature_that_carries_the_contribution():
+    # the renewal group lowers the risk through a missing term end; the overdue invoice adds nothing
+    raw = _raw(days_to_term_end=np.nan, days_overdue=40.0, logins_30d=2.0, tenure_days=400.0, mrr=150.0)
+    out = _builder().explain(_contribs(days_to_term_end=-0.5, days_overdue=0.0, logins_30d=0.3), raw)[0]
+    strength, = out["strengths"]
+    assert strength["feature"] == "days_to_term_end" and strength["value"] is None
+    assert strength["text"] == "No end date on the current term" and strength["contribution"] == -0.5
+    reason, = out["reasons"]
+    assert (reason["feature"], reason["value"], reason["contribution"]) == ("logins_30d", 2.0, 0.3)
+    assert reason["text"] == "Only 2 logins in the last 30 days; a typical active account has 9"
+
+
+def test_a_group_reports_its_own_sum_and_gives_no_item_against_it():
+    raw = _raw(logins_30d=2.0, active_days_30d=20.0, logins_7d=30.0, tenure_days=400.0)
+    out = _builder().explain(_contribs(logins_30d=0.4, active_days_30d=-0.1, logins_7d=-0.2), raw)[0]
+    assert [(r["feature"], r["contribution"], round(r["group_contribution"], 9)) for r in out["reasons"]] == [
+        ("logins_30d", 0.4, 0.1)]
+    assert out["strengths"] == []  # the activity group raised the risk on balance
+
+
+def test_an_unwordable_lead_gives_way_to_the_next_feature_of_its_group():
+    raw = _raw(active_days_30d_change=0.0, logins_30d=2.0, tenure_days=400.0)
+    out = _builder().explain(_contribs(active_days_30d_change=0.6, logins_30d=0.2), raw)[0]
+    assert [r["feature"] for r in out["reasons"]] == ["logins_30d"]
+    assert "0%" not in out["reasons"][0]["text"]
+
+
+def test_contributions_below_the_minimum_are_no_reasons():
+    raw = _raw(days_to_term_end=5.0, logins_30d=2.0, tenure_days=400.0)
+    contribs = _contribs(days_to_term_end=0.03, logins_30d=0.06)
+    assert [r["feature"] for r in _builder().explain(contribs, raw)[0]["reasons"]] == ["logins_30d"]
+    assert _builder(min_contribution=0.1).explain(contribs, raw)[0]["reasons"] == []
+    assert [r["feature"] for r in _builder(min_contribution=0.01).explain(contribs, raw)[0]["reasons"]] == [
+        "logins_30d", "days_to_term_end"]
+
+
+def test_references_are_learned_from_the_accounts_that_stayed():
+    rows = pd.DataFrame({"churn_label": [0, 0, 0, 1, 1, 0], "logins_30d": [10, 12, 30, 0, 1, np.nan],
+                         "industry": ["a", "a", "b", "b", "b", None]})
+    cat = build_catalogue([])
+    refs = fit_references(rows, cat)
+    assert refs["typical"] == {"logins_30d": 12.0}
+    assert refs["overall_churn"] == pytest.approx(2 / 6)
+    assert refs["category_churn"]["industry"] == {"a": [0.0, 2], "b": [pytest.approx(2 / 3), 3]}
+    assert refs["min_contribution"] == 0.05
+
+
+def test_a_company_number_is_worded_against_the_typical_value_of_those_who_stayed():
+    from features.spec import FeatureSpec
+
+    spec = FeatureSpec(name="nps", group="profile", type="float", unit="value", definition="column 'nps'",
+                       direction=0, valid_range=(None, None), reason_en="nps: {value}", reason_zh="nps：{value}")
+    refs = References(typical={"nps": 40.0}, category_churn={}, overall_churn=0.1)
+    assert word(spec, 12.0, +1, Row({}), refs, "en") == "nps: 12 (typical of those who stayed: 40)"
+    assert word(spec, 12.0, +1, Row({}), refs, "zh-CN") == "nps：12（未流失客户典型值：40）"
+    assert word(spec, 40.0, +1, Row({}), refs, "en") is None

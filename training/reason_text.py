@@ -1,0 +1,354 @@
+"""The wording of one reason: a feature's own value in its template, checked against the numbers.
+
+``word`` returns ``None`` when a value cannot be worded honestly on the side it is asked for
+(risk or strength); the reason builder then tries the group's next feature. The rules:
+
+* a missing value is worded as missing, never as a value: as what the null means
+  (``features.spec.null_reason``) when the row shows it, else "No data on X";
+* a change of 0% (after rounding) is neither a risk nor a strength; a relative change must
+  point the way its direction says (fewer logins is a risk, more a strength), needs at least
+  ``min_base`` counts in the previous window ("down 100%" of 1 event says nothing) and an
+  account old enough to have had that previous window;
+* a count is worded against the typical value of accounts that stayed ("Only 1 'message'
+  event in the last 90 days; a typical active account has 14"); a count no worse than typical
+  is no risk (no better, no strength);
+* a company's own number (unit ``value``) likewise, against its typical value;
+* a category is worded with its churn rate against the overall rate ("churn is higher in
+  software: 12% vs 8% overall"), or not at all;
+* a window longer than the account's age says so ("in its first 25 days");
+* a flag is worded only when it is set, on the side its direction says.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import pandas as pd
+
+from features.spec import FeatureSpec, no_data_reason, null_evidence, null_reason
+
+#: Fewest events in the previous window for a relative change to be a reason.
+MIN_BASE_COUNT = 5
+#: Fewest training rows of a category for its churn rate to be quoted.
+MIN_CATEGORY_ROWS = 30
+#: The count windows of a family, shortest first (the next one bounds a previous window).
+WINDOWS = (7, 30, 90)
+
+
+def missing(value: object) -> bool:
+    """True for None, NaN, pandas' NA."""
+    if value is None:
+        return True
+    if isinstance(value, float | int):
+        return value != value
+    try:
+        return bool(pd.isna(value))
+    except (TypeError, ValueError):  # not a scalar
+        return False
+
+
+@dataclass(frozen=True)
+class References:
+    """What values are compared with, learned on the training rows (plain JSON in the bundle).
+
+    Attributes:
+        typical: per numeric feature, the median among training rows that did not churn.
+        category_churn: per categorical feature, ``{category: [churn rate, rows]}``.
+        overall_churn: churn rate of all training rows.
+    """
+
+    typical: Mapping[str, float]
+    category_churn: Mapping[str, Mapping[str, list[float]]]
+    overall_churn: float | None
+
+    @classmethod
+    def from_dict(cls, d: Mapping | None) -> References:
+        d = d or {}
+        return cls(typical=dict(d.get("typical", {})), category_churn=dict(d.get("category_churn", {})),
+                   overall_churn=d.get("overall_churn"))
+
+
+NO_REFERENCES = References(typical={}, category_churn={}, overall_churn=None)
+
+
+_NAME_WINDOW = re.compile(r"_(\d+)d(?:_|$)")
+
+
+def window_days(spec: FeatureSpec) -> int | None:
+    """The feature's window in days: its ``window`` parameter, else the ``_30d`` in its name."""
+    if spec.params.get("window"):
+        return int(spec.params["window"])
+    found = _NAME_WINDOW.search(spec.name)
+    return int(found.group(1)) if found else None
+
+
+def _number(v: float, decimals: int = 0) -> str:
+    return f"{v:,.{decimals}f}"
+
+
+def _up_down(v: float, lang: str, amount: str, unit_en: str = "", unit_zh: str = "") -> str:
+    if lang == "en":
+        return f"{'up' if v >= 0 else 'down'} {amount}{unit_en}"
+    return f"{'上升' if v >= 0 else '下降'}{amount}{unit_zh}"
+
+
+def _change_text(spec: FeatureSpec, v: float, lang: str) -> str:
+    """A change in words: "down 62%", "up 4 pts", "up 3 days", "2 fewer"."""
+    if spec.unit == "ratio" and spec.name.endswith("open_rate_change"):  # a difference of rates
+        return _up_down(v, lang, f"{abs(v) * 100:.0f}", " pts", "个百分点")
+    if spec.unit == "ratio":
+        return _up_down(v, lang, f"{abs(v) * 100:.0f}", "%", "%")
+    n = abs(v)
+    amount = _number(n, 0) if float(n).is_integer() else _number(n, 1)
+    if spec.unit == "days":
+        if lang == "en":
+            return f"{'up' if v >= 0 else 'down'} {amount} day{'' if amount == '1' else 's'}"
+        return f"{'增加' if v >= 0 else '减少'}{amount}天"
+    if lang == "en":
+        return f"{amount} {'more' if v >= 0 else 'fewer'}"
+    return f"{'增加' if v >= 0 else '减少'}{amount}个"
+
+
+def is_change(spec: FeatureSpec) -> bool:
+    return "{change}" in spec.reason_en
+
+
+def render_value(spec: FeatureSpec, value: object, lang: str) -> dict[str, str]:
+    """The template fields for one value: ``value`` and, for changes, ``change``."""
+    if missing(value):
+        text = "n/a" if lang == "en" else "无数据"
+        return {"value": text, "change": text}
+    if spec.type == "category":
+        return {"value": str(value), "change": str(value)}
+    v = float(value)
+    if is_change(spec):
+        text = _change_text(spec, v, lang)
+        return {"value": text, "change": text}
+    if spec.unit == "ratio" and "{value}x" in spec.reason_en:  # a multiple: "at 1.4x the usual rate"
+        text = f"{v:.1f}"
+    elif spec.unit == "ratio":
+        text = f"{v:.0%}" if v <= 1.5 else f"{v:.1f}"
+    elif spec.unit in ("hours", "score"):
+        text = _number(v, 1)
+    elif spec.unit == "currency":
+        text = _number(v, 0)
+    else:
+        text = _number(v, 0) if float(v).is_integer() else _number(v, 1)
+    return {"value": text, "change": text}
+
+
+# English nouns that directly follow the value (after at most one qualifier) in the reason
+# templates: "Term ends in 1 days" -> "1 day", "1 'key_contact_left' events" -> "1 ... event".
+_AFTER_VALUE = re.compile(r"^((?: '.*?'(?= )| core-feature| core| high-priority| new-feature| late| active)?) "
+                          r"(days|logins|tickets|events|users|uses|seats|payments|features|trainings or webinars)\b")
+
+
+def _singular(template: str) -> str:
+    head, sep, tail = template.partition("{value}")
+    match = _AFTER_VALUE.match(tail) if sep else None
+    if not match:
+        return template
+    noun = match.group(2).replace("trainings or webinars", "training or webinar").removesuffix("s")
+    return head + sep + match.group(1) + " " + noun + tail[match.end():]
+
+
+def _neutral(template: str) -> str:
+    """A reason template worded for a strength: "Only 87% of seats in use" reads as a
+    complaint, so the "only" goes ("87% of seats in use", "席位使用率87%")."""
+    return template.removeprefix("Only ").replace("仅", "")
+
+
+def _first_days(template: str, window: int, days: int, lang: str) -> str:
+    """"in the last 90 days" -> "in its first 25 days" (the window is longer than the account)."""
+    if lang == "en":
+        span = "its first day" if days <= 1 else f"its first {days} days"
+        template = re.sub(rf"\b(in|of) the last {window} days\b", rf"\1 {span}", template)
+        return re.sub(rf"\bin {window} days\b", f"in {span}", template)
+    span = "开通首日" if days <= 1 else f"开通以来{days}天内"
+    return template.replace(f"近{window}天", span)
+
+
+def render(spec: FeatureSpec, value: object, lang: str, strength: bool = False) -> str:
+    """The plain template filled with ``value`` (a missing value: what the null means)."""
+    if missing(value):
+        en, zh = null_reason(spec)
+        return en if lang == "en" else zh
+    return _fill(spec.reason_en if lang == "en" else spec.reason_zh, spec, value, lang, strength)
+
+
+def _fill(template: str, spec: FeatureSpec, value: object, lang: str, strength: bool) -> str:
+    if strength:
+        template = _neutral(template)
+    fields = render_value(spec, value, lang)
+    if lang == "en" and fields["value"] == "1":
+        template = _singular(template)
+    return template.format(**fields)
+
+
+class Row:
+    """One row's actual values by feature name (``None`` when missing or not in the model).
+
+    Args:
+        values: the row's values, in the order of ``position``.
+        position: feature name -> index in ``values``; None: ``values`` is a mapping by name.
+    """
+
+    def __init__(self, values: Mapping[str, object] | Sequence[object],
+                 position: Mapping[str, int] | None = None) -> None:
+        self._values = values
+        self._position = position
+
+    def get(self, name: str) -> float | None:
+        if self._position is None:
+            v = self._values.get(name)
+        else:
+            j = self._position.get(name)
+            v = None if j is None else self._values[j]
+        return None if missing(v) else float(v)
+
+    def tenure_days(self) -> float | None:
+        return self.get("tenure_days")
+
+
+def _change_base(spec: FeatureSpec, change: float, row: Row) -> float | None:
+    """The previous window's count behind a relative change (an upper bound when the change is
+    -100%: what a longer window left); None when the catalogue cannot tell."""
+    current_name = spec.name.removesuffix("_change")
+    current = row.get(current_name)
+    if current is None or spec.unit != "ratio" or current_name == spec.name:
+        return None
+    if change > -1:
+        return current / (1 + change)
+    w = window_days(spec)
+    longer = [x for x in WINDOWS if w and x >= 2 * w]
+    if not longer:
+        return None
+    total = row.get(current_name.replace(f"_{w}d", f"_{longer[0]}d"))
+    return None if total is None else total - current
+
+
+def _rounds_to_zero(spec: FeatureSpec, v: float) -> bool:
+    """True when the change as worded shows no change ("up 0%", "0 more")."""
+    amount = re.search(r"\d[\d,]*(?:\.\d+)?", _change_text(spec, v, "en"))
+    return amount is None or float(amount.group().replace(",", "")) == 0
+
+
+def _word_change(spec: FeatureSpec, v: float, side: int, row: Row, lang: str, tenure: float | None,
+                 min_base: float) -> str | None:
+    w = window_days(spec)
+    if tenure is not None and w and tenure < 2 * w:
+        return None  # the previous window was (partly) before the account existed
+    if _rounds_to_zero(spec, v):
+        return None  # "up 0%" is no change
+    if spec.direction and (v > 0) != (spec.direction * side > 0):
+        return None  # "Logins up 20%" is no risk; a decline is no strength
+    base = _change_base(spec, v, row)
+    if base is not None and base < min_base:
+        return None
+    return _fill(spec.reason_en if lang == "en" else spec.reason_zh, spec, v, lang, side < 0)
+
+
+def _pct(rate: float) -> str:
+    return f"{rate * 100:.1f}%" if rate < 0.1 else f"{rate * 100:.0f}%"
+
+
+def _word_category(spec: FeatureSpec, value: object, side: int, refs: References, lang: str) -> str | None:
+    rates = refs.category_churn.get(spec.name, {})
+    found = rates.get(str(value))
+    overall = refs.overall_churn
+    if not found or overall is None or found[1] < MIN_CATEGORY_ROWS:
+        return None
+    rate = float(found[0])
+    if _pct(rate) == _pct(overall) or (rate > overall) != (side > 0):
+        return None
+    text = _fill(spec.reason_en if lang == "en" else spec.reason_zh, spec, value, lang, side < 0)
+    if lang == "en":
+        more = "higher" if side > 0 else "lower"
+        return f"{text}; churn is {more} in {value}: {_pct(rate)} vs {_pct(overall)} overall"
+    return f"{text}；该类客户流失率{'更高' if side > 0 else '更低'}：{_pct(rate)}，整体{_pct(overall)}"
+
+
+#: Count templates that add up over time, so a typical count can be pro-rated to a younger account.
+ADDITIVE = ("role_count", "event_count", "ticket_count", "active_days", "invoice_late")
+
+
+def is_count(spec: FeatureSpec) -> bool:
+    """A count of things or of days (worded against the typical account)."""
+    countable = spec.unit == "count" or spec.template == "active_days"
+    return countable and spec.type != "category" and not is_change(spec)
+
+
+def is_own_number(spec: FeatureSpec) -> bool:
+    """A number of a company's own column (unit ``value``): worded against the typical value."""
+    return spec.unit == "value" and spec.type != "category" and not is_change(spec)
+
+
+def _against_direction(spec: FeatureSpec, v: float, typical: float, side: int) -> bool:
+    """True when ``v`` is on the safe side of ``typical`` for a risk (the risky one for a strength)."""
+    return bool(spec.direction) and (v - typical) * spec.direction * side <= 0
+
+
+def _word_count(spec: FeatureSpec, v: float, side: int, refs: References, lang: str,
+                tenure: float | None) -> str | None:
+    template = spec.reason_en if lang == "en" else spec.reason_zh
+    w = window_days(spec)
+    typical = refs.typical.get(spec.name)
+    typical = None if missing(typical) else float(typical)
+    if tenure is not None and w and tenure < w:  # younger than the window: no comparison shown
+        if typical is not None and spec.template in ADDITIVE and _against_direction(
+                spec, v, typical * max(tenure, 1) / w, side):
+            return None  # 10 logins in its first 6 days is no risk when a typical account has 9 in 6 days
+        return _fill(_first_days(template, w, int(tenure), lang), spec, v, lang, side < 0)
+    if typical is None:
+        return _fill(template, spec, v, lang, side < 0)
+    shown, shown_typical = (render_value(spec, x, "en")["value"] for x in (v, typical))
+    if shown == shown_typical:
+        return None  # a typical value is neither a risk nor a strength
+    if _against_direction(spec, v, typical, side):
+        return None  # more logins than typical is no risk
+    text = _fill(template, spec, v, lang, side < 0)
+    ref = render_value(spec, typical, lang)["value"]
+    if not is_count(spec):  # a company's own number: no unit, no "only"
+        return f"{text} (typical of those who stayed: {ref})" if lang == "en" else f"{text}（未流失客户典型值：{ref}）"
+    if lang == "en":
+        if side > 0 and 0 < v < typical and not text.startswith("Only "):
+            text = "Only " + text[0].lower() + text[1:] if not text[0].isdigit() else "Only " + text
+        return f"{text}; a typical active account has {ref}"
+    return f"{text}；典型活跃客户为{ref}"
+
+
+def word_missing(spec: FeatureSpec, row: Row, lang: str) -> str:
+    """A null that carries a contribution: what it means when the row shows it (a user that
+    never logged in has a known login count), else "No data on X"."""
+    evidence = null_evidence(spec)
+    holds = True
+    if evidence is not None:
+        v = row.get(evidence[0])
+        holds = v is not None and {"known": True, ">0": v > 0, "==0": v == 0}[evidence[1]]
+    en, zh = null_reason(spec) if holds else no_data_reason(spec)
+    return en if lang == "en" else zh
+
+
+def word(spec: FeatureSpec, value: object, side: int, row: Row, refs: References, lang: str,
+         min_base: float = MIN_BASE_COUNT) -> str | None:
+    """The reason text for ``spec`` at ``value`` as a risk (``side`` +1) or a strength (-1),
+    or None when that value cannot honestly be worded so (see the module docstring)."""
+    if missing(value):
+        return word_missing(spec, row, lang)
+    tenure = row.tenure_days()
+    if spec.type == "category":
+        return _word_category(spec, value, side, refs, lang)
+    v = float(value)
+    if spec.unit == "flag":
+        return render(spec, v, lang, side < 0) if v == 1 and spec.direction * side >= 0 else None
+    if is_change(spec):
+        return _word_change(spec, v, side, row, lang, tenure, min_base)
+    if is_count(spec) or is_own_number(spec):
+        return _word_count(spec, v, side, refs, lang, tenure)
+    w = window_days(spec)
+    template = spec.reason_en if lang == "en" else spec.reason_zh
+    if tenure is not None and w and tenure < w:
+        template = _first_days(template, w, int(tenure), lang)
+    return _fill(template, spec, v, lang, side < 0)
