@@ -16,7 +16,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, Strict, StrictStr, WithJsonSchema, create_model
 
-from core.vocabulary import TIER_KEYS, Lang
+from core.vocabulary import TIER_KEYS
 from features.spec import Catalogue, FeatureSpec, SignalGroup
 
 MAX_ACCOUNTS = 1000

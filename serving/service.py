@@ -41,8 +41,9 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from core.errors import ChurnwatchError
+from core.vocabulary import Lang
 from features.spec import Catalogue, build_catalogue
-from serving.api import MAX_ACCOUNTS, AccountError, AccountId, Lang, ScoreResult, model_info, request_models
+from serving.api import MAX_ACCOUNTS, AccountError, AccountId, ScoreResult, model_info, request_models
 from serving.openapi import Docs
 from serving.problems import Guard, problem_response
 from serving.scoring import Scorer, feature_rows

@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from features.config import load_settings
-from features.demo import write_demo_data
+from core.settings import load_settings
+from demo.generator import write_demo_data
 from features.pipeline import build_snapshots
 from features.spec import no_data_reason, null_reason
 from training.bundle import ModelBundle
@@ -147,7 +147,7 @@ def test_the_report_waterfall_shows_the_reasons_values(bundle, store, monkeypatc
     as_of = bundle.test_predictions["as_of"].max().date()
     ids = bundle.test_predictions.loc[bundle.test_predictions["as_of"].dt.date == as_of, "account_id"].tolist()[:40]
     report._waterfalls(store, bundle, ids, as_of)
-    from features.store import connect
+    from core.store import connect
 
     with connect(store, read_only=True) as con:
         snap = con.execute("SELECT * FROM snapshots WHERE as_of = ? AND account_id IN (SELECT unnest(?))",
