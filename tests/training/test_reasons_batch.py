@@ -139,7 +139,7 @@ def test_the_bundle_keeps_the_references_and_words_the_same_after_loading(bundle
 
 
 def test_the_report_waterfall_shows_the_reasons_values(bundle, store, monkeypatch):
-    from serving import report
+    from insights import report
 
     drawn = {}
     monkeypatch.setattr(report, "waterfall_png",
