@@ -24,6 +24,7 @@ from training.calibration import IsotonicCalibrator
 from training.errors import TrainingError
 from training.evaluation import brier, ece, evaluate, pr_auc, roc_auc, top_decile
 from training.health import HealthMap
+from training.leakage import guard, leakage_tags
 from training.model import FeatureFrame, check_labels, fit_booster, monotone_constraints
 from training.plots import lift_plot, reliability_plot, roc_pr_plot, shap_summary_plot
 from training.reasons import contributions
@@ -42,6 +43,7 @@ class TrainResult:
     plots: dict[str, Path] = field(default_factory=dict)
     version: int | None = None
     run_id: str | None = None
+    leakage: dict = field(default_factory=dict)  # training/leakage.py: allowed leaks and findings
 
 
 def _model_row(name: str, y: np.ndarray, p: np.ndarray, calibrated: bool) -> dict:
@@ -67,7 +69,7 @@ def load_labelled(store: Path) -> tuple[pd.DataFrame, Catalogue, dict]:
 def fit_and_evaluate(train: pd.DataFrame, fit: pd.DataFrame, es: pd.DataFrame, cal: pd.DataFrame,
                      test: pd.DataFrame, catalogue: Catalogue, out: Path, seed: int = 0,
                      constrained: bool = True, rule_baseline: bool = True,
-                     progress: Progress | None = None) -> TrainResult:
+                     progress: Progress | None = None, allow_leaky: tuple[str, ...] = ()) -> TrainResult:
     """The model, its calibration and health map, baselines and evaluation on ``test``."""
     say = progress or (lambda _m: None)
     for name, block in (("training block", train), ("calibration block", cal), ("test block", test)):
@@ -90,6 +92,9 @@ def fit_and_evaluate(train: pd.DataFrame, fit: pd.DataFrame, es: pd.DataFrame, c
     p = scored["churn_probability"].to_numpy()
     metrics = evaluate(y["test"], p, scored["tier"].to_numpy())
     metrics["trees"] = rounds
+    say("checking for label leakage")
+    leakage = guard(train, y["train"], frame.names, frame.categorical, metrics["roc_auc"],
+                    dict(zip(booster.feature_name(), booster.feature_importance("gain"))), allow_leaky)
 
     say("baselines: logistic regression and the rule-weighted health score")
     rows = [_model_row("lightgbm", y["test"], p, True)]
@@ -114,10 +119,11 @@ def fit_and_evaluate(train: pd.DataFrame, fit: pd.DataFrame, es: pd.DataFrame, c
         "shap_summary": shap_summary_plot(contributions(booster, Xs)[:, :-1], Xs, out / "shap_summary.png"),
     }
     comparison.to_csv(out / "model_vs_baselines.csv", index=False)
-    return TrainResult(bundle=bundle, comparison=comparison, metrics=metrics, plots=plots)
+    return TrainResult(bundle=bundle, comparison=comparison, metrics=metrics, plots=plots, leakage=leakage)
 
 
-def train_on_snapshots(store: Path, out: Path, seed: int = 0, progress: Progress | None = None) -> TrainResult:
+def train_on_snapshots(store: Path, out: Path, seed: int = 0, progress: Progress | None = None,
+                       allow_leaky: tuple[str, ...] = ()) -> TrainResult:
     """DESIGN §2/§4: purged out-of-time split of the store's labelled snapshots."""
     rows, catalogue, info = load_labelled(store)
     dates = sorted(pd.to_datetime(rows["as_of"]).dt.date.unique())
@@ -125,7 +131,8 @@ def train_on_snapshots(store: Path, out: Path, seed: int = 0, progress: Progress
     blocks = {b: rows[split.mask(rows["as_of"], b)] for b in ("train", "fit", "early_stopping", "calibration",
                                                                "test")}
     result = fit_and_evaluate(blocks["train"], blocks["fit"], blocks["early_stopping"], blocks["calibration"],
-                              blocks["test"], catalogue, out, seed=seed, progress=progress)
+                              blocks["test"], catalogue, out, seed=seed, progress=progress,
+                              allow_leaky=allow_leaky)
     test = blocks["test"]
     scored = result.bundle.predict(test)
     result.bundle.test_predictions = pd.DataFrame({
@@ -139,18 +146,18 @@ def train_on_snapshots(store: Path, out: Path, seed: int = 0, progress: Progress
                       "as_of_first": dates[0].isoformat(), "as_of_last": dates[-1].isoformat(),
                       "test_block": [split.test[0].isoformat(), split.test[1].isoformat()]},
         "metrics": result.metrics, "baselines": json.loads(result.comparison.to_json(orient="records")),
-        "versions": _versions(),
+        "versions": _versions(), "leakage": result.leakage,
     }
     return result
 
 
 def train_on_table(path: Path, label: str, id_col: str, out: Path, seed: int = 0,
-                   progress: Progress | None = None) -> TrainResult:
+                   progress: Progress | None = None, allow_leaky: tuple[str, ...] = ()) -> TrainResult:
     """Bring your own table: a flat churn table, stratified split, same calibration, tiers
     and reasons (each column is its own signal, so reasons are at feature level)."""
     from sklearn.model_selection import train_test_split
 
-    from training.own_table import load_own_table, stratified_split
+    from training.own_table import load_own_table, stratified_split, table_test_predictions
 
     table = load_own_table(path, label=label, id_col=id_col)
     feats = tuple(dataclasses.replace(f, group=f.name) for f in table.catalogue.features)
@@ -164,12 +171,13 @@ def train_on_table(path: Path, label: str, id_col: str, out: Path, seed: int = 0
                                        stratify=train["churn_label"])
     result = fit_and_evaluate(train, train.iloc[fit_idx], train.iloc[es_idx], rows.iloc[cal_idx],
                               rows.iloc[test_idx], catalogue, out, seed=seed, rule_baseline=False,
-                              progress=progress)
+                              progress=progress, allow_leaky=allow_leaky)
+    result.bundle.test_predictions = table_test_predictions(result.bundle, rows.iloc[test_idx])
     result.bundle.meta = {"kind": "table", "created_at": dt.datetime.now().isoformat(timespec="seconds"),
                           "file": str(Path(path).resolve()), "label": label, "id": id_col, "seed": seed,
                           "table_report": table.report, "metrics": result.metrics,
                           "baselines": json.loads(result.comparison.to_json(orient="records")),
-                          "versions": _versions()}
+                          "versions": _versions(), "leakage": result.leakage}
     return result
 
 
@@ -202,7 +210,8 @@ def log_run(result: TrainResult, tracking_uri: str, artifact_root: Path, params:
         mlflow.log_params({k: (json.dumps(v) if isinstance(v, dict | list) else v) for k, v in params.items()})
         mlflow.log_metrics(flat_metrics(result))
         mlflow.set_tags({"churnwatch.kind": result.bundle.meta.get("kind", ""),
-                         "churnwatch.input_hash": str(result.bundle.meta.get("input_hash", ""))})
+                         "churnwatch.input_hash": str(result.bundle.meta.get("input_hash", "")),
+                         **leakage_tags(result.bundle.meta)})
         with tempfile.TemporaryDirectory() as tmp:
             folder = result.bundle.save(Path(tmp) / "bundle")
             mlflow.log_artifacts(str(folder), artifact_path="bundle")
@@ -212,7 +221,8 @@ def log_run(result: TrainResult, tracking_uri: str, artifact_root: Path, params:
         mlflow.log_dict(result.metrics, "evaluation/metrics.json")
     result.run_id = run.info.run_id
     result.version = register(client, run.info.run_id, description=json.dumps(
-        {k: result.bundle.meta.get(k) for k in ("kind", "training_window")}, default=str))
+        {k: result.bundle.meta.get(k) for k in ("kind", "training_window")}, default=str),
+        tags=leakage_tags(result.bundle.meta))
     return result
 
 
