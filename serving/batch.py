@@ -5,6 +5,12 @@ as ``churnwatch features``), scores every active account with a model bundle and
 the rows to ``score_history`` in the store: account, as-of, probability, health, tier,
 reasons and strengths (JSON, English and Chinese), the playbook, the model version.
 Re-running a date replaces that date's rows.
+
+``score_table`` does the same for a flat-table model (``train --table``): the rows come
+from a table file (one row per customer, the columns the model was trained on) instead of
+the feature pipeline. A table has no time axis, so its rows get one as-of date: the one
+given (``churnwatch score --table FILE --as-of DATE``, the day the export was taken) or
+today. The file's modification time is not used: copying a file changes it.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ from features.config import Settings
 from features.pipeline import build_snapshots
 from features.store import connect, read_snapshots
 from training.bundle import ModelBundle
+from training.own_table import read_scoring_table
 
 HISTORY = "score_history"
 
@@ -94,6 +101,36 @@ def score_dates(source: str | Path, settings: Settings, store: Path, bundle: Mod
         write_history(store, history)
         out[day] = history
     return out
+
+
+def score_table(path: Path, id_col: str | None, settings: Settings, store: Path, bundle: ModelBundle,
+                model_version: str, as_of: dt.date | None = None) -> tuple[dt.date, pd.DataFrame]:
+    """Score every customer of a flat table with a table model into the score history.
+
+    Args:
+        path: CSV or Parquet file with the id column and the model's feature columns (a
+            label column, if present, is ignored).
+        id_col: the id column (default: the one the model was trained with).
+        as_of: the table's date (default today); that date's history rows are replaced.
+
+    Returns:
+        ``(as_of, history rows written)``.
+
+    Raises:
+        TableError: the file cannot be read or lacks a column the model needs (named).
+        ModelBundleError: the bundle is not a table model.
+    """
+    from training.errors import ModelBundleError
+
+    if bundle.meta.get("kind") != "table":
+        raise ModelBundleError("score --table needs a model trained with `churnwatch train --table`; this one was "
+                               "trained on snapshots (score it with `churnwatch score --data ...`)")
+    day = as_of or dt.date.today()
+    rows, _ = read_scoring_table(path, id_col or bundle.meta.get("id", ""), bundle.catalogue)
+    rows["as_of"] = pd.Timestamp(day)
+    history = score_rows(rows, bundle, settings, model_version)
+    write_history(store, history)
+    return day, history
 
 
 def read_history(store: Path, as_of: dt.date | None = None) -> pd.DataFrame:
