@@ -178,8 +178,8 @@ def metrics(data: DataOpt = None, home: HomeOpt = None, config: ConfigOpt = None
                   f"written to {folder / 'churn-metrics.csv'}")
 
 
-def _print_comparison(frame) -> None:
-    table = Table(title="model vs baselines on the out-of-time test block")
+def _print_comparison(frame, where: str = "the out-of-time test block") -> None:
+    table = Table(title=f"model vs baselines on {where}")
     cols = ["model", "roc_auc", "pr_auc", "brier", "ece", "top_decile_lift", "top_decile_capture"]
     for c in cols:
         table.add_column(c.replace("_", " "), justify="left" if c == "model" else "right")
@@ -188,9 +188,9 @@ def _print_comparison(frame) -> None:
     console.print(table)
 
 
-def _print_tiers(metrics: dict) -> None:
-    table = Table(title=f"churn by tier (test block base rate {metrics['base_rate']:.2%})")
-    for c in ("tier", "accounts x dates", "churned", "churn rate"):
+def _print_tiers(metrics: dict, short: str = "test block", unit: str = "accounts x dates") -> None:
+    table = Table(title=f"churn by tier ({short} base rate {metrics['base_rate']:.2%})")
+    for c in ("tier", unit, "churned", "churn rate"):
         table.add_column(c, justify="right")
     for tier, d in metrics["per_tier"].items():
         rate = "-" if d["churn_rate"] is None else f"{d['churn_rate']:.2%}"
@@ -209,8 +209,12 @@ def train(store: StoreOpt = None, home: HomeOpt = None, config: ConfigOpt = None
           table: Annotated[Path | None, typer.Option("--table", help="a flat churn table (CSV or Parquet) "
                                                      "instead of snapshots")] = None,
           label: Annotated[str | None, typer.Option("--label", help="label column of --table")] = None,
-          id_col: Annotated[str | None, typer.Option("--id", help="id column of --table")] = None) -> None:
+          id_col: Annotated[str | None, typer.Option("--id", help="id column of --table")] = None,
+          allow_leaky: Annotated[list[str] | None, typer.Option(
+              "--allow-leaky-feature", help="train although the leakage guard flags this feature (repeatable); "
+              "the version is never promoted automatically")] = None) -> None:
     """Train LightGBM + calibration + health map, compare with baselines, log and register in MLflow."""
+    from training.run_text import next_line, split_words
     from training.train import log_run, params_of, train_on_snapshots, train_on_table
 
     h, _settings = _context(home, config)
@@ -219,15 +223,18 @@ def train(store: StoreOpt = None, home: HomeOpt = None, config: ConfigOpt = None
         if table is not None:
             if not label or not id_col:
                 raise ExitError("--table needs --label COL and --id COL")
-            result = train_on_table(table, label, id_col, out, seed=seed, progress=say)
+            result = train_on_table(table, label, id_col, out, seed=seed, progress=say,
+                                    allow_leaky=tuple(allow_leaky or ()))
         else:
-            result = train_on_snapshots(store or h.store, out, seed=seed, progress=say)
+            result = train_on_snapshots(store or h.store, out, seed=seed, progress=say,
+                                        allow_leaky=tuple(allow_leaky or ()))
         say("logging to MLflow and registering the bundle")
         result = log_run(result, h.tracking_uri, h.mlflow_artifacts, params_of(result))
-    _print_comparison(result.comparison)
-    _print_tiers(result.metrics)
+    words = split_words(result.bundle.meta)
+    _print_comparison(result.comparison, words["test"])
+    _print_tiers(result.metrics, words["short"], words["unit"])
     console.print(f"registered model version {result.version} (run {result.run_id}); plots in {out}\n"
-                  f"tracking store: {h.tracking_uri}\nnext: churnwatch promote --version {result.version}")
+                  f"tracking store: {h.tracking_uri}\n{next_line(result.bundle.meta, result.version)}")
 
 
 @app.command()
@@ -265,28 +272,38 @@ def score(data: DataOpt = None, store: StoreOpt = None, home: HomeOpt = None, co
           as_of: Annotated[str | None, typer.Option("--as-of", help="YYYY-MM-DD, or several separated by commas "
                                                     "(default: the data end)")] = None,
           model: Annotated[str | None, typer.Option("--model", help="bundle folder or models:/churnwatch@alias "
-                                                    "(default: the champion)")] = None) -> None:
+                                                    "(default: the champion)")] = None,
+          table: Annotated[Path | None, typer.Option("--table", help="score the customers of a flat table (CSV or "
+                                                     "Parquet) with a `train --table` model; as-of: --as-of or "
+                                                     "today")] = None,
+          id_col: Annotated[str | None, typer.Option("--id", help="id column of --table (default: the one the "
+                                                     "model was trained with)")] = None) -> None:
     """Score every active account as of a date (features from the raw data) into the score history."""
     from features.store import connect, read_meta
-    from serving.batch import score_dates
+    from serving.batch import score_dates, score_table
     from training.registry import load_model
 
     h, settings = _context(home, config, data)
-    source = _require_data(settings)
     target = store or h.store
-    if as_of:
-        dates = _parse_dates([as_of])
-    else:
-        with connect(target, read_only=True) as con:
-            dates = [read_meta(con).data_end]
     bundle = load_model(_tracking(h), model)
     version = str(bundle.meta.get("model_version", model or "bundle"))
-    with steps() as say:
-        say(f"features and scores as of {', '.join(map(str, sorted(set(dates))))}")
-        scored = score_dates(source, settings, target, bundle, dates, version)
+    if table is not None:
+        day = (_parse_dates([as_of]) or [None])[-1] if as_of else None
+        scored = dict([score_table(table, id_col, settings, target, bundle, version, day)])
+    else:
+        source = _require_data(settings)
+        if as_of:
+            dates = _parse_dates([as_of])
+        else:
+            with connect(target, read_only=True) as con:
+                dates = [read_meta(con).data_end]
+        with steps() as say:
+            say(f"features and scores as of {', '.join(map(str, sorted(set(dates))))}")
+            scored = score_dates(source, settings, target, bundle, dates, version)
+    unit = "customers" if table is not None else "accounts"
     for date, history in scored.items():
         counts = history["tier"].value_counts()
-        console.print(f"scored {len(history):,} accounts as of {date} with model version {version}: "
+        console.print(f"scored {len(history):,} {unit} as of {date} with model version {version}: "
                       + ", ".join(f"{t} {counts.get(t, 0):,}" for t in ("healthy", "low_risk", "medium_risk",
                                                                          "high_risk")))
     date, history = max(scored.items())

@@ -130,9 +130,12 @@ def raise_alerts(store: Path, settings: Settings, now: dt.datetime | None = None
     with connect(store) as con:
         for ddl in DDL:
             con.execute(ddl)
-        history = con.execute("""
-            SELECT h.account_id, h.as_of, h.health_score, h.tier, s.segment
-            FROM score_history h LEFT JOIN snapshots s ON s.account_id = h.account_id AND s.as_of = h.as_of
+        # a store scored from a flat table (`score --table`) has no snapshots: no segment
+        snapshots = con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = 'snapshots'").fetchone()[0]
+        history = con.execute(f"""
+            SELECT h.account_id, h.as_of, h.health_score, h.tier, {"s.segment" if snapshots else "NULL AS segment"}
+            FROM score_history h {"LEFT JOIN snapshots s ON s.account_id = h.account_id AND s.as_of = h.as_of"
+                                  if snapshots else ""}
         """).df()
         new_rows = []
         for rule in settings.alert_rules:

@@ -10,7 +10,9 @@ Re-running a date replaces that date's rows.
 from a table file (one row per customer, the columns the model was trained on) instead of
 the feature pipeline. A table has no time axis, so its rows get one as-of date: the one
 given (``churnwatch score --table FILE --as-of DATE``, the day the export was taken) or
-today. The file's modification time is not used: copying a file changes it.
+today. The file's modification time is not used: copying a file changes it. The scored
+feature values are kept in ``table_rows`` (account, as-of, the values as JSON) so the
+report can draw SHAP waterfalls of those rows, as it does from ``snapshots``.
 """
 
 from __future__ import annotations
@@ -37,6 +39,9 @@ CREATE TABLE IF NOT EXISTS {HISTORY} (
     model_version VARCHAR, scored_at TIMESTAMP)
 """
 
+
+TABLE_ROWS = "table_rows"
+TABLE_ROWS_DDL = f"CREATE TABLE IF NOT EXISTS {TABLE_ROWS} (account_id VARCHAR, as_of DATE, feature_values JSON)"
 
 HISTORY_COLUMNS = ("account_id", "as_of", "churn_probability", "health_score", "tier", "reasons_en", "strengths_en",
                    "reasons_zh", "strengths_zh", "playbook_action", "playbook_owner", "respond_within",
@@ -130,7 +135,39 @@ def score_table(path: Path, id_col: str | None, settings: Settings, store: Path,
     rows["as_of"] = pd.Timestamp(day)
     history = score_rows(rows, bundle, settings, model_version)
     write_history(store, history)
+    write_table_rows(store, rows, bundle.frame.names)
     return day, history
+
+
+def write_table_rows(store: Path, rows: pd.DataFrame, names: list[str]) -> None:
+    """Keep a scored table's feature values (``table_rows``), replacing the rows of its date."""
+    values = rows[names].astype(object).where(rows[names].notna(), None)
+    frame = pd.DataFrame({"account_id": rows["account_id"].astype(str).to_numpy(),
+                          "as_of": pd.to_datetime(rows["as_of"]).dt.date.to_numpy(),
+                          "feature_values": [json.dumps(dict(zip(names, v, strict=True)), default=float)
+                                             for v in values.itertuples(index=False)]})
+    with connect(store) as con:
+        con.execute(TABLE_ROWS_DDL)
+        con.register("incoming", frame)
+        con.execute("BEGIN TRANSACTION")
+        con.execute(f"DELETE FROM {TABLE_ROWS} WHERE as_of IN (SELECT DISTINCT as_of FROM incoming)")
+        con.execute(f"INSERT INTO {TABLE_ROWS} SELECT * FROM incoming")
+        con.execute("COMMIT")
+        con.unregister("incoming")
+
+
+def read_feature_rows(con, bundle: ModelBundle, as_of: dt.date, account_ids: list[str]) -> pd.DataFrame:
+    """The feature rows a bundle scored on ``as_of`` for ``account_ids``: from ``snapshots``, or
+    from ``table_rows`` for a table model; empty when the store has no such table."""
+    table = TABLE_ROWS if bundle.meta.get("kind") == "table" else "snapshots"
+    if not con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = ?", [table]).fetchone()[0]:
+        return pd.DataFrame()
+    rows = con.execute(f"SELECT * FROM {table} WHERE as_of = ? AND account_id IN (SELECT unnest(?))",
+                       [as_of, list(account_ids)]).df()
+    if table != TABLE_ROWS or rows.empty:
+        return rows
+    values = pd.DataFrame([json.loads(v) for v in rows["feature_values"]], index=rows.index)
+    return pd.concat([rows[["account_id", "as_of"]], values], axis=1)
 
 
 def read_history(store: Path, as_of: dt.date | None = None) -> pd.DataFrame:

@@ -447,11 +447,11 @@ def _waterfalls(store: Path, bundle, account_ids: list[str], as_of: dt.date) -> 
     if bundle is None or not account_ids:
         return {}
     from features.store import connect
+    from serving.batch import read_feature_rows
     from training.reasons import contributions
 
     with connect(Path(store), read_only=True) as con:
-        rows = con.execute("SELECT * FROM snapshots WHERE as_of = ? AND account_id IN (SELECT unnest(?))",
-                           [as_of, list(account_ids)]).df()
+        rows = read_feature_rows(con, bundle, as_of, list(account_ids))  # snapshots, or a table's rows
     if rows.empty:
         return {}
     names = bundle.frame.names
