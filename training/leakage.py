@@ -35,7 +35,7 @@ GUIDE = "docs/exports-with-cancellation-dates.md"
 KNOWN_CAUSES: dict[str, str] = {
     "days_to_term_end": (
         "an end date that is only known after cancellation, as in a Stripe export's canceled_at mapped to "
-        f"end_date (map current_period_end, or ended_at once it is past; see {GUIDE})"),
+        f"end_date (end_date is ended_at once it is past, else null or the billing period's end; see {GUIDE})"),
 }
 CAUSE_BY_CHECK: dict[str, str] = {
     "feature_auc": ("a column written from what happened after the as-of date (a cancellation or end date, "
@@ -180,12 +180,19 @@ def enforce(findings: list[LeakFinding], allowed: Iterable[str], names: list[str
     blocked = [f for f in findings if f.feature not in allowed]
     if blocked:
         first = blocked[0]
-        more = "" if len(blocked) == 1 else f" (and {len(blocked) - 1} more: " + ", ".join(
-            sorted({f.feature for f in blocked[1:]})) + ")"
+        others = sorted({f.feature for f in blocked} - {first.feature})
+        more = f" (also flagged: {', '.join(others)})" if others else ""
         raise TrainingError(f"label leakage suspected, nothing registered: {first.message()}{more}. Fix the "
                             f"column or its mapping; to train anyway (the version is then never promoted "
                             f"automatically) pass --allow-leaky-feature {first.feature}")
     return {"allowed": allowed, "findings": [asdict(f) for f in findings]}
+
+
+def screen_features(rows: pd.DataFrame, y: np.ndarray, names: list[str], categorical: Iterable[str],
+                    allowed: Iterable[str] = (), limits: LeakageLimits = LeakageLimits()) -> None:
+    """The per-feature checks alone, before any model is fitted (fail fast); raises like
+    ``enforce``."""
+    enforce(feature_findings(rows, y, names, categorical, limits), allowed, names)
 
 
 def guard(rows: pd.DataFrame, y: np.ndarray, names: list[str], categorical: Iterable[str], model_roc_auc: float,

@@ -24,7 +24,7 @@ from training.calibration import IsotonicCalibrator
 from training.errors import TrainingError
 from training.evaluation import brier, ece, evaluate, pr_auc, roc_auc, top_decile
 from training.health import HealthMap
-from training.leakage import guard, leakage_tags
+from training.leakage import guard, leakage_tags, screen_features
 from training.model import FeatureFrame, check_labels, fit_booster, monotone_constraints
 from training.plots import lift_plot, reliability_plot, roc_pr_plot, shap_summary_plot
 from training.reasons import contributions
@@ -79,6 +79,8 @@ def fit_and_evaluate(train: pd.DataFrame, fit: pd.DataFrame, es: pd.DataFrame, c
     frame = FeatureFrame.from_catalogue(catalogue).fit(train)
     y = {k: b["churn_label"].to_numpy(dtype=int) for k, b in
          (("train", train), ("fit", fit), ("es", es), ("cal", cal), ("test", test))}
+    say("checking the features for label leakage")
+    screen_features(train, y["train"], frame.names, frame.categorical, allow_leaky)
     say(f"training LightGBM on {len(train):,} rows ({y['train'].sum():,} churners)")
     constraints = monotone_constraints(catalogue) if constrained else [0] * len(catalogue.names)
     booster, rounds = fit_booster(frame.transform(fit), y["fit"], frame.transform(es), y["es"],
@@ -92,7 +94,7 @@ def fit_and_evaluate(train: pd.DataFrame, fit: pd.DataFrame, es: pd.DataFrame, c
     p = scored["churn_probability"].to_numpy()
     metrics = evaluate(y["test"], p, scored["tier"].to_numpy())
     metrics["trees"] = rounds
-    say("checking for label leakage")
+    say("checking the model for label leakage")
     leakage = guard(train, y["train"], frame.names, frame.categorical, metrics["roc_auc"],
                     dict(zip(booster.feature_name(), booster.feature_importance("gain"))), allow_leaky)
 
