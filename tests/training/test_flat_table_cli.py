@@ -7,8 +7,6 @@ a few hundred customers, with a real MLflow sqlite store and DuckDB store in a t
 
 from __future__ import annotations
 
-import sys
-from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
@@ -17,35 +15,7 @@ import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
 
-from churnwatch.cli import main
 from training.own_table import write_example_table
-
-
-@dataclass
-class Run:
-    returncode: int
-    stdout: str
-    stderr: str
-
-
-@pytest.fixture
-def cli(monkeypatch, capsys):
-    """``cli(home, *args)``: run ``churnwatch ARGS --home HOME`` as a user would; exit code and output."""
-    monkeypatch.setenv("COLUMNS", "250")
-    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
-
-    def run(home: Path, *args: str) -> Run:
-        monkeypatch.setattr(sys, "argv", ["churnwatch", *args, "--home", str(home)])
-        capsys.readouterr()
-        try:
-            main()
-            code = 0
-        except SystemExit as exc:
-            code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-        out = capsys.readouterr()
-        return Run(code, out.out, out.err)
-
-    return run
 
 
 def flat(text: str) -> str:
