@@ -25,6 +25,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 import pandas as pd
+from scipy.stats import rankdata
 from sklearn.metrics import roc_auc_score
 
 from training.errors import TrainingError
@@ -87,10 +88,11 @@ def numeric_auc(y: np.ndarray, values: pd.Series) -> float | None:
     present = ~np.isnan(x)
     if not present.any() or (present.all() and np.unique(x).size < 2):
         return None
-    lo, hi = np.nanmin(x), np.nanmax(x)
+    ranks = np.zeros(len(x))
+    ranks[present] = rankdata(x[present])  # ranks: +-inf are ordinary extremes; AUC only needs the order
     best = 0.0
-    for fill in (lo - 1.0, hi + 1.0):
-        scored = np.where(present, x, fill)
+    for fill in (0.0, float(len(x) + 1)):
+        scored = np.where(present, ranks, fill)
         if np.unique(scored).size >= 2:
             best = max(best, _auc_either_way(y, scored))
     return best or None

@@ -121,3 +121,10 @@ def test_wording_of_a_table_run():
     assert "out-of-time" not in " ".join(words.values())
     assert "score --table" in next_line({"kind": "table", "file": "/x/t.csv", "id": "cid", "leakage": {}}, 2)
     assert split_words({"kind": "snapshots"})["unit"] == "accounts x dates"
+
+
+def test_infinite_values_are_ordered_not_an_error():
+    y = np.array([0] * 50 + [1] * 50)
+    values = pd.Series(np.r_[np.arange(50.0), np.full(50, np.inf)])
+    assert numeric_auc(y, values) == 1.0
+    assert numeric_auc(y, pd.Series(np.r_[np.full(50, -np.inf), np.arange(50.0)])) == 1.0
