@@ -280,7 +280,7 @@ def score(data: DataOpt = None, store: StoreOpt = None, home: HomeOpt = None, co
                                                      "model was trained with)")] = None) -> None:
     """Score every active account as of a date (features from the raw data) into the score history."""
     from features.store import connect, read_meta
-    from serving.batch import score_dates, score_table
+    from serving.batch import require_snapshot_model, score_dates, score_table
     from training.registry import load_model
 
     h, settings = _context(home, config, data)
@@ -291,6 +291,7 @@ def score(data: DataOpt = None, store: StoreOpt = None, home: HomeOpt = None, co
         day = (_parse_dates([as_of]) or [None])[-1] if as_of else None
         scored = dict([score_table(table, id_col, settings, target, bundle, version, day)])
     else:
+        require_snapshot_model(bundle)
         source = _require_data(settings)
         if as_of:
             dates = _parse_dates([as_of])

@@ -93,10 +93,24 @@ def score_as_of(source: str | Path, settings: Settings, store: Path, bundle: Mod
     return score_dates(source, settings, store, bundle, [as_of], model_version)[as_of]
 
 
+def require_snapshot_model(bundle: ModelBundle) -> None:
+    """A table model (``train --table``) cannot score features built from raw data.
+
+    Raises:
+        ModelBundleError: naming ``score --table`` and the model's training file.
+    """
+    if bundle.meta.get("kind") == "table":
+        from training.errors import ModelBundleError
+
+        raise ModelBundleError("this model was trained on a flat table (`train --table`): score customers with "
+                               f"`churnwatch score --table FILE` (the columns of {bundle.meta.get('file')})")
+
+
 def score_dates(source: str | Path, settings: Settings, store: Path, bundle: ModelBundle, dates: list[dt.date],
                 model_version: str) -> dict[dt.date, pd.DataFrame]:
     """``score_as_of`` for several dates with one pass over the raw data (the features of all
     dates are built together); each date's history rows replace any earlier ones."""
+    require_snapshot_model(bundle)
     dates = sorted(set(dates))
     build_snapshots(source, settings, store, as_of=dates)
     out = {}

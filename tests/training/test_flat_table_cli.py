@@ -68,6 +68,9 @@ def test_table_model_train_promote_score_explain_report(tmp_path, table, cli):
     assert "2 account pages, 2 SHAP waterfalls" in flat(report.stdout)
     assert (tmp_path / "report.html").stat().st_size > 10_000
 
+    wrong = cli(home, "score", "--data", str(tmp_path))
+    assert wrong.returncode == 2 and "score --table FILE" in flat(wrong.stderr)
+
     missing = tmp_path / "missing.csv"
     current.drop(columns=["contract"]).to_csv(missing, index=False)
     bad = cli(home, "score", "--table", str(missing))
