@@ -264,7 +264,10 @@ def evaluate(version: Annotated[int | None, typer.Option(help="model version (de
     console.print(f"model version {v}: ROC-AUC {metrics['roc_auc']:.4f}  PR-AUC {metrics['pr_auc']:.4f}  "
                   f"Brier {metrics['brier']:.5f}  ECE {metrics['ece']:.4f}  top-decile lift "
                   f"{metrics['top_decile_lift']:.2f}")
-    _print_tiers(metrics)
+    from training.run_text import split_words
+
+    words = split_words(metrics)
+    _print_tiers(metrics, words["short"], words["unit"])
 
 
 @app.command()

@@ -117,7 +117,7 @@ def promote_version(client: MlflowClient, version: int | None, force: bool = Fal
 def evaluate_version(client: MlflowClient, version: int | None, store: Path | None = None) -> tuple[dict, int]:
     version = version or champion_version(client) or latest_version(client)
     bundle = load_version(client, version)
-    metrics = score_metrics(bundle, evaluation_rows(bundle, store))
+    metrics = {**score_metrics(bundle, evaluation_rows(bundle, store)), "kind": bundle.meta.get("kind", "snapshots")}
     with mlflow.start_run(run_name=f"evaluate-v{version}"):
         mlflow.set_tags({"churnwatch.kind": "evaluation", "model_version": str(version)})
         mlflow.log_metrics({k: float(v) for k, v in metrics.items() if isinstance(v, int | float)})

@@ -42,6 +42,10 @@ def test_table_model_train_promote_score_explain_report(tmp_path, table, cli):
     assert promoted.returncode == 0, promoted.stderr
     assert "version 1: promoted" in flat(promoted.stdout)
 
+    evaluated = cli(home, "evaluate")
+    assert evaluated.returncode == 0, evaluated.stderr
+    assert "model version 1: ROC-AUC" in flat(evaluated.stdout) and "customers churned" in flat(evaluated.stdout)
+
     # today's customers: no label column, columns in another order
     current = pd.read_csv(table, dtype=str).drop(columns=["Churn"]).iloc[:120, ::-1]
     current_path = tmp_path / "current.csv"
