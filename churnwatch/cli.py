@@ -281,7 +281,8 @@ def score(data: DataOpt = None, store: StoreOpt = None, home: HomeOpt = None, co
                                                      "today")] = None,
           id_col: Annotated[str | None, typer.Option("--id", help="id column of --table (default: the one the "
                                                      "model was trained with)")] = None) -> None:
-    """Score every active account as of a date (features from the raw data) into the score history."""
+    """Score every active account as of a date (features from the raw data), or the customers of a flat
+    table (--table, with a `train --table` model), into the score history."""
     from features.store import connect, read_meta
     from serving.batch import require_snapshot_model, score_dates, score_table
     from training.registry import load_model
@@ -291,8 +292,10 @@ def score(data: DataOpt = None, store: StoreOpt = None, home: HomeOpt = None, co
     bundle = load_model(_tracking(h), model)
     version = str(bundle.meta.get("model_version", model or "bundle"))
     if table is not None:
-        day = (_parse_dates([as_of]) or [None])[-1] if as_of else None
-        scored = dict([score_table(table, id_col, settings, target, bundle, version, day)])
+        days = _parse_dates([as_of]) if as_of else [None]
+        if len(days) > 1:
+            raise ExitError(f"--as-of {as_of}: a table is scored as of one date (the day it was exported)")
+        scored = dict([score_table(table, id_col, settings, target, bundle, version, days[0])])
     else:
         require_snapshot_model(bundle)
         source = _require_data(settings)
