@@ -127,7 +127,10 @@ def ensure_alert_tables(con: duckdb.DuckDBPyConnection) -> None:
 
 
 def history_with_segment(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
-    """Every score: account_id, as_of, health_score, tier and the snapshot's segment."""
+    """Every score: account_id, as_of, health_score, tier and the snapshot's segment (null for a
+    store scored from a flat table, which has no snapshots)."""
+    if not has_table(con, SNAPSHOTS):
+        return con.execute(f"SELECT account_id, as_of, health_score, tier, NULL AS segment FROM {HISTORY}").df()
     return con.execute(f"""
         SELECT h.account_id, h.as_of, h.health_score, h.tier, s.segment
         FROM {HISTORY} h LEFT JOIN {SNAPSHOTS} s ON s.account_id = h.account_id AND s.as_of = h.as_of

@@ -28,6 +28,7 @@ HISTORY = "score_history"
 ALERTS = "alerts"
 DELIVERIES = "alert_deliveries"
 TASKS = "retention_tasks"
+TABLE_ROWS = "table_rows"  # the feature values of a flat table scored with `score --table`
 
 HISTORY_DDL = f"""
 CREATE TABLE IF NOT EXISTS {HISTORY} (
@@ -187,3 +188,35 @@ def has_table(con: duckdb.DuckDBPyConnection, table: str) -> bool:
 def write_summary(path: Path, summary: dict) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(summary, indent=2, default=str, ensure_ascii=False), encoding="utf-8")
+
+
+def write_table_rows(store: Path, rows: pd.DataFrame, names: list[str]) -> None:
+    """Keep a scored table's feature values (``table_rows``), replacing the rows of its dates."""
+    values = rows[names].astype(object).where(rows[names].notna(), None)
+    frame = pd.DataFrame({"account_id": rows["account_id"].astype(str).to_numpy(),
+                          "as_of": pd.to_datetime(rows["as_of"]).dt.date.to_numpy(),
+                          "feature_values": [json.dumps(dict(zip(names, v, strict=True)), default=float)
+                                             for v in values.itertuples(index=False)]})
+    with connect(store) as con:
+        con.execute(f"CREATE TABLE IF NOT EXISTS {TABLE_ROWS} (account_id VARCHAR, as_of DATE, feature_values JSON)")
+        con.register("incoming", frame)
+        con.execute("BEGIN TRANSACTION")
+        con.execute(f"DELETE FROM {TABLE_ROWS} WHERE as_of IN (SELECT DISTINCT as_of FROM incoming)")
+        con.execute(f"INSERT INTO {TABLE_ROWS} SELECT * FROM incoming")
+        con.execute("COMMIT")
+        con.unregister("incoming")
+
+
+def feature_rows(store: Path, table_model: bool, as_of: dt.date, account_ids: list[str]) -> pd.DataFrame:
+    """The feature rows a bundle scored on ``as_of`` for ``account_ids``: from the snapshots, or
+    from ``table_rows`` for a table model; empty when the store has no such table."""
+    table = TABLE_ROWS if table_model else SNAPSHOTS
+    with connect(store, read_only=True) as con:
+        if not has_table(con, table):
+            return pd.DataFrame()
+        rows = con.execute(f"SELECT * FROM {table} WHERE as_of = ? AND account_id IN (SELECT unnest(?))",
+                           [as_of, list(account_ids)]).df()
+    if table != TABLE_ROWS or rows.empty:
+        return rows
+    values = pd.DataFrame([json.loads(v) for v in rows["feature_values"]], index=rows.index)
+    return pd.concat([rows[["account_id", "as_of"]], values], axis=1)

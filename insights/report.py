@@ -38,7 +38,7 @@ import numpy as np
 import pandas as pd
 
 from core.settings import Settings
-from core.store import read_horizon, snapshot_rows
+from core.store import feature_rows, read_horizon
 from core.vocabulary import TIER_COLOURS, TIER_KEYS, TIER_RANK, tier_bands, tier_label
 from features.pipeline import open_connection
 from insights.explain import (
@@ -449,7 +449,7 @@ def _waterfalls(store: Path, bundle, account_ids: list[str], as_of: dt.date) -> 
     """SHAP waterfalls (base64 PNG) for the accounts' snapshot rows of ``as_of``."""
     if bundle is None or not account_ids:
         return {}
-    rows = snapshot_rows(Path(store), as_of, list(account_ids))
+    rows = feature_rows(Path(store), bundle.meta.get("kind") == "table", as_of, list(account_ids))
     if rows.empty:
         return {}
     names = bundle.frame.names

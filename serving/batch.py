@@ -5,6 +5,14 @@ as ``churnwatch features``), scores every active account with a model bundle and
 the rows to ``score_history`` in the store: account, as-of, probability, health, tier,
 reasons and strengths (JSON, English and Chinese), the playbook, the model version.
 Re-running a date replaces that date's rows.
+
+``score_table`` does the same for a flat-table model (``train --table``): the rows come
+from a table file (one row per customer, the columns the model was trained on) instead of
+the feature pipeline. A table has no time axis, so its rows get one as-of date: the one
+given (``churnwatch score --table FILE --as-of DATE``, the day the export was taken) or
+today. The file's modification time is not used: copying a file changes it. The scored
+feature values are kept in ``table_rows`` (account, as-of, the values as JSON) so the
+report can draw SHAP waterfalls of those rows, as it does from ``snapshots``.
 """
 
 from __future__ import annotations
@@ -17,9 +25,11 @@ import pandas as pd
 
 from core.scores import read_history, write_history
 from core.settings import Settings
-from core.store import HISTORY_COLUMNS, read_snapshots
+from core.store import HISTORY_COLUMNS, read_snapshots, write_table_rows
 from features.pipeline import build_snapshots
 from training.bundle import ModelBundle
+from training.errors import ModelBundleError
+from training.own_table import read_scoring_table
 
 __all__ = ["read_history", "score_as_of", "score_dates", "score_rows", "write_history"]
 
@@ -55,10 +65,24 @@ def score_as_of(source: str | Path, settings: Settings, store: Path, bundle: Mod
     return score_dates(source, settings, store, bundle, [as_of], model_version)[as_of]
 
 
+def require_snapshot_model(bundle: ModelBundle) -> None:
+    """A table model (``train --table``) cannot score features built from raw data.
+
+    Raises:
+        ModelBundleError: naming ``score --table`` and the model's training file.
+    """
+    if bundle.meta.get("kind") == "table":
+        from training.errors import ModelBundleError
+
+        raise ModelBundleError("this model was trained on a flat table (`train --table`): score customers with "
+                               f"`churnwatch score --table FILE` (the columns of {bundle.meta.get('file')})")
+
+
 def score_dates(source: str | Path, settings: Settings, store: Path, bundle: ModelBundle, dates: list[dt.date],
                 model_version: str) -> dict[dt.date, pd.DataFrame]:
     """``score_as_of`` for several dates with one pass over the raw data (the features of all
     dates are built together); each date's history rows replace any earlier ones."""
+    require_snapshot_model(bundle)
     dates = sorted(set(dates))
     build_snapshots(source, settings, store, as_of=dates)
     out = {}
@@ -68,3 +92,32 @@ def score_dates(source: str | Path, settings: Settings, store: Path, bundle: Mod
         write_history(store, history)
         out[day] = history
     return out
+
+
+def score_table(path: Path, id_col: str | None, settings: Settings, store: Path, bundle: ModelBundle,
+                model_version: str, as_of: dt.date | None = None) -> tuple[dt.date, pd.DataFrame]:
+    """Score every customer of a flat table with a table model into the score history.
+
+    Args:
+        path: CSV or Parquet file with the id column and the model's feature columns (a
+            label column, if present, is ignored).
+        id_col: the id column (default: the one the model was trained with).
+        as_of: the table's date (default today); that date's history rows are replaced.
+
+    Returns:
+        ``(as_of, history rows written)``.
+
+    Raises:
+        TableError: the file cannot be read or lacks a column the model needs (named).
+        ModelBundleError: the bundle is not a table model.
+    """
+    if bundle.meta.get("kind") != "table":
+        raise ModelBundleError("score --table needs a model trained with `churnwatch train --table`; this one was "
+                               "trained on snapshots (score it with `churnwatch score --data ...`)")
+    day = as_of or dt.date.today()
+    rows, _ = read_scoring_table(path, id_col or bundle.meta.get("id", ""), bundle.catalogue)
+    rows["as_of"] = pd.Timestamp(day)
+    history = score_rows(rows, bundle, settings, model_version)
+    write_history(store, history)
+    write_table_rows(store, rows, bundle.frame.names)
+    return day, history

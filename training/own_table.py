@@ -18,10 +18,12 @@ therefore group all numeric columns together.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -29,6 +31,9 @@ from sklearn.model_selection import StratifiedShuffleSplit
 
 from core.errors import ChurnwatchError
 from features.spec import Catalogue, FeatureSpec
+
+if TYPE_CHECKING:
+    from training.bundle import ModelBundle
 
 log = logging.getLogger(__name__)
 
@@ -270,6 +275,60 @@ def load_own_table(path: str | Path, label: str, id_col: str) -> OwnTable:
                     path, name, info["count"], info["examples"])
     catalogue = Catalogue(features=tuple(specs), event_types=())
     return OwnTable(frame=frame, y=y, catalogue=catalogue, report=report)
+
+
+def read_scoring_table(path: str | Path, id_col: str, catalogue: Catalogue,
+                       label: str | None = None) -> tuple[pd.DataFrame, np.ndarray | None]:
+    """Rows of a flat table typed as a table model was trained (``churnwatch score --table``).
+
+    Each feature column of ``catalogue`` is read the way ``load_own_table`` typed it at
+    training: categoricals as cleaned text, numerics parsed (thousands separators, blanks as
+    missing). Other columns are ignored; the label column is optional.
+
+    Returns:
+        ``(rows, y)``: ``rows`` has ``account_id`` (the id, as text) and the feature columns,
+        one row per customer in file order; ``y`` the 0/1 labels when ``label`` is given and
+        present, else None.
+
+    Raises:
+        TableError: unreadable file, no id column, blank or repeated ids, or feature columns
+            the model needs that the file lacks (named).
+    """
+    path = Path(path)
+    df = _read(path)
+    df.columns = [str(c).strip() for c in df.columns]
+    if id_col not in df.columns:
+        raise TableError(f"{path}: no id column {id_col!r}; columns are: {', '.join(df.columns)}")
+    missing = [n for n in catalogue.names if n not in df.columns]
+    if missing:
+        raise TableError(f"{path}: the model needs column(s) {', '.join(missing[:5])} that the table lacks"
+                         + (f" ({len(missing)} in all)" if len(missing) > 5 else ""))
+    if df.empty:
+        raise TableError(f"{path}: the table has no rows")
+    ids = _ids(df, id_col)
+    cats = set(catalogue.categorical)
+    out = {"account_id": ids.astype(str).to_numpy()}
+    for name in catalogue.names:
+        s = df[name]
+        if name in cats:
+            out[name] = _clean_text(s).to_numpy(dtype=object)
+        elif _is_text(s):
+            out[name] = _parse_numbers(_clean_text(s)).to_numpy()
+        else:
+            out[name] = s.astype("float64").to_numpy()
+    y = parse_label(df[label], label) if label and label in df.columns else None
+    return pd.DataFrame(out), y
+
+
+def table_test_predictions(bundle: ModelBundle, test: pd.DataFrame, as_of: dt.date | None = None) -> pd.DataFrame:
+    """The test rows' out-of-sample predictions of a table model (the bundle's
+    ``test_predictions.csv``: its evaluation for ``promote`` and monitoring's reference).
+    ``as_of`` (default today) fills the column snapshot bundles have."""
+    scored = bundle.predict(test)
+    return pd.DataFrame({"account_id": test["account_id"].astype(str).to_numpy(),
+                         "as_of": pd.Timestamp(as_of or dt.date.today()),
+                         "churn_label": test["churn_label"].to_numpy(dtype=int),
+                         **{c: scored[c].to_numpy() for c in scored.columns}})
 
 
 def stratified_split(y: np.ndarray | pd.Series, test_size: float = 0.2,

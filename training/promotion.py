@@ -1,4 +1,10 @@
-"""``promote`` and ``evaluate``: score registered bundles on a test block from the store."""
+"""``promote`` and ``evaluate``: score registered bundles on their test rows.
+
+A snapshot model's test rows are its out-of-time test block in the store; a flat-table
+model's (``train --table``) are its own held-out test customers, re-read from the table
+file it was trained on (their ids are in the bundle's ``test_predictions.csv``). A version
+trained with ``--allow-leaky-feature`` is never promoted without ``--force``.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +18,8 @@ from core.store import connect
 from training.bundle import ModelBundle
 from training.errors import TrainingError
 from training.evaluation import evaluate
+from training.leakage import promotion_block
+from training.own_table import read_scoring_table
 from training.registry import (
     PromotionDecision,
     champion_version,
@@ -33,6 +41,35 @@ def test_block(bundle: ModelBundle, store: Path | None = None) -> pd.DataFrame:
     return rows
 
 
+def table_test_rows(bundle: ModelBundle) -> pd.DataFrame:
+    """A table model's test customers, re-read from its table file, with ``churn_label``.
+
+    Raises:
+        TrainingError: the file is gone, or none of the test ids is in it any more.
+    """
+    meta = bundle.meta
+    path = Path(meta.get("file", ""))
+    if not path.is_file():
+        raise TrainingError(f"the table {path} this version was trained on does not exist any more: its test rows "
+                            "cannot be re-scored (put the file back)")
+    if bundle.test_predictions is None:
+        raise TrainingError("this table model's bundle has no test_predictions.csv (trained before table models "
+                            "could be promoted): retrain it with `churnwatch train --table`")
+    rows, y = read_scoring_table(path, meta["id"], bundle.catalogue, label=meta["label"])
+    if y is None:
+        raise TrainingError(f"{path}: no label column {meta['label']!r} any more")
+    rows["churn_label"] = y
+    test = rows[rows["account_id"].isin(set(bundle.test_predictions["account_id"].astype(str)))]
+    if test.empty:
+        raise TrainingError(f"{path}: none of the version's {len(bundle.test_predictions):,} test customers is in it")
+    return test.reset_index(drop=True)
+
+
+def evaluation_rows(bundle: ModelBundle, store: Path | None = None) -> pd.DataFrame:
+    """The rows a version is judged on: its test block (snapshots) or its test customers (table)."""
+    return table_test_rows(bundle) if bundle.meta.get("kind") == "table" else test_block(bundle, store)
+
+
 def score_metrics(bundle: ModelBundle, rows: pd.DataFrame) -> dict:
     scored = bundle.predict(rows)
     return evaluate(rows["churn_label"].to_numpy(dtype=int), scored["churn_probability"].to_numpy(),
@@ -47,14 +84,17 @@ def promote_version(client: MlflowClient, version: int | None, force: bool = Fal
     candidate = load_version(client, version)
     if champion == version:
         return PromotionDecision(False, "already the champion", {}, None), version, champion
-    rows = test_block(candidate)
+    blocked = promotion_block(candidate.meta, version)
+    if blocked and not force:
+        return PromotionDecision(False, blocked, {}, None), version, champion
+    rows = evaluation_rows(candidate)
     cand_metrics = score_metrics(candidate, rows)
     champ_metrics = None
     if champion is not None:
         champ_bundle = load_version(client, champion)
         missing = [n for n in champ_bundle.frame.names if n not in rows.columns]
         if missing and not force:
-            return (PromotionDecision(False, f"the champion needs features the candidate's snapshots lack "
+            return (PromotionDecision(False, f"the champion needs features the candidate's test rows lack "
                                              f"({', '.join(missing[:3])}); use --force with a reason",
                                       cand_metrics, None), version, champion)
         champ_metrics = None if missing else score_metrics(champ_bundle, rows)
@@ -77,7 +117,7 @@ def promote_version(client: MlflowClient, version: int | None, force: bool = Fal
 def evaluate_version(client: MlflowClient, version: int | None, store: Path | None = None) -> tuple[dict, int]:
     version = version or champion_version(client) or latest_version(client)
     bundle = load_version(client, version)
-    metrics = score_metrics(bundle, test_block(bundle, store))
+    metrics = {**score_metrics(bundle, evaluation_rows(bundle, store)), "kind": bundle.meta.get("kind", "snapshots")}
     with mlflow.start_run(run_name=f"evaluate-v{version}"):
         mlflow.set_tags({"churnwatch.kind": "evaluation", "model_version": str(version)})
         mlflow.log_metrics({k: float(v) for k, v in metrics.items() if isinstance(v, int | float)})

@@ -53,14 +53,16 @@ def setup(tracking_uri: str, artifact_root: Path) -> MlflowClient:
     return client
 
 
-def register(client: MlflowClient, run_id: str, description: str = "") -> int:
-    """Register the run's ``bundle`` artefact folder as a new version; returns its number."""
+def register(client: MlflowClient, run_id: str, description: str = "", tags: dict[str, str] | None = None) -> int:
+    """Register the run's ``bundle`` artefact folder as a new version (with ``tags``, e.g. the
+    leakage guard's); returns its number."""
     try:
         client.get_registered_model(MODEL_NAME)
     except MlflowException:
         client.create_registered_model(MODEL_NAME, description="churnwatch model bundles")
     source = f"{client.get_run(run_id).info.artifact_uri}/bundle"
-    mv = client.create_model_version(MODEL_NAME, source=source, run_id=run_id, description=description)
+    mv = client.create_model_version(MODEL_NAME, source=source, run_id=run_id, description=description,
+                                     tags=tags or None)
     return int(mv.version)
 
 

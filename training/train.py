@@ -17,8 +17,8 @@ import mlflow
 import numpy as np
 import pandas as pd
 
-from core.store import SNAPSHOTS, connect, read_meta
 from core.settings import TrainingSettings
+from core.store import SNAPSHOTS, connect, read_meta
 from features.spec import Catalogue
 from training.baselines import fit_logistic_baseline, rule_churn_probability, rule_health_score
 from training.bootstrap import paired_bootstrap
@@ -26,6 +26,7 @@ from training.bundle import ModelBundle
 from training.errors import TrainingError
 from training.evaluation import brier, ece, evaluate, pr_auc, roc_auc, top_decile
 from training.health import HealthMap
+from training.leakage import guard, leakage_tags, screen_features
 from training.model import FeatureFrame, check_labels, monotone_constraints
 from training.plots import lift_plot, reliability_plot, roc_pr_plot, shap_summary_plot
 from training.reasons import contributions, fit_references
@@ -48,6 +49,7 @@ class TrainResult:
     run_id: str | None = None
     training: dict = field(default_factory=dict)  # dropped features, model choice, calibration method
     started_at: float | None = None  # epoch seconds: the MLflow run starts here
+    leakage: dict = field(default_factory=dict)  # training/leakage.py: allowed leaks and findings
 
 
 def _model_row(name: str, y: np.ndarray, p: np.ndarray, calibrated: bool) -> dict:
@@ -115,7 +117,8 @@ def _calibrate(model, frame: FeatureFrame, cal: pd.DataFrame | None, train: pd.D
 def fit_and_evaluate(train: pd.DataFrame, fit: pd.DataFrame | None, es: pd.DataFrame | None,
                      cal: pd.DataFrame | None, test: pd.DataFrame, catalogue: Catalogue, out: Path, seed: int = 0,
                      constrained: bool = True, rule_baseline: bool = True,
-                     progress: Progress | None = None, folds: int = 4) -> TrainResult:
+                     progress: Progress | None = None, folds: int = 4,
+                     allow_leaky: tuple[str, ...] = ()) -> TrainResult:
     """Model choice, calibration, health map, baselines and evaluation on ``test``.
 
     With ``fit``, ``es`` and ``cal`` the purged layout: candidates fitted on ``fit`` and judged
@@ -133,6 +136,8 @@ def fit_and_evaluate(train: pd.DataFrame, fit: pd.DataFrame | None, es: pd.DataF
     frame, model_catalogue = _model_frame(catalogue, dropped)
     frame.fit(train)
     y_train, y_test = (b["churn_label"].to_numpy(dtype=int) for b in (train, test))
+    say("checking the features for label leakage")
+    screen_features(train, y_train, frame.names, frame.categorical, allow_leaky)
     constraints = monotone_constraints(model_catalogue) if constrained else [0] * len(frame.names)
     directions = {f.name: int(f.direction) for f in model_catalogue.features if f.type != "category"} \
         if constrained else {}
@@ -164,6 +169,11 @@ def fit_and_evaluate(train: pd.DataFrame, fit: pd.DataFrame | None, es: pd.DataF
     metrics = evaluate(y_test, p, scored["tier"].to_numpy())
     metrics.update(trees=selection.rounds, model=selection.chosen, calibration=calibrator.method,
                    distinct_probabilities=int(np.unique(p).size))
+    say("checking the model for label leakage")
+    sample = train.sample(min(len(train), 2000), random_state=seed)
+    importance = np.abs(contributions(model, frame.transform(sample))[:, :-1]).mean(axis=0)
+    leakage = guard(train, y_train, frame.names, frame.categorical, metrics["roc_auc"],
+                    dict(zip(frame.names, importance.tolist())), allow_leaky)
 
     say("baselines: logistic regression" + (" and the rule-weighted health score" if rule_baseline else ""))
     rows = [_model_row("lightgbm", y_test, p, True)]
@@ -196,7 +206,7 @@ def fit_and_evaluate(train: pd.DataFrame, fit: pd.DataFrame | None, es: pd.DataF
         "validation": "early-stopping block" if fit is not None else f"{len(folds_)} account-grouped folds"},
         "calibration": {"method": calibrator.method, "out_of_fold_log_loss": cal_losses}}
     return TrainResult(bundle=bundle, comparison=comparison, metrics=metrics, plots=plots,
-                       training=training_info, started_at=started)
+                       training=training_info, started_at=started, leakage=leakage)
 
 
 def _versus(y: np.ndarray, p: np.ndarray, curves: dict[str, np.ndarray], groups: np.ndarray, seed: int,
@@ -215,7 +225,7 @@ def _versus(y: np.ndarray, p: np.ndarray, curves: dict[str, np.ndarray], groups:
 
 
 def train_on_snapshots(store: Path, out: Path, seed: int = 0, progress: Progress | None = None,
-                       options: TrainingSettings | None = None) -> TrainResult:
+                       options: TrainingSettings | None = None, allow_leaky: tuple[str, ...] = ()) -> TrainResult:
     """DESIGN §2/§4: out-of-time, purged split of the store's labelled snapshots (``training.split``:
     purged calibration / early-stopping blocks where the history allows, else cross-fitting).
 
@@ -225,13 +235,15 @@ def train_on_snapshots(store: Path, out: Path, seed: int = 0, progress: Progress
     """
     started = time.time()
     rows, catalogue, info = load_labelled(store)
-    result = train_on_labelled(rows, catalogue, info, store, out, seed=seed, progress=progress, options=options)
+    result = train_on_labelled(rows, catalogue, info, store, out, seed=seed, progress=progress, options=options,
+                               allow_leaky=allow_leaky)
     result.started_at = started
     return result
 
 
 def train_on_labelled(rows: pd.DataFrame, catalogue: Catalogue, info: dict, store: Path, out: Path, seed: int = 0,
-                      progress: Progress | None = None, options: TrainingSettings | None = None) -> TrainResult:
+                      progress: Progress | None = None, options: TrainingSettings | None = None,
+                      allow_leaky: tuple[str, ...] = ()) -> TrainResult:
     """``train_on_snapshots`` on labelled rows already read from ``store`` (``load_labelled``)."""
     started = time.time()
     say = progress or (lambda _m: None)
@@ -246,7 +258,8 @@ def train_on_labelled(rows: pd.DataFrame, catalogue: Catalogue, info: dict, stor
     names = ("train", "fit", "early_stopping", "calibration", "test")
     blocks = {b: (rows[split.mask(rows["as_of"], b)] if getattr(split, b) is not None else None) for b in names}
     result = fit_and_evaluate(blocks["train"], blocks["fit"], blocks["early_stopping"], blocks["calibration"],
-                              blocks["test"], catalogue, out, seed=seed, progress=progress, folds=opts.folds)
+                              blocks["test"], catalogue, out, seed=seed, progress=progress, folds=opts.folds,
+                              allow_leaky=allow_leaky)
     result.started_at = started
     test = blocks["test"]
     scored = result.bundle.predict(test)
@@ -262,15 +275,16 @@ def train_on_labelled(rows: pd.DataFrame, catalogue: Catalogue, info: dict, stor
                       "test_block": [split.test[0].isoformat(), split.test[1].isoformat()]},
         "metrics": result.metrics, "baselines": json.loads(result.comparison.to_json(orient="records")),
         "training": {**result.training, "options": opts.model_dump()}, "versions": _versions(),
+        "leakage": result.leakage,
     }
     return result
 
 
 def train_on_table(path: Path, label: str, id_col: str, out: Path, seed: int = 0,
-                   progress: Progress | None = None) -> TrainResult:
+                   progress: Progress | None = None, allow_leaky: tuple[str, ...] = ()) -> TrainResult:
     """Bring your own table: a flat churn table, stratified split, same calibration, tiers
     and reasons (each column is its own signal, so reasons are at feature level)."""
-    from training.own_table import load_own_table, stratified_split
+    from training.own_table import load_own_table, stratified_split, table_test_predictions
 
     table = load_own_table(path, label=label, id_col=id_col)
     feats = tuple(dataclasses.replace(f, group=f.name) for f in table.catalogue.features)
@@ -283,12 +297,14 @@ def train_on_table(path: Path, label: str, id_col: str, out: Path, seed: int = 0
     # model choice and early stopping on out-of-fold scores of all training rows (a 20% slice of
     # a few thousand customers is too noisy to choose between candidates); calibration on its block
     result = fit_and_evaluate(train, None, None, rows.iloc[cal_idx], rows.iloc[test_idx], catalogue, out,
-                              seed=seed, rule_baseline=False, progress=progress)
+                              seed=seed, rule_baseline=False, progress=progress, allow_leaky=allow_leaky)
+    result.bundle.test_predictions = table_test_predictions(result.bundle, rows.iloc[test_idx])
     result.bundle.meta = {"kind": "table", "created_at": dt.datetime.now().isoformat(timespec="seconds"),
                           "file": str(Path(path).resolve()), "label": label, "id": id_col, "seed": seed,
                           "table_report": table.report, "metrics": result.metrics,
                           "baselines": json.loads(result.comparison.to_json(orient="records")),
-                          "training": result.training, "versions": _versions()}
+                          "training": result.training, "versions": _versions(),
+                          "leakage": result.leakage}
     return result
 
 
@@ -350,7 +366,8 @@ def log_run(result: TrainResult, tracking_uri: str, artifact_root: Path, params:
                          "churnwatch.input_hash": str(result.bundle.meta.get("input_hash", "")),
                          "churnwatch.model": info.get("selection", {}).get("chosen", ""),
                          "churnwatch.calibration": info.get("calibration", {}).get("method", ""),
-                         "churnwatch.dropped_features": ", ".join(info.get("dropped_features", {}))[:4000]})
+                         "churnwatch.dropped_features": ", ".join(info.get("dropped_features", {}))[:4000],
+                         **leakage_tags(result.bundle.meta)})
         mlflow.log_dict(info, "training/selection_calibration_dropped.json")
         with tempfile.TemporaryDirectory() as tmp:
             folder = result.bundle.save(Path(tmp) / "bundle")
@@ -361,7 +378,8 @@ def log_run(result: TrainResult, tracking_uri: str, artifact_root: Path, params:
         mlflow.log_dict(result.metrics, "evaluation/metrics.json")
     result.run_id = run.info.run_id
     result.version = register(client, run.info.run_id, description=json.dumps(
-        {k: result.bundle.meta.get(k) for k in ("kind", "training_window")}, default=str))
+        {k: result.bundle.meta.get(k) for k in ("kind", "training_window")}, default=str),
+        tags=leakage_tags(result.bundle.meta))
     return result
 
 

@@ -19,6 +19,7 @@ from rich.table import Table
 from churnwatch.options import (
     ConfigOpt,
     DataOpt,
+    ExitError,
     HomeOpt,
     StoreOpt,
     console,
@@ -38,28 +39,42 @@ def score(data: DataOpt = None, store: StoreOpt = None, home: HomeOpt = None, co
           as_of: Annotated[str | None, typer.Option("--as-of", help="YYYY-MM-DD, or several separated by commas "
                                                     "(default: the data end)")] = None,
           model: Annotated[str | None, typer.Option("--model", help="bundle folder or models:/churnwatch@alias "
-                                                    "(default: the champion)")] = None) -> None:
-    """Score every active account as of a date (features from the raw data) into the score history."""
+                                                    "(default: the champion)")] = None,
+          table: Annotated[Path | None, typer.Option("--table", help="score the customers of a flat table (CSV or "
+                                                     "Parquet) with a `train --table` model; as-of: --as-of or "
+                                                     "today")] = None,
+          id_col: Annotated[str | None, typer.Option("--id", help="id column of --table (default: the one the "
+                                                     "model was trained with)")] = None) -> None:
+    """Score every active account as of a date (features from the raw data), or the customers of a flat
+    table (--table, with a `train --table` model), into the score history."""
     from core.store import connect, read_meta
-    from serving.batch import score_dates
+    from serving.batch import require_snapshot_model, score_dates, score_table
     from training.registry import load_model
 
     h, settings = context(home, config, data)
-    source = require_data(settings)
     target = store or h.store
-    if as_of:
-        dates = parse_dates([as_of])
-    else:
-        with connect(target, read_only=True) as con:
-            dates = [read_meta(con).data_end]
     bundle = load_model(tracking(h), model)
     version = str(bundle.meta.get("model_version", model or "bundle"))
-    with steps() as say:
-        say(f"features and scores as of {', '.join(map(str, sorted(set(dates))))}")
-        scored = score_dates(source, settings, target, bundle, dates, version)
+    if table is not None:
+        days = parse_dates([as_of]) if as_of else [None]
+        if len(days) > 1:
+            raise ExitError(f"--as-of {as_of}: a table is scored as of one date (the day it was exported)")
+        scored = dict([score_table(table, id_col, settings, target, bundle, version, days[0])])
+    else:
+        require_snapshot_model(bundle)
+        source = require_data(settings)
+        if as_of:
+            dates = parse_dates([as_of])
+        else:
+            with connect(target, read_only=True) as con:
+                dates = [read_meta(con).data_end]
+        with steps() as say:
+            say(f"features and scores as of {', '.join(map(str, sorted(set(dates))))}")
+            scored = score_dates(source, settings, target, bundle, dates, version)
+    unit = "customers" if table is not None else "accounts"
     for date, history in scored.items():
         counts = history["tier"].value_counts()
-        console.print(f"scored {len(history):,} accounts as of {date} with model version {version}: "
+        console.print(f"scored {len(history):,} {unit} as of {date} with model version {version}: "
                       + ", ".join(f"{t} {counts.get(t, 0):,}" for t in TIER_KEYS))
     date, history = max(scored.items())
     table = Table(title=f"highest risk as of {date}")

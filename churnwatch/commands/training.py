@@ -17,8 +17,8 @@ from churnwatch.options import ConfigOpt, ExitError, HomeOpt, StoreOpt, console,
 from core.home import Home
 
 
-def print_comparison(frame) -> None:
-    table = Table(title="model vs baselines on the out-of-time test block")
+def print_comparison(frame, where: str = "the out-of-time test block") -> None:
+    table = Table(title=f"model vs baselines on {where}")
     cols = ["model", "roc_auc", "pr_auc", "brier", "ece", "top_decile_lift", "top_decile_capture"]
     for c in cols:
         table.add_column(c.replace("_", " "), justify="left" if c == "model" else "right")
@@ -27,9 +27,9 @@ def print_comparison(frame) -> None:
     console.print(table)
 
 
-def print_tiers(metrics: dict) -> None:
-    table = Table(title=f"churn by tier (test block base rate {metrics['base_rate']:.2%})")
-    for c in ("tier", "accounts x dates", "churned", "churn rate"):
+def print_tiers(metrics: dict, short: str = "test block", unit: str = "accounts x dates") -> None:
+    table = Table(title=f"churn by tier ({short} base rate {metrics['base_rate']:.2%})")
+    for c in ("tier", unit, "churned", "churn rate"):
         table.add_column(c, justify="right")
     for tier, d in metrics["per_tier"].items():
         rate = "-" if d["churn_rate"] is None else f"{d['churn_rate']:.2%}"
@@ -49,8 +49,12 @@ def train(store: StoreOpt = None, home: HomeOpt = None, config: ConfigOpt = None
           early_stopping_days: Annotated[int | None, typer.Option(
               "--early-stopping-days", help="a purged early-stopping block of this many days")] = None,
           min_train_days: Annotated[int | None, typer.Option(
-              "--min-train-days", help="fewest days of training as-of dates (default 56)")] = None) -> None:
+              "--min-train-days", help="fewest days of training as-of dates (default 56)")] = None,
+          allow_leaky: Annotated[list[str] | None, typer.Option(
+              "--allow-leaky-feature", help="train although the leakage guard flags this feature (repeatable); "
+              "the version is never promoted automatically")] = None) -> None:
     """Train LightGBM + calibration + health map, compare with baselines, log and register in MLflow."""
+    from training.run_text import next_line, split_words
     from training.train import log_run, params_of, train_on_snapshots, train_on_table
 
     h, _settings = context(home, config)
@@ -66,15 +70,18 @@ def train(store: StoreOpt = None, home: HomeOpt = None, config: ConfigOpt = None
         if table is not None:
             if not label or not id_col:
                 raise ExitError("--table needs --label COL and --id COL")
-            result = train_on_table(table, label, id_col, out, seed=seed, progress=say)
+            result = train_on_table(table, label, id_col, out, seed=seed, progress=say,
+                                    allow_leaky=tuple(allow_leaky or ()))
         else:
-            result = train_on_snapshots(store or h.store, out, seed=seed, progress=say, options=options)
+            result = train_on_snapshots(store or h.store, out, seed=seed, progress=say, options=options,
+                                        allow_leaky=tuple(allow_leaky or ()))
         say("logging to MLflow and registering the bundle")
         result = log_run(result, h.tracking_uri, h.mlflow_artifacts, params_of(result))
-    print_comparison(result.comparison)
-    print_tiers(result.metrics)
+    words = split_words(result.bundle.meta)
+    print_comparison(result.comparison, words["test"])
+    print_tiers(result.metrics, words["short"], words["unit"])
     console.print(f"registered model version {result.version} (run {result.run_id}); plots in {out}\n"
-                  f"tracking store: {h.tracking_uri}\nnext: churnwatch promote --version {result.version}")
+                  f"tracking store: {h.tracking_uri}\n{next_line(result.bundle.meta, result.version)}")
 
 
 def promote(version: Annotated[int | None, typer.Option(help="model version (default: the latest)")] = None,
@@ -96,13 +103,15 @@ def evaluate(version: Annotated[int | None, typer.Option(help="model version (de
              store: StoreOpt = None, home: HomeOpt = None) -> None:
     """Re-score a version's test block from the store and print its metrics and tiers."""
     from training.promotion import evaluate_version
+    from training.run_text import split_words
 
     h = Home.resolve(home)
     metrics, v = evaluate_version(tracking(h), version, store)
     console.print(f"model version {v}: ROC-AUC {metrics['roc_auc']:.4f}  PR-AUC {metrics['pr_auc']:.4f}  "
                   f"Brier {metrics['brier']:.5f}  ECE {metrics['ece']:.4f}  top-decile lift "
                   f"{metrics['top_decile_lift']:.2f}")
-    print_tiers(metrics)
+    words = split_words(metrics)
+    print_tiers(metrics, words["short"], words["unit"])
 
 
 def register(app: typer.Typer) -> None:

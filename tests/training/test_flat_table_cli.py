@@ -1,0 +1,122 @@
+"""Flat tables are first class (issue 12, item 7) and leaks are refused (item 4), from the CLI.
+
+``churnwatch``'s entry point runs in-process with its real argument parsing, error handling
+and exit codes (one import of the stack instead of one per command), on a generated table of
+a few hundred customers, with a real MLflow sqlite store and DuckDB store in a temp home.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pandas as pd
+import pytest
+from mlflow.tracking import MlflowClient
+
+from training.own_table import write_example_table
+
+
+def flat(text: str) -> str:
+    """Terminal text with wrapping and table borders flattened to single spaces."""
+    return " ".join(text.replace("│", " ").replace("┃", " ").split())
+
+
+@pytest.fixture(scope="module")
+def table(tmp_path_factory) -> Path:
+    return write_example_table(tmp_path_factory.mktemp("flat") / "customers.csv", rows=500, seed=4)
+
+
+def test_table_model_train_promote_score_explain_report(tmp_path, table, cli):
+    home = tmp_path / "home"
+    trained = cli(home, "train", "--table", str(table), "--label", "Churn", "--id", "customer_id")
+    assert trained.returncode == 0, trained.stderr
+    out = flat(trained.stdout)
+    assert "model vs baselines on the test rows (a random split of customers)" in out
+    assert "churn by tier (test rows base rate" in out and "customers churned churn rate" in out
+    assert "out-of-time" not in out and "accounts x dates" not in out
+    assert "next: churnwatch promote --version 1, then churnwatch score --table FILE" in out
+
+    promoted = cli(home, "promote")
+    assert promoted.returncode == 0, promoted.stderr
+    assert "version 1: promoted" in flat(promoted.stdout)
+
+    evaluated = cli(home, "evaluate")
+    assert evaluated.returncode == 0, evaluated.stderr
+    assert "model version 1: ROC-AUC" in flat(evaluated.stdout) and "customers churned" in flat(evaluated.stdout)
+
+    # today's customers: no label column, columns in another order
+    current = pd.read_csv(table, dtype=str).drop(columns=["Churn"]).iloc[:120, ::-1]
+    current_path = tmp_path / "current.csv"
+    current.to_csv(current_path, index=False)
+    scored = cli(home, "score", "--table", str(current_path), "--as-of", "2026-03-31")
+    assert scored.returncode == 0, scored.stderr
+    assert "scored 120 customers as of 2026-03-31 with model version 1" in flat(scored.stdout)
+    with duckdb.connect(str(home / "store.duckdb"), read_only=True) as con:
+        history = con.execute("SELECT account_id, as_of, churn_probability, tier, model_version "
+                              "FROM score_history").df()
+    assert len(history) == 120 and set(history["account_id"]) == set(current["customer_id"])
+    assert (history["model_version"] == "1").all() and history["as_of"].astype(str).eq("2026-03-31").all()
+    assert history["churn_probability"].between(0, 1).all()
+
+    top = history.sort_values("churn_probability").iloc[-1]["account_id"]
+    explained = cli(home, "explain", top)
+    assert explained.returncode == 0, explained.stderr
+    text = flat(explained.stdout)
+    assert top in text and "as of 2026-03-31" in text and "model version 1" in text
+    assert any(f"{c} = " in text for c in ("contract", "tenure_months", "monthly_charges", "support_calls"))
+
+    report = cli(home, "report", "--top", "2", "--out", str(tmp_path / "report.html"))
+    assert report.returncode == 0, report.stderr
+    assert "2 account pages, 2 SHAP waterfalls" in flat(report.stdout)
+    assert (tmp_path / "report.html").stat().st_size > 10_000
+
+    wrong = cli(home, "score", "--data", str(tmp_path))
+    assert wrong.returncode == 2 and "score --table FILE" in flat(wrong.stderr)
+
+    missing = tmp_path / "missing.csv"
+    current.drop(columns=["contract"]).to_csv(missing, index=False)
+    bad = cli(home, "score", "--table", str(missing))
+    assert bad.returncode == 2 and "contract" in bad.stderr and "Traceback" not in bad.stderr
+
+
+@pytest.fixture(scope="module")
+def leaky_table(tmp_path_factory, table) -> Path:
+    """The table plus what a cancellation export adds: a cancellation date only churners have."""
+    frame = pd.read_csv(table, dtype=str)
+    rng = np.random.default_rng(5)
+    churned = frame["Churn"] == "Yes"
+    frame["days_since_cancel_request"] = np.where(churned, rng.integers(1, 40, len(frame)).astype(str), "")
+    path = tmp_path_factory.mktemp("leaky") / "customers.csv"
+    frame.to_csv(path, index=False)
+    return path
+
+
+def test_leaky_column_is_refused_then_allowed_but_never_auto_promoted(tmp_path, leaky_table, cli):
+    home = tmp_path / "home"
+    args = ("train", "--table", str(leaky_table), "--label", "Churn", "--id", "customer_id")
+    refused = cli(home, *args)
+    assert refused.returncode == 2
+    message = flat(refused.stderr)
+    assert "label leakage suspected, nothing registered: feature 'days_since_cancel_request'" in message
+    assert "--allow-leaky-feature days_since_cancel_request" in message and "Traceback" not in message
+
+    allowed = cli(home, *args, "--allow-leaky-feature", "days_since_cancel_request")
+    assert allowed.returncode == 0, allowed.stderr
+    assert "never promoted automatically" in flat(allowed.stdout)
+    client = MlflowClient(f"sqlite:///{home / 'mlflow.db'}")
+    version = client.get_model_version("churnwatch", "1")
+    assert version.tags["churnwatch.leaky_features"] == "days_since_cancel_request"
+    run = client.get_run(version.run_id)
+    assert run.data.tags["churnwatch.leaky_features"] == "days_since_cancel_request"
+
+    refused_promotion = cli(home, "promote")
+    assert refused_promotion.returncode == 0
+    text = flat(refused_promotion.stdout)
+    assert "version 1: not promoted" in text and "--allow-leaky-feature days_since_cancel_request" in text
+    with pytest.raises(Exception):  # noqa: B017 - no champion alias was set
+        client.get_model_version_by_alias("churnwatch", "champion")
+
+    forced = cli(home, "promote", "--force", "--reason", "checked: the column is known in advance")
+    assert "version 1: promoted" in flat(forced.stdout)

@@ -1,0 +1,130 @@
+"""The label-leakage guard (issue 12, item 4): checks, messages, the allow list, promotion."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from training.errors import TrainingError
+from training.leakage import (
+    enforce,
+    feature_findings,
+    guard,
+    leakage_tags,
+    model_finding,
+    numeric_auc,
+    promotion_block,
+)
+from training.run_text import next_line, split_words
+
+
+@pytest.fixture
+def rows() -> tuple[pd.DataFrame, np.ndarray]:
+    """400 snapshot-like rows, 10% churners; honest features plus a Stripe-style end date."""
+    rng = np.random.default_rng(3)
+    n = 400
+    y = (rng.random(n) < 0.10).astype(int)
+    logins = rng.poisson(20, n) - 6 * y  # a real but weak signal
+    # canceled_at mapped to end_date: only churners have an end date, a few days ahead
+    days_to_term_end = np.where(y == 1, rng.integers(1, 60, n), np.nan).astype(float)
+    segment = rng.choice(["A", "B", "C"], n)
+    return pd.DataFrame({"logins_30d": logins.astype(float), "days_to_term_end": days_to_term_end,
+                         "segment": segment}), y
+
+
+NAMES = ["logins_30d", "days_to_term_end", "segment"]
+
+
+def test_stripe_end_date_is_refused_naming_the_feature_and_cause(rows):
+    frame, y = rows
+    with pytest.raises(TrainingError) as info:
+        guard(frame, y, NAMES, ["segment"], model_roc_auc=0.80, importance={"logins_30d": 1.0})
+    text = str(info.value)
+    assert "'days_to_term_end'" in text
+    assert "canceled_at mapped to end_date" in text
+    assert "--allow-leaky-feature days_to_term_end" in text
+    assert "100% of them churners" in text
+
+
+def test_honest_features_pass(rows):
+    frame, y = rows
+    record = guard(frame, y, ["logins_30d", "segment"], ["segment"], model_roc_auc=0.8,
+                   importance={"logins_30d": 1.0})
+    assert record == {"allowed": [], "findings": []}
+
+
+def test_single_feature_auc_either_direction_and_nulls():
+    rng = np.random.default_rng(0)
+    y = np.array([0] * 300 + [1] * 100)
+    noise = rng.normal(0, 0.05, 400)
+    frame = pd.DataFrame({
+        "refund_amount": y * 10.0 + noise,  # high for churners
+        "seats_left": -y * 10.0 + noise,  # low for churners: the other direction
+        # missing for every churner, present (varied) for the others: only nulls carry the label
+        "last_invoice_days": np.where(y == 0, rng.integers(1, 30, 400), np.nan).astype(float),
+        "noise": rng.normal(0, 1, 400),
+    })
+    found = {f.feature: f for f in feature_findings(frame, y, list(frame.columns), [])}
+    assert set(found) == {"refund_amount", "seats_left", "last_invoice_days"}
+    assert all(f.check == "feature_auc" and f.value >= 0.95 for f in found.values())
+    assert numeric_auc(y, frame["noise"]) < 0.6
+
+
+def test_categorical_leak_found():
+    y = np.array([0] * 300 + [1] * 60)
+    status = np.where(y == 1, "closed", np.random.default_rng(1).choice(["open", "trial"], 360))
+    found = feature_findings(pd.DataFrame({"status": status}), y, ["status"], ["status"])
+    assert [(f.feature, f.check) for f in found] == [("status", "feature_auc")]
+    assert "ROC-AUC 1.000" in found[0].detail
+
+
+def test_present_only_for_churners_needs_a_minimum_count():
+    y = np.array([0] * 390 + [1] * 10)
+    frame = pd.DataFrame({"cancel_reason_code": np.where(y == 1, 1.0, np.nan)})
+    # only 10 rows have a value: below the minimum of 20, so the churner-only check is silent
+    assert all(f.check != "churner_only" for f in feature_findings(frame, y, ["cancel_reason_code"], []))
+
+
+def test_model_auc_names_the_feature_it_relies_on():
+    finding = model_finding(0.991, {"a": 3.0, "b": 40.0, "c": 1.0})
+    assert finding is not None and finding.feature == "b" and finding.check == "model_auc"
+    assert model_finding(0.97, {"a": 1.0}) is None
+    with pytest.raises(TrainingError, match="'b'.*ROC-AUC 0.991 on the test rows"):
+        enforce([finding], [], ["a", "b", "c"])
+
+
+def test_allowed_feature_trains_and_is_recorded(rows):
+    frame, y = rows
+    record = guard(frame, y, NAMES, ["segment"], model_roc_auc=0.99, importance={"days_to_term_end": 9.0},
+                   allowed=["days_to_term_end"])
+    assert record["allowed"] == ["days_to_term_end"]
+    assert {f["check"] for f in record["findings"]} == {"churner_only", "model_auc"}
+    meta = {"leakage": record, "kind": "snapshots"}
+    assert leakage_tags(meta) == {"churnwatch.leaky_features": "days_to_term_end",
+                                  "churnwatch.auto_promotion": "refused"}
+    assert "never promoted automatically" in promotion_block(meta, 4)
+    assert "--force" in next_line(meta, 4)
+    assert leakage_tags({"leakage": {"allowed": [], "findings": []}}) == {}
+    assert promotion_block({}, 1) is None
+
+
+def test_unknown_allowed_name_is_an_error(rows):
+    frame, y = rows
+    with pytest.raises(TrainingError, match="--allow-leaky-feature 'days_to_end'"):
+        guard(frame, y, NAMES, ["segment"], 0.8, {"logins_30d": 1.0}, allowed=["days_to_end"])
+
+
+def test_wording_of_a_table_run():
+    words = split_words({"kind": "table"})
+    assert words["unit"] == "customers" and "random split of customers" in words["test"]
+    assert "out-of-time" not in " ".join(words.values())
+    assert "score --table" in next_line({"kind": "table", "file": "/x/t.csv", "id": "cid", "leakage": {}}, 2)
+    assert split_words({"kind": "snapshots"})["unit"] == "accounts x dates"
+
+
+def test_infinite_values_are_ordered_not_an_error():
+    y = np.array([0] * 50 + [1] * 50)
+    values = pd.Series(np.r_[np.arange(50.0), np.full(50, np.inf)])
+    assert numeric_auc(y, values) == 1.0
+    assert numeric_auc(y, pd.Series(np.r_[np.full(50, -np.inf), np.arange(50.0)])) == 1.0

@@ -1,0 +1,228 @@
+"""Label-leakage guard (issue 12, item 4): checked before a model is registered.
+
+Three checks on the training rows and the fitted model:
+
+- **one feature predicts the label on its own**: its ROC-AUC on the training rows is
+  >= 0.95 in either direction. Missing values count: they are placed below and above all
+  present values and the stronger ordering is kept; a categorical column is scored by its
+  (smoothed) churn rate per category, missing being a category of its own;
+- **a feature present almost only for churners**: at least ``min_present`` rows have a
+  value and >= 90% of them churned, while the base rate is at most half of that share
+  (a cancellation date or reason filled in only when the customer leaves);
+- **the model is too good to be true**: its ROC-AUC on the held-out test rows is >= 0.98;
+  the finding names the feature with the largest split gain.
+
+A finding stops training with a ``TrainingError`` naming the feature and its likely cause,
+unless the feature is listed in ``allowed`` (``train --allow-leaky-feature NAME``). Such a
+version is tagged (bundle ``meta["leakage"]``, MLflow tags) and ``promote`` refuses it
+without ``--force`` (see ``promotion_block``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import pandas as pd
+from scipy.stats import rankdata
+from sklearn.metrics import roc_auc_score
+
+from training.errors import TrainingError
+
+GUIDE = "docs/exports-with-cancellation-dates.md"
+
+#: Likely causes of known leaks, by feature name.
+KNOWN_CAUSES: dict[str, str] = {
+    "days_to_term_end": (
+        "an end date that is only known after cancellation, as in a Stripe export's canceled_at mapped to "
+        f"end_date (end_date is ended_at once it is past, else null or the billing period's end; see {GUIDE})"),
+}
+CAUSE_BY_CHECK: dict[str, str] = {
+    "feature_auc": ("a column written from what happened after the as-of date (a cancellation or end date, "
+                    "a cancellation reason, a final invoice, a closed status) or the label under another name"),
+    "churner_only": ("a value recorded only when a customer cancels (a cancellation date, reason or survey "
+                     f"answer; an end date filled in at cancellation, see {GUIDE})"),
+    "model_auc": ("a prediction too good to be true: usually one column written at or after cancellation; "
+                  "this is the feature the model relies on most"),
+}
+
+
+@dataclass(frozen=True)
+class LeakageLimits:
+    """Thresholds of the three checks (defaults from issue 12)."""
+
+    feature_auc: float = 0.95
+    model_auc: float = 0.98
+    churner_share: float = 0.90
+    min_present: int = 20
+    category_smoothing: float = 20.0
+
+
+@dataclass(frozen=True)
+class LeakFinding:
+    """One suspected leak: which feature, which check, the measured value and why."""
+
+    feature: str
+    check: str  # feature_auc | churner_only | model_auc
+    value: float
+    detail: str
+
+    @property
+    def cause(self) -> str:
+        return KNOWN_CAUSES.get(self.feature, CAUSE_BY_CHECK[self.check])
+
+    def message(self) -> str:
+        return f"feature {self.feature!r}: {self.detail}; likely cause: {self.cause}"
+
+
+def _auc_either_way(y: np.ndarray, score: np.ndarray) -> float:
+    auc = float(roc_auc_score(y, score))
+    return max(auc, 1.0 - auc)
+
+
+def numeric_auc(y: np.ndarray, values: pd.Series) -> float | None:
+    """ROC-AUC of a numeric column in the stronger direction, missing values placed below or
+    above all present ones (whichever separates better); None when it has < 2 distinct values."""
+    x = pd.to_numeric(values, errors="coerce").to_numpy(dtype="float64")
+    present = ~np.isnan(x)
+    if not present.any() or (present.all() and np.unique(x).size < 2):
+        return None
+    ranks = np.zeros(len(x))
+    ranks[present] = rankdata(x[present])  # ranks: +-inf are ordinary extremes; AUC only needs the order
+    best = 0.0
+    for fill in (0.0, float(len(x) + 1)):
+        scored = np.where(present, ranks, fill)
+        if np.unique(scored).size >= 2:
+            best = max(best, _auc_either_way(y, scored))
+    return best or None
+
+
+def categorical_auc(y: np.ndarray, values: pd.Series, smoothing: float) -> float | None:
+    """ROC-AUC of a categorical column scored by its smoothed churn rate per category
+    (missing is a category); None for a single category."""
+    keys = values.astype("object").where(values.notna(), "\x00missing").astype(str).to_numpy()
+    frame = pd.DataFrame({"k": keys, "y": y})
+    stats = frame.groupby("k")["y"].agg(["sum", "count"])
+    if len(stats) < 2:
+        return None
+    base = float(y.mean())
+    rate = (stats["sum"] + smoothing * base) / (stats["count"] + smoothing)
+    return _auc_either_way(y, frame["k"].map(rate).to_numpy(dtype="float64"))
+
+
+def churner_only(y: np.ndarray, values: pd.Series, limits: LeakageLimits) -> float | None:
+    """Share of churners among the rows where the feature has a value, when that looks like a
+    leak (enough rows, share >= ``churner_share``, base rate <= half the share); else None."""
+    present = values.notna().to_numpy()
+    n = int(present.sum())
+    if n < limits.min_present or present.all():
+        return None
+    share = float(y[present].mean())
+    if share >= limits.churner_share and float(y.mean()) <= share / 2:
+        return share
+    return None
+
+
+def feature_findings(rows: pd.DataFrame, y: np.ndarray, names: list[str], categorical: Iterable[str],
+                     limits: LeakageLimits = LeakageLimits()) -> list[LeakFinding]:
+    """The per-feature checks on the training rows (``y`` 0/1, aligned with ``rows``)."""
+    y = np.asarray(y, dtype=int)
+    if y.min() == y.max():
+        return []
+    cats = set(categorical)
+    out: list[LeakFinding] = []
+    for name in names:
+        values = rows[name]
+        share = churner_only(y, values, limits)
+        if share is not None:
+            n = int(values.notna().sum())
+            out.append(LeakFinding(name, "churner_only", share,
+                                   f"has a value in {n:,} training rows, {share:.0%} of them churners "
+                                   f"(base rate {y.mean():.1%})"))
+            continue
+        auc = (categorical_auc(y, values, limits.category_smoothing) if name in cats
+               else numeric_auc(y, values))
+        if auc is not None and auc >= limits.feature_auc:
+            out.append(LeakFinding(name, "feature_auc", auc,
+                                   f"predicts churn on its own with ROC-AUC {auc:.3f} on the training rows "
+                                   f"(limit {limits.feature_auc})"))
+    return out
+
+
+def model_finding(model_roc_auc: float, importance: dict[str, float],
+                  limits: LeakageLimits = LeakageLimits()) -> LeakFinding | None:
+    """A finding when the model's test ROC-AUC reaches ``model_auc``; it names the feature with
+    the largest importance (``importance``: feature -> total split gain)."""
+    if not np.isfinite(model_roc_auc) or model_roc_auc < limits.model_auc or not importance:
+        return None
+    top = max(importance, key=importance.get)
+    return LeakFinding(top, "model_auc", float(model_roc_auc),
+                       f"the model reaches ROC-AUC {model_roc_auc:.3f} on the test rows (limit {limits.model_auc}) "
+                       "and relies on it most")
+
+
+def enforce(findings: list[LeakFinding], allowed: Iterable[str], names: list[str]) -> dict:
+    """Stop on a finding whose feature is not ``allowed``; otherwise the record to keep.
+
+    Returns:
+        ``{"allowed": [...], "findings": [...]}`` for the bundle's ``meta["leakage"]``;
+        ``allowed`` are the features the user declared (the version is then never promoted
+        automatically).
+
+    Raises:
+        TrainingError: an allowed name is not a feature, or a finding is not allowed (its
+            message names the feature, the measurement and the likely cause).
+    """
+    allowed = sorted(set(allowed))
+    unknown = [a for a in allowed if a not in names]
+    if unknown:
+        raise TrainingError(f"--allow-leaky-feature {unknown[0]!r}: no such feature in this model "
+                            f"({len(names)} features, e.g. {', '.join(names[:5])})")
+    blocked = [f for f in findings if f.feature not in allowed]
+    if blocked:
+        first = blocked[0]
+        others = sorted({f.feature for f in blocked} - {first.feature})
+        more = f" (also flagged: {', '.join(others)})" if others else ""
+        raise TrainingError(f"label leakage suspected, nothing registered: {first.message()}{more}. Fix the "
+                            f"column or its mapping; to train anyway (the version is then never promoted "
+                            f"automatically) pass --allow-leaky-feature {first.feature}")
+    return {"allowed": allowed, "findings": [asdict(f) for f in findings]}
+
+
+def screen_features(rows: pd.DataFrame, y: np.ndarray, names: list[str], categorical: Iterable[str],
+                    allowed: Iterable[str] = (), limits: LeakageLimits = LeakageLimits()) -> None:
+    """The per-feature checks alone, before any model is fitted (fail fast); raises like
+    ``enforce``."""
+    enforce(feature_findings(rows, y, names, categorical, limits), allowed, names)
+
+
+def guard(rows: pd.DataFrame, y: np.ndarray, names: list[str], categorical: Iterable[str], model_roc_auc: float,
+          importance: dict[str, float], allowed: Iterable[str] = (),
+          limits: LeakageLimits = LeakageLimits()) -> dict:
+    """All three checks, then ``enforce``: the one call training makes before registering."""
+    findings = feature_findings(rows, y, names, categorical, limits)
+    model = model_finding(model_roc_auc, importance, limits)
+    if model is not None:
+        findings.append(model)
+    return enforce(findings, allowed, names)
+
+
+def leaky_features(meta: dict) -> list[str]:
+    """The features a bundle was allowed to leak through (empty for a clean version)."""
+    return list((meta.get("leakage") or {}).get("allowed") or [])
+
+
+def leakage_tags(meta: dict) -> dict[str, str]:
+    """MLflow tags of a training run / model version (empty for a clean version)."""
+    leaky = leaky_features(meta)
+    return {"churnwatch.leaky_features": ",".join(leaky), "churnwatch.auto_promotion": "refused"} if leaky else {}
+
+
+def promotion_block(meta: dict, version: int) -> str | None:
+    """Why ``promote`` refuses this version without ``--force`` (None: no objection)."""
+    leaky = leaky_features(meta)
+    if not leaky:
+        return None
+    return (f"version {version} was trained with --allow-leaky-feature {', '.join(leaky)}: it is never promoted "
+            "automatically; check the feature (see " + GUIDE + ") and use --force --reason TEXT to promote it")
