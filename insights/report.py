@@ -38,7 +38,7 @@ import numpy as np
 import pandas as pd
 
 from core.settings import Settings
-from core.store import feature_rows, read_horizon
+from core.store import META, connect, feature_rows, has_table, read_horizon
 from core.vocabulary import TIER_COLOURS, TIER_KEYS, TIER_RANK, tier_bands, tier_label
 from features.pipeline import open_connection
 from insights.explain import (
@@ -394,7 +394,7 @@ def build_report(store: Path, settings: Settings, out: Path, *, lang: str = "en"
         "tier_filter": tier_label(tier, lang) if tier else None,
         "generated_at": (generated_at or dt.datetime.now()).strftime("%Y-%m-%d %H:%M"),
         "model_version": ", ".join(sorted(set(frame["model_version"].astype(str)), key=version_key)),
-        "horizon_days": read_horizon(store).horizon_days, "totals": _totals(frame),
+        "horizon_days": _horizon_days(store), "totals": _totals(frame),
         "by_tier": mrr_by(frame, "tier").to_dict(orient="records"),
         "by_csm": mrr_by(frame, "csm").to_dict(orient="records"),
         "by_segment": mrr_by(frame, "segment").to_dict(orient="records"),
@@ -445,6 +445,14 @@ def _totals(frame: pd.DataFrame) -> dict:
             "no_mrr": int(frame["mrr"].isna().sum())}
 
 
+def _horizon_days(store: Path) -> int | None:
+    """The store's labelling horizon; None for a store scored only from a flat table (no snapshots)."""
+    with connect(store, read_only=True) as con:
+        if not has_table(con, META):
+            return None
+    return read_horizon(store).horizon_days
+
+
 def _waterfalls(store: Path, bundle, account_ids: list[str], as_of: dt.date) -> dict[str, str]:
     """SHAP waterfalls (base64 PNG) for the accounts' snapshot rows of ``as_of``."""
     if bundle is None or not account_ids:
@@ -471,6 +479,8 @@ STRINGS: dict[str, dict[str, str]] = {
         "mrr_at_risk": "MRR at risk", "share_at_risk": "share at risk", "high_risk_accounts": "High-risk accounts",
         "mean_health": "mean health", "at_risk_note": "MRR at risk = Σ MRR × probability of churning within "
         "{h} days (calibrated). MRR: terms in force on the scoring date.",
+        "at_risk_note_table": "MRR at risk = Σ MRR × calibrated probability of the churn label the table model was "
+        "trained on.",
         "by_tier": "By tier", "by_csm": "By customer-success manager", "by_segment": "By segment",
         "tier": "Tier", "csm": "CSM", "segment": "Segment", "industry": "Industry", "region": "Region",
         "top": "Who to call first: top accounts by expected MRR loss",
@@ -506,6 +516,7 @@ STRINGS: dict[str, dict[str, str]] = {
         "share_at_risk": "风险占比", "high_risk_accounts": "高风险客户", "mean_health": "平均健康分",
         "at_risk_note": "风险月经常性收入 = Σ 月经常性收入 × {h}天内流失概率（已校准）。"
                         "月经常性收入：评分日有效的订阅合同。",
+        "at_risk_note_table": "风险月经常性收入 = Σ 月经常性收入 × 表格模型所训练的流失标签的校准概率。",
         "by_tier": "按风险等级", "by_csm": "按客户成功经理", "by_segment": "按客户分级",
         "tier": "风险等级", "csm": "客户成功经理", "segment": "客户分级", "industry": "行业", "region": "地区",
         "top": "优先联系：预期月经常性收入损失最高的客户", "expected_loss": "预期收入损失", "health": "健康分",

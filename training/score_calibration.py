@@ -76,7 +76,8 @@ def _blocks(s: np.ndarray, y: np.ndarray, min_rows: int) -> tuple[np.ndarray, np
         else:
             groups.append([lo, hi])
     if len(groups) > 1 and groups[-1][1] - groups[-1][0] < min_rows:
-        groups[-2][1] = groups.pop()[1]
+        last = groups.pop()  # merged into the block before it
+        groups[-1][1] = last[1]
     xs = np.array([s_sorted[lo:hi].mean() for lo, hi in groups])
     ys = np.array([y_sorted[lo:hi].mean() for lo, hi in groups])
     keep = np.r_[True, (np.diff(xs) > 0) & (np.diff(ys) > 0)]  # merged blocks stay increasing; guard anyway
