@@ -43,15 +43,21 @@ def steps():
         yield say
 
 
-def _context(home: Path | None, config: Path | None, data: str | None = None) -> tuple[Home, Settings]:
+def _context(home: Path | None, config: Path | None, data: str | None = None,
+             remembered: bool = True) -> tuple[Home, Settings]:
+    """Home and settings; ``settings.data`` is ``--data``, else the source the store recorded
+    and the config's ``data:`` (see ``features.sources.resolve_data``)."""
+    from features.sources import resolve_data
+
     h = Home.resolve(home)
     cfg_path = config
     if cfg_path is None and data and "://" not in data and Path(data).is_dir() \
             and not (h.root / CONFIG_FILE_NAME).exists() and (Path(data) / CONFIG_FILE_NAME).exists():
         cfg_path = Path(data) / CONFIG_FILE_NAME  # a data folder may carry its own config
     settings = load_settings(cfg_path, h.root)
-    if data:
-        settings = settings.model_copy(update={"data": data})
+    chosen = resolve_data(data, settings.data, h.store, h.root, prefer_recorded=remembered)
+    if chosen:
+        settings = settings.model_copy(update={"data": chosen})
     return h, settings
 
 
@@ -80,6 +86,24 @@ def _print_set_aside(summary: dict) -> None:
         table.add_column(col)
     for t, r, n in rows:
         table.add_row(t, r, f"{n:,}")
+    console.print(table)
+
+
+def _print_profile(profile: dict) -> None:
+    """The company's own columns: which became features, which did not and why."""
+    from rich.markup import escape
+
+    if profile["used"]:
+        console.print("own columns as profile features: " + ", ".join(
+            escape(f"{c['table']}.{c['column']} -> {c['feature']} ({c['kind']})") for c in profile["used"]))
+    unused = [c for c in profile["unused"] if not c["reason"].startswith("contract column")]
+    if not unused:
+        return
+    table = Table(title="columns not used as features")
+    for col in ("table", "column", "reason"):
+        table.add_column(col)
+    for c in unused:
+        table.add_row(c["table"], escape(c["column"]), escape(c["reason"]))
     console.print(table)
 
 
@@ -122,11 +146,11 @@ def features(
     from core.store import write_summary
     from features.pipeline import build_snapshots
 
-    h, settings = _context(home, config, data)
+    h, settings = _context(home, config, data, remembered=False)
     source = _require_data(settings)
     target = store or h.store
     with steps() as say:
-        result = build_snapshots(source, settings, target, as_of=_parse_dates(as_of), progress=say)
+        result = build_snapshots(source, settings, target, as_of=_parse_dates(as_of), progress=say, home=h.root)
     summary = result.summary()
     write_summary(h.run_summary, summary)
     s = summary["snapshots"]
@@ -136,6 +160,8 @@ def features(
     console.print(f"features: {s['features']} ({len(s['event_types'])} event types); data end "
                   f"{summary['data_end']}; {result.events:,} events in {result.seconds['total']:.1f} s")
     _print_set_aside(summary)
+    _print_profile(summary["profile_columns"])
+    console.print(f"data source (remembered for score, report, diagnose, performance): {result.data_source}")
     console.print(f"store: {target}\nrun summary: {h.run_summary}")
 
 
