@@ -50,13 +50,16 @@ def source_for_store(data: str | Path, home: Path | None) -> str:
     path absolute, a URL as given but without its password (never stored)."""
     text = str(data)
     if "://" in text:
-        from sqlalchemy.engine import make_url
+        from sqlalchemy.engine import URL, make_url
         from sqlalchemy.exc import ArgumentError
 
         try:
-            return make_url(text).set(password=None).render_as_string(hide_password=False)
+            u = make_url(text)
         except ArgumentError:  # not a SQLAlchemy URL: keep it as given
             return text
+        bare = URL.create(u.drivername, username=u.username, host=u.host, port=u.port, database=u.database,
+                          query=u.query)
+        return bare.render_as_string(hide_password=False)
     path = Path(text).expanduser().resolve()
     if home is not None:
         try:
