@@ -230,6 +230,8 @@ def profile_spec(col: ExtraColumn, cfg: ProfileColumn | None) -> FeatureSpec:
     en, zh = f"{label}: {{value}}", f"客户属性「{raw}」：{{value}}"
     if col.kind == "date":
         en, zh = f"{label}: {{value}} days ago", f"客户属性「{raw}」：{{value}}天前"
+    elif col.kind == "boolean":
+        en, zh = f"{label}: {{value}} (1 = yes, 0 = no)", f"客户属性「{raw}」：{{value}}（1=是，0=否）"
     return FeatureSpec(name=col.feature, group="profile", type=ftype,  # type: ignore[arg-type]
                        unit=(cfg.unit if cfg and cfg.unit else unit), definition=definition,
                        direction=cfg.direction if cfg else 0, valid_range=rng, optional=True,

@@ -159,3 +159,22 @@ def test_catalogue_roundtrips_through_the_store(tmp_path):
     result, _ = build(tmp_path)
     with connect(tmp_path / "parquet.duckdb", read_only=True) as con:
         assert read_meta(con).catalogue == result.catalogue
+
+
+def test_profile_queries_transpile_to_spark_sql():
+    import sqlglot
+
+    from features.profile import ExtraColumn, ProfilePlan, profile_specs, profile_stages
+    from features.snapshots import final_query
+    from features.spec import Catalogue, build_catalogue
+
+    plan = ProfilePlan(used=[ExtraColumn("accounts", "NPS score", "number", "nps_score", "x0"),
+                             ExtraColumn("accounts", "founded", "date", "founded", "x1"),
+                             ExtraColumn("subscriptions", "contract", "category", "contract", "x2"),
+                             ExtraColumn("subscriptions", "auto_renew", "boolean", "auto_renew", "x3")])
+    s = settings()
+    base = build_catalogue(["login"])
+    cat = Catalogue(features=base.features + tuple(profile_specs(plan, s)), event_types=base.event_types)
+    for _, sql in [*profile_stages(plan, s), ("final", final_query(cat, s))]:
+        out = sqlglot.transpile(sql, read="duckdb", write="spark", unsupported_level=sqlglot.ErrorLevel.RAISE)
+        assert len(out) == 1 and out[0].upper().startswith(("SELECT", "WITH"))
