@@ -169,7 +169,7 @@ class ReasonBuilder:
         value = values[j]
         if isinstance(value, np.generic):
             value = value.item()
-        if isinstance(value, float) and math.isnan(value):
+        if value is pd.NA or (isinstance(value, float) and math.isnan(value)):  # pd.NA: a nullable int
             value = None
         return {"signal": self.groups_[g], "label": labels[g], "text": render(spec, value, lang, strength),
                 "contribution": float(contribution), "feature": spec.name, "value": value}
