@@ -169,6 +169,22 @@ def _unused_reason(table: str, column: str, canonical: str | None, excluded: boo
     return None
 
 
+def _check_config_keys(con: duckdb.DuckDBPyConnection, loaded: list[str], settings: Settings) -> None:
+    """Every ``profile.exclude`` / ``profile.columns`` key names a column of a loaded table."""
+    known: set[str] = set()
+    for table in PROFILE_TABLES:
+        if table in loaded:
+            cols = [r[0] for r in con.execute(f"DESCRIBE raw_{table}").fetchall()]
+            known |= {_key(table, c) for c in cols} | {f"{table}.{c}" for c in cols}
+    tables = [t for t in PROFILE_TABLES if t in loaded]
+    for where, keys in (("exclude", settings.profile.exclude), ("columns", list(settings.profile.columns))):
+        for key in keys:
+            table = key.split(".", 1)[0] if "." in key else "accounts"
+            if table in tables and key not in known:
+                raise ConfigError(f"profile.{where}: {key!r} is not a column of {table} (a subscriptions "
+                                  "column is written subscriptions.<column>)")
+
+
 def discover_profile(con: duckdb.DuckDBPyConnection, loaded: list[str], settings: Settings,
                      taken: set[str]) -> ProfilePlan:
     """Classify every column of ``raw_accounts`` / ``raw_subscriptions``.
@@ -179,6 +195,7 @@ def discover_profile(con: duckdb.DuckDBPyConnection, loaded: list[str], settings
     Raises:
         ConfigError: a configured feature name collides with an existing one.
     """
+    _check_config_keys(con, loaded, settings)
     plan = ProfilePlan()
     names = set(taken)
     keywords = {r[0] for r in con.execute("SELECT keyword_name FROM duckdb_keywords()").fetchall()}

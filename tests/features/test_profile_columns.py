@@ -178,3 +178,8 @@ def test_profile_queries_transpile_to_spark_sql():
     for _, sql in [*profile_stages(plan, s), ("final", final_query(cat, s))]:
         out = sqlglot.transpile(sql, read="duckdb", write="spark", unsupported_level=sqlglot.ErrorLevel.RAISE)
         assert len(out) == 1 and out[0].upper().startswith(("SELECT", "WITH"))
+
+
+def test_a_config_key_naming_no_column_is_a_config_error(tmp_path):
+    with pytest.raises(ConfigError, match="profile.exclude: 'npss' is not a column of accounts"):
+        build(tmp_path, profile=ProfileSettings(exclude=["npss"]))
