@@ -193,7 +193,8 @@ def discover_profile(con: duckdb.DuckDBPyConnection, loaded: list[str], settings
     ``acct_`` / ``sub_`` prefix).
 
     Raises:
-        ConfigError: a configured feature name collides with an existing one.
+        ConfigError: a configured feature name collides with an existing one, or a
+            ``profile.exclude`` / ``profile.columns`` key names no column.
     """
     _check_config_keys(con, loaded, settings)
     plan = ProfilePlan()
