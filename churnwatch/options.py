@@ -77,17 +77,24 @@ def steps() -> Iterator[Callable[[str], None]]:
         yield say
 
 
-def context(home: Path | None, config: Path | None, data: str | None = None) -> tuple[Home, Settings]:
-    """The home folder and the settings of a command (``--data`` overrides ``data:``; a data
-    folder with its own churnwatch.yaml is used when the home has none)."""
+def context(home: Path | None, config: Path | None, data: str | None = None,
+            remembered: bool = True) -> tuple[Home, Settings]:
+    """The home folder and the settings of a command: ``settings.data`` is ``--data``, else the
+    source the store recorded and the config's ``data:`` (``features.sources.resolve_data``); a
+    data folder (given or remembered) with its own churnwatch.yaml is used when the home has none."""
+    from core.store import recorded_source
+    from features.sources import resolve_data
+
     h = Home.resolve(home)
     cfg_path = config
-    if cfg_path is None and data and "://" not in data and Path(data).is_dir() \
-            and not (h.root / CONFIG_FILE_NAME).exists() and (Path(data) / CONFIG_FILE_NAME).exists():
-        cfg_path = Path(data) / CONFIG_FILE_NAME  # a data folder may carry its own config
+    folder = data or (None if cfg_path or (h.root / CONFIG_FILE_NAME).exists() else recorded_source(h.store, h.root))
+    if cfg_path is None and folder and "://" not in folder and Path(folder).is_dir() \
+            and not (h.root / CONFIG_FILE_NAME).exists() and (Path(folder) / CONFIG_FILE_NAME).exists():
+        cfg_path = Path(folder) / CONFIG_FILE_NAME  # a data folder may carry its own config
     settings = load_settings(cfg_path, h.root)
-    if data:
-        settings = settings.model_copy(update={"data": data})
+    chosen = resolve_data(data, settings.data, h.store, h.root, prefer_recorded=remembered)
+    if chosen:
+        settings = settings.model_copy(update={"data": chosen})
     return h, settings
 
 

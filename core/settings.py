@@ -163,6 +163,35 @@ class TrainingSettings(BaseModel):
     folds: int = Field(4, ge=2, le=10, description="account-grouped folds when cross-fitting")
 
 
+class ProfileColumn(BaseModel):
+    """How one of the company's own columns becomes a profile feature (all optional).
+
+    ``kind`` forces the reading (e.g. a numeric code as a category); without it the
+    column's values decide (numbers, booleans, dates, text with few values).
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str | None = Field(None, pattern=r"^[a-z][a-z0-9_]{0,62}$", description="feature name")
+    direction: Literal[-1, 0, 1] = Field(0, description="+1 more means more risk, -1 less, 0 unknown")
+    unit: str | None = Field(None, description="unit of the value, e.g. 'years' or 'currency'")
+    kind: Literal["number", "category", "date", "boolean"] | None = None
+
+
+class ProfileSettings(BaseModel):
+    """The company's own columns of ``accounts`` and ``subscriptions`` (issue 12, item 2).
+
+    Keys in ``exclude`` and ``columns`` are the source's column names; a subscriptions
+    column is written ``subscriptions.<column>`` (a bare name means ``accounts``).
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    max_categories: int = Field(50, ge=2, le=1000, description="more distinct text values: not a category")
+    exclude: list[str] = Field(default_factory=list, description="columns never used as features")
+    columns: dict[str, ProfileColumn] = Field(default_factory=dict, description="column -> name/direction/unit")
+
+
 class Settings(BaseModel):
     """Everything churnwatch can be configured with.
 
@@ -180,6 +209,7 @@ class Settings(BaseModel):
         playbooks: tier -> ``Playbook``; defaults from ARTICLE §3 (override per tier).
         monitoring: drift and performance alarm thresholds (``MonitoringSettings``).
         training: the split's block lengths (``TrainingSettings``).
+        profile: the company's own account columns as features (``ProfileSettings``).
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -197,6 +227,7 @@ class Settings(BaseModel):
     webhooks: list[Webhook] = Field(default_factory=list)
     monitoring: MonitoringSettings = Field(default_factory=MonitoringSettings)
     training: TrainingSettings = Field(default_factory=TrainingSettings)
+    profile: ProfileSettings = Field(default_factory=ProfileSettings)
 
     @property
     def horizon(self) -> Horizon:

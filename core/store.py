@@ -5,15 +5,18 @@ Tables:
 * ``snapshots``: keys, ``churn_label`` (null = unlabelled), ``labelled`` and every
   feature in catalogue order.
 * ``snapshot_meta``: one row per build: the catalogue as JSON, data start and end,
-  horizon, grace, source description, input hash, build time. The latest row
-  describes the ``snapshots`` columns.
+  horizon, grace, source description, input hash, build time, the data source as
+  given (``data_source``: relative to the home folder when inside it, so a copied home
+  still works; a database URL without its password) and the company's own columns
+  used and not used (``profile``). The latest row describes the ``snapshots`` columns.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
-from dataclasses import dataclass
+import logging
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
@@ -21,6 +24,8 @@ import pandas as pd
 
 from core.errors import StoreError
 from core.time import Horizon
+
+log = logging.getLogger(__name__)
 
 SNAPSHOTS = "snapshots"
 META = "snapshot_meta"
@@ -70,11 +75,58 @@ class SnapshotMeta:
     source: str
     input_hash: str
     built_at: dt.datetime
+    data_source: str | None = None
+    profile: dict = field(default_factory=dict)
 
     @property
     def horizon(self) -> Horizon:
         """The horizon the snapshots were labelled with."""
         return Horizon.of(self)
+
+
+def source_for_store(data: str | Path, home: Path | None) -> str:
+    """How a data source is remembered: a path inside ``home`` relative to it, another
+    path absolute, a URL as given but without its password (never stored)."""
+    text = str(data)
+    if "://" in text:
+        from sqlalchemy.engine import URL, make_url
+        from sqlalchemy.exc import ArgumentError
+
+        try:
+            u = make_url(text)
+        except ArgumentError:  # not a SQLAlchemy URL: keep it as given
+            return text
+        bare = URL.create(u.drivername, username=u.username, host=u.host, port=u.port, database=u.database,
+                          query=u.query)
+        return bare.render_as_string(hide_password=False)
+    path = Path(text).expanduser().resolve()
+    if home is not None:
+        try:
+            return path.relative_to(Path(home).resolve()).as_posix() or "."
+        except ValueError:
+            pass
+    return str(path)
+
+
+def source_from_store(recorded: str, home: Path | None) -> str:
+    """The inverse of ``source_for_store``: a relative path is taken inside ``home``."""
+    if "://" in recorded or Path(recorded).is_absolute() or home is None:
+        return recorded
+    return str((Path(home) / recorded).resolve())
+
+
+def recorded_source(store: Path, home: Path | None) -> str | None:
+    """The data source the latest ``features`` build of ``store`` read, or None (no store,
+    an older store without the record, or a store another process holds open)."""
+    if not store.exists():
+        return None
+    try:
+        with connect(store, read_only=True) as con:
+            recorded = read_meta(con).data_source
+    except (duckdb.Error, StoreError) as exc:
+        log.info("no recorded data source in %s: %s", store, exc)
+        return None
+    return source_from_store(recorded, home) if recorded else None
 
 
 def connect(store: Path, read_only: bool = False) -> duckdb.DuckDBPyConnection:
@@ -110,9 +162,14 @@ def write_snapshots(con: duckdb.DuckDBPyConnection, rows_table: str, meta: Snaps
         con.execute(f"""CREATE TABLE IF NOT EXISTS {META} (
             built_at TIMESTAMP, catalogue JSON, data_start DATE, data_end DATE,
             horizon_days INTEGER, grace_days INTEGER, source VARCHAR, input_hash VARCHAR)""")
-        con.execute(f"INSERT INTO {META} VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        # stores written before these columns existed get them on their next build
+        con.execute(f"ALTER TABLE {META} ADD COLUMN IF NOT EXISTS data_source VARCHAR")
+        con.execute(f"ALTER TABLE {META} ADD COLUMN IF NOT EXISTS profile JSON")
+        con.execute(f"INSERT INTO {META} (built_at, catalogue, data_start, data_end, horizon_days, grace_days, "
+                    "source, input_hash, data_source, profile) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     [meta.built_at, meta.catalogue_json, meta.data_start, meta.data_end,
-                     meta.horizon_days, meta.grace_days, meta.source, meta.input_hash])
+                     meta.horizon_days, meta.grace_days, meta.source, meta.input_hash, meta.data_source,
+                     json.dumps(meta.profile, ensure_ascii=False)])
         con.execute("COMMIT")
     except Exception:
         con.execute("ROLLBACK")
@@ -123,15 +180,17 @@ def write_snapshots(con: duckdb.DuckDBPyConnection, rows_table: str, meta: Snaps
 def read_meta(con: duckdb.DuckDBPyConnection) -> SnapshotMeta:
     """The latest build's metadata. Raises StoreError on an empty store."""
     try:
+        cols = {r[0] for r in con.execute(f"DESCRIBE {META}").fetchall()}
+        extra = ", data_source, profile" if "data_source" in cols else ", NULL, NULL"
         row = con.execute(f"SELECT built_at, catalogue, data_start, data_end, horizon_days, grace_days, "
-                          f"source, input_hash FROM {META} ORDER BY built_at DESC LIMIT 1").fetchone()
+                          f"source, input_hash{extra} FROM {META} ORDER BY built_at DESC LIMIT 1").fetchone()
     except duckdb.CatalogException as exc:
         raise StoreError("the store has no snapshots: run `churnwatch features` first") from exc
     if row is None:
         raise StoreError("the store has no snapshots: run `churnwatch features` first")
     return SnapshotMeta(catalogue_json=row[1], data_start=row[2], data_end=row[3],
                         horizon_days=row[4], grace_days=row[5], source=row[6], input_hash=row[7],
-                        built_at=row[0])
+                        built_at=row[0], data_source=row[8], profile=json.loads(row[9]) if row[9] else {})
 
 
 def read_snapshots(store: Path, as_of: list[dt.date] | None = None) -> pd.DataFrame:

@@ -2,7 +2,9 @@
 
 Every loader, validator, the demo generator and the docs read these declarations;
 nothing else lists table or column names. Column names are canonical; a user's own
-names are mapped onto them by ``Settings.column_mapping``.
+names are mapped onto them by ``Settings.column_mapping``. The ``clean_*`` tables keep
+only these columns; any other column of ``accounts`` or ``subscriptions`` is read from
+the raw table by ``features/profile.py`` (a company's own attributes as features).
 
 Time semantics: timestamps are naive (the export's local clock); ``date`` columns are
 calendar days. A row "exists" at an as-of date ``t`` only if its own timestamp is

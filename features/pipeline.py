@@ -16,10 +16,11 @@ import duckdb
 
 from core.errors import ChurnwatchError, DataContractError
 from core.settings import Settings
-from core.store import SnapshotMeta, write_snapshots
-from features.snapshots import build_feature_tables
-from features.sources import Source, load_raw_tables, open_source
-from features.spec import Catalogue
+from core.store import SnapshotMeta, source_for_store, write_snapshots
+from features.profile import ProfilePlan, discover_profile
+from features.snapshots import build_feature_tables, event_types
+from features.sources import Source, load_raw_tables, open_source, source_spec
+from features.spec import Catalogue, build_catalogue
 from features.timeline import build_spine, build_terms, default_schedule
 from features.validate import ValidationReport, validate_tables
 
@@ -43,6 +44,8 @@ class BuildResult:
     seconds: dict[str, float] = field(default_factory=dict)
     statements: list[str] = field(default_factory=list)
     events: int = 0
+    profile: ProfilePlan = field(default_factory=ProfilePlan)
+    data_source: str | None = None
 
     def summary(self) -> dict:
         return {
@@ -53,6 +56,8 @@ class BuildResult:
                           "as_of_dates": len(self.as_of), "features": len(self.catalogue.features),
                           "event_types": list(self.catalogue.event_types)},
             "input_hash": self.input_hash,
+            "data_source": self.data_source,
+            "profile_columns": self.profile.to_dict(),
             "seconds": {k: round(v, 3) for k, v in self.seconds.items()},
             **self.validation.to_dict(),
         }
@@ -89,10 +94,13 @@ def prepare(source: Source | str | Path, settings: Settings, con: duckdb.DuckDBP
 
 def build_snapshots(source: Source | str | Path, settings: Settings, store: Path,
                     as_of: list[dt.date] | None = None, progress: Progress | None = None,
-                    threads: int | None = None, general_windows: bool = False) -> BuildResult:
+                    threads: int | None = None, general_windows: bool = False,
+                    home: Path | None = None) -> BuildResult:
     """Build snapshots for ``as_of`` (default: the weekly schedule) and write them to ``store``.
 
     ``general_windows`` forces the general event-window path (tests compare the two).
+    The source is remembered in the store's metadata, relative to ``home`` (default: the
+    store's folder) when it lies inside it.
 
     Raises:
         DataContractError: bad input (see ``features/validate.py``), or an as-of date
@@ -102,6 +110,7 @@ def build_snapshots(source: Source | str | Path, settings: Settings, store: Path
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
     src = source if not isinstance(source, str | Path) else open_source(source)
+    recorded = source_for_store(source_spec(source), home or store.parent)
     con = open_connection(threads)
     try:
         say(f"loading {src.describe()}")
@@ -119,7 +128,12 @@ def build_snapshots(source: Source | str | Path, settings: Settings, store: Path
         build_terms(con, settings)
         build_spine(con, dates, settings, report.data_end)
         say("computing features")
-        catalogue, statements = build_feature_tables(con, settings, general=general_windows)
+        taken = set(build_catalogue(event_types(con)).names)
+        plan = discover_profile(con, loaded, settings, taken)
+        for c in plan.unused:
+            log.info("%s.%s not used as a feature: %s", c.table, c.column, c.reason)
+        catalogue, statements = build_feature_tables(con, settings, general=general_windows,
+                                                     profile=plan, absent=report.absent_inputs())
         timings["features"] = time.perf_counter() - t1
         t2 = time.perf_counter()
         digest = input_hash(report)
@@ -131,7 +145,8 @@ def build_snapshots(source: Source | str | Path, settings: Settings, store: Path
         meta = SnapshotMeta(catalogue_json=catalogue.to_json(), data_start=report.data_start,
                             data_end=report.data_end, horizon_days=settings.horizon_days,
                             grace_days=settings.grace_days, source=src.describe(),
-                            input_hash=digest, built_at=dt.datetime.now())
+                            input_hash=digest, built_at=dt.datetime.now(), data_source=recorded,
+                            profile=plan.to_dict())
         store.parent.mkdir(parents=True, exist_ok=True)
         con.execute("ATTACH ? AS store_db", [str(store)])
         con.execute("USE store_db")
@@ -146,4 +161,5 @@ def build_snapshots(source: Source | str | Path, settings: Settings, store: Path
         con.close()
     return BuildResult(rows=stats[0], labelled_rows=stats[1], positive_rows=stats[2], accounts=stats[3],
                        as_of=dates, catalogue=catalogue, validation=report, input_hash=digest,
-                       seconds=timings, statements=statements, events=events)
+                       seconds=timings, statements=statements, events=events, profile=plan,
+                       data_source=recorded)

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 import duckdb
 
 from core.settings import Settings
+from features.profile import ProfilePlan, profile_expression, profile_joins, profile_specs, profile_stages
 from features.spec import SIZE_BANDS, Catalogue, FeatureSpec, build_catalogue
 from features.sql import is_in, lit
 from features.timeline import day_number, dn
@@ -188,6 +189,7 @@ TEMPLATES: dict[str, Template] = {
                                       c.role(f.params["den"], f.params["window"])),
     "role_ratio_change": lambda f, c: _rate_change(c, f.params["num"], f.params["den"], f.params["window"]),
     "profile": lambda f, c: f"acc.{f.params['column']}",
+    "extra_profile": lambda f, c: profile_expression(f),
     "event_count": lambda f, c: c.type_col(f.params["event_type"], f"c{f.params['window']}"),
     "event_change": lambda f, c: _pct(c.type_col(f.params["event_type"], "c30"),
                                       f"{c.type_col(f.params['event_type'], 'c60')} - "
@@ -212,23 +214,45 @@ def _roles(settings: Settings) -> dict[str, list[str]]:
 
 _CAST = {"int": "BIGINT", "float": "DOUBLE", "category": "VARCHAR"}
 
+#: The input each template reads beyond subscriptions and events: a table, or
+#: ``table.column`` for an optional column. Without it the feature is unknown (null), not 0.
+TEMPLATE_INPUTS: dict[str, tuple[str, ...]] = {
+    **{t: ("tickets",) for t in ("ticket_count", "ticket_spike", "open_tickets", "ticket_resolution",
+                                 "ticket_days_since", "ticket_silence")},
+    "ticket_csat": ("tickets", "tickets.csat"),
+    **{t: ("invoices",) for t in ("invoice_overdue", "invoice_late", "invoice_delay", "invoice_delay_change")},
+    **{t: ("events.user_id",) for t in ("distinct_users", "distinct_users_share", "event_users")},
+}
 
-def final_query(catalogue: Catalogue, settings: Settings) -> str:
+
+def _inputs(f: FeatureSpec) -> set[str]:
+    """Tables/columns (``tickets``, ``events.user_id``) and roles (``role:login``) a feature needs."""
+    need = set(TEMPLATE_INPUTS.get(f.template, ()))
+    if f.params.get("priority"):
+        need.add("tickets.priority")
+    need |= {f"role:{v}" for k, v in f.params.items() if k in ("role", "num", "den")}
+    if f.template == "distinct_users_share":
+        need.add("role:core_feature")
+    if f.template == "new_features_tried":
+        need.add("role:new_feature")
+    return need
+
+
+def final_query(catalogue: Catalogue, settings: Settings, absent: frozenset[str] = frozenset()) -> str:
     """The projection: keys, label, then every feature in catalogue order.
 
-    A feature built on a role with no event types configured is null (unknown), not 0.
+    A feature built on a role with no event types configured, or on a table or optional
+    column the source does not have (``absent``: ``tickets``, ``events.user_id``), is null
+    (unknown), never 0; with the table present, no rows for an account still count as 0.
     """
     roles = _roles(settings)
-    unset = {k for k, v in roles.items() if not v}
+    missing = set(absent) | {f"role:{k}" for k, v in roles.items() if not v}
     ctx = _Ctx(index={t: i for i, t in enumerate(catalogue.event_types)}, roles=roles)
     sql: dict[str, str] = {}
     for f in catalogue.features:  # first pass: everything but ratios of other features
         if f.template == "ratio":
             continue
-        used = {v for k, v in f.params.items() if k in ("role", "num", "den")}
-        if f.template == "distinct_users_share":
-            used.add("core_feature")
-        sql[f.name] = "NULL" if used & unset else TEMPLATES[f.template](f, ctx)
+        sql[f.name] = "NULL" if _inputs(f) & missing else TEMPLATES[f.template](f, ctx)
     for f in catalogue.features:  # second pass: "ratio" = one feature over another
         if f.template == "ratio":
             sql[f.name] = _ratio(sql[f.params["num"]], sql[f.params["den"]])
@@ -245,27 +269,35 @@ def final_query(catalogue: Catalogue, settings: Settings) -> str:
         LEFT JOIN (SELECT account_id, industry, region, channel, csm, segment,
                           {_size_band_sql()} AS size_band FROM clean_accounts) acc
           ON acc.account_id = s.account_id
+        {profile_joins({f.params["table"] for f in catalogue.features if f.template == "extra_profile"})}
         ORDER BY s.as_of, s.account_id
     """
 
 
-def build_feature_tables(con: duckdb.DuckDBPyConnection, settings: Settings,
-                         general: bool = False) -> tuple[Catalogue, list[str]]:
+def build_feature_tables(con: duckdb.DuckDBPyConnection, settings: Settings, general: bool = False,
+                         profile: ProfilePlan | None = None, absent: frozenset[str] = frozenset()
+                         ) -> tuple[Catalogue, list[str]]:
     """Run the stages and leave the result in temp table ``snapshot_rows``.
 
-    Needs ``spine`` and the ``clean_*`` tables. A regular schedule takes the grid path
-    (``features/windows.py``) unless ``general`` is set. Returns the catalogue (with this data's
-    event types) and every SQL statement run, for the Spark transpilation check.
+    Needs ``spine`` and the ``clean_*`` tables (and ``raw_accounts`` / ``raw_subscriptions``
+    for the ``profile`` plan's own columns, which follow the catalogue's features). A
+    regular schedule takes the grid path (``features/windows.py``) unless ``general`` is
+    set. ``absent`` names the tables and optional columns the source lacks (their features
+    are null). Returns the catalogue (with this data's event types and own columns) and
+    every SQL statement run, for the Spark transpilation check.
     """
-    catalogue = build_catalogue(event_types(con))
+    base = build_catalogue(event_types(con))
+    plan = profile or ProfilePlan()
+    catalogue = Catalogue(features=base.features + tuple(profile_specs(plan, settings)),
+                          event_types=base.event_types)
     days = [r[0] for r in con.execute("SELECT DISTINCT tn FROM spine").fetchall()]
     grid = None if general else regular_grid(days)
     statements: list[str] = []
-    for table, sql in stage_queries(settings, list(catalogue.event_types), grid):
+    for table, sql in stage_queries(settings, list(catalogue.event_types), grid) + profile_stages(plan, settings):
         statements.append(sql)
         con.execute(f"CREATE OR REPLACE TEMP TABLE {table} AS {sql}")
         log.debug("stage %s done", table)
-    sql = final_query(catalogue, settings)
+    sql = final_query(catalogue, settings, absent)
     statements.append(sql)
     con.execute(f"CREATE OR REPLACE TEMP TABLE snapshot_rows AS {sql}")
     return catalogue, statements

@@ -146,6 +146,35 @@ def open_source(spec: str | Path) -> Source:
         "or a SQLAlchemy URL (postgresql+psycopg://...)")
 
 
+def source_spec(source: Source | str | Path) -> str:
+    """The source as a string ``open_source`` reads back (a path or a URL)."""
+    if isinstance(source, str | Path):
+        return str(source)
+    return source.url if isinstance(source, SqlAlchemySource) else str(source.path)
+
+
+def resolve_data(data: str | None, configured: str | None, store: Path, home: Path | None,
+                 prefer_recorded: bool = True) -> str | None:
+    """The data source a command reads (issue 12, item 9).
+
+    ``data`` (``--data``) always wins. Otherwise the source the store's latest
+    ``features`` build recorded and the config's ``data:`` (``configured``): the recorded
+    one first for the commands that read what ``features`` built (``score``, ``report``,
+    ``diagnose``, ``performance``); the config first when ``prefer_recorded`` is false
+    (``features`` itself, so an edited config is followed). None when there is none.
+    """
+    from core.store import recorded_source
+
+    if data:
+        return data
+    recorded = recorded_source(store, home)
+    order = (recorded, configured) if prefer_recorded else (configured, recorded)
+    chosen = next((s for s in order if s), None)
+    if chosen and chosen == recorded and chosen != configured:
+        log.info("data source from the store %s: %s", store, chosen)
+    return chosen
+
+
 def load_raw_tables(source: Source, con: duckdb.DuckDBPyConnection) -> list[str]:
     """Load every contract table the source has as ``raw_<table>``; return their names.
 

@@ -9,6 +9,9 @@ Time semantics for every feature: computed at an as-of date ``t`` from rows whos
 timestamp is ``< t``; a window of ``N`` days is ``[t - N days, t)``; "previous window"
 is ``[t - 2N, t - N)``.
 
+A company's own columns of ``accounts`` / ``subscriptions`` are appended after these
+(group ``profile``, template ``extra_profile``; see ``features/profile.py``).
+
 Reason templates are ``str.format`` strings with these fields: ``{value}`` (the value
 rendered in its unit) and, for change features, ``{change}`` ("down 62%" / "下降62%").
 """

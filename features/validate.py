@@ -48,6 +48,7 @@ class TableReport:
     content_hash: int = 0  # sum of row hashes of the kept rows (order-independent)
     set_aside: dict[str, int] = field(default_factory=dict)
     examples: dict[str, dict] = field(default_factory=dict)
+    columns: list[str] = field(default_factory=list)  # canonical columns the source has
 
 
 @dataclass
@@ -57,6 +58,14 @@ class ValidationReport:
     data_end: dt.date
     data_start: dt.date  # the first event's day: the default schedule starts 90 days later
     tables: dict[str, TableReport] = field(default_factory=dict)
+
+    def absent_inputs(self) -> frozenset[str]:
+        """Tables the source lacks (``tickets``) and optional columns of present tables it
+        lacks (``tickets.priority``): features made from them are unknown (null), not 0."""
+        out = {name for name in TABLES if name not in self.tables}
+        for name, rep in self.tables.items():
+            out |= {f"{name}.{c}" for c in TABLES[name].column_names if c not in rep.columns}
+        return frozenset(out)
 
     @property
     def total_set_aside(self) -> int:
@@ -201,8 +210,10 @@ def _derive_data_end(con: duckdb.DuckDBPyConnection, loaded: list[str]) -> dt.da
     return max(latest) + dt.timedelta(days=1)
 
 
-def create_typed_view(con: duckdb.DuckDBPyConnection, name: str, settings: Settings) -> None:
+def create_typed_view(con: duckdb.DuckDBPyConnection, name: str, settings: Settings) -> list[str]:
     """``typed_X`` over ``raw_X``: the contract's names (after the column mapping) and types.
+
+    Returns the canonical columns the source has (the others are null in ``typed_X``).
 
     Raises:
         DataContractError: a required column is missing, or a value does not cast.
@@ -211,6 +222,7 @@ def create_typed_view(con: duckdb.DuckDBPyConnection, name: str, settings: Setti
     cols = _source_columns(con, table, settings.column_mapping.get(name, {}))
     _check_columns(con, table, cols)
     con.execute(f"CREATE OR REPLACE TEMP VIEW typed_{name} AS SELECT {_typed_select(table, cols)} FROM raw_{name}")
+    return list(cols)
 
 
 def create_empty_clean_table(con: duckdb.DuckDBPyConnection, name: str) -> None:
@@ -240,8 +252,7 @@ def validate_tables(con: duckdb.DuckDBPyConnection, loaded: list[str], settings:
     Tables not in the source become empty ``clean_X`` tables, so queries need no cases.
     """
     check_column_mapping(settings.column_mapping)
-    for name in loaded:
-        create_typed_view(con, name, settings)
+    present = {name: create_typed_view(con, name, settings) for name in loaded}
     data_end = settings.data_end or _derive_data_end(con, loaded)
 
     report = ValidationReport(data_end=data_end, data_start=data_end)
@@ -259,7 +270,7 @@ def validate_tables(con: duckdb.DuckDBPyConnection, loaded: list[str], settings:
         cols = ", ".join(q(c) for c in table.column_names)
         con.execute(f"CREATE OR REPLACE TEMP VIEW clean_{name} AS SELECT {cols} FROM checked_{name} "
                     "WHERE _reason IS NULL")
-        rep = TableReport()
+        rep = TableReport(columns=present[name])
         for reason, n, digest in con.execute(
                 f"SELECT _reason, count(*), sum(hash({cols}) % 1000000007) FROM checked_{name} "
                 "GROUP BY 1 ORDER BY 1 NULLS FIRST").fetchall():

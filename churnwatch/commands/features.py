@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from churnwatch.options import (
@@ -50,11 +51,11 @@ def features(
     from core.store import write_summary
     from features.pipeline import build_snapshots
 
-    h, settings = context(home, config, data)
+    h, settings = context(home, config, data, remembered=False)
     source = require_data(settings)
     target = store or h.store
     with steps() as say:
-        result = build_snapshots(source, settings, target, as_of=parse_dates(as_of), progress=say)
+        result = build_snapshots(source, settings, target, as_of=parse_dates(as_of), progress=say, home=h.root)
     summary = result.summary()
     write_summary(h.run_summary, summary)
     s = summary["snapshots"]
@@ -64,7 +65,25 @@ def features(
     console.print(f"features: {s['features']} ({len(s['event_types'])} event types); data end "
                   f"{summary['data_end']}; {result.events:,} events in {result.seconds['total']:.1f} s")
     _print_set_aside(summary)
+    _print_profile(summary["profile_columns"])
+    console.print(f"data source (remembered for score, report, diagnose, performance): {result.data_source}")
     console.print(f"store: {target}\nrun summary: {h.run_summary}")
+
+
+def _print_profile(profile: dict) -> None:
+    """The company's own columns: which became features, which did not and why."""
+    if profile["used"]:
+        console.print("own columns as profile features: " + ", ".join(
+            escape(f"{c['table']}.{c['column']} -> {c['feature']} ({c['kind']})") for c in profile["used"]))
+    unused = [c for c in profile["unused"] if not c["reason"].startswith("contract column")]
+    if not unused:
+        return
+    table = Table(title="columns not used as features")
+    for col in ("table", "column", "reason"):
+        table.add_column(col)
+    for c in unused:
+        table.add_row(c["table"], escape(c["column"]), escape(c["reason"]))
+    console.print(table)
 
 
 def metrics(data: DataOpt = None, home: HomeOpt = None, config: ConfigOpt = None,

@@ -1,0 +1,325 @@
+"""A company's own columns as profile features (issue 12, item 2).
+
+Columns of ``accounts`` (and of ``subscriptions``) that the contract does not name
+become features without code, read by what their values are:
+
+* numbers as numbers; booleans as 0/1;
+* dates as "days since" at the as-of date ``t`` (``t - date``; null when the date is
+  after ``t``, so nothing is read from the future);
+* text with few distinct values (``profile.max_categories``, default 50) as categories.
+
+A subscriptions column gives the value of the latest term started on or before ``t``.
+Every column not used (a contract column, free text, id-like, too many categories, all
+null, an export-time status, excluded in the config) is listed with its reason in
+``ProfilePlan.unused``: printed by ``churnwatch features`` and kept in the store.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass, field
+from typing import Literal
+
+import duckdb
+
+from core.errors import ConfigError
+from core.settings import ProfileColumn, Settings
+from features.contract import TABLES
+from features.spec import FeatureSpec, slug
+from features.timeline import dn
+
+Kind = Literal["number", "category", "date", "boolean"]
+PROFILE_TABLES = ("accounts", "subscriptions")
+PREFIX = {"accounts": "acct", "subscriptions": "sub"}
+#: Snapshot columns that are not features; a feature may not take these names.
+RESERVED = frozenset({"account_id", "as_of", "churn_label", "labelled", "tn"})
+#: Text longer than this on average is free text, not a category.
+FREE_TEXT_CHARS = 40
+
+_ID_LIKE = re.compile(r"(^id$|_id$|^id_|uuid|guid|e_?mail|phone|^name$|_name$)")
+#: Names of columns that hold the state at export time (e.g. ``status = canceled``):
+#: known only when the data was exported, not at the as-of date, so they would leak the label.
+_EXPORT_STATE = re.compile(r"(^|_)(status|state|churned|is_active|active|cancel\w*|deleted\w*)$")
+_NUMERIC = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT",
+            "UINTEGER", "UBIGINT", "FLOAT", "DOUBLE", "DECIMAL", "REAL")
+
+
+def q(identifier: str) -> str:
+    return '"' + identifier.replace('"', '""') + '"'
+
+
+@dataclass(frozen=True)
+class ExtraColumn:
+    """A source column used as a feature."""
+
+    table: str
+    column: str
+    kind: Kind
+    feature: str
+    alias: str
+
+
+@dataclass(frozen=True)
+class UnusedColumn:
+    """A source column not used as a feature, and why."""
+
+    table: str
+    column: str
+    reason: str
+
+
+@dataclass
+class ProfilePlan:
+    """Which of the company's own columns become features, and which do not (with why)."""
+
+    used: list[ExtraColumn] = field(default_factory=list)
+    unused: list[UnusedColumn] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return {"used": [asdict(c) for c in self.used], "unused": [asdict(c) for c in self.unused]}
+
+    def of(self, table: str) -> list[ExtraColumn]:
+        return [c for c in self.used if c.table == table]
+
+
+def _key(table: str, column: str) -> str:
+    """The config key of a column: bare for accounts, ``subscriptions.<column>`` otherwise."""
+    return column if table == "accounts" else f"{table}.{column}"
+
+
+def _config_for(settings: Settings, table: str, column: str) -> tuple[bool, ProfileColumn | None]:
+    keys = {_key(table, column), f"{table}.{column}"}
+    cfg = settings.profile
+    excluded = bool(keys & set(cfg.exclude))
+    found = [cfg.columns[k] for k in keys if k in cfg.columns]
+    return excluded, (found[0] if found else None)
+
+
+def _text_stats(con: duckdb.DuckDBPyConnection, table: str, column: str) -> dict[str, float]:
+    v = f"NULLIF(TRIM(CAST({q(column)} AS VARCHAR)), '')"
+    row = con.execute(f"""
+        SELECT count(v), count(DISTINCT v), count(TRY_CAST(v AS DOUBLE)), count(TRY_CAST(v AS BOOLEAN)),
+               count(TRY_CAST(v AS TIMESTAMP)), COALESCE(avg(length(v)), 0),
+               count_if(contains(v, ' '))
+        FROM (SELECT {v} AS v FROM raw_{table}) x""").fetchone()
+    return dict(zip(("n", "distinct", "number", "boolean", "date", "chars", "spaces"), row))
+
+
+def infer_kind(con: duckdb.DuckDBPyConnection, table: str, column: str, source_type: str,
+               max_categories: int) -> tuple[Kind | None, str]:
+    """(kind, "") for a usable column, else (None, the reason it is not used)."""
+    t = source_type.upper()
+    s = _text_stats(con, table, column)
+    if s["n"] == 0:
+        return None, "all null"
+    if t.startswith(_NUMERIC):
+        return "number", ""
+    if t == "BOOLEAN":
+        return "boolean", ""
+    if t.startswith(("DATE", "TIMESTAMP")):
+        return "date", ""
+    if t != "VARCHAR":
+        return None, f"unsupported type {source_type}"
+    if s["number"] == s["n"]:
+        return "number", ""
+    if s["boolean"] == s["n"]:
+        return "boolean", ""
+    if s["date"] == s["n"]:
+        return "date", ""
+    if s["chars"] > FREE_TEXT_CHARS or (s["distinct"] > max_categories and s["spaces"] >= s["n"] / 2):
+        return None, f"free text ({int(s['distinct'])} distinct values, {s['chars']:.0f} characters on average)"
+    if s["distinct"] > max_categories:
+        if s["distinct"] == s["n"]:
+            return None, "id-like (a different value on every row)"
+        return None, f"too many categories ({int(s['distinct'])} distinct values > {max_categories})"
+    return "category", ""
+
+
+def _feature_name(table: str, column: str, cfg: ProfileColumn | None, taken: set[str],
+                  keywords: set[str]) -> str:
+    if cfg is not None and cfg.name:
+        if cfg.name in taken or cfg.name in RESERVED:
+            raise ConfigError(f"profile.columns.{_key(table, column)}.name: {cfg.name!r} is already a "
+                              "feature or snapshot column; choose another name")
+        return cfg.name
+    own = slug(column)
+    name = own if own[0].isalpha() and own not in keywords else f"{PREFIX[table]}_{own}"
+    if name in taken or name in RESERVED:
+        name = f"{PREFIX[table]}_{own}"
+    base, n = name, 2
+    while name in taken or name in RESERVED:
+        name, n = f"{base}_{n}", n + 1
+    return name
+
+
+def _unused_reason(table: str, column: str, canonical: str | None, excluded: bool,
+                   cfg: ProfileColumn | None) -> str | None:
+    if canonical is not None:
+        return (f"contract column '{canonical}'" if canonical == column
+                else f"mapped to the contract column '{canonical}'")
+    if excluded:
+        return "excluded in churnwatch.yaml (profile.exclude)"
+    if cfg is not None:
+        return None  # configured columns are wanted: only their values can rule them out
+    if _ID_LIKE.search(column.lower()):
+        return "id-like (name)"
+    if _EXPORT_STATE.search(column.lower()):
+        return ("export-time state: known when the data was exported, not at the as-of date (would "
+                "leak the label); add it under profile.columns if it is dated correctly")
+    return None
+
+
+def _check_config_keys(con: duckdb.DuckDBPyConnection, loaded: list[str], settings: Settings) -> None:
+    """Every ``profile.exclude`` / ``profile.columns`` key names a column of a loaded table."""
+    known: set[str] = set()
+    for table in PROFILE_TABLES:
+        if table in loaded:
+            cols = [r[0] for r in con.execute(f"DESCRIBE raw_{table}").fetchall()]
+            known |= {_key(table, c) for c in cols} | {f"{table}.{c}" for c in cols}
+    tables = [t for t in PROFILE_TABLES if t in loaded]
+    for where, keys in (("exclude", settings.profile.exclude), ("columns", list(settings.profile.columns))):
+        for key in keys:
+            table = key.split(".", 1)[0] if "." in key else "accounts"
+            if table in tables and key not in known:
+                raise ConfigError(f"profile.{where}: {key!r} is not a column of {table} (a subscriptions "
+                                  "column is written subscriptions.<column>)")
+
+
+def discover_profile(con: duckdb.DuckDBPyConnection, loaded: list[str], settings: Settings,
+                     taken: set[str]) -> ProfilePlan:
+    """Classify every column of ``raw_accounts`` / ``raw_subscriptions``.
+
+    ``taken`` are the catalogue's feature names (an own column that collides gets a
+    ``acct_`` / ``sub_`` prefix).
+
+    Raises:
+        ConfigError: a configured feature name collides with an existing one, or a
+            ``profile.exclude`` / ``profile.columns`` key names no column.
+    """
+    _check_config_keys(con, loaded, settings)
+    plan = ProfilePlan()
+    names = set(taken)
+    keywords = {r[0] for r in con.execute("SELECT keyword_name FROM duckdb_keywords()").fetchall()}
+    for table in PROFILE_TABLES:
+        if table not in loaded:
+            continue
+        mapping = settings.column_mapping.get(table, {})
+        contract = set(TABLES[table].column_names)
+        for column, source_type in con.execute(f"SELECT column_name, column_type FROM "
+                                               f"(DESCRIBE raw_{table})").fetchall():
+            mapped = mapping.get(column, column)
+            canonical = mapped if mapped in contract else None
+            excluded, cfg = _config_for(settings, table, column)
+            reason = _unused_reason(table, column, canonical, excluded, cfg)
+            kind: Kind | None = None
+            if reason is None:
+                kind, reason = infer_kind(con, table, column, source_type, settings.profile.max_categories)
+                if cfg is not None and cfg.kind and reason != "all null":
+                    kind, reason = cfg.kind, ""
+            if kind is None:
+                plan.unused.append(UnusedColumn(table, column, reason))
+                continue
+            name = _feature_name(table, column, cfg, names, keywords)
+            names.add(name)
+            plan.used.append(ExtraColumn(table, column, kind, name, f"x{len(plan.used)}"))
+    return plan
+
+
+# --- catalogue entries ------------------------------------------------------------
+
+_TYPES = {"number": ("float", "value", (None, None)), "category": ("category", "category", (None, None)),
+          "date": ("int", "days", (0.0, None)), "boolean": ("int", "flag", (0.0, 1.0))}
+
+
+def _label(column: str) -> str:
+    text = re.sub(r"[_\s]+", " ", column).strip() or column
+    return (text[0].upper() + text[1:]).replace("{", "{{").replace("}", "}}")
+
+
+def profile_spec(col: ExtraColumn, cfg: ProfileColumn | None) -> FeatureSpec:
+    """The catalogue entry of one extra column: group ``profile``, generic reason templates."""
+    ftype, unit, rng = _TYPES[col.kind]
+    where = (f"accounts.{col.column}" if col.table == "accounts"
+             else f"subscriptions.{col.column} of the latest term started on or before t")
+    definition = {"number": f"{where} (a number)", "category": f"{where} (a category)",
+                  "boolean": f"{where} as 1 (true) or 0 (false)",
+                  "date": f"days from {where} to t; null when that date is after t"}[col.kind]
+    label, raw = _label(col.column), col.column.replace("{", "{{").replace("}", "}}")
+    en, zh = f"{label}: {{value}}", f"客户属性「{raw}」：{{value}}"
+    if col.kind == "date":
+        en, zh = f"{label}: {{value}} days ago", f"客户属性「{raw}」：{{value}}天前"
+    elif col.kind == "boolean":
+        en, zh = f"{label}: {{value}} (1 = yes, 0 = no)", f"客户属性「{raw}」：{{value}}（1=是，0=否）"
+    return FeatureSpec(name=col.feature, group="profile", type=ftype,  # type: ignore[arg-type]
+                       unit=(cfg.unit if cfg and cfg.unit else unit), definition=definition,
+                       direction=cfg.direction if cfg else 0, valid_range=rng, optional=True,
+                       reason_en=en, reason_zh=zh, template="extra_profile",
+                       params={"table": col.table, "column": col.column, "kind": col.kind, "alias": col.alias})
+
+
+def profile_specs(plan: ProfilePlan, settings: Settings) -> list[FeatureSpec]:
+    return [profile_spec(c, _config_for(settings, c.table, c.column)[1]) for c in plan.used]
+
+
+# --- SQL --------------------------------------------------------------------------
+
+def _typed(col: ExtraColumn) -> str:
+    v = f"NULLIF(TRIM(CAST({q(col.column)} AS VARCHAR)), '')"
+    return {"number": f"TRY_CAST({v} AS DOUBLE)",
+            "boolean": f"CAST(TRY_CAST({v} AS BOOLEAN) AS INTEGER)",
+            "date": dn(f"TRY_CAST({v} AS TIMESTAMP)"),
+            "category": v}[col.kind] + f" AS {col.alias}"
+
+
+def _source_key(settings: Settings, table: str, canonical: str) -> str:
+    mapping = settings.column_mapping.get(table, {})
+    theirs = [k for k, v in mapping.items() if v == canonical]
+    return theirs[0] if theirs else canonical
+
+
+def profile_stages(plan: ProfilePlan, settings: Settings) -> list[tuple[str, str]]:
+    """(table, SELECT): ``xa`` (account values, one row per account) and ``xs`` (each
+    (account, as-of)'s latest-term values), only for the tables that have extra columns."""
+    out: list[tuple[str, str]] = []
+    acc = plan.of("accounts")
+    if acc:
+        key = _source_key(settings, "accounts", "account_id")
+        cols = ", ".join(_typed(c) for c in acc)
+        mins = ", ".join(f"MIN({c.alias}) AS {c.alias}" for c in acc)
+        out.append(("xa", f"""
+            SELECT account_id, {mins} FROM (
+                SELECT NULLIF(TRIM(CAST({q(key)} AS VARCHAR)), '') AS account_id, {cols} FROM raw_accounts) r
+            WHERE account_id IS NOT NULL GROUP BY account_id"""))
+    sub = plan.of("subscriptions")
+    if sub:
+        key = _source_key(settings, "subscriptions", "account_id")
+        start = _source_key(settings, "subscriptions", "start_date")
+        cols = ", ".join(_typed(c) for c in sub)
+        latest = ", ".join(f"ARG_MAX(x.{c.alias}, x.sn) AS {c.alias}" for c in sub)
+        out.append(("xs", f"""
+            SELECT s.account_id, s.tn, {latest}
+            FROM spine s JOIN (
+                SELECT NULLIF(TRIM(CAST({q(key)} AS VARCHAR)), '') AS account_id,
+                       {dn(f'TRY_CAST({q(start)} AS TIMESTAMP)')} AS sn, {cols}
+                FROM raw_subscriptions) x
+              ON x.account_id = s.account_id AND x.sn <= s.tn
+            GROUP BY s.account_id, s.tn"""))
+    return out
+
+
+def profile_expression(spec: FeatureSpec) -> str:
+    """The final projection's expression of an ``extra_profile`` feature."""
+    ref = f"{'xa' if spec.params['table'] == 'accounts' else 'xs'}.{spec.params['alias']}"
+    if spec.params["kind"] == "date":
+        return f"CASE WHEN {ref} <= s.tn THEN s.tn - {ref} END"
+    return ref
+
+
+def profile_joins(plan_tables: set[str]) -> str:
+    joins = []
+    if "accounts" in plan_tables:
+        joins.append("LEFT JOIN xa ON xa.account_id = s.account_id")
+    if "subscriptions" in plan_tables:
+        joins.append("LEFT JOIN xs ON xs.account_id = s.account_id AND xs.tn = s.tn")
+    return "\n        ".join(joins)
+

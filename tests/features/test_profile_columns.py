@@ -1,0 +1,185 @@
+"""A company's own columns become profile features (issue 12, item 2).
+
+As-of dates 2024-02-01 and 2024-06-01. Accounts carry a number (``nps``), a category
+(``plan_family``), a date (``founded_on``), a boolean (``is_partner``), a column whose name
+collides with a feature (``mrr``) and columns that must not be used: free text, an id, an
+all-null one and an export-time status. Subscriptions carry ``contract_type``, which
+changes with the term.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from core.errors import ConfigError
+from core.settings import ProfileColumn, ProfileSettings
+from core.store import connect, read_meta, read_snapshots
+from features.pipeline import build_snapshots
+from tests.tiny import D, T, frame, settings, write_tables
+
+AS_OF = [D(2024, 2, 1), D(2024, 6, 1)]
+IDS = ["a1", "a2", "a3", "a4"]
+NOTES = ["Met the buyer at the spring fair, asked about the API and the SSO roadmap again",
+         "Champion moved teams in March; new owner prefers email and monthly check-ins",
+         "Long procurement cycle, legal reviewed the DPA twice before signing the order",
+         "Small team, very price sensitive, considered a competitor before renewing last year"]
+
+
+def accounts() -> pd.DataFrame:
+    df = frame("accounts", [dict(account_id=a, industry="retail") for a in IDS])
+    df["nps"] = [9.0, 3.0, None, 7.0]
+    df["plan_family"] = ["pro", "basic", "pro", "team"]
+    df["founded_on"] = [D(2020, 1, 1), D(2024, 4, 1), None, D(2019, 6, 30)]
+    df["is_partner"] = [True, False, False, True]
+    df["mrr"] = [100.0, 200.0, 300.0, 400.0]
+    df["notes"] = NOTES
+    df["crm_id"] = ["c-1", "c-2", "c-3", "c-4"]
+    df["empty_col"] = pd.Series([None] * 4, dtype="string")
+    df["status"] = ["active", "churned", "active", "active"]
+    return df
+
+
+def subscriptions() -> pd.DataFrame:
+    rows = [dict(account_id="a1", start_date=D(2023, 1, 1), end_date=D(2024, 3, 1), mrr=50.0),
+            dict(account_id="a1", start_date=D(2024, 3, 1), end_date=None, mrr=60.0)]
+    rows += [dict(account_id=a, start_date=D(2023, 1, 1), end_date=None, mrr=10.0) for a in IDS[1:]]
+    df = frame("subscriptions", rows)
+    df["contract_type"] = ["monthly", "annual", "monthly", "monthly", "annual"]
+    df["subscription_id"] = ["s1", "s2", "s3", "s4", "s5"]
+    return df
+
+
+def events() -> list[dict]:
+    return [dict(account_id=a, user_id="u", occurred_at=T(2024, m, 3, 9), event_type="login", quantity=1.0)
+            for a in IDS for m in range(1, 8)]
+
+
+def build(tmp, fmt="parquet", **kw):
+    data = write_tables(tmp / f"data-{fmt}", {"accounts": accounts(), "subscriptions": subscriptions(),
+                                              "events": events()}, fmt=fmt)
+    result = build_snapshots(data, settings(data_end=D(2024, 12, 31), **kw), tmp / f"{fmt}.duckdb", as_of=AS_OF)
+    df = read_snapshots(tmp / f"{fmt}.duckdb").set_index(["account_id", "as_of"])
+    return result, df
+
+
+@pytest.fixture(scope="module", params=["parquet", "csv"])
+def built(request, tmp_path_factory):
+    return build(tmp_path_factory.mktemp("profile"), request.param)
+
+
+def at(df, account, day):
+    return df.loc[(account, pd.Timestamp(day))]
+
+
+def test_numbers_categories_and_booleans_reach_the_snapshots(built):
+    _, df = built
+    assert at(df, "a1", AS_OF[1])["nps"] == 9.0 and pd.isna(at(df, "a3", AS_OF[1])["nps"])
+    assert at(df, "a4", AS_OF[0])["plan_family"] == "team"
+    assert at(df, "a1", AS_OF[0])["is_partner"] == 1 and at(df, "a2", AS_OF[0])["is_partner"] == 0
+    # a column named like an existing feature gets the accounts prefix; the feature is untouched
+    assert at(df, "a2", AS_OF[1])["acct_mrr"] == 200.0 and at(df, "a2", AS_OF[1])["mrr"] == 10.0
+
+
+def test_dates_are_days_since_and_null_before_they_happen(built):
+    _, df = built
+    assert at(df, "a1", AS_OF[1])["founded_on"] == (AS_OF[1] - D(2020, 1, 1)).days
+    assert pd.isna(at(df, "a2", AS_OF[0])["founded_on"])  # founded 2024-04-01: not yet at 02-01
+    assert at(df, "a2", AS_OF[1])["founded_on"] == (AS_OF[1] - D(2024, 4, 1)).days
+    assert pd.isna(at(df, "a3", AS_OF[1])["founded_on"])
+
+
+def test_subscription_columns_take_the_latest_term_at_the_as_of_date(built):
+    _, df = built
+    assert at(df, "a1", AS_OF[0])["contract_type"] == "monthly"
+    assert at(df, "a1", AS_OF[1])["contract_type"] == "annual"
+    assert at(df, "a4", AS_OF[1])["contract_type"] == "annual"
+
+
+def test_catalogue_entries_with_both_languages(built):
+    result, _ = built
+    cat = result.catalogue
+    kinds = {"nps": ("float", "value"), "plan_family": ("category", "category"),
+             "founded_on": ("int", "days"), "is_partner": ("int", "flag"), "contract_type": ("category", "category")}
+    for name, (ftype, unit) in kinds.items():
+        f = cat[name]
+        assert (f.group, f.type, f.unit, f.direction) == ("profile", ftype, unit, 0)
+        assert "{value}" in f.reason_en and "{value}" in f.reason_zh
+        assert any("\u4e00" <= ch <= "\u9fff" for ch in f.reason_zh)
+    assert cat["founded_on"].reason_en.format(value="12") == "Founded on: 12 days ago"
+    assert cat.names[-1] in {"contract_type", "is_partner"}  # own columns follow the built-in features
+
+
+def test_unused_columns_are_listed_with_reasons_and_stored(built, tmp_path):
+    result, _ = built
+    reasons = {(c.table, c.column): c.reason for c in result.profile.unused}
+    assert reasons[("accounts", "notes")].startswith("free text")
+    assert reasons[("accounts", "crm_id")].startswith("id-like")
+    assert reasons[("subscriptions", "subscription_id")].startswith("id-like")
+    assert reasons[("accounts", "empty_col")] == "all null"
+    assert reasons[("accounts", "status")].startswith("export-time state")
+    assert reasons[("accounts", "industry")] == "contract column 'industry'"
+    summary = result.summary()["profile_columns"]
+    assert {"table": "accounts", "column": "notes", "reason": reasons[("accounts", "notes")]} in summary["unused"]
+
+
+def test_unused_columns_are_in_the_store_metadata(tmp_path):
+    result, _ = build(tmp_path)
+    store = tmp_path / "parquet.duckdb"
+    with connect(store, read_only=True) as con:
+        meta = read_meta(con)
+    assert meta.profile == result.profile.to_dict()
+    assert any(c["column"] == "notes" for c in meta.profile["unused"])
+    assert any(c["feature"] == "nps" for c in meta.profile["used"])
+
+
+def test_config_excludes_renames_and_sets_direction_and_unit(tmp_path):
+    profile = ProfileSettings(exclude=["nps", "subscriptions.contract_type"],
+                              columns={"plan_family": ProfileColumn(name="family"),
+                                       "founded_on": ProfileColumn(direction=-1, unit="days since founding"),
+                                       "status": ProfileColumn(kind="category")})
+    result, df = build(tmp_path, profile=profile)
+    names = result.catalogue.names
+    assert "nps" not in names and "contract_type" not in names and "plan_family" not in names
+    assert at(df, "a4", AS_OF[0])["family"] == "team"
+    f = result.catalogue["founded_on"]
+    assert (f.direction, f.unit) == (-1, "days since founding")
+    assert at(df, "a2", AS_OF[0])["status"] == "churned"  # opted in by the config
+    reasons = {c.column: c.reason for c in result.profile.unused}
+    assert reasons["nps"].startswith("excluded") and reasons["contract_type"].startswith("excluded")
+
+
+def test_a_configured_name_that_collides_is_a_config_error(tmp_path):
+    profile = ProfileSettings(columns={"nps": ProfileColumn(name="mrr")})
+    with pytest.raises(ConfigError, match="profile.columns.nps.name: 'mrr'"):
+        build(tmp_path, profile=profile)
+
+
+def test_catalogue_roundtrips_through_the_store(tmp_path):
+    result, _ = build(tmp_path)
+    with connect(tmp_path / "parquet.duckdb", read_only=True) as con:
+        assert read_meta(con).catalogue == result.catalogue
+
+
+def test_profile_queries_transpile_to_spark_sql():
+    import sqlglot
+
+    from features.profile import ExtraColumn, ProfilePlan, profile_specs, profile_stages
+    from features.snapshots import final_query
+    from features.spec import Catalogue, build_catalogue
+
+    plan = ProfilePlan(used=[ExtraColumn("accounts", "NPS score", "number", "nps_score", "x0"),
+                             ExtraColumn("accounts", "founded", "date", "founded", "x1"),
+                             ExtraColumn("subscriptions", "contract", "category", "contract", "x2"),
+                             ExtraColumn("subscriptions", "auto_renew", "boolean", "auto_renew", "x3")])
+    s = settings()
+    base = build_catalogue(["login"])
+    cat = Catalogue(features=base.features + tuple(profile_specs(plan, s)), event_types=base.event_types)
+    for _, sql in [*profile_stages(plan, s), ("final", final_query(cat, s))]:
+        out = sqlglot.transpile(sql, read="duckdb", write="spark", unsupported_level=sqlglot.ErrorLevel.RAISE)
+        assert len(out) == 1 and out[0].upper().startswith(("SELECT", "WITH"))
+
+
+def test_a_config_key_naming_no_column_is_a_config_error(tmp_path):
+    with pytest.raises(ConfigError, match="profile.exclude: 'npss' is not a column of accounts"):
+        build(tmp_path, profile=ProfileSettings(exclude=["npss"]))

@@ -1,0 +1,104 @@
+"""Sources remembered (issue 12, item 9): ``features`` records its data source in the
+store; the commands after it read that source unless ``--data`` says otherwise."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from core.store import connect, read_meta, recorded_source, source_for_store, source_from_store
+from features.pipeline import build_snapshots
+from features.sources import resolve_data
+from tests.tiny import D, T, settings, write_tables
+
+AS_OF = [D(2024, 3, 1)]
+
+
+def write_data(folder: Path) -> Path:
+    return write_tables(folder, {
+        "subscriptions": [dict(account_id=a, start_date=D(2023, 1, 1), end_date=None, mrr=10.0) for a in "ab"],
+        "events": [dict(account_id=a, user_id="u", occurred_at=T(2024, m, 1, 9), event_type="login", quantity=1.0)
+                   for a in "ab" for m in (1, 2, 3, 4)],
+    })
+
+
+def test_a_source_inside_the_home_is_stored_relative_and_survives_a_copy(tmp_path):
+    home = tmp_path / "home"
+    write_data(home / "data")
+    build_snapshots(home / "data", settings(), home / "store.duckdb", as_of=AS_OF, home=home)
+    with connect(home / "store.duckdb", read_only=True) as con:
+        assert read_meta(con).data_source == "data"
+    copy = tmp_path / "copy"
+    shutil.copytree(home, copy)
+    assert recorded_source(copy / "store.duckdb", copy) == str((copy / "data").resolve())
+
+
+def test_a_source_outside_the_home_is_stored_absolute(tmp_path):
+    data = write_data(tmp_path / "export")
+    result = build_snapshots(data, settings(), tmp_path / "home" / "store.duckdb", as_of=AS_OF)
+    assert result.data_source == str(data.resolve())
+    assert recorded_source(tmp_path / "home" / "store.duckdb", tmp_path / "home") == str(data.resolve())
+
+
+def test_a_database_url_is_stored_without_its_password():
+    kept = source_for_store("postgresql+psycopg://cw:s3cret@127.0.0.1:5432/crm", Path("/h"))
+    assert "s3cret" not in kept and kept == "postgresql+psycopg://cw@127.0.0.1:5432/crm"
+    assert source_from_store(kept, Path("/h")) == kept
+
+
+def test_resolution_order(tmp_path):
+    data = write_data(tmp_path / "export")
+    store = tmp_path / "home" / "store.duckdb"
+    assert resolve_data(None, None, store, store.parent) is None  # nothing built, nothing configured
+    build_snapshots(data, settings(), store, as_of=AS_OF)
+    rec = str(data.resolve())
+    assert resolve_data("/given", "/configured", store, store.parent) == "/given"
+    assert resolve_data(None, "/configured", store, store.parent) == rec
+    assert resolve_data(None, "/configured", store, store.parent, prefer_recorded=False) == "/configured"
+    assert resolve_data(None, None, store, store.parent, prefer_recorded=False) == rec
+
+
+def cli(*args: str, home: Path) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).parents[2]),
+                                                        os.environ.get("PYTHONPATH", "")]),
+           "COLUMNS": "500"}
+    return subprocess.run([sys.executable, "-m", "churnwatch", *args, "--home", str(home)],
+                          capture_output=True, text=True, timeout=300, env=env)
+
+
+@pytest.fixture(scope="module")
+def built_home(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("cli")
+    data = write_data(tmp / "export")
+    r = cli("features", "--data", str(data), "--as-of", "2024-03-01", home=tmp / "home")
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert f"data source (remembered for score, report, diagnose, performance): {data.resolve()}" in r.stdout
+    return tmp / "home", data
+
+
+def test_commands_after_features_use_the_recorded_source(built_home):
+    home, data = built_home
+    from churnwatch.cli import _context
+
+    assert _context(home, None)[1].data == str(data.resolve())  # what score, report, diagnose read
+    r = cli("metrics", home=home)
+    assert r.returncode == 0, r.stderr[-2000:]
+
+
+def test_score_without_data_reads_the_recorded_source(built_home):
+    home, _ = built_home
+    r = cli("score", "--as-of", "2024-03-01", home=home)
+    # no model is registered in this home: score gets past the data source and stops at the model
+    assert "no data source" not in r.stdout + r.stderr
+    assert r.returncode == 2 and "no champion model" in r.stdout + r.stderr
+
+
+def test_data_given_on_the_command_line_wins(built_home, tmp_path):
+    home, _ = built_home
+    r = cli("metrics", "--data", str(tmp_path / "nowhere"), home=home)
+    assert r.returncode == 2 and "nowhere" in r.stdout + r.stderr
