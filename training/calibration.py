@@ -25,7 +25,7 @@ class CalibrationError(ChurnwatchError, ValueError):
     """The calibrator got input it cannot use (empty, NaN, one class) or a bad JSON dict."""
 
 
-def _as_1d_finite(values: ArrayLike, name: str) -> np.ndarray:
+def as_1d_finite(values: ArrayLike, name: str) -> np.ndarray:
     arr = np.asarray(values, dtype=np.float64)
     if arr.ndim != 1:
         raise CalibrationError(f"{name} must be one-dimensional, got shape {arr.shape}")
@@ -70,8 +70,8 @@ class IsotonicCalibrator:
             CalibrationError: empty input, NaN/inf, lengths differ, labels not 0/1, or
                 only one class present.
         """
-        x = _as_1d_finite(scores, "scores")
-        labels = _as_1d_finite(y, "y")
+        x = as_1d_finite(scores, "scores")
+        labels = as_1d_finite(y, "y")
         if x.shape != labels.shape:
             raise CalibrationError(
                 f"scores and y differ in length: {x.size} scores vs {labels.size} labels"
@@ -104,7 +104,7 @@ class IsotonicCalibrator:
             CalibrationError: not fitted, empty input, or NaN/inf.
         """
         self._check_fitted()
-        x = _as_1d_finite(scores, "scores")
+        x = as_1d_finite(scores, "scores")
         return np.interp(x, self.thresholds_x_, self.thresholds_y_)
 
     def to_dict(self) -> dict[str, Any]:
@@ -129,8 +129,8 @@ class IsotonicCalibrator:
         missing = [k for k in ("thresholds_x", "thresholds_y") if k not in d]
         if missing:
             raise CalibrationError(f"calibrator dict lacks key(s) {missing}; got {sorted(d)}")
-        x = _as_1d_finite(d["thresholds_x"], "thresholds_x")
-        y = _as_1d_finite(d["thresholds_y"], "thresholds_y")
+        x = as_1d_finite(d["thresholds_x"], "thresholds_x")
+        y = as_1d_finite(d["thresholds_y"], "thresholds_y")
         if x.shape != y.shape:
             raise CalibrationError(
                 f"thresholds_x and thresholds_y differ in length: {x.size} vs {y.size}"

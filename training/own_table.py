@@ -14,6 +14,9 @@ are the least misleading of the catalogue's fixed set: categoricals are ``profil
 (static attributes of the customer) and numerics are ``event_type``, the catalogue's
 generic data-derived family with no semantic role. Reason codes summed per group will
 therefore group all numeric columns together.
+
+Why over 400 lines: reading, typing and checking a foreign table, and the same for the
+table a table model scores, are one contract and are kept together.
 """
 
 from __future__ import annotations

@@ -34,7 +34,7 @@ from sklearn.isotonic import IsotonicRegression
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GroupKFold, StratifiedKFold
 
-from training.calibration import CalibrationError, _as_1d_finite
+from training.calibration import CalibrationError, as_1d_finite
 
 KIND = "score"
 METHODS = ("platt", "beta", "isotonic", "isotonic_smooth")
@@ -42,7 +42,7 @@ LOGIT_BOUND = 30.0
 
 
 def _check_xy(scores: ArrayLike, y: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
-    s, labels = _as_1d_finite(scores, "scores"), _as_1d_finite(y, "y")
+    s, labels = as_1d_finite(scores, "scores"), as_1d_finite(y, "y")
     if s.shape != labels.shape:
         raise CalibrationError(f"scores and y differ in length: {s.size} scores vs {labels.size} labels")
     if not np.isin(labels, (0.0, 1.0)).all() or np.unique(labels).size < 2:
@@ -152,7 +152,7 @@ class ScoreCalibrator:
         """Churn probabilities strictly inside (0, 1), strictly increasing in the score."""
         if not hasattr(self, "params_"):
             raise CalibrationError("ScoreCalibrator is not fitted: call fit(scores, y) or from_dict(d) first")
-        return expit(self._logit(_as_1d_finite(scores, "scores")))
+        return expit(self._logit(as_1d_finite(scores, "scores")))
 
     def to_dict(self) -> dict[str, Any]:
         return {"kind": KIND, "input": self.input_scale, "method": self.method, "params": self.params_}

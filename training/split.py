@@ -83,7 +83,7 @@ class Split:
 def minimum_days(horizon_days: int, grace_days: int, test_days: int | None = None,
                  min_train_days: int = MIN_TRAIN_DAYS) -> int:
     """Days of labelled as-of dates the cross-fit layout needs at least."""
-    return (test_days or MIN_TEST_DAYS) + horizon_days + grace_days + min_train_days
+    return (test_days or MIN_TEST_DAYS) + Horizon(horizon_days, grace_days).lag.days + min_train_days
 
 
 def _days(n: int) -> dt.timedelta:
@@ -93,7 +93,7 @@ def _days(n: int) -> dt.timedelta:
 def _too_short(span: int, first: dt.date, last: dt.date, horizon: int, grace: int, test_days: int | None,
                min_train_days: int) -> TrainingError:
     need = minimum_days(horizon, grace, test_days, min_train_days)
-    purge = horizon + grace
+    purge = Horizon(horizon, grace).lag.days
     export = SCHEDULE_WARMUP_DAYS + need + purge
     return TrainingError(
         f"too little labelled history for an out-of-time split: {span} days of labelled as-of dates "

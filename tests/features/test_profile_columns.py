@@ -15,6 +15,7 @@ import pytest
 from core.errors import ConfigError
 from core.settings import ProfileColumn, ProfileSettings
 from core.store import connect, read_meta, read_snapshots
+from features.spec import Catalogue
 from features.pipeline import build_snapshots
 from tests.tiny import D, T, frame, settings, write_tables
 
@@ -158,7 +159,7 @@ def test_a_configured_name_that_collides_is_a_config_error(tmp_path):
 def test_catalogue_roundtrips_through_the_store(tmp_path):
     result, _ = build(tmp_path)
     with connect(tmp_path / "parquet.duckdb", read_only=True) as con:
-        assert read_meta(con).catalogue == result.catalogue
+        assert Catalogue.from_json(read_meta(con).catalogue_json) == result.catalogue
 
 
 def test_profile_queries_transpile_to_spark_sql():

@@ -83,7 +83,7 @@ def built_home(tmp_path_factory):
 
 def test_commands_after_features_use_the_recorded_source(built_home):
     home, data = built_home
-    from churnwatch.cli import _context
+    from churnwatch.options import context as _context
 
     assert _context(home, None)[1].data == str(data.resolve())  # what score, report, diagnose read
     r = cli("metrics", home=home)
