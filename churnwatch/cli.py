@@ -84,24 +84,58 @@ def _print_set_aside(summary: dict) -> None:
     console.print(table)
 
 
+DEMO_KINDS = {"demo": (2000, 24), "consumer": (4000, 12), "flat": (7000, 12), "stripe": (800, 12)}
+
+
 @app.command("demo-data")
 def demo_data(
-    out: Annotated[Path, typer.Option("--out", help="folder to write the seven tables to")],
-    accounts: Annotated[int, typer.Option(min=10, max=1_000_000)] = 2000,
-    months: Annotated[int, typer.Option(min=6, max=120)] = 24,
+    out: Annotated[Path, typer.Option("--out", help="folder to write the tables to")],
+    accounts: Annotated[int | None, typer.Option(min=10, max=1_000_000, help="accounts (customers for "
+                                                 "--kind flat); default 2000 / 4000 / 7000 / 800 by kind")] = None,
+    months: Annotated[int | None, typer.Option(min=6, max=120, help="default 24 (demo), 12 (others)")] = None,
     seed: int = 7,
     drift_from: Annotated[str | None, typer.Option("--drift-from", help="YYYY-MM-DD: behaviour changes "
-                                                   "after this date")] = None,
+                                                   "after this date (demo only)")] = None,
+    kind: Annotated[str, typer.Option("--kind", help="demo: B2B SaaS, all seven tables; consumer: a consumer "
+                                      "product's accounts + subscriptions + events; flat: one churn table "
+                                      "(CSV); stripe: a Stripe-shaped export with a naive and a correct "
+                                      "mapping")] = "demo",
 ) -> None:
-    """Generate a realistic B2B SaaS dataset (all seven tables + churnwatch.yaml)."""
+    """Generate a dataset: the B2B demo (seven tables + churnwatch.yaml) or a foreign-shaped export."""
+    if kind not in DEMO_KINDS:
+        raise ExitError(f"--kind {kind!r}: expected one of {', '.join(DEMO_KINDS)}")
+    if drift_from and kind != "demo":
+        raise ExitError("--drift-from works with --kind demo only")
+    accounts = accounts or DEMO_KINDS[kind][0]
+    months = months or DEMO_KINDS[kind][1]
+    with steps() as say:
+        say(f"generating {kind} data: {accounts:,} accounts x {months} months")
+        summary = _write_demo_kind(kind, out, accounts, months, seed, drift_from)
+    console.print(f"wrote {kind} data to {out}")
+    console.print(json.dumps(_jsonable(summary), indent=2, default=str))
+
+
+def _write_demo_kind(kind: str, out: Path, accounts: int, months: int, seed: int,
+                     drift_from: str | None) -> object:
+    if kind == "consumer":
+        from demo.consumer import write_consumer_data
+
+        return write_consumer_data(out, accounts=accounts, months=months, seed=seed)
+    if kind == "flat":
+        from demo.flat import write_flat_table
+
+        path = write_flat_table(out / "churn_table.csv", rows=accounts, seed=seed)
+        return {"table": str(path), "rows": accounts,
+                "next": f"churnwatch train --table {path} --label Churn --id customer_id"}
+    if kind == "stripe":
+        from demo.stripe import write_stripe_export
+
+        folders = write_stripe_export(out, accounts=accounts, months=months, seed=seed)
+        return {name: str(path) for name, path in folders.items()}
     from features.demo import write_demo_data
 
     drift = _parse_dates([drift_from], "--drift-from")[0] if drift_from else None
-    with steps() as say:
-        say(f"generating {accounts:,} accounts x {months} months")
-        summary = write_demo_data(out, accounts=accounts, months=months, seed=seed, drift_from=drift)
-    console.print(f"wrote demo data to {out}")
-    console.print(json.dumps(_jsonable(summary), indent=2, default=str))
+    return write_demo_data(out, accounts=accounts, months=months, seed=seed, drift_from=drift)
 
 
 def _jsonable(obj: object) -> object:
@@ -378,7 +412,8 @@ def demo(home: HomeOpt = None,
     # drift report of the latest scores has something real to find.
     drift_from = data_end - dt.timedelta(days=88)
     console.rule("1/9 demo data (behaviour drifts from " + drift_from.isoformat() + ")")
-    demo_data(out=data_dir, accounts=accounts, months=months, seed=seed, drift_from=drift_from.isoformat())
+    demo_data(out=data_dir, accounts=accounts, months=months, seed=seed, drift_from=drift_from.isoformat(),
+              kind="demo")
     h.root.mkdir(parents=True, exist_ok=True)
     shutil.copy(data_dir / CONFIG_FILE_NAME, h.root / CONFIG_FILE_NAME)
     settings = load_settings(h.root / CONFIG_FILE_NAME)
