@@ -53,19 +53,19 @@ SOURCE_ENGAGEMENT = np.array([0.0, 0.0, -0.20, 0.15, -0.10])  # engagement mean 
 HOUSEHOLD_P = (0.35, 0.25, 0.18, 0.14, 0.06, 0.02)  # household of 1..6 people
 HOUSEHOLD_CHURN = -0.18  # churn logit per extra person
 AGE_MEAN, AGE_SD, AGE_RANGE = 36.0, 12.0, (18.0, 80.0)
-AGE_CHURN = -0.045  # churn logit per year of age above AGE_MEAN (younger churn more)
+AGE_CHURN = -0.065  # churn logit per year of age above AGE_MEAN (younger churn more)
 REGIONS, REGION_SHARE = ("US", "UK", "DE", "BR", "IN"), (0.35, 0.15, 0.15, 0.15, 0.20)
 # --- engagement (latent units, weeks) ------------------------------------------------------
 ENGAGEMENT_SD = 0.55  # between accounts
-ENGAGEMENT_PHI, ENGAGEMENT_NOISE = 0.85, 0.30  # weekly AR(1) coefficient and innovation sd
+ENGAGEMENT_PHI, ENGAGEMENT_NOISE = 0.92, 0.22  # weekly AR(1) coefficient and innovation sd
 DORMANT_ENTER = (-3.6, -1.3)  # logit of entering per week = a + b * engagement
 DORMANT_LEAVE = 0.25  # chance per week of waking up
 DORMANT_USAGE = 0.1  # usage multiplier while dormant
 EWMA_DAYS = 28  # memory of the churn decision (exponentially weighted days)
 # --- churn at a renewal (logit) ------------------------------------------------------------
-CHURN_BASE = -4.6
-CHURN_ENGAGEMENT = -0.9  # per latent unit of recent engagement
-CHURN_DORMANT = 2.4  # times the recent share of dormant days
+CHURN_BASE = -5.0
+CHURN_ENGAGEMENT = -1.3  # per latent unit of recent engagement
+CHURN_DORMANT = 3.2  # times the recent share of dormant days
 CHURN_EARLY, EARLY_MONTHS = 1.0, 3.0  # extra logit decaying with tenure in months
 PRICE_RISE_MONTH, PRICE_RISE = 6, 2.0  # standard and premium cost 2.00 more from month 6
 PRICE_RISE_CHURN, PRICE_RISE_MONTHS = 0.7, 2  # at the first renewals after it, x young factor
