@@ -1,1 +1,1 @@
-"""Generated datasets: the demo's B2B SaaS portfolio and foreign-shaped exports for acceptance tests."""
+"""The demo: a simulated SaaS company's data and the pipeline that runs every stage on it."""

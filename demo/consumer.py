@@ -35,7 +35,10 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from features.config import CONFIG_FILE_NAME, EventRoles, Settings, dump_settings
+try:  # features.config before the layout change, core.settings after it
+    from features.config import CONFIG_FILE_NAME, EventRoles, Settings, dump_settings
+except ImportError:  # pragma: no cover - the tree after the layout change
+    from core.settings import CONFIG_FILE_NAME, EventRoles, Settings, dump_settings
 
 DEFAULT_START = date(2025, 1, 1)
 HISTORY_DAYS = 3 * 365  # the initial portfolio signed up to three years before the window

@@ -38,7 +38,10 @@ import numpy as np
 import pandas as pd
 
 from demo.consumer import DEFAULT_START, generate_consumer
-from features.config import CONFIG_FILE_NAME, Settings, dump_settings
+try:  # features.config before the layout change, core.settings after it
+    from features.config import CONFIG_FILE_NAME, Settings, dump_settings
+except ImportError:  # pragma: no cover - the tree after the layout change
+    from core.settings import CONFIG_FILE_NAME, Settings, dump_settings
 
 Mapping = Literal["naive", "correct"]
 

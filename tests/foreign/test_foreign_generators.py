@@ -14,7 +14,11 @@ import pytest
 from demo.consumer import EVENT_TYPES, generate_consumer, monthly_churn_rates, write_consumer_data
 from demo.flat import generate_flat
 from demo.stripe import MAPPINGS, write_stripe_export
-from features.config import load_settings
+
+try:  # features.config before the layout change, core.settings after it
+    from features.config import load_settings
+except ImportError:
+    from core.settings import load_settings
 
 
 def _demo_event_types() -> tuple[str, ...]:
