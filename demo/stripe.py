@@ -38,6 +38,7 @@ import numpy as np
 import pandas as pd
 
 from demo.consumer import DEFAULT_START, generate_consumer
+
 try:  # features.config before the layout change, core.settings after it
     from features.config import CONFIG_FILE_NAME, Settings, dump_settings
 except ImportError:  # pragma: no cover - the tree after the layout change
