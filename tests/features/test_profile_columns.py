@@ -15,8 +15,8 @@ import pytest
 from core.errors import ConfigError
 from core.settings import ProfileColumn, ProfileSettings
 from core.store import connect, read_meta, read_snapshots
-from features.spec import Catalogue
 from features.pipeline import build_snapshots
+from features.spec import Catalogue
 from tests.tiny import D, T, frame, settings, write_tables
 
 AS_OF = [D(2024, 2, 1), D(2024, 6, 1)]

@@ -1,0 +1,338 @@
+"""Foreign-data acceptance harness (issue 12): the whole CLI path on exports we did not tune on.
+
+For each generated set — the consumer product's 12-month event log (``demo/consumer.py``),
+the flat Telco-like table (``demo/flat.py``) and the Stripe-shaped export under both
+mappings (``demo/stripe.py``) — it runs ``churnwatch`` as a user would (``demo-data``,
+``features``, ``train``, ``promote``, ``score``, ``explain``) in a fresh home folder and
+prints one row per set: rows, base rate, ROC-AUC of the chosen model and of each baseline
+of the run, an independent logistic regression fitted here (with the paired,
+account-clustered bootstrap 95% interval of the ROC-AUC difference), ECE and ECE / base
+rate, the count of probabilities exactly 0 or 1, churn per tier (and whether it rises
+strictly), the leakage verdict and the wall time.
+
+Run (from the repository root; minutes at acceptance size on 2 cores)::
+
+    python benchmarks/foreign.py                    # acceptance sizes: 4,000 / 7,000 / 800
+    python benchmarks/foreign.py --size small       # 600 / 2,000 / 400, about a minute
+    python benchmarks/foreign.py --only consumer --keep /tmp/foreign   # keep the homes
+
+The tests in ``tests/foreign/`` use the same functions on small sets.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pandas as pd
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import roc_auc_score
+
+ROOT = Path(__file__).resolve().parents[1]
+TIERS = ("healthy", "low_risk", "medium_risk", "high_risk")
+SIZES = {"acceptance": {"consumer": 4000, "flat": 7000, "stripe": 800},
+         "small": {"consumer": 600, "flat": 2000, "stripe": 400}}
+KEYS = ("account_id", "as_of", "churn_label", "labelled")
+
+
+def run_cli(*args: str, home: Path | None = None, timeout: int = 1800) -> subprocess.CompletedProcess:
+    """``python -m churnwatch ARGS [--home HOME]`` with this checkout first on the path."""
+    cmd = [sys.executable, "-m", "churnwatch", *args, *(["--home", str(home)] if home else [])]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env, cwd=ROOT)
+
+
+def check(r: subprocess.CompletedProcess, step: str) -> subprocess.CompletedProcess:
+    """Raise with the step's stderr tail when it did not exit 0."""
+    if r.returncode != 0:
+        raise RuntimeError(f"{step} exited {r.returncode}: {(r.stderr or r.stdout)[-1500:]}")
+    return r
+
+
+def newest(home: Path, pattern: str) -> Path:
+    """The most recently written file matching ``pattern`` under ``home``."""
+    files = sorted(home.rglob(pattern), key=lambda p: p.stat().st_mtime)
+    if not files:
+        raise FileNotFoundError(f"no {pattern} under {home}")
+    return files[-1]
+
+
+def ece(y: np.ndarray, p: np.ndarray, bins: int = 10) -> float:
+    """Expected calibration error: 10 equal-count bins of ``p``, weighted mean |observed - predicted|."""
+    order = np.argsort(p, kind="stable")
+    parts = np.array_split(order, bins)
+    return float(sum(len(b) * abs(y[b].mean() - p[b].mean()) for b in parts if len(b)) / len(p))
+
+
+def paired_bootstrap(y: np.ndarray, p_a: np.ndarray, p_b: np.ndarray, groups: np.ndarray | None = None,
+                     n: int = 500, seed: int = 0) -> tuple[float, float, float]:
+    """ROC-AUC(a) - ROC-AUC(b) on the same rows and its 95% bootstrap interval; rows of one
+    group (an account seen on several as-of dates) are resampled together."""
+    rng = np.random.default_rng(seed)
+    groups = np.arange(len(y)) if groups is None else np.asarray(groups)
+    codes, members = np.unique(groups, return_inverse=True)
+    by_group = np.split(np.argsort(members, kind="stable"), np.cumsum(np.bincount(members))[:-1])
+    diffs = []
+    for _ in range(n):
+        idx = np.concatenate([by_group[g] for g in rng.integers(0, codes.size, codes.size)])
+        if 0 < y[idx].sum() < idx.size:
+            diffs.append(roc_auc_score(y[idx], p_a[idx]) - roc_auc_score(y[idx], p_b[idx]))
+    lo, hi = np.percentile(diffs, [2.5, 97.5])
+    return float(roc_auc_score(y, p_a) - roc_auc_score(y, p_b)), float(lo), float(hi)
+
+
+def _design(frame: pd.DataFrame, columns: list[str] | None = None) -> pd.DataFrame:
+    """Numbers (log1p of non-negative ones, median-imputed, with a missing flag) and one-hot
+    categories of at most 50 values: a plain logistic regression's input."""
+    parts = []
+    for c in frame.columns:
+        s = frame[c]
+        if pd.api.types.is_bool_dtype(s) or pd.api.types.is_numeric_dtype(s):
+            s = s.astype("float64")
+            if s.notna().any() and (s.dropna() >= 0).all():
+                s = np.log1p(s)
+            parts.append(s.fillna(s.median() if s.notna().any() else 0).rename(c).to_frame())
+            if s.isna().any():
+                parts.append(s.isna().astype(float).rename(f"{c}__missing").to_frame())
+        elif s.nunique() <= 50:
+            parts.append(pd.get_dummies(s.astype("object").fillna("(missing)"), prefix=c, dtype=float))
+    X = pd.concat(parts, axis=1)
+    return X if columns is None else X.reindex(columns=columns, fill_value=0.0)
+
+
+def logistic_predictions(train: pd.DataFrame, y: np.ndarray, test: pd.DataFrame) -> np.ndarray:
+    """An independent logistic regression (standardised design, C=0.5) fitted on ``train``."""
+    X = _design(train)
+    X = X.loc[:, X.std() > 0]
+    mean, sd = X.mean(), X.std()
+    model = LogisticRegression(C=0.5, max_iter=3000).fit((X - mean) / sd, y)
+    Xt = (_design(test, list(X.columns)) - mean) / sd
+    return model.predict_proba(Xt.fillna(0))[:, 1]
+
+
+def consumer_profile(data: Path) -> pd.DataFrame:
+    """The consumer export's own account columns (age from ``date_of_birth``), by account."""
+    acc = pd.read_parquet(data / "accounts.parquet")
+    return acc.set_index("account_id")[["date_of_birth", "acquisition_source", "household_size"]]
+
+
+def snapshot_baseline(store: Path, preds: pd.DataFrame, purge_days: int,
+                      profile: pd.DataFrame | None = None) -> np.ndarray:
+    """Independent logistic regression on the store's labelled snapshots: trained on as-of
+    dates ending ``purge_days`` before the first test date, predicting the test rows."""
+    with duckdb.connect(str(store), read_only=True) as con:
+        rows = con.execute("SELECT * FROM snapshots WHERE labelled").df()
+    rows["as_of"] = pd.to_datetime(rows["as_of"])
+    if profile is not None:
+        joined = profile.reindex(rows["account_id"]).reset_index(drop=True)
+        age = (rows["as_of"] - pd.to_datetime(joined["date_of_birth"])).dt.days / 365.25
+        rows = rows.assign(age_years=age.to_numpy(), household=joined["household_size"].to_numpy(),
+                           source=joined["acquisition_source"].to_numpy())
+    first_test = pd.to_datetime(preds["as_of"]).min()
+    train = rows[rows["as_of"] <= first_test - pd.Timedelta(days=purge_days)]
+    keys = preds[["account_id", "as_of"]].assign(as_of=lambda d: pd.to_datetime(d["as_of"]))
+    test = keys.merge(rows, on=["account_id", "as_of"], how="left")
+    feats = [c for c in rows.columns if c not in KEYS]
+    return logistic_predictions(train[feats], train["churn_label"].to_numpy(int), test[feats])
+
+
+def table_baseline(path: Path, label: str, id_col: str, preds: pd.DataFrame) -> np.ndarray:
+    """Independent logistic regression on a flat table: fitted on the rows not in the test rows."""
+    df = pd.read_csv(path, dtype={id_col: str})
+    y = (df[label].astype(str).str.lower().isin(["yes", "1", "true", "churned"])).to_numpy(int)
+    test = df[id_col].isin(preds["account_id"].astype(str)).to_numpy()
+    feats = df.drop(columns=[label, id_col]).select_dtypes(exclude="datetime")
+    feats = feats.drop(columns=[c for c in feats if c.endswith("_date")])
+    p = logistic_predictions(feats[~test], y[~test], feats[test])
+    return pd.Series(p, index=df.loc[test, id_col]).reindex(preds["account_id"].astype(str)).to_numpy()
+
+
+@dataclass
+class Figures:
+    """One set's row of the acceptance table."""
+
+    name: str
+    rows: int = 0
+    base_rate: float = float("nan")
+    model: str = ""
+    roc_auc: float = float("nan")
+    baselines: dict[str, float] = field(default_factory=dict)
+    independent_lr: float = float("nan")
+    lr_diff_ci: tuple[float, float, float] = (float("nan"),) * 3
+    ece: float = float("nan")
+    extreme_p: int = -1  # probabilities exactly 0 or 1 (test rows + score history)
+    tier_rates: dict[str, float | None] = field(default_factory=dict)
+    tiers_rising: bool = False
+    leakage: str = "-"
+    seconds: float = 0.0
+    error: str = ""
+
+    @property
+    def ece_over_base(self) -> float:
+        return self.ece / self.base_rate if self.base_rate else float("nan")
+
+
+def comparison(home: Path) -> tuple[str, float, dict[str, float]]:
+    """The run's own table: (chosen model's name, its ROC-AUC, {baseline: ROC-AUC}). Rows
+    naming a logistic or rule model are baselines; the first other row is the chosen model."""
+    table = pd.read_csv(newest(home / "reports", "model_vs_baselines.csv"))
+    base = table["model"].str.contains("logistic|rule", case=False)
+    chosen = table[~base].iloc[0]
+    return str(chosen["model"]), float(chosen["roc_auc"]), dict(zip(table.loc[base, "model"],
+                                                                    table.loc[base, "roc_auc"], strict=True))
+
+
+def test_figures(fig: Figures, home: Path) -> pd.DataFrame:
+    """Fill the figures read from the newest bundle's test predictions; returns them."""
+    preds = pd.read_csv(newest(home, "test_predictions.csv"), dtype={"account_id": str})
+    y, p = preds["churn_label"].to_numpy(int), preds["churn_probability"].to_numpy(float)
+    fig.rows, fig.base_rate, fig.ece = len(preds), float(y.mean()), ece(y, p)
+    fig.extreme_p = int(((p <= 0) | (p >= 1)).sum())
+    fig.model, fig.roc_auc, fig.baselines = comparison(home)
+    rates = {t: (float(y[preds["tier"] == t].mean()) if (preds["tier"] == t).any() else None) for t in TIERS}
+    fig.tier_rates = rates
+    seen = [r for r in rates.values() if r is not None]
+    fig.tiers_rising = len(seen) == len(TIERS) and all(a < b for a, b in zip(seen, seen[1:], strict=False))
+    return preds
+
+
+def score_history_extremes(store: Path) -> tuple[int, str]:
+    """Scores of exactly 0 or 1 in the score history, and the riskiest account of the latest date."""
+    with duckdb.connect(str(store), read_only=True) as con:
+        extreme = con.execute("SELECT count(*) FROM score_history WHERE churn_probability <= 0 "
+                              "OR churn_probability >= 1").fetchone()[0]
+        top = con.execute("SELECT account_id FROM score_history WHERE as_of = (SELECT max(as_of) FROM "
+                          "score_history) ORDER BY churn_probability DESC, account_id LIMIT 1").fetchone()[0]
+    return int(extreme), str(top)
+
+
+def leakage_verdict(r: subprocess.CompletedProcess) -> str:
+    """'refused: <message>' when training stopped on a leakage check, 'accepted' when it
+    trained, '-' when it failed for another reason."""
+    if r.returncode == 0:
+        return "accepted"
+    message = (r.stderr or r.stdout).strip()
+    if "leak" in message.lower():
+        return "refused: " + " ".join(message.split())[:120]
+    return "-"
+
+
+def _with_lr(fig: Figures, preds: pd.DataFrame, p_lr: np.ndarray) -> None:
+    y = preds["churn_label"].to_numpy(int)
+    fig.independent_lr = float(roc_auc_score(y, p_lr))
+    fig.lr_diff_ci = paired_bootstrap(y, preds["churn_probability"].to_numpy(float), p_lr,
+                                      preds["account_id"].to_numpy())
+
+
+def event_log_path(work: Path, name: str, data: Path, profile: pd.DataFrame | None,
+                   extra_train: tuple[str, ...] = ()) -> Figures:
+    """features -> train -> promote -> score -> explain on one event-log folder, in ``work/home``."""
+    fig, t0, home = Figures(name), time.perf_counter(), work / "home"
+    try:
+        check(run_cli("features", "--data", str(data), home=home), "features")
+        r = run_cli("train", *extra_train, home=home)
+        fig.leakage = leakage_verdict(r)
+        check(r, "train")
+        preds = test_figures(fig, home)
+        horizon = json.loads(newest(home, "bundle.json").read_text())
+        purge = int(horizon.get("horizon_days", 60)) + int(horizon.get("grace_days", 30))
+        _with_lr(fig, preds, snapshot_baseline(home / "store.duckdb", preds, purge, profile))
+        check(run_cli("promote", home=home), "promote")
+        check(run_cli("score", "--data", str(data), home=home), "score")
+        extreme, top = score_history_extremes(home / "store.duckdb")
+        fig.extreme_p += extreme
+        check(run_cli("explain", top, home=home), "explain")
+    except (RuntimeError, FileNotFoundError, subprocess.TimeoutExpired) as exc:
+        fig.error = str(exc)[:300]
+    fig.seconds = time.perf_counter() - t0
+    return fig
+
+
+def run_consumer(work: Path, accounts: int, seed: int = 11) -> Figures:
+    data = work / "data"
+    check(run_cli("demo-data", "--kind", "consumer", "--out", str(data), "--accounts", str(accounts),
+                  "--seed", str(seed)), "demo-data")
+    return event_log_path(work, f"consumer ({accounts:,} accounts)", data, consumer_profile(data))
+
+
+def run_stripe(work: Path, accounts: int, mapping: str, seed: int = 23) -> Figures:
+    out = work / "data"
+    if not (out / mapping).exists():
+        check(run_cli("demo-data", "--kind", "stripe", "--out", str(out), "--accounts", str(accounts),
+                      "--seed", str(seed)), "demo-data")
+    return event_log_path(work / mapping, f"stripe {mapping} ({accounts:,})", out / mapping, None)
+
+
+def run_flat(work: Path, rows: int, seed: int = 5) -> Figures:
+    fig, t0, home = Figures(f"flat table ({rows:,} customers)"), time.perf_counter(), work / "home"
+    try:
+        check(run_cli("demo-data", "--kind", "flat", "--out", str(work), "--accounts", str(rows),
+                      "--seed", str(seed)), "demo-data")
+        table = work / "churn_table.csv"
+        r = run_cli("train", "--table", str(table), "--label", "Churn", "--id", "customer_id", home=home)
+        fig.leakage = leakage_verdict(r)
+        check(r, "train --table")
+        preds = test_figures(fig, home)
+        _with_lr(fig, preds, table_baseline(table, "Churn", "customer_id", preds))
+        check(run_cli("promote", home=home), "promote")
+        check(run_cli("score", "--table", str(table), home=home), "score --table")
+        extreme, top = score_history_extremes(home / "store.duckdb")
+        fig.extreme_p += extreme
+        check(run_cli("explain", top, home=home), "explain")
+    except (RuntimeError, FileNotFoundError, subprocess.TimeoutExpired) as exc:
+        fig.error = str(exc)[:300]
+    fig.seconds = time.perf_counter() - t0
+    return fig
+
+
+def _fmt(x: float) -> str:
+    return "-" if x != x else f"{x:.3f}"
+
+
+def print_table(figs: list[Figures]) -> None:
+    head = ("set", "rows", "base", "model", "ROC-AUC", "baselines", "indep. LR", "diff [95% CI]", "ECE",
+            "ECE/base", "p=0|1", "churn per tier (healthy..high)", "rising", "leakage", "s")
+    print(" | ".join(head))
+    for f in figs:
+        tiers = "/".join("-" if r is None else f"{r:.1%}" for r in f.tier_rates.values())
+        d, lo, hi = f.lr_diff_ci
+        print(" | ".join([f.name, f"{f.rows:,}", f"{f.base_rate:.1%}", f.model, _fmt(f.roc_auc),
+                          ", ".join(f"{k} {_fmt(v)}" for k, v in f.baselines.items()), _fmt(f.independent_lr),
+                          f"{d:+.3f} [{lo:+.3f}, {hi:+.3f}]", _fmt(f.ece), _fmt(f.ece_over_base),
+                          str(f.extreme_p), tiers, str(f.tiers_rising), f.leakage, f"{f.seconds:.0f}"]))
+        if f.error:
+            print(f"    error: {f.error}")
+
+
+def main(argv: list[str] | None = None) -> list[Figures]:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--size", choices=sorted(SIZES), default="acceptance")
+    ap.add_argument("--only", choices=["consumer", "flat", "stripe"], action="append")
+    ap.add_argument("--keep", type=Path, help="work folder to keep (default: a temporary one)")
+    args = ap.parse_args(argv)
+    sizes, chosen = SIZES[args.size], args.only or ["consumer", "flat", "stripe"]
+    with tempfile.TemporaryDirectory() as tmp:
+        work = args.keep or Path(tmp)
+        figs = []
+        if "consumer" in chosen:
+            figs.append(run_consumer(work / "consumer", sizes["consumer"]))
+        if "flat" in chosen:
+            figs.append(run_flat(work / "flat", sizes["flat"]))
+        if "stripe" in chosen:
+            figs += [run_stripe(work / "stripe", sizes["stripe"], m) for m in ("naive", "correct")]
+        print_table(figs)
+        (work / "foreign.json").write_text(json.dumps([asdict(f) for f in figs], indent=2, default=str))
+    return figs
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,114 @@
+"""The whole CLI path on a consumer product's 12-month export we did not tune on (issue 12):
+demo-data --kind consumer -> features -> train -> promote -> score -> explain, on ~600
+accounts with only accounts + subscriptions + events and the company's own account columns."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from benchmarks.foreign import (
+    consumer_profile,
+    newest,
+    paired_bootstrap,
+    run_cli,
+    score_history_extremes,
+    snapshot_baseline,
+)
+
+
+@pytest.fixture(scope="module")
+def path(tmp_path_factory):
+    """The steps' results, run once for the module; a failed step keeps the later ones out."""
+    work = tmp_path_factory.mktemp("consumer")
+    data, home = work / "data", work / "home"
+    steps = {"demo-data": run_cli("demo-data", "--kind", "consumer", "--out", str(data), "--accounts", "600",
+                                  "--seed", "3")}
+    steps["features"] = run_cli("features", "--data", str(data), home=home)
+    steps["train"] = run_cli("train", home=home)
+    if steps["train"].returncode == 0:
+        steps["promote"] = run_cli("promote", home=home)
+        steps["score"] = run_cli("score", "--data", str(data), home=home)
+        if steps["score"].returncode == 0:
+            top = score_history_extremes(home / "store.duckdb")[1]
+            steps["explain"] = run_cli("explain", top, home=home)
+            steps["explain-zh"] = run_cli("explain", top, "--lang", "zh-CN", home=home)
+    return {"data": data, "home": home, "steps": steps}
+
+
+def _ok(path, step):
+    r = path["steps"].get(step)
+    assert r is not None, f"{step} did not run: an earlier step failed"
+    assert r.returncode == 0, f"{step} exited {r.returncode}: {(r.stderr or r.stdout)[-1500:]}"
+    return r
+
+
+def test_every_step_runs_from_the_cli(path):
+    for step in ("demo-data", "features", "train", "promote", "score", "explain", "explain-zh"):
+        _ok(path, step)
+    assert "promoted" in path["steps"]["promote"].stdout and "not promoted" not in path["steps"]["promote"].stdout
+    assert "scored" in path["steps"]["score"].stdout
+
+
+def _features(path) -> list[str]:
+    spec = json.loads(newest(path["home"], "features.json").read_text())
+    found = spec.get("features", spec)
+    return [f["name"] if isinstance(f, dict) else str(f) for f in found]
+
+
+def test_the_extra_account_columns_reach_the_model_and_free_text_is_listed_unused(path):
+    _ok(path, "train")
+    names = _features(path)
+    for column in ("date_of_birth", "acquisition_source", "household_size"):
+        assert any(column in n for n in names), f"{column} is not a model feature: {names}"
+    assert not any("referral_note" in n for n in names)
+    said = path["steps"]["features"].stdout + path["steps"]["train"].stdout
+    assert re.search(r"referral_note.{0,80}(free text|unused|not used)|(unused|not used).{0,200}referral_note",
+                     said, re.S), "referral_note is not listed as unused with a reason"
+
+
+def test_missing_tables_give_missing_features_not_zeros(path):
+    _ok(path, "features")
+    import duckdb
+
+    with duckdb.connect(str(path["home"] / "store.duckdb"), read_only=True) as con:
+        tickets, overdue = con.execute("SELECT count(tickets_30d), count(days_overdue) FROM snapshots").fetchone()
+    assert tickets == 0 and overdue == 0  # no tickets, no invoices in this export
+
+
+def test_no_probability_is_exactly_0_or_1(path):
+    _ok(path, "score")
+    preds = pd.read_csv(newest(path["home"], "test_predictions.csv"))
+    p = preds["churn_probability"].to_numpy(float)
+    assert ((p > 0) & (p < 1)).all()
+    assert score_history_extremes(path["home"] / "store.duckdb")[0] == 0
+    assert preds["churn_probability"].nunique() > 100  # the calibration keeps the ranking
+
+
+def test_the_chosen_model_does_not_lose_to_a_logistic_regression(path):
+    """Not below an independent logistic regression (28/90-day counts, tenure, and age from
+    date_of_birth) by more than the paired, account-clustered bootstrap interval allows."""
+    _ok(path, "train")
+    preds = pd.read_csv(newest(path["home"], "test_predictions.csv"), dtype={"account_id": str})
+    meta = json.loads(newest(path["home"], "bundle.json").read_text())
+    purge = int(meta.get("horizon_days", 60)) + int(meta.get("grace_days", 30))
+    p_lr = snapshot_baseline(path["home"] / "store.duckdb", preds, purge, consumer_profile(path["data"]))
+    y = preds["churn_label"].to_numpy(int)
+    diff, lo, hi = paired_bootstrap(y, preds["churn_probability"].to_numpy(float), p_lr,
+                                    preds["account_id"].to_numpy(), n=300)
+    assert hi >= 0, f"model - logistic ROC-AUC {diff:+.3f}, 95% interval [{lo:+.3f}, {hi:+.3f}]"
+    assert np.isfinite(diff)
+
+
+@pytest.mark.parametrize("months", [6, 9])
+def test_short_histories_train(tmp_path, months):
+    data, home = tmp_path / "d", tmp_path / "h"
+    assert run_cli("demo-data", "--kind", "consumer", "--out", str(data), "--accounts", "400",
+                   "--months", str(months), "--seed", "5").returncode == 0
+    assert run_cli("features", "--data", str(data), home=home).returncode == 0
+    r = run_cli("train", home=home)
+    assert r.returncode == 0, (r.stderr or r.stdout)[-1500:]

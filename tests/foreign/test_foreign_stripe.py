@@ -1,0 +1,40 @@
+"""A Stripe-shaped export (issue 12): ``canceled_at -> end_date`` leaks and is refused with
+the feature named; the allow flag trains but blocks automatic promotion; the correct
+mapping (one term per invoiced period) trains without a finding."""
+
+from __future__ import annotations
+
+import pytest
+
+from benchmarks.foreign import run_cli
+from demo.stripe import write_stripe_export
+
+
+@pytest.fixture(scope="module")
+def export(tmp_path_factory):
+    return write_stripe_export(tmp_path_factory.mktemp("stripe"), accounts=400, seed=3)
+
+
+def _features(folder, home):
+    r = run_cli("features", "--data", str(folder), home=home)
+    assert r.returncode == 0, (r.stderr or r.stdout)[-1500:]
+
+
+def test_the_naive_mapping_is_refused_naming_the_feature(export, tmp_path):
+    home = tmp_path / "naive"
+    _features(export["naive"], home)
+    r = run_cli("train", home=home)
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert "days_to_term_end" in r.stderr and "leak" in r.stderr.lower(), r.stderr[-1500:]
+    r = run_cli("train", "--allow-leaky-feature", "days_to_term_end", home=home)
+    assert r.returncode == 0, (r.stderr or r.stdout)[-1500:]
+    r = run_cli("promote", home=home)
+    assert "not promoted" in r.stdout or r.returncode != 0
+
+
+def test_the_correct_mapping_trains_without_a_leak(export, tmp_path):
+    home = tmp_path / "correct"
+    _features(export["correct"], home)
+    r = run_cli("train", home=home)
+    assert r.returncode == 0, (r.stderr or r.stdout)[-1500:]
+    assert "--allow-leaky-feature" not in (r.stdout + r.stderr)
