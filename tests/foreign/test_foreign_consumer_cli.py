@@ -55,9 +55,8 @@ def test_every_step_runs_from_the_cli(path):
 
 
 def _features(path) -> list[str]:
-    spec = json.loads(newest(path["home"], "features.json").read_text())
-    found = spec.get("features", spec)
-    return [f["name"] if isinstance(f, dict) else str(f) for f in found]
+    """The model's own columns (the bundle's feature frame, in LightGBM's order)."""
+    return json.loads(newest(path["home"], "features.json").read_text())["frame"]["names"]
 
 
 def test_the_extra_account_columns_reach_the_model_and_free_text_is_listed_unused(path):
