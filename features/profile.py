@@ -38,8 +38,10 @@ FREE_TEXT_CHARS = 40
 
 _ID_LIKE = re.compile(r"(^id$|_id$|^id_|uuid|guid|e_?mail|phone|^name$|_name$)")
 #: Names of columns that hold the state at export time (e.g. ``status = canceled``):
-#: known only when the data was exported, not at the as-of date, so they would leak the label.
-_EXPORT_STATE = re.compile(r"(^|_)(status|state|churned|is_active|active|cancel\w*|deleted\w*)$")
+#: known only when the data was exported, not at the as-of date, so they would leak the label
+#: (Stripe's ``current_period_start``/``_end`` and ``ended_at`` describe the subscription at export).
+_EXPORT_STATE = re.compile(r"(^|_)(status|state|churned|is_active|active|cancel\w*|deleted\w*|ended_at"
+                           r"|current_period_\w+)$")
 _NUMERIC = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT",
             "UINTEGER", "UBIGINT", "FLOAT", "DOUBLE", "DECIMAL", "REAL")
 
