@@ -68,7 +68,7 @@ def score(data: DataOpt = None, store: StoreOpt = None, home: HomeOpt = None, co
                 dates = [read_meta(con).data_end]
         with steps() as say:
             say(f"features and scores as of {', '.join(map(str, sorted(set(dates))))}")
-            scored = score_dates(source, settings, target, bundle, dates, version)
+            scored = score_dates(source, settings, target, bundle, dates, version, progress=say)
     unit = "customers" if table is not None else "accounts"
     for date, history in scored.items():
         counts = history["tier"].value_counts()
