@@ -1,4 +1,4 @@
-"""What every command shares: the common options, the consoles and the step spinner, the
+"""What every command shares: the common options, the consoles and the progress reporter, the
 home and settings of a run, date parsing and the usage-error exit.
 
 The command modules (``churnwatch/commands/*.py``) import this module only; ``churnwatch.cli``
@@ -8,8 +8,7 @@ imports the command modules. So imports run one way and there is no cycle.
 from __future__ import annotations
 
 import datetime as dt
-import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, is_dataclass
 from pathlib import Path
@@ -17,9 +16,10 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
+from churnwatch.progress import reporter_for
 from core.home import Home
+from core.progress import Reporter
 from core.settings import CONFIG_FILE_NAME, Settings, load_settings
 
 console = Console()
@@ -64,17 +64,11 @@ def parse_dates(values: list[str] | None, option: str = "--as-of") -> list[dt.da
 
 
 @contextmanager
-def steps() -> Iterator[Callable[[str], None]]:
-    """A spinner with elapsed time; yields a function that sets the current step."""
-    with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
-                  console=err, transient=True, disable=not err.is_terminal) as progress:
-        task = progress.add_task("starting", total=None)
-
-        def say(message: str) -> None:
-            progress.update(task, description=message)
-            logging.getLogger("churnwatch").info(message)
-
-        yield say
+def steps() -> Iterator[Reporter]:
+    """The reporter of a long command (``churnwatch.progress.reporter_for`` on stderr): call it
+    with each step; library code given it as ``progress`` also shows counted loops."""
+    with reporter_for(err) as reporter:
+        yield reporter
 
 
 def context(home: Path | None, config: Path | None, data: str | None = None,

@@ -133,7 +133,8 @@ def build_snapshots(source: Source | str | Path, settings: Settings, store: Path
         for c in plan.unused:
             log.info("%s.%s not used as a feature: %s", c.table, c.column, c.reason)
         catalogue, statements = build_feature_tables(con, settings, general=general_windows,
-                                                     profile=plan, absent=report.absent_inputs())
+                                                     profile=plan, absent=report.absent_inputs(),
+                                                     progress=progress)
         timings["features"] = time.perf_counter() - t1
         t2 = time.perf_counter()
         digest = input_hash(report)

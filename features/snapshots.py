@@ -26,6 +26,7 @@ from dataclasses import dataclass
 
 import duckdb
 
+from core.progress import Reporter, StepCallback, track
 from core.settings import Settings
 from features.profile import ProfilePlan, profile_expression, profile_joins, profile_specs, profile_stages
 from features.spec import SIZE_BANDS, Catalogue, FeatureSpec, build_catalogue
@@ -275,8 +276,8 @@ def final_query(catalogue: Catalogue, settings: Settings, absent: frozenset[str]
 
 
 def build_feature_tables(con: duckdb.DuckDBPyConnection, settings: Settings, general: bool = False,
-                         profile: ProfilePlan | None = None, absent: frozenset[str] = frozenset()
-                         ) -> tuple[Catalogue, list[str]]:
+                         profile: ProfilePlan | None = None, absent: frozenset[str] = frozenset(),
+                         progress: Reporter | StepCallback | None = None) -> tuple[Catalogue, list[str]]:
     """Run the stages and leave the result in temp table ``snapshot_rows``.
 
     Needs ``spine`` and the ``clean_*`` tables (and ``raw_accounts`` / ``raw_subscriptions``
@@ -293,7 +294,8 @@ def build_feature_tables(con: duckdb.DuckDBPyConnection, settings: Settings, gen
     days = [r[0] for r in con.execute("SELECT DISTINCT tn FROM spine").fetchall()]
     grid = None if general else regular_grid(days)
     statements: list[str] = []
-    for table, sql in stage_queries(settings, list(catalogue.event_types), grid) + profile_stages(plan, settings):
+    stages = stage_queries(settings, list(catalogue.event_types), grid) + profile_stages(plan, settings)
+    for table, sql in track(progress, stages, f"feature stages ({len(days)} as-of dates)"):
         statements.append(sql)
         con.execute(f"CREATE OR REPLACE TEMP TABLE {table} AS {sql}")
         log.debug("stage %s done", table)

@@ -37,6 +37,7 @@ import jinja2
 import numpy as np
 import pandas as pd
 
+from core.progress import Reporter, StepCallback, track
 from core.settings import Settings
 from core.store import META, connect, feature_rows, has_table, read_horizon
 from core.vocabulary import TIER_COLOURS, TIER_KEYS, TIER_RANK, tier_bands, tier_label
@@ -337,8 +338,8 @@ def _account_page(view: AccountView, signals: dict | None, waterfall: str | None
 
 def build_report(store: Path, settings: Settings, out: Path, *, lang: str = "en", tier: str | None = None,
                  top: int = 50, accounts: list[str] | None = None, as_of: dt.date | None = None,
-                 bundle=None, open_tasks: pd.DataFrame | None = None, generated_at: dt.datetime | None = None
-                 ) -> ReportResult:
+                 bundle=None, open_tasks: pd.DataFrame | None = None, generated_at: dt.datetime | None = None,
+                 progress: Reporter | StepCallback | None = None) -> ReportResult:
     """Render the report to ``out`` (one self-contained HTML file).
 
     Args:
@@ -349,6 +350,7 @@ def build_report(store: Path, settings: Settings, out: Path, *, lang: str = "en"
         as_of: the scoring date (default: the latest in the history).
         bundle: the ``ModelBundle`` that scored ``as_of`` (for the SHAP waterfalls); None: no waterfalls.
         open_tasks: open retention tasks (``serving.alerts.open_tasks``); None: none shown.
+        progress: counts the SHAP waterfalls drawn (``core.progress``).
 
     Raises:
         ViewError: no score history, an unknown account, tier, language or date.
@@ -385,7 +387,7 @@ def build_report(store: Path, settings: Settings, out: Path, *, lang: str = "en"
                           trend_points=trend_points) for a in page_ids]
     log.info("report: %d account pages", len(views))
     signals = raw_signals(settings, page_ids, as_of) if page_ids else None
-    waterfalls = _waterfalls(store, bundle, page_ids, as_of)
+    waterfalls = _waterfalls(store, bundle, page_ids, as_of, progress)
     movements = tier_movements(history, as_of)
     tasks = open_tasks if open_tasks is not None else pd.DataFrame()
     views_by_id = {v.account_id: v for v in views}
@@ -453,7 +455,8 @@ def _horizon_days(store: Path) -> int | None:
     return read_horizon(store).horizon_days
 
 
-def _waterfalls(store: Path, bundle, account_ids: list[str], as_of: dt.date) -> dict[str, str]:
+def _waterfalls(store: Path, bundle, account_ids: list[str], as_of: dt.date,
+                progress: Reporter | StepCallback | None = None) -> dict[str, str]:
     """SHAP waterfalls (base64 PNG) for the accounts' snapshot rows of ``as_of``."""
     if bundle is None or not account_ids:
         return {}
@@ -463,7 +466,8 @@ def _waterfalls(store: Path, bundle, account_ids: list[str], as_of: dt.date) -> 
     names = bundle.frame.names
     contrib = contributions(bundle.booster, bundle.frame.matrix(rows))
     values = rows[names].to_numpy(dtype=object)
-    return {acc: waterfall_png(contrib[i], names, list(values[i])) for i, acc in enumerate(rows["account_id"])}
+    pages = track(progress, list(enumerate(rows["account_id"])), f"SHAP waterfalls for {len(rows):,} account pages")
+    return {acc: waterfall_png(contrib[i], names, list(values[i])) for i, acc in pages}
 
 
 #: Ticket priorities (contract: low / normal / high / urgent) and the demo's categories, in Chinese;

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from core.progress import Reporter, StepCallback, track
 from core.scores import read_history, write_history
 from core.settings import Settings
 from core.store import HISTORY_COLUMNS, read_snapshots, write_table_rows
@@ -79,14 +80,14 @@ def require_snapshot_model(bundle: ModelBundle) -> None:
 
 
 def score_dates(source: str | Path, settings: Settings, store: Path, bundle: ModelBundle, dates: list[dt.date],
-                model_version: str) -> dict[dt.date, pd.DataFrame]:
+                model_version: str, progress: Reporter | StepCallback | None = None) -> dict[dt.date, pd.DataFrame]:
     """``score_as_of`` for several dates with one pass over the raw data (the features of all
     dates are built together); each date's history rows replace any earlier ones."""
     require_snapshot_model(bundle)
     dates = sorted(set(dates))
-    build_snapshots(source, settings, store, as_of=dates)
+    build_snapshots(source, settings, store, as_of=dates, progress=progress)
     out = {}
-    for day in dates:
+    for day in track(progress, dates, f"scoring {len(dates)} as-of date(s)"):
         rows = read_snapshots(store, as_of=[day])
         history = score_rows(rows, bundle, settings, model_version)
         write_history(store, history)

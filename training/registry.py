@@ -7,7 +7,9 @@ is the run's ``bundle`` folder; loading downloads those files and reads them wit
 
 from __future__ import annotations
 
+import logging
 import os
+import sqlite3
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,12 +18,18 @@ import mlflow
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
+from core.home import absolute_in, home_of_tracking, relative_to
 from training.bundle import ModelBundle
 from training.errors import RegistryError
+
+log = logging.getLogger(__name__)
 
 MODEL_NAME = "churnwatch"
 EXPERIMENT = "churnwatch"
 CHAMPION = "champion"
+# Where MLflow's sqlite store keeps artefact URIs (tables of MLflow 2 and 3; absent ones are skipped).
+ARTIFACT_COLUMNS = (("experiments", "artifact_location"), ("runs", "artifact_uri"), ("model_versions", "source"),
+                    ("model_versions", "storage_location"), ("logged_models", "artifact_location"))
 
 
 def use_tracking_uri(tracking_uri: str) -> None:
@@ -41,16 +49,65 @@ def use_tracking_uri(tracking_uri: str) -> None:
 
 
 def setup(tracking_uri: str, artifact_root: Path) -> MlflowClient:
-    """Point MLflow at the store; create the experiment with its artefact root if needed."""
+    """Point MLflow at the store; create the experiment with its artefact root if needed, or
+    move its recorded artefact URIs to ``artifact_root`` when the home was copied or moved."""
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     use_tracking_uri(tracking_uri)
     client = MlflowClient(tracking_uri)
-    if client.get_experiment_by_name(EXPERIMENT) is None:
+    root_uri = artifact_root.resolve().as_uri()
+    experiment = client.get_experiment_by_name(EXPERIMENT)
+    if experiment is None:
         artifact_root.mkdir(parents=True, exist_ok=True)
-        client.create_experiment(EXPERIMENT, artifact_location=artifact_root.resolve().as_uri())
+        client.create_experiment(EXPERIMENT, artifact_location=root_uri)
+    elif experiment.artifact_location != root_uri and _own_store(tracking_uri, artifact_root):
+        rebase_artifacts(tracking_uri, experiment.artifact_location, root_uri)
     if not os.environ.get("MLFLOW_RUN_ID"):  # under `mlflow run`, log into the run it started
         mlflow.set_experiment(EXPERIMENT)
     return client
+
+
+def _own_store(tracking_uri: str, artifact_root: Path) -> bool:
+    """Whether the tracking store is the sqlite file of the home that holds ``artifact_root``."""
+    home = home_of_tracking(tracking_uri)
+    return home is not None and home == artifact_root.resolve().parent
+
+
+def rebase_artifacts(tracking_uri: str, old_root: str, new_root: str) -> int:
+    """Rewrite every artefact URI under ``old_root`` to lie under ``new_root`` in a sqlite
+    tracking store (MLflow cannot change an experiment's artefact location); returns the rows.
+
+    MLflow stores absolute ``file://`` URIs; a home that was copied elsewhere would otherwise
+    read its models from, and log new runs into, the folder it was copied from.
+    """
+    db = tracking_uri[len("sqlite:///"):]
+    changed = 0
+    with sqlite3.connect(db) as con:
+        for table, column in ARTIFACT_COLUMNS:
+            if column not in {row[1] for row in con.execute(f"PRAGMA table_info({table})")}:
+                continue
+            cur = con.execute(f"UPDATE {table} SET {column} = ? || substr({column}, ?) "  # noqa: S608 - fixed names
+                              f"WHERE {column} = ? OR substr({column}, 1, ?) = ?",
+                              (new_root, len(old_root) + 1, old_root, len(old_root) + 1, old_root + "/"))
+            changed += cur.rowcount
+    log.info("home moved: %d artefact URIs rebased from %s to %s", changed, old_root, new_root)
+    return changed
+
+
+def relocatable_pointer(meta: dict, home: Path) -> dict:
+    """``meta`` with the training-store pointer relative to ``home`` when the store is inside it."""
+    pointer = meta.get("snapshots")
+    if not pointer or not pointer.get("store"):
+        return meta
+    return {**meta, "snapshots": {**pointer, "store": relative_to(pointer["store"], home)}}
+
+
+def _anchor_pointer(bundle: ModelBundle, client: MlflowClient) -> ModelBundle:
+    """Resolve a home-relative training-store pointer against the home of ``client``'s store."""
+    pointer = bundle.meta.get("snapshots")
+    home = home_of_tracking(client.tracking_uri)
+    if pointer and pointer.get("store") and home is not None:
+        pointer["store"] = str(absolute_in(pointer["store"], home))
+    return bundle
 
 
 def register(client: MlflowClient, run_id: str, description: str = "", tags: dict[str, str] | None = None) -> int:
@@ -91,7 +148,7 @@ def load_version(client: MlflowClient, version: int) -> ModelBundle:
         raise RegistryError(f"model version {version} of '{MODEL_NAME}' does not exist") from exc
     dst = Path(tempfile.mkdtemp(prefix=f"churnwatch-v{version}-"))
     path = mlflow.artifacts.download_artifacts(artifact_uri=mv.source, dst_path=str(dst))
-    bundle = ModelBundle.load(path)
+    bundle = _anchor_pointer(ModelBundle.load(path), client)
     bundle.meta["model_version"] = version
     return bundle
 
@@ -99,7 +156,7 @@ def load_version(client: MlflowClient, version: int) -> ModelBundle:
 def load_model(client: MlflowClient, uri: str | None = None) -> ModelBundle:
     """A bundle from a path, ``models:/churnwatch@champion`` style URI, or the champion."""
     if uri and Path(uri).exists():
-        return ModelBundle.load(uri)
+        return _anchor_pointer(ModelBundle.load(uri), client)
     if uri and uri.startswith("models:/"):
         ref = uri.split("/", 1)[1]
         if "@" in ref:

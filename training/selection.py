@@ -35,6 +35,7 @@ import pandas as pd
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import GroupKFold
 
+from core.progress import track
 from training.blend import BlendedModel, LinearPart, as_matrix
 from training.model import DEFAULT_PARAMS
 
@@ -140,7 +141,7 @@ def select_model(folds: list[Fold], n_val: int, names: list[str], categorical: l
         y_val[f.val_index] = f.y_val
     n_fit = min(len(f.y_fit) for f in folds)
     raws, rounds, scores, params = {}, {}, {}, {}
-    for name in CANDIDATES:
+    for name in track(say, CANDIDATES, f"LightGBM candidates on {len(folds)} fold(s)"):
         params[name] = candidate_params(name, n_fit, constraints, seed)
         try:
             raws[name], rounds[name] = _trees_on(params[name], folds, n_val)
@@ -148,6 +149,7 @@ def select_model(folds: list[Fold], n_val: int, names: list[str], categorical: l
             log.warning("candidate %s skipped: %s", name, exc)
             continue
         scores[name] = _auc(y_val, raws[name])
+    say(f"logistic regression on {len(folds)} fold(s)")
     raws["logistic"] = _linear_on(folds, n_val, names, categorical, directions)
     scores["logistic"] = _auc(y_val, raws["logistic"])
     plain = [n for n in scores if n in CANDIDATES and n not in PROBES]

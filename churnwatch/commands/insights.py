@@ -132,7 +132,8 @@ def report(store: Path | None = None, home: Path | None = None, config: Path | N
         say(f"rendering the report as of {day}")
         try:
             result = build_report(target, settings, path, lang=lang, tier=tier, top=top, accounts=accounts,
-                                  as_of=day, bundle=bundle, open_tasks=open_tasks(target))
+                                  as_of=day, bundle=bundle, open_tasks=open_tasks(target),
+                                  progress=say)
         except ViewError as exc:
             raise _view_error(exc) from exc
     console.print(f"report: {result.path} ({result.bytes / 1e6:.1f} MB, {result.pages} account pages, "

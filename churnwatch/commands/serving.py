@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -70,7 +68,7 @@ def score(data: DataOpt = None, store: StoreOpt = None, home: HomeOpt = None, co
                 dates = [read_meta(con).data_end]
         with steps() as say:
             say(f"features and scores as of {', '.join(map(str, sorted(set(dates))))}")
-            scored = score_dates(source, settings, target, bundle, dates, version)
+            scored = score_dates(source, settings, target, bundle, dates, version, progress=say)
     unit = "customers" if table is not None else "accounts"
     for date, history in scored.items():
         counts = history["tier"].value_counts()
@@ -135,9 +133,9 @@ def serve(store: StoreOpt = None, home: HomeOpt = None,
         env["CHURNWATCH_STORE"] = str(store)
     console.print(f"serving on http://{host}:{port} (Swagger UI: /, OpenAPI: /docs.json; token: "
                   f"{'required' if env.get('CHURNWATCH_API_TOKEN') else 'not set'})")
-    code = subprocess.call([sys.executable, "-m", "bentoml", "serve", "serving.service:ChurnService",
-                            "--host", host, "--port", str(port)], env=env)
-    raise typer.Exit(code)
+    from serving.launch import serve_foreground
+
+    serve_foreground(port, env, host)  # this process becomes the server: signals reach it directly
 
 
 def register(app: typer.Typer) -> None:

@@ -54,6 +54,7 @@ def train(store: StoreOpt = None, home: HomeOpt = None, config: ConfigOpt = None
               "--allow-leaky-feature", help="train although the leakage guard flags this feature (repeatable); "
               "the version is never promoted automatically")] = None) -> None:
     """Train LightGBM + calibration + health map, compare with baselines, log and register in MLflow."""
+    from training.registry import relocatable_pointer
     from training.run_text import next_line, split_words
     from training.train import log_run, params_of, train_on_snapshots, train_on_table
 
@@ -76,6 +77,7 @@ def train(store: StoreOpt = None, home: HomeOpt = None, config: ConfigOpt = None
             result = train_on_snapshots(store or h.store, out, seed=seed, progress=say, options=options,
                                         allow_leaky=tuple(allow_leaky or ()))
         say("logging to MLflow and registering the bundle")
+        result.bundle.meta = relocatable_pointer(result.bundle.meta, h.root)  # a copied home keeps working
         result = log_run(result, h.tracking_uri, h.mlflow_artifacts, params_of(result))
     words = split_words(result.bundle.meta)
     print_comparison(result.comparison, words["test"])
