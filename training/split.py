@@ -140,6 +140,14 @@ class Split:
         return frame[keep]
 
 
+def test_rows(split: dict | None, rows: pd.DataFrame) -> pd.DataFrame:
+    """The rows of a bundle's test dates that are its test rows: all of them, except in the
+    account-holdout layout, where only the held-out accounts' (``split``: ``meta["split"]``)."""
+    if not split or split.get("mode") != "account_holdout":
+        return rows
+    return rows[Split.from_dict(split).is_held_out(rows["account_id"])]
+
+
 def held_out(account_id: pd.Series, fraction: float, seed: int) -> pd.Series:
     """A reproducible ~``fraction`` of accounts: a seeded hash of the id, so the same account is
     held out in every store and every run with the same seed."""
