@@ -21,9 +21,10 @@ from core.settings import TrainingSettings, load_settings
 from demo.generator import write_demo_data
 from features.pipeline import build_snapshots
 from features.timeline import CROSS_FIT_EXTRA_DAYS, default_schedule, schedule_warmup
+from training import promotion
 from training.errors import TrainingError
-from training.promotion import test_block
-from training.split import MIN_TEST_DAYS, MIN_TRAIN_DAYS, Split, purged_split, test_rows
+from training.split import MIN_TEST_DAYS, MIN_TRAIN_DAYS, Split, purged_split
+from training.split import test_rows as held_out_test_rows
 from training.train import load_labelled, train_on_labelled
 
 
@@ -89,7 +90,7 @@ def test_a_history_too_short_for_a_purge_gap_trains_on_held_out_accounts(labelle
     train_accounts = set(split.rows(part, "train")["account_id"])
     assert train_accounts and not train_accounts & set(test["account_id"])
     assert any("held-out accounts" in m and "too short for a 90-day purge gap" in m for m in said)
-    again = test_block(result.bundle)  # promote / evaluate re-read the same held-out rows from the store
+    again = promotion.test_block(result.bundle)  # promote / evaluate re-read the same held-out rows from the store
     assert len(again) == len(test) and set(again["account_id"]) == set(test["account_id"])
     assert any("account-grouped folds" in m for m in said)
 
@@ -111,7 +112,7 @@ def test_account_holdout_split_disjoint_accounts_last_dates_seeded():
     assert set(train["account_id"]) | set(test["account_id"]) == set(frame["account_id"])
     again = Split.from_dict(s.to_dict()).rows(frame, "test")
     assert set(again["account_id"]) == set(test["account_id"])  # the bundle's split alone says which
-    assert test_rows(s.to_dict(), frame[frame["as_of"] >= s.test[0]]).equals(test)
+    assert held_out_test_rows(s.to_dict(), frame[frame["as_of"] >= s.test[0]]).equals(test)
     other = purged_split(dates, 60, 30, seed=2).rows(frame, "test")
     assert set(other["account_id"]) != set(test["account_id"])
 
