@@ -51,7 +51,7 @@ from dataclasses import asdict, dataclass
 import pandas as pd
 
 from core.time import Horizon
-from features.timeline import FULL_WARMUP_DAYS, SHORT_WARMUP_DAYS
+from features.timeline import SHORT_WARMUP_DAYS
 from training.errors import TrainingError
 
 MIN_TEST_DAYS = 28
@@ -65,9 +65,6 @@ DEFAULT_CALIBRATION_DAYS = 91
 DEFAULT_EARLY_STOPPING_DAYS = 42
 #: Days of as-of dates the early-stopping model needs at least in the purged layout.
 MIN_FIT_DAYS = 28
-#: The schedule's warm-up before the first as-of date of a short / long export (features/timeline.py).
-SCHEDULE_WARMUP_DAYS = FULL_WARMUP_DAYS
-SHORT_SCHEDULE_WARMUP_DAYS = SHORT_WARMUP_DAYS
 
 Range = tuple[dt.date, dt.date]
 
@@ -174,7 +171,7 @@ def holdout_minimum_days(test_days: int | None = None, min_train_days: int = MIN
 def minimum_export_days(horizon_days: int, grace_days: int, test_days: int | None = None,
                         min_train_days: int = MIN_TRAIN_DAYS) -> int:
     """Days of export the shortest layout needs: short warm-up + labelled days + horizon + grace."""
-    return (SHORT_SCHEDULE_WARMUP_DAYS + holdout_minimum_days(test_days, min_train_days)
+    return (SHORT_WARMUP_DAYS + holdout_minimum_days(test_days, min_train_days)
             + Horizon(horizon_days, grace_days).lag.days)
 
 
@@ -193,7 +190,7 @@ def _too_short(span: int, first: dt.date, last: dt.date, horizon: int, grace: in
         f"too little labelled history to train: {span} days of labelled as-of dates ({first} to {last}), "
         f"{need} needed (test {test_days or MIN_TEST_DAYS} + training {need - (test_days or MIN_TEST_DAYS)} days "
         f"of as-of dates, the test block on held-out accounts); {has_export}at least {need_export} days of "
-        f"export are needed (schedule warm-up {SHORT_SCHEDULE_WARMUP_DAYS} + {need} labelled days + horizon "
+        f"export are needed (schedule warm-up {SHORT_WARMUP_DAYS} + {need} labelled days + horizon "
         f"{horizon} + grace {grace}, since each labelled date needs horizon + grace = {purge} days of data after "
         "it). To change: export more history, or shorten horizon_days / grace_days in churnwatch.yaml "
         "(then run `churnwatch features` again), or lower --test-days / --min-train-days.")
