@@ -117,7 +117,7 @@ def build_snapshots(source: Source | str | Path, settings: Settings, store: Path
         report, loaded = prepare(src, settings, con)
         timings["load_and_check"] = time.perf_counter() - t0
         dates = sorted(set(as_of)) if as_of else default_schedule(
-            report.data_start, report.data_end, settings.snapshot_every_days)
+            report.data_start, report.data_end, settings.snapshot_every_days, lag_days=settings.horizon.lag.days)
         late = [d for d in dates if d > report.data_end]
         if late:
             raise DataContractError(

@@ -36,15 +36,46 @@ def dn(column: str) -> str:
     return f"CAST(date_diff('day', DATE '1970-01-01', CAST({column} AS DATE)) AS INTEGER)"
 
 
+#: Warm-up before the first as-of date when the export is long enough: 90-day windows are whole.
+FULL_WARMUP_DAYS = 90
+#: Warm-up of a short export: four weeks, so that labelled as-of dates exist at all.
+SHORT_WARMUP_DAYS = 28
+#: Days of labelled as-of dates, beyond the purge gap, that training's cross-fit layout needs
+#: (``training.split``: ``MIN_TEST_DAYS + MIN_TRAIN_DAYS``).
+CROSS_FIT_EXTRA_DAYS = 84
+
+
+def schedule_warmup(data_start: dt.date, data_end: dt.date, lag_days: int, every_days: int = 7) -> int:
+    """Days from the data start to the first as-of date, adapted to the export's length.
+
+    ``FULL_WARMUP_DAYS`` (90) when the export leaves the cross-fit layout its labelled days
+    after the warm-up and the ``lag_days`` (horizon + grace) tail, with a schedule step to
+    spare; a short export gets the longest warm-up that still leaves them, at least
+    ``SHORT_WARMUP_DAYS`` (28). With the default horizon (60) and grace (30), exports of 361
+    days or more keep 90, so their snapshots do not change.
+
+    The cost of a short warm-up: in the first weeks the 90-day (and 30-day) windows are
+    partial, because the event log starts at ``data_start``; counts there are lower than for
+    the same behaviour later. Tenure is not affected (it comes from the subscriptions), and
+    the reasons of accounts with a short history already say "in its first N days".
+    """
+    export_days = (data_end - data_start).days + 1
+    spare = export_days - 2 * lag_days - CROSS_FIT_EXTRA_DAYS - every_days
+    return max(SHORT_WARMUP_DAYS, min(FULL_WARMUP_DAYS, spare))
+
+
 def default_schedule(data_start: dt.date, data_end: dt.date, every_days: int = 7,
-                     warmup_days: int = 90) -> list[dt.date]:
+                     warmup_days: int = FULL_WARMUP_DAYS, lag_days: int | None = None) -> list[dt.date]:
     """As-of dates every ``every_days`` counted back from the data end, no earlier than
     ``data_start + warmup_days``.
 
     Anchored on the data end so the latest snapshot is as fresh as the export and the
     dates form a regular grid (the fast window path). The warm-up keeps 90-day windows
-    from being cut short by the start of the event log.
+    from being cut short by the start of the event log; with ``lag_days`` (horizon + grace
+    of the labels) it adapts to a short export instead (``schedule_warmup``).
     """
+    if lag_days is not None:
+        warmup_days = schedule_warmup(data_start, data_end, lag_days, every_days)
     first = data_start + dt.timedelta(days=warmup_days)
     out: list[dt.date] = []
     d = data_end

@@ -28,6 +28,7 @@ from training.registry import (
     load_version,
     set_champion,
 )
+from training.split import test_rows
 
 
 def test_block(bundle: ModelBundle, store: Path | None = None) -> pd.DataFrame:
@@ -36,9 +37,10 @@ def test_block(bundle: ModelBundle, store: Path | None = None) -> pd.DataFrame:
     with connect(path, read_only=True) as con:
         rows = con.execute(f"SELECT * FROM {table} WHERE labelled AND as_of BETWEEN ? AND ? "
                            "ORDER BY as_of, account_id", [lo, hi]).df()
+    rows = test_rows(bundle.meta.get("split"), rows)  # account-holdout: the held-out accounts only
     if rows.empty:
         raise TrainingError(f"{path}: no labelled snapshots in the test block {lo} .. {hi}")
-    return rows
+    return rows.reset_index(drop=True)
 
 
 def table_test_rows(bundle: ModelBundle) -> pd.DataFrame:

@@ -15,6 +15,9 @@ def split_words(meta: dict) -> dict[str, str]:
     """``test`` (what the model is evaluated on) and ``unit`` (what a row is)."""
     if is_table(meta):
         return {"test": "the test rows (a random split of customers)", "short": "test rows", "unit": "customers"}
+    if (meta.get("split") or {}).get("mode") == "account_holdout":
+        return {"test": "the out-of-time test block of held-out accounts", "short": "test block",
+                "unit": "held-out accounts x dates"}
     return {"test": "the out-of-time test block", "short": "test block", "unit": "accounts x dates"}
 
 

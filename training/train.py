@@ -255,12 +255,12 @@ def train_on_labelled(rows: pd.DataFrame, catalogue: Catalogue, info: dict, stor
     dates = sorted(pd.to_datetime(rows["as_of"]).dt.date.unique())
     split = purged_split(dates, info["horizon_days"], info["grace_days"], test_days=opts.test_days,
                          calibration_days=opts.calibration_days, early_stopping_days=opts.early_stopping_days,
-                         min_train_days=opts.min_train_days)
+                         min_train_days=opts.min_train_days, seed=seed,
+                         export=_export(info))
     say(f"split ({split.mode}): training {split.train[0]} to {split.train[1]}, test {split.test[0]} to "
-        f"{split.test[1]}, purge gap {split.purge_days} days (horizon {info['horizon_days']} + grace "
-        f"{info['grace_days']})")
+        f"{split.test[1]} (horizon {info['horizon_days']}, grace {info['grace_days']}); {split.describe_test()}")
     names = ("train", "fit", "early_stopping", "calibration", "test")
-    blocks = {b: (rows[split.mask(rows["as_of"], b)] if getattr(split, b) is not None else None) for b in names}
+    blocks = {b: split.rows(rows, b) for b in names}
     result = fit_and_evaluate(blocks["train"], blocks["fit"], blocks["early_stopping"], blocks["calibration"],
                               blocks["test"], catalogue, out, seed=seed, progress=progress, folds=opts.folds,
                               allow_leaky=allow_leaky)
@@ -282,6 +282,12 @@ def train_on_labelled(rows: pd.DataFrame, catalogue: Catalogue, info: dict, stor
         "leakage": result.leakage,
     }
     return result
+
+
+def _export(info: dict) -> tuple[dt.date, dt.date] | None:
+    if not info.get("data_start") or not info.get("data_end"):
+        return None
+    return dt.date.fromisoformat(info["data_start"]), dt.date.fromisoformat(info["data_end"])
 
 
 def train_on_table(path: Path, label: str, id_col: str, out: Path, seed: int = 0,

@@ -95,8 +95,10 @@ def test_no_training_label_window_reaches_a_later_block():
     short = purged_split(dates[:40], 60, 30)  # 274 days: too short for purged blocks, cross-fit instead
     assert short.mode == "cross_fit" and short.calibration is None
     assert short.train[1] + gap < short.test[0] and short.test[1] == dates[39]
+    holdout = purged_split(dates[:20], 60, 30)  # 134 days < 28 + 90 + 56: no purge gap, held-out accounts
+    assert holdout.mode == "account_holdout" and holdout.train[1] < holdout.test[0]
     with pytest.raises(TrainingError, match="too little labelled history"):
-        purged_split(dates[:20], 60, 30)  # 134 days < 28 + 90 + 56
+        purged_split(dates[:8], 60, 30)  # 50 days < 28 + 28
 
 
 def test_more_days_overdue_or_fewer_logins_never_lower_risk(trained, test_rows):
