@@ -31,11 +31,12 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-import duckdb
 import numpy as np
 import pandas as pd
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
+
+from core.store import HISTORY, SNAPSHOTS, connect
 
 ROOT = Path(__file__).resolve().parents[1]
 TIERS = ("healthy", "low_risk", "medium_risk", "high_risk")
@@ -129,8 +130,8 @@ def snapshot_baseline(store: Path, preds: pd.DataFrame, purge_days: int,
                       profile: pd.DataFrame | None = None) -> np.ndarray:
     """Independent logistic regression on the store's labelled snapshots: trained on as-of
     dates ending ``purge_days`` before the first test date, predicting the test rows."""
-    with duckdb.connect(str(store), read_only=True) as con:
-        rows = con.execute("SELECT * FROM snapshots WHERE labelled").df()
+    with connect(Path(store), read_only=True) as con:
+        rows = con.execute(f"SELECT * FROM {SNAPSHOTS} WHERE labelled").df()
     rows["as_of"] = pd.to_datetime(rows["as_of"])
     if profile is not None:
         joined = profile.reindex(rows["account_id"]).reset_index(drop=True)
@@ -207,11 +208,11 @@ def test_figures(fig: Figures, home: Path) -> pd.DataFrame:
 
 def score_history_extremes(store: Path) -> tuple[int, str]:
     """Scores of exactly 0 or 1 in the score history, and the riskiest account of the latest date."""
-    with duckdb.connect(str(store), read_only=True) as con:
-        extreme = con.execute("SELECT count(*) FROM score_history WHERE churn_probability <= 0 "
+    with connect(Path(store), read_only=True) as con:
+        extreme = con.execute(f"SELECT count(*) FROM {HISTORY} WHERE churn_probability <= 0 "
                               "OR churn_probability >= 1").fetchone()[0]
-        top = con.execute("SELECT account_id FROM score_history WHERE as_of = (SELECT max(as_of) FROM "
-                          "score_history) ORDER BY churn_probability DESC, account_id LIMIT 1").fetchone()[0]
+        top = con.execute(f"SELECT account_id FROM {HISTORY} WHERE as_of = (SELECT max(as_of) FROM "
+                          f"{HISTORY}) ORDER BY churn_probability DESC, account_id LIMIT 1").fetchone()[0]
     return int(extreme), str(top)
 
 

@@ -25,3 +25,16 @@ def _no_tracking_uri_leak():
         os.environ.pop("MLFLOW_TRACKING_URI", None)
     else:
         os.environ["MLFLOW_TRACKING_URI"] = before
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _fresh_bentoml_metrics():
+    """An in-process BentoML app registers its request metrics in prometheus_client's default
+    registry when it starts; a second app in the same process (another test module) would find
+    them taken (DuplicateTimeseries). Each module leaves the registry as it found it."""
+    from prometheus_client import REGISTRY
+
+    before = set(REGISTRY._collector_to_names)  # noqa: SLF001 - prometheus_client has no public listing
+    yield
+    for collector in set(REGISTRY._collector_to_names) - before:  # noqa: SLF001
+        REGISTRY.unregister(collector)

@@ -169,8 +169,8 @@ class BlendedModel:
     """``weight`` x LightGBM + (1 - ``weight``) x ``LinearPart``, on one log-odds scale."""
 
     def __init__(self, booster: lgb.Booster, linear: LinearPart, weight: float) -> None:
-        if not 0.0 < weight < 1.0:
-            raise ValueError(f"blend weight must lie strictly between 0 and 1, got {weight}")
+        if not 0.0 <= weight < 1.0:  # 0: the logistic regression alone (the trees contribute nothing)
+            raise ValueError(f"blend weight must lie in [0, 1), got {weight}")
         self.booster, self.linear, self.weight = booster, linear, float(weight)
 
     def predict(self, X: pd.DataFrame | np.ndarray, raw_score: bool = False, pred_contrib: bool = False,
