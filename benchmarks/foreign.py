@@ -247,15 +247,21 @@ def event_log_path(work: Path, name: str, data: Path, profile: pd.DataFrame | No
         horizon = json.loads(newest(home, "bundle.json").read_text())
         purge = int(horizon.get("horizon_days", 60)) + int(horizon.get("grace_days", 30))
         _with_lr(fig, preds, snapshot_baseline(home / "store.duckdb", preds, purge, profile))
-        check(run_cli("promote", home=home), "promote")
-        check(run_cli("score", "--data", str(data), home=home), "score")
-        extreme, top = score_history_extremes(home / "store.duckdb")
-        fig.extreme_p += extreme
-        check(run_cli("explain", top, home=home), "explain")
+        promote_score_explain(fig, home, "--data", str(data))
     except (RuntimeError, FileNotFoundError, subprocess.TimeoutExpired) as exc:
         fig.error = str(exc)[:300]
     fig.seconds = time.perf_counter() - t0
     return fig
+
+
+def promote_score_explain(fig: Figures, home: Path, *score_args: str) -> None:
+    """The steps after training, as a user runs them: promote, score (``score_args``: the
+    source), count probabilities of exactly 0 or 1, explain the riskiest account."""
+    check(run_cli("promote", home=home), "promote")
+    check(run_cli("score", *score_args, home=home), "score " + " ".join(score_args[:1]))
+    extreme, top = score_history_extremes(home / "store.duckdb")
+    fig.extreme_p += extreme
+    check(run_cli("explain", top, home=home), "explain")
 
 
 def run_consumer(work: Path, accounts: int, seed: int = 11) -> Figures:
@@ -284,11 +290,7 @@ def run_flat(work: Path, rows: int, seed: int = 5) -> Figures:
         check(r, "train --table")
         preds = test_figures(fig, home)
         _with_lr(fig, preds, table_baseline(table, "Churn", "customer_id", preds))
-        check(run_cli("promote", home=home), "promote")
-        check(run_cli("score", "--table", str(table), home=home), "score --table")
-        extreme, top = score_history_extremes(home / "store.duckdb")
-        fig.extreme_p += extreme
-        check(run_cli("explain", top, home=home), "explain")
+        promote_score_explain(fig, home, "--table", str(table))
     except (RuntimeError, FileNotFoundError, subprocess.TimeoutExpired) as exc:
         fig.error = str(exc)[:300]
     fig.seconds = time.perf_counter() - t0
