@@ -29,6 +29,13 @@ class StoreError(ChurnwatchError):
     """The snapshot store is missing, empty or does not hold what was asked for."""
 
 
+class StorageError(ChurnwatchError):
+    """A file or store cannot be written or opened: disk full, read-only, no permission, locked.
+
+    The message names the path and the cause in one line.
+    """
+
+
 class TrainingError(ChurnwatchError):
     """The data cannot train a model (no positives, too few rows, a feature missing...)."""
 
