@@ -17,6 +17,7 @@ import duckdb
 
 from core.errors import DataContractError
 from features.contract import TABLES
+from features.csvfiles import load_csv
 
 log = logging.getLogger(__name__)
 
@@ -38,37 +39,53 @@ class FolderSource:
     def describe(self) -> str:
         return f"folder {self.path}"
 
+    def candidates(self, table: str) -> list[Path]:
+        """The files (or Parquet folder) of ``table`` present in the folder."""
+        found = [f for f in (self.path / f"{table}.parquet", self.path / f"{table}.csv") if f.is_file()]
+        part_dir = self.path / table
+        if part_dir.is_dir() and any(part_dir.glob("*.parquet")):
+            found.append(part_dir)
+        return found
+
     def load(self, con: duckdb.DuckDBPyConnection, table: str) -> bool:
-        candidates = [self.path / f"{table}.parquet", self.path / f"{table}.csv",
-                      self.path / table]
-        for file in candidates:
-            if not file.exists():
-                continue
-            if file.is_dir():
-                parts = sorted(file.glob("*.parquet"))
-                if not parts:
-                    continue
-                con.execute(f"CREATE OR REPLACE TEMP VIEW raw_{table} AS SELECT * FROM read_parquet("
-                            f"[{', '.join(_lit(str(p)) for p in parts)}])")
-            elif file.suffix == ".parquet":
-                try:
-                    con.execute(f"CREATE OR REPLACE TEMP VIEW raw_{table} AS "
-                                f"SELECT * FROM read_parquet({_lit(str(file))})")
-                    con.execute(f"SELECT * FROM raw_{table} LIMIT 0")
-                except duckdb.Error as exc:
-                    raise DataContractError(f"{file}: not a readable Parquet file ({exc})",
-                                            table=table) from exc
-            else:
-                try:
-                    # all_varchar: casting (and its errors) is ours, with row examples.
-                    con.execute(f"CREATE OR REPLACE TEMP TABLE raw_{table} AS SELECT * FROM "
-                                "read_csv(?, header = true, all_varchar = true)", [str(file)])
-                except duckdb.Error as exc:
-                    raise DataContractError(f"{file}: not a readable CSV file ({exc})",
-                                            table=table) from exc
-            log.info("loaded %s from %s", table, file)
-            return True
-        return False
+        """Load ``raw_<table>`` from its one file.
+
+        Raises:
+            DataContractError: the table is there in two formats (naming both files), or its
+                file cannot be read (naming the file and, for a CSV, the line).
+        """
+        found = self.candidates(table)
+        if len(found) > 1:
+            raise DataContractError(
+                f"table '{table}' is present twice: {' and '.join(str(f) for f in found)}; "
+                "keep one of them (churnwatch will not guess which is current)", table=table)
+        if not found:
+            return False
+        file = found[0]
+        if file.is_dir():
+            _load_parquet(con, table, sorted(file.glob("*.parquet")), file)
+        elif file.suffix == ".parquet":
+            _load_parquet(con, table, [file], file)
+        else:
+            load_csv(con, table, file)
+        log.info("loaded %s from %s", table, file)
+        return True
+
+
+def _load_parquet(con: duckdb.DuckDBPyConnection, table: str, parts: list[Path], shown: Path) -> None:
+    try:
+        con.execute(f"CREATE OR REPLACE TEMP VIEW raw_{table} AS SELECT * FROM read_parquet("
+                    f"[{', '.join(_lit(str(p)) for p in parts)}])")
+        con.execute(f"SELECT * FROM raw_{table} LIMIT 0")
+    except duckdb.Error as exc:
+        raise DataContractError(f"{shown}: not a readable Parquet file ({first_line(exc)})",
+                                table=table) from exc
+
+
+def first_line(exc: BaseException) -> str:
+    """The first line of an engine's message (DuckDB appends pages of context)."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 @dataclass(frozen=True)
@@ -179,7 +196,7 @@ def load_raw_tables(source: Source, con: duckdb.DuckDBPyConnection) -> list[str]
     """Load every contract table the source has as ``raw_<table>``; return their names.
 
     Raises:
-        DataContractError: a required table (subscriptions, events) is missing.
+        DataContractError: a required table (subscriptions, events) is missing or has no rows.
     """
     loaded = [name for name in TABLES if source.load(con, name)]
     for name, table in TABLES.items():
@@ -187,4 +204,7 @@ def load_raw_tables(source: Source, con: duckdb.DuckDBPyConnection) -> list[str]
             raise DataContractError(
                 f"{source.describe()}: required table '{name}' not found "
                 f"(expected {name}.parquet or {name}.csv, or a table named {name})", table=name)
+        if table.required and not con.execute(f"SELECT count(*) FROM (SELECT 1 FROM raw_{name} LIMIT 1)"
+                                              ).fetchone()[0]:
+            raise DataContractError(f"{source.describe()}: required table '{name}' has no rows", table=name)
     return loaded
