@@ -143,7 +143,7 @@ def _encoding_error(file: Path, table: str, names: list[str], delimiter: str,
     return DataContractError(
         f"{file}: {where} is not UTF-8 text ({_quote(raw)}); the file's encoding is not UTF-8 "
         "(latin-1 or GBK?): save it as UTF-8", table=table, column=column,
-        example={"line": line_no, "text": raw.decode("utf-8", errors="replace")[:QUOTE_CHARS]})
+        example={"line": line_no, "text": raw.decode("utf-8", errors="replace").rstrip("\r\n")[:QUOTE_CHARS]})
 
 
 def _is_utf8(raw: bytes) -> bool:

@@ -96,12 +96,13 @@ def build_terms(con: duckdb.DuckDBPyConnection, settings: Settings) -> None:
                    mrr, plan, seats
             FROM clean_subscriptions
         ), ordered AS (
+            -- open-ended: the largest day number; compared as sn - grace, never added to (overflow)
             SELECT *, MAX(COALESCE(en, 2147483647)) OVER (
                        PARTITION BY account_id ORDER BY sn, en
                        ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS prev_end
             FROM base
         ), flagged AS (
-            SELECT *, CASE WHEN prev_end IS NULL OR sn > prev_end + {g} THEN 1 ELSE 0 END AS new_rel
+            SELECT *, CASE WHEN prev_end IS NULL OR sn - {g} > prev_end THEN 1 ELSE 0 END AS new_rel
             FROM ordered
         )
         SELECT account_id, sn, en, mrr, plan, seats,

@@ -4,24 +4,15 @@ Two outcomes for bad input, never a silent drop (DESIGN §1):
 
 * **errors** (``DataContractError``, naming table, column and an example row): a required
   table or column is missing; a value does not parse as the column's type (a wrong
-  file or a wrong column mapping, almost always).
+  file or a wrong column mapping, almost always); every row of a required table is set
+  aside. (Empty required tables, a table in two formats and unreadable files are refused
+  when loading, in ``features/sources.py`` and ``features/csvfiles.py``.)
 * **rows set aside** (counted by table and reason, with one example row per reason, in
-  ``ValidationReport`` and then ``<home>/reports/run-summary.json``):
+  ``ValidationReport`` and then ``<home>/reports/run-summary.json``), and **values set aside**
+  (the row kept, one value made unknown), by the rules of ``features/rules.py``.
 
-  ============================  ==========================================================
-  reason                        rows
-  ============================  ==========================================================
-  ``missing_<column>``          a null in a non-nullable column (e.g. ``missing_account_id``)
-  ``duplicate_account``         a second ``accounts`` row for the same account_id
-  ``unknown_account``           an account_id not in ``accounts`` (or, without that table,
-                                not in ``subscriptions``)
-  ``end_before_start``          a term whose ``end_date <= start_date``
-  ``negative_mrr``              a term with ``mrr < 0``
-  ``resolved_before_opened``    a ticket resolved before it was opened
-  ``csat_out_of_range``         a CSAT outside 1..5
-  ``due_before_issued``         an invoice due before it was issued
-  ``after_data_end``            a row dated at or after the configured data end
-  ============================  ==========================================================
+Data end: ``data_end`` from the config, else derived, bounded by the subscriptions
+(``features.rules.derive_data_end``; a warning when the activity runs far past them).
 """
 
 from __future__ import annotations
@@ -33,12 +24,17 @@ import duckdb
 
 from core.errors import DataContractError
 from core.settings import Settings
-from features.contract import DUCKDB_TYPES, KEYED_TABLES, TABLES, Table, check_column_mapping
-
-
-def q(identifier: str) -> str:
-    """Quote a SQL identifier."""
-    return '"' + identifier.replace('"', '""') + '"'
+from features.contract import DUCKDB_TYPES, TABLES, Table, check_column_mapping
+from features.rules import (
+    ACCOUNT_DATED,
+    DATA_END_PROBES,
+    Cut,
+    create_account_first,
+    derive_data_end,
+    q,
+    row_reasons,
+    value_rules,
+)
 
 
 @dataclass
@@ -49,6 +45,8 @@ class TableReport:
     set_aside: dict[str, int] = field(default_factory=dict)
     examples: dict[str, dict] = field(default_factory=dict)
     columns: list[str] = field(default_factory=list)  # canonical columns the source has
+    values_set_aside: dict[str, int] = field(default_factory=dict)  # reason -> values made null
+    value_examples: dict[str, dict] = field(default_factory=dict)
 
 
 @dataclass
@@ -58,6 +56,7 @@ class ValidationReport:
     data_end: dt.date
     data_start: dt.date  # the first event's day: the default schedule starts 90 days later
     tables: dict[str, TableReport] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
 
     def absent_inputs(self) -> frozenset[str]:
         """Tables the source lacks (``tickets``) and optional columns of present tables it
@@ -77,9 +76,11 @@ class ValidationReport:
             "data_end": self.data_end.isoformat(),
             "tables": {
                 name: {"rows_in": t.rows_in, "rows_kept": t.rows_kept, "set_aside": t.set_aside,
-                       "examples": t.examples}
+                       "examples": t.examples, "values_set_aside": t.values_set_aside,
+                       "value_examples": t.value_examples}
                 for name, t in self.tables.items()
             },
+            "warnings": self.warnings,
         }
 
 
@@ -172,44 +173,6 @@ def _typed_select(table: Table, cols: dict[str, str]) -> str:
     return ", ".join(parts)
 
 
-def _reasons(table: Table, data_end: dt.date | None, known_accounts: str | None) -> list[tuple[str, str]]:
-    """(reason, SQL condition) in priority order; the first that holds names the reason."""
-    out = [(f"missing_{c.name}", f"{q(c.name)} IS NULL") for c in table.columns if not c.nullable]
-    if table.name == "accounts":
-        out.append(("duplicate_account", "row_number() OVER (PARTITION BY account_id) > 1"))
-    if known_accounts is not None and table.name in KEYED_TABLES:
-        out.append(("unknown_account", f"account_id NOT IN (SELECT account_id FROM {known_accounts})"))
-    if table.name == "subscriptions":
-        out += [("end_before_start", "end_date IS NOT NULL AND end_date <= start_date"),
-                ("negative_mrr", "mrr < 0")]
-    if table.name == "tickets":
-        out += [("resolved_before_opened", "resolved_at < opened_at"),
-                ("csat_out_of_range", "csat IS NOT NULL AND (csat < 1 OR csat > 5)")]
-    if table.name == "invoices":
-        out.append(("due_before_issued", "due_at < issued_at"))
-    if data_end is not None and table.time_column:
-        out.append(("after_data_end", f"{q(table.time_column)} >= DATE '{data_end.isoformat()}'"))
-    return out
-
-
-def _derive_data_end(con: duckdb.DuckDBPyConnection, loaded: list[str]) -> dt.date:
-    """The day after the latest timestamp in events, tickets and invoices."""
-    probes = {"events": ["occurred_at"], "tickets": ["opened_at", "resolved_at"],
-              "invoices": ["issued_at", "paid_at"]}
-    latest: list[dt.date] = []
-    for name, cols in probes.items():
-        if name not in loaded:
-            continue
-        for c in cols:
-            v = con.execute(f"SELECT CAST(max({q(c)}) AS DATE) FROM typed_{name}").fetchone()[0]
-            if v is not None:
-                latest.append(v)
-    if not latest:
-        raise DataContractError("no timestamps in events, tickets or invoices: cannot tell the data end",
-                                table="events")
-    return max(latest) + dt.timedelta(days=1)
-
-
 def create_typed_view(con: duckdb.DuckDBPyConnection, name: str, settings: Settings) -> list[str]:
     """``typed_X`` over ``raw_X``: the contract's names (after the column mapping) and types.
 
@@ -238,51 +201,113 @@ def known_accounts_table(name: str, has_accounts: bool) -> str | None:
     return "clean_subscriptions" if name != "subscriptions" else None
 
 
-def set_aside_case(name: str, data_end: dt.date | None, known_accounts: str | None) -> str:
-    """A SQL expression over ``typed_X`` rows: the reason a row is set aside, or NULL to keep it."""
-    reasons = _reasons(TABLES[name], data_end, known_accounts)
+def set_aside_case(name: str, data_end: dt.date | None, known_accounts: str | None,
+                   account_first: bool = False, cut_tables: tuple[str, ...] | None = None) -> str:
+    """A SQL expression over ``typed_X`` rows: the reason a row is set aside, or NULL to keep it.
+
+    ``data_end`` sets aside the rows of ``cut_tables`` (default: every table) dated at or
+    after it; ``account_first``: the rows carry ``_account_first`` (``before_account``).
+    """
+    cut = Cut(data_end, cut_tables if cut_tables is not None else tuple(TABLES)) if data_end else None
+    reasons = row_reasons(TABLES[name], cut, known_accounts, account_first)
     if not reasons:
         return "CAST(NULL AS VARCHAR)"
     return "CASE " + " ".join(f"WHEN {cond} THEN '{r}'" for r, cond in reasons) + " END"
+
+
+def _clean_columns(name: str, aliased: bool = True) -> list[str]:
+    """The ``clean_X`` select list: the contract's columns, a value that breaks a value rule null."""
+    rules = value_rules(name)
+    out = []
+    for c in TABLES[name].column_names:
+        expr = f"CASE WHEN {rules[c][1]} THEN NULL ELSE {q(c)} END" if c in rules else q(c)
+        out.append(f"{expr} AS {q(c)}" if aliased and c in rules else expr)
+    return out
+
+
+def _check_table(con: duckdb.DuckDBPyConnection, name: str, case: str, dated: bool) -> None:
+    """``checked_X`` (typed rows and the reason to set each aside) and ``clean_X`` (the kept ones)."""
+    rows = f"typed_{name}"
+    if dated:
+        rows = (f"(SELECT x.*, af.first_day AS _account_first FROM typed_{name} x "
+                "LEFT JOIN account_first af ON af.account_id = x.account_id)")
+    # events (the big one) stay a view over the source: one pass less; others are copied
+    kind = "VIEW" if name == "events" else "TABLE"
+    con.execute(f"CREATE OR REPLACE TEMP {kind} checked_{name} AS SELECT *, {case} AS _reason FROM {rows}")
+    con.execute(f"CREATE OR REPLACE TEMP VIEW clean_{name} AS SELECT {', '.join(_clean_columns(name))} "
+                f"FROM checked_{name} WHERE _reason IS NULL")
+
+
+def _table_report(con: duckdb.DuckDBPyConnection, name: str, columns: list[str]) -> TableReport:
+    """Rows in, kept and set aside (one pass), and the values set aside, with examples."""
+    cols = ", ".join(q(c) for c in TABLES[name].column_names)
+    kept = ", ".join(_clean_columns(name, aliased=False))
+    rep = TableReport(columns=columns)
+    for reason, n, digest in con.execute(
+            f"SELECT _reason, count(*), sum(hash({kept}) % 1000000007) FROM checked_{name} "
+            "GROUP BY 1 ORDER BY 1 NULLS FIRST").fetchall():
+        rep.rows_in += n
+        if reason is None:
+            rep.content_hash = int(digest or 0)
+            continue
+        rep.set_aside[reason] = n
+        rep.examples[reason] = _example(con, f"SELECT {cols} FROM checked_{name} WHERE _reason = '{reason}'") or {}
+    rep.rows_kept = rep.rows_in - sum(rep.set_aside.values())
+    for column, (reason, cond) in value_rules(name).items():
+        where = f"_reason IS NULL AND {cond}"
+        n = con.execute(f"SELECT count(*) FROM checked_{name} WHERE {where}").fetchone()[0]
+        if n:
+            rep.values_set_aside[reason] = n
+            rep.value_examples[reason] = _example(con, f"SELECT {cols} FROM checked_{name} WHERE {where}") or {}
+    return rep
+
+
+def _data_end(con: duckdb.DuckDBPyConnection, loaded: list[str], settings: Settings
+              ) -> tuple[dt.date, tuple[str, ...], list[str]]:
+    """(data end, tables whose later rows are set aside, warnings)."""
+    if settings.data_end:
+        return settings.data_end, tuple(TABLES), []
+    data_end, warnings = derive_data_end(con, loaded)
+    return data_end, tuple(DATA_END_PROBES), warnings
+
+
+def _check_not_emptied(report: ValidationReport) -> None:
+    """Every row of a required table set aside: nothing to build from (an error, not a silent run)."""
+    for name, rep in report.tables.items():
+        if TABLES[name].required and rep.rows_in and not rep.rows_kept:
+            reason, n = max(rep.set_aside.items(), key=lambda kv: kv[1])
+            raise DataContractError(
+                f"{name}: all {rep.rows_in:,} rows were set aside ({n:,} as {reason}); nothing is left "
+                "to build from", table=name, example=rep.examples.get(reason))
 
 
 def validate_tables(con: duckdb.DuckDBPyConnection, loaded: list[str], settings: Settings) -> ValidationReport:
     """Turn every ``raw_X`` into ``clean_X`` (canonical names and types) and report.
 
     Tables not in the source become empty ``clean_X`` tables, so queries need no cases.
+
+    Raises:
+        DataContractError: a missing column, a value of the wrong type, or a required table
+            all of whose rows are set aside.
     """
     check_column_mapping(settings.column_mapping)
     present = {name: create_typed_view(con, name, settings) for name in loaded}
-    data_end = settings.data_end or _derive_data_end(con, loaded)
+    data_end, cut_tables, warnings = _data_end(con, loaded, settings)
 
-    report = ValidationReport(data_end=data_end, data_start=data_end)
+    report = ValidationReport(data_end=data_end, data_start=data_end, warnings=warnings)
     order = ["accounts", "subscriptions"] + [n for n in TABLES if n not in ("accounts", "subscriptions")]
     for name in order:
-        table = TABLES[name]
+        if name == "events":  # accounts and subscriptions are clean: each account's first date
+            create_account_first(con)
         if name not in loaded:
             create_empty_clean_table(con, name)
             continue
-        case = set_aside_case(name, settings.data_end, known_accounts_table(name, "accounts" in loaded))
-        # events (the big one) stay a view over the source: one pass less; others are copied
-        kind = "VIEW" if name == "events" else "TABLE"
-        con.execute(f"CREATE OR REPLACE TEMP {kind} checked_{name} AS "
-                    f"SELECT *, {case} AS _reason FROM typed_{name}")
-        cols = ", ".join(q(c) for c in table.column_names)
-        con.execute(f"CREATE OR REPLACE TEMP VIEW clean_{name} AS SELECT {cols} FROM checked_{name} "
-                    "WHERE _reason IS NULL")
-        rep = TableReport(columns=present[name])
-        for reason, n, digest in con.execute(
-                f"SELECT _reason, count(*), sum(hash({cols}) % 1000000007) FROM checked_{name} "
-                "GROUP BY 1 ORDER BY 1 NULLS FIRST").fetchall():
-            rep.rows_in += n
-            if reason is None:
-                rep.content_hash = int(digest or 0)
-                continue
-            rep.set_aside[reason] = n
-            rep.examples[reason] = _example(
-                con, f"SELECT {cols} FROM checked_{name} WHERE _reason = '{reason}'") or {}
-        rep.rows_kept = rep.rows_in - sum(rep.set_aside.values())
-        report.tables[name] = rep
+        dated = name in ACCOUNT_DATED
+        case = set_aside_case(name, data_end, known_accounts_table(name, "accounts" in loaded),
+                              account_first=dated, cut_tables=cut_tables)
+        _check_table(con, name, case, dated)
+        report.tables[name] = _table_report(con, name, present[name])
+    _check_not_emptied(report)
     # the event log's start: before it, activity features would read as zero
     first = con.execute("SELECT CAST(min(occurred_at) AS DATE) FROM clean_events").fetchone()[0]
     report.data_start = first or data_end

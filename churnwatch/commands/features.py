@@ -28,6 +28,8 @@ from churnwatch.options import (
 
 def _print_set_aside(summary: dict) -> None:
     rows = [(t, r, n) for t, rep in summary["tables"].items() for r, n in rep["set_aside"].items()]
+    rows += [(t, f"{r} (value made unknown, row kept)", n) for t, rep in summary["tables"].items()
+             for r, n in rep.get("values_set_aside", {}).items()]
     if not rows:
         console.print("contract checks: no rows set aside")
         return

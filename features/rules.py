@@ -1,0 +1,205 @@
+"""The contract's rules for rows and values that cannot be true, and the default data end.
+
+Rows set aside (kept out of the features; counted by table and reason with one example row
+in ``ValidationReport`` and ``<home>/reports/run-summary.json``). The first rule that holds
+names the reason:
+
+============================  ==========================================================
+reason                        rows
+============================  ==========================================================
+``missing_<column>``          a null in a non-nullable column (e.g. ``missing_account_id``)
+``duplicate_account``         a second ``accounts`` row for the same account_id
+``unknown_account``           an account_id not in ``accounts`` (or, without that table,
+                              not in ``subscriptions``)
+``before_1990``               a row dated before ``PLAUSIBLE_START`` (a placeholder such
+                              as 1900-01-01, not a real date)
+``end_before_start``          a term whose ``end_date <= start_date``
+``duplicate_term``            a term identical to another one in every contract column
+                              (an exported twice row: its MRR would count twice). Two terms
+                              of one account over the same days that differ in plan, MRR or
+                              seats are kept: they are add-ons and their MRR is summed.
+``non_finite_mrr``            a term whose MRR is NaN or infinite
+``negative_mrr``              a term with ``mrr < 0``
+``non_finite_quantity``       an event whose quantity is NaN or infinite
+``negative_quantity``         an event with ``quantity < 0`` (a count cannot be negative)
+``resolved_before_opened``    a ticket resolved before it was opened
+``csat_out_of_range``         a CSAT outside 1..5 (NaN included)
+``due_before_issued``         an invoice due before it was issued
+``non_finite_amount``         an invoice amount NaN or infinite
+``negative_amount``           an invoice amount below 0 (credit notes included: the
+                              invoice features count amounts owed)
+``before_account``            a row of events, tickets, invoices, churn_feedback or
+                              interventions dated more than ``ACCOUNT_LEAD_DAYS`` before
+                              its account existed (its first term, or ``signed_at`` if
+                              earlier): a trial or pilot before signing is kept
+``after_data_end``            a row dated at or after the data end (configured: every
+                              table; derived: events, tickets and invoices far past the
+                              subscriptions, see ``derive_data_end``)
+============================  ==========================================================
+
+Values set aside (the row is kept, the value becomes unknown, i.e. null, and is counted the
+same way): ``negative_seats`` (``subscriptions.seats < 0``), ``negative_employees``
+(``accounts.employees < 0``), ``signed_before_1990`` (``accounts.signed_at``). Setting the
+whole row aside would be worse there: a term set aside leaves a gap in the account's
+coverage, which reads as a churn that never happened.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from dataclasses import dataclass
+
+import duckdb
+
+from core.errors import DataContractError
+from features.contract import KEYED_TABLES, Table
+
+log = logging.getLogger(__name__)
+
+#: Dates before this are placeholders or typing errors, not events of a SaaS business.
+PLAUSIBLE_START = dt.date(1990, 1, 1)
+#: How long before its first term (or signature) an account's activity may start: trials, pilots.
+ACCOUNT_LEAD_DAYS = 365
+#: How far past the subscriptions' latest date the activity may run before the derived data
+#: end stops following it (a yearly term booked at the last renewal, and a month of slack).
+FAR_PAST_DAYS = 400
+#: Tables whose timestamps set the derived data end: (table, columns).
+DATA_END_PROBES = {"events": ("occurred_at",), "tickets": ("opened_at", "resolved_at"),
+                   "invoices": ("issued_at", "paid_at")}
+#: Tables whose rows are checked against their account's first date.
+ACCOUNT_DATED = ("events", "tickets", "invoices", "churn_feedback", "interventions")
+
+
+def q(identifier: str) -> str:
+    """Quote a SQL identifier."""
+    return '"' + identifier.replace('"', '""') + '"'
+
+
+def _day(d: dt.date) -> str:
+    return f"DATE '{d.isoformat()}'"
+
+
+@dataclass(frozen=True)
+class Cut:
+    """The data end and which tables' rows after it are set aside."""
+
+    data_end: dt.date
+    tables: tuple[str, ...]
+
+
+def row_reasons(table: Table, cut: Cut | None, known_accounts: str | None,
+                account_first: bool) -> list[tuple[str, str]]:
+    """(reason, SQL condition over a ``typed_X`` row) in priority order.
+
+    ``account_first``: the row has a column ``_account_first`` (its account's first date).
+    """
+    out = [(f"missing_{c.name}", f"{q(c.name)} IS NULL") for c in table.columns if not c.nullable]
+    if table.name == "accounts":
+        out.append(("duplicate_account", "row_number() OVER (PARTITION BY account_id) > 1"))
+    if known_accounts is not None and table.name in KEYED_TABLES:
+        out.append(("unknown_account", f"account_id NOT IN (SELECT account_id FROM {known_accounts})"))
+    if table.time_column:
+        out.append(("before_1990", f"{q(table.time_column)} < {_day(PLAUSIBLE_START)}"))
+    out += _table_reasons(table)
+    if account_first and table.time_column:
+        out.append(("before_account", f"CAST({q(table.time_column)} AS DATE) < "
+                                      f"_account_first - INTERVAL {ACCOUNT_LEAD_DAYS} DAY"))
+    if cut is not None and table.time_column and table.name in cut.tables:
+        out.append(("after_data_end", f"{q(table.time_column)} >= {_day(cut.data_end)}"))
+    return out
+
+
+def _table_reasons(table: Table) -> list[tuple[str, str]]:
+    if table.name == "subscriptions":
+        every = ", ".join(q(c) for c in table.column_names)
+        return [("end_before_start", "end_date IS NOT NULL AND end_date <= start_date"),
+                ("duplicate_term", f"row_number() OVER (PARTITION BY {every}) > 1"),
+                ("non_finite_mrr", "NOT isfinite(mrr)"),
+                ("negative_mrr", "mrr < 0")]
+    if table.name == "events":
+        return [("non_finite_quantity", "NOT isfinite(quantity)"),
+                ("negative_quantity", "quantity < 0")]
+    if table.name == "tickets":
+        return [("resolved_before_opened", "resolved_at < opened_at"),
+                ("csat_out_of_range", "csat IS NOT NULL AND (NOT isfinite(csat) OR csat < 1 OR csat > 5)")]
+    if table.name == "invoices":
+        return [("due_before_issued", "due_at < issued_at"),
+                ("non_finite_amount", "NOT isfinite(amount)"),
+                ("negative_amount", "amount < 0")]
+    return []
+
+
+#: (table, column) -> (reason, SQL condition): a value that becomes null, the row kept.
+VALUE_RULES: dict[tuple[str, str], tuple[str, str]] = {
+    ("subscriptions", "seats"): ("negative_seats", "seats < 0"),
+    ("accounts", "employees"): ("negative_employees", "employees < 0"),
+    ("accounts", "signed_at"): ("signed_before_1990", f"signed_at < {_day(PLAUSIBLE_START)}"),
+}
+
+
+def value_rules(table: str) -> dict[str, tuple[str, str]]:
+    """column -> (reason, condition) of the value rules of ``table``."""
+    return {col: rule for (t, col), rule in VALUE_RULES.items() if t == table}
+
+
+def create_account_first(con: duckdb.DuckDBPyConnection) -> None:
+    """``account_first``: each account's first date (first term, or ``signed_at`` if earlier).
+
+    Needs ``clean_accounts`` and ``clean_subscriptions``.
+    """
+    con.execute("""
+        CREATE OR REPLACE TEMP TABLE account_first AS
+        SELECT account_id, min(d) AS first_day FROM (
+            SELECT account_id, start_date AS d FROM clean_subscriptions
+            UNION ALL
+            SELECT account_id, signed_at AS d FROM clean_accounts WHERE signed_at IS NOT NULL
+        ) x GROUP BY account_id
+    """)
+
+
+def _subscriptions_latest(con: duckdb.DuckDBPyConnection) -> dt.date | None:
+    """The latest date the subscriptions mention (a start, or an end when there is one)."""
+    return con.execute(
+        "SELECT max(GREATEST(start_date, COALESCE(end_date, start_date))) FROM typed_subscriptions "
+        f"WHERE start_date >= {_day(PLAUSIBLE_START)}").fetchone()[0]
+
+
+def derive_data_end(con: duckdb.DuckDBPyConnection, loaded: list[str]) -> tuple[dt.date, list[str]]:
+    """The data end when none is configured, and the warnings it raises.
+
+    The day after the latest timestamp in events, tickets and invoices, among those not
+    later than ``FAR_PAST_DAYS`` after the latest date of the subscriptions: the
+    subscriptions bound the export, so a few rows typed as 2099 cannot move its end (and
+    with it the as-of dates and the labels) into the future. Rows past that bound are set
+    aside as ``after_data_end`` with a warning that says how to set ``data_end``.
+
+    Raises:
+        DataContractError: no plausible timestamp at all.
+    """
+    anchor = _subscriptions_latest(con)
+    bound = anchor + dt.timedelta(days=FAR_PAST_DAYS) if anchor else None
+    latest: list[dt.date] = []
+    warnings: list[str] = []
+    for name, cols in DATA_END_PROBES.items():
+        if name not in loaded:
+            continue
+        for c in cols:
+            within = f"{q(c)} >= {_day(PLAUSIBLE_START)}" + (f" AND {q(c)} < {_day(bound)}" if bound else "")
+            last, far, far_max = con.execute(
+                f"SELECT CAST(max({q(c)}) FILTER (WHERE {within}) AS DATE), "
+                f"count(*) FILTER (WHERE {q(c)} IS NOT NULL AND NOT ({within}) AND {q(c)} >= "
+                f"{_day(PLAUSIBLE_START)}), CAST(max({q(c)}) AS DATE) FROM typed_{name}").fetchone()
+            if last is not None:
+                latest.append(last)
+            if far:
+                warnings.append(
+                    f"{name}.{c}: {far:,} row(s) run far past the subscriptions (latest subscription date "
+                    f"{anchor}, latest {c} {far_max}); the data end does not follow them. If the export "
+                    "really ends later, set data_end in churnwatch.yaml")
+    if not latest:
+        raise DataContractError("no plausible timestamps in events, tickets or invoices: cannot tell the "
+                                "data end (set data_end in churnwatch.yaml)", table="events")
+    for w in warnings:
+        log.warning(w)
+    return max(latest) + dt.timedelta(days=1), warnings
