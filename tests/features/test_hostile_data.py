@@ -1,0 +1,374 @@
+"""Hostile data folders through the real ``churnwatch features`` command (issue 13, item 2).
+
+Each case copies one tiny generated demo folder, plants one defect and runs the CLI's entry
+point in-process (``churnwatch.cli.main``: our errors become one or two lines and exit 2).
+A case expects either an error (exit 2, a message fragment, no traceback) or a clean run
+(exit 0) with the rows or values set aside counted in the run summary, and a store that does
+not carry the defect (no negative counts, the data end not moved, MRR not doubled).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from churnwatch import cli
+from demo.generator import write_demo_data
+
+Mutate = Callable[[Path, dict[str, pd.DataFrame]], None]
+
+
+@dataclass(frozen=True)
+class Case:
+    """One defect: how to plant it, and what the command must answer."""
+
+    mutate: Mutate
+    code: int = 0
+    message: str | None = None  # a fragment of stderr (exit 2) or of stdout
+    set_aside: dict[str, dict[str, int]] = field(default_factory=dict)  # table -> reason -> rows
+    values: dict[str, dict[str, int]] = field(default_factory=dict)  # table -> reason -> values
+
+
+@dataclass
+class Run:
+    code: int
+    out: str
+    err: str
+    home: Path
+
+    @property
+    def summary(self) -> dict:
+        return json.loads((self.home / "reports" / "run-summary.json").read_text())
+
+    def query(self, sql: str) -> tuple:
+        with duckdb.connect(str(self.home / "store.duckdb"), read_only=True) as con:
+            return con.execute(sql).fetchone()
+
+
+# ---- planting defects ---------------------------------------------------------------
+
+def _put(folder: Path, name: str, df: pd.DataFrame, fmt: str = "parquet") -> None:
+    for old in (folder / f"{name}.parquet", folder / f"{name}.csv"):
+        old.unlink(missing_ok=True)
+    if fmt == "parquet":
+        df.to_parquet(folder / f"{name}.parquet", index=False)
+    else:
+        df.to_csv(folder / f"{name}.csv", index=False)
+
+
+def _logins(t: dict[str, pd.DataFrame]) -> pd.Index:
+    e = t["events"]
+    return e.index[e["event_type"] == "login"]
+
+
+def negative_quantity(d, t):
+    e = t["events"]
+    e.loc[_logins(t)[:5], "quantity"] = -30.0
+    _put(d, "events", e)
+
+
+def nan_and_inf_quantity(d, t):  # as a CSV export spells them: DuckDB reads 'NaN' and 'inf' as floats
+    e = t["events"].astype({"quantity": object})
+    e.loc[_logins(t)[:3], "quantity"] = "NaN"
+    e.loc[_logins(t)[3:5], "quantity"] = "inf"
+    _put(d, "events", e, fmt="csv")
+
+
+def infinite_mrr(d, t):
+    s = t["subscriptions"]
+    s.loc[s.index[0], "mrr"] = np.inf
+    s.loc[s.index[1], "mrr"] = -np.inf
+    _put(d, "subscriptions", s)
+
+
+def negative_mrr(d, t):
+    s = t["subscriptions"]
+    s.loc[s.index[2], "mrr"] = -100.0
+    _put(d, "subscriptions", s)
+
+
+def negative_seats(d, t):
+    s = t["subscriptions"]
+    s.loc[s.index[:3], "seats"] = -3
+    _put(d, "subscriptions", s)
+
+
+def negative_employees(d, t):
+    a = t["accounts"]
+    a.loc[a.index[:2], "employees"] = -50
+    _put(d, "accounts", a)
+
+
+def _dated_copies(t, when: str, n: int = 4) -> pd.DataFrame:
+    x = t["events"].head(n).copy()
+    x["occurred_at"] = pd.Timestamp(when)
+    return pd.concat([t["events"], x], ignore_index=True)
+
+
+def events_2099(d, t):
+    _put(d, "events", _dated_copies(t, "2099-01-01"))
+
+
+def events_1900(d, t):
+    _put(d, "events", _dated_copies(t, "1900-01-01"))
+
+
+def events_before_account(d, t):  # plausible as a date, but years before the account's first term
+    _put(d, "events", _dated_copies(t, "1995-06-01", n=3))
+
+
+def tickets_2099(d, t):
+    x = t["tickets"].head(2).copy()
+    x["opened_at"] = pd.Timestamp("2099-03-01")
+    x["resolved_at"] = pd.Timestamp("2099-03-02")
+    _put(d, "tickets", pd.concat([t["tickets"], x], ignore_index=True))
+
+
+def empty_events(d, t):
+    _put(d, "events", t["events"].head(0))
+
+
+def empty_events_csv(d, t):
+    _put(d, "events", t["events"].head(0), fmt="csv")
+
+
+def empty_subscriptions(d, t):
+    _put(d, "subscriptions", t["subscriptions"].head(0))
+
+
+def events_all_unknown(d, t):
+    e = t["events"]
+    e["account_id"] = "GHOST"
+    _put(d, "events", e)
+
+
+def duplicated_term(d, t):
+    s = t["subscriptions"]
+    _put(d, "subscriptions", pd.concat([s, s.head(1)], ignore_index=True))
+
+
+def duplicated_open_ended_term(d, t):
+    s = t["subscriptions"]
+    x = s.head(1).copy()
+    x["end_date"] = None
+    _put(d, "subscriptions", pd.concat([s, x, x], ignore_index=True))
+
+
+def two_open_ended_terms(d, t):  # an add-on beside an evergreen plan: both kept, no overflow
+    s = t["subscriptions"]
+    x = s.head(1).copy()
+    x["end_date"] = None
+    y = x.copy()
+    y["mrr"], y["plan"] = 10.0, "addon"
+    _put(d, "subscriptions", pd.concat([s, x, y], ignore_index=True))
+
+
+def negative_and_infinite_invoice(d, t):
+    i = t["invoices"]
+    i.loc[i.index[0], "amount"] = -20.0
+    i.loc[i.index[1], "amount"] = np.inf
+    _put(d, "invoices", i)
+
+
+def nan_csat(d, t):
+    k = t["tickets"].astype({"csat": object})
+    k.loc[k.index[0], "csat"] = "NaN"
+    _put(d, "tickets", k, fmt="csv")
+
+
+def table_in_two_formats(d, t):
+    t["tickets"].to_csv(d / "tickets.csv", index=False)
+
+
+def ragged_csv(d, t):
+    _put(d, "events", t["events"], fmt="csv")
+    lines = (d / "events.csv").read_text().splitlines()
+    lines[7] += ",extra,more"
+    (d / "events.csv").write_text("\n".join(lines) + "\n")
+
+
+def short_row_csv(d, t):
+    _put(d, "subscriptions", t["subscriptions"], fmt="csv")
+    lines = (d / "subscriptions.csv").read_text().splitlines()
+    lines[3] = ",".join(lines[3].split(",")[:3])
+    (d / "subscriptions.csv").write_text("\n".join(lines) + "\n")
+
+
+def latin1_csv(d, t):
+    a = t["accounts"]
+    a.loc[a.index[2], "industry"] = "Société Générale"
+    (d / "accounts.parquet").unlink()
+    a.to_csv(d / "accounts.csv", index=False, encoding="latin-1")
+
+
+def semicolon_csv(d, t):  # a European spreadsheet's export: read, not refused
+    (d / "accounts.parquet").unlink()
+    t["accounts"].to_csv(d / "accounts.csv", index=False, sep=";")
+
+
+def repeated_header(d, t):
+    _put(d, "accounts", t["accounts"], fmt="csv")
+    text = (d / "accounts.csv").read_text().replace("region", "industry", 1)
+    (d / "accounts.csv").write_text(text)
+
+
+def bad_number_csv(d, t):
+    s = t["subscriptions"].astype({"mrr": object})
+    s.loc[s.index[4], "mrr"] = "12,5 EUR"
+    _put(d, "subscriptions", s, fmt="csv")
+
+
+CASES: dict[str, Case] = {
+    "negative_quantity": Case(negative_quantity, set_aside={"events": {"negative_quantity": 5}}),
+    "nan_and_inf_quantity": Case(nan_and_inf_quantity, set_aside={"events": {"non_finite_quantity": 5}}),
+    "infinite_mrr": Case(infinite_mrr, set_aside={"subscriptions": {"non_finite_mrr": 2}}),
+    "negative_mrr": Case(negative_mrr, set_aside={"subscriptions": {"negative_mrr": 1}}),
+    "negative_seats": Case(negative_seats, values={"subscriptions": {"negative_seats": 3}},
+                           message="negative_seats (value made unknown, row kept)"),
+    "negative_employees": Case(negative_employees, values={"accounts": {"negative_employees": 2}}),
+    "events_2099": Case(events_2099, set_aside={"events": {"after_data_end": 4}}),
+    "events_1900": Case(events_1900, set_aside={"events": {"before_1990": 4}}),
+    "events_before_account": Case(events_before_account, set_aside={"events": {"before_account": 3}}),
+    "tickets_2099": Case(tickets_2099, set_aside={"tickets": {"after_data_end": 2}}),
+    "duplicated_term": Case(duplicated_term, set_aside={"subscriptions": {"duplicate_term": 1}}),
+    "duplicated_open_ended_term": Case(duplicated_open_ended_term,
+                                       set_aside={"subscriptions": {"duplicate_term": 1}}),
+    "two_open_ended_terms": Case(two_open_ended_terms),
+    "negative_and_infinite_invoice": Case(negative_and_infinite_invoice,
+                                          set_aside={"invoices": {"negative_amount": 1, "non_finite_amount": 1}}),
+    "nan_csat": Case(nan_csat, set_aside={"tickets": {"csat_out_of_range": 1}}),
+    "semicolon_csv": Case(semicolon_csv),
+    "empty_events": Case(empty_events, 2, "required table 'events' has no rows"),
+    "empty_events_csv": Case(empty_events_csv, 2, "required table 'events' has no rows"),
+    "empty_subscriptions": Case(empty_subscriptions, 2, "required table 'subscriptions' has no rows"),
+    "events_all_unknown": Case(events_all_unknown, 2, "rows were set aside ("),
+    "table_in_two_formats": Case(table_in_two_formats, 2, "table 'tickets' is present twice"),
+    "ragged_csv": Case(ragged_csv, 2, "events.csv: line 8 has 7 fields where the header has 5"),
+    "short_row_csv": Case(short_row_csv, 2, "subscriptions.csv: line 4 has 3 fields where the header has 6"),
+    "latin1_csv": Case(latin1_csv, 2, "accounts.csv: line 4, column industry is not UTF-8"),
+    "repeated_header": Case(repeated_header, 2, "column 'industry' appears twice in the header"),
+    "bad_number_csv": Case(bad_number_csv, 2, "subscriptions.mrr: 1 value(s) are not of type double"),
+}
+
+
+# ---- running the command ------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def base(tmp_path_factory) -> Path:
+    """A tiny generated export without a configured data end (so it is derived)."""
+    folder = tmp_path_factory.mktemp("hostile") / "base"
+    write_demo_data(folder, accounts=10, months=5, seed=5)
+    config = yaml.safe_load((folder / "churnwatch.yaml").read_text())
+    config.pop("data_end")
+    (folder / "churnwatch.yaml").write_text(yaml.safe_dump(config))
+    return folder
+
+
+def run_features(folder: Path, home: Path, capsys, monkeypatch) -> Run:
+    monkeypatch.setattr(sys, "argv", ["churnwatch", "features", "--data", str(folder), "--home", str(home)])
+    code = 0
+    try:
+        cli.main()
+    except SystemExit as exc:
+        code = exc.code or 0
+    captured = capsys.readouterr()
+    return Run(code, captured.out, captured.err, home)
+
+
+@pytest.fixture(scope="module")
+def clean_run(base, tmp_path_factory) -> Run:
+    """The untouched folder's run: the reference for data end, as-of dates and MRR."""
+    mp = pytest.MonkeyPatch()
+
+    class _Quiet:  # capsys is function-scoped: capture by hand
+        def readouterr(self):
+            return type("C", (), {"out": "", "err": ""})()
+
+    try:
+        run = run_features(base, tmp_path_factory.mktemp("home") / "clean", _Quiet(), mp)
+    finally:
+        mp.undo()
+    assert run.code == 0
+    return run
+
+
+def plant(base: Path, tmp_path: Path, mutate: Mutate) -> Path:
+    folder = tmp_path / "data"
+    shutil.copytree(base, folder)
+    tables = {p.stem: pd.read_parquet(p) for p in folder.glob("*.parquet")}
+    mutate(folder, tables)
+    return folder
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_hostile_folder(name, base, clean_run, tmp_path, capsys, monkeypatch):
+    case = CASES[name]
+    run = run_features(plant(base, tmp_path, case.mutate), tmp_path / "home", capsys, monkeypatch)
+    assert run.code == case.code, f"{name}: exit {run.code}\n{run.out[-1500:]}\n{run.err[-1500:]}"
+    assert "Traceback" not in run.err
+    if case.code:
+        error = [ln for ln in run.err.splitlines() if ln.startswith("error:")]
+        assert error, run.err
+        assert case.message in run.err
+        assert len(run.err[run.err.index("error:"):].strip().splitlines()) <= 2  # one or two lines
+        return
+    if case.message:
+        assert case.message in run.out.replace("\n", " ") or case.message in run.out
+    tables = run.summary["tables"]
+    for table, expected in case.set_aside.items():
+        assert tables[table]["set_aside"] == expected
+        for reason in expected:
+            assert tables[table]["examples"][reason]["account_id"]
+    for table, expected in case.values.items():
+        assert tables[table]["values_set_aside"] == expected
+    untouched = set(tables) - set(case.set_aside)
+    assert not [t for t in untouched if tables[t]["set_aside"]], tables
+    check_store(run, clean_run, name)
+
+
+def check_store(run: Run, clean: Run, name: str) -> None:
+    """What the defect must not have reached: the store looks like the clean run's."""
+    assert run.summary["data_end"] == clean.summary["data_end"]
+    assert run.summary["data_start"] == clean.summary["data_start"]
+    assert run.summary["snapshots"]["as_of_dates"] == clean.summary["snapshots"]["as_of_dates"]
+    lo_logins, lo_ratio, lo_seats, hi_mrr, lo_mrr = run.query(
+        "SELECT min(logins_30d), min(active_users_per_seat), min(seats), max(mrr), min(mrr) FROM snapshots")
+    assert lo_logins >= 0 and (lo_ratio is None or lo_ratio >= 0) and (lo_seats is None or lo_seats >= 0)
+    assert math.isfinite(hi_mrr) and lo_mrr >= 0
+    if name in ("duplicated_term", "negative_quantity", "events_2099", "events_1900"):
+        assert run.query("SELECT sum(mrr), sum(logins_30d) FROM snapshots") == \
+            clean.query("SELECT sum(mrr), sum(logins_30d) FROM snapshots")
+
+
+def test_events_far_past_the_subscriptions_warn_and_say_how_to_set_the_data_end(
+        base, clean_run, tmp_path, capsys, monkeypatch, caplog):
+    run = run_features(plant(base, tmp_path, events_2099), tmp_path / "home", capsys, monkeypatch)
+    assert run.code == 0
+    [warning] = run.summary["warnings"]
+    assert "events.occurred_at: 4 row(s) run far past the subscriptions" in warning
+    assert "latest occurred_at 2099-01-01" in warning and "set data_end" in warning
+    assert any("far past the subscriptions" in r.getMessage() for r in caplog.records)
+    assert run.summary["data_end"] == clean_run.summary["data_end"]
+
+
+def test_a_configured_data_end_still_wins(base, clean_run, tmp_path, capsys, monkeypatch):
+    """The rows past a configured data end are set aside as before, with no warning."""
+    folder = plant(base, tmp_path, events_2099)
+    config = yaml.safe_load((folder / "churnwatch.yaml").read_text())
+    config["data_end"] = clean_run.summary["data_end"]
+    (folder / "churnwatch.yaml").write_text(yaml.safe_dump(config))
+    run = run_features(folder, tmp_path / "home", capsys, monkeypatch)
+    assert run.code == 0
+    assert run.summary["tables"]["events"]["set_aside"] == {"after_data_end": 4}
+    assert run.summary["warnings"] == []
