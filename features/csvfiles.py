@@ -140,10 +140,11 @@ def _encoding_error(file: Path, table: str, names: list[str], delimiter: str,
     index = next((i for i, f in enumerate(fields) if not _is_utf8(f)), None)
     column = names[index] if index is not None and index < len(names) else None
     where = f"line {line_no}" + (f", column {column}" if column else "")
+    shown = fields[index] if index is not None else raw.rstrip(b"\r\n")
     return DataContractError(
-        f"{file}: {where} is not UTF-8 text ({_quote(raw)}); the file's encoding is not UTF-8 "
-        "(latin-1 or GBK?): save it as UTF-8", table=table, column=column,
-        example={"line": line_no, "text": raw.decode("utf-8", errors="replace").rstrip("\r\n")[:QUOTE_CHARS]})
+        f"{file}: {where} is not UTF-8 text; the file's encoding is not UTF-8 (latin-1 or GBK?): "
+        "save it as UTF-8", table=table, column=column,
+        example={"line": line_no, "column": column, "value": shown.decode("utf-8", errors="replace")})
 
 
 def _is_utf8(raw: bytes) -> bool:

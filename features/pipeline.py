@@ -19,7 +19,7 @@ from core.settings import Settings
 from core.store import SnapshotMeta, source_for_store, write_snapshots
 from features.profile import ProfilePlan, discover_profile
 from features.snapshots import build_feature_tables, event_types
-from features.sources import Source, load_raw_tables, open_source, source_spec
+from features.sources import Source, first_line, load_raw_tables, open_source, source_spec
 from features.spec import Catalogue, build_catalogue
 from features.timeline import build_spine, build_terms, default_schedule
 from features.validate import ValidationReport, validate_tables
@@ -157,7 +157,9 @@ def build_snapshots(source: Source | str | Path, settings: Settings, store: Path
         timings["write"] = time.perf_counter() - t2
         timings["total"] = time.perf_counter() - t0
     except duckdb.Error as exc:
-        raise ChurnwatchError(f"snapshot build failed in the query engine: {exc}") from exc
+        # one line: DuckDB appends the failing SQL, whose column names (n8_c7) mean nothing to a user
+        raise ChurnwatchError(f"snapshot build failed in the query engine: {first_line(exc)} (a value the "
+                              f"contract checks of features/rules.py let through)") from exc
     finally:
         con.close()
     return BuildResult(rows=stats[0], labelled_rows=stats[1], positive_rows=stats[2], accounts=stats[3],

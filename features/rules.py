@@ -20,14 +20,18 @@ reason                        rows
                               seats are kept: they are add-ons and their MRR is summed.
 ``non_finite_mrr``            a term whose MRR is NaN or infinite
 ``negative_mrr``              a term with ``mrr < 0``
+``implausible_mrr``           a term with ``mrr > MAX_MONEY`` (1e15, in any currency)
 ``non_finite_quantity``       an event whose quantity is NaN or infinite
 ``negative_quantity``         an event with ``quantity < 0`` (a count cannot be negative)
+``implausible_quantity``      an event with ``quantity > MAX_QUANTITY`` (1e9): sums of such
+                              values overflow the engine's integers
 ``resolved_before_opened``    a ticket resolved before it was opened
 ``csat_out_of_range``         a CSAT outside 1..5 (NaN included)
 ``due_before_issued``         an invoice due before it was issued
 ``non_finite_amount``         an invoice amount NaN or infinite
 ``negative_amount``           an invoice amount below 0 (credit notes included: the
                               invoice features count amounts owed)
+``implausible_amount``        an invoice amount above ``MAX_MONEY``
 ``before_account``            a row of events, tickets, invoices, churn_feedback or
                               interventions dated more than ``ACCOUNT_LEAD_DAYS`` before
                               its account existed (its first term, or ``signed_at`` if
@@ -38,8 +42,9 @@ reason                        rows
 ============================  ==========================================================
 
 Values set aside (the row is kept, the value becomes unknown, i.e. null, and is counted the
-same way): ``negative_seats`` (``subscriptions.seats < 0``), ``negative_employees``
-(``accounts.employees < 0``), ``signed_before_1990`` (``accounts.signed_at``). Setting the
+same way, see ``VALUE_RULES``): ``negative_seats`` / ``implausible_seats``
+(``subscriptions.seats`` below 0 or above ``MAX_SEATS``), ``negative_employees`` /
+``implausible_employees`` (``accounts.employees``), ``signed_before_1990`` (``accounts.signed_at``). Setting the
 whole row aside would be worse there: a term set aside leaves a gap in the account's
 coverage, which reads as a churn that never happened.
 """
@@ -116,31 +121,43 @@ def _table_reasons(table: Table) -> list[tuple[str, str]]:
         return [("end_before_start", "end_date IS NOT NULL AND end_date <= start_date"),
                 ("duplicate_term", f"row_number() OVER (PARTITION BY {every}) > 1"),
                 ("non_finite_mrr", "NOT isfinite(mrr)"),
-                ("negative_mrr", "mrr < 0")]
+                ("negative_mrr", "mrr < 0"),
+                ("implausible_mrr", f"mrr > {MAX_MONEY:.0f}")]
     if table.name == "events":
         return [("non_finite_quantity", "NOT isfinite(quantity)"),
-                ("negative_quantity", "quantity < 0")]
+                ("negative_quantity", "quantity < 0"),
+                ("implausible_quantity", f"quantity > {MAX_QUANTITY:.0f}")]
     if table.name == "tickets":
         return [("resolved_before_opened", "resolved_at < opened_at"),
                 ("csat_out_of_range", "csat IS NOT NULL AND (NOT isfinite(csat) OR csat < 1 OR csat > 5)")]
     if table.name == "invoices":
         return [("due_before_issued", "due_at < issued_at"),
                 ("non_finite_amount", "NOT isfinite(amount)"),
-                ("negative_amount", "amount < 0")]
+                ("negative_amount", "amount < 0"),
+                ("implausible_amount", f"amount > {MAX_MONEY:.0f}")]
     return []
 
 
-#: (table, column) -> (reason, SQL condition): a value that becomes null, the row kept.
-VALUE_RULES: dict[tuple[str, str], tuple[str, str]] = {
-    ("subscriptions", "seats"): ("negative_seats", "seats < 0"),
-    ("accounts", "employees"): ("negative_employees", "employees < 0"),
-    ("accounts", "signed_at"): ("signed_before_1990", f"signed_at < {_day(PLAUSIBLE_START)}"),
-}
+#: Values a row cannot hold, whatever the unit: a quantity of one event, an amount of money
+#: (any currency, per month or per invoice), seats of one term, a company's head count.
+MAX_QUANTITY = 1e9
+MAX_MONEY = 1e15
+MAX_SEATS = 10_000_000
+MAX_EMPLOYEES = 100_000_000
+
+#: (table, column, reason, SQL condition): a value that becomes null, the row kept.
+VALUE_RULES: tuple[tuple[str, str, str, str], ...] = (
+    ("subscriptions", "seats", "negative_seats", "seats < 0"),
+    ("subscriptions", "seats", "implausible_seats", f"seats > {MAX_SEATS}"),
+    ("accounts", "employees", "negative_employees", "employees < 0"),
+    ("accounts", "employees", "implausible_employees", f"employees > {MAX_EMPLOYEES}"),
+    ("accounts", "signed_at", "signed_before_1990", f"signed_at < {_day(PLAUSIBLE_START)}"),
+)
 
 
-def value_rules(table: str) -> dict[str, tuple[str, str]]:
-    """column -> (reason, condition) of the value rules of ``table``."""
-    return {col: rule for (t, col), rule in VALUE_RULES.items() if t == table}
+def value_rules(table: str) -> list[tuple[str, str, str]]:
+    """(column, reason, condition) of the value rules of ``table``."""
+    return [(col, reason, cond) for t, col, reason, cond in VALUE_RULES if t == table]
 
 
 def create_account_first(con: duckdb.DuckDBPyConnection) -> None:

@@ -217,11 +217,13 @@ def set_aside_case(name: str, data_end: dt.date | None, known_accounts: str | No
 
 def _clean_columns(name: str, aliased: bool = True) -> list[str]:
     """The ``clean_X`` select list: the contract's columns, a value that breaks a value rule null."""
-    rules = value_rules(name)
+    bad: dict[str, list[str]] = {}
+    for column, _reason, cond in value_rules(name):
+        bad.setdefault(column, []).append(cond)
     out = []
     for c in TABLES[name].column_names:
-        expr = f"CASE WHEN {rules[c][1]} THEN NULL ELSE {q(c)} END" if c in rules else q(c)
-        out.append(f"{expr} AS {q(c)}" if aliased and c in rules else expr)
+        expr = f"CASE WHEN {' OR '.join(bad[c])} THEN NULL ELSE {q(c)} END" if c in bad else q(c)
+        out.append(f"{expr} AS {q(c)}" if aliased and c in bad else expr)
     return out
 
 
@@ -253,7 +255,7 @@ def _table_report(con: duckdb.DuckDBPyConnection, name: str, columns: list[str])
         rep.set_aside[reason] = n
         rep.examples[reason] = _example(con, f"SELECT {cols} FROM checked_{name} WHERE _reason = '{reason}'") or {}
     rep.rows_kept = rep.rows_in - sum(rep.set_aside.values())
-    for column, (reason, cond) in value_rules(name).items():
+    for _column, reason, cond in value_rules(name):
         where = f"_reason IS NULL AND {cond}"
         n = con.execute(f"SELECT count(*) FROM checked_{name} WHERE {where}").fetchone()[0]
         if n:

@@ -110,6 +110,16 @@ def negative_employees(d, t):
     _put(d, "accounts", a)
 
 
+def huge_values(d, t):  # each alone overflowed the engine's integers or made MRR infinite
+    e = t["events"]
+    e.loc[_logins(t)[:3], "quantity"] = 1e308
+    _put(d, "events", e)
+    s = t["subscriptions"]
+    s.loc[s.index[:2], "mrr"] = 1e308
+    s.loc[s.index[2:4], "seats"] = 2**62
+    _put(d, "subscriptions", s)
+
+
 def _dated_copies(t, when: str, n: int = 4) -> pd.DataFrame:
     x = t["events"].head(n).copy()
     x["occurred_at"] = pd.Timestamp(when)
@@ -237,6 +247,9 @@ CASES: dict[str, Case] = {
     "negative_seats": Case(negative_seats, values={"subscriptions": {"negative_seats": 3}},
                            message="negative_seats (value made unknown, row kept)"),
     "negative_employees": Case(negative_employees, values={"accounts": {"negative_employees": 2}}),
+    "huge_values": Case(huge_values, set_aside={"events": {"implausible_quantity": 3},
+                                                "subscriptions": {"implausible_mrr": 2}},
+                        values={"subscriptions": {"implausible_seats": 2}}),
     "events_2099": Case(events_2099, set_aside={"events": {"after_data_end": 4}}),
     "events_1900": Case(events_1900, set_aside={"events": {"before_1990": 4}}),
     "events_before_account": Case(events_before_account, set_aside={"events": {"before_account": 3}}),
