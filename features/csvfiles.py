@@ -22,15 +22,12 @@ from pathlib import Path
 import duckdb
 
 from core.errors import DataContractError
+from features.sql import lit
 
 DELIMITERS = (",", ";", "\t", "|")
 _LINE = re.compile(r"CSV Error on Line: (\d+)")
 #: How much of a bad line a message quotes.
 QUOTE_CHARS = 200
-
-
-def _lit(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
 
 
 def _first_line(file: Path) -> bytes:
@@ -74,11 +71,11 @@ def load_csv(con: duckdb.DuckDBPyConnection, table: str, file: Path) -> None:
         DataContractError: a bad header, a ragged row or a non-UTF-8 byte, naming the line.
     """
     names, delimiter = read_header(file, table)
-    columns = "{" + ", ".join(f"{_lit(n)}: 'VARCHAR'" for n in names) + "}"
+    columns = "{" + ", ".join(f"{lit(n)}: 'VARCHAR'" for n in names) + "}"
     try:
         con.execute(
             f"CREATE OR REPLACE TEMP TABLE raw_{table} AS SELECT * FROM read_csv(?, header = true, "
-            f"auto_detect = false, columns = {columns}, delim = {_lit(delimiter)}, quote = '\"', "
+            f"auto_detect = false, columns = {columns}, delim = {lit(delimiter)}, quote = '\"', "
             "escape = '\"', strict_mode = true, null_padding = false, encoding = 'utf-8')", [str(file)])
     except duckdb.Error as exc:
         raise csv_error(exc, file, table, names, delimiter) from exc

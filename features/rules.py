@@ -37,8 +37,8 @@ reason                        rows
                               its account existed (its first term, or ``signed_at`` if
                               earlier): a trial or pilot before signing is kept
 ``after_data_end``            a row dated at or after the data end (configured: every
-                              table; derived: events, tickets and invoices far past the
-                              subscriptions, see ``derive_data_end``)
+                              table; derived: events, tickets and invoices after a long
+                              silence past the subscriptions, see ``derive_data_end``)
 ============================  ==========================================================
 
 Values set aside (the row is kept, the value becomes unknown, i.e. null, and is counted the
@@ -66,9 +66,9 @@ log = logging.getLogger(__name__)
 PLAUSIBLE_START = dt.date(1990, 1, 1)
 #: How long before its first term (or signature) an account's activity may start: trials, pilots.
 ACCOUNT_LEAD_DAYS = 365
-#: How far past the subscriptions' latest date the activity may run before the derived data
-#: end stops following it (a yearly term booked at the last renewal, and a month of slack).
-FAR_PAST_DAYS = 400
+#: A silence this long (no event, ticket or invoice at all) after the subscriptions' latest
+#: date ends the activity the derived data end follows: what comes after it is stray rows.
+ACTIVITY_GAP_DAYS = 180
 #: Tables whose timestamps set the derived data end: (table, columns).
 DATA_END_PROBES = {"events": ("occurred_at",), "tickets": ("opened_at", "resolved_at"),
                    "invoices": ("issued_at", "paid_at")}
@@ -182,41 +182,60 @@ def _subscriptions_latest(con: duckdb.DuckDBPyConnection) -> dt.date | None:
         f"WHERE start_date >= {_day(PLAUSIBLE_START)}").fetchone()[0]
 
 
+def _activity_days(con: duckdb.DuckDBPyConnection, loaded: list[str]) -> None:
+    """``activity_days``: every plausible day with an event, ticket or invoice date."""
+    parts = [f"SELECT DISTINCT CAST({q(c)} AS DATE) AS d FROM typed_{name} WHERE {q(c)} >= {_day(PLAUSIBLE_START)}"
+             for name, cols in DATA_END_PROBES.items() if name in loaded for c in cols]
+    con.execute(f"CREATE OR REPLACE TEMP TABLE activity_days AS SELECT DISTINCT d FROM ({' UNION ALL '.join(parts)})")
+
+
+def _stray_from(con: duckdb.DuckDBPyConnection, anchor: dt.date | None) -> dt.date | None:
+    """The first activity day after ``anchor`` that follows a silence of more than ``ACTIVITY_GAP_DAYS``."""
+    after = f"WHERE d > {_day(anchor)}" if anchor else ""
+    return con.execute(f"""
+        SELECT min(d) FROM (SELECT d, d - lag(d) OVER (ORDER BY d) AS gap FROM activity_days)
+        {after}{' AND' if after else 'WHERE'} gap > {ACTIVITY_GAP_DAYS}""").fetchone()[0]
+
+
+def _stray_warnings(con: duckdb.DuckDBPyConnection, loaded: list[str], stray: dt.date,
+                    anchor: dt.date | None) -> list[str]:
+    out = []
+    for name, cols in DATA_END_PROBES.items():
+        if name not in loaded:
+            continue
+        for c in cols:
+            n, last = con.execute(f"SELECT count(*), CAST(max({q(c)}) AS DATE) FROM typed_{name} "
+                                  f"WHERE {q(c)} >= {_day(stray)}").fetchone()
+            if n:
+                out.append(f"{name}.{c}: {n:,} row(s) from {stray} to {last} run far past the subscriptions "
+                           f"(latest subscription date {anchor}) after {ACTIVITY_GAP_DAYS}+ days without any "
+                           "activity; the data end does not follow them. If the export really ends later, "
+                           "set data_end in churnwatch.yaml")
+    return out
+
+
 def derive_data_end(con: duckdb.DuckDBPyConnection, loaded: list[str]) -> tuple[dt.date, list[str]]:
     """The data end when none is configured, and the warnings it raises.
 
-    The day after the latest timestamp in events, tickets and invoices, among those not
-    later than ``FAR_PAST_DAYS`` after the latest date of the subscriptions: the
-    subscriptions bound the export, so a few rows typed as 2099 cannot move its end (and
-    with it the as-of dates and the labels) into the future. Rows past that bound are set
-    aside as ``after_data_end`` with a warning that says how to set ``data_end``.
+    The day after the latest plausible timestamp in events, tickets and invoices, where the
+    subscriptions bound what is plausible: past their latest date (a start, or an end when
+    there is one), activity that resumes after ``ACTIVITY_GAP_DAYS`` of silence is stray rows
+    (typed as 2099, say), and does not move the data end (and with it the as-of dates and
+    the labels) into the future. Those rows are set aside as ``after_data_end`` with a
+    warning that says how to set ``data_end``.
 
     Raises:
         DataContractError: no plausible timestamp at all.
     """
     anchor = _subscriptions_latest(con)
-    bound = anchor + dt.timedelta(days=FAR_PAST_DAYS) if anchor else None
-    latest: list[dt.date] = []
-    warnings: list[str] = []
-    for name, cols in DATA_END_PROBES.items():
-        if name not in loaded:
-            continue
-        for c in cols:
-            within = f"{q(c)} >= {_day(PLAUSIBLE_START)}" + (f" AND {q(c)} < {_day(bound)}" if bound else "")
-            last, far, far_max = con.execute(
-                f"SELECT CAST(max({q(c)}) FILTER (WHERE {within}) AS DATE), "
-                f"count(*) FILTER (WHERE {q(c)} IS NOT NULL AND NOT ({within}) AND {q(c)} >= "
-                f"{_day(PLAUSIBLE_START)}), CAST(max({q(c)}) AS DATE) FROM typed_{name}").fetchone()
-            if last is not None:
-                latest.append(last)
-            if far:
-                warnings.append(
-                    f"{name}.{c}: {far:,} row(s) run far past the subscriptions (latest subscription date "
-                    f"{anchor}, latest {c} {far_max}); the data end does not follow them. If the export "
-                    "really ends later, set data_end in churnwatch.yaml")
-    if not latest:
+    _activity_days(con, loaded)
+    stray = _stray_from(con, anchor)
+    before = f"WHERE d < {_day(stray)}" if stray else ""
+    latest = con.execute(f"SELECT max(d) FROM activity_days {before}").fetchone()[0]
+    if latest is None:
         raise DataContractError("no plausible timestamps in events, tickets or invoices: cannot tell the "
                                 "data end (set data_end in churnwatch.yaml)", table="events")
+    warnings = _stray_warnings(con, loaded, stray, anchor) if stray else []
     for w in warnings:
         log.warning(w)
-    return max(latest) + dt.timedelta(days=1), warnings
+    return latest + dt.timedelta(days=1), warnings

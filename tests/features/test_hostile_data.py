@@ -369,8 +369,8 @@ def test_events_far_past_the_subscriptions_warn_and_say_how_to_set_the_data_end(
     run = run_features(plant(base, tmp_path, events_2099), tmp_path / "home", capsys, monkeypatch)
     assert run.code == 0
     [warning] = run.summary["warnings"]
-    assert "events.occurred_at: 4 row(s) run far past the subscriptions" in warning
-    assert "latest occurred_at 2099-01-01" in warning and "set data_end" in warning
+    assert "events.occurred_at: 4 row(s) from 2099-01-01 to 2099-01-01 run far past the subscriptions" in warning
+    assert "set data_end" in warning
     assert any("far past the subscriptions" in r.getMessage() for r in caplog.records)
     assert run.summary["data_end"] == clean_run.summary["data_end"]
 
