@@ -288,31 +288,25 @@ def base(tmp_path_factory) -> Path:
     return folder
 
 
-def run_features(folder: Path, home: Path, capsys, monkeypatch) -> Run:
+def run_features(folder: Path, home: Path, monkeypatch, capsys=None) -> Run:
+    """``churnwatch features --data folder --home home`` through the console entry point."""
     monkeypatch.setattr(sys, "argv", ["churnwatch", "features", "--data", str(folder), "--home", str(home)])
     code = 0
     try:
         cli.main()
     except SystemExit as exc:
         code = exc.code or 0
-    captured = capsys.readouterr()
-    return Run(code, captured.out, captured.err, home)
+    captured = capsys.readouterr() if capsys else None
+    return Run(code, captured.out if captured else "", captured.err if captured else "", home)
 
 
 @pytest.fixture(scope="module")
 def clean_run(base, tmp_path_factory) -> Run:
     """The untouched folder's run: the reference for data end, as-of dates and MRR."""
-    mp = pytest.MonkeyPatch()
-
-    class _Quiet:  # capsys is function-scoped: capture by hand
-        def readouterr(self):
-            return type("C", (), {"out": "", "err": ""})()
-
-    try:
-        run = run_features(base, tmp_path_factory.mktemp("home") / "clean", _Quiet(), mp)
-    finally:
-        mp.undo()
+    with pytest.MonkeyPatch.context() as mp:
+        run = run_features(base, tmp_path_factory.mktemp("home") / "clean", mp)
     assert run.code == 0
+    assert not [t for t, rep in run.summary["tables"].items() if rep["set_aside"] or rep["values_set_aside"]]
     return run
 
 
@@ -327,7 +321,7 @@ def plant(base: Path, tmp_path: Path, mutate: Mutate) -> Path:
 @pytest.mark.parametrize("name", list(CASES))
 def test_hostile_folder(name, base, clean_run, tmp_path, capsys, monkeypatch):
     case = CASES[name]
-    run = run_features(plant(base, tmp_path, case.mutate), tmp_path / "home", capsys, monkeypatch)
+    run = run_features(plant(base, tmp_path, case.mutate), tmp_path / "home", monkeypatch, capsys)
     assert run.code == case.code, f"{name}: exit {run.code}\n{run.out[-1500:]}\n{run.err[-1500:]}"
     assert "Traceback" not in run.err
     if case.code:
@@ -366,7 +360,7 @@ def check_store(run: Run, clean: Run, name: str) -> None:
 
 def test_events_far_past_the_subscriptions_warn_and_say_how_to_set_the_data_end(
         base, clean_run, tmp_path, capsys, monkeypatch, caplog):
-    run = run_features(plant(base, tmp_path, events_2099), tmp_path / "home", capsys, monkeypatch)
+    run = run_features(plant(base, tmp_path, events_2099), tmp_path / "home", monkeypatch, capsys)
     assert run.code == 0
     [warning] = run.summary["warnings"]
     assert "events.occurred_at: 4 row(s) from 2099-01-01 to 2099-01-01 run far past the subscriptions" in warning
@@ -381,7 +375,7 @@ def test_a_configured_data_end_still_wins(base, clean_run, tmp_path, capsys, mon
     config = yaml.safe_load((folder / "churnwatch.yaml").read_text())
     config["data_end"] = clean_run.summary["data_end"]
     (folder / "churnwatch.yaml").write_text(yaml.safe_dump(config))
-    run = run_features(folder, tmp_path / "home", capsys, monkeypatch)
+    run = run_features(folder, tmp_path / "home", monkeypatch, capsys)
     assert run.code == 0
     assert run.summary["tables"]["events"]["set_aside"] == {"after_data_end": 4}
     assert run.summary["warnings"] == []
