@@ -92,15 +92,21 @@ def csv_error(exc: duckdb.Error, file: Path, table: str, names: list[str], delim
         first = text.splitlines()[0] if text else type(exc).__name__
         return DataContractError(f"{file}: not a readable CSV file ({first})", table=table)
     line = _read_line(file, line_no).decode("utf-8", errors="replace").rstrip("\r\n")
+    reason = _engine_reason(text)
     fields = next(csv.reader([line], delimiter=delimiter), [])
-    if len(fields) != len(names):
+    if reason.startswith("Expected Number of Columns") and len(fields) != len(names):
         return DataContractError(
             f"{file}: line {line_no} has {len(fields)} fields where the header has {len(names)} "
             f"({', '.join(names)})", table=table, example={"line": line_no, "text": line[:QUOTE_CHARS]})
-    reason = next((ln.strip() for ln in text.splitlines()[1:] if ln.strip() and not ln.startswith(
-        ("Original Line", "Possible", "*"))), "a malformed row")
     return DataContractError(f"{file}: line {line_no} cannot be read as CSV ({reason})", table=table,
                              example={"line": line_no, "text": line[:QUOTE_CHARS]})
+
+
+def _engine_reason(text: str) -> str:
+    """DuckDB's one-line reason: the last non-empty line before its "Possible fixes"."""
+    lines = text.splitlines()
+    end = next((i for i, ln in enumerate(lines) if ln.startswith("Possible")), len(lines))
+    return next((ln.strip() for ln in reversed(lines[1:end]) if ln.strip()), "a malformed row")
 
 
 def _read_line(file: Path, line_no: int) -> bytes:

@@ -215,6 +215,15 @@ def short_row_csv(d, t):
     (d / "subscriptions.csv").write_text("\n".join(lines) + "\n")
 
 
+def unterminated_quote_csv(d, t):
+    _put(d, "accounts", t["accounts"], fmt="csv")
+    lines = (d / "accounts.csv").read_text().splitlines()
+    fields = lines[3].split(",")
+    fields[2] = '"' + fields[2]
+    lines[3] = ",".join(fields)
+    (d / "accounts.csv").write_text("\n".join(lines) + "\n")
+
+
 def latin1_csv(d, t):
     a = t["accounts"]
     a.loc[a.index[2], "industry"] = "Société Générale"
@@ -269,6 +278,8 @@ CASES: dict[str, Case] = {
     "table_in_two_formats": Case(table_in_two_formats, 2, "table 'tickets' is present twice"),
     "ragged_csv": Case(ragged_csv, 2, "events.csv: line 8 has 7 fields where the header has 5"),
     "short_row_csv": Case(short_row_csv, 2, "subscriptions.csv: line 4 has 3 fields where the header has 6"),
+    "unterminated_quote_csv": Case(unterminated_quote_csv, 2,
+                                   "accounts.csv: line 4 cannot be read as CSV (Value with unterminated quote"),
     "latin1_csv": Case(latin1_csv, 2, "accounts.csv: line 4, column industry is not UTF-8"),
     "repeated_header": Case(repeated_header, 2, "column 'industry' appears twice in the header"),
     "bad_number_csv": Case(bad_number_csv, 2, "subscriptions.mrr: 1 value(s) are not of type double"),
