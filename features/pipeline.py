@@ -87,8 +87,12 @@ def prepare(source: Source | str | Path, settings: Settings, con: duckdb.DuckDBP
             ) -> tuple[ValidationReport, list[str]]:
     """Load and check the source into ``con`` (``clean_*`` tables). Shared by features and metrics."""
     src = source if not isinstance(source, str | Path) else open_source(source)
-    loaded = load_raw_tables(src, con)
-    report = validate_tables(con, loaded, settings)
+    try:
+        loaded = load_raw_tables(src, con)
+        report = validate_tables(con, loaded, settings)
+    except duckdb.Error as exc:
+        raise DataContractError(f"{src.describe()}: the contract checks failed in the query engine: "
+                                f"{first_line(exc)}") from exc
     return report, loaded
 
 
