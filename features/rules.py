@@ -69,6 +69,8 @@ ACCOUNT_LEAD_DAYS = 365
 #: A silence this long (no event, ticket or invoice at all) after the subscriptions' latest
 #: date ends the activity the derived data end follows: what comes after it is stray rows.
 ACTIVITY_GAP_DAYS = 180
+#: The longest term believed when bounding the data end (five years).
+MAX_TERM_DAYS = 5 * 366
 #: Tables whose timestamps set the derived data end: (table, columns).
 DATA_END_PROBES = {"events": ("occurred_at",), "tickets": ("opened_at", "resolved_at"),
                    "invoices": ("issued_at", "paid_at")}
@@ -176,10 +178,12 @@ def create_account_first(con: duckdb.DuckDBPyConnection) -> None:
 
 
 def _subscriptions_latest(con: duckdb.DuckDBPyConnection) -> dt.date | None:
-    """The latest date the subscriptions mention (a start, or an end when there is one)."""
-    return con.execute(
-        "SELECT max(GREATEST(start_date, COALESCE(end_date, start_date))) FROM typed_subscriptions "
-        f"WHERE start_date >= {_day(PLAUSIBLE_START)}").fetchone()[0]
+    """The latest day the subscriptions cover: a term's end, but at most ``MAX_TERM_DAYS``
+    after its start (``9999-12-31`` often spells "open-ended"), and at least its start."""
+    return con.execute(f"""
+        SELECT max(GREATEST(start_date, LEAST(COALESCE(end_date, start_date),
+                                              start_date + INTERVAL {MAX_TERM_DAYS} DAY)))
+        FROM typed_subscriptions WHERE start_date >= {_day(PLAUSIBLE_START)}""").fetchone()[0]
 
 
 def _activity_days(con: duckdb.DuckDBPyConnection, loaded: list[str]) -> None:
@@ -218,8 +222,8 @@ def derive_data_end(con: duckdb.DuckDBPyConnection, loaded: list[str]) -> tuple[
     """The data end when none is configured, and the warnings it raises.
 
     The day after the latest plausible timestamp in events, tickets and invoices, where the
-    subscriptions bound what is plausible: past their latest date (a start, or an end when
-    there is one), activity that resumes after ``ACTIVITY_GAP_DAYS`` of silence is stray rows
+    subscriptions bound what is plausible: past the latest day they cover, activity that
+    resumes after ``ACTIVITY_GAP_DAYS`` of silence is stray rows
     (typed as 2099, say), and does not move the data end (and with it the as-of dates and
     the labels) into the future. Those rows are set aside as ``after_data_end`` with a
     warning that says how to set ``data_end``.

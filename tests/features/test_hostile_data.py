@@ -138,6 +138,13 @@ def events_before_account(d, t):  # plausible as a date, but years before the ac
     _put(d, "events", _dated_copies(t, "1995-06-01", n=3))
 
 
+def end_9999_and_events_2099(d, t):  # "open-ended" spelled 9999-12-31 does not hide stray rows
+    s = t["subscriptions"]
+    s.loc[s.index[:3], "end_date"] = pd.Timestamp("9999-12-31").date()
+    _put(d, "subscriptions", s)
+    events_2099(d, t)
+
+
 def tickets_2099(d, t):
     x = t["tickets"].head(2).copy()
     x["opened_at"] = pd.Timestamp("2099-03-01")
@@ -262,6 +269,7 @@ CASES: dict[str, Case] = {
     "events_2099": Case(events_2099, set_aside={"events": {"after_data_end": 4}}),
     "events_1900": Case(events_1900, set_aside={"events": {"before_1990": 4}}),
     "events_before_account": Case(events_before_account, set_aside={"events": {"before_account": 3}}),
+    "end_9999_and_events_2099": Case(end_9999_and_events_2099, set_aside={"events": {"after_data_end": 4}}),
     "tickets_2099": Case(tickets_2099, set_aside={"tickets": {"after_data_end": 2}}),
     "duplicated_term": Case(duplicated_term, set_aside={"subscriptions": {"duplicate_term": 1}}),
     "duplicated_open_ended_term": Case(duplicated_open_ended_term,
