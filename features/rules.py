@@ -69,6 +69,8 @@ ACCOUNT_LEAD_DAYS = 365
 #: A silence this long (no event, ticket or invoice at all) after the subscriptions' latest
 #: date ends the activity the derived data end follows: what comes after it is stray rows.
 ACTIVITY_GAP_DAYS = 180
+#: The largest share of the activity's dated values that can be stray rows (else it is data).
+STRAY_SHARE = 0.01
 #: The longest term believed when bounding the data end (five years).
 MAX_TERM_DAYS = 5 * 366
 #: Tables whose timestamps set the derived data end: (table, columns).
@@ -201,21 +203,29 @@ def _stray_from(con: duckdb.DuckDBPyConnection, anchor: dt.date | None) -> dt.da
         {after}{' AND' if after else 'WHERE'} gap > {ACTIVITY_GAP_DAYS}""").fetchone()[0]
 
 
-def _stray_warnings(con: duckdb.DuckDBPyConnection, loaded: list[str], stray: dt.date,
-                    anchor: dt.date | None) -> list[str]:
-    out = []
+def _rows_from(con: duckdb.DuckDBPyConnection, loaded: list[str], day: dt.date
+               ) -> tuple[list[tuple[str, int, dt.date]], int]:
+    """(``table.column``, rows dated from ``day`` on, the latest of them) per probe column, and
+    the number of plausible dated values in all of them."""
+    found, total = [], 0
     for name, cols in DATA_END_PROBES.items():
         if name not in loaded:
             continue
         for c in cols:
-            n, last = con.execute(f"SELECT count(*), CAST(max({q(c)}) AS DATE) FROM typed_{name} "
-                                  f"WHERE {q(c)} >= {_day(stray)}").fetchone()
+            n, last, every = con.execute(
+                f"SELECT count(*) FILTER (WHERE {q(c)} >= {_day(day)}), CAST(max({q(c)}) AS DATE), "
+                f"count(*) FILTER (WHERE {q(c)} >= {_day(PLAUSIBLE_START)}) FROM typed_{name}").fetchone()
+            total += every
             if n:
-                out.append(f"{name}.{c}: {n:,} row(s) from {stray} to {last} run far past the subscriptions "
-                           f"(latest subscription date {anchor}) after {ACTIVITY_GAP_DAYS}+ days without any "
-                           "activity; the data end does not follow them. If the export really ends later, "
-                           "set data_end in churnwatch.yaml")
-    return out
+                found.append((f"{name}.{c}", n, last))
+    return found, total
+
+
+def _stray_warnings(found: list[tuple[str, int, dt.date]], stray: dt.date, anchor: dt.date | None) -> list[str]:
+    return [f"{col}: {n:,} row(s) from {stray} to {last} run far past the subscriptions (latest day they "
+            f"cover {anchor}) after {ACTIVITY_GAP_DAYS}+ days without any activity; the data end does not "
+            "follow them. If the export really ends later, set data_end in churnwatch.yaml"
+            for col, n, last in found]
 
 
 def derive_data_end(con: duckdb.DuckDBPyConnection, loaded: list[str]) -> tuple[dt.date, list[str]]:
@@ -223,10 +233,10 @@ def derive_data_end(con: duckdb.DuckDBPyConnection, loaded: list[str]) -> tuple[
 
     The day after the latest plausible timestamp in events, tickets and invoices, where the
     subscriptions bound what is plausible: past the latest day they cover, activity that
-    resumes after ``ACTIVITY_GAP_DAYS`` of silence is stray rows
-    (typed as 2099, say), and does not move the data end (and with it the as-of dates and
-    the labels) into the future. Those rows are set aside as ``after_data_end`` with a
-    warning that says how to set ``data_end``.
+    resumes after ``ACTIVITY_GAP_DAYS`` of silence is stray rows when they are few (at most
+    ``STRAY_SHARE`` of the dated values; typed as 2099, say). Stray rows do not move the data
+    end (and with it the as-of dates and the labels) into the future: they are set aside as
+    ``after_data_end``, with a warning that says how to set ``data_end``.
 
     Raises:
         DataContractError: no plausible timestamp at all.
@@ -234,12 +244,15 @@ def derive_data_end(con: duckdb.DuckDBPyConnection, loaded: list[str]) -> tuple[
     anchor = _subscriptions_latest(con)
     _activity_days(con, loaded)
     stray = _stray_from(con, anchor)
+    found, total = _rows_from(con, loaded, stray) if stray else ([], 0)
+    if sum(n for _, n, _ in found) > STRAY_SHARE * total:
+        stray, found = None, []  # a real second stretch of activity, not a few stray rows
     before = f"WHERE d < {_day(stray)}" if stray else ""
     latest = con.execute(f"SELECT max(d) FROM activity_days {before}").fetchone()[0]
     if latest is None:
         raise DataContractError("no plausible timestamps in events, tickets or invoices: cannot tell the "
                                 "data end (set data_end in churnwatch.yaml)", table="events")
-    warnings = _stray_warnings(con, loaded, stray, anchor) if stray else []
+    warnings = _stray_warnings(found, stray, anchor) if stray else []
     for w in warnings:
         log.warning(w)
     return latest + dt.timedelta(days=1), warnings
