@@ -183,8 +183,8 @@ def _subscriptions_latest(con: duckdb.DuckDBPyConnection) -> dt.date | None:
     """The latest day the subscriptions cover: a term's end, but at most ``MAX_TERM_DAYS``
     after its start (``9999-12-31`` often spells "open-ended"), and at least its start."""
     return con.execute(f"""
-        SELECT max(GREATEST(start_date, LEAST(COALESCE(end_date, start_date),
-                                              start_date + INTERVAL {MAX_TERM_DAYS} DAY)))
+        SELECT CAST(max(GREATEST(start_date, LEAST(COALESCE(end_date, start_date),
+                                                   start_date + INTERVAL {MAX_TERM_DAYS} DAY))) AS DATE)
         FROM typed_subscriptions WHERE start_date >= {_day(PLAUSIBLE_START)}""").fetchone()[0]
 
 
