@@ -53,6 +53,6 @@ def reporter_for(console: Console) -> Iterator[Reporter]:
         yield LogReporter(console.file)
         return
     columns = (SpinnerColumn(), TextColumn("{task.description}", markup=False), BarColumn(), MofNCompleteColumn(),
-               TaskProgressColumn(), TimeElapsedColumn(), TextColumn("left"), TimeRemainingColumn())
+               TaskProgressColumn(), TimeElapsedColumn(), TextColumn("left", markup=False), TimeRemainingColumn())
     with Progress(*columns, console=console, transient=True) as progress:
         yield BarReporter(progress)

@@ -113,6 +113,18 @@ def cli(*args: object) -> Run:
     return Run(tuple(argv), code, out.getvalue(), err.getvalue())
 
 
+def _config(data: Path) -> dict:
+    """The demo's config with the data folder, a watched subset for drift (Evidently's plots
+    cost time per column), two folds for the model choice, and an alert rule every scored
+    account breaks, named with a payload (so ``tasks`` and ``alerts`` print hostile rows)."""
+    config = yaml.safe_load((data / "churnwatch.yaml").read_text())
+    config.update({"data": str(data), "monitoring": {"features": WATCHED, "min_matured_rows": 20},
+                   "training": {"folds": 2},
+                   "alert_rules": [{"name": f"watch {SCRIPT}{RICH}", "kind": "below_for", "threshold": 100,
+                                    "days": 7, "min_scores": 1}]})
+    return config
+
+
 @pytest.fixture(scope="module")
 def hostile(tmp_path_factory):
     """A home built from hostile demo data through the CLI; every command's ``Run`` by name."""
@@ -120,36 +132,32 @@ def hostile(tmp_path_factory):
         find_chromium()
     except BrowserError as exc:
         pytest.skip(str(exc))
+    from churnwatch.options import console, err
+
     root = tmp_path_factory.mktemp("injection")
     data, home = root / "data", root / "home"
-    write_demo_data(data, accounts=160, months=18, seed=11)
-    ids = _inject(data)
-    end = dt.date.fromisoformat(str(yaml.safe_load((data / "churnwatch.yaml").read_text())["data_end"]))
+    write_demo_data(data, accounts=200, months=18, seed=11)
+    ids = sorted(_inject(data).values())
+    config = _config(data)
+    end = dt.date.fromisoformat(str(config["data_end"]))
     home.mkdir()
-    config = yaml.safe_load((data / "churnwatch.yaml").read_text())
-    config.update({"data": str(data), "monitoring": {"features": WATCHED, "min_matured_rows": 20}})
     (home / "churnwatch.yaml").write_text(yaml.safe_dump(config, allow_unicode=True))
     h = ("--home", home)
-    runs: dict[str, Run] = {}
-    plan = [
-        ("features", ("features", *h)),
-        ("metrics", ("metrics", *h)),
-        ("train", ("train", *h)),
-        ("promote", ("promote", *h)),
-        ("evaluate", ("evaluate", *h)),
-        ("score-past", ("score", *h, "--as-of", (end - dt.timedelta(days=120)).isoformat())),
-        ("score", ("score", *h)),
-        ("alerts", ("alerts", *h)),
-        ("tasks", ("tasks", *h)),
-        ("explain", ("explain", ids and sorted(ids.values())[0], *h)),
-        ("explain-zh", ("explain", sorted(ids.values())[1], *h, "--lang", "zh-CN")),
-        ("report", ("report", *h)),
-        ("drift", ("drift", *h)),
-        ("performance", ("performance", *h)),
-        ("diagnose", ("diagnose", *h)),
-    ]
-    for name, args in plan:
-        runs[name] = cli(*args)
+    plan = {
+        "features": ("features", *h), "metrics": ("metrics", *h), "train": ("train", *h),
+        "promote": ("promote", *h), "evaluate": ("evaluate", *h),
+        "score-past": ("score", *h, "--as-of", (end - dt.timedelta(days=120)).isoformat()),
+        "score": ("score", *h), "alerts": ("alerts", *h), "tasks": ("tasks", *h),
+        "explain": ("explain", ids[0], *h), "explain-zh": ("explain", ids[2], *h, "--lang", "zh-CN"),
+        "report": ("report", *h, "--top", "2", *[a for i in ids for a in ("--account", i)]),
+        "drift": ("drift", *h), "performance": ("performance", *h), "diagnose": ("diagnose", *h),
+    }
+    widths = console.width, err.width
+    console.width = err.width = 400  # long ids on one line: the payload is checked as printed
+    try:
+        runs = {name: cli(*args) for name, args in plan.items()}
+    finally:
+        console.width, err.width = widths
     return {"home": home, "data": data, "ids": ids, "runs": runs}
 
 
@@ -161,10 +169,110 @@ def test_every_command_exits_cleanly_on_hostile_text(hostile):
 
 
 def test_terminal_prints_payloads_literally(hostile):
-    runs, ids = hostile["runs"], sorted(hostile["ids"].values())
-    explain = runs["explain"].out
-    assert ids[0] in explain.replace("\n", "") or ids[0][:20] in explain
-    printed = "".join(r.out for r in runs.values())
-    # the Rich closing tag and the Jinja payload are printed as they are, never interpreted
-    assert RICH in printed and TEMPLATE in printed
-    assert "\\[" not in printed  # no escaped-markup backslashes shown to the user
+    runs, ids = hostile["runs"], hostile["ids"]
+    assert ids[0] in runs["explain"].out and ids[2] in runs["explain-zh"].out
+    for name in ("tasks", "score"):
+        assert any(i in runs[name].out for i in ids), repr(runs[name])
+    assert f"watch {SCRIPT}{RICH}" in runs["alerts"].out, repr(runs["alerts"])
+    assert any(f"{v}{SCRIPT}" in runs["explain"].out for v in ("A", "B", "C")) or SCRIPT in runs["explain"].out
+    printed = "".join(r.out + r.err for r in runs.values())
+    assert "\\[/]" not in printed  # escaped markup is never shown with its backslash
+
+
+def _pages(home: Path) -> dict[str, Path]:
+    """Every HTML file under the home, one per distinct content (MLflow keeps a copy of each report)."""
+    seen: dict[str, Path] = {}
+    for path in sorted(home.rglob("*.html"), key=lambda p: (len(p.parts), str(p))):
+        seen.setdefault(path.read_text(encoding="utf-8"), path)
+    return {str(p.relative_to(home)): p for p in seen.values()}
+
+
+def _probe_dom(page: Path, tmp: Path) -> str:
+    text = page.read_text(encoding="utf-8")
+    at = text.rfind("</body>")
+    copy = tmp / f"probe-{page.name}"
+    copy.write_text(text[:at] + PROBE + text[at:], encoding="utf-8")
+    return dump_dom(copy, budget_ms=5000)
+
+
+def test_no_html_page_runs_or_renders_injected_markup(hostile, tmp_path):
+    pages = _pages(hostile["home"])
+    names = {Path(k).name for k in pages}
+    assert {"drift.html", "performance.html"} <= names and any(n.startswith("churn-report-") for n in names), pages
+    for name, page in pages.items():
+        source = page.read_text(encoding="utf-8")
+        assert SCRIPT not in source and "<img src=x" not in source, name
+        dom = _probe_dom(page, tmp_path)
+        probe = re.findall(r'data-probe-x="([^"]*)"', dom)
+        assert probe == ["undefined"], (name, probe)  # the page's scripts ran; none of ours
+        assert not re.search(r"<img[^>]*\bsrc=\"x\"", dom), name
+        scripts = re.findall(r"<script[^>]*>(.*?)</script>", dom, re.S)
+        assert not any(s.strip() == "window.__x=1" for s in scripts), name
+        assert dom.count("7*7}}") == dom.count(TEMPLATE), name  # never half-rendered
+        if Path(name).name.startswith("churn-report-"):
+            for i in hostile["ids"]:
+                shown = i.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+                assert shown in dom, (name, i)  # the real id, shown as text
+        else:
+            assert "\\u003c/script\\u003e" in source, name  # Evidently's data block, escaped
+
+
+def test_script_json_and_the_evidently_data_block(tmp_path):
+    from monitoring.errors import MonitoringError
+    from monitoring.safe_html import insert_after_body, safe_report_html, script_json
+
+    value = {"csm": SCRIPT, "note": "<!-- a & b \u2028 c", "n": float("nan")}
+    text = script_json(value)
+    assert not re.search("[<>&\u2028\u2029]", text) and json.loads(text.replace("NaN", "null"))["csm"] == SCRIPT
+    raw = (f"<html><head><script>\n    var metric_ab12 = {json.dumps(value)};\n"
+           f"    var additional_graphs_metric_ab12 = {json.dumps({'g': IMG})};\n</script></head>"
+           "<body><div id='root'></div><script>draw()</script></body></html>")
+    safe = safe_report_html(raw)
+    assert SCRIPT not in safe and IMG not in safe and safe.count("<script>") == 2 and safe.endswith(
+        "<body><div id='root'></div><script>draw()</script></body></html>")
+    assert insert_after_body(safe, "<div>x</div>").count("<body>\n<div>x</div>") == 1
+    for broken in (raw.replace("var metric_ab12", "let metric_ab12"), raw.replace(";\n</script>", "\n")):
+        with pytest.raises(MonitoringError, match="unexpected layout"):
+            safe_report_html(broken)
+
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_consoles_never_read_data_as_markup():
+    from churnwatch import options
+
+    assert options.console._markup is False and options.err._markup is False  # noqa: SLF001 - no public getter
+    sources = {p: p.read_text(encoding="utf-8") for p in (ROOT / "churnwatch").rglob("*.py")}
+    for path, text in sources.items():
+        tree = ast.parse(text)
+        for node in ast.walk(tree):
+            if not isinstance(node, ast.Call):
+                continue
+            name = getattr(node.func, "attr", getattr(node.func, "id", ""))
+            kw = {k.arg: k.value for k in node.keywords}
+            where = f"{path.relative_to(ROOT)}:{node.lineno}"
+            if name in ("Console", "TextColumn"):
+                assert isinstance(kw.get("markup"), ast.Constant) and kw["markup"].value is False, where
+            markup_on = isinstance(kw.get("markup"), ast.Constant) and kw["markup"].value is True
+            if markup_on or name == "from_markup":
+                # markup only in explain, and every value put into it goes through rich.markup.escape
+                assert path.name == "insights.py", where
+                for arg in node.args:
+                    for part in ast.walk(arg):
+                        if isinstance(part, ast.FormattedValue) and _reads_data(part.value):
+                            assert _escaped(part.value), f"{where}: {ast.unparse(part.value)} is not escaped"
+
+
+#: Names whose values in explain's markup are ours (labels, numbers, colours), never the data's.
+_OURS = {"L", "colour", "change", "spark", "trend", "_money", "int", "len", "view.tier_label", "view.health_score",
+         "view.churn_probability", "view.as_of", "view.mrr", "view.expected_mrr_loss", "p.get"}
+
+
+def _reads_data(expr: ast.expr) -> bool:
+    text = ast.unparse(expr)
+    return not any(text == o or text.startswith((f"{o}[", f"{o}(", f"{o}.")) for o in _OURS)
+
+
+def _escaped(expr: ast.expr) -> bool:
+    return isinstance(expr, ast.Call) and getattr(expr.func, "id", "") == "escape"
