@@ -121,7 +121,7 @@ def _config(data: Path) -> dict:
     config.update({"data": str(data), "monitoring": {"features": WATCHED, "min_matured_rows": 20},
                    "training": {"folds": 2},
                    "alert_rules": [{"name": f"watch {SCRIPT}{RICH}", "kind": "below_for", "threshold": 100,
-                                    "days": 7, "min_scores": 1}]})
+                                    "days": 1, "min_scores": 1}]})
     return config
 
 
@@ -213,8 +213,8 @@ def test_no_html_page_runs_or_renders_injected_markup(hostile, tmp_path):
             for i in hostile["ids"]:
                 shown = i.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
                 assert shown in dom, (name, i)  # the real id, shown as text
-        else:
-            assert "\\u003c/script\\u003e" in source, name  # Evidently's data block, escaped
+        elif Path(name).name == "drift.html":
+            assert "\\u003c/script\\u003e" in source, name  # the categories in Evidently's data block, escaped
 
 
 def test_script_json_and_the_evidently_data_block(tmp_path):
