@@ -53,13 +53,15 @@ def _hostile(values: pd.Series, taken: int = 3) -> dict:
 def _inject(folder: Path) -> dict[str, str]:
     """Rewrite the generated tables: payloads in every text column. Returns the renamed ids."""
     t = {p.stem: pd.read_parquet(p) for p in folder.glob("*.parquet")}
-    subs = t["subscriptions"]
-    live = subs.groupby("account_id")["end_date"].max().sort_values(ascending=False).index[:3]
-    ids = {old: IDS[i] for i, old in enumerate(sorted(live))}
+    subs, ev = t["subscriptions"], t["events"]
+    end = pd.Timestamp(str(yaml.safe_load((folder / "churnwatch.yaml").read_text())["data_end"]))
+    live = set(subs.loc[pd.to_datetime(subs["end_date"]) >= end, "account_id"])
+    recent = ev[(ev["occurred_at"] >= end - pd.Timedelta(days=60)) & ev["account_id"].isin(live)]
+    quiet = recent.groupby("account_id").size().sort_values().index[:3]  # at risk: tasks list them
+    ids = {old: IDS[i] for i, old in enumerate(sorted(quiet))}
     people = _hostile(t["accounts"]["csm"])
     for name, frame in t.items():
         frame["account_id"] = frame["account_id"].replace(ids)
-    ev = t["events"]
     for old, new in ids.items():
         ev["user_id"] = ev["user_id"].str.replace(old, new, regex=False)
     acc = t["accounts"]
@@ -171,8 +173,7 @@ def test_every_command_exits_cleanly_on_hostile_text(hostile):
 def test_terminal_prints_payloads_literally(hostile):
     runs, ids = hostile["runs"], hostile["ids"]
     assert ids[0] in runs["explain"].out and ids[2] in runs["explain-zh"].out
-    for name in ("tasks", "score"):
-        assert any(i in runs[name].out for i in ids), repr(runs[name])
+    assert any(i in runs["tasks"].out for i in ids), repr(runs["tasks"])
     assert f"watch {SCRIPT}{RICH}" in runs["alerts"].out, repr(runs["alerts"])
     assert any(f"{v}{SCRIPT}" in runs["explain"].out for v in ("A", "B", "C")) or SCRIPT in runs["explain"].out
     printed = "".join(r.out + r.err for r in runs.values())
