@@ -60,7 +60,7 @@ def _inject(folder: Path) -> dict[str, str]:
     quiet = recent.groupby("account_id").size().sort_values().index[:3]  # at risk: tasks list them
     ids = {old: IDS[i] for i, old in enumerate(sorted(quiet))}
     people = _hostile(t["accounts"]["csm"])
-    for name, frame in t.items():
+    for frame in t.values():
         frame["account_id"] = frame["account_id"].replace(ids)
     for old, new in ids.items():
         ev["user_id"] = ev["user_id"].str.replace(old, new, regex=False)
@@ -174,7 +174,7 @@ def test_terminal_prints_payloads_literally(hostile):
     runs, ids = hostile["runs"], hostile["ids"]
     assert ids[0] in runs["explain"].out and ids[2] in runs["explain-zh"].out
     assert any(i in runs["tasks"].out for i in ids), repr(runs["tasks"])
-    assert f"watch {SCRIPT}{RICH}" in runs["alerts"].out, repr(runs["alerts"])
+    assert f"watch {SCRIPT}{RICH}" in runs["score"].out, repr(runs["score"])
     assert any(f"{v}{SCRIPT}" in runs["explain"].out for v in ("A", "B", "C")) or SCRIPT in runs["explain"].out
     printed = "".join(r.out + r.err for r in runs.values())
     assert "\\[/]" not in printed  # escaped markup is never shown with its backslash
