@@ -22,8 +22,11 @@ from core.home import Home
 from core.progress import Reporter
 from core.settings import CONFIG_FILE_NAME, Settings, load_settings
 
-console = Console()
-err = Console(stderr=True)
+# Data is never Rich markup ("[/]" in an account id is a name, not a closing tag): both consoles
+# print strings as they are; a line that wants styling passes a ``rich.text.Text`` (or
+# ``markup=True`` with ``rich.markup.escape`` on every value).
+console = Console(markup=False)
+err = Console(stderr=True, markup=False)
 
 HomeOpt = Annotated[Path | None, typer.Option("--home", help="home folder (default ./churnwatch-data or "
                                               "$CHURNWATCH_HOME)", show_default=False)]

@@ -45,11 +45,14 @@ class BarReporter(Reporter):
 
 @contextmanager
 def reporter_for(console: Console) -> Iterator[Reporter]:
-    """A bar on ``console`` when it is a terminal, else timestamped lines on its file."""
+    """A bar on ``console`` when it is a terminal, else timestamped lines on its file.
+
+    Step descriptions are shown as plain text (they may name accounts, files or event types).
+    """
     if not console.is_terminal:
         yield LogReporter(console.file)
         return
-    columns = (SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-               TaskProgressColumn(), TimeElapsedColumn(), TextColumn("left"), TimeRemainingColumn())
+    columns = (SpinnerColumn(), TextColumn("{task.description}", markup=False), BarColumn(), MofNCompleteColumn(),
+               TaskProgressColumn(), TimeElapsedColumn(), TextColumn("left", markup=False), TimeRemainingColumn())
     with Progress(*columns, console=console, transient=True) as progress:
         yield BarReporter(progress)

@@ -16,6 +16,10 @@ the drift computation and of the share's denominator, and listed under
 Sampling: above ``max_rows`` a side is cut to a uniform random sample of ``max_rows`` rows
 without replacement (``sample_seed``), before Evidently sees it. Data quality is always
 computed on all rows.
+
+Category values reach Evidently as they are (the report shows the real names); the HTML is
+written by ``monitoring.outputs``, which re-encodes Evidently's data block script-safe
+(``monitoring.safe_html``): a value such as ``</script><script>…`` stays text.
 """
 
 from __future__ import annotations

@@ -15,6 +15,7 @@ from pathlib import Path
 import mlflow
 from mlflow.tracking import MlflowClient
 
+from monitoring.safe_html import insert_after_body, safe_report_html
 from training.registry import use_tracking_uri
 
 BANNER_ID = "churnwatch-summary"
@@ -40,15 +41,15 @@ def banner(title: str, alarm: bool, lines: list[str], table: list[list[str]] | N
 
 
 def write_outputs(out: Path, stem: str, snapshot, summary: dict, header: str) -> list[Path]:
-    """``<out>/<stem>.html`` (Evidently's report, ``header`` first; none without a
-    ``snapshot``) and ``<out>/<stem>.json``; returns the files written."""
+    """``<out>/<stem>.html`` (Evidently's report with its data block made script-safe by
+    ``monitoring.safe_html``, ``header`` first; none without a ``snapshot``) and
+    ``<out>/<stem>.json``; returns the files written."""
     out.mkdir(parents=True, exist_ok=True)
     page, data = out / f"{stem}.html", out / f"{stem}.json"
     files = []
     if snapshot is not None:
-        snapshot.save_html(str(page))
-        text = page.read_text(encoding="utf-8")
-        page.write_text(text.replace("<body>", f"<body>\n{header}", 1), encoding="utf-8")
+        text = safe_report_html(snapshot.get_html_str(as_iframe=False))
+        page.write_text(insert_after_body(text, header), encoding="utf-8")
         files.append(page)
     data.write_text(json.dumps(summary, indent=2, ensure_ascii=False, default=str), encoding="utf-8")
     return [*files, data]

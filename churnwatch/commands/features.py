@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.markup import escape
 from rich.table import Table
 
 from churnwatch.options import (
@@ -76,7 +75,7 @@ def _print_profile(profile: dict) -> None:
     """The company's own columns: which became features, which did not and why."""
     if profile["used"]:
         console.print("own columns as profile features: " + ", ".join(
-            escape(f"{c['table']}.{c['column']} -> {c['feature']} ({c['kind']})") for c in profile["used"]))
+            f"{c['table']}.{c['column']} -> {c['feature']} ({c['kind']})" for c in profile["used"]))
     unused = [c for c in profile["unused"] if not c["reason"].startswith("contract column")]
     if not unused:
         return
@@ -84,7 +83,7 @@ def _print_profile(profile: dict) -> None:
     for col in ("table", "column", "reason"):
         table.add_column(col)
     for c in unused:
-        table.add_row(c["table"], escape(c["column"]), escape(c["reason"]))
+        table.add_row(c["table"], c["column"], c["reason"])
     console.print(table)
 
 

@@ -18,6 +18,7 @@ import typer
 from rich.markup import escape
 from rich.panel import Panel
 from rich.table import Table
+from rich.text import Text
 
 from churnwatch.options import (
     ConfigOpt,
@@ -68,11 +69,11 @@ def explain(account_id: str, store: Path | None = None, home: Path | None = None
             f"{L['csm']} {p.get('csm', '-')}  {L['segment']} {p.get('segment', '-')}  "
             f"{L['industry']} {p.get('industry', '-')}  {L['region']} {p.get('region', '-')}\n"
             f"[dim]{L['as_of']} {view.as_of}  {L['model']} {escape(view.model_version)}[/]")
-    console.print(Panel(head, title=L["title"], expand=False))
+    console.print(Panel(Text.from_markup(head), title=L["title"], expand=False))
     trend = view.trend.tail(points)
     spark = sparkline(list(trend["health_score"]))
     console.print(f"{L['trend']} ({len(trend)} {L['scores']}): [bold]{spark}[/]  "
-                  f"{int(trend['health_score'].iloc[0])} → {int(trend['health_score'].iloc[-1])}")
+                  f"{int(trend['health_score'].iloc[0])} → {int(trend['health_score'].iloc[-1])}", markup=True)
     t = Table(show_header=True, header_style="dim", box=None, padding=(0, 2))
     t.add_column(L["as_of"])
     for r in trend.itertuples():
@@ -85,15 +86,15 @@ def explain(account_id: str, store: Path | None = None, home: Path | None = None
         for c in (L["signal"], L["text"], L["value"], L["contribution"]):
             table.add_column(c, justify="right" if c == L["contribution"] else "left")
         for x in items:
-            table.add_row(escape(str(x["label"])), escape(str(x["text"])),
-                          escape(f"{x['feature']} = {_value(x.get('value'))}"),
-                          f"[{sign}]{x['contribution']:+.2f}[/]")
+            table.add_row(str(x["label"]), str(x["text"]), f"{x['feature']} = {_value(x.get('value'))}",
+                          Text(f"{x['contribution']:+.2f}", style=sign))
         if not items:
             table.add_row("-", L["none"], "", "")
         console.print(table)
     pb = view.playbook
-    console.print(Panel(f"[bold]{escape(str(pb['action']))}[/]\n{L['owner']}: {escape(str(pb['owner']))}   "
-                        f"{L['respond']}: [bold]{escape(str(pb['respond_within']))}[/]",
+    console.print(Panel(Text.from_markup(f"[bold]{escape(str(pb['action']))}[/]\n{L['owner']}: "
+                                         f"{escape(str(pb['owner']))}   {L['respond']}: "
+                                         f"[bold]{escape(str(pb['respond_within']))}[/]"),
                         title=L["playbook"], expand=False))
 
 
