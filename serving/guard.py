@@ -23,8 +23,6 @@ import hmac
 import json
 from typing import Any
 
-from starlette.responses import Response
-
 from core.settings import ServingSettings
 from serving.limits import (
     JSON,

@@ -47,10 +47,10 @@ from core.settings import ServingSettings
 from core.vocabulary import Lang
 from features.spec import Catalogue, build_catalogue
 from serving.api import MAX_ACCOUNTS, AccountError, AccountId, ScoreResult, model_info, request_models
-from serving.openapi import Docs
 from serving.guard import Guard
 from serving.limits import serving_limits
 from serving.logs import install_log_filters
+from serving.openapi import Docs
 from serving.problems import problem_response
 from serving.scoring import Scorer, feature_rows
 
