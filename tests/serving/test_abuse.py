@@ -32,6 +32,7 @@ from starlette.testclient import TestClient
 from core.settings import ServingSettings, load_settings
 from serving.guard import Guard
 from serving.launch import free_port, serve_command, stop_server, wait_ready
+from serving.limits import serving_limits
 from serving.logs import EscapeControl, escape_control
 from serving.problems import PROBLEM_TYPE
 from serving.scoring import Scorer
@@ -179,7 +180,8 @@ def test_a_zip_bomb_is_413_at_the_body_limit():
     bomb = gzip.compress(b" " * 50_000_000, compresslevel=9)  # 50 MB of spaces in ~50 kB
     assert len(bomb) < 100_000
     started = time.monotonic()
-    answer = run(call, guarded(max_body_bytes=1_000_000), body=[bomb], headers={**JSON_HEADERS, "Content-Encoding": "gzip"})
+    answer = run(call, guarded(max_body_bytes=1_000_000), body=[bomb],
+                 headers={**JSON_HEADERS, "Content-Encoding": "gzip"})
     assert answer["status"] == 413
     assert answer["json"]["detail"] == "request body larger than 1000000 bytes once decompressed (gzip)"
     assert time.monotonic() - started < 2, "decompression stops at the limit"
@@ -217,6 +219,19 @@ def test_serving_settings_come_from_churnwatch_yaml(tmp_path):
     assert (serving.body_timeout_seconds, serving.max_concurrent_requests, serving.max_body_bytes) == (4, 10, 8_000_000)
 
 
+def test_serving_limits_read_the_home_and_the_environment_and_name_a_bad_value(tmp_path, monkeypatch):
+    monkeypatch.setenv("CHURNWATCH_MAX_BODY_BYTES", "123456")
+    (tmp_path / "churnwatch.yaml").write_text("serving: {max_concurrent_requests: 7}\n", encoding="utf-8")
+    limits = serving_limits(tmp_path)
+    assert (limits.max_body_bytes, limits.max_concurrent_requests) == (123_456, 7)
+    monkeypatch.setenv("CHURNWATCH_MAX_BODY_BYTES", "lots")
+    with pytest.raises(SystemExit, match="CHURNWATCH_MAX_BODY_BYTES='lots'"):
+        serving_limits(tmp_path)
+    (tmp_path / "churnwatch.yaml").write_text("serving: {body_timeout_seconds: 60}\n", encoding="utf-8")
+    with pytest.raises(SystemExit, match="serving.body_timeout_seconds"):
+        serving_limits(tmp_path)
+
+
 # --- the service in-process ----------------------------------------------------------------
 
 @pytest.fixture(scope="module")
@@ -250,7 +265,8 @@ def test_a_client_error_is_one_log_record_without_traceback(client, caplog):
         response = client.post("/score", json=forged)
     assert response.status_code == 422
     records = [r for r in caplog.records if r.levelno >= logging.WARNING]
-    assert [r.getMessage() for r in records] == ["testclient:50000 POST /score -> 422 Request does not match the schema"]
+    assert [r.getMessage() for r in records] == [
+        "testclient:50000 POST /score -> 422 Request does not match the schema"]
     assert not [r for r in caplog.records if r.exc_info], "no traceback for a client's error"
 
 
