@@ -3,8 +3,10 @@
 It checks what BentoML and pydantic cannot, before a body is parsed, and answers every error
 as RFC 9457 problem details (``serving/problems.py``):
 
-- requests in progress in this worker, at most ``max_concurrent_requests``: 503 with
-  ``Retry-After`` (health probes and metrics are not counted);
+- requests in progress in this worker, at most ``max_concurrent_requests`` (health probes
+  and metrics are not counted): past it, the request that has waited longest for its body
+  gives its place to the new one, or, when none is waiting for a body, the new one is
+  answered 503 with ``Retry-After``;
 - the bearer token (BentoML has no authentication of its own outside BentoCloud): 401;
 - the media type and the content encoding (``serving/limits.py``): 415;
 - the body's size, from ``Content-Length`` and while it streams in, also once decompressed
@@ -29,6 +31,7 @@ from serving.limits import (
     RETRY_AFTER_SECONDS,
     ClientGone,
     Refused,
+    Slot,
     Slots,
     check_encoding,
     check_media_type,
@@ -63,21 +66,21 @@ class Guard:
         if scope["path"].startswith(UNCOUNTED_PATHS):
             await self.app(scope, receive, send)
             return
-        if not self.slots.take():
-            await _refuse(Refused(503, f"more than {self.slots.size} requests in progress; retry later",
-                                  headers={"Retry-After": str(RETRY_AFTER_SECONDS)}), scope, send)
+        slot = self.slots.take()
+        if slot is None:
+            await _refuse(_busy(f"more than {self.slots.size} requests in progress"), scope, send)
             return
         try:
-            await self._checked(scope, receive, send)
+            await self._checked(scope, receive, send, slot)
         finally:
-            self.slots.give_back()
+            self.slots.give_back(slot)
 
-    async def _checked(self, scope: dict, receive: Any, send: Any) -> None:
+    async def _checked(self, scope: dict, receive: Any, send: Any, slot: Slot) -> None:
         try:
             if not scope["path"].startswith(OPEN_PATHS) and scope["path"] != "/":
                 self._check_token(scope)
             if scope["method"] in BODY_METHODS:
-                scope, receive = await self._with_body(scope, receive)
+                scope, receive = await self._with_body(scope, receive, slot)
         except Refused as refused:
             await _refuse(refused, scope, send)
             return
@@ -93,7 +96,7 @@ class Guard:
             raise Refused(401, "send the token as 'Authorization: Bearer <token>'",
                           headers={"WWW-Authenticate": 'Bearer realm="churnwatch"'})
 
-    async def _with_body(self, scope: dict, receive: Any) -> tuple[dict, Any]:
+    async def _with_body(self, scope: dict, receive: Any, slot: Slot) -> tuple[dict, Any]:
         """The scope and a ``receive`` replaying the checked, decompressed body (limits in the
         module docstring); the scope's headers then describe that body as plain JSON."""
         headers = _headers(scope)
@@ -105,7 +108,11 @@ class Guard:
         max_bytes = self.limits.max_body_bytes
         if int(length) > max_bytes:
             raise Refused(413, f"request body larger than {max_bytes} bytes")
-        body = await read_body(receive, max_bytes, self.limits.body_timeout_seconds)
+        body = None
+        with self.slots.waiting_for_body(slot):
+            body = await read_body(receive, max_bytes, self.limits.body_timeout_seconds)
+        if body is None:  # its slot went to a new request
+            raise _busy("the server is full and this request's body was the slowest to arrive")
         if encoding is not None:
             body = decompress(body, encoding, max_bytes)
         kept = [(k, v) for k, v in scope["headers"]
@@ -131,6 +138,10 @@ def _replay(body: bytes, receive: Any) -> Any:
         return {"type": "http.request", "body": body, "more_body": False}
 
     return replay
+
+
+def _busy(why: str) -> Refused:
+    return Refused(503, f"{why}; retry later", headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
 
 
 async def _refuse(refused: Refused, scope: dict, send: Any) -> None:

@@ -8,8 +8,10 @@
 - **Body size and time**: the body is read in full, at most ``max_body_bytes``, within
   ``body_timeout_seconds`` of the request's headers; a slow body is answered 408 and its
   connection closed.
-- **Requests in progress** per worker: at most ``max_concurrent_requests``; one more is
-  answered 503 with ``Retry-After`` at once.
+- **Requests in progress** per worker: at most ``max_concurrent_requests``. One more takes
+  the place of the request that has waited longest for its body (which is answered 503 and
+  its connection closed); when none is waiting for a body, the new one is answered 503 with
+  ``Retry-After`` at once.
 
 The limits are ``ServingSettings`` (``churnwatch.yaml``, section ``serving``).
 """
@@ -18,7 +20,8 @@ from __future__ import annotations
 
 import os
 import zlib
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from email.message import Message
 from email.utils import collapse_rfc2231_value
 
@@ -78,22 +81,63 @@ def serving_limits(home: str | os.PathLike[str] | None = None) -> ServingSetting
     return limits.model_copy(update={"max_body_bytes": int(raw)})
 
 
+class Slot:
+    """One request's place among the requests in progress; ``evicted`` once given to another."""
+
+    def __init__(self) -> None:
+        self.held = True
+        self.evicted = False
+        self.cancel_scope: anyio.CancelScope | None = None
+
+    def evict(self) -> None:
+        self.held, self.evicted = False, True
+        if self.cancel_scope is not None:
+            self.cancel_scope.cancel()
+
+
 class Slots:
-    """Requests in progress in this worker, at most ``size`` (one event loop: no lock needed)."""
+    """Requests in progress in this worker, at most ``size`` (one event loop: no lock needed).
+
+    When every slot is taken, a new request takes the slot of the request that has waited
+    longest for its body (that one is cut, see ``Guard``): a client that opens slow
+    connections cannot keep the others out. Only when no request is waiting for its body is
+    the new one refused.
+    """
 
     def __init__(self, size: int) -> None:
         self.size = size
         self.taken = 0
+        self._waiting: dict[int, Slot] = {}  # by arrival: the first has waited longest
 
-    def take(self) -> bool:
-        """Take a slot; False when all are taken."""
-        if self.taken >= self.size:
-            return False
-        self.taken += 1
-        return True
+    def take(self) -> Slot | None:
+        """A slot, possibly one taken from the longest wait for a body; None when all are busy."""
+        if self.taken < self.size:
+            self.taken += 1
+            return Slot()
+        if not self._waiting:
+            return None
+        oldest = next(iter(self._waiting))
+        self._waiting.pop(oldest).evict()
+        return Slot()
 
-    def give_back(self) -> None:
-        self.taken -= 1
+    def give_back(self, slot: Slot) -> None:
+        self._waiting.pop(id(slot), None)
+        if slot.held:
+            slot.held = False
+            self.taken -= 1
+
+    @contextmanager
+    def waiting_for_body(self, slot: Slot) -> Iterator[None]:
+        """While the body of ``slot``'s request arrives, the slot may be given to a new request:
+        the block is then cancelled and ``slot.evicted`` is True."""
+        with anyio.CancelScope() as scope:
+            slot.cancel_scope = scope
+            self._waiting[id(slot)] = slot
+            try:
+                yield
+            finally:
+                self._waiting.pop(id(slot), None)
+                slot.cancel_scope = None
 
 
 def check_media_type(content_type: str) -> None:
