@@ -209,6 +209,12 @@ def test_a_zip_bomb_is_413_at_the_body_limit():
     assert time.monotonic() - started < 2, "decompression stops at the limit"
 
 
+@pytest.mark.parametrize("length", ["9" * 5000, "8000001"])
+def test_a_content_length_past_the_limit_is_413_before_the_body_is_read(length):
+    answer = run(call, guarded(), body=[], headers={**JSON_HEADERS, "Content-Length": length})
+    assert answer["status"] == 413 and answer["headers"]["connection"] == "close"
+
+
 @pytest.mark.parametrize(("body", "encoding", "status", "said"), [
     (b"not gzip at all", "gzip", 400, "not valid gzip data"),
     (gzip.compress(BODY)[:-12], "gzip", 400, "ends before the compressed data does"),
