@@ -192,6 +192,23 @@ class ProfileSettings(BaseModel):
     columns: dict[str, ProfileColumn] = Field(default_factory=dict, description="column -> name/direction/unit")
 
 
+class ServingSettings(BaseModel):
+    """Limits of the prediction service, per worker process (``serving/limits.py``).
+
+    ``CHURNWATCH_MAX_BODY_BYTES`` in the environment overrides ``max_body_bytes``.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    max_body_bytes: int = Field(8_000_000, ge=1_000, description="largest request body, also once decompressed "
+                                "(default: 1,000 accounts with every feature)")
+    body_timeout_seconds: float = Field(15.0, gt=0, le=25, description="a request body not received in full "
+                                        "this long after its headers is answered 408 and its connection "
+                                        "closed (below the service's 30 s request timeout)")
+    max_concurrent_requests: int = Field(256, ge=1, le=100_000, description="requests in progress per worker; "
+                                         "more are answered 503 with Retry-After at once")
+
+
 class Settings(BaseModel):
     """Everything churnwatch can be configured with.
 
@@ -210,6 +227,7 @@ class Settings(BaseModel):
         monitoring: drift and performance alarm thresholds (``MonitoringSettings``).
         training: the split's block lengths (``TrainingSettings``).
         profile: the company's own account columns as features (``ProfileSettings``).
+        serving: the prediction service's limits (``ServingSettings``).
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -228,6 +246,7 @@ class Settings(BaseModel):
     monitoring: MonitoringSettings = Field(default_factory=MonitoringSettings)
     training: TrainingSettings = Field(default_factory=TrainingSettings)
     profile: ProfileSettings = Field(default_factory=ProfileSettings)
+    serving: ServingSettings = Field(default_factory=ServingSettings)
 
     @property
     def horizon(self) -> Horizon:

@@ -26,8 +26,15 @@ DESCRIPTION = ("Early-warning service for customer churn: calibrated risk, healt
                "and playbook per account. `POST /score` scores the features in the request (every feature "
                "of the served model's catalogue is a typed, range-checked field); `POST /score_accounts` "
                "scores accounts from their latest snapshot in the store; `GET /model` describes the served "
-               "model. Every error is RFC 9457 problem details (`application/problem+json`).")
-SECURED_STATUSES = (400, 401, 413, 415, 422, 500)
+               "model. Every error is RFC 9457 problem details (`application/problem+json`). A request body is "
+               "JSON in UTF-8 (`Content-Type: application/json`, any letter case), sent as is or compressed "
+               "(`Content-Encoding: gzip` or `deflate`); it is held to the server's body limit (8 MB by "
+               "default) also once decompressed, and must arrive within the server's body timeout (15 s by "
+               "default, then 408 and the connection is closed). A worker busy with more requests than its "
+               "limit answers 503 with `Retry-After`.")
+SECURED_STATUSES = (400, 401, 408, 413, 415, 422, 500, 503)
+BODY = ("JSON in UTF-8; `Content-Encoding: gzip` or `deflate` accepted (the size limit applies to the "
+        "decompressed body too)")
 
 
 def package_version() -> str:
@@ -51,7 +58,7 @@ def _ok(schema: dict, description: str) -> dict:
 def _post(name: str, summary: str, request: str, answer: dict, statuses: tuple[int, ...]) -> dict:
     return {"post": {
         "operationId": name, "summary": summary, "tags": ["Scoring"], "security": [{"bearer": []}],
-        "requestBody": {"required": True,
+        "requestBody": {"required": True, "description": BODY,
                         "content": {"application/json": {"schema": {"$ref": REF.format(model=request)}}}},
         "responses": {**_ok(answer, "one answer per account, in request order"), **_problem_responses(statuses)},
     }}
@@ -75,11 +82,11 @@ def build_document(score_request: type[BaseModel], score_accounts_request: type[
             "score_accounts", "Score accounts from their latest snapshot; an unknown id gets an error entry",
             score_accounts_request.__name__,
             {"type": "array", "items": {"anyOf": [item("ScoreResult"), item("AccountError")]}},
-            (*SECURED_STATUSES, 503)),
+            SECURED_STATUSES),
         "/model": {"get": {"operationId": "model", "summary": "The served model: version, training window, "
                            "metrics and feature spec", "tags": ["Model"], "security": [{"bearer": []}],
                            "responses": {**_ok(item("ModelInfo"), "the served model"),
-                                         **_problem_responses((401,))}}},
+                                         **_problem_responses((401, 503))}}},
         "/livez": _health("/livez", "Liveness"),
         "/readyz": _health("/readyz", "Readiness: the model is loaded"),
         "/metrics": _health("/metrics", "Prometheus metrics"),

@@ -12,9 +12,11 @@ Configured by environment (``churnwatch serve`` sets them): ``CHURNWATCH_HOME`` 
 folder), ``CHURNWATCH_MODEL`` (bundle folder or ``models:/churnwatch@alias``; default the
 champion), ``CHURNWATCH_STORE`` (snapshot store for ``/score_accounts``),
 ``CHURNWATCH_API_TOKEN`` (bearer token; health, metrics and docs stay open),
-``CHURNWATCH_MAX_BODY_BYTES`` (default 8 MB: 1,000 accounts with every feature),
-``CHURNWATCH_WORKERS`` (worker processes, default 1; one per core is the fastest when the
-machine serves nothing else).
+``CHURNWATCH_MAX_BODY_BYTES`` (over the settings' ``serving.max_body_bytes``, default 8 MB:
+1,000 accounts with every feature), ``CHURNWATCH_WORKERS`` (worker processes, default 1; one
+per core is the fastest when the machine serves nothing else). The limits on bodies, their
+time and the requests in progress are the ``serving`` section of ``churnwatch.yaml``
+(``serving/limits.py``); the guard in front of the endpoints applies them (``serving/guard.py``).
 
 The endpoints are ``async``: a request of a few accounts (a few milliseconds of CPU) is
 scored on the event loop, which saves the hop to a thread pool; larger batches go to a
@@ -41,11 +43,15 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from core.errors import ChurnwatchError
+from core.settings import ServingSettings
 from core.vocabulary import Lang
 from features.spec import Catalogue, build_catalogue
 from serving.api import MAX_ACCOUNTS, AccountError, AccountId, ScoreResult, model_info, request_models
+from serving.guard import Guard
+from serving.limits import serving_limits
+from serving.logs import install_log_filters
 from serving.openapi import Docs
-from serving.problems import Guard, problem_response
+from serving.problems import problem_response
 from serving.scoring import Scorer, feature_rows
 
 log = logging.getLogger(__name__)
@@ -92,9 +98,9 @@ def _score_accounts_request() -> type:
 
 
 def make_service(catalogue: Catalogue, scorer: Callable[[], Scorer], token: str | None = None,
-                 max_body_bytes: int = 8_000_000, workers: int = 1) -> Any:
+                 workers: int = 1, limits: ServingSettings | None = None) -> Any:
     """A BentoML service whose request model is ``catalogue``'s; ``scorer()`` is called once
-    per worker when it starts."""
+    per worker when it starts. ``limits``: the guard's (default ``ServingSettings()``)."""
     score_request, score_accounts_request = _score_request(catalogue), _score_accounts_request()
     model_app = Starlette(routes=[Route("/", _model_endpoint, methods=["GET"])])
 
@@ -104,6 +110,7 @@ def make_service(catalogue: Catalogue, scorer: Callable[[], Scorer], token: str 
         """Churn risk, health, tier, reasons and playbook for accounts."""
 
         def __init__(self) -> None:
+            install_log_filters()  # the server's logging is configured by now
             self.scorer = scorer()
             # Batches are scored one at a time per worker (LightGBM already uses every core on
             # a batch): more in parallel would only oversubscribe the cores and hold more bodies.
@@ -146,7 +153,7 @@ def make_service(catalogue: Catalogue, scorer: Callable[[], Scorer], token: str 
             return _json([found.get(a, {"account_id": a, "error": "unknown account: no snapshot in the store"})
                           for a in account_ids])
 
-    ChurnService.add_asgi_middleware(Guard, token=token, max_bytes=max_body_bytes)
+    ChurnService.add_asgi_middleware(Guard, token=token, limits=limits or ServingSettings())
     ChurnService.add_asgi_middleware(Docs, score_request=score_request, score_accounts_request=score_accounts_request)
     return ChurnService
 
@@ -185,7 +192,7 @@ def _from_environment() -> Any:
     catalogue = loaded.bundle.catalogue if loaded is not None else build_catalogue([])
     return make_service(catalogue, (lambda: loaded) if loaded is not None else load_scorer,
                         token=os.environ.get("CHURNWATCH_API_TOKEN") or None,
-                        max_body_bytes=int(os.environ.get("CHURNWATCH_MAX_BODY_BYTES", 8_000_000)),
+                        limits=serving_limits(),
                         workers=_workers())
 
 
