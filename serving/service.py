@@ -6,7 +6,11 @@ The request model is generated from the served bundle's feature catalogue, so th
 class is made from it (``make_service``) when the module is imported, i.e. when a worker
 starts: the module-level ``ChurnService`` loads the model named by the environment. Where no
 model can be loaded (``bentoml build`` on a machine without a home) it is made from the core
-catalogue and the model is loaded, with its error, when the service starts.
+catalogue and the model is loaded, with its error, when the service starts. A model that is
+named (or reachable) but does not load stops a server process (``bentoml serve``, its
+workers) with exit code 2, and a worker that
+cannot load its model stops the whole server (``serving.launch.model_unloadable``): BentoML
+would otherwise restart it for ever.
 
 Configured by environment (``churnwatch serve`` sets them): ``CHURNWATCH_HOME`` (home
 folder), ``CHURNWATCH_MODEL`` (bundle folder or ``models:/churnwatch@alias``; default the
@@ -44,6 +48,7 @@ from core.errors import ChurnwatchError
 from core.vocabulary import Lang
 from features.spec import Catalogue, build_catalogue
 from serving.api import MAX_ACCOUNTS, AccountError, AccountId, ScoreResult, model_info, request_models
+from serving.launch import exit_2_after_failed_worker, in_bentoml_server, model_unloadable
 from serving.openapi import Docs
 from serving.problems import Guard, problem_response
 from serving.scoring import Scorer, feature_rows
@@ -104,7 +109,10 @@ def make_service(catalogue: Catalogue, scorer: Callable[[], Scorer], token: str 
         """Churn risk, health, tier, reasons and playbook for accounts."""
 
         def __init__(self) -> None:
-            self.scorer = scorer()
+            try:
+                self.scorer = scorer()
+            except Exception as exc:  # noqa: BLE001 - any failure: restarting the worker cannot help
+                model_unloadable(exc)
             # Batches are scored one at a time per worker (LightGBM already uses every core on
             # a batch): more in parallel would only oversubscribe the cores and hold more bodies.
             self.batches = anyio.CapacityLimiter(1)
@@ -177,10 +185,13 @@ def _model_reachable() -> bool:
 def _from_environment() -> Any:
     """``ChurnService`` for the model named by the environment (module docstring)."""
     loaded = None
+    exit_2_after_failed_worker()
     if _model_reachable():
         try:
             loaded = load_scorer()
-        except Exception as exc:  # noqa: BLE001 - raised again, with its type, when a worker starts
+        except Exception as exc:  # noqa: BLE001 - a named model that does not load stops a server (exit 2)
+            if in_bentoml_server():
+                model_unloadable(exc)
             log.warning("no model loaded at import (%s); the request schema lists the core features only", exc)
     catalogue = loaded.bundle.catalogue if loaded is not None else build_catalogue([])
     return make_service(catalogue, (lambda: loaded) if loaded is not None else load_scorer,

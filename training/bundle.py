@@ -30,6 +30,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import json
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -164,6 +165,7 @@ class ModelBundle:
                 self.test_predictions.to_csv(tmp, index=False)
             written.append("test_predictions.csv")
         write_manifest(folder, written)
+        _share(folder, [*written, MANIFEST])
         return folder
 
     @classmethod
@@ -197,6 +199,14 @@ class ModelBundle:
         if files.exists("test_predictions.csv"):
             bundle.test_predictions = parsed(files, "test_predictions.csv", read_predictions)
         return bundle
+
+
+def _share(folder: Path, names: list[str]) -> None:
+    """Give the files the permissions a plain write would (atomic writes create them owner-only)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    for name in names:
+        os.chmod(folder / name, 0o666 & ~mask)
 
 
 def _json(obj: dict) -> str:
