@@ -155,13 +155,15 @@ def load_version(client: MlflowClient, version: int) -> ModelBundle:
         mv = client.get_model_version(MODEL_NAME, str(version))
     except MlflowException as exc:
         raise RegistryError(f"model version {version} of '{MODEL_NAME}' does not exist") from exc
-    origin = f"model version {version} ({mv.source})"
     with tempfile.TemporaryDirectory(prefix=f"churnwatch-v{version}-") as dst:
         try:
             path = mlflow.artifacts.download_artifacts(artifact_uri=mv.source, dst_path=dst)
+            bundle = _anchor_pointer(ModelBundle.load(path, origin=mv.source), client)
         except (MlflowException, OSError) as exc:
-            raise ModelBundleError(f"{origin}: its files cannot be downloaded ({_first_line(exc)})") from exc
-        bundle = _anchor_pointer(ModelBundle.load(path, origin=origin), client)
+            raise ModelBundleError(f"model version {version}: its files at {mv.source} cannot be downloaded "
+                                   f"({_first_line(exc)})") from exc
+        except ModelBundleError as exc:
+            raise ModelBundleError(f"model version {version}: {exc}") from exc
     bundle.meta["model_version"] = version
     return bundle
 
