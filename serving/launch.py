@@ -149,12 +149,16 @@ def model_unloadable(exc: BaseException) -> NoReturn:
     the arbiter too (else it restarts the worker every few seconds, for ever) and leave the note
     that makes it exit 2 as well."""
     log.error("cannot load the model, stopping the server: %s", exc)
-    if in_bentoml_worker():
-        arbiter = os.getppid()
-        if _is_bentoml_serve(arbiter):
-            _failure_note(arbiter).write_text(str(exc), encoding="utf-8")
-            os.kill(arbiter, signal.SIGTERM)
-    raise SystemExit(2)
+    if not in_bentoml_worker():
+        raise SystemExit(2)
+    arbiter = os.getppid()
+    if _is_bentoml_serve(arbiter):
+        _failure_note(arbiter).write_text(str(exc), encoding="utf-8")
+        os.kill(arbiter, signal.SIGTERM)
+    # leave at once: unwinding through the ASGI lifespan would log the error again as a traceback
+    logging.shutdown()
+    sys.stderr.flush()
+    os._exit(2)
 
 
 def exit_2_after_failed_worker() -> None:
