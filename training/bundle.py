@@ -44,6 +44,7 @@ from core.store import SNAPSHOTS
 from features.spec import Catalogue
 from training.blend import BlendedModel
 from training.bundle_read import (
+    PARSE_ERRORS,
     json_object,
     parsed,
     read_blend,
@@ -188,12 +189,15 @@ class ModelBundle:
         catalogue, frame = parsed(files, "features.json", read_features)
         if files.exists("blend.json"):
             booster = parsed(files, "blend.json", read_blend(booster))
-        bundle = cls(booster=booster, calibrator=parsed(files, "calibrator.json", read_calibrator),
-                     health_map=parsed(files, "health_map.json", read_health_map),
-                     catalogue=catalogue, frame=frame,
-                     meta=parsed(files, "bundle.json", lambda b: json_object(b, "training metadata")),
-                     reason_references=parsed(files, "reasons.json", lambda b: json_object(b, "reason references"))
-                     if files.exists("reasons.json") else None)
+        parts = {"calibrator": parsed(files, "calibrator.json", read_calibrator),
+                 "health_map": parsed(files, "health_map.json", read_health_map),
+                 "meta": parsed(files, "bundle.json", lambda b: json_object(b, "training metadata")),
+                 "reason_references": parsed(files, "reasons.json", lambda b: json_object(b, "reason references"))
+                 if files.exists("reasons.json") else None}
+        try:  # the reason builder reads the catalogue and the references together
+            bundle = cls(booster=booster, catalogue=catalogue, frame=frame, **parts)
+        except PARSE_ERRORS as exc:
+            raise ModelBundleError(f"{files.where('reasons.json')} does not fit features.json ({exc})") from exc
         if booster.feature_name() != bundle.frame.names:
             raise ModelBundleError(f"{files.where('model.txt')} and features.json disagree on the feature order")
         if files.exists("test_predictions.csv"):
