@@ -148,9 +148,11 @@ def model_unloadable(exc: BaseException) -> NoReturn:
     """Stop this process with exit code 2 after a model failed to load; in a BentoML worker, stop
     the arbiter too (else it restarts the worker every few seconds, for ever) and leave the note
     that makes it exit 2 as well."""
-    log.error("cannot load the model, stopping the server: %s", exc)
     if not in_bentoml_worker():
+        sys.stderr.write(f"error: cannot load the model, not starting the server: {exc}\n")
+        sys.stderr.flush()
         raise SystemExit(2)
+    log.error("cannot load the model, stopping the server: %s", exc)
     arbiter = os.getppid()
     if _is_bentoml_serve(arbiter):
         _failure_note(arbiter).write_text(str(exc), encoding="utf-8")
