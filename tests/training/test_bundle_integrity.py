@@ -228,3 +228,9 @@ def test_cli_exits_2_naming_the_file_for_every_damaged_bundle(trained, tmp_path,
         account = con.execute(f"SELECT min(account_id) FROM {HISTORY}").fetchone()[0]
     explained = cli(home.root, "explain", account)
     assert explained.returncode == 0, explained.stderr
+    # a damaged champion cannot be compared with: promote says how to replace it, --force does
+    refused = cli(home.root, "promote", "--version", "1")
+    assert refused.returncode == 2 and "--force" in refused.stderr and f"model version {version}" in refused.stderr
+    replaced = cli(home.root, "promote", "--version", "1", "--force", "--reason", "champion damaged")
+    assert replaced.returncode == 0 and "version 1: promoted" in replaced.stdout, replaced.stderr
+    assert cli(home.root, "evaluate").returncode == 0
