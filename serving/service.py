@@ -6,7 +6,11 @@ The request model is generated from the served bundle's feature catalogue, so th
 class is made from it (``make_service``) when the module is imported, i.e. when a worker
 starts: the module-level ``ChurnService`` loads the model named by the environment. Where no
 model can be loaded (``bentoml build`` on a machine without a home) it is made from the core
-catalogue and the model is loaded, with its error, when the service starts.
+catalogue and the model is loaded, with its error, when the service starts. A model that is
+named (or reachable) but does not load stops a server process (``bentoml serve``, its
+workers) with exit code 2, and a worker that
+cannot load its model stops the whole server (``serving.launch.model_unloadable``): BentoML
+would otherwise restart it for ever.
 
 Configured by environment (``churnwatch serve`` sets them): ``CHURNWATCH_HOME`` (home
 folder), ``CHURNWATCH_MODEL`` (bundle folder or ``models:/churnwatch@alias``; default the
@@ -48,6 +52,7 @@ from core.vocabulary import Lang
 from features.spec import Catalogue, build_catalogue
 from serving.api import MAX_ACCOUNTS, AccountError, AccountId, ScoreResult, model_info, request_models
 from serving.guard import Guard
+from serving.launch import exit_2_after_failed_worker, in_bentoml_server, model_unloadable
 from serving.limits import serving_limits
 from serving.logs import install_log_filters
 from serving.openapi import Docs
@@ -111,7 +116,10 @@ def make_service(catalogue: Catalogue, scorer: Callable[[], Scorer], token: str 
 
         def __init__(self) -> None:
             install_log_filters()  # the server's logging is configured by now
-            self.scorer = scorer()
+            try:
+                self.scorer = scorer()
+            except Exception as exc:  # noqa: BLE001 - any failure: restarting the worker cannot help
+                model_unloadable(exc)
             # Batches are scored one at a time per worker (LightGBM already uses every core on
             # a batch): more in parallel would only oversubscribe the cores and hold more bodies.
             self.batches = anyio.CapacityLimiter(1)
@@ -184,10 +192,13 @@ def _model_reachable() -> bool:
 def _from_environment() -> Any:
     """``ChurnService`` for the model named by the environment (module docstring)."""
     loaded = None
+    exit_2_after_failed_worker()
     if _model_reachable():
         try:
             loaded = load_scorer()
-        except Exception as exc:  # noqa: BLE001 - raised again, with its type, when a worker starts
+        except Exception as exc:  # noqa: BLE001 - a named model that does not load stops a server (exit 2)
+            if in_bentoml_server():
+                model_unloadable(exc)
             log.warning("no model loaded at import (%s); the request schema lists the core features only", exc)
     catalogue = loaded.bundle.catalogue if loaded is not None else build_catalogue([])
     return make_service(catalogue, (lambda: loaded) if loaded is not None else load_scorer,

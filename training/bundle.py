@@ -15,10 +15,14 @@ A bundle folder holds:
 * ``test_predictions.csv`` — the test block's out-of-sample predictions (monitoring's
   reference);
 * ``reasons.json`` — what reasons are worded against (``training.reasons.fit_references``;
-  optional: older bundles word reasons without references).
+  optional: older bundles word reasons without references);
+* ``checksums.json`` — size and SHA-256 of every other file, written last (``training.manifest``).
 
-``ModelBundle.load`` reads these with json and LightGBM's text parser only: nothing is
-unpickled and no model code is run.
+``ModelBundle.load`` verifies the files against ``checksums.json`` before parsing any of them,
+then reads them with json, pandas and LightGBM's text parser only (``training.bundle_read``,
+each file's shape checked): nothing is unpickled and no model code is run. Any problem is a
+``ModelBundleError`` naming the file. Bundles without ``checksums.json`` (saved before it
+existed) load with a warning.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import json
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -34,17 +39,31 @@ import numpy as np
 import pandas as pd
 from scipy.special import expit
 
+from core.files import atomic_path, atomic_write_text
 from core.store import SNAPSHOTS
 from features.spec import Catalogue
 from training.blend import BlendedModel
+from training.bundle_read import (
+    PARSE_ERRORS,
+    json_object,
+    parsed,
+    read_blend,
+    read_booster,
+    read_calibrator,
+    read_features,
+    read_health_map,
+    read_predictions,
+)
 from training.calibration import IsotonicCalibrator
 from training.errors import ModelBundleError
 from training.health import HealthMap
+from training.manifest import MANIFEST, BundleFiles, write_manifest
 from training.model import FeatureFrame, FeatureRows
 from training.reasons import contributions, reason_builder, threads_for
-from training.score_calibration import ScoreCalibrator, load_calibrator
+from training.score_calibration import ScoreCalibrator
 
 FILES = ("model.txt", "calibrator.json", "health_map.json", "features.json", "bundle.json")
+OPTIONAL_FILES = ("blend.json", "reasons.json", "test_predictions.csv")
 
 
 @dataclass
@@ -120,53 +139,79 @@ class ModelBundle:
 
     # -- files -----------------------------------------------------------------------
     def save(self, folder: Path) -> Path:
+        """Write the bundle's files into ``folder``, each whole or not at all, then the manifest
+        (``checksums.json``: size and SHA-256 of each file) last.
+
+        Raises:
+            StorageError: a file cannot be written (disk full, read-only...), naming it.
+        """
+        folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
-        (folder / "model.txt").write_text(self.booster.model_to_string(), encoding="utf-8")
-        _dump(folder / "calibrator.json", self.calibrator.to_dict())
-        _dump(folder / "health_map.json", self.health_map.to_dict())
-        _dump(folder / "features.json", {"catalogue": json.loads(self.catalogue.to_json()),
-                                         "frame": self.frame.to_dict()})
-        _dump(folder / "bundle.json", self.meta)
+        texts = {"model.txt": self.booster.model_to_string(),
+                 "calibrator.json": _json(self.calibrator.to_dict()),
+                 "health_map.json": _json(self.health_map.to_dict()),
+                 "features.json": _json({"catalogue": json.loads(self.catalogue.to_json()),
+                                         "frame": self.frame.to_dict()}),
+                 "bundle.json": _json(self.meta)}
         if isinstance(self.booster, BlendedModel):
-            _dump(folder / "blend.json", self.booster.to_dict())
-        if self.test_predictions is not None:
-            self.test_predictions.to_csv(folder / "test_predictions.csv", index=False)
+            texts["blend.json"] = _json(self.booster.to_dict())
         if self.reason_references is not None:
-            _dump(folder / "reasons.json", self.reason_references)
+            texts["reasons.json"] = _json(self.reason_references)
+        (folder / MANIFEST).unlink(missing_ok=True)  # a folder being rewritten is not a verified bundle
+        for name, text in texts.items():
+            atomic_write_text(folder / name, text)
+        written = list(texts)
+        if self.test_predictions is not None:
+            with atomic_path(folder / "test_predictions.csv", suffix=".csv") as tmp:
+                self.test_predictions.to_csv(tmp, index=False)
+            written.append("test_predictions.csv")
+        write_manifest(folder, written)
+        _share(folder, [*written, MANIFEST])
         return folder
 
     @classmethod
-    def load(cls, folder: Path | str) -> ModelBundle:
-        folder = Path(folder)
-        missing = [f for f in FILES if not (folder / f).exists()]
-        if missing:
-            raise ModelBundleError(f"{folder}: not a model bundle (missing {', '.join(missing)})")
-        try:
-            booster = lgb.Booster(model_str=(folder / "model.txt").read_text(encoding="utf-8"))
-            feats = json.loads((folder / "features.json").read_text(encoding="utf-8"))
-            catalogue = Catalogue.from_json(json.dumps(feats["catalogue"]))
-            if (folder / "blend.json").exists():
-                booster = BlendedModel.from_dict(booster, _read(folder / "blend.json"))
-            bundle = cls(booster=booster,
-                         calibrator=load_calibrator(_read(folder / "calibrator.json")),
-                         health_map=HealthMap.from_dict(_read(folder / "health_map.json")),
-                         catalogue=catalogue, frame=FeatureFrame.from_dict(feats["frame"]),
-                         meta=_read(folder / "bundle.json"),
-                         reason_references=_read(folder / "reasons.json") if (folder / "reasons.json").exists()
-                         else None)
-        except (ValueError, KeyError, lgb.basic.LightGBMError) as exc:
-            raise ModelBundleError(f"{folder}: unreadable model bundle ({exc})") from exc
+    def load(cls, folder: Path | str, origin: str | None = None) -> ModelBundle:
+        """Read a bundle folder: its manifest is checked first (every listed file present, of its
+        size and checksum), then each file is parsed and checked for shape.
+
+        Bundles saved before manifests existed load with a warning (``training.manifest``).
+
+        Args:
+            folder: the bundle folder.
+            origin: what error messages call the bundle (default: the folder), e.g. the
+                registry source a temporary copy was downloaded from.
+
+        Raises:
+            ModelBundleError: naming the file and what is wrong with it.
+        """
+        files = BundleFiles.open(Path(folder), FILES, OPTIONAL_FILES, origin)
+        booster = parsed(files, "model.txt", read_booster)
+        catalogue, frame = parsed(files, "features.json", read_features)
+        if files.exists("blend.json"):
+            booster = parsed(files, "blend.json", read_blend(booster))
+        parts = {"calibrator": parsed(files, "calibrator.json", read_calibrator),
+                 "health_map": parsed(files, "health_map.json", read_health_map),
+                 "meta": parsed(files, "bundle.json", lambda b: json_object(b, "training metadata")),
+                 "reason_references": parsed(files, "reasons.json", lambda b: json_object(b, "reason references"))
+                 if files.exists("reasons.json") else None}
+        try:  # the reason builder reads the catalogue and the references together
+            bundle = cls(booster=booster, catalogue=catalogue, frame=frame, **parts)
+        except PARSE_ERRORS as exc:
+            raise ModelBundleError(f"{files.where('reasons.json')} does not fit features.json ({exc})") from exc
         if booster.feature_name() != bundle.frame.names:
-            raise ModelBundleError(f"{folder}: model.txt and features.json disagree on the feature order")
-        preds = folder / "test_predictions.csv"
-        if preds.exists():
-            bundle.test_predictions = pd.read_csv(preds, parse_dates=["as_of"], dtype={"account_id": str})
+            raise ModelBundleError(f"{files.where('model.txt')} and features.json disagree on the feature order")
+        if files.exists("test_predictions.csv"):
+            bundle.test_predictions = parsed(files, "test_predictions.csv", read_predictions)
         return bundle
 
 
-def _dump(path: Path, obj: dict) -> None:
-    path.write_text(json.dumps(obj, indent=2, ensure_ascii=False, default=str), encoding="utf-8")
+def _share(folder: Path, names: list[str]) -> None:
+    """Give the files the permissions a plain write would (atomic writes create them owner-only)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    for name in names:
+        os.chmod(folder / name, 0o666 & ~mask)
 
 
-def _read(path: Path) -> dict:
-    return json.loads(path.read_text(encoding="utf-8"))
+def _json(obj: dict) -> str:
+    return json.dumps(obj, indent=2, ensure_ascii=False, default=str)

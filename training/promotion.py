@@ -16,7 +16,7 @@ from mlflow.tracking import MlflowClient
 
 from core.store import connect
 from training.bundle import ModelBundle
-from training.errors import TrainingError
+from training.errors import ModelBundleError, TrainingError
 from training.evaluation import evaluate
 from training.leakage import promotion_block
 from training.own_table import read_scoring_table
@@ -91,9 +91,10 @@ def promote_version(client: MlflowClient, version: int | None, force: bool = Fal
         return PromotionDecision(False, blocked, {}, None), version, champion
     rows = evaluation_rows(candidate)
     cand_metrics = score_metrics(candidate, rows)
-    champ_metrics = None
+    champ_metrics, champ_bundle = None, None
     if champion is not None:
-        champ_bundle = load_version(client, champion)
+        champ_bundle = _champion_or_none(client, champion, force)
+    if champ_bundle is not None:
         missing = [n for n in champ_bundle.frame.names if n not in rows.columns]
         if missing and not force:
             return (PromotionDecision(False, f"the champion needs features the candidate's test rows lack "
@@ -114,6 +115,21 @@ def promote_version(client: MlflowClient, version: int | None, force: bool = Fal
     if decision.promote:
         set_champion(client, version, decision.reason)
     return decision, version, champion
+
+
+def _champion_or_none(client: MlflowClient, version: int, force: bool) -> ModelBundle | None:
+    """The champion's bundle; None when its files are damaged and ``force`` replaces it anyway.
+
+    Raises:
+        ModelBundleError: the champion's files are damaged and ``force`` is not given.
+    """
+    try:
+        return load_version(client, version)
+    except ModelBundleError as exc:
+        if not force:
+            raise ModelBundleError(f"the champion cannot be compared with: {exc}. Replace it with "
+                                   "`churnwatch promote --force --reason ...`") from exc
+        return None
 
 
 def evaluate_version(client: MlflowClient, version: int | None, store: Path | None = None) -> tuple[dict, int]:

@@ -1,8 +1,9 @@
 """MLflow: tracking runs, the model registry, the ``champion`` alias and promotion.
 
 The bundle is logged as plain artefacts and registered as a model version whose source
-is the run's ``bundle`` folder; loading downloads those files and reads them with
-``ModelBundle.load`` (no MLflow flavour, no pickle).
+is the run's ``bundle`` folder; loading downloads those files into a temporary folder, reads
+them with ``ModelBundle.load`` (checksums first; no MLflow flavour, no pickle) and removes the
+folder: no download outlives the command.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from mlflow.tracking import MlflowClient
 
 from core.home import absolute_in, home_of_tracking, relative_to
 from training.bundle import ModelBundle
-from training.errors import RegistryError
+from training.errors import ModelBundleError, RegistryError
 
 log = logging.getLogger(__name__)
 
@@ -141,36 +142,77 @@ def latest_version(client: MlflowClient) -> int:
 
 
 def load_version(client: MlflowClient, version: int) -> ModelBundle:
-    """Download version ``version``'s files and load them."""
+    """Download version ``version``'s files into a temporary folder, load them, remove the folder.
+
+    The loaded bundle holds everything in memory, so no copy outlives the call.
+
+    Raises:
+        RegistryError: no such version.
+        ModelBundleError: its files cannot be downloaded, or are missing, damaged or altered
+            (the message names the file at its registry source).
+    """
     try:
         mv = client.get_model_version(MODEL_NAME, str(version))
     except MlflowException as exc:
         raise RegistryError(f"model version {version} of '{MODEL_NAME}' does not exist") from exc
-    dst = Path(tempfile.mkdtemp(prefix=f"churnwatch-v{version}-"))
-    path = mlflow.artifacts.download_artifacts(artifact_uri=mv.source, dst_path=str(dst))
-    bundle = _anchor_pointer(ModelBundle.load(path), client)
+    with tempfile.TemporaryDirectory(prefix=f"churnwatch-v{version}-") as dst:
+        try:
+            path = mlflow.artifacts.download_artifacts(artifact_uri=mv.source, dst_path=dst)
+            bundle = _anchor_pointer(ModelBundle.load(path, origin=mv.source), client)
+        except (MlflowException, OSError) as exc:
+            raise ModelBundleError(f"model version {version}: its files at {mv.source} cannot be downloaded "
+                                   f"({_first_line(exc)})") from exc
+        except ModelBundleError as exc:
+            raise ModelBundleError(f"model version {version}: {exc}") from exc
     bundle.meta["model_version"] = version
     return bundle
 
 
 def load_model(client: MlflowClient, uri: str | None = None) -> ModelBundle:
-    """A bundle from a path, ``models:/churnwatch@champion`` style URI, or the champion."""
-    if uri and Path(uri).exists():
+    """A bundle from a folder, a ``models:/churnwatch@alias`` or ``models:/churnwatch/N`` URI,
+    or (``uri`` None) the champion.
+
+    Raises:
+        RegistryError: an unknown alias or version, a malformed URI, or no champion.
+        ModelBundleError: the folder does not exist or its files are missing or damaged.
+    """
+    if uri and not uri.startswith("models:/"):
+        # a path: never fall back to another model when it does not exist
         return _anchor_pointer(ModelBundle.load(uri), client)
-    if uri and uri.startswith("models:/"):
-        ref = uri.split("/", 1)[1]
-        if "@" in ref:
-            try:
-                version = int(client.get_model_version_by_alias(ref.split("@")[0], ref.split("@")[1]).version)
-            except MlflowException as exc:
-                raise RegistryError(f"{uri}: no such alias") from exc
-        else:
-            version = int(ref.split("/")[1])
-        return load_version(client, version)
-    version = champion_version(client)
-    if version is None:
-        raise RegistryError("no champion model: run `churnwatch train` and `churnwatch promote`")
+    version = resolve_version(client, uri)
     return load_version(client, version)
+
+
+def resolve_version(client: MlflowClient, uri: str | None = None) -> int:
+    """The version number a ``models:/`` URI (or, for None, the champion alias) names now.
+
+    Raises:
+        RegistryError: a malformed URI, another model's name, an unknown alias, or no champion.
+    """
+    if not uri:
+        version = champion_version(client)
+        if version is None:
+            raise RegistryError("no champion model: run `churnwatch train` and `churnwatch promote`")
+        return version
+    ref = uri[len("models:/"):]
+    name, sep, alias = ref.partition("@")
+    if not sep:
+        name, _, alias = ref.partition("/")
+    if name != MODEL_NAME or not alias:
+        raise RegistryError(f"{uri}: expected models:/{MODEL_NAME}@ALIAS or models:/{MODEL_NAME}/VERSION")
+    if not sep:
+        if not alias.isdigit():
+            raise RegistryError(f"{uri}: the version must be a whole number")
+        return int(alias)
+    try:
+        return int(client.get_model_version_by_alias(MODEL_NAME, alias).version)
+    except MlflowException as exc:
+        raise RegistryError(f"{uri}: no such alias") from exc
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = str(exc).strip().splitlines()
+    return lines[0] if lines else type(exc).__name__
 
 
 @dataclass(frozen=True)

@@ -124,17 +124,17 @@ def serve(store: StoreOpt = None, home: HomeOpt = None,
           workers: Annotated[int, typer.Option(min=1, help="worker processes (one per core serves the most "
                                                            "requests)")] = 1) -> None:
     """Start the BentoML prediction service (POST /score, /score_accounts; GET /model)."""
+    from serving.launch import check_model, serve_foreground
+
     h = Home.resolve(home)
+    # the model is loaded and checked here first: a bad bundle exits 2 naming the file
+    checked = check_model(h, model)
     env = {**os.environ, "CHURNWATCH_HOME": str(h.root), "BENTOML_DO_NOT_TRACK": "true",
-           "CHURNWATCH_WORKERS": str(workers)}
-    if model:
-        env["CHURNWATCH_MODEL"] = model
+           "CHURNWATCH_WORKERS": str(workers), "CHURNWATCH_MODEL": checked}
     if store:
         env["CHURNWATCH_STORE"] = str(store)
-    console.print(f"serving on http://{host}:{port} (Swagger UI: /, OpenAPI: /docs.json; token: "
-                  f"{'required' if env.get('CHURNWATCH_API_TOKEN') else 'not set'})")
-    from serving.launch import serve_foreground
-
+    console.print(f"serving {checked} on http://{host}:{port} (Swagger UI: /, OpenAPI: /docs.json; token: "
+                  f"{'required' if env.get('CHURNWATCH_API_TOKEN') else 'not set'})", markup=False)
     serve_foreground(port, env, host)  # this process becomes the server: signals reach it directly
 
 

@@ -125,10 +125,9 @@ def test_drift_compares_the_champions_probabilities_after_a_promotion(monitored,
 
 def test_reference_keeps_string_ids_and_reports_rows_it_cannot_find(monitored, tmp_path):
     bundle = monitored.bundle
-    folder = bundle.save(tmp_path / "bundle")
-    preds = pd.read_csv(folder / "test_predictions.csv", dtype=str)
-    preds.loc[:, "account_id"] = "00" + preds["account_id"]  # numeric-looking ids with leading zeros
-    preds.to_csv(folder / "test_predictions.csv", index=False)
+    # numeric-looking ids with leading zeros (saved through the bundle: its files carry checksums)
+    preds = bundle.test_predictions.assign(account_id="00" + bundle.test_predictions["account_id"].astype(str))
+    folder = dataclasses.replace(bundle, test_predictions=preds).save(tmp_path / "bundle")
     loaded = ModelBundle.load(folder)
     assert loaded.test_predictions["account_id"].tolist() == preds["account_id"].tolist()
 

@@ -45,8 +45,8 @@ def test_rows(trained, store):
 def test_bundle_round_trips_without_unpickling(trained, test_rows, tmp_path, monkeypatch):
     folder = trained.bundle.save(tmp_path / "bundle")
     assert sorted(p.name for p in folder.iterdir() if p.name != "blend.json") == [
-        "bundle.json", "calibrator.json", "features.json", "health_map.json", "model.txt", "reasons.json",
-        "test_predictions.csv"]
+        "bundle.json", "calibrator.json", "checksums.json", "features.json", "health_map.json", "model.txt",
+        "reasons.json", "test_predictions.csv"]
 
     def no_pickle(*a, **k):
         raise AssertionError("a bundle must not unpickle anything")
