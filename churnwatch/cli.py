@@ -43,6 +43,9 @@ def main() -> None:
     (:class:`core.errors.StorageError`) is said in one line naming the file, exit 2.
     """
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    # MLflow logs every failed query of its sqlite store with a traceback before raising it; the
+    # error itself still reaches us (one line for a full or read-only disk, else its traceback)
+    logging.getLogger("mlflow.store.db.utils").setLevel(logging.CRITICAL)
     try:
         app(standalone_mode=True)
     except ExitError as exc:
