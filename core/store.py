@@ -121,12 +121,12 @@ def source_from_store(recorded: str, home: Path | None) -> str:
 
 
 def recorded_source(store: Path, home: Path | None) -> str | None:
-    """The data source the latest ``features`` build of ``store`` read, or None (no store,
-    an older store without the record, or a store another process holds open)."""
+    """The data source the latest ``features`` build of ``store`` read, or None (no store, or
+    an older store without the record). A store another process holds raises StorageError."""
     if not store.exists():
         return None
     try:
-        with connect(store, read_only=True) as con:
+        with connect(store, read_only=True) as con:  # a store held by another process: StorageError
             recorded = read_meta(con).data_source
     except (duckdb.Error, StoreError) as exc:
         log.info("no recorded data source in %s: %s", store, exc)
