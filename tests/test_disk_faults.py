@@ -71,12 +71,14 @@ def tmpfs(folder: Path, size: str = "64m") -> Iterator[Path]:
             subprocess.run(["umount", "-l", str(folder)], capture_output=True)
 
 
-def fill(folder: Path, leave_bytes: int = 8 * 1024) -> None:
-    """One big file taking all but ``leave_bytes`` of the file system of ``folder``."""
+def fill(folder: Path, leave_bytes: int = 2 * 1024) -> None:
+    """A big file taking all but ``leave_bytes`` of the file system of ``folder`` (a few KB, less
+    than one tmpfs page: a small write of a few rows would otherwise still fit and succeed)."""
     st = os.statvfs(folder)
     free = st.f_bavail * st.f_frsize
-    with open(folder / "filler.bin", "wb") as fh:
-        os.posix_fallocate(fh.fileno(), 0, max(free - leave_bytes, 0))
+    with open(folder / f"filler-{len(list(folder.glob('filler-*')))}.bin", "wb") as fh:
+        if free > leave_bytes:
+            os.posix_fallocate(fh.fileno(), 0, free - leave_bytes)
     assert os.statvfs(folder).f_bavail * st.f_frsize <= leave_bytes
 
 
@@ -163,12 +165,12 @@ def test_every_writing_command_says_disk_full_or_read_only(template, tmp_path, m
     with tmpfs(tmp_path / "mnt") as mount:
         home = mounted_home(template, mount)
         before = files_of(home)
-        if mode == "full":
-            fill(mount)
-        else:
+        if mode != "full":
             remount_read_only(mount)
         failures = {}
         for command in COMMANDS:
+            if mode == "full":
+                fill(mount)  # topped up: what a failed command freed again is taken
             extra = ["--top", "3"] if command == "report" else []
             proc = run(command, "--home", str(home), *extra)
             try:
