@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import errno
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -75,7 +76,7 @@ def storage_problem(exc: BaseException) -> StorageError | None:
         if isinstance(exc, duckdb.Error) and (found := store_error(exc)) is not None:
             return found
         if _is_sqlite(exc) and (cause := disk_cause(str(exc))) is not None:
-            return StorageError(f"cannot write {_tracking_file()}: {cause}")
+            return StorageError(f"cannot write {_tracking_file()}: {_sqlite_cause(cause)}")
         exc = exc.__cause__ or exc.__context__
     return None
 
@@ -83,6 +84,19 @@ def storage_problem(exc: BaseException) -> StorageError | None:
 def _is_sqlite(exc: BaseException) -> bool:
     """An error of MLflow's sqlite tracking store (sqlite3, SQLAlchemy or MLflow's wrapper)."""
     return type(exc).__module__.split(".")[0] in {"sqlite3", "sqlalchemy", "mlflow"}
+
+
+def _sqlite_cause(cause: str) -> str:
+    """SQLite says "readonly database" for a read-only file system and a file without write
+    permission alike; the file system's flags tell which."""
+    if cause != "the file system is read-only":
+        return cause
+    path = Path(_tracking_file())
+    try:
+        read_only = bool(os.statvfs(path.parent).f_flag & os.ST_RDONLY)
+    except OSError:
+        return "the database is read-only (read-only file system or no write permission)"
+    return cause if read_only else "the database file is read-only (no write permission)"
 
 
 def _tracking_file() -> str:

@@ -210,18 +210,21 @@ def connect(store: Path, read_only: bool = False,
         store.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise storage_error(store.parent, exc) from exc
-    deadline = time.monotonic() + wait_seconds
+    deadline, said = time.monotonic() + wait_seconds, False
     while True:
         try:
             return duckdb.connect(str(store), read_only=read_only)
         except duckdb.Error as exc:
             translated = store_error(exc, store)
+            lock = LOCK_HELD.search(str(exc))
             if translated is None:
                 raise
-            if not LOCK_HELD.search(str(exc)) or time.monotonic() >= deadline:
+            if lock is None or time.monotonic() >= deadline:
                 raise translated from exc
-            log.warning("%s is held by another process (%s); waiting up to %.0f s",
-                        store, LOCK_HELD.search(str(exc))["pid"], wait_seconds)
+            if not said:
+                log.warning("%s is held by another process (PID %s); waiting up to %.0f s",
+                            store, lock["pid"], wait_seconds)
+                said = True
             time.sleep(min(0.5, max(0.05, deadline - time.monotonic())))
 
 
