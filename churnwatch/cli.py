@@ -72,7 +72,10 @@ def storage_problem(exc: BaseException) -> StorageError | None:
     while exc is not None and id(exc) not in seen:
         seen.add(id(exc))
         if isinstance(exc, OSError) and exc.errno in STORAGE_ERRNOS:
-            return storage_error(Path(exc.filename or "a file"), exc)
+            path = Path(exc.filename or "a file")
+            if exc.errno in (errno.EACCES, errno.EPERM):  # reading as well as writing
+                return StorageError(f"cannot access {path}: permission denied")
+            return storage_error(path, exc)
         if isinstance(exc, duckdb.Error) and (found := store_error(exc)) is not None:
             return found
         if _is_sqlite(exc) and (cause := disk_cause(str(exc))) is not None:
