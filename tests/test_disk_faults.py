@@ -26,10 +26,8 @@ from typer.testing import CliRunner
 
 from churnwatch.cli import app
 from core.errors import StorageError
-from core.home import Home
 from core.store import connect, read_meta
 from demo.generator import write_demo_data
-from training.registry import setup
 
 pytestmark = pytest.mark.slow
 
@@ -115,8 +113,12 @@ def mounted_home(template: Path, mount: Path) -> Path:
     command would do), so that each command fails where it writes its own output."""
     home = mount / "home"
     shutil.copytree(template, home)
-    h = Home.resolve(home)
-    setup(h.tracking_uri, h.mlflow_artifacts)
+    # in a child: MLflow's engine would keep mlflow.db open here and the remount would be refused
+    code = ("import sys\nfrom core.home import Home\nfrom training.registry import setup\n"
+            "h = Home.resolve(sys.argv[1])\nsetup(h.tracking_uri, h.mlflow_artifacts)")
+    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
+    subprocess.run([sys.executable, "-c", code, str(home)], check=True, cwd=ROOT,
+                   env={**env, "PYTHONPATH": str(ROOT)})
     return home
 
 
@@ -255,3 +257,30 @@ def test_rollback_only_when_a_transaction_is_open(tmp_path):
         con.execute("INSERT INTO t VALUES (1)")
         rollback(con)
         assert con.execute("SELECT count(*) FROM t").fetchone()[0] == 0
+
+
+def test_cli_safety_net_words_what_escaped():
+    """``cli.main``'s net: OSErrors of the disk, DuckDB and MLflow's sqlite messages, also when
+    wrapped in another exception, become one line; anything else is not its business."""
+    import errno
+    import sqlite3
+
+    from churnwatch.cli import storage_problem
+
+    full = OSError(errno.ENOSPC, "No space left on device", "/h/reports/x.html")
+    assert str(storage_problem(full)) == "cannot write /h/reports/x.html: the disk is full"
+    try:
+        try:
+            raise OSError(errno.EROFS, "Read-only file system", "/h/reports")
+        except OSError as inner:
+            raise RuntimeError("library wrapped it") from inner
+    except RuntimeError as outer:
+        assert str(storage_problem(outer)) == "cannot write /h/reports: the file system is read-only"
+    assert str(storage_problem(OSError(errno.EACCES, "Permission denied", "/h/data/a.csv"))) == \
+        "cannot access /h/data/a.csv: permission denied"
+    wal = duckdb.IOException('IO Error: Could not write file "/h/store.duckdb.wal": No space left on device')
+    assert str(storage_problem(wal)) == "cannot write /h/store.duckdb.wal: the disk is full"
+    assert str(storage_problem(sqlite3.OperationalError("database or disk is full"))).endswith("the disk is full")
+    assert storage_problem(ValueError("No space left on device")) is None
+    assert storage_problem(OSError(errno.ENOENT, "No such file", "/h/x")) is None
+    assert storage_problem(duckdb.CatalogException("Table with name t does not exist")) is None
