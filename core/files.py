@@ -45,6 +45,7 @@ def atomic_path(path: Path, suffix: str | None = None) -> Iterator[Path]:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix or ".tmp", dir=path.parent)
         os.close(fd)
+        os.chmod(name, _mode_for(path))  # mkstemp's 0600 would make the finished file private
     except OSError as exc:
         raise storage_error(path, exc) from exc
     tmp = Path(name)
@@ -56,6 +57,16 @@ def atomic_path(path: Path, suffix: str | None = None) -> Iterator[Path]:
     finally:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
+
+
+def _mode_for(path: Path) -> int:
+    """The permissions ``path`` has, or those a new file gets under the process's umask."""
+    try:
+        return path.stat().st_mode & 0o7777
+    except FileNotFoundError:
+        mask = os.umask(0)
+        os.umask(mask)
+        return 0o666 & ~mask
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:

@@ -15,6 +15,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from core.errors import ConfigError
+from core.files import atomic_write_text
 from core.time import Horizon
 from core.vocabulary import TIER_KEYS
 
@@ -305,4 +306,4 @@ def load_settings(path: str | os.PathLike[str] | None = None, home: Path | None 
 def dump_settings(settings: Settings, path: Path) -> None:
     """Write settings as YAML (used by the demo generator)."""
     data = settings.model_dump(mode="json", exclude_defaults=True)
-    path.write_text(yaml.safe_dump(data, sort_keys=False, allow_unicode=True), encoding="utf-8")
+    atomic_write_text(path, yaml.safe_dump(data, sort_keys=False, allow_unicode=True))

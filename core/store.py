@@ -13,16 +13,21 @@ Tables:
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import logging
+import re
+import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
 import pandas as pd
 
-from core.errors import StoreError
+from core.errors import StorageError, StoreError
+from core.files import atomic_write_text, storage_error
 from core.time import Horizon
 
 log = logging.getLogger(__name__)
@@ -116,12 +121,12 @@ def source_from_store(recorded: str, home: Path | None) -> str:
 
 
 def recorded_source(store: Path, home: Path | None) -> str | None:
-    """The data source the latest ``features`` build of ``store`` read, or None (no store,
-    an older store without the record, or a store another process holds open)."""
+    """The data source the latest ``features`` build of ``store`` read, or None (no store, or
+    an older store without the record). A store another process holds raises StorageError."""
     if not store.exists():
         return None
     try:
-        with connect(store, read_only=True) as con:
+        with connect(store, read_only=True) as con:  # a store held by another process: StorageError
             recorded = read_meta(con).data_source
     except (duckdb.Error, StoreError) as exc:
         log.info("no recorded data source in %s: %s", store, exc)
@@ -129,11 +134,98 @@ def recorded_source(store: Path, home: Path | None) -> str | None:
     return source_from_store(recorded, home) if recorded else None
 
 
-def connect(store: Path, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+# what the operating system said inside a DuckDB error, and how a person reads it
+DISK_CAUSES = (("No space left on device", "the disk is full"),
+               ("Disk quota exceeded", "the disk quota is exceeded"),
+               ("Read-only file system", "the file system is read-only"),
+               ("Permission denied", "permission denied"))
+LOCK_HELD = re.compile(r"Conflicting lock is held in (?P<program>.+?) \(PID (?P<pid>\d+)\)")
+FILE_NAMED = re.compile(r'file "(?P<path>[^"]+)"')
+LOCK_WAIT_SECONDS = 5.0  # how long `connect` waits for another process to let go of the store
+
+
+def disk_cause(text: str) -> str | None:
+    """The storage cause ("the disk is full", ...) a DuckDB or SQLite message names, or None."""
+    lowered = text.lower()
+    for said, cause in DISK_CAUSES:
+        if said.lower() in lowered:
+            return cause
+    if "database or disk is full" in lowered:
+        return "the disk is full"
+    if "readonly database" in lowered:
+        return "the file system is read-only"
+    return None
+
+
+def store_error(exc: duckdb.Error, store: Path | None = None) -> StorageError | None:
+    """A DuckDB error caused by the disk or another process as one line naming the file, or None.
+
+    The file is the one DuckDB names (the store, its ``.wal``), else ``store``.
+    """
+    text = str(exc)
+    named = FILE_NAMED.search(text)
+    path = Path(named["path"]) if named else store
+    lock = LOCK_HELD.search(text)
+    if lock:
+        return StorageError(f"cannot open {path or 'the store'}: another process holds it "
+                            f"(PID {lock['pid']}, {lock['program']}); wait for it to finish or stop it")
+    cause = disk_cause(text)
+    if cause is None:
+        return None
+    return StorageError(f"cannot write {path or 'the store'}: {cause}")
+
+
+@contextlib.contextmanager
+def storage_errors(store: Path) -> Iterator[None]:
+    """Turn DuckDB errors caused by the disk (full, read-only, no permission, locked) into a
+    :class:`StorageError` naming the file; other errors pass unchanged."""
+    try:
+        yield
+    except duckdb.Error as exc:
+        translated = store_error(exc, store)
+        if translated is None:
+            raise
+        raise translated from exc
+
+
+def rollback(con: duckdb.DuckDBPyConnection) -> None:
+    """Roll back the open transaction, if one is still open: after a failed write DuckDB has
+    often ended it already, and "cannot rollback - no transaction is active" would hide why."""
+    with contextlib.suppress(duckdb.TransactionException):
+        con.execute("ROLLBACK")
+
+
+def connect(store: Path, read_only: bool = False,
+            wait_seconds: float = LOCK_WAIT_SECONDS) -> duckdb.DuckDBPyConnection:
+    """Open the store. A store another process holds is retried for ``wait_seconds``.
+
+    Raises:
+        StoreError: ``read_only`` and the store does not exist.
+        StorageError: the store cannot be opened: disk full, read-only file system, no
+            permission, or another process still holds it (its PID named).
+    """
     if read_only and not store.exists():
         raise StoreError(f"store {store} does not exist: run `churnwatch features` first")
-    store.parent.mkdir(parents=True, exist_ok=True)
-    return duckdb.connect(str(store), read_only=read_only)
+    try:
+        store.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise storage_error(store.parent, exc) from exc
+    deadline, said = time.monotonic() + wait_seconds, False
+    while True:
+        try:
+            return duckdb.connect(str(store), read_only=read_only)
+        except duckdb.Error as exc:
+            translated = store_error(exc, store)
+            lock = LOCK_HELD.search(str(exc))
+            if translated is None:
+                raise
+            if lock is None or time.monotonic() >= deadline:
+                raise translated from exc
+            if not said:
+                log.warning("%s is held by another process (PID %s); waiting up to %.0f s",
+                            store, lock["pid"], wait_seconds)
+                said = True
+            time.sleep(min(0.5, max(0.05, deadline - time.monotonic())))
 
 
 def write_snapshots(con: duckdb.DuckDBPyConnection, rows_table: str, meta: SnapshotMeta,
@@ -144,6 +236,18 @@ def write_snapshots(con: duckdb.DuckDBPyConnection, rows_table: str, meta: Snaps
     as-of dates are deleted and the new ones inserted by column name (on-demand dates).
     Returns the number of rows written.
     """
+    with storage_errors(store_path(con)):
+        _write_snapshots(con, rows_table, meta, replace_all)
+    return con.execute(f"SELECT count(*) FROM {rows_table}").fetchone()[0]
+
+
+def store_path(con: duckdb.DuckDBPyConnection) -> Path | None:
+    """The file of ``con``'s current database (None in memory)."""
+    row = con.execute("SELECT path FROM duckdb_databases() WHERE database_name = current_database()").fetchone()
+    return Path(row[0]) if row and row[0] else None
+
+
+def _write_snapshots(con: duckdb.DuckDBPyConnection, rows_table: str, meta: SnapshotMeta, replace_all: bool) -> None:
     exists = con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = ? "
                          "AND database_name = current_database()", [SNAPSHOTS]).fetchone()[0]
     con.execute("BEGIN TRANSACTION")
@@ -172,9 +276,8 @@ def write_snapshots(con: duckdb.DuckDBPyConnection, rows_table: str, meta: Snaps
                      json.dumps(meta.profile, ensure_ascii=False)])
         con.execute("COMMIT")
     except Exception:
-        con.execute("ROLLBACK")
+        rollback(con)
         raise
-    return con.execute(f"SELECT count(*) FROM {rows_table}").fetchone()[0]
 
 
 def read_meta(con: duckdb.DuckDBPyConnection) -> SnapshotMeta:
@@ -245,8 +348,8 @@ def has_table(con: duckdb.DuckDBPyConnection, table: str) -> bool:
 
 
 def write_summary(path: Path, summary: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(summary, indent=2, default=str, ensure_ascii=False), encoding="utf-8")
+    """The run summary as JSON, replaced whole or left as it was (StorageError naming ``path``)."""
+    atomic_write_text(path, json.dumps(summary, indent=2, default=str, ensure_ascii=False))
 
 
 def write_table_rows(store: Path, rows: pd.DataFrame, names: list[str]) -> None:
@@ -256,13 +359,17 @@ def write_table_rows(store: Path, rows: pd.DataFrame, names: list[str]) -> None:
                           "as_of": pd.to_datetime(rows["as_of"]).dt.date.to_numpy(),
                           "feature_values": [json.dumps(dict(zip(names, v, strict=True)), default=float)
                                              for v in values.itertuples(index=False)]})
-    with connect(store) as con:
+    with connect(store) as con, storage_errors(store):
         con.execute(f"CREATE TABLE IF NOT EXISTS {TABLE_ROWS} (account_id VARCHAR, as_of DATE, feature_values JSON)")
         con.register("incoming", frame)
         con.execute("BEGIN TRANSACTION")
-        con.execute(f"DELETE FROM {TABLE_ROWS} WHERE as_of IN (SELECT DISTINCT as_of FROM incoming)")
-        con.execute(f"INSERT INTO {TABLE_ROWS} SELECT * FROM incoming")
-        con.execute("COMMIT")
+        try:
+            con.execute(f"DELETE FROM {TABLE_ROWS} WHERE as_of IN (SELECT DISTINCT as_of FROM incoming)")
+            con.execute(f"INSERT INTO {TABLE_ROWS} SELECT * FROM incoming")
+            con.execute("COMMIT")
+        except Exception:
+            rollback(con)
+            raise
         con.unregister("incoming")
 
 

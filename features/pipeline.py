@@ -16,7 +16,7 @@ import duckdb
 
 from core.errors import ChurnwatchError, DataContractError
 from core.settings import Settings
-from core.store import SnapshotMeta, source_for_store, write_snapshots
+from core.store import SnapshotMeta, source_for_store, store_error, write_snapshots
 from features.profile import ProfilePlan, discover_profile
 from features.snapshots import build_feature_tables, event_types
 from features.sources import Source, first_line, load_raw_tables, open_source, source_spec
@@ -160,10 +160,11 @@ def build_snapshots(source: Source | str | Path, settings: Settings, store: Path
         con.execute("DETACH store_db")
         timings["write"] = time.perf_counter() - t2
         timings["total"] = time.perf_counter() - t0
-    except duckdb.Error as exc:
-        # one line: DuckDB appends the failing SQL, whose column names (n8_c7) mean nothing to a user
-        raise ChurnwatchError(f"snapshot build failed in the query engine: {first_line(exc)} (a value the "
-                              f"contract checks of features/rules.py let through)") from exc
+    except duckdb.Error as exc:  # a full disk, a read-only store or a lock is said as such
+        # otherwise one line: DuckDB appends the failing SQL, whose column names (n8_c7) mean nothing to a user
+        raise store_error(exc, store) or ChurnwatchError(
+            f"snapshot build failed in the query engine: {first_line(exc)} (a value the contract checks of "
+            f"features/rules.py let through)") from exc
     finally:
         con.close()
     return BuildResult(rows=stats[0], labelled_rows=stats[1], positive_rows=stats[2], accounts=stats[3],

@@ -52,6 +52,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from core.errors import ChurnwatchError
+from core.files import atomic_path, atomic_write_text
 from core.scores import history_rows
 from core.store import HISTORY, connect, has_table, read_horizon, snapshot_columns, snapshot_range
 from core.time import Horizon
@@ -351,8 +352,8 @@ def plot_closed_loop(result: ClosedLoop, path: str | Path) -> Path:
                  fontsize=10)
     ax.grid(alpha=0.3, axis="x")
     out = Path(path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, format="png", dpi=120, bbox_inches="tight")
+    with atomic_path(out) as tmp:
+        fig.savefig(tmp, format="png", dpi=120, bbox_inches="tight")
     return out
 
 
@@ -370,12 +371,11 @@ def write_closed_loop(loop: ClosedLoop, folder: Path) -> dict[str, Path]:
     """``closed-loop.csv``, ``closed-loop.json`` (definitions + rows) and, when a difference
     could be measured, ``closed-loop.png`` in ``folder``; returns the paths written."""
     folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
     paths = {"csv": folder / "closed-loop.csv", "json": folder / "closed-loop.json"}
-    loop.table.to_csv(paths["csv"], index=False)
-    paths["json"].write_text(json.dumps(
+    atomic_write_text(paths["csv"], loop.table.to_csv(index=False))
+    atomic_write_text(paths["json"], json.dumps(
         {"definitions": loop.definitions(), "rows": json.loads(loop.table.to_json(orient="records"))},
-        indent=2, ensure_ascii=False), encoding="utf-8")
+        indent=2, ensure_ascii=False))
     if loop.table["difference"].notna().any():
         paths["png"] = plot_closed_loop(loop, folder / "closed-loop.png")
     return paths

@@ -52,6 +52,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from core.errors import ChurnwatchError
+from core.files import atomic_path, atomic_write_text
 from core.settings import Settings
 from features.metrics import churn_metrics
 from features.pipeline import open_connection, prepare
@@ -419,8 +420,8 @@ def kaplan_meier(lives: pd.DataFrame, by: str, confidence: float = 0.95,
 
 def _save(fig: Figure, path: str | Path) -> Path:
     out = Path(path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, format="png", dpi=DPI, bbox_inches="tight")
+    with atomic_path(out) as tmp:
+        fig.savefig(tmp, format="png", dpi=DPI, bbox_inches="tight")
     return out
 
 
@@ -675,15 +676,13 @@ def build_diagnosis(source: str | Path, settings: Settings, window: Window | Non
 
 
 def _write(frame: pd.DataFrame, folder: Path, stem: str) -> Path:
-    frame.to_csv(folder / f"{stem}.csv", index=False)
-    (folder / f"{stem}.json").write_text(frame.to_json(orient="records", date_format="iso", indent=2),
-                                         encoding="utf-8")
+    atomic_write_text(folder / f"{stem}.csv", frame.to_csv(index=False))
+    atomic_write_text(folder / f"{stem}.json", frame.to_json(orient="records", date_format="iso", indent=2))
     return folder / f"{stem}.csv"
 
 
 def write_diagnosis(diag: Diagnosis, folder: Path) -> dict[str, Path]:
     """CSV + JSON per table, PNG charts and ``diagnosis.json`` (definitions) into ``folder``."""
-    folder.mkdir(parents=True, exist_ok=True)
     paths = {
         "churn_over_time": _write(diag.monthly, folder, "churn-over-time"),
         "churn_by_segment": _write(diag.by_segment, folder, "churn-by-segment"),
@@ -704,6 +703,6 @@ def write_diagnosis(diag: Diagnosis, folder: Path) -> dict[str, Path]:
             paths[f"{key}_png"] = plot_survival(curves, summary, title, folder / f"{key.replace('_', '-')}.png",
                                                 bands=key == "survival_size")
     definitions = folder / "diagnosis.json"
-    definitions.write_text(json.dumps(diag.definitions(), indent=2, default=str), encoding="utf-8")
+    atomic_write_text(definitions, json.dumps(diag.definitions(), indent=2, default=str))
     paths["definitions"] = definitions
     return paths

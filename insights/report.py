@@ -38,6 +38,7 @@ import numpy as np
 import pandas as pd
 from markupsafe import Markup
 
+from core.files import atomic_write_text
 from core.progress import Reporter, StepCallback, track
 from core.settings import Settings
 from core.store import META, connect, feature_rows, has_table, read_horizon
@@ -417,11 +418,7 @@ def build_report(store: Path, settings: Settings, out: Path, *, lang: str = "en"
         "page_ids": set(page_ids), "has_bundle": bundle is not None, "has_data": signals is not None,
     }
     text = _environment().get_template("report.html.j2").render(**context)
-    try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(text, encoding="utf-8")
-    except OSError as exc:
-        raise ViewError(f"cannot write the report to {out}: {exc.strerror or exc}") from exc
+    atomic_write_text(out, text)  # whole or not at all: StorageError naming the file
     return ReportResult(path=out, as_of=as_of, previous_as_of=movements.previous_as_of, accounts=len(frame),
                         pages=len(views), mrr_at_risk=float(frame["expected_mrr_loss"].sum()),
                         seconds=time.perf_counter() - t0, bytes=out.stat().st_size, tier=tier,

@@ -15,6 +15,7 @@ from pathlib import Path
 import mlflow
 from mlflow.tracking import MlflowClient
 
+from core.files import atomic_path, atomic_write_text
 from monitoring.safe_html import insert_after_body, safe_report_html
 from training.registry import use_tracking_uri
 
@@ -44,14 +45,13 @@ def write_outputs(out: Path, stem: str, snapshot, summary: dict, header: str) ->
     """``<out>/<stem>.html`` (Evidently's report with its data block made script-safe by
     ``monitoring.safe_html``, ``header`` first; none without a ``snapshot``) and
     ``<out>/<stem>.json``; returns the files written."""
-    out.mkdir(parents=True, exist_ok=True)
     page, data = out / f"{stem}.html", out / f"{stem}.json"
     files = []
     if snapshot is not None:
         text = safe_report_html(snapshot.get_html_str(as_iframe=False))
-        page.write_text(insert_after_body(text, header), encoding="utf-8")
+        atomic_write_text(page, insert_after_body(text, header))
         files.append(page)
-    data.write_text(json.dumps(summary, indent=2, ensure_ascii=False, default=str), encoding="utf-8")
+    atomic_write_text(data, json.dumps(summary, indent=2, ensure_ascii=False, default=str))
     return [*files, data]
 
 
@@ -66,12 +66,18 @@ def publish(out: Path, stem: str, snapshot, summary: dict, header: str,
     with tempfile.TemporaryDirectory(prefix="churnwatch-monitoring-") as tmp:
         files = write_outputs(Path(tmp), stem, snapshot, summary, header)
         run_id = log(files)
-        out.mkdir(parents=True, exist_ok=True)
-        moved = {f.suffix.lstrip("."): str(shutil.move(str(f), str(out / f.name))) for f in files}
+        moved = {f.suffix.lstrip("."): str(_copy_whole(f, out / f.name)) for f in files}
     stale = out / f"{stem}.html"
     if "html" not in moved and stale.exists():
         stale.unlink()  # an earlier run's report would contradict this summary
     return moved, run_id
+
+
+def _copy_whole(source: Path, target: Path) -> Path:
+    """Copy ``source`` to ``target`` whole or not at all (the temporary folder may be on another disk)."""
+    with atomic_path(target) as tmp:  # an OSError inside becomes a StorageError naming ``target``
+        shutil.copyfile(source, tmp)
+    return target
 
 
 def log_monitoring_run(tracking_uri: str, artifact_root: Path, experiment: str, kind: str, model_version: str,

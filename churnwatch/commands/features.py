@@ -23,6 +23,7 @@ from churnwatch.options import (
     require_data,
     steps,
 )
+from core.files import atomic_write_text
 
 
 def _print_set_aside(summary: dict) -> None:
@@ -103,9 +104,8 @@ def metrics(data: DataOpt = None, home: HomeOpt = None, config: ConfigOpt = None
     finally:
         con.close()
     folder = out or h.reports
-    folder.mkdir(parents=True, exist_ok=True)
-    frame.to_csv(folder / "churn-metrics.csv", index=False)
-    (folder / "churn-metrics.json").write_text(frame.to_json(orient="records", date_format="iso", indent=2))
+    atomic_write_text(folder / "churn-metrics.csv", frame.to_csv(index=False))
+    atomic_write_text(folder / "churn-metrics.json", frame.to_json(orient="records", date_format="iso", indent=2))
     table = Table(title="churn per month (ARTICLE §1 definitions)")
     for col in ("month", "active at start", "churned", "customer churn", "MRR at start",
                 "gross MRR churn", "net MRR churn"):

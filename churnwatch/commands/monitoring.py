@@ -19,6 +19,7 @@ from rich.table import Table
 
 from churnwatch.browser import dump_dom, pixel_spread, screenshot
 from churnwatch.options import ConfigOpt, HomeOpt, StoreOpt, console, context, parse_date, steps, tracking
+from core.files import atomic_path, atomic_write_text
 
 ALARM_EXIT = 3
 
@@ -111,11 +112,12 @@ def print_performance(s: dict) -> None:
 def render_report(html: Path, out: Path, width: int = 1400, height: int = 2000, budget_ms: int = 15000,
                   dom: Path | None = None) -> dict:
     """Render an HTML report to a PNG in headless Chromium (and optionally dump its DOM)."""
-    png = screenshot(html, out, width=width, height=height, budget_ms=budget_ms)
+    with atomic_path(out.resolve(), suffix=".png") as tmp:  # whole or not at all
+        screenshot(html, tmp, width=width, height=height, budget_ms=budget_ms)
+    png = out.resolve()
     result = {"png": str(png), "colours": pixel_spread(png)}
     if dom is not None:
-        dom.parent.mkdir(parents=True, exist_ok=True)
-        dom.write_text(dump_dom(html, budget_ms=budget_ms), encoding="utf-8")
+        atomic_write_text(dom, dump_dom(html, budget_ms=budget_ms))
         result["dom"] = str(dom)
     return result
 
