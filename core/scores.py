@@ -6,6 +6,7 @@ come from ``core.store.connect``.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -27,6 +28,8 @@ from core.store import (
     has_table,
 )
 
+log = logging.getLogger(__name__)
+
 # --- transactions -------------------------------------------------------------------------
 
 @contextmanager
@@ -41,7 +44,10 @@ def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConne
     try:
         yield con
     except BaseException:
-        con.execute("ROLLBACK")
+        try:
+            con.execute("ROLLBACK")
+        except duckdb.Error as exc:  # no transaction left (the database was invalidated): the first error tells
+            log.warning("rollback after an error failed: %s", exc)
         raise
     con.execute("COMMIT")
 

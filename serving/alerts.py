@@ -62,6 +62,8 @@ log = logging.getLogger(__name__)
 __all__ = ["deliver_pending", "find_episodes", "open_tasks", "raise_alerts", "raise_alerts_in"]
 
 EPISODE_COLUMNS = ["account_id", "episode_start", "fired_as_of", "episode_end", "health_score", "tier", "segment"]
+ALERT_COLUMNS = ["alert_id", "rule", "account_id", "episode_start", "fired_as_of", "health_score", "tier",
+                 "segment", "message", "created_at"]  # the ``alerts`` table's
 
 
 def find_episodes(history: pd.DataFrame, rule: AlertRule) -> pd.DataFrame:
@@ -191,18 +193,15 @@ def raise_alerts_in(con: duckdb.DuckDBPyConnection, settings: Settings,
     history = history_with_segment(con)
     spans = alert_spans(con)
     found = [_new_alerts(history, rule, spans[spans["rule"] == rule.name], now) for rule in settings.alert_rules]
+    found = [f for f in found if len(f)]
     new = pd.concat(found, ignore_index=True) if found else pd.DataFrame(columns=ALERT_COLUMNS)
     orphans = alerts_without_task(con)
     if len(orphans):
-        log.warning("%d stored alert(s) had no retention task (a run killed mid-way): adding their tasks and "
-                    "deliveries now", len(orphans))
-    todo = pd.concat([f for f in (new, orphans) if len(f)], ignore_index=True) if len(new) + len(orphans) else new
+        log.warning("%d stored alert(s) had no retention task (left by a run killed mid-way): adding their "
+                    "tasks and deliveries now", len(orphans))
+    todo = pd.concat([f for f in (new, orphans) if len(f)] or [new], ignore_index=True)
     insert_alerts(con, new, _tasks_for(todo, settings, now), _deliveries_for(todo, settings))
     return new
-
-
-ALERT_COLUMNS = ["alert_id", "rule", "account_id", "episode_start", "fired_as_of", "health_score", "tier",
-                 "segment", "message", "created_at"]
 
 
 def _new_alerts(history: pd.DataFrame, rule: AlertRule, spans: pd.DataFrame, now: dt.datetime) -> pd.DataFrame:

@@ -33,6 +33,7 @@ from core.scores import read_history, replace_history, transaction, write_histor
 from core.settings import Settings
 from core.store import HISTORY_COLUMNS, connect, read_snapshots, write_table_rows
 from features.pipeline import build_snapshots
+from serving.alerts import raise_alerts_in
 from training.bundle import ModelBundle
 from training.errors import ModelBundleError
 from training.own_table import read_scoring_table
@@ -116,8 +117,6 @@ def record_scores(store: Path, histories: list[pd.DataFrame], settings: Settings
     Returns:
         The new alerts (none without ``settings``).
     """
-    from serving.alerts import raise_alerts_in
-
     with connect(store) as con, transaction(con):
         for history in histories:
             replace_history(con, history)
