@@ -195,6 +195,7 @@ def raise_alerts_in(con: duckdb.DuckDBPyConnection, settings: Settings,
     found = [_new_alerts(history, rule, spans[spans["rule"] == rule.name], now) for rule in settings.alert_rules]
     found = [f for f in found if len(f)]
     new = pd.concat(found, ignore_index=True) if found else pd.DataFrame(columns=ALERT_COLUMNS)
+    new = new.drop_duplicates("alert_id", ignore_index=True)  # two rules of the same name find the same ones
     orphans = alerts_without_task(con)
     if len(orphans):
         log.warning("%d stored alert(s) had no retention task (left by a run killed mid-way): adding their "

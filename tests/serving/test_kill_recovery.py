@@ -8,7 +8,10 @@ between the receiver's answer and the delivery's mark resends that one message, 
 A tiny demo home (150 accounts x 12 months, a champion in its MLflow store, five weekly scoring
 dates without alerts yet, three alert rules, two webhooks) is copied for every series of runs; the webhooks
 point at a real ``http.server`` in a thread that counts messages by their ``Idempotency-Key``.
-Kill delays are drawn from a seeded RNG over the duration of the clean run of the same command.
+Kill delays are drawn from a seeded RNG over the duration of the clean run of the same command
+(for `alerts`, the part after 80% of the duration of a run with nothing to do: Python and the
+libraries take most of a run; an older version that stored an alert and its task apart failed
+this test).
 """
 
 from __future__ import annotations
@@ -194,6 +197,8 @@ def test_alerts_killed_at_random_points_then_rerun_lose_and_repeat_nothing(base,
     duration = run(clean_home, "alerts")
     clean = state(clean_home)
     assert len(clean["alerts"]) >= 10 and all(n == 1 for n in messages("alerts-clean").values())
+    idle = run(clean_home, "alerts")  # nothing left to do: no alert, no message again
+    assert state(clean_home) == clean and all(n == 1 for n in messages("alerts-clean").values())
     rng = random.Random(SEED)
     # kill one copy again and again; a run that ends before its kill has finished the work: check that
     # copy and go on with a fresh one
@@ -201,7 +206,8 @@ def test_alerts_killed_at_random_points_then_rerun_lose_and_repeat_nothing(base,
     home = copy_home(base, "alerts-0", receiver, tmp_path)
     while sum(kills.values()) < ALERT_KILLS and runs < 3 * ALERT_KILLS:
         runs += 1
-        if killed(home, rng.uniform(0, duration), "alerts"):
+        # over the part of the run that works on the store (the rest is starting Python)
+        if killed(home, rng.uniform(0.8 * idle, max(duration, idle)), "alerts"):
             kills[home.name] += 1
             continue
         assert_recovered(home, clean, kills[home.name])
