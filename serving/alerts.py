@@ -113,8 +113,11 @@ def _tier_moves(h: pd.DataFrame, rule: AlertRule) -> pd.DataFrame:
     else:
         hit = (h["tier"] == "high_risk") & prev.notna() & (prev != "high_risk")
         base = pd.Series(TIER_RANK["high_risk"] - 1, index=h.index)
-    fired = h[hit].assign(episode_start=h["as_of"], fired_as_of=h["as_of"], base=base[hit])
-    return fired.assign(episode_end=_last_held(h.assign(rank=rank), fired).to_numpy())
+    fired = h[hit].copy()  # (assigning h's columns to an empty frame would take h's index)
+    fired["base"] = base[hit]
+    fired["episode_start"] = fired["fired_as_of"] = fired["as_of"]
+    fired["episode_end"] = _last_held(h.assign(rank=rank), fired).to_numpy()
+    return fired
 
 
 def _last_held(h: pd.DataFrame, fired: pd.DataFrame) -> pd.Series:

@@ -75,6 +75,12 @@ def test_a_date_scored_between_two_scored_dates_raises_no_second_alert(tmp_path,
     assert stored(store, "SELECT count(*) FROM alert_deliveries") == [(2,)]
 
 
+def test_one_score_per_account_has_no_episode():
+    one = pd.concat([scores({0: h}, account=f"a{h}") for h in (90, 50, 30)])
+    for rule in (BELOW, DROP, HIGH):
+        assert find_episodes(one, rule).empty
+
+
 def test_a_recovery_scored_in_the_middle_makes_the_rest_a_new_episode_as_in_date_order(tmp_path):
     store, settings = tmp_path / "s.duckdb", Settings(alert_rules=[BELOW])
     lows = {0: 70, **{d: 50 for d in range(1, 21) if d != 10}}
