@@ -6,8 +6,9 @@ between the receiver's answer and the delivery's mark resends that one message, 
 ``serving.alerts``).
 
 A tiny demo home (150 accounts x 12 months, a champion in its MLflow store, five weekly scoring
-dates without alerts yet, three alert rules, two webhooks) is copied for every series of runs; the webhooks
-point at a real ``http.server`` in a thread that counts messages by their ``Idempotency-Key``.
+dates without alerts yet, three alert rules, two webhooks) is copied for every series of runs;
+the webhooks point at a real ``http.server`` in a thread that counts messages by their
+``Idempotency-Key``.
 Kill delays are drawn from a seeded RNG over the duration of the clean run of the same command
 (for `alerts`, the part after 80% of the duration of a run with nothing to do: Python and the
 libraries take most of a run; an older version that stored an alert and its task apart failed
@@ -37,6 +38,7 @@ from core.settings import AlertRule, Webhook, default_alert_rules, dump_settings
 from core.store import read_meta
 from demo.generator import write_demo_data
 from features.pipeline import build_snapshots
+from serving.alerts import idempotency_key
 from serving.batch import score_dates
 from tests.services import free_port
 from training.registry import set_champion, setup
@@ -133,8 +135,9 @@ def run(home: Path, *args: str) -> float:
     started = time.monotonic()
     done = subprocess.run(command(home, *args), capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
-    print(f"{home.name}: {' '.join(args)} ran in {time.monotonic() - started:.2f}s")
-    return time.monotonic() - started
+    seconds = time.monotonic() - started
+    print(f"{home.name}: {' '.join(args)} ran in {seconds:.2f}s")
+    return seconds
 
 
 def killed(home: Path, delay: float, *args: str) -> bool:
@@ -183,8 +186,6 @@ def assert_recovered(home: Path, clean: dict, kills: int) -> None:
     assert got["alerts"] == clean["alerts"] and got["alerts"]
     assert got["tasks"] == got["alerts"]  # every alert has exactly one task
     assert got["deliveries"] == [(a, h, "delivered") for a in got["alerts"] for h in sorted(HOOKS)]
-    from serving.alerts import idempotency_key
-
     counts = messages(home.name)
     expected = {(h, idempotency_key(a, h)) for a in got["alerts"] for h in HOOKS}
     assert set(counts) == expected  # every message arrived, no other message
