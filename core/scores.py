@@ -6,11 +6,15 @@ come from ``core.store.connect``.
 from __future__ import annotations
 
 import datetime as dt
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import duckdb
 import pandas as pd
 
+from core.errors import StoreError
 from core.store import (
     ALERT_DDL,
     ALERTS,
@@ -24,19 +28,61 @@ from core.store import (
     has_table,
 )
 
+log = logging.getLogger(__name__)
+
+# --- transactions -------------------------------------------------------------------------
+
+@contextmanager
+def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConnection]:
+    """One DuckDB transaction around the block: committed when it ends, rolled back when it raises.
+
+    A process killed before the COMMIT leaves nothing of the block behind (DuckDB replays only
+    committed transactions from its write-ahead log); a failed COMMIT is not rolled back (there
+    is no transaction left to roll back) and its error reaches the caller.
+    """
+    con.execute("BEGIN TRANSACTION")
+    try:
+        yield con
+    except BaseException:
+        try:
+            con.execute("ROLLBACK")
+        except duckdb.Error as exc:  # no transaction left (the database was invalidated): the first error tells
+            log.warning("rollback after an error failed: %s", exc)
+        raise
+    con.execute("COMMIT")
+
+
 # --- score history ---------------------------------------------------------------------
 
-def write_history(store: Path, history: pd.DataFrame) -> int:
-    """Replace the history rows of the dates in ``history``; returns rows written."""
-    with connect(store) as con:
-        con.execute(HISTORY_DDL)
-        con.register("incoming", history)
-        con.execute("BEGIN TRANSACTION")
-        con.execute(f"DELETE FROM {HISTORY} WHERE as_of IN (SELECT DISTINCT as_of FROM incoming)")
-        con.execute(f"INSERT INTO {HISTORY} SELECT * FROM incoming")
-        con.execute("COMMIT")
-        con.unregister("incoming")
+def replace_history(con: duckdb.DuckDBPyConnection, history: pd.DataFrame) -> int:
+    """Inside the caller's transaction, the rows of ``history`` replace every stored row of
+    their as-of dates (whatever the model version), so a re-run after a kill completes the
+    date and never duplicates an (account, as-of) pair. Returns rows written.
+
+    Raises:
+        StoreError: ``history`` holds an (account, as-of) pair twice (named).
+    """
+    con.execute(HISTORY_DDL)
+    if history.empty:
+        return 0
+    twice = history[history.duplicated(["account_id", "as_of"])]
+    if len(twice):
+        first = twice.iloc[0]
+        raise StoreError(f"score history rows to write hold {len(twice):,} repeated (account, as-of) pairs, "
+                         f"e.g. {first['account_id']} as of {first['as_of']}")
+    con.register("incoming_history", history)
+    try:
+        con.execute(f"DELETE FROM {HISTORY} WHERE as_of IN (SELECT DISTINCT as_of FROM incoming_history)")
+        con.execute(f"INSERT INTO {HISTORY} SELECT * FROM incoming_history")
+    finally:
+        con.unregister("incoming_history")
     return len(history)
+
+
+def write_history(store: Path, history: pd.DataFrame) -> int:
+    """Replace the history rows of the dates in ``history`` in one transaction; returns rows written."""
+    with connect(store) as con, transaction(con):
+        return replace_history(con, history)
 
 
 def read_history(store: Path, as_of: dt.date | None = None) -> pd.DataFrame:
@@ -128,7 +174,9 @@ def ensure_alert_tables(con: duckdb.DuckDBPyConnection) -> None:
 
 def history_with_segment(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
     """Every score: account_id, as_of, health_score, tier and the snapshot's segment (null for a
-    store scored from a flat table, which has no snapshots)."""
+    store scored from a flat table, which has no snapshots); no rows before the first score."""
+    if not has_table(con, HISTORY):
+        return pd.DataFrame(columns=["account_id", "as_of", "health_score", "tier", "segment"])
     if not has_table(con, SNAPSHOTS):
         return con.execute(f"SELECT account_id, as_of, health_score, tier, NULL AS segment FROM {HISTORY}").df()
     return con.execute(f"""
@@ -137,31 +185,43 @@ def history_with_segment(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
     """).df()
 
 
-def alert_exists(con: duckdb.DuckDBPyConnection, alert_id: str) -> bool:
-    return bool(con.execute(f"SELECT count(*) FROM {ALERTS} WHERE alert_id = ?", [alert_id]).fetchone()[0])
+ALERT_SPAN_COLUMNS = ("alert_id", "rule", "account_id", "episode_start", "fired_as_of")
 
 
-def insert_alert(con: duckdb.DuckDBPyConnection, values: list) -> None:
-    """One alert row (the ``alerts`` columns in order)."""
-    con.execute(f"INSERT INTO {ALERTS} VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", values)
+def alert_spans(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+    """Every stored alert's id, rule, account and the dates it covers (episode start to firing)."""
+    return con.execute(f"SELECT {', '.join(ALERT_SPAN_COLUMNS)} FROM {ALERTS}").df()
 
 
-def insert_delivery(con: duckdb.DuckDBPyConnection, alert_id: str, webhook: str) -> None:
-    """A pending delivery of ``alert_id`` to ``webhook``."""
-    con.execute(f"INSERT INTO {DELIVERIES} VALUES (?, ?, 'pending', 0, NULL, NULL)", [alert_id, webhook])
+def insert_alerts(con: duckdb.DuckDBPyConnection, alerts: pd.DataFrame, tasks: pd.DataFrame,
+                  deliveries: pd.DataFrame) -> None:
+    """Insert alerts, their retention tasks and their deliveries (frames holding the columns of
+    ``alerts``, ``retention_tasks`` and ``alert_deliveries``, matched by name); a row whose key is
+    already stored is skipped, so a repeated call inserts each row exactly once. Call it inside
+    the caller's transaction so that an alert is never stored without its task and deliveries."""
+    for frame, table in ((alerts, ALERTS), (tasks, TASKS), (deliveries, DELIVERIES)):
+        if frame.empty:
+            continue
+        con.register("incoming_rows", frame)
+        try:
+            con.execute(f"INSERT OR IGNORE INTO {table} BY NAME SELECT * FROM incoming_rows")
+        finally:
+            con.unregister("incoming_rows")
 
 
-def insert_task(con: duckdb.DuckDBPyConnection, values: list) -> None:
-    """An open retention task: task_id, alert_id, account_id, tier, action, owner, due_at, created_at."""
-    con.execute(f"INSERT INTO {TASKS} VALUES (?, ?, ?, ?, ?, ?, ?, 'open', ?)", values)
+def alerts_without_task(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+    """Alerts stored without their retention task (left by a process killed between the two
+    before they shared a transaction), oldest first."""
+    return con.execute(f"""
+        SELECT a.* FROM {ALERTS} a ANTI JOIN {TASKS} t USING (alert_id) ORDER BY a.created_at, a.alert_id""").df()
 
 
 def pending_deliveries(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
-    """Pending deliveries with their alerts, oldest alert first."""
+    """Pending deliveries with their alerts, oldest alert first (then by alert id)."""
     return con.execute(f"""
         SELECT d.alert_id, d.webhook, d.attempts, a.* EXCLUDE (alert_id)
         FROM {DELIVERIES} d JOIN {ALERTS} a USING (alert_id) WHERE d.status = 'pending'
-        ORDER BY a.created_at""").df()
+        ORDER BY a.created_at, d.alert_id""").df()
 
 
 def mark_delivery(con: duckdb.DuckDBPyConnection, alert_id: str, webhook: str, attempts: int,

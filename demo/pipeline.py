@@ -13,10 +13,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from core.home import Home
+from core.scores import read_history
 from core.settings import CONFIG_FILE_NAME, Settings, dump_settings, load_settings
 from demo.generator import DemoSummary, write_demo_data
 from demo.generator import data_end as demo_data_end
-from serving.batch import read_history
 
 # Behaviour changes this many days before the data end: after the last labelled date the model
 # is trained and tested on (data end - horizon - grace), so training never sees it, and the drift

@@ -4,7 +4,12 @@
 as ``churnwatch features``), scores every active account with a model bundle and writes
 the rows to ``score_history`` in the store: account, as-of, probability, health, tier,
 reasons and strengths (JSON, English and Chinese), the playbook, the model version.
-Re-running a date replaces that date's rows.
+Re-running a date replaces that date's rows (whatever model scored them), so a run killed
+mid-way and run again completes the date and never duplicates an (account, as-of) pair.
+
+``build_scores`` scores without writing; ``record_scores`` writes the rows of every date and
+(given the settings) raises the alerts they cause, with their retention tasks and deliveries,
+in ONE transaction: a kill leaves either all of it or none of it (`churnwatch score`).
 
 ``score_table`` does the same for a flat-table model (``train --table``): the rows come
 from a table file (one row per customer, the columns the model was trained on) instead of
@@ -24,15 +29,17 @@ from pathlib import Path
 import pandas as pd
 
 from core.progress import Reporter, StepCallback, track
-from core.scores import read_history, write_history
+from core.scores import read_history, replace_history, transaction, write_history
 from core.settings import Settings
-from core.store import HISTORY_COLUMNS, read_snapshots, write_table_rows
+from core.store import HISTORY_COLUMNS, connect, read_snapshots, write_table_rows
 from features.pipeline import build_snapshots
+from serving.alerts import raise_alerts_in
 from training.bundle import ModelBundle
 from training.errors import ModelBundleError
 from training.own_table import read_scoring_table
 
-__all__ = ["read_history", "score_as_of", "score_dates", "score_rows", "write_history"]
+__all__ = ["build_scores", "read_history", "record_scores", "score_as_of", "score_dates", "score_rows",
+           "score_table", "score_table_rows", "write_history"]
 
 def score_rows(rows: pd.DataFrame, bundle: ModelBundle, settings: Settings, model_version: str) -> pd.DataFrame:
     """Score snapshot rows: one history row per account (pure; no I/O). No rows (no active
@@ -82,17 +89,38 @@ def require_snapshot_model(bundle: ModelBundle) -> None:
 def score_dates(source: str | Path, settings: Settings, store: Path, bundle: ModelBundle, dates: list[dt.date],
                 model_version: str, progress: Reporter | StepCallback | None = None) -> dict[dt.date, pd.DataFrame]:
     """``score_as_of`` for several dates with one pass over the raw data (the features of all
-    dates are built together); each date's history rows replace any earlier ones."""
+    dates are built together); each date's history rows replace any earlier ones, all dates in
+    one transaction. Raises no alerts (``build_scores`` + ``record_scores`` do)."""
+    scored = build_scores(source, settings, store, bundle, dates, model_version, progress)
+    record_scores(store, list(scored.values()))
+    return scored
+
+
+def build_scores(source: str | Path, settings: Settings, store: Path, bundle: ModelBundle, dates: list[dt.date],
+                 model_version: str, progress: Reporter | StepCallback | None = None) -> dict[dt.date, pd.DataFrame]:
+    """The snapshots of ``dates`` built into the store (one pass over the raw data) and scored:
+    the history rows of each date, oldest date first, not yet written (``record_scores``)."""
     require_snapshot_model(bundle)
     dates = sorted(set(dates))
     build_snapshots(source, settings, store, as_of=dates, progress=progress)
     out = {}
     for day in track(progress, dates, f"scoring {len(dates)} as-of date(s)"):
-        rows = read_snapshots(store, as_of=[day])
-        history = score_rows(rows, bundle, settings, model_version)
-        write_history(store, history)
-        out[day] = history
+        out[day] = score_rows(read_snapshots(store, as_of=[day]), bundle, settings, model_version)
     return out
+
+
+def record_scores(store: Path, histories: list[pd.DataFrame], settings: Settings | None = None,
+                  now: dt.datetime | None = None) -> pd.DataFrame:
+    """Write the history rows (each frame's dates replace their stored rows) and, with ``settings``,
+    raise the alerts the new history causes with their tasks and deliveries, in one transaction.
+
+    Returns:
+        The new alerts (none without ``settings``).
+    """
+    with connect(store) as con, transaction(con):
+        for history in histories:
+            replace_history(con, history)
+        return raise_alerts_in(con, settings, now) if settings is not None else pd.DataFrame()
 
 
 def score_table(path: Path, id_col: str | None, settings: Settings, store: Path, bundle: ModelBundle,
@@ -112,6 +140,15 @@ def score_table(path: Path, id_col: str | None, settings: Settings, store: Path,
         TableError: the file cannot be read or lacks a column the model needs (named).
         ModelBundleError: the bundle is not a table model.
     """
+    day, history = score_table_rows(path, id_col, settings, store, bundle, model_version, as_of)
+    record_scores(store, [history])
+    return day, history
+
+
+def score_table_rows(path: Path, id_col: str | None, settings: Settings, store: Path, bundle: ModelBundle,
+                     model_version: str, as_of: dt.date | None = None) -> tuple[dt.date, pd.DataFrame]:
+    """``score_table`` without writing the history rows (``record_scores`` does); the table's
+    feature values are stored (``table_rows``, that date's rows replaced)."""
     if bundle.meta.get("kind") != "table":
         raise ModelBundleError("score --table needs a model trained with `churnwatch train --table`; this one was "
                                "trained on snapshots (score it with `churnwatch score --data ...`)")
@@ -119,6 +156,5 @@ def score_table(path: Path, id_col: str | None, settings: Settings, store: Path,
     rows, _ = read_scoring_table(path, id_col or bundle.meta.get("id", ""), bundle.catalogue)
     rows["as_of"] = pd.Timestamp(day)
     history = score_rows(rows, bundle, settings, model_version)
-    write_history(store, history)
     write_table_rows(store, rows, bundle.frame.names)
     return day, history

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
@@ -32,6 +32,9 @@ from core.settings import Settings
 from core.store import HISTORY
 from core.vocabulary import TIER_KEYS
 
+if TYPE_CHECKING:
+    import pandas as pd
+
 
 def score(data: DataOpt = None, store: StoreOpt = None, home: HomeOpt = None, config: ConfigOpt = None,
           as_of: Annotated[str | None, typer.Option("--as-of", help="YYYY-MM-DD, or several separated by commas "
@@ -46,7 +49,7 @@ def score(data: DataOpt = None, store: StoreOpt = None, home: HomeOpt = None, co
     """Score every active account as of a date (features from the raw data), or the customers of a flat
     table (--table, with a `train --table` model), into the score history."""
     from core.store import connect, read_meta
-    from serving.batch import require_snapshot_model, score_dates, score_table
+    from serving.batch import build_scores, record_scores, require_snapshot_model, score_table_rows
     from training.registry import load_model
 
     h, settings = context(home, config, data)
@@ -57,7 +60,7 @@ def score(data: DataOpt = None, store: StoreOpt = None, home: HomeOpt = None, co
         days = parse_dates([as_of]) if as_of else [None]
         if len(days) > 1:
             raise ExitError(f"--as-of {as_of}: a table is scored as of one date (the day it was exported)")
-        scored = dict([score_table(table, id_col, settings, target, bundle, version, days[0])])
+        scored = dict([score_table_rows(table, id_col, settings, target, bundle, version, days[0])])
     else:
         require_snapshot_model(bundle)
         source = require_data(settings)
@@ -68,7 +71,9 @@ def score(data: DataOpt = None, store: StoreOpt = None, home: HomeOpt = None, co
                 dates = [read_meta(con).data_end]
         with steps() as say:
             say(f"features and scores as of {', '.join(map(str, sorted(set(dates))))}")
-            scored = score_dates(source, settings, target, bundle, dates, version, progress=say)
+            scored = build_scores(source, settings, target, bundle, dates, version, progress=say)
+    # the scores and the alerts they raise (with tasks and deliveries) commit together
+    new = record_scores(target, list(scored.values()), settings)
     unit = "customers" if table is not None else "accounts"
     for date, history in scored.items():
         counts = history["tier"].value_counts()
@@ -84,13 +89,15 @@ def score(data: DataOpt = None, store: StoreOpt = None, home: HomeOpt = None, co
                       reasons[0]["text"] if reasons else "-", f"{r.playbook_owner}, {r.respond_within}")
     console.print(table)
     console.print(f"score history: {target} (table {HISTORY})")
-    run_alerts(target, settings)
+    run_alerts(target, settings, new)
 
 
-def run_alerts(target: Path, settings: Settings) -> None:
+def run_alerts(target: Path, settings: Settings, new: pd.DataFrame | None = None) -> None:
+    """Raise the alerts the score history calls for (unless ``new``: those a scoring run raised
+    with its scores) and deliver every pending one."""
     from serving.alerts import deliver_pending, raise_alerts
 
-    new = raise_alerts(target, settings)
+    new = raise_alerts(target, settings) if new is None else new
     sent = deliver_pending(target, settings)
     console.print(f"alerts: {len(new):,} new ({', '.join(sorted(set(new['rule']))) if len(new) else 'none'}); "
                   f"deliveries: {sent['delivered']:,} sent, {sent['pending']:,} pending for the next run; "

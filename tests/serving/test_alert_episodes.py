@@ -1,0 +1,143 @@
+"""Alerts stay one per episode when dates are scored out of order; alerts, tasks and deliveries are
+written together (and repaired when an older run left an alert alone); scores and alerts commit
+together."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import duckdb
+import pandas as pd
+import pytest
+
+from core.errors import StoreError
+from core.settings import AlertRule, Settings, Webhook
+from serving.alerts import find_episodes, raise_alerts
+from serving.batch import record_scores
+
+DAY0 = dt.date(2025, 3, 1)
+BELOW = AlertRule(name="below 60 for 7 days", kind="below_for", threshold=60, days=7, min_scores=2)
+DROP = AlertRule(name="tier drop", kind="tier_drop")
+HIGH = AlertRule(name="entered high risk", kind="entered_high_risk")
+HOOKS = [Webhook(name="generic", url="http://127.0.0.1:9/g"), Webhook(name="slack", url="http://127.0.0.1:9/s",
+                                                                      format="slack")]
+
+
+def tier(health: int) -> str:
+    return "healthy" if health >= 80 else "low_risk" if health >= 60 else "medium_risk" if health >= 40 else "high_risk"
+
+
+def scores(healths: dict[int, int], account: str = "a1") -> pd.DataFrame:
+    """Score-history rows: day offset from DAY0 -> health."""
+    return pd.DataFrame({"account_id": account, "as_of": [DAY0 + dt.timedelta(days=d) for d in healths],
+                         "health_score": list(healths.values()), "tier": [tier(h) for h in healths.values()]})
+
+
+def write(store, rows: pd.DataFrame) -> None:
+    """Add score rows (replacing the same dates) to a store with the columns alerts read."""
+    with duckdb.connect(str(store)) as con:
+        con.execute("CREATE TABLE IF NOT EXISTS score_history (account_id VARCHAR, as_of DATE, "
+                    "health_score INTEGER, tier VARCHAR)")
+        con.register("r", rows)
+        con.execute("DELETE FROM score_history WHERE as_of IN (SELECT as_of FROM r)")
+        con.execute("INSERT INTO score_history SELECT account_id, as_of, health_score, tier FROM r")
+
+
+def stored(store, sql: str) -> list[tuple]:
+    with duckdb.connect(str(store), read_only=True) as con:
+        return con.execute(sql).fetchall()
+
+
+# (rule, scores first scored, the date scored afterwards between two scored dates)
+MIDDLE_DATES = {
+    "a low score before the episode's first one moves its start": (
+        BELOW, {0: 70, **{d: 50 for d in range(2, 10)}}, {1: 50}),
+    "a low score bridging a gap joins two runs into one": (
+        BELOW, {0: 70, 1: 50, 2: 50, 3: 50, **{d: 50 for d in range(13, 21)}}, {8: 50}),
+    "a drop by steps: the first step now comes earlier": (DROP, {0: 85, 2: 45, 3: 45}, {1: 65}),
+    "entering high risk one score earlier": (HIGH, {0: 50, 2: 30, 3: 30}, {1: 30}),
+}
+
+
+@pytest.mark.parametrize("case", list(MIDDLE_DATES))
+def test_a_date_scored_between_two_scored_dates_raises_no_second_alert(tmp_path, case):
+    rule, first, middle = MIDDLE_DATES[case]
+    store, settings = tmp_path / "s.duckdb", Settings(alert_rules=[rule], webhooks=HOOKS)
+    write(store, scores(first))
+    raised = raise_alerts(store, settings)
+    assert len(raised) == 1
+    write(store, scores(middle))
+    episodes = find_episodes(scores({**first, **middle}), rule)
+    assert episodes["episode_start"].min() < raised["episode_start"].iloc[0]  # the episode did move
+    assert raise_alerts(store, settings).empty
+    assert stored(store, "SELECT alert_id FROM alerts") == [(raised["alert_id"].iloc[0],)]  # the same id
+    assert stored(store, "SELECT count(*) FROM retention_tasks") == [(1,)]
+    assert stored(store, "SELECT count(*) FROM alert_deliveries") == [(2,)]
+
+
+def test_one_score_per_account_has_no_episode():
+    one = pd.concat([scores({0: h}, account=f"a{h}") for h in (90, 50, 30)])
+    for rule in (BELOW, DROP, HIGH):
+        assert find_episodes(one, rule).empty
+
+
+def test_a_recovery_scored_in_the_middle_makes_the_rest_a_new_episode_as_in_date_order(tmp_path):
+    store, settings = tmp_path / "s.duckdb", Settings(alert_rules=[BELOW])
+    lows = {0: 70, **{d: 50 for d in range(1, 21) if d != 10}}
+    write(store, scores(lows))
+    assert len(raise_alerts(store, settings)) == 1
+    write(store, scores({10: 75}))  # the account had recovered on day 10: days 11-20 are a new episode
+    again = raise_alerts(store, settings)
+    in_order = find_episodes(scores({**lows, 10: 75}), BELOW)
+    assert list(again["episode_start"]) == [in_order["episode_start"].iloc[1]] and len(in_order) == 2
+    assert raise_alerts(store, settings).empty
+
+
+def test_later_episodes_after_a_recovery_still_alert_and_steps_of_a_drop_each_alert(tmp_path):
+    store, settings = tmp_path / "s.duckdb", Settings(alert_rules=[BELOW, DROP])
+    write(store, scores({0: 85, 1: 65, 2: 45, **{d: 50 for d in range(3, 11)}}))
+    first = raise_alerts(store, settings)
+    assert sorted(first["rule"]) == ["below 60 for 7 days", "tier drop", "tier drop"]
+    write(store, scores({11: 75, **{d: 50 for d in range(12, 20)}}))
+    assert sorted(raise_alerts(store, settings)["rule"]) == ["below 60 for 7 days", "tier drop"]  # 75 -> 50
+
+
+def test_an_alert_left_without_its_task_gets_task_and_deliveries_once(tmp_path):
+    store, settings = tmp_path / "s.duckdb", Settings(alert_rules=[BELOW], webhooks=HOOKS)
+    write(store, scores({0: 70, **{d: 50 for d in range(1, 9)}}))
+    raised = raise_alerts(store, settings)
+    aid = raised["alert_id"].iloc[0]
+    with duckdb.connect(str(store)) as con:  # what a run killed before the alerts shared a transaction left
+        con.execute("DELETE FROM retention_tasks")
+        con.execute("DELETE FROM alert_deliveries WHERE webhook = 'slack'")
+    assert raise_alerts(store, settings).empty  # no new alert, but the old one is whole again
+    assert raise_alerts(store, settings).empty
+    assert stored(store, "SELECT alert_id, status FROM retention_tasks") == [(aid, "open")]
+    assert sorted(stored(store, "SELECT webhook, status FROM alert_deliveries")) == [
+        ("generic", "pending"), ("slack", "pending")]
+
+
+def test_scores_and_their_alerts_commit_together_or_not_at_all(tmp_path):
+    store, settings = tmp_path / "s.duckdb", Settings(alert_rules=[BELOW], webhooks=HOOKS)
+    full = history_rows(scores({0: 70, **{d: 50 for d in range(1, 9)}}))
+    twice = pd.concat([full.iloc[[3]], full.iloc[[3]]])
+    with pytest.raises(StoreError, match="repeated .account, as-of. pairs, e.g. a1 as of 2025-03-04"):
+        record_scores(store, [full, twice], settings)
+    assert stored(store, "SELECT count(*) FROM duckdb_tables()") == [(0,)]  # not even the first date's rows
+    new = record_scores(store, [full], settings)
+    assert len(new) == 1
+    assert stored(store, "SELECT count(*), count(DISTINCT alert_id) FROM alert_deliveries") == [(2, 1)]
+    # re-running the same dates (after a kill, or with another model) replaces rows, raises nothing new
+    assert record_scores(store, [full.assign(model_version="8")], settings).empty
+    assert stored(store, "SELECT count(*), count(DISTINCT (account_id, as_of)), min(model_version) "
+                         "FROM score_history") == [(9, 9, "8")]
+
+
+def history_rows(s: pd.DataFrame) -> pd.DataFrame:
+    """Full score-history rows (``core.store.HISTORY_COLUMNS``) for hand-built scores."""
+    return s.assign(churn_probability=(100 - s["health_score"]) / 100, reasons_en="[]", strengths_en="[]",
+                    reasons_zh="[]", strengths_zh="[]", playbook_action="call", playbook_owner="CSM",
+                    respond_within="24 hours", model_version="7", scored_at=dt.datetime(2025, 4, 1))[
+        ["account_id", "as_of", "churn_probability", "health_score", "tier", "reasons_en", "strengths_en",
+         "reasons_zh", "strengths_zh", "playbook_action", "playbook_owner", "respond_within", "model_version",
+         "scored_at"]]
