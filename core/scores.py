@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import duckdb
@@ -26,31 +24,10 @@ from core.store import (
     TASKS,
     connect,
     has_table,
+    transaction,
 )
 
 log = logging.getLogger(__name__)
-
-# --- transactions -------------------------------------------------------------------------
-
-@contextmanager
-def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConnection]:
-    """One DuckDB transaction around the block: committed when it ends, rolled back when it raises.
-
-    A process killed before the COMMIT leaves nothing of the block behind (DuckDB replays only
-    committed transactions from its write-ahead log); a failed COMMIT is not rolled back (there
-    is no transaction left to roll back) and its error reaches the caller.
-    """
-    con.execute("BEGIN TRANSACTION")
-    try:
-        yield con
-    except BaseException:
-        try:
-            con.execute("ROLLBACK")
-        except duckdb.Error as exc:  # no transaction left (the database was invalidated): the first error tells
-            log.warning("rollback after an error failed: %s", exc)
-        raise
-    con.execute("COMMIT")
-
 
 # --- score history ---------------------------------------------------------------------
 

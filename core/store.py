@@ -195,6 +195,26 @@ def rollback(con: duckdb.DuckDBPyConnection) -> None:
         con.execute("ROLLBACK")
 
 
+@contextlib.contextmanager
+def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConnection]:
+    """One DuckDB transaction around the block: committed when it ends, rolled back when it raises.
+
+    A process killed before the COMMIT leaves nothing of the block behind (DuckDB replays only
+    committed transactions from its write-ahead log); a failed COMMIT is not rolled back (there
+    is no transaction left to roll back) and its error reaches the caller.
+    """
+    con.execute("BEGIN TRANSACTION")
+    try:
+        yield con
+    except BaseException:
+        try:
+            rollback(con)
+        except duckdb.Error as exc:  # the database was invalidated: the first error tells why
+            log.warning("rollback after an error failed: %s", exc)
+        raise
+    con.execute("COMMIT")
+
+
 def connect(store: Path, read_only: bool = False,
             wait_seconds: float = LOCK_WAIT_SECONDS) -> duckdb.DuckDBPyConnection:
     """Open the store. A store another process holds is retried for ``wait_seconds``.

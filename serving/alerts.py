@@ -51,10 +51,9 @@ from core.scores import (
     mark_delivery,
     open_tasks,
     pending_deliveries,
-    transaction,
 )
 from core.settings import AlertRule, Settings, Webhook
-from core.store import connect
+from core.store import connect, transaction
 from core.vocabulary import TIER_RANK
 
 log = logging.getLogger(__name__)
