@@ -21,9 +21,9 @@ import typer
 
 from churnwatch.commands import data, demo, diagnosis, features, insights, monitoring, serving, training
 from churnwatch.options import ExitError, err
+from core.engine import disk_cause, store_error
 from core.errors import ChurnwatchError, StorageError
 from core.files import storage_error
-from core.store import disk_cause, store_error
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="churnwatch: early warning for customer churn.")

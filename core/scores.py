@@ -12,6 +12,7 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
+from core.engine import transaction
 from core.errors import StoreError
 from core.store import (
     ALERT_DDL,
@@ -24,7 +25,6 @@ from core.store import (
     TASKS,
     connect,
     has_table,
-    transaction,
 )
 
 log = logging.getLogger(__name__)

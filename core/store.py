@@ -13,20 +13,18 @@ Tables:
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import json
 import logging
-import re
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
 import pandas as pd
 
-from core.errors import StorageError, StoreError
+from core.engine import LOCK_HELD, rollback, storage_errors, store_error
+from core.errors import StoreError
 from core.files import atomic_write_text, storage_error
 from core.time import Horizon
 
@@ -134,85 +132,7 @@ def recorded_source(store: Path, home: Path | None) -> str | None:
     return source_from_store(recorded, home) if recorded else None
 
 
-# what the operating system said inside a DuckDB error, and how a person reads it
-DISK_CAUSES = (("No space left on device", "the disk is full"),
-               ("Disk quota exceeded", "the disk quota is exceeded"),
-               ("Read-only file system", "the file system is read-only"),
-               ("Permission denied", "permission denied"))
-LOCK_HELD = re.compile(r"Conflicting lock is held in (?P<program>.+?) \(PID (?P<pid>\d+)\)")
-FILE_NAMED = re.compile(r'file "(?P<path>[^"]+)"')
 LOCK_WAIT_SECONDS = 5.0  # how long `connect` waits for another process to let go of the store
-
-
-def disk_cause(text: str) -> str | None:
-    """The storage cause ("the disk is full", ...) a DuckDB or SQLite message names, or None."""
-    lowered = text.lower()
-    for said, cause in DISK_CAUSES:
-        if said.lower() in lowered:
-            return cause
-    if "database or disk is full" in lowered:
-        return "the disk is full"
-    if "readonly database" in lowered:
-        return "the file system is read-only"
-    return None
-
-
-def store_error(exc: duckdb.Error, store: Path | None = None) -> StorageError | None:
-    """A DuckDB error caused by the disk or another process as one line naming the file, or None.
-
-    The file is the one DuckDB names (the store, its ``.wal``), else ``store``.
-    """
-    text = str(exc)
-    named = FILE_NAMED.search(text)
-    path = Path(named["path"]) if named else store
-    lock = LOCK_HELD.search(text)
-    if lock:
-        return StorageError(f"cannot open {path or 'the store'}: another process holds it "
-                            f"(PID {lock['pid']}, {lock['program']}); wait for it to finish or stop it")
-    cause = disk_cause(text)
-    if cause is None:
-        return None
-    return StorageError(f"cannot write {path or 'the store'}: {cause}")
-
-
-@contextlib.contextmanager
-def storage_errors(store: Path) -> Iterator[None]:
-    """Turn DuckDB errors caused by the disk (full, read-only, no permission, locked) into a
-    :class:`StorageError` naming the file; other errors pass unchanged."""
-    try:
-        yield
-    except duckdb.Error as exc:
-        translated = store_error(exc, store)
-        if translated is None:
-            raise
-        raise translated from exc
-
-
-def rollback(con: duckdb.DuckDBPyConnection) -> None:
-    """Roll back the open transaction, if one is still open: after a failed write DuckDB has
-    often ended it already, and "cannot rollback - no transaction is active" would hide why."""
-    with contextlib.suppress(duckdb.TransactionException):
-        con.execute("ROLLBACK")
-
-
-@contextlib.contextmanager
-def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConnection]:
-    """One DuckDB transaction around the block: committed when it ends, rolled back when it raises.
-
-    A process killed before the COMMIT leaves nothing of the block behind (DuckDB replays only
-    committed transactions from its write-ahead log); a failed COMMIT is not rolled back (there
-    is no transaction left to roll back) and its error reaches the caller.
-    """
-    con.execute("BEGIN TRANSACTION")
-    try:
-        yield con
-    except BaseException:
-        try:
-            rollback(con)
-        except duckdb.Error as exc:  # the database was invalidated: the first error tells why
-            log.warning("rollback after an error failed: %s", exc)
-        raise
-    con.execute("COMMIT")
 
 
 def connect(store: Path, read_only: bool = False,

@@ -14,9 +14,10 @@ from pathlib import Path
 
 import duckdb
 
+from core.engine import store_error
 from core.errors import ChurnwatchError, DataContractError
 from core.settings import Settings
-from core.store import SnapshotMeta, source_for_store, store_error, write_snapshots
+from core.store import SnapshotMeta, source_for_store, write_snapshots
 from features.profile import ProfilePlan, discover_profile
 from features.snapshots import build_feature_tables, event_types
 from features.sources import Source, first_line, load_raw_tables, open_source, source_spec

@@ -42,6 +42,7 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
+from core.engine import transaction
 from core.scores import (
     alert_spans,
     alerts_without_task,
@@ -53,7 +54,7 @@ from core.scores import (
     pending_deliveries,
 )
 from core.settings import AlertRule, Settings, Webhook
-from core.store import connect, transaction
+from core.store import connect
 from core.vocabulary import TIER_RANK
 
 log = logging.getLogger(__name__)

@@ -28,10 +28,11 @@ from pathlib import Path
 
 import pandas as pd
 
+from core.engine import transaction
 from core.progress import Reporter, StepCallback, track
 from core.scores import read_history, replace_history, write_history
 from core.settings import Settings
-from core.store import HISTORY_COLUMNS, connect, read_snapshots, transaction, write_table_rows
+from core.store import HISTORY_COLUMNS, connect, read_snapshots, write_table_rows
 from features.pipeline import build_snapshots
 from serving.alerts import raise_alerts_in
 from training.bundle import ModelBundle

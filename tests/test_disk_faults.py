@@ -248,7 +248,7 @@ def test_connect_waits_for_a_short_lock_then_opens(tmp_path):
 def test_rollback_only_when_a_transaction_is_open(tmp_path):
     """After a failed COMMIT DuckDB has ended the transaction: ``rollback`` must not raise
     "cannot rollback - no transaction is active" over the real error."""
-    from core.store import rollback
+    from core.engine import rollback
 
     with duckdb.connect(str(tmp_path / "s.duckdb")) as con:
         con.execute("CREATE TABLE t (x INTEGER)")

@@ -1,0 +1,100 @@
+"""DuckDB errors in a person's words, and transactions that leave nothing half-done.
+
+A full disk, a read-only file system, no permission or a store another process holds
+becomes one :class:`core.errors.StorageError` line naming the file; ``transaction`` commits
+a block whole or rolls it back (only when a transaction is still open, so "cannot rollback -
+no transaction is active" never hides the real error).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import duckdb
+
+from core.errors import StorageError
+
+log = logging.getLogger(__name__)
+
+# what the operating system said inside a DuckDB error, and how a person reads it
+DISK_CAUSES = (("No space left on device", "the disk is full"),
+               ("Disk quota exceeded", "the disk quota is exceeded"),
+               ("Read-only file system", "the file system is read-only"),
+               ("Permission denied", "permission denied"))
+LOCK_HELD = re.compile(r"Conflicting lock is held in (?P<program>.+?) \(PID (?P<pid>\d+)\)")
+FILE_NAMED = re.compile(r'file "(?P<path>[^"]+)"')
+
+
+def disk_cause(text: str) -> str | None:
+    """The storage cause ("the disk is full", ...) a DuckDB or SQLite message names, or None."""
+    lowered = text.lower()
+    for said, cause in DISK_CAUSES:
+        if said.lower() in lowered:
+            return cause
+    if "database or disk is full" in lowered:
+        return "the disk is full"
+    if "readonly database" in lowered:
+        return "the file system is read-only"
+    return None
+
+
+def store_error(exc: duckdb.Error, store: Path | None = None) -> StorageError | None:
+    """A DuckDB error caused by the disk or another process as one line naming the file, or None.
+
+    The file is the one DuckDB names (the store, its ``.wal``), else ``store``.
+    """
+    text = str(exc)
+    named = FILE_NAMED.search(text)
+    path = Path(named["path"]) if named else store
+    lock = LOCK_HELD.search(text)
+    if lock:
+        return StorageError(f"cannot open {path or 'the store'}: another process holds it "
+                            f"(PID {lock['pid']}, {lock['program']}); wait for it to finish or stop it")
+    cause = disk_cause(text)
+    if cause is None:
+        return None
+    return StorageError(f"cannot write {path or 'the store'}: {cause}")
+
+
+@contextlib.contextmanager
+def storage_errors(store: Path) -> Iterator[None]:
+    """Turn DuckDB errors caused by the disk (full, read-only, no permission, locked) into a
+    :class:`StorageError` naming the file; other errors pass unchanged."""
+    try:
+        yield
+    except duckdb.Error as exc:
+        translated = store_error(exc, store)
+        if translated is None:
+            raise
+        raise translated from exc
+
+
+def rollback(con: duckdb.DuckDBPyConnection) -> None:
+    """Roll back the open transaction, if one is still open: after a failed write DuckDB has
+    often ended it already, and "cannot rollback - no transaction is active" would hide why."""
+    with contextlib.suppress(duckdb.TransactionException):
+        con.execute("ROLLBACK")
+
+
+@contextlib.contextmanager
+def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConnection]:
+    """One DuckDB transaction around the block: committed when it ends, rolled back when it raises.
+
+    A process killed before the COMMIT leaves nothing of the block behind (DuckDB replays only
+    committed transactions from its write-ahead log); a failed COMMIT is not rolled back (there
+    is no transaction left to roll back) and its error reaches the caller.
+    """
+    con.execute("BEGIN TRANSACTION")
+    try:
+        yield con
+    except BaseException:
+        try:
+            rollback(con)
+        except duckdb.Error as exc:  # the database was invalidated: the first error tells why
+            log.warning("rollback after an error failed: %s", exc)
+        raise
+    con.execute("COMMIT")
