@@ -198,8 +198,8 @@ def ece_estimates(y: ArrayLike, p: ArrayLike, groups: ArrayLike | None = None, b
 
     Returns:
         ``ece`` (plain, ``ece``), ``ece_debiased`` (Kumar et al. 2019's debiased estimate),
-        ``ece_debiased_lo`` / ``_hi`` (its basic bootstrap 95% interval, ``2 x estimate -``
-        the resampled quantiles, which corrects the extra binning noise of a resample) and
+        ``ece_debiased_lo`` / ``_hi`` (its bootstrap 95% interval, shifted by the resamples'
+        mean bias: a resample's bins carry extra noise that the debiasing only partly removes) and
         ``ece_noise`` (``ece_noise``), all in probability units and floored at 0.
     """
     labels, scores = validate_scores(y, p, probability=True)
@@ -211,9 +211,11 @@ def ece_estimates(y: ArrayLike, p: ArrayLike, groups: ArrayLike | None = None, b
         idx = rng.integers(0, labels.size, labels.size) if blocks is None else \
             np.concatenate(blocks[rng.integers(0, len(blocks), len(blocks))])
         boots.append(_debiased(*_bin_stats(labels[idx], scores[idx], bins), rng, 50))
-    q_lo, q_hi = np.percentile(boots, [2.5, 97.5])
-    return {"ece": ece(labels, scores, bins), "ece_debiased": max(0.0, point),
-            "ece_debiased_lo": max(0.0, float(2 * point - q_hi)), "ece_debiased_hi": max(0.0, float(2 * point - q_lo)),
+    bias = float(np.mean(boots)) - point
+    lo, hi = np.percentile(boots, [2.5, 97.5]) - bias
+    point = max(0.0, point)
+    return {"ece": ece(labels, scores, bins), "ece_debiased": point,
+            "ece_debiased_lo": max(0.0, min(float(lo), point)), "ece_debiased_hi": max(float(hi), point),
             "ece_noise": ece_noise(scores, bins, seed=seed)}
 
 

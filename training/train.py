@@ -208,7 +208,7 @@ def fit_and_evaluate(train: pd.DataFrame, fit: pd.DataFrame | None, es: pd.DataF
     comparison.to_csv(out / "model_vs_baselines.csv", index=False)
     training_info = {"dropped_features": dropped, "selection": {
         "chosen": selection.chosen, "tree_weight": selection.tree_weight, "rounds": selection.rounds,
-        "logistic_C": selection.linear_c,
+        "logistic_C": selection.linear_c, "logistic_log_terms": selection.linear_log_terms,
         "validation_roc_auc": selection.scores, "rounds_by_candidate": selection.rounds_by_candidate,
         "params": {k: v for k, v in selection.params.items() if k != "monotone_constraints"},
         "validation": "early-stopping block" if fit is not None else f"{len(folds_)} account-grouped folds"},
