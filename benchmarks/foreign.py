@@ -38,10 +38,12 @@ import pandas as pd
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 
-from core.store import HISTORY, SNAPSHOTS, connect
-from training.evaluation import ece_estimates, ece_verdict
-
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # run as a script: the package, not benchmarks/training.py, is `training`
+
+from core.store import HISTORY, SNAPSHOTS, connect  # noqa: E402
+from training.evaluation import ece_estimates, ece_verdict  # noqa: E402
+
 TIERS = ("healthy", "low_risk", "medium_risk", "high_risk")
 SIZES = {"acceptance": {"consumer": 4000, "flat": 7000, "stripe": 800},
          "small": {"consumer": 600, "flat": 2000, "stripe": 400}}

@@ -172,7 +172,6 @@ def fit_and_evaluate(train: pd.DataFrame, fit: pd.DataFrame | None, es: pd.DataF
     p = scored["churn_probability"].to_numpy()
     metrics = evaluate(y_test, p, scored["tier"].to_numpy(), groups=test["account_id"].to_numpy())
     for note in measurement_notes(metrics):  # what the test rows can and cannot measure
-        (log.warning if note.startswith("warning") else log.info)(note)
         say(note)
     metrics.update(trees=selection.rounds, model=selection.chosen, calibration=calibrator.method,
                    distinct_probabilities=int(np.unique(p).size))
