@@ -9,8 +9,8 @@ of the run, an independent logistic regression fitted here (with the paired,
 account-clustered bootstrap 95% interval of the ROC-AUC difference), ECE and ECE / base
 rate, the debiased ECE with its bootstrap 95% interval, the ECE a perfectly calibrated model
 would show on the same rows by chance, and whether ECE <= min(0.02, 0.1 x base rate) is met,
-not met or not measurable (``training.evaluation``), the count of probabilities exactly 0 or 1, churn per tier (and whether it rises
-strictly), the leakage verdict and the wall time.
+not met or not measurable (``training.evaluation``), the count of probabilities exactly 0
+or 1, churn per tier (and whether it rises strictly), the leakage verdict and the wall time.
 
 Run (from the repository root; minutes at acceptance size on 2 cores)::
 
@@ -318,7 +318,8 @@ def _fmt(x: float) -> str:
 
 def print_table(figs: list[Figures]) -> None:
     head = ("set", "rows", "base", "model", "ROC-AUC", "baselines", "indep. LR", "diff [95% CI]", "ECE",
-            "ECE/base", "debiased ECE [95% CI]", "noise", "ECE target", "p=0|1", "churn per tier (healthy..high)", "rising", "leakage", "s")
+            "ECE/base", "debiased ECE [95% CI]", "noise", "ECE target", "p=0|1", "churn per tier (healthy..high)",
+            "rising", "leakage", "s")
     print(" | ".join(head))
     for f in figs:
         tiers = "/".join("-" if r is None else f"{r:.1%}" for r in f.tier_rates.values())
