@@ -7,8 +7,10 @@ mappings (``demo/stripe.py``) — it runs ``churnwatch`` as a user would (``demo
 prints one row per set: rows, base rate, ROC-AUC of the chosen model and of each baseline
 of the run, an independent logistic regression fitted here (with the paired,
 account-clustered bootstrap 95% interval of the ROC-AUC difference), ECE and ECE / base
-rate, the count of probabilities exactly 0 or 1, churn per tier (and whether it rises
-strictly), the leakage verdict and the wall time.
+rate, the debiased ECE with its bootstrap 95% interval, the ECE a perfectly calibrated model
+would show on the same rows by chance, and whether ECE <= min(0.02, 0.1 x base rate) is met,
+not met or not measurable (``training.evaluation``), the count of probabilities exactly 0
+or 1, churn per tier (and whether it rises strictly), the leakage verdict and the wall time.
 
 Run (from the repository root; minutes at acceptance size on 2 cores)::
 
@@ -36,9 +38,12 @@ import pandas as pd
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 
-from core.store import HISTORY, SNAPSHOTS, connect
-
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # run as a script: the package, not benchmarks/training.py, is `training`
+
+from core.store import HISTORY, SNAPSHOTS, connect  # noqa: E402
+from training.evaluation import ece_estimates, ece_verdict  # noqa: E402
+
 TIERS = ("healthy", "low_risk", "medium_risk", "high_risk")
 SIZES = {"acceptance": {"consumer": 4000, "flat": 7000, "stripe": 800},
          "small": {"consumer": 600, "flat": 2000, "stripe": 400}}
@@ -170,6 +175,9 @@ class Figures:
     independent_lr: float = float("nan")
     lr_diff_ci: tuple[float, float, float] = (float("nan"),) * 3
     ece: float = float("nan")
+    ece_debiased: tuple[float, float, float] = (float("nan"),) * 3  # estimate, 95% interval
+    ece_noise: float = float("nan")  # ECE a perfectly calibrated model shows on these rows
+    ece_verdict: str = "-"  # ECE <= min(0.02, 0.1 x base rate): met / not met / not measurable
     extreme_p: int = -1  # probabilities exactly 0 or 1 (test rows + score history)
     tier_rates: dict[str, float | None] = field(default_factory=dict)
     tiers_rising: bool = False
@@ -197,8 +205,15 @@ def test_figures(fig: Figures, home: Path) -> pd.DataFrame:
     preds = pd.read_csv(newest(home, "test_predictions.csv"), dtype={"account_id": str})
     y, p = preds["churn_label"].to_numpy(int), preds["churn_probability"].to_numpy(float)
     fig.rows, fig.base_rate, fig.ece = len(preds), float(y.mean()), ece(y, p)
+    est = ece_estimates(y, p, groups=preds["account_id"].to_numpy())
+    fig.ece_debiased = (est["ece_debiased"], est["ece_debiased_lo"], est["ece_debiased_hi"])
+    fig.ece_noise = est["ece_noise"]
+    fig.ece_verdict = ece_verdict(est, fig.base_rate)[0]
     fig.extreme_p = int(((p <= 0) | (p >= 1)).sum())
     fig.model, fig.roc_auc, fig.baselines = comparison(home)
+    training = json.loads(newest(home, "bundle.json").read_text()).get("training", {})
+    if "selection" in training:  # the candidate chosen on validation and the calibration that won
+        fig.model = f"{training['selection'].get('chosen')}, {training.get('calibration', {}).get('method')}"
     rates = {t: (float(y[preds["tier"] == t].mean()) if (preds["tier"] == t).any() else None) for t in TIERS}
     fig.tier_rates = rates
     seen = [r for r in rates.values() if r is not None]
@@ -303,7 +318,8 @@ def _fmt(x: float) -> str:
 
 def print_table(figs: list[Figures]) -> None:
     head = ("set", "rows", "base", "model", "ROC-AUC", "baselines", "indep. LR", "diff [95% CI]", "ECE",
-            "ECE/base", "p=0|1", "churn per tier (healthy..high)", "rising", "leakage", "s")
+            "ECE/base", "debiased ECE [95% CI]", "noise", "ECE target", "p=0|1", "churn per tier (healthy..high)",
+            "rising", "leakage", "s")
     print(" | ".join(head))
     for f in figs:
         tiers = "/".join("-" if r is None else f"{r:.1%}" for r in f.tier_rates.values())
@@ -311,6 +327,7 @@ def print_table(figs: list[Figures]) -> None:
         print(" | ".join([f.name, f"{f.rows:,}", f"{f.base_rate:.1%}", f.model, _fmt(f.roc_auc),
                           ", ".join(f"{k} {_fmt(v)}" for k, v in f.baselines.items()), _fmt(f.independent_lr),
                           f"{d:+.3f} [{lo:+.3f}, {hi:+.3f}]", _fmt(f.ece), _fmt(f.ece_over_base),
+                          "{} [{}, {}]".format(*map(_fmt, f.ece_debiased)), _fmt(f.ece_noise), f.ece_verdict,
                           str(f.extreme_p), tiers, str(f.tiers_rising), f.leakage, f"{f.seconds:.0f}"]))
         if f.error:
             print(f"    error: {f.error}")

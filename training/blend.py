@@ -50,43 +50,60 @@ def as_matrix(X: pd.DataFrame | np.ndarray) -> np.ndarray:
 class LinearPart:
     """Logistic regression on the model matrix with exact per-feature contributions.
 
+    Each numeric feature gives up to three design columns: its value (clipped to the training
+    0.5-99.5% range, median-imputed, standardised); ``log1p`` of that value when the feature is
+    never negative in training and takes more than two values (a concave shape such as
+    tenure's, standardised); and a missing indicator when training had missing values.
+    Categoricals are one-hot by code. All of a feature's columns belong to it, so its
+    contribution is the sum of their coefficient x centred value terms.
+
     Args:
         names: feature names in matrix order.
         categorical: which of them are categorical (codes in the matrix).
         directions: feature -> +1 / -1 / 0 (sign a numeric coefficient must not contradict).
-        C: inverse L2 strength of scikit-learn's ``LogisticRegression``.
+        C: inverse L2 strength of scikit-learn's ``LogisticRegression`` (standardised columns).
+        log_terms: add the ``log1p`` column of non-negative numerics.
     """
 
     def __init__(self, names: list[str], categorical: list[str], directions: dict[str, int] | None = None,
-                 C: float = 1.0) -> None:
+                 C: float = 1.0, log_terms: bool = True) -> None:
         self.names = list(names)
         self.categorical = list(categorical)
         self.directions = dict(directions or {})
         self.C = C
+        self.log_terms = log_terms
 
-    def _design(self, M: np.ndarray) -> tuple[np.ndarray, list[int]]:
-        """Design columns and, for each, the feature index it belongs to."""
-        cols, owner = [], []
+    def _design(self, M: np.ndarray) -> tuple[np.ndarray, list[int], list[str]]:
+        """Design columns, the feature index each belongs to and its kind
+        (``value``, ``log``, ``missing`` or ``code``)."""
+        cols, owner, kinds = [], [], []
         for j, name in enumerate(self.names):
             x = M[:, j]
             if name in self.categorical:
                 for code in range(self.n_codes_[j]):
                     cols.append((x == code).astype(np.float64))
                     owner.append(j)
+                    kinds.append("code")
                 continue
             lo, hi, med, mu, sd = self.num_[j]
             miss = np.isnan(x)
-            z = (np.clip(np.where(miss, med, x), lo, hi) - mu) / sd
-            cols.append(z)
+            clipped = np.clip(np.where(miss, med, x), lo, hi)
+            cols.append((clipped - mu) / sd)
             owner.append(j)
+            kinds.append("value")
+            if j in self.log_:
+                mu_l, sd_l = self.log_[j]
+                cols.append((np.log1p(np.maximum(clipped, 0.0)) - mu_l) / sd_l)
+                owner.append(j)
+                kinds.append("log")
             if self.has_missing_[j]:
                 cols.append(miss.astype(np.float64))
                 owner.append(j)
-        return (np.column_stack(cols) if cols else np.empty((len(M), 0))), owner
+                kinds.append("missing")
+        return (np.column_stack(cols) if cols else np.empty((len(M), 0))), owner, kinds
 
-    def fit(self, M: np.ndarray, y: np.ndarray) -> LinearPart:
-        M = as_matrix(M)
-        self.n_codes_, self.num_, self.has_missing_ = {}, {}, {}
+    def _fit_scales(self, M: np.ndarray) -> None:
+        self.n_codes_, self.num_, self.has_missing_, self.log_ = {}, {}, {}, {}
         for j, name in enumerate(self.names):
             x = M[:, j]
             if name in self.categorical:
@@ -100,13 +117,23 @@ class LinearPart:
             clipped = np.clip(np.where(np.isnan(x), med, x), lo, hi)
             self.num_[j] = (float(lo), float(hi), med, float(clipped.mean()), float(clipped.std()) or 1.0)
             self.has_missing_[j] = bool(np.isnan(x).any())
-        D, owner = self._design(M)
+            if self.log_terms and lo >= 0 and np.unique(ok).size > 2:
+                logged = np.log1p(clipped)
+                self.log_[j] = (float(logged.mean()), float(logged.std()) or 1.0)
+
+    def fit(self, M: np.ndarray, y: np.ndarray) -> LinearPart:
+        """Fit on the model matrix (``as_matrix``) and 0/1 labels. A value or log column whose
+        coefficient contradicts the feature's catalogue direction is dropped and the fit repeated."""
+        M = as_matrix(M)
+        self._fit_scales(M)
+        D, owner, kinds = self._design(M)
         active = np.ones(D.shape[1], dtype=bool)
-        for _ in range(4):
-            lr = LogisticRegression(C=self.C, max_iter=2000).fit(D[:, active], y)
+        for _ in range(8):
+            lr = LogisticRegression(C=self.C, max_iter=3000).fit(D[:, active], y)
             coef = np.zeros(D.shape[1])
             coef[active] = lr.coef_[0]
-            wrong = self._contradicting(coef, owner, D)
+            wrong = np.array([k in ("value", "log") and self.directions.get(self.names[j], 0) * c < 0
+                              for j, k, c in zip(owner, kinds, coef)], dtype=bool)
             if not wrong.any():
                 break
             active &= ~wrong
@@ -115,22 +142,9 @@ class LinearPart:
         self.owner_ = owner
         return self
 
-    def _contradicting(self, coef: np.ndarray, owner: list[int], D: np.ndarray) -> np.ndarray:
-        """Value columns (not indicators) whose sign contradicts the feature's direction."""
-        out = np.zeros(len(coef), dtype=bool)
-        seen: set[int] = set()
-        for k, j in enumerate(owner):
-            name = self.names[j]
-            if name in self.categorical or j in seen:
-                continue
-            seen.add(j)  # the first column of a numeric feature is its value
-            if self.directions.get(name, 0) * coef[k] < 0:
-                out[k] = True
-        return out
-
     def contributions(self, M: np.ndarray) -> np.ndarray:
         """(n, n_features + 1): coefficient x centred value per feature, bias last (log-odds)."""
-        D, owner = self._design(as_matrix(M))
+        D, owner, _ = self._design(as_matrix(M))
         terms = (D - self.col_means_) * self.coef_
         out = np.zeros((len(D), len(self.names) + 1))
         for k, j in enumerate(owner):
@@ -139,11 +153,12 @@ class LinearPart:
         return out
 
     def raw(self, M: np.ndarray) -> np.ndarray:
-        D, _ = self._design(as_matrix(M))
+        D, _, _ = self._design(as_matrix(M))
         return D @ self.coef_ + self.intercept_
 
     def to_dict(self) -> dict[str, Any]:
         return {"names": self.names, "categorical": self.categorical, "directions": self.directions, "C": self.C,
+                "log_terms": self.log_terms, "log": {str(k): list(v) for k, v in self.log_.items()},
                 "n_codes": {str(k): v for k, v in self.n_codes_.items()},
                 "numeric": {str(k): list(v) for k, v in self.num_.items()},
                 "has_missing": {str(k): v for k, v in self.has_missing_.items()},
@@ -152,7 +167,9 @@ class LinearPart:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> LinearPart:
-        part = cls(d["names"], d["categorical"], d.get("directions"), d.get("C", 1.0))
+        part = cls(d["names"], d["categorical"], d.get("directions"), d.get("C", 1.0),
+                   bool(d.get("log_terms", False)))  # bundles written before log terms have none
+        part.log_ = {int(k): tuple(float(x) for x in v) for k, v in d.get("log", {}).items()}
         part.n_codes_ = {int(k): int(v) for k, v in d["n_codes"].items()}
         part.num_ = {int(k): tuple(float(x) for x in v) for k, v in d["numeric"].items()}
         part.has_missing_ = {int(k): bool(v) for k, v in d["has_missing"].items()}

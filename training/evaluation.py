@@ -30,6 +30,14 @@ from training.health import TIER_KEYS
 ECE_BINS = 10
 #: Number of groups for lift / gains (deciles).
 N_DECILES = 10
+#: The calibration bar: ECE at most this (probability units) and at most ``ECE_RELATIVE`` x base rate.
+ECE_ABSOLUTE = 0.02
+ECE_RELATIVE = 0.1
+#: Resamples of the bootstrap intervals, draws of the noise simulations.
+N_BOOT = 300
+N_SIM = 200
+#: Fewer churned test rows than this: ``measurement_notes`` warns that ROC-AUC is barely measurable.
+FEW_POSITIVES = 50
 
 
 class EvaluationError(ChurnwatchError, ValueError):
@@ -152,6 +160,124 @@ def ece(y: ArrayLike, p: ArrayLike, bins: int = ECE_BINS) -> float:
     return float((weights * (table["observed_rate"] - table["mean_predicted"]).abs()).sum())
 
 
+def _bin_stats(labels: np.ndarray, scores: np.ndarray, bins: int) -> tuple[np.ndarray, ...]:
+    """Equal-count bins (``reliability_bins``' convention): row counts, churn rates, mean p."""
+    parts = [idx for idx in np.array_split(np.argsort(scores, kind="stable"), bins) if idx.size]
+    counts = np.array([idx.size for idx in parts], dtype=np.float64)
+    return counts, np.array([labels[i].mean() for i in parts]), np.array([scores[i].mean() for i in parts])
+
+
+def _debiased(counts: np.ndarray, rates: np.ndarray, means: np.ndarray, rng: np.random.Generator,
+              n_sim: int) -> float:
+    """Kumar et al. (2019)'s normal debiasing of the binned L1 error: ``2 x plug-in - mean of
+    the plug-in errors of bin rates redrawn from N(rate, rate (1 - rate) / count)``."""
+    w = counts / counts.sum()
+    plug_in = float(w @ np.abs(rates - means))
+    draws = rng.normal(rates, np.sqrt(rates * (1 - rates) / counts), size=(n_sim, rates.size))
+    return 2 * plug_in - float((np.abs(draws - means) @ w).mean())
+
+
+def ece_noise(p: ArrayLike, bins: int = ECE_BINS, n_sim: int = N_SIM, seed: int = 0) -> float:
+    """The ECE a perfectly calibrated model shows on these rows by chance: the median ECE of
+    labels drawn as Bernoulli(p) (probability units). An ECE near it measures nothing but noise."""
+    scores = np.asarray(p, dtype=np.float64)
+    rng = np.random.default_rng(seed)
+    sims = [ece((rng.random(scores.size) < scores).astype(np.int64), scores, bins) for _ in range(n_sim)]
+    return float(np.median(sims))
+
+
+def ece_estimates(y: ArrayLike, p: ArrayLike, groups: ArrayLike | None = None, bins: int = ECE_BINS,
+                  n_boot: int = N_BOOT, seed: int = 0) -> dict[str, float]:
+    """ECE with what it can and cannot tell on this many rows.
+
+    Args:
+        y: observed churn (0/1).
+        p: calibrated churn probabilities.
+        groups: account ids: the bootstrap resamples whole accounts (rows of one account on
+            several as-of dates are not independent); ``None`` resamples rows.
+
+    Returns:
+        ``ece`` (plain, ``ece``), ``ece_debiased`` (Kumar et al. 2019's debiased estimate),
+        ``ece_debiased_lo`` / ``_hi`` (its bootstrap 95% interval, shifted by the resamples'
+        mean bias: a resample's bins carry extra noise that the debiasing only partly removes) and
+        ``ece_noise`` (``ece_noise``), all in probability units and floored at 0.
+    """
+    labels, scores = validate_scores(y, p, probability=True)
+    rng = np.random.default_rng(seed)
+    point = _debiased(*_bin_stats(labels, scores, bins), rng, N_SIM)
+    blocks = None if groups is None else _group_positions(np.asarray(groups).astype(str))
+    boots = []
+    for _ in range(n_boot):
+        idx = rng.integers(0, labels.size, labels.size) if blocks is None else \
+            np.concatenate(blocks[rng.integers(0, len(blocks), len(blocks))])
+        boots.append(_debiased(*_bin_stats(labels[idx], scores[idx], bins), rng, 50))
+    bias = float(np.mean(boots)) - point
+    lo, hi = np.percentile(boots, [2.5, 97.5]) - bias
+    point = max(0.0, point)
+    return {"ece": ece(labels, scores, bins), "ece_debiased": point,
+            "ece_debiased_lo": max(0.0, min(float(lo), point)), "ece_debiased_hi": max(float(hi), point),
+            "ece_noise": ece_noise(scores, bins, seed=seed)}
+
+
+def _group_positions(groups: np.ndarray) -> np.ndarray:
+    order = np.argsort(groups, kind="stable")
+    bounds = np.flatnonzero(np.r_[True, groups[order][1:] != groups[order][:-1], True])
+    out = np.empty(len(bounds) - 1, dtype=object)
+    out[:] = [order[a:b] for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+    return out
+
+
+def ece_verdict(estimates: dict[str, float], base_rate: float) -> tuple[str, float]:
+    """Is ECE <= min(``ECE_ABSOLUTE``, ``ECE_RELATIVE`` x base rate)? ``(verdict, target)``.
+
+    ``met``: the plain ECE is within the target. ``not measurable``: it is not, but a perfectly
+    calibrated model would typically not be either on these rows (``ece_noise`` > target) and
+    the debiased interval reaches the target. ``not met``: otherwise.
+    """
+    target = min(ECE_ABSOLUTE, ECE_RELATIVE * base_rate)
+    if estimates["ece"] <= target:
+        return "met", target
+    if estimates["ece_noise"] > target and estimates["ece_debiased_lo"] <= target:
+        return "not measurable", target
+    return "not met", target
+
+
+def roc_auc_interval(y: ArrayLike, p: ArrayLike, groups: ArrayLike | None = None, n_boot: int = N_BOOT,
+                     seed: int = 0) -> tuple[float, float]:
+    """Bootstrap 95% interval of ROC-AUC (whole accounts resampled when ``groups`` is given)."""
+    from training.bootstrap import _roc_auc
+
+    labels, scores = validate_scores(y, p, probability=False)
+    rng = np.random.default_rng(seed)
+    blocks = None if groups is None else _group_positions(np.asarray(groups).astype(str))
+    vals = []
+    for _ in range(n_boot):
+        idx = rng.integers(0, labels.size, labels.size) if blocks is None else \
+            np.concatenate(blocks[rng.integers(0, len(blocks), len(blocks))])
+        if 0 < labels[idx].sum() < idx.size:
+            vals.append(_roc_auc(labels[idx], scores[idx]))
+    lo, hi = np.percentile(vals, [2.5, 97.5]) if vals else (np.nan, np.nan)
+    return float(lo), float(hi)
+
+
+def measurement_notes(metrics: dict[str, Any]) -> list[str]:
+    """Plain-language warnings on what the test rows can measure (``evaluate``'s output)."""
+    notes = []
+    if "ece_verdict" in metrics:
+        notes.append(
+            f"calibration on the test rows: ECE {metrics['ece']:.4f}, debiased {metrics['ece_debiased']:.4f} "
+            f"(95% {metrics['ece_debiased_lo']:.4f} to {metrics['ece_debiased_hi']:.4f}); a perfectly "
+            f"calibrated model would show about {metrics['ece_noise']:.4f} here by chance; target "
+            f"<= {metrics['ece_target']:.4f}: {metrics['ece_verdict']}")
+    if metrics["n_churned"] < FEW_POSITIVES:
+        width = metrics.get("roc_auc_hi", np.nan) - metrics.get("roc_auc_lo", np.nan)
+        notes.append(
+            f"warning: only {metrics['n_churned']} churned rows in the test rows (fewer than {FEW_POSITIVES}): "
+            f"ROC-AUC {metrics['roc_auc']:.3f} has a 95% interval {metrics.get('roc_auc_lo', np.nan):.3f} to "
+            f"{metrics.get('roc_auc_hi', np.nan):.3f} (width {width:.3f}); judge this model on more history")
+    return notes
+
+
 def gains_by_decile(y: ArrayLike, p: ArrayLike) -> pd.DataFrame:
     """Churn and cumulative gains per decile of ``p`` (decile 1 = highest risk).
 
@@ -228,19 +354,22 @@ def _plain(value: float) -> float | None:
     return None if np.isnan(value) else float(value)
 
 
-def evaluate(y: ArrayLike, p: ArrayLike, tiers: Sequence[str] | ArrayLike) -> dict[str, Any]:
+def evaluate(y: ArrayLike, p: ArrayLike, tiers: Sequence[str] | ArrayLike,
+             groups: ArrayLike | None = None) -> dict[str, Any]:
     """All DESIGN §4 metrics of one model on one block, JSON-ready.
 
     Args:
         y: observed churn (0/1).
         p: calibrated churn probabilities in [0, 1].
         tiers: tier key per row (``HealthMap.tier`` output).
+        groups: account ids for the bootstrap intervals (whole accounts resampled).
 
     Returns:
-        ``{"n_rows", "n_churned", "base_rate", "roc_auc", "pr_auc", "brier", "ece",
-        "top_decile_lift", "top_decile_capture", "per_tier": {tier: {"count", "churned",
-        "churn_rate"}}}``; floats and ints only (``churn_rate`` is ``None`` for an
-        empty tier).
+        ``{"n_rows", "n_churned", "base_rate", "roc_auc", "roc_auc_lo", "roc_auc_hi",
+        "pr_auc", "brier", "ece", "ece_debiased", "ece_debiased_lo", "ece_debiased_hi",
+        "ece_noise", "ece_target", "ece_verdict", "top_decile_lift", "top_decile_capture",
+        "per_tier": {tier: {"count", "churned", "churn_rate"}}}``; floats, ints and the
+        verdict string (``ece_verdict``) only (``churn_rate`` is ``None`` for an empty tier).
 
     Raises:
         EvaluationError: bad input, or only one class in ``y``.
@@ -249,14 +378,21 @@ def evaluate(y: ArrayLike, p: ArrayLike, tiers: Sequence[str] | ArrayLike) -> di
     _both_classes(labels, "evaluation")
     lift = top_decile(labels, scores)
     tiers_table = per_tier(labels, tiers)
+    calibration = ece_estimates(labels, scores, groups)
+    verdict, target = ece_verdict(calibration, float(labels.mean()))
+    lo, hi = roc_auc_interval(labels, scores, groups)
     return {
         "n_rows": int(labels.size),
         "n_churned": int(labels.sum()),
         "base_rate": float(labels.mean()),
         "roc_auc": roc_auc(labels, scores),
+        "roc_auc_lo": lo,
+        "roc_auc_hi": hi,
         "pr_auc": pr_auc(labels, scores),
         "brier": brier(labels, scores),
-        "ece": ece(labels, scores),
+        **calibration,
+        "ece_target": target,
+        "ece_verdict": verdict,
         "top_decile_lift": lift.lift,
         "top_decile_capture": lift.capture,
         "per_tier": {

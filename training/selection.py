@@ -8,7 +8,11 @@ The candidate set (``CANDIDATES``), all LightGBM with the catalogue's monotone c
 * ``lgbm_linear_tree``: LightGBM's ``linear_tree`` (a linear model in each of 8 leaves).
   LightGBM cannot compute TreeSHAP for linear trees, so it is a *probe* for a linear
   signal and is never registered;
-* the blend of the best plain trees with the logistic regression (``LinearPart``) at tree
+* the logistic regression (``LinearPart``: standardised values, missing indicators, one-hot
+  categoricals) at each L2 strength of ``LOGISTIC_C``, then the best of them with ``log1p``
+  terms of the non-negative numerics (a concave shape such as tenure's); the best on the
+  validation rows is the linear part of every blend;
+* the blend of the best plain trees with that logistic regression at tree
   weights 0 (the logistic regression alone) / 0.1 / 0.25 / 0.5 / 0.75 / 0.9, always tried:
   the validation rows decide, so a linear signal is never lost to the trees;
 * ``blend_w<weight>``: ``training.blend.BlendedModel`` (exact contributions).
@@ -50,6 +54,8 @@ CANDIDATES: dict[str, dict] = {
 #: Candidates that cannot give exact contributions: judged, never registered.
 PROBES = ("lgbm_linear_tree",)
 BLEND_WEIGHTS = (0.0, 0.1, 0.25, 0.5, 0.75, 0.9)
+#: Inverse L2 strengths tried for the logistic regression (on standardised columns).
+LOGISTIC_C = (0.05, 0.5)
 MAX_ROUNDS = 2000
 #: Below this many fitting rows LightGBM trains on one thread (on a shared machine many times
 #: faster: 3.7 s instead of 54 s for one fit of 1,500 rows measured under load).
@@ -80,6 +86,8 @@ class Selection:
     val_raw: np.ndarray  # the chosen model's validation log-odds (pooled)
     val_y: np.ndarray
     rounds_by_candidate: dict[str, int] = field(default_factory=dict)
+    linear_c: float = 1.0  # the logistic regression's C (the linear part of a blend)
+    linear_log_terms: bool = False  # whether it has log1p terms (``LinearPart``)
 
 
 def candidate_params(name: str, n_rows: int, constraints: list[int], seed: int) -> dict:
@@ -123,10 +131,10 @@ def _trees_on(params: dict, folds: list[Fold], n_val: int) -> tuple[np.ndarray, 
 
 
 def _linear_on(folds: list[Fold], n_val: int, names: list[str], categorical: list[str],
-               directions: dict[str, int]) -> np.ndarray:
+               directions: dict[str, int], C: float, log_terms: bool) -> np.ndarray:
     raw = np.empty(n_val)
     for f in folds:
-        part = LinearPart(names, categorical, directions).fit(as_matrix(f.X_fit), f.y_fit)
+        part = LinearPart(names, categorical, directions, C=C, log_terms=log_terms).fit(as_matrix(f.X_fit), f.y_fit)
         raw[f.val_index] = part.raw(as_matrix(f.X_val))
     return raw
 
@@ -149,9 +157,18 @@ def select_model(folds: list[Fold], n_val: int, names: list[str], categorical: l
             log.warning("candidate %s skipped: %s", name, exc)
             continue
         scores[name] = _auc(y_val, raws[name])
-    say(f"logistic regression on {len(folds)} fold(s)")
-    raws["logistic"] = _linear_on(folds, n_val, names, categorical, directions)
-    scores["logistic"] = _auc(y_val, raws["logistic"])
+    say(f"logistic regression (C {', '.join(f'{c:g}' for c in LOGISTIC_C)}, then with log terms) on "
+        f"{len(folds)} fold(s)")
+    for c in LOGISTIC_C:
+        raws[f"logistic_C{c:g}"] = _linear_on(folds, n_val, names, categorical, directions, c, False)
+        scores[f"logistic_C{c:g}"] = _auc(y_val, raws[f"logistic_C{c:g}"])
+    linear_c = max(LOGISTIC_C, key=lambda c: scores[f"logistic_C{c:g}"])
+    best = f"logistic_C{linear_c:g}"
+    raws[best + "_log"] = _linear_on(folds, n_val, names, categorical, directions, linear_c, True)
+    scores[best + "_log"] = _auc(y_val, raws[best + "_log"])
+    log_terms = scores[best + "_log"] > scores[best]
+    best += "_log" if log_terms else ""
+    raws["logistic"], scores["logistic"] = raws[best], scores[best]
     plain = [n for n in scores if n in CANDIDATES and n not in PROBES]
     best_tree = max(plain, key=lambda n: scores[n])
     weights: dict[str, float] = {}
@@ -165,7 +182,8 @@ def select_model(folds: list[Fold], n_val: int, names: list[str], categorical: l
     say("validation ROC-AUC: " + ", ".join(f"{n} {s:.4f}" for n, s in scores.items()) + f" -> {chosen}")
     base = chosen if chosen in CANDIDATES else best_tree
     return Selection(chosen=chosen, params=params[base], rounds=rounds[base], tree_weight=weights.get(chosen),
-                     scores=scores, val_raw=raws[chosen], val_y=y_val, rounds_by_candidate=rounds)
+                     scores=scores, val_raw=raws[chosen], val_y=y_val, rounds_by_candidate=rounds,
+                     linear_c=linear_c, linear_log_terms=log_terms)
 
 
 def fit_chosen(selection: Selection, X: pd.DataFrame, y: np.ndarray, names: list[str], categorical: list[str],
@@ -176,5 +194,6 @@ def fit_chosen(selection: Selection, X: pd.DataFrame, y: np.ndarray, names: list
     booster = lgb.train(selection.params, full, num_boost_round=selection.rounds)
     if selection.tree_weight is None:
         return booster
-    linear = LinearPart(names, categorical, directions).fit(as_matrix(X), y)
+    linear = LinearPart(names, categorical, directions, C=selection.linear_c,
+                        log_terms=selection.linear_log_terms).fit(as_matrix(X), y)
     return BlendedModel(booster, linear, selection.tree_weight)

@@ -28,7 +28,7 @@ from training.baselines import fit_logistic_baseline, rule_churn_probability, ru
 from training.bootstrap import paired_bootstrap
 from training.bundle import ModelBundle
 from training.errors import TrainingError
-from training.evaluation import brier, ece, evaluate, pr_auc, roc_auc, top_decile
+from training.evaluation import brier, ece, evaluate, measurement_notes, pr_auc, roc_auc, top_decile
 from training.health import HealthMap
 from training.leakage import guard, leakage_tags, screen_features
 from training.model import FeatureFrame, check_labels, monotone_constraints
@@ -170,7 +170,9 @@ def fit_and_evaluate(train: pd.DataFrame, fit: pd.DataFrame | None, es: pd.DataF
                          reason_references=fit_references(train, model_catalogue))
     scored = bundle.predict(test)
     p = scored["churn_probability"].to_numpy()
-    metrics = evaluate(y_test, p, scored["tier"].to_numpy())
+    metrics = evaluate(y_test, p, scored["tier"].to_numpy(), groups=test["account_id"].to_numpy())
+    for note in measurement_notes(metrics):  # what the test rows can and cannot measure
+        say(note)
     metrics.update(trees=selection.rounds, model=selection.chosen, calibration=calibrator.method,
                    distinct_probabilities=int(np.unique(p).size))
     say("checking the model for label leakage")
@@ -205,6 +207,7 @@ def fit_and_evaluate(train: pd.DataFrame, fit: pd.DataFrame | None, es: pd.DataF
     comparison.to_csv(out / "model_vs_baselines.csv", index=False)
     training_info = {"dropped_features": dropped, "selection": {
         "chosen": selection.chosen, "tree_weight": selection.tree_weight, "rounds": selection.rounds,
+        "logistic_C": selection.linear_c, "logistic_log_terms": selection.linear_log_terms,
         "validation_roc_auc": selection.scores, "rounds_by_candidate": selection.rounds_by_candidate,
         "params": {k: v for k, v in selection.params.items() if k != "monotone_constraints"},
         "validation": "early-stopping block" if fit is not None else f"{len(folds_)} account-grouped folds"},
@@ -303,10 +306,10 @@ def train_on_table(path: Path, label: str, id_col: str, out: Path, seed: int = 0
     rows["churn_label"] = table.y
     rows["account_id"] = rows.index.astype(str)
     train_idx, cal_idx, test_idx = stratified_split(table.y, seed=seed)
-    train = rows.iloc[train_idx]
-    # model choice and early stopping on out-of-fold scores of all training rows (a 20% slice of
-    # a few thousand customers is too noisy to choose between candidates); calibration on its block
-    result = fit_and_evaluate(train, None, None, rows.iloc[cal_idx], rows.iloc[test_idx], catalogue, out,
+    train = rows.iloc[np.sort(np.r_[train_idx, cal_idx])]
+    # model choice, early stopping and calibration on out-of-fold scores of all non-test rows (a 20%
+    # slice of a few thousand customers is too noisy to choose or calibrate on, and costs the model data)
+    result = fit_and_evaluate(train, None, None, None, rows.iloc[test_idx], catalogue, out,
                               seed=seed, rule_baseline=False, progress=progress, allow_leaky=allow_leaky)
     result.bundle.test_predictions = table_test_predictions(result.bundle, rows.iloc[test_idx])
     result.bundle.meta = {"kind": "table", "created_at": dt.datetime.now().isoformat(timespec="seconds"),
@@ -404,6 +407,8 @@ def params_of(result: TrainResult) -> dict:
     selection = info.get("selection", {})
     out["model"] = selection.get("chosen")
     out["blend_tree_weight"] = selection.get("tree_weight")
+    out["logistic_C"] = selection.get("logistic_C")
+    out["ece_verdict"] = result.metrics.get("ece_verdict")  # met / not met / not measurable
     out["validation"] = selection.get("validation")
     for k, v in selection.get("params", {}).items():  # every hyperparameter of the chosen model
         out[f"lgbm_{k}"] = v
