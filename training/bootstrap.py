@@ -14,7 +14,7 @@ from scipy.stats import rankdata
 from sklearn.metrics import average_precision_score, roc_auc_score
 
 
-def _group_rows(groups: np.ndarray) -> np.ndarray:
+def group_rows(groups: np.ndarray) -> np.ndarray:
     """The row positions of each group (an object array of index arrays)."""
     order = np.argsort(groups, kind="stable")
     bounds = np.flatnonzero(np.r_[True, groups[order][1:] != groups[order][:-1], True])
@@ -23,7 +23,7 @@ def _group_rows(groups: np.ndarray) -> np.ndarray:
     return out
 
 
-def _roc_auc(y: np.ndarray, s: np.ndarray) -> float:
+def rank_roc_auc(y: np.ndarray, s: np.ndarray) -> float:
     """ROC-AUC from ranks (Mann-Whitney, ties counted half): sklearn's value, without its checks."""
     pos = y == 1
     n1 = pos.sum()
@@ -54,7 +54,7 @@ def paired_bootstrap(y: ArrayLike, p_model: ArrayLike, p_other: ArrayLike, group
     rng = np.random.default_rng(seed)
     blocks = None
     if groups is not None:
-        blocks = _group_rows(np.asarray(groups).astype(str))
+        blocks = group_rows(np.asarray(groups).astype(str))
     roc, pr = [], []
     for _ in range(n_boot):
         if blocks is None:
@@ -64,7 +64,7 @@ def paired_bootstrap(y: ArrayLike, p_model: ArrayLike, p_other: ArrayLike, group
         yy = y[idx]
         if not 0 < yy.sum() < len(yy):
             continue
-        roc.append(_roc_auc(yy, a[idx]) - _roc_auc(yy, b[idx]))
+        roc.append(rank_roc_auc(yy, a[idx]) - rank_roc_auc(yy, b[idx]))
         pr.append(_average_precision(yy, a[idx]) - _average_precision(yy, b[idx]))
     out = {"roc_auc_diff": float(roc_auc_score(y, a) - roc_auc_score(y, b)),
            "pr_auc_diff": float(average_precision_score(y, a) - average_precision_score(y, b)),

@@ -24,6 +24,7 @@ from numpy.typing import ArrayLike
 from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_score
 
 from core.errors import ChurnwatchError
+from training.bootstrap import group_rows, rank_roc_auc
 from training.health import TIER_KEYS
 
 #: Number of equal-count bins for ECE and the reliability plot (DESIGN §4).
@@ -205,7 +206,7 @@ def ece_estimates(y: ArrayLike, p: ArrayLike, groups: ArrayLike | None = None, b
     labels, scores = validate_scores(y, p, probability=True)
     rng = np.random.default_rng(seed)
     point = _debiased(*_bin_stats(labels, scores, bins), rng, N_SIM)
-    blocks = None if groups is None else _group_positions(np.asarray(groups).astype(str))
+    blocks = None if groups is None else group_rows(np.asarray(groups).astype(str))
     boots = []
     for _ in range(n_boot):
         idx = rng.integers(0, labels.size, labels.size) if blocks is None else \
@@ -217,14 +218,6 @@ def ece_estimates(y: ArrayLike, p: ArrayLike, groups: ArrayLike | None = None, b
     return {"ece": ece(labels, scores, bins), "ece_debiased": point,
             "ece_debiased_lo": max(0.0, min(float(lo), point)), "ece_debiased_hi": max(float(hi), point),
             "ece_noise": ece_noise(scores, bins, seed=seed)}
-
-
-def _group_positions(groups: np.ndarray) -> np.ndarray:
-    order = np.argsort(groups, kind="stable")
-    bounds = np.flatnonzero(np.r_[True, groups[order][1:] != groups[order][:-1], True])
-    out = np.empty(len(bounds) - 1, dtype=object)
-    out[:] = [order[a:b] for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
-    return out
 
 
 def ece_verdict(estimates: dict[str, float], base_rate: float) -> tuple[str, float]:
@@ -245,17 +238,15 @@ def ece_verdict(estimates: dict[str, float], base_rate: float) -> tuple[str, flo
 def roc_auc_interval(y: ArrayLike, p: ArrayLike, groups: ArrayLike | None = None, n_boot: int = N_BOOT,
                      seed: int = 0) -> tuple[float, float]:
     """Bootstrap 95% interval of ROC-AUC (whole accounts resampled when ``groups`` is given)."""
-    from training.bootstrap import _roc_auc
-
     labels, scores = validate_scores(y, p, probability=False)
     rng = np.random.default_rng(seed)
-    blocks = None if groups is None else _group_positions(np.asarray(groups).astype(str))
+    blocks = None if groups is None else group_rows(np.asarray(groups).astype(str))
     vals = []
     for _ in range(n_boot):
         idx = rng.integers(0, labels.size, labels.size) if blocks is None else \
             np.concatenate(blocks[rng.integers(0, len(blocks), len(blocks))])
         if 0 < labels[idx].sum() < idx.size:
-            vals.append(_roc_auc(labels[idx], scores[idx]))
+            vals.append(rank_roc_auc(labels[idx], scores[idx]))
     lo, hi = np.percentile(vals, [2.5, 97.5]) if vals else (np.nan, np.nan)
     return float(lo), float(hi)
 
