@@ -192,6 +192,15 @@ class ProfileSettings(BaseModel):
     columns: dict[str, ProfileColumn] = Field(default_factory=dict, description="column -> name/direction/unit")
 
 
+class ServingSettings(BaseModel):
+    """How the service answers from the published scores (``serving/published.py``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    max_score_age_days: int = Field(14, ge=1, le=3650, description="a score this many days older than the "
+                                    "latest scoring run's as-of date is answered with stale: true")
+
+
 class Settings(BaseModel):
     """Everything churnwatch can be configured with.
 
@@ -210,6 +219,7 @@ class Settings(BaseModel):
         monitoring: drift and performance alarm thresholds (``MonitoringSettings``).
         training: the split's block lengths (``TrainingSettings``).
         profile: the company's own account columns as features (``ProfileSettings``).
+        serving: staleness of published scores (``ServingSettings``).
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -228,6 +238,7 @@ class Settings(BaseModel):
     monitoring: MonitoringSettings = Field(default_factory=MonitoringSettings)
     training: TrainingSettings = Field(default_factory=TrainingSettings)
     profile: ProfileSettings = Field(default_factory=ProfileSettings)
+    serving: ServingSettings = Field(default_factory=ServingSettings)
 
     @property
     def horizon(self) -> Horizon:
