@@ -146,7 +146,7 @@ class PublishedScores:
 
     path: Path | None = None
     settings: Settings | None = None
-    _stamp: tuple[int, int] | None = None
+    _stamp: tuple[int, int, int] | None = None
     _loaded: Snapshot | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -161,7 +161,7 @@ class PublishedScores:
             st = os.stat(self.path)
         except FileNotFoundError:
             return None
-        stamp = (st.st_mtime_ns, st.st_size)
+        stamp = (st.st_ino, st.st_mtime_ns, st.st_size)  # a new run is a new file (renamed over)
         if stamp != self._stamp:
             with self._lock:
                 if stamp != self._stamp:
@@ -194,6 +194,7 @@ def load_snapshot(path: Path, settings: Settings) -> Snapshot:
                                                           allow_nan=False, default=str).encode()
         rows.append({"account_id": rec["account_id"], "tier": None if rec["churned_on"] else rec["tier"],
                      "csm": rec["csm"], "as_of": rec["as_of"]})
+    rows.sort(key=lambda r: r["account_id"])  # the bulk read's order (Python's, whatever the file's)
     first = records[0] if records else {}
     return Snapshot(run_id=first.get("run_id", ""), run_as_of=first.get("run_as_of"), answers=answers,
                     rows=rows, history_path=published_paths_of_scores(path))

@@ -43,10 +43,12 @@ from starlette.routing import Route
 from core.errors import ChurnwatchError
 from core.vocabulary import Lang
 from features.spec import Catalogue, build_catalogue
-from serving.api import MAX_ACCOUNTS, AccountError, AccountId, ScoreResult, model_info, request_models
+from serving.api import MAX_ACCOUNTS, AccountError, AccountId, AccountScore, ScoreResult, model_info, request_models
 from serving.openapi import Docs
 from serving.problems import Guard, problem_response
+from serving.published import PublishedScores
 from serving.scoring import Scorer, feature_rows
+from serving.sync import SyncRoutes
 
 log = logging.getLogger(__name__)
 INLINE_MAX_ACCOUNTS = 16  # scored on the event loop; larger batches in a worker thread
@@ -85,10 +87,12 @@ def _score_request(catalogue: Catalogue) -> type:
 
 
 def _score_accounts_request() -> type:
-    """The ``/score_accounts`` body: account ids (1..1000) and a language."""
+    """The ``/score_accounts`` body: account ids (1..1000), a language, and ``live``."""
     return create_model("ScoreAccountsRequest", __config__=ConfigDict(extra="forbid"),
                         account_ids=(Annotated[list[AccountId], Field(min_length=1, max_length=MAX_ACCOUNTS)], ...),
-                        lang=(Lang, "en"))
+                        lang=(Lang, "en"),
+                        live=(bool, Field(False, description="score now from the latest snapshot in the store "
+                                                             "instead of answering the latest published score")))
 
 
 def make_service(catalogue: Catalogue, scorer: Callable[[], Scorer], token: str | None = None,
@@ -97,6 +101,7 @@ def make_service(catalogue: Catalogue, scorer: Callable[[], Scorer], token: str 
     per worker when it starts."""
     score_request, score_accounts_request = _score_request(catalogue), _score_accounts_request()
     model_app = Starlette(routes=[Route("/", _model_endpoint, methods=["GET"])])
+    published = PublishedScores()
 
     @bentoml.asgi_app(model_app, path="/model")
     @bentoml.service(name="churnwatch", traffic={"timeout": 30}, workers=workers)
@@ -109,6 +114,9 @@ def make_service(catalogue: Catalogue, scorer: Callable[[], Scorer], token: str 
             # a batch): more in parallel would only oversubscribe the cores and hold more bodies.
             self.batches = anyio.CapacityLimiter(1)
             model_app.state.scorer = self.scorer
+            self.published = published
+            if self.scorer.store is not None:
+                published.bind(self.scorer.store, self.scorer.settings)
             # Everything loaded so far (libraries, model, catalogue) lives as long as the
             # process: keep it out of the garbage collector's full passes, which otherwise walk
             # millions of objects and stall a request now and then (the p99 tail).
@@ -129,25 +137,37 @@ def make_service(catalogue: Catalogue, scorer: Callable[[], Scorer], token: str 
                 return problem_response(422, str(exc))
 
         @bentoml.api(route="/score_accounts", input_spec=score_accounts_request)
-        async def score_accounts(self, account_ids: list[str], lang: Lang = "en") -> list[ScoreResult | AccountError]:
-            """Score accounts from their latest snapshot in the store; unknown ids get an error entry."""
-            return await anyio.to_thread.run_sync(self._score_stored, account_ids, lang, limiter=self.batches)
+        async def score_accounts(self, account_ids: list[str], lang: Lang = "en",
+                                 live: bool = False) -> list[AccountScore | AccountError]:
+            """The latest published score of each account (``live``: scored now from its latest
+            snapshot; an account without a published score is scored live); unknown ids get an
+            error entry."""
+            snap = None if live else self.published.current()
+            answers = snap.answers[lang] if snap is not None else {}
+            missing = [a for a in dict.fromkeys(account_ids) if a not in answers]
+            if not missing:  # a lookup: answered on the event loop, the store is not opened
+                return _joined([answers[a] for a in account_ids])
+            scored = await anyio.to_thread.run_sync(self._score_stored, missing, lang, limiter=self.batches)
+            if isinstance(scored, Response):
+                return scored
+            unknown = {"error": "unknown account: no snapshot in the store"}
+            return _joined([answers.get(a) or scored.get(a) or _dumps({"account_id": a, **unknown})
+                            for a in account_ids])
 
-        def _score_stored(self, account_ids: list[str], lang: str) -> Response:
+        def _score_stored(self, account_ids: list[str], lang: str) -> dict[str, bytes] | Response:
             from core.store import latest_snapshot
 
             try:
-                rows = latest_snapshot(self.scorer.store, list(dict.fromkeys(account_ids)))
+                rows = latest_snapshot(self.scorer.store, account_ids)
             except (ChurnwatchError, duckdb.Error) as exc:
                 # The request is fine; the store is missing, locked by a writer or unreadable.
                 return problem_response(503, f"snapshot store {self.scorer.store} unavailable: {exc}",
                                         headers={"Retry-After": RETRY_AFTER_SECONDS})
-            found = {r["account_id"]: r for r in self.scorer.results(rows, lang)}
-            return _json([found.get(a, {"account_id": a, "error": "unknown account: no snapshot in the store"})
-                          for a in account_ids])
+            return {r["account_id"]: _dumps(r) for r in live_results(self.scorer, rows, lang)}
 
     ChurnService.add_asgi_middleware(Guard, token=token, max_bytes=max_body_bytes)
     ChurnService.add_asgi_middleware(Docs, score_request=score_request, score_accounts_request=score_accounts_request)
+    ChurnService.add_asgi_middleware(SyncRoutes, published=published)
     return ChurnService
 
 
@@ -156,6 +176,34 @@ def _json(results: list[dict]) -> Response:
     checked by the schema tests), and validating 1,000 results again costs more than scoring them
     is worth waiting for."""
     return Response(json.dumps(results, ensure_ascii=False, allow_nan=False).encode(), media_type="application/json")
+
+
+def live_results(scorer: Scorer, rows: Any, lang: str) -> list[dict]:
+    """Scores of snapshot rows as ``AccountScore`` answers (``source: live``): what the snapshot
+    says of MRR and CSM; no previous score, no staleness."""
+    extra = {r["account_id"]: r for r in rows[[c for c in ("account_id", "as_of", "mrr", "csm")
+                                                  if c in rows.columns]].to_dict("records")}
+    out = []
+    for result in scorer.results(rows, lang):
+        snap = extra[result["account_id"]]
+        mrr = snap.get("mrr")
+        mrr = None if mrr is None or mrr != mrr else float(mrr)
+        hours = scorer.settings.playbooks[result["tier"]].respond_within_hours
+        out.append({**result, "source": "live", "as_of": str(snap["as_of"])[:10], "stale": False,
+                    "stale_reason": None, "churned_on": None, "mrr": mrr,
+                    "expected_mrr_loss": None if mrr is None else round(mrr * result["churn_probability"], 6),
+                    "csm": snap.get("csm"), "previous": None, "health_change": None, "tier_change": None,
+                    "respond_within_hours": hours, "due_at": None})
+    return out
+
+
+def _dumps(result: dict) -> bytes:
+    return json.dumps(result, ensure_ascii=False, allow_nan=False, default=str).encode()
+
+
+def _joined(parts: list[bytes]) -> Response:
+    """A JSON array of already-encoded answers."""
+    return Response(b"[" + b", ".join(parts) + b"]", media_type="application/json")
 
 
 async def _model_endpoint(request: Request) -> JSONResponse:
