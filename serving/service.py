@@ -10,11 +10,18 @@ catalogue and the model is loaded, with its error, when the service starts.
 
 Configured by environment (``churnwatch serve`` sets them): ``CHURNWATCH_HOME`` (home
 folder), ``CHURNWATCH_MODEL`` (bundle folder or ``models:/churnwatch@alias``; default the
-champion), ``CHURNWATCH_STORE`` (snapshot store for ``/score_accounts``),
+champion), ``CHURNWATCH_STORE`` (the store whose published scores ``/score_accounts``,
+``GET /scores`` and ``GET /accounts/{id}/history`` answer, ``serving/published.py``; its
+snapshots score an account live),
 ``CHURNWATCH_API_TOKEN`` (bearer token; health, metrics and docs stay open),
 ``CHURNWATCH_MAX_BODY_BYTES`` (default 8 MB: 1,000 accounts with every feature),
 ``CHURNWATCH_WORKERS`` (worker processes, default 1; one per core is the fastest when the
 machine serves nothing else).
+
+``/score_accounts`` is a lookup in the scores the latest ``churnwatch score`` published (a
+Parquet file read once per worker and again when a new run replaces it; the DuckDB store is not
+opened), answered on the event loop. ``"live": true``, or an account without a published score,
+scores from the latest snapshot in the store (opened read-only for that request).
 
 The endpoints are ``async``: a request of a few accounts (a few milliseconds of CPU) is
 scored on the event loop, which saves the hop to a thread pool; larger batches go to a
