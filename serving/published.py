@@ -165,8 +165,13 @@ class PublishedScores:
         if stamp != self._stamp:
             with self._lock:
                 if stamp != self._stamp:
-                    self._loaded = load_snapshot(self.path, self.settings or Settings())
                     self._stamp = stamp
+                    try:
+                        self._loaded = load_snapshot(self.path, self.settings or Settings())
+                    except (OSError, ValueError, KeyError, TypeError) as exc:  # pyarrow's errors are ValueErrors
+                        # keep answering the previous run (or live) rather than failing every request
+                        log.warning("cannot read published scores %s (%s); keeping the previous run", self.path,
+                                    exc)
         return self._loaded
 
     def history(self, account_id: str) -> list[dict] | None:

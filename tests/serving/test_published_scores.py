@@ -271,3 +271,19 @@ def test_score_and_alerts_complete_while_the_service_answers(trained_setup, tmp_
 
 def cli(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "churnwatch", *args], capture_output=True, text=True, timeout=300)
+
+
+def test_an_unreadable_publication_keeps_the_previous_run(scored, tmp_path):
+    store, settings, _, _ = scored
+    from serving.published import PublishedScores
+
+    copy = tmp_path / "s.duckdb"
+    scores = published_paths(copy)[0]
+    scores.parent.mkdir()
+    shutil.copy(published_paths(store)[0], scores)
+    reader = PublishedScores()
+    reader.bind(copy, settings)
+    first = reader.current()
+    assert first is not None and first.answers["en"]
+    scores.write_bytes(b"not parquet")
+    assert reader.current() is first
