@@ -124,6 +124,7 @@ def make_service(catalogue: Catalogue, scorer: Callable[[], Scorer], token: str 
             self.published = published
             if self.scorer.store is not None:
                 published.bind(self.scorer.store, self.scorer.settings)
+                published.current()  # the first request does not wait for the file
             # Everything loaded so far (libraries, model, catalogue) lives as long as the
             # process: keep it out of the garbage collector's full passes, which otherwise walk
             # millions of objects and stall a request now and then (the p99 tail).
