@@ -287,3 +287,16 @@ def test_an_unreadable_publication_keeps_the_previous_run(scored, tmp_path):
     assert first is not None and first.answers["en"]
     scores.write_bytes(b"not parquet")
     assert reader.current() is first
+
+
+def test_a_score_older_than_the_configured_age_is_stale(scored):
+    import pyarrow.parquet as pq
+
+    from serving.published import answer
+
+    store, _, _, dates = scored
+    record = next(r for r in pq.read_table(published_paths(store)[0]).to_pylist() if r["churned_on"] is None)
+    fresh = answer(record, "en", dt.timedelta(days=14), {})
+    assert fresh["stale"] is False and fresh["stale_reason"] is None
+    old = answer({**record, "as_of": record["run_as_of"] - dt.timedelta(days=30)}, "en", dt.timedelta(days=14), {})
+    assert old["stale"] is True and "more than 14 days" in old["stale_reason"] and old["tier"] == record["tier"]
