@@ -135,6 +135,10 @@ class Snapshot:
     rows: list[dict]  # sorted by account_id: account_id, tier, csm, as_of (filters of GET /scores)
     history_path: Path
     history: dict[str, list[dict]] | None = None
+    ids: list[str] = field(default_factory=list)  # the rows' account ids, in order (for bisect)
+
+    def __post_init__(self) -> None:
+        self.ids = [r["account_id"] for r in self.rows]
 
 
 @dataclass

@@ -123,8 +123,7 @@ def decode_cursor(cursor: str) -> str:
 def page(snap: Snapshot, *, tier: str | None, csm: str | None, changed_since: dt.date | None, after: str | None,
          limit: int, lang: str) -> bytes:
     """One page of ``snap``'s scores as JSON (``ScoresPage``): ids after ``after``, filtered."""
-    ids = [r["account_id"] for r in snap.rows]  # sorted by account id (the file's order)
-    start = bisect.bisect_right(ids, after) if after is not None else 0
+    start = bisect.bisect_right(snap.ids, after) if after is not None else 0
     chosen: list[str] = []
     more = False
     for row in snap.rows[start:]:
