@@ -194,7 +194,8 @@ class ProfileSettings(BaseModel):
 
 
 class ServingSettings(BaseModel):
-    """Limits of the prediction service, per worker process (``serving/limits.py``).
+    """Limits of the prediction service, per worker process (``serving/limits.py``), and how it
+    answers from the published scores (``serving/published.py``).
 
     ``CHURNWATCH_MAX_BODY_BYTES`` in the environment overrides ``max_body_bytes``.
     """
@@ -208,6 +209,8 @@ class ServingSettings(BaseModel):
                                         "closed (below the service's 30 s request timeout)")
     max_concurrent_requests: int = Field(256, ge=1, le=100_000, description="requests in progress per worker; "
                                          "more are answered 503 with Retry-After at once")
+    max_score_age_days: int = Field(14, ge=1, le=3650, description="a score this many days older than the "
+                                    "latest scoring run's as-of date is answered with stale: true")
 
 
 class Settings(BaseModel):
@@ -228,7 +231,7 @@ class Settings(BaseModel):
         monitoring: drift and performance alarm thresholds (``MonitoringSettings``).
         training: the split's block lengths (``TrainingSettings``).
         profile: the company's own account columns as features (``ProfileSettings``).
-        serving: the prediction service's limits (``ServingSettings``).
+        serving: the prediction service's limits and the staleness of published scores (``ServingSettings``).
     """
 
     model_config = ConfigDict(extra="forbid")

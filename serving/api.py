@@ -111,6 +111,63 @@ class ScoreResult(BaseModel):
     warnings: list[str] = Field(default_factory=list, description="e.g. a category not seen in training")
 
 
+class PreviousScore(BaseModel):
+    """The account's score before this one."""
+
+    as_of: str = Field(description="YYYY-MM-DD")
+    churn_probability: float = Field(ge=0, le=1)
+    health_score: int = Field(ge=0, le=100)
+    tier: Literal[TIER_KEYS]
+
+
+class AccountScore(ScoreResult):
+    """``/score_accounts``: an account's latest published score (or a live one) with what a
+    customer-success platform syncs. A churned account has no tier and no playbook."""
+
+    tier: Literal[TIER_KEYS] | None = Field(description="null when the account is no longer a customer")
+    playbook: PlaybookOut | None
+    source: Literal["published", "live"] = Field(description="published: the latest scoring run's score; "
+                                                 "live: scored now from the latest snapshot")
+    as_of: str = Field(description="YYYY-MM-DD: the date the features (and the score) are as of")
+    stale: bool = Field(description="true when older than serving.max_score_age_days or churned")
+    stale_reason: str | None
+    churned_on: str | None = Field(description="YYYY-MM-DD when the account is no longer a customer")
+    mrr: float | None = Field(description="monthly recurring revenue as of as_of")
+    expected_mrr_loss: float | None = Field(description="mrr x churn_probability")
+    csm: str | None
+    previous: PreviousScore | None
+    health_change: int | None = Field(description="health_score minus the previous score's")
+    tier_change: Literal["better", "worse", "unchanged"] | None
+    respond_within_hours: float | None = Field(description="the playbook's deadline in hours; null: none")
+    due_at: str | None = Field(description="ISO date-time: scored at + respond_within_hours")
+
+
+class ScoresPage(BaseModel):
+    """``GET /scores``: one page of the current scores, ordered by account id."""
+
+    run_id: str = Field(description="the scoring run the page comes from")
+    as_of: str | None = Field(description="YYYY-MM-DD: the latest run's as-of date")
+    scores: list[AccountScore]
+    next_cursor: str | None = Field(description="pass as cursor for the next page; null on the last page")
+
+
+class HistoryEntry(BaseModel):
+    """One score of an account."""
+
+    as_of: str
+    churn_probability: float = Field(ge=0, le=1)
+    health_score: int = Field(ge=0, le=100)
+    tier: Literal[TIER_KEYS]
+    model_version: str
+
+
+class AccountHistory(BaseModel):
+    """``GET /accounts/{account_id}/history``: every score of the account, oldest first."""
+
+    account_id: str
+    scores: list[HistoryEntry]
+
+
 class AccountError(BaseModel):
     """An id of ``/score_accounts`` that could not be scored (the other ids still are)."""
 

@@ -18,14 +18,18 @@ from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 from starlette.responses import HTMLResponse, JSONResponse
 
-from serving.api import AccountError, ModelInfo, ScoreResult
+from core.vocabulary import TIER_KEYS
+from serving.api import AccountError, AccountHistory, AccountScore, ModelInfo, ScoreResult, ScoresPage
 from serving.problems import PROBLEM_TYPE, PROBLEMS, Problem
 
 REF = "#/components/schemas/{model}"
 DESCRIPTION = ("Early-warning service for customer churn: calibrated risk, health score, tier, reasons "
                "and playbook per account. `POST /score` scores the features in the request (every feature "
                "of the served model's catalogue is a typed, range-checked field); `POST /score_accounts` "
-               "scores accounts from their latest snapshot in the store; `GET /model` describes the served "
+               "answers each account's latest published score (scored by `churnwatch score`, with what a "
+               "platform syncs: as-of date, staleness, MRR, CSM, previous score, due time) or scores it live "
+               "from its latest snapshot; `GET /scores` pages through every current score; "
+               "`GET /accounts/{account_id}/history` lists an account's scores; `GET /model` describes the served "
                "model. Every error is RFC 9457 problem details (`application/problem+json`). A request body is "
                "JSON in UTF-8 (`Content-Type: application/json`, any letter case), sent as is or compressed "
                "(`Content-Encoding: gzip` or `deflate`); it is held to the server's body limit (8 MB by "
@@ -64,6 +68,28 @@ def _post(name: str, summary: str, request: str, answer: dict, statuses: tuple[i
     }}
 
 
+_TEXT = {"type": "string"}
+BULK_PARAMETERS = [
+    {"name": "tier", "in": "query", "required": False, "description": "only this tier ('churned': accounts no "
+     "longer customers)", "schema": {"type": "string", "enum": [*TIER_KEYS, "churned"]}},
+    {"name": "csm", "in": "query", "required": False, "description": "only this CSM", "schema": _TEXT},
+    {"name": "changed_since", "in": "query", "required": False, "description": "only scores as of this date "
+     "(YYYY-MM-DD) or later", "schema": {"type": "string", "format": "date"}},
+    {"name": "cursor", "in": "query", "required": False, "description": "next_cursor of the previous page",
+     "schema": _TEXT},
+    {"name": "limit", "in": "query", "required": False, "description": "scores per page (default 100)",
+     "schema": {"type": "integer", "minimum": 1, "maximum": 1000}},
+    {"name": "lang", "in": "query", "required": False, "schema": {"type": "string", "enum": ["en", "zh-CN"]}},
+]
+
+
+def _get(name: str, summary: str, answer: str, parameters: list[dict], statuses: tuple[int, ...]) -> dict:
+    return {"get": {"operationId": name, "summary": summary, "tags": ["Sync"], "security": [{"bearer": []}],
+                    "parameters": parameters,
+                    "responses": {**_ok({"$ref": REF.format(model=answer)}, summary),
+                                  **_problem_responses(statuses)}}}
+
+
 def _health(path: str, summary: str) -> dict:
     text = {"text/plain": {"schema": {"type": "string"}}}
     return {"get": {"operationId": path.strip("/"), "summary": summary, "tags": ["Health"], "security": [],
@@ -72,17 +98,24 @@ def _health(path: str, summary: str) -> dict:
 
 def build_document(score_request: type[BaseModel], score_accounts_request: type[BaseModel]) -> dict:
     """The OpenAPI 3.1 document of the service whose request models are the two given."""
-    models = [score_request, score_accounts_request, ScoreResult, AccountError, ModelInfo, Problem]
+    models = [score_request, score_accounts_request, ScoreResult, AccountScore, AccountError, ScoresPage,
+              AccountHistory, ModelInfo, Problem]
     _, defs = models_json_schema([(m, "validation") for m in models], ref_template=REF)
     item = lambda m: {"$ref": REF.format(model=m)}  # noqa: E731
     paths = {
         "/score": _post("score", "Score accounts from the features in the request", score_request.__name__,
                         {"type": "array", "items": item("ScoreResult")}, SECURED_STATUSES),
         "/score_accounts": _post(
-            "score_accounts", "Score accounts from their latest snapshot; an unknown id gets an error entry",
-            score_accounts_request.__name__,
-            {"type": "array", "items": {"anyOf": [item("ScoreResult"), item("AccountError")]}},
+            "score_accounts", "Each account's latest published score (or live from its latest snapshot); "
+            "an unknown id gets an error entry", score_accounts_request.__name__,
+            {"type": "array", "items": {"anyOf": [item("AccountScore"), item("AccountError")]}},
             SECURED_STATUSES),
+        "/scores": _get("scores", "Page through every current score, ordered by account id", "ScoresPage",
+                        BULK_PARAMETERS, (401, 422, 503)),
+        "/accounts/{account_id}/history": _get(
+            "account_history", "An account's scores, oldest first", "AccountHistory",
+            [{"name": "account_id", "in": "path", "required": True, "schema": {"type": "string", "minLength": 1}}],
+            (401, 404, 503)),
         "/model": {"get": {"operationId": "model", "summary": "The served model: version, training window, "
                            "metrics and feature spec", "tags": ["Model"], "security": [{"bearer": []}],
                            "responses": {**_ok(item("ModelInfo"), "the served model"),
@@ -96,7 +129,7 @@ def build_document(score_request: type[BaseModel], score_accounts_request: type[
         "info": {"title": "churnwatch", "version": package_version(), "description": DESCRIPTION,
                  "license": {"name": "Apache-2.0", "identifier": "Apache-2.0"}},
         "servers": [{"url": "/"}],
-        "tags": [{"name": "Scoring"}, {"name": "Model"}, {"name": "Health"}],
+        "tags": [{"name": "Scoring"}, {"name": "Sync"}, {"name": "Model"}, {"name": "Health"}],
         "paths": paths,
         "components": {
             "schemas": defs["$defs"],

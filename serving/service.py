@@ -14,13 +14,20 @@ would otherwise restart it for ever.
 
 Configured by environment (``churnwatch serve`` sets them): ``CHURNWATCH_HOME`` (home
 folder), ``CHURNWATCH_MODEL`` (bundle folder or ``models:/churnwatch@alias``; default the
-champion), ``CHURNWATCH_STORE`` (snapshot store for ``/score_accounts``),
+champion), ``CHURNWATCH_STORE`` (the store whose published scores ``/score_accounts``,
+``GET /scores`` and ``GET /accounts/{id}/history`` answer, ``serving/published.py``; its
+snapshots score an account live),
 ``CHURNWATCH_API_TOKEN`` (bearer token; health, metrics and docs stay open),
 ``CHURNWATCH_MAX_BODY_BYTES`` (over the settings' ``serving.max_body_bytes``, default 8 MB:
 1,000 accounts with every feature), ``CHURNWATCH_WORKERS`` (worker processes, default 1; one
 per core is the fastest when the machine serves nothing else). The limits on bodies, their
 time and the requests in progress are the ``serving`` section of ``churnwatch.yaml``
 (``serving/limits.py``); the guard in front of the endpoints applies them (``serving/guard.py``).
+
+``/score_accounts`` is a lookup in the scores the latest ``churnwatch score`` published (a
+Parquet file read once per worker and again when a new run replaces it; the DuckDB store is not
+opened), answered on the event loop. ``"live": true``, or an account without a published score,
+scores from the latest snapshot in the store (opened read-only for that request).
 
 The endpoints are ``async``: a request of a few accounts (a few milliseconds of CPU) is
 scored on the event loop, which saves the hop to a thread pool; larger batches go to a
@@ -50,14 +57,16 @@ from core.errors import ChurnwatchError
 from core.settings import ServingSettings
 from core.vocabulary import Lang
 from features.spec import Catalogue, build_catalogue
-from serving.api import MAX_ACCOUNTS, AccountError, AccountId, ScoreResult, model_info, request_models
+from serving.api import MAX_ACCOUNTS, AccountError, AccountId, AccountScore, ScoreResult, model_info, request_models
 from serving.guard import Guard
 from serving.launch import exit_2_after_failed_worker, in_bentoml_server, model_unloadable
 from serving.limits import serving_limits
 from serving.logs import install_log_filters
 from serving.openapi import Docs
 from serving.problems import problem_response
+from serving.published import PublishedScores
 from serving.scoring import Scorer, feature_rows
+from serving.sync import SyncRoutes
 
 log = logging.getLogger(__name__)
 INLINE_MAX_ACCOUNTS = 16  # scored on the event loop; larger batches in a worker thread
@@ -96,10 +105,12 @@ def _score_request(catalogue: Catalogue) -> type:
 
 
 def _score_accounts_request() -> type:
-    """The ``/score_accounts`` body: account ids (1..1000) and a language."""
+    """The ``/score_accounts`` body: account ids (1..1000), a language, and ``live``."""
     return create_model("ScoreAccountsRequest", __config__=ConfigDict(extra="forbid"),
                         account_ids=(Annotated[list[AccountId], Field(min_length=1, max_length=MAX_ACCOUNTS)], ...),
-                        lang=(Lang, "en"))
+                        lang=(Lang, "en"),
+                        live=(bool, Field(False, description="score now from the latest snapshot in the store "
+                                                             "instead of answering the latest published score")))
 
 
 def make_service(catalogue: Catalogue, scorer: Callable[[], Scorer], token: str | None = None,
@@ -108,6 +119,7 @@ def make_service(catalogue: Catalogue, scorer: Callable[[], Scorer], token: str 
     per worker when it starts. ``limits``: the guard's (default ``ServingSettings()``)."""
     score_request, score_accounts_request = _score_request(catalogue), _score_accounts_request()
     model_app = Starlette(routes=[Route("/", _model_endpoint, methods=["GET"])])
+    published = PublishedScores()
 
     @bentoml.asgi_app(model_app, path="/model")
     @bentoml.service(name="churnwatch", traffic={"timeout": 30}, workers=workers)
@@ -124,6 +136,10 @@ def make_service(catalogue: Catalogue, scorer: Callable[[], Scorer], token: str 
             # a batch): more in parallel would only oversubscribe the cores and hold more bodies.
             self.batches = anyio.CapacityLimiter(1)
             model_app.state.scorer = self.scorer
+            self.published = published
+            if self.scorer.store is not None:
+                published.bind(self.scorer.store, self.scorer.settings)
+                published.current()  # the first request does not wait for the file
             # Everything loaded so far (libraries, model, catalogue) lives as long as the
             # process: keep it out of the garbage collector's full passes, which otherwise walk
             # millions of objects and stall a request now and then (the p99 tail).
@@ -144,25 +160,37 @@ def make_service(catalogue: Catalogue, scorer: Callable[[], Scorer], token: str 
                 return problem_response(422, str(exc))
 
         @bentoml.api(route="/score_accounts", input_spec=score_accounts_request)
-        async def score_accounts(self, account_ids: list[str], lang: Lang = "en") -> list[ScoreResult | AccountError]:
-            """Score accounts from their latest snapshot in the store; unknown ids get an error entry."""
-            return await anyio.to_thread.run_sync(self._score_stored, account_ids, lang, limiter=self.batches)
+        async def score_accounts(self, account_ids: list[str], lang: Lang = "en",
+                                 live: bool = False) -> list[AccountScore | AccountError]:
+            """The latest published score of each account (``live``: scored now from its latest
+            snapshot; an account without a published score is scored live); unknown ids get an
+            error entry."""
+            snap = None if live else self.published.current()
+            answers = snap.answers[lang] if snap is not None else {}
+            missing = [a for a in dict.fromkeys(account_ids) if a not in answers]
+            if not missing:  # a lookup: answered on the event loop, the store is not opened
+                return _joined([answers[a] for a in account_ids])
+            scored = await anyio.to_thread.run_sync(self._score_stored, missing, lang, limiter=self.batches)
+            if isinstance(scored, Response):
+                return scored
+            unknown = {"error": "unknown account: no snapshot in the store"}
+            return _joined([answers.get(a) or scored.get(a) or _dumps({"account_id": a, **unknown})
+                            for a in account_ids])
 
-        def _score_stored(self, account_ids: list[str], lang: str) -> Response:
+        def _score_stored(self, account_ids: list[str], lang: str) -> dict[str, bytes] | Response:
             from core.store import latest_snapshot
 
             try:
-                rows = latest_snapshot(self.scorer.store, list(dict.fromkeys(account_ids)))
+                rows = latest_snapshot(self.scorer.store, account_ids)
             except (ChurnwatchError, duckdb.Error) as exc:
                 # The request is fine; the store is missing, locked by a writer or unreadable.
                 return problem_response(503, f"snapshot store {self.scorer.store} unavailable: {exc}",
                                         headers={"Retry-After": RETRY_AFTER_SECONDS})
-            found = {r["account_id"]: r for r in self.scorer.results(rows, lang)}
-            return _json([found.get(a, {"account_id": a, "error": "unknown account: no snapshot in the store"})
-                          for a in account_ids])
+            return {r["account_id"]: _dumps(r) for r in live_results(self.scorer, rows, lang)}
 
     ChurnService.add_asgi_middleware(Guard, token=token, limits=limits or ServingSettings())
     ChurnService.add_asgi_middleware(Docs, score_request=score_request, score_accounts_request=score_accounts_request)
+    ChurnService.add_asgi_middleware(SyncRoutes, published=published)
     return ChurnService
 
 
@@ -171,6 +199,34 @@ def _json(results: list[dict]) -> Response:
     checked by the schema tests), and validating 1,000 results again costs more than scoring them
     is worth waiting for."""
     return Response(json.dumps(results, ensure_ascii=False, allow_nan=False).encode(), media_type="application/json")
+
+
+def live_results(scorer: Scorer, rows: Any, lang: str) -> list[dict]:
+    """Scores of snapshot rows as ``AccountScore`` answers (``source: live``): what the snapshot
+    says of MRR and CSM; no previous score, no staleness."""
+    extra = {r["account_id"]: r for r in rows[[c for c in ("account_id", "as_of", "mrr", "csm")
+                                                  if c in rows.columns]].to_dict("records")}
+    out = []
+    for result in scorer.results(rows, lang):
+        snap = extra[result["account_id"]]
+        mrr = snap.get("mrr")
+        mrr = None if mrr is None or mrr != mrr else float(mrr)
+        hours = scorer.settings.playbooks[result["tier"]].respond_within_hours
+        out.append({**result, "source": "live", "as_of": str(snap["as_of"])[:10], "stale": False,
+                    "stale_reason": None, "churned_on": None, "mrr": mrr,
+                    "expected_mrr_loss": None if mrr is None else round(mrr * result["churn_probability"], 6),
+                    "csm": snap.get("csm"), "previous": None, "health_change": None, "tier_change": None,
+                    "respond_within_hours": hours, "due_at": None})
+    return out
+
+
+def _dumps(result: dict) -> bytes:
+    return json.dumps(result, ensure_ascii=False, allow_nan=False, default=str).encode()
+
+
+def _joined(parts: list[bytes]) -> Response:
+    """A JSON array of already-encoded answers."""
+    return Response(b"[" + b", ".join(parts) + b"]", media_type="application/json")
 
 
 async def _model_endpoint(request: Request) -> JSONResponse:

@@ -89,6 +89,9 @@ def score(data: DataOpt = None, store: StoreOpt = None, home: HomeOpt = None, co
                       reasons[0]["text"] if reasons else "-", f"{r.playbook_owner}, {r.respond_within}")
     console.print(table)
     console.print(f"score history: {target} (table {HISTORY})")
+    from serving.published import publish_scores
+
+    console.print(f"published for the service: {publish_scores(target, settings)}")
     run_alerts(target, settings, new)
 
 
