@@ -163,6 +163,15 @@ class TrainingSettings(BaseModel):
     folds: int = Field(4, ge=2, le=10, description="account-grouped folds when cross-fitting")
 
 
+class ServingSettings(BaseModel):
+    """How the service treats requests (``serving/``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    min_coverage: float = Field(0.5, ge=0, le=1, description="/score: an account whose given features carry "
+                                "less than this share of the model's gain gets an error instead of a tier")
+
+
 class ProfileColumn(BaseModel):
     """How one of the company's own columns becomes a profile feature (all optional).
 
@@ -210,6 +219,7 @@ class Settings(BaseModel):
         monitoring: drift and performance alarm thresholds (``MonitoringSettings``).
         training: the split's block lengths (``TrainingSettings``).
         profile: the company's own account columns as features (``ProfileSettings``).
+        serving: how the service treats requests (``ServingSettings``).
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -228,6 +238,7 @@ class Settings(BaseModel):
     monitoring: MonitoringSettings = Field(default_factory=MonitoringSettings)
     training: TrainingSettings = Field(default_factory=TrainingSettings)
     profile: ProfileSettings = Field(default_factory=ProfileSettings)
+    serving: ServingSettings = Field(default_factory=ServingSettings)
 
     @property
     def horizon(self) -> Horizon:

@@ -18,13 +18,15 @@ from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 from starlette.responses import HTMLResponse, JSONResponse
 
-from serving.api import AccountError, ModelInfo, ScoreResult
+from serving.api import AccountError, CoverageError, ModelInfo, ScoreResult
 from serving.problems import PROBLEM_TYPE, PROBLEMS, Problem
 
 REF = "#/components/schemas/{model}"
 DESCRIPTION = ("Early-warning service for customer churn: calibrated risk, health score, tier, reasons "
                "and playbook per account. `POST /score` scores the features in the request (every feature "
-               "of the served model's catalogue is a typed, range-checked field); `POST /score_accounts` "
+               "of the served model's catalogue is a typed, range-checked field; each answer reports the "
+               "features given, missing and unknown, and an account whose features carry too little of the "
+               "model gets an error naming the missing ones); `POST /score_accounts` "
                "scores accounts from their latest snapshot in the store; `GET /model` describes the served "
                "model. Every error is RFC 9457 problem details (`application/problem+json`).")
 SECURED_STATUSES = (400, 401, 413, 415, 422, 500)
@@ -65,12 +67,13 @@ def _health(path: str, summary: str) -> dict:
 
 def build_document(score_request: type[BaseModel], score_accounts_request: type[BaseModel]) -> dict:
     """The OpenAPI 3.1 document of the service whose request models are the two given."""
-    models = [score_request, score_accounts_request, ScoreResult, AccountError, ModelInfo, Problem]
+    models = [score_request, score_accounts_request, ScoreResult, AccountError, CoverageError, ModelInfo, Problem]
     _, defs = models_json_schema([(m, "validation") for m in models], ref_template=REF)
     item = lambda m: {"$ref": REF.format(model=m)}  # noqa: E731
     paths = {
         "/score": _post("score", "Score accounts from the features in the request", score_request.__name__,
-                        {"type": "array", "items": item("ScoreResult")}, SECURED_STATUSES),
+                        {"type": "array", "items": {"anyOf": [item("ScoreResult"), item("CoverageError")]}},
+                        SECURED_STATUSES),
         "/score_accounts": _post(
             "score_accounts", "Score accounts from their latest snapshot; an unknown id gets an error entry",
             score_accounts_request.__name__,
