@@ -25,7 +25,9 @@ import numpy as np
 import pandas as pd
 
 from features.spec import GROUP_LABELS, Catalogue
+from training.blend import as_matrix
 from training.reason_text import NO_REFERENCES, References, Row, missing, render, render_value, word
+from training.treeshap import tree_contributions
 
 __all__ = ["ReasonBuilder", "contributions", "fit_references", "reason_builder", "render", "render_value",
            "threads_for"]
@@ -46,7 +48,13 @@ def threads_for(n_rows: int) -> int:
 
 
 def contributions(booster: lgb.Booster, X: pd.DataFrame | np.ndarray) -> np.ndarray:
-    """(n_rows, n_features + 1): per-feature SHAP values, bias last (raw log-odds)."""
+    """(n_rows, n_features + 1): per-feature SHAP values, bias last (raw log-odds).
+
+    A LightGBM model's are exact TreeSHAP from per-leaf tables (``training.treeshap``: the
+    values of ``pred_contrib``, about ten times faster); a blend adds its linear part's.
+    """
+    if isinstance(booster, lgb.Booster):
+        return tree_contributions(booster, as_matrix(X), num_threads=threads_for(len(X)))
     return np.asarray(booster.predict(X, pred_contrib=True, num_threads=threads_for(len(X))))
 
 

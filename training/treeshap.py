@@ -97,10 +97,13 @@ class TreeTables:
         X = np.ascontiguousarray(X, dtype=np.float64)
         if X.ndim != 2 or X.shape[1] != self.n_features:
             raise ValueError(f"expected a matrix of {self.n_features} features, got shape {X.shape}")
-        out = np.zeros((len(X), self.n_features + 1))
-        _explain(X, self.node_feature, self.node_threshold, self.node_kind, self.cat_start, self.cat_words,
-                 self.path_node, self.path_left, self.path_slot, self.slot_feature, self.slot_coef,
-                 self.leaf_value, self.leaf_path, self.leaf_slot, self.leaf_table, self.table, out)
+        XT = np.ascontiguousarray(X.T)
+        left = np.empty((len(self.node_feature), len(X)), dtype=np.bool_)
+        _decide(XT, self.node_feature, self.node_threshold, self.node_kind, self.cat_start, self.cat_words, left)
+        outT = np.zeros((self.n_features + 1, len(X)))
+        _explain(left, self.path_node, self.path_left, self.path_slot, self.slot_feature, self.slot_coef,
+                 self.leaf_value, self.leaf_path, self.leaf_slot, self.leaf_table, self.table, outT)
+        out = outT.T
         out[:, -1] = self.bias
         return out
 
@@ -175,27 +178,41 @@ def _goes_left(x: float, threshold: float, kind: int, words: np.ndarray) -> bool
 
 
 @numba.njit(cache=True)
-def _explain(X, node_feature, node_threshold, node_kind, cat_start, cat_words, path_node, path_left, path_slot,
-             slot_feature, slot_coef, leaf_value, leaf_path, leaf_slot, leaf_table, table, out):  # noqa: ANN001
-    left = np.empty(len(node_feature), dtype=np.bool_)
-    for r in range(X.shape[0]):
-        for n in range(len(node_feature)):
-            left[n] = _goes_left(X[r, node_feature[n]], node_threshold[n], node_kind[n],
-                                 cat_words[cat_start[n]:cat_start[n + 1]])
-        for leaf in range(len(leaf_value)):
-            base = leaf_slot[leaf]
-            a = (1 << (leaf_slot[leaf + 1] - base)) - 1
-            for p in range(leaf_path[leaf], leaf_path[leaf + 1]):
-                if left[path_node[p]] != path_left[p]:
-                    a &= ~(1 << path_slot[p])
-            t = leaf_table[leaf]
-            off = -leaf_value[leaf] * table[t + a]
-            for s in range(base, leaf_slot[leaf + 1]):
-                bit = 1 << (s - base)
-                if a & bit:
-                    out[r, slot_feature[s]] += slot_coef[s] * table[t + (a & ~bit)]
+def _decide(XT, node_feature, node_threshold, node_kind, cat_start, cat_words, left):  # noqa: ANN001
+    """``left[n, r]``: row ``r`` goes left at split ``n`` (``XT`` is the transposed matrix)."""
+    for n in range(len(node_feature)):
+        words = cat_words[cat_start[n]:cat_start[n + 1]]
+        column = XT[node_feature[n]]
+        for r in range(XT.shape[1]):
+            left[n, r] = _goes_left(column[r], node_threshold[n], node_kind[n], words)
+
+
+@numba.njit(cache=True)
+def _explain(left, path_node, path_left, path_slot, slot_feature, slot_coef, leaf_value, leaf_path,  # noqa: ANN001
+             leaf_slot, leaf_table, table, outT):
+    """Adds every leaf's Shapley values to ``outT[feature, row]`` (leaf by leaf: its table stays cached)."""
+    n_rows = left.shape[1]
+    a = np.empty(n_rows, dtype=np.int64)
+    for leaf in range(len(leaf_value)):
+        base, end = leaf_slot[leaf], leaf_slot[leaf + 1]
+        a[:] = (1 << (end - base)) - 1
+        for p in range(leaf_path[leaf], leaf_path[leaf + 1]):
+            went, drop, decided = path_left[p], ~(1 << path_slot[p]), left[path_node[p]]
+            for r in range(n_rows):
+                if decided[r] != went:
+                    a[r] &= drop
+        t = leaf_table[leaf]
+        v = leaf_value[leaf]
+        for s in range(base, end):
+            bit = 1 << (s - base)
+            coef = slot_coef[s]
+            row_out = outT[slot_feature[s]]
+            for r in range(n_rows):
+                ar = a[r]
+                if ar & bit:
+                    row_out[r] += coef * table[t + (ar & ~bit)]
                 else:
-                    out[r, slot_feature[s]] += off
+                    row_out[r] -= v * table[t + ar]
 
 
 _TABLES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
