@@ -38,20 +38,22 @@ class CoverageCheck:
     min_share: float
 
     def measure(self, rows: FeatureRows, X: np.ndarray) -> list[dict]:
-        """One ``{"given", "missing", "unknown", "share"}`` per row; ``X`` is ``frame.matrix(rows)``."""
-        names = self.frame.names
-        present = ~np.isnan(X)
-        shares = present @ self.gain
+        """One ``{"given", "missing", "unknown", "share"}`` per row; ``X`` is ``frame.matrix(rows)``.
+
+        ``given`` is in the request model's order (numbers, then categories); ``missing`` most
+        important first.
+        """
         by_gain = np.argsort(-self.gain, kind="stable")
-        catalogue_names = list(rows.columns)[1:]
-        given = np.column_stack([_given(rows[n]) for n in catalogue_names]) if catalogue_names else None
+        missing = np.isnan(X[:, by_gain])
+        shares = (~missing) @ self.gain[by_gain]
+        missing_names = np.array(self.frame.names, dtype=object)[by_gain]
+        labels = list(rows.labels)
+        given_names = np.array([*rows.numeric_names, *labels], dtype=object)
+        given = np.column_stack([~np.isnan(rows.numeric), *(_given(rows.labels[c]) for c in labels)]) \
+            if len(given_names) else np.zeros((len(X), 0), dtype=bool)
         unknown = self._unknown(rows)
-        out = []
-        for i in range(len(X)):
-            given_i = [] if given is None else [catalogue_names[j] for j in np.flatnonzero(given[i])]
-            out.append({"given": given_i, "missing": [names[j] for j in by_gain if not present[i, j]],
-                        "unknown": unknown[i], "share": round(float(shares[i]), 6)})
-        return out
+        return [{"given": given_names[given[i]].tolist(), "missing": missing_names[missing[i]].tolist(),
+                 "unknown": unknown[i], "share": round(float(shares[i]), 6)} for i in range(len(X))]
 
     def _unknown(self, rows: FeatureRows) -> list[list[dict]]:
         out: list[list[dict]] = [[] for _ in range(len(rows))]
@@ -76,7 +78,5 @@ class CoverageCheck:
 
 
 def _given(values: np.ndarray) -> np.ndarray:
-    """Non-null values of one request column (NaN or None: not given)."""
-    if values.dtype == object:
-        return np.array([v is not None and v == v for v in values], dtype=bool)
-    return ~np.isnan(values)
+    """Non-null labels of one request column (None or NaN: not given)."""
+    return np.array([v is not None and v == v for v in values], dtype=bool)
