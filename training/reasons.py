@@ -149,8 +149,8 @@ class ReasonBuilder:
         flipped = np.where(down, per_feature, np.inf)[:, ::-1]
         safe_order = width - 1 - np.argsort(flipped, axis=1, kind="stable")
         n_up, n_down = up.sum(axis=1).tolist(), down.sum(axis=1).tolist()
-        risk_order, safe_order = risk_order.tolist(), safe_order.tolist()
-        return ([risk_order[i][:n_up[i]] for i in range(n)], [safe_order[i][:n_down[i]] for i in range(n)])
+        return ([risk_order[i, :n_up[i]].tolist() for i in range(n)],
+                [safe_order[i, :n_down[i]].tolist() for i in range(n)])
 
     def _side(self, candidates: list[int], side: int, limit: int, contrib: np.ndarray, group_sum: np.ndarray,
               values: np.ndarray, row: Row, labels: list[str], lang: str) -> list[dict]:
