@@ -120,7 +120,7 @@ class ReasonBuilder:
         log-odds), ``group_contribution``, ``feature`` and ``value``.
         """
         names = [f.name for f in self.catalogue_.features]
-        per_feature = np.asarray(contribs)[:, :-1]
+        per_feature = np.ascontiguousarray(np.asarray(contribs)[:, :-1])
         per_group = per_feature @ self.member_
         if isinstance(raw, pd.DataFrame):
             values = raw[names].to_numpy(dtype=object)
@@ -131,8 +131,10 @@ class ReasonBuilder:
         position = {name: j for j, name in enumerate(names)}
         out = []
         for i in range(len(per_feature)):
-            row = Row(values[i], position)
-            pick = (per_feature[i], per_group[i], values[i], row, labels, lang)
+            if not risks[i] and not safe[i]:
+                out.append({"reasons": [], "strengths": []})
+                continue
+            pick = (per_feature[i], per_group[i], values[i], Row(values[i], position), labels, lang)
             out.append({"reasons": self._side(risks[i], +1, self.max_reasons, *pick),
                         "strengths": self._side(safe[i], -1, self.max_strengths, *pick)})
         return out

@@ -103,7 +103,7 @@ class TreeTables:
         outT = np.zeros((self.n_features + 1, len(X)))
         _explain(left, self.path_node, self.path_left, self.path_slot, self.slot_feature, self.slot_coef,
                  self.leaf_value, self.leaf_path, self.leaf_slot, self.leaf_table, self.table, outT)
-        out = outT.T
+        out = np.ascontiguousarray(outT.T)  # rows contiguous, as pred_contrib's
         out[:, -1] = self.bias
         return out
 
