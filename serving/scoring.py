@@ -21,6 +21,7 @@ from serving.api import request_models
 from serving.coverage import CoverageCheck, model_gains
 from training.bundle import ModelBundle
 from training.model import FeatureRows
+from training.treeshap import prepare
 
 MAX_BATCH = 1000
 
@@ -88,6 +89,9 @@ class Scorer:
     store: Path | None = None
     extra: dict = field(default_factory=dict)
     _coverage: CoverageCheck | None = field(default=None, init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        prepare(self.bundle.booster)  # TreeSHAP tables built before the first request, not during it
 
     @property
     def coverage(self) -> CoverageCheck:

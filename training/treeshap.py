@@ -235,6 +235,14 @@ def tables_for(booster: lgb.Booster) -> TreeTables | None:
     return tables
 
 
+def prepare(model: object) -> None:
+    """Build a model's tables now (a ``BlendedModel``'s trees too), e.g. when a service starts,
+    so the first request does not pay for them."""
+    trees = getattr(model, "booster", model)
+    if isinstance(trees, lgb.Booster) and tables_for(trees) is not None:
+        tables_for(trees).contributions(np.zeros((1, trees.num_feature())))  # compiles, or loads the cache
+
+
 def tree_contributions(booster: lgb.Booster, X: np.ndarray, num_threads: int = 0) -> np.ndarray:
     """Exact path-dependent TreeSHAP of ``booster`` at ``X`` (``pred_contrib``'s values and shape)."""
     tables = tables_for(booster)
