@@ -68,6 +68,12 @@ def timed(paths: Path_, runs: dict[str, Callable[[], object]], repeats: int) -> 
     return out
 
 
+def _ms(run: Callable[[], object]) -> float:
+    t = time.perf_counter()
+    run()
+    return (time.perf_counter() - t) * 1000
+
+
 def quality(bundle: object, paths: Path_, rows: object) -> dict:
     """How the new contributions and reasons differ from the old on ``rows``."""
     X = bundle.frame.matrix(rows)
@@ -110,8 +116,9 @@ def main() -> None:
     home = Home.resolve(args.home)
     bundle = load_model(setup(home.tracking_uri, home.mlflow_artifacts))
     scorer = Scorer(bundle=bundle, settings=load_settings(None, home.root), model_version="bench")
-    t = time.perf_counter()
     paths = Path_(bundle.booster)
+    t = time.perf_counter()
+    treeshap.TreeTables(paths.trees)
     build_s = time.perf_counter() - t
     snapshots = read_snapshots(home.store)
     latest = snapshots[snapshots["as_of"] == snapshots["as_of"].max()].head(1000)
@@ -121,6 +128,14 @@ def main() -> None:
     single = lambda: scorer.results(validate_features(accounts[:1], bundle.catalogue))  # noqa: E731
     timings = timed(paths, {"contributions_1000": lambda: contributions(bundle.booster, X),
                             "batch_1000_with_reasons": batch, "one_account_with_reasons": single}, args.repeats)
+    rows = validate_features(accounts, bundle.catalogue)
+    contribs = contributions(bundle.booster, X)
+    parts = {"request validation": lambda: validate_features(accounts, bundle.catalogue),
+             "contributions (tables)": lambda: contributions(bundle.booster, X),
+             "reasons wording (en)": lambda: bundle.reasons.explain(contribs, rows, "en"),
+             "coverage": lambda: scorer.coverage.measure(rows, X)}
+    breakdown = {name: round(float(np.median([_ms(run) for _ in range(args.repeats)])), 2)
+                 for name, run in parts.items()}
     try:
         block = test_block(bundle, home.store)
     except Exception as exc:  # noqa: BLE001 - a home without the pointer's store: the latest rows instead
@@ -133,6 +148,7 @@ def main() -> None:
         "model": {"trees": trees.num_trees(), "table_entries": int(len(paths.tables.table)) if paths.tables else None,
                   "tables_built_s": round(build_s, 3), "batch_rows": len(accounts)},
         "timings": timings,
+        "new_batch_breakdown_median_ms": breakdown,
         "quality": quality(bundle, paths, block),
     }
     print(json.dumps(report, indent=2))
