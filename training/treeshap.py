@@ -36,6 +36,14 @@ _K_ZERO = 1e-35  # LightGBM's kZeroThreshold
 _MISSING = {"None": 0, "Zero": 1, "NaN": 2}
 
 
+def _compiled(fn):  # noqa: ANN001, ANN202
+    """``numba.njit`` with its on-disk cache where a cache folder is writable, else without."""
+    try:
+        return numba.njit(cache=True)(fn)
+    except RuntimeError:  # no writable cache location (e.g. a read-only install): compile per process
+        return numba.njit(fn)
+
+
 class TreeTables:
     """A LightGBM model's splits and per-leaf tables, flattened for ``_explain``."""
 
@@ -135,7 +143,7 @@ def _bitset(threshold: str) -> list[int]:
     return words
 
 
-@numba.njit(cache=True)
+@_compiled
 def _fill_table(z: np.ndarray, out: np.ndarray) -> None:
     """``G(A)`` for every subset ``A`` (bit mask) of one leaf's features (module docstring)."""
     k = len(z)
@@ -161,7 +169,7 @@ def _fill_table(z: np.ndarray, out: np.ndarray) -> None:
         out[a] = absent * total
 
 
-@numba.njit(cache=True)
+@_compiled
 def _goes_left(x: float, threshold: float, kind: int, words: np.ndarray) -> bool:
     """LightGBM's decision at one split (``Tree::NumericalDecision`` / ``CategoricalDecision``)."""
     if kind >> 4:
@@ -177,7 +185,7 @@ def _goes_left(x: float, threshold: float, kind: int, words: np.ndarray) -> bool
     return x <= threshold
 
 
-@numba.njit(cache=True)
+@_compiled
 def _decide(XT, node_feature, node_threshold, node_kind, cat_start, cat_words, left):  # noqa: ANN001
     """``left[n, r]``: row ``r`` goes left at split ``n`` (``XT`` is the transposed matrix)."""
     for n in range(len(node_feature)):
@@ -187,7 +195,7 @@ def _decide(XT, node_feature, node_threshold, node_kind, cat_start, cat_words, l
             left[n, r] = _goes_left(column[r], node_threshold[n], node_kind[n], words)
 
 
-@numba.njit(cache=True)
+@_compiled
 def _explain(left, path_node, path_left, path_slot, slot_feature, slot_coef, leaf_value, leaf_path,  # noqa: ANN001
              leaf_slot, leaf_table, table, outT):
     """Adds every leaf's Shapley values to ``outT[feature, row]`` (leaf by leaf: its table stays cached)."""
