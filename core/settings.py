@@ -209,6 +209,8 @@ class ServingSettings(BaseModel):
                                         "closed (below the service's 30 s request timeout)")
     max_concurrent_requests: int = Field(256, ge=1, le=100_000, description="requests in progress per worker; "
                                          "more are answered 503 with Retry-After at once")
+    min_coverage: float = Field(0.5, ge=0, le=1, description="/score: an account whose given features carry "
+                                "less than this share of the model's gain gets an error instead of a tier")
     max_score_age_days: int = Field(14, ge=1, le=3650, description="a score this many days older than the "
                                     "latest scoring run's as-of date is answered with stale: true")
 
@@ -231,7 +233,8 @@ class Settings(BaseModel):
         monitoring: drift and performance alarm thresholds (``MonitoringSettings``).
         training: the split's block lengths (``TrainingSettings``).
         profile: the company's own account columns as features (``ProfileSettings``).
-        serving: the prediction service's limits and the staleness of published scores (``ServingSettings``).
+        serving: the prediction service's limits, the coverage a /score account needs and the
+            staleness of published scores (``ServingSettings``).
     """
 
     model_config = ConfigDict(extra="forbid")

@@ -97,6 +97,22 @@ class PlaybookOut(BaseModel):
     respond_within: str = Field(description="as said to people, e.g. '4 hours'")
 
 
+class UnknownCategory(BaseModel):
+    """A category value training never saw (scored as missing)."""
+
+    feature: str
+    value: str
+
+
+class Coverage(BaseModel):
+    """What of the model a ``/score`` request fed for one account."""
+
+    given: list[str] = Field(description="features given a value, in catalogue order")
+    missing: list[str] = Field(description="the model's features without a usable value, most important first")
+    unknown: list[UnknownCategory] = Field(description="category values not seen in training (scored as missing)")
+    share: float = Field(ge=0, le=1, description="the given features' share of the model's total split gain")
+
+
 class ScoreResult(BaseModel):
     """The score of one account."""
 
@@ -109,6 +125,7 @@ class ScoreResult(BaseModel):
     playbook: PlaybookOut
     model_version: str
     warnings: list[str] = Field(default_factory=list, description="e.g. a category not seen in training")
+    coverage: Coverage | None = Field(None, description="/score: the features given, missing and unknown")
 
 
 class PreviousScore(BaseModel):
@@ -175,6 +192,16 @@ class AccountError(BaseModel):
 
     account_id: str
     error: str
+
+
+class CoverageError(BaseModel):
+    """An account of ``/score`` with too few features to score (the other accounts still are)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    account_id: str
+    error: str = Field(description="names the missing features, most important first")
+    coverage: Coverage
 
 
 class FeatureInfo(BaseModel):

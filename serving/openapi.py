@@ -19,13 +19,15 @@ from pydantic.json_schema import models_json_schema
 from starlette.responses import HTMLResponse, JSONResponse
 
 from core.vocabulary import TIER_KEYS
-from serving.api import AccountError, AccountHistory, AccountScore, ModelInfo, ScoreResult, ScoresPage
+from serving.api import AccountError, AccountHistory, AccountScore, CoverageError, ModelInfo, ScoreResult, ScoresPage
 from serving.problems import PROBLEM_TYPE, PROBLEMS, Problem
 
 REF = "#/components/schemas/{model}"
 DESCRIPTION = ("Early-warning service for customer churn: calibrated risk, health score, tier, reasons "
                "and playbook per account. `POST /score` scores the features in the request (every feature "
-               "of the served model's catalogue is a typed, range-checked field); `POST /score_accounts` "
+               "of the served model's catalogue is a typed, range-checked field; each answer reports the "
+               "features given, missing and unknown, and an account whose features carry too little of the "
+               "model gets an error naming the missing ones); `POST /score_accounts` "
                "answers each account's latest published score (scored by `churnwatch score`, with what a "
                "platform syncs: as-of date, staleness, MRR, CSM, previous score, due time) or scores it live "
                "from its latest snapshot; `GET /scores` pages through every current score; "
@@ -98,13 +100,14 @@ def _health(path: str, summary: str) -> dict:
 
 def build_document(score_request: type[BaseModel], score_accounts_request: type[BaseModel]) -> dict:
     """The OpenAPI 3.1 document of the service whose request models are the two given."""
-    models = [score_request, score_accounts_request, ScoreResult, AccountScore, AccountError, ScoresPage,
+    models = [score_request, score_accounts_request, ScoreResult, AccountScore, AccountError, CoverageError, ScoresPage,
               AccountHistory, ModelInfo, Problem]
     _, defs = models_json_schema([(m, "validation") for m in models], ref_template=REF)
     item = lambda m: {"$ref": REF.format(model=m)}  # noqa: E731
     paths = {
         "/score": _post("score", "Score accounts from the features in the request", score_request.__name__,
-                        {"type": "array", "items": item("ScoreResult")}, SECURED_STATUSES),
+                        {"type": "array", "items": {"anyOf": [item("ScoreResult"), item("CoverageError")]}},
+                        SECURED_STATUSES),
         "/score_accounts": _post(
             "score_accounts", "Each account's latest published score (or live from its latest snapshot); "
             "an unknown id gets an error entry", score_accounts_request.__name__,

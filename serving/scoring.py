@@ -18,8 +18,10 @@ from core.errors import ChurnwatchError
 from core.settings import Settings
 from features.spec import Catalogue
 from serving.api import request_models
+from serving.coverage import CoverageCheck, model_gains
 from training.bundle import ModelBundle
 from training.model import FeatureRows
+from training.treeshap import prepare
 
 MAX_BATCH = 1000
 
@@ -86,10 +88,43 @@ class Scorer:
     model_version: str
     store: Path | None = None
     extra: dict = field(default_factory=dict)
+    _coverage: CoverageCheck | None = field(default=None, init=False, repr=False, compare=False)
 
-    def results(self, rows: pd.DataFrame | FeatureRows, lang: str = "en") -> list[dict]:
+    def __post_init__(self) -> None:
+        prepare(self.bundle.booster)  # TreeSHAP tables built before the first request, not during it
+
+    @property
+    def coverage(self) -> CoverageCheck:
+        """The coverage check of the served model (``serving/coverage.py``), built once."""
+        if self._coverage is None:
+            frame = self.bundle.frame
+            self._coverage = CoverageCheck(frame, model_gains(self.bundle.booster, frame.names),
+                                           self.settings.serving.min_coverage)
+        return self._coverage
+
+    def results(self, rows: pd.DataFrame | FeatureRows, lang: str = "en",
+                check_coverage: bool | None = None) -> list[dict]:
+        """One API result per row, in order.
+
+        ``check_coverage`` (default: for request rows, i.e. ``FeatureRows``, not store
+        snapshots) adds each account's ``coverage`` and answers an account below the minimum
+        coverage with ``{"account_id", "error", "coverage"}`` instead of a score.
+        """
         if rows.empty:
             return []
+        if check_coverage is None:
+            check_coverage = isinstance(rows, FeatureRows)
+        out = self._scored(rows, lang)
+        if not check_coverage:
+            return out
+        coverages = self.coverage.measure(rows, self.bundle.frame.matrix(rows))
+        for i, cov in enumerate(coverages):
+            error = self.coverage.error(cov)
+            out[i] = ({"account_id": out[i]["account_id"], "error": error, "coverage": cov} if error
+                      else {**out[i], "coverage": cov})
+        return out
+
+    def _scored(self, rows: pd.DataFrame | FeatureRows, lang: str) -> list[dict]:
         scored, explained = self.bundle.score(rows, "zh-CN" if lang == "zh-CN" else "en")
         unseen = self.bundle.frame.unseen_categories(rows)
         unseen_rows = {c: np.asarray(rows[c]) for c in unseen}

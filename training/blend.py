@@ -1,9 +1,9 @@
 """A blend of LightGBM with a logistic regression whose contributions stay exact (issue 12 item 6).
 
 ``raw = w * trees(x) + (1 - w) * linear(x)``, both in log-odds. Per-feature contributions:
-``w * TreeSHAP(x)`` (LightGBM's ``pred_contrib``) plus ``(1 - w) * coefficient x centred
-value`` for the linear part, so each row's contributions plus the bias equal its blended
-log-odds exactly, in the same ``(n, n_features + 1)`` shape as ``pred_contrib``.
+``w * TreeSHAP(x)`` (``training.treeshap``: the values of LightGBM's ``pred_contrib``) plus
+``(1 - w) * coefficient x centred value`` for the linear part, so each row's contributions plus
+the bias equal its blended log-odds exactly, in the same ``(n, n_features + 1)`` shape as ``pred_contrib``.
 
 The linear part works on the model matrix of ``FeatureFrame.matrix`` (numerics as they are,
 categoricals as their training category code, NaN missing): numerics clipped to their
@@ -30,6 +30,7 @@ from scipy.special import expit
 from sklearn.linear_model import LogisticRegression
 
 from training.errors import ModelBundleError
+from training.treeshap import tree_contributions
 
 
 def as_matrix(X: pd.DataFrame | np.ndarray) -> np.ndarray:
@@ -196,7 +197,7 @@ class BlendedModel:
         M = as_matrix(X)
         w = self.weight
         if pred_contrib:
-            trees = np.asarray(self.booster.predict(M, pred_contrib=True, num_threads=num_threads))
+            trees = tree_contributions(self.booster, M, num_threads=num_threads)
             return w * trees + (1.0 - w) * self.linear.contributions(M)
         raw = w * self.booster.predict(M, raw_score=True, num_threads=num_threads) + (1.0 - w) * self.linear.raw(M)
         return raw if raw_score else expit(raw)

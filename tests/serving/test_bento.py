@@ -33,6 +33,10 @@ def test_bento_builds_and_serves_the_same_scores(trained_setup, tmp_path):
         assert (bento / "src" / source).is_file(), source
 
     # Served by tag from outside the repository: BentoML runs it from the Bento's src folder.
+    # The account gives three features: scored whatever share of the gain they carry (test_coverage.py).
+    (tmp_path / "home").mkdir()
+    (tmp_path / "home" / "churnwatch.yaml").write_text("serving:\n  min_coverage: 0\n", encoding="utf-8")
+    settings = settings.model_copy(update={"serving": settings.serving.model_copy(update={"min_coverage": 0.0})})
     proc, base = start_server(free_port(), {"BENTOML_HOME": str(tmp_path / "bentoml"),
                                             "CHURNWATCH_HOME": str(tmp_path / "home"),
                                             "CHURNWATCH_MODEL": str(bundle_dir), "PYTHONPATH": ""},

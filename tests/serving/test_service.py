@@ -21,6 +21,10 @@ TOKEN = "s3cret-token"
 def served(trained_setup):
     tmp, settings, bundle = trained_setup
     bundle.save(tmp / "bundle")
+    # GOOD gives a handful of features: scored whatever share of the gain they carry (test_coverage.py)
+    (tmp / "home").mkdir(exist_ok=True)
+    (tmp / "home" / "churnwatch.yaml").write_text("serving:\n  min_coverage: 0\n", encoding="utf-8")
+    settings = settings.model_copy(update={"serving": settings.serving.model_copy(update={"min_coverage": 0.0})})
     env = {"CHURNWATCH_HOME": str(tmp / "home"), "CHURNWATCH_MODEL": str(tmp / "bundle"),
            "CHURNWATCH_STORE": str(tmp / "s.duckdb"), "CHURNWATCH_API_TOKEN": TOKEN,
            "BENTOML_HOME": str(tmp / "bentoml")}

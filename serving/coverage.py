@@ -1,0 +1,82 @@
+"""How much of the model a ``/score`` request actually feeds (issue 14 item 3: no silent guesses).
+
+Per account: the features given (a non-null value), the model's features missing (null, absent,
+or a category training never saw, which the model scores as missing) and the unknown category
+values, plus ``share``: the given features' part of the model's total split gain. Below the
+configured minimum share (``serving.min_coverage`` in ``churnwatch.yaml``, default 0.5) the
+account gets an error naming the missing features instead of a tier; an account with no
+feature at all always does.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from training.model import FeatureFrame, FeatureRows
+
+#: Missing features named in an error's text (all of them are in ``coverage.missing``).
+SHOWN_MISSING = 10
+
+
+def model_gains(booster: object, names: list[str]) -> np.ndarray:
+    """Each model feature's share of the total split gain (equal shares without trees or gain)."""
+    trees = getattr(booster, "booster", booster)  # a BlendedModel's trees
+    gain = np.asarray(trees.feature_importance("gain"), dtype=float) if trees.num_trees() else np.zeros(len(names))
+    if len(gain) != len(names) or not np.isfinite(gain).all() or gain.sum() <= 0:
+        gain = np.ones(len(names))
+    return gain / gain.sum()
+
+
+@dataclass(frozen=True)
+class CoverageCheck:
+    """The coverage of request rows against one model (fitted from its frame and gains)."""
+
+    frame: FeatureFrame
+    gain: np.ndarray  # share of the total gain, in frame.names order
+    min_share: float
+
+    def measure(self, rows: FeatureRows, X: np.ndarray) -> list[dict]:
+        """One ``{"given", "missing", "unknown", "share"}`` per row; ``X`` is ``frame.matrix(rows)``.
+
+        ``given`` is in the request model's order (numbers, then categories); ``missing`` most
+        important first.
+        """
+        by_gain = np.argsort(-self.gain, kind="stable")
+        missing = np.isnan(X[:, by_gain])
+        shares = (~missing) @ self.gain[by_gain]
+        missing_names = np.array(self.frame.names, dtype=object)[by_gain]
+        labels = list(rows.labels)
+        given_names = np.array([*rows.numeric_names, *labels], dtype=object)
+        given = np.column_stack([~np.isnan(rows.numeric), *(_given(rows.labels[c]) for c in labels)]) \
+            if len(given_names) else np.zeros((len(X), 0), dtype=bool)
+        unknown = self._unknown(rows)
+        return [{"given": given_names[given[i]].tolist(), "missing": missing_names[missing[i]].tolist(),
+                 "unknown": unknown[i], "share": round(float(shares[i]), 6)} for i in range(len(X))]
+
+    def _unknown(self, rows: FeatureRows) -> list[list[dict]]:
+        out: list[list[dict]] = [[] for _ in range(len(rows))]
+        for c, values in self.frame.unseen_categories(rows).items():
+            unseen = set(values)
+            for i, v in enumerate(rows[c]):
+                if v is not None and v == v and str(v) in unseen:
+                    out[i].append({"feature": c, "value": str(v)})
+        return out
+
+    def error(self, coverage: dict) -> str | None:
+        """The error text of a row below the minimum (None: it is scored)."""
+        if coverage["given"] and coverage["share"] >= self.min_share:
+            return None
+        missing = coverage["missing"]
+        shown = ", ".join(missing[:SHOWN_MISSING]) + (f" and {len(missing) - SHOWN_MISSING} more"
+                                                      if len(missing) > SHOWN_MISSING else "")
+        if not coverage["given"]:
+            return f"no features given: cannot score; the model needs e.g. {shown}"
+        return (f"too few features to score: the given features carry {coverage['share']:.0%} of the model's "
+                f"gain (minimum {self.min_share:.0%}); missing: {shown}")
+
+
+def _given(values: np.ndarray) -> np.ndarray:
+    """Non-null labels of one request column (None or NaN: not given)."""
+    return np.array([v is not None and v == v for v in values], dtype=bool)
