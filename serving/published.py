@@ -41,7 +41,7 @@ from core.scores import history_has_rows
 from core.settings import Settings
 from core.store import HISTORY, SNAPSHOTS, connect, has_table
 from core.vocabulary import TIER_KEYS
-from serving.scoring import _public
+from serving.scoring import public_reason
 
 log = logging.getLogger(__name__)
 
@@ -246,8 +246,8 @@ def answer(rec: dict, lang: str, max_age: dt.timedelta, zh_actions: dict[str, st
         "churn_probability": float(rec["churn_probability"]),
         "health_score": int(rec["health_score"]),
         "tier": None if churned else rec["tier"],
-        "reasons": [_public(r) for r in json.loads(rec["reasons_zh" if zh else "reasons_en"])],
-        "strengths": [_public(r) for r in json.loads(rec["strengths_zh" if zh else "strengths_en"])],
+        "reasons": [public_reason(r) for r in json.loads(rec["reasons_zh" if zh else "reasons_en"])],
+        "strengths": [public_reason(r) for r in json.loads(rec["strengths_zh" if zh else "strengths_en"])],
         "playbook": playbook,
         "model_version": rec["model_version"],
         "warnings": [],

@@ -139,8 +139,8 @@ class Scorer:
                 "churn_probability": float(p),
                 "health_score": int(h),
                 "tier": str(tier),
-                "reasons": [_public(r) for r in explained[i]["reasons"]],
-                "strengths": [_public(r) for r in explained[i]["strengths"]],
+                "reasons": [public_reason(r) for r in explained[i]["reasons"]],
+                "strengths": [public_reason(r) for r in explained[i]["strengths"]],
                 "playbook": {"action": book.action_zh if lang == "zh-CN" else book.action_en,
                              "owner": book.owner, "respond_within": book.respond_within},
                 "model_version": self.model_version,
@@ -149,7 +149,7 @@ class Scorer:
         return out
 
 
-def _public(item: dict) -> dict:
+def public_reason(item: dict) -> dict:
     """The API's reason fields (values are already plain Python in ``ReasonBuilder``)."""
     return {"signal": item["signal"], "text": item["text"], "contribution": round(item["contribution"], 6),
             "feature": item["feature"], "value": item["value"]}
