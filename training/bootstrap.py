@@ -8,6 +8,8 @@ resampled differences; the point estimate is the difference on all rows.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import numpy as np
 from numpy.typing import ArrayLike
 from scipy.stats import rankdata
@@ -21,6 +23,18 @@ def group_rows(groups: np.ndarray) -> np.ndarray:
     out = np.empty(len(bounds) - 1, dtype=object)
     out[:] = [order[a:b] for a, b in zip(bounds[:-1], bounds[1:])]
     return out
+
+
+def resamples(n: int, groups: ArrayLike | None, n_boot: int,
+              rng: np.random.Generator) -> Iterator[np.ndarray]:
+    """``n_boot`` bootstrap index arrays over ``n`` rows: rows drawn with replacement, or whole
+    groups (``groups``: one id per row, e.g. accounts seen on several as-of dates)."""
+    blocks = None if groups is None else group_rows(np.asarray(groups).astype(str))
+    for _ in range(n_boot):
+        if blocks is None:
+            yield rng.integers(0, n, n)
+        else:
+            yield np.concatenate(blocks[rng.integers(0, len(blocks), len(blocks))])
 
 
 def rank_roc_auc(y: np.ndarray, s: np.ndarray) -> float:
@@ -52,15 +66,8 @@ def paired_bootstrap(y: ArrayLike, p_model: ArrayLike, p_other: ArrayLike, group
     """
     y, a, b = (np.asarray(v, dtype=np.float64) for v in (y, p_model, p_other))
     rng = np.random.default_rng(seed)
-    blocks = None
-    if groups is not None:
-        blocks = group_rows(np.asarray(groups).astype(str))
     roc, pr = [], []
-    for _ in range(n_boot):
-        if blocks is None:
-            idx = rng.integers(0, len(y), len(y))
-        else:
-            idx = np.concatenate(blocks[rng.integers(0, len(blocks), len(blocks))])
+    for idx in resamples(len(y), groups, n_boot, rng):
         yy = y[idx]
         if not 0 < yy.sum() < len(yy):
             continue

@@ -24,7 +24,7 @@ from numpy.typing import ArrayLike
 from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_score
 
 from core.errors import ChurnwatchError
-from training.bootstrap import group_rows, rank_roc_auc
+from training.bootstrap import rank_roc_auc, resamples
 from training.health import TIER_KEYS
 
 #: Number of equal-count bins for ECE and the reliability plot (DESIGN §4).
@@ -206,11 +206,8 @@ def ece_estimates(y: ArrayLike, p: ArrayLike, groups: ArrayLike | None = None, b
     labels, scores = validate_scores(y, p, probability=True)
     rng = np.random.default_rng(seed)
     point = _debiased(*_bin_stats(labels, scores, bins), rng, N_SIM)
-    blocks = None if groups is None else group_rows(np.asarray(groups).astype(str))
     boots = []
-    for _ in range(n_boot):
-        idx = rng.integers(0, labels.size, labels.size) if blocks is None else \
-            np.concatenate(blocks[rng.integers(0, len(blocks), len(blocks))])
+    for idx in resamples(labels.size, groups, n_boot, rng):
         boots.append(_debiased(*_bin_stats(labels[idx], scores[idx], bins), rng, 50))
     bias = float(np.mean(boots)) - point
     lo, hi = np.percentile(boots, [2.5, 97.5]) - bias
@@ -240,11 +237,8 @@ def roc_auc_interval(y: ArrayLike, p: ArrayLike, groups: ArrayLike | None = None
     """Bootstrap 95% interval of ROC-AUC (whole accounts resampled when ``groups`` is given)."""
     labels, scores = validate_scores(y, p, probability=False)
     rng = np.random.default_rng(seed)
-    blocks = None if groups is None else group_rows(np.asarray(groups).astype(str))
     vals = []
-    for _ in range(n_boot):
-        idx = rng.integers(0, labels.size, labels.size) if blocks is None else \
-            np.concatenate(blocks[rng.integers(0, len(blocks), len(blocks))])
+    for idx in resamples(labels.size, groups, n_boot, rng):
         if 0 < labels[idx].sum() < idx.size:
             vals.append(rank_roc_auc(labels[idx], scores[idx]))
     lo, hi = np.percentile(vals, [2.5, 97.5]) if vals else (np.nan, np.nan)
