@@ -23,7 +23,7 @@ from churnwatch.commands import data, demo, diagnosis, features, insights, monit
 from churnwatch.options import ExitError, err
 from core.engine import disk_cause, store_error
 from core.errors import ChurnwatchError, StorageError
-from core.files import storage_error
+from core.files import CAUSES, storage_error
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="churnwatch: early warning for customer churn.")
@@ -34,7 +34,7 @@ for module in (data, features, training, serving, demo, monitoring, insights, di
 
 
 # OSError numbers that are the disk's or the file system's fault, not a bug
-STORAGE_ERRNOS = {errno.ENOSPC, errno.EROFS, errno.EACCES, errno.EDQUOT, errno.EPERM}
+STORAGE_ERRNOS = set(CAUSES)
 
 
 def main() -> None:

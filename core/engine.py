@@ -9,6 +9,7 @@ no transaction is active" never hides the real error).
 from __future__ import annotations
 
 import contextlib
+import errno
 import logging
 import re
 from collections.abc import Iterator
@@ -17,14 +18,14 @@ from pathlib import Path
 import duckdb
 
 from core.errors import StorageError
+from core.files import CAUSES
 
 log = logging.getLogger(__name__)
 
 # what the operating system said inside a DuckDB error, and how a person reads it
-DISK_CAUSES = (("No space left on device", "the disk is full"),
-               ("Disk quota exceeded", "the disk quota is exceeded"),
-               ("Read-only file system", "the file system is read-only"),
-               ("Permission denied", "permission denied"))
+DISK_CAUSES = (("No space left on device", errno.ENOSPC), ("Disk quota exceeded", errno.EDQUOT),
+               ("Read-only file system", errno.EROFS), ("Permission denied", errno.EACCES),
+               ("database or disk is full", errno.ENOSPC), ("readonly database", errno.EROFS))
 LOCK_HELD = re.compile(r"Conflicting lock is held in (?P<program>.+?) \(PID (?P<pid>\d+)\)")
 FILE_NAMED = re.compile(r'file "(?P<path>[^"]+)"')
 
@@ -32,13 +33,9 @@ FILE_NAMED = re.compile(r'file "(?P<path>[^"]+)"')
 def disk_cause(text: str) -> str | None:
     """The storage cause ("the disk is full", ...) a DuckDB or SQLite message names, or None."""
     lowered = text.lower()
-    for said, cause in DISK_CAUSES:
+    for said, code in DISK_CAUSES:
         if said.lower() in lowered:
-            return cause
-    if "database or disk is full" in lowered:
-        return "the disk is full"
-    if "readonly database" in lowered:
-        return "the file system is read-only"
+            return CAUSES[code]
     return None
 
 

@@ -17,9 +17,10 @@ from pathlib import Path
 
 from core.errors import StorageError
 
-__all__ = ["atomic_path", "atomic_write_bytes", "atomic_write_text", "storage_error"]
+__all__ = ["CAUSES", "atomic_path", "atomic_write_bytes", "atomic_write_text", "storage_error"]
 
-_CAUSES = {
+#: the storage errors and how a person reads them (DuckDB, SQLite and the CLI word them the same)
+CAUSES = {
     errno.ENOSPC: "the disk is full",
     errno.EDQUOT: "the disk quota is exceeded",
     errno.EROFS: "the file system is read-only",
@@ -30,7 +31,7 @@ _CAUSES = {
 
 def storage_error(path: Path, exc: OSError) -> StorageError:
     """One line naming ``path`` and what the operating system said, in words a person reads."""
-    cause = _CAUSES.get(exc.errno or 0, exc.strerror or str(exc))
+    cause = CAUSES.get(exc.errno or 0, exc.strerror or str(exc))
     return StorageError(f"cannot write {path}: {cause}")
 
 
