@@ -215,6 +215,18 @@ class ServingSettings(BaseModel):
                                     "latest scoring run's as-of date is answered with stale: true")
 
 
+class OperationsSettings(BaseModel):
+    """The operational store (``workflow.db``) and how people reach the workspace."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    url: str | None = Field(None, description="SQLAlchemy URL of the operational store (users, tasks, alerts, "
+                            "...), e.g. postgresql+psycopg://user@host/db; default the SQLite file "
+                            "<home>/operations.sqlite (CHURNWATCH_OPERATIONS_URL overrides the default)")
+    link_base: str = Field("http://127.0.0.1:3000", description="the address people open the service at: "
+                           "links in digests, e-mails and tasks start with it")
+
+
 class Settings(BaseModel):
     """Everything churnwatch can be configured with.
 
@@ -235,6 +247,8 @@ class Settings(BaseModel):
         profile: the company's own account columns as features (``ProfileSettings``).
         serving: the prediction service's limits, the coverage a /score account needs and the
             staleness of published scores (``ServingSettings``).
+        operations: the operational store's URL and the workspace's address
+            (``OperationsSettings``).
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -254,6 +268,7 @@ class Settings(BaseModel):
     training: TrainingSettings = Field(default_factory=TrainingSettings)
     profile: ProfileSettings = Field(default_factory=ProfileSettings)
     serving: ServingSettings = Field(default_factory=ServingSettings)
+    operations: OperationsSettings = Field(default_factory=OperationsSettings)
 
     @property
     def horizon(self) -> Horizon:
