@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from core.errors import ConfigError
 from core.files import atomic_write_text
 from core.time import Horizon
-from core.vocabulary import TIER_KEYS
+from core.vocabulary import TIER_KEYS, Lang
 
 CONFIG_FILE_NAME = "churnwatch.yaml"
 DEFAULT_HOME = "churnwatch-data"
@@ -100,8 +100,15 @@ class AlertRule(BaseModel):
 
 
 class Webhook(BaseModel):
-    """Where alerts go: generic JSON, Slack, DingTalk (markdown, optional HMAC-SHA256
-    signing with ``secret``) or WeCom (markdown)."""
+    """Where alerts go: generic JSON (signed with an HMAC-SHA256 header when ``secret`` is set),
+    Slack (Block Kit), DingTalk (markdown, signed URL with ``secret``) or WeCom (markdown).
+
+    One digest per run goes to each webhook (``workflow.channels``), in its ``lang``; with
+    ``per_account`` it also gets one message per account. Delivery (``workflow.send``) waits at
+    most ``timeout_seconds`` per attempt, makes ``retries`` more attempts and spends at most
+    ``max_wait_seconds`` on a message; messages to one webhook are spaced to
+    ``rate_per_minute`` (default by format: Slack 60, DingTalk 20, WeCom 20, generic 600).
+    """
 
     model_config = ConfigDict(extra="forbid")
 
@@ -111,6 +118,12 @@ class Webhook(BaseModel):
     secret: str | None = None
     timeout_seconds: float = Field(5.0, gt=0, le=60)
     retries: int = Field(2, ge=0, le=10)
+    lang: Lang = Field("en", description="language of the messages: en or zh-CN")
+    per_account: bool = Field(False, description="also one message per account, besides the run's digest")
+    rate_per_minute: float | None = Field(None, gt=0, le=60_000, description="most messages a minute "
+                                          "(default by format: slack 60, dingtalk 20, wecom 20, generic 600)")
+    max_wait_seconds: float = Field(60.0, gt=0, le=3600, description="the most time spent on one message, "
+                                    "attempts and waits between them included (then it stays pending)")
 
 
 def default_alert_rules() -> list[AlertRule]:
