@@ -30,10 +30,9 @@ from ``core.vocabulary``, actions from the playbooks (``core.settings``).
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
-import html
 import json
-import re
 import urllib.parse
 from collections import Counter
 from collections.abc import Callable
@@ -43,7 +42,19 @@ from core.vocabulary import TIER_RANK, tier_label
 from workflow.messages import ActionItem, Message
 from workflow.schemas import GENERIC_SCHEMA, GenericItem, GenericMessage
 from workflow.signing import alert_key, digest_key, dingtalk_signed_url, signature_headers
-from workflow.texts import text
+from workflow.texts import (
+    as_utc,
+    cut_bytes,
+    due_text,
+    esc_md,
+    esc_slack,
+    money,
+    one_line,
+    respond_within,
+    text,
+    url_md,
+    url_slack,
+)
 
 __all__ = ["GENERIC_SCHEMA", "GenericMessage", "MARKDOWN_MAX_BYTES", "SLACK_MAX_BLOCKS", "account_link",
            "digest", "full_list_link", "ordered", "per_account", "signed"]
@@ -56,10 +67,6 @@ GENERIC_MAX_ITEMS = 1000
 #: Where the workspace shows one account and a run's full list (after ``operations.link_base``).
 ACCOUNT_PATH = "/accounts/{account_id}"
 LIST_PATH = "/alerts?run={run_id}"
-
-_MD_SPECIAL = re.compile(r"([\\`*_\[\]~|#!])")
-_SPACE = re.compile(r"\s+")
-
 
 def ordered(items: list[ActionItem]) -> list[ActionItem]:
     """Largest expected MRR loss first (unknown losses last), then lowest health, then account id."""
@@ -78,65 +85,12 @@ def full_list_link(link_base: str, run_id: str) -> str:
     return link_base.rstrip("/") + LIST_PATH.format(run_id=urllib.parse.quote(run_id, safe=""))
 
 
-def _plain(value: object) -> str:
-    """User text on one line (a newline in a reason must not start a heading or a list)."""
-    return _SPACE.sub(" ", str(value)).strip()
-
-
-def esc_slack(value: object) -> str:
-    return _plain(value).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-
-
-def esc_md(value: object) -> str:
-    return _MD_SPECIAL.sub(r"\\\1", html.escape(_plain(value), quote=False))
-
-
-def _url_md(url: str) -> str:
-    return url.replace(" ", "%20").replace("(", "%28").replace(")", "%29").replace("<", "%3C").replace(">", "%3E")
-
-
-def _url_slack(url: str) -> str:
-    return url.replace("|", "%7C").replace("<", "%3C").replace(">", "%3E").replace("&", "&amp;")
-
-
-def _money(value: float | None) -> str:
-    return "—" if value is None else f"{value:,.0f}"
-
-
-def _utc(moment: dt.datetime) -> dt.datetime:
-    return moment.replace(tzinfo=dt.UTC) if moment.tzinfo is None else moment.astimezone(dt.UTC)
-
-
-def due_text(due_at: dt.datetime | None, now: dt.datetime, lang: str) -> str:
-    """``due 2025-12-25 16:00 UTC`` (``overdue`` when past ``now``); naive times are UTC."""
-    if due_at is None:
-        return text(lang, "no_due")
-    when = _utc(due_at).strftime("%Y-%m-%d %H:%M UTC")
-    late = f" ({text(lang, 'overdue')})" if _utc(due_at) < _utc(now) else ""
-    return text(lang, "due", v=when) + late
-
-
-def respond_within(book: Playbook, lang: str) -> str:
-    """The playbook's response time in ``lang`` (the Chinese from its words: '4 hours' -> '4 小时')."""
-    if lang != "zh-CN":
-        return book.respond_within
-    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*(working day|business day|day|hour|minute)s?\s*", book.respond_within)
-    if m is None:
-        return "无时限" if book.respond_within_hours is None else f"{book.respond_within_hours:g} 小时"
-    units = {"working day": "个工作日", "business day": "个工作日", "day": " 天", "hour": " 小时", "minute": " 分钟"}
-    return f"{m.group(1)}{units[m.group(2)]}"
-
-
-def _cut(text_: str, max_bytes: int) -> str:
-    """``text_`` cut to ``max_bytes`` of UTF-8 (never inside a character)."""
-    return text_.encode()[:max_bytes].decode(errors="ignore")
-
-
 def action(book: Playbook, lang: str) -> str:
     return book.action_zh if lang == "zh-CN" else book.action_en
 
 
 def reason(item: ActionItem, lang: str) -> str | None:
+    """The top reason in ``lang``, else in the other language."""
     return (item.top_reason_zh or item.top_reason) if lang == "zh-CN" else (item.top_reason or item.top_reason_zh)
 
 
@@ -170,9 +124,9 @@ class _View:
     def summary(self) -> list[str]:
         """Counts per tier, then MRR at risk and expected loss (plain words, nothing to escape)."""
         tiers = " · ".join(f"{tier_label(k, self.lang)} {n}" for k, n in _tier_counts(self.items))
-        money = self.t("summary", mrr=_money(self.mrr), loss=_money(self.loss),
-                       as_of=self.as_of.isoformat() if self.as_of else "—")
-        return [tiers, money]
+        totals = self.t("summary", mrr=money(self.mrr), loss=money(self.loss),
+                        as_of=self.as_of.isoformat() if self.as_of else "—")
+        return [tiers, totals]
 
     def todo(self) -> list[tuple[str, int, str, str]]:
         """(tier label, count, action, respond within) per tier present, worst first."""
@@ -186,7 +140,7 @@ class _View:
     def facts(self, item: ActionItem) -> list[str]:
         """Tier, health, MRR, expected loss, owner, due (no user text but the owner, escaped by the caller)."""
         return [tier_label(item.tier, self.lang), self.t("health", v=f"{item.health_score:.0f}"),
-                self.t("mrr", v=_money(item.mrr)), self.t("loss", v=_money(item.expected_loss))]
+                self.t("mrr", v=money(item.mrr)), self.t("loss", v=money(item.expected_loss))]
 
     def owner(self, item: ActionItem) -> str:
         return item.owner or self.t("unassigned")
@@ -202,7 +156,7 @@ def _md_line(v: _View, rank: int, item: ActionItem) -> str:
     why = reason(item, v.lang)
     parts = [*v.facts(item), v.t("owner", v=esc_md(v.owner(item))), v.due(item)]
     tail = f"  \n  {v.t('reason', v=esc_md(why))}" if why else ""
-    return f"{rank}. **[{esc_md(_who(item))}]({_url_md(account_link(item, v.link_base))})** · " \
+    return f"{rank}. **[{esc_md(_who(item))}]({url_md(account_link(item, v.link_base))})** · " \
            + " · ".join(parts) + tail
 
 
@@ -226,22 +180,22 @@ def _fit(head: str, lines: list[str], tail_for: Callable[[int], str], budget: in
 
 def _markdown(v: _View) -> tuple[str, str]:
     """(title, markdown text) of a digest within ``MARKDOWN_MAX_BYTES``."""
-    tiers, money = v.summary()
-    head = [f"### {v.title()}", f"**{tiers}**  ", money, "", f"**{v.t('todo')}**"]
+    tiers, totals = v.summary()
+    head = [f"### {v.title()}", f"**{tiers}**  ", totals, "", f"**{v.t('todo')}**"]
     head += ["- " + v.t("todo_line", label=f"**{label}**", n=n, act=act, within=within)
              for label, n, act, within in v.todo()]
     lines = [_md_line(v, k, item) for k, item in enumerate(v.items, 1)]
 
     def tail(left: int) -> str:
         more = v.t("more", n=left) + " · " if left else ""
-        return f"\n{more}[{v.t('full')}]({_url_md(v.full)})"
+        return f"\n{more}[{v.t('full')}]({url_md(v.full)})"
 
     body, _ = _fit("\n".join([*head, ""]), lines, tail, MARKDOWN_MAX_BYTES, lambda s: len(s.encode()))
     return v.title(), body
 
 
 def _markdown_one(v: _View, item: ActionItem) -> tuple[str, str]:
-    title = v.t("title_one", account=_plain(_who(item)))
+    title = v.t("title_one", account=one_line(_who(item)))
     book = v.books.get(item.tier)
     why = reason(item, v.lang)
     lines = [f"### {v.t('title_one', account=esc_md(_who(item)))}", " · ".join(f"**{f}**" if k == 0 else f
@@ -251,8 +205,8 @@ def _markdown_one(v: _View, item: ActionItem) -> tuple[str, str]:
     lines.append(f"{v.t('owner', v=esc_md(v.owner(item)))} · {v.due(item)}")
     if book is not None:
         lines.append(v.t("todo_one", act=action(book, v.lang), within=respond_within(book, v.lang)))
-    lines.append(f"[{v.t('open')}]({_url_md(account_link(item, v.link_base))})")
-    return title, _cut("  \n".join(lines), MARKDOWN_MAX_BYTES)
+    lines.append(f"[{v.t('open')}]({url_md(account_link(item, v.link_base))})")
+    return title, cut_bytes("  \n".join(lines), MARKDOWN_MAX_BYTES)
 
 
 def _chat_body(webhook: Webhook, title: str, md: str) -> dict:
@@ -270,17 +224,17 @@ def _section(mrkdwn: str) -> dict:
 
 def _slack_line(v: _View, rank: int, item: ActionItem) -> str:
     why = reason(item, v.lang)
-    link = f"<{_url_slack(account_link(item, v.link_base))}|{esc_slack(_who(item))}>"
+    link = f"<{url_slack(account_link(item, v.link_base))}|{esc_slack(_who(item))}>"
     parts = [*v.facts(item), v.t("owner", v=esc_slack(v.owner(item))), v.due(item)]
     return f"{rank}. *{link}* · " + " · ".join(parts) + (f"\n      _{v.t('reason', v=esc_slack(why))}_" if why else "")
 
 
 def _slack(v: _View) -> dict:
-    tiers, money = v.summary()
+    tiers, totals = v.summary()
     todo = "\n".join("• " + v.t("todo_line", label=f"*{label}*", n=n, act=act, within=within)
                      for label, n, act, within in v.todo())
     blocks = [{"type": "header", "text": {"type": "plain_text", "text": v.title()[:150]}},
-              _section(f"*{tiers}*\n{money}"), _section(f"*{v.t('todo')}*\n{todo}"), {"type": "divider"}]
+              _section(f"*{tiers}*\n{totals}"), _section(f"*{v.t('todo')}*\n{todo}"), {"type": "divider"}]
     used = sum(len(json.dumps(b, ensure_ascii=False)) for b in blocks)
     room = SLACK_MAX_BLOCKS - len(blocks) - 1  # the last block says how many are left out
     chunk: list[str] = []
@@ -303,21 +257,21 @@ def _slack(v: _View) -> dict:
     left = len(v.items) - shown
     more = f"{v.t('more', n=left)} · " if left else ""
     blocks.append({"type": "context", "elements": [
-        {"type": "mrkdwn", "text": f"{more}<{_url_slack(v.full)}|{v.t('full')}>"}]})
-    return {"text": f"{v.title()} · {tiers} · {money}", "blocks": blocks, "unfurl_links": False}
+        {"type": "mrkdwn", "text": f"{more}<{url_slack(v.full)}|{v.t('full')}>"}]})
+    return {"text": f"{v.title()} · {tiers} · {totals}", "blocks": blocks, "unfurl_links": False}
 
 
 def _slack_one(v: _View, item: ActionItem) -> dict:
     who = esc_slack(_who(item))
     book = v.books.get(item.tier)
     why = reason(item, v.lang)
-    lines = [f"*<{_url_slack(account_link(item, v.link_base))}|{who}>* · " + " · ".join(v.facts(item))]
+    lines = [f"*<{url_slack(account_link(item, v.link_base))}|{who}>* · " + " · ".join(v.facts(item))]
     if why:
         lines.append(v.t("reason", v=esc_slack(why)))
     lines.append(f"{v.t('owner', v=esc_slack(v.owner(item)))} · {v.due(item)}")
     if book is not None:
         lines.append(v.t("todo_one", act=action(book, v.lang), within=respond_within(book, v.lang)))
-    title = v.t("title_one", account=_plain(_who(item)))
+    title = v.t("title_one", account=one_line(_who(item)))
     return {"text": esc_slack(title), "unfurl_links": False,
             "blocks": [{"type": "header", "text": {"type": "plain_text", "text": title[:150]}},
                        _section("\n".join(lines))]}
@@ -328,11 +282,11 @@ def _slack_one(v: _View, item: ActionItem) -> dict:
 
 def _generic_item(v: _View, item: ActionItem) -> GenericItem:
     book = v.books.get(item.tier)
-    due = _utc(item.due_at) if item.due_at else None
+    due = as_utc(item.due_at) if item.due_at else None
     return GenericItem(
         account_id=item.account_id, name=item.name, health_score=item.health_score, tier=item.tier,
         tier_label=tier_label(item.tier, v.lang), top_reason=reason(item, v.lang), mrr=item.mrr,
-        expected_loss=item.expected_loss, owner=item.owner, due_at=due, overdue=bool(due and due < _utc(v.now)),
+        expected_loss=item.expected_loss, owner=item.owner, due_at=due, overdue=bool(due and due < as_utc(v.now)),
         as_of=item.as_of, link=account_link(item, v.link_base), task_id=item.task_id, alert_ids=list(item.alert_ids),
         action=action(book, v.lang) if book else None)
 
@@ -340,8 +294,8 @@ def _generic_item(v: _View, item: ActionItem) -> GenericItem:
 def _generic(v: _View, webhook: Webhook, kind: str) -> GenericMessage:
     shown = v.items[:GENERIC_MAX_ITEMS]
     return GenericMessage(
-        type=kind, run_id=v.run_id, webhook=webhook.name, lang=v.lang, generated_at=_utc(v.now),
-        title=v.title() if kind == "digest" else v.t("title_one", account=_plain(_who(v.items[0]))),
+        type=kind, run_id=v.run_id, webhook=webhook.name, lang=v.lang, generated_at=as_utc(v.now),
+        title=v.title() if kind == "digest" else v.t("title_one", account=one_line(_who(v.items[0]))),
         count=len(v.items), by_tier=dict(_tier_counts(v.items)), mrr_at_risk=v.mrr, expected_loss=v.loss,
         items=[_generic_item(v, i) for i in shown], more=len(v.items) - len(shown), full_list=v.full)
 
@@ -357,8 +311,8 @@ def _message(webhook: Webhook, payload: dict | GenericMessage, key: str, now: dt
     headers = {"Content-Type": "application/json; charset=utf-8", "Idempotency-Key": key,
                "User-Agent": "churnwatch"}
     msg = Message(webhook=webhook.name, url=webhook.url, body=body, headers=headers, idempotency_key=key)
-    url, headers = signed(msg, webhook, _utc(now).timestamp())
-    return Message(webhook=webhook.name, url=url, body=body, headers=headers, idempotency_key=key)
+    url, signed_headers = signed(msg, webhook, as_utc(now).timestamp())
+    return dataclasses.replace(msg, url=url, headers=signed_headers)
 
 
 def signed(message: Message, webhook: Webhook, now: float) -> tuple[str, dict[str, str]]:

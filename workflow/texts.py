@@ -1,10 +1,20 @@
-"""The words of webhook messages, in English and Simplified Chinese (``core.vocabulary.LANGS``).
+"""The words of webhook messages, in English and Simplified Chinese (``core.vocabulary.LANGS``), and
+how user text, money, times and links are written into them.
 
 ``text(lang, key, **values)`` fills one of them; an unknown language falls back to English.
 Tier names come from ``core.vocabulary`` and playbook actions from ``core.settings``, not from here.
 """
 
 from __future__ import annotations
+
+import datetime as dt
+import html
+import re
+
+from core.settings import Playbook
+
+_MD_SPECIAL = re.compile(r"([\\`*_\[\]~|#!])")
+_SPACE = re.compile(r"\s+")
 
 TEXTS: dict[str, dict[str, str]] = {
     "en": {
@@ -53,3 +63,57 @@ TEXTS: dict[str, dict[str, str]] = {
 def text(lang: str, key: str, **values: object) -> str:
     """The text ``key`` in ``lang`` (English when the language has none), filled with ``values``."""
     return TEXTS.get(lang, TEXTS["en"]).get(key, TEXTS["en"][key]).format(**values)
+
+
+def one_line(value: object) -> str:
+    """User text on one line (a newline in a reason must not start a heading or a list)."""
+    return _SPACE.sub(" ", str(value)).strip()
+
+
+def esc_slack(value: object) -> str:
+    return one_line(value).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def esc_md(value: object) -> str:
+    return _MD_SPECIAL.sub(r"\\\1", html.escape(one_line(value), quote=False))
+
+
+def url_md(url: str) -> str:
+    return url.replace(" ", "%20").replace("(", "%28").replace(")", "%29").replace("<", "%3C").replace(">", "%3E")
+
+
+def url_slack(url: str) -> str:
+    return url.replace("|", "%7C").replace("<", "%3C").replace(">", "%3E").replace("&", "&amp;")
+
+
+def money(value: float | None) -> str:
+    return "—" if value is None else f"{value:,.0f}"
+
+
+def as_utc(moment: dt.datetime) -> dt.datetime:
+    return moment.replace(tzinfo=dt.UTC) if moment.tzinfo is None else moment.astimezone(dt.UTC)
+
+
+def due_text(due_at: dt.datetime | None, now: dt.datetime, lang: str) -> str:
+    """``due 2025-12-25 16:00 UTC`` (``overdue`` when past ``now``); naive times are UTC."""
+    if due_at is None:
+        return text(lang, "no_due")
+    when = as_utc(due_at).strftime("%Y-%m-%d %H:%M UTC")
+    late = f" ({text(lang, 'overdue')})" if as_utc(due_at) < as_utc(now) else ""
+    return text(lang, "due", v=when) + late
+
+
+def respond_within(book: Playbook, lang: str) -> str:
+    """The playbook's response time in ``lang`` (the Chinese from its words: '4 hours' -> '4 小时')."""
+    if lang != "zh-CN":
+        return book.respond_within
+    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*(working day|business day|day|hour|minute)s?\s*", book.respond_within)
+    if m is None:
+        return "无时限" if book.respond_within_hours is None else f"{book.respond_within_hours:g} 小时"
+    units = {"working day": "个工作日", "business day": "个工作日", "day": " 天", "hour": " 小时", "minute": " 分钟"}
+    return f"{m.group(1)}{units[m.group(2)]}"
+
+
+def cut_bytes(text_: str, max_bytes: int) -> str:
+    """``text_`` cut to ``max_bytes`` of UTF-8 (never inside a character)."""
+    return text_.encode()[:max_bytes].decode(errors="ignore")
