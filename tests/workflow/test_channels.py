@@ -12,6 +12,7 @@ import json
 import random
 import re
 import urllib.parse
+from pathlib import Path
 
 import pytest
 
@@ -245,3 +246,21 @@ def test_per_account_message_in_each_format():
     sent = GenericMessage.model_validate_json(per_account(hook("generic"), item, "en", LINK, "r1", NOW).body)
     assert (sent.type, sent.count, sent.title) == ("account", 1, "churnwatch: acct-000 needs action")
     assert sent.items[0].action.startswith("Retention squad") or sent.items[0].tier != "high_risk"
+
+
+def test_the_readme_examples_are_what_is_sent():
+    """README "Digests and delivery" shows a WeCom digest in both languages: it must stay true."""
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    section = readme.split("### Digests and delivery", 1)[1].split("\n## ", 1)[0]
+    shown = re.findall(r"```\n(.*?)\n```", section, re.DOTALL)
+    items = [
+        ActionItem("acme-co", 23, "high_risk", dt.date(2025, 12, 22), "Logins fell 62% in 30 days",
+                   "近 30 天登录次数下降 62%", mrr=3400.0, expected_loss=2516.0, owner="Li Lei",
+                   due_at=dt.datetime(2025, 12, 24, 13, 0)),
+        ActionItem("globex", 41, "medium_risk", dt.date(2025, 12, 22), "3 open high-priority tickets",
+                   "3 个未解决的高优先级工单", mrr=1200.0, expected_loss=540.0, owner=None,
+                   due_at=dt.datetime(2025, 12, 25, 9, 0)),
+    ]
+    sent = [markdown_of(digest(hook("wecom", lang=lang), items, None, "https://churnwatch.example.com", "2025-12-22",
+                               NOW).body) for lang in ("en", "zh-CN")]
+    assert shown[:2] == sent
