@@ -329,7 +329,13 @@ def signed(message: Message, webhook: Webhook, now: float) -> tuple[str, dict[st
 def digest(webhook: Webhook, items: list[ActionItem], lang: str | None, link_base: str, run_id: str,
            now: dt.datetime, *, playbooks: dict[str, Playbook] | None = None) -> Message:
     """The run's ONE digest message for ``webhook`` (``lang`` None: the webhook's own), with an
-    ``Idempotency-Key`` stable for the run and webhook. ``now`` decides what is overdue."""
+    ``Idempotency-Key`` stable for the run and webhook. ``now`` decides what is overdue.
+
+    Raises:
+        ValueError: no items (a run with nobody to act on sends no digest).
+    """
+    if not items:
+        raise ValueError(f"a digest for webhook {webhook.name!r} needs at least one account; send none instead")
     v = _View(items, lang or webhook.lang, link_base, run_id, now, playbooks or default_playbooks())
     if webhook.format == "slack":
         payload: dict | GenericMessage = _slack(v)

@@ -136,8 +136,15 @@ def retry_after_seconds(value: str | None, now: dt.datetime | None = None) -> fl
 
 
 def _where(url: str) -> str:
-    """The host of ``url`` (with port), for reasons: never the query (DingTalk's sign, WeCom's key)."""
-    return urllib.parse.urlsplit(url).netloc or url.split("?")[0]
+    """The host of ``url`` (with its port), for reasons: never a password or the query (DingTalk's sign,
+    WeCom's key)."""
+    parts = urllib.parse.urlsplit(url)
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    host = parts.hostname or url.split("?")[0].split("@")[-1]
+    return f"{host}:{port}" if port else host
 
 
 def _status_words(resp: httpx.Response) -> str:
@@ -186,7 +193,7 @@ def _attempt(client: httpx.Client, message: Message, webhook: Webhook) -> _Try:
     except httpx.TimeoutException:
         return _Try(False, True, reason=f"no answer from {where} within {webhook.timeout_seconds:g} s")
     except (httpx.UnsupportedProtocol, httpx.InvalidURL) as exc:
-        return _Try(False, False, reason=f"cannot send to {url.split('?')[0]}: {exc}")
+        return _Try(False, False, reason=f"cannot send to {url.split('?')[0].split('@')[-1]}: {exc}")
     except httpx.RemoteProtocolError as exc:
         return _Try(False, True, reason=f"malformed or truncated answer from {where}: {exc}")
     except (httpx.HTTPError, OSError, ValueError) as exc:  # refused, reset, DNS, TLS, ...

@@ -264,3 +264,8 @@ def test_the_readme_examples_are_what_is_sent():
     sent = [markdown_of(digest(hook("wecom", lang=lang), items, None, "https://churnwatch.example.com", "2025-12-22",
                                NOW).body) for lang in ("en", "zh-CN")]
     assert shown[:2] == sent
+
+
+def test_no_accounts_no_digest():
+    with pytest.raises(ValueError, match="'slack-hook' needs at least one account"):
+        digest(hook("slack"), [], None, LINK, "r", NOW)

@@ -202,3 +202,12 @@ def test_token_bucket_refills_with_time():
     assert [bucket.acquire(), bucket.acquire(), bucket.acquire()] == pytest.approx([0, 0, 1.0])
     with pytest.raises(ValueError, match="positive rate"):
         TokenBucket(0)
+
+
+def test_reasons_never_show_secrets_from_the_url(receiver):
+    r = receiver((403, {}, b""))
+    port = r.server.server_address[1]
+    h = hook(f"http://user:pa55word@127.0.0.1:{port}/hook?key=SECRETKEY", fmt="wecom")
+    outcome = post(message(h), h)
+    assert outcome.reason == f"403 Forbidden from 127.0.0.1:{port}"
+    assert r.requests[0].path == "/hook?key=SECRETKEY"
