@@ -68,6 +68,7 @@ GENERIC_MAX_ITEMS = 1000
 ACCOUNT_PATH = "/accounts/{account_id}"
 LIST_PATH = "/alerts?run={run_id}"
 
+
 def ordered(items: list[ActionItem]) -> list[ActionItem]:
     """Largest expected MRR loss first (unknown losses last), then lowest health, then account id."""
     return sorted(items, key=lambda i: (i.expected_loss is None, -(i.expected_loss or 0.0), i.health_score,

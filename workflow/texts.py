@@ -65,9 +65,15 @@ def text(lang: str, key: str, **values: object) -> str:
     return TEXTS.get(lang, TEXTS["en"]).get(key, TEXTS["en"][key]).format(**values)
 
 
-def one_line(value: object) -> str:
-    """User text on one line (a newline in a reason must not start a heading or a list)."""
-    return _SPACE.sub(" ", str(value)).strip()
+#: Longest user text (characters) in a message line: a reason, a name, an owner.
+MAX_USER_TEXT = 200
+
+
+def one_line(value: object, limit: int = MAX_USER_TEXT) -> str:
+    """User text on one line (a newline in a reason must not start a heading or a list), at most
+    ``limit`` characters (cut with "…")."""
+    flat = _SPACE.sub(" ", str(value)).strip()
+    return flat if len(flat) <= limit else flat[: limit - 1].rstrip() + "…"
 
 
 def esc_slack(value: object) -> str:

@@ -5,6 +5,7 @@ webhook's signature; escaping of user text; idempotency keys."""
 from __future__ import annotations
 
 import base64
+import dataclasses
 import datetime as dt
 import hashlib
 import hmac
@@ -269,3 +270,11 @@ def test_the_readme_examples_are_what_is_sent():
 def test_no_accounts_no_digest():
     with pytest.raises(ValueError, match="'slack-hook' needs at least one account"):
         digest(hook("slack"), [], None, LINK, "r", NOW)
+
+
+@pytest.mark.parametrize("fmt", FORMATS[:3])
+def test_a_very_long_reason_is_cut_not_the_digest(fmt):
+    items = [dataclasses.replace(i, top_reason="x" * 5000) for i in make_items(40)]
+    body = digest(hook(fmt), items, None, LINK, "r", NOW).body.decode()
+    assert "x" * 199 + "…" in body and "x" * 201 not in body
+    assert len(re.findall(r"acct-\d{3}", body)) >= 5
