@@ -83,6 +83,9 @@ def account_link(item: ActionItem, link_base: str) -> str:
 
 
 def full_list_link(link_base: str, run_id: str) -> str:
+    """The run's list of accounts to act on (every open one without a run id)."""
+    if not run_id:
+        return link_base.rstrip("/") + LIST_PATH.split("?")[0]
     return link_base.rstrip("/") + LIST_PATH.format(run_id=urllib.parse.quote(run_id, safe=""))
 
 
@@ -327,16 +330,18 @@ def signed(message: Message, webhook: Webhook, now: float) -> tuple[str, dict[st
     return (webhook.url if webhook.format == "dingtalk" else message.url), headers
 
 
-def digest(webhook: Webhook, items: list[ActionItem], lang: str | None, link_base: str, run_id: str,
-           now: dt.datetime, *, playbooks: dict[str, Playbook] | None = None) -> Message:
+def digest(webhook: Webhook, items: list[ActionItem], lang: str | None, link_base: str, run_id: str = "",
+           now: dt.datetime | None = None, *, playbooks: dict[str, Playbook] | None = None) -> Message:
     """The run's ONE digest message for ``webhook`` (``lang`` None: the webhook's own), with an
-    ``Idempotency-Key`` stable for the run and webhook. ``now`` decides what is overdue.
+    ``Idempotency-Key`` stable for the run and webhook. ``now`` (default the clock) decides what is
+    overdue and signs the message.
 
     Raises:
         ValueError: no items (a run with nobody to act on sends no digest).
     """
     if not items:
         raise ValueError(f"a digest for webhook {webhook.name!r} needs at least one account; send none instead")
+    now = now or dt.datetime.now(dt.UTC)
     v = _View(items, lang or webhook.lang, link_base, run_id, now, playbooks or default_playbooks())
     if webhook.format == "slack":
         payload: dict | GenericMessage = _slack(v)
@@ -347,10 +352,11 @@ def digest(webhook: Webhook, items: list[ActionItem], lang: str | None, link_bas
     return _message(webhook, payload, digest_key(run_id, webhook.name), now)
 
 
-def per_account(webhook: Webhook, item: ActionItem, lang: str | None, link_base: str, run_id: str,
-                now: dt.datetime, *, playbooks: dict[str, Playbook] | None = None) -> Message:
+def per_account(webhook: Webhook, item: ActionItem, lang: str | None, link_base: str, run_id: str = "",
+                now: dt.datetime | None = None, *, playbooks: dict[str, Playbook] | None = None) -> Message:
     """One message about one account (for webhooks with ``per_account``); its ``Idempotency-Key``
     comes from the item's alerts (else the run and account), stable for the webhook."""
+    now = now or dt.datetime.now(dt.UTC)
     v = _View([item], lang or webhook.lang, link_base, run_id, now, playbooks or default_playbooks())
     if webhook.format == "slack":
         payload: dict | GenericMessage = _slack_one(v, item)

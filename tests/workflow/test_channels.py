@@ -278,3 +278,11 @@ def test_a_very_long_reason_is_cut_not_the_digest(fmt):
     body = digest(hook(fmt), items, None, LINK, "r", NOW).body.decode()
     assert "x" * 199 + "…" in body and "x" * 201 not in body
     assert len(re.findall(r"acct-\d{3}", body)) >= 5
+
+
+def test_run_id_and_now_may_be_left_out():
+    item = dataclasses.replace(make_items(1)[0], due_at=dt.datetime(2000, 1, 1, 12, 0))
+    md = markdown_of(digest(hook("wecom"), [item], "en", LINK).body)
+    assert "(overdue)" in md and "[full list](https://cw.example.com/alerts)" in md
+    signed_now = digest(hook("generic", secret="k"), [item], "en", LINK)
+    assert verify("k", signed_now.headers, signed_now.body)
