@@ -25,6 +25,7 @@ import re
 import smtplib
 import ssl
 from dataclasses import dataclass
+from email import policy
 from email.message import EmailMessage
 from email.utils import format_datetime, formataddr, make_msgid
 from pathlib import Path
@@ -45,6 +46,10 @@ TEMPLATES = Path(__file__).with_name("templates") / "email"
 STATUSES = ("sent", "failed", "skipped")
 BLOCKS = ("subject", "greeting", "intro", "reasons_heading", "value_heading", "offer", "closing")
 MAX_REASONS = 3
+#: CRLF lines; headers folded only past RFC 5322's 998 characters (Python's folding at 78 puts a
+#: lone ASCII subject on a continuation line, which readers show with a leading space). The
+#: parts are quoted-printable, so their lines stay short whatever this says.
+HEADERS = policy.SMTP.clone(max_line_length=998)
 
 EMAILS = sa.Table(
     "emails", METADATA,
@@ -188,7 +193,7 @@ class SendError(Exception):
 def build_message(rendered: Rendered, facts: AccountFacts, settings: EmailSettings, to: str,
                   now: dt.datetime) -> EmailMessage:
     """The MIME message: plain text and HTML alternatives, UTF-8, a fresh Message-ID."""
-    msg = EmailMessage()
+    msg = EmailMessage(policy=HEADERS)
     msg["Subject"] = rendered.subject
     signature = settings.signature_zh if rendered.lang == "zh-CN" else settings.signature_en
     msg["From"] = formataddr((signature, settings.sender))
@@ -200,8 +205,8 @@ def build_message(rendered: Rendered, facts: AccountFacts, settings: EmailSettin
     msg["Message-ID"] = make_msgid(domain=domain)
     msg["X-Churnwatch-Account"] = " ".join(facts.account_id.split())
     msg["X-Churnwatch-Template"] = rendered.template
-    msg.set_content(rendered.text, charset="utf-8")
-    msg.add_alternative(rendered.html, subtype="html", charset="utf-8")
+    msg.set_content(rendered.text, charset="utf-8", cte="quoted-printable")
+    msg.add_alternative(rendered.html, subtype="html", charset="utf-8", cte="quoted-printable")
     return msg
 
 

@@ -146,7 +146,7 @@ def read_contacts(settings: Settings, accounts: list[str] | None = None) -> dict
     if not settings.data:
         return {}
     source = open_source(settings.data)
-    with duckdb.connect() as con:
+    with duckdb.connect(":memory:") as con:
         if not source.load(con, "accounts"):
             return {}
         columns = [r[0] for r in con.execute("DESCRIBE raw_accounts").fetchall()]

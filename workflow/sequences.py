@@ -87,6 +87,16 @@ STEPS_SENT = sa.Table(
     sa.CheckConstraint("status IN ('sending', 'done', 'failed', 'skipped')", name="status"),
 )
 
+#: PostgreSQL advisory lock key serialising the tag and enrolment phase of concurrent runs
+#: (SQLite's ``BEGIN IMMEDIATE`` in ``workflow.db.write`` does it there).
+LOCK_KEY = 15_0005
+
+
+def _serialise(conn) -> None:
+    if conn.dialect.name == "postgresql":
+        conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": LOCK_KEY})
+
+
 Handler = Callable[[Engine, Settings, SequenceStep, AccountFacts, dict, dt.datetime], tuple[str, str | None]]
 
 
@@ -127,6 +137,7 @@ def apply_tags(engine: Engine, rules: list[TagRule], facts: Iterable[AccountFact
     facts = list(facts)
     summary = {r.name: {"added": 0, "removed": 0} for r in rules}
     with write(engine) as conn:
+        _serialise(conn)
         known = set(conn.execute(sa.select(TAGS.c.name)).scalars())
         for rule in rules:
             if rule.name not in known:
@@ -246,6 +257,7 @@ def run_sequences(engine: Engine, settings: Settings, facts: Iterable[AccountFac
     tagged = open_tags(engine)
     by_name: dict[str, Sequence] = {s.name: s for s in settings.sequences}
     with write(engine) as conn:
+        _serialise(conn)
         current = [dict(r) for r in conn.execute(sa.select(ENROLMENTS).where(ENROLMENTS.c.ended_at.is_(None))
                                                  .with_for_update()).mappings()]
         ended: set[int] = set()
