@@ -20,10 +20,12 @@ sent over SMTP, every one recorded against the account.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import os
 import re
 import smtplib
 import ssl
+from collections.abc import Iterable
 from dataclasses import dataclass
 from email import policy
 from email.message import EmailMessage
@@ -38,6 +40,7 @@ from sqlalchemy.engine import Engine
 from core.errors import ConfigError
 from core.settings import EmailSettings, Settings
 from core.vocabulary import LANGS, tier_label
+from features.spec import slug
 from workflow import audit
 from workflow.db import METADATA, write
 from workflow.facts import AccountFacts
@@ -95,12 +98,18 @@ def normal_lang(value: str | None, default: str = "en") -> str:
 
 def environment(settings: EmailSettings) -> Environment:
     """Jinja2 environment: the configured folder first, then the built-in templates; autoescape
-    for the HTML layout (``*.html.j2``), none for the words and the text layout."""
+    for the HTML layout (``*.html.j2``), none for the words and the text layout. One per folder
+    and process (Jinja2 reloads a template whose file changed)."""
+    folder = Path(settings.templates).expanduser() if settings.templates else None
+    if folder is not None and not folder.is_dir():
+        raise ConfigError(f"email.templates: {folder} is not a folder")
+    return _environment(str(folder) if folder else None)
+
+
+@functools.lru_cache(maxsize=8)
+def _environment(folder: str | None) -> Environment:
     folders = [FileSystemLoader(TEMPLATES)]
-    if settings.templates:
-        folder = Path(settings.templates).expanduser()
-        if not folder.is_dir():
-            raise ConfigError(f"email.templates: {folder} is not a folder")
+    if folder:
         folders.insert(0, FileSystemLoader(folder))
     return Environment(loader=ChoiceLoader(folders), undefined=StrictUndefined, keep_trailing_newline=False,
                        autoescape=select_autoescape(enabled_extensions=("html.j2",), default_for_string=False),
@@ -118,8 +127,10 @@ def _count(value: float) -> str:
     return f"{round(value):,}"
 
 
-def value_reminder(numbers: dict[str, float], lang: str) -> list[str]:
-    """Sentences from the account's own usage numbers (zero and missing numbers are left out)."""
+def value_reminder(numbers: dict[str, float], lang: str, skip_events: Iterable[str] = ()) -> list[str]:
+    """Sentences from the account's own usage numbers (zero and missing numbers are left out):
+    logins, active days and users, core-feature uses, and the account's most frequent event type
+    other than ``skip_events`` (logins, marketing and contact events: said already, or not usage)."""
     zh = lang == "zh-CN"
     words = {
         "logins_90d": ("Your team logged in {n} times in the last 90 days.", "过去 90 天，您的团队共登录 {n} 次。"),
@@ -134,13 +145,20 @@ def value_reminder(numbers: dict[str, float], lang: str) -> list[str]:
         value = numbers.get(key)
         if value and value > 0:
             out.append((zh_text if zh else en).format(n=_count(value)))
-    events = {k: v for k, v in numbers.items() if re.fullmatch(r"evt_[a-z0-9_]+_90d", k) and v > 0}
+    skip = {f"evt_{slug(e)}_90d" for e in skip_events}
+    events = {k: v for k, v in numbers.items()
+              if re.fullmatch(r"evt_[a-z0-9_]+_90d", k) and v > 0 and k not in skip}
     if events:
         top = max(events, key=lambda k: (events[k], k))
         kind = top.removeprefix("evt_").removesuffix("_90d").replace("_", " ")
         out.append(f"过去 90 天，您的团队记录了 {_count(events[top])} 次“{kind}”。" if zh
                    else f"Your team recorded {_count(events[top])} “{kind}” events in the last 90 days.")
     return out
+
+
+def _not_usage(settings: Settings) -> list[str]:
+    roles = settings.event_roles
+    return [*roles.login, *roles.marketing_sent, *roles.marketing_open, *roles.contact_left]
 
 
 def render(facts: AccountFacts, settings: Settings, lang: str | None = None,
@@ -168,7 +186,7 @@ def render(facts: AccountFacts, settings: Settings, lang: str | None = None,
         "tier": facts.tier, "tier_label": tier_label(facts.tier, lang), "health_score": facts.health_score,
         "as_of": facts.as_of.isoformat(), "csm": facts.csm, "numbers": facts.numbers,
         "reasons": list((facts.reasons_zh if zh else facts.reasons_en)[:MAX_REASONS]),
-        "value": value_reminder(facts.numbers, lang),
+        "value": value_reminder(facts.numbers, lang, _not_usage(settings)),
         "signature": es.signature_zh if zh else es.signature_en,
     }
     parts = {}

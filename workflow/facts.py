@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
+import numpy as np
 import pandas as pd
 
 from core.errors import StoreError
@@ -63,16 +64,6 @@ def _reasons(raw: object) -> list[dict]:
     return [r for r in items if isinstance(r, dict)]
 
 
-def _numbers(row: pd.Series) -> dict[str, float]:
-    out = {}
-    for key, value in row.items():
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            continue
-        if value == value and math.isfinite(value):
-            out[str(key)] = float(value)
-    return out
-
-
 def _text(value: object) -> str | None:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return None
@@ -107,11 +98,16 @@ def latest_facts(store: Path, settings: Settings, accounts: list[str] | None = N
         contacts = read_contacts(settings, [str(a) for a in frame["account_id"]])
     history_cols = {"account_id", "as_of", "churn_probability", "health_score", "tier", "reasons_en",
                     "strengths_en", "reasons_zh", "strengths_zh", "model_version", "scored_at"}
+    numeric = frame.drop(columns=[c for c in history_cols if c in frame.columns]).select_dtypes(include="number")
+    numeric = numeric.astype("float64").replace([np.inf, -np.inf], np.nan)
+    number_rows = [{k: v for k, v in row.items() if v == v}
+                   for row in numeric.to_dict("records")]  # NaN != NaN: a missing number is left out
+    csm = frame["csm"] if "csm" in frame.columns else pd.Series([None] * len(frame))
     out = []
-    for _, row in frame.iterrows():
+    for row, numbers, csm_name in zip(frame[list(history_cols & set(frame.columns))].to_dict("records"),
+                                      number_rows, csm, strict=True):
         account = str(row["account_id"])
         reasons_en, reasons_zh = _reasons(row.get("reasons_en")), _reasons(row.get("reasons_zh"))
-        numbers = _numbers(row.drop(labels=[c for c in history_cols if c in row.index]))
         contact = contacts.get(account, {})
         as_of = pd.Timestamp(row["as_of"]).date()
         out.append(AccountFacts(
@@ -121,7 +117,7 @@ def latest_facts(store: Path, settings: Settings, accounts: list[str] | None = N
             reasons_zh=tuple(r["text"] for r in reasons_zh if r.get("text")),
             reason_features=tuple(str(r["feature"]) for r in reasons_en if r.get("feature")),
             numbers=numbers, name=contact.get("name"), contact=contact.get("contact"), email=contact.get("email"),
-            lang=contact.get("lang"), csm=_text(row.get("csm")), mrr=numbers.get("mrr")))
+            lang=contact.get("lang"), csm=_text(csm_name), mrr=numbers.get("mrr")))
     return out
 
 

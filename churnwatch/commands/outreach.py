@@ -68,9 +68,9 @@ def register(app: typer.Typer) -> None:
         h, settings = context(home, config)
         facts = account_facts(store or h.store, settings, account)
         rendered = render(facts, settings, _lang(lang), template)
-        console.print(f"To: {facts.email or '(no address in the accounts table)'}")
-        console.print(f"Subject: {rendered.subject}\n")
-        console.print(rendered.text)
+        console.print(f"To: {facts.email or '(no address in the accounts table)'}", soft_wrap=True)
+        console.print(f"Subject: {rendered.subject}\n", soft_wrap=True)
+        console.print(rendered.text, soft_wrap=True)
         if out is not None:
             for suffix, body in ((".txt", rendered.text), (".html", rendered.html)):
                 atomic_write_text(out.with_suffix(suffix), body)

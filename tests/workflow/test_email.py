@@ -79,6 +79,8 @@ def test_value_reminder_quotes_the_accounts_own_numbers():
         "Your team recorded 310 “report run” events in the last 90 days."]
     assert value_reminder(numbers, "zh-CN")[0] == "过去 90 天，您的团队共登录 1,240 次。"
     assert value_reminder({}, "en") == []
+    assert value_reminder(numbers, "en", skip_events=["report run"])[-1] == \
+        "Your team recorded 20 “export” events in the last 90 days."  # logins are said already
 
 
 def test_email_arrives_in_both_languages_with_the_accounts_details(home, engine):
