@@ -51,7 +51,7 @@ BLOCKS = ("subject", "greeting", "intro", "reasons_heading", "value_heading", "o
 MAX_REASONS = 3
 #: CRLF lines; headers folded only past RFC 5322's 998 characters (Python's folding at 78 puts a
 #: lone ASCII subject on a continuation line, which readers show with a leading space). The
-#: parts are quoted-printable, so their lines stay short whatever this says.
+#: parts are encoded under a 76-character policy first, so their lines stay within RFC 2045.
 HEADERS = policy.SMTP.clone(max_line_length=998)
 
 EMAILS = sa.Table(
@@ -211,7 +211,7 @@ class SendError(Exception):
 def build_message(rendered: Rendered, facts: AccountFacts, settings: EmailSettings, to: str,
                   now: dt.datetime) -> EmailMessage:
     """The MIME message: plain text and HTML alternatives, UTF-8, a fresh Message-ID."""
-    msg = EmailMessage(policy=HEADERS)
+    msg = EmailMessage(policy=policy.SMTP.clone(max_line_length=76))  # quoted-printable lines of 76 (RFC 2045)
     msg["Subject"] = rendered.subject
     signature = settings.signature_zh if rendered.lang == "zh-CN" else settings.signature_en
     msg["From"] = formataddr((signature, settings.sender))
@@ -225,6 +225,7 @@ def build_message(rendered: Rendered, facts: AccountFacts, settings: EmailSettin
     msg["X-Churnwatch-Template"] = rendered.template
     msg.set_content(rendered.text, charset="utf-8", cte="quoted-printable")
     msg.add_alternative(rendered.html, subtype="html", charset="utf-8", cte="quoted-printable")
+    msg.policy = HEADERS  # then written out with headers unfolded up to 998 characters
     return msg
 
 

@@ -30,6 +30,7 @@ class Inbox:
     port: int
     envelopes: list[tuple[str, list[str]]] = field(default_factory=list)
     messages: list[EmailMessage] = field(default_factory=list)
+    raw: list[bytes] = field(default_factory=list)
 
 
 class _Handler:
@@ -44,6 +45,7 @@ class _Handler:
 
     async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd's name
         self.inbox.envelopes.append((envelope.mail_from, list(envelope.rcpt_tos)))
+        self.inbox.raw.append(envelope.original_content)
         self.inbox.messages.append(email.message_from_bytes(envelope.original_content, policy=policy.default))
         return "250 Message accepted"
 

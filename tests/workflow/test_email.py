@@ -93,6 +93,9 @@ def test_email_arrives_in_both_languages_with_the_accounts_details(home, engine)
     assert [m["To"].addresses[0].addr_spec for m in inbox.messages] == ["li.lei@example.com"] * 2
     assert inbox.envelopes[0] == ("care@vendor.example", ["li.lei@example.com"])
     msg_zh, msg_en = inbox.messages
+    assert max(len(line) for line in inbox.raw[0].splitlines() if not line.startswith(b"Subject:")) <= 998
+    body_lines = inbox.raw[0].split(b"\r\n\r\n", 1)[1].splitlines()
+    assert max(len(line) for line in body_lines) <= 76  # quoted-printable lines (RFC 2045)
     assert msg_zh["Subject"] == f"{HOSTILE}：我们能为您的团队做些什么？电话沟通或培训，由您选择"
     assert msg_en["Subject"] == f"{HOSTILE}: can we help your team? A call or a training session, your choice"
     assert msg_zh["Message-ID"] == zh["message_id"] and msg_en["Reply-To"] == "csm@vendor.example"

@@ -198,3 +198,32 @@ def test_tags_without_sequences(engine):
         "key-contact-left": {"added": 1, "removed": 0}}
     assert apply_tags(engine, rules, [left], day(1)) == {"key-contact-left": {"added": 0, "removed": 0}}
     assert [m["account_id"] for m in tag_members(engine)["key-contact-left"]] == ["K"]
+
+
+def test_cli_tags_and_sequences(tmp_path):
+    from typer.testing import CliRunner
+
+    from churnwatch.cli import app
+    from tests.workflow.outreach_helpers import write_store
+
+    write_store(tmp_path / "store.duckdb", scores=[
+        {"account_id": "A", "as_of": dt.date(2026, 3, 1), "health_score": 45, "tier": "medium_risk"},
+        {"account_id": "H", "as_of": dt.date(2026, 3, 1), "health_score": 90, "tier": "healthy"},
+        {"account_id": "G", "as_of": dt.date(2026, 2, 1), "health_score": 30, "tier": "high_risk"}],  # churned
+        snapshots=[{"account_id": "A", "as_of": dt.date(2026, 3, 1), "contact_left_90d": 1.0}])
+    (tmp_path / "churnwatch.yaml").write_text(
+        "sequences:\n- {name: reactivation, tag: at-risk, steps: [{after_days: 0, kind: email}]}\n", encoding="utf-8")
+    runner = CliRunner()
+    try:
+        ran = runner.invoke(app, ["sequences", "run", "--now", "2026-03-02", "--home", str(tmp_path)])
+        assert ran.exit_code == 0, ran.output
+        assert "tag at-risk: +1 -0" in ran.output and "tag churned: +1 -0" in ran.output
+        assert "enrolled 1; ended 0" in ran.output and "steps: 1 email skipped" in ran.output  # email disabled
+        shown = runner.invoke(app, ["tags", "--home", str(tmp_path)])
+        assert shown.exit_code == 0 and "A (2026-03-02)" in shown.output and "G (2026-03-02)" in shown.output
+        state = runner.invoke(app, ["sequences", "status", "--home", str(tmp_path)])
+        assert "0:email skipped" in state.output and "reactivation" in state.output
+        bad = runner.invoke(app, ["sequences", "run", "--now", "tomorrow", "--home", str(tmp_path)])
+        assert "--now 'tomorrow': expected YYYY-MM-DD" in str(bad.exception)
+    finally:
+        db.dispose_all()
