@@ -170,9 +170,9 @@ def render(facts: AccountFacts, settings: Settings, lang: str | None = None,
         ConfigError: no such template in that language (the available ones named).
     """
     es = settings.email
-    lang = normal_lang(lang, "") or normal_lang(facts.lang, es.lang)
-    if lang not in LANGS:
+    if lang is not None and normal_lang(lang, "") == "":
         raise ConfigError(f"language {lang!r}: expected one of {', '.join(LANGS)}")
+    lang = normal_lang(lang, "") or normal_lang(facts.lang, es.lang)
     name = template or facts.tier
     env = environment(es)
     try:

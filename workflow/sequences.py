@@ -191,8 +191,9 @@ def _task_step(engine: Engine, settings: Settings, step: SequenceStep, facts: Ac
                now: dt.datetime) -> tuple[str, str | None]:
     from workflow.tasks import open_task  # the task lifecycle's own module (issue 15 item 2)
 
-    task = open_task(engine, settings, account_id=facts.account_id, action=step.action, now=now,
-                     actor=f"sequence {enrolment['sequence']}")
+    key = f"sequence {enrolment['sequence']} #{enrolment['id']} step {step.after_days}d"
+    task = open_task(engine, settings, account_id=facts.account_id, tier=facts.tier, action=step.action, key=key,
+                     now=now, actor=f"sequence {enrolment['sequence']}")
     return "done", f"task {task}"
 
 
@@ -200,7 +201,8 @@ def _webhook_step(engine: Engine, settings: Settings, step: SequenceStep, facts:
                   now: dt.datetime) -> tuple[str, str | None]:
     from workflow.notify import send_one  # the alerts' delivery (issue 15 item 3)
 
-    outcome = send_one(engine, settings, webhook=step.action, account_id=facts.account_id, now=now)
+    key = f"sequence {enrolment['sequence']} #{enrolment['id']} step {step.after_days}d"
+    outcome = send_one(engine, settings, webhook=step.action, account_id=facts.account_id, key=key, now=now)
     status = getattr(outcome, "status", "delivered")
     return ("done" if status == "delivered" else "failed"), getattr(outcome, "reason", None)
 

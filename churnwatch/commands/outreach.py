@@ -91,7 +91,7 @@ def register(app: typer.Typer) -> None:
         row = send_email(engine, settings, account_facts(path, settings, account), lang=_lang(lang),
                          template=template, to=to, actor=actor)
         console.print(f"email {row['id']} {row['status']}: {row['subject']} -> {row['to_addr'] or '(no address)'}"
-                      + (f" ({row['error']})" if row["error"] else ""))
+                      + (f" ({row['error']})" if row["error"] else ""), soft_wrap=True)
         if row["status"] != "sent":
             raise typer.Exit(1)
 

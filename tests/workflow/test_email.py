@@ -147,6 +147,8 @@ def test_disabled_is_skipped_and_a_bad_template_is_refused(home, engine):
     assert row["status"] == "skipped" and "email.enabled" in row["error"]
     with pytest.raises(ConfigError, match=r"no e-mail template 'nope' in en \(templates: high_risk, low_risk, "):
         render(facts, settings, "en", "nope")
+    with pytest.raises(ConfigError, match="language 'fr': expected one of en, zh-CN"):
+        render(facts, settings, "fr")
     healthy = account_facts(home / "store.duckdb", settings, "B2")
     with pytest.raises(ConfigError, match="no e-mail template 'healthy'"):
         render(healthy, settings)
