@@ -397,11 +397,14 @@ class Settings(BaseModel):
     @field_validator("sequences")
     @classmethod
     def _sequence_tags(cls, value: list[Sequence], info) -> list[Sequence]:
-        tags = {t.name for t in info.data.get("tags") or []}
+        tags = {t.name: t for t in info.data.get("tags") or []}
         for seq in value:
             if seq.tag not in tags:
                 raise ValueError(f"sequence {seq.name!r}: tag {seq.tag!r} is not one of the tags "
                                  f"({', '.join(sorted(tags)) or 'none'})")
+            if tags[seq.tag].churned:
+                raise ValueError(f"sequence {seq.name!r}: tag {seq.tag!r} is given to churned accounts, and "
+                                 "churning ends a sequence (a win-back after churn is not a sequence step)")
         names = [s.name for s in value]
         if len(set(names)) != len(names):
             raise ValueError("two sequences share a name")

@@ -87,6 +87,9 @@ def test_rules_judge_the_latest_score():
     with pytest.raises(ValueError, match="tag 'nope' is not one of the tags"):
         Settings.model_validate({"sequences": [{"name": "s", "tag": "nope", "steps": [{"after_days": 0,
                                                                                       "kind": "email"}]}]})
+    with pytest.raises(ValueError, match="tag 'churned' is given to churned accounts"):
+        Settings.model_validate({"sequences": [{"name": "s", "tag": "churned", "steps": [{"after_days": 0,
+                                                                                         "kind": "email"}]}]})
 
 
 def test_sequence_runs_on_schedule_exactly_once_and_ends_on_churn(engine):
