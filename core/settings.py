@@ -2,6 +2,9 @@
 
 The settings object is passed down explicitly; nothing reads files or the environment
 at import time.
+
+Over 400 lines: every configurable part declares its section here, in one typed place (the
+schema of ``churnwatch.yaml``), rather than beside its code, so one file documents the config.
 """
 
 from __future__ import annotations
@@ -240,6 +243,99 @@ class OperationsSettings(BaseModel):
                            "links in digests, e-mails and tasks start with it")
 
 
+class EmailSettings(BaseModel):
+    """Outgoing e-mail (``workflow.email``): the SMTP server, the sender and where an account's
+    name, contact and language are read from (columns of the data source's ``accounts`` table,
+    by their own names; absent columns are simply not used)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = Field(False, description="send e-mails at all (preview works either way)")
+    host: str = Field("127.0.0.1", min_length=1)
+    port: int = Field(25, ge=1, le=65535)
+    starttls: bool = Field(False, description="upgrade the connection with STARTTLS")
+    ssl: bool = Field(False, description="connect with TLS from the start (SMTPS, usually port 465)")
+    username: str | None = None
+    password_env: str | None = Field(None, description="name of the environment variable holding the password")
+    sender: str = Field("churnwatch@localhost", min_length=3, description="the From address")
+    reply_to: str | None = None
+    timeout_seconds: float = Field(15.0, gt=0, le=120)
+    lang: Lang = Field("en", description="language of an account without its own")
+    signature_en: str = "Your customer success team"
+    signature_zh: str = "您的客户成功团队"
+    templates: str | None = Field(None, description="folder of templates that override the built-in ones")
+    name_column: str = Field("name", description="accounts column with the account's display name")
+    contact_column: str = Field("contact_name", description="accounts column with the contact person's name")
+    email_column: str = Field("contact_email", description="accounts column with the contact's e-mail address")
+    lang_column: str = Field("language", description="accounts column with the contact's language (en, zh-CN)")
+
+    @field_validator("ssl")
+    @classmethod
+    def _one_tls(cls, value: bool, info) -> bool:
+        if value and info.data.get("starttls"):
+            raise ValueError("choose starttls or ssl, not both")
+        return value
+
+
+class TagRule(BaseModel):
+    """A tag given to every account whose latest score meets all the rule's conditions (and taken
+    away when it no longer does): ``tiers`` (tier in the list), ``health_below``, ``reasons`` (one
+    of these features among the account's top reasons), ``features_above`` (feature value above
+    the number in the latest snapshot, e.g. ``contact_left_90d: 0``), ``churned``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$")
+    tiers: list[str] | None = None
+    health_below: int | None = Field(None, ge=1, le=100)
+    reasons: list[str] | None = None
+    features_above: dict[str, float] | None = None
+    churned: bool | None = None
+
+    @field_validator("tiers")
+    @classmethod
+    def _known_tiers(cls, value: list[str] | None) -> list[str] | None:
+        unknown = [t for t in value or [] if t not in TIER_KEYS]
+        if unknown:
+            raise ValueError(f"unknown tier(s) {', '.join(unknown)} (tiers: {', '.join(TIER_KEYS)})")
+        return value
+
+    def model_post_init(self, _context: Any) -> None:
+        if all(v is None for v in (self.tiers, self.health_below, self.reasons, self.features_above, self.churned)):
+            raise ValueError(f"tag {self.name!r} has no condition (tiers, health_below, reasons, features_above "
+                             "or churned)")
+
+
+class SequenceStep(BaseModel):
+    """One timed step of a sequence: ``after_days`` from the enrolment; an e-mail (``template``:
+    a template name, default the account's tier), a retention task or a webhook message
+    (``action``: the task's text or the webhook's name)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    after_days: int = Field(ge=0, le=3650)
+    kind: Literal["email", "task", "webhook"]
+    template: str | None = Field(None, pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$")
+    action: str | None = None
+
+
+class Sequence(BaseModel):
+    """A re-activation sequence: accounts that get the ``tag`` are enrolled and receive the steps
+    on schedule; losing the tag or churning ends the enrolment."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$")
+    tag: str
+    steps: list[SequenceStep] = Field(min_length=1)
+
+
+def default_tags() -> list[TagRule]:
+    return [TagRule(name="at-risk", tiers=["medium_risk", "high_risk"]),
+            TagRule(name="key-contact-left", features_above={"contact_left_90d": 0}),
+            TagRule(name="churned", churned=True)]
+
+
 class Settings(BaseModel):
     """Everything churnwatch can be configured with.
 
@@ -262,6 +358,9 @@ class Settings(BaseModel):
             staleness of published scores (``ServingSettings``).
         operations: the operational store's URL and the workspace's address
             (``OperationsSettings``).
+        email: the SMTP server and sender of e-mails to accounts (``EmailSettings``).
+        tags: rules that tag accounts from their latest score (``TagRule``).
+        sequences: timed steps for the accounts of a tag (``Sequence``).
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -282,6 +381,9 @@ class Settings(BaseModel):
     profile: ProfileSettings = Field(default_factory=ProfileSettings)
     serving: ServingSettings = Field(default_factory=ServingSettings)
     operations: OperationsSettings = Field(default_factory=OperationsSettings)
+    email: EmailSettings = Field(default_factory=EmailSettings)
+    tags: list[TagRule] = Field(default_factory=default_tags)
+    sequences: list[Sequence] = Field(default_factory=list)
 
     @property
     def horizon(self) -> Horizon:
@@ -296,6 +398,30 @@ class Settings(BaseModel):
         if unknown:
             raise ValueError(f"unknown tier(s) {', '.join(unknown)} (tiers: {', '.join(TIER_KEYS)})")
         return {**default_playbooks(), **value}
+
+    @field_validator("tags")
+    @classmethod
+    def _unique_tags(cls, value: list[TagRule]) -> list[TagRule]:
+        names = [t.name for t in value]
+        if len(set(names)) != len(names):
+            raise ValueError(f"two tags share a name: {sorted({n for n in names if names.count(n) > 1})}")
+        return value
+
+    @field_validator("sequences")
+    @classmethod
+    def _sequence_tags(cls, value: list[Sequence], info) -> list[Sequence]:
+        tags = {t.name: t for t in info.data.get("tags") or []}
+        for seq in value:
+            if seq.tag not in tags:
+                raise ValueError(f"sequence {seq.name!r}: tag {seq.tag!r} is not one of the tags "
+                                 f"({', '.join(sorted(tags)) or 'none'})")
+            if tags[seq.tag].churned:
+                raise ValueError(f"sequence {seq.name!r}: tag {seq.tag!r} is given to churned accounts, and "
+                                 "churning ends a sequence (a win-back after churn is not a sequence step)")
+        names = [s.name for s in value]
+        if len(set(names)) != len(names):
+            raise ValueError("two sequences share a name")
+        return value
 
 
 def resolve_home(home: str | os.PathLike[str] | None = None) -> Path:
