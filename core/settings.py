@@ -227,6 +227,34 @@ class OperationsSettings(BaseModel):
                            "links in digests, e-mails and tasks start with it")
 
 
+class TaskSettings(BaseModel):
+    """Retention tasks (``workflow.tasks``): working time for "working days" playbooks and escalation.
+
+    A playbook whose ``respond_within`` says "working day(s)" counts its hours on ``working_days``
+    only, between ``day_start_hour`` and ``day_end_hour`` (UTC); ``respond_within_hours / 24``
+    working days of that window. An overdue task escalates once per level: level 1 (``escalate_after_hours[0]``
+    hours past due) notifies the assignee's team lead, level 2 the lead's manager, or
+    ``escalation_channel`` (a webhook name) when the lead has none.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    working_days: list[int] = Field(default_factory=lambda: [0, 1, 2, 3, 4], description="0 = Monday")
+    day_start_hour: int = Field(0, ge=0, le=23, description="working time starts (UTC hour)")
+    day_end_hour: int = Field(24, ge=1, le=24, description="working time ends (UTC hour)")
+    escalate_after_hours: list[float] = Field(default_factory=lambda: [0.0, 24.0], min_length=1, max_length=2,
+                                              description="hours past due for escalation level 1 (and 2)")
+    escalation_channel: str | None = Field(None, description="webhook name for level 2 when the lead has "
+                                           "no manager")
+
+    @field_validator("working_days")
+    @classmethod
+    def _weekdays(cls, value: list[int]) -> list[int]:
+        if not value or any(d not in range(7) for d in value):
+            raise ValueError("working_days: weekday numbers 0 (Monday) to 6 (Sunday), at least one")
+        return sorted(set(value))
+
+
 class Settings(BaseModel):
     """Everything churnwatch can be configured with.
 
@@ -249,6 +277,7 @@ class Settings(BaseModel):
             staleness of published scores (``ServingSettings``).
         operations: the operational store's URL and the workspace's address
             (``OperationsSettings``).
+        tasks: working time and escalation of retention tasks (``TaskSettings``).
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -269,6 +298,7 @@ class Settings(BaseModel):
     profile: ProfileSettings = Field(default_factory=ProfileSettings)
     serving: ServingSettings = Field(default_factory=ServingSettings)
     operations: OperationsSettings = Field(default_factory=OperationsSettings)
+    tasks: TaskSettings = Field(default_factory=TaskSettings)
 
     @property
     def horizon(self) -> Horizon:
