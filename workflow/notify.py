@@ -77,10 +77,6 @@ def send_pending(engine: Engine, settings: Settings, *, post: Post | None = None
     when it is sent, from the tasks it covers that are still open (none left: nothing to say, the
     delivery is closed as delivered without a post).
     """
-    if post is None:
-        from workflow.send import post
-    if digest is None:
-        from workflow.channels import digest
     now = aware(now) or utcnow()
     hooks = {h.name: h for h in settings.webhooks}
     counts = {"delivered": 0, "pending": 0, "failed": 0, "empty": 0}
@@ -97,6 +93,10 @@ def send_pending(engine: Engine, settings: Settings, *, post: Post | None = None
             mark(engine, row["id"], Outcome("delivered", 0, reason="nothing left to act on"), None, now)
             counts["empty"] += 1
             continue
+        if post is None:
+            from workflow.send import post
+        if digest is None:
+            from workflow.channels import digest
         message = digest(hook, items, row["lang"], settings.operations.link_base)
         key = row["idempotency_key"]
         message = dataclasses.replace(message, idempotency_key=key, headers={**message.headers, "Idempotency-Key": key})

@@ -460,13 +460,14 @@ def list_tasks(engine: Engine, *, owner: str | None = None, tier: str | None = N
 def actionable(engine: Engine, *, task_ids: list[int] | None = None, lang: str = "en",
                link_base: str | None = None) -> list[ActionItem]:
     """Open tasks (or those of ``task_ids`` that are still open) as action items for a digest,
-    largest expected MRR loss first (unknown last), then lowest health."""
+    largest expected MRR loss first (unknown last), then lowest health, then by account."""
     query = _select().where(TASKS.c.status.in_(ACTIVE))
     if task_ids is not None:
         query = query.where(TASKS.c.id.in_([int(t) for t in task_ids]))
     with engine.connect() as conn:
         rows = [dict(r) for r in conn.execute(query).mappings().all()]
-    rows.sort(key=lambda r: (r["expected_loss"] is None, -(r["expected_loss"] or 0), r["health_score"] or 0, r["id"]))
+    rows.sort(key=lambda r: (r["expected_loss"] is None, -(r["expected_loss"] or 0), r["health_score"] or 0,
+                             r["account_id"]))
     zh = lang.lower().startswith("zh")
     base = (link_base or "").rstrip("/")
     return [ActionItem(
