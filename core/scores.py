@@ -153,10 +153,12 @@ def alert_facts(con: duckdb.DuckDBPyConnection, keys: pd.DataFrame) -> pd.DataFr
     """For (account_id, as_of) pairs: the score's churn probability and reasons (JSON, English and
     Chinese) and the snapshot's MRR and CSM (null where the store has no snapshots or not those
     columns). Columns ``FACT_COLUMNS``; pairs without a score are left out."""
-    if keys.empty or not has_table(con, HISTORY):
+    found = con.execute("SELECT table_name, column_name FROM duckdb_columns() WHERE table_name IN (?, ?) "
+                        "AND database_name = current_database()", [HISTORY, SNAPSHOTS]).fetchall()
+    history = {c for t, c in found if t == HISTORY}
+    snap = {c for t, c in found if t == SNAPSHOTS}
+    if keys.empty or not history:
         return pd.DataFrame(columns=list(FACT_COLUMNS))
-    history = set(con.execute(f"SELECT * FROM {HISTORY} LIMIT 0").df().columns)
-    snap = set(snapshot_columns(con)) if has_table(con, SNAPSHOTS) else set()
     pick = [f"h.{c}" if c in history else f"NULL AS {c}" for c in ("churn_probability", "reasons_en", "reasons_zh")]
     pick += [f"s.{c}" if c in snap else f"NULL AS {c}" for c in ("mrr", "csm")]
     join = (f"LEFT JOIN {SNAPSHOTS} s ON s.account_id = h.account_id AND s.as_of = h.as_of" if snap else "")

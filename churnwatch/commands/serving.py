@@ -14,7 +14,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from churnwatch.commands.workflow import operations, run_alerts
+from churnwatch.commands.workflow import operations, run_alerts, storage_named
 from churnwatch.options import (
     ConfigOpt,
     DataOpt,
@@ -33,6 +33,7 @@ from core.store import HISTORY
 from core.vocabulary import TIER_KEYS
 
 
+@storage_named
 def score(data: DataOpt = None, store: StoreOpt = None, home: HomeOpt = None, config: ConfigOpt = None,
           as_of: Annotated[str | None, typer.Option("--as-of", help="YYYY-MM-DD, or several separated by commas "
                                                     "(default: the data end)")] = None,

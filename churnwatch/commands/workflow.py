@@ -9,14 +9,21 @@ person). ``users`` adds, lists and imports (the CSMs of the snapshots) people.
 
 from __future__ import annotations
 
+import errno
+import functools
 import json
+import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
 
 from churnwatch.options import ConfigOpt, HomeOpt, StoreOpt, console, context
+from core.engine import disk_cause
+from core.errors import StorageError
+from core.files import CAUSES
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -28,12 +35,67 @@ AsOpt = Annotated[str, typer.Option("--as", help="who does it (a user, recorded 
 IdArg = Annotated[int, typer.Argument(help="task id (churnwatch tasks lists them)")]
 
 
+#: the SQLite file of the operational store this process opened (named by storage errors)
+_opened: list[Path] = []
+
+
 def operations(home: Path | None, config: Path | None) -> tuple[Engine, Settings]:
     """The home's operational store (migrated) and its settings."""
-    from workflow.db import store_for
+    from sqlalchemy.engine import make_url
+
+    from workflow.db import operations_url, store_for
 
     h, settings = context(home, config)
+    url = operations_url(h.root, settings.operations.url)
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite" and parsed.database:
+        _opened[:] = [Path(parsed.database)]
     return store_for(h.root, settings.operations.url), settings
+
+
+def _sqlite_cause(path: Path, text: str) -> str | None:
+    """Why the operational store's SQLite file could not be written, from SQLite's words and the
+    file system's flags; None when it is not the disk's fault."""
+    cause = disk_cause(text)
+    if cause is None and "unable to open database file" not in text.lower():
+        return None
+    try:
+        st = os.statvfs(path.parent if path.parent.exists() else path.parent.parent)
+    except OSError:
+        return cause
+    if st.f_flag & os.ST_RDONLY:
+        return CAUSES[errno.EROFS]
+    if cause == CAUSES[errno.EROFS] or not os.access(path.parent, os.W_OK):
+        return "the database file is read-only (no write permission)"
+    return cause or (CAUSES[errno.ENOSPC] if st.f_bavail * st.f_frsize < 64 * 1024 else None)
+
+
+def storage_named(command: Callable[..., Any]) -> Callable[..., Any]:
+    """A command whose operational-store failures caused by the disk (full, read-only, no
+    permission) end in one line naming the SQLite file (``StorageError``, exit 2)."""
+
+    @functools.wraps(command)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except Exception as exc:
+            if not _opened or not _is_sql(exc):
+                raise
+            texts, seen, e = [], set(), exc
+            while e is not None and id(e) not in seen:
+                seen.add(id(e))
+                texts.append(str(e))
+                e = e.__cause__ or e.__context__
+            cause = _sqlite_cause(_opened[0], " ".join(texts))
+            if cause is None:
+                raise
+            raise StorageError(f"cannot write {_opened[0]}: {cause}") from exc
+
+    return run
+
+
+def _is_sql(exc: BaseException) -> bool:
+    return type(exc).__module__.split(".")[0] in {"sqlite3", "sqlalchemy", "alembic"}
 
 
 def run_alerts(target: Path, settings: Settings, engine: Engine, new: pd.DataFrame | None = None) -> None:
@@ -51,6 +113,7 @@ def run_alerts(target: Path, settings: Settings, engine: Engine, new: pd.DataFra
                   f"pending for the next run, {sent['failed']:,} failed; retention tasks: churnwatch tasks")
 
 
+@storage_named
 def alerts(store: StoreOpt = None, home: HomeOpt = None, config: ConfigOpt = None) -> None:
     """Evaluate the alert rules on the score history, escalate overdue tasks and send the digests."""
     h, settings = context(home, config)
@@ -63,6 +126,7 @@ tasks_app = typer.Typer(help="Retention tasks: list (filters), show, and move th
 
 
 @tasks_app.callback(invoke_without_command=True)
+@storage_named
 def tasks(ctx: typer.Context, home: HomeOpt = None, config: ConfigOpt = None,
           owner: Annotated[str | None, typer.Option("--owner", help="assignee: user id, e-mail, CRM name or name")]
           = None,
@@ -103,6 +167,7 @@ def _print_task(task: dict) -> None:
 
 
 @tasks_app.command("show")
+@storage_named
 def show(task_id: IdArg, home: HomeOpt = None, config: ConfigOpt = None,
          as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False) -> None:
     """One task, with its audit history."""
@@ -132,6 +197,7 @@ def _move(task_id: int, action: str, actor: str, home: Path | None, config: Path
 
 
 @tasks_app.command("plan")
+@storage_named
 def plan(task_id: IdArg, text: Annotated[str, typer.Option("--text", help="the retention plan")], actor: AsOpt,
          home: HomeOpt = None, config: ConfigOpt = None) -> None:
     """Draft the task's retention plan (open -> plan_drafted)."""
@@ -139,12 +205,14 @@ def plan(task_id: IdArg, text: Annotated[str, typer.Option("--text", help="the r
 
 
 @tasks_app.command("approve")
+@storage_named
 def approve(task_id: IdArg, actor: AsOpt, home: HomeOpt = None, config: ConfigOpt = None) -> None:
     """Approve the plan (plan_drafted -> approved)."""
     _move(task_id, "approve", actor, home, config)
 
 
 @tasks_app.command("assign")
+@storage_named
 def assign(task_id: IdArg, to: Annotated[str, typer.Option("--to", help="the user who does the next action")],
            action: Annotated[str, typer.Option("--action", help="the next action")], actor: AsOpt,
            home: HomeOpt = None, config: ConfigOpt = None) -> None:
@@ -153,12 +221,14 @@ def assign(task_id: IdArg, to: Annotated[str, typer.Option("--to", help="the use
 
 
 @tasks_app.command("done")
+@storage_named
 def done(task_id: IdArg, actor: AsOpt, home: HomeOpt = None, config: ConfigOpt = None) -> None:
     """Close the task (action_assigned -> done)."""
     _move(task_id, "done", actor, home, config)
 
 
 @tasks_app.command("cancel")
+@storage_named
 def cancel(task_id: IdArg, reason: Annotated[str, typer.Option("--reason", help="why")], actor: AsOpt,
            home: HomeOpt = None, config: ConfigOpt = None) -> None:
     """Cancel the task, with a reason (from any state not final)."""
@@ -169,6 +239,7 @@ users_app = typer.Typer(help="People tasks are assigned and escalated to.", no_a
 
 
 @users_app.command("add")
+@storage_named
 def users_add(name: Annotated[str, typer.Argument(help="the person's name")], actor: AsOpt = "admin",
               email: Annotated[str | None, typer.Option("--email")] = None,
               crm_name: Annotated[str | None, typer.Option("--crm-name", help="as in accounts.csm")] = None,
@@ -190,6 +261,7 @@ def users_add(name: Annotated[str, typer.Argument(help="the person's name")], ac
 
 
 @users_app.command("list")
+@storage_named
 def users_list(home: HomeOpt = None, config: ConfigOpt = None,
                as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False) -> None:
     """Every user."""
@@ -211,6 +283,7 @@ def users_list(home: HomeOpt = None, config: ConfigOpt = None,
 
 
 @users_app.command("import")
+@storage_named
 def users_import(store: StoreOpt = None, home: HomeOpt = None, config: ConfigOpt = None,
                  actor: AsOpt = "admin") -> None:
     """Add a user (role csm) for every CSM of the accounts in the store not yet known."""
