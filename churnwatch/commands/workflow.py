@@ -152,8 +152,9 @@ def tasks(ctx: typer.Context, home: HomeOpt = None, config: ConfigOpt = None,
     for r in rows[:200]:
         due = (r["due_at"] or "-")[:16].replace("T", " ") + (" (overdue)" if r["overdue"] else "")
         loss = "-" if r["expected_loss"] is None else f"{r['expected_loss']:,.0f}"
+        action = r["next_action"] or r["action"] or "-"
         table.add_row(str(r["id"]), r["account_id"], r["tier"], r["status"], r["owner"] or "-", due, loss,
-                      r["next_action"] or r["action"] or "-")
+                      action if len(action) <= 30 else action[:29] + "…")
     console.print(table)
     if len(rows) > 200:
         console.print(f"{len(rows) - 200:,} more: narrow with --owner, --tier, --status, --overdue or use --json")
