@@ -1,6 +1,7 @@
-"""The score history, alerts, deliveries and retention tasks in the store: every query of those
-tables. Their names and DDL are declared with the snapshots' in :mod:`core.store`; connections
-come from ``core.store.connect``.
+"""The score history in the store and what alerts read of it: every query of those tables
+(alerts, tasks and deliveries live in the operational store, ``workflow``). Their names and
+DDL are declared with the snapshots' in :mod:`core.store`; connections come from
+``core.store.connect``.
 """
 
 from __future__ import annotations
@@ -14,18 +15,7 @@ import pandas as pd
 
 from core.engine import transaction
 from core.errors import StoreError
-from core.store import (
-    ALERT_DDL,
-    ALERTS,
-    DELIVERIES,
-    HISTORY,
-    HISTORY_DDL,
-    SNAPSHOTS,
-    TASK_COLUMNS,
-    TASKS,
-    connect,
-    has_table,
-)
+from core.store import HISTORY, HISTORY_DDL, SNAPSHOTS, connect, has_table, snapshot_columns
 
 log = logging.getLogger(__name__)
 
@@ -141,20 +131,14 @@ def history_profiles(con: duckdb.DuckDBPyConnection, profile_columns: tuple[str,
                        f"WHERE {cond} ORDER BY as_of, account_id", params).df()
 
 
-# --- alerts, deliveries and retention tasks -------------------------------------------------
-
-def ensure_alert_tables(con: duckdb.DuckDBPyConnection) -> None:
-    """Create the alert, delivery and task tables when missing."""
-    for ddl in ALERT_DDL:
-        con.execute(ddl)
-
+# --- what alerts read -----------------------------------------------------------------------
 
 def history_with_segment(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
     """Every score: account_id, as_of, health_score, tier and the snapshot's segment (null for a
     store scored from a flat table, which has no snapshots); no rows before the first score."""
     if not has_table(con, HISTORY):
         return pd.DataFrame(columns=["account_id", "as_of", "health_score", "tier", "segment"])
-    if not has_table(con, SNAPSHOTS):
+    if not has_table(con, SNAPSHOTS) or "segment" not in snapshot_columns(con):
         return con.execute(f"SELECT account_id, as_of, health_score, tier, NULL AS segment FROM {HISTORY}").df()
     return con.execute(f"""
         SELECT h.account_id, h.as_of, h.health_score, h.tier, s.segment
@@ -162,61 +146,29 @@ def history_with_segment(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
     """).df()
 
 
-ALERT_SPAN_COLUMNS = ("alert_id", "rule", "account_id", "episode_start", "fired_as_of")
+FACT_COLUMNS = ("account_id", "as_of", "churn_probability", "reasons_en", "reasons_zh", "mrr", "csm")
 
 
-def alert_spans(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
-    """Every stored alert's id, rule, account and the dates it covers (episode start to firing)."""
-    return con.execute(f"SELECT {', '.join(ALERT_SPAN_COLUMNS)} FROM {ALERTS}").df()
-
-
-def insert_alerts(con: duckdb.DuckDBPyConnection, alerts: pd.DataFrame, tasks: pd.DataFrame,
-                  deliveries: pd.DataFrame) -> None:
-    """Insert alerts, their retention tasks and their deliveries (frames holding the columns of
-    ``alerts``, ``retention_tasks`` and ``alert_deliveries``, matched by name); a row whose key is
-    already stored is skipped, so a repeated call inserts each row exactly once. Call it inside
-    the caller's transaction so that an alert is never stored without its task and deliveries."""
-    for frame, table in ((alerts, ALERTS), (tasks, TASKS), (deliveries, DELIVERIES)):
-        if frame.empty:
-            continue
-        con.register("incoming_rows", frame)
-        try:
-            con.execute(f"INSERT OR IGNORE INTO {table} BY NAME SELECT * FROM incoming_rows")
-        finally:
-            con.unregister("incoming_rows")
-
-
-def alerts_without_task(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
-    """Alerts stored without their retention task (left by a process killed between the two
-    before they shared a transaction), oldest first."""
-    return con.execute(f"""
-        SELECT a.* FROM {ALERTS} a ANTI JOIN {TASKS} t USING (alert_id) ORDER BY a.created_at, a.alert_id""").df()
-
-
-def pending_deliveries(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
-    """Pending deliveries with their alerts, oldest alert first (then by alert id)."""
-    return con.execute(f"""
-        SELECT d.alert_id, d.webhook, d.attempts, a.* EXCLUDE (alert_id)
-        FROM {DELIVERIES} d JOIN {ALERTS} a USING (alert_id) WHERE d.status = 'pending'
-        ORDER BY a.created_at, d.alert_id""").df()
-
-
-def mark_delivery(con: duckdb.DuckDBPyConnection, alert_id: str, webhook: str, attempts: int,
-                  error: str | None) -> None:
-    """Record a delivery attempt: delivered when ``error`` is None, else still pending with the error."""
-    if error is None:
-        con.execute(f"UPDATE {DELIVERIES} SET status = 'delivered', attempts = ?, last_error = NULL, "
-                    "delivered_at = ? WHERE alert_id = ? AND webhook = ?",
-                    [attempts, dt.datetime.now(), alert_id, webhook])
-    else:
-        con.execute(f"UPDATE {DELIVERIES} SET attempts = ?, last_error = ? WHERE alert_id = ? AND webhook = ?",
-                    [attempts, error, alert_id, webhook])
-
-
-def open_tasks(store: Path) -> pd.DataFrame:
-    """Open retention tasks, earliest due first (none before the first alert)."""
-    with connect(store, read_only=True) as con:
-        try:
-            return con.execute(f"SELECT * FROM {TASKS} WHERE status = 'open' ORDER BY due_at").df()
-        except duckdb.CatalogException:  # no task table yet: no tasks
-            return pd.DataFrame(columns=list(TASK_COLUMNS))
+def alert_facts(con: duckdb.DuckDBPyConnection, keys: pd.DataFrame) -> pd.DataFrame:
+    """For (account_id, as_of) pairs: the score's churn probability and reasons (JSON, English and
+    Chinese) and the snapshot's MRR and CSM (null where the store has no snapshots or not those
+    columns). Columns ``FACT_COLUMNS``; pairs without a score are left out."""
+    found = con.execute("SELECT table_name, column_name FROM duckdb_columns() WHERE table_name IN (?, ?) "
+                        "AND database_name = current_database()", [HISTORY, SNAPSHOTS]).fetchall()
+    history = {c for t, c in found if t == HISTORY}
+    snap = {c for t, c in found if t == SNAPSHOTS}
+    if keys.empty or not history:
+        return pd.DataFrame(columns=list(FACT_COLUMNS))
+    pick = [f"h.{c}" if c in history else f"NULL AS {c}" for c in ("churn_probability", "reasons_en", "reasons_zh")]
+    pick += [f"s.{c}" if c in snap else f"NULL AS {c}" for c in ("mrr", "csm")]
+    join = (f"LEFT JOIN {SNAPSHOTS} s ON s.account_id = h.account_id AND s.as_of = h.as_of" if snap else "")
+    wanted = keys[["account_id", "as_of"]].astype({"account_id": str}).assign(as_of=lambda k: pd.to_datetime(
+        k["as_of"]).dt.date).drop_duplicates()
+    con.register("wanted_facts", wanted)
+    try:
+        return con.execute(f"""
+            SELECT h.account_id, h.as_of, {", ".join(pick)}
+            FROM {HISTORY} h JOIN wanted_facts w ON w.account_id = h.account_id AND w.as_of = h.as_of {join}
+        """).df()
+    finally:
+        con.unregister("wanted_facts")

@@ -334,6 +334,32 @@ def default_tags() -> list[TagRule]:
     return [TagRule(name="at-risk", tiers=["medium_risk", "high_risk"]),
             TagRule(name="key-contact-left", features_above={"contact_left_90d": 0}),
             TagRule(name="churned", churned=True)]
+class TaskSettings(BaseModel):
+    """Retention tasks (``workflow.tasks``): working time for "working days" playbooks and escalation.
+
+    A playbook whose ``respond_within`` says "working day(s)" counts its hours on ``working_days``
+    only, between ``day_start_hour`` and ``day_end_hour`` (UTC); ``respond_within_hours / 24``
+    working days of that window. An overdue task escalates once per level: level 1 (``escalate_after_hours[0]``
+    hours past due) notifies the assignee's team lead, level 2 the lead's manager, or
+    ``escalation_channel`` (a webhook name) when the lead has none.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    working_days: list[int] = Field(default_factory=lambda: [0, 1, 2, 3, 4], description="0 = Monday")
+    day_start_hour: int = Field(0, ge=0, le=23, description="working time starts (UTC hour)")
+    day_end_hour: int = Field(24, ge=1, le=24, description="working time ends (UTC hour)")
+    escalate_after_hours: list[float] = Field(default_factory=lambda: [0.0, 24.0], min_length=1, max_length=2,
+                                              description="hours past due for escalation level 1 (and 2)")
+    escalation_channel: str | None = Field(None, description="webhook name for level 2 when the lead has "
+                                           "no manager")
+
+    @field_validator("working_days")
+    @classmethod
+    def _weekdays(cls, value: list[int]) -> list[int]:
+        if not value or any(d not in range(7) for d in value):
+            raise ValueError("working_days: weekday numbers 0 (Monday) to 6 (Sunday), at least one")
+        return sorted(set(value))
 
 
 class Settings(BaseModel):
@@ -361,6 +387,7 @@ class Settings(BaseModel):
         email: the SMTP server and sender of e-mails to accounts (``EmailSettings``).
         tags: rules that tag accounts from their latest score (``TagRule``).
         sequences: timed steps for the accounts of a tag (``Sequence``).
+        tasks: working time and escalation of retention tasks (``TaskSettings``).
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -384,6 +411,7 @@ class Settings(BaseModel):
     email: EmailSettings = Field(default_factory=EmailSettings)
     tags: list[TagRule] = Field(default_factory=default_tags)
     sequences: list[Sequence] = Field(default_factory=list)
+    tasks: TaskSettings = Field(default_factory=TaskSettings)
 
     @property
     def horizon(self) -> Horizon:

@@ -33,9 +33,6 @@ log = logging.getLogger(__name__)
 SNAPSHOTS = "snapshots"
 META = "snapshot_meta"
 HISTORY = "score_history"
-ALERTS = "alerts"
-DELIVERIES = "alert_deliveries"
-TASKS = "retention_tasks"
 TABLE_ROWS = "table_rows"  # the feature values of a flat table scored with `score --table`
 
 HISTORY_DDL = f"""
@@ -49,21 +46,6 @@ CREATE TABLE IF NOT EXISTS {HISTORY} (
 HISTORY_COLUMNS = ("account_id", "as_of", "churn_probability", "health_score", "tier", "reasons_en", "strengths_en",
                    "reasons_zh", "strengths_zh", "playbook_action", "playbook_owner", "respond_within",
                    "model_version", "scored_at")
-
-ALERT_DDL = [
-    f"""CREATE TABLE IF NOT EXISTS {ALERTS} (
-        alert_id VARCHAR PRIMARY KEY, rule VARCHAR, account_id VARCHAR, episode_start DATE, fired_as_of DATE,
-        health_score INTEGER, tier VARCHAR, segment VARCHAR, message VARCHAR, created_at TIMESTAMP)""",
-    f"""CREATE TABLE IF NOT EXISTS {DELIVERIES} (
-        alert_id VARCHAR, webhook VARCHAR, status VARCHAR, attempts INTEGER, last_error VARCHAR,
-        delivered_at TIMESTAMP, PRIMARY KEY (alert_id, webhook))""",
-    f"""CREATE TABLE IF NOT EXISTS {TASKS} (
-        task_id VARCHAR PRIMARY KEY, alert_id VARCHAR, account_id VARCHAR, tier VARCHAR, action VARCHAR,
-        owner VARCHAR, due_at TIMESTAMP, status VARCHAR, created_at TIMESTAMP)""",
-]
-
-TASK_COLUMNS = ("task_id", "alert_id", "account_id", "tier", "action", "owner", "due_at", "status", "created_at")
-
 
 @dataclass(frozen=True)
 class SnapshotMeta:
@@ -326,3 +308,13 @@ def feature_rows(store: Path, table_model: bool, as_of: dt.date, account_ids: li
         return rows
     values = pd.DataFrame([json.loads(v) for v in rows["feature_values"]], index=rows.index)
     return pd.concat([rows[["account_id", "as_of"]], values], axis=1)
+
+
+def csm_names(store: Path) -> list[str]:
+    """The distinct CSMs (``accounts.csm``) of the accounts in the latest snapshots, sorted; none
+    when the store has no snapshots or no CSM column."""
+    with connect(store, read_only=True) as con:
+        if not has_table(con, SNAPSHOTS) or "csm" not in snapshot_columns(con):
+            return []
+        return [r[0] for r in con.execute(f"SELECT DISTINCT csm FROM {SNAPSHOTS} WHERE csm IS NOT NULL AND "
+                                          f"as_of = (SELECT max(as_of) FROM {SNAPSHOTS}) ORDER BY 1").fetchall()]

@@ -352,7 +352,7 @@ def build_report(store: Path, settings: Settings, out: Path, *, lang: str = "en"
         top: account pages for the ``top`` accounts by expected MRR loss; ``accounts`` adds more.
         as_of: the scoring date (default: the latest in the history).
         bundle: the ``ModelBundle`` that scored ``as_of`` (for the SHAP waterfalls); None: no waterfalls.
-        open_tasks: open retention tasks (``serving.alerts.open_tasks``); None: none shown.
+        open_tasks: open retention tasks (``workflow.tasks.open_tasks_frame``); None: none shown.
         progress: counts the SHAP waterfalls drawn (``core.progress``).
 
     Raises:

@@ -7,9 +7,10 @@ reasons and strengths (JSON, English and Chinese), the playbook, the model versi
 Re-running a date replaces that date's rows (whatever model scored them), so a run killed
 mid-way and run again completes the date and never duplicates an (account, as-of) pair.
 
-``build_scores`` scores without writing; ``record_scores`` writes the rows of every date and
-(given the settings) raises the alerts they cause, with their retention tasks and deliveries,
-in ONE transaction: a kill leaves either all of it or none of it (`churnwatch score`).
+``build_scores`` scores without writing; ``record_scores`` writes the rows of every date in ONE
+DuckDB transaction and then (given the settings) raises the alerts they cause into the
+operational store (``workflow.alerts``); a kill between the two is made good by the next
+``score`` or ``alerts`` run, which derives the episodes from the whole history.
 
 ``score_table`` does the same for a flat-table model (``train --table``): the rows come
 from a table file (one row per customer, the columns the model was trained on) instead of
@@ -34,7 +35,6 @@ from core.scores import read_history, replace_history, write_history
 from core.settings import Settings
 from core.store import HISTORY_COLUMNS, connect, read_snapshots, write_table_rows
 from features.pipeline import build_snapshots
-from serving.alerts import raise_alerts_in
 from training.bundle import ModelBundle
 from training.errors import ModelBundleError
 from training.own_table import read_scoring_table
@@ -111,9 +111,10 @@ def build_scores(source: str | Path, settings: Settings, store: Path, bundle: Mo
 
 
 def record_scores(store: Path, histories: list[pd.DataFrame], settings: Settings | None = None,
-                  now: dt.datetime | None = None) -> pd.DataFrame:
-    """Write the history rows (each frame's dates replace their stored rows) and, with ``settings``,
-    raise the alerts the new history causes with their tasks and deliveries, in one transaction.
+                  now: dt.datetime | None = None, engine=None) -> pd.DataFrame:
+    """Write the history rows (each frame's dates replace their stored rows) in one transaction and,
+    once committed, with ``settings``, raise the alerts the history causes (``workflow.alerts``; into
+    ``engine``, default the operational store of the store's folder).
 
     Returns:
         The new alerts (none without ``settings``).
@@ -121,7 +122,11 @@ def record_scores(store: Path, histories: list[pd.DataFrame], settings: Settings
     with connect(store) as con, transaction(con):
         for history in histories:
             replace_history(con, history)
-        return raise_alerts_in(con, settings, now) if settings is not None else pd.DataFrame()
+    if settings is None:
+        return pd.DataFrame()
+    from workflow.alerts import raise_alerts
+
+    return raise_alerts(store, settings, engine, now=now)
 
 
 def score_table(path: Path, id_col: str | None, settings: Settings, store: Path, bundle: ModelBundle,

@@ -67,6 +67,7 @@ from serving.problems import problem_response
 from serving.published import PublishedScores
 from serving.scoring import Scorer, feature_rows
 from serving.sync import SyncRoutes
+from workflow.http import service_app
 
 log = logging.getLogger(__name__)
 INLINE_MAX_ACCOUNTS = 16  # scored on the event loop; larger batches in a worker thread
@@ -122,6 +123,7 @@ def make_service(catalogue: Catalogue, scorer: Callable[[], Scorer], token: str 
     published = PublishedScores()
 
     @bentoml.asgi_app(model_app, path="/model")
+    @bentoml.asgi_app(service_app(), path="/workflow")
     @bentoml.service(name="churnwatch", traffic={"timeout": 30}, workers=workers)
     class ChurnService:
         """Churn risk, health, tier, reasons and playbook for accounts."""

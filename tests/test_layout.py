@@ -204,9 +204,9 @@ def test_the_horizon_rule_is_written_once():
 
 
 def test_the_store_schema_and_tables_live_in_core_store():
-    tables = ("score_history", "snapshot_meta", "alert_deliveries", "retention_tasks")
+    tables = ("score_history", "snapshot_meta")  # alerts, tasks, deliveries: the operational store (workflow)
     ddl = re.compile(r"CREATE\s+TABLE\s+IF\s+NOT\s+EXISTS|\b(FROM|JOIN|INTO|UPDATE)\s+(" + "|".join(tables)
-                     + r"|snapshots|alerts)\b", re.IGNORECASE)
+                     + r"|snapshots)\b", re.IGNORECASE)
     assert _files_with_literal(ddl) == ["core/store.py"]
     connects = sorted(str(p.relative_to(ROOT)) for p in source_files() if p.parts[-2] != "benchmarks"
                       and re.search(r"duckdb\.connect\((?!\s*\"?:memory:\"?\s*\))", p.read_text(encoding="utf-8")))
@@ -217,7 +217,8 @@ def test_the_store_schema_and_tables_live_in_core_store():
     ("training.health", ("TIERS", "TIER_KEYS")),
     ("insights.report", ("TIER_COLOURS", "TIER_KEYS", "TIER_RANK", "tier_label")),
     ("insights.explain", ("TIERS", "TIER_KEYS", "LANGS", "tier_label")),
-    ("serving.alerts", ("TIER_RANK",)),
+    ("workflow.alerts", ("TIER_RANK",)),
+    ("workflow.tasks", ("TIER_KEYS",)),
     ("core.settings", ("TIER_KEYS",)),
 ])
 def test_stages_take_the_tiers_from_the_one_table(module, names):

@@ -104,7 +104,8 @@ def report(store: Path | None = None, home: Path | None = None, config: Path | N
     """Write the self-contained HTML portfolio report; returns its path."""
     from insights.explain import ViewError, normalise_lang, normalise_tier, read_scores, scoring_dates
     from insights.report import build_report, version_key
-    from serving.alerts import open_tasks
+    from workflow.db import store_for
+    from workflow.tasks import open_tasks_frame
 
     h, settings = context(home, config)
     target = store or h.store
@@ -133,8 +134,8 @@ def report(store: Path | None = None, home: Path | None = None, config: Path | N
         say(f"rendering the report as of {day}")
         try:
             result = build_report(target, settings, path, lang=lang, tier=tier, top=top, accounts=accounts,
-                                  as_of=day, bundle=bundle, open_tasks=open_tasks(target),
-                                  progress=say)
+                                  as_of=day, bundle=bundle, progress=say,
+                                  open_tasks=open_tasks_frame(store_for(h.root, settings.operations.url)))
         except ViewError as exc:
             raise _view_error(exc) from exc
     console.print(f"report: {result.path} ({result.bytes / 1e6:.1f} MB, {result.pages} account pages, "

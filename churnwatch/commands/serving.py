@@ -1,4 +1,4 @@
-"""`churnwatch score`, `alerts`, `tasks` and `serve`: scores, alerts, retention tasks, the API.
+"""`churnwatch score` and `serve`: scores (and the alerts they raise: ``commands.workflow``), the API.
 
 Stage libraries are imported inside the commands: MLflow, LightGBM and Evidently take seconds to
 load, and ``churnwatch --help`` or a usage error should not wait for them.
@@ -9,11 +9,12 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 from rich.table import Table
 
+from churnwatch.commands.workflow import operations, run_alerts, storage_named
 from churnwatch.options import (
     ConfigOpt,
     DataOpt,
@@ -28,14 +29,11 @@ from churnwatch.options import (
     tracking,
 )
 from core.home import Home
-from core.settings import Settings
 from core.store import HISTORY
 from core.vocabulary import TIER_KEYS
 
-if TYPE_CHECKING:
-    import pandas as pd
 
-
+@storage_named
 def score(data: DataOpt = None, store: StoreOpt = None, home: HomeOpt = None, config: ConfigOpt = None,
           as_of: Annotated[str | None, typer.Option("--as-of", help="YYYY-MM-DD, or several separated by commas "
                                                     "(default: the data end)")] = None,
@@ -72,8 +70,9 @@ def score(data: DataOpt = None, store: StoreOpt = None, home: HomeOpt = None, co
         with steps() as say:
             say(f"features and scores as of {', '.join(map(str, sorted(set(dates))))}")
             scored = build_scores(source, settings, target, bundle, dates, version, progress=say)
-    # the scores and the alerts they raise (with tasks and deliveries) commit together
-    new = record_scores(target, list(scored.values()), settings)
+    # the scores commit, then the alerts they raise (with tasks and digests) go to the operational store
+    engine, _ = operations(home, config)
+    new = record_scores(target, list(scored.values()), settings, engine=engine)
     unit = "customers" if table is not None else "accounts"
     for date, history in scored.items():
         counts = history["tier"].value_counts()
@@ -92,39 +91,7 @@ def score(data: DataOpt = None, store: StoreOpt = None, home: HomeOpt = None, co
     from serving.published import publish_scores
 
     console.print(f"published for the service: {publish_scores(target, settings)}")
-    run_alerts(target, settings, new)
-
-
-def run_alerts(target: Path, settings: Settings, new: pd.DataFrame | None = None) -> None:
-    """Raise the alerts the score history calls for (unless ``new``: those a scoring run raised
-    with its scores) and deliver every pending one."""
-    from serving.alerts import deliver_pending, raise_alerts
-
-    new = raise_alerts(target, settings) if new is None else new
-    sent = deliver_pending(target, settings)
-    console.print(f"alerts: {len(new):,} new ({', '.join(sorted(set(new['rule']))) if len(new) else 'none'}); "
-                  f"deliveries: {sent['delivered']:,} sent, {sent['pending']:,} pending for the next run; "
-                  "retention tasks: churnwatch tasks")
-
-
-def alerts(store: StoreOpt = None, home: HomeOpt = None, config: ConfigOpt = None) -> None:
-    """Evaluate the alert rules on the score history and deliver pending alerts to webhooks."""
-    h, settings = context(home, config)
-    run_alerts(store or h.store, settings)
-
-
-def tasks(store: StoreOpt = None, home: HomeOpt = None) -> None:
-    """Open retention tasks created by alerts (owner and due time from the tier's playbook)."""
-    from serving.alerts import open_tasks
-
-    h = Home.resolve(home)
-    frame = open_tasks(store or h.store)
-    table = Table(title=f"open retention tasks ({len(frame):,})")
-    for c in ("task", "account", "tier", "owner", "due", "action"):
-        table.add_column(c)
-    for r in frame.head(50).itertuples():
-        table.add_row(r.task_id, r.account_id, r.tier, r.owner, str(r.due_at or "-"), r.action)
-    console.print(table)
+    run_alerts(target, settings, engine, new)
 
 
 def serve(store: StoreOpt = None, home: HomeOpt = None,
@@ -150,5 +117,5 @@ def serve(store: StoreOpt = None, home: HomeOpt = None,
 
 def register(app: typer.Typer) -> None:
     """Add this module's commands to ``app``."""
-    for command in (score, alerts, tasks, serve):
+    for command in (score, serve):
         app.command()(command)

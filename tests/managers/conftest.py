@@ -13,10 +13,10 @@ from core.settings import Settings, dump_settings, load_settings
 from core.store import connect, read_meta
 from demo.generator import write_demo_data
 from features.pipeline import build_snapshots
-from serving.alerts import raise_alerts
 from serving.batch import score_as_of
 from training.bundle import ModelBundle
 from training.train import train_on_snapshots
+from workflow.alerts import raise_alerts
 
 
 @dataclass(frozen=True)

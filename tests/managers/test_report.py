@@ -14,7 +14,8 @@ import pytest
 from churnwatch.browser import dump_dom, pixel_spread, screenshot
 from insights.explain import ViewError
 from insights.report import build_report
-from serving.alerts import open_tasks
+from workflow.db import store_for
+from workflow.tasks import open_tasks_frame
 
 
 @pytest.fixture(scope="module")
@@ -24,7 +25,7 @@ def reports(home, tmp_path_factory):
     result = {}
     for lang in ("en", "zh-CN"):
         r = build_report(home.store, home.settings, out / f"report.{lang}.html", lang=lang, top=6,
-                         bundle=home.bundle, open_tasks=open_tasks(home.store))
+                         bundle=home.bundle, open_tasks=open_tasks_frame(store_for(home.root)))
         png = screenshot(r.path, out / f"report.{lang}.png", width=1400, height=1800)
         result[lang] = (r, dump_dom(r.path), png)
     return result

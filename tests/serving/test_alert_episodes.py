@@ -1,6 +1,6 @@
 """Alerts stay one per episode when dates are scored out of order; alerts, tasks and deliveries are
-written together (and repaired when an older run left an alert alone); scores and alerts commit
-together."""
+written together in the operational store (and repaired when an alert was left without its task);
+scores commit first and a failed scoring raises no alert."""
 
 from __future__ import annotations
 
@@ -12,8 +12,10 @@ import pytest
 
 from core.errors import StoreError
 from core.settings import AlertRule, Settings, Webhook
-from serving.alerts import find_episodes, raise_alerts
 from serving.batch import record_scores
+from workflow import db
+from workflow.alerts import ALERTS, find_episodes, raise_alerts
+from workflow.tasks import DELIVERIES, TASKS
 
 DAY0 = dt.date(2025, 3, 1)
 BELOW = AlertRule(name="below 60 for 7 days", kind="below_for", threshold=60, days=7, min_scores=2)
@@ -44,8 +46,15 @@ def write(store, rows: pd.DataFrame) -> None:
 
 
 def stored(store, sql: str) -> list[tuple]:
+    """Rows of a query on the DuckDB store."""
     with duckdb.connect(str(store), read_only=True) as con:
         return con.execute(sql).fetchall()
+
+
+def operational(store, sql: str) -> list[tuple]:
+    """Rows of a query on the operational store of the store's home."""
+    with db.store_for(store.parent).connect() as conn:
+        return [tuple(r) for r in conn.exec_driver_sql(sql).all()]
 
 
 # (rule, scores first scored, the date scored afterwards between two scored dates)
@@ -70,9 +79,9 @@ def test_a_date_scored_between_two_scored_dates_raises_no_second_alert(tmp_path,
     episodes = find_episodes(scores({**first, **middle}), rule)
     assert episodes["episode_start"].min() < raised["episode_start"].iloc[0]  # the episode did move
     assert raise_alerts(store, settings).empty
-    assert stored(store, "SELECT alert_id FROM alerts") == [(raised["alert_id"].iloc[0],)]  # the same id
-    assert stored(store, "SELECT count(*) FROM retention_tasks") == [(1,)]
-    assert stored(store, "SELECT count(*) FROM alert_deliveries") == [(2,)]
+    assert operational(store, f"SELECT id FROM {ALERTS.name}") == [(raised["alert_id"].iloc[0],)]  # the same id
+    assert operational(store, f"SELECT count(*) FROM {TASKS.name}") == [(1,)]
+    assert operational(store, f"SELECT count(*) FROM {DELIVERIES.name}") == [(2,)]  # one digest per webhook
 
 
 def test_one_score_per_account_has_no_episode():
@@ -107,26 +116,33 @@ def test_an_alert_left_without_its_task_gets_task_and_deliveries_once(tmp_path):
     write(store, scores({0: 70, **{d: 50 for d in range(1, 9)}}))
     raised = raise_alerts(store, settings)
     aid = raised["alert_id"].iloc[0]
-    with duckdb.connect(str(store)) as con:  # what a run killed before the alerts shared a transaction left
-        con.execute("DELETE FROM retention_tasks")
-        con.execute("DELETE FROM alert_deliveries WHERE webhook = 'slack'")
+    with write_ops(store) as conn:  # an alert stored alone (by hand, or by a tool that knows no tasks)
+        conn.execute(ALERTS.update().values(task_id=None))
+        conn.execute(DELIVERIES.delete())
+        conn.execute(TASKS.delete())
     assert raise_alerts(store, settings).empty  # no new alert, but the old one is whole again
     assert raise_alerts(store, settings).empty
-    assert stored(store, "SELECT alert_id, status FROM retention_tasks") == [(aid, "open")]
-    assert sorted(stored(store, "SELECT webhook, status FROM alert_deliveries")) == [
+    assert operational(store, f"SELECT episode_key, status FROM {TASKS.name}") == [(aid, "open")]
+    assert sorted(operational(store, f"SELECT webhook, status FROM {DELIVERIES.name}")) == [
         ("generic", "pending"), ("slack", "pending")]
 
 
-def test_scores_and_their_alerts_commit_together_or_not_at_all(tmp_path):
+def write_ops(store):
+    return db.write(db.store_for(store.parent))
+
+
+def test_scores_commit_at_once_and_raise_their_alerts_after(tmp_path):
     store, settings = tmp_path / "s.duckdb", Settings(alert_rules=[BELOW], webhooks=HOOKS)
     full = history_rows(scores({0: 70, **{d: 50 for d in range(1, 9)}}))
     twice = pd.concat([full.iloc[[3]], full.iloc[[3]]])
     with pytest.raises(StoreError, match="repeated .account, as-of. pairs, e.g. a1 as of 2025-03-04"):
         record_scores(store, [full, twice], settings)
     assert stored(store, "SELECT count(*) FROM duckdb_tables()") == [(0,)]  # not even the first date's rows
+    assert not (tmp_path / "operations.sqlite").exists()  # and no alert
     new = record_scores(store, [full], settings)
     assert len(new) == 1
-    assert stored(store, "SELECT count(*), count(DISTINCT alert_id) FROM alert_deliveries") == [(2, 1)]
+    assert operational(store, f"SELECT count(*), count(DISTINCT idempotency_key) FROM {DELIVERIES.name}") == [(2, 2)]
+    assert operational(store, f"SELECT account_id FROM {TASKS.name}") == [("a1",)]
     # re-running the same dates (after a kill, or with another model) replaces rows, raises nothing new
     assert record_scores(store, [full.assign(model_version="8")], settings).empty
     assert stored(store, "SELECT count(*), count(DISTINCT (account_id, as_of)), min(model_version) "

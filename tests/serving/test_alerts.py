@@ -1,23 +1,16 @@
-"""Alerts on hand-built score histories; delivery to a local webhook receiver."""
+"""Alerts on hand-built score histories (delivery: ``workflow.notify`` and ``workflow.send``)."""
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
-import hashlib
-import hmac
-import json
-import threading
-import urllib.parse
-from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import duckdb
 import pandas as pd
-import pytest
 
-from core.settings import AlertRule, Settings, Webhook
-from serving.alerts import deliver_pending, find_episodes, open_tasks, raise_alerts
-from tests.services import free_port
+from core.settings import AlertRule, Settings
+from workflow.alerts import find_episodes, raise_alerts
+from workflow.db import store_for
+from workflow.tasks import list_tasks
 
 DAY0 = dt.date(2025, 3, 1)
 
@@ -58,38 +51,6 @@ def test_segment_filter_tier_drop_and_entering_high_risk():
     assert [d.day for d in high["fired_as_of"]] == [2, 5]
 
 
-class Receiver(BaseHTTPRequestHandler):
-    calls: list[tuple[str, str, dict]] = []
-    fail_first = True
-
-    def do_POST(self):  # noqa: N802
-        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-        Receiver.calls.append((self.path.split("?")[0], self.path, body))
-        if Receiver.fail_first:
-            Receiver.fail_first = False
-            self.send_response(500)
-            self.end_headers()
-            return
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.end_headers()
-        self.wfile.write(b'{"errcode": 0}')
-
-    def log_message(self, *args):
-        pass
-
-
-@pytest.fixture
-def receiver():
-    port = free_port()
-    server = HTTPServer(("127.0.0.1", port), Receiver)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    Receiver.calls, Receiver.fail_first = [], True
-    yield f"http://127.0.0.1:{port}"
-    server.shutdown()
-
-
 def make_store(path, hist: pd.DataFrame):
     with duckdb.connect(str(path)) as con:
         con.register("h", hist)
@@ -97,39 +58,15 @@ def make_store(path, hist: pd.DataFrame):
         con.execute("CREATE TABLE snapshots AS SELECT account_id, as_of, segment FROM h")
 
 
-def test_delivery_is_retried_next_run_never_sent_twice_and_payloads_fit_each_platform(tmp_path, receiver):
+def test_an_alert_opens_a_task_due_by_its_playbook(tmp_path):
     store = tmp_path / "s.duckdb"
     make_store(store, history([70] + [50] * 7))
-    secret = "SEC-test"
-    settings = Settings(alert_rules=[RULE], webhooks=[
-        Webhook(name="generic", url=f"{receiver}/generic", retries=0),
-        Webhook(name="slack", url=f"{receiver}/slack", format="slack", retries=0),
-        Webhook(name="dingtalk", url=f"{receiver}/dingtalk?access_token=abc", format="dingtalk", secret=secret,
-                retries=0),
-        Webhook(name="wecom", url=f"{receiver}/wecom", format="wecom", retries=0),
-    ])
-    new = raise_alerts(store, settings)
-    assert len(new) == 1 and raise_alerts(store, settings).empty  # once per episode
-    assert deliver_pending(store, settings, backoff_seconds=0) == {"delivered": 3, "pending": 1}
-    assert deliver_pending(store, settings, backoff_seconds=0) == {"delivered": 1, "pending": 0}
-    assert deliver_pending(store, settings, backoff_seconds=0) == {"delivered": 0, "pending": 0}
-    paths = [c[0] for c in Receiver.calls]
-    assert sorted(paths) == sorted(["/generic", "/generic", "/slack", "/dingtalk", "/wecom"])
-
-    bodies = {c[0]: c[2] for c in Receiver.calls}
-    assert bodies["/generic"]["account_id"] == "a1" and bodies["/generic"]["health_score"] == 50
-    assert bodies["/slack"]["blocks"][0]["text"]["type"] == "mrkdwn" and "a1" in bodies["/slack"]["text"]
-    assert bodies["/dingtalk"]["msgtype"] == "markdown" and "a1" in bodies["/dingtalk"]["markdown"]["text"]
-    assert bodies["/wecom"]["msgtype"] == "markdown" and "a1" in bodies["/wecom"]["markdown"]["content"]
-    query = urllib.parse.parse_qs(urllib.parse.urlparse([c[1] for c in Receiver.calls if c[0] == "/dingtalk"][0]).query)
-    ts = query["timestamp"][0]
-    expected = base64.b64encode(hmac.new(secret.encode(), f"{ts}\n{secret}".encode(), hashlib.sha256).digest())
-    assert query["sign"][0] == expected.decode() and query["access_token"] == ["abc"]
-
-    tasks = open_tasks(store)
-    assert len(tasks) == 1 and tasks.iloc[0]["owner"] == "CSM / CSM lead"  # medium risk playbook
-    created, due = tasks.iloc[0]["created_at"], tasks.iloc[0]["due_at"]
-    assert (due - created) == pd.Timedelta(hours=24)
+    new = raise_alerts(store, Settings(alert_rules=[RULE]))
+    assert len(new) == 1 and raise_alerts(store, Settings(alert_rules=[RULE])).empty  # once per episode
+    [task] = list_tasks(store_for(tmp_path))
+    assert task["owner"] == "CSM / CSM lead" and task["status"] == "open"  # no CSM in the data: the role
+    created, due = dt.datetime.fromisoformat(task["created_at"]), dt.datetime.fromisoformat(task["due_at"])
+    assert due - created == dt.timedelta(hours=24)  # the medium-risk playbook
 
 
 def test_below_for_needs_scores_closer_than_the_window():
@@ -138,7 +75,7 @@ def test_below_for_needs_scores_closer_than_the_window():
 
 
 def test_backfilled_past_episodes_raise_no_alerts_unless_they_still_hold(tmp_path):
-    from serving.alerts import current_episodes
+    from workflow.alerts import current_episodes
 
     # fell below 60 for a week long ago, recovered since; a tier drop long ago that still holds
     h = history([70] + [50] * 8 + [75] * 30)

@@ -1,9 +1,11 @@
 """Fault injection (issue 13, item 4): `churnwatch alerts` and `churnwatch score` killed with SIGKILL
 at random points, then run again to completion, leave the same stores as a clean run on a copy of
-the same home: no duplicate score rows, no alert missing, every alert with its retention task and
-one delivery row per webhook, and each message received at most once more per kill (a kill
-between the receiver's answer and the delivery's mark resends that one message, see
-``serving.alerts``).
+the same home: no duplicate score rows, no alert missing, every alert with its retention task (one
+open task per account) and one digest delivery per webhook, and each message received at most
+once more per kill (a kill between the receiver's answer and the delivery's mark resends that one
+message, see ``workflow.notify``). Scores are in DuckDB, alerts, tasks and deliveries in the
+operational store (``operations.sqlite`` in the home): a kill between the two commits is made
+good by the next run (``workflow.alerts``).
 
 A tiny demo home (150 accounts x 12 months, a champion in its MLflow store, five weekly scoring
 dates without alerts yet, three alert rules, two webhooks) is copied for every series of runs;
@@ -33,12 +35,12 @@ from pathlib import Path
 
 import duckdb
 import pytest
+import sqlalchemy as sa
 
 from core.settings import AlertRule, Webhook, default_alert_rules, dump_settings, load_settings
 from core.store import read_meta
 from demo.generator import write_demo_data
 from features.pipeline import build_snapshots
-from serving.alerts import idempotency_key
 from serving.batch import score_dates
 from tests.services import free_port
 from training.registry import set_champion, setup
@@ -157,17 +159,29 @@ def killed(home: Path, delay: float, *args: str) -> bool:
 
 
 def state(home: Path) -> dict:
-    """What the store holds, for comparison with a clean run."""
+    """What the stores hold, for comparison with a clean run."""
     with duckdb.connect(str(home / "store.duckdb"), read_only=True) as con:
         q = lambda sql: con.execute(sql).fetchall()  # noqa: E731
-        return {
+        out = {
             "history": sorted(q("SELECT account_id, as_of, model_version FROM score_history")),
             "duplicate_history": q("SELECT count(*) FROM (SELECT account_id, as_of FROM score_history "
                                    "GROUP BY ALL HAVING count(*) > 1)")[0][0],
-            "alerts": sorted(r[0] for r in q("SELECT alert_id FROM alerts")),
-            "tasks": sorted(r[0] for r in q("SELECT alert_id FROM retention_tasks")),
-            "deliveries": sorted(q("SELECT alert_id, webhook, status FROM alert_deliveries")),
         }
+    ops = home / "operations.sqlite"
+    if not ops.exists():
+        return {**out, "alerts": [], "alert_tasks": [], "tasks": [], "deliveries": []}
+    engine = sa.create_engine(f"sqlite:///{ops}")
+    try:
+        with engine.connect() as conn:
+            q = lambda sql: [tuple(r) for r in conn.exec_driver_sql(sql).all()]  # noqa: E731
+            out.update(
+                alerts=sorted(r[0] for r in q("SELECT id FROM alerts")),
+                alert_tasks=sorted(q("SELECT a.id, t.account_id FROM alerts a LEFT JOIN tasks t ON t.id = a.task_id")),
+                tasks=sorted(q("SELECT account_id, status FROM tasks")),
+                deliveries=sorted(q("SELECT webhook, kind, idempotency_key, status FROM deliveries")))
+    finally:
+        engine.dispose()
+    return out
 
 
 def messages(name: str) -> dict[tuple[str, str], int]:
@@ -184,10 +198,15 @@ def assert_recovered(home: Path, clean: dict, kills: int) -> None:
     assert got["duplicate_history"] == 0
     assert got["history"] == clean["history"]
     assert got["alerts"] == clean["alerts"] and got["alerts"]
-    assert got["tasks"] == got["alerts"]  # every alert has exactly one task
-    assert got["deliveries"] == [(a, h, "delivered") for a in got["alerts"] for h in sorted(HOOKS)]
+    assert got["alert_tasks"] == clean["alert_tasks"]  # every alert has its task, of its account
+    assert all(account is not None for _, account in got["alert_tasks"])
+    assert got["tasks"] == clean["tasks"]
+    assert len({a for a, _ in got["tasks"]}) == len(got["tasks"])  # one task per account
+    assert got["deliveries"] == clean["deliveries"]  # the same digests, under the same keys
+    assert {d[3] for d in got["deliveries"]} == {"delivered"}
+    assert sorted(d[0] for d in got["deliveries"]) == sorted(HOOKS)  # one digest per webhook and run
     counts = messages(home.name)
-    expected = {(h, idempotency_key(a, h)) for a in got["alerts"] for h in HOOKS}
+    expected = {(hook, key) for hook, _, key, _ in got["deliveries"]}
     assert set(counts) == expected  # every message arrived, no other message
     extra = sum(n - 1 for n in counts.values())
     assert extra <= kills, f"{extra} messages received twice after {kills} kills"
@@ -198,6 +217,7 @@ def test_alerts_killed_at_random_points_then_rerun_lose_and_repeat_nothing(base,
     duration = run(clean_home, "alerts")
     clean = state(clean_home)
     assert len(clean["alerts"]) >= 10 and all(n == 1 for n in messages("alerts-clean").values())
+    assert len(messages("alerts-clean")) == len(HOOKS)  # one digest per webhook
     idle = run(clean_home, "alerts")  # nothing left to do: no alert, no message again
     assert state(clean_home) == clean and all(n == 1 for n in messages("alerts-clean").values())
     rng = random.Random(SEED)

@@ -1,0 +1,270 @@
+"""Alerts over the score history, raised into the operational store.
+
+* ``find_episodes`` (pure): for every rule, the episodes in a score history, the date each one
+  fires and the last score it lasts to. An episode of ``below_for`` is a run of consecutive
+  scores below the threshold; it fires on the first score where the run spans ``days`` calendar
+  days and has ``min_scores`` scores. A recovery ends the episode; the next run is a new one. An
+  episode of ``tier_drop`` starts at a score a whole tier worse than the previous one and lasts
+  while the tier stays worse than that previous one; one of ``entered_high_risk`` lasts while
+  the tier stays high risk.
+* ``raise_alerts``: run right AFTER the score rows are committed to DuckDB. Episodes are derived
+  from the whole score history on every run; an episode that meets the dates of a stored alert of
+  its rule and account (the alert's episode start to its firing date) already has its alert, so
+  scoring a date between two scored dates raises nothing new. New alerts (unique per rule,
+  account and episode start: a repeated insert is skipped), their tasks (``workflow.tasks``: one
+  open task per account, updated by a later alert) and one pending digest delivery per webhook
+  are written in ONE transaction of the operational store. A process killed between the DuckDB
+  commit and this transaction leaves scores without alerts; the next ``score`` or ``alerts`` run
+  finds those episodes uncovered and raises them then. An alert stored without its task (by
+  any other path) gets its task on the next run.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from pathlib import Path
+
+import pandas as pd
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from core.scores import alert_facts, history_with_segment
+from core.settings import AlertRule, Settings
+from core.store import connect
+from core.vocabulary import TIER_RANK
+from workflow.db import METADATA, store_for, write
+from workflow.tasks import aware, enqueue, insert_ignore, open_or_update, short_hash, utcnow
+
+__all__ = ["ALERTS", "current_episodes", "find_episodes", "raise_alerts", "stored_alerts", "uncovered"]
+
+EPISODE_COLUMNS = ["account_id", "episode_start", "fired_as_of", "episode_end", "health_score", "tier", "segment"]
+ALERT_COLUMNS = ["alert_id", "rule", "account_id", "episode_start", "fired_as_of", "health_score", "tier",
+                 "segment", "churn_probability", "mrr", "expected_loss", "csm", "top_reason_en", "top_reason_zh",
+                 "created_at"]
+
+ALERTS = sa.Table(
+    "alerts", METADATA,
+    sa.Column("id", sa.String(40), primary_key=True),  # a hash of rule, account and episode start
+    sa.Column("rule", sa.String(200), nullable=False),
+    sa.Column("account_id", sa.String(200), nullable=False),
+    sa.Column("episode_start", sa.Date, nullable=False),
+    sa.Column("fired_as_of", sa.Date, nullable=False),
+    sa.Column("health_score", sa.Integer, nullable=False),
+    sa.Column("tier", sa.String(20), nullable=False),
+    sa.Column("segment", sa.String(200)),
+    sa.Column("churn_probability", sa.Float),
+    sa.Column("mrr", sa.Float),
+    sa.Column("expected_loss", sa.Float),  # MRR x churn probability
+    sa.Column("csm", sa.String(200)),
+    sa.Column("top_reason_en", sa.Text),
+    sa.Column("top_reason_zh", sa.Text),
+    sa.Column("task_id", sa.Integer),  # the task it opened or updated
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.UniqueConstraint("rule", "account_id", "episode_start", name="uq_alerts_rule"),
+    sa.Index("ix_alerts_account_id", "account_id"),
+)
+#: a lock key that makes two alert raisers on one PostgreSQL store wait for each other
+PG_LOCK = 15_002
+
+
+def find_episodes(history: pd.DataFrame, rule: AlertRule) -> pd.DataFrame:
+    """Firing episodes: columns account_id, episode_start, fired_as_of, episode_end (the last score
+    of the episode), health_score, tier and segment at the firing score.
+
+    ``history`` has account_id, as_of, health_score, tier and (optionally) segment.
+    """
+    h = history.copy()
+    if "segment" not in h:
+        h["segment"] = None
+    if rule.segments is not None:
+        h = h[h["segment"].isin(rule.segments)]
+    if h.empty:
+        return pd.DataFrame(columns=EPISODE_COLUMNS)
+    h["as_of"] = pd.to_datetime(h["as_of"])
+    h = h.sort_values(["account_id", "as_of"]).reset_index(drop=True)
+    fired = _below_for(h, rule) if rule.kind == "below_for" else _tier_moves(h, rule)
+    out = fired[EPISODE_COLUMNS].copy()
+    for c in ("episode_start", "fired_as_of", "episode_end"):
+        out[c] = pd.to_datetime(out[c]).dt.date
+    return out.reset_index(drop=True)
+
+
+def _below_for(h: pd.DataFrame, rule: AlertRule) -> pd.DataFrame:
+    """``find_episodes`` of a ``below_for`` rule on a history sorted by account and date."""
+    below = h["health_score"] < rule.threshold
+    # a new run starts at every score below the threshold whose previous score was not, or
+    # was more than ``days`` earlier ("every score of the last N days" needs scores that close)
+    gap = h.groupby("account_id")["as_of"].diff().dt.days
+    starts = below & (~below.groupby(h["account_id"]).shift(1, fill_value=False) | (gap > rule.days))
+    run = starts.groupby(h["account_id"]).cumsum()
+    h = h.assign(below=below, run=run)[below]
+    runs = h.groupby(["account_id", "run"])["as_of"]
+    h = h.assign(episode_start=runs.transform("min"), episode_end=runs.transform("max"),
+                 n=h.groupby(["account_id", "run"]).cumcount() + 1)
+    ok = h[((h["as_of"] - h["episode_start"]).dt.days >= rule.days - 1) & (h["n"] >= rule.min_scores)]
+    return ok.groupby(["account_id", "run"], as_index=False).first().assign(fired_as_of=lambda f: f["as_of"])
+
+
+def _tier_moves(h: pd.DataFrame, rule: AlertRule) -> pd.DataFrame:
+    """``find_episodes`` of a ``tier_drop`` or ``entered_high_risk`` rule on a sorted history."""
+    prev = h.groupby("account_id")["tier"].shift(1)
+    rank, prev_rank = h["tier"].map(TIER_RANK), prev.map(TIER_RANK)
+    if rule.kind == "tier_drop":
+        hit, base = prev_rank.notna() & (rank > prev_rank), prev_rank
+    else:
+        hit = (h["tier"] == "high_risk") & prev.notna() & (prev != "high_risk")
+        base = pd.Series(TIER_RANK["high_risk"] - 1, index=h.index)
+    fired = h[hit].copy()  # (assigning h's columns to an empty frame would take h's index)
+    fired["base"] = base[hit]
+    fired["episode_start"] = fired["fired_as_of"] = fired["as_of"]
+    fired["episode_end"] = _last_held(h.assign(rank=rank), fired).to_numpy()
+    return fired
+
+
+def _last_held(h: pd.DataFrame, fired: pd.DataFrame) -> pd.Series:
+    """For each firing score, the date of the last consecutive score of its account from it on
+    whose tier rank stays above the firing's ``base`` rank."""
+    keys = fired[["account_id", "as_of", "base"]].assign(hit=range(len(fired)))
+    later = keys.merge(h[["account_id", "as_of", "rank"]], on="account_id", suffixes=("", "_later"))
+    later = later[later["as_of_later"] >= later["as_of"]]
+    stop = later["hit"].map(later[later["rank"] <= later["base"]].groupby("hit")["as_of_later"].min())
+    held = later[stop.isna() | (later["as_of_later"] < stop)]
+    return held.groupby("hit")["as_of_later"].max().reindex(range(len(fired)))
+
+
+def uncovered(episodes: pd.DataFrame, spans: pd.DataFrame) -> pd.DataFrame:
+    """The ``episodes`` of one rule that no stored alert covers. ``spans``: that rule's stored alerts
+    (account_id, episode_start, fired_as_of); an alert covers an episode of its account when the
+    alert's dates (episode start to firing) meet the episode's (start to last score)."""
+    if episodes.empty or spans.empty:
+        return episodes
+    eps = episodes.reset_index(drop=True)
+    pairs = eps.reset_index().merge(spans[["account_id", "episode_start", "fired_as_of"]], on="account_id",
+                                    suffixes=("", "_alert"))
+    day = pd.to_datetime
+    meets = ((day(pairs["episode_start_alert"]) <= day(pairs["episode_end"]))
+             & (day(pairs["fired_as_of_alert"]) >= day(pairs["episode_start"])))
+    return eps.drop(index=pairs.loc[meets, "index"].unique()).reset_index(drop=True)
+
+
+RECENT_DAYS = 7
+
+
+def current_episodes(history: pd.DataFrame, episodes: pd.DataFrame, rule: AlertRule) -> pd.DataFrame:
+    """The episodes worth an alert now: fired within ``RECENT_DAYS`` of the newest scoring
+    date, or whose condition still holds at the account's latest score. Scoring past dates
+    (a backfill) then raises no alerts and tasks about situations long gone."""
+    if episodes.empty:
+        return episodes
+    h = history.assign(as_of=pd.to_datetime(history["as_of"]).dt.date)
+    newest = h["as_of"].max()
+    latest = h.sort_values("as_of").groupby("account_id").tail(1).set_index("account_id")
+    recent = pd.to_datetime(episodes["fired_as_of"]).dt.date >= newest - dt.timedelta(days=RECENT_DAYS)
+    last = latest.reindex(episodes["account_id"])
+    if rule.kind == "below_for":
+        holds = (last["health_score"] < rule.threshold).to_numpy()
+    else:
+        holds = (last["tier"].map(TIER_RANK).to_numpy() >= episodes["tier"].map(TIER_RANK).to_numpy())
+    return episodes[recent.to_numpy() | holds].reset_index(drop=True)
+
+
+def alert_id(rule: str, account: str, start: dt.date) -> str:
+    """The id of a rule's alert on an account's episode (stable across runs)."""
+    return hashlib.sha256(f"{rule}|{account}|{start.isoformat()}".encode()).hexdigest()[:20]
+
+
+def stored_alerts(engine: Engine) -> pd.DataFrame:
+    """Every stored alert (``ALERT_COLUMNS`` and task_id), oldest first."""
+    with engine.connect() as conn:
+        rows = conn.execute(sa.select(ALERTS).order_by(ALERTS.c.created_at, ALERTS.c.id)).mappings().all()
+    frame = pd.DataFrame([dict(r) for r in rows], columns=[c.name for c in ALERTS.columns])
+    return frame.rename(columns={"id": "alert_id"})
+
+
+def _spans(engine: Engine) -> pd.DataFrame:
+    with engine.connect() as conn:
+        rows = conn.execute(sa.select(ALERTS.c.rule, ALERTS.c.account_id, ALERTS.c.episode_start,
+                                      ALERTS.c.fired_as_of)).all()
+    return pd.DataFrame(rows, columns=["rule", "account_id", "episode_start", "fired_as_of"])
+
+
+def _new_alerts(history: pd.DataFrame, rule: AlertRule, spans: pd.DataFrame) -> pd.DataFrame:
+    """The alerts ``rule`` raises now: its current episodes that no stored alert covers."""
+    episodes = uncovered(current_episodes(history, find_episodes(history, rule), rule), spans)
+    if episodes.empty:
+        return pd.DataFrame(columns=["alert_id", "rule", *EPISODE_COLUMNS])
+    return episodes.assign(alert_id=[alert_id(rule.name, a, s) for a, s in zip(episodes["account_id"],
+                                                                                 episodes["episode_start"])],
+                           rule=rule.name, health_score=episodes["health_score"].astype(int))
+
+
+def _first_text(reasons: object) -> str | None:
+    """The first reason's text of a reasons JSON list, else None."""
+    if not isinstance(reasons, str) or not reasons:
+        return None
+    try:
+        items = json.loads(reasons)
+    except ValueError:
+        return None
+    return items[0].get("text") if items and isinstance(items[0], dict) else None
+
+
+def _with_facts(store: Path, new: pd.DataFrame, now: dt.datetime) -> pd.DataFrame:
+    """``new`` alerts with their score's probability and top reasons and the snapshot's MRR and CSM."""
+    with connect(store, read_only=True) as con:
+        facts = alert_facts(con, new.rename(columns={"fired_as_of": "as_of"}))
+    facts = facts.assign(as_of=pd.to_datetime(facts["as_of"]).dt.date).rename(columns={"as_of": "fired_as_of"})
+    out = new.merge(facts, on=["account_id", "fired_as_of"], how="left")
+    def number(v):
+        return None if v is None or pd.isna(v) else float(v)
+    out["churn_probability"] = [number(v) for v in out["churn_probability"]]
+    out["mrr"] = [number(v) for v in out["mrr"]]
+    out["expected_loss"] = [None if p is None or m is None else round(p * m, 2)
+                            for p, m in zip(out["churn_probability"], out["mrr"])]
+    out["csm"] = [None if v is None or pd.isna(v) else str(v) for v in out["csm"]]
+    out["top_reason_en"] = [_first_text(v) for v in out["reasons_en"]]
+    out["top_reason_zh"] = [_first_text(v) for v in out["reasons_zh"]]
+    out["segment"] = [None if v is None or pd.isna(v) else str(v) for v in out["segment"]]
+    return out.assign(created_at=now)[ALERT_COLUMNS]
+
+
+def raise_alerts(store: Path, settings: Settings, engine: Engine | None = None,
+                 now: dt.datetime | None = None) -> pd.DataFrame:
+    """Evaluate every rule on the store's whole score history and raise the new alerts into the
+    operational store (``engine``; default the home's, ``store``'s folder being the home): each
+    with its task and one pending digest delivery per webhook, in one transaction. Returns the new
+    alerts (``ALERT_COLUMNS``)."""
+    now = aware(now) or utcnow()
+    engine = engine if engine is not None else store_for(Path(store).parent, settings.operations.url)
+    with connect(store, read_only=True) as con:
+        history = history_with_segment(con)
+    spans = _spans(engine)
+    found = [_new_alerts(history, rule, spans[spans["rule"] == rule.name]) for rule in settings.alert_rules]
+    found = [f for f in found if len(f)]
+    new = pd.concat(found, ignore_index=True).drop_duplicates("alert_id", ignore_index=True) if found else None
+    new = _with_facts(store, new, now) if new is not None else pd.DataFrame(columns=ALERT_COLUMNS)
+    records = [{("id" if k == "alert_id" else k): (None if isinstance(v, float) and v != v else v)
+                for k, v in r.items()} for r in new.to_dict(orient="records")]
+    inserted = []
+    with write(engine) as conn:
+        if conn.dialect.name == "postgresql":
+            conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({PG_LOCK})")
+        for r in records:
+            if insert_ignore(conn, ALERTS, [r]):
+                inserted.append(r["id"])
+        todo = conn.execute(sa.select(ALERTS).where(ALERTS.c.task_id.is_(None))
+                            .order_by(ALERTS.c.created_at, ALERTS.c.fired_as_of, ALERTS.c.id)).mappings().all()
+        tasks = set()
+        for alert in todo:
+            task = open_or_update(conn, dict(alert), settings, now)
+            conn.execute(ALERTS.update().where(ALERTS.c.id == alert["id"]).values(task_id=task))
+            tasks.add(task)
+        if todo:
+            ids = sorted(a["id"] for a in todo)
+            run = short_hash(",".join(ids))
+            for hook in settings.webhooks:
+                enqueue(conn, kind="digest", webhook=hook.name, key=f"digest-{run}-{short_hash(hook.name)[:8]}",
+                        lang=getattr(hook, "lang", None) or "en", now=now, alert_ids=ids, task_ids=sorted(tasks))
+    return new[new["alert_id"].isin(inserted)].reset_index(drop=True)
