@@ -19,7 +19,7 @@ from pathlib import Path
 import duckdb
 import typer
 
-from churnwatch.commands import data, demo, diagnosis, features, insights, monitoring, serving, training
+from churnwatch.commands import data, demo, diagnosis, features, insights, monitoring, review, serving, training
 from churnwatch.options import ExitError, err
 from core.engine import disk_cause, store_error
 from core.errors import ChurnwatchError, StorageError
@@ -29,7 +29,7 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_
                   help="churnwatch: early warning for customer churn.")
 
 # the order of ``churnwatch --help``: the flow, then the people's views
-for module in (data, features, training, serving, demo, monitoring, insights, diagnosis):
+for module in (data, features, training, serving, demo, monitoring, insights, diagnosis, review):
     module.register(app)
 
 

@@ -317,7 +317,21 @@ def templates() -> Environment:
     env = Environment(loader=FileSystemLoader(str(TEMPLATES)), autoescape=select_autoescape(["html", "j2"]),
                       trim_blocks=True, lstrip_blocks=True)
     env.globals["reason_label"] = reason_label
+    env.filters["pct"] = _pct
+    env.filters["num"] = _num
     return env
+
+
+def _missing(x: Any) -> bool:
+    return x is None or (isinstance(x, float) and x != x) or x is pd.NA or x is pd.NaT
+
+
+def _pct(x: Any, signed: bool = False) -> str:
+    return "-" if _missing(x) else (f"{x * 100:+.1f} pp" if signed else f"{x:.1%}")
+
+
+def _num(x: Any, digits: int = 1, signed: bool = False) -> str:
+    return "-" if _missing(x) else (f"{x:+,.{digits}f}" if signed else f"{x:,.{digits}f}")
 
 
 def render_form(account_id: str, lang: str = "en", name: str | None = None,
