@@ -319,11 +319,17 @@ def templates() -> Environment:
     env.globals["reason_label"] = reason_label
     env.filters["pct"] = _pct
     env.filters["num"] = _num
+    env.filters["cell"] = _cell
     return env
 
 
 def _missing(x: Any) -> bool:
     return x is None or (isinstance(x, float) and x != x) or x is pd.NA or x is pd.NaT
+
+
+def _cell(x: Any) -> str:
+    """A Markdown table cell: ``|`` escaped, lines joined (Jinja2 still HTML-escapes the text)."""
+    return "-" if _missing(x) else " ".join(str(x).split()).replace("|", "\\|")
 
 
 def _pct(x: Any, signed: bool = False) -> str:
