@@ -66,6 +66,13 @@ from workflow.review import METRICS, list_findings
 FIRST_MONTH_DAYS = 30
 RETENTION_DAYS = 90
 NOT_FEATURES = {"account_id", "as_of", "churn_label", "labelled"}
+BEFORE_AFTER_CAVEAT = {
+    "en": "A before/after comparison is not an experiment: anything else that changed around the date (season, "
+          "pricing, the mix of new accounts, the model scoring health) moves the metric too. An interval that "
+          "excludes 0 says the metric moved, not that the fix moved it.",
+    "zh-CN": "前后对比不是对照实验：同一时期的其他变化（季节、定价、新客户结构、评分模型）同样会影响该指标。区间不含 0 "
+             "只说明指标发生了变化，并不说明是这项改进造成的。",
+}
 VERDICTS = {"improved": "改善", "worsened": "变差", "no detectable change": "无可检测的变化",
             "not measurable yet": "尚无法衡量"}
 
@@ -234,8 +241,10 @@ def feature_usage(store: Path, units: pd.DataFrame, as_of: dt.date, top: int = 8
 
 
 def build_review(source: str | Path, settings: Settings, store: Path, engine, end: dt.date | None = None,
-                 days: int = 90, n_boot: int = 2000) -> Review:
-    """The review of ``(end - days, end]`` (``end`` default: data end - grace days)."""
+                 days: int = 90, n_boot: int = 2000, bundle=None) -> Review:
+    """The review of ``(end - days, end]`` (``end`` default: data end - grace days). The closed
+    loop uses the score history, or scores back-filled with ``bundle`` (the champion) while the
+    history has no matured date (``insights.closed_loop.load_scores``, mode ``auto``)."""
     con = open_connection()
     try:
         report, _ = prepare(source, settings, con)
@@ -269,7 +278,8 @@ def build_review(source: str | Path, settings: Settings, store: Path, engine, en
         loop_note = f"no store at {store}"
     else:
         try:
-            loop = closed_loop_from_store(store, interventions, relationships, report.data_end, None, "history")
+            loop = closed_loop_from_store(store, interventions, relationships, report.data_end, bundle,
+                                          "auto" if bundle is not None else "history")
         except ChurnwatchError as exc:
             loop_note = str(exc)
     history = pd.DataFrame()
@@ -292,6 +302,7 @@ def write_review(review: Review, folder: Path) -> tuple[Path, Path]:
     seg = review.diagnosis.by_segment
     context = {
         "r": review, "d": review.diagnosis.definitions(), "metrics": METRICS, "verdicts": VERDICTS,
+        "caveat": BEFORE_AFTER_CAVEAT,
         "segments": seg[seg["differs"]].sort_values("q_value").head(10) if seg["differs"].any()
         else seg.dropna(subset=["q_value"]).nsmallest(5, "q_value"),
         "any_differs": bool(seg["differs"].any()),

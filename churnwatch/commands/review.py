@@ -8,6 +8,7 @@ inside the functions (``churnwatch --help`` should not wait for pandas or SQLAlc
 from __future__ import annotations
 
 import getpass
+import os
 import re
 from pathlib import Path
 from typing import Annotated
@@ -26,6 +27,7 @@ from churnwatch.options import (
     parse_date,
     require_data,
     steps,
+    tracking,
 )
 
 interview_app = typer.Typer(no_args_is_help=True, help="Exit interviews: record the five answers, list them, "
@@ -222,7 +224,8 @@ def review(
     engine = store_for(h.root, settings.operations.url)
     with steps() as say:
         say("reading the data; who was lost, segments, reasons, the closed loop, the findings")
-        r = build_review(source, settings, store or h.store, engine, parse_date(end, "--end"), days)
+        r = build_review(source, settings, store or h.store, engine, parse_date(end, "--end"), days,
+                         bundle=_champion(h))
         say(f"writing the report to {h.reports}")
         html, md = write_review(r, h.reports)
     d = r.diagnosis.definitions()
@@ -243,6 +246,19 @@ def review(
                      if m.difference == m.difference else f": {m.verdict} ({m.note})")
         console.print(line)
     console.print(f"report: {html}\n        {md}")
+
+
+def _champion(h):
+    """The champion model to back-fill closed-loop scores with, or None (no model registered yet)."""
+    from core.errors import ChurnwatchError
+    from training.registry import load_model
+
+    if not h.mlflow_db.exists() and not os.environ.get("MLFLOW_TRACKING_URI"):
+        return None
+    try:
+        return load_model(tracking(h), None)
+    except ChurnwatchError:
+        return None
 
 
 def _print_finding(f: dict, verb: str) -> None:

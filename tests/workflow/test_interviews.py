@@ -4,7 +4,10 @@ printable form (escaped, rendered in headless Chromium), on SQLite and PostgreSQ
 
 from __future__ import annotations
 
+import os
 import shutil
+import subprocess
+import sys
 
 import pytest
 from fastapi import FastAPI
@@ -131,6 +134,43 @@ def test_bad_input_is_a_422_naming_the_field_and_an_unknown_account_a_404(store)
     assert http.get("/interviews/nobody").status_code == 404
     r = http.post("/interviews/nobody/confirm", json={"category": "price", "by": "x"})
     assert r.status_code == 404 and "nobody" in r.text
+
+
+def cli(*args, **kw):
+    return subprocess.run([sys.executable, "-m", "churnwatch", *args], capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "COLUMNS": "200"}, **kw)
+
+
+@pytest.mark.slow
+def test_interviews_recorded_by_the_cli_feed_the_diagnose_command(tmp_path, monkeypatch):
+    monkeypatch.delenv(db.URL_ENV, raising=False)
+    imported = [f for f in FEEDBACK if f["account_id"] != "a1"]
+    data = write_tables(tmp_path / "d", {"subscriptions": SUBS, "events": EVENTS, "accounts": ACCOUNTS,
+                                         "churn_feedback": imported})
+    home = tmp_path / "h"
+    answers = tmp_path / "a1.yaml"
+    answers.write_text("main_reason: 价格太贵\nasked_for_help: 问过客服，回复很慢\ncome_back: 降价 30%\n",
+                       encoding="utf-8")
+    r = cli("interview", "record", "a1", "--interviewer", "Wei Zhang", "--answers", str(answers), "--churned-at",
+            "2024-03-01", "--lang", "zh-CN", "--home", str(home))
+    assert r.returncode == 0, r.stderr
+    assert "suggested: price, avoidable" in r.stdout and "not confirmed yet" in r.stdout
+    r = cli("interview", "confirm", "a1", "--category", "competitor", "--avoidable", "--by", "Wei", "--home",
+            str(home))
+    assert r.returncode == 0 and "confirmed by Wei: competitor, avoidable" in r.stdout, r.stderr
+    r = cli("diagnose", "--data", str(data), "--home", str(home), "--start", "2024-02-01", "--end", "2024-05-01",
+            "--out", str(tmp_path / "out"))
+    assert r.returncode == 0, r.stderr[-2000:]
+    # a1 (recorded, confirmed competitor), a3 service, a6 business_change: 3 interviews, 2 avoidable
+    assert "exit interviews in the window: 3 (coverage 100% of churns)" in r.stdout
+    assert "competitor 33%" in r.stdout and "avoidable 66.7%" in r.stdout
+    bad = cli("interview", "record", "a1", "--interviewer", "Wei", "--home", str(home))
+    assert bad.returncode == 2 and "the main reason is missing" in bad.stderr and "Traceback" not in bad.stderr
+    bad = cli("interview", "record", "a1", "--interviewer", "Wei", "--reason", "x", "--category", "weather",
+              "--home", str(home))
+    assert bad.returncode == 2 and "unknown reason category 'weather'" in bad.stderr
+    r = cli("interview", "form", "<a1>", "--lang", "zh-CN", "--home", str(home))
+    assert r.returncode == 0 and (home / "reports" / "interview-_a1_.html").exists()
 
 
 HOSTILE = '<script>alert("x")</script><img src=x onerror=alert(1)>'

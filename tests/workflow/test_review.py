@@ -171,6 +171,7 @@ def review_home(tmp_path):
     return data, home
 
 
+@pytest.mark.slow
 def test_the_review_report_from_the_command(review_home):
     data, home = review_home
     engine = db.store_for(home)
