@@ -27,6 +27,7 @@ from churnwatch.commands import (
     insights,
     monitoring,
     outreach,
+    review,
     serving,
     training,
     workflow,
@@ -40,7 +41,7 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_
                   help="churnwatch: early warning for customer churn.")
 
 # the order of ``churnwatch --help``: the flow, then the people's views
-for module in (data, features, training, serving, workflow, demo, monitoring, insights, diagnosis, outreach):
+for module in (data, features, training, serving, workflow, demo, monitoring, insights, diagnosis, review, outreach):
     module.register(app)
 
 

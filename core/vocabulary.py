@@ -1,4 +1,5 @@
-"""The words every stage shares, each declared once: the health tiers and the languages.
+"""The words every stage shares, each declared once: the health tiers, the languages and the
+exit-interview reason categories.
 
 The tier table (ARTICLE §1) is the one place that says which tiers exist, in which order, where
 their health bounds lie, what they are called in English and Simplified Chinese and which colour
@@ -85,3 +86,38 @@ def tier_bands() -> list[tuple[int, int, str]]:
     (``high`` is the next better tier's ``min_health``, or ``MAX_HEALTH``)."""
     highs = (MAX_HEALTH, *(t.min_health for t in TIERS[:-1]))
     return [(t.min_health, hi, t.key) for t, hi in zip(TIERS, highs)]
+
+
+@dataclass(frozen=True)
+class ReasonCategory:
+    """One exit-interview reason category (ARTICLE §2): the ``reason_category`` of the
+    ``churn_feedback`` table, of a recorded exit interview and of the diagnosis's reasons."""
+
+    key: str
+    en: str
+    zh: str
+    avoidable: bool | None  # the usual judgement for the category (None: it depends)
+
+    def label(self, lang: str) -> str:
+        return self.zh if lang == "zh-CN" else self.en
+
+
+#: The reason categories, in the article's order.
+REASON_CATEGORIES: tuple[ReasonCategory, ...] = (
+    ReasonCategory("product", "Product", "产品", True),
+    ReasonCategory("price", "Price", "价格", True),
+    ReasonCategory("service", "Service", "服务", True),
+    ReasonCategory("competitor", "Competitor", "竞争对手", True),
+    ReasonCategory("business_change", "Business change", "业务变化", False),
+    ReasonCategory("other", "Other", "其他", None),
+)
+#: Reason category keys in order.
+REASON_KEYS: tuple[str, ...] = tuple(r.key for r in REASON_CATEGORIES)
+#: Key -> ``ReasonCategory``.
+REASON_BY_KEY: dict[str, ReasonCategory] = {r.key: r for r in REASON_CATEGORIES}
+
+
+def reason_label(key: str, lang: str) -> str:
+    """The label of reason category ``key`` in ``lang``; an unknown key is shown as it is."""
+    reason = REASON_BY_KEY.get(key)
+    return key if reason is None else reason.label(lang)

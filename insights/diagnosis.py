@@ -332,6 +332,23 @@ def exit_reasons(feedback: pd.DataFrame, window: Window, churned_accounts: int |
     return reasons, flags
 
 
+def merge_feedback(feedback: pd.DataFrame | None, interviews: pd.DataFrame | None) -> pd.DataFrame | None:
+    """The imported ``churn_feedback`` rows plus the exit interviews recorded in the operational
+    store (``workflow.interviews.as_feedback``); a recorded interview replaces an imported row of
+    the same account and churn date. Column ``source``: ``imported`` or the interview's."""
+    if interviews is None or interviews.empty:
+        return feedback
+    own = interviews.assign(churned_at=pd.to_datetime(interviews["churned_at"]))
+    if feedback is None or feedback.empty:
+        return own.reset_index(drop=True)
+    imported = feedback.assign(churned_at=pd.to_datetime(feedback["churned_at"]), source="imported")
+    key = ["account_id", "churned_at"]
+    replaced = imported.set_index(key).index.isin(own.set_index(key).index)
+    merged = pd.concat([imported[~replaced], own], ignore_index=True)
+    merged["avoidable"] = merged["avoidable"].astype("boolean")
+    return merged
+
+
 def signup_cohort(starts: pd.Series, freq: str = "Q") -> pd.Series:
     """Signup cohort label of relationship starts: ``2024-Q1`` (freq ``Q``), ``2024-H1`` (``H``) or ``2024`` (``Y``)."""
     s = pd.to_datetime(starts)
@@ -652,8 +669,9 @@ def _table(con: duckdb.DuckDBPyConnection, name: str) -> pd.DataFrame:
 
 
 def build_diagnosis(source: str | Path, settings: Settings, window: Window | None = None, months: int = 12,
-                    cohort_freq: str = "Q") -> Diagnosis:
-    """Read and check ``source`` (``features.pipeline.prepare``) and diagnose it.
+                    cohort_freq: str = "Q", interviews: pd.DataFrame | None = None) -> Diagnosis:
+    """Read and check ``source`` (``features.pipeline.prepare``) and diagnose it; ``interviews``
+    (exit interviews recorded in the operational store) join the imported feedback (``merge_feedback``).
 
     Monthly rates come from ``features.metrics.churn_metrics``, which builds the ``terms``
     and ``relationships`` tables the rest reuses; the window defaults to
@@ -664,7 +682,7 @@ def build_diagnosis(source: str | Path, settings: Settings, window: Window | Non
         report, _ = prepare(source, settings, con)
         monthly = churn_metrics(con, settings, report.data_start, report.data_end)
         relationships, terms = load_relationships(con, settings, build=False)
-        accounts, feedback = _table(con, "accounts"), _table(con, "churn_feedback")
+        accounts, feedback = _table(con, "accounts"), merge_feedback(_table(con, "churn_feedback"), interviews)
         interventions = _table(con, "interventions")
     finally:
         con.close()
