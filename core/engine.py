@@ -1,9 +1,12 @@
 """DuckDB errors in a person's words, and transactions that leave nothing half-done.
 
 A full disk, a read-only file system, no permission or a store another process holds
-becomes one :class:`core.errors.StorageError` line naming the file; ``transaction`` commits
-a block whole or rolls it back (only when a transaction is still open, so "cannot rollback -
-no transaction is active" never hides the real error).
+becomes one :class:`core.errors.StorageError` line naming the file; ``while_held`` retries
+opening a store another process holds (DuckDB lets one process write a file, and a writer
+excludes every reader) for a few seconds, saying once that it waits and who holds it, then
+names the holder; ``transaction`` commits a block whole or rolls it back (only when a
+transaction is still open, so "cannot rollback - no transaction is active" never hides the
+real error).
 """
 
 from __future__ import annotations
@@ -12,8 +15,10 @@ import contextlib
 import errno
 import logging
 import re
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TypeVar
 
 import duckdb
 
@@ -21,6 +26,8 @@ from core.errors import StorageError
 from core.files import CAUSES
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
+LOCK_WAIT_SECONDS = 5.0  # how long opening a store waits for another process to let go of it
 
 # what the operating system said inside a DuckDB error, and how a person reads it
 DISK_CAUSES = (("No space left on device", errno.ENOSPC), ("Disk quota exceeded", errno.EDQUOT),
@@ -68,6 +75,32 @@ def storage_errors(store: Path) -> Iterator[None]:
         if translated is None:
             raise
         raise translated from exc
+
+
+def while_held(attempt: Callable[[], T], store: Path, wait_seconds: float = LOCK_WAIT_SECONDS) -> T:
+    """``attempt()`` (opening or attaching ``store``), retried while another process holds the file.
+
+    The first time it finds the store held it logs a warning naming the process and how long it
+    waits; after ``wait_seconds`` the lock is a :class:`StorageError` naming the holder (PID and
+    program). Other storage errors (disk full, read-only, no permission) are raised as
+    ``StorageError`` at once; any other DuckDB error passes unchanged.
+    """
+    deadline, said = time.monotonic() + wait_seconds, False
+    while True:
+        try:
+            return attempt()
+        except duckdb.Error as exc:
+            translated = store_error(exc, store)
+            if translated is None:
+                raise
+            lock = LOCK_HELD.search(str(exc))
+            if lock is None or time.monotonic() >= deadline:
+                raise translated from exc
+            if not said:
+                log.warning("%s is held by another process (PID %s, %s); waiting up to %.0f s",
+                            store, lock["pid"], lock["program"], wait_seconds)
+                said = True
+            time.sleep(min(0.5, max(0.05, deadline - time.monotonic())))
 
 
 def rollback(con: duckdb.DuckDBPyConnection) -> None:

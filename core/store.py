@@ -16,14 +16,13 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
 import pandas as pd
 
-from core.engine import LOCK_HELD, rollback, storage_errors, store_error
+from core.engine import LOCK_WAIT_SECONDS, rollback, storage_errors, while_held
 from core.errors import StoreError
 from core.files import atomic_write_text, storage_error
 from core.time import Horizon
@@ -114,9 +113,6 @@ def recorded_source(store: Path, home: Path | None) -> str | None:
     return source_from_store(recorded, home) if recorded else None
 
 
-LOCK_WAIT_SECONDS = 5.0  # how long `connect` waits for another process to let go of the store
-
-
 def connect(store: Path, read_only: bool = False,
             wait_seconds: float = LOCK_WAIT_SECONDS) -> duckdb.DuckDBPyConnection:
     """Open the store. A store another process holds is retried for ``wait_seconds``.
@@ -132,22 +128,7 @@ def connect(store: Path, read_only: bool = False,
         store.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise storage_error(store.parent, exc) from exc
-    deadline, said = time.monotonic() + wait_seconds, False
-    while True:
-        try:
-            return duckdb.connect(str(store), read_only=read_only)
-        except duckdb.Error as exc:
-            translated = store_error(exc, store)
-            lock = LOCK_HELD.search(str(exc))
-            if translated is None:
-                raise
-            if lock is None or time.monotonic() >= deadline:
-                raise translated from exc
-            if not said:
-                log.warning("%s is held by another process (PID %s); waiting up to %.0f s",
-                            store, lock["pid"], wait_seconds)
-                said = True
-            time.sleep(min(0.5, max(0.05, deadline - time.monotonic())))
+    return while_held(lambda: duckdb.connect(str(store), read_only=read_only), store, wait_seconds)
 
 
 def write_snapshots(con: duckdb.DuckDBPyConnection, rows_table: str, meta: SnapshotMeta,

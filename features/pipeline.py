@@ -14,7 +14,7 @@ from pathlib import Path
 
 import duckdb
 
-from core.engine import store_error
+from core.engine import store_error, while_held
 from core.errors import ChurnwatchError, DataContractError
 from core.settings import Settings
 from core.store import SnapshotMeta, source_for_store, write_snapshots
@@ -154,7 +154,7 @@ def build_snapshots(source: Source | str | Path, settings: Settings, store: Path
                             input_hash=digest, built_at=dt.datetime.now(), data_source=recorded,
                             profile=plan.to_dict())
         store.parent.mkdir(parents=True, exist_ok=True)
-        con.execute("ATTACH ? AS store_db", [str(store)])
+        while_held(lambda: con.execute("ATTACH ? AS store_db", [str(store)]), store)  # waits for a reader or writer
         con.execute("USE store_db")
         write_snapshots(con, "snapshot_rows", meta, replace_all=as_of is None)
         con.execute("USE memory")

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, Strict, StrictStr, WithJsonSchema, create_model
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, Strict, StrictStr, WithJsonSchema, create_model
 
 from core.vocabulary import TIER_KEYS
 from features.spec import Catalogue, FeatureSpec, SignalGroup
@@ -31,8 +31,15 @@ def _number_type(spec: FeatureSpec) -> Any:
     bounds = {k: v for k, v in (("minimum", lo), ("maximum", hi)) if v is not None}
     whole = spec.type == "int"
     schema = {"type": "integer" if whole else "number", **bounds}
-    return Annotated[float, Strict(), Field(ge=lo, le=hi, allow_inf_nan=False, multiple_of=1 if whole else None),
-                     WithJsonSchema(schema)]
+    checks = [AfterValidator(_whole)] if whole else []
+    return Annotated[float, Strict(), Field(ge=lo, le=hi, allow_inf_nan=False), *checks, WithJsonSchema(schema)]
+
+
+def _whole(value: float) -> float:
+    """An ``int`` feature's value: a whole number (pydantic's ``multiple_of=1`` lets 2.5e-42 pass)."""
+    if not float(value).is_integer():
+        raise ValueError(f"Input should be a whole number, not {value!r}")
+    return value
 
 
 def feature_field(spec: FeatureSpec) -> tuple[Any, Any]:

@@ -3,6 +3,8 @@
 It checks what BentoML and pydantic cannot, before a body is parsed, and answers every error
 as RFC 9457 problem details (``serving/problems.py``):
 
+- the method: a path the service answers with another method gets 405 with ``Allow``
+  (RFC 9110), before the token and the body are looked at (the routes are public: ``/docs.json``);
 - requests in progress in this worker, at most ``max_concurrent_requests`` (health probes
   and metrics are not counted): past it, the request that has waited longest for its body
   gives its place to the new one, or, when none is waiting for a body, the new one is
@@ -44,6 +46,13 @@ from serving.problems import PROBLEM_TYPE, from_bentoml, problem_response, slug_
 OPEN_PATHS = ("/livez", "/readyz", "/healthz", "/metrics", "/docs", "/docs.json")
 UNCOUNTED_PATHS = ("/livez", "/readyz", "/healthz", "/metrics")
 BODY_METHODS = ("POST",)  # the only method with a body that an endpoint takes
+READ = ("GET", "HEAD")
+#: path -> the methods its endpoint answers (``/accounts/{account_id}/history``: ``history_path``)
+ROUTES: dict[str, tuple[str, ...]] = {
+    "/score": ("POST",), "/score_accounts": ("POST",), "/scores": READ, "/scores/": READ, "/model/": READ,
+    "/livez": READ, "/readyz": READ, "/healthz": READ, "/metrics": READ, "/docs.json": READ, "/": READ,
+    "/docs": READ, "/docs/": READ,
+}
 
 
 class Guard:
@@ -63,6 +72,11 @@ class Guard:
         if scope["path"] == "/model":  # the mounted app's root
             scope = {**scope, "path": "/model/", "raw_path": b"/model/"}
         send = _logged(scope, send)
+        allowed = allowed_methods(scope["path"])
+        if allowed is not None and scope["method"] not in allowed:
+            await _refuse(Refused(405, f"{scope['path']} answers {' and '.join(allowed)} only, not {scope['method']}",
+                                  headers={"Allow": ", ".join(allowed)}), scope, send)
+            return
         if scope["path"].startswith(UNCOUNTED_PATHS):
             await self.app(scope, receive, send)
             return
@@ -120,6 +134,15 @@ class Guard:
         scope = {**scope, "headers": [*kept, (b"content-type", JSON.encode()),
                                       (b"content-length", str(len(body)).encode())]}
         return scope, _replay(body, receive)
+
+
+def allowed_methods(path: str) -> tuple[str, ...] | None:
+    """The methods the endpoint at ``path`` answers; None for a path that is not an endpoint (404)."""
+    if path in ROUTES:
+        return ROUTES[path]
+    if path.startswith("/accounts/") and path.endswith("/history") and len(path) > len("/accounts//history"):
+        return READ
+    return None
 
 
 def _headers(scope: dict) -> dict[str, str]:

@@ -37,7 +37,7 @@ DESCRIPTION = ("Early-warning service for customer churn: calibrated risk, healt
                "(`Content-Encoding: gzip` or `deflate`); it is held to the server's body limit (8 MB by "
                "default) also once decompressed, and must arrive within the server's body timeout (15 s by "
                "default, then 408 and the connection is closed). A worker busy with more requests than its "
-               "limit answers 503 with `Retry-After`.")
+               "limit answers 503 with `Retry-After`; a method an endpoint does not answer is 405 with `Allow`.")
 SECURED_STATUSES = (400, 401, 408, 413, 415, 422, 500, 503)
 BODY = ("JSON in UTF-8; `Content-Encoding: gzip` or `deflate` accepted (the size limit applies to the "
         "decompressed body too)")

@@ -47,7 +47,7 @@ from typing import Annotated, Any
 import anyio
 import bentoml
 import duckdb
-from pydantic import ConfigDict, Field, create_model
+from pydantic import ConfigDict, Field, StrictBool, create_model
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -110,7 +110,7 @@ def _score_accounts_request() -> type:
     return create_model("ScoreAccountsRequest", __config__=ConfigDict(extra="forbid"),
                         account_ids=(Annotated[list[AccountId], Field(min_length=1, max_length=MAX_ACCOUNTS)], ...),
                         lang=(Lang, "en"),
-                        live=(bool, Field(False, description="score now from the latest snapshot in the store "
+                        live=(StrictBool, Field(False, description="score now from the latest snapshot in the store "
                                                              "instead of answering the latest published score")))
 
 

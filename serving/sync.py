@@ -86,6 +86,9 @@ def _query(scope: dict) -> dict:
     if unknown:
         raise ParameterError(f"unknown query parameter(s) {', '.join(unknown)} (known: {', '.join(PARAMETERS)})")
     one = {k: v[-1] for k, v in raw.items()}
+    empty = sorted(k for k in ("tier", "changed_since", "limit", "lang") if one.get(k) == "")
+    if empty:  # given without a value: not the same as not given
+        raise ParameterError(f"{', '.join(empty)}: empty value (leave the parameter out instead)")
     tier = one.get("tier") or None
     if tier is not None and tier not in (*TIER_KEYS, "churned"):
         raise ParameterError(f"tier: {tier!r} is not one of {', '.join((*TIER_KEYS, 'churned'))}")
