@@ -107,7 +107,7 @@ def findings_router(engine: Callable[[], Engine]) -> APIRouter:
 
     def rule(exc: FindingError) -> HTTPException:
         missing = str(exc).startswith("no finding ")
-        return HTTPException(status.HTTP_404_NOT_FOUND if missing else status.HTTP_422_UNPROCESSABLE_ENTITY, str(exc))
+        return HTTPException(status.HTTP_404_NOT_FOUND if missing else 422, str(exc))
 
     @router.get("/findings")
     def get_findings(status_: str | None = Query(None, alias="status")) -> list[dict]:
