@@ -309,7 +309,12 @@ def feedback_of_home(home: Path, configured_url: str | None = None) -> pd.DataFr
     url = operations_url(home, configured_url)
     if url.startswith("sqlite:///") and url.endswith(SQLITE_FILE) and not (Path(home) / SQLITE_FILE).exists():
         return pd.DataFrame(columns=FEEDBACK_COLUMNS)
-    return as_feedback(open_store(url))
+    try:
+        return as_feedback(open_store(url))
+    except sa.exc.OperationalError as exc:
+        raise InterviewError(f"cannot read the exit interviews from the operational store "
+                             f"{sa.engine.make_url(url).render_as_string(hide_password=True)}: "
+                             f"{str(exc.orig).strip().splitlines()[0] if exc.orig else exc}") from exc
 
 
 def templates() -> Environment:

@@ -41,10 +41,23 @@ ByOpt = Annotated[str | None, typer.Option("--by", help="who makes the change (d
 
 
 def _store(home: Path | None, config: Path | None):
-    from workflow.db import store_for
-
     h, settings = context(home, config, remembered=False)
-    return h, settings, store_for(h.root, settings.operations.url)
+    return h, settings, _engine(h, settings)
+
+
+def _engine(h, settings):
+    """The operational store's engine; an unreachable server is one line, exit 2."""
+    import sqlalchemy as sa
+
+    from workflow.db import operations_url, store_for
+
+    try:
+        return store_for(h.root, settings.operations.url)
+    except sa.exc.OperationalError as exc:
+        url = sa.engine.make_url(operations_url(h.root, settings.operations.url))
+        first = str(exc.orig or exc).strip().splitlines()[0]
+        raise ExitError(f"cannot open the operational store {url.render_as_string(hide_password=True)}: "
+                        f"{first}") from exc
 
 
 def _invalid(exc) -> ExitError:
@@ -217,11 +230,10 @@ def review(
     if ctx.invoked_subcommand is not None:
         return
     from insights.review import build_review, write_review
-    from workflow.db import store_for
 
     h, settings = context(home, config, data)
     source = require_data(settings)
-    engine = store_for(h.root, settings.operations.url)
+    engine = _engine(h, settings)
     with steps() as say:
         say("reading the data; who was lost, segments, reasons, the closed loop, the findings")
         r = build_review(source, settings, store or h.store, engine, parse_date(end, "--end"), days,

@@ -22,6 +22,7 @@ from tests.tiny import D, settings, write_tables
 from workflow import db
 from workflow.audit import history
 from workflow.interviews import InterviewIn, record
+from workflow.interviews_api import findings_router
 from workflow.review import FindingError, add, list_findings, update
 
 
@@ -65,6 +66,34 @@ def test_a_finding_is_tracked_work_with_an_audit_trail(engine):
     assert (trail[2]["before"]["status"], trail[2]["after"]["status"]) == ("in_progress", "done")
     with pytest.raises(FindingError, match="no finding 999"):
         update(engine, 999, "ana", status="done")
+
+
+def test_findings_over_http(engine):
+    from fastapi import FastAPI
+    from fastapi.testclient import TestClient
+
+    app = FastAPI()
+    app.include_router(findings_router(lambda: engine))
+    http = TestClient(app)
+    r = http.post("/findings", json={"title": "Support replies too slow", "owner": "Lin"})
+    assert r.status_code == 422 and "no user 'Lin'" in r.json()["detail"]
+    r = http.post("/findings", json={"title": "Support replies too slow", "owner": "Lin", "add_owner": True,
+                                     "change_date": "2025-03-01", "metric": "churn_rate"},
+                  headers={"X-Churnwatch-User": "lead"})
+    assert r.status_code == 201, r.text
+    fid = r.json()["id"]
+    assert (r.json()["owner"], r.json()["status"], r.json()["metric"]) == ("Lin", "open", "churn_rate")
+    r = http.patch(f"/findings/{fid}", json={"status": "done"}, headers={"X-Churnwatch-User": "Lin"})
+    assert r.status_code == 200 and r.json()["status"] == "done"
+    assert http.patch(f"/findings/{fid}", json={"status": "closed"}).status_code == 422
+    assert http.patch(f"/findings/{fid}", json={"metric": "nps"}).status_code == 422
+    assert http.patch("/findings/999", json={"status": "done"}).status_code == 404
+    assert [f["id"] for f in http.get("/findings", params={"status": "done"}).json()] == [fid]
+    assert http.get("/findings", params={"status": "open"}).json() == []
+    assert http.get("/findings", params={"status": "nope"}).status_code == 422
+    with engine.connect() as conn:
+        assert [(e["action"], e["actor"]) for e in history(conn, "finding", str(fid))] == [
+            ("create", "lead"), ("update", "Lin")]
 
 
 # -- before/after ------------------------------------------------------------------------------
