@@ -102,10 +102,9 @@ def report(store: Path | None = None, home: Path | None = None, config: Path | N
            out: Path | None = None, tier: str | None = None, lang: str = "en", top: int = 50,
            accounts: list[str] | None = None, as_of: str | None = None, model: str | None = None) -> Path:
     """Write the self-contained HTML portfolio report; returns its path."""
+    from churnwatch.commands.workflow import open_tasks_for_report
     from insights.explain import ViewError, normalise_lang, normalise_tier, read_scores, scoring_dates
     from insights.report import build_report, version_key
-    from workflow.db import store_for
-    from workflow.tasks import open_tasks_frame
 
     h, settings = context(home, config)
     target = store or h.store
@@ -135,7 +134,7 @@ def report(store: Path | None = None, home: Path | None = None, config: Path | N
         try:
             result = build_report(target, settings, path, lang=lang, tier=tier, top=top, accounts=accounts,
                                   as_of=day, bundle=bundle, progress=say,
-                                  open_tasks=open_tasks_frame(store_for(h.root, settings.operations.url)))
+                                  open_tasks=open_tasks_for_report(h.root, settings))
         except ViewError as exc:
             raise _view_error(exc) from exc
     console.print(f"report: {result.path} ({result.bytes / 1e6:.1f} MB, {result.pages} account pages, "

@@ -53,6 +53,29 @@ def operations(home: Path | None, config: Path | None) -> tuple[Engine, Settings
     return store_for(h.root, settings.operations.url), settings
 
 
+def open_tasks_for_report(root: Path, settings: Settings) -> pd.DataFrame | None:
+    """The open tasks the portfolio report lists (``workflow.tasks.open_tasks_frame``), read without
+    creating anything: None when the home has no operational store yet, or it cannot be read (the
+    report is written without them, a warning says why)."""
+    import logging
+
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from workflow.db import operations_url, store_for
+    from workflow.tasks import open_tasks_frame
+
+    url = make_url(operations_url(root, settings.operations.url))
+    if url.get_backend_name() == "sqlite" and url.database and not Path(url.database).exists():
+        return None
+    try:
+        return open_tasks_frame(store_for(root, settings.operations.url))
+    except SQLAlchemyError as exc:
+        logging.getLogger(__name__).warning("open tasks left out of the report: the operational store cannot be "
+                                            "read (%s)", str(exc).splitlines()[0])
+        return None
+
+
 def _sqlite_cause(path: Path, text: str) -> str | None:
     """Why the operational store's SQLite file could not be written, from SQLite's words and the
     file system's flags; None when it is not the disk's fault."""
