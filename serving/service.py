@@ -58,6 +58,7 @@ from core.settings import ServingSettings
 from core.vocabulary import Lang
 from features.spec import Catalogue, build_catalogue
 from serving.api import MAX_ACCOUNTS, AccountError, AccountId, AccountScore, ScoreResult, model_info, request_models
+from serving.fastpath import INLINE_MAX_ACCOUNTS, FastRoutes, Hot
 from serving.guard import Guard
 from serving.launch import exit_2_after_failed_worker, in_bentoml_server, model_unloadable
 from serving.limits import serving_limits
@@ -69,7 +70,6 @@ from serving.scoring import Scorer, feature_rows
 from serving.sync import SyncRoutes
 
 log = logging.getLogger(__name__)
-INLINE_MAX_ACCOUNTS = 16  # scored on the event loop; larger batches in a worker thread
 RETRY_AFTER_SECONDS = "5"
 
 
@@ -120,6 +120,7 @@ def make_service(catalogue: Catalogue, scorer: Callable[[], Scorer], token: str 
     score_request, score_accounts_request = _score_request(catalogue), _score_accounts_request()
     model_app = Starlette(routes=[Route("/", _model_endpoint, methods=["GET"])])
     published = PublishedScores()
+    hot = Hot()
 
     @bentoml.asgi_app(model_app, path="/model")
     @bentoml.service(name="churnwatch", traffic={"timeout": 30}, workers=workers)
@@ -140,6 +141,8 @@ def make_service(catalogue: Catalogue, scorer: Callable[[], Scorer], token: str 
             if self.scorer.store is not None:
                 published.bind(self.scorer.store, self.scorer.settings)
                 published.current()  # the first request does not wait for the file
+            hot.scorer, hot.published = self.scorer, published
+            hot.results = lambda accounts, lang: scored_json(self.scorer, accounts, lang)
             # Everything loaded so far (libraries, model, catalogue) lives as long as the
             # process: keep it out of the garbage collector's full passes, which otherwise walk
             # millions of objects and stall a request now and then (the p99 tail).
@@ -155,7 +158,7 @@ def make_service(catalogue: Catalogue, scorer: Callable[[], Scorer], token: str 
 
         def _score_features(self, accounts: list, lang: str) -> Response:
             try:
-                return _json(self.scorer.results(feature_rows(accounts, self.scorer.bundle.catalogue), lang))
+                return Response(scored_json(self.scorer, accounts, lang), media_type="application/json")
             except ChurnwatchError as exc:
                 return problem_response(422, str(exc))
 
@@ -191,14 +194,19 @@ def make_service(catalogue: Catalogue, scorer: Callable[[], Scorer], token: str 
     ChurnService.add_asgi_middleware(Guard, token=token, limits=limits or ServingSettings())
     ChurnService.add_asgi_middleware(Docs, score_request=score_request, score_accounts_request=score_accounts_request)
     ChurnService.add_asgi_middleware(SyncRoutes, published=published)
+    ChurnService.add_asgi_middleware(FastRoutes, hot=hot, score_request=score_request,
+                                     score_accounts_request=score_accounts_request)
+    # Further ASGI apps and middleware (e.g. the tasks API) are added here, after the guard:
+    # middleware added later sits inside the ones added before it.
     return ChurnService
 
 
-def _json(results: list[dict]) -> Response:
-    """Results as JSON, written directly: they are built to the response models (``serving/api.py``,
-    checked by the schema tests), and validating 1,000 results again costs more than scoring them
-    is worth waiting for."""
-    return Response(json.dumps(results, ensure_ascii=False, allow_nan=False).encode(), media_type="application/json")
+def scored_json(scorer: Scorer, accounts: list, lang: str) -> bytes:
+    """Validated request accounts scored, as the JSON answer, written directly: the results are
+    built to the response models (``serving/api.py``, checked by the schema tests), and
+    validating 1,000 results again costs more than scoring them is worth waiting for."""
+    results = scorer.results(feature_rows(accounts, scorer.bundle.catalogue), lang)
+    return json.dumps(results, ensure_ascii=False, allow_nan=False).encode()
 
 
 def live_results(scorer: Scorer, rows: Any, lang: str) -> list[dict]:
