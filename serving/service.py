@@ -26,10 +26,12 @@ time and the requests in progress are the ``serving`` section of ``churnwatch.ya
 
 ``/score_accounts`` is a lookup in the scores the latest ``churnwatch score`` published (a
 Parquet file read once per worker and again when a new run replaces it; the DuckDB store is not
-opened), answered on the event loop. ``"live": true``, or an account without a published score,
+opened, except once when a worker starts, to publish again a run whose publication was cut off),
+answered before BentoML's API machinery (``serving/fastpath.py``), as are ``/score`` requests of
+a few accounts. ``"live": true``, or an account without a published score,
 scores from the latest snapshot in the store (opened read-only for that request).
 
-The endpoints are ``async``: a request of a few accounts (a few milliseconds of CPU) is
+The endpoints are ``async``: a request of a few accounts (about a millisecond of CPU) is
 scored on the event loop, which saves the hop to a thread pool; larger batches go to a
 worker thread so they do not hold up the small requests behind them.
 """
@@ -65,7 +67,7 @@ from serving.limits import serving_limits
 from serving.logs import install_log_filters
 from serving.openapi import Docs
 from serving.problems import problem_response
-from serving.published import PublishedScores
+from serving.published import PublishedScores, republish_if_behind
 from serving.scoring import Scorer, feature_rows
 from serving.sync import SyncRoutes
 
@@ -139,6 +141,8 @@ def make_service(catalogue: Catalogue, scorer: Callable[[], Scorer], token: str 
             model_app.state.scorer = self.scorer
             self.published = published
             if self.scorer.store is not None:
+                # a scoring run killed between its commit and its publication: publish it now
+                republish_if_behind(self.scorer.store, self.scorer.settings)
                 published.bind(self.scorer.store, self.scorer.settings)
                 published.current()  # the first request does not wait for the file
             hot.scorer, hot.published = self.scorer, published
