@@ -1,18 +1,20 @@
-"""Serving benchmark: the real BentoML service on 127.0.0.1 against in-process scoring.
+"""Serving benchmark (issue 14): the real BentoML service on 127.0.0.1, driven by wrk, and in-process scoring.
 
-Uses the home folder of `make demo` (champion model and store; run it first). Measures
-single-account /score requests with reasons at concurrency 1, 8 and 32 (p50, p99,
-requests/s), batches of 1,000 accounts, and the same scoring in-process; single-id
-/score_accounts requests (answered from the scores `churnwatch score` published; published
-here first when the home has none) at concurrency 1, 8 and 32; the bulk read GET /scores
-(pages of 100 at concurrency 8, and a whole sync in pages of 1,000).
+Uses the home folder of `make demo` (champion model and store; run it first); publishes the
+store's scores first. Measures, with p50 / p99 latency, requests/s and errors:
 
-The load generator is `wrk` (Debian package `wrk`; keep-alive connections, written in C)
-when it is on PATH, else a thread pool in this process (one connection per request, far
-more client CPU). Either way it shares the machine's cores with the server, so the HTTP
-figures are pessimistic for a server that has its cores to itself.
+* ``POST /score`` with one account (every feature, reasons in English) at concurrency 1, 8, 32;
+* ``POST /score_accounts`` with one id (a lookup in the published scores) at concurrency 1, 8, 32;
+* ``POST /score_accounts`` at a fixed 200 requests/s for ``--rate-seconds`` (60 by default);
+* the batch of 1,000 accounts with reasons over HTTP and in-process (validation included);
+* the bulk read ``GET /scores`` (pages of 100 at concurrency 8, and a whole sync in pages of 1,000);
 
-Usage: python benchmarks/serving.py [--home churnwatch-data] [--seconds 10] [--workers 2]
+then each goal of the issue as met or not met. The load generator is ``wrk`` (Debian package
+``wrk``, one thread, keep-alive connections; a Lua script sends the POST bodies, and for the
+fixed rate takes the next slot of a schedule with LuaJIT's clock). It shares the machine's cores
+with the server, so the figures are pessimistic for a server with its cores to itself.
+
+Usage: python benchmarks/serving.py [--home churnwatch-data] [--seconds 10] [--rate-seconds 60] [--workers 2]
 """
 
 from __future__ import annotations
@@ -29,13 +31,13 @@ import sys
 import tempfile
 import time
 import urllib.request
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT.parent))
 
 import numpy as np  # noqa: E402
+import psutil  # noqa: E402
 import pyarrow.parquet as pq  # noqa: E402
 
 from core.home import Home  # noqa: E402
@@ -55,27 +57,6 @@ def post(url: str, body: bytes | None) -> float:
     with urllib.request.urlopen(req, timeout=60) as resp:
         resp.read()
     return time.perf_counter() - t
-
-
-def load(url: str, bodies: list[bytes], concurrency: int, seconds: float) -> dict:
-    latencies: list[float] = []
-    stop = time.perf_counter() + seconds
-
-    def worker(k: int) -> list[float]:
-        out, i = [], k
-        while time.perf_counter() < stop:
-            out.append(post(url, bodies[i % len(bodies)]))
-            i += concurrency
-        return out
-
-    t = time.perf_counter()
-    with ThreadPoolExecutor(concurrency) as pool:
-        for part in pool.map(worker, range(concurrency)):
-            latencies += part
-    wall = time.perf_counter() - t
-    ms = np.array(latencies) * 1000
-    return {"concurrency": concurrency, "requests": len(ms), "p50_ms": round(float(np.percentile(ms, 50)), 1),
-            "p99_ms": round(float(np.percentile(ms, 99)), 1), "requests_per_s": round(len(ms) / wall, 1)}
 
 
 WRK_SCRIPT = """
@@ -137,6 +118,29 @@ def load_wrk(url: str, bodies: list[bytes | None], concurrency: int, seconds: fl
             "requests_per_s": round(float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)), 1)}
 
 
+def server_cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of the server (arbiter and workers) so far."""
+    procs = [psutil.Process(pid)]
+    procs += procs[0].children(recursive=True)
+    total = 0.0
+    for p in procs:
+        try:
+            t = p.cpu_times()
+        except psutil.Error:
+            continue
+        total += t.user + t.system
+    return total
+
+
+def with_cpu(pid: int, run) -> dict:
+    """``run()``'s figures plus the server's CPU milliseconds per request (a figure the machine's
+    other load changes much less than the latencies)."""
+    before = server_cpu_seconds(pid)
+    out = run()
+    out["server_cpu_ms_per_request"] = round((server_cpu_seconds(pid) - before) * 1000 / max(out["requests"], 1), 3)
+    return out
+
+
 def full_sync(base: str) -> tuple[float, int]:
     """Seconds to page through every current score with GET /scores (pages of 1,000), and how many."""
     t, seen, cursor = time.perf_counter(), 0, None
@@ -191,6 +195,7 @@ def main() -> None:
     args = ap.parse_args()
     if not shutil.which("wrk"):
         raise SystemExit("wrk is not on PATH (Debian package `wrk`)")
+    load_before = [round(x, 2) for x in os.getloadavg()]
     home = Home.resolve(args.home)
     settings = load_settings(None, home.root)
     bundle = load_model(setup(home.tracking_uri, home.mlflow_artifacts))
@@ -232,10 +237,13 @@ def main() -> None:
             post(base + "/score", body)
         for body in by_id[:50]:
             post(base + "/score_accounts", body)
-        single = [load_wrk(base + "/score", singles, c, args.seconds) for c in (1, 8, 32)]
+        single = [with_cpu(proc.pid, lambda c=c: load_wrk(base + "/score", singles, c, args.seconds))
+                  for c in (1, 8, 32)]
         batch_http = _median_ms(lambda: post(base + "/score", batch), 10)
-        lookups = [load_wrk(base + "/score_accounts", by_id, c, args.seconds) for c in (1, 8, 32)]
-        at_rate = load_wrk(base + "/score_accounts", by_id, 8, args.rate_seconds, rate=200, allow_errors=True)
+        lookups = [with_cpu(proc.pid, lambda c=c: load_wrk(base + "/score_accounts", by_id, c, args.seconds))
+                   for c in (1, 8, 32)]
+        at_rate = with_cpu(proc.pid, lambda: load_wrk(base + "/score_accounts", by_id, 8, args.rate_seconds,
+                                                      rate=200, allow_errors=True))
         bulk_page = load_wrk(base + "/scores?limit=100", [None], 8, args.seconds)
         sync_s, synced = full_sync(base)
     finally:
@@ -243,7 +251,7 @@ def main() -> None:
     figures = {
         "date": dt.date.today().isoformat(),
         "machine": f"{platform.machine()}, {os.cpu_count()} cores (load generator on the same cores)",
-        "load_average_after": [round(x, 2) for x in os.getloadavg()],
+        "load_average_before": load_before, "load_average_after": [round(x, 2) for x in os.getloadavg()],
         "server_workers": args.workers, "load_generator": "wrk, 1 thread",
         "model_trees": bundle.booster.num_trees(),
         "score_single_account_with_reasons": single,

@@ -12,7 +12,10 @@ apply; the guard has read the body by then) that answers these two paths itself 
 * ``/score_accounts``: not ``live`` and every id has a published score: the answer is joined
   from the per-account JSON bytes prebuilt per language (``serving/published.py``; the file is
   checked at most every ``STAT_EVERY_SECONDS``, and a new run is picked up then);
-* ``/score``: at most ``INLINE_MAX_ACCOUNTS`` accounts: scored here on the event loop.
+* ``/score``: at most ``INLINE_MAX_ACCOUNTS`` accounts: scored here on the event loop; a large
+  body (over ``SMALL_BODY_BYTES``) that is plainly valid (``serving.scoring.plain_rows``: the
+  request model's rules checked with arrays, about three times faster than building 1,000
+  pydantic models) is scored in a worker thread, one batch at a time per worker.
 
 Anything else (an invalid body, whose error BentoML words; an id without a published score,
 scored live in a thread; a large batch) goes on to BentoML's endpoint unchanged, so the
@@ -21,17 +24,26 @@ endpoints, their answers and the OpenAPI document (``serving/openapi.py``) stay 
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
-from typing import Any
+from typing import Any, get_args
 
+import anyio
 from pydantic import BaseModel, ValidationError
 from starlette.responses import Response
 
 from core.errors import ChurnwatchError
+from core.vocabulary import Lang
+from serving.api import MAX_ACCOUNTS
 from serving.problems import problem_response
+from serving.scoring import plain_rows
+from training.model import FeatureRows
 
 #: ``/score`` requests of at most this many accounts are scored on the event loop.
 INLINE_MAX_ACCOUNTS = 16
+#: ``/score`` bodies above this size are parsed and checked with arrays (``Hot.batch``), not a model.
+SMALL_BODY_BYTES = 64 * 1024
+LANGS = frozenset(get_args(Lang))
 JSON_HEADERS = [(b"content-type", b"application/json")]
 
 
@@ -40,7 +52,8 @@ class Hot:
 
     scorer: Any = None
     published: Any = None
-    results: Callable[[list, str], list[dict]] | None = None
+    results: Callable[[list, str], bytes] | None = None
+    batches: anyio.CapacityLimiter | None = None  # one batch at a time per worker
 
 
 class FastRoutes:
@@ -60,7 +73,12 @@ class FastRoutes:
             await self.app(scope, receive, send)
             return
         body, receive = await _whole_body(receive)
-        answer = self._score_accounts(body) if path == "/score_accounts" else self._score(body)
+        if path == "/score_accounts":
+            answer = self._score_accounts(body)
+        elif len(body) > SMALL_BODY_BYTES and (batch := self._batch(body)) is not None:
+            answer = await anyio.to_thread.run_sync(self._score_rows, *batch, limiter=self.hot.batches)
+        else:
+            answer = self._score(body)
         if answer is None:
             await self.app(scope, receive, send)
             return
@@ -81,6 +99,29 @@ class FastRoutes:
             return b"[" + b", ".join([answers[a] for a in request.account_ids]) + b"]"
         except KeyError:  # an id without a published score: scored live by the endpoint
             return None
+
+    def _batch(self, body: bytes) -> tuple[FeatureRows, str] | None:
+        """A large ``/score`` body as rows checked with arrays (``serving.scoring.plain_rows``,
+        the request model's rules) and its language; None when it is not plainly valid."""
+        try:
+            request = json.loads(body)
+        except ValueError:
+            return None
+        if type(request) is not dict or not request.keys() <= {"accounts", "lang"} or "accounts" not in request:
+            return None
+        accounts, lang = request["accounts"], request.get("lang", "en")
+        if type(lang) is not str or lang not in LANGS:
+            return None
+        if type(accounts) is not list or not 0 < len(accounts) <= MAX_ACCOUNTS:
+            return None
+        rows = plain_rows(accounts, self.hot.scorer.bundle.catalogue)
+        return None if rows is None else (rows, lang)
+
+    def _score_rows(self, rows: FeatureRows, lang: str) -> bytes | Response:
+        try:
+            return json.dumps(self.hot.scorer.results(rows, lang), ensure_ascii=False, allow_nan=False).encode()
+        except ChurnwatchError as exc:
+            return problem_response(422, str(exc))
 
     def _score(self, body: bytes) -> bytes | Response | None:
         try:

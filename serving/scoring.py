@@ -46,7 +46,7 @@ def validate_features(items: list[dict], catalogue: Catalogue, where: str = "acc
     Raises:
         RequestError: naming each offending field, e.g. ``accounts[0].features.logins_30d``.
     """
-    fast = _plain_rows(items, catalogue)
+    fast = plain_rows(items, catalogue)
     if fast is not None:
         return fast
     adapter = _accounts_adapter(request_models(catalogue).account)
@@ -58,7 +58,7 @@ def validate_features(items: list[dict], catalogue: Catalogue, where: str = "acc
 
 
 class _Checks:
-    """The request model's checks of one catalogue as arrays (``_plain_rows``)."""
+    """The request model's checks of one catalogue as arrays (``plain_rows``)."""
 
     def __init__(self, catalogue: Catalogue) -> None:
         numeric = [f for f in catalogue.features if f.type != "category"]
@@ -86,7 +86,7 @@ def _checks(catalogue: Catalogue) -> _Checks:
     return built[1]
 
 
-def _plain_rows(items: object, catalogue: Catalogue) -> FeatureRows | None:
+def plain_rows(items: object, catalogue: Catalogue) -> FeatureRows | None:
     """``FeatureRows`` of request items checked column by column with arrays, when every item is
     plainly valid (the request model's rules: no unknown name, account ids of 1-200 characters,
     numbers that are ints or floats (not booleans or strings), finite, within their range, whole

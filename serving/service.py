@@ -145,7 +145,7 @@ def make_service(catalogue: Catalogue, scorer: Callable[[], Scorer], token: str 
                 republish_if_behind(self.scorer.store, self.scorer.settings)
                 published.bind(self.scorer.store, self.scorer.settings)
                 published.current()  # the first request does not wait for the file
-            hot.scorer, hot.published = self.scorer, published
+            hot.scorer, hot.published, hot.batches = self.scorer, published, self.batches
             hot.results = lambda accounts, lang: scored_json(self.scorer, accounts, lang)
             # Everything loaded so far (libraries, model, catalogue) lives as long as the
             # process: keep it out of the garbage collector's full passes, which otherwise walk

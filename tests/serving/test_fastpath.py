@@ -14,6 +14,7 @@ from starlette.testclient import TestClient
 
 from core.scores import read_history
 from core.store import read_snapshots
+from serving import fastpath
 from serving.batch import score_dates
 from serving.fastpath import INLINE_MAX_ACCOUNTS, FastRoutes, Hot
 from serving.published import PublishedScores, publish_scores
@@ -103,6 +104,26 @@ def test_lookups_and_small_requests_skip_bentoml_and_the_rest_reaches_it(setup):
         path = "/score" if b"accounts\"" in body and b"account_ids" not in body else "/score_accounts"
         assert call(app, path, body)[0] == 299
     assert inner.bodies == passed  # each reached BentoML whole
+
+
+def test_a_large_plainly_valid_batch_is_scored_with_array_checks(setup, monkeypatch):
+    client, _, scorer, _, accounts = setup
+    batch = accounts[:INLINE_MAX_ACCOUNTS + 2]
+    through_bentoml = client.post("/score", json={"accounts": batch, "lang": "zh-CN"}, headers=AUTH).json()
+    hot = Hot()
+    hot.scorer = scorer
+    inner = Inner()
+    app = FastRoutes(inner, hot, _score_request(scorer.bundle.catalogue), _score_accounts_request())
+    monkeypatch.setattr(fastpath, "SMALL_BODY_BYTES", 0)  # every body counts as large
+    status, body = call(app, "/score", json.dumps({"accounts": batch, "lang": "zh-CN"}).encode())
+    assert status == 200 and inner.bodies == []
+    assert json.loads(body) == through_bentoml
+    bad = [dict(batch[0], features={**batch[0]["features"], "tenure_days": -1.0}), *batch[1:]]
+    for body in (json.dumps({"accounts": bad}).encode(), json.dumps({"accounts": batch, "lang": "fr"}).encode(),
+                 json.dumps({"accounts": batch, "lang": ["en"]}).encode(),
+                 json.dumps({"accounts": batch, "other": 1}).encode(), b'{"accounts": [NaN]}'):
+        assert call(app, "/score", body)[0] == 299  # not plainly valid: BentoML and pydantic word it
+    assert len(inner.bodies) == 5
 
 
 def test_the_fast_answers_equal_bentomls(setup):

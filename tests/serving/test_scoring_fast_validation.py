@@ -1,4 +1,4 @@
-"""Request items checked with arrays (``serving.scoring._plain_rows``): the same rows as pydantic's
+"""Request items checked with arrays (``serving.scoring.plain_rows``): the same rows as pydantic's
 path for valid items, and every item pydantic refuses still refused with pydantic's words."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import pytest
 
 from features.spec import build_catalogue
 from serving.api import request_models
-from serving.scoring import RequestError, _accounts_adapter, _plain_rows, feature_rows, validate_features
+from serving.scoring import RequestError, _accounts_adapter, feature_rows, plain_rows, validate_features
 
 CATALOGUE = build_catalogue(["login", "export"])
 
@@ -40,7 +40,7 @@ def valid_items(n: int = 40) -> list[dict]:
 
 def test_valid_items_give_the_rows_pydantic_gives():
     items = valid_items()
-    fast = _plain_rows(items, CATALOGUE)
+    fast = plain_rows(items, CATALOGUE)
     assert fast is not None
     slow = feature_rows(_accounts_adapter(request_models(CATALOGUE).account).validate_python(items), CATALOGUE)
     assert list(fast.account_ids) == list(slow.account_ids)
@@ -76,7 +76,7 @@ def test_every_invalid_item_is_refused_naming_the_field(change, where):
     items = valid_items(10)
     items[4] = {"account_id": "acc-4", "features": {}}
     change(items[4])
-    assert _plain_rows(items, CATALOGUE) is None
+    assert plain_rows(items, CATALOGUE) is None
     with pytest.raises(RequestError) as err:
         validate_features(items, CATALOGUE)
     assert f"accounts[4].{where}" in str(err.value) or "accounts[4]" in str(err.value) and where in str(err.value)
@@ -84,6 +84,6 @@ def test_every_invalid_item_is_refused_naming_the_field(change, where):
 
 def test_not_a_list_of_objects_goes_to_pydantic():
     for items in ([], [1], ["a"], [{"features": {}}]):
-        assert _plain_rows(items, CATALOGUE) is None
+        assert plain_rows(items, CATALOGUE) is None
     with pytest.raises(RequestError):
         validate_features([{"features": {}}], CATALOGUE)
