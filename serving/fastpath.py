@@ -105,7 +105,7 @@ class FastRoutes:
         the request model's rules) and its language; None when it is not plainly valid."""
         try:
             request = json.loads(body)
-        except ValueError:
+        except (ValueError, RecursionError):  # not JSON, or nested past the parser: pydantic words it
             return None
         if type(request) is not dict or not request.keys() <= {"accounts", "lang"} or "accounts" not in request:
             return None

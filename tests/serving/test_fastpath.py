@@ -121,9 +121,10 @@ def test_a_large_plainly_valid_batch_is_scored_with_array_checks(setup, monkeypa
     bad = [dict(batch[0], features={**batch[0]["features"], "tenure_days": -1.0}), *batch[1:]]
     for body in (json.dumps({"accounts": bad}).encode(), json.dumps({"accounts": batch, "lang": "fr"}).encode(),
                  json.dumps({"accounts": batch, "lang": ["en"]}).encode(),
-                 json.dumps({"accounts": batch, "other": 1}).encode(), b'{"accounts": [NaN]}'):
+                 json.dumps({"accounts": batch, "other": 1}).encode(), b'{"accounts": [NaN]}',
+                 b"[" * 100_000 + b"]" * 100_000):
         assert call(app, "/score", body)[0] == 299  # not plainly valid: BentoML and pydantic word it
-    assert len(inner.bodies) == 5
+    assert len(inner.bodies) == 6
 
 
 def test_the_fast_answers_equal_bentomls(setup):
