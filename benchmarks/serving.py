@@ -231,7 +231,7 @@ def main() -> None:
 
     os.environ.pop("CHURNWATCH_API_TOKEN", None)
     proc, base = start_server(free_port(), {"CHURNWATCH_HOME": str(home.root),
-                                            "CHURNWATCH_WORKERS": str(args.workers)})
+                                            "CHURNWATCH_WORKERS": str(args.workers)}, timeout_seconds=240)
     try:
         for body in singles[:50]:  # warm-up
             post(base + "/score", body)
