@@ -124,7 +124,11 @@ def republish_if_behind(store: Path, settings: Settings) -> Path | None:
     if published_stamp(store) == stamp:
         return None
     log.warning("published scores of %s are behind its score history: publishing again", store)
-    return publish_scores(store, settings)
+    try:
+        return publish_scores(store, settings)
+    except Exception as exc:  # noqa: BLE001 - a full disk or a writer that came in between: the next run publishes
+        log.warning("could not publish the scores of %s again (%s); serving the previous publication", store, exc)
+        return None
 
 
 def _latest_rows(con) -> pd.DataFrame:
@@ -211,6 +215,8 @@ class PublishedScores:
         try:
             st = os.stat(self.path)
         except FileNotFoundError:
+            return None
+        except OSError:  # the folder is not one, or cannot be read: no publication to answer from
             return None
         stamp = (st.st_ino, st.st_mtime_ns, st.st_size)  # a new run is a new file (renamed over)
         if stamp != self._stamp:

@@ -61,3 +61,19 @@ def test_a_store_that_cannot_be_opened_is_left_alone(trained_setup, tmp_path):
     _, settings, _ = trained_setup
     assert republish_if_behind(tmp_path / "missing.duckdb", settings) is None
     assert not (tmp_path / "serving").exists()
+
+
+def test_a_republication_that_cannot_be_written_leaves_the_service_starting(trained_setup, tmp_path):
+    tmp, settings, bundle = trained_setup
+    store = tmp_path / "s.duckdb"
+    shutil.copy(tmp / "s.duckdb", store)
+    with duckdb.connect(str(store), read_only=True) as con:
+        last = con.execute("SELECT max(as_of) FROM snapshots").fetchone()[0]
+    score_dates(tmp / "d", settings, store, bundle, [last], "1")
+    published_paths(store)[0].parent.write_text("a file where the folder should be")  # cannot be written
+    assert republish_if_behind(store, settings) is None
+    scorer = Scorer(bundle=bundle, settings=settings, model_version="1", store=store)
+    account = read_history(store, last)["account_id"].iloc[0]
+    with TestClient(make_service(bundle.catalogue, lambda: scorer).to_asgi()) as client:
+        answer = client.post("/score_accounts", json={"account_ids": [account]}).json()[0]
+    assert answer["source"] == "live" and answer["as_of"] == str(last)  # no publication: scored live
