@@ -12,6 +12,11 @@ one, never half of one:
 * ``serving/<store>-history.parquet``: every score (account, as_of, probability, health, tier,
   model version), oldest first per account.
 
+The latest-scores file carries the stamp of the history it was made from (rows, latest as-of,
+latest scoring time). A run killed between its commit and its publication leaves the file one
+run behind; ``republish_if_behind`` (each service worker at start, and every ``churnwatch
+score`` after its commit) compares the stamps and publishes again from the committed history.
+
 The service reads them with pyarrow (``PublishedScores``), never the DuckDB store, so a scoring
 run, ``features`` or ``alerts`` write while it answers. It notices a new run by the file's
 modification time and size on each request (one ``stat``) and loads it whole, once.
@@ -34,6 +39,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from core.files import atomic_path
@@ -50,6 +56,7 @@ OWNER_ZH = {"CSM": "客户成功经理", "CSM / CSM lead": "客户成功经理 /
             "Retention squad incl. an executive": "挽留小组（含一名高管）"}
 RESPOND_ZH = {"no deadline": "无时限", "3 working days": "3 个工作日", "24 hours": "24 小时", "4 hours": "4 小时"}
 SNAPSHOT_EXTRAS = ("mrr", "csm", "days_to_term_end")
+STAMP_KEY = b"churnwatch.history_stamp"
 
 
 def published_paths(store: Path) -> tuple[Path, Path]:
@@ -69,15 +76,59 @@ def publish_scores(store: Path, settings: Settings) -> Path | None:
         latest = _latest_rows(con)
         history = con.execute(f"SELECT account_id, as_of, churn_probability, health_score, tier, model_version "
                               f"FROM {HISTORY} ORDER BY account_id, as_of").df()
+        stamp = history_stamp(con)
     history["as_of"] = pd.to_datetime(history["as_of"]).dt.date
     frame = derive_fields(latest, settings)
     scores_path, history_path = published_paths(store)
     with atomic_path(history_path, ".parquet") as tmp:
         history.to_parquet(tmp, index=False)
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    table = table.replace_schema_metadata({**(table.schema.metadata or {}), STAMP_KEY: stamp.encode()})
     with atomic_path(scores_path, ".parquet") as tmp:
-        frame.to_parquet(tmp, index=False)
+        pq.write_table(table, tmp)
     log.info("published %d latest scores to %s", len(frame), scores_path)
     return scores_path
+
+
+def history_stamp(con) -> str:
+    """What identifies the committed score history (rows, latest as-of, latest scoring time): a
+    publication made from another history is out of date."""
+    rows, as_of, scored_at = con.execute(f"SELECT count(*), max(as_of), max(scored_at) FROM {HISTORY}").fetchone()
+    return json.dumps([rows, str(as_of), str(scored_at)])
+
+
+def published_stamp(store: Path) -> str | None:
+    """The history stamp the published scores of ``store`` were made from (None: no file, or a file
+    written before stamps)."""
+    try:
+        meta = pq.read_schema(published_paths(store)[0]).metadata or {}
+    except (OSError, ValueError):
+        return None
+    stamp = meta.get(STAMP_KEY)
+    return stamp.decode() if stamp else None
+
+
+def republish_if_behind(store: Path, settings: Settings) -> Path | None:
+    """Publish again when the published scores were not made from the committed history (a run
+    killed between its commit and its publication, or a file deleted); returns the file written,
+    or None when it was up to date, there is no score, or the store cannot be read now (a writer
+    holds it: that writer publishes when it is done)."""
+    try:
+        with connect(store, read_only=True, wait_seconds=0) as con:
+            if not history_has_rows(con):
+                return None
+            stamp = history_stamp(con)
+    except Exception as exc:  # noqa: BLE001 - missing, locked or unreadable store: nothing to do here
+        log.info("published scores not checked against %s (%s)", store, exc)
+        return None
+    if published_stamp(store) == stamp:
+        return None
+    log.warning("published scores of %s are behind its score history: publishing again", store)
+    try:
+        return publish_scores(store, settings)
+    except Exception as exc:  # noqa: BLE001 - a full disk or a writer that came in between: the next run publishes
+        log.warning("could not publish the scores of %s again (%s); serving the previous publication", store, exc)
+        return None
 
 
 def _latest_rows(con) -> pd.DataFrame:
@@ -164,6 +215,8 @@ class PublishedScores:
         try:
             st = os.stat(self.path)
         except FileNotFoundError:
+            return None
+        except OSError:  # the folder is not one, or cannot be read: no publication to answer from
             return None
         stamp = (st.st_ino, st.st_mtime_ns, st.st_size)  # a new run is a new file (renamed over)
         if stamp != self._stamp:

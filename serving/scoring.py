@@ -17,7 +17,7 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 from core.errors import ChurnwatchError
 from core.settings import Settings
 from features.spec import Catalogue
-from serving.api import request_models
+from serving.api import MAX_CATEGORY_LENGTH, MAX_ID_LENGTH, request_models
 from serving.coverage import CoverageCheck, model_gains
 from training.bundle import ModelBundle
 from training.model import FeatureRows
@@ -46,12 +46,89 @@ def validate_features(items: list[dict], catalogue: Catalogue, where: str = "acc
     Raises:
         RequestError: naming each offending field, e.g. ``accounts[0].features.logins_30d``.
     """
+    fast = plain_rows(items, catalogue)
+    if fast is not None:
+        return fast
     adapter = _accounts_adapter(request_models(catalogue).account)
     try:
         accounts = adapter.validate_python(items)
     except ValidationError as exc:
         raise RequestError([(field_path(e["loc"], where), e["msg"]) for e in exc.errors()]) from exc
     return feature_rows(accounts, catalogue)
+
+
+class _Checks:
+    """The request model's checks of one catalogue as arrays (``plain_rows``)."""
+
+    def __init__(self, catalogue: Catalogue) -> None:
+        numeric = [f for f in catalogue.features if f.type != "category"]
+        self.numeric = [f.name for f in numeric]
+        self.categorical = list(catalogue.categorical)
+        self.allowed = frozenset(f.name for f in catalogue.features)
+        self.required = [f.name for f in catalogue.features if not f.optional]
+        bound = [f.valid_range for f in numeric]
+        self.lo = np.array([-np.inf if lo is None else lo for lo, _ in bound], dtype=float)
+        self.hi = np.array([np.inf if hi is None else hi for _, hi in bound], dtype=float)
+        self.whole = np.array([f.type == "int" for f in numeric], dtype=bool)
+
+
+_CHECKS: dict[int, tuple[Catalogue, _Checks]] = {}
+_NUMBER_TYPES = frozenset({float, int, type(None)})
+_LABEL_TYPES = frozenset({str, type(None)})
+
+
+def _checks(catalogue: Catalogue) -> _Checks:
+    built = _CHECKS.get(id(catalogue))
+    if built is None or built[0] is not catalogue:
+        if len(_CHECKS) >= 8:
+            _CHECKS.clear()
+        built = _CHECKS[id(catalogue)] = (catalogue, _Checks(catalogue))
+    return built[1]
+
+
+def plain_rows(items: object, catalogue: Catalogue) -> FeatureRows | None:
+    """``FeatureRows`` of request items checked column by column with arrays, when every item is
+    plainly valid (the request model's rules: no unknown name, account ids of 1-200 characters,
+    numbers that are ints or floats (not booleans or strings), finite, within their range, whole
+    for an ``int`` feature, categories strings of at most 200 characters); ``None`` for anything
+    else, which pydantic then checks and words. Same rows as pydantic's path (``feature_rows``)."""
+    if not isinstance(items, list) or not items:
+        return None
+    checks = _checks(catalogue)
+    feats, ids = [], []
+    for item in items:
+        if type(item) is not dict or not item.keys() <= {"account_id", "features"}:
+            return None
+        account_id, f = item.get("account_id"), item.get("features", {})
+        if type(account_id) is not str or not 1 <= len(account_id) <= MAX_ID_LENGTH or type(f) is not dict:
+            return None
+        if not f.keys() <= checks.allowed:
+            return None
+        ids.append(account_id)
+        feats.append(f)
+    if any(f.get(name) is None for name in checks.required for f in feats):
+        return None
+    columns = [[f.get(name) for f in feats] for name in checks.numeric]
+    if any(not set(map(type, col)) <= _NUMBER_TYPES for col in columns):
+        return None
+    try:
+        values = np.array(columns, dtype=float).T.reshape(len(feats), len(checks.numeric))
+    except OverflowError:  # an int beyond a float: pydantic words it
+        return None
+    given = ~np.isnan(values)
+    if (len(feats) - given.sum(axis=0) != [col.count(None) for col in columns]).any():
+        return None  # a NaN sent as a number (not null): pydantic refuses it with its words
+    with np.errstate(invalid="ignore"):
+        ok = np.isfinite(values) & (values >= checks.lo) & (values <= checks.hi)
+        ok &= ~checks.whole | (np.floor(values) == values)
+    if not np.all(ok | ~given):
+        return None
+    labels = {c: [f.get(c) for f in feats] for c in checks.categorical}
+    for col in labels.values():
+        if not set(map(type, col)) <= _LABEL_TYPES or any(v is not None and len(v) > MAX_CATEGORY_LENGTH
+                                                         for v in col):
+            return None
+    return FeatureRows(ids, checks.numeric, values, labels)
 
 
 @lru_cache(maxsize=8)

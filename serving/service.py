@@ -26,10 +26,12 @@ time and the requests in progress are the ``serving`` section of ``churnwatch.ya
 
 ``/score_accounts`` is a lookup in the scores the latest ``churnwatch score`` published (a
 Parquet file read once per worker and again when a new run replaces it; the DuckDB store is not
-opened), answered on the event loop. ``"live": true``, or an account without a published score,
+opened, except once when a worker starts, to publish again a run whose publication was cut off),
+answered before BentoML's API machinery (``serving/fastpath.py``), as are ``/score`` requests of
+a few accounts. ``"live": true``, or an account without a published score,
 scores from the latest snapshot in the store (opened read-only for that request).
 
-The endpoints are ``async``: a request of a few accounts (a few milliseconds of CPU) is
+The endpoints are ``async``: a request of a few accounts (about a millisecond of CPU) is
 scored on the event loop, which saves the hop to a thread pool; larger batches go to a
 worker thread so they do not hold up the small requests behind them.
 """
@@ -58,20 +60,23 @@ from core.settings import ServingSettings
 from core.vocabulary import Lang
 from features.spec import Catalogue, build_catalogue
 from serving.api import MAX_ACCOUNTS, AccountError, AccountId, AccountScore, ScoreResult, model_info, request_models
+from serving.fastpath import INLINE_MAX_ACCOUNTS, FastRoutes, Hot
 from serving.guard import Guard
 from serving.launch import exit_2_after_failed_worker, in_bentoml_server, model_unloadable
 from serving.limits import serving_limits
 from serving.logs import install_log_filters
 from serving.openapi import Docs
 from serving.problems import problem_response
-from serving.published import PublishedScores
+from serving.published import PublishedScores, republish_if_behind
 from serving.scoring import Scorer, feature_rows
 from serving.sync import SyncRoutes
 from workflow.http import service_app
 
 log = logging.getLogger(__name__)
-INLINE_MAX_ACCOUNTS = 16  # scored on the event loop; larger batches in a worker thread
 RETRY_AFTER_SECONDS = "5"
+#: Not traced by BentoML's OpenTelemetry middleware: its spans (created even with no exporter)
+#: cost more CPU than answering a lookup. Regular expressions searched in the request's URL.
+HOT_PATHS = [r"/score_accounts(\?|$)", r"/score(\?|$)"]
 
 
 def _workers() -> int:
@@ -121,10 +126,11 @@ def make_service(catalogue: Catalogue, scorer: Callable[[], Scorer], token: str 
     score_request, score_accounts_request = _score_request(catalogue), _score_accounts_request()
     model_app = Starlette(routes=[Route("/", _model_endpoint, methods=["GET"])])
     published = PublishedScores()
+    hot = Hot()
 
     @bentoml.asgi_app(model_app, path="/model")
     @bentoml.asgi_app(service_app(), path="/workflow")
-    @bentoml.service(name="churnwatch", traffic={"timeout": 30}, workers=workers)
+    @bentoml.service(name="churnwatch", traffic={"timeout": 30}, workers=workers, tracing={"excluded_urls": HOT_PATHS})
     class ChurnService:
         """Churn risk, health, tier, reasons and playbook for accounts."""
 
@@ -140,8 +146,12 @@ def make_service(catalogue: Catalogue, scorer: Callable[[], Scorer], token: str 
             model_app.state.scorer = self.scorer
             self.published = published
             if self.scorer.store is not None:
+                # a scoring run killed between its commit and its publication: publish it now
+                republish_if_behind(self.scorer.store, self.scorer.settings)
                 published.bind(self.scorer.store, self.scorer.settings)
                 published.current()  # the first request does not wait for the file
+            hot.scorer, hot.published, hot.batches = self.scorer, published, self.batches
+            hot.results = lambda accounts, lang: scored_json(self.scorer, accounts, lang)
             # Everything loaded so far (libraries, model, catalogue) lives as long as the
             # process: keep it out of the garbage collector's full passes, which otherwise walk
             # millions of objects and stall a request now and then (the p99 tail).
@@ -157,7 +167,7 @@ def make_service(catalogue: Catalogue, scorer: Callable[[], Scorer], token: str 
 
         def _score_features(self, accounts: list, lang: str) -> Response:
             try:
-                return _json(self.scorer.results(feature_rows(accounts, self.scorer.bundle.catalogue), lang))
+                return Response(scored_json(self.scorer, accounts, lang), media_type="application/json")
             except ChurnwatchError as exc:
                 return problem_response(422, str(exc))
 
@@ -193,14 +203,19 @@ def make_service(catalogue: Catalogue, scorer: Callable[[], Scorer], token: str 
     ChurnService.add_asgi_middleware(Guard, token=token, limits=limits or ServingSettings())
     ChurnService.add_asgi_middleware(Docs, score_request=score_request, score_accounts_request=score_accounts_request)
     ChurnService.add_asgi_middleware(SyncRoutes, published=published)
+    ChurnService.add_asgi_middleware(FastRoutes, hot=hot, score_request=score_request,
+                                     score_accounts_request=score_accounts_request)
+    # Further ASGI apps and middleware (e.g. the tasks API) are added here, after the guard:
+    # middleware added later sits inside the ones added before it.
     return ChurnService
 
 
-def _json(results: list[dict]) -> Response:
-    """Results as JSON, written directly: they are built to the response models (``serving/api.py``,
-    checked by the schema tests), and validating 1,000 results again costs more than scoring them
-    is worth waiting for."""
-    return Response(json.dumps(results, ensure_ascii=False, allow_nan=False).encode(), media_type="application/json")
+def scored_json(scorer: Scorer, accounts: list, lang: str) -> bytes:
+    """Validated request accounts scored, as the JSON answer, written directly: the results are
+    built to the response models (``serving/api.py``, checked by the schema tests), and
+    validating 1,000 results again costs more than scoring them is worth waiting for."""
+    results = scorer.results(feature_rows(accounts, scorer.bundle.catalogue), lang)
+    return json.dumps(results, ensure_ascii=False, allow_nan=False).encode()
 
 
 def live_results(scorer: Scorer, rows: Any, lang: str) -> list[dict]:

@@ -76,32 +76,52 @@ class LinearPart:
 
     def _design(self, M: np.ndarray) -> tuple[np.ndarray, list[int], list[str]]:
         """Design columns, the feature index each belongs to and its kind
-        (``value``, ``log``, ``missing`` or ``code``)."""
-        cols, owner, kinds = [], [], []
-        for j, name in enumerate(self.names):
-            x = M[:, j]
-            if name in self.categorical:
-                for code in range(self.n_codes_[j]):
-                    cols.append((x == code).astype(np.float64))
-                    owner.append(j)
-                    kinds.append("code")
-                continue
-            lo, hi, med, mu, sd = self.num_[j]
-            miss = np.isnan(x)
-            clipped = np.clip(np.where(miss, med, x), lo, hi)
-            cols.append((clipped - mu) / sd)
-            owner.append(j)
-            kinds.append("value")
-            if j in self.log_:
-                mu_l, sd_l = self.log_[j]
-                cols.append((np.log1p(np.maximum(clipped, 0.0)) - mu_l) / sd_l)
-                owner.append(j)
-                kinds.append("log")
-            if self.has_missing_[j]:
-                cols.append(miss.astype(np.float64))
-                owner.append(j)
-                kinds.append("missing")
-        return (np.column_stack(cols) if cols else np.empty((len(M), 0))), owner, kinds
+        (``value``, ``log``, ``missing`` or ``code``). Computed for all columns at once (the same
+        arithmetic per element as column by column, so the same values); the plan is built once
+        per fitted part (``_plan``)."""
+        plan = self._plan()
+        num, cat = plan["num"], plan["cat"]
+        X = M[:, num]
+        miss = np.isnan(X)
+        clipped = np.clip(np.where(miss, plan["med"], X), plan["lo"], plan["hi"])
+        blocks = [(clipped - plan["mu"]) / plan["sd"]]
+        if len(plan["log"]):
+            logged = np.log1p(np.maximum(clipped[:, plan["log"]], 0.0))
+            blocks.append((logged - plan["mu_l"]) / plan["sd_l"])
+        if len(plan["miss"]):
+            blocks.append(miss[:, plan["miss"]].astype(np.float64))
+        if len(cat):
+            blocks.append((M[:, cat] == plan["codes"]).astype(np.float64))
+        D = np.concatenate(blocks, axis=1)[:, plan["order"]] if plan["order"].size else np.empty((len(M), 0))
+        return D, plan["owner"], plan["kinds"]
+
+    def _plan(self) -> dict[str, Any]:
+        """Which matrix columns give which design columns, in ``_design``'s order (built once)."""
+        key = (id(self.num_), id(self.n_codes_), id(self.log_), id(self.has_missing_))
+        cached = getattr(self, "_plan_cache", None)
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        num = [j for j, name in enumerate(self.names) if name not in self.categorical]
+        scale = np.array([self.num_[j] for j in num], dtype=np.float64).reshape(len(num), 5)
+        log_at = [i for i, j in enumerate(num) if j in self.log_]
+        miss_at = [i for i, j in enumerate(num) if self.has_missing_[j]]
+        cat = [j for j, name in enumerate(self.names) if name in self.categorical for _ in range(self.n_codes_[j])]
+        codes = [c for j, name in enumerate(self.names) if name in self.categorical for c in range(self.n_codes_[j])]
+        # the blocks' columns, labelled (feature, kind rank, code) to sort them into _design's order
+        rank = {"value": 0, "log": 1, "missing": 2, "code": 3}
+        labels = ([(num[i], "value", 0) for i in range(len(num))] + [(num[i], "log", 0) for i in log_at]
+                  + [(num[i], "missing", 0) for i in miss_at] + list(zip(cat, ["code"] * len(cat), codes)))
+        order = np.array(sorted(range(len(labels)), key=lambda k: (labels[k][0], rank[labels[k][1]], labels[k][2])),
+                         dtype=np.intp)
+        plan = {"num": np.array(num, dtype=np.intp), "lo": scale[:, 0], "hi": scale[:, 1], "med": scale[:, 2],
+                "mu": scale[:, 3], "sd": scale[:, 4], "log": np.array(log_at, dtype=np.intp),
+                "mu_l": np.array([self.log_[num[i]][0] for i in log_at]),
+                "sd_l": np.array([self.log_[num[i]][1] for i in log_at]),
+                "miss": np.array(miss_at, dtype=np.intp), "cat": np.array(cat, dtype=np.intp),
+                "codes": np.array(codes, dtype=np.float64), "order": order,
+                "owner": [labels[k][0] for k in order], "kinds": [labels[k][1] for k in order]}
+        self._plan_cache = (key, plan)
+        return plan
 
     def _fit_scales(self, M: np.ndarray) -> None:
         self.n_codes_, self.num_, self.has_missing_, self.log_ = {}, {}, {}, {}
@@ -148,8 +168,7 @@ class LinearPart:
         D, owner, _ = self._design(as_matrix(M))
         terms = (D - self.col_means_) * self.coef_
         out = np.zeros((len(D), len(self.names) + 1))
-        for k, j in enumerate(owner):
-            out[:, j] += terms[:, k]
+        np.add.at(out, (slice(None), np.asarray(owner, dtype=np.intp)), terms)  # in order, as a loop would
         out[:, -1] = self.intercept_ + float(self.col_means_ @ self.coef_)
         return out
 

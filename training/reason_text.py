@@ -24,6 +24,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 import pandas as pd
 
@@ -41,6 +42,11 @@ def missing(value: object) -> bool:
     """True for None, NaN, pandas' NA."""
     if value is None:
         return True
+    kind = type(value)
+    if kind is float:
+        return value != value
+    if kind is str or kind is int:
+        return False
     if isinstance(value, float | int):
         return value != value
     try:
@@ -78,14 +84,21 @@ _NAME_WINDOW = re.compile(r"_(\d+)d(?:_|$)")
 
 def window_days(spec: FeatureSpec) -> int | None:
     """The feature's window in days: its ``window`` parameter, else the ``_30d`` in its name."""
-    if spec.params.get("window"):
-        return int(spec.params["window"])
-    found = _NAME_WINDOW.search(spec.name)
+    window = spec.params.get("window")
+    return int(window) if window else _name_window(spec.name)
+
+
+@lru_cache(maxsize=4096)
+def _name_window(name: str) -> int | None:
+    found = _NAME_WINDOW.search(name)
     return int(found.group(1)) if found else None
 
 
+_NUMBER_FORMATS = {0: ",.0f", 1: ",.1f"}
+
+
 def _number(v: float, decimals: int = 0) -> str:
-    return f"{v:,.{decimals}f}"
+    return format(v, _NUMBER_FORMATS.get(decimals) or f",.{decimals}f")
 
 
 def _up_down(v: float, lang: str, amount: str, unit_en: str = "", unit_zh: str = "") -> str:
@@ -206,6 +219,8 @@ class Row:
         else:
             j = self._position.get(name)
             v = None if j is None else self._values[j]
+        if type(v) is float:
+            return None if v != v else v
         return None if missing(v) else float(v)
 
     def tenure_days(self) -> float | None:

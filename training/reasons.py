@@ -180,6 +180,8 @@ class ReasonBuilder:
 
 def _plain(value: object) -> object:
     """A plain Python value (None when missing) for JSON and the API."""
+    if type(value) is float:
+        return None if value != value else value
     if isinstance(value, np.generic):
         value = value.item()
     return None if missing(value) else value

@@ -1,0 +1,89 @@
+"""Request items checked with arrays (``serving.scoring.plain_rows``): the same rows as pydantic's
+path for valid items, and every item pydantic refuses still refused with pydantic's words."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from features.spec import build_catalogue
+from serving.api import request_models
+from serving.scoring import RequestError, _accounts_adapter, feature_rows, plain_rows, validate_features
+
+CATALOGUE = build_catalogue(["login", "export"])
+
+
+def valid_items(n: int = 40) -> list[dict]:
+    rng = np.random.default_rng(3)
+    out = []
+    for i in range(n):
+        feats: dict[str, object] = {}
+        for f in CATALOGUE.features:
+            if rng.random() < 0.3:
+                continue  # absent: missing
+            if rng.random() < 0.1:
+                feats[f.name] = None
+            elif f.type == "category":
+                feats[f.name] = ["a", "b", "中文"][i % 3]
+            else:
+                lo, hi = f.valid_range
+                lo = 0.0 if lo is None else lo
+                hi = lo + 50 if hi is None else hi
+                v = float(rng.uniform(lo, hi))
+                feats[f.name] = int(round(v)) if f.type == "int" and i % 2 else (float(round(v)) if f.type == "int"
+                                                                                 else v)
+        out.append({"account_id": f"acc-{i}", "features": feats} if i % 7 else {"account_id": f"acc-{i}"})
+    return out
+
+
+def test_valid_items_give_the_rows_pydantic_gives():
+    items = valid_items()
+    fast = plain_rows(items, CATALOGUE)
+    assert fast is not None
+    slow = feature_rows(_accounts_adapter(request_models(CATALOGUE).account).validate_python(items), CATALOGUE)
+    assert list(fast.account_ids) == list(slow.account_ids)
+    assert fast.numeric_names == slow.numeric_names
+    assert np.array_equal(fast.numeric, slow.numeric, equal_nan=True)
+    assert {c: list(v) for c, v in fast.labels.items()} == {c: list(v) for c, v in slow.labels.items()}
+    assert validate_features(items, CATALOGUE).numeric.shape == (len(items), len(slow.numeric_names))
+
+
+NUMERIC = next(f for f in CATALOGUE.features if f.type == "float" and f.valid_range[0] == 0)
+WHOLE = next(f for f in CATALOGUE.features if f.type == "int" and f.valid_range[1] is not None)
+CATEGORY = CATALOGUE.categorical[0]
+
+
+@pytest.mark.parametrize("change, where", [
+    (lambda it: it["features"].__setitem__(NUMERIC.name, -1.0), NUMERIC.name),  # below the range
+    (lambda it: it["features"].__setitem__(WHOLE.name, WHOLE.valid_range[1] + 1), WHOLE.name),  # above
+    (lambda it: it["features"].__setitem__(WHOLE.name, 1.5), WHOLE.name),  # not whole
+    (lambda it: it["features"].__setitem__(NUMERIC.name, math.nan), NUMERIC.name),  # NaN, not null
+    (lambda it: it["features"].__setitem__(NUMERIC.name, math.inf), NUMERIC.name),
+    (lambda it: it["features"].__setitem__(NUMERIC.name, True), NUMERIC.name),  # a boolean is no number
+    (lambda it: it["features"].__setitem__(NUMERIC.name, "3"), NUMERIC.name),  # nor a string
+    (lambda it: it["features"].__setitem__(NUMERIC.name, 10 ** 400), NUMERIC.name),  # beyond a float
+    (lambda it: it["features"].__setitem__(CATEGORY, 3), CATEGORY),  # a category is a string
+    (lambda it: it["features"].__setitem__(CATEGORY, "x" * 201), CATEGORY),
+    (lambda it: it["features"].__setitem__("no_such_feature", 1.0), "no_such_feature"),
+    (lambda it: it.__setitem__("account_id", ""), "account_id"),
+    (lambda it: it.__setitem__("account_id", 7), "account_id"),
+    (lambda it: it.__setitem__("extra", 1), "extra"),
+    (lambda it: it.__setitem__("features", None), "features"),
+])
+def test_every_invalid_item_is_refused_naming_the_field(change, where):
+    items = valid_items(10)
+    items[4] = {"account_id": "acc-4", "features": {}}
+    change(items[4])
+    assert plain_rows(items, CATALOGUE) is None
+    with pytest.raises(RequestError) as err:
+        validate_features(items, CATALOGUE)
+    assert f"accounts[4].{where}" in str(err.value) or "accounts[4]" in str(err.value) and where in str(err.value)
+
+
+def test_not_a_list_of_objects_goes_to_pydantic():
+    for items in ([], [1], ["a"], [{"features": {}}]):
+        assert plain_rows(items, CATALOGUE) is None
+    with pytest.raises(RequestError):
+        validate_features([{"features": {}}], CATALOGUE)
