@@ -20,6 +20,7 @@ import duckdb
 import typer
 
 from churnwatch.commands import (
+    admin,
     data,
     demo,
     diagnosis,
@@ -41,7 +42,8 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_
                   help="churnwatch: early warning for customer churn.")
 
 # the order of ``churnwatch --help``: the flow, then the people's views
-for module in (data, features, training, serving, workflow, demo, monitoring, insights, diagnosis, review, outreach):
+for module in (data, features, training, serving, workflow, demo, monitoring, insights, diagnosis, review, outreach,
+               admin):
     module.register(app)
 
 

@@ -75,10 +75,13 @@ def steps() -> Iterator[Reporter]:
 
 
 def context(home: Path | None, config: Path | None, data: str | None = None,
-            remembered: bool = True) -> tuple[Home, Settings]:
+            remembered: bool = True, saved: bool = True) -> tuple[Home, Settings]:
     """The home folder and the settings of a command: ``settings.data`` is ``--data``, else the
     source the store recorded and the config's ``data:`` (``features.sources.resolve_data``); a
-    data folder (given or remembered) with its own churnwatch.yaml is used when the home has none."""
+    data folder (given or remembered) with its own churnwatch.yaml is used when the home has none.
+
+    ``saved``: the latest settings version saved in the operational store (``churnwatch settings``,
+    the workspace's admin pages) overlays the file (``saved_settings``)."""
     from core.store import recorded_source
     from features.sources import resolve_data
 
@@ -89,10 +92,34 @@ def context(home: Path | None, config: Path | None, data: str | None = None,
             and not (h.root / CONFIG_FILE_NAME).exists() and (Path(folder) / CONFIG_FILE_NAME).exists():
         cfg_path = Path(folder) / CONFIG_FILE_NAME  # a data folder may carry its own config
     settings = load_settings(cfg_path, h.root)
+    if saved:
+        settings = saved_settings(h, settings)
     chosen = resolve_data(data, settings.data, h.store, h.root, prefer_recorded=remembered)
     if chosen:
         settings = settings.model_copy(update={"data": chosen})
     return h, settings
+
+
+def saved_settings(h: Home, settings: Settings) -> Settings:
+    """``settings`` (from churnwatch.yaml) overlaid by the latest version saved in the operational
+    store (``workflow.config_versions``: the file keeps the bootstrap keys, the saved version wins
+    for the rest). A default SQLite store that does not exist yet has no versions: it is not created."""
+    from sqlalchemy.engine import make_url
+
+    from workflow.db import operations_url
+
+    url = operations_url(h.root, settings.operations.url)
+    try:
+        parsed = make_url(url)
+    except Exception:  # noqa: BLE001 - open_store names the bad URL
+        parsed = None
+    if parsed is not None and parsed.get_backend_name() == "sqlite" and parsed.database \
+            and not Path(parsed.database).exists():
+        return settings
+    from workflow.config_versions import effective
+    from workflow.db import open_store
+
+    return effective(settings, open_store(url))[0]
 
 
 def require_data(settings: Settings) -> str:
