@@ -233,6 +233,8 @@ def save(engine: Engine, actor: str, changes: Mapping[str, Any], *, base: Settin
     if not actor or not actor.strip():
         raise ConfigError("who saves the settings? (an actor is required)")
     with write(engine) as conn:
+        if conn.dialect.name == "postgresql":  # one saver at a time (readers go on); SQLite: BEGIN IMMEDIATE
+            conn.exec_driver_sql("LOCK TABLE config_versions IN EXCLUSIVE MODE")
         latest = get(conn)
         if based_on is not None and (latest["version"] if latest else 0) != based_on:
             raise VersionConflict(f"settings were saved as version {latest['version'] if latest else 0} by "
