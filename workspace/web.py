@@ -25,7 +25,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup, escape
 from sqlalchemy.engine import Engine
 
-from core.vocabulary import tier_label
+from core.vocabulary import TIER_BY_KEY, tier_label
 from workflow.people import user_row
 from workspace.texts import lang_of, t
 
@@ -129,7 +129,9 @@ def render(request: Request, template: str, status_code: int = 200, **context: A
     page = request.app.state.templates.get_template(template).render(
         request=request, user=getattr(request.state, "user", None), lang=lang, t=text,
         csrf_field=lambda: Markup(f'<input type="hidden" name="{CSRF_FIELD}" value="{escape(token)}">'),
-        csrf_token=token, tier_label=lambda key: tier_label(key, lang) if key else "", **context)
+        csrf_token=token, tier_label=lambda key: tier_label(key, lang) if key else "",
+        tier_colour=lambda key: TIER_BY_KEY[key].colour if key in TIER_BY_KEY else "#999999",
+        flash=take_flash(request), **context)
     return HTMLResponse(page, status_code=status_code)
 
 
