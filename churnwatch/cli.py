@@ -32,6 +32,7 @@ from churnwatch.commands import (
     serving,
     training,
     workflow,
+    workspace,
 )
 from churnwatch.options import ExitError, err
 from core.engine import disk_cause, store_error
@@ -43,7 +44,7 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_
 
 # the order of ``churnwatch --help``: the flow, then the people's views
 for module in (data, features, training, serving, workflow, demo, monitoring, insights, diagnosis, review, outreach,
-               admin):
+               workspace, admin):
     module.register(app)
 
 

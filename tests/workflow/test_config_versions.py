@@ -195,6 +195,7 @@ def cli(home: Path, *args: str) -> subprocess.CompletedProcess:
                           text=True, timeout=120, cwd=ROOT)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("store", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def test_an_alert_rule_set_by_cli_is_used_by_the_next_alerts_run(tmp_path, store, request):
     home = tmp_path / "home"
