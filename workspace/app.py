@@ -156,6 +156,9 @@ def build_app(home: Path, settings: Settings | None = None) -> FastAPI:
     from workspace.pages import router as pages
 
     app.include_router(pages)
+    from workspace.admin import install as install_admin
+
+    install_admin(app)  # /admin/settings; the app follows the saved settings versions
     app.state.request_lang = request_lang
     return app
 
