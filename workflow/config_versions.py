@@ -363,9 +363,30 @@ class LiveSettings:
         self.version = -1
         self.settings = base
         self._lock = threading.Lock()
+        self._local = threading.local()
+
+    def _newest(self) -> int:
+        """``current_version``; on SQLite through a connection of the thread's own kept open (the
+        pool's checkout costs ~25 times the query: ~0.4 ms against ~17 µs)."""
+        if self.engine.dialect.name != "sqlite":
+            return current_version(self.engine)
+        raw = getattr(self._local, "raw", None)
+        if raw is None:
+            raw = self._local.raw = self.engine.raw_connection()
+        try:
+            cur = raw.cursor()
+            try:
+                cur.execute("SELECT max(version) FROM config_versions")
+                return cur.fetchone()[0] or 0
+            finally:
+                cur.close()
+        except Exception:
+            self._local.raw = None
+            raw.invalidate()
+            raise
 
     def get(self) -> Settings:
-        newest = current_version(self.engine)
+        newest = self._newest()
         if newest != self.version:
             with self._lock:
                 if newest != self.version:
