@@ -26,6 +26,9 @@ from core.settings import CONFIG_FILE_NAME, Settings, load_settings
 # print strings as they are; a line that wants styling passes a ``rich.text.Text`` (or
 # ``markup=True`` with ``rich.markup.escape`` on every value).
 console = Console(markup=False)
+#: ``workflow.db.URL_ENV`` and ``workflow.db.SQLITE_FILE`` (not imported: SQLAlchemy is slow to import)
+OPERATIONS_URL_ENV = "CHURNWATCH_OPERATIONS_URL"
+OPERATIONS_SQLITE = "operations.sqlite"
 err = Console(stderr=True, markup=False)
 
 HomeOpt = Annotated[Path | None, typer.Option("--home", help="home folder (default ./churnwatch-data or "
@@ -103,23 +106,18 @@ def context(home: Path | None, config: Path | None, data: str | None = None,
 def saved_settings(h: Home, settings: Settings) -> Settings:
     """``settings`` (from churnwatch.yaml) overlaid by the latest version saved in the operational
     store (``workflow.config_versions``: the file keeps the bootstrap keys, the saved version wins
-    for the rest). A default SQLite store that does not exist yet has no versions: it is not created."""
-    from sqlalchemy.engine import make_url
+    for the rest). A home without a configured store and without the default SQLite file has no
+    versions: nothing is imported or created (``workflow.db.operations_url``'s default, checked
+    here without importing SQLAlchemy)."""
+    import os
 
+    configured = settings.operations.url or os.environ.get(OPERATIONS_URL_ENV)
+    if not configured and not (h.root / OPERATIONS_SQLITE).exists():
+        return settings
+    from workflow.config_versions import saved_overlay
     from workflow.db import operations_url
 
-    url = operations_url(h.root, settings.operations.url)
-    try:
-        parsed = make_url(url)
-    except Exception:  # noqa: BLE001 - open_store names the bad URL
-        parsed = None
-    if parsed is not None and parsed.get_backend_name() == "sqlite" and parsed.database \
-            and not Path(parsed.database).exists():
-        return settings
-    from workflow.config_versions import effective
-    from workflow.db import open_store
-
-    return effective(settings, open_store(url))[0]
+    return saved_overlay(settings, operations_url(h.root, settings.operations.url))
 
 
 def require_data(settings: Settings) -> str:

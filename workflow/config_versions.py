@@ -282,6 +282,28 @@ def effective(base: Settings, engine: Engine) -> tuple[Settings, int]:
     return overlay(base, latest["document"], latest["version"]), latest["version"]
 
 
+def saved_overlay(base: Settings, url: str) -> Settings:
+    """``effective`` for a command: reads the store at ``url`` without migrating it (a store
+    without the versions table has no saved version) and closes the connection again.
+
+    Raises:
+        ConfigError: the store cannot be reached (naming it), or the saved version no longer validates.
+    """
+    from workflow.db import create
+
+    engine = create(url)
+    try:
+        if not sa.inspect(engine).has_table(CONFIG_VERSIONS.name):
+            return base
+        return effective(base, engine)[0]
+    except sa.exc.SQLAlchemyError as exc:
+        shown = sa.engine.make_url(url).render_as_string(hide_password=True)
+        raise ConfigError(f"cannot read the saved settings from the operational store {shown}: "
+                          f"{str(getattr(exc, 'orig', None) or exc).strip().splitlines()[0]}") from exc
+    finally:
+        engine.dispose()
+
+
 def overlay(base: Settings, document: Mapping[str, Any], version: int | str = "?") -> Settings:
     """``document`` with the bootstrap keys of ``base``."""
     doc = {**document, **{k: document_of(base)[k] for k in BOOTSTRAP_KEYS}}

@@ -232,3 +232,22 @@ def test_an_alert_rule_set_by_cli_is_used_by_the_next_alerts_run(tmp_path, store
     back = cli(home, "settings", "rollback", "9", "--as", "admin")
     assert back.returncode == 2 and back.stderr.strip() == "error: no settings version 9 (saved versions: 1..1)"
     assert "alert_rules.0.threshold: 50 -> 60" in cli(home, "settings", "diff", "0", "1").stdout
+
+
+def test_commands_find_the_store_as_workflow_db_does(tmp_path, monkeypatch):
+    from churnwatch import options
+    from core.home import Home
+
+    assert (options.OPERATIONS_URL_ENV, options.OPERATIONS_SQLITE) == (db.URL_ENV, db.SQLITE_FILE)
+    monkeypatch.delenv(db.URL_ENV, raising=False)
+    h = Home.resolve(tmp_path)
+    assert options.saved_settings(h, BASE.model_copy(update={"operations": OperationsSettings()})).data == \
+        "/data/crm"
+    assert not (tmp_path / db.SQLITE_FILE).exists()  # no store: none created
+    down = Settings(operations=OperationsSettings(url="postgresql+psycopg://nobody:pw@127.0.0.1:1/none"))
+    with pytest.raises(ConfigError, match=r"cannot read the saved settings from the operational store "
+                                          r"postgresql\+psycopg://nobody:\*\*\*@127.0.0.1:1/none: "):
+        options.saved_settings(h, down)
+    engine = db.store_for(tmp_path)
+    save(engine, "ana", {"alert_rules.0.threshold": 33}, base=Settings())
+    assert options.saved_settings(h, Settings()).alert_rules[0].threshold == 33
