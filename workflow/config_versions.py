@@ -16,6 +16,10 @@ Precedence (what a command or the service runs with):
 No restart: every command reads the latest version when it starts (``churnwatch.options.context``)
 and the service checks the newest version number (one indexed ``SELECT max``) on each request
 (``LiveSettings``).
+
+Over 400 lines: one concept in one home — the versions' table, validation with per-field errors,
+``KEY=VALUE`` change paths, diff and masking, and the live reader are used together by the CLI,
+the service and the workspace, and splitting them would spread one schema over several modules.
 """
 
 from __future__ import annotations
