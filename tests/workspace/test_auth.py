@@ -168,6 +168,7 @@ def test_bad_input_is_a_named_4xx_never_a_5xx(as_user):
     assert ana.post("/interventions", data={"csrf_token": token}).status_code == 422
 
 
+@pytest.mark.slow
 def test_users_password_by_the_command_line(home):
     env = {"PYTHONPATH": str(ROOT), "NEW_PW": "a new long password", "PATH": "/usr/bin:/bin"}
     run = [sys.executable, "-m", "churnwatch", "users", "password", "--home", str(home)]
