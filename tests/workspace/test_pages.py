@@ -194,3 +194,19 @@ def test_no_english_label_on_a_chinese_page(as_user):
         left = sorted({x for x in dom.texts for label in labels if x == label or x.rstrip(":") == label})
         assert left == [], (url, left)
         assert "我的一天" in dom.text
+
+
+def test_logged_interventions_join_the_imported_ones_for_the_closed_loop(home, tmp_path):
+    import pandas as pd
+
+    from workflow.interventions import interventions_of_home, log_intervention
+
+    imported = pd.DataFrame({"account_id": ["x"], "occurred_at": [pd.Timestamp("2026-01-05 10:00")],
+                             "playbook": ["call"], "tier": ["low_risk"], "owner": ["Jo"]})
+    assert interventions_of_home(tmp_path / "empty", imported).equals(imported)
+    assert not (tmp_path / "empty" / "operations.sqlite").exists()
+    log_intervention(store_for(home), account_id="acme", actor="Ana Li", tier="high_risk", note="n",
+                     occurred_at=dt.datetime(2026, 11, 11, 8, 30, tzinfo=dt.UTC))
+    both = interventions_of_home(home, imported)
+    assert both["account_id"].tolist() == ["x", "acme"]
+    assert both["occurred_at"].tolist() == [pd.Timestamp("2026-01-05 10:00"), pd.Timestamp("2026-11-11 08:30")]
