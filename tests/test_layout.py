@@ -85,8 +85,8 @@ def test_imports_follow_the_flow():
             continue
         if RANK[dst] >= RANK[src]:
             against.append(f"{imp.importer}:{imp.line} imports {imp.target}")
-    assert not against, "imports against core <- features <- training <- workflow <- serving <- {monitoring, insights} " \
-                        "<- demo <- churnwatch:\n" + "\n".join(against)
+    assert not against, "imports against core <- features <- training <- workflow <- serving <- " \
+                        "{monitoring, insights} <- workspace <- demo <- churnwatch:\n" + "\n".join(against)
 
 
 def test_nothing_imports_tests():

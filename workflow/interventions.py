@@ -8,6 +8,7 @@ the imported ones). Every one is in the audit log.
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -17,7 +18,7 @@ from sqlalchemy.engine import Engine
 from core.errors import ChurnwatchError
 from core.vocabulary import TIER_KEYS
 from workflow.audit import record
-from workflow.db import METADATA, write
+from workflow.db import METADATA, SQLITE_FILE, open_store, operations_url, write
 
 INTERVENTIONS = sa.Table(
     "interventions", METADATA,
@@ -81,3 +82,13 @@ def as_interventions(engine: Engine, imported: pd.DataFrame | None = None) -> pd
     if imported is None or imported.empty:
         return logged
     return pd.concat([imported, logged], ignore_index=True)
+
+
+def interventions_of_home(home: Path, imported: pd.DataFrame | None = None,
+                          configured_url: str | None = None) -> pd.DataFrame:
+    """``as_interventions`` of the home's operational store (the ``imported`` ones alone when the
+    home has none yet: the default SQLite file is not created just to read it)."""
+    url = operations_url(home, configured_url)
+    if url.startswith("sqlite:///") and url.endswith(SQLITE_FILE) and not (Path(home) / SQLITE_FILE).exists():
+        return imported if imported is not None else pd.DataFrame(columns=CONTRACT_COLUMNS)
+    return as_interventions(open_store(url), imported)

@@ -10,6 +10,7 @@ rate limit); never a 5xx for bad input.
 from __future__ import annotations
 
 import json
+from http import HTTPStatus
 from pathlib import Path
 from typing import Annotated
 from urllib.parse import quote
@@ -96,8 +97,11 @@ def build_app(home: Path, settings: Settings | None = None) -> FastAPI:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException):
-        key = exc.detail if exc.detail in ("csrf_failed", "forbidden", "not_found") else ERROR_KEYS.get(exc.status_code)
-        message = None if key else str(exc.detail)
+        key, message = None, str(exc.detail)
+        if exc.detail in ("csrf_failed", "forbidden", "not_found"):
+            key = exc.detail
+        elif exc.detail == HTTPStatus(exc.status_code).phrase:  # Starlette's own (an unknown path: 404)
+            key = ERROR_KEYS.get(exc.status_code)
         return render(request, "error.html.j2", status_code=exc.status_code, code=exc.status_code, key=key,
                       message=message)
 

@@ -21,8 +21,8 @@ from fastapi import APIRouter, Form, HTTPException, Query, Request
 
 from core.errors import ChurnwatchError
 from core.vocabulary import TIER_KEYS, reason_label
-from workflow.interviews import QUESTIONS
 from workflow.interventions import InterventionError, log_intervention
+from workflow.interviews import QUESTIONS
 from workflow.tasks import ACTIONS, STATUSES, IllegalTransition, TaskError, get_task, transition
 from workspace import portfolio
 from workspace.texts import t

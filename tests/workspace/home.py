@@ -86,6 +86,10 @@ def write_store(store: Path) -> None:
         con.execute("INSERT INTO score_history SELECT * FROM h")
         con.register("s", pd.DataFrame(snaps))
         con.execute("CREATE OR REPLACE TABLE snapshots AS SELECT * FROM s")
+        con.execute("CREATE TABLE snapshot_meta (built_at TIMESTAMP, catalogue VARCHAR, data_start DATE, "
+                    "data_end DATE, horizon_days INTEGER, grace_days INTEGER, source VARCHAR, input_hash VARCHAR)")
+        con.execute("INSERT INTO snapshot_meta VALUES (?, '[]', ?, ?, 90, 14, 'tiny', 'x')",
+                    [dt.datetime.combine(DAY0, dt.time(6)), DAY0, DAY0 + dt.timedelta(days=9)])
 
 
 def build_home(root: Path) -> Path:
