@@ -252,6 +252,10 @@ def save(engine: Engine, actor: str, changes: Mapping[str, Any], *, base: Settin
         document = document_of(settings)
         changed = diff(current, document)
         now = dt.datetime.now(dt.UTC)
+        if latest is not None and not changed:  # nothing to version (the same document again)
+            return {"version": latest["version"], "saved_at": latest["saved_at"], "actor": latest["actor"],
+                    "comment": latest["comment"], "rollback_of": latest["rollback_of"], "changed": [],
+                    "settings": settings}
         version = conn.execute(CONFIG_VERSIONS.insert().values(
             saved_at=now, actor=actor.strip(), comment=comment or "", rollback_of=_rollback_of,
             document=json.dumps(document, sort_keys=True, ensure_ascii=False))).inserted_primary_key[0]

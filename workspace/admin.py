@@ -135,17 +135,17 @@ def _changes(request: Request, section: str, form: FormData) -> tuple[dict[str, 
     """The changed values of a posted section form (path -> value), and what was posted (to show back)."""
     current = flatten(document_of(request.app.state.settings)[section], section)
     posted: dict[str, Any] = {"section": section, "values": {}, "yaml": None}
-    box = str(form.get(YAML_FIELD) or "")
-    shown = yaml.safe_dump(_masked_section(document_of(request.app.state.settings)[section], section),
-                           sort_keys=False, allow_unicode=True)
-    if box.strip() and box.strip() != shown.strip():  # the whole section replaced
-        posted["yaml"] = box
+    box = str(form.get(YAML_FIELD) or "").replace("\r\n", "\n")  # browsers send the textarea with CRLF
+    saved = document_of(request.app.state.settings)[section]
+    if box.strip():
         try:
             value = yaml.safe_load(box)
         except yaml.YAMLError as exc:
+            posted["yaml"] = box
             raise SettingsError([(section, f"not valid YAML: {str(exc).splitlines()[0]}")]) from exc
-        value = _keep_secrets(value, document_of(request.app.state.settings)[section], section)
-        return {section: value}, posted
+        if value != _masked_section(saved, section):  # the whole section replaced
+            posted["yaml"] = box
+            return {section: _keep_secrets(value, saved, section)}, posted
     changes: dict[str, Any] = {}
     for path, old in current.items():
         if isinstance(old, bool):
@@ -201,6 +201,9 @@ async def save_section(request: Request, section: str, user: Admin):
     except SettingsError as exc:
         return _page(request, 422, exc.by_field(), posted)
     request.app.state.settings = request.app.state.live_settings.get()
+    if not saved["changed"]:
+        flash(request, "admin_nothing_changed")
+        return redirect(f"/admin/settings#{section}")
     flash(request, "admin_saved", version=saved["version"], count=len(saved["changed"]))
     return redirect(f"/admin/settings#{section}")
 

@@ -108,7 +108,7 @@ def set_(assignments: Annotated[list[str], typer.Argument(help="KEY=VALUE (VALUE
     engine, base = _store(home, config)
     saved = save(engine, _actor(actor), changes, base=base, comment=comment, based_on=based_on)
     if not saved["changed"]:
-        console.print(f"settings version {saved['version']} saved: no value changed")
+        console.print(f"no value changed: no version saved (version {saved['version']} stays in effect)")
         return
     console.print(f"settings version {saved['version']} saved by {saved['actor']}: "
                   f"{len(saved['changed'])} value(s) changed")
@@ -155,6 +155,9 @@ def rollback_(version: Annotated[int, typer.Argument(help="the version to go bac
 
     engine, base = _store(home, config)
     saved = rollback(engine, _actor(actor), version, base=base, comment=comment)
+    if not saved["changed"]:
+        console.print(f"version {saved['version']} in effect already equals version {version}: no version saved")
+        return
     console.print(f"settings version {saved['version']} saved by {saved['actor']}: equal to version {version} "
                   f"({len(saved['changed'])} value(s) changed back)")
 

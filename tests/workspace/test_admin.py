@@ -171,3 +171,22 @@ def test_an_alert_rule_changed_on_the_page_is_used_by_the_next_alerts_run(client
     after = cli(home, "alerts")  # a new process, churnwatch.yaml untouched
     assert after.returncode == 0, after.stderr
     assert re.search(r"alerts: \d+ new \(below 75 for 3 days", after.stdout), after.stdout
+
+
+def test_a_form_sent_whole_as_a_browser_does_saves_the_changed_field(client, home):
+    token = sign_in(client, "root@example.com")
+
+    def form_as_sent(version: int) -> dict[str, str]:
+        page = client.get("/admin/settings").text
+        form = re.search(r'data-section="alert_rules">(.*?)</form>', page, re.S).group(1)
+        data = dict(re.findall(r'<input type="text" id="[^"]+" name="([^"]+)" value="([^"]*)"', form))
+        box = re.search(r'<textarea name="yaml"[^>]*>(.*?)</textarea>', form, re.S).group(1)
+        return {**data, "csrf_token": token, "based_on": str(version),
+                "yaml": box.replace("\n", "\r\n").replace("&#39;", "'").replace("&#34;", '"')}
+
+    data = {**form_as_sent(0), "f:alert_rules.0.threshold": "45"}
+    assert client.post("/admin/settings/alert_rules", data=data, follow_redirects=False).status_code == 303
+    engine = db.store_for(home)
+    assert get(engine, 1)["document"]["alert_rules"][0]["threshold"] == 45 and current_version(engine) == 1
+    again = client.post("/admin/settings/alert_rules", data=form_as_sent(1))  # the same values: no new version
+    assert "Nothing changed: no version saved." in again.text and current_version(engine) == 1
