@@ -20,6 +20,7 @@ import duckdb
 import typer
 
 from churnwatch.commands import (
+    admin,
     data,
     demo,
     diagnosis,
@@ -31,6 +32,7 @@ from churnwatch.commands import (
     serving,
     training,
     workflow,
+    workspace,
 )
 from churnwatch.options import ExitError, err
 from core.engine import disk_cause, store_error
@@ -41,7 +43,8 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_
                   help="churnwatch: early warning for customer churn.")
 
 # the order of ``churnwatch --help``: the flow, then the people's views
-for module in (data, features, training, serving, workflow, demo, monitoring, insights, diagnosis, review, outreach):
+for module in (data, features, training, serving, workflow, demo, monitoring, insights, diagnosis, review, outreach,
+               workspace, admin):
     module.register(app)
 
 

@@ -26,6 +26,9 @@ from core.settings import CONFIG_FILE_NAME, Settings, load_settings
 # print strings as they are; a line that wants styling passes a ``rich.text.Text`` (or
 # ``markup=True`` with ``rich.markup.escape`` on every value).
 console = Console(markup=False)
+#: ``workflow.db.URL_ENV`` and ``workflow.db.SQLITE_FILE`` (not imported: SQLAlchemy is slow to import)
+OPERATIONS_URL_ENV = "CHURNWATCH_OPERATIONS_URL"
+OPERATIONS_SQLITE = "operations.sqlite"
 err = Console(stderr=True, markup=False)
 
 HomeOpt = Annotated[Path | None, typer.Option("--home", help="home folder (default ./churnwatch-data or "
@@ -75,10 +78,13 @@ def steps() -> Iterator[Reporter]:
 
 
 def context(home: Path | None, config: Path | None, data: str | None = None,
-            remembered: bool = True) -> tuple[Home, Settings]:
+            remembered: bool = True, saved: bool = True) -> tuple[Home, Settings]:
     """The home folder and the settings of a command: ``settings.data`` is ``--data``, else the
     source the store recorded and the config's ``data:`` (``features.sources.resolve_data``); a
-    data folder (given or remembered) with its own churnwatch.yaml is used when the home has none."""
+    data folder (given or remembered) with its own churnwatch.yaml is used when the home has none.
+
+    ``saved``: the latest settings version saved in the operational store (``churnwatch settings``,
+    the workspace's admin pages) overlays the file (``saved_settings``)."""
     from core.store import recorded_source
     from features.sources import resolve_data
 
@@ -89,10 +95,29 @@ def context(home: Path | None, config: Path | None, data: str | None = None,
             and not (h.root / CONFIG_FILE_NAME).exists() and (Path(folder) / CONFIG_FILE_NAME).exists():
         cfg_path = Path(folder) / CONFIG_FILE_NAME  # a data folder may carry its own config
     settings = load_settings(cfg_path, h.root)
+    if saved:
+        settings = saved_settings(h, settings)
     chosen = resolve_data(data, settings.data, h.store, h.root, prefer_recorded=remembered)
     if chosen:
         settings = settings.model_copy(update={"data": chosen})
     return h, settings
+
+
+def saved_settings(h: Home, settings: Settings) -> Settings:
+    """``settings`` (from churnwatch.yaml) overlaid by the latest version saved in the operational
+    store (``workflow.config_versions``: the file keeps the bootstrap keys, the saved version wins
+    for the rest). A home without a configured store and without the default SQLite file has no
+    versions: nothing is imported or created (``workflow.db.operations_url``'s default, checked
+    here without importing SQLAlchemy)."""
+    import os
+
+    configured = settings.operations.url or os.environ.get(OPERATIONS_URL_ENV)
+    if not configured and not (h.root / OPERATIONS_SQLITE).exists():
+        return settings
+    from workflow.config_versions import saved_overlay
+    from workflow.db import operations_url
+
+    return saved_overlay(settings, operations_url(h.root, settings.operations.url))
 
 
 def require_data(settings: Settings) -> str:

@@ -208,6 +208,11 @@ class PublishedScores:
     def bind(self, store: Path, settings: Settings) -> None:
         self.path, self.settings = published_paths(store)[0], settings
 
+    def use_settings(self, settings: Settings) -> None:
+        """New settings (a saved settings version): the answers are rebuilt on the next request."""
+        with self._lock:
+            self.settings, self._stamp = settings, None
+
     def current(self) -> Snapshot | None:
         """The latest publication (``None`` before the first scoring run)."""
         if self.path is None:

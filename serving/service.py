@@ -56,7 +56,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from core.errors import ChurnwatchError
-from core.settings import ServingSettings
+from core.settings import ServingSettings, Settings
 from core.vocabulary import Lang
 from features.spec import Catalogue, build_catalogue
 from serving.api import MAX_ACCOUNTS, AccountError, AccountId, AccountScore, ScoreResult, model_info, request_models
@@ -70,6 +70,7 @@ from serving.problems import problem_response
 from serving.published import PublishedScores, republish_if_behind
 from serving.scoring import Scorer, feature_rows
 from serving.sync import SyncRoutes
+from workflow.config_versions import LiveSettings
 from workflow.http import service_app
 
 log = logging.getLogger(__name__)
@@ -94,12 +95,21 @@ def load_scorer() -> Scorer:
     from training.registry import load_model, setup
 
     home = Home.resolve(os.environ.get("CHURNWATCH_HOME"))
-    settings = load_settings(None, home.root)
+    live = live_settings(home.root, load_settings(None, home.root))
+    settings = live.get()
     client = setup(home.tracking_uri, home.mlflow_artifacts)
     bundle = load_model(client, os.environ.get("CHURNWATCH_MODEL") or None)
     version = str(bundle.meta.get("model_version", os.environ.get("CHURNWATCH_MODEL", "bundle")))
     store = Path(os.environ.get("CHURNWATCH_STORE") or home.store)
-    return Scorer(bundle=bundle, settings=settings, model_version=version, store=store)
+    return Scorer(bundle=bundle, settings=settings, model_version=version, store=store, extra={"live": live})
+
+
+def live_settings(root: Path, base: Settings) -> LiveSettings:
+    """The home's settings as saved in its operational store over churnwatch.yaml (``base``),
+    re-read when a new version is saved (``workflow.config_versions.LiveSettings``)."""
+    from workflow.db import store_for
+
+    return LiveSettings(base, store_for(root, base.operations.url))
 
 
 def _score_request(catalogue: Catalogue) -> type:
@@ -158,9 +168,25 @@ def make_service(catalogue: Catalogue, scorer: Callable[[], Scorer], token: str 
             gc.collect()
             gc.freeze()
 
+        def _current_settings(self) -> None:
+            """A settings version saved since the last request is used from this one on (one cheap
+            version query; the published answers are rebuilt with the new playbooks)."""
+            live = self.scorer.extra.get("live")
+            if live is None:
+                return
+            try:
+                settings = live.get()
+            except Exception as exc:  # noqa: BLE001 - the store is down: keep answering with what we have
+                log.warning("cannot check the saved settings (%s); keeping the current ones", exc)
+                return
+            if settings is not self.scorer.settings:
+                self.scorer.settings = settings
+                self.published.use_settings(settings)
+
         @bentoml.api(route="/score", input_spec=score_request)
         async def score(self, accounts: list, lang: Lang = "en") -> list[ScoreResult]:
             """Score accounts from the features in the request."""
+            self._current_settings()
             if len(accounts) <= INLINE_MAX_ACCOUNTS:
                 return self._score_features(accounts, lang)
             return await anyio.to_thread.run_sync(self._score_features, accounts, lang, limiter=self.batches)
@@ -177,6 +203,7 @@ def make_service(catalogue: Catalogue, scorer: Callable[[], Scorer], token: str 
             """The latest published score of each account (``live``: scored now from its latest
             snapshot; an account without a published score is scored live); unknown ids get an
             error entry."""
+            self._current_settings()
             snap = None if live else self.published.current()
             answers = snap.answers[lang] if snap is not None else {}
             missing = [a for a in dict.fromkeys(account_ids) if a not in answers]

@@ -37,6 +37,7 @@ USERS = sa.Table(
     sa.Column("manager_id", sa.Integer, sa.ForeignKey("users.id"), nullable=True),
     sa.Column("lang", sa.String(10), nullable=False, server_default="en"),
     sa.Column("active", sa.Boolean, nullable=False, server_default=sa.true()),
+    sa.Column("password_hash", sa.String(200), nullable=True),  # migration 0005; set by workspace.auth
     sa.CheckConstraint("role IN ('csm', 'lead', 'admin')", name="role"),
 )
 
@@ -104,7 +105,8 @@ def add_user(conn: Connection, *, name: str, actor: str, email: str | None = Non
 
 def list_users(conn: Connection) -> list[dict[str, Any]]:
     """Every user with its team's name, by id."""
-    rows = conn.execute(sa.select(USERS, TEAMS.c.name.label("team")).select_from(
+    public = [c for c in USERS.c if c.name != "password_hash"]  # never shown, never sent
+    rows = conn.execute(sa.select(*public, TEAMS.c.name.label("team")).select_from(
         USERS.outerjoin(TEAMS, USERS.c.team_id == TEAMS.c.id)).order_by(USERS.c.id)).mappings().all()
     return [dict(r) for r in rows]
 

@@ -47,6 +47,7 @@ def diagnose(
     """Churn diagnosis: rates over time, churn by segment (Wilson intervals, BH-corrected tests), exit
     reasons, Kaplan-Meier survival, and retention after interventions vs comparable accounts."""
     from insights.diagnosis import Window, build_diagnosis, write_diagnosis
+    from workflow.interventions import interventions_of_home
     from workflow.interviews import feedback_of_home
 
     h, settings = context(home, config, data)
@@ -66,6 +67,7 @@ def diagnose(
         say("reading the data; rates, segments, exit reasons, survival")
         diag = build_diagnosis(source, settings, window=window, months=months,
                                interviews=feedback_of_home(h.root, settings.operations.url))
+        diag.interventions = interventions_of_home(h.root, diag.interventions, settings.operations.url)
         say(f"writing tables and charts to {folder}")
         paths = write_diagnosis(diag, folder)
         say("closed loop: interventions vs comparable accounts")

@@ -1,0 +1,184 @@
+"""Every label of the workspace in English and Simplified Chinese: one table, one lookup.
+
+Templates call ``t("key")``; a key missing from the table is an error in the tests
+(``tests/workspace``), never a silent English word on a Chinese page. Pages added later (the
+admin's settings) add their keys here.
+"""
+
+from __future__ import annotations
+
+DEFAULT_LANG = "en"
+
+TEXTS: dict[str, tuple[str, str]] = {
+    # key: (English, Simplified Chinese)
+    "app_name": ("churnwatch workspace", "churnwatch 工作台"),
+    "nav_my_day": ("My day", "我的一天"),
+    "nav_tasks": ("Tasks", "任务"),
+    "nav_sign_out": ("Sign out", "退出登录"),
+    "nav_language": ("Language", "语言"),
+    "lang_en": ("English", "English"),
+    "lang_zh": ("中文", "中文"),
+    "switch": ("Switch", "切换"),
+    "signed_in_as": ("Signed in as", "当前用户"),
+    "role_csm": ("CSM", "客户成功经理"),
+    "role_lead": ("Lead", "主管"),
+    "role_admin": ("Admin", "管理员"),
+    "sign_in": ("Sign in", "登录"),
+    "username": ("User (e-mail or name)", "用户（邮箱或姓名）"),
+    "password": ("Password", "密码"),
+    "bad_login": ("Wrong user or password.", "用户名或密码错误。"),
+    "rate_limited": ("Too many failed sign-ins. Try again in {minutes} minutes.",
+                     "登录失败次数过多，请 {minutes} 分钟后再试。"),
+    "forbidden": ("You may not see this page.", "您无权查看此页面。"),
+    "not_found": ("Not found.", "未找到。"),
+    "csrf_failed": ("The form expired or did not come from this site. Reload the page and try again.",
+                    "表单已过期或不是来自本站，请刷新页面后重试。"),
+    "error": ("Error", "错误"),
+    "back": ("Back", "返回"),
+    # my day
+    "my_accounts": ("My accounts", "我的客户"),
+    "team_accounts": ("Team accounts", "团队客户"),
+    "all_accounts": ("All accounts", "全部客户"),
+    "my_tasks": ("My tasks", "我的任务"),
+    "account": ("Account", "客户"),
+    "health": ("Health", "健康分"),
+    "tier": ("Tier", "等级"),
+    "change": ("Change", "变化"),
+    "top_reason": ("Top reason", "首要原因"),
+    "mrr": ("MRR", "月经常性收入"),
+    "expected_loss": ("Expected MRR loss", "预期 MRR 损失"),
+    "csm": ("CSM", "客户成功经理"),
+    "due": ("Due", "截止时间"),
+    "overdue": ("Overdue", "已逾期"),
+    "status": ("Status", "状态"),
+    "action": ("Action", "行动"),
+    "owner": ("Owner", "负责人"),
+    "no_scores": ("No published scores yet: run `churnwatch score`.", "尚无已发布的评分：请运行 `churnwatch score`。"),
+    "no_accounts": ("No accounts.", "没有客户。"),
+    "no_tasks": ("No tasks.", "没有任务。"),
+    "churned": ("Churned", "已流失"),
+    "new_score": ("new", "新"),
+    "scored_as_of": ("Scored as of", "评分日期"),
+    # account page
+    "health_trend": ("Health trend", "健康分趋势"),
+    "reasons": ("Reasons", "风险原因"),
+    "strengths": ("Strengths", "优势"),
+    "signals": ("Signals (latest snapshot)", "信号（最新快照）"),
+    "signal": ("Signal", "信号"),
+    "value": ("Value", "数值"),
+    "tasks": ("Tasks", "任务"),
+    "emails": ("E-mails sent", "已发送邮件"),
+    "subject": ("Subject", "主题"),
+    "sent_at": ("Sent", "发送时间"),
+    "tags": ("Tags", "标签"),
+    "sequences": ("Sequences", "序列"),
+    "interventions": ("Interventions and notes", "干预与备注"),
+    "log_intervention": ("Log an intervention", "记录一次干预"),
+    "playbook": ("Playbook", "应对方案"),
+    "note": ("Note", "备注"),
+    "save": ("Save", "保存"),
+    "when": ("When", "时间"),
+    "by": ("By", "记录人"),
+    "none": ("None.", "无。"),
+    "exit_interview": ("Exit interview", "离职访谈"),
+    "category": ("Category", "类别"),
+    "avoidable": ("Avoidable", "可避免"),
+    "yes": ("yes", "是"),
+    "no": ("no", "否"),
+    "unknown": ("unknown", "未知"),
+    "logged": ("Intervention logged.", "干预已记录。"),
+    # tasks board
+    "tasks_board": ("Tasks board", "任务看板"),
+    "filter": ("Filter", "筛选"),
+    "all": ("all", "全部"),
+    "active": ("active", "进行中"),
+    "only_overdue": ("overdue only", "仅逾期"),
+    "escalated": ("Escalated", "已升级"),
+    "escalation_level": ("Escalation level {level}", "升级级别 {level}"),
+    "plan": ("Plan", "计划"),
+    "draft_plan": ("Draft a plan", "起草计划"),
+    "approve": ("Approve", "批准"),
+    "assign": ("Assign the next action", "分配下一步行动"),
+    "assign_to": ("To (user)", "分配给（用户）"),
+    "next_action": ("Next action", "下一步行动"),
+    "mark_done": ("Done", "完成"),
+    "cancel": ("Cancel", "取消"),
+    "cancel_reason": ("Reason", "原因"),
+    "illegal_move": ("This step is not allowed from {status}. Allowed: {allowed}.",
+                     "当前状态 {status} 不允许此操作。允许：{allowed}。"),
+    "none_final": ("none (final)", "无（已结束）"),
+    "approve_lead_only": ("Only a lead or an admin approves plans.", "只有主管或管理员可以批准计划。"),
+    "moved": ("Task {id}: {status}.", "任务 {id}：{status}。"),
+    "status_open": ("open", "待处理"),
+    "status_plan_drafted": ("plan drafted", "计划已起草"),
+    "status_approved": ("approved", "已批准"),
+    "status_action_assigned": ("action assigned", "行动已分配"),
+    "status_done": ("done", "已完成"),
+    "status_cancelled": ("cancelled", "已取消"),
+    "tier_change_worse": ("worse", "变差"),
+    "tier_change_better": ("better", "变好"),
+    "tier_change_unchanged": ("unchanged", "不变"),
+    # admin: settings without code (workspace.admin)
+    "nav_settings": ("Settings", "设置"),
+    "admin_settings": ("Settings", "设置"),
+    "admin_history": ("Settings history", "设置历史"),
+    "admin_version_in_effect": ("Version {version} in effect (over churnwatch.yaml).",
+                                "当前生效：版本 {version}（覆盖 churnwatch.yaml）。"),
+    "admin_no_version": ("No saved version: churnwatch.yaml is in effect.", "尚无保存的版本：churnwatch.yaml 生效。"),
+    "admin_help": ("A saved change is used by the next command and the next request, without a restart. The data "
+                   "source and the operational store's address stay in churnwatch.yaml.",
+                   "保存的修改无需重启，下一次命令和请求即生效。数据源和运营库地址仍以 churnwatch.yaml 为准。"),
+    "admin_invalid": ("{count} invalid value(s): see the fields marked below. Nothing was saved.",
+                      "{count} 个值无效：见下方标出的字段。未保存任何内容。"),
+    "admin_section_alert_rules": ("Alert rules", "预警规则"),
+    "admin_section_playbooks": ("Playbooks per tier", "各风险等级的应对方案"),
+    "admin_section_email": ("E-mail and templates", "邮件与模板"),
+    "admin_section_webhooks": ("Webhooks", "Webhook 通知"),
+    "admin_section_tags": ("Tags", "标签"),
+    "admin_section_sequences": ("Sequences", "再激活序列"),
+    "admin_section_tasks": ("Tasks and escalation", "任务与升级"),
+    "admin_section_monitoring": ("Monitoring thresholds", "监控阈值"),
+    "admin_secret_kept": ("hidden; leave empty to keep", "已隐藏；留空则保持不变"),
+    "admin_yaml": ("Edit the whole section as YAML (add or remove items)", "以 YAML 编辑整个部分（增加或删除条目）"),
+    "admin_yaml_help": ("Used instead of the fields above when changed. *** keeps a saved secret.",
+                        "修改后将代替上面的字段。*** 表示保留已保存的密钥。"),
+    "admin_comment": ("Comment", "备注"),
+    "admin_save": ("Save a new version", "保存为新版本"),
+    "admin_saved": ("Saved as version {version} ({count} value(s) changed).",
+                    "已保存为版本 {version}（修改了 {count} 个值）。"),
+    "admin_nothing_changed": ("Nothing changed: no version saved.", "没有修改：未保存新版本。"),
+    "admin_restored": ("Version {old} restored as version {version}.", "已将版本 {old} 恢复为版本 {version}。"),
+    "admin_version": ("Version", "版本"),
+    "admin_saved_at": ("Saved at", "保存时间"),
+    "admin_saved_by": ("By", "修改人"),
+    "admin_changed": ("Changed", "修改内容"),
+    "admin_current": ("in effect", "生效中"),
+    "admin_first_version": ("first saved version", "首个保存的版本"),
+    "admin_restored_from": ("restores version {old}", "恢复自版本 {old}"),
+    "admin_restore": ("Restore this version", "恢复此版本"),
+}
+
+
+class MissingText(KeyError):
+    """A label asked for that the table does not have."""
+
+
+def lang_of(value: str | None) -> str:
+    """``zh-CN`` for any Chinese tag, else English."""
+    return "zh-CN" if value and value.lower().startswith("zh") else DEFAULT_LANG
+
+
+def t(key: str, lang: str, **values: object) -> str:
+    """The label ``key`` in ``lang``, with ``{name}`` fields filled from ``values``.
+
+    Raises:
+        MissingText: ``key`` is not in the table.
+    """
+    try:
+        en, zh = TEXTS[key]
+    except KeyError:
+        raise MissingText(f"workspace label {key!r} is not in workspace.texts.TEXTS") from None
+    text = zh if lang_of(lang) == "zh-CN" else en
+    return text.format(**values) if values else text
+
+
