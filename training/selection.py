@@ -77,7 +77,7 @@ PATIENCE = 100
 #: The one-standard-error rule: a simpler candidate within this many standard errors of the best wins.
 SE_RULE = 1.0
 #: Bootstrap resamples (whole accounts) of the validation rows for the standard errors.
-NOISE_RESAMPLES = 200
+NOISE_RESAMPLES = 100
 
 
 def simplicity(name: str) -> tuple[int, float]:
