@@ -352,6 +352,8 @@ def flat_metrics(result: TrainResult) -> dict[str, float]:
     for name, v in selection.get("validation_roc_auc", {}).items():
         if np.isfinite(v):
             out[f"validation_roc_auc_{name}"] = float(v)
+    for name, d in selection.get("noise", {}).items():  # the one-standard-error rule's inputs
+        out[f"validation_gap_{name}"], out[f"validation_gap_se_{name}"] = float(d["gap"]), float(d["se"])
     for method, v in result.training.get("calibration", {}).get("out_of_fold_log_loss", {}).items():
         out[f"calibration_log_loss_{method}"] = float(v)
     return out
@@ -409,6 +411,8 @@ def params_of(result: TrainResult) -> dict:
     info = result.training
     selection = info.get("selection", {})
     out["model"] = selection.get("chosen")
+    out["best_on_validation"] = selection.get("best_on_validation")
+    out["selection_rule"] = selection.get("rule")
     out["blend_tree_weight"] = selection.get("tree_weight")
     out["logistic_C"] = selection.get("logistic_C")
     out["ece_verdict"] = result.metrics.get("ece_verdict")  # met / not met / not measurable
