@@ -147,6 +147,8 @@ def snapshot_baseline(store: Path, preds: pd.DataFrame, purge_days: int,
                            source=joined["acquisition_source"].to_numpy())
     first_test = pd.to_datetime(preds["as_of"]).min()
     train = rows[rows["as_of"] <= first_test - pd.Timedelta(days=purge_days)]
+    if train["churn_label"].nunique() < 2:  # too short for a purge gap (account-holdout): other accounts' dates
+        train = rows[(rows["as_of"] < first_test) & ~rows["account_id"].isin(preds["account_id"])]
     keys = preds[["account_id", "as_of"]].assign(as_of=lambda d: pd.to_datetime(d["as_of"]))
     test = keys.merge(rows, on=["account_id", "as_of"], how="left")
     feats = [c for c in rows.columns if c not in KEYS]
