@@ -23,9 +23,11 @@ from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
+from threadpoolctl import threadpool_limits
 
 from core.errors import ChurnwatchError
 from features.spec import CORE_FEATURES, Catalogue
+from training.blend import BLAS_THREADS
 
 #: The value a missing category takes before one-hot encoding.
 MISSING_CATEGORY = "(missing)"
@@ -222,5 +224,6 @@ def fit_logistic_baseline(
         ("prepare", ColumnTransformer(steps, remainder="drop")),
         ("model", LogisticRegression(max_iter=2000, C=1.0, class_weight=None)),
     ])
-    pipeline.fit(_prepare(X, numeric, categorical), labels)
+    with threadpool_limits(limits=BLAS_THREADS, user_api="blas"):  # faster on a shared machine
+        pipeline.fit(_prepare(X, numeric, categorical), labels)
     return LogisticBaseline(pipeline=pipeline, numeric=numeric, categorical=categorical)

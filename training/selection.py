@@ -19,6 +19,18 @@ The candidate set (``CANDIDATES``), all LightGBM with the catalogue's monotone c
 
 Rows per leaf shrink with small data (at most 1/40 of the fitting rows, at least 20).
 
+**The choice is noise-aware** (the one-standard-error rule, Hastie et al., *Elements of
+Statistical Learning* §7.10): the registrable candidates are ordered from the simplest
+(``SIMPLICITY``: the logistic regression alone, then blends by rising tree weight, then the
+shallow, regularised and default trees) and the simplest whose validation ROC-AUC is within
+``SE_RULE`` standard errors of the best is chosen. The standard error is that of the paired
+difference to the best, over ``NOISE_RESAMPLES`` bootstrap resamples of the validation rows
+that draw whole accounts (``training.bootstrap.resamples``). On a few hundred churners the
+validation ranking of close candidates is mostly noise, and a more flexible model that wins
+it by chance loses out of time; a simpler one loses little where the trees are really better,
+because then the gap exceeds the noise. ``Selection.noise`` records each candidate's gap and
+standard error.
+
 Validation rows: in the purged layout the early-stopping block (candidates are fitted on the
 rows a purge gap before it); in the cross-fit layout out-of-fold scores of account-grouped
 folds (``GroupKFold`` on ``account_id``), each fold's model early-stopped on its held-out
@@ -41,6 +53,7 @@ from sklearn.model_selection import GroupKFold
 
 from core.progress import track
 from training.blend import BlendedModel, LinearPart, as_matrix
+from training.bootstrap import rank_roc_auc, resamples
 from training.model import DEFAULT_PARAMS
 
 log = logging.getLogger(__name__)
@@ -61,6 +74,20 @@ MAX_ROUNDS = 2000
 #: faster: 3.7 s instead of 54 s for one fit of 1,500 rows measured under load).
 SINGLE_THREAD_ROWS = 50_000
 PATIENCE = 100
+#: The one-standard-error rule: a simpler candidate within this many standard errors of the best wins.
+SE_RULE = 1.0
+#: Bootstrap resamples (whole accounts) of the validation rows for the standard errors.
+NOISE_RESAMPLES = 100
+
+
+def simplicity(name: str) -> tuple[int, float]:
+    """Sort key from the simplest registrable candidate to the most flexible: the blends by
+    tree weight (weight 0: the logistic regression alone), then shallow, regularised and
+    default trees."""
+    if name.startswith("blend_w"):
+        return 0, float(name[len("blend_w"):])
+    order = ("lgbm_shallow", "lgbm_regularised", "lgbm_default")
+    return 1, float(order.index(name) if name in order else len(order))
 
 
 @dataclass
@@ -88,6 +115,34 @@ class Selection:
     rounds_by_candidate: dict[str, int] = field(default_factory=dict)
     linear_c: float = 1.0  # the logistic regression's C (the linear part of a blend)
     linear_log_terms: bool = False  # whether it has log1p terms (``LinearPart``)
+    best: str = ""  # the candidate with the highest validation ROC-AUC (``chosen`` if no simpler one ties)
+    noise: dict[str, dict[str, float]] = field(default_factory=dict)  # candidate -> gap to best, its SE
+
+
+def noise_aware_choice(y: np.ndarray, raws: dict[str, np.ndarray], names: list[str],
+                       groups: np.ndarray | None = None, seed: int = 0,
+                       se_rule: float = SE_RULE, n_boot: int = NOISE_RESAMPLES) -> tuple[str, str, dict]:
+    """The one-standard-error rule over ``names`` (registrable candidates' validation scores).
+
+    Returns:
+        (chosen, best, {candidate: {"gap": best's ROC-AUC minus its, "se": bootstrap SE of the gap}}).
+    """
+    scores = {n: _auc(y, raws[n]) for n in names}
+    best = max(names, key=lambda n: scores[n])
+    rng = np.random.default_rng(seed)
+    boot: dict[str, list[float]] = {n: [] for n in names}
+    for idx in resamples(len(y), groups, n_boot, rng):
+        yy = y[idx]
+        if not 0 < yy.sum() < len(yy):
+            continue
+        top = rank_roc_auc(yy, raws[best][idx])
+        for n in names:
+            boot[n].append(top - rank_roc_auc(yy, raws[n][idx]) if n != best else 0.0)
+    noise = {n: {"gap": scores[best] - scores[n], "se": float(np.std(boot[n])) if boot[n] else 0.0} for n in names}
+    for n in sorted(names, key=simplicity):
+        if noise[n]["gap"] <= se_rule * noise[n]["se"]:
+            return n, best, noise
+    return best, best, noise
 
 
 def candidate_params(name: str, n_rows: int, constraints: list[int], seed: int) -> dict:
@@ -141,8 +196,10 @@ def _linear_on(folds: list[Fold], n_val: int, names: list[str], categorical: lis
 
 def select_model(folds: list[Fold], n_val: int, names: list[str], categorical: list[str],
                  directions: dict[str, int], constraints: list[int], seed: int = 0,
-                 say: Callable[[str], None] | None = None) -> Selection:
-    """Judge every candidate on the folds' validation rows; return the best registrable one."""
+                 say: Callable[[str], None] | None = None, groups: np.ndarray | None = None) -> Selection:
+    """Judge every candidate on the folds' validation rows; return the simplest registrable one
+    within the noise of the best (``noise_aware_choice``; ``groups``: the validation rows'
+    account ids, resampled together)."""
     say = say or (lambda _m: None)
     y_val = np.empty(n_val)
     for f in folds:
@@ -178,12 +235,14 @@ def select_model(folds: list[Fold], n_val: int, names: list[str], categorical: l
         scores[name] = _auc(y_val, raws[name])
         weights[name] = w
     registrable = plain + list(weights)
-    chosen = max(registrable, key=lambda n: scores[n])
-    say("validation ROC-AUC: " + ", ".join(f"{n} {s:.4f}" for n, s in scores.items()) + f" -> {chosen}")
+    chosen, top, noise = noise_aware_choice(y_val, raws, registrable, groups, seed)
+    why = "" if chosen == top else (f" (the simplest within {SE_RULE:g} standard error of the best, {top}: "
+                                    f"{noise[chosen]['gap']:+.4f} vs SE {noise[chosen]['se']:.4f})")
+    say("validation ROC-AUC: " + ", ".join(f"{n} {s:.4f}" for n, s in scores.items()) + f" -> {chosen}{why}")
     base = chosen if chosen in CANDIDATES else best_tree
     return Selection(chosen=chosen, params=params[base], rounds=rounds[base], tree_weight=weights.get(chosen),
                      scores=scores, val_raw=raws[chosen], val_y=y_val, rounds_by_candidate=rounds,
-                     linear_c=linear_c, linear_log_terms=log_terms)
+                     linear_c=linear_c, linear_log_terms=log_terms, best=top, noise=noise)
 
 
 def fit_chosen(selection: Selection, X: pd.DataFrame, y: np.ndarray, names: list[str], categorical: list[str],

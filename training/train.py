@@ -36,7 +36,7 @@ from training.plots import lift_plot, reliability_plot, roc_pr_plot, shap_summar
 from training.reasons import contributions, fit_references
 from training.registry import EXPERIMENT, register, setup
 from training.score_calibration import choose_calibrator
-from training.selection import CANDIDATES, Selection, fit_chosen, grouped_folds, holdout_folds, select_model
+from training.selection import CANDIDATES, SE_RULE, Selection, fit_chosen, grouped_folds, holdout_folds, select_model
 from training.split import purged_split
 
 log = logging.getLogger(__name__)
@@ -149,15 +149,16 @@ def fit_and_evaluate(train: pd.DataFrame, fit: pd.DataFrame | None, es: pd.DataF
     if fit is not None and es is not None:
         folds_ = holdout_folds(frame.transform(fit), fit["churn_label"].to_numpy(dtype=int),
                                frame.transform(es), es["churn_label"].to_numpy(dtype=int))
-        n_val = len(es)
+        n_val, val_groups = len(es), es["account_id"].to_numpy()
         say(f"choosing the model: {len(CANDIDATES)} LightGBM candidates and a logistic regression, fitted on "
             f"{len(fit):,} rows, judged on the {len(es):,} rows of the early-stopping block")
     else:
         folds_ = grouped_folds(X_train, y_train, train["account_id"].to_numpy(), k=folds)
-        n_val = len(train)
+        n_val, val_groups = len(train), train["account_id"].to_numpy()
         say(f"choosing the model: {len(CANDIDATES)} LightGBM candidates and a logistic regression, judged "
             f"out-of-fold on {len(folds_)} account-grouped folds of {len(train):,} training rows")
-    selection = select_model(folds_, n_val, frame.names, frame.categorical, directions, constraints, seed, say)
+    selection = select_model(folds_, n_val, frame.names, frame.categorical, directions, constraints, seed, say,
+                             groups=val_groups)
     say(f"training {selection.chosen} on {len(train):,} rows ({y_train.sum():,} churners), "
         f"{selection.rounds} trees")
     model = fit_chosen(selection, X_train, y_train, frame.names, frame.categorical, directions)
@@ -206,7 +207,9 @@ def fit_and_evaluate(train: pd.DataFrame, fit: pd.DataFrame | None, es: pd.DataF
     }
     comparison.to_csv(out / "model_vs_baselines.csv", index=False)
     training_info = {"dropped_features": dropped, "selection": {
-        "chosen": selection.chosen, "tree_weight": selection.tree_weight, "rounds": selection.rounds,
+        "chosen": selection.chosen, "best_on_validation": selection.best,
+        "rule": f"simplest within {SE_RULE:g} standard error of the best", "noise": selection.noise,
+        "tree_weight": selection.tree_weight, "rounds": selection.rounds,
         "logistic_C": selection.linear_c, "logistic_log_terms": selection.linear_log_terms,
         "validation_roc_auc": selection.scores, "rounds_by_candidate": selection.rounds_by_candidate,
         "params": {k: v for k, v in selection.params.items() if k != "monotone_constraints"},
@@ -349,6 +352,8 @@ def flat_metrics(result: TrainResult) -> dict[str, float]:
     for name, v in selection.get("validation_roc_auc", {}).items():
         if np.isfinite(v):
             out[f"validation_roc_auc_{name}"] = float(v)
+    for name, d in selection.get("noise", {}).items():  # the one-standard-error rule's inputs
+        out[f"validation_gap_{name}"], out[f"validation_gap_se_{name}"] = float(d["gap"]), float(d["se"])
     for method, v in result.training.get("calibration", {}).get("out_of_fold_log_loss", {}).items():
         out[f"calibration_log_loss_{method}"] = float(v)
     return out
@@ -406,6 +411,8 @@ def params_of(result: TrainResult) -> dict:
     info = result.training
     selection = info.get("selection", {})
     out["model"] = selection.get("chosen")
+    out["best_on_validation"] = selection.get("best_on_validation")
+    out["selection_rule"] = selection.get("rule")
     out["blend_tree_weight"] = selection.get("tree_weight")
     out["logistic_C"] = selection.get("logistic_C")
     out["ece_verdict"] = result.metrics.get("ece_verdict")  # met / not met / not measurable

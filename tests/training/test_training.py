@@ -171,6 +171,12 @@ def test_mlflow_run_registry_alias_and_promotion_rule(trained, store, tmp_path):
     assert run.info.start_time == int(bad.started_at * 1000) and run.info.end_time > run.info.start_time
     assert run.data.params["model"] == bad.training["selection"]["chosen"]
     assert "lgbm_num_leaves" in run.data.params and "validation_roc_auc_lgbm_shallow" in run.data.metrics
+    # the one-standard-error rule: the chosen candidate is within its SE of the best, whose gap is 0
+    sel = bad.training["selection"]
+    assert run.data.params["best_on_validation"] == sel["best_on_validation"]
+    assert run.data.metrics[f"validation_gap_{sel['best_on_validation']}"] == 0.0
+    chosen = sel["noise"][sel["chosen"]]
+    assert chosen["gap"] <= chosen["se"] and run.data.metrics[f"validation_gap_se_{sel['chosen']}"] == chosen["se"]
     assert run.data.tags["churnwatch.calibration"] in ("platt", "beta", "isotonic", "isotonic_smooth")
     assert "vs_logistic_roc_auc_lo" in run.data.metrics
     arts = {a.path for a in client.list_artifacts(v1.run_id, "bundle")}
