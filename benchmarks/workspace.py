@@ -6,7 +6,11 @@ The benchmark adds its users to the home's operational store once (every CSM of 
 one team; a lead of that team; an admin; passwords ``bench-password``), then requests each page
 ``--rounds`` times after ``--warmup`` requests and prints a table and JSON.
 
-Usage: python benchmarks/workspace.py --home DIR [--rounds 100] [--port 3017]
+With ``--screenshots DIR`` it also renders each page as the CSM and the lead sees it, in English
+and in Chinese, to ``DIR/workspace-<page>-<lang>.png`` with the project's headless Chromium
+(``churnwatch.browser.screenshot``) for the README.
+
+Usage: python benchmarks/workspace.py --home DIR [--rounds 100] [--port 3017] [--screenshots docs/images]
 """
 
 from __future__ import annotations
@@ -72,12 +76,36 @@ def timed(client: httpx.Client, url: str, rounds: int, warmup: int) -> list[floa
     return out
 
 
+def token_after(client: httpx.Client) -> str:
+    return client.get("/").text.split('name="csrf_token" value="')[1].split('"')[0]
+
+
+def shoot(client: httpx.Client, token: str, pages: dict[str, str], folder: Path) -> None:
+    """Each page in both languages as a PNG (the page's HTML with its style sheet inlined)."""
+    import tempfile
+
+    from churnwatch.browser import screenshot
+
+    css = (ROOT.parent / "workspace" / "static" / "workspace.css").read_text()
+    for lang in ("en", "zh-CN"):
+        client.post("/lang", data={"lang": lang, "csrf_token": token})
+        for name, url in pages.items():
+            html = client.get(url).text.replace('<link rel="stylesheet" href="/static/workspace.css">',
+                                                f"<style>{css}</style>")
+            with tempfile.TemporaryDirectory() as tmp:
+                page = Path(tmp) / "page.html"
+                page.write_text(html, encoding="utf-8")
+                screenshot(page, folder / f"workspace-{name}-{lang}.png", width=1280, height=900)
+    client.post("/lang", data={"lang": "en", "csrf_token": token})
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--home", type=Path, required=True)
     ap.add_argument("--rounds", type=int, default=100)
     ap.add_argument("--warmup", type=int, default=5)
     ap.add_argument("--port", type=int, default=3017)
+    ap.add_argument("--screenshots", type=Path, default=None)
     args = ap.parse_args()
     who = prepare_users(args.home)
     base = f"http://127.0.0.1:{args.port}"
@@ -106,6 +134,9 @@ def main() -> None:
                     q = statistics.quantiles(ms, n=100)
                     results.append({"role": role, "page": name, "p50_ms": round(statistics.median(ms), 1),
                                     "p95_ms": round(q[94], 1), "max_ms": round(max(ms), 1), "n": len(ms)})
+                if args.screenshots and role in ("csm", "lead"):
+                    pages = {"csm": {"my-day": "/", "account": account}, "lead": {"tasks": "/tasks"}}[role]
+                    shoot(client, token_after(client), pages, args.screenshots)
     finally:
         proc.terminate()
         proc.wait(timeout=10)

@@ -30,6 +30,8 @@ from workspace.web import CurrentUser, engine_of, flash, redirect, render, reque
 
 router = APIRouter()
 APPROVERS = ("lead", "admin")
+#: rows of a list on my day (the riskiest; a lead's or an admin's portfolio is longer)
+MAX_ROWS = 100
 
 
 def scores_of(request: Request) -> portfolio.Scores:
@@ -56,10 +58,12 @@ def my_day(request: Request, user: CurrentUser):
     engine = engine_of(request)
     scope = portfolio.scope_of(engine, user)
     scores = scores_of(request)
-    accounts = portfolio.my_accounts(scores, scope, lang)
+    every = portfolio.my_accounts(scores, scope, lang)
+    accounts = every[:MAX_ROWS]
     tasks = portfolio.tasks_in_scope(engine, scope, scores, lang)
     heading = {"csm": "my_accounts", "lead": "team_accounts", "admin": "all_accounts"}[user["role"]]
-    return render(request, "my_day.html.j2", accounts=accounts, tasks=tasks, heading=heading,
+    return render(request, "my_day.html.j2", accounts=accounts, total=len(every), tasks=tasks[:MAX_ROWS],
+                  total_tasks=len(tasks), heading=heading,
                   published=scores.published.current() is not None, fmt_time=portfolio.fmt_time)
 
 
@@ -69,7 +73,7 @@ def account_page(request: Request, account_id: str, user: CurrentUser):
     engine = engine_of(request)
     from core.home import Home
 
-    snapshot_as_of, signals = portfolio.signals(Home(request.app.state.home).store, account_id)
+    snapshot_as_of, signals = scores_of(request).signals(Home(request.app.state.home).store, account_id)
     chart = portfolio.health_points(scores_of(request).history(account_id))
     return render(request, "account.html.j2", rec=rec, chart=chart, signals=signals, snapshot_as_of=snapshot_as_of,
                   records=portfolio.account_records(engine, account_id), fmt_time=portfolio.fmt_time,

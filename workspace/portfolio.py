@@ -19,12 +19,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from core.errors import ChurnwatchError
 from core.settings import Settings
-from core.store import latest_snapshot
+from core.store import SNAPSHOTS, connect, has_table, snapshot_columns
 from serving.published import PublishedScores
 from workflow import interviews
 from workflow.email import emails_of
@@ -36,6 +37,7 @@ from workflow.tasks import ACTIVE, list_tasks
 #: snapshot columns shown as the account's raw signals (logins and activity, tickets, invoices)
 SIGNAL = re.compile(r"login|active_day|session|ticket|invoice|payment|seat|usage|nps", re.IGNORECASE)
 MAX_SIGNALS = 24
+SIGNAL_CACHE = 5000
 
 
 @dataclass(frozen=True)
@@ -70,6 +72,7 @@ class Scores:
         self.published = PublishedScores()
         self.published.bind(store, settings)
         self._parsed: dict[tuple[str, str], list[dict]] = {}
+        self._signals: dict[tuple[str, str], tuple[str | None, list]] = {}
         self._lock = threading.Lock()
 
     def all(self, lang: str) -> list[dict]:
@@ -91,6 +94,21 @@ class Scores:
             return None
         raw = snap.answers[lang].get(account_id)
         return json.loads(raw) if raw else None
+
+    def signals(self, store: Path, account_id: str) -> tuple[str | None, list[tuple[str, Any]]]:
+        """``signals`` of one account, kept until the next scoring run lands (the snapshots a run
+        scored do not change under it); at most ``SIGNAL_CACHE`` accounts."""
+        snap = self.published.current()
+        run = snap.run_id if snap else ""
+        key = (run, account_id)
+        found = self._signals.get(key)
+        if found is None:
+            found = signals(store, account_id)
+            with self._lock:
+                if len(self._signals) >= SIGNAL_CACHE or any(k[0] != run for k in list(self._signals)[:1]):
+                    self._signals.clear()
+                self._signals[key] = found
+        return found
 
     def history(self, account_id: str) -> list[dict]:
         return self.published.history(account_id) or []
@@ -117,17 +135,21 @@ def tasks_in_scope(engine: Engine, scope: Scope, scores: Scores, lang: str, **fi
 
 
 def signals(store: Path, account_id: str) -> tuple[str | None, list[tuple[str, Any]]]:
-    """The latest snapshot's date and its signal columns (``SIGNAL``) for one account."""
+    """The latest snapshot's date and its signal columns (``SIGNAL``) for one account (only those
+    columns are read; the store is opened read-only for the query and closed again)."""
     try:
-        frame = latest_snapshot(store, [account_id])
-    except (ChurnwatchError, OSError, ValueError, RuntimeError):
+        with connect(store, read_only=True) as con:
+            if not has_table(con, SNAPSHOTS):
+                return None, []
+            cols = [c for c in snapshot_columns(con) if SIGNAL.search(c)][:MAX_SIGNALS]
+            pick = ", ".join(f'"{c}"' for c in ["as_of", *cols])
+            row = con.execute(f"SELECT {pick} FROM {SNAPSHOTS} WHERE account_id = ? ORDER BY as_of DESC LIMIT 1",
+                              [account_id]).fetchone()
+    except (ChurnwatchError, OSError, duckdb.Error):
         return None, []
-    if frame.empty:
+    if row is None:
         return None, []
-    row = frame.iloc[0]
-    cols = [c for c in frame.columns if SIGNAL.search(c)][:MAX_SIGNALS]
-    as_of = row.get("as_of")
-    return (str(as_of.date() if hasattr(as_of, "date") else as_of), [(c, _plain(row[c])) for c in cols])
+    return str(row[0]), [(c, _plain(v)) for c, v in zip(cols, row[1:], strict=True)]
 
 
 def _plain(value: Any) -> Any:
@@ -145,7 +167,7 @@ def account_records(engine: Engine, account_id: str) -> dict[str, Any]:
                             .order_by(ACCOUNT_TAGS.c.since.desc())).mappings().all()
         enrolments = conn.execute(sa.select(ENROLMENTS).where(ENROLMENTS.c.account_id == account_id)
                                   .order_by(ENROLMENTS.c.enrolled_at.desc())).mappings().all()
-    all_tasks = [t for t in list_tasks(engine, status="all") if t["account_id"] == account_id]
+    all_tasks = [t for t in list_tasks(engine, status="all") if t["account_id"] == account_id]  # one query
     return {"tags": [dict(r) for r in tags], "enrolments": [dict(r) for r in enrolments],
             "tasks": all_tasks, "emails": emails_of(engine, account_id, limit=50),
             "interventions": interventions_of(engine, account_id), "interviews": interviews.get(engine, account_id)}
