@@ -10,7 +10,7 @@ import duckdb
 import pandas as pd
 
 
-def run(*args, home=None, timeout=300):
+def run(*args, home=None, timeout=900):
     cmd = [sys.executable, "-m", "churnwatch", *args]
     if home is not None:
         cmd += ["--home", str(home)]
@@ -21,10 +21,10 @@ def test_demo_runs_the_whole_path_and_says_what_to_open_next(tmp_path):
     home = tmp_path / "home"
     r = run("demo", "--accounts", "200", "--months", "24", "--seed", "3", home=home)
     assert r.returncode == 0, r.stderr[-2000:]
-    for step in ("1/9 demo data", "2/9 features and labels", "3/9 churn metrics", "4/9 train", "5/9 promote",
-                 "registered model version 1", "version 1: promoted", "6/9 score", "scored", "alerts:",
-                 "7/9 monitoring", "drifted features", "8/9 report", "9/9 churn diagnosis", "next",
-                 "churnwatch explain ACC-"):
+    for step in ("1/10 demo data", "2/10 features and labels", "3/10 churn metrics", "4/10 train", "5/10 promote",
+                 "registered model version 1", "version 1: promoted", "6/10 score", "scored", "alerts:",
+                 "7/10 monitoring", "drifted features", "8/10 report", "9/10 churn diagnosis", "10/10 the team",
+                 "retention tasks open:", "next", "churnwatch explain ACC-", "churnwatch app", "password:"):
         assert step in r.stdout
     assert (home / "churnwatch.yaml").exists()
     summary = json.loads((home / "reports" / "run-summary.json").read_text())
