@@ -220,7 +220,7 @@ def _send_row(engine: Engine, settings: Settings, row: dict[str, Any], hook: Web
         counts["empty"] += 1
         return
     key = row["idempotency_key"]
-    if row["kind"] == "alert":
+    if row["kind"] in ("alert", "sequence"):
         message = channels.per_account(hook, items[0], row["lang"], link_base, "", now)
     elif digest is not None:
         message = digest(hook, items, row["lang"], link_base)

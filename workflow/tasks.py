@@ -298,7 +298,7 @@ def open_task(engine: Engine, settings: Settings, *, account_id: str, tier: str,
         values = dict(account_id=str(account_id), episode_key=key, alert_ids="[]", status="open",
                       assignee_id=None, owner_role=book.owner, tier=tier, action=action or book.action_en,
                       action_zh=action or book.action_zh, due_at=due_time(book, now, settings.tasks),
-                      escalation_level=0, version=1, created_at=now, updated_at=now)
+                      escalation_level=0, version=1, created_at=now, updated_at=now, as_of=now.date())
         task_id = conn.execute(TASKS.insert().values(**values)).inserted_primary_key[0]
         record(conn, actor=actor, entity="task", entity_id=task_id, action="create", after=_public(values), at=now)
         return task_id
