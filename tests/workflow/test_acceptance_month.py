@@ -38,7 +38,7 @@ def test_a_month_of_daily_scores_through_the_workflow(tmp_path):
     from features.pipeline import build_snapshots
 
     root = tmp_path / "home"
-    write_demo_data(root / "demo-data", accounts=120, months=12, seed=3)
+    write_demo_data(root / "demo-data", accounts=150, months=12, seed=3)
     settings = load_settings(root / "demo-data" / "churnwatch.yaml")
     store = root / "store.duckdb"
     build_snapshots(str(root / "demo-data"), settings, store)
