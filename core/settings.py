@@ -241,6 +241,8 @@ class OperationsSettings(BaseModel):
                             "<home>/operations.sqlite (CHURNWATCH_OPERATIONS_URL overrides the default)")
     link_base: str = Field("http://127.0.0.1:3000", description="the address people open the service at: "
                            "links in digests, e-mails and tasks start with it")
+    late_webhook_days: int = Field(7, ge=0, le=365, description="a webhook that has never received anything gets "
+                                   "the open alerts of this many last days as one digest on the next run (0: none)")
 
 
 class EmailSettings(BaseModel):

@@ -26,6 +26,7 @@ from sqlalchemy.engine import Engine
 from core.errors import ChurnwatchError
 from workflow import tasks as task_store
 from workflow.db import write
+from workflow.interviews_api import findings_router, interviews_router
 from workflow.people import ROLES, add_user, list_users
 
 TOKEN_ENV = "CHURNWATCH_API_TOKEN"
@@ -92,6 +93,8 @@ def make_app(engine: Engine | Callable[[], Engine], token: str | None = None) ->
 
     app.include_router(task_router(store))
     app.include_router(user_router(store))
+    app.include_router(interviews_router(store))
+    app.include_router(findings_router(store))
     return app
 
 

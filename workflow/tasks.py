@@ -273,6 +273,37 @@ def open_or_update(conn: Connection, alert: dict[str, Any], settings: Settings, 
     return task_id
 
 
+def open_task(engine: Engine, settings: Settings, *, account_id: str, tier: str, action: str | None, key: str,
+              now: dt.datetime | None = None, actor: str = SYSTEM) -> int:
+    """A task that is not an alert's (a sequence's ``task`` step): the account's open task when it has
+    one (one open task per account; the step is noted in its audit log), else a new one with
+    ``action`` (default the tier's playbook action), assigned like an alert's. ``key`` is the
+    task's episode key: the same key on the same account returns the same task, so a repeated
+    step adds nothing. Returns the task id."""
+    now = aware(now) or utcnow()
+    if tier not in settings.playbooks:
+        raise TaskError(f"unknown tier {tier!r}: one of {', '.join(settings.playbooks)}")
+    book = settings.playbooks[tier]
+    with write(engine) as conn:
+        same = conn.execute(sa.select(TASKS.c.id).where(TASKS.c.account_id == str(account_id),
+                                                        TASKS.c.episode_key == key)).first()
+        if same is not None:
+            return same.id
+        current = conn.execute(sa.select(TASKS.c.id).where(TASKS.c.account_id == str(account_id),
+                                                           TASKS.c.status.in_(ACTIVE)).with_for_update()).first()
+        if current is not None:
+            record(conn, actor=actor, entity="task", entity_id=current.id, action="note",
+                   after={"step": key, "action": action}, at=now)
+            return current.id
+        values = dict(account_id=str(account_id), episode_key=key, alert_ids="[]", status="open",
+                      assignee_id=None, owner_role=book.owner, tier=tier, action=action or book.action_en,
+                      action_zh=action or book.action_zh, due_at=due_time(book, now, settings.tasks),
+                      escalation_level=0, version=1, created_at=now, updated_at=now, as_of=now.date())
+        task_id = conn.execute(TASKS.insert().values(**values)).inserted_primary_key[0]
+        record(conn, actor=actor, entity="task", entity_id=task_id, action="create", after=_public(values), at=now)
+        return task_id
+
+
 # --- people's changes ------------------------------------------------------------------------
 
 def _target(action: str) -> str:

@@ -9,6 +9,7 @@ person). ``users`` adds, lists and imports (the CSMs of the snapshots) people.
 
 from __future__ import annotations
 
+import datetime as dt
 import errno
 import functools
 import json
@@ -22,7 +23,7 @@ from rich.table import Table
 
 from churnwatch.options import ConfigOpt, HomeOpt, StoreOpt, console, context
 from core.engine import disk_cause
-from core.errors import StorageError
+from core.errors import ConfigError, StorageError
 from core.files import CAUSES
 
 if TYPE_CHECKING:
@@ -125,11 +126,12 @@ def run_alerts(target: Path, settings: Settings, engine: Engine, new: pd.DataFra
     """Raise the alerts the score history calls for (unless ``new``: those a scoring run raised),
     escalate overdue tasks, then send every queued delivery (no store transaction held)."""
     from workflow.alerts import raise_alerts
-    from workflow.notify import send_pending
+    from workflow.notify import email_escalations, send_pending
     from workflow.tasks import escalate_overdue
 
     new = raise_alerts(target, settings, engine) if new is None else new
     escalated = escalate_overdue(engine, settings)
+    email_escalations(engine, settings, escalated)
     sent = send_pending(engine, settings)
     console.print(f"alerts: {len(new):,} new ({', '.join(sorted(set(new['rule']))) if len(new) else 'none'}); "
                   f"escalations: {len(escalated):,}; deliveries: {sent['delivered']:,} sent, {sent['pending']:,} "
@@ -137,10 +139,31 @@ def run_alerts(target: Path, settings: Settings, engine: Engine, new: pd.DataFra
 
 
 @storage_named
-def alerts(store: StoreOpt = None, home: HomeOpt = None, config: ConfigOpt = None) -> None:
+def alerts(store: StoreOpt = None, home: HomeOpt = None, config: ConfigOpt = None,
+           resend: Annotated[bool, typer.Option("--resend", help="queue the open alerts again as one new digest "
+                                                "per webhook (a new idempotency key), then send")] = False,
+           since: Annotated[str | None, typer.Option("--since", help="with --resend: only alerts fired on or "
+                                                     "after this date (YYYY-MM-DD)")] = None,
+           webhook: Annotated[str | None, typer.Option("--webhook", help="with --resend: only this webhook "
+                                                       "(its name in churnwatch.yaml)")] = None) -> None:
     """Evaluate the alert rules on the score history, escalate overdue tasks and send the digests."""
     h, settings = context(home, config)
+    if (since or webhook) and not resend:
+        raise ConfigError("--since and --webhook go with --resend")
+    day = None
+    if since is not None:
+        try:
+            day = dt.date.fromisoformat(since)
+        except ValueError:
+            raise ConfigError(f"--since {since!r} is not a date (YYYY-MM-DD)") from None
     engine, _ = operations(home, config)
+    if resend:
+        from workflow.notify import resend as queue_again
+
+        queued = queue_again(engine, settings, since=day, webhook=webhook)
+        console.print(f"resend: {len(queued)} digest(s) queued"
+                      + (f" ({', '.join(q['webhook'] for q in queued)}; {queued[0]['tasks']} open tasks)"
+                         if queued else " (no open alerts)"))
     run_alerts(store or h.store, settings, engine)
 
 
