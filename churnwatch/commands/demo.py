@@ -66,7 +66,7 @@ def demo(home: HomeOpt = None,
     # block (13 weekly dates) gives the closed loop more to compare.
     diagnose(data=None, out=None, home=h.root, config=None, store=None, months=12, start=None, end=None,
              scores="backfill", model=None)
-    console.rule("10/10 the team's workspace: users, retention tasks, versioned settings")
+    console.rule("10/10 the team's workspace: users and retention tasks")
     team = demo_team(h.root, h.store, settings)
     console.print(f"team {TEAM!r}: lead {team.lead}, admin {team.admin}, {len(team.csms)} CSMs "
                   f"({', '.join(team.csms[:4])}{', ...' if len(team.csms) > 4 else ''})", markup=False,
