@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated
 
+import click
 import typer
 from rich.table import Table
 
@@ -24,6 +25,12 @@ from churnwatch.options import (
     steps,
 )
 from core.files import atomic_write_text
+
+EngineOpt = Annotated[str, typer.Option("--engine", click_type=click.Choice(["duckdb", "spark"]),
+                                        help="where the features are computed: duckdb (one machine) or spark "
+                                             "(PySpark, local or a cluster: --master)")]
+MasterOpt = Annotated[str | None, typer.Option("--master", help="--engine spark: Spark master URL (local[4], "
+                                               "spark://host:7077, yarn; default local[*] or spark-submit's)")]
 
 
 def _print_set_aside(summary: dict) -> None:
@@ -48,8 +55,14 @@ def features(
                                                     "(default: the weekly schedule)")] = None,
     home: HomeOpt = None,
     config: ConfigOpt = None,
+    engine: EngineOpt = "duckdb",
+    master: MasterOpt = None,
+    parquet: Annotated[Path | None, typer.Option("--parquet", help="--engine spark: folder of the snapshots as "
+                                                 "Parquet partitioned by as-of date (default <store>.snapshots)"
+                                                 )] = None,
 ) -> None:
-    """Build point-in-time snapshots (features + labels) into the store."""
+    """Build point-in-time snapshots (features + labels) into the store (--engine spark: with PySpark,
+    also as Parquet partitioned by as-of date)."""
     from core.store import write_summary
     from features.pipeline import build_snapshots
 
@@ -57,7 +70,8 @@ def features(
     source = require_data(settings)
     target = store or h.store
     with steps() as say:
-        result = build_snapshots(source, settings, target, as_of=parse_dates(as_of), progress=say, home=h.root)
+        result = build_snapshots(source, settings, target, as_of=parse_dates(as_of), progress=say, home=h.root,
+                                 engine=engine, master=master, parquet=parquet)
     summary = result.summary()
     write_summary(h.run_summary, summary)
     s = summary["snapshots"]
