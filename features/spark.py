@@ -91,7 +91,8 @@ def spark_session(master: str | None = None, shuffle_partitions: int | None = No
     conf_file.write_text(_LOG4J.format(log=spark_log_file()))
     java_opts = f"-Dlog4j2.configurationFile=file:{conf_file}"
     builder = SparkSession.builder.appName(app_name)
-    if master or not os.environ.get("SPARK_MASTER") and "spark.master" not in os.environ.get("PYSPARK_SUBMIT_ARGS", ""):
+    under_submit = "PYSPARK_GATEWAY_PORT" in os.environ  # spark-submit started us: its master stands
+    if master or not under_submit:
         builder = builder.master(master or "local[*]")
     cores = os.cpu_count() or 2
     # Python workers run this interpreter (its packages) unless the cluster says otherwise

@@ -65,7 +65,33 @@ def spark_build_scores(source: str | Path, settings: Settings, store: Path, bund
     snapshots = default_parquet_folder(store)
     build_snapshots(source, settings, store, as_of=dates, progress=progress, engine="spark", master=master,
                     parquet=snapshots)
+    folder = history or default_history_folder(store)
+    say(f"scoring on Spark; score history as Parquet partitioned by as-of date: {folder}")
     spark = spark_session(master)
+    score_snapshots(spark, snapshots, folder, bundle, settings, model_version, dates)
+    from pyspark.sql import functions as F
+
+    try:
+        frame = spark.read.parquet(str(folder)).where(F.col("as_of").isin(dates)).toPandas()
+    except Exception as exc:
+        raise spark_error(exc, f"reading the score history {folder}") from exc
+    columns = list(HISTORY_COLUMNS)
+    frame["as_of"] = pd.to_datetime(frame["as_of"]).dt.date
+    frame["health_score"] = frame["health_score"].astype(int)
+    frame = frame[columns].sort_values(["as_of", "account_id"], kind="stable")
+    return {day: frame[frame["as_of"] == day].reset_index(drop=True) for day in dates}
+
+
+def score_snapshots(spark, snapshots: Path, out: Path, bundle: ModelBundle, settings: Settings, model_version: str,
+                    dates: list[dt.date] | None = None) -> None:
+    """Score the Parquet snapshots (``dates``, default all) with ``mapInPandas`` and write the history
+    rows as Parquet partitioned by as-of date into ``out`` (those dates replaced).
+
+    The bundle's files are shipped with ``SparkContext.addFile``; each Python worker loads them
+    once (``worker_bundle``) and scores its batches with ``serving.batch.score_rows``.
+    """
+    from pyspark.sql import functions as F
+
     name = f"churnwatch-bundle-{uuid.uuid4().hex[:12]}"
     shipped = bundle.save(Path(tempfile.mkdtemp(prefix="churnwatch-ship-")) / name)
     spark.sparkContext.addFile(str(shipped), recursive=True)
@@ -75,23 +101,15 @@ def spark_build_scores(source: str | Path, settings: Settings, store: Path, bund
     def score(batches):
         model = worker_bundle(name)
         for rows in batches:
-            out = score_rows(rows, model, settings, model_version)
-            out["scored_at"] = scored_at
-            yield out[columns]
+            scored = score_rows(rows, model, settings, model_version)
+            scored["scored_at"] = scored_at
+            yield scored[columns]
 
-    from pyspark.sql import functions as F
-
-    folder = history or default_history_folder(store)
-    say(f"scoring on Spark; score history as Parquet partitioned by as-of date: {folder}")
     try:
-        rows = spark.read.parquet(str(snapshots)).where(F.col("as_of").isin(dates))
-        scored = rows.mapInPandas(score, HISTORY_SCHEMA)
-        (scored.write.mode("overwrite").option("partitionOverwriteMode", "dynamic")
-         .partitionBy("as_of").parquet(str(folder)))
-        frame = spark.read.parquet(str(folder)).where(F.col("as_of").isin(dates)).toPandas()
+        rows = spark.read.parquet(str(snapshots))
+        if dates is not None:
+            rows = rows.where(F.col("as_of").isin(dates))
+        (rows.mapInPandas(score, HISTORY_SCHEMA).write.mode("overwrite")
+         .option("partitionOverwriteMode", "dynamic").partitionBy("as_of").parquet(str(out)))
     except Exception as exc:
         raise spark_error(exc, "scoring") from exc
-    frame["as_of"] = pd.to_datetime(frame["as_of"]).dt.date
-    frame["health_score"] = frame["health_score"].astype(int)
-    frame = frame[columns].sort_values(["as_of", "account_id"], kind="stable")
-    return {day: frame[frame["as_of"] == day].reset_index(drop=True) for day in dates}
