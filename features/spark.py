@@ -6,8 +6,9 @@ DuckDB's dialect restricted to what sqlglot transpiles to Spark SQL. ``SparkConn
 the seam: the subset of a DuckDB connection those modules use (``execute`` of
 ``CREATE OR REPLACE TEMP TABLE x AS SELECT ...`` and of plain queries, ``executemany`` of
 ``INSERT INTO x VALUES``), on a ``SparkSession``; each ``TEMP TABLE`` becomes a persisted
-temp view. Two rewrites beyond sqlglot's: DuckDB's 64-bit ``hash`` becomes Spark's 64-bit
-``xxhash64`` (Spark's ``hash`` is 32 bits: collisions among millions of accounts), and the
+temp view. Rewrites beyond sqlglot's: DuckDB's 64-bit ``hash`` becomes Spark's 64-bit
+``xxhash64`` (Spark's ``hash`` is 32 bits: collisions among millions of accounts), a decimal
+literal (``6.0``) a DOUBLE (Spark would divide it as a DECIMAL rounded to 6 digits), and the
 session runs with ANSI mode off and UTC time, so a division by zero is null and a
 timestamp is the wall-clock value, as in DuckDB.
 
@@ -27,6 +28,7 @@ import os
 import re
 import sys
 import tempfile
+import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -142,6 +144,9 @@ def to_spark_sql(duckdb_sql: str) -> str:
     def swap(node: exp.Expression) -> exp.Expression:
         if isinstance(node, exp.Anonymous) and node.name.lower() == "hash":
             return exp.Anonymous(this="xxhash64", expressions=node.expressions)
+        if isinstance(node, exp.Literal) and node.is_number and "." in node.this:
+            # Spark keeps 6.0 a DECIMAL and rounds x / 6.0 to 6 digits; DuckDB divides as DOUBLE
+            return exp.cast(node.copy(), "DOUBLE")
         return node
 
     return tree.transform(swap).sql(dialect="spark", unsupported_level=sqlglot.ErrorLevel.RAISE)
@@ -226,7 +231,9 @@ class SparkConnection:
 
     def table_from_duckdb(self, con: duckdb.DuckDBPyConnection, name: str, batch_rows: int = 1_000_000) -> None:
         """Copy DuckDB's ``name`` (table or view) into a Spark temp view of the same name, as Arrow."""
-        table = con.execute(f"SELECT * FROM {name}").to_arrow_table()
+        with warnings.catch_warnings():  # DuckDB notes the copy Arrow makes: that copy is the hand-over
+            warnings.simplefilter("ignore", UserWarning)
+            table = con.execute(f"SELECT * FROM {name}").to_arrow_table()
         frame = self.spark.createDataFrame(table.slice(0, batch_rows))
         for start in range(batch_rows, table.num_rows, batch_rows):
             frame = frame.unionByName(self.spark.createDataFrame(table.slice(start, batch_rows)))

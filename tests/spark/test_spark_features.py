@@ -87,7 +87,7 @@ def _spark_features(tmp, name, tables) -> pd.DataFrame:
     return df.drop(columns=["churn_label", "labelled"]).set_index("account_id").sort_index()
 
 
-@hsettings(max_examples=3, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
+@hsettings(max_examples=2, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
                                                                  HealthCheck.too_slow])
 @given(events=st.lists(event, min_size=1, max_size=30), tickets=st.lists(ticket(), max_size=6),
        invoices=st.lists(invoice(), max_size=6),
