@@ -6,10 +6,10 @@ load, and ``churnwatch --help`` or a usage error should not wait for them.
 
 from __future__ import annotations
 
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
-import click
 import typer
 from rich.table import Table
 
@@ -26,9 +26,16 @@ from churnwatch.options import (
 )
 from core.files import atomic_write_text
 
-EngineOpt = Annotated[str, typer.Option("--engine", click_type=click.Choice(["duckdb", "spark"]),
-                                        help="where the features are computed: duckdb (one machine) or spark "
-                                             "(PySpark, local or a cluster: --master)")]
+
+class Engine(StrEnum):
+    """Where the features are computed."""
+
+    duckdb = "duckdb"
+    spark = "spark"
+
+
+EngineOpt = Annotated[Engine, typer.Option("--engine", help="where the features are computed: duckdb (one "
+                                           "machine) or spark (PySpark, local or a cluster: --master)")]
 MasterOpt = Annotated[str | None, typer.Option("--master", help="--engine spark: Spark master URL (local[4], "
                                                "spark://host:7077, yarn; default local[*] or spark-submit's)")]
 
@@ -55,7 +62,7 @@ def features(
                                                     "(default: the weekly schedule)")] = None,
     home: HomeOpt = None,
     config: ConfigOpt = None,
-    engine: EngineOpt = "duckdb",
+    engine: EngineOpt = Engine.duckdb,
     master: MasterOpt = None,
     parquet: Annotated[Path | None, typer.Option("--parquet", help="--engine spark: folder of the snapshots as "
                                                  "Parquet partitioned by as-of date (default <store>.snapshots)"
@@ -71,7 +78,7 @@ def features(
     target = store or h.store
     with steps() as say:
         result = build_snapshots(source, settings, target, as_of=parse_dates(as_of), progress=say, home=h.root,
-                                 engine=engine, master=master, parquet=parquet)
+                                 engine=Engine(engine).value, master=master, parquet=parquet)
     summary = result.summary()
     write_summary(h.run_summary, summary)
     s = summary["snapshots"]
@@ -83,6 +90,11 @@ def features(
     _print_set_aside(summary)
     _print_profile(summary["profile_columns"])
     console.print(f"data source (remembered for score, report, diagnose, performance): {result.data_source}")
+    if Engine(engine) is Engine.spark:
+        from features.spark import default_parquet_folder
+
+        console.print(f"built with Spark; snapshots as Parquet partitioned by as-of date: "
+                      f"{parquet or default_parquet_folder(target)}")
     console.print(f"store: {target}\nrun summary: {h.run_summary}")
 
 

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.table import Table
 
-from churnwatch.commands.features import EngineOpt, MasterOpt
+from churnwatch.commands.features import Engine, EngineOpt, MasterOpt
 from churnwatch.options import (
     ConfigOpt,
     DataOpt,
@@ -47,7 +47,7 @@ def score(data: DataOpt = None, store: StoreOpt = None, home: HomeOpt = None, co
                                                      "today")] = None,
           id_col: Annotated[str | None, typer.Option("--id", help="id column of --table (default: the one the "
                                                      "model was trained with)")] = None,
-          engine: EngineOpt = "duckdb", master: MasterOpt = None) -> None:
+          engine: EngineOpt = Engine.duckdb, master: MasterOpt = None) -> None:
     """Score every active account as of a date (features from the raw data), or the customers of a flat
     table (--table, with a `train --table` model), into the score history."""
     from core.store import connect, read_meta
@@ -73,7 +73,7 @@ def score(data: DataOpt = None, store: StoreOpt = None, home: HomeOpt = None, co
                 dates = [read_meta(con).data_end]
         with steps() as say:
             say(f"features and scores as of {', '.join(map(str, sorted(set(dates))))}")
-            if engine == "spark":  # the history is also written as Parquet (serving/spark_scoring.py)
+            if Engine(engine) is Engine.spark:  # the history is also written as Parquet (serving/spark_scoring.py)
                 from serving.spark_scoring import spark_build_scores
 
                 scored = spark_build_scores(source, settings, target, bundle, dates, version, master, say)
