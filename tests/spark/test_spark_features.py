@@ -114,11 +114,14 @@ def _cli(*args):
     import subprocess
     import sys
 
-    return subprocess.run([sys.executable, "-m", "churnwatch", *args], capture_output=True, text=True, timeout=600)
+    return subprocess.run([sys.executable, "-m", "churnwatch", *args], capture_output=True, text=True, timeout=1800)
 
 
-def test_cli_features_on_spark_and_a_missing_column(tmp_path):
-    subs = [dict(account_id="a", start_date=D(2024, 1, 1), end_date=None, mrr=10.0)]
+SUBS_ONE = [dict(account_id="a", start_date=D(2024, 1, 1), end_date=None, mrr=10.0)]
+
+
+def test_cli_features_on_spark(tmp_path):
+    subs = SUBS_ONE
     events = [dict(account_id="a", user_id="u", occurred_at=pd.Timestamp(2024, 2, 1), event_type="login")]
     good = write_tables(tmp_path / "good", {"subscriptions": subs, "events": events})
     r = _cli("features", "--engine", "spark", "--master", "local[2]", "--data", str(good), "--as-of", "2024-02-02",
@@ -126,7 +129,10 @@ def test_cli_features_on_spark_and_a_missing_column(tmp_path):
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
     assert "snapshots: 1 rows" in r.stdout and "Parquet partitioned by as-of date" in r.stdout
     assert list((tmp_path / "h1").rglob("as_of=2024-02-02/*.parquet"))
-    bad = write_tables(tmp_path / "bad", {"subscriptions": subs, "events": pd.DataFrame(
+
+
+def test_cli_a_missing_column_is_one_line_exit_2(tmp_path):
+    bad = write_tables(tmp_path / "bad", {"subscriptions": SUBS_ONE, "events": pd.DataFrame(
         {"account_id": ["a"], "occurred_at": [pd.Timestamp(2024, 2, 1)]})})
     r = _cli("features", "--engine", "spark", "--master", "local[2]", "--data", str(bad),
              "--home", str(tmp_path / "h2"))
