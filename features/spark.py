@@ -99,6 +99,7 @@ def spark_session(master: str | None = None, shuffle_partitions: int | None = No
     cores = os.cpu_count() or 2
     # Python workers run this interpreter (its packages) unless the cluster says otherwise
     python = os.environ.get("PYSPARK_PYTHON") or sys.executable
+    os.environ.setdefault("PYSPARK_PYTHON", python)  # what local workers start with (the conf alone is not read)
     builder = (builder
                .config("spark.pyspark.python", python)
                .config("spark.pyspark.driver.python", sys.executable)
@@ -132,6 +133,9 @@ def spark_error(exc: BaseException, doing: str) -> SparkError:
     """A Spark/Py4J exception as one line: the analysis message (a missing table or column
     is named by Spark's error class), without the Java stack trace."""
     text = _first_line(exc)
+    if "Python worker" in text:  # the worker's own exception, its last line, says what went wrong
+        raised = [ln.strip() for ln in str(exc).splitlines() if re.match(r"^\s*[\w.]*(Error|Exception)\b.*: ", ln)]
+        text = raised[-1] if raised else text
     text = re.sub(r"\s*SQLSTATE: \w+", "", text)
     text = re.sub(r"\s*;\s*line \d+ pos \d+.*$", "", text)
     return SparkError(f"{doing} failed in Spark: {text} (Spark's log: {spark_log_file()})")
