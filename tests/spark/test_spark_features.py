@@ -75,7 +75,8 @@ def test_a_missing_column_in_spark_sql_is_one_clear_line(spark):
 
 
 def test_hash_keys_are_64_bit_on_spark():
-    assert "XXHASH64(account_id)" in to_spark_sql("SELECT hash(account_id) AS aid FROM t").upper()
+    assert "XXHASH64(account_id)" in to_spark_sql("SELECT hash(account_id) AS aid FROM t")
+    assert "CAST(6.0 AS DOUBLE)" in to_spark_sql("SELECT n / 6.0 FROM t")
 
 
 def _spark_features(tmp, name, tables) -> pd.DataFrame:
