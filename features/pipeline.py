@@ -100,12 +100,18 @@ def prepare(source: Source | str | Path, settings: Settings, con: duckdb.DuckDBP
 def build_snapshots(source: Source | str | Path, settings: Settings, store: Path,
                     as_of: list[dt.date] | None = None, progress: Progress | None = None,
                     threads: int | None = None, general_windows: bool = False,
-                    home: Path | None = None) -> BuildResult:
+                    home: Path | None = None, engine: str = "duckdb", master: str | None = None,
+                    parquet: Path | None = None) -> BuildResult:
     """Build snapshots for ``as_of`` (default: the weekly schedule) and write them to ``store``.
 
     ``general_windows`` forces the general event-window path (tests compare the two).
     The source is remembered in the store's metadata, relative to ``home`` (default: the
     store's folder) when it lies inside it.
+
+    ``engine="spark"`` computes terms, spine and features with PySpark (``master``, default
+    ``local[*]``) from the same SQL (``features/spark.py``) and writes them as Parquet
+    partitioned by as-of date into ``parquet`` (default ``<store>.snapshots/``) as well as
+    into the store; loading and the contract checks stay here, shared.
 
     Raises:
         DataContractError: bad input (see ``features/validate.py``), or an as-of date
@@ -117,6 +123,7 @@ def build_snapshots(source: Source | str | Path, settings: Settings, store: Path
     src = source if not isinstance(source, str | Path) else open_source(source)
     recorded = source_for_store(source_spec(source), home or store.parent)
     con = open_connection(threads)
+    run = con  # where terms, spine and features are computed: DuckDB itself, or Spark
     try:
         say(f"loading {src.describe()}")
         report, loaded = prepare(src, settings, con)
@@ -129,24 +136,35 @@ def build_snapshots(source: Source | str | Path, settings: Settings, store: Path
                 f"as-of date {late[0]} is after the data end {report.data_end}: "
                 "features there would need data that does not exist")
         t1 = time.perf_counter()
+        if engine == "spark":
+            from features.spark import start_spark
+
+            say(f"handing the checked tables to Spark ({master or 'local[*]'})")
+            run = start_spark(con, loaded, master)
         say(f"building the spine and labels for {len(dates)} as-of dates")
-        build_terms(con, settings)
-        build_spine(con, dates, settings, report.data_end)
+        build_terms(run, settings)
+        build_spine(run, dates, settings, report.data_end)
         say("computing features")
-        taken = set(build_catalogue(event_types(con)).names)
+        taken = set(build_catalogue(event_types(run)).names)
         plan = discover_profile(con, loaded, settings, taken)
         for c in plan.unused:
             log.info("%s.%s not used as a feature: %s", c.table, c.column, c.reason)
-        catalogue, statements = build_feature_tables(con, settings, general=general_windows,
+        catalogue, statements = build_feature_tables(run, settings, general=general_windows,
                                                      profile=plan, absent=report.absent_inputs(),
                                                      progress=progress)
         timings["features"] = time.perf_counter() - t1
         t2 = time.perf_counter()
         digest = input_hash(report)
-        stats = con.execute("SELECT count(*), COALESCE(count_if(labelled), 0), "
+        stats = run.execute("SELECT count(*), COALESCE(count_if(labelled), 0), "
                             "COALESCE(count_if(churn_label = 1), 0), count(DISTINCT account_id) "
                             "FROM snapshot_rows").fetchone()
-        events = con.execute("SELECT count(*) FROM clean_events").fetchone()[0]
+        events = run.execute("SELECT count(*) FROM clean_events").fetchone()[0]
+        if run is not con:
+            from features.spark import default_parquet_folder, write_parquet_snapshots
+
+            folder = parquet or default_parquet_folder(store)
+            say(f"writing {stats[0]:,} snapshot rows as Parquet partitioned by as-of date to {folder}")
+            write_parquet_snapshots(run, con, folder, replace_all=as_of is None)
         say(f"writing {stats[0]:,} snapshot rows to {store}")
         meta = SnapshotMeta(catalogue_json=catalogue.to_json(), data_start=report.data_start,
                             data_end=report.data_end, horizon_days=settings.horizon_days,
@@ -167,6 +185,8 @@ def build_snapshots(source: Source | str | Path, settings: Settings, store: Path
             f"snapshot build failed in the query engine: {first_line(exc)} (a value the contract checks of "
             f"features/rules.py let through)") from exc
     finally:
+        if run is not con:
+            run.close()
         con.close()
     return BuildResult(rows=stats[0], labelled_rows=stats[1], positive_rows=stats[2], accounts=stats[3],
                        as_of=dates, catalogue=catalogue, validation=report, input_hash=digest,

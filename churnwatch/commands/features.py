@@ -6,6 +6,7 @@ load, and ``churnwatch --help`` or a usage error should not wait for them.
 
 from __future__ import annotations
 
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -24,6 +25,19 @@ from churnwatch.options import (
     steps,
 )
 from core.files import atomic_write_text
+
+
+class Engine(StrEnum):
+    """Where the features are computed."""
+
+    duckdb = "duckdb"
+    spark = "spark"
+
+
+EngineOpt = Annotated[Engine, typer.Option("--engine", help="where the features are computed: duckdb (one "
+                                           "machine) or spark (PySpark, local or a cluster: --master)")]
+MasterOpt = Annotated[str | None, typer.Option("--master", help="--engine spark: Spark master URL (local[4], "
+                                               "spark://host:7077, yarn; default local[*] or spark-submit's)")]
 
 
 def _print_set_aside(summary: dict) -> None:
@@ -48,8 +62,14 @@ def features(
                                                     "(default: the weekly schedule)")] = None,
     home: HomeOpt = None,
     config: ConfigOpt = None,
+    engine: EngineOpt = Engine.duckdb,
+    master: MasterOpt = None,
+    parquet: Annotated[Path | None, typer.Option("--parquet", help="--engine spark: folder of the snapshots as "
+                                                 "Parquet partitioned by as-of date (default <store>.snapshots)"
+                                                 )] = None,
 ) -> None:
-    """Build point-in-time snapshots (features + labels) into the store."""
+    """Build point-in-time snapshots (features + labels) into the store (--engine spark: with PySpark,
+    also as Parquet partitioned by as-of date)."""
     from core.store import write_summary
     from features.pipeline import build_snapshots
 
@@ -57,7 +77,8 @@ def features(
     source = require_data(settings)
     target = store or h.store
     with steps() as say:
-        result = build_snapshots(source, settings, target, as_of=parse_dates(as_of), progress=say, home=h.root)
+        result = build_snapshots(source, settings, target, as_of=parse_dates(as_of), progress=say, home=h.root,
+                                 engine=Engine(engine).value, master=master, parquet=parquet)
     summary = result.summary()
     write_summary(h.run_summary, summary)
     s = summary["snapshots"]
@@ -69,6 +90,11 @@ def features(
     _print_set_aside(summary)
     _print_profile(summary["profile_columns"])
     console.print(f"data source (remembered for score, report, diagnose, performance): {result.data_source}")
+    if Engine(engine) is Engine.spark:
+        from features.spark import default_parquet_folder
+
+        console.print(f"built with Spark; snapshots as Parquet partitioned by as-of date: "
+                      f"{parquet or default_parquet_folder(target)}")
     console.print(f"store: {target}\nrun summary: {h.run_summary}")
 
 

@@ -14,6 +14,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
+from churnwatch.commands.features import Engine, EngineOpt, MasterOpt
 from churnwatch.commands.workflow import operations, run_alerts, storage_named
 from churnwatch.options import (
     ConfigOpt,
@@ -43,7 +44,8 @@ def score(data: DataOpt = None, store: StoreOpt = None, home: HomeOpt = None, co
                                                      "Parquet) with a `train --table` model; as-of: --as-of or "
                                                      "today")] = None,
           id_col: Annotated[str | None, typer.Option("--id", help="id column of --table (default: the one the "
-                                                     "model was trained with)")] = None) -> None:
+                                                     "model was trained with)")] = None,
+          engine: EngineOpt = Engine.duckdb, master: MasterOpt = None) -> None:
     """Score every active account as of a date (features from the raw data), or the customers of a flat
     table (--table, with a `train --table` model), into the score history."""
     from core.store import connect, read_meta
@@ -69,10 +71,15 @@ def score(data: DataOpt = None, store: StoreOpt = None, home: HomeOpt = None, co
                 dates = [read_meta(con).data_end]
         with steps() as say:
             say(f"features and scores as of {', '.join(map(str, sorted(set(dates))))}")
-            scored = build_scores(source, settings, target, bundle, dates, version, progress=say)
+            if Engine(engine) is Engine.spark:  # the history is also written as Parquet (serving/spark_scoring.py)
+                from serving.spark_scoring import spark_build_scores
+
+                scored = spark_build_scores(source, settings, target, bundle, dates, version, master, say)
+            else:
+                scored = build_scores(source, settings, target, bundle, dates, version, progress=say)
     # the scores commit, then the alerts they raise (with tasks and digests) go to the operational store
-    engine, _ = operations(home, config)
-    new = record_scores(target, list(scored.values()), settings, engine=engine)
+    ops, _ = operations(home, config)
+    new = record_scores(target, list(scored.values()), settings, engine=ops)
     unit = "customers" if table is not None else "accounts"
     for date, history in scored.items():
         counts = history["tier"].value_counts()
@@ -91,7 +98,7 @@ def score(data: DataOpt = None, store: StoreOpt = None, home: HomeOpt = None, co
     from serving.published import publish_scores
 
     console.print(f"published for the service: {publish_scores(target, settings)}")
-    run_alerts(target, settings, engine, new)
+    run_alerts(target, settings, ops, new)
 
 
 def serve(store: StoreOpt = None, home: HomeOpt = None,

@@ -1,0 +1,302 @@
+"""The Spark engine: the feature SQL DuckDB runs, transpiled by sqlglot, run by PySpark (issue 17).
+
+One definition of each feature: ``features/timeline.py`` (terms, spine, labels) and
+``features/snapshots.py`` / ``features/windows.py`` (every feature) are written once, in
+DuckDB's dialect restricted to what sqlglot transpiles to Spark SQL. ``SparkConnection`` is
+the seam: the subset of a DuckDB connection those modules use (``execute`` of
+``CREATE OR REPLACE TEMP TABLE x AS SELECT ...`` and of plain queries, ``executemany`` of
+``INSERT INTO x VALUES``), on a ``SparkSession``; each ``TEMP TABLE`` becomes a persisted
+temp view. Rewrites beyond sqlglot's: DuckDB's 64-bit ``hash`` becomes Spark's 64-bit
+``xxhash64`` (Spark's ``hash`` is 32 bits: collisions among millions of accounts), a decimal
+literal (``6.0``) a DOUBLE (Spark would divide it as a DECIMAL rounded to 6 digits), and the
+session runs with ANSI mode off and UTC time, so a division by zero is null and a
+timestamp is the wall-clock value, as in DuckDB.
+
+What stays in DuckDB (``features/pipeline.py``): loading the source and the contract
+checks (``features/validate.py``: the set-aside rows, their counts and examples, the data
+end) and the profile-column discovery; the checked ``clean_*`` tables are handed to Spark
+as Arrow. The snapshots are written as Parquet partitioned by as-of date
+(``<folder>/as_of=YYYY-MM-DD/part-*.parquet``) and registered in the store with the same
+metadata and catalogue as a DuckDB build, so ``train``, ``score`` and the reports read them
+as before.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import sys
+import tempfile
+import warnings
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import sqlglot
+from sqlglot import exp
+
+from core.errors import ChurnwatchError
+
+if TYPE_CHECKING:
+    import duckdb
+    from pyspark.sql import DataFrame, SparkSession
+
+log = logging.getLogger(__name__)
+
+#: Quiet log4j2 configuration: Spark's own log goes to a file, nothing to the terminal.
+_LOG4J = """status = error
+appender.file.type = File
+appender.file.name = file
+appender.file.fileName = {log}
+appender.file.layout.type = PatternLayout
+appender.file.layout.pattern = %d{{yy/MM/dd HH:mm:ss}} %p %c{{1}}: %m%n
+rootLogger.level = warn
+rootLogger.appenderRef.file.ref = file
+"""
+
+_CREATE_AS = re.compile(r"^\s*CREATE\s+OR\s+REPLACE\s+TEMP\s+(TABLE|VIEW)\s+(\w+)\s+AS\s+(.*)$", re.S | re.I)
+_CREATE_COLS = re.compile(r"^\s*CREATE\s+OR\s+REPLACE\s+TEMP\s+TABLE\s+(\w+)\s*\((.*)\)\s*$", re.S | re.I)
+_INSERT = re.compile(r"^\s*INSERT\s+INTO\s+(\w+)\s+VALUES\s*\(", re.I)
+
+
+_TYPES = {"DATE": "date", "INTEGER": "int", "BIGINT": "bigint", "VARCHAR": "string", "DOUBLE": "double",
+          "BOOLEAN": "boolean", "TIMESTAMP": "timestamp_ntz"}
+
+
+class SparkError(ChurnwatchError):
+    """A Spark job failed: one line naming what is wrong (no Java stack trace)."""
+
+
+def spark_log_file() -> Path:
+    return Path(tempfile.gettempdir()) / f"churnwatch-spark-{os.getpid()}.log"
+
+
+def spark_session(master: str | None = None, shuffle_partitions: int | None = None,
+                  app_name: str = "churnwatch") -> SparkSession:
+    """The process's SparkSession (created once; ``master`` default ``local[*]``).
+
+    Spark's log goes to ``spark_log_file()``; the terminal shows churnwatch's messages only.
+    A master given by ``spark-submit`` (``spark.master`` already set) is kept when ``master``
+    is None.
+    """
+    try:
+        from pyspark.sql import SparkSession
+    except ImportError as exc:  # pragma: no cover - the spark extra is part of the test install
+        raise ChurnwatchError("--engine spark needs PySpark: pip install 'churnwatch[spark]' "
+                              "(and a Java 17 runtime)") from exc
+    active = SparkSession.getActiveSession()
+    if active is not None:
+        return active
+    conf_file = Path(tempfile.gettempdir()) / f"churnwatch-log4j2-{os.getpid()}.properties"
+    conf_file.write_text(_LOG4J.format(log=spark_log_file()))
+    java_opts = f"-Dlog4j2.configurationFile=file:{conf_file}"
+    builder = SparkSession.builder.appName(app_name)
+    under_submit = "PYSPARK_GATEWAY_PORT" in os.environ  # spark-submit started us: its master stands
+    if master or not under_submit:
+        builder = builder.master(master or "local[*]")
+    cores = os.cpu_count() or 2
+    # Python workers run this interpreter (its packages) unless the cluster says otherwise
+    python = os.environ.get("PYSPARK_PYTHON") or sys.executable
+    os.environ.setdefault("PYSPARK_PYTHON", python)  # what local workers start with (the conf alone is not read)
+    builder = (builder
+               .config("spark.pyspark.python", python)
+               .config("spark.pyspark.driver.python", sys.executable)
+               .config("spark.driver.extraJavaOptions", java_opts)
+               .config("spark.executor.extraJavaOptions", java_opts)
+               .config("spark.ui.showConsoleProgress", "false")
+               .config("spark.ui.enabled", "false")
+               .config("spark.sql.session.timeZone", "UTC")
+               .config("spark.sql.ansi.enabled", "false")
+               .config("spark.sql.execution.arrow.pyspark.enabled", "true")
+               .config("spark.sql.sources.partitionOverwriteMode", "dynamic")
+               .config("spark.sql.shuffle.partitions", str(shuffle_partitions or max(4, 2 * cores))))
+    try:
+        spark = builder.getOrCreate()
+    except Exception as exc:  # no Java, a bad master URL: one line, Spark's log named
+        raise SparkError(f"could not start Spark ({_first_line(exc)}); Spark's log: {spark_log_file()}") from exc
+    spark.sparkContext.setLogLevel("ERROR")
+    return spark
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    for line in text.splitlines():
+        line = line.strip()
+        if line and not line.startswith(("Traceback", "at ", "JVM stacktrace")):
+            return line[:500]
+    return type(exc).__name__
+
+
+def spark_error(exc: BaseException, doing: str) -> SparkError:
+    """A Spark/Py4J exception as one line: the analysis message (a missing table or column
+    is named by Spark's error class), without the Java stack trace."""
+    text = _first_line(exc)
+    if "Python worker" in text:  # the worker's own exception, its last line, says what went wrong
+        raised = [ln.strip() for ln in str(exc).splitlines() if re.match(r"^\s*[\w.]*(Error|Exception)\b.*: ", ln)]
+        text = raised[-1] if raised else text
+    text = re.sub(r"\s*SQLSTATE: \w+", "", text)
+    text = re.sub(r"\s*;\s*line \d+ pos \d+.*$", "", text)
+    return SparkError(f"{doing} failed in Spark: {text} (Spark's log: {spark_log_file()})")
+
+
+def to_spark_sql(duckdb_sql: str) -> str:
+    """DuckDB SQL -> Spark SQL (sqlglot), with ``hash`` -> ``xxhash64`` (64-bit keys)."""
+    tree = sqlglot.parse_one(duckdb_sql, read="duckdb")
+
+    def swap(node: exp.Expression) -> exp.Expression:
+        if isinstance(node, exp.Anonymous) and node.name.lower() == "hash":
+            return exp.Anonymous(this="xxhash64", expressions=node.expressions)
+        if isinstance(node, exp.Literal) and node.is_number and "." in node.this:
+            # Spark keeps 6.0 a DECIMAL and rounds x / 6.0 to 6 digits; DuckDB divides as DOUBLE
+            return exp.cast(node.copy(), "DOUBLE")
+        return node
+
+    return tree.transform(swap).sql(dialect="spark", unsupported_level=sqlglot.ErrorLevel.RAISE)
+
+
+class _Cursor:
+    def __init__(self, rows: list[tuple], names: list[str]) -> None:
+        self._rows = rows
+        self.description = [(n,) for n in names]
+
+    def fetchone(self) -> tuple | None:
+        return self._rows[0] if self._rows else None
+
+    def fetchall(self) -> list[tuple]:
+        return list(self._rows)
+
+
+@dataclass
+class SparkConnection:
+    """The part of a DuckDB connection the feature SQL uses, on a SparkSession."""
+
+    spark: SparkSession
+    persisted: dict[str, DataFrame] = field(default_factory=dict)
+    schemas: dict[str, str] = field(default_factory=dict)
+    statements: list[str] = field(default_factory=list)
+
+    def register(self, name: str, frame: DataFrame, persist: bool = True) -> None:
+        from pyspark import StorageLevel
+
+        old = self.persisted.pop(name, None)
+        if persist:
+            frame = frame.persist(StorageLevel.MEMORY_AND_DISK)
+            try:
+                frame.count()  # materialise now: later stages read it, the plan stays short
+            except Exception as exc:
+                frame.unpersist()
+                raise spark_error(exc, f"building {name}") from exc
+            self.persisted[name] = frame
+            log.info("spark: %s ready", name)
+        frame.createOrReplaceTempView(name)
+        if old is not None:
+            old.unpersist()
+
+    def execute(self, sql: str, params: Sequence[Any] | None = None) -> _Cursor:
+        if params:
+            raise NotImplementedError("SparkConnection.execute takes no parameters")
+        m = _CREATE_AS.match(sql)
+        if m:
+            kind, name, select = m.groups()
+            spark_sql = to_spark_sql(select)
+            self.statements.append(spark_sql)
+            self.register(name, self._sql(spark_sql, name), persist=kind.upper() == "TABLE")
+            return _Cursor([], [])
+        m = _CREATE_COLS.match(sql)
+        if m:  # an empty table with typed columns, filled by executemany
+            name = m.group(1)
+            self.schemas[name] = ", ".join(f"{c.split()[0]} {_TYPES[c.split()[1].upper()]}"
+                                           for c in m.group(2).split(","))
+            self.register(name, self.spark.createDataFrame([], self.schemas[name]), persist=False)
+            return _Cursor([], [])
+        spark_sql = to_spark_sql(sql)
+        frame = self._sql(spark_sql, "a query")
+        try:
+            rows = [tuple(r) for r in frame.collect()]
+        except Exception as exc:
+            raise spark_error(exc, "a query") from exc
+        return _Cursor(rows, frame.columns)
+
+    def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
+        m = _INSERT.match(sql)
+        if not m or m.group(1) not in self.schemas:
+            raise NotImplementedError(f"SparkConnection.executemany: {sql[:60]}")
+        name = m.group(1)
+        frame = self.spark.table(name).unionByName(self.spark.createDataFrame(list(rows), self.schemas[name]))
+        self.register(name, frame)
+
+    def _sql(self, spark_sql: str, what: str) -> DataFrame:
+        try:
+            return self.spark.sql(spark_sql)
+        except Exception as exc:  # AnalysisException: a missing table or column, named
+            raise spark_error(exc, f"building {what}") from exc
+
+    def table_from_duckdb(self, con: duckdb.DuckDBPyConnection, name: str, batch_rows: int = 1_000_000) -> None:
+        """Copy DuckDB's ``name`` (table or view) into a Spark temp view of the same name, as Arrow."""
+        with warnings.catch_warnings():  # DuckDB notes the copy Arrow makes: that copy is the hand-over
+            warnings.simplefilter("ignore", UserWarning)
+            table = con.execute(f"SELECT * FROM {name}").to_arrow_table()
+        frame = self.spark.createDataFrame(table.slice(0, batch_rows))
+        for start in range(batch_rows, table.num_rows, batch_rows):
+            frame = frame.unionByName(self.spark.createDataFrame(table.slice(start, batch_rows)))
+        self.register(name, frame)
+
+    def close(self) -> None:
+        for frame in self.persisted.values():
+            frame.unpersist()
+        self.persisted.clear()
+
+
+def default_parquet_folder(store: Path) -> Path:
+    """Where a Spark build writes its snapshots: ``<store>.snapshots/`` beside the store."""
+    return store.with_name(store.stem + ".snapshots")
+
+
+#: Spark type -> DuckDB type of the snapshot columns read back into the store.
+_DUCKDB_TYPES = {"string": "VARCHAR", "bigint": "BIGINT", "int": "INTEGER", "double": "DOUBLE",
+                 "boolean": "BOOLEAN", "date": "DATE", "float": "FLOAT", "smallint": "SMALLINT",
+                 "tinyint": "TINYINT"}
+
+
+def start_spark(con: duckdb.DuckDBPyConnection, loaded: list[str], master: str | None = None) -> SparkConnection:
+    """A ``SparkConnection`` holding the checked ``clean_*`` tables of ``con`` (and the raw
+    accounts/subscriptions, whose own columns the profile features read)."""
+    from features.contract import TABLES
+
+    run = SparkConnection(spark_session(master))
+    for name in TABLES:
+        run.table_from_duckdb(con, f"clean_{name}")
+    for name in ("accounts", "subscriptions"):
+        if name in loaded:
+            run.table_from_duckdb(con, f"raw_{name}")
+    return run
+
+
+def write_parquet_snapshots(run: SparkConnection, con: duckdb.DuckDBPyConnection, folder: Path,
+                            replace_all: bool, rows_table: str = "snapshot_rows") -> None:
+    """Write Spark's ``rows_table`` as Parquet partitioned by as-of date into ``folder`` and
+    leave the rows written as DuckDB view ``rows_table`` in ``con`` (for the store).
+
+    ``replace_all`` replaces the whole folder (the full schedule); otherwise only the
+    as-of dates built are replaced (Spark's dynamic partition overwrite).
+    """
+    frame = run.spark.table(rows_table)
+    types = {f.name: f.dataType.simpleString() for f in frame.schema.fields}
+    dates = sorted({r[0] for r in frame.select("as_of").distinct().collect()})
+    try:
+        (frame.write.mode("overwrite").option("partitionOverwriteMode", "static" if replace_all else "dynamic")
+         .partitionBy("as_of").parquet(str(folder)))
+    except Exception as exc:
+        raise spark_error(exc, f"writing the snapshots to {folder}") from exc
+    select = ", ".join(f"CAST({c} AS {_DUCKDB_TYPES.get(t, t.upper())}) AS {c}" for c, t in types.items())
+    if not dates:
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {rows_table} AS SELECT {select} FROM "
+                    f"(SELECT {', '.join(f'NULL AS {c}' for c in types)}) LIMIT 0")
+        return
+    days = ", ".join(f"DATE '{d.isoformat()}'" for d in dates)
+    glob = str(folder / "as_of=*" / "*.parquet").replace("'", "''")
+    con.execute(f"CREATE OR REPLACE TEMP VIEW {rows_table} AS SELECT {select} FROM "
+                f"read_parquet('{glob}', hive_partitioning = true, hive_types = {{'as_of': DATE}}) "
+                f"WHERE as_of IN ({days}) ORDER BY as_of, account_id")

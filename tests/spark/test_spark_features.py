@@ -1,0 +1,142 @@
+"""Spark builds the same snapshots as DuckDB from the same SQL (issue 17), and says what is wrong in one line."""
+
+from __future__ import annotations
+
+import uuid
+
+import duckdb
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
+
+from core.store import read_meta, read_snapshots
+from features.pipeline import build_snapshots
+from features.spark import SparkConnection, SparkError, to_spark_sql
+from tests.features.test_point_in_time import ACCOUNTS, AS_OF, SUBS, T_AS_OF, TYPES, event, future, invoice, ticket
+from tests.tiny import D, settings, write_tables
+
+pytestmark = pytest.mark.slow
+
+
+def assert_same_rows(a: pd.DataFrame, b: pd.DataFrame) -> None:
+    """Every column, account and as-of date equal; floats to 1e-9 relative."""
+    assert list(a.columns) == list(b.columns)
+    assert len(a) == len(b)
+    a, b = a.reset_index(drop=True), b.reset_index(drop=True)
+    for c in a.columns:
+        x, y = a[c], b[c]
+        if pd.api.types.is_float_dtype(x) or pd.api.types.is_float_dtype(y):
+            xs, ys = x.astype(float).to_numpy(), y.astype(float).to_numpy()
+            assert (np.isnan(xs) == np.isnan(ys)).all(), c
+            ok = ~np.isnan(xs)
+            np.testing.assert_allclose(xs[ok], ys[ok], rtol=1e-9, atol=0, err_msg=c)
+        else:
+            assert x.astype(object).where(x.notna(), None).tolist() == \
+                y.astype(object).where(y.notna(), None).tolist(), c
+
+
+def test_spark_and_duckdb_build_identical_snapshots(built):
+    tmp, _settings, _bundle = built
+    duck, spark = read_snapshots(tmp / "duck.duckdb"), read_snapshots(tmp / "spark.duckdb")
+    assert len(duck) > 1000 and duck["as_of"].nunique() > 20
+    assert_same_rows(duck, spark)
+    with duckdb.connect(str(tmp / "duck.duckdb"), read_only=True) as a, \
+            duckdb.connect(str(tmp / "spark.duckdb"), read_only=True) as b:
+        ma, mb = read_meta(a), read_meta(b)
+    assert ma.catalogue_json == mb.catalogue_json and ma.input_hash == mb.input_hash
+    assert (ma.data_start, ma.data_end) == (mb.data_start, mb.data_end)
+
+
+def test_spark_writes_parquet_partitioned_by_as_of_date(built):
+    tmp, _settings, _bundle = built
+    folder = tmp / "spark.snapshots"
+    duck = read_snapshots(tmp / "duck.duckdb")
+    parts = sorted(p.name for p in folder.iterdir() if p.is_dir())
+    assert parts == sorted(f"as_of={d:%Y-%m-%d}" for d in pd.to_datetime(duck["as_of"]).dt.date.unique())
+    one = parts[-1]
+    frame = pd.read_parquet(folder / one)
+    assert "as_of" not in frame.columns  # the partition column lives in the folder name
+    assert len(frame) == (pd.to_datetime(duck["as_of"]).dt.strftime("as_of=%Y-%m-%d") == one).sum()
+
+
+def test_a_missing_column_in_spark_sql_is_one_clear_line(spark):
+    run = SparkConnection(spark)
+    spark.createDataFrame([("a", 1)], "account_id string, n int").createOrReplaceTempView("clean_things")
+    with pytest.raises(SparkError) as err:
+        run.execute("SELECT account_id, nope FROM clean_things")
+    text = str(err.value)
+    assert "nope" in text and "\n" not in text and "at org.apache" not in text
+    with pytest.raises(SparkError) as err:
+        run.execute("CREATE OR REPLACE TEMP TABLE x AS SELECT * FROM no_such_table")
+    assert "no_such_table" in str(err.value) and "\n" not in str(err.value)
+
+
+def test_hash_keys_are_64_bit_on_spark():
+    assert "XXHASH64(account_id)" in to_spark_sql("SELECT hash(account_id) AS aid FROM t")
+    assert "CAST(6.0 AS DOUBLE)" in to_spark_sql("SELECT n / 6.0 FROM t")
+
+
+def _spark_features(tmp, name, tables) -> pd.DataFrame:
+    name = f"{name}-{uuid.uuid4().hex[:8]}"
+    folder = write_tables(tmp / name, tables)
+    build_snapshots(folder, settings(data_end=D(2025, 1, 1)), tmp / f"{name}.duckdb", as_of=[AS_OF],
+                    engine="spark", master="local[2]")
+    df = read_snapshots(tmp / f"{name}.duckdb")
+    return df.drop(columns=["churn_label", "labelled"]).set_index("account_id").sort_index()
+
+
+@hsettings(max_examples=2, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
+                                                                 HealthCheck.too_slow])
+@given(events=st.lists(event, min_size=1, max_size=30), tickets=st.lists(ticket(), max_size=6),
+       invoices=st.lists(invoice(), max_size=6),
+       future_events=st.lists(st.tuples(st.sampled_from(ACCOUNTS), future, st.sampled_from(TYPES)), max_size=10),
+       future_tickets=st.lists(ticket(opened=future), max_size=3),
+       future_invoices=st.lists(invoice(issued=future), max_size=3))
+def test_point_in_time_on_spark(spark, tmp_path, events, tickets, invoices, future_events, future_tickets,
+                                future_invoices):
+    """tests/features/test_point_in_time.py on the Spark path: rows at or after t never change features at t."""
+    base = _spark_features(tmp_path, "before", dict(subscriptions=SUBS, events=events, tickets=tickets,
+                                                     invoices=invoices))
+    ev2 = [dict(e, quantity=5.0, user_id="u9") if e["occurred_at"] >= T_AS_OF else e for e in events]
+    ev2 += [dict(account_id=a, user_id="u7", occurred_at=m, event_type=t, quantity=1.0) for a, m, t in future_events]
+    after = _spark_features(tmp_path, "after", dict(
+        subscriptions=SUBS + [dict(account_id="a1", start_date=D(2024, 7, 2), end_date=None, mrr=1.0, plan="z",
+                                   seats=1)],
+        events=ev2, tickets=tickets + future_tickets, invoices=invoices + future_invoices))
+    common = [c for c in base.columns if c in after.columns]
+    pd.testing.assert_frame_equal(base[common], after[common])
+    assert list(base.index) == ["a1", "a2", "a3"]
+
+
+def _cli(*args):
+    import subprocess
+    import sys
+
+    return subprocess.run([sys.executable, "-m", "churnwatch", *args], capture_output=True, text=True, timeout=1800)
+
+
+SUBS_ONE = [dict(account_id="a", start_date=D(2024, 1, 1), end_date=None, mrr=10.0)]
+
+
+def test_cli_features_on_spark(tmp_path):
+    subs = SUBS_ONE
+    events = [dict(account_id="a", user_id="u", occurred_at=pd.Timestamp(2024, 2, 1), event_type="login")]
+    good = write_tables(tmp_path / "good", {"subscriptions": subs, "events": events})
+    r = _cli("features", "--engine", "spark", "--master", "local[2]", "--data", str(good), "--as-of", "2024-02-02",
+             "--home", str(tmp_path / "h1"))
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
+    assert "snapshots: 1 rows" in r.stdout and "Parquet partitioned by as-of date" in r.stdout
+    assert list((tmp_path / "h1").rglob("as_of=2024-02-02/*.parquet"))
+
+
+def test_cli_a_missing_column_is_one_line_exit_2(tmp_path):
+    bad = write_tables(tmp_path / "bad", {"subscriptions": SUBS_ONE, "events": pd.DataFrame(
+        {"account_id": ["a"], "occurred_at": [pd.Timestamp(2024, 2, 1)]})})
+    r = _cli("features", "--engine", "spark", "--master", "local[2]", "--data", str(bad),
+             "--home", str(tmp_path / "h2"))
+    out = r.stdout + r.stderr
+    assert r.returncode == 2, out[-2000:]
+    assert "event_type" in out and "Traceback" not in out and "at org.apache" not in out

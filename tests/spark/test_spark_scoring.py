@@ -1,0 +1,42 @@
+"""Scores on Spark (mapInPandas with the shipped bundle) equal the DuckDB path's: probabilities, tiers, reasons."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from core.store import connect, read_meta
+from serving.batch import build_scores
+from serving.spark_scoring import default_history_folder, spark_build_scores
+
+pytestmark = pytest.mark.slow
+
+
+def test_spark_scores_equal_duckdb_scores(built):
+    tmp, settings, bundle = built
+    with connect(tmp / "duck.duckdb", read_only=True) as con:
+        end = read_meta(con).data_end
+    day = end - pd.Timedelta(days=7).to_pytimedelta()
+    duck = build_scores(tmp / "d", settings, tmp / "duck.duckdb", bundle, [day, end], "v1")
+    spark = spark_build_scores(tmp / "d", settings, tmp / "spark.duckdb", bundle, [day, end], "v1",
+                               master="local[2]")
+    assert list(spark) == [day, end]
+    for d in (day, end):
+        a, b = duck[d].sort_values("account_id").reset_index(drop=True), spark[d]
+        assert len(a) == len(b) > 100
+        assert a["account_id"].tolist() == b["account_id"].tolist()
+        np.testing.assert_allclose(a["churn_probability"], b["churn_probability"], rtol=1e-9)
+        for c in ("health_score", "tier", "playbook_action", "playbook_owner", "respond_within", "model_version"):
+            assert a[c].tolist() == b[c].tolist(), c
+        for c in ("reasons_en", "strengths_en", "reasons_zh", "strengths_zh"):
+            assert [json.loads(x) for x in a[c]] == [json.loads(x) for x in b[c]], c
+        assert b["as_of"].tolist() == [d] * len(b)
+    # the reasons are there in both languages, and the history is Parquet partitioned by as-of date
+    first = json.loads(spark[end]["reasons_zh"].iloc[0]) or json.loads(spark[end]["strengths_zh"].iloc[0])
+    assert any("\u4e00" <= ch <= "\u9fff" for ch in json.dumps(first, ensure_ascii=False))
+    folder = default_history_folder(tmp / "spark.duckdb")
+    assert {p.name for p in folder.iterdir() if p.is_dir()} >= {f"as_of={day:%Y-%m-%d}", f"as_of={end:%Y-%m-%d}"}
+    assert len(pd.read_parquet(folder / f"as_of={end:%Y-%m-%d}")) == len(spark[end])
