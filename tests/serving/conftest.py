@@ -18,3 +18,4 @@ def trained_setup(tmp_path_factory):
     settings = load_settings(tmp / "d" / "churnwatch.yaml")
     build_snapshots(tmp / "d", settings, tmp / "s.duckdb")
     return tmp, settings, train_on_snapshots(tmp / "s.duckdb", tmp / "out").bundle
+

@@ -3,8 +3,6 @@ next start publishes again from the committed history (real DuckDB, real LightGB
 
 from __future__ import annotations
 
-import shutil
-
 import duckdb
 import pyarrow.parquet as pq
 from starlette.testclient import TestClient
@@ -14,12 +12,12 @@ from serving.batch import score_dates
 from serving.published import publish_scores, published_paths, published_stamp, republish_if_behind
 from serving.scoring import Scorer
 from serving.service import make_service
+from tests.stores import unscored_copy
 
 
 def test_the_next_start_republishes_a_run_whose_publication_was_cut_off(trained_setup, tmp_path):
     tmp, settings, bundle = trained_setup
-    store = tmp_path / "s.duckdb"
-    shutil.copy(tmp / "s.duckdb", store)
+    store = unscored_copy(tmp, tmp_path / "s.duckdb")
     with duckdb.connect(str(store), read_only=True) as con:
         before, last = [r[0] for r in con.execute("SELECT DISTINCT as_of FROM snapshots ORDER BY 1").fetchall()][-2:]
     score_dates(tmp / "d", settings, store, bundle, [before], "1")
@@ -45,8 +43,7 @@ def test_the_next_start_republishes_a_run_whose_publication_was_cut_off(trained_
 
 def test_a_publication_without_its_file_is_written_again(trained_setup, tmp_path):
     tmp, settings, bundle = trained_setup
-    store = tmp_path / "s.duckdb"
-    shutil.copy(tmp / "s.duckdb", store)
+    store = unscored_copy(tmp, tmp_path / "s.duckdb")
     assert republish_if_behind(store, settings) is None  # no score yet: nothing to publish
     with duckdb.connect(str(store), read_only=True) as con:
         last = con.execute("SELECT max(as_of) FROM snapshots").fetchone()[0]
@@ -65,8 +62,7 @@ def test_a_store_that_cannot_be_opened_is_left_alone(trained_setup, tmp_path):
 
 def test_a_republication_that_cannot_be_written_leaves_the_service_starting(trained_setup, tmp_path):
     tmp, settings, bundle = trained_setup
-    store = tmp_path / "s.duckdb"
-    shutil.copy(tmp / "s.duckdb", store)
+    store = unscored_copy(tmp, tmp_path / "s.duckdb")
     with duckdb.connect(str(store), read_only=True) as con:
         last = con.execute("SELECT max(as_of) FROM snapshots").fetchone()[0]
     score_dates(tmp / "d", settings, store, bundle, [last], "1")

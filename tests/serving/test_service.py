@@ -13,6 +13,7 @@ from core.store import latest_snapshot
 from serving.launch import start_server, stop_server
 from serving.scoring import Scorer, validate_features
 from tests.services import free_port
+from tests.stores import unscored_copy
 
 TOKEN = "s3cret-token"
 
@@ -21,17 +22,18 @@ TOKEN = "s3cret-token"
 def served(trained_setup):
     tmp, settings, bundle = trained_setup
     bundle.save(tmp / "bundle")
+    store = unscored_copy(tmp, tmp / "service.duckdb")  # /score_accounts reads the snapshots: no published scores
     # GOOD gives a handful of features: scored whatever share of the gain they carry (test_coverage.py)
     (tmp / "home").mkdir(exist_ok=True)
     (tmp / "home" / "churnwatch.yaml").write_text("serving:\n  min_coverage: 0\n", encoding="utf-8")
     settings = settings.model_copy(update={"serving": settings.serving.model_copy(update={"min_coverage": 0.0})})
     env = {"CHURNWATCH_HOME": str(tmp / "home"), "CHURNWATCH_MODEL": str(tmp / "bundle"),
-           "CHURNWATCH_STORE": str(tmp / "s.duckdb"), "CHURNWATCH_API_TOKEN": TOKEN,
+           "CHURNWATCH_STORE": str(store), "CHURNWATCH_API_TOKEN": TOKEN,
            "BENTOML_HOME": str(tmp / "bentoml")}
     proc, base = start_server(free_port(), env, timeout_seconds=90)
     try:
         yield base, Scorer(bundle=bundle, settings=settings, model_version=str(tmp / "bundle"),
-                           store=tmp / "s.duckdb")
+                           store=store)
     finally:
         stop_server(proc)
 
