@@ -22,11 +22,11 @@ def spark():
 
 @pytest.fixture(scope="session")
 def built(spark, tmp_path_factory):
-    """(folder, settings, bundle): demo data (300 accounts x 24 months), snapshots built by DuckDB
+    """(folder, settings, bundle): demo data (150 accounts x 12 months), snapshots built by DuckDB
     into folder/duck.duckdb and by Spark into folder/spark.duckdb (+ folder/spark.snapshots/),
     and a model trained on the DuckDB snapshots."""
     tmp = tmp_path_factory.mktemp("spark")
-    write_demo_data(tmp / "d", accounts=300, months=24, seed=6)
+    write_demo_data(tmp / "d", accounts=150, months=12, seed=6)
     settings = load_settings(tmp / "d" / "churnwatch.yaml")
     build_snapshots(tmp / "d", settings, tmp / "duck.duckdb")
     build_snapshots(tmp / "d", settings, tmp / "spark.duckdb", engine="spark", master="local[2]")
