@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import duckdb
 import pyarrow.parquet as pq
+import pytest
 from starlette.testclient import TestClient
 
 from core.scores import read_history
@@ -13,6 +14,19 @@ from serving.published import publish_scores, published_paths, published_stamp, 
 from serving.scoring import Scorer
 from serving.service import make_service
 from tests.stores import unscored_copy
+
+
+@pytest.fixture(autouse=True)
+def _fresh_metrics_per_test():
+    """Two tests here each start an in-process app, which registers BentoML's request metrics in
+    prometheus_client's default registry: each test leaves the registry as it found it (the
+    package's fixture does it per module)."""
+    from prometheus_client import REGISTRY
+
+    before = set(REGISTRY._collector_to_names)  # noqa: SLF001 - prometheus_client has no public listing
+    yield
+    for collector in set(REGISTRY._collector_to_names) - before:  # noqa: SLF001
+        REGISTRY.unregister(collector)
 
 
 def test_the_next_start_republishes_a_run_whose_publication_was_cut_off(trained_setup, tmp_path):
