@@ -88,6 +88,9 @@ def test_the_text_describes_the_reported_feature_and_value(bundle, batch):
             spec = specs[item["feature"]]
             if item["value"] is None:  # the null carries the contribution: worded as missing
                 assert item["text"] in (null_reason(spec)[k], no_data_reason(spec)[k])
+            elif spec.unit == "flag":  # worded only when set: the statement is the value
+                assert float(item["value"]) == 1.0, item
+                assert item["text"] == (spec.reason_en if lang == "en" else spec.reason_zh), item
             else:
                 shown = render_value(spec, item["value"], lang)
                 assert shown["value"] in item["text"] or shown["change"] in item["text"], item
