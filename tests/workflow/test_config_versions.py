@@ -39,21 +39,6 @@ from workflow.config_versions import (
 ROOT = Path(__file__).resolve().parents[2]
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def engine(request, tmp_path):
-    if request.param == "sqlite":
-        url = db.operations_url(tmp_path)
-    else:
-        url = request.getfixturevalue("pg_url")
-        base = db.create(url)
-        with base.begin() as conn:  # a clean schema for each test
-            conn.exec_driver_sql("DROP SCHEMA public CASCADE; CREATE SCHEMA public")
-        base.dispose()
-    eng = db.open_store(url)
-    yield eng
-    db.dispose_all()
-
-
 BASE = Settings(data="/data/crm", operations=OperationsSettings(url="sqlite:////ops/x.sqlite"))
 
 

@@ -13,21 +13,6 @@ from workflow.audit import history, record
 from workflow.people import USERS
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def engine(request, tmp_path):
-    if request.param == "sqlite":
-        url = db.operations_url(tmp_path)
-    else:
-        url = request.getfixturevalue("pg_url")
-        base = db.create(url)
-        with base.begin() as conn:  # a clean schema for each test
-            conn.exec_driver_sql("DROP SCHEMA public CASCADE; CREATE SCHEMA public")
-        base.dispose()
-    eng = db.open_store(url)
-    yield eng
-    db.dispose_all()
-
-
 def test_default_url_is_sqlite_in_the_home(tmp_path, monkeypatch):
     monkeypatch.delenv(db.URL_ENV, raising=False)
     assert db.operations_url(tmp_path) == f"sqlite:///{tmp_path.resolve() / 'operations.sqlite'}"

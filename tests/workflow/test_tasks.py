@@ -67,21 +67,6 @@ def write_store(store: Path, accounts: dict[str, list[int]], mrr: dict[str, floa
         con.execute("CREATE OR REPLACE TABLE snapshots AS SELECT account_id, as_of, segment, mrr, csm FROM f")
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def engine(request, tmp_path):
-    if request.param == "sqlite":
-        url = db.operations_url(tmp_path)
-    else:
-        url = request.getfixturevalue("pg_url")
-        base = db.create(url)
-        with base.begin() as conn:  # a clean schema for each test
-            conn.exec_driver_sql("DROP SCHEMA public CASCADE; CREATE SCHEMA public")
-        base.dispose()
-    eng = db.open_store(url)
-    yield eng
-    db.dispose_all()
-
-
 def settings(**kw) -> Settings:
     return Settings(alert_rules=[BELOW, HIGH], **kw)
 
