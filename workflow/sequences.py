@@ -193,7 +193,7 @@ def _task_step(engine: Engine, settings: Settings, step: SequenceStep, facts: Ac
 
     key = f"sequence {enrolment['sequence']} #{enrolment['id']} step {step.after_days}d"
     task = open_task(engine, settings, account_id=facts.account_id, tier=facts.tier, action=step.action, key=key,
-                     now=now, actor=f"sequence {enrolment['sequence']}")
+                     now=now, actor=f"sequence {enrolment['sequence']}", csm=facts.csm)
     return "done", f"task {task}"
 
 

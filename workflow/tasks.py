@@ -274,10 +274,11 @@ def open_or_update(conn: Connection, alert: dict[str, Any], settings: Settings, 
 
 
 def open_task(engine: Engine, settings: Settings, *, account_id: str, tier: str, action: str | None, key: str,
-              now: dt.datetime | None = None, actor: str = SYSTEM) -> int:
+              now: dt.datetime | None = None, actor: str = SYSTEM, csm: str | None = None) -> int:
     """A task that is not an alert's (a sequence's ``task`` step): the account's open task when it has
     one (one open task per account; the step is noted in its audit log), else a new one with
-    ``action`` (default the tier's playbook action), assigned like an alert's. ``key`` is the
+    ``action`` (default the tier's playbook action), assigned like an alert's: to the user of the
+    account's CSM (``csm``, its CRM name or e-mail; unassigned when the account has none). ``key`` is the
     task's episode key: the same key on the same account returns the same task, so a repeated
     step adds nothing. Returns the task id."""
     now = aware(now) or utcnow()
@@ -296,9 +297,10 @@ def open_task(engine: Engine, settings: Settings, *, account_id: str, tier: str,
                    after={"step": key, "action": action}, at=now)
             return current.id
         values = dict(account_id=str(account_id), episode_key=key, alert_ids="[]", status="open",
-                      assignee_id=None, owner_role=book.owner, tier=tier, action=action or book.action_en,
-                      action_zh=action or book.action_zh, due_at=due_time(book, now, settings.tasks),
-                      escalation_level=0, version=1, created_at=now, updated_at=now, as_of=now.date())
+                      assignee_id=user_for_csm(conn, csm, actor), owner_role=book.owner, tier=tier,
+                      action=action or book.action_en, action_zh=action or book.action_zh,
+                      due_at=due_time(book, now, settings.tasks), escalation_level=0, version=1,
+                      created_at=now, updated_at=now, as_of=now.date())
         task_id = conn.execute(TASKS.insert().values(**values)).inserted_primary_key[0]
         record(conn, actor=actor, entity="task", entity_id=task_id, action="create", after=_public(values), at=now)
         return task_id

@@ -230,3 +230,25 @@ def test_cli_tags_and_sequences(tmp_path):
         assert "--now 'tomorrow': expected YYYY-MM-DD" in str(bad.exception)
     finally:
         db.dispose_all()
+
+
+def test_a_task_step_opens_a_task_assigned_to_the_accounts_csm(engine):
+    """The real task step (``workflow.tasks.open_task``): the task goes to the user of the account's CSM,
+    a repeated run adds nothing, and an account without a CSM gets an unassigned task."""
+    from workflow.people import USERS
+    from workflow.tasks import TASKS
+
+    settings = Settings.model_validate({
+        "tags": [{"name": "at-risk", "tiers": ["medium_risk", "high_risk"]}],
+        "sequences": [{"name": "call", "tag": "at-risk", "steps": [{"after_days": 0, "kind": "task"}]}]})
+    with_csm = account("A", "high_risk", 20, csm="Ana Li")
+    without = account("B", "medium_risk", 45)
+    assert run_sequences(engine, settings, [with_csm, without], day(0)).steps == {"task done": 2}
+    assert run_sequences(engine, settings, [with_csm, without], day(1)).steps == {}
+    with engine.connect() as conn:
+        rows = conn.execute(sa.select(TASKS.c.account_id, TASKS.c.assignee_id, TASKS.c.action, TASKS.c.status)
+                            .order_by(TASKS.c.account_id)).all()
+        names = dict(conn.execute(sa.select(USERS.c.id, USERS.c.crm_name)).all())
+    assert [(r.account_id, names.get(r.assignee_id), r.status) for r in rows] == [
+        ("A", "Ana Li", "open"), ("B", None, "open")]
+    assert rows[0].action == settings.playbooks["high_risk"].action_en
