@@ -236,8 +236,14 @@ def record(engine: Engine, interview: InterviewIn, actor: str | None = None) -> 
     with write(engine) as conn:
         before = _row(conn, interview.account_id, churned_at, lock=True)
         if before is None:
-            new_id = conn.execute(INTERVIEWS.insert().values(created_at=now, **values)).inserted_primary_key[0]
-        else:
+            try:  # FOR UPDATE locks no row that does not exist yet: two first interviews can race to insert
+                with conn.begin_nested():
+                    new_id = conn.execute(INTERVIEWS.insert().values(created_at=now, **values)).inserted_primary_key[0]
+            except sa.exc.IntegrityError:  # the other one inserted first: this one replaces it, as a later save
+                before = _row(conn, interview.account_id, churned_at, lock=True)
+                if before is None:
+                    raise
+        if before is not None:
             new_id = before["id"]
             conn.execute(INTERVIEWS.update().where(INTERVIEWS.c.id == new_id).values(**values))
         after = conn.execute(sa.select(INTERVIEWS).where(INTERVIEWS.c.id == new_id)).mappings().one()

@@ -194,3 +194,36 @@ def test_the_printable_form_escapes_the_account_and_renders_in_chromium(tmp_path
     assert dom.count('class="question"') == 6  # five questions and the categories
     png = screenshot(page, tmp_path / "form.png", width=900, height=1200)
     assert pixel_spread(png) > 20
+
+
+def test_concurrent_first_interviews_of_one_churn_keep_one_record(store):
+    """Eight interviewers save the first interview of the same churn at once: none fails (on PostgreSQL
+    FOR UPDATE locks no row that does not exist yet, so the inserts race), one record stays, and
+    the audit log has one create and seven updates."""
+    import datetime as dt
+    import threading
+
+    from workflow.interviews import InterviewIn, get, record
+
+    engine = db.open_store(store)
+    start, errors = threading.Barrier(8), []
+
+    def save(i: int) -> None:
+        start.wait()
+        try:
+            record(engine, InterviewIn(account_id="acct-1", interviewer=f"csm{i}", churned_at=dt.date(2026, 3, 1),
+                                       answers=Answers(main_reason=f"too expensive ({i})")))
+        except Exception as exc:  # noqa: BLE001 - the test reports whatever escaped
+            errors.append(repr(exc))
+
+    threads = [threading.Thread(target=save, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    rows = get(engine, "acct-1")
+    assert len(rows) == 1 and rows[0]["interviewer"] in {f"csm{i}" for i in range(8)}
+    with engine.connect() as conn:
+        actions = sorted(h["action"] for h in history(conn, "exit_interview", str(rows[0]["id"])))
+    assert actions == ["create"] + ["update"] * 7
