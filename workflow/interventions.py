@@ -81,6 +81,8 @@ def as_interventions(engine: Engine, imported: pd.DataFrame | None = None) -> pd
     logged["occurred_at"] = pd.to_datetime(logged["occurred_at"], utc=True).dt.tz_localize(None)
     if imported is None or imported.empty:
         return logged
+    if logged.empty:  # concatenating an empty frame is deprecated in pandas (it would change the dtypes)
+        return imported.reset_index(drop=True)
     return pd.concat([imported, logged], ignore_index=True)
 
 
