@@ -57,7 +57,7 @@ def segment_columns(store: Path) -> dict[str, dict[str, Any]]:
         if not has_table(con, SNAPSHOTS):
             return {}
         kinds = con.execute(f"DESCRIBE {SNAPSHOTS}").fetchall()
-        cols = [name for name, kind, *_ in kinds if name not in NOT_SEGMENTS and kind in ("VARCHAR", "BOOLEAN")]
+        cols = [name for name, kind, *_ in kinds if name not in NOT_SEGMENTS and kind == "VARCHAR"]
         if not cols:
             return {}
         picks = ", ".join(f'arg_max("{c}", as_of) AS "{c}"' for c in cols)
@@ -129,7 +129,7 @@ def health_over_time(scores: Scores, account_ids: list[str]) -> list[dict]:
             for day in sorted(per_day)]
 
 
-def stacked_bars(days: list[dict], width: int = 760, height: int = 240) -> dict[str, Any]:
+def stacked_bars(days: list[dict], width: int = 1100, height: int = 260) -> dict[str, Any]:
     """Geometry of the inline-SVG chart of ``health_over_time``: one stacked bar per date (best
     tier on top), a y axis in accounts, every date labelled when they fit (else every k-th)."""
     left, right, top, bottom = 48, 12, 12, 36
@@ -157,8 +157,14 @@ def stacked_bars(days: list[dict], width: int = 760, height: int = 240) -> dict[
 
 
 def _ticks(most: int) -> list[int]:
-    step = max(1, most // 4)
-    return list(range(0, most + 1, step))[:6]
+    """0 and round steps (1, 2 or 5 x 10^k) up to ``most``, at most 6 marks."""
+    step = 1
+    while most / step > 5:
+        for factor in (2, 2.5, 2):  # 1, 2, 5, 10, 20, 50 ...
+            step = int(step * factor)
+            if most / step <= 5:
+                break
+    return list(range(0, most + 1, step))
 
 
 def tasks_per_csm(engine: Engine, scope: Scope, scores: Scores) -> list[dict]:
