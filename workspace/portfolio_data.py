@@ -151,12 +151,12 @@ def stacked_bars(days: list[dict], width: int = 1100, height: int = 260) -> dict
                               "h": round(h, 1), "fill": TIER_COLOURS[key]})
         bars.append({"as_of": d["as_of"], "total": d["total"], "rects": rects, "label_x": round(x + bar / 2, 1),
                      "label": i % every == 0 or i == len(days) - 1})
-    ticks = [{"value": v, "y": round(top + plot_h - v / most * plot_h, 1)} for v in _ticks(most)]
+    ticks = [{"value": v, "y": round(top + plot_h - v / most * plot_h, 1)} for v in axis_ticks(most)]
     return {"width": width, "height": height, "left": left, "top": top, "bottom_y": top + plot_h,
             "right_x": width - right, "bars": bars, "ticks": ticks, "label_y": top + plot_h + 18}
 
 
-def _ticks(most: int) -> list[int]:
+def axis_ticks(most: int) -> list[int]:
     """0 and round steps (1, 2 or 5 x 10^k) up to ``most``, at most 6 marks."""
     step = 1
     while most / step > 5:
