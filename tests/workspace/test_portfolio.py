@@ -4,25 +4,33 @@ segment equal the published expected losses of the scope; a lead sees only the t
 CSM gets 403; the movement matrix equals the published tier changes (after a new scoring day is
 published under a running app); the health distribution equals the score history; tasks per CSM
 equal the store's; hostile CSM and segment names render as text; no English label on the Chinese
-page; an unknown segment column is a 422 naming the ones there are."""
+page; an unknown segment column is a 422 naming the ones there are; a store another process holds
+leaves the page without segments until it is read again; before the first run the page says so."""
 
 from __future__ import annotations
 
 import datetime as dt
+import shutil
+import subprocess
+import sys
 from collections import Counter
 from pathlib import Path
 
 import duckdb
 import pandas as pd
 import pytest
+from fastapi.testclient import TestClient
 
+import workspace.portfolio_data as portfolio_data
 from core.settings import Settings
 from serving.published import publish_scores, published_paths
-from tests.workspace.conftest import token_of
+from tests.workspace.conftest import sign_in, token_of
 from tests.workspace.home import DAY0, EVIL_CSM, SCRIPT_ID
 from tests.workspace.test_pages import Dom, assert_inert, english_labels
-from workflow.db import store_for
+from workflow.db import store_for, write
+from workflow.people import add_user
 from workflow.tasks import list_tasks, transition
+from workspace.auth import set_password
 from workspace.portfolio import Scope
 from workspace.portfolio_data import axis_ticks, stacked_bars
 
@@ -261,17 +269,10 @@ def test_an_unknown_segment_column_is_a_422_naming_the_columns(as_user):
 
 
 def test_a_lead_without_a_team_sees_only_their_own_accounts(app, home):
-    from tests.workspace.conftest import sign_in
-    from workflow.db import write
-    from workflow.people import add_user
-    from workspace.auth import set_password
-
     engine = store_for(home)
     with write(engine) as conn:
         add_user(conn, name="Solo Lead", actor="test", email="solo@example.com", role="lead")
     set_password(engine, "solo@example.com", "correct horse battery", "test")
-    from fastapi.testclient import TestClient
-
     with TestClient(app) as client:
         assert sign_in(client, "solo@example.com").status_code == 303
         html = client.get("/portfolio").text
@@ -291,3 +292,40 @@ def test_axisaxis_ticks_and_bars_geometry():
     assert rects[1]["h"] == pytest.approx(3 * rects[0]["h"])
     assert rects[1]["y"] == pytest.approx(chart["top"])
     assert Scope(False, frozenset({"a"})) == Scope(False, frozenset({"a"}))  # a cache key
+
+
+def test_many_dates_are_labelled_every_kth_and_the_last():
+    days = [{"as_of": f"d{i}", "counts": [("healthy", 1), ("low_risk", 0), ("medium_risk", 0), ("high_risk", 0)],
+             "total": 1} for i in range(100)]
+    bars = stacked_bars(days)["bars"]
+    labelled = [b["as_of"] for b in bars if b["label"]]
+    assert 8 <= len(labelled) <= 16 and labelled[0] == "d0" and labelled[-1] == "d99"
+    assert all(b["rects"][0]["w"] >= 2 for b in bars)
+
+
+def test_before_the_first_scoring_run_the_page_says_so(as_user, home):
+    shutil.rmtree(home / "serving")
+    (home / "store.duckdb").unlink()
+    answer = as_user("root@example.com").get("/portfolio")
+    assert answer.status_code == 200
+    assert "No published scores yet: run `churnwatch score`." in Dom(answer.text).text
+    assert 'id="by-tier"' not in answer.text
+
+
+def test_a_busy_store_shows_no_segments_and_is_read_again_later(as_user, home, monkeypatch):
+    admin = as_user("root@example.com")
+    holder = subprocess.Popen([sys.executable, "-c", "import duckdb, sys, time; c = duckdb.connect(sys.argv[1]); "
+                               "print('held', flush=True); time.sleep(60)", str(home / "store.duckdb")],
+                              stdout=subprocess.PIPE, text=True)  # another process writes the store
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        busy = admin.get("/portfolio")
+    finally:
+        holder.kill()
+        holder.wait(timeout=10)
+    assert busy.status_code == 200
+    assert "No segment column in the snapshots (or the store is busy: reload in a minute)." in Dom(busy.text).text
+    assert rows_of(busy.text, "by-tier", "tier")  # the rest of the page is there
+    assert 'id="by-segment"' not in admin.get("/portfolio").text  # not retried within RETRY_SECONDS
+    monkeypatch.setattr(portfolio_data, "RETRY_SECONDS", 0.0)
+    assert set(rows_of(admin.get("/portfolio").text, "by-segment", "segment")) == {"SMB"}
