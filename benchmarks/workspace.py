@@ -6,6 +6,8 @@ The benchmark adds its users to the home's operational store once (every CSM of 
 one team; a lead of that team; an admin; passwords ``bench-password``), then requests each page
 ``--rounds`` times after ``--warmup`` requests and prints a table and JSON.
 
+The Portfolio page (a manager's) is timed for the lead and the admin only.
+
 With ``--screenshots DIR`` it also renders each page as the CSM and the lead sees it, in English
 and in Chinese, to ``DIR/workspace-<page>-<lang>.png`` with the project's headless Chromium
 (``churnwatch.browser.screenshot``) for the README.
@@ -40,6 +42,8 @@ from workspace.portfolio import Scores, by_expected_loss  # noqa: E402
 
 PASSWORD = "bench-password"
 TEAM = "Bench"
+#: screenshot heights of the pages longer than one screen (px; else 900)
+HEIGHTS = {"portfolio": 1750}
 
 
 def prepare_users(home: Path) -> dict[str, str]:
@@ -95,7 +99,7 @@ def shoot(client: httpx.Client, token: str, pages: dict[str, str], folder: Path)
             with tempfile.TemporaryDirectory() as tmp:
                 page = Path(tmp) / "page.html"
                 page.write_text(html, encoding="utf-8")
-                screenshot(page, folder / f"workspace-{name}-{lang}.png", width=1280, height=900)
+                screenshot(page, folder / f"workspace-{name}-{lang}.png", width=1280, height=HEIGHTS.get(name, 900))
     client.post("/lang", data={"lang": "en", "csrf_token": token})
 
 
@@ -128,15 +132,19 @@ def main() -> None:
                 page = client.get("/login").text
                 token = page.split('name="csrf_token" value="')[1].split('"')[0]
                 client.post("/login", data={"username": who[role], "password": PASSWORD, "csrf_token": token})
-                for name, url in (("my day", "/"), ("account", account), ("tasks board", "/tasks"),
-                                  ("tasks board, all", "/tasks?status=all")):
+                pages = [("my day", "/"), ("account", account), ("tasks board", "/tasks"),
+                         ("tasks board, all", "/tasks?status=all")]
+                if role in ("lead", "admin"):  # a manager's page (a CSM gets 403)
+                    pages += [("portfolio", "/portfolio"), ("portfolio, by plan", "/portfolio?by=plan")]
+                for name, url in pages:
                     ms = timed(client, url, args.rounds, args.warmup)
                     q = statistics.quantiles(ms, n=100)
                     results.append({"role": role, "page": name, "p50_ms": round(statistics.median(ms), 1),
                                     "p95_ms": round(q[94], 1), "max_ms": round(max(ms), 1), "n": len(ms)})
                 if args.screenshots and role in ("csm", "lead"):
-                    pages = {"csm": {"my-day": "/", "account": account}, "lead": {"tasks": "/tasks"}}[role]
-                    shoot(client, token_after(client), pages, args.screenshots)
+                    shots = {"csm": {"my-day": "/", "account": account},
+                             "lead": {"tasks": "/tasks", "portfolio": "/portfolio"}}[role]
+                    shoot(client, token_after(client), shots, args.screenshots)
     finally:
         proc.terminate()
         proc.wait(timeout=10)

@@ -160,6 +160,9 @@ def build_app(home: Path, settings: Settings | None = None) -> FastAPI:
     from workspace.pages import router as pages
 
     app.include_router(pages)
+    from workspace.portfolio_page import router as portfolio_page
+
+    app.include_router(portfolio_page)  # GET /portfolio (leads and admins)
     from workspace.admin import install as install_admin
 
     install_admin(app)  # /admin/settings; the app follows the saved settings versions
