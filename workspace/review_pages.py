@@ -52,7 +52,7 @@ TENURE_KEYS = {"0-3 months": "rv_tenure_0_3m", "3-12 months": "rv_tenure_3_12m",
 VERDICT_KEYS = {"improved": "rv_verdict_improved", "worsened": "rv_verdict_worsened",
                 "no detectable change": "rv_verdict_no_change", "not measurable yet": "rv_verdict_not_measurable"}
 RATE_METRICS = ("retention_90d_new", "churn_rate")
-COLOURS = ("#1f3a5f", "#c62828", "#2e7d32", "#ef6c00", "#6a1b9a", "#00838f", "#777777")
+COLOURS = ("#1f3a5f", "#8e24aa", "#00897b", "#6d4c41", "#5c6bc0", "#d81b60", "#757575")  # not the tier colours
 #: points of one survival curve at most (the stored curve has one per day)
 MAX_POINTS = 160
 
