@@ -60,8 +60,9 @@ def prepare_users(home: Path) -> dict[str, str]:
     csm = riskiest["csm"]
     for login in (csm, "lead@bench.example", "admin@bench.example"):
         set_password(engine, login, PASSWORD, "bench")
+    churned = sorted(r["account_id"] for r in scores if r["churned_on"] is not None and r["csm"] == csm)
     return {"csm": csm, "lead": "lead@bench.example", "admin": "admin@bench.example",
-            "riskiest": riskiest["account_id"]}
+            "riskiest": riskiest["account_id"], "churned": (churned or [riskiest["account_id"]])[0]}
 
 
 def timed(client: httpx.Client, url: str, rounds: int, warmup: int) -> list[float]:
@@ -128,14 +129,18 @@ def main() -> None:
                 page = client.get("/login").text
                 token = page.split('name="csrf_token" value="')[1].split('"')[0]
                 client.post("/login", data={"username": who[role], "password": PASSWORD, "csrf_token": token})
+                # review pages: the exit-interview form (a churned account of the CSM) and the churn review
+                interview = "/accounts/" + quote(who["churned"], safe="") + "/exit-interview"
+                review = [("exit interview", interview)] + ([("churn review", "/review")] if role != "csm" else [])
                 for name, url in (("my day", "/"), ("account", account), ("tasks board", "/tasks"),
-                                  ("tasks board, all", "/tasks?status=all")):
+                                  ("tasks board, all", "/tasks?status=all"), *review):
                     ms = timed(client, url, args.rounds, args.warmup)
                     q = statistics.quantiles(ms, n=100)
                     results.append({"role": role, "page": name, "p50_ms": round(statistics.median(ms), 1),
                                     "p95_ms": round(q[94], 1), "max_ms": round(max(ms), 1), "n": len(ms)})
                 if args.screenshots and role in ("csm", "lead"):
-                    pages = {"csm": {"my-day": "/", "account": account}, "lead": {"tasks": "/tasks"}}[role]
+                    pages = {"csm": {"my-day": "/", "account": account, "exit-interview": interview},
+                             "lead": {"tasks": "/tasks", "review": "/review"}}[role]
                     shoot(client, token_after(client), pages, args.screenshots)
     finally:
         proc.terminate()

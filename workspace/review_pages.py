@@ -1,7 +1,8 @@
 """The exit-interview form and the churn review pages (issue 16 items 6 and 7).
 
 * ``GET /accounts/{id}/exit-interview``: the five questions (``workflow.interviews.QUESTIONS``),
-  with the churn date (the account's, when its scores ended) and the interview date.
+  with the churn date (the account's, when its scores ended) and the interview date; for an
+  account with a recorded interview, its answers, suggestion and current category and flag.
   ``POST`` with ``step=suggest`` shows the suggested category and avoidable flag
   (``workflow.interviews.suggest``, the keyword rules' one home) pre-selected, with the keywords
   that decided them; ``step=save`` stores the answers with the interviewer's confirmed (or
@@ -132,10 +133,12 @@ def interview_form(request: Request, account_id: str, user: CurrentUser):
     latest = found[0] if found else None
     answers = {f: (latest or {}).get(f) or "" for f in interviews.ANSWER_FIELDS}
     churned = latest["churned_at"] if latest else (rec.get("churned_on") or dt.date.today().isoformat())
-    category = latest["reason_category"] if latest else None
-    avoidable = _avoidable_choice(latest["reason_avoidable"]) if latest else "unknown"
-    return _form(request, rec, answers, str(churned), dt.date.today().isoformat(), category=category,
-                 avoidable=avoidable)
+    if latest is None:
+        return _form(request, rec, answers, str(churned), dt.date.today().isoformat())
+    # a recorded interview: its suggestion again, with the category and flag it has now selected
+    suggestion = interviews.suggest(interviews.Answers(**{k: v or None for k, v in answers.items()}))
+    return _form(request, rec, answers, str(churned), latest["interviewed_on"], suggestion=suggestion,
+                 category=latest["reason_category"], avoidable=_avoidable_choice(latest["reason_avoidable"]))
 
 
 @router.post("/accounts/{account_id:path}/exit-interview")

@@ -108,6 +108,10 @@ def test_submitting_stores_the_answers_and_the_confirmed_category_and_flag(as_us
     assert "Category: Service" in page.text and "The price was too expensive" in page.text
     listed = Dom(ana.get("/interviews").text)
     assert ("tr", {"data-account": "gone"}) in listed.tags and "The price was too expensive" in listed.texts
+    again = Dom(ana.get("/accounts/gone/exit-interview").text)  # the recorded one, to change later
+    assert "The price was too expensive" in again.texts and "a discount" in again.texts
+    assert ("b", {"id": "suggested-category", "data-category": "price"}) in again.tags
+    assert selected(again)[-1] == "service" and checked(again, "avoidable") == ["no"]
 
 
 def test_a_missing_main_reason_or_category_is_named(as_user, home):
