@@ -16,9 +16,9 @@ import pytest
 import sqlalchemy as sa
 
 from insights.review import measure
-from insights.review_store import save_measurements
+from insights.review_store import measurement_of, read_measurements, save_measurements
 from tests.workspace.conftest import token_of
-from tests.workspace.review_data import DATA_END, GRACE, WINDOW, write_stored_diagnosis
+from tests.workspace.review_data import DATA_END, GRACE, WINDOW, frames, write_stored_diagnosis
 from tests.workspace.test_pages import Dom, assert_inert, english_labels
 from workflow import interviews, review
 from workflow.audit import AUDIT
@@ -31,8 +31,8 @@ HOSTILE = '<script>alert("a")</script> "><img src=x onerror=alert(1)> too expens
 def stored(tmp_path_factory):
     """A diagnosis stored once per module (the insights functions' own output)."""
     folder = tmp_path_factory.mktemp("stored")
-    diag, loop, frames = write_stored_diagnosis(folder)
-    return folder / "reports" / "diagnosis", diag, loop, frames
+    diag, loop, data = write_stored_diagnosis(folder)
+    return folder / "reports" / "diagnosis", diag, loop, data
 
 
 @pytest.fixture
@@ -233,7 +233,7 @@ def test_a_rewritten_diagnosis_replaces_the_cached_one(as_user, with_diagnosis, 
 
 
 def test_findings_are_added_moved_and_show_their_stored_measurement(as_user, home, with_diagnosis):
-    _, _, _, frames = with_diagnosis
+    _, _, _, data = with_diagnosis
     lee = as_user("lee@example.com")
     token = token_of(lee.get("/review").text)
     answer = lee.post("/review/findings", data={
@@ -252,7 +252,7 @@ def test_findings_are_added_moved_and_show_their_stored_measurement(as_user, hom
     assert "Finding 2 added." in dom.text and "<b>30%</b> said so" in dom.text
     assert "Not measured yet: run `churnwatch review`." in dom.text
     # `churnwatch review` stores the measurement; the page shows it
-    m = measure("health_mean", dt.date(2025, 5, 1), frames["relationships"], frames["terms"], frames["scores"],
+    m = measure("health_mean", dt.date(2025, 5, 1), data["relationships"], data["terms"], data["scores"],
                 DATA_END, GRACE, days=90, n_boot=200)
     save_measurements(SimpleNamespace(window=WINDOW, findings=[{**first, "measurement": m}]), home / "reports")
     html = lee.get("/review").text
@@ -279,6 +279,20 @@ def test_findings_are_added_moved_and_show_their_stored_measurement(as_user, hom
     bad = lee.post("/review/findings", data={"title": "x", "owner": "Lee Wu", "metric": "churn_rate",
                                              "csrf_token": token})
     assert bad.status_code == 422 and "go together" in bad.text
+
+
+def test_a_stored_measurement_belongs_to_the_metric_and_date_it_was_measured_for(tmp_path):
+    assert read_measurements(tmp_path) == {"period": None, "measured_at": None, "findings": {}}
+    f = frames()
+    m = measure("health_mean", dt.date(2025, 5, 1), f["relationships"], f["terms"], f["scores"], DATA_END, GRACE,
+                days=90, n_boot=100)
+    finding = {"id": 4, "metric": "health_mean", "change_date": "2025-05-01"}
+    save_measurements(SimpleNamespace(window=WINDOW, findings=[{**finding, "measurement": m}, {"id": 5}]), tmp_path)
+    stored = read_measurements(tmp_path)
+    assert list(stored["findings"]) == ["4"] and stored["period"] == {"start": "2025-01-01", "end": "2025-12-01"}
+    assert measurement_of(stored, finding)["difference"] == pytest.approx(m.difference)
+    assert measurement_of(stored, {**finding, "change_date": "2025-06-01"}) is None  # changed since: not measured
+    assert measurement_of(stored, {**finding, "metric": "churn_rate"}) is None
 
 
 def test_no_english_label_on_the_chinese_pages(as_user, with_diagnosis):
