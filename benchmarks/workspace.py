@@ -39,6 +39,8 @@ from workspace.auth import set_password  # noqa: E402
 from workspace.portfolio import Scores, by_expected_loss  # noqa: E402
 
 PASSWORD = "bench-password"
+#: screenshot heights of the pages longer than one screen (the churn review: diagnosis, playbooks, findings)
+TALL = {"review": 2300}
 TEAM = "Bench"
 
 
@@ -96,7 +98,7 @@ def shoot(client: httpx.Client, token: str, pages: dict[str, str], folder: Path)
             with tempfile.TemporaryDirectory() as tmp:
                 page = Path(tmp) / "page.html"
                 page.write_text(html, encoding="utf-8")
-                screenshot(page, folder / f"workspace-{name}-{lang}.png", width=1280, height=900)
+                screenshot(page, folder / f"workspace-{name}-{lang}.png", width=1280, height=TALL.get(name, 900))
     client.post("/lang", data={"lang": "en", "csrf_token": token})
 
 
