@@ -36,7 +36,13 @@ from core.home import Home
 from core.vocabulary import REASON_BY_KEY, REASON_KEYS, reason_label, tier_label
 from insights.closed_loop import ALL_TIERS
 from insights.review import BEFORE_AFTER_CAVEAT
-from insights.review_store import diagnosis_stamp, measurement_of, read_diagnosis, read_measurements
+from insights.review_store import (
+    StoredResultError,
+    diagnosis_stamp,
+    measurement_of,
+    read_diagnosis,
+    read_measurements,
+)
 from workflow import interviews, review
 from workflow.people import list_users
 from workspace import portfolio
@@ -280,9 +286,9 @@ def diagnosis_view(request: Request, lang: str) -> dict | None:
     return view
 
 
-def findings_view(request: Request, lang: str) -> tuple[list[dict], dict]:
-    """The findings (live) with their stored measurements, formatted."""
-    measurements = read_measurements(Home(request.app.state.home).reports)
+def findings_view(request: Request, lang: str, measured: bool = True) -> tuple[list[dict], dict]:
+    """The findings (live) with their stored measurements (``measured``), formatted."""
+    measurements = read_measurements(Home(request.app.state.home).reports) if measured else {}
     out = []
     for f in review.list_findings(engine_of(request)):
         m = measurement_of(measurements, f) if f["metric"] else None
@@ -304,8 +310,17 @@ def findings_view(request: Request, lang: str) -> tuple[list[dict], dict]:
 @router.get("/review")
 def review_page(request: Request, user: Reviewer):
     lang = request_lang(request)
-    view = diagnosis_view(request, lang)
-    findings, measurements = findings_view(request, lang)
+    unreadable = []  # stored files broken by hand or by a full disk: named on the page
+    try:
+        view = diagnosis_view(request, lang)
+    except StoredResultError as exc:
+        view = None
+        unreadable.append(str(exc))
+    try:
+        findings, measurements = findings_view(request, lang)
+    except StoredResultError as exc:
+        findings, measurements = findings_view(request, lang, measured=False)
+        unreadable.append(str(exc))
     engine = engine_of(request)
     with engine.connect() as conn:
         owners = [u for u in list_users(conn) if u["active"]]
@@ -313,7 +328,8 @@ def review_page(request: Request, user: Reviewer):
     if view is not None:
         since = view["written_at"].isoformat()
         fresh = sum(1 for i in interviews.list_interviews(engine) if i["updated_at"] > since)
-    return render(request, "review.html.j2", v=view, findings=findings, measured_at=measurements.get("measured_at"),
+    return render(request, "review.html.j2", v=view, unreadable=unreadable, findings=findings,
+                  measured_at=measurements.get("measured_at"),
                   owners=owners, statuses=review.STATUSES, metrics=review.METRICS, fresh_interviews=fresh,
                   pct=pct, interval=interval, points=lambda x: points(x, lang), number=number,
                   reason_label=lambda k: reason_label(k, lang), before_after_caveat=BEFORE_AFTER_CAVEAT[lang])

@@ -187,6 +187,9 @@ TEXTS: dict[str, tuple[str, str]] = {
     "rv_title": ("Churn review", "流失复盘"),
     "rv_no_diagnosis": ("No diagnosis stored yet: run `churnwatch diagnose` on this home.",
                         "尚未保存诊断结果：请在此数据目录运行 `churnwatch diagnose`。"),
+    "rv_unreadable": ("A stored result cannot be read ({error}): run `churnwatch diagnose` / `churnwatch review` "
+                      "again.",
+                      "无法读取已保存的结果（{error}）：请重新运行 `churnwatch diagnose` / `churnwatch review`。"),
     "rv_stored": ("From the diagnosis stored {when} by `churnwatch diagnose`; window {start} to {end}.",
                   "来自 `churnwatch diagnose` 于 {when} 保存的诊断结果；时间窗口 {start} 至 {end}。"),
     "rv_overall": ("{churned} of {accounts} accounts active at the window start churned: {rate} {ci} (95% Wilson "

@@ -232,6 +232,18 @@ def test_a_rewritten_diagnosis_replaces_the_cached_one(as_user, with_diagnosis, 
     assert "2 of 3 accounts active at the window start churned" in Dom(lee.get("/review").text).text
 
 
+def test_a_broken_stored_file_is_named_on_the_page(as_user, with_diagnosis, home):
+    (home / "reports" / "diagnosis" / "exit-reasons.json").write_text("[{broken")
+    (home / "reports" / "review-measurements.json").write_text("{")
+    answer = as_user("lee@example.com").get("/review")
+    assert answer.status_code == 200
+    errors = [x for x in Dom(answer.text).texts if x.startswith("A stored result cannot be read")]
+    assert [("exit-reasons.json" in e, "review-measurements.json" in e) for e in errors] == [(True, False),
+                                                                                            (False, True)]
+    text = Dom(answer.text).text
+    assert "Add a finding" in text
+
+
 def test_findings_are_added_moved_and_show_their_stored_measurement(as_user, home, with_diagnosis):
     _, _, _, data = with_diagnosis
     lee = as_user("lee@example.com")
