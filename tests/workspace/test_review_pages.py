@@ -17,6 +17,7 @@ import sqlalchemy as sa
 
 from insights.review import measure
 from insights.review_store import measurement_of, read_measurements, save_measurements
+from tests.workflow.test_review import review_home  # noqa: F401 (a fixture: the review's data)
 from tests.workspace.conftest import token_of
 from tests.workspace.review_data import DATA_END, GRACE, WINDOW, frames, write_stored_diagnosis
 from tests.workspace.test_pages import Dom, assert_inert, english_labels
@@ -305,6 +306,32 @@ def test_a_stored_measurement_belongs_to_the_metric_and_date_it_was_measured_for
     assert measurement_of(stored, finding)["difference"] == pytest.approx(m.difference)
     assert measurement_of(stored, {**finding, "change_date": "2025-06-01"}) is None  # changed since: not measured
     assert measurement_of(stored, {**finding, "metric": "churn_rate"}) is None
+
+
+def test_the_review_command_stores_what_the_page_reads(review_home, tmp_path):  # noqa: F811 (the fixture)
+    """``churnwatch review`` saves its Review's measurements (``save_measurements``); read back, they
+    are the numbers ``build_review`` measured (the review of tests/workflow/test_review.py's data)."""
+    from insights.review import build_review
+    from tests.tiny import settings
+    from workflow import db
+    from workflow.review import add
+
+    data, home = review_home
+    engine = store_for(tmp_path / "ops")
+    fid = add(engine, "Reports too complex", "Ana", actor="lead", add_owner=True, change_date=dt.date(2024, 3, 1),
+              metric="health_mean")["id"]
+    add(engine, "No fix yet", "Ana", actor="lead")
+    r = build_review(data, settings(), home / "store.duckdb", engine, dt.date(2024, 5, 1), 90, n_boot=200)
+    save_measurements(r, tmp_path / "reports")
+    stored = read_measurements(tmp_path / "reports")
+    m = r.findings[0]["measurement"]
+    assert list(stored["findings"]) == [str(fid)]
+    assert stored["findings"][str(fid)] == {
+        "metric": "health_mean", "change_date": "2024-03-01", "days": 90, "before_n": m.before_n,
+        "after_n": m.after_n, "before": m.before, "after": m.after, "difference": m.difference, "ci_low": m.ci_low,
+        "ci_high": m.ci_high, "verdict": m.verdict, "note": m.note}
+    assert m.verdict == "improved"
+    db.dispose_all()
 
 
 def test_no_english_label_on_the_chinese_pages(as_user, with_diagnosis):
