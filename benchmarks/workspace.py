@@ -43,7 +43,7 @@ from workspace.portfolio import Scores, by_expected_loss  # noqa: E402
 PASSWORD = "bench-password"
 TEAM = "Bench"
 #: screenshot heights of the pages longer than one screen (px; else 900)
-HEIGHTS = {"portfolio": 1750}
+HEIGHTS = {"portfolio": 1750, "review": 2300}
 
 
 def prepare_users(home: Path) -> dict[str, str]:
@@ -64,8 +64,9 @@ def prepare_users(home: Path) -> dict[str, str]:
     csm = riskiest["csm"]
     for login in (csm, "lead@bench.example", "admin@bench.example"):
         set_password(engine, login, PASSWORD, "bench")
+    churned = sorted(r["account_id"] for r in scores if r["churned_on"] is not None and r["csm"] == csm)
     return {"csm": csm, "lead": "lead@bench.example", "admin": "admin@bench.example",
-            "riskiest": riskiest["account_id"]}
+            "riskiest": riskiest["account_id"], "churned": (churned or [riskiest["account_id"]])[0]}
 
 
 def timed(client: httpx.Client, url: str, rounds: int, warmup: int) -> list[float]:
@@ -132,18 +133,21 @@ def main() -> None:
                 page = client.get("/login").text
                 token = page.split('name="csrf_token" value="')[1].split('"')[0]
                 client.post("/login", data={"username": who[role], "password": PASSWORD, "csrf_token": token})
+                # review pages: the exit-interview form (a churned account of the CSM) and the churn review
+                interview = "/accounts/" + quote(who["churned"], safe="") + "/exit-interview"
                 pages = [("my day", "/"), ("account", account), ("tasks board", "/tasks"),
-                         ("tasks board, all", "/tasks?status=all")]
-                if role in ("lead", "admin"):  # a manager's page (a CSM gets 403)
-                    pages += [("portfolio", "/portfolio"), ("portfolio, by plan", "/portfolio?by=plan")]
+                         ("tasks board, all", "/tasks?status=all"), ("exit interview", interview)]
+                if role in ("lead", "admin"):  # the manager's pages (a CSM gets 403)
+                    pages += [("portfolio", "/portfolio"), ("portfolio, by plan", "/portfolio?by=plan"),
+                              ("churn review", "/review")]
                 for name, url in pages:
                     ms = timed(client, url, args.rounds, args.warmup)
                     q = statistics.quantiles(ms, n=100)
                     results.append({"role": role, "page": name, "p50_ms": round(statistics.median(ms), 1),
                                     "p95_ms": round(q[94], 1), "max_ms": round(max(ms), 1), "n": len(ms)})
                 if args.screenshots and role in ("csm", "lead"):
-                    shots = {"csm": {"my-day": "/", "account": account},
-                             "lead": {"tasks": "/tasks", "portfolio": "/portfolio"}}[role]
+                    shots = {"csm": {"my-day": "/", "account": account, "exit-interview": interview},
+                             "lead": {"tasks": "/tasks", "portfolio": "/portfolio", "review": "/review"}}[role]
                     shoot(client, token_after(client), shots, args.screenshots)
     finally:
         proc.terminate()

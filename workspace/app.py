@@ -157,6 +157,9 @@ def build_app(home: Path, settings: Settings | None = None) -> FastAPI:
     def healthz():
         return {"ok": True}
 
+    from workspace.review_pages import router as review_pages
+
+    app.include_router(review_pages)  # before the pages: /accounts/{id}/exit-interview is not an account id
     from workspace.pages import router as pages
 
     app.include_router(pages)

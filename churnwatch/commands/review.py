@@ -230,6 +230,7 @@ def review(
     if ctx.invoked_subcommand is not None:
         return
     from insights.review import build_review, write_review
+    from insights.review_store import save_measurements
 
     h, settings = context(home, config, data)
     source = require_data(settings)
@@ -240,6 +241,7 @@ def review(
                          bundle=_champion(h))
         say(f"writing the report to {h.reports}")
         html, md = write_review(r, h.reports)
+        save_measurements(r, h.reports)  # the workspace's review page reads the findings' measurements
     d = r.diagnosis.definitions()
     console.print(f"period {r.window.start} - {r.window.end}: {len(r.lost)} relationship(s) ended, "
                   f"{r.lost_mrr:,.0f} MRR lost; {d['churned']} of {d['accounts']} accounts active at the start "
