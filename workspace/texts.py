@@ -160,6 +160,22 @@ TEXTS: dict[str, tuple[str, str]] = {
     "admin_first_version": ("first saved version", "首个保存的版本"),
     "admin_restored_from": ("restores version {old}", "恢复自版本 {old}"),
     "admin_restore": ("Restore this version", "恢复此版本"),
+    # waterfall + admin messages
+    "waterfall": ("SHAP waterfall (log-odds, before calibration)", "SHAP 瀑布图（对数几率，校准前）"),
+    "wf_help": ("How each signal moved this account's score from the average account's: red raises the risk, "
+                "green lowers it. Bars of the reasons and strengths above are in bold.",
+                "各信号如何将该客户的分数从平均客户的分数推高或拉低：红色提高风险，绿色降低风险。上方原因与优势对应的条形以粗体标出。"),
+    "wf_base": ("Average account (base value)", "平均客户（基准值）"),
+    "wf_final": ("This account (raw score)", "该客户（原始分数）"),
+    "wf_other": ("{count} other features", "其他 {count} 个特征"),
+    "wf_caption": ("Raw score {final} log-odds = {model_probability} before calibration; the published churn "
+                   "probability (calibrated) is {probability}.",
+                   "原始分数 {final}（对数几率）= 校准前 {model_probability}；"
+                   "发布的流失概率（校准后）为 {probability}。"),
+    "wf_none": ("No SHAP waterfall for this score: it was made before the scoring run kept waterfalls. The next "
+                "`churnwatch score` adds it.",
+                "此评分没有 SHAP 瀑布图：它早于保存瀑布图的评分运行。下一次 `churnwatch score` 会生成。"),
+    "wf_aria": ("SHAP waterfall of the account's score", "该客户评分的 SHAP 瀑布图"),
 }
 
 
