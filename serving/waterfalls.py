@@ -33,15 +33,11 @@ import numpy as np
 import pandas as pd
 from scipy.special import expit
 
-from core.engine import transaction
-from core.store import connect, feature_rows, has_table
+from core.store import WATERFALLS, feature_rows, has_table, write_waterfalls
 from features.spec import FeatureSpec
 from training.bundle import ModelBundle
 from training.reasons import contributions, render_value
 
-WATERFALLS = "score_waterfalls"
-WATERFALLS_DDL = f"CREATE TABLE IF NOT EXISTS {WATERFALLS} (account_id VARCHAR, as_of DATE, model_version VARCHAR, " \
-                 "waterfall JSON)"
 #: features drawn as their own bar (besides the worded reasons'); the rest is one "other" bar
 MAX_BARS = 10
 
@@ -125,17 +121,9 @@ def build_waterfalls(store: Path, bundle: ModelBundle, histories: list[pd.DataFr
 
 
 def record_waterfalls(store: Path, frame: pd.DataFrame, dates: list[dt.date]) -> int:
-    """Replace the waterfalls of ``dates`` in the store by ``frame``'s (one transaction); returns
-    the rows written."""
-    with connect(store) as con, transaction(con):
-        con.execute(WATERFALLS_DDL)
-        if dates:
-            con.execute(f"DELETE FROM {WATERFALLS} WHERE as_of IN (SELECT unnest(?))", [list(dates)])
-        if len(frame):
-            con.register("wf_rows", frame[["account_id", "as_of", "model_version", "waterfall"]])
-            con.execute(f"INSERT INTO {WATERFALLS} SELECT account_id, as_of, model_version, waterfall FROM wf_rows")
-            con.unregister("wf_rows")
-    return len(frame)
+    """Replace the waterfalls of ``dates`` in the store by ``frame``'s (``core.store.write_waterfalls``,
+    one transaction); returns the rows written."""
+    return write_waterfalls(store, frame, dates)
 
 
 def waterfall_join(con) -> tuple[str, str]:

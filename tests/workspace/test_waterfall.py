@@ -24,11 +24,12 @@ from fastapi.testclient import TestClient
 from scipy.special import expit
 
 from core.settings import Settings, load_settings
+from core.store import WATERFALLS
 from demo.generator import write_demo_data
 from features.pipeline import build_snapshots
 from serving.batch import build_scores, record_scores
 from serving.published import publish_scores, published_paths
-from serving.waterfalls import MAX_BARS, WATERFALLS, build_waterfalls, record_waterfalls
+from serving.waterfalls import MAX_BARS, build_waterfalls, record_waterfalls
 from tests.workspace.conftest import sign_in
 from tests.workspace.home import PASSWORD
 from training.train import train_on_snapshots
