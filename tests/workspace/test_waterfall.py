@@ -153,9 +153,14 @@ def test_account_page_draws_the_published_bars_without_a_model(scored_home, monk
             bars = _bars(page.text)
             wf = json.loads(rec["waterfall"])
             assert [f for f, _ in bars] == [b["feature"] for b in wf["bars"]]
-            for item in json.loads(rec[key]) + json.loads(rec[key.replace("reasons", "strengths")]):
-                assert dict(bars)[item["feature"]] == pytest.approx(item["contribution"], abs=1e-6)
-                assert f'data-feature="{item["feature"]}" data-contribution' in page.text
+            items = json.loads(rec[key]) + json.loads(rec[key.replace("reasons", "strengths")])
+            shown = _reason_contributions(page.text)  # what the page's reasons and strengths say
+            assert [f for f, _ in shown] == [i["feature"] for i in items]
+            for feature, contribution in shown:
+                assert dict(bars)[feature] == pytest.approx(contribution, abs=1e-6)
+                assert f'<g class="wf-bar" data-feature="{feature}" data-contribution=' in page.text
+                assert f'data-feature="{feature}" data-contribution="{dict(bars)[feature]:.9f}" data-worded="1"' \
+                    in page.text
             caption = "校准前" if lang == "zh-CN" else "before calibration"
             assert caption in page.text
             assert f"{rec['churn_probability'] * 100:.1f}%" in page.text
@@ -172,6 +177,14 @@ def _bars(html: str) -> list[tuple[str, float]]:
 
     return [(m.group(1), float(m.group(2))) for m in
             re.finditer(r'<g class="wf-bar" data-feature="([^"]*)" data-contribution="([-0-9.e]+)"', html)]
+
+
+def _reason_contributions(html: str) -> list[tuple[str, float]]:
+    import re
+
+    return [(m.group(1), float(m.group(2))) for m in
+            re.finditer(r'class="muted reason-contribution" data-feature="([^"]*)" data-contribution="([-0-9.e]+)"',
+                        html)]
 
 
 HOSTILE_FEATURE = "<script>alert('wf')</script>"
