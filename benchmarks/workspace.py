@@ -96,7 +96,7 @@ def shoot(client: httpx.Client, token: str, pages: dict[str, str], folder: Path)
                 page = Path(tmp) / "page.html"
                 page.write_text(html, encoding="utf-8")
                 screenshot(page, folder / f"workspace-{name}-{lang}.png", width=1280,
-                           height=1500 if name == "account" else 900)  # the account page: down to its waterfall
+                           height=1650 if name == "account" else 900)  # the account page: down to its waterfall
     client.post("/lang", data={"lang": "en", "csrf_token": token})
 
 
