@@ -35,6 +35,14 @@ def parse(raw: str | None) -> dict | None:
     return data if isinstance(data, dict) and isinstance(data.get("bars"), list) else None
 
 
+def matches(data: dict, rec: dict) -> bool:
+    """Whether the waterfall is that of the score ``rec`` (its calibrated probability is the score's)."""
+    try:
+        return abs(float(data["probability"]) - float(rec["churn_probability"])) <= 1e-6
+    except (KeyError, TypeError, ValueError):
+        return False
+
+
 def bar_label(bar: dict, lang: str) -> str:
     """``Group · feature = value`` in ``lang`` (the value as the reasons word it)."""
     en, zh = GROUP_LABELS.get(str(bar.get("signal")), (str(bar.get("signal")), str(bar.get("signal"))))

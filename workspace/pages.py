@@ -78,6 +78,8 @@ def account_page(request: Request, account_id: str, user: CurrentUser):
     chart = portfolio.health_points(scores_of(request).history(account_id))
     published = scores_of(request).published.current()
     waterfall = charts.parse(published.waterfalls.get(account_id) if published else None)
+    if waterfall is not None and not charts.matches(waterfall, rec):
+        waterfall = None  # kept by a run whose scores did not commit: not this score's waterfall
     if waterfall is not None:
         waterfall = charts.waterfall_chart(waterfall, request_lang(request), rec["reasons"] + rec["strengths"])
     return render(request, "account.html.j2", rec=rec, chart=chart, signals=signals, snapshot_as_of=snapshot_as_of,

@@ -237,3 +237,28 @@ def test_rescoring_a_date_replaces_its_waterfalls(tmp_path):
     assert record_waterfalls(store, frame.iloc[:1], [day]) == 1
     with duckdb.connect(str(store), read_only=True) as con:
         assert con.execute(f"SELECT account_id FROM {WATERFALLS}").fetchall() == [("a",)]
+
+
+def test_a_waterfall_of_another_score_is_not_drawn(home):
+    """A waterfall kept by a run whose scores did not commit (its probability is not the published
+    score's) is not shown as this score's."""
+    store = home / "store.duckdb"
+    with duckdb.connect(str(store), read_only=True) as con:
+        last, p = con.execute("SELECT as_of, churn_probability FROM score_history WHERE account_id = 'beta' "
+                              "ORDER BY as_of DESC LIMIT 1").fetchone()
+
+    def waterfall(prob: float) -> str:
+        return json.dumps({"base": -1.0, "bars": [{"feature": "logins_per_week", "signal": "activity",
+                                                   "contribution": 0.5, "value": 3.0, "shown_en": "3",
+                                                   "shown_zh": "3"}],
+                           "other": {"count": 0, "contribution": 0.0}, "final": -0.5,
+                           "model_probability": float(expit(-0.5)), "probability": prob})
+
+    with TestClient(build_app(home, Settings())) as client:
+        assert sign_in(client, "ana@example.com").status_code == 303
+        for prob, drawn in ((p + 0.05, False), (p, True)):
+            record_waterfalls(store, pd.DataFrame({"account_id": ["beta"], "as_of": [last], "model_version": ["1"],
+                                                   "waterfall": [waterfall(prob)]}), [last])
+            publish_scores(store, Settings())
+            page = client.get("/accounts/beta").text
+            assert ('class="waterfall"' in page) is drawn and ('id="waterfall-none"' in page) is not drawn
