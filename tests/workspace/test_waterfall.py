@@ -7,7 +7,8 @@ item 8): real demo data, a real LightGBM bundle, the real store, publication and
 * each reason's and strength's bar is that reason's contribution, with the same value;
 * the account page draws those bars without a model: no bundle is loaded and no contribution is
   computed during the request;
-* hostile feature names and category values in a waterfall are text in the page, not markup.
+* hostile feature names and category values in a waterfall are text in the page, not markup;
+* a flat-table model (``score --table``) gets its waterfalls from the stored table rows.
 """
 
 from __future__ import annotations
@@ -262,3 +263,34 @@ def test_a_waterfall_of_another_score_is_not_drawn(home):
             publish_scores(store, Settings())
             page = client.get("/accounts/beta").text
             assert ('class="waterfall"' in page) is drawn and ('id="waterfall-none"' in page) is not drawn
+
+
+@pytest.mark.slow  # trains a flat-table model (about 10 s)
+def test_a_flat_table_model_keeps_waterfalls_with_its_category_values(tmp_path):
+    """``score --table``: the waterfalls come from the stored table rows; a hostile category value is
+    kept as data (the page escapes it), and the sums hold as for a snapshot model."""
+    from serving.batch import score_table_rows
+    from training.train import train_on_table
+
+    rng = np.random.default_rng(5)
+    n = 600
+    plan = rng.choice(["basic", HOSTILE_VALUE, "team"], n, p=[0.5, 0.3, 0.2])
+    usage = rng.poisson(8, n).astype(float)
+    churn = rng.random(n) < 1 / (1 + np.exp(-(-1.0 + 1.2 * (plan == "basic") - 0.15 * usage)))
+    table = pd.DataFrame({"customer": [f"c{i}" for i in range(n)], "plan": plan, "usage": usage,
+                          "churned": churn.astype(int)})
+    table.to_csv(tmp_path / "t.csv", index=False)
+    bundle = train_on_table(tmp_path / "t.csv", label="churned", id_col="customer", out=tmp_path / "o").bundle
+    store = tmp_path / "s.duckdb"
+    day, history = score_table_rows(tmp_path / "t.csv", None, Settings(), store, bundle, "1", dt.date(2026, 1, 1))
+    frame = build_waterfalls(store, bundle, [history])
+    assert len(frame) == n and set(frame["as_of"]) == {day}
+    probability = dict(zip(history["account_id"], history["churn_probability"], strict=True))
+    plans = dict(zip(table["customer"], table["plan"], strict=True))
+    for account, raw in zip(frame["account_id"], frame["waterfall"], strict=True):
+        wf = json.loads(raw)
+        assert wf["base"] + sum(b["contribution"] for b in wf["bars"]) + wf["other"]["contribution"] == \
+            pytest.approx(wf["final"], abs=1e-6)
+        assert wf["probability"] == pytest.approx(probability[account], abs=1e-9)
+        bars = {b["feature"]: b for b in wf["bars"]}
+        assert bars["plan"]["value"] == plans[account] == bars["plan"]["shown_en"]
