@@ -43,7 +43,7 @@ from workspace.portfolio import Scores, by_expected_loss  # noqa: E402
 PASSWORD = "bench-password"
 TEAM = "Bench"
 #: screenshot heights of the pages longer than one screen (px; else 900)
-HEIGHTS = {"portfolio": 1750, "review": 2300}
+HEIGHTS = {"portfolio": 1750, "review": 2300, "account": 1650}  # the account page: down to its waterfall
 
 
 def prepare_users(home: Path) -> dict[str, str]:

@@ -33,6 +33,7 @@ SNAPSHOTS = "snapshots"
 META = "snapshot_meta"
 HISTORY = "score_history"
 TABLE_ROWS = "table_rows"  # the feature values of a flat table scored with `score --table`
+WATERFALLS = "score_waterfalls"  # each score's SHAP waterfall as JSON (serving.waterfalls)
 
 HISTORY_DDL = f"""
 CREATE TABLE IF NOT EXISTS {HISTORY} (
@@ -274,6 +275,27 @@ def write_table_rows(store: Path, rows: pd.DataFrame, names: list[str]) -> None:
             rollback(con)
             raise
         con.unregister("incoming")
+
+
+def write_waterfalls(store: Path, frame: pd.DataFrame, dates: list[dt.date]) -> int:
+    """Replace the SHAP waterfalls of ``dates`` (``score_waterfalls``: account_id, as_of,
+    model_version, waterfall JSON; made by ``serving.waterfalls``) with ``frame``'s, in one
+    transaction; returns the rows written."""
+    frame = frame[["account_id", "as_of", "model_version", "waterfall"]]
+    with connect(store) as con, storage_errors(store):
+        con.execute(f"CREATE TABLE IF NOT EXISTS {WATERFALLS} (account_id VARCHAR, as_of DATE, model_version VARCHAR, "
+                    "waterfall JSON)")
+        con.register("incoming", frame)
+        con.execute("BEGIN TRANSACTION")
+        try:
+            con.execute(f"DELETE FROM {WATERFALLS} WHERE as_of IN (SELECT unnest(?))", [list(dates)])
+            con.execute(f"INSERT INTO {WATERFALLS} SELECT * FROM incoming")
+            con.execute("COMMIT")
+        except Exception:
+            rollback(con)
+            raise
+        con.unregister("incoming")
+    return len(frame)
 
 
 def feature_rows(store: Path, table_model: bool, as_of: dt.date, account_ids: list[str]) -> pd.DataFrame:

@@ -7,8 +7,10 @@ one, never half of one:
 * ``serving/<store>-scores.parquet``: the latest score of every account ever scored, with both
   languages' reasons, the playbook, ``as_of``, ``model_version``, MRR, expected MRR loss
   (MRR x probability), the CSM, the previous score and its date, the health and tier change,
-  ``respond_within_hours``, ``due_at`` (scored at + respond within), and ``churned_on`` for an
-  account the latest run no longer scored (not active on its date);
+  ``respond_within_hours``, ``due_at`` (scored at + respond within), ``churned_on`` for an
+  account the latest run no longer scored (not active on its date), and ``waterfall``: that
+  score's SHAP waterfall as JSON (``serving.waterfalls``; NULL when it was made without one),
+  which the workspace's account page draws and the API does not answer;
 * ``serving/<store>-history.parquet``: every score (account, as_of, probability, health, tier,
   model version), oldest first per account.
 
@@ -48,6 +50,7 @@ from core.settings import Settings
 from core.store import HISTORY, SNAPSHOTS, connect, has_table
 from core.vocabulary import TIER_KEYS
 from serving.scoring import public_reason
+from serving.waterfalls import waterfall_join
 
 log = logging.getLogger(__name__)
 
@@ -138,13 +141,14 @@ def _latest_rows(con) -> pd.DataFrame:
         snap_cols = {r[0] for r in con.execute(f"DESCRIBE {SNAPSHOTS}").fetchall()}
     extras = ", ".join(f"s.{c}" if c in snap_cols else f"NULL AS {c}" for c in SNAPSHOT_EXTRAS)
     join = (f"LEFT JOIN {SNAPSHOTS} s ON s.account_id = h.account_id AND s.as_of = h.as_of" if snap_cols else "")
+    waterfall, waterfall_join_clause = waterfall_join(con)
     return con.execute(f"""
         WITH h AS (
             SELECT *, lag(as_of) OVER w AS previous_as_of, lag(churn_probability) OVER w AS previous_probability,
                    lag(health_score) OVER w AS previous_health_score, lag(tier) OVER w AS previous_tier,
                    row_number() OVER (PARTITION BY account_id ORDER BY as_of DESC) AS newest
             FROM {HISTORY} WINDOW w AS (PARTITION BY account_id ORDER BY as_of))
-        SELECT h.* EXCLUDE (newest), {extras} FROM h {join}
+        SELECT h.* EXCLUDE (newest), {extras}, {waterfall} FROM h {join} {waterfall_join_clause}
         WHERE newest = 1 ORDER BY h.account_id""").df()
 
 
@@ -187,6 +191,7 @@ class Snapshot:
     history_path: Path
     history: dict[str, list[dict]] | None = None
     ids: list[str] = field(default_factory=list)  # the rows' account ids, in order (for bisect)
+    waterfalls: dict[str, str] = field(default_factory=dict)  # account -> its latest score's waterfall JSON
 
     def __post_init__(self) -> None:
         self.ids = [r["account_id"] for r in self.rows]
@@ -263,8 +268,9 @@ def load_snapshot(path: Path, settings: Settings) -> Snapshot:
                      "csm": rec["csm"], "as_of": rec["as_of"]})
     rows.sort(key=lambda r: r["account_id"])  # the bulk read's order (Python's, whatever the file's)
     first = records[0] if records else {}
+    waterfalls = {rec["account_id"]: rec["waterfall"] for rec in records if rec.get("waterfall")}
     return Snapshot(run_id=first.get("run_id", ""), run_as_of=first.get("run_as_of"), answers=answers,
-                    rows=rows, history_path=published_paths_of_scores(path))
+                    rows=rows, history_path=published_paths_of_scores(path), waterfalls=waterfalls)
 
 
 def published_paths_of_scores(scores_path: Path) -> Path:

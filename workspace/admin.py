@@ -6,7 +6,9 @@
   shown (an empty secret field keeps the saved one).
 * ``POST /admin/settings/{section}``: saves a new version with the fields that changed, validated
   by the same ``Settings`` model as churnwatch.yaml; an invalid value is shown next to its field
-  (422), a save based on an older version than the latest is refused (409) and nothing is lost.
+  (422), in the page's language (pydantic's error types and limits worded in Chinese by
+  ``workspace.texts.validation_message``); a save based on an older version than the latest is
+  refused (409) and nothing is lost.
 * ``GET /admin/settings/history``: the versions with who, when, why and what changed, each with
   a "restore this version" button (``POST /admin/settings/restore/{version}``: a new version
   equal to it).
@@ -22,6 +24,7 @@ from typing import Annotated, Any
 
 import yaml
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request
+from pydantic import ValidationError
 from starlette.datastructures import FormData
 
 from workflow.config_versions import (
@@ -37,7 +40,8 @@ from workflow.config_versions import (
     rollback,
     save,
 )
-from workspace.web import engine_of, flash, redirect, render, require_role
+from workspace.texts import lang_of, t, validation_message
+from workspace.web import engine_of, flash, redirect, render, request_lang, require_role
 
 router = APIRouter(prefix="/admin")
 Admin = Annotated[dict[str, Any], Depends(require_role("admin"))]
@@ -104,6 +108,26 @@ def _masked_section(value: Any, path: str) -> Any:
     from workflow.config_versions import masked
 
     return masked(value, path)
+
+
+def field_messages(exc: SettingsError, lang: str) -> dict[str, str]:
+    """Field path -> message in ``lang`` (``workspace.texts.validation_message``): pydantic's errors
+    by their type and limits (the ``ValidationError`` the settings check raised), the others by
+    their wording."""
+    cause = exc.__cause__
+    if isinstance(cause, ValidationError):
+        out = {}
+        for e in cause.errors():
+            path = ".".join(str(p) for p in e["loc"]) or "(settings)"
+            out[path] = validation_message(e["type"], e.get("ctx"), e["msg"].removeprefix("Value error, "), lang)
+        return out
+    return {path: validation_message(None, None, msg, lang) for path, msg in exc.by_field().items()}
+
+
+def _conflict(request: Request, exc: VersionConflict) -> str:
+    lang = request_lang(request)
+    return str(exc) if lang_of(lang) != "zh-CN" else t("admin_conflict", lang, version=current_version(
+        engine_of(request)))
 
 
 def _page(request: Request, status_code: int = 200, errors: dict[str, str] | None = None,
@@ -189,7 +213,8 @@ async def save_section(request: Request, section: str, user: Admin):
     try:
         changes, posted = _changes(request, section, form)
     except SettingsError as exc:
-        return _page(request, 422, exc.by_field(), {"section": section, "values": {}, "yaml": form.get(YAML_FIELD)})
+        return _page(request, 422, field_messages(exc, request_lang(request)),
+                     {"section": section, "values": {}, "yaml": form.get(YAML_FIELD)})
     if not changes:
         flash(request, "admin_nothing_changed")
         return redirect(f"/admin/settings#{section}")
@@ -197,9 +222,9 @@ async def save_section(request: Request, section: str, user: Admin):
         saved = save(engine_of(request), user["name"], changes, base=request.app.state.settings, comment=comment,
                      based_on=based_on)
     except VersionConflict as exc:
-        return _page(request, 409, None, posted, problem=str(exc))
+        return _page(request, 409, None, posted, problem=_conflict(request, exc))
     except SettingsError as exc:
-        return _page(request, 422, exc.by_field(), posted)
+        return _page(request, 422, field_messages(exc, request_lang(request)), posted)
     request.app.state.settings = request.app.state.live_settings.get()
     if not saved["changed"]:
         flash(request, "admin_nothing_changed")

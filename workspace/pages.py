@@ -4,9 +4,10 @@
   loss first, with health, tier, the change since the last score and the top reason; the
   user's tasks, overdue first, with due times.
 * ``GET /accounts/{id}``: health trend (inline SVG), reasons and strengths with values (the
-  published wording), the latest snapshot's signals, tasks, e-mails, tags, sequences,
-  interventions and notes, the "log an intervention" form and, for a churned account, its exit
-  interview. 403 for an account outside the user's scope, 404 for one never scored.
+  published wording), the SHAP waterfall the scoring run published (``workspace.charts``, inline
+  SVG; its bar of each reason is that reason's contribution), the latest snapshot's signals,
+  tasks, e-mails, tags, sequences, interventions and notes, the "log an intervention" form and,
+  for a churned account, its exit interview. 403 for an account outside the user's scope, 404 for one never scored.
 * ``POST /interventions``: log an intervention (``workflow.interventions``; the closed loop's).
 * ``GET /tasks``: the board (filters: status, tier, overdue), escalations shown.
 * ``POST /tasks/{id}/move``: one lifecycle step (``workflow.tasks.transition``); approving is
@@ -24,7 +25,7 @@ from core.vocabulary import TIER_KEYS, reason_label
 from workflow.interventions import InterventionError, log_intervention
 from workflow.interviews import QUESTIONS
 from workflow.tasks import ACTIONS, STATUSES, IllegalTransition, TaskError, get_task, transition
-from workspace import portfolio
+from workspace import charts, portfolio
 from workspace.texts import t
 from workspace.web import CurrentUser, engine_of, flash, redirect, render, request_lang
 
@@ -75,7 +76,14 @@ def account_page(request: Request, account_id: str, user: CurrentUser):
 
     snapshot_as_of, signals = scores_of(request).signals(Home(request.app.state.home).store, account_id)
     chart = portfolio.health_points(scores_of(request).history(account_id))
+    published = scores_of(request).published.current()
+    waterfall = charts.parse(published.waterfalls.get(account_id) if published else None)
+    if waterfall is not None and not charts.matches(waterfall, rec):
+        waterfall = None  # kept by a run whose scores did not commit: not this score's waterfall
+    if waterfall is not None:
+        waterfall = charts.waterfall_chart(waterfall, request_lang(request), rec["reasons"] + rec["strengths"])
     return render(request, "account.html.j2", rec=rec, chart=chart, signals=signals, snapshot_as_of=snapshot_as_of,
+                  waterfall=waterfall,
                   records=portfolio.account_records(engine, account_id), fmt_time=portfolio.fmt_time,
                   questions=QUESTIONS, reason_label=lambda key: reason_label(key, request_lang(request)) if key else "")
 

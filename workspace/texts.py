@@ -308,7 +308,116 @@ TEXTS: dict[str, tuple[str, str]] = {
     "rv_verdict_worsened": ("worsened", "变差"),
     "rv_verdict_no_change": ("no detectable change", "无可检测的变化"),
     "rv_verdict_not_measurable": ("not measurable yet", "尚无法衡量"),
+    # waterfall + admin messages
+    "waterfall": ("SHAP waterfall (log-odds, before calibration)", "SHAP 瀑布图（对数几率，校准前）"),
+    "wf_help": ("How each signal moved this account's score from the average account's: red raises the risk, "
+                "green lowers it. Bars of the reasons and strengths above are in bold.",
+                "各信号如何将该客户的分数从平均客户的分数推高或拉低：红色提高风险，绿色降低风险。上方原因与优势对应的条形以粗体标出。"),
+    "wf_base": ("Average account (base value)", "平均客户（基准值）"),
+    "wf_final": ("This account (raw score)", "该客户（原始分数）"),
+    "wf_other": ("{count} other features", "其他 {count} 个特征"),
+    "wf_caption": ("Raw score {final} log-odds = {model_probability} before calibration; the published churn "
+                   "probability (calibrated) is {probability}.",
+                   "原始分数 {final}（对数几率）= 校准前 {model_probability}；"
+                   "发布的流失概率（校准后）为 {probability}。"),
+    "wf_none": ("No SHAP waterfall for this score: it was made before the scoring run kept waterfalls. The next "
+                "`churnwatch score` adds it.",
+                "此评分没有 SHAP 瀑布图：它早于保存瀑布图的评分运行。下一次 `churnwatch score` 会生成。"),
+    "wf_aria": ("SHAP waterfall of the account's score", "该客户评分的 SHAP 瀑布图"),
+    "admin_conflict": ("Version {version} was saved by someone else after you opened this page: nothing was saved. "
+                       "Your values are kept below; save again to apply them over version {version}.",
+                       "您打开此页面后，其他人保存了版本 {version}：本次未保存任何内容。您填写的值保留在下方，"
+                       "再次保存即可在版本 {version} 之上生效。"),
 }
+
+# waterfall + admin messages: pydantic's validation errors (``type`` -> Chinese template; ``{...}`` are
+# the error's limits, kept as given). English pages show pydantic's own message.
+VALIDATION_ZH: dict[str, str] = {
+    "missing": "必填",
+    "extra_forbidden": "不是可用的设置项",
+    "greater_than": "应大于 {gt}",
+    "greater_than_equal": "应大于或等于 {ge}",
+    "less_than": "应小于 {lt}",
+    "less_than_equal": "应小于或等于 {le}",
+    "multiple_of": "应为 {multiple_of} 的倍数",
+    "finite_number": "应为有限数值",
+    "int_parsing": "应为整数，无法将文本解析为整数",
+    "int_type": "应为整数",
+    "int_from_float": "应为整数，不能带小数部分",
+    "float_parsing": "应为数字，无法将文本解析为数字",
+    "float_type": "应为数字",
+    "bool_parsing": "应为布尔值（true 或 false）",
+    "bool_type": "应为布尔值（true 或 false）",
+    "string_type": "应为文本",
+    "string_too_short": "至少 {min_length} 个字符",
+    "string_too_long": "最多 {max_length} 个字符",
+    "string_pattern_mismatch": "应符合格式 {pattern}",
+    "too_short": "至少 {min_length} 项",
+    "too_long": "最多 {max_length} 项",
+    "list_type": "应为列表",
+    "dict_type": "应为键值映射",
+    "model_type": "应为键值映射",
+    "model_attributes_type": "应为键值映射",
+    "literal_error": "应为以下之一：{expected}",
+    "enum": "应为以下之一：{expected}",
+    "url_parsing": "应为有效的网址",
+    "url_scheme": "网址协议应为 {expected_schemes}",
+    "url_type": "应为网址",
+    "date_parsing": "应为有效日期（YYYY-MM-DD）",
+    "date_from_datetime_parsing": "应为有效日期（YYYY-MM-DD）",
+    "datetime_parsing": "应为有效的日期时间",
+    "time_parsing": "应为有效时间（HH:MM）",
+    "none_required": "应为空",
+    "value_error": "值无效",
+    "assertion_error": "值无效",
+}
+
+#: The settings models' own checks (``core.settings``) and the admin page's parsing, as
+#: ``(English pattern, Chinese template with the pattern's groups)``.
+CHECKS_ZH: tuple[tuple[str, str], ...] = (
+    (r"choose starttls or ssl, not both", "starttls 与 ssl 只能选其一"),
+    (r"unknown tier\(s\) (.+) \(tiers: (.+)\)", "未知的风险等级 {0}（可用等级：{1}）"),
+    (r"tag (.+) has no condition.*", "标签 {0} 没有条件（tiers、health_below、reasons、features_above 等）"),
+    (r"working_days: .*", "working_days：星期编号 0（星期一）到 6（星期日），至少一个"),
+    (r"two tags share a name: (.+)", "有两个标签同名：{0}"),
+    (r"sequence (.+): tag (.+) is not one of the tags.*", "序列 {0}：标签 {1} 不在已定义的标签中"),
+    (r"sequence (.+): tag (.+) is given to churned accounts.*",
+     "序列 {0}：标签 {1} 用于已流失的客户，不能用于再激活序列"),
+    (r"two sequences share a name", "有两个序列同名"),
+    (r"not a value: (.*)", "不是有效的值（无法按 YAML 解析）"),
+    (r"not valid YAML: (.*)", "不是有效的 YAML，无法解析"),
+    (r"(.+) value has no field (.+)", "{0} 类型的值没有字段 {1}"),
+    (r"expected a list index 0\.\.(\d+).*got (.+)", "应为列表下标 0..{0}，实际为 {1}"),
+)
+
+
+def _expected(value: object) -> str:
+    return str(value).replace(" or ", " 或 ")
+
+
+def validation_message(kind: str | None, ctx: dict | None, message: str, lang: str) -> str:
+    """One settings validation error in ``lang``: English keeps ``message`` (pydantic's, or the
+    settings model's own); Chinese maps pydantic's error ``kind`` (with its limits from ``ctx``)
+    or one of the settings' own checks (``CHECKS_ZH``); an unknown one says "invalid value" and
+    keeps the original text after it."""
+    if lang_of(lang) != "zh-CN":
+        return message
+    import re
+
+    text = message.removeprefix("Value error, ")
+    for pattern, zh in CHECKS_ZH:
+        found = re.fullmatch(pattern, text, re.DOTALL)
+        if found:
+            return zh.format(*found.groups())
+    template = VALIDATION_ZH.get(kind or "")
+    if template is None or kind in ("value_error", "assertion_error"):
+        return f"值无效：{text}"
+    values = {k: _expected(v) for k, v in (ctx or {}).items()}
+    try:
+        return template.format(**values)
+    except (KeyError, IndexError):
+        return template.split("{")[0].rstrip("：: ") or "值无效"
+
 
 
 class MissingText(KeyError):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from pathlib import Path
 from typing import Annotated
 
@@ -77,6 +78,13 @@ def score(data: DataOpt = None, store: StoreOpt = None, home: HomeOpt = None, co
                 scored = spark_build_scores(source, settings, target, bundle, dates, version, master, say)
             else:
                 scored = build_scores(source, settings, target, bundle, dates, version, progress=say)
+    # the SHAP waterfalls of the run (kept before its scores commit; the publication joins them)
+    from serving.waterfalls import build_waterfalls, record_waterfalls
+
+    started = time.perf_counter()
+    drawn = record_waterfalls(target, build_waterfalls(target, bundle, list(scored.values())), list(scored))
+    console.print(f"SHAP waterfalls of {drawn:,} scores kept for the account pages "
+                  f"({time.perf_counter() - started:.1f} s)")
     # the scores commit, then the alerts they raise (with tasks and digests) go to the operational store
     ops, _ = operations(home, config)
     new = record_scores(target, list(scored.values()), settings, engine=ops)
