@@ -9,6 +9,9 @@ child process for the console entry point itself).
 from __future__ import annotations
 
 import dataclasses
+import fcntl
+import os
+import pickle
 import shutil
 import sys
 from dataclasses import dataclass
@@ -87,26 +90,46 @@ class TrainedDemo:
         return data, store
 
 
+def _shared_temp(tmp_path_factory) -> Path:
+    """The session's temporary folder; under pytest-xdist the run's folder all workers share."""
+    base = tmp_path_factory.getbasetemp()
+    return base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+
+
 @pytest.fixture(scope="session")
 def trained_demo(tmp_path_factory):
-    """``trained_demo(accounts, months, seed)`` -> :class:`TrainedDemo`, built on first use only."""
+    """``trained_demo(accounts, months, seed)`` -> :class:`TrainedDemo`, built on first use only (under
+    pytest-xdist by the first worker that asks, under a file lock; the others load its pickled result)."""
     built: dict[tuple[int, int, int], TrainedDemo] = {}
 
     def get(accounts: int, months: int, seed: int) -> TrainedDemo:
         key = (accounts, months, seed)
         if key not in built:
-            from core.settings import load_settings
-            from demo.generator import write_demo_data
-            from features.pipeline import build_snapshots
-            from training.train import train_on_snapshots
-
-            root = tmp_path_factory.mktemp(f"demo-{accounts}x{months}-seed{seed}")
-            write_demo_data(root / "d", accounts=accounts, months=months, seed=seed)
-            build_snapshots(root / "d", load_settings(root / "d" / "churnwatch.yaml"), root / "s.duckdb")
-            built[key] = TrainedDemo(root, train_on_snapshots(root / "s.duckdb", root / "training"))
+            root = _shared_temp(tmp_path_factory) / f"demo-{accounts}x{months}-seed{seed}"
+            with open(f"{root}.lock", "w") as lock:
+                fcntl.flock(lock, fcntl.LOCK_EX)
+                saved = root / "result.pickle"
+                if saved.is_file():
+                    result = pickle.loads(saved.read_bytes())
+                else:
+                    result = _build_demo(root, accounts, months, seed)
+                    saved.write_bytes(pickle.dumps(result))
+            built[key] = TrainedDemo(root, result)
         return built[key]
 
     return get
+
+
+def _build_demo(root: Path, accounts: int, months: int, seed: int):
+    from core.settings import load_settings
+    from demo.generator import write_demo_data
+    from features.pipeline import build_snapshots
+    from training.train import train_on_snapshots
+
+    shutil.rmtree(root, ignore_errors=True)  # a build cut off half-way
+    write_demo_data(root / "d", accounts=accounts, months=months, seed=seed)
+    build_snapshots(root / "d", load_settings(root / "d" / "churnwatch.yaml"), root / "s.duckdb")
+    return train_on_snapshots(root / "s.duckdb", root / "training")
 
 
 @dataclass
@@ -139,3 +162,22 @@ def run_cli(monkeypatch, capsys):
     yield run
     if "workflow.db" in sys.modules:  # the commands' operational-store engines: closed, as at a process's exit
         sys.modules["workflow.db"].dispose_all()
+
+
+#: Packages whose expensive fixture is package- or session-scoped and not shared across processes:
+#: under pytest-xdist one worker runs the whole package (every other test file is its own group).
+WHOLE_PACKAGES = {"managers", "monitoring", "spark"}
+TESTS = Path(__file__).resolve().parent
+
+
+def pytest_collection_modifyitems(config, items):
+    """With ``-n 2 --dist loadgroup`` (pytest-xdist): each test file is one unit of work, so that
+    its module fixtures are built once, and the packages above are one unit each."""
+    if not config.pluginmanager.hasplugin("xdist"):
+        return
+    for item in items:
+        if item.get_closest_marker("xdist_group"):
+            continue
+        parts = Path(item.path).resolve().relative_to(TESTS).parts
+        group = parts[0] if parts[0] in WHOLE_PACKAGES else "/".join(parts)
+        item.add_marker(pytest.mark.xdist_group(group))
