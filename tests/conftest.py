@@ -1,6 +1,21 @@
-"""Shared fixtures. Services (PostgreSQL) are started by the session itself."""
+"""Shared fixtures. Services (PostgreSQL) are started by the session itself.
+
+``trained_demo`` builds a demo data folder, its snapshots and a model trained on them ONCE per
+test session for each size asked (packages that used to build the same 300 x 24 setup each now
+share one); ``run_cli`` is ``churnwatch`` in this process (the fast layer; a few tests keep a real
+child process for the console entry point itself).
+"""
 
 from __future__ import annotations
+
+import dataclasses
+import fcntl
+import os
+import pickle
+import shutil
+import sys
+from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
@@ -38,3 +53,131 @@ def _fresh_bentoml_metrics():
     yield
     for collector in set(REGISTRY._collector_to_names) - before:  # noqa: SLF001
         REGISTRY.unregister(collector)
+
+
+@dataclass(frozen=True)
+class TrainedDemo:
+    """Demo data (``root/d``), its snapshots (``root/s.duckdb``) and the model trained on them.
+
+    Shared by the whole session: READ ONLY. ``copy_to`` gives a caller its own data folder and
+    store to write into; ``result()`` its own ``TrainResult`` (``log_run`` sets version and run
+    id on it). The bundle itself is one object, used read-only (predictions, explanations)."""
+
+    root: Path
+    trained: object  # training.train.TrainResult
+
+    @property
+    def data(self) -> Path:
+        return self.root / "d"
+
+    @property
+    def store(self) -> Path:
+        return self.root / "s.duckdb"
+
+    @property
+    def bundle(self):
+        return self.trained.bundle
+
+    def result(self):
+        return dataclasses.replace(self.trained)
+
+    def copy_to(self, data: Path, store: Path) -> tuple[Path, Path]:
+        """The data folder copied to ``data`` (its churnwatch.yaml finds its own tables) and the
+        snapshot store to ``store``."""
+        shutil.copytree(self.data, data)
+        store.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(self.store, store)
+        return data, store
+
+
+def _shared_temp(tmp_path_factory) -> Path:
+    """The session's temporary folder; under pytest-xdist the run's folder all workers share."""
+    base = tmp_path_factory.getbasetemp()
+    return base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+
+
+@pytest.fixture(scope="session")
+def trained_demo(tmp_path_factory):
+    """``trained_demo(accounts, months, seed)`` -> :class:`TrainedDemo`, built on first use only (under
+    pytest-xdist by the first worker that asks, under a file lock; the others load its pickled result)."""
+    built: dict[tuple[int, int, int], TrainedDemo] = {}
+
+    def get(accounts: int, months: int, seed: int) -> TrainedDemo:
+        key = (accounts, months, seed)
+        if key not in built:
+            root = _shared_temp(tmp_path_factory) / f"demo-{accounts}x{months}-seed{seed}"
+            with open(f"{root}.lock", "w") as lock:
+                fcntl.flock(lock, fcntl.LOCK_EX)
+                saved = root / "result.pickle"
+                if saved.is_file():
+                    result = pickle.loads(saved.read_bytes())
+                else:
+                    result = _build_demo(root, accounts, months, seed)
+                    saved.write_bytes(pickle.dumps(result))
+            built[key] = TrainedDemo(root, result)
+        return built[key]
+
+    return get
+
+
+def _build_demo(root: Path, accounts: int, months: int, seed: int):
+    from core.settings import load_settings
+    from demo.generator import write_demo_data
+    from features.pipeline import build_snapshots
+    from training.train import train_on_snapshots
+
+    shutil.rmtree(root, ignore_errors=True)  # a build cut off half-way
+    write_demo_data(root / "d", accounts=accounts, months=months, seed=seed)
+    build_snapshots(root / "d", load_settings(root / "d" / "churnwatch.yaml"), root / "s.duckdb")
+    return train_on_snapshots(root / "s.duckdb", root / "training")
+
+
+@dataclass
+class CliRun:
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+@pytest.fixture
+def run_cli(monkeypatch, capsys):
+    """``run_cli(*args)``: ``churnwatch ARGS`` through ``churnwatch.cli.main`` in this process (real
+    exit codes, ``COLUMNS=200``); returns a :class:`CliRun`."""
+    from churnwatch.cli import main
+
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)  # mlflow.set_tracking_uri sets it in-process
+    monkeypatch.setenv("COLUMNS", "200")  # Rich reads it on each print
+
+    def run(*args: object) -> CliRun:
+        monkeypatch.setattr(sys, "argv", ["churnwatch", *map(str, args)])
+        capsys.readouterr()
+        try:
+            main()
+            code = 0
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+        out = capsys.readouterr()
+        return CliRun(code, out.out, out.err)
+
+    yield run
+    if "workflow.db" in sys.modules:  # the commands' operational-store engines: closed, as at a process's exit
+        sys.modules["workflow.db"].dispose_all()
+
+
+#: Packages whose expensive fixture is package- or session-scoped and not shared across processes:
+#: under pytest-xdist one worker runs the whole package (every other test file is its own group).
+WHOLE_PACKAGES = {"managers", "monitoring", "spark"}
+TESTS = Path(__file__).resolve().parent
+
+
+def pytest_collection_modifyitems(config, items):
+    """With ``-n 2 --dist loadgroup`` (pytest-xdist): each test file is one unit of work, so that
+    its module fixtures are built once, and the packages above are one unit each."""
+    if not config.pluginmanager.hasplugin("xdist"):
+        return
+    for item in items:
+        if item.get_closest_marker("xdist_group"):
+            continue
+        parts = Path(item.path).resolve().relative_to(TESTS).parts
+        group = parts[0] if parts[0] in WHOLE_PACKAGES else "/".join(parts)
+        item.add_marker(pytest.mark.xdist_group(group))

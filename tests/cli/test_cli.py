@@ -1,4 +1,8 @@
-"""The command line end to end: demo path, files written, exit codes."""
+"""The command line end to end: demo path, files written, exit codes.
+
+The demo runs the real console entry point in a child process (the one end-to-end run of the whole
+path); the smaller checks call the same ``churnwatch.cli.main`` in this process (``run_cli``).
+"""
 
 from __future__ import annotations
 
@@ -56,12 +60,12 @@ def test_demo_runs_the_whole_path_and_says_what_to_open_next(tmp_path):
     assert again >= rows
 
 
-def test_rerunning_features_for_a_date_replaces_its_rows(tmp_path):
+def test_rerunning_features_for_a_date_replaces_its_rows(tmp_path, run_cli):
     home = tmp_path / "h"
     data = tmp_path / "d"
-    assert run("demo-data", "--out", str(data), "--accounts", "60", "--months", "12").returncode == 0
+    assert run_cli("demo-data", "--out", data, "--accounts", "60", "--months", "12").returncode == 0
     for _ in range(2):
-        r = run("features", "--data", str(data), "--as-of", "2024-08-07", home=home)
+        r = run_cli("features", "--data", data, "--as-of", "2024-08-07", "--home", home)
         assert r.returncode == 0, r.stderr[-2000:]
     with duckdb.connect(str(home / "store.duckdb"), read_only=True) as con:
         n, d = con.execute("SELECT count(*), count(DISTINCT account_id) FROM snapshots "
@@ -69,21 +73,21 @@ def test_rerunning_features_for_a_date_replaces_its_rows(tmp_path):
     assert n == d > 0
 
 
-def test_no_data_source_is_a_clear_usage_error(tmp_path):
-    r = run("features", home=tmp_path / "empty")
+def test_no_data_source_is_a_clear_usage_error(tmp_path, run_cli):
+    r = run_cli("features", "--home", tmp_path / "empty")
     assert r.returncode == 2
     assert "no data source" in r.stderr and "Traceback" not in r.stderr
 
 
-def test_bad_option_is_exit_2(tmp_path):
-    r = run("features", "--as-of", "yesterday", "--data", str(tmp_path), home=tmp_path)
+def test_bad_option_is_exit_2(tmp_path, run_cli):
+    r = run_cli("features", "--as-of", "yesterday", "--data", tmp_path, "--home", tmp_path)
     assert r.returncode == 2
-    r = run("nonsense-command")
+    r = run_cli("nonsense-command")
     assert r.returncode == 2
 
 
-def test_bad_drift_date_is_a_clear_usage_error(tmp_path):
-    r = run("demo-data", "--out", str(tmp_path / "d"), "--accounts", "20", "--drift-from", "2025-13-01")
+def test_bad_drift_date_is_a_clear_usage_error(tmp_path, run_cli):
+    r = run_cli("demo-data", "--out", tmp_path / "d", "--accounts", "20", "--drift-from", "2025-13-01")
     assert r.returncode == 2
     assert "--drift-from '2025-13-01': expected a date as YYYY-MM-DD" in r.stderr
     assert not (tmp_path / "d").exists()

@@ -1,4 +1,5 @@
-"""`churnwatch diagnose` run as the real command (subprocess) on a tiny hand-built data folder."""
+"""`churnwatch diagnose` on a tiny hand-built data folder: the usage errors through the real console
+entry point (a child process), the runs through ``churnwatch.cli.main`` in this process (``run_cli``)."""
 
 from __future__ import annotations
 
@@ -13,10 +14,15 @@ from tests.diagnosis.test_diagnosis_figures import ACCOUNTS, EVENTS, FEEDBACK, S
 from tests.tiny import write_tables
 
 
-def run(*args):
+def real_run(*args):
     env = {**os.environ, "COLUMNS": "200"}
     return subprocess.run([sys.executable, "-m", "churnwatch", "diagnose", *args], capture_output=True, text=True,
                           timeout=300, env=env)
+
+
+@pytest.fixture
+def run(run_cli):
+    return lambda *args: run_cli("diagnose", *args)
 
 
 @pytest.fixture(scope="module")
@@ -26,14 +32,14 @@ def data(tmp_path_factory):
 
 
 def test_a_window_too_close_to_the_data_end_exits_2_with_a_message(data, tmp_path):
-    r = run("--data", str(data), "--home", str(tmp_path / "h"), "--start", "2024-02-01", "--end", "2024-12-15")
+    r = real_run("--data", str(data), "--home", str(tmp_path / "h"), "--start", "2024-02-01", "--end", "2024-12-15")
     assert r.returncode == 2
     assert "error:" in r.stderr and "could still renew" in r.stderr
-    r = run("--data", str(data), "--home", str(tmp_path / "h"), "--start", "2024-02-01")
+    r = real_run("--data", str(data), "--home", str(tmp_path / "h"), "--start", "2024-02-01")
     assert r.returncode == 2 and "--start and --end go together" in r.stderr
 
 
-def test_a_run_writes_the_tables_and_prints_the_summary(data, tmp_path):
+def test_a_run_writes_the_tables_and_prints_the_summary(data, tmp_path, run):
     out = tmp_path / "out"
     r = run("--data", str(data), "--home", str(tmp_path / "h"), "--start", "2024-02-01", "--end", "2024-05-01",
             "--out", str(out))
@@ -47,7 +53,7 @@ def test_a_run_writes_the_tables_and_prints_the_summary(data, tmp_path):
     assert json.loads((out / "diagnosis.json").read_text())["accounts"] == 5
 
 
-def test_interviews_without_a_churn_in_the_window_do_not_crash(data, tmp_path):
+def test_interviews_without_a_churn_in_the_window_do_not_crash(data, tmp_path, run):
     # June 2024: no relationship ends in (Jun 1, Jul 1], a4's interview is dated Jul 1: coverage undefined
     r = run("--data", str(data), "--home", str(tmp_path / "h"), "--start", "2024-06-01", "--end", "2024-07-01",
             "--out", str(tmp_path / "out"))

@@ -11,11 +11,8 @@ import pytest
 
 from core.settings import Settings, dump_settings, load_settings
 from core.store import connect, read_meta
-from demo.generator import write_demo_data
-from features.pipeline import build_snapshots
 from serving.batch import score_as_of
 from training.bundle import ModelBundle
-from training.train import train_on_snapshots
 from workflow.alerts import raise_alerts
 
 
@@ -31,16 +28,14 @@ class Home:
 
 
 @pytest.fixture(scope="package")
-def home(tmp_path_factory) -> Home:
+def home(tmp_path_factory, trained_demo) -> Home:
     """300 accounts x 24 months, scored on two dates four weeks apart (the later = the data end)."""
     root = tmp_path_factory.mktemp("managers")
-    data = root / "demo-data"
-    write_demo_data(data, accounts=300, months=24, seed=6)
+    demo = trained_demo(300, 24, 6)  # the session's shared build (tests/conftest.py), copied here
+    data, store = demo.copy_to(root / "demo-data", root / "store.duckdb")
     settings = load_settings(data / "churnwatch.yaml")
     dump_settings(settings, root / "churnwatch.yaml")  # data: is absolute, so the home's config finds it
-    store = root / "store.duckdb"
-    build_snapshots(data, settings, store)
-    bundle = train_on_snapshots(store, root / "training").bundle
+    bundle = demo.bundle
     bundle_dir = bundle.save(root / "bundle")
     with connect(store, read_only=True) as con:
         end = read_meta(con).data_end

@@ -1,4 +1,9 @@
-"""`churnwatch explain` and `churnwatch report` as a person types them (real processes, exit codes)."""
+"""`churnwatch explain` and `churnwatch report` as a person types them (exit codes, output).
+
+One check runs the real console entry point in a child process; the others call the same
+``churnwatch.cli.main`` in this process (``run_cli``, tests/conftest.py): the same exit codes and
+output without importing the whole stack again for each command.
+"""
 
 from __future__ import annotations
 
@@ -9,12 +14,19 @@ import sys
 
 import duckdb
 import pandas as pd
+import pytest
 
 
-def run(*args, home, timeout=300):
+def real_run(*args, home, timeout=300):
     cmd = [sys.executable, "-m", "churnwatch", *args, "--home", str(home.root)]
     env = {**os.environ, "COLUMNS": "200"}  # Rich wraps table cells to the terminal width
     return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
+
+
+@pytest.fixture
+def run(run_cli):
+    """``run(*args, home=...)``: ``churnwatch ARGS --home HOME`` in this process."""
+    return lambda *args, home: run_cli(*args, "--home", home.root)
 
 
 def _riskiest(home) -> tuple[str, str, list[dict], list[dict]]:
@@ -26,13 +38,13 @@ def _riskiest(home) -> tuple[str, str, list[dict], list[dict]]:
 
 
 def test_explain_an_unknown_account_exits_2_with_a_clear_message(home):
-    r = run("explain", "ACC-NOPE", home=home)
+    r = real_run("explain", "ACC-NOPE", home=home)  # the console entry point in a real process
     assert r.returncode == 2
     assert "'ACC-NOPE' has no score in the score history" in r.stderr and "for example" in r.stderr
     assert "Traceback" not in r.stderr
 
 
-def test_explain_shows_health_trend_reasons_and_playbook_in_both_languages(home):
+def test_explain_shows_health_trend_reasons_and_playbook_in_both_languages(home, run):
     acc, tier, en, zh = _riskiest(home)
     r = run("explain", acc, home=home)
     assert r.returncode == 0, r.stderr[-2000:]
@@ -47,7 +59,7 @@ def test_explain_shows_health_trend_reasons_and_playbook_in_both_languages(home)
     assert "".join(zh[0]["text"].split())[:8] in out
 
 
-def test_report_command_writes_the_file_and_refuses_bad_input(home, tmp_path):
+def test_report_command_writes_the_file_and_refuses_bad_input(home, run, tmp_path):
     out = tmp_path / "r.html"
     r = run("report", "--tier", "high", "--lang", "zh", "--top", "2", "--out", str(out),
             "--model", str(home.bundle_dir), home=home)
@@ -70,7 +82,7 @@ def _mrr_from_raw(data, account_id, day) -> float:
     return float(subs.loc[(start <= t) & (end.isna() | (end > t)), "mrr"].sum())
 
 
-def test_explain_prints_each_signals_actual_value(home):
+def test_explain_prints_each_signals_actual_value(home, run):
     acc, _tier, en, _zh = _riskiest(home)
     with duckdb.connect(str(home.store), read_only=True) as con:
         row = con.execute("SELECT * FROM snapshots WHERE account_id = ? AND as_of = ?",
@@ -85,7 +97,7 @@ def test_explain_prints_each_signals_actual_value(home):
         assert item["text"] in out
 
 
-def test_explain_prints_brackets_literally_recomputes_a_gone_snapshot_and_honours_points(altered):
+def test_explain_prints_brackets_literally_recomputes_a_gone_snapshot_and_honours_points(altered, run):
     acc = altered.gone
     with duckdb.connect(str(altered.store), read_only=True) as con:
         day, n_scores = con.execute("SELECT max(as_of), count(*) FROM score_history WHERE account_id = ?",
@@ -103,7 +115,7 @@ def test_explain_prints_brackets_literally_recomputes_a_gone_snapshot_and_honour
     assert r.returncode == 2 and f"'{acc}' has no score on or before 2000-01-01" in r.stderr
 
 
-def test_report_out_folder_and_a_model_that_does_not_load(home, tmp_path):
+def test_report_out_folder_and_a_model_that_does_not_load(home, run, tmp_path):
     r = run("report", "--top", "1", "--out", str(tmp_path), "--model", str(home.bundle_dir), home=home)
     assert r.returncode == 0, r.stderr[-2000:]
     assert (tmp_path / f"churn-report-{home.dates[1]}.html").is_file()  # the default name inside the folder

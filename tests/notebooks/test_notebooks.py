@@ -11,24 +11,22 @@ from nbclient import NotebookClient
 
 from core.home import Home
 from core.settings import dump_settings, load_settings
-from demo.generator import write_demo_data
-from features.pipeline import build_snapshots
 from training.registry import set_champion, setup
-from training.train import log_run, params_of, train_on_snapshots
+from training.train import log_run, params_of
 
 NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
 
 
 @pytest.fixture(scope="module")
-def demo_home(tmp_path_factory):
-    """300 accounts x 24 months: demo data, churnwatch.yaml, snapshots, champion model (about 30 s)."""
+def demo_home(tmp_path_factory, trained_demo):
+    """300 accounts x 24 months: demo data, churnwatch.yaml, snapshots, champion model (the session's build)."""
     h = Home(tmp_path_factory.mktemp("nb") / "home")
-    write_demo_data(h.root / "demo-data", accounts=300, months=24, seed=6)
+    demo = trained_demo(300, 24, 6)  # the session's shared build (tests/conftest.py), copied here
+    demo.copy_to(h.root / "demo-data", h.store)
     settings = load_settings(h.root / "demo-data" / "churnwatch.yaml")
     settings = settings.model_copy(update={"data": str(h.root / "demo-data")})
     dump_settings(settings, h.root / "churnwatch.yaml")
-    build_snapshots(h.root / "demo-data", settings, h.store)
-    result = train_on_snapshots(h.store, h.reports / "training" / "run")
+    result = demo.result()
     result = log_run(result, h.tracking_uri, h.mlflow_artifacts, params_of(result))
     set_champion(setup(h.tracking_uri, h.mlflow_artifacts), result.version, "notebook tests")
     return h

@@ -5,17 +5,14 @@ from __future__ import annotations
 import pytest
 
 from core.settings import load_settings
-from demo.generator import write_demo_data
-from features.pipeline import build_snapshots
-from training.train import train_on_snapshots
 
 
 @pytest.fixture(scope="package")
-def trained_setup(tmp_path_factory):
-    """(folder, settings, bundle): 300 accounts x 24 months, snapshots in folder/s.duckdb."""
+def trained_setup(tmp_path_factory, trained_demo):
+    """(folder, settings, bundle): 300 accounts x 24 months, snapshots in folder/s.duckdb (a copy of the
+    session's shared build, tests/conftest.py: the serving tests write into this store)."""
     tmp = tmp_path_factory.mktemp("serving")
-    write_demo_data(tmp / "d", accounts=300, months=24, seed=6)
+    demo = trained_demo(300, 24, 6)
+    demo.copy_to(tmp / "d", tmp / "s.duckdb")
     settings = load_settings(tmp / "d" / "churnwatch.yaml")
-    build_snapshots(tmp / "d", settings, tmp / "s.duckdb")
-    return tmp, settings, train_on_snapshots(tmp / "s.duckdb", tmp / "out").bundle
-
+    return tmp, settings, demo.bundle

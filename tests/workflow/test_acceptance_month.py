@@ -18,11 +18,10 @@ import sqlalchemy as sa
 
 from core.settings import TaskSettings, Webhook, dump_settings, load_settings
 from core.store import read_meta
-from demo.generator import CSMS, write_demo_data
+from demo.generator import CSMS
 from serving.batch import build_scores, record_scores
 from tests.workflow.outreach_helpers import smtp_server
 from tests.workflow.receiver import Receiver
-from training.train import train_on_snapshots
 from workflow import db
 from workflow.alerts import ALERTS
 from workflow.email import EMAILS
@@ -34,15 +33,13 @@ DAYS = 20
 
 
 @pytest.mark.slow
-def test_a_month_of_daily_scores_through_the_workflow(tmp_path):
-    from features.pipeline import build_snapshots
-
+def test_a_month_of_daily_scores_through_the_workflow(tmp_path, trained_demo):
     root = tmp_path / "home"
-    write_demo_data(root / "demo-data", accounts=150, months=12, seed=3)
-    settings = load_settings(root / "demo-data" / "churnwatch.yaml")
+    demo = trained_demo(150, 12, 3)  # the session's shared build (tests/conftest.py), copied here
     store = root / "store.duckdb"
-    build_snapshots(str(root / "demo-data"), settings, store)
-    result = train_on_snapshots(store, root / "training")
+    demo.copy_to(root / "demo-data", store)
+    settings = load_settings(root / "demo-data" / "churnwatch.yaml")
+    result = demo.result()
     with duckdb.connect(str(store), read_only=True) as con:
         end = read_meta(con).data_end
     dates = [end - dt.timedelta(days=DAYS - 1 - i) for i in range(DAYS)]

@@ -7,8 +7,6 @@ settings set`` is used by the next ``churnwatch alerts`` run. On SQLite and Post
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import threading
 from pathlib import Path
 
@@ -175,14 +173,16 @@ def test_a_running_process_picks_a_new_version_up_on_its_next_read(engine):
         live.get()
 
 
-def cli(home: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "churnwatch", *args, "--home", str(home)], capture_output=True,
-                          text=True, timeout=120, cwd=ROOT)
+@pytest.fixture
+def cli(run_cli):
+    """``cli(home, *args)``: ``churnwatch ARGS --home HOME`` through ``churnwatch.cli.main`` in this process
+    (tests/conftest.py ``run_cli``: real exit codes and output, one import of the stack for all commands)."""
+    return lambda home, *args: run_cli(*args, "--home", home)
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("store", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def test_an_alert_rule_set_by_cli_is_used_by_the_next_alerts_run(tmp_path, store, request):
+def test_an_alert_rule_set_by_cli_is_used_by_the_next_alerts_run(tmp_path, store, request, cli):
     home = tmp_path / "home"
     home.mkdir()
     write_store(home / "store.duckdb", {"a1": [70] + [55] * 8})

@@ -4,10 +4,7 @@ printable form (escaped, rendered in headless Chromium), on SQLite and PostgreSQ
 
 from __future__ import annotations
 
-import os
 import shutil
-import subprocess
-import sys
 
 import pytest
 from fastapi import FastAPI
@@ -136,13 +133,14 @@ def test_bad_input_is_a_422_naming_the_field_and_an_unknown_account_a_404(store)
     assert r.status_code == 404 and "nobody" in r.text
 
 
-def cli(*args, **kw):
-    return subprocess.run([sys.executable, "-m", "churnwatch", *args], capture_output=True, text=True, timeout=300,
-                          env={**os.environ, "COLUMNS": "200"}, **kw)
+@pytest.fixture
+def cli(run_cli):
+    """``churnwatch ARGS`` through ``churnwatch.cli.main`` in this process (tests/conftest.py ``run_cli``)."""
+    return run_cli
 
 
 @pytest.mark.slow
-def test_interviews_recorded_by_the_cli_feed_the_diagnose_command(tmp_path, monkeypatch):
+def test_interviews_recorded_by_the_cli_feed_the_diagnose_command(tmp_path, monkeypatch, cli):
     monkeypatch.delenv(db.URL_ENV, raising=False)
     imported = [f for f in FEEDBACK if f["account_id"] != "a1"]
     data = write_tables(tmp_path / "d", {"subscriptions": SUBS, "events": EVENTS, "accounts": ACCOUNTS,

@@ -5,8 +5,6 @@ tracebacks), with the audit log; an illegal step is a 409 / exit 2 naming the al
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -100,13 +98,15 @@ def test_http_errors_409_404_422_401_and_never_5xx(client):
     assert client.get(f"/tasks/{tid}").json()["status"] == "open"  # nothing refused changed anything
 
 
-def cli(home: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "churnwatch", *args, "--home", str(home)], capture_output=True,
-                          text=True, timeout=120, cwd=ROOT)
+@pytest.fixture
+def cli(run_cli):
+    """``cli(home, *args)``: ``churnwatch ARGS --home HOME`` through ``churnwatch.cli.main`` in this process
+    (tests/conftest.py ``run_cli``: real exit codes and output, one import of the stack for all commands)."""
+    return lambda home, *args: run_cli(*args, "--home", home)
 
 
 @pytest.mark.slow
-def test_a_task_through_every_state_by_cli_with_the_audit_log(tmp_path):
+def test_a_task_through_every_state_by_cli_with_the_audit_log(tmp_path, cli):
     home = tmp_path / "home"
     home.mkdir()
     write_store(home / "store.duckdb", {"a1": [70] + [50] * 8})

@@ -13,7 +13,6 @@ from core.settings import Settings
 from serving.launch import start_server, stop_server
 from tests.services import free_port
 from tests.workflow.test_tasks import BELOW, NOW, write_store
-from training.train import train_on_snapshots
 from workflow import db
 from workflow.alerts import raise_alerts
 
@@ -35,16 +34,11 @@ def call(base: str, path: str, body: dict | None = None, token: str | None = TOK
 
 
 @pytest.fixture(scope="module")
-def served(tmp_path_factory):
-    from core.settings import load_settings
-    from demo.generator import write_demo_data
-    from features.pipeline import build_snapshots
-
+def served(tmp_path_factory, trained_demo):
     tmp = tmp_path_factory.mktemp("served")
-    write_demo_data(tmp / "d", accounts=150, months=12, seed=3)
-    settings = load_settings(tmp / "d" / "churnwatch.yaml")
-    build_snapshots(tmp / "d", settings, tmp / "s.duckdb")
-    train_on_snapshots(tmp / "s.duckdb", tmp / "out").bundle.save(tmp / "bundle")
+    demo = trained_demo(150, 12, 3)  # the session's shared build (tests/conftest.py), copied here
+    demo.copy_to(tmp / "d", tmp / "s.duckdb")
+    demo.bundle.save(tmp / "bundle")
     home = tmp / "home"
     home.mkdir()
     write_store(home / "scores.duckdb", {"a1": [70] + [50] * 8})
