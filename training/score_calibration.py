@@ -21,8 +21,9 @@ so they stay strictly increasing there too. The logit is bounded to ``±LOGIT_BO
 ``choose_calibrator`` fits each method on ``k`` folds of the calibration rows and keeps the
 one with the lowest out-of-fold log loss, refitted on all rows: with equal weights, or with
 weights halving every ``RECENCY_HALF_LIFE_DAYS`` back from the latest as-of date when that
-calibrates the latest dates better in a purged forward check (``forward_check``: the base rate
-drifts over time, and only a drift that carries forward is worth following). The state is plain JSON
+calibrates the latest dates better, by more than a standard error, in a purged forward check
+(``forward_check``: the base rate drifts over time, and only a drift that carries forward is
+worth following). The state is plain JSON
 (``to_dict``); ``ScoreCalibrator.from_dict`` rebuilds it without pickle or scikit-learn.
 """
 
@@ -208,9 +209,13 @@ class ScoreCalibrator:
         return f"ScoreCalibrator(method={self.method!r})"
 
 
-def log_loss(y: np.ndarray, p: np.ndarray) -> float:
+def _row_losses(y: np.ndarray, p: np.ndarray) -> np.ndarray:
     p = np.clip(p, 1e-15, 1 - 1e-15)
-    return float(-np.mean(y * np.log(p) + (1 - y) * np.log(1 - p)))
+    return -(y * np.log(p) + (1 - y) * np.log(1 - p))
+
+
+def log_loss(y: np.ndarray, p: np.ndarray) -> float:
+    return float(np.mean(_row_losses(y, p)))
 
 
 def recency_weights(dates: ArrayLike, half_life_days: float = RECENCY_HALF_LIFE_DAYS) -> np.ndarray:
@@ -228,8 +233,9 @@ def forward_check(scores: np.ndarray, y: np.ndarray, dates: ArrayLike, method: s
     calibrator is judged on a test block after a purge gap).
 
     Returns:
-        ``{"forward_equal": loss, "forward_recent": loss}``, or ``{}`` when there are too few
-        dates or churners on either side to tell.
+        ``{"forward_equal": loss, "forward_recent": loss, "forward_gain_se": SE}`` (SE: the
+        standard error of the mean per-row gain of the recent weights), or ``{}`` when there are
+        too few dates or churners on either side to tell.
     """
     d = pd.to_datetime(pd.Series(np.asarray(dates))).to_numpy("datetime64[D]")
     days = np.unique(d)
@@ -239,14 +245,16 @@ def forward_check(scores: np.ndarray, y: np.ndarray, dates: ArrayLike, method: s
     late, early = d >= cut, d <= cut - np.timedelta64(int(purge_days), "D")
     if min(y[late].sum(), y[early].sum()) < FORWARD_MIN_CHURNERS or y[early].all() or y[late].all():
         return {}
-    out = {}
+    rows = {}
     for name, w in (("forward_equal", None), ("forward_recent", recency_weights(d[early]))):
         try:
             cal = ScoreCalibrator(method).fit(scores[early], y[early], w)
         except CalibrationError:
             return {}
-        out[name] = log_loss(y[late], cal.predict(scores[late]))
-    return out
+        rows[name] = _row_losses(y[late], cal.predict(scores[late]))
+    gain = rows["forward_equal"] - rows["forward_recent"]
+    return {**{k: float(v.mean()) for k, v in rows.items()},
+            "forward_gain_se": float(gain.std(ddof=1) / np.sqrt(gain.size))}
 
 
 def choose_calibrator(scores: ArrayLike, y: ArrayLike, groups: ArrayLike | None = None, folds: int = 5,
@@ -254,9 +262,10 @@ def choose_calibrator(scores: ArrayLike, y: ArrayLike, groups: ArrayLike | None 
                       purge_days: int = 0) -> tuple[ScoreCalibrator, dict[str, float]]:
     """Each method's out-of-fold log loss on the calibration rows; the best, refitted on all.
 
-    With ``dates`` (the rows' as-of dates) the winner is then refitted with equal weights or
-    with ``recency_weights``, whichever has the lower log loss in ``forward_check`` (the base
-    rate drifts over time; the check tells whether the drift carries forward). The calibrator's
+    With ``dates`` (the rows' as-of dates) the winner is then refitted with ``recency_weights``
+    when they lower the log loss in ``forward_check`` by more than one standard error of the
+    gain (the base rate drifts over time; the check tells whether the drift carries forward;
+    within the noise the equal weights, which use the rows best, are kept). The calibrator's
     ``weighting_`` says which (``"equal"`` or ``"recent (half-life N days)"``).
 
     Args:
@@ -293,7 +302,7 @@ def choose_calibrator(scores: ArrayLike, y: ArrayLike, groups: ArrayLike | None 
         losses[method] = log_loss(labels, oof)
     best = min(losses, key=losses.get) if losses else "platt"
     forward = forward_check(s, labels, dates, best, purge_days) if dates is not None else {}
-    recent = bool(forward) and forward["forward_recent"] < forward["forward_equal"]
+    recent = bool(forward) and forward["forward_equal"] - forward["forward_recent"] > forward["forward_gain_se"]
     chosen = ScoreCalibrator(best).fit(s, labels, recency_weights(dates) if recent else None)
     chosen.weighting_ = f"recent (half-life {RECENCY_HALF_LIFE_DAYS} days)" if recent else "equal"
     return chosen, {**losses, **forward}
