@@ -241,6 +241,13 @@ def _versus(y: np.ndarray, p: np.ndarray, curves: dict[str, np.ndarray], groups:
         say(f"model - {name}: ROC-AUC {d['roc_auc_diff']:+.4f} (95% {d['roc_auc_lo']:+.4f} to "
             f"{d['roc_auc_hi']:+.4f}), PR-AUC {d['pr_auc_diff']:+.4f} (95% {d['pr_auc_lo']:+.4f} to "
             f"{d['pr_auc_hi']:+.4f})")
+    if out:  # the bar of issue 12: not below the best baseline beyond the interval
+        best = min(out, key=lambda n: out[n]["roc_auc_diff"])
+        d = out[best]
+        verdict = "met" if d["roc_auc_hi"] >= 0 else "not met"
+        say(f"against the best baseline ({best}): ROC-AUC {d['roc_auc_diff']:+.4f} (95% {d['roc_auc_lo']:+.4f} to "
+            f"{d['roc_auc_hi']:+.4f}); not below it beyond the interval: {verdict}")
+        out["best baseline"] = {**d, "baseline": best, "verdict": verdict}
     return out
 
 
