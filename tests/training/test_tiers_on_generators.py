@@ -29,7 +29,7 @@ def _event_log(folder, tmp):
 
 
 def _demo(tmp):
-    write_demo_data(tmp / "d", accounts=300, months=24, seed=4)
+    write_demo_data(tmp / "d", accounts=600, months=24, seed=4)
     return _event_log(tmp / "d", tmp)
 
 
@@ -39,11 +39,11 @@ def _consumer(tmp):
 
 
 def _stripe(tmp):
-    return _event_log(write_stripe_export(tmp / "d", accounts=500, seed=3)["correct"], tmp)
+    return _event_log(write_stripe_export(tmp / "d", accounts=800, seed=3)["correct"], tmp)
 
 
 def _flat(tmp):
-    return train_on_table(write_flat_table(tmp / "t.csv", rows=2000, seed=5), "Churn", "customer_id", tmp / "out")
+    return train_on_table(write_flat_table(tmp / "t.csv", rows=4000, seed=5), "Churn", "customer_id", tmp / "out")
 
 
 @pytest.mark.parametrize("make", [_demo, _consumer, _stripe, _flat], ids=["demo", "consumer", "stripe", "flat"])
