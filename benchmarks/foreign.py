@@ -251,8 +251,9 @@ def leakage_verdict(r: subprocess.CompletedProcess) -> str:
     if r.returncode == 0:
         return "accepted"
     message = (r.stderr or r.stdout).strip()
-    if "leak" in message.lower():
-        return "refused: " + " ".join(message.split())[:120]
+    if "leak" in message.lower():  # the error line, not the progress lines before it
+        lines = [line for line in message.splitlines() if "leak" in line.lower()]
+        return "refused: " + " ".join((lines[-1] if lines else message).split())[:120]
     return "-"
 
 
