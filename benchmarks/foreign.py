@@ -10,7 +10,9 @@ account-clustered bootstrap 95% interval of the ROC-AUC difference), ECE and ECE
 rate, the debiased ECE with its bootstrap 95% interval, the ECE a perfectly calibrated model
 would show on the same rows by chance, and whether ECE <= min(0.02, 0.1 x base rate) is met,
 not met or not measurable (``training.evaluation``), the count of probabilities exactly 0
-or 1, churn per tier (and whether it rises strictly), the leakage verdict and the wall time.
+or 1, churn and test rows per tier (and whether churn rises strictly), the run's own
+chosen-model-minus-best-baseline ROC-AUC with its interval and verdict, the leakage verdict and
+the wall time.
 
 Run (from the repository root; minutes at acceptance size on 2 cores)::
 
@@ -184,7 +186,9 @@ class Figures:
     ece_verdict: str = "-"  # ECE <= min(0.02, 0.1 x base rate): met / not met / not measurable
     extreme_p: int = -1  # probabilities exactly 0 or 1 (test rows + score history)
     tier_rates: dict[str, float | None] = field(default_factory=dict)
+    tier_counts: dict[str, int] = field(default_factory=dict)  # test rows per tier
     tiers_rising: bool = False
+    vs_best: str = "-"  # the run's own: model - best baseline, 95% interval, "not below beyond it" verdict
     leakage: str = "-"
     seconds: float = 0.0
     error: str = ""
@@ -215,11 +219,17 @@ def test_figures(fig: Figures, home: Path) -> pd.DataFrame:
     fig.ece_verdict = ece_verdict(est, fig.base_rate)[0]
     fig.extreme_p = int(((p <= 0) | (p >= 1)).sum())
     fig.model, fig.roc_auc, fig.baselines = comparison(home)
-    training = json.loads(newest(home, "bundle.json").read_text()).get("training", {})
+    meta = json.loads(newest(home, "bundle.json").read_text())
+    training = meta.get("training", {})
+    best = meta.get("metrics", {}).get("vs_baselines", {}).get("best baseline")
+    if best:
+        fig.vs_best = (f"{best['baseline']} {best['roc_auc_diff']:+.3f} [{best['roc_auc_lo']:+.3f}, "
+                       f"{best['roc_auc_hi']:+.3f}] {best['verdict']}")
     if "selection" in training:  # the candidate chosen on validation and the calibration that won
         fig.model = f"{training['selection'].get('chosen')}, {training.get('calibration', {}).get('method')}"
     rates = {t: (float(y[preds["tier"] == t].mean()) if (preds["tier"] == t).any() else None) for t in TIERS}
     fig.tier_rates = rates
+    fig.tier_counts = {t: int((preds["tier"] == t).sum()) for t in TIERS}
     seen = [r for r in rates.values() if r is not None]
     fig.tiers_rising = len(seen) == len(TIERS) and all(a < b for a, b in zip(seen, seen[1:], strict=False))
     return preds
@@ -241,8 +251,9 @@ def leakage_verdict(r: subprocess.CompletedProcess) -> str:
     if r.returncode == 0:
         return "accepted"
     message = (r.stderr or r.stdout).strip()
-    if "leak" in message.lower():
-        return "refused: " + " ".join(message.split())[:120]
+    if "leak" in message.lower():  # the error line, not the progress lines before it
+        lines = [line for line in message.splitlines() if "leak" in line.lower()]
+        return "refused: " + " ".join((lines[-1] if lines else message).split())[:120]
     return "-"
 
 
@@ -323,7 +334,7 @@ def _fmt(x: float) -> str:
 def print_table(figs: list[Figures]) -> None:
     head = ("set", "rows", "base", "model", "ROC-AUC", "baselines", "indep. LR", "diff [95% CI]", "ECE",
             "ECE/base", "debiased ECE [95% CI]", "noise", "ECE target", "p=0|1", "churn per tier (healthy..high)",
-            "rising", "leakage", "s")
+            "rows per tier", "rising", "vs best baseline (run's own)", "leakage", "s")
     print(" | ".join(head))
     for f in figs:
         tiers = "/".join("-" if r is None else f"{r:.1%}" for r in f.tier_rates.values())
@@ -332,7 +343,8 @@ def print_table(figs: list[Figures]) -> None:
                           ", ".join(f"{k} {_fmt(v)}" for k, v in f.baselines.items()), _fmt(f.independent_lr),
                           f"{d:+.3f} [{lo:+.3f}, {hi:+.3f}]", _fmt(f.ece), _fmt(f.ece_over_base),
                           "{} [{}, {}]".format(*map(_fmt, f.ece_debiased)), _fmt(f.ece_noise), f.ece_verdict,
-                          str(f.extreme_p), tiers, str(f.tiers_rising), f.leakage, f"{f.seconds:.0f}"]))
+                          str(f.extreme_p), tiers, "/".join(str(n) for n in f.tier_counts.values()),
+                          str(f.tiers_rising), f.vs_best, f.leakage, f"{f.seconds:.0f}"]))
         if f.error:
             print(f"    error: {f.error}")
 

@@ -4,6 +4,21 @@ The score is piecewise linear in the calibrated probability ``p`` through the pi
 ``(0, 100)``, ``(p80, 80)``, ``(p60, 60)``, ``(p40, 40)``, ``(1, 0)`` and rounded to an
 integer; the tier is read from that integer. So the tier boundaries fall exactly on the
 pins: ``p == p60`` gives health 60, which is ``low_risk``.
+
+Rounding never crosses a pin: a probability above ``p40`` by a hair gives 39 (``high_risk``), not
+40, so the tiers are exactly ``p <= p80`` healthy, ``p80 < p <= p60`` low, ``p60 < p <= p40``
+medium and ``p > p40`` high risk.
+
+**Pins anchored to the base rate and to the reference rows** (issue 12: tiers never empty when
+the model ranks). ``anchored_pins`` starts from ``(b, 2b, 4b)`` with ``b`` the *calibrated* base
+rate (the mean calibrated probability of held-out reference rows: the calibration block, or the
+out-of-fold rows when cross-fitting) and lowers a pin only where its tier would otherwise hold
+too few reference rows: at least ``MIN_TIER_SHARE`` of them are ``high_risk``, at least twice
+that ``medium_risk`` or higher, three times ``low_risk`` or higher, and ``healthy`` keeps at
+least ``MIN_TIER_SHARE`` (``p80`` raised if need be, staying below ``p60``). So a model whose
+probabilities never reach ``4b`` (a compressed blend on a 3% base rate) still fills every tier
+with its riskiest rows, and a model that does reach them keeps the absolute pins. At a high base
+rate the pins are clipped as in ``default_pins`` (26% gives ``0.26, 0.52, 0.76``).
 """
 
 from __future__ import annotations
@@ -18,6 +33,8 @@ from core.vocabulary import TIER_KEYS, TIERS
 
 #: Smallest default pin: a base rate of 0 still gives usable, strictly increasing pins.
 MIN_PIN = 1e-6
+#: Smallest share of the reference rows in each risk tier (cumulative from the top, see the module doc).
+MIN_TIER_SHARE = 0.05
 
 
 class HealthMapError(ChurnwatchError, ValueError):
@@ -49,6 +66,52 @@ def default_pins(base_rate: float) -> tuple[float, float, float]:
     p60 = min(2.0 * p80, (p80 + 1.0) / 2.0)
     p40 = min(2.0 * p60, (p60 + 1.0) / 2.0)
     return p80, p60, p40
+
+
+def _cut_above(p_desc: np.ndarray, share: float) -> float:
+    """A probability with (at least) ``share`` of the rows strictly above it: between the
+    ``ceil(share n)``-th largest value and the next smaller distinct one (ties stay together)."""
+    k = min(max(int(np.ceil(share * p_desc.size)), 1), p_desc.size)
+    v = p_desc[k - 1]
+    lower = p_desc[p_desc < v]
+    return float((v + lower[0]) / 2.0) if lower.size else float(np.nextafter(v, 0.0))
+
+
+def anchored_pins(base_rate: float, reference: ArrayLike,
+                  min_share: float = MIN_TIER_SHARE) -> tuple[float, float, float]:
+    """Pins ``(p80, p60, p40)``: ``default_pins(base_rate)``, each lowered only as far as needed
+    so that at least ``min_share`` of ``reference`` is ``high_risk`` (``p > p40``), ``2 min_share``
+    ``medium_risk`` or higher (``p > p60``) and ``3 min_share`` ``low_risk`` or higher (``p > p80``);
+    then ``p80`` raised, if need be and while below ``p60``, so that ``min_share`` is ``healthy``.
+
+    Args:
+        base_rate: the calibrated base rate (probability in [0, 1]).
+        reference: calibrated probabilities of held-out rows (not the training rows: in-sample
+            scores are over-confident).
+        min_share: smallest share per tier, in [0, 1/4].
+
+    Raises:
+        HealthMapError: base rate or share out of range, or ``reference`` not probabilities.
+    """
+    if not 0.0 <= min_share <= 0.25:
+        raise HealthMapError(f"min_share must be in [0, 1/4], got {min_share!r}")
+    p = np.asarray(reference, dtype=np.float64).ravel()
+    if p.size == 0 or not np.all(np.isfinite(p)) or p.min() < 0 or p.max() > 1:
+        raise HealthMapError("the reference rows must be a non-empty array of probabilities in [0, 1]")
+    pins = list(default_pins(base_rate))  # p80, p60, p40
+    if min_share == 0:
+        return _check_pins(*pins)
+    desc = np.sort(p)[::-1]
+    for i, share in ((2, min_share), (1, 2 * min_share), (0, 3 * min_share)):
+        pins[i] = min(pins[i], _cut_above(desc, share))
+        if i < 2 and pins[i] >= pins[i + 1]:  # ties across the cut: keep the pins strictly increasing
+            pins[i] = float(np.nextafter(pins[i + 1], 0.0))
+        pins[i] = max(pins[i], (i + 1) * MIN_PIN)
+    k = min(max(int(np.ceil(min_share * desc.size)), 1), desc.size)
+    floor = float(desc[::-1][k - 1])  # healthy (p <= p80) holds at least k rows from here up
+    if pins[0] < floor:
+        pins[0] = max(pins[0], min(floor, float(np.nextafter(pins[1], 0.0))))
+    return _check_pins(*pins)
 
 
 def _check_pins(p80: float, p60: float, p40: float) -> tuple[float, float, float]:
@@ -117,13 +180,17 @@ class HealthMap:
         """True when the pins were given as absolute probabilities."""
         return self.p80 is not None or self.p60 is not None or self.p40 is not None
 
-    def fit(self, y: ArrayLike | None = None, *, base_rate: float | None = None) -> HealthMap:
-        """Set the pins: explicit ones as given, else ``default_pins`` of the base rate.
+    def fit(self, y: ArrayLike | None = None, *, base_rate: float | None = None,
+            reference: ArrayLike | None = None, min_share: float = MIN_TIER_SHARE) -> HealthMap:
+        """Set the pins: explicit ones as given, else ``default_pins`` of the base rate, or with
+        ``reference`` ``anchored_pins`` (every risk tier holds at least ``min_share`` of it).
 
         Args:
             y: training labels (0/1); their mean is the base rate. Ignored if ``base_rate``
                 is given.
-            base_rate: the training base rate, if known directly.
+            base_rate: the (calibrated) base rate, if known directly.
+            reference: calibrated probabilities of held-out rows (optional).
+            min_share: smallest share of ``reference`` per risk tier.
 
         Raises:
             HealthMapError: only some pins given, pins not strictly increasing in (0, 1),
@@ -142,8 +209,9 @@ class HealthMap:
                 raise HealthMapError(
                     "HealthMap without explicit pins needs the training labels y or base_rate"
                 )
-            self.pins_ = default_pins(b)
+            self.pins_ = default_pins(b) if reference is None else anchored_pins(b, reference, min_share)
         self.base_rate_ = b
+        self.min_share_ = None if self.explicit or reference is None else float(min_share)
         return self
 
     @staticmethod
@@ -165,6 +233,14 @@ class HealthMap:
         """A fitted map with the default pins ``(b, 2b, 4b)`` (clipped, see ``default_pins``)."""
         return cls().fit(base_rate=base_rate)
 
+    @classmethod
+    def from_reference(cls, reference: ArrayLike, min_share: float = MIN_TIER_SHARE) -> HealthMap:
+        """A fitted map anchored to held-out calibrated probabilities: their mean is the base
+        rate, and every risk tier holds at least ``min_share`` of them (``anchored_pins``)."""
+        p = np.asarray(reference, dtype=np.float64)
+        base = float(p.mean()) if p.size and np.all(np.isfinite(p)) else float("nan")
+        return cls().fit(base_rate=base, reference=p, min_share=min_share)
+
     def _check_fitted(self) -> tuple[float, float, float]:
         if not hasattr(self, "pins_"):
             raise HealthMapError("HealthMap is not fitted: call fit(...) or from_dict(d) first")
@@ -174,7 +250,9 @@ class HealthMap:
         """Integer health score (0 = about to churn, 100 = safest) per calibrated probability.
 
         Piecewise linear through ``(0, 100), (p80, 80), (p60, 60), (p40, 40), (1, 0)``, then
-        ``np.rint`` (round half to even). Monotone non-increasing in ``p``.
+        ``np.rint`` (round half to even), except that a probability above a pin never rounds up
+        onto it (79.7 -> 79, not 80: the tier follows the pins exactly). Monotone non-increasing
+        in ``p``.
 
         Args:
             p: calibrated churn probabilities in [0, 1] (over the model's horizon).
@@ -192,21 +270,27 @@ class HealthMap:
                 f"churn probabilities must be finite and in [0, 1], got e.g. {prob.ravel()[:5]}"
             )
         raw = np.interp(prob, [0.0, p80, p60, p40, 1.0], [100.0, 80.0, 60.0, 40.0, 0.0])
-        return np.rint(raw).astype(np.int64)
+        health = np.rint(raw)
+        for pin, bound in ((p80, 80.0), (p60, 60.0), (p40, 40.0)):  # above a pin by a hair: the next tier
+            health = np.where((prob > pin) & (health >= bound), bound - 1.0, health)
+        return health.astype(np.int64)
 
     def tier(self, health: ArrayLike) -> np.ndarray:
         """Tier key per integer health score (see module function ``tier``)."""
         return tier(health)
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready state: the pins, the base rate and where the pins came from."""
+        """JSON-ready state: the pins, the base rate, where the pins came from (``explicit``,
+        ``base_rate`` or ``base_rate_and_reference``) and the minimum tier share used."""
         p80, p60, p40 = self._check_fitted()
         return {
             "p80": p80,
             "p60": p60,
             "p40": p40,
             "base_rate": self.base_rate_,
-            "pins_from": "explicit" if self.explicit else "base_rate",
+            "pins_from": "explicit" if self.explicit else (
+                "base_rate" if getattr(self, "min_share_", None) is None else "base_rate_and_reference"),
+            **({} if getattr(self, "min_share_", None) is None else {"min_tier_share": self.min_share_}),
         }
 
     @classmethod
@@ -224,6 +308,7 @@ class HealthMap:
         hm.pins_ = pins
         b = d.get("base_rate")
         hm.base_rate_ = None if b is None else float(b)
+        hm.min_share_ = None if d.get("min_tier_share") is None else float(d["min_tier_share"])
         return hm
 
     def __repr__(self) -> str:

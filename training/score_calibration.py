@@ -19,7 +19,11 @@ so they stay strictly increasing there too. The logit is bounded to ``±LOGIT_BO
 (probabilities within 1e-13 of 0 and 1), the only place ties can appear.
 
 ``choose_calibrator`` fits each method on ``k`` folds of the calibration rows and keeps the
-one with the lowest out-of-fold log loss, refitted on all rows. The state is plain JSON
+one with the lowest out-of-fold log loss, refitted on all rows: with equal weights, or with
+weights halving every ``RECENCY_HALF_LIFE_DAYS`` back from the latest as-of date when that
+calibrates the latest dates better, by more than a standard error, in a purged forward check
+(``forward_check``: the base rate drifts over time, and only a drift that carries forward is
+worth following). The state is plain JSON
 (``to_dict``); ``ScoreCalibrator.from_dict`` rebuilds it without pickle or scikit-learn.
 """
 
@@ -28,6 +32,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+import pandas as pd
 from numpy.typing import ArrayLike
 from scipy.special import expit, logit
 from sklearn.isotonic import IsotonicRegression
@@ -39,6 +44,11 @@ from training.calibration import CalibrationError, as_1d_finite
 KIND = "score"
 METHODS = ("platt", "beta", "isotonic", "isotonic_smooth")
 LOGIT_BOUND = 30.0
+#: Half-life (days) of the recent-date weighting tried against equal weights (``choose_calibrator``).
+RECENCY_HALF_LIFE_DAYS = 60
+#: The latest share of as-of dates that ``forward_check`` judges on, and the churners it needs per side.
+FORWARD_SHARE = 0.25
+FORWARD_MIN_CHURNERS = 20
 
 
 def _check_xy(scores: ArrayLike, y: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
@@ -50,9 +60,9 @@ def _check_xy(scores: ArrayLike, y: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
     return s, labels
 
 
-def _logistic(features: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, float]:
-    """An (almost) unregularised logistic fit: coefficients and intercept."""
-    lr = LogisticRegression(C=1e6, max_iter=1000).fit(features, y)
+def _logistic(features: np.ndarray, y: np.ndarray, w: np.ndarray | None = None) -> tuple[np.ndarray, float]:
+    """An (almost) unregularised logistic fit (``w``: row weights): coefficients and intercept."""
+    lr = LogisticRegression(C=1e6, max_iter=1000).fit(features, y, sample_weight=w)
     return lr.coef_[0].astype(float), float(lr.intercept_[0])
 
 
@@ -61,12 +71,13 @@ def _beta_features(s: np.ndarray) -> np.ndarray:
     return np.column_stack([-np.logaddexp(0.0, -s), np.logaddexp(0.0, s)])
 
 
-def _blocks(s: np.ndarray, y: np.ndarray, min_rows: int) -> tuple[np.ndarray, np.ndarray]:
-    """Isotonic blocks (merged to ``min_rows``): mean score and churn rate of each, both
-    strictly increasing."""
+def _blocks(s: np.ndarray, y: np.ndarray, min_rows: int, w: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Isotonic blocks (merged to ``min_rows``): (weighted) mean score and churn rate of each,
+    both strictly increasing."""
     order = np.argsort(s, kind="stable")
     s_sorted, y_sorted = s[order], y[order]
-    fitted = IsotonicRegression(out_of_bounds="clip").fit_transform(s_sorted, y_sorted)
+    w_sorted = np.ones_like(s_sorted) if w is None else w[order]
+    fitted = IsotonicRegression(out_of_bounds="clip").fit_transform(s_sorted, y_sorted, sample_weight=w_sorted)
     starts = np.flatnonzero(np.r_[True, np.diff(fitted) != 0])
     bounds = list(starts) + [len(s)]
     groups: list[list[int]] = []
@@ -78,8 +89,8 @@ def _blocks(s: np.ndarray, y: np.ndarray, min_rows: int) -> tuple[np.ndarray, np
     if len(groups) > 1 and groups[-1][1] - groups[-1][0] < min_rows:
         last = groups.pop()  # merged into the block before it
         groups[-1][1] = last[1]
-    xs = np.array([s_sorted[lo:hi].mean() for lo, hi in groups])
-    ys = np.array([y_sorted[lo:hi].mean() for lo, hi in groups])
+    xs = np.array([np.average(s_sorted[lo:hi], weights=w_sorted[lo:hi]) for lo, hi in groups])
+    ys = np.array([np.average(y_sorted[lo:hi], weights=w_sorted[lo:hi]) for lo, hi in groups])
     keep = np.r_[True, (np.diff(xs) > 0) & (np.diff(ys) > 0)]  # merged blocks stay increasing; guard anyway
     return xs[keep], ys[keep]
 
@@ -101,34 +112,41 @@ class ScoreCalibrator:
             raise CalibrationError(f"unknown calibration method {method!r} (one of {', '.join(METHODS)})")
         self.method = method
 
-    def fit(self, scores: ArrayLike, y: ArrayLike) -> ScoreCalibrator:
-        """Fit on raw scores (log-odds) and 0/1 labels.
+    def fit(self, scores: ArrayLike, y: ArrayLike, weight: ArrayLike | None = None) -> ScoreCalibrator:
+        """Fit on raw scores (log-odds) and 0/1 labels (``weight``: positive row weights, e.g.
+        ``recency_weights``).
 
         Raises:
-            CalibrationError: empty, NaN, lengths differ, labels not 0/1 or of one class.
+            CalibrationError: empty, NaN, lengths differ, labels not 0/1 or of one class, or
+                weights not positive.
         """
         s, labels = _check_xy(scores, y)
-        (a,), b = _logistic(s[:, None], labels)
+        w = None
+        if weight is not None:
+            w = as_1d_finite(weight, "weight")
+            if w.shape != s.shape or (w <= 0).any():
+                raise CalibrationError(f"weight must hold one positive number per row ({s.size})")
+        (a,), b = _logistic(s[:, None], labels, w)
         slope = a if a > 0 else 1.0  # a ranking model with no signal: keep the order anyway
         if self.method == "platt":
-            self.params_ = {"a": slope, "b": b if a > 0 else float(logit(labels.mean()))}
+            self.params_ = {"a": slope, "b": b if a > 0 else float(logit(np.average(labels, weights=w)))}
         elif self.method == "beta":
-            self.params_ = self._fit_beta(s, labels)
+            self.params_ = self._fit_beta(s, labels, w)
         else:
             n = len(s)
             min_rows = 1 if self.method == "isotonic" else max(30, n // 25)
-            xs, ys = _blocks(s, labels, min_rows)
+            xs, ys = _blocks(s, labels, min_rows, w)
             eps = 1.0 / (2.0 * (n + 1))
             self.params_ = {"x": xs.tolist(), "logit": logit(eps + (1 - 2 * eps) * ys).tolist(), "tail_slope": slope}
         return self
 
     @staticmethod
-    def _fit_beta(s: np.ndarray, y: np.ndarray) -> dict[str, float]:
+    def _fit_beta(s: np.ndarray, y: np.ndarray, w: np.ndarray | None = None) -> dict[str, float]:
         feats = _beta_features(s)
-        coef, c = _logistic(feats, y)
+        coef, c = _logistic(feats, y, w)
         if (coef < 0).any():  # keep the map increasing: refit on the feature with a positive weight
             j = int(np.argmax(coef))
-            (cj,), c = _logistic(feats[:, [j]], y)
+            (cj,), c = _logistic(feats[:, [j]], y, w)
             coef = np.zeros(2)
             coef[j] = max(cj, 1e-6)
         if coef.sum() <= 0:
@@ -155,7 +173,10 @@ class ScoreCalibrator:
         return expit(self._logit(as_1d_finite(scores, "scores")))
 
     def to_dict(self) -> dict[str, Any]:
-        return {"kind": KIND, "input": self.input_scale, "method": self.method, "params": self.params_}
+        out = {"kind": KIND, "input": self.input_scale, "method": self.method, "params": self.params_}
+        if getattr(self, "weighting_", None):  # informational: how the rows were weighted in the fit
+            out["weighting"] = self.weighting_
+        return out
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> ScoreCalibrator:
@@ -174,6 +195,8 @@ class ScoreCalibrator:
         if missing:
             raise CalibrationError(f"{cal.method} calibrator lacks parameter(s) {missing}")
         cal.params_ = params
+        if d.get("weighting"):
+            cal.weighting_ = str(d["weighting"])
         ok = {"platt": lambda: params["a"] > 0,
               "beta": lambda: params["a"] >= 0 and params["b"] >= 0 and params["a"] + params["b"] > 0}.get(
             cal.method, lambda: params["tail_slope"] > 0 and np.all(np.diff(params["x"]) > 0)
@@ -186,28 +209,84 @@ class ScoreCalibrator:
         return f"ScoreCalibrator(method={self.method!r})"
 
 
-def log_loss(y: np.ndarray, p: np.ndarray) -> float:
+def _row_losses(y: np.ndarray, p: np.ndarray) -> np.ndarray:
     p = np.clip(p, 1e-15, 1 - 1e-15)
-    return float(-np.mean(y * np.log(p) + (1 - y) * np.log(1 - p)))
+    return -(y * np.log(p) + (1 - y) * np.log(1 - p))
+
+
+def log_loss(y: np.ndarray, p: np.ndarray) -> float:
+    return float(np.mean(_row_losses(y, p)))
+
+
+def recency_weights(dates: ArrayLike, half_life_days: float = RECENCY_HALF_LIFE_DAYS) -> np.ndarray:
+    """Row weights halving every ``half_life_days`` back from the latest date (1 there)."""
+    d = pd.to_datetime(pd.Series(np.asarray(dates))).to_numpy("datetime64[D]")
+    age = (d.max() - d).astype(np.int64)
+    return 0.5 ** (age / float(half_life_days))
+
+
+def forward_check(scores: np.ndarray, y: np.ndarray, dates: ArrayLike, method: str,
+                  purge_days: int = 0) -> dict[str, float]:
+    """Does weighting recent dates calibrate the *next* dates better? ``method`` fitted on the
+    rows at least ``purge_days`` before the latest ``FORWARD_SHARE`` of the as-of dates, with
+    equal and with ``recency_weights``, judged by log loss on those latest dates (as the final
+    calibrator is judged on a test block after a purge gap).
+
+    Returns:
+        ``{"forward_equal": loss, "forward_recent": loss, "forward_gain_se": SE}`` (SE: the
+        standard error of the mean per-row gain of the recent weights), or ``{}`` when there are
+        too few dates or churners on either side to tell.
+    """
+    d = pd.to_datetime(pd.Series(np.asarray(dates))).to_numpy("datetime64[D]")
+    days = np.unique(d)
+    if days.size < 4:
+        return {}
+    cut = days[int(np.floor(days.size * (1 - FORWARD_SHARE)))]
+    late, early = d >= cut, d <= cut - np.timedelta64(int(purge_days), "D")
+    if min(y[late].sum(), y[early].sum()) < FORWARD_MIN_CHURNERS or y[early].all() or y[late].all():
+        return {}
+    rows = {}
+    for name, w in (("forward_equal", None), ("forward_recent", recency_weights(d[early]))):
+        try:
+            cal = ScoreCalibrator(method).fit(scores[early], y[early], w)
+        except CalibrationError:
+            return {}
+        rows[name] = _row_losses(y[late], cal.predict(scores[late]))
+    gain = rows["forward_equal"] - rows["forward_recent"]
+    return {**{k: float(v.mean()) for k, v in rows.items()},
+            "forward_gain_se": float(gain.std(ddof=1) / np.sqrt(gain.size))}
 
 
 def choose_calibrator(scores: ArrayLike, y: ArrayLike, groups: ArrayLike | None = None, folds: int = 5,
-                      seed: int = 0) -> tuple[ScoreCalibrator, dict[str, float]]:
+                      seed: int = 0, dates: ArrayLike | None = None,
+                      purge_days: int = 0) -> tuple[ScoreCalibrator, dict[str, float]]:
     """Each method's out-of-fold log loss on the calibration rows; the best, refitted on all.
+
+    With ``dates`` (the rows' as-of dates) the winner is then refitted with ``recency_weights``
+    when they lower the log loss in ``forward_check`` by more than one standard error of the
+    gain (the base rate drifts over time; the check tells whether the drift carries forward;
+    within the noise the equal weights, which use the rows best, are kept). The calibrator's
+    ``weighting_`` says which (``"equal"`` or ``"recent (half-life N days)"``).
 
     Args:
         scores: raw scores (log-odds) of held-out rows (a calibration block or out-of-fold).
         y: their 0/1 labels.
         groups: account ids: folds never split an account (optional).
         folds: number of folds (fewer when there are few churners).
+        dates: as-of date per row (optional).
+        purge_days: gap between the fitting and the judged dates in the forward check
+            (horizon + grace: no fitting label overlaps a judged one).
 
     Returns:
-        The fitted winner and ``{method: out-of-fold log loss}``.
+        The fitted winner and ``{method: out-of-fold log loss}`` plus, with ``dates``, the
+        forward check's ``forward_equal`` / ``forward_recent`` log losses.
     """
     s, labels = _check_xy(scores, y)
     k = int(min(folds, labels.sum(), (1 - labels).sum()))
     if k < 2:
-        return ScoreCalibrator("platt").fit(s, labels), {}
+        platt = ScoreCalibrator("platt").fit(s, labels)
+        platt.weighting_ = "equal"
+        return platt, {}
     if groups is not None and len(np.unique(groups)) >= k:
         splits = list(GroupKFold(n_splits=k).split(s, labels, np.asarray(groups)))
     else:
@@ -222,7 +301,11 @@ def choose_calibrator(scores: ArrayLike, y: ArrayLike, groups: ArrayLike | None 
             continue
         losses[method] = log_loss(labels, oof)
     best = min(losses, key=losses.get) if losses else "platt"
-    return ScoreCalibrator(best).fit(s, labels), losses
+    forward = forward_check(s, labels, dates, best, purge_days) if dates is not None else {}
+    recent = bool(forward) and forward["forward_equal"] - forward["forward_recent"] > forward["forward_gain_se"]
+    chosen = ScoreCalibrator(best).fit(s, labels, recency_weights(dates) if recent else None)
+    chosen.weighting_ = f"recent (half-life {RECENCY_HALF_LIFE_DAYS} days)" if recent else "equal"
+    return chosen, {**losses, **forward}
 
 
 def load_calibrator(d: dict[str, Any]):

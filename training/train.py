@@ -108,21 +108,27 @@ def _check_blocks(blocks: dict[str, pd.DataFrame | None]) -> None:
 
 
 def _calibrate(model, frame: FeatureFrame, cal: pd.DataFrame | None, train: pd.DataFrame, selection: Selection,
-               seed: int):
+               seed: int, purge_days: int = 0):
     """The calibrator chosen by out-of-fold log loss on the calibration block, or, when
-    cross-fitting, on the chosen candidate's out-of-fold scores of the training rows."""
+    cross-fitting, on the chosen candidate's out-of-fold scores of the training rows (equal or
+    recent-date weights by a purged forward check); also the calibrated probabilities of those
+    held-out rows (the health map's reference rows)."""
     if cal is not None:
         scores = model.predict(frame.transform(cal), raw_score=True)
-        return choose_calibrator(scores, cal["churn_label"].to_numpy(dtype=int),
-                                 groups=cal["account_id"].to_numpy(), seed=seed)
-    return choose_calibrator(selection.val_raw, selection.val_y, groups=train["account_id"].to_numpy(), seed=seed)
+        rows, y = cal, cal["churn_label"].to_numpy(dtype=int)
+    else:
+        scores, rows, y = selection.val_raw, train, selection.val_y
+    dates = rows["as_of"].to_numpy() if "as_of" in rows.columns and rows["as_of"].nunique() > 1 else None
+    calibrator, losses = choose_calibrator(scores, y, groups=rows["account_id"].to_numpy(), seed=seed, dates=dates,
+                                           purge_days=purge_days)
+    return calibrator, losses, calibrator.predict(scores)
 
 
 def fit_and_evaluate(train: pd.DataFrame, fit: pd.DataFrame | None, es: pd.DataFrame | None,
                      cal: pd.DataFrame | None, test: pd.DataFrame, catalogue: Catalogue, out: Path, seed: int = 0,
                      constrained: bool = True, rule_baseline: bool = True,
                      progress: Progress | None = None, folds: int = 4,
-                     allow_leaky: tuple[str, ...] = ()) -> TrainResult:
+                     allow_leaky: tuple[str, ...] = (), purge_days: int = 0) -> TrainResult:
     """Model choice, calibration, health map, baselines and evaluation on ``test``.
 
     With ``fit``, ``es`` and ``cal`` the purged layout: candidates fitted on ``fit`` and judged
@@ -162,10 +168,13 @@ def fit_and_evaluate(train: pd.DataFrame, fit: pd.DataFrame | None, es: pd.DataF
     say(f"training {selection.chosen} on {len(train):,} rows ({y_train.sum():,} churners), "
         f"{selection.rounds} trees")
     model = fit_chosen(selection, X_train, y_train, frame.names, frame.categorical, directions)
-    calibrator, cal_losses = _calibrate(model, frame, cal, train, selection, seed)
+    calibrator, cal_losses, reference = _calibrate(model, frame, cal, train, selection, seed, purge_days)
     say("calibration by out-of-fold log loss: " + ", ".join(f"{m} {v:.4f}" for m, v in cal_losses.items())
-        + f" -> {calibrator.method}")
-    health_map = HealthMap.from_base_rate(float(y_train.mean()))
+        + f" -> {calibrator.method}, {calibrator.weighting_} weights")
+    health_map = HealthMap.from_reference(reference)  # pins from the calibrated base rate and tier shares
+    say("health pins (p80, p60, p40): " + ", ".join(f"{v:.4f}" for v in health_map.pins_)
+        + f" (calibrated base rate {health_map.base_rate_:.4f}; each tier at least "
+          f"{health_map.min_share_:.0%} of the {len(reference):,} held-out rows)")
     bundle = ModelBundle(booster=model, calibrator=calibrator, health_map=health_map,
                          catalogue=catalogue, frame=frame,
                          reason_references=fit_references(train, model_catalogue))
@@ -214,7 +223,8 @@ def fit_and_evaluate(train: pd.DataFrame, fit: pd.DataFrame | None, es: pd.DataF
         "validation_roc_auc": selection.scores, "rounds_by_candidate": selection.rounds_by_candidate,
         "params": {k: v for k, v in selection.params.items() if k != "monotone_constraints"},
         "validation": "early-stopping block" if fit is not None else f"{len(folds_)} account-grouped folds"},
-        "calibration": {"method": calibrator.method, "out_of_fold_log_loss": cal_losses}}
+        "calibration": {"method": calibrator.method, "weighting": calibrator.weighting_,
+                        "out_of_fold_log_loss": cal_losses}, "health_map": health_map.to_dict()}
     return TrainResult(bundle=bundle, comparison=comparison, metrics=metrics, plots=plots,
                        training=training_info, started_at=started, leakage=leakage)
 
@@ -231,6 +241,13 @@ def _versus(y: np.ndarray, p: np.ndarray, curves: dict[str, np.ndarray], groups:
         say(f"model - {name}: ROC-AUC {d['roc_auc_diff']:+.4f} (95% {d['roc_auc_lo']:+.4f} to "
             f"{d['roc_auc_hi']:+.4f}), PR-AUC {d['pr_auc_diff']:+.4f} (95% {d['pr_auc_lo']:+.4f} to "
             f"{d['pr_auc_hi']:+.4f})")
+    if out:  # the bar of issue 12: not below the best baseline beyond the interval
+        best = min(out, key=lambda n: out[n]["roc_auc_diff"])
+        d = out[best]
+        verdict = "met" if d["roc_auc_hi"] >= 0 else "not met"
+        say(f"against the best baseline ({best}): ROC-AUC {d['roc_auc_diff']:+.4f} (95% {d['roc_auc_lo']:+.4f} to "
+            f"{d['roc_auc_hi']:+.4f}); not below it beyond the interval: {verdict}")
+        out["best baseline"] = {**d, "baseline": best, "verdict": verdict}
     return out
 
 
@@ -269,7 +286,7 @@ def train_on_labelled(rows: pd.DataFrame, catalogue: Catalogue, info: dict, stor
     blocks = {b: split.rows(rows, b) for b in names}
     result = fit_and_evaluate(blocks["train"], blocks["fit"], blocks["early_stopping"], blocks["calibration"],
                               blocks["test"], catalogue, out, seed=seed, progress=progress, folds=opts.folds,
-                              allow_leaky=allow_leaky)
+                              allow_leaky=allow_leaky, purge_days=info["horizon_days"] + info["grace_days"])
     result.started_at = started
     test = blocks["test"]
     scored = result.bundle.predict(test)
