@@ -32,7 +32,7 @@ from features.profile import ProfilePlan, profile_expression, profile_joins, pro
 from features.spec import SIZE_BANDS, Catalogue, FeatureSpec, build_catalogue
 from features.sql import is_in, lit
 from features.timeline import day_number, dn
-from features.windows import Grid, general_event_stages, grid_event_stages, regular_grid
+from features.windows import Grid, general_event_stages, grid_event_stages, mask_event_stages, mask_fits, regular_grid
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +49,12 @@ def stage_queries(settings: Settings, types: list[str], grid: Grid | None = None
     roles = settings.event_roles
     releases = list(roles.new_feature.items())
     rel_values = ", ".join(f"({lit(k)}, {day_number(v)})" for k, v in releases) or "(NULL, NULL)"
-    events = grid_event_stages(settings, types, grid) if grid else general_event_stages(settings, types)
+    if grid is None:
+        events = general_event_stages(settings, types)
+    elif mask_fits(grid):
+        events = mask_event_stages(settings, types, grid)
+    else:
+        events = grid_event_stages(settings, types, grid)
     return events + [
         ("tk", f"""
             SELECT s.account_id, s.tn,
