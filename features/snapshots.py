@@ -282,7 +282,8 @@ def final_query(catalogue: Catalogue, settings: Settings, absent: frozenset[str]
 
 def build_feature_tables(con: duckdb.DuckDBPyConnection, settings: Settings, general: bool = False,
                          profile: ProfilePlan | None = None, absent: frozenset[str] = frozenset(),
-                         progress: Reporter | StepCallback | None = None) -> tuple[Catalogue, list[str]]:
+                         progress: Reporter | StepCallback | None = None,
+                         types: list[str] | None = None) -> tuple[Catalogue, list[str]]:
     """Run the stages and leave the result in temp table ``snapshot_rows``.
 
     Needs ``spine`` and the ``clean_*`` tables (and ``raw_accounts`` / ``raw_subscriptions``
@@ -290,9 +291,10 @@ def build_feature_tables(con: duckdb.DuckDBPyConnection, settings: Settings, gen
     regular schedule takes the grid path (``features/windows.py``) unless ``general`` is
     set. ``absent`` names the tables and optional columns the source lacks (their features
     are null). Returns the catalogue (with this data's event types and own columns) and
-    every SQL statement run, for the Spark transpilation check.
+    every SQL statement run, for the Spark transpilation check. ``types``: the event types
+    (``event_types(con)``) when the caller has them already.
     """
-    base = build_catalogue(event_types(con))
+    base = build_catalogue(event_types(con) if types is None else types)
     plan = profile or ProfilePlan()
     catalogue = Catalogue(features=base.features + tuple(profile_specs(plan, settings)),
                           event_types=base.event_types)

@@ -349,11 +349,12 @@ def mask_event_stages(settings: Settings, types: list[str], grid: Grid) -> list[
     positions = ", ".join(f"({p}, {1 << p})" for p in range(top + 1))
     return [
         IDS,
-        ("ud", _typed_events(types, ", e.quantity AS n")),
+        # the only pass over the events
         ("ue", f"""
             SELECT aid, tid, uid, b, SUM(n) AS n{''.join(', ' + t for t in tails)},
                    BIT_OR(CAST(1 AS BIGINT) << off) AS dm, MAX(d) AS dmax
-            FROM (SELECT aid, tid, uid, d, n, {bucket} AS b, d - {t0} - {s} * {bucket} AS off FROM ud) x
+            FROM (SELECT aid, tid, uid, d, n, {bucket} AS b, d - {t0} - {s} * {bucket} AS off
+                  FROM ({_typed_events(types, ", e.quantity AS n")}) e) x
             GROUP BY aid, tid, uid, b"""),
         ("bk", f"""
             SELECT aid, b, {', '.join(bk_aggs)} FROM (
