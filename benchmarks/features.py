@@ -110,17 +110,19 @@ def main() -> None:
 
         spark_session(master)
     with TreeMemory() as memory:
-        t = time.perf_counter()
+        t, cpu0 = time.perf_counter(), time.process_time()
         result = build_snapshots(data, settings, store, as_of=as_of, threads=args.threads, engine=args.engine,
                                  master=master)
         wall = time.perf_counter() - t
+        cpu = time.process_time() - cpu0
     figures = {
         "date": dt.date.today().isoformat(),
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
         "engine": args.engine, "master": master, "accounts": args.accounts, "months": args.months, "scale": scale,
         "events": result.events, "as_of_dates": len(as_of), "snapshot_rows": result.rows,
         "features": len(result.catalogue.features),
-        "wall_s": round(wall, 2), "events_per_s": round(result.events / wall),
+        "wall_s": round(wall, 2), "cpu_s": round(cpu, 2), "load_average_1m": round(os.getloadavg()[0], 1),
+        "events_per_s": round(result.events / wall),
         "snapshot_rows_per_s": round(result.rows / wall),
         "stages_s": {k: round(v, 2) for k, v in result.seconds.items()},
         "peak_rss_mb": round(max(peak_rss_mb(), memory.peak)),

@@ -294,16 +294,17 @@ def mask_fits(grid: Grid) -> bool:
 
 
 def mask_event_stages(settings: Settings, types: list[str], grid: Grid) -> list[tuple[str, str]]:
-    """The grid path (same ``ev_wide``, same values) with bitmasks instead of sorts:
+    """The grid path (same ``ev_wide``, same values) without sorts over event or user rows:
 
-    * ``ue``: the one aggregation of the typed events, to (account, type, user, bucket):
-      sums, sums of the bucket's last r days, a mask of the bucket's days seen, the last day;
-    * counts and active days per bucket from it (active days: bits of the OR of the day
-      masks of the active types — no second pass over the events);
-    * distinct users: per (account, type, user) a mask of the buckets seen; the running
-      indices a user counts at are that mask smeared over ``q30`` buckets (and one more for a
-      bucket seen in its last ``30 mod step`` days); the +1/-1 deltas are the starts and ends
-      of its runs of set bits, read off with a join on bit positions. Exact, like the sort.
+    * ``bk``: one aggregation of the events to (account, type, bucket) — sums, sums of the
+      bucket's last r days, a mask of the bucket's days seen (active days are the bits of
+      the OR of the active types' masks: no pass of its own), the last day — pivoted;
+    * ``um``: one aggregation of the events to (account, type, user): a mask of the buckets
+      the user was seen in (one bit per bucket), and of those seen in their last
+      ``30 mod step`` days. The running indices a user counts at are that mask smeared over
+      ``q30`` buckets (one more for the second mask); the +1/-1 deltas of the running sum are
+      the starts and ends of its runs of set bits, read off by a join on bit positions.
+      Exact, like the sort of the grid path (tests compare the three paths).
     """
     roles, tid_in, active = _roles(settings, types)
     n_cols, u_cols = _value_columns(types)
@@ -339,33 +340,30 @@ def mask_event_stages(settings: Settings, types: list[str], grid: Grid) -> list[
     # or in the last r30 days of bucket j - q30
     smear = " | ".join([f"((m & {full >> i}) << {i})" if i else "m" for i in range(q30)]
                        + ([f"((gm & {full >> q30}) << {q30})"] if r30 else []))
-    g = f"CASE WHEN (dm >> {s - r30}) <> 0 THEN ubit END" if r30 else "CAST(NULL AS BIGINT)"
+    g = f"CASE WHEN off >= {s - r30} THEN ubit END" if r30 else "CAST(NULL AS BIGINT)"
     running = ", ".join(
         [f"SUM(COALESCE(k.{c}_full, 0)) OVER w AS {c}_p" for c, _ in count_cols]
         + [f"k.{c}_r{r}" for c, _ in count_cols for r in tails_of[c]]
-        + [f"SUM(COALESCE(u.{c}, 0)) OVER w AS {c}_p" for c in u_cols]
+        + [f"SUM(CAST(COALESCE(u.{c}, 0) AS DOUBLE)) OVER w AS {c}_p" for c in u_cols]  # doubles: no int128
         + ["MAX(k.lg) OVER w AS lg_p"])
     b_values = ", ".join(f"({b})" for b in range(b_lo, grid.k_max))
     positions = ", ".join(f"({p}, {1 << p})" for p in range(top + 1))
     return [
         IDS,
-        # the only pass over the events
-        ("ue", f"""
-            SELECT aid, tid, uid, b, SUM(n) AS n{''.join(', ' + t for t in tails)},
-                   BIT_OR(CAST(1 AS BIGINT) << off) AS dm, MAX(d) AS dmax
-            FROM (SELECT aid, tid, uid, d, n, {bucket} AS b, d - {t0} - {s} * {bucket} AS off
-                  FROM ({_typed_events(types, ", e.quantity AS n")}) e) x
-            GROUP BY aid, tid, uid, b"""),
+        # two passes over the events, each a small aggregation (one to (account, type, user,
+        # bucket) holds about as many groups as there are events: slower than both)
         ("bk", f"""
             SELECT aid, b, {', '.join(bk_aggs)} FROM (
-                SELECT aid, tid, b, SUM(n) AS n, {', '.join([f'SUM(r{r}) AS r{r}' for r in all_tails]
-                                                           + ['BIT_OR(dm) AS dm', 'MAX(dmax) AS dmax'])}
-                FROM ue GROUP BY aid, tid, b
+                SELECT aid, tid, b, SUM(n) AS n{''.join(', ' + t for t in tails)},
+                       BIT_OR(CAST(1 AS BIGINT) << off) AS dm, MAX(d) AS dmax
+                FROM (SELECT aid, tid, d, n, {bucket} AS b, d - {t0} - {s} * {bucket} AS off
+                      FROM ({_typed_events(types, ", e.quantity AS n")}) e) x
+                GROUP BY aid, tid, b
             ) x GROUP BY aid, b"""),
         ("um", f"""
             SELECT aid, tid, uid, BIT_OR(ubit) AS m, COALESCE(BIT_OR({g}), 0) AS gm FROM (
-                SELECT aid, tid, uid, dm, CAST(1 AS BIGINT) << (b - {bu0}) AS ubit
-                FROM ue WHERE uid IS NOT NULL AND b >= {bu0}
+                SELECT aid, tid, uid, d - {t0} - {s} * {bucket} AS off, CAST(1 AS BIGINT) << ({bucket} - {bu0}) AS ubit
+                FROM ({_typed_events(types)}) e WHERE uid IS NOT NULL AND d >= {t0 + s * bu0}
             ) x GROUP BY aid, tid, uid"""),
         ("udelta", f"""
             WITH cov AS (
