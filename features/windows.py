@@ -360,21 +360,26 @@ def mask_event_stages(settings: Settings, types: list[str], grid: Grid) -> list[
                       FROM ({_typed_events(types, ", e.quantity AS n")}) e) x
                 GROUP BY aid, tid, b
             ) x GROUP BY aid, b"""),
+        # (rows without a user are dropped later: a filter here is pushed into the checks'
+        # view of the events and doubles the cost of this pass)
         ("um", f"""
-            SELECT aid, tid, uid, BIT_OR(ubit) AS m, COALESCE(BIT_OR({g}), 0) AS gm FROM (
-                SELECT aid, tid, uid, d - {t0} - {s} * {bucket} AS off, CAST(1 AS BIGINT) << ({bucket} - {bu0}) AS ubit
-                FROM ({_typed_events(types)}) e WHERE uid IS NOT NULL AND d >= {t0 + s * bu0}
-            ) x GROUP BY aid, tid, uid"""),
+            SELECT * FROM (
+                SELECT aid, tid, uid, BIT_OR(ubit) AS m, COALESCE(BIT_OR({g}), 0) AS gm FROM (
+                    SELECT aid, tid, uid, d - {t0} - {s} * {bucket} AS off,
+                           CASE WHEN d >= {t0 + s * bu0} THEN CAST(1 AS BIGINT) << ({bucket} - {bu0}) END AS ubit
+                    FROM ({_typed_events(types)}) e
+                ) x GROUP BY aid, tid, uid
+            ) y WHERE m IS NOT NULL"""),
         ("udelta", f"""
             WITH cov AS (
                 SELECT aid, tid, ({smear}) & {full} AS c
-                FROM (SELECT aid, tid, m, gm FROM um
+                FROM (SELECT aid, tid, m, gm FROM um WHERE uid IS NOT NULL
                       UNION ALL
-                      SELECT aid, -1 AS tid, BIT_OR(m) AS m, BIT_OR(gm) AS gm FROM um WHERE {tid_in(active)}
-                      GROUP BY aid, uid
+                      SELECT aid, -1 AS tid, BIT_OR(m) AS m, BIT_OR(gm) AS gm FROM um
+                      WHERE uid IS NOT NULL AND {tid_in(active)} GROUP BY aid, uid
                       UNION ALL
                       SELECT aid, -2 AS tid, BIT_OR(m) AS m, BIT_OR(gm) AS gm FROM um
-                      WHERE {tid_in(roles.core_feature)} GROUP BY aid, uid) s
+                      WHERE uid IS NOT NULL AND {tid_in(roles.core_feature)} GROUP BY aid, uid) s
             ), runs AS (
                 SELECT aid, tid, c & ~(c << 1) AS st, c & ~(c >> 1) AS en FROM cov
             ), long AS (
