@@ -52,11 +52,13 @@ def scaled_copy(data: Path, k: int) -> Path:
     import duckdb
 
     out = data.parent / f"{data.name}-x{k}"
-    if (out / "events.parquet").exists():
+    if (out / "churnwatch.yaml").exists():  # written last: the copy is complete
         return out
     out.mkdir(parents=True, exist_ok=True)
     t = time.perf_counter()
-    with duckdb.connect() as con:
+    with duckdb.connect() as con:  # bounded: unbounded, 4 copies took 12 GB and the OOM killer
+        con.execute("SET memory_limit = '3GB'")
+        con.execute("SET preserve_insertion_order = false")
         for f in sorted(data.glob("*.parquet")):
             copies = " UNION ALL ".join(
                 f"SELECT * REPLACE (account_id || '~c{j}' AS account_id) FROM read_parquet('{f}')" for j in range(k))

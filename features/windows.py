@@ -79,7 +79,6 @@ def _typed_events(types: list[str], extra: str = "") -> str:
 IDS = ("ids", "SELECT account_id, hash(account_id) AS aid FROM (SELECT DISTINCT account_id FROM spine) a")
 
 
-
 def _nulls(cols: list[str]) -> list[str]:
     return [f"CAST(NULL AS DOUBLE) AS {c}" for c in cols]
 
@@ -350,8 +349,7 @@ def mask_event_stages(settings: Settings, types: list[str], grid: Grid) -> list[
     positions = ", ".join(f"({p}, {1 << p})" for p in range(top + 1))
     return [
         IDS,
-        # two passes over the events, each a small aggregation (one to (account, type, user,
-        # bucket) holds about as many groups as there are events: slower than both)
+        # two passes over the events, each a small aggregation (one to account-type-user-bucket is slower)
         ("bk", f"""
             SELECT aid, b, {', '.join(bk_aggs)} FROM (
                 SELECT aid, tid, b, SUM(n) AS n{''.join(', ' + t for t in tails)},
@@ -360,8 +358,7 @@ def mask_event_stages(settings: Settings, types: list[str], grid: Grid) -> list[
                       FROM ({_typed_events(types, ", e.quantity AS n")}) e) x
                 GROUP BY aid, tid, b
             ) x GROUP BY aid, b"""),
-        # (rows without a user are dropped later: a filter here is pushed into the checks'
-        # view of the events and doubles the cost of this pass)
+        # rows without a user are dropped later: a filter here would double the cost of this pass
         ("um", f"""
             SELECT * FROM (
                 SELECT aid, tid, uid, BIT_OR(ubit) AS m, COALESCE(BIT_OR({g}), 0) AS gm FROM (
