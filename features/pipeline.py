@@ -145,20 +145,21 @@ def build_snapshots(source: Source | str | Path, settings: Settings, store: Path
         build_terms(run, settings)
         build_spine(run, dates, settings, report.data_end)
         say("computing features")
-        taken = set(build_catalogue(event_types(run)).names)
+        types = event_types(run)  # one pass over the events, not one per use
+        taken = set(build_catalogue(types).names)
         plan = discover_profile(con, loaded, settings, taken)
         for c in plan.unused:
             log.info("%s.%s not used as a feature: %s", c.table, c.column, c.reason)
         catalogue, statements = build_feature_tables(run, settings, general=general_windows,
                                                      profile=plan, absent=report.absent_inputs(),
-                                                     progress=progress)
+                                                     progress=progress, types=types)
         timings["features"] = time.perf_counter() - t1
         t2 = time.perf_counter()
         digest = input_hash(report)
         stats = run.execute("SELECT count(*), COALESCE(count_if(labelled), 0), "
                             "COALESCE(count_if(churn_label = 1), 0), count(DISTINCT account_id) "
                             "FROM snapshot_rows").fetchone()
-        events = run.execute("SELECT count(*) FROM clean_events").fetchone()[0]
+        events = report.tables["events"].rows_kept if "events" in report.tables else 0  # = rows of clean_events
         if run is not con:
             from features.spark import default_parquet_folder, write_parquet_snapshots
 

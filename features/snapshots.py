@@ -32,7 +32,7 @@ from features.profile import ProfilePlan, profile_expression, profile_joins, pro
 from features.spec import SIZE_BANDS, Catalogue, FeatureSpec, build_catalogue
 from features.sql import is_in, lit
 from features.timeline import day_number, dn
-from features.windows import Grid, general_event_stages, grid_event_stages, regular_grid
+from features.windows import Grid, general_event_stages, grid_event_stages, mask_event_stages, mask_fits, regular_grid
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +49,12 @@ def stage_queries(settings: Settings, types: list[str], grid: Grid | None = None
     roles = settings.event_roles
     releases = list(roles.new_feature.items())
     rel_values = ", ".join(f"({lit(k)}, {day_number(v)})" for k, v in releases) or "(NULL, NULL)"
-    events = grid_event_stages(settings, types, grid) if grid else general_event_stages(settings, types)
+    if grid is None:
+        events = general_event_stages(settings, types)
+    elif mask_fits(grid):
+        events = mask_event_stages(settings, types, grid)
+    else:
+        events = grid_event_stages(settings, types, grid)
     return events + [
         ("tk", f"""
             SELECT s.account_id, s.tn,
@@ -277,7 +282,8 @@ def final_query(catalogue: Catalogue, settings: Settings, absent: frozenset[str]
 
 def build_feature_tables(con: duckdb.DuckDBPyConnection, settings: Settings, general: bool = False,
                          profile: ProfilePlan | None = None, absent: frozenset[str] = frozenset(),
-                         progress: Reporter | StepCallback | None = None) -> tuple[Catalogue, list[str]]:
+                         progress: Reporter | StepCallback | None = None,
+                         types: list[str] | None = None) -> tuple[Catalogue, list[str]]:
     """Run the stages and leave the result in temp table ``snapshot_rows``.
 
     Needs ``spine`` and the ``clean_*`` tables (and ``raw_accounts`` / ``raw_subscriptions``
@@ -285,9 +291,10 @@ def build_feature_tables(con: duckdb.DuckDBPyConnection, settings: Settings, gen
     regular schedule takes the grid path (``features/windows.py``) unless ``general`` is
     set. ``absent`` names the tables and optional columns the source lacks (their features
     are null). Returns the catalogue (with this data's event types and own columns) and
-    every SQL statement run, for the Spark transpilation check.
+    every SQL statement run, for the Spark transpilation check. ``types``: the event types
+    (``event_types(con)``) when the caller has them already.
     """
-    base = build_catalogue(event_types(con))
+    base = build_catalogue(event_types(con) if types is None else types)
     plan = profile or ProfilePlan()
     catalogue = Catalogue(features=base.features + tuple(profile_specs(plan, settings)),
                           event_types=base.event_types)

@@ -79,7 +79,6 @@ def _typed_events(types: list[str], extra: str = "") -> str:
 IDS = ("ids", "SELECT account_id, hash(account_id) AS aid FROM (SELECT DISTINCT account_id FROM spine) a")
 
 
-
 def _nulls(cols: list[str]) -> list[str]:
     return [f"CAST(NULL AS DOUBLE) AS {c}" for c in cols]
 
@@ -206,15 +205,6 @@ def grid_event_stages(settings: Settings, types: list[str], grid: Grid) -> list[
         + [f"k.{c}_r{r}" for c, _ in count_cols for r in tails_of[c]]
         + [f"SUM(COALESCE(u.{c}, 0)) OVER w AS {c}_p" for c in u_cols]
         + ["MAX(lg.lg) OVER w AS lg_p"])
-    qs = sorted({0, *q_of.values()})
-    pivot = ["aid", "tn"]
-    for c, _ in count_cols:
-        now = f"MAX(CASE WHEN q = 0 THEN {c}_p END)"
-        for w in need[c]:
-            tail = f" + COALESCE(MAX(CASE WHEN q = {q_of[w]} THEN {c}_r{r_of[w]} END), 0)" if r_of[w] else ""
-            pivot.append(f"{now} - MAX(CASE WHEN q = {q_of[w]} THEN {c}_p END){tail} AS {c}_c{w}")
-    pivot += [f"MAX(CASE WHEN q = 0 THEN {c}_p END) AS {c}_now" for c in u_cols]
-    pivot.append("MAX(CASE WHEN q = 0 THEN lg_p END) AS lg_last")
     b_values = ", ".join(f"({b})" for b in range(b_lo, grid.k_max))
 
     return [
@@ -263,11 +253,147 @@ def grid_event_stages(settings: Settings, types: list[str], grid: Grid) -> list[
             LEFT JOIN udelta u ON u.aid = g.aid AND u.b = g.b
             LEFT JOIN lg ON lg.aid = g.aid AND lg.b = g.b
             WINDOW w AS (PARTITION BY g.aid ORDER BY g.b ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)"""),
-        ("ev_wide", f"""
-            SELECT {', '.join(pivot)} FROM (
-                SELECT s.tn, q.q, r.*
-                FROM spine s JOIN ids i ON i.account_id = s.account_id
-                CROSS JOIN (SELECT * FROM (VALUES {', '.join(f'({q})' for q in qs)}) AS v(q)) q
-                JOIN grid_run r ON r.aid = i.aid AND r.b = CAST((s.tn - {t0}) / {s} AS INTEGER) - 1 - q.q
-            ) x GROUP BY aid, tn"""),
+        ("ev_wide", _grid_wide(need, tails_of, q_of, r_of, u_cols, count_cols, grid)),
+    ]
+
+
+def _grid_wide(need: dict[str, list[int]], tails_of: dict[str, list[int]], q_of: dict[int, int],
+               r_of: dict[int, int], u_cols: list[str], count_cols: list[tuple[str, int]], grid: Grid) -> str:
+    """``ev_wide`` from ``grid_run``: one equi-join per bucket offset q (the row of bucket
+    ``k - 1 - q``), each window ``now - then + tail`` — no pivot over joined rows."""
+    qs = sorted({q_of[w] for ws in need.values() for w in ws})
+    cols = ["i.aid", "s.tn"]
+    for c, _ in count_cols:
+        for w in need[c]:
+            tail = f" + COALESCE(r{q_of[w]}.{c}_r{r_of[w]}, 0)" if r_of[w] else ""
+            cols.append(f"r0.{c}_p - r{q_of[w]}.{c}_p{tail} AS {c}_c{w}")
+    cols += [f"r0.{c}_p AS {c}_now" for c in u_cols]
+    cols.append("r0.lg_p AS lg_last")
+    k = f"CAST((s.tn - {grid.t0}) / {grid.step} AS INTEGER)"
+    joins = "\n".join(f"LEFT JOIN grid_run r{q} ON r{q}.aid = i.aid AND r{q}.b = {k} - {1 + q}"
+                      for q in qs if q)
+    return f"""
+        SELECT {', '.join(cols)}
+        FROM spine s JOIN ids i ON i.account_id = s.account_id
+        JOIN grid_run r0 ON r0.aid = i.aid AND r0.b = {k} - 1
+        {joins}"""
+
+
+# ---- mask path: the grid path without sorts over user rows ------------------------
+
+#: Bits of a BIGINT user mask we use (one per bucket; shifts stay clear of the sign bit).
+MASK_BITS = 62
+
+
+def mask_fits(grid: Grid) -> bool:
+    """Whether the mask path applies: a day mask per bucket (step <= 62 days) and one bit per
+    bucket a 30-day user window can reach (as-of dates + 30 / step + 1 <= 62)."""
+    q30 = USER_WINDOW // grid.step
+    return grid.step <= MASK_BITS and grid.k_max + q30 + 1 <= MASK_BITS
+
+
+def mask_event_stages(settings: Settings, types: list[str], grid: Grid) -> list[tuple[str, str]]:
+    """The grid path (same ``ev_wide``, same values) without sorts over event or user rows:
+
+    * ``bk``: one aggregation of the events to (account, type, bucket) — sums, sums of the
+      bucket's last r days, a mask of the bucket's days seen (active days are the bits of
+      the OR of the active types' masks: no pass of its own), the last day — pivoted;
+    * ``um``: one aggregation of the events to (account, type, user): a mask of the buckets
+      the user was seen in (one bit per bucket), and of those seen in their last
+      ``30 mod step`` days. The running indices a user counts at are that mask smeared over
+      ``q30`` buckets (one more for the second mask); the +1/-1 deltas of the running sum are
+      the starts and ends of its runs of set bits, read off by a join on bit positions.
+      Exact, like the sort of the grid path (tests compare the three paths).
+    """
+    roles, tid_in, active = _roles(settings, types)
+    n_cols, u_cols = _value_columns(types)
+    s, t0 = grid.step, grid.t0
+    need = needed_windows(settings, types)
+    q_of = {w: w // s for w in WINDOWS}
+    r_of = {w: w % s for w in WINDOWS}
+    tails_of = {c: sorted({r_of[w] for w in ws if r_of[w]}) for c, ws in need.items()}
+    all_tails = sorted({r for ts in tails_of.values() for r in ts})
+    q30, r30 = divmod(USER_WINDOW, s)
+    b_lo = -max(q_of.values()) - 1
+    bu0 = -q30 - 1  # the first bucket whose users can count at an as-of date (bit 0 of a user mask)
+    top = grid.k_max + q30  # the last bit needed: running index k_max - 1
+    full = (1 << (top + 1)) - 1
+    bucket = f"CAST(FLOOR((d - {t0}) / {float(s)}) AS INTEGER)"
+    count_cols = [(f"n{i}", i) for i in range(len(types))] + [("act", -1)]
+
+    def bits(expr: str) -> str:
+        return f"CAST(bit_count({expr}) AS DOUBLE)"
+
+    tails = [f"SUM(CASE WHEN off >= {s - r} THEN n END) AS r{r}" for r in all_tails]
+    bk_aggs = []
+    for i in range(len(types)):
+        bk_aggs.append(f"SUM(CASE WHEN tid = {i} THEN n END) AS n{i}_full")
+        bk_aggs += [f"SUM(CASE WHEN tid = {i} THEN r{r} END) AS n{i}_r{r}" for r in tails_of[f"n{i}"]]
+    act_mask = f"BIT_OR(CASE WHEN {tid_in(active)} THEN dm END)"
+    bk_aggs.append(f"{bits(act_mask)} AS act_full")
+    bk_aggs += [f"{bits(f'{act_mask} >> {s - r}')} AS act_r{r}" for r in tails_of["act"]]
+    bk_aggs.append(f"MAX(CASE WHEN {tid_in(roles.login)} THEN dmax END) AS lg")
+    ud_pivot = [f"SUM(CASE WHEN tid = {i} THEN delta END) AS u{i}" for i in range(len(types))] + [
+        "SUM(CASE WHEN tid = -1 THEN delta END) AS ua", "SUM(CASE WHEN tid = -2 THEN delta END) AS uc"]
+    # a user counts at running index j (as-of k = j + 1) when seen in buckets j - q30 + 1 .. j,
+    # or in the last r30 days of bucket j - q30
+    smear = " | ".join([f"((m & {full >> i}) << {i})" if i else "m" for i in range(q30)]
+                       + ([f"((gm & {full >> q30}) << {q30})"] if r30 else []))
+    g = f"CASE WHEN off >= {s - r30} THEN ubit END" if r30 else "CAST(NULL AS BIGINT)"
+    running = ", ".join(
+        [f"SUM(COALESCE(k.{c}_full, 0)) OVER w AS {c}_p" for c, _ in count_cols]
+        + [f"k.{c}_r{r}" for c, _ in count_cols for r in tails_of[c]]
+        + [f"SUM(CAST(COALESCE(u.{c}, 0) AS DOUBLE)) OVER w AS {c}_p" for c in u_cols]  # doubles: no int128
+        + ["MAX(k.lg) OVER w AS lg_p"])
+    b_values = ", ".join(f"({b})" for b in range(b_lo, grid.k_max))
+    positions = ", ".join(f"({p}, {1 << p})" for p in range(top + 1))
+    return [
+        IDS,
+        # two passes over the events, each a small aggregation (one to account-type-user-bucket is slower)
+        ("bk", f"""
+            SELECT aid, b, {', '.join(bk_aggs)} FROM (
+                SELECT aid, tid, b, SUM(n) AS n{''.join(', ' + t for t in tails)},
+                       BIT_OR(CAST(1 AS BIGINT) << off) AS dm, MAX(d) AS dmax
+                FROM (SELECT aid, tid, d, n, {bucket} AS b, d - {t0} - {s} * {bucket} AS off
+                      FROM ({_typed_events(types, ", e.quantity AS n")}) e) x
+                GROUP BY aid, tid, b
+            ) x GROUP BY aid, b"""),
+        # rows without a user are dropped later: a filter here would double the cost of this pass
+        ("um", f"""
+            SELECT * FROM (
+                SELECT aid, tid, uid, BIT_OR(ubit) AS m, COALESCE(BIT_OR({g}), 0) AS gm FROM (
+                    SELECT aid, tid, uid, d - {t0} - {s} * {bucket} AS off,
+                           CASE WHEN d >= {t0 + s * bu0} THEN CAST(1 AS BIGINT) << ({bucket} - {bu0}) END AS ubit
+                    FROM ({_typed_events(types)}) e
+                ) x GROUP BY aid, tid, uid
+            ) y WHERE m IS NOT NULL"""),
+        ("udelta", f"""
+            WITH cov AS (
+                SELECT aid, tid, ({smear}) & {full} AS c
+                FROM (SELECT aid, tid, m, gm FROM um WHERE uid IS NOT NULL
+                      UNION ALL
+                      SELECT aid, -1 AS tid, BIT_OR(m) AS m, BIT_OR(gm) AS gm FROM um
+                      WHERE uid IS NOT NULL AND {tid_in(active)} GROUP BY aid, uid
+                      UNION ALL
+                      SELECT aid, -2 AS tid, BIT_OR(m) AS m, BIT_OR(gm) AS gm FROM um
+                      WHERE uid IS NOT NULL AND {tid_in(roles.core_feature)} GROUP BY aid, uid) s
+            ), runs AS (
+                SELECT aid, tid, c & ~(c << 1) AS st, c & ~(c >> 1) AS en FROM cov
+            ), long AS (
+                SELECT aid, tid, b, SUM(delta) AS delta FROM (
+                    SELECT r.aid, r.tid, p.pos + {bu0} AS b, 1 AS delta
+                    FROM runs r JOIN (SELECT * FROM (VALUES {positions}) AS v(pos, pm)) p ON (r.st & p.pm) <> 0
+                    UNION ALL
+                    SELECT r.aid, r.tid, p.pos + {bu0 + 1} AS b, -1 AS delta
+                    FROM runs r JOIN (SELECT * FROM (VALUES {positions}) AS v(pos, pm)) p ON (r.en & p.pm) <> 0
+                ) x GROUP BY aid, tid, b
+            )
+            SELECT aid, b, {', '.join(ud_pivot)} FROM long GROUP BY aid, b"""),
+        ("grid_run", f"""
+            SELECT g.aid, g.b, {running}
+            FROM (SELECT i.aid, v.b FROM ids i CROSS JOIN (SELECT * FROM (VALUES {b_values}) AS t(b)) v) g
+            LEFT JOIN bk k ON k.aid = g.aid AND k.b = g.b
+            LEFT JOIN udelta u ON u.aid = g.aid AND u.b = g.b
+            WINDOW w AS (PARTITION BY g.aid ORDER BY g.b ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)"""),
+        ("ev_wide", _grid_wide(need, tails_of, q_of, r_of, u_cols, count_cols, grid)),
     ]

@@ -1,0 +1,151 @@
+"""The mask path (the default for weekly schedules) against two references.
+
+* the same snapshots as the general path and the sort-based grid path — every feature,
+  every account, every as-of date;
+* its event windows (counts, active days, distinct users, last login) against a brute
+  force in pandas over the checked events, (account, as-of) by (account, as-of).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+import pandas as pd
+import pytest
+import sqlglot
+
+import features.snapshots as snapshots
+from core.settings import Settings
+from core.store import read_snapshots
+from demo.generator import generate_tables
+from features.pipeline import build_snapshots, open_connection, prepare
+from features.snapshots import event_types
+from features.timeline import build_spine, build_terms, day_number
+from features.windows import (
+    USER_WINDOW,
+    Grid,
+    grid_event_stages,
+    mask_event_stages,
+    mask_fits,
+    needed_windows,
+    regular_grid,
+)
+
+TABLES = ("accounts", "subscriptions", "events", "tickets", "invoices")
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    data = generate_tables(accounts=25, months=9, seed=17)
+    folder = tmp_path_factory.mktemp("mask")
+    for name in TABLES:
+        getattr(data, name).to_parquet(folder / f"{name}.parquet", index=False)
+    return folder, data.settings
+
+
+def test_mask_fits_the_schedules_a_bigint_holds():
+    assert mask_fits(Grid(t0=0, step=7, k_max=51))  # weekly for a year: 51 + 4 + 1 bits
+    assert mask_fits(Grid(t0=0, step=7, k_max=57)) and not mask_fits(Grid(t0=0, step=7, k_max=58))
+    assert not mask_fits(Grid(t0=0, step=1, k_max=40))  # daily: 30 bits of window each
+    assert not mask_fits(Grid(t0=0, step=90, k_max=3))  # a day mask per bucket needs step <= 62
+
+
+@pytest.mark.parametrize("step", [7, 14, 45])
+def test_mask_grid_and_general_paths_give_the_same_snapshots(demo, tmp_path, monkeypatch, step):
+    folder, settings = demo
+    start = dt.date(2024, 4, 10)
+    as_of = [start + dt.timedelta(days=step * k) for k in range(max(4, 140 // step))]
+    frames = {}
+    for path in ("mask", "grid", "general"):
+        if path == "grid":  # the sort-based grid path, used where masks do not fit
+            monkeypatch.setattr(snapshots, "mask_fits", lambda grid: False)
+        store = tmp_path / f"{path}.duckdb"
+        result = build_snapshots(folder, settings, store, as_of=as_of, general_windows=path == "general")
+        monkeypatch.undo()
+        frames[path] = read_snapshots(store)
+        if path == "mask":
+            assert any("BIT_OR" in s for s in result.statements)
+        else:
+            assert not any("BIT_OR" in s for s in result.statements)
+    mask = frames["mask"]
+    assert len(mask) > 10 * len(as_of) // 2
+    assert mask["active_users_30d"].sum() > 0 and mask["logins_30d"].sum() > 0
+    for other in ("grid", "general"):
+        pd.testing.assert_frame_equal(mask, frames[other], check_exact=False, rtol=1e-12, atol=0)
+
+
+def _brute_force(events: pd.DataFrame, spine: pd.DataFrame, types: list[str], settings: Settings) -> pd.DataFrame:
+    """The event-window columns of ``ev_wide`` by definition, one (account, as-of) at a time."""
+    roles = settings.event_roles
+    passive = {*roles.marketing_sent, *roles.marketing_open, *roles.contact_left}
+    active = [t for t in types if t not in passive]
+    lo = spine["tn"].min() - 181  # what the stages see: 180-day windows back from the first date
+    ev = events[(events["d"] >= lo) & (events["d"] < spine["tn"].max())]
+    need = needed_windows(settings, types)
+    by_account = dict(tuple(ev.groupby("account_id")))
+    rows = []
+    for account, tn in spine[["account_id", "tn"]].itertuples(index=False):
+        e = by_account.get(account, ev.iloc[:0])
+        e = e[e["d"] < tn]
+        row = {"account_id": account, "tn": tn}
+        for i, t in enumerate(types):
+            et = e[e["event_type"] == t]
+            for w in need[f"n{i}"]:
+                row[f"n{i}_c{w}"] = float(et.loc[et["d"] >= tn - w, "quantity"].sum())
+            recent = et[(et["d"] >= tn - USER_WINDOW) & et["user_id"].notna()]
+            row[f"u{i}_now"] = recent["user_id"].nunique()
+        act = e[e["event_type"].isin(active)]
+        for w in need["act"]:
+            row[f"act_c{w}"] = float(act.loc[act["d"] >= tn - w, "d"].nunique())
+        recent = e[(e["d"] >= tn - USER_WINDOW) & e["user_id"].notna()]
+        row["ua_now"] = recent.loc[recent["event_type"].isin(active), "user_id"].nunique()
+        row["uc_now"] = recent.loc[recent["event_type"].isin(roles.core_feature), "user_id"].nunique()
+        logins = e.loc[e["event_type"].isin(roles.login), "d"]
+        row["lg_last"] = logins.max() if len(logins) else np.nan
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+@pytest.mark.slow
+def test_mask_event_windows_match_a_brute_force(demo):
+    folder, settings = demo
+    con = open_connection(2)
+    report, _ = prepare(folder, settings, con)
+    as_of = [dt.date(2024, 3, 6) + dt.timedelta(days=7 * k) for k in range(12)]
+    build_terms(con, settings)
+    build_spine(con, as_of, settings, report.data_end)
+    types = event_types(con)
+    grid = regular_grid([day_number(d) for d in as_of])
+    assert grid is not None and mask_fits(grid)
+    for table, sql in mask_event_stages(settings, types, grid):
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {table} AS {sql}")
+    got = con.execute("SELECT ids.account_id, ew.* EXCLUDE (aid) FROM ev_wide ew "
+                      "JOIN ids ON ids.aid = ew.aid").df()
+    events = con.execute("SELECT account_id, user_id, event_type, quantity, "
+                         "CAST(date_diff('day', DATE '1970-01-01', CAST(occurred_at AS DATE)) AS INTEGER) AS d "
+                         "FROM clean_events").df()
+    spine = con.execute("SELECT account_id, tn FROM spine").df()
+    con.close()
+    want = _brute_force(events, spine, types, settings)
+    key = ["account_id", "tn"]
+    got = got.sort_values(key).reset_index(drop=True)
+    want = want.sort_values(key).reset_index(drop=True)
+    assert len(got) == len(spine) > 100
+    assert sorted(got.columns) == sorted(want.columns)
+    assert want["ua_now"].sum() > 0 and want["ua_now"].max() >= 2 and want["lg_last"].notna().any()
+    assert (got[key] == want[key]).all().all()
+    for col in [c for c in want.columns if c not in key]:
+        a, b = got[col].astype(float).to_numpy(), want[col].astype(float).to_numpy()
+        assert np.array_equal(np.isnan(a), np.isnan(b)), col
+        assert np.allclose(a[~np.isnan(a)], b[~np.isnan(b)], rtol=1e-12, atol=0), col
+
+
+def test_grid_and_mask_stages_transpile_to_spark_sql():
+    settings = Settings()
+    types = ["login", "report_build", "it's quoted"]
+    grid = Grid(t0=19800, step=7, k_max=51)
+    for stages in (mask_event_stages(settings, types, grid), grid_event_stages(settings, types, grid)):
+        for _, sql in stages:
+            out = sqlglot.transpile(sql, read="duckdb", write="spark", unsupported_level=sqlglot.ErrorLevel.RAISE)
+            assert len(out) == 1 and out[0].upper().startswith(("SELECT", "WITH"))
