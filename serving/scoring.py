@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import lru_cache
+from itertools import chain
 from pathlib import Path
 
 import numpy as np
@@ -108,15 +109,16 @@ def plain_rows(items: object, catalogue: Catalogue) -> FeatureRows | None:
         feats.append(f)
     if any(f.get(name) is None for name in checks.required for f in feats):
         return None
-    columns = [[f.get(name) for f in feats] for name in checks.numeric]
-    if any(not set(map(type, col)) <= _NUMBER_TYPES for col in columns):
+    numeric = checks.numeric
+    lines = [list(map(f.get, numeric)) for f in feats]  # row by row: C loops, no per-value bytecode
+    if not set(map(type, chain.from_iterable(lines))) <= _NUMBER_TYPES:
         return None
     try:
-        values = np.array(columns, dtype=float).T.reshape(len(feats), len(checks.numeric))
+        values = np.array(lines, dtype=float).reshape(len(feats), len(numeric))  # null -> NaN
     except OverflowError:  # an int beyond a float: pydantic words it
         return None
     given = ~np.isnan(values)
-    if (len(feats) - given.sum(axis=0) != [col.count(None) for col in columns]).any():
+    if values.size - int(given.sum()) != sum(line.count(None) for line in lines):
         return None  # a NaN sent as a number (not null): pydantic refuses it with its words
     with np.errstate(invalid="ignore"):
         ok = np.isfinite(values) & (values >= checks.lo) & (values <= checks.hi)

@@ -26,7 +26,7 @@ import pandas as pd
 
 from features.spec import GROUP_LABELS, Catalogue
 from training.blend import as_matrix
-from training.reason_text import NO_REFERENCES, References, Row, missing, render, render_value, word
+from training.reason_text import NO_REFERENCES, References, Row, WordCache, missing, render, render_value
 from training.treeshap import tree_contributions
 
 __all__ = ["ReasonBuilder", "contributions", "fit_references", "reason_builder", "render", "render_value",
@@ -110,7 +110,15 @@ class ReasonBuilder:
         self.group_of_ = np.array([index[f.group] for f in catalogue.features], dtype=int)
         self.member_ = np.zeros((len(catalogue.features), len(self.groups_)))
         self.member_[np.arange(len(catalogue.features)), self.group_of_] = 1.0
+        self.words_: dict[str, WordCache] = {}
         return self
+
+    def _words(self, lang: str) -> WordCache:
+        """The remembered wording of this catalogue in ``lang`` (``training.reason_text.WordCache``)."""
+        cache = self.words_.get(lang)
+        if cache is None:
+            cache = self.words_[lang] = WordCache(self.catalogue_.features, self.references_, lang)
+        return cache
 
     def explain(self, contribs: np.ndarray, raw: pd.DataFrame, lang: str = "en") -> list[dict]:
         """One ``{"reasons": [...], "strengths": [...]}`` per row.
@@ -129,12 +137,13 @@ class ReasonBuilder:
         risks, safe = self._candidates(per_feature, per_group)
         labels = [GROUP_LABELS.get(g, (g, g))[0 if lang == "en" else 1] for g in self.groups_]
         position = {name: j for j, name in enumerate(names)}
+        words = self._words(lang)
         out = []
         for i in range(len(per_feature)):
             if not risks[i] and not safe[i]:
                 out.append({"reasons": [], "strengths": []})
                 continue
-            pick = (per_feature[i], per_group[i], values[i], Row(values[i], position), labels, lang)
+            pick = (per_feature[i], per_group[i], values[i], Row(values[i], position), labels, words)
             out.append({"reasons": self._side(risks[i], +1, self.max_reasons, *pick),
                         "strengths": self._side(safe[i], -1, self.max_strengths, *pick)})
         return out
@@ -155,7 +164,7 @@ class ReasonBuilder:
                 [safe_order[i, :n_down[i]].tolist() for i in range(n)])
 
     def _side(self, candidates: list[int], side: int, limit: int, contrib: np.ndarray, group_sum: np.ndarray,
-              values: np.ndarray, row: Row, labels: list[str], lang: str) -> list[dict]:
+              values: np.ndarray, row: Row, labels: list[str], words: WordCache) -> list[dict]:
         """The reasons (side +1) or strengths (-1) of one row from its ``candidates`` (largest
         ``side * contribution`` first): one per group, the first whose value can be worded."""
         items: list[dict] = []
@@ -166,15 +175,14 @@ class ReasonBuilder:
             g = int(self.group_of_[j])
             if g in used:
                 continue
-            spec = self.catalogue_.features[j]
             value = _plain(values[j])
-            text = word(spec, value, side, row, self.references_, lang)
+            text = words.word(j, value, side, row)
             if text is None:
                 continue
             used.add(g)
             items.append({"signal": self.groups_[g], "label": labels[g], "text": text,
                           "contribution": float(contrib[j]), "group_contribution": float(group_sum[g]),
-                          "feature": spec.name, "value": value})
+                          "feature": words.features[j].name, "value": value})
         return items
 
 
