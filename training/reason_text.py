@@ -407,9 +407,10 @@ class WordCache:
             return _CHANGE
         return _WINDOWED if window_days(spec) else _PLAIN
 
-    def word(self, j: int, value: object, side: int, row: Row) -> str | None:
+    def word(self, j: int, value: object, side: int, row: Row, tenure: object = ...) -> str | None:
         """``word(features[j], value, side, row, refs, lang)``; ``value`` a plain Python value
-        (None when missing), as ``ReasonBuilder`` passes it."""
+        (None when missing), as ``ReasonBuilder`` passes it; ``tenure``: ``row.tenure_days()``
+        when the caller has it already."""
         kind = self.kind[j]
         if value is None:
             evidence = self.evidence[j]
@@ -419,7 +420,8 @@ class WordCache:
                 return word(self.features[j], value, side, row, self.refs, self.lang, self.min_base)
             key = (j, side, value if value else (value, str(value)), None)
         else:
-            tenure = row.tenure_days()
+            if tenure is ...:
+                tenure = row.tenure_days()
             w = self.window[j]
             context = None
             if kind == _CHANGE:

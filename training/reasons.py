@@ -149,7 +149,8 @@ class ReasonBuilder:
             if not risks[i] and not safe[i]:
                 out.append({"reasons": [], "strengths": []})
                 continue
-            pick = (per_feature[i], per_group[i], values[i], Row(values[i], position), labels, words)
+            row = Row(values[i], position)
+            pick = (per_feature[i], per_group[i], values[i], row, row.tenure_days(), labels, words)
             out.append({"reasons": self._side(risks[i], +1, self.max_reasons, *pick),
                         "strengths": self._side(safe[i], -1, self.max_strengths, *pick)})
         return out
@@ -166,11 +167,13 @@ class ReasonBuilder:
         flipped = np.where(down, per_feature, np.inf)[:, ::-1]
         safe_order = width - 1 - np.argsort(flipped, axis=1, kind="stable")
         n_up, n_down = up.sum(axis=1).tolist(), down.sum(axis=1).tolist()
-        return ([risk_order[i, :n_up[i]].tolist() for i in range(n)],
-                [safe_order[i, :n_down[i]].tolist() for i in range(n)])
+        risk_rows = risk_order[:, :max(n_up, default=0)].tolist()  # one conversion, then list slices
+        safe_rows = safe_order[:, :max(n_down, default=0)].tolist()
+        return ([row[:k] for row, k in zip(risk_rows, n_up)], [row[:k] for row, k in zip(safe_rows, n_down)])
 
     def _side(self, candidates: list[int], side: int, limit: int, contrib: np.ndarray, group_sum: np.ndarray,
-              values: Sequence, row: Row, labels: list[str], words: WordCache) -> list[dict]:
+              values: Sequence, row: Row, tenure: float | None, labels: list[str],
+              words: WordCache) -> list[dict]:
         """The reasons (side +1) or strengths (-1) of one row from its ``candidates`` (largest
         ``side * contribution`` first): one per group, the first whose value can be worded."""
         items: list[dict] = []
@@ -183,7 +186,7 @@ class ReasonBuilder:
             if g in used:
                 continue
             value = _plain(values[j])
-            text = words.word(j, value, side, row)
+            text = words.word(j, value, side, row, tenure)
             if text is None:
                 continue
             used.add(g)
