@@ -96,3 +96,68 @@ def test_the_cache_starts_afresh_when_full(monkeypatch):
     for v in range(20):
         assert cache.word(j, float(v), -1, row) == word(FEATURES[j], float(v), -1, row, REFS, "en")
         assert len(cache._seen) <= 5
+
+
+def _reference(builder, contribs: np.ndarray, values: list[list[object]], lang: str) -> list[dict]:
+    """The rule of ``training/reasons.py`` written out one candidate at a time with ``word``."""
+    out = []
+    names = [f.name for f in builder.catalogue_.features]
+    group_of = [builder.groups_.index(f.group) for f in builder.catalogue_.features]
+    for c, vals in zip(contribs[:, :-1], values):
+        sums = {g: sum(c[j] for j in range(len(names)) if group_of[j] == g) for g in set(group_of)}
+        row = Row(vals, POSITION)
+        answer = {}
+        for key, side, limit in (("reasons", +1, builder.max_reasons), ("strengths", -1, builder.max_strengths)):
+            ranked = sorted((j for j in range(len(names)) if side * c[j] >= builder.min_contribution
+                             and side * sums[group_of[j]] > 0), key=lambda j: -side * c[j])
+            if side < 0:  # ties by position from the end
+                ranked = sorted(sorted(ranked, reverse=True), key=lambda j: -side * c[j])
+            items, used = [], set()
+            for j in ranked:
+                if len(items) == limit:
+                    break
+                v = None if vals[j] is None or vals[j] != vals[j] else vals[j]
+                text = None if group_of[j] in used else word(builder.catalogue_.features[j], v, side, row, REFS, lang)
+                if text is not None:
+                    used.add(group_of[j])
+                    items.append((names[j], text, float(c[j]), v))
+            answer[key] = items
+        out.append(answer)
+    return out
+
+
+def _same_kind(v: object) -> object:
+    """A number as a float (a frame keeps ints, request rows floats), anything else as it is."""
+    return v if v is None or isinstance(v, str) else float(v)
+
+
+@pytest.mark.parametrize("lang", ["en", "zh-CN"])
+def test_explain_picks_what_the_rule_picks_from_frames_and_request_rows(lang):
+    """Random contributions over rows whose leading features often cannot be worded (zero changes,
+    typical counts, unseen categories): the array picking and its one-by-one fallback give the
+    rule's items, from a frame and from request rows alike."""
+    import pandas as pd
+
+    from training.model import FeatureRows
+    from training.reasons import ReasonBuilder
+
+    refs = {"typical": dict(REFS.typical), "category_churn": REFS.category_churn, "overall_churn": 0.08}
+    builder = ReasonBuilder().fit(CATALOGUE, refs)
+    values = _rows(400, seed=5)
+    rng = np.random.default_rng(9)
+    contribs = rng.normal(0, 0.15, (len(values), len(NAMES) + 1)) * (rng.random((len(values), len(NAMES) + 1)) < 0.3)
+    expected = _reference(builder, contribs, values, lang)
+    frame = pd.DataFrame(values, columns=NAMES).astype(object)
+    numeric = [n for n in NAMES if n not in CATALOGUE.categorical]
+    request = FeatureRows([f"a{i}" for i in range(len(values))], numeric,
+                          np.array([[np.nan if v[POSITION[n]] is None else float(v[POSITION[n]]) for n in numeric]
+                                    for v in values]),
+                          {c: [v[POSITION[c]] for v in values] for c in CATALOGUE.categorical})
+    for raw in (frame, request):
+        got = builder.explain(contribs, raw, lang)
+        simple = [{k: [(r["feature"], r["text"], r["contribution"], _same_kind(r["value"])) for r in e[k]]
+                   for k in ("reasons", "strengths")} for e in got]
+        want = [{k: [(f, t, c, _same_kind(v)) for f, t, c, v in e[k]] for k in ("reasons", "strengths")}
+                for e in expected]
+        assert simple == want
+    assert sum(len(e["reasons"]) for e in expected) > len(values)  # plenty of reasons were picked
