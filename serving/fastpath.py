@@ -15,7 +15,8 @@ apply; the guard has read the body by then) that answers these two paths itself 
 * ``/score``: at most ``INLINE_MAX_ACCOUNTS`` accounts: scored here on the event loop; a large
   body (over ``SMALL_BODY_BYTES``) that is plainly valid (``serving.scoring.plain_rows``: the
   request model's rules checked with arrays, about three times faster than building 1,000
-  pydantic models) is scored in a worker thread, one batch at a time per worker.
+  pydantic models) is scored in a worker thread, one batch at a time per worker, and its answer
+  written by orjson (a tenth of the json module's time for 1,000 results).
 
 Anything else (an invalid body, whose error BentoML words; an id without a published score,
 scored live in a thread; a large batch) goes on to BentoML's endpoint unchanged, so the
@@ -24,11 +25,11 @@ endpoints, their answers and the OpenAPI document (``serving/openapi.py``) stay 
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from typing import Any, get_args
 
 import anyio
+import orjson
 from pydantic import BaseModel, ValidationError
 from starlette.responses import Response
 
@@ -104,8 +105,8 @@ class FastRoutes:
         """A large ``/score`` body as rows checked with arrays (``serving.scoring.plain_rows``,
         the request model's rules) and its language; None when it is not plainly valid."""
         try:
-            request = json.loads(body)
-        except (ValueError, RecursionError):  # not JSON, or nested past the parser: pydantic words it
+            request = orjson.loads(body)
+        except (ValueError, RecursionError):  # not JSON (or NaN, a lone surrogate, nested too deep): pydantic words it
             return None
         if type(request) is not dict or not request.keys() <= {"accounts", "lang"} or "accounts" not in request:
             return None
@@ -119,7 +120,7 @@ class FastRoutes:
 
     def _score_rows(self, rows: FeatureRows, lang: str) -> bytes | Response:
         try:
-            return json.dumps(self.hot.scorer.results(rows, lang), ensure_ascii=False, allow_nan=False).encode()
+            return orjson.dumps(self.hot.scorer.results(rows, lang), option=orjson.OPT_SERIALIZE_NUMPY)
         except ChurnwatchError as exc:
             return problem_response(422, str(exc))
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import lru_cache
+from itertools import chain
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +22,7 @@ from serving.api import MAX_CATEGORY_LENGTH, MAX_ID_LENGTH, request_models
 from serving.coverage import CoverageCheck, model_gains
 from training.bundle import ModelBundle
 from training.model import FeatureRows
+from training.reasons import contributions
 from training.treeshap import prepare
 
 MAX_BATCH = 1000
@@ -108,15 +110,16 @@ def plain_rows(items: object, catalogue: Catalogue) -> FeatureRows | None:
         feats.append(f)
     if any(f.get(name) is None for name in checks.required for f in feats):
         return None
-    columns = [[f.get(name) for f in feats] for name in checks.numeric]
-    if any(not set(map(type, col)) <= _NUMBER_TYPES for col in columns):
+    numeric = checks.numeric
+    lines = [list(map(f.get, numeric)) for f in feats]  # row by row: C loops, no per-value bytecode
+    if not set(map(type, chain.from_iterable(lines))) <= _NUMBER_TYPES:
         return None
     try:
-        values = np.array(columns, dtype=float).T.reshape(len(feats), len(checks.numeric))
+        values = np.array(lines, dtype=float).reshape(len(feats), len(numeric))  # null -> NaN
     except OverflowError:  # an int beyond a float: pydantic words it
         return None
     given = ~np.isnan(values)
-    if (len(feats) - given.sum(axis=0) != [col.count(None) for col in columns]).any():
+    if values.size - int(given.sum()) != sum(line.count(None) for line in lines):
         return None  # a NaN sent as a number (not null): pydantic refuses it with its words
     with np.errstate(invalid="ignore"):
         ok = np.isfinite(values) & (values >= checks.lo) & (values <= checks.hi)
@@ -191,35 +194,44 @@ class Scorer:
             return []
         if check_coverage is None:
             check_coverage = isinstance(rows, FeatureRows)
-        out = self._scored(rows, lang)
+        X = self.bundle.frame.matrix(rows)
+        out = self._scored(rows, lang, X)
         if not check_coverage:
             return out
-        coverages = self.coverage.measure(rows, self.bundle.frame.matrix(rows))
+        coverages = self.coverage.measure(rows, X)
         for i, cov in enumerate(coverages):
             error = self.coverage.error(cov)
             out[i] = ({"account_id": out[i]["account_id"], "error": error, "coverage": cov} if error
                       else {**out[i], "coverage": cov})
         return out
 
-    def _scored(self, rows: pd.DataFrame | FeatureRows, lang: str) -> list[dict]:
-        scored, explained = self.bundle.score(rows, "zh-CN" if lang == "zh-CN" else "en")
-        unseen = self.bundle.frame.unseen_categories(rows)
+    def _scored(self, rows: pd.DataFrame | FeatureRows, lang: str, X: np.ndarray) -> list[dict]:
+        """``bundle.score``'s probability, tier and reasons from the model matrix ``X`` (one
+        TreeSHAP pass, the asked language only) as API results, without a frame in between."""
+        bundle = self.bundle
+        p, health, tiers = bundle.score_matrix(X)
+        explained = bundle.reasons.explain(contributions(bundle.booster, X), rows,
+                                           "zh-CN" if lang == "zh-CN" else "en")
+        unseen = bundle.frame.unseen_categories(rows)
         unseen_rows = {c: np.asarray(rows[c]) for c in unseen}
-        out = []
-        for i, (acc, p, h, tier) in enumerate(zip(rows["account_id"], scored["churn_probability"],
-                                                  scored["health_score"], scored["tier"])):
+        tiers = tiers.tolist()
+        books = {}
+        for tier in set(tiers):
             book = self.settings.playbooks[tier]
+            books[tier] = (book.action_zh if lang == "zh-CN" else book.action_en, book.owner, book.respond_within)
+        out = []
+        for i, (acc, prob, h, tier) in enumerate(zip(rows["account_id"], p.tolist(), health.tolist(), tiers)):
+            action, owner, respond_within = books[tier]
             warnings = [f"{c}: '{unseen_rows[c][i]}' was not seen in training; scored as missing"
-                        for c, values in unseen.items() if unseen_rows[c][i] in values]
+                        for c, values in unseen.items() if unseen_rows[c][i] in values] if unseen else []
             out.append({
                 "account_id": str(acc),
-                "churn_probability": float(p),
+                "churn_probability": float(prob),
                 "health_score": int(h),
                 "tier": str(tier),
                 "reasons": [public_reason(r) for r in explained[i]["reasons"]],
                 "strengths": [public_reason(r) for r in explained[i]["strengths"]],
-                "playbook": {"action": book.action_zh if lang == "zh-CN" else book.action_en,
-                             "owner": book.owner, "respond_within": book.respond_within},
+                "playbook": {"action": action, "owner": owner, "respond_within": respond_within},
                 "model_version": self.model_version,
                 "warnings": warnings,
             })

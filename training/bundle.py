@@ -86,12 +86,17 @@ class ModelBundle:
         self.reasons = reason_builder(model_catalogue, self.reason_references)
 
     # -- scoring ---------------------------------------------------------------------
-    def _scored(self, X: np.ndarray, index: pd.Index) -> pd.DataFrame:
+    def score_matrix(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(churn_probability, health_score, tier)`` arrays of the model matrix ``X`` (no frame:
+        the service's path, where a frame costs more than scoring one row)."""
         raw = np.asarray(self.booster.predict(X, raw_score=True, num_threads=threads_for(len(X))))
         p = self.calibrator.predict(raw if self.calibrator.input_scale == "log_odds" else expit(raw))
         health = self.health_map.health_score(p)
-        return pd.DataFrame({"churn_probability": p, "health_score": health,
-                             "tier": self.health_map.tier(health)}, index=index)
+        return p, health, self.health_map.tier(health)
+
+    def _scored(self, X: np.ndarray, index: pd.Index) -> pd.DataFrame:
+        p, health, tier = self.score_matrix(X)
+        return pd.DataFrame({"churn_probability": p, "health_score": health, "tier": tier}, index=index)
 
     def predict(self, rows: pd.DataFrame | FeatureRows) -> pd.DataFrame:
         """churn_probability (calibrated), health_score and tier for each row."""

@@ -20,13 +20,16 @@ counts of accounts that stayed, churn per category); the bundle keeps it as plai
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
 from features.spec import GROUP_LABELS, Catalogue
 from training.blend import as_matrix
-from training.reason_text import NO_REFERENCES, References, Row, missing, render, render_value, word
+from training.model import FeatureRows
+from training.reason_text import NO_REFERENCES, References, Row, WordCache, missing, render, render_value
 from training.treeshap import tree_contributions
 
 __all__ = ["ReasonBuilder", "contributions", "fit_references", "reason_builder", "render", "render_value",
@@ -110,72 +113,169 @@ class ReasonBuilder:
         self.group_of_ = np.array([index[f.group] for f in catalogue.features], dtype=int)
         self.member_ = np.zeros((len(catalogue.features), len(self.groups_)))
         self.member_[np.arange(len(catalogue.features)), self.group_of_] = 1.0
+        self.group_list_ = self.group_of_.tolist()
+        self.words_: dict[str, WordCache] = {}
         return self
 
-    def explain(self, contribs: np.ndarray, raw: pd.DataFrame, lang: str = "en") -> list[dict]:
+    def _words(self, lang: str) -> WordCache:
+        """The remembered wording of this catalogue in ``lang`` (``training.reason_text.WordCache``)."""
+        cache = self.words_.get(lang)
+        if cache is None:
+            cache = self.words_[lang] = WordCache(self.catalogue_.features, self.references_, lang)
+        return cache
+
+    def explain(self, contribs: np.ndarray, raw: pd.DataFrame | FeatureRows, lang: str = "en") -> list[dict]:
         """One ``{"reasons": [...], "strengths": [...]}`` per row.
 
         ``raw`` holds the rows' actual feature values (before encoding), in catalogue order.
         Each item: ``signal`` (group), ``label``, ``text``, ``contribution`` (the feature's own,
         log-odds), ``group_contribution``, ``feature`` and ``value``.
+
+        Only the language asked for is worded, each distinct case once (``WordCache``); the
+        candidates of every row are ranked with arrays, so the rows' loop visits few features.
         """
         names = [f.name for f in self.catalogue_.features]
         per_feature = np.ascontiguousarray(np.asarray(contribs)[:, :-1])
         per_group = per_feature @ self.member_
-        if isinstance(raw, pd.DataFrame):
-            values = raw[names].to_numpy(dtype=object)
-        else:  # training.model.FeatureRows
-            values = raw.object_values(names)
-        risks, safe = self._candidates(per_feature, per_group)
-        labels = [GROUP_LABELS.get(g, (g, g))[0 if lang == "en" else 1] for g in self.groups_]
+        n = len(per_feature)
+        (risk_order, n_up), (safe_order, n_down) = self._ranked(per_feature, per_group)
+        if not n_up.any() and not n_down.any():
+            return [{"reasons": [], "strengths": []} for _ in range(n)]
+        values = _value_rows(raw, names)
         position = {name: j for j, name in enumerate(names)}
-        out = []
-        for i in range(len(per_feature)):
-            if not risks[i] and not safe[i]:
-                out.append({"reasons": [], "strengths": []})
-                continue
-            pick = (per_feature[i], per_group[i], values[i], Row(values[i], position), labels, lang)
-            out.append({"reasons": self._side(risks[i], +1, self.max_reasons, *pick),
-                        "strengths": self._side(safe[i], -1, self.max_strengths, *pick)})
-        return out
+        rows: list[tuple[Row, float | None] | None] = [None] * n  # each row's context, made when needed
+        context = (per_feature, per_group, values, position, rows,
+                   [GROUP_LABELS.get(g, (g, g))[0 if lang == "en" else 1] for g in self.groups_], self._words(lang))
+        reasons = self._pick(risk_order, n_up, +1, self.max_reasons, *context)
+        strengths = self._pick(safe_order, n_down, -1, self.max_strengths, *context)
+        return [{"reasons": r, "strengths": s} for r, s in zip(reasons, strengths)]
 
-    def _candidates(self, per_feature: np.ndarray, per_group: np.ndarray) -> tuple[list[list[int]], list[list[int]]]:
+    def _ranked(self, per_feature: np.ndarray,
+                per_group: np.ndarray) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
         """Per row, the features that may give a reason (contribution >= the minimum, their group's
         sum positive; largest first, ties by position) and a strength (the mirror image; ties by
-        position from the end), as plain lists: the rows' loops then only visit these."""
-        n, width = per_feature.shape
+        position from the end): ``(order, count)`` per side, the first ``count[i]`` of ``order[i]``."""
+        width = per_feature.shape[1]
         group_sum = per_group[:, self.group_of_]
         up = (per_feature >= self.min_contribution) & (group_sum > 0)
         down = (-per_feature >= self.min_contribution) & (group_sum < 0)
         risk_order = np.argsort(np.where(up, -per_feature, np.inf), axis=1, kind="stable")
         flipped = np.where(down, per_feature, np.inf)[:, ::-1]
         safe_order = width - 1 - np.argsort(flipped, axis=1, kind="stable")
-        n_up, n_down = up.sum(axis=1).tolist(), down.sum(axis=1).tolist()
-        return ([risk_order[i, :n_up[i]].tolist() for i in range(n)],
-                [safe_order[i, :n_down[i]].tolist() for i in range(n)])
+        n_up, n_down = up.sum(axis=1), down.sum(axis=1)
+        return ((risk_order[:, :int(n_up.max(initial=0))], n_up),
+                (safe_order[:, :int(n_down.max(initial=0))], n_down))
+
+    def _pick(self, order: np.ndarray, counts: np.ndarray, side: int, limit: int, per_feature: np.ndarray,
+              per_group: np.ndarray, values: Sequence, position: dict[str, int], rows: list,
+              labels: list[str], words: WordCache) -> list[list[dict]]:
+        """Each row's reasons (side +1) or strengths (-1): one per group, the first candidate of
+        the group whose value can be worded, up to ``limit``, largest ``side * contribution`` first.
+
+        With arrays: each row's first candidate of each group, the first ``limit`` of those;
+        when all of them can be worded they are the answer (a later member of a group is only
+        ever tried when the group's first cannot be worded). A row where one cannot goes through
+        the candidates one by one (``_side``)."""
+        n, width = order.shape
+        out: list[list[dict]] = [[] for _ in range(n)]
+        if width == 0 or limit <= 0:
+            return out
+        valid = np.arange(width) < counts[:, None]
+        n_groups = len(self.groups_)
+        key = np.where(valid, np.arange(n)[:, None] * n_groups + self.group_of_[order], -1).ravel()
+        first = np.zeros(key.size, dtype=bool)
+        first[np.unique(key, return_index=True)[1]] = True  # the first place of each (row, group)
+        first = first.reshape(n, width) & valid
+        take = first & (np.cumsum(first, axis=1) <= limit)
+        at_row, at_col = np.nonzero(take)
+        at_feature = order[at_row, at_col]
+        at_group = self.group_of_[at_feature]
+        group_names, features = self.groups_, words.features
+        redo: set[int] = set()
+        for i, j, g, contribution, group_sum in zip(at_row.tolist(), at_feature.tolist(), at_group.tolist(),
+                                                    per_feature[at_row, at_feature].tolist(),
+                                                    per_group[at_row, at_group].tolist()):
+            if i in redo:
+                continue
+            row = rows[i]
+            if row is None:
+                line = values[i]
+                r = Row(line, position)
+                row = rows[i] = (r, r.tenure_days(), line)
+            value = _plain(row[2][j])
+            text = words.word(j, value, side, row[0], row[1])
+            if text is None:
+                redo.add(i)
+                continue
+            out[i].append({"signal": group_names[g], "label": labels[g], "text": text, "contribution": contribution,
+                           "group_contribution": group_sum, "feature": features[j].name, "value": value})
+        for i in redo:
+            row = rows[i]
+            out[i] = self._side(order[i, :counts[i]].tolist(), side, limit, per_feature[i], per_group[i],
+                                row[2], row[0], row[1], labels, words)
+        return out
 
     def _side(self, candidates: list[int], side: int, limit: int, contrib: np.ndarray, group_sum: np.ndarray,
-              values: np.ndarray, row: Row, labels: list[str], lang: str) -> list[dict]:
+              values: Sequence, row: Row, tenure: float | None, labels: list[str],
+              words: WordCache) -> list[dict]:
         """The reasons (side +1) or strengths (-1) of one row from its ``candidates`` (largest
         ``side * contribution`` first): one per group, the first whose value can be worded."""
         items: list[dict] = []
         used: set[int] = set()
+        group_of = self.group_list_
         for j in candidates:
             if len(items) == limit:
                 break
-            g = int(self.group_of_[j])
+            g = group_of[j]
             if g in used:
                 continue
-            spec = self.catalogue_.features[j]
             value = _plain(values[j])
-            text = word(spec, value, side, row, self.references_, lang)
+            text = words.word(j, value, side, row, tenure)
             if text is None:
                 continue
             used.add(g)
             items.append({"signal": self.groups_[g], "label": labels[g], "text": text,
                           "contribution": float(contrib[j]), "group_contribution": float(group_sum[g]),
-                          "feature": spec.name, "value": value})
+                          "feature": words.features[j].name, "value": value})
         return items
+
+
+def _value_rows(raw: pd.DataFrame | FeatureRows, names: list[str]) -> Sequence[Sequence]:
+    """Each row's actual values of ``names``, indexable by row then position: an object array
+    for a frame; for request rows, rows read from the float block on demand (a batch reads a
+    few values per row: no Python object for every value)."""
+    if isinstance(raw, pd.DataFrame):
+        return raw[names].to_numpy(dtype=object)
+    return _RequestValues(raw, names)
+
+
+class _RequestValues:
+    """``FeatureRows`` by row then position in ``names`` (``_value_rows``)."""
+
+    def __init__(self, raw: FeatureRows, names: list[str]) -> None:
+        where = {n: k for k, n in enumerate(raw.numeric_names)}
+        self.labels = [(j, raw[n]) for j, n in enumerate(names) if n in raw.labels]
+        self.numbers = (raw.numeric[:, [0 if n in raw.labels else where[n] for n in names]] if where
+                        else np.full((len(raw), len(names)), np.nan))
+
+    def __len__(self) -> int:
+        return len(self.numbers)
+
+    def __getitem__(self, i: int) -> _RowValues:
+        return _RowValues(self.numbers[i], {j: column[i] for j, column in self.labels})
+
+
+class _RowValues:
+    """One request row's values by position: a category's label, else the number (NaN: missing)."""
+
+    __slots__ = ("labels", "numbers")
+
+    def __init__(self, numbers: np.ndarray, labels: dict[int, object]) -> None:
+        self.numbers, self.labels = numbers, labels
+
+    def __getitem__(self, j: int) -> object:
+        labels = self.labels
+        return labels[j] if j in labels else float(self.numbers[j])
 
 
 def _plain(value: object) -> object:
