@@ -12,10 +12,12 @@ from hypothesis import HealthCheck, given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
+from core.errors import DataContractError
 from core.store import read_meta, read_snapshots
 from features.pipeline import build_snapshots
 from features.spark import SparkConnection, SparkError, to_spark_sql
 from tests.features.test_point_in_time import ACCOUNTS, AS_OF, SUBS, T_AS_OF, TYPES, event, future, invoice, ticket
+from tests.spark.conftest import CATALOG_DB, register_tables
 from tests.tiny import D, settings, write_tables
 
 pytestmark = pytest.mark.slow
@@ -39,6 +41,7 @@ def assert_same_rows(a: pd.DataFrame, b: pd.DataFrame) -> None:
 
 
 def test_spark_and_duckdb_build_identical_snapshots(built):
+    """DuckDB from the Parquet folder, Spark from the same tables in the Spark catalog: identical."""
     tmp, _settings, _bundle = built
     duck, spark = read_snapshots(tmp / "duck.duckdb"), read_snapshots(tmp / "spark.duckdb")
     assert len(duck) > 1000 and duck["as_of"].nunique() > 20
@@ -48,6 +51,25 @@ def test_spark_and_duckdb_build_identical_snapshots(built):
         ma, mb = read_meta(a), read_meta(b)
     assert ma.catalogue_json == mb.catalogue_json and ma.input_hash == mb.input_hash
     assert (ma.data_start, ma.data_end) == (mb.data_start, mb.data_end)
+    assert mb.data_source == f"spark-catalog://{CATALOG_DB}" and mb.source == f"Spark catalog {CATALOG_DB}"
+
+
+def test_a_missing_catalog_table_or_column_is_one_clear_line(spark, built):
+    tmp, settings, _bundle = built
+    register_tables(spark, tmp / "d", "demo_bad", drop={"events": ["event_type"]},
+                    tables=["subscriptions", "events"])
+
+    def error(source: str) -> str:
+        with pytest.raises(DataContractError) as err:
+            build_snapshots(source, settings, tmp / "bad.duckdb", engine="spark", master="local[2]")
+        text = str(err.value)
+        assert "\n" not in text and "at org.apache" not in text and "Traceback" not in text
+        return text
+
+    assert "event_type" in error("spark-catalog://demo_bad")
+    assert f"{CATALOG_DB}.no_such_events" in error(f"spark-catalog://{CATALOG_DB}?events={CATALOG_DB}.no_such_events")
+    assert "required table 'subscriptions' not found" in error("spark-catalog://no_such_database")
+    assert "'clicks' is not a table" in error("spark-catalog://demo_bad?clicks=x.y")
 
 
 def test_spark_writes_parquet_partitioned_by_as_of_date(built):
