@@ -143,14 +143,19 @@ def _cli(*args):
 SUBS_ONE = [dict(account_id="a", start_date=D(2024, 1, 1), end_date=None, mrr=10.0)]
 
 
-def test_cli_features_on_spark(tmp_path):
+def test_cli_features_on_spark(spark, tmp_path):
+    """In this process (the session's SparkSession: no second JVM); the error path below runs the real CLI."""
+    from typer.testing import CliRunner
+
+    from churnwatch.cli import app
+
     subs = SUBS_ONE
     events = [dict(account_id="a", user_id="u", occurred_at=pd.Timestamp(2024, 2, 1), event_type="login")]
     good = write_tables(tmp_path / "good", {"subscriptions": subs, "events": events})
-    r = _cli("features", "--engine", "spark", "--master", "local[2]", "--data", str(good), "--as-of", "2024-02-02",
-             "--home", str(tmp_path / "h1"))
-    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
-    assert "snapshots: 1 rows" in r.stdout and "Parquet partitioned by as-of date" in r.stdout
+    r = CliRunner().invoke(app, ["features", "--engine", "spark", "--master", "local[2]", "--data", str(good),
+                                 "--as-of", "2024-02-02", "--home", str(tmp_path / "h1")])
+    assert r.exit_code == 0, r.output[-2000:] + repr(r.exception)
+    assert "snapshots: 1 rows" in r.output and "Parquet partitioned by as-of date" in r.output
     assert list((tmp_path / "h1").rglob("as_of=2024-02-02/*.parquet"))
 
 
@@ -162,3 +167,8 @@ def test_cli_a_missing_column_is_one_line_exit_2(tmp_path):
     out = r.stdout + r.stderr
     assert r.returncode == 2, out[-2000:]
     assert "event_type" in out and "Traceback" not in out and "at org.apache" not in out
+
+
+def test_cli_train_sampling_options_need_a_snapshot_set(tmp_path):
+    r = _cli("train", "--sample-accounts", "5", "--home", str(tmp_path / "h3"))
+    assert r.returncode == 2 and "--snapshots" in r.stdout + r.stderr and "Traceback" not in r.stdout + r.stderr
