@@ -186,15 +186,20 @@ class SparkCatalogSource:
         """Load ``raw_<table>`` from the catalog table (Arrow through the driver).
 
         Raises:
-            DataContractError: a table named in the spec (``?events=...``) does not exist, or
-                the catalog cannot be read (one line, Spark's log named).
+            DataContractError: the database or a table named in the spec (``?events=...``) does
+                not exist, or the catalog cannot be read (one line, Spark's log named).
         """
         from features.spark import spark_error, spark_session
 
         spark = spark_session()
         name = self.table_name(table)
         try:
+            if self.database and not spark.catalog.databaseExists(self.database):
+                raise DataContractError(f"{self.describe()}: the Spark catalog has no database {self.database}",
+                                        table=table)
             exists = spark.catalog.tableExists(name)
+        except DataContractError:
+            raise
         except Exception as exc:  # a catalog that cannot be reached, a malformed name
             raise DataContractError(str(spark_error(exc, f"looking up {name} in the Spark catalog")),
                                     table=table) from exc
