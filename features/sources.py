@@ -195,7 +195,7 @@ class SparkCatalogSource:
         name = self.table_name(table)
         try:
             if self.database and not spark.catalog.databaseExists(self.database):
-                raise DataContractError(f"{self.describe()}: the Spark catalog has no database {self.database}",
+                raise DataContractError(f"{self.describe()}: no such database in the Spark catalog",
                                         table=table)
             exists = spark.catalog.tableExists(name)
         except DataContractError:

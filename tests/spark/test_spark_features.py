@@ -68,7 +68,7 @@ def test_a_missing_catalog_table_or_column_is_one_clear_line(spark, built):
 
     assert "required column 'event_type' is missing" in error("spark-catalog://demo_bad")
     assert f"{CATALOG_DB}.no_such_events" in error(f"spark-catalog://{CATALOG_DB}?events={CATALOG_DB}.no_such_events")
-    assert "no database no_such_database" in error("spark-catalog://no_such_database")
+    assert "no_such_database: no such database" in error("spark-catalog://no_such_database")
     assert "'clicks' is not a table" in error("spark-catalog://demo_bad?clicks=x.y")
     register_tables(spark, tmp / "d", "demo_no_events", tables=["subscriptions"])
     assert "required table 'events' not found" in error("spark-catalog://demo_no_events")
