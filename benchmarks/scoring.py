@@ -139,7 +139,7 @@ def main() -> None:
         runs.append(figures)
     (ROOT / "results" / f"scoring-{args.engine}-scales.json").write_text(json.dumps(runs, indent=2))
     for r in runs:
-        print(f"{args.engine} x{r['scale']}: {r['scored_rows']:,} rows ({r['accounts_scored']:,} accounts x dates) "
+        print(f"{args.engine} x{r['scale']}: {r['scored_rows']:,} rows (accounts x dates; {r['accounts_scored']:,} accounts) "
               f"in {r['wall_s']:.1f} s = {r['scored_per_s']:,} rows/s, peak {r['peak_rss_mb']:,} MB")
 
 
