@@ -139,8 +139,9 @@ def main() -> None:
         runs.append(figures)
     (ROOT / "results" / f"scoring-{args.engine}-scales.json").write_text(json.dumps(runs, indent=2))
     for r in runs:
-        print(f"{args.engine} x{r['scale']}: {r['scored_rows']:,} rows (accounts x dates; {r['accounts_scored']:,} accounts) "
-              f"in {r['wall_s']:.1f} s = {r['scored_per_s']:,} rows/s, peak {r['peak_rss_mb']:,} MB")
+        print(f"{args.engine} x{r['scale']}: {r['scored_rows']:,} rows (accounts x dates; "
+              f"{r['accounts_scored']:,} accounts) in {r['wall_s']:.1f} s = {r['scored_per_s']:,} rows/s, "
+              f"peak {r['peak_rss_mb']:,} MB")
 
 
 if __name__ == "__main__":
