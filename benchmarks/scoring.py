@@ -39,7 +39,7 @@ sys.path.insert(0, str(ROOT.parent))
 from memory import TreeMemory  # noqa: E402  (benchmarks/memory.py)
 
 from core.settings import load_settings  # noqa: E402
-from core.store import read_snapshots  # noqa: E402
+from core.store import SNAPSHOTS, read_snapshots  # noqa: E402
 from demo.generator import write_demo_data  # noqa: E402
 from features.pipeline import build_snapshots  # noqa: E402
 
@@ -68,7 +68,7 @@ def parquet_set(store: Path) -> Path:
     if not (folder / "done").exists():
         shutil.rmtree(folder, ignore_errors=True)
         with duckdb.connect(str(store), read_only=True) as con:
-            con.execute(f"COPY (SELECT * FROM snapshots ORDER BY as_of, account_id) TO '{folder}' "
+            con.execute(f"COPY (SELECT * FROM {SNAPSHOTS} ORDER BY as_of, account_id) TO '{folder}' "
                         "(FORMAT parquet, PARTITION_BY (as_of))")
         (folder / "done").touch()
     return folder

@@ -149,7 +149,7 @@ def load_snapshot_set(folder: Path, store: Path, sample_accounts: int | None = N
         tables = {r[0] for r in store_con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
         order = [r[0] for r in store_con.execute(f"DESCRIBE {SNAPSHOTS}").fetchall()] if SNAPSHOTS in tables else []
     catalogue = Catalogue.from_json(meta.catalogue_json)
-    with duckdb.connect() as con:
+    with duckdb.connect(":memory:") as con:
         cols = open_snapshot_set(con, folder)
         missing = [f.name for f in catalogue.features if f.name not in cols]
         if missing:
