@@ -41,12 +41,12 @@ def register_tables(spark, folder, database: str, drop: dict[str, list[str]] | N
 
 @pytest.fixture(scope="session")
 def built(spark, tmp_path_factory):
-    """(folder, settings, bundle): demo data (100 accounts x 12 months) in folder/d, snapshots
+    """(folder, settings, bundle): demo data (150 accounts x 12 months) in folder/d, snapshots
     built by DuckDB from that Parquet folder into folder/duck.duckdb and by Spark from the same
     tables registered in the Spark catalog (``spark-catalog://demo_src``) into folder/spark.duckdb
     (+ folder/spark.snapshots/), and a model trained on the DuckDB snapshots."""
     tmp = tmp_path_factory.mktemp("spark")
-    write_demo_data(tmp / "d", accounts=100, months=12, seed=6)
+    write_demo_data(tmp / "d", accounts=150, months=12, seed=6)
     settings = load_settings(tmp / "d" / "churnwatch.yaml")
     register_tables(spark, tmp / "d", CATALOG_DB)
     build_snapshots(tmp / "d", settings, tmp / "duck.duckdb")
