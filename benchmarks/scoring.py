@@ -1,18 +1,24 @@
 """Batch scoring benchmark: scored accounts/s with reasons (en + zh-CN), DuckDB path or Spark.
 
 Generates demo data (reused from benchmarks/data/), builds the weekly snapshots with DuckDB and
-trains a model once (kept in benchmarks/results/scoring-<size>/), then scores EVERY snapshot
-row (all accounts x all as-of dates) and prints rows/s and peak memory:
+trains a model once on the base size (kept in benchmarks/results/scoring-<size>/), then, for
+each ``--scale`` k (k x the base accounts), scores EVERY snapshot row (all accounts x all
+as-of dates) and prints rows/s and peak memory:
 
 * ``--engine duckdb``: ``serving.batch.score_rows`` on the rows read from the store, in this
   process (what ``churnwatch score`` does per date);
-* ``--engine spark``: the snapshots as Parquet partitioned by as-of date (written once by the
-  Spark feature build), scored with ``mapInPandas`` and the shipped bundle, the history
-  written as Parquet (``serving.spark_scoring.score_snapshots``); peak memory is the process
-  tree's (JVM and Python workers).
+* ``--engine spark``: the same snapshots as Parquet partitioned by as-of date (exported once
+  from the store with DuckDB: the files a Spark feature build writes, identical rows as
+  tests/spark checks), scored with ``mapInPandas`` and the shipped bundle, the history written
+  as Parquet (``serving.spark_scoring.score_snapshots``).
 
-Usage: python benchmarks/scoring.py [--accounts 2000] [--months 12] [--engine duckdb|spark]
-       [--master URL] [--threads N]
+Peak memory is the process tree's (the JVM and its Python workers included), sampled every
+0.2 s with psutil. One JSON per engine and size in benchmarks/results/
+(``scoring-<engine>-<accounts>x<months>.json``) and one for the scales
+(``scoring-<engine>-scales.json``).
+
+Usage: python benchmarks/scoring.py [--accounts 2500] [--months 12] [--scale 1 2 4]
+       [--engine duckdb|spark] [--master URL] [--threads N]
 """
 
 from __future__ import annotations
@@ -33,15 +39,46 @@ sys.path.insert(0, str(ROOT.parent))
 from memory import TreeMemory  # noqa: E402  (benchmarks/memory.py)
 
 from core.settings import load_settings  # noqa: E402
-from core.store import read_snapshots  # noqa: E402
+from core.store import SNAPSHOTS, read_snapshots  # noqa: E402
 from demo.generator import write_demo_data  # noqa: E402
 from features.pipeline import build_snapshots  # noqa: E402
 
 
+def prepared(accounts: int, months: int, seed: int):
+    """(data folder, settings, store) of that size: demo data and its DuckDB snapshots, made once."""
+    data = ROOT / "data" / f"features-{accounts}x{months}-s{seed}"
+    if not (data / "events.parquet").exists():
+        write_demo_data(data, accounts=accounts, months=months, seed=seed)
+    settings = load_settings(data / "churnwatch.yaml")
+    work = ROOT / "results" / f"scoring-{accounts}x{months}"
+    store = work / "s.duckdb"
+    if not (work / "built").exists():
+        shutil.rmtree(work, ignore_errors=True)
+        work.mkdir(parents=True)
+        build_snapshots(data, settings, store)
+        (work / "built").touch()
+    return data, settings, store
+
+
+def parquet_set(store: Path) -> Path:
+    """The store's snapshots as Parquet partitioned by as-of date (as a Spark build writes them)."""
+    import duckdb
+
+    folder = store.parent / "snapshots.parquet"
+    if not (folder / "done").exists():
+        shutil.rmtree(folder, ignore_errors=True)
+        with duckdb.connect(str(store), read_only=True) as con:
+            con.execute(f"COPY (SELECT * FROM {SNAPSHOTS} ORDER BY as_of, account_id) TO '{folder}' "
+                        "(FORMAT parquet, PARTITION_BY (as_of))")
+        (folder / "done").touch()
+    return folder
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--accounts", type=int, default=2000)
+    ap.add_argument("--accounts", type=int, default=2500, help="base size (accounts)")
     ap.add_argument("--months", type=int, default=12)
+    ap.add_argument("--scale", type=int, nargs="+", default=[1], help="multiples of the base size, e.g. 1 2 4")
     ap.add_argument("--seed", type=int, default=11)
     ap.add_argument("--engine", choices=["duckdb", "spark"], default="duckdb")
     ap.add_argument("--master", default=None)
@@ -51,56 +88,60 @@ def main() -> None:
     from training.bundle import ModelBundle
     from training.train import train_on_snapshots
 
-    data = ROOT / "data" / f"features-{args.accounts}x{args.months}-s{args.seed}"
-    if not (data / "events.parquet").exists():
-        write_demo_data(data, accounts=args.accounts, months=args.months, seed=args.seed)
-    settings = load_settings(data / "churnwatch.yaml")
-    work = ROOT / "results" / f"scoring-{args.accounts}x{args.months}"
-    store, model = work / "s.duckdb", work / "model"
+    _data, _settings, base_store = prepared(args.accounts, args.months, args.seed)
+    model = base_store.parent / "model"
     if not (model / "bundle.json").exists():
-        shutil.rmtree(work, ignore_errors=True)
-        work.mkdir(parents=True)
-        build_snapshots(data, settings, store)
-        train_on_snapshots(store, work / "train").bundle.save(model)
+        train_on_snapshots(base_store, base_store.parent / "train").bundle.save(model)
     bundle = ModelBundle.load(model)
     master = args.master or f"local[{args.threads or '*'}]"
-
-    if args.engine == "duckdb":
-        from serving.batch import score_rows
-
-        with TreeMemory() as memory:
-            rows = read_snapshots(store)
-            t = time.perf_counter()
-            history = score_rows(rows, bundle, settings, "bench")
-            wall = time.perf_counter() - t
-        scored = len(history)
-    else:
+    cores = args.threads or os.cpu_count() or 1
+    spark = None
+    if args.engine == "spark":  # the session starts before the clock: a cluster keeps it running
         from features.spark import spark_session
-        from serving.spark_scoring import score_snapshots
 
         spark = spark_session(master)
-        parquet = work / "snapshots.parquet"
-        if not parquet.exists():
-            build_snapshots(data, settings, work / "spark.duckdb", engine="spark", master=master, parquet=parquet)
-        out = work / "history.parquet"
-        with TreeMemory() as memory:
-            t = time.perf_counter()
-            score_snapshots(spark, parquet, out, bundle, settings, "bench")
-            wall = time.perf_counter() - t
-        scored = spark.read.parquet(str(out)).count()
-    cores = args.threads or os.cpu_count() or 1
-    figures = {
-        "date": dt.date.today().isoformat(),
-        "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
-        "engine": args.engine, "master": master if args.engine == "spark" else None,
-        "accounts": args.accounts, "months": args.months, "scored_rows": scored,
-        "wall_s": round(wall, 2), "scored_per_s": round(scored / wall),
-        "scored_per_core_s": round(scored / wall / cores),
-        "peak_rss_mb": round(memory.peak),
-    }
-    print(json.dumps(figures, indent=2))
-    (ROOT / "results" / f"scoring-{args.engine}-{args.accounts}x{args.months}.json").write_text(
-        json.dumps(figures, indent=2))
+    runs = []
+    for k in args.scale:
+        accounts = args.accounts * k
+        _data, settings, store = prepared(accounts, args.months, args.seed)
+        if args.engine == "duckdb":
+            from serving.batch import score_rows
+
+            rows = read_snapshots(store)
+            with TreeMemory() as memory:
+                t = time.perf_counter()
+                history = score_rows(rows, bundle, settings, "bench")
+                wall = time.perf_counter() - t
+            scored, n_accounts = len(history), history["account_id"].nunique()
+        else:
+            from serving.spark_scoring import score_snapshots
+
+            parquet = parquet_set(store)
+            out = store.parent / "history.parquet"
+            with TreeMemory() as memory:
+                t = time.perf_counter()
+                score_snapshots(spark, parquet, out, bundle, settings, "bench")
+                wall = time.perf_counter() - t
+            history = spark.read.parquet(str(out))
+            scored, n_accounts = history.count(), history.select("account_id").distinct().count()
+        figures = {
+            "date": dt.date.today().isoformat(),
+            "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
+            "load_average_1m": round(os.getloadavg()[0], 1),
+            "engine": args.engine, "master": master if args.engine == "spark" else None,
+            "scale": k, "accounts": accounts, "months": args.months, "accounts_scored": n_accounts,
+            "scored_rows": scored, "wall_s": round(wall, 2), "scored_per_s": round(scored / wall),
+            "scored_per_core_s": round(scored / wall / cores), "peak_rss_mb": round(memory.peak),
+        }
+        print(json.dumps(figures, indent=2), flush=True)
+        (ROOT / "results" / f"scoring-{args.engine}-{accounts}x{args.months}.json").write_text(
+            json.dumps(figures, indent=2))
+        runs.append(figures)
+    (ROOT / "results" / f"scoring-{args.engine}-scales.json").write_text(json.dumps(runs, indent=2))
+    for r in runs:
+        print(f"{args.engine} x{r['scale']}: {r['scored_rows']:,} rows (accounts x dates; "
+              f"{r['accounts_scored']:,} accounts) in {r['wall_s']:.1f} s = {r['scored_per_s']:,} rows/s, "
+              f"peak {r['peak_rss_mb']:,} MB")
 
 
 if __name__ == "__main__":

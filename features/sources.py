@@ -1,8 +1,10 @@
 """Data sources: read the raw contract tables into a DuckDB connection.
 
-Three kinds (DESIGN §1): a folder of Parquet/CSV files (default), a DuckDB file, and a
+Four kinds (DESIGN §1): a folder of Parquet/CSV files (default), a DuckDB file, a
 SQLAlchemy URL (PostgreSQL is the one tested; read through SQLAlchemy/psycopg because
-DuckDB's postgres extension cannot be installed offline). Each loads table ``X`` as the
+DuckDB's postgres extension cannot be installed offline), and tables of a Spark catalog
+(``spark-catalog://DATABASE[?events=db.table&...]``, issue 17: read through the process's
+SparkSession, e.g. spark-submit's with its Hive metastore). Each loads table ``X`` as the
 DuckDB table ``raw_X`` with the source's own column names and types; renaming,
 validation and casting happen afterwards in ``features/validate.py``.
 """
@@ -139,16 +141,107 @@ class SqlAlchemySource:
         return True
 
 
-Source = FolderSource | DuckDBSource | SqlAlchemySource
+#: How a Spark catalog source is spelled: ``spark-catalog://DATABASE`` (``catalog.database`` too;
+#: empty = the session's current database), the contract tables by their own names in it, or per
+#: table ``?events=db.web_clicks&tickets=support.tickets`` (a table named there must exist).
+SPARK_CATALOG = "spark-catalog://"
+
+
+@dataclass(frozen=True)
+class SparkCatalogSource:
+    """Tables of a Spark catalog (Hive metastore, Unity, Glue, or the session's own), read by
+    the process's SparkSession and handed to DuckDB as Arrow for the contract checks."""
+
+    database: str = ""
+    tables: tuple[tuple[str, str], ...] = ()  # (contract table, catalog table) named in the spec
+
+    @classmethod
+    def parse(cls, spec: str) -> SparkCatalogSource:
+        from urllib.parse import parse_qsl, urlsplit
+
+        parts = urlsplit(spec)
+        named = parse_qsl(parts.query, keep_blank_values=True)
+        unknown = [k for k, _ in named if k not in TABLES]
+        if unknown:
+            raise DataContractError(f"data source {spec}: '{unknown[0]}' is not a table of the contract "
+                                    f"({', '.join(TABLES)})")
+        empty = [k for k, v in named if not v]
+        if empty:
+            raise DataContractError(f"data source {spec}: no catalog table given for '{empty[0]}'")
+        return cls(parts.netloc + parts.path.rstrip("/"), tuple(named))
+
+    @property
+    def spec(self) -> str:
+        from urllib.parse import urlencode
+
+        return SPARK_CATALOG + self.database + (f"?{urlencode(self.tables)}" if self.tables else "")
+
+    def describe(self) -> str:
+        return f"Spark catalog {self.database or '(current database)'}"
+
+    def table_name(self, table: str) -> str:
+        return dict(self.tables).get(table) or (f"{self.database}.{table}" if self.database else table)
+
+    def load(self, con: duckdb.DuckDBPyConnection, table: str) -> bool:
+        """Load ``raw_<table>`` from the catalog table (Arrow through the driver).
+
+        Raises:
+            DataContractError: the database or a table named in the spec (``?events=...``) does
+                not exist, or the catalog cannot be read (one line, Spark's log named).
+        """
+        from features.spark import spark_error, spark_session
+
+        spark = spark_session()
+        name = self.table_name(table)
+        try:
+            if self.database and not spark.catalog.databaseExists(self.database):
+                raise DataContractError(f"{self.describe()}: no such database in the Spark catalog",
+                                        table=table)
+            exists = spark.catalog.tableExists(name)
+        except DataContractError:
+            raise
+        except Exception as exc:  # a catalog that cannot be reached, a malformed name
+            raise DataContractError(str(spark_error(exc, f"looking up {name} in the Spark catalog")),
+                                    table=table) from exc
+        if not exists:
+            if table in dict(self.tables):
+                raise DataContractError(f"{self.describe()}: table {name} (given for '{table}') does not exist",
+                                        table=table)
+            return False
+        try:
+            arrow = spark.table(name).toArrow()
+        except Exception as exc:
+            raise DataContractError(str(spark_error(exc, f"reading {name}")), table=table) from exc
+        con.register("_incoming", _naive_utc(arrow))
+        con.execute(f"CREATE OR REPLACE TEMP TABLE raw_{table} AS SELECT * FROM _incoming")
+        con.unregister("_incoming")
+        log.info("loaded %s from Spark table %s", table, name)
+        return True
+
+
+def _naive_utc(arrow):
+    """Spark's TIMESTAMP (an instant, shown in the session's UTC) as a wall-clock timestamp in
+    UTC, as a Parquet file's would be (DuckDB would otherwise cast it in the local time zone)."""
+    import pyarrow as pa
+
+    fields = [pa.field(f.name, pa.timestamp(f.type.unit), f.nullable)
+              if pa.types.is_timestamp(f.type) and f.type.tz else f for f in arrow.schema]
+    return arrow.cast(pa.schema(fields)) if fields != list(arrow.schema) else arrow
+
+
+Source = FolderSource | DuckDBSource | SqlAlchemySource | SparkCatalogSource
 
 
 def open_source(spec: str | Path) -> Source:
-    """Pick the source kind from its spelling: URL (``scheme://``), ``*.duckdb`` file, or folder.
+    """Pick the source kind from its spelling: ``spark-catalog://DATABASE``, URL (``scheme://``),
+    ``*.duckdb`` file, or folder.
 
     Raises:
         DataContractError: the path does not exist or is not a folder / DuckDB file.
     """
     text = str(spec)
+    if text.startswith(SPARK_CATALOG):
+        return SparkCatalogSource.parse(text)
     if "://" in text:
         return SqlAlchemySource(text)
     path = Path(text).expanduser()
@@ -160,13 +253,15 @@ def open_source(spec: str | Path) -> Source:
         return DuckDBSource(path.resolve())
     raise DataContractError(
         f"data source {path}: expected a folder of Parquet/CSV files, a .duckdb file "
-        "or a SQLAlchemy URL (postgresql+psycopg://...)")
+        "a SQLAlchemy URL (postgresql+psycopg://...) or spark-catalog://DATABASE")
 
 
 def source_spec(source: Source | str | Path) -> str:
     """The source as a string ``open_source`` reads back (a path or a URL)."""
     if isinstance(source, str | Path):
         return str(source)
+    if isinstance(source, SparkCatalogSource):
+        return source.spec
     return source.url if isinstance(source, SqlAlchemySource) else str(source.path)
 
 

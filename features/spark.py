@@ -74,12 +74,12 @@ def spark_log_file() -> Path:
 
 
 def spark_session(master: str | None = None, shuffle_partitions: int | None = None,
-                  app_name: str = "churnwatch") -> SparkSession:
+                  app_name: str = "churnwatch", conf: dict[str, str] | None = None) -> SparkSession:
     """The process's SparkSession (created once; ``master`` default ``local[*]``).
 
     Spark's log goes to ``spark_log_file()``; the terminal shows churnwatch's messages only.
     A master given by ``spark-submit`` (``spark.master`` already set) is kept when ``master``
-    is None.
+    is None. ``conf``: more settings for a new session (e.g. ``spark.sql.warehouse.dir``).
     """
     try:
         from pyspark.sql import SparkSession
@@ -112,6 +112,8 @@ def spark_session(master: str | None = None, shuffle_partitions: int | None = No
                .config("spark.sql.execution.arrow.pyspark.enabled", "true")
                .config("spark.sql.sources.partitionOverwriteMode", "dynamic")
                .config("spark.sql.shuffle.partitions", str(shuffle_partitions or max(4, 2 * cores))))
+    for key, value in (conf or {}).items():
+        builder = builder.config(key, value)
     try:
         spark = builder.getOrCreate()
     except Exception as exc:  # no Java, a bad master URL: one line, Spark's log named

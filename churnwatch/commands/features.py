@@ -72,10 +72,15 @@ def features(
     also as Parquet partitioned by as-of date)."""
     from core.store import write_summary
     from features.pipeline import build_snapshots
+    from features.sources import SPARK_CATALOG
 
     h, settings = context(home, config, data, remembered=False)
     source = require_data(settings)
     target = store or h.store
+    if Engine(engine) is Engine.spark or str(source).startswith(SPARK_CATALOG):
+        from features.spark import spark_session
+
+        spark_session(master)  # before the source is read: a spark-catalog:// source reads through it
     with steps() as say:
         result = build_snapshots(source, settings, target, as_of=parse_dates(as_of), progress=say, home=h.root,
                                  engine=Engine(engine).value, master=master, parquet=parquet)

@@ -52,10 +52,20 @@ def train(store: StoreOpt = None, home: HomeOpt = None, config: ConfigOpt = None
               "--min-train-days", help="fewest days of training as-of dates (default 56)")] = None,
           allow_leaky: Annotated[list[str] | None, typer.Option(
               "--allow-leaky-feature", help="train although the leakage guard flags this feature (repeatable); "
-              "the version is never promoted automatically")] = None) -> None:
+              "the version is never promoted automatically")] = None,
+          snapshots: Annotated[Path | None, typer.Option(
+              "--snapshots", help="a Parquet snapshot set (as_of=YYYY-MM-DD/ folders, as `features --engine spark` "
+              "writes) instead of the store's table; the store gives its build's metadata")] = None,
+          sample_accounts: Annotated[int | None, typer.Option(
+              "--sample-accounts", help="--snapshots: train on this many accounts (whole histories, by hash of "
+              "the account id, churn rate kept)")] = None,
+          memory_budget_mb: Annotated[float | None, typer.Option(
+              "--memory-budget-mb", help="--snapshots: sample accounts when the rows would need more "
+              "(default: half the memory available)")] = None) -> None:
     """Train LightGBM + calibration + health map, compare with baselines, log and register in MLflow."""
     from training.registry import relocatable_pointer
     from training.run_text import next_line, split_words
+    from training.snapshot_set import train_on_snapshot_set
     from training.train import log_run, params_of, train_on_snapshots, train_on_table
 
     h, _settings = context(home, config)
@@ -66,9 +76,21 @@ def train(store: StoreOpt = None, home: HomeOpt = None, config: ConfigOpt = None
             {**_settings.training.model_dump(), **{k: v for k, v in given.items() if v is not None}})
     except ValueError as exc:  # pydantic's ValidationError: a bad --*-days value
         raise ExitError(f"train: {exc.errors()[0]['loc'][0]}: {exc.errors()[0]['msg']}") from exc
+    if (sample_accounts is not None or memory_budget_mb is not None) and snapshots is None:
+        raise ExitError("--sample-accounts and --memory-budget-mb go with --snapshots FOLDER")
+    if snapshots is not None and table is not None:
+        raise ExitError("--snapshots and --table: give one of them")
     out = h.reports / "training" / dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    extra: dict = {}
+    sample = None
     with steps() as say:
-        if table is not None:
+        if snapshots is not None:
+            result, sample = train_on_snapshot_set(snapshots, store or h.store, out, seed=seed, progress=say,
+                                                   options=options, allow_leaky=tuple(allow_leaky or ()),
+                                                   sample_accounts=sample_accounts,
+                                                   memory_budget_mb=memory_budget_mb)
+            extra = {"snapshots_parquet": str(snapshots.resolve()), **sample.params()}
+        elif table is not None:
             if not label or not id_col:
                 raise ExitError("--table needs --label COL and --id COL")
             result = train_on_table(table, label, id_col, out, seed=seed, progress=say,
@@ -78,7 +100,9 @@ def train(store: StoreOpt = None, home: HomeOpt = None, config: ConfigOpt = None
                                         allow_leaky=tuple(allow_leaky or ()))
         say("logging to MLflow and registering the bundle")
         result.bundle.meta = relocatable_pointer(result.bundle.meta, h.root)  # a copied home keeps working
-        result = log_run(result, h.tracking_uri, h.mlflow_artifacts, params_of(result))
+        result = log_run(result, h.tracking_uri, h.mlflow_artifacts, {**params_of(result), **extra})
+    if sample is not None:
+        console.print(f"trained on {sample.describe()}")
     words = split_words(result.bundle.meta)
     print_comparison(result.comparison, words["test"])
     print_tiers(result.metrics, words["short"], words["unit"])

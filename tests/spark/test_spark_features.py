@@ -12,10 +12,12 @@ from hypothesis import HealthCheck, given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
+from core.errors import DataContractError
 from core.store import read_meta, read_snapshots
 from features.pipeline import build_snapshots
 from features.spark import SparkConnection, SparkError, to_spark_sql
 from tests.features.test_point_in_time import ACCOUNTS, AS_OF, SUBS, T_AS_OF, TYPES, event, future, invoice, ticket
+from tests.spark.conftest import CATALOG_DB, register_tables
 from tests.tiny import D, settings, write_tables
 
 pytestmark = pytest.mark.slow
@@ -39,6 +41,7 @@ def assert_same_rows(a: pd.DataFrame, b: pd.DataFrame) -> None:
 
 
 def test_spark_and_duckdb_build_identical_snapshots(built):
+    """DuckDB from the Parquet folder, Spark from the same tables in the Spark catalog: identical."""
     tmp, _settings, _bundle = built
     duck, spark = read_snapshots(tmp / "duck.duckdb"), read_snapshots(tmp / "spark.duckdb")
     assert len(duck) > 1000 and duck["as_of"].nunique() > 20
@@ -48,6 +51,27 @@ def test_spark_and_duckdb_build_identical_snapshots(built):
         ma, mb = read_meta(a), read_meta(b)
     assert ma.catalogue_json == mb.catalogue_json and ma.input_hash == mb.input_hash
     assert (ma.data_start, ma.data_end) == (mb.data_start, mb.data_end)
+    assert mb.data_source == f"spark-catalog://{CATALOG_DB}" and mb.source == f"Spark catalog {CATALOG_DB}"
+
+
+def test_a_missing_catalog_table_or_column_is_one_clear_line(spark, built):
+    tmp, settings, _bundle = built
+    register_tables(spark, tmp / "d", "demo_bad", drop={"events": ["event_type"]},
+                    tables=["subscriptions", "events"])
+
+    def error(source: str) -> str:
+        with pytest.raises(DataContractError) as err:
+            build_snapshots(source, settings, tmp / "bad.duckdb", engine="spark", master="local[2]")
+        text = str(err.value)
+        assert "at org.apache" not in text and "Traceback" not in text and "py4j" not in text.lower()
+        return text.splitlines()[0]  # the message; a missing column adds an example row below it
+
+    assert "required column 'event_type' is missing" in error("spark-catalog://demo_bad")
+    assert f"{CATALOG_DB}.no_such_events" in error(f"spark-catalog://{CATALOG_DB}?events={CATALOG_DB}.no_such_events")
+    assert "no_such_database: no such database" in error("spark-catalog://no_such_database")
+    assert "'clicks' is not a table" in error("spark-catalog://demo_bad?clicks=x.y")
+    register_tables(spark, tmp / "d", "demo_no_events", tables=["subscriptions"])
+    assert "required table 'events' not found" in error("spark-catalog://demo_no_events")
 
 
 def test_spark_writes_parquet_partitioned_by_as_of_date(built):
@@ -121,14 +145,19 @@ def _cli(*args):
 SUBS_ONE = [dict(account_id="a", start_date=D(2024, 1, 1), end_date=None, mrr=10.0)]
 
 
-def test_cli_features_on_spark(tmp_path):
+def test_cli_features_on_spark(spark, tmp_path):
+    """In this process (the session's SparkSession: no second JVM); the error path below runs the real CLI."""
+    from typer.testing import CliRunner
+
+    from churnwatch.cli import app
+
     subs = SUBS_ONE
     events = [dict(account_id="a", user_id="u", occurred_at=pd.Timestamp(2024, 2, 1), event_type="login")]
     good = write_tables(tmp_path / "good", {"subscriptions": subs, "events": events})
-    r = _cli("features", "--engine", "spark", "--master", "local[2]", "--data", str(good), "--as-of", "2024-02-02",
-             "--home", str(tmp_path / "h1"))
-    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
-    assert "snapshots: 1 rows" in r.stdout and "Parquet partitioned by as-of date" in r.stdout
+    r = CliRunner().invoke(app, ["features", "--engine", "spark", "--master", "local[2]", "--data", str(good),
+                                 "--as-of", "2024-02-02", "--home", str(tmp_path / "h1")])
+    assert r.exit_code == 0, r.output[-2000:] + repr(r.exception)
+    assert "snapshots: 1 rows" in r.output and "Parquet partitioned by as-of date" in r.output
     assert list((tmp_path / "h1").rglob("as_of=2024-02-02/*.parquet"))
 
 
@@ -140,3 +169,8 @@ def test_cli_a_missing_column_is_one_line_exit_2(tmp_path):
     out = r.stdout + r.stderr
     assert r.returncode == 2, out[-2000:]
     assert "event_type" in out and "Traceback" not in out and "at org.apache" not in out
+
+
+def test_cli_train_sampling_options_need_a_snapshot_set(tmp_path):
+    r = _cli("train", "--sample-accounts", "5", "--home", str(tmp_path / "h3"))
+    assert r.returncode == 2 and "--snapshots" in r.stdout + r.stderr and "Traceback" not in r.stdout + r.stderr

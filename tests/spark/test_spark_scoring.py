@@ -15,6 +15,23 @@ from serving.spark_scoring import default_history_folder, spark_build_scores
 pytestmark = pytest.mark.slow
 
 
+def assert_same_json(x, y, where: str) -> None:
+    """Equal structure, order, keys and texts; numbers to 1e-9 relative (the snapshots' own tolerance:
+    a logistic model's contributions move with the last bits of a feature value)."""
+    if isinstance(x, dict):
+        assert isinstance(y, dict) and list(x) == list(y), where
+        for k in x:
+            assert_same_json(x[k], y[k], f"{where}.{k}")
+    elif isinstance(x, list):
+        assert isinstance(y, list) and len(x) == len(y), where
+        for i, (p, q) in enumerate(zip(x, y, strict=True)):
+            assert_same_json(p, q, f"{where}[{i}]")
+    elif isinstance(x, float) or isinstance(y, float):
+        assert x == pytest.approx(y, rel=1e-9, abs=1e-12), where
+    else:
+        assert x == y, where
+
+
 def test_spark_scores_equal_duckdb_scores(built):
     tmp, settings, bundle = built
     with connect(tmp / "duck.duckdb", read_only=True) as con:
@@ -32,7 +49,7 @@ def test_spark_scores_equal_duckdb_scores(built):
         for c in ("health_score", "tier", "playbook_action", "playbook_owner", "respond_within", "model_version"):
             assert a[c].tolist() == b[c].tolist(), c
         for c in ("reasons_en", "strengths_en", "reasons_zh", "strengths_zh"):
-            assert [json.loads(x) for x in a[c]] == [json.loads(x) for x in b[c]], c
+            assert_same_json([json.loads(x) for x in a[c]], [json.loads(x) for x in b[c]], c)
         assert b["as_of"].tolist() == [d] * len(b)
     # the reasons are there in both languages, and the history is Parquet partitioned by as-of date
     first = json.loads(spark[end]["reasons_zh"].iloc[0]) or json.loads(spark[end]["strengths_zh"].iloc[0])
