@@ -164,6 +164,10 @@ def verdicts(figures: dict) -> dict:
         run = next(r for r in runs if r["concurrency"] == 8)
         return "met" if run["requests_per_s"] >= goal[0] and run["p99_ms"] <= goal[1] else "not met"
 
+    def fixed(run: dict, goal: tuple[float, float]) -> str:
+        return "met" if run["errors"] == 0 and run["requests_per_s"] >= 0.98 * goal[0] and run["p99_ms"] <= goal[1] \
+            else "not met"
+
     rate = figures["score_accounts_200_per_s"]
     return {"score_accounts c8 >= 1,000 req/s, p99 <= 15 ms": c8(figures["score_accounts_single_id"],
                                                                    GOALS["score_accounts_c8"]),
@@ -174,7 +178,10 @@ def verdicts(figures: dict) -> dict:
             "batch of 1,000 over HTTP <= 150 ms": "met" if figures["batch_1000_http_ms"]["median"]
             <= GOALS["batch_http_ms"] else "not met",
             "60 s at 200 req/s on /score_accounts, zero errors": "met" if rate["errors"] == 0
-            and rate["requests_per_s"] >= 195 else "not met"}
+            and rate["requests_per_s"] >= 195 else "not met",
+            **{f"{path} c8 at a fixed 1,000 req/s, p99 <= {goal[1]:g} ms":
+               fixed(figures["c8_at_1000_per_s"][path], goal)
+               for path, goal in (("score_accounts", GOALS["score_accounts_c8"]), ("score", GOALS["score_c8"]))}}
 
 
 def _median_ms(run, repeats: int) -> dict:
@@ -249,6 +256,10 @@ def main() -> None:
                    for c in (1, 8, 32)]
         at_rate = with_cpu(proc.pid, lambda: load_wrk(base + "/score_accounts", by_id, 8, args.rate_seconds,
                                                       rate=200, allow_errors=True))
+        # the goals' rate held on a schedule: the latency at 1,000 req/s, not at the saturation wrk drives to
+        at_goal = {"score_accounts": with_cpu(proc.pid, lambda: load_wrk(base + "/score_accounts", by_id, 8,
+                                                                         args.seconds, rate=1000)),
+                   "score": with_cpu(proc.pid, lambda: load_wrk(base + "/score", singles, 8, args.seconds, rate=1000))}
         bulk_page = load_wrk(base + "/scores?limit=100", [None], 8, args.seconds)
         sync_s, synced = full_sync(base)
     finally:
@@ -266,6 +277,7 @@ def main() -> None:
         "single_in_process_cpu_ms": round(single_in_process_cpu_ms, 2),
         "score_accounts_single_id": lookups,
         "score_accounts_200_per_s": {**at_rate, "seconds": args.rate_seconds},
+        "c8_at_1000_per_s": at_goal,
         "bulk_scores_page_of_100": bulk_page,
         "bulk_full_sync_pages_of_1000": {"accounts": synced, "seconds": round(sync_s, 2)},
     }
