@@ -44,7 +44,8 @@ def scores_of(request: Request) -> portfolio.Scores:
     return state.scores
 
 
-def _account_or_403(request: Request, user: dict, account_id: str) -> dict:
+def account_in_scope(request: Request, user: dict, account_id: str) -> dict:
+    """The account's published record; 404 when never scored, 403 outside the user's scope."""
     rec = scores_of(request).one(account_id, request_lang(request))
     if rec is None:
         raise HTTPException(status_code=404, detail="not_found")
@@ -70,7 +71,7 @@ def my_day(request: Request, user: CurrentUser):
 
 @router.get("/accounts/{account_id:path}")
 def account_page(request: Request, account_id: str, user: CurrentUser):
-    rec = _account_or_403(request, user, account_id)
+    rec = account_in_scope(request, user, account_id)
     engine = engine_of(request)
     from core.home import Home
 
@@ -92,7 +93,7 @@ def account_page(request: Request, account_id: str, user: CurrentUser):
 def add_intervention(request: Request, user: CurrentUser, account_id: Annotated[str, Form(max_length=200)],
                      playbook: Annotated[str, Form(max_length=200)] = "",
                      note: Annotated[str, Form(max_length=4000)] = ""):
-    rec = _account_or_403(request, user, account_id)
+    rec = account_in_scope(request, user, account_id)
     try:
         log_intervention(engine_of(request), account_id=account_id, actor=user["name"], playbook=playbook or None,
                          tier=rec["tier"], note=note)

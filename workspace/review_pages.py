@@ -46,7 +46,7 @@ from insights.review_store import (
 from workflow import interviews, review
 from workflow.people import list_users
 from workspace import portfolio
-from workspace.pages import scores_of
+from workspace.pages import account_in_scope, scores_of
 from workspace.texts import t
 from workspace.web import CurrentUser, engine_of, flash, redirect, render, request_lang, require_role
 
@@ -102,16 +102,6 @@ def _avoidable_choice(value: bool | None) -> str:
 
 
 # -- exit interviews -----------------------------------------------------------------------
-
-def account_in_scope(request: Request, user: dict, account_id: str) -> dict:
-    """The account's published record; 404 when never scored, 403 outside the user's scope."""
-    rec = scores_of(request).one(account_id, request_lang(request))
-    if rec is None:
-        raise HTTPException(status_code=404, detail="not_found")
-    if not portfolio.scope_of(engine_of(request), user).allows(rec["csm"]):
-        raise HTTPException(status_code=403, detail="forbidden")
-    return rec
-
 
 def account_url(account_id: str) -> str:
     return f"/accounts/{quote(account_id, safe='')}"

@@ -2,37 +2,18 @@
 
 from __future__ import annotations
 
-import sys
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 
-@dataclass
-class Run:
-    returncode: int
-    stdout: str
-    stderr: str
-
-
 @pytest.fixture
-def cli(monkeypatch, capsys):
-    """``cli(home, *args)``: run ``churnwatch ARGS --home HOME`` as a user would; exit code and output."""
-    from churnwatch.cli import main
+def cli(run_cli, monkeypatch):
+    """``cli(home, *args)``: run ``churnwatch ARGS --home HOME`` as a user would (``run_cli`` of
+    tests/conftest.py, 250 columns wide); exit code and output."""
+    monkeypatch.setenv("COLUMNS", "250")  # after run_cli's own setting: the training tables are wide
 
-    monkeypatch.setenv("COLUMNS", "250")
-    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
-
-    def run(home: Path, *args: str) -> Run:
-        monkeypatch.setattr(sys, "argv", ["churnwatch", *args, "--home", str(home)])
-        capsys.readouterr()
-        try:
-            main()
-            code = 0
-        except SystemExit as exc:
-            code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-        out = capsys.readouterr()
-        return Run(code, out.out, out.err)
+    def run(home: Path, *args: str):
+        return run_cli(*args, "--home", str(home))
 
     return run
