@@ -42,8 +42,8 @@ from workspace.portfolio import Scores, by_expected_loss  # noqa: E402
 
 PASSWORD = "bench-password"
 TEAM = "Bench"
-#: screenshot heights of the pages longer than one screen (px; else 900)
-HEIGHTS = {"portfolio": 1750, "review": 2300, "account": 1650}  # the account page: down to its waterfall
+#: screenshot heights of the pages longer than one screen (px; else 900; the account page: down to its waterfall)
+HEIGHTS = {"portfolio": 1750, "review": 2300, "settings": 2300, "account": 1650}
 
 
 def prepare_users(home: Path) -> dict[str, str]:
@@ -136,18 +136,24 @@ def main() -> None:
                 # review pages: the exit-interview form (a churned account of the CSM) and the churn review
                 interview = "/accounts/" + quote(who["churned"], safe="") + "/exit-interview"
                 pages = [("my day", "/"), ("account", account), ("tasks board", "/tasks"),
-                         ("tasks board, all", "/tasks?status=all"), ("exit interview", interview)]
+                         ("tasks board, all", "/tasks?status=all"), ("exit interview", interview),
+                         ("exit interviews", "/interviews")]
                 if role in ("lead", "admin"):  # the manager's pages (a CSM gets 403)
                     pages += [("portfolio", "/portfolio"), ("portfolio, by plan", "/portfolio?by=plan"),
                               ("churn review", "/review")]
+                if role == "admin":  # settings without code
+                    pages += [("settings", "/admin/settings"), ("settings history", "/admin/settings/history")]
                 for name, url in pages:
                     ms = timed(client, url, args.rounds, args.warmup)
                     q = statistics.quantiles(ms, n=100)
                     results.append({"role": role, "page": name, "p50_ms": round(statistics.median(ms), 1),
                                     "p95_ms": round(q[94], 1), "max_ms": round(max(ms), 1), "n": len(ms)})
-                if args.screenshots and role in ("csm", "lead"):
-                    shots = {"csm": {"my-day": "/", "account": account, "exit-interview": interview},
-                             "lead": {"tasks": "/tasks", "portfolio": "/portfolio", "review": "/review"}}[role]
+                if args.screenshots:
+                    shots = {"csm": {"my-day": "/", "account": account, "exit-interview": interview,
+                                     "interviews": "/interviews"},
+                             "lead": {"tasks": "/tasks", "portfolio": "/portfolio", "review": "/review"},
+                             "admin": {"settings": "/admin/settings", "settings-history": "/admin/settings/history"}
+                             }[role]
                     shoot(client, token_after(client), shots, args.screenshots)
     finally:
         proc.terminate()
