@@ -43,7 +43,7 @@ from workspace.portfolio import Scores, by_expected_loss  # noqa: E402
 PASSWORD = "bench-password"
 TEAM = "Bench"
 #: screenshot heights of the pages longer than one screen (px; else 900; the account page: down to its waterfall)
-HEIGHTS = {"portfolio": 1750, "review": 2300, "settings": 2300, "account": 1650}
+HEIGHTS = {"portfolio": 1750, "review": 2300, "account": 1650}
 
 
 def prepare_users(home: Path) -> dict[str, str]:
