@@ -26,20 +26,6 @@ def day(n: float) -> dt.datetime:
     return DAY0 + dt.timedelta(days=n)
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def engine(request, tmp_path):
-    if request.param == "sqlite":
-        url = db.operations_url(tmp_path)
-    else:
-        url = request.getfixturevalue("pg_url")
-        base = db.create(url)
-        with base.begin() as conn:  # a clean schema for each test
-            conn.exec_driver_sql("DROP SCHEMA public CASCADE; CREATE SCHEMA public")
-        base.dispose()
-    yield db.open_store(url)
-    db.dispose_all()
-
-
 def account(account_id: str, tier: str, health: int, **kw) -> AccountFacts:
     return AccountFacts(account_id=account_id, as_of=dt.date(2026, 3, 1), health_score=health, tier=tier,
                         churn_probability=0.5, name=f"{account_id} Ltd", contact="Kim",
