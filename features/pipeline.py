@@ -140,7 +140,7 @@ def build_snapshots(source: Source | str | Path, settings: Settings, store: Path
             from features.spark import start_spark
 
             say(f"handing the checked tables to Spark ({master or 'local[*]'})")
-            run = start_spark(con, loaded, master)
+            run = start_spark(con, loaded, master, staging=store.with_name(store.stem + ".spark-staging"))
         say(f"building the spine and labels for {len(dates)} as-of dates")
         build_terms(run, settings)
         build_spine(run, dates, settings, report.data_end)

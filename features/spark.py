@@ -26,9 +26,9 @@ from __future__ import annotations
 import logging
 import os
 import re
+import shutil
 import sys
 import tempfile
-import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -112,6 +112,10 @@ def spark_session(master: str | None = None, shuffle_partitions: int | None = No
                .config("spark.sql.execution.arrow.pyspark.enabled", "true")
                .config("spark.sql.sources.partitionOverwriteMode", "dynamic")
                .config("spark.sql.shuffle.partitions", str(shuffle_partitions or max(4, 2 * cores))))
+    if not under_submit and (master or "local").startswith("local"):
+        # in local mode the driver is the executor too: Spark's 1 GB default heap is too small for
+        # the cached event tables (an OutOfMemoryError there hangs the job instead of failing it)
+        builder = builder.config("spark.driver.memory", os.environ.get("CHURNWATCH_SPARK_DRIVER_MEMORY", "3g"))
     for key, value in (conf or {}).items():
         builder = builder.config(key, value)
     try:
@@ -178,6 +182,8 @@ class SparkConnection:
     persisted: dict[str, DataFrame] = field(default_factory=dict)
     schemas: dict[str, str] = field(default_factory=dict)
     statements: list[str] = field(default_factory=list)
+    #: where the checked tables are handed over as Parquet (``table_from_duckdb``); removed by ``close``
+    staging: Path | None = None
 
     def register(self, name: str, frame: DataFrame, persist: bool = True) -> None:
         from pyspark import StorageLevel
@@ -235,20 +241,39 @@ class SparkConnection:
         except Exception as exc:  # AnalysisException: a missing table or column, named
             raise spark_error(exc, f"building {what}") from exc
 
-    def table_from_duckdb(self, con: duckdb.DuckDBPyConnection, name: str, batch_rows: int = 1_000_000) -> None:
-        """Copy DuckDB's ``name`` (table or view) into a Spark temp view of the same name, as Arrow."""
-        with warnings.catch_warnings():  # DuckDB notes the copy Arrow makes: that copy is the hand-over
-            warnings.simplefilter("ignore", UserWarning)
-            table = con.execute(f"SELECT * FROM {name}").to_arrow_table()
-        frame = self.spark.createDataFrame(table.slice(0, batch_rows))
-        for start in range(batch_rows, table.num_rows, batch_rows):
-            frame = frame.unionByName(self.spark.createDataFrame(table.slice(start, batch_rows)))
+    def table_from_duckdb(self, con: duckdb.DuckDBPyConnection, name: str) -> None:
+        """Copy DuckDB's ``name`` (table or view) into a Spark temp view of the same name.
+
+        The rows go through a Parquet file in ``staging`` (written by DuckDB, read by Spark),
+        not through the driver's heap: a ``createDataFrame`` of millions of events would hold
+        them all in the JVM driver (1 GB by default) and fail there with an OutOfMemoryError.
+        """
+        if self.staging is None:
+            raise ChurnwatchError("SparkConnection.table_from_duckdb needs a staging folder")
+        self.staging.mkdir(parents=True, exist_ok=True)
+        file = self.staging / f"{name}.parquet"
+        target = str(file).replace("'", "''")
+        # Spark reads no nanosecond timestamps (a raw export's TIMESTAMP_NS): microseconds, as Arrow gave
+        described = [('"' + str(row[0]).replace('"', '""') + '"', str(row[1]).upper())
+                     for row in con.execute(f"DESCRIBE {name}").fetchall()]
+        columns = ", ".join(f"CAST({c} AS TIMESTAMP) AS {c}" if t.startswith("TIMESTAMP_NS") else c
+                            for c, t in described)
+        con.execute(f"COPY (SELECT {columns} FROM {name}) TO '{target}' (FORMAT PARQUET, ROW_GROUP_SIZE 1000000)")
+        try:
+            frame = self.spark.read.parquet(str(file))
+        except Exception as exc:
+            raise spark_error(exc, f"reading {file}") from exc
         self.register(name, frame)
 
     def close(self) -> None:
-        for frame in self.persisted.values():
+        for name, frame in self.persisted.items():
             frame.unpersist()
+            self.spark.catalog.dropTempView(name)
         self.persisted.clear()
+        for name in self.schemas:
+            self.spark.catalog.dropTempView(name)
+        if self.staging is not None:
+            shutil.rmtree(self.staging, ignore_errors=True)
 
 
 def default_parquet_folder(store: Path) -> Path:
@@ -262,12 +287,19 @@ _DUCKDB_TYPES = {"string": "VARCHAR", "bigint": "BIGINT", "int": "INTEGER", "dou
                  "tinyint": "TINYINT"}
 
 
-def start_spark(con: duckdb.DuckDBPyConnection, loaded: list[str], master: str | None = None) -> SparkConnection:
+def start_spark(con: duckdb.DuckDBPyConnection, loaded: list[str], master: str | None = None,
+                staging: Path | None = None) -> SparkConnection:
     """A ``SparkConnection`` holding the checked ``clean_*`` tables of ``con`` (and the raw
-    accounts/subscriptions, whose own columns the profile features read)."""
+    accounts/subscriptions, whose own columns the profile features read), handed over as
+    Parquet files in ``staging`` (default: a new temporary folder). On a cluster, ``staging``
+    must be a folder the executors can read (beside the store, like the snapshots Spark writes)."""
     from features.contract import TABLES
 
-    run = SparkConnection(spark_session(master))
+    if staging is None:
+        staging = Path(tempfile.mkdtemp(prefix="churnwatch-spark-staging-"))
+    else:  # what a killed run left there
+        shutil.rmtree(staging, ignore_errors=True)
+    run = SparkConnection(spark_session(master), staging=staging)
     for name in TABLES:
         run.table_from_duckdb(con, f"clean_{name}")
     for name in ("accounts", "subscriptions"):
