@@ -15,10 +15,10 @@ from benchmarks.foreign import (
     consumer_profile,
     newest,
     paired_bootstrap,
-    run_cli,
     score_history_extremes,
     snapshot_baseline,
 )
+from tests.foreign.inprocess import run_cli
 
 
 @pytest.fixture(scope="module")

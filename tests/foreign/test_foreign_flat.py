@@ -6,8 +6,10 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from benchmarks.foreign import newest, paired_bootstrap, run_cli, score_history_extremes, table_baseline
+from benchmarks.foreign import newest, paired_bootstrap, score_history_extremes, table_baseline
+from benchmarks.foreign import run_cli as child_run
 from demo.flat import write_flat_table
+from tests.foreign.inprocess import run_cli
 
 ROWS = 3000
 
@@ -16,7 +18,9 @@ ROWS = 3000
 def path(tmp_path_factory):
     work = tmp_path_factory.mktemp("flat")
     table, home = work / "churn_table.csv", work / "home"
-    steps = {"demo-data": run_cli("demo-data", "--kind", "flat", "--out", str(work), "--accounts", str(ROWS))}
+    # the first step is the console entry point in a real child process; the rest run the same
+    # ``churnwatch.cli.main`` in this process (tests/foreign/inprocess.py): one import of the stack
+    steps = {"demo-data": child_run("demo-data", "--kind", "flat", "--out", str(work), "--accounts", str(ROWS))}
     steps["train"] = run_cli("train", "--table", str(table), "--label", "Churn", "--id", "customer_id", home=home)
     if steps["train"].returncode == 0:
         steps["promote"] = run_cli("promote", home=home)

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-from benchmarks.foreign import run_cli
 from demo.stripe import write_stripe_export
+from tests.foreign.inprocess import run_cli
 
 
 @pytest.fixture(scope="module")

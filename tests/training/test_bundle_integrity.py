@@ -23,14 +23,11 @@ import pytest
 
 from core.errors import ModelBundleError
 from core.home import Home
-from core.settings import load_settings
 from core.store import HISTORY, connect
-from demo.generator import write_demo_data
-from features.pipeline import build_snapshots
 from training.bundle import ModelBundle
 from training.manifest import MANIFEST, digest
 from training.registry import load_version, register, set_champion, setup
-from training.train import log_run, params_of, train_on_snapshots
+from training.train import log_run, params_of
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -98,13 +95,14 @@ CLI_VARIANTS = ["truncated-model", "altered-byte", "null-calibrator-resealed", "
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory):
-    """(home, saved good bundle folder): a tiny home with features, one trained version as champion."""
+def trained(tmp_path_factory, trained_demo):
+    """(home, data folder, saved good bundle folder): a tiny home with features, one trained version as
+    champion (the session's shared 150 x 12 build of tests/conftest.py, copied here; its model logged)."""
     tmp = tmp_path_factory.mktemp("integrity")
     home = Home.resolve(tmp / "home")
-    write_demo_data(tmp / "data", accounts=200, months=18, seed=4)
-    build_snapshots(tmp / "data", load_settings(tmp / "data" / "churnwatch.yaml"), home.store)
-    result = train_on_snapshots(home.store, tmp / "train")
+    demo = trained_demo(150, 12, 3)
+    demo.copy_to(tmp / "data", home.store)
+    result = demo.result()
     client = setup(home.tracking_uri, home.mlflow_artifacts)
     log_run(result, home.tracking_uri, home.mlflow_artifacts, params_of(result))
     set_champion(client, 1, "test setup")

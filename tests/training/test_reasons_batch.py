@@ -1,4 +1,4 @@
-"""Every reason of a scored batch reconciles with the numbers (tiny model on small demo data)."""
+"""Every reason of a scored batch reconciles with the numbers (the session's shared demo model, read only)."""
 
 from __future__ import annotations
 
@@ -8,29 +8,22 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from core.settings import load_settings
-from demo.generator import write_demo_data
-from features.pipeline import build_snapshots
 from features.spec import no_data_reason, null_reason
 from training.bundle import ModelBundle
 from training.reason_text import missing, render_value, window_days
 from training.reasons import MIN_CONTRIBUTION, contributions
-from training.train import train_on_snapshots
 
 ZERO_CHANGE = re.compile(r"\b(up|down) 0(%| pts| days)|上升0|下降0")
 
 
 @pytest.fixture(scope="module")
-def store(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("reasons")
-    write_demo_data(tmp / "d", accounts=300, months=24, seed=4)
-    build_snapshots(tmp / "d", load_settings(tmp / "d" / "churnwatch.yaml"), tmp / "s.duckdb")
-    return tmp / "s.duckdb"
+def store(trained_demo):
+    return trained_demo(300, 24, 6).store  # the session's shared build (tests/conftest.py): read only
 
 
 @pytest.fixture(scope="module")
-def bundle(store, tmp_path_factory):
-    return train_on_snapshots(store, tmp_path_factory.mktemp("out")).bundle
+def bundle(trained_demo):
+    return trained_demo(300, 24, 6).bundle
 
 
 @pytest.fixture(scope="module")

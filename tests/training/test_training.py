@@ -1,4 +1,8 @@
-"""Training end to end on small demo data: bundle, SHAP additivity, behaviour, refusals, MLflow."""
+"""Training end to end on small demo data: bundle, SHAP additivity, behaviour, refusals, MLflow.
+
+The demo build and its trained model are the session's shared ``trained_demo`` (tests/conftest.py,
+300 accounts x 24 months), used read-only; the MLflow test trains only its deliberately weak candidate.
+"""
 
 from __future__ import annotations
 
@@ -9,9 +13,6 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from core.settings import load_settings
-from demo.generator import write_demo_data
-from features.pipeline import build_snapshots
 from training.bundle import ModelBundle
 from training.errors import TrainingError
 from training.model import FeatureFrame
@@ -19,20 +20,22 @@ from training.promotion import promote_version
 from training.reasons import contributions
 from training.registry import CHAMPION, MODEL_NAME, setup
 from training.split import purged_split
-from training.train import fit_and_evaluate, load_labelled, log_run, params_of, train_on_snapshots, train_on_table
+from training.train import fit_and_evaluate, load_labelled, log_run, params_of, train_on_table
 
 
 @pytest.fixture(scope="module")
-def store(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("train")
-    write_demo_data(tmp / "d", accounts=300, months=24, seed=4)
-    build_snapshots(tmp / "d", load_settings(tmp / "d" / "churnwatch.yaml"), tmp / "s.duckdb")
-    return tmp / "s.duckdb"
+def demo(trained_demo):
+    return trained_demo(300, 24, 6)  # the session's shared build: read only
 
 
 @pytest.fixture(scope="module")
-def trained(store, tmp_path_factory):
-    return train_on_snapshots(store, tmp_path_factory.mktemp("out"))
+def store(demo):
+    return demo.store
+
+
+@pytest.fixture(scope="module")
+def trained(demo):
+    return demo.result()  # its own TrainResult (log_run sets version and run id); the bundle is shared
 
 
 @pytest.fixture(scope="module")
@@ -140,7 +143,7 @@ def test_refuses_bad_training_data(store, tmp_path):
     none_pos = rows.assign(churn_label=0)
     with pytest.raises(TrainingError, match="no positive labels"):
         fit_and_evaluate(none_pos, none_pos, none_pos, none_pos, none_pos, catalogue, tmp_path)
-    few = rows.head(50)
+    few = pd.concat([rows[rows["churn_label"] == 1].head(5), rows[rows["churn_label"] == 0].head(45)])  # has churners
     with pytest.raises(TrainingError, match="too few rows"):
         fit_and_evaluate(few, few, few, few, few, catalogue, tmp_path)
     with pytest.raises(TrainingError, match="feature.*missing.*logins_30d"):
@@ -155,9 +158,9 @@ def test_mlflow_run_registry_alias_and_promotion_rule(trained, store, tmp_path):
     # a deliberately weak candidate: labels shuffled within the training block
     rows, catalogue, _ = load_labelled(store)
     rng = np.random.default_rng(0)
-    weak = train_on_snapshots(store, tmp_path / "weak")
-    train_mask = rows["as_of"] <= pd.Timestamp(weak.bundle.meta["split"]["train"][1])
-    shuffled = rows[train_mask].assign(churn_label=rng.permutation(rows[train_mask]["churn_label"].to_numpy()))
+    train_mask = rows["as_of"] <= pd.Timestamp(trained.bundle.meta["split"]["train"][1])  # the same store's split
+    recent = rows[train_mask].tail(6000)  # the newest training rows suffice for a model that learns nothing
+    shuffled = recent.assign(churn_label=rng.permutation(recent["churn_label"].to_numpy()))
     bad = fit_and_evaluate(shuffled, shuffled, shuffled.tail(2000), rows[~train_mask].head(20000),
                            rows[~train_mask].tail(5000), catalogue, tmp_path / "bad")
     bad.bundle.meta = {**trained.bundle.meta, "metrics": bad.metrics}
