@@ -219,23 +219,49 @@ class Scorer:
         for tier in set(tiers):
             book = self.settings.playbooks[tier]
             books[tier] = (book.action_zh if lang == "zh-CN" else book.action_en, book.owner, book.respond_within)
+        # every reason's and strength's contribution rounded at once (``round6``), taken in order below
+        rounded = iter(round6([item["contribution"] for e in explained
+                               for item in chain(e["reasons"], e["strengths"])]))
         out = []
         for i, (acc, prob, h, tier) in enumerate(zip(rows["account_id"], p.tolist(), health.tolist(), tiers)):
             action, owner, respond_within = books[tier]
             warnings = [f"{c}: '{unseen_rows[c][i]}' was not seen in training; scored as missing"
                         for c, values in unseen.items() if unseen_rows[c][i] in values] if unseen else []
+            e = explained[i]
             out.append({
                 "account_id": str(acc),
                 "churn_probability": float(prob),
                 "health_score": int(h),
                 "tier": str(tier),
-                "reasons": [public_reason(r) for r in explained[i]["reasons"]],
-                "strengths": [public_reason(r) for r in explained[i]["strengths"]],
+                "reasons": [{"signal": r["signal"], "text": r["text"], "contribution": next(rounded),
+                             "feature": r["feature"], "value": r["value"]} for r in e["reasons"]],
+                "strengths": [{"signal": r["signal"], "text": r["text"], "contribution": next(rounded),
+                               "feature": r["feature"], "value": r["value"]} for r in e["strengths"]],
                 "playbook": {"action": action, "owner": owner, "respond_within": respond_within},
                 "model_version": self.model_version,
                 "warnings": warnings,
             })
         return out
+
+
+def round6(values: list[float]) -> list[float]:
+    """``[round(v, 6) for v in values]``, the same floats, with arrays: ``rint(v * 1e6) / 1e6``
+    equals Python's correctly rounded ``round`` unless ``v * 1e6`` lies within its rounding error
+    of a half (or is huge or not finite), and those few go through ``round`` itself. (IEEE
+    division is correctly rounded, so ``D / 1e6`` is the double nearest ``D * 10**-6``, what
+    ``round`` returns for the same integer ``D``.)"""
+    if len(values) < 64:
+        return [round(v, 6) for v in values]
+    x = np.asarray(values, dtype=np.float64)
+    scaled = x * 1e6
+    out = np.rint(scaled) / 1e6
+    with np.errstate(invalid="ignore"):
+        near_half = np.abs(scaled - np.floor(scaled) - 0.5) <= np.abs(scaled) * 2.0 ** -48 + 1e-9
+        unsure = near_half | ~(np.abs(scaled) < 2.0 ** 50)
+    result = out.tolist()
+    for k in np.flatnonzero(unsure).tolist():
+        result[k] = round(values[k], 6)
+    return result
 
 
 def public_reason(item: dict) -> dict:
