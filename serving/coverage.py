@@ -87,6 +87,8 @@ def _names_by_pattern(mask: np.ndarray, names: np.ndarray) -> list[list[str]]:
     lists of one pattern are the same list: callers copy it)."""
     if mask.shape[1] == 0:
         return [[] for _ in range(len(mask))]
+    if len(mask) < 32:  # a few rows: np.unique's own cost is more than it saves
+        return [names[row].tolist() for row in mask]
     patterns, inverse = np.unique(np.packbits(mask, axis=1), axis=0, return_inverse=True)
     lists = [names[row].tolist() for row in np.unpackbits(patterns, axis=1, count=mask.shape[1]).astype(bool)]
     return [lists[k] for k in inverse.ravel().tolist()]

@@ -286,9 +286,12 @@ class _RequestValues:
         """``_plain`` of the value at each ``(rows[k], positions[k])``: the numbers with one gather
         (NaN: None), then the categories' labels where a position is a category."""
         out = [None if v != v else v for v in self.numbers[rows, positions].tolist()]
-        if self.labels:
-            for k in np.flatnonzero(np.isin(positions, list(self.labels))).tolist():
-                out[k] = _plain(self.labels[int(positions[k])][rows[k]])
+        labels = self.labels
+        if labels:
+            where = (np.flatnonzero(np.isin(positions, list(labels))).tolist() if len(positions) > 64
+                     else [k for k, j in enumerate(positions.tolist()) if j in labels])
+            for k in where:
+                out[k] = _plain(labels[int(positions[k])][rows[k]])
         return out
 
 

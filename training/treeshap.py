@@ -226,6 +226,20 @@ def _explain(left, path_node, path_left, path_slot, slot_feature, slot_coef, lea
              leaf_slot, leaf_table, table, outT):
     """Adds every leaf's Shapley values to ``outT[feature, row]`` (leaf by leaf: its table stays cached)."""
     n_rows = left.shape[1]
+    if n_rows <= 4:  # a few rows: row by row with plain indexing (no per-leaf array views)
+        for r in range(n_rows):
+            for leaf in range(len(leaf_value)):
+                base, end = leaf_slot[leaf], leaf_slot[leaf + 1]
+                ar = (1 << (end - base)) - 1
+                for p in range(leaf_path[leaf], leaf_path[leaf + 1]):
+                    if left[path_node[p], r] != path_left[p]:
+                        ar &= ~(1 << path_slot[p])
+                t = leaf_table[leaf]
+                v = leaf_value[leaf]
+                for s in range(base, end):
+                    bit = 1 << (s - base)
+                    outT[slot_feature[s], r] += table[t + (ar & ~bit)] * (slot_coef[s] if ar & bit else -v)
+        return
     a = np.empty(n_rows, dtype=np.int64)
     for leaf in range(len(leaf_value)):
         base, end = leaf_slot[leaf], leaf_slot[leaf + 1]
