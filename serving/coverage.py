@@ -53,12 +53,9 @@ class CoverageCheck:
         given = np.column_stack([~np.isnan(rows.numeric), *(_given(rows.labels[c]) for c in labels)]) \
             if len(given_names) else np.zeros((len(X), 0), dtype=bool)
         unknown = self._unknown(rows)
-        # the names of each distinct pattern of given / missing features, listed once per batch
-        given_of = _names_by_pattern(given, given_names)
-        missing_of = _names_by_pattern(missing, missing_names)
         shares = round6(shares.tolist())
-        return [{"given": list(given_of[i]), "missing": list(missing_of[i]), "unknown": unknown[i],
-                 "share": shares[i]} for i in range(len(X))]
+        return [{"given": given_names[given[i]].tolist(), "missing": missing_names[missing[i]].tolist(),
+                 "unknown": unknown[i], "share": shares[i]} for i in range(len(X))]
 
     def _unknown(self, rows: FeatureRows) -> list[list[dict]]:
         out: list[list[dict]] = [[] for _ in range(len(rows))]
@@ -80,18 +77,6 @@ class CoverageCheck:
             return f"no features given: cannot score; the model needs e.g. {shown}"
         return (f"too few features to score: the given features carry {coverage['share']:.0%} of the model's "
                 f"gain (minimum {self.min_share:.0%}); missing: {shown}")
-
-
-def _names_by_pattern(mask: np.ndarray, names: np.ndarray) -> list[list[str]]:
-    """``names[mask[i]].tolist()`` per row, each distinct row pattern worked out once (the rows'
-    lists of one pattern are the same list: callers copy it)."""
-    if mask.shape[1] == 0:
-        return [[] for _ in range(len(mask))]
-    if len(mask) < 32:  # a few rows: np.unique's own cost is more than it saves
-        return [names[row].tolist() for row in mask]
-    patterns, inverse = np.unique(np.packbits(mask, axis=1), axis=0, return_inverse=True)
-    lists = [names[row].tolist() for row in np.unpackbits(patterns, axis=1, count=mask.shape[1]).astype(bool)]
-    return [lists[k] for k in inverse.ravel().tolist()]
 
 
 def _given(values: np.ndarray) -> np.ndarray:

@@ -120,8 +120,9 @@ def plain_rows(items: object, catalogue: Catalogue) -> FeatureRows | None:
     except OverflowError:  # an int beyond a float: pydantic words it
         return None
     given = ~np.isnan(values)
-    if values.size - int(given.sum()) != sum(line.count(None) for line in lines):
-        return None  # a NaN sent as a number (not null): pydantic refuses it with its words
+    rows_at, cols_at = np.nonzero(~given)  # every NaN must come from a null (None), not a NaN sent as a number
+    if any(lines[i][j] is not None for i, j in zip(rows_at.tolist(), cols_at.tolist())):
+        return None  # pydantic refuses it with its words
     with np.errstate(invalid="ignore"):
         ok = np.isfinite(values) & (values >= checks.lo) & (values <= checks.hi)
         ok &= ~checks.whole | (np.floor(values) == values)
