@@ -14,7 +14,13 @@ then each goal of the issue as met or not met. The load generator is ``wrk`` (De
 fixed rate takes the next slot of a schedule with LuaJIT's clock). It shares the machine's cores
 with the server, so the figures are pessimistic for a server with its cores to itself.
 
+The in-process batch is also timed stage by stage (the request checks, the model's matrix and
+prediction, TreeSHAP, the reasons' wording, the coverage, the assembly of the results), in CPU
+milliseconds of this process, the figure another job on the machine changes least.
+``--in-process`` measures only that (no server, no wrk): quick before/after comparisons.
+
 Usage: python benchmarks/serving.py [--home churnwatch-data] [--seconds 10] [--rate-seconds 60] [--workers 2]
+                                   [--in-process]
 """
 
 from __future__ import annotations
@@ -46,6 +52,7 @@ from core.store import read_snapshots  # noqa: E402
 from serving.launch import free_port, start_server, stop_server  # noqa: E402
 from serving.published import publish_scores, published_paths  # noqa: E402
 from serving.scoring import Scorer, validate_features  # noqa: E402
+from training.reasons import contributions  # noqa: E402
 from training.registry import load_model, setup  # noqa: E402
 
 
@@ -197,14 +204,41 @@ def _median_ms(run, repeats: int) -> dict:
             "cpu_median": round(float(np.median(cpu)), 1)}
 
 
+def _cpu_ms(run, repeats: int) -> float:
+    """Median CPU milliseconds of ``run`` in this process over ``repeats`` calls."""
+    cpu = []
+    for _ in range(repeats):
+        c = time.process_time()
+        run()
+        cpu.append((time.process_time() - c) * 1000)
+    return round(float(np.median(cpu)), 2)
+
+
+def batch_stages(scorer: Scorer, accounts: list[dict], repeats: int = 15) -> dict:
+    """CPU milliseconds of each stage of scoring ``accounts`` in-process (``Scorer.results``' steps)."""
+    bundle = scorer.bundle
+    rows = validate_features(accounts, bundle.catalogue)
+    X = bundle.frame.matrix(rows)
+    contribs = contributions(bundle.booster, X)
+    stages = {"request checks": lambda: validate_features(accounts, bundle.catalogue),
+              "model matrix": lambda: bundle.frame.matrix(rows),
+              "prediction": lambda: bundle.score_matrix(X),
+              "TreeSHAP": lambda: contributions(bundle.booster, X),
+              "reasons' wording": lambda: bundle.reasons.explain(contribs, rows, "en"),
+              "coverage": lambda: scorer.coverage.measure(rows, X),
+              "whole (results)": lambda: scorer.results(validate_features(accounts, bundle.catalogue))}
+    return {name: _cpu_ms(run, repeats) for name, run in stages.items()}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--home", default="churnwatch-data")
     ap.add_argument("--seconds", type=float, default=10, help="each load run at full speed")
     ap.add_argument("--rate-seconds", type=float, default=60, help="the run at 200 requests/s")
     ap.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="BentoML worker processes")
+    ap.add_argument("--in-process", action="store_true", help="only the in-process figures (no server, no wrk)")
     args = ap.parse_args()
-    if not shutil.which("wrk"):
+    if not args.in_process and not shutil.which("wrk"):
         raise SystemExit("wrk is not on PATH (Debian package `wrk`)")
     load_before = [round(x, 2) for x in os.getloadavg()]
     home = Home.resolve(args.home)
@@ -235,6 +269,15 @@ def main() -> None:
     single_in_process_ms = (time.perf_counter() - t) / 200 * 1000
     single_in_process_cpu_ms = (time.process_time() - c) / 200 * 1000
     batch_in_process = _median_ms(lambda: scorer.results(validate_features(accounts, bundle.catalogue)), 15)
+    stages = batch_stages(scorer, accounts)
+    if args.in_process:
+        figures = {"date": dt.date.today().isoformat(), "load_average_before": load_before,
+                   "load_average_after": [round(x, 2) for x in os.getloadavg()],
+                   "batch_1000_in_process_ms": batch_in_process, "batch_1000_stage_cpu_ms": stages,
+                   "single_in_process_ms": round(single_in_process_ms, 2),
+                   "single_in_process_cpu_ms": round(single_in_process_cpu_ms, 2)}
+        print(json.dumps(figures, indent=2))
+        return
 
     publish_scores(home.store, settings)
     published = set(pq.read_table(published_paths(home.store)[0], columns=["account_id"])["account_id"].to_pylist())
@@ -273,6 +316,7 @@ def main() -> None:
         "score_single_account_with_reasons": single,
         "batch_1000_http_ms": batch_http,
         "batch_1000_in_process_ms": batch_in_process,
+        "batch_1000_stage_cpu_ms": stages,
         "single_in_process_ms": round(single_in_process_ms, 2),
         "single_in_process_cpu_ms": round(single_in_process_cpu_ms, 2),
         "score_accounts_single_id": lookups,

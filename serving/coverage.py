@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from serving.rounding import round6
 from training.model import FeatureFrame, FeatureRows
 
 #: Missing features named in an error's text (all of them are in ``coverage.missing``).
@@ -52,8 +53,9 @@ class CoverageCheck:
         given = np.column_stack([~np.isnan(rows.numeric), *(_given(rows.labels[c]) for c in labels)]) \
             if len(given_names) else np.zeros((len(X), 0), dtype=bool)
         unknown = self._unknown(rows)
+        shares = round6(shares.tolist())
         return [{"given": given_names[given[i]].tolist(), "missing": missing_names[missing[i]].tolist(),
-                 "unknown": unknown[i], "share": round(float(shares[i]), 6)} for i in range(len(X))]
+                 "unknown": unknown[i], "share": shares[i]} for i in range(len(X))]
 
     def _unknown(self, rows: FeatureRows) -> list[list[dict]]:
         out: list[list[dict]] = [[] for _ in range(len(rows))]

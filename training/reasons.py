@@ -191,10 +191,11 @@ class ReasonBuilder:
         at_feature = order[at_row, at_col]
         at_group = self.group_of_[at_feature]
         group_names, features = self.groups_, words.features
+        picked = values.take(at_row, at_feature)  # the picked values, plain, gathered column-wise
         redo: set[int] = set()
-        for i, j, g, contribution, group_sum in zip(at_row.tolist(), at_feature.tolist(), at_group.tolist(),
-                                                    per_feature[at_row, at_feature].tolist(),
-                                                    per_group[at_row, at_group].tolist()):
+        for i, j, g, value, contribution, group_sum in zip(at_row.tolist(), at_feature.tolist(), at_group.tolist(),
+                                                           picked, per_feature[at_row, at_feature].tolist(),
+                                                           per_group[at_row, at_group].tolist()):
             if i in redo:
                 continue
             row = rows[i]
@@ -202,7 +203,6 @@ class ReasonBuilder:
                 line = values[i]
                 r = Row(line, position)
                 row = rows[i] = (r, r.tenure_days(), line)
-            value = _plain(row[2][j])
             text = words.word(j, value, side, row[0], row[1])
             if text is None:
                 redo.add(i)
@@ -240,13 +240,31 @@ class ReasonBuilder:
         return items
 
 
-def _value_rows(raw: pd.DataFrame | FeatureRows, names: list[str]) -> Sequence[Sequence]:
-    """Each row's actual values of ``names``, indexable by row then position: an object array
-    for a frame; for request rows, rows read from the float block on demand (a batch reads a
-    few values per row: no Python object for every value)."""
+def _value_rows(raw: pd.DataFrame | FeatureRows, names: list[str]) -> _FrameValues | _RequestValues:
+    """Each row's actual values of ``names``, indexable by row then position, and ``take``: the
+    plain values at (row, position) pairs at once. An object array for a frame; for request rows,
+    values read from the float block on demand (a batch reads a few values per row: no Python
+    object for every value)."""
     if isinstance(raw, pd.DataFrame):
-        return raw[names].to_numpy(dtype=object)
+        return _FrameValues(raw[names].to_numpy(dtype=object))
     return _RequestValues(raw, names)
+
+
+class _FrameValues:
+    """A frame's values as an object array (``_value_rows``)."""
+
+    def __init__(self, values: np.ndarray) -> None:
+        self.values = values
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+    def __getitem__(self, i: int) -> np.ndarray:
+        return self.values[i]
+
+    def take(self, rows: np.ndarray, positions: np.ndarray) -> list:
+        """``_plain`` of the value at each ``(rows[k], positions[k])``."""
+        return [_plain(v) for v in self.values[rows, positions].tolist()]
 
 
 class _RequestValues:
@@ -254,7 +272,7 @@ class _RequestValues:
 
     def __init__(self, raw: FeatureRows, names: list[str]) -> None:
         where = {n: k for k, n in enumerate(raw.numeric_names)}
-        self.labels = [(j, raw[n]) for j, n in enumerate(names) if n in raw.labels]
+        self.labels = {j: raw[n] for j, n in enumerate(names) if n in raw.labels}
         self.numbers = (raw.numeric[:, [0 if n in raw.labels else where[n] for n in names]] if where
                         else np.full((len(raw), len(names)), np.nan))
 
@@ -262,20 +280,32 @@ class _RequestValues:
         return len(self.numbers)
 
     def __getitem__(self, i: int) -> _RowValues:
-        return _RowValues(self.numbers[i], {j: column[i] for j, column in self.labels})
+        return _RowValues(self, i)
+
+    def take(self, rows: np.ndarray, positions: np.ndarray) -> list:
+        """``_plain`` of the value at each ``(rows[k], positions[k])``: the numbers with one gather
+        (NaN: None), then the categories' labels where a position is a category."""
+        out = [None if v != v else v for v in self.numbers[rows, positions].tolist()]
+        labels = self.labels
+        if labels:
+            where = (np.flatnonzero(np.isin(positions, list(labels))).tolist() if len(positions) > 64
+                     else [k for k, j in enumerate(positions.tolist()) if j in labels])
+            for k in where:
+                out[k] = _plain(labels[int(positions[k])][rows[k]])
+        return out
 
 
 class _RowValues:
     """One request row's values by position: a category's label, else the number (NaN: missing)."""
 
-    __slots__ = ("labels", "numbers")
+    __slots__ = ("i", "owner")
 
-    def __init__(self, numbers: np.ndarray, labels: dict[int, object]) -> None:
-        self.numbers, self.labels = numbers, labels
+    def __init__(self, owner: _RequestValues, i: int) -> None:
+        self.owner, self.i = owner, i
 
     def __getitem__(self, j: int) -> object:
-        labels = self.labels
-        return labels[j] if j in labels else float(self.numbers[j])
+        column = self.owner.labels.get(j)
+        return column[self.i] if column is not None else float(self.owner.numbers[self.i, j])
 
 
 def _plain(value: object) -> object:
