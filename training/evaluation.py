@@ -168,6 +168,7 @@ def _bin_parts(scores: np.ndarray, bins: int) -> list[np.ndarray]:
 
 def _bin_stats(labels: np.ndarray, scores: np.ndarray, bins: int,
                groups: np.ndarray | None = None) -> tuple[np.ndarray, ...]:
+    # groups: integer account codes >= 0 (``ece_estimates`` makes them)
     """Per equal-count bin: row counts, churn rates, mean p and the standard error of the churn
     rate: binomial (``rate (1 - rate) / count``) without ``groups``, else account-clustered (the
     bin's residuals ``y - p``, centred on the bin's gap, summed per account, squared and added:
@@ -189,9 +190,9 @@ def _centred(labels: np.ndarray, scores: np.ndarray, idx: np.ndarray) -> np.ndar
     return r - r.mean()
 
 
-def _group_sums(values: np.ndarray, groups: np.ndarray) -> np.ndarray:
-    codes, inverse = np.unique(groups, return_inverse=True)
-    return np.bincount(inverse, weights=values, minlength=codes.size)
+def _group_sums(values: np.ndarray, codes: np.ndarray) -> np.ndarray:
+    """Sums of ``values`` per group (``codes``: integer group codes >= 0); empty groups give 0."""
+    return np.bincount(codes, weights=values)
 
 
 def _debiased(counts: np.ndarray, rates: np.ndarray, means: np.ndarray, se: np.ndarray, rng: np.random.Generator,
@@ -247,13 +248,13 @@ def ece_estimates(y: ArrayLike, p: ArrayLike, groups: ArrayLike | None = None, b
         ``ece_noise`` (``ece_noise``), all in probability units and floored at 0.
     """
     labels, scores = validate_scores(y, p, probability=True)
-    gid = None if groups is None else np.asarray(groups)
+    gid = None if groups is None else np.unique(np.asarray(groups), return_inverse=True)[1].ravel()
     rng = np.random.default_rng(seed)
     point = _debiased(*_bin_stats(labels, scores, bins, gid), rng, N_SIM)
     boots = []
     for idx in resamples(labels.size, gid, n_boot, rng):
         # a resampled account drawn twice counts as two accounts: ids = position of its block's draw
-        draw = None if gid is None else np.cumsum(np.r_[True, gid[idx][1:] != gid[idx][:-1]])
+        draw = None if gid is None else np.cumsum(np.r_[False, gid[idx][1:] != gid[idx][:-1]])
         boots.append(_debiased(*_bin_stats(labels[idx], scores[idx], bins, draw), rng, 50))
     bias = float(np.mean(boots)) - point
     lo, hi = np.percentile(boots, [2.5, 97.5]) - bias

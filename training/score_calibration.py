@@ -294,6 +294,7 @@ def choose_calibrator(scores: ArrayLike, y: ArrayLike, groups: ArrayLike | None 
     if k < 2:
         platt = ScoreCalibrator("platt").fit(s, labels)
         platt.weighting_ = "equal"
+        platt.choice_ = "platt: too few churners (or retained rows) for out-of-fold folds"
         return platt, {}
     if groups is not None and len(np.unique(groups)) >= k:
         splits = list(GroupKFold(n_splits=k).split(s, labels, np.asarray(groups)))
