@@ -11,6 +11,9 @@ Binning conventions (shared with ``training.plots``):
   ``n % bins`` groups hold one row more);
 - deciles for lift: rows sorted by ``p`` descending (stable) and cut the same way into
   10 groups; the top decile is the first group, ``ceil(n / 10)`` rows.
+
+Over 400 lines: ECE's debiased estimate and noise floor (account-clustered) share the bins and
+input checks of the plain metrics, and splitting them off would split one binning convention.
 """
 
 from __future__ import annotations
