@@ -170,7 +170,7 @@ def fit_and_evaluate(train: pd.DataFrame, fit: pd.DataFrame | None, es: pd.DataF
     model = fit_chosen(selection, X_train, y_train, frame.names, frame.categorical, directions)
     calibrator, cal_losses, reference = _calibrate(model, frame, cal, train, selection, seed, purge_days)
     say("calibration by out-of-fold log loss: " + ", ".join(f"{m} {v:.4f}" for m, v in cal_losses.items())
-        + f" -> {calibrator.method}, {calibrator.weighting_} weights")
+        + f" -> {getattr(calibrator, 'choice_', calibrator.method)}; {calibrator.weighting_} weights")
     health_map = HealthMap.from_reference(reference)  # pins from the calibrated base rate and tier shares
     say("health pins (p80, p60, p40): " + ", ".join(f"{v:.4f}" for v in health_map.pins_)
         + f" (calibrated base rate {health_map.base_rate_:.4f}; each tier at least "
@@ -224,6 +224,7 @@ def fit_and_evaluate(train: pd.DataFrame, fit: pd.DataFrame | None, es: pd.DataF
         "params": {k: v for k, v in selection.params.items() if k != "monotone_constraints"},
         "validation": "early-stopping block" if fit is not None else f"{len(folds_)} account-grouped folds"},
         "calibration": {"method": calibrator.method, "weighting": calibrator.weighting_,
+                        "choice": getattr(calibrator, "choice_", calibrator.method),
                         "out_of_fold_log_loss": cal_losses}, "health_map": health_map.to_dict()}
     return TrainResult(bundle=bundle, comparison=comparison, metrics=metrics, plots=plots,
                        training=training_info, started_at=started, leakage=leakage)
