@@ -349,13 +349,15 @@ def mask_event_stages(settings: Settings, types: list[str], grid: Grid) -> list[
     positions = ", ".join(f"({p}, {1 << p})" for p in range(top + 1))
     return [
         IDS,
-        # two passes over the events, each a small aggregation (one to account-type-user-bucket is slower)
+        # the events read once (their contract checks run once), as integer keys: both
+        # aggregations below read this table, not the source
+        ("ev", _typed_events(types, ", e.quantity AS n")),
+        # two passes over ev, each a small aggregation (one to account-type-user-bucket is slower)
         ("bk", f"""
             SELECT aid, b, {', '.join(bk_aggs)} FROM (
                 SELECT aid, tid, b, SUM(n) AS n{''.join(', ' + t for t in tails)},
                        BIT_OR(CAST(1 AS BIGINT) << off) AS dm, MAX(d) AS dmax
-                FROM (SELECT aid, tid, d, n, {bucket} AS b, d - {t0} - {s} * {bucket} AS off
-                      FROM ({_typed_events(types, ", e.quantity AS n")}) e) x
+                FROM (SELECT aid, tid, d, n, {bucket} AS b, d - {t0} - {s} * {bucket} AS off FROM ev) x
                 GROUP BY aid, tid, b
             ) x GROUP BY aid, b"""),
         # rows without a user are dropped later: a filter here would double the cost of this pass
@@ -364,7 +366,7 @@ def mask_event_stages(settings: Settings, types: list[str], grid: Grid) -> list[
                 SELECT aid, tid, uid, BIT_OR(ubit) AS m, COALESCE(BIT_OR({g}), 0) AS gm FROM (
                     SELECT aid, tid, uid, d - {t0} - {s} * {bucket} AS off,
                            CASE WHEN d >= {t0 + s * bu0} THEN CAST(1 AS BIGINT) << ({bucket} - {bu0}) END AS ubit
-                    FROM ({_typed_events(types)}) e
+                    FROM ev
                 ) x GROUP BY aid, tid, uid
             ) y WHERE m IS NOT NULL"""),
         ("udelta", f"""
