@@ -39,8 +39,10 @@ log = logging.getLogger(__name__)
 WINDOWS = (7, 14, 30, 60, 90, 180)
 
 
-def event_types(con: duckdb.DuckDBPyConnection) -> list[str]:
-    return [r[0] for r in con.execute("SELECT DISTINCT event_type FROM clean_events ORDER BY 1").fetchall()]
+def event_types(con: duckdb.DuckDBPyConnection, table: str = "clean_events") -> list[str]:
+    """The event types of the kept events, sorted. ``table``: ``typed_events`` when the
+    contract checks set no event aside (the same rows without the checks' joins)."""
+    return [r[0] for r in con.execute(f"SELECT DISTINCT event_type FROM {table} ORDER BY 1").fetchall()]
 
 
 def stage_queries(settings: Settings, types: list[str], grid: Grid | None = None) -> list[tuple[str, str]]:

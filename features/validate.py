@@ -158,7 +158,7 @@ def _always_casts(source_type: str, target: str) -> bool:
     return False
 
 
-def _trimmed(expr: str) -> str:
+def trimmed(expr: str) -> str:
     """SQL: ``NULLIF(TRIM(expr), '')``, TRIM skipped where it cannot change the value.
 
     TRIM removes Unicode space separators (U+0020 the only ASCII one) and copies every
@@ -178,7 +178,7 @@ def _typed_select(table: Table, cols: dict[str, str]) -> str:
         if col.name in cols:
             expr = f"CAST({q(cols[col.name])} AS {target})"
             if col.type == "string":
-                expr = _trimmed(expr)
+                expr = trimmed(expr)
         else:
             expr = f"CAST(NULL AS {target})"
         if table.name == "events" and col.name == "quantity":

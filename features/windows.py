@@ -349,10 +349,9 @@ def mask_event_stages(settings: Settings, types: list[str], grid: Grid) -> list[
     positions = ", ".join(f"({p}, {1 << p})" for p in range(top + 1))
     return [
         IDS,
-        # the events read once (their contract checks run once), as integer keys: both
-        # aggregations below read this table, not the source
+        # the events read once (their contract checks run once) as integer keys; two passes over
+        # that, each a small aggregation (one to account-type-user-bucket is slower)
         ("ev", _typed_events(types, ", e.quantity AS n")),
-        # two passes over ev, each a small aggregation (one to account-type-user-bucket is slower)
         ("bk", f"""
             SELECT aid, b, {', '.join(bk_aggs)} FROM (
                 SELECT aid, tid, b, SUM(n) AS n{''.join(', ' + t for t in tails)},
