@@ -3,10 +3,14 @@ event types taken from the report's pass, and the keyed events read once (stage 
 
 from __future__ import annotations
 
+import datetime as dt
+
 import duckdb
 import sqlglot
 
-from features.pipeline import build_snapshots
+from features.pipeline import build_snapshots, open_connection, prepare
+from features.snapshots import build_feature_tables, spent_after
+from features.timeline import build_spine, build_terms
 from features.validate import trimmed
 from features.windows import Grid, mask_event_stages
 from tests.tiny import D, T, settings, write_tables
@@ -72,3 +76,24 @@ def test_mask_path_reads_the_events_once():
     for _, sql in stages:  # still the one definition Spark runs
         out = sqlglot.transpile(sql, read="duckdb", write="spark", unsupported_level=sqlglot.ErrorLevel.RAISE)
         assert len(out) == 1
+
+
+def test_stage_tables_are_dropped_once_no_later_stage_or_the_final_query_reads_them():
+    stages = [("ids", "SELECT 1"), ("ev", "SELECT * FROM clean_events"), ("bk", "SELECT * FROM ev"),
+              ("um", "SELECT * FROM ev JOIN ids"), ("ev_wide", "SELECT * FROM bk JOIN um")]
+    final = "SELECT * FROM spine JOIN ids JOIN ev_wide"
+    assert spent_after(stages, final) == {3: ["ev"], 4: ["bk", "um"]}
+
+
+def test_a_build_leaves_the_tables_the_final_query_reads(tmp_path):
+    events = [dict(account_id="a1", user_id="u", occurred_at=T(2024, 3, d, 9), event_type="login") for d in range(1, 9)]
+    folder = write_tables(tmp_path / "data", {"subscriptions": SUBS, "events": events})
+    con = open_connection(1)
+    report, _ = prepare(folder, settings(data_end=D(2024, 6, 1)), con)
+    build_terms(con, settings())
+    build_spine(con, [D(2024, 3, 15) + dt.timedelta(days=7 * k) for k in range(4)], settings(), report.data_end)
+    build_feature_tables(con, settings())
+    left = {r[0] for r in con.execute("SELECT table_name FROM duckdb_tables() WHERE temporary").fetchall()}
+    assert {"ids", "ev_wide", "tk", "inv", "nf", "snapshot_rows"} <= left
+    assert not left & {"ev", "bk", "um", "udelta", "grid_run"}  # the mask path's intermediate tables
+    assert con.execute("SELECT sum(logins_30d) FROM snapshot_rows").fetchone()[0] > 0
