@@ -145,7 +145,9 @@ def build_snapshots(source: Source | str | Path, settings: Settings, store: Path
         build_terms(run, settings)
         build_spine(run, dates, settings, report.data_end)
         say("computing features")
-        types = event_types(run)  # one pass over the events, not one per use
+        # one pass over the events, not one per use; without the checks when they set no event aside
+        ev_rep = report.tables.get("events")
+        types = event_types(run, "typed_events" if run is con and ev_rep and not ev_rep.set_aside else "clean_events")
         taken = set(build_catalogue(types).names)
         plan = discover_profile(con, loaded, settings, taken)
         for c in plan.unused:

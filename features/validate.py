@@ -42,6 +42,7 @@ class TableReport:
     rows_in: int = 0
     rows_kept: int = 0
     content_hash: int = 0  # sum of row hashes of the kept rows (order-independent)
+    first_at: dt.datetime | dt.date | None = None  # the kept rows' earliest time column value
     set_aside: dict[str, int] = field(default_factory=dict)
     examples: dict[str, dict] = field(default_factory=dict)
     columns: list[str] = field(default_factory=list)  # canonical columns the source has
@@ -157,6 +158,19 @@ def _always_casts(source_type: str, target: str) -> bool:
     return False
 
 
+def trimmed(expr: str) -> str:
+    """SQL: ``NULLIF(TRIM(expr), '')``, TRIM skipped where it cannot change the value.
+
+    TRIM removes Unicode space separators (U+0020 the only ASCII one) and copies every
+    string: over the user id of every event that was most of a pass. An ASCII string (as
+    many bytes as characters) that starts with a printable character other than a space and
+    does not end with a space is kept as it is (TRIM would not change it); every other
+    string is trimmed, so the value is the same either way (tests/features/test_fast_build.py).
+    """
+    return (f"CASE WHEN ord({expr}) BETWEEN 33 AND 126 AND NOT suffix({expr}, ' ') "
+            f"AND strlen({expr}) = length({expr}) THEN {expr} ELSE NULLIF(TRIM({expr}), '') END")
+
+
 def _typed_select(table: Table, cols: dict[str, str]) -> str:
     parts = []
     for col in table.columns:
@@ -164,7 +178,7 @@ def _typed_select(table: Table, cols: dict[str, str]) -> str:
         if col.name in cols:
             expr = f"CAST({q(cols[col.name])} AS {target})"
             if col.type == "string":
-                expr = f"NULLIF(TRIM({expr}), '')"
+                expr = trimmed(expr)
         else:
             expr = f"CAST(NULL AS {target})"
         if table.name == "events" and col.name == "quantity":
@@ -245,12 +259,14 @@ def _table_report(con: duckdb.DuckDBPyConnection, name: str, columns: list[str])
     cols = ", ".join(q(c) for c in TABLES[name].column_names)
     kept = ", ".join(_clean_columns(name, aliased=False))
     rep = TableReport(columns=columns)
-    for reason, n, digest in con.execute(
-            f"SELECT _reason, count(*), sum(hash({kept}) % 1000000007) FROM checked_{name} "
+    time_col = TABLES[name].time_column
+    first = f"min({q(time_col)})" if time_col else "NULL"  # the data start: no pass of its own
+    for reason, n, digest, first_at in con.execute(
+            f"SELECT _reason, count(*), sum(hash({kept}) % 1000000007), {first} FROM checked_{name} "
             "GROUP BY 1 ORDER BY 1 NULLS FIRST").fetchall():
         rep.rows_in += n
         if reason is None:
-            rep.content_hash = int(digest or 0)
+            rep.content_hash, rep.first_at = int(digest or 0), first_at
             continue
         rep.set_aside[reason] = n
         rep.examples[reason] = _example(con, f"SELECT {cols} FROM checked_{name} WHERE _reason = '{reason}'") or {}
@@ -262,6 +278,10 @@ def _table_report(con: duckdb.DuckDBPyConnection, name: str, columns: list[str])
             rep.values_set_aside[reason] = n
             rep.value_examples[reason] = _example(con, f"SELECT {cols} FROM checked_{name} WHERE {where}") or {}
     return rep
+
+
+def _as_date(value: dt.datetime | dt.date | None) -> dt.date | None:
+    return value.date() if isinstance(value, dt.datetime) else value
 
 
 def _data_end(con: duckdb.DuckDBPyConnection, loaded: list[str], settings: Settings
@@ -311,6 +331,6 @@ def validate_tables(con: duckdb.DuckDBPyConnection, loaded: list[str], settings:
         report.tables[name] = _table_report(con, name, present[name])
     _check_not_emptied(report)
     # the event log's start: before it, activity features would read as zero
-    first = con.execute("SELECT CAST(min(occurred_at) AS DATE) FROM clean_events").fetchone()[0]
-    report.data_start = first or data_end
+    first = report.tables["events"].first_at if "events" in report.tables else None  # from the report's pass
+    report.data_start = _as_date(first) or data_end
     return report

@@ -1,0 +1,99 @@
+"""The single-machine speed-ups keep the values: the TRIM shortcut, the data start and the
+event types taken from the report's pass, and the keyed events read once (stage ``ev``)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import duckdb
+import sqlglot
+
+from features.pipeline import build_snapshots, open_connection, prepare
+from features.snapshots import build_feature_tables, spent_after
+from features.timeline import build_spine, build_terms
+from features.validate import trimmed
+from features.windows import Grid, mask_event_stages
+from tests.tiny import D, T, settings, write_tables
+
+#: Every character DuckDB's TRIM removes (the Unicode space separators, Zs).
+SPACES = [32, 160, 5760, *range(8192, 8203), 8239, 8287, 12288]
+
+SUBS = [dict(account_id="a1", start_date=D(2024, 1, 1), end_date=None, mrr=100.0, plan="p", seats=3),
+        dict(account_id="a2", start_date=D(2024, 1, 1), end_date=None, mrr=50.0, plan="p", seats=1)]
+
+
+def test_trim_shortcut_gives_what_trim_gives_for_every_kind_of_string():
+    values = ["u1", "ACC-001297-U002", "a b", "x", "~", "!", "", " ", "  ", " u1", "u1 ", " u1 ", "\tu1", "u1\t",
+              "u1\n", "\nu1", "é", "ué", "éu", "u\u00e9 ", "日本", None]
+    values += [f"{chr(c)}u" for c in SPACES] + [f"u{chr(c)}" for c in SPACES] + [chr(c) for c in SPACES]
+    values += [f"{chr(c)}u" for c in range(1, 33)] + [f"u{chr(c)}" for c in range(1, 33)] + ["u\x7f", "\x7fu"]
+    con = duckdb.connect()
+    con.execute("CREATE TABLE s (x VARCHAR)")
+    con.executemany("INSERT INTO s VALUES (?)", [(v,) for v in values])
+    rows = con.execute(f"SELECT x, {trimmed('x')} AS fast, NULLIF(TRIM(x), '') AS slow FROM s").fetchall()
+    assert len(rows) == len(values)
+    assert [r for r in rows if r[1] != r[2] and not (r[1] is None and r[2] is None)] == []
+    # the shortcut is taken for plain ids and not for the ones TRIM changes
+    got = dict(con.execute(f"SELECT x, {trimmed('x')} FROM s WHERE x IN ('u1', ' u1 ', '')").fetchall())
+    assert got == {"u1": "u1", " u1 ": "u1", "": None}
+
+
+def test_padded_ids_are_trimmed_in_the_clean_events(tmp_path):
+    events = [dict(account_id="a1", user_id=u, occurred_at=T(2024, 3, d, 9), event_type=t)
+              for d, u, t in [(1, "u1", "login"), (2, " u1", "login "), (3, "u1\u3000", "\u00a0login"),
+                              (4, "u2", "login"), (5, " ", "login")]]
+    folder = write_tables(tmp_path / "data", {"subscriptions": SUBS, "events": events})
+    r = build_snapshots(folder, settings(data_end=D(2024, 6, 1)), tmp_path / "s.duckdb", as_of=[D(2024, 3, 15)])
+    assert list(r.catalogue.event_types) == ["login"]  # one type, not three
+    con = duckdb.connect(str(tmp_path / "s.duckdb"), read_only=True)
+    row = con.execute("SELECT logins_30d, active_users_30d FROM snapshots WHERE account_id = 'a1'").fetchone()
+    assert row == (5, 2)  # u1 (three spellings) and u2; the blank user is no user
+
+
+def test_data_start_and_event_types_are_those_of_the_kept_events(tmp_path):
+    events = [dict(account_id="a1", user_id="u", occurred_at=T(2024, 3, d, 9), event_type="login") for d in (4, 9)]
+    events += [dict(account_id="a1", user_id="u", occurred_at=T(2024, 2, 1), event_type="login"),
+               dict(account_id="ghost", user_id="g", occurred_at=T(2024, 1, 2), event_type="ghost_only"),
+               dict(account_id="a2", user_id="v", occurred_at=T(2024, 7, 1), event_type="late_only")]
+    folder = write_tables(tmp_path / "data", {"subscriptions": SUBS, "events": events})
+    r = build_snapshots(folder, settings(data_end=D(2024, 6, 1)), tmp_path / "s.duckdb", as_of=[D(2024, 3, 15)])
+    ev = r.validation.tables["events"]
+    assert ev.set_aside == {"unknown_account": 1, "after_data_end": 1}
+    assert r.validation.data_start == D(2024, 2, 1)  # not the set-aside 2024-01-02
+    assert list(r.catalogue.event_types) == ["login"]  # types only in set-aside rows are not features
+    # nothing set aside: the types come from the typed events (no checks), and are the same
+    folder = write_tables(tmp_path / "data2", {"subscriptions": SUBS, "events": events[:3]})
+    r = build_snapshots(folder, settings(data_end=D(2024, 6, 1)), tmp_path / "s2.duckdb", as_of=[D(2024, 3, 15)])
+    assert r.validation.tables["events"].set_aside == {}
+    assert list(r.catalogue.event_types) == ["login"] and r.validation.data_start == D(2024, 2, 1)
+
+
+def test_mask_path_reads_the_events_once():
+    stages = mask_event_stages(settings(), ["login", "report_build"], Grid(t0=19800, step=7, k_max=51))
+    reading = [table for table, sql in stages if "clean_events" in sql]
+    assert reading == ["ev"]
+    assert [t for t, _ in stages].index("ev") < [t for t, _ in stages].index("bk")
+    for _, sql in stages:  # still the one definition Spark runs
+        out = sqlglot.transpile(sql, read="duckdb", write="spark", unsupported_level=sqlglot.ErrorLevel.RAISE)
+        assert len(out) == 1
+
+
+def test_stage_tables_are_dropped_once_no_later_stage_or_the_final_query_reads_them():
+    stages = [("ids", "SELECT 1"), ("ev", "SELECT * FROM clean_events"), ("bk", "SELECT * FROM ev"),
+              ("um", "SELECT * FROM ev JOIN ids"), ("ev_wide", "SELECT * FROM bk JOIN um")]
+    final = "SELECT * FROM spine JOIN ids JOIN ev_wide"
+    assert spent_after(stages, final) == {3: ["ev"], 4: ["bk", "um"]}
+
+
+def test_a_build_leaves_the_tables_the_final_query_reads(tmp_path):
+    events = [dict(account_id="a1", user_id="u", occurred_at=T(2024, 3, d, 9), event_type="login") for d in range(1, 9)]
+    folder = write_tables(tmp_path / "data", {"subscriptions": SUBS, "events": events})
+    con = open_connection(1)
+    report, _ = prepare(folder, settings(data_end=D(2024, 6, 1)), con)
+    build_terms(con, settings())
+    build_spine(con, [D(2024, 3, 15) + dt.timedelta(days=7 * k) for k in range(4)], settings(), report.data_end)
+    build_feature_tables(con, settings())
+    left = {r[0] for r in con.execute("SELECT table_name FROM duckdb_tables() WHERE temporary").fetchall()}
+    assert {"ids", "ev_wide", "tk", "inv", "nf", "snapshot_rows"} <= left
+    assert not left & {"ev", "bk", "um", "udelta", "grid_run"}  # the mask path's intermediate tables
+    assert con.execute("SELECT sum(logins_30d) FROM snapshot_rows").fetchone()[0] > 0
