@@ -5,8 +5,9 @@ One definition of each feature: ``features/timeline.py`` (terms, spine, labels) 
 DuckDB's dialect restricted to what sqlglot transpiles to Spark SQL. ``SparkConnection`` is
 the seam: the subset of a DuckDB connection those modules use (``execute`` of
 ``CREATE OR REPLACE TEMP TABLE x AS SELECT ...`` and of plain queries, ``executemany`` of
-``INSERT INTO x VALUES``), on a ``SparkSession``; each ``TEMP TABLE`` is computed once, written as Parquet in the staging folder and read back as a
-temp view. Rewrites beyond sqlglot's: DuckDB's 64-bit ``hash`` becomes Spark's 64-bit
+``INSERT INTO x VALUES``), on a ``SparkSession``; each ``TEMP TABLE`` is computed once,
+written as Parquet in the staging folder and read back as a temp view.
+Rewrites beyond sqlglot's: DuckDB's 64-bit ``hash`` becomes Spark's 64-bit
 ``xxhash64`` (Spark's ``hash`` is 32 bits: collisions among millions of accounts), a decimal
 literal (``6.0``) a DOUBLE (Spark would divide it as a DECIMAL rounded to 6 digits), and the
 session runs with ANSI mode off and UTC time, so a division by zero is null and a
