@@ -16,7 +16,7 @@ timestamp is the wall-clock value, as in DuckDB.
 What stays in DuckDB (``features/pipeline.py``): loading the source and the contract
 checks (``features/validate.py``: the set-aside rows, their counts and examples, the data
 end) and the profile-column discovery; the checked ``clean_*`` tables are handed to Spark
-as Arrow. The snapshots are written as Parquet partitioned by as-of date
+as Parquet files in the staging folder. The snapshots are written as Parquet partitioned by as-of date
 (``<folder>/as_of=YYYY-MM-DD/part-*.parquet``) and registered in the store with the same
 metadata and catalogue as a DuckDB build, so ``train``, ``score`` and the reports read them
 as before.
