@@ -10,7 +10,8 @@ the Parquet folder into a fresh DuckDB store, and prints:
 ``--engine spark`` builds the same snapshots with PySpark (``--master``, default
 ``local[N]`` with N = --threads or all cores; Parquet partitioned by as-of date beside the
 store); peak memory is then the process tree's (the JVM and its Python workers included),
-sampled every 0.2 s.
+sampled every 0.2 s, and ``spark_jvm_cpu_s`` the local JVM's CPU time (on a shared machine,
+the work done: the wall time also counts other processes' turns).
 
 ``--scale 1 2 4`` (DuckDB) measures 1x, 2x and 4x the size: k copies of the data with the
 account ids renamed (``<id>~c<j>``: k times the accounts, the events and the snapshot rows,
@@ -45,6 +46,13 @@ from features.pipeline import build_snapshots  # noqa: E402
 
 def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def jvm_cpu_s(pid: int) -> float:
+    """CPU seconds (user + system) of the local Spark JVM so far: on a shared machine the work
+    done, where the wall time also counts the other processes' turns."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def scaled_copy(data: Path, k: int) -> Path:
@@ -110,13 +118,15 @@ def main() -> None:
     if args.engine == "spark":  # the session starts before the clock: a cluster keeps it running
         from features.spark import spark_session
 
-        spark_session(master)
+        jvm = spark_session(master).sparkContext._jvm.java.lang.ProcessHandle.current().pid()
     with TreeMemory() as memory:
+        jvm0 = jvm_cpu_s(jvm) if args.engine == "spark" else 0.0
         t, cpu0 = time.perf_counter(), time.process_time()
         result = build_snapshots(data, settings, store, as_of=as_of, threads=args.threads, engine=args.engine,
                                  master=master)
         wall = time.perf_counter() - t
         cpu = time.process_time() - cpu0
+        jvm_cpu = jvm_cpu_s(jvm) - jvm0 if args.engine == "spark" else None
     figures = {
         "date": dt.date.today().isoformat(),
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
@@ -124,6 +134,7 @@ def main() -> None:
         "events": result.events, "as_of_dates": len(as_of), "snapshot_rows": result.rows,
         "features": len(result.catalogue.features),
         "wall_s": round(wall, 2), "cpu_s": round(cpu, 2), "load_average_1m": round(os.getloadavg()[0], 1),
+        "spark_jvm_cpu_s": None if jvm_cpu is None else round(jvm_cpu, 2),
         "events_per_s": round(result.events / wall),
         "snapshot_rows_per_s": round(result.rows / wall),
         "stages_s": {k: round(v, 2) for k, v in result.seconds.items()},

@@ -5,8 +5,9 @@ One definition of each feature: ``features/timeline.py`` (terms, spine, labels) 
 DuckDB's dialect restricted to what sqlglot transpiles to Spark SQL. ``SparkConnection`` is
 the seam: the subset of a DuckDB connection those modules use (``execute`` of
 ``CREATE OR REPLACE TEMP TABLE x AS SELECT ...`` and of plain queries, ``executemany`` of
-``INSERT INTO x VALUES``), on a ``SparkSession``; each ``TEMP TABLE`` becomes a persisted
-temp view. Rewrites beyond sqlglot's: DuckDB's 64-bit ``hash`` becomes Spark's 64-bit
+``INSERT INTO x VALUES``), on a ``SparkSession``; each ``TEMP TABLE`` is computed once,
+written as Parquet in the staging folder and read back as a temp view.
+Rewrites beyond sqlglot's: DuckDB's 64-bit ``hash`` becomes Spark's 64-bit
 ``xxhash64`` (Spark's ``hash`` is 32 bits: collisions among millions of accounts), a decimal
 literal (``6.0``) a DOUBLE (Spark would divide it as a DECIMAL rounded to 6 digits), and the
 session runs with ANSI mode off and UTC time, so a division by zero is null and a
@@ -15,7 +16,7 @@ timestamp is the wall-clock value, as in DuckDB.
 What stays in DuckDB (``features/pipeline.py``): loading the source and the contract
 checks (``features/validate.py``: the set-aside rows, their counts and examples, the data
 end) and the profile-column discovery; the checked ``clean_*`` tables are handed to Spark
-as Arrow. The snapshots are written as Parquet partitioned by as-of date
+as Parquet files in the staging folder. The snapshots are written as Parquet partitioned by as-of date
 (``<folder>/as_of=YYYY-MM-DD/part-*.parquet``) and registered in the store with the same
 metadata and catalogue as a DuckDB build, so ``train``, ``score`` and the reports read them
 as before.
@@ -179,28 +180,38 @@ class SparkConnection:
     """The part of a DuckDB connection the feature SQL uses, on a SparkSession."""
 
     spark: SparkSession
-    persisted: dict[str, DataFrame] = field(default_factory=dict)
+    #: the temp views made (dropped by ``close``)
+    views: set[str] = field(default_factory=set)
     schemas: dict[str, str] = field(default_factory=dict)
     statements: list[str] = field(default_factory=list)
     #: where the checked tables are handed over as Parquet (``table_from_duckdb``); removed by ``close``
     staging: Path | None = None
+    _stage: int = 0
 
     def register(self, name: str, frame: DataFrame, persist: bool = True) -> None:
-        from pyspark import StorageLevel
+        """``frame`` as temp view ``name``; ``persist``: computed now and written as Parquet in
+        ``staging/stages/`` (read back as a plain file scan), else a view computed where it is read.
 
-        old = self.persisted.pop(name, None)
+        Written files, not ``DataFrame.persist``: a cached frame keeps its whole lineage, and every
+        later statement re-analysed the plans of all the stages before it (the wide feature stages
+        cost seconds of JVM time each on a few MB); a file scan cuts the lineage, and its size
+        gives the optimiser real statistics (small tables are broadcast). Without a staging folder
+        (a bare ``SparkConnection``) the frame is locally checkpointed instead.
+        """
         if persist:
-            frame = frame.persist(StorageLevel.MEMORY_AND_DISK)
             try:
-                frame.count()  # materialise now: later stages read it, the plan stays short
+                if self.staging is None:
+                    frame = frame.localCheckpoint(eager=True)
+                else:
+                    self._stage += 1  # a new file each time: a stage may read the view it replaces
+                    file = self.staging / "stages" / f"{name}-{self._stage}"
+                    frame.write.mode("overwrite").parquet(str(file))
+                    frame = self.spark.read.parquet(str(file))
             except Exception as exc:
-                frame.unpersist()
                 raise spark_error(exc, f"building {name}") from exc
-            self.persisted[name] = frame
             log.info("spark: %s ready", name)
         frame.createOrReplaceTempView(name)
-        if old is not None:
-            old.unpersist()
+        self.views.add(name)
 
     def execute(self, sql: str, params: Sequence[Any] | None = None) -> _Cursor:
         if params:
@@ -263,15 +274,12 @@ class SparkConnection:
             frame = self.spark.read.parquet(str(file))
         except Exception as exc:
             raise spark_error(exc, f"reading {file}") from exc
-        self.register(name, frame)
+        self.register(name, frame, persist=False)  # already a file: read where used
 
     def close(self) -> None:
-        for name, frame in self.persisted.items():
-            frame.unpersist()
+        for name in self.views:
             self.spark.catalog.dropTempView(name)
-        self.persisted.clear()
-        for name in self.schemas:
-            self.spark.catalog.dropTempView(name)
+        self.views.clear()
         if self.staging is not None:
             shutil.rmtree(self.staging, ignore_errors=True)
 

@@ -174,3 +174,21 @@ def test_cli_a_missing_column_is_one_line_exit_2(tmp_path):
 def test_cli_train_sampling_options_need_a_snapshot_set(tmp_path):
     r = _cli("train", "--sample-accounts", "5", "--home", str(tmp_path / "h3"))
     assert r.returncode == 2 and "--snapshots" in r.stdout + r.stderr and "Traceback" not in r.stdout + r.stderr
+
+
+def test_a_temp_table_is_a_parquet_stage_read_back_and_close_removes_it(spark, tmp_path):
+    """A TEMP TABLE stage is computed once into the staging folder and read back as a file scan (its plan
+    does not carry the stages before it); a TEMP VIEW stays a view; close drops the views and the folder."""
+    run = SparkConnection(spark, staging=tmp_path / "staging")
+    spark.createDataFrame([("a", 1), ("b", 2), ("a", 3)], "account_id string, n int").createOrReplaceTempView("raw")
+    run.execute("CREATE OR REPLACE TEMP TABLE s1 AS SELECT account_id, SUM(n) AS n FROM raw GROUP BY account_id")
+    run.execute("CREATE OR REPLACE TEMP VIEW v1 AS SELECT account_id, n * 2 AS n2 FROM s1")
+    run.execute("CREATE OR REPLACE TEMP TABLE s1 AS SELECT account_id, n2 + 1 AS n FROM v1")  # reads the old s1
+    files = spark.table("s1").inputFiles()
+    assert files and all("/stages/s1-" in f for f in files)
+    assert "Aggregate" not in spark.table("s1")._jdf.queryExecution().analyzed().toString()
+    assert sorted(run.execute("SELECT account_id, n FROM s1").fetchall()) == [("a", 9), ("b", 5)]
+    run.close()
+    assert not (tmp_path / "staging").exists()
+    assert not {"s1", "v1"} & {t.name for t in spark.catalog.listTables()}
+    spark.catalog.dropTempView("raw")
