@@ -14,22 +14,17 @@ import pytest
 from serving.launch import start_server, stop_server
 from tests.services import free_port
 from tests.workflow.test_workflow_served import TOKEN, call
-from training.train import train_on_snapshots
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
-def served(tmp_path_factory):
-    from core.settings import load_settings
-    from demo.generator import write_demo_data
-    from features.pipeline import build_snapshots
-
+def served(tmp_path_factory, trained_demo):
+    demo = trained_demo(150, 12, 3)  # the session's shared build (tests/conftest.py), its store copied here
     tmp = tmp_path_factory.mktemp("settings-served")
-    write_demo_data(tmp / "d", accounts=150, months=12, seed=3)
-    build_snapshots(tmp / "d", load_settings(tmp / "d" / "churnwatch.yaml"), tmp / "s.duckdb")
-    train_on_snapshots(tmp / "s.duckdb", tmp / "out").bundle.save(tmp / "bundle")
+    demo.copy_to(tmp / "d", tmp / "s.duckdb")
+    demo.bundle.save(tmp / "bundle")
     home = tmp / "home"
     home.mkdir()
     env = {"CHURNWATCH_HOME": str(home), "CHURNWATCH_MODEL": str(tmp / "bundle"),
