@@ -123,7 +123,7 @@ def trained_demo(tmp_path_factory):
 @pytest.fixture(scope="session")
 def demo_home(trained_demo, tmp_path_factory):
     """``demo_home(accounts, months, seed)`` -> the folder of a home built ONCE per session on the shared
-    :func:`trained_demo` build: its ``churnwatch.yaml`` (the demo's, ``data`` the build's data folder),
+    :func:`trained_demo` build: its data (``d``), ``churnwatch.yaml`` (the demo's, ``data: d``),
     ``store.duckdb`` (the snapshots, nothing scored) and its MLflow store with the model as version 1,
     the champion. READ ONLY: ``tests.stores.copy_home(demo_home(...), dest)`` gives a test its own home (the first
     command rebases the copied MLflow store, as for any copied home)."""
@@ -152,9 +152,10 @@ def _build_home(home: Path, demo: TrainedDemo) -> None:
 
     shutil.rmtree(home, ignore_errors=True)  # a build cut off half-way
     home.mkdir(parents=True)
-    settings = load_settings(demo.data / "churnwatch.yaml")
-    dump_settings(settings.model_copy(update={"data": str(demo.data)}), home / "churnwatch.yaml")
-    shutil.copy(demo.store, home / "store.duckdb")
+    # the data inside the home, where the store says it is (``d``, relative): a copied home is whole
+    demo.copy_to(home / "d", home / "store.duckdb")
+    settings = load_settings(home / "d" / "churnwatch.yaml")
+    dump_settings(settings.model_copy(update={"data": "d"}), home / "churnwatch.yaml")
     before = os.environ.get("MLFLOW_TRACKING_URI")
     try:
         uri = f"sqlite:///{home / 'mlflow.db'}"

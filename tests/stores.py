@@ -18,7 +18,7 @@ def unscored_copy(tmp, dest):
 
 def copy_home(home, dest):
     """A copy of the session's shared home (``demo_home`` in tests/conftest.py) at ``dest`` for a test
-    that writes into it; its data folder stays the shared one (read only)."""
+    that writes into it."""
     import shutil
 
     shutil.copytree(home, dest)

@@ -47,7 +47,7 @@ def home(tmp_path_factory, demo_home, trained_demo) -> Path:
     with duckdb.connect(str(store), read_only=True) as con:
         last = con.execute("SELECT max(as_of) FROM snapshots").fetchone()[0]
     bundle = trained_demo(150, 12, 3).bundle  # the champion of the home
-    score_dates(settings.data, settings, store, bundle, [last - dt.timedelta(days=7), last], "1")
+    score_dates(root / "d", settings, store, bundle, [last - dt.timedelta(days=7), last], "1")
     publish_scores(store, settings)
     return root
 

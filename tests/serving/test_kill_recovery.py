@@ -101,14 +101,14 @@ def base(tmp_path_factory, demo_home, trained_demo) -> Base:
     with duckdb.connect(str(store), read_only=True) as con:
         end = read_meta(con).data_end
     bundle = trained_demo(150, 12, 3).bundle  # the champion of the home
-    score_dates(settings.data, settings, store, bundle, [end - dt.timedelta(days=d) for d in range(14, 43, 7)], "1")
+    score_dates(root / "d", settings, store, bundle, [end - dt.timedelta(days=d) for d in range(14, 43, 7)], "1")
     return Base(root=root, data_end=end)
 
 
 def copy_home(base: Base, name: str, url: str, parent: Path) -> Path:
     """A copy of the base home (the raw data shared) whose webhooks post to ``url/name/<hook>``."""
     home = parent / name
-    shutil.copytree(base.root, home)  # the data folder is the session's, shared read-only
+    shutil.copytree(base.root, home)
     settings = load_settings(home / "churnwatch.yaml")
     hooks = [Webhook(name=h, url=f"{url}/{name}/{h}", format=h, retries=0, timeout_seconds=10) for h in HOOKS]
     dump_settings(settings.model_copy(update={"alert_rules": RULES, "webhooks": hooks}), home / "churnwatch.yaml")
