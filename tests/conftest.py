@@ -120,6 +120,54 @@ def trained_demo(tmp_path_factory):
     return get
 
 
+@pytest.fixture(scope="session")
+def demo_home(trained_demo, tmp_path_factory):
+    """``demo_home(accounts, months, seed)`` -> the folder of a home built ONCE per session on the shared
+    :func:`trained_demo` build: its data (``d``), ``churnwatch.yaml`` (the demo's, ``data: d``),
+    ``store.duckdb`` (the snapshots, nothing scored) and its MLflow store with the model as version 1,
+    the champion. READ ONLY: ``tests.stores.copy_home(demo_home(...), dest)`` gives a test its own home (the first
+    command rebases the copied MLflow store, as for any copied home)."""
+    built: dict[tuple[int, int, int], Path] = {}
+
+    def get(accounts: int, months: int, seed: int) -> Path:
+        key = (accounts, months, seed)
+        if key not in built:
+            demo = trained_demo(accounts, months, seed)
+            root = _shared_temp(tmp_path_factory) / f"home-{accounts}x{months}-seed{seed}"
+            with open(f"{root}.lock", "w") as lock:
+                fcntl.flock(lock, fcntl.LOCK_EX)
+                if not (root / "ready").is_file():
+                    _build_home(root / "home", demo)
+                    (root / "ready").touch()
+            built[key] = root / "home"
+        return built[key]
+
+    return get
+
+
+def _build_home(home: Path, demo: TrainedDemo) -> None:
+    from core.settings import dump_settings, load_settings
+    from training.registry import set_champion, setup
+    from training.train import log_run, params_of
+
+    shutil.rmtree(home, ignore_errors=True)  # a build cut off half-way
+    home.mkdir(parents=True)
+    # the data inside the home, where the store says it is (``d``, relative): a copied home is whole
+    demo.copy_to(home / "d", home / "store.duckdb")
+    settings = load_settings(home / "d" / "churnwatch.yaml")
+    dump_settings(settings.model_copy(update={"data": "d"}), home / "churnwatch.yaml")
+    before = os.environ.get("MLFLOW_TRACKING_URI")
+    try:
+        uri = f"sqlite:///{home / 'mlflow.db'}"
+        log_run(demo.result(), uri, home / "mlartifacts", params_of(demo.trained))
+        set_champion(setup(uri, home / "mlartifacts"), 1, "the tests' shared home")
+    finally:
+        if before is None:
+            os.environ.pop("MLFLOW_TRACKING_URI", None)
+        else:
+            os.environ["MLFLOW_TRACKING_URI"] = before
+
+
 def _build_demo(root: Path, accounts: int, months: int, seed: int):
     from core.settings import load_settings
     from demo.generator import write_demo_data

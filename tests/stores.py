@@ -14,3 +14,12 @@ def unscored_copy(tmp, dest):
     with duckdb.connect(str(dest)) as con:
         con.execute("DROP TABLE IF EXISTS score_history")
     return dest
+
+
+def copy_home(home, dest):
+    """A copy of the session's shared home (``demo_home`` in tests/conftest.py) at ``dest`` for a test
+    that writes into it."""
+    import shutil
+
+    shutil.copytree(home, dest)
+    return dest

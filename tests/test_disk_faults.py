@@ -28,7 +28,7 @@ from typer.testing import CliRunner
 from churnwatch.cli import app
 from core.errors import StorageError
 from core.store import connect, read_meta
-from demo.generator import write_demo_data
+from tests.stores import copy_home
 
 pytestmark = pytest.mark.slow
 
@@ -87,18 +87,14 @@ def remount_read_only(folder: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def template(tmp_path_factory) -> Path:
-    """A tiny home: demo data, snapshots, a champion, two scored dates, a report; its operational
-    store (alerts, tasks) is removed so that ``alerts`` has something to write. Its config watches
-    three features for drift."""
-    root = tmp_path_factory.mktemp("disk") / "home"
-    write_demo_data(root / "data", accounts=150, months=15, seed=5)
-    config = yaml.safe_load((root / "data" / "churnwatch.yaml").read_text(encoding="utf-8"))
-    config.update(data="data", monitoring={"features": ["logins_30d", "active_days_30d", "logins_30d_change"]})
+def template(tmp_path_factory, demo_home) -> Path:
+    """A tiny home (a copy of the session's shared one, tests/conftest.py: demo data, snapshots, a
+    champion) with two scored dates and a report; no operational store (alerts, tasks), so that
+    ``alerts`` has something to write. Its config watches three features for drift."""
+    root = copy_home(demo_home(150, 12, 3), tmp_path_factory.mktemp("disk") / "home")
+    config = yaml.safe_load((root / "churnwatch.yaml").read_text(encoding="utf-8"))
+    config.update(monitoring={"features": ["logins_30d", "active_days_30d", "logins_30d_change"]})
     (root / "churnwatch.yaml").write_text(yaml.safe_dump(config), encoding="utf-8")
-    cli("features", "--home", str(root))
-    cli("train", "--home", str(root))
-    cli("promote", "--home", str(root))
     with connect(root / "store.duckdb", read_only=True) as con:
         end = read_meta(con).data_end
     cli("score", "--home", str(root), "--as-of", str(end - dt.timedelta(days=28)))

@@ -31,7 +31,7 @@ def moved(tmp_path_factory):
     """(original path, copied Home): a tiny home built, trained and promoted, then copied and deleted."""
     base = tmp_path_factory.mktemp("relocate")
     original = base / "built-here"
-    write_demo_data(original / "data", accounts=200, months=18, seed=4)
+    write_demo_data(original / "data", accounts=150, months=12, seed=4)
     cli("features", "--home", str(original), "--data", str(original / "data"))
     cli("train", "--home", str(original))
     cli("promote", "--home", str(original))

@@ -21,9 +21,10 @@ def run(*args, home=None, timeout=900):
     return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
 
 
-def test_demo_runs_the_whole_path_and_says_what_to_open_next(tmp_path):
+def test_demo_runs_the_whole_path_and_says_what_to_open_next(tmp_path, run_cli):
     home = tmp_path / "home"
-    r = run("demo", "--accounts", "200", "--months", "24", "--seed", "3", home=home)
+    # the README's `churnwatch demo`, smaller (the default 2,000 x 24 is tests/features/test_demo_auc.py's)
+    r = run("demo", "--accounts", "150", "--months", "18", "--seed", "3", home=home)
     assert r.returncode == 0, r.stderr[-2000:]
     for step in ("1/10 demo data", "2/10 features and labels", "3/10 churn metrics", "4/10 train", "5/10 promote",
                  "registered model version 1", "version 1: promoted", "6/10 score", "scored", "alerts:",
@@ -51,8 +52,8 @@ def test_demo_runs_the_whole_path_and_says_what_to_open_next(tmp_path):
     assert metrics["customer_churn_rate"].between(0, 1).all()
     assert (metrics["churned"] <= metrics["accounts_start"]).all()
 
-    # the same commands work on their own against the home folder's config
-    r = run("features", "--as-of", metrics["month"].iloc[5][:10], home=home)
+    # the same commands work on their own against the home folder's config (in this process)
+    r = run_cli("features", "--as-of", metrics["month"].iloc[5][:10], "--home", home)
     assert r.returncode == 0, r.stderr[-2000:]
     with duckdb.connect(str(home / "store.duckdb"), read_only=True) as con:
         again = con.execute("SELECT count(*) FROM snapshots").fetchone()[0]

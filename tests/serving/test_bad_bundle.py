@@ -1,6 +1,9 @@
-"""`serve` with a bad bundle exits 2 naming the file, in real processes, instead of restarting its
-workers for ever; a worker that cannot load its model stops the whole server; a served registry
-model leaves no temporary folder behind (issue 13, item 3)."""
+"""`serve` with a bad bundle exits 2 naming the file instead of restarting its workers for ever; a
+worker that cannot load its model stops the whole server; a served registry model leaves no
+temporary folder behind (issue 13, item 3; that one with the SIGTERM test, test_serve_signals.py).
+
+``churnwatch serve`` checks the model before it starts BentoML: those checks run through ``cli.main``
+in this process; ``bentoml serve`` itself (the arbiter's and a worker's load) runs in real processes."""
 
 from __future__ import annotations
 
@@ -12,14 +15,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-import mlflow
-import psutil
 import pytest
 
-from core.home import Home
-from serving.launch import free_port, stop_server, wait_ready
+from serving.launch import free_port
 from training.manifest import MANIFEST, digest
-from training.registry import register, set_champion, setup
 
 ROOT = Path(__file__).resolve().parents[2]
 EXIT_SECONDS = 240  # imports and a model load on a busy 2-core machine
@@ -81,18 +80,32 @@ def _serve(tmp_path: Path, *args: str, port: int | None = None) -> list[str]:
             str(port or free_port()), *args]
 
 
+@pytest.fixture
+def serve_in_process(run_cli, monkeypatch, tmp_path):
+    """``churnwatch serve --home tmp/home ARGS`` through ``cli.main`` in this process: the command checks
+    the model before it starts anything; should it get past the check, the test fails instead of this
+    process becoming the server."""
+    import serving.launch
+
+    def started(*args, **kwargs):
+        raise AssertionError("the server was started")
+
+    monkeypatch.setattr(serving.launch, "serve_foreground", started)
+    return lambda *args: run_cli("serve", "--home", tmp_path / "home", "--port", free_port(), *args)
+
+
 @pytest.mark.parametrize("make, name", [(_truncated, "model.txt"), (_null_calibrator, "calibrator.json")])
-def test_serve_with_a_damaged_bundle_exits_2_naming_the_file(good, tmp_path, make, name):
+def test_serve_with_a_damaged_bundle_exits_2_naming_the_file(good, tmp_path, serve_in_process, make, name):
     folder = make(good, tmp_path)
-    done = _run(_serve(tmp_path, "--model", str(folder)), _env(tmp_path))
+    done = serve_in_process("--model", folder)
     assert done.returncode == 2, done.stderr[-3000:]
     assert f"{folder}/{name}" in done.stderr and "Traceback" not in done.stderr, done.stderr[-3000:]
 
 
-def test_serve_with_a_missing_folder_or_no_model_exits_2(tmp_path):
-    missing = _run(_serve(tmp_path, "--model", str(tmp_path / "gone")), _env(tmp_path))
+def test_serve_with_a_missing_folder_or_no_model_exits_2(tmp_path, serve_in_process):
+    missing = serve_in_process("--model", tmp_path / "gone")
     assert missing.returncode == 2 and f"{tmp_path / 'gone'} does not exist" in missing.stderr, missing.stderr
-    nothing = _run(_serve(tmp_path), _env(tmp_path))
+    nothing = serve_in_process()
     assert nothing.returncode == 2 and "no model store" in nothing.stderr, nothing.stderr
 
 
@@ -118,25 +131,4 @@ def test_a_worker_that_cannot_load_its_model_stops_the_server(tmp_path):
     assert not list((tmp_path / "tmp").glob("churnwatch-serve-*")), "the arbiter removed the worker's note"
 
 
-def test_a_served_registry_model_leaves_no_temporary_folder(good, tmp_path):
-    home = Home.resolve(tmp_path / "home")
-    client = setup(home.tracking_uri, home.mlflow_artifacts)
-    with mlflow.start_run() as run:
-        mlflow.log_artifacts(str(good), artifact_path="bundle")
-    set_champion(client, register(client, run.info.run_id), "test")
-    port = free_port()
-    env = _env(tmp_path)
-    proc = subprocess.Popen(_serve(tmp_path, port=port), cwd=ROOT, env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    try:
-        assert wait_ready(f"http://127.0.0.1:{port}", EXIT_SECONDS, proc), "the server never answered /readyz"
-        family = [proc.pid] + [c.pid for c in psutil.Process(proc.pid).children(recursive=True)]
-        stop_server(proc)
-        psutil.wait_procs([psutil.Process(p) for p in family if psutil.pid_exists(p)], timeout=10)
-    finally:
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-    left = [p.name for p in (tmp_path / "tmp").iterdir() if p.name.startswith("churnwatch-")]
-    assert left == [], left
+# A served registry model leaves no temporary folder: tests/serving/test_serve_signals.py (one worker).

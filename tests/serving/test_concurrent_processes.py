@@ -27,36 +27,27 @@ import httpx
 import pyarrow.parquet as pq
 import pytest
 
-from core.settings import dump_settings, load_settings
-from demo.generator import write_demo_data
-from features.pipeline import build_snapshots
+from core.settings import load_settings
 from serving.batch import score_dates
 from serving.launch import start_server, stop_server
 from serving.published import publish_scores, published_paths
 from tests.services import free_port
-from training.registry import set_champion, setup
-from training.train import log_run, params_of, train_on_snapshots
+from tests.stores import copy_home
 
 LOAD_SECONDS_MAX = 240  # the load generator stops by then whatever happens
 
 
 @pytest.fixture(scope="module")
-def home(tmp_path_factory) -> Path:
-    """A tiny home: 120 accounts x 12 months, snapshots, champion, scores of the last date published."""
-    root = tmp_path_factory.mktemp("concurrent") / "home"
-    write_demo_data(root / "demo-data", accounts=120, months=12, seed=5)
-    settings = load_settings(root / "demo-data" / "churnwatch.yaml")
-    settings = settings.model_copy(update={"data": str(root / "demo-data")})
-    dump_settings(settings, root / "churnwatch.yaml")
+def home(tmp_path_factory, demo_home, trained_demo) -> Path:
+    """A tiny home (a copy of the session's shared one, tests/conftest.py: 150 accounts x 12 months,
+    snapshots, champion) with the scores of its last date published."""
+    root = copy_home(demo_home(150, 12, 3), tmp_path_factory.mktemp("concurrent") / "home")
+    settings = load_settings(root / "churnwatch.yaml")
     store = root / "store.duckdb"
-    build_snapshots(settings.data, settings, store)
-    result = train_on_snapshots(store, root / "training")
-    uri = f"sqlite:///{root / 'mlflow.db'}"
-    log_run(result, uri, root / "mlartifacts", params_of(result))
-    set_champion(setup(uri, root / "mlartifacts"), 1, "concurrency test")
     with duckdb.connect(str(store), read_only=True) as con:
         last = con.execute("SELECT max(as_of) FROM snapshots").fetchone()[0]
-    score_dates(settings.data, settings, store, result.bundle, [last - dt.timedelta(days=7), last], "1")
+    bundle = trained_demo(150, 12, 3).bundle  # the champion of the home
+    score_dates(root / "d", settings, store, bundle, [last - dt.timedelta(days=7), last], "1")
     publish_scores(store, settings)
     return root
 

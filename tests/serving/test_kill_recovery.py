@@ -39,12 +39,9 @@ import sqlalchemy as sa
 
 from core.settings import AlertRule, Webhook, default_alert_rules, dump_settings, load_settings
 from core.store import read_meta
-from demo.generator import write_demo_data
-from features.pipeline import build_snapshots
 from serving.batch import score_dates
 from tests.services import free_port
-from training.registry import set_champion, setup
-from training.train import log_run, params_of, train_on_snapshots
+from tests.stores import copy_home as copy_shared_home
 
 SEED = 13
 ALERT_KILLS = 20  # kills of `alerts`
@@ -94,34 +91,24 @@ class Base:
 
 
 @pytest.fixture(scope="module")
-def base(tmp_path_factory) -> Base:
-    """A tiny home: demo data, snapshots, a champion registered in the home's MLflow store, and the
-    score history of five weekly dates before the data end (no alerts raised yet)."""
-    root = tmp_path_factory.mktemp("kill") / "base"
-    write_demo_data(root / "demo-data", accounts=150, months=12, seed=3)
-    settings = load_settings(root / "demo-data" / "churnwatch.yaml")
-    settings = settings.model_copy(update={"data": str(root / "demo-data")})
-    dump_settings(settings, root / "churnwatch.yaml")
+def base(tmp_path_factory, demo_home, trained_demo) -> Base:
+    """A tiny home (a copy of the session's shared one, tests/conftest.py: demo data, snapshots, a
+    champion registered in the home's MLflow store) with the score history of five weekly dates
+    before the data end (no alerts raised yet)."""
+    root = copy_shared_home(demo_home(150, 12, 3), tmp_path_factory.mktemp("kill") / "base")
+    settings = load_settings(root / "churnwatch.yaml")
     store = root / "store.duckdb"
-    build_snapshots(settings.data, settings, store)
-    result = train_on_snapshots(store, root / "training")
-    uri = f"sqlite:///{root / 'mlflow.db'}"
-    client = setup(uri, root / "mlartifacts")
-    log_run(result, uri, root / "mlartifacts", params_of(result))
-    set_champion(client, 1, "kill test")
     with duckdb.connect(str(store), read_only=True) as con:
         end = read_meta(con).data_end
-    score_dates(settings.data, settings, store, result.bundle, [end - dt.timedelta(days=d) for d in range(14, 43, 7)],
-                "1")
-    shutil.rmtree(root / "training")
+    bundle = trained_demo(150, 12, 3).bundle  # the champion of the home
+    score_dates(root / "d", settings, store, bundle, [end - dt.timedelta(days=d) for d in range(14, 43, 7)], "1")
     return Base(root=root, data_end=end)
 
 
 def copy_home(base: Base, name: str, url: str, parent: Path) -> Path:
     """A copy of the base home (the raw data shared) whose webhooks post to ``url/name/<hook>``."""
     home = parent / name
-    shutil.copytree(base.root, home, ignore=shutil.ignore_patterns("demo-data"))
-    (home / "demo-data").symlink_to(base.root / "demo-data")  # the data source the store remembers
+    shutil.copytree(base.root, home)
     settings = load_settings(home / "churnwatch.yaml")
     hooks = [Webhook(name=h, url=f"{url}/{name}/{h}", format=h, retries=0, timeout_seconds=10) for h in HOOKS]
     dump_settings(settings.model_copy(update={"alert_rules": RULES, "webhooks": hooks}), home / "churnwatch.yaml")

@@ -8,12 +8,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import shutil
-import subprocess
-import sys
-import threading
-import time
-import urllib.error
-import urllib.request
 
 import duckdb
 import pytest
@@ -22,11 +16,9 @@ from starlette.testclient import TestClient
 
 from core.scores import read_history, write_history
 from serving.batch import score_dates
-from serving.launch import start_server, stop_server
 from serving.published import publish_scores, published_paths
 from serving.scoring import Scorer
 from serving.service import make_service
-from tests.services import free_port
 
 TOKEN = "published-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -220,57 +212,8 @@ def test_a_new_scoring_run_is_picked_up_without_a_restart(client, scored):
     assert client.get("/scores", params={"limit": 1}, headers=AUTH).json()["run_id"] != run
 
 
-# --- a real server while the scorer and the alerts write the store ------------------------------
-
-def _hammer(base: str, ids: list[str], stop: threading.Event, statuses: list[int]) -> None:
-    """Call /score_accounts in a loop until ``stop``; record each status (0: no answer)."""
-    body = json.dumps({"account_ids": ids}).encode()
-    while not stop.is_set():
-        req = urllib.request.Request(base + "/score_accounts", data=body, method="POST",
-                                     headers={"Content-Type": "application/json"})
-        try:
-            with urllib.request.urlopen(req, timeout=30) as resp:
-                statuses.append(resp.status)
-        except urllib.error.HTTPError as err:
-            statuses.append(err.code)
-        except OSError:
-            statuses.append(0)
-
-
-@pytest.mark.slow
-def test_score_and_alerts_complete_while_the_service_answers(trained_setup, tmp_path):
-    tmp, settings, bundle = trained_setup
-    store = tmp_path / "s.duckdb"
-    shutil.copy(tmp / "s.duckdb", store)
-    with duckdb.connect(str(store), read_only=True) as con:
-        last = con.execute("SELECT max(as_of) FROM snapshots").fetchone()[0]
-    score_dates(tmp / "d", settings, store, bundle, [last], "1")
-    publish_scores(store, settings)
-    ids = list(history_of(store, last).index[:3])
-    bundle_dir = bundle.save(tmp_path / "bundle")
-    env = {"CHURNWATCH_HOME": str(tmp_path / "home"), "CHURNWATCH_MODEL": str(bundle_dir),
-           "CHURNWATCH_STORE": str(store), "BENTOML_HOME": str(tmp_path / "bentoml")}
-    proc, base = start_server(free_port(), env, timeout_seconds=120)
-    stop, statuses = threading.Event(), []
-    caller = threading.Thread(target=_hammer, args=(base, ids, stop, statuses), daemon=True)
-    caller.start()
-    try:
-        runs = [cli("score", "--store", str(store), "--data", str(tmp / "d"), "--model", str(bundle_dir),
-                    "--as-of", last.isoformat(), "--home", str(tmp_path / "home")),
-                cli("alerts", "--store", str(store), "--home", str(tmp_path / "home"))]
-        time.sleep(0.5)  # a few answers from the new publication
-    finally:
-        stop.set()
-        caller.join(timeout=60)
-        stop_server(proc)
-    for run in runs:
-        assert run.returncode == 0 and "Traceback" not in run.stderr, run.stderr[-2000:]
-    assert "published for the service" in runs[0].stdout
-    assert len(statuses) > 10 and set(statuses) == {200}, sorted(set(statuses))
-
-
-def cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "churnwatch", *args], capture_output=True, text=True, timeout=300)
+# A real server answering from the publication while `churnwatch score` and `churnwatch alerts` write
+# the store: tests/serving/test_concurrent_processes.py (all published answers 200, the commands exit 0).
 
 
 def test_an_unreadable_publication_keeps_the_previous_run(scored, tmp_path):

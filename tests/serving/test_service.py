@@ -1,10 +1,15 @@
-"""A real BentoML server on a free port of 127.0.0.1: results, validation, auth."""
+"""A real BentoML server on a free port of 127.0.0.1: results, validation, auth; and it follows the
+saved settings versions (issue 16, item 8): a playbook changed with ``churnwatch settings set`` (a
+version saved in the operational store by another process) is in its next answer, without a restart."""
 
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import urllib.error
 import urllib.request
+from pathlib import Path
 
 import duckdb
 import pytest
@@ -16,6 +21,7 @@ from tests.services import free_port
 from tests.stores import unscored_copy
 
 TOKEN = "s3cret-token"
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
@@ -33,7 +39,7 @@ def served(trained_setup):
     proc, base = start_server(free_port(), env, timeout_seconds=90)
     try:
         yield base, Scorer(bundle=bundle, settings=settings, model_version=str(tmp / "bundle"),
-                           store=store)
+                           store=store), tmp / "home"
     finally:
         stop_server(proc)
 
@@ -58,7 +64,7 @@ GOOD = {"account_id": "acme", "features": {"logins_30d": 3, "logins_30d_change":
 
 
 def test_good_request_returns_the_fields_and_equals_in_process(served):
-    base, scorer = served
+    base, scorer, _ = served
     status, body = call(base, "/score", {"accounts": [GOOD], "lang": "en"})
     assert status == 200 and len(body) == 1
     r = body[0]
@@ -123,7 +129,7 @@ def test_a_header_that_is_not_utf8_is_not_a_server_error(served):
 
 def test_batch_and_snapshot_scoring_agree(served):
     """The request path (FeatureRows) and the batch path (a snapshot frame) give the same results."""
-    base, scorer = served
+    base, scorer, _ = served
     import numpy as np
 
     with duckdb.connect(str(scorer.store), read_only=True) as con:
@@ -152,7 +158,7 @@ def test_token_missing_or_wrong_is_401_and_health_is_open(served):
 
 
 def test_score_accounts_reads_the_latest_snapshot_and_reports_unknown_ids(served):
-    base, scorer = served
+    base, scorer, _ = served
 
     with duckdb.connect(str(scorer.store), read_only=True) as con:
         some = [r[0] for r in con.execute("SELECT DISTINCT account_id FROM snapshots ORDER BY 1 LIMIT 2").fetchall()]
@@ -173,3 +179,23 @@ def test_model_endpoint(served):
     assert status == 200
     assert body["metrics"]["roc_auc"] > 0.5
     assert {f["name"] for f in body["feature_spec"]["features"]} >= {"logins_30d", "days_overdue"}
+
+
+def test_a_saved_playbook_is_in_the_next_answer_without_restart(served):
+    """Last in the module: it saves a settings version the server then follows."""
+    base, scorer, home = served
+    with duckdb.connect(str(scorer.store), read_only=True) as con:
+        account = con.execute("SELECT account_id FROM snapshots ORDER BY account_id LIMIT 1").fetchone()[0]
+    body = {"account_ids": [account], "live": True}
+    status, answer = call(base, "/score_accounts", body)
+    assert status == 200, answer
+    tier = answer[0]["tier"]
+    assert answer[0]["playbook"]["respond_within"] != "90 minutes"
+    saved = subprocess.run([sys.executable, "-m", "churnwatch", "settings", "set",
+                            f"playbooks.{tier}.respond_within=90 minutes", f"playbooks.{tier}.action_en=Call today",
+                            "--as", "admin", "--home", str(home)], capture_output=True, text=True, timeout=180,
+                           cwd=ROOT)
+    assert saved.returncode == 0, saved.stderr
+    status, answer = call(base, "/score_accounts", body)
+    assert status == 200, answer
+    assert answer[0]["playbook"] == {**answer[0]["playbook"], "action": "Call today", "respond_within": "90 minutes"}

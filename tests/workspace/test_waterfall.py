@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import shutil
 
 import duckdb
 import numpy as np
@@ -26,14 +27,11 @@ from scipy.special import expit
 
 from core.settings import Settings, load_settings
 from core.store import WATERFALLS
-from demo.generator import write_demo_data
-from features.pipeline import build_snapshots
 from serving.batch import build_scores, record_scores
 from serving.published import publish_scores, published_paths
 from serving.waterfalls import MAX_BARS, build_waterfalls, record_waterfalls
 from tests.workspace.conftest import sign_in
 from tests.workspace.home import PASSWORD
-from training.train import train_on_snapshots
 from workflow import db
 from workflow.db import store_for, write
 from workflow.people import add_user
@@ -42,20 +40,21 @@ from workspace.auth import set_password
 
 
 @pytest.fixture(scope="module")
-def scored_home(tmp_path_factory):
-    """(home, bundle, published rows by account, scored history): 200 demo accounts scored on their
-    last two snapshot dates the way ``churnwatch score`` does it, published, an admin user."""
+def scored_home(tmp_path_factory, trained_demo):
+    """(home, bundle, published rows by account, scored history): 300 demo accounts (the session's
+    shared build and model, tests/conftest.py; its store copied) scored on their last two snapshot
+    dates the way ``churnwatch score`` does it, published, an admin user."""
     tmp = tmp_path_factory.mktemp("waterfall")
-    write_demo_data(tmp / "d", accounts=200, months=24, seed=11)
-    settings = load_settings(tmp / "d" / "churnwatch.yaml")
+    demo = trained_demo(300, 24, 6)
+    settings = load_settings(demo.data / "churnwatch.yaml")
     home = tmp / "home"
     home.mkdir()
     store = home / "store.duckdb"
-    build_snapshots(tmp / "d", settings, store)
-    bundle = train_on_snapshots(store, tmp / "out").bundle
+    shutil.copy(demo.store, store)
+    bundle = demo.bundle
     with duckdb.connect(str(store), read_only=True) as con:
         dates = [r[0] for r in con.execute("SELECT DISTINCT as_of FROM snapshots ORDER BY 1").fetchall()][-2:]
-    scored = build_scores(tmp / "d", settings, store, bundle, dates, "1")
+    scored = build_scores(demo.data, settings, store, bundle, dates, "1")
     assert record_waterfalls(store, build_waterfalls(store, bundle, list(scored.values())), list(scored)) > 0
     record_scores(store, list(scored.values()))
     publish_scores(store, settings)
@@ -69,7 +68,7 @@ def scored_home(tmp_path_factory):
     db.dispose_all()
 
 
-@pytest.mark.slow  # the module's scored home trains a small model (about 30 s, once)
+@pytest.mark.slow  # the first user of the session's 300-account build trains it (about 30 s, once)
 def test_published_waterfall_sums_to_the_models_raw_score_and_its_probabilities(scored_home):
     home, bundle, rows, history, _ = scored_home
     assert rows and all(r["waterfall"] for r in rows.values())
@@ -100,7 +99,6 @@ def test_published_waterfall_sums_to_the_models_raw_score_and_its_probabilities(
                for r in rows.values())
 
 
-@pytest.mark.slow  # the module's scored home trains a small model (about 30 s, once)
 def test_every_reason_and_strength_has_its_own_bar_with_its_contribution_and_value(scored_home):
     _, _, rows, _, _ = scored_home
     worded = 0
@@ -115,7 +113,6 @@ def test_every_reason_and_strength_has_its_own_bar_with_its_contribution_and_val
     assert worded > 100
 
 
-@pytest.mark.slow  # the module's scored home trains a small model (about 30 s, once)
 def test_an_account_whose_latest_score_is_older_keeps_that_scores_waterfall(scored_home):
     """A churned account (not scored on the last date) publishes its last score's waterfall."""
     _, _, rows, _, _ = scored_home
@@ -126,7 +123,6 @@ def test_an_account_whose_latest_score_is_older_keeps_that_scores_waterfall(scor
         assert wf["probability"] == pytest.approx(rec["churn_probability"], abs=1e-9)
 
 
-@pytest.mark.slow  # the module's scored home trains a small model (about 30 s, once)
 def test_account_page_draws_the_published_bars_without_a_model(scored_home, monkeypatch):
     home, _, rows, _, settings = scored_home
     import lightgbm
