@@ -3,6 +3,8 @@ PYTHON ?= python3.11
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+# pytest-xdist workers for `make test` (each test file one group; see tests/conftest.py)
+PYTEST_WORKERS ?= 2
 
 .PHONY: install demo test lint bench clean
 
@@ -18,7 +20,7 @@ demo: $(STAMP)
 	$(BIN)/churnwatch demo
 
 test: $(STAMP)
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

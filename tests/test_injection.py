@@ -154,12 +154,14 @@ def hostile(tmp_path_factory):
         "report": ("report", *h, "--top", "2", *[a for i in ids for a in ("--account", i)]),
         "drift": ("drift", *h), "performance": ("performance", *h), "diagnose": ("diagnose", *h),
     }
-    widths = console.width, err.width
-    console.width = err.width = 400  # long ids on one line: the payload is checked as printed
+    # long ids on one line: the payload is checked as printed. The private width is restored as it
+    # was (None: read from COLUMNS at each print); setting ``width`` back would freeze it for later tests
+    widths = console._width, err._width  # noqa: SLF001 - Rich has no public "unset the width"
+    console.width = err.width = 400
     try:
         runs = {name: cli(*args) for name, args in plan.items()}
     finally:
-        console.width, err.width = widths
+        console._width, err._width = widths  # noqa: SLF001
     return {"home": home, "data": data, "ids": ids, "runs": runs}
 
 
