@@ -114,8 +114,8 @@ def spark_session(master: str | None = None, shuffle_partitions: int | None = No
                .config("spark.sql.sources.partitionOverwriteMode", "dynamic")
                .config("spark.sql.shuffle.partitions", str(shuffle_partitions or max(4, 2 * cores))))
     if not under_submit and (master or "local").startswith("local"):
-        # in local mode the driver is the executor too: Spark's 1 GB default heap is too small for
-        # the cached event tables (an OutOfMemoryError there hangs the job instead of failing it)
+        # in local mode the driver is the executor too: Spark's 1 GB default heap is too small for the
+        # shuffles and joins of the event stages (an OutOfMemoryError there hangs the job instead of failing it)
         builder = builder.config("spark.driver.memory", os.environ.get("CHURNWATCH_SPARK_DRIVER_MEMORY", "3g"))
     for key, value in (conf or {}).items():
         builder = builder.config(key, value)
