@@ -191,6 +191,7 @@ class CliRun:
 def run_cli(monkeypatch, capsys):
     """``run_cli(*args)``: ``churnwatch ARGS`` through ``churnwatch.cli.main`` in this process (real
     exit codes, ``COLUMNS=200``); returns a :class:`CliRun`."""
+    from churnwatch import options
     from churnwatch.cli import main
 
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)  # mlflow.set_tracking_uri sets it in-process
@@ -198,6 +199,12 @@ def run_cli(monkeypatch, capsys):
 
     def run(*args: object) -> CliRun:
         monkeypatch.setattr(sys, "argv", ["churnwatch", *map(str, args)])
+        # Rich fixes a console's width at its creation when COLUMNS is set then (an import of
+        # churnwatch.options under another test's COLUMNS): this call's COLUMNS is set on both
+        # consoles (their private width; monkeypatch restores it afterwards)
+        width = int(os.environ.get("COLUMNS", "200"))
+        for console in (options.console, options.err):
+            monkeypatch.setattr(console, "_width", width)
         capsys.readouterr()
         try:
             main()
