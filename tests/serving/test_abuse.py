@@ -217,7 +217,7 @@ def test_a_content_length_past_the_limit_is_413_before_the_body_is_read(length):
 
 @pytest.mark.parametrize(("body", "encoding", "status", "said"), [
     (b"not gzip at all", "gzip", 400, "not valid gzip data"),
-    (gzip.compress(BODY)[:-12], "gzip", 400, "ends before the compressed data does"),
+    (gzip.compress(BODY, mtime=0)[:-12], "gzip", 400, "ends before the compressed data does"),
     (BODY, "br", 415, "'br' is not supported"),
     (BODY, "gzip, deflate", 415, "'gzip, deflate' is not supported"),
 ])
