@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from datetime import date
 
 import numpy as np
@@ -305,13 +304,11 @@ def test_drift_lowers_logins_and_adds_a_region() -> None:
 
 
 # ------------------------------------------------------------------ size and speed
-# The default size (written in under 40 s, its events and churn rate): tests/features/test_demo_auc.py,
-# which builds and trains on that same data.
+# The default size (its events and churn rate): tests/features/test_demo_auc.py, which builds and
+# trains on that same data. How long generating takes is a benchmark figure (benchmarks/features.py).
 
 
 @pytest.mark.slow
 def test_benchmark_size_has_twenty_million_events() -> None:
-    t0 = time.perf_counter()
     data = generate_tables(accounts=10_000, months=12)
-    assert time.perf_counter() - t0 < 90
     assert len(data.events) >= 20_000_000
