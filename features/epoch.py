@@ -3,9 +3,9 @@
 Mixpanel, Amplitude and Segment exports stamp events in epoch milliseconds, Stripe's API in
 epoch seconds. A date or timestamp column whose values are all whole numbers of 12-13 digits
 (milliseconds) or 9-10 digits (seconds, a fraction allowed) is read as a moment in UTC; the
-decision is made once per column on a sample of its values, so a column of ISO strings keeps
-the plain cast (and its speed). A value of an epoch column that is not such a number stays
-unparsed, so the contract check still names it.
+decision is made once per column on a sample of its values (at least 90% of them of one unit),
+so a column of ISO strings keeps the plain cast (and its speed). A value of an epoch column
+that is not such a number stays unparsed, so the contract check still names it.
 """
 
 from __future__ import annotations
@@ -23,7 +23,8 @@ _TEMPORAL_SOURCES = ("DATE", "TIMESTAMP", "TIME")
 def epoch_unit(con: duckdb.DuckDBPyConnection, relation: str, column: str, source_type: str,
                sample: int = 1000) -> str | None:
     """``"ms"``, ``"s"`` or None: the epoch unit of ``relation.column``, judged on up to ``sample``
-    non-null values (all of them must look like one unit)."""
+    non-null values (at least 90% of them must look like one unit; the others are then reported
+    by the contract check as values that are not of the column's type)."""
     if source_type.upper().startswith(_TEMPORAL_SOURCES):
         return None
     text = f"TRIM(CAST({q(column)} AS VARCHAR))"
@@ -31,9 +32,9 @@ def epoch_unit(con: duckdb.DuckDBPyConnection, relation: str, column: str, sourc
         f"SELECT count(*), count_if(regexp_full_match({text}, '{_MS}')), "
         f"count_if(regexp_full_match({text}, '{_SECONDS}')) "
         f"FROM (SELECT {q(column)} FROM {relation} WHERE {q(column)} IS NOT NULL LIMIT {sample})").fetchone()
-    if n and ms == n:
+    if n and ms >= 0.9 * n:
         return "ms"
-    if n and s == n:
+    if n and s >= 0.9 * n:
         return "s"
     return None
 
