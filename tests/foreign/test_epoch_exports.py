@@ -12,6 +12,8 @@ import pytest
 
 from tests.foreign.inprocess import run_cli
 
+pytestmark = pytest.mark.slow  # a module fixture of several CLI runs (tens of seconds)
+
 START = pd.Timestamp("2025-01-01", tz="UTC")
 
 

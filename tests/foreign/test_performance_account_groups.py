@@ -13,6 +13,8 @@ from core.settings import MonitoringSettings
 from monitoring.performance import performance_report, score_metrics
 from training.evaluation import evaluate
 
+pytestmark = pytest.mark.slow  # Evidently's report and the bootstrap: over 10 s
+
 
 def _matured(accounts: int = 150, dates: int = 8, seed: int = 1) -> pd.DataFrame:
     """Each account's risk and label are fixed over its dates (a churner is 1 on every date)."""
