@@ -45,7 +45,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # run as a script: the package, not benchmarks/training.py, is `training`
 
 from core.store import HISTORY, SNAPSHOTS, connect  # noqa: E402
-from training.evaluation import ece_estimates, ece_verdict  # noqa: E402
+from training.evaluation import ece, ece_estimates, ece_verdict  # noqa: E402
 
 TIERS = ("healthy", "low_risk", "medium_risk", "high_risk")
 SIZES = {"acceptance": {"consumer": 4000, "flat": 7000, "stripe": 800},
@@ -73,13 +73,6 @@ def newest(home: Path, pattern: str) -> Path:
     if not files:
         raise FileNotFoundError(f"no {pattern} under {home}")
     return files[-1]
-
-
-def ece(y: np.ndarray, p: np.ndarray, bins: int = 10) -> float:
-    """Expected calibration error: 10 equal-count bins of ``p``, weighted mean |observed - predicted|."""
-    order = np.argsort(p, kind="stable")
-    parts = np.array_split(order, bins)
-    return float(sum(len(b) * abs(y[b].mean() - p[b].mean()) for b in parts if len(b)) / len(p))
 
 
 def paired_bootstrap(y: np.ndarray, p_a: np.ndarray, p_b: np.ndarray, groups: np.ndarray | None = None,

@@ -25,6 +25,7 @@ import duckdb
 from core.errors import DataContractError
 from core.settings import Settings
 from features.contract import DUCKDB_TYPES, TABLES, Table, check_column_mapping
+from features.epoch import epoch_cast, epoch_unit
 from features.rules import (
     ACCOUNT_DATED,
     DATA_END_PROBES,
@@ -110,7 +111,16 @@ def _source_columns(con: duckdb.DuckDBPyConnection, table: Table, mapping: dict[
     return {c.name: renamed[c.name] for c in table.columns if c.name in renamed}
 
 
-def _check_columns(con: duckdb.DuckDBPyConnection, table: Table, cols: dict[str, str]) -> None:
+def _epoch_units(con: duckdb.DuckDBPyConnection, table: Table, cols: dict[str, str]) -> dict[str, str]:
+    """canonical date/timestamp column -> ``"ms"``/``"s"`` where the source stamps it in Unix epoch."""
+    types = {r[0]: r[1] for r in con.execute(f"DESCRIBE raw_{table.name}").fetchall()}
+    units = {name: epoch_unit(con, f"raw_{table.name}", src, types[src]) for name, src in cols.items()
+             if table.column(name).type in ("timestamp", "date")}
+    return {name: unit for name, unit in units.items() if unit}
+
+
+def _check_columns(con: duckdb.DuckDBPyConnection, table: Table, cols: dict[str, str],
+                   epoch: dict[str, str] | None = None) -> None:
     """Required columns present and every value castable (one scan for all columns)."""
     raw = f"raw_{table.name}"
     for col in table.columns:
@@ -121,10 +131,13 @@ def _check_columns(con: duckdb.DuckDBPyConnection, table: Table, cols: dict[str,
                 f"(columns found: {', '.join(present)}; map yours with column_mapping)",
                 table=table.name, column=col.name, example=_example(con, f"SELECT * FROM {raw}"))
     source_types = {r[0]: r[1] for r in con.execute(f"DESCRIBE {raw}").fetchall()}
+    epoch = epoch or {}
     conds = {
-        name: f"{q(src)} IS NOT NULL AND TRY_CAST({q(src)} AS {DUCKDB_TYPES[table.column(name).type]}) IS NULL"
+        name: f"{q(src)} IS NOT NULL AND "
+              + (f"{epoch_cast(q(src), epoch[name], DUCKDB_TYPES[table.column(name).type])} IS NULL" if name in epoch
+                 else f"TRY_CAST({q(src)} AS {DUCKDB_TYPES[table.column(name).type]}) IS NULL")
         for name, src in cols.items()
-        if not _always_casts(source_types[src], table.column(name).type)
+        if name in epoch or not _always_casts(source_types[src], table.column(name).type)
     }
     if not conds:
         return
@@ -171,11 +184,13 @@ def trimmed(expr: str) -> str:
             f"AND strlen({expr}) = length({expr}) THEN {expr} ELSE NULLIF(TRIM({expr}), '') END")
 
 
-def _typed_select(table: Table, cols: dict[str, str]) -> str:
+def _typed_select(table: Table, cols: dict[str, str], epoch: dict[str, str] | None = None) -> str:
     parts = []
     for col in table.columns:
         target = DUCKDB_TYPES[col.type]
-        if col.name in cols:
+        if col.name in (epoch or {}):
+            expr = epoch_cast(q(cols[col.name]), epoch[col.name], target)
+        elif col.name in cols:
             expr = f"CAST({q(cols[col.name])} AS {target})"
             if col.type == "string":
                 expr = trimmed(expr)
@@ -197,8 +212,10 @@ def create_typed_view(con: duckdb.DuckDBPyConnection, name: str, settings: Setti
     """
     table = TABLES[name]
     cols = _source_columns(con, table, settings.column_mapping.get(name, {}))
-    _check_columns(con, table, cols)
-    con.execute(f"CREATE OR REPLACE TEMP VIEW typed_{name} AS SELECT {_typed_select(table, cols)} FROM raw_{name}")
+    epoch = _epoch_units(con, table, cols)  # Unix-epoch stamps (features/epoch.py)
+    _check_columns(con, table, cols, epoch)
+    select = _typed_select(table, cols, epoch)
+    con.execute(f"CREATE OR REPLACE TEMP VIEW typed_{name} AS SELECT {select} FROM raw_{name}")
     return list(cols)
 
 

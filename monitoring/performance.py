@@ -39,12 +39,15 @@ class PerformanceResult:
         return self.snapshot is not None
 
 
-def score_metrics(y: np.ndarray, p: np.ndarray, tiers: np.ndarray) -> dict:
-    """``training.evaluation.evaluate``'s ROC-AUC, PR-AUC, Brier, ECE and churn per tier of
-    one set of scores (with ``rows``, ``churned`` and ``base_rate``)."""
-    full = evaluate(y, p, tiers)
+def score_metrics(y: np.ndarray, p: np.ndarray, tiers: np.ndarray, accounts: np.ndarray | None = None) -> dict:
+    """``training.evaluation.evaluate``'s ROC-AUC, PR-AUC, Brier, ECE (with its debiased estimate,
+    noise floor and verdict) and churn per tier of one set of scores (with ``rows``, ``churned``
+    and ``base_rate``). ``accounts``: the account of each row, so an account scored on several
+    dates is resampled as a whole in the intervals and the ECE noise floor, as at training."""
+    full = evaluate(y, p, tiers, groups=accounts)
+    extra = ("ece_debiased", "ece_debiased_lo", "ece_debiased_hi", "ece_noise", "ece_target", "ece_verdict")
     return {"rows": full["n_rows"], "churned": full["n_churned"], "base_rate": full["base_rate"],
-            **{k: full[k] for k in (*METRICS, "per_tier")}}
+            **{k: full[k] for k in (*METRICS, "per_tier", *extra) if k in full}}
 
 
 def degradation(current: dict, training: dict, cfg: MonitoringSettings) -> list[str]:
@@ -102,7 +105,8 @@ def performance_report(matured: pd.DataFrame, reference: pd.DataFrame | Callable
                                           "alarm_reasons": []})
     reference = reference() if callable(reference) else reference
     p, tiers = own[PREDICTION].to_numpy(dtype=float), own["tier"].to_numpy()
-    current = score_metrics(y, p, tiers)
+    accounts = own["account_id"].astype(str).to_numpy() if "account_id" in own else None
+    current = score_metrics(y, p, tiers, accounts)
     current["as_of_first"] = str(pd.Timestamp(own["as_of"].min()).date())
     current["as_of_last"] = str(pd.Timestamp(own["as_of"].max()).date())
     reasons = degradation(current, training, cfg)

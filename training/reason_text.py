@@ -300,6 +300,36 @@ def is_count(spec: FeatureSpec) -> bool:
     return countable and spec.type != "category" and not is_change(spec)
 
 
+def is_own_date(spec: FeatureSpec) -> bool:
+    """A company's own date column, as days since it (``features/profile.py``)."""
+    return spec.template == "extra_profile" and spec.params.get("kind") == "date"
+
+
+def _span(days: float, lang: str) -> str:
+    """Days since a date in words: "45 days", "1 year", "16.8 years" (two years or more in years)."""
+    if abs(days) >= 730:
+        years = f"{days / 365.25:.1f}".removesuffix(".0")
+        return f"{years} years" if lang == "en" else f"{years}年"
+    amount = _number(days, 0) if float(days).is_integer() else _number(days, 1)
+    return (f"{amount} day{'' if amount == '1' else 's'}" if lang == "en" else f"{amount}天")
+
+
+def _word_own_date(spec: FeatureSpec, v: float, side: int, refs: References, lang: str) -> str | None:
+    """ "Date of birth: 16.8 years ago (typical of those who stayed: 33.1 years ago)"; the templates
+    "{value} days ago" / "{value}天前" of any bundle are worded with the span's own unit."""
+    template = (spec.reason_en if lang == "en" else spec.reason_zh).replace("{value} days ago", "{value} ago")
+    template = template.replace("{value}天前", "{value}前")
+    text = template.format(value=_span(v, lang), change="")
+    typical = refs.typical.get(spec.name)
+    if missing(typical):
+        return text
+    typical = float(typical)
+    if _span(v, "en") == _span(typical, "en") or _against_direction(spec, v, typical, side):
+        return None  # a typical date is neither a risk nor a strength
+    return (f"{text} (typical of those who stayed: {_span(typical, lang)} ago)" if lang == "en"
+            else f"{text}（未流失客户典型值：{_span(typical, lang)}前）")
+
+
 def is_own_number(spec: FeatureSpec) -> bool:
     """A number of a company's own column (unit ``value``): worded against the typical value."""
     return spec.unit == "value" and spec.type != "category" and not is_change(spec)
@@ -365,6 +395,8 @@ def word(spec: FeatureSpec, value: object, side: int, row: Row, refs: References
         return render(spec, v, lang, side < 0) if v == 1 and spec.direction * side >= 0 else None
     if is_change(spec):
         return _word_change(spec, v, side, row, lang, tenure, min_base)
+    if is_own_date(spec):
+        return _word_own_date(spec, v, side, refs, lang)
     if is_count(spec) or is_own_number(spec):
         return _word_count(spec, v, side, refs, lang, tenure)
     w = window_days(spec)

@@ -17,13 +17,29 @@ from churnwatch.options import ConfigOpt, ExitError, HomeOpt, StoreOpt, console,
 from core.home import Home
 
 
-def print_comparison(frame, where: str = "the out-of-time test block") -> None:
+def model_label(chosen: str | None) -> str:
+    """The comparison's first row as what was registered: ``blend_w0`` is the logistic regression
+    alone, ``blend_wX`` a blend with tree weight X, ``lgbm_*`` LightGBM alone (the frame and MLflow
+    keep the key ``lightgbm`` for that row whatever was chosen)."""
+    if not chosen:
+        return "model"
+    if chosen.startswith("blend_w"):
+        weight = chosen.removeprefix("blend_w")
+        return ("model: logistic regression alone" if float(weight) == 0
+                else f"model: blend, tree weight {weight}")
+    if chosen.startswith("lgbm_"):
+        return f"model: LightGBM ({chosen.removeprefix('lgbm_').replace('_', ' ')})"
+    return f"model: {chosen}"
+
+
+def print_comparison(frame, where: str = "the out-of-time test block", chosen: str | None = None) -> None:
     table = Table(title=f"model vs baselines on {where}")
     cols = ["model", "roc_auc", "pr_auc", "brier", "ece", "top_decile_lift", "top_decile_capture"]
     for c in cols:
         table.add_column(c.replace("_", " "), justify="left" if c == "model" else "right")
     for r in frame.to_dict(orient="records"):
-        table.add_row(r["model"], *[("-" if r[c] != r[c] else f"{r[c]:.4f}") for c in cols[1:]])
+        name = model_label(chosen) if r["model"] == "lightgbm" else r["model"]
+        table.add_row(name, *[("-" if r[c] != r[c] else f"{r[c]:.4f}") for c in cols[1:]])
     console.print(table)
 
 
@@ -104,7 +120,7 @@ def train(store: StoreOpt = None, home: HomeOpt = None, config: ConfigOpt = None
     if sample is not None:
         console.print(f"trained on {sample.describe()}")
     words = split_words(result.bundle.meta)
-    print_comparison(result.comparison, words["test"])
+    print_comparison(result.comparison, words["test"], result.metrics.get("model"))
     print_tiers(result.metrics, words["short"], words["unit"])
     console.print(f"registered model version {result.version} (run {result.run_id}); plots in {out}\n"
                   f"tracking store: {h.tracking_uri}\n{next_line(result.bundle.meta, result.version)}")
