@@ -9,7 +9,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from functools import lru_cache
 from itertools import chain
-from operator import itemgetter
 from pathlib import Path
 
 import numpy as np
@@ -76,8 +75,6 @@ class _Checks:
         self.lo = np.array([-np.inf if lo is None else lo for lo, _ in bound], dtype=float)
         self.hi = np.array([np.inf if hi is None else hi for _, hi in bound], dtype=float)
         self.whole = np.array([f.type == "int" for f in numeric], dtype=bool)
-        #: every numeric value of an item that gives them all, in one C call (a tuple); None below two
-        self.every = itemgetter(*self.numeric) if len(self.numeric) >= 2 else None
 
 
 _CHECKS: dict[int, tuple[Catalogue, _Checks]] = {}
@@ -117,13 +114,7 @@ def plain_rows(items: object, catalogue: Catalogue) -> FeatureRows | None:
     if any(f.get(name) is None for name in checks.required for f in feats):
         return None
     numeric = checks.numeric
-    every = checks.every
-    lines = []
-    for f in feats:  # row by row: C loops, no per-value bytecode
-        try:
-            lines.append(every(f))
-        except (KeyError, TypeError):  # a feature not given (or fewer than two numeric features)
-            lines.append(tuple(map(f.get, numeric)))
+    lines = [list(map(f.get, numeric)) for f in feats]  # row by row: C loops, no per-value bytecode
     if not set(map(type, chain.from_iterable(lines))) <= _NUMBER_TYPES:
         return None
     try:
