@@ -9,10 +9,13 @@ sat idle (measured: one worker 2.8 CPU seconds, the other 0.01, in 6 s of wrk at
 Accepting one connection per wake-up alone did not change that (the first worker's loop turns
 again before the other is scheduled).
 
-``accept_one_at_a_time`` makes this process's loop accept one connection per wake-up, then
-leave the listening socket to the other workers for ``PAUSE_SECONDS``: a burst of connections
-is shared out, each worker taking one in turn; a worker alone takes the next one after the
-pause (the kernel has completed the connection by then; only its first request waits). Only
+``accept_one_at_a_time`` makes this process's loop accept one connection per wake-up, then,
+when the worker already holds another open connection, leave the listening socket to the
+other workers for ``PAUSE_SECONDS``: a burst of keep-alive connections is shared out, each
+worker taking one in turn; a worker alone takes the next one after the pause (the kernel has
+completed the connection by then; only its first request waits). The pause caps how fast a
+worker holding connections accepts new ones (200 a second each): clients that open a
+connection per request at a higher rate than that would be slowed (not measured here). Only
 the accepting changes (not the listen backlog, nor anything else of the loop). BentoML's worker
 runs uvicorn with asyncio's loop when uvloop is not installed (it is not); under uvloop this
 does nothing. Installed only when there is more than one worker (``serving/service.py``).
@@ -34,6 +37,8 @@ def _one_connection(self: Any, protocol_factory: Any, sock: Any, sslcontext: Any
                     backlog: int = 100, *args: Any) -> None:
     """``_accept_connection`` taking at most one waiting connection, then pausing (module docstring)."""
     _PLAIN(self, protocol_factory, sock, sslcontext, server, 1, *args)
+    if server is None or getattr(server, "_active_count", 0) < 1:  # holding no other connection: no pause
+        return
     fd = sock.fileno()
     if fd == -1 or not self._remove_reader(fd):  # closed, or asyncio paused it itself (out of file descriptors)
         return
