@@ -11,7 +11,6 @@ feature at all always does.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from itertools import compress
 
 import numpy as np
 
@@ -55,9 +54,8 @@ class CoverageCheck:
             if len(given_names) else np.zeros((len(X), 0), dtype=bool)
         unknown = self._unknown(rows)
         shares = round6(shares.tolist())
-        given_names, missing_names = given_names.tolist(), missing_names.tolist()  # names picked with compress (C)
-        return [{"given": list(compress(given_names, g)), "missing": list(compress(missing_names, m)),
-                 "unknown": u, "share": s} for g, m, u, s in zip(given.tolist(), missing.tolist(), unknown, shares)]
+        return [{"given": given_names[given[i]].tolist(), "missing": missing_names[missing[i]].tolist(),
+                 "unknown": unknown[i], "share": shares[i]} for i in range(len(X))]
 
     def _unknown(self, rows: FeatureRows) -> list[list[dict]]:
         out: list[list[dict]] = [[] for _ in range(len(rows))]
