@@ -10,8 +10,8 @@ apply; the guard has read the body by then) that answers these two paths itself 
 * the body is valid for the endpoint's request model (pydantic's JSON validation, the models
   BentoML validates against, so what is accepted is the same);
 * ``/score_accounts``: not ``live`` and every id has a published score: the answer is joined
-  from the per-account JSON bytes prebuilt per language (``serving/published.py``; the file is
-  checked at most every ``STAT_EVERY_SECONDS``, and a new run is picked up then);
+  from the per-account JSON bytes prebuilt per language (``serving/published.py``; the file's
+  ``stat`` is checked on each request, a few microseconds, and a new run is picked up then);
 * ``/score``: at most ``INLINE_MAX_ACCOUNTS`` accounts: scored here on the event loop; a large
   body (over ``SMALL_BODY_BYTES``) that is plainly valid (``serving.scoring.plain_rows``: the
   request model's rules checked with arrays, about three times faster than building 1,000

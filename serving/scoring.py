@@ -210,8 +210,10 @@ class Scorer:
         coverages = self.coverage.measure(rows, X)
         for i, cov in enumerate(coverages):
             error = self.coverage.error(cov)
-            out[i] = ({"account_id": out[i]["account_id"], "error": error, "coverage": cov} if error
-                      else {**out[i], "coverage": cov})
+            if error:
+                out[i] = {"account_id": out[i]["account_id"], "error": error, "coverage": cov}
+            else:
+                out[i]["coverage"] = cov  # the last key, as in ``{**result, "coverage": cov}``
         return out
 
     def _scored(self, rows: pd.DataFrame | FeatureRows, lang: str, X: np.ndarray) -> list[dict]:
@@ -228,26 +230,30 @@ class Scorer:
         for tier in set(tiers):
             book = self.settings.playbooks[tier]
             books[tier] = (book.action_zh if lang == "zh-CN" else book.action_en, book.owner, book.respond_within)
-        # every reason's and strength's contribution rounded at once (``round6``), taken in order below
-        rounded = iter(round6([item["contribution"] for e in explained
-                               for item in chain(e["reasons"], e["strengths"])]))
+        # every reason's and strength's contribution rounded at once (``round6``), in order; each
+        # item of ``explain`` becomes the API's reason in place: its two internal keys deleted (the
+        # others keep their order), its contribution rounded; no second dict per reason
+        items = [item for e in explained for side in (e["reasons"], e["strengths"]) for item in side]
+        for item, rounded in zip(items, round6([item["contribution"] for item in items])):
+            del item["label"], item["group_contribution"]
+            item["contribution"] = rounded
+        version = self.model_version
+        playbooks = {tier: {"action": action, "owner": owner, "respond_within": respond_within}
+                     for tier, (action, owner, respond_within) in books.items()}
         out = []
-        for i, (acc, prob, h, tier) in enumerate(zip(rows["account_id"], p.tolist(), health.tolist(), tiers)):
-            action, owner, respond_within = books[tier]
+        for i, (acc, prob, h, tier, e) in enumerate(zip(rows["account_id"], p.tolist(), health.tolist(), tiers,
+                                                        explained)):
             warnings = [f"{c}: '{unseen_rows[c][i]}' was not seen in training; scored as missing"
                         for c, values in unseen.items() if unseen_rows[c][i] in values] if unseen else []
-            e = explained[i]
             out.append({
                 "account_id": str(acc),
-                "churn_probability": float(prob),
+                "churn_probability": prob,
                 "health_score": int(h),
                 "tier": str(tier),
-                "reasons": [{"signal": r["signal"], "text": r["text"], "contribution": next(rounded),
-                             "feature": r["feature"], "value": r["value"]} for r in e["reasons"]],
-                "strengths": [{"signal": r["signal"], "text": r["text"], "contribution": next(rounded),
-                               "feature": r["feature"], "value": r["value"]} for r in e["strengths"]],
-                "playbook": {"action": action, "owner": owner, "respond_within": respond_within},
-                "model_version": self.model_version,
+                "reasons": e["reasons"],
+                "strengths": e["strengths"],
+                "playbook": dict(playbooks[tier]),
+                "model_version": version,
                 "warnings": warnings,
             })
         return out

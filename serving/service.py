@@ -60,9 +60,10 @@ from core.settings import ServingSettings, Settings
 from core.vocabulary import Lang
 from features.spec import Catalogue, build_catalogue
 from serving.api import MAX_ACCOUNTS, AccountError, AccountId, AccountScore, ScoreResult, model_info, request_models
+from serving.balance import accept_one_at_a_time
 from serving.fastpath import INLINE_MAX_ACCOUNTS, FastRoutes, Hot
 from serving.guard import Guard
-from serving.launch import exit_2_after_failed_worker, in_bentoml_server, model_unloadable
+from serving.launch import exit_2_after_failed_worker, in_bentoml_server, in_bentoml_worker, model_unloadable
 from serving.limits import serving_limits
 from serving.logs import install_log_filters
 from serving.openapi import Docs
@@ -293,6 +294,8 @@ def _from_environment() -> Any:
     """``ChurnService`` for the model named by the environment (module docstring)."""
     loaded = None
     exit_2_after_failed_worker()
+    if in_bentoml_worker() and _workers() > 1:  # before uvicorn listens: the workers share the connections
+        accept_one_at_a_time()
     if _model_reachable():
         try:
             loaded = load_scorer()

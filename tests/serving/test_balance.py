@@ -1,0 +1,105 @@
+"""serving/balance.py: workers sharing one listening socket share a burst of connections out.
+
+Each case runs in child processes (the change is process-wide: it must not reach the test
+process's own event loops). Real sockets on 127.0.0.1; each server answers a connection with
+its process id."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+WORKER = textwrap.dedent("""
+    import asyncio, os, socket, sys
+    from serving.balance import accept_one_at_a_time, accepting_one_at_a_time
+    if sys.argv[2] == "one":
+        accept_one_at_a_time()
+        assert accepting_one_at_a_time()
+    sock = socket.socket(fileno=int(sys.argv[1]))
+
+    async def answer(reader, writer):
+        writer.write(str(os.getpid()).encode() + b"\\n")
+        await writer.drain()
+        await reader.read()  # until the client closes
+        writer.close()
+
+    async def main():
+        server = await asyncio.start_server(answer, sock=sock)
+        print("ready", flush=True)
+        await asyncio.sleep(30)
+        server.close()
+
+    asyncio.run(main())
+""")
+
+
+def _workers(n: int, mode: str) -> tuple[socket.socket, list[subprocess.Popen]]:
+    listener = socket.create_server(("127.0.0.1", 0), backlog=64)
+    listener.set_inheritable(True)
+    procs = [subprocess.Popen([sys.executable, "-c", WORKER, str(listener.fileno()), mode],
+                              pass_fds=[listener.fileno()], stdout=subprocess.PIPE, text=True,
+                              env={**os.environ, "PYTHONPATH": str(ROOT)}) for _ in range(n)]
+    for p in procs:
+        assert p.stdout.readline().strip() == "ready"
+    return listener, procs
+
+
+def _burst(port: int, n: int) -> list[int]:
+    """Opens ``n`` connections at once (as wrk does), then reads which process answered each."""
+    conns = [socket.create_connection(("127.0.0.1", port), timeout=10) for _ in range(n)]
+    try:
+        return [int(c.makefile().readline()) for c in conns]
+    finally:
+        for c in conns:
+            c.close()
+
+
+def test_two_workers_share_a_burst_of_connections() -> None:
+    listener, procs = _workers(2, "one")
+    try:
+        time.sleep(0.2)  # both loops waiting on the socket
+        answered = _burst(listener.getsockname()[1], 8)
+        assert set(answered) == {p.pid for p in procs}  # both workers took connections
+        assert max(answered.count(p.pid) for p in procs) <= 6
+    finally:
+        for p in procs:
+            p.kill()
+            p.wait()
+        listener.close()
+
+
+def test_one_worker_still_accepts_every_connection_of_a_burst_promptly() -> None:
+    listener, procs = _workers(1, "one")
+    try:
+        t = time.perf_counter()
+        answered = _burst(listener.getsockname()[1], 20)
+        assert answered == [procs[0].pid] * 20
+        assert time.perf_counter() - t < 2.0  # 20 pauses of 5 ms, not a stall
+    finally:
+        procs[0].kill()
+        procs[0].wait()
+        listener.close()
+
+
+def test_a_connection_per_request_is_not_held_up_by_the_pause() -> None:
+    """A client opening one connection per request (each closed before the next) is accepted
+    without a pause: 200 of them take well under the 1 s that 200 pauses of 5 ms would."""
+    listener, procs = _workers(1, "one")
+    try:
+        port = listener.getsockname()[1]
+        _burst(port, 1)  # warm
+        t = time.perf_counter()
+        for _ in range(200):
+            assert _burst(port, 1) == [procs[0].pid]
+        assert time.perf_counter() - t < 0.8
+    finally:
+        procs[0].kill()
+        procs[0].wait()
+        listener.close()
