@@ -332,14 +332,20 @@ def mask_event_stages(settings: Settings, types: list[str], grid: Grid) -> list[
         return f"CAST(bit_count({expr}) AS DOUBLE)"
 
     tails = [f"SUM(CASE WHEN off >= {s - r} THEN n END) AS r{r}" for r in all_tails]
-    bk_aggs = []
+    # the pivot of bk_long to one row per (account, bucket): a join per event type (each
+    # (account, type, bucket) is one row of bk_long), not a CASE per type and column over
+    # every row (0.6x the time); active days and the last login are the only aggregates
+    bk_cols = []
     for i in range(len(types)):
-        bk_aggs.append(f"SUM(CASE WHEN tid = {i} THEN n END) AS n{i}_full")
-        bk_aggs += [f"SUM(CASE WHEN tid = {i} THEN r{r} END) AS n{i}_r{r}" for r in tails_of[f"n{i}"]]
+        bk_cols.append(f"t{i}.n AS n{i}_full")
+        bk_cols += [f"t{i}.r{r} AS n{i}_r{r}" for r in tails_of[f"n{i}"]]
+    bk_cols += ["a.act_full", *[f"a.act_r{r}" for r in tails_of["act"]], "a.lg"]
     act_mask = f"BIT_OR(CASE WHEN {tid_in(active)} THEN dm END)"
-    bk_aggs.append(f"{bits(act_mask)} AS act_full")
-    bk_aggs += [f"{bits(f'{act_mask} >> {s - r}')} AS act_r{r}" for r in tails_of["act"]]
-    bk_aggs.append(f"MAX(CASE WHEN {tid_in(roles.login)} THEN dmax END) AS lg")
+    bk_act = [f"{bits(act_mask)} AS act_full", *[f"{bits(f'{act_mask} >> {s - r}')} AS act_r{r}"
+                                                 for r in tails_of["act"]],
+              f"MAX(CASE WHEN {tid_in(roles.login)} THEN dmax END) AS lg"]
+    bk_joins = "\n".join(f"LEFT JOIN bk_long t{i} ON t{i}.aid = a.aid AND t{i}.b = a.b AND t{i}.tid = {i}"
+                         for i in range(len(types)))
     ud_pivot = [f"SUM(CASE WHEN tid = {i} THEN delta END) AS u{i}" for i in range(len(types))] + [
         "SUM(CASE WHEN tid = -1 THEN delta END) AS ua", "SUM(CASE WHEN tid = -2 THEN delta END) AS uc"]
     # a user counts at running index j (as-of k = j + 1) when seen in buckets j - q30 + 1 .. j,
@@ -358,13 +364,15 @@ def mask_event_stages(settings: Settings, types: list[str], grid: Grid) -> list[
         # the events read once (their contract checks run once) as integer keys; two passes over
         # that, each a small aggregation (one to account-type-user-bucket is slower)
         ("ev", _typed_events(types, ", e.quantity AS n")),
+        ("bk_long", f"""
+            SELECT aid, tid, b, SUM(n) AS n{''.join(', ' + t for t in tails)},
+                   BIT_OR(CAST(1 AS BIGINT) << off) AS dm, MAX(d) AS dmax
+            FROM (SELECT aid, tid, d, n, {bucket} AS b, d - {t0} - {s} * {bucket} AS off FROM ev) x
+            GROUP BY aid, tid, b"""),
         ("bk", f"""
-            SELECT aid, b, {', '.join(bk_aggs)} FROM (
-                SELECT aid, tid, b, SUM(n) AS n{''.join(', ' + t for t in tails)},
-                       BIT_OR(CAST(1 AS BIGINT) << off) AS dm, MAX(d) AS dmax
-                FROM (SELECT aid, tid, d, n, {bucket} AS b, d - {t0} - {s} * {bucket} AS off FROM ev) x
-                GROUP BY aid, tid, b
-            ) x GROUP BY aid, b"""),
+            SELECT a.aid, a.b, {', '.join(bk_cols)}
+            FROM (SELECT aid, b, {', '.join(bk_act)} FROM bk_long GROUP BY aid, b) a
+            {bk_joins}"""),
         # rows without a user are dropped later (a filter here doubled the cost of this pass)
         ("um", f"""
             SELECT * FROM (
