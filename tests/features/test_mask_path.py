@@ -149,3 +149,32 @@ def test_grid_and_mask_stages_transpile_to_spark_sql():
         for _, sql in stages:
             out = sqlglot.transpile(sql, read="duckdb", write="spark", unsupported_level=sqlglot.ErrorLevel.RAISE)
             assert len(out) == 1 and out[0].upper().startswith(("SELECT", "WITH"))
+
+
+def test_mask_pivots_by_join_equal_the_pivots_by_case(demo):
+    """``bk`` and the users' deltas are pivoted by a join per event type (one row per account,
+    type and bucket), not by a CASE per type and column: the same values as the CASE pivot."""
+    folder, settings = demo
+    con = open_connection(2)
+    report, _ = prepare(folder, settings, con)
+    as_of = [dt.date(2024, 3, 6) + dt.timedelta(days=7 * k) for k in range(12)]
+    build_terms(con, settings)
+    build_spine(con, as_of, settings, report.data_end)
+    types = event_types(con)
+    stages = mask_event_stages(settings, types, regular_grid([day_number(d) for d in as_of]))
+    for table, sql in stages:
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {table} AS {sql}")
+    assert "CASE WHEN tid = 0 THEN" not in dict(stages)["bk"]
+    for table in ("bk_long", "udelta"):  # the joins' premise: one row per key
+        dup = con.execute(f"SELECT count(*) - count(DISTINCT (aid, tid, b)) FROM {table}").fetchone()[0]
+        assert dup == 0, table
+    cols = [r[0] for r in con.execute("DESCRIBE bk").fetchall() if r[0].startswith("n") and "_" in r[0]]
+    case = ", ".join(f"SUM(CASE WHEN tid = {c[1:c.index('_')]} THEN "
+                     f"{'n' if c.endswith('_full') else c[c.index('_') + 1:]} END) AS {c}" for c in cols)
+    got = con.execute(f"SELECT aid, b, {', '.join(cols)} FROM bk ORDER BY aid, b").df()
+    want = con.execute(f"SELECT aid, b, {case} FROM bk_long GROUP BY aid, b ORDER BY aid, b").df()
+    assert len(got) > 100 and got[cols].notna().sum().sum() > 1000
+    pd.testing.assert_frame_equal(got, want, check_dtype=False)
+    users = con.execute("SELECT tid, SUM(delta) AS total, count(*) AS n FROM udelta GROUP BY tid ORDER BY tid").df()
+    assert set(users["tid"]) >= {-2, -1, 1, 2} and (users["total"] == 0).all()  # every +1 has its -1
+    con.close()
