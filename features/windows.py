@@ -346,12 +346,8 @@ def mask_event_stages(settings: Settings, types: list[str], grid: Grid) -> list[
               f"MAX(CASE WHEN {tid_in(roles.login)} THEN dmax END) AS lg"]
     bk_joins = "\n".join(f"LEFT JOIN bk_long t{i} ON t{i}.aid = a.aid AND t{i}.b = a.b AND t{i}.tid = {i}"
                          for i in range(len(types)))
-    # the users' running sums read the long deltas (one row per account, type, bucket) by a join
-    # per type, like bk: no pivot by CASE (u{i} for type i, ua for -1, uc for -2)
-    u_tid = {f"u{i}": i for i in range(len(types))} | {"ua": -1, "uc": -2}
-    u_alias = {c: f"u{i}" if t >= 0 else f"u_{c}" for i, (c, t) in enumerate(u_tid.items())}
-    u_joins = "\n".join(f"LEFT JOIN udelta {u_alias[c]} ON {u_alias[c]}.aid = g.aid AND {u_alias[c]}.b = g.b "
-                        f"AND {u_alias[c]}.tid = {t}" for c, t in u_tid.items())
+    ud_pivot = [f"SUM(CASE WHEN tid = {i} THEN delta END) AS u{i}" for i in range(len(types))] + [
+        "SUM(CASE WHEN tid = -1 THEN delta END) AS ua", "SUM(CASE WHEN tid = -2 THEN delta END) AS uc"]
     # a user counts at running index j (as-of k = j + 1) when seen in buckets j - q30 + 1 .. j,
     # or in the last r30 days of bucket j - q30
     smear = " | ".join([f"((m & {full >> i}) << {i})" if i else "m" for i in range(q30)]
@@ -359,7 +355,7 @@ def mask_event_stages(settings: Settings, types: list[str], grid: Grid) -> list[
     g = f"CASE WHEN off >= {s - r30} THEN ubit END" if r30 else "CAST(NULL AS BIGINT)"
     running = ", ".join(
         [f"SUM(COALESCE(k.{c}_full, 0)) OVER w AS {c}_p" for c, _ in count_cols]
-        + [f"SUM(COALESCE({u_alias[c]}.delta, 0)) OVER w AS {c}_p" for c in u_cols]
+        + [f"SUM(COALESCE(u.{c}, 0)) OVER w AS {c}_p" for c in u_cols]  # doubles (udelta): no int128
         + ["MAX(k.lg) OVER w AS lg_p"])
     b_values = ", ".join(f"({b})" for b in range(b_lo, grid.k_max))
     positions = ", ".join(f"({p}, {1 << p})" for p in range(top + 1))
@@ -398,19 +394,21 @@ def mask_event_stages(settings: Settings, types: list[str], grid: Grid) -> list[
                       WHERE uid IS NOT NULL AND {tid_in(roles.core_feature)} GROUP BY aid, uid) s
             ), runs AS (
                 SELECT aid, tid, c & ~(c << 1) AS st, c & ~(c >> 1) AS en FROM cov
+            ), long AS (  -- deltas as doubles: sums of +1/-1 are exact, and cheaper than int128
+                SELECT aid, tid, b, SUM(delta) AS delta FROM (
+                    SELECT r.aid, r.tid, p.pos + {bu0} AS b, CAST(1 AS DOUBLE) AS delta
+                    FROM runs r JOIN (SELECT * FROM (VALUES {positions}) AS v(pos, pm)) p ON (r.st & p.pm) <> 0
+                    UNION ALL
+                    SELECT r.aid, r.tid, p.pos + {bu0 + 1} AS b, CAST(-1 AS DOUBLE) AS delta
+                    FROM runs r JOIN (SELECT * FROM (VALUES {positions}) AS v(pos, pm)) p ON (r.en & p.pm) <> 0
+                ) x GROUP BY aid, tid, b
             )
-            SELECT aid, tid, b, SUM(delta) AS delta FROM (
-                SELECT r.aid, r.tid, p.pos + {bu0} AS b, CAST(1 AS DOUBLE) AS delta
-                FROM runs r JOIN (SELECT * FROM (VALUES {positions}) AS v(pos, pm)) p ON (r.st & p.pm) <> 0
-                UNION ALL
-                SELECT r.aid, r.tid, p.pos + {bu0 + 1} AS b, CAST(-1 AS DOUBLE) AS delta
-                FROM runs r JOIN (SELECT * FROM (VALUES {positions}) AS v(pos, pm)) p ON (r.en & p.pm) <> 0
-            ) x GROUP BY aid, tid, b"""),
+            SELECT aid, b, {', '.join(ud_pivot)} FROM long GROUP BY aid, b"""),
         ("grid_run", f"""
             SELECT g.aid, g.b, {running}
             FROM (SELECT i.aid, v.b FROM ids i CROSS JOIN (SELECT * FROM (VALUES {b_values}) AS t(b)) v) g
             LEFT JOIN bk k ON k.aid = g.aid AND k.b = g.b
-            {u_joins}
+            LEFT JOIN udelta u ON u.aid = g.aid AND u.b = g.b
             WINDOW w AS (PARTITION BY g.aid ORDER BY g.b ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)"""),
         # tails joined from bk: the window function above carries 31 columns, not 80 (0.6x the time)
         ("ev_wide", _grid_wide(need, tails_of, q_of, r_of, u_cols, count_cols, grid, tails="bk")),
