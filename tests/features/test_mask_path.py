@@ -149,3 +149,34 @@ def test_grid_and_mask_stages_transpile_to_spark_sql():
         for _, sql in stages:
             out = sqlglot.transpile(sql, read="duckdb", write="spark", unsupported_level=sqlglot.ErrorLevel.RAISE)
             assert len(out) == 1 and out[0].upper().startswith(("SELECT", "WITH"))
+
+
+def test_mask_pivots_by_join_equal_the_pivots_by_case(demo):
+    """``bk`` is pivoted by a join per event type (one row per account, type and bucket), not
+    by a CASE per type and column: the same values as the CASE pivot. The users' deltas are
+    doubles (exact for sums of +1/-1) that add up to 0 per account and type."""
+    folder, settings = demo
+    con = open_connection(2)
+    report, _ = prepare(folder, settings, con)
+    as_of = [dt.date(2024, 3, 6) + dt.timedelta(days=7 * k) for k in range(12)]
+    build_terms(con, settings)
+    build_spine(con, as_of, settings, report.data_end)
+    types = event_types(con)
+    stages = mask_event_stages(settings, types, regular_grid([day_number(d) for d in as_of]))
+    for table, sql in stages:
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {table} AS {sql}")
+    assert "CASE WHEN tid = 0 THEN" not in dict(stages)["bk"]
+    dup = con.execute("SELECT count(*) - count(DISTINCT (aid, tid, b)) FROM bk_long").fetchone()[0]
+    assert dup == 0  # the joins' premise: one row per key
+    cols = [r[0] for r in con.execute("DESCRIBE bk").fetchall() if r[0].startswith("n") and "_" in r[0]]
+    case = ", ".join(f"SUM(CASE WHEN tid = {c[1:c.index('_')]} THEN "
+                     f"{'n' if c.endswith('_full') else c[c.index('_') + 1:]} END) AS {c}" for c in cols)
+    got = con.execute(f"SELECT aid, b, {', '.join(cols)} FROM bk ORDER BY aid, b").df()
+    want = con.execute(f"SELECT aid, b, {case} FROM bk_long GROUP BY aid, b ORDER BY aid, b").df()
+    assert len(got) > 100 and got[cols].notna().sum().sum() > 1000
+    pd.testing.assert_frame_equal(got, want, check_dtype=False)
+    u_cols = [r[0] for r in con.execute("DESCRIBE udelta").fetchall() if r[0] not in ("aid", "b")]
+    assert {r[1] for r in con.execute("DESCRIBE udelta").fetchall() if r[0] in u_cols} == {"DOUBLE"}
+    totals = con.execute(f"SELECT {', '.join(f'SUM({c}), count({c})' for c in u_cols)} FROM udelta").fetchone()
+    assert all(t in (0, None) for t in totals[::2]) and sum(totals[1::2]) > 100  # every +1 has its -1
+    con.close()
