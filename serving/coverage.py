@@ -14,8 +14,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from serving.rounding import round6
 from training.model import FeatureFrame, FeatureRows
+from training.rounding import round6
 
 #: Missing features named in an error's text (all of them are in ``coverage.missing``).
 SHOWN_MISSING = 10
@@ -54,8 +54,8 @@ class CoverageCheck:
             if len(given_names) else np.zeros((len(X), 0), dtype=bool)
         unknown = self._unknown(rows)
         shares = round6(shares.tolist())
-        return [{"given": given_names[given[i]].tolist(), "missing": missing_names[missing[i]].tolist(),
-                 "unknown": unknown[i], "share": shares[i]} for i in range(len(X))]
+        return [{"given": g, "missing": m, "unknown": u, "share": s}
+                for g, m, u, s in zip(names_of(given, given_names), names_of(missing, missing_names), unknown, shares)]
 
     def _unknown(self, rows: FeatureRows) -> list[list[dict]]:
         out: list[list[dict]] = [[] for _ in range(len(rows))]
@@ -77,6 +77,22 @@ class CoverageCheck:
             return f"no features given: cannot score; the model needs e.g. {shown}"
         return (f"too few features to score: the given features carry {coverage['share']:.0%} of the model's "
                 f"gain (minimum {self.min_share:.0%}); missing: {shown}")
+
+
+def names_of(mask: np.ndarray, names: np.ndarray) -> list[list]:
+    """``names[mask[i]].tolist()`` for each row ``i`` of a boolean matrix: each distinct row worked
+    out once (rows are keyed by their packed bits), a copy of its list per row."""
+    if len(mask) < 8 or not mask.shape[1]:
+        return [names[row].tolist() for row in mask]
+    packed = np.ascontiguousarray(np.packbits(mask, axis=1))
+    seen: dict[bytes, list] = {}
+    out = []
+    for i, key in enumerate(packed.view(f"V{packed.shape[1]}").ravel().tolist()):
+        found = seen.get(key)
+        if found is None:
+            found = seen[key] = names[mask[i]].tolist()
+        out.append(found.copy())
+    return out
 
 
 def _given(values: np.ndarray) -> np.ndarray:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import lru_cache
-from itertools import chain
+from itertools import chain, compress
 from pathlib import Path
 
 import numpy as np
@@ -21,7 +21,6 @@ from core.settings import Settings
 from features.spec import Catalogue
 from serving.api import MAX_CATEGORY_LENGTH, MAX_ID_LENGTH, request_models
 from serving.coverage import CoverageCheck, model_gains
-from serving.rounding import round6
 from training.blend import BLAS_THREADS
 from training.bundle import ModelBundle
 from training.model import FeatureRows
@@ -63,21 +62,62 @@ def validate_features(items: list[dict], catalogue: Catalogue, where: str = "acc
 
 
 class _Checks:
-    """The request model's checks of one catalogue as arrays (``plain_rows``)."""
+    """The request model's checks of one catalogue as arrays (``plain_rows``), and the shapes of
+    the feature objects seen so far (``shape``)."""
+
+    #: Shapes remembered before the memory starts afresh (a shape is ~1 KB).
+    MAX_SHAPES = 4096
 
     def __init__(self, catalogue: Catalogue) -> None:
         numeric = [f for f in catalogue.features if f.type != "category"]
         self.numeric = [f.name for f in numeric]
         self.categorical = list(catalogue.categorical)
         self.allowed = frozenset(f.name for f in catalogue.features)
-        self.required = [f.name for f in catalogue.features if not f.optional]
+        self.required = frozenset(f.name for f in catalogue.features if not f.optional)
         bound = [f.valid_range for f in numeric]
         self.lo = np.array([-np.inf if lo is None else lo for lo, _ in bound], dtype=float)
         self.hi = np.array([np.inf if hi is None else hi for _, hi in bound], dtype=float)
         self.whole = np.array([f.type == "int" for f in numeric], dtype=bool)
+        self.column = {name: j for j, name in enumerate(self.numeric)}
+        self.category = {name: j for j, name in enumerate(self.categorical)}
+        self.required_columns = [self.column[n] for n in self.numeric if n in self.required]
+        self.required_categories = [n for n in self.categorical if n in self.required]
+        self.shapes: dict[tuple, _Shape | None] = {}
+
+    def shape(self, names: tuple) -> _Shape | None:
+        """The ``_Shape`` of a feature object whose names are ``names`` in order (None: a name the
+        catalogue does not know, or a required feature left out)."""
+        try:
+            return self.shapes[names]
+        except KeyError:
+            pass
+        shape = None
+        if self.allowed.issuperset(names) and self.required.issubset(names):
+            shape = _Shape(names, self.column, self.category)
+        if len(self.shapes) >= self.MAX_SHAPES:
+            self.shapes = {}
+        self.shapes[names] = shape
+        return shape
+
+
+class _Shape:
+    """Where the values of a feature object with these names, in this order, go: the numbers'
+    mask and matrix columns, the categories' mask and label columns."""
+
+    __slots__ = ("numeric", "columns", "width", "label_at", "label_columns")
+
+    def __init__(self, names: tuple, column: dict[str, int], category: dict[str, int]) -> None:
+        self.numeric = [name in column for name in names]
+        self.columns = np.array([column[n] for n in names if n in column], dtype=np.intp)
+        self.width = len(names)
+        self.label_at = np.array([k for k, n in enumerate(names) if n in category], dtype=np.intp)
+        self.label_columns = np.array([category[n] for n in names if n in category], dtype=np.intp)
 
 
 _CHECKS: dict[int, tuple[Catalogue, _Checks]] = {}
+_ITEM_KEYS = frozenset({"account_id", "features"})
+_NO_FEATURES: dict = {}
+_UNSEEN = object()
 _NUMBER_TYPES = frozenset({float, int, type(None)})
 _LABEL_TYPES = frozenset({str, type(None)})
 
@@ -96,45 +136,85 @@ def plain_rows(items: object, catalogue: Catalogue) -> FeatureRows | None:
     plainly valid (the request model's rules: no unknown name, account ids of 1-200 characters,
     numbers that are ints or floats (not booleans or strings), finite, within their range, whole
     for an ``int`` feature, categories strings of at most 200 characters); ``None`` for anything
-    else, which pydantic then checks and words. Same rows as pydantic's path (``feature_rows``)."""
+    else, which pydantic then checks and words. Same rows as pydantic's path (``feature_rows``).
+
+    Every value is read once, in C loops: all feature objects' values in one list
+    (``dict.values()``), split into numbers and categories by a mask per *shape* (the names of a
+    feature object in order, ``tuple(dict)``: a batch has a few hundred, remembered across
+    requests), numbers converted at once and put in their matrix columns by one scatter."""
     if not isinstance(items, list) or not items:
         return None
     checks = _checks(catalogue)
-    feats, ids = [], []
+    feats, ids, shapes = [], [], []
+    known = checks.shapes
     for item in items:
-        if type(item) is not dict or not item.keys() <= {"account_id", "features"}:
+        if type(item) is not dict or not item.keys() <= _ITEM_KEYS:
             return None
-        account_id, f = item.get("account_id"), item.get("features", {})
+        account_id, f = item.get("account_id"), item.get("features", _NO_FEATURES)
         if type(account_id) is not str or not 1 <= len(account_id) <= MAX_ID_LENGTH or type(f) is not dict:
             return None
-        if not f.keys() <= checks.allowed:
+        names = tuple(f)
+        shape = known.get(names, _UNSEEN)
+        if shape is _UNSEEN:
+            shape = checks.shape(names)
+        if shape is None:
             return None
         ids.append(account_id)
         feats.append(f)
-    if any(f.get(name) is None for name in checks.required for f in feats):
-        return None
-    numeric = checks.numeric
-    lines = [list(map(f.get, numeric)) for f in feats]  # row by row: C loops, no per-value bytecode
-    if not set(map(type, chain.from_iterable(lines))) <= _NUMBER_TYPES:
+        shapes.append(shape)
+    n, width = len(feats), len(checks.numeric)
+    flat = list(chain.from_iterable(map(dict.values, feats)))
+    numbers = list(compress(flat, chain.from_iterable([s.numeric for s in shapes])))
+    if not set(map(type, numbers)) <= _NUMBER_TYPES:
         return None
     try:
-        values = np.array(lines, dtype=float).reshape(len(feats), len(numeric))  # null -> NaN
+        given = np.array(numbers, dtype=float)  # null -> NaN
     except OverflowError:  # an int beyond a float: pydantic words it
         return None
+    at = np.flatnonzero(np.isnan(given)).tolist()  # every NaN must come from a null, not a NaN sent as a number
+    if at and any(numbers[k] is not None for k in at):
+        return None
+    counts = [len(s.columns) for s in shapes]
+    values = np.full(n * width, np.nan)
+    values[np.concatenate([s.columns for s in shapes]) + np.repeat(np.arange(0, n * width, width), counts)] = given
+    values = values.reshape(n, width)
+    labels = _labels(flat, shapes, n, checks)
+    if labels is None:
+        return None
+    return _checked(ids, values, labels, checks)
+
+
+def _labels(flat: list, shapes: list[_Shape], n: int, checks: _Checks) -> dict[str, list] | None:
+    """The categories' columns of ``plain_rows`` (None: a value that is not a string of at most
+    ``MAX_CATEGORY_LENGTH`` characters, nor null): a few values per row, gathered by position."""
+    width = len(checks.categorical)
+    counts = [len(s.label_at) for s in shapes]
+    table = np.full(n * width, None, dtype=object)
+    if sum(counts):
+        starts = np.cumsum([0] + [s.width for s in shapes[:-1]])  # each row's first value in ``flat``
+        at = np.concatenate([s.label_at for s in shapes]) + np.repeat(starts, counts)
+        given = [flat[k] for k in at.tolist()]
+        if not set(map(type, given)) <= _LABEL_TYPES or max(map(len, filter(None, given)),
+                                                            default=0) > MAX_CATEGORY_LENGTH:
+            return None
+        rows = np.repeat(np.arange(0, n * width, width), counts)
+        table[np.concatenate([s.label_columns for s in shapes]) + rows] = given
+    return dict(zip(checks.categorical, table.reshape(n, width).T.tolist()))
+
+
+def _checked(ids: list[str], values: np.ndarray, labels: dict[str, list], checks: _Checks) -> FeatureRows | None:
+    """The rows, when the numbers are finite, in their ranges, whole where they must be, and every
+    required feature is not null (a shape has them all); else None."""
     given = ~np.isnan(values)
-    rows_at, cols_at = np.nonzero(~given)  # every NaN must come from a null (None), not a NaN sent as a number
-    if any(lines[i][j] is not None for i, j in zip(rows_at.tolist(), cols_at.tolist())):
-        return None  # pydantic refuses it with its words
     with np.errstate(invalid="ignore"):
         ok = np.isfinite(values) & (values >= checks.lo) & (values <= checks.hi)
         ok &= ~checks.whole | (np.floor(values) == values)
     if not np.all(ok | ~given):
         return None
-    labels = {c: [f.get(c) for f in feats] for c in checks.categorical}
-    for col in labels.values():
-        if not set(map(type, col)) <= _LABEL_TYPES or any(v is not None and len(v) > MAX_CATEGORY_LENGTH
-                                                         for v in col):
-            return None
+    if checks.required_columns and not given[:, checks.required_columns].all():
+        return None
+    if any(v is None for c in checks.required_categories for v in labels[c]):
+        return None
     return FeatureRows(ids, checks.numeric, values, labels)
 
 
@@ -222,7 +302,7 @@ class Scorer:
         bundle = self.bundle
         p, health, tiers = bundle.score_matrix(X)
         explained = bundle.reasons.explain(contributions(bundle.booster, X), rows,
-                                           "zh-CN" if lang == "zh-CN" else "en")
+                                           "zh-CN" if lang == "zh-CN" else "en", public=True)
         unseen = bundle.frame.unseen_categories(rows)
         unseen_rows = {c: np.asarray(rows[c]) for c in unseen}
         tiers = tiers.tolist()
@@ -230,13 +310,6 @@ class Scorer:
         for tier in set(tiers):
             book = self.settings.playbooks[tier]
             books[tier] = (book.action_zh if lang == "zh-CN" else book.action_en, book.owner, book.respond_within)
-        # every reason's and strength's contribution rounded at once (``round6``), in order; each
-        # item of ``explain`` becomes the API's reason in place: its two internal keys deleted (the
-        # others keep their order), its contribution rounded; no second dict per reason
-        items = [item for e in explained for side in (e["reasons"], e["strengths"]) for item in side]
-        for item, rounded in zip(items, round6([item["contribution"] for item in items])):
-            del item["label"], item["group_contribution"]
-            item["contribution"] = rounded
         version = self.model_version
         playbooks = {tier: {"action": action, "owner": owner, "respond_within": respond_within}
                      for tier, (action, owner, respond_within) in books.items()}

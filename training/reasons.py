@@ -30,6 +30,7 @@ from features.spec import GROUP_LABELS, Catalogue
 from training.blend import as_matrix
 from training.model import FeatureRows
 from training.reason_text import NO_REFERENCES, References, Row, WordCache, missing, render, render_value
+from training.rounding import round6
 from training.treeshap import tree_contributions
 
 __all__ = ["ReasonBuilder", "contributions", "fit_references", "reason_builder", "render", "render_value",
@@ -124,12 +125,15 @@ class ReasonBuilder:
             cache = self.words_[lang] = WordCache(self.catalogue_.features, self.references_, lang)
         return cache
 
-    def explain(self, contribs: np.ndarray, raw: pd.DataFrame | FeatureRows, lang: str = "en") -> list[dict]:
+    def explain(self, contribs: np.ndarray, raw: pd.DataFrame | FeatureRows, lang: str = "en",
+                public: bool = False) -> list[dict]:
         """One ``{"reasons": [...], "strengths": [...]}`` per row.
 
         ``raw`` holds the rows' actual feature values (before encoding), in catalogue order.
         Each item: ``signal`` (group), ``label``, ``text``, ``contribution`` (the feature's own,
-        log-odds), ``group_contribution``, ``feature`` and ``value``.
+        log-odds), ``group_contribution``, ``feature`` and ``value``. ``public``: the API's items
+        instead (``serving``): ``signal``, ``text``, ``contribution`` rounded to six decimals as
+        ``round`` does (``training.rounding.round6``), ``feature`` and ``value``.
 
         Only the language asked for is worded, each distinct case once (``WordCache``); the
         candidates of every row are ranked with arrays, so the rows' loop visits few features.
@@ -145,7 +149,8 @@ class ReasonBuilder:
         position = {name: j for j, name in enumerate(names)}
         rows: list[tuple[Row, float | None] | None] = [None] * n  # each row's context, made when needed
         context = (per_feature, per_group, values, position, rows,
-                   [GROUP_LABELS.get(g, (g, g))[0 if lang == "en" else 1] for g in self.groups_], self._words(lang))
+                   [GROUP_LABELS.get(g, (g, g))[0 if lang == "en" else 1] for g in self.groups_], self._words(lang),
+                   public)
         reasons = self._pick(risk_order, n_up, +1, self.max_reasons, *context)
         strengths = self._pick(safe_order, n_down, -1, self.max_strengths, *context)
         return [{"reasons": r, "strengths": s} for r, s in zip(reasons, strengths)]
@@ -168,7 +173,7 @@ class ReasonBuilder:
 
     def _pick(self, order: np.ndarray, counts: np.ndarray, side: int, limit: int, per_feature: np.ndarray,
               per_group: np.ndarray, values: Sequence, position: dict[str, int], rows: list,
-              labels: list[str], words: WordCache) -> list[list[dict]]:
+              labels: list[str], words: WordCache, public: bool = False) -> list[list[dict]]:
         """Each row's reasons (side +1) or strengths (-1): one per group, the first candidate of
         the group whose value can be worded, up to ``limit``, largest ``side * contribution`` first.
 
@@ -192,32 +197,56 @@ class ReasonBuilder:
         at_group = self.group_of_[at_feature]
         group_names, features = self.groups_, words.features
         picked = values.take(at_row, at_feature)  # the picked values, plain, gathered column-wise
+        contributions = per_feature[at_row, at_feature].tolist()
         redo: set[int] = set()
-        for i, j, g, value, contribution, group_sum in zip(at_row.tolist(), at_feature.tolist(), at_group.tolist(),
-                                                           picked, per_feature[at_row, at_feature].tolist(),
-                                                           per_group[at_row, at_group].tolist()):
-            if i in redo:
-                continue
-            row = rows[i]
-            if row is None:
-                line = values[i]
-                r = Row(line, position)
-                row = rows[i] = (r, r.tenure_days(), line)
-            text = words.word(j, value, side, row[0], row[1])
-            if text is None:
-                redo.add(i)
-                continue
-            out[i].append({"signal": group_names[g], "label": labels[g], "text": text, "contribution": contribution,
-                           "group_contribution": group_sum, "feature": features[j].name, "value": value})
+        word, names = words.word, [f.name for f in features]
+        if public:  # the API's items: rounded contributions, no label nor group sum
+            rounded = round6(contributions)
+            for i, j, g, value, contribution in zip(at_row.tolist(), at_feature.tolist(), at_group.tolist(), picked,
+                                                    rounded):
+                if i in redo:
+                    continue
+                row = rows[i]
+                if row is None:
+                    row = rows[i] = self._row(values, i, position)
+                text = word(j, value, side, row[0], row[1])
+                if text is None:
+                    redo.add(i)
+                    continue
+                out[i].append({"signal": group_names[g], "text": text, "contribution": contribution,
+                               "feature": names[j], "value": value})
+        else:
+            for i, j, g, value, contribution, group_sum in zip(at_row.tolist(), at_feature.tolist(),
+                                                               at_group.tolist(), picked, contributions,
+                                                               per_group[at_row, at_group].tolist()):
+                if i in redo:
+                    continue
+                row = rows[i]
+                if row is None:
+                    row = rows[i] = self._row(values, i, position)
+                text = word(j, value, side, row[0], row[1])
+                if text is None:
+                    redo.add(i)
+                    continue
+                out[i].append({"signal": group_names[g], "label": labels[g], "text": text,
+                               "contribution": contribution, "group_contribution": group_sum, "feature": names[j],
+                               "value": value})
         for i in redo:
             row = rows[i]
             out[i] = self._side(order[i, :counts[i]].tolist(), side, limit, per_feature[i], per_group[i],
-                                row[2], row[0], row[1], labels, words)
+                                row[2], row[0], row[1], labels, words, public)
         return out
+
+    @staticmethod
+    def _row(values: Sequence, i: int, position: dict[str, int]) -> tuple[Row, float | None, Sequence]:
+        """Row ``i``'s context for the wording: its values by name, its tenure, its values."""
+        line = values[i]
+        r = Row(line, position)
+        return r, r.tenure_days(), line
 
     def _side(self, candidates: list[int], side: int, limit: int, contrib: np.ndarray, group_sum: np.ndarray,
               values: Sequence, row: Row, tenure: float | None, labels: list[str],
-              words: WordCache) -> list[dict]:
+              words: WordCache, public: bool = False) -> list[dict]:
         """The reasons (side +1) or strengths (-1) of one row from its ``candidates`` (largest
         ``side * contribution`` first): one per group, the first whose value can be worded."""
         items: list[dict] = []
@@ -234,9 +263,13 @@ class ReasonBuilder:
             if text is None:
                 continue
             used.add(g)
-            items.append({"signal": self.groups_[g], "label": labels[g], "text": text,
-                          "contribution": float(contrib[j]), "group_contribution": float(group_sum[g]),
-                          "feature": words.features[j].name, "value": value})
+            if public:
+                items.append({"signal": self.groups_[g], "text": text, "contribution": round(float(contrib[j]), 6),
+                              "feature": words.features[j].name, "value": value})
+            else:
+                items.append({"signal": self.groups_[g], "label": labels[g], "text": text,
+                              "contribution": float(contrib[j]), "group_contribution": float(group_sum[g]),
+                              "feature": words.features[j].name, "value": value})
         return items
 
 

@@ -1,11 +1,11 @@
-"""``serving.rounding.round6``: the API's six decimals with arrays, the very floats ``round`` gives."""
+"""``training.rounding.round6``: the API's six decimals with arrays, the very floats ``round`` gives."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from serving.rounding import round6
+from training.rounding import round6
 
 
 def _as_round(values: list[float]) -> list[str]:

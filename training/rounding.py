@@ -1,4 +1,5 @@
-"""Rounding many floats at once to the API's six decimals, exactly as Python's ``round`` does."""
+"""Rounding many floats at once to six decimals, exactly as Python's ``round`` does (the API's
+contributions and coverage shares; the reasons' items of ``ReasonBuilder.explain(public=True)``)."""
 
 from __future__ import annotations
 
