@@ -37,7 +37,7 @@ from core.errors import ChurnwatchError
 from core.vocabulary import Lang
 from serving.api import MAX_ACCOUNTS
 from serving.problems import problem_response
-from serving.scoring import plain_rows
+from serving.scoring import paused_collector, plain_rows
 from training.model import FeatureRows
 
 #: ``/score`` requests of at most this many accounts are scored on the event loop.
@@ -119,8 +119,11 @@ class FastRoutes:
         return None if rows is None else (rows, lang)
 
     def _score_rows(self, rows: FeatureRows, lang: str) -> bytes | Response:
+        """The batch's answer; the garbage collector stays paused until the results are written
+        and freed (``serving.scoring.paused_collector``), so no pass walks them."""
         try:
-            return orjson.dumps(self.hot.scorer.results(rows, lang), option=orjson.OPT_SERIALIZE_NUMPY)
+            with paused_collector():
+                return orjson.dumps(self.hot.scorer.results(rows, lang), option=orjson.OPT_SERIALIZE_NUMPY)
         except ChurnwatchError as exc:
             return problem_response(422, str(exc))
 

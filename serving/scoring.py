@@ -297,9 +297,9 @@ class Scorer:
         out = self._scored(rows, lang, X)
         if not check_coverage:
             return out
-        coverages = self.coverage.measure(rows, X)
-        for i, cov in enumerate(coverages):
-            error = self.coverage.error(cov)
+        check = self.coverage
+        for i, cov in enumerate(check.measure(rows, X)):
+            error = check.error(cov)
             if error:
                 out[i] = {"account_id": out[i]["account_id"], "error": error, "coverage": cov}
             else:
