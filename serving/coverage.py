@@ -11,6 +11,7 @@ feature at all always does.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -44,10 +45,9 @@ class CoverageCheck:
         ``given`` is in the request model's order (numbers, then categories); ``missing`` most
         important first.
         """
-        by_gain = np.argsort(-self.gain, kind="stable")
+        by_gain, gain, missing_names = self._by_gain
         missing = np.isnan(X[:, by_gain])
-        shares = (~missing) @ self.gain[by_gain]
-        missing_names = np.array(self.frame.names, dtype=object)[by_gain]
+        shares = (~missing) @ gain
         labels = list(rows.labels)
         given_names = np.array([*rows.numeric_names, *labels], dtype=object)
         given = np.column_stack([~np.isnan(rows.numeric), *(_given(rows.labels[c]) for c in labels)]) \
@@ -56,6 +56,12 @@ class CoverageCheck:
         shares = round6(shares.tolist())
         return [{"given": g, "missing": m, "unknown": u, "share": s}
                 for g, m, u, s in zip(names_of(given, given_names), names_of(missing, missing_names), unknown, shares)]
+
+    @cached_property
+    def _by_gain(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The model's features most important first: their positions, gains and names (once)."""
+        by_gain = np.argsort(-self.gain, kind="stable")
+        return by_gain, self.gain[by_gain], np.array(self.frame.names, dtype=object)[by_gain]
 
     def _unknown(self, rows: FeatureRows) -> list[list[dict]]:
         out: list[list[dict]] = [[] for _ in range(len(rows))]
