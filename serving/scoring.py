@@ -71,8 +71,8 @@ class _Checks:
     """The request model's checks of one catalogue as arrays (``plain_rows``), and the shapes of
     the feature objects seen so far (``shape``)."""
 
-    #: Shapes remembered before the memory starts afresh (a shape is ~1 KB).
-    MAX_SHAPES = 4096
+    #: Shapes remembered before the memory starts afresh (a shape and its names ~2 KB: 4 MB at most).
+    MAX_SHAPES = 2048
 
     def __init__(self, catalogue: Catalogue) -> None:
         numeric = [f for f in catalogue.features if f.type != "category"]
@@ -107,8 +107,8 @@ class _Checks:
 
 
 class _Shape:
-    """Where the values of a feature object with these names, in this order, go: the numbers'
-    mask and matrix columns, the categories' mask and label columns."""
+    """Where the values of a feature object with these names, in this order, go: which are numbers
+    and their matrix columns, where the categories are and their label columns."""
 
     __slots__ = ("numeric", "columns", "width", "label_at", "label_columns")
 
