@@ -54,8 +54,22 @@ def _resume(loop: Any, protocol_factory: Any, sock: Any, sslcontext: Any, server
 
 def accept_one_at_a_time() -> None:
     """From now on, asyncio's selector loops in this process accept one connection per wake-up
-    and pause (call it before the server starts listening: a loop already serving keeps its method)."""
+    and pause (call it before the server starts listening: a loop already serving keeps its method),
+    and uvicorn's default loop is asyncio's (``use_asyncio_loop``)."""
     _LOOP._accept_connection = _one_connection  # noqa: SLF001
+    use_asyncio_loop()
+
+
+def use_asyncio_loop() -> None:
+    """uvicorn's ``auto`` loop (BentoML's workers take the default) is uvloop whenever uvloop is
+    installed, and uvloop accepts in C (libuv takes every waiting connection), beyond this module's
+    reach: the bursts went to one worker as before. From now on ``auto`` means asyncio's loop in this
+    process (before uvicorn starts)."""
+    try:
+        import uvicorn.config
+    except ImportError:  # no uvicorn: nothing to choose
+        return
+    uvicorn.config.LOOP_FACTORIES["auto"] = uvicorn.config.LOOP_FACTORIES["asyncio"]
 
 
 def accepting_one_at_a_time() -> bool:

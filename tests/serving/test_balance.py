@@ -103,3 +103,29 @@ def test_a_connection_per_request_is_not_held_up_by_the_pause() -> None:
         procs[0].kill()
         procs[0].wait()
         listener.close()
+
+
+def test_a_worker_that_shares_runs_uvicorns_default_loop_on_asyncio_not_uvloop() -> None:
+    """uvloop accepts in C, where this module cannot reach: with it, bursts went to one worker as
+    before. After ``accept_one_at_a_time`` uvicorn's ``auto`` loop (what BentoML's workers use) is
+    asyncio's, whose accepting is shared out; without the call it is uvloop when installed."""
+    probe = textwrap.dedent("""
+        import sys, uvicorn
+        from serving.balance import accept_one_at_a_time
+        if sys.argv[1] == "one":
+            accept_one_at_a_time()
+        loop = uvicorn.Config(app=None).get_loop_factory()()
+        print(type(loop).__module__)
+        loop.close()
+    """)
+
+    def loop_module(mode: str) -> str:
+        return subprocess.run([sys.executable, "-c", probe, mode], capture_output=True, text=True, check=True,
+                              env={**os.environ, "PYTHONPATH": str(ROOT)}).stdout.strip()
+
+    assert loop_module("one") == "asyncio.unix_events"
+    try:
+        import uvloop  # noqa: F401
+    except ImportError:
+        return
+    assert loop_module("plain").startswith("uvloop")
