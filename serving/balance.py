@@ -17,8 +17,11 @@ completed the connection by then; only its first request waits). The pause caps 
 worker holding connections accepts new ones (200 a second each): clients that open a
 connection per request at a higher rate than that would be slowed (not measured here). Only
 the accepting changes (not the listen backlog, nor anything else of the loop). BentoML's worker
-runs uvicorn with asyncio's loop when uvloop is not installed (it is not); under uvloop this
-does nothing. Installed only when there is more than one worker (``serving/service.py``).
+runs uvicorn's default loop, which is uvloop when uvloop is installed (it is, with uvicorn's
+extras): uvloop accepts in C and this change did nothing there (a py-spy profile of a worker shows
+no asyncio loop frames; c8 bursts split 0.98/0.02 in two runs of three), so a sharing worker runs
+asyncio's loop instead (``use_asyncio_loop``; bursts split 0.50-0.59 in three runs of three).
+Installed only when there is more than one worker (``serving/service.py``).
 """
 
 from __future__ import annotations
