@@ -19,8 +19,8 @@ connection per request at a higher rate than that would be slowed (not measured 
 the accepting changes (not the listen backlog, nor anything else of the loop). BentoML's worker
 runs uvicorn's default loop, which is uvloop when uvloop is installed (it is, with uvicorn's
 extras): uvloop accepts in C and this change did nothing there (a py-spy profile of a worker shows
-no asyncio loop frames; c8 bursts split 0.98/0.02 in two runs of three), so a sharing worker runs
-asyncio's loop instead (``use_asyncio_loop``; bursts split 0.50-0.59 in three runs of three).
+no asyncio loop frames; the workers' c8 CPU split 0.83-0.98 on one in three runs of five), so a
+sharing worker runs asyncio's loop instead (``use_asyncio_loop``; 0.50-0.59 in four runs of five).
 Installed only when there is more than one worker (``serving/service.py``).
 """
 
