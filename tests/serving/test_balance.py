@@ -135,8 +135,8 @@ def _connect_at_once(port: int, n: int) -> list[socket.socket]:
 def test_the_real_server_s_two_workers_share_every_burst(demo_home, tmp_path) -> None:
     """The real BentoML server with two workers (which run uvicorn, under uvloop unless
     serving/balance.py says otherwise): once both workers are up, each of six bursts of 8 keep-alive
-    connections, as
-    wrk opens them, is held by both workers (before the uvloop fix: 8/0 in about a third of bursts)."""
+    connections, opened as wrk opens them, is held by both workers (before the uvloop fix: 8/0 in
+    about a third of bursts)."""
     home = copy_home(demo_home(150, 12, 3), tmp_path / "home")
     port = free_port()
     proc, base = start_server(port, {"CHURNWATCH_HOME": str(home), "BENTOML_HOME": str(tmp_path / "bentoml"),
