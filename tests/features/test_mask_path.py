@@ -107,8 +107,9 @@ def _brute_force(events: pd.DataFrame, spine: pd.DataFrame, types: list[str], se
     return pd.DataFrame(rows)
 
 
-@pytest.mark.slow
-def test_mask_event_windows_match_a_brute_force(demo):
+def _mask_stages_built(demo):
+    """A connection with the demo's checked tables, spine (12 weekly dates) and every mask-path
+    stage built; returns (connection, settings, event types, the stages)."""
     folder, settings = demo
     con = open_connection(2)
     report, _ = prepare(folder, settings, con)
@@ -118,8 +119,15 @@ def test_mask_event_windows_match_a_brute_force(demo):
     types = event_types(con)
     grid = regular_grid([day_number(d) for d in as_of])
     assert grid is not None and mask_fits(grid)
-    for table, sql in mask_event_stages(settings, types, grid):
+    stages = mask_event_stages(settings, types, grid)
+    for table, sql in stages:
         con.execute(f"CREATE OR REPLACE TEMP TABLE {table} AS {sql}")
+    return con, settings, types, stages
+
+
+@pytest.mark.slow
+def test_mask_event_windows_match_a_brute_force(demo):
+    con, settings, types, _ = _mask_stages_built(demo)
     got = con.execute("SELECT ids.account_id, ew.* EXCLUDE (aid) FROM ev_wide ew "
                       "JOIN ids ON ids.aid = ew.aid").df()
     events = con.execute("SELECT account_id, user_id, event_type, quantity, "
@@ -155,16 +163,7 @@ def test_mask_pivots_by_join_equal_the_pivots_by_case(demo):
     """``bk`` is pivoted by a join per event type (one row per account, type and bucket), not
     by a CASE per type and column: the same values as the CASE pivot. The users' deltas are
     doubles (exact for sums of +1/-1) that add up to 0 per account and type."""
-    folder, settings = demo
-    con = open_connection(2)
-    report, _ = prepare(folder, settings, con)
-    as_of = [dt.date(2024, 3, 6) + dt.timedelta(days=7 * k) for k in range(12)]
-    build_terms(con, settings)
-    build_spine(con, as_of, settings, report.data_end)
-    types = event_types(con)
-    stages = mask_event_stages(settings, types, regular_grid([day_number(d) for d in as_of]))
-    for table, sql in stages:
-        con.execute(f"CREATE OR REPLACE TEMP TABLE {table} AS {sql}")
+    con, settings, types, stages = _mask_stages_built(demo)
     assert "CASE WHEN tid = 0 THEN" not in dict(stages)["bk"]
     dup = con.execute("SELECT count(*) - count(DISTINCT (aid, tid, b)) FROM bk_long").fetchone()[0]
     assert dup == 0  # the joins' premise: one row per key

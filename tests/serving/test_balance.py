@@ -7,12 +7,19 @@ its process id."""
 from __future__ import annotations
 
 import os
+import select
 import socket
 import subprocess
 import sys
 import textwrap
 import time
 from pathlib import Path
+
+import psutil
+import pytest
+
+from serving.launch import free_port, start_server, stop_server
+from tests.stores import copy_home
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -129,3 +136,57 @@ def test_a_worker_that_shares_runs_uvicorns_default_loop_on_asyncio_not_uvloop()
     except ImportError:
         return
     assert loop_module("plain").startswith("uvloop")
+def _held_connections(workers: list[psutil.Process], port: int) -> list[int]:
+    """How many established connections to ``port`` each worker process holds."""
+    return [sum(1 for c in w.net_connections(kind="tcp") if c.status == psutil.CONN_ESTABLISHED and c.laddr
+                and c.laddr.port == port) for w in workers]
+
+
+def _connect_at_once(port: int, n: int) -> list[socket.socket]:
+    """``n`` connections started within microseconds of each other (non-blocking, as wrk does),
+    then made blocking once established."""
+    conns = [socket.socket() for _ in range(n)]
+    for c in conns:
+        c.setblocking(False)
+        c.connect_ex(("127.0.0.1", port))
+    for c in conns:
+        select.select([], [c], [], 10)
+        c.settimeout(10)
+    return conns
+
+
+@pytest.mark.slow
+def test_the_real_server_s_two_workers_share_every_burst(demo_home, tmp_path) -> None:
+    """The real BentoML server with two workers (which run uvicorn, under uvloop unless
+    serving/balance.py says otherwise): once both workers are up, each of six bursts of 8 keep-alive
+    connections, opened as wrk opens them, is held by both workers (before the uvloop fix: 8/0 in
+    about a third of bursts)."""
+    home = copy_home(demo_home(150, 12, 3), tmp_path / "home")
+    port = free_port()
+    proc, base = start_server(port, {"CHURNWATCH_HOME": str(home), "BENTOML_HOME": str(tmp_path / "bentoml"),
+                                     "CHURNWATCH_WORKERS": "2"}, timeout_seconds=180)
+    try:
+        workers = [p for p in psutil.Process(proc.pid).children(recursive=True)
+                   if any("_bentoml_impl.worker" in a for a in p.cmdline())]
+        assert len(workers) == 2, [p.cmdline() for p in psutil.Process(proc.pid).children(recursive=True)]
+
+        def burst() -> list[int]:
+            time.sleep(0.3)  # both workers idle on the socket
+            conns = _connect_at_once(port, 8)
+            try:
+                for c in conns:
+                    c.sendall(b"GET /livez HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+                for c in conns:
+                    assert c.recv(4096).startswith(b"HTTP/1.1 200")
+                return sorted(_held_connections(workers, port))
+            finally:
+                for c in conns:
+                    c.close()
+
+        deadline = time.monotonic() + 120  # /readyz answers once ONE worker is up: wait for the second
+        while burst()[0] == 0:
+            assert time.monotonic() < deadline, "the second worker never took a connection"
+        splits = [burst() for _ in range(6)]
+        assert all(sum(s) == 8 and s[0] >= 1 for s in splits), splits
+    finally:
+        stop_server(proc)
