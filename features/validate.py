@@ -28,7 +28,15 @@ import duckdb
 
 from core.errors import DataContractError
 from core.settings import Settings
-from features.contract import DUCKDB_TYPES, TABLES, Table, check_column_mapping
+from features.contract import (
+    DUCKDB_TYPES,
+    MONEY_UNITS,
+    TABLES,
+    Table,
+    check_column_mapping,
+    check_column_units,
+    money_columns,
+)
 from features.epoch import epoch_cast, epoch_unit
 from features.rules import (
     ACCOUNT_DATED,
@@ -222,8 +230,9 @@ def _family_names(con: duckdb.DuckDBPyConnection, cols: dict[str, str], settings
 
 
 def _typed_select(table: Table, cols: dict[str, str], epoch: dict[str, str] | None = None,
-                  renamed: dict[str, str] | None = None) -> str:
-    """The ``typed_X`` select list; ``renamed``: event type spelling -> its family's name."""
+                  renamed: dict[str, str] | None = None, divisors: dict[str, int] | None = None) -> str:
+    """The ``typed_X`` select list; ``renamed``: event type spelling -> its family's name;
+    ``divisors``: money column -> what its values are divided by (cents: 100)."""
     parts = []
     for col in table.columns:
         target = DUCKDB_TYPES[col.type]
@@ -241,6 +250,8 @@ def _typed_select(table: Table, cols: dict[str, str], epoch: dict[str, str] | No
             expr = f"CAST(NULL AS {target})"
         if table.name == "events" and col.name == "quantity":
             expr = f"COALESCE({expr}, 1.0)"
+        if (divisors or {}).get(col.name, 1) != 1 and col.name in cols:
+            expr = f"({expr}) / {float(divisors[col.name])}"
         parts.append(f"{expr} AS {q(col.name)}")
     return ", ".join(parts)
 
@@ -266,9 +277,37 @@ def create_typed_view(con: duckdb.DuckDBPyConnection, name: str, settings: Setti
         renamed = {s: fam for fam, spellings in found.items() for s in spellings if s != fam}
         if families is not None:
             families.update(found)
-    select = _typed_select(table, cols, epoch, renamed)
+    divisors = {c: MONEY_UNITS[u] for c, u in settings.column_units.get(name, {}).items()}
+    select = _typed_select(table, cols, epoch, renamed, divisors)
     con.execute(f"CREATE OR REPLACE TEMP VIEW typed_{name} AS SELECT {select} FROM raw_{name}")
     return list(cols)
+
+
+def cents_warnings(con: duckdb.DuckDBPyConnection, present: dict[str, list[str]], settings: Settings,
+                   median_at_least: float = 1000.0) -> list[str]:
+    """Warnings for money columns that look like cents and have no unit in ``column_units``.
+
+    Billing APIs (Stripe, Chargebee, Paddle) export amounts in the smallest currency unit: an
+    ``mrr`` of 2900 is 29.00 a month. Every positive value a whole number and their median at
+    least ``median_at_least`` looks like that (a plan price of 1,000 whole currency units a month
+    or more, with never a fraction, is rarer); ``column_units`` silences it either way.
+    """
+    out = []
+    for table, columns in money_columns().items():
+        for column in columns:
+            if column not in present.get(table, []) or column in settings.column_units.get(table, {}):
+                continue
+            n, fractions, median = con.execute(
+                f"SELECT count(*), count_if(x <> floor(x)), median(x) FROM (SELECT {q(column)} AS x "
+                f"FROM typed_{table}) WHERE x > 0 AND isfinite(x)").fetchone()
+            if n and not fractions and median >= median_at_least:
+                out.append(f"{table}.{column}: every value is a whole number and the median is {median:,.0f}: if "
+                           f"these are cents (billing exports such as Stripe's give amounts in the smallest currency "
+                           f"unit), set `column_units: {{{table}: {{{column}: cents}}}}` in churnwatch.yaml; if they "
+                           f"are whole currency units, `{column}: currency` silences this warning")
+    for w in out:
+        log.warning(w)
+    return out
 
 
 def create_empty_clean_table(con: duckdb.DuckDBPyConnection, name: str) -> None:
@@ -382,9 +421,11 @@ def validate_tables(con: duckdb.DuckDBPyConnection, loaded: list[str], settings:
             all of whose rows are set aside.
     """
     check_column_mapping(settings.column_mapping)
+    check_column_units(settings.column_units)
     families: dict[str, dict[str, int]] = {}
     present = {name: create_typed_view(con, name, settings, families) for name in loaded}
     data_end, cut_tables, warnings = _data_end(con, loaded, settings)
+    warnings += cents_warnings(con, {n: present[n] for n in loaded}, settings)
 
     report = ValidationReport(data_end=data_end, data_start=data_end, warnings=warnings, event_families=families)
     for fam, spellings in report.event_spellings.items():
