@@ -1,7 +1,8 @@
 """A flat table's scores (``score --table``) have customers, not accounts followed over as-of dates,
 and no MRR column. ``report`` said "7,000 accounts, MRR at risk 0" and drew MRR and MRR-at-risk
-figures of 0 in both languages; now it says customers, that no MRR column is mapped, leaves the MRR
-figures out and orders the top list by churn probability."""
+figures of 0 in both languages, and ``score`` headed its list "account"; now both say customers, and
+the report says that no MRR column is mapped, leaves the MRR figures out and orders the top list by
+churn probability."""
 
 from __future__ import annotations
 
@@ -27,7 +28,15 @@ def scored(tmp_path_factory):
                  ("score", "--table", table, "--as-of", "2026-06-30")):
         r = run_cli(*args, home=home)
         assert r.returncode == 0, f"{args[0]}: {r.stderr[-1000:]}"
+    (work / "score.txt").write_text(r.stdout)
     return work, home
+
+
+def test_score_says_customers(scored):
+    raw = (scored[0] / "score.txt").read_text()
+    out = flat(raw)
+    assert "kept for the customer pages" in out and "scored 500 customers as of 2026-06-30" in out
+    assert "┃ customer" in raw and "account" not in out
 
 
 def test_report_says_customers_and_no_mrr(scored):
