@@ -191,7 +191,8 @@ class ProfileColumn(BaseModel):
 
     name: str | None = Field(None, pattern=r"^[a-z][a-z0-9_]{0,62}$", description="feature name")
     direction: Literal[-1, 0, 1] = Field(0, description="+1 more means more risk, -1 less, 0 unknown")
-    unit: str | None = Field(None, description="unit of the value, e.g. 'years' or 'currency'")
+    unit: str | None = Field(None, description="unit of the value, e.g. 'years' or 'currency'; 'cents': a "
+                             "number in cents, read / 100 (unit currency)")
     kind: Literal["number", "category", "date", "boolean"] | None = None
 
 

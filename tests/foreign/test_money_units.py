@@ -71,3 +71,20 @@ def test_bad_units_are_named(tmp_path):
                         tmp_path / "b.duckdb", as_of=[AS_OF])
     with pytest.raises(pydantic.ValidationError, match="currency"):
         Settings(column_units={"subscriptions": {"mrr": "dollars"}})
+
+
+def test_own_money_column_in_cents(tmp_path):
+    """A company's own column (a profile feature) in cents: ``profile.columns.<name>.unit: cents``."""
+    import pandas as pd
+
+    folder = _data(tmp_path / "own")
+    pd.DataFrame({"account_id": ["A0", "A1", "A2", "A3"], "plan_amount": [2900, 4900, 9900, 2900]}).to_csv(
+        folder / "accounts.csv", index=False)
+    (folder / "accounts.parquet").unlink()
+    settings = Settings(data_end=AS_OF, profile={"columns": {"plan_amount": {"unit": "cents"}}})
+    result = build_snapshots(folder, settings, tmp_path / "own.duckdb", as_of=[AS_OF])
+    spec = result.catalogue["plan_amount"]
+    assert spec.unit == "currency" and spec.definition.endswith("in cents, read / 100")
+    with duckdb.connect(str(tmp_path / "own.duckdb"), read_only=True) as con:
+        assert dict(con.execute("SELECT account_id, plan_amount FROM snapshots").fetchall()) == {
+            "A0": 29.0, "A1": 49.0, "A2": 99.0, "A3": 29.0}
