@@ -426,6 +426,8 @@ def build_report(store: Path, settings: Settings, out: Path, *, lang: str = "en"
         "category_label": lambda c: _label(c, CATEGORY_ZH if lang == "zh-CN" else {}),
         "page_ids": set(page_ids), "has_bundle": bundle is not None, "has_data": signals is not None,
         "has_mrr": has_mrr,
+        # CSM, segment, industry and region: none known (a flat table's scores) -> their columns are left out
+        "has_crm": bool(frame[["csm", "segment", "industry", "region"]].ne(strings["no_value"]).any().any()),
     }
     text = _environment().get_template("report.html.j2").render(**context)
     atomic_write_text(out, text)  # whole or not at all: StorageError naming the file

@@ -55,6 +55,8 @@ def test_report_says_customers_and_no_mrr(scored):
     shown = [float(p) for p in re.findall(r'<td class="n">([0-9.]+)%</td>', html.split('id="top-accounts"')[1]
                                           .split("</table>")[0])]
     assert len(shown) == 3 and shown == sorted(shown, reverse=True)
+    # no CSM, segment or industry columns of "(none)": a table has none of them
+    assert "(none)" not in html and ">CSM<" not in html
 
 
 def test_chinese_report_too(scored):
