@@ -191,7 +191,8 @@ class ProfileColumn(BaseModel):
 
     name: str | None = Field(None, pattern=r"^[a-z][a-z0-9_]{0,62}$", description="feature name")
     direction: Literal[-1, 0, 1] = Field(0, description="+1 more means more risk, -1 less, 0 unknown")
-    unit: str | None = Field(None, description="unit of the value, e.g. 'years' or 'currency'")
+    unit: str | None = Field(None, description="unit of the value, e.g. 'years' or 'currency'; 'cents': a "
+                             "number in cents, read / 100 (unit currency)")
     kind: Literal["number", "category", "date", "boolean"] | None = None
 
 
@@ -377,6 +378,9 @@ class Settings(BaseModel):
         snapshot_every_days: the default as-of schedule (weekly).
         silence_days: a regular ticket writer silent this long is flagged.
         column_mapping: ``{table: {their_column: canonical_column}}``.
+        column_units: ``{table: {money_column: unit}}``: ``cents`` when the export gives
+            ``subscriptions.mrr`` or ``invoices.amount`` in cents (Stripe: 2900 = 29.00), read
+            divided by 100; ``currency`` (the default) as they are.
         event_roles: see ``EventRoles``.
         playbooks: tier -> ``Playbook``; defaults from ARTICLE §3 (override per tier).
         monitoring: drift and performance alarm thresholds (``MonitoringSettings``).
@@ -401,6 +405,8 @@ class Settings(BaseModel):
     snapshot_every_days: int = Field(7, ge=1, le=366)
     silence_days: int = Field(45, ge=7, le=365)
     column_mapping: dict[str, dict[str, str]] = Field(default_factory=dict)
+    column_units: dict[str, dict[str, Literal["currency", "cents"]]] = Field(
+        default_factory=dict, description="{table: {money column: currency | cents}}: cents are read / 100")
     event_roles: EventRoles = Field(default_factory=EventRoles)
     playbooks: dict[str, Playbook] = Field(default_factory=default_playbooks)
     alert_rules: list[AlertRule] = Field(default_factory=default_alert_rules)

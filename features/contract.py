@@ -43,6 +43,8 @@ class Column:
         nullable: a null is allowed; a null in a non-nullable column sets the row
             aside (reason ``missing_<column>``).
         description: what the column means, with its unit.
+        money: an amount of money; ``Settings.column_units`` may say the export gives it in
+            cents (``MONEY_UNITS``).
     """
 
     name: str
@@ -50,6 +52,7 @@ class Column:
     required: bool = True
     nullable: bool = False
     description: str = ""
+    money: bool = False
 
 
 @dataclass(frozen=True)
@@ -110,7 +113,7 @@ TABLES: dict[str, Table] = {
                 Column("start_date", "date", description="first day of the term"),
                 Column("end_date", "date", nullable=True,
                        description="first day no longer covered (exclusive); null = open-ended"),
-                Column("mrr", "double", description="monthly recurring revenue of the term"),
+                Column("mrr", "double", description="monthly recurring revenue of the term", money=True),
                 Column("plan", "string", required=False, nullable=True),
                 Column("seats", "bigint", required=False, nullable=True),
             ),
@@ -154,7 +157,7 @@ TABLES: dict[str, Table] = {
                 Column("issued_at", "date"),
                 Column("due_at", "date"),
                 Column("paid_at", "date", nullable=True, description="null = unpaid"),
-                Column("amount", "double"),
+                Column("amount", "double", money=True),
             ),
             time_column="issued_at",
             description="billing",
@@ -189,6 +192,33 @@ TABLES: dict[str, Table] = {
 
 #: Tables whose rows must belong to a known account.
 KEYED_TABLES = ("subscriptions", "events", "tickets", "invoices", "churn_feedback", "interventions")
+
+
+#: Units a money column can be exported in -> the divisor that makes it currency units
+#: (a Stripe export's ``amount`` 2900 in cents is 29.00).
+MONEY_UNITS: dict[str, int] = {"currency": 1, "cents": 100}
+
+
+def money_columns() -> dict[str, list[str]]:
+    """table -> its money columns (``Column.money``)."""
+    return {t.name: [c.name for c in t.columns if c.money] for t in TABLES.values() if any(c.money for c in t.columns)}
+
+
+def check_column_units(units: dict[str, dict[str, str]]) -> None:
+    """``Settings.column_units`` names only money columns of contract tables (by their contract names).
+
+    Raises:
+        ConfigError: an unknown table, or a column that is not a money column.
+    """
+    money = money_columns()
+    for table, columns in units.items():
+        if table not in money:
+            raise ConfigError(f"column_units: {table!r} has no money column (money columns: "
+                              + ", ".join(f"{t}.{c}" for t, cs in money.items() for c in cs) + ")")
+        for column in columns:
+            if column not in money[table]:
+                raise ConfigError(f"column_units: {table}.{column} is not a money column of the contract "
+                                  f"({', '.join(money[table])}; use the contract's name, not the export's)")
 
 
 def check_column_mapping(mapping: dict[str, dict[str, str]]) -> None:

@@ -145,16 +145,19 @@ def build_snapshots(source: Source | str | Path, settings: Settings, store: Path
         build_terms(run, settings)
         build_spine(run, dates, settings, report.data_end)
         say("computing features")
-        # one pass over the events, not one per use; without the checks when they set no event aside
+        # the event types (as families: features.spec.event_families) the contract checks counted, unless
+        # they set events aside: then those of the kept events (one pass)
         ev_rep = report.tables.get("events")
-        types = event_types(run, "typed_events" if run is con and ev_rep and not ev_rep.set_aside else "clean_events")
+        types = list(report.event_families) if run is con and ev_rep and not ev_rep.set_aside else \
+            event_types(run, "clean_events")
         taken = set(build_catalogue(types).names)
         plan = discover_profile(con, loaded, settings, taken)
         for c in plan.unused:
             log.info("%s.%s not used as a feature: %s", c.table, c.column, c.reason)
         catalogue, statements = build_feature_tables(run, settings, general=general_windows,
                                                      profile=plan, absent=report.absent_inputs(),
-                                                     progress=progress, types=types)
+                                                     progress=progress, types=types,
+                                                     spellings=report.event_spellings)
         timings["features"] = time.perf_counter() - t1
         t2 = time.perf_counter()
         digest = input_hash(report)

@@ -253,7 +253,8 @@ def profile_spec(col: ExtraColumn, cfg: ProfileColumn | None) -> FeatureSpec:
     elif col.kind == "boolean":
         en, zh = f"{label}: {{value}} (1 = yes, 0 = no)", f"客户属性「{raw}」：{{value}}（1=是，0=否）"
     return FeatureSpec(name=col.feature, group="profile", type=ftype,  # type: ignore[arg-type]
-                       unit=(cfg.unit if cfg and cfg.unit else unit), definition=definition,
+                       unit=("currency" if cfg and cfg.unit == "cents" else cfg.unit if cfg and cfg.unit else unit),
+                       definition=definition + (" in cents, read / 100" if cfg and cfg.unit == "cents" else ""),
                        direction=cfg.direction if cfg else 0, valid_range=rng, optional=True,
                        reason_en=en, reason_zh=zh, template="extra_profile",
                        params={"table": col.table, "column": col.column, "kind": col.kind, "alias": col.alias})
@@ -265,9 +266,13 @@ def profile_specs(plan: ProfilePlan, settings: Settings) -> list[FeatureSpec]:
 
 # --- SQL --------------------------------------------------------------------------
 
-def _typed(col: ExtraColumn) -> str:
+def _typed(col: ExtraColumn, settings: Settings | None = None) -> str:
+    """The column's value as its kind reads it; a number whose ``profile.columns`` unit is ``cents``
+    is read in currency units (/ 100), as ``column_units`` does for the contract's money columns."""
     v = f"NULLIF(TRIM(CAST({q(col.column)} AS VARCHAR)), '')"
-    return {"number": f"TRY_CAST({v} AS DOUBLE)",
+    cfg = _config_for(settings, col.table, col.column)[1] if settings is not None else None
+    cents = " / 100.0" if cfg is not None and cfg.unit == "cents" else ""
+    return {"number": f"TRY_CAST({v} AS DOUBLE){cents}",
             "boolean": f"CAST(TRY_CAST({v} AS BOOLEAN) AS INTEGER)",
             "date": dn(f"TRY_CAST({v} AS TIMESTAMP)"),
             "category": v}[col.kind] + f" AS {col.alias}"
@@ -286,7 +291,7 @@ def profile_stages(plan: ProfilePlan, settings: Settings) -> list[tuple[str, str
     acc = plan.of("accounts")
     if acc:
         key = _source_key(settings, "accounts", "account_id")
-        cols = ", ".join(_typed(c) for c in acc)
+        cols = ", ".join(_typed(c, settings) for c in acc)
         mins = ", ".join(f"MIN({c.alias}) AS {c.alias}" for c in acc)
         out.append(("xa", f"""
             SELECT account_id, {mins} FROM (
@@ -296,7 +301,7 @@ def profile_stages(plan: ProfilePlan, settings: Settings) -> list[tuple[str, str
     if sub:
         key = _source_key(settings, "subscriptions", "account_id")
         start = _source_key(settings, "subscriptions", "start_date")
-        cols = ", ".join(_typed(c) for c in sub)
+        cols = ", ".join(_typed(c, settings) for c in sub)
         latest = ", ".join(f"ARG_MAX(x.{c.alias}, x.sn) AS {c.alias}" for c in sub)
         out.append(("xs", f"""
             SELECT s.account_id, s.tn, {latest}

@@ -297,7 +297,8 @@ def spent_after(stages: list[tuple[str, str]], final: str) -> dict[int, list[str
 def build_feature_tables(con: duckdb.DuckDBPyConnection, settings: Settings, general: bool = False,
                          profile: ProfilePlan | None = None, absent: frozenset[str] = frozenset(),
                          progress: Reporter | StepCallback | None = None,
-                         types: list[str] | None = None) -> tuple[Catalogue, list[str]]:
+                         types: list[str] | None = None,
+                         spellings: dict[str, dict[str, int]] | None = None) -> tuple[Catalogue, list[str]]:
     """Run the stages and leave the result in temp table ``snapshot_rows``.
 
     Needs ``spine`` and the ``clean_*`` tables (and ``raw_accounts`` / ``raw_subscriptions``
@@ -306,12 +307,13 @@ def build_feature_tables(con: duckdb.DuckDBPyConnection, settings: Settings, gen
     set. ``absent`` names the tables and optional columns the source lacks (their features
     are null). Returns the catalogue (with this data's event types and own columns) and
     every SQL statement run, for the Spark transpilation check. ``types``: the event types
-    (``event_types(con)``) when the caller has them already.
+    (``event_types(con)``) when the caller has them already; ``spellings``: the types the data spells
+    in several ways (``ValidationReport.event_spellings``), said in the catalogue.
     """
-    base = build_catalogue(event_types(con) if types is None else types)
+    base = build_catalogue(event_types(con) if types is None else types, spellings)
     plan = profile or ProfilePlan()
     catalogue = Catalogue(features=base.features + tuple(profile_specs(plan, settings)),
-                          event_types=base.event_types)
+                          event_types=base.event_types, spellings=base.spellings)
     days = [r[0] for r in con.execute("SELECT DISTINCT tn FROM spine").fetchall()]
     grid = None if general else regular_grid(days)
     statements: list[str] = []

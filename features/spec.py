@@ -14,6 +14,10 @@ A company's own columns of ``accounts`` / ``subscriptions`` are appended after t
 
 Reason templates are ``str.format`` strings with these fields: ``{value}`` (the value
 rendered in its unit) and, for change features, ``{change}`` ("down 62%" / "下降62%").
+
+Over 400 lines: the catalogue is one declaration (DESIGN §3), with the per-event-type family and
+how event types are grouped into families (``event_families``); splitting it would give a feature
+two homes.
 """
 
 from __future__ import annotations
@@ -87,6 +91,34 @@ def slug(event_type: str) -> str:
     """A column-safe name for an event type: lower case, ``[a-z0-9_]``, max 40 chars."""
     s = re.sub(r"[^a-z0-9]+", "_", event_type.strip().lower()).strip("_")
     return (s or "event")[:40]
+
+
+def family_key(event_type: str) -> str:
+    """What two spellings of one event type share: case folded, runs of spaces, '-' and '_' as one '_'.
+
+    "Song Played", "song_played", "song-played" and "SONG  PLAYED" are one event type (product-analytics
+    exports such as Segment, Amplitude and Mixpanel mix them); "song.played" is another.
+    """
+    return re.sub(r"[\s_-]+", "_", event_type.strip().casefold()).strip("_")
+
+
+def event_families(counts: dict[str, int], preferred: list[str] | tuple[str, ...] = ()) -> dict[str, dict[str, int]]:
+    """Group the event types' spellings into families: ``{name: {spelling: events}}``, names sorted.
+
+    A family's name is the spelling ``preferred`` gives for it (the event types ``churnwatch.yaml``
+    names in ``event_roles``, first match), else its most frequent spelling (ties: the first in
+    sort order). The one definition of an event family: the contract checks rename every spelling
+    to its family's name (``features/validate.py``), so features, roles and reasons see one type.
+    """
+    groups: dict[str, dict[str, int]] = {}
+    for spelling, n in counts.items():
+        groups.setdefault(family_key(spelling), {})[spelling] = int(n)
+    named = {family_key(p): p for p in reversed(list(preferred))}  # the first preferred spelling wins
+    out: dict[str, dict[str, int]] = {}
+    for key, spellings in groups.items():
+        name = named.get(key) or min(spellings, key=lambda s: (-spellings[s], s))
+        out[name] = dict(sorted(spellings.items(), key=lambda kv: (-kv[1], kv[0])))
+    return dict(sorted(out.items()))
 
 
 def _f(name: str, group: SignalGroup, unit: str, definition: str, direction: int,
@@ -237,24 +269,29 @@ SIZE_BANDS = ((1, 49, "1-49"), (50, 249, "50-249"), (250, 999, "250-999"), (1000
 EVENT_WINDOWS = (7, 30, 90)
 
 
-def event_type_features(event_type: str) -> list[FeatureSpec]:
-    """The generic family every event type gets: counts, change, distinct users."""
+def event_type_features(event_type: str, also: list[str] | tuple[str, ...] = ()) -> list[FeatureSpec]:
+    """The generic family every event type gets: counts, change, distinct users.
+
+    ``also``: the other spellings of the event type in the data (``event_families``), said in
+    the definitions (the reasons name the type as the family does).
+    """
     s = slug(event_type)
     name = event_type  # as the data names it (descriptions)
+    spelled = "; also spelled " + ", ".join(f"'{a}'" for a in also) if also else ""
     event_type = event_type.replace("{", "{{").replace("}", "}}")  # literal braces in the reason templates
     out = [
-        _f(f"evt_{s}_{w}d", "event_type", "count", f"'{name}' events in the last {w} days", 0,
+        _f(f"evt_{s}_{w}d", "event_type", "count", f"'{name}' events in the last {w} days{spelled}", 0,
            f"{{value}} '{event_type}' events in the last {w} days", f"近{w}天'{event_type}'事件{{value}}次",
            "event_count", event_type=name, window=w)
         for w in EVENT_WINDOWS
     ]
     out.append(_f(f"evt_{s}_30d_change", "event_type", "ratio",
-                  f"relative change of '{name}' events vs the previous 30 days", 0,
+                  f"relative change of '{name}' events vs the previous 30 days{spelled}", 0,
                   f"'{event_type}' events {{change}} vs the previous 30 days",
                   f"'{event_type}'事件较前30天{{change}}", "event_change", event_type=name,
                   window=30, rng=PCT))
     out.append(_f(f"evt_{s}_users_30d", "event_type", "count",
-                  f"distinct users with '{name}' events in the last 30 days", 0,
+                  f"distinct users with '{name}' events in the last 30 days{spelled}", 0,
                   f"{{value}} users with '{event_type}' in the last 30 days",
                   f"近30天'{event_type}'用户{{value}}人", "event_users", event_type=name,
                   window=30, type="int"))
@@ -263,10 +300,15 @@ def event_type_features(event_type: str) -> list[FeatureSpec]:
 
 @dataclass(frozen=True)
 class Catalogue:
-    """The full ordered feature list for one dataset (core + per event type)."""
+    """The full ordered feature list for one dataset (core + per event type).
+
+    ``spellings``: event type -> ``{spelling: events}`` for the types the data spells in more than
+    one way (``event_families``: one type, one feature family).
+    """
 
     features: tuple[FeatureSpec, ...]
     event_types: tuple[str, ...]
+    spellings: dict[str, dict[str, int]] = field(default_factory=dict)
 
     @property
     def names(self) -> list[str]:
@@ -283,14 +325,14 @@ class Catalogue:
         raise KeyError(name)
 
     def to_json(self) -> str:
-        return json.dumps({"event_types": list(self.event_types),
+        return json.dumps({"event_types": list(self.event_types), "spellings": self.spellings,
                            "features": [asdict(f) for f in self.features]}, ensure_ascii=False)
 
     @classmethod
     def from_json(cls, text: str) -> Catalogue:
         raw = json.loads(text)
         feats = tuple(FeatureSpec(**{**f, "valid_range": tuple(f["valid_range"])}) for f in raw["features"])
-        return cls(features=feats, event_types=tuple(raw["event_types"]))
+        return cls(features=feats, event_types=tuple(raw["event_types"]), spellings=raw.get("spellings") or {})
 
 
 CORE_FEATURES: tuple[FeatureSpec, ...] = tuple(_core_features())
@@ -374,16 +416,21 @@ def null_evidence(spec: FeatureSpec) -> tuple[str, str] | None:
     return NULL_EVIDENCE.get(spec.name)
 
 
-def build_catalogue(event_types: list[str] | tuple[str, ...]) -> Catalogue:
+def build_catalogue(event_types: list[str] | tuple[str, ...],
+                    spellings: dict[str, dict[str, int]] | None = None) -> Catalogue:
     """Core features followed by the per-event-type family, event types sorted.
 
-    Two event types with the same slug get a numeric suffix so columns stay unique.
+    ``event_types`` are family names already (``event_families``: spellings that differ only in
+    case, spaces, '-' or '_' are one type); ``spellings`` gives the families spelled more than one
+    way. Two event types that still share a slug ("a.b" and "a/b") get a numeric suffix so columns
+    stay unique.
     """
     feats = list(CORE_FEATURES)
     seen: dict[str, int] = {}
     ordered = sorted(set(event_types))
+    several = {k: v for k, v in (spellings or {}).items() if k in ordered and len(v) > 1}
     for et in ordered:
-        fam = event_type_features(et)
+        fam = event_type_features(et, [s for s in several.get(et, {}) if s != et])
         base = slug(et)
         n = seen.get(base, 0)
         seen[base] = n + 1
@@ -391,4 +438,4 @@ def build_catalogue(event_types: list[str] | tuple[str, ...]) -> Catalogue:
             fam = [FeatureSpec(**{**asdict(f), "name": f.name.replace(f"evt_{base}_", f"evt_{base}{n + 1}_", 1)})
                    for f in fam]
         feats.extend(fam)
-    return Catalogue(features=tuple(feats), event_types=tuple(ordered))
+    return Catalogue(features=tuple(feats), event_types=tuple(ordered), spellings=several)

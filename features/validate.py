@@ -13,18 +13,30 @@ Two outcomes for bad input, never a silent drop (DESIGN §1):
 
 Data end: ``data_end`` from the config, else derived, bounded by the subscriptions
 (``features.rules.derive_data_end``; a warning when the activity runs far past them).
+
+Over 400 lines: typing, the checks and the report are one pass over each table and share their
+SQL helpers; the event types' spellings are read in the same place (``typed_events``).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from dataclasses import dataclass, field
 
 import duckdb
 
 from core.errors import DataContractError
 from core.settings import Settings
-from features.contract import DUCKDB_TYPES, TABLES, Table, check_column_mapping
+from features.contract import (
+    DUCKDB_TYPES,
+    MONEY_UNITS,
+    TABLES,
+    Table,
+    check_column_mapping,
+    check_column_units,
+    money_columns,
+)
 from features.epoch import epoch_cast, epoch_unit
 from features.rules import (
     ACCOUNT_DATED,
@@ -36,6 +48,10 @@ from features.rules import (
     row_reasons,
     value_rules,
 )
+from features.spec import event_families
+from features.sql import lit
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -59,6 +75,13 @@ class ValidationReport:
     data_start: dt.date  # the first event's day: the default schedule starts 90 days later
     tables: dict[str, TableReport] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+    #: event type -> {spelling: events} over every event row (``features.spec.event_families``)
+    event_families: dict[str, dict[str, int]] = field(default_factory=dict)
+
+    @property
+    def event_spellings(self) -> dict[str, dict[str, int]]:
+        """The event types the export spells in more than one way (each read as one type)."""
+        return {k: v for k, v in self.event_families.items() if len(v) > 1}
 
     def absent_inputs(self) -> frozenset[str]:
         """Tables the source lacks (``tickets``) and optional columns of present tables it
@@ -83,6 +106,7 @@ class ValidationReport:
                 for name, t in self.tables.items()
             },
             "warnings": self.warnings,
+            "event_spellings": self.event_spellings,
         }
 
 
@@ -184,12 +208,40 @@ def trimmed(expr: str) -> str:
             f"AND strlen({expr}) = length({expr}) THEN {expr} ELSE NULLIF(TRIM({expr}), '') END")
 
 
-def _typed_select(table: Table, cols: dict[str, str], epoch: dict[str, str] | None = None) -> str:
+def _event_type_expr(cols: dict[str, str]) -> str:
+    """SQL: ``events.event_type`` as the contract reads it (text, trimmed), before families."""
+    return trimmed(f"CAST({q(cols['event_type'])} AS VARCHAR)")
+
+
+def _family_names(con: duckdb.DuckDBPyConnection, cols: dict[str, str], settings: Settings
+                  ) -> dict[str, dict[str, int]]:
+    """The events' types as families (one pass over the event type column): ``{name: {spelling: n}}``.
+
+    Spellings that differ only in case, spaces, '-' or '_' are one type, named as ``event_roles``
+    names it, else by its most frequent spelling (``features.spec.event_families``).
+    """
+    expr = _event_type_expr(cols)
+    counts = {t: n for t, n in con.execute(f"SELECT {expr} AS t, count(*) FROM raw_events GROUP BY 1").fetchall()
+              if t is not None}
+    r = settings.event_roles
+    named = [*r.login, *r.core_feature, *r.new_feature, *r.training, *r.marketing_sent, *r.marketing_open,
+             *r.contact_left]
+    return event_families(counts, named)
+
+
+def _typed_select(table: Table, cols: dict[str, str], epoch: dict[str, str] | None = None,
+                  renamed: dict[str, str] | None = None, divisors: dict[str, int] | None = None) -> str:
+    """The ``typed_X`` select list; ``renamed``: event type spelling -> its family's name;
+    ``divisors``: money column -> what its values are divided by (cents: 100)."""
     parts = []
     for col in table.columns:
         target = DUCKDB_TYPES[col.type]
         if col.name in (epoch or {}):
             expr = epoch_cast(q(cols[col.name]), epoch[col.name], target)
+        elif table.name == "events" and col.name == "event_type" and renamed:
+            expr = _event_type_expr(cols)
+            expr = f"CASE {expr} " + " ".join(f"WHEN {lit(a)} THEN {lit(b)}" for a, b in renamed.items()) \
+                + f" ELSE {expr} END"
         elif col.name in cols:
             expr = f"CAST({q(cols[col.name])} AS {target})"
             if col.type == "string":
@@ -198,14 +250,19 @@ def _typed_select(table: Table, cols: dict[str, str], epoch: dict[str, str] | No
             expr = f"CAST(NULL AS {target})"
         if table.name == "events" and col.name == "quantity":
             expr = f"COALESCE({expr}, 1.0)"
+        if (divisors or {}).get(col.name, 1) != 1 and col.name in cols:
+            expr = f"({expr}) / {float(divisors[col.name])}"
         parts.append(f"{expr} AS {q(col.name)}")
     return ", ".join(parts)
 
 
-def create_typed_view(con: duckdb.DuckDBPyConnection, name: str, settings: Settings) -> list[str]:
+def create_typed_view(con: duckdb.DuckDBPyConnection, name: str, settings: Settings,
+                      families: dict[str, dict[str, int]] | None = None) -> list[str]:
     """``typed_X`` over ``raw_X``: the contract's names (after the column mapping) and types.
 
     Returns the canonical columns the source has (the others are null in ``typed_X``).
+    ``families`` (events): filled with the event types' families; every spelling of a family
+    reads as its name in ``typed_events``.
 
     Raises:
         DataContractError: a required column is missing, or a value does not cast.
@@ -214,9 +271,43 @@ def create_typed_view(con: duckdb.DuckDBPyConnection, name: str, settings: Setti
     cols = _source_columns(con, table, settings.column_mapping.get(name, {}))
     epoch = _epoch_units(con, table, cols)  # Unix-epoch stamps (features/epoch.py)
     _check_columns(con, table, cols, epoch)
-    select = _typed_select(table, cols, epoch)
+    renamed: dict[str, str] = {}
+    if name == "events":
+        found = _family_names(con, cols, settings)
+        renamed = {s: fam for fam, spellings in found.items() for s in spellings if s != fam}
+        if families is not None:
+            families.update(found)
+    divisors = {c: MONEY_UNITS[u] for c, u in settings.column_units.get(name, {}).items()}
+    select = _typed_select(table, cols, epoch, renamed, divisors)
     con.execute(f"CREATE OR REPLACE TEMP VIEW typed_{name} AS SELECT {select} FROM raw_{name}")
     return list(cols)
+
+
+def cents_warnings(con: duckdb.DuckDBPyConnection, present: dict[str, list[str]], settings: Settings,
+                   median_at_least: float = 1000.0) -> list[str]:
+    """Warnings for money columns that look like cents and have no unit in ``column_units``.
+
+    Billing APIs (Stripe, Chargebee, Paddle) export amounts in the smallest currency unit: an
+    ``mrr`` of 2900 is 29.00 a month. Every positive value a whole number and their median at
+    least ``median_at_least`` looks like that (a plan price of 1,000 whole currency units a month
+    or more, with never a fraction, is rarer); ``column_units`` silences it either way.
+    """
+    out = []
+    for table, columns in money_columns().items():
+        for column in columns:
+            if column not in present.get(table, []) or column in settings.column_units.get(table, {}):
+                continue
+            n, fractions, median = con.execute(
+                f"SELECT count(*), count_if(x <> floor(x)), median(x) FROM (SELECT {q(column)} AS x "
+                f"FROM typed_{table}) WHERE x > 0 AND isfinite(x)").fetchone()
+            if n and not fractions and median >= median_at_least:
+                out.append(f"{table}.{column}: every value is a whole number and the median is {median:,.0f}: if "
+                           f"these are cents (billing exports such as Stripe's give amounts in the smallest currency "
+                           f"unit), set `column_units: {{{table}: {{{column}: cents}}}}` in churnwatch.yaml; if they "
+                           f"are whole currency units, `{column}: currency` silences this warning")
+    for w in out:
+        log.warning(w)
+    return out
 
 
 def create_empty_clean_table(con: duckdb.DuckDBPyConnection, name: str) -> None:
@@ -330,10 +421,15 @@ def validate_tables(con: duckdb.DuckDBPyConnection, loaded: list[str], settings:
             all of whose rows are set aside.
     """
     check_column_mapping(settings.column_mapping)
-    present = {name: create_typed_view(con, name, settings) for name in loaded}
+    check_column_units(settings.column_units)
+    families: dict[str, dict[str, int]] = {}
+    present = {name: create_typed_view(con, name, settings, families) for name in loaded}
     data_end, cut_tables, warnings = _data_end(con, loaded, settings)
+    warnings += cents_warnings(con, {n: present[n] for n in loaded}, settings)
 
-    report = ValidationReport(data_end=data_end, data_start=data_end, warnings=warnings)
+    report = ValidationReport(data_end=data_end, data_start=data_end, warnings=warnings, event_families=families)
+    for fam, spellings in report.event_spellings.items():
+        log.info("events: %s read as one event type %r", ", ".join(map(repr, spellings)), fam)
     order = ["accounts", "subscriptions"] + [n for n in TABLES if n not in ("accounts", "subscriptions")]
     for name in order:
         if name == "events":  # accounts and subscriptions are clean: each account's first date

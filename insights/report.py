@@ -41,7 +41,7 @@ from markupsafe import Markup
 from core.files import atomic_write_text
 from core.progress import Reporter, StepCallback, track
 from core.settings import Settings
-from core.store import META, connect, feature_rows, has_table, read_horizon
+from core.store import META, TABLE_ROWS, connect, feature_rows, has_table, read_horizon
 from core.vocabulary import TIER_COLOURS, TIER_KEYS, TIER_RANK, tier_bands, tier_label
 from features.pipeline import open_connection
 from insights.explain import (
@@ -107,8 +107,12 @@ def mrr_by(frame: pd.DataFrame, column: str) -> pd.DataFrame:
 
 
 def top_accounts(frame: pd.DataFrame, n: int, tier: str | None = None) -> pd.DataFrame:
-    """The ``n`` accounts with the largest expected MRR loss (ties: lower health first)."""
+    """The ``n`` accounts with the largest expected MRR loss (ties: lower health first); with no
+    MRR known at all (a flat table's scores), the ``n`` with the highest churn probability."""
     rows = frame if tier is None else frame[frame["tier"] == tier]
+    if not frame["expected_mrr_loss"].notna().any():
+        return rows.sort_values(["churn_probability", "account_id"], ascending=[False, True]).head(n) \
+            .reset_index(drop=True)
     return rows.sort_values(["expected_mrr_loss", "health_score", "account_id"],
                             ascending=[False, True, True], na_position="last").head(n).reset_index(drop=True)
 
@@ -317,6 +321,8 @@ class ReportResult:
     bytes: int
     tier: str | None = None
     waterfalls: int = 0
+    from_table: bool = False  # scored from a flat table (``score --table``): customers, not accounts
+    mrr_known: int = 0  # scores with a known MRR; 0: no MRR at all, MRR at risk not computed
 
 
 def _fmt_money(v: float | None) -> str:
@@ -375,6 +381,9 @@ def build_report(store: Path, settings: Settings, out: Path, *, lang: str = "en"
     history = read_scores(store, dates=[*before[-1:], as_of], columns=PORTFOLIO_COLUMNS)
     profiles = read_profiles(store, settings, dates=[as_of])
     frame = portfolio_frame(history, profiles, as_of, placeholder=strings["no_value"])
+    from_table, has_mrr = _scored_from_table(store, as_of), bool(frame["mrr"].notna().any())
+    if from_table:
+        strings = {**strings, **TABLE_STRINGS[lang]}
     unknown = [a for a in accounts or [] if a not in set(frame["account_id"])]
     if unknown:
         raise ViewError(f"--account {unknown[0]!r} has no score as of {as_of} "
@@ -416,13 +425,17 @@ def build_report(store: Path, settings: Settings, out: Path, *, lang: str = "en"
         "priority_label": lambda p: _label(p, PRIORITY_ZH if lang == "zh-CN" else {}),
         "category_label": lambda c: _label(c, CATEGORY_ZH if lang == "zh-CN" else {}),
         "page_ids": set(page_ids), "has_bundle": bundle is not None, "has_data": signals is not None,
+        "has_mrr": has_mrr,
+        # CSM, segment, industry and region: none known (a flat table's scores) -> their columns are left out
+        "has_crm": bool(frame[["csm", "segment", "industry", "region"]].ne(strings["no_value"]).any().any()),
     }
     text = _environment().get_template("report.html.j2").render(**context)
     atomic_write_text(out, text)  # whole or not at all: StorageError naming the file
     return ReportResult(path=out, as_of=as_of, previous_as_of=movements.previous_as_of, accounts=len(frame),
                         pages=len(views), mrr_at_risk=float(frame["expected_mrr_loss"].sum()),
                         seconds=time.perf_counter() - t0, bytes=out.stat().st_size, tier=tier,
-                        waterfalls=len(waterfalls))
+                        waterfalls=len(waterfalls), from_table=from_table,
+                        mrr_known=int(frame["mrr"].notna().sum()))
 
 
 def version_key(version: str) -> tuple:
@@ -444,6 +457,13 @@ def _totals(frame: pd.DataFrame) -> dict:
             "high_risk": int((frame["tier"] == "high_risk").sum()),
             "mean_health": float(frame["health_score"].mean()),
             "no_mrr": int(frame["mrr"].isna().sum())}
+
+
+def _scored_from_table(store: Path, as_of: dt.date) -> bool:
+    """True when the scores of ``as_of`` came from a flat table (``score --table`` keeps its rows)."""
+    with connect(store, read_only=True) as con:
+        return has_table(con, TABLE_ROWS) and con.execute(
+            f"SELECT count(*) FROM (SELECT 1 FROM {TABLE_ROWS} WHERE as_of = ? LIMIT 1)", [as_of]).fetchone()[0] > 0
 
 
 def _horizon_days(store: Path) -> int | None:
@@ -512,6 +532,9 @@ STRINGS: dict[str, dict[str, str]] = {
         "no_mrr": "{n} of {total} accounts have no known MRR (no subscription term in force on the scoring "
                   "date): they count in the account numbers but not in MRR or MRR at risk, which are "
                   "understated by their revenue.",
+        "no_mrr_column": "No MRR: no column of the scored data is mapped to MRR (a flat table's scores carry "
+                         "none), so MRR at risk is not computed; the lists are ordered by churn probability.",
+        "top_no_mrr": "Who to call first: top accounts by churn probability",
     },
     "zh-CN": {
         "title": "客户流失预警：客户组合报告", "as_of": "评分日期", "model": "模型版本", "generated": "生成时间",
@@ -543,5 +566,19 @@ STRINGS: dict[str, dict[str, str]] = {
         "none_reasons": "没有高于平均水平的风险信号。", "no_value": "（无）", "log_odds": "对数几率",
         "no_mrr": "{total} 个客户中有 {n} 个没有已知的月经常性收入（评分日没有有效的订阅合同）：它们计入客户数，"
                   "但不计入月经常性收入和风险月经常性收入，因此这两项少算了这些客户的收入。",
+        "no_mrr_column": "没有月经常性收入：评分数据中没有映射为月经常性收入的列（表格模型的评分不含该列），"
+                         "因此不计算风险月经常性收入；列表按流失概率排序。",
+        "top_no_mrr": "优先联系：流失概率最高的客户",
     },
+}
+
+#: Wording for scores of a flat table (``score --table``): a random split of customers, not accounts
+#: followed over as-of dates (Chinese 客户 already says both).
+TABLE_STRINGS: dict[str, dict[str, str]] = {
+    "en": {"accounts": "Customers", "account": "Customer", "high_risk_accounts": "High-risk customers",
+           "top": "Who to call first: top customers by expected MRR loss",
+           "top_no_mrr": "Who to call first: top customers by churn probability",
+           "gone": "customers scored last time and not now", "pages": "Customer pages",
+           "pages_note": "one page per customer below; click an id to jump to it"},
+    "zh-CN": {},
 }

@@ -92,6 +92,7 @@ def features(
                   f"{s['as_of_dates']} as-of dates {s['as_of_first']} .. {s['as_of_last']}")
     console.print(f"features: {s['features']} ({len(s['event_types'])} event types); data end "
                   f"{summary['data_end']}; {result.events:,} events in {result.seconds['total']:.1f} s")
+    _print_spellings(summary["event_spellings"])
     _print_set_aside(summary)
     _print_profile(summary["profile_columns"])
     console.print(f"data source (remembered for score, report, diagnose, performance): {result.data_source}")
@@ -101,6 +102,16 @@ def features(
         console.print(f"built with Spark; snapshots as Parquet partitioned by as-of date: "
                       f"{parquet or default_parquet_folder(target)}")
     console.print(f"store: {target}\nrun summary: {h.run_summary}")
+
+
+def _print_spellings(spellings: dict[str, dict[str, int]]) -> None:
+    """Event types the export spells several ways (case, spaces, '-', '_'): one type each, one feature family."""
+    if not spellings:
+        return
+    console.print("event types spelled several ways, each read as one type (named by event_roles, else by "
+                  "its most frequent spelling): " + "; ".join(
+                      f"{name!r} = " + " + ".join(f"{s!r} ({n:,})" for s, n in found.items())
+                      for name, found in spellings.items()), markup=False)
 
 
 def _print_profile(profile: dict) -> None:

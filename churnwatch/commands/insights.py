@@ -137,9 +137,12 @@ def report(store: Path | None = None, home: Path | None = None, config: Path | N
                                   open_tasks=open_tasks_for_report(h.root, settings))
         except ViewError as exc:
             raise _view_error(exc) from exc
-    console.print(f"report: {result.path} ({result.bytes / 1e6:.1f} MB, {result.pages} account pages, "
+    unit = "customer" if result.from_table else "account"
+    money = (f"MRR at risk {result.mrr_at_risk:,.0f}" if result.mrr_known else
+             "no MRR column mapped, so no MRR at risk (ordered by churn probability)")
+    console.print(f"report: {result.path} ({result.bytes / 1e6:.1f} MB, {result.pages} {unit} pages, "
                   f"{result.waterfalls} SHAP waterfalls, {result.seconds:.1f} s)\n"
-                  f"as of {result.as_of}: {result.accounts:,} accounts, MRR at risk {result.mrr_at_risk:,.0f}; "
+                  f"as of {result.as_of}: {result.accounts:,} {unit}s, {money}; "
                   + (f"tier movements since {result.previous_as_of}" if result.previous_as_of else
                      "no previous scoring (tier movements need an earlier `churnwatch score --as-of`)"),
                   markup=False)

@@ -81,21 +81,21 @@ def score(data: DataOpt = None, store: StoreOpt = None, home: HomeOpt = None, co
     # the SHAP waterfalls of the run (kept before its scores commit; the publication joins them)
     from serving.waterfalls import build_waterfalls, record_waterfalls
 
+    unit = "customers" if table is not None else "accounts"  # a flat table's rows are customers
     started = time.perf_counter()
     drawn = record_waterfalls(target, build_waterfalls(target, bundle, list(scored.values())), list(scored))
-    console.print(f"SHAP waterfalls of {drawn:,} scores kept for the account pages "
+    console.print(f"SHAP waterfalls of {drawn:,} scores kept for the {unit[:-1]} pages "
                   f"({time.perf_counter() - started:.1f} s)")
     # the scores commit, then the alerts they raise (with tasks and digests) go to the operational store
     ops, _ = operations(home, config)
     new = record_scores(target, list(scored.values()), settings, engine=ops)
-    unit = "customers" if table is not None else "accounts"
     for date, history in scored.items():
         counts = history["tier"].value_counts()
         console.print(f"scored {len(history):,} {unit} as of {date} with model version {version}: "
                       + ", ".join(f"{t} {counts.get(t, 0):,}" for t in TIER_KEYS))
     date, history = max(scored.items())
     table = Table(title=f"highest risk as of {date}")
-    for c in ("account", "health", "tier", "churn probability", "first reason", "owner, respond within"):
+    for c in (unit[:-1], "health", "tier", "churn probability", "first reason", "owner, respond within"):
         table.add_column(c)
     for r in history.nsmallest(10, "health_score").itertuples():
         reasons = json.loads(r.reasons_en)

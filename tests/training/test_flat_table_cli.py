@@ -69,7 +69,7 @@ def test_table_model_train_promote_score_explain_report(tmp_path, table, cli):
 
     report = cli(home, "report", "--top", "2", "--out", str(tmp_path / "report.html"))
     assert report.returncode == 0, report.stderr
-    assert "2 account pages, 2 SHAP waterfalls" in flat(report.stdout)
+    assert "2 customer pages, 2 SHAP waterfalls" in flat(report.stdout)
     assert (tmp_path / "report.html").stat().st_size > 10_000
 
     wrong = cli(home, "score", "--data", str(tmp_path))
