@@ -167,6 +167,64 @@ def grouped_folds(X: pd.DataFrame, y: np.ndarray, groups: np.ndarray, k: int = 4
     return out
 
 
+#: Fewest distinct as-of dates in the training rows for time-split folds (else account-grouped only).
+MIN_FORWARD_DATES = 4
+#: Share of the training as-of dates (the latest) whose rows are judged in the time-split folds.
+FORWARD_VAL_SHARE = 0.5
+
+
+def forward_folds(X: pd.DataFrame, y: np.ndarray, groups: np.ndarray, as_of: np.ndarray, k: int = 4,
+                  val_share: float = FORWARD_VAL_SHARE, gap_share: float = 0.0) -> tuple[list[Fold], np.ndarray]:
+    """Folds split in time AND by account (forward-chaining): the accounts in ``k`` groups
+    (``GroupKFold``) and the as-of dates at a cut, the latest ``val_share`` of the dates judged;
+    fold ``j`` is fitted on the rows of the other groups' accounts on the dates before the cut
+    (``gap_share`` of the dates just before it left out) and judged on group ``j``'s rows on the
+    dates from the cut on. No account is on both sides and every judged row is later than every
+    fitting row, so a pattern tied to the training dates themselves (a cohort's tenure on those
+    dates, a week's campaign) earns nothing on validation.
+
+    Returns:
+        (folds, positions): ``positions`` are the training-row positions of the pooled validation
+        rows (each judged row once, in training-row order).
+    """
+    dates = pd.to_datetime(pd.Series(as_of)).dt.normalize().to_numpy()
+    unique = np.unique(dates)
+    n = len(unique)
+    n_val = int(min(n - 1, max(1, round(n * val_share))))
+    n_gap = int(min(n - n_val - 1, round(n * gap_share)))
+    cut, fit_last = unique[n - n_val], unique[n - n_val - n_gap - 1]
+    groups = np.asarray(groups)
+    k = int(min(k, len(np.unique(groups))))
+    part = np.empty(len(y), dtype=int)
+    for j, (_, va) in enumerate(GroupKFold(n_splits=k).split(X, y, groups)):
+        part[va] = j
+    judged, fitted = dates >= cut, dates <= fit_last
+    positions = np.flatnonzero(judged)
+    pooled = np.full(len(y), -1)
+    pooled[positions] = np.arange(len(positions))
+    out = []
+    for j in range(k):
+        fit = np.flatnonzero(fitted & (part != j))
+        val = np.flatnonzero(judged & (part == j))
+        out.append(Fold(X.iloc[fit], y[fit], X.iloc[val], y[val], pooled[val]))
+    return out, positions
+
+
+def cross_fit_folds(X: pd.DataFrame, y: np.ndarray, groups: np.ndarray, as_of: np.ndarray | None,
+                    k: int = 4) -> tuple[list[Fold], np.ndarray, str]:
+    """The model-choice folds when there is no separate early-stopping block: time-split and
+    account-grouped (``forward_folds``) when the training rows span at least
+    ``MIN_FORWARD_DATES`` as-of dates, else account-grouped over all rows (``grouped_folds``;
+    a flat table has no dates). Returns (folds, validation-row positions, a description)."""
+    if as_of is not None and len(np.unique(pd.to_datetime(pd.Series(as_of)).dt.normalize())) >= MIN_FORWARD_DATES:
+        folds, positions = forward_folds(X, y, groups, as_of, k)
+        first = pd.to_datetime(pd.Series(as_of)).iloc[positions].min().date()
+        return folds, positions, (f"{len(folds)} account-grouped folds split in time (fitted on the dates before "
+                                  f"{first}, judged on the other accounts' rows from {first} on)")
+    folds = grouped_folds(X, y, groups, k)
+    return folds, np.arange(len(y)), f"{len(folds)} account-grouped folds"
+
+
 def _auc(y: np.ndarray, s: np.ndarray) -> float:
     return float(roc_auc_score(y, s)) if 0 < y.sum() < len(y) else float("nan")
 
@@ -243,6 +301,20 @@ def select_model(folds: list[Fold], n_val: int, names: list[str], categorical: l
     return Selection(chosen=chosen, params=params[base], rounds=rounds[base], tree_weight=weights.get(chosen),
                      scores=scores, val_raw=raws[chosen], val_y=y_val, rounds_by_candidate=rounds,
                      linear_c=linear_c, linear_log_terms=log_terms, best=top, noise=noise)
+
+
+def chosen_out_of_fold(selection: Selection, folds: list[Fold], n_val: int, names: list[str],
+                       categorical: list[str], directions: dict[str, int]) -> np.ndarray:
+    """The chosen candidate's out-of-fold log-odds on ``folds`` (its trees early-stopped on each
+    held-out fold, as in ``select_model``): the cross-fitted calibration rows when the model-choice
+    folds judge only the later training dates (``forward_folds``)."""
+    w = selection.tree_weight
+    trees = _trees_on(selection.params, folds, n_val)[0] if w is None or w > 0 else 0.0
+    if w is None:
+        return trees
+    linear = _linear_on(folds, n_val, names, categorical, directions, selection.linear_c,
+                        selection.linear_log_terms)
+    return w * trees + (1 - w) * linear
 
 
 def fit_chosen(selection: Selection, X: pd.DataFrame, y: np.ndarray, names: list[str], categorical: list[str],
