@@ -21,7 +21,7 @@ import pytest
 from scipy.special import expit
 
 from features.spec import Catalogue, FeatureSpec
-from training.selection import cross_fit_folds, forward_folds, grouped_folds
+from training.selection import cross_fit_folds, forward_folds, grouped_folds, select_model
 from training.train import fit_and_evaluate
 
 FIRST = dt.date(2025, 9, 1)
@@ -88,9 +88,28 @@ def test_rows_without_dates_keep_account_grouped_folds_over_every_row():
     assert timed.startswith("3 account-grouped folds split in time")
 
 
+def test_grouped_folds_fall_for_the_pattern_and_time_split_folds_do_not():
+    train, _ = _rows(accounts=300)
+    names = ["usage_30d", "tenure_days"]
+    X, y, acc = train[names], train["churn_label"].to_numpy(), train["account_id"].to_numpy()
+    chosen = {}
+    for kind in ("grouped", "time split"):
+        if kind == "grouped":
+            folds, positions = grouped_folds(X, y, acc, k=4), np.arange(len(y))
+        else:
+            folds, positions, _ = cross_fit_folds(X, y, acc, train["as_of"].to_numpy(), k=4)
+        selection = select_model(folds, len(positions), names, [], {}, [0, 0], seed=0, groups=acc[positions])
+        chosen[kind] = (selection.chosen, selection.tree_weight, selection.scores)
+    grouped, timed = chosen["grouped"], chosen["time split"]
+    # grouped: the trees "see" the cohort (well above the logistic regression), so a tree-heavy blend wins
+    assert grouped[2]["lgbm_shallow"] > grouped[2]["blend_w0"] + 0.015 and grouped[1] >= 0.5, grouped
+    # time split: on the later dates the tenure band holds other accounts; the linear signal is chosen
+    assert timed[2]["lgbm_shallow"] < timed[2]["blend_w0"] and timed[1] is not None and timed[1] <= 0.25, timed
+
+
 @pytest.mark.slow
 def test_a_pattern_of_the_training_dates_does_not_choose_the_trees(tmp_path):
-    train, test = _rows()
+    train, test = _rows(accounts=300)
     said: list[str] = []
     result = fit_and_evaluate(train, None, None, None, test, _catalogue(), tmp_path, seed=0, constrained=False,
                               rule_baseline=False, progress=said.append)
