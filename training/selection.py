@@ -32,11 +32,24 @@ because then the gap exceeds the noise. ``Selection.noise`` records each candida
 standard error.
 
 Validation rows: in the purged layout the early-stopping block (candidates are fitted on the
-rows a purge gap before it); in the cross-fit layout out-of-fold scores of account-grouped
-folds (``GroupKFold`` on ``account_id``), each fold's model early-stopped on its held-out
-fold. The measure is ROC-AUC on those rows (the ranking is what a CS team acts on;
-calibration comes after). The number of trees is the early-stopping round (median over
-folds); the winner is refitted on all training rows. The test block plays no part.
+rows a purge gap before it). When cross-fitting (the ``cross_fit`` and ``account_holdout``
+layouts of ``training.split``), folds split in time AND by account (``forward_folds``): the
+accounts fall into ``k`` groups (``GroupKFold`` on ``account_id``) and the training as-of dates
+at a cut (the latest ``FORWARD_VAL_SHARE`` of them are judged); fold ``j`` is fitted on the
+other groups' rows on the dates before the cut and judged on group ``j``'s rows from the cut
+on, each fold's trees early-stopped on its judged rows. Why: judged on account-grouped folds
+over the SAME dates as their fitting rows, whatever the trees learn about those dates (a
+cohort told apart by its tenure on them, a campaign's weeks) is confirmed by other accounts on
+the same dates, yet it does not carry forward to the later, purged test block, and the choice
+favours the trees for it (FINDING). No purge gap fits between fitting and judged dates of a
+short training block: with no account on both sides no judged label is seen in fitting, but a
+market-wide change in the judged weeks does reach the fitting labels. Rows on fewer than
+``MIN_FORWARD_DATES`` as-of dates (a flat table has none) keep account-grouped folds over
+every row (``cross_fit_folds``). The measure is ROC-AUC on the judged rows (the ranking is
+what a CS team acts on; calibration comes after). The number of trees is the early-stopping
+round (median over folds); the winner is refitted on all training rows. Calibration still
+cross-fits every training row: the chosen candidate's out-of-fold scores on account-grouped
+folds (``chosen_out_of_fold``). The test block plays no part.
 """
 
 from __future__ import annotations
@@ -48,6 +61,7 @@ from dataclasses import dataclass, field
 import lightgbm as lgb
 import numpy as np
 import pandas as pd
+from scipy.stats import spearmanr
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import GroupKFold
 
@@ -328,3 +342,30 @@ def fit_chosen(selection: Selection, X: pd.DataFrame, y: np.ndarray, names: list
     linear = LinearPart(names, categorical, directions, C=selection.linear_c,
                         log_terms=selection.linear_log_terms).fit(as_matrix(X), y)
     return BlendedModel(booster, linear, selection.tree_weight)
+
+
+#: A direction is taken from the training rows for a feature the catalogue leaves open when its
+#: rank correlation with churn there is this many standard errors from zero (each account counted
+#: once: its rows on several as-of dates are not independent).
+DIRECTION_Z = 3.0
+
+
+def learned_directions(X: pd.DataFrame, y: np.ndarray, groups: np.ndarray, names: list[str],
+                       categorical: list[str], directions: dict[str, int]) -> dict[str, int]:
+    """Directions (+1 more means more risk, -1 less) for the numeric features without one in
+    ``directions``: the sign of their Spearman correlation with churn on the training rows, where it
+    is at least ``DIRECTION_Z`` standard errors (``1 / sqrt(accounts - 1)``) from zero. Only the
+    features given a direction are returned."""
+    n = len(np.unique(groups))
+    out: dict[str, int] = {}
+    for name in names:
+        if name in categorical or directions.get(name, 0) != 0 or n < 3:
+            continue
+        x = pd.to_numeric(X[name], errors="coerce").to_numpy(dtype=float)
+        ok = ~np.isnan(x)
+        if ok.sum() < 50 or np.unique(x[ok]).size < 2 or not 0 < y[ok].sum() < ok.sum():
+            continue
+        rho = float(spearmanr(x[ok], y[ok]).statistic)
+        if np.isfinite(rho) and abs(rho) * np.sqrt(n - 1) >= DIRECTION_Z:
+            out[name] = 1 if rho > 0 else -1
+    return out

@@ -45,6 +45,7 @@ from training.selection import (
     fit_chosen,
     grouped_folds,
     holdout_folds,
+    learned_directions,
     select_model,
 )
 from training.split import purged_split
@@ -163,6 +164,7 @@ def fit_and_evaluate(train: pd.DataFrame, fit: pd.DataFrame | None, es: pd.DataF
     directions = {f.name: int(f.direction) for f in model_catalogue.features if f.type != "category"} \
         if constrained else {}
     X_train = frame.transform(train)
+    learned: dict[str, int] = {}
     if fit is not None and es is not None:
         folds_ = holdout_folds(frame.transform(fit), fit["churn_label"].to_numpy(dtype=int),
                                frame.transform(es), es["churn_label"].to_numpy(dtype=int))
@@ -175,6 +177,15 @@ def fit_and_evaluate(train: pd.DataFrame, fit: pd.DataFrame | None, es: pd.DataF
         folds_, positions, validation = cross_fit_folds(
             X_train, y_train, accounts, train["as_of"].to_numpy() if "as_of" in train.columns else None, k=folds)
         n_val, val_groups = len(positions), accounts[positions]
+        if constrained and n_val < len(train):  # a short history: the choice cannot see across the purge gap
+            learned = learned_directions(X_train, y_train, accounts, frame.names, frame.categorical, directions)
+            directions = {**directions, **learned}
+            constraints = [learned.get(n, c) for n, c in zip(frame.names, constraints)]
+            if learned:
+                say(f"directions from the training rows for {len(learned)} feature(s) the catalogue leaves open "
+                    "(monotone for the trees and the linear part): "
+                    + ", ".join(f"{n} {'+' if d > 0 else '-'}" for n, d in list(learned.items())[:12])
+                    + (f" and {len(learned) - 12} more" if len(learned) > 12 else ""))
         say(f"choosing the model: {len(CANDIDATES)} LightGBM candidates and a logistic regression, judged "
             f"out-of-fold on {n_val:,} of {len(train):,} training rows: {validation}")
     selection = select_model(folds_, n_val, frame.names, frame.categorical, directions, constraints, seed, say,
@@ -241,7 +252,7 @@ def fit_and_evaluate(train: pd.DataFrame, fit: pd.DataFrame | None, es: pd.DataF
         "logistic_C": selection.linear_c, "logistic_log_terms": selection.linear_log_terms,
         "validation_roc_auc": selection.scores, "rounds_by_candidate": selection.rounds_by_candidate,
         "params": {k: v for k, v in selection.params.items() if k != "monotone_constraints"},
-        "validation": validation},
+        "validation": validation, "learned_directions": learned},
         "calibration": {"method": calibrator.method, "weighting": calibrator.weighting_,
                         "choice": getattr(calibrator, "choice_", calibrator.method),
                         "out_of_fold_log_loss": cal_losses}, "health_map": health_map.to_dict()}

@@ -21,7 +21,7 @@ import pytest
 from scipy.special import expit
 
 from features.spec import Catalogue, FeatureSpec
-from training.selection import cross_fit_folds, forward_folds, grouped_folds, select_model
+from training.selection import cross_fit_folds, forward_folds, grouped_folds, learned_directions, select_model
 from training.train import fit_and_evaluate
 
 FIRST = dt.date(2025, 9, 1)
@@ -122,3 +122,17 @@ def test_a_pattern_of_the_training_dates_does_not_choose_the_trees(tmp_path):
     versus = result.metrics["vs_baselines"]["logistic"]
     assert versus["roc_auc_hi"] >= 0, versus
     assert any("for calibration" in m for m in said)  # calibration still cross-fits every training row
+
+
+def test_directions_from_the_training_rows_only_where_clear_and_open():
+    rng = np.random.default_rng(7)
+    n = 3000
+    groups = np.arange(n) // 3  # 1,000 accounts, three rows each
+    age = rng.uniform(16, 70, n)
+    y = (rng.random(n) < expit(-2.5 - 0.04 * (age - 40))).astype(int)
+    X = pd.DataFrame({"age_days": age * 365, "noise": rng.normal(size=n), "logins": rng.poisson(3, n) + 0.0,
+                      "tiers": pd.Categorical(rng.choice(["a", "b"], n))})
+    learned = learned_directions(X, y, groups, list(X.columns), ["tiers"], {"logins": -1})
+    assert learned == {"age_days": -1}  # noise stays open, logins keeps the catalogue's, tiers is a category
+    few = learned_directions(X.iloc[:60], y[:60], groups[:60], list(X.columns), ["tiers"], {})
+    assert "noise" not in few  # 20 accounts: nothing is clear
