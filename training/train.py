@@ -179,11 +179,10 @@ def fit_and_evaluate(train: pd.DataFrame, fit: pd.DataFrame | None, es: pd.DataF
         n_val, val_groups = len(positions), accounts[positions]
         if constrained and n_val < len(train):  # a short history: the choice cannot see across the purge gap
             learned = learned_directions(X_train, y_train, accounts, frame.names, frame.categorical, directions)
-            directions = {**directions, **learned}
             constraints = [learned.get(n, c) for n, c in zip(frame.names, constraints)]
             if learned:
                 say(f"directions from the training rows for {len(learned)} feature(s) the catalogue leaves open "
-                    "(monotone for the trees and the linear part): "
+                    "(monotone constraints of the trees): "
                     + ", ".join(f"{n} {'+' if d > 0 else '-'}" for n, d in list(learned.items())[:12])
                     + (f" and {len(learned) - 12} more" if len(learned) > 12 else ""))
         say(f"choosing the model: {len(CANDIDATES)} LightGBM candidates and a logistic regression, judged "
