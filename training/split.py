@@ -15,9 +15,11 @@ Three layouts, the first that fits:
 * **cross_fit** (short histories): test as above, a purge gap after the training block.
   Model choice and early stopping use folds split in time AND by account inside the
   training dates (``training.selection.forward_folds``): each fold is fitted on the earlier
-  half of the training dates of three quarters of the accounts and judged on the later half
-  of the other accounts', so the choice is honest about time as the test block is (a pattern
-  of the training dates themselves earns nothing). Calibration cross-fits on account-grouped
+  half of the training dates of (k - 1) / k of the accounts (k folds, default 4) and judged
+  on the later half of the other accounts', so the choice is honest about time as the test block is (a pattern
+  of the training dates themselves earns nothing), and the trees take the directions the
+  training rows show for the features without one (``training.selection``: no fold inside
+  the training dates sees across the purge gap). Calibration cross-fits on account-grouped
   folds (``GroupKFold`` on ``account_id``) of every training row: each row's score comes from
   a model that never saw its account (out-of-fold).
 * **account_holdout** (histories too short for a purge gap): the test block is still the
