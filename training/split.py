@@ -13,9 +13,15 @@ Three layouts, the first that fits:
   purge gap before calibration; early stopping = the last ``early_stopping_days``
   (default 42) of training, fitted on the rows a purge gap before that.
 * **cross_fit** (short histories): test as above, a purge gap after the training block.
-  Early stopping, model choice and calibration use account-grouped folds
-  (``GroupKFold`` on ``account_id``) inside the training dates: each row's validation
-  score comes from a model that never saw its account (out-of-fold).
+  Model choice and early stopping use folds split in time AND by account inside the
+  training dates (``training.selection.forward_folds``): each fold is fitted on the earlier
+  half of the training dates of (k - 1) / k of the accounts (k folds, default 4) and judged
+  on the later half of the other accounts', so the choice is honest about time as the test block is (a pattern
+  of the training dates themselves earns nothing), and the trees take the directions the
+  training rows show for the features without one (``training.selection``: no fold inside
+  the training dates sees across the purge gap). Calibration cross-fits on account-grouped
+  folds (``GroupKFold`` on ``account_id``) of every training row: each row's score comes from
+  a model that never saw its account (out-of-fold).
 * **account_holdout** (histories too short for a purge gap): the test block is still the
   last labelled dates (out of time), but only of held-out accounts (a seeded ~25% of
   accounts, chosen by a hash of the account id, so the choice is reproducible from the
@@ -23,7 +29,8 @@ Three layouts, the first that fits:
   test block, with no purge gap. No training label belongs to a test account, but training
   labels do see churn that happens during the test dates (a market-wide change there
   leaks into training); the bundle and the progress output say so. Model choice and
-  calibration cross-fit on account-grouped folds as in ``cross_fit``.
+  calibration as in ``cross_fit`` (time-split folds for the choice, account-grouped folds for
+  calibration).
 
 The purged layout is used when it fits (or when calibration / early-stopping days are set
 explicitly), else cross-fit, else account-holdout. ``test_days`` is automatic unless set:

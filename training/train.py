@@ -36,7 +36,18 @@ from training.plots import lift_plot, reliability_plot, roc_pr_plot, shap_summar
 from training.reasons import contributions, fit_references
 from training.registry import EXPERIMENT, register, setup
 from training.score_calibration import choose_calibrator
-from training.selection import CANDIDATES, SE_RULE, Selection, fit_chosen, grouped_folds, holdout_folds, select_model
+from training.selection import (
+    CANDIDATES,
+    SE_RULE,
+    Selection,
+    chosen_out_of_fold,
+    cross_fit_folds,
+    fit_chosen,
+    grouped_folds,
+    holdout_folds,
+    learned_directions,
+    select_model,
+)
 from training.split import purged_split
 
 log = logging.getLogger(__name__)
@@ -108,7 +119,7 @@ def _check_blocks(blocks: dict[str, pd.DataFrame | None]) -> None:
 
 
 def _calibrate(model, frame: FeatureFrame, cal: pd.DataFrame | None, train: pd.DataFrame, selection: Selection,
-               seed: int, purge_days: int = 0):
+               seed: int, purge_days: int = 0, oof: np.ndarray | None = None):
     """The calibrator chosen by out-of-fold log loss on the calibration block, or, when
     cross-fitting, on the chosen candidate's out-of-fold scores of the training rows (equal or
     recent-date weights by a purged forward check); also the calibrated probabilities of those
@@ -117,7 +128,8 @@ def _calibrate(model, frame: FeatureFrame, cal: pd.DataFrame | None, train: pd.D
         scores = model.predict(frame.transform(cal), raw_score=True)
         rows, y = cal, cal["churn_label"].to_numpy(dtype=int)
     else:
-        scores, rows, y = selection.val_raw, train, selection.val_y
+        scores = selection.val_raw if oof is None else oof  # oof: the training rows' cross-fitted scores
+        rows, y = train, (selection.val_y if oof is None else train["churn_label"].to_numpy(dtype=int))
     dates = rows["as_of"].to_numpy() if "as_of" in rows.columns and rows["as_of"].nunique() > 1 else None
     calibrator, losses = choose_calibrator(scores, y, groups=rows["account_id"].to_numpy(), seed=seed, dates=dates,
                                            purge_days=purge_days)
@@ -152,23 +164,40 @@ def fit_and_evaluate(train: pd.DataFrame, fit: pd.DataFrame | None, es: pd.DataF
     directions = {f.name: int(f.direction) for f in model_catalogue.features if f.type != "category"} \
         if constrained else {}
     X_train = frame.transform(train)
+    learned: dict[str, int] = {}
     if fit is not None and es is not None:
         folds_ = holdout_folds(frame.transform(fit), fit["churn_label"].to_numpy(dtype=int),
                                frame.transform(es), es["churn_label"].to_numpy(dtype=int))
         n_val, val_groups = len(es), es["account_id"].to_numpy()
         say(f"choosing the model: {len(CANDIDATES)} LightGBM candidates and a logistic regression, fitted on "
             f"{len(fit):,} rows, judged on the {len(es):,} rows of the early-stopping block")
-    else:
-        folds_ = grouped_folds(X_train, y_train, train["account_id"].to_numpy(), k=folds)
-        n_val, val_groups = len(train), train["account_id"].to_numpy()
+        validation = "early-stopping block"
+    else:  # cross-fitting: time-split, account-grouped folds when the training rows span several dates
+        accounts = train["account_id"].to_numpy()
+        folds_, positions, validation = cross_fit_folds(
+            X_train, y_train, accounts, train["as_of"].to_numpy() if "as_of" in train.columns else None, k=folds)
+        n_val, val_groups = len(positions), accounts[positions]
+        if constrained and n_val < len(train):  # a short history: the choice cannot see across the purge gap
+            learned = learned_directions(X_train, y_train, accounts, frame.names, frame.categorical, directions)
+            constraints = [learned.get(n, c) for n, c in zip(frame.names, constraints)]
+            if learned:
+                say(f"directions from the training rows for {len(learned)} feature(s) the catalogue leaves open "
+                    "(monotone constraints of the trees): "
+                    + ", ".join(f"{n} {'+' if d > 0 else '-'}" for n, d in list(learned.items())[:12])
+                    + (f" and {len(learned) - 12} more" if len(learned) > 12 else ""))
         say(f"choosing the model: {len(CANDIDATES)} LightGBM candidates and a logistic regression, judged "
-            f"out-of-fold on {len(folds_)} account-grouped folds of {len(train):,} training rows")
+            f"out-of-fold on {n_val:,} of {len(train):,} training rows: {validation}")
     selection = select_model(folds_, n_val, frame.names, frame.categorical, directions, constraints, seed, say,
                              groups=val_groups)
+    oof = None
+    if cal is None and n_val < len(train):  # calibration keeps cross-fitting on every training row
+        say(f"cross-fitting {selection.chosen} on {folds} account-grouped folds of all training rows for calibration")
+        oof = chosen_out_of_fold(selection, grouped_folds(X_train, y_train, train["account_id"].to_numpy(), k=folds),
+                                 len(train), frame.names, frame.categorical, directions)
     say(f"training {selection.chosen} on {len(train):,} rows ({y_train.sum():,} churners), "
         f"{selection.rounds} trees")
     model = fit_chosen(selection, X_train, y_train, frame.names, frame.categorical, directions)
-    calibrator, cal_losses, reference = _calibrate(model, frame, cal, train, selection, seed, purge_days)
+    calibrator, cal_losses, reference = _calibrate(model, frame, cal, train, selection, seed, purge_days, oof)
     say("calibration by out-of-fold log loss: " + ", ".join(f"{m} {v:.4f}" for m, v in cal_losses.items())
         + f" -> {getattr(calibrator, 'choice_', calibrator.method)}; {calibrator.weighting_} weights")
     health_map = HealthMap.from_reference(reference)  # pins from the calibrated base rate and tier shares
@@ -222,7 +251,7 @@ def fit_and_evaluate(train: pd.DataFrame, fit: pd.DataFrame | None, es: pd.DataF
         "logistic_C": selection.linear_c, "logistic_log_terms": selection.linear_log_terms,
         "validation_roc_auc": selection.scores, "rounds_by_candidate": selection.rounds_by_candidate,
         "params": {k: v for k, v in selection.params.items() if k != "monotone_constraints"},
-        "validation": "early-stopping block" if fit is not None else f"{len(folds_)} account-grouped folds"},
+        "validation": validation, "learned_directions": learned},
         "calibration": {"method": calibrator.method, "weighting": calibrator.weighting_,
                         "choice": getattr(calibrator, "choice_", calibrator.method),
                         "out_of_fold_log_loss": cal_losses}, "health_map": health_map.to_dict()}

@@ -57,7 +57,7 @@ def test_training_on_short_histories_succeeds_out_of_time_and_purged(labelled, m
     p = result.bundle.test_predictions["churn_probability"].to_numpy()
     assert ((p > 0) & (p < 1)).all()
     meta = result.bundle.meta["training"]
-    assert meta["selection"]["validation"] == "2 account-grouped folds"
+    assert meta["selection"]["validation"].startswith("2 account-grouped folds split in time")
     assert meta["calibration"]["method"] in meta["calibration"]["out_of_fold_log_loss"]
     assert any("account-grouped folds" in m for m in said) and any("model - logistic" in m for m in said)
 
