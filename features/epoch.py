@@ -14,8 +14,9 @@ import duckdb
 
 from features.rules import q
 
-_MS = "[0-9]{12,13}"
+_MS = "[0-9]{12,13}([.]0*)?"  # a fraction of zeros: milliseconds read from a float column (pandas int64 with NaN)
 _SECONDS = "[0-9]{9,10}([.][0-9]*)?"
+_PATTERN = {"ms": _MS, "s": _SECONDS}
 _SCALE = {"ms": 1_000, "s": 1_000_000}
 _TEMPORAL_SOURCES = ("DATE", "TIMESTAMP", "TIME")
 
@@ -41,6 +42,20 @@ def epoch_unit(con: duckdb.DuckDBPyConnection, relation: str, column: str, sourc
 
 def epoch_cast(column_sql: str, unit: str, duckdb_type: str) -> str:
     """SQL: the epoch value ``column_sql`` as ``duckdb_type`` (TIMESTAMP or DATE, UTC); NULL where
-    the value is not a number."""
-    micros = f"CAST(TRY_CAST(TRIM(CAST({column_sql} AS VARCHAR)) AS DOUBLE) * {_SCALE[unit]} AS BIGINT)"
-    return f"CAST(make_timestamp({micros}) AS {duckdb_type})"
+    the value is not a number of the unit's digits (a seconds value in a milliseconds column, a
+    sentinel such as 99999999999999999: left for the contract check to name, never a cast error
+    or a date in 1970)."""
+    text = f"TRIM(CAST({column_sql} AS VARCHAR))"
+    micros = f"CAST(TRY_CAST({text} AS DOUBLE) * {_SCALE[unit]} AS BIGINT)"
+    return (f"CASE WHEN regexp_full_match({text}, '{_PATTERN[unit]}') "
+            f"THEN CAST(make_timestamp({micros}) AS {duckdb_type}) END")
+
+
+def any_moment(column_sql: str) -> str:
+    """SQL: ``column_sql`` as a TIMESTAMP whether it holds an ISO date/time or epoch seconds or
+    milliseconds (decided per value; for a raw column read outside the typed views, such as a
+    subscription's start date in the profile features); NULL where it is none of them."""
+    text = f"TRIM(CAST({column_sql} AS VARCHAR))"
+    return (f"CASE WHEN regexp_full_match({text}, '{_MS}') THEN {epoch_cast(column_sql, 'ms', 'TIMESTAMP')} "
+            f"WHEN regexp_full_match({text}, '{_SECONDS}') THEN {epoch_cast(column_sql, 's', 'TIMESTAMP')} "
+            f"ELSE TRY_CAST({column_sql} AS TIMESTAMP) END")

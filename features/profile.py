@@ -25,6 +25,7 @@ import duckdb
 from core.errors import ConfigError
 from core.settings import ProfileColumn, Settings
 from features.contract import TABLES
+from features.epoch import any_moment
 from features.spec import FeatureSpec, slug
 from features.timeline import dn
 
@@ -307,7 +308,7 @@ def profile_stages(plan: ProfilePlan, settings: Settings) -> list[tuple[str, str
             SELECT s.account_id, s.tn, {latest}
             FROM spine s JOIN (
                 SELECT NULLIF(TRIM(CAST({q(key)} AS VARCHAR)), '') AS account_id,
-                       {dn(f'TRY_CAST({q(start)} AS TIMESTAMP)')} AS sn, {cols}
+                       {dn(any_moment(q(start)))} AS sn, {cols}
                 FROM raw_subscriptions) x
               ON x.account_id = s.account_id AND x.sn <= s.tn
             GROUP BY s.account_id, s.tn"""))

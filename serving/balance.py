@@ -40,12 +40,18 @@ def _one_connection(self: Any, protocol_factory: Any, sock: Any, sslcontext: Any
                     backlog: int = 100, *args: Any) -> None:
     """``_accept_connection`` taking at most one waiting connection, then pausing (module docstring)."""
     _PLAIN(self, protocol_factory, sock, sslcontext, server, 1, *args)
-    if server is None or getattr(server, "_active_count", 0) < 1:  # holding no other connection: no pause
+    if server is None or _open_connections(server) < 1:  # holding no other connection: no pause
         return
     fd = sock.fileno()
     if fd == -1 or not self._remove_reader(fd):  # closed, or asyncio paused it itself (out of file descriptors)
         return
     self.call_later(PAUSE_SECONDS, _resume, self, protocol_factory, sock, sslcontext, server, backlog, *args)
+
+
+def _open_connections(server: Any) -> int:
+    """The connections ``server`` holds: ``_active_count`` up to Python 3.12, the ``_clients`` set from 3.13."""
+    clients = getattr(server, "_clients", None)
+    return len(clients) if clients is not None else getattr(server, "_active_count", 0)
 
 
 def _resume(loop: Any, protocol_factory: Any, sock: Any, sslcontext: Any, server: Any, backlog: int,

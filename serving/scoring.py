@@ -97,9 +97,9 @@ class _Checks:
             return self.shapes[names]
         except KeyError:
             pass
-        shape = None
-        if self.allowed.issuperset(names) and self.required.issubset(names):
-            shape = _Shape(names, self.column, self.category)
+        if not self.allowed.issuperset(names):  # not remembered: the names are the client's, of any size
+            return None
+        shape = _Shape(names, self.column, self.category) if self.required.issubset(names) else None
         if len(self.shapes) >= self.MAX_SHAPES:
             self.shapes = {}
         self.shapes[names] = shape

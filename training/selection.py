@@ -1,5 +1,9 @@
 """Choosing the model on validation rows inside the training dates (issue 12 item 6).
 
+Over 400 lines: the candidate set, the three kinds of validation folds (a block, account-grouped,
+split in time and by account) and the directions learned for the trees belong to one decision
+and are read together.
+
 The candidate set (``CANDIDATES``), all LightGBM with the catalogue's monotone constraints:
 
 * ``lgbm_default``: ``model.DEFAULT_PARAMS`` (31 leaves, 100 rows per leaf);
@@ -249,11 +253,26 @@ def cross_fit_folds(X: pd.DataFrame, y: np.ndarray, groups: np.ndarray, as_of: n
     a flat table has no dates). Returns (folds, validation-row positions, a description)."""
     if as_of is not None and len(np.unique(pd.to_datetime(pd.Series(as_of)).dt.normalize())) >= MIN_FORWARD_DATES:
         folds, positions = forward_folds(X, y, groups, as_of, k)
-        first = pd.to_datetime(pd.Series(as_of)).iloc[positions].min().date()
-        return folds, positions, (f"{len(folds)} account-grouped folds split in time (fitted on the dates before "
-                                  f"{first}, judged on the other accounts' rows from {first} on)")
+        if _judgeable(folds):
+            first = pd.to_datetime(pd.Series(as_of)).iloc[positions].min().date()
+            return folds, positions, (f"{len(folds)} account-grouped folds split in time (fitted on the dates before "
+                                      f"{first}, judged on the other accounts' rows from {first} on)")
+        folds = grouped_folds(X, y, groups, k)
+        return folds, np.arange(len(y)), (f"{len(folds)} account-grouped folds (split in time, the later dates held "
+                                          f"fewer than {MIN_JUDGED_CHURNERS} churners or a fold had none to fit on)")
     folds = grouped_folds(X, y, groups, k)
     return folds, np.arange(len(y)), f"{len(folds)} account-grouped folds"
+
+
+#: Fewest churners among the judged rows of the time-split folds (fewer: account-grouped folds instead).
+MIN_JUDGED_CHURNERS = 20
+
+
+def _judgeable(folds: list[Fold]) -> bool:
+    """Whether time-split folds can rank the candidates: every fold has rows of both classes to fit
+    on and rows to judge, and the judged rows hold ``MIN_JUDGED_CHURNERS`` churners or more."""
+    return (all(len(f.y_val) and 0 < f.y_fit.sum() < len(f.y_fit) for f in folds)
+            and sum(int(f.y_val.sum()) for f in folds) >= MIN_JUDGED_CHURNERS)
 
 
 def _auc(y: np.ndarray, s: np.ndarray) -> float:
@@ -382,7 +401,7 @@ def learned_directions(X: pd.DataFrame, y: np.ndarray, groups: np.ndarray, names
         ok = ~np.isnan(x)
         if ok.sum() < 50 or np.unique(x[ok]).size < 2 or not 0 < y[ok].sum() < ok.sum():
             continue
-        rho = float(spearmanr(x[ok], y[ok]).statistic)
+        rho = float(spearmanr(x[ok], y[ok])[0])
         if np.isfinite(rho) and abs(rho) * np.sqrt(n - 1) >= DIRECTION_Z:
             out[name] = 1 if rho > 0 else -1
     return out

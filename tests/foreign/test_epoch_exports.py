@@ -97,3 +97,22 @@ def test_a_stray_text_value_in_an_epoch_column_is_still_named(tmp_path):
     r = run_cli("features", "--config", tmp_path / "d" / "churnwatch.yaml", home=tmp_path / "h")
     assert r.returncode == 2
     assert "events.occurred_at: 1 value(s) are not of type timestamp" in r.stderr and "yesterday" in r.stderr
+
+
+def test_epoch_cast_leaves_what_is_not_of_its_unit_null_and_reads_float_milliseconds():
+    """A sentinel too large for the unit, or a seconds value in a milliseconds column, is NULL for
+    the contract check to name (never a cast error nor a date in 1970); milliseconds written by a
+    float column ("1700000000000.0") are read; ``any_moment`` reads ISO, seconds and milliseconds."""
+    from features.epoch import any_moment, epoch_cast
+
+    con = duckdb.connect()
+    values = ["1700000000000", "1700000000000.0", "99999999999999999", "1700000000", "soon", None]
+    con.execute("CREATE TABLE t (v VARCHAR)")
+    con.executemany("INSERT INTO t VALUES (?)", [[v] for v in values])
+    got = [r[0] for r in con.execute(f"SELECT {epoch_cast('v', 'ms', 'TIMESTAMP')} FROM t").fetchall()]
+    moment = pd.Timestamp("2023-11-14 22:13:20").to_pydatetime()
+    assert got == [moment, moment, None, None, None, None]
+    con.execute("CREATE TABLE m (v VARCHAR)")
+    con.executemany("INSERT INTO m VALUES (?)", [["1700000000000"], ["1700000000"], ["2023-11-14 22:13:20"], ["x"]])
+    got = [r[0] for r in con.execute(f"SELECT {any_moment('v')} FROM m").fetchall()]
+    assert got == [moment, moment, moment, None]

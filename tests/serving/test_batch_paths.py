@@ -179,3 +179,17 @@ def test_a_batch_gives_each_accounts_answer_alone_and_leaves_the_collector_on(sc
                                                                     rel=1e-12)
     assert [{**r, "churn_probability": 0} for r in batch] == [{**r, "churn_probability": 0} for r in alone]
     assert any(r.get("reasons") for r in batch)
+
+
+def test_a_feature_object_with_names_the_catalogue_does_not_know_is_not_remembered():
+    """The remembered shapes hold catalogue names only: a client's own keys (up to the body limit
+    in size) are refused and forgotten, so 2,048 such requests cannot pin their bodies in memory."""
+    checks = _checks(CATALOGUE)
+    big = "k" * 100_000
+    for i in range(5):
+        items = [{"account_id": "a", "features": {NUMBERS[0].name: 1.0, f"{big}{i}": 1.0}}]
+        assert plain_rows(items, CATALOGUE) is None
+        with pytest.raises(RequestError):
+            validate_features(items, CATALOGUE)
+    assert all(set(names) <= set(CATALOGUE.names) for names in checks.shapes)
+    assert not any(big in n for names in checks.shapes for n in names)

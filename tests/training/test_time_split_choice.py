@@ -136,3 +136,18 @@ def test_directions_from_the_training_rows_only_where_clear_and_open():
     assert learned == {"age_days": -1}  # noise stays open, logins keeps the catalogue's, tiers is a category
     few = learned_directions(X.iloc[:60], y[:60], groups[:60], list(X.columns), ["tiers"], {})
     assert "noise" not in few  # 20 accounts: nothing is clear
+
+
+def test_time_split_folds_with_too_few_later_churners_fall_back_to_grouped_folds():
+    """Judged rows with fewer than MIN_JUDGED_CHURNERS churners cannot rank the candidates (an AUC
+    of a handful of positives, or none): the choice uses account-grouped folds and says why."""
+    train, _ = _rows(accounts=120)
+    X, acc = train[["usage_30d", "tenure_days"]], train["account_id"].to_numpy()
+    as_of = train["as_of"].to_numpy()
+    y = train["churn_label"].to_numpy().copy()
+    y[as_of >= np.datetime64("2025-09-29")] = 0  # no churner on the later dates
+    y[np.flatnonzero(as_of < np.datetime64("2025-09-29"))[:40]] = 1
+    folds, positions, what = cross_fit_folds(X, y, acc, as_of, k=3)
+    assert what.startswith("3 account-grouped folds (split in time, the later dates held fewer than 20 churners")
+    assert np.array_equal(positions, np.arange(len(y)))
+    assert [list(f.val_index) for f in folds] == [list(f.val_index) for f in grouped_folds(X, y, acc, k=3)]
