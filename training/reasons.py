@@ -203,37 +203,32 @@ class ReasonBuilder:
         contributions = per_feature[at_row, at_feature].tolist()
         redo: set[int] = set()
         word, names = words.word, [f.name for f in features]
+
+        def worded():
+            """(k, row, feature, group, value, text) of each picked place whose row still words."""
+            for k, (i, j, g, value) in enumerate(zip(at_row.tolist(), at_feature.tolist(), at_group.tolist(), picked)):
+                if i in redo:
+                    continue
+                row = rows[i]
+                if row is None:
+                    row = rows[i] = self._row(values, i, position)
+                text = word(j, value, side, row[0], row[1])
+                if text is None:
+                    redo.add(i)
+                    continue
+                yield k, i, j, g, value, text
+
         if public:  # the API's items: rounded contributions, no label nor group sum
             rounded = round6(contributions)
-            for i, j, g, value, contribution in zip(at_row.tolist(), at_feature.tolist(), at_group.tolist(), picked,
-                                                    rounded):
-                if i in redo:
-                    continue
-                row = rows[i]
-                if row is None:
-                    row = rows[i] = self._row(values, i, position)
-                text = word(j, value, side, row[0], row[1])
-                if text is None:
-                    redo.add(i)
-                    continue
-                out[i].append({"signal": group_names[g], "text": text, "contribution": contribution,
+            for k, i, j, g, value, text in worded():
+                out[i].append({"signal": group_names[g], "text": text, "contribution": rounded[k],
                                "feature": names[j], "value": value})
         else:
-            for i, j, g, value, contribution, group_sum in zip(at_row.tolist(), at_feature.tolist(),
-                                                               at_group.tolist(), picked, contributions,
-                                                               per_group[at_row, at_group].tolist()):
-                if i in redo:
-                    continue
-                row = rows[i]
-                if row is None:
-                    row = rows[i] = self._row(values, i, position)
-                text = word(j, value, side, row[0], row[1])
-                if text is None:
-                    redo.add(i)
-                    continue
+            group_sums = per_group[at_row, at_group].tolist()
+            for k, i, j, g, value, text in worded():
                 out[i].append({"signal": group_names[g], "label": labels[g], "text": text,
-                               "contribution": contribution, "group_contribution": group_sum, "feature": names[j],
-                               "value": value})
+                               "contribution": contributions[k], "group_contribution": group_sums[k],
+                               "feature": names[j], "value": value})
         for i in redo:
             row = rows[i]
             out[i] = self._side(order[i, :counts[i]].tolist(), side, limit, per_feature[i], per_group[i],
