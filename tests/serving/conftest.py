@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from core.settings import load_settings
+from serving.scoring import Scorer
 
 
 @pytest.fixture(scope="package")
@@ -16,3 +17,10 @@ def trained_setup(tmp_path_factory, trained_demo):
     demo.copy_to(tmp / "d", tmp / "s.duckdb")
     settings = load_settings(tmp / "d" / "churnwatch.yaml")
     return tmp, settings, demo.bundle
+
+
+@pytest.fixture(scope="module")
+def store_scorer(trained_setup):
+    """A ``Scorer`` of the shared bundle reading the shared store (model version "3")."""
+    tmp, settings, bundle = trained_setup
+    return Scorer(bundle=bundle, settings=settings, model_version="3", store=tmp / "s.duckdb")

@@ -16,7 +16,6 @@ from serving.coverage import names_of
 from serving.scoring import (
     PAUSE_COLLECTOR_ROWS,
     RequestError,
-    Scorer,
     _accounts_adapter,
     _checks,
     feature_rows,
@@ -134,9 +133,8 @@ def test_the_collector_is_paused_inside_and_on_again_after_even_after_an_error()
 
 
 @pytest.fixture(scope="module")
-def scorer(trained_setup):
-    tmp, settings, bundle = trained_setup
-    return Scorer(bundle=bundle, settings=settings, model_version="7", store=tmp / "s.duckdb")
+def scorer(store_scorer):
+    return store_scorer
 
 
 @pytest.fixture(scope="module")

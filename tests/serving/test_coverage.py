@@ -15,9 +15,8 @@ from serving.service import make_service
 
 
 @pytest.fixture(scope="module")
-def scorer(trained_setup):
-    tmp, settings, bundle = trained_setup
-    return Scorer(bundle=bundle, settings=settings, model_version="3", store=tmp / "s.duckdb")
+def scorer(store_scorer):
+    return store_scorer
 
 
 @pytest.fixture(scope="module")
