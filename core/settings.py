@@ -47,6 +47,10 @@ class EventRoles(BaseModel):
     marketing_open: list[str] = Field(default_factory=list, description="marketing email opened")
     contact_left: list[str] = Field(default_factory=list, description="a key contact left")
 
+    def named_types(self) -> list[str]:
+        """Every event type some role names, in field order (``new_feature``: its keys)."""
+        return [t for name in type(self).model_fields for t in getattr(self, name)]
+
 
 class Playbook(BaseModel):
     """What the customer-success team does for a tier (ARTICLE §3)."""

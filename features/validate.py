@@ -223,10 +223,7 @@ def _family_names(con: duckdb.DuckDBPyConnection, cols: dict[str, str], settings
     expr = _event_type_expr(cols)
     counts = {t: n for t, n in con.execute(f"SELECT {expr} AS t, count(*) FROM raw_events GROUP BY 1").fetchall()
               if t is not None}
-    r = settings.event_roles
-    named = [*r.login, *r.core_feature, *r.new_feature, *r.training, *r.marketing_sent, *r.marketing_open,
-             *r.contact_left]
-    return event_families(counts, named)
+    return event_families(counts, settings.event_roles.named_types())
 
 
 def _typed_select(table: Table, cols: dict[str, str], epoch: dict[str, str] | None = None,
