@@ -8,6 +8,7 @@ store's scores first. Measures, with p50 / p99 latency, requests/s and errors:
 * ``POST /score_accounts`` at a fixed 200 requests/s for ``--rate-seconds`` (60 by default);
 * the batch of 1,000 accounts with reasons over HTTP and in-process (validation included);
 * the bulk read ``GET /scores`` (pages of 100 at concurrency 8, and a whole sync in pages of 1,000);
+* an account's score history by id, ``GET /accounts/{id}/history``, at concurrency 8;
 
 then each goal of the issue as met or not met. The load generator is ``wrk`` (Debian package
 ``wrk``, one thread, keep-alive connections; a Lua script sends the POST bodies, and for the
@@ -333,6 +334,7 @@ def main() -> None:
                                                                          args.seconds, rate=1000)),
                    "score": with_cpu(proc.pid, lambda: load_wrk(base + "/score", singles, 8, args.seconds, rate=1000))}
         bulk_page = load_wrk(base + "/scores?limit=100", [None], 8, args.seconds)
+        history = with_cpu(proc.pid, lambda: load_wrk(base + f"/accounts/{ids[0]}/history", [None], 8, args.seconds))
         sync_s, synced = full_sync(base)
     finally:
         stop_server(proc)
@@ -352,6 +354,7 @@ def main() -> None:
         "score_accounts_200_per_s": {**at_rate, "seconds": args.rate_seconds},
         "c8_at_1000_per_s": at_goal,
         "bulk_scores_page_of_100": bulk_page,
+        "account_history_by_id": history,
         "bulk_full_sync_pages_of_1000": {"accounts": synced, "seconds": round(sync_s, 2)},
     }
     figures["goals"] = verdicts(figures)
