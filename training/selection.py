@@ -134,6 +134,8 @@ class Fold:
     X_val: pd.DataFrame
     y_val: np.ndarray
     val_index: np.ndarray  # positions of the validation rows in the pooled validation vector
+    fit_rows: np.ndarray | None = None  # positions of the fitting rows in the training rows
+    constraints: list[int] | None = None  # the trees' monotone constraints while judged on this fold
 
 
 @dataclass
@@ -198,7 +200,7 @@ def grouped_folds(X: pd.DataFrame, y: np.ndarray, groups: np.ndarray, k: int = 4
     k = int(min(k, len(np.unique(groups))))
     out = []
     for tr, va in GroupKFold(n_splits=k).split(X, y, groups):
-        out.append(Fold(X.iloc[tr], y[tr], X.iloc[va], y[va], va))
+        out.append(Fold(X.iloc[tr], y[tr], X.iloc[va], y[va], va, fit_rows=tr))
     return out
 
 
@@ -241,7 +243,7 @@ def forward_folds(X: pd.DataFrame, y: np.ndarray, groups: np.ndarray, as_of: np.
     for j in range(k):
         fit = np.flatnonzero(fitted & (part != j))
         val = np.flatnonzero(judged & (part == j))
-        out.append(Fold(X.iloc[fit], y[fit], X.iloc[val], y[val], pooled[val]))
+        out.append(Fold(X.iloc[fit], y[fit], X.iloc[val], y[val], pooled[val], fit_rows=fit))
     return out, positions
 
 
@@ -285,7 +287,8 @@ def _trees_on(params: dict, folds: list[Fold], n_val: int) -> tuple[np.ndarray, 
         cat = [c for c in f.X_fit.columns if isinstance(f.X_fit[c].dtype, pd.CategoricalDtype)]
         dfit = lgb.Dataset(f.X_fit, f.y_fit, categorical_feature=cat, free_raw_data=False)
         dval = lgb.Dataset(f.X_val, f.y_val, categorical_feature=cat, reference=dfit, free_raw_data=False)
-        probe = lgb.train(params, dfit, num_boost_round=MAX_ROUNDS, valid_sets=[dval],
+        fold_params = params if f.constraints is None else {**params, "monotone_constraints": f.constraints}
+        probe = lgb.train(fold_params, dfit, num_boost_round=MAX_ROUNDS, valid_sets=[dval],
                           callbacks=[lgb.early_stopping(PATIENCE, verbose=False)])
         best = int(probe.best_iteration or MAX_ROUNDS)
         raw[f.val_index] = probe.predict(f.X_val, raw_score=True, num_iteration=best)
@@ -307,7 +310,9 @@ def select_model(folds: list[Fold], n_val: int, names: list[str], categorical: l
                  say: Callable[[str], None] | None = None, groups: np.ndarray | None = None) -> Selection:
     """Judge every candidate on the folds' validation rows; return the simplest registrable one
     within the noise of the best (``noise_aware_choice``; ``groups``: the validation rows'
-    account ids, resampled together)."""
+    account ids, resampled together). ``constraints`` are the trees' monotone constraints in the
+    returned parameters (the final fit); a fold's own ``Fold.constraints`` replace them while
+    its trees are fitted and judged (``fold_directions``)."""
     say = say or (lambda _m: None)
     y_val = np.empty(n_val)
     for f in folds:
@@ -404,4 +409,21 @@ def learned_directions(X: pd.DataFrame, y: np.ndarray, groups: np.ndarray, names
         rho = float(spearmanr(x[ok], y[ok])[0])
         if np.isfinite(rho) and abs(rho) * np.sqrt(n - 1) >= DIRECTION_Z:
             out[name] = 1 if rho > 0 else -1
+    return out
+
+
+def fold_directions(folds: list[Fold], groups: np.ndarray, names: list[str], categorical: list[str],
+                    directions: dict[str, int], constraints: list[int]) -> list[dict[str, int]]:
+    """``learned_directions`` per fold from that fold's fitting rows only, set as the fold's
+    ``constraints`` (``constraints`` with the learned directions in place): the directions the
+    trees are judged with never saw a judged row's label. ``groups``: the training rows'
+    account ids. Returns each fold's learned directions."""
+    out = []
+    for f in folds:
+        if f.fit_rows is None:
+            raise ValueError("fold_directions needs folds that know their fitting rows (fit_rows)")
+        learned = learned_directions(f.X_fit, f.y_fit, np.asarray(groups)[f.fit_rows], names, categorical,
+                                     directions)
+        f.constraints = [learned.get(n, c) for n, c in zip(names, constraints)]
+        out.append(learned)
     return out

@@ -43,6 +43,7 @@ from training.selection import (
     chosen_out_of_fold,
     cross_fit_folds,
     fit_chosen,
+    fold_directions,
     grouped_folds,
     holdout_folds,
     learned_directions,
@@ -165,6 +166,7 @@ def fit_and_evaluate(train: pd.DataFrame, fit: pd.DataFrame | None, es: pd.DataF
         if constrained else {}
     X_train = frame.transform(train)
     learned: dict[str, int] = {}
+    judging: list[dict[str, int]] = []
     if fit is not None and es is not None:
         folds_ = holdout_folds(frame.transform(fit), fit["churn_label"].to_numpy(dtype=int),
                                frame.transform(es), es["churn_label"].to_numpy(dtype=int))
@@ -178,13 +180,12 @@ def fit_and_evaluate(train: pd.DataFrame, fit: pd.DataFrame | None, es: pd.DataF
             X_train, y_train, accounts, train["as_of"].to_numpy() if "as_of" in train.columns else None, k=folds)
         n_val, val_groups = len(positions), accounts[positions]
         if constrained and n_val < len(train):  # a short history: the choice cannot see across the purge gap
+            # judged with directions from each fold's own fitting rows (earlier dates, other accounts),
+            # so they never saw a judged label; the final fit takes them from all training rows
+            judging = fold_directions(folds_, accounts, frame.names, frame.categorical, directions, constraints)
             learned = learned_directions(X_train, y_train, accounts, frame.names, frame.categorical, directions)
             constraints = [learned.get(n, c) for n, c in zip(frame.names, constraints)]
-            if learned:
-                say(f"directions from the training rows for {len(learned)} feature(s) the catalogue leaves open "
-                    "(monotone constraints of the trees): "
-                    + ", ".join(f"{n} {'+' if d > 0 else '-'}" for n, d in list(learned.items())[:12])
-                    + (f" and {len(learned) - 12} more" if len(learned) > 12 else ""))
+            say(_directions_text(learned, judging))
         say(f"choosing the model: {len(CANDIDATES)} LightGBM candidates and a logistic regression, judged "
             f"out-of-fold on {n_val:,} of {len(train):,} training rows: {validation}")
     selection = select_model(folds_, n_val, frame.names, frame.categorical, directions, constraints, seed, say,
@@ -251,12 +252,31 @@ def fit_and_evaluate(train: pd.DataFrame, fit: pd.DataFrame | None, es: pd.DataF
         "logistic_C": selection.linear_c, "logistic_log_terms": selection.linear_log_terms,
         "validation_roc_auc": selection.scores, "rounds_by_candidate": selection.rounds_by_candidate,
         "params": {k: v for k, v in selection.params.items() if k != "monotone_constraints"},
-        "validation": validation, "learned_directions": learned},
+        "validation": validation, "learned_directions": learned, "judging_directions": judging},
         "calibration": {"method": calibrator.method, "weighting": calibrator.weighting_,
                         "choice": getattr(calibrator, "choice_", calibrator.method),
                         "out_of_fold_log_loss": cal_losses}, "health_map": health_map.to_dict()}
     return TrainResult(bundle=bundle, comparison=comparison, metrics=metrics, plots=plots,
                        training=training_info, started_at=started, leakage=leakage)
+
+
+def _directions_text(final: dict[str, int], judging: list[dict[str, int]]) -> str:
+    """One line: the directions the trees were judged with (per fold) and those of the final fit."""
+    def signs(d: dict[str, int]) -> str:
+        return ", ".join(f"{n} {'+' if v > 0 else '-'}" for n, v in list(d.items())[:12]) + \
+            (f" and {len(d) - 12} more" if len(d) > 12 else "") if d else "none"
+
+    counts: dict[tuple[str, int], int] = {}
+    for fold in judging:
+        for n, v in fold.items():
+            counts[n, v] = counts.get((n, v), 0) + 1
+    judged = ", ".join(f"{n} {'+' if v > 0 else '-'} ({c}/{len(judging)})" for (n, v), c in list(counts.items())[:12])
+    judged += f" and {len(counts) - 12} more" if len(counts) > 12 else ""
+    same = all(fold == final for fold in judging)
+    return ("directions from the training rows for the features the catalogue leaves open (monotone constraints "
+            f"of the trees): for the final fit, from all training rows: {signs(final)}; "
+            + ("the same in every fold while judging" if same else
+               f"while judging, each fold's from its own fitting rows: {judged or 'none'}"))
 
 
 def _versus(y: np.ndarray, p: np.ndarray, curves: dict[str, np.ndarray], groups: np.ndarray, seed: int,
