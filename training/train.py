@@ -484,6 +484,7 @@ def params_of(result: TrainResult) -> dict:
     out["logistic_C"] = selection.get("logistic_C")
     out["ece_verdict"] = result.metrics.get("ece_verdict")  # met / not met / not measurable
     out["validation"] = selection.get("validation")
+    out.update(_direction_params(selection.get("learned_directions") or {}, selection.get("judging_directions") or []))
     for k, v in selection.get("params", {}).items():  # every hyperparameter of the chosen model
         out[f"lgbm_{k}"] = v
     out["candidates"] = {name: {k: v for k, v in CANDIDATES[name].items()} for name in CANDIDATES}
@@ -493,3 +494,18 @@ def params_of(result: TrainResult) -> dict:
         out["training_options"] = meta["training"]["options"]
     return out
 
+
+def _direction_params(final: dict[str, int], judging: list[dict[str, int]]) -> dict[str, str]:
+    """MLflow params: the trees' learned directions of the final fit, and the features whose
+    direction while judging (one sign per fold: + - or 0) differs from it."""
+    if not final and not judging:
+        return {}
+
+    def sign(v: int | None) -> str:
+        return {1: "+", -1: "-"}.get(v or 0, "0")
+
+    differ = sorted({n for fold in judging for n in set(fold) | set(final) if fold.get(n) != final.get(n)})
+    cap = 5000  # an MLflow param holds 6,000 characters; the full lists are in the training info
+    return {"directions_final": (", ".join(f"{n} {sign(v)}" for n, v in final.items()) or "none")[:cap],
+            "directions_judging_differ": (", ".join(f"{n} {''.join(sign(f.get(n)) for f in judging)}"
+                                                    for n in differ) or "none")[:cap]}

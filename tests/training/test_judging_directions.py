@@ -21,7 +21,7 @@ from scipy.special import expit
 from features.spec import Catalogue, FeatureSpec
 from training.model import FeatureFrame
 from training.selection import cross_fit_folds, fold_directions, learned_directions, select_model
-from training.train import fit_and_evaluate
+from training.train import fit_and_evaluate, params_of
 
 FIRST = dt.date(2025, 9, 1)
 
@@ -80,6 +80,8 @@ def test_the_trees_are_judged_without_directions_learned_from_the_judged_rows(tm
     assert selection["learned_directions"] == {"late": 1}  # the final fit: from all training rows
     assert selection["judging_directions"] == [{}, {}, {}, {}]  # judging: from each fold's fitting rows
     assert any("while judging, each fold's from its own fitting rows: none" in m for m in said), said
+    params = params_of(result)
+    assert (params["directions_final"], params["directions_judging_differ"]) == ("late +", "late 0000")  # MLflow
 
     # the trees' validation scores are those of trees judged without the direction of `late`, not
     # those of trees given the direction learned on every training row (judged rows included)
