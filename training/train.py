@@ -24,7 +24,7 @@ import pandas as pd
 from core.settings import TrainingSettings
 from core.store import SNAPSHOTS, connect, read_meta
 from features.spec import Catalogue
-from training.baselines import fit_logistic_baseline, rule_churn_probability, rule_health_score
+from training.baselines import BaselineError, fit_logistic_baseline, rule_churn_probability, rule_health_score
 from training.bootstrap import paired_bootstrap
 from training.bundle import ModelBundle
 from training.errors import TrainingError
@@ -221,6 +221,12 @@ def fit_and_evaluate(train: pd.DataFrame, fit: pd.DataFrame | None, es: pd.DataF
     leakage = guard(train, y_train, frame.names, frame.categorical, metrics["roc_auc"],
                     dict(zip(frame.names, importance.tolist())), allow_leaky)
 
+    rule_val = None
+    if rule_baseline:  # a reference on the choice's own rows: would the fixed rule have won there?
+        rule_val = _rule_roc_auc(es if fit is not None and es is not None else train.iloc[positions])
+        if rule_val is not None:
+            say(f"rule-weighted health score on the same validation rows: ROC-AUC {rule_val:.4f} (a reference, "
+                f"not a candidate; chosen {selection.chosen} {selection.scores[selection.chosen]:.4f})")
     say("baselines: logistic regression" + (" and the rule-weighted health score" if rule_baseline else ""))
     rows = [_model_row("lightgbm", y_test, p, True)]
     logistic = fit_logistic_baseline(train, y_train, model_catalogue)
@@ -252,7 +258,8 @@ def fit_and_evaluate(train: pd.DataFrame, fit: pd.DataFrame | None, es: pd.DataF
         "logistic_C": selection.linear_c, "logistic_log_terms": selection.linear_log_terms,
         "validation_roc_auc": selection.scores, "rounds_by_candidate": selection.rounds_by_candidate,
         "params": {k: v for k, v in selection.params.items() if k != "monotone_constraints"},
-        "validation": validation, "learned_directions": learned, "judging_directions": judging},
+        "validation": validation, "learned_directions": learned, "judging_directions": judging,
+        "rule_validation_roc_auc": rule_val},
         "calibration": {"method": calibrator.method, "weighting": calibrator.weighting_,
                         "choice": getattr(calibrator, "choice_", calibrator.method),
                         "out_of_fold_log_loss": cal_losses}, "health_map": health_map.to_dict()}
@@ -277,6 +284,18 @@ def _directions_text(final: dict[str, int], judging: list[dict[str, int]]) -> st
             f"of the trees): for the final fit, from all training rows: {signs(final)}; "
             + ("the same in every fold while judging" if same else
                f"while judging, each fold's from its own fitting rows: {judged or 'none'}"))
+
+
+def _rule_roc_auc(rows: pd.DataFrame) -> float | None:
+    """ROC-AUC of the rule-weighted health score on ``rows`` (ranked within each as-of date);
+    ``None`` when the rows lack its indicators or hold one class only."""
+    y = rows["churn_label"].to_numpy(dtype=int)
+    if not 0 < y.sum() < len(y):
+        return None
+    try:
+        return roc_auc(y, rule_churn_probability(rule_health_score(rows)))
+    except BaselineError:
+        return None
 
 
 def _versus(y: np.ndarray, p: np.ndarray, curves: dict[str, np.ndarray], groups: np.ndarray, seed: int,
@@ -419,6 +438,8 @@ def flat_metrics(result: TrainResult) -> dict[str, float]:
     for name, v in selection.get("validation_roc_auc", {}).items():
         if np.isfinite(v):
             out[f"validation_roc_auc_{name}"] = float(v)
+    if selection.get("rule_validation_roc_auc") is not None:  # the rule on the same rows: a reference
+        out["validation_roc_auc_rule_health"] = float(selection["rule_validation_roc_auc"])
     for name, d in selection.get("noise", {}).items():  # the one-standard-error rule's inputs
         out[f"validation_gap_{name}"], out[f"validation_gap_se_{name}"] = float(d["gap"]), float(d["se"])
     for method, v in result.training.get("calibration", {}).get("out_of_fold_log_loss", {}).items():

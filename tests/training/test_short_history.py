@@ -166,3 +166,31 @@ def test_block_lengths_come_from_churnwatch_yaml_and_bad_values_are_refused(tmp_
     (tmp_path / "churnwatch.yaml").write_text("training:\n  test_days: 3\n")
     with pytest.raises(ConfigError, match="training.test_days"):
         load_settings(tmp_path / "churnwatch.yaml")
+
+
+def test_the_rule_score_is_judged_on_the_validation_rows_as_a_reference(labelled):
+    """The rule-weighted health score's ROC-AUC on the model choice's own validation rows is
+    reported next to the candidates' (terminal, bundle, MLflow metric), never chosen."""
+    from sklearn.metrics import roc_auc_score
+
+    from training.baselines import rule_health_score
+    from training.selection import forward_folds
+    from training.train import flat_metrics
+
+    rows, catalogue, info, tmp = labelled
+    part = _first_days(rows, round(6 * 30.5))
+    said: list[str] = []
+    result = train_on_labelled(part, catalogue, info, tmp / "s.duckdb", tmp / "out_rule",
+                               options=TrainingSettings(folds=2), progress=said.append)
+    selection = result.bundle.meta["training"]["selection"]
+    train = Split.from_dict(result.bundle.meta["split"]).rows(part, "train")
+    _, positions = forward_folds(train, train["churn_label"].to_numpy(dtype=int), train["account_id"].to_numpy(),
+                                 train["as_of"].to_numpy(), k=2)
+    judged = train.iloc[positions]
+    assert judged["as_of"].nunique() < train["as_of"].nunique()  # the later training dates only
+    expected = roc_auc_score(judged["churn_label"], -rule_health_score(judged))
+    assert selection["rule_validation_roc_auc"] == pytest.approx(expected, abs=1e-12)
+    assert "rule" not in selection["chosen"] and not any("rule" in n for n in selection["validation_roc_auc"])
+    assert flat_metrics(result)["validation_roc_auc_rule_health"] == pytest.approx(expected, abs=1e-12)
+    assert any(m.startswith(f"rule-weighted health score on the same validation rows: ROC-AUC {expected:.4f}")
+               for m in said)
