@@ -74,7 +74,9 @@ flattered them on exactly those rows (tests/training/test_judging_directions.py:
 trees' validation ROC-AUC 0.796 with it, 0.742 without). The refit on all training rows takes
 the directions learned on all of them; the run records both (``learned_directions``,
 ``judging_directions`` per fold). Calibration's cross-fitted scores (``chosen_out_of_fold``)
-use the final fit's directions, as they calibrate that model. On our generated sets this changed
+are made the same way as the final model: each account-grouped fold's trees take the directions of
+that fold's own fitting rows (``calibration_directions``), not those of all rows, which include
+the held-out fold's labels. On our generated sets judging so changed
 the choice on the Stripe-shaped export (blend, tree weight 0.25 -> the logistic regression alone;
 test ROC-AUC 0.697 -> 0.696) and on the 9-month consumer log (blend 0.25 -> 0.5; 0.783 -> 0.782).
 

@@ -167,10 +167,11 @@ def fit_and_evaluate(train: pd.DataFrame, fit: pd.DataFrame | None, es: pd.DataF
     X_train = frame.transform(train)
     learned: dict[str, int] = {}
     judging: list[dict[str, int]] = []
+    cal_directions: list[dict[str, int]] = []  # the same, per calibration fold
     if fit is not None and es is not None:
         folds_ = holdout_folds(frame.transform(fit), fit["churn_label"].to_numpy(dtype=int),
                                frame.transform(es), es["churn_label"].to_numpy(dtype=int))
-        n_val, val_groups = len(es), es["account_id"].to_numpy()
+        n_val, val_groups, val_rows = len(es), es["account_id"].to_numpy(), es
         say(f"choosing the model: {len(CANDIDATES)} LightGBM candidates and a logistic regression, fitted on "
             f"{len(fit):,} rows, judged on the {len(es):,} rows of the early-stopping block")
         validation = "early-stopping block"
@@ -178,11 +179,12 @@ def fit_and_evaluate(train: pd.DataFrame, fit: pd.DataFrame | None, es: pd.DataF
         accounts = train["account_id"].to_numpy()
         folds_, positions, validation = cross_fit_folds(
             X_train, y_train, accounts, train["as_of"].to_numpy() if "as_of" in train.columns else None, k=folds)
-        n_val, val_groups = len(positions), accounts[positions]
+        n_val, val_groups, val_rows = len(positions), accounts[positions], train.iloc[positions]
         if constrained and n_val < len(train):  # a short history: the choice cannot see across the purge gap
             # judged with directions from each fold's own fitting rows (earlier dates, other accounts),
             # so they never saw a judged label; the final fit takes them from all training rows
             judging = fold_directions(folds_, accounts, frame.names, frame.categorical, directions, constraints)
+            open_constraints = constraints  # the catalogue's, before the learned directions: for calibration's folds
             learned = learned_directions(X_train, y_train, accounts, frame.names, frame.categorical, directions)
             constraints = [learned.get(n, c) for n, c in zip(frame.names, constraints)]
             say(_directions_text(learned, judging))
@@ -193,8 +195,12 @@ def fit_and_evaluate(train: pd.DataFrame, fit: pd.DataFrame | None, es: pd.DataF
     oof = None
     if cal is None and n_val < len(train):  # calibration keeps cross-fitting on every training row
         say(f"cross-fitting {selection.chosen} on {folds} account-grouped folds of all training rows for calibration")
-        oof = chosen_out_of_fold(selection, grouped_folds(X_train, y_train, train["account_id"].to_numpy(), k=folds),
-                                 len(train), frame.names, frame.categorical, directions)
+        cal_folds = grouped_folds(X_train, y_train, train["account_id"].to_numpy(), k=folds)
+        if judging:  # cross-fitted like the final model: directions learned on each fold's own fitting rows,
+            # not on all training rows (those include the held-out fold's labels)
+            cal_directions = fold_directions(cal_folds, train["account_id"].to_numpy(), frame.names,
+                                             frame.categorical, directions, open_constraints)
+        oof = chosen_out_of_fold(selection, cal_folds, len(train), frame.names, frame.categorical, directions)
     say(f"training {selection.chosen} on {len(train):,} rows ({y_train.sum():,} churners), "
         f"{selection.rounds} trees")
     model = fit_chosen(selection, X_train, y_train, frame.names, frame.categorical, directions)
@@ -223,7 +229,7 @@ def fit_and_evaluate(train: pd.DataFrame, fit: pd.DataFrame | None, es: pd.DataF
 
     rule_val = None
     if rule_baseline:  # a reference on the choice's own rows: would the fixed rule have won there?
-        rule_val = _rule_roc_auc(es if fit is not None and es is not None else train.iloc[positions])
+        rule_val = _rule_roc_auc(val_rows)
         if rule_val is not None:
             say(f"rule-weighted health score on the same validation rows: ROC-AUC {rule_val:.4f} (a reference, "
                 f"not a candidate; chosen {selection.chosen} {selection.scores[selection.chosen]:.4f})")
@@ -259,6 +265,7 @@ def fit_and_evaluate(train: pd.DataFrame, fit: pd.DataFrame | None, es: pd.DataF
         "validation_roc_auc": selection.scores, "rounds_by_candidate": selection.rounds_by_candidate,
         "params": {k: v for k, v in selection.params.items() if k != "monotone_constraints"},
         "validation": validation, "learned_directions": learned, "judging_directions": judging,
+        "calibration_directions": cal_directions,
         "rule_validation_roc_auc": rule_val},
         "calibration": {"method": calibrator.method, "weighting": calibrator.weighting_,
                         "choice": getattr(calibrator, "choice_", calibrator.method),
@@ -510,7 +517,7 @@ def params_of(result: TrainResult) -> dict:
         out[f"lgbm_{k}"] = v
     out["candidates"] = {name: {k: v for k, v in CANDIDATES[name].items()} for name in CANDIDATES}
     out["calibration"] = info.get("calibration", {}).get("method")
-    out["dropped_features"] = sorted(info.get("dropped_features", {}))
+    out["dropped_features"] = capped_list(sorted(info.get("dropped_features", {})))
     if "training" in meta and "options" in meta["training"]:
         out["training_options"] = meta["training"]["options"]
     return out
@@ -526,7 +533,26 @@ def _direction_params(final: dict[str, int], judging: list[dict[str, int]]) -> d
         return {1: "+", -1: "-"}.get(v or 0, "0")
 
     differ = sorted({n for fold in judging for n in set(fold) | set(final) if fold.get(n) != final.get(n)})
-    cap = 5000  # an MLflow param holds 6,000 characters; the full lists are in the training info
-    return {"directions_final": (", ".join(f"{n} {sign(v)}" for n, v in final.items()) or "none")[:cap],
-            "directions_judging_differ": (", ".join(f"{n} {''.join(sign(f.get(n)) for f in judging)}"
-                                                    for n in differ) or "none")[:cap]}
+    return {"directions_final": capped_list([f"{n} {sign(v)}" for n, v in final.items()]),
+            "directions_judging_differ": capped_list([f"{n} {''.join(sign(f.get(n)) for f in judging)}"
+                                                      for n in differ])}
+
+
+#: An MLflow param holds 6,000 characters; the full lists are in the logged training info.
+PARAM_CAP = 5000
+
+
+def capped_list(items: list[str], cap: int = PARAM_CAP) -> str:
+    """``items`` joined by ", " for an MLflow param, cut at a whole item with "... and N more
+    (training/selection_calibration_dropped.json)" when longer than ``cap``; "none" when empty."""
+    if not items:
+        return "none"
+    text, kept = "", 0
+    for item in items:
+        nxt = f"{text}, {item}" if text else item
+        if len(nxt) > cap - 80:
+            break
+        text, kept = nxt, kept + 1
+    if kept == len(items):
+        return text
+    return f"{text} ... and {len(items) - kept} more (training/selection_calibration_dropped.json)"
