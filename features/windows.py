@@ -71,25 +71,20 @@ def _typed_events(types: list[str], extra: str = "", grid: Grid | None = None) -
     With ``grid`` the bounds are literals (the grid's first and last as-of dates), not subqueries
     over the spine: a filter on the scan instead of two nested-loop joins over every event."""
     type_values = ", ".join(f"({lit(t)}, {i})" for i, t in enumerate(types)) or "(NULL, -9)"
-    if grid is not None:
-        lo = from_day_number(grid.t0 - max(WINDOWS) - 1)
-        hi = from_day_number(grid.t0 + grid.step * grid.k_max)
-        return f"""
-        SELECT hash(e.account_id) AS aid, y.tid,
-               CASE WHEN e.user_id IS NULL THEN NULL ELSE hash(e.user_id) END AS uid,
-               {dn('e.occurred_at')} AS d{extra}
-        FROM clean_events e
-        JOIN (SELECT * FROM (VALUES {type_values}) AS v(event_type, tid)) y ON y.event_type = e.event_type
-        WHERE e.occurred_at >= TIMESTAMP '{lo.isoformat()} 00:00:00'
-          AND e.occurred_at < TIMESTAMP '{hi.isoformat()} 00:00:00'"""
+    if grid is None:
+        lo = f"(SELECT CAST(MIN(as_of) AS TIMESTAMP) - INTERVAL {max(WINDOWS) + 1} DAY FROM spine)"
+        hi = "(SELECT CAST(MAX(as_of) AS TIMESTAMP) FROM spine)"
+    else:
+        lo = f"TIMESTAMP '{from_day_number(grid.t0 - max(WINDOWS) - 1).isoformat()} 00:00:00'"
+        hi = f"TIMESTAMP '{from_day_number(grid.t0 + grid.step * grid.k_max).isoformat()} 00:00:00'"
     return f"""
         SELECT hash(e.account_id) AS aid, y.tid,
                CASE WHEN e.user_id IS NULL THEN NULL ELSE hash(e.user_id) END AS uid,
                {dn('e.occurred_at')} AS d{extra}
         FROM clean_events e
         JOIN (SELECT * FROM (VALUES {type_values}) AS v(event_type, tid)) y ON y.event_type = e.event_type
-        WHERE e.occurred_at >= (SELECT CAST(MIN(as_of) AS TIMESTAMP) - INTERVAL {max(WINDOWS) + 1} DAY FROM spine)
-          AND e.occurred_at < (SELECT CAST(MAX(as_of) AS TIMESTAMP) FROM spine)"""
+        WHERE e.occurred_at >= {lo}
+          AND e.occurred_at < {hi}"""
 
 
 # integer account keys: 64-bit hashes (a collision needs billions of accounts to be likely)
