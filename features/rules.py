@@ -101,13 +101,18 @@ def row_reasons(table: Table, cut: Cut | None, known_accounts: str | None,
                 account_first: bool) -> list[tuple[str, str]]:
     """(reason, SQL condition over a ``typed_X`` row) in priority order.
 
-    ``account_first``: the row has a column ``_account_first`` (its account's first date).
+    ``account_first``: the row has columns ``_account_first`` (its account's first date) and
+    ``_account_known`` (1 when the account is in ``known_accounts``, else null), from table
+    ``account_first`` (``create_account_first`` with the same ``known_accounts``).
     """
     out = [(f"missing_{c.name}", f"{q(c.name)} IS NULL") for c in table.columns if not c.nullable]
     if table.name == "accounts":
         out.append(("duplicate_account", "row_number() OVER (PARTITION BY account_id) > 1"))
     if known_accounts is not None and table.name in KEYED_TABLES:
-        out.append(("unknown_account", f"account_id NOT IN (SELECT account_id FROM {known_accounts})"))
+        # with ``account_first`` the row carries ``_account_known`` from that join (one join, not two:
+        # over the event log each is a tenth of a pass)
+        out.append(("unknown_account", "_account_known IS NULL" if account_first else
+                    f"account_id NOT IN (SELECT account_id FROM {known_accounts})"))
     if table.time_column:
         out.append(("before_1990", f"{q(table.time_column)} < {_day(PLAUSIBLE_START)}"))
     out += _table_reasons(table)
@@ -164,17 +169,20 @@ def value_rules(table: str) -> list[tuple[str, str, str]]:
     return [(col, reason, cond) for t, col, reason, cond in VALUE_RULES if t == table]
 
 
-def create_account_first(con: duckdb.DuckDBPyConnection) -> None:
-    """``account_first``: each account's first date (first term, or ``signed_at`` if earlier).
+def create_account_first(con: duckdb.DuckDBPyConnection, known_accounts: str = "clean_accounts") -> None:
+    """``account_first``: each account's first date (first term, or ``signed_at`` if earlier), and
+    ``known``: 1 when the account is in ``known_accounts`` (``clean_accounts`` or
+    ``clean_subscriptions``), else null (``unknown_account``).
 
     Needs ``clean_accounts`` and ``clean_subscriptions``.
     """
-    con.execute("""
+    subs, accs = ("1", "NULL") if known_accounts == "clean_subscriptions" else ("NULL", "1")
+    con.execute(f"""
         CREATE OR REPLACE TEMP TABLE account_first AS
-        SELECT account_id, min(d) AS first_day FROM (
-            SELECT account_id, start_date AS d FROM clean_subscriptions
+        SELECT account_id, min(d) AS first_day, max(k) AS known FROM (
+            SELECT account_id, start_date AS d, {subs} AS k FROM clean_subscriptions
             UNION ALL
-            SELECT account_id, signed_at AS d FROM clean_accounts WHERE signed_at IS NOT NULL
+            SELECT account_id, signed_at AS d, {accs} AS k FROM clean_accounts
         ) x GROUP BY account_id
     """)
 

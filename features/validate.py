@@ -350,7 +350,7 @@ def _check_table(con: duckdb.DuckDBPyConnection, name: str, case: str, dated: bo
     """``checked_X`` (typed rows and the reason to set each aside) and ``clean_X`` (the kept ones)."""
     rows = f"typed_{name}"
     if dated:
-        rows = (f"(SELECT x.*, af.first_day AS _account_first FROM typed_{name} x "
+        rows = (f"(SELECT x.*, af.first_day AS _account_first, af.known AS _account_known FROM typed_{name} x "
                 "LEFT JOIN account_first af ON af.account_id = x.account_id)")
     # events (the big one) stay a view over the source: one pass less; others are copied
     kind = "VIEW" if name == "events" else "TABLE"
@@ -430,7 +430,7 @@ def validate_tables(con: duckdb.DuckDBPyConnection, loaded: list[str], settings:
     order = ["accounts", "subscriptions"] + [n for n in TABLES if n not in ("accounts", "subscriptions")]
     for name in order:
         if name == "events":  # accounts and subscriptions are clean: each account's first date
-            create_account_first(con)
+            create_account_first(con, known_accounts_table(name, "accounts" in loaded))
         if name not in loaded:
             create_empty_clean_table(con, name)
             continue
