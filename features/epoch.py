@@ -17,6 +17,7 @@ from features.rules import q
 _MS = "[0-9]{12,13}([.]0*)?"  # a fraction of zeros: milliseconds read from a float column (pandas int64 with NaN)
 _SECONDS = "[0-9]{9,10}([.][0-9]*)?"
 _PATTERN = {"ms": _MS, "s": _SECONDS}
+EPOCH_PATTERNS = _PATTERN  # the text of a value of each unit (regular expressions, whole value)
 _SCALE = {"ms": 1_000, "s": 1_000_000}
 _TEMPORAL_SOURCES = ("DATE", "TIMESTAMP", "TIME")
 
