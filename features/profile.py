@@ -27,7 +27,7 @@ import duckdb
 from core.errors import ConfigError
 from core.settings import ProfileColumn, Settings
 from features.contract import TABLES
-from features.epoch import EPOCH_PATTERNS, any_moment, epoch_cast
+from features.epoch import EPOCH_PATTERNS, any_moment
 from features.spec import FeatureSpec, slug
 from features.timeline import dn
 
@@ -341,8 +341,18 @@ def _typed(col: ExtraColumn, settings: Settings | None = None) -> str:
     return {"number": f"TRY_CAST({v} AS DOUBLE){cents}",
             "boolean": f"CAST(TRY_CAST({v} AS BOOLEAN) AS INTEGER)",
             # a date in epoch time by its unit; else ISO, or epoch time per value (a configured ``kind: date``)
-            "date": dn(epoch_cast(v, col.epoch, "TIMESTAMP") if col.epoch else any_moment(v)),
+            "date": dn(_epoch_moment(v, col.epoch) if col.epoch else any_moment(v)),
             "category": v}[col.kind] + f" AS {col.alias}"
+
+
+def _epoch_moment(text_sql: str, unit: str) -> str:
+    """SQL: the epoch ``unit`` value ``text_sql`` as a TIMESTAMP (UTC), NULL outside the dates
+    ``epoch_date`` accepts. Read as a number, not matched as text: Spark writes a DOUBLE as
+    ``1.6198272E9``, DuckDB as ``1619827200.0``."""
+    seconds = f"(TRY_CAST({text_sql} AS DOUBLE) / {1000.0 if unit == 'ms' else 1.0})"
+    lo, hi = _EPOCH_SECONDS
+    return (f"CASE WHEN {seconds} >= {lo} AND {seconds} < {hi} "
+            f"THEN CAST(make_timestamp(CAST({seconds} * 1000000 AS BIGINT)) AS TIMESTAMP) END")
 
 
 def _source_key(settings: Settings, table: str, canonical: str) -> str:
