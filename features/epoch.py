@@ -17,6 +17,7 @@ from features.rules import q
 _MS = "[0-9]{12,13}([.]0*)?"  # a fraction of zeros: milliseconds read from a float column (pandas int64 with NaN)
 _SECONDS = "[0-9]{9,10}([.][0-9]*)?"
 _PATTERN = {"ms": _MS, "s": _SECONDS}
+EPOCH_PATTERNS = _PATTERN  # the text of a value of each unit (regular expressions, whole value)
 _SCALE = {"ms": 1_000, "s": 1_000_000}
 _TEMPORAL_SOURCES = ("DATE", "TIMESTAMP", "TIME")
 
@@ -40,6 +41,13 @@ def epoch_unit(con: duckdb.DuckDBPyConnection, relation: str, column: str, sourc
     return None
 
 
+def _matches(text_sql: str, pattern: str) -> str:
+    """SQL: the whole of ``text_sql`` matches ``pattern``. ``regexp_matches`` anchored rather than
+    ``regexp_full_match``, which Spark lacks: sqlglot writes this one as Spark's ``RLIKE``, so the
+    profile stages that read raw dates run on ``--engine spark`` too."""
+    return f"regexp_matches({text_sql}, '^(?:{pattern})$')"
+
+
 def epoch_cast(column_sql: str, unit: str, duckdb_type: str) -> str:
     """SQL: the epoch value ``column_sql`` as ``duckdb_type`` (TIMESTAMP or DATE, UTC); NULL where
     the value is not a number of the unit's digits (a seconds value in a milliseconds column, a
@@ -47,7 +55,7 @@ def epoch_cast(column_sql: str, unit: str, duckdb_type: str) -> str:
     or a date in 1970)."""
     text = f"TRIM(CAST({column_sql} AS VARCHAR))"
     micros = f"CAST(TRY_CAST({text} AS DOUBLE) * {_SCALE[unit]} AS BIGINT)"
-    return (f"CASE WHEN regexp_full_match({text}, '{_PATTERN[unit]}') "
+    return (f"CASE WHEN {_matches(text, _PATTERN[unit])} "
             f"THEN CAST(make_timestamp({micros}) AS {duckdb_type}) END")
 
 
@@ -56,6 +64,6 @@ def any_moment(column_sql: str) -> str:
     milliseconds (decided per value; for a raw column read outside the typed views, such as a
     subscription's start date in the profile features); NULL where it is none of them."""
     text = f"TRIM(CAST({column_sql} AS VARCHAR))"
-    return (f"CASE WHEN regexp_full_match({text}, '{_MS}') THEN {epoch_cast(column_sql, 'ms', 'TIMESTAMP')} "
-            f"WHEN regexp_full_match({text}, '{_SECONDS}') THEN {epoch_cast(column_sql, 's', 'TIMESTAMP')} "
+    return (f"CASE WHEN {_matches(text, _MS)} THEN {epoch_cast(column_sql, 'ms', 'TIMESTAMP')} "
+            f"WHEN {_matches(text, _SECONDS)} THEN {epoch_cast(column_sql, 's', 'TIMESTAMP')} "
             f"ELSE TRY_CAST({column_sql} AS TIMESTAMP) END")

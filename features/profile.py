@@ -5,7 +5,9 @@ become features without code, read by what their values are:
 
 * numbers as numbers; booleans as 0/1;
 * dates as "days since" at the as-of date ``t`` (``t - date``; null when the date is
-  after ``t``, so nothing is read from the future);
+  after ``t``, so nothing is read from the future); a numeric column in Unix epoch seconds
+  or milliseconds too, but only when its name AND every value say date (``epoch_date``: a
+  false date is worse than a missed one); the decision is its ``note``;
 * text with few distinct values (``profile.max_categories``, default 50) as categories.
 
 A subscriptions column gives the value of the latest term started on or before ``t``.
@@ -25,7 +27,7 @@ import duckdb
 from core.errors import ConfigError
 from core.settings import ProfileColumn, Settings
 from features.contract import TABLES
-from features.epoch import any_moment
+from features.epoch import EPOCH_PATTERNS, any_moment
 from features.spec import FeatureSpec, slug
 from features.timeline import dn
 
@@ -43,6 +45,17 @@ _ID_LIKE = re.compile(r"(^id$|_id$|^id_|uuid|guid|e_?mail|phone|^name$|_name$)")
 #: (Stripe's ``current_period_start``/``_end`` and ``ended_at`` describe the subscription at export).
 _EXPORT_STATE = re.compile(r"(^|_)(status|state|churned|is_active|active|cancel\w*|deleted\w*|ended_at"
                            r"|current_period_\w+)$")
+#: Name words of a date or time (``created_at``, ``signup_ts``, ``birth_date``, ``customerSince``) ...
+_DATE_WORDS = frozenset({"date", "dt", "time", "timestamp", "ts", "epoch", "at", "on", "since", "dob", "birthday",
+                         "birthdate", "born", "founded", "created", "joined", "signup", "registered"})
+#: ... and words of a duration, count or amount, which a date's name does not have (``session_seconds``,
+#: ``time_on_site_ms``, ``days_since_signup``); ``epoch`` in a name wins over them
+_NOT_DATE_WORDS = frozenset({"duration", "elapsed", "seconds", "secs", "sec", "minutes", "mins", "hours", "hrs",
+                             "days", "weeks", "months", "years", "count", "num", "number", "total", "amount", "size",
+                             "length", "age", "spent"})
+#: Epoch values read as dates lie in [1973-03-03, 2100-01-01): 9 or more digits of seconds, below
+#: 2100 (a 10-digit number can reach 2286), so an amount or a phone number does not pass
+_EPOCH_SECONDS = (100_000_000, 4_102_444_800)
 _NUMERIC = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT",
             "UINTEGER", "UBIGINT", "FLOAT", "DOUBLE", "DECIMAL", "REAL")
 
@@ -60,6 +73,8 @@ class ExtraColumn:
     kind: Kind
     feature: str
     alias: str
+    epoch: Literal["s", "ms"] | None = None  # a date given in Unix epoch seconds or milliseconds
+    note: str = ""  # how its kind was decided, when that is not plain (printed by `churnwatch features`)
 
 
 @dataclass(frozen=True)
@@ -106,6 +121,52 @@ def _text_stats(con: duckdb.DuckDBPyConnection, table: str, column: str) -> dict
                count_if(contains(v, ' '))
         FROM (SELECT {v} AS v FROM raw_{table}) x""").fetchone()
     return dict(zip(("n", "distinct", "number", "boolean", "date", "chars", "spaces"), row))
+
+
+def date_name(column: str) -> bool:
+    """Whether a column's name says it holds a date or a moment: a date word (``_DATE_WORDS``) and no
+    word of a duration, count or amount, or the word ``epoch``; words split at ``_``, ``-``, spaces,
+    dots and camelCase."""
+    words = set(re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", column).lower().replace(".", "_").replace("-", "_")
+                .replace(" ", "_").split("_")) - {""}
+    return "epoch" in words or bool(words & _DATE_WORDS and not words & _NOT_DATE_WORDS)
+
+
+def epoch_values(con: duckdb.DuckDBPyConnection, table: str, column: str) -> tuple[Literal["s", "ms"] | None, int, int]:
+    """(unit, values of that unit, non-null values) of ``raw_<table>.column``: the unit (epoch seconds or
+    milliseconds) that most of its values are written in within [1973-03-03, 2100-01-01), None when no
+    value is; every value is read, not a sample."""
+    text = f"TRIM(CAST({q(column)} AS VARCHAR))"
+    number = f"TRY_CAST({text} AS DOUBLE)"
+    lo, hi = _EPOCH_SECONDS
+    n, s, ms = con.execute(f"""
+        SELECT count(*), count_if(regexp_full_match({text}, '{EPOCH_PATTERNS["s"]}') AND {number} >= {lo}
+                                  AND {number} < {hi}),
+               count_if(regexp_full_match({text}, '{EPOCH_PATTERNS["ms"]}') AND {number} >= {lo * 1000}
+                        AND {number} < {hi * 1000})
+        FROM raw_{table} WHERE NULLIF({text}, '') IS NOT NULL""").fetchone()
+    if not s and not ms:
+        return None, 0, n
+    return ("ms", ms, n) if ms > s else ("s", s, n)
+
+
+def epoch_date(con: duckdb.DuckDBPyConnection, table: str, column: str) -> tuple[Literal["s", "ms"] | None, str]:
+    """(unit, note) for a numeric column: a unit when the column is a date in Unix epoch time, judged
+    conservatively on its name (``date_name``) AND its values (every one of them epoch seconds, or
+    every one milliseconds, of a date in 1973-2099); the note says what was decided and why, or is
+    empty for a plain number (neither the name nor the values look like a date)."""
+    unit, hits, n = epoch_values(con, table, column)
+    named = date_name(column)
+    words = {"s": "epoch seconds", "ms": "epoch milliseconds"}
+    if named and unit is not None and hits == n:
+        return unit, f"from {words[unit]}: its name and every value say date"
+    if unit is not None and hits == n:
+        return None, (f"kept a number: its values look like {words[unit]} but its name does not say date "
+                      f"(profile.columns.{_key(table, column)}.kind: date reads it as one)")
+    if named and unit is not None:
+        return None, (f"kept a number: its name says date but only {hits:,} of {n:,} values are "
+                      f"{words[unit]} of a date in 1973-2099")
+    return None, ""
 
 
 def infer_kind(con: duckdb.DuckDBPyConnection, table: str, column: str, source_type: str,
@@ -215,16 +276,20 @@ def discover_profile(con: duckdb.DuckDBPyConnection, loaded: list[str], settings
             excluded, cfg = _config_for(settings, table, column)
             reason = _unused_reason(table, column, canonical, excluded, cfg)
             kind: Kind | None = None
+            unit, note = None, ""
             if reason is None:
                 kind, reason = infer_kind(con, table, column, source_type, settings.profile.max_categories)
-                if cfg is not None and cfg.kind and reason != "all null":
-                    kind, reason = cfg.kind, ""
+                if kind == "number":
+                    unit, note = epoch_date(con, table, column)
+                    kind = "date" if unit else kind
+                if cfg is not None and cfg.kind and reason != "all null" and cfg.kind != kind:
+                    kind, unit, note = cfg.kind, None, f"{cfg.kind} as configured (profile.columns)"
             if kind is None:
                 plan.unused.append(UnusedColumn(table, column, reason))
                 continue
             name = _feature_name(table, column, cfg, names, keywords)
             names.add(name)
-            plan.used.append(ExtraColumn(table, column, kind, name, f"x{len(plan.used)}"))
+            plan.used.append(ExtraColumn(table, column, kind, name, f"x{len(plan.used)}", unit, note))
     return plan
 
 
@@ -275,8 +340,19 @@ def _typed(col: ExtraColumn, settings: Settings | None = None) -> str:
     cents = " / 100.0" if cfg is not None and cfg.unit == "cents" else ""
     return {"number": f"TRY_CAST({v} AS DOUBLE){cents}",
             "boolean": f"CAST(TRY_CAST({v} AS BOOLEAN) AS INTEGER)",
-            "date": dn(f"TRY_CAST({v} AS TIMESTAMP)"),
+            # a date in epoch time by its unit; else ISO, or epoch time per value (a configured ``kind: date``)
+            "date": dn(_epoch_moment(v, col.epoch) if col.epoch else any_moment(v)),
             "category": v}[col.kind] + f" AS {col.alias}"
+
+
+def _epoch_moment(text_sql: str, unit: str) -> str:
+    """SQL: the epoch ``unit`` value ``text_sql`` as a TIMESTAMP (UTC), NULL outside the dates
+    ``epoch_date`` accepts. Read as a number, not matched as text: Spark writes a DOUBLE as
+    ``1.6198272E9``, DuckDB as ``1619827200.0``."""
+    seconds = f"(TRY_CAST({text_sql} AS DOUBLE) / {1000.0 if unit == 'ms' else 1.0})"
+    lo, hi = _EPOCH_SECONDS
+    return (f"CASE WHEN {seconds} >= {lo} AND {seconds} < {hi} "
+            f"THEN CAST(make_timestamp(CAST({seconds} * 1000000 AS BIGINT)) AS TIMESTAMP) END")
 
 
 def _source_key(settings: Settings, table: str, canonical: str) -> str:

@@ -94,12 +94,20 @@ def slug(event_type: str) -> str:
 
 
 def family_key(event_type: str) -> str:
-    """What two spellings of one event type share: case folded, runs of spaces, '-' and '_' as one '_'.
+    """What two spellings of one event type share: case folded, surrounding spaces dropped, and runs of
+    spaces, '-' and '_' INSIDE the name as one '_'.
 
     "Song Played", "song_played", "song-played" and "SONG  PLAYED" are one event type (product-analytics
-    exports such as Segment, Amplitude and Mixpanel mix them); "song.played" is another.
+    exports such as Segment, Amplitude and Mixpanel mix them); "song.played" is another. Leading and
+    trailing '_' or '-' are part of the name, kept as they are: "_login" is not "login" (a leading
+    underscore marks a system or internal event, such as an auto-tracked "_session_start" or
+    "__heartbeat", and counting it as the user's "login" would mix the two), nor "-login" or "login_".
     """
-    return re.sub(r"[\s_-]+", "_", event_type.strip().casefold()).strip("_")
+    text = event_type.strip().casefold()
+    head = len(text) - len(text.lstrip("_-"))
+    tail = len(text) - len(text.rstrip("_-")) if head < len(text) else 0
+    inside = text[head:len(text) - tail]
+    return text[:head] + re.sub(r"[\s_-]+", "_", inside) + text[len(text) - tail:]
 
 
 def event_families(counts: dict[str, int], preferred: list[str] | tuple[str, ...] = ()) -> dict[str, dict[str, int]]:

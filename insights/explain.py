@@ -24,7 +24,7 @@ import pandas as pd
 from core.errors import ChurnwatchError
 from core.scores import history_accounts, history_dates, history_has_rows, history_profiles, history_rows
 from core.settings import Settings
-from core.store import connect
+from core.store import TABLE_ROWS, connect, has_table
 from core.vocabulary import LANGS, TIER_KEYS, TIERS, tier_label
 from features.contract import TABLES
 from features.pipeline import open_connection
@@ -112,6 +112,8 @@ class AccountView:
             oldest first, ending at ``as_of``.
         previous: the score before this one (``as_of``, ``health_score``, ``tier``) or None.
         profile: ``mrr`` (MRR of the terms in force at the as-of date) and CRM attributes.
+        from_table: scored from a flat table (``score --table``): there is no MRR column, so
+            MRR and the expected MRR loss are not "unknown" but not there at all.
     """
 
     account_id: str
@@ -127,6 +129,7 @@ class AccountView:
     previous: dict | None = None
     profile: dict = field(default_factory=dict)
     lang: str = "en"
+    from_table: bool = False
 
     @property
     def tier_label(self) -> str:
@@ -176,7 +179,7 @@ def _dates(values: pd.Series) -> pd.Series:
 
 def account_view(history: pd.DataFrame, account_id: str, settings: Settings, lang: str = "en",
                  profiles: pd.DataFrame | None = None, as_of: dt.date | None = None,
-                 trend_points: int = 26) -> AccountView:
+                 trend_points: int = 26, from_table: bool = False) -> AccountView:
     """The view of ``account_id`` on ``as_of`` (default: its latest score); pure.
 
     Args:
@@ -185,6 +188,7 @@ def account_view(history: pd.DataFrame, account_id: str, settings: Settings, lan
             grouped by account), so no call scans every account's rows.
         profiles: optional rows ``account_id, as_of`` + ``PROFILE_COLUMNS`` (``read_profiles``).
         trend_points: how many of the latest scores the trend keeps.
+        from_table: the score came from a flat table (``scored_from_table``): no MRR column.
 
     Raises:
         ViewError: the account has no score (on or before ``as_of``).
@@ -217,7 +221,7 @@ def account_view(history: pd.DataFrame, account_id: str, settings: Settings, lan
         playbook=playbook_for(last, settings, lang), model_version=str(last["model_version"]), trend=trend,
         previous=None if prev is None else {"as_of": prev["_d"], "health_score": int(prev["health_score"]),
                                             "tier": str(prev["tier"])},
-        profile=profile, lang=lang)
+        profile=profile, lang=lang, from_table=from_table)
 
 
 def _unknown_message(ids: list[str], account_id: str, as_of: dt.date | None = None) -> str:
@@ -254,6 +258,18 @@ def scoring_dates(store: Path) -> list[dt.date]:
     """The dates with scores, oldest first (``ViewError`` when there are none)."""
     with _open_scores(store) as con:
         return history_dates(con)
+
+
+def scored_from_table(store: Path, as_of: dt.date, account_id: str | None = None) -> bool:
+    """True when the scores of ``as_of`` (of ``account_id`` only, when given) came from a flat table:
+    ``score --table`` keeps their feature values in ``table_rows``, and a table has no MRR column."""
+    with connect(Path(store), read_only=True) as con:
+        if not has_table(con, TABLE_ROWS):
+            return False
+        cond, params = ("as_of = ?", [as_of]) if account_id is None else (
+            "as_of = ? AND account_id = ?", [as_of, str(account_id)])
+        return con.execute(f"SELECT count(*) FROM (SELECT 1 FROM {TABLE_ROWS} WHERE {cond} LIMIT 1)",
+                           params).fetchone()[0] > 0
 
 
 def read_scores(store: Path, *, accounts: list[str] | None = None, dates: list[dt.date] | None = None,
@@ -374,6 +390,7 @@ def load_account_view(store: Path, settings: Settings, account_id: str, lang: st
         with _open_scores(store) as con:
             ids = history_accounts(con)
         raise ViewError(_unknown_message(ids, account_id, as_of))
-    profiles = read_profiles(store, settings, accounts=[account_id], dates=[max(history["as_of"])])
+    day = max(history["as_of"])
+    profiles = read_profiles(store, settings, accounts=[account_id], dates=[day])
     return account_view(history, account_id, settings, lang, profiles=profiles, as_of=as_of,
-                        trend_points=trend_points)
+                        trend_points=trend_points, from_table=scored_from_table(store, day, account_id))

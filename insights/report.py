@@ -41,7 +41,7 @@ from markupsafe import Markup
 from core.files import atomic_write_text
 from core.progress import Reporter, StepCallback, track
 from core.settings import Settings
-from core.store import META, TABLE_ROWS, connect, feature_rows, has_table, read_horizon
+from core.store import META, connect, feature_rows, has_table, read_horizon
 from core.vocabulary import TIER_COLOURS, TIER_KEYS, TIER_RANK, tier_bands, tier_label
 from features.pipeline import open_connection
 from insights.explain import (
@@ -55,6 +55,7 @@ from insights.explain import (
     owner_label,
     read_profiles,
     read_scores,
+    scored_from_table,
     scoring_dates,
 )
 from training.reasons import contributions
@@ -381,7 +382,7 @@ def build_report(store: Path, settings: Settings, out: Path, *, lang: str = "en"
     history = read_scores(store, dates=[*before[-1:], as_of], columns=PORTFOLIO_COLUMNS)
     profiles = read_profiles(store, settings, dates=[as_of])
     frame = portfolio_frame(history, profiles, as_of, placeholder=strings["no_value"])
-    from_table, has_mrr = _scored_from_table(store, as_of), bool(frame["mrr"].notna().any())
+    from_table, has_mrr = scored_from_table(store, as_of), bool(frame["mrr"].notna().any())
     if from_table:
         strings = {**strings, **TABLE_STRINGS[lang]}
     unknown = [a for a in accounts or [] if a not in set(frame["account_id"])]
@@ -396,7 +397,7 @@ def build_report(store: Path, settings: Settings, out: Path, *, lang: str = "en"
     by_account = dict(tuple(trends.groupby("account_id")))
     profile_of = dict(tuple(profiles.groupby("account_id")))
     views = [account_view(by_account[a], a, settings, lang, profiles=profile_of.get(a), as_of=as_of,
-                          trend_points=trend_points) for a in page_ids]
+                          trend_points=trend_points, from_table=from_table) for a in page_ids]
     log.info("report: %d account pages", len(views))
     signals = raw_signals(settings, page_ids, as_of) if page_ids else None
     waterfalls = _waterfalls(store, bundle, page_ids, as_of, progress)
@@ -457,13 +458,6 @@ def _totals(frame: pd.DataFrame) -> dict:
             "high_risk": int((frame["tier"] == "high_risk").sum()),
             "mean_health": float(frame["health_score"].mean()),
             "no_mrr": int(frame["mrr"].isna().sum())}
-
-
-def _scored_from_table(store: Path, as_of: dt.date) -> bool:
-    """True when the scores of ``as_of`` came from a flat table (``score --table`` keeps its rows)."""
-    with connect(store, read_only=True) as con:
-        return has_table(con, TABLE_ROWS) and con.execute(
-            f"SELECT count(*) FROM (SELECT 1 FROM {TABLE_ROWS} WHERE as_of = ? LIMIT 1)", [as_of]).fetchone()[0] > 0
 
 
 def _horizon_days(store: Path) -> int | None:

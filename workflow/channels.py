@@ -4,7 +4,9 @@
 webhook: a header with the counts per tier, the MRR at risk and the expected loss, what the
 playbook says to do per tier, then one line per account ordered by expected MRR loss (then
 health): account (linked to its page), tier, health, MRR, expected loss, owner, due time (a date
-and time in UTC) and the top reason. A list longer than the channel allows ends with
+and time in UTC) and the top reason. When no account has an MRR (a flat table's scores, a store
+with no MRR column) the header counts customers and the lines leave MRR and expected loss out,
+rather than show "MRR at risk 0" and "MRR –". A list longer than the channel allows ends with
 "... and N more" and a link to the full list. ``per_account`` makes one message about one
 account, for webhooks configured with ``per_account``.
 
@@ -115,6 +117,8 @@ class _View:
         self.items, self.lang, self.now, self.books = ordered(items), lang, now, playbooks
         self.link_base, self.run_id = link_base, run_id
         self.full = full_list_link(link_base, run_id)
+        # no item with an MRR (a flat table's scores, a store with no MRR column): worded by customers
+        self.has_mrr = any(i.mrr is not None for i in items)
         self.mrr = sum(i.mrr for i in items if i.mrr is not None)
         self.loss = sum(i.expected_loss for i in items if i.expected_loss is not None)
         self.as_of = max((i.as_of for i in items), default=None)
@@ -126,10 +130,12 @@ class _View:
         return self.t("title", n=len(self.items))
 
     def summary(self) -> list[str]:
-        """Counts per tier, then MRR at risk and expected loss (plain words, nothing to escape)."""
+        """Counts per tier, then MRR at risk and expected loss, or the number of customers when no
+        item has an MRR (plain words, nothing to escape)."""
         tiers = " · ".join(f"{tier_label(k, self.lang)} {n}" for k, n in _tier_counts(self.items))
-        totals = self.t("summary", mrr=money(self.mrr), loss=money(self.loss),
-                        as_of=self.as_of.isoformat() if self.as_of else "—")
+        as_of = self.as_of.isoformat() if self.as_of else "—"
+        totals = (self.t("summary", mrr=money(self.mrr), loss=money(self.loss), as_of=as_of) if self.has_mrr else
+                  self.t("summary_no_mrr", n=len(self.items), as_of=as_of))
         return [tiers, totals]
 
     def todo(self) -> list[tuple[str, int, str, str]]:
@@ -142,9 +148,12 @@ class _View:
         return out
 
     def facts(self, item: ActionItem) -> list[str]:
-        """Tier, health, MRR, expected loss, owner, due (no user text but the owner, escaped by the caller)."""
-        return [tier_label(item.tier, self.lang), self.t("health", v=f"{item.health_score:.0f}"),
-                self.t("mrr", v=money(item.mrr)), self.t("loss", v=money(item.expected_loss))]
+        """Tier, health, MRR and expected loss (when any item has an MRR); the owner and due time are
+        added by the caller, which escapes them."""
+        facts = [tier_label(item.tier, self.lang), self.t("health", v=f"{item.health_score:.0f}")]
+        if self.has_mrr:
+            facts += [self.t("mrr", v=money(item.mrr)), self.t("loss", v=money(item.expected_loss))]
+        return facts
 
     def owner(self, item: ActionItem) -> str:
         return item.owner or self.t("unassigned")
@@ -300,7 +309,8 @@ def _generic(v: _View, webhook: Webhook, kind: str) -> GenericMessage:
     return GenericMessage(
         type=kind, run_id=v.run_id, webhook=webhook.name, lang=v.lang, generated_at=as_utc(v.now),
         title=v.title() if kind == "digest" else v.t("title_one", account=one_line(_who(v.items[0]))),
-        count=len(v.items), by_tier=dict(_tier_counts(v.items)), mrr_at_risk=v.mrr, expected_loss=v.loss,
+        count=len(v.items), by_tier=dict(_tier_counts(v.items)),
+        mrr_at_risk=v.mrr if v.has_mrr else None, expected_loss=v.loss if v.has_mrr else None,
         items=[_generic_item(v, i) for i in shown], more=len(v.items) - len(shown), full_list=v.full)
 
 

@@ -48,8 +48,9 @@ class GenericMessage(BaseModel):
     title: str
     count: int = Field(description="accounts that need action in this run")
     by_tier: dict[str, int]
-    mrr_at_risk: float
-    expected_loss: float
+    mrr_at_risk: float | None = Field(description="MRR of the accounts in the message; null when none has an "
+                                      "MRR (a flat table's scores, no MRR column)")
+    expected_loss: float | None = Field(description="their summed expected loss; null when none has an MRR")
     items: list[GenericItem] = Field(description="ordered by expected loss, then health")
     more: int = Field(0, description="accounts left out of items (see full_list)")
     full_list: str

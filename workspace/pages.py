@@ -65,7 +65,7 @@ def my_day(request: Request, user: CurrentUser):
     tasks = portfolio.tasks_in_scope(engine, scope, scores, lang)
     heading = {"csm": "my_accounts", "lead": "team_accounts", "admin": "all_accounts"}[user["role"]]
     return render(request, "my_day.html.j2", accounts=accounts, total=len(every), tasks=tasks[:MAX_ROWS],
-                  total_tasks=len(tasks), heading=heading,
+                  total_tasks=len(tasks), heading=heading, has_mrr=scores.has_mrr(lang),
                   published=scores.published.current() is not None, fmt_time=portfolio.fmt_time)
 
 
@@ -84,7 +84,7 @@ def account_page(request: Request, account_id: str, user: CurrentUser):
     if waterfall is not None:
         waterfall = charts.waterfall_chart(waterfall, request_lang(request), rec["reasons"] + rec["strengths"])
     return render(request, "account.html.j2", rec=rec, chart=chart, signals=signals, snapshot_as_of=snapshot_as_of,
-                  waterfall=waterfall,
+                  waterfall=waterfall, has_mrr=scores_of(request).has_mrr(request_lang(request)),
                   records=portfolio.account_records(engine, account_id), fmt_time=portfolio.fmt_time,
                   questions=QUESTIONS, reason_label=lambda key: reason_label(key, request_lang(request)) if key else "")
 

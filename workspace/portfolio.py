@@ -73,6 +73,7 @@ class Scores:
         self.published.bind(store, settings)
         self._parsed: dict[tuple[str, str], list[dict]] = {}
         self._signals: dict[tuple[str, str], tuple[str | None, list]] = {}
+        self._has_mrr: dict[str, bool] = {}  # run id -> any published MRR
         self._lock = threading.Lock()
 
     def all(self, lang: str) -> list[dict]:
@@ -87,6 +88,18 @@ class Scores:
                 rows = [json.loads(v) for v in snap.answers[lang].values()]
                 self._parsed = {key: rows, **{k: v for k, v in self._parsed.items() if k[0] == snap.run_id}}
         return rows
+
+    def has_mrr(self, lang: str) -> bool:
+        """Whether any published score has an MRR. None at all (a flat table's scores, a store with no
+        MRR column) means there is no MRR, not an unknown one: the pages leave MRR out then."""
+        snap = self.published.current()
+        if snap is None:
+            return False
+        found = self._has_mrr.get(snap.run_id)
+        if found is None:
+            found = any(r.get("mrr") is not None for r in self.all(lang))
+            self._has_mrr = {snap.run_id: found}
+        return found
 
     def one(self, account_id: str, lang: str) -> dict | None:
         snap = self.published.current()

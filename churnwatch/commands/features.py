@@ -115,10 +115,12 @@ def _print_spellings(spellings: dict[str, dict[str, int]]) -> None:
 
 
 def _print_profile(profile: dict) -> None:
-    """The company's own columns: which became features, which did not and why."""
+    """The company's own columns: which became features (with how a date in epoch time, or a number
+    that looks like one, was decided), which did not and why."""
     if profile["used"]:
         console.print("own columns as profile features: " + ", ".join(
-            f"{c['table']}.{c['column']} -> {c['feature']} ({c['kind']})" for c in profile["used"]))
+            f"{c['table']}.{c['column']} -> {c['feature']} ({c['kind']}" + (f"; {c['note']}" if c.get("note") else "")
+            + ")" for c in profile["used"]), markup=False)
     unused = [c for c in profile["unused"] if not c["reason"].startswith("contract column")]
     if not unused:
         return

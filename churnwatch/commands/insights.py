@@ -63,9 +63,12 @@ def explain(account_id: str, store: Path | None = None, home: Path | None = None
         f" ({view.health_change:+d} {L['since']} {view.previous['as_of']})")
     # every value from the data or the config is escaped: "[Team A]" is a name, not Rich markup
     p = {k: escape(str(v)) if v not in (None, "") else "-" for k, v in view.profile.items()}
+    # a flat table has no MRR column: say so instead of "MRR -" (which reads as an unknown amount)
+    money = (L["no_mrr"] if view.from_table and view.mrr is None else
+             f"{L['mrr']} {_money(view.mrr)}  {L['loss']} [bold]{_money(view.expected_mrr_loss)}[/]")
     head = (f"[bold]{escape(view.account_id)}[/]  [{colour} bold]{view.tier_label}[/]  {L['health']} "
             f"[bold]{view.health_score}[/]{change}  {L['probability']} [bold]{view.churn_probability:.1%}[/]\n"
-            f"{L['mrr']} {_money(view.mrr)}  {L['loss']} [bold]{_money(view.expected_mrr_loss)}[/]  "
+            f"{money}  "
             f"{L['csm']} {p.get('csm', '-')}  {L['segment']} {p.get('segment', '-')}  "
             f"{L['industry']} {p.get('industry', '-')}  {L['region']} {p.get('region', '-')}\n"
             f"[dim]{L['as_of']} {view.as_of}  {L['model']} {escape(view.model_version)}[/]")
@@ -226,7 +229,8 @@ def register(app: typer.Typer) -> None:
 
 _EXPLAIN_EN = {
     "title": "churnwatch explain", "health": "health", "probability": "churn probability", "mrr": "MRR",
-    "loss": "expected MRR loss", "csm": "CSM", "segment": "segment", "industry": "industry", "region": "region",
+    "loss": "expected MRR loss", "no_mrr": "no MRR column (flat table)", "csm": "CSM", "segment": "segment",
+    "industry": "industry", "region": "region",
     "as_of": "as of", "model": "model version", "since": "since", "trend": "health trend", "scores": "scores",
     "tier": "tier", "reasons": "Why: risk signals (actual values)", "strengths": "Strengths",
     "signal": "signal", "text": "reason", "value": "feature = value", "contribution": "log-odds", "none": "none",
@@ -234,7 +238,8 @@ _EXPLAIN_EN = {
 }
 _EXPLAIN_ZH = {
     "title": "客户风险解读", "health": "健康分", "probability": "流失概率", "mrr": "月经常性收入",
-    "loss": "预期收入损失", "csm": "客户成功经理", "segment": "客户分级", "industry": "行业", "region": "地区",
+    "loss": "预期收入损失", "no_mrr": "无月经常性收入列（表格数据）", "csm": "客户成功经理", "segment": "客户分级",
+    "industry": "行业", "region": "地区",
     "as_of": "评分日期", "model": "模型版本", "since": "较", "trend": "健康分趋势", "scores": "次评分",
     "tier": "风险等级", "reasons": "原因：风险信号（实际数值）", "strengths": "优势", "signal": "信号",
     "text": "原因", "value": "特征 = 数值", "contribution": "对数几率", "none": "无", "playbook": "应对方案",

@@ -184,3 +184,73 @@ def test_profile_queries_transpile_to_spark_sql():
 def test_a_config_key_naming_no_column_is_a_config_error(tmp_path):
     with pytest.raises(ConfigError, match="profile.exclude: 'npss' is not a column of accounts"):
         build(tmp_path, profile=ProfileSettings(exclude=["npss"]))
+
+
+def _epoch(day: T | D, unit: str = "s") -> int:
+    moment = day if isinstance(day, T) else T(day.year, day.month, day.day)
+    return int(pd.Timestamp(moment, tz="UTC").timestamp()) * (1000 if unit == "ms" else 1)
+
+
+@pytest.mark.parametrize("fmt", ["parquet", "csv"])
+def test_own_columns_in_epoch_time_become_days_since_only_when_name_and_values_say_date(tmp_path, fmt):
+    """A date given in Unix epoch seconds or milliseconds (a billing or analytics export) is "days
+    since" like an ISO date; a number stays a number unless its name AND every value say date."""
+    acc = accounts()
+    acc["signup_ts"] = [_epoch(D(2021, 5, 1)), _epoch(T(2023, 12, 31, 12)), _epoch(D(2024, 3, 15)), None]
+    acc["firstOrderAt"] = [_epoch(D(2022, 1, 1), "ms"), _epoch(D(2022, 6, 1), "ms"),
+                           _epoch(D(2023, 1, 1), "ms"), _epoch(D(2024, 1, 15), "ms")]
+    acc["household_size"] = [2, 4, 1, 3]
+    acc["ref_code"] = [1_500_000_000, 1_600_000_000, 1_650_000_000, 1_700_000_000]  # epoch-like, not a date
+    acc["signup_year"] = [2019, 2020, 2021, 2022]  # a date word, but not epoch values
+    acc["session_seconds"] = [1_600_000_000, 1_600_000_100, 1_600_000_200, 1_600_000_300]  # a duration's name
+    acc["last_login_at"] = [_epoch(D(2024, 1, 2)), 0, _epoch(D(2024, 1, 9)), _epoch(D(2023, 11, 5))]  # one is no date
+    sub = subscriptions()
+    sub["signed_at_ms"] = [_epoch(D(2022, 12, 20), "ms"), _epoch(D(2024, 2, 25), "ms"),
+                           *[_epoch(D(2022, 12, 1), "ms")] * 3]
+    data = write_tables(tmp_path / "data", {"accounts": acc, "subscriptions": sub, "events": events()}, fmt=fmt)
+    result = build_snapshots(data, settings(data_end=D(2024, 12, 31)), tmp_path / "s.duckdb", as_of=AS_OF)
+    df = read_snapshots(tmp_path / "s.duckdb").set_index(["account_id", "as_of"])
+
+    kinds = {c.column: (c.kind, c.epoch) for c in result.profile.used}
+    assert kinds["signup_ts"] == ("date", "s") and kinds["firstOrderAt"] == ("date", "ms")
+    assert kinds["signed_at_ms"] == ("date", "ms")
+    for plain in ("household_size", "ref_code", "signup_year", "session_seconds", "last_login_at", "nps"):
+        assert kinds[plain] == ("number", None), plain
+    assert at(df, "a1", AS_OF[1])["signup_ts"] == (AS_OF[1] - D(2021, 5, 1)).days
+    assert at(df, "a2", AS_OF[0])["signup_ts"] == (AS_OF[0] - D(2023, 12, 31)).days  # 12:00 UTC: that day
+    assert pd.isna(at(df, "a3", AS_OF[0])["signup_ts"])  # 2024-03-15: not yet
+    assert at(df, "a3", AS_OF[1])["signup_ts"] == (AS_OF[1] - D(2024, 3, 15)).days
+    assert pd.isna(at(df, "a4", AS_OF[1])["signup_ts"])
+    assert at(df, "a4", AS_OF[0])["firstorderat"] == (AS_OF[0] - D(2024, 1, 15)).days
+    assert at(df, "a1", AS_OF[0])["signed_at_ms"] == (AS_OF[0] - D(2022, 12, 20)).days  # the term started 2023-01
+    assert at(df, "a1", AS_OF[1])["signed_at_ms"] == (AS_OF[1] - D(2024, 2, 25)).days  # the term started 2024-03
+    assert at(df, "a2", AS_OF[1])["household_size"] == 4 and at(df, "a4", AS_OF[1])["ref_code"] == 1_700_000_000
+    assert result.catalogue["signup_ts"].unit == "days"
+
+    # the decision is what `features` prints about own columns
+    notes = {c["column"]: c["note"] for c in result.summary()["profile_columns"]["used"]}
+    assert notes["signup_ts"] == "from epoch seconds: its name and every value say date"
+    assert notes["firstOrderAt"] == "from epoch milliseconds: its name and every value say date"
+    for looks_like in ("ref_code", "session_seconds"):
+        assert notes[looks_like].startswith("kept a number: its values look like epoch seconds but its name does "
+                                            "not say date"), looks_like
+    assert notes["last_login_at"] == "kept a number: its name says date but only 3 of 4 values are epoch seconds " \
+                                     "of a date in 1973-2099"
+    assert notes["household_size"] == notes["signup_year"] == notes["nps"] == ""
+
+
+def test_a_configured_kind_overrides_the_epoch_decision(tmp_path):
+    acc = accounts()
+    acc["ref_code"] = [_epoch(D(2021, 5, 1)), _epoch(D(2022, 5, 1)), _epoch(D(2023, 5, 1)), _epoch(D(2020, 5, 1))]
+    acc["created_at"] = [_epoch(D(2021, 5, 1))] * 4
+    data = write_tables(tmp_path / "data", {"accounts": acc, "subscriptions": subscriptions(), "events": events()})
+    profile = ProfileSettings(columns={"ref_code": ProfileColumn(kind="date"),
+                                       "created_at": ProfileColumn(kind="number")})
+    result = build_snapshots(data, settings(data_end=D(2024, 12, 31), profile=profile), tmp_path / "s.duckdb",
+                             as_of=AS_OF)
+    df = read_snapshots(tmp_path / "s.duckdb").set_index(["account_id", "as_of"])
+    assert at(df, "a2", AS_OF[1])["ref_code"] == (AS_OF[1] - D(2022, 5, 1)).days
+    assert at(df, "a2", AS_OF[1])["created_at"] == _epoch(D(2021, 5, 1))
+    notes = {c.column: c.note for c in result.profile.used}
+    assert notes["ref_code"] == "date as configured (profile.columns)"
+    assert notes["created_at"] == "number as configured (profile.columns)"

@@ -10,7 +10,7 @@ import duckdb
 
 from core.settings import EventRoles, Settings
 from features.pipeline import build_snapshots
-from features.spec import event_families, family_key
+from features.spec import build_catalogue, event_families, family_key
 from tests.tiny import D, write_tables
 
 AS_OF = D(2024, 6, 1)
@@ -43,6 +43,23 @@ def test_family_key_and_name():
                    "song.played": {"song.played": 1}}
     # a spelling named in event_roles wins, even when the data never uses it
     assert list(event_families({"Login": 3, "LOGIN": 1}, ["login"])) == ["login"]
+
+
+def test_leading_and_trailing_separators_are_part_of_the_name():
+    """Only case, surrounding spaces and the separators INSIDE a name are folded: "_login" (a system
+    or internal event) is not the user's "login", nor is "login_" or "-login"."""
+    keys = {family_key(s) for s in ("login", "_login", "-login", "login_", "__login", "login-")}
+    assert len(keys) == 6
+    assert family_key(" _Session Start ") == family_key("_session-start") == family_key("_SESSION__START")
+    assert family_key("__heartbeat__") == "__heartbeat__" and family_key("_-_") == "_-_"
+    fam = event_families({"login": 5, "Login": 1, "_login": 3, "login_": 2})
+    assert fam == {"_login": {"_login": 3}, "login": {"login": 5, "Login": 1}, "login_": {"login_": 2}}
+    # a family named in event_roles takes only its own spellings, not the underscored system event
+    assert event_families({"Login": 3, "_login": 4}, ["login"]) == {"_login": {"_login": 4}, "login": {"Login": 3}}
+    # both keep their own feature family; the shared slug gets the numeric suffix
+    cat = build_catalogue(["_login", "login"])
+    assert cat["evt_login_30d"].params["event_type"] == "_login"
+    assert cat["evt_login2_30d"].params["event_type"] == "login"
 
 
 def test_one_family_per_event_type(tmp_path):

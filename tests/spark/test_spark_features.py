@@ -192,3 +192,23 @@ def test_a_temp_table_is_a_parquet_stage_read_back_and_close_removes_it(spark, t
     assert not (tmp_path / "staging").exists()
     assert not {"s1", "v1"} & {t.name for t in spark.catalog.listTables()}
     spark.catalog.dropTempView("raw")
+
+
+def test_own_columns_with_iso_and_epoch_dates_build_the_same_on_spark(spark, tmp_path):
+    """A company's own columns (an ISO date, a date in epoch seconds, a number, a subscriptions
+    column) build the same snapshots on Spark as on DuckDB. The raw-date SQL (``features.epoch``)
+    used ``regexp_full_match``, which Spark lacks: any own subscriptions column stopped a Spark build."""
+    from tests.features.test_profile_columns import AS_OF as OWN_AS_OF
+    from tests.features.test_profile_columns import _epoch, accounts, events, subscriptions
+
+    acc = accounts()
+    acc["signup_ts"] = [_epoch(D(2021, 5, 1)), _epoch(D(2023, 12, 31)), _epoch(D(2024, 3, 15)), None]
+    data = write_tables(tmp_path / "own", {"accounts": acc, "subscriptions": subscriptions(), "events": events()})
+    s = settings(data_end=D(2024, 12, 31))
+    duck = build_snapshots(data, s, tmp_path / "duck.duckdb", as_of=OWN_AS_OF)
+    build_snapshots(data, s, tmp_path / "spark.duckdb", as_of=OWN_AS_OF, engine="spark", master="local[2]")
+    kinds = {c.column: c.kind for c in duck.profile.used}
+    assert kinds["signup_ts"] == kinds["founded_on"] == "date" and kinds["contract_type"] == "category"
+    a, b = (read_snapshots(tmp_path / f"{e}.duckdb").sort_values(["account_id", "as_of"]) for e in ("duck", "spark"))
+    assert a["signup_ts"].notna().sum() == 5 and a["contract_type"].notna().all()
+    assert_same_rows(a, b)

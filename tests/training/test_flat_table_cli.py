@@ -66,6 +66,10 @@ def test_table_model_train_promote_score_explain_report(tmp_path, table, cli):
     text = flat(explained.stdout)
     assert top in text and "as of 2026-03-31" in text and "model version 1" in text
     assert any(f"{c} = " in text for c in ("contract", "tenure_months", "monthly_charges", "support_calls"))
+    # a table has no MRR column: said so, not shown as an unknown amount ("MRR -")
+    assert "no MRR column (flat table)" in text and "MRR -" not in text and "expected MRR loss" not in text
+    zh = flat(cli(home, "explain", top, "--lang", "zh-CN").stdout)
+    assert "无月经常性收入列（表格数据）" in zh and "月经常性收入 -" not in zh and "预期收入损失" not in zh
 
     report = cli(home, "report", "--top", "2", "--out", str(tmp_path / "report.html"))
     assert report.returncode == 0, report.stderr

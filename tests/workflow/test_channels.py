@@ -286,3 +286,29 @@ def test_run_id_and_now_may_be_left_out():
     assert "(overdue)" in md and "[full list](https://cw.example.com/alerts)" in md
     signed_now = digest(hook("generic", secret="k"), [item], "en", LINK)
     assert verify("k", signed_now.headers, signed_now.body)
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_a_digest_without_any_mrr_counts_customers_in_both_languages(fmt):
+    """Scores with no MRR at all (a flat table's, a store with no MRR column): no "MRR at risk 0"
+    and no "MRR –" per line, but the number of customers; lowest health first."""
+    items = [dataclasses.replace(i, mrr=None, expected_loss=None) for i in make_items(12)]
+    for lang, words, gone in (
+            ("en", "no MRR known: 12 customers, lowest health first · scored 2025-12-22",
+             ("MRR at risk", "MRR –", "expected loss")),
+            ("zh-CN", "无已知 MRR：12 个客户，健康分最低的在前 · 评分日期 2025-12-22",
+             ("风险 MRR", "MRR –", "预计损失"))):
+        body = digest(hook(fmt, lang=lang), items, None, LINK, "r1", NOW).body
+        if fmt == "generic":
+            raw = json.loads(body)
+            assert raw["mrr_at_risk"] is None and raw["expected_loss"] is None and raw["count"] == 12
+            continue
+        text = markdown_of(body) if fmt != "slack" else slack_text(body)
+        assert words in text
+        assert not [w for w in gone if w in text], text
+        healths = [float(h) for h in re.findall(r"(?:health|健康分) (\d+)", text)]
+        assert healths == sorted(healths) and len(healths) >= 5
+    one = markdown_of(per_account(hook("wecom"), items[0], "en", LINK, "r1", NOW).body)
+    assert "MRR" not in one and "expected loss" not in one
+    with_mrr = markdown_of(digest(hook("wecom"), make_items(12), "en", LINK, "r1", NOW).body)
+    assert "MRR at risk" in with_mrr and "no MRR known" not in with_mrr

@@ -210,3 +210,30 @@ def test_logged_interventions_join_the_imported_ones_for_the_closed_loop(home, t
     both = interventions_of_home(home, imported)
     assert both["account_id"].tolist() == ["x", "acme"]
     assert both["occurred_at"].tolist() == [pd.Timestamp("2026-01-05 10:00"), pd.Timestamp("2026-11-11 08:30")]
+
+
+def test_a_store_without_mrr_leaves_mrr_out_of_my_day_and_the_account_page(home):
+    """Scores with no MRR at all (a flat table's, a store with no MRR column) show "no MRR column",
+    not "MRR –" and "Expected MRR loss –", in English and Chinese."""
+    import duckdb
+    from fastapi.testclient import TestClient
+
+    from core.settings import Settings
+    from serving.published import publish_scores
+    from tests.workspace.conftest import sign_in
+    from workspace.app import build_app
+
+    store = home / "store.duckdb"
+    with duckdb.connect(str(store)) as con:
+        con.execute("UPDATE snapshots SET mrr = NULL")
+    publish_scores(store, Settings())
+    with TestClient(build_app(home, Settings())) as ana:
+        assert sign_in(ana, "ana@example.com").status_code == 303
+        for lang, no_mrr in (("en", "no MRR column"), ("zh-CN", "无月经常性收入列")):
+            ana.post("/lang", data={"lang": lang, "csrf_token": token_of(ana.get("/").text)})
+            mrr, loss = TEXTS["mrr"][lang != "en"], TEXTS["expected_loss"][lang != "en"]
+            page = Dom(ana.get("/accounts/acme").text)
+            assert no_mrr in page.texts and f"{mrr} –" not in page.text and loss not in page.text
+            day = Dom(ana.get("/").text)
+            heads = [x for x in day.texts if x in (mrr, loss)]
+            assert heads == [] and "acme" in day.text
