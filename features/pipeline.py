@@ -15,9 +15,9 @@ from pathlib import Path
 import duckdb
 
 from core.engine import store_error, while_held
-from core.errors import ChurnwatchError, DataContractError
+from core.errors import ChurnwatchError, DataContractError, StoreError
 from core.settings import Settings
-from core.store import SnapshotMeta, source_for_store, write_snapshots
+from core.store import SnapshotMeta, connect, read_meta, source_for_store, write_snapshots
 from features.profile import ProfilePlan, discover_profile
 from features.snapshots import build_feature_tables, event_types
 from features.sources import Source, first_line, load_raw_tables, open_source, source_spec
@@ -97,11 +97,23 @@ def prepare(source: Source | str | Path, settings: Settings, con: duckdb.DuckDBP
     return report, loaded
 
 
+def stored_plan(store: Path) -> ProfilePlan | None:
+    """The own-column plan of the store's latest build; None for a new store or one built before plans."""
+    if not store.exists():
+        return None
+    try:
+        with connect(store, read_only=True) as con:
+            profile = read_meta(con).profile
+    except StoreError:
+        return None
+    return ProfilePlan.from_dict(profile) if profile else None
+
+
 def build_snapshots(source: Source | str | Path, settings: Settings, store: Path,
                     as_of: list[dt.date] | None = None, progress: Progress | None = None,
                     threads: int | None = None, general_windows: bool = False,
                     home: Path | None = None, engine: str = "duckdb", master: str | None = None,
-                    parquet: Path | None = None) -> BuildResult:
+                    parquet: Path | None = None, from_scratch: bool = False) -> BuildResult:
     """Build snapshots for ``as_of`` (default: the weekly schedule) and write them to ``store``.
 
     ``general_windows`` forces the general event-window path (tests compare the two).
@@ -113,6 +125,10 @@ def build_snapshots(source: Source | str | Path, settings: Settings, store: Path
     partitioned by as-of date into ``parquet`` (default ``<store>.snapshots/``) as well as
     into the store; loading and the contract checks stay here, shared.
 
+    The kinds of the company's own columns the store's plan decided are kept (a model is fed
+    the kinds it was trained with, ``features.profile``) unless ``from_scratch``; a build of
+    some dates (``as_of``) adds no new own column to the stored snapshots.
+
     Raises:
         DataContractError: bad input (see ``features/validate.py``), or an as-of date
             after the data end (its features would need data that does not exist).
@@ -122,6 +138,7 @@ def build_snapshots(source: Source | str | Path, settings: Settings, store: Path
     t0 = time.perf_counter()
     src = source if not isinstance(source, str | Path) else open_source(source)
     recorded = source_for_store(source_spec(source), home or store.parent)
+    kept = None if from_scratch else stored_plan(store)
     con = open_connection(threads)
     run = con  # where terms, spine and features are computed: DuckDB itself, or Spark
     try:
@@ -151,9 +168,12 @@ def build_snapshots(source: Source | str | Path, settings: Settings, store: Path
         types = list(report.event_families) if run is con and ev_rep and not ev_rep.set_aside else \
             event_types(run, "clean_events")
         taken = set(build_catalogue(types).names)
-        plan = discover_profile(con, loaded, settings, taken)
+        plan = discover_profile(con, loaded, settings, taken, kept, add_new=as_of is None)
         for c in plan.unused:
             log.info("%s.%s not used as a feature: %s", c.table, c.column, c.reason)
+        for line in plan.changed():
+            log.warning("own column %s", line)
+            say(f"own column {line}")
         catalogue, statements = build_feature_tables(run, settings, general=general_windows,
                                                      profile=plan, absent=report.absent_inputs(),
                                                      progress=progress, types=types,

@@ -14,6 +14,11 @@ A subscriptions column gives the value of the latest term started on or before `
 Every column not used (a contract column, free text, id-like, too many categories, all
 null, an export-time status, excluded in the config) is listed with its reason in
 ``ProfilePlan.unused``: printed by ``churnwatch features`` and kept in the store.
+
+Once the store holds a plan, later builds into it (``score --data``, a later ``features`` on new
+data) keep the kinds it decided (``kept``): a model is fed the kinds it was trained with. A column
+the new values alone would decide otherwise keeps its stored kind, and its note says so; only
+``churnwatch features --from-scratch`` or ``profile.columns.<column>.kind`` decide again.
 """
 
 from __future__ import annotations
@@ -36,6 +41,15 @@ PROFILE_TABLES = ("accounts", "subscriptions")
 PREFIX = {"accounts": "acct", "subscriptions": "sub"}
 #: Snapshot columns that are not features; a feature may not take these names.
 RESERVED = frozenset({"account_id", "as_of", "churn_label", "labelled", "tn"})
+#: How a note or reason starts / what it holds when the store's plan decided, not this data
+KEPT = "kept as the store's plan decided"
+AGAIN = "`churnwatch features --from-scratch` decides again"
+#: Why a build of some dates leaves out a column the stored snapshots do not have
+NOT_STORED = "not a column of the stored snapshots"
+#: Reasons for not using a column that come from the config, the column's name or the stored snapshots,
+#: not its values: decided again on every build (a changed config is the user's word)
+_CONFIG_REASONS = ("contract column", "mapped to the contract column", "excluded in", "id-like (name)",
+                   "export-time state", NOT_STORED)
 #: Text longer than this on average is free text, not a category.
 FREE_TEXT_CHARS = 40
 
@@ -98,6 +112,17 @@ class ProfilePlan:
 
     def of(self, table: str) -> list[ExtraColumn]:
         return [c for c in self.used if c.table == table]
+
+    @classmethod
+    def from_dict(cls, d: dict) -> ProfilePlan:
+        """The plan ``to_dict`` wrote (kept in the store's metadata)."""
+        return cls(used=[ExtraColumn(**c) for c in d.get("used", [])],
+                   unused=[UnusedColumn(**c) for c in d.get("unused", [])])
+
+    def changed(self) -> list[str]:
+        """The columns whose stored decision was kept although this data alone would decide otherwise."""
+        return [f"{c.table}.{c.column}: {c.note}" for c in self.used if c.note.startswith(KEPT)] + \
+            [f"{c.table}.{c.column}: {c.reason}" for c in self.unused if KEPT in c.reason]
 
 
 def _key(table: str, column: str) -> str:
@@ -249,12 +274,41 @@ def _check_config_keys(con: duckdb.DuckDBPyConnection, loaded: list[str], settin
                                   "column is written subscriptions.<column>)")
 
 
+def _described(kind: Kind | None, unit: str | None, reason: str) -> str:
+    if kind is None:
+        return f"not used ({reason})"
+    return f"{kind} (epoch {'seconds' if unit == 's' else 'milliseconds'})" if unit else kind
+
+
+def _keep(kept: ProfilePlan, table: str, column: str, kind: Kind | None, unit: str | None, note: str,
+          reason: str) -> tuple[ExtraColumn | None, Kind | None, str | None, str, str]:
+    """(stored column, kind, unit, note, reason) of a column the stored plan decided on its values;
+    the fresh decision when it did not decide it (a new column, or one its config or name ruled out)."""
+    stored = next((c for c in kept.used if (c.table, c.column) == (table, column)), None)
+    if stored is not None:
+        if (stored.kind, stored.epoch) == (kind, unit):
+            return stored, kind, unit, note, reason
+        fresh = _described(kind, unit, reason)
+        return stored, stored.kind, stored.epoch, (f"{KEPT}: {_described(stored.kind, stored.epoch, '')}; this "
+                                                   f"data alone would make it {fresh}; {AGAIN}"), ""
+    out = next((c for c in kept.unused if (c.table, c.column) == (table, column)), None)
+    if out is None or out.reason.startswith(_CONFIG_REASONS) or kind is None:
+        return None, kind, unit, note, reason
+    first = out.reason.split(f"; {KEPT}")[0]
+    return None, None, None, "", (f"{first}; {KEPT}: not used; this data alone would make it "
+                                  f"{_described(kind, unit, '')}; {AGAIN}")
+
+
 def discover_profile(con: duckdb.DuckDBPyConnection, loaded: list[str], settings: Settings,
-                     taken: set[str]) -> ProfilePlan:
+                     taken: set[str], kept: ProfilePlan | None = None, add_new: bool = True) -> ProfilePlan:
     """Classify every column of ``raw_accounts`` / ``raw_subscriptions``.
 
     ``taken`` are the catalogue's feature names (an own column that collides gets a
-    ``acct_`` / ``sub_`` prefix).
+    ``acct_`` / ``sub_`` prefix). ``kept`` is the store's plan: a column it decided by its
+    values (a kind, or not used for its values) keeps that decision and its feature name,
+    unless ``profile.columns.<column>.kind`` is configured; the note (or reason) says when
+    this data alone would decide otherwise. ``add_new=False`` (a build of some dates into
+    stored snapshots, whose columns are fixed) leaves out a column ``kept`` did not use.
 
     Raises:
         ConfigError: a configured feature name collides with an existing one, or a
@@ -276,18 +330,28 @@ def discover_profile(con: duckdb.DuckDBPyConnection, loaded: list[str], settings
             excluded, cfg = _config_for(settings, table, column)
             reason = _unused_reason(table, column, canonical, excluded, cfg)
             kind: Kind | None = None
-            unit, note = None, ""
+            unit, note, stored = None, "", None
             if reason is None:
                 kind, reason = infer_kind(con, table, column, source_type, settings.profile.max_categories)
                 if kind == "number":
                     unit, note = epoch_date(con, table, column)
                     kind = "date" if unit else kind
-                if cfg is not None and cfg.kind and reason != "all null" and cfg.kind != kind:
-                    kind, unit, note = cfg.kind, None, f"{cfg.kind} as configured (profile.columns)"
+                if cfg is not None and cfg.kind:
+                    if reason != "all null" and cfg.kind != kind:
+                        kind, unit, note = cfg.kind, None, f"{cfg.kind} as configured (profile.columns)"
+                elif kept is not None:
+                    stored, kind, unit, note, reason = _keep(kept, table, column, kind, unit, note, reason)
+            if kind is not None and stored is None and kept is not None and not add_new:
+                kind, reason = None, (f"{NOT_STORED} (new since they were built): "
+                                      "`churnwatch features` for all dates adds it")
             if kind is None:
                 plan.unused.append(UnusedColumn(table, column, reason))
                 continue
-            name = _feature_name(table, column, cfg, names, keywords)
+            if stored is not None and not (cfg is not None and cfg.name) and stored.feature not in names \
+                    and stored.feature not in RESERVED:
+                name = stored.feature  # the model knows it by that name
+            else:
+                name = _feature_name(table, column, cfg, names, keywords)
             names.add(name)
             plan.used.append(ExtraColumn(table, column, kind, name, f"x{len(plan.used)}", unit, note))
     return plan

@@ -67,6 +67,10 @@ def features(
     parquet: Annotated[Path | None, typer.Option("--parquet", help="--engine spark: folder of the snapshots as "
                                                  "Parquet partitioned by as-of date (default <store>.snapshots)"
                                                  )] = None,
+    from_scratch: Annotated[bool, typer.Option("--from-scratch", help="decide the kind of every own column "
+                                               "(number, category, date) again from this data (default: keep "
+                                               "the kinds the store's plan decided, which its model was "
+                                               "trained with)")] = False,
 ) -> None:
     """Build point-in-time snapshots (features + labels) into the store (--engine spark: with PySpark,
     also as Parquet partitioned by as-of date)."""
@@ -83,7 +87,8 @@ def features(
         spark_session(master)  # before the source is read: a spark-catalog:// source reads through it
     with steps() as say:
         result = build_snapshots(source, settings, target, as_of=parse_dates(as_of), progress=say, home=h.root,
-                                 engine=Engine(engine).value, master=master, parquet=parquet)
+                                 engine=Engine(engine).value, master=master, parquet=parquet,
+                                 from_scratch=from_scratch)
     summary = result.summary()
     write_summary(h.run_summary, summary)
     s = summary["snapshots"]

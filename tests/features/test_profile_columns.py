@@ -254,3 +254,61 @@ def test_a_configured_kind_overrides_the_epoch_decision(tmp_path):
     notes = {c.column: c.note for c in result.profile.used}
     assert notes["ref_code"] == "date as configured (profile.columns)"
     assert notes["created_at"] == "number as configured (profile.columns)"
+
+
+def test_later_builds_keep_the_kinds_the_stored_plan_decided(tmp_path):
+    """A model is fed the kinds it was trained with: a build into a store that holds a plan (``score
+    --data``, a later ``features``) keeps each own column's stored kind, says when this data alone would
+    decide otherwise, and adds no new column to stored snapshots; ``from_scratch`` decides again."""
+    from features.profile import KEPT
+
+    s = settings(data_end=D(2024, 12, 31), profile=ProfileSettings(max_categories=3))
+    first = accounts()
+    first["signup_ts"] = [_epoch(D(2021, 5, 1)), _epoch(D(2022, 5, 1)), _epoch(D(2023, 5, 1)), _epoch(D(2020, 5, 1))]
+    later = first.copy()
+    later["plan_family"] = ["pro", "basic", "team", "enterprise"]  # 4 values > 3: alone, not a category
+    later["signup_ts"] = [_epoch(D(2021, 5, 1)), 7, _epoch(D(2023, 5, 1)), _epoch(D(2020, 5, 1))]  # one odd value
+    later["loyalty_points"] = [1.0, 2.0, 3.0, 4.0]  # a column the stored snapshots do not have
+    tables = {"subscriptions": subscriptions(), "events": events()}
+    data1 = write_tables(tmp_path / "d1", {"accounts": first, **tables})
+    data2 = write_tables(tmp_path / "d2", {"accounts": later, **tables})
+    store = tmp_path / "s.duckdb"
+    trained = build_snapshots(data1, s, store, as_of=[AS_OF[0]])
+    kinds = {c.column: (c.kind, c.epoch) for c in trained.profile.used}
+    assert kinds["plan_family"] == ("category", None) and kinds["signup_ts"] == ("date", "s")
+
+    scored = build_snapshots(data2, s, store, as_of=[AS_OF[1]])
+    used = {c.column: c for c in scored.profile.used}
+    assert (used["plan_family"].kind, used["signup_ts"].kind, used["signup_ts"].epoch) == ("category", "date", "s")
+    assert used["plan_family"].note.startswith(KEPT) and "would make it not used (id-like" in used["plan_family"].note
+    assert used["signup_ts"].note == (f"{KEPT}: date (epoch seconds); this data alone would make it number; "
+                                      "`churnwatch features --from-scratch` decides again")
+    assert "nps" in used and used["nps"].note == ""  # decided the same: nothing to say
+    assert [line.split(":")[0] for line in scored.profile.changed()] == ["accounts.plan_family", "accounts.signup_ts"]
+    reasons = {c.column: c.reason for c in scored.profile.unused}
+    assert reasons["loyalty_points"].startswith("not a column of the stored snapshots")
+    assert [c.name for c in scored.catalogue.features] == [c.name for c in trained.catalogue.features]
+    df = read_snapshots(store).set_index(["account_id", "as_of"])
+    assert at(df, "a4", AS_OF[1])["plan_family"] == "enterprise"
+    assert at(df, "a3", AS_OF[1])["signup_ts"] == (AS_OF[1] - D(2023, 5, 1)).days
+    assert pd.isna(at(df, "a2", AS_OF[1])["signup_ts"])  # 7 is no date: unknown, not 7 days or 7
+    with connect(store, read_only=True) as con:
+        assert read_meta(con).profile == scored.profile.to_dict()
+
+    full = build_snapshots(data2, s, store)  # a later `features`: the kinds stay, a new column is added
+    kinds = {c.column: c.kind for c in full.profile.used}
+    assert kinds["plan_family"] == "category" and kinds["signup_ts"] == "date" and kinds["loyalty_points"] == "number"
+
+    again = build_snapshots(data2, s, store, from_scratch=True)
+    kinds = {c.column: (c.kind, c.epoch) for c in again.profile.used}
+    assert "plan_family" not in kinds and kinds["signup_ts"] == ("number", None)
+    assert again.profile.changed() == []
+
+    # a stored "not used" decided by the values stays so; the config's word is taken at once
+    back = build_snapshots(data1, s, store)
+    reasons = {c.column: c.reason for c in back.profile.unused}
+    assert reasons["plan_family"].startswith("id-like (a different value on every row); " + KEPT)
+    configured = settings(data_end=D(2024, 12, 31), profile=ProfileSettings(
+        max_categories=3, columns={"signup_ts": ProfileColumn(kind="date")}))
+    told = build_snapshots(data2, configured, store)
+    assert {c.column: c.kind for c in told.profile.used}["signup_ts"] == "date"
