@@ -334,7 +334,7 @@ def set_aside_case(name: str, data_end: dt.date | None, known_accounts: str | No
     return "CASE " + " ".join(f"WHEN {cond} THEN '{r}'" for r, cond in reasons) + " END"
 
 
-def _clean_columns(name: str, aliased: bool = True) -> list[str]:
+def clean_columns(name: str, aliased: bool = True) -> list[str]:
     """The ``clean_X`` select list: the contract's columns, a value that breaks a value rule null."""
     bad: dict[str, list[str]] = {}
     for column, _reason, cond in value_rules(name):
@@ -355,14 +355,14 @@ def _check_table(con: duckdb.DuckDBPyConnection, name: str, case: str, dated: bo
     # events (the big one) stay a view over the source: one pass less; others are copied
     kind = "VIEW" if name == "events" else "TABLE"
     con.execute(f"CREATE OR REPLACE TEMP {kind} checked_{name} AS SELECT *, {case} AS _reason FROM {rows}")
-    con.execute(f"CREATE OR REPLACE TEMP VIEW clean_{name} AS SELECT {', '.join(_clean_columns(name))} "
+    con.execute(f"CREATE OR REPLACE TEMP VIEW clean_{name} AS SELECT {', '.join(clean_columns(name))} "
                 f"FROM checked_{name} WHERE _reason IS NULL")
 
 
 def _table_report(con: duckdb.DuckDBPyConnection, name: str, columns: list[str]) -> TableReport:
     """Rows in, kept and set aside (one pass), and the values set aside, with examples."""
     cols = ", ".join(q(c) for c in TABLES[name].column_names)
-    kept = ", ".join(_clean_columns(name, aliased=False))
+    kept = ", ".join(clean_columns(name, aliased=False))
     rep = TableReport(columns=columns)
     time_col = TABLES[name].time_column
     first = f"min({q(time_col)})" if time_col else "NULL"  # the data start: no pass of its own
