@@ -78,7 +78,8 @@ def default_segment(columns: list[str]) -> str | None:
 
 
 def group_mrr(rows: list[dict], key: Any) -> list[dict]:
-    """Accounts, MRR, MRR at risk and the at-risk share per ``key(row)``; largest at risk first."""
+    """Accounts, MRR, MRR at risk and the at-risk share per ``key(row)``; largest at risk first (most
+    accounts first among equals, e.g. every group when there is no MRR)."""
     groups: dict[Any, dict] = {}
     for r in rows:
         g = groups.setdefault(key(r), {"key": key(r), "accounts": 0, "mrr": 0.0, "at_risk": 0.0})
@@ -87,7 +88,7 @@ def group_mrr(rows: list[dict], key: Any) -> list[dict]:
         g["at_risk"] += r["expected_mrr_loss"] or 0.0
     for g in groups.values():
         g["share"] = g["at_risk"] / g["mrr"] if g["mrr"] else 0.0
-    return sorted(groups.values(), key=lambda g: (-g["at_risk"], -g["mrr"], str(g["key"])))
+    return sorted(groups.values(), key=lambda g: (-g["at_risk"], -g["mrr"], -g["accounts"], str(g["key"])))
 
 
 def by_tier(rows: list[dict]) -> list[dict]:

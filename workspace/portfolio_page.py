@@ -4,7 +4,9 @@ or an admin (every account); a CSM gets 403 (their accounts are on "My day").
 MRR and MRR at risk by tier, by CSM and by a segment column (``by``: one of the snapshots' text
 columns, default ``segment``, else ``plan`` ...; an unknown one is a 422 naming those there are),
 the tier movements since the previous score, the health distribution over the score history
-(inline SVG) and the open and overdue tasks per CSM. The figures come from
+(inline SVG) and the open and overdue tasks per CSM. Scores with no MRR at all (a flat table's, a
+store with no MRR column) leave MRR, MRR at risk and the share out and say "no MRR column": the
+groups are then accounts, most first. The figures come from
 ``workspace.portfolio_data``, cached per publication; only the tasks are read per request.
 """
 
@@ -20,7 +22,7 @@ from workspace import portfolio
 from workspace.pages import scores_of
 from workspace.portfolio_data import NEW, PortfolioData, default_segment, tasks_per_csm
 from workspace.texts import TEXTS
-from workspace.web import engine_of, render, require_role
+from workspace.web import engine_of, render, request_lang, require_role
 
 router = APIRouter()
 Manager = Annotated[dict, Depends(require_role("lead", "admin"))]
@@ -54,4 +56,5 @@ def portfolio_page(request: Request, user: Manager, by: Annotated[str, Query(max
     heading = "team_accounts" if user["role"] == "lead" else "all_accounts"
     return render(request, "portfolio.html.j2", summary=summary, segment=segment, heading=heading,
                   tasks=tasks_per_csm(engine, scope, scores) if summary is not None else [],
-                  segment_label=segment_label, new_key=NEW, tier_keys=TIER_KEYS)
+                  segment_label=segment_label, new_key=NEW, tier_keys=TIER_KEYS,
+                  has_mrr=scores.has_mrr(request_lang(request)))

@@ -170,6 +170,9 @@ TEXTS: dict[str, tuple[str, str]] = {
     "nav_portfolio": ("Portfolio", "客户组合"),
     "pf_accounts": ("Accounts", "客户数"),
     "pf_at_risk": ("MRR at risk", "风险 MRR"),
+    "pf_no_mrr": ("No MRR column in these scores (a flat table's): no MRR and no MRR at risk to show; "
+                  "groups by number of accounts.", "这些评分没有月经常性收入列（表格数据）：无 MRR 和风险 MRR 可显示；"
+                  "各组按客户数排列。"),
     "pf_share": ("At-risk share", "风险占比"),
     "pf_at_risk_help": ("MRR at risk is the expected MRR loss (MRR × churn probability of the latest score), over the "
                         "accounts that are still customers.",

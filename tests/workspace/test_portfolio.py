@@ -329,3 +329,37 @@ def test_a_busy_store_shows_no_segments_and_is_read_again_later(as_user, home, m
     assert 'id="by-segment"' not in admin.get("/portfolio").text  # not retried within RETRY_SECONDS
     monkeypatch.setattr(portfolio_data, "RETRY_SECONDS", 0.0)
     assert set(rows_of(admin.get("/portfolio").text, "by-segment", "segment")) == {"SMB"}
+
+
+def test_scores_without_mrr_leave_mrr_and_mrr_at_risk_out(as_user, home):
+    """Scores with no MRR at all (a flat table's, a store with no MRR column) show accounts per tier,
+    CSM and segment and say "no MRR column", not MRR and MRR at risk tables of zeros, in both languages."""
+    from workspace.texts import TEXTS
+
+    store = home / "store.duckdb"
+    with duckdb.connect(str(store)) as con:
+        con.execute("UPDATE snapshots SET mrr = NULL")
+    publish_scores(store, Settings())
+    frame = published(home)
+    assert frame["mrr"].isna().all()
+    live = frame[frame["churned_on"].isna()]
+    lee = as_user("root@example.com")
+    for lang in ("en", "zh-CN"):
+        lee.post("/lang", data={"lang": lang, "csrf_token": token_of(lee.get("/").text)})
+        html = lee.get("/portfolio").text
+        dom = Dom(html)
+        zh = lang != "en"
+        assert TEXTS["pf_no_mrr"][zh] in dom.texts
+        for key in ("mrr", "pf_at_risk", "pf_share", "pf_at_risk_help"):
+            assert TEXTS[key][zh] not in dom.texts, (lang, key)
+        assert 'id="total-at-risk"' not in html and 'id="total-mrr"' not in html
+        by_tier = rows_of(html, "by-tier", "tier")
+        assert list(by_tier) == ["healthy", "low_risk", "medium_risk", "high_risk"]
+        for tier, cells in by_tier.items():
+            assert {k: v for k, v in cells.items() if k != "key"} == {"accounts": str((live["tier"] == tier).sum())}
+        by_csm = rows_of(html, "by-csm", "csm")
+        counts = Counter(live["csm"])
+        assert list(by_csm) == sorted(counts, key=lambda c: (-counts[c], c))  # most accounts first
+        assert all(set(cells) == {"key", "accounts"} and cells["accounts"] == str(counts[c])
+                   for c, cells in by_csm.items())
+        assert set(rows_of(html, "by-segment", "segment")["SMB"]) == {"key", "accounts"}
