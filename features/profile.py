@@ -19,6 +19,9 @@ Once the store holds a plan, later builds into it (``score --data``, a later ``f
 data) keep the kinds it decided (``kept``): a model is fed the kinds it was trained with. A column
 the new values alone would decide otherwise keeps its stored kind, and its note says so; only
 ``churnwatch features --from-scratch`` or ``profile.columns.<column>.kind`` decide again.
+
+Over 400 lines: finding the columns, deciding their kinds (epoch dates included), keeping a stored
+plan's kinds and the SQL stages that read them are one contract and are read together.
 """
 
 from __future__ import annotations
