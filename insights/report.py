@@ -44,12 +44,12 @@ from core.settings import Settings
 from core.store import META, connect, feature_rows, has_table, read_horizon
 from core.vocabulary import TIER_COLOURS, TIER_KEYS, TIER_RANK, tier_bands, tier_label
 from features.pipeline import open_connection
+from features.subset import load_clean_subset
 from insights.explain import (
     PORTFOLIO_COLUMNS,
     AccountView,
     ViewError,
     account_view,
-    load_clean_subset,
     normalise_lang,
     normalise_tier,
     owner_label,

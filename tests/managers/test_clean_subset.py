@@ -7,7 +7,7 @@ from __future__ import annotations
 import pandas as pd
 
 from features.pipeline import open_connection, prepare
-from insights.explain import load_clean_subset
+from features.subset import load_clean_subset
 from insights.report import raw_signals
 from tests.tiny import D, T, settings, write_tables
 
