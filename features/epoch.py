@@ -6,9 +6,16 @@ epoch seconds. A date or timestamp column whose values are all whole numbers of 
 decision is made once per column on a sample of its values (at least 90% of them of one unit),
 so a column of ISO strings keeps the plain cast (and its speed). A value of an epoch column
 that is not such a number stays unparsed, so the contract check still names it.
+
+A company's own numeric column (``features.profile``) is read as an epoch date only when its
+name says date (``date_name``) and every value is an epoch time of a date in 1973-2099
+(``epoch_values``, ``epoch_number_cast``).
 """
 
 from __future__ import annotations
+
+import re
+from typing import Literal
 
 import duckdb
 
@@ -17,9 +24,19 @@ from features.rules import q
 _MS = "[0-9]{12,13}([.]0*)?"  # a fraction of zeros: milliseconds read from a float column (pandas int64 with NaN)
 _SECONDS = "[0-9]{9,10}([.][0-9]*)?"
 _PATTERN = {"ms": _MS, "s": _SECONDS}
-EPOCH_PATTERNS = _PATTERN  # the text of a value of each unit (regular expressions, whole value)
 _SCALE = {"ms": 1_000, "s": 1_000_000}
 _TEMPORAL_SOURCES = ("DATE", "TIMESTAMP", "TIME")
+#: Name words of a date or time (``created_at``, ``signup_ts``, ``birth_date``, ``customerSince``) ...
+_DATE_WORDS = frozenset({"date", "dt", "time", "timestamp", "ts", "epoch", "at", "on", "since", "dob", "birthday",
+                         "birthdate", "born", "founded", "created", "joined", "signup", "registered"})
+#: ... and words of a duration, count or amount, which a date's name does not have (``session_seconds``,
+#: ``time_on_site_ms``, ``days_since_signup``); ``epoch`` in a name wins over them
+_NOT_DATE_WORDS = frozenset({"duration", "elapsed", "seconds", "secs", "sec", "minutes", "mins", "hours", "hrs",
+                             "days", "weeks", "months", "years", "count", "num", "number", "total", "amount", "size",
+                             "length", "age", "spent"})
+#: Epoch values read as dates lie in [1973-03-03, 2100-01-01): 9 or more digits of seconds, below
+#: 2100 (a 10-digit number can reach 2286), so an amount or a phone number does not pass
+EPOCH_DATE_SECONDS = (100_000_000, 4_102_444_800)
 
 
 def epoch_unit(con: duckdb.DuckDBPyConnection, relation: str, column: str, source_type: str,
@@ -67,3 +84,41 @@ def any_moment(column_sql: str) -> str:
     return (f"CASE WHEN {_matches(text, _MS)} THEN {epoch_cast(column_sql, 'ms', 'TIMESTAMP')} "
             f"WHEN {_matches(text, _SECONDS)} THEN {epoch_cast(column_sql, 's', 'TIMESTAMP')} "
             f"ELSE TRY_CAST({column_sql} AS TIMESTAMP) END")
+
+
+def date_name(column: str) -> bool:
+    """Whether a column's name says it holds a date or a moment: a date word (``_DATE_WORDS``) and no
+    word of a duration, count or amount, or the word ``epoch``; words split at ``_``, ``-``, spaces,
+    dots and camelCase."""
+    words = set(re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", column).lower().replace(".", "_").replace("-", "_")
+                .replace(" ", "_").split("_")) - {""}
+    return "epoch" in words or bool(words & _DATE_WORDS and not words & _NOT_DATE_WORDS)
+
+
+def epoch_values(con: duckdb.DuckDBPyConnection, relation: str,
+                 column: str) -> tuple[Literal["s", "ms"] | None, int, int]:
+    """(unit, values of that unit, non-null values) of ``relation.column``: the unit (epoch seconds or
+    milliseconds) that most of its values are written in within [1973-03-03, 2100-01-01), None when no
+    value is; every value is read, not a sample."""
+    text = f"TRIM(CAST({q(column)} AS VARCHAR))"
+    number = f"TRY_CAST({text} AS DOUBLE)"
+    lo, hi = EPOCH_DATE_SECONDS
+    n, s, ms = con.execute(f"""
+        SELECT count(*), count_if(regexp_full_match({text}, '{_SECONDS}') AND {number} >= {lo}
+                                  AND {number} < {hi}),
+               count_if(regexp_full_match({text}, '{_MS}') AND {number} >= {lo * 1000}
+                        AND {number} < {hi * 1000})
+        FROM {relation} WHERE NULLIF({text}, '') IS NOT NULL""").fetchone()
+    if not s and not ms:
+        return None, 0, n
+    return ("ms", ms, n) if ms > s else ("s", s, n)
+
+
+def epoch_number_cast(text_sql: str, unit: str) -> str:
+    """SQL: the epoch ``unit`` value ``text_sql`` as a TIMESTAMP (UTC), NULL outside the dates
+    ``epoch_date`` accepts. Read as a number, not matched as text: Spark writes a DOUBLE as
+    ``1.6198272E9``, DuckDB as ``1619827200.0``."""
+    seconds = f"(TRY_CAST({text_sql} AS DOUBLE) / {1000.0 if unit == 'ms' else 1.0})"
+    lo, hi = EPOCH_DATE_SECONDS
+    return (f"CASE WHEN {seconds} >= {lo} AND {seconds} < {hi} "
+            f"THEN CAST(make_timestamp(CAST({seconds} * 1000000 AS BIGINT)) AS TIMESTAMP) END")

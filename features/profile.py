@@ -20,8 +20,9 @@ data) keep the kinds it decided (``kept``): a model is fed the kinds it was trai
 the new values alone would decide otherwise keeps its stored kind, and its note says so; only
 ``churnwatch features --from-scratch`` or ``profile.columns.<column>.kind`` decide again.
 
-Over 400 lines: finding the columns, deciding their kinds (epoch dates included), keeping a stored
-plan's kinds and the SQL stages that read them are one contract and are read together.
+Over 400 lines: finding the columns, deciding their kinds, keeping a stored plan's kinds and the
+SQL stages that read them are one contract and are read together (reading epoch dates is
+``features.epoch``'s).
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ import duckdb
 from core.errors import ConfigError
 from core.settings import ProfileColumn, Settings
 from features.contract import TABLES
-from features.epoch import EPOCH_PATTERNS, any_moment
+from features.epoch import any_moment, date_name, epoch_number_cast, epoch_values
 from features.spec import FeatureSpec, slug
 from features.timeline import dn
 
@@ -62,17 +63,6 @@ _ID_LIKE = re.compile(r"(^id$|_id$|^id_|uuid|guid|e_?mail|phone|^name$|_name$)")
 #: (Stripe's ``current_period_start``/``_end`` and ``ended_at`` describe the subscription at export).
 _EXPORT_STATE = re.compile(r"(^|_)(status|state|churned|is_active|active|cancel\w*|deleted\w*|ended_at"
                            r"|current_period_\w+)$")
-#: Name words of a date or time (``created_at``, ``signup_ts``, ``birth_date``, ``customerSince``) ...
-_DATE_WORDS = frozenset({"date", "dt", "time", "timestamp", "ts", "epoch", "at", "on", "since", "dob", "birthday",
-                         "birthdate", "born", "founded", "created", "joined", "signup", "registered"})
-#: ... and words of a duration, count or amount, which a date's name does not have (``session_seconds``,
-#: ``time_on_site_ms``, ``days_since_signup``); ``epoch`` in a name wins over them
-_NOT_DATE_WORDS = frozenset({"duration", "elapsed", "seconds", "secs", "sec", "minutes", "mins", "hours", "hrs",
-                             "days", "weeks", "months", "years", "count", "num", "number", "total", "amount", "size",
-                             "length", "age", "spent"})
-#: Epoch values read as dates lie in [1973-03-03, 2100-01-01): 9 or more digits of seconds, below
-#: 2100 (a 10-digit number can reach 2286), so an amount or a phone number does not pass
-_EPOCH_SECONDS = (100_000_000, 4_102_444_800)
 _NUMERIC = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT",
             "UINTEGER", "UBIGINT", "FLOAT", "DOUBLE", "DECIMAL", "REAL")
 
@@ -151,39 +141,12 @@ def _text_stats(con: duckdb.DuckDBPyConnection, table: str, column: str) -> dict
     return dict(zip(("n", "distinct", "number", "boolean", "date", "chars", "spaces"), row))
 
 
-def date_name(column: str) -> bool:
-    """Whether a column's name says it holds a date or a moment: a date word (``_DATE_WORDS``) and no
-    word of a duration, count or amount, or the word ``epoch``; words split at ``_``, ``-``, spaces,
-    dots and camelCase."""
-    words = set(re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", column).lower().replace(".", "_").replace("-", "_")
-                .replace(" ", "_").split("_")) - {""}
-    return "epoch" in words or bool(words & _DATE_WORDS and not words & _NOT_DATE_WORDS)
-
-
-def epoch_values(con: duckdb.DuckDBPyConnection, table: str, column: str) -> tuple[Literal["s", "ms"] | None, int, int]:
-    """(unit, values of that unit, non-null values) of ``raw_<table>.column``: the unit (epoch seconds or
-    milliseconds) that most of its values are written in within [1973-03-03, 2100-01-01), None when no
-    value is; every value is read, not a sample."""
-    text = f"TRIM(CAST({q(column)} AS VARCHAR))"
-    number = f"TRY_CAST({text} AS DOUBLE)"
-    lo, hi = _EPOCH_SECONDS
-    n, s, ms = con.execute(f"""
-        SELECT count(*), count_if(regexp_full_match({text}, '{EPOCH_PATTERNS["s"]}') AND {number} >= {lo}
-                                  AND {number} < {hi}),
-               count_if(regexp_full_match({text}, '{EPOCH_PATTERNS["ms"]}') AND {number} >= {lo * 1000}
-                        AND {number} < {hi * 1000})
-        FROM raw_{table} WHERE NULLIF({text}, '') IS NOT NULL""").fetchone()
-    if not s and not ms:
-        return None, 0, n
-    return ("ms", ms, n) if ms > s else ("s", s, n)
-
-
 def epoch_date(con: duckdb.DuckDBPyConnection, table: str, column: str) -> tuple[Literal["s", "ms"] | None, str]:
     """(unit, note) for a numeric column: a unit when the column is a date in Unix epoch time, judged
     conservatively on its name (``date_name``) AND its values (every one of them epoch seconds, or
     every one milliseconds, of a date in 1973-2099); the note says what was decided and why, or is
     empty for a plain number (neither the name nor the values look like a date)."""
-    unit, hits, n = epoch_values(con, table, column)
+    unit, hits, n = epoch_values(con, f"raw_{table}", column)
     named = date_name(column)
     words = {"s": "epoch seconds", "ms": "epoch milliseconds"}
     if named and unit is not None and hits == n:
@@ -408,18 +371,8 @@ def _typed(col: ExtraColumn, settings: Settings | None = None) -> str:
     return {"number": f"TRY_CAST({v} AS DOUBLE){cents}",
             "boolean": f"CAST(TRY_CAST({v} AS BOOLEAN) AS INTEGER)",
             # a date in epoch time by its unit; else ISO, or epoch time per value (a configured ``kind: date``)
-            "date": dn(_epoch_moment(v, col.epoch) if col.epoch else any_moment(v)),
+            "date": dn(epoch_number_cast(v, col.epoch) if col.epoch else any_moment(v)),
             "category": v}[col.kind] + f" AS {col.alias}"
-
-
-def _epoch_moment(text_sql: str, unit: str) -> str:
-    """SQL: the epoch ``unit`` value ``text_sql`` as a TIMESTAMP (UTC), NULL outside the dates
-    ``epoch_date`` accepts. Read as a number, not matched as text: Spark writes a DOUBLE as
-    ``1.6198272E9``, DuckDB as ``1619827200.0``."""
-    seconds = f"(TRY_CAST({text_sql} AS DOUBLE) / {1000.0 if unit == 'ms' else 1.0})"
-    lo, hi = _EPOCH_SECONDS
-    return (f"CASE WHEN {seconds} >= {lo} AND {seconds} < {hi} "
-            f"THEN CAST(make_timestamp(CAST({seconds} * 1000000 AS BIGINT)) AS TIMESTAMP) END")
 
 
 def _source_key(settings: Settings, table: str, canonical: str) -> str:
