@@ -154,8 +154,7 @@ def fit_and_evaluate(train: pd.DataFrame, fit: pd.DataFrame | None, es: pd.DataF
     dropped = unusable_features(train, catalogue)
     if dropped:
         say(f"left out {len(dropped)} feature(s) null or constant in the training rows: "
-            + ", ".join(f"{n} ({why})" for n, why in list(dropped.items())[:8])
-            + (f" and {len(dropped) - 8} more" if len(dropped) > 8 else ""))
+            + _few([f"{n} ({why})" for n, why in dropped.items()], 8))
     frame, model_catalogue = _model_frame(catalogue, dropped)
     frame.fit(train)
     y_train, y_test = (b["churn_label"].to_numpy(dtype=int) for b in (train, test))
@@ -276,21 +275,22 @@ def fit_and_evaluate(train: pd.DataFrame, fit: pd.DataFrame | None, es: pd.DataF
 
 def _directions_text(final: dict[str, int], judging: list[dict[str, int]]) -> str:
     """One line: the directions the trees were judged with (per fold) and those of the final fit."""
-    def signs(d: dict[str, int]) -> str:
-        return ", ".join(f"{n} {'+' if v > 0 else '-'}" for n, v in list(d.items())[:12]) + \
-            (f" and {len(d) - 12} more" if len(d) > 12 else "") if d else "none"
-
     counts: dict[tuple[str, int], int] = {}
     for fold in judging:
         for n, v in fold.items():
             counts[n, v] = counts.get((n, v), 0) + 1
-    judged = ", ".join(f"{n} {'+' if v > 0 else '-'} ({c}/{len(judging)})" for (n, v), c in list(counts.items())[:12])
-    judged += f" and {len(counts) - 12} more" if len(counts) > 12 else ""
+    judged = _few([f"{n} {'+' if v > 0 else '-'} ({c}/{len(judging)})" for (n, v), c in counts.items()], 12)
     same = all(fold == final for fold in judging)
+    final_text = _few([f"{n} {'+' if v > 0 else '-'}" for n, v in final.items()], 12) or "none"
     return ("directions from the training rows for the features the catalogue leaves open (monotone constraints "
-            f"of the trees): for the final fit, from all training rows: {signs(final)}; "
+            f"of the trees): for the final fit, from all training rows: {final_text}; "
             + ("the same in every fold while judging" if same else
                f"while judging, each fold's from its own fitting rows: {judged or 'none'}"))
+
+
+def _few(items: list[str], n: int) -> str:
+    """The first ``n`` of ``items`` joined by ", ", then " and K more" (a line of progress output)."""
+    return ", ".join(items[:n]) + (f" and {len(items) - n} more" if len(items) > n else "")
 
 
 def _rule_roc_auc(rows: pd.DataFrame) -> float | None:
