@@ -162,9 +162,17 @@ def _write_snapshots(con: duckdb.DuckDBPyConnection, rows_table: str, meta: Snap
             old = [r[0] for r in con.execute(f"DESCRIBE {SNAPSHOTS}").fetchall()]
             new = [r[0] for r in con.execute(f"DESCRIBE {rows_table}").fetchall()]
             if old != new:
+                gone, added = [c for c in old if c not in new], [c for c in new if c not in old]
+                what = "; ".join(part for part in (
+                    f"missing from this build: {', '.join(gone[:10])}" + (f" and {len(gone) - 10} more"
+                                                                          if len(gone) > 10 else "") if gone else "",
+                    f"new in this build: {', '.join(added[:10])}" + (f" and {len(added) - 10} more"
+                                                                     if len(added) > 10 else "") if added else "",
+                ) if part) or "the same columns in another order"
                 raise StoreError(
-                    f"the store's snapshots have different columns than this build "
-                    f"({len(old)} vs {len(new)}: the event types changed); rebuild all dates")
+                    f"the store's snapshots have different columns than this build ({len(old)} vs {len(new)}; "
+                    f"{what}: an event type or an own column of the data is not what the stored snapshots "
+                    "were built from); rebuild all dates (`churnwatch features` without --as-of)")
             con.execute(f"DELETE FROM {SNAPSHOTS} WHERE as_of IN (SELECT DISTINCT as_of FROM {rows_table})")
             con.execute(f"INSERT INTO {SNAPSHOTS} SELECT * FROM {rows_table}")
         con.execute(f"""CREATE TABLE IF NOT EXISTS {META} (
