@@ -272,8 +272,9 @@ def ece_estimates(y: ArrayLike, p: ArrayLike, groups: ArrayLike | None = None, b
 def shifted_to_base_rate(y: ArrayLike, p: ArrayLike) -> np.ndarray:
     """``p`` moved by one constant on the log-odds scale so that its mean is the observed churn
     rate of ``y``: the predictions with calibration-in-the-large removed (the order, and so the
-    equal-count bins, unchanged). What the ECE is then is the part of it that a base rate moving
-    between the calibration rows' dates and the test dates does not explain."""
+    equal-count bins, unchanged). Their ECE is the part that a base rate moving between the
+    calibration rows' dates and the test dates does not explain (a diagnostic of the test rows:
+    it uses their labels)."""
     labels, scores = validate_scores(y, p, probability=True)
     _both_classes(labels, "calibration-in-the-large")
     z = logit(np.clip(scores, 1e-15, 1 - 1e-15))
