@@ -8,7 +8,9 @@ prints one row per set: rows, base rate, ROC-AUC of the chosen model and of each
 of the run, an independent logistic regression fitted here (with the paired,
 account-clustered bootstrap 95% interval of the ROC-AUC difference), ECE and ECE / base
 rate, the debiased ECE with its bootstrap 95% interval, the ECE a perfectly calibrated model
-would show on the same rows by chance, and whether ECE <= min(0.02, 0.1 x base rate) is met,
+would show on the same rows by chance, the mean probability against the base rate
+(calibration-in-the-large) and the ECE left once the probabilities are shifted to that base rate,
+and whether ECE <= min(0.02, 0.1 x base rate) is met,
 not met or not measurable (``training.evaluation``), the count of probabilities exactly 0
 or 1, churn and test rows per tier (and whether churn rises strictly), the run's own
 chosen-model-minus-best-baseline ROC-AUC with its interval and verdict, the leakage verdict and
@@ -45,7 +47,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # run as a script: the package, not benchmarks/training.py, is `training`
 
 from core.store import HISTORY, SNAPSHOTS, connect  # noqa: E402
-from training.evaluation import ece, ece_estimates, ece_verdict  # noqa: E402
+from training.evaluation import ece, ece_estimates, ece_verdict, shifted_to_base_rate  # noqa: E402
 
 TIERS = ("healthy", "low_risk", "medium_risk", "high_risk")
 SIZES = {"acceptance": {"consumer": 4000, "flat": 7000, "stripe": 800},
@@ -177,6 +179,8 @@ class Figures:
     ece_debiased: tuple[float, float, float] = (float("nan"),) * 3  # estimate, 95% interval
     ece_noise: float = float("nan")  # ECE a perfectly calibrated model shows on these rows
     ece_verdict: str = "-"  # ECE <= min(0.02, 0.1 x base rate): met / not met / not measurable
+    mean_p: float = float("nan")  # mean probability of the test rows, against base_rate
+    ece_level: float = float("nan")  # ECE with the probabilities shifted (log-odds) to base_rate
     extreme_p: int = -1  # probabilities exactly 0 or 1 (test rows + score history)
     tier_rates: dict[str, float | None] = field(default_factory=dict)
     tier_counts: dict[str, int] = field(default_factory=dict)  # test rows per tier
@@ -210,6 +214,7 @@ def test_figures(fig: Figures, home: Path) -> pd.DataFrame:
     fig.ece_debiased = (est["ece_debiased"], est["ece_debiased_lo"], est["ece_debiased_hi"])
     fig.ece_noise = est["ece_noise"]
     fig.ece_verdict = ece_verdict(est, fig.base_rate)[0]
+    fig.mean_p, fig.ece_level = float(p.mean()), ece(y, shifted_to_base_rate(y, p))
     fig.extreme_p = int(((p <= 0) | (p >= 1)).sum())
     fig.model, fig.roc_auc, fig.baselines = comparison(home)
     meta = json.loads(newest(home, "bundle.json").read_text())
@@ -326,7 +331,8 @@ def _fmt(x: float) -> str:
 
 def print_table(figs: list[Figures]) -> None:
     head = ("set", "rows", "base", "model", "ROC-AUC", "baselines", "indep. LR", "diff [95% CI]", "ECE",
-            "ECE/base", "debiased ECE [95% CI]", "noise", "ECE target", "p=0|1", "churn per tier (healthy..high)",
+            "ECE/base", "debiased ECE [95% CI]", "noise", "mean p",
+            "ECE at base rate", "ECE target", "p=0|1", "churn per tier (healthy..high)",
             "rows per tier", "rising", "vs best baseline (run's own)", "leakage", "s")
     print(" | ".join(head))
     for f in figs:
@@ -335,7 +341,8 @@ def print_table(figs: list[Figures]) -> None:
         print(" | ".join([f.name, f"{f.rows:,}", f"{f.base_rate:.1%}", f.model, _fmt(f.roc_auc),
                           ", ".join(f"{k} {_fmt(v)}" for k, v in f.baselines.items()), _fmt(f.independent_lr),
                           f"{d:+.3f} [{lo:+.3f}, {hi:+.3f}]", _fmt(f.ece), _fmt(f.ece_over_base),
-                          "{} [{}, {}]".format(*map(_fmt, f.ece_debiased)), _fmt(f.ece_noise), f.ece_verdict,
+                          "{} [{}, {}]".format(*map(_fmt, f.ece_debiased)), _fmt(f.ece_noise), f"{f.mean_p:.2%}",
+                          _fmt(f.ece_level), f.ece_verdict,
                           str(f.extreme_p), tiers, "/".join(str(n) for n in f.tier_counts.values()),
                           str(f.tiers_rising), f.vs_best, f.leakage, f"{f.seconds:.0f}"]))
         if f.error:

@@ -24,6 +24,8 @@ from typing import Any, NamedTuple
 import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike
+from scipy.optimize import brentq
+from scipy.special import expit, logit
 from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_score
 
 from core.errors import ChurnwatchError
@@ -267,6 +269,19 @@ def ece_estimates(y: ArrayLike, p: ArrayLike, groups: ArrayLike | None = None, b
             "ece_noise": ece_noise(scores, bins, seed=seed, y=labels, groups=gid)}
 
 
+def shifted_to_base_rate(y: ArrayLike, p: ArrayLike) -> np.ndarray:
+    """``p`` moved by one constant on the log-odds scale so that its mean is the observed churn
+    rate of ``y``: the predictions with calibration-in-the-large removed (the order, and so the
+    equal-count bins, unchanged). Their ECE is the part that a base rate moving between the
+    calibration rows' dates and the test dates does not explain (a diagnostic of the test rows:
+    it uses their labels)."""
+    labels, scores = validate_scores(y, p, probability=True)
+    _both_classes(labels, "calibration-in-the-large")
+    z = logit(np.clip(scores, 1e-15, 1 - 1e-15))
+    shift = brentq(lambda k: float(expit(z + k).mean()) - labels.mean(), -40.0, 40.0)
+    return expit(z + shift)
+
+
 def ece_verdict(estimates: dict[str, float], base_rate: float) -> tuple[str, float]:
     """Is ECE <= min(``ECE_ABSOLUTE``, ``ECE_RELATIVE`` x base rate)? ``(verdict, target)``.
 
@@ -304,6 +319,13 @@ def measurement_notes(metrics: dict[str, Any]) -> list[str]:
             f"(95% {metrics['ece_debiased_lo']:.4f} to {metrics['ece_debiased_hi']:.4f}); a perfectly "
             f"calibrated model would show about {metrics['ece_noise']:.4f} here by chance; target "
             f"<= {metrics['ece_target']:.4f}: {metrics['ece_verdict']}")
+    if "mean_predicted" in metrics:  # calibration-in-the-large: does the level or the shape miss?
+        rows = metrics.get("calibration_base_rate")
+        notes.append(
+            f"calibration in the large: mean predicted {metrics['mean_predicted']:.4f} against "
+            f"{metrics['base_rate']:.4f} observed in the test rows"
+            + (f" ({rows:.4f} in the rows the calibration was fitted on)" if rows is not None else "")
+            + f"; shifted to the observed rate, ECE {metrics['ece_level_corrected']:.4f}")
     if metrics["n_churned"] < FEW_POSITIVES:
         width = metrics.get("roc_auc_hi", np.nan) - metrics.get("roc_auc_lo", np.nan)
         notes.append(
@@ -402,9 +424,11 @@ def evaluate(y: ArrayLike, p: ArrayLike, tiers: Sequence[str] | ArrayLike,
     Returns:
         ``{"n_rows", "n_churned", "base_rate", "roc_auc", "roc_auc_lo", "roc_auc_hi",
         "pr_auc", "brier", "ece", "ece_debiased", "ece_debiased_lo", "ece_debiased_hi",
-        "ece_noise", "ece_target", "ece_verdict", "top_decile_lift", "top_decile_capture",
-        "per_tier": {tier: {"count", "churned", "churn_rate"}}}``; floats, ints and the
-        verdict string (``ece_verdict``) only (``churn_rate`` is ``None`` for an empty tier).
+        "ece_noise", "ece_target", "ece_verdict", "mean_predicted", "ece_level_corrected",
+        "top_decile_lift", "top_decile_capture", "per_tier": {tier: {"count", "churned", "churn_rate"}}}``;
+        floats, ints and the verdict string (``ece_verdict``) only (``churn_rate`` is ``None`` for an
+        empty tier). ``mean_predicted`` against ``base_rate`` is calibration-in-the-large;
+        ``ece_level_corrected`` the ECE of ``shifted_to_base_rate``'s predictions.
 
     Raises:
         EvaluationError: bad input, or only one class in ``y``.
@@ -416,6 +440,7 @@ def evaluate(y: ArrayLike, p: ArrayLike, tiers: Sequence[str] | ArrayLike,
     calibration = ece_estimates(labels, scores, groups)
     verdict, target = ece_verdict(calibration, float(labels.mean()))
     lo, hi = roc_auc_interval(labels, scores, groups)
+    level = ece(labels, shifted_to_base_rate(labels, scores))
     return {
         "n_rows": int(labels.size),
         "n_churned": int(labels.sum()),
@@ -428,6 +453,8 @@ def evaluate(y: ArrayLike, p: ArrayLike, tiers: Sequence[str] | ArrayLike,
         **calibration,
         "ece_target": target,
         "ece_verdict": verdict,
+        "mean_predicted": float(scores.mean()),
+        "ece_level_corrected": level,
         "top_decile_lift": lift.lift,
         "top_decile_capture": lift.capture,
         "per_tier": {

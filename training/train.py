@@ -124,7 +124,7 @@ def _calibrate(model, frame: FeatureFrame, cal: pd.DataFrame | None, train: pd.D
     """The calibrator chosen by out-of-fold log loss on the calibration block, or, when
     cross-fitting, on the chosen candidate's out-of-fold scores of the training rows (equal or
     recent-date weights by a purged forward check); also the calibrated probabilities of those
-    held-out rows (the health map's reference rows)."""
+    held-out rows (the health map's reference rows) and their observed churn rate."""
     if cal is not None:
         scores = model.predict(frame.transform(cal), raw_score=True)
         rows, y = cal, cal["churn_label"].to_numpy(dtype=int)
@@ -134,7 +134,7 @@ def _calibrate(model, frame: FeatureFrame, cal: pd.DataFrame | None, train: pd.D
     dates = rows["as_of"].to_numpy() if "as_of" in rows.columns and rows["as_of"].nunique() > 1 else None
     calibrator, losses = choose_calibrator(scores, y, groups=rows["account_id"].to_numpy(), seed=seed, dates=dates,
                                            purge_days=purge_days)
-    return calibrator, losses, calibrator.predict(scores)
+    return calibrator, losses, calibrator.predict(scores), float(np.mean(y))
 
 
 def fit_and_evaluate(train: pd.DataFrame, fit: pd.DataFrame | None, es: pd.DataFrame | None,
@@ -203,7 +203,8 @@ def fit_and_evaluate(train: pd.DataFrame, fit: pd.DataFrame | None, es: pd.DataF
     say(f"training {selection.chosen} on {len(train):,} rows ({y_train.sum():,} churners), "
         f"{selection.rounds} trees")
     model = fit_chosen(selection, X_train, y_train, frame.names, frame.categorical, directions)
-    calibrator, cal_losses, reference = _calibrate(model, frame, cal, train, selection, seed, purge_days, oof)
+    calibrator, cal_losses, reference, cal_rate = _calibrate(model, frame, cal, train, selection, seed, purge_days,
+                                                             oof)
     say("calibration by out-of-fold log loss: " + ", ".join(f"{m} {v:.4f}" for m, v in cal_losses.items())
         + f" -> {getattr(calibrator, 'choice_', calibrator.method)}; {calibrator.weighting_} weights")
     health_map = HealthMap.from_reference(reference)  # pins from the calibrated base rate and tier shares
@@ -216,6 +217,7 @@ def fit_and_evaluate(train: pd.DataFrame, fit: pd.DataFrame | None, es: pd.DataF
     scored = bundle.predict(test)
     p = scored["churn_probability"].to_numpy()
     metrics = evaluate(y_test, p, scored["tier"].to_numpy(), groups=test["account_id"].to_numpy())
+    metrics["calibration_base_rate"] = cal_rate  # against the test rows' base rate: did the level move?
     for note in measurement_notes(metrics):  # what the test rows can and cannot measure
         say(note)
     metrics.update(trees=selection.rounds, model=selection.chosen, calibration=calibrator.method,

@@ -128,3 +128,12 @@ def test_a_flat_table_trains_and_calibrates_on_every_non_test_row(tmp_path):
     assert result.training["selection"]["logistic_C"] in LOGISTIC_C
     assert result.metrics["ece_verdict"] in ("met", "not met", "not measurable")
     assert len(result.bundle.test_predictions) == 120
+    # calibrated on every non-test row: their churn rate is the level the test rows are compared with
+    test_ids = set(result.bundle.test_predictions["account_id"].astype(str))
+    table = pd.read_csv(path, dtype={"customer_id": str})
+    rest = table[~table["customer_id"].isin(test_ids)]
+    assert len(rest) == 480
+    rate = float((rest["Churn"] == "Yes").mean())
+    assert result.metrics["calibration_base_rate"] == pytest.approx(rate)
+    assert any(m.startswith("calibration in the large: mean predicted") and f"({rate:.4f} in the rows" in m
+               for m in said)
