@@ -37,6 +37,7 @@ from core.errors import ConfigError
 from core.settings import ProfileColumn, Settings
 from features.contract import TABLES
 from features.epoch import any_moment, date_name, epoch_number_cast, epoch_values
+from features.numbers import number_cast, text_number_mode
 from features.spec import FeatureSpec, slug
 from features.timeline import dn
 
@@ -82,6 +83,9 @@ class ExtraColumn:
     alias: str
     epoch: Literal["s", "ms"] | None = None  # a date given in Unix epoch seconds or milliseconds
     note: str = ""  # how its kind was decided, when that is not plain (printed by `churnwatch features`)
+    #: a number written as text by a spreadsheet or dashboard ($1,234.50; 49,00): "." or "," its
+    #: decimal separator (``features/numbers.py``); "" when its values cast as they are
+    decimal: str = ""
 
 
 @dataclass(frozen=True)
@@ -181,6 +185,8 @@ def infer_kind(con: duckdb.DuckDBPyConnection, table: str, column: str, source_t
         return "boolean", ""
     if s["date"] == s["n"]:
         return "date", ""
+    if text_number_mode(con, f"raw_{table}", column) is not None:  # $1,234.50, 49,00
+        return "number", ""
     if s["chars"] > FREE_TEXT_CHARS or (s["distinct"] > max_categories and s["spaces"] >= s["n"] / 2):
         return None, f"free text ({int(s['distinct'])} distinct values, {s['chars']:.0f} characters on average)"
     if s["distinct"] > max_categories:
@@ -188,6 +194,17 @@ def infer_kind(con: duckdb.DuckDBPyConnection, table: str, column: str, source_t
             return None, "id-like (a different value on every row)"
         return None, f"too many categories ({int(s['distinct'])} distinct values > {max_categories})"
     return "category", ""
+
+
+def _decimal(con: duckdb.DuckDBPyConnection, table: str, column: str, source_type: str) -> str:
+    """"" for a number column whose values cast as they are; "." or "," (its decimal separator)
+    for one written as text with currency signs or separators (``features.numbers``)."""
+    if source_type.upper() != "VARCHAR" or not con.execute(
+            f"SELECT count(*) FROM raw_{table} WHERE NULLIF(TRIM({q(column)}), '') IS NOT NULL "
+            f"AND TRY_CAST(TRIM({q(column)}) AS DOUBLE) IS NULL").fetchone()[0]:
+        return ""
+    comma = text_number_mode(con, f"raw_{table}", column)
+    return "" if comma is None else ("," if comma else ".")
 
 
 def _feature_name(table: str, column: str, cfg: ProfileColumn | None, taken: set[str],
@@ -296,12 +313,13 @@ def discover_profile(con: duckdb.DuckDBPyConnection, loaded: list[str], settings
             excluded, cfg = _config_for(settings, table, column)
             reason = _unused_reason(table, column, canonical, excluded, cfg)
             kind: Kind | None = None
-            unit, note, stored = None, "", None
+            unit, note, stored, decimal = None, "", None, ""
             if reason is None:
                 kind, reason = infer_kind(con, table, column, source_type, settings.profile.max_categories)
                 if kind == "number":
                     unit, note = epoch_date(con, table, column)
                     kind = "date" if unit else kind
+                    decimal = _decimal(con, table, column, source_type) if kind == "number" else ""
                 if cfg is not None and cfg.kind:
                     if reason != "all null" and cfg.kind != kind:
                         kind, unit, note = cfg.kind, None, f"{cfg.kind} as configured (profile.columns)"
@@ -319,7 +337,8 @@ def discover_profile(con: duckdb.DuckDBPyConnection, loaded: list[str], settings
             else:
                 name = _feature_name(table, column, cfg, names, keywords)
             names.add(name)
-            plan.used.append(ExtraColumn(table, column, kind, name, f"x{len(plan.used)}", unit, note))
+            plan.used.append(ExtraColumn(table, column, kind, name, f"x{len(plan.used)}", unit, note,
+                                         decimal if kind == "number" else ""))
     return plan
 
 
@@ -368,7 +387,8 @@ def _typed(col: ExtraColumn, settings: Settings | None = None) -> str:
     v = f"NULLIF(TRIM(CAST({q(col.column)} AS VARCHAR)), '')"
     cfg = _config_for(settings, col.table, col.column)[1] if settings is not None else None
     cents = " / 100.0" if cfg is not None and cfg.unit == "cents" else ""
-    return {"number": f"TRY_CAST({v} AS DOUBLE){cents}",
+    number = number_cast(v, col.decimal == ",") if col.decimal else f"TRY_CAST({v} AS DOUBLE)"
+    return {"number": f"{number}{cents}",
             "boolean": f"CAST(TRY_CAST({v} AS BOOLEAN) AS INTEGER)",
             # a date in epoch time by its unit; else ISO, or epoch time per value (a configured ``kind: date``)
             "date": dn(epoch_number_cast(v, col.epoch) if col.epoch else any_moment(v)),

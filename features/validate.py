@@ -38,6 +38,7 @@ from features.contract import (
     money_columns,
 )
 from features.epoch import epoch_cast, epoch_unit
+from features.numbers import number_cast, text_number_mode
 from features.rules import (
     ACCOUNT_DATED,
     DATA_END_PROBES,
@@ -143,8 +144,40 @@ def _epoch_units(con: duckdb.DuckDBPyConnection, table: Table, cols: dict[str, s
     return {name: unit for name, unit in units.items() if unit}
 
 
+def _text_numbers(con: duckdb.DuckDBPyConnection, table: Table, cols: dict[str, str]) -> dict[str, bool]:
+    """canonical numeric column -> True (decimal comma) / False (point) where the source writes it
+    as text that does not all cast as it is but does as numbers written by a spreadsheet or a
+    dashboard (``$1,234.50``, ``49,00``: ``features/numbers.py``); a column with a value that reads
+    neither way is left out (its cast error names that value)."""
+    types = {r[0]: r[1] for r in con.execute(f"DESCRIBE raw_{table.name}").fetchall()}
+    numeric = {name: src for name, src in cols.items()
+               if table.column(name).type in ("double", "bigint") and types[src] == "VARCHAR"}
+    if not numeric:
+        return {}
+    target = {name: DUCKDB_TYPES[table.column(name).type] for name in numeric}
+    failing = con.execute("SELECT " + ", ".join(
+        f"count_if({q(src)} IS NOT NULL AND TRY_CAST({q(src)} AS {target[name]}) IS NULL)"
+        for name, src in numeric.items()) + f" FROM raw_{table.name}").fetchone()
+    out = {}
+    for (name, src), bad in zip(numeric.items(), failing):
+        mode = text_number_mode(con, f"raw_{table.name}", src) if bad else None
+        if mode is not None:
+            out[name] = mode
+    return out
+
+
+def _cast(table: Table, name: str, src: str, epoch: dict[str, str], numbers: dict[str, bool]) -> str:
+    """SQL: the source column ``src`` as the contract column ``name``'s type."""
+    target = DUCKDB_TYPES[table.column(name).type]
+    if name in epoch:
+        return epoch_cast(q(src), epoch[name], target)
+    if name in numbers:
+        return number_cast(q(src), numbers[name], target)
+    return f"TRY_CAST({q(src)} AS {target})"
+
+
 def _check_columns(con: duckdb.DuckDBPyConnection, table: Table, cols: dict[str, str],
-                   epoch: dict[str, str] | None = None) -> None:
+                   epoch: dict[str, str] | None = None, numbers: dict[str, bool] | None = None) -> None:
     """Required columns present and every value castable (one scan for all columns)."""
     raw = f"raw_{table.name}"
     for col in table.columns:
@@ -155,11 +188,9 @@ def _check_columns(con: duckdb.DuckDBPyConnection, table: Table, cols: dict[str,
                 f"(columns found: {', '.join(present)}; map yours with column_mapping)",
                 table=table.name, column=col.name, example=_example(con, f"SELECT * FROM {raw}"))
     source_types = {r[0]: r[1] for r in con.execute(f"DESCRIBE {raw}").fetchall()}
-    epoch = epoch or {}
+    epoch, numbers = epoch or {}, numbers or {}
     conds = {
-        name: f"{q(src)} IS NOT NULL AND "
-              + (f"{epoch_cast(q(src), epoch[name], DUCKDB_TYPES[table.column(name).type])} IS NULL" if name in epoch
-                 else f"TRY_CAST({q(src)} AS {DUCKDB_TYPES[table.column(name).type]}) IS NULL")
+        name: f"{q(src)} IS NOT NULL AND {_cast(table, name, src, epoch, numbers)} IS NULL"
         for name, src in cols.items()
         if name in epoch or not _always_casts(source_types[src], table.column(name).type)
     }
@@ -227,14 +258,18 @@ def _family_names(con: duckdb.DuckDBPyConnection, cols: dict[str, str], settings
 
 
 def _typed_select(table: Table, cols: dict[str, str], epoch: dict[str, str] | None = None,
-                  renamed: dict[str, str] | None = None, divisors: dict[str, int] | None = None) -> str:
+                  renamed: dict[str, str] | None = None, divisors: dict[str, int] | None = None,
+                  numbers: dict[str, bool] | None = None) -> str:
     """The ``typed_X`` select list; ``renamed``: event type spelling -> its family's name;
-    ``divisors``: money column -> what its values are divided by (cents: 100)."""
+    ``divisors``: money column -> what its values are divided by (cents: 100); ``numbers``: numeric
+    column written as text -> its decimal comma (``_text_numbers``)."""
     parts = []
     for col in table.columns:
         target = DUCKDB_TYPES[col.type]
         if col.name in (epoch or {}):
             expr = epoch_cast(q(cols[col.name]), epoch[col.name], target)
+        elif col.name in (numbers or {}):
+            expr = number_cast(q(cols[col.name]), numbers[col.name], target)
         elif table.name == "events" and col.name == "event_type" and renamed:
             expr = _event_type_expr(cols)
             expr = f"CASE {expr} " + " ".join(f"WHEN {lit(a)} THEN {lit(b)}" for a, b in renamed.items()) \
@@ -267,7 +302,8 @@ def create_typed_view(con: duckdb.DuckDBPyConnection, name: str, settings: Setti
     table = TABLES[name]
     cols = _source_columns(con, table, settings.column_mapping.get(name, {}))
     epoch = _epoch_units(con, table, cols)  # Unix-epoch stamps (features/epoch.py)
-    _check_columns(con, table, cols, epoch)
+    numbers = _text_numbers(con, table, cols)  # $1,234.50 and 49,00 (features/numbers.py)
+    _check_columns(con, table, cols, epoch, numbers)
     renamed: dict[str, str] = {}
     if name == "events":
         found = _family_names(con, cols, settings)
@@ -275,7 +311,7 @@ def create_typed_view(con: duckdb.DuckDBPyConnection, name: str, settings: Setti
         if families is not None:
             families.update(found)
     divisors = {c: MONEY_UNITS[u] for c, u in settings.column_units.get(name, {}).items()}
-    select = _typed_select(table, cols, epoch, renamed, divisors)
+    select = _typed_select(table, cols, epoch, renamed, divisors, numbers)
     con.execute(f"CREATE OR REPLACE TEMP VIEW typed_{name} AS SELECT {select} FROM raw_{name}")
     return list(cols)
 
