@@ -62,8 +62,18 @@ _ID_LIKE = re.compile(r"(^id$|_id$|^id_|uuid|guid|e_?mail|phone|^name$|_name$)")
 #: Names of columns that hold the state at export time (e.g. ``status = canceled``):
 #: known only when the data was exported, not at the as-of date, so they would leak the label
 #: (Stripe's ``current_period_start``/``_end`` and ``ended_at`` describe the subscription at export).
-_EXPORT_STATE = re.compile(r"(^|_)(status|state|churned|is_active|active|cancel\w*|deleted\w*|ended_at"
+_EXPORT_STATE = re.compile(r"(^|_)(status|state|stage|churned|is_active|active|cancel\w*|deleted\w*|ended_at"
                            r"|current_period_\w+)$")
+#: A clock or unit named after a column's name in exports: Stripe's ``Canceled At (UTC)``.
+_NAME_SUFFIX = re.compile(r"\s*[(\[][^)\]]*[)\]]\s*$")
+
+
+def name_words(column: str) -> str:
+    """A column's name as the name rules read it: lower case, words joined by ``_``, a trailing
+    clock or unit in brackets dropped, so a dashboard's ``Canceled At (UTC)``, ``Customer Email`` and
+    ``currentPeriodEnd`` are ``canceled_at``, ``customer_email`` and ``current_period_end``."""
+    name = re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", _NAME_SUFFIX.sub("", column))
+    return re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_")
 _NUMERIC = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT",
             "UINTEGER", "UBIGINT", "FLOAT", "DOUBLE", "DECIMAL", "REAL")
 
@@ -233,9 +243,10 @@ def _unused_reason(table: str, column: str, canonical: str | None, excluded: boo
         return "excluded in churnwatch.yaml (profile.exclude)"
     if cfg is not None:
         return None  # configured columns are wanted: only their values can rule them out
-    if _ID_LIKE.search(column.lower()):
+    words = name_words(column)
+    if _ID_LIKE.search(words):
         return "id-like (name)"
-    if _EXPORT_STATE.search(column.lower()):
+    if _EXPORT_STATE.search(words):
         return ("export-time state: known when the data was exported, not at the as-of date (would "
                 "leak the label); add it under profile.columns if it is dated correctly")
     return None
