@@ -167,13 +167,26 @@ def _text_numbers(con: duckdb.DuckDBPyConnection, table: Table, cols: dict[str, 
 
 
 def _cast(table: Table, name: str, src: str, epoch: dict[str, str], numbers: dict[str, bool]) -> str:
-    """SQL: the source column ``src`` as the contract column ``name``'s type."""
-    target = DUCKDB_TYPES[table.column(name).type]
+    """SQL: the source column ``src`` as the contract column ``name``'s type (a value that does not
+    cast: null)."""
+    col = table.column(name)
+    target = DUCKDB_TYPES[col.type]
     if name in epoch:
         return epoch_cast(q(src), epoch[name], target)
     if name in numbers:
         return number_cast(q(src), numbers[name], target)
+    if col.words:  # Zendesk's good / bad (contract.py): only where a value is text
+        word = f"lower(TRIM(CAST({q(src)} AS VARCHAR)))"
+        whens = " ".join(f"WHEN {lit(w)} THEN {'NULL' if v is None else v}" for w, v in col.words)
+        return f"CASE {word} {whens} ELSE TRY_CAST({q(src)} AS {target}) END"
     return f"TRY_CAST({q(src)} AS {target})"
+
+
+def _no_value_words(table: Table, name: str, src: str) -> str:
+    """SQL: true where ``src`` holds one of the column's words that mean no value (not an error)."""
+    empty = [w for w, v in table.column(name).words if v is None]
+    return (f"lower(TRIM(CAST({q(src)} AS VARCHAR))) IN ({', '.join(map(lit, empty))})" if empty
+            else "false")
 
 
 def _check_columns(con: duckdb.DuckDBPyConnection, table: Table, cols: dict[str, str],
@@ -190,7 +203,8 @@ def _check_columns(con: duckdb.DuckDBPyConnection, table: Table, cols: dict[str,
     source_types = {r[0]: r[1] for r in con.execute(f"DESCRIBE {raw}").fetchall()}
     epoch, numbers = epoch or {}, numbers or {}
     conds = {
-        name: f"{q(src)} IS NOT NULL AND {_cast(table, name, src, epoch, numbers)} IS NULL"
+        name: f"{q(src)} IS NOT NULL AND NOT {_no_value_words(table, name, src)} "
+              f"AND {_cast(table, name, src, epoch, numbers)} IS NULL"
         for name, src in cols.items()
         if name in epoch or not _always_casts(source_types[src], table.column(name).type)
     }
@@ -263,13 +277,13 @@ def _typed_select(table: Table, cols: dict[str, str], epoch: dict[str, str] | No
     """The ``typed_X`` select list; ``renamed``: event type spelling -> its family's name;
     ``divisors``: money column -> what its values are divided by (cents: 100); ``numbers``: numeric
     column written as text -> its decimal comma (``_text_numbers``)."""
-    parts = []
+    parts: dict[str, str] = {}
     for col in table.columns:
         target = DUCKDB_TYPES[col.type]
         if col.name in (epoch or {}):
             expr = epoch_cast(q(cols[col.name]), epoch[col.name], target)
-        elif col.name in (numbers or {}):
-            expr = number_cast(q(cols[col.name]), numbers[col.name], target)
+        elif col.name in (numbers or {}) or (col.words and col.name in cols):
+            expr = _cast(table, col.name, cols[col.name], epoch or {}, numbers or {})
         elif table.name == "events" and col.name == "event_type" and renamed:
             expr = _event_type_expr(cols)
             expr = f"CASE {expr} " + " ".join(f"WHEN {lit(a)} THEN {lit(b)}" for a, b in renamed.items()) \
@@ -282,10 +296,12 @@ def _typed_select(table: Table, cols: dict[str, str], epoch: dict[str, str] | No
             expr = f"CAST(NULL AS {target})"
         if table.name == "events" and col.name == "quantity":
             expr = f"COALESCE({expr}, 1.0)"
+        if col.null_is:  # declared after the column it falls back to (contract.py)
+            expr = f"COALESCE({expr}, {parts[col.null_is]})"
         if (divisors or {}).get(col.name, 1) != 1 and col.name in cols:
             expr = f"({expr}) / {float(divisors[col.name])}"
-        parts.append(f"{expr} AS {q(col.name)}")
-    return ", ".join(parts)
+        parts[col.name] = expr
+    return ", ".join(f"{expr} AS {q(name)}" for name, expr in parts.items())
 
 
 def create_typed_view(con: duckdb.DuckDBPyConnection, name: str, settings: Settings,
