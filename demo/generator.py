@@ -190,8 +190,11 @@ def _epoch_day(d: date) -> int:
 
 
 def _frame(table: str, *columns: object) -> pd.DataFrame:
-    """A DataFrame with the contract's column names, in contract order."""
-    return pd.DataFrame(dict(zip(TABLES[table].column_names, columns, strict=True)))
+    """A DataFrame with the contract's column names, in contract order (the optional columns after
+    the last one given are left out: ``invoices.status``)."""
+    names = TABLES[table].column_names
+    assert all(not c.required for c in TABLES[table].columns[len(columns):]), table
+    return pd.DataFrame(dict(zip(names[:len(columns)], columns, strict=True)))
 
 
 def _cat(names: tuple[str, ...] | np.ndarray, codes: np.ndarray) -> np.ndarray:

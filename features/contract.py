@@ -173,6 +173,9 @@ TABLES: dict[str, Table] = {
                        description="null = due when issued (charged automatically)"),
                 Column("paid_at", "date", nullable=True, description="null = unpaid"),
                 Column("amount", "double", money=True),
+                Column("status", "string", required=False, nullable=True,
+                       description="void or draft: not owed (the row is set aside); other values: "
+                                   "not read"),
             ),
             time_column="issued_at",
             description="billing",

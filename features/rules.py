@@ -28,6 +28,8 @@ reason                        rows
 ``resolved_before_opened``    a ticket resolved before it was opened
 ``csat_out_of_range``         a CSAT outside 1..5 (NaN included)
 ``due_before_issued``         an invoice due before it was issued
+``void_invoice``              an invoice whose ``status`` is void or draft (``VOID_STATUSES``):
+                              never owed, it would read as unpaid for ever
 ``non_finite_amount``         an invoice amount NaN or infinite
 ``negative_amount``           an invoice amount below 0 (credit notes included: the
                               invoice features count amounts owed)
@@ -59,6 +61,7 @@ import duckdb
 
 from core.errors import DataContractError
 from features.contract import KEYED_TABLES, Table
+from features.sql import is_in
 
 log = logging.getLogger(__name__)
 
@@ -140,11 +143,16 @@ def _table_reasons(table: Table) -> list[tuple[str, str]]:
         return [("resolved_before_opened", "resolved_at < opened_at"),
                 ("csat_out_of_range", "csat IS NOT NULL AND (NOT isfinite(csat) OR csat < 1 OR csat > 5)")]
     if table.name == "invoices":
-        return [("due_before_issued", "due_at < issued_at"),
+        return [("void_invoice", is_in("lower(TRIM(status))", list(VOID_STATUSES))),
+                ("due_before_issued", "due_at < issued_at"),
                 ("non_finite_amount", "NOT isfinite(amount)"),
                 ("negative_amount", "amount < 0"),
                 ("implausible_amount", f"amount > {MAX_MONEY:.0f}")]
     return []
+
+
+#: Invoice statuses of an invoice that is not owed (Stripe: void, draft; others: voided, deleted).
+VOID_STATUSES = ("void", "voided", "draft", "deleted")
 
 
 #: Values a row cannot hold, whatever the unit: a quantity of one event, an amount of money
