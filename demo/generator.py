@@ -190,11 +190,8 @@ def _epoch_day(d: date) -> int:
 
 
 def _frame(table: str, *columns: object) -> pd.DataFrame:
-    """A DataFrame with the contract's column names, in contract order (the optional columns after
-    the last one given are left out: ``invoices.status``)."""
-    names = TABLES[table].column_names
-    assert all(not c.required for c in TABLES[table].columns[len(columns):]), table
-    return pd.DataFrame(dict(zip(names[:len(columns)], columns, strict=True)))
+    """A DataFrame with the contract's column names, in contract order."""
+    return pd.DataFrame(dict(zip(TABLES[table].column_names, columns, strict=True)))
 
 
 def _cat(names: tuple[str, ...] | np.ndarray, codes: np.ndarray) -> np.ndarray:
@@ -619,7 +616,8 @@ def _billing(sim: _Sim, ids: np.ndarray) -> tuple[pd.DataFrame, pd.DataFrame]:
     unpaid = paid >= sim.T  # not paid by the export
     unpaid[np.concatenate(sim.unpaid or [np.zeros(0, np.int64)])] = True
     paid_at = np.where(unpaid, np.datetime64("NaT"), _dates(sim, np.minimum(paid, sim.T)))
-    inv = _frame("invoices", ids[ia], _dates(sim, iday), _dates(sim, iday + net), paid_at, v[:, 2])
+    status = np.where(unpaid, "open", "paid").astype(object)  # as a billing system states it at the export
+    inv = _frame("invoices", ids[ia], _dates(sim, iday), _dates(sim, iday + net), paid_at, v[:, 2], status)
     return subs, inv.sort_values(["issued_at", "account_id"], kind="stable", ignore_index=True)
 
 

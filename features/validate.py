@@ -166,20 +166,27 @@ def _text_numbers(con: duckdb.DuckDBPyConnection, table: Table, cols: dict[str, 
     return out
 
 
-def _cast(table: Table, name: str, src: str, epoch: dict[str, str], numbers: dict[str, bool]) -> str:
-    """SQL: the source column ``src`` as the contract column ``name``'s type (a value that does not
-    cast: null)."""
-    col = table.column(name)
-    target = DUCKDB_TYPES[col.type]
-    if name in epoch:
-        return epoch_cast(q(src), epoch[name], target)
-    if name in numbers:
-        return number_cast(q(src), numbers[name], target)
-    if col.words:  # Zendesk's good / bad (contract.py): only where a value is text
-        word = f"lower(TRIM(CAST({q(src)} AS VARCHAR)))"
-        whens = " ".join(f"WHEN {lit(w)} THEN {'NULL' if v is None else v}" for w, v in col.words)
-        return f"CASE {word} {whens} ELSE TRY_CAST({q(src)} AS {target}) END"
-    return f"TRY_CAST({q(src)} AS {target})"
+def _casts(table: Table, cols: dict[str, str], source_types: dict[str, str], epoch: dict[str, str],
+           numbers: dict[str, bool]) -> dict[str, str]:
+    """canonical column -> SQL reading its source column as the contract's type (a value that does
+    not read: null), for the columns not read by a plain cast: Unix-epoch stamps (UTC), numbers
+    written as text (``$1,234.50``), a type's words (Zendesk's ``good``), and a timestamp with a time
+    zone (Parquet from a warehouse or Segment): read as UTC, not in the reading machine's zone."""
+    out = {}
+    for name, src in cols.items():
+        col = table.column(name)
+        target = DUCKDB_TYPES[col.type]
+        if name in epoch:
+            out[name] = epoch_cast(q(src), epoch[name], target)
+        elif name in numbers:
+            out[name] = number_cast(q(src), numbers[name], target)
+        elif col.words:  # only where a value is text
+            word = f"lower(TRIM(CAST({q(src)} AS VARCHAR)))"
+            whens = " ".join(f"WHEN {lit(w)} THEN {'NULL' if v is None else v}" for w, v in col.words)
+            out[name] = f"CASE {word} {whens} ELSE TRY_CAST({q(src)} AS {target}) END"
+        elif _zoned(source_types[src]) and col.type in ("timestamp", "date"):
+            out[name] = f"CAST(timezone('UTC', {q(src)}) AS {target})"
+    return out
 
 
 def _no_value_words(table: Table, name: str, src: str) -> str:
@@ -189,9 +196,8 @@ def _no_value_words(table: Table, name: str, src: str) -> str:
             else "false")
 
 
-def _check_columns(con: duckdb.DuckDBPyConnection, table: Table, cols: dict[str, str],
-                   epoch: dict[str, str] | None = None, numbers: dict[str, bool] | None = None) -> None:
-    """Required columns present and every value castable (one scan for all columns)."""
+def _check_required(con: duckdb.DuckDBPyConnection, table: Table, cols: dict[str, str]) -> None:
+    """Every required column present."""
     raw = f"raw_{table.name}"
     for col in table.columns:
         if col.required and col.name not in cols:
@@ -200,13 +206,17 @@ def _check_columns(con: duckdb.DuckDBPyConnection, table: Table, cols: dict[str,
                 f"{table.name}: required column '{col.name}' is missing "
                 f"(columns found: {', '.join(present)}; map yours with column_mapping)",
                 table=table.name, column=col.name, example=_example(con, f"SELECT * FROM {raw}"))
-    source_types = {r[0]: r[1] for r in con.execute(f"DESCRIBE {raw}").fetchall()}
-    epoch, numbers = epoch or {}, numbers or {}
+
+
+def _check_columns(con: duckdb.DuckDBPyConnection, table: Table, cols: dict[str, str], source_types: dict[str, str],
+                   casts: dict[str, str]) -> None:
+    """Every value castable (one scan for all columns); ``casts``: ``_casts``."""
+    raw = f"raw_{table.name}"
     conds = {
-        name: f"{q(src)} IS NOT NULL AND NOT {_no_value_words(table, name, src)} "
-              f"AND {_cast(table, name, src, epoch, numbers)} IS NULL"
+        name: f"{q(src)} IS NOT NULL AND NOT {_no_value_words(table, name, src)} AND "
+              + casts.get(name, f"TRY_CAST({q(src)} AS {DUCKDB_TYPES[table.column(name).type]})") + " IS NULL"
         for name, src in cols.items()
-        if name in epoch or not _always_casts(source_types[src], table.column(name).type)
+        if name in casts or not _always_casts(source_types[src], table.column(name).type)
     }
     if not conds:
         return
@@ -224,6 +234,12 @@ _INTEGER_TYPES = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "UTINYINT", "USMAL
 _NUMERIC_TYPES = (*_INTEGER_TYPES, "FLOAT", "DOUBLE", "HUGEINT", "DECIMAL")
 
 
+def _zoned(source_type: str) -> bool:
+    """An instant type: ``TIMESTAMP WITH TIME ZONE``, spelled ``TIMESTAMPTZ_NS`` for nanoseconds."""
+    t = source_type.upper()
+    return "TIME ZONE" in t or t.startswith("TIMESTAMPTZ")
+
+
 def _always_casts(source_type: str, target: str) -> bool:
     """True when every value of ``source_type`` casts to the contract type (no scan needed)."""
     src = source_type.upper()
@@ -234,7 +250,7 @@ def _always_casts(source_type: str, target: str) -> bool:
     if target == "bigint":
         return src in _INTEGER_TYPES and src != "UBIGINT"
     if target in ("timestamp", "date"):
-        return src == "DATE" or (src.startswith("TIMESTAMP") and "TIME ZONE" not in src)
+        return src == "DATE" or (src.startswith("TIMESTAMP") and not _zoned(src))
     if target == "boolean":
         return src == "BOOLEAN"
     return False
@@ -271,19 +287,16 @@ def _family_names(con: duckdb.DuckDBPyConnection, cols: dict[str, str], settings
     return event_families(counts, settings.event_roles.named_types())
 
 
-def _typed_select(table: Table, cols: dict[str, str], epoch: dict[str, str] | None = None,
-                  renamed: dict[str, str] | None = None, divisors: dict[str, int] | None = None,
-                  numbers: dict[str, bool] | None = None) -> str:
-    """The ``typed_X`` select list; ``renamed``: event type spelling -> its family's name;
-    ``divisors``: money column -> what its values are divided by (cents: 100); ``numbers``: numeric
-    column written as text -> its decimal comma (``_text_numbers``)."""
+def _typed_select(table: Table, cols: dict[str, str], casts: dict[str, str] | None = None,
+                  renamed: dict[str, str] | None = None, divisors: dict[str, int] | None = None) -> str:
+    """The ``typed_X`` select list; ``casts``: column -> how it is read when not by a plain cast
+    (``_casts``); ``renamed``: event type spelling -> its family's name; ``divisors``: money column
+    -> what its values are divided by (cents: 100)."""
     parts: dict[str, str] = {}
     for col in table.columns:
         target = DUCKDB_TYPES[col.type]
-        if col.name in (epoch or {}):
-            expr = epoch_cast(q(cols[col.name]), epoch[col.name], target)
-        elif col.name in (numbers or {}) or (col.words and col.name in cols):
-            expr = _cast(table, col.name, cols[col.name], epoch or {}, numbers or {})
+        if col.name in (casts or {}):
+            expr = (casts or {})[col.name]
         elif table.name == "events" and col.name == "event_type" and renamed:
             expr = _event_type_expr(cols)
             expr = f"CASE {expr} " + " ".join(f"WHEN {lit(a)} THEN {lit(b)}" for a, b in renamed.items()) \
@@ -317,9 +330,12 @@ def create_typed_view(con: duckdb.DuckDBPyConnection, name: str, settings: Setti
     """
     table = TABLES[name]
     cols = _source_columns(con, table, settings.column_mapping.get(name, {}))
-    epoch = _epoch_units(con, table, cols)  # Unix-epoch stamps (features/epoch.py)
-    numbers = _text_numbers(con, table, cols)  # $1,234.50 and 49,00 (features/numbers.py)
-    _check_columns(con, table, cols, epoch, numbers)
+    _check_required(con, table, cols)
+    source_types = {r[0]: r[1] for r in con.execute(f"DESCRIBE raw_{name}").fetchall()}
+    casts = _casts(table, cols, source_types,
+                   _epoch_units(con, table, cols),  # Unix-epoch stamps (features/epoch.py)
+                   _text_numbers(con, table, cols))  # $1,234.50 and 49,00 (features/numbers.py)
+    _check_columns(con, table, cols, source_types, casts)
     renamed: dict[str, str] = {}
     if name == "events":
         found = _family_names(con, cols, settings)
@@ -327,7 +343,7 @@ def create_typed_view(con: duckdb.DuckDBPyConnection, name: str, settings: Setti
         if families is not None:
             families.update(found)
     divisors = {c: MONEY_UNITS[u] for c, u in settings.column_units.get(name, {}).items()}
-    select = _typed_select(table, cols, epoch, renamed, divisors, numbers)
+    select = _typed_select(table, cols, casts, renamed, divisors)
     con.execute(f"CREATE OR REPLACE TEMP VIEW typed_{name} AS SELECT {select} FROM raw_{name}")
     return list(cols)
 
