@@ -32,6 +32,7 @@ from features.contract import (
     DUCKDB_TYPES,
     MONEY_UNITS,
     TABLES,
+    Column,
     Table,
     check_column_mapping,
     check_column_units,
@@ -208,6 +209,16 @@ def _check_required(con: duckdb.DuckDBPyConnection, table: Table, cols: dict[str
                 table=table.name, column=col.name, example=_example(con, f"SELECT * FROM {raw}"))
 
 
+def _read_as(col: Column, source_type: str) -> str:
+    """What the contract reads in a column besides plain values (the hint of a cast error)."""
+    if col.words:
+        return f" (read: numbers, or one of {', '.join(w for w, _ in col.words)})"
+    if col.type in ("double", "bigint") and source_type == "VARCHAR":
+        return (" (read: numbers, with a currency sign and thousands separators if need be, and one decimal "
+                "separator, '.' or ',', for the whole column)")
+    return ""
+
+
 def _check_columns(con: duckdb.DuckDBPyConnection, table: Table, cols: dict[str, str], source_types: dict[str, str],
                    casts: dict[str, str]) -> None:
     """Every value castable (one scan for all columns); ``casts``: ``_casts``."""
@@ -225,8 +236,8 @@ def _check_columns(con: duckdb.DuckDBPyConnection, table: Table, cols: dict[str,
     for (name, cond), bad in zip(conds.items(), counts):
         if bad:
             raise DataContractError(
-                f"{table.name}.{name}: {bad} value(s) are not of type {table.column(name).type}",
-                table=table.name, column=name,
+                f"{table.name}.{name}: {bad} value(s) are not of type {table.column(name).type}"
+                + _read_as(table.column(name), source_types[cols[name]]), table=table.name, column=name,
                 example=_example(con, f"SELECT * FROM {raw} WHERE {cond}"))
 
 

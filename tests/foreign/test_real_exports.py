@@ -280,3 +280,14 @@ def test_timestamps_with_a_time_zone_are_read_as_utc_wherever_the_machine_is(tmp
     finally:
         monkeypatch.undo()
         time.tzset()
+
+
+def test_a_money_column_mixing_decimal_separators_stops_with_what_is_read(tmp_path):
+    subs = _periods()
+    subs.loc[0, "Amount"] = "49,00"  # the others are 49.00: one column, two decimal separators
+    with pytest.raises(DataContractError) as exc:
+        _build(tmp_path, {"subscriptions": subs, "events": _analytics()},
+               {"subscriptions": PERIODS_MAP, "events": EVENTS_MAP})
+    msg = str(exc.value)
+    assert msg.startswith("subscriptions.mrr: 1 value(s) are not of type double (read: numbers, with a currency")
+    assert "one decimal separator, '.' or ',', for the whole column" in msg and "'49,00'" in msg
