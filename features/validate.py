@@ -213,6 +213,10 @@ def _read_as(col: Column, source_type: str) -> str:
     """What the contract reads in a column besides plain values (the hint of a cast error)."""
     if col.words:
         return f" (read: numbers, or one of {', '.join(w for w, _ in col.words)})"
+    if col.type in ("date", "timestamp") and source_type == "VARCHAR":
+        return (" (read: ISO dates and times such as 2024-03-05, 2024-03-05 14:22 or 2024-03-05T14:22:05.123+01:00,"
+                " or Unix epoch seconds or milliseconds; a spreadsheet's 3/5/2024 or 05.03.2024 is not read: "
+                "save the column as ISO dates)")
     if col.type in ("double", "bigint") and source_type == "VARCHAR":
         return (" (read: numbers, with a currency sign and thousands separators if need be, and one decimal "
                 "separator, '.' or ',', for the whole column)")

@@ -291,3 +291,15 @@ def test_a_money_column_mixing_decimal_separators_stops_with_what_is_read(tmp_pa
     msg = str(exc.value)
     assert msg.startswith("subscriptions.mrr: 1 value(s) are not of type double (read: numbers, with a currency")
     assert "one decimal separator, '.' or ',', for the whole column" in msg and "'49,00'" in msg
+
+
+def test_a_spreadsheets_local_dates_stop_with_what_is_read(tmp_path):
+    """3/5/2024 (month or day first?) is not guessed: the error says which dates are read."""
+    subs = _periods()
+    subs.loc[2, "Current Period Start (UTC)"] = "8/1/2023 00:00"
+    with pytest.raises(DataContractError) as exc:
+        _build(tmp_path, {"subscriptions": subs, "events": _analytics()},
+               {"subscriptions": PERIODS_MAP, "events": EVENTS_MAP})
+    msg = str(exc.value)
+    assert msg.startswith("subscriptions.start_date: 1 value(s) are not of type date (read: ISO dates")
+    assert "save the column as ISO dates" in msg and "'8/1/2023 00:00'" in msg
