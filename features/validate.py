@@ -28,18 +28,16 @@ import duckdb
 
 from core.errors import DataContractError
 from core.settings import Settings
+from features.casting import cast_check, column_casts, read_as
 from features.contract import (
     DUCKDB_TYPES,
     MONEY_UNITS,
     TABLES,
-    Column,
     Table,
     check_column_mapping,
     check_column_units,
     money_columns,
 )
-from features.epoch import epoch_cast, epoch_unit
-from features.numbers import number_cast, text_number_mode
 from features.rules import (
     ACCOUNT_DATED,
     DATA_END_PROBES,
@@ -137,66 +135,6 @@ def _source_columns(con: duckdb.DuckDBPyConnection, table: Table, mapping: dict[
     return {c.name: renamed[c.name] for c in table.columns if c.name in renamed}
 
 
-def _epoch_units(con: duckdb.DuckDBPyConnection, table: Table, cols: dict[str, str]) -> dict[str, str]:
-    """canonical date/timestamp column -> ``"ms"``/``"s"`` where the source stamps it in Unix epoch."""
-    types = {r[0]: r[1] for r in con.execute(f"DESCRIBE raw_{table.name}").fetchall()}
-    units = {name: epoch_unit(con, f"raw_{table.name}", src, types[src]) for name, src in cols.items()
-             if table.column(name).type in ("timestamp", "date")}
-    return {name: unit for name, unit in units.items() if unit}
-
-
-def _text_numbers(con: duckdb.DuckDBPyConnection, table: Table, cols: dict[str, str]) -> dict[str, bool]:
-    """canonical numeric column -> True (decimal comma) / False (point) where the source writes it
-    as text that does not all cast as it is but does as numbers written by a spreadsheet or a
-    dashboard (``$1,234.50``, ``49,00``: ``features/numbers.py``); a column with a value that reads
-    neither way is left out (its cast error names that value)."""
-    types = {r[0]: r[1] for r in con.execute(f"DESCRIBE raw_{table.name}").fetchall()}
-    numeric = {name: src for name, src in cols.items()
-               if table.column(name).type in ("double", "bigint") and types[src] == "VARCHAR"}
-    if not numeric:
-        return {}
-    target = {name: DUCKDB_TYPES[table.column(name).type] for name in numeric}
-    failing = con.execute("SELECT " + ", ".join(
-        f"count_if({q(src)} IS NOT NULL AND TRY_CAST({q(src)} AS {target[name]}) IS NULL)"
-        for name, src in numeric.items()) + f" FROM raw_{table.name}").fetchone()
-    out = {}
-    for (name, src), bad in zip(numeric.items(), failing):
-        mode = text_number_mode(con, f"raw_{table.name}", src) if bad else None
-        if mode is not None:
-            out[name] = mode
-    return out
-
-
-def _casts(table: Table, cols: dict[str, str], source_types: dict[str, str], epoch: dict[str, str],
-           numbers: dict[str, bool]) -> dict[str, str]:
-    """canonical column -> SQL reading its source column as the contract's type (a value that does
-    not read: null), for the columns not read by a plain cast: Unix-epoch stamps (UTC), numbers
-    written as text (``$1,234.50``), a type's words (Zendesk's ``good``), and a timestamp with a time
-    zone (Parquet from a warehouse or Segment): read as UTC, not in the reading machine's zone."""
-    out = {}
-    for name, src in cols.items():
-        col = table.column(name)
-        target = DUCKDB_TYPES[col.type]
-        if name in epoch:
-            out[name] = epoch_cast(q(src), epoch[name], target)
-        elif name in numbers:
-            out[name] = number_cast(q(src), numbers[name], target)
-        elif col.words:  # only where a value is text
-            word = f"lower(TRIM(CAST({q(src)} AS VARCHAR)))"
-            whens = " ".join(f"WHEN {lit(w)} THEN {'NULL' if v is None else v}" for w, v in col.words)
-            out[name] = f"CASE {word} {whens} ELSE TRY_CAST({q(src)} AS {target}) END"
-        elif _zoned(source_types[src]) and col.type in ("timestamp", "date"):
-            out[name] = f"CAST(timezone('UTC', {q(src)}) AS {target})"
-    return out
-
-
-def _no_value_words(table: Table, name: str, src: str) -> str:
-    """SQL: true where ``src`` holds one of the column's words that mean no value (not an error)."""
-    empty = [w for w, v in table.column(name).words if v is None]
-    return (f"lower(TRIM(CAST({q(src)} AS VARCHAR))) IN ({', '.join(map(lit, empty))})" if empty
-            else "false")
-
-
 def _check_required(con: duckdb.DuckDBPyConnection, table: Table, cols: dict[str, str]) -> None:
     """Every required column present."""
     raw = f"raw_{table.name}"
@@ -209,30 +147,12 @@ def _check_required(con: duckdb.DuckDBPyConnection, table: Table, cols: dict[str
                 table=table.name, column=col.name, example=_example(con, f"SELECT * FROM {raw}"))
 
 
-def _read_as(col: Column, source_type: str) -> str:
-    """What the contract reads in a column besides plain values (the hint of a cast error)."""
-    if col.words:
-        return f" (read: numbers, or one of {', '.join(w for w, _ in col.words)})"
-    if col.type in ("date", "timestamp") and source_type == "VARCHAR":
-        return (" (read: ISO dates and times such as 2024-03-05, 2024-03-05 14:22 or 2024-03-05T14:22:05.123+01:00,"
-                " or Unix epoch seconds or milliseconds; a spreadsheet's 3/5/2024 or 05.03.2024 is not read: "
-                "save the column as ISO dates)")
-    if col.type in ("double", "bigint") and source_type == "VARCHAR":
-        return (" (read: numbers, with a currency sign and thousands separators if need be, and one decimal "
-                "separator, '.' or ',', for the whole column)")
-    return ""
-
-
 def _check_columns(con: duckdb.DuckDBPyConnection, table: Table, cols: dict[str, str], source_types: dict[str, str],
                    casts: dict[str, str]) -> None:
-    """Every value castable (one scan for all columns); ``casts``: ``_casts``."""
+    """Every value castable (one scan for all columns); ``casts``: ``source_casts``."""
     raw = f"raw_{table.name}"
-    conds = {
-        name: f"{q(src)} IS NOT NULL AND NOT {_no_value_words(table, name, src)} AND "
-              + casts.get(name, f"TRY_CAST({q(src)} AS {DUCKDB_TYPES[table.column(name).type]})") + " IS NULL"
-        for name, src in cols.items()
-        if name in casts or not _always_casts(source_types[src], table.column(name).type)
-    }
+    found = {name: cast_check(table, name, src, source_types, casts) for name, src in cols.items()}
+    conds = {name: cond for name, cond in found.items() if cond}
     if not conds:
         return
     counts = con.execute(
@@ -241,34 +161,8 @@ def _check_columns(con: duckdb.DuckDBPyConnection, table: Table, cols: dict[str,
         if bad:
             raise DataContractError(
                 f"{table.name}.{name}: {bad} value(s) are not of type {table.column(name).type}"
-                + _read_as(table.column(name), source_types[cols[name]]), table=table.name, column=name,
+                + read_as(table.column(name), source_types[cols[name]]), table=table.name, column=name,
                 example=_example(con, f"SELECT * FROM {raw} WHERE {cond}"))
-
-
-_INTEGER_TYPES = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "UTINYINT", "USMALLINT", "UINTEGER", "UBIGINT")
-_NUMERIC_TYPES = (*_INTEGER_TYPES, "FLOAT", "DOUBLE", "HUGEINT", "DECIMAL")
-
-
-def _zoned(source_type: str) -> bool:
-    """An instant type: ``TIMESTAMP WITH TIME ZONE``, spelled ``TIMESTAMPTZ_NS`` for nanoseconds."""
-    t = source_type.upper()
-    return "TIME ZONE" in t or t.startswith("TIMESTAMPTZ")
-
-
-def _always_casts(source_type: str, target: str) -> bool:
-    """True when every value of ``source_type`` casts to the contract type (no scan needed)."""
-    src = source_type.upper()
-    if target == "string":
-        return True
-    if target == "double":
-        return src.startswith(_NUMERIC_TYPES)
-    if target == "bigint":
-        return src in _INTEGER_TYPES and src != "UBIGINT"
-    if target in ("timestamp", "date"):
-        return src == "DATE" or (src.startswith("TIMESTAMP") and not _zoned(src))
-    if target == "boolean":
-        return src == "BOOLEAN"
-    return False
 
 
 def trimmed(expr: str) -> str:
@@ -305,7 +199,7 @@ def _family_names(con: duckdb.DuckDBPyConnection, cols: dict[str, str], settings
 def _typed_select(table: Table, cols: dict[str, str], casts: dict[str, str] | None = None,
                   renamed: dict[str, str] | None = None, divisors: dict[str, int] | None = None) -> str:
     """The ``typed_X`` select list; ``casts``: column -> how it is read when not by a plain cast
-    (``_casts``); ``renamed``: event type spelling -> its family's name; ``divisors``: money column
+    (``source_casts``); ``renamed``: event type spelling -> its family's name; ``divisors``: money column
     -> what its values are divided by (cents: 100)."""
     parts: dict[str, str] = {}
     for col in table.columns:
@@ -346,10 +240,7 @@ def create_typed_view(con: duckdb.DuckDBPyConnection, name: str, settings: Setti
     table = TABLES[name]
     cols = _source_columns(con, table, settings.column_mapping.get(name, {}))
     _check_required(con, table, cols)
-    source_types = {r[0]: r[1] for r in con.execute(f"DESCRIBE raw_{name}").fetchall()}
-    casts = _casts(table, cols, source_types,
-                   _epoch_units(con, table, cols),  # Unix-epoch stamps (features/epoch.py)
-                   _text_numbers(con, table, cols))  # $1,234.50 and 49,00 (features/numbers.py)
+    source_types, casts = column_casts(con, table, cols)  # epoch, $1,234.50, words, instants
     _check_columns(con, table, cols, source_types, casts)
     renamed: dict[str, str] = {}
     if name == "events":
