@@ -37,6 +37,12 @@ _SHOWS_POINT = _SIGN + r"(\d{1,3}(,\d{3})+\.\d+|\d+\.(\d{1,2}|\d{4,})|\d{4,}\.\d
 _SHOWS_COMMA = _SIGN + r"(\d{1,3}(\.\d{3})+,\d+|\d+,(\d{1,2}|\d{4,})|\d{4,},\d+)"
 
 
+def _whole(pattern: str) -> str:
+    """The pattern matching a whole value (``regexp_matches`` transpiles to Spark's ``RLIKE``, which,
+    like it, matches anywhere in the value)."""
+    return f"^({pattern})$"
+
+
 def _bare(expr: str) -> str:
     return f"regexp_replace(TRIM(CAST({expr} AS VARCHAR)), {lit(_DROP)}, '', 'g')"
 
@@ -49,7 +55,7 @@ def text_number(expr: str, comma: bool, target: str = "DOUBLE") -> str:
         shape, plain = _COMMA, f"replace(replace({bare}, '.', ''), ',', '.')"
     else:
         shape, plain = _POINT, f"replace({bare}, ',', '')"
-    return f"CASE WHEN regexp_full_match({bare}, {lit(shape)}) THEN TRY_CAST({plain} AS {target}) END"
+    return f"CASE WHEN regexp_matches({bare}, {lit(_whole(shape))}) THEN TRY_CAST({plain} AS {target}) END"
 
 
 def number_cast(expr: str, comma: bool, target: str = "DOUBLE") -> str:
@@ -63,8 +69,8 @@ def decimal_comma(con: duckdb.DuckDBPyConnection, relation: str, column: str) ->
     """Whether ``relation.column``'s values show a decimal comma more often than a decimal point."""
     bare = _bare(f'"{column.replace(chr(34), chr(34) * 2)}"')
     comma, point = con.execute(
-        f"SELECT count_if(regexp_full_match(v, {lit(_SHOWS_COMMA)})), "
-        f"count_if(regexp_full_match(v, {lit(_SHOWS_POINT)})) FROM (SELECT {bare} AS v FROM {relation})"
+        f"SELECT count_if(regexp_matches(v, {lit(_whole(_SHOWS_COMMA))})), "
+        f"count_if(regexp_matches(v, {lit(_whole(_SHOWS_POINT))})) FROM (SELECT {bare} AS v FROM {relation})"
     ).fetchone()
     return comma > point
 
