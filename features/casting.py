@@ -22,20 +22,21 @@ from features.rules import q
 from features.sql import lit
 
 
-def epoch_units(con: duckdb.DuckDBPyConnection, table: Table, cols: dict[str, str]) -> dict[str, str]:
-    """canonical date/timestamp column -> ``"ms"``/``"s"`` where the source stamps it in Unix epoch."""
-    types = {r[0]: r[1] for r in con.execute(f"DESCRIBE raw_{table.name}").fetchall()}
+def epoch_units(con: duckdb.DuckDBPyConnection, table: Table, cols: dict[str, str],
+                types: dict[str, str]) -> dict[str, str]:
+    """canonical date/timestamp column -> ``"ms"``/``"s"`` where the source stamps it in Unix epoch
+    (``types``: source column -> its DuckDB type)."""
     units = {name: epoch_unit(con, f"raw_{table.name}", src, types[src]) for name, src in cols.items()
              if table.column(name).type in ("timestamp", "date")}
     return {name: unit for name, unit in units.items() if unit}
 
 
-def text_numbers(con: duckdb.DuckDBPyConnection, table: Table, cols: dict[str, str]) -> dict[str, bool]:
+def text_numbers(con: duckdb.DuckDBPyConnection, table: Table, cols: dict[str, str],
+                 types: dict[str, str]) -> dict[str, bool]:
     """canonical numeric column -> True (decimal comma) / False (point) where the source writes it
     as text that does not all cast as it is but does as numbers written by a spreadsheet or a
     dashboard (``$1,234.50``, ``49,00``: ``features/numbers.py``); a column with a value that reads
     neither way is left out (its cast error names that value)."""
-    types = {r[0]: r[1] for r in con.execute(f"DESCRIBE raw_{table.name}").fetchall()}
     numeric = {name: src for name, src in cols.items()
                if table.column(name).type in ("double", "bigint") and types[src] == "VARCHAR"}
     if not numeric:
@@ -53,7 +54,7 @@ def text_numbers(con: duckdb.DuckDBPyConnection, table: Table, cols: dict[str, s
 
 
 def source_casts(table: Table, cols: dict[str, str], source_types: dict[str, str], epoch: dict[str, str],
-           numbers: dict[str, bool]) -> dict[str, str]:
+                 numbers: dict[str, bool]) -> dict[str, str]:
     """canonical column -> SQL reading its source column as the contract's type (a value that does
     not read: null), for the columns not read by a plain cast: Unix-epoch stamps (UTC), numbers
     written as text (``$1,234.50``), a type's words (Zendesk's ``good``), and a timestamp with a time
@@ -136,4 +137,5 @@ def column_casts(con: duckdb.DuckDBPyConnection, table: Table, cols: dict[str, s
                  ) -> tuple[dict[str, str], dict[str, str]]:
     """(source column -> its DuckDB type, canonical column -> ``source_casts``'s SQL) of ``raw_<table>``."""
     types = {r[0]: r[1] for r in con.execute(f"DESCRIBE raw_{table.name}").fetchall()}
-    return types, source_casts(table, cols, types, epoch_units(con, table, cols), text_numbers(con, table, cols))
+    return types, source_casts(table, cols, types, epoch_units(con, table, cols, types),
+                               text_numbers(con, table, cols, types))

@@ -6,7 +6,9 @@ Two outcomes for bad input, never a silent drop (DESIGN §1):
   table or column is missing; a value does not parse as the column's type (a wrong
   file or a wrong column mapping, almost always); every row of a required table is set
   aside. (Empty required tables, a table in two formats and unreadable files are refused
-  when loading, in ``features/sources.py`` and ``features/csvfiles.py``.)
+  when loading, in ``features/sources.py`` and ``features/csvfiles.py``; how a value is read
+  when a plain cast would misread it, epoch stamps, ``$1,234.50``, Zendesk's ``good``, instants,
+  is ``features/casting.py``'s.)
 * **rows set aside** (counted by table and reason, with one example row per reason, in
   ``ValidationReport`` and then ``<home>/reports/run-summary.json``), and **values set aside**
   (the row kept, one value made unknown), by the rules of ``features/rules.py``.
