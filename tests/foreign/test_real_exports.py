@@ -303,3 +303,23 @@ def test_a_spreadsheets_local_dates_stop_with_what_is_read(tmp_path):
     msg = str(exc.value)
     assert msg.startswith("subscriptions.start_date: 1 value(s) are not of type date (read: ISO dates")
     assert "save the column as ISO dates" in msg and "'8/1/2023 00:00'" in msg
+
+
+def test_tickets_and_invoices_pasted_twice_count_once(tmp_path):
+    ticket = {"Id": 1, "Organization": "9001", "Created at": "2024-05-10 09:00", "Solved at": "2024-05-11 09:00",
+              "Priority": "high"}
+    invoice = {"Customer": "9001", "Date (UTC)": "2024-05-01 08:00", "Due Date (UTC)": "",
+               "Paid At (UTC)": "", "Amount Due": "49.00"}
+    other = dict(ticket, **{"Created at": "2024-05-12 09:00", "Solved at": "2024-05-13 09:00"})  # another one
+    mapping = {"subscriptions": PERIODS_MAP, "events": EVENTS_MAP,
+               "tickets": {"Organization": "account_id", "Created at": "opened_at", "Solved at": "resolved_at",
+                           "Priority": "priority"},
+               "invoices": {"Customer": "account_id", "Date (UTC)": "issued_at", "Due Date (UTC)": "due_at",
+                            "Paid At (UTC)": "paid_at", "Amount Due": "amount"}}
+    r, df = _build(tmp_path, {"subscriptions": _periods(), "events": _analytics(),
+                              "tickets": pd.DataFrame([ticket, ticket, other]),
+                              "invoices": pd.DataFrame([invoice, invoice])}, mapping)
+    assert r.validation.tables["tickets"].set_aside == {"duplicate_ticket": 1}
+    assert r.validation.tables["invoices"].set_aside == {"duplicate_invoice": 1}
+    row = at(df, "9001", "2024-06-01")
+    assert row.tickets_30d == 2 and row.late_payments_90d == 1
