@@ -331,6 +331,9 @@ def discover_profile(con: duckdb.DuckDBPyConnection, loaded: list[str], settings
                     unit, note = epoch_date(con, table, column)
                     kind = "date" if unit else kind
                     decimal = _decimal(con, table, column, source_type) if kind == "number" else ""
+                    if decimal:  # printed by `churnwatch features`, as the epoch decision is
+                        note = ("written as text with currency signs or separators, read with a decimal "
+                                + ("comma" if decimal == "," else "point"))
                 if cfg is not None and cfg.kind:
                     if reason != "all null" and cfg.kind != kind:
                         kind, unit, note = cfg.kind, None, f"{cfg.kind} as configured (profile.columns)"

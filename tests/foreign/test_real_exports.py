@@ -181,9 +181,10 @@ def test_hubspot_companies_export(tmp_path):
     assert [june[a].annual_revenue for a in IDS[:1] + IDS[2:]] == [1234.5, 2_000_000.0, 950.0]
     assert pd.isna(june["9002"].annual_revenue)  # "-": missing
     assert june["9001"].industry == "COMPUTER_SOFTWARE" and pd.isna(june["9004"].industry)
-    used = {c.column: c.kind for c in r.profile.used}
+    used = {c.column: (c.kind, c.note) for c in r.profile.used}
     unused = {c.column: c.reason for c in r.profile.unused}
-    assert used == {"Annual Revenue": "number"}
+    assert used == {"Annual Revenue": ("number", "written as text with currency signs or separators, read with a "
+                                                 "decimal point")}
     assert unused["Lifecycle Stage"].startswith("export-time state")  # today's stage, not the as-of date's
     assert unused["Company name"] == "id-like (name)"
     assert unused["Facebook Company Page"] == "all null"
