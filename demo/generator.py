@@ -616,7 +616,8 @@ def _billing(sim: _Sim, ids: np.ndarray) -> tuple[pd.DataFrame, pd.DataFrame]:
     unpaid = paid >= sim.T  # not paid by the export
     unpaid[np.concatenate(sim.unpaid or [np.zeros(0, np.int64)])] = True
     paid_at = np.where(unpaid, np.datetime64("NaT"), _dates(sim, np.minimum(paid, sim.T)))
-    inv = _frame("invoices", ids[ia], _dates(sim, iday), _dates(sim, iday + net), paid_at, v[:, 2])
+    status = np.where(unpaid, "open", "paid").astype(object)  # as a billing system states it at the export
+    inv = _frame("invoices", ids[ia], _dates(sim, iday), _dates(sim, iday + net), paid_at, v[:, 2], status)
     return subs, inv.sort_values(["issued_at", "account_id"], kind="stable", ignore_index=True)
 
 

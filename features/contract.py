@@ -45,6 +45,11 @@ class Column:
         description: what the column means, with its unit.
         money: an amount of money; ``Settings.column_units`` may say the export gives it in
             cents (``MONEY_UNITS``).
+        words: text values read as a value of the column's type (None: no value), besides the
+            values that cast; e.g. a helpdesk's satisfaction rating written as words.
+        null_is: another column of the same row whose value a null here takes (an invoice with
+            no due date is due when issued: billing systems such as Stripe leave it empty for
+            invoices charged automatically).
     """
 
     name: str
@@ -53,6 +58,14 @@ class Column:
     nullable: bool = False
     description: str = ""
     money: bool = False
+    null_is: str | None = None
+    words: tuple[tuple[str, float | None], ...] = ()
+
+
+#: Zendesk's satisfaction ratings (``Satisfaction Score``): good and bad are the top and the bottom
+#: of the 1-5 CSAT scale; offered (asked, not answered) and unoffered (not asked) are no rating.
+SATISFACTION_WORDS: tuple[tuple[str, float | None], ...] = (
+    ("good", 5.0), ("bad", 1.0), ("offered", None), ("unoffered", None))
 
 
 @dataclass(frozen=True)
@@ -143,8 +156,9 @@ TABLES: dict[str, Table] = {
                 Column("resolved_at", "timestamp", nullable=True),
                 Column("priority", "string", required=False, nullable=True,
                        description="low / normal / high / urgent"),
-                Column("csat", "double", required=False, nullable=True,
-                       description="satisfaction 1-5, given at resolution"),
+                Column("csat", "double", required=False, nullable=True, words=SATISFACTION_WORDS,
+                       description="satisfaction 1-5, given at resolution (good = 5, bad = 1, "
+                                   "offered / unoffered = none: Zendesk's words)"),
                 Column("category", "string", required=False, nullable=True),
             ),
             time_column="opened_at",
@@ -155,9 +169,13 @@ TABLES: dict[str, Table] = {
             (
                 Column("account_id", "string"),
                 Column("issued_at", "date"),
-                Column("due_at", "date"),
+                Column("due_at", "date", nullable=True, null_is="issued_at",
+                       description="null = due when issued (charged automatically)"),
                 Column("paid_at", "date", nullable=True, description="null = unpaid"),
                 Column("amount", "double", money=True),
+                Column("status", "string", required=False, nullable=True,
+                       description="void or draft: not owed (the row is set aside); other values: "
+                                   "not read"),
             ),
             time_column="issued_at",
             description="billing",

@@ -8,6 +8,11 @@ dialect fixed and ``strict_mode`` on. A row with more or fewer fields than the h
 file that is not UTF-8, is a ``DataContractError`` naming the file, its line (1 = the header)
 and, for an encoding error, the column: never DuckDB's 30 lines of parser settings.
 
+Missing values: spreadsheets and BI tools write an empty cell as ``N/A``, ``#N/A``, ``null`` or
+``-`` as often as leaving it empty; each of ``MISSING`` (the whole field, case as listed) reads as
+null, in every column, as an empty field does. ``NA`` is not one of them: it is a region code (North
+America, Namibia) as often as a missing value.
+
 Encoding choice: a file that is not UTF-8 is refused (not read as latin-1 with a warning).
 Exports in Chinese are often GBK; read as latin-1 they would become silent mojibake in CSM,
 industry and notes values, which end up in reports and alerts. The message says how to fix it.
@@ -25,6 +30,8 @@ from core.errors import DataContractError
 from features.sql import lit
 
 DELIMITERS = (",", ";", "\t", "|")
+#: Fields read as null (missing), besides the empty one: spreadsheet and BI-tool spellings of "no value".
+MISSING = ("N/A", "n/a", "#N/A", "null", "NULL", "Null", "-")
 _LINE = re.compile(r"CSV Error on Line: (\d+)")
 #: How much of a bad line a message quotes.
 QUOTE_CHARS = 200
@@ -76,7 +83,8 @@ def load_csv(con: duckdb.DuckDBPyConnection, table: str, file: Path) -> None:
         con.execute(
             f"CREATE OR REPLACE TEMP TABLE raw_{table} AS SELECT * FROM read_csv(?, header = true, "
             f"auto_detect = false, columns = {columns}, delim = {lit(delimiter)}, quote = '\"', "
-            "escape = '\"', strict_mode = true, null_padding = false, encoding = 'utf-8')", [str(file)])
+            "escape = '\"', strict_mode = true, null_padding = false, encoding = 'utf-8', "
+            f"nullstr = [{', '.join(lit(m) for m in ('', *MISSING))}])", [str(file)])
     except duckdb.Error as exc:
         raise csv_error(exc, file, table, names, delimiter) from exc
 

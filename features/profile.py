@@ -37,6 +37,7 @@ from core.errors import ConfigError
 from core.settings import ProfileColumn, Settings
 from features.contract import TABLES
 from features.epoch import any_moment, date_name, epoch_number_cast, epoch_values
+from features.numbers import number_cast, text_number_mode
 from features.spec import FeatureSpec, slug
 from features.timeline import dn
 
@@ -61,8 +62,18 @@ _ID_LIKE = re.compile(r"(^id$|_id$|^id_|uuid|guid|e_?mail|phone|^name$|_name$)")
 #: Names of columns that hold the state at export time (e.g. ``status = canceled``):
 #: known only when the data was exported, not at the as-of date, so they would leak the label
 #: (Stripe's ``current_period_start``/``_end`` and ``ended_at`` describe the subscription at export).
-_EXPORT_STATE = re.compile(r"(^|_)(status|state|churned|is_active|active|cancel\w*|deleted\w*|ended_at"
+_EXPORT_STATE = re.compile(r"(^|_)(status|state|stage|churned|is_active|active|cancel\w*|deleted\w*|ended_at"
                            r"|current_period_\w+)$")
+#: A clock or unit named after a column's name in exports: Stripe's ``Canceled At (UTC)``.
+_NAME_SUFFIX = re.compile(r"\s*[(\[][^)\]]*[)\]]\s*$")
+
+
+def name_words(column: str) -> str:
+    """A column's name as the name rules read it: lower case, words joined by ``_``, a trailing
+    clock or unit in brackets dropped, so a dashboard's ``Canceled At (UTC)``, ``Customer Email`` and
+    ``currentPeriodEnd`` are ``canceled_at``, ``customer_email`` and ``current_period_end``."""
+    name = re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", _NAME_SUFFIX.sub("", column))
+    return re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_")
 _NUMERIC = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT",
             "UINTEGER", "UBIGINT", "FLOAT", "DOUBLE", "DECIMAL", "REAL")
 
@@ -82,6 +93,9 @@ class ExtraColumn:
     alias: str
     epoch: Literal["s", "ms"] | None = None  # a date given in Unix epoch seconds or milliseconds
     note: str = ""  # how its kind was decided, when that is not plain (printed by `churnwatch features`)
+    #: a number written as text by a spreadsheet or dashboard ($1,234.50; 49,00): "." or "," its
+    #: decimal separator (``features/numbers.py``); "" when its values cast as they are
+    decimal: str = ""
 
 
 @dataclass(frozen=True)
@@ -181,6 +195,8 @@ def infer_kind(con: duckdb.DuckDBPyConnection, table: str, column: str, source_t
         return "boolean", ""
     if s["date"] == s["n"]:
         return "date", ""
+    if text_number_mode(con, f"raw_{table}", column) is not None:  # $1,234.50, 49,00
+        return "number", ""
     if s["chars"] > FREE_TEXT_CHARS or (s["distinct"] > max_categories and s["spaces"] >= s["n"] / 2):
         return None, f"free text ({int(s['distinct'])} distinct values, {s['chars']:.0f} characters on average)"
     if s["distinct"] > max_categories:
@@ -188,6 +204,17 @@ def infer_kind(con: duckdb.DuckDBPyConnection, table: str, column: str, source_t
             return None, "id-like (a different value on every row)"
         return None, f"too many categories ({int(s['distinct'])} distinct values > {max_categories})"
     return "category", ""
+
+
+def _decimal(con: duckdb.DuckDBPyConnection, table: str, column: str, source_type: str) -> str:
+    """"" for a number column whose values cast as they are; "." or "," (its decimal separator)
+    for one written as text with currency signs or separators (``features.numbers``)."""
+    if source_type.upper() != "VARCHAR" or not con.execute(
+            f"SELECT count(*) FROM raw_{table} WHERE NULLIF(TRIM({q(column)}), '') IS NOT NULL "
+            f"AND TRY_CAST(TRIM({q(column)}) AS DOUBLE) IS NULL").fetchone()[0]:
+        return ""
+    comma = text_number_mode(con, f"raw_{table}", column)
+    return "" if comma is None else ("," if comma else ".")
 
 
 def _feature_name(table: str, column: str, cfg: ProfileColumn | None, taken: set[str],
@@ -216,9 +243,10 @@ def _unused_reason(table: str, column: str, canonical: str | None, excluded: boo
         return "excluded in churnwatch.yaml (profile.exclude)"
     if cfg is not None:
         return None  # configured columns are wanted: only their values can rule them out
-    if _ID_LIKE.search(column.lower()):
+    words = name_words(column)
+    if _ID_LIKE.search(words):
         return "id-like (name)"
-    if _EXPORT_STATE.search(column.lower()):
+    if _EXPORT_STATE.search(words):
         return ("export-time state: known when the data was exported, not at the as-of date (would "
                 "leak the label); add it under profile.columns if it is dated correctly")
     return None
@@ -296,12 +324,16 @@ def discover_profile(con: duckdb.DuckDBPyConnection, loaded: list[str], settings
             excluded, cfg = _config_for(settings, table, column)
             reason = _unused_reason(table, column, canonical, excluded, cfg)
             kind: Kind | None = None
-            unit, note, stored = None, "", None
+            unit, note, stored, decimal = None, "", None, ""
             if reason is None:
                 kind, reason = infer_kind(con, table, column, source_type, settings.profile.max_categories)
                 if kind == "number":
                     unit, note = epoch_date(con, table, column)
                     kind = "date" if unit else kind
+                    decimal = _decimal(con, table, column, source_type) if kind == "number" else ""
+                    if decimal:  # printed by `churnwatch features`, as the epoch decision is
+                        note = ("written as text with currency signs or separators, read with a decimal "
+                                + ("comma" if decimal == "," else "point"))
                 if cfg is not None and cfg.kind:
                     if reason != "all null" and cfg.kind != kind:
                         kind, unit, note = cfg.kind, None, f"{cfg.kind} as configured (profile.columns)"
@@ -319,7 +351,8 @@ def discover_profile(con: duckdb.DuckDBPyConnection, loaded: list[str], settings
             else:
                 name = _feature_name(table, column, cfg, names, keywords)
             names.add(name)
-            plan.used.append(ExtraColumn(table, column, kind, name, f"x{len(plan.used)}", unit, note))
+            plan.used.append(ExtraColumn(table, column, kind, name, f"x{len(plan.used)}", unit, note,
+                                         decimal if kind == "number" else ""))
     return plan
 
 
@@ -368,7 +401,8 @@ def _typed(col: ExtraColumn, settings: Settings | None = None) -> str:
     v = f"NULLIF(TRIM(CAST({q(col.column)} AS VARCHAR)), '')"
     cfg = _config_for(settings, col.table, col.column)[1] if settings is not None else None
     cents = " / 100.0" if cfg is not None and cfg.unit == "cents" else ""
-    return {"number": f"TRY_CAST({v} AS DOUBLE){cents}",
+    number = number_cast(v, col.decimal == ",") if col.decimal else f"TRY_CAST({v} AS DOUBLE)"
+    return {"number": f"{number}{cents}",
             "boolean": f"CAST(TRY_CAST({v} AS BOOLEAN) AS INTEGER)",
             # a date in epoch time by its unit; else ISO, or epoch time per value (a configured ``kind: date``)
             "date": dn(epoch_number_cast(v, col.epoch) if col.epoch else any_moment(v)),

@@ -25,9 +25,14 @@ reason                        rows
 ``negative_quantity``         an event with ``quantity < 0`` (a count cannot be negative)
 ``implausible_quantity``      an event with ``quantity > MAX_QUANTITY`` (1e9): sums of such
                               values overflow the engine's integers
+``duplicate_ticket``          a ticket identical to another in every contract column (a row
+                              exported or pasted twice would count twice)
 ``resolved_before_opened``    a ticket resolved before it was opened
 ``csat_out_of_range``         a CSAT outside 1..5 (NaN included)
 ``due_before_issued``         an invoice due before it was issued
+``void_invoice``              an invoice whose ``status`` is void or draft (``VOID_STATUSES``):
+                              never owed, it would read as unpaid for ever
+``duplicate_invoice``         an invoice identical to another in every contract column
 ``non_finite_amount``         an invoice amount NaN or infinite
 ``negative_amount``           an invoice amount below 0 (credit notes included: the
                               invoice features count amounts owed)
@@ -59,6 +64,7 @@ import duckdb
 
 from core.errors import DataContractError
 from features.contract import KEYED_TABLES, Table
+from features.sql import is_in
 
 log = logging.getLogger(__name__)
 
@@ -125,8 +131,8 @@ def row_reasons(table: Table, cut: Cut | None, known_accounts: str | None,
 
 
 def _table_reasons(table: Table) -> list[tuple[str, str]]:
+    every = ", ".join(q(c) for c in table.column_names)  # a row identical to another in every column
     if table.name == "subscriptions":
-        every = ", ".join(q(c) for c in table.column_names)
         return [("end_before_start", "end_date IS NOT NULL AND end_date <= start_date"),
                 ("duplicate_term", f"row_number() OVER (PARTITION BY {every}) > 1"),
                 ("non_finite_mrr", "NOT isfinite(mrr)"),
@@ -137,14 +143,21 @@ def _table_reasons(table: Table) -> list[tuple[str, str]]:
                 ("negative_quantity", "quantity < 0"),
                 ("implausible_quantity", f"quantity > {MAX_QUANTITY:.0f}")]
     if table.name == "tickets":
-        return [("resolved_before_opened", "resolved_at < opened_at"),
+        return [("duplicate_ticket", f"row_number() OVER (PARTITION BY {every}) > 1"),
+                ("resolved_before_opened", "resolved_at < opened_at"),
                 ("csat_out_of_range", "csat IS NOT NULL AND (NOT isfinite(csat) OR csat < 1 OR csat > 5)")]
     if table.name == "invoices":
-        return [("due_before_issued", "due_at < issued_at"),
+        return [("void_invoice", is_in("lower(TRIM(status))", list(VOID_STATUSES))),
+                ("duplicate_invoice", f"row_number() OVER (PARTITION BY {every}) > 1"),
+                ("due_before_issued", "due_at < issued_at"),
                 ("non_finite_amount", "NOT isfinite(amount)"),
                 ("negative_amount", "amount < 0"),
                 ("implausible_amount", f"amount > {MAX_MONEY:.0f}")]
     return []
+
+
+#: Invoice statuses of an invoice that is not owed (Stripe: void, draft; others: voided, deleted).
+VOID_STATUSES = ("void", "voided", "draft", "deleted")
 
 
 #: Values a row cannot hold, whatever the unit: a quantity of one event, an amount of money

@@ -6,7 +6,9 @@ Two outcomes for bad input, never a silent drop (DESIGN §1):
   table or column is missing; a value does not parse as the column's type (a wrong
   file or a wrong column mapping, almost always); every row of a required table is set
   aside. (Empty required tables, a table in two formats and unreadable files are refused
-  when loading, in ``features/sources.py`` and ``features/csvfiles.py``.)
+  when loading, in ``features/sources.py`` and ``features/csvfiles.py``; how a value is read
+  when a plain cast would misread it, epoch stamps, ``$1,234.50``, Zendesk's ``good``, instants,
+  is ``features/casting.py``'s.)
 * **rows set aside** (counted by table and reason, with one example row per reason, in
   ``ValidationReport`` and then ``<home>/reports/run-summary.json``), and **values set aside**
   (the row kept, one value made unknown), by the rules of ``features/rules.py``.
@@ -28,6 +30,7 @@ import duckdb
 
 from core.errors import DataContractError
 from core.settings import Settings
+from features.casting import cast_check, column_casts, read_as
 from features.contract import (
     DUCKDB_TYPES,
     MONEY_UNITS,
@@ -37,7 +40,6 @@ from features.contract import (
     check_column_units,
     money_columns,
 )
-from features.epoch import epoch_cast, epoch_unit
 from features.rules import (
     ACCOUNT_DATED,
     DATA_END_PROBES,
@@ -135,17 +137,8 @@ def _source_columns(con: duckdb.DuckDBPyConnection, table: Table, mapping: dict[
     return {c.name: renamed[c.name] for c in table.columns if c.name in renamed}
 
 
-def _epoch_units(con: duckdb.DuckDBPyConnection, table: Table, cols: dict[str, str]) -> dict[str, str]:
-    """canonical date/timestamp column -> ``"ms"``/``"s"`` where the source stamps it in Unix epoch."""
-    types = {r[0]: r[1] for r in con.execute(f"DESCRIBE raw_{table.name}").fetchall()}
-    units = {name: epoch_unit(con, f"raw_{table.name}", src, types[src]) for name, src in cols.items()
-             if table.column(name).type in ("timestamp", "date")}
-    return {name: unit for name, unit in units.items() if unit}
-
-
-def _check_columns(con: duckdb.DuckDBPyConnection, table: Table, cols: dict[str, str],
-                   epoch: dict[str, str] | None = None) -> None:
-    """Required columns present and every value castable (one scan for all columns)."""
+def _check_required(con: duckdb.DuckDBPyConnection, table: Table, cols: dict[str, str]) -> None:
+    """Every required column present."""
     raw = f"raw_{table.name}"
     for col in table.columns:
         if col.required and col.name not in cols:
@@ -154,15 +147,14 @@ def _check_columns(con: duckdb.DuckDBPyConnection, table: Table, cols: dict[str,
                 f"{table.name}: required column '{col.name}' is missing "
                 f"(columns found: {', '.join(present)}; map yours with column_mapping)",
                 table=table.name, column=col.name, example=_example(con, f"SELECT * FROM {raw}"))
-    source_types = {r[0]: r[1] for r in con.execute(f"DESCRIBE {raw}").fetchall()}
-    epoch = epoch or {}
-    conds = {
-        name: f"{q(src)} IS NOT NULL AND "
-              + (f"{epoch_cast(q(src), epoch[name], DUCKDB_TYPES[table.column(name).type])} IS NULL" if name in epoch
-                 else f"TRY_CAST({q(src)} AS {DUCKDB_TYPES[table.column(name).type]}) IS NULL")
-        for name, src in cols.items()
-        if name in epoch or not _always_casts(source_types[src], table.column(name).type)
-    }
+
+
+def _check_columns(con: duckdb.DuckDBPyConnection, table: Table, cols: dict[str, str], source_types: dict[str, str],
+                   casts: dict[str, str]) -> None:
+    """Every value castable (one scan for all columns); ``casts``: ``source_casts``."""
+    raw = f"raw_{table.name}"
+    found = {name: cast_check(table, name, src, source_types, casts) for name, src in cols.items()}
+    conds = {name: cond for name, cond in found.items() if cond}
     if not conds:
         return
     counts = con.execute(
@@ -170,29 +162,9 @@ def _check_columns(con: duckdb.DuckDBPyConnection, table: Table, cols: dict[str,
     for (name, cond), bad in zip(conds.items(), counts):
         if bad:
             raise DataContractError(
-                f"{table.name}.{name}: {bad} value(s) are not of type {table.column(name).type}",
-                table=table.name, column=name,
+                f"{table.name}.{name}: {bad} value(s) are not of type {table.column(name).type}"
+                + read_as(table.column(name), source_types[cols[name]]), table=table.name, column=name,
                 example=_example(con, f"SELECT * FROM {raw} WHERE {cond}"))
-
-
-_INTEGER_TYPES = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "UTINYINT", "USMALLINT", "UINTEGER", "UBIGINT")
-_NUMERIC_TYPES = (*_INTEGER_TYPES, "FLOAT", "DOUBLE", "HUGEINT", "DECIMAL")
-
-
-def _always_casts(source_type: str, target: str) -> bool:
-    """True when every value of ``source_type`` casts to the contract type (no scan needed)."""
-    src = source_type.upper()
-    if target == "string":
-        return True
-    if target == "double":
-        return src.startswith(_NUMERIC_TYPES)
-    if target == "bigint":
-        return src in _INTEGER_TYPES and src != "UBIGINT"
-    if target in ("timestamp", "date"):
-        return src == "DATE" or (src.startswith("TIMESTAMP") and "TIME ZONE" not in src)
-    if target == "boolean":
-        return src == "BOOLEAN"
-    return False
 
 
 def trimmed(expr: str) -> str:
@@ -226,15 +198,16 @@ def _family_names(con: duckdb.DuckDBPyConnection, cols: dict[str, str], settings
     return event_families(counts, settings.event_roles.named_types())
 
 
-def _typed_select(table: Table, cols: dict[str, str], epoch: dict[str, str] | None = None,
+def _typed_select(table: Table, cols: dict[str, str], casts: dict[str, str] | None = None,
                   renamed: dict[str, str] | None = None, divisors: dict[str, int] | None = None) -> str:
-    """The ``typed_X`` select list; ``renamed``: event type spelling -> its family's name;
-    ``divisors``: money column -> what its values are divided by (cents: 100)."""
-    parts = []
+    """The ``typed_X`` select list; ``casts``: column -> how it is read when not by a plain cast
+    (``source_casts``); ``renamed``: event type spelling -> its family's name; ``divisors``: money column
+    -> what its values are divided by (cents: 100)."""
+    parts: dict[str, str] = {}
     for col in table.columns:
         target = DUCKDB_TYPES[col.type]
-        if col.name in (epoch or {}):
-            expr = epoch_cast(q(cols[col.name]), epoch[col.name], target)
+        if col.name in (casts or {}):
+            expr = (casts or {})[col.name]
         elif table.name == "events" and col.name == "event_type" and renamed:
             expr = _event_type_expr(cols)
             expr = f"CASE {expr} " + " ".join(f"WHEN {lit(a)} THEN {lit(b)}" for a, b in renamed.items()) \
@@ -247,10 +220,12 @@ def _typed_select(table: Table, cols: dict[str, str], epoch: dict[str, str] | No
             expr = f"CAST(NULL AS {target})"
         if table.name == "events" and col.name == "quantity":
             expr = f"COALESCE({expr}, 1.0)"
+        if col.null_is:  # declared after the column it falls back to (contract.py)
+            expr = f"COALESCE({expr}, {parts[col.null_is]})"
         if (divisors or {}).get(col.name, 1) != 1 and col.name in cols:
             expr = f"({expr}) / {float(divisors[col.name])}"
-        parts.append(f"{expr} AS {q(col.name)}")
-    return ", ".join(parts)
+        parts[col.name] = expr
+    return ", ".join(f"{expr} AS {q(name)}" for name, expr in parts.items())
 
 
 def create_typed_view(con: duckdb.DuckDBPyConnection, name: str, settings: Settings,
@@ -266,8 +241,9 @@ def create_typed_view(con: duckdb.DuckDBPyConnection, name: str, settings: Setti
     """
     table = TABLES[name]
     cols = _source_columns(con, table, settings.column_mapping.get(name, {}))
-    epoch = _epoch_units(con, table, cols)  # Unix-epoch stamps (features/epoch.py)
-    _check_columns(con, table, cols, epoch)
+    _check_required(con, table, cols)
+    source_types, casts = column_casts(con, table, cols)  # epoch, $1,234.50, words, instants
+    _check_columns(con, table, cols, source_types, casts)
     renamed: dict[str, str] = {}
     if name == "events":
         found = _family_names(con, cols, settings)
@@ -275,7 +251,7 @@ def create_typed_view(con: duckdb.DuckDBPyConnection, name: str, settings: Setti
         if families is not None:
             families.update(found)
     divisors = {c: MONEY_UNITS[u] for c, u in settings.column_units.get(name, {}).items()}
-    select = _typed_select(table, cols, epoch, renamed, divisors)
+    select = _typed_select(table, cols, casts, renamed, divisors)
     con.execute(f"CREATE OR REPLACE TEMP VIEW typed_{name} AS SELECT {select} FROM raw_{name}")
     return list(cols)
 

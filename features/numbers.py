@@ -1,0 +1,86 @@
+"""Numbers written as text the way spreadsheets and billing dashboards write them.
+
+A CSV column read as text whose values do not all cast as plain numbers may still be numbers:
+``$1,234.50`` (a currency sign and thousands separators), ``49,00`` or ``1.234,50`` (a decimal
+comma, as a spreadsheet in a German or French locale saves it, usually with ``;`` between fields),
+``1 234,50`` or ``1'234.50`` (a space or an apostrophe between thousands). Such a column is read by
+one decimal separator decided for the whole column (never per value: ``1,234`` must not be 1234 on
+one row and 1.234 on the next):
+
+* a decimal comma when more values show one (``49,00``, ``1.234,5``: a comma followed by other
+  than three digits, or dots between thousands before it) than show a decimal point (``49.00``,
+  ``1,234.5``); else a decimal point, so ``1,234`` alone reads as one thousand two hundred
+  thirty-four;
+* currency signs (``$ € £ ¥``), spaces, no-break spaces and apostrophes are dropped; the
+  thousands separator (the other of ``,`` and ``.``) only where it groups three digits;
+* a value of another shape does not read (null); the contract checks then name it as a value that
+  is not a number, with its row.
+
+Used for the contract's numeric columns (``features/validate.py``) and for a company's own
+columns (``features/profile.py``); a column whose values all cast as they are is read as before.
+"""
+
+from __future__ import annotations
+
+import duckdb
+
+from features.sql import lit
+
+#: What is dropped from a number written as text: currency signs, spaces, no-break spaces, apostrophes.
+_DROP = "[\\s\u00a0\u202f$€£¥']"
+_SIGN = "[-+]?"
+#: Whole values that read with a decimal point / comma (thousands grouped by the other separator).
+_POINT = _SIGN + r"(\d{1,3}(,\d{3})+|\d+)(\.\d+)?"
+_COMMA = _SIGN + r"(\d{1,3}(\.\d{3})+|\d+)(,\d+)?"
+#: Values that show which one the column uses (not ``1,234`` or ``1.234``: either could be meant).
+_SHOWS_POINT = _SIGN + r"(\d{1,3}(,\d{3})+\.\d+|\d+\.(\d{1,2}|\d{4,})|\d{4,}\.\d+)"
+_SHOWS_COMMA = _SIGN + r"(\d{1,3}(\.\d{3})+,\d+|\d+,(\d{1,2}|\d{4,})|\d{4,},\d+)"
+
+
+def _whole(pattern: str) -> str:
+    """The pattern matching a whole value (``regexp_matches`` transpiles to Spark's ``RLIKE``, which,
+    like it, matches anywhere in the value)."""
+    return f"^({pattern})$"
+
+
+def _bare(expr: str) -> str:
+    return f"regexp_replace(TRIM(CAST({expr} AS VARCHAR)), {lit(_DROP)}, '', 'g')"
+
+
+def text_number(expr: str, comma: bool, target: str = "DOUBLE") -> str:
+    """SQL: ``expr`` (text) read as a number of type ``target``, with a decimal comma or point;
+    null when it is not a number of that shape."""
+    bare = _bare(expr)
+    if comma:
+        shape, plain = _COMMA, f"replace(replace({bare}, '.', ''), ',', '.')"
+    else:
+        shape, plain = _POINT, f"replace({bare}, ',', '')"
+    return f"CASE WHEN regexp_matches({bare}, {lit(_whole(shape))}) THEN TRY_CAST({plain} AS {target}) END"
+
+
+def number_cast(expr: str, comma: bool, target: str = "DOUBLE") -> str:
+    """SQL: a text column's value as a number (``text_number``); with a decimal point, a value
+    that casts as it is (``1e3``, ``NaN``: the value rules judge it) keeps that cast."""
+    shaped = text_number(expr, comma, target)
+    return shaped if comma else f"COALESCE(TRY_CAST({expr} AS {target}), {shaped})"
+
+
+def decimal_comma(con: duckdb.DuckDBPyConnection, relation: str, column: str) -> bool:
+    """Whether ``relation.column``'s values show a decimal comma more often than a decimal point."""
+    bare = _bare(f'"{column.replace(chr(34), chr(34) * 2)}"')
+    comma, point = con.execute(
+        f"SELECT count_if(regexp_matches(v, {lit(_whole(_SHOWS_COMMA))})), "
+        f"count_if(regexp_matches(v, {lit(_whole(_SHOWS_POINT))})) FROM (SELECT {bare} AS v FROM {relation})"
+    ).fetchone()
+    return comma > point
+
+
+def text_number_mode(con: duckdb.DuckDBPyConnection, relation: str, column: str) -> bool | None:
+    """For a text column that is not all plain numbers: True (decimal comma) or False (decimal
+    point) when every non-empty value reads as a number that way, else None."""
+    comma = decimal_comma(con, relation, column)
+    ref = f'"{column.replace(chr(34), chr(34) * 2)}"'
+    bad = con.execute(
+        f"SELECT count(*) FROM {relation} WHERE NULLIF(TRIM(CAST({ref} AS VARCHAR)), '') IS NOT NULL "
+        f"AND ({text_number(ref, comma)}) IS NULL").fetchone()[0]
+    return None if bad else comma
