@@ -388,15 +388,15 @@ def mask_event_stages(settings: Settings, types: list[str], grid: Grid,
         + ["MAX(k.lg) OVER w AS lg_p"])
     b_values = ", ".join(f"({b})" for b in range(b_lo, grid.k_max))
     positions = ", ".join(f"({p}, {1 << p})" for p in range(top + 1))
+    # the events as integer keys, read by two passes (each a small aggregation; one to
+    # account-type-user-bucket is slower) straight from event_keys: no copy (1x: 2.4 CPU s)
+    ev = f"({_typed_events(types, ', k.n', grid, key_types)}) ev"
     return [
         IDS,
-        # the events read once (their contract checks run once) as integer keys; two passes over
-        # that, each a small aggregation (one to account-type-user-bucket is slower)
-        ("ev", _typed_events(types, ", k.n", grid, key_types)),
         ("bk_long", f"""
             SELECT aid, tid, b, SUM(n) AS n{''.join(', ' + t for t in tails)},
                    BIT_OR(CAST(1 AS BIGINT) << off) AS dm, MAX(d) AS dmax
-            FROM (SELECT aid, tid, d, n, {bucket} AS b, d - {t0} - {s} * {bucket} AS off FROM ev) x
+            FROM (SELECT aid, tid, d, n, {bucket} AS b, d - {t0} - {s} * {bucket} AS off FROM {ev}) x
             GROUP BY aid, tid, b"""),
         ("bk", f"""
             SELECT a.aid, a.b, {', '.join(bk_cols)}
@@ -408,7 +408,7 @@ def mask_event_stages(settings: Settings, types: list[str], grid: Grid,
                 SELECT aid, tid, uid, BIT_OR(ubit) AS m, COALESCE(BIT_OR({g}), 0) AS gm FROM (
                     SELECT aid, tid, uid, d - {t0} - {s} * {bucket} AS off,
                            CASE WHEN d >= {t0 + s * bu0} THEN CAST(1 AS BIGINT) << ({bucket} - {bu0}) END AS ubit
-                    FROM ev
+                    FROM {ev}
                 ) x GROUP BY aid, tid, uid
             ) y WHERE m IS NOT NULL"""),
         ("udelta", f"""
