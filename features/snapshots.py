@@ -68,7 +68,14 @@ def stage_queries(settings: Settings, types: list[str], grid: Grid | None = None
         events = mask_event_stages(settings, types, grid, key_types=key_types)
     else:
         events = grid_event_stages(settings, types, grid, key_types=key_types)
-    return events + [
+    # each account's first day of each new feature's event type: from event_keys (the checked
+    # events as integer keys) before the event stages, so it is dropped after them
+    first_use = ("nf_first", f"""
+        SELECT k.aid, t.event_type, MIN(k.d) AS first_d
+        FROM event_keys k JOIN event_key_types t ON t.fid = k.fid
+        WHERE k.r IS NULL AND {is_in('t.event_type', list(roles.new_feature))}
+        GROUP BY k.aid, t.event_type""")
+    return [first_use] + events + [
         ("tk", f"""
             SELECT s.account_id, s.tn,
                    SUM(CASE WHEN k.o >= s.tn - 30 THEN 1 ELSE 0 END) AS tickets_30d,
@@ -113,13 +120,10 @@ def stage_queries(settings: Settings, types: list[str], grid: Grid | None = None
             SELECT s.account_id, s.tn,
                    SUM(CASE WHEN f.first_d < r.rel_d + 30 AND f.first_d < s.tn THEN 1 ELSE 0 END)
                        AS new_features_tried_30d
-            FROM spine s
+            FROM spine s JOIN ids i ON i.account_id = s.account_id
             JOIN (SELECT * FROM (VALUES {rel_values}) AS v(event_type, rel_d) WHERE rel_d IS NOT NULL) r
               ON r.rel_d < s.tn AND r.rel_d >= s.tn - 180
-            LEFT JOIN (SELECT account_id, event_type, MIN({dn('occurred_at')}) AS first_d FROM clean_events
-                       WHERE {is_in('event_type', list(roles.new_feature))}
-                       GROUP BY account_id, event_type) f
-              ON f.account_id = s.account_id AND f.event_type = r.event_type
+            LEFT JOIN nf_first f ON f.aid = i.aid AND f.event_type = r.event_type
             GROUP BY s.account_id, s.tn"""),
     ]
 
