@@ -35,9 +35,9 @@ from features.sql import is_in, lit
 from features.timeline import day_number, dn
 from features.windows import (
     Grid,
-    event_key_views,
     general_event_stages,
     grid_event_stages,
+    key_clean_events,
     mask_event_stages,
     mask_fits,
     regular_grid,
@@ -333,16 +333,16 @@ def build_feature_tables(con: duckdb.DuckDBPyConnection, settings: Settings, gen
     grid = None if general else regular_grid(days)
     statements: list[str] = []
     # the events as integer keys: the contract checks' table (one pass over the source for the report
-    # and the features, features.validate.create_event_keys), else views over clean_events (Spark)
+    # and the features, features.validate.create_event_keys), else made from clean_events (Spark)
     duck = isinstance(con, duckdb.DuckDBPyConnection)
     keyed = duck and con.execute("SELECT count(*) FROM duckdb_tables() WHERE temporary AND "
                                  "table_name = 'event_keys'").fetchone()[0] > 0
     if not keyed:
-        event_key_views(con)
+        key_clean_events(con)
     key_types = [r[0] for r in con.execute("SELECT event_type FROM event_key_types ORDER BY fid").fetchall()]
     stages = stage_queries(settings, list(catalogue.event_types), grid, key_types) + profile_stages(plan, settings)
     sql = final_query(catalogue, settings, absent)
-    spent = spent_after(stages, sql, ("event_keys",) if keyed else ()) if duck else {}
+    spent = spent_after(stages, sql, ("event_keys",)) if duck else {}
     for i, (table, stage_sql) in enumerate(track(progress, stages, f"feature stages ({len(days)} as-of dates)")):
         statements.append(stage_sql)
         con.execute(f"CREATE OR REPLACE TEMP TABLE {table} AS {stage_sql}")

@@ -67,7 +67,7 @@ def _roles(settings: Settings, types: list[str]):
 def _typed_events(types: list[str], extra: str = "", grid: Grid | None = None,
                   key_types: list[str] | None = None) -> str:
     """Events as integer keys (aid, tid, uid, d), restricted to what a window can see, from
-    ``event_keys`` (``features.validate.create_event_keys``, or ``event_key_views`` over
+    ``event_keys`` (``features.validate.create_event_keys``, or ``key_clean_events`` from
     ``clean_events``): its kept rows, its type ids ``fid`` (positions in ``key_types``,
     default ``types``) as positions in ``types``.
 
@@ -89,15 +89,15 @@ def _typed_events(types: list[str], extra: str = "", grid: Grid | None = None,
         WHERE k.r IS NULL AND k.d >= {lo} AND k.d < {hi}"""
 
 
-def event_key_views(con) -> None:
-    """``event_keys`` and ``event_key_types`` as views over ``clean_events`` (every row kept,
+def key_clean_events(con) -> None:
+    """``event_keys`` and ``event_key_types`` as tables made from ``clean_events`` (every row kept,
     the types sorted): where the contract checks did not leave them (Spark, the tests' builds)."""
     con.execute("""
         CREATE OR REPLACE TEMP TABLE event_key_types AS
         SELECT CAST(ROW_NUMBER() OVER (ORDER BY event_type) - 1 AS INTEGER) AS fid, event_type
         FROM (SELECT DISTINCT event_type FROM clean_events WHERE event_type IS NOT NULL) t""")
     con.execute(f"""
-        CREATE OR REPLACE TEMP VIEW event_keys AS
+        CREATE OR REPLACE TEMP TABLE event_keys AS
         SELECT hash(e.account_id) AS aid, f.fid,
                CASE WHEN e.user_id IS NULL THEN NULL ELSE hash(e.user_id) END AS uid,
                {dn('e.occurred_at')} AS d, e.quantity AS n, CAST(NULL AS INTEGER) AS r
