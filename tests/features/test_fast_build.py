@@ -90,7 +90,7 @@ def test_a_build_leaves_the_tables_the_final_query_reads(tmp_path):
     events = [dict(account_id="a1", user_id="u", occurred_at=T(2024, 3, d, 9), event_type="login") for d in range(1, 9)]
     folder = write_tables(tmp_path / "data", {"subscriptions": SUBS, "events": events})
     con = open_connection(1)
-    report, _ = prepare(folder, settings(data_end=D(2024, 6, 1)), con)
+    report, _ = prepare(folder, settings(data_end=D(2024, 6, 1)), con, keyed_events=True)
     build_terms(con, settings())
     build_spine(con, [D(2024, 3, 15) + dt.timedelta(days=7 * k) for k in range(4)], settings(), report.data_end)
     build_feature_tables(con, settings())
@@ -99,6 +99,10 @@ def test_a_build_leaves_the_tables_the_final_query_reads(tmp_path):
     # the mask path's intermediate tables, and the checks' keyed events once the event stages are done
     assert not left & {"ev", "bk", "um", "udelta", "grid_run", "event_keys", "nf_first"}
     assert con.execute("SELECT sum(logins_30d) FROM snapshot_rows").fetchone()[0] > 0
+    # without keyed_events (metrics, a Spark build) the checks drop their keyed events at once
+    con = open_connection(1)
+    prepare(folder, settings(data_end=D(2024, 6, 1)), con)
+    assert con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = 'event_keys'").fetchone() == (0,)
 
 
 def test_the_events_report_from_the_keyed_events_is_the_report_of_a_pass_over_the_checked_rows(tmp_path):
@@ -113,7 +117,7 @@ def test_the_events_report_from_the_keyed_events_is_the_report_of_a_pass_over_th
            dict(account_id="a2", user_id="u", occurred_at=T(1985, 3, 5), event_type="login", quantity=1.0)]
     folder = write_tables(tmp_path / "data", {"subscriptions": SUBS, "events": bad[:2] + good + bad[2:]})
     con = open_connection(1)
-    report, _ = prepare(folder, settings(data_end=D(2024, 6, 1)), con)
+    report, _ = prepare(folder, settings(data_end=D(2024, 6, 1)), con, keyed_events=True)
     keyed = report.tables["events"]
     pass_over_rows = _table_report(con, "events", keyed.columns)  # the string pass (GROUP BY _reason)
     assert keyed.set_aside == pass_over_rows.set_aside == {
