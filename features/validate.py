@@ -496,6 +496,6 @@ def validate_tables(con: duckdb.DuckDBPyConnection, loaded: list[str], settings:
         report.tables[name] = _table_report(con, name, present[name], reasons)
     _check_not_emptied(report)
     # the event log's start: before it, activity features would read as zero
-    first = report.tables["events"].first_at if "events" in report.tables else None  # from the report's pass
+    first = report.tables["events"].first_at if "events" in report.tables else None  # from event_keys
     report.data_start = _as_date(first) or data_end
     return report

@@ -1,5 +1,6 @@
 """The single-machine speed-ups keep the values: the TRIM shortcut, the data start and the
-event types taken from the report's pass, and the keyed events read once (stage ``ev``)."""
+event types taken from the report, and the events read once from the source (``event_keys``: the
+report and the feature stages)."""
 
 from __future__ import annotations
 
