@@ -168,10 +168,14 @@ def build_snapshots(source: Source | str | Path, settings: Settings, store: Path
         build_spine(run, dates, settings, report.data_end)
         say("computing features")
         # the event types (as families: features.spec.event_families) the contract checks counted, unless
-        # they set events aside: then those of the kept events (one pass)
+        # they set events aside: then those of the kept events (from event_keys; on Spark a pass)
         ev_rep = report.tables.get("events")
-        types = list(report.event_families) if run is con and ev_rep and not ev_rep.set_aside else \
-            event_types(run, "clean_events")
+        if run is con and ev_rep:
+            types = list(report.event_families) if not ev_rep.set_aside else event_types(
+                con, "(SELECT t.event_type FROM event_key_types t WHERE t.fid IN "
+                     "(SELECT DISTINCT fid FROM event_keys WHERE r IS NULL))")
+        else:
+            types = event_types(run, "clean_events")
         taken = set(build_catalogue(types).names)
         plan = discover_profile(con, loaded, settings, taken, kept, add_new=as_of is None)
         for c in plan.unused:
