@@ -84,13 +84,18 @@ def input_hash(report: ValidationReport) -> str:
     return h.hexdigest()[:16]
 
 
-def prepare(source: Source | str | Path, settings: Settings, con: duckdb.DuckDBPyConnection
-            ) -> tuple[ValidationReport, list[str]]:
-    """Load and check the source into ``con`` (``clean_*`` tables). Shared by features and metrics."""
+def prepare(source: Source | str | Path, settings: Settings, con: duckdb.DuckDBPyConnection,
+            keyed_events: bool = False) -> tuple[ValidationReport, list[str]]:
+    """Load and check the source into ``con`` (``clean_*`` tables). Shared by features and metrics.
+
+    ``keyed_events``: keep table ``event_keys`` (the checked events as integer keys, which the
+    DuckDB feature stages read); else it is dropped (memory back: 37 bytes an event)."""
     src = source if not isinstance(source, str | Path) else open_source(source)
     try:
         loaded = load_raw_tables(src, con)
         report = validate_tables(con, loaded, settings)
+        if not keyed_events:
+            con.execute("DROP TABLE IF EXISTS event_keys")
     except duckdb.Error as exc:
         raise DataContractError(f"{src.describe()}: the contract checks failed in the query engine: "
                                 f"{first_line(exc)}") from exc
@@ -143,7 +148,7 @@ def build_snapshots(source: Source | str | Path, settings: Settings, store: Path
     run = con  # where terms, spine and features are computed: DuckDB itself, or Spark
     try:
         say(f"loading {src.describe()}")
-        report, loaded = prepare(src, settings, con)
+        report, loaded = prepare(src, settings, con, keyed_events=engine != "spark")
         timings["load_and_check"] = time.perf_counter() - t0
         dates = sorted(set(as_of)) if as_of else default_schedule(
             report.data_start, report.data_end, settings.snapshot_every_days, lag_days=settings.horizon.lag.days)
@@ -163,10 +168,14 @@ def build_snapshots(source: Source | str | Path, settings: Settings, store: Path
         build_spine(run, dates, settings, report.data_end)
         say("computing features")
         # the event types (as families: features.spec.event_families) the contract checks counted, unless
-        # they set events aside: then those of the kept events (one pass)
+        # they set events aside: then those of the kept events (from event_keys; on Spark a pass)
         ev_rep = report.tables.get("events")
-        types = list(report.event_families) if run is con and ev_rep and not ev_rep.set_aside else \
-            event_types(run, "clean_events")
+        if run is con and ev_rep:
+            types = list(report.event_families) if not ev_rep.set_aside else event_types(
+                con, "(SELECT t.event_type FROM event_key_types t WHERE t.fid IN "
+                     "(SELECT DISTINCT fid FROM event_keys WHERE r IS NULL))")
+        else:
+            types = event_types(run, "clean_events")
         taken = set(build_catalogue(types).names)
         plan = discover_profile(con, loaded, settings, taken, kept, add_new=as_of is None)
         for c in plan.unused:

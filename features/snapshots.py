@@ -33,7 +33,15 @@ from features.profile import ProfilePlan, profile_expression, profile_joins, pro
 from features.spec import SIZE_BANDS, Catalogue, FeatureSpec, build_catalogue
 from features.sql import is_in, lit
 from features.timeline import day_number, dn
-from features.windows import Grid, general_event_stages, grid_event_stages, mask_event_stages, mask_fits, regular_grid
+from features.windows import (
+    Grid,
+    general_event_stages,
+    grid_event_stages,
+    key_clean_events,
+    mask_event_stages,
+    mask_fits,
+    regular_grid,
+)
 
 log = logging.getLogger(__name__)
 
@@ -46,19 +54,28 @@ def event_types(con: duckdb.DuckDBPyConnection, table: str = "clean_events") -> 
     return [r[0] for r in con.execute(f"SELECT DISTINCT event_type FROM {table} ORDER BY 1").fetchall()]
 
 
-def stage_queries(settings: Settings, types: list[str], grid: Grid | None = None) -> list[tuple[str, str]]:
+def stage_queries(settings: Settings, types: list[str], grid: Grid | None = None,
+                  key_types: list[str] | None = None) -> list[tuple[str, str]]:
     """(table, SELECT) for every stage, in run order: event windows, then tickets, invoices
-    and new-feature first use. ``grid`` picks the fast path for a regular schedule."""
+    and new-feature first use. ``grid`` picks the fast path for a regular schedule;
+    ``key_types``: the event types of ``event_keys`` in ``fid`` order (default ``types``)."""
     roles = settings.event_roles
     releases = list(roles.new_feature.items())
     rel_values = ", ".join(f"({lit(k)}, {day_number(v)})" for k, v in releases) or "(NULL, NULL)"
     if grid is None:
-        events = general_event_stages(settings, types)
+        events = general_event_stages(settings, types, key_types=key_types)
     elif mask_fits(grid):
-        events = mask_event_stages(settings, types, grid)
+        events = mask_event_stages(settings, types, grid, key_types=key_types)
     else:
-        events = grid_event_stages(settings, types, grid)
-    return events + [
+        events = grid_event_stages(settings, types, grid, key_types=key_types)
+    # each account's first day of each new feature's event type: from event_keys (the checked
+    # events as integer keys) before the event stages, so it is dropped after them
+    first_use = ("nf_first", f"""
+        SELECT k.aid, t.event_type, MIN(k.d) AS first_d
+        FROM event_keys k JOIN event_key_types t ON t.fid = k.fid
+        WHERE k.r IS NULL AND {is_in('t.event_type', list(roles.new_feature))}
+        GROUP BY k.aid, t.event_type""")
+    return [first_use] + events + [
         ("tk", f"""
             SELECT s.account_id, s.tn,
                    SUM(CASE WHEN k.o >= s.tn - 30 THEN 1 ELSE 0 END) AS tickets_30d,
@@ -103,13 +120,10 @@ def stage_queries(settings: Settings, types: list[str], grid: Grid | None = None
             SELECT s.account_id, s.tn,
                    SUM(CASE WHEN f.first_d < r.rel_d + 30 AND f.first_d < s.tn THEN 1 ELSE 0 END)
                        AS new_features_tried_30d
-            FROM spine s
+            FROM spine s JOIN ids i ON i.account_id = s.account_id
             JOIN (SELECT * FROM (VALUES {rel_values}) AS v(event_type, rel_d) WHERE rel_d IS NOT NULL) r
               ON r.rel_d < s.tn AND r.rel_d >= s.tn - 180
-            LEFT JOIN (SELECT account_id, event_type, MIN({dn('occurred_at')}) AS first_d FROM clean_events
-                       WHERE {is_in('event_type', list(roles.new_feature))}
-                       GROUP BY account_id, event_type) f
-              ON f.account_id = s.account_id AND f.event_type = r.event_type
+            LEFT JOIN nf_first f ON f.aid = i.aid AND f.event_type = r.event_type
             GROUP BY s.account_id, s.tn"""),
     ]
 
@@ -283,10 +297,11 @@ def final_query(catalogue: Catalogue, settings: Settings, absent: frozenset[str]
     """
 
 
-def spent_after(stages: list[tuple[str, str]], final: str) -> dict[int, list[str]]:
-    """stage index -> the stage tables no later stage and not the final query read."""
+def spent_after(stages: list[tuple[str, str]], final: str, inputs: tuple[str, ...] = ()) -> dict[int, list[str]]:
+    """stage index -> the stage tables (and tables ``inputs`` made before the stages) no later
+    stage and not the final query read."""
     out: dict[int, list[str]] = {}
-    for j, (table, _) in enumerate(stages):
+    for j, table in [(-1, t) for t in inputs] + [(j, t) for j, (t, _) in enumerate(stages)]:
         word = re.compile(rf"\b{re.escape(table)}\b")
         readers = [i for i, (_, sql) in enumerate(stages) if i > j and word.search(sql)]
         if readers and not word.search(final):
@@ -317,9 +332,17 @@ def build_feature_tables(con: duckdb.DuckDBPyConnection, settings: Settings, gen
     days = [r[0] for r in con.execute("SELECT DISTINCT tn FROM spine").fetchall()]
     grid = None if general else regular_grid(days)
     statements: list[str] = []
-    stages = stage_queries(settings, list(catalogue.event_types), grid) + profile_stages(plan, settings)
+    # the events as integer keys: the contract checks' table (one pass over the source for the report
+    # and the features, features.validate.create_event_keys), else made from clean_events (Spark)
+    duck = isinstance(con, duckdb.DuckDBPyConnection)
+    keyed = duck and con.execute("SELECT count(*) FROM duckdb_tables() WHERE temporary AND "
+                                 "table_name = 'event_keys'").fetchone()[0] > 0
+    if not keyed:
+        key_clean_events(con)
+    key_types = [r[0] for r in con.execute("SELECT event_type FROM event_key_types ORDER BY fid").fetchall()]
+    stages = stage_queries(settings, list(catalogue.event_types), grid, key_types) + profile_stages(plan, settings)
     sql = final_query(catalogue, settings, absent)
-    spent = spent_after(stages, sql) if isinstance(con, duckdb.DuckDBPyConnection) else {}
+    spent = spent_after(stages, sql, ("event_keys",)) if duck else {}
     for i, (table, stage_sql) in enumerate(track(progress, stages, f"feature stages ({len(days)} as-of dates)")):
         statements.append(stage_sql)
         con.execute(f"CREATE OR REPLACE TEMP TABLE {table} AS {stage_sql}")

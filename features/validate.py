@@ -52,6 +52,7 @@ from features.rules import (
 )
 from features.spec import event_families
 from features.sql import lit
+from features.timeline import dn, from_day_number
 
 log = logging.getLogger(__name__)
 
@@ -303,11 +304,16 @@ def set_aside_case(name: str, data_end: dt.date | None, known_accounts: str | No
     ``data_end`` sets aside the rows of ``cut_tables`` (default: every table) dated at or
     after it; ``account_first``: the rows carry ``_account_first`` (``before_account``).
     """
-    cut = Cut(data_end, cut_tables if cut_tables is not None else tuple(TABLES)) if data_end else None
-    reasons = row_reasons(TABLES[name], cut, known_accounts, account_first)
+    reasons = _reasons(name, data_end, known_accounts, account_first, cut_tables)
     if not reasons:
         return "CAST(NULL AS VARCHAR)"
     return "CASE " + " ".join(f"WHEN {cond} THEN '{r}'" for r, cond in reasons) + " END"
+
+
+def _reasons(name: str, data_end: dt.date | None, known_accounts: str | None,
+             account_first: bool, cut_tables: tuple[str, ...] | None) -> list[tuple[str, str]]:
+    cut = Cut(data_end, cut_tables if cut_tables is not None else tuple(TABLES)) if data_end else None
+    return row_reasons(TABLES[name], cut, known_accounts, account_first)
 
 
 def clean_columns(name: str, aliased: bool = True) -> list[str]:
@@ -335,16 +341,61 @@ def _check_table(con: duckdb.DuckDBPyConnection, name: str, case: str, dated: bo
                 f"FROM checked_{name} WHERE _reason IS NULL")
 
 
-def _table_report(con: duckdb.DuckDBPyConnection, name: str, columns: list[str]) -> TableReport:
-    """Rows in, kept and set aside (one pass), and the values set aside, with examples."""
+#: the row hashes of the content hash are taken modulo this prime (their sum stays small)
+HASH_MODULUS = 1000000007
+
+
+def create_event_keys(con: duckdb.DuckDBPyConnection, reasons: list[tuple[str, str]],
+                      families: list[str]) -> None:
+    """``event_keys``: every event row, read once from the source through the contract checks,
+    as integer keys — ``aid`` (account hash), ``fid`` (the event type's position in
+    ``families``, table ``event_key_types``), ``uid`` (user hash), ``d`` (day number), ``n``
+    (quantity), ``r`` (the position in ``reasons`` of the reason it is set aside, NULL when
+    kept) and ``h`` (its row hash for the content hash, as the other tables' report pass).
+
+    The events' report (counts per reason, content hash, data start) is a GROUP BY over it
+    and the feature stages key their events from it (``features/windows.py``): one pass over
+    the source with strings instead of two (the report's and the features').
+    """
+    kept = clean_columns("events", aliased=False)
+    quantity = kept[TABLES["events"].column_names.index("quantity")]
+    codes = ("CASE " + " ".join(f"WHEN {cond} THEN {i}" for i, (_r, cond) in enumerate(reasons)) + " END"
+             if reasons else "NULL")
+    fam = ", ".join(f"({lit(t)}, {i})" for i, t in enumerate(families)) or "(CAST(NULL AS VARCHAR), -1)"
+    con.execute("CREATE OR REPLACE TEMP TABLE event_key_types AS SELECT CAST(fid AS INTEGER) AS fid, event_type "
+                f"FROM (VALUES {fam}) AS v(event_type, fid) WHERE fid >= 0")
+    rows = ("(SELECT x.*, af.first_day AS _account_first, af.known AS _account_known FROM typed_events x "
+            "LEFT JOIN account_first af ON af.account_id = x.account_id)")
+    con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE event_keys AS
+        SELECT k.aid, f.fid, k.uid, k.d, k.n, k.r, k.h FROM (
+            SELECT hash(account_id) AS aid, event_type,
+                   CASE WHEN user_id IS NULL THEN NULL ELSE hash(user_id) END AS uid,
+                   {dn('occurred_at')} AS d, {quantity} AS n, CAST({codes} AS UTINYINT) AS r,
+                   CAST(hash({', '.join(kept)}) % {HASH_MODULUS} AS UINTEGER) AS h
+            FROM {rows} e
+        ) k LEFT JOIN event_key_types f ON f.event_type = k.event_type""")
+
+
+def _table_report(con: duckdb.DuckDBPyConnection, name: str, columns: list[str],
+                  reasons: list[tuple[str, str]] | None = None) -> TableReport:
+    """Rows in, kept and set aside (one pass), and the values set aside, with examples.
+
+    ``reasons`` (events): the counts, content hash and first day come from ``event_keys``
+    (``create_event_keys``: its reason codes are positions in ``reasons``), not a pass of their own."""
     cols = ", ".join(q(c) for c in TABLES[name].column_names)
     kept = ", ".join(clean_columns(name, aliased=False))
     rep = TableReport(columns=columns)
     time_col = TABLES[name].time_column
     first = f"min({q(time_col)})" if time_col else "NULL"  # the data start: no pass of its own
-    for reason, n, digest, first_at in con.execute(
-            f"SELECT _reason, count(*), sum(hash({kept}) % 1000000007), {first} FROM checked_{name} "
-            "GROUP BY 1 ORDER BY 1 NULLS FIRST").fetchall():
+    if reasons is None:
+        groups = con.execute(f"SELECT _reason, count(*), sum(hash({kept}) % {HASH_MODULUS}), {first} "
+                             f"FROM checked_{name} GROUP BY 1 ORDER BY 1 NULLS FIRST").fetchall()
+    else:  # the first day, not the first time: only its date is used (the data start)
+        found = con.execute("SELECT r, count(*), sum(h), min(d) FROM event_keys GROUP BY r").fetchall()
+        groups = sorted(((None if r is None else reasons[r][0], n, digest, None if d is None else from_day_number(d))
+                         for r, n, digest, d in found), key=lambda g: (g[0] is not None, g[0] or ""))
+    for reason, n, digest, first_at in groups:
         rep.rows_in += n
         if reason is None:
             rep.content_hash, rep.first_at = int(digest or 0), first_at
@@ -414,9 +465,13 @@ def validate_tables(con: duckdb.DuckDBPyConnection, loaded: list[str], settings:
         case = set_aside_case(name, data_end, known_accounts_table(name, "accounts" in loaded),
                               account_first=dated, cut_tables=cut_tables)
         _check_table(con, name, case, dated)
-        report.tables[name] = _table_report(con, name, present[name])
+        reasons = None
+        if name == "events":  # one pass over the source: the report and the features' keys (create_event_keys)
+            reasons = _reasons(name, data_end, known_accounts_table(name, "accounts" in loaded), dated, cut_tables)
+            create_event_keys(con, reasons, list(families))
+        report.tables[name] = _table_report(con, name, present[name], reasons)
     _check_not_emptied(report)
     # the event log's start: before it, activity features would read as zero
-    first = report.tables["events"].first_at if "events" in report.tables else None  # from the report's pass
+    first = report.tables["events"].first_at if "events" in report.tables else None  # from event_keys
     report.data_start = _as_date(first) or data_end
     return report

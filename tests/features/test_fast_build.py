@@ -1,5 +1,6 @@
 """The single-machine speed-ups keep the values: the TRIM shortcut, the data start and the
-event types taken from the report's pass, and the keyed events read once (stage ``ev``)."""
+event types taken from the report, and the events read once from the source (``event_keys``: the
+report and the feature stages)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import sqlglot
 from features.pipeline import build_snapshots, open_connection, prepare
 from features.snapshots import build_feature_tables, spent_after
 from features.timeline import build_spine, build_terms
-from features.validate import trimmed
+from features.validate import _table_report, trimmed
 from features.windows import Grid, mask_event_stages
 from tests.tiny import D, T, settings, write_tables
 
@@ -61,6 +62,8 @@ def test_data_start_and_event_types_are_those_of_the_kept_events(tmp_path):
     assert ev.set_aside == {"unknown_account": 1, "after_data_end": 1}
     assert r.validation.data_start == D(2024, 2, 1)  # not the set-aside 2024-01-02
     assert list(r.catalogue.event_types) == ["login"]  # types only in set-aside rows are not features
+    with duckdb.connect(str(tmp_path / "s.duckdb"), read_only=True) as con:  # login: type 2 of the keyed events
+        assert con.execute("SELECT logins_30d FROM snapshots WHERE account_id = 'a1'").fetchone() == (2,)
     # nothing set aside: the types come from the typed events (no checks), and are the same
     folder = write_tables(tmp_path / "data2", {"subscriptions": SUBS, "events": events[:3]})
     r = build_snapshots(folder, settings(data_end=D(2024, 6, 1)), tmp_path / "s2.duckdb", as_of=[D(2024, 3, 15)])
@@ -68,11 +71,10 @@ def test_data_start_and_event_types_are_those_of_the_kept_events(tmp_path):
     assert list(r.catalogue.event_types) == ["login"] and r.validation.data_start == D(2024, 2, 1)
 
 
-def test_mask_path_reads_the_events_once():
+def test_mask_path_reads_the_keyed_events_not_the_source():
     stages = mask_event_stages(settings(), ["login", "report_build"], Grid(t0=19800, step=7, k_max=51))
-    reading = [table for table, sql in stages if "clean_events" in sql]
-    assert reading == ["ev"]
-    assert [t for t, _ in stages].index("ev") < [t for t, _ in stages].index("bk")
+    assert [table for table, sql in stages if "clean_events" in sql] == []
+    assert [table for table, sql in stages if "event_keys" in sql] == ["bk_long", "um"]
     for _, sql in stages:  # still the one definition Spark runs
         out = sqlglot.transpile(sql, read="duckdb", write="spark", unsupported_level=sqlglot.ErrorLevel.RAISE)
         assert len(out) == 1
@@ -89,11 +91,44 @@ def test_a_build_leaves_the_tables_the_final_query_reads(tmp_path):
     events = [dict(account_id="a1", user_id="u", occurred_at=T(2024, 3, d, 9), event_type="login") for d in range(1, 9)]
     folder = write_tables(tmp_path / "data", {"subscriptions": SUBS, "events": events})
     con = open_connection(1)
-    report, _ = prepare(folder, settings(data_end=D(2024, 6, 1)), con)
+    report, _ = prepare(folder, settings(data_end=D(2024, 6, 1)), con, keyed_events=True)
     build_terms(con, settings())
     build_spine(con, [D(2024, 3, 15) + dt.timedelta(days=7 * k) for k in range(4)], settings(), report.data_end)
     build_feature_tables(con, settings())
     left = {r[0] for r in con.execute("SELECT table_name FROM duckdb_tables() WHERE temporary").fetchall()}
     assert {"ids", "ev_wide", "tk", "inv", "nf", "snapshot_rows"} <= left
-    assert not left & {"ev", "bk", "um", "udelta", "grid_run"}  # the mask path's intermediate tables
+    # the mask path's intermediate tables, and the checks' keyed events once the event stages are done
+    assert not left & {"ev", "bk", "um", "udelta", "grid_run", "event_keys", "nf_first"}
     assert con.execute("SELECT sum(logins_30d) FROM snapshot_rows").fetchone()[0] > 0
+    # without keyed_events (metrics, a Spark build) the checks drop their keyed events at once
+    con = open_connection(1)
+    prepare(folder, settings(data_end=D(2024, 6, 1)), con)
+    assert con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = 'event_keys'").fetchone() == (0,)
+
+
+def test_the_events_report_from_the_keyed_events_is_the_report_of_a_pass_over_the_checked_rows(tmp_path):
+    """Counts per reason, content hash, data start and examples: from ``event_keys`` (one pass over
+    the source with the features' keys) as from the string pass the other tables take."""
+    good = [dict(account_id=a, user_id=f"u{d % 3}", occurred_at=T(2024, 3, d, 9), event_type=t, quantity=float(d))
+            for a in ("a1", "a2") for d in range(2, 20) for t in ("login", "Report-Build")]
+    bad = [dict(account_id="ghost", user_id="g", occurred_at=T(2024, 3, 5), event_type="login", quantity=1.0),
+           dict(account_id="a1", user_id="u", occurred_at=T(2024, 7, 1), event_type="late_only", quantity=1.0),
+           dict(account_id="a1", user_id="u", occurred_at=T(2024, 3, 5), event_type="login", quantity=-2.0),
+           dict(account_id="a2", user_id=None, occurred_at=T(2024, 3, 5), event_type=None, quantity=1.0),
+           dict(account_id="a2", user_id="u", occurred_at=T(1985, 3, 5), event_type="login", quantity=1.0)]
+    folder = write_tables(tmp_path / "data", {"subscriptions": SUBS, "events": bad[:2] + good + bad[2:]})
+    con = open_connection(1)
+    report, _ = prepare(folder, settings(data_end=D(2024, 6, 1)), con, keyed_events=True)
+    keyed = report.tables["events"]
+    pass_over_rows = _table_report(con, "events", keyed.columns)  # the string pass (GROUP BY _reason)
+    assert keyed.set_aside == pass_over_rows.set_aside == {
+        "after_data_end": 1, "before_1990": 1, "missing_event_type": 1, "negative_quantity": 1, "unknown_account": 1}
+    assert list(keyed.set_aside) == sorted(keyed.set_aside)
+    assert keyed.examples == pass_over_rows.examples
+    assert (keyed.rows_in, keyed.rows_kept, keyed.content_hash) == \
+        (pass_over_rows.rows_in, pass_over_rows.rows_kept, pass_over_rows.content_hash) == (77, 72, keyed.content_hash)
+    assert keyed.content_hash != 0
+    assert keyed.first_at == pass_over_rows.first_at.date() == D(2024, 3, 2)
+    # the kept rows of event_keys are clean_events as integer keys
+    assert con.execute("SELECT count(*), sum(n) FROM event_keys WHERE r IS NULL").fetchone() == \
+        con.execute("SELECT count(*), sum(quantity) FROM clean_events").fetchone()

@@ -112,14 +112,15 @@ def _mask_stages_built(demo):
     stage built; returns (connection, settings, event types, the stages)."""
     folder, settings = demo
     con = open_connection(2)
-    report, _ = prepare(folder, settings, con)
+    report, _ = prepare(folder, settings, con, keyed_events=True)  # event_keys: the checks' keyed events
     as_of = [dt.date(2024, 3, 6) + dt.timedelta(days=7 * k) for k in range(12)]
     build_terms(con, settings)
     build_spine(con, as_of, settings, report.data_end)
     types = event_types(con)
     grid = regular_grid([day_number(d) for d in as_of])
     assert grid is not None and mask_fits(grid)
-    stages = mask_event_stages(settings, types, grid)
+    key_types = [r[0] for r in con.execute("SELECT event_type FROM event_key_types ORDER BY fid").fetchall()]
+    stages = mask_event_stages(settings, types, grid, key_types)
     for table, sql in stages:
         con.execute(f"CREATE OR REPLACE TEMP TABLE {table} AS {sql}")
     return con, settings, types, stages
