@@ -43,3 +43,12 @@ def run_cli(*args: object, home: Path | None = None) -> subprocess.CompletedProc
         if "workflow.db" in sys.modules:  # the commands' operational-store engines, closed as at a process's exit
             sys.modules["workflow.db"].dispose_all()
     return subprocess.CompletedProcess(argv, code, out.getvalue(), err.getvalue())
+
+
+def step_ok(path: dict, step: str) -> subprocess.CompletedProcess:
+    """The result of ``step`` in a module fixture's ``{"steps": {name: CompletedProcess}}``, asserted
+    to have run and exited 0 (the message: the step's exit code and the end of its output)."""
+    r = path["steps"].get(step)
+    assert r is not None, f"{step} did not run: an earlier step failed"
+    assert r.returncode == 0, f"{step} exited {r.returncode}: {(r.stderr or r.stdout)[-1500:]}"
+    return r

@@ -19,6 +19,7 @@ from benchmarks.foreign import (
     snapshot_baseline,
 )
 from tests.foreign.inprocess import run_cli
+from tests.foreign.inprocess import step_ok as _ok
 
 
 @pytest.fixture(scope="module")
@@ -38,13 +39,6 @@ def path(tmp_path_factory):
             steps["explain"] = run_cli("explain", top, home=home)
             steps["explain-zh"] = run_cli("explain", top, "--lang", "zh-CN", home=home)
     return {"data": data, "home": home, "steps": steps}
-
-
-def _ok(path, step):
-    r = path["steps"].get(step)
-    assert r is not None, f"{step} did not run: an earlier step failed"
-    assert r.returncode == 0, f"{step} exited {r.returncode}: {(r.stderr or r.stdout)[-1500:]}"
-    return r
 
 
 def test_every_step_runs_from_the_cli(path):

@@ -10,6 +10,7 @@ from benchmarks.foreign import newest, paired_bootstrap, score_history_extremes,
 from benchmarks.foreign import run_cli as child_run
 from demo.flat import write_flat_table
 from tests.foreign.inprocess import run_cli
+from tests.foreign.inprocess import step_ok as _ok
 
 ROWS = 3000
 
@@ -29,13 +30,6 @@ def path(tmp_path_factory):
             top = score_history_extremes(home / "store.duckdb")[1]
             steps["explain"] = run_cli("explain", top, home=home)
     return {"table": table, "home": home, "steps": steps}
-
-
-def _ok(path, step):
-    r = path["steps"].get(step)
-    assert r is not None, f"{step} did not run: an earlier step failed"
-    assert r.returncode == 0, f"{step} exited {r.returncode}: {(r.stderr or r.stdout)[-1500:]}"
-    return r
 
 
 def test_every_step_runs_and_speaks_of_customers_not_time(path):

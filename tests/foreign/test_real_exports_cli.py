@@ -13,6 +13,7 @@ import pytest
 import yaml
 
 from tests.foreign.inprocess import run_cli
+from tests.foreign.inprocess import step_ok as _ok
 
 END = pd.Timestamp("2024-12-31")
 
@@ -98,13 +99,6 @@ def path(tmp_path_factory):
         steps["promote"] = run_cli("promote", home=home)
         steps["score"] = run_cli("score", home=home)
     return {"home": home, "steps": steps}
-
-
-def _ok(path, step):
-    r = path["steps"].get(step)
-    assert r is not None, f"{step} did not run: an earlier step failed"
-    assert r.returncode == 0, f"{step} exited {r.returncode}: {(r.stderr or r.stdout)[-1500:]}"
-    return r
 
 
 def test_every_step_runs_and_nothing_is_misread(path):
