@@ -33,11 +33,11 @@ from features.profile import ProfilePlan, profile_expression, profile_joins, pro
 from features.spec import SIZE_BANDS, Catalogue, FeatureSpec, build_catalogue
 from features.sql import is_in, lit
 from features.timeline import day_number, dn
+from features.validate import key_clean_events
 from features.windows import (
     Grid,
     general_event_stages,
     grid_event_stages,
-    key_clean_events,
     mask_event_stages,
     mask_fits,
     regular_grid,

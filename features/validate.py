@@ -345,6 +345,34 @@ def _check_table(con: duckdb.DuckDBPyConnection, name: str, case: str, dated: bo
 HASH_MODULUS = 1000000007
 
 
+def account_key(col: str) -> str:
+    """SQL: an account's integer key, a 64-bit hash (a collision needs billions of accounts to be
+    likely): ``event_keys``' ``aid`` and the feature stages' ``ids`` (``features/windows.py``)."""
+    return f"hash({col})"
+
+
+def event_key_columns(e: str) -> str:
+    """The integer keys of an event row aliased ``e``: ``aid`` (``account_key``), ``uid`` (its user's
+    hash, null without a user) and ``d`` (its day number); one definition for ``event_keys``, made by
+    the checks (``create_event_keys``) or from ``clean_events`` (``key_clean_events``)."""
+    return (f"{account_key(f'{e}.account_id')} AS aid, "
+            f"CASE WHEN {e}.user_id IS NULL THEN NULL ELSE hash({e}.user_id) END AS uid, "
+            f"{dn(f'{e}.occurred_at')} AS d")
+
+
+def key_clean_events(con) -> None:
+    """``event_keys`` and ``event_key_types`` as tables made from ``clean_events`` (every row kept,
+    the types sorted): where the contract checks did not leave them (Spark, the tests' builds)."""
+    con.execute("""
+        CREATE OR REPLACE TEMP TABLE event_key_types AS
+        SELECT CAST(ROW_NUMBER() OVER (ORDER BY event_type) - 1 AS INTEGER) AS fid, event_type
+        FROM (SELECT DISTINCT event_type FROM clean_events WHERE event_type IS NOT NULL) t""")
+    con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE event_keys AS
+        SELECT {event_key_columns('e')}, f.fid, e.quantity AS n, CAST(NULL AS INTEGER) AS r
+        FROM clean_events e JOIN event_key_types f ON f.event_type = e.event_type""")
+
+
 def create_event_keys(con: duckdb.DuckDBPyConnection, reasons: list[tuple[str, str]],
                       families: list[str]) -> None:
     """``event_keys``: every event row, read once from the source through the contract checks,
@@ -369,9 +397,7 @@ def create_event_keys(con: duckdb.DuckDBPyConnection, reasons: list[tuple[str, s
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE event_keys AS
         SELECT k.aid, f.fid, k.uid, k.d, k.n, k.r, k.h FROM (
-            SELECT hash(account_id) AS aid, event_type,
-                   CASE WHEN user_id IS NULL THEN NULL ELSE hash(user_id) END AS uid,
-                   {dn('occurred_at')} AS d, {quantity} AS n, CAST({codes} AS UTINYINT) AS r,
+            SELECT {event_key_columns('e')}, event_type, {quantity} AS n, CAST({codes} AS UTINYINT) AS r,
                    CAST(hash({', '.join(kept)}) % {HASH_MODULUS} AS UINTEGER) AS h
             FROM {rows} e
         ) k LEFT JOIN event_key_types f ON f.event_type = k.event_type""")

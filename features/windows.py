@@ -26,6 +26,7 @@ from dataclasses import dataclass
 
 from core.settings import Settings
 from features.timeline import dn
+from features.validate import account_key
 
 WINDOWS = (7, 14, 30, 60, 90, 180)
 USER_WINDOW = 30
@@ -89,23 +90,8 @@ def _typed_events(types: list[str], extra: str = "", grid: Grid | None = None,
         WHERE k.r IS NULL AND k.d >= {lo} AND k.d < {hi}"""
 
 
-def key_clean_events(con) -> None:
-    """``event_keys`` and ``event_key_types`` as tables made from ``clean_events`` (every row kept,
-    the types sorted): where the contract checks did not leave them (Spark, the tests' builds)."""
-    con.execute("""
-        CREATE OR REPLACE TEMP TABLE event_key_types AS
-        SELECT CAST(ROW_NUMBER() OVER (ORDER BY event_type) - 1 AS INTEGER) AS fid, event_type
-        FROM (SELECT DISTINCT event_type FROM clean_events WHERE event_type IS NOT NULL) t""")
-    con.execute(f"""
-        CREATE OR REPLACE TEMP TABLE event_keys AS
-        SELECT hash(e.account_id) AS aid, f.fid,
-               CASE WHEN e.user_id IS NULL THEN NULL ELSE hash(e.user_id) END AS uid,
-               {dn('e.occurred_at')} AS d, e.quantity AS n, CAST(NULL AS INTEGER) AS r
-        FROM clean_events e JOIN event_key_types f ON f.event_type = e.event_type""")
-
-
-# integer account keys: 64-bit hashes (a collision needs billions of accounts to be likely)
-IDS = ("ids", "SELECT account_id, hash(account_id) AS aid FROM (SELECT DISTINCT account_id FROM spine) a")
+# integer account keys: the same hash as event_keys' aid (features.validate.account_key)
+IDS = ("ids", f"SELECT account_id, {account_key('account_id')} AS aid FROM (SELECT DISTINCT account_id FROM spine) a")
 
 
 def _nulls(cols: list[str]) -> list[str]:
