@@ -385,6 +385,11 @@ class Settings(BaseModel):
         column_units: ``{table: {money_column: unit}}``: ``cents`` when the export gives
             ``subscriptions.mrr`` or ``invoices.amount`` in cents (Stripe: 2900 = 29.00), read
             divided by 100; ``currency`` (the default) as they are.
+        date_format: how the source writes dates that are not ISO, as a ``strptime`` format
+            (``%d/%m/%Y``: 5/3/2024 is 5 March), for every date and timestamp column read as
+            text or numbers (``features/dates.py``); ISO values are read as ISO in any case.
+        date_formats: ``{table: {date_column: format}}`` per contract column, winning over
+            ``date_format`` (``%Y%m%d`` for integer dates such as 20240305).
         event_roles: see ``EventRoles``.
         playbooks: tier -> ``Playbook``; defaults from ARTICLE §3 (override per tier).
         monitoring: drift and performance alarm thresholds (``MonitoringSettings``).
@@ -411,6 +416,10 @@ class Settings(BaseModel):
     column_mapping: dict[str, dict[str, str]] = Field(default_factory=dict)
     column_units: dict[str, dict[str, Literal["currency", "cents"]]] = Field(
         default_factory=dict, description="{table: {money column: currency | cents}}: cents are read / 100")
+    date_format: str | None = Field(None, min_length=2, description="strptime format of the source's dates "
+                                    "that are not ISO, e.g. '%d/%m/%Y' (day first) or '%m/%d/%Y' (month first)")
+    date_formats: dict[str, dict[str, str]] = Field(
+        default_factory=dict, description="{table: {date column: strptime format}}: per column, over date_format")
     event_roles: EventRoles = Field(default_factory=EventRoles)
     playbooks: dict[str, Playbook] = Field(default_factory=default_playbooks)
     alert_rules: list[AlertRule] = Field(default_factory=default_alert_rules)

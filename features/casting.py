@@ -4,6 +4,8 @@ The cast errors themselves are ``features/validate.py``'s; this module says, per
 reads it (``source_casts``), which values count as unreadable (``cast_check``) and what is read (the
 hint of the error, ``read_as``):
 
+* dates in a format ``churnwatch.yaml`` declares (``3/5/2024``: ``date_format``), and integer dates
+  (``20240305``) in a column of them (``features.dates``);
 * Unix-epoch seconds or milliseconds in a date or timestamp column: read as UTC (``features.epoch``);
 * numbers written as text by a spreadsheet or a dashboard (``$1,234.50``, ``49,00``: ``features.numbers``);
 * a column's words (``Column.words``: Zendesk's ``good`` / ``bad`` satisfaction);
@@ -15,7 +17,9 @@ from __future__ import annotations
 
 import duckdb
 
+from core.settings import Settings
 from features.contract import DUCKDB_TYPES, Column, Table
+from features.dates import check_date_formats, check_dates, date_formats, date_read, yyyymmdd_read
 from features.epoch import epoch_cast, epoch_unit
 from features.numbers import number_cast, text_number_mode
 from features.rules import q
@@ -54,16 +58,21 @@ def text_numbers(con: duckdb.DuckDBPyConnection, table: Table, cols: dict[str, s
 
 
 def source_casts(table: Table, cols: dict[str, str], source_types: dict[str, str], epoch: dict[str, str],
-                 numbers: dict[str, bool]) -> dict[str, str]:
+                 numbers: dict[str, bool], dates: dict[str, str] | None = None) -> dict[str, str]:
     """canonical column -> SQL reading its source column as the contract's type (a value that does
-    not read: null), for the columns not read by a plain cast: Unix-epoch stamps (UTC), numbers
-    written as text (``$1,234.50``), a type's words (Zendesk's ``good``), and a timestamp with a time
-    zone (Parquet from a warehouse or Segment): read as UTC, not in the reading machine's zone."""
+    not read: null), for the columns not read by a plain cast: dates in a declared format or as
+    YYYYMMDD numbers (``dates``: column -> format, ``""`` for undeclared YYYYMMDD), Unix-epoch stamps
+    (UTC), numbers written as text (``$1,234.50``), a type's words (Zendesk's ``good``), and a
+    timestamp with a time zone (Parquet from a warehouse or Segment): read as UTC, not in the reading
+    machine's zone."""
     out = {}
+    dates = dates or {}
     for name, src in cols.items():
         col = table.column(name)
         target = DUCKDB_TYPES[col.type]
-        if name in epoch:
+        if name in dates:
+            out[name] = date_read(q(src), dates[name], target) if dates[name] else yyyymmdd_read(q(src), target)
+        elif name in epoch:
             out[name] = epoch_cast(q(src), epoch[name], target)
         elif name in numbers:
             out[name] = number_cast(q(src), numbers[name], target)
@@ -89,8 +98,13 @@ def read_as(col: Column, source_type: str) -> str:
         return f" (read: numbers, or one of {', '.join(w for w, _ in col.words)})"
     if col.type in ("date", "timestamp") and source_type == "VARCHAR":
         return (" (read: ISO dates and times such as 2024-03-05, 2024-03-05 14:22 or 2024-03-05T14:22:05.123+01:00,"
-                " or Unix epoch seconds or milliseconds; a spreadsheet's 3/5/2024 or 05.03.2024 is not read: "
-                "save the column as ISO dates)")
+                " Unix epoch seconds or milliseconds, or YYYYMMDD numbers; a spreadsheet's 3/5/2024 or 05.03.2024 "
+                "is read only in a declared format: date_format: '%d/%m/%Y' (day first) or '%m/%d/%Y' (month "
+                "first) in churnwatch.yaml, or save the column as ISO dates)")
+    if col.type in ("date", "timestamp") and source_type.upper().startswith(_NUMERIC_TYPES):
+        return (" (read from numbers: YYYYMMDD dates such as 20240305, 8 digits, or Unix epoch seconds (9-10 "
+                "digits) or milliseconds (12-13 digits); another integer date needs its format declared: "
+                "date_formats in churnwatch.yaml)")
     if col.type in ("double", "bigint") and source_type == "VARCHAR":
         return (" (read: numbers, with a currency sign and thousands separators if need be, and one decimal "
                 "separator, '.' or ',', for the whole column)")
@@ -133,9 +147,22 @@ def cast_check(table: Table, name: str, src: str, source_types: dict[str, str], 
     return f"{q(src)} IS NOT NULL AND NOT {no_value_words(table, name, src)} AND {read} IS NULL"
 
 
-def column_casts(con: duckdb.DuckDBPyConnection, table: Table, cols: dict[str, str]
-                 ) -> tuple[dict[str, str], dict[str, str]]:
-    """(source column -> its DuckDB type, canonical column -> ``source_casts``'s SQL) of ``raw_<table>``."""
+def column_casts(con: duckdb.DuckDBPyConnection, table: Table, cols: dict[str, str],
+                 settings: Settings | None = None) -> tuple[dict[str, str], dict[str, str]]:
+    """(source column -> its DuckDB type, canonical column -> ``source_casts``'s SQL) of ``raw_<table>``;
+    ``settings``: the date formats (``date_format``, ``date_formats``).
+
+    Raises:
+        ConfigError: a date format that does not read a whole date, or reads an ISO date otherwise.
+        DataContractError: a value of a column with a date format (declared, or YYYYMMDD) that does
+            not read as one, naming the column, the format and the value.
+    """
+    if settings is not None:
+        check_date_formats(con, settings)
     types = {r[0]: r[1] for r in con.execute(f"DESCRIBE raw_{table.name}").fetchall()}
-    return types, source_casts(table, cols, types, epoch_units(con, table, cols, types),
-                               text_numbers(con, table, cols, types))
+    epoch = epoch_units(con, table, cols, types)
+    dates = date_formats(con, table, cols, types, epoch, settings)
+    casts = source_casts(table, cols, types, {n: u for n, u in epoch.items() if n not in dates},
+                         text_numbers(con, table, cols, types), dates)
+    check_dates(con, table, cols, dates, casts, settings)
+    return types, casts

@@ -243,7 +243,7 @@ def create_typed_view(con: duckdb.DuckDBPyConnection, name: str, settings: Setti
     table = TABLES[name]
     cols = _source_columns(con, table, settings.column_mapping.get(name, {}))
     _check_required(con, table, cols)
-    source_types, casts = column_casts(con, table, cols)  # epoch, $1,234.50, words, instants
+    source_types, casts = column_casts(con, table, cols, settings)  # formats, epoch, $1,234.50, words, instants
     _check_columns(con, table, cols, source_types, casts)
     renamed: dict[str, str] = {}
     if name == "events":

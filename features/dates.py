@@ -1,0 +1,203 @@
+"""Dates as spreadsheets and warehouses write them: a declared format, and YYYYMMDD numbers.
+
+A date written ``3/5/2024`` is the 3rd of May or the 5th of March; churnwatch never guesses which.
+``churnwatch.yaml`` says it, as a ``strptime`` format (DuckDB's, the same codes as Python's):
+``date_format`` for every date and timestamp column of the source, ``date_formats`` per contract
+column (``{table: {column: format}}``, which wins). How a column with a format is read:
+
+* an ISO value (``2024-03-05``, ``2024-03-05 14:22``) is read as ISO in any case: it is never
+  ambiguous, and a source whose tables come from several tools mixes both (a format that would
+  read an ISO date as another day is refused);
+* any other value is read with the format, or with the format followed by a time of day
+  (``%H:%M``, ``%H:%M:%S``, ``%I:%M %p``, ``%I:%M:%S %p``) unless the format has one;
+* a value that reads neither way stops ``features`` with the column, the format and the value.
+
+The source-wide ``date_format`` leaves alone a column typed as a date by its source (Parquet, a
+database) and one in Unix epoch numbers (``features.epoch``); a per-column format is always used.
+
+Integer dates (``20240305``, as warehouse exports write them): a column the format ``%Y%m%d``
+is declared for reads them; without a format, a column whose values are all 8-digit numbers (the
+first ``SAMPLE`` of them, then every one) is read as YYYYMMDD when every value is a valid date
+from 1900 to 2099 (``YEARS``), and stops ``features`` naming a value that is not. A float column
+(``20240305.0``, pandas' way with a missing value) reads the same.
+
+The reading is SQL run by DuckDB when the contract's typed views are made
+(``features/casting.py``), so every path that reads the source, the feature build, the few
+accounts ``explain`` and ``report`` read (``features/subset.py``) and the Spark engine (handed
+the checked tables), reads one date the same way.
+"""
+
+from __future__ import annotations
+
+import duckdb
+
+from core.errors import ConfigError, DataContractError
+from core.settings import Settings
+from features.contract import TABLES, Table
+from features.rules import q
+from features.sql import lit
+
+#: The format of integer dates such as 20240305.
+YYYYMMDD = "%Y%m%d"
+#: Years an undeclared YYYYMMDD column's values must fall in: [1900, 2100).
+YEARS = (1900, 2100)
+#: Values looked at before every value of a column is read as YYYYMMDD.
+SAMPLE = 1000
+#: Times of day tried after a format without one (a spreadsheet's ``3/5/2024 14:22``).
+TIMES = (" %H:%M:%S", " %H:%M", " %I:%M:%S %p", " %I:%M %p")
+_TEMPORAL_SOURCES = ("DATE", "TIMESTAMP", "TIME")
+_EIGHT_DIGITS = "[0-9]{8}([.]0*)?"
+#: Dates a format is tried on when it is checked: the day above 12 tells day-first from month-first.
+_PROBE = "2024-11-23"
+_ISO_PROBES = ("2024-03-05", "2024-11-23", "2024-03-05 14:22:05")
+
+
+def formats_of(fmt: str) -> list[str]:
+    """The formats tried on one value: ``fmt`` with each time of day (``TIMES``), then ``fmt``
+    alone; ``fmt`` alone when it has a time already (``%H``, ``%I``)."""
+    if "%H" in fmt or "%I" in fmt or "%-H" in fmt or "%-I" in fmt:
+        return [fmt]
+    return [fmt + t for t in TIMES] + [fmt]
+
+
+def _text(column_sql: str, fmt: str) -> str:
+    """SQL: the value as trimmed text; for ``%Y%m%d`` without a float's ``.0`` (``20240305.0``)."""
+    text = f"TRIM(CAST({column_sql} AS VARCHAR))"
+    return f"regexp_replace({text}, '[.]0*$', '')" if fmt == YYYYMMDD else text
+
+
+def date_read(column_sql: str, fmt: str, duckdb_type: str) -> str:
+    """SQL: ``column_sql`` as ``duckdb_type`` (DATE or TIMESTAMP): an ISO value as ISO, else with
+    ``fmt`` (and a time of day after it, ``formats_of``); NULL where it reads neither way."""
+    text = _text(column_sql, fmt)
+    formats = "[" + ", ".join(lit(f) for f in formats_of(fmt)) + "]"
+    return f"CAST(COALESCE(TRY_CAST({text} AS TIMESTAMP), try_strptime({text}, {formats})) AS {duckdb_type})"
+
+
+def yyyymmdd_read(column_sql: str, duckdb_type: str) -> str:
+    """SQL: an undeclared YYYYMMDD value as ``duckdb_type``; NULL unless it is 8 digits (a float's
+    ``.0`` allowed) of a valid date in ``YEARS``."""
+    text = _text(column_sql, YYYYMMDD)
+    lo, hi = YEARS
+    return (f"CASE WHEN regexp_full_match(TRIM(CAST({column_sql} AS VARCHAR)), '{_EIGHT_DIGITS}') "
+            f"AND {text} >= '{lo}0101' AND {text} < '{hi}0101' "
+            f"THEN CAST(try_strptime({text}, '{YYYYMMDD}') AS {duckdb_type}) END")
+
+
+def looks_yyyymmdd(con: duckdb.DuckDBPyConnection, relation: str, column: str, source_type: str,
+                   sample: int = SAMPLE) -> bool:
+    """Whether up to ``sample`` non-null values of ``relation.column`` are all 8-digit numbers (a
+    float's ``.0`` allowed); a column typed as a date or time by its source never is."""
+    if source_type.upper().startswith(_TEMPORAL_SOURCES):
+        return False
+    text = f"TRIM(CAST({q(column)} AS VARCHAR))"
+    n, digits = con.execute(
+        f"SELECT count(*), count_if(regexp_full_match({text}, '{_EIGHT_DIGITS}')) "
+        f"FROM (SELECT {q(column)} FROM {relation} WHERE {q(column)} IS NOT NULL LIMIT {sample})").fetchone()
+    return bool(n) and digits == n
+
+
+def _date_columns(table: Table) -> list[str]:
+    return [c.name for c in table.columns if c.type in ("date", "timestamp")]
+
+
+def check_date_formats(con: duckdb.DuckDBPyConnection, settings: Settings) -> None:
+    """Every configured format reads a whole date (year, month and day) and reads no ISO date as
+    another day; ``date_formats`` names date or timestamp columns of contract tables.
+
+    Raises:
+        ConfigError: naming the key and what is wrong with it.
+    """
+    named = [("date_format", settings.date_format)] if settings.date_format else []
+    for table, columns in settings.date_formats.items():
+        if table not in TABLES:
+            raise ConfigError(f"date_formats: {table!r} is not a table of the contract ({', '.join(TABLES)})")
+        dated = _date_columns(TABLES[table])
+        for column, fmt in columns.items():
+            if column not in dated:
+                raise ConfigError(f"date_formats: {table}.{column} is not a date or timestamp column of the "
+                                  f"contract ({table}'s: {', '.join(dated) or 'none'}; a mapped column goes by "
+                                  "its contract name)")
+            named.append((f"date_formats.{table}.{column}", fmt))
+    for key, fmt in named:
+        _check_format(con, key, fmt)
+
+
+def _check_format(con: duckdb.DuckDBPyConnection, key: str, fmt: str) -> None:
+    try:
+        shown, back = con.execute(f"SELECT strftime(DATE '{_PROBE}', {lit(fmt)}), "
+                                  f"CAST(try_strptime(strftime(DATE '{_PROBE}', {lit(fmt)}), {lit(fmt)}) AS DATE)"
+                                  ).fetchone()
+        iso = [con.execute(f"SELECT CAST(try_strptime({lit(p)}, {lit(fmt)}) AS TIMESTAMP), "
+                           f"CAST({lit(p)} AS TIMESTAMP)").fetchone() for p in _ISO_PROBES]
+    except duckdb.Error as exc:
+        raise ConfigError(f"{key}: {fmt!r} is not a strptime format ({str(exc).splitlines()[0]}); "
+                          "for instance '%d/%m/%Y' (5/3/2024 is 5 March) or '%m/%d/%Y' (3/5/2024 is 5 March)"
+                          ) from exc
+    if back is None or str(back) != _PROBE:
+        raise ConfigError(f"{key}: {fmt!r} does not give a whole date: {_PROBE} written with it is {shown!r}, "
+                          "read back " + (str(back) if back else "as nothing") + "; a format needs the year "
+                          "(%Y or %y), the month (%m, %b or %B) and the day (%d)")
+    for probe, (read, as_iso) in zip(_ISO_PROBES, iso):
+        if read is not None and read != as_iso:
+            raise ConfigError(f"{key}: {fmt!r} reads the ISO date {probe} as {read:%Y-%m-%d %H:%M}; ISO dates "
+                              "are always read as ISO, so a format must not read them another way")
+
+
+def date_formats(con: duckdb.DuckDBPyConnection, table: Table, cols: dict[str, str], types: dict[str, str],
+                 epoch: dict[str, str], settings: Settings | None) -> dict[str, str]:
+    """canonical date/timestamp column -> the format it is read with: its ``date_formats`` entry;
+    else, for a column neither typed as a date by its source nor in epoch numbers (``epoch``), the
+    source's ``date_format``; else ``%Y%m%d`` for a column whose values look like YYYYMMDD
+    (``looks_yyyymmdd``). Columns read otherwise are left out."""
+    own = settings.date_formats.get(table.name, {}) if settings else {}
+    source_wide = settings.date_format if settings else None
+    out = {}
+    for name, src in cols.items():
+        if table.column(name).type not in ("date", "timestamp"):
+            continue
+        if name in own:
+            out[name] = own[name]
+        elif name in epoch or types[src].upper().startswith(_TEMPORAL_SOURCES):
+            continue
+        elif source_wide:
+            out[name] = source_wide
+        elif looks_yyyymmdd(con, f"raw_{table.name}", src, types[src]):
+            out[name] = ""  # undeclared YYYYMMDD
+    return out
+
+
+def check_dates(con: duckdb.DuckDBPyConnection, table: Table, cols: dict[str, str], formats: dict[str, str],
+                reads: dict[str, str], settings: Settings | None) -> None:
+    """Every value of the columns read with a format (``formats``; ``reads``: their SQL) reads.
+
+    Raises:
+        DataContractError: naming the column, the format (and where it is set) and a value that
+            does not read.
+    """
+    if not formats:
+        return
+    own = settings.date_formats.get(table.name, {}) if settings else {}
+    bad = {name: f"{q(cols[name])} IS NOT NULL AND {reads[name]} IS NULL" for name in formats}
+    found = con.execute("SELECT " + ", ".join(
+        f"count_if({cond}), CAST(any_value({q(cols[name])}) FILTER (WHERE {cond}) AS VARCHAR)"
+        for name, cond in bad.items()) + f" FROM raw_{table.name}").fetchone()
+    for k, name in enumerate(formats):
+        n, example = found[2 * k], found[2 * k + 1]
+        if not n:
+            continue
+        where = f"{table.name}.{name}" + (f" (column {cols[name]!r})" if cols[name] != name else "")
+        fmt = formats[name]
+        if not fmt:
+            lo, hi = YEARS
+            message = (f"{where}: its values are 8-digit numbers, read as YYYYMMDD dates, but {n:,} of them "
+                       f"are not a date from {lo} to {hi - 1} written so, e.g. {example!r}; fix those values, or "
+                       f"declare the format (date_formats: {{{table.name}: {{{name}: '{YYYYMMDD}'}}}} in "
+                       "churnwatch.yaml) to read a date of any year")
+        else:
+            setting = (f"date_formats: {{{table.name}: {{{name}: '{fmt}'}}}}" if name in own
+                       else f"date_format: '{fmt}'")
+            message = (f"{where}: {n:,} value(s) match neither the date format {fmt!r} ({setting} in "
+                       f"churnwatch.yaml, a time of day allowed after it) nor an ISO date, e.g. {example!r}; "
+                       "fix those values or the format")
+        raise DataContractError(message, table=table.name, column=name, example={cols[name]: example})
