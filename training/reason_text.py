@@ -14,7 +14,9 @@
   is no risk (no better, no strength);
 * a company's own number (unit ``value``) likewise, against its typical value;
 * a category is worded with its churn rate against the overall rate ("churn is higher in
-  software: 12% vs 8% overall"), or not at all;
+  software: 12% vs 8% overall"), or not at all; an enum code as exported (HubSpot's
+  ``COMPUTER_SOFTWARE``) is worded as words ("computer software", ``category_words``), the
+  item's ``value`` stays the code;
 * a window longer than the account's age says so ("in its first 25 days");
 * a flag is worded only when it is set, on the side its direction says.
 
@@ -129,6 +131,20 @@ def _change_text(spec: FeatureSpec, v: float, lang: str) -> str:
     return f"{'增加' if v >= 0 else '减少'}{amount}个"
 
 
+#: A code of letters and digits joined by ``_``, all upper case or all lower case
+#: (``COMPUTER_SOFTWARE``, ``paid_search``): an enum value as a tool exports it.
+_SNAKE_CODE = re.compile(r"[A-Z0-9]*[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+|[a-z0-9]*[a-z][a-z0-9]*(?:_[a-z0-9]+)+")
+
+
+def category_words(value: object) -> str:
+    """A category value as a reason words it: a snake_case code (``COMPUTER_SOFTWARE``,
+    ``paid_search``) as lower-case words ("computer software", "paid search"); any other value
+    as it is (``Computer Software``, ``EMEA``, ``salesqualifiedlead``: one word, upper case or
+    not, may be an acronym or a name, and is left alone)."""
+    text = str(value)
+    return text.replace("_", " ").lower() if _SNAKE_CODE.fullmatch(text) else text
+
+
 def is_change(spec: FeatureSpec) -> bool:
     return "{change}" in spec.reason_en
 
@@ -139,7 +155,8 @@ def render_value(spec: FeatureSpec, value: object, lang: str) -> dict[str, str]:
         text = "n/a" if lang == "en" else "无数据"
         return {"value": text, "change": text}
     if spec.type == "category":
-        return {"value": str(value), "change": str(value)}
+        text = category_words(value)
+        return {"value": text, "change": text}
     v = float(value)
     if is_change(spec):
         text = _change_text(spec, v, lang)
@@ -286,7 +303,7 @@ def _word_category(spec: FeatureSpec, value: object, side: int, refs: References
     text = _fill(spec.reason_en if lang == "en" else spec.reason_zh, spec, value, lang, side < 0)
     if lang == "en":
         more = "higher" if side > 0 else "lower"
-        return f"{text}; churn is {more} in {value}: {_pct(rate)} vs {_pct(overall)} overall"
+        return f"{text}; churn is {more} in {category_words(value)}: {_pct(rate)} vs {_pct(overall)} overall"
     return f"{text}；该类客户流失率{'更高' if side > 0 else '更低'}：{_pct(rate)}，整体{_pct(overall)}"
 
 
