@@ -179,13 +179,14 @@ def check_dates(con: duckdb.DuckDBPyConnection, table: Table, cols: dict[str, st
         return
     own = settings.date_formats.get(table.name, {}) if settings else {}
     bad = {name: f"{q(cols[name])} IS NOT NULL AND {reads[name]} IS NULL" for name in formats}
-    found = con.execute("SELECT " + ", ".join(
-        f"count_if({cond}), CAST(any_value({q(cols[name])}) FILTER (WHERE {cond}) AS VARCHAR)"
-        for name, cond in bad.items()) + f" FROM raw_{table.name}").fetchone()
-    for k, name in enumerate(formats):
-        n, example = found[2 * k], found[2 * k + 1]
+    counts = con.execute("SELECT " + ", ".join(f"count_if({cond})" for cond in bad.values())
+                         + f" FROM raw_{table.name}").fetchone()
+    for name, n in zip(formats, counts):
         if not n:
             continue
+        cur = con.execute(f"SELECT * FROM raw_{table.name} WHERE {bad[name]} LIMIT 1")
+        row = dict(zip([d[0] for d in cur.description], cur.fetchone()))
+        example = str(row[cols[name]])
         where = f"{table.name}.{name}" + (f" (column {cols[name]!r})" if cols[name] != name else "")
         fmt = formats[name]
         if not fmt:
@@ -200,4 +201,4 @@ def check_dates(con: duckdb.DuckDBPyConnection, table: Table, cols: dict[str, st
             message = (f"{where}: {n:,} value(s) match neither the date format {fmt!r} ({setting} in "
                        f"churnwatch.yaml, a time of day allowed after it) nor an ISO date, e.g. {example!r}; "
                        "fix those values or the format")
-        raise DataContractError(message, table=table.name, column=name, example={cols[name]: example})
+        raise DataContractError(message, table=table.name, column=name, example=row)

@@ -95,7 +95,8 @@ def test_a_value_not_in_the_declared_format_names_column_format_and_value(tmp_pa
     assert msg.startswith("subscriptions.start_date: 1 value(s) match neither the date format '%d/%m/%Y' "
                           "(date_format: '%d/%m/%Y' in churnwatch.yaml")
     assert "e.g. '15-02-2024'" in msg
-    assert exc.value.column == "start_date" and exc.value.example == {"start_date": "15-02-2024"}
+    assert exc.value.column == "start_date"
+    assert exc.value.example == {"account_id": "a2", "start_date": "15-02-2024", "end_date": None, "mrr": "50.0"}
 
 
 def test_the_error_names_a_mapped_column_and_a_per_column_format(tmp_path):
