@@ -19,7 +19,7 @@ import duckdb
 
 from core.settings import Settings
 from features.contract import DUCKDB_TYPES, Column, Table
-from features.dates import check_date_formats, check_dates, date_formats, date_read, yyyymmdd_read
+from features.dates import DateFormat, check_date_formats, check_dates, date_formats
 from features.epoch import epoch_cast, epoch_unit
 from features.numbers import number_cast, text_number_mode
 from features.rules import q
@@ -58,10 +58,10 @@ def text_numbers(con: duckdb.DuckDBPyConnection, table: Table, cols: dict[str, s
 
 
 def source_casts(table: Table, cols: dict[str, str], source_types: dict[str, str], epoch: dict[str, str],
-                 numbers: dict[str, bool], dates: dict[str, str] | None = None) -> dict[str, str]:
+                 numbers: dict[str, bool], dates: dict[str, DateFormat] | None = None) -> dict[str, str]:
     """canonical column -> SQL reading its source column as the contract's type (a value that does
     not read: null), for the columns not read by a plain cast: dates in a declared format or as
-    YYYYMMDD numbers (``dates``: column -> format, ``""`` for undeclared YYYYMMDD), Unix-epoch stamps
+    YYYYMMDD numbers (``dates``: column -> ``DateFormat``), Unix-epoch stamps
     (UTC), numbers written as text (``$1,234.50``), a type's words (Zendesk's ``good``), and a
     timestamp with a time zone (Parquet from a warehouse or Segment): read as UTC, not in the reading
     machine's zone."""
@@ -71,7 +71,7 @@ def source_casts(table: Table, cols: dict[str, str], source_types: dict[str, str
         col = table.column(name)
         target = DUCKDB_TYPES[col.type]
         if name in dates:
-            out[name] = date_read(q(src), dates[name], target) if dates[name] else yyyymmdd_read(q(src), target)
+            out[name] = dates[name].read(q(src), target)
         elif name in epoch:
             out[name] = epoch_cast(q(src), epoch[name], target)
         elif name in numbers:
@@ -137,9 +137,16 @@ def always_casts(source_type: str, target: str) -> bool:
     return False
 
 
+class CheckedRead(str):
+    """The SQL of a column's reading whose every value ``column_casts`` has checked already (a date
+    format's, ``features.dates.check_dates``): ``cast_check`` does not scan it again."""
+
+
 def cast_check(table: Table, name: str, src: str, source_types: dict[str, str], casts: dict[str, str]) -> str | None:
     """SQL: true where the source column ``src`` holds a value that does not read as contract column
-    ``name`` (None when every value of its type reads: no scan needed)."""
+    ``name`` (None when every value of its type reads, or was checked already: no scan needed)."""
+    if isinstance(casts.get(name), CheckedRead):
+        return None
     col = table.column(name)
     if name not in casts and always_casts(source_types[src], col.type):
         return None
@@ -165,4 +172,4 @@ def column_casts(con: duckdb.DuckDBPyConnection, table: Table, cols: dict[str, s
     casts = source_casts(table, cols, types, {n: u for n, u in epoch.items() if n not in dates},
                          text_numbers(con, table, cols, types), dates)
     check_dates(con, table, cols, dates, casts, settings)
-    return types, casts
+    return types, {name: CheckedRead(sql) if name in dates else sql for name, sql in casts.items()}
