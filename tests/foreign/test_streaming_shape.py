@@ -1,0 +1,123 @@
+"""A music-streaming subscription log's own columns (members: ``bd`` as age with 0 for unknown and
+absurd values, dates as YYYYMMDD integers, a placeholder birth date) reach the snapshots as a user
+would want them read (issue 12): an impossible age is missing, not an age of 1,051 or of 0; a
+YYYYMMDD number whose name says date is a date ("days since"), not the number 20,150,428; a birth
+date of 1900-01-01 is missing, not a 124-year-old customer. The generator's shape is checked too."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from core.settings import ProfileColumn, ProfileSettings
+from core.store import connect, read_meta, read_snapshots
+from features.pipeline import build_snapshots
+from tests.foreign.shapes import STREAMING_MAPPING, streaming_files, streaming_log
+from tests.tiny import D, frame, settings, write_tables
+
+AS_OF = [D(2024, 2, 1), D(2024, 6, 1)]
+IDS = ["m1", "m2", "m3", "m4", "m5", "m6"]
+
+
+def _tables(**own) -> dict:
+    accounts = frame("accounts", [dict(account_id=a) for a in IDS])
+    for name, values in own.items():
+        accounts[name] = values
+    subs = frame("subscriptions", [dict(account_id=a, start_date=D(2023, 1, 1), end_date=None, mrr=9.0)
+                                   for a in IDS])
+    events = frame("events", [dict(account_id=a, occurred_at=pd.Timestamp(2024, m, 3), event_type="play",
+                                   user_id="u", quantity=1.0) for a in IDS for m in range(1, 7)])
+    return {"accounts": accounts, "subscriptions": subs, "events": events}
+
+
+def _build(tmp_path, fmt="csv", **kw):
+    tables = _tables(**kw.pop("own"))
+    data = write_tables(tmp_path / "data", tables, fmt=fmt)
+    store = tmp_path / "s.duckdb"
+    build_snapshots(data, settings(data_end=D(2024, 7, 1), **kw), store, as_of=AS_OF)
+    snaps = read_snapshots(store).set_index(["account_id", "as_of"]).sort_index()
+    with connect(store, read_only=True) as con:
+        plan = read_meta(con).profile
+    return snaps, {c["column"]: c for c in plan["used"]}
+
+
+def _at(snaps, column, day=AS_OF[1]):
+    return [snaps.loc[(a, pd.Timestamp(day)), column] for a in IDS]
+
+
+def test_an_age_outside_1_to_120_is_missing_and_the_note_says_how_many(tmp_path):
+    snaps, used = _build(tmp_path, own={"bd": [0, 34, -7, 1051, 27, 0]})
+    got = _at(snaps, "bd")
+    assert got[1] == 34 and got[4] == 27
+    assert all(pd.isna(got[i]) for i in (0, 2, 3, 5)), got
+    assert "4 of 6 values outside 1..120 (an age) read as missing: -7, 0, 1051" in used["bd"]["note"]
+
+
+def test_valid_range_bounds_any_number_column(tmp_path):
+    cfg = ProfileSettings(columns={"nps": ProfileColumn(valid_range=(0, 10))})
+    snaps, used = _build(tmp_path, own={"nps": [9, 11, -1, 0, 10, 99]}, profile=cfg)
+    got = _at(snaps, "nps")
+    assert [got[0], got[3], got[4]] == [9, 0, 10] and all(pd.isna(got[i]) for i in (1, 2, 5))
+    assert "3 of 6 values outside 0..10 (profile.columns valid_range)" in used["nps"]["note"]
+
+
+def test_a_number_not_named_as_an_age_is_left_alone(tmp_path):
+    snaps, used = _build(tmp_path, own={"household_size": [0, 3, 1, 150, 2, 4]})
+    assert _at(snaps, "household_size") == [0, 3, 1, 150, 2, 4]
+    assert used["household_size"]["valid"] is None
+
+
+@pytest.mark.parametrize("fmt", ["csv", "parquet"])
+def test_yyyymmdd_numbers_named_as_dates_are_days_since(tmp_path, fmt):
+    ymd = [20150428, 20231201, 20240515, 20200229, 20240701, 19000101]
+    snaps, used = _build(tmp_path, fmt=fmt, own={"registration_init_time": ymd})
+    col = used["registration_init_time"]
+    assert col["kind"] == "date" and col["ymd"] and "YYYYMMDD" in col["note"]
+    t = pd.Timestamp(AS_OF[1])
+    got = _at(snaps, "registration_init_time")
+    assert got[0] == (t - pd.Timestamp(2015, 4, 28)).days
+    assert got[1] == (t - pd.Timestamp(2023, 12, 1)).days
+    assert got[3] == (t - pd.Timestamp(2020, 2, 29)).days
+    assert pd.isna(got[4])  # after the as-of date: not known yet
+    assert pd.isna(got[5])  # 1900-01-01: a placeholder, not a date
+    assert pd.isna(_at(snaps, "registration_init_time", AS_OF[0])[2])  # 2024-05-15 after 2024-02-01
+
+
+def test_yyyymmdd_values_without_a_date_name_stay_numbers_and_say_why(tmp_path):
+    snaps, used = _build(tmp_path, own={"member_code": [20150428, 20231201, 20240515, 20200229, 20240701,
+                                                        20100101]})
+    col = used["member_code"]
+    assert col["kind"] == "number" and "look like YYYYMMDD dates but its name does not say date" in col["note"]
+
+
+def test_a_date_name_with_values_that_are_not_all_yyyymmdd_stays_a_number(tmp_path):
+    snaps, used = _build(tmp_path, own={"signup_date": [20150428, 20231301, 20240515, 20200229, 20240701,
+                                                        20100101]})  # month 13
+    col = used["signup_date"]
+    assert col["kind"] == "number" and "only 5 of 6 values are YYYYMMDD dates" in col["note"]
+
+
+def test_a_placeholder_birth_date_is_missing(tmp_path):
+    dob = ["1990-05-01", "1900-01-01", "0001-01-01", "1985-12-31", "", "2001-07-15"]
+    snaps, used = _build(tmp_path, own={"date_of_birth": dob})
+    got = _at(snaps, "date_of_birth")
+    assert got[0] == (pd.Timestamp(AS_OF[1]) - pd.Timestamp(1990, 5, 1)).days
+    assert all(pd.isna(got[i]) for i in (1, 2, 4)), got
+
+
+def test_the_streaming_generator_has_the_public_logs_shape():
+    log = streaming_log(n=150, months=6, seed=2)
+    assert list(log["members"].columns) == ["msno", "city", "bd", "gender", "registered_via",
+                                            "registration_init_time"]
+    assert {"payment_plan_days", "plan_list_price", "actual_amount_paid", "is_auto_renew", "is_cancel"} \
+        <= set(log["transactions"].columns)
+    assert {"num_25", "num_100", "num_unq", "total_secs"} <= set(log["user_logs"].columns)
+    for table, column in (("members", "registration_init_time"), ("transactions", "transaction_date"),
+                          ("user_logs", "date")):
+        v = log[table][column]
+        assert v.dtype.kind == "i" and v.between(19000101, 20991231).all()
+    bd = log["members"]["bd"]
+    assert (bd == 0).mean() > 0.2 and ((bd < 0) | (bd > 120)).any()
+    files = streaming_files(log)
+    assert set(files) == {"accounts", "subscriptions", "events"} and "event_type" in files["events"]
+    assert set(STREAMING_MAPPING) == set(files)
