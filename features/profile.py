@@ -413,6 +413,8 @@ def discover_profile(con: duckdb.DuckDBPyConnection, loaded: list[str], settings
                         kind, unit, note = cfg.kind, None, f"{cfg.kind} as configured (profile.columns)"
                         hits, n = _ymd_values(con, table, column)
                         ymd = kind == "date" and bool(n) and hits == n
+                    if kept is not None:  # the kind is the config's; the stored plan still names the column
+                        stored = next((c for c in kept.used if (c.table, c.column) == (table, column)), None)
                 elif kept is not None:
                     stored, kind, unit, note, reason = _keep(kept, table, column, kind, unit, note, reason)
             if kind is not None and stored is None and kept is not None and not add_new:
@@ -427,7 +429,7 @@ def discover_profile(con: duckdb.DuckDBPyConnection, loaded: list[str], settings
             else:
                 name = _feature_name(table, column, cfg, names, keywords)
             names.add(name)
-            ymd = kind == "date" and (stored.ymd if stored is not None else ymd)
+            ymd = kind == "date" and (ymd or (stored is not None and stored.ymd))
             col = ExtraColumn(table, column, kind, name, f"x{len(plan.used)}", unit, note,
                               decimal if kind == "number" else "", ymd)
             valid = _bounds(table, column, cfg) if kind == "number" else None

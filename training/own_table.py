@@ -304,8 +304,9 @@ def describe_table(report: dict) -> list[str]:
     numbers = [c for c in report["numeric_columns"] if c not in flags]
     lines = [f"read {Path(report['file']).name}: {report['rows']:,} customers ({counts['churned']:,} churned, "
              f"{counts['retained']:,} retained; label {report['label_column']!r}, id {report['id_column']!r})"]
-    parts = [f"{len(cols)} {what} ({_names(cols)})" for what, cols in
-             (("numbers", numbers), ("0/1 flags", flags), ("categories", report["categorical_columns"])) if cols]
+    parts = [f"{len(cols)} {one if len(cols) == 1 else many} ({_names(cols)})" for one, many, cols in
+             (("number", "numbers", numbers), ("0/1 flag", "0/1 flags", flags),
+              ("category", "categories", report["categorical_columns"])) if cols]
     lines.append("columns read as " + "; ".join(parts))
     blanks = {c: n for c, n in report["numeric_text_blanks"].items() if n}
     if blanks:

@@ -52,7 +52,7 @@ def test_train_prints_how_the_table_was_read(path):
     r = step_ok(path, "train")
     out = " ".join((r.stderr + r.stdout).split())  # the steps go to stderr
     assert "read WA_Fn-UseC_-Telco-Customer-Churn.csv: 1,500 customers" in out
-    assert "1 0/1 flags (SeniorCitizen)" in out and "blank values read as missing: TotalCharges 11" in out
+    assert "1 0/1 flag (SeniorCitizen)" in out and "blank values read as missing: TotalCharges 11" in out
 
 
 def test_senior_citizen_is_worded_as_a_flag_not_against_a_typical_0(path):
