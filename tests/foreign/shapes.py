@@ -83,7 +83,7 @@ def streaming_log(n: int = 4000, months: int = 12, seed: int = 0,
     """``members``, ``transactions`` and ``user_logs`` as the public log has them.
 
     Each member renews a 30-day plan every 30 days until a renewal fails; the monthly hazard
-    (~2.5%) rises with low listening, a manual (not auto-renewing) plan, youth and a discount;
+    (2-3%) rises with low listening, a manual (not auto-renewing) plan, youth and a discount;
     listening decays for some weeks before a churn. Members join throughout the period and some
     a year or more before it. Ages: 0 for about a third (unknown), a few absurd values.
     """
@@ -116,7 +116,7 @@ def streaming_log(n: int = 4000, months: int = 12, seed: int = 0,
             listen_until = min(day + 30, span)
             decay = False
             # monthly renewal hazard, decided at the start of the period for the listening before it
-            logit = (-3.7 + 1.4 * (not auto[i]) - 0.9 * np.log1p(engagement) + 0.7 * discount[i]
+            logit = (-3.3 + 1.4 * (not auto[i]) - 0.9 * np.log1p(engagement) + 0.7 * discount[i]
                      + (0.5 if 14 < age[i] < 25 else 0) + (0.6 if day - joined[i] < 60 else 0))
             churns = r.random() < 1 / (1 + np.exp(-logit))
             paid = price[i] * (0.5 if discount[i] else 1.0)
