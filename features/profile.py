@@ -481,6 +481,12 @@ def profile_specs(plan: ProfilePlan, settings: Settings) -> list[FeatureSpec]:
 
 # --- SQL --------------------------------------------------------------------------
 
+def _ymd_cast(v: str) -> str:
+    """SQL: a YYYYMMDD value (text) as a DATE, null when not a calendar day; written with ``substr``
+    and a cast, which the Spark translation of the stages reads as well (no ``strptime`` there)."""
+    return f"TRY_CAST(substr({v}, 1, 4) || '-' || substr({v}, 5, 2) || '-' || substr({v}, 7, 2) AS DATE)"
+
+
 def _typed(col: ExtraColumn, settings: Settings | None = None, bounded: bool = True) -> str:
     """The column's value as its kind reads it (``AS`` its alias when ``bounded``; the bare expression
     without its ``valid`` bounds otherwise); a number whose ``profile.columns`` unit is ``cents`` is
@@ -495,7 +501,7 @@ def _typed(col: ExtraColumn, settings: Settings | None = None, bounded: bool = T
     if col.valid is not None:
         number = f"CASE WHEN {_in_bounds(number, col.valid)} THEN {number} END"
     # a date in epoch time by its unit, or YYYYMMDD; else ISO, or epoch time per value (a configured ``kind: date``)
-    moment = (epoch_number_cast(v, col.epoch) if col.epoch else f"TRY_STRPTIME(left({v}, 8), '%Y%m%d')"
+    moment = (epoch_number_cast(v, col.epoch) if col.epoch else _ymd_cast(v)
               if col.ymd else any_moment(v))
     date = f"CASE WHEN CAST({moment} AS DATE) >= DATE '{FIRST_DATE}' THEN {dn(moment)} END"
     return {"number": number,

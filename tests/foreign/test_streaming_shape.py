@@ -191,3 +191,23 @@ def test_a_configured_kind_is_kept_when_some_dates_are_built_into_the_store(tmp_
     snaps = read_snapshots(store)
     day = snaps[snaps.as_of == pd.Timestamp(2024, 6, 20)].set_index("account_id")
     assert list(day.loc[IDS, "city"]) == ["1", "4", "5", "1", "13", "4"]
+
+
+@pytest.mark.slow
+def test_ages_yyyymmdd_and_placeholder_dates_build_the_same_on_spark(tmp_path):
+    """The profile stage's SQL runs on Spark too (translated): bounds, YYYYMMDD and the placeholder
+    cut give the snapshots DuckDB gives."""
+    pytest.importorskip("pyspark")
+    tables = _tables(bd=[0, 34, -7, 1051, 27, 0],
+                     registration_init_time=[20150428, 20231201, 20240515, 20200229, 20240701, 19000101],
+                     date_of_birth=["1990-05-01", "1900-01-01", "0001-01-01", "1985-12-31", "", "2001-07-15"])
+    data = write_tables(tmp_path / "data", tables, fmt="csv")
+    s = settings(data_end=D(2024, 7, 1))
+    build_snapshots(data, s, tmp_path / "duck.duckdb", as_of=AS_OF)
+    build_snapshots(data, s, tmp_path / "spark.duckdb", as_of=AS_OF, engine="spark", master="local[1]")
+    cols = ["account_id", "as_of", "bd", "registration_init_time", "date_of_birth"]
+    a, b = (read_snapshots(tmp_path / f"{e}.duckdb")[cols].sort_values(["account_id", "as_of"])
+            .reset_index(drop=True).astype({"bd": "float64", "registration_init_time": "float64",
+                                            "date_of_birth": "float64"}) for e in ("duck", "spark"))
+    assert a["bd"].notna().sum() == 4 and a["registration_init_time"].notna().sum() == 7
+    pd.testing.assert_frame_equal(a, b, check_dtype=False)
