@@ -10,7 +10,8 @@ become features without code, read by what their values are:
   false date is worse than a missed one), and a number written YYYYMMDD (20150428, as logging
   and warehouse exports write dates) on the same terms (``ymd_date``); the decision is its ``note``;
   a date before 1900-01-02 is a placeholder (1900-01-01, 0001-01-01) and reads as missing;
-* an age (a number column named ``age``, ``*_age``, ``age_*`` or ``bd``) outside 1-120 reads as
+* an age (a number column named ``age``, ``*_age``, ``age_*`` or ``bd``, with no other unit in its
+  name: ``account_age_days`` is not one) outside 1-120 reads as
   missing (0 for "unknown", -7, 1051 are not ages); ``profile.columns.<column>.valid_range`` sets
   such bounds for any number column; the note counts the values set aside;
 * text with few distinct values (``profile.max_categories``, default 50) as categories.
@@ -62,7 +63,10 @@ _CONFIG_REASONS = ("contract column", "mapped to the contract column", "excluded
                    "export-time state", NOT_STORED)
 #: A number column whose name says age: values outside these years (inclusive) are not ages
 AGE_YEARS = (1.0, 120.0)
-_AGE_NAME = re.compile(r"(^|_)(age|bd)($|_)")
+_AGE_WORDS = frozenset({"age", "bd"})
+#: ... unless it names another unit: ``account_age_days`` is a number of days, not years
+_NOT_YEARS = frozenset({"day", "days", "week", "weeks", "month", "months", "hour", "hours", "minutes", "seconds",
+                        "secs", "ms"})
 #: An own date before this is a placeholder (1900-01-01, 0001-01-01): read as missing
 FIRST_DATE = "1900-01-02"
 #: A date written as a YYYYMMDD number: a calendar day of 1900-2099 (a float column's ".0" allowed)
@@ -221,7 +225,8 @@ def _bounds(table: str, column: str, cfg: ProfileColumn | None) -> tuple[float |
     """The configured ``valid_range``, else an age's (``AGE_YEARS``) for a column named as one."""
     if cfg is not None and cfg.valid_range is not None:
         return cfg.valid_range
-    return AGE_YEARS if _AGE_NAME.search(name_words(column)) else None
+    words = set(name_words(column).split("_"))
+    return AGE_YEARS if words & _AGE_WORDS and not words & _NOT_YEARS else None
 
 
 def _in_bounds(expr: str, valid: tuple[float | None, float | None]) -> str:

@@ -67,9 +67,11 @@ def test_valid_range_bounds_any_number_column(tmp_path):
 
 
 def test_a_number_not_named_as_an_age_is_left_alone(tmp_path):
-    snaps, used = _build(tmp_path, own={"household_size": [0, 3, 1, 150, 2, 4]})
-    assert _at(snaps, "household_size") == [0, 3, 1, 150, 2, 4]
-    assert used["household_size"]["valid"] is None
+    own = {"household_size": [0, 3, 1, 150, 2, 4], "account_age_days": [0, 30, 400, 1500, 2, 9],
+           "page_views": [0, 3, 1, 150, 2, 4]}
+    snaps, used = _build(tmp_path, own=own)
+    for column, values in own.items():
+        assert _at(snaps, column) == values and used[column]["valid"] is None, column
 
 
 @pytest.mark.parametrize("fmt", ["csv", "parquet"])
