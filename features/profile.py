@@ -7,7 +7,13 @@ become features without code, read by what their values are:
 * dates as "days since" at the as-of date ``t`` (``t - date``; null when the date is
   after ``t``, so nothing is read from the future); a numeric column in Unix epoch seconds
   or milliseconds too, but only when its name AND every value say date (``epoch_date``: a
-  false date is worse than a missed one); the decision is its ``note``;
+  false date is worse than a missed one), and a number written YYYYMMDD (20150428, as logging
+  and warehouse exports write dates) on the same terms (``ymd_date``); the decision is its ``note``;
+  a date before 1900-01-02 is a placeholder (1900-01-01, 0001-01-01) and reads as missing;
+* an age (a number column named ``age``, ``*_age``, ``age_*`` or ``bd``, with no other unit in its
+  name: ``account_age_days`` is not one) outside 1-120 reads as
+  missing (0 for "unknown", -7, 1051 are not ages); ``profile.columns.<column>.valid_range`` sets
+  such bounds for any number column; the note counts the values set aside;
 * text with few distinct values (``profile.max_categories``, default 50) as categories.
 
 A subscriptions column gives the value of the latest term started on or before ``t``.
@@ -28,7 +34,7 @@ SQL stages that read them are one contract and are read together (reading epoch 
 from __future__ import annotations
 
 import re
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Literal
 
 import duckdb
@@ -55,6 +61,16 @@ NOT_STORED = "not a column of the stored snapshots"
 #: not its values: decided again on every build (a changed config is the user's word)
 _CONFIG_REASONS = ("contract column", "mapped to the contract column", "excluded in", "id-like (name)",
                    "export-time state", NOT_STORED)
+#: A number column whose name says age: values outside these years (inclusive) are not ages
+AGE_YEARS = (1.0, 120.0)
+_AGE_WORDS = frozenset({"age", "bd"})
+#: ... unless it names another unit: ``account_age_days`` is a number of days, not years
+_NOT_YEARS = frozenset({"day", "days", "week", "weeks", "month", "months", "hour", "hours", "minutes", "seconds",
+                        "secs", "ms"})
+#: An own date before this is a placeholder (1900-01-01, 0001-01-01): read as missing
+FIRST_DATE = "1900-01-02"
+#: A date written as a YYYYMMDD number: a calendar day of 1900-2099 (a float column's ".0" allowed)
+_YMD = r"(19|20)[0-9]{2}(0[1-9]|1[0-2])(0[1-9]|[12][0-9]|3[01])([.]0*)?"
 #: Text longer than this on average is free text, not a category.
 FREE_TEXT_CHARS = 40
 
@@ -96,6 +112,10 @@ class ExtraColumn:
     #: a number written as text by a spreadsheet or dashboard ($1,234.50; 49,00): "." or "," its
     #: decimal separator (``features/numbers.py``); "" when its values cast as they are
     decimal: str = ""
+    #: a date written as a YYYYMMDD number (20150428)
+    ymd: bool = False
+    #: (low, high), inclusive, None = no bound: a number outside reads as missing (an age of 0 or 1051)
+    valid: tuple[float | None, float | None] | None = None
 
 
 @dataclass(frozen=True)
@@ -123,7 +143,8 @@ class ProfilePlan:
     @classmethod
     def from_dict(cls, d: dict) -> ProfilePlan:
         """The plan ``to_dict`` wrote (kept in the store's metadata)."""
-        return cls(used=[ExtraColumn(**c) for c in d.get("used", [])],
+        return cls(used=[ExtraColumn(**{**c, "valid": tuple(c["valid"]) if c.get("valid") else None})
+                         for c in d.get("used", [])],
                    unused=[UnusedColumn(**c) for c in d.get("unused", [])])
 
     def changed(self) -> list[str]:
@@ -172,6 +193,61 @@ def epoch_date(con: duckdb.DuckDBPyConnection, table: str, column: str) -> tuple
         return None, (f"kept a number: its name says date but only {hits:,} of {n:,} values are "
                       f"{words[unit]} of a date in 1973-2099")
     return None, ""
+
+
+def _ymd_values(con: duckdb.DuckDBPyConnection, table: str, column: str) -> tuple[int, int]:
+    """(values that are YYYYMMDD dates of 1900-2099, non-null values) of a column."""
+    v = f"NULLIF(TRIM(CAST({q(column)} AS VARCHAR)), '')"
+    n, hits = con.execute(f"""
+        SELECT count(v), count_if(regexp_full_match(v, '{_YMD}')
+                                  AND TRY_STRPTIME(left(v, 8), '%Y%m%d') IS NOT NULL)
+        FROM (SELECT {v} AS v FROM raw_{table}) x""").fetchone()
+    return int(hits), int(n)
+
+
+def ymd_date(con: duckdb.DuckDBPyConnection, table: str, column: str) -> tuple[bool, str]:
+    """(is a date, note) for a numeric column written YYYYMMDD (20150428): a date when its name
+    says date (``date_name``) AND every value is a calendar day of 1900-2099, as ``epoch_date``
+    judges epoch time; the note says what was decided, empty when neither looks like a date."""
+    hits, n = _ymd_values(con, table, column)
+    named = date_name(column)
+    if named and n and hits == n:
+        return True, "from YYYYMMDD numbers: its name and every value say date"
+    if n and hits == n:
+        return False, ("kept a number: its values look like YYYYMMDD dates but its name does not say date "
+                       f"(profile.columns.{_key(table, column)}.kind: date reads it as one)")
+    if named and hits:
+        return False, f"kept a number: its name says date but only {hits:,} of {n:,} values are YYYYMMDD dates"
+    return False, ""
+
+
+def _bounds(table: str, column: str, cfg: ProfileColumn | None) -> tuple[float | None, float | None] | None:
+    """The configured ``valid_range``, else an age's (``AGE_YEARS``) for a column named as one."""
+    if cfg is not None and cfg.valid_range is not None:
+        return cfg.valid_range
+    words = set(name_words(column).split("_"))
+    return AGE_YEARS if words & _AGE_WORDS and not words & _NOT_YEARS else None
+
+
+def _in_bounds(expr: str, valid: tuple[float | None, float | None]) -> str:
+    lo, hi = valid
+    tests = [f"{expr} >= {float(lo)!r}" if lo is not None else "", f"{expr} <= {float(hi)!r}" if hi is not None else ""]
+    return " AND ".join(t for t in tests if t) or "TRUE"
+
+
+def _outside_note(con: duckdb.DuckDBPyConnection, table: str, column: str, expr: str,
+                  valid: tuple[float | None, float | None], configured: bool) -> str:
+    """"212 of 600 values outside 1-120 read as missing (0, -7, 1051)"; "" when none is."""
+    out, n, shown = con.execute(f"""
+        SELECT count_if(NOT ({_in_bounds('x', valid)})), count(x),
+               list(DISTINCT x ORDER BY x) FILTER (WHERE NOT ({_in_bounds('x', valid)}))
+        FROM (SELECT {expr} AS x FROM raw_{table}) r""").fetchone()
+    if not out:
+        return ""
+    lo, hi = ("" if b is None else f"{b:g}" for b in valid)
+    values = ", ".join(f"{v:g}" for v in (shown or [])[:5]) + (", ..." if len(shown or []) > 5 else "")
+    why = "profile.columns valid_range" if configured else "an age"
+    return f"{out:,} of {n:,} values outside {lo or '-inf'}..{hi or 'inf'} ({why}) read as missing: {values}"
 
 
 def infer_kind(con: duckdb.DuckDBPyConnection, table: str, column: str, source_type: str,
@@ -324,12 +400,15 @@ def discover_profile(con: duckdb.DuckDBPyConnection, loaded: list[str], settings
             excluded, cfg = _config_for(settings, table, column)
             reason = _unused_reason(table, column, canonical, excluded, cfg)
             kind: Kind | None = None
-            unit, note, stored, decimal = None, "", None, ""
+            unit, note, stored, decimal, ymd = None, "", None, "", False
             if reason is None:
                 kind, reason = infer_kind(con, table, column, source_type, settings.profile.max_categories)
                 if kind == "number":
                     unit, note = epoch_date(con, table, column)
-                    kind = "date" if unit else kind
+                    if unit is None:
+                        ymd, ymd_note = ymd_date(con, table, column)
+                        note = ymd_note or note
+                    kind = "date" if unit or ymd else kind
                     decimal = _decimal(con, table, column, source_type) if kind == "number" else ""
                     if decimal:  # printed by `churnwatch features`, as the epoch decision is
                         note = ("written as text with currency signs or separators, read with a decimal "
@@ -337,6 +416,10 @@ def discover_profile(con: duckdb.DuckDBPyConnection, loaded: list[str], settings
                 if cfg is not None and cfg.kind:
                     if reason != "all null" and cfg.kind != kind:
                         kind, unit, note = cfg.kind, None, f"{cfg.kind} as configured (profile.columns)"
+                        hits, n = _ymd_values(con, table, column)
+                        ymd = kind == "date" and bool(n) and hits == n
+                    if kept is not None:  # the kind is the config's; the stored plan still names the column
+                        stored = next((c for c in kept.used if (c.table, c.column) == (table, column)), None)
                 elif kept is not None:
                     stored, kind, unit, note, reason = _keep(kept, table, column, kind, unit, note, reason)
             if kind is not None and stored is None and kept is not None and not add_new:
@@ -351,8 +434,16 @@ def discover_profile(con: duckdb.DuckDBPyConnection, loaded: list[str], settings
             else:
                 name = _feature_name(table, column, cfg, names, keywords)
             names.add(name)
-            plan.used.append(ExtraColumn(table, column, kind, name, f"x{len(plan.used)}", unit, note,
-                                         decimal if kind == "number" else ""))
+            ymd = kind == "date" and (ymd or (stored is not None and stored.ymd))
+            col = ExtraColumn(table, column, kind, name, f"x{len(plan.used)}", unit, note,
+                              decimal if kind == "number" else "", ymd)
+            valid = _bounds(table, column, cfg) if kind == "number" else None
+            if valid is not None:
+                col = replace(col, valid=valid)
+                outside = _outside_note(con, table, column, _typed(col, settings, bounded=False), valid,
+                                        cfg is not None and cfg.valid_range is not None)
+                col = replace(col, note="; ".join(x for x in (note, outside) if x))
+            plan.used.append(col)
     return plan
 
 
@@ -395,17 +486,32 @@ def profile_specs(plan: ProfilePlan, settings: Settings) -> list[FeatureSpec]:
 
 # --- SQL --------------------------------------------------------------------------
 
-def _typed(col: ExtraColumn, settings: Settings | None = None) -> str:
-    """The column's value as its kind reads it; a number whose ``profile.columns`` unit is ``cents``
-    is read in currency units (/ 100), as ``column_units`` does for the contract's money columns."""
+def _ymd_cast(v: str) -> str:
+    """SQL: a YYYYMMDD value (text) as a DATE, null when not a calendar day; written with ``substr``
+    and a cast, which the Spark translation of the stages reads as well (no ``strptime`` there)."""
+    return f"TRY_CAST(substr({v}, 1, 4) || '-' || substr({v}, 5, 2) || '-' || substr({v}, 7, 2) AS DATE)"
+
+
+def _typed(col: ExtraColumn, settings: Settings | None = None, bounded: bool = True) -> str:
+    """The column's value as its kind reads it (``AS`` its alias when ``bounded``; the bare expression
+    without its ``valid`` bounds otherwise); a number whose ``profile.columns`` unit is ``cents`` is
+    read in currency units (/ 100), as ``column_units`` does for the contract's money columns; a
+    number outside its ``valid`` bounds and a date before ``FIRST_DATE`` are missing."""
     v = f"NULLIF(TRIM(CAST({q(col.column)} AS VARCHAR)), '')"
     cfg = _config_for(settings, col.table, col.column)[1] if settings is not None else None
     cents = " / 100.0" if cfg is not None and cfg.unit == "cents" else ""
-    number = number_cast(v, col.decimal == ",") if col.decimal else f"TRY_CAST({v} AS DOUBLE)"
-    return {"number": f"{number}{cents}",
+    number = (number_cast(v, col.decimal == ",") if col.decimal else f"TRY_CAST({v} AS DOUBLE)") + cents
+    if not bounded:
+        return number
+    if col.valid is not None:
+        number = f"CASE WHEN {_in_bounds(number, col.valid)} THEN {number} END"
+    # a date in epoch time by its unit, or YYYYMMDD; else ISO, or epoch time per value (a configured ``kind: date``)
+    moment = (epoch_number_cast(v, col.epoch) if col.epoch else _ymd_cast(v)
+              if col.ymd else any_moment(v))
+    date = f"CASE WHEN CAST({moment} AS DATE) >= DATE '{FIRST_DATE}' THEN {dn(moment)} END"
+    return {"number": number,
             "boolean": f"CAST(TRY_CAST({v} AS BOOLEAN) AS INTEGER)",
-            # a date in epoch time by its unit; else ISO, or epoch time per value (a configured ``kind: date``)
-            "date": dn(epoch_number_cast(v, col.epoch) if col.epoch else any_moment(v)),
+            "date": date,
             "category": v}[col.kind] + f" AS {col.alias}"
 
 

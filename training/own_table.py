@@ -4,7 +4,9 @@
 reads a CSV or Parquet file as it is. Columns are typed by their content:
 
 - numeric: numbers, or text of which >= 95% of the non-blank values read as numbers
-  ("1,234.5", " 42 "); blanks ("", "NA", "null", ...) become missing and are counted;
+  ("1,234.5", " 42 "); blanks ("", " ", "NA", "null", ...) become missing and are counted;
+  a numeric column holding only 0 and 1 (Telco's ``SeniorCitizen``) is a flag: the model reads
+  the number, a reason says "SeniorCitizen: yes (1)", not "1 (typical of those who stayed: 0)";
 - categorical: other text with at most 50 distinct values;
 - dropped (and reported): free text (more distinct values), constant columns, and
   columns of other types (dates, binary).
@@ -170,12 +172,18 @@ def _ids(df: pd.DataFrame, id_col: str) -> pd.Index:
     return pd.Index(ids, name=id_col)
 
 
-def _spec(name: str, categorical: bool) -> FeatureSpec:
+def _spec(name: str, categorical: bool, flag: bool = False) -> FeatureSpec:
     if categorical:
         return FeatureSpec(name=name, group="profile", type="category", unit="category",
                            definition=f"column {name!r} of the customer table (category)",
                            direction=0, valid_range=(None, None), optional=True,
                            reason_en=f"{name}: {{value}}", reason_zh=f"{name}：{{value}}",
+                           template="table_column", params={"column": name})
+    if flag:
+        return FeatureSpec(name=name, group="event_type", type="float", unit="flag",
+                           definition=f"column {name!r} of the customer table (0/1 flag)",
+                           direction=0, valid_range=(0.0, 1.0), optional=True,
+                           reason_en=f"{name}: yes (1)", reason_zh=f"{name}：是（1）",
                            template="table_column", params={"column": name})
     return FeatureSpec(name=name, group="event_type", type="float", unit="value",
                        definition=f"column {name!r} of the customer table (number)",
@@ -218,13 +226,16 @@ def _type_columns(df: pd.DataFrame, report: dict) -> tuple[pd.DataFrame, list[Fe
         if col.nunique(dropna=False) <= 1:
             report["dropped_constant"].append(name)
             continue
+        flag = not categorical and bool(col.dropna().isin([0.0, 1.0]).all())
         if categorical:
             kept[name] = col.astype("category")
             report["categorical_columns"].append(name)
         else:
             kept[name] = col
             report["numeric_columns"].append(name)
-        specs.append(_spec(str(name), categorical))
+            if flag:
+                report.setdefault("flag_columns", []).append(name)
+        specs.append(_spec(str(name), categorical, flag))
     return pd.DataFrame(kept, index=df.index), specs
 
 
@@ -278,6 +289,34 @@ def load_own_table(path: str | Path, label: str, id_col: str) -> OwnTable:
                     path, name, info["count"], info["examples"])
     catalogue = Catalogue(features=tuple(specs), event_types=())
     return OwnTable(frame=frame, y=y, catalogue=catalogue, report=report)
+
+
+def _names(columns: list[str], most: int = 8) -> str:
+    shown = ", ".join(columns[:most])
+    return shown + (f" and {len(columns) - most} more" if len(columns) > most else "")
+
+
+def describe_table(report: dict) -> list[str]:
+    """How ``load_own_table`` read the table, in lines for the terminal: the rows and labels, each
+    column's reading (numbers, 0/1 flags, categories), blanks read as missing, columns not used."""
+    counts = report["label_counts"]
+    flags = report.get("flag_columns", [])
+    numbers = [c for c in report["numeric_columns"] if c not in flags]
+    lines = [f"read {Path(report['file']).name}: {report['rows']:,} customers ({counts['churned']:,} churned, "
+             f"{counts['retained']:,} retained; label {report['label_column']!r}, id {report['id_column']!r})"]
+    parts = [f"{len(cols)} {one if len(cols) == 1 else many} ({_names(cols)})" for one, many, cols in
+             (("number", "numbers", numbers), ("0/1 flag", "0/1 flags", flags),
+              ("category", "categories", report["categorical_columns"])) if cols]
+    lines.append("columns read as " + "; ".join(parts))
+    blanks = {c: n for c, n in report["numeric_text_blanks"].items() if n}
+    if blanks:
+        lines.append("blank values read as missing: " + ", ".join(f"{c} {n:,}" for c, n in blanks.items()))
+    unused = ([f"{c} (free text)" for c in report["dropped_free_text"]]
+              + [f"{c} (one value)" for c in report["dropped_constant"]]
+              + [f"{c} (type {t})" for c, t in report["dropped_unsupported"].items()])
+    if unused:
+        lines.append("columns not used: " + ", ".join(unused))
+    return lines
 
 
 def read_scoring_table(path: str | Path, id_col: str, catalogue: Catalogue,

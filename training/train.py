@@ -395,9 +395,11 @@ def train_on_table(path: Path, label: str, id_col: str, out: Path, seed: int = 0
                    progress: Progress | None = None, allow_leaky: tuple[str, ...] = ()) -> TrainResult:
     """Bring your own table: a flat churn table, stratified split, same calibration, tiers
     and reasons (each column is its own signal, so reasons are at feature level)."""
-    from training.own_table import load_own_table, stratified_split, table_test_predictions
+    from training.own_table import describe_table, load_own_table, stratified_split, table_test_predictions
 
     table = load_own_table(path, label=label, id_col=id_col)
+    for line in describe_table(table.report) if progress else ():
+        progress(line)
     feats = tuple(dataclasses.replace(f, group=f.name) for f in table.catalogue.features)
     catalogue = Catalogue(features=feats, event_types=())
     rows = table.frame.copy()
