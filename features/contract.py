@@ -209,6 +209,12 @@ TABLES: dict[str, Table] = {
 }
 
 #: Tables whose rows must belong to a known account.
+#: The raw subscriptions with the contract's reading of their start date in front (``DATED_START``;
+#: a view made with the typed views, ``features.validate``): the company's own subscription columns
+#: are read from it (``features.profile``), each term dated as ``clean_subscriptions`` dates it,
+#: whatever format the export writes its dates in; Spark is handed it under the same name.
+DATED_SUBSCRIPTIONS = "dated_subscriptions"
+DATED_START = "churnwatch_start_date"
 KEYED_TABLES = ("subscriptions", "events", "tickets", "invoices", "churn_feedback", "interventions")
 
 

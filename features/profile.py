@@ -41,7 +41,7 @@ import duckdb
 
 from core.errors import ConfigError
 from core.settings import ProfileColumn, Settings
-from features.contract import TABLES
+from features.contract import DATED_START, DATED_SUBSCRIPTIONS, TABLES
 from features.epoch import any_moment, date_name, epoch_number_cast, epoch_values
 from features.numbers import number_cast, text_number_mode
 from features.spec import FeatureSpec, slug
@@ -537,15 +537,14 @@ def profile_stages(plan: ProfilePlan, settings: Settings) -> list[tuple[str, str
     sub = plan.of("subscriptions")
     if sub:
         key = _source_key(settings, "subscriptions", "account_id")
-        start = _source_key(settings, "subscriptions", "start_date")
         cols = ", ".join(_typed(c, settings) for c in sub)
         latest = ", ".join(f"ARG_MAX(x.{c.alias}, x.sn) AS {c.alias}" for c in sub)
         out.append(("xs", f"""
             SELECT s.account_id, s.tn, {latest}
             FROM spine s JOIN (
                 SELECT NULLIF(TRIM(CAST({q(key)} AS VARCHAR)), '') AS account_id,
-                       {dn(any_moment(q(start)))} AS sn, {cols}
-                FROM raw_subscriptions) x
+                       {dn(q(DATED_START))} AS sn, {cols}
+                FROM {DATED_SUBSCRIPTIONS}) x
               ON x.account_id = s.account_id AND x.sn <= s.tn
             GROUP BY s.account_id, s.tn"""))
     return out

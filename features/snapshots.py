@@ -316,7 +316,7 @@ def build_feature_tables(con: duckdb.DuckDBPyConnection, settings: Settings, gen
                          spellings: dict[str, dict[str, int]] | None = None) -> tuple[Catalogue, list[str]]:
     """Run the stages and leave the result in temp table ``snapshot_rows``.
 
-    Needs ``spine`` and the ``clean_*`` tables (and ``raw_accounts`` / ``raw_subscriptions``
+    Needs ``spine`` and the ``clean_*`` tables (and ``raw_accounts`` / ``dated_subscriptions``
     for the ``profile`` plan's own columns, which follow the catalogue's features). A
     regular schedule takes the grid path (``features/windows.py``) unless ``general`` is
     set. ``absent`` names the tables and optional columns the source lacks (their features

@@ -298,10 +298,10 @@ _DUCKDB_TYPES = {"string": "VARCHAR", "bigint": "BIGINT", "int": "INTEGER", "dou
 def start_spark(con: duckdb.DuckDBPyConnection, loaded: list[str], master: str | None = None,
                 staging: Path | None = None) -> SparkConnection:
     """A ``SparkConnection`` holding the checked ``clean_*`` tables of ``con`` (and the raw
-    accounts/subscriptions, whose own columns the profile features read), handed over as
+    accounts and dated subscriptions, whose own columns the profile features read), handed over as
     Parquet files in ``staging`` (default: a new temporary folder). On a cluster, ``staging``
     must be a folder the executors can read (beside the store, like the snapshots Spark writes)."""
-    from features.contract import TABLES
+    from features.contract import DATED_SUBSCRIPTIONS, TABLES
 
     if staging is None:
         staging = Path(tempfile.mkdtemp(prefix="churnwatch-spark-staging-"))
@@ -310,9 +310,10 @@ def start_spark(con: duckdb.DuckDBPyConnection, loaded: list[str], master: str |
     run = SparkConnection(spark_session(master), staging=staging)
     for name in TABLES:
         run.table_from_duckdb(con, f"clean_{name}")
-    for name in ("accounts", "subscriptions"):
-        if name in loaded:
-            run.table_from_duckdb(con, f"raw_{name}")
+    if "accounts" in loaded:
+        run.table_from_duckdb(con, "raw_accounts")
+    if "subscriptions" in loaded:
+        run.table_from_duckdb(con, DATED_SUBSCRIPTIONS)
     return run
 
 

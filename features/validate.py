@@ -32,6 +32,8 @@ from core.errors import DataContractError
 from core.settings import Settings
 from features.casting import cast_check, column_casts, read_as
 from features.contract import (
+    DATED_START,
+    DATED_SUBSCRIPTIONS,
     DUCKDB_TYPES,
     MONEY_UNITS,
     TABLES,
@@ -199,11 +201,11 @@ def _family_names(con: duckdb.DuckDBPyConnection, cols: dict[str, str], settings
     return event_families(counts, settings.event_roles.named_types())
 
 
-def _typed_select(table: Table, cols: dict[str, str], casts: dict[str, str] | None = None,
-                  renamed: dict[str, str] | None = None, divisors: dict[str, int] | None = None) -> str:
-    """The ``typed_X`` select list; ``casts``: column -> how it is read when not by a plain cast
-    (``source_casts``); ``renamed``: event type spelling -> its family's name; ``divisors``: money column
-    -> what its values are divided by (cents: 100)."""
+def _typed_parts(table: Table, cols: dict[str, str], casts: dict[str, str] | None = None,
+                 renamed: dict[str, str] | None = None, divisors: dict[str, int] | None = None) -> dict[str, str]:
+    """Canonical column -> its SQL in ``typed_X``; ``casts``: column -> how it is read when not by a plain
+    cast (``source_casts``); ``renamed``: event type spelling -> its family's name; ``divisors``: money
+    column -> what its values are divided by (cents: 100)."""
     parts: dict[str, str] = {}
     for col in table.columns:
         target = DUCKDB_TYPES[col.type]
@@ -226,7 +228,7 @@ def _typed_select(table: Table, cols: dict[str, str], casts: dict[str, str] | No
         if (divisors or {}).get(col.name, 1) != 1 and col.name in cols:
             expr = f"({expr}) / {float(divisors[col.name])}"
         parts[col.name] = expr
-    return ", ".join(f"{expr} AS {q(name)}" for name, expr in parts.items())
+    return parts
 
 
 def create_typed_view(con: duckdb.DuckDBPyConnection, name: str, settings: Settings,
@@ -252,8 +254,12 @@ def create_typed_view(con: duckdb.DuckDBPyConnection, name: str, settings: Setti
         if families is not None:
             families.update(found)
     divisors = {c: MONEY_UNITS[u] for c, u in settings.column_units.get(name, {}).items()}
-    select = _typed_select(table, cols, casts, renamed, divisors)
+    parts = _typed_parts(table, cols, casts, renamed, divisors)
+    select = ", ".join(f"{expr} AS {q(column)}" for column, expr in parts.items())
     con.execute(f"CREATE OR REPLACE TEMP VIEW typed_{name} AS SELECT {select} FROM raw_{name}")
+    if name == "subscriptions":  # the company's own columns beside the contract's reading of the start
+        con.execute(f"CREATE OR REPLACE TEMP VIEW {DATED_SUBSCRIPTIONS} AS SELECT "
+                    f"{parts['start_date']} AS {q(DATED_START)}, * FROM raw_subscriptions")
     return list(cols)
 
 

@@ -197,3 +197,23 @@ def test_the_feature_build_of_a_day_first_export_equals_the_iso_one(tmp_path):
     assert len(frames[0]) == 6 and a.validation.data_end == b.validation.data_end
     assert frames[0]["logins_30d"].sum() > 0 and frames[0]["tenure_days"].notna().all()
     pd.testing.assert_frame_equal(frames[0], frames[1])
+
+
+@pytest.mark.parametrize(("day", "kw"), [("%d/%m/%Y", {"date_format": "%d/%m/%Y"}), ("%Y%m%d", {})])
+def test_own_subscription_columns_follow_the_start_date_as_the_contract_reads_it(tmp_path, day, kw):
+    """A term's own columns (here ``plan_family``) are dated by the contract's reading of its start:
+    read from the raw text with ISO only, a day-first or YYYYMMDD start left every value null."""
+    as_of = [D(2024, 4, 7), D(2024, 4, 21)]
+    tables = {}
+    for name, fmt in (("iso", "%Y-%m-%d"), ("local", day)):
+        t = _tables(fmt, "%Y-%m-%d %H:%M:%S")
+        t["subscriptions"]["plan_family"] = ["basic", "pro", "basic"]
+        tables[name] = write_tables(tmp_path / name, t, fmt="csv")
+    build_snapshots(tables["iso"], settings(), tmp_path / "a.duckdb", as_of=as_of)
+    build_snapshots(tables["local"], settings(**kw), tmp_path / "b.duckdb", as_of=as_of)
+    frames = [read_snapshots(tmp_path / f"{x}.duckdb") for x in "ab"]
+    own = [c for c in frames[0].columns if "plan_family" in c]
+    assert own, list(frames[0].columns)
+    assert sorted(frames[1].loc[frames[1]["account_id"] == "a3", own[0]]) == ["basic", "basic"]
+    assert frames[1][own[0]].notna().all()
+    pd.testing.assert_frame_equal(frames[0], frames[1])
