@@ -146,11 +146,11 @@ def test_the_readme_mapping_is_the_one_tested_and_valid():
 @pytest.fixture(scope="module")
 def streaming_path(tmp_path_factory):
     """features -> train -> promote -> score -> explain -> report on a 600-member log laid out and
-    configured as the README's section says (dates written ISO, as it asks for the contract's)."""
+    configured as the README's section says, its dates as the export writes them (YYYYMMDD numbers)."""
     work = tmp_path_factory.mktemp("streaming")
     data, home = work / "data", work / "home"
     data.mkdir()
-    for name, df in streaming_files(streaming_log(n=600, seed=1), iso_dates=True).items():
+    for name, df in streaming_files(streaming_log(n=600, seed=1)).items():
         df.to_csv(data / f"{name}.csv", index=False)
     home.mkdir()
     (home / "churnwatch.yaml").write_text(yaml.safe_dump({"data": str(data), **_readme_streaming_yaml()}))
@@ -177,8 +177,13 @@ def test_the_streaming_log_runs_the_whole_path(streaming_path):
     with duckdb.connect(str(streaming_path["home"] / "store.duckdb"), read_only=True) as con:
         p = con.sql("SELECT churn_probability FROM score_history").df()["churn_probability"]
         ages = con.execute("SELECT min(bd), max(bd) FROM snapshots").fetchone()
+        columns = [r[0] for r in con.execute("DESCRIBE snapshots").fetchall()]
+        plan = [c for c in columns if "payment_plan_days" in c]
+        # a term's own columns dated by the YYYYMMDD start the contract reads (were null for every account)
+        filled = con.execute(f'SELECT count("{plan[0]}") / count(*) FROM snapshots').fetchone()[0] if plan else 0
     assert len(p) > 300 and p.between(0, 1, inclusive="neither").all()
     assert 1 <= ages[0] and ages[1] <= 120
+    assert plan and filled > 0.9, (plan, filled)
 
 
 def test_a_configured_kind_is_kept_when_some_dates_are_built_into_the_store(tmp_path):
