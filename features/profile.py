@@ -42,6 +42,7 @@ import duckdb
 from core.errors import ConfigError
 from core.settings import ProfileColumn, Settings
 from features.contract import DATED_START, DATED_SUBSCRIPTIONS, TABLES
+from features.dates import YEARS, YYYYMMDD
 from features.epoch import any_moment, date_name, epoch_number_cast, epoch_values
 from features.numbers import number_cast, text_number_mode
 from features.spec import FeatureSpec, slug
@@ -69,8 +70,9 @@ _NOT_YEARS = frozenset({"day", "days", "week", "weeks", "month", "months", "hour
                         "secs", "ms"})
 #: An own date before this is a placeholder (1900-01-01, 0001-01-01): read as missing
 FIRST_DATE = "1900-01-02"
-#: A date written as a YYYYMMDD number: a calendar day of 1900-2099 (a float column's ".0" allowed)
-_YMD = r"(19|20)[0-9]{2}(0[1-9]|1[0-2])(0[1-9]|[12][0-9]|3[01])([.]0*)?"
+#: A date written as a YYYYMMDD number (a float column's ".0" allowed), of the years the contract's
+#: undeclared YYYYMMDD columns are read in (``features.dates.YEARS``: 1900-2099)
+_YMD = "[0-9]{8}([.]0*)?"
 #: Text longer than this on average is free text, not a category.
 FREE_TEXT_CHARS = 40
 
@@ -199,8 +201,9 @@ def _ymd_values(con: duckdb.DuckDBPyConnection, table: str, column: str) -> tupl
     """(values that are YYYYMMDD dates of 1900-2099, non-null values) of a column."""
     v = f"NULLIF(TRIM(CAST({q(column)} AS VARCHAR)), '')"
     n, hits = con.execute(f"""
-        SELECT count(v), count_if(regexp_full_match(v, '{_YMD}')
-                                  AND TRY_STRPTIME(left(v, 8), '%Y%m%d') IS NOT NULL)
+        SELECT count(v), count_if(regexp_full_match(v, '{_YMD}') AND left(v, 8) >= '{YEARS[0]}0101'
+                                  AND left(v, 8) < '{YEARS[1]}0101'
+                                  AND TRY_STRPTIME(left(v, 8), '{YYYYMMDD}') IS NOT NULL)
         FROM (SELECT {v} AS v FROM raw_{table}) x""").fetchone()
     return int(hits), int(n)
 
