@@ -14,7 +14,8 @@
   is no risk (no better, no strength);
 * a company's own number (unit ``value``) likewise, against its typical value;
 * a category is worded with its churn rate against the overall rate ("churn is higher in
-  software: 12% vs 8% overall"), or not at all; an enum code as exported (HubSpot's
+  software: 12% vs 8% overall") when the two differ by at least ``MIN_CATEGORY_GAP`` of the
+  overall rate, or not at all; an enum code as exported (HubSpot's
   ``COMPUTER_SOFTWARE``) is worded as words ("computer software", ``category_words``), the
   item's ``value`` stays the code;
 * a window longer than the account's age says so ("in its first 25 days");
@@ -41,6 +42,9 @@ from features.spec import FeatureSpec, no_data_reason, null_evidence, null_reaso
 MIN_BASE_COUNT = 5
 #: Fewest training rows of a category for its churn rate to be quoted.
 MIN_CATEGORY_ROWS = 30
+#: Least relative gap between a category's churn rate and the overall rate for it to be quoted as a
+#: reason (28% against 27% overall is no reason: a filler, issue 12 item 8).
+MIN_CATEGORY_GAP = 0.1
 #: The count windows of a family, shortest first (the next one bounds a previous window).
 WINDOWS = (7, 30, 90)
 
@@ -298,7 +302,8 @@ def _word_category(spec: FeatureSpec, value: object, side: int, refs: References
     if not found or overall is None or found[1] < MIN_CATEGORY_ROWS:
         return None
     rate = float(found[0])
-    if _pct(rate) == _pct(overall) or (rate > overall) != (side > 0):
+    if _pct(rate) == _pct(overall) or (rate > overall) != (side > 0) \
+            or abs(rate - overall) < MIN_CATEGORY_GAP * overall:
         return None
     text = _fill(spec.reason_en if lang == "en" else spec.reason_zh, spec, value, lang, side < 0)
     if lang == "en":

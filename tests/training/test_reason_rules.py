@@ -89,6 +89,17 @@ def test_a_category_is_a_risk_only_with_a_higher_churn_rate():
     assert word(SPECS["industry"], "software", +1, Row({}), References({}, {}, None), "en") is None
 
 
+@pytest.mark.parametrize(("rate", "worded"), [(0.28, False), (0.29, False), (0.30, True), (0.24, False)])
+def test_a_category_barely_apart_from_the_overall_rate_is_no_reason(rate, worded):
+    """28% against 27% overall is a filler (PaperlessBilling: Yes on a telecom table): a category is
+    quoted only when its rate is at least a tenth of the overall rate away from it."""
+    refs = References(typical={}, category_churn={"industry": {"yes": [rate, 3000]}}, overall_churn=0.27)
+    text = word(SPECS["industry"], "yes", +1, Row({"industry": "yes"}), refs, "en")
+    assert (text is not None) == worded
+    if worded:
+        assert text.endswith("churn is higher in yes: 30% vs 27% overall")
+
+
 def test_a_flag_is_worded_only_when_set_and_on_its_side():
     assert w("ticket_silence", 1) == "A regular ticket writer has gone silent"
     assert w("ticket_silence", 0) is None
