@@ -234,14 +234,19 @@ def fit_and_evaluate(train: pd.DataFrame, fit: pd.DataFrame | None, es: pd.DataF
         if rule_val is not None:
             say(f"rule-weighted health score on the same validation rows: ROC-AUC {rule_val:.4f} (a reference, "
                 f"not a candidate; chosen {selection.chosen} {selection.scores[selection.chosen]:.4f})")
-    say("baselines: logistic regression" + (" and the rule-weighted health score" if rule_baseline else ""))
+    p_rule = rule_churn_probability(rule_health_score(test)) if rule_baseline else None
+    if p_rule is not None and np.ptp(p_rule) == 0:  # no indicator varies: a coin, not a baseline
+        say("rule-weighted health score: left out of the baselines, it is constant on the test rows (none of its "
+            "indicators varies in this data: logins, core-feature use, tickets, payments, engagement; "
+            "event_roles in churnwatch.yaml give it some)")
+        p_rule = None
+    say("baselines: logistic regression" + (" and the rule-weighted health score" if p_rule is not None else ""))
     rows = [_model_row("lightgbm", y_test, p, True)]
     logistic = fit_logistic_baseline(train, y_train, model_catalogue)
     p_lr = logistic.predict_proba(test)
     rows.append(_model_row("logistic regression", y_test, p_lr, True))
     curves = {"lightgbm": p, "logistic": p_lr}
-    if rule_baseline:
-        p_rule = rule_churn_probability(rule_health_score(test))
+    if p_rule is not None:
         rows.append(_model_row("rule health score", y_test, p_rule, False))
         curves["rule health"] = p_rule
     comparison = pd.DataFrame(rows)
@@ -297,14 +302,15 @@ def _few(items: list[str], n: int) -> str:
 
 def _rule_roc_auc(rows: pd.DataFrame) -> float | None:
     """ROC-AUC of the rule-weighted health score on ``rows`` (ranked within each as-of date);
-    ``None`` when the rows lack its indicators or hold one class only."""
+    ``None`` when the rows lack its indicators, none of them varies, or they hold one class only."""
     y = rows["churn_label"].to_numpy(dtype=int)
     if not 0 < y.sum() < len(y):
         return None
     try:
-        return roc_auc(y, rule_churn_probability(rule_health_score(rows)))
+        p = rule_churn_probability(rule_health_score(rows))
     except BaselineError:
         return None
+    return None if np.ptp(p) == 0 else roc_auc(y, p)
 
 
 def _versus(y: np.ndarray, p: np.ndarray, curves: dict[str, np.ndarray], groups: np.ndarray, seed: int,

@@ -25,7 +25,7 @@ from training import promotion
 from training.errors import TrainingError
 from training.split import MIN_TEST_DAYS, MIN_TRAIN_DAYS, Split, purged_split
 from training.split import test_rows as held_out_test_rows
-from training.train import load_labelled, train_on_labelled
+from training.train import flat_metrics, load_labelled, train_on_labelled
 
 
 @pytest.fixture(scope="module")
@@ -175,7 +175,6 @@ def test_the_rule_score_is_judged_on_the_validation_rows_as_a_reference(labelled
 
     from training.baselines import rule_health_score
     from training.selection import forward_folds
-    from training.train import flat_metrics
 
     rows, catalogue, info, tmp = labelled
     part = _first_days(rows, round(6 * 30.5))
@@ -194,3 +193,23 @@ def test_the_rule_score_is_judged_on_the_validation_rows_as_a_reference(labelled
     assert flat_metrics(result)["validation_roc_auc_rule_health"] == pytest.approx(expected, abs=1e-12)
     assert any(m.startswith(f"rule-weighted health score on the same validation rows: ROC-AUC {expected:.4f}")
                for m in said)
+
+
+def test_a_rule_score_with_no_indicator_that_varies_is_no_baseline(labelled):
+    """A log whose event roles are not mapped has none of the rule's indicators: its score is the
+    same for every row (ROC-AUC 0.5000), which was printed and logged as a baseline."""
+    from training.baselines import RULE_DIMENSIONS
+
+    rows, catalogue, info, tmp = labelled
+    part = _first_days(rows, round(6 * 30.5)).copy()
+    for column in {c for cs in RULE_DIMENSIONS.values() for c in cs} & set(part.columns):
+        part[column] = np.nan
+    said: list[str] = []
+    result = train_on_labelled(part, catalogue, info, tmp / "s.duckdb", tmp / "out_no_rule",
+                               options=TrainingSettings(folds=2), progress=said.append)
+    assert list(result.comparison["model"]) == ["lightgbm", "logistic regression"]
+    assert result.bundle.meta["training"]["selection"]["rule_validation_roc_auc"] is None
+    assert "rule health" not in result.metrics["vs_baselines"]
+    assert not any(k.startswith("rule_") for k in flat_metrics(result))
+    assert any(m.startswith("rule-weighted health score: left out of the baselines, it is constant") for m in said)
+    assert "baselines: logistic regression" in said
