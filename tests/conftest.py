@@ -222,13 +222,18 @@ def run_cli(monkeypatch, capsys):
 #: Packages whose expensive fixture is package- or session-scoped and not shared across processes:
 #: under pytest-xdist one worker runs the whole package (every other test file is its own group).
 WHOLE_PACKAGES = {"managers", "monitoring", "spark"}
-#: The groups that take longest (``--durations`` of a full run, 2026-12-04), longest first: under
-#: pytest-xdist they start first, so that the run does not end with one worker on a long group and
-#: the other idle. Every other group follows in collection order; a long group missing here costs
-#: balance, never a result.
+#: The groups that take longest, longest first (their seconds in a full run of 2026-12-04 on 2 cores
+#: at load 7-12, 47 min: spark 711, demo_auc 598, monitoring 558, cli 456, disk faults 246, kill
+#: recovery 211, foreign consumer 200, managers 159, short history 147, foreign stripe 142, tiers 119,
+#: concurrent processes 109; the whole run 5,510 s of tests): under pytest-xdist they start first, so
+#: that the run does not end with one worker on a long group and the other idle (that run's workers
+#: finished 7 s apart). Every other group follows in collection order; a long group missing here
+#: costs balance, never a result.
 LONGEST_FIRST = (
-    "features/test_demo_auc.py", "cli/test_cli.py", "monitoring", "spark", "foreign/test_foreign_consumer_cli.py",
-    "managers", "foreign/test_foreign_stripe.py", "foreign/test_foreign_flat.py",
+    "spark", "features/test_demo_auc.py", "monitoring", "cli/test_cli.py", "test_disk_faults.py",
+    "serving/test_kill_recovery.py", "foreign/test_foreign_consumer_cli.py", "managers",
+    "training/test_short_history.py", "foreign/test_foreign_stripe.py", "training/test_tiers_on_generators.py",
+    "serving/test_concurrent_processes.py",
 )
 
 
