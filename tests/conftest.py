@@ -222,17 +222,63 @@ def run_cli(monkeypatch, capsys):
 #: Packages whose expensive fixture is package- or session-scoped and not shared across processes:
 #: under pytest-xdist one worker runs the whole package (every other test file is its own group).
 WHOLE_PACKAGES = {"managers", "monitoring", "spark"}
-TESTS = Path(__file__).resolve().parent
+#: The groups that take longest, longest first (their seconds in a full run of 2026-12-04 on 2 cores
+#: at load 7-12, 47 min: spark 711, demo_auc 598, monitoring 558, cli 456, disk faults 246, kill
+#: recovery 211, foreign consumer 200, managers 159, short history 147, foreign stripe 142, tiers 119,
+#: concurrent processes 109; the whole run 5,510 s of tests): under pytest-xdist they start first, so
+#: that the run does not end with one worker on a long group and the other idle (that run's workers
+#: finished 7 s apart). Every other group follows in collection order; a long group missing here
+#: costs balance, never a result.
+LONGEST_FIRST = (
+    "spark", "features/test_demo_auc.py", "monitoring", "cli/test_cli.py", "test_disk_faults.py",
+    "serving/test_kill_recovery.py", "foreign/test_foreign_consumer_cli.py", "managers",
+    "training/test_short_history.py", "foreign/test_foreign_stripe.py", "training/test_tiers_on_generators.py",
+    "serving/test_concurrent_processes.py",
+)
+
+
+def work_group(nodeid: str) -> str:
+    """A test's unit of work under pytest-xdist: its file below ``tests/`` (``cli/test_cli.py``), or
+    its package for the packages of :data:`WHOLE_PACKAGES` (``managers``)."""
+    parts = Path(nodeid.split("::")[0]).parts
+    parts = parts[1:] if parts[:1] == ("tests",) else parts
+    return parts[0] if parts[0] in WHOLE_PACKAGES and len(parts) > 1 else "/".join(parts)
+
+
+@pytest.hookimpl(optionalhook=True, tryfirst=True)
+def pytest_xdist_make_scheduler(config, log):
+    """``--dist loadgroup``: each :func:`work_group` one unit of work, in collection order (see
+    :func:`pytest_collection_modifyitems`), so that a file's module fixtures (and a whole package's)
+    are built once, by one worker.
+
+    Our own scheduler because pytest-xdist 3.8's ``loadgroup`` groups nothing under pytest 9: it
+    marks a group by appending ``@group`` to each node id, which pytest 9's structured node ids
+    ignore (pytest-dev/pytest-xdist#1386), so each test went to whichever worker was free and most
+    files' module fixtures were built twice."""
+    if config.getvalue("dist") != "loadgroup":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class FileGroups(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return work_group(nodeid)
+
+    config.option.loadscopereorder = False  # xdist would order the units by their number of tests
+    return FileGroups(config, log)
 
 
 def pytest_collection_modifyitems(config, items):
-    """With ``-n 2 --dist loadgroup`` (pytest-xdist): each test file is one unit of work, so that
-    its module fixtures are built once, and the packages above are one unit each."""
-    if not config.pluginmanager.hasplugin("xdist"):
+    """Under ``--dist loadgroup`` (each worker collects; the scheduler takes the order it sees): the
+    groups of :data:`LONGEST_FIRST` first, each group's tests together and in their own order."""
+    if not getattr(config.option, "loadgroup", False):  # set on pytest-xdist's workers
         return
-    for item in items:
-        if item.get_closest_marker("xdist_group"):
-            continue
-        parts = Path(item.path).resolve().relative_to(TESTS).parts
-        group = parts[0] if parts[0] in WHOLE_PACKAGES else "/".join(parts)
-        item.add_marker(pytest.mark.xdist_group(group))
+    groups = {item.nodeid: work_group(item.nodeid) for item in items}
+    first_seen = {group: n for n, group in enumerate(dict.fromkeys(groups.values()))}
+    rank = {group: n for n, group in enumerate(LONGEST_FIRST)}
+
+    def order(pair):
+        index, item = pair
+        group = groups[item.nodeid]
+        return rank.get(group, len(rank)), first_seen[group], index
+
+    items[:] = [item for _, item in sorted(enumerate(items), key=order)]

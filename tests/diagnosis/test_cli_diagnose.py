@@ -1,5 +1,5 @@
-"""`churnwatch diagnose` on a tiny hand-built data folder: the usage errors through the real console
-entry point (a child process), the runs through ``churnwatch.cli.main`` in this process (``run_cli``)."""
+"""`churnwatch diagnose` on a tiny hand-built data folder: one usage error through the real console
+entry point (a child process), the rest through ``churnwatch.cli.main`` in this process (``run_cli``)."""
 
 from __future__ import annotations
 
@@ -31,11 +31,11 @@ def data(tmp_path_factory):
         "subscriptions": SUBS, "events": EVENTS, "accounts": ACCOUNTS, "churn_feedback": FEEDBACK})
 
 
-def test_a_window_too_close_to_the_data_end_exits_2_with_a_message(data, tmp_path):
+def test_a_window_too_close_to_the_data_end_exits_2_with_a_message(data, tmp_path, run):
     r = real_run("--data", str(data), "--home", str(tmp_path / "h"), "--start", "2024-02-01", "--end", "2024-12-15")
     assert r.returncode == 2
     assert "error:" in r.stderr and "could still renew" in r.stderr
-    r = real_run("--data", str(data), "--home", str(tmp_path / "h"), "--start", "2024-02-01")
+    r = run("--data", str(data), "--home", str(tmp_path / "h"), "--start", "2024-02-01")
     assert r.returncode == 2 and "--start and --end go together" in r.stderr
 
 

@@ -97,10 +97,11 @@ def test_column_mapping_renames_user_columns(tmp_path):
     assert r.rows == 2 and "login" in r.catalogue.event_types
 
 
-def test_cli_prints_counts_writes_summary_and_exits_2_on_errors(tmp_path):
+def test_cli_prints_counts_writes_summary_and_exits_2_on_errors(tmp_path, run_cli):
     events = EVENTS + [dict(account_id="ghost", user_id="g", occurred_at=T(2024, 3, 5), event_type="login")]
     folder = write_tables(tmp_path / "data", {"subscriptions": SUBS, "events": events})
     home = tmp_path / "home"
+    # the console entry point in a child process once; the refusal below in this process
     run = subprocess.run([sys.executable, "-m", "churnwatch", "features", "--data", str(folder),
                           "--home", str(home)], capture_output=True, text=True, timeout=120)
     assert run.returncode == 0, run.stderr
@@ -112,8 +113,7 @@ def test_cli_prints_counts_writes_summary_and_exits_2_on_errors(tmp_path):
     import pandas as pd
 
     pd.DataFrame(SUBS).drop(columns=["start_date"]).to_parquet(folder / "subscriptions.parquet")
-    run = subprocess.run([sys.executable, "-m", "churnwatch", "features", "--data", str(folder),
-                          "--home", str(home)], capture_output=True, text=True, timeout=120)
+    run = run_cli("features", "--data", folder, "--home", home)  # the same command in this process
     assert run.returncode == 2
     assert "subscriptions: required column 'start_date' is missing" in run.stderr
     assert "Traceback" not in run.stderr

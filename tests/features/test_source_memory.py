@@ -81,24 +81,32 @@ def built_home(tmp_path_factory):
     return tmp / "home", data
 
 
-def test_commands_after_features_use_the_recorded_source(built_home):
+@pytest.fixture
+def later(run_cli, monkeypatch):
+    """``later(*args, home=...)``: a command after ``features`` (the real child process above) through
+    ``churnwatch.cli.main`` in this process: what it reads, the recorded source, is in the store."""
+    monkeypatch.setenv("COLUMNS", "500")
+    return lambda *args, home: run_cli(*args, "--home", home)
+
+
+def test_commands_after_features_use_the_recorded_source(built_home, later):
     home, data = built_home
     from churnwatch.options import context as _context
 
     assert _context(home, None)[1].data == str(data.resolve())  # what score, report, diagnose read
-    r = cli("metrics", home=home)
+    r = later("metrics", home=home)
     assert r.returncode == 0, r.stderr[-2000:]
 
 
-def test_score_without_data_reads_the_recorded_source(built_home):
+def test_score_without_data_reads_the_recorded_source(built_home, later):
     home, _ = built_home
-    r = cli("score", "--as-of", "2024-03-01", home=home)
+    r = later("score", "--as-of", "2024-03-01", home=home)
     # no model is registered in this home: score gets past the data source and stops at the model
     assert "no data source" not in r.stdout + r.stderr
     assert r.returncode == 2 and "no champion model" in r.stdout + r.stderr
 
 
-def test_data_given_on_the_command_line_wins(built_home, tmp_path):
+def test_data_given_on_the_command_line_wins(built_home, tmp_path, later):
     home, _ = built_home
-    r = cli("metrics", "--data", str(tmp_path / "nowhere"), home=home)
+    r = later("metrics", "--data", str(tmp_path / "nowhere"), home=home)
     assert r.returncode == 2 and "nowhere" in r.stdout + r.stderr

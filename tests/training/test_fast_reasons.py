@@ -1,6 +1,6 @@
 """The table TreeSHAP (``training/treeshap.py``) gives LightGBM's ``pred_contrib`` values, so the
 reasons built on it are the same (issue 14 item 4): random models with every kind of split, a
-blend, the fallbacks, and a tiny demo model's test block."""
+blend, the fallbacks, and the shared demo model's test block."""
 
 from __future__ import annotations
 
@@ -92,18 +92,11 @@ def test_a_matrix_of_the_wrong_width_is_refused():
 
 
 @pytest.fixture(scope="module")
-def demo(tmp_path_factory):
-    """A tiny demo model and its test block."""
-    from core.settings import load_settings
-    from demo.generator import write_demo_data
-    from features.pipeline import build_snapshots
+def demo(trained_demo):
+    """A small demo model and its test block: the session's shared 300 x 24 build (tests/conftest.py), read only."""
     from training.promotion import test_block
-    from training.train import train_on_snapshots
 
-    tmp = tmp_path_factory.mktemp("fast")
-    write_demo_data(tmp / "d", accounts=300, months=24, seed=9)
-    build_snapshots(tmp / "d", load_settings(tmp / "d" / "churnwatch.yaml"), tmp / "s.duckdb")
-    bundle = train_on_snapshots(tmp / "s.duckdb", tmp / "out").bundle
+    bundle = trained_demo(300, 24, 6).bundle
     return bundle, test_block(bundle).reset_index(drop=True)
 
 
