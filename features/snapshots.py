@@ -41,6 +41,7 @@ from features.windows import (
     mask_event_stages,
     mask_fits,
     regular_grid,
+    users_packable,
 )
 
 log = logging.getLogger(__name__)
@@ -55,17 +56,18 @@ def event_types(con: duckdb.DuckDBPyConnection, table: str = "clean_events") -> 
 
 
 def stage_queries(settings: Settings, types: list[str], grid: Grid | None = None,
-                  key_types: list[str] | None = None) -> list[tuple[str, str]]:
+                  key_types: list[str] | None = None, event_rows: int = 0) -> list[tuple[str, str]]:
     """(table, SELECT) for every stage, in run order: event windows, then tickets, invoices
     and new-feature first use. ``grid`` picks the fast path for a regular schedule;
-    ``key_types``: the event types of ``event_keys`` in ``fid`` order (default ``types``)."""
+    ``key_types``: the event types of ``event_keys`` in ``fid`` order (default ``types``);
+    ``event_rows``: the rows of ``event_keys`` (the mask path packs its user counts below 2^31)."""
     roles = settings.event_roles
     releases = list(roles.new_feature.items())
     rel_values = ", ".join(f"({lit(k)}, {day_number(v)})" for k, v in releases) or "(NULL, NULL)"
     if grid is None:
         events = general_event_stages(settings, types, key_types=key_types)
     elif mask_fits(grid):
-        events = mask_event_stages(settings, types, grid, key_types=key_types)
+        events = mask_event_stages(settings, types, grid, key_types=key_types, pack_users=users_packable(event_rows))
     else:
         events = grid_event_stages(settings, types, grid, key_types=key_types)
     # each account's first day of each new feature's event type: from event_keys (the checked
@@ -340,7 +342,9 @@ def build_feature_tables(con: duckdb.DuckDBPyConnection, settings: Settings, gen
     if not keyed:
         key_clean_events(con)
     key_types = [r[0] for r in con.execute("SELECT event_type FROM event_key_types ORDER BY fid").fetchall()]
-    stages = stage_queries(settings, list(catalogue.event_types), grid, key_types) + profile_stages(plan, settings)
+    rows = con.execute("SELECT count(*) FROM event_keys").fetchone()[0]
+    stages = stage_queries(settings, list(catalogue.event_types), grid, key_types, rows) + \
+        profile_stages(plan, settings)
     sql = final_query(catalogue, settings, absent)
     spent = spent_after(stages, sql, ("event_keys",)) if duck else {}
     for i, (table, stage_sql) in enumerate(track(progress, stages, f"feature stages ({len(days)} as-of dates)")):

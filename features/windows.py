@@ -270,22 +270,24 @@ def grid_event_stages(settings: Settings, types: list[str], grid: Grid,
             LEFT JOIN udelta u ON u.aid = g.aid AND u.b = g.b
             LEFT JOIN lg ON lg.aid = g.aid AND lg.b = g.b
             WINDOW w AS (PARTITION BY g.aid ORDER BY g.b ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)"""),
-        ("ev_wide", _grid_wide(need, tails_of, q_of, r_of, u_cols, count_cols, grid)),
+        ("ev_wide", _grid_wide(need, tails_of, q_of, r_of, [f"r0.{c}_p AS {c}_now" for c in u_cols], count_cols,
+                               grid)),
     ]
 
 
 def _grid_wide(need: dict[str, list[int]], tails_of: dict[str, list[int]], q_of: dict[int, int],
-               r_of: dict[int, int], u_cols: list[str], count_cols: list[tuple[str, int]], grid: Grid,
+               r_of: dict[int, int], u_now: list[str], count_cols: list[tuple[str, int]], grid: Grid,
                tails: str = "") -> str:
     """``ev_wide`` from ``grid_run``: one equi-join per bucket offset q (row of bucket ``k - 1 - q``),
-    each window ``now - then + tail`` (tails from ``grid_run``, or joined from table ``tails``)."""
+    each window ``now - then + tail`` (tails from ``grid_run``, or joined from table ``tails``);
+    ``u_now``: the select items of the distinct-user columns, read off row ``r0``."""
     qs = sorted({q_of[w] for ws in need.values() for w in ws})
     cols, t = ["i.aid", "s.tn"], "t" if tails else "r"
     for c, _ in count_cols:
         for w in need[c]:
             tail = f" + COALESCE({t}{q_of[w]}.{c}_r{r_of[w]}, 0)" if r_of[w] else ""
             cols.append(f"r0.{c}_p - r{q_of[w]}.{c}_p{tail} AS {c}_c{w}")
-    cols += [f"r0.{c}_p AS {c}_now" for c in u_cols]
+    cols += u_now
     cols.append("r0.lg_p AS lg_last")
     k = f"CAST((s.tn - {grid.t0}) / {grid.step} AS INTEGER)"
     joins = "\n".join(f"LEFT JOIN grid_run r{q} ON r{q}.aid = i.aid AND r{q}.b = {k} - {1 + q}"
@@ -313,8 +315,26 @@ def mask_fits(grid: Grid) -> bool:
     return grid.step <= MASK_BITS and grid.k_max + q30 + 1 <= MASK_BITS
 
 
+#: Bits of each distinct-user count in a packed pair (``pack_pairs``).
+PACK_BITS = 31
+
+
+def users_packable(events: int) -> bool:
+    """Whether two distinct-user counts fit one BIGINT (``pack_pairs``): a count is at most the
+    events, so fewer than 2^31 event rows keep every count below 2^31 (the pair below 2^62)."""
+    return events < 1 << PACK_BITS
+
+
+def pack_pairs(cols: list[str]) -> list[tuple[str, ...]]:
+    """The distinct-user columns two by two (the last alone when their number is odd): each pair is
+    one running sum ``low + high * 2^31`` (BIGINT), split again after the sums. The running sums of
+    the +1/-1 deltas are counts (>= 0), so every partial sum is a valid pair: exact, and half the
+    window aggregates, which cost about 0.1 CPU s each over the benchmark's 1 M grid rows."""
+    return [tuple(cols[i:i + 2]) for i in range(0, len(cols), 2)]
+
+
 def mask_event_stages(settings: Settings, types: list[str], grid: Grid,
-                      key_types: list[str] | None = None) -> list[tuple[str, str]]:
+                      key_types: list[str] | None = None, pack_users: bool = True) -> list[tuple[str, str]]:
     """The grid path (same ``ev_wide``, same values) without sorts over event or user rows:
 
     * ``bk``: one aggregation of the events to (account, type, bucket) — sums, sums of the
@@ -326,6 +346,8 @@ def mask_event_stages(settings: Settings, types: list[str], grid: Grid,
       ``q30`` buckets (one more for the second mask); the +1/-1 deltas of the running sum are
       the starts and ends of its runs of set bits, read off by a join on bit positions.
       Exact, like the sort of the grid path (tests compare the three paths).
+
+    ``pack_users`` (``users_packable``): the distinct-user running sums two per column (``pack_pairs``).
     """
     roles, tid_in, active = _roles(settings, types)
     n_cols, u_cols = _value_columns(types)
@@ -363,6 +385,23 @@ def mask_event_stages(settings: Settings, types: list[str], grid: Grid,
                          for i in range(len(types)))
     ud_pivot = [f"SUM(CASE WHEN tid = {i} THEN delta END) AS u{i}" for i in range(len(types))] + [
         "SUM(CASE WHEN tid = -1 THEN delta END) AS ua", "SUM(CASE WHEN tid = -2 THEN delta END) AS uc"]
+    u_sums = u_cols
+    u_now = [f"r0.{c}_p AS {c}_now" for c in u_cols]
+    if pack_users:
+        pairs = pack_pairs(u_cols)
+        u_sums = [f"p{j}" for j in range(len(pairs))]
+        code = {f"u{i}": str(i) for i in range(len(types))} | {"ua": "-1", "uc": "-2"}
+
+        def count(c: str) -> str:
+            return f"CAST(COALESCE(SUM(CASE WHEN tid = {code[c]} THEN delta END), 0) AS BIGINT)"
+
+        ud_pivot = [" + ".join([count(pair[0])] + [f"{count(c)} * {1 << PACK_BITS}" for c in pair[1:]])
+                    + f" AS p{j}" for j, pair in enumerate(pairs)]
+        u_now = []
+        for j, pair in enumerate(pairs):
+            packed = f"CAST(r0.p{j}_p AS BIGINT)"
+            u_now.append(f"CAST({packed} & {(1 << PACK_BITS) - 1} AS DOUBLE) AS {pair[0]}_now")
+            u_now += [f"CAST({packed} >> {PACK_BITS} AS DOUBLE) AS {c}_now" for c in pair[1:]]
     # a user counts at running index j (as-of k = j + 1) when seen in buckets j - q30 + 1 .. j,
     # or in the last r30 days of bucket j - q30
     smear = " | ".join([f"((m & {full >> i}) << {i})" if i else "m" for i in range(q30)]
@@ -370,7 +409,7 @@ def mask_event_stages(settings: Settings, types: list[str], grid: Grid,
     g = f"CASE WHEN off >= {s - r30} THEN ubit END" if r30 else "CAST(NULL AS BIGINT)"
     running = ", ".join(
         [f"SUM(COALESCE(k.{c}_full, 0)) OVER w AS {c}_p" for c, _ in count_cols]
-        + [f"SUM(COALESCE(u.{c}, 0)) OVER w AS {c}_p" for c in u_cols]  # doubles (udelta): no int128
+        + [f"SUM(COALESCE(u.{c}, 0)) OVER w AS {c}_p" for c in u_sums]
         + ["MAX(k.lg) OVER w AS lg_p"])
     b_values = ", ".join(f"({b})" for b in range(b_lo, grid.k_max))
     positions = ", ".join(f"({p}, {1 << p})" for p in range(top + 1))
@@ -426,5 +465,5 @@ def mask_event_stages(settings: Settings, types: list[str], grid: Grid,
             LEFT JOIN udelta u ON u.aid = g.aid AND u.b = g.b
             WINDOW w AS (PARTITION BY g.aid ORDER BY g.b ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)"""),
         # tails joined from bk: the window function above carries 31 columns, not 80 (0.6x the time)
-        ("ev_wide", _grid_wide(need, tails_of, q_of, r_of, u_cols, count_cols, grid, tails="bk")),
+        ("ev_wide", _grid_wide(need, tails_of, q_of, r_of, u_now, count_cols, grid, tails="bk")),
     ]

@@ -29,7 +29,9 @@ from features.windows import (
     mask_event_stages,
     mask_fits,
     needed_windows,
+    pack_pairs,
     regular_grid,
+    users_packable,
 )
 
 TABLES = ("accounts", "subscriptions", "events", "tickets", "invoices")
@@ -107,7 +109,7 @@ def _brute_force(events: pd.DataFrame, spine: pd.DataFrame, types: list[str], se
     return pd.DataFrame(rows)
 
 
-def _mask_stages_built(demo):
+def _mask_stages_built(demo, pack_users: bool = True):
     """A connection with the demo's checked tables, spine (12 weekly dates) and every mask-path
     stage built; returns (connection, settings, event types, the stages)."""
     folder, settings = demo
@@ -120,7 +122,7 @@ def _mask_stages_built(demo):
     grid = regular_grid([day_number(d) for d in as_of])
     assert grid is not None and mask_fits(grid)
     key_types = [r[0] for r in con.execute("SELECT event_type FROM event_key_types ORDER BY fid").fetchall()]
-    stages = mask_event_stages(settings, types, grid, key_types)
+    stages = mask_event_stages(settings, types, grid, key_types, pack_users=pack_users)
     for table, sql in stages:
         con.execute(f"CREATE OR REPLACE TEMP TABLE {table} AS {sql}")
     return con, settings, types, stages
@@ -163,8 +165,9 @@ def test_grid_and_mask_stages_transpile_to_spark_sql():
 def test_mask_pivots_by_join_equal_the_pivots_by_case(demo):
     """``bk`` is pivoted by a join per event type (one row per account, type and bucket), not
     by a CASE per type and column: the same values as the CASE pivot. The users' deltas are
-    doubles (exact for sums of +1/-1) that add up to 0 per account and type."""
-    con, settings, types, stages = _mask_stages_built(demo)
+    doubles (exact for sums of +1/-1) that add up to 0 per account and type (unpacked here; packed
+    two per BIGINT by default, compared below)."""
+    con, settings, types, stages = _mask_stages_built(demo, pack_users=False)
     assert "CASE WHEN tid = 0 THEN" not in dict(stages)["bk"]
     dup = con.execute("SELECT count(*) - count(DISTINCT (aid, tid, b)) FROM bk_long").fetchone()[0]
     assert dup == 0  # the joins' premise: one row per key
@@ -180,3 +183,39 @@ def test_mask_pivots_by_join_equal_the_pivots_by_case(demo):
     totals = con.execute(f"SELECT {', '.join(f'SUM({c}), count({c})' for c in u_cols)} FROM udelta").fetchone()
     assert all(t in (0, None) for t in totals[::2]) and sum(totals[1::2]) > 100  # every +1 has its -1
     con.close()
+
+
+def test_user_counts_are_packed_two_per_bigint_below_two_to_the_31_events():
+    assert pack_pairs(["u0", "u1", "u2", "ua", "uc"]) == [("u0", "u1"), ("u2", "ua"), ("uc",)]
+    assert pack_pairs(["u0", "ua", "uc", "x"]) == [("u0", "ua"), ("uc", "x")]
+    assert users_packable(2**31 - 1) and not users_packable(2**31)
+    grid = Grid(t0=19800, step=7, k_max=51)
+    packed = dict(mask_event_stages(Settings(), ["login", "report_build", "x"], grid))
+    plain = dict(mask_event_stages(Settings(), ["login", "report_build", "x"], grid, pack_users=False))
+    assert packed["grid_run"].count(" OVER w") == plain["grid_run"].count(" OVER w") - 2  # 5 user sums -> 3
+    assert ">> 31" in packed["ev_wide"] and ">> 31" not in plain["ev_wide"]
+
+
+def test_packed_user_counts_equal_the_unpacked_ones_and_split_exactly(demo):
+    """The mask path's distinct-user running sums, two per BIGINT, give the same ``ev_wide`` as
+    one per column (every column, every row); a pair of counts at their bound, 2^31 - 1 each,
+    summed from +1/-1 steps as a HUGEINT (DuckDB's SUM of BIGINT), splits back exactly."""
+    tables = []
+    for pack in (True, False):
+        con, _settings, _types, stages = _mask_stages_built(demo, pack_users=pack)
+        assert ("p0" in dict(stages)["udelta"]) is pack
+        tables.append(con.execute("SELECT * FROM ev_wide ORDER BY aid, tn").df())
+        con.close()
+    packed, plain = tables
+    pairs = pack_pairs([c[:-4] for c in packed.columns if c.endswith("_now")])
+    assert len(packed) > 100 and packed["ua_now"].max() >= 2
+    assert any(packed[f"{p[0]}_now"].sum() > 0 for p in pairs)  # both halves of a pair are exercised
+    assert any(packed[f"{p[1]}_now"].sum() > 0 for p in pairs if len(p) == 2)
+    pd.testing.assert_frame_equal(packed, plain, check_exact=True)
+    top = (1 << 31) - 1
+    with open_connection(1) as con:
+        low, high = con.execute(
+            f"SELECT CAST(CAST(p AS BIGINT) & {top} AS DOUBLE), CAST(CAST(p AS BIGINT) >> 31 AS DOUBLE) FROM ("
+            f"SELECT SUM(CAST(d AS BIGINT)) AS p FROM (VALUES ({top} * {1 << 31} + {top}), (1), (-1), "
+            f"(-{1 << 31}), ({1 << 31})) AS v(d))").fetchone()
+    assert (low, high) == (top, top)
