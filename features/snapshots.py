@@ -36,11 +36,13 @@ from features.timeline import day_number, dn
 from features.validate import key_clean_events
 from features.windows import (
     Grid,
+    counts_packable,
     general_event_stages,
     grid_event_stages,
     mask_event_stages,
     mask_fits,
     regular_grid,
+    users_packable,
 )
 
 log = logging.getLogger(__name__)
@@ -54,18 +56,39 @@ def event_types(con: duckdb.DuckDBPyConnection, table: str = "clean_events") -> 
     return [r[0] for r in con.execute(f"SELECT DISTINCT event_type FROM {table} ORDER BY 1").fetchall()]
 
 
+@dataclass(frozen=True)
+class KeptEvents:
+    """The kept events of ``event_keys``: how many, the total of their quantities, and whether
+    every quantity is a whole number (what ``windows.users_packable`` / ``counts_packable`` need)."""
+
+    rows: int
+    total: float
+    whole: bool
+
+    @classmethod
+    def of(cls, con) -> KeptEvents:
+        rows, total, whole = con.execute(
+            "SELECT count(*), COALESCE(SUM(n), 0), COALESCE(bool_and(n = floor(n)), TRUE) "
+            "FROM event_keys WHERE r IS NULL").fetchone()
+        return cls(rows=int(rows), total=float(total), whole=bool(whole))
+
+
 def stage_queries(settings: Settings, types: list[str], grid: Grid | None = None,
-                  key_types: list[str] | None = None) -> list[tuple[str, str]]:
+                  key_types: list[str] | None = None, kept: KeptEvents | None = None) -> list[tuple[str, str]]:
     """(table, SELECT) for every stage, in run order: event windows, then tickets, invoices
     and new-feature first use. ``grid`` picks the fast path for a regular schedule;
-    ``key_types``: the event types of ``event_keys`` in ``fid`` order (default ``types``)."""
+    ``key_types``: the event types of ``event_keys`` in ``fid`` order (default ``types``);
+    ``kept``: the sizes of its kept events (the mask path packs its running sums two per column
+    when they stay below 2^31; default: nothing packed)."""
     roles = settings.event_roles
     releases = list(roles.new_feature.items())
     rel_values = ", ".join(f"({lit(k)}, {day_number(v)})" for k, v in releases) or "(NULL, NULL)"
     if grid is None:
         events = general_event_stages(settings, types, key_types=key_types)
     elif mask_fits(grid):
-        events = mask_event_stages(settings, types, grid, key_types=key_types)
+        events = mask_event_stages(settings, types, grid, key_types=key_types,
+                                   pack_users=kept is not None and users_packable(kept.rows),
+                                   pack_counts=kept is not None and counts_packable(kept.whole, kept.total))
     else:
         events = grid_event_stages(settings, types, grid, key_types=key_types)
     # each account's first day of each new feature's event type: from event_keys (the checked
@@ -340,7 +363,9 @@ def build_feature_tables(con: duckdb.DuckDBPyConnection, settings: Settings, gen
     if not keyed:
         key_clean_events(con)
     key_types = [r[0] for r in con.execute("SELECT event_type FROM event_key_types ORDER BY fid").fetchall()]
-    stages = stage_queries(settings, list(catalogue.event_types), grid, key_types) + profile_stages(plan, settings)
+    kept = KeptEvents.of(con) if grid is not None and mask_fits(grid) else None
+    stages = stage_queries(settings, list(catalogue.event_types), grid, key_types, kept) + \
+        profile_stages(plan, settings)
     sql = final_query(catalogue, settings, absent)
     spent = spent_after(stages, sql, ("event_keys",)) if duck else {}
     for i, (table, stage_sql) in enumerate(track(progress, stages, f"feature stages ({len(days)} as-of dates)")):

@@ -25,11 +25,16 @@ from features.timeline import build_spine, build_terms, day_number
 from features.windows import (
     USER_WINDOW,
     Grid,
+    _packed,
+    _unpacked,
+    counts_packable,
     grid_event_stages,
     mask_event_stages,
     mask_fits,
     needed_windows,
+    pack_pairs,
     regular_grid,
+    users_packable,
 )
 
 TABLES = ("accounts", "subscriptions", "events", "tickets", "invoices")
@@ -107,7 +112,7 @@ def _brute_force(events: pd.DataFrame, spine: pd.DataFrame, types: list[str], se
     return pd.DataFrame(rows)
 
 
-def _mask_stages_built(demo):
+def _mask_stages_built(demo, pack_users: bool = True, pack_counts: bool = True):
     """A connection with the demo's checked tables, spine (12 weekly dates) and every mask-path
     stage built; returns (connection, settings, event types, the stages)."""
     folder, settings = demo
@@ -120,7 +125,7 @@ def _mask_stages_built(demo):
     grid = regular_grid([day_number(d) for d in as_of])
     assert grid is not None and mask_fits(grid)
     key_types = [r[0] for r in con.execute("SELECT event_type FROM event_key_types ORDER BY fid").fetchall()]
-    stages = mask_event_stages(settings, types, grid, key_types)
+    stages = mask_event_stages(settings, types, grid, key_types, pack_users=pack_users, pack_counts=pack_counts)
     for table, sql in stages:
         con.execute(f"CREATE OR REPLACE TEMP TABLE {table} AS {sql}")
     return con, settings, types, stages
@@ -154,7 +159,9 @@ def test_grid_and_mask_stages_transpile_to_spark_sql():
     settings = Settings()
     types = ["login", "report_build", "it's quoted"]
     grid = Grid(t0=19800, step=7, k_max=51)
-    for stages in (mask_event_stages(settings, types, grid), grid_event_stages(settings, types, grid)):
+    for stages in (mask_event_stages(settings, types, grid, pack_counts=True),
+                   mask_event_stages(settings, types, grid, pack_users=False),
+                   grid_event_stages(settings, types, grid)):
         for _, sql in stages:
             out = sqlglot.transpile(sql, read="duckdb", write="spark", unsupported_level=sqlglot.ErrorLevel.RAISE)
             assert len(out) == 1 and out[0].upper().startswith(("SELECT", "WITH"))
@@ -163,8 +170,9 @@ def test_grid_and_mask_stages_transpile_to_spark_sql():
 def test_mask_pivots_by_join_equal_the_pivots_by_case(demo):
     """``bk`` is pivoted by a join per event type (one row per account, type and bucket), not
     by a CASE per type and column: the same values as the CASE pivot. The users' deltas are
-    doubles (exact for sums of +1/-1) that add up to 0 per account and type."""
-    con, settings, types, stages = _mask_stages_built(demo)
+    doubles (exact for sums of +1/-1) that add up to 0 per account and type (unpacked here; packed
+    two per BIGINT by default, compared below)."""
+    con, settings, types, stages = _mask_stages_built(demo, pack_users=False, pack_counts=False)
     assert "CASE WHEN tid = 0 THEN" not in dict(stages)["bk"]
     dup = con.execute("SELECT count(*) - count(DISTINCT (aid, tid, b)) FROM bk_long").fetchone()[0]
     assert dup == 0  # the joins' premise: one row per key
@@ -180,3 +188,52 @@ def test_mask_pivots_by_join_equal_the_pivots_by_case(demo):
     totals = con.execute(f"SELECT {', '.join(f'SUM({c}), count({c})' for c in u_cols)} FROM udelta").fetchone()
     assert all(t in (0, None) for t in totals[::2]) and sum(totals[1::2]) > 100  # every +1 has its -1
     con.close()
+
+
+def test_running_sums_are_packed_two_per_bigint_when_they_stay_below_two_to_the_31():
+    assert pack_pairs(["u0", "u1", "u2", "ua", "uc"]) == [("u0", "u1"), ("u2", "ua"), ("uc",)]
+    assert pack_pairs(["u0", "ua", "uc", "x"]) == [("u0", "ua"), ("uc", "x")]
+    assert users_packable(2**31 - 1) and not users_packable(2**31)
+    assert counts_packable(True, 2.0**31 - 1) and not counts_packable(True, 2.0**31)
+    assert not counts_packable(False, 10.0)  # a fractional quantity: its sums are not whole numbers
+    grid = Grid(t0=19800, step=7, k_max=51)
+    types = ["login", "report_build", "x"]
+    plain = dict(mask_event_stages(Settings(), types, grid, pack_users=False))
+    users = dict(mask_event_stages(Settings(), types, grid))
+    both = dict(mask_event_stages(Settings(), types, grid, pack_counts=True))
+    assert plain["grid_run"].count(" OVER w") == 3 + 1 + 5 + 1  # types, active days, users, last login
+    assert users["grid_run"].count(" OVER w") == 4 + 3 + 1  # 5 user sums -> 3
+    assert both["grid_run"].count(" OVER w") == 2 + 3 + 1  # 4 count sums -> 2
+    assert users["grid_run"].count(">> 31") == 2 and both["grid_run"].count(">> 31") == 4
+    assert ">> 31" not in plain["grid_run"]
+    assert plain["ev_wide"] == users["ev_wide"] == both["ev_wide"]  # packing stays inside grid_run
+
+
+def test_packed_user_counts_equal_the_unpacked_ones_and_split_exactly(demo):
+    """The mask path's distinct-user running sums, two per BIGINT, give the same ``grid_run`` and
+    ``ev_wide`` as one per column (every column, every row, the same types), and so do the event
+    counts and active days (the demo's quantities are whole numbers); a pair of counts at their
+    bound, 2^31 - 1 each, summed from +1/-1 steps as a HUGEINT (DuckDB's SUM of BIGINT), splits
+    back exactly."""
+    tables = []
+    for pack in (True, False):
+        con, _settings, _types, stages = _mask_stages_built(demo, pack_users=pack, pack_counts=pack)
+        assert ("pu0" in dict(stages)["grid_run"] and "pn0" in dict(stages)["grid_run"]) is pack
+        tables.append([con.execute(f"SELECT * FROM {t} ORDER BY aid, {k}").df() for t, k in (("ev_wide", "tn"),
+                                                                                             ("grid_run", "b"))])
+        con.close()
+    (packed, packed_run), (plain, plain_run) = tables
+    pd.testing.assert_frame_equal(packed_run, plain_run, check_exact=True)
+    assert (packed.filter(regex=r"^n\d+_c30$").sum() > 0).sum() >= 2 and packed["act_c90"].max() >= 2
+    pairs = pack_pairs([c[:-4] for c in packed.columns if c.endswith("_now")])
+    assert len(packed) > 100 and packed["ua_now"].max() >= 2
+    assert any(packed[f"{p[0]}_now"].sum() > 0 for p in pairs)  # both halves of a pair are exercised
+    assert any(packed[f"{p[1]}_now"].sum() > 0 for p in pairs if len(p) == 2)
+    pd.testing.assert_frame_equal(packed, plain, check_exact=True)
+    top = (1 << 31) - 1
+    with open_connection(1) as con:
+        low, high = con.execute(
+            f"SELECT {_unpacked('p', 0)}, {_unpacked('p', 1)} FROM ("
+            f"SELECT SUM({_packed(['CAST(lo AS BIGINT)', 'CAST(hi AS BIGINT)'])}) AS p "
+            f"FROM (VALUES ({top}, {top}), (1, -1), (-1, 1), (0, -1), (0, 1)) AS v(lo, hi))").fetchone()
+    assert (low, high) == (top, top)
