@@ -80,7 +80,7 @@ def test_a_scored_batch_names_the_category_and_its_value(tmp_path):
         assert x["text"].endswith(" overall"), x
     assert {x["value"] for side, x in items["en"] if side == "reasons"} == {"COMPUTER_SOFTWARE"}
     assert {x["value"] for side, x in items["en"] if side == "strengths"} >= {"RETAIL", "HOSPITAL_HEALTH_CARE"}
-    for side, x in items["zh-CN"]:
+    for _side, x in items["zh-CN"]:
         words = worded[x["value"]]
         assert x["text"].startswith(f"industry：{words}；该类客户流失率"), x
         assert "整体" in x["text"], x
