@@ -10,9 +10,8 @@ become features without code, read by what their values are:
   false date is worse than a missed one), and a number written YYYYMMDD (20150428, as logging
   and warehouse exports write dates) on the same terms (``ymd_date``); the decision is its ``note``;
   a date before 1900-01-02 is a placeholder (1900-01-01, 0001-01-01) and reads as missing;
-* an age (a number column named ``age``, ``*_age``, ``age_*`` or ``bd``, with no other unit in its
-  name: ``account_age_days`` is not one) outside 1-120 reads as
-  missing (0 for "unknown", -7, 1051 are not ages); ``profile.columns.<column>.valid_range`` sets
+* a person's age (``age_name``: ``age``, ``bd``, ``customer_age``; not ``account_age`` or
+  ``Age (days)``), when most of its non-zero values lie in 1-120, reads as missing outside 1-120 (0 for "unknown", -7, 1051 are not ages); ``profile.columns.<column>.valid_range`` sets
   such bounds for any number column; the note counts the values set aside;
 * text with few distinct values (``profile.max_categories``, default 50) as categories.
 
@@ -62,12 +61,20 @@ NOT_STORED = "not a column of the stored snapshots"
 #: not its values: decided again on every build (a changed config is the user's word)
 _CONFIG_REASONS = ("contract column", "mapped to the contract column", "excluded in", "id-like (name)",
                    "export-time state", NOT_STORED)
-#: A number column whose name says age: values outside these years (inclusive) are not ages
+#: A number column whose name says a person's age (``age_name``): values outside these years
+#: (inclusive) are not ages
 AGE_YEARS = (1.0, 120.0)
-_AGE_WORDS = frozenset({"age", "bd"})
-#: ... unless it names another unit: ``account_age_days`` is a number of days, not years
-_NOT_YEARS = frozenset({"day", "days", "week", "weeks", "month", "months", "hour", "hours", "minutes", "seconds",
-                        "secs", "ms"})
+#: Names of a person's age: the whole name (``age``, ``bd``, ``Age (years)``), or ``age`` after
+#: one of these words (``customer_age``, ``member_age``); ``account_age``, ``ticket_age`` and
+#: ``page_age`` are durations of things, not ages of people
+_AGE_NAMES = frozenset({"age", "bd"})
+_PERSON_WORDS = frozenset({"customer", "member", "user", "contact", "client", "subscriber", "owner", "person",
+                           "buyer", "patient", "driver", "holder", "student", "player", "respondent", "employee"})
+#: Words of a unit in years, which an age may name (``age_years``, ``Age (yrs)``)
+_YEAR_WORDS = frozenset({"years", "year", "yrs", "yr", "in"})
+#: Share of the non-zero values that must lie within ``AGE_YEARS`` for an age's bounds to apply: a
+#: column named as an age whose values mostly lie outside is in another unit, and is left as it is
+AGE_SHARE = 0.5
 #: An own date before this is a placeholder (1900-01-01, 0001-01-01): read as missing
 FIRST_DATE = "1900-01-02"
 #: A date written as a YYYYMMDD number (a float column's ".0" allowed), of the years the contract's
@@ -224,12 +231,28 @@ def ymd_date(con: duckdb.DuckDBPyConnection, table: str, column: str) -> tuple[b
     return False, ""
 
 
-def _bounds(table: str, column: str, cfg: ProfileColumn | None) -> tuple[float | None, float | None] | None:
-    """The configured ``valid_range``, else an age's (``AGE_YEARS``) for a column named as one."""
+def age_name(column: str) -> bool:
+    """Whether a column's name says a person's age in years (``_AGE_NAMES``, ``_PERSON_WORDS``); its
+    words read with a unit in brackets kept, so ``Age (days)`` or ``age_hrs`` is not one."""
+    spaced = re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", column).lower()
+    words = [w for w in re.split(r"[^a-z0-9]+", spaced) if w and w not in _YEAR_WORDS]
+    if len(words) == 1:
+        return words[0] in _AGE_NAMES
+    return len(words) == 2 and words[1] == "age" and words[0] in _PERSON_WORDS
+
+
+def _bounds(con: duckdb.DuckDBPyConnection, col: ExtraColumn, cfg: ProfileColumn | None,
+            settings: Settings) -> tuple[float | None, float | None] | None:
+    """The configured ``valid_range``, else an age's (``AGE_YEARS``) for a column named as one
+    (``age_name``) whose values mostly (``AGE_SHARE``) lie within it."""
     if cfg is not None and cfg.valid_range is not None:
         return cfg.valid_range
-    words = set(name_words(column).split("_"))
-    return AGE_YEARS if words & _AGE_WORDS and not words & _NOT_YEARS else None
+    if not age_name(col.column):
+        return None
+    inside, n = con.execute(f"SELECT count_if({_in_bounds('x', AGE_YEARS)}), count(x) FROM (SELECT "
+                            f"{_typed(col, settings, bounded=False)} AS x FROM raw_{col.table}) r "
+                            "WHERE x <> 0").fetchone()  # 0: the exports' "unknown", no evidence of a unit
+    return AGE_YEARS if n and inside >= AGE_SHARE * n else None
 
 
 def _in_bounds(expr: str, valid: tuple[float | None, float | None]) -> str:
@@ -440,7 +463,7 @@ def discover_profile(con: duckdb.DuckDBPyConnection, loaded: list[str], settings
             ymd = kind == "date" and (ymd or (stored is not None and stored.ymd))
             col = ExtraColumn(table, column, kind, name, f"x{len(plan.used)}", unit, note,
                               decimal if kind == "number" else "", ymd)
-            valid = _bounds(table, column, cfg) if kind == "number" else None
+            valid = _bounds(con, col, cfg, settings) if kind == "number" else None
             if valid is not None:
                 col = replace(col, valid=valid)
                 outside = _outside_note(con, table, column, _typed(col, settings, bounded=False), valid,

@@ -16,6 +16,7 @@ import yaml
 from core.settings import ProfileColumn, ProfileSettings
 from core.store import connect, read_meta, read_snapshots
 from features.pipeline import build_snapshots
+from features.profile import age_name
 from tests.foreign.inprocess import run_cli, step_ok
 from tests.foreign.shapes import STREAMING_MAPPING, streaming_files, streaming_log
 from tests.tiny import D, frame, settings, write_tables
@@ -64,6 +65,22 @@ def test_valid_range_bounds_any_number_column(tmp_path):
     got = _at(snaps, "nps")
     assert [got[0], got[3], got[4]] == [9, 0, 10] and all(pd.isna(got[i]) for i in (1, 2, 5))
     assert "3 of 6 values outside 0..10 (profile.columns valid_range)" in used["nps"]["note"]
+
+
+@pytest.mark.parametrize(("column", "is_age"), [
+    ("bd", True), ("age", True), ("Age", True), ("age_years", True), ("Age (yrs)", True), ("customer_age", True),
+    ("CustomerAge", True), ("account_age", False), ("Age (days)", False), ("age_hrs", False),
+    ("avg_ticket_age_hrs", False), ("page_age", False), ("mortgage_age", False), ("age_group", False),
+    ("bd_amount", False), ("stage", False), ("usage", False)])
+def test_only_a_persons_age_in_years_is_named_as_an_age(column, is_age):
+    assert age_name(column) is is_age
+
+
+def test_a_column_named_age_in_days_is_left_alone(tmp_path):
+    """Most non-zero values outside 1-120: another unit (an account's age in days), not ages."""
+    own = {"age": [0, 30, 400, 1500, 365, 200]}
+    snaps, used = _build(tmp_path, own=own)
+    assert _at(snaps, "age") == own["age"] and used["age"]["valid"] is None
 
 
 def test_a_number_not_named_as_an_age_is_left_alone(tmp_path):
