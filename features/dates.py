@@ -43,6 +43,8 @@ from features.sql import lit
 YYYYMMDD = "%Y%m%d"
 #: Years an undeclared YYYYMMDD column's values must fall in: [1900, 2100).
 YEARS = (1900, 2100)
+#: A value read with a declared format must give a year from this on (a 2-digit year is no date).
+MIN_YEAR = 1000
 #: Values looked at before every value of a column is read as YYYYMMDD.
 SAMPLE = 1000
 #: Times of day tried after a format without one (a spreadsheet's ``3/5/2024 14:22``).
@@ -81,7 +83,13 @@ def date_read(column_sql: str, fmt: str, duckdb_type: str, first: str | None = N
     rest = [f for f in formats_of(fmt) if f != first]
     tries = ([f"try_strptime({text}, {lit(first)})"] if first else []) + (
         [f"try_strptime({text}, [{', '.join(lit(f) for f in rest)}])"] if rest else [])
-    iso = f"TRY_CAST({text} AS TIMESTAMP)"
+    # DuckDB's %Y takes two digits too ('05/03/24' -> year 24): such a value does not read, so the
+    # checks name it; a declared %Y%m%d reads 8 digits only ('2024035' is no date)
+    tries = [f"CASE WHEN year({t}) >= {MIN_YEAR} THEN {t} END" for t in tries]
+    if fmt == YYYYMMDD:
+        tries = [f"CASE WHEN length({text}) = 8 THEN {t} END" for t in tries]
+    # ISO only as ISO writes it (DuckDB's cast also reads '15/02/24' as the year 15)
+    iso = f"CASE WHEN substr({text}, 5, 1) = '-' THEN TRY_CAST({text} AS TIMESTAMP) END"
     tries = [*tries, iso] if first else [iso, *tries]  # no value in the format (an ISO column): ISO first
     return f"CAST(COALESCE({', '.join(tries)}) AS {duckdb_type})"
 

@@ -11,8 +11,9 @@ become features without code, read by what their values are:
   and warehouse exports write dates) on the same terms (``ymd_date``); the decision is its ``note``;
   a date before 1900-01-02 is a placeholder (1900-01-01, 0001-01-01) and reads as missing;
 * a person's age (``age_name``: ``age``, ``bd``, ``customer_age``; not ``account_age`` or
-  ``Age (days)``), when most of its non-zero values lie in 1-120, reads as missing outside 1-120 (0 for "unknown", -7, 1051 are not ages); ``profile.columns.<column>.valid_range`` sets
-  such bounds for any number column; the note counts the values set aside;
+  ``Age (days)``), when most of its non-zero values lie in 1-120, reads as missing outside 1-120
+  (0 for "unknown", -7, 1051 are not ages); ``profile.columns.<column>.valid_range`` sets such bounds
+  for any number column; the note counts the values set aside;
 * text with few distinct values (``profile.max_categories``, default 50) as categories.
 
 A subscriptions column gives the value of the latest term started on or before ``t``.

@@ -364,7 +364,7 @@ def _running_sums(cols: list[str], value: Callable[[str], str], pack: bool, tag:
 
 
 def mask_event_stages(settings: Settings, types: list[str], grid: Grid, key_types: list[str] | None = None,
-                      pack_users: bool = True, pack_counts: bool = False) -> list[tuple[str, str]]:
+                      pack_users: bool = False, pack_counts: bool = False) -> list[tuple[str, str]]:
     """The grid path (same ``ev_wide``, same values) without sorts over event or user rows:
 
     * ``bk``: one aggregation of the events to (account, type, bucket) — sums, sums of the

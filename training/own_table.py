@@ -182,7 +182,8 @@ def _spec(name: str, categorical: bool, flag: bool = False) -> FeatureSpec:
     if flag:
         return FeatureSpec(name=name, group="event_type", type="float", unit="flag",
                            definition=f"column {name!r} of the customer table (0/1 flag)",
-                           direction=0, valid_range=(0.0, 1.0), optional=True,
+                           # no bound: 0/1 in the training rows, a count may still be 2 later
+                           direction=0, valid_range=(None, None), optional=True,
                            reason_en=f"{name}: yes (1)", reason_zh=f"{name}：是（1）",
                            template="table_column", params={"column": name})
     return FeatureSpec(name=name, group="event_type", type="float", unit="value",

@@ -99,6 +99,21 @@ def test_a_value_not_in_the_declared_format_names_column_format_and_value(tmp_pa
     assert exc.value.example == {"account_id": "a2", "start_date": "15-02-2024", "end_date": None, "mrr": "50.0"}
 
 
+@pytest.mark.parametrize(("value", "kw"), [
+    ("15/02/24", {"date_format": "%d/%m/%Y"}),  # DuckDB's %Y reads two digits: year 24
+    ("2024021", {"date_formats": {"subscriptions": {"start_date": "%Y%m%d"}}}),  # 7 digits
+])
+def test_a_short_year_or_a_short_yyyymmdd_is_no_date(tmp_path, value, kw):
+    """'15/02/24' read with %d/%m/%Y was the year 24 (set aside later as a placeholder, not named)."""
+    fmt = "%d/%m/%Y" if "date_format" in kw else "%Y%m%d"
+    tables = _tables(fmt, "%Y-%m-%d %H:%M:%S")
+    tables["subscriptions"]["start_date"] = tables["subscriptions"]["start_date"].astype(str)
+    tables["subscriptions"].loc[1, "start_date"] = value
+    with pytest.raises(DataContractError) as exc:
+        _clean(tmp_path, tables, **kw)
+    assert f"e.g. '{value}'" in str(exc.value) and exc.value.column == "start_date"
+
+
 def test_the_error_names_a_mapped_column_and_a_per_column_format(tmp_path):
     tables = _tables("%Y-%m-%d", "%Y-%m-%d %H:%M:%S")
     tables["subscriptions"] = tables["subscriptions"].rename(columns={"start_date": "Start"})
