@@ -193,8 +193,8 @@ class DateFormat:
 
 def date_formats(con: duckdb.DuckDBPyConnection, table: Table, cols: dict[str, str], types: dict[str, str],
                  epoch: dict[str, str], settings: Settings | None) -> dict[str, DateFormat]:
-    """canonical date/timestamp column -> how it is read: with its ``date_formats`` entry;
-    else, for a column neither typed as a date by its source nor in epoch numbers (``epoch``), the
+    """canonical date/timestamp column -> how it is read, unless its source types it as a date or
+    time: with its ``date_formats`` entry; else, for a column not in epoch numbers (``epoch``), the
     source's ``date_format``; else ``%Y%m%d`` for a column whose values look like YYYYMMDD
     (``looks_yyyymmdd``). Columns read otherwise are left out."""
     own = settings.date_formats.get(table.name, {}) if settings else {}
@@ -204,9 +204,11 @@ def date_formats(con: duckdb.DuckDBPyConnection, table: Table, cols: dict[str, s
         if table.column(name).type not in ("date", "timestamp"):
             continue
         fmt = None
+        if types[src].upper().startswith(_TEMPORAL_SOURCES):
+            continue  # typed by its source: a format has nothing to read (and text of a zoned one loses its zone)
         if name in own:
             fmt = own[name]
-        elif name in epoch or types[src].upper().startswith(_TEMPORAL_SOURCES):
+        elif name in epoch:
             continue
         elif source_wide:
             fmt = source_wide

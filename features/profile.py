@@ -516,7 +516,9 @@ def profile_specs(plan: ProfilePlan, settings: Settings) -> list[FeatureSpec]:
 def _ymd_cast(v: str) -> str:
     """SQL: a YYYYMMDD value (text) as a DATE, null when not a calendar day; written with ``substr``
     and a cast, which the Spark translation of the stages reads as well (no ``strptime`` there)."""
-    return f"TRY_CAST(substr({v}, 1, 4) || '-' || substr({v}, 5, 2) || '-' || substr({v}, 7, 2) AS DATE)"
+    # 8 digits only, as the contract's YYYYMMDD (features.dates): '2015042' is no date
+    return (f"CASE WHEN length(regexp_replace({v}, '[.]0*$', '')) = 8 THEN TRY_CAST(substr({v}, 1, 4) || '-' || "
+            f"substr({v}, 5, 2) || '-' || substr({v}, 7, 2) AS DATE) END")
 
 
 def _typed(col: ExtraColumn, settings: Settings | None = None, bounded: bool = True) -> str:
