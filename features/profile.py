@@ -464,7 +464,12 @@ def discover_profile(con: duckdb.DuckDBPyConnection, loaded: list[str], settings
             ymd = kind == "date" and (ymd or (stored is not None and stored.ymd))
             col = ExtraColumn(table, column, kind, name, f"x{len(plan.used)}", unit, note,
                               decimal if kind == "number" else "", ymd)
-            valid = _bounds(con, col, cfg, settings) if kind == "number" else None
+            if kind != "number":
+                valid = None
+            elif stored is not None and stored.kind == "number" and not (cfg is not None and cfg.valid_range):
+                valid = stored.valid  # decided with the stored plan: a build of a few dates reads as trained
+            else:
+                valid = _bounds(con, col, cfg, settings)
             if valid is not None:
                 col = replace(col, valid=valid)
                 outside = _outside_note(con, table, column, _typed(col, settings, bounded=False), valid,

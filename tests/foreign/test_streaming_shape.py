@@ -217,6 +217,18 @@ def test_a_configured_kind_is_kept_when_some_dates_are_built_into_the_store(tmp_
     assert list(day.loc[IDS, "city"]) == ["1", "4", "5", "1", "13", "4"]
 
 
+def test_an_age_bound_is_kept_when_some_dates_are_built_into_the_store(tmp_path):
+    """The bounds depend on the values (``AGE_SHARE``): a later build of a few dates (what `score`
+    does) reads the column as the store's plan decided, not as its own values alone would."""
+    cfg = settings(data_end=D(2024, 7, 1))
+    store = tmp_path / "s.duckdb"
+    build_snapshots(write_tables(tmp_path / "a", _tables(bd=[0, 34, -7, 1051, 27, 0]), fmt="csv"), cfg, store)
+    later = write_tables(tmp_path / "b", _tables(bd=[0, 500, 600, 700, 27, 0]), fmt="csv")
+    build_snapshots(later, cfg, store, as_of=[D(2024, 6, 20)])
+    day = read_snapshots(store).query("as_of == '2024-06-20'").set_index("account_id")
+    assert pd.isna(day.loc["m2", "bd"]) and day.loc["m5", "bd"] == 27
+
+
 @pytest.mark.slow
 def test_ages_yyyymmdd_and_placeholder_dates_build_the_same_on_spark(tmp_path):
     """The profile stage's SQL runs on Spark too (translated): bounds, YYYYMMDD and the placeholder
