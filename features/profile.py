@@ -493,6 +493,8 @@ def _label(column: str) -> str:
 def profile_spec(col: ExtraColumn, cfg: ProfileColumn | None) -> FeatureSpec:
     """The catalogue entry of one extra column: group ``profile``, generic reason templates."""
     ftype, unit, rng = _TYPES[col.kind]
+    if col.valid is not None:  # what the build reads as missing, the API refuses with its bounds (no skew)
+        rng = col.valid
     where = (f"accounts.{col.column}" if col.table == "accounts"
              else f"subscriptions.{col.column} of the latest term started on or before t")
     definition = {"number": f"{where} (a number)", "category": f"{where} (a category)",

@@ -6,6 +6,7 @@ date of 1900-01-01 is missing, not a 124-year-old customer. The generator's shap
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import duckdb
@@ -57,6 +58,10 @@ def test_an_age_outside_1_to_120_is_missing_and_the_note_says_how_many(tmp_path)
     assert got[1] == 34 and got[4] == 27
     assert all(pd.isna(got[i]) for i in (0, 2, 3, 5)), got
     assert "4 of 6 values outside 1..120 (an age) read as missing: -7, 0, 1051" in used["bd"]["note"]
+    # the catalogue carries the bounds: the API refuses bd=1051 rather than scoring what a build reads as missing
+    with connect(tmp_path / "s.duckdb", read_only=True) as con:
+        spec = next(f for f in json.loads(read_meta(con).catalogue_json)["features"] if f["name"] == "bd")
+    assert tuple(spec["valid_range"]) == (1.0, 120.0)
 
 
 def test_valid_range_bounds_any_number_column(tmp_path):
