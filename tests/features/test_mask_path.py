@@ -159,7 +159,7 @@ def test_grid_and_mask_stages_transpile_to_spark_sql():
     settings = Settings()
     types = ["login", "report_build", "it's quoted"]
     grid = Grid(t0=19800, step=7, k_max=51)
-    for stages in (mask_event_stages(settings, types, grid, pack_counts=True),
+    for stages in (mask_event_stages(settings, types, grid, pack_users=True, pack_counts=True),
                    mask_event_stages(settings, types, grid, pack_users=False),
                    grid_event_stages(settings, types, grid)):
         for _, sql in stages:
@@ -199,8 +199,8 @@ def test_running_sums_are_packed_two_per_bigint_when_they_stay_below_two_to_the_
     grid = Grid(t0=19800, step=7, k_max=51)
     types = ["login", "report_build", "x"]
     plain = dict(mask_event_stages(Settings(), types, grid, pack_users=False))
-    users = dict(mask_event_stages(Settings(), types, grid))
-    both = dict(mask_event_stages(Settings(), types, grid, pack_counts=True))
+    users = dict(mask_event_stages(Settings(), types, grid, pack_users=True))
+    both = dict(mask_event_stages(Settings(), types, grid, pack_users=True, pack_counts=True))
     assert plain["grid_run"].count(" OVER w") == 3 + 1 + 5 + 1  # types, active days, users, last login
     assert users["grid_run"].count(" OVER w") == 4 + 3 + 1  # 5 user sums -> 3
     assert both["grid_run"].count(" OVER w") == 2 + 3 + 1  # 4 count sums -> 2
