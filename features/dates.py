@@ -13,7 +13,8 @@ column (``{table: {column: format}}``, which wins). How a column with a format i
 * a value that reads neither way stops ``features`` with the column, the format and the value.
 
 The source-wide ``date_format`` leaves alone a column typed as a date by its source (Parquet, a
-database) and one in Unix epoch numbers (``features.epoch``); a per-column format is always used.
+database) and one in Unix epoch numbers (``features.epoch``); a per-column format leaves alone
+only a column its source types (it has no text to read; a zoned one's text would lose its zone).
 
 Integer dates (``20240305``, as warehouse exports write them): a column the format ``%Y%m%d``
 is declared for reads them; without a format, a column whose values are all 8-digit numbers (the
