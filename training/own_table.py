@@ -173,23 +173,16 @@ def _ids(df: pd.DataFrame, id_col: str) -> pd.Index:
 
 
 def _spec(name: str, categorical: bool, flag: bool = False) -> FeatureSpec:
-    if categorical:
-        return FeatureSpec(name=name, group="profile", type="category", unit="category",
-                           definition=f"column {name!r} of the customer table (category)",
-                           direction=0, valid_range=(None, None), optional=True,
-                           reason_en=f"{name}: {{value}}", reason_zh=f"{name}：{{value}}",
-                           template="table_column", params={"column": name})
-    if flag:
-        return FeatureSpec(name=name, group="event_type", type="float", unit="flag",
-                           definition=f"column {name!r} of the customer table (0/1 flag)",
-                           # no bound: 0/1 in the training rows, a count may still be 2 later
-                           direction=0, valid_range=(None, None), optional=True,
-                           reason_en=f"{name}: yes (1)", reason_zh=f"{name}：是（1）",
-                           template="table_column", params={"column": name})
-    return FeatureSpec(name=name, group="event_type", type="float", unit="value",
-                       definition=f"column {name!r} of the customer table (number)",
-                       direction=0, valid_range=(None, None), optional=True,
-                       reason_en=f"{name}: {{value}}", reason_zh=f"{name}：{{value}}",
+    """A table column's catalogue entry: a category, a 0/1 flag (worded only when 1) or a number; no
+    bounds (a flag is 0/1 in the training rows, a count may still be 2 later)."""
+    group, ftype, unit, kind = (("profile", "category", "category", "category") if categorical else
+                                ("event_type", "float", "flag", "0/1 flag") if flag else
+                                ("event_type", "float", "value", "number"))
+    en, zh = ((f"{name}: yes (1)", f"{name}：是（1）") if flag and not categorical
+              else (f"{name}: {{value}}", f"{name}：{{value}}"))
+    return FeatureSpec(name=name, group=group, type=ftype, unit=unit,
+                       definition=f"column {name!r} of the customer table ({kind})",
+                       direction=0, valid_range=(None, None), optional=True, reason_en=en, reason_zh=zh,
                        template="table_column", params={"column": name})
 
 
