@@ -19,7 +19,7 @@ import duckdb
 
 from core.settings import Settings
 from features.contract import DUCKDB_TYPES, Column, Table
-from features.dates import DateFormat, check_date_formats, check_dates, date_formats
+from features.dates import DateFormat, check_dates, date_formats
 from features.epoch import epoch_cast, epoch_unit
 from features.numbers import number_cast, text_number_mode
 from features.rules import q
@@ -159,13 +159,13 @@ def column_casts(con: duckdb.DuckDBPyConnection, table: Table, cols: dict[str, s
     """(source column -> its DuckDB type, canonical column -> ``source_casts``'s SQL) of ``raw_<table>``;
     ``settings``: the date formats (``date_format``, ``date_formats``).
 
+    The formats themselves are checked once per run (``features.dates.check_date_formats``, by
+    ``validate_tables`` and ``load_clean_subset``).
+
     Raises:
-        ConfigError: a date format that does not read a whole date, or reads an ISO date otherwise.
         DataContractError: a value of a column with a date format (declared, or YYYYMMDD) that does
             not read as one, naming the column, the format and the value.
     """
-    if settings is not None:
-        check_date_formats(con, settings)
     types = {r[0]: r[1] for r in con.execute(f"DESCRIBE raw_{table.name}").fetchall()}
     epoch = epoch_units(con, table, cols, types)
     dates = date_formats(con, table, cols, types, epoch, settings)

@@ -13,6 +13,7 @@ import duckdb
 
 from core.settings import Settings
 from features.contract import TABLES
+from features.dates import check_date_formats
 from features.rules import ACCOUNT_DATED, create_account_first
 from features.sources import open_source
 from features.validate import (
@@ -42,6 +43,7 @@ def load_clean_subset(con: duckdb.DuckDBPyConnection, settings: Settings, accoun
     Raises:
         DataContractError: as ``validate_tables`` (a missing column, a value of the wrong type).
     """
+    check_date_formats(con, settings)
     src = open_source(settings.data)
     con.execute("CREATE OR REPLACE TEMP TABLE wanted AS SELECT DISTINCT unnest(?::VARCHAR[]) AS account_id",
                 [[str(a) for a in account_ids]])

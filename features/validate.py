@@ -42,6 +42,7 @@ from features.contract import (
     check_column_units,
     money_columns,
 )
+from features.dates import check_date_formats
 from features.rules import (
     ACCOUNT_DATED,
     DATA_END_PROBES,
@@ -478,6 +479,7 @@ def validate_tables(con: duckdb.DuckDBPyConnection, loaded: list[str], settings:
     """
     check_column_mapping(settings.column_mapping)
     check_column_units(settings.column_units)
+    check_date_formats(con, settings)
     families: dict[str, dict[str, int]] = {}
     present = {name: create_typed_view(con, name, settings, families) for name in loaded}
     data_end, cut_tables, warnings = _data_end(con, loaded, settings)
