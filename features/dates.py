@@ -46,6 +46,9 @@ YYYYMMDD = "%Y%m%d"
 YEARS = (1900, 2100)
 #: A value read with a declared format must give a year from this on (a 2-digit year is no date).
 MIN_YEAR = 1000
+#: Tables whose own (non-contract) columns become features (``features.profile``): ``date_formats``
+#: may name those columns, by their names in the source.
+OWN_DATE_TABLES = ("accounts", "subscriptions")
 #: Values looked at before every value of a column is read as YYYYMMDD.
 SAMPLE = 1000
 #: Times of day tried after a format without one (a spreadsheet's ``3/5/2024 14:22``).
@@ -147,10 +150,14 @@ def check_date_formats(con: duckdb.DuckDBPyConnection, settings: Settings) -> No
             raise ConfigError(f"date_formats: {table!r} is not a table of the contract ({', '.join(TABLES)})")
         dated = _date_columns(TABLES[table])
         for column, fmt in columns.items():
-            if column not in dated:
+            # a company's own column of accounts or subscriptions goes by its own name (``features.profile``
+            # checks that the source has it); any other name must be a contract date column
+            own = table in OWN_DATE_TABLES and column not in TABLES[table].column_names
+            if column not in dated and not own:
                 raise ConfigError(f"date_formats: {table}.{column} is not a date or timestamp column of the "
                                   f"contract ({table}'s: {', '.join(dated) or 'none'}; a mapped column goes by "
-                                  "its contract name)")
+                                  "its contract name" + ("; a company's own column by its own name" if table in
+                                                         OWN_DATE_TABLES else "") + ")")
             named.append((f"date_formats.{table}.{column}", fmt))
     for key, fmt in named:
         _check_format(con, key, fmt)
@@ -249,9 +256,16 @@ def check_dates(con: duckdb.DuckDBPyConnection, table: Table, cols: dict[str, st
                        f"declare the format (date_formats: {{{table.name}: {{{name}: '{YYYYMMDD}'}}}} in "
                        "churnwatch.yaml) to read a date of any year")
         else:
-            setting = (f"date_formats: {{{table.name}: {{{name}: '{fmt}'}}}}" if name in own
-                       else f"date_format: '{fmt}'")
-            message = (f"{where}: {n:,} value(s) match neither the date format {fmt!r} ({setting} in "
-                       f"churnwatch.yaml, a time of day allowed after it) nor an ISO date, e.g. {example!r}; "
-                       "fix those values or the format")
+            message = unread_dates_message(where, n, fmt, format_setting(table.name, name, fmt, name in own), example)
         raise DataContractError(message, table=table.name, column=name, example=row)
+
+
+def format_setting(table: str, column: str, fmt: str, per_column: bool) -> str:
+    """Where a column's format is set, as ``churnwatch.yaml`` writes it."""
+    return f"date_formats: {{{table}: {{{column}: '{fmt}'}}}}" if per_column else f"date_format: '{fmt}'"
+
+
+def unread_dates_message(where: str, n: int, fmt: str, setting: str, example: str) -> str:
+    """The error of ``n`` values of column ``where`` that do not read with ``fmt`` (set by ``setting``)."""
+    return (f"{where}: {n:,} value(s) match neither the date format {fmt!r} ({setting} in churnwatch.yaml, "
+            f"a time of day allowed after it) nor an ISO date, e.g. {example!r}; fix those values or the format")

@@ -9,7 +9,11 @@ that is not such a number stays unparsed, so the contract check still names it.
 
 A company's own numeric column (``features.profile``) is read as an epoch date only when its
 name says date (``date_name``) and every value is an epoch time of a date in 1973-2099
-(``epoch_values``, ``epoch_number_cast``).
+(``epoch_values``, ``epoch_number_cast``). Dates before 1970 are negative epoch values
+(-315619200 is 1960-01-01, as some tools export a birth date): a column whose name says date and
+that holds a negative value is read as such when every value is a whole number of seconds of a
+date from 1900 to 2099, or of milliseconds when a value has 12 or more digits (a date in seconds
+never has: that would be after the year 5000) (``signed_epoch_values``, ``EPOCH_SIGNED_SECONDS``).
 """
 
 from __future__ import annotations
@@ -27,8 +31,8 @@ _PATTERN = {"ms": _MS, "s": _SECONDS}
 _SCALE = {"ms": 1_000, "s": 1_000_000}
 _TEMPORAL_SOURCES = ("DATE", "TIMESTAMP", "TIME")
 #: Name words of a date or time (``created_at``, ``signup_ts``, ``birth_date``, ``customerSince``) ...
-_DATE_WORDS = frozenset({"date", "dt", "time", "timestamp", "ts", "epoch", "at", "on", "since", "dob", "birthday",
-                         "birthdate", "born", "founded", "created", "joined", "signup", "registered"})
+_DATE_WORDS = frozenset({"date", "dt", "time", "timestamp", "ts", "epoch", "at", "on", "since", "dob", "birth",
+                         "birthday", "birthdate", "born", "founded", "created", "joined", "signup", "registered"})
 #: ... and words of a duration, count or amount, which a date's name does not have (``session_seconds``,
 #: ``time_on_site_ms``, ``days_since_signup``); ``epoch`` in a name wins over them
 _NOT_DATE_WORDS = frozenset({"duration", "elapsed", "seconds", "secs", "sec", "minutes", "mins", "hours", "hrs",
@@ -37,6 +41,11 @@ _NOT_DATE_WORDS = frozenset({"duration", "elapsed", "seconds", "secs", "sec", "m
 #: Epoch values read as dates lie in [1973-03-03, 2100-01-01): 9 or more digits of seconds, below
 #: 2100 (a 10-digit number can reach 2286), so an amount or a phone number does not pass
 EPOCH_DATE_SECONDS = (100_000_000, 4_102_444_800)
+#: Epoch values of a column with dates before 1970 (negative values) lie in [1900-01-01, 2100-01-01)
+EPOCH_SIGNED_SECONDS = (-2_208_988_800, 4_102_444_800)
+#: A value of this size or more (12 digits) is milliseconds: in seconds it would be a date after 5000
+_MS_FROM = 100_000_000_000
+_WHOLE = "-?[0-9]+([.]0*)?"
 
 
 def epoch_unit(con: duckdb.DuckDBPyConnection, relation: str, column: str, source_type: str,
@@ -114,11 +123,32 @@ def epoch_values(con: duckdb.DuckDBPyConnection, relation: str,
     return ("ms", ms, n) if ms > s else ("s", s, n)
 
 
-def epoch_number_cast(text_sql: str, unit: str) -> str:
+def signed_epoch_values(con: duckdb.DuckDBPyConnection, relation: str,
+                        column: str) -> tuple[Literal["s", "ms"] | None, int, int]:
+    """(unit, values of that unit, non-null values) of ``relation.column`` when it holds a negative
+    number (a date before 1970), else (None, 0, non-null values): the unit is milliseconds when a
+    value has 12 or more digits (``_MS_FROM``), else seconds; a value counts when it is a whole
+    number of that unit within ``EPOCH_SIGNED_SECONDS`` (1900-2099); every value is read."""
+    text = f"TRIM(CAST({q(column)} AS VARCHAR))"
+    number = f"TRY_CAST({text} AS DOUBLE)"
+    lo, hi = EPOCH_SIGNED_SECONDS
+    whole = f"regexp_full_match({text}, '{_WHOLE}')"
+    n, negative, big, s, ms = con.execute(f"""
+        SELECT count(*), count_if({number} < 0), count_if(abs({number}) >= {_MS_FROM}),
+               count_if({whole} AND {number} >= {lo} AND {number} < {hi}),
+               count_if({whole} AND {number} >= {lo * 1000} AND {number} < {hi * 1000})
+        FROM {relation} WHERE NULLIF({text}, '') IS NOT NULL""").fetchone()
+    if not negative:
+        return None, 0, n
+    return ("ms", ms, n) if big else ("s", s, n)
+
+
+def epoch_number_cast(text_sql: str, unit: str, signed: bool = False) -> str:
     """SQL: the epoch ``unit`` value ``text_sql`` as a TIMESTAMP (UTC), NULL outside the dates
-    ``epoch_date`` accepts. Read as a number, not matched as text: Spark writes a DOUBLE as
-    ``1.6198272E9``, DuckDB as ``1619827200.0``."""
+    ``epoch_date`` accepts (``signed``: a column with dates before 1970, ``signed_epoch_values``).
+    Read as a number, not matched as text: Spark writes a DOUBLE as ``1.6198272E9``, DuckDB as
+    ``1619827200.0``."""
     seconds = f"(TRY_CAST({text_sql} AS DOUBLE) / {1000.0 if unit == 'ms' else 1.0})"
-    lo, hi = EPOCH_DATE_SECONDS
+    lo, hi = EPOCH_SIGNED_SECONDS if signed else EPOCH_DATE_SECONDS
     return (f"CASE WHEN {seconds} >= {lo} AND {seconds} < {hi} "
             f"THEN CAST(make_timestamp(CAST({seconds} * 1000000 AS BIGINT)) AS TIMESTAMP) END")

@@ -39,11 +39,11 @@ from typing import Literal
 
 import duckdb
 
-from core.errors import ConfigError
+from core.errors import ConfigError, DataContractError
 from core.settings import ProfileColumn, Settings
 from features.contract import DATED_START, DATED_SUBSCRIPTIONS, TABLES
-from features.dates import YEARS, YYYYMMDD
-from features.epoch import any_moment, date_name, epoch_number_cast, epoch_values
+from features.dates import YEARS, YYYYMMDD, DateFormat, first_format, format_setting, unread_dates_message
+from features.epoch import any_moment, date_name, epoch_number_cast, epoch_values, signed_epoch_values
 from features.numbers import number_cast, text_number_mode
 from features.spec import FeatureSpec, slug
 from features.timeline import dn
@@ -126,6 +126,12 @@ class ExtraColumn:
     ymd: bool = False
     #: (low, high), inclusive, None = no bound: a number outside reads as missing (an age of 0 or 1051)
     valid: tuple[float | None, float | None] | None = None
+    #: a date in epoch time with dates before 1970 as negative values (``features.epoch.signed_epoch_values``)
+    signed_epoch: bool = False
+    #: a date read with the format ``churnwatch.yaml`` declares (``date_formats``, or the source's
+    #: ``date_format``; ``features.dates``), ``date_first`` the variant of it tried first
+    date_format: str = ""
+    date_first: str | None = None
 
 
 @dataclass(frozen=True)
@@ -186,23 +192,33 @@ def _text_stats(con: duckdb.DuckDBPyConnection, table: str, column: str) -> dict
     return dict(zip(("n", "distinct", "number", "boolean", "date", "chars", "spaces"), row))
 
 
-def epoch_date(con: duckdb.DuckDBPyConnection, table: str, column: str) -> tuple[Literal["s", "ms"] | None, str]:
-    """(unit, note) for a numeric column: a unit when the column is a date in Unix epoch time, judged
-    conservatively on its name (``date_name``) AND its values (every one of them epoch seconds, or
-    every one milliseconds, of a date in 1973-2099); the note says what was decided and why, or is
-    empty for a plain number (neither the name nor the values look like a date)."""
+def epoch_date(con: duckdb.DuckDBPyConnection, table: str,
+               column: str) -> tuple[Literal["s", "ms"] | None, bool, str]:
+    """(unit, signed, note) for a numeric column: a unit when the column is a date in Unix epoch time,
+    judged conservatively on its name (``date_name``) AND its values (every one of them epoch seconds,
+    or every one milliseconds, of a date in 1973-2099; ``signed``: with a negative value, a date before
+    1970, every one of a date in 1900-2099, ``features.epoch.signed_epoch_values``); the note says what
+    was decided and why, or is empty for a plain number (neither the name nor the values look like a date)."""
     unit, hits, n = epoch_values(con, f"raw_{table}", column)
     named = date_name(column)
     words = {"s": "epoch seconds", "ms": "epoch milliseconds"}
     if named and unit is not None and hits == n:
-        return unit, f"from {words[unit]}: its name and every value say date"
+        return unit, False, f"from {words[unit]}: its name and every value say date"
+    if named:
+        signed, signed_hits, n = signed_epoch_values(con, f"raw_{table}", column)
+        if signed is not None and signed_hits == n:
+            return signed, True, (f"from {words[signed]}, negative before 1970: its name and every value say "
+                                  "date (1900-2099)")
+        if signed is not None:
+            return None, False, (f"kept a number: its name says date but only {signed_hits:,} of {n:,} values are "
+                                 f"{words[signed]} of a date in 1900-2099 (negative before 1970)")
     if unit is not None and hits == n:
-        return None, (f"kept a number: its values look like {words[unit]} but its name does not say date "
-                      f"(profile.columns.{_key(table, column)}.kind: date reads it as one)")
+        return None, False, (f"kept a number: its values look like {words[unit]} but its name does not say date "
+                             f"(profile.columns.{_key(table, column)}.kind: date reads it as one)")
     if named and unit is not None:
-        return None, (f"kept a number: its name says date but only {hits:,} of {n:,} values are "
-                      f"{words[unit]} of a date in 1973-2099")
-    return None, ""
+        return None, False, (f"kept a number: its name says date but only {hits:,} of {n:,} values are "
+                             f"{words[unit]} of a date in 1973-2099")
+    return None, False, ""
 
 
 def _ymd_values(con: duckdb.DuckDBPyConnection, table: str, column: str) -> tuple[int, int]:
@@ -230,6 +246,48 @@ def ymd_date(con: duckdb.DuckDBPyConnection, table: str, column: str) -> tuple[b
     if named and hits:
         return False, f"kept a number: its name says date but only {hits:,} of {n:,} values are YYYYMMDD dates"
     return False, ""
+
+
+def declared_format(settings: Settings, table: str, column: str) -> str | None:
+    """The format ``date_formats`` declares for an own column (``{table: {column: format}}``)."""
+    return settings.date_formats.get(table, {}).get(column)
+
+
+def own_date_format(con: duckdb.DuckDBPyConnection, settings: Settings, table: str, column: str,
+                    source_type: str, kind: Kind | None, reason: str) -> tuple[str, str | None, str] | None:
+    """(format, the variant tried first, note) when an own column's dates are read with a format of
+    ``churnwatch.yaml`` (the reading of ``features.dates``, as the contract's columns): its
+    ``date_formats`` entry, whatever its values; else the source's ``date_format`` for a text column
+    (not numbers, booleans or ISO dates) with a value in the format, when every value reads with it
+    (or as ISO). None otherwise, and for a column its source types as a date or time.
+
+    Raises:
+        DataContractError: a value of a column with a ``date_formats`` entry, or of a text column whose
+            name says date (``date_name``) and with a value in ``date_format``, that reads neither with
+            the format nor as ISO: naming the column, the format, where it is set and the value.
+    """
+    if source_type.upper().startswith(("DATE", "TIMESTAMP", "TIME")) or reason == "all null":
+        return None
+    per_column = declared_format(settings, table, column)
+    fmt = per_column or settings.date_format
+    if fmt is None or (per_column is None and (source_type.upper() != "VARCHAR"
+                                               or kind in ("number", "boolean", "date"))):
+        return None
+    first = first_format(con, f"raw_{table}", column, fmt)
+    if per_column is None and first is None:
+        return None  # no value in the format: not a date by it
+    v = f"NULLIF(TRIM(CAST({q(column)} AS VARCHAR)), '')"
+    bad = f"{v} IS NOT NULL AND {DateFormat(fmt, first).read(v, 'TIMESTAMP')} IS NULL"
+    n_bad, n = con.execute(f"SELECT count_if({bad}), count({v}) FROM raw_{table}").fetchone()
+    setting = format_setting(table, column, fmt, per_column is not None)
+    if n_bad and (per_column is not None or date_name(column)):
+        cur = con.execute(f"SELECT * FROM raw_{table} WHERE {bad} LIMIT 1")
+        row = dict(zip([d[0] for d in cur.description], cur.fetchone()))
+        raise DataContractError(unread_dates_message(f"{table}.{column}", n_bad, fmt, setting, str(row[column])),
+                                table=table, column=column, example=row)
+    if n_bad:
+        return None
+    return fmt, first, f"read with {setting}"
 
 
 def age_name(column: str) -> bool:
@@ -356,13 +414,27 @@ def _unused_reason(table: str, column: str, canonical: str | None, excluded: boo
 
 
 def _check_config_keys(con: duckdb.DuckDBPyConnection, loaded: list[str], settings: Settings) -> None:
-    """Every ``profile.exclude`` / ``profile.columns`` key names a column of a loaded table."""
+    """Every ``profile.exclude`` / ``profile.columns`` key names a column of a loaded table, and every
+    ``date_formats`` entry of ``accounts`` / ``subscriptions`` a contract column or one of the source's
+    own columns not mapped to the contract."""
     known: set[str] = set()
     for table in PROFILE_TABLES:
         if table in loaded:
             cols = [r[0] for r in con.execute(f"DESCRIBE raw_{table}").fetchall()]
             known |= {_key(table, c) for c in cols} | {f"{table}.{c}" for c in cols}
     tables = [t for t in PROFILE_TABLES if t in loaded]
+    for table in tables:
+        mapping = settings.column_mapping.get(table, {})
+        for column in settings.date_formats.get(table, {}):
+            if column in TABLES[table].column_names:
+                continue  # a contract column (features.dates)
+            if f"{table}.{column}" not in known:
+                raise ConfigError(f"date_formats.{table}.{column}: not a column of {table} (a contract column "
+                                  "goes by its contract name, a company's own column by its name in the source)")
+            if mapping.get(column) in TABLES[table].column_names:
+                raise ConfigError(f"date_formats.{table}.{column}: the column is mapped to the contract column "
+                                  f"{mapping[column]!r}, so its format goes by that name: date_formats: "
+                                  f"{{{table}: {{{mapping[column]}: '{settings.date_formats[table][column]}'}}}}")
     for where, keys in (("exclude", settings.profile.exclude), ("columns", list(settings.profile.columns))):
         for key in keys:
             table = key.split(".", 1)[0] if "." in key else "accounts"
@@ -427,11 +499,18 @@ def discover_profile(con: duckdb.DuckDBPyConnection, loaded: list[str], settings
             excluded, cfg = _config_for(settings, table, column)
             reason = _unused_reason(table, column, canonical, excluded, cfg)
             kind: Kind | None = None
-            unit, note, stored, decimal, ymd = None, "", None, "", False
+            unit, note, stored, decimal, ymd, signed, dated = None, "", None, "", False, False, None
+            per_column = reason is None and declared_format(settings, table, column) is not None
+            if per_column and cfg is not None and cfg.kind not in (None, "date"):
+                raise ConfigError(f"date_formats.{table}.{column} declares a date format but "
+                                  f"profile.columns.{_key(table, column)}.kind is {cfg.kind}: keep one of them")
             if reason is None:
                 kind, reason = infer_kind(con, table, column, source_type, settings.profile.max_categories)
-                if kind == "number":
-                    unit, note = epoch_date(con, table, column)
+                dated = own_date_format(con, settings, table, column, source_type, kind, reason)
+                if dated is not None:
+                    kind, reason, note = "date", "", dated[2]
+                elif kind == "number":
+                    unit, signed, note = epoch_date(con, table, column)
                     if unit is None:
                         ymd, ymd_note = ymd_date(con, table, column)
                         note = ymd_note or note
@@ -447,6 +526,8 @@ def discover_profile(con: duckdb.DuckDBPyConnection, loaded: list[str], settings
                         ymd = kind == "date" and bool(n) and hits == n
                     if kept is not None:  # the kind is the config's; the stored plan still names the column
                         stored = next((c for c in kept.used if (c.table, c.column) == (table, column)), None)
+                elif per_column and kept is not None:  # a declared format is the config's word, as a kind
+                    stored = next((c for c in kept.used if (c.table, c.column) == (table, column)), None)
                 elif kept is not None:
                     stored, kind, unit, note, reason = _keep(kept, table, column, kind, unit, note, reason)
             if kind is not None and stored is None and kept is not None and not add_new:
@@ -462,8 +543,11 @@ def discover_profile(con: duckdb.DuckDBPyConnection, loaded: list[str], settings
                 name = _feature_name(table, column, cfg, names, keywords)
             names.add(name)
             ymd = kind == "date" and (ymd or (stored is not None and stored.ymd))
+            signed = kind == "date" and unit is not None and (signed or (stored is not None and stored.signed_epoch))
+            fmt, first = (dated[0], dated[1]) if dated is not None and kind == "date" else ("", None)
             col = ExtraColumn(table, column, kind, name, f"x{len(plan.used)}", unit, note,
-                              decimal if kind == "number" else "", ymd)
+                              decimal if kind == "number" else "", ymd, signed_epoch=signed, date_format=fmt,
+                              date_first=first)
             if kind != "number":
                 valid = None
             elif stored is not None and stored.kind == "number" and not (cfg is not None and cfg.valid_range):
@@ -541,8 +625,10 @@ def _typed(col: ExtraColumn, settings: Settings | None = None, bounded: bool = T
         return number
     if col.valid is not None:
         number = f"CASE WHEN {_in_bounds(number, col.valid)} THEN {number} END"
-    # a date in epoch time by its unit, or YYYYMMDD; else ISO, or epoch time per value (a configured ``kind: date``)
-    moment = (epoch_number_cast(v, col.epoch) if col.epoch else _ymd_cast(v)
+    # a date in a declared format (or ISO: ``features.dates``), in epoch time by its unit, or YYYYMMDD;
+    # else ISO, or epoch time per value (a configured ``kind: date``)
+    moment = (DateFormat(col.date_format, col.date_first).read(v, "TIMESTAMP") if col.date_format
+              else epoch_number_cast(v, col.epoch, col.signed_epoch) if col.epoch else _ymd_cast(v)
               if col.ymd else any_moment(v))
     date = f"CASE WHEN CAST({moment} AS DATE) >= DATE '{FIRST_DATE}' THEN {dn(moment)} END"
     return {"number": number,

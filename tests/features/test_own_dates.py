@@ -1,0 +1,169 @@
+"""A company's own date columns read as the contract's are (issue 12 leftovers): with the format
+``churnwatch.yaml`` declares (``date_format``, ``date_formats``), and in epoch seconds or
+milliseconds before 1970 (negative values) when the name says date."""
+
+from __future__ import annotations
+
+import duckdb
+import pandas as pd
+import pytest
+
+from core.errors import ConfigError, DataContractError
+from core.settings import ProfileColumn, ProfileSettings
+from core.store import read_snapshots
+from features.pipeline import build_snapshots
+from features.subset import load_clean_subset
+from tests.features.test_profile_columns import AS_OF, _epoch, accounts, at, events, subscriptions
+from tests.tiny import D, settings, write_tables
+
+#: Birth dates of a1..a4, days above 12 so that day-first and month-first differ
+BIRTHS = [D(1987, 2, 15), D(1960, 1, 1), None, D(2001, 11, 23)]
+#: each term's own "signed" date (subscriptions), a1's two terms first
+SIGNED = [D(2022, 12, 20), D(2024, 2, 25), D(2022, 12, 14), D(2022, 12, 14), D(2022, 12, 14)]
+
+
+def _own(tmp_path, acc, sub=None, fmt="csv", **kw):
+    data = write_tables(tmp_path / "data", {"accounts": acc, "subscriptions": subscriptions() if sub is None else sub,
+                                           "events": events()}, fmt=fmt)
+    result = build_snapshots(data, settings(data_end=D(2024, 12, 31), **kw), tmp_path / "s.duckdb", as_of=AS_OF)
+    return result, read_snapshots(tmp_path / "s.duckdb").set_index(["account_id", "as_of"])
+
+
+def _written(days, fmt: str) -> list[str | None]:
+    return [d.strftime(fmt) if d else None for d in days]
+
+
+def _ages(df, column: str) -> list:
+    return [None if pd.isna(v) else int(v) for v in (at(df, a, AS_OF[1])[column] for a in ("a1", "a2", "a3", "a4"))]
+
+
+EXPECTED_AGES = [None if d is None else (AS_OF[1] - d).days for d in BIRTHS]
+
+
+@pytest.mark.parametrize("fmt", ["csv", "parquet"])
+def test_the_source_date_format_reads_an_own_date_column(tmp_path, fmt):
+    """``date_format`` reads the company's own text dates as it reads the contract's: before, the
+    day-first birth dates were a category (or too many values to be one)."""
+    acc = accounts()
+    acc["date_of_birth"] = _written(BIRTHS, "%d/%m/%Y")
+    acc["first_order"] = _written([D(2023, 5, 14), D(2023, 7, 30), D(2024, 3, 15), D(2022, 1, 13)], "%d/%m/%Y")
+    acc["tier_code"] = ["13/12", "14/12", "13/12", "13/12"]  # text with no whole date: left a category
+    result, df = _own(tmp_path, acc, fmt=fmt, date_format="%d/%m/%Y")
+    used = {c.column: c for c in result.profile.used}
+    assert used["date_of_birth"].kind == used["first_order"].kind == "date"
+    assert used["tier_code"].kind == "category" and used["plan_family"].kind == "category"
+    assert _ages(df, "date_of_birth") == EXPECTED_AGES
+    assert at(df, "a1", AS_OF[0])["first_order"] == (AS_OF[0] - D(2023, 5, 14)).days
+    assert pd.isna(at(df, "a3", AS_OF[0])["first_order"])  # 2024-03-15: not yet
+    assert at(df, "a3", AS_OF[1])["first_order"] == (AS_OF[1] - D(2024, 3, 15)).days
+    assert used["date_of_birth"].note == "read with date_format: '%d/%m/%Y'"
+    assert result.catalogue["date_of_birth"].unit == "days"
+
+
+def test_a_per_column_format_reads_own_columns_of_accounts_and_subscriptions(tmp_path):
+    acc = accounts()
+    acc["date_of_birth"] = _written(BIRTHS, "%m/%d/%Y")  # month first, beside a day-first source
+    acc["joined"] = _written([D(2020, 1, 13), D(2021, 2, 14), D(2022, 3, 15), D(2023, 4, 16)], "%d/%m/%Y")
+    sub = subscriptions()
+    sub["signed"] = [int(d.strftime("%Y%m%d")) for d in SIGNED]  # an integer column, declared %Y%m%d
+    kw = {"date_format": "%d/%m/%Y",
+          "date_formats": {"accounts": {"date_of_birth": "%m/%d/%Y"}, "subscriptions": {"signed": "%Y%m%d"}}}
+    result, df = _own(tmp_path, acc, sub, **kw)
+    used = {c.column: c for c in result.profile.used}
+    assert _ages(df, "date_of_birth") == EXPECTED_AGES
+    assert used["date_of_birth"].note == "read with date_formats: {accounts: {date_of_birth: '%m/%d/%Y'}}"
+    assert at(df, "a2", AS_OF[1])["joined"] == (AS_OF[1] - D(2021, 2, 14)).days
+    assert used["signed"].kind == "date"
+    assert at(df, "a1", AS_OF[0])["signed"] == (AS_OF[0] - D(2022, 12, 20)).days  # the term started 2023-01
+    assert at(df, "a1", AS_OF[1])["signed"] == (AS_OF[1] - D(2024, 2, 25)).days  # the term started 2024-03
+
+
+def test_iso_values_beside_the_format_are_read_as_iso(tmp_path):
+    acc = accounts()
+    acc["date_of_birth"] = ["15/02/1987", "1960-01-01", None, "23/11/2001"]
+    _result, df = _own(tmp_path, acc, date_format="%d/%m/%Y")
+    assert _ages(df, "date_of_birth") == EXPECTED_AGES
+
+
+@pytest.mark.parametrize(("kw", "setting"), [
+    ({"date_formats": {"accounts": {"date_of_birth": "%d/%m/%Y"}}},
+     "date_formats: {accounts: {date_of_birth: '%d/%m/%Y'}}"),
+    ({"date_format": "%d/%m/%Y"}, "date_format: '%d/%m/%Y'"),  # a name that says date: its values must read
+])
+def test_a_value_that_does_not_read_stops_features_naming_column_format_setting_and_value(tmp_path, kw, setting):
+    acc = accounts()
+    acc["date_of_birth"] = ["15/02/1987", "1960-13-01", None, "23/11/2001"]
+    with pytest.raises(DataContractError) as exc:
+        _own(tmp_path, acc, **kw)
+    msg = str(exc.value)
+    assert msg.startswith(f"accounts.date_of_birth: 1 value(s) match neither the date format '%d/%m/%Y' ({setting} "
+                          "in churnwatch.yaml, a time of day allowed after it) nor an ISO date, e.g. '1960-13-01'")
+    assert exc.value.table == "accounts" and exc.value.column == "date_of_birth"
+    assert exc.value.example["account_id"] == "a2"
+
+
+def test_an_own_text_column_not_named_as_a_date_is_a_date_only_when_every_value_reads(tmp_path):
+    acc = accounts()
+    acc["last_visit"] = ["15/02/2023", "16/02/2023", "not yet", "15/02/2023"]
+    result, _df = _own(tmp_path, acc, date_format="%d/%m/%Y")
+    assert {c.column: c.kind for c in result.profile.used}["last_visit"] == "category"
+
+
+@pytest.mark.parametrize(("formats", "match"), [
+    ({"accounts": {"birthday": "%d/%m/%Y"}}, "date_formats.accounts.birthday: not a column of accounts"),
+    ({"accounts": {"Born": "%d/%m/%Y"}}, "date_formats.accounts.Born: the column is mapped to the contract "
+                                         "column 'signed_at', so its format goes by that name"),
+    ({"accounts": {"industry": "%d/%m/%Y"}}, "date_formats: accounts.industry is not a date or timestamp column"),
+])
+def test_a_date_formats_entry_naming_no_own_date_column_is_a_config_error(tmp_path, formats, match):
+    acc = accounts().rename(columns={"signed_at": "Born"})
+    with pytest.raises(ConfigError, match=match):
+        _own(tmp_path, acc, date_formats=formats, column_mapping={"accounts": {"Born": "signed_at"}})
+
+
+def test_a_declared_format_and_another_configured_kind_is_a_config_error(tmp_path):
+    acc = accounts()
+    acc["date_of_birth"] = _written(BIRTHS, "%d/%m/%Y")
+    with pytest.raises(ConfigError, match="declares a date format but profile.columns.date_of_birth.kind is category"):
+        _own(tmp_path, acc, date_formats={"accounts": {"date_of_birth": "%d/%m/%Y"}},
+             profile=ProfileSettings(columns={"date_of_birth": ProfileColumn(kind="category")}))
+
+
+def test_the_few_accounts_explain_reads_accept_an_own_columns_format(tmp_path):
+    """``explain`` and ``report`` check the formats over a few accounts (``features/subset.py``): an
+    own column's entry was refused there as "not a date or timestamp column of the contract"."""
+    acc = accounts()
+    acc["date_of_birth"] = _written(BIRTHS, "%d/%m/%Y")
+    acc["signed_at"] = ["13/01/2023", "14/01/2023", "15/01/2023", "16/01/2023"]
+    data = write_tables(tmp_path / "data", {"accounts": acc, "subscriptions": subscriptions(), "events": events()},
+                        fmt="csv")
+    con = duckdb.connect()
+    load_clean_subset(con, settings(data=str(data), date_formats={"accounts": {"date_of_birth": "%d/%m/%Y",
+                                                                               "signed_at": "%d/%m/%Y"}}),
+                      ["a2"], {"accounts": (None, None)})
+    assert con.execute("SELECT account_id, CAST(signed_at AS DATE) FROM clean_accounts").fetchall() == \
+        [("a2", D(2023, 1, 14))]
+
+
+@pytest.mark.parametrize("unit", ["s", "ms"])
+def test_a_birth_date_in_negative_epoch_time_is_a_date(tmp_path, unit):
+    """Before 1970 an epoch time is negative (-315619200 s is 1960-01-01): a column whose name says
+    date reads such values from 1900 on; before, the whole column stayed a number."""
+    acc = accounts()
+    acc["birth_ts"] = [_epoch(d, unit) if d else None for d in BIRTHS]
+    acc["born_1969"] = [_epoch(D(1969, 12, 25), unit), _epoch(D(1970, 1, 2), unit), _epoch(D(1972, 6, 1), unit),
+                        _epoch(D(1950, 3, 31), unit)]  # around 1970 too (few digits)
+    acc["balance_delta"] = [-315619200, 1_000_000_000, -5, 7]  # negative numbers, but not a date's name
+    acc["created_on"] = [_epoch(D(1960, 1, 1)), _epoch(D(1850, 1, 1)), _epoch(D(2000, 1, 1)), None]  # 1850: no
+    result, df = _own(tmp_path, acc)
+    used = {c.column: c for c in result.profile.used}
+    assert (used["birth_ts"].kind, used["birth_ts"].epoch, used["birth_ts"].signed_epoch) == ("date", unit, True)
+    assert _ages(df, "birth_ts") == EXPECTED_AGES
+    assert _ages(df, "born_1969") == [(AS_OF[1] - d).days for d in (D(1969, 12, 25), D(1970, 1, 2), D(1972, 6, 1),
+                                                                      D(1950, 3, 31))]
+    words = "epoch seconds" if unit == "s" else "epoch milliseconds"
+    assert used["birth_ts"].note == f"from {words}, negative before 1970: its name and every value say date (1900-2099)"
+    assert (used["balance_delta"].kind, used["balance_delta"].note) == ("number", "")
+    assert used["created_on"].kind == "number"
+    assert used["created_on"].note == ("kept a number: its name says date but only 2 of 3 values are epoch seconds "
+                                       "of a date in 1900-2099 (negative before 1970)")
