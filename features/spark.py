@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING, Any
 
 import sqlglot
 from sqlglot import exp
+from sqlglot.dialects.dialect import Dialect
 
 from core.errors import ChurnwatchError
 
@@ -148,13 +149,28 @@ def spark_error(exc: BaseException, doing: str) -> SparkError:
     return SparkError(f"{doing} failed in Spark: {text} (Spark's log: {spark_log_file()})")
 
 
+def _try_to_timestamp(value: exp.Expression, formats: exp.Expression) -> exp.Expression:
+    """Spark's ``try_to_timestamp`` for DuckDB's ``try_strptime(value, format or [formats])`` (the
+    first format that reads), the ``strptime`` codes turned into Spark's pattern by sqlglot."""
+    spark = Dialect.get_or_raise("spark").generator()
+    reads = [exp.Anonymous(this="try_to_timestamp", expressions=[
+        value.copy(), sqlglot.parse_one(spark.format_time(exp.StrToTime(this=value, format=f)), read="spark")])
+        for f in (formats.expressions if isinstance(formats, exp.Array) else [formats])]
+    return reads[0] if len(reads) == 1 else exp.Coalesce(this=reads[0], expressions=reads[1:])
+
+
 def to_spark_sql(duckdb_sql: str) -> str:
-    """DuckDB SQL -> Spark SQL (sqlglot), with ``hash`` -> ``xxhash64`` (64-bit keys)."""
+    """DuckDB SQL -> Spark SQL (sqlglot), with ``hash`` -> ``xxhash64`` (64-bit keys) and
+    ``try_strptime`` -> ``try_to_timestamp`` (a company's own dates in a declared format,
+    ``features.profile``: every value was read by DuckDB first, so a value Spark would read
+    otherwise stops the build before Spark sees it)."""
     tree = sqlglot.parse_one(duckdb_sql, read="duckdb")
 
     def swap(node: exp.Expression) -> exp.Expression:
         if isinstance(node, exp.Anonymous) and node.name.lower() == "hash":
             return exp.Anonymous(this="xxhash64", expressions=node.expressions)
+        if isinstance(node, exp.Anonymous) and node.name.lower() == "try_strptime":
+            return _try_to_timestamp(*node.expressions)
         if isinstance(node, exp.Literal) and node.is_number and "." in node.this:
             # Spark keeps 6.0 a DECIMAL and rounds x / 6.0 to 6 digits; DuckDB divides as DOUBLE
             return exp.cast(node.copy(), "DOUBLE")

@@ -167,3 +167,15 @@ def test_a_birth_date_in_negative_epoch_time_is_a_date(tmp_path, unit):
     assert used["created_on"].kind == "number"
     assert used["created_on"].note == ("kept a number: its name says date but only 2 of 3 values are epoch seconds "
                                        "of a date in 1900-2099 (negative before 1970)")
+
+
+def test_a_declared_format_is_written_for_spark_as_try_to_timestamp():
+    """Spark has no ``strptime``: the reading is handed over as ``try_to_timestamp`` with sqlglot's
+    pattern for each format tried (``tests/spark`` builds both ways and compares)."""
+    from features.dates import DateFormat
+    from features.spark import to_spark_sql
+
+    sql = to_spark_sql("SELECT " + DateFormat("%d/%m/%Y", "%d/%m/%Y").read('"dob"', "TIMESTAMP") + " AS d FROM t")
+    assert "STRPTIME" not in sql.upper()
+    assert "TRY_TO_TIMESTAMP(TRIM(CAST(`dob` AS STRING)), 'd/M/yyyy')" in sql
+    assert "TRY_TO_TIMESTAMP(TRIM(CAST(`dob` AS STRING)), 'd/M/yyyy h:m a')" in sql

@@ -24,3 +24,32 @@ def test_spark_reads_date_formats_as_duckdb_does(spark, tmp_path):
     duck, on_spark = (read_snapshots(tmp_path / f"{x}.duckdb") for x in ("duck", "spark"))
     assert len(duck) == 6 and duck["tenure_days"].tolist() == [85, 52, 33, 99, 66, 47]
     pd.testing.assert_frame_equal(duck, on_spark, check_dtype=False)
+
+
+def test_own_date_columns_in_a_declared_format_and_before_1970_build_the_same_on_spark(spark, tmp_path):
+    """A company's own dates read with a format (DuckDB's ``try_strptime``, written for Spark as
+    ``try_to_timestamp``: Spark has no ``strptime``) and in negative epoch seconds: the same snapshots
+    on both engines, and the right days."""
+    from tests.features.test_own_dates import BIRTHS, EXPECTED_AGES, SIGNED, _written
+    from tests.features.test_profile_columns import AS_OF, _epoch, accounts, events, subscriptions
+
+    acc = accounts()
+    acc["date_of_birth"] = _written(BIRTHS, "%d/%m/%Y")
+    acc["first_visit"] = ["3/5/2023 2:22 PM", "13/5/2023 14:22", "2023-05-03", "1/12/2022 09:05:07"]
+    acc["birth_ts"] = [_epoch(d) if d else None for d in BIRTHS]
+    sub = subscriptions()
+    sub["signed"] = [int(d.strftime("%Y%m%d")) for d in SIGNED]
+    folder = write_tables(tmp_path / "data", {"accounts": acc, "subscriptions": sub, "events": events()}, fmt="csv")
+    kw = {"date_format": "%d/%m/%Y", "date_formats": {"subscriptions": {"signed": "%Y%m%d"}}}
+    s = settings(data_end=D(2024, 12, 31), **kw)
+    build_snapshots(folder, s, tmp_path / "duck.duckdb", as_of=AS_OF)
+    build_snapshots(folder, s, tmp_path / "spark.duckdb", as_of=AS_OF, engine="spark", master="local[2]")
+    duck, on_spark = (read_snapshots(tmp_path / f"{x}.duckdb").sort_values(["account_id", "as_of"])
+                      .reset_index(drop=True) for x in ("duck", "spark"))
+    last = duck[duck["as_of"] == pd.Timestamp(AS_OF[1])]
+    ages = [None if pd.isna(v) else int(v) for v in last["date_of_birth"]]
+    assert ages == EXPECTED_AGES == [None if pd.isna(v) else int(v) for v in last["birth_ts"]]
+    assert last["first_visit"].tolist() == [(AS_OF[1] - d).days for d in (D(2023, 5, 3), D(2023, 5, 13),
+                                                                           D(2023, 5, 3), D(2022, 12, 1))]
+    assert last["signed"].tolist()[0] == (AS_OF[1] - D(2024, 2, 25)).days
+    pd.testing.assert_frame_equal(duck, on_spark, check_dtype=False)
