@@ -29,8 +29,11 @@ from core.vocabulary import LANGS, TIER_KEYS, TIERS, tier_label
 from features.pipeline import open_connection
 from features.subset import load_clean_subset
 from features.timeline import build_spine, build_terms
+from training.reason_text import category_words
 
 PROFILE_COLUMNS = ("mrr", "csm", "segment", "industry", "region")
+#: The profile's categories, worded in the header as reasons word a category (``header_profile``)
+HEADER_CATEGORIES = ("segment", "industry", "region")
 
 #: Playbook owners and deadlines of the default config, for people reading Chinese.
 OWNER_ZH = {
@@ -138,8 +141,22 @@ class AccountView:
         return None if self.mrr is None else self.mrr * self.churn_probability
 
     @property
+    def header(self) -> dict:
+        """``profile`` as the header shows it (``header_profile``)."""
+        return header_profile(self.profile)
+
+    @property
     def health_change(self) -> int | None:
         return None if self.previous is None else int(self.health_score) - int(self.previous["health_score"])
+
+
+def header_profile(profile: dict) -> dict:
+    """The profile as an account's header shows it, in either language: a category of
+    ``HEADER_CATEGORIES`` as reasons word it (an export's code ``COMPUTER_SOFTWARE`` is "computer
+    software", ``training.reason_text.category_words``; ``EMEA`` stays), the CSM's name and MRR as
+    stored. ``AccountView.profile`` keeps the stored values."""
+    return {k: category_words(v) if k in HEADER_CATEGORIES and v not in (None, "") else v
+            for k, v in profile.items()}
 
 
 def _clean(value: object) -> object:

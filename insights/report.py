@@ -58,6 +58,7 @@ from insights.explain import (
     scored_from_table,
     scoring_dates,
 )
+from training.reason_text import category_words
 from training.reasons import contributions
 
 log = logging.getLogger(__name__)
@@ -336,6 +337,7 @@ def _environment() -> jinja2.Environment:
     env.filters["money"] = _fmt_money
     env.filters["pct"] = lambda v, d=1: "–" if v is None or v != v else f"{v:.{d}%}"
     env.filters["num"] = lambda v: "–" if v is None or v != v else f"{v:,.0f}"
+    env.filters["words"] = category_words  # a category as the reasons word it (COMPUTER_SOFTWARE)
     return env
 
 

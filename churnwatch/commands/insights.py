@@ -62,7 +62,8 @@ def explain(account_id: str, store: Path | None = None, home: Path | None = None
     change = "" if view.health_change is None else (
         f" ({view.health_change:+d} {L['since']} {view.previous['as_of']})")
     # every value from the data or the config is escaped: "[Team A]" is a name, not Rich markup
-    p = {k: escape(str(v)) if v not in (None, "") else "-" for k, v in view.profile.items()}
+    # categories worded as the reasons word them (COMPUTER_SOFTWARE: "computer software"): view.header
+    p = {k: escape(str(v)) if v not in (None, "") else "-" for k, v in view.header.items()}
     # a flat table has no MRR column: say so instead of "MRR -" (which reads as an unknown amount)
     money = (L["no_mrr"] if view.from_table and view.mrr is None else
              f"{L['mrr']} {_money(view.mrr)}  {L['loss']} [bold]{_money(view.expected_mrr_loss)}[/]")
