@@ -10,6 +10,10 @@ become features without code, read by what their values are:
   false date is worse than a missed one), and a number written YYYYMMDD (20150428, as logging
   and warehouse exports write dates) on the same terms (``ymd_date``); the decision is its ``note``;
   a date before 1900-01-02 is a placeholder (1900-01-01, 0001-01-01) and reads as missing;
+  negative epoch values (dates before 1970, a birth date) when the name says date and every value
+  is a date of 1900-2099 (``features.epoch.signed_epoch_values``); text in the format
+  ``churnwatch.yaml`` declares (``date_formats`` for the column, or the source's ``date_format``:
+  ``own_date_format``), read as the contract's columns are (``features.dates``);
 * a person's age (``age_name``: ``age``, ``bd``, ``customer_age``; not ``account_age`` or
   ``Age (days)``), when most of its non-zero values lie in 1-120, reads as missing outside 1-120
   (0 for "unknown", -7, 1051 are not ages); ``profile.columns.<column>.valid_range`` sets such bounds
@@ -258,8 +262,9 @@ def own_date_format(con: duckdb.DuckDBPyConnection, settings: Settings, table: s
     """(format, the variant tried first, note) when an own column's dates are read with a format of
     ``churnwatch.yaml`` (the reading of ``features.dates``, as the contract's columns): its
     ``date_formats`` entry, whatever its values; else the source's ``date_format`` for a text column
-    (not numbers, booleans or ISO dates) with a value in the format, when every value reads with it
-    (or as ISO). None otherwise, and for a column its source types as a date or time.
+    (not numbers or booleans) with a value in the format, when every value reads with it (or as ISO;
+    DuckDB's plain cast would read ``05/03/24`` as the year 5). None otherwise (an ISO column keeps the
+    plain reading), and for a column its source types as a date or time.
 
     Raises:
         DataContractError: a value of a column with a ``date_formats`` entry, or of a text column whose
@@ -271,7 +276,7 @@ def own_date_format(con: duckdb.DuckDBPyConnection, settings: Settings, table: s
     per_column = declared_format(settings, table, column)
     fmt = per_column or settings.date_format
     if fmt is None or (per_column is None and (source_type.upper() != "VARCHAR"
-                                               or kind in ("number", "boolean", "date"))):
+                                               or kind in ("number", "boolean"))):
         return None
     first = first_format(con, f"raw_{table}", column, fmt)
     if per_column is None and first is None:
@@ -545,6 +550,11 @@ def discover_profile(con: duckdb.DuckDBPyConnection, loaded: list[str], settings
             ymd = kind == "date" and (ymd or (stored is not None and stored.ymd))
             signed = kind == "date" and unit is not None and (signed or (stored is not None and stored.signed_epoch))
             fmt, first = (dated[0], dated[1]) if dated is not None and kind == "date" else ("", None)
+            if kind == "date" and dated is None and stored is not None and stored.date_format:
+                # a date the stored plan read with a format, which this data alone would not make a date:
+                # read as trained (a value that does not read is unknown), as an epoch date is
+                fmt = stored.date_format
+                first = first_format(con, f"raw_{table}", column, fmt)
             col = ExtraColumn(table, column, kind, name, f"x{len(plan.used)}", unit, note,
                               decimal if kind == "number" else "", ymd, signed_epoch=signed, date_format=fmt,
                               date_first=first)

@@ -179,3 +179,42 @@ def test_a_declared_format_is_written_for_spark_as_try_to_timestamp():
     assert "STRPTIME" not in sql.upper()
     assert "TRY_TO_TIMESTAMP(TRIM(CAST(`dob` AS STRING)), 'd/M/yyyy')" in sql
     assert "TRY_TO_TIMESTAMP(TRIM(CAST(`dob` AS STRING)), 'd/M/yyyy h:m a')" in sql
+
+
+def test_a_two_digit_year_format_reads_what_duckdbs_plain_cast_takes_for_year_5(tmp_path):
+    """'05/03/24' is a date to DuckDB's cast too (the year 5: read as missing, before 1900); under a
+    declared '%d/%m/%y' it is 5 March 2024."""
+    acc = accounts()
+    acc["first_order"] = ["05/03/24", "15/02/23", "01/01/99", None]
+    result, df = _own(tmp_path, acc, date_format="%d/%m/%y")
+    assert {c.column: c.note for c in result.profile.used}["first_order"] == "read with date_format: '%d/%m/%y'"
+    assert _ages(df, "first_order") == [(AS_OF[1] - D(2024, 3, 5)).days, (AS_OF[1] - D(2023, 2, 15)).days,
+                                        (AS_OF[1] - D(1999, 1, 1)).days, None]
+
+
+def test_a_two_digit_year_is_refused_on_spark_not_read_as_another_century():
+    from features.dates import DateFormat
+    from features.spark import SparkError, to_spark_sql
+
+    with pytest.raises(SparkError, match=r"the date format '%d/%m/%y' has a two-digit year \(%y\), which Spark "
+                                         "reads as 2000-2099 and DuckDB as 1969-2068"):
+        to_spark_sql("SELECT " + DateFormat("%d/%m/%y", "%d/%m/%y").read('"d"', "TIMESTAMP") + " FROM t")
+
+
+def test_a_kept_date_in_a_format_is_read_with_it_when_new_data_alone_would_make_it_a_category(tmp_path):
+    """A model is fed the kinds it was trained with: a date the stored plan read with the format stays
+    one, its values read with that format (not null), a value that does not read unknown."""
+    acc = accounts()
+    acc["last_visit"] = ["15/02/2023", "16/03/2023", "17/04/2023", "18/05/2023"]
+    _own(tmp_path, acc, date_format="%d/%m/%Y")
+    acc["last_visit"] = ["15/02/2023", "16/03/2023", "not yet", "18/05/2023"]
+    data = write_tables(tmp_path / "data", {"accounts": acc, "subscriptions": subscriptions(), "events": events()},
+                        fmt="csv")
+    result = build_snapshots(data, settings(data_end=D(2024, 12, 31), date_format="%d/%m/%Y"),
+                             tmp_path / "s.duckdb", as_of=AS_OF)
+    used = {c.column: c for c in result.profile.used}["last_visit"]
+    assert used.kind == "date" and used.note.startswith("kept as the store's plan decided: date; this data alone "
+                                                        "would make it category")
+    df = read_snapshots(tmp_path / "s.duckdb").set_index(["account_id", "as_of"])
+    assert _ages(df, "last_visit") == [(AS_OF[1] - D(2023, 2, 15)).days, (AS_OF[1] - D(2023, 3, 16)).days, None,
+                                       (AS_OF[1] - D(2023, 5, 18)).days]
