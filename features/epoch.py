@@ -13,7 +13,8 @@ name says date (``date_name``) and every value is an epoch time of a date in 197
 (-315619200 is 1960-01-01, as some tools export a birth date): a column whose name says date and
 that holds a negative value is read as such when every value is a whole number of seconds of a
 date from 1900 to 2099, or of milliseconds when a value has 12 or more digits (a date in seconds
-never has: that would be after the year 5000) (``signed_epoch_values``, ``EPOCH_SIGNED_SECONDS``).
+never has: that would be after the year 5000); 0 and -1 there are an export's "no date" and read as
+missing (``signed_epoch_values``, ``EPOCH_SIGNED_SECONDS``, ``UNKNOWN``).
 """
 
 from __future__ import annotations
@@ -46,6 +47,8 @@ EPOCH_SIGNED_SECONDS = (-2_208_988_800, 4_102_444_800)
 #: A value of this size or more (12 digits) is milliseconds: in seconds it would be a date after 5000
 _MS_FROM = 100_000_000_000
 _WHOLE = "-?[0-9]+([.]0*)?"
+#: Values of a column with dates before 1970 that mean "no date" (read as missing), as SQL
+UNKNOWN = "(0, -1)"
 
 
 def epoch_unit(con: duckdb.DuckDBPyConnection, relation: str, column: str, source_type: str,
@@ -124,23 +127,25 @@ def epoch_values(con: duckdb.DuckDBPyConnection, relation: str,
 
 
 def signed_epoch_values(con: duckdb.DuckDBPyConnection, relation: str,
-                        column: str) -> tuple[Literal["s", "ms"] | None, int, int]:
-    """(unit, values of that unit, non-null values) of ``relation.column`` when it holds a negative
-    number (a date before 1970), else (None, 0, non-null values): the unit is milliseconds when a
-    value has 12 or more digits (``_MS_FROM``), else seconds; a value counts when it is a whole
-    number of that unit within ``EPOCH_SIGNED_SECONDS`` (1900-2099); every value is read."""
+                        column: str) -> tuple[Literal["s", "ms"] | None, int, int, int]:
+    """(unit, values of that unit, non-null values, values 0 or -1) of ``relation.column`` when it holds
+    a negative number below -1 (a date before 1970), else (None, 0, non-null values, 0): the unit is
+    milliseconds when a value has 12 or more digits (``_MS_FROM``), else seconds; a value counts when
+    it is a whole number of that unit within ``EPOCH_SIGNED_SECONDS`` (1900-2099) other than 0 and -1
+    (``UNKNOWN``: an export's "no date", never the first second of 1970); every value is read."""
     text = f"TRIM(CAST({q(column)} AS VARCHAR))"
     number = f"TRY_CAST({text} AS DOUBLE)"
     lo, hi = EPOCH_SIGNED_SECONDS
-    whole = f"regexp_full_match({text}, '{_WHOLE}')"
-    n, negative, big, s, ms = con.execute(f"""
-        SELECT count(*), count_if({number} < 0), count_if(abs({number}) >= {_MS_FROM}),
+    whole = f"regexp_full_match({text}, '{_WHOLE}') AND {number} NOT IN {UNKNOWN}"
+    n, negative, big, s, ms, unknown = con.execute(f"""
+        SELECT count(*), count_if({number} < -1), count_if(abs({number}) >= {_MS_FROM}),
                count_if({whole} AND {number} >= {lo} AND {number} < {hi}),
-               count_if({whole} AND {number} >= {lo * 1000} AND {number} < {hi * 1000})
+               count_if({whole} AND {number} >= {lo * 1000} AND {number} < {hi * 1000}),
+               count_if({number} IN {UNKNOWN})
         FROM {relation} WHERE NULLIF({text}, '') IS NOT NULL""").fetchone()
     if not negative:
-        return None, 0, n
-    return ("ms", ms, n) if big else ("s", s, n)
+        return None, 0, n, 0
+    return ("ms", ms, n, unknown) if big else ("s", s, n, unknown)
 
 
 def epoch_number_cast(text_sql: str, unit: str, signed: bool = False) -> str:
@@ -150,5 +155,6 @@ def epoch_number_cast(text_sql: str, unit: str, signed: bool = False) -> str:
     ``1619827200.0``."""
     seconds = f"(TRY_CAST({text_sql} AS DOUBLE) / {1000.0 if unit == 'ms' else 1.0})"
     lo, hi = EPOCH_SIGNED_SECONDS if signed else EPOCH_DATE_SECONDS
-    return (f"CASE WHEN {seconds} >= {lo} AND {seconds} < {hi} "
+    unknown = f" AND TRY_CAST({text_sql} AS DOUBLE) NOT IN {UNKNOWN}" if signed else ""
+    return (f"CASE WHEN {seconds} >= {lo} AND {seconds} < {hi}{unknown} "
             f"THEN CAST(make_timestamp(CAST({seconds} * 1000000 AS BIGINT)) AS TIMESTAMP) END")

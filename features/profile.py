@@ -209,13 +209,14 @@ def epoch_date(con: duckdb.DuckDBPyConnection, table: str,
     if named and unit is not None and hits == n:
         return unit, False, f"from {words[unit]}: its name and every value say date"
     if named:
-        signed, signed_hits, n = signed_epoch_values(con, f"raw_{table}", column)
-        if signed is not None and signed_hits == n:
+        signed, signed_hits, n, unknown = signed_epoch_values(con, f"raw_{table}", column)
+        missing = f"; {unknown:,} values of 0 or -1 read as missing" if unknown else ""
+        if signed is not None and signed_hits + unknown == n:
             return signed, True, (f"from {words[signed]}, negative before 1970: its name and every value say "
-                                  "date (1900-2099)")
+                                  f"date (1900-2099){missing}")
         if signed is not None:
             return None, False, (f"kept a number: its name says date but only {signed_hits:,} of {n:,} values are "
-                                 f"{words[signed]} of a date in 1900-2099 (negative before 1970)")
+                                 f"{words[signed]} of a date in 1900-2099 (negative before 1970){missing}")
     if unit is not None and hits == n:
         return None, False, (f"kept a number: its values look like {words[unit]} but its name does not say date "
                              f"(profile.columns.{_key(table, column)}.kind: date reads it as one)")

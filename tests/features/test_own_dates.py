@@ -218,3 +218,14 @@ def test_a_kept_date_in_a_format_is_read_with_it_when_new_data_alone_would_make_
     df = read_snapshots(tmp_path / "s.duckdb").set_index(["account_id", "as_of"])
     assert _ages(df, "last_visit") == [(AS_OF[1] - D(2023, 2, 15)).days, (AS_OF[1] - D(2023, 3, 16)).days, None,
                                        (AS_OF[1] - D(2023, 5, 18)).days]
+
+
+def test_zero_and_minus_one_beside_negative_epoch_dates_are_missing_not_1970(tmp_path):
+    """An export's "no date" (0, -1) in a column of dates before 1970 is never 1970-01-01."""
+    acc = accounts()
+    acc["birth_ts"] = [_epoch(D(1987, 2, 15)), _epoch(D(1960, 1, 1)), 0, -1]
+    result, df = _own(tmp_path, acc)
+    used = {c.column: c for c in result.profile.used}["birth_ts"]
+    assert (used.kind, used.signed_epoch) == ("date", True)
+    assert used.note.endswith("(1900-2099); 2 values of 0 or -1 read as missing")
+    assert _ages(df, "birth_ts") == [(AS_OF[1] - D(1987, 2, 15)).days, (AS_OF[1] - D(1960, 1, 1)).days, None, None]
