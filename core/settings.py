@@ -391,8 +391,9 @@ class Settings(BaseModel):
         date_format: how the source writes dates that are not ISO, as a ``strptime`` format
             (``%d/%m/%Y``: 5/3/2024 is 5 March), for every date and timestamp column read as
             text or numbers (``features/dates.py``); ISO values are read as ISO in any case.
-        date_formats: ``{table: {date_column: format}}`` per contract column, winning over
-            ``date_format`` (``%Y%m%d`` for integer dates such as 20240305).
+        date_formats: ``{table: {date_column: format}}`` per contract column, or per own column of
+            ``accounts`` / ``subscriptions`` by its source name, winning over ``date_format``
+            (``%Y%m%d`` for integer dates such as 20240305).
         event_roles: see ``EventRoles``.
         playbooks: tier -> ``Playbook``; defaults from ARTICLE §3 (override per tier).
         monitoring: drift and performance alarm thresholds (``MonitoringSettings``).
@@ -422,7 +423,8 @@ class Settings(BaseModel):
     date_format: str | None = Field(None, min_length=2, description="strptime format of the source's dates "
                                     "that are not ISO, e.g. '%d/%m/%Y' (day first) or '%m/%d/%Y' (month first)")
     date_formats: dict[str, dict[str, str]] = Field(
-        default_factory=dict, description="{table: {date column: strptime format}}: per column, over date_format")
+        default_factory=dict, description="{table: {date column: strptime format}}: per column (a contract column, or "
+        "an own column of accounts or subscriptions by its name), over date_format")
     event_roles: EventRoles = Field(default_factory=EventRoles)
     playbooks: dict[str, Playbook] = Field(default_factory=default_playbooks)
     alert_rules: list[AlertRule] = Field(default_factory=default_alert_rules)

@@ -13,7 +13,7 @@ import pytest
 from core.settings import Settings
 from insights.explain import account_view
 from insights.report import build_report
-from tests.managers.test_figures import D2, _history, _profiles
+from tests.managers.test_figures import _history, _profiles
 from training.reason_text import category_words
 
 
