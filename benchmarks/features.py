@@ -5,7 +5,9 @@ snapshots for the whole year (every 7 days from the first event to the data end)
 the Parquet folder into a fresh DuckDB store, and prints:
 
 * events/s end to end (events / wall time of the build, loading and checks included),
-* snapshot rows/s, wall time per stage, peak memory (max RSS of this process).
+* snapshot rows/s, wall and CPU time per stage (``stages_s``, ``stages_cpu_s``: this process, all
+  its threads; on a shared machine the CPU time is the work done), peak memory (max RSS of this
+  process).
 
 ``--engine spark`` builds the same snapshots with PySpark (``--master``, default
 ``local[N]`` with N = --threads or all cores; Parquet partitioned by as-of date beside the
@@ -38,6 +40,7 @@ ROOT = Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT.parent))
 
 from memory import TreeMemory  # noqa: E402  (benchmarks/memory.py)
+from scaled import scaled_copy  # noqa: E402  (benchmarks/scaled.py)
 
 from core.settings import load_settings  # noqa: E402
 from demo.generator import write_demo_data  # noqa: E402
@@ -53,27 +56,6 @@ def jvm_cpu_s(pid: int) -> float:
     done, where the wall time also counts the other processes' turns."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def scaled_copy(data: Path, k: int) -> Path:
-    """``k`` copies of the data folder's tables, account ids renamed per copy (made once)."""
-    import duckdb
-
-    out = data.parent / f"{data.name}-x{k}"
-    if (out / "churnwatch.yaml").exists():  # written last: the copy is complete
-        return out
-    out.mkdir(parents=True, exist_ok=True)
-    t = time.perf_counter()
-    with duckdb.connect() as con:  # bounded: unbounded, 4 copies took 12 GB and the OOM killer
-        con.execute("SET memory_limit = '3GB'")
-        con.execute("SET preserve_insertion_order = false")
-        for f in sorted(data.glob("*.parquet")):
-            copies = " UNION ALL ".join(
-                f"SELECT * REPLACE (account_id || '~c{j}' AS account_id) FROM read_parquet('{f}')" for j in range(k))
-            con.execute(f"COPY ({copies}) TO '{out / f.name}' (FORMAT parquet)")
-    (out / "churnwatch.yaml").write_text((data / "churnwatch.yaml").read_text())
-    print(f"made {k} copies of {data.name} in {out} in {time.perf_counter() - t:.1f} s")
-    return out
 
 
 def main() -> None:
@@ -138,6 +120,7 @@ def main() -> None:
         "events_per_s": round(result.events / wall),
         "snapshot_rows_per_s": round(result.rows / wall),
         "stages_s": {k: round(v, 2) for k, v in result.seconds.items()},
+        "stages_cpu_s": {k: round(v, 2) for k, v in result.cpu_seconds.items()},
         "peak_rss_mb": round(max(peak_rss_mb(), memory.peak)),
     }
     cores = args.threads or os.cpu_count() or 1

@@ -2,7 +2,8 @@
 
 Generates demo data (reused from benchmarks/data/), builds the weekly snapshots with DuckDB and
 trains a model once on the base size (kept in benchmarks/results/scoring-<size>/), then, for
-each ``--scale`` k (k x the base accounts), scores EVERY snapshot row (all accounts x all
+each ``--scale`` k (k copies of the base data with the account ids renamed, as
+``benchmarks/features.py --scale`` makes them: k x the accounts and rows), scores EVERY snapshot row (all accounts x all
 as-of dates) and prints rows/s and peak memory:
 
 * ``--engine duckdb``: ``serving.batch.score_rows`` on the rows read from the store, in this
@@ -37,6 +38,7 @@ ROOT = Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT.parent))
 
 from memory import TreeMemory  # noqa: E402  (benchmarks/memory.py)
+from scaled import scaled_copy  # noqa: E402  (benchmarks/scaled.py)
 
 from core.settings import load_settings  # noqa: E402
 from core.store import SNAPSHOTS, read_snapshots  # noqa: E402
@@ -44,13 +46,17 @@ from demo.generator import write_demo_data  # noqa: E402
 from features.pipeline import build_snapshots  # noqa: E402
 
 
-def prepared(accounts: int, months: int, seed: int):
-    """(data folder, settings, store) of that size: demo data and its DuckDB snapshots, made once."""
+def prepared(accounts: int, months: int, seed: int, scale: int = 1):
+    """(data folder, settings, store) of ``scale`` x that size: demo data (``scale`` copies with the
+    account ids renamed, as ``benchmarks/features.py --scale`` makes them) and its DuckDB snapshots,
+    made once."""
     data = ROOT / "data" / f"features-{accounts}x{months}-s{seed}"
     if not (data / "events.parquet").exists():
         write_demo_data(data, accounts=accounts, months=months, seed=seed)
+    if scale > 1:
+        data = scaled_copy(data, scale)
     settings = load_settings(data / "churnwatch.yaml")
-    work = ROOT / "results" / f"scoring-{accounts}x{months}"
+    work = ROOT / "results" / (f"scoring-{accounts}x{months}" + (f"-x{scale}" if scale > 1 else ""))
     store = work / "s.duckdb"
     if not (work / "built").exists():
         shutil.rmtree(work, ignore_errors=True)
@@ -119,15 +125,15 @@ def main() -> None:
     runs = []
     for k in args.scale:
         accounts = args.accounts * k
-        _data, settings, store = prepared(accounts, args.months, args.seed)
+        _data, settings, store = prepared(args.accounts, args.months, args.seed, k)
         if args.engine == "duckdb":
             from serving.batch import score_rows
 
             rows = read_snapshots(store)
             with TreeMemory() as memory:
-                t = time.perf_counter()
+                t, cpu0 = time.perf_counter(), time.process_time()
                 history = score_rows(rows, bundle, settings, "bench")
-                wall = time.perf_counter() - t
+                wall, cpu = time.perf_counter() - t, time.process_time() - cpu0
             scored, n_accounts = len(history), history["account_id"].nunique()
         else:
             from serving.spark_scoring import score_snapshots
@@ -150,6 +156,9 @@ def main() -> None:
             "scored_rows": scored, "wall_s": round(wall, 2), "scored_per_s": round(scored / wall),
             "scored_per_core_s": round(scored / wall / cores), "peak_rss_mb": round(memory.peak),
         }
+        if args.engine == "duckdb":  # this process, all its threads: on a shared machine the work done
+            figures["cpu_s"] = round(cpu, 2)
+            figures["scored_per_cpu_s"] = round(scored / cpu) if cpu else None
         if args.engine == "spark":  # the JVM and its Python workers (time.process_time: this process only)
             figures["spark_cpu_s"] = round(spark_cpu, 2)
             figures["scored_per_spark_cpu_s"] = round(scored / spark_cpu) if spark_cpu else None

@@ -43,6 +43,9 @@ class BuildResult:
     validation: ValidationReport
     input_hash: str
     seconds: dict[str, float] = field(default_factory=dict)
+    #: this process's CPU seconds per stage (all its threads; on a shared machine the work done, where
+    #: ``seconds`` also counts other processes' turns; a Spark build's JVM is not in it)
+    cpu_seconds: dict[str, float] = field(default_factory=dict)
     statements: list[str] = field(default_factory=list)
     events: int = 0
     profile: ProfilePlan = field(default_factory=ProfilePlan)
@@ -140,7 +143,8 @@ def build_snapshots(source: Source | str | Path, settings: Settings, store: Path
     """
     say = progress or (lambda _msg: None)
     timings: dict[str, float] = {}
-    t0 = time.perf_counter()
+    cpu: dict[str, float] = {}
+    t0, c0 = time.perf_counter(), time.process_time()
     src = source if not isinstance(source, str | Path) else open_source(source)
     recorded = source_for_store(source_spec(source), home or store.parent)
     kept = None if from_scratch else stored_plan(store)
@@ -149,7 +153,7 @@ def build_snapshots(source: Source | str | Path, settings: Settings, store: Path
     try:
         say(f"loading {src.describe()}")
         report, loaded = prepare(src, settings, con, keyed_events=engine != "spark")
-        timings["load_and_check"] = time.perf_counter() - t0
+        timings["load_and_check"], cpu["load_and_check"] = time.perf_counter() - t0, time.process_time() - c0
         dates = sorted(set(as_of)) if as_of else default_schedule(
             report.data_start, report.data_end, settings.snapshot_every_days, lag_days=settings.horizon.lag.days)
         late = [d for d in dates if d > report.data_end]
@@ -157,7 +161,7 @@ def build_snapshots(source: Source | str | Path, settings: Settings, store: Path
             raise DataContractError(
                 f"as-of date {late[0]} is after the data end {report.data_end}: "
                 "features there would need data that does not exist")
-        t1 = time.perf_counter()
+        t1, c1 = time.perf_counter(), time.process_time()
         if engine == "spark":
             from features.spark import start_spark
 
@@ -187,8 +191,8 @@ def build_snapshots(source: Source | str | Path, settings: Settings, store: Path
                                                      profile=plan, absent=report.absent_inputs(),
                                                      progress=progress, types=types,
                                                      spellings=report.event_spellings)
-        timings["features"] = time.perf_counter() - t1
-        t2 = time.perf_counter()
+        timings["features"], cpu["features"] = time.perf_counter() - t1, time.process_time() - c1
+        t2, c2 = time.perf_counter(), time.process_time()
         digest = input_hash(report)
         stats = run.execute("SELECT count(*), COALESCE(count_if(labelled), 0), "
                             "COALESCE(count_if(churn_label = 1), 0), count(DISTINCT account_id) "
@@ -212,8 +216,8 @@ def build_snapshots(source: Source | str | Path, settings: Settings, store: Path
         write_snapshots(con, "snapshot_rows", meta, replace_all=as_of is None)
         con.execute("USE memory")
         con.execute("DETACH store_db")
-        timings["write"] = time.perf_counter() - t2
-        timings["total"] = time.perf_counter() - t0
+        timings["write"], cpu["write"] = time.perf_counter() - t2, time.process_time() - c2
+        timings["total"], cpu["total"] = time.perf_counter() - t0, time.process_time() - c0
     except duckdb.Error as exc:  # a full disk, a read-only store or a lock is said as such
         # otherwise one line: DuckDB appends the failing SQL, whose column names (n8_c7) mean nothing to a user
         raise store_error(exc, store) or ChurnwatchError(
@@ -225,5 +229,5 @@ def build_snapshots(source: Source | str | Path, settings: Settings, store: Path
         con.close()
     return BuildResult(rows=stats[0], labelled_rows=stats[1], positive_rows=stats[2], accounts=stats[3],
                        as_of=dates, catalogue=catalogue, validation=report, input_hash=digest,
-                       seconds=timings, statements=statements, events=events, profile=plan,
+                       seconds=timings, cpu_seconds=cpu, statements=statements, events=events, profile=plan,
                        data_source=recorded)
