@@ -1,8 +1,9 @@
 """Foreign-data acceptance harness (issue 12): the whole CLI path on exports we did not tune on.
 
 For each generated set — the consumer product's 12-month event log (``demo/consumer.py``),
-the flat Telco-like table (``demo/flat.py``) and the Stripe-shaped export under both
-mappings (``demo/stripe.py``) — it runs ``churnwatch`` as a user would (``demo-data``,
+the flat Telco-like table (``demo/flat.py``), the Stripe-shaped export under both
+mappings (``demo/stripe.py``), the streaming log shaped as a public one and IBM Telco's exact
+shape (``tests/foreign/shapes.py``: ``streaming_log``, ``telco_exact``) — it runs ``churnwatch`` as a user would (``demo-data``,
 ``features``, ``train``, ``promote``, ``score``, ``explain``) in a fresh home folder and
 prints one row per set: rows, base rate, ROC-AUC of the chosen model and of each baseline
 of the run, an independent logistic regression fitted here (with the paired,
@@ -18,9 +19,10 @@ the wall time.
 
 Run (from the repository root; minutes at acceptance size on 2 cores)::
 
-    python benchmarks/foreign.py                    # acceptance sizes: 4,000 / 7,000 / 800
-    python benchmarks/foreign.py --size small       # 600 / 2,000 / 400, about a minute
+    python benchmarks/foreign.py                    # acceptance sizes: 4,000 / 7,000 / 800 / 4,000 / 7,043
+    python benchmarks/foreign.py --size small       # 600 / 2,000 / 400 / 600 / 7,043
     python benchmarks/foreign.py --only consumer --keep /tmp/foreign   # keep the homes
+    python benchmarks/foreign.py --only consumer --months 6 [--seed 11]  # a shorter consumer log
 
 The tests in ``tests/foreign/`` use the same functions on small sets.
 """
@@ -50,8 +52,8 @@ from core.store import HISTORY, SNAPSHOTS, connect  # noqa: E402
 from training.evaluation import ece, ece_estimates, ece_verdict, shifted_to_base_rate  # noqa: E402
 
 TIERS = ("healthy", "low_risk", "medium_risk", "high_risk")
-SIZES = {"acceptance": {"consumer": 4000, "flat": 7000, "stripe": 800},
-         "small": {"consumer": 600, "flat": 2000, "stripe": 400}}
+SIZES = {"acceptance": {"consumer": 4000, "flat": 7000, "stripe": 800, "streaming": 4000},
+         "small": {"consumer": 600, "flat": 2000, "stripe": 400, "streaming": 600}}
 KEYS = ("account_id", "as_of", "churn_label", "labelled")
 
 
@@ -292,11 +294,14 @@ def promote_score_explain(fig: Figures, home: Path, *score_args: str) -> None:
     check(run_cli("explain", top, home=home), "explain")
 
 
-def run_consumer(work: Path, accounts: int, seed: int = 11) -> Figures:
+def run_consumer(work: Path, accounts: int, seed: int = 11, months: int | None = None) -> Figures:
+    """The consumer log (``months`` of history: the generator's default 12 when ``None``)."""
     data = work / "data"
+    length = ("--months", str(months)) if months else ()
     check(run_cli("demo-data", "--kind", "consumer", "--out", str(data), "--accounts", str(accounts),
-                  "--seed", str(seed)), "demo-data")
-    return event_log_path(work, f"consumer ({accounts:,} accounts)", data, consumer_profile(data))
+                  "--seed", str(seed), *length), "demo-data")
+    name = f"consumer ({accounts:,} accounts{f', {months} months' if months else ''}, seed {seed})"
+    return event_log_path(work, name, data, consumer_profile(data))
 
 
 def run_stripe(work: Path, accounts: int, mapping: str, seed: int = 23) -> Figures:
@@ -308,21 +313,61 @@ def run_stripe(work: Path, accounts: int, mapping: str, seed: int = 23) -> Figur
 
 
 def run_flat(work: Path, rows: int, seed: int = 5) -> Figures:
-    fig, t0, home = Figures(f"flat table ({rows:,} customers)"), time.perf_counter(), work / "home"
+    t0 = time.perf_counter()
     try:
         check(run_cli("demo-data", "--kind", "flat", "--out", str(work), "--accounts", str(rows),
                       "--seed", str(seed)), "demo-data")
-        table = work / "churn_table.csv"
-        r = run_cli("train", "--table", str(table), "--label", "Churn", "--id", "customer_id", home=home)
+    except (RuntimeError, subprocess.TimeoutExpired) as exc:
+        return Figures(f"flat table ({rows:,} customers)", error=str(exc)[:300], seconds=time.perf_counter() - t0)
+    return run_flat_table(work, f"flat table ({rows:,} customers)", work / "churn_table.csv", "Churn", "customer_id")
+
+
+def run_flat_table(work: Path, name: str, table: Path, label: str, id_col: str) -> Figures:
+    """train --table -> promote -> score --table -> explain on one flat table, in ``work/home``."""
+    fig, t0, home = Figures(name), time.perf_counter(), work / "home"
+    try:
+        r = run_cli("train", "--table", str(table), "--label", label, "--id", id_col, home=home)
         fig.leakage = leakage_verdict(r)
         check(r, "train --table")
         preds = test_figures(fig, home)
-        _with_lr(fig, preds, table_baseline(table, "Churn", "customer_id", preds))
+        _with_lr(fig, preds, table_baseline(table, label, id_col, preds))
         promote_score_explain(fig, home, "--table", str(table))
     except (RuntimeError, FileNotFoundError, subprocess.TimeoutExpired) as exc:
         fig.error = str(exc)[:300]
     fig.seconds = time.perf_counter() - t0
     return fig
+
+
+#: ``churnwatch.yaml`` for the streaming log, as the README's "A subscription log with daily usage
+#: counts" writes it (the mapping of ``tests/foreign/shapes.STREAMING_MAPPING`` and the profile codes).
+STREAMING_PROFILE = {"columns": {"city": {"kind": "category"}, "registered_via": {"kind": "category"},
+                                 "subscriptions.payment_method_id": {"kind": "category"}}}
+
+
+def run_streaming(work: Path, members: int, seed: int = 11) -> Figures:
+    """The streaming log shaped as a public one (``tests/foreign/shapes.py``: ``streaming_log``, 12
+    months), laid out and mapped as the README says, through the same event-log path."""
+    import yaml
+
+    from tests.foreign.shapes import STREAMING_MAPPING, streaming_files, streaming_log
+
+    data = work / "data"
+    data.mkdir(parents=True, exist_ok=True)
+    for table, df in streaming_files(streaming_log(n=members, seed=seed)).items():
+        df.to_csv(data / f"{table}.csv", index=False)
+    (data / "churnwatch.yaml").write_text(yaml.safe_dump({"column_mapping": STREAMING_MAPPING,
+                                                          "profile": STREAMING_PROFILE}))
+    return event_log_path(work, f"streaming log ({members:,} members, seed {seed})", data, None)
+
+
+def run_telco(work: Path) -> Figures:
+    """IBM Telco's exact shape (``tests/foreign/shapes.py``: ``telco_exact()``, 7,043 customers) as a flat table."""
+    from tests.foreign.shapes import telco_exact
+
+    work.mkdir(parents=True, exist_ok=True)
+    table = work / "telco.csv"
+    telco_exact().to_csv(table, index=False)
+    return run_flat_table(work, "Telco shape (7,043 customers)", table, "Churn", "customerID")
 
 
 def _fmt(x: float) -> str:
@@ -352,19 +397,25 @@ def print_table(figs: list[Figures]) -> None:
 def main(argv: list[str] | None = None) -> list[Figures]:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--size", choices=sorted(SIZES), default="acceptance")
-    ap.add_argument("--only", choices=["consumer", "flat", "stripe"], action="append")
+    ap.add_argument("--only", choices=["consumer", "flat", "stripe", "streaming", "telco"], action="append")
     ap.add_argument("--keep", type=Path, help="work folder to keep (default: a temporary one)")
+    ap.add_argument("--months", type=int, help="history of the consumer log (default: the generator's 12)")
+    ap.add_argument("--seed", type=int, default=11, help="seed of the consumer log (default 11)")
     args = ap.parse_args(argv)
-    sizes, chosen = SIZES[args.size], args.only or ["consumer", "flat", "stripe"]
+    sizes, chosen = SIZES[args.size], args.only or ["consumer", "flat", "stripe", "streaming", "telco"]
     with tempfile.TemporaryDirectory() as tmp:
         work = args.keep or Path(tmp)
         figs = []
         if "consumer" in chosen:
-            figs.append(run_consumer(work / "consumer", sizes["consumer"]))
+            figs.append(run_consumer(work / "consumer", sizes["consumer"], args.seed, args.months))
         if "flat" in chosen:
             figs.append(run_flat(work / "flat", sizes["flat"]))
         if "stripe" in chosen:
             figs += [run_stripe(work / "stripe", sizes["stripe"], m) for m in ("naive", "correct")]
+        if "streaming" in chosen:
+            figs.append(run_streaming(work / "streaming", sizes["streaming"]))
+        if "telco" in chosen:
+            figs.append(run_telco(work / "telco"))
         print_table(figs)
         (work / "foreign.json").write_text(json.dumps([asdict(f) for f in figs], indent=2, default=str))
     return figs
