@@ -27,6 +27,7 @@ from features.spec import Catalogue
 from training.baselines import BaselineError, fit_logistic_baseline, rule_churn_probability, rule_health_score
 from training.bootstrap import paired_bootstrap
 from training.bundle import ModelBundle
+from training.coverage import keep_partial_windows, partial_reason, partial_window_features
 from training.errors import TrainingError
 from training.evaluation import brier, ece, evaluate, measurement_notes, pr_auc, roc_auc, top_decile
 from training.health import HealthMap
@@ -141,12 +142,16 @@ def fit_and_evaluate(train: pd.DataFrame, fit: pd.DataFrame | None, es: pd.DataF
                      cal: pd.DataFrame | None, test: pd.DataFrame, catalogue: Catalogue, out: Path, seed: int = 0,
                      constrained: bool = True, rule_baseline: bool = True,
                      progress: Progress | None = None, folds: int = 4,
-                     allow_leaky: tuple[str, ...] = (), purge_days: int = 0) -> TrainResult:
+                     allow_leaky: tuple[str, ...] = (), purge_days: int = 0,
+                     data_start: dt.date | None = None) -> TrainResult:
     """Model choice, calibration, health map, baselines and evaluation on ``test``.
 
     With ``fit``, ``es`` and ``cal`` the purged layout: candidates fitted on ``fit`` and judged
     on ``es``, calibration on ``cal``. With them ``None``, cross-fitting: account-grouped
     folds of ``train`` for both (``training.selection``). ``test`` is only for reporting.
+    ``data_start``: the export's first day; when cross-fitting, features whose window reaches before
+    it on the training dates are left out if the validation folds do not need them
+    (``training.coverage``).
     """
     started = time.time()
     say = progress or (lambda _m: None)
@@ -158,6 +163,12 @@ def fit_and_evaluate(train: pd.DataFrame, fit: pd.DataFrame | None, es: pd.DataF
     frame, model_catalogue = _model_frame(catalogue, dropped)
     frame.fit(train)
     y_train, y_test = (b["churn_label"].to_numpy(dtype=int) for b in (train, test))
+    if fit is None and data_start is not None and "as_of" in train.columns:  # cross-fitting: a short export
+        partial = _partial_windows(train, y_train, frame, model_catalogue, data_start, folds, seed, constrained, say)
+        if partial:
+            dropped.update(partial)
+            frame, model_catalogue = _model_frame(catalogue, dropped)
+            frame.fit(train)
     say("checking the features for label leakage")
     screen_features(train, y_train, frame.names, frame.categorical, allow_leaky)
     constraints = monotone_constraints(model_catalogue) if constrained else [0] * len(frame.names)
@@ -280,6 +291,27 @@ def fit_and_evaluate(train: pd.DataFrame, fit: pd.DataFrame | None, es: pd.DataF
                        training=training_info, started_at=started, leakage=leakage)
 
 
+def _partial_windows(train: pd.DataFrame, y: np.ndarray, frame: FeatureFrame, catalogue: Catalogue,
+                     data_start: dt.date, k: int, seed: int, constrained: bool, say: Progress) -> dict[str, str]:
+    """The features to leave out because their window reaches before ``data_start`` on the training
+    dates and the logistic regression does not need them on the model-choice folds
+    (``training.coverage.keep_partial_windows``): name -> reason; empty when they stay."""
+    partial = partial_window_features(catalogue, train["as_of"], data_start)
+    if not partial:
+        return {}
+    accounts = train["account_id"].to_numpy()
+    X = frame.transform(train)
+    folds_, positions, _ = cross_fit_folds(X, y, accounts, train["as_of"].to_numpy(), k=k)
+    directions = {f.name: int(f.direction) for f in catalogue.features if f.type != "category"} \
+        if constrained else {}
+    keep, scores = keep_partial_windows(folds_, len(positions), frame.names, frame.categorical, directions,
+                                        partial, accounts[positions], seed)
+    say(f"{len(partial)} feature(s) with a window reaching before the data start ({data_start}) on most training "
+        f"dates: logistic regression on the validation folds ROC-AUC {scores['with']:.4f} with them, "
+        f"{scores['without']:.4f} without -> " + ("kept" if keep else "left out: " + _few(list(partial), 8)))
+    return {} if keep else {n: partial_reason(d, data_start, scores) for n, d in partial.items()}
+
+
 def _directions_text(final: dict[str, int], judging: list[dict[str, int]]) -> str:
     """One line: the directions the trees were judged with (per fold) and those of the final fit."""
     counts: dict[tuple[str, int], int] = {}
@@ -370,7 +402,8 @@ def train_on_labelled(rows: pd.DataFrame, catalogue: Catalogue, info: dict, stor
     blocks = {b: split.rows(rows, b) for b in names}
     result = fit_and_evaluate(blocks["train"], blocks["fit"], blocks["early_stopping"], blocks["calibration"],
                               blocks["test"], catalogue, out, seed=seed, progress=progress, folds=opts.folds,
-                              allow_leaky=allow_leaky, purge_days=info["horizon_days"] + info["grace_days"])
+                              allow_leaky=allow_leaky, purge_days=info["horizon_days"] + info["grace_days"],
+                              data_start=dt.date.fromisoformat(info["data_start"]) if info.get("data_start") else None)
     result.started_at = started
     test = blocks["test"]
     scored = result.bundle.predict(test)
