@@ -1,9 +1,10 @@
 """Foreign-data acceptance harness (issue 12): the whole CLI path on exports we did not tune on.
 
 For each generated set — the consumer product's 12-month event log (``demo/consumer.py``),
-the flat Telco-like table (``demo/flat.py``), the Stripe-shaped export under both
-mappings (``demo/stripe.py``), the streaming log shaped as a public one and IBM Telco's exact
-shape (``tests/foreign/shapes.py``: ``streaming_log``, ``telco_exact``) — it runs ``churnwatch`` as a user would (``demo-data``,
+the flat Telco-like table (``demo/flat.py``) and the Stripe-shaped export under both
+mappings (``demo/stripe.py``), or any export folder or flat table given (``--event-log``,
+``--table``: the README's streaming-log and Telco rows are files written by
+``tests/foreign/shapes.py``) — it runs ``churnwatch`` as a user would (``demo-data``,
 ``features``, ``train``, ``promote``, ``score``, ``explain``) in a fresh home folder and
 prints one row per set: rows, base rate, ROC-AUC of the chosen model and of each baseline
 of the run, an independent logistic regression fitted here (with the paired,
@@ -19,12 +20,17 @@ the wall time.
 
 Run (from the repository root; minutes at acceptance size on 2 cores)::
 
-    python benchmarks/foreign.py                    # acceptance sizes: 4,000 / 7,000 / 800 / 4,000 / 7,043
-    python benchmarks/foreign.py --size small       # 600 / 2,000 / 400 / 600 / 7,043
+    python benchmarks/foreign.py                    # acceptance sizes: 4,000 / 7,000 / 800
+    python benchmarks/foreign.py --size small       # 600 / 2,000 / 400, about a minute
     python benchmarks/foreign.py --only consumer --keep /tmp/foreign   # keep the homes
     python benchmarks/foreign.py --only consumer --months 6 [--seed 11]  # a shorter consumer log
+    python benchmarks/foreign.py --event-log EXPORT_DIR        # any export folder with its churnwatch.yaml
+    python benchmarks/foreign.py --table T.csv --label Churn --id customerID   # any flat table
 
 The tests in ``tests/foreign/`` use the same functions on small sets.
+
+Over 400 lines: one harness — the sets' CLI paths, the independent baselines fitted beside them
+and the figures' table are read together.
 """
 
 from __future__ import annotations
@@ -52,8 +58,8 @@ from core.store import HISTORY, SNAPSHOTS, connect  # noqa: E402
 from training.evaluation import ece, ece_estimates, ece_verdict, shifted_to_base_rate  # noqa: E402
 
 TIERS = ("healthy", "low_risk", "medium_risk", "high_risk")
-SIZES = {"acceptance": {"consumer": 4000, "flat": 7000, "stripe": 800, "streaming": 4000},
-         "small": {"consumer": 600, "flat": 2000, "stripe": 400, "streaming": 600}}
+SIZES = {"acceptance": {"consumer": 4000, "flat": 7000, "stripe": 800},
+         "small": {"consumer": 600, "flat": 2000, "stripe": 400}}
 KEYS = ("account_id", "as_of", "churn_label", "labelled")
 
 
@@ -338,38 +344,6 @@ def run_flat_table(work: Path, name: str, table: Path, label: str, id_col: str) 
     return fig
 
 
-#: ``churnwatch.yaml`` for the streaming log, as the README's "A subscription log with daily usage
-#: counts" writes it (the mapping of ``tests/foreign/shapes.STREAMING_MAPPING`` and the profile codes).
-STREAMING_PROFILE = {"columns": {"city": {"kind": "category"}, "registered_via": {"kind": "category"},
-                                 "subscriptions.payment_method_id": {"kind": "category"}}}
-
-
-def run_streaming(work: Path, members: int, seed: int = 11) -> Figures:
-    """The streaming log shaped as a public one (``tests/foreign/shapes.py``: ``streaming_log``, 12
-    months), laid out and mapped as the README says, through the same event-log path."""
-    import yaml
-
-    from tests.foreign.shapes import STREAMING_MAPPING, streaming_files, streaming_log
-
-    data = work / "data"
-    data.mkdir(parents=True, exist_ok=True)
-    for table, df in streaming_files(streaming_log(n=members, seed=seed)).items():
-        df.to_csv(data / f"{table}.csv", index=False)
-    (data / "churnwatch.yaml").write_text(yaml.safe_dump({"column_mapping": STREAMING_MAPPING,
-                                                          "profile": STREAMING_PROFILE}))
-    return event_log_path(work, f"streaming log ({members:,} members, seed {seed})", data, None)
-
-
-def run_telco(work: Path) -> Figures:
-    """IBM Telco's exact shape (``tests/foreign/shapes.py``: ``telco_exact()``, 7,043 customers) as a flat table."""
-    from tests.foreign.shapes import telco_exact
-
-    work.mkdir(parents=True, exist_ok=True)
-    table = work / "telco.csv"
-    telco_exact().to_csv(table, index=False)
-    return run_flat_table(work, "Telco shape (7,043 customers)", table, "Churn", "customerID")
-
-
 def _fmt(x: float) -> str:
     return "-" if x != x else f"{x:.3f}"
 
@@ -397,12 +371,18 @@ def print_table(figs: list[Figures]) -> None:
 def main(argv: list[str] | None = None) -> list[Figures]:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--size", choices=sorted(SIZES), default="acceptance")
-    ap.add_argument("--only", choices=["consumer", "flat", "stripe", "streaming", "telco"], action="append")
+    ap.add_argument("--only", choices=["consumer", "flat", "stripe"], action="append")
+    ap.add_argument("--event-log", type=Path, action="append", default=[],
+                    help="an export folder with its churnwatch.yaml, run as the generated logs are (repeatable)")
+    ap.add_argument("--table", type=Path, help="a flat table (CSV), run as the generated one is; with --label, --id")
+    ap.add_argument("--label", default="Churn", help="--table's label column (default Churn)")
+    ap.add_argument("--id", default="customer_id", help="--table's id column (default customer_id)")
     ap.add_argument("--keep", type=Path, help="work folder to keep (default: a temporary one)")
     ap.add_argument("--months", type=int, help="history of the consumer log (default: the generator's 12)")
     ap.add_argument("--seed", type=int, default=11, help="seed of the consumer log (default 11)")
     args = ap.parse_args(argv)
-    sizes, chosen = SIZES[args.size], args.only or ["consumer", "flat", "stripe", "streaming", "telco"]
+    own = bool(args.event_log or args.table)  # a user's own exports: the generated sets only with --only
+    sizes, chosen = SIZES[args.size], args.only or ([] if own else ["consumer", "flat", "stripe"])
     with tempfile.TemporaryDirectory() as tmp:
         work = args.keep or Path(tmp)
         figs = []
@@ -412,10 +392,11 @@ def main(argv: list[str] | None = None) -> list[Figures]:
             figs.append(run_flat(work / "flat", sizes["flat"]))
         if "stripe" in chosen:
             figs += [run_stripe(work / "stripe", sizes["stripe"], m) for m in ("naive", "correct")]
-        if "streaming" in chosen:
-            figs.append(run_streaming(work / "streaming", sizes["streaming"]))
-        if "telco" in chosen:
-            figs.append(run_telco(work / "telco"))
+        for k, folder in enumerate(args.event_log):
+            figs.append(event_log_path(work / f"event-log-{k}", f"{folder.name} (event log)", folder.resolve(), None))
+        if args.table:
+            figs.append(run_flat_table(work / "table", f"{args.table.name} (table)", args.table.resolve(),
+                                       args.label, args.id))
         print_table(figs)
         (work / "foreign.json").write_text(json.dumps([asdict(f) for f in figs], indent=2, default=str))
     return figs
