@@ -163,8 +163,10 @@ def fit_and_evaluate(train: pd.DataFrame, fit: pd.DataFrame | None, es: pd.DataF
     frame, model_catalogue = _model_frame(catalogue, dropped)
     frame.fit(train)
     y_train, y_test = (b["churn_label"].to_numpy(dtype=int) for b in (train, test))
+    partial_record: dict = {}  # the partial-window features' judgement (training/coverage.py)
     if fit is None and data_start is not None and "as_of" in train.columns:  # cross-fitting: a short export
-        partial = _partial_windows(train, y_train, frame, model_catalogue, data_start, folds, seed, constrained, say)
+        partial, partial_record = _partial_windows(train, y_train, frame, model_catalogue, data_start, folds, seed,
+                                                   constrained, say)
         if partial:
             dropped.update(partial)
             frame, model_catalogue = _model_frame(catalogue, dropped)
@@ -282,7 +284,7 @@ def fit_and_evaluate(train: pd.DataFrame, fit: pd.DataFrame | None, es: pd.DataF
         "validation_roc_auc": selection.scores, "rounds_by_candidate": selection.rounds_by_candidate,
         "params": {k: v for k, v in selection.params.items() if k != "monotone_constraints"},
         "validation": validation, "learned_directions": learned, "judging_directions": judging,
-        "calibration_directions": cal_directions,
+        "calibration_directions": cal_directions, "partial_windows": partial_record,
         "rule_validation_roc_auc": rule_val},
         "calibration": {"method": calibrator.method, "weighting": calibrator.weighting_,
                         "choice": getattr(calibrator, "choice_", calibrator.method),
@@ -292,13 +294,15 @@ def fit_and_evaluate(train: pd.DataFrame, fit: pd.DataFrame | None, es: pd.DataF
 
 
 def _partial_windows(train: pd.DataFrame, y: np.ndarray, frame: FeatureFrame, catalogue: Catalogue,
-                     data_start: dt.date, k: int, seed: int, constrained: bool, say: Progress) -> dict[str, str]:
-    """The features to leave out because their window reaches before ``data_start`` on the training
-    dates and the logistic regression does not need them on the model-choice folds
-    (``training.coverage.keep_partial_windows``): name -> reason; empty when they stay."""
+                     data_start: dt.date, k: int, seed: int, constrained: bool,
+                     say: Progress) -> tuple[dict[str, str], dict]:
+    """The features to leave out because their window reaches before ``data_start`` on most training
+    dates and the logistic regression does better without them on the model-choice folds
+    (``training.coverage.keep_partial_windows``): (name -> reason, empty when they stay; the
+    record for the run: the partial features' lookback days, both ROC-AUCs and the outcome)."""
     partial = partial_window_features(catalogue, train["as_of"], data_start)
     if not partial:
-        return {}
+        return {}, {}
     accounts = train["account_id"].to_numpy()
     X = frame.transform(train)
     folds_, positions, _ = cross_fit_folds(X, y, accounts, train["as_of"].to_numpy(), k=k)
@@ -309,7 +313,9 @@ def _partial_windows(train: pd.DataFrame, y: np.ndarray, frame: FeatureFrame, ca
     say(f"{len(partial)} feature(s) with a window reaching before the data start ({data_start}) on most training "
         f"dates: logistic regression on the validation folds ROC-AUC {scores['with']:.4f} with them, "
         f"{scores['without']:.4f} without -> " + ("kept" if keep else "left out: " + _few(list(partial), 8)))
-    return {} if keep else {n: partial_reason(d, data_start, scores) for n, d in partial.items()}
+    record = {"data_start": data_start.isoformat(), "lookback_days": partial, "validation_roc_auc": scores,
+              "left_out": not keep}
+    return ({} if keep else {n: partial_reason(d, data_start, scores) for n, d in partial.items()}), record
 
 
 def _directions_text(final: dict[str, int], judging: list[dict[str, int]]) -> str:
@@ -492,6 +498,8 @@ def flat_metrics(result: TrainResult) -> dict[str, float]:
         out["validation_roc_auc_rule_health"] = float(selection["rule_validation_roc_auc"])
     for name, d in selection.get("noise", {}).items():  # the one-standard-error rule's inputs
         out[f"validation_gap_{name}"], out[f"validation_gap_se_{name}"] = float(d["gap"]), float(d["se"])
+    for name, v in (selection.get("partial_windows") or {}).get("validation_roc_auc", {}).items():
+        out[f"validation_roc_auc_logistic_{name}_partial_windows"] = float(v)  # with / without them
     for method, v in result.training.get("calibration", {}).get("out_of_fold_log_loss", {}).items():
         out[f"calibration_log_loss_{method}"] = float(v)
     return out
@@ -561,6 +569,9 @@ def params_of(result: TrainResult) -> dict:
     out["candidates"] = {name: {k: v for k, v in CANDIDATES[name].items()} for name in CANDIDATES}
     out["calibration"] = info.get("calibration", {}).get("method")
     out["dropped_features"] = capped_list(sorted(info.get("dropped_features", {})))
+    partial = selection.get("partial_windows") or {}
+    out["partial_windows"] = (f"{'left out' if partial['left_out'] else 'kept'}: {len(partial['lookback_days'])} "
+                              "feature(s) partial on most training dates" if partial else "none")
     if "training" in meta and "options" in meta["training"]:
         out["training_options"] = meta["training"]["options"]
     return out

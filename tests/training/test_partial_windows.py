@@ -14,7 +14,7 @@ from scipy.special import expit
 from features.spec import CORE_FEATURES, Catalogue, FeatureSpec
 from training.coverage import keep_partial_windows, lookback_days, partial_window_features
 from training.selection import cross_fit_folds
-from training.train import fit_and_evaluate
+from training.train import fit_and_evaluate, flat_metrics, params_of
 
 DATA_START = dt.date(2025, 1, 1)
 FIRST = DATA_START + dt.timedelta(days=35)  # a 6-month export's short warm-up: 28 days and a schedule step
@@ -116,7 +116,14 @@ def test_a_run_on_a_short_export_lists_the_partial_features_it_left_out(tmp_path
     assert "90-day window reaches before the data start (2025-01-01) on most training" in dropped["x0_90d"]
     assert result.bundle.frame.names == ["usage_30d"]
     assert any("left out: x0_90d" in m for m in said)
+    record = result.training["selection"]["partial_windows"]  # in the bundle and MLflow's training JSON
+    assert record["left_out"] and record["lookback_days"] == {"x0_90d": 90, "x1_90d": 90}
+    assert record["validation_roc_auc"]["without"] > record["validation_roc_auc"]["with"]
+    metrics = flat_metrics(result)
+    assert metrics["validation_roc_auc_logistic_without_partial_windows"] == record["validation_roc_auc"]["without"]
+    assert params_of(result)["partial_windows"] == "left out: 2 feature(s) partial on most training dates"
     # without the data start (a flat table, or an export that does not say) nothing is judged
     same = fit_and_evaluate(train, None, None, None, test, _catalogue(), tmp_path / "b", folds=2,
                             rule_baseline=False)
     assert same.training["dropped_features"] == {} and len(same.bundle.frame.names) == 3
+    assert same.training["selection"]["partial_windows"] == {} and params_of(same)["partial_windows"] == "none"
