@@ -2,7 +2,9 @@
 
 For each generated set — the consumer product's 12-month event log (``demo/consumer.py``),
 the flat Telco-like table (``demo/flat.py``) and the Stripe-shaped export under both
-mappings (``demo/stripe.py``) — it runs ``churnwatch`` as a user would (``demo-data``,
+mappings (``demo/stripe.py``), or any export folder or flat table given (``--event-log``,
+``--table``: the README's streaming-log and Telco rows are files written by
+``tests/foreign/shapes.py``) — it runs ``churnwatch`` as a user would (``demo-data``,
 ``features``, ``train``, ``promote``, ``score``, ``explain``) in a fresh home folder and
 prints one row per set: rows, base rate, ROC-AUC of the chosen model and of each baseline
 of the run, an independent logistic regression fitted here (with the paired,
@@ -21,8 +23,14 @@ Run (from the repository root; minutes at acceptance size on 2 cores)::
     python benchmarks/foreign.py                    # acceptance sizes: 4,000 / 7,000 / 800
     python benchmarks/foreign.py --size small       # 600 / 2,000 / 400, about a minute
     python benchmarks/foreign.py --only consumer --keep /tmp/foreign   # keep the homes
+    python benchmarks/foreign.py --only consumer --months 6 [--seed 11]  # a shorter consumer log
+    python benchmarks/foreign.py --event-log EXPORT_DIR        # any export folder with its churnwatch.yaml
+    python benchmarks/foreign.py --table T.csv --label Churn --id customerID   # any flat table
 
 The tests in ``tests/foreign/`` use the same functions on small sets.
+
+Over 400 lines: one harness — the sets' CLI paths, the independent baselines fitted beside them
+and the figures' table are read together.
 """
 
 from __future__ import annotations
@@ -292,11 +300,14 @@ def promote_score_explain(fig: Figures, home: Path, *score_args: str) -> None:
     check(run_cli("explain", top, home=home), "explain")
 
 
-def run_consumer(work: Path, accounts: int, seed: int = 11) -> Figures:
+def run_consumer(work: Path, accounts: int, seed: int = 11, months: int | None = None) -> Figures:
+    """The consumer log (``months`` of history: the generator's default 12 when ``None``)."""
     data = work / "data"
+    length = ("--months", str(months)) if months else ()
     check(run_cli("demo-data", "--kind", "consumer", "--out", str(data), "--accounts", str(accounts),
-                  "--seed", str(seed)), "demo-data")
-    return event_log_path(work, f"consumer ({accounts:,} accounts)", data, consumer_profile(data))
+                  "--seed", str(seed), *length), "demo-data")
+    name = f"consumer ({accounts:,} accounts{f', {months} months' if months else ''}, seed {seed})"
+    return event_log_path(work, name, data, consumer_profile(data))
 
 
 def run_stripe(work: Path, accounts: int, mapping: str, seed: int = 23) -> Figures:
@@ -308,16 +319,24 @@ def run_stripe(work: Path, accounts: int, mapping: str, seed: int = 23) -> Figur
 
 
 def run_flat(work: Path, rows: int, seed: int = 5) -> Figures:
-    fig, t0, home = Figures(f"flat table ({rows:,} customers)"), time.perf_counter(), work / "home"
+    t0 = time.perf_counter()
     try:
         check(run_cli("demo-data", "--kind", "flat", "--out", str(work), "--accounts", str(rows),
                       "--seed", str(seed)), "demo-data")
-        table = work / "churn_table.csv"
-        r = run_cli("train", "--table", str(table), "--label", "Churn", "--id", "customer_id", home=home)
+    except (RuntimeError, subprocess.TimeoutExpired) as exc:
+        return Figures(f"flat table ({rows:,} customers)", error=str(exc)[:300], seconds=time.perf_counter() - t0)
+    return run_flat_table(work, f"flat table ({rows:,} customers)", work / "churn_table.csv", "Churn", "customer_id")
+
+
+def run_flat_table(work: Path, name: str, table: Path, label: str, id_col: str) -> Figures:
+    """train --table -> promote -> score --table -> explain on one flat table, in ``work/home``."""
+    fig, t0, home = Figures(name), time.perf_counter(), work / "home"
+    try:
+        r = run_cli("train", "--table", str(table), "--label", label, "--id", id_col, home=home)
         fig.leakage = leakage_verdict(r)
         check(r, "train --table")
         preds = test_figures(fig, home)
-        _with_lr(fig, preds, table_baseline(table, "Churn", "customer_id", preds))
+        _with_lr(fig, preds, table_baseline(table, label, id_col, preds))
         promote_score_explain(fig, home, "--table", str(table))
     except (RuntimeError, FileNotFoundError, subprocess.TimeoutExpired) as exc:
         fig.error = str(exc)[:300]
@@ -353,18 +372,31 @@ def main(argv: list[str] | None = None) -> list[Figures]:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--size", choices=sorted(SIZES), default="acceptance")
     ap.add_argument("--only", choices=["consumer", "flat", "stripe"], action="append")
+    ap.add_argument("--event-log", type=Path, action="append", default=[],
+                    help="an export folder with its churnwatch.yaml, run as the generated logs are (repeatable)")
+    ap.add_argument("--table", type=Path, help="a flat table (CSV), run as the generated one is; with --label, --id")
+    ap.add_argument("--label", default="Churn", help="--table's label column (default Churn)")
+    ap.add_argument("--id", default="customer_id", help="--table's id column (default customer_id)")
     ap.add_argument("--keep", type=Path, help="work folder to keep (default: a temporary one)")
+    ap.add_argument("--months", type=int, help="history of the consumer log (default: the generator's 12)")
+    ap.add_argument("--seed", type=int, default=11, help="seed of the consumer log (default 11)")
     args = ap.parse_args(argv)
-    sizes, chosen = SIZES[args.size], args.only or ["consumer", "flat", "stripe"]
+    own = bool(args.event_log or args.table)  # a user's own exports: the generated sets only with --only
+    sizes, chosen = SIZES[args.size], args.only or ([] if own else ["consumer", "flat", "stripe"])
     with tempfile.TemporaryDirectory() as tmp:
         work = args.keep or Path(tmp)
         figs = []
         if "consumer" in chosen:
-            figs.append(run_consumer(work / "consumer", sizes["consumer"]))
+            figs.append(run_consumer(work / "consumer", sizes["consumer"], args.seed, args.months))
         if "flat" in chosen:
             figs.append(run_flat(work / "flat", sizes["flat"]))
         if "stripe" in chosen:
             figs += [run_stripe(work / "stripe", sizes["stripe"], m) for m in ("naive", "correct")]
+        for k, folder in enumerate(args.event_log):
+            figs.append(event_log_path(work / f"event-log-{k}", f"{folder.name} (event log)", folder.resolve(), None))
+        if args.table:
+            figs.append(run_flat_table(work / "table", f"{args.table.name} (table)", args.table.resolve(),
+                                       args.label, args.id))
         print_table(figs)
         (work / "foreign.json").write_text(json.dumps([asdict(f) for f in figs], indent=2, default=str))
     return figs

@@ -172,8 +172,10 @@ class Selection:
 
 def noise_aware_choice(y: np.ndarray, raws: dict[str, np.ndarray], names: list[str],
                        groups: np.ndarray | None = None, seed: int = 0,
-                       se_rule: float = SE_RULE, n_boot: int = NOISE_RESAMPLES) -> tuple[str, str, dict]:
-    """The one-standard-error rule over ``names`` (registrable candidates' validation scores).
+                       se_rule: float = SE_RULE, n_boot: int = NOISE_RESAMPLES,
+                       order: Callable[[str], object] = simplicity) -> tuple[str, str, dict]:
+    """The one-standard-error rule over ``names`` (registrable candidates' validation scores);
+    ``order``: sort key from the simplest to the most flexible (default ``simplicity``).
 
     Returns:
         (chosen, best, {candidate: {"gap": best's ROC-AUC minus its, "se": bootstrap SE of the gap}}).
@@ -190,7 +192,7 @@ def noise_aware_choice(y: np.ndarray, raws: dict[str, np.ndarray], names: list[s
         for n in names:
             boot[n].append(top - rank_roc_auc(yy, raws[n][idx]) if n != best else 0.0)
     noise = {n: {"gap": scores[best] - scores[n], "se": float(np.std(boot[n])) if boot[n] else 0.0} for n in names}
-    for n in sorted(names, key=simplicity):
+    for n in sorted(names, key=order):
         if noise[n]["gap"] <= se_rule * noise[n]["se"]:
             return n, best, noise
     return best, best, noise
@@ -310,8 +312,9 @@ def _trees_on(params: dict, folds: list[Fold], n_val: int) -> tuple[np.ndarray, 
     return raw, max(int(np.median(rounds)), 20)
 
 
-def _linear_on(folds: list[Fold], n_val: int, names: list[str], categorical: list[str],
-               directions: dict[str, int], C: float, log_terms: bool) -> np.ndarray:
+def linear_on(folds: list[Fold], n_val: int, names: list[str], categorical: list[str],
+              directions: dict[str, int], C: float, log_terms: bool) -> np.ndarray:
+    """The logistic regression's (``LinearPart``) out-of-fold log-odds on the folds' validation rows."""
     raw = np.empty(n_val)
     for f in folds:
         part = LinearPart(names, categorical, directions, C=C, log_terms=log_terms).fit(as_matrix(f.X_fit), f.y_fit)
@@ -344,11 +347,11 @@ def select_model(folds: list[Fold], n_val: int, names: list[str], categorical: l
     say(f"logistic regression (C {', '.join(f'{c:g}' for c in LOGISTIC_C)}, then with log terms) on "
         f"{len(folds)} fold(s)")
     for c in LOGISTIC_C:
-        raws[f"logistic_C{c:g}"] = _linear_on(folds, n_val, names, categorical, directions, c, False)
+        raws[f"logistic_C{c:g}"] = linear_on(folds, n_val, names, categorical, directions, c, False)
         scores[f"logistic_C{c:g}"] = _auc(y_val, raws[f"logistic_C{c:g}"])
     linear_c = max(LOGISTIC_C, key=lambda c: scores[f"logistic_C{c:g}"])
     best = f"logistic_C{linear_c:g}"
-    raws[best + "_log"] = _linear_on(folds, n_val, names, categorical, directions, linear_c, True)
+    raws[best + "_log"] = linear_on(folds, n_val, names, categorical, directions, linear_c, True)
     scores[best + "_log"] = _auc(y_val, raws[best + "_log"])
     log_terms = scores[best + "_log"] > scores[best]
     best += "_log" if log_terms else ""
@@ -381,7 +384,7 @@ def chosen_out_of_fold(selection: Selection, folds: list[Fold], n_val: int, name
     trees = _trees_on(selection.params, folds, n_val)[0] if w is None or w > 0 else 0.0
     if w is None:
         return trees
-    linear = _linear_on(folds, n_val, names, categorical, directions, selection.linear_c,
+    linear = linear_on(folds, n_val, names, categorical, directions, selection.linear_c,
                         selection.linear_log_terms)
     return w * trees + (1 - w) * linear
 

@@ -27,6 +27,7 @@ from features.spec import Catalogue
 from training.baselines import BaselineError, fit_logistic_baseline, rule_churn_probability, rule_health_score
 from training.bootstrap import paired_bootstrap
 from training.bundle import ModelBundle
+from training.coverage import keep_partial_windows, partial_reason, partial_window_features
 from training.errors import TrainingError
 from training.evaluation import brier, ece, evaluate, measurement_notes, pr_auc, roc_auc, top_decile
 from training.health import HealthMap
@@ -141,12 +142,16 @@ def fit_and_evaluate(train: pd.DataFrame, fit: pd.DataFrame | None, es: pd.DataF
                      cal: pd.DataFrame | None, test: pd.DataFrame, catalogue: Catalogue, out: Path, seed: int = 0,
                      constrained: bool = True, rule_baseline: bool = True,
                      progress: Progress | None = None, folds: int = 4,
-                     allow_leaky: tuple[str, ...] = (), purge_days: int = 0) -> TrainResult:
+                     allow_leaky: tuple[str, ...] = (), purge_days: int = 0,
+                     data_start: dt.date | None = None) -> TrainResult:
     """Model choice, calibration, health map, baselines and evaluation on ``test``.
 
     With ``fit``, ``es`` and ``cal`` the purged layout: candidates fitted on ``fit`` and judged
     on ``es``, calibration on ``cal``. With them ``None``, cross-fitting: account-grouped
     folds of ``train`` for both (``training.selection``). ``test`` is only for reporting.
+    ``data_start``: the export's first day; when cross-fitting, features whose window reaches before
+    it on the training dates are left out if the validation folds do not need them
+    (``training.coverage``).
     """
     started = time.time()
     say = progress or (lambda _m: None)
@@ -158,6 +163,14 @@ def fit_and_evaluate(train: pd.DataFrame, fit: pd.DataFrame | None, es: pd.DataF
     frame, model_catalogue = _model_frame(catalogue, dropped)
     frame.fit(train)
     y_train, y_test = (b["churn_label"].to_numpy(dtype=int) for b in (train, test))
+    partial_record: dict = {}  # the partial-window features' judgement (training/coverage.py)
+    if fit is None and data_start is not None and "as_of" in train.columns:  # cross-fitting: a short export
+        partial, partial_record = _partial_windows(train, y_train, frame, model_catalogue, data_start, folds, seed,
+                                                   constrained, say)
+        if partial:
+            dropped.update(partial)
+            frame, model_catalogue = _model_frame(catalogue, dropped)
+            frame.fit(train)
     say("checking the features for label leakage")
     screen_features(train, y_train, frame.names, frame.categorical, allow_leaky)
     constraints = monotone_constraints(model_catalogue) if constrained else [0] * len(frame.names)
@@ -271,13 +284,38 @@ def fit_and_evaluate(train: pd.DataFrame, fit: pd.DataFrame | None, es: pd.DataF
         "validation_roc_auc": selection.scores, "rounds_by_candidate": selection.rounds_by_candidate,
         "params": {k: v for k, v in selection.params.items() if k != "monotone_constraints"},
         "validation": validation, "learned_directions": learned, "judging_directions": judging,
-        "calibration_directions": cal_directions,
+        "calibration_directions": cal_directions, "partial_windows": partial_record,
         "rule_validation_roc_auc": rule_val},
         "calibration": {"method": calibrator.method, "weighting": calibrator.weighting_,
                         "choice": getattr(calibrator, "choice_", calibrator.method),
                         "out_of_fold_log_loss": cal_losses}, "health_map": health_map.to_dict()}
     return TrainResult(bundle=bundle, comparison=comparison, metrics=metrics, plots=plots,
                        training=training_info, started_at=started, leakage=leakage)
+
+
+def _partial_windows(train: pd.DataFrame, y: np.ndarray, frame: FeatureFrame, catalogue: Catalogue,
+                     data_start: dt.date, k: int, seed: int, constrained: bool,
+                     say: Progress) -> tuple[dict[str, str], dict]:
+    """The features to leave out because their window reaches before ``data_start`` on most training
+    dates and the logistic regression does better without them on the model-choice folds
+    (``training.coverage.keep_partial_windows``): (name -> reason, empty when they stay; the
+    record for the run: the partial features' lookback days, both ROC-AUCs and the outcome)."""
+    partial = partial_window_features(catalogue, train["as_of"], data_start)
+    if not partial:
+        return {}, {}
+    accounts = train["account_id"].to_numpy()
+    X = frame.transform(train)
+    folds_, positions, _ = cross_fit_folds(X, y, accounts, train["as_of"].to_numpy(), k=k)
+    directions = {f.name: int(f.direction) for f in catalogue.features if f.type != "category"} \
+        if constrained else {}
+    keep, scores = keep_partial_windows(folds_, len(positions), frame.names, frame.categorical, directions,
+                                        partial, accounts[positions], seed)
+    say(f"{len(partial)} feature(s) with a window reaching before the data start ({data_start}) on most training "
+        f"dates: logistic regression on the validation folds ROC-AUC {scores['with']:.4f} with them, "
+        f"{scores['without']:.4f} without -> " + ("kept" if keep else "left out: " + _few(list(partial), 8)))
+    record = {"data_start": data_start.isoformat(), "lookback_days": partial, "validation_roc_auc": scores,
+              "left_out": not keep}
+    return ({} if keep else {n: partial_reason(d, data_start, scores) for n, d in partial.items()}), record
 
 
 def _directions_text(final: dict[str, int], judging: list[dict[str, int]]) -> str:
@@ -370,7 +408,8 @@ def train_on_labelled(rows: pd.DataFrame, catalogue: Catalogue, info: dict, stor
     blocks = {b: split.rows(rows, b) for b in names}
     result = fit_and_evaluate(blocks["train"], blocks["fit"], blocks["early_stopping"], blocks["calibration"],
                               blocks["test"], catalogue, out, seed=seed, progress=progress, folds=opts.folds,
-                              allow_leaky=allow_leaky, purge_days=info["horizon_days"] + info["grace_days"])
+                              allow_leaky=allow_leaky, purge_days=info["horizon_days"] + info["grace_days"],
+                              data_start=dt.date.fromisoformat(info["data_start"]) if info.get("data_start") else None)
     result.started_at = started
     test = blocks["test"]
     scored = result.bundle.predict(test)
@@ -459,6 +498,8 @@ def flat_metrics(result: TrainResult) -> dict[str, float]:
         out["validation_roc_auc_rule_health"] = float(selection["rule_validation_roc_auc"])
     for name, d in selection.get("noise", {}).items():  # the one-standard-error rule's inputs
         out[f"validation_gap_{name}"], out[f"validation_gap_se_{name}"] = float(d["gap"]), float(d["se"])
+    for name, v in (selection.get("partial_windows") or {}).get("validation_roc_auc", {}).items():
+        out[f"validation_roc_auc_logistic_{name}_partial_windows"] = float(v)  # with / without them
     for method, v in result.training.get("calibration", {}).get("out_of_fold_log_loss", {}).items():
         out[f"calibration_log_loss_{method}"] = float(v)
     return out
@@ -528,6 +569,9 @@ def params_of(result: TrainResult) -> dict:
     out["candidates"] = {name: {k: v for k, v in CANDIDATES[name].items()} for name in CANDIDATES}
     out["calibration"] = info.get("calibration", {}).get("method")
     out["dropped_features"] = capped_list(sorted(info.get("dropped_features", {})))
+    partial = selection.get("partial_windows") or {}
+    out["partial_windows"] = (f"{'left out' if partial['left_out'] else 'kept'}: {len(partial['lookback_days'])} "
+                              "feature(s) partial on most training dates" if partial else "none")
     if "training" in meta and "options" in meta["training"]:
         out["training_options"] = meta["training"]["options"]
     return out

@@ -1,0 +1,129 @@
+"""Features whose window reaches before a short export's start on the training dates
+(``training.coverage``): found from the catalogue, judged on the model-choice folds, left out
+and listed when the logistic regression does not need them, kept when it does."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy.special import expit
+
+from features.spec import CORE_FEATURES, Catalogue, FeatureSpec
+from training.coverage import keep_partial_windows, lookback_days, partial_window_features
+from training.selection import cross_fit_folds
+from training.train import fit_and_evaluate, flat_metrics, params_of
+
+DATA_START = dt.date(2025, 1, 1)
+FIRST = DATA_START + dt.timedelta(days=35)  # a 6-month export's short warm-up: 28 days and a schedule step
+
+
+def _spec(name: str, template: str = "event_count", window: int | None = None, direction: int = 0) -> FeatureSpec:
+    return FeatureSpec(name=name, group="event_type", type="float", unit="count", definition=name,
+                       direction=direction, reason_en=name, reason_zh=name, template=template,
+                       params={} if window is None else {"window": window})
+
+
+def test_lookback_days_follow_the_catalogue_parameters():
+    core = {f.name: f for f in CORE_FEATURES}
+    assert lookback_days(core["logins_30d"]) == 30
+    assert lookback_days(core["logins_90d"]) == 90
+    assert lookback_days(core["logins_30d_change"]) == 60  # the window and the one before it
+    assert lookback_days(core["mrr_change_90d"]) == 90  # the value now against 90 days ago
+    assert lookback_days(core["tickets_30d_vs_baseline"]) == 180  # a 180-day baseline
+    assert lookback_days(core["new_features_tried_30d"]) == 210  # 30 days, unused in the 180 before
+    assert lookback_days(core["tenure_days"]) == 0 and lookback_days(core["plan"]) == 0
+
+
+def _weekly(first: dt.date, n: int) -> list[dt.date]:
+    return [first + dt.timedelta(days=7 * i) for i in range(n)]
+
+
+def test_partial_features_are_those_reaching_before_the_data_start_on_most_dates():
+    catalogue = Catalogue(features=(_spec("a_7d", window=7), _spec("a_30d", window=30),
+                                    _spec("a_30d_change", "event_change", 30), _spec("a_90d", window=90),
+                                    _spec("age", "extra_profile")), event_types=())
+    # 5 dates covering 35 to 63 days: the 60-day change is short on 4 of them, the 90-day count on all
+    assert partial_window_features(catalogue, _weekly(FIRST, 5), DATA_START) == {"a_30d_change": 60, "a_90d": 90}
+    # 15 dates from 28 days: the 30-day window is short on the first only, the 90-day one on 9 of 15
+    assert partial_window_features(catalogue, _weekly(DATA_START + dt.timedelta(days=28), 15), DATA_START) == \
+        {"a_90d": 90}
+    assert partial_window_features(catalogue, _weekly(DATA_START + dt.timedelta(days=90), 5), DATA_START) == {}
+    with pytest.raises(ValueError, match="before the data start"):
+        partial_window_features(catalogue, [DATA_START - dt.timedelta(days=1)], DATA_START)
+
+
+def _rows(partial_signal: bool, accounts: int = 600, seed: int = 4) -> pd.DataFrame:
+    """8 weekly dates from ``FIRST``; churn follows a 30-day usage count and a second cause. Two
+    90-day counts cover only the days since ``DATA_START`` (35 to 84 of 90). With
+    ``partial_signal`` the first of them carries the second cause on every date (a lasting
+    relation). Without, they carry it as a window that fills up can: on the first dates, while the
+    window holds only the last weeks, one way, and the other way once it reaches back to the weeks
+    before (the relation turns with coverage and does not carry forward)."""
+    rng = np.random.default_rng(seed)
+    level, other = rng.normal(size=accounts), rng.normal(size=accounts)
+    parts = []
+    for day in _weekly(FIRST, 8):
+        coverage = min(1.0, (day - DATA_START).days / 90)
+        usage = level + rng.normal(scale=0.5, size=accounts)
+        logit = -3.0 - 0.9 * usage + 1.2 * other
+        frame = {"account_id": [f"a{j:04d}" for j in range(accounts)], "as_of": pd.Timestamp(day),
+                 "usage_30d": np.round(np.exp(1.5 + 0.5 * usage))}
+        for k in range(2):
+            turning = (0.6 - coverage) * 4.0 * other + rng.normal(scale=0.5, size=accounts)
+            base = other + rng.normal(scale=0.5, size=accounts) if (partial_signal and k == 0) else turning
+            frame[f"x{k}_90d"] = np.round(coverage * np.exp(2.5 + 0.5 * base))
+        frame["churn_label"] = (rng.random(accounts) < expit(logit)).astype(int)
+        parts.append(pd.DataFrame(frame))
+    return pd.concat(parts, ignore_index=True)
+
+
+def _catalogue() -> Catalogue:
+    return Catalogue(features=(_spec("usage_30d", window=30, direction=-1),
+                               *(_spec(f"x{k}_90d", window=90) for k in range(2))), event_types=())
+
+
+def _judge(rows: pd.DataFrame) -> tuple[bool, dict[str, float]]:
+    names = _catalogue().names
+    y = rows["churn_label"].to_numpy()
+    folds, positions, _ = cross_fit_folds(rows[names], y, rows["account_id"].to_numpy(), rows["as_of"].to_numpy())
+    partial = partial_window_features(_catalogue(), rows["as_of"], DATA_START)
+    return keep_partial_windows(folds, len(positions), names, [], {"usage_30d": -1}, partial,
+                                rows["account_id"].to_numpy()[positions])
+
+
+def test_partial_counts_whose_relation_turns_with_coverage_are_left_out():
+    keep, scores = _judge(_rows(partial_signal=False))
+    assert not keep and scores["without"] > scores["with"]
+
+
+def test_partial_counts_with_a_lasting_relation_to_churn_stay():
+    keep, scores = _judge(_rows(partial_signal=True))
+    assert keep and scores["with"] > scores["without"] + 0.03
+
+
+def test_a_run_on_a_short_export_lists_the_partial_features_it_left_out(tmp_path):
+    rows = _rows(partial_signal=False, accounts=400)
+    train = rows[rows["as_of"] < pd.Timestamp(FIRST + dt.timedelta(days=35))]
+    test = rows[rows["as_of"] >= pd.Timestamp(FIRST + dt.timedelta(days=35))]
+    said: list[str] = []
+    result = fit_and_evaluate(train, None, None, None, test, _catalogue(), tmp_path / "a", folds=2,
+                              rule_baseline=False, progress=said.append, data_start=DATA_START)
+    dropped = result.training["dropped_features"]
+    assert set(dropped) == {"x0_90d", "x1_90d"}
+    assert "90-day window reaches before the data start (2025-01-01) on most training" in dropped["x0_90d"]
+    assert result.bundle.frame.names == ["usage_30d"]
+    assert any("left out: x0_90d" in m for m in said)
+    record = result.training["selection"]["partial_windows"]  # in the bundle and MLflow's training JSON
+    assert record["left_out"] and record["lookback_days"] == {"x0_90d": 90, "x1_90d": 90}
+    assert record["validation_roc_auc"]["without"] > record["validation_roc_auc"]["with"]
+    metrics = flat_metrics(result)
+    assert metrics["validation_roc_auc_logistic_without_partial_windows"] == record["validation_roc_auc"]["without"]
+    assert params_of(result)["partial_windows"] == "left out: 2 feature(s) partial on most training dates"
+    # without the data start (a flat table, or an export that does not say) nothing is judged
+    same = fit_and_evaluate(train, None, None, None, test, _catalogue(), tmp_path / "b", folds=2,
+                            rule_baseline=False)
+    assert same.training["dropped_features"] == {} and len(same.bundle.frame.names) == 3
+    assert same.training["selection"]["partial_windows"] == {} and params_of(same)["partial_windows"] == "none"

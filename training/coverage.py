@@ -1,0 +1,114 @@
+"""Features whose window reaches before the export's start on the training dates (issue 12 item 1).
+
+A short export gets a short warm-up (``features.timeline.schedule_warmup``: 28 days instead of
+90), so on its first as-of dates a 90-day count covers only the 28 to 60 days of events there
+are, and a change against the previous 30 days compares with a window that is partly empty. The
+value then mixes the account's behaviour with how much of the window the export covers, which
+grows date by date: the same behaviour counts less on the training dates than on the later test
+dates and in production, and what a model learns from those features does not carry forward.
+
+``lookback_days`` is how far back before the as-of date a feature reads, from its catalogue
+parameters (``features.spec``'s time semantics: a window of ``N`` days is ``[t - N, t)``; a change
+feature also reads the previous window ``[t - 2N, t - N)``; ``lookback`` and ``baseline`` reach
+further). A feature is *partial* in the training rows when that is longer than the days from the
+data start to the as-of date on at least half of the training as-of dates (``PARTIAL_SHARE``; a
+30-day window two days short on the first of 15 dates is whole on most rows). Features without a
+window (tenure, plan, a profile column, days to the term end) are never partial.
+
+Whether to leave the partial ones out is decided on the model-choice folds
+(``keep_partial_windows``): the logistic regression (each ``LOGISTIC_C``) with every feature
+against the same without the partial ones. They stay unless leaving them out is better by more
+than one standard error of the paired difference (the one-standard-error rule with the whole set
+first: taking catalogue features out needs evidence). Left-out features are listed with the
+reason like the null or constant ones (terminal, MLflow, bundle).
+
+Measured (2026-12-04, ``benchmarks/foreign.py``; README "Measured on the generated exports"): on
+the 6-month consumer log, seed 11, 18 features are partial (every 90-day window and 60-day change:
+the training dates cover 34 to 62 days) and the logistic regression's validation ROC-AUC is 0.755
+with them, 0.764 without (standard error of the difference 0.0045), so they are left out; the
+chosen model's test ROC-AUC went from 0.643 to 0.672. On the 9-month log 8 features are partial
+(0.722 with, 0.725 without: within the noise, kept).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+import pandas as pd
+
+from features.spec import Catalogue, FeatureSpec
+from training.bootstrap import rank_roc_auc
+from training.selection import LOGISTIC_C, Fold, linear_on, noise_aware_choice
+
+#: A feature is partial when its window reaches before the data start on at least this share of
+#: the training as-of dates.
+PARTIAL_SHARE = 0.5
+
+
+def lookback_days(spec: FeatureSpec) -> int:
+    """Days before the as-of date the feature's value reads (0: no window in its parameters).
+
+    ``window`` N gives N; a template ending in ``_change`` (the window against the previous one)
+    2N, except ``term_value_change`` (the value now against N days ago: N); ``lookback`` days are
+    added (a feature "new" in the window means unused in the ``lookback`` days before it);
+    ``baseline`` (a rate against a longer window) is a window of its own.
+    """
+    p = spec.params or {}
+    window = int(p.get("window", 0) or 0)
+    twice = spec.template.endswith("_change") and spec.template != "term_value_change"
+    days = window * (2 if twice else 1) + int(p.get("lookback", 0) or 0)
+    return max(days, int(p.get("baseline", 0) or 0))
+
+
+def partial_window_features(catalogue: Catalogue, as_of_dates: list[dt.date] | np.ndarray | pd.Series,
+                            data_start: dt.date) -> dict[str, int]:
+    """Features whose lookback is longer than the days from ``data_start`` to the as-of date on at
+    least half of the distinct training as-of dates ``as_of_dates`` (a window short of the data on
+    a few early dates only is whole on most rows): name -> lookback days, in catalogue order."""
+    dates = sorted({pd.Timestamp(d).date() for d in as_of_dates})
+    if not dates:
+        return {}
+    if dates[0] < data_start:
+        raise ValueError(f"training as-of date {dates[0]} is before the data start {data_start}")
+    covered = np.array([(d - data_start).days for d in dates])
+    out = {}
+    for f in catalogue.features:
+        days = lookback_days(f)
+        if days and np.mean(days > covered) >= PARTIAL_SHARE:
+            out[f.name] = days
+    return out
+
+
+def partial_reason(lookback: int, data_start: dt.date, scores: dict[str, float]) -> str:
+    """Why a partial-window feature was left out (one line, for the run's list of left-out features)."""
+    return (f"its {lookback}-day window reaches before the data start ({data_start}) on most training as-of "
+            f"dates (partial counts); the logistic regression did better without such features on the "
+            f"validation folds (ROC-AUC {scores['without']:.4f} without, {scores['with']:.4f} with)")
+
+
+def keep_partial_windows(folds: list[Fold], n_val: int, names: list[str], categorical: list[str],
+                         directions: dict[str, int], partial: dict[str, int], groups: np.ndarray | None = None,
+                         seed: int = 0) -> tuple[bool, dict[str, float]]:
+    """Whether the partial-window features stay: the logistic regression (the best of ``LOGISTIC_C``)
+    judged on ``folds`` with every feature of ``names`` and without those in ``partial``. They stay
+    unless the set without them is better by more than ``SE_RULE`` standard errors of the paired
+    difference (``noise_aware_choice`` with the whole set first: leaving features out needs
+    evidence; ``groups``: the validation rows' accounts, resampled together). Returns
+    (keep, {"with": ROC-AUC, "without": ROC-AUC}); keep when nothing is partial or nothing would
+    be left."""
+    without = [n for n in names if n not in partial]
+    if not partial or not without or len(without) == len(names):
+        return True, {}
+    y_val = np.empty(n_val)
+    for f in folds:
+        y_val[f.val_index] = f.y_val
+    raws: dict[str, np.ndarray] = {}
+    for label, cols in (("with", names), ("without", without)):
+        sub = [Fold(f.X_fit[cols], f.y_fit, f.X_val[cols], f.y_val, f.val_index, f.fit_rows) for f in folds]
+        cat = [c for c in categorical if c in cols]
+        fits = [linear_on(sub, n_val, cols, cat, directions, c, False) for c in LOGISTIC_C]
+        raws[label] = max(fits, key=lambda r: rank_roc_auc(y_val, r))
+    chosen, _, _ = noise_aware_choice(y_val, raws, ["with", "without"], groups, seed,
+                                      order=lambda n: n != "with")
+    return chosen == "with", {n: rank_roc_auc(y_val, r) for n, r in raws.items()}
