@@ -87,6 +87,22 @@ class FeatureSpec:
     params: dict = field(default_factory=dict)
 
 
+def lookback_days(spec: FeatureSpec) -> int:
+    """Days before the as-of date the feature's value reads (0: no window in its parameters; a
+    ticket writer's silence reads a fixed 180 days its parameters do not carry, so 0 here).
+
+    ``window`` N gives N; a template ending in ``_change`` (the window against the previous one)
+    2N, except ``term_value_change`` (the value now against N days ago: N); ``lookback`` days are
+    added (a feature "new" in the window means unused in the ``lookback`` days before it);
+    ``baseline`` (a rate against a longer window) is a window of its own.
+    """
+    p = spec.params or {}
+    window = int(p.get("window", 0) or 0)
+    twice = spec.template.endswith("_change") and spec.template != "term_value_change"
+    days = window * (2 if twice else 1) + int(p.get("lookback", 0) or 0)
+    return max(days, int(p.get("baseline", 0) or 0))
+
+
 def slug(event_type: str) -> str:
     """A column-safe name for an event type: lower case, ``[a-z0-9_]``, max 40 chars."""
     s = re.sub(r"[^a-z0-9]+", "_", event_type.strip().lower()).strip("_")

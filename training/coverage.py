@@ -7,7 +7,7 @@ value then mixes the account's behaviour with how much of the window the export 
 grows date by date: the same behaviour counts less on the training dates than on the later test
 dates and in production, and what a model learns from those features does not carry forward.
 
-``lookback_days`` is how far back before the as-of date a feature reads, from its catalogue
+``features.spec.lookback_days`` is how far back before the as-of date a feature reads, from its catalogue
 parameters (``features.spec``'s time semantics: a window of ``N`` days is ``[t - N, t)``; a change
 feature also reads the previous window ``[t - 2N, t - N)``; ``lookback`` and ``baseline`` reach
 further). A feature is *partial* in the training rows when that is longer than the days from the
@@ -37,28 +37,13 @@ import datetime as dt
 import numpy as np
 import pandas as pd
 
-from features.spec import Catalogue, FeatureSpec
+from features.spec import Catalogue, lookback_days
 from training.bootstrap import rank_roc_auc
 from training.selection import LOGISTIC_C, Fold, linear_on, noise_aware_choice
 
 #: A feature is partial when its window reaches before the data start on at least this share of
 #: the training as-of dates.
 PARTIAL_SHARE = 0.5
-
-
-def lookback_days(spec: FeatureSpec) -> int:
-    """Days before the as-of date the feature's value reads (0: no window in its parameters).
-
-    ``window`` N gives N; a template ending in ``_change`` (the window against the previous one)
-    2N, except ``term_value_change`` (the value now against N days ago: N); ``lookback`` days are
-    added (a feature "new" in the window means unused in the ``lookback`` days before it);
-    ``baseline`` (a rate against a longer window) is a window of its own.
-    """
-    p = spec.params or {}
-    window = int(p.get("window", 0) or 0)
-    twice = spec.template.endswith("_change") and spec.template != "term_value_change"
-    days = window * (2 if twice else 1) + int(p.get("lookback", 0) or 0)
-    return max(days, int(p.get("baseline", 0) or 0))
 
 
 def partial_window_features(catalogue: Catalogue, as_of_dates: list[dt.date] | np.ndarray | pd.Series,

@@ -11,8 +11,8 @@ import pandas as pd
 import pytest
 from scipy.special import expit
 
-from features.spec import CORE_FEATURES, Catalogue, FeatureSpec
-from training.coverage import keep_partial_windows, lookback_days, partial_window_features
+from features.spec import CORE_FEATURES, Catalogue, FeatureSpec, lookback_days
+from training.coverage import keep_partial_windows, partial_window_features
 from training.selection import cross_fit_folds
 from training.train import fit_and_evaluate, flat_metrics, params_of
 
