@@ -109,14 +109,15 @@ def date_read(column_sql: str, fmt: str, duckdb_type: str, first: str | None = N
 
 
 def first_format(con: duckdb.DuckDBPyConnection, relation: str, column: str, fmt: str,
-                 sample: int = SAMPLE) -> str | None:
+                 sample: int | None = SAMPLE) -> str | None:
     """The one of ``formats_of(fmt)`` that reads most of up to ``sample`` non-null values of
-    ``relation.column`` (None when none reads any: ISO values, say)."""
+    ``relation.column`` (None: every value) (None when none reads any: ISO values, say)."""
     text = _text(q(column), fmt)
     options = formats_of(fmt)
+    limit = "" if sample is None else f" LIMIT {sample}"
     counts = con.execute("SELECT " + ", ".join(f"count(try_strptime({text}, {lit(f)}))" for f in options)
-                         + f" FROM (SELECT {q(column)} FROM {relation} WHERE {q(column)} IS NOT NULL "
-                         f"LIMIT {sample})").fetchone()
+                         + f" FROM (SELECT {q(column)} FROM {relation} WHERE {q(column)} IS NOT NULL"
+                         f"{limit})").fetchone()
     best = max(range(len(options)), key=lambda k: (counts[k], -k))
     return options[best] if counts[best] else None
 
@@ -171,6 +172,31 @@ def check_date_formats(con: duckdb.DuckDBPyConnection, settings: Settings) -> No
             named.append((f"date_formats.{table}.{column}", fmt))
     for key, fmt in named:
         _check_format(con, key, fmt)
+
+
+def check_own_date_format_keys(con: duckdb.DuckDBPyConnection, settings: Settings, tables: list[str]) -> None:
+    """Every ``date_formats`` entry of a loaded ``accounts`` / ``subscriptions`` (``raw_<table>``, in
+    ``tables``) names a contract column or one of the source's own columns not mapped to the contract.
+
+    Raises:
+        ConfigError: naming the key and what is wrong with it.
+    """
+    for table in (t for t in tables if t in OWN_DATE_TABLES):
+        own = settings.date_formats.get(table, {})
+        if not own:
+            continue
+        known = {r[0] for r in con.execute(f"DESCRIBE raw_{table}").fetchall()}
+        mapping = settings.column_mapping.get(table, {})
+        for column in own:
+            if column in TABLES[table].column_names:
+                continue  # a contract column (check_date_formats)
+            if column not in known:
+                raise ConfigError(f"date_formats.{table}.{column}: not a column of {table} (a contract column "
+                                  "goes by its contract name, a company's own column by its name in the source)")
+            if mapping.get(column) in TABLES[table].column_names:
+                raise ConfigError(f"date_formats.{table}.{column}: the column is mapped to the contract column "
+                                  f"{mapping[column]!r}, so its format goes by that name: date_formats: "
+                                  f"{{{table}: {{{mapping[column]}: '{own[column]}'}}}}")
 
 
 def _check_format(con: duckdb.DuckDBPyConnection, key: str, fmt: str) -> None:

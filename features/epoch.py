@@ -13,8 +13,10 @@ name says date (``date_name``) and every value is an epoch time of a date in 197
 (-315619200 is 1960-01-01, as some tools export a birth date): a column whose name says date and
 that holds a negative value is read as such when every value is a whole number of seconds of a
 date from 1900 to 2099, or of milliseconds when a value has 12 or more digits (a date in seconds
-never has: that would be after the year 5000); 0 and -1 there are an export's "no date" and read as
-missing (``signed_epoch_values``, ``EPOCH_SIGNED_SECONDS``, ``UNKNOWN``).
+never has: that would be after the year 5000) and most values lie more than about 3 years from 1970
+(``_FAR_SECONDS``: an NPS of -40 or a time zone of -5 named ``nps_at_signup``, ``time_zone`` is no
+date); 0 and -1 there are an export's "no date" and read as missing (``signed_epoch_values``,
+``EPOCH_SIGNED_SECONDS``, ``UNKNOWN``).
 """
 
 from __future__ import annotations
@@ -47,6 +49,10 @@ EPOCH_SIGNED_SECONDS = (-2_208_988_800, 4_102_444_800)
 #: A value of this size or more (12 digits) is milliseconds: in seconds it would be a date after 5000
 _MS_FROM = 100_000_000_000
 _WHOLE = "-?[0-9]+([.]0*)?"
+#: A column with negative values is a date only when most of its values lie at least this far from
+#: 1970 (1e8 s, about 3 years: before 1966-10-31 or after 1973-03-03), as the unsigned rule's do:
+#: small signed numbers (-40, -5, 1200) are scores, offsets and amounts, whatever the name says
+_FAR_SECONDS = 100_000_000
 #: Values of a column with dates before 1970 that mean "no date" (read as missing), as SQL
 UNKNOWN = "(0, -1)"
 
@@ -137,15 +143,21 @@ def signed_epoch_values(con: duckdb.DuckDBPyConnection, relation: str,
     number = f"TRY_CAST({text} AS DOUBLE)"
     lo, hi = EPOCH_SIGNED_SECONDS
     whole = f"regexp_full_match({text}, '{_WHOLE}') AND {number} NOT IN {UNKNOWN}"
-    n, negative, big, s, ms, unknown = con.execute(f"""
+    n, negative, big, s, ms, unknown, far_s, far_ms = con.execute(f"""
         SELECT count(*), count_if({number} < -1), count_if(abs({number}) >= {_MS_FROM}),
                count_if({whole} AND {number} >= {lo} AND {number} < {hi}),
                count_if({whole} AND {number} >= {lo * 1000} AND {number} < {hi * 1000}),
-               count_if({number} IN {UNKNOWN})
+               count_if({number} IN {UNKNOWN}),
+               count_if(abs({number}) >= {_FAR_SECONDS}), count_if(abs({number}) >= {_FAR_SECONDS * 1000})
         FROM {relation} WHERE NULLIF({text}, '') IS NOT NULL""").fetchone()
     if not negative:
         return None, 0, n, 0
-    return ("ms", ms, n, unknown) if big else ("s", s, n, unknown)
+    unit, hits, far = ("ms", ms, far_ms) if big else ("s", s, far_s)
+    if 2 * far < n - unknown:
+        # most values within ~3 years of 1970 (an NPS of -40, a time zone of -5, a credit of -250 whose
+        # name has 'at' or 'since'): small numbers, not dates
+        return None, 0, n, 0
+    return unit, hits, n, unknown
 
 
 def epoch_number_cast(text_sql: str, unit: str, signed: bool = False) -> str:

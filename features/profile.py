@@ -46,7 +46,15 @@ import duckdb
 from core.errors import ConfigError, DataContractError
 from core.settings import ProfileColumn, Settings
 from features.contract import DATED_START, DATED_SUBSCRIPTIONS, TABLES
-from features.dates import YEARS, YYYYMMDD, DateFormat, first_format, format_setting, unread_dates_message
+from features.dates import (
+    YEARS,
+    YYYYMMDD,
+    DateFormat,
+    check_own_date_format_keys,
+    first_format,
+    format_setting,
+    unread_dates_message,
+)
 from features.epoch import any_moment, date_name, epoch_number_cast, epoch_values, signed_epoch_values
 from features.numbers import number_cast, text_number_mode
 from features.spec import FeatureSpec, slug
@@ -259,18 +267,23 @@ def declared_format(settings: Settings, table: str, column: str) -> str | None:
 
 
 def own_date_format(con: duckdb.DuckDBPyConnection, settings: Settings, table: str, column: str,
-                    source_type: str, kind: Kind | None, reason: str) -> tuple[str, str | None, str] | None:
+                    source_type: str, kind: Kind | None, reason: str,
+                    configured_date: bool = False) -> tuple[str, str | None, str] | None:
     """(format, the variant tried first, note) when an own column's dates are read with a format of
     ``churnwatch.yaml`` (the reading of ``features.dates``, as the contract's columns): its
     ``date_formats`` entry, whatever its values; else the source's ``date_format`` for a text column
     (not numbers or booleans) with a value in the format, when every value reads with it (or as ISO;
     DuckDB's plain cast would read ``05/03/24`` as the year 5). None otherwise (an ISO column keeps the
-    plain reading), and for a column its source types as a date or time.
+    plain reading), and for a column its source types as a date or time. Whether a column has a value
+    in the format is judged on every value (not a sample: a file of ISO history and newer day-first
+    rows is a date column either way).
 
     Raises:
         DataContractError: a value of a column with a ``date_formats`` entry, or of a text column whose
-            name says date (``date_name``) and with a value in ``date_format``, that reads neither with
-            the format nor as ISO: naming the column, the format, where it is set and the value.
+            name says date (``date_name``) or that ``profile.columns`` makes a date (``configured_date``)
+            and with a value in ``date_format``, that reads neither with the format nor as ISO: naming the
+            column, the format, where it is set, the value, and ``profile.exclude`` as the way to leave
+            the column out.
     """
     if source_type.upper().startswith(("DATE", "TIMESTAMP", "TIME")) or reason == "all null":
         return None
@@ -279,17 +292,18 @@ def own_date_format(con: duckdb.DuckDBPyConnection, settings: Settings, table: s
     if fmt is None or (per_column is None and (source_type.upper() != "VARCHAR"
                                                or kind in ("number", "boolean"))):
         return None
-    first = first_format(con, f"raw_{table}", column, fmt)
+    first = first_format(con, f"raw_{table}", column, fmt, sample=None)
     if per_column is None and first is None:
         return None  # no value in the format: not a date by it
     v = f"NULLIF(TRIM(CAST({q(column)} AS VARCHAR)), '')"
     bad = f"{v} IS NOT NULL AND {DateFormat(fmt, first).read(v, 'TIMESTAMP')} IS NULL"
     n_bad, n = con.execute(f"SELECT count_if({bad}), count({v}) FROM raw_{table}").fetchone()
     setting = format_setting(table, column, fmt, per_column is not None)
-    if n_bad and (per_column is not None or date_name(column)):
+    if n_bad and (per_column is not None or configured_date or date_name(column)):
         cur = con.execute(f"SELECT * FROM raw_{table} WHERE {bad} LIMIT 1")
         row = dict(zip([d[0] for d in cur.description], cur.fetchone()))
-        raise DataContractError(unread_dates_message(f"{table}.{column}", n_bad, fmt, setting, str(row[column])),
+        message = unread_dates_message(f"{table}.{column}", n_bad, fmt, setting, str(row[column]))
+        raise DataContractError(f"{message}, or leave the column out (profile.exclude: [{_key(table, column)}])",
                                 table=table, column=column, example=row)
     if n_bad:
         return None
@@ -429,18 +443,7 @@ def _check_config_keys(con: duckdb.DuckDBPyConnection, loaded: list[str], settin
             cols = [r[0] for r in con.execute(f"DESCRIBE raw_{table}").fetchall()]
             known |= {_key(table, c) for c in cols} | {f"{table}.{c}" for c in cols}
     tables = [t for t in PROFILE_TABLES if t in loaded]
-    for table in tables:
-        mapping = settings.column_mapping.get(table, {})
-        for column in settings.date_formats.get(table, {}):
-            if column in TABLES[table].column_names:
-                continue  # a contract column (features.dates)
-            if f"{table}.{column}" not in known:
-                raise ConfigError(f"date_formats.{table}.{column}: not a column of {table} (a contract column "
-                                  "goes by its contract name, a company's own column by its name in the source)")
-            if mapping.get(column) in TABLES[table].column_names:
-                raise ConfigError(f"date_formats.{table}.{column}: the column is mapped to the contract column "
-                                  f"{mapping[column]!r}, so its format goes by that name: date_formats: "
-                                  f"{{{table}: {{{mapping[column]}: '{settings.date_formats[table][column]}'}}}}")
+    check_own_date_format_keys(con, settings, tables)
     for where, keys in (("exclude", settings.profile.exclude), ("columns", list(settings.profile.columns))):
         for key in keys:
             table = key.split(".", 1)[0] if "." in key else "accounts"
@@ -512,7 +515,8 @@ def discover_profile(con: duckdb.DuckDBPyConnection, loaded: list[str], settings
                                   f"profile.columns.{_key(table, column)}.kind is {cfg.kind}: keep one of them")
             if reason is None:
                 kind, reason = infer_kind(con, table, column, source_type, settings.profile.max_categories)
-                dated = own_date_format(con, settings, table, column, source_type, kind, reason)
+                dated = own_date_format(con, settings, table, column, source_type, kind, reason,
+                                        configured_date=cfg is not None and cfg.kind == "date")
                 if dated is not None:
                     kind, reason, note = "date", "", dated[2]
                 elif kind == "number":
@@ -638,6 +642,11 @@ def _typed(col: ExtraColumn, settings: Settings | None = None, bounded: bool = T
         number = f"CASE WHEN {_in_bounds(number, col.valid)} THEN {number} END"
     # a date in a declared format (or ISO: ``features.dates``), in epoch time by its unit, or YYYYMMDD;
     # else ISO, or epoch time per value (a configured ``kind: date``)
+    if col.ymd or col.date_format == YYYYMMDD:
+        # 8 digits stored as a number: as text through a whole BIGINT, as Spark writes a DOUBLE
+        # 2.0240305E7 (DuckDB 20240305.0); the same value on both engines
+        x = f"TRY_CAST({v} AS DOUBLE)"
+        v = f"COALESCE(CASE WHEN {x} = floor({x}) THEN CAST(CAST({x} AS BIGINT) AS VARCHAR) END, {v})"
     moment = (DateFormat(col.date_format, col.date_first).read(v, "TIMESTAMP") if col.date_format
               else epoch_number_cast(v, col.epoch, col.signed_epoch) if col.epoch else _ymd_cast(v)
               if col.ymd else any_moment(v))

@@ -152,12 +152,19 @@ def spark_error(exc: BaseException, doing: str) -> SparkError:
 def _try_to_timestamp(value: exp.Expression, formats: exp.Expression) -> exp.Expression:
     """Spark's ``try_to_timestamp`` for DuckDB's ``try_strptime(value, format or [formats])`` (the
     first format that reads), the ``strptime`` codes turned into Spark's pattern by sqlglot."""
-    two_digits = [f.this for f in (formats.expressions if isinstance(formats, exp.Array) else [formats])
-                  if "%y" in f.this]
+    fmts = [f.this for f in (formats.expressions if isinstance(formats, exp.Array) else [formats])]
+    columns = ", ".join(sorted({c.name for c in value.find_all(exp.Column)})) or "?"
+    two_digits = [f for f in fmts if "%y" in f]
     if two_digits:  # DuckDB's %y is 1969-2068, Spark's yy 2000-2099: the same text, another year
-        raise SparkError(f"the date format {two_digits[0]!r} has a two-digit year (%y), which Spark reads as "
-                         "2000-2099 and DuckDB as 1969-2068: a company's own date column in it is built with "
-                         "--engine duckdb, or written with four-digit years (%Y)")
+        raise SparkError(f"own date column {columns}: the date format {two_digits[0]!r} (date_format or "
+                         "date_formats in churnwatch.yaml) has a two-digit year (%y), which Spark reads as "
+                         "2000-2099 and DuckDB as 1969-2068: build it with --engine duckdb, or write the dates "
+                         "with four-digit years (%Y)")
+    weekdays = [f for f in fmts if "%a" in f or "%A" in f]
+    if weekdays:  # Spark 3+ refuses a weekday in a pattern it parses (EEE): said here, not as Spark's error
+        raise SparkError(f"own date column {columns}: the date format {weekdays[0]!r} (date_format or "
+                         "date_formats in churnwatch.yaml) has a weekday name (%a, %A), which Spark cannot "
+                         "parse: build it with --engine duckdb, or leave the weekday out of the format")
     spark = Dialect.get_or_raise("spark").generator()
     reads = [exp.Anonymous(this="try_to_timestamp", expressions=[
         value.copy(), sqlglot.parse_one(spark.format_time(exp.StrToTime(this=value, format=f)), read="spark")])

@@ -13,7 +13,7 @@ import duckdb
 
 from core.settings import Settings
 from features.contract import TABLES
-from features.dates import check_date_formats
+from features.dates import check_date_formats, check_own_date_format_keys
 from features.rules import ACCOUNT_DATED, create_account_first
 from features.sources import open_source
 from features.validate import (
@@ -58,9 +58,11 @@ def load_clean_subset(con: duckdb.DuckDBPyConnection, settings: Settings, accoun
         table = TABLES[name]
         if dated and name == dated[0]:  # accounts and subscriptions are clean
             create_account_first(con, known_accounts_table(name, has_accounts))
-        if name not in loaded and (name == "accounts" or not src.load(con, name)):
-            create_empty_clean_table(con, name)
-            continue
+        if name not in loaded:
+            if name == "accounts" or not src.load(con, name):
+                create_empty_clean_table(con, name)
+                continue
+            loaded.add(name)
         create_typed_view(con, name, settings)
         first = name in dated
         case = set_aside_case(name, settings.data_end, known_accounts_table(name, has_accounts), account_first=first)
@@ -78,6 +80,8 @@ def load_clean_subset(con: duckdb.DuckDBPyConnection, settings: Settings, accoun
                     "LEFT JOIN account_first af ON af.account_id = x.account_id)")
         con.execute(f"CREATE OR REPLACE TEMP TABLE clean_{name} AS SELECT {', '.join(clean_columns(name))} FROM ("
                     f"SELECT *, {case} AS _reason FROM {rows}) WHERE _reason IS NULL", params)
+    # an own column's date format names a column of the file (the full build checks it in features.profile)
+    check_own_date_format_keys(con, settings, [t for t in ("accounts", "subscriptions") if t in loaded])
     since, before = tables.get("subscriptions", (None, None))
     start = q(TABLES["subscriptions"].time_column)
     if dated and since is not None:

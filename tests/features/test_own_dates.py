@@ -151,16 +151,22 @@ def test_a_birth_date_in_negative_epoch_time_is_a_date(tmp_path, unit):
     date reads such values from 1900 on; before, the whole column stayed a number."""
     acc = accounts()
     acc["birth_ts"] = [_epoch(d, unit) if d else None for d in BIRTHS]
-    acc["born_1969"] = [_epoch(D(1969, 12, 25), unit), _epoch(D(1970, 1, 2), unit), _epoch(D(1972, 6, 1), unit),
-                        _epoch(D(1950, 3, 31), unit)]  # around 1970 too (few digits)
+    acc["born_1969"] = [_epoch(D(1969, 12, 25), unit), _epoch(D(1960, 1, 2), unit), _epoch(D(1982, 6, 1), unit),
+                        _epoch(D(1950, 3, 31), unit)]  # around 1970 too (few digits), most years away
+    # small signed numbers whose names hold a date word: scores, offsets, amounts, never dates
+    acc["nps_at_signup"] = [-40, 10, 0, 75]
+    acc["time_zone"] = [-5, -8, 1, 0]
+    acc["credit_at_signup"] = [-250, 0, 1200, -1]
     acc["balance_delta"] = [-315619200, 1_000_000_000, -5, 7]  # negative numbers, but not a date's name
     acc["created_on"] = [_epoch(D(1960, 1, 1)), _epoch(D(1850, 1, 1)), _epoch(D(2000, 1, 1)), None]  # 1850: no
     result, df = _own(tmp_path, acc)
     used = {c.column: c for c in result.profile.used}
     assert (used["birth_ts"].kind, used["birth_ts"].epoch, used["birth_ts"].signed_epoch) == ("date", unit, True)
     assert _ages(df, "birth_ts") == EXPECTED_AGES
-    assert _ages(df, "born_1969") == [(AS_OF[1] - d).days for d in (D(1969, 12, 25), D(1970, 1, 2), D(1972, 6, 1),
+    assert _ages(df, "born_1969") == [(AS_OF[1] - d).days for d in (D(1969, 12, 25), D(1960, 1, 2), D(1982, 6, 1),
                                                                       D(1950, 3, 31))]
+    for name in ("nps_at_signup", "time_zone", "credit_at_signup"):
+        assert used[name].kind == "number" and not used[name].signed_epoch, name
     words = "epoch seconds" if unit == "s" else "epoch milliseconds"
     assert used["birth_ts"].note == f"from {words}, negative before 1970: its name and every value say date (1900-2099)"
     assert (used["balance_delta"].kind, used["balance_delta"].note) == ("number", "")
@@ -196,9 +202,13 @@ def test_a_two_digit_year_is_refused_on_spark_not_read_as_another_century():
     from features.dates import DateFormat
     from features.spark import SparkError, to_spark_sql
 
-    with pytest.raises(SparkError, match=r"the date format '%d/%m/%y' has a two-digit year \(%y\), which Spark "
-                                         "reads as 2000-2099 and DuckDB as 1969-2068"):
+    with pytest.raises(SparkError, match=r"own date column d: the date format '%d/%m/%y' \(date_format or "
+                                         r"date_formats in churnwatch.yaml\) has a two-digit year \(%y\), which "
+                                         "Spark reads as 2000-2099 and DuckDB as 1969-2068"):
         to_spark_sql("SELECT " + DateFormat("%d/%m/%y", "%d/%m/%y").read('"d"', "TIMESTAMP") + " FROM t")
+    # a weekday name: Spark 3+ refuses the pattern; said with the column, not as Spark's own error
+    with pytest.raises(SparkError, match=r"own date column first_order: the date format '%a %d %b %Y' .* weekday"):
+        to_spark_sql("SELECT " + DateFormat("%a %d %b %Y", None).read('"first_order"', "TIMESTAMP") + " FROM t")
 
 
 def test_a_kept_date_in_a_format_is_read_with_it_when_new_data_alone_would_make_it_a_category(tmp_path):
@@ -229,3 +239,55 @@ def test_zero_and_minus_one_beside_negative_epoch_dates_are_missing_not_1970(tmp
     assert (used.kind, used.signed_epoch) == ("date", True)
     assert used.note.endswith("(1900-2099); 2 values of 0 or -1 read as missing")
     assert _ages(df, "birth_ts") == [(AS_OF[1] - D(1987, 2, 15)).days, (AS_OF[1] - D(1960, 1, 1)).days, None, None]
+
+
+def test_whether_an_own_column_has_dates_in_the_format_is_judged_on_every_value_not_a_sample():
+    """A file of ISO history whose newer rows a spreadsheet wrote day-first: judged on the first 1,000
+    values (all ISO), the column stayed a category and its bad date went unnoticed, or stopped the
+    build, depending on the rows' order. Now the same answer in either order."""
+    from core.settings import Settings
+    from features.profile import infer_kind, own_date_format
+
+    con = duckdb.connect()
+    values = [f"1987-02-{i % 28 + 1:02d}" for i in range(1000)] + ["15/02/1987", "23/11/2001"]
+    for order in ("ASC", "DESC"):
+        con.execute("CREATE OR REPLACE TABLE raw_accounts AS SELECT 'a' || i AS account_id, v AS date_of_birth "
+                    "FROM (SELECT unnest(?::VARCHAR[]) AS v, generate_subscripts(?::VARCHAR[], 1) AS i) "
+                    f"ORDER BY v {order}", [values, values])
+        kind, reason = infer_kind(con, "accounts", "date_of_birth", "VARCHAR", 50)
+        fmt, _first, note = own_date_format(con, Settings(date_format="%d/%m/%Y"), "accounts", "date_of_birth",
+                                            "VARCHAR", kind, reason)
+        assert (fmt, note) == ("%d/%m/%Y", "read with date_format: '%d/%m/%Y'"), order
+        con.execute("INSERT INTO raw_accounts VALUES ('bad', '31/31/1990')")
+        with pytest.raises(DataContractError, match=r"e.g. '31/31/1990'; fix those values or the format, or leave "
+                                                    r"the column out \(profile.exclude: \[date_of_birth\]\)"):
+            own_date_format(con, Settings(date_format="%d/%m/%Y"), "accounts", "date_of_birth", "VARCHAR",
+                            kind, reason)
+
+
+def test_a_configured_date_kind_under_a_date_format_reads_with_it_or_names_the_value(tmp_path):
+    """``profile.columns.last_visit.kind: date`` with ``date_format``: the user said date twice. Before,
+    one value that did not read made the format unused, and every value was read as ISO: all missing,
+    without a word."""
+    acc = accounts()
+    config = ProfileSettings(columns={"last_visit": ProfileColumn(kind="date")})
+    acc["last_visit"] = ["15/02/2023", "16/02/2023", "not yet", "05/03/2023"]
+    with pytest.raises(DataContractError, match=r"accounts.last_visit: 1 value\(s\) match neither the date format "
+                                                r"'%d/%m/%Y' .* e.g. 'not yet'"):
+        _own(tmp_path, acc, date_format="%d/%m/%Y", profile=config)
+    acc["last_visit"] = ["15/02/2023", "16/02/2023", None, "05/03/2023"]
+    result, df = _own(tmp_path, acc, date_format="%d/%m/%Y", profile=config)
+    assert {c.column: c.date_format for c in result.profile.used}["last_visit"] == "%d/%m/%Y"
+    assert _ages(df, "last_visit") == [(AS_OF[1] - d).days if d else None
+                                       for d in (D(2023, 2, 15), D(2023, 2, 16), None, D(2023, 3, 5))]
+
+
+def test_the_few_accounts_explain_reads_refuse_a_date_formats_entry_naming_no_column(tmp_path):
+    """A mistyped own column in ``date_formats`` was refused by the full build only; ``explain`` and
+    ``report`` (``features/subset.py``) ignored it."""
+    data = write_tables(tmp_path / "data", {"accounts": accounts(), "subscriptions": subscriptions(),
+                                            "events": events()}, fmt="csv")
+    with pytest.raises(ConfigError, match="date_formats.accounts.birthdate: not a column of accounts"):
+        load_clean_subset(duckdb.connect(), settings(data=str(data),
+                                                     date_formats={"accounts": {"birthdate": "%d/%m/%Y"}}),
+                          ["a2"], {"accounts": (None, None)})

@@ -28,8 +28,8 @@ def test_spark_reads_date_formats_as_duckdb_does(spark, tmp_path):
 
 def test_own_date_columns_in_a_declared_format_and_before_1970_build_the_same_on_spark(spark, tmp_path):
     """A company's own dates read with a format (DuckDB's ``try_strptime``, written for Spark as
-    ``try_to_timestamp``: Spark has no ``strptime``) and in negative epoch seconds: the same snapshots
-    on both engines, and the right days."""
+    ``try_to_timestamp``: Spark has no ``strptime``), in negative epoch seconds and as YYYYMMDD numbers
+    stored as DOUBLE: the same snapshots on both engines, and the right days."""
     from tests.features.test_own_dates import BIRTHS, EXPECTED_AGES, SIGNED, _written
     from tests.features.test_profile_columns import AS_OF, _epoch, accounts, events, subscriptions
 
@@ -38,8 +38,13 @@ def test_own_date_columns_in_a_declared_format_and_before_1970_build_the_same_on
     acc["first_visit"] = ["3/5/2023 2:22 PM", "13/5/2023 14:22", "2023-05-03", "1/12/2022 09:05:07"]
     acc["birth_ts"] = [_epoch(d) if d else None for d in BIRTHS]
     sub = subscriptions()
-    sub["signed"] = [int(d.strftime("%Y%m%d")) for d in SIGNED]
-    folder = write_tables(tmp_path / "data", {"accounts": acc, "subscriptions": sub, "events": events()}, fmt="csv")
+    # YYYYMMDD numbers with a blank: pandas writes them to Parquet as DOUBLE, which Spark's text is
+    # 2.0221220E7 (DuckDB's 20221220.0): declared, and undeclared (the name and every value say date)
+    sub["signed"] = [int(d.strftime("%Y%m%d")) for d in SIGNED[:-1]] + [None]
+    sub["renewal_date"] = sub["signed"]
+    folder = write_tables(tmp_path / "data", {"accounts": acc, "subscriptions": sub, "events": events()},
+                          fmt="parquet")
+    assert pd.read_parquet(folder / "subscriptions.parquet")["signed"].dtype == "float64"
     kw = {"date_format": "%d/%m/%Y", "date_formats": {"subscriptions": {"signed": "%Y%m%d"}}}
     s = settings(data_end=D(2024, 12, 31), **kw)
     build_snapshots(folder, s, tmp_path / "duck.duckdb", as_of=AS_OF)
@@ -51,5 +56,6 @@ def test_own_date_columns_in_a_declared_format_and_before_1970_build_the_same_on
     assert ages == EXPECTED_AGES == [None if pd.isna(v) else int(v) for v in last["birth_ts"]]
     assert last["first_visit"].tolist() == [(AS_OF[1] - d).days for d in (D(2023, 5, 3), D(2023, 5, 13),
                                                                            D(2023, 5, 3), D(2022, 12, 1))]
-    assert last["signed"].tolist()[0] == (AS_OF[1] - D(2024, 2, 25)).days
+    assert last["signed"].tolist()[0] == last["renewal_date"].tolist()[0] == (AS_OF[1] - D(2024, 2, 25)).days
+    assert on_spark["signed"].notna().sum() == duck["signed"].notna().sum() > 0
     pd.testing.assert_frame_equal(duck, on_spark, check_dtype=False)
