@@ -50,13 +50,12 @@ def partial_window_features(catalogue: Catalogue, as_of_dates: list[dt.date] | n
                             data_start: dt.date) -> dict[str, int]:
     """Features whose lookback is longer than the days from ``data_start`` to the as-of date on at
     least half of the distinct training as-of dates ``as_of_dates`` (a window short of the data on
-    a few early dates only is whole on most rows): name -> lookback days, in catalogue order."""
+    a few early dates only is whole on most rows): name -> lookback days, in catalogue order. An
+    as-of date before the data start (``features --as-of`` allows one) covers no day at all."""
     dates = sorted({pd.Timestamp(d).date() for d in as_of_dates})
     if not dates:
         return {}
-    if dates[0] < data_start:
-        raise ValueError(f"training as-of date {dates[0]} is before the data start {data_start}")
-    covered = np.array([(d - data_start).days for d in dates])
+    covered = np.array([max((d - data_start).days, 0) for d in dates])
     out = {}
     for f in catalogue.features:
         days = lookback_days(f)
@@ -74,17 +73,17 @@ def partial_reason(lookback: int, data_start: dt.date, scores: dict[str, float])
 
 def keep_partial_windows(folds: list[Fold], n_val: int, names: list[str], categorical: list[str],
                          directions: dict[str, int], partial: dict[str, int], groups: np.ndarray | None = None,
-                         seed: int = 0) -> tuple[bool, dict[str, float]]:
+                         seed: int = 0) -> tuple[bool, dict[str, float], float]:
     """Whether the partial-window features stay: the logistic regression (the best of ``LOGISTIC_C``)
     judged on ``folds`` with every feature of ``names`` and without those in ``partial``. They stay
     unless the set without them is better by more than ``SE_RULE`` standard errors of the paired
     difference (``noise_aware_choice`` with the whole set first: leaving features out needs
     evidence; ``groups``: the validation rows' accounts, resampled together). Returns
-    (keep, {"with": ROC-AUC, "without": ROC-AUC}); keep when nothing is partial or nothing would
-    be left."""
+    (keep, {"with": ROC-AUC, "without": ROC-AUC}, the bootstrap standard error of their difference);
+    (True, {}, 0.0) when nothing is partial or nothing would be left."""
     without = [n for n in names if n not in partial]
     if not partial or not without or len(without) == len(names):
-        return True, {}
+        return True, {}, 0.0
     y_val = np.empty(n_val)
     for f in folds:
         y_val[f.val_index] = f.y_val
@@ -94,6 +93,7 @@ def keep_partial_windows(folds: list[Fold], n_val: int, names: list[str], catego
         cat = [c for c in categorical if c in cols]
         fits = [linear_on(sub, n_val, cols, cat, directions, c, False) for c in LOGISTIC_C]
         raws[label] = max(fits, key=lambda r: rank_roc_auc(y_val, r))
-    chosen, _, _ = noise_aware_choice(y_val, raws, ["with", "without"], groups, seed,
-                                      order=lambda n: n != "with")
-    return chosen == "with", {n: rank_roc_auc(y_val, r) for n, r in raws.items()}
+    chosen, _, noise = noise_aware_choice(y_val, raws, ["with", "without"], groups, seed,
+                                          order=lambda n: n != "with")
+    se = max(v["se"] for v in noise.values())  # the gap's (the better one's own is 0)
+    return chosen == "with", {n: rank_roc_auc(y_val, r) for n, r in raws.items()}, se

@@ -308,13 +308,19 @@ def _partial_windows(train: pd.DataFrame, y: np.ndarray, frame: FeatureFrame, ca
     folds_, positions, _ = cross_fit_folds(X, y, accounts, train["as_of"].to_numpy(), k=k)
     directions = {f.name: int(f.direction) for f in catalogue.features if f.type != "category"} \
         if constrained else {}
-    keep, scores = keep_partial_windows(folds_, len(positions), frame.names, frame.categorical, directions,
-                                        partial, accounts[positions], seed)
+    keep, scores, se = keep_partial_windows(folds_, len(positions), frame.names, frame.categorical, directions,
+                                            partial, accounts[positions], seed)
+    if not scores:  # every model feature, or none of them, is partial: nothing to compare, all stay
+        say(f"{len(partial)} feature(s) with a window reaching before the data start ({data_start}) on most "
+            "training dates: kept (no other features to judge them against)")
+        return {}, {"data_start": data_start.isoformat(), "lookback_days": partial, "validation_roc_auc": {},
+                    "left_out": False}
     say(f"{len(partial)} feature(s) with a window reaching before the data start ({data_start}) on most training "
         f"dates: logistic regression on the validation folds ROC-AUC {scores['with']:.4f} with them, "
-        f"{scores['without']:.4f} without -> " + ("kept" if keep else "left out: " + _few(list(partial), 8)))
+        f"{scores['without']:.4f} without (standard error of the difference {se:.4f}) -> "
+        + ("kept" if keep else "left out: " + _few(list(partial), 8)))
     record = {"data_start": data_start.isoformat(), "lookback_days": partial, "validation_roc_auc": scores,
-              "left_out": not keep}
+              "gap_se": se, "left_out": not keep}
     return ({} if keep else {n: partial_reason(d, data_start, scores) for n, d in partial.items()}), record
 
 
@@ -500,6 +506,8 @@ def flat_metrics(result: TrainResult) -> dict[str, float]:
         out[f"validation_gap_{name}"], out[f"validation_gap_se_{name}"] = float(d["gap"]), float(d["se"])
     for name, v in (selection.get("partial_windows") or {}).get("validation_roc_auc", {}).items():
         out[f"validation_roc_auc_logistic_{name}_partial_windows"] = float(v)  # with / without them
+    if (selection.get("partial_windows") or {}).get("validation_roc_auc"):
+        out["validation_gap_se_partial_windows"] = float(selection["partial_windows"]["gap_se"])
     for method, v in result.training.get("calibration", {}).get("out_of_fold_log_loss", {}).items():
         out[f"calibration_log_loss_{method}"] = float(v)
     return out

@@ -8,7 +8,6 @@ import datetime as dt
 
 import numpy as np
 import pandas as pd
-import pytest
 from scipy.special import expit
 
 from features.spec import CORE_FEATURES, Catalogue, FeatureSpec, lookback_days
@@ -51,8 +50,9 @@ def test_partial_features_are_those_reaching_before_the_data_start_on_most_dates
     assert partial_window_features(catalogue, _weekly(DATA_START + dt.timedelta(days=28), 15), DATA_START) == \
         {"a_90d": 90}
     assert partial_window_features(catalogue, _weekly(DATA_START + dt.timedelta(days=90), 5), DATA_START) == {}
-    with pytest.raises(ValueError, match="before the data start"):
-        partial_window_features(catalogue, [DATA_START - dt.timedelta(days=1)], DATA_START)
+    # an as-of date before the data start (`features --as-of` allows one) covers nothing: partial, not an error
+    assert partial_window_features(catalogue, [DATA_START - dt.timedelta(days=1)], DATA_START) == \
+        {"a_7d": 7, "a_30d": 30, "a_30d_change": 60, "a_90d": 90}
 
 
 def _rows(partial_signal: bool, accounts: int = 600, seed: int = 4) -> pd.DataFrame:
@@ -85,7 +85,7 @@ def _catalogue() -> Catalogue:
                                *(_spec(f"x{k}_90d", window=90) for k in range(2))), event_types=())
 
 
-def _judge(rows: pd.DataFrame) -> tuple[bool, dict[str, float]]:
+def _judge(rows: pd.DataFrame) -> tuple[bool, dict[str, float], float]:
     names = _catalogue().names
     y = rows["churn_label"].to_numpy()
     folds, positions, _ = cross_fit_folds(rows[names], y, rows["account_id"].to_numpy(), rows["as_of"].to_numpy())
@@ -95,12 +95,12 @@ def _judge(rows: pd.DataFrame) -> tuple[bool, dict[str, float]]:
 
 
 def test_partial_counts_whose_relation_turns_with_coverage_are_left_out():
-    keep, scores = _judge(_rows(partial_signal=False))
-    assert not keep and scores["without"] > scores["with"]
+    keep, scores, se = _judge(_rows(partial_signal=False))
+    assert not keep and scores["without"] - scores["with"] > se > 0
 
 
 def test_partial_counts_with_a_lasting_relation_to_churn_stay():
-    keep, scores = _judge(_rows(partial_signal=True))
+    keep, scores, _se = _judge(_rows(partial_signal=True))
     assert keep and scores["with"] > scores["without"] + 0.03
 
 
@@ -121,9 +121,24 @@ def test_a_run_on_a_short_export_lists_the_partial_features_it_left_out(tmp_path
     assert record["validation_roc_auc"]["without"] > record["validation_roc_auc"]["with"]
     metrics = flat_metrics(result)
     assert metrics["validation_roc_auc_logistic_without_partial_windows"] == record["validation_roc_auc"]["without"]
+    assert metrics["validation_gap_se_partial_windows"] == record["gap_se"] > 0
     assert params_of(result)["partial_windows"] == "left out: 2 feature(s) partial on most training dates"
     # without the data start (a flat table, or an export that does not say) nothing is judged
     same = fit_and_evaluate(train, None, None, None, test, _catalogue(), tmp_path / "b", folds=2,
                             rule_baseline=False)
     assert same.training["dropped_features"] == {} and len(same.bundle.frame.names) == 3
     assert same.training["selection"]["partial_windows"] == {} and params_of(same)["partial_windows"] == "none"
+
+
+def test_when_every_model_feature_is_partial_they_all_stay(tmp_path):
+    """Nothing to judge them against: kept, said so (a KeyError before)."""
+    rows = _rows(partial_signal=False, accounts=300)[["account_id", "as_of", "x0_90d", "x1_90d", "churn_label"]]
+    catalogue = Catalogue(features=tuple(_spec(f"x{k}_90d", window=90) for k in range(2)), event_types=())
+    train = rows[rows["as_of"] < pd.Timestamp(FIRST + dt.timedelta(days=35))]
+    test = rows[rows["as_of"] >= pd.Timestamp(FIRST + dt.timedelta(days=35))]
+    said: list[str] = []
+    result = fit_and_evaluate(train, None, None, None, test, catalogue, tmp_path / "a", folds=2,
+                              rule_baseline=False, progress=said.append, data_start=DATA_START)
+    assert result.bundle.frame.names == ["x0_90d", "x1_90d"]
+    assert any("kept (no other features to judge them against)" in m for m in said)
+    assert not result.training["selection"]["partial_windows"]["left_out"]
