@@ -26,6 +26,7 @@ from markupsafe import Markup, escape
 from sqlalchemy.engine import Engine
 
 from core.vocabulary import TIER_BY_KEY, tier_label
+from training.reason_text import category_words
 from workflow.people import user_row
 from workspace.texts import lang_of, t
 
@@ -42,9 +43,12 @@ class SignInRequired(Exception):
 
 
 def environment() -> Environment:
-    """The workspace's Jinja2 environment: autoescape on for every template."""
-    return Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(default=True,
-                       default_for_string=True), trim_blocks=True, lstrip_blocks=True)
+    """The workspace's Jinja2 environment: autoescape on for every template; the filter ``words``
+    words a category as the reasons do (``COMPUTER_SOFTWARE`` -> "computer software")."""
+    env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(default=True,
+                      default_for_string=True), trim_blocks=True, lstrip_blocks=True)
+    env.filters["words"] = category_words
+    return env
 
 
 def session(request: Request) -> dict:

@@ -363,3 +363,13 @@ def test_scores_without_mrr_leave_mrr_and_mrr_at_risk_out(as_user, home):
         assert all(set(cells) == {"key", "accounts"} and cells["accounts"] == str(counts[c])
                    for c, cells in by_csm.items())
         assert set(rows_of(html, "by-segment", "segment")["SMB"]) == {"key", "accounts"}
+
+
+def test_a_segment_code_is_worded_as_the_reasons_word_it(as_user, home):
+    """An export's enum code (HubSpot's ``MID_MARKET``) reads "mid market" in the by-segment table, as
+    in the reasons and the report; the row keeps the stored value as its key."""
+    with duckdb.connect(str(home / "store.duckdb")) as con:
+        con.execute("UPDATE snapshots SET segment = 'MID_MARKET' WHERE account_id = 'bolt'")
+    rows = rows_of(as_user("root@example.com").get("/portfolio").text, "by-segment", "segment")
+    assert set(rows) == {"SMB", "MID_MARKET"}
+    assert rows["MID_MARKET"]["key"] == "mid market" and rows["SMB"]["key"] == "SMB"
