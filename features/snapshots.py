@@ -30,7 +30,7 @@ import duckdb
 from core.progress import Reporter, StepCallback, track
 from core.settings import Settings
 from features.profile import ProfilePlan, profile_expression, profile_joins, profile_specs, profile_stages
-from features.spec import SIZE_BANDS, Catalogue, FeatureSpec, build_catalogue
+from features.spec import SIZE_BANDS, TICKET_SILENCE_HISTORY, Catalogue, FeatureSpec, build_catalogue
 from features.sql import is_in, lit
 from features.timeline import day_number, dn
 from features.validate import key_clean_events
@@ -110,7 +110,7 @@ def stage_queries(settings: Settings, types: list[str], grid: Grid | None = None
                    MIN(CASE WHEN k.r < s.tn AND k.r >= s.tn - 90 THEN k.csat END) AS worst_csat_90d,
                    AVG(CASE WHEN k.r < s.tn AND k.r >= s.tn - 90 THEN k.csat END) AS mean_csat_90d,
                    s.tn - MAX(k.o) AS days_since_last_ticket,
-                   SUM(CASE WHEN k.o >= s.tn - 180 AND k.o < s.tn - {int(settings.silence_days)}
+                   SUM(CASE WHEN k.o >= s.tn - {TICKET_SILENCE_HISTORY} AND k.o < s.tn - {int(settings.silence_days)}
                             THEN 1 ELSE 0 END) AS tickets_before_silence,
                    SUM(CASE WHEN k.o >= s.tn - {int(settings.silence_days)} THEN 1 ELSE 0 END) AS tickets_silence
             FROM spine s JOIN (

@@ -89,13 +89,15 @@ class FeatureSpec:
 
 def lookback_days(spec: FeatureSpec) -> int:
     """Days before the as-of date the feature's value reads (0: no window in its parameters; a
-    ticket writer's silence reads a fixed 180 days its parameters do not carry, so 0 here).
+    ticket writer's silence: ``TICKET_SILENCE_HISTORY``).
 
     ``window`` N gives N; a template ending in ``_change`` (the window against the previous one)
     2N, except ``term_value_change`` (the value now against N days ago: N); ``lookback`` days are
     added (a feature "new" in the window means unused in the ``lookback`` days before it);
     ``baseline`` (a rate against a longer window) is a window of its own.
     """
+    if spec.template == "ticket_silence":
+        return TICKET_SILENCE_HISTORY
     p = spec.params or {}
     window = int(p.get("window", 0) or 0)
     twice = spec.template.endswith("_change") and spec.template != "term_value_change"
@@ -291,6 +293,9 @@ def _core_features() -> list[FeatureSpec]:
 
 SIZE_BANDS = ((1, 49, "1-49"), (50, 249, "50-249"), (250, 999, "250-999"), (1000, None, "1000+"))
 EVENT_WINDOWS = (7, 30, 90)
+#: ``ticket_silence``: a regular ticket writer is one with >= 3 tickets in the days
+#: ``[t - TICKET_SILENCE_HISTORY, t - silence_days)`` (``features.snapshots``)
+TICKET_SILENCE_HISTORY = 180
 
 
 def event_type_features(event_type: str, also: list[str] | tuple[str, ...] = ()) -> list[FeatureSpec]:

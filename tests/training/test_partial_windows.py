@@ -33,6 +33,7 @@ def test_lookback_days_follow_the_catalogue_parameters():
     assert lookback_days(core["mrr_change_90d"]) == 90  # the value now against 90 days ago
     assert lookback_days(core["tickets_30d_vs_baseline"]) == 180  # a 180-day baseline
     assert lookback_days(core["new_features_tried_30d"]) == 210  # 30 days, unused in the 180 before
+    assert lookback_days(core["ticket_silence"]) == 180  # >= 3 tickets in the 180 days before the silence
     assert lookback_days(core["tenure_days"]) == 0 and lookback_days(core["plan"]) == 0
 
 
