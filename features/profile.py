@@ -622,8 +622,9 @@ def profile_specs(plan: ProfilePlan, settings: Settings) -> list[FeatureSpec]:
 def _ymd_cast(v: str) -> str:
     """SQL: a YYYYMMDD value (text) as a DATE, null when not a calendar day; written with ``substr``
     and a cast, which the Spark translation of the stages reads as well (no ``strptime`` there)."""
-    # 8 digits only, as the contract's YYYYMMDD (features.dates): '2015042' is no date
-    return (f"CASE WHEN length(regexp_replace({v}, '[.]0*$', '')) = 8 THEN TRY_CAST(substr({v}, 1, 4) || '-' || "
+    # 8 digits only, as the contract's YYYYMMDD (features.dates): '2015042' is no date; a float's '.0' is
+    # gone already (``_typed`` reads a whole number through BIGINT)
+    return (f"CASE WHEN length({v}) = 8 THEN TRY_CAST(substr({v}, 1, 4) || '-' || "
             f"substr({v}, 5, 2) || '-' || substr({v}, 7, 2) AS DATE) END")
 
 

@@ -81,7 +81,7 @@ def load_clean_subset(con: duckdb.DuckDBPyConnection, settings: Settings, accoun
         con.execute(f"CREATE OR REPLACE TEMP TABLE clean_{name} AS SELECT {', '.join(clean_columns(name))} FROM ("
                     f"SELECT *, {case} AS _reason FROM {rows}) WHERE _reason IS NULL", params)
     # an own column's date format names a column of the file (the full build checks it in features.profile)
-    check_own_date_format_keys(con, settings, [t for t in ("accounts", "subscriptions") if t in loaded])
+    check_own_date_format_keys(con, settings, sorted(loaded))
     since, before = tables.get("subscriptions", (None, None))
     start = q(TABLES["subscriptions"].time_column)
     if dated and since is not None:
