@@ -239,15 +239,25 @@ class ModelInfo(BaseModel):
     metrics: dict[str, Any] | None = None
     horizon_days: int | None = None
     feature_spec: CatalogueInfo
+    chosen_model: str | None = Field(None, description="The candidate the training run chose on validation rows")
+    calibration: str | None = Field(None, description="The calibration map chosen by out-of-fold log loss")
+    left_out_features: dict[str, str] = Field(
+        default_factory=dict, description="Features of feature_spec the model does not read (accepted in a request, "
+                                          "ignored), with the reason: null or constant in the training rows, "
+                                          "a window the export only partly covers, ...")
 
 
 def model_info(scorer: Any) -> dict:
     """The ``GET /model`` body of a loaded ``Scorer``."""
     meta = scorer.bundle.meta
+    training = meta.get("training") or {}
     catalogue = scorer.bundle.catalogue
     feats = [FeatureInfo(name=f.name, type=f.type, unit=f.unit, definition=f.definition, group=f.group,
                          valid_range=f.valid_range, optional=f.optional) for f in catalogue.features]
     info = ModelInfo(model_version=scorer.model_version, training_window=meta.get("training_window"),
                      split=meta.get("split"), metrics=meta.get("metrics"), horizon_days=meta.get("horizon_days"),
-                     feature_spec=CatalogueInfo(event_types=list(catalogue.event_types), features=feats))
+                     feature_spec=CatalogueInfo(event_types=list(catalogue.event_types), features=feats),
+                     chosen_model=training.get("selection", {}).get("chosen"),
+                     calibration=training.get("calibration", {}).get("method"),
+                     left_out_features=training.get("dropped_features") or {})
     return info.model_dump(mode="json")

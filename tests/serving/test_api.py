@@ -120,6 +120,12 @@ def test_model_endpoint_describes_the_model_and_matches_its_schema(client, score
     assert list(specs) == scorer.bundle.catalogue.names
     assert specs["core_user_share_30d"]["valid_range"] == [0.0, 1.0]
     assert specs["logins_30d"]["type"] == "int"
+    training = scorer.bundle.meta["training"]
+    assert body["chosen_model"] == training["selection"]["chosen"] and body["calibration"] in (
+        "platt", "beta", "isotonic", "isotonic_smooth")
+    assert body["left_out_features"] == training["dropped_features"]
+    # accepted in a request (the catalogue's inputs) but not read by the model: here events the tiny demo lacks
+    assert "evt_mobile_app_30d" in body["left_out_features"] and set(body["left_out_features"]) <= set(specs)
 
 
 def test_health_and_docs_are_open(client):
