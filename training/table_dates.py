@@ -194,7 +194,7 @@ def reference_day(dates: dict[str, pd.Series], as_of: dt.date | None,
     if best is None:
         return today, (f"today: no date of the table's date columns ({', '.join(dates)}) is on or before it"
                        if dates else "today")
-    return best[0].date(), f"the latest date not after today ({today}) in the table's date columns: column {best[1]!r}"
+    return best[0].date(), f"the table's latest date on or before today ({today}), in column {best[1]!r}"
 
 
 def days_since(days: pd.Series, reference: dt.date) -> pd.Series:
