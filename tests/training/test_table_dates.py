@@ -14,6 +14,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 import pytest
+from mlflow.tracking import MlflowClient
 
 from training.own_table import TableError, describe_table, load_own_table, read_scoring_table
 from training.reason_text import NO_REFERENCES, References, Row, word
@@ -183,6 +184,9 @@ def test_a_date_column_reaches_the_model_and_the_reasons_and_a_later_table_score
     assert f"days since the as-of date {AS_OF.isoformat()}" in err and "last_login (ISO or YYYYMMDD text)" in err
     out = flat(trained.stdout)
     assert "test rows" in out and "customers" in out and "out-of-time" not in out
+    run = MlflowClient(f"sqlite:///{home / 'mlflow.db'}").get_model_version("churnwatch", "1").run_id
+    params = MlflowClient(f"sqlite:///{home / 'mlflow.db'}").get_run(run).data.params
+    assert params["as_of"] == AS_OF.isoformat() and "in column 'last_login'" in params["as_of_source"]
     assert cli(home, "promote").returncode == 0
 
     later = dated_table(rows=500, as_of=AS_OF + dt.timedelta(days=7)).drop(columns=["churned"])
