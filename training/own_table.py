@@ -397,8 +397,8 @@ def describe_table(report: dict) -> list[str]:
               ("date", "dates", report.get("date_columns", []))) if cols]
     lines.append("columns read as " + "; ".join(parts))
     if report.get("date_columns"):
-        lines.append(f"dates as days since the as-of date {report['as_of']} ({report['as_of_source']}; a date "
-                     "after it counts as negative days): " + ", ".join(
+        lines.append(f"dates as days since {report['as_of']}, the as-of date ({report['as_of_source']}); a date "
+                     "after it counts as negative days: " + ", ".join(
                          f"{c} ({how})" for c, how in report["date_readings"].items()))
     blanks = {c: n for c, n in report["numeric_text_blanks"].items() if n}
     if blanks:

@@ -157,8 +157,8 @@ def judge_text(name: str, text: pd.Series, date_format: str | None) -> tuple[Dat
         return None, None
     bad = filled[days.isna()]
     how = f"ISO, YYYYMMDD or date_format {date_format!r}" if date_format else "ISO or YYYYMMDD"
-    return None, (f"dates that do not read: {read:,} of {n:,} values read as dates ({how}; "
-                  f"{DATE_SHARE:.0%} needed), e.g. {', '.join(repr(v) for v in pd.unique(bad)[:3])}")
+    return None, (f"dates that do not read: {read:,} of {n:,} values are {how} dates ({DATE_SHARE:.0%} needed), "
+                  f"e.g. {', '.join(repr(v) for v in pd.unique(bad)[:3])}")
 
 
 def judge_number(name: str, numbers: pd.Series) -> DateReading | None:
@@ -194,7 +194,7 @@ def reference_day(dates: dict[str, pd.Series], as_of: dt.date | None,
     if best is None:
         return today, (f"today: no date of the table's date columns ({', '.join(dates)}) is on or before it"
                        if dates else "today")
-    return best[0].date(), f"the table's latest date on or before today ({today}), in column {best[1]!r}"
+    return best[0].date(), f"the table's latest date on or before today, {today}, in column {best[1]!r}"
 
 
 def days_since(days: pd.Series, reference: dt.date) -> pd.Series:
