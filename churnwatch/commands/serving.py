@@ -66,8 +66,8 @@ def score(data: DataOpt = None, store: StoreOpt = None, home: HomeOpt = None, co
         day = next(iter(scored))
         dated = [f.name for f in bundle.catalogue.features if f.params.get("kind") == "date"]
         console.print(f"{table.name} scored as of {day} (" + ("--as-of" if as_of else
-                      f"the latest date not after today in its date columns {', '.join(dated)}" if dated else
-                      "today: the model has no date column") + ")")
+                      f"its latest date on or before today in the date columns {', '.join(dated)}, else today"
+                      if dated else "today: the model has no date column") + ")")
     else:
         require_snapshot_model(bundle)
         source = require_data(settings)
