@@ -139,23 +139,27 @@ def judge_text(name: str, text: pd.Series, date_format: str | None) -> tuple[Dat
         AmbiguousDatesError: the values are day/month dates (``3/5/2024``) and no format is declared.
     """
     filled = text.dropna().astype(str)
-    if filled.empty:
+    # every date has a digit: a column mostly without any (plan names, yes/no) is not read at all
+    if filled.empty or filled.str.contains(r"\d", regex=True).mean() < DATE_LIKE_SHARE:
         return None, None
+    counts = filled.value_counts()  # each distinct value read once, counted as often as it occurs
+    values = pd.Series(counts.index.to_numpy(dtype=object))
     reading = DateReading("text", fmt=date_format or "")
-    days = read_dates(filled, reading)
-    n, read = len(filled), int(days.notna().sum())
+    read_ok = read_dates(values, reading).notna().to_numpy()
+    weight = counts.to_numpy()
+    n, read = int(weight.sum()), int(weight[read_ok].sum())
     if read >= DATE_SHARE * n:
         return reading, None
-    if not date_format and filled.str.match(_DAY_MONTH).mean() >= DATE_SHARE:
+    if not date_format and weight[values.str.match(_DAY_MONTH).to_numpy()].sum() >= DATE_SHARE * n:
         example = filled.iloc[0]
         raise AmbiguousDatesError(
             f"column {name!r}: its values are dates written day and month first or last ({example!r}): "
             "churnwatch does not guess which; declare the format in churnwatch.yaml, date_format: '%d/%m/%Y' "
             "(5/3/2024 is 5 March) or '%m/%d/%Y' (3/5/2024 is 5 March), and train again")
-    like = filled.str.match(_DATE_LIKE) | days.notna()
-    if like.mean() < DATE_LIKE_SHARE:
+    like = values.str.match(_DATE_LIKE).to_numpy() | read_ok
+    if weight[like].sum() < DATE_LIKE_SHARE * n:
         return None, None
-    bad = filled[days.isna()]
+    bad = filled[~filled.isin(set(values[read_ok]))]
     how = f"ISO, YYYYMMDD or date_format {date_format!r}" if date_format else "ISO or YYYYMMDD"
     return None, (f"dates that do not read: {read:,} of {n:,} values are {how} dates ({DATE_SHARE:.0%} needed), "
                   f"e.g. {', '.join(repr(v) for v in pd.unique(bad)[:3])}")
