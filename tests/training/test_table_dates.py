@@ -215,3 +215,17 @@ def test_a_cancellation_date_is_refused_as_leaky(tmp_path, cli):
     message = flat(refused.stderr)
     assert "label leakage suspected, nothing registered: feature 'cancelled_at'" in message
     assert "--allow-leaky-feature cancelled_at" in message and "Traceback" not in message
+
+
+def test_day_month_dates_from_the_cli_stop_naming_the_column_then_train_with_the_configured_format(tmp_path, cli):
+    frame = dated_table(rows=500)
+    frame["signup_date"] = pd.to_datetime(frame["signup_date"]).dt.strftime("%d/%m/%Y")
+    args = ("train", "--table", str(write(tmp_path, frame)), "--label", "churned", "--id", "customer_id")
+    refused = cli(tmp_path / "home", *args)
+    assert refused.returncode == 2 and "Traceback" not in refused.stderr
+    assert "column 'signup_date'" in flat(refused.stderr) and "date_format: '%d/%m/%Y'" in flat(refused.stderr)
+    config = tmp_path / "churnwatch.yaml"
+    config.write_text("date_format: '%d/%m/%Y'\n", encoding="utf-8")
+    trained = cli(tmp_path / "home", *args, "--config", str(config))
+    assert trained.returncode == 0, trained.stderr
+    assert "signup_date (text read with date_format '%d/%m/%Y' (or ISO))" in flat(trained.stderr)
