@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Literal
 
@@ -87,7 +88,7 @@ class FeatureSpec:
     params: dict = field(default_factory=dict)
 
 
-def lookback_days(spec: FeatureSpec) -> int:
+def lookback_days(spec: FeatureSpec, inputs: Mapping[str, FeatureSpec] | None = None) -> int:
     """Days before the as-of date the feature's value reads (0: no window in its parameters; a
     ticket writer's silence: ``TICKET_SILENCE_HISTORY``).
 
@@ -95,10 +96,21 @@ def lookback_days(spec: FeatureSpec) -> int:
     2N, except ``term_value_change`` (the value now against N days ago: N); ``lookback`` days are
     added (a feature "new" in the window means unused in the ``lookback`` days before it);
     ``baseline`` (a rate against a longer window) is a window of its own.
+
+    A ``ratio`` of two features reads what its inputs read (``num`` and ``den``, looked up in
+    ``inputs``, the catalogue's features by name: ``active_users_per_seat`` is 30 days, its
+    ``active_users_30d``'s). A days-since feature (``DAYS_SINCE_TEMPLATES``) reads back to the last
+    such event however far, so on an export it is censored at the days the export covers (an
+    account idle for longer reads as "never"): it counts as reading ``DAYS_SINCE_HISTORY`` days.
     """
     if spec.template == "ticket_silence":
         return TICKET_SILENCE_HISTORY
+    if spec.template in DAYS_SINCE_TEMPLATES:
+        return DAYS_SINCE_HISTORY
     p = spec.params or {}
+    if spec.template == "ratio" and inputs is not None:
+        return max((lookback_days(inputs[n], inputs) for n in (p.get("num"), p.get("den")) if n in inputs),
+                   default=0)
     window = int(p.get("window", 0) or 0)
     twice = spec.template.endswith("_change") and spec.template != "term_value_change"
     days = window * (2 if twice else 1) + int(p.get("lookback", 0) or 0)
@@ -296,6 +308,15 @@ EVENT_WINDOWS = (7, 30, 90)
 #: ``ticket_silence``: a regular ticket writer is one with >= 3 tickets in the days
 #: ``[t - TICKET_SILENCE_HISTORY, t - silence_days)`` (``features.snapshots``)
 TICKET_SILENCE_HISTORY = 180
+#: Templates of "days since the last X before t" (``days_since_last_login``, ``days_since_last_ticket``):
+#: the last such day of all the history before t (``features.windows``' running ``lg_last``, the
+#: tickets stage's ``MAX``), so the value is capped by the history an export covers
+DAYS_SINCE_TEMPLATES = ("days_since_role", "ticket_days_since")
+#: The history a days-since feature counts as reading (``lookback_days``): the catalogue's longest
+#: event window. With fewer days covered, idle spells the 90-day counts still tell apart (60 days
+#: against 80) read as "never" or as the covered days, and the value grows with the coverage date
+#: by date, as a partial window's count does
+DAYS_SINCE_HISTORY = max(EVENT_WINDOWS)
 
 
 def event_type_features(event_type: str, also: list[str] | tuple[str, ...] = ()) -> list[FeatureSpec]:

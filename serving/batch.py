@@ -15,10 +15,12 @@ operational store (``workflow.alerts``); a kill between the two is made good by 
 ``score_table`` does the same for a flat-table model (``train --table``): the rows come
 from a table file (one row per customer, the columns the model was trained on) instead of
 the feature pipeline. A table has no time axis, so its rows get one as-of date: the one
-given (``churnwatch score --table FILE --as-of DATE``, the day the export was taken) or
-today. The file's modification time is not used: copying a file changes it. The scored
-feature values are kept in ``table_rows`` (account, as-of, the values as JSON) so the
-report can draw SHAP waterfalls of those rows, as it does from ``snapshots``.
+given (``churnwatch score --table FILE --as-of DATE``, the day the export was taken), else for
+a model with date columns the latest date of the table's date columns not after today (the day its
+"days since" are counted to, ``training.table_dates``), else today. The file's modification
+time is not used: copying a file changes it. The scored feature values are kept in
+``table_rows`` (account, as-of, the values as JSON) so the report can draw SHAP waterfalls of
+those rows, as it does from ``snapshots``.
 """
 
 from __future__ import annotations
@@ -137,7 +139,8 @@ def score_table(path: Path, id_col: str | None, settings: Settings, store: Path,
         path: CSV or Parquet file with the id column and the model's feature columns (a
             label column, if present, is ignored).
         id_col: the id column (default: the one the model was trained with).
-        as_of: the table's date (default today); that date's history rows are replaced.
+        as_of: the table's date (default: for a model with date columns the latest of its dates not
+            after today, else today); that date's history rows are replaced.
 
     Returns:
         ``(as_of, history rows written)``.
@@ -158,8 +161,10 @@ def score_table_rows(path: Path, id_col: str | None, settings: Settings, store: 
     if bundle.meta.get("kind") != "table":
         raise ModelBundleError("score --table needs a model trained with `churnwatch train --table`; this one was "
                                "trained on snapshots (score it with `churnwatch score --data ...`)")
-    day = as_of or dt.date.today()
-    rows, _ = read_scoring_table(path, id_col or bundle.meta.get("id", ""), bundle.catalogue)
+    read = read_scoring_table(path, id_col or bundle.meta.get("id", ""), bundle.catalogue, as_of=as_of)
+    # the table's own as-of: the one given, else (a model with date columns) the latest of its dates not
+    # after today, the day its "days since" are counted to; else today
+    day, rows = read.as_of or dt.date.today(), read.rows
     rows["as_of"] = pd.Timestamp(day)
     history = score_rows(rows, bundle, settings, model_version)
     write_table_rows(store, rows, bundle.frame.names)

@@ -7,9 +7,14 @@ reads a CSV or Parquet file as it is. Columns are typed by their content:
   ("1,234.5", " 42 "); blanks ("", " ", "NA", "null", ...) become missing and are counted;
   a numeric column holding only 0 and 1 (Telco's ``SeniorCitizen``) is a flag: the model reads
   the number, a reason says "SeniorCitizen: yes (1)", not "1 (typical of those who stayed: 0)";
+- date: a column the file types as a date, text of which >= 95% of the non-blank values read as
+  dates (ISO, YYYYMMDD, or ``churnwatch.yaml``'s ``date_format``), or a number column in epoch time
+  or YYYYMMDD whose name says date: a number, the days from the date to the table's as-of date
+  (negative for a date after it: "in 30 days"); a date is never a category. How dates are read and
+  the as-of date (``--as-of``, else the latest date not after today) are ``training.table_dates``';
 - categorical: other text with at most 50 distinct values;
-- dropped (and reported): free text (more distinct values), constant columns, and
-  columns of other types (dates, binary).
+- dropped (and reported): free text (more distinct values), constant columns, text mostly written
+  like dates that does not read as dates, and columns of other types (binary).
 
 The features get a ``Catalogue`` of their own, direction 0 (unknown). Its signal groups
 are the least misleading of the catalogue's fixed set: categoricals are ``profile``
@@ -36,6 +41,15 @@ from sklearn.model_selection import StratifiedShuffleSplit
 
 from core.errors import ChurnwatchError
 from features.spec import Catalogue, FeatureSpec
+from training.table_dates import (
+    AmbiguousDatesError,
+    DateReading,
+    days_since,
+    judge_number,
+    judge_text,
+    read_dates,
+    reference_day,
+)
 
 if TYPE_CHECKING:
     from training.bundle import ModelBundle
@@ -172,6 +186,17 @@ def _ids(df: pd.DataFrame, id_col: str) -> pd.Index:
     return pd.Index(ids, name=id_col)
 
 
+def _date_spec(name: str, reading: DateReading) -> FeatureSpec:
+    """A date column's catalogue entry: days from the date to the table's as-of date, negative after
+    it; worded "30 days ago" / "in 30 days" (``training.reason_text``); its reading in ``params``."""
+    return FeatureSpec(name=name, group="event_type", type="float", unit="days",
+                       definition=(f"days from column {name!r} of the customer table to the table's as-of date "
+                                   "(negative: a date after it)"),
+                       direction=0, valid_range=(None, None), optional=True, reason_en=f"{name}: {{value}}",
+                       reason_zh=f"{name}：{{value}}", template="table_column",
+                       params={"column": name, **reading.params()})
+
+
 def _spec(name: str, categorical: bool, flag: bool = False) -> FeatureSpec:
     """A table column's catalogue entry: a category, a 0/1 flag (worded only when 1) or a number; no
     bounds (a flag is 0/1 in the training rows, a count may still be 2 later)."""
@@ -186,15 +211,39 @@ def _spec(name: str, categorical: bool, flag: bool = False) -> FeatureSpec:
                        template="table_column", params={"column": name})
 
 
-def _type_columns(df: pd.DataFrame, report: dict) -> tuple[pd.DataFrame, list[FeatureSpec]]:
-    """Type each feature column by content, fill the report, return kept columns and specs."""
-    kept: dict[str, pd.Series] = {}
+def _date_reading(name: str, s: pd.Series, text: pd.Series | None, numbers: pd.Series | None,
+                  date_format: str | None) -> tuple[DateReading | None, str | None]:
+    """(reading, None) for a date column, (None, reason) for dates that do not read, else (None, None)."""
+    if pd.api.types.is_datetime64_any_dtype(s):
+        return DateReading("typed"), None
+    if numbers is not None:
+        return judge_number(name, numbers), None
+    if text is None:  # a boolean column
+        return None, None
+    try:
+        return judge_text(name, text, date_format)
+    except AmbiguousDatesError as exc:
+        raise TableError(str(exc)) from exc
+
+
+def _type_columns(df: pd.DataFrame, report: dict, date_format: str | None = None
+                  ) -> tuple[dict[str, pd.Series], list[FeatureSpec], dict[str, pd.Series]]:
+    """Type each feature column by content, fill the report; return the kept columns (a date column's
+    value is its days, filled by the caller once the as-of date is known), their specs and the date
+    columns' days (``training.table_dates.read_dates``)."""
+    kept: dict[str, pd.Series | None] = {}
     specs: list[FeatureSpec] = []
+    dates: dict[str, pd.Series] = {}
     for name in df.columns:
         s = df[name]
-        if pd.api.types.is_bool_dtype(s) or (pd.api.types.is_numeric_dtype(s)
-                                             and not isinstance(s.dtype, pd.CategoricalDtype)):
+        text = numbers = None
+        if pd.api.types.is_bool_dtype(s):
             col, categorical = s.astype("float64"), False
+        elif pd.api.types.is_datetime64_any_dtype(s):
+            col, categorical = s, False
+        elif pd.api.types.is_numeric_dtype(s) and not isinstance(s.dtype, pd.CategoricalDtype):
+            col, categorical = s.astype("float64"), False
+            numbers = col
         elif _is_text(s):
             text = _clean_text(s)
             numbers = _parse_numbers(text)
@@ -209,13 +258,32 @@ def _type_columns(df: pd.DataFrame, report: dict) -> tuple[pd.DataFrame, list[Fe
                         "count": int(len(unparsed)),
                         "examples": [str(v) for v in pd.unique(unparsed)[:5]],
                     }
-            elif text.nunique() <= MAX_CATEGORIES:
-                col, categorical = text, True
             else:
-                report["dropped_free_text"].append(name)
-                continue
+                numbers = None
+                col, categorical = text, True
         else:
             report["dropped_unsupported"][name] = str(s.dtype)
+            continue
+        reading, unreadable = _date_reading(str(name), s, text, numbers, date_format)
+        if unreadable:
+            report["dropped_unreadable_dates"][name] = unreadable
+            continue
+        if reading is not None:
+            source = s if reading.how == "typed" else (numbers if numbers is not None else text)
+            days = read_dates(source, reading)
+            if days.nunique(dropna=False) <= 1:
+                report["dropped_constant"].append(name)
+                continue
+            _count_unread(report, name, source, days)
+            report["numeric_text_blanks"].pop(name, None)  # a date, not a number: its own count
+            report["numeric_text_unparsed"].pop(name, None)
+            report["date_columns"].append(name)
+            report["date_readings"][name] = reading.describe()
+            dates[name], kept[name] = days, None
+            specs.append(_date_spec(str(name), reading))
+            continue
+        if categorical and col.nunique() > MAX_CATEGORIES:
+            report["dropped_free_text"].append(name)
             continue
         if col.nunique(dropna=False) <= 1:
             report["dropped_constant"].append(name)
@@ -230,16 +298,28 @@ def _type_columns(df: pd.DataFrame, report: dict) -> tuple[pd.DataFrame, list[Fe
             if flag:
                 report.setdefault("flag_columns", []).append(name)
         specs.append(_spec(str(name), categorical, flag))
-    return pd.DataFrame(kept, index=df.index), specs
+    return kept, specs, dates
 
 
-def load_own_table(path: str | Path, label: str, id_col: str) -> OwnTable:
+def _count_unread(report: dict, name: str, source: pd.Series, days: pd.Series) -> None:
+    """Non-blank values of a date column that did not read (or are placeholders), counted with examples."""
+    unread = source[source.notna() & days.isna()]
+    if len(unread):
+        report["date_unread"][name] = {"count": int(len(unread)),
+                                       "examples": [str(v) for v in pd.unique(unread.astype(str))[:5]]}
+
+
+def load_own_table(path: str | Path, label: str, id_col: str, as_of: dt.date | None = None,
+                   date_format: str | None = None) -> OwnTable:
     """Read a flat churn table (CSV or Parquet) and type its columns by content.
 
     Args:
         path: a ``.csv`` (read as text, then parsed) or ``.parquet`` file.
         label: the churn label column; spellings in ``LABEL_VALUES``, any case.
         id_col: the customer id column; must be unique and never blank.
+        as_of: the table's as-of date, the day its dates are counted to (``--as-of``); None: the
+            latest date of its date columns not after today (``training.table_dates.reference_day``).
+        date_format: ``churnwatch.yaml``'s ``date_format``, for text dates that are not ISO.
 
     Returns:
         ``OwnTable`` whose ``report`` holds ``file``, ``rows``, ``label_column``,
@@ -247,11 +327,15 @@ def load_own_table(path: str | Path, label: str, id_col: str) -> OwnTable:
         ``categorical_columns``, ``numeric_text_blanks`` (blank count per numeric
         column read from text), ``numeric_text_unparsed`` (count and examples of
         non-blank values that did not parse and became missing), ``dropped_free_text``,
-        ``dropped_constant`` and ``dropped_unsupported`` (column -> dtype).
+        ``dropped_constant``, ``dropped_unsupported`` (column -> dtype), ``date_columns``,
+        ``date_readings`` (column -> how it was read), ``date_unread`` (count and examples of
+        non-blank values that did not read as dates), ``dropped_unreadable_dates`` (column ->
+        reason), ``as_of`` (ISO date, None without date columns or ``as_of``) and ``as_of_source``.
 
     Raises:
         TableError: the file cannot be read, a column is missing, labels are unclear
-            or one class only, ids repeat or are blank, or no feature column is left.
+            or one class only, ids repeat or are blank, no feature column is left, or a
+            column holds day/month dates (``3/5/2024``) and no ``date_format`` says which.
     """
     path = Path(path)
     df = _read(path)
@@ -271,15 +355,24 @@ def load_own_table(path: str | Path, label: str, id_col: str) -> OwnTable:
         "label_counts": {"churned": int(y.sum()), "retained": int(len(y) - y.sum())},
         "numeric_columns": [], "categorical_columns": [], "numeric_text_blanks": {},
         "numeric_text_unparsed": {}, "dropped_free_text": [], "dropped_constant": [],
-        "dropped_unsupported": {},
+        "dropped_unsupported": {}, "date_columns": [], "date_readings": {}, "date_unread": {},
+        "dropped_unreadable_dates": {}, "as_of": None, "as_of_source": "",
     }
     features = df.drop(columns=[label, id_col])
-    frame, specs = _type_columns(features, report)
+    kept, specs, dates = _type_columns(features, report, date_format)
     if not specs:
         raise TableError(f"{path}: no usable feature column left (report: {report})")
+    if dates or as_of is not None:
+        day, source = reference_day(dates, as_of)
+        report["as_of"], report["as_of_source"] = day.isoformat(), source
+        kept.update({name: days_since(days, day) for name, days in dates.items()})
+    frame = pd.DataFrame(kept, index=features.index)
     frame.index = index
     for name, info in report["numeric_text_unparsed"].items():
         log.warning("%s: column %r: %d value(s) not numbers, read as missing, e.g. %s",
+                    path, name, info["count"], info["examples"])
+    for name, info in report["date_unread"].items():
+        log.warning("%s: column %r: %d value(s) not dates, read as missing, e.g. %s",
                     path, name, info["count"], info["examples"])
     catalogue = Catalogue(features=tuple(specs), event_types=())
     return OwnTable(frame=frame, y=y, catalogue=catalogue, report=report)
@@ -300,31 +393,56 @@ def describe_table(report: dict) -> list[str]:
              f"{counts['retained']:,} retained; label {report['label_column']!r}, id {report['id_column']!r})"]
     parts = [f"{len(cols)} {one if len(cols) == 1 else many} ({_names(cols)})" for one, many, cols in
              (("number", "numbers", numbers), ("0/1 flag", "0/1 flags", flags),
-              ("category", "categories", report["categorical_columns"])) if cols]
+              ("category", "categories", report["categorical_columns"]),
+              ("date", "dates", report.get("date_columns", []))) if cols]
     lines.append("columns read as " + "; ".join(parts))
+    if report.get("date_columns"):
+        lines.append(f"dates as days since {report['as_of']}, the as-of date ({report['as_of_source']}); a date "
+                     "after it counts as negative days: " + ", ".join(
+                         f"{c} ({how})" for c, how in report["date_readings"].items()))
     blanks = {c: n for c, n in report["numeric_text_blanks"].items() if n}
     if blanks:
         lines.append("blank values read as missing: " + ", ".join(f"{c} {n:,}" for c, n in blanks.items()))
+    unread = report.get("date_unread", {})
+    if unread:
+        lines.append("values that are not dates read as missing: " + ", ".join(
+            f"{c} {d['count']:,} (e.g. {d['examples'][0]!r})" for c, d in unread.items()))
     unused = ([f"{c} (free text)" for c in report["dropped_free_text"]]
               + [f"{c} (one value)" for c in report["dropped_constant"]]
+              + [f"{c} ({why})" for c, why in report.get("dropped_unreadable_dates", {}).items()]
               + [f"{c} (type {t})" for c, t in report["dropped_unsupported"].items()])
     if unused:
         lines.append("columns not used: " + ", ".join(unused))
     return lines
 
 
-def read_scoring_table(path: str | Path, id_col: str, catalogue: Catalogue,
-                       label: str | None = None) -> tuple[pd.DataFrame, np.ndarray | None]:
+@dataclass
+class ScoringTable:
+    """A table read for scoring (``read_scoring_table``).
+
+    Attributes:
+        rows: ``account_id`` (the id, as text) and the feature columns, one row per customer in file order.
+        y: the 0/1 labels when a label column was asked for and is present, else None.
+        as_of: the day the table's dates are counted to (None: the model has no date column and no
+            ``as_of`` was given).
+        as_of_source: where ``as_of`` came from (``--as-of``, or the column whose latest date it is).
+    """
+
+    rows: pd.DataFrame
+    y: np.ndarray | None
+    as_of: dt.date | None = None
+    as_of_source: str = ""
+
+
+def read_scoring_table(path: str | Path, id_col: str, catalogue: Catalogue, label: str | None = None,
+                       as_of: dt.date | None = None) -> ScoringTable:
     """Rows of a flat table typed as a table model was trained (``churnwatch score --table``).
 
     Each feature column of ``catalogue`` is read the way ``load_own_table`` typed it at
     training: categoricals as cleaned text, numerics parsed (thousands separators, blanks as
-    missing). Other columns are ignored; the label column is optional.
-
-    Returns:
-        ``(rows, y)``: ``rows`` has ``account_id`` (the id, as text) and the feature columns,
-        one row per customer in file order; ``y`` the 0/1 labels when ``label`` is given and
-        present, else None.
+    missing), dates with the reading kept in their catalogue entry, as days since this table's own
+    as-of date: ``as_of`` when given, else the latest of its dates not after today (a table exported a
+    month later counts a month more). Other columns are ignored; the label column is optional.
 
     Raises:
         TableError: unreadable file, no id column, blank or repeated ids, or feature columns
@@ -344,16 +462,30 @@ def read_scoring_table(path: str | Path, id_col: str, catalogue: Catalogue,
     ids = _ids(df, id_col)
     cats = set(catalogue.categorical)
     out = {"account_id": ids.astype(str).to_numpy()}
-    for name in catalogue.names:
-        s = df[name]
-        if name in cats:
+    dates: dict[str, pd.Series] = {}
+    for spec in catalogue.features:
+        name, s = spec.name, df[spec.name]
+        if spec.params.get("kind") == "date":
+            reading = DateReading.from_params(spec.params)
+            if pd.api.types.is_datetime64_any_dtype(s):
+                pass  # typed by the file: read as it is, whatever the training file held
+            elif reading.how in ("epoch", "yyyymmdd"):
+                s = _parse_numbers(_clean_text(s)) if _is_text(s) else s.astype("float64")
+            elif _is_text(s):
+                s = _clean_text(s)
+            dates[name] = read_dates(s, reading).reset_index(drop=True)
+        elif name in cats:
             out[name] = _clean_text(s).to_numpy(dtype=object)
         elif _is_text(s):
             out[name] = _parse_numbers(_clean_text(s)).to_numpy()
         else:
             out[name] = s.astype("float64").to_numpy()
+    day, source = reference_day(dates, as_of) if dates or as_of is not None else (None, "")
+    for name, days in dates.items():
+        out[name] = days_since(days, day).to_numpy()
+    rows = pd.DataFrame(out)[["account_id", *catalogue.names]]
     y = parse_label(df[label], label) if label and label in df.columns else None
-    return pd.DataFrame(out), y
+    return ScoringTable(rows=rows, y=y, as_of=day, as_of_source=source)
 
 
 def table_test_predictions(bundle: ModelBundle, test: pd.DataFrame, as_of: dt.date | None = None) -> pd.DataFrame:

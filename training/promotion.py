@@ -8,6 +8,7 @@ trained with ``--allow-leaky-feature`` is never promoted without ``--force``.
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 
 import mlflow
@@ -57,7 +58,10 @@ def table_test_rows(bundle: ModelBundle) -> pd.DataFrame:
     if bundle.test_predictions is None:
         raise TrainingError("this table model's bundle has no test_predictions.csv (trained before table models "
                             "could be promoted): retrain it with `churnwatch train --table`")
-    rows, y = read_scoring_table(path, meta["id"], bundle.catalogue, label=meta["label"])
+    as_of = (meta.get("table_report") or {}).get("as_of")  # the training's as-of: its dates count as they did
+    read = read_scoring_table(path, meta["id"], bundle.catalogue, label=meta["label"],
+                              as_of=dt.date.fromisoformat(as_of) if as_of else None)
+    rows, y = read.rows, read.y
     if y is None:
         raise TrainingError(f"{path}: no label column {meta['label']!r} any more")
     rows["churn_label"] = y

@@ -323,8 +323,9 @@ def is_count(spec: FeatureSpec) -> bool:
 
 
 def is_own_date(spec: FeatureSpec) -> bool:
-    """A company's own date column, as days since it (``features/profile.py``)."""
-    return spec.template == "extra_profile" and spec.params.get("kind") == "date"
+    """A company's own date column, as days since it (``features/profile.py``), or a flat table's
+    (``training/own_table.py``: negative for a date after the table's as-of date)."""
+    return spec.template in ("extra_profile", "table_column") and spec.params.get("kind") == "date"
 
 
 def _span(days: float, lang: str) -> str:
@@ -336,20 +337,29 @@ def _span(days: float, lang: str) -> str:
     return (f"{amount} day{'' if amount == '1' else 's'}" if lang == "en" else f"{amount}天")
 
 
+def _when(days: float, lang: str) -> str:
+    """Days since a date in words, a negative count as a date to come: "45 days ago", "in 30 days"
+    ("45天前", "30天后")."""
+    if days < 0:
+        return f"in {_span(-days, lang)}" if lang == "en" else f"{_span(-days, lang)}后"
+    return f"{_span(days, lang)} ago" if lang == "en" else f"{_span(days, lang)}前"
+
+
 def _word_own_date(spec: FeatureSpec, v: float, side: int, refs: References, lang: str) -> str | None:
-    """ "Date of birth: 16.8 years ago (typical of those who stayed: 33.1 years ago)"; the templates
-    "{value} days ago" / "{value}天前" of any bundle are worded with the span's own unit."""
-    template = (spec.reason_en if lang == "en" else spec.reason_zh).replace("{value} days ago", "{value} ago")
-    template = template.replace("{value}天前", "{value}前")
-    text = template.format(value=_span(v, lang), change="")
+    """ "Date of birth: 16.8 years ago (typical of those who stayed: 33.1 years ago)", "contract_end:
+    in 30 days (typical of those who stayed: in 7.5 years)"; the templates "{value} days ago" /
+    "{value}天前" of any bundle are worded with the span's own unit."""
+    template = (spec.reason_en if lang == "en" else spec.reason_zh).replace("{value} days ago", "{value}")
+    template = template.replace("{value}天前", "{value}")
+    text = template.format(value=_when(v, lang), change="")
     typical = refs.typical.get(spec.name)
     if missing(typical):
         return text
     typical = float(typical)
-    if _span(v, "en") == _span(typical, "en") or _against_direction(spec, v, typical, side):
+    if _when(v, "en") == _when(typical, "en") or _against_direction(spec, v, typical, side):
         return None  # a typical date is neither a risk nor a strength
-    return (f"{text} (typical of those who stayed: {_span(typical, lang)} ago)" if lang == "en"
-            else f"{text}（未流失客户典型值：{_span(typical, lang)}前）")
+    return (f"{text} (typical of those who stayed: {_when(typical, lang)})" if lang == "en"
+            else f"{text}（未流失客户典型值：{_when(typical, lang)}）")
 
 
 def is_own_number(spec: FeatureSpec) -> bool:

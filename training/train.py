@@ -443,12 +443,16 @@ def _export(info: dict) -> tuple[dt.date, dt.date] | None:
 
 
 def train_on_table(path: Path, label: str, id_col: str, out: Path, seed: int = 0,
-                   progress: Progress | None = None, allow_leaky: tuple[str, ...] = ()) -> TrainResult:
+                   progress: Progress | None = None, allow_leaky: tuple[str, ...] = (),
+                   as_of: dt.date | None = None, date_format: str | None = None) -> TrainResult:
     """Bring your own table: a flat churn table, stratified split, same calibration, tiers
-    and reasons (each column is its own signal, so reasons are at feature level)."""
+    and reasons (each column is its own signal, so reasons are at feature level). Date columns
+    count days to ``as_of`` (``--as-of``; default: the table's latest date not after today) and
+    text dates that are not ISO read with ``date_format`` (``training.table_dates``)."""
     from training.own_table import describe_table, load_own_table, stratified_split, table_test_predictions
 
-    table = load_own_table(path, label=label, id_col=id_col)
+    table = load_own_table(path, label=label, id_col=id_col, as_of=as_of, date_format=date_format)
+    day = dt.date.fromisoformat(table.report["as_of"]) if table.report.get("as_of") else None
     for line in describe_table(table.report) if progress else ():
         progress(line)
     feats = tuple(dataclasses.replace(f, group=f.name) for f in table.catalogue.features)
@@ -462,9 +466,10 @@ def train_on_table(path: Path, label: str, id_col: str, out: Path, seed: int = 0
     # slice of a few thousand customers is too noisy to choose or calibrate on, and costs the model data)
     result = fit_and_evaluate(train, None, None, None, rows.iloc[test_idx], catalogue, out,
                               seed=seed, rule_baseline=False, progress=progress, allow_leaky=allow_leaky)
-    result.bundle.test_predictions = table_test_predictions(result.bundle, rows.iloc[test_idx])
+    result.bundle.test_predictions = table_test_predictions(result.bundle, rows.iloc[test_idx], as_of=day)
     result.bundle.meta = {"kind": "table", "created_at": dt.datetime.now().isoformat(timespec="seconds"),
                           "file": str(Path(path).resolve()), "label": label, "id": id_col, "seed": seed,
+                          "as_of": table.report.get("as_of"), "as_of_source": table.report.get("as_of_source"),
                           "table_report": table.report, "metrics": result.metrics,
                           "baselines": json.loads(result.comparison.to_json(orient="records")),
                           "training": result.training, "versions": _versions(),
@@ -558,7 +563,7 @@ def log_run(result: TrainResult, tracking_uri: str, artifact_root: Path, params:
 def params_of(result: TrainResult) -> dict:
     meta = result.bundle.meta
     keep = ("kind", "seed", "horizon_days", "grace_days", "input_hash", "data_start", "data_end", "split",
-            "training_window", "versions", "label", "id", "file")
+            "training_window", "versions", "label", "id", "file", "as_of", "as_of_source")
     out: dict = {k: meta[k] for k in keep if k in meta}
     out["trees"] = result.metrics.get("trees")
     out["features"] = len(result.bundle.frame.names)

@@ -42,7 +42,8 @@ def score(data: DataOpt = None, store: StoreOpt = None, home: HomeOpt = None, co
           model: Annotated[str | None, typer.Option("--model", help="bundle folder or models:/churnwatch@alias "
                                                     "(default: the champion)")] = None,
           table: Annotated[Path | None, typer.Option("--table", help="score the customers of a flat table (CSV or "
-                                                     "Parquet) with a `train --table` model; as-of: --as-of or "
+                                                     "Parquet) with a `train --table` model; as-of: --as-of, else "
+                                                     "the latest date of its date columns not after today, else "
                                                      "today")] = None,
           id_col: Annotated[str | None, typer.Option("--id", help="id column of --table (default: the one the "
                                                      "model was trained with)")] = None,
@@ -62,6 +63,11 @@ def score(data: DataOpt = None, store: StoreOpt = None, home: HomeOpt = None, co
         if len(days) > 1:
             raise ExitError(f"--as-of {as_of}: a table is scored as of one date (the day it was exported)")
         scored = dict([score_table_rows(table, id_col, settings, target, bundle, version, days[0])])
+        day = next(iter(scored))
+        dated = [f.name for f in bundle.catalogue.features if f.params.get("kind") == "date"]
+        console.print(f"{table.name} scored as of {day} (" + ("--as-of" if as_of else
+                      f"its latest date on or before today in the date columns {', '.join(dated)}, else today"
+                      if dated else "today: the model has no date column") + ")")
     else:
         require_snapshot_model(bundle)
         source = require_data(settings)

@@ -13,7 +13,17 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from churnwatch.options import ConfigOpt, ExitError, HomeOpt, StoreOpt, console, context, steps, tracking
+from churnwatch.options import (
+    ConfigOpt,
+    ExitError,
+    HomeOpt,
+    StoreOpt,
+    console,
+    context,
+    parse_date,
+    steps,
+    tracking,
+)
 from core.home import Home
 
 
@@ -58,6 +68,9 @@ def train(store: StoreOpt = None, home: HomeOpt = None, config: ConfigOpt = None
                                                      "instead of snapshots")] = None,
           label: Annotated[str | None, typer.Option("--label", help="label column of --table")] = None,
           id_col: Annotated[str | None, typer.Option("--id", help="id column of --table")] = None,
+          as_of: Annotated[str | None, typer.Option(
+              "--as-of", help="--table: YYYY-MM-DD, the day its date columns count days to (default: the "
+              "latest date in them not after today)")] = None,
           test_days: Annotated[int | None, typer.Option("--test-days", help="days of as-of dates in the "
                                                         "test block (default: automatic)")] = None,
           calibration_days: Annotated[int | None, typer.Option(
@@ -96,6 +109,9 @@ def train(store: StoreOpt = None, home: HomeOpt = None, config: ConfigOpt = None
         raise ExitError("--sample-accounts and --memory-budget-mb go with --snapshots FOLDER")
     if snapshots is not None and table is not None:
         raise ExitError("--snapshots and --table: give one of them")
+    if as_of is not None and table is None:
+        raise ExitError("--as-of goes with --table FILE (a snapshot model's dates come from `churnwatch features`)")
+    day = parse_date(as_of, "--as-of") if as_of else None
     out = h.reports / "training" / dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     extra: dict = {}
     sample = None
@@ -110,7 +126,8 @@ def train(store: StoreOpt = None, home: HomeOpt = None, config: ConfigOpt = None
             if not label or not id_col:
                 raise ExitError("--table needs --label COL and --id COL")
             result = train_on_table(table, label, id_col, out, seed=seed, progress=say,
-                                    allow_leaky=tuple(allow_leaky or ()))
+                                    allow_leaky=tuple(allow_leaky or ()), as_of=day,
+                                    date_format=_settings.date_format)
         else:
             result = train_on_snapshots(store or h.store, out, seed=seed, progress=say, options=options,
                                         allow_leaky=tuple(allow_leaky or ()))

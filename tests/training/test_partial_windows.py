@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 from scipy.special import expit
 
-from features.spec import CORE_FEATURES, Catalogue, FeatureSpec, lookback_days
+from features.spec import CORE_FEATURES, DAYS_SINCE_HISTORY, Catalogue, FeatureSpec, lookback_days
 from training.coverage import keep_partial_windows, partial_window_features
 from training.selection import cross_fit_folds
 from training.train import fit_and_evaluate, flat_metrics, params_of
@@ -35,6 +35,33 @@ def test_lookback_days_follow_the_catalogue_parameters():
     assert lookback_days(core["new_features_tried_30d"]) == 210  # 30 days, unused in the 180 before
     assert lookback_days(core["ticket_silence"]) == 180  # >= 3 tickets in the 180 days before the silence
     assert lookback_days(core["tenure_days"]) == 0 and lookback_days(core["plan"]) == 0
+
+
+def test_a_ratio_reads_what_its_inputs_read_and_a_days_since_is_capped_by_the_history():
+    core = {f.name: f for f in CORE_FEATURES}
+    assert lookback_days(core["active_users_per_seat"], core) == 30  # active_users_30d / seats
+    assert lookback_days(core["core_events_per_active_user_30d"], core) == 30
+    assert lookback_days(core["active_users_per_seat"]) == 0  # without the catalogue its inputs are unknown
+    ratio_90 = FeatureSpec(name="r", group="event_type", type="float", unit="ratio", definition="r", direction=0,
+                           reason_en="r", reason_zh="r", template="ratio", params={"num": "logins_90d", "den": "seats"})
+    assert lookback_days(ratio_90, core) == 90
+    assert lookback_days(core["days_since_last_login"]) == DAYS_SINCE_HISTORY == 90
+    assert lookback_days(core["days_since_last_ticket"]) == DAYS_SINCE_HISTORY
+
+
+def test_ratios_and_days_since_are_judged_partial_on_a_short_export():
+    catalogue = Catalogue(features=tuple(CORE_FEATURES), event_types=())
+    # 5 weekly dates covering 35 to 63 days (a 6-month export): a 30-day ratio is whole, a days-since is not
+    partial = partial_window_features(catalogue, _weekly(FIRST, 5), DATA_START)
+    assert partial["days_since_last_login"] == 90 and partial["days_since_last_ticket"] == 90
+    assert "active_users_per_seat" not in partial and "core_events_per_active_user_30d" not in partial
+    # dates covering 14 to 42 days: the 30-day ratios are short on 3 of 5
+    partial = partial_window_features(catalogue, _weekly(DATA_START + dt.timedelta(days=14), 5), DATA_START)
+    assert partial["active_users_per_seat"] == 30 and partial["core_events_per_active_user_30d"] == 30
+    assert "seats" not in partial and "tenure_days" not in partial
+    # 100 days and more: a days-since sees every idle spell the 90-day windows do
+    assert "days_since_last_login" not in partial_window_features(
+        catalogue, _weekly(DATA_START + dt.timedelta(days=100), 5), DATA_START)
 
 
 def _weekly(first: dt.date, n: int) -> list[dt.date]:

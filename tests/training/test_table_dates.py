@@ -1,0 +1,231 @@
+"""Dates in a flat table (``train --table``): "days since" the table's as-of date (issue 12, items 2 and 7).
+
+Tables are built in code around today's date (the as-of date a table finds by itself is its latest
+date not after today), a few hundred rows; the CLI tests run the real entry point with a temp home.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pandas as pd
+import pytest
+from mlflow.tracking import MlflowClient
+
+from training.own_table import TableError, describe_table, load_own_table, read_scoring_table
+from training.reason_text import NO_REFERENCES, References, Row, word
+from training.table_dates import DateReading, reference_day
+
+TODAY = dt.date.today()
+AS_OF = TODAY - dt.timedelta(days=10)
+
+
+def flat(text: str) -> str:
+    return " ".join(text.replace("│", " ").replace("┃", " ").split())
+
+
+def dated_table(rows: int = 400, seed: int = 3, as_of: dt.date = AS_OF) -> pd.DataFrame:
+    """Customers whose churn follows the days since their last login (and a little their tenure);
+    every date is written relative to ``as_of``, the latest ``last_login``; contract ends lie after today."""
+    rng = np.random.default_rng(seed)
+    tenure = rng.integers(30, 900, rows)
+    idle = rng.exponential(20, rows).round().astype(int)
+    idle[0] = 0  # the latest login is the as-of day
+    churn = rng.random(rows) < 1 / (1 + np.exp(-(-1.2 + 0.08 * (idle - 20) - 0.002 * (tenure - 400))))
+    day = pd.Timestamp(as_of)
+    return pd.DataFrame({
+        "customer_id": [f"C{i:04d}" for i in range(rows)],
+        "plan": rng.choice(["basic", "pro"], rows),
+        "seats": rng.integers(1, 20, rows),
+        "signup_date": (day - pd.to_timedelta(tenure, unit="D")).strftime("%Y-%m-%d %H:%M"),
+        "last_login": (day - pd.to_timedelta(idle, unit="D")).strftime("%Y-%m-%d"),
+        "contract_end": (day + pd.to_timedelta(rng.integers(20, 300, rows), unit="D")).strftime("%Y-%m-%d"),
+        "churned": np.where(churn, "yes", "no"),
+    })
+
+
+def write(tmp_path: Path, frame: pd.DataFrame, name: str = "t.csv") -> Path:
+    path = tmp_path / name
+    frame.to_csv(path, index=False)
+    return path
+
+
+def test_text_dates_become_days_since_the_latest_date_not_after_today(tmp_path):
+    frame = dated_table()
+    table = load_own_table(write(tmp_path, frame), label="churned", id_col="customer_id")
+    report = table.report
+    assert report["date_columns"] == ["signup_date", "last_login", "contract_end"]
+    assert report["as_of"] == AS_OF.isoformat() and "column 'last_login'" in report["as_of_source"]
+    assert "signup_date" not in report["categorical_columns"] + report["dropped_free_text"]
+    expected = (pd.Timestamp(AS_OF) - pd.to_datetime(frame["last_login"])).dt.days.to_numpy(dtype=float)
+    np.testing.assert_array_equal(table.frame["last_login"].to_numpy(), expected)
+    assert (table.frame["contract_end"] < 0).all()  # a contract that ends later: negative days
+    assert table.frame["signup_date"].min() >= 30  # "2025-01-05 00:00" reads as that day
+    spec = table.catalogue["contract_end"]
+    assert spec.unit == "days" and spec.params["kind"] == "date" and spec.params["read"] == "text"
+    lines = " ".join(describe_table(report))
+    assert "3 dates (signup_date, last_login, contract_end)" in lines
+    assert f"days since {AS_OF.isoformat()}, the as-of date (the table's latest date on or before today" in lines
+
+
+def test_as_of_given_wins_and_is_reported(tmp_path):
+    table = load_own_table(write(tmp_path, dated_table()), "churned", "customer_id",
+                           as_of=AS_OF + dt.timedelta(days=5))
+    assert table.report["as_of"] == (AS_OF + dt.timedelta(days=5)).isoformat()
+    assert table.report["as_of_source"] == "--as-of"
+    assert table.frame["last_login"].min() == 5
+
+
+def test_the_as_of_date_ignores_future_dates_and_falls_back_to_today():
+    days = pd.to_datetime(pd.Series(["2026-01-01", "2026-03-01", "2027-05-01"]))
+    day, source = reference_day({"a": days}, None, today=dt.date(2026, 6, 1))
+    assert day == dt.date(2026, 3, 1) and "column 'a'" in source
+    day, source = reference_day({"a": days}, None, today=dt.date(2025, 6, 1))
+    assert day == dt.date(2025, 6, 1) and source.startswith("today: no date")
+
+
+def test_unreadable_dates_are_listed_as_unused_with_the_reason(tmp_path):
+    frame = dated_table(rows=100)
+    frame["renewal_date"] = [f"2026-13-{d:02d}" for d in range(1, 29)] * 3 + ["2026-02-30"] * 16
+    table = load_own_table(write(tmp_path, frame), "churned", "customer_id")
+    reason = table.report["dropped_unreadable_dates"]["renewal_date"]
+    assert reason.startswith("dates that do not read: 0 of 100 values are ISO or YYYYMMDD dates (95% needed)")
+    assert "'2026-13-01'" in reason
+    assert "renewal_date" not in table.frame.columns and "renewal_date" not in table.report["categorical_columns"]
+    assert "renewal_date (dates that do not read: 0 of 100" in " ".join(describe_table(table.report))
+
+
+def test_a_few_bad_values_are_missing_and_counted(tmp_path):
+    frame = dated_table(rows=100)
+    frame.loc[[3, 7], "signup_date"] = ["soon", "1900-01-01"]  # text and a placeholder date
+    table = load_own_table(write(tmp_path, frame), "churned", "customer_id")
+    assert table.frame["signup_date"].isna().sum() == 2 and "signup_date" in table.report["date_columns"]
+    assert table.report["date_unread"]["signup_date"] == {"count": 2, "examples": ["soon", "1900-01-01"]}
+
+
+def test_day_month_dates_are_refused_without_a_format_and_read_with_one(tmp_path):
+    frame = dated_table(rows=100)
+    frame["signup_date"] = pd.to_datetime(frame["signup_date"]).dt.strftime("%d/%m/%Y")
+    path = write(tmp_path, frame)
+    with pytest.raises(TableError, match=r"column 'signup_date'.*does not guess.*date_format: '%d/%m/%Y'"):
+        load_own_table(path, "churned", "customer_id")
+    table = load_own_table(path, "churned", "customer_id", date_format="%d/%m/%Y")
+    expected = (pd.Timestamp(AS_OF) - pd.to_datetime(frame["signup_date"], format="%d/%m/%Y")).dt.days
+    np.testing.assert_array_equal(table.frame["signup_date"].to_numpy(), expected.to_numpy(dtype=float))
+    assert table.catalogue["signup_date"].params["format"] == "%d/%m/%Y"
+
+
+def test_numbers_are_dates_only_when_the_name_and_every_value_say_so(tmp_path):
+    frame = dated_table(rows=100)
+    stamps = pd.to_datetime(frame["last_login"])
+    frame["first_purchase_date"] = stamps.dt.strftime("%Y%m%d").astype(int)  # YYYYMMDD
+    frame["created_at"] = (stamps - pd.Timestamp("1970-01-01")).dt.total_seconds().astype("int64")  # epoch s
+    frame["order_total"] = stamps.dt.strftime("%Y%m%d").astype(int)  # looks like dates; its name does not say so
+    table = load_own_table(write(tmp_path, frame), "churned", "customer_id")
+    for name, how in (("first_purchase_date", "yyyymmdd"), ("created_at", "epoch")):
+        assert table.catalogue[name].params["read"] == how
+        np.testing.assert_array_equal(table.frame[name].to_numpy(), table.frame["last_login"].to_numpy())
+    assert "order_total" in table.report["numeric_columns"] and table.frame["order_total"].min() > 1e7
+
+
+def test_parquet_date_columns_are_used(tmp_path):
+    frame = dated_table(rows=100)
+    frame["last_login"] = pd.to_datetime(frame["last_login"]).dt.tz_localize("UTC")
+    frame["signup_date"] = pd.to_datetime(frame["signup_date"]).dt.date  # pyarrow date32
+    path = tmp_path / "t.parquet"
+    frame.to_parquet(path)
+    table = load_own_table(path, "churned", "customer_id")
+    assert table.report["dropped_unsupported"] == {}
+    assert table.report["date_readings"]["last_login"] == "typed as dates by the file"
+    assert table.frame["last_login"].min() == 0 and table.frame["signup_date"].min() >= 30
+
+
+def test_a_table_scored_later_counts_to_its_own_as_of(tmp_path):
+    trained = load_own_table(write(tmp_path, dated_table(rows=100)), "churned", "customer_id")
+    later = dated_table(rows=100, as_of=AS_OF + dt.timedelta(days=7)).drop(columns=["churned"])
+    path = write(tmp_path, later, "later.csv")
+    read = read_scoring_table(path, "customer_id", trained.catalogue)
+    assert read.as_of == AS_OF + dt.timedelta(days=7) and "column 'last_login'" in read.as_of_source
+    for name in ("signup_date", "last_login", "contract_end"):  # the same customers, the same distances
+        np.testing.assert_array_equal(read.rows[name].to_numpy(), trained.frame[name].to_numpy())
+    given = read_scoring_table(path, "customer_id", trained.catalogue, as_of=AS_OF + dt.timedelta(days=10))
+    assert given.as_of_source == "--as-of"
+    np.testing.assert_array_equal(given.rows["last_login"].to_numpy(), trained.frame["last_login"].to_numpy() + 3)
+
+
+def test_a_date_is_worded_as_days_ago_or_to_come_in_both_languages(tmp_path):
+    table = load_own_table(write(tmp_path, dated_table(rows=100)), "churned", "customer_id")
+    spec = table.catalogue["contract_end"]
+    row = Row({})
+    assert word(spec, -30.0, 1, row, NO_REFERENCES, "en") == "contract_end: in 30 days"
+    assert word(spec, -30.0, 1, row, NO_REFERENCES, "zh-CN") == "contract_end：30天后"
+    assert word(spec, 45.0, 1, row, NO_REFERENCES, "en") == "contract_end: 45 days ago"
+    assert word(spec, 45.0, 1, row, NO_REFERENCES, "zh-CN") == "contract_end：45天前"
+    refs = References(typical={"contract_end": -900.0}, category_churn={}, overall_churn=0.2)
+    assert word(spec, -10.0, 1, row, refs, "en") == (
+        "contract_end: in 10 days (typical of those who stayed: in 2.5 years)")
+    assert word(spec, -10.0, 1, row, refs, "zh-CN") == "contract_end：10天后（未流失客户典型值：2.5年后）"
+
+
+def test_a_date_reading_round_trips_through_its_params():
+    reading = DateReading("epoch", unit="ms")
+    assert DateReading.from_params(reading.params()) == reading
+
+
+def test_a_date_column_reaches_the_model_and_the_reasons_and_a_later_table_scores_as_of_its_own_date(tmp_path, cli):
+    home = tmp_path / "home"
+    path = write(tmp_path, dated_table(rows=500))
+    trained = cli(home, "train", "--table", str(path), "--label", "churned", "--id", "customer_id")
+    assert trained.returncode == 0, trained.stderr
+    err = flat(trained.stderr)
+    assert f"days since {AS_OF.isoformat()}, the as-of date" in err and "last_login (ISO or YYYYMMDD text)" in err
+    out = flat(trained.stdout)
+    assert "test rows" in out and "customers" in out and "out-of-time" not in out
+    run = MlflowClient(f"sqlite:///{home / 'mlflow.db'}").get_model_version("churnwatch", "1").run_id
+    params = MlflowClient(f"sqlite:///{home / 'mlflow.db'}").get_run(run).data.params
+    assert params["as_of"] == AS_OF.isoformat() and "in column 'last_login'" in params["as_of_source"]
+    assert cli(home, "promote").returncode == 0
+
+    later = dated_table(rows=500, as_of=AS_OF + dt.timedelta(days=7)).drop(columns=["churned"])
+    scored = cli(home, "score", "--table", str(write(tmp_path, later, "later.csv")))
+    assert scored.returncode == 0, scored.stderr
+    day = (AS_OF + dt.timedelta(days=7)).isoformat()
+    assert f"scored as of {day}" in flat(scored.stdout)
+    with duckdb.connect(str(home / "store.duckdb"), read_only=True) as con:
+        history = con.execute("SELECT account_id, as_of, reasons_en, reasons_zh FROM score_history").df()
+    assert history["as_of"].astype(str).eq(day).all() and len(history) == 500
+    reasons = [r for cell in history["reasons_en"] for r in json.loads(cell)]
+    texts = " | ".join(str(r.get("text", r)) for r in reasons)
+    assert "last_login: " in texts and " days ago" in texts
+    zh = " | ".join(str(r) for cell in history["reasons_zh"] for r in json.loads(cell))
+    assert "last_login：" in zh and "天前" in zh
+
+
+def test_a_cancellation_date_is_refused_as_leaky(tmp_path, cli):
+    frame = dated_table(rows=500)
+    churned = frame["churned"] == "yes"
+    frame["cancelled_at"] = np.where(churned, frame["last_login"], "")
+    home = tmp_path / "home"
+    refused = cli(home, "train", "--table", str(write(tmp_path, frame)), "--label", "churned", "--id", "customer_id")
+    assert refused.returncode == 2
+    message = flat(refused.stderr)
+    assert "label leakage suspected, nothing registered: feature 'cancelled_at'" in message
+    assert "--allow-leaky-feature cancelled_at" in message and "Traceback" not in message
+
+
+def test_day_month_dates_from_the_cli_stop_naming_the_column_then_train_with_the_configured_format(tmp_path, cli):
+    frame = dated_table(rows=500)
+    frame["signup_date"] = pd.to_datetime(frame["signup_date"]).dt.strftime("%d/%m/%Y")
+    args = ("train", "--table", str(write(tmp_path, frame)), "--label", "churned", "--id", "customer_id")
+    refused = cli(tmp_path / "home", *args)
+    assert refused.returncode == 2 and "Traceback" not in refused.stderr
+    assert "column 'signup_date'" in flat(refused.stderr) and "date_format: '%d/%m/%Y'" in flat(refused.stderr)
+    config = tmp_path / "churnwatch.yaml"
+    config.write_text("date_format: '%d/%m/%Y'\n", encoding="utf-8")
+    trained = cli(tmp_path / "home", *args, "--config", str(config))
+    assert trained.returncode == 0, trained.stderr
+    assert "signup_date (text read with date_format '%d/%m/%Y' (or ISO))" in flat(trained.stderr)

@@ -1,0 +1,206 @@
+"""Dates in a flat table (``train --table``, ``score --table``) as "days since" the table's as-of date.
+
+A CRM or billing export carries dates (``signup_date``, ``last_login``, ``contract_end``). Each
+becomes a number: the days from the date to the table's reference day (its as-of date), negative
+for a date after it (a contract that ends in 30 days is -30: "days until"). The dates are read
+with the project's one set of date rules (``features.dates``, ``features.epoch``), as the event-log
+path reads its own account columns (``features.profile``):
+
+* a column its file types as a date or time (Parquet) is one;
+* text: a column of which at least ``DATE_SHARE`` of the non-blank values read as dates is one:
+  ISO (``2024-03-05``, ``2024-03-05 14:22``), 8-digit ``YYYYMMDD``, or, when ``churnwatch.yaml``
+  declares ``date_format``, that format (``features.dates.date_read``: ISO is still read as ISO);
+  the other values are missing and counted. A column whose values are mostly written like dates
+  (``03/05/2024``) but do not read so is listed as unused with that reason, never a category;
+* a day-first or month-first column (``3/5/2024``) without a declared format is not guessed:
+  training stops naming the column and the setting that says which it is;
+* a number column in Unix epoch seconds or milliseconds or written ``YYYYMMDD`` is a date only when
+  its name says date AND every value is one (``features.epoch.date_name``, ``epoch_values``;
+  ``features.dates.yyyymmdd_read``): a false date is worse than a missed one;
+* a date before ``features.profile.FIRST_DATE`` is a placeholder (1900-01-01) and reads as missing.
+
+The reference day is ``--as-of`` when given, else the latest date of the table's date columns
+that is not after today (a ``last_login`` column's latest value is about the export day; a
+future ``contract_end`` does not count). A table scored later finds its own reference the same
+way. How a column was read is kept in its catalogue entry (``params``), so scoring reads it as
+training did.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Literal
+
+import duckdb
+import numpy as np
+import pandas as pd
+
+from features.dates import YYYYMMDD, DateFormat, first_format, yyyymmdd_read
+from features.epoch import date_name, epoch_cast, epoch_values
+from features.profile import FIRST_DATE
+
+#: A text column is a date when at least this share of its non-blank values read as dates.
+DATE_SHARE = 0.95
+#: A text column none of whose readings reach ``DATE_SHARE`` is "dates that do not read" (unused)
+#: when at least this share of its non-blank values are written like dates.
+DATE_LIKE_SHARE = 0.5
+#: Day and month first or last, either order: 3/5/2024, 03.05.24, 3-5-2024 (a time may follow).
+_DAY_MONTH = r"^\d{1,2}[./-]\d{1,2}[./-](\d{2}|\d{4})([ T].*)?$"
+#: Written like a date: three groups of digits with separators, or a reading.
+_DATE_LIKE = r"^\d{1,4}[./-]\d{1,2}[./-]\d{1,4}([ T].*)?$"
+
+How = Literal["typed", "text", "epoch", "yyyymmdd"]
+
+
+class AmbiguousDatesError(ValueError):
+    """A column of day-first or month-first dates and no declared format (``own_table`` names it)."""
+
+
+@dataclass(frozen=True)
+class DateReading:
+    """How one table column's values are read as dates.
+
+    Attributes:
+        how: ``typed`` (the file types it as a date or time), ``text`` (ISO or YYYYMMDD, or
+            ``fmt``), ``epoch`` (``unit`` seconds or milliseconds), ``yyyymmdd`` (8-digit numbers).
+        fmt: the declared ``date_format`` text dates are read with ("" none: ISO or YYYYMMDD).
+        unit: ``s`` or ``ms`` for epoch dates.
+    """
+
+    how: How
+    fmt: str = ""
+    unit: str = ""
+
+    def params(self) -> dict[str, str]:
+        """The catalogue parameters that keep this reading in a bundle."""
+        return {"kind": "date", "read": self.how, "format": self.fmt, "unit": self.unit}
+
+    @classmethod
+    def from_params(cls, params: dict) -> DateReading:
+        return cls(how=params.get("read", "text"), fmt=params.get("format", ""), unit=params.get("unit", ""))
+
+    def describe(self) -> str:
+        """How the column was read, in words (for the terminal)."""
+        return {"typed": "typed as dates by the file",
+                "text": f"text read with date_format {self.fmt!r} (or ISO)" if self.fmt else "ISO or YYYYMMDD text",
+                "epoch": f"epoch {'seconds' if self.unit == 's' else 'milliseconds'}: its name and every value "
+                         "say date",
+                "yyyymmdd": "YYYYMMDD numbers: its name and every value say date"}[self.how]
+
+
+def _connect() -> duckdb.DuckDBPyConnection:
+    con = duckdb.connect(":memory:")
+    con.execute("SET threads TO 1")  # a few thousand rows: one thread, and the machine is shared
+    return con
+
+
+def _texts(values: pd.Series) -> pd.DataFrame:
+    """One column ``v``: the values as stripped text, None where blank or missing."""
+    text = values.astype("object").where(values.notna(), None)
+    text = text.map(lambda x: None if x is None else (str(x).strip() or None))
+    return pd.DataFrame({"v": text.to_numpy(dtype=object)})
+
+
+def _sql(reading: DateReading, con: duckdb.DuckDBPyConnection) -> str:
+    """SQL: column ``v`` of relation ``t`` as a TIMESTAMP by ``reading``; NULL where it does not read."""
+    if reading.how == "epoch":
+        return epoch_cast("v", reading.unit, "TIMESTAMP")
+    if reading.how == "yyyymmdd":
+        return yyyymmdd_read("v", "TIMESTAMP")
+    # ISO always; YYYYMMDD (undeclared) or the declared format for the rest, as features.dates reads text
+    fmt = reading.fmt or YYYYMMDD
+    return DateFormat(fmt, first_format(con, "t", "v", fmt) if reading.fmt else None).read("v", "TIMESTAMP")
+
+
+def read_dates(values: pd.Series, reading: DateReading) -> pd.Series:
+    """The values as days (``datetime64[ns]`` at midnight, the file's own clock), NaT where a value
+    does not read or is a placeholder before ``FIRST_DATE``; the index of ``values`` is kept."""
+    if pd.api.types.is_datetime64_any_dtype(values):
+        stamps = pd.Series(values)
+        if getattr(stamps.dt, "tz", None) is not None:
+            stamps = stamps.dt.tz_convert("UTC").dt.tz_localize(None)
+        days = stamps.dt.floor("D").astype("datetime64[ns]")
+    else:
+        with _connect() as con:
+            con.register("t", _texts(values))
+            got = con.execute(f"SELECT CAST({_sql(reading, con)} AS DATE) AS d FROM t").df()["d"]
+        days = pd.Series(pd.to_datetime(got.to_numpy(), errors="coerce"), index=values.index).astype("datetime64[ns]")
+    days.index = values.index
+    return days.where(days >= pd.Timestamp(FIRST_DATE))
+
+
+def judge_text(name: str, text: pd.Series, date_format: str | None) -> tuple[DateReading | None, str | None]:
+    """Whether a (cleaned, non-numeric) text column is a date: ``(reading, None)`` when at least
+    ``DATE_SHARE`` of its non-blank values read; ``(None, reason)`` when they are mostly written like
+    dates (``DATE_LIKE_SHARE``) but do not read (the column is not used); ``(None, None)`` otherwise.
+
+    Raises:
+        AmbiguousDatesError: the values are day/month dates (``3/5/2024``) and no format is declared.
+    """
+    filled = text.dropna().astype(str)
+    # every date has a digit: a column mostly without any (plan names, yes/no) is not read at all
+    if filled.empty or filled.str.contains(r"\d", regex=True).mean() < DATE_LIKE_SHARE:
+        return None, None
+    counts = filled.value_counts()  # each distinct value read once, counted as often as it occurs
+    values = pd.Series(counts.index.to_numpy(dtype=object))
+    reading = DateReading("text", fmt=date_format or "")
+    read_ok = read_dates(values, reading).notna().to_numpy()
+    weight = counts.to_numpy()
+    n, read = int(weight.sum()), int(weight[read_ok].sum())
+    if read >= DATE_SHARE * n:
+        return reading, None
+    if not date_format and weight[values.str.match(_DAY_MONTH).to_numpy()].sum() >= DATE_SHARE * n:
+        example = filled.iloc[0]
+        raise AmbiguousDatesError(
+            f"column {name!r}: its values are dates written day and month first or last ({example!r}): "
+            "churnwatch does not guess which; declare the format in churnwatch.yaml, date_format: '%d/%m/%Y' "
+            "(5/3/2024 is 5 March) or '%m/%d/%Y' (3/5/2024 is 5 March), and train again")
+    like = values.str.match(_DATE_LIKE).to_numpy() | read_ok
+    if weight[like].sum() < DATE_LIKE_SHARE * n:
+        return None, None
+    bad = filled[~filled.isin(set(values[read_ok]))]
+    how = f"ISO, YYYYMMDD or date_format {date_format!r}" if date_format else "ISO or YYYYMMDD"
+    return None, (f"dates that do not read: {read:,} of {n:,} values are {how} dates ({DATE_SHARE:.0%} needed), "
+                  f"e.g. {', '.join(repr(v) for v in pd.unique(bad)[:3])}")
+
+
+def judge_number(name: str, numbers: pd.Series) -> DateReading | None:
+    """A number column as a date when its name says date AND every value is one: epoch seconds or
+    milliseconds of 1973-2099 (``features.epoch.epoch_values``), or YYYYMMDD of 1900-2099."""
+    if not date_name(name):
+        return None
+    filled = numbers.dropna()
+    if filled.empty or not bool((filled == np.floor(filled)).all()):
+        return None
+    whole = pd.DataFrame({"v": filled.astype("int64").astype(str).to_numpy(dtype=object)})
+    with _connect() as con:
+        con.register("t", whole)
+        unit, hits, n = epoch_values(con, "t", "v")
+        if unit is not None and hits == n:
+            return DateReading("epoch", unit=unit)
+        ymd = con.execute(f"SELECT count({yyyymmdd_read('v', 'DATE')}) FROM t").fetchone()[0]
+    return DateReading("yyyymmdd") if ymd == len(whole) else None
+
+
+def reference_day(dates: dict[str, pd.Series], as_of: dt.date | None,
+                  today: dt.date | None = None) -> tuple[dt.date, str]:
+    """The table's as-of date and where it came from: ``as_of`` (``--as-of``) when given, else the
+    latest date of ``dates`` (column -> days) not after ``today`` (default: today), else today."""
+    if as_of is not None:
+        return as_of, "--as-of"
+    today = today or dt.date.today()
+    best: tuple[pd.Timestamp, str] | None = None
+    for name, days in dates.items():
+        past = days[days <= pd.Timestamp(today)]
+        if past.notna().any() and (best is None or past.max() > best[0]):
+            best = (past.max(), name)
+    if best is None:
+        return today, (f"today: no date of the table's date columns ({', '.join(dates)}) is on or before it"
+                       if dates else "today")
+    return best[0].date(), f"the table's latest date on or before today, {today}, in column {best[1]!r}"
+
+
+def days_since(days: pd.Series, reference: dt.date) -> pd.Series:
+    """Days from each date to ``reference`` (float; negative after it, NaN where missing)."""
+    return ((pd.Timestamp(reference) - days).dt.days).astype("float64")
