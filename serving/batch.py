@@ -149,15 +149,16 @@ def score_table(path: Path, id_col: str | None, settings: Settings, store: Path,
         TableError: the file cannot be read or lacks a column the model needs (named).
         ModelBundleError: the bundle is not a table model.
     """
-    day, history = score_table_rows(path, id_col, settings, store, bundle, model_version, as_of)
+    day, history, _ = score_table_rows(path, id_col, settings, store, bundle, model_version, as_of)
     record_scores(store, [history])
     return day, history
 
 
 def score_table_rows(path: Path, id_col: str | None, settings: Settings, store: Path, bundle: ModelBundle,
-                     model_version: str, as_of: dt.date | None = None) -> tuple[dt.date, pd.DataFrame]:
+                     model_version: str, as_of: dt.date | None = None) -> tuple[dt.date, pd.DataFrame, str]:
     """``score_table`` without writing the history rows (``record_scores`` does); the table's
-    feature values are stored (``table_rows``, that date's rows replaced)."""
+    feature values are stored (``table_rows``, that date's rows replaced). Also returns where the
+    as-of date came from (``--as-of``, the column whose latest date it is, or today)."""
     if bundle.meta.get("kind") != "table":
         raise ModelBundleError("score --table needs a model trained with `churnwatch train --table`; this one was "
                                "trained on snapshots (score it with `churnwatch score --data ...`)")
@@ -165,7 +166,8 @@ def score_table_rows(path: Path, id_col: str | None, settings: Settings, store: 
     # the table's own as-of: the one given, else (a model with date columns) the latest of its dates not
     # after today, the day its "days since" are counted to; else today
     day, rows = read.as_of or dt.date.today(), read.rows
+    source = read.as_of_source or "today: the model has no date column"
     rows["as_of"] = pd.Timestamp(day)
     history = score_rows(rows, bundle, settings, model_version)
     write_table_rows(store, rows, bundle.frame.names)
-    return day, history
+    return day, history, source

@@ -62,12 +62,9 @@ def score(data: DataOpt = None, store: StoreOpt = None, home: HomeOpt = None, co
         days = parse_dates([as_of]) if as_of else [None]
         if len(days) > 1:
             raise ExitError(f"--as-of {as_of}: a table is scored as of one date (the day it was exported)")
-        scored = dict([score_table_rows(table, id_col, settings, target, bundle, version, days[0])])
-        day = next(iter(scored))
-        dated = [f.name for f in bundle.catalogue.features if f.params.get("kind") == "date"]
-        console.print(f"{table.name} scored as of {day} (" + ("--as-of" if as_of else
-                      f"its latest date on or before today in the date columns {', '.join(dated)}, else today"
-                      if dated else "today: the model has no date column") + ")")
+        day, history, source = score_table_rows(table, id_col, settings, target, bundle, version, days[0])
+        scored = {day: history}
+        console.print(f"{table.name} scored as of {day} ({source})")
     else:
         require_snapshot_model(bundle)
         source = require_data(settings)

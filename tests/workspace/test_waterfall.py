@@ -278,7 +278,7 @@ def test_a_flat_table_model_keeps_waterfalls_with_its_category_values(tmp_path):
     table.to_csv(tmp_path / "t.csv", index=False)
     bundle = train_on_table(tmp_path / "t.csv", label="churned", id_col="customer", out=tmp_path / "o").bundle
     store = tmp_path / "s.duckdb"
-    day, history = score_table_rows(tmp_path / "t.csv", None, Settings(), store, bundle, "1", dt.date(2026, 1, 1))
+    day, history, _ = score_table_rows(tmp_path / "t.csv", None, Settings(), store, bundle, "1", dt.date(2026, 1, 1))
     frame = build_waterfalls(store, bundle, [history])
     assert len(frame) == n and set(frame["as_of"]) == {day}
     probability = dict(zip(history["account_id"], history["churn_probability"], strict=True))
