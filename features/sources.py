@@ -93,9 +93,21 @@ def on_spark(con) -> bool:
 
 
 def _read_parquet_spark(run, table: str, parts: list[Path], shown: Path) -> None:
-    """``raw_<table>`` as a Spark view over the Parquet files (read where used, not through the driver)."""
+    """``raw_<table>`` as a Spark view over the Parquet files (read where used, not through the driver).
+
+    Spark refuses nanosecond timestamps (pandas writes them): those columns are read as their
+    integer nanoseconds (``spark.sql.legacy.parquet.nanosAsLong``) and made microsecond timestamps,
+    what DuckDB reads them as (a wall-clock time, or an instant where the file says UTC)."""
+    nanos = _nanosecond_columns(parts)
     try:
+        if nanos:
+            run.spark.conf.set("spark.sql.legacy.parquet.nanosAsLong", "true")
         frame = run.spark.read.parquet(*(str(p) for p in parts))
+        if nanos:
+            from pyspark.sql import functions as F
+
+            frame = frame.withColumns({c: F.timestamp_micros(F.expr(f"`{c.replace('`', '``')}` div 1000")).cast(
+                "timestamp" if zoned else "timestamp_ntz") for c, zoned in nanos.items()})
     except Exception as exc:
         from features.spark import spark_error
 
@@ -104,34 +116,31 @@ def _read_parquet_spark(run, table: str, parts: list[Path], shown: Path) -> None
     run.register(f"raw_{table}", frame, persist=False)
 
 
-#: Parquet timestamp units Spark does not read as timestamps (it refuses nanoseconds)
-_SPARK_UNREAD_UNITS = ("ns",)
+def _nanosecond_columns(parts: list[Path]) -> dict[str, bool]:
+    """column -> True for an instant (UTC), False for a wall-clock time: the nanosecond timestamps of
+    the first file (its footer only; Spark reads the others with the same schema)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        schema = pq.read_schema(parts[0])
+    except (OSError, pa.ArrowException):
+        return {}  # Spark says what is wrong with the file
+    return {f.name: f.type.tz is not None for f in schema if pa.types.is_timestamp(f.type) and f.type.unit == "ns"}
 
 
 def spark_reads(source: Source) -> str | None:
-    """None when Spark reads every table of ``source`` itself (a Spark catalog; a folder of Parquet
-    files without nanosecond timestamps), else why not: then ``--engine spark`` loads and checks
-    the tables in DuckDB on the driver and hands the checked ones to Spark (``features.spark.start_spark``)."""
+    """None when Spark reads every table of ``source`` itself (a Spark catalog, a folder of Parquet
+    files), else why not: then ``--engine spark`` loads and checks the tables in DuckDB on the driver
+    and hands the checked ones to Spark (``features.spark.start_spark``)."""
     if isinstance(source, SparkCatalogSource):
         return None
     if not isinstance(source, FolderSource):
         return f"a {source.describe().split()[0]} source is read by the driver"
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
     for table in TABLES:
-        for file in source.candidates(table)[:1]:
-            parts = sorted(file.glob("*.parquet")) if file.is_dir() else [file]
-            if file.suffix == ".csv":
-                return f"{file.name} is a CSV file (DuckDB reads its types)"
-            for part in parts:
-                try:
-                    schema = pq.read_schema(part)
-                except (OSError, pa.ArrowException):
-                    return None  # Spark says what is wrong with it (_read_parquet_spark)
-                ns = [f.name for f in schema if pa.types.is_timestamp(f.type) and f.type.unit in _SPARK_UNREAD_UNITS]
-                if ns:
-                    return f"{part.name}: column {ns[0]} has nanosecond timestamps, which Spark does not read"
+        csv = [f for f in source.candidates(table) if f.suffix == ".csv"]
+        if csv:
+            return f"{csv[0].name} is a CSV file (DuckDB reads its types)"
     return None
 
 

@@ -494,7 +494,11 @@ def validate_tables(con: duckdb.DuckDBPyConnection, loaded: list[str], settings:
     """
     check_column_mapping(settings.column_mapping)
     check_column_units(settings.column_units)
-    check_date_formats(con, settings)
+    if engine_of(con) == "duckdb":
+        check_date_formats(con, settings)
+    else:  # probes of the configured formats (no data): DuckDB's strptime is what they are written for
+        with duckdb.connect() as probe:
+            check_date_formats(probe, settings)
     families: dict[str, dict[str, int]] = {}
     present = {name: create_typed_view(con, name, settings, families) for name in loaded}
     data_end, cut_tables, warnings = _data_end(con, loaded, settings)
