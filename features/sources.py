@@ -93,21 +93,28 @@ def on_spark(con) -> bool:
 
 
 def _read_parquet_spark(run, table: str, parts: list[Path], shown: Path) -> None:
-    """``raw_<table>`` as a Spark view over the Parquet files (read where used, not through the driver).
+    """``raw_<table>`` as a Spark view over the Parquet files (read where used, not through the driver),
+    its columns of the types DuckDB reads them as.
 
     Spark refuses nanosecond timestamps (pandas writes them): those columns are read as their
     integer nanoseconds (``spark.sql.legacy.parquet.nanosAsLong``) and made microsecond timestamps,
-    what DuckDB reads them as (a wall-clock time, or an instant where the file says UTC)."""
-    nanos = _nanosecond_columns(parts)
+    rounded as DuckDB rounds them (a wall-clock time, or an instant where the file says UTC). A column
+    of no type (pandas' all-null one) Spark reads as INT, DuckDB as NULL: made Spark's NULL type, which
+    casts to any type."""
+    nanos, untyped = _spark_fixes(parts)
     try:
         if nanos:
             run.spark.conf.set("spark.sql.legacy.parquet.nanosAsLong", "true")
         frame = run.spark.read.parquet(*(str(p) for p in parts))
-        if nanos:
+        if nanos or untyped:
             from pyspark.sql import functions as F
 
-            frame = frame.withColumns({c: F.timestamp_micros(F.expr(f"`{c.replace('`', '``')}` div 1000")).cast(
-                "timestamp" if zoned else "timestamp_ntz") for c, zoned in nanos.items()})
+            def micros(c: str):  # rounded to the nearest microsecond, as DuckDB casts them
+                col = f"(`{c.replace('`', '``')}` + 500)"
+                return F.timestamp_micros(F.expr(f"({col} - pmod({col}, 1000)) div 1000"))
+
+            fixed = {c: micros(c).cast("timestamp" if zoned else "timestamp_ntz") for c, zoned in nanos.items()}
+            frame = frame.withColumns({**fixed, **{c: F.lit(None) for c in untyped}})
     except Exception as exc:
         from features.spark import spark_error
 
@@ -116,17 +123,18 @@ def _read_parquet_spark(run, table: str, parts: list[Path], shown: Path) -> None
     run.register(f"raw_{table}", frame, persist=False)
 
 
-def _nanosecond_columns(parts: list[Path]) -> dict[str, bool]:
-    """column -> True for an instant (UTC), False for a wall-clock time: the nanosecond timestamps of
-    the first file (its footer only; Spark reads the others with the same schema)."""
+def _spark_fixes(parts: list[Path]) -> tuple[dict[str, bool], list[str]]:
+    """From the first file's footer (Spark reads the others with the same schema): its nanosecond
+    timestamps (column -> True for an instant, False for a wall-clock time) and its columns of no type."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     try:
         schema = pq.read_schema(parts[0])
     except (OSError, pa.ArrowException):
-        return {}  # Spark says what is wrong with the file
-    return {f.name: f.type.tz is not None for f in schema if pa.types.is_timestamp(f.type) and f.type.unit == "ns"}
+        return {}, []  # Spark says what is wrong with the file
+    nanos = {f.name: f.type.tz is not None for f in schema if pa.types.is_timestamp(f.type) and f.type.unit == "ns"}
+    return nanos, [f.name for f in schema if pa.types.is_null(f.type)]
 
 
 def spark_reads(source: Source) -> str | None:

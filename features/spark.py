@@ -391,7 +391,7 @@ def duckdb_type(spark_type: str) -> str:
         return "TIMESTAMP"
     if spark_type.startswith("decimal"):
         return spark_type.upper()
-    return {"binary": "BLOB", **_DUCKDB_TYPES}.get(spark_type, spark_type.upper())
+    return {"binary": "BLOB", "void": '"NULL"', **_DUCKDB_TYPES}.get(spark_type, spark_type.upper())
 
 
 def open_spark(master: str | None = None, staging: Path | None = None) -> SparkConnection:

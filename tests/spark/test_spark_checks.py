@@ -24,9 +24,10 @@ pytestmark = pytest.mark.slow
 def _events() -> list[dict]:
     """150 plain events over Jan-Jun 2024, then one of each kind set aside (one row per reason, so
     the example row is the same whichever engine finds it), spellings of one type, padded text."""
-    out = [dict(account_id=f"a{1 + i % 3}", user_id=f"u{i % 5}", occurred_at=T(2024, 1, 1, 9) + dt.timedelta(hours=29 * i),
-                event_type=("login", "report_build", "Report Build", "dashboard_view")[i % 4], quantity=1.0)
-           for i in range(150)]
+    types = ("login", "report_build", "Report Build", "dashboard_view")
+    start = T(2024, 1, 1, 9)
+    out = [dict(account_id=f"a{1 + i % 3}", user_id=f"u{i % 5}", occurred_at=start + dt.timedelta(hours=29 * i),
+                event_type=types[i % 4], quantity=1.0) for i in range(150)]
     return out + [
         dict(account_id="ghost", user_id="u1", occurred_at=T(2024, 2, 1), event_type="login", quantity=1.0),
         dict(account_id="a1", user_id="u1", occurred_at=T(1900, 1, 1), event_type="login", quantity=1.0),
@@ -153,6 +154,27 @@ def test_demo_data_checked_on_spark_gives_the_same_report_and_clean_tables(spark
         assert_same_report(duck, on_spark)
         assert_same_clean_tables(con, run)
         assert on_spark.tables["events"].rows_kept > 5000
+    finally:
+        run.close()
+        con.close()
+
+
+def test_columns_of_no_type_and_nanosecond_times_read_as_duckdb_reads_them(spark, tmp_path):
+    """pandas writes an all-null column with no type (DuckDB: NULL, Spark would say INT and refuse
+    to cast it to a date) and times in nanoseconds (which Spark refuses): the same report on Spark."""
+    subs = pd.DataFrame({"account_id": ["a", "b"], "start_date": [D(2024, 1, 1), D(2024, 1, 5)],
+                         "end_date": [None, None], "mrr": [10.0, 20.0]})
+    events = pd.DataFrame({"account_id": ["a", "b", "a"], "user_id": [None, None, None],
+                           "occurred_at": pd.to_datetime(["2024-02-01 10:00:00.123456789", "2024-02-02 00:00",
+                                                          "2024-03-01 00:00"], format="ISO8601"),
+                           "event_type": ["login", "login", "report_build"]})
+    folder = write_tables(tmp_path / "untyped", {"subscriptions": subs, "events": events, "invoices": []})
+    duck, on_spark, con, run = _checked_both_ways(folder, settings(data_end=D(2024, 6, 1)), tmp_path / "staging")
+    try:
+        assert_same_report(duck, on_spark)
+        assert_same_clean_tables(con, run)
+        assert run.execute("DESCRIBE raw_events").fetchall()[1] == ("user_id", '"NULL"')
+        assert run.execute("SELECT min(occurred_at) FROM clean_events").fetchone()[0] == T(2024, 2, 1, 10, 0, 0, 123457)
     finally:
         run.close()
         con.close()
