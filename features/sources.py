@@ -259,7 +259,7 @@ class SparkCatalogSource:
             DataContractError: the database or a table named in the spec (``?events=...``) does
                 not exist, or the catalog cannot be read (one line, Spark's log named).
         """
-        from features.spark import spark_error, spark_session
+        from features.spark import naive_utc, spark_error, spark_session
 
         spark = spark_session()
         name = self.table_name(table)
@@ -295,16 +295,6 @@ class SparkCatalogSource:
         con.unregister("_incoming")
         log.info("loaded %s from Spark table %s", table, name)
         return True
-
-
-def naive_utc(arrow):
-    """Spark's TIMESTAMP (an instant, shown in the session's UTC) as a wall-clock timestamp in
-    UTC, as a Parquet file's would be (DuckDB would otherwise cast it in the local time zone)."""
-    import pyarrow as pa
-
-    fields = [pa.field(f.name, pa.timestamp(f.type.unit), f.nullable)
-              if pa.types.is_timestamp(f.type) and f.type.tz else f for f in arrow.schema]
-    return arrow.cast(pa.schema(fields)) if fields != list(arrow.schema) else arrow
 
 
 Source = FolderSource | DuckDBSource | SqlAlchemySource | SparkCatalogSource

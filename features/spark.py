@@ -9,17 +9,25 @@ the seam: the subset of a DuckDB connection those modules use (``execute`` of
 written as Parquet in the staging folder and read back as a temp view.
 Rewrites beyond sqlglot's: DuckDB's 64-bit ``hash`` becomes Spark's 64-bit
 ``xxhash64`` (Spark's ``hash`` is 32 bits: collisions among millions of accounts), a decimal
-literal (``6.0``) a DOUBLE (Spark would divide it as a DECIMAL rounded to 6 digits), and the
+literal (``6.0``) a DOUBLE (Spark would divide it as a DECIMAL rounded to 6 digits), the
+contract checks' DuckDB functions Spark names otherwise (``ord``, ``suffix``, ``strlen``,
+``isfinite``, ``timezone('UTC', x)``, ``regexp_full_match``), a ``row_number()`` without an
+order ordered by its partition, ``DESCRIBE`` answered with DuckDB's type names; and the
 session runs with ANSI mode off and UTC time, so a division by zero is null and a
 timestamp is the wall-clock value, as in DuckDB.
 
-What stays in DuckDB (``features/pipeline.py``): loading the source and the contract
-checks (``features/validate.py``: the set-aside rows, their counts and examples, the data
-end) and the profile-column discovery; the checked ``clean_*`` tables are handed to Spark
-as Parquet files in the staging folder. The snapshots are written as Parquet partitioned by as-of date
+A source Spark reads itself (a Parquet folder, a Spark catalog: ``features.sources.spark_reads``)
+is read and checked here too (``features/validate.py`` on this connection, ``open_spark``); only
+the raw accounts and subscriptions go to the driver's DuckDB (``to_driver``, Arrow), where the
+profile-column discovery runs. Another source (CSV, a DuckDB file, a database) is loaded and
+checked in DuckDB and its checked ``clean_*`` tables are handed to Spark as Parquet files in
+the staging folder (``start_spark``). The snapshots are written as Parquet partitioned by as-of date
 (``<folder>/as_of=YYYY-MM-DD/part-*.parquet``) and registered in the store with the same
 metadata and catalogue as a DuckDB build, so ``train``, ``score`` and the reports read them
 as before.
+
+Over 400 lines: the seam (``SparkConnection``), the rewrites sqlglot does not make and the
+session, staging and hand-over around it are one idea, DuckDB's SQL run on Spark.
 """
 
 from __future__ import annotations
@@ -321,8 +329,6 @@ class SparkConnection:
     def to_driver(self, con: duckdb.DuckDBPyConnection, name: str) -> None:
         """Copy Spark's ``name`` into DuckDB table ``name`` through Arrow: for a small table the
         driver reads itself (the raw accounts and subscriptions, ``features.profile``)."""
-        from features.sources import naive_utc
-
         try:
             arrow = self._table(name).toArrow()
         except SparkError:
@@ -380,6 +386,16 @@ def default_parquet_folder(store: Path) -> Path:
 _DUCKDB_TYPES = {"string": "VARCHAR", "bigint": "BIGINT", "int": "INTEGER", "double": "DOUBLE",
                  "boolean": "BOOLEAN", "date": "DATE", "float": "FLOAT", "smallint": "SMALLINT",
                  "tinyint": "TINYINT"}
+
+
+def naive_utc(arrow):
+    """Spark's TIMESTAMP (an instant, shown in the session's UTC) as a wall-clock timestamp in
+    UTC, as a Parquet file's would be (DuckDB would otherwise cast it in the local time zone)."""
+    import pyarrow as pa
+
+    fields = [pa.field(f.name, pa.timestamp(f.type.unit), f.nullable)
+              if pa.types.is_timestamp(f.type) and f.type.tz else f for f in arrow.schema]
+    return arrow.cast(pa.schema(fields)) if fields != list(arrow.schema) else arrow
 
 
 def duckdb_type(spark_type: str) -> str:

@@ -497,7 +497,7 @@ def validate_tables(con: duckdb.DuckDBPyConnection, loaded: list[str], settings:
     if engine_of(con) == "duckdb":
         check_date_formats(con, settings)
     else:  # probes of the configured formats (no data): DuckDB's strptime is what they are written for
-        with duckdb.connect() as probe:
+        with duckdb.connect(":memory:") as probe:
             check_date_formats(probe, settings)
     families: dict[str, dict[str, int]] = {}
     present = {name: create_typed_view(con, name, settings, families) for name in loaded}
