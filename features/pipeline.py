@@ -18,9 +18,9 @@ from core.engine import store_error, while_held
 from core.errors import ChurnwatchError, DataContractError, StoreError
 from core.settings import Settings
 from core.store import SnapshotMeta, connect, read_meta, source_for_store, write_snapshots
-from features.profile import ProfilePlan, discover_profile
+from features.profile import PROFILE_TABLES, ProfilePlan, discover_profile
 from features.snapshots import build_feature_tables, event_types
-from features.sources import Source, first_line, load_raw_tables, open_source, source_spec
+from features.sources import Source, first_line, load_raw_tables, open_source, source_spec, spark_reads
 from features.spec import Catalogue, build_catalogue
 from features.timeline import build_spine, build_terms, default_schedule
 from features.validate import ValidationReport, validate_tables
@@ -79,8 +79,13 @@ def open_connection(threads: int | None = None, memory_limit: str = "6GB") -> du
 
 
 def input_hash(report: ValidationReport) -> str:
-    """An order-independent hash of the cleaned inputs (row hashes summed per table)."""
+    """An order-independent hash of the cleaned inputs (row hashes summed per table).
+
+    The row hashes are the checking engine's (DuckDB's ``hash``, Spark's ``xxhash64``), so the
+    same input checked on Spark has another hash: the engine is part of it (DuckDB's as before)."""
     h = hashlib.sha256()
+    if report.engine != "duckdb":
+        h.update(f"engine:{report.engine}:".encode())
     for name in sorted(report.tables):
         t = report.tables[name]
         h.update(f"{name}:{t.rows_kept}:{t.content_hash}".encode())
@@ -92,12 +97,14 @@ def prepare(source: Source | str | Path, settings: Settings, con: duckdb.DuckDBP
     """Load and check the source into ``con`` (``clean_*`` tables). Shared by features and metrics.
 
     ``keyed_events``: keep table ``event_keys`` (the checked events as integer keys, which the
-    DuckDB feature stages read); else it is dropped (memory back: 37 bytes an event)."""
+    DuckDB feature stages read); else it is dropped (memory back: 37 bytes an event).
+    ``con`` may be a ``features.spark.SparkConnection`` (a source Spark reads itself,
+    ``features.sources.spark_reads``): the tables are read and checked there, ``clean_*`` left in Spark."""
     src = source if not isinstance(source, str | Path) else open_source(source)
     try:
         loaded = load_raw_tables(src, con)
         report = validate_tables(con, loaded, settings)
-        if not keyed_events:
+        if not keyed_events and report.engine == "duckdb":
             con.execute("DROP TABLE IF EXISTS event_keys")
     except duckdb.Error as exc:
         raise DataContractError(f"{src.describe()}: the contract checks failed in the query engine: "
@@ -131,7 +138,10 @@ def build_snapshots(source: Source | str | Path, settings: Settings, store: Path
     ``engine="spark"`` computes terms, spine and features with PySpark (``master``, default
     ``local[*]``) from the same SQL (``features/spark.py``) and writes them as Parquet
     partitioned by as-of date into ``parquet`` (default ``<store>.snapshots/``) as well as
-    into the store; loading and the contract checks stay here, shared.
+    into the store. A source Spark reads itself (a Parquet folder, a Spark catalog) is loaded and
+    checked there too (the same SQL, ``features/validate.py``); only the raw accounts and
+    subscriptions come to the driver (Arrow), for the own-column discovery. Another source (CSV
+    files, a DuckDB file, a database) is loaded and checked here and its checked tables handed over.
 
     The kinds of the company's own columns the store's plan decided are kept (a model is fed
     the kinds it was trained with, ``features.profile``) unless ``from_scratch``; a build of
@@ -150,9 +160,23 @@ def build_snapshots(source: Source | str | Path, settings: Settings, store: Path
     kept = None if from_scratch else stored_plan(store)
     con = open_connection(threads)
     run = con  # where terms, spine and features are computed: DuckDB itself, or Spark
+    staging = store.with_name(store.stem + ".spark-staging")
     try:
-        say(f"loading {src.describe()}")
-        report, loaded = prepare(src, settings, con, keyed_events=engine != "spark")
+        driver = spark_reads(src) if engine == "spark" else ""
+        if engine == "spark" and driver is None:  # read and checked by Spark; clean_* stay there
+            from features.spark import open_spark
+
+            say(f"loading and checking {src.describe()} in Spark ({master or 'local[*]'})")
+            run = open_spark(master, staging=staging)
+            report, loaded = prepare(src, settings, run)
+            for name in PROFILE_TABLES:  # small: the driver discovers the company's own columns in them
+                if name in loaded:
+                    run.to_driver(con, f"raw_{name}")
+        else:
+            if driver:
+                log.info("the contract checks run in DuckDB on the driver: %s", driver)
+            say(f"loading {src.describe()}")
+            report, loaded = prepare(src, settings, con, keyed_events=engine != "spark")
         timings["load_and_check"], cpu["load_and_check"] = time.perf_counter() - t0, time.process_time() - c0
         dates = sorted(set(as_of)) if as_of else default_schedule(
             report.data_start, report.data_end, settings.snapshot_every_days, lag_days=settings.horizon.lag.days)
@@ -162,11 +186,11 @@ def build_snapshots(source: Source | str | Path, settings: Settings, store: Path
                 f"as-of date {late[0]} is after the data end {report.data_end}: "
                 "features there would need data that does not exist")
         t1, c1 = time.perf_counter(), time.process_time()
-        if engine == "spark":
+        if engine == "spark" and run is con:
             from features.spark import start_spark
 
             say(f"handing the checked tables to Spark ({master or 'local[*]'})")
-            run = start_spark(con, loaded, master, staging=store.with_name(store.stem + ".spark-staging"))
+            run = start_spark(con, loaded, master, staging=staging)
         say(f"building the spine and labels for {len(dates)} as-of dates")
         build_terms(run, settings)
         build_spine(run, dates, settings, report.data_end)

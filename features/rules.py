@@ -220,7 +220,7 @@ def _stray_from(con: duckdb.DuckDBPyConnection, anchor: dt.date | None) -> dt.da
     """The first activity day after ``anchor`` that follows a silence of more than ``ACTIVITY_GAP_DAYS``."""
     after = f"WHERE d > {_day(anchor)}" if anchor else ""
     return con.execute(f"""
-        SELECT min(d) FROM (SELECT d, d - lag(d) OVER (ORDER BY d) AS gap FROM activity_days)
+        SELECT min(d) FROM (SELECT d, date_diff('day', lag(d) OVER (ORDER BY d), d) AS gap FROM activity_days)
         {after}{' AND' if after else 'WHERE'} gap > {ACTIVITY_GAP_DAYS}""").fetchone()[0]
 
 

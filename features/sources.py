@@ -6,7 +6,9 @@ DuckDB's postgres extension cannot be installed offline), and tables of a Spark 
 (``spark-catalog://DATABASE[?events=db.table&...]``, issue 17: read through the process's
 SparkSession, e.g. spark-submit's with its Hive metastore). Each loads table ``X`` as the
 DuckDB table ``raw_X`` with the source's own column names and types; renaming,
-validation and casting happen afterwards in ``features/validate.py``.
+validation and casting happen afterwards in ``features/validate.py``. With ``--engine spark`` a
+Parquet folder or a Spark catalog is read by Spark itself instead (``spark_reads``): ``raw_X`` is
+then a Spark view of a ``features.spark.SparkConnection``, no row passing through the driver.
 """
 
 from __future__ import annotations
@@ -64,10 +66,11 @@ class FolderSource:
         if not found:
             return False
         file = found[0]
-        if file.is_dir():
-            _load_parquet(con, table, sorted(file.glob("*.parquet")), file)
-        elif file.suffix == ".parquet":
-            _load_parquet(con, table, [file], file)
+        parts = sorted(file.glob("*.parquet")) if file.is_dir() else [file]
+        if on_spark(con):  # read by Spark's executors (``spark_reads``: a CSV never comes here)
+            _read_parquet_spark(con, table, parts, file)
+        elif file.is_dir() or file.suffix == ".parquet":
+            _load_parquet(con, table, parts, file)
         else:
             load_csv(con, table, file)
         log.info("loaded %s from %s", table, file)
@@ -82,6 +85,71 @@ def _load_parquet(con: duckdb.DuckDBPyConnection, table: str, parts: list[Path],
     except duckdb.Error as exc:
         raise DataContractError(f"{shown}: not a readable Parquet file ({first_line(exc)})",
                                 table=table) from exc
+
+
+def on_spark(con) -> bool:
+    """True for a ``features.spark.SparkConnection`` (the raw tables become Spark views there)."""
+    return getattr(con, "engine", "duckdb") == "spark"
+
+
+def _read_parquet_spark(run, table: str, parts: list[Path], shown: Path) -> None:
+    """``raw_<table>`` as a Spark view over the Parquet files (read where used, not through the driver),
+    its columns of the types DuckDB reads them as.
+
+    Spark refuses nanosecond timestamps (pandas writes them): those columns are read as their
+    integer nanoseconds (``spark.sql.legacy.parquet.nanosAsLong``) and made microsecond timestamps,
+    rounded as DuckDB rounds them (a wall-clock time, or an instant where the file says UTC). A column
+    of no type (pandas' all-null one) Spark reads as INT, DuckDB as NULL: made Spark's NULL type, which
+    casts to any type."""
+    nanos, untyped = _spark_fixes(parts)
+    try:
+        if nanos:
+            run.spark.conf.set("spark.sql.legacy.parquet.nanosAsLong", "true")
+        frame = run.spark.read.parquet(*(str(p) for p in parts))
+        if nanos or untyped:
+            from pyspark.sql import functions as F
+
+            def micros(c: str):  # rounded to the nearest microsecond, as DuckDB casts them
+                col = f"(`{c.replace('`', '``')}` + 500)"
+                return F.timestamp_micros(F.expr(f"({col} - pmod({col}, 1000)) div 1000"))
+
+            fixed = {c: micros(c).cast("timestamp" if zoned else "timestamp_ntz") for c, zoned in nanos.items()}
+            frame = frame.withColumns({**fixed, **{c: F.lit(None) for c in untyped}})
+    except Exception as exc:
+        from features.spark import spark_error
+
+        raise DataContractError(f"{shown}: not a readable Parquet file ({spark_error(exc, 'reading it')})",
+                                table=table) from exc
+    run.register(f"raw_{table}", frame, persist=False)
+
+
+def _spark_fixes(parts: list[Path]) -> tuple[dict[str, bool], list[str]]:
+    """From the first file's footer (Spark reads the others with the same schema): its nanosecond
+    timestamps (column -> True for an instant, False for a wall-clock time) and its columns of no type."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        schema = pq.read_schema(parts[0])
+    except (OSError, pa.ArrowException):
+        return {}, []  # Spark says what is wrong with the file
+    nanos = {f.name: f.type.tz is not None for f in schema if pa.types.is_timestamp(f.type) and f.type.unit == "ns"}
+    return nanos, [f.name for f in schema if pa.types.is_null(f.type)]
+
+
+def spark_reads(source: Source) -> str | None:
+    """None when Spark reads every table of ``source`` itself (a Spark catalog, a folder of Parquet
+    files), else why not: then ``--engine spark`` loads and checks the tables in DuckDB on the driver
+    and hands the checked ones to Spark (``features.spark.start_spark``)."""
+    if isinstance(source, SparkCatalogSource):
+        return None
+    if not isinstance(source, FolderSource):
+        return f"a {source.describe().split()[0]} source is read by the driver"
+    for table in TABLES:
+        csv = [f for f in source.candidates(table) if f.suffix == ".csv"]
+        if csv:
+            return f"{csv[0].name} is a CSV file (DuckDB reads its types)"
+    return None
 
 
 def first_line(exc: BaseException) -> str:
@@ -150,7 +218,8 @@ SPARK_CATALOG = "spark-catalog://"
 @dataclass(frozen=True)
 class SparkCatalogSource:
     """Tables of a Spark catalog (Hive metastore, Unity, Glue, or the session's own), read by
-    the process's SparkSession and handed to DuckDB as Arrow for the contract checks."""
+    the process's SparkSession: as Spark views for ``--engine spark`` (the contract checks run
+    there), else handed to DuckDB as Arrow."""
 
     database: str = ""
     tables: tuple[tuple[str, str], ...] = ()  # (contract table, catalog table) named in the spec
@@ -183,13 +252,14 @@ class SparkCatalogSource:
         return dict(self.tables).get(table) or (f"{self.database}.{table}" if self.database else table)
 
     def load(self, con: duckdb.DuckDBPyConnection, table: str) -> bool:
-        """Load ``raw_<table>`` from the catalog table (Arrow through the driver).
+        """Load ``raw_<table>`` from the catalog table (a Spark view on a ``SparkConnection``, else
+        Arrow through the driver).
 
         Raises:
             DataContractError: the database or a table named in the spec (``?events=...``) does
                 not exist, or the catalog cannot be read (one line, Spark's log named).
         """
-        from features.spark import spark_error, spark_session
+        from features.spark import naive_utc, spark_error, spark_session
 
         spark = spark_session()
         name = self.table_name(table)
@@ -208,25 +278,23 @@ class SparkCatalogSource:
                 raise DataContractError(f"{self.describe()}: table {name} (given for '{table}') does not exist",
                                         table=table)
             return False
+        if on_spark(con):  # read where used, by the executors
+            try:
+                frame = spark.table(name)
+            except Exception as exc:
+                raise DataContractError(str(spark_error(exc, f"reading {name}")), table=table) from exc
+            con.register(f"raw_{table}", frame, persist=False)
+            log.info("reading %s from Spark table %s", table, name)
+            return True
         try:
             arrow = spark.table(name).toArrow()
         except Exception as exc:
             raise DataContractError(str(spark_error(exc, f"reading {name}")), table=table) from exc
-        con.register("_incoming", _naive_utc(arrow))
+        con.register("_incoming", naive_utc(arrow))
         con.execute(f"CREATE OR REPLACE TEMP TABLE raw_{table} AS SELECT * FROM _incoming")
         con.unregister("_incoming")
         log.info("loaded %s from Spark table %s", table, name)
         return True
-
-
-def _naive_utc(arrow):
-    """Spark's TIMESTAMP (an instant, shown in the session's UTC) as a wall-clock timestamp in
-    UTC, as a Parquet file's would be (DuckDB would otherwise cast it in the local time zone)."""
-    import pyarrow as pa
-
-    fields = [pa.field(f.name, pa.timestamp(f.type.unit), f.nullable)
-              if pa.types.is_timestamp(f.type) and f.type.tz else f for f in arrow.schema]
-    return arrow.cast(pa.schema(fields)) if fields != list(arrow.schema) else arrow
 
 
 Source = FolderSource | DuckDBSource | SqlAlchemySource | SparkCatalogSource

@@ -9,17 +9,25 @@ the seam: the subset of a DuckDB connection those modules use (``execute`` of
 written as Parquet in the staging folder and read back as a temp view.
 Rewrites beyond sqlglot's: DuckDB's 64-bit ``hash`` becomes Spark's 64-bit
 ``xxhash64`` (Spark's ``hash`` is 32 bits: collisions among millions of accounts), a decimal
-literal (``6.0``) a DOUBLE (Spark would divide it as a DECIMAL rounded to 6 digits), and the
+literal (``6.0``) a DOUBLE (Spark would divide it as a DECIMAL rounded to 6 digits), the
+contract checks' DuckDB functions Spark names otherwise (``ord``, ``suffix``, ``strlen``,
+``isfinite``, ``timezone('UTC', x)``, ``regexp_full_match``), a ``row_number()`` without an
+order ordered by its partition, ``DESCRIBE`` answered with DuckDB's type names; and the
 session runs with ANSI mode off and UTC time, so a division by zero is null and a
 timestamp is the wall-clock value, as in DuckDB.
 
-What stays in DuckDB (``features/pipeline.py``): loading the source and the contract
-checks (``features/validate.py``: the set-aside rows, their counts and examples, the data
-end) and the profile-column discovery; the checked ``clean_*`` tables are handed to Spark
-as Parquet files in the staging folder. The snapshots are written as Parquet partitioned by as-of date
+A source Spark reads itself (a Parquet folder, a Spark catalog: ``features.sources.spark_reads``)
+is read and checked here too (``features/validate.py`` on this connection, ``open_spark``); only
+the raw accounts and subscriptions go to the driver's DuckDB (``to_driver``, Arrow), where the
+profile-column discovery runs. Another source (CSV, a DuckDB file, a database) is loaded and
+checked in DuckDB and its checked ``clean_*`` tables are handed to Spark as Parquet files in
+the staging folder (``start_spark``). The snapshots are written as Parquet partitioned by as-of date
 (``<folder>/as_of=YYYY-MM-DD/part-*.parquet``) and registered in the store with the same
 metadata and catalogue as a DuckDB build, so ``train``, ``score`` and the reports read them
 as before.
+
+Over 400 lines: the seam (``SparkConnection``), the rewrites sqlglot does not make and the
+session, staging and hand-over around it are one idea, DuckDB's SQL run on Spark.
 """
 
 from __future__ import annotations
@@ -61,6 +69,7 @@ rootLogger.appenderRef.file.ref = file
 _CREATE_AS = re.compile(r"^\s*CREATE\s+OR\s+REPLACE\s+TEMP\s+(TABLE|VIEW)\s+(\w+)\s+AS\s+(.*)$", re.S | re.I)
 _CREATE_COLS = re.compile(r"^\s*CREATE\s+OR\s+REPLACE\s+TEMP\s+TABLE\s+(\w+)\s*\((.*)\)\s*$", re.S | re.I)
 _INSERT = re.compile(r"^\s*INSERT\s+INTO\s+(\w+)\s+VALUES\s*\(", re.I)
+_DESCRIBE = re.compile(r"^\s*DESCRIBE\s+(\w+)\s*$", re.I)
 
 
 _TYPES = {"DATE": "date", "INTEGER": "int", "BIGINT": "bigint", "VARCHAR": "string", "DOUBLE": "double",
@@ -172,6 +181,11 @@ def _try_to_timestamp(value: exp.Expression, formats: exp.Expression) -> exp.Exp
     return reads[0] if len(reads) == 1 else exp.Coalesce(this=reads[0], expressions=reads[1:])
 
 
+#: DuckDB functions Spark has under another name, the same value: the first character's code, a
+#: suffix test, the length in bytes (``features.validate.trimmed``)
+_SAME_IN_SPARK = {"ord": "ascii", "suffix": "endswith", "strlen": "octet_length"}
+
+
 def to_spark_sql(duckdb_sql: str) -> str:
     """DuckDB SQL -> Spark SQL (sqlglot), with ``hash`` -> ``xxhash64`` (64-bit keys) and
     ``try_strptime`` -> ``try_to_timestamp`` (a company's own dates in a declared format,
@@ -182,6 +196,30 @@ def to_spark_sql(duckdb_sql: str) -> str:
     def swap(node: exp.Expression) -> exp.Expression:
         if isinstance(node, exp.Anonymous) and node.name.lower() == "hash":
             return exp.Anonymous(this="xxhash64", expressions=node.expressions)
+        if isinstance(node, exp.Anonymous) and node.name.lower() in _SAME_IN_SPARK:
+            return exp.Anonymous(this=_SAME_IN_SPARK[node.name.lower()], expressions=node.expressions)
+        if isinstance(node, exp.Anonymous) and node.name.lower() == "isfinite":
+            (x,) = node.expressions
+            return exp.paren(exp.and_(exp.not_(exp.IsNan(this=x.copy())),
+                                      exp.NEQ(this=exp.Abs(this=x.copy()),
+                                              expression=exp.cast(exp.Literal.string("Infinity"), "DOUBLE"))))
+        if isinstance(node, exp.Anonymous) and node.name.lower() == "timezone":
+            zone, value = node.expressions
+            if zone.name.upper() != "UTC":
+                raise SparkError(f"timezone({zone.sql()}, ...): only UTC is read on Spark")
+            return value  # an instant in a UTC session: cast to TIMESTAMP_NTZ, its UTC wall-clock time
+        if isinstance(node, exp.Window) and isinstance(node.this, exp.RowNumber) and not node.args.get("order") \
+                and node.args.get("partition_by"):
+            # DuckDB numbers a partition's rows in any order (the contract's duplicates: rows alike in
+            # every partition column); Spark wants an order: the partition's columns, all alike there
+            node.set("order", exp.Order(expressions=[exp.Ordered(this=e.copy(), nulls_first=True)
+                                                     for e in node.args["partition_by"]]))
+            return node
+        if isinstance(node, exp.RegexpFullMatch):  # Spark's RLIKE finds; anchored, it matches the whole
+            pattern = node.expression
+            if not isinstance(pattern, exp.Literal):
+                raise SparkError(f"regexp_full_match with a computed pattern: {node.sql()}")
+            return exp.RegexpLike(this=node.this, expression=exp.Literal.string(f"^(?:{pattern.this})$"))
         if isinstance(node, exp.Anonymous) and node.name.lower() == "try_strptime":
             return _try_to_timestamp(*node.expressions)
         if isinstance(node, exp.Literal) and node.is_number and "." in node.this:
@@ -209,6 +247,8 @@ class SparkConnection:
     """The part of a DuckDB connection the feature SQL uses, on a SparkSession."""
 
     spark: SparkSession
+    #: which engine runs the SQL (``features.validate`` asks: DuckDB keys the events as it checks them)
+    engine = "spark"
     #: the temp views made (dropped by ``close``)
     views: set[str] = field(default_factory=set)
     schemas: dict[str, str] = field(default_factory=dict)
@@ -252,6 +292,11 @@ class SparkConnection:
             self.statements.append(spark_sql)
             self.register(name, self._sql(spark_sql, name), persist=kind.upper() == "TABLE")
             return _Cursor([], [])
+        m = _DESCRIBE.match(sql)
+        if m:  # (column, its type as DuckDB names it): what the contract checks read a source column as
+            fields = self._table(m.group(1)).schema.fields
+            return _Cursor([(f.name, duckdb_type(f.dataType.simpleString())) for f in fields],
+                           ["column_name", "column_type"])
         m = _CREATE_COLS.match(sql)
         if m:  # an empty table with typed columns, filled by executemany
             name = m.group(1)
@@ -274,6 +319,25 @@ class SparkConnection:
         name = m.group(1)
         frame = self.spark.table(name).unionByName(self.spark.createDataFrame(list(rows), self.schemas[name]))
         self.register(name, frame)
+
+    def _table(self, name: str) -> DataFrame:
+        try:
+            return self.spark.table(name)
+        except Exception as exc:
+            raise spark_error(exc, f"reading {name}") from exc
+
+    def to_driver(self, con: duckdb.DuckDBPyConnection, name: str) -> None:
+        """Copy Spark's ``name`` into DuckDB table ``name`` through Arrow: for a small table the
+        driver reads itself (the raw accounts and subscriptions, ``features.profile``)."""
+        try:
+            arrow = self._table(name).toArrow()
+        except SparkError:
+            raise
+        except Exception as exc:
+            raise spark_error(exc, f"reading {name}") from exc
+        con.register("_incoming", naive_utc(arrow))
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT * FROM _incoming")
+        con.unregister("_incoming")
 
     def _sql(self, spark_sql: str, what: str) -> DataFrame:
         try:
@@ -324,6 +388,39 @@ _DUCKDB_TYPES = {"string": "VARCHAR", "bigint": "BIGINT", "int": "INTEGER", "dou
                  "tinyint": "TINYINT"}
 
 
+def naive_utc(arrow):
+    """Spark's TIMESTAMP (an instant, shown in the session's UTC) as a wall-clock timestamp in
+    UTC, as a Parquet file's would be (DuckDB would otherwise cast it in the local time zone)."""
+    import pyarrow as pa
+
+    fields = [pa.field(f.name, pa.timestamp(f.type.unit), f.nullable)
+              if pa.types.is_timestamp(f.type) and f.type.tz else f for f in arrow.schema]
+    return arrow.cast(pa.schema(fields)) if fields != list(arrow.schema) else arrow
+
+
+def duckdb_type(spark_type: str) -> str:
+    """A Spark column type as DuckDB names it (``DESCRIBE``): Spark's ``timestamp`` is an instant
+    (DuckDB's ``TIMESTAMP WITH TIME ZONE``, read as UTC), ``timestamp_ntz`` a wall-clock time."""
+    if spark_type == "timestamp":
+        return "TIMESTAMP WITH TIME ZONE"
+    if spark_type == "timestamp_ntz":
+        return "TIMESTAMP"
+    if spark_type.startswith("decimal"):
+        return spark_type.upper()
+    return {"binary": "BLOB", "void": '"NULL"', **_DUCKDB_TYPES}.get(spark_type, spark_type.upper())
+
+
+def open_spark(master: str | None = None, staging: Path | None = None) -> SparkConnection:
+    """A ``SparkConnection`` on the process's session with an empty ``staging`` folder (default: a
+    new temporary one) for the stages it writes. On a cluster, ``staging`` must be a folder the
+    executors can read (beside the store, like the snapshots Spark writes)."""
+    if staging is None:
+        staging = Path(tempfile.mkdtemp(prefix="churnwatch-spark-staging-"))
+    else:  # what a killed run left there
+        shutil.rmtree(staging, ignore_errors=True)
+    return SparkConnection(spark_session(master), staging=staging)
+
+
 def start_spark(con: duckdb.DuckDBPyConnection, loaded: list[str], master: str | None = None,
                 staging: Path | None = None) -> SparkConnection:
     """A ``SparkConnection`` holding the checked ``clean_*`` tables of ``con`` (and the raw
@@ -332,11 +429,7 @@ def start_spark(con: duckdb.DuckDBPyConnection, loaded: list[str], master: str |
     must be a folder the executors can read (beside the store, like the snapshots Spark writes)."""
     from features.contract import DATED_SUBSCRIPTIONS, TABLES
 
-    if staging is None:
-        staging = Path(tempfile.mkdtemp(prefix="churnwatch-spark-staging-"))
-    else:  # what a killed run left there
-        shutil.rmtree(staging, ignore_errors=True)
-    run = SparkConnection(spark_session(master), staging=staging)
+    run = open_spark(master, staging)
     for name in TABLES:
         run.table_from_duckdb(con, f"clean_{name}")
     if "accounts" in loaded:

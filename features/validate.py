@@ -16,6 +16,13 @@ Two outcomes for bad input, never a silent drop (DESIGN §1):
 Data end: ``data_end`` from the config, else derived, bounded by the subscriptions
 (``features.rules.derive_data_end``; a warning when the activity runs far past them).
 
+The same statements run on DuckDB or, for ``--engine spark`` on a source Spark reads itself, on a
+``features.spark.SparkConnection`` (sqlglot writes them as Spark SQL). Two differences, both of
+cost, not of result: DuckDB keys the events as it checks them (``create_event_keys``, the feature
+stages' input) and leaves ``checked_events`` a view; Spark writes ``checked_events`` once
+(its stages key ``clean_events`` themselves). The content hash is each engine's own row hash
+(``hash`` / ``xxhash64``): ``ValidationReport.engine`` says whose.
+
 Over 400 lines: typing, the checks and the report are one pass over each table and share their
 SQL helpers; the event types' spellings are read in the same place (``typed_events``).
 """
@@ -83,6 +90,8 @@ class ValidationReport:
     warnings: list[str] = field(default_factory=list)
     #: event type -> {spelling: events} over every event row (``features.spec.event_families``)
     event_families: dict[str, dict[str, int]] = field(default_factory=dict)
+    #: the engine that ran the checks: its row hash made the tables' ``content_hash``
+    engine: str = "duckdb"
 
     @property
     def event_spellings(self) -> dict[str, dict[str, int]]:
@@ -335,14 +344,20 @@ def clean_columns(name: str, aliased: bool = True) -> list[str]:
     return out
 
 
+def engine_of(con) -> str:
+    """``"duckdb"``, or ``"spark"`` for a ``features.spark.SparkConnection``."""
+    return getattr(con, "engine", "duckdb")
+
+
 def _check_table(con: duckdb.DuckDBPyConnection, name: str, case: str, dated: bool) -> None:
     """``checked_X`` (typed rows and the reason to set each aside) and ``clean_X`` (the kept ones)."""
     rows = f"typed_{name}"
     if dated:
         rows = (f"(SELECT x.*, af.first_day AS _account_first, af.known AS _account_known FROM typed_{name} x "
                 "LEFT JOIN account_first af ON af.account_id = x.account_id)")
-    # events (the big one) stay a view over the source: one pass less; others are copied
-    kind = "VIEW" if name == "events" else "TABLE"
+    # DuckDB: events (the big one) stay a view over the source, one pass less (event_keys is the copy the
+    # features read); Spark writes them once, read by the report's passes and the feature stages
+    kind = "VIEW" if name == "events" and engine_of(con) == "duckdb" else "TABLE"
     con.execute(f"CREATE OR REPLACE TEMP {kind} checked_{name} AS SELECT *, {case} AS _reason FROM {rows}")
     con.execute(f"CREATE OR REPLACE TEMP VIEW clean_{name} AS SELECT {', '.join(clean_columns(name))} "
                 f"FROM checked_{name} WHERE _reason IS NULL")
@@ -479,13 +494,18 @@ def validate_tables(con: duckdb.DuckDBPyConnection, loaded: list[str], settings:
     """
     check_column_mapping(settings.column_mapping)
     check_column_units(settings.column_units)
-    check_date_formats(con, settings)
+    if engine_of(con) == "duckdb":
+        check_date_formats(con, settings)
+    else:  # probes of the configured formats (no data): DuckDB's strptime is what they are written for
+        with duckdb.connect(":memory:") as probe:
+            check_date_formats(probe, settings)
     families: dict[str, dict[str, int]] = {}
     present = {name: create_typed_view(con, name, settings, families) for name in loaded}
     data_end, cut_tables, warnings = _data_end(con, loaded, settings)
     warnings += cents_warnings(con, {n: present[n] for n in loaded}, settings)
 
-    report = ValidationReport(data_end=data_end, data_start=data_end, warnings=warnings, event_families=families)
+    report = ValidationReport(data_end=data_end, data_start=data_end, warnings=warnings, event_families=families,
+                              engine=engine_of(con))
     for fam, spellings in report.event_spellings.items():
         log.info("events: %s read as one event type %r", ", ".join(map(repr, spellings)), fam)
     order = ["accounts", "subscriptions"] + [n for n in TABLES if n not in ("accounts", "subscriptions")]
@@ -500,12 +520,12 @@ def validate_tables(con: duckdb.DuckDBPyConnection, loaded: list[str], settings:
                               account_first=dated, cut_tables=cut_tables)
         _check_table(con, name, case, dated)
         reasons = None
-        if name == "events":  # one pass over the source: the report and the features' keys (create_event_keys)
+        if name == "events" and report.engine == "duckdb":  # one pass: the report and the features' keys
             reasons = _reasons(name, data_end, known_accounts_table(name, "accounts" in loaded), dated, cut_tables)
             create_event_keys(con, reasons, list(families))
         report.tables[name] = _table_report(con, name, present[name], reasons)
     _check_not_emptied(report)
     # the event log's start: before it, activity features would read as zero
-    first = report.tables["events"].first_at if "events" in report.tables else None  # from event_keys
+    first = report.tables["events"].first_at if "events" in report.tables else None
     report.data_start = _as_date(first) or data_end
     return report
