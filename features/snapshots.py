@@ -8,7 +8,7 @@ sqlglot over Ibis because the window-frame trick below (sums over ``[t - N, t)``
 one sorted pass) is natural in SQL and awkward in Ibis, and because it adds no runtime
 layer: the SQL DuckDB runs is the SQL Spark would run.
 
-Stages (all temp tables in one connection):
+Stages (temp tables in one connection; on DuckDB a stage read once is a view, ``features/stage_tables.py``):
 
 1. event windows (``features/windows.py``): counts per event type over ``[t-N, t)``,
    active days, distinct users over ``[t-30, t)`` and the last login, as ``ev_wide``
