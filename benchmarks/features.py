@@ -15,12 +15,16 @@ store); peak memory is then the process tree's (the JVM and its Python workers i
 sampled every 0.2 s, and ``spark_jvm_cpu_s`` the local JVM's CPU time (on a shared machine,
 the work done: the wall time also counts other processes' turns).
 
+``--statements`` adds ``statements_cpu_s``: this process's CPU seconds for each feature stage's
+statement, in run order (a stage made a view, ``features.stage_tables.read_once``, costs nothing
+there: its reader pays for it), and the final projection's (with the count of its rows after it).
+
 ``--scale 1 2 4`` (DuckDB) measures 1x, 2x and 4x the size: k copies of the data with the
 account ids renamed (``<id>~c<j>``: k times the accounts, the events and the snapshot rows,
 the same schedule), each size in a fresh process (so peak memory is that size's).
 
 Usage: python benchmarks/features.py [--accounts 10000] [--months 12] [--threads N]
-       [--engine duckdb|spark] [--master URL] [--scale K ...]
+       [--engine duckdb|spark] [--master URL] [--scale K ...] [--statements]
 """
 
 from __future__ import annotations
@@ -42,6 +46,7 @@ sys.path.insert(0, str(ROOT.parent))
 from memory import TreeMemory  # noqa: E402  (benchmarks/memory.py)
 from scaled import scaled_copy  # noqa: E402  (benchmarks/scaled.py)
 
+from core.progress import Reporter  # noqa: E402
 from core.settings import load_settings  # noqa: E402
 from demo.generator import write_demo_data  # noqa: E402
 from features.pipeline import build_snapshots  # noqa: E402
@@ -58,6 +63,27 @@ def jvm_cpu_s(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+class StatementClock(Reporter):
+    """Progress that clocks this process's CPU time per feature stage (each stage runs while
+    ``track`` waits for its next item) and for the final projection (from the last stage to the
+    pipeline's ``writing ...`` step)."""
+
+    def __init__(self) -> None:
+        self.cpu_s: dict[str, float] = {}
+        self._last = 0.0
+
+    def step(self, message: str) -> None:
+        if message.startswith("writing") and self._last and "final projection" not in self.cpu_s:
+            self.cpu_s["final projection"] = round(time.process_time() - self._last, 2)
+
+    def track(self, items, description, total=None):
+        for item in items:
+            start = time.process_time()
+            yield item
+            self._last = time.process_time()
+            self.cpu_s[item[0]] = round(self._last - start, 2)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--accounts", type=int, default=10_000)
@@ -68,6 +94,7 @@ def main() -> None:
     ap.add_argument("--master", default=None, help="--engine spark: master URL (default local[threads or *])")
     ap.add_argument("--scale", type=int, nargs="+", default=[1],
                     help="--engine duckdb: k copies of the data (accounts renamed), one fresh process per k")
+    ap.add_argument("--statements", action="store_true", help="CPU seconds per feature statement (DuckDB)")
     args = ap.parse_args()
     if len(args.scale) > 1:  # one process per size: peak memory is per size
         at = sys.argv.index("--scale")
@@ -104,8 +131,9 @@ def main() -> None:
     with TreeMemory() as memory:
         jvm0 = jvm_cpu_s(jvm) if args.engine == "spark" else 0.0
         t, cpu0 = time.perf_counter(), time.process_time()
+        clock = StatementClock() if args.statements else None
         result = build_snapshots(data, settings, store, as_of=as_of, threads=args.threads, engine=args.engine,
-                                 master=master)
+                                 master=master, progress=clock)
         wall = time.perf_counter() - t
         cpu = time.process_time() - cpu0
         jvm_cpu = jvm_cpu_s(jvm) - jvm0 if args.engine == "spark" else None
@@ -123,6 +151,8 @@ def main() -> None:
         "stages_cpu_s": {k: round(v, 2) for k, v in result.cpu_seconds.items()},
         "peak_rss_mb": round(max(peak_rss_mb(), memory.peak)),
     }
+    if clock is not None:
+        figures["statements_cpu_s"] = clock.cpu_s
     cores = args.threads or os.cpu_count() or 1
     figures["events_per_core_s"] = round(figures["events_per_s"] / cores)
     print(json.dumps(figures, indent=2))

@@ -8,7 +8,7 @@ sqlglot over Ibis because the window-frame trick below (sums over ``[t - N, t)``
 one sorted pass) is natural in SQL and awkward in Ibis, and because it adds no runtime
 layer: the SQL DuckDB runs is the SQL Spark would run.
 
-Stages (all temp tables in one connection):
+Stages (temp tables in one connection; on DuckDB a stage read once is a view, ``features/stage_tables.py``):
 
 1. event windows (``features/windows.py``): counts per event type over ``[t-N, t)``,
    active days, distinct users over ``[t-30, t)`` and the last login, as ``ev_wide``
@@ -21,7 +21,6 @@ Stages (all temp tables in one connection):
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -32,6 +31,7 @@ from core.settings import Settings
 from features.profile import ProfilePlan, profile_expression, profile_joins, profile_specs, profile_stages
 from features.spec import SIZE_BANDS, TICKET_SILENCE_HISTORY, Catalogue, FeatureSpec, build_catalogue
 from features.sql import is_in, lit
+from features.stage_tables import read_once, spent_after
 from features.timeline import day_number, dn
 from features.validate import key_clean_events
 from features.windows import (
@@ -320,18 +320,6 @@ def final_query(catalogue: Catalogue, settings: Settings, absent: frozenset[str]
     """
 
 
-def spent_after(stages: list[tuple[str, str]], final: str, inputs: tuple[str, ...] = ()) -> dict[int, list[str]]:
-    """stage index -> the stage tables (and tables ``inputs`` made before the stages) no later
-    stage and not the final query read."""
-    out: dict[int, list[str]] = {}
-    for j, table in [(-1, t) for t in inputs] + [(j, t) for j, (t, _) in enumerate(stages)]:
-        word = re.compile(rf"\b{re.escape(table)}\b")
-        readers = [i for i, (_, sql) in enumerate(stages) if i > j and word.search(sql)]
-        if readers and not word.search(final):
-            out.setdefault(max(readers), []).append(table)
-    return out
-
-
 def build_feature_tables(con: duckdb.DuckDBPyConnection, settings: Settings, general: bool = False,
                          profile: ProfilePlan | None = None, absent: frozenset[str] = frozenset(),
                          progress: Reporter | StepCallback | None = None,
@@ -346,7 +334,8 @@ def build_feature_tables(con: duckdb.DuckDBPyConnection, settings: Settings, gen
     are null). Returns the catalogue (with this data's event types and own columns) and
     every SQL statement run, for the Spark transpilation check. ``types``: the event types
     (``event_types(con)``) when the caller has them already; ``spellings``: the types the data spells
-    in several ways (``ValidationReport.event_spellings``), said in the catalogue.
+    in several ways (``ValidationReport.event_spellings``), said in the catalogue. On DuckDB a stage
+    that one later statement reads once is a view, inlined there (``read_once``).
     """
     base = build_catalogue(event_types(con) if types is None else types, spellings)
     plan = profile or ProfilePlan()
@@ -367,12 +356,14 @@ def build_feature_tables(con: duckdb.DuckDBPyConnection, settings: Settings, gen
     stages = stage_queries(settings, list(catalogue.event_types), grid, key_types, kept) + \
         profile_stages(plan, settings)
     sql = final_query(catalogue, settings, absent)
-    spent = spent_after(stages, sql, ("event_keys",)) if duck else {}
+    # on Spark every stage is a table (written as Parquet, features.spark.SparkConnection.register)
+    views = read_once(stages, sql, ("event_keys",)) if duck else set()
+    spent = spent_after(stages, sql, ("event_keys",), views) if duck else {}
     for i, (table, stage_sql) in enumerate(track(progress, stages, f"feature stages ({len(days)} as-of dates)")):
         statements.append(stage_sql)
-        con.execute(f"CREATE OR REPLACE TEMP TABLE {table} AS {stage_sql}")
+        con.execute(f"CREATE OR REPLACE TEMP {'VIEW' if table in views else 'TABLE'} {table} AS {stage_sql}")
         for done in spent.get(i, []):  # memory back (the keyed events: 3 GB at 4x the benchmark)
-            con.execute(f"DROP TABLE IF EXISTS {done}")
+            con.execute(f"DROP {'VIEW' if done in views else 'TABLE'} IF EXISTS {done}")
         log.debug("stage %s done", table)
     statements.append(sql)
     con.execute(f"CREATE OR REPLACE TEMP TABLE snapshot_rows AS {sql}")

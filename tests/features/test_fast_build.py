@@ -10,7 +10,8 @@ import duckdb
 import sqlglot
 
 from features.pipeline import build_snapshots, open_connection, prepare
-from features.snapshots import build_feature_tables, spent_after
+from features.snapshots import build_feature_tables
+from features.stage_tables import read_once, spent_after
 from features.timeline import build_spine, build_terms
 from features.validate import _table_report, trimmed
 from features.windows import Grid, mask_event_stages
@@ -87,6 +88,22 @@ def test_stage_tables_are_dropped_once_no_later_stage_or_the_final_query_reads_t
     assert spent_after(stages, final) == {3: ["ev"], 4: ["bk", "um"]}
 
 
+def test_a_stage_read_once_is_a_view_and_what_it_reads_lives_as_long_as_its_reader():
+    stages = [("ids", "SELECT 1"), ("keys", "SELECT * FROM event_keys"), ("bk", "SELECT * FROM keys"),
+              ("um", "SELECT * FROM keys k JOIN ids i ON i.aid = k.aid"), ("udelta", "SELECT * FROM um"),
+              ("grid_run", "SELECT * FROM bk JOIN udelta USING (aid) JOIN bk b2 USING (aid)"),
+              ("ev_wide", "SELECT * FROM grid_run g JOIN ids i ON i.aid = g.aid"),
+              ("nf", "SELECT * FROM event_keys")]
+    final = "SELECT * FROM spine JOIN ids JOIN ev_wide ew ON ew.aid = ids.aid JOIN nf"
+    # keys: read by three stages; bk twice by one; ids by two and the final query; nf reads the keyed events
+    views = read_once(stages, final, ("event_keys",))
+    assert views == {"um", "udelta", "grid_run", "ev_wide"}
+    # what the views read (keys, bk, through them the final query) stays; the keyed events until nf
+    assert spent_after(stages, final, ("event_keys",), views) == {7: ["event_keys"]}
+    assert spent_after(stages, final, ("event_keys",)) == {7: ["event_keys"], 3: ["keys"], 5: ["bk", "udelta"],
+                                                            4: ["um"], 6: ["grid_run"]}
+
+
 def test_a_build_leaves_the_tables_the_final_query_reads(tmp_path):
     events = [dict(account_id="a1", user_id="u", occurred_at=T(2024, 3, d, 9), event_type="login") for d in range(1, 9)]
     folder = write_tables(tmp_path / "data", {"subscriptions": SUBS, "events": events})
@@ -96,9 +113,11 @@ def test_a_build_leaves_the_tables_the_final_query_reads(tmp_path):
     build_spine(con, [D(2024, 3, 15) + dt.timedelta(days=7 * k) for k in range(4)], settings(), report.data_end)
     build_feature_tables(con, settings())
     left = {r[0] for r in con.execute("SELECT table_name FROM duckdb_tables() WHERE temporary").fetchall()}
-    assert {"ids", "ev_wide", "tk", "inv", "nf", "snapshot_rows"} <= left
+    views = {r[0] for r in con.execute("SELECT view_name FROM duckdb_views() WHERE temporary").fetchall()}
+    # the stages read once by the final query are views over the tables they read (read_once)
+    assert {"ev_wide", "tk", "inv", "nf"} <= views and {"ids", "grid_run", "bk", "nf_first", "snapshot_rows"} <= left
     # the mask path's intermediate tables, and the checks' keyed events once the event stages are done
-    assert not left & {"ev", "bk", "um", "udelta", "grid_run", "event_keys", "nf_first"}
+    assert not (left | views) & {"ev", "bk_long", "um", "udelta", "event_keys"}
     assert con.execute("SELECT sum(logins_30d) FROM snapshot_rows").fetchone()[0] > 0
     # without keyed_events (metrics, a Spark build) the checks drop their keyed events at once
     con = open_connection(1)
