@@ -19,11 +19,16 @@ path reads its own account columns (``features.profile``):
   ``features.dates.yyyymmdd_read``): a false date is worse than a missed one;
 * a date before ``features.profile.FIRST_DATE`` is a placeholder (1900-01-01) and reads as missing.
 
-The reference day is ``--as-of`` when given, else the latest date of the table's date columns
-that is not after today (a ``last_login`` column's latest value is about the export day; a
-future ``contract_end`` does not count). A table scored later finds its own reference the same
-way. How a column was read is kept in its catalogue entry (``params``), so scoring reads it as
-training did.
+The reference day is ``--as-of`` when given, else the latest date not after today of the table's
+past-looking date columns (a ``last_login`` column's latest value is about the export day). A
+column is forward-looking (``contract_end``, ``renewal_date``) when at least ``FORWARD_SHARE`` of
+its dates lie after today: it is still a feature
+("in 30 days") but never sets the reference, so an export of 2026-06-30 counts to 2026-06-30 on
+whatever day it is read, not to the last contract that ended before today. A table with date
+columns and no past-looking one needs ``--as-of`` (``NoReferenceError``); nothing falls back to
+today for a dated model. Which columns were past-looking at training is kept in their catalogue
+entries (``params["as_of_column"]``), and a table scored later finds its own reference from those
+columns only. How a column was read is kept there too, so scoring reads it as training did.
 """
 
 from __future__ import annotations
@@ -45,6 +50,9 @@ DATE_SHARE = 0.95
 #: A text column none of whose readings reach ``DATE_SHARE`` is "dates that do not read" (unused)
 #: when at least this share of its non-blank values are written like dates.
 DATE_LIKE_SHARE = 0.5
+#: A date column is forward-looking (never sets the as-of date) when at least this share of its dates
+#: lie after today; a typo (2062 for 2026) stays under it.
+FORWARD_SHARE = 0.1
 #: Day and month first or last, either order: 3/5/2024, 03.05.24, 3-5-2024 (a time may follow).
 _DAY_MONTH = r"^\d{1,2}[./-]\d{1,2}[./-](\d{2}|\d{4})([ T].*)?$"
 #: Written like a date: three groups of digits with separators, or a reading.
@@ -55,6 +63,10 @@ How = Literal["typed", "text", "epoch", "yyyymmdd"]
 
 class AmbiguousDatesError(ValueError):
     """A column of day-first or month-first dates and no declared format (``own_table`` names it)."""
+
+
+class NoReferenceError(ValueError):
+    """Date columns but none that can set the as-of date, and no ``--as-of`` (``own_table`` names them)."""
 
 
 @dataclass(frozen=True)
@@ -183,21 +195,50 @@ def judge_number(name: str, numbers: pd.Series) -> DateReading | None:
     return DateReading("yyyymmdd") if ymd == len(whole) else None
 
 
-def reference_day(dates: dict[str, pd.Series], as_of: dt.date | None,
-                  today: dt.date | None = None) -> tuple[dt.date, str]:
+def past_looking(dates: dict[str, pd.Series], today: dt.date | None = None) -> list[str]:
+    """The date columns (column -> days) that may set the as-of date, in their order: those of which
+    less than ``FORWARD_SHARE`` of the dates lie after ``today`` (default: today).
+
+    Only today tells a forward-looking column from a past-looking one: two past-looking columns also
+    lie one after the other (``last_login`` after ``signup_date``). An export so old that all its
+    contract ends have passed cannot be told apart: give its ``--as-of``."""
+    limit = pd.Timestamp(today or dt.date.today())
+    past = []
+    for name, days in dates.items():
+        filled = days.dropna()
+        if filled.empty or float((filled > limit).mean()) < FORWARD_SHARE:
+            past.append(name)
+    return past
+
+
+def reference_day(dates: dict[str, pd.Series], as_of: dt.date | None, today: dt.date | None = None,
+                  past: list[str] | None = None) -> tuple[dt.date, str]:
     """The table's as-of date and where it came from: ``as_of`` (``--as-of``) when given, else the
-    latest date of ``dates`` (column -> days) not after ``today`` (default: today), else today."""
+    latest date not after ``today`` (default: today) of the past-looking columns ``past`` of ``dates``
+    (column -> days; default: ``past_looking(dates, today)``). No date columns: today.
+
+    Raises:
+        NoReferenceError: date columns, but no past-looking one with a date on or before today.
+    """
     if as_of is not None:
         return as_of, "--as-of"
     today = today or dt.date.today()
+    if not dates:
+        return today, "today"
+    past = past_looking(dates, today) if past is None else [n for n in past if n in dates]
     best: tuple[pd.Timestamp, str] | None = None
-    for name, days in dates.items():
-        past = days[days <= pd.Timestamp(today)]
-        if past.notna().any() and (best is None or past.max() > best[0]):
-            best = (past.max(), name)
+    for name in past:
+        days = dates[name]
+        latest = days[days <= pd.Timestamp(today)].max()
+        if pd.notna(latest) and (best is None or latest > best[0]):
+            best = (latest, name)
     if best is None:
-        return today, (f"today: no date of the table's date columns ({', '.join(dates)}) is on or before it"
-                       if dates else "today")
+        forward = [n for n in dates if n not in past]
+        why = (f"the date column(s) {', '.join(forward)} look ahead (contract ends, renewals: "
+               f"{FORWARD_SHARE:.0%} or more of their dates after today)"
+               if forward else f"no date of the column(s) {', '.join(past)} is on or before today, {today}")
+        raise NoReferenceError(f"cannot tell the table's as-of date: {why}; give the day the table was exported "
+                               "with --as-of YYYY-MM-DD")
     return best[0].date(), f"the table's latest date on or before today, {today}, in column {best[1]!r}"
 
 

@@ -18,7 +18,7 @@ from mlflow.tracking import MlflowClient
 
 from training.own_table import TableError, describe_table, load_own_table, read_scoring_table
 from training.reason_text import NO_REFERENCES, References, Row, word
-from training.table_dates import DateReading, reference_day
+from training.table_dates import DateReading, NoReferenceError, past_looking, reference_day
 
 TODAY = dt.date.today()
 AS_OF = TODAY - dt.timedelta(days=10)
@@ -80,12 +80,51 @@ def test_as_of_given_wins_and_is_reported(tmp_path):
     assert table.frame["last_login"].min() == 5
 
 
-def test_the_as_of_date_ignores_future_dates_and_falls_back_to_today():
-    days = pd.to_datetime(pd.Series(["2026-01-01", "2026-03-01", "2027-05-01"]))
-    day, source = reference_day({"a": days}, None, today=dt.date(2026, 6, 1))
-    assert day == dt.date(2026, 3, 1) and "column 'a'" in source
-    day, source = reference_day({"a": days}, None, today=dt.date(2025, 6, 1))
-    assert day == dt.date(2025, 6, 1) and source.startswith("today: no date")
+def test_the_as_of_date_comes_from_past_looking_columns_only():
+    today = dt.date(2026, 6, 1)
+    last = pd.to_datetime(pd.Series(["2026-01-01", "2026-03-01", "2026-03-02", "2026-02-01"]))
+    ahead = pd.to_datetime(pd.Series(["2026-02-01", "2026-05-20", "2027-05-01", "2026-09-01"]))  # spans today
+    typo = pd.to_datetime(pd.Series(["2026-01-01"] * 10 + ["2062-03-01"]))  # one typo in eleven
+    assert past_looking({"last": last, "ahead": ahead, "typo": typo}, today) == ["last", "typo"]
+    day, source = reference_day({"last": last, "ahead": ahead}, None, today=today)
+    assert day == dt.date(2026, 3, 2) and "column 'last'" in source
+    with pytest.raises(NoReferenceError, match=r"column\(s\) ahead look ahead.*--as-of YYYY-MM-DD"):
+        reference_day({"ahead": ahead}, None, today=today)
+    assert reference_day({"ahead": ahead}, dt.date(2026, 3, 1), today=today) == (dt.date(2026, 3, 1), "--as-of")
+    with pytest.raises(NoReferenceError, match=r"no date of the column\(s\) last is on or before today"):
+        reference_day({"last": last}, None, today=dt.date(2025, 6, 1), past=["last"])  # as kept at training
+
+
+def test_a_contract_end_spanning_today_does_not_move_the_as_of_date(tmp_path):
+    export = TODAY - dt.timedelta(days=150)  # an old export: its contract ends lie before and after today
+    frame = dated_table(rows=200, as_of=export)
+    rng = np.random.default_rng(5)
+    frame["contract_end"] = (pd.Timestamp(export) + pd.to_timedelta(rng.integers(-30, 300, 200), unit="D")
+                             ).strftime("%Y-%m-%d")
+    trained = load_own_table(write(tmp_path, frame), "churned", "customer_id")
+    assert trained.report["as_of"] == export.isoformat() and "column 'last_login'" in trained.report["as_of_source"]
+    assert trained.report["as_of_columns"] == ["signup_date", "last_login"]
+    assert trained.catalogue["contract_end"].params["as_of_column"] == "no"
+    later = frame.drop(columns=["churned"])  # the same customers exported 31 days later
+    for name in ("signup_date", "last_login", "contract_end"):
+        later[name] = (pd.to_datetime(later[name]) + pd.Timedelta(days=31)).dt.strftime("%Y-%m-%d")
+    read = read_scoring_table(write(tmp_path, later, "later.csv"), "customer_id", trained.catalogue)
+    assert read.as_of == export + dt.timedelta(days=31)
+    for name in ("signup_date", "last_login", "contract_end"):
+        np.testing.assert_array_equal(read.rows[name].to_numpy(), trained.frame[name].to_numpy())
+
+
+def test_only_forward_looking_dates_need_as_of(tmp_path):
+    frame = dated_table(rows=100).drop(columns=["signup_date", "last_login"])
+    path = write(tmp_path, frame)
+    with pytest.raises(TableError, match=r"column\(s\) contract_end look ahead.*--as-of"):
+        load_own_table(path, "churned", "customer_id")
+    trained = load_own_table(path, "churned", "customer_id", as_of=AS_OF)
+    assert trained.report["as_of_columns"] == []
+    with pytest.raises(TableError, match=r"contract_end look ahead.*--as-of"):
+        read_scoring_table(path, "customer_id", trained.catalogue)
+    read = read_scoring_table(path, "customer_id", trained.catalogue, as_of=AS_OF)
+    np.testing.assert_array_equal(read.rows["contract_end"].to_numpy(), trained.frame["contract_end"].to_numpy())
 
 
 def test_unreadable_dates_are_listed_as_unused_with_the_reason(tmp_path):
