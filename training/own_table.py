@@ -45,6 +45,7 @@ from core.errors import ChurnwatchError
 from features.spec import Catalogue, FeatureSpec
 from training.table_dates import (
     AmbiguousDatesError,
+    DATE_SHARE,
     DateReading,
     NoReferenceError,
     days_since,
@@ -461,7 +462,9 @@ def read_scoring_table(path: str | Path, id_col: str, catalogue: Catalogue, labe
 
     Raises:
         TableError: unreadable file, no id column, blank or repeated ids, feature columns
-            the model needs that the file lacks (named), or no as-of date to be found and none given.
+            the model needs that the file lacks (named), no as-of date to be found and none given, or a
+            date column of which under ``DATE_SHARE`` of the non-blank values read as at training (a few
+            unread values are missing, with a warning).
     """
     path = Path(path)
     df = _read(path)
@@ -482,13 +485,16 @@ def read_scoring_table(path: str | Path, id_col: str, catalogue: Catalogue, labe
         name, s = spec.name, df[spec.name]
         if spec.params.get("kind") == "date":
             reading = DateReading.from_params(spec.params)
+            given = _clean_text(s) if _is_text(s) else s  # the values counted when they do not read
             if pd.api.types.is_datetime64_any_dtype(s):
                 pass  # typed by the file: read as it is, whatever the training file held
             elif reading.how in ("epoch", "yyyymmdd"):
-                s = _parse_numbers(_clean_text(s)) if _is_text(s) else s.astype("float64")
-            elif _is_text(s):
-                s = _clean_text(s)
-            dates[name] = read_dates(s, reading).reset_index(drop=True)
+                s = _parse_numbers(given) if _is_text(s) else s.astype("float64")
+            else:
+                s = given
+            days = read_dates(s, reading)
+            _check_scored_dates(path, name, reading, given, days)
+            dates[name] = days.reset_index(drop=True)
         elif name in cats:
             out[name] = _clean_text(s).to_numpy(dtype=object)
         elif _is_text(s):
@@ -507,6 +513,31 @@ def read_scoring_table(path: str | Path, id_col: str, catalogue: Catalogue, labe
     rows = pd.DataFrame(out)[["account_id", *catalogue.names]]
     y = parse_label(df[label], label) if label and label in df.columns else None
     return ScoringTable(rows=rows, y=y, as_of=day, as_of_source=source)
+
+
+def _check_scored_dates(path: Path, name: str, reading: DateReading, source: pd.Series, days: pd.Series) -> None:
+    """A date column read at scoring as at training: its non-blank values that do not read are counted as
+    training counts them (``_count_unread``); a few are missing with a warning, more than ``1 - DATE_SHARE``
+    of them stop the scoring (``3/5/2024`` where training read ``2024-03-05`` would all be missing).
+
+    Raises:
+        TableError: under ``DATE_SHARE`` of the non-blank values read, naming the column, the reading
+            trained with and examples.
+    """
+    found: dict = {"date_unread": {}}
+    _count_unread(found, name, source, days)
+    if name not in found["date_unread"]:
+        return
+    unread = found["date_unread"][name]
+    n = int(source.notna().sum())
+    if n - unread["count"] < DATE_SHARE * n:
+        raise TableError(
+            f"{path}: column {name!r}: {unread['count']:,} of {n:,} non-blank values do not read as dates the way "
+            f"the model was trained ({reading.describe()}; {DATE_SHARE:.0%} must read), e.g. "
+            f"{', '.join(repr(v) for v in unread['examples'][:3])}: write them as the training table did, or train "
+            "again on this table (with a date_format in churnwatch.yaml for day/month dates)")
+    log.warning("%s: column %r: %d value(s) not dates, read as missing, e.g. %s",
+                path, name, unread["count"], unread["examples"])
 
 
 def table_test_predictions(bundle: ModelBundle, test: pd.DataFrame, as_of: dt.date | None = None) -> pd.DataFrame:

@@ -196,6 +196,22 @@ def test_a_table_scored_later_counts_to_its_own_as_of(tmp_path):
     np.testing.assert_array_equal(given.rows["last_login"].to_numpy(), trained.frame["last_login"].to_numpy() + 3)
 
 
+def test_scoring_dates_that_do_not_read_as_trained_stop_or_warn(tmp_path, caplog):
+    trained = load_own_table(write(tmp_path, dated_table(rows=100)), "churned", "customer_id")
+    us = dated_table(rows=100).drop(columns=["churned"])
+    us["last_login"] = pd.to_datetime(us["last_login"]).dt.strftime("%m/%d/%Y")  # trained on ISO
+    with pytest.raises(TableError, match=r"column 'last_login': 100 of 100 non-blank values do not read as dates "
+                                         r"the way the model was trained \(ISO or YYYYMMDD text; 95% must read\)"):
+        read_scoring_table(write(tmp_path, us, "us.csv"), "customer_id", trained.catalogue)
+    few = dated_table(rows=100).drop(columns=["churned"])
+    few.loc[[4, 9], "last_login"] = ["soon", "03/05/2026"]
+    few.loc[11, "last_login"] = ""  # a blank is missing, not unread
+    with caplog.at_level("WARNING", logger="training.own_table"):
+        read = read_scoring_table(write(tmp_path, few, "few.csv"), "customer_id", trained.catalogue)
+    assert read.rows["last_login"].isna().sum() == 3
+    assert "column 'last_login': 2 value(s) not dates, read as missing, e.g. ['soon', '03/05/2026']" in caplog.text
+
+
 def test_a_date_is_worded_as_days_ago_or_to_come_in_both_languages(tmp_path):
     table = load_own_table(write(tmp_path, dated_table(rows=100)), "churned", "customer_id")
     spec = table.catalogue["contract_end"]
@@ -243,6 +259,11 @@ def test_a_date_column_reaches_the_model_and_the_reasons_and_a_later_table_score
     assert "last_login: " in texts and " days ago" in texts
     zh = " | ".join(str(r) for cell in history["reasons_zh"] for r in json.loads(cell))
     assert "last_login：" in zh and "天前" in zh
+
+    later["last_login"] = pd.to_datetime(later["last_login"]).dt.strftime("%m/%d/%Y")  # trained on ISO text
+    refused = cli(home, "score", "--table", str(write(tmp_path, later, "later_us.csv")))
+    assert refused.returncode == 2 and "Traceback" not in refused.stderr
+    assert "column 'last_login': 500 of 500 non-blank values do not read as dates" in flat(refused.stderr)
 
 
 def test_a_cancellation_date_is_refused_as_leaky(tmp_path, cli):
