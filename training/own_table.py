@@ -44,8 +44,8 @@ from sklearn.model_selection import StratifiedShuffleSplit
 from core.errors import ChurnwatchError
 from features.spec import Catalogue, FeatureSpec
 from training.table_dates import (
-    AmbiguousDatesError,
     DATE_SHARE,
+    AmbiguousDatesError,
     DateReading,
     NoReferenceError,
     days_since,
