@@ -15,7 +15,8 @@ reads a CSV or Parquet file as it is. Columns are typed by their content:
   not ``contract_end``) are ``training.table_dates``';
 - categorical: other text with at most 50 distinct values;
 - dropped (and reported): free text (more distinct values), constant columns, text mostly written
-  like dates that does not read as dates, and columns of other types (binary).
+  like dates (``2026/06/12``, ``Jun 12, 2026``) that does not read as dates, and columns of other
+  types (binary).
 
 The features get a ``Catalogue`` of their own, direction 0 (unknown). Its signal groups
 are the least misleading of the catalogue's fixed set: categoricals are ``profile``

@@ -11,7 +11,8 @@ path reads its own account columns (``features.profile``):
   ISO (``2024-03-05``, ``2024-03-05 14:22``), 8-digit ``YYYYMMDD``, or, when ``churnwatch.yaml``
   declares ``date_format``, that format (``features.dates.date_read``: ISO is still read as ISO);
   the other values are missing and counted. A column whose values are mostly written like dates
-  (``03/05/2024``) but do not read so is listed as unused with that reason, never a category;
+  (``03/05/2024``, ``2024/03/05``, ``Jun 12, 2026``, ``12 June 2026``) but do not read so is listed as
+  unused with that reason and the ``date_format`` that would read it, never a category;
 * a day-first or month-first column (``3/5/2024``) without a declared format is not guessed:
   training stops naming the column and the setting that says which it is;
 * a number column in Unix epoch seconds or milliseconds or written ``YYYYMMDD`` is a date only when
@@ -34,6 +35,7 @@ columns only. How a column was read is kept there too, so scoring reads it as tr
 from __future__ import annotations
 
 import datetime as dt
+import re
 from dataclasses import dataclass
 from typing import Literal
 
@@ -55,8 +57,17 @@ DATE_LIKE_SHARE = 0.5
 FORWARD_SHARE = 0.1
 #: Day and month first or last, either order: 3/5/2024, 03.05.24, 3-5-2024 (a time may follow).
 _DAY_MONTH = r"^\d{1,2}[./-]\d{1,2}[./-](\d{2}|\d{4})([ T].*)?$"
-#: Written like a date: three groups of digits with separators, or a reading.
-_DATE_LIKE = r"^\d{1,4}[./-]\d{1,2}[./-]\d{1,4}([ T].*)?$"
+_MONTH = r"(jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.?"
+#: Written like a date: three groups of digits with separators, or a month's name with a day and a year
+#: (``Jun 12, 2026``, ``12 June 2026``, ``12-Jun-26``), or a reading.
+_DATE_LIKE = (r"(?i)^(\d{1,4}[./-]\d{1,2}[./-]\d{1,4}"
+              rf"|{_MONTH}[ -]\d{{1,2}}(st|nd|rd|th)?,?[ -]\d{{2,4}}"
+              rf"|\d{{1,2}}(st|nd|rd|th)?[ -]{_MONTH},?[ -]\d{{2,4}})([ T].*)?$")
+#: Formats that read kinds of dates the table path does not read undeclared: (pattern, format); ``{mon}``
+#: is ``%b`` (``Jun``) or ``%B`` (``June``) as the value writes its month.
+_HINTS = ((rf"(?i)^{_MONTH} \d", "{mon} %d, %Y"), (rf"(?i)^\d{{1,2}} {_MONTH}", "%d {mon} %Y"),
+          (rf"(?i)^\d{{1,2}}-{_MONTH}", "%d-{mon}-%Y"), (r"^\d{4}/\d{1,2}/\d{1,2}", "%Y/%m/%d"),
+          (r"^\d{4}\.\d{1,2}\.\d{1,2}", "%Y.%m.%d"))
 
 How = Literal["typed", "text", "epoch", "yyyymmdd"]
 
@@ -174,7 +185,19 @@ def judge_text(name: str, text: pd.Series, date_format: str | None) -> tuple[Dat
     bad = filled[~filled.isin(set(values[read_ok]))]
     how = f"ISO, YYYYMMDD or date_format {date_format!r}" if date_format else "ISO or YYYYMMDD"
     return None, (f"dates that do not read: {read:,} of {n:,} values are {how} dates ({DATE_SHARE:.0%} needed), "
-                  f"e.g. {', '.join(repr(v) for v in pd.unique(bad)[:3])}")
+                  f"e.g. {', '.join(repr(v) for v in pd.unique(bad)[:3])}; {_format_hint(bad.iloc[0])}")
+
+
+def _format_hint(example: str) -> str:
+    """How to make a column of dates that do not read usable: the ``date_format`` to declare."""
+    for pattern, fmt in _HINTS:
+        if re.match(pattern, example):
+            month = re.search(r"[A-Za-z]+", example)
+            fmt = fmt.format(mon="%b" if month and len(month.group(0)) == 3 else "%B")
+            return (f"declare date_format: '{fmt}' in churnwatch.yaml (it reads {example!r}; one format for the "
+                    "table's text dates, ISO is always read) and train again")
+    return ("declare their format in churnwatch.yaml, date_format (a strptime format such as '%d %B %Y'; ISO is "
+            "always read), or fix the values, and train again")
 
 
 def judge_number(name: str, numbers: pd.Series) -> DateReading | None:

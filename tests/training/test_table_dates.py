@@ -138,6 +138,28 @@ def test_unreadable_dates_are_listed_as_unused_with_the_reason(tmp_path):
     assert "renewal_date (dates that do not read: 0 of 100" in " ".join(describe_table(table.report))
 
 
+def test_month_name_and_year_first_slash_dates_are_never_categories_and_say_which_format_reads_them(tmp_path):
+    frame = dated_table(rows=100)
+    stamps = pd.to_datetime(frame["last_login"])
+    frame["seen"] = stamps.dt.strftime("%b %d, %Y")  # 'Jun 12, 2026'
+    frame["paid_on"] = stamps.dt.strftime("%d %B %Y")  # '12 June 2026'
+    frame["renewed_on"] = stamps.dt.strftime("%Y/%m/%d")  # '2026/06/12'
+    frame["plan_month"] = np.where(np.arange(100) % 2 == 0, "Jun 2026", "May 2026")  # no day: a category
+    path = write(tmp_path, frame)
+    table = load_own_table(path, "churned", "customer_id")
+    unused = table.report["dropped_unreadable_dates"]
+    assert set(unused) == {"seen", "paid_on", "renewed_on"}
+    assert unused["seen"].endswith(f"declare date_format: '%b %d, %Y' in churnwatch.yaml (it reads "
+                                   f"{frame['seen'].iloc[0]!r}; one format for the table's text dates, ISO is always "
+                                   "read) and train again")
+    assert "declare date_format: '%d %B %Y'" in unused["paid_on"]
+    assert "declare date_format: '%Y/%m/%d'" in unused["renewed_on"]
+    assert table.report["categorical_columns"] == ["plan", "plan_month"]
+    declared = load_own_table(path, "churned", "customer_id", date_format="%b %d, %Y")
+    assert "seen" in declared.report["date_columns"] and "seen" not in declared.report["dropped_unreadable_dates"]
+    np.testing.assert_array_equal(declared.frame["seen"].to_numpy(), declared.frame["last_login"].to_numpy())
+
+
 def test_a_few_bad_values_are_missing_and_counted(tmp_path):
     frame = dated_table(rows=100)
     frame.loc[[3, 7], "signup_date"] = ["soon", "1900-01-01"]  # text and a placeholder date
