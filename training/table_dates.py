@@ -6,7 +6,9 @@ for a date after it (a contract that ends in 30 days is -30: "days until"). The 
 with the project's one set of date rules (``features.dates``, ``features.epoch``), as the event-log
 path reads its own account columns (``features.profile``):
 
-* a column its file types as a date or time (Parquet) is one;
+* a column its file types as a date or time (Parquet) is one; a time with a zone, typed or text with
+  a UTC offset (``2026-06-30T23:30:00-05:00``), is taken in UTC (the event log's rule for instants,
+  ``features.casting``), so one moment gives one day in a Parquet and a CSV export;
 * text: a column of which at least ``DATE_SHARE`` of the non-blank values read as dates is one:
   ISO (``2024-03-05``, ``2024-03-05 14:22``), 8-digit ``YYYYMMDD``, or, when ``churnwatch.yaml``
   declares ``date_format``, that format (``features.dates.date_read``: ISO is still read as ISO);
@@ -68,6 +70,12 @@ _DATE_LIKE = (r"(?i)^(\d{1,4}[./-]\d{1,2}[./-]\d{1,4}"
 _HINTS = ((rf"(?i)^{_MONTH} \d", "{mon} %d, %Y"), (rf"(?i)^\d{{1,2}} {_MONTH}", "%d {mon} %Y"),
           (rf"(?i)^\d{{1,2}}-{_MONTH}", "%d-{mon}-%Y"), (r"^\d{4}/\d{1,2}/\d{1,2}", "%Y/%m/%d"),
           (r"^\d{4}\.\d{1,2}\.\d{1,2}", "%Y.%m.%d"))
+
+#: SQL: text ``v`` with a time and a UTC offset (``2026-06-30T23:30:00-05:00``) as its UTC time, as a file's
+#: zoned instants are read (``read_dates``; ``features.casting``: instants as UTC); other text as it is.
+_UTC_TEXT = (r"CASE WHEN regexp_matches(v, '^\d{4}-\d{2}-\d{2}[T ]\d{1,2}:\d{2}(:\d{2}(\.\d+)?)? ?"
+             r"[+-]\d{2}(:?\d{2})?$') "
+             "THEN coalesce(strftime(timezone('UTC', TRY_CAST(v AS TIMESTAMPTZ)), '%Y-%m-%d %H:%M:%S'), v) ELSE v END")
 
 How = Literal["typed", "text", "epoch", "yyyymmdd"]
 
@@ -137,8 +145,11 @@ def _sql(reading: DateReading, con: duckdb.DuckDBPyConnection) -> str:
 
 
 def read_dates(values: pd.Series, reading: DateReading) -> pd.Series:
-    """The values as days (``datetime64[ns]`` at midnight, the file's own clock), NaT where a value
-    does not read or is a placeholder before ``FIRST_DATE``; the index of ``values`` is kept."""
+    """The values as days (``datetime64[ns]`` at midnight), NaT where a value does not read or is a
+    placeholder before ``FIRST_DATE``; the index of ``values`` is kept. An instant with a zone is
+    taken in UTC, whether the file types it (Parquet) or writes it as text with an offset
+    (``2026-06-30T23:30:00-05:00`` is 2026-07-01), so one moment is one day in either export;
+    a time without a zone is the file's own clock."""
     if pd.api.types.is_datetime64_any_dtype(values):
         stamps = pd.Series(values)
         if getattr(stamps.dt, "tz", None) is not None:
@@ -146,7 +157,9 @@ def read_dates(values: pd.Series, reading: DateReading) -> pd.Series:
         days = stamps.dt.floor("D").astype("datetime64[ns]")
     else:
         with _connect() as con:
-            con.register("t", _texts(values))
+            con.register("given", _texts(values))
+            value = _UTC_TEXT if reading.how == "text" else "v"
+            con.execute(f"CREATE TEMP VIEW t AS SELECT {value} AS v FROM given")
             got = con.execute(f"SELECT CAST({_sql(reading, con)} AS DATE) AS d FROM t").df()["d"]
         days = pd.Series(pd.to_datetime(got.to_numpy(), errors="coerce"), index=values.index).astype("datetime64[ns]")
     days.index = values.index

@@ -18,7 +18,7 @@ from mlflow.tracking import MlflowClient
 
 from training.own_table import TableError, describe_table, load_own_table, read_scoring_table
 from training.reason_text import NO_REFERENCES, References, Row, word
-from training.table_dates import DateReading, NoReferenceError, past_looking, reference_day
+from training.table_dates import DateReading, NoReferenceError, past_looking, read_dates, reference_day
 
 TODAY = dt.date.today()
 AS_OF = TODAY - dt.timedelta(days=10)
@@ -203,6 +203,24 @@ def test_parquet_date_columns_are_used(tmp_path):
     assert table.report["dropped_unsupported"] == {}
     assert table.report["date_readings"]["last_login"] == "typed as dates by the file"
     assert table.frame["last_login"].min() == 0 and table.frame["signup_date"].min() >= 30
+
+
+def test_one_moment_is_one_day_in_a_parquet_and_a_csv_export(tmp_path):
+    frame = dated_table(rows=100)
+    wall = pd.to_datetime(frame["last_login"]) + pd.Timedelta(hours=23, minutes=30)  # 23:30 at UTC-5: next day in UTC
+    frame["last_login"] = wall.dt.strftime("%Y-%m-%dT%H:%M:%S") + "-05:00"
+    given = AS_OF + dt.timedelta(days=5)
+    from_csv = load_own_table(write(tmp_path, frame), "churned", "customer_id", as_of=given)
+    frame["last_login"] = wall.dt.tz_localize("Etc/GMT+5")  # the same moments, typed with their zone
+    frame.to_parquet(tmp_path / "t.parquet")
+    from_parquet = load_own_table(tmp_path / "t.parquet", "churned", "customer_id", as_of=given)
+    utc_day = (wall + pd.Timedelta(days=1)).dt.normalize()
+    expected = (pd.Timestamp(given) - utc_day).dt.days.to_numpy(dtype=float)
+    np.testing.assert_array_equal(from_csv.frame["last_login"].to_numpy(), expected)
+    np.testing.assert_array_equal(from_parquet.frame["last_login"].to_numpy(), expected)
+    naive = pd.Series(["2026-06-30T23:30:00", "2026-06-30T23:30:00Z", "2026-07-01T02:00:00+03:00"])
+    days = read_dates(naive, DateReading("text"))  # no zone: the file's clock; Z and +03:00: UTC
+    assert days.dt.strftime("%Y-%m-%d").tolist() == ["2026-06-30", "2026-06-30", "2026-06-30"]
 
 
 def test_a_table_scored_later_counts_to_its_own_as_of(tmp_path):
