@@ -16,8 +16,9 @@ operational store (``workflow.alerts``); a kill between the two is made good by 
 from a table file (one row per customer, the columns the model was trained on) instead of
 the feature pipeline. A table has no time axis, so its rows get one as-of date: the one
 given (``churnwatch score --table FILE --as-of DATE``, the day the export was taken), else for
-a model with date columns the latest date of the table's date columns not after today (the day its
-"days since" are counted to, ``training.table_dates``), else today. The file's modification
+a model with date columns the latest date not after today of the date columns that were past-looking
+at training (the day its "days since" are counted to, ``training.table_dates``; none: ``--as-of`` is
+needed), else today. The file's modification
 time is not used: copying a file changes it. The scored feature values are kept in
 ``table_rows`` (account, as-of, the values as JSON) so the report can draw SHAP waterfalls of
 those rows, as it does from ``snapshots``.

@@ -11,10 +11,12 @@ reads a CSV or Parquet file as it is. Columns are typed by their content:
   dates (ISO, YYYYMMDD, or ``churnwatch.yaml``'s ``date_format``), or a number column in epoch time
   or YYYYMMDD whose name says date: a number, the days from the date to the table's as-of date
   (negative for a date after it: "in 30 days"); a date is never a category. How dates are read and
-  the as-of date (``--as-of``, else the latest date not after today) are ``training.table_dates``';
+  the as-of date (``--as-of``, else the latest date not after today of the past-looking date columns:
+  not ``contract_end``) are ``training.table_dates``';
 - categorical: other text with at most 50 distinct values;
 - dropped (and reported): free text (more distinct values), constant columns, text mostly written
-  like dates that does not read as dates, and columns of other types (binary).
+  like dates (``2026/06/12``, ``Jun 12, 2026``) that does not read as dates, and columns of other
+  types (binary).
 
 The features get a ``Catalogue`` of their own, direction 0 (unknown). Its signal groups
 are the least misleading of the catalogue's fixed set: categoricals are ``profile``
@@ -28,6 +30,7 @@ table a table model scores, are one contract and are kept together.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
 import re
@@ -42,11 +45,14 @@ from sklearn.model_selection import StratifiedShuffleSplit
 from core.errors import ChurnwatchError
 from features.spec import Catalogue, FeatureSpec
 from training.table_dates import (
+    DATE_SHARE,
     AmbiguousDatesError,
     DateReading,
+    NoReferenceError,
     days_since,
     judge_number,
     judge_text,
+    past_looking,
     read_dates,
     reference_day,
 )
@@ -318,7 +324,7 @@ def load_own_table(path: str | Path, label: str, id_col: str, as_of: dt.date | N
         label: the churn label column; spellings in ``LABEL_VALUES``, any case.
         id_col: the customer id column; must be unique and never blank.
         as_of: the table's as-of date, the day its dates are counted to (``--as-of``); None: the
-            latest date of its date columns not after today (``training.table_dates.reference_day``).
+            latest date not after today of its past-looking date columns (``training.table_dates``).
         date_format: ``churnwatch.yaml``'s ``date_format``, for text dates that are not ISO.
 
     Returns:
@@ -330,12 +336,14 @@ def load_own_table(path: str | Path, label: str, id_col: str, as_of: dt.date | N
         ``dropped_constant``, ``dropped_unsupported`` (column -> dtype), ``date_columns``,
         ``date_readings`` (column -> how it was read), ``date_unread`` (count and examples of
         non-blank values that did not read as dates), ``dropped_unreadable_dates`` (column ->
-        reason), ``as_of`` (ISO date, None without date columns or ``as_of``) and ``as_of_source``.
+        reason), ``as_of_columns`` (the past-looking date columns, which may set the as-of date), ``as_of``
+        (ISO date, None without date columns or ``as_of``) and ``as_of_source``.
 
     Raises:
         TableError: the file cannot be read, a column is missing, labels are unclear
             or one class only, ids repeat or are blank, no feature column is left, or a
-            column holds day/month dates (``3/5/2024``) and no ``date_format`` says which.
+            column holds day/month dates (``3/5/2024``) and no ``date_format`` says which, or the
+            date columns all look ahead and no ``as_of`` is given.
     """
     path = Path(path)
     df = _read(path)
@@ -362,8 +370,16 @@ def load_own_table(path: str | Path, label: str, id_col: str, as_of: dt.date | N
     kept, specs, dates = _type_columns(features, report, date_format)
     if not specs:
         raise TableError(f"{path}: no usable feature column left (report: {report})")
+    if dates:  # which columns may set the as-of date, kept so a table scored later uses the same ones
+        past = past_looking(dates)
+        report["as_of_columns"] = past
+        specs = [dataclasses.replace(spec, params={**spec.params, "as_of_column": "yes" if spec.name in past else "no"})
+                 if spec.name in dates else spec for spec in specs]
     if dates or as_of is not None:
-        day, source = reference_day(dates, as_of)
+        try:
+            day, source = reference_day(dates, as_of, past=report.get("as_of_columns"))
+        except NoReferenceError as exc:
+            raise TableError(f"{path}: {exc}") from exc
         report["as_of"], report["as_of_source"] = day.isoformat(), source
         kept.update({name: days_since(days, day) for name, days in dates.items()})
     frame = pd.DataFrame(kept, index=features.index)
@@ -441,12 +457,15 @@ def read_scoring_table(path: str | Path, id_col: str, catalogue: Catalogue, labe
     Each feature column of ``catalogue`` is read the way ``load_own_table`` typed it at
     training: categoricals as cleaned text, numerics parsed (thousands separators, blanks as
     missing), dates with the reading kept in their catalogue entry, as days since this table's own
-    as-of date: ``as_of`` when given, else the latest of its dates not after today (a table exported a
-    month later counts a month more). Other columns are ignored; the label column is optional.
+    as-of date: ``as_of`` when given, else the latest date not after today of the columns that were
+    past-looking at training (a table exported a month later counts a month more; a ``contract_end``
+    never sets it). Other columns are ignored; the label column is optional.
 
     Raises:
-        TableError: unreadable file, no id column, blank or repeated ids, or feature columns
-            the model needs that the file lacks (named).
+        TableError: unreadable file, no id column, blank or repeated ids, feature columns
+            the model needs that the file lacks (named), no as-of date to be found and none given, or a
+            date column of which under ``DATE_SHARE`` of the non-blank values read as at training (a few
+            unread values are missing, with a warning).
     """
     path = Path(path)
     df = _read(path)
@@ -467,25 +486,59 @@ def read_scoring_table(path: str | Path, id_col: str, catalogue: Catalogue, labe
         name, s = spec.name, df[spec.name]
         if spec.params.get("kind") == "date":
             reading = DateReading.from_params(spec.params)
+            given = _clean_text(s) if _is_text(s) else s  # the values counted when they do not read
             if pd.api.types.is_datetime64_any_dtype(s):
                 pass  # typed by the file: read as it is, whatever the training file held
             elif reading.how in ("epoch", "yyyymmdd"):
-                s = _parse_numbers(_clean_text(s)) if _is_text(s) else s.astype("float64")
-            elif _is_text(s):
-                s = _clean_text(s)
-            dates[name] = read_dates(s, reading).reset_index(drop=True)
+                s = _parse_numbers(given) if _is_text(s) else s.astype("float64")
+            else:
+                s = given
+            days = read_dates(s, reading)
+            _check_scored_dates(path, name, reading, given, days)
+            dates[name] = days.reset_index(drop=True)
         elif name in cats:
             out[name] = _clean_text(s).to_numpy(dtype=object)
         elif _is_text(s):
             out[name] = _parse_numbers(_clean_text(s)).to_numpy()
         else:
             out[name] = s.astype("float64").to_numpy()
-    day, source = reference_day(dates, as_of) if dates or as_of is not None else (None, "")
+    # the columns that set the as-of date at training (a bundle from before they were kept: judged again)
+    marked = [spec for spec in catalogue.features if "as_of_column" in spec.params]
+    past = [spec.name for spec in marked if spec.params["as_of_column"] == "yes"] if marked else None
+    try:
+        day, source = reference_day(dates, as_of, past=past) if dates or as_of is not None else (None, "")
+    except NoReferenceError as exc:
+        raise TableError(f"{path}: {exc}") from exc
     for name, days in dates.items():
         out[name] = days_since(days, day).to_numpy()
     rows = pd.DataFrame(out)[["account_id", *catalogue.names]]
     y = parse_label(df[label], label) if label and label in df.columns else None
     return ScoringTable(rows=rows, y=y, as_of=day, as_of_source=source)
+
+
+def _check_scored_dates(path: Path, name: str, reading: DateReading, source: pd.Series, days: pd.Series) -> None:
+    """A date column read at scoring as at training: its non-blank values that do not read are counted as
+    training counts them (``_count_unread``); a few are missing with a warning, more than ``1 - DATE_SHARE``
+    of them stop the scoring (``3/5/2024`` where training read ``2024-03-05`` would all be missing).
+
+    Raises:
+        TableError: under ``DATE_SHARE`` of the non-blank values read, naming the column, the reading
+            trained with and examples.
+    """
+    found: dict = {"date_unread": {}}
+    _count_unread(found, name, source, days)
+    if name not in found["date_unread"]:
+        return
+    unread = found["date_unread"][name]
+    n = int(source.notna().sum())
+    if n - unread["count"] < DATE_SHARE * n:
+        raise TableError(
+            f"{path}: column {name!r}: {unread['count']:,} of {n:,} non-blank values do not read as dates the way "
+            f"the model was trained ({reading.describe()}; {DATE_SHARE:.0%} must read), e.g. "
+            f"{', '.join(repr(v) for v in unread['examples'][:3])}: write them as the training table did, or train "
+            "again on this table (with a date_format in churnwatch.yaml for day/month dates)")
+    log.warning("%s: column %r: %d value(s) not dates, read as missing, e.g. %s",
+                path, name, unread["count"], unread["examples"])
 
 
 def table_test_predictions(bundle: ModelBundle, test: pd.DataFrame, as_of: dt.date | None = None) -> pd.DataFrame:

@@ -6,12 +6,15 @@ for a date after it (a contract that ends in 30 days is -30: "days until"). The 
 with the project's one set of date rules (``features.dates``, ``features.epoch``), as the event-log
 path reads its own account columns (``features.profile``):
 
-* a column its file types as a date or time (Parquet) is one;
+* a column its file types as a date or time (Parquet) is one; a time with a zone, typed or text with
+  a UTC offset (``2026-06-30T23:30:00-05:00``), is taken in UTC (the event log's rule for instants,
+  ``features.casting``), so one moment gives one day in a Parquet and a CSV export;
 * text: a column of which at least ``DATE_SHARE`` of the non-blank values read as dates is one:
   ISO (``2024-03-05``, ``2024-03-05 14:22``), 8-digit ``YYYYMMDD``, or, when ``churnwatch.yaml``
   declares ``date_format``, that format (``features.dates.date_read``: ISO is still read as ISO);
   the other values are missing and counted. A column whose values are mostly written like dates
-  (``03/05/2024``) but do not read so is listed as unused with that reason, never a category;
+  (``03/05/2024``, ``2024/03/05``, ``Jun 12, 2026``, ``12 June 2026``) but do not read so is listed as
+  unused with that reason and the ``date_format`` that would read it, never a category;
 * a day-first or month-first column (``3/5/2024``) without a declared format is not guessed:
   training stops naming the column and the setting that says which it is;
 * a number column in Unix epoch seconds or milliseconds or written ``YYYYMMDD`` is a date only when
@@ -19,16 +22,22 @@ path reads its own account columns (``features.profile``):
   ``features.dates.yyyymmdd_read``): a false date is worse than a missed one;
 * a date before ``features.profile.FIRST_DATE`` is a placeholder (1900-01-01) and reads as missing.
 
-The reference day is ``--as-of`` when given, else the latest date of the table's date columns
-that is not after today (a ``last_login`` column's latest value is about the export day; a
-future ``contract_end`` does not count). A table scored later finds its own reference the same
-way. How a column was read is kept in its catalogue entry (``params``), so scoring reads it as
-training did.
+The reference day is ``--as-of`` when given, else the latest date not after today of the table's
+past-looking date columns (a ``last_login`` column's latest value is about the export day). A
+column is forward-looking (``contract_end``, ``renewal_date``) when at least ``FORWARD_SHARE`` of
+its dates lie after today: it is still a feature
+("in 30 days") but never sets the reference, so an export of 2026-06-30 counts to 2026-06-30 on
+whatever day it is read, not to the last contract that ended before today. A table with date
+columns and no past-looking one needs ``--as-of`` (``NoReferenceError``); nothing falls back to
+today for a dated model. Which columns were past-looking at training is kept in their catalogue
+entries (``params["as_of_column"]``), and a table scored later finds its own reference from those
+columns only. How a column was read is kept there too, so scoring reads it as training did.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import re
 from dataclasses import dataclass
 from typing import Literal
 
@@ -45,16 +54,38 @@ DATE_SHARE = 0.95
 #: A text column none of whose readings reach ``DATE_SHARE`` is "dates that do not read" (unused)
 #: when at least this share of its non-blank values are written like dates.
 DATE_LIKE_SHARE = 0.5
+#: A date column is forward-looking (never sets the as-of date) when at least this share of its dates
+#: lie after today; a typo (2062 for 2026) stays under it.
+FORWARD_SHARE = 0.1
 #: Day and month first or last, either order: 3/5/2024, 03.05.24, 3-5-2024 (a time may follow).
 _DAY_MONTH = r"^\d{1,2}[./-]\d{1,2}[./-](\d{2}|\d{4})([ T].*)?$"
-#: Written like a date: three groups of digits with separators, or a reading.
-_DATE_LIKE = r"^\d{1,4}[./-]\d{1,2}[./-]\d{1,4}([ T].*)?$"
+_MONTH = r"(jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.?"
+#: Written like a date: three groups of digits with separators, or a month's name with a day and a year
+#: (``Jun 12, 2026``, ``12 June 2026``, ``12-Jun-26``), or a reading.
+_DATE_LIKE = (r"(?i)^(\d{1,4}[./-]\d{1,2}[./-]\d{1,4}"
+              rf"|{_MONTH}[ -]\d{{1,2}}(st|nd|rd|th)?,?[ -]\d{{2,4}}"
+              rf"|\d{{1,2}}(st|nd|rd|th)?[ -]{_MONTH},?[ -]\d{{2,4}})([ T].*)?$")
+#: Formats that read kinds of dates the table path does not read undeclared: (pattern, format); ``{mon}``
+#: is ``%b`` (``Jun``) or ``%B`` (``June``) as the value writes its month.
+_HINTS = ((rf"(?i)^{_MONTH} \d", "{mon} %d, %Y"), (rf"(?i)^\d{{1,2}} {_MONTH}", "%d {mon} %Y"),
+          (rf"(?i)^\d{{1,2}}-{_MONTH}", "%d-{mon}-%Y"), (r"^\d{4}/\d{1,2}/\d{1,2}", "%Y/%m/%d"),
+          (r"^\d{4}\.\d{1,2}\.\d{1,2}", "%Y.%m.%d"))
+
+#: SQL: text ``v`` with a time and a UTC offset (``2026-06-30T23:30:00-05:00``) as its UTC time, as a file's
+#: zoned instants are read (``read_dates``; ``features.casting``: instants as UTC); other text as it is.
+_UTC_TEXT = (r"CASE WHEN regexp_matches(v, '^\d{4}-\d{2}-\d{2}[T ]\d{1,2}:\d{2}(:\d{2}(\.\d+)?)? ?"
+             r"[+-]\d{2}(:?\d{2})?$') "
+             "THEN coalesce(strftime(timezone('UTC', TRY_CAST(v AS TIMESTAMPTZ)), '%Y-%m-%d %H:%M:%S'), v) ELSE v END")
 
 How = Literal["typed", "text", "epoch", "yyyymmdd"]
 
 
 class AmbiguousDatesError(ValueError):
     """A column of day-first or month-first dates and no declared format (``own_table`` names it)."""
+
+
+class NoReferenceError(ValueError):
+    """Date columns but none that can set the as-of date, and no ``--as-of`` (``own_table`` names them)."""
 
 
 @dataclass(frozen=True)
@@ -114,8 +145,11 @@ def _sql(reading: DateReading, con: duckdb.DuckDBPyConnection) -> str:
 
 
 def read_dates(values: pd.Series, reading: DateReading) -> pd.Series:
-    """The values as days (``datetime64[ns]`` at midnight, the file's own clock), NaT where a value
-    does not read or is a placeholder before ``FIRST_DATE``; the index of ``values`` is kept."""
+    """The values as days (``datetime64[ns]`` at midnight), NaT where a value does not read or is a
+    placeholder before ``FIRST_DATE``; the index of ``values`` is kept. An instant with a zone is
+    taken in UTC, whether the file types it (Parquet) or writes it as text with an offset
+    (``2026-06-30T23:30:00-05:00`` is 2026-07-01), so one moment is one day in either export;
+    a time without a zone is the file's own clock."""
     if pd.api.types.is_datetime64_any_dtype(values):
         stamps = pd.Series(values)
         if getattr(stamps.dt, "tz", None) is not None:
@@ -123,7 +157,9 @@ def read_dates(values: pd.Series, reading: DateReading) -> pd.Series:
         days = stamps.dt.floor("D").astype("datetime64[ns]")
     else:
         with _connect() as con:
-            con.register("t", _texts(values))
+            con.register("given", _texts(values))
+            value = _UTC_TEXT if reading.how == "text" else "v"
+            con.execute(f"CREATE TEMP VIEW t AS SELECT {value} AS v FROM given")
             got = con.execute(f"SELECT CAST({_sql(reading, con)} AS DATE) AS d FROM t").df()["d"]
         days = pd.Series(pd.to_datetime(got.to_numpy(), errors="coerce"), index=values.index).astype("datetime64[ns]")
     days.index = values.index
@@ -162,7 +198,19 @@ def judge_text(name: str, text: pd.Series, date_format: str | None) -> tuple[Dat
     bad = filled[~filled.isin(set(values[read_ok]))]
     how = f"ISO, YYYYMMDD or date_format {date_format!r}" if date_format else "ISO or YYYYMMDD"
     return None, (f"dates that do not read: {read:,} of {n:,} values are {how} dates ({DATE_SHARE:.0%} needed), "
-                  f"e.g. {', '.join(repr(v) for v in pd.unique(bad)[:3])}")
+                  f"e.g. {', '.join(repr(v) for v in pd.unique(bad)[:3])}; {_format_hint(bad.iloc[0])}")
+
+
+def _format_hint(example: str) -> str:
+    """How to make a column of dates that do not read usable: the ``date_format`` to declare."""
+    for pattern, fmt in _HINTS:
+        if re.match(pattern, example):
+            month = re.search(r"[A-Za-z]+", example)
+            fmt = fmt.format(mon="%b" if month and len(month.group(0)) == 3 else "%B")
+            return (f"declare date_format: '{fmt}' in churnwatch.yaml (it reads {example!r}; one format for the "
+                    "table's text dates, ISO is always read) and train again")
+    return ("declare their format in churnwatch.yaml, date_format (a strptime format such as '%d %B %Y'; ISO is "
+            "always read), or fix the values, and train again")
 
 
 def judge_number(name: str, numbers: pd.Series) -> DateReading | None:
@@ -183,21 +231,50 @@ def judge_number(name: str, numbers: pd.Series) -> DateReading | None:
     return DateReading("yyyymmdd") if ymd == len(whole) else None
 
 
-def reference_day(dates: dict[str, pd.Series], as_of: dt.date | None,
-                  today: dt.date | None = None) -> tuple[dt.date, str]:
+def past_looking(dates: dict[str, pd.Series], today: dt.date | None = None) -> list[str]:
+    """The date columns (column -> days) that may set the as-of date, in their order: those of which
+    less than ``FORWARD_SHARE`` of the dates lie after ``today`` (default: today).
+
+    Only today tells a forward-looking column from a past-looking one: two past-looking columns also
+    lie one after the other (``last_login`` after ``signup_date``). An export so old that all its
+    contract ends have passed cannot be told apart: give its ``--as-of``."""
+    limit = pd.Timestamp(today or dt.date.today())
+    past = []
+    for name, days in dates.items():
+        filled = days.dropna()
+        if filled.empty or float((filled > limit).mean()) < FORWARD_SHARE:
+            past.append(name)
+    return past
+
+
+def reference_day(dates: dict[str, pd.Series], as_of: dt.date | None, today: dt.date | None = None,
+                  past: list[str] | None = None) -> tuple[dt.date, str]:
     """The table's as-of date and where it came from: ``as_of`` (``--as-of``) when given, else the
-    latest date of ``dates`` (column -> days) not after ``today`` (default: today), else today."""
+    latest date not after ``today`` (default: today) of the past-looking columns ``past`` of ``dates``
+    (column -> days; default: ``past_looking(dates, today)``). No date columns: today.
+
+    Raises:
+        NoReferenceError: date columns, but no past-looking one with a date on or before today.
+    """
     if as_of is not None:
         return as_of, "--as-of"
     today = today or dt.date.today()
+    if not dates:
+        return today, "today"
+    past = past_looking(dates, today) if past is None else [n for n in past if n in dates]
     best: tuple[pd.Timestamp, str] | None = None
-    for name, days in dates.items():
-        past = days[days <= pd.Timestamp(today)]
-        if past.notna().any() and (best is None or past.max() > best[0]):
-            best = (past.max(), name)
+    for name in past:
+        days = dates[name]
+        latest = days[days <= pd.Timestamp(today)].max()
+        if pd.notna(latest) and (best is None or latest > best[0]):
+            best = (latest, name)
     if best is None:
-        return today, (f"today: no date of the table's date columns ({', '.join(dates)}) is on or before it"
-                       if dates else "today")
+        forward = [n for n in dates if n not in past]
+        why = (f"the date column(s) {', '.join(forward)} look ahead (contract ends, renewals: "
+               f"{FORWARD_SHARE:.0%} or more of their dates after today)"
+               if forward else f"no date of the column(s) {', '.join(past)} is on or before today, {today}")
+        raise NoReferenceError(f"cannot tell the table's as-of date: {why}; give the day the table was exported "
+                               "with --as-of YYYY-MM-DD")
     return best[0].date(), f"the table's latest date on or before today, {today}, in column {best[1]!r}"
 
 

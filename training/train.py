@@ -447,8 +447,8 @@ def train_on_table(path: Path, label: str, id_col: str, out: Path, seed: int = 0
                    as_of: dt.date | None = None, date_format: str | None = None) -> TrainResult:
     """Bring your own table: a flat churn table, stratified split, same calibration, tiers
     and reasons (each column is its own signal, so reasons are at feature level). Date columns
-    count days to ``as_of`` (``--as-of``; default: the table's latest date not after today) and
-    text dates that are not ISO read with ``date_format`` (``training.table_dates``)."""
+    count days to ``as_of`` (``--as-of``; default: the table's latest date not after today in its
+    past-looking columns) and text dates that are not ISO read with ``date_format`` (``training.table_dates``)."""
     from training.own_table import describe_table, load_own_table, stratified_split, table_test_predictions
 
     table = load_own_table(path, label=label, id_col=id_col, as_of=as_of, date_format=date_format)

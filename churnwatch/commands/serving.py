@@ -43,8 +43,8 @@ def score(data: DataOpt = None, store: StoreOpt = None, home: HomeOpt = None, co
                                                     "(default: the champion)")] = None,
           table: Annotated[Path | None, typer.Option("--table", help="score the customers of a flat table (CSV or "
                                                      "Parquet) with a `train --table` model; as-of: --as-of, else "
-                                                     "the latest date of its date columns not after today, else "
-                                                     "today")] = None,
+                                                     "the latest date not after today of its past-looking "
+                                                     "date columns, else today")] = None,
           id_col: Annotated[str | None, typer.Option("--id", help="id column of --table (default: the one the "
                                                      "model was trained with)")] = None,
           engine: EngineOpt = Engine.duckdb, master: MasterOpt = None) -> None:

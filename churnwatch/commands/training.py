@@ -70,7 +70,7 @@ def train(store: StoreOpt = None, home: HomeOpt = None, config: ConfigOpt = None
           id_col: Annotated[str | None, typer.Option("--id", help="id column of --table")] = None,
           as_of: Annotated[str | None, typer.Option(
               "--as-of", help="--table: YYYY-MM-DD, the day its date columns count days to (default: the "
-              "latest date in them not after today)")] = None,
+              "latest date not after today in those not looking ahead; needed when all look ahead)")] = None,
           test_days: Annotated[int | None, typer.Option("--test-days", help="days of as-of dates in the "
                                                         "test block (default: automatic)")] = None,
           calibration_days: Annotated[int | None, typer.Option(

@@ -18,7 +18,7 @@ from mlflow.tracking import MlflowClient
 
 from training.own_table import TableError, describe_table, load_own_table, read_scoring_table
 from training.reason_text import NO_REFERENCES, References, Row, word
-from training.table_dates import DateReading, reference_day
+from training.table_dates import DateReading, NoReferenceError, past_looking, read_dates, reference_day
 
 TODAY = dt.date.today()
 AS_OF = TODAY - dt.timedelta(days=10)
@@ -80,12 +80,51 @@ def test_as_of_given_wins_and_is_reported(tmp_path):
     assert table.frame["last_login"].min() == 5
 
 
-def test_the_as_of_date_ignores_future_dates_and_falls_back_to_today():
-    days = pd.to_datetime(pd.Series(["2026-01-01", "2026-03-01", "2027-05-01"]))
-    day, source = reference_day({"a": days}, None, today=dt.date(2026, 6, 1))
-    assert day == dt.date(2026, 3, 1) and "column 'a'" in source
-    day, source = reference_day({"a": days}, None, today=dt.date(2025, 6, 1))
-    assert day == dt.date(2025, 6, 1) and source.startswith("today: no date")
+def test_the_as_of_date_comes_from_past_looking_columns_only():
+    today = dt.date(2026, 6, 1)
+    last = pd.to_datetime(pd.Series(["2026-01-01", "2026-03-01", "2026-03-02", "2026-02-01"]))
+    ahead = pd.to_datetime(pd.Series(["2026-02-01", "2026-05-20", "2027-05-01", "2026-09-01"]))  # spans today
+    typo = pd.to_datetime(pd.Series(["2026-01-01"] * 10 + ["2062-03-01"]))  # one typo in eleven
+    assert past_looking({"last": last, "ahead": ahead, "typo": typo}, today) == ["last", "typo"]
+    day, source = reference_day({"last": last, "ahead": ahead}, None, today=today)
+    assert day == dt.date(2026, 3, 2) and "column 'last'" in source
+    with pytest.raises(NoReferenceError, match=r"column\(s\) ahead look ahead.*--as-of YYYY-MM-DD"):
+        reference_day({"ahead": ahead}, None, today=today)
+    assert reference_day({"ahead": ahead}, dt.date(2026, 3, 1), today=today) == (dt.date(2026, 3, 1), "--as-of")
+    with pytest.raises(NoReferenceError, match=r"no date of the column\(s\) last is on or before today"):
+        reference_day({"last": last}, None, today=dt.date(2025, 6, 1), past=["last"])  # as kept at training
+
+
+def test_a_contract_end_spanning_today_does_not_move_the_as_of_date(tmp_path):
+    export = TODAY - dt.timedelta(days=150)  # an old export: its contract ends lie before and after today
+    frame = dated_table(rows=200, as_of=export)
+    rng = np.random.default_rng(5)
+    frame["contract_end"] = (pd.Timestamp(export) + pd.to_timedelta(rng.integers(-30, 300, 200), unit="D")
+                             ).strftime("%Y-%m-%d")
+    trained = load_own_table(write(tmp_path, frame), "churned", "customer_id")
+    assert trained.report["as_of"] == export.isoformat() and "column 'last_login'" in trained.report["as_of_source"]
+    assert trained.report["as_of_columns"] == ["signup_date", "last_login"]
+    assert trained.catalogue["contract_end"].params["as_of_column"] == "no"
+    later = frame.drop(columns=["churned"])  # the same customers exported 31 days later
+    for name in ("signup_date", "last_login", "contract_end"):
+        later[name] = (pd.to_datetime(later[name]) + pd.Timedelta(days=31)).dt.strftime("%Y-%m-%d")
+    read = read_scoring_table(write(tmp_path, later, "later.csv"), "customer_id", trained.catalogue)
+    assert read.as_of == export + dt.timedelta(days=31)
+    for name in ("signup_date", "last_login", "contract_end"):
+        np.testing.assert_array_equal(read.rows[name].to_numpy(), trained.frame[name].to_numpy())
+
+
+def test_only_forward_looking_dates_need_as_of(tmp_path):
+    frame = dated_table(rows=100).drop(columns=["signup_date", "last_login"])
+    path = write(tmp_path, frame)
+    with pytest.raises(TableError, match=r"column\(s\) contract_end look ahead.*--as-of"):
+        load_own_table(path, "churned", "customer_id")
+    trained = load_own_table(path, "churned", "customer_id", as_of=AS_OF)
+    assert trained.report["as_of_columns"] == []
+    with pytest.raises(TableError, match=r"contract_end look ahead.*--as-of"):
+        read_scoring_table(path, "customer_id", trained.catalogue)
+    read = read_scoring_table(path, "customer_id", trained.catalogue, as_of=AS_OF)
+    np.testing.assert_array_equal(read.rows["contract_end"].to_numpy(), trained.frame["contract_end"].to_numpy())
 
 
 def test_unreadable_dates_are_listed_as_unused_with_the_reason(tmp_path):
@@ -97,6 +136,28 @@ def test_unreadable_dates_are_listed_as_unused_with_the_reason(tmp_path):
     assert "'2026-13-01'" in reason
     assert "renewal_date" not in table.frame.columns and "renewal_date" not in table.report["categorical_columns"]
     assert "renewal_date (dates that do not read: 0 of 100" in " ".join(describe_table(table.report))
+
+
+def test_month_name_and_year_first_slash_dates_are_never_categories_and_say_which_format_reads_them(tmp_path):
+    frame = dated_table(rows=100)
+    stamps = pd.to_datetime(frame["last_login"])
+    frame["seen"] = stamps.dt.strftime("%b %d, %Y")  # 'Jun 12, 2026'
+    frame["paid_on"] = stamps.dt.strftime("%d %B %Y")  # '12 June 2026'
+    frame["renewed_on"] = stamps.dt.strftime("%Y/%m/%d")  # '2026/06/12'
+    frame["plan_month"] = np.where(np.arange(100) % 2 == 0, "Jun 2026", "May 2026")  # no day: a category
+    path = write(tmp_path, frame)
+    table = load_own_table(path, "churned", "customer_id")
+    unused = table.report["dropped_unreadable_dates"]
+    assert set(unused) == {"seen", "paid_on", "renewed_on"}
+    assert unused["seen"].endswith(f"declare date_format: '%b %d, %Y' in churnwatch.yaml (it reads "
+                                   f"{frame['seen'].iloc[0]!r}; one format for the table's text dates, ISO is always "
+                                   "read) and train again")
+    assert "declare date_format: '%d %B %Y'" in unused["paid_on"]
+    assert "declare date_format: '%Y/%m/%d'" in unused["renewed_on"]
+    assert table.report["categorical_columns"] == ["plan", "plan_month"]
+    declared = load_own_table(path, "churned", "customer_id", date_format="%b %d, %Y")
+    assert "seen" in declared.report["date_columns"] and "seen" not in declared.report["dropped_unreadable_dates"]
+    np.testing.assert_array_equal(declared.frame["seen"].to_numpy(), declared.frame["last_login"].to_numpy())
 
 
 def test_a_few_bad_values_are_missing_and_counted(tmp_path):
@@ -144,6 +205,24 @@ def test_parquet_date_columns_are_used(tmp_path):
     assert table.frame["last_login"].min() == 0 and table.frame["signup_date"].min() >= 30
 
 
+def test_one_moment_is_one_day_in_a_parquet_and_a_csv_export(tmp_path):
+    frame = dated_table(rows=100)
+    wall = pd.to_datetime(frame["last_login"]) + pd.Timedelta(hours=23, minutes=30)  # 23:30 at UTC-5: next day in UTC
+    frame["last_login"] = wall.dt.strftime("%Y-%m-%dT%H:%M:%S") + "-05:00"
+    given = AS_OF + dt.timedelta(days=5)
+    from_csv = load_own_table(write(tmp_path, frame), "churned", "customer_id", as_of=given)
+    frame["last_login"] = wall.dt.tz_localize("Etc/GMT+5")  # the same moments, typed with their zone
+    frame.to_parquet(tmp_path / "t.parquet")
+    from_parquet = load_own_table(tmp_path / "t.parquet", "churned", "customer_id", as_of=given)
+    utc_day = (wall + pd.Timedelta(days=1)).dt.normalize()
+    expected = (pd.Timestamp(given) - utc_day).dt.days.to_numpy(dtype=float)
+    np.testing.assert_array_equal(from_csv.frame["last_login"].to_numpy(), expected)
+    np.testing.assert_array_equal(from_parquet.frame["last_login"].to_numpy(), expected)
+    naive = pd.Series(["2026-06-30T23:30:00", "2026-06-30T23:30:00Z", "2026-07-01T02:00:00+03:00"])
+    days = read_dates(naive, DateReading("text"))  # no zone: the file's clock; Z and +03:00: UTC
+    assert days.dt.strftime("%Y-%m-%d").tolist() == ["2026-06-30", "2026-06-30", "2026-06-30"]
+
+
 def test_a_table_scored_later_counts_to_its_own_as_of(tmp_path):
     trained = load_own_table(write(tmp_path, dated_table(rows=100)), "churned", "customer_id")
     later = dated_table(rows=100, as_of=AS_OF + dt.timedelta(days=7)).drop(columns=["churned"])
@@ -155,6 +234,22 @@ def test_a_table_scored_later_counts_to_its_own_as_of(tmp_path):
     given = read_scoring_table(path, "customer_id", trained.catalogue, as_of=AS_OF + dt.timedelta(days=10))
     assert given.as_of_source == "--as-of"
     np.testing.assert_array_equal(given.rows["last_login"].to_numpy(), trained.frame["last_login"].to_numpy() + 3)
+
+
+def test_scoring_dates_that_do_not_read_as_trained_stop_or_warn(tmp_path, caplog):
+    trained = load_own_table(write(tmp_path, dated_table(rows=100)), "churned", "customer_id")
+    us = dated_table(rows=100).drop(columns=["churned"])
+    us["last_login"] = pd.to_datetime(us["last_login"]).dt.strftime("%m/%d/%Y")  # trained on ISO
+    with pytest.raises(TableError, match=r"column 'last_login': 100 of 100 non-blank values do not read as dates "
+                                         r"the way the model was trained \(ISO or YYYYMMDD text; 95% must read\)"):
+        read_scoring_table(write(tmp_path, us, "us.csv"), "customer_id", trained.catalogue)
+    few = dated_table(rows=100).drop(columns=["churned"])
+    few.loc[[4, 9], "last_login"] = ["soon", "03/05/2026"]
+    few.loc[11, "last_login"] = ""  # a blank is missing, not unread
+    with caplog.at_level("WARNING", logger="training.own_table"):
+        read = read_scoring_table(write(tmp_path, few, "few.csv"), "customer_id", trained.catalogue)
+    assert read.rows["last_login"].isna().sum() == 3
+    assert "column 'last_login': 2 value(s) not dates, read as missing, e.g. ['soon', '03/05/2026']" in caplog.text
 
 
 def test_a_date_is_worded_as_days_ago_or_to_come_in_both_languages(tmp_path):
@@ -204,6 +299,11 @@ def test_a_date_column_reaches_the_model_and_the_reasons_and_a_later_table_score
     assert "last_login: " in texts and " days ago" in texts
     zh = " | ".join(str(r) for cell in history["reasons_zh"] for r in json.loads(cell))
     assert "last_login：" in zh and "天前" in zh
+
+    later["last_login"] = pd.to_datetime(later["last_login"]).dt.strftime("%m/%d/%Y")  # trained on ISO text
+    refused = cli(home, "score", "--table", str(write(tmp_path, later, "later_us.csv")))
+    assert refused.returncode == 2 and "Traceback" not in refused.stderr
+    assert "column 'last_login': 500 of 500 non-blank values do not read as dates" in flat(refused.stderr)
 
 
 def test_a_cancellation_date_is_refused_as_leaky(tmp_path, cli):
