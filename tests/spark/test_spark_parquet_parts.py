@@ -1,6 +1,6 @@
 """A Parquet folder whose parts differ in schema (pandas writes each part's own: an all-null column
 of no type, nanosecond or microsecond times): Spark and DuckDB keep every part's values
-and read the folder alike."""
+and read the folder alike; a column missing from some parts both refuse."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from core.errors import ChurnwatchError
 from features.pipeline import open_connection, prepare
 from features.spark import open_spark
 from tests.spark.test_spark_checks import assert_same_clean_tables, assert_same_report
@@ -106,6 +107,27 @@ def test_a_column_of_no_type_in_every_part_is_null_on_both(spark, tmp_path):
         assert_same_clean_tables(con, run)
         counts = run.execute("SELECT count(*), count(user_id), count(occurred_at) FROM raw_events").fetchone()
         assert counts == (4, 0, 4)
+    finally:
+        run.close()
+        con.close()
+
+
+def test_a_column_missing_from_some_parts_is_refused_by_both(spark, tmp_path):
+    """``csat`` in part 0 (all null, no type) and absent from part 1: neither engine invents it for
+    part 1 (Spark read part 0's schema for both before): both stop with an error naming the column."""
+    folder = write_tables(tmp_path / "d", {"subscriptions": SUBS, "events": pd.DataFrame(
+        {"account_id": ["a", "b"], "occurred_at": [T(2024, 2, 1), T(2024, 2, 2)], "event_type": ["login"] * 2})})
+    (folder / "tickets").mkdir()
+    tickets = pd.DataFrame({"account_id": ["a", "b"], "opened_at": pd.to_datetime(["2024-03-01", "2024-03-02"])})
+    tickets.assign(csat=[None, None]).to_parquet(folder / "tickets" / "part-0.parquet", index=False)
+    tickets.to_parquet(folder / "tickets" / "part-1.parquet", index=False)
+    s, con, run = _both(folder, tmp_path)
+    try:
+        for engine in (con, run):
+            with pytest.raises(ChurnwatchError, match='column (name )?"csat"') as err:
+                prepare(folder, s, engine)
+            assert "part-1.parquet" in str(err.value) or "among (account_id, opened_at)" in str(err.value)
+            assert "at org.apache" not in str(err.value)
     finally:
         run.close()
         con.close()
