@@ -118,7 +118,8 @@ def test_a_column_missing_from_some_parts_is_refused_by_both(spark, tmp_path):
     folder = write_tables(tmp_path / "d", {"subscriptions": SUBS, "events": pd.DataFrame(
         {"account_id": ["a", "b"], "occurred_at": [T(2024, 2, 1), T(2024, 2, 2)], "event_type": ["login"] * 2})})
     (folder / "tickets").mkdir()
-    tickets = pd.DataFrame({"account_id": ["a", "b"], "opened_at": pd.to_datetime(["2024-03-01", "2024-03-02"])})
+    tickets = pd.DataFrame({"account_id": ["a", "b"], "opened_at": pd.to_datetime(["2024-03-01", "2024-03-02"]),
+                            "resolved_at": pd.to_datetime(["2024-03-02", "2024-03-03"])})
     tickets.assign(csat=[None, None]).to_parquet(folder / "tickets" / "part-0.parquet", index=False)
     tickets.to_parquet(folder / "tickets" / "part-1.parquet", index=False)
     s, con, run = _both(folder, tmp_path)
@@ -126,7 +127,7 @@ def test_a_column_missing_from_some_parts_is_refused_by_both(spark, tmp_path):
         for engine in (con, run):
             with pytest.raises(ChurnwatchError, match='column (name )?"csat"') as err:
                 prepare(folder, s, engine)
-            assert "part-1.parquet" in str(err.value) or "among (account_id, opened_at)" in str(err.value)
+            assert "part-1.parquet" in str(err.value) or "among (account_id, opened_at, resolved_at)" in str(err.value)
             assert "at org.apache" not in str(err.value)
     finally:
         run.close()
