@@ -9,6 +9,9 @@ DuckDB table ``raw_X`` with the source's own column names and types; renaming,
 validation and casting happen afterwards in ``features/validate.py``. With ``--engine spark`` a
 Parquet folder or a Spark catalog is read by Spark itself instead (``spark_reads``): ``raw_X`` is
 then a Spark view of a ``features.spark.SparkConnection``, no row passing through the driver.
+
+Over 400 lines: each source kind and how each engine reads it (a Parquet folder's parts, footer by
+footer, on Spark) are kept in this one home.
 """
 
 from __future__ import annotations
@@ -67,20 +70,25 @@ class FolderSource:
             return False
         file = found[0]
         parts = sorted(file.glob("*.parquet")) if file.is_dir() else [file]
+        schemas = _part_schemas(parts) if file.is_dir() or file.suffix == ".parquet" else None
         if on_spark(con):  # read by Spark's executors (``spark_reads``: a CSV never comes here)
-            _read_parquet_spark(con, table, parts, file)
+            _read_parquet_spark(con, table, parts, file, schemas)
         elif file.is_dir() or file.suffix == ".parquet":
-            _load_parquet(con, table, parts, file)
+            _load_parquet(con, table, parts, file, by_name=bool(schemas and _typed_in_some(schemas)))
         else:
             load_csv(con, table, file)
         log.info("loaded %s from %s", table, file)
         return True
 
 
-def _load_parquet(con: duckdb.DuckDBPyConnection, table: str, parts: list[Path], shown: Path) -> None:
+def _load_parquet(con: duckdb.DuckDBPyConnection, table: str, parts: list[Path], shown: Path,
+                  by_name: bool = False) -> None:
+    """``raw_<table>`` as a DuckDB view over the Parquet files, of the first file's schema; ``by_name``
+    (a column of no type in some parts, typed in others: DuckDB cannot cast the others' values to a
+    first part's NULL type) with the schemas of all parts combined, so every part's values are kept."""
     try:
         con.execute(f"CREATE OR REPLACE TEMP VIEW raw_{table} AS SELECT * FROM read_parquet("
-                    f"[{', '.join(_lit(str(p)) for p in parts)}])")
+                    f"[{', '.join(_lit(str(p)) for p in parts)}]{', union_by_name = true' if by_name else ''})")
         con.execute(f"SELECT * FROM raw_{table} LIMIT 0")
     except duckdb.Error as exc:
         raise DataContractError(f"{shown}: not a readable Parquet file ({first_line(exc)})",
@@ -92,29 +100,59 @@ def on_spark(con) -> bool:
     return getattr(con, "engine", "duckdb") == "spark"
 
 
-def _read_parquet_spark(run, table: str, parts: list[Path], shown: Path) -> None:
+def _part_schemas(parts: list[Path]) -> list | None:
+    """Every part's Arrow schema (its footer), or None when a file cannot be read (the engine then
+    says what is wrong with it)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        return [pq.read_schema(p) for p in parts]
+    except (OSError, pa.ArrowException):
+        return None
+
+
+def _untyped(schema) -> frozenset[str]:
+    """The columns of no type (pandas' all-null ones) of one part."""
+    import pyarrow as pa
+
+    return frozenset(f.name for f in schema if pa.types.is_null(f.type))
+
+
+def _typed_in_some(schemas: list) -> set[str]:
+    """The columns of no type in some parts and of a type in others."""
+    untyped = set().union(*(_untyped(s) for s in schemas))
+    return {c for c in untyped if any(c in s.names and c not in _untyped(s) for s in schemas)}
+
+
+def _read_parquet_spark(run, table: str, parts: list[Path], shown: Path, schemas: list | None) -> None:
     """``raw_<table>`` as a Spark view over the Parquet files (read where used, not through the driver),
     its columns of the types DuckDB reads them as.
 
     Spark refuses nanosecond timestamps (pandas writes them): those columns are read as their
     integer nanoseconds (``spark.sql.legacy.parquet.nanosAsLong``) and made microsecond timestamps,
     rounded as DuckDB rounds them (a wall-clock time, or an instant where the file says UTC). A column
-    of no type (pandas' all-null one) Spark reads as INT, DuckDB as NULL: made Spark's NULL type, which
-    casts to any type."""
-    nanos, untyped = _spark_fixes(parts)
+    of no type (pandas' all-null one) Spark reads as INT, DuckDB as NULL: made Spark's
+    NULL type, which casts to any type. Spark takes one part's schema for all, so parts that differ
+    in either (nanoseconds in some, microseconds in others; no type in some, a type in others) are
+    read in groups of one kind each and unioned by column name: every part keeps its values."""
+    groups = _spark_fixes(parts, schemas)
     try:
-        if nanos:
+        from pyspark.sql import functions as F
+
+        def micros(c: str):  # rounded to the nearest microsecond, as DuckDB casts them
+            col = f"(`{c.replace('`', '``')}` + 500)"
+            return F.timestamp_micros(F.expr(f"({col} - pmod({col}, 1000)) div 1000"))
+
+        if any(nanos for (nanos, _), _ in groups):
             run.spark.conf.set("spark.sql.legacy.parquet.nanosAsLong", "true")
-        frame = run.spark.read.parquet(*(str(p) for p in parts))
-        if nanos or untyped:
-            from pyspark.sql import functions as F
-
-            def micros(c: str):  # rounded to the nearest microsecond, as DuckDB casts them
-                col = f"(`{c.replace('`', '``')}` + 500)"
-                return F.timestamp_micros(F.expr(f"({col} - pmod({col}, 1000)) div 1000"))
-
-            fixed = {c: micros(c).cast("timestamp" if zoned else "timestamp_ntz") for c, zoned in nanos.items()}
-            frame = frame.withColumns({**fixed, **{c: F.lit(None) for c in untyped}})
+        frame = None
+        for (nanos, untyped), group in groups:
+            read = run.spark.read.parquet(*(str(p) for p in group))
+            if nanos or untyped:
+                fixed = {c: micros(c).cast("timestamp" if zoned else "timestamp_ntz") for c, zoned in nanos}
+                read = read.withColumns({**fixed, **{c: F.lit(None) for c in untyped}})
+            frame = read if frame is None else frame.unionByName(read)
     except Exception as exc:
         from features.spark import spark_error
 
@@ -123,18 +161,19 @@ def _read_parquet_spark(run, table: str, parts: list[Path], shown: Path) -> None
     run.register(f"raw_{table}", frame, persist=False)
 
 
-def _spark_fixes(parts: list[Path]) -> tuple[dict[str, bool], list[str]]:
-    """From the first file's footer (Spark reads the others with the same schema): its nanosecond
-    timestamps (column -> True for an instant, False for a wall-clock time) and its columns of no type."""
+def _spark_fixes(parts: list[Path], schemas: list | None) -> list[tuple[tuple[tuple, frozenset[str]], list[Path]]]:
+    """The parts in groups of the same fixes: ((nanosecond timestamps as (column, True for an instant
+    or False for a wall-clock time), ...), columns of no type) -> the group's parts."""
     import pyarrow as pa
-    import pyarrow.parquet as pq
 
-    try:
-        schema = pq.read_schema(parts[0])
-    except (OSError, pa.ArrowException):
-        return {}, []  # Spark says what is wrong with the file
-    nanos = {f.name: f.type.tz is not None for f in schema if pa.types.is_timestamp(f.type) and f.type.unit == "ns"}
-    return nanos, [f.name for f in schema if pa.types.is_null(f.type)]
+    if schemas is None:
+        return [(((), frozenset()), parts)]  # Spark says what is wrong with the file
+    groups: dict[tuple, list[Path]] = {}
+    for part, schema in zip(parts, schemas):
+        nanos = tuple((f.name, f.type.tz is not None) for f in schema
+                      if pa.types.is_timestamp(f.type) and f.type.unit == "ns")
+        groups.setdefault((nanos, _untyped(schema)), []).append(part)
+    return list(groups.items())
 
 
 def spark_reads(source: Source) -> str | None:
