@@ -71,6 +71,8 @@ class FolderSource:
         file = found[0]
         parts = sorted(file.glob("*.parquet")) if file.is_dir() else [file]
         schemas = _part_schemas(parts) if file.is_dir() or file.suffix == ".parquet" else None
+        if schemas and len({frozenset(s.names) for s in schemas}) > 1:  # Spark would fill the gap with nulls
+            raise DataContractError(_columns_differ(file, parts, schemas), table=table)
         if on_spark(con):  # read by Spark's executors (``spark_reads``: a CSV never comes here)
             _read_parquet_spark(con, table, parts, file, schemas)
         elif file.is_dir() or file.suffix == ".parquet":
@@ -110,6 +112,16 @@ def _part_schemas(parts: list[Path]) -> list | None:
         return [pq.read_schema(p) for p in parts]
     except (OSError, pa.ArrowException):
         return None
+
+
+def _columns_differ(shown: Path, parts: list[Path], schemas: list) -> str:
+    """The message for Parquet parts whose columns differ: one column, a part with it and one without."""
+    every = set().union(*(s.names for s in schemas))
+    column = sorted(c for c in every if any(c not in s.names for s in schemas))[0]
+    has = next(p for p, s in zip(parts, schemas) if column in s.names)
+    lacks = next(p for p, s in zip(parts, schemas) if column not in s.names)
+    return (f"{shown}: its Parquet parts do not have the same columns: '{column}' is in {has.name} but not in "
+            f"{lacks.name}; write every part with the same columns (empty where a value is unknown)")
 
 
 def _untyped(schema) -> frozenset[str]:
