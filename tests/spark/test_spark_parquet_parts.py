@@ -4,6 +4,8 @@ and read the folder alike; a column missing from some parts both refuse, with on
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -37,6 +39,22 @@ def _both(folder, tmp_path):
     return s, con, run
 
 
+@contextmanager
+def _read_alike(folder, tmp_path):
+    """Load and check ``folder`` on DuckDB and on Spark, assert the reports and clean tables are the
+    same, and give (the Spark connection, its report)."""
+    s, con, run = _both(folder, tmp_path)
+    try:
+        duck, _ = prepare(folder, s, con)
+        on_spark, _ = prepare(folder, s, run)
+        assert_same_report(duck, on_spark)
+        assert_same_clean_tables(con, run)
+        yield run, on_spark
+    finally:
+        run.close()
+        con.close()
+
+
 @pytest.mark.parametrize("tz", [None, "UTC"])
 def test_parts_of_nanosecond_and_microsecond_times_keep_their_values_on_spark(spark, tmp_path, tz):
     """Part 0 in nanoseconds, part 1 in microseconds: Spark read part 1's microseconds as nanoseconds
@@ -46,20 +64,12 @@ def test_parts_of_nanosecond_and_microsecond_times_keep_their_values_on_spark(sp
     _events_part(folder / "events", 0, ["2024-02-01 10:00:00.123456789", "2024-02-02 00:00"], "ns", tz)
     _events_part(folder / "events", 1, ["2024-03-02 10:00", "2024-03-03 11:30:00.5"], "us", tz)
     _events_part(folder / "events", 2, ["2024-04-01 08:00"], "ns", tz)
-    s, con, run = _both(folder, tmp_path)
-    try:
-        duck, _ = prepare(folder, s, con)
-        on_spark, _ = prepare(folder, s, run)
-        assert_same_report(duck, on_spark)
-        assert_same_clean_tables(con, run)
+    with _read_alike(folder, tmp_path) as (run, on_spark):
         times = [r[0] for r in run.execute("SELECT occurred_at FROM clean_events ORDER BY occurred_at").fetchall()]
         assert [t.replace(tzinfo=None) for t in times] == [
             T(2024, 2, 1, 10, 0, 0, 123457), T(2024, 2, 2), T(2024, 3, 2, 10), T(2024, 3, 3, 11, 30, 0, 500000),
             T(2024, 4, 1, 8)]
         assert on_spark.tables["events"].rows_kept == 5
-    finally:
-        run.close()
-        con.close()
 
 
 @pytest.mark.parametrize("null_part", [0, 1])
@@ -77,19 +87,11 @@ def test_a_column_of_no_type_in_some_parts_only_keeps_the_others_values(spark, t
                             "resolved_at": [None, None]})
     for i, part in enumerate([untyped, typed] if null_part == 0 else [typed, untyped]):
         part.to_parquet(folder / "tickets" / f"part-{i}.parquet", index=False)
-    s, con, run = _both(folder, tmp_path)
-    try:
-        duck, _ = prepare(folder, s, con)
-        on_spark, _ = prepare(folder, s, run)
-        assert_same_report(duck, on_spark)
-        assert_same_clean_tables(con, run)
+    with _read_alike(folder, tmp_path) as (run, on_spark):
         query = "SELECT opened_at, resolved_at FROM clean_tickets ORDER BY opened_at"
         assert run.execute(query).fetchall() == [(T(2024, 2, 1), None), (T(2024, 2, 2), None),
                                                  (T(2024, 3, 1), T(2024, 3, 3, 12)), (T(2024, 3, 2), T(2024, 3, 4))]
         assert on_spark.tables["tickets"].rows_kept == 4
-    finally:
-        run.close()
-        con.close()
 
 
 def test_a_column_of_no_type_in_every_part_is_null_on_both(spark, tmp_path):
@@ -99,17 +101,9 @@ def test_a_column_of_no_type_in_every_part_is_null_on_both(spark, tmp_path):
     for i, when in enumerate([["2024-02-01", "2024-02-02"], ["2024-03-01", "2024-03-02"]]):
         pd.DataFrame({"account_id": ["a", "b"], "user_id": [None, None], "occurred_at": pd.to_datetime(when),
                       "event_type": ["login"] * 2}).to_parquet(folder / "events" / f"part-{i}.parquet", index=False)
-    s, con, run = _both(folder, tmp_path)
-    try:
-        duck, _ = prepare(folder, s, con)
-        on_spark, _ = prepare(folder, s, run)
-        assert_same_report(duck, on_spark)
-        assert_same_clean_tables(con, run)
+    with _read_alike(folder, tmp_path) as (run, on_spark):
         counts = run.execute("SELECT count(*), count(user_id), count(occurred_at) FROM raw_events").fetchone()
         assert counts == (4, 0, 4)
-    finally:
-        run.close()
-        con.close()
 
 
 @pytest.mark.parametrize("extra", [[None, None], ["high", "low"]])
