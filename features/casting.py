@@ -82,7 +82,23 @@ def source_casts(table: Table, cols: dict[str, str], source_types: dict[str, str
             out[name] = f"CASE {word} {whens} ELSE TRY_CAST({q(src)} AS {target}) END"
         elif zoned(source_types[src]) and col.type in ("timestamp", "date"):
             out[name] = f"CAST(timezone('UTC', {q(src)}) AS {target})"
+        elif source_types[src] == "VARCHAR" and col.type in ("timestamp", "date"):
+            out[name] = offset_text_cast(q(src), target)
     return out
+
+
+#: A time of day with a UTC offset or ``Z`` at the end of an ISO text (``2024-03-05T14:22:05.123+01:00``);
+#: no backslashes, so the pattern reads the same in DuckDB and in Spark SQL.
+OFFSET_TIME = "[ T][0-9]{1,2}:[0-9]{2}(:[0-9]{2}([.,][0-9]+)?)? *(Z|z|[+-][0-9]{2}(:?[0-9]{2})?) *$"
+
+
+def offset_text_cast(src: str, target: str) -> str:
+    """SQL: ISO text read as ``target``; a time with a UTC offset is the instant, in UTC (the day of
+    ``2024-06-30T23:30-05:00`` is July 1), as a Parquet timestamp with a time zone reads; text without
+    one is the wall-clock time it says. (DuckDB's plain cast drops the offset.)"""
+    return (f"CASE WHEN regexp_matches({src}, '{OFFSET_TIME}') "
+            f"THEN CAST(timezone('UTC', TRY_CAST({src} AS TIMESTAMPTZ)) AS {target}) "
+            f"ELSE TRY_CAST({src} AS {target}) END")
 
 
 def no_value_words(table: Table, name: str, src: str) -> str:

@@ -16,8 +16,8 @@ import pytest
 
 from core.errors import DataContractError
 from core.store import read_snapshots
-from features.pipeline import build_snapshots
-from tests.tiny import D, settings
+from features.pipeline import build_snapshots, open_connection, prepare
+from tests.tiny import D, T, settings
 
 AS_OF = [D(2024, 3, 1), D(2024, 6, 1)]
 IDS = ["9001", "9002", "9003", "9004"]
@@ -278,6 +278,35 @@ def test_timestamps_with_a_time_zone_are_read_as_utc_wherever_the_machine_is(tmp
         df = read_snapshots(tmp_path / "s.duckdb").set_index(["account_id", "as_of"])
         assert at(df, "9001", "2024-06-01").logins_30d == 0  # read in UTC: on 06-01, not before it
         assert at(df, "9001", "2024-06-02").logins_30d == 1
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+
+
+@pytest.mark.parametrize("zone", ["UTC", "America/New_York"])
+def test_iso_text_with_an_offset_is_the_same_instant_as_in_parquet(tmp_path, monkeypatch, zone):
+    """A CSV export writes an instant as ISO text with its offset (Zendesk's, HubSpot's API exports):
+    ``2024-05-31T21:30:00-05:00`` is 2024-06-01 02:30 in UTC, as the Parquet instant above. DuckDB's
+    plain cast dropped the offset (May 31); text without an offset keeps the wall-clock time it says."""
+    monkeypatch.setenv("TZ", zone)
+    time.tzset()
+    try:
+        data = tmp_path / "data"
+        data.mkdir()
+        _periods().rename(columns=PERIODS_MAP).assign(
+            start_date=lambda d: pd.to_datetime(d.start_date).dt.date,
+            end_date=lambda d: pd.to_datetime(d.end_date).dt.date,
+            mrr=lambda d: d.mrr.astype(float)).to_parquet(data / "subscriptions.parquet")
+        pd.DataFrame({"account_id": IDS, "event_type": "login",
+                      "occurred_at": ["2024-05-31T21:30:00-05:00", "2024-06-01T11:30:00+09:00",
+                                      "2024-05-31 23:30:00", "2024-06-01T02:30:00Z"]}).to_csv(
+            data / "events.csv", index=False)
+        con = open_connection()
+        prepare(data, settings(data_end=D(2024, 7, 1)), con)
+        got = dict(con.execute("SELECT account_id, occurred_at FROM clean_events").fetchall())
+        assert got == dict(zip(IDS, [T(2024, 6, 1, 2, 30), T(2024, 6, 1, 2, 30), T(2024, 5, 31, 23, 30),
+                                     T(2024, 6, 1, 2, 30)]))
+        con.close()
     finally:
         monkeypatch.undo()
         time.tzset()
