@@ -256,19 +256,26 @@ def test_a_column_with_both_decimal_separators_is_named():
         [1.234, 0.5, 1_000_000.0, None]
 
 
+def _zoned_folder(tmp_path, monkeypatch, zone: str):
+    """The machine's zone set to ``zone`` (undo with ``monkeypatch.undo(); time.tzset()``) and a folder
+    holding the periods as typed Parquet subscriptions, for the events a test adds."""
+    monkeypatch.setenv("TZ", zone)
+    time.tzset()
+    data = tmp_path / "data"
+    data.mkdir()
+    _periods().rename(columns=PERIODS_MAP).assign(
+        start_date=lambda d: pd.to_datetime(d.start_date).dt.date,
+        end_date=lambda d: pd.to_datetime(d.end_date).dt.date,
+        mrr=lambda d: d.mrr.astype(float)).to_parquet(data / "subscriptions.parquet")
+    return data
+
+
 @pytest.mark.parametrize("zone", ["UTC", "America/New_York"])
 def test_timestamps_with_a_time_zone_are_read_as_utc_wherever_the_machine_is(tmp_path, monkeypatch, zone):
     """A warehouse's Parquet export carries instants (TIMESTAMP WITH TIME ZONE); they were read in the
     reading machine's zone, so one file gave other days on a laptop in New York than on a server."""
-    monkeypatch.setenv("TZ", zone)
-    time.tzset()
+    data = _zoned_folder(tmp_path, monkeypatch, zone)
     try:
-        data = tmp_path / "data"
-        data.mkdir()
-        _periods().rename(columns=PERIODS_MAP).assign(
-            start_date=lambda d: pd.to_datetime(d.start_date).dt.date,
-            end_date=lambda d: pd.to_datetime(d.end_date).dt.date,
-            mrr=lambda d: d.mrr.astype(float)).to_parquet(data / "subscriptions.parquet")
         ev = pd.DataFrame({"account_id": IDS, "event_type": "login",
                            # 2024-06-01 02:30 in UTC is 2024-05-31 22:30 in New York: one instant
                            "occurred_at": pd.to_datetime(["2024-06-01T02:30:00Z"] * 4)})
@@ -288,15 +295,8 @@ def test_iso_text_with_an_offset_is_the_same_instant_as_in_parquet(tmp_path, mon
     """A CSV export writes an instant as ISO text with its offset (Zendesk's, HubSpot's API exports):
     ``2024-05-31T21:30:00-05:00`` is 2024-06-01 02:30 in UTC, as the Parquet instant above. DuckDB's
     plain cast dropped the offset (May 31); text without an offset keeps the wall-clock time it says."""
-    monkeypatch.setenv("TZ", zone)
-    time.tzset()
+    data = _zoned_folder(tmp_path, monkeypatch, zone)
     try:
-        data = tmp_path / "data"
-        data.mkdir()
-        _periods().rename(columns=PERIODS_MAP).assign(
-            start_date=lambda d: pd.to_datetime(d.start_date).dt.date,
-            end_date=lambda d: pd.to_datetime(d.end_date).dt.date,
-            mrr=lambda d: d.mrr.astype(float)).to_parquet(data / "subscriptions.parquet")
         pd.DataFrame({"account_id": IDS, "event_type": "login",
                       "occurred_at": ["2024-05-31T21:30:00-05:00", "2024-06-01T11:30:00+09:00",
                                       "2024-05-31 23:30:00", "2024-06-01T02:30:00Z"]}).to_csv(
