@@ -25,6 +25,7 @@ import duckdb
 from core.errors import DataContractError
 from features.contract import TABLES
 from features.csvfiles import load_csv
+from features.sql import engine_of
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +74,7 @@ class FolderSource:
         schemas = _part_schemas(parts) if file.is_dir() or file.suffix == ".parquet" else None
         if schemas and len({frozenset(s.names) for s in schemas}) > 1:  # Spark would fill the gap with nulls
             raise DataContractError(_columns_differ(file, parts, schemas), table=table)
-        if on_spark(con):  # read by Spark's executors (``spark_reads``: a CSV never comes here)
+        if engine_of(con) == "spark":  # read by Spark's executors (``spark_reads``: a CSV never comes here)
             _read_parquet_spark(con, table, parts, file, schemas)
         elif file.is_dir() or file.suffix == ".parquet":
             _load_parquet(con, table, parts, file, by_name=bool(schemas and _typed_in_some(schemas)))
@@ -95,11 +96,6 @@ def _load_parquet(con: duckdb.DuckDBPyConnection, table: str, parts: list[Path],
     except duckdb.Error as exc:
         raise DataContractError(f"{shown}: not a readable Parquet file ({first_line(exc)})",
                                 table=table) from exc
-
-
-def on_spark(con) -> bool:
-    """True for a ``features.spark.SparkConnection`` (the raw tables become Spark views there)."""
-    return getattr(con, "engine", "duckdb") == "spark"
 
 
 def _part_schemas(parts: list[Path]) -> list | None:
@@ -329,7 +325,7 @@ class SparkCatalogSource:
                 raise DataContractError(f"{self.describe()}: table {name} (given for '{table}') does not exist",
                                         table=table)
             return False
-        if on_spark(con):  # read where used, by the executors
+        if engine_of(con) == "spark":  # read where used, by the executors
             try:
                 frame = spark.table(name)
             except Exception as exc:

@@ -17,3 +17,9 @@ def is_in(column: str, values: list[str] | tuple[str, ...]) -> str:
 
 def not_in(column: str, values: list[str] | tuple[str, ...]) -> str:
     return f"{column} NOT IN ({', '.join(lit(v) for v in values)})" if values else "TRUE"
+
+
+def engine_of(con) -> str:
+    """Which engine a connection runs its SQL on: ``"duckdb"``, or ``"spark"`` for a
+    ``features.spark.SparkConnection`` (the one seam between the two)."""
+    return getattr(con, "engine", "duckdb")

@@ -61,7 +61,7 @@ from features.rules import (
     value_rules,
 )
 from features.spec import event_families
-from features.sql import lit
+from features.sql import engine_of, lit
 from features.timeline import dn, from_day_number
 
 log = logging.getLogger(__name__)
@@ -342,11 +342,6 @@ def clean_columns(name: str, aliased: bool = True) -> list[str]:
         expr = f"CASE WHEN {' OR '.join(bad[c])} THEN NULL ELSE {q(c)} END" if c in bad else q(c)
         out.append(f"{expr} AS {q(c)}" if aliased and c in bad else expr)
     return out
-
-
-def engine_of(con) -> str:
-    """``"duckdb"``, or ``"spark"`` for a ``features.spark.SparkConnection``."""
-    return getattr(con, "engine", "duckdb")
 
 
 def _check_table(con: duckdb.DuckDBPyConnection, name: str, case: str, dated: bool) -> None:
