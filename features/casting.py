@@ -92,12 +92,22 @@ def source_casts(table: Table, cols: dict[str, str], source_types: dict[str, str
 OFFSET_TIME = "[ T][0-9]{1,2}:[0-9]{2}(:[0-9]{2}([.,][0-9]+)?)? *(Z|z|[+-][0-9]{2}(:?[0-9]{2})?) *$"
 
 
+def has_offset(src: str) -> str:
+    """SQL: true where the text ``src`` ends in a time with a UTC offset or ``Z`` (``OFFSET_TIME``)."""
+    return f"regexp_matches({src}, '{OFFSET_TIME}')"
+
+
+def utc_time(src: str) -> str:
+    """SQL: the text ``src`` with an offset as the instant's wall-clock time in UTC (a TIMESTAMP);
+    NULL where it does not read. DuckDB's plain cast would drop the offset."""
+    return f"timezone('UTC', TRY_CAST({src} AS TIMESTAMPTZ))"
+
+
 def offset_text_cast(src: str, target: str) -> str:
     """SQL: ISO text read as ``target``; a time with a UTC offset is the instant, in UTC (the day of
     ``2024-06-30T23:30-05:00`` is July 1), as a Parquet timestamp with a time zone reads; text without
-    one is the wall-clock time it says. (DuckDB's plain cast drops the offset.)"""
-    return (f"CASE WHEN regexp_matches({src}, '{OFFSET_TIME}') "
-            f"THEN CAST(timezone('UTC', TRY_CAST({src} AS TIMESTAMPTZ)) AS {target}) "
+    one is the wall-clock time it says."""
+    return (f"CASE WHEN {has_offset(src)} THEN CAST({utc_time(src)} AS {target}) "
             f"ELSE TRY_CAST({src} AS {target}) END")
 
 
