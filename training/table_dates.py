@@ -73,7 +73,8 @@ _HINTS = ((rf"(?i)^{_MONTH} \d", "{mon} %d, %Y"), (rf"(?i)^\d{{1,2}} {_MONTH}", 
           (r"^\d{4}\.\d{1,2}\.\d{1,2}", "%Y.%m.%d"))
 
 #: SQL: text ``v`` with a time and a UTC offset (``2026-06-30T23:30:00-05:00``) as its UTC time, as a file's
-#: zoned instants are read (``read_dates``), by the event log's rule (``features.casting.has_offset``); other text as it is.
+#: zoned instants are read (``read_dates``), by the event log's rule (``features.casting.has_offset``);
+#: other text as it is.
 _UTC_TEXT = (f"CASE WHEN {has_offset('v')} THEN coalesce(strftime({utc_time('v')}, '%Y-%m-%d %H:%M:%S'), v) "
              "ELSE v END")
 
