@@ -192,6 +192,10 @@ class AccountHistory(BaseModel):
     scores: list[HistoryEntry]
 
 
+#: The error of an id of ``/score_accounts`` with neither a published score nor a snapshot, per language.
+UNKNOWN_ACCOUNT = {"en": "unknown account: no snapshot in the store", "zh-CN": "未知客户：存储中没有该客户的快照"}
+
+
 class AccountError(BaseModel):
     """An id of ``/score_accounts`` that could not be scored (the other ids still are)."""
 

@@ -72,15 +72,22 @@ class CoverageCheck:
                     out[i].append({"feature": c, "value": str(v)})
         return out
 
-    def error(self, coverage: dict) -> str | None:
-        """The error text of a row below the minimum (None: it is scored)."""
+    def error(self, coverage: dict, lang: str = "en") -> str | None:
+        """The error text of a row below the minimum, in ``lang`` (``zh-CN`` or English; None: it is
+        scored). Feature names stay as the request spells them."""
         if coverage["given"] and coverage["share"] >= self.min_share:
             return None
         missing = coverage["missing"]
-        shown = ", ".join(missing[:SHOWN_MISSING]) + (f" and {len(missing) - SHOWN_MISSING} more"
-                                                      if len(missing) > SHOWN_MISSING else "")
+        zh = lang == "zh-CN"
+        more = len(missing) - SHOWN_MISSING
+        shown = ", ".join(missing[:SHOWN_MISSING]) + (
+            "" if more <= 0 else f" 等另外 {more} 个" if zh else f" and {more} more")
         if not coverage["given"]:
-            return f"no features given: cannot score; the model needs e.g. {shown}"
+            return (f"未提供任何特征，无法评分；模型需要例如 {shown}" if zh
+                    else f"no features given: cannot score; the model needs e.g. {shown}")
+        if zh:
+            return (f"特征太少，无法评分：所给特征只占模型增益的 {coverage['share']:.0%}"
+                    f"（最低 {self.min_share:.0%}）；缺少：{shown}")
         return (f"too few features to score: the given features carry {coverage['share']:.0%} of the model's "
                 f"gain (minimum {self.min_share:.0%}); missing: {shown}")
 

@@ -299,7 +299,7 @@ class Scorer:
             return out
         check = self.coverage
         for i, cov in enumerate(check.measure(rows, X)):
-            error = check.error(cov)
+            error = check.error(cov, lang)
             if error:
                 out[i] = {"account_id": out[i]["account_id"], "error": error, "coverage": cov}
             else:

@@ -59,7 +59,16 @@ from core.errors import ChurnwatchError
 from core.settings import ServingSettings, Settings
 from core.vocabulary import Lang
 from features.spec import Catalogue, build_catalogue
-from serving.api import MAX_ACCOUNTS, AccountError, AccountId, AccountScore, ScoreResult, model_info, request_models
+from serving.api import (
+    MAX_ACCOUNTS,
+    UNKNOWN_ACCOUNT,
+    AccountError,
+    AccountId,
+    AccountScore,
+    ScoreResult,
+    model_info,
+    request_models,
+)
 from serving.balance import accept_one_at_a_time
 from serving.fastpath import INLINE_MAX_ACCOUNTS, FastRoutes, Hot
 from serving.guard import Guard
@@ -213,7 +222,7 @@ def make_service(catalogue: Catalogue, scorer: Callable[[], Scorer], token: str 
             scored = await anyio.to_thread.run_sync(self._score_stored, missing, lang, limiter=self.batches)
             if isinstance(scored, Response):
                 return scored
-            unknown = {"error": "unknown account: no snapshot in the store"}
+            unknown = {"error": UNKNOWN_ACCOUNT[lang]}
             return _joined([answers.get(a) or scored.get(a) or _dumps({"account_id": a, **unknown})
                             for a in account_ids])
 

@@ -102,6 +102,8 @@ def test_score_accounts_reads_the_store_and_answers_unknown_ids_in_place(client,
     validates(document, response_schema(document, "/score_accounts", 200), body)
     assert [r["account_id"] for r in body] == [ids[0], "nobody", ids[1]]
     assert body[1] == {"account_id": "nobody", "error": "unknown account: no snapshot in the store"}
+    zh = client.post("/score_accounts", json={"account_ids": ["nobody"], "lang": "zh-CN"}, headers=AUTH).json()
+    assert zh == [{"account_id": "nobody", "error": "未知客户：存储中没有该客户的快照"}]
     expected = {r["account_id"]: r for r in scorer.results(latest_snapshot(scorer.store, ids), "en")}
     for answer in (body[0], body[2]):  # no published scores here: scored live, the sync fields added
         assert answer["source"] == "live" and {k: answer[k] for k in expected[answer["account_id"]]} == expected[

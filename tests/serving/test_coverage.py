@@ -58,6 +58,8 @@ def test_no_features_at_all_is_an_error_naming_the_missing_features(client, scor
     assert answer["coverage"]["missing"][0] == top
     assert sorted(answer["coverage"]["missing"]) == sorted(scorer.bundle.frame.names)
     assert answer["error"].startswith("no features given") and top in answer["error"]
+    [zh] = client.post("/score", json={"accounts": [{"account_id": "a"}], "lang": "zh-CN"}).json()
+    assert zh["error"].startswith("未提供任何特征，无法评分") and top in zh["error"]
 
 
 def test_below_the_minimum_share_is_an_error_the_others_are_scored(client, scorer, full_features):
@@ -74,6 +76,9 @@ def test_below_the_minimum_share_is_an_error_the_others_are_scored(client, score
     assert body[0]["coverage"]["share"] == pytest.approx(gains[weakest], abs=1e-6)
     assert body[0]["error"].startswith("too few features to score")
     assert body[0]["coverage"]["missing"][0] in body[0]["error"]
+    zh = client.post("/score", json={"accounts": [thin], "lang": "zh-CN"}).json()
+    assert zh[0]["error"].startswith("特征太少，无法评分") and zh[0]["coverage"] == body[0]["coverage"]
+    assert zh[0]["coverage"]["missing"][0] in zh[0]["error"]
     assert "error" not in body[1] and body[1]["tier"]
     assert body[1]["coverage"]["share"] >= 0.5 and body[1]["coverage"]["unknown"] == []
     assert set(body[1]["coverage"]["given"]) == set(full_features)
