@@ -72,7 +72,10 @@ def fit_references(rows: pd.DataFrame, catalogue: Catalogue, label: str = "churn
     Returns:
         ``{"min_contribution": ..., "overall_churn": rate of all rows, "typical": {feature:
         median among rows that did not churn} for numeric features, "category_churn":
-        {feature: {category: [churn rate, rows]}}}``.
+        {feature: {category: [churn rate, rows, accounts]}}}`` (accounts: the distinct
+        ``account_id`` values of the category's rows, when ``rows`` has that column; a category's
+        rate is quoted as a reason only when it stands out given its accounts, see
+        ``training.reason_text``).
     """
     y = pd.to_numeric(rows[label], errors="raise").astype(float)
     stayed = rows[y == 0]
@@ -83,7 +86,10 @@ def fit_references(rows: pd.DataFrame, catalogue: Catalogue, label: str = "churn
         if f.type == "category":
             keys = rows[f.name].astype("string")
             grouped = y.groupby(keys, dropna=True).agg(["mean", "size"])
-            by_category[f.name] = {str(k): [float(r["mean"]), int(r["size"])] for k, r in grouped.iterrows()}
+            if "account_id" in rows.columns:
+                grouped["accounts"] = rows["account_id"].groupby(keys, dropna=True).nunique()
+            by_category[f.name] = {str(k): [float(r["mean"]), *(int(v) for v in r.iloc[1:])]
+                                   for k, r in grouped.iterrows()}
         else:
             median = pd.to_numeric(stayed[f.name], errors="coerce").median()
             if not missing(median):
