@@ -242,22 +242,22 @@ def b2b_prepare(raw: Path, out: Path, mapping: Literal["naive", "periods"] = "pe
     return out
 
 
-#: ``churnwatch.yaml`` as a user writes it from the README ("Bring your data"), for ``mapping``
+#: ``churnwatch.yaml`` as a user writes it from the README ("Bring your data"), for ``mapping``; the
+#: README's section "A B2B company's exports from four tools" shows the one for billing periods
 def b2b_config(data: str, mapping: Literal["naive", "periods"] = "periods") -> dict:
-    subs = ({"created": "start_date", "canceled_at": "end_date", "plan.amount": "mrr", "quantity": "seats"}
-            if mapping == "naive" else {})
+    columns = {
+        "accounts": {"Record ID": "account_id", "Create Date": "signed_at", "Industry": "industry",
+                     "Number of Employees": "employees", "Country/Region": "region", "Company owner": "csm"},
+        "invoices": {"created": "issued_at", "due_date": "due_at", "amount_due": "amount"},
+        "tickets": {"created_at": "opened_at", "solved_at": "resolved_at", "satisfaction_rating": "csat"},
+        "events": {"context_groupId": "account_id", "timestamp": "occurred_at", "event": "event_type"},
+    }
+    if mapping == "naive":
+        columns["subscriptions"] = {"created": "start_date", "canceled_at": "end_date", "plan.amount": "mrr",
+                                    "quantity": "seats"}
     return {
         "data": data,
-        "column_mapping": {
-            "accounts": {"Record ID": "account_id", "Create Date": "signed_at", "Industry": "industry",
-                         "Number of Employees": "employees", "Country/Region": "region",
-                         "Company owner": "csm"},
-            "subscriptions": subs,
-            "invoices": {"created": "issued_at", "due_date": "due_at", "paid_at": "paid_at",
-                         "amount_due": "amount"},
-            "tickets": {"created_at": "opened_at", "solved_at": "resolved_at", "satisfaction_rating": "csat"},
-            "events": {"context_groupId": "account_id", "timestamp": "occurred_at", "event": "event_type"},
-        },
+        "column_mapping": columns,
         "column_units": {"subscriptions": {"mrr": "cents"}, "invoices": {"amount": "cents"}},
         "event_roles": {"login": ["Signed In"], "core_feature": ["Dashboard Viewed", "Report Exported"]},
     }
