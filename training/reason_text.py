@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 
 import pandas as pd
@@ -81,17 +81,22 @@ class References:
         category_churn: per categorical feature, ``{category: [churn rate, rows, accounts]}``
             (accounts: absent in references of older bundles).
         overall_churn: churn rate of all training rows.
+        direction: per numeric feature the catalogue gives no direction (an event type of the
+            company's own, a company's own number), the side the training rows show: +1 when
+            the median of the rows that churned is above that of the rows that stayed, -1 when
+            below; absent when they are equal or too few rows churned (and in older bundles).
     """
 
     typical: Mapping[str, float]
     category_churn: Mapping[str, Mapping[str, list[float]]]
     overall_churn: float | None
+    direction: Mapping[str, int] = field(default_factory=dict)
 
     @classmethod
     def from_dict(cls, d: Mapping | None) -> References:
         d = d or {}
         return cls(typical=dict(d.get("typical", {})), category_churn=dict(d.get("category_churn", {})),
-                   overall_churn=d.get("overall_churn"))
+                   overall_churn=d.get("overall_churn"), direction=dict(d.get("direction", {})))
 
 
 NO_REFERENCES = References(typical={}, category_churn={}, overall_churn=None)
@@ -365,7 +370,7 @@ def _word_own_date(spec: FeatureSpec, v: float, side: int, refs: References, lan
     if missing(typical):
         return text
     typical = float(typical)
-    if _when(v, "en") == _when(typical, "en") or _against_direction(spec, v, typical, side):
+    if _when(v, "en") == _when(typical, "en") or _against_direction(spec, v, typical, side, refs):
         return None  # a typical date is neither a risk nor a strength
     return (f"{text} (typical of those who stayed: {_when(typical, lang)})" if lang == "en"
             else f"{text}（未流失客户典型值：{_when(typical, lang)}）")
@@ -376,9 +381,13 @@ def is_own_number(spec: FeatureSpec) -> bool:
     return spec.unit == "value" and spec.type != "category" and not is_change(spec)
 
 
-def _against_direction(spec: FeatureSpec, v: float, typical: float, side: int) -> bool:
-    """True when ``v`` is on the safe side of ``typical`` for a risk (the risky one for a strength)."""
-    return bool(spec.direction) and (v - typical) * spec.direction * side <= 0
+def _against_direction(spec: FeatureSpec, v: float, typical: float, side: int, refs: References) -> bool:
+    """True when ``v`` is on the safe side of ``typical`` for a risk (the risky one for a strength):
+    the side of the catalogue's direction, else of the one the training rows show
+    (``References.direction``: "110 'Dashboard Viewed' events; a typical active account has 37"
+    is no risk when those who churned viewed fewer)."""
+    direction = spec.direction or refs.direction.get(spec.name, 0)
+    return bool(direction) and (v - typical) * direction * side <= 0
 
 
 def _word_count(spec: FeatureSpec, v: float, side: int, refs: References, lang: str,
@@ -389,7 +398,7 @@ def _word_count(spec: FeatureSpec, v: float, side: int, refs: References, lang: 
     typical = None if missing(typical) else float(typical)
     if tenure is not None and w and tenure < w:  # younger than the window: no comparison shown
         if typical is not None and spec.template in ADDITIVE and _against_direction(
-                spec, v, typical * max(tenure, 1) / w, side):
+                spec, v, typical * max(tenure, 1) / w, side, refs):
             return None  # 10 logins in its first 6 days is no risk when a typical account has 9 in 6 days
         return _fill(_first_days(template, w, int(tenure), lang), spec, v, lang, side < 0)
     if typical is None:
@@ -397,7 +406,7 @@ def _word_count(spec: FeatureSpec, v: float, side: int, refs: References, lang: 
     shown, shown_typical = (render_value(spec, x, "en")["value"] for x in (v, typical))
     if shown == shown_typical:
         return None  # a typical value is neither a risk nor a strength
-    if _against_direction(spec, v, typical, side):
+    if _against_direction(spec, v, typical, side, refs):
         return None  # more logins than typical is no risk
     text = _fill(template, spec, v, lang, side < 0)
     ref = render_value(spec, typical, lang)["value"]

@@ -38,6 +38,8 @@ __all__ = ["ReasonBuilder", "contributions", "fit_references", "reason_builder",
 
 #: Smallest |contribution| (log-odds) a reason or strength may have: below it, filler.
 MIN_CONTRIBUTION = 0.05
+#: Fewest churned training rows with a value for the references to learn a feature's direction.
+MIN_DIRECTION_ROWS = 30
 
 
 # Below this many rows LightGBM predicts on one thread: OpenMP's thread team costs more than
@@ -72,14 +74,17 @@ def fit_references(rows: pd.DataFrame, catalogue: Catalogue, label: str = "churn
     Returns:
         ``{"min_contribution": ..., "overall_churn": rate of all rows, "typical": {feature:
         median among rows that did not churn} for numeric features, "category_churn":
-        {feature: {category: [churn rate, rows, accounts]}}}`` (accounts: the distinct
+        {feature: {category: [churn rate, rows, accounts]}}, "direction": {feature: +1 or -1}}``
+        (direction: for a numeric feature without one in the catalogue, the side of the median of
+        the rows that churned against that of the rows that stayed, when at least
+        ``MIN_DIRECTION_ROWS`` churned rows have a value and the two medians differ; accounts: the distinct
         ``account_id`` values of the category's rows, when ``rows`` has that column; a category's
         rate is quoted as a reason only when it stands out given its accounts, see
         ``training.reason_text``).
     """
     y = pd.to_numeric(rows[label], errors="raise").astype(float)
-    stayed = rows[y == 0]
-    typical, by_category = {}, {}
+    stayed, churned = rows[y == 0], rows[y == 1]
+    typical, by_category, direction = {}, {}, {}
     for f in catalogue.features:
         if f.name not in rows.columns:
             continue
@@ -94,8 +99,11 @@ def fit_references(rows: pd.DataFrame, catalogue: Catalogue, label: str = "churn
             median = pd.to_numeric(stayed[f.name], errors="coerce").median()
             if not missing(median):
                 typical[f.name] = float(median)
+                lost = pd.to_numeric(churned[f.name], errors="coerce").dropna()
+                if not f.direction and len(lost) >= MIN_DIRECTION_ROWS and lost.median() != median:
+                    direction[f.name] = 1 if lost.median() > median else -1
     return {"min_contribution": float(min_contribution), "overall_churn": float(y.mean()) if len(y) else None,
-            "typical": typical, "category_churn": by_category}
+            "typical": typical, "category_churn": by_category, "direction": direction}
 
 
 def reason_builder(catalogue: Catalogue, references: dict | None = None) -> ReasonBuilder:
