@@ -59,3 +59,14 @@ def test_a_companys_own_number_follows_the_learned_side():
     row = Row({"annual_revenue": 944_533.0})
     assert word(spec, 944_533.0, -1, row, refs, "en") is None  # smaller than typical: no strength
     assert word(spec, 944_533.0, +1, row, refs, "en").startswith("Annual Revenue: 944,533 (typical of")
+
+
+def test_a_sparse_count_whose_medians_tie_takes_the_side_of_its_means():
+    from training.reasons import learned_side
+
+    rng = np.random.default_rng(1)
+    kept = pd.Series((rng.random(3000) < 0.3).astype(float))  # seat invites: 0 for most rows
+    lost = pd.Series((rng.random(300) < 0.05).astype(float))
+    assert kept.median() == lost.median() == 0
+    assert learned_side(lost, kept) == -1
+    assert learned_side(pd.Series((rng.random(300) < 0.3).astype(float)), kept) == 0  # within the noise
