@@ -20,6 +20,7 @@ import pytest
 import yaml
 from starlette.testclient import TestClient
 
+from features.profile import OTHER_TABLE
 from tests.foreign.b2b import b2b_config, b2b_exports, b2b_prepare
 from tests.foreign.inprocess import run_cli
 from tests.foreign.inprocess import step_ok as _ok
@@ -71,6 +72,11 @@ def test_billing_periods_train_and_nothing_is_misread(path):
     # the tickets of organisations the CRM never linked are set aside and counted, nothing else
     expected = {"tickets": {"missing_account_id": int(orphans)}} if orphans else {}
     assert {t: r["set_aside"] for t, r in tables.items() if r["set_aside"]} == expected
+    # the other tables' columns nothing reads are listed, as the accounts' are (they were dropped silently)
+    unused = {(c["table"], c["column"]): c["reason"] for c in summary["profile_columns"]["unused"]}
+    for column in (("events", "properties"), ("invoices", "amount_paid"), ("tickets", "status")):
+        assert unused[column] == OTHER_TABLE, column
+    assert ("events", "user_id") not in unused and ("invoices", "paid_at") not in unused  # contract columns
     con = duckdb.connect(str(path["home"] / "store.duckdb"), read_only=True)
     try:
         mrr = con.execute("SELECT min(mrr), max(mrr) FROM snapshots").fetchone()
