@@ -20,7 +20,7 @@ reads a CSV or Parquet file as it is. Columns are typed by their content:
 - categorical: other text with at most 50 distinct values; a column whose values differ only in case
   (``monthly`` and ``Monthly``) is read in lower case, here and at scoring (one category, not two);
 - dropped (and reported): columns whose name holds a character LightGBM refuses (``, : " [ ] { }``: rename
-  them); identifiers (text with a different value on every row; whole numbers with
+  them); identifiers (text with a different value on every row, mostly without spaces; whole numbers with
   a different value on every row that run 1..n like a row number or whose name says id, as
   ``features.profile.id_like_name`` reads it: ``CustomerId``), never read as numbers; free text (more
   distinct values), constant columns, text mostly written
@@ -190,8 +190,8 @@ def _identifier(name: str, col: pd.Series) -> bool:
     1..n (a row number) or a name that says id (``CustomerId``): an id's size means nothing."""
     if len(col) < MIN_ROWS or col.isna().any() or col.nunique() < len(col):
         return False
-    if not pd.api.types.is_numeric_dtype(col):
-        return True
+    if not pd.api.types.is_numeric_dtype(col):  # words with spaces are free text, as features.profile reads them
+        return bool(col.astype(str).str.contains(" ").mean() < 0.5)
     if not bool((col == np.floor(col)).all()):
         return False
     steps = np.diff(np.sort(col.to_numpy()))

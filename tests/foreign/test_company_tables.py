@@ -99,9 +99,11 @@ def test_free_text_is_listed_not_used(sheet):
 def test_row_numbers_and_customer_numbers_are_identifiers_not_numbers(tmp_path, id_col, left_out):
     """Before, ``RowNumber`` (1..n) and an 8-digit ``CustomerId`` were model features, read as numbers."""
     path = tmp_path / "bank.csv"
-    bank_table(ROWS, seed=1).to_csv(path, index=False)
+    frame = bank_table(ROWS, seed=1)
+    frame["AccountRef"] = [f"AR-{i:07d}" for i in np.random.default_rng(0).permutation(ROWS)]  # text, all distinct
+    frame.to_csv(path, index=False)
     table = load_own_table(path, "Exited", id_col)
-    assert table.report["dropped_identifier"] == [left_out]
+    assert table.report["dropped_identifier"] == [left_out, "AccountRef"]
     assert left_out not in table.catalogue.names
     assert {"Balance", "EstimatedSalary", "CreditScore"} <= set(table.report["numeric_columns"])  # all distinct, kept
     assert "Surname" in table.report["dropped_free_text"]
