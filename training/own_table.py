@@ -56,7 +56,7 @@ from features.csvfiles import read_header
 from features.numbers import read_number_text
 from features.profile import id_like_name
 from features.spec import Catalogue, FeatureSpec
-from training.model import BOOSTER_NAME_REFUSED
+from training.model import BOOSTER_NAME_REFUSED, FeatureRows
 from training.table_dates import (
     DATE_SHARE,
     AmbiguousDatesError,
@@ -183,6 +183,24 @@ def _one_case(text: pd.Series) -> tuple[pd.Series, str | None]:
     first = folded[twins.index[0]]
     shown = sorted(twins[folded[twins.index] == first])
     return text.str.casefold(), f"{' and '.join(repr(v) for v in shown[:2])} read as {first!r}"
+
+
+def lower_case_categories(rows: pd.DataFrame | FeatureRows, catalogue: Catalogue) -> pd.DataFrame | FeatureRows:
+    """``rows`` (a frame or the service's ``FeatureRows``) with the categories that training read in
+    lower case (``_one_case``: ``params["case"] == "lower"``) in lower case too, so ``Monthly`` sent to
+    ``/score`` is the ``monthly`` the model knows; the rows themselves when there is none."""
+    folded = [spec.name for spec in catalogue.features
+              if spec.params.get("case") == "lower" and spec.name in rows.columns]
+    if not folded:
+        return rows
+    lower = np.vectorize(lambda v: v.casefold() if isinstance(v, str) else v, otypes=[object])
+    if isinstance(rows, FeatureRows):
+        labels = {c: (lower(v) if c in folded and len(v) else v) for c, v in rows.labels.items()}
+        return FeatureRows(list(rows.account_ids), rows.numeric_names, rows.numeric, labels)
+    out = rows.copy()
+    for c in folded:
+        out[c] = lower(out[c].to_numpy(dtype=object))
+    return out
 
 
 def _identifier(name: str, col: pd.Series) -> bool:
