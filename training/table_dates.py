@@ -21,8 +21,8 @@ path reads its own account columns (``features.profile``):
   its name says date AND every value is one (``features.epoch.date_name``, ``epoch_values``;
   ``features.dates.yyyymmdd_read``): a false date is worse than a missed one; likewise a spreadsheet's
   serial day numbers (Excel's and LibreOffice's: 46350 is 2026-11-23, days since 1899-12-30) of
-  1980-2099 (``EXCEL_SERIALS``), which a CSV saved from a sheet whose cells were not formatted as
-  dates holds;
+  1980-2099 (``EXCEL_SERIALS``) in a column whose name has the word date (``EXCEL_NAME_WORDS``), which a
+  CSV saved from a sheet whose cells were not formatted as dates holds;
 * a date before ``features.profile.FIRST_DATE`` is a placeholder (1900-01-01) and reads as missing.
 
 The reference day is ``--as-of`` when given, else the latest date not after today of the table's
@@ -51,7 +51,7 @@ import pandas as pd
 from features.casting import has_offset, utc_time
 from features.dates import YYYYMMDD, DateFormat, first_format, yyyymmdd_read
 from features.epoch import date_name, epoch_cast, epoch_values
-from features.profile import FIRST_DATE
+from features.profile import FIRST_DATE, name_words
 
 #: A text column is a date when at least this share of its non-blank values read as dates.
 DATE_SHARE = 0.95
@@ -84,6 +84,9 @@ _UTC_TEXT = (f"CASE WHEN {has_offset('v')} THEN coalesce(strftime({utc_time('v')
 #: A spreadsheet's serial day numbers read as dates: the day 0 and the serials of 1980-01-01 to 2099-12-31.
 EXCEL_DAY_ZERO = dt.date(1899, 12, 30)
 EXCEL_SERIALS = (29_221, 73_050)
+#: ... only in a column whose name has one of these words (``Last Payment Date``, ``dob``): a name that says
+#: date only by ``time``, ``on`` or ``since`` (``spend_since_signup``) may hold amounts of that size.
+EXCEL_NAME_WORDS = frozenset({"date", "dob", "birthdate", "birthday"})
 
 How = Literal["typed", "text", "epoch", "yyyymmdd", "excel"]
 
@@ -247,7 +250,8 @@ def judge_number(name: str, numbers: pd.Series) -> DateReading | None:
     if ymd == len(whole):
         return DateReading("yyyymmdd")
     lo, hi = EXCEL_SERIALS
-    return DateReading("excel") if bool(filled.between(lo, hi).all()) else None
+    named = bool(EXCEL_NAME_WORDS & set(name_words(name).split("_")))
+    return DateReading("excel") if named and bool(filled.between(lo, hi).all()) else None
 
 
 def past_looking(dates: dict[str, pd.Series], today: dt.date | None = None) -> list[str]:

@@ -5,6 +5,8 @@ decimal comma, money, percentages, an Excel serial date, categories in two cases
 
 from __future__ import annotations
 
+import datetime as dt
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -145,3 +147,15 @@ def test_a_bundle_with_spaces_in_feature_names_loads(tmp_path):
     folder = next((home / "mlartifacts").rglob("bundle"))
     bundle = ModelBundle.load(folder)
     assert "Monthly Fee" in bundle.frame.names
+
+
+def test_amounts_of_a_serial_dates_size_are_not_dates_without_date_in_the_name(tmp_path):
+    """``since`` makes a name say date, but only a name with the word date (or dob) reads serial days."""
+    path = tmp_path / "t.csv"
+    frame = bank_table(ROWS, seed=6)
+    frame["spend_since_signup"] = np.random.default_rng(1).integers(30_000, 70_000, ROWS)
+    frame["renewal_date"] = np.random.default_rng(2).integers(45_000, 46_000, ROWS)
+    frame.to_csv(path, index=False)
+    table = load_own_table(path, "Exited", "CustomerId", as_of=dt.date(2026, 1, 1))
+    assert "spend_since_signup" in table.report["numeric_columns"]
+    assert table.catalogue["renewal_date"].params["read"] == "excel"
