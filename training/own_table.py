@@ -284,14 +284,15 @@ def _date_spec(name: str, reading: DateReading) -> FeatureSpec:
 
 
 def _spec(name: str, categorical: bool, flag: bool = False, comma: bool | None = None,
-          folded: bool = False) -> FeatureSpec:
+          folded: bool = False, percent: bool = False) -> FeatureSpec:
     """A table column's catalogue entry: a category, a 0/1 flag (worded only when 1) or a number; no
     bounds (a flag is 0/1 in the training rows, a count may still be 2 later). ``comma``: a number read
     from text, with a decimal comma (True) or point (False), kept so scoring reads it the same way;
-    ``folded``: a category read in lower case (``_one_case``), at scoring too."""
+    ``folded``: a category read in lower case (``_one_case``), at scoring too; ``percent``: a number written
+    "12%", read as 12, unit ``percent`` (a reason says "Discount: 20%")."""
     group, ftype, unit, kind = (("profile", "category", "category", "category") if categorical else
                                 ("event_type", "float", "flag", "0/1 flag") if flag else
-                                ("event_type", "float", "value", "number"))
+                                ("event_type", "float", "percent" if percent else "value", "number"))
     en, zh = ((f"{name}: yes (1)", f"{name}：是（1）") if flag and not categorical
               else (f"{name}: {{value}}", f"{name}：{{value}}"))
     return FeatureSpec(name=name, group=group, type=ftype, unit=unit,
@@ -333,6 +334,7 @@ def _type_columns(df: pd.DataFrame, report: dict, date_format: str | None = None
                                             "feature name: rename the column to use it")
             continue
         text = numbers = comma = None
+        percent = False
         if pd.api.types.is_bool_dtype(s):
             col, categorical = s.astype("float64"), False
         elif pd.api.types.is_datetime64_any_dtype(s):
@@ -354,6 +356,7 @@ def _type_columns(df: pd.DataFrame, report: dict, date_format: str | None = None
                         "count": int(len(unparsed)),
                         "examples": [str(v) for v in pd.unique(unparsed)[:5]],
                     }
+                percent = bool(text.dropna().str.endswith("%").mean() >= NUMERIC_SHARE)
                 written = _written(text, numbers)
                 if written:
                     report["numbers_from_text"][name] = written
@@ -407,7 +410,7 @@ def _type_columns(df: pd.DataFrame, report: dict, date_format: str | None = None
             report["numeric_columns"].append(name)
             if flag:
                 report.setdefault("flag_columns", []).append(name)
-        specs.append(_spec(str(name), categorical, flag, None if categorical else comma, bool(folded)))
+        specs.append(_spec(str(name), categorical, flag, None if categorical else comma, bool(folded), percent))
     return kept, specs, dates
 
 

@@ -16,6 +16,7 @@ from tests.foreign.inprocess import run_cli
 from training.bundle import ModelBundle
 from training.model import booster_names
 from training.own_table import describe_table, load_own_table, read_scoring_table
+from training.reason_text import is_own_number, render_value
 
 ROWS = 300
 
@@ -56,6 +57,15 @@ def test_money_percentages_and_decimal_commas_are_numbers(sheet):
     said = "\n".join(describe_table(table.report))
     assert "numbers written as text, read as numbers: Monthly Fee (" in said and "EUR' as " in said
     assert "Discount ('" in said and "%' as " in said
+
+
+def test_a_percentage_is_worded_as_one(sheet):
+    """'20%' is read as 20 and a reason shows it as written, "Discount: 20%", not "Discount: 20"."""
+    _, _, table = sheet
+    spec = table.catalogue["Discount"]
+    assert spec.unit == "percent" and table.catalogue["Usage Hours"].unit == "value"
+    assert render_value(spec, 20.0, "en")["value"] == "20%" and render_value(spec, 12.5, "zh-CN")["value"] == "12.5%"
+    assert is_own_number(spec)
 
 
 def test_scoring_reads_the_decimal_separator_training_read(sheet, tmp_path):
