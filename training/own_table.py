@@ -51,8 +51,8 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import StratifiedShuffleSplit
 
-from core.errors import ChurnwatchError, DataContractError
-from features.csvfiles import read_header
+from core.errors import ChurnwatchError
+from features.csvfiles import delimiter_of
 from features.numbers import read_number_text
 from features.profile import id_like_name
 from features.spec import Catalogue, FeatureSpec
@@ -127,16 +127,21 @@ def _read(path: Path) -> pd.DataFrame:
         if name.endswith((".csv", ".csv.gz", ".txt")):
             # everything as text: parsing is ours, so blanks and separators are counted; the field
             # separator (, ; TAB |) is the one the header holds most (features.csvfiles, as for event logs)
-            sep = read_header(path, "table")[1] if not name.endswith(".gz") else ","
+            sep = _separator(path) if not name.endswith(".gz") else ","
             return pd.read_csv(path, dtype=str, keep_default_na=False, na_filter=False,
                                encoding="utf-8-sig", sep=sep)
         if name.endswith((".parquet", ".pq")):
             return pd.read_parquet(path)
-    except DataContractError as exc:
-        raise TableError(str(exc)) from exc
     except (ValueError, OSError, pd.errors.ParserError) as exc:
         raise TableError(f"cannot read table {path}: {exc}") from exc
     raise TableError(f"cannot read table {path}: expected a .csv or .parquet file")
+
+
+def _separator(path: Path) -> str:
+    """The CSV file's field separator, from its header (``features.csvfiles.delimiter_of``: ``;`` for a
+    European spreadsheet); a header pandas writes with its index (``,a,b``) is fine: pandas names it."""
+    with path.open("rb") as fh:
+        return delimiter_of(fh.readline().decode("utf-8-sig", errors="replace"))
 
 
 def _is_text(s: pd.Series) -> bool:
@@ -328,11 +333,6 @@ def _type_columns(df: pd.DataFrame, report: dict, date_format: str | None = None
     dates: dict[str, pd.Series] = {}
     for name in df.columns:
         s = df[name]
-        refused = sorted(set(str(name)) & set(BOOSTER_NAME_REFUSED))
-        if refused:  # LightGBM stops on them: listed, with the way out
-            report["dropped_name"][name] = (f"its name holds {' '.join(refused)}, which LightGBM cannot keep in a "
-                                            "feature name: rename the column to use it")
-            continue
         text = numbers = comma = None
         percent = False
         if pd.api.types.is_bool_dtype(s):
@@ -376,6 +376,8 @@ def _type_columns(df: pd.DataFrame, report: dict, date_format: str | None = None
             if days.nunique(dropna=False) <= 1:
                 report["dropped_constant"].append(name)
                 continue
+            if _refused_name(report, name):
+                continue
             _count_unread(report, name, source, days)
             report["numeric_text_blanks"].pop(name, None)  # a date, not a number: its own count
             report["numeric_text_unparsed"].pop(name, None)
@@ -401,6 +403,8 @@ def _type_columns(df: pd.DataFrame, report: dict, date_format: str | None = None
         if col.nunique(dropna=False) <= 1:
             report["dropped_constant"].append(name)
             continue
+        if _refused_name(report, name):
+            continue
         flag = not categorical and bool(col.dropna().isin([0.0, 1.0]).all())
         if categorical:
             kept[name] = col.astype("category")
@@ -412,6 +416,20 @@ def _type_columns(df: pd.DataFrame, report: dict, date_format: str | None = None
                 report.setdefault("flag_columns", []).append(name)
         specs.append(_spec(str(name), categorical, flag, None if categorical else comma, bool(folded), percent))
     return kept, specs, dates
+
+
+def _refused_name(report: dict, name: str) -> bool:
+    """Whether a column that would be a feature has a name LightGBM stops on (``BOOSTER_NAME_REFUSED``);
+    it is then listed as not used, with the way out (an identifier, free text or a constant is listed as
+    such first: pandas' ``Unnamed: 0`` index is an identifier)."""
+    refused = sorted(set(str(name)) & set(BOOSTER_NAME_REFUSED))
+    if not refused:
+        return False
+    for found in ("numeric_text_blanks", "numeric_text_unparsed", "numbers_from_text", "categories_case_folded"):
+        report[found].pop(name, None)
+    report["dropped_name"][name] = (f"its name holds {' '.join(refused)}, which LightGBM cannot keep in a feature "
+                                    "name: rename the column to use it")
+    return True
 
 
 def _count_unread(report: dict, name: str, source: pd.Series, days: pd.Series) -> None:

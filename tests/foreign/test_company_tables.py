@@ -169,3 +169,14 @@ def test_amounts_of_a_serial_dates_size_are_not_dates_without_date_in_the_name(t
     table = load_own_table(path, "Exited", "CustomerId", as_of=dt.date(2026, 1, 1))
     assert "spend_since_signup" in table.report["numeric_columns"]
     assert table.catalogue["renewal_date"].params["read"] == "excel"
+
+
+def test_a_csv_written_with_pandas_index_reads_and_lists_the_index(tmp_path):
+    """``DataFrame.to_csv()`` writes its index as a first column without a name: pandas calls it
+    ``Unnamed: 0``; it runs 0..n-1, so it is an identifier, left out and listed."""
+    path = tmp_path / "t.csv"
+    write_spreadsheet(spreadsheet_table(ROWS, seed=8), path)
+    frame = pd.read_csv(path, sep=";", encoding="utf-8-sig", dtype=str)
+    frame.to_csv(path, sep=";")  # with the index
+    table = load_own_table(path, "Churned", "Customer ID")
+    assert table.report["dropped_identifier"] == ["Unnamed: 0"]
