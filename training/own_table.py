@@ -56,7 +56,7 @@ from features.csvfiles import delimiter_of
 from features.numbers import read_number_text
 from features.profile import id_like_name
 from features.spec import Catalogue, FeatureSpec
-from training.model import BOOSTER_NAME_REFUSED, FeatureRows
+from training.model import BOOSTER_NAME_REFUSED, FeatureRows, booster_names
 from training.table_dates import (
     DATE_SHARE,
     AmbiguousDatesError,
@@ -376,7 +376,7 @@ def _type_columns(df: pd.DataFrame, report: dict, date_format: str | None = None
             if days.nunique(dropna=False) <= 1:
                 report["dropped_constant"].append(name)
                 continue
-            if _refused_name(report, name):
+            if _refused_name(report, name, list(kept)):
                 continue
             _count_unread(report, name, source, days)
             report["numeric_text_blanks"].pop(name, None)  # a date, not a number: its own count
@@ -403,7 +403,7 @@ def _type_columns(df: pd.DataFrame, report: dict, date_format: str | None = None
         if col.nunique(dropna=False) <= 1:
             report["dropped_constant"].append(name)
             continue
-        if _refused_name(report, name):
+        if _refused_name(report, name, list(kept)):
             continue
         flag = not categorical and bool(col.dropna().isin([0.0, 1.0]).all())
         if categorical:
@@ -418,17 +418,22 @@ def _type_columns(df: pd.DataFrame, report: dict, date_format: str | None = None
     return kept, specs, dates
 
 
-def _refused_name(report: dict, name: str) -> bool:
-    """Whether a column that would be a feature has a name LightGBM stops on (``BOOSTER_NAME_REFUSED``);
-    it is then listed as not used, with the way out (an identifier, free text or a constant is listed as
-    such first: pandas' ``Unnamed: 0`` index is an identifier)."""
+def _refused_name(report: dict, name: str, taken: list[str]) -> bool:
+    """Whether a column that would be a feature has a name LightGBM stops on (``BOOSTER_NAME_REFUSED``), or
+    one it would store as an earlier feature's of ``taken`` (``Monthly Fee`` and ``Monthly_Fee``: it writes
+    spaces as ``_``); it is then listed as not used, with the way out (an identifier, free text or a
+    constant is listed as such first: pandas' ``Unnamed: 0`` index is an identifier)."""
     refused = sorted(set(str(name)) & set(BOOSTER_NAME_REFUSED))
-    if not refused:
+    stored = booster_names([str(name)])[0]
+    twin = next((t for t in taken if booster_names([str(t)])[0] == stored), None)
+    if not refused and twin is None:
         return False
     for found in ("numeric_text_blanks", "numeric_text_unparsed", "numbers_from_text", "categories_case_folded"):
         report[found].pop(name, None)
-    report["dropped_name"][name] = (f"its name holds {' '.join(refused)}, which LightGBM cannot keep in a feature "
-                                    "name: rename the column to use it")
+    report["dropped_name"][name] = (
+        f"its name holds {' '.join(refused)}, which LightGBM cannot keep in a feature name: rename the column to "
+        "use it" if refused else
+        f"LightGBM stores its name as {stored!r}, the name it stores for column {twin!r}: rename one of them")
     return True
 
 

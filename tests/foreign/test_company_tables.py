@@ -11,12 +11,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from core.errors import TrainingError
 from tests.foreign.company_tables import bank_table, ecommerce_table, spreadsheet_table, write_spreadsheet
 from tests.foreign.inprocess import run_cli
 from training.bundle import ModelBundle
 from training.model import booster_names
 from training.own_table import describe_table, load_own_table, read_scoring_table
 from training.reason_text import is_own_number, render_value
+from training.selection import grouped_folds, select_model
 
 ROWS = 300
 
@@ -145,6 +147,20 @@ def test_a_column_name_lightgbm_refuses_is_listed_with_the_way_out(tmp_path):
     assert "Balance: EUR (its name holds :" in describe_table(table.report)[-1]
 
 
+def test_two_names_lightgbm_would_store_alike_keep_the_first(tmp_path):
+    """LightGBM writes 'Credit Score' as 'Credit_Score': with both columns it stopped ("appears more than one
+    time") and train failed after every tree candidate was skipped."""
+    path = tmp_path / "t.csv"
+    frame = bank_table(ROWS, seed=4)
+    frame["Credit Score"] = frame["CreditScore"] + 1
+    frame["Credit_Score"] = frame["CreditScore"] * 2
+    frame.to_csv(path, index=False)
+    table = load_own_table(path, "Exited", "CustomerId")
+    assert "Credit Score" in table.catalogue.names and "Credit_Score" not in table.catalogue.names
+    assert table.report["dropped_name"]["Credit_Score"] == ("LightGBM stores its name as 'Credit_Score', the name "
+                                                            "it stores for column 'Credit Score': rename one of them")
+
+
 def test_a_bundle_with_spaces_in_feature_names_loads(tmp_path):
     """LightGBM keeps 'Monthly Fee' as 'Monthly_Fee': the bundle's check compared the two and refused
     every such model at ``promote`` ("model.txt and features.json disagree on the feature order")."""
@@ -180,3 +196,14 @@ def test_a_csv_written_with_pandas_index_reads_and_lists_the_index(tmp_path):
     frame.to_csv(path, sep=";")  # with the index
     table = load_own_table(path, "Churned", "Customer ID")
     assert table.report["dropped_identifier"] == ["Unnamed: 0"]
+
+
+def test_when_lightgbm_refuses_every_candidate_training_says_why():
+    """Before, every tree candidate was skipped with a warning and training died on ``max()`` of nothing
+    ("max() arg is an empty sequence"); now a ``TrainingError`` quotes LightGBM."""
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame({"a:b": rng.normal(size=600), "c": rng.normal(size=600)})
+    y = (rng.random(600) < 0.3).astype(int)
+    folds = grouped_folds(X, y, np.arange(600) // 3, k=3)
+    with pytest.raises(TrainingError, match="LightGBM could not train any candidate: lgbm_default: .*JSON"):
+        select_model(folds, len(y), list(X.columns), [], {}, [0, 0], seed=0)
