@@ -108,6 +108,11 @@ _EXPORT_STATE = re.compile(r"(^|_)(status|state|stage|churned|is_active|active|c
 _NAME_SUFFIX = re.compile(r"\s*[(\[][^)\]]*[)\]]\s*$")
 
 
+def id_like_name(column: str) -> bool:
+    """Whether a column's name says it identifies (``customer_id``, ``CustomerId``, ``uuid``, ``email``)."""
+    return bool(_ID_LIKE.search(name_words(column)))
+
+
 def name_words(column: str) -> str:
     """A column's name as the name rules read it: lower case, words joined by ``_``, a trailing
     clock or unit in brackets dropped, so a dashboard's ``Canceled At (UTC)``, ``Customer Email`` and

@@ -185,6 +185,8 @@ def render_value(spec: FeatureSpec, value: object, lang: str) -> dict[str, str]:
         text = _number(v, 1)
     elif spec.unit == "currency":
         text = _number(v, 0)
+    elif spec.unit == "percent":  # a flat table's column written "12%": read as 12, shown as it was written
+        text = (_number(v, 0) if float(v).is_integer() else _number(v, 1)) + "%"
     else:
         text = _number(v, 0) if float(v).is_integer() else _number(v, 1)
     return {"value": text, "change": text}
@@ -377,8 +379,9 @@ def _word_own_date(spec: FeatureSpec, v: float, side: int, refs: References, lan
 
 
 def is_own_number(spec: FeatureSpec) -> bool:
-    """A number of a company's own column (unit ``value``): worded against the typical value."""
-    return spec.unit == "value" and spec.type != "category" and not is_change(spec)
+    """A number of a company's own column (unit ``value``, or ``percent`` for a flat table's "12%"):
+    worded against the typical value."""
+    return spec.unit in ("value", "percent") and spec.type != "category" and not is_change(spec)
 
 
 def _against_direction(spec: FeatureSpec, v: float, typical: float, side: int, refs: References) -> bool:
