@@ -160,9 +160,33 @@ def snapshot_baseline(store: Path, preds: pd.DataFrame, purge_days: int,
     return logistic_predictions(train[feats], train["churn_label"].to_numpy(int), test[feats])
 
 
+def _analyst_numbers(df: pd.DataFrame, comma: bool, keep: tuple[str, ...] = ()) -> pd.DataFrame:
+    """Text columns read as numbers the way an analyst would in pandas, independently of churnwatch's
+    reader: everything but digits, signs and separators dropped ("$1,234.50", "1.234,50 EUR", "12%"),
+    then the thousands separator removed; kept when at least 95% of the non-blank values parse. The
+    columns ``keep`` (label, id) are left as they are."""
+    out = df.copy()
+    for c in out.columns:
+        if c in keep or not pd.api.types.is_object_dtype(out[c]):
+            continue
+        text = out[c].astype("string").str.replace(r"[^0-9,.\-]", "", regex=True)
+        text = (text.str.replace(".", "", regex=False).str.replace(",", ".", regex=False) if comma
+                else text.str.replace(",", "", regex=False))
+        numbers = pd.to_numeric(text.replace({"": None, "-": None}), errors="coerce")
+        filled = out[c].notna() & ~out[c].astype("string").str.strip().isin(["", "N/A", "NA", "-"])
+        if filled.any() and numbers[filled].notna().mean() >= 0.95:
+            out[c] = numbers.astype("float64")
+    return out
+
+
 def table_baseline(path: Path, label: str, id_col: str, preds: pd.DataFrame) -> np.ndarray:
-    """Independent logistic regression on a flat table: fitted on the rows not in the test rows."""
-    df = pd.read_csv(path, dtype={id_col: str})
+    """Independent logistic regression on a flat table: fitted on the rows not in the test rows. The
+    file's separator is sniffed by pandas; a ``;`` file is taken to use a decimal comma (a European
+    spreadsheet), and numbers written as text are read by ``_analyst_numbers``."""
+    df = pd.read_csv(path, dtype={id_col: str}, sep=None, engine="python", encoding="utf-8-sig")
+    with path.open(encoding="utf-8-sig") as fh:
+        header = fh.readline()
+    df = _analyst_numbers(df, comma=header.count(";") > header.count(","), keep=(label, id_col))
     y = (df[label].astype(str).str.lower().isin(["yes", "1", "true", "churned"])).to_numpy(int)
     test = df[id_col].isin(preds["account_id"].astype(str)).to_numpy()
     feats = df.drop(columns=[label, id_col]).select_dtypes(exclude="datetime")

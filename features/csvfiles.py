@@ -42,6 +42,11 @@ def _first_line(file: Path) -> bytes:
         return fh.readline()
 
 
+def delimiter_of(header: str) -> str:
+    """A CSV file's field separator: the one of ``DELIMITERS`` its header line holds most often."""
+    return max(DELIMITERS, key=header.count)
+
+
 def read_header(file: Path, table: str) -> tuple[list[str], str]:
     """The header's column names and the file's delimiter.
 
@@ -58,7 +63,7 @@ def read_header(file: Path, table: str) -> tuple[list[str], str]:
             table=table) from exc
     if not line.strip():
         raise DataContractError(f"{file}: the file is empty (no header line)", table=table)
-    delimiter = max(DELIMITERS, key=line.count)
+    delimiter = delimiter_of(line)
     names = [n.strip() for n in next(csv.reader([line], delimiter=delimiter))]
     blank = [i + 1 for i, n in enumerate(names) if not n]
     if blank:

@@ -16,13 +16,15 @@ one row and 1.234 on the next):
 * a value of another shape does not read (null); the contract checks then name it as a value that
   is not a number, with its row.
 
-Used for the contract's numeric columns (``features/validate.py``) and for a company's own
-columns (``features/profile.py``); a column whose values all cast as they are is read as before.
+Used for the contract's numeric columns (``features/validate.py``), for a company's own
+columns (``features/profile.py``) and for a flat table's columns (``training/own_table.py``, through
+``read_number_text``); a column whose values all cast as they are is read as before.
 """
 
 from __future__ import annotations
 
 import duckdb
+import pandas as pd
 
 from features.sql import lit
 
@@ -84,3 +86,27 @@ def text_number_mode(con: duckdb.DuckDBPyConnection, relation: str, column: str)
         f"SELECT count(*) FROM {relation} WHERE NULLIF(TRIM(CAST({ref} AS VARCHAR)), '') IS NOT NULL "
         f"AND ({text_number(ref, comma)}) IS NULL").fetchone()[0]
     return None if bad else comma
+
+
+def read_number_text(values: pd.Series, comma: bool | None = None) -> tuple[pd.Series, bool]:
+    """Text values (None or NaN where blank) read as numbers by this module's rules, in pandas.
+
+    Args:
+        values: one column's values as text.
+        comma: the column's decimal separator, a comma (True) or a point (False); None: decided from
+            the values (``decimal_comma``), as the contract's columns are.
+
+    Returns:
+        ``(numbers, comma)``: float64 with the index of ``values`` (NaN where a value is blank or of
+        another shape), and the separator used.
+    """
+    text = values.astype("object").where(values.notna(), None)
+    frame = pd.DataFrame({"v": text.map(lambda x: None if x is None else str(x)).to_numpy(dtype=object)})
+    with duckdb.connect(":memory:") as con:
+        con.execute("SET threads TO 1")  # one column of a table: one thread, the machine is shared
+        con.register("given", frame)
+        con.execute("CREATE TEMP VIEW t AS SELECT CAST(v AS VARCHAR) AS v FROM given")
+        if comma is None:
+            comma = decimal_comma(con, "t", "v")
+        got = con.execute(f"SELECT {number_cast('v', comma)} AS n FROM t").df()["n"]
+    return pd.Series(got.to_numpy(dtype="float64"), index=values.index), comma

@@ -62,6 +62,8 @@ from features.timeline import dn
 
 Kind = Literal["number", "category", "date", "boolean"]
 PROFILE_TABLES = ("accounts", "subscriptions")
+#: Why a column of another table (events, tickets, invoices, ...) that is no contract column is not used.
+OTHER_TABLE = "not read: own columns become features in accounts and subscriptions only"
 PREFIX = {"accounts": "acct", "subscriptions": "sub"}
 #: Snapshot columns that are not features; a feature may not take these names.
 RESERVED = frozenset({"account_id", "as_of", "churn_label", "labelled", "tn"})
@@ -104,6 +106,11 @@ _EXPORT_STATE = re.compile(r"(^|_)(status|state|stage|churned|is_active|active|c
                            r"|current_period_\w+)$")
 #: A clock or unit named after a column's name in exports: Stripe's ``Canceled At (UTC)``.
 _NAME_SUFFIX = re.compile(r"\s*[(\[][^)\]]*[)\]]\s*$")
+
+
+def id_like_name(column: str) -> bool:
+    """Whether a column's name says it identifies (``customer_id``, ``CustomerId``, ``uuid``, ``email``)."""
+    return bool(_ID_LIKE.search(name_words(column)))
 
 
 def name_words(column: str) -> str:
@@ -575,7 +582,24 @@ def discover_profile(con: duckdb.DuckDBPyConnection, loaded: list[str], settings
                                         cfg is not None and cfg.valid_range is not None)
                 col = replace(col, note="; ".join(x for x in (note, outside) if x))
             plan.used.append(col)
+    _other_tables_unused(con, loaded, settings, plan)
     return plan
+
+
+def _other_tables_unused(con: duckdb.DuckDBPyConnection, loaded: list[str], settings: Settings,
+                         plan: ProfilePlan) -> None:
+    """List the columns of the other tables that nothing reads (``OTHER_TABLE``): an analytics
+    export's ``properties``, an invoice's ``amount_paid``, a ticket's ``status`` were dropped without
+    a word, while an unused column of ``accounts`` is listed."""
+    present = {r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
+    for table in loaded:
+        if table in PROFILE_TABLES or table not in TABLES or f"raw_{table}" not in present:
+            continue
+        mapping = settings.column_mapping.get(table, {})
+        contract = set(TABLES[table].column_names)
+        for (column,) in con.execute(f"SELECT column_name FROM (DESCRIBE raw_{table})").fetchall():
+            if mapping.get(column, column) not in contract:
+                plan.unused.append(UnusedColumn(table, column, OTHER_TABLE))
 
 
 # --- catalogue entries ------------------------------------------------------------

@@ -454,9 +454,24 @@ def null_reason(spec: FeatureSpec) -> tuple[str, str]:
     return no_data_reason(spec)
 
 
+#: The subject of a reason template that reads "Subject: {value}" (either colon), as every profile
+#: feature's does ("Company size band from employees: {value}", "公司规模：{value}").
+_SUBJECT = re.compile(r"^([^{}]+?)\s*[:：]\s*\{value\}")
+
+
+def _subject(template: str) -> str | None:
+    m = _SUBJECT.match(template)
+    return m.group(1).replace("{{", "{").replace("}}", "}") if m else None
+
+
 def no_data_reason(spec: FeatureSpec) -> tuple[str, str]:
-    """The (English, Chinese) reason for a null whose meaning is unknown."""
-    return f"No data on {spec.name}", f"{spec.name}：无数据"
+    """The (English, Chinese) reason for a null whose meaning is unknown: named by its template's
+    subject when the template reads "Subject: {value}" ("No data on company size band from
+    employees" / "公司规模：无数据", as a manager reads it), else by the feature's name."""
+    en, zh = _subject(spec.reason_en), _subject(spec.reason_zh)
+    if en and en[1:] == en[1:].lower():  # "Industry" -> "industry"; "NPS", "Annual Revenue" stay
+        en = en[0].lower() + en[1:]
+    return f"No data on {en or spec.name}", f"{zh or spec.name}：无数据"
 
 
 def null_evidence(spec: FeatureSpec) -> tuple[str, str] | None:

@@ -5,7 +5,11 @@ the snapshot's ``churn_label`` (from the current data, see ``reference.relabel_m
 The metrics are ``training.evaluation.evaluate``'s, the ones computed at training time
 (ROC-AUC, PR-AUC and Brier from scikit-learn, ECE with 10 equal-count bins, churn per tier). Evidently's
 ``ClassificationPreset`` (current = matured scores, reference = the champion's test block)
-only draws the HTML report: it has no Brier or calibration.
+only draws the HTML report: it has no Brier or calibration. Its confusion matrix, precision and
+recall call a score a churn at ``threshold``: the champion's ``p60`` pin, above which an account is
+medium or high risk. Evidently's default of 0.5 predicted no churner at a base rate
+of a few percent (a B2B export's matured scores stayed below it), so its precision was 0 and
+scikit-learn printed ``UndefinedMetricWarning`` four times into ``churnwatch performance``.
 """
 
 from __future__ import annotations
@@ -72,13 +76,16 @@ def degradation(current: dict, training: dict, cfg: MonitoringSettings) -> list[
 
 def performance_report(matured: pd.DataFrame, reference: pd.DataFrame | Callable[[], pd.DataFrame], training: dict,
                        cfg: MonitoringSettings, *, model_version: str = "",
-                       maturity: dict | None = None) -> PerformanceResult:
+                       maturity: dict | None = None, threshold: float = 0.5) -> PerformanceResult:
     """Metrics of the matured scores of ``model_version`` vs ``training`` (the bundle's
     test-block metrics), the alarm, and Evidently's classification report against
     ``reference`` (the champion's test block; a callable is only called with a verdict).
 
     Without a verdict (status ``not matured yet``: fewer than ``min_matured_rows`` matured
     scores; ``no verdict``: one class only) the summary says why and ``snapshot`` is None.
+    ``threshold``: the probability above which the report's confusion matrix counts a churn
+    (``check_performance`` passes the champion's ``p60``: medium risk and above), kept in the
+    summary as ``report_threshold``.
     """
     own = matured[matured["model_version"].astype(str) == str(model_version)] if model_version else matured
     summary: dict = {
@@ -116,7 +123,8 @@ def performance_report(matured: pd.DataFrame, reference: pd.DataFrame | Callable
     definition = DataDefinition(numerical_columns=[PREDICTION], categorical_columns=[LABEL],
                                 classification=[BinaryClassification(target=LABEL, prediction_probas=PREDICTION)])
     cols = [LABEL, PREDICTION]
-    snapshot = Report([ClassificationPreset()]).run(
+    summary["report_threshold"] = float(threshold)
+    snapshot = Report([ClassificationPreset(probas_threshold=float(threshold))]).run(
         current_data=Dataset.from_pandas(own[cols].astype({LABEL: int, PREDICTION: float}),
                                          data_definition=definition),
         reference_data=Dataset.from_pandas(reference[cols].astype({LABEL: int, PREDICTION: float}),

@@ -101,7 +101,8 @@ def check_performance(home: Home, settings: Settings, client, store: Path | None
     matured, maturity = matured_rows(target)
     maturity["relabelled"] = relabel
     result = performance_report(matured, lambda: reference_rows(bundle, store, fallback=home.store),
-                                bundle.meta.get("metrics", {}), cfg, model_version=version, maturity=maturity)
+                                bundle.meta.get("metrics", {}), cfg, model_version=version, maturity=maturity,
+                                threshold=bundle.health_map.pins_[1])
     summary = result.summary
     say("writing the summary" + (" and the report" if result.verdict else "") + " and logging to MLflow")
     metrics = {"alarm": float(summary["alarm"]), "matured_rows": float(summary["matured_rows"]),

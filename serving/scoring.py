@@ -27,6 +27,7 @@ from serving.coverage import CoverageCheck, model_gains
 from training.blend import BLAS_THREADS
 from training.bundle import ModelBundle
 from training.model import FeatureRows
+from training.own_table import lower_case_categories
 from training.reasons import contributions
 from training.treeshap import prepare
 
@@ -293,6 +294,7 @@ class Scorer:
     def _results(self, rows: pd.DataFrame | FeatureRows, lang: str, check_coverage: bool | None) -> list[dict]:
         if check_coverage is None:
             check_coverage = isinstance(rows, FeatureRows)
+        rows = lower_case_categories(rows, self.bundle.catalogue)  # a flat table's ``Monthly``/``monthly``
         X = self.bundle.frame.matrix(rows)
         out = self._scored(rows, lang, X)
         if not check_coverage:

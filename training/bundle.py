@@ -58,7 +58,7 @@ from training.calibration import IsotonicCalibrator
 from training.errors import ModelBundleError
 from training.health import HealthMap
 from training.manifest import MANIFEST, BundleFiles, write_manifest
-from training.model import FeatureFrame, FeatureRows
+from training.model import FeatureFrame, FeatureRows, booster_names
 from training.reasons import contributions, reason_builder, threads_for
 from training.score_calibration import ScoreCalibrator
 
@@ -203,7 +203,7 @@ class ModelBundle:
             bundle = cls(booster=booster, catalogue=catalogue, frame=frame, **parts)
         except PARSE_ERRORS as exc:
             raise ModelBundleError(f"{files.where('reasons.json')} does not fit features.json ({exc})") from exc
-        if booster.feature_name() != bundle.frame.names:
+        if booster.feature_name() != booster_names(bundle.frame.names):
             raise ModelBundleError(f"{files.where('model.txt')} and features.json disagree on the feature order")
         if files.exists("test_predictions.csv"):
             bundle.test_predictions = parsed(files, "test_predictions.csv", read_predictions)

@@ -150,6 +150,16 @@ def monotone_constraints(catalogue: Catalogue) -> list[int]:
     return [0 if f.type == "category" else int(f.direction) for f in catalogue.features]
 
 
+#: Characters LightGBM refuses in a feature name (it stores its names in JSON): training stops on them.
+BOOSTER_NAME_REFUSED = '",:[]{}'
+
+
+def booster_names(names: list[str]) -> list[str]:
+    """The feature names as a trained ``lightgbm.Booster`` keeps them: each space written as ``_``
+    (``Monthly Fee`` is ``Monthly_Fee``), as LightGBM does when it stores them."""
+    return [n.replace(" ", "_") for n in names]
+
+
 def check_labels(y: np.ndarray, what: str, min_rows: int = 200, min_positives: int = 20) -> None:
     n, pos = len(y), int(np.sum(y))
     if n == 0:

@@ -3,18 +3,27 @@
 ``churnwatch train --table FILE --label COL --id COL`` skips the feature pipeline and
 reads a CSV or Parquet file as it is. Columns are typed by their content:
 
-- numeric: numbers, or text of which >= 95% of the non-blank values read as numbers
-  ("1,234.5", " 42 "); blanks ("", " ", "NA", "null", ...) become missing and are counted;
+- numeric: numbers, or text of which >= 95% of the non-blank values read as numbers by the
+  project's one set of rules for numbers written as text (``features.numbers``: "1,234.5", " 42 ",
+  "$1,234.50", a decimal comma "12,5" or "1.234,50", one separator decided per column and kept for
+  scoring), a currency code before or after ("1.234,50 EUR") or a percent sign after ("12%", read
+  as 12) dropped; blanks ("", " ", "NA", "N/A", "null", "-", ...) become missing and are counted;
   a numeric column holding only 0 and 1 (Telco's ``SeniorCitizen``) is a flag: the model reads
   the number, a reason says "SeniorCitizen: yes (1)", not "1 (typical of those who stayed: 0)";
 - date: a column the file types as a date, text of which >= 95% of the non-blank values read as
-  dates (ISO, YYYYMMDD, or ``churnwatch.yaml``'s ``date_format``), or a number column in epoch time
-  or YYYYMMDD whose name says date: a number, the days from the date to the table's as-of date
-  (negative for a date after it: "in 30 days"); a date is never a category. How dates are read and
+  dates (ISO, YYYYMMDD, or ``churnwatch.yaml``'s ``date_format``), or a number column in epoch time,
+  YYYYMMDD or a spreadsheet's serial day numbers whose name says date: a number, the days from the
+  date to the table's as-of date (negative for a date after it: "in 30 days"); a date is never a
+  category. How dates are read and
   the as-of date (``--as-of``, else the latest date not after today of the past-looking date columns:
   not ``contract_end``) are ``training.table_dates``';
-- categorical: other text with at most 50 distinct values;
-- dropped (and reported): free text (more distinct values), constant columns, text mostly written
+- categorical: other text with at most 50 distinct values; a column whose values differ only in case
+  (``monthly`` and ``Monthly``) is read in lower case, here and at scoring (one category, not two);
+- dropped (and reported): columns whose name holds a character LightGBM refuses (``, : " [ ] { }``: rename
+  them); identifiers (text with a different value on every row, mostly without spaces; whole numbers with
+  a different value on every row that run 1..n like a row number or whose name says id, as
+  ``features.profile.id_like_name`` reads it: ``CustomerId``), never read as numbers; free text (more
+  distinct values), constant columns, text mostly written
   like dates (``2026/06/12``, ``Jun 12, 2026``) that does not read as dates, and columns of other
   types (binary).
 
@@ -43,7 +52,11 @@ import pandas as pd
 from sklearn.model_selection import StratifiedShuffleSplit
 
 from core.errors import ChurnwatchError
+from features.csvfiles import delimiter_of
+from features.numbers import read_number_text
+from features.profile import id_like_name
 from features.spec import Catalogue, FeatureSpec
+from training.model import BOOSTER_NAME_REFUSED, FeatureRows, booster_names
 from training.table_dates import (
     DATE_SHARE,
     AmbiguousDatesError,
@@ -76,7 +89,11 @@ MAX_CATEGORIES = 50
 MIN_ROWS = 50
 MIN_PER_CLASS = 10
 
-_THOUSANDS = re.compile(r"^[+-]?\d{1,3}(,\d{3})+(\.\d*)?$")
+#: Currency codes written before or after an amount ("1.234,50 EUR", "USD 99"): dropped before the
+#: value is read (currency signs are ``features.numbers``'s to drop), as is a percent sign after it.
+CURRENCY_CODES = ("EUR", "USD", "GBP", "CHF", "JPY", "CNY", "RMB", "SEK", "NOK", "DKK", "PLN", "CZK",
+                  "HUF", "CAD", "AUD", "NZD", "INR", "BRL", "MXN", "ZAR", "HKD", "SGD")
+_UNIT = re.compile(rf"(?i)^(?:{'|'.join(CURRENCY_CODES)})\s*|\s*(?:{'|'.join(CURRENCY_CODES)}|%)$")
 
 
 class TableError(ChurnwatchError):
@@ -108,14 +125,23 @@ def _read(path: Path) -> pd.DataFrame:
         raise TableError(f"table file not found: {path}")
     try:
         if name.endswith((".csv", ".csv.gz", ".txt")):
-            # everything as text: parsing is ours, so blanks and separators are counted
+            # everything as text: parsing is ours, so blanks and separators are counted; the field
+            # separator (, ; TAB |) is the one the header holds most (features.csvfiles, as for event logs)
+            sep = _separator(path) if not name.endswith(".gz") else ","
             return pd.read_csv(path, dtype=str, keep_default_na=False, na_filter=False,
-                               encoding="utf-8-sig")
+                               encoding="utf-8-sig", sep=sep)
         if name.endswith((".parquet", ".pq")):
             return pd.read_parquet(path)
     except (ValueError, OSError, pd.errors.ParserError) as exc:
         raise TableError(f"cannot read table {path}: {exc}") from exc
     raise TableError(f"cannot read table {path}: expected a .csv or .parquet file")
+
+
+def _separator(path: Path) -> str:
+    """The CSV file's field separator, from its header (``features.csvfiles.delimiter_of``: ``;`` for a
+    European spreadsheet); a header pandas writes with its index (``,a,b``) is fine: pandas names it."""
+    with path.open("rb") as fh:
+        return delimiter_of(fh.readline().decode("utf-8-sig", errors="replace"))
 
 
 def _is_text(s: pd.Series) -> bool:
@@ -129,11 +155,70 @@ def _clean_text(s: pd.Series) -> pd.Series:
     return text.where(~text.str.lower().isin(BLANK_TOKENS), np.nan)
 
 
-def _parse_numbers(text: pd.Series) -> pd.Series:
-    """Numbers from cleaned text: thousands separators removed where they are ones."""
-    grouped = text.str.match(_THOUSANDS, na=False)
-    text = text.where(~grouped, text.str.replace(",", "", regex=False))
-    return pd.to_numeric(text, errors="coerce").astype("float64")
+def _parse_numbers(text: pd.Series, comma: bool | None = None) -> tuple[pd.Series, bool]:
+    """Numbers from cleaned text and the decimal separator used (a comma: True): a currency code or
+    a percent sign dropped (``_UNIT``), then read by ``features.numbers.read_number_text`` with
+    ``comma`` (None: decided from the values)."""
+    return read_number_text(text.str.replace(_UNIT, "", regex=True), comma)
+
+
+def _decimal(spec: FeatureSpec) -> bool | None:
+    """The decimal separator a number column was read with at training (None: a bundle from before)."""
+    return {"comma": True, "point": False}.get(spec.params.get("decimal", ""))
+
+
+def _written(text: pd.Series, numbers: pd.Series) -> str | None:
+    """One value of a number column not written as a plain number, with what it reads as
+    (``'1.234,50 EUR' as 1234.5``); None when every value is plain."""
+    plain = pd.to_numeric(text, errors="coerce").notna()
+    shown = text[text.notna() & numbers.notna() & ~plain]
+    if shown.empty:
+        return None
+    return f"{shown.iloc[0]!r} as {numbers[shown.index[0]]:g}"
+
+
+def _one_case(text: pd.Series) -> tuple[pd.Series, str | None]:
+    """A category column in lower case when some of its values differ only in case (``monthly``,
+    ``Monthly``), with two such spellings for the report; else the column as it is and None."""
+    spellings = pd.Series(text.dropna().unique(), dtype=object)
+    folded = spellings.str.casefold()
+    twins = spellings[folded.duplicated(keep=False)]
+    if twins.empty:
+        return text, None
+    first = folded[twins.index[0]]
+    shown = sorted(twins[folded[twins.index] == first])
+    return text.str.casefold(), f"{' and '.join(repr(v) for v in shown[:2])} read as {first!r}"
+
+
+def lower_case_categories(rows: pd.DataFrame | FeatureRows, catalogue: Catalogue) -> pd.DataFrame | FeatureRows:
+    """``rows`` (a frame or the service's ``FeatureRows``) with the categories that training read in
+    lower case (``_one_case``: ``params["case"] == "lower"``) in lower case too, so ``Monthly`` sent to
+    ``/score`` is the ``monthly`` the model knows; the rows themselves when there is none."""
+    folded = [spec.name for spec in catalogue.features
+              if spec.params.get("case") == "lower" and spec.name in rows.columns]
+    if not folded:
+        return rows
+    lower = np.vectorize(lambda v: v.casefold() if isinstance(v, str) else v, otypes=[object])
+    if isinstance(rows, FeatureRows):
+        labels = {c: (lower(v) if c in folded and len(v) else v) for c, v in rows.labels.items()}
+        return FeatureRows(list(rows.account_ids), rows.numeric_names, rows.numeric, labels)
+    out = rows.copy()
+    for c in folded:
+        out[c] = lower(out[c].to_numpy(dtype=object))
+    return out
+
+
+def _identifier(name: str, col: pd.Series) -> bool:
+    """Whether a column identifies rows: a different value on every row, and for numbers whole ones that run
+    1..n (a row number) or a name that says id (``CustomerId``): an id's size means nothing."""
+    if len(col) < MIN_ROWS or col.isna().any() or col.nunique() < len(col):
+        return False
+    if not pd.api.types.is_numeric_dtype(col):  # words with spaces are free text, as features.profile reads them
+        return bool(col.astype(str).str.contains(" ").mean() < 0.5)
+    if not bool((col == np.floor(col)).all()):
+        return False
+    steps = np.diff(np.sort(col.to_numpy()))
+    return bool((steps == 1).all()) or id_like_name(name)
 
 
 def parse_label(values: pd.Series, column: str) -> np.ndarray:
@@ -203,18 +288,24 @@ def _date_spec(name: str, reading: DateReading) -> FeatureSpec:
                        params={"column": name, **reading.params()})
 
 
-def _spec(name: str, categorical: bool, flag: bool = False) -> FeatureSpec:
+def _spec(name: str, categorical: bool, flag: bool = False, comma: bool | None = None,
+          folded: bool = False, percent: bool = False) -> FeatureSpec:
     """A table column's catalogue entry: a category, a 0/1 flag (worded only when 1) or a number; no
-    bounds (a flag is 0/1 in the training rows, a count may still be 2 later)."""
+    bounds (a flag is 0/1 in the training rows, a count may still be 2 later). ``comma``: a number read
+    from text, with a decimal comma (True) or point (False), kept so scoring reads it the same way;
+    ``folded``: a category read in lower case (``_one_case``), at scoring too; ``percent``: a number written
+    "12%", read as 12, unit ``percent`` (a reason says "Discount: 20%")."""
     group, ftype, unit, kind = (("profile", "category", "category", "category") if categorical else
                                 ("event_type", "float", "flag", "0/1 flag") if flag else
-                                ("event_type", "float", "value", "number"))
+                                ("event_type", "float", "percent" if percent else "value", "number"))
     en, zh = ((f"{name}: yes (1)", f"{name}：是（1）") if flag and not categorical
               else (f"{name}: {{value}}", f"{name}：{{value}}"))
     return FeatureSpec(name=name, group=group, type=ftype, unit=unit,
                        definition=f"column {name!r} of the customer table ({kind})",
                        direction=0, valid_range=(None, None), optional=True, reason_en=en, reason_zh=zh,
-                       template="table_column", params={"column": name})
+                       template="table_column", params={"column": name, **(
+                           {} if comma is None else {"decimal": "comma" if comma else "point"}),
+                           **({"case": "lower"} if folded else {})})
 
 
 def _date_reading(name: str, s: pd.Series, text: pd.Series | None, numbers: pd.Series | None,
@@ -242,7 +333,8 @@ def _type_columns(df: pd.DataFrame, report: dict, date_format: str | None = None
     dates: dict[str, pd.Series] = {}
     for name in df.columns:
         s = df[name]
-        text = numbers = None
+        text = numbers = comma = None
+        percent = False
         if pd.api.types.is_bool_dtype(s):
             col, categorical = s.astype("float64"), False
         elif pd.api.types.is_datetime64_any_dtype(s):
@@ -252,7 +344,7 @@ def _type_columns(df: pd.DataFrame, report: dict, date_format: str | None = None
             numbers = col
         elif _is_text(s):
             text = _clean_text(s)
-            numbers = _parse_numbers(text)
+            numbers, comma = _parse_numbers(text)
             n_filled = int(text.notna().sum())
             n_parsed = int(numbers.notna().sum())
             if n_filled and n_parsed >= NUMERIC_SHARE * n_filled:
@@ -264,8 +356,12 @@ def _type_columns(df: pd.DataFrame, report: dict, date_format: str | None = None
                         "count": int(len(unparsed)),
                         "examples": [str(v) for v in pd.unique(unparsed)[:5]],
                     }
+                percent = bool(text.dropna().str.endswith("%").mean() >= NUMERIC_SHARE)
+                written = _written(text, numbers)
+                if written:
+                    report["numbers_from_text"][name] = written
             else:
-                numbers = None
+                numbers = comma = None
                 col, categorical = text, True
         else:
             report["dropped_unsupported"][name] = str(s.dtype)
@@ -280,19 +376,34 @@ def _type_columns(df: pd.DataFrame, report: dict, date_format: str | None = None
             if days.nunique(dropna=False) <= 1:
                 report["dropped_constant"].append(name)
                 continue
+            if _refused_name(report, name, list(kept)):
+                continue
             _count_unread(report, name, source, days)
             report["numeric_text_blanks"].pop(name, None)  # a date, not a number: its own count
             report["numeric_text_unparsed"].pop(name, None)
+            report["numbers_from_text"].pop(name, None)
             report["date_columns"].append(name)
             report["date_readings"][name] = reading.describe()
             dates[name], kept[name] = days, None
             specs.append(_date_spec(str(name), reading))
+            continue
+        folded = None
+        if categorical:
+            col, folded = _one_case(col)
+            if folded:
+                report["categories_case_folded"][name] = folded
+        if _identifier(str(name), col):
+            report["dropped_identifier"].append(name)
+            for found in ("numeric_text_blanks", "numeric_text_unparsed", "numbers_from_text"):
+                report[found].pop(name, None)
             continue
         if categorical and col.nunique() > MAX_CATEGORIES:
             report["dropped_free_text"].append(name)
             continue
         if col.nunique(dropna=False) <= 1:
             report["dropped_constant"].append(name)
+            continue
+        if _refused_name(report, name, list(kept)):
             continue
         flag = not categorical and bool(col.dropna().isin([0.0, 1.0]).all())
         if categorical:
@@ -303,8 +414,27 @@ def _type_columns(df: pd.DataFrame, report: dict, date_format: str | None = None
             report["numeric_columns"].append(name)
             if flag:
                 report.setdefault("flag_columns", []).append(name)
-        specs.append(_spec(str(name), categorical, flag))
+        specs.append(_spec(str(name), categorical, flag, None if categorical else comma, bool(folded), percent))
     return kept, specs, dates
+
+
+def _refused_name(report: dict, name: str, taken: list[str]) -> bool:
+    """Whether a column that would be a feature has a name LightGBM stops on (``BOOSTER_NAME_REFUSED``), or
+    one it would store as an earlier feature's of ``taken`` (``Monthly Fee`` and ``Monthly_Fee``: it writes
+    spaces as ``_``); it is then listed as not used, with the way out (an identifier, free text or a
+    constant is listed as such first: pandas' ``Unnamed: 0`` index is an identifier)."""
+    refused = sorted(set(str(name)) & set(BOOSTER_NAME_REFUSED))
+    stored = booster_names([str(name)])[0]
+    twin = next((t for t in taken if booster_names([str(t)])[0] == stored), None)
+    if not refused and twin is None:
+        return False
+    for found in ("numeric_text_blanks", "numeric_text_unparsed", "numbers_from_text", "categories_case_folded"):
+        report[found].pop(name, None)
+    report["dropped_name"][name] = (
+        f"its name holds {' '.join(refused)}, which LightGBM cannot keep in a feature name: rename the column to "
+        "use it" if refused else
+        f"LightGBM stores its name as {stored!r}, the name it stores for column {twin!r}: rename one of them")
+    return True
 
 
 def _count_unread(report: dict, name: str, source: pd.Series, days: pd.Series) -> None:
@@ -332,7 +462,11 @@ def load_own_table(path: str | Path, label: str, id_col: str, as_of: dt.date | N
         ``label_counts`` (``{"churned": n, "retained": n}``), ``numeric_columns``,
         ``categorical_columns``, ``numeric_text_blanks`` (blank count per numeric
         column read from text), ``numeric_text_unparsed`` (count and examples of
-        non-blank values that did not parse and became missing), ``dropped_free_text``,
+        non-blank values that did not parse and became missing), ``numbers_from_text`` (column ->
+        one value not written as a plain number and what it read as), ``categories_case_folded``
+        (column -> two spellings that differ only in case; read in lower case), ``dropped_identifier``
+        (columns with a different value on every row, see ``_identifier``), ``dropped_name`` (column ->
+        why: a character LightGBM refuses in a feature name), ``dropped_free_text``,
         ``dropped_constant``, ``dropped_unsupported`` (column -> dtype), ``date_columns``,
         ``date_readings`` (column -> how it was read), ``date_unread`` (count and examples of
         non-blank values that did not read as dates), ``dropped_unreadable_dates`` (column ->
@@ -362,7 +496,8 @@ def load_own_table(path: str | Path, label: str, id_col: str, as_of: dt.date | N
         "file": str(path), "rows": int(len(df)), "label_column": label, "id_column": id_col,
         "label_counts": {"churned": int(y.sum()), "retained": int(len(y) - y.sum())},
         "numeric_columns": [], "categorical_columns": [], "numeric_text_blanks": {},
-        "numeric_text_unparsed": {}, "dropped_free_text": [], "dropped_constant": [],
+        "numeric_text_unparsed": {}, "numbers_from_text": {}, "categories_case_folded": {},
+        "dropped_identifier": [], "dropped_name": {}, "dropped_free_text": [], "dropped_constant": [],
         "dropped_unsupported": {}, "date_columns": [], "date_readings": {}, "date_unread": {},
         "dropped_unreadable_dates": {}, "as_of": None, "as_of_source": "",
     }
@@ -423,9 +558,19 @@ def describe_table(report: dict) -> list[str]:
     if unread:
         lines.append("values that are not dates read as missing: " + ", ".join(
             f"{c} {d['count']:,} (e.g. {d['examples'][0]!r})" for c, d in unread.items()))
-    unused = ([f"{c} (free text)" for c in report["dropped_free_text"]]
+    written = report.get("numbers_from_text", {})
+    if written:
+        lines.append("numbers written as text, read as numbers: " + ", ".join(
+            f"{c} ({how})" for c, how in written.items()))
+    folded = report.get("categories_case_folded", {})
+    if folded:
+        lines.append("categories spelled in more than one case, read in lower case: " + ", ".join(
+            f"{c} ({how})" for c, how in folded.items()))
+    unused = ([f"{c} (identifier: a different value on every row)" for c in report.get("dropped_identifier", [])]
+              + [f"{c} (free text)" for c in report["dropped_free_text"]]
               + [f"{c} (one value)" for c in report["dropped_constant"]]
               + [f"{c} ({why})" for c, why in report.get("dropped_unreadable_dates", {}).items()]
+              + [f"{c} ({why})" for c, why in report.get("dropped_name", {}).items()]
               + [f"{c} (type {t})" for c, t in report["dropped_unsupported"].items()])
     if unused:
         lines.append("columns not used: " + ", ".join(unused))
@@ -489,17 +634,18 @@ def read_scoring_table(path: str | Path, id_col: str, catalogue: Catalogue, labe
             given = _clean_text(s) if _is_text(s) else s  # the values counted when they do not read
             if pd.api.types.is_datetime64_any_dtype(s):
                 pass  # typed by the file: read as it is, whatever the training file held
-            elif reading.how in ("epoch", "yyyymmdd"):
-                s = _parse_numbers(given) if _is_text(s) else s.astype("float64")
+            elif reading.how in ("epoch", "yyyymmdd", "excel"):
+                s = _parse_numbers(given)[0] if _is_text(s) else s.astype("float64")
             else:
                 s = given
             days = read_dates(s, reading)
             _check_scored_dates(path, name, reading, given, days)
             dates[name] = days.reset_index(drop=True)
         elif name in cats:
-            out[name] = _clean_text(s).to_numpy(dtype=object)
+            text = _clean_text(s)
+            out[name] = (text.str.casefold() if spec.params.get("case") == "lower" else text).to_numpy(dtype=object)
         elif _is_text(s):
-            out[name] = _parse_numbers(_clean_text(s)).to_numpy()
+            out[name] = _parse_numbers(_clean_text(s), _decimal(spec))[0].to_numpy()
         else:
             out[name] = s.astype("float64").to_numpy()
     # the columns that set the as-of date at training (a bundle from before they were kept: judged again)

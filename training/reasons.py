@@ -38,6 +38,11 @@ __all__ = ["ReasonBuilder", "contributions", "fit_references", "reason_builder",
 
 #: Smallest |contribution| (log-odds) a reason or strength may have: below it, filler.
 MIN_CONTRIBUTION = 0.05
+#: Fewest churned training rows with a value for the references to learn a feature's direction.
+MIN_DIRECTION_ROWS = 30
+#: Standard errors by which the means must differ for a side to be learned when the medians tie
+#: (rows of one account are not independent: a wide margin).
+DIRECTION_SE = 3.0
 
 
 # Below this many rows LightGBM predicts on one thread: OpenMP's thread team costs more than
@@ -65,6 +70,21 @@ def contributions(booster: lgb.Booster, X: pd.DataFrame | np.ndarray) -> np.ndar
     return np.asarray(booster.predict(X, pred_contrib=True, num_threads=threads_for(len(X))))
 
 
+def learned_side(lost: pd.Series, kept: pd.Series) -> int:
+    """+1 when the rows that churned (``lost``) lie above those that stayed (``kept``), -1 below,
+    0 unknown: by the medians, or when they tie (a sparse count, 0 for most rows) by the means
+    when those differ by more than ``DIRECTION_SE`` standard errors; 0 with fewer than
+    ``MIN_DIRECTION_ROWS`` churned values."""
+    lost, kept = lost.dropna().astype(float), kept.dropna().astype(float)
+    if len(lost) < MIN_DIRECTION_ROWS or len(kept) < 2:
+        return 0
+    if lost.median() != kept.median():
+        return 1 if lost.median() > kept.median() else -1
+    gap = lost.mean() - kept.mean()
+    se = (lost.var() / len(lost) + kept.var() / len(kept)) ** 0.5
+    return int(np.sign(gap)) if se > 0 and abs(gap) > DIRECTION_SE * se else 0
+
+
 def fit_references(rows: pd.DataFrame, catalogue: Catalogue, label: str = "churn_label",
                    min_contribution: float = MIN_CONTRIBUTION) -> dict:
     """What reasons are worded against, from labelled training rows, as plain JSON.
@@ -72,24 +92,36 @@ def fit_references(rows: pd.DataFrame, catalogue: Catalogue, label: str = "churn
     Returns:
         ``{"min_contribution": ..., "overall_churn": rate of all rows, "typical": {feature:
         median among rows that did not churn} for numeric features, "category_churn":
-        {feature: {category: [churn rate, rows]}}}``.
+        {feature: {category: [churn rate, rows, accounts]}}, "direction": {feature: +1 or -1}}``
+        (direction: for a numeric feature without one in the catalogue, the side of the rows that
+        churned against the rows that stayed, ``learned_side``; accounts: the distinct
+        ``account_id`` values of the category's rows, when ``rows`` has that column; a category's
+        rate is quoted as a reason only when it stands out given its accounts, see
+        ``training.reason_text``).
     """
     y = pd.to_numeric(rows[label], errors="raise").astype(float)
-    stayed = rows[y == 0]
-    typical, by_category = {}, {}
+    stayed, churned = rows[y == 0], rows[y == 1]
+    typical, by_category, direction = {}, {}, {}
     for f in catalogue.features:
         if f.name not in rows.columns:
             continue
         if f.type == "category":
             keys = rows[f.name].astype("string")
             grouped = y.groupby(keys, dropna=True).agg(["mean", "size"])
-            by_category[f.name] = {str(k): [float(r["mean"]), int(r["size"])] for k, r in grouped.iterrows()}
+            if "account_id" in rows.columns:
+                grouped["accounts"] = rows["account_id"].groupby(keys, dropna=True).nunique()
+            by_category[f.name] = {str(k): [float(r["mean"]), *(int(v) for v in r.iloc[1:])]
+                                   for k, r in grouped.iterrows()}
         else:
             median = pd.to_numeric(stayed[f.name], errors="coerce").median()
             if not missing(median):
                 typical[f.name] = float(median)
+                side = 0 if f.direction else learned_side(pd.to_numeric(churned[f.name], errors="coerce"),
+                                                          pd.to_numeric(stayed[f.name], errors="coerce"))
+                if side:
+                    direction[f.name] = side
     return {"min_contribution": float(min_contribution), "overall_churn": float(y.mean()) if len(y) else None,
-            "typical": typical, "category_churn": by_category}
+            "typical": typical, "category_churn": by_category, "direction": direction}
 
 
 def reason_builder(catalogue: Catalogue, references: dict | None = None) -> ReasonBuilder:

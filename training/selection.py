@@ -103,6 +103,7 @@ from sklearn.model_selection import GroupKFold
 from core.progress import track
 from training.blend import BlendedModel, LinearPart, as_matrix
 from training.bootstrap import rank_roc_auc, resamples
+from training.errors import TrainingError
 from training.model import DEFAULT_PARAMS
 
 log = logging.getLogger(__name__)
@@ -335,13 +336,14 @@ def select_model(folds: list[Fold], n_val: int, names: list[str], categorical: l
     for f in folds:
         y_val[f.val_index] = f.y_val
     n_fit = min(len(f.y_fit) for f in folds)
-    raws, rounds, scores, params = {}, {}, {}, {}
+    raws, rounds, scores, params, failed = {}, {}, {}, {}, {}
     for name in track(say, CANDIDATES, f"LightGBM candidates on {len(folds)} fold(s)"):
         params[name] = candidate_params(name, n_fit, constraints, seed)
         try:
             raws[name], rounds[name] = _trees_on(params[name], folds, n_val)
         except lgb.basic.LightGBMError as exc:  # e.g. linear_tree on a feature set it cannot take
             log.warning("candidate %s skipped: %s", name, exc)
+            failed[name] = str(exc).splitlines()[0]
             continue
         scores[name] = _auc(y_val, raws[name])
     say(f"logistic regression (C {', '.join(f'{c:g}' for c in LOGISTIC_C)}, then with log terms) on "
@@ -357,6 +359,9 @@ def select_model(folds: list[Fold], n_val: int, names: list[str], categorical: l
     best += "_log" if log_terms else ""
     raws["logistic"], scores["logistic"] = raws[best], scores[best]
     plain = [n for n in scores if n in CANDIDATES and n not in PROBES]
+    if not plain:  # every tree candidate refused by LightGBM: say why, not max() of nothing
+        raise TrainingError("LightGBM could not train any candidate: " + "; ".join(
+            f"{name}: {why}" for name, why in failed.items()))
     best_tree = max(plain, key=lambda n: scores[n])
     weights: dict[str, float] = {}
     for w in BLEND_WEIGHTS:  # weight 0: the logistic regression alone (its contributions are exact too)

@@ -19,7 +19,10 @@ path reads its own account columns (``features.profile``):
   training stops naming the column and the setting that says which it is;
 * a number column in Unix epoch seconds or milliseconds or written ``YYYYMMDD`` is a date only when
   its name says date AND every value is one (``features.epoch.date_name``, ``epoch_values``;
-  ``features.dates.yyyymmdd_read``): a false date is worse than a missed one;
+  ``features.dates.yyyymmdd_read``): a false date is worse than a missed one; likewise a spreadsheet's
+  serial day numbers (Excel's and LibreOffice's: 46350 is 2026-11-23, days since 1899-12-30) of
+  1980-2099 (``EXCEL_SERIALS``) in a column whose name has the word date (``EXCEL_NAME_WORDS``), which a
+  CSV saved from a sheet whose cells were not formatted as dates holds;
 * a date before ``features.profile.FIRST_DATE`` is a placeholder (1900-01-01) and reads as missing.
 
 The reference day is ``--as-of`` when given, else the latest date not after today of the table's
@@ -48,7 +51,7 @@ import pandas as pd
 from features.casting import has_offset, utc_time
 from features.dates import YYYYMMDD, DateFormat, first_format, yyyymmdd_read
 from features.epoch import date_name, epoch_cast, epoch_values
-from features.profile import FIRST_DATE
+from features.profile import FIRST_DATE, name_words
 
 #: A text column is a date when at least this share of its non-blank values read as dates.
 DATE_SHARE = 0.95
@@ -78,7 +81,14 @@ _HINTS = ((rf"(?i)^{_MONTH} \d", "{mon} %d, %Y"), (rf"(?i)^\d{{1,2}} {_MONTH}", 
 _UTC_TEXT = (f"CASE WHEN {has_offset('v')} THEN coalesce(strftime({utc_time('v')}, '%Y-%m-%d %H:%M:%S'), v) "
              "ELSE v END")
 
-How = Literal["typed", "text", "epoch", "yyyymmdd"]
+#: A spreadsheet's serial day numbers read as dates: the day 0 and the serials of 1980-01-01 to 2099-12-31.
+EXCEL_DAY_ZERO = dt.date(1899, 12, 30)
+EXCEL_SERIALS = (29_221, 73_050)
+#: ... only in a column whose name has one of these words (``Last Payment Date``, ``dob``): a name that says
+#: date only by ``time``, ``on`` or ``since`` (``spend_since_signup``) may hold amounts of that size.
+EXCEL_NAME_WORDS = frozenset({"date", "dob", "birthdate", "birthday"})
+
+How = Literal["typed", "text", "epoch", "yyyymmdd", "excel"]
 
 
 class AmbiguousDatesError(ValueError):
@@ -95,7 +105,8 @@ class DateReading:
 
     Attributes:
         how: ``typed`` (the file types it as a date or time), ``text`` (ISO or YYYYMMDD, or
-            ``fmt``), ``epoch`` (``unit`` seconds or milliseconds), ``yyyymmdd`` (8-digit numbers).
+            ``fmt``), ``epoch`` (``unit`` seconds or milliseconds), ``yyyymmdd`` (8-digit numbers),
+            ``excel`` (a spreadsheet's serial day numbers, ``EXCEL_SERIALS``).
         fmt: the declared ``date_format`` text dates are read with ("" none: ISO or YYYYMMDD).
         unit: ``s`` or ``ms`` for epoch dates.
     """
@@ -118,7 +129,9 @@ class DateReading:
                 "text": f"text read with date_format {self.fmt!r} (or ISO)" if self.fmt else "ISO or YYYYMMDD text",
                 "epoch": f"epoch {'seconds' if self.unit == 's' else 'milliseconds'}: its name and every value "
                          "say date",
-                "yyyymmdd": "YYYYMMDD numbers: its name and every value say date"}[self.how]
+                "yyyymmdd": "YYYYMMDD numbers: its name and every value say date",
+                "excel": "spreadsheet serial day numbers (days since 1899-12-30): its name and every value say "
+                         "date"}[self.how]
 
 
 def _connect() -> duckdb.DuckDBPyConnection:
@@ -140,6 +153,10 @@ def _sql(reading: DateReading, con: duckdb.DuckDBPyConnection) -> str:
         return epoch_cast("v", reading.unit, "TIMESTAMP")
     if reading.how == "yyyymmdd":
         return yyyymmdd_read("v", "TIMESTAMP")
+    if reading.how == "excel":
+        lo, hi = EXCEL_SERIALS
+        return (f"CASE WHEN TRY_CAST(v AS DOUBLE) BETWEEN {lo} AND {hi} THEN CAST(DATE '{EXCEL_DAY_ZERO}' "
+                "+ CAST(floor(TRY_CAST(v AS DOUBLE)) AS INTEGER) AS TIMESTAMP) END")
     # ISO always; YYYYMMDD (undeclared) or the declared format for the rest, as features.dates reads text
     fmt = reading.fmt or YYYYMMDD
     return DateFormat(fmt, first_format(con, "t", "v", fmt) if reading.fmt else None).read("v", "TIMESTAMP")
@@ -216,7 +233,8 @@ def _format_hint(example: str) -> str:
 
 def judge_number(name: str, numbers: pd.Series) -> DateReading | None:
     """A number column as a date when its name says date AND every value is one: epoch seconds or
-    milliseconds of 1973-2099 (``features.epoch.epoch_values``), or YYYYMMDD of 1900-2099."""
+    milliseconds of 1973-2099 (``features.epoch.epoch_values``), YYYYMMDD of 1900-2099, or a
+    spreadsheet's serial day numbers of 1980-2099 (``EXCEL_SERIALS``)."""
     if not date_name(name):
         return None
     filled = numbers.dropna()
@@ -229,7 +247,11 @@ def judge_number(name: str, numbers: pd.Series) -> DateReading | None:
         if unit is not None and hits == n:
             return DateReading("epoch", unit=unit)
         ymd = con.execute(f"SELECT count({yyyymmdd_read('v', 'DATE')}) FROM t").fetchone()[0]
-    return DateReading("yyyymmdd") if ymd == len(whole) else None
+    if ymd == len(whole):
+        return DateReading("yyyymmdd")
+    lo, hi = EXCEL_SERIALS
+    named = bool(EXCEL_NAME_WORDS & set(name_words(name).split("_")))
+    return DateReading("excel") if named and bool(filled.between(lo, hi).all()) else None
 
 
 def past_looking(dates: dict[str, pd.Series], today: dt.date | None = None) -> list[str]:

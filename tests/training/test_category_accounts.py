@@ -1,0 +1,49 @@
+"""A category's churn rate is quoted as a reason only when it stands out given its accounts.
+
+A training row is an account on one as-of date, so 259 rows of a B2B export's "United States" were
+13 accounts, and a region that changed nothing (``tests/foreign/b2b.py`` draws it at random) was
+worded "churn is higher in United States: 17% vs 11% overall". The references now count each
+category's accounts, and the gap must exceed two binomial standard errors over them."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from features.spec import build_catalogue
+from training.reason_text import References, Row, word
+from training.reasons import fit_references
+
+SPECS = {f.name: f for f in build_catalogue([]).features}
+
+
+def test_the_references_count_each_categorys_accounts():
+    rows = pd.DataFrame({"account_id": ["a", "a", "a", "b", "c", "c"], "churn_label": [0, 0, 1, 0, 1, 1],
+                         "region": ["US", "US", "US", "US", "DE", "DE"]})
+    refs = fit_references(rows, build_catalogue([]))
+    assert refs["category_churn"]["region"] == {"DE": [1.0, 2, 1], "US": [pytest.approx(0.25), 4, 2]}
+
+
+def _region(rate: float, rows: int, accounts: int | None, side: int = +1) -> str | None:
+    found = [rate, rows] if accounts is None else [rate, rows, accounts]
+    refs = References(typical={}, overall_churn=0.109, category_churn={"region": {"United States": found}})
+    return word(SPECS["region"], "United States", side, Row({"region": "United States"}), refs, "en")
+
+
+def test_a_rate_from_few_accounts_is_no_reason():
+    # 16.6% vs 10.9% from 13 accounts: 0.67 standard errors
+    assert _region(0.166, 259, 13) is None
+    assert _region(0.05, 259, 13, side=-1) is None
+
+
+def test_the_same_gap_over_many_accounts_is_worded():
+    # 600 accounts: the same 5.7 points are 4.5 standard errors
+    assert _region(0.166, 12_000, 600) == ("Region: United States; churn is higher in United States: "
+                                           "17% vs 11% overall")
+    assert _region(0.07, 12_000, 600, side=-1) == ("Region: United States; churn is lower in United States: "
+                                                   "7.0% vs 11% overall")
+
+
+def test_references_without_account_counts_keep_the_rule_by_rows():
+    # a bundle trained before the counts: as before
+    assert _region(0.166, 259, None) == "Region: United States; churn is higher in United States: 17% vs 11% overall"

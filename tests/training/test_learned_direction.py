@@ -1,0 +1,72 @@
+"""A count or a company's own number the catalogue gives no direction is worded against the
+typical value on the side the training rows show. On a B2B export (``tests/foreign/b2b.py``)
+"110 'Dashboard Viewed' events in the last 90 days; a typical active account has 37" was a risk
+532 times and "Annual Revenue: 944,533 (typical of those who stayed: 4,157,962)" a strength 120
+times, while the accounts that churned had viewed fewer dashboards and were smaller."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from features.profile import ExtraColumn, profile_spec
+from features.spec import build_catalogue
+from training.reason_text import References, Row, word
+from training.reasons import fit_references
+
+CAT = build_catalogue(["Dashboard Viewed"])
+SPECS = {f.name: f for f in CAT.features}
+VIEWS = "evt_dashboard_viewed_90d"
+
+
+def _rows(n: int = 400) -> pd.DataFrame:
+    rng = np.random.default_rng(0)
+    churned = rng.random(n) < 0.25
+    return pd.DataFrame({"churn_label": churned.astype(int),
+                         VIEWS: np.where(churned, rng.poisson(20, n), rng.poisson(37, n)).astype(float),
+                         "logins_30d": rng.poisson(10, n).astype(float)})
+
+
+def test_the_references_learn_the_side_of_those_who_churned_where_the_catalogue_has_none():
+    refs = fit_references(_rows(), CAT)
+    assert SPECS[VIEWS].direction == 0 and refs["direction"][VIEWS] == -1
+    assert "logins_30d" not in refs["direction"]  # the catalogue's own direction stands
+    few = _rows().assign(churn_label=lambda d: (d.index < 20).astype(int))
+    assert VIEWS not in fit_references(few, CAT)["direction"]  # 20 churned rows: no side learned
+
+
+def _views(value: float, side: int, direction: dict) -> str | None:
+    refs = References(typical={VIEWS: 37.0}, category_churn={}, overall_churn=0.25, direction=direction)
+    return word(SPECS[VIEWS], value, side, Row({VIEWS: value, "tenure_days": 400.0}), refs, "en")
+
+
+def test_more_views_than_typical_is_no_risk_once_churners_are_known_to_view_fewer():
+    assert _views(110.0, +1, {VIEWS: -1}) is None
+    assert _views(12.0, -1, {VIEWS: -1}) is None  # fewer than typical is no strength either
+    assert _views(12.0, +1, {VIEWS: -1}) == ("Only 12 'Dashboard Viewed' events in the last 90 days; "
+                                             "a typical active account has 37")
+    assert _views(110.0, -1, {VIEWS: -1}) == ("110 'Dashboard Viewed' events in the last 90 days; "
+                                              "a typical active account has 37")
+    # an older bundle without the learned side words it as before
+    assert _views(110.0, +1, {}) == "110 'Dashboard Viewed' events in the last 90 days; a typical active account has 37"
+
+
+def test_a_companys_own_number_follows_the_learned_side():
+    spec = profile_spec(ExtraColumn(table="accounts", column="Annual Revenue", kind="number",
+                                    feature="annual_revenue", alias="Annual Revenue"), None)
+    refs = References(typical={"annual_revenue": 4_157_962.0}, category_churn={}, overall_churn=0.08,
+                      direction={"annual_revenue": -1})
+    row = Row({"annual_revenue": 944_533.0})
+    assert word(spec, 944_533.0, -1, row, refs, "en") is None  # smaller than typical: no strength
+    assert word(spec, 944_533.0, +1, row, refs, "en").startswith("Annual Revenue: 944,533 (typical of")
+
+
+def test_a_sparse_count_whose_medians_tie_takes_the_side_of_its_means():
+    from training.reasons import learned_side
+
+    rng = np.random.default_rng(1)
+    kept = pd.Series((rng.random(3000) < 0.3).astype(float))  # seat invites: 0 for most rows
+    lost = pd.Series((rng.random(300) < 0.05).astype(float))
+    assert kept.median() == lost.median() == 0
+    assert learned_side(lost, kept) == -1
+    assert learned_side(pd.Series((rng.random(300) < 0.3).astype(float)), kept) == 0  # within the noise
