@@ -52,6 +52,7 @@ import pandas as pd
 from sklearn.model_selection import StratifiedShuffleSplit
 
 from core.errors import ChurnwatchError
+from core.settings import ProfileColumn, ProfileSettings
 from features.csvfiles import delimiter_of
 from features.numbers import read_number_text
 from features.profile import id_like_name
@@ -153,6 +154,15 @@ def _clean_text(s: pd.Series) -> pd.Series:
     """Stripped strings; blanks (and real nulls) as NaN."""
     text = s.astype("object").where(s.notna(), "").astype(str).str.strip()
     return text.where(~text.str.lower().isin(BLANK_TOKENS), np.nan)
+
+
+def _as_text(s: pd.Series) -> pd.Series:
+    """A category column's values as cleaned text (``_clean_text``); numbers as a file writes them (a
+    whole ``1.0`` of a Parquet float column is ``1``, as the CSV's ``1``), so training and scoring agree."""
+    if _is_text(s):
+        return _clean_text(s)
+    whole = lambda v: str(int(v)) if isinstance(v, float) and v.is_integer() else str(v)  # noqa: E731
+    return _clean_text(s.astype("object").where(s.notna(), None).map(lambda v: None if v is None else whole(v)))
 
 
 def _parse_numbers(text: pd.Series, comma: bool | None = None) -> tuple[pd.Series, bool]:
@@ -289,12 +299,13 @@ def _date_spec(name: str, reading: DateReading) -> FeatureSpec:
 
 
 def _spec(name: str, categorical: bool, flag: bool = False, comma: bool | None = None,
-          folded: bool = False, percent: bool = False) -> FeatureSpec:
+          folded: bool = False, percent: bool = False, direction: int = 0) -> FeatureSpec:
     """A table column's catalogue entry: a category, a 0/1 flag (worded only when 1) or a number; no
     bounds (a flag is 0/1 in the training rows, a count may still be 2 later). ``comma``: a number read
     from text, with a decimal comma (True) or point (False), kept so scoring reads it the same way;
     ``folded``: a category read in lower case (``_one_case``), at scoring too; ``percent``: a number written
-    "12%", read as 12, unit ``percent`` (a reason says "Discount: 20%")."""
+    "12%", read as 12, unit ``percent`` (a reason says "Discount: 20%"); ``direction``: ``profile.columns``'
+    (+1: more is riskier, -1: less), 0 for a category."""
     group, ftype, unit, kind = (("profile", "category", "category", "category") if categorical else
                                 ("event_type", "float", "flag", "0/1 flag") if flag else
                                 ("event_type", "float", "percent" if percent else "value", "number"))
@@ -302,8 +313,8 @@ def _spec(name: str, categorical: bool, flag: bool = False, comma: bool | None =
               else (f"{name}: {{value}}", f"{name}：{{value}}"))
     return FeatureSpec(name=name, group=group, type=ftype, unit=unit,
                        definition=f"column {name!r} of the customer table ({kind})",
-                       direction=0, valid_range=(None, None), optional=True, reason_en=en, reason_zh=zh,
-                       template="table_column", params={"column": name, **(
+                       direction=0 if categorical else direction, valid_range=(None, None), optional=True,
+                       reason_en=en, reason_zh=zh, template="table_column", params={"column": name, **(
                            {} if comma is None else {"decimal": "comma" if comma else "point"}),
                            **({"case": "lower"} if folded else {})})
 
@@ -323,11 +334,14 @@ def _date_reading(name: str, s: pd.Series, text: pd.Series | None, numbers: pd.S
         raise TableError(str(exc)) from exc
 
 
-def _type_columns(df: pd.DataFrame, report: dict, date_format: str | None = None
+def _type_columns(df: pd.DataFrame, report: dict, date_format: str | None = None,
+                  profile: ProfileSettings | None = None
                   ) -> tuple[dict[str, pd.Series], list[FeatureSpec], dict[str, pd.Series]]:
     """Type each feature column by content, fill the report; return the kept columns (a date column's
     value is its days, filled by the caller once the as-of date is known), their specs and the date
-    columns' days (``training.table_dates.read_dates``)."""
+    columns' days (``training.table_dates.read_dates``). ``profile`` (``churnwatch.yaml``'s, checked by
+    ``_check_profile``): columns excluded, and a column's ``kind`` (number or category) and ``direction``."""
+    profile = profile or ProfileSettings()
     kept: dict[str, pd.Series | None] = {}
     specs: list[FeatureSpec] = []
     dates: dict[str, pd.Series] = {}
@@ -335,7 +349,23 @@ def _type_columns(df: pd.DataFrame, report: dict, date_format: str | None = None
         s = df[name]
         text = numbers = comma = None
         percent = False
-        if pd.api.types.is_bool_dtype(s):
+        told = profile.columns.get(name, ProfileColumn())
+        if name in profile.exclude:
+            report["dropped_excluded"].append(name)
+            continue
+        if told.kind == "category":
+            text = _as_text(s)
+            col, categorical = text, True
+        elif told.kind == "number" and _is_text(s):
+            text = _clean_text(s)
+            numbers, comma = _parse_numbers(text)
+            unread = text[text.notna() & numbers.isna()]
+            if len(unread) > (1 - NUMERIC_SHARE) * text.notna().sum():
+                raise TableError(f"column {name!r} is set to kind: number in churnwatch.yaml, but {len(unread):,} of "
+                                 f"{int(text.notna().sum()):,} non-blank values are not numbers, e.g. "
+                                 f"{', '.join(repr(v) for v in pd.unique(unread)[:3])}: fix them or drop the setting")
+            col, categorical = numbers, False
+        elif pd.api.types.is_bool_dtype(s):
             col, categorical = s.astype("float64"), False
         elif pd.api.types.is_datetime64_any_dtype(s):
             col, categorical = s, False
@@ -366,7 +396,9 @@ def _type_columns(df: pd.DataFrame, report: dict, date_format: str | None = None
         else:
             report["dropped_unsupported"][name] = str(s.dtype)
             continue
-        reading, unreadable = _date_reading(str(name), s, text, numbers, date_format)
+        if told.kind is not None:
+            report["kinds_set"][name] = told.kind
+        reading, unreadable = (None, None) if told.kind else _date_reading(str(name), s, text, numbers, date_format)
         if unreadable:
             report["dropped_unreadable_dates"][name] = unreadable
             continue
@@ -414,7 +446,8 @@ def _type_columns(df: pd.DataFrame, report: dict, date_format: str | None = None
             report["numeric_columns"].append(name)
             if flag:
                 report.setdefault("flag_columns", []).append(name)
-        specs.append(_spec(str(name), categorical, flag, None if categorical else comma, bool(folded), percent))
+        specs.append(_spec(str(name), categorical, flag, None if categorical else comma, bool(folded), percent,
+                           told.direction))
     return kept, specs, dates
 
 
@@ -445,8 +478,32 @@ def _count_unread(report: dict, name: str, source: pd.Series, days: pd.Series) -
                                        "examples": [str(v) for v in pd.unique(unread.astype(str))[:5]]}
 
 
+def _check_profile(path: Path, profile: ProfileSettings | None, columns: list[str]) -> None:
+    """``churnwatch.yaml``'s ``profile`` as a table reads it: every key a column of the table, and only what a
+    table column can take (``kind`` number or category, ``direction``; ``exclude``).
+
+    Raises:
+        TableError: naming the key and what is wrong.
+    """
+    if profile is None:
+        return
+    for key in [*profile.exclude, *profile.columns]:
+        if key not in columns:
+            raise TableError(f"{path}: churnwatch.yaml's profile names column {key!r}, which the table does not "
+                             f"have (feature columns: {', '.join(columns)})")
+    for key, told in profile.columns.items():
+        other = [what for what, given in (("name", told.name), ("unit", told.unit),
+                                          ("valid_range", told.valid_range)) if given is not None]
+        if told.kind in ("date", "boolean"):
+            other.append(f"kind: {told.kind}")
+        if other:
+            raise TableError(f"{path}: churnwatch.yaml's profile.columns.{key}: {', '.join(other)} is not read for a "
+                             "table column; a table takes kind (number or category) and direction (dates and "
+                             "yes/no values are recognised by their values)")
+
+
 def load_own_table(path: str | Path, label: str, id_col: str, as_of: dt.date | None = None,
-                   date_format: str | None = None) -> OwnTable:
+                   date_format: str | None = None, profile: ProfileSettings | None = None) -> OwnTable:
     """Read a flat churn table (CSV or Parquet) and type its columns by content.
 
     Args:
@@ -456,6 +513,8 @@ def load_own_table(path: str | Path, label: str, id_col: str, as_of: dt.date | N
         as_of: the table's as-of date, the day its dates are counted to (``--as-of``); None: the
             latest date not after today of its past-looking date columns (``training.table_dates``).
         date_format: ``churnwatch.yaml``'s ``date_format``, for text dates that are not ISO.
+        profile: ``churnwatch.yaml``'s ``profile``: ``exclude`` (columns not used) and per column ``kind``
+            (``number`` or ``category``: a code such as a city tier 1-3 is a category) and ``direction``.
 
     Returns:
         ``OwnTable`` whose ``report`` holds ``file``, ``rows``, ``label_column``,
@@ -497,12 +556,14 @@ def load_own_table(path: str | Path, label: str, id_col: str, as_of: dt.date | N
         "label_counts": {"churned": int(y.sum()), "retained": int(len(y) - y.sum())},
         "numeric_columns": [], "categorical_columns": [], "numeric_text_blanks": {},
         "numeric_text_unparsed": {}, "numbers_from_text": {}, "categories_case_folded": {},
-        "dropped_identifier": [], "dropped_name": {}, "dropped_free_text": [], "dropped_constant": [],
+        "dropped_identifier": [], "dropped_name": {}, "dropped_excluded": [], "kinds_set": {},
+        "dropped_free_text": [], "dropped_constant": [],
         "dropped_unsupported": {}, "date_columns": [], "date_readings": {}, "date_unread": {},
         "dropped_unreadable_dates": {}, "as_of": None, "as_of_source": "",
     }
     features = df.drop(columns=[label, id_col])
-    kept, specs, dates = _type_columns(features, report, date_format)
+    _check_profile(path, profile, list(features.columns))
+    kept, specs, dates = _type_columns(features, report, date_format, profile)
     if not specs:
         raise TableError(f"{path}: no usable feature column left (report: {report})")
     if dates:  # which columns may set the as-of date, kept so a table scored later uses the same ones
@@ -566,7 +627,12 @@ def describe_table(report: dict) -> list[str]:
     if folded:
         lines.append("categories spelled in more than one case, read in lower case: " + ", ".join(
             f"{c} ({how})" for c, how in folded.items()))
-    unused = ([f"{c} (identifier: a different value on every row)" for c in report.get("dropped_identifier", [])]
+    kinds = report.get("kinds_set", {})
+    if kinds:
+        lines.append("read as churnwatch.yaml's profile.columns says: " + ", ".join(
+            f"{c} ({kind})" for c, kind in kinds.items()))
+    unused = ([f"{c} (excluded in churnwatch.yaml)" for c in report.get("dropped_excluded", [])]
+              + [f"{c} (identifier: a different value on every row)" for c in report.get("dropped_identifier", [])]
               + [f"{c} (free text)" for c in report["dropped_free_text"]]
               + [f"{c} (one value)" for c in report["dropped_constant"]]
               + [f"{c} ({why})" for c, why in report.get("dropped_unreadable_dates", {}).items()]
@@ -642,7 +708,7 @@ def read_scoring_table(path: str | Path, id_col: str, catalogue: Catalogue, labe
             _check_scored_dates(path, name, reading, given, days)
             dates[name] = days.reset_index(drop=True)
         elif name in cats:
-            text = _clean_text(s)
+            text = _as_text(s)
             out[name] = (text.str.casefold() if spec.params.get("case") == "lower" else text).to_numpy(dtype=object)
         elif _is_text(s):
             out[name] = _parse_numbers(_clean_text(s), _decimal(spec))[0].to_numpy()

@@ -21,7 +21,7 @@ import mlflow
 import numpy as np
 import pandas as pd
 
-from core.settings import TrainingSettings
+from core.settings import ProfileSettings, TrainingSettings
 from core.store import SNAPSHOTS, connect, read_meta
 from features.spec import Catalogue
 from training.baselines import BaselineError, fit_logistic_baseline, rule_churn_probability, rule_health_score
@@ -444,14 +444,15 @@ def _export(info: dict) -> tuple[dt.date, dt.date] | None:
 
 def train_on_table(path: Path, label: str, id_col: str, out: Path, seed: int = 0,
                    progress: Progress | None = None, allow_leaky: tuple[str, ...] = (),
-                   as_of: dt.date | None = None, date_format: str | None = None) -> TrainResult:
+                   as_of: dt.date | None = None, date_format: str | None = None,
+                   profile: ProfileSettings | None = None) -> TrainResult:
     """Bring your own table: a flat churn table, stratified split, same calibration, tiers
     and reasons (each column is its own signal, so reasons are at feature level). Date columns
     count days to ``as_of`` (``--as-of``; default: the table's latest date not after today in its
     past-looking columns) and text dates that are not ISO read with ``date_format`` (``training.table_dates``)."""
     from training.own_table import describe_table, load_own_table, stratified_split, table_test_predictions
 
-    table = load_own_table(path, label=label, id_col=id_col, as_of=as_of, date_format=date_format)
+    table = load_own_table(path, label=label, id_col=id_col, as_of=as_of, date_format=date_format, profile=profile)
     day = dt.date.fromisoformat(table.report["as_of"]) if table.report.get("as_of") else None
     for line in describe_table(table.report) if progress else ():
         progress(line)

@@ -127,7 +127,7 @@ def train(store: StoreOpt = None, home: HomeOpt = None, config: ConfigOpt = None
                 raise ExitError("--table needs --label COL and --id COL")
             result = train_on_table(table, label, id_col, out, seed=seed, progress=say,
                                     allow_leaky=tuple(allow_leaky or ()), as_of=day,
-                                    date_format=_settings.date_format)
+                                    date_format=_settings.date_format, profile=_settings.profile)
         else:
             result = train_on_snapshots(store or h.store, out, seed=seed, progress=say, options=options,
                                         allow_leaky=tuple(allow_leaky or ()))
