@@ -138,11 +138,12 @@ def write_snapshots(con: duckdb.DuckDBPyConnection, rows_table: str, meta: Snaps
 
     ``replace_all`` rebuilds the table (the full schedule); otherwise rows of the same
     as-of dates are deleted and the new ones inserted by column name (on-demand dates).
+    ``rows_table`` may be a view (the feature build's final projection): it is read once, straight
+    into the new table, or, to replace some dates, copied once first (its dates, then its rows).
     Returns the number of rows written.
     """
     with storage_errors(store_path(con)):
-        _write_snapshots(con, rows_table, meta, replace_all)
-    return con.execute(f"SELECT count(*) FROM {rows_table}").fetchone()[0]
+        return _write_snapshots(con, rows_table, meta, replace_all)
 
 
 def store_path(con: duckdb.DuckDBPyConnection) -> Path | None:
@@ -151,13 +152,16 @@ def store_path(con: duckdb.DuckDBPyConnection) -> Path | None:
     return Path(row[0]) if row and row[0] else None
 
 
-def _write_snapshots(con: duckdb.DuckDBPyConnection, rows_table: str, meta: SnapshotMeta, replace_all: bool) -> None:
+def _write_snapshots(con: duckdb.DuckDBPyConnection, rows_table: str, meta: SnapshotMeta, replace_all: bool) -> int:
     exists = con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = ? "
                          "AND database_name = current_database()", [SNAPSHOTS]).fetchone()[0]
+    view = con.execute("SELECT count(*) FROM duckdb_views() WHERE view_name = ? AND temporary",
+                       [rows_table]).fetchone()[0]
     con.execute("BEGIN TRANSACTION")
     try:
         if replace_all or not exists:
             con.execute(f"CREATE OR REPLACE TABLE {SNAPSHOTS} AS SELECT * FROM {rows_table}")
+            written = con.execute(f"SELECT count(*) FROM {SNAPSHOTS}").fetchone()[0]
         else:
             old = [r[0] for r in con.execute(f"DESCRIBE {SNAPSHOTS}").fetchall()]
             new = [r[0] for r in con.execute(f"DESCRIBE {rows_table}").fetchall()]
@@ -173,8 +177,12 @@ def _write_snapshots(con: duckdb.DuckDBPyConnection, rows_table: str, meta: Snap
                     f"the store's snapshots have different columns than this build ({len(old)} vs {len(new)}; "
                     f"{what}: an event type or an own column of the data is not what the stored snapshots "
                     "were built from); rebuild all dates (`churnwatch features` without --as-of)")
+            if view:  # read twice below (its dates, its rows): computed once
+                con.execute(f"CREATE OR REPLACE TEMP TABLE {rows_table}_written AS SELECT * FROM {rows_table}")
+                rows_table = f"{rows_table}_written"
             con.execute(f"DELETE FROM {SNAPSHOTS} WHERE as_of IN (SELECT DISTINCT as_of FROM {rows_table})")
             con.execute(f"INSERT INTO {SNAPSHOTS} SELECT * FROM {rows_table}")
+            written = con.execute(f"SELECT count(*) FROM {rows_table}").fetchone()[0]
         con.execute(f"""CREATE TABLE IF NOT EXISTS {META} (
             built_at TIMESTAMP, catalogue JSON, data_start DATE, data_end DATE,
             horizon_days INTEGER, grace_days INTEGER, source VARCHAR, input_hash VARCHAR)""")
@@ -190,6 +198,7 @@ def _write_snapshots(con: duckdb.DuckDBPyConnection, rows_table: str, meta: Snap
     except Exception:
         rollback(con)
         raise
+    return written
 
 
 def read_meta(con: duckdb.DuckDBPyConnection) -> SnapshotMeta:

@@ -17,7 +17,7 @@ import duckdb
 from core.engine import store_error, while_held
 from core.errors import ChurnwatchError, DataContractError, StoreError
 from core.settings import Settings
-from core.store import SnapshotMeta, connect, read_meta, source_for_store, write_snapshots
+from core.store import SNAPSHOTS, SnapshotMeta, connect, read_meta, source_for_store, write_snapshots
 from features.profile import PROFILE_TABLES, ProfilePlan, discover_profile
 from features.snapshots import build_feature_tables, event_types
 from features.sources import Source, first_line, load_raw_tables, open_source, source_spec, spark_reads
@@ -65,6 +65,11 @@ class BuildResult:
             "seconds": {k: round(v, 3) for k, v in self.seconds.items()},
             **self.validation.to_dict(),
         }
+
+
+#: what a build reports of its rows (``BuildResult``): rows, labelled, positive, accounts
+STATS = ("SELECT count(*), COALESCE(count_if(labelled), 0), COALESCE(count_if(churn_label = 1), 0), "
+         "count(DISTINCT account_id) FROM {rows}")
 
 
 def open_connection(threads: int | None = None, memory_limit: str = "6GB") -> duckdb.DuckDBPyConnection:
@@ -214,21 +219,21 @@ def build_snapshots(source: Source | str | Path, settings: Settings, store: Path
         catalogue, statements = build_feature_tables(run, settings, general=general_windows,
                                                      profile=plan, absent=report.absent_inputs(),
                                                      progress=progress, types=types,
-                                                     spellings=report.event_spellings)
+                                                     spellings=report.event_spellings,
+                                                     final_view=run is con)
         timings["features"], cpu["features"] = time.perf_counter() - t1, time.process_time() - c1
         t2, c2 = time.perf_counter(), time.process_time()
         digest = input_hash(report)
-        stats = run.execute("SELECT count(*), COALESCE(count_if(labelled), 0), "
-                            "COALESCE(count_if(churn_label = 1), 0), count(DISTINCT account_id) "
-                            "FROM snapshot_rows").fetchone()
         events = report.tables["events"].rows_kept if "events" in report.tables else 0  # = rows of clean_events
+        stats = None  # DuckDB: counted in the store, where the final projection (a view) is written
         if run is not con:
             from features.spark import default_parquet_folder, write_parquet_snapshots
 
+            stats = run.execute(STATS.format(rows="snapshot_rows")).fetchone()
             folder = parquet or default_parquet_folder(store)
             say(f"writing {stats[0]:,} snapshot rows as Parquet partitioned by as-of date to {folder}")
             write_parquet_snapshots(run, con, folder, replace_all=as_of is None)
-        say(f"writing {stats[0]:,} snapshot rows to {store}")
+        say(f"writing {stats[0]:,} snapshot rows to {store}" if stats else f"writing the snapshot rows to {store}")
         meta = SnapshotMeta(catalogue_json=catalogue.to_json(), data_start=report.data_start,
                             data_end=report.data_end, horizon_days=settings.horizon_days,
                             grace_days=settings.grace_days, source=src.describe(),
@@ -238,6 +243,9 @@ def build_snapshots(source: Source | str | Path, settings: Settings, store: Path
         while_held(lambda: con.execute("ATTACH ? AS store_db", [str(store)]), store)  # waits for a reader or writer
         con.execute("USE store_db")
         write_snapshots(con, "snapshot_rows", meta, replace_all=as_of is None)
+        if stats is None:  # the rows of this build's dates: every row of the view has a date of the spine
+            stats = con.execute(STATS.format(rows=f"{SNAPSHOTS} WHERE as_of IN (SELECT DISTINCT as_of "
+                                                  "FROM temp.main.spine)")).fetchone()
         con.execute("USE memory")
         con.execute("DETACH store_db")
         timings["write"], cpu["write"] = time.perf_counter() - t2, time.process_time() - c2

@@ -324,7 +324,8 @@ def build_feature_tables(con: duckdb.DuckDBPyConnection, settings: Settings, gen
                          profile: ProfilePlan | None = None, absent: frozenset[str] = frozenset(),
                          progress: Reporter | StepCallback | None = None,
                          types: list[str] | None = None,
-                         spellings: dict[str, dict[str, int]] | None = None) -> tuple[Catalogue, list[str]]:
+                         spellings: dict[str, dict[str, int]] | None = None,
+                         final_view: bool = False) -> tuple[Catalogue, list[str]]:
     """Run the stages and leave the result in temp table ``snapshot_rows``.
 
     Needs ``spine`` and the ``clean_*`` tables (and ``raw_accounts`` / ``dated_subscriptions``
@@ -335,7 +336,9 @@ def build_feature_tables(con: duckdb.DuckDBPyConnection, settings: Settings, gen
     every SQL statement run, for the Spark transpilation check. ``types``: the event types
     (``event_types(con)``) when the caller has them already; ``spellings``: the types the data spells
     in several ways (``ValidationReport.event_spellings``), said in the catalogue. On DuckDB a stage
-    that one later statement reads once is a view, inlined there (``read_once``).
+    that one later statement reads once is a view, inlined there (``read_once``). ``final_view`` (DuckDB):
+    ``snapshot_rows`` is a view of the final projection, for a caller that reads it once (the
+    pipeline writes it straight into the store: no copy of the rows in memory first).
     """
     base = build_catalogue(event_types(con) if types is None else types, spellings)
     plan = profile or ProfilePlan()
@@ -366,5 +369,5 @@ def build_feature_tables(con: duckdb.DuckDBPyConnection, settings: Settings, gen
             con.execute(f"DROP {'VIEW' if done in views else 'TABLE'} IF EXISTS {done}")
         log.debug("stage %s done", table)
     statements.append(sql)
-    con.execute(f"CREATE OR REPLACE TEMP TABLE snapshot_rows AS {sql}")
+    con.execute(f"CREATE OR REPLACE TEMP {'VIEW' if final_view and duck else 'TABLE'} snapshot_rows AS {sql}")
     return catalogue, statements

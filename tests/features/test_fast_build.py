@@ -9,6 +9,7 @@ import datetime as dt
 import duckdb
 import sqlglot
 
+from core.store import SnapshotMeta, write_snapshots
 from features.pipeline import build_snapshots, open_connection, prepare
 from features.snapshots import build_feature_tables
 from features.stage_tables import read_once, spent_after
@@ -151,3 +152,62 @@ def test_the_events_report_from_the_keyed_events_is_the_report_of_a_pass_over_th
     # the kept rows of event_keys are clean_events as integer keys
     assert con.execute("SELECT count(*), sum(n) FROM event_keys WHERE r IS NULL").fetchone() == \
         con.execute("SELECT count(*), sum(quantity) FROM clean_events").fetchone()
+
+
+def _store_counts(store, dates):
+    with duckdb.connect(str(store), read_only=True) as con:
+        return con.execute("SELECT count(*), count_if(labelled), count(*) FILTER (WHERE churn_label = 1), "
+                           "count(DISTINCT account_id) FROM snapshots WHERE as_of IN (SELECT unnest(?))",
+                           [dates]).fetchone()
+
+
+def test_the_final_projection_is_written_straight_into_the_store_and_counted_there(tmp_path):
+    events = [dict(account_id=a, user_id="u", occurred_at=T(2024, 3, d, 9), event_type="login")
+              for a in ("a1", "a2") for d in range(1, 28, 2)]
+    subs = SUBS + [dict(account_id="a3", start_date=D(2024, 1, 1), end_date=D(2024, 3, 20), mrr=10.0, plan="p",
+                        seats=1)]
+    folder = write_tables(tmp_path / "data", {"subscriptions": subs, "events": events})
+    dates = [D(2024, 3, 1) + dt.timedelta(days=7 * k) for k in range(6)]
+    store = tmp_path / "s.duckdb"
+    full = build_snapshots(folder, settings(data_end=D(2024, 6, 1)), store, as_of=dates)
+    assert (full.rows, full.labelled_rows, full.positive_rows, full.accounts) == _store_counts(store, dates)
+    assert full.rows == 15 and full.accounts == 3 and full.positive_rows >= 1  # a3 churns on 2024-03-20
+    with duckdb.connect(str(store), read_only=True) as con:
+        before = con.execute("SELECT * FROM snapshots ORDER BY as_of, account_id").fetchall()
+        # written in the final projection's order: one as-of date after another
+        assert con.execute("SELECT as_of FROM snapshots").fetchall() == sorted(con.execute(
+            "SELECT as_of FROM snapshots").fetchall())
+    # some dates again into the same store: only those dates' rows are counted, and nothing changes
+    again = build_snapshots(folder, settings(data_end=D(2024, 6, 1)), store, as_of=dates[1:3])
+    assert (again.rows, again.labelled_rows, again.positive_rows, again.accounts) == _store_counts(store, dates[1:3])
+    assert again.rows == 6
+    with duckdb.connect(str(store), read_only=True) as con:
+        assert con.execute("SELECT * FROM snapshots ORDER BY as_of, account_id").fetchall() == before
+    # a date whose accounts have all gone in the new data keeps its stored rows and is not counted
+    gone = [dict(s, end_date=D(2024, 3, 10)) for s in subs]
+    folder2 = write_tables(tmp_path / "data2", {"subscriptions": gone, "events": events})
+    late = build_snapshots(folder2, settings(data_end=D(2024, 6, 1)), store, as_of=[dates[0], dates[3]])
+    assert late.rows == 3 and late.accounts == 3  # 2024-03-01 only; the stored 2024-03-22 rows are not this build's
+    assert _store_counts(store, [dates[3]])[0] == 2
+
+
+def test_the_final_projection_can_be_left_a_view_and_written_from_it(tmp_path):
+    events = [dict(account_id="a1", user_id="u", occurred_at=T(2024, 3, d, 9), event_type="login") for d in range(1, 9)]
+    folder = write_tables(tmp_path / "data", {"subscriptions": SUBS, "events": events})
+    con = open_connection(1)
+    report, _ = prepare(folder, settings(data_end=D(2024, 6, 1)), con, keyed_events=True)
+    build_terms(con, settings())
+    build_spine(con, [D(2024, 3, 15) + dt.timedelta(days=7 * k) for k in range(4)], settings(), report.data_end)
+    build_feature_tables(con, settings(), final_view=True)
+    assert con.execute("SELECT count(*) FROM duckdb_views() WHERE temporary AND view_name = 'snapshot_rows'"
+                       ).fetchone() == (1,)
+    expected = con.execute("SELECT * FROM snapshot_rows ORDER BY as_of, account_id").fetchall()
+    meta = SnapshotMeta(catalogue_json="{}", data_start=D(2024, 1, 1), data_end=D(2024, 6, 1), horizon_days=60,
+                        grace_days=14, source="test", input_hash="x", built_at=dt.datetime(2024, 6, 1))
+    con.execute(f"ATTACH '{tmp_path / 'store.duckdb'}' AS store_db")
+    con.execute("USE store_db")
+    assert write_snapshots(con, "snapshot_rows", meta, replace_all=True) == len(expected) == 8
+    # some dates from the view: its rows are computed once (a copy), the others' rows kept
+    con.execute("DELETE FROM snapshots WHERE as_of > DATE '2024-03-22'")
+    assert write_snapshots(con, "snapshot_rows", meta, replace_all=False) == 8
+    assert con.execute("SELECT * FROM snapshots ORDER BY as_of, account_id").fetchall() == expected
