@@ -619,18 +619,12 @@ def describe_table(report: dict) -> list[str]:
     if unread:
         lines.append("values that are not dates read as missing: " + ", ".join(
             f"{c} {d['count']:,} (e.g. {d['examples'][0]!r})" for c, d in unread.items()))
-    written = report.get("numbers_from_text", {})
-    if written:
-        lines.append("numbers written as text, read as numbers: " + ", ".join(
-            f"{c} ({how})" for c, how in written.items()))
-    folded = report.get("categories_case_folded", {})
-    if folded:
-        lines.append("categories spelled in more than one case, read in lower case: " + ", ".join(
-            f"{c} ({how})" for c, how in folded.items()))
-    kinds = report.get("kinds_set", {})
-    if kinds:
-        lines.append("read as churnwatch.yaml's profile.columns says: " + ", ".join(
-            f"{c} ({kind})" for c, kind in kinds.items()))
+    for key, said in (("numbers_from_text", "numbers written as text, read as numbers"),
+                      ("categories_case_folded", "categories spelled in more than one case, read in lower case"),
+                      ("kinds_set", "read as churnwatch.yaml's profile.columns says")):
+        how = report.get(key, {})  # column -> how it was read
+        if how:
+            lines.append(f"{said}: " + ", ".join(f"{c} ({h})" for c, h in how.items()))
     unused = ([f"{c} (excluded in churnwatch.yaml)" for c in report.get("dropped_excluded", [])]
               + [f"{c} (identifier: a different value on every row)" for c in report.get("dropped_identifier", [])]
               + [f"{c} (free text)" for c in report["dropped_free_text"]]

@@ -105,14 +105,21 @@ def test_a_stage_read_once_is_a_view_and_what_it_reads_lives_as_long_as_its_read
                                                             4: ["um"], 6: ["grid_run"]}
 
 
-def test_a_build_leaves_the_tables_the_final_query_reads(tmp_path):
+def built(tmp_path, **options):
+    """A connection on which one account's eight logins went through the feature stages (``options``:
+    ``build_feature_tables``')."""
     events = [dict(account_id="a1", user_id="u", occurred_at=T(2024, 3, d, 9), event_type="login") for d in range(1, 9)]
     folder = write_tables(tmp_path / "data", {"subscriptions": SUBS, "events": events})
     con = open_connection(1)
     report, _ = prepare(folder, settings(data_end=D(2024, 6, 1)), con, keyed_events=True)
     build_terms(con, settings())
     build_spine(con, [D(2024, 3, 15) + dt.timedelta(days=7 * k) for k in range(4)], settings(), report.data_end)
-    build_feature_tables(con, settings())
+    build_feature_tables(con, settings(), **options)
+    return con
+
+
+def test_a_build_leaves_the_tables_the_final_query_reads(tmp_path):
+    con = built(tmp_path)
     left = {r[0] for r in con.execute("SELECT table_name FROM duckdb_tables() WHERE temporary").fetchall()}
     views = {r[0] for r in con.execute("SELECT view_name FROM duckdb_views() WHERE temporary").fetchall()}
     # the stages read once by the final query are views over the tables they read (read_once)
@@ -122,7 +129,7 @@ def test_a_build_leaves_the_tables_the_final_query_reads(tmp_path):
     assert con.execute("SELECT sum(logins_30d) FROM snapshot_rows").fetchone()[0] > 0
     # without keyed_events (metrics, a Spark build) the checks drop their keyed events at once
     con = open_connection(1)
-    prepare(folder, settings(data_end=D(2024, 6, 1)), con)
+    prepare(tmp_path / "data", settings(data_end=D(2024, 6, 1)), con)
     assert con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = 'event_keys'").fetchone() == (0,)
 
 
@@ -192,13 +199,7 @@ def test_the_final_projection_is_written_straight_into_the_store_and_counted_the
 
 
 def test_the_final_projection_can_be_left_a_view_and_written_from_it(tmp_path):
-    events = [dict(account_id="a1", user_id="u", occurred_at=T(2024, 3, d, 9), event_type="login") for d in range(1, 9)]
-    folder = write_tables(tmp_path / "data", {"subscriptions": SUBS, "events": events})
-    con = open_connection(1)
-    report, _ = prepare(folder, settings(data_end=D(2024, 6, 1)), con, keyed_events=True)
-    build_terms(con, settings())
-    build_spine(con, [D(2024, 3, 15) + dt.timedelta(days=7 * k) for k in range(4)], settings(), report.data_end)
-    build_feature_tables(con, settings(), final_view=True)
+    con = built(tmp_path, final_view=True)
     assert con.execute("SELECT count(*) FROM duckdb_views() WHERE temporary AND view_name = 'snapshot_rows'"
                        ).fetchone() == (1,)
     expected = con.execute("SELECT * FROM snapshot_rows ORDER BY as_of, account_id").fetchall()
