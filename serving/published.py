@@ -169,7 +169,11 @@ def derive_fields(latest: pd.DataFrame, settings: Settings) -> pd.DataFrame:
     out["respond_within_hours"] = pd.to_numeric(hours, errors="coerce")
     out["due_at"] = pd.to_datetime(out["scored_at"]) + pd.to_timedelta(out["respond_within_hours"], unit="h")
     churned = out["as_of"] < run_as_of
-    term_end = pd.to_datetime(out["as_of"]) + pd.to_timedelta(pd.to_numeric(out["days_to_term_end"]), unit="D")
+    # clipped to the run's as-of date below, so a day past it is enough: an open-ended term written
+    # 9999-12-31 (millions of days) is beyond pandas' timestamps
+    days_left = pd.to_numeric(out["days_to_term_end"]).clip(upper=(pd.Timestamp(run_as_of) - pd.to_datetime(
+        out["as_of"])).dt.days + 1)
+    term_end = pd.to_datetime(out["as_of"]) + pd.to_timedelta(days_left, unit="D")
     out["churned_on"] = np.where(churned, term_end.clip(upper=pd.Timestamp(run_as_of)).dt.date, None)
     out.loc[churned & out["churned_on"].isna(), "churned_on"] = run_as_of
     out.loc[churned, "due_at"] = pd.NaT
