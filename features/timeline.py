@@ -19,8 +19,14 @@ import datetime as dt
 import duckdb
 
 from core.settings import Settings
+from features.dates import YEARS
 
 EPOCH = dt.date(1970, 1, 1)
+#: A term's end on or after this day is a placeholder for "open-ended" (``9999-12-31``, ``2999-12-31``:
+#: CRMs and ERPs write no end that way), read as no end: ``days_to_term_end`` null ("No end date on the
+#: current term"), not millions of days ("Term ends in 2,912,442 days"). The first year past
+#: ``features.dates.YEARS``, the dates a YYYYMMDD column may hold.
+OPEN_ENDED_FROM = dt.date(YEARS[1], 1, 1)
 
 
 def day_number(d: dt.date) -> int:
@@ -92,7 +98,8 @@ def build_terms(con: duckdb.DuckDBPyConnection, settings: Settings) -> None:
         CREATE OR REPLACE TEMP TABLE terms AS
         WITH base AS (
             SELECT account_id, {dn('start_date')} AS sn,
-                   CASE WHEN end_date IS NULL THEN NULL ELSE {dn('end_date')} END AS en,
+                   CASE WHEN end_date IS NULL OR end_date >= DATE '{OPEN_ENDED_FROM}' THEN NULL
+                        ELSE {dn('end_date')} END AS en,
                    mrr, plan, seats
             FROM clean_subscriptions
         ), ordered AS (

@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 
 import duckdb
+import pandas as pd
 import sqlglot
 
 from core.store import SnapshotMeta, write_snapshots
@@ -212,3 +213,19 @@ def test_the_final_projection_can_be_left_a_view_and_written_from_it(tmp_path):
     con.execute("DELETE FROM snapshots WHERE as_of > DATE '2024-03-22'")
     assert write_snapshots(con, "snapshot_rows", meta, replace_all=False) == 8
     assert con.execute("SELECT * FROM snapshots ORDER BY as_of, account_id").fetchall() == expected
+
+
+def test_a_term_ending_9999_12_31_is_open_ended(tmp_path):
+    # CRMs write "no end" as 9999-12-31: no end date, not a term ending in millions of days
+    subs = [dict(account_id="a1", start_date=D(2024, 1, 1), end_date=D(9999, 12, 31), mrr=100.0, plan="p", seats=3),
+            dict(account_id="a2", start_date=D(2024, 1, 1), end_date=D(2099, 12, 31), mrr=50.0, plan="p", seats=1),
+            dict(account_id="a3", start_date=D(2024, 1, 1), end_date=D(2024, 4, 1), mrr=80.0, plan="p", seats=2)]
+    events = [dict(account_id=a, user_id="u", occurred_at=T(2024, 3, 1, 9), event_type="login")
+              for a in ("a1", "a2", "a3")]
+    # as dates (a date32 Parquet column, as an export writes it): pandas' timestamps end in 2262
+    folder = write_tables(tmp_path / "data", {"subscriptions": pd.DataFrame(subs), "events": events})
+    build_snapshots(folder, settings(data_end=D(2024, 12, 1)), tmp_path / "s.duckdb", as_of=[D(2024, 3, 15)])
+    con = duckdb.connect(str(tmp_path / "s.duckdb"), read_only=True)
+    rows = con.execute("SELECT account_id, days_to_term_end, churn_label FROM snapshots").fetchall()
+    got = {r[0]: r[1:] for r in rows}
+    assert got == {"a1": (None, 0), "a2": ((D(2099, 12, 31) - D(2024, 3, 15)).days, 0), "a3": (17, 1)}
