@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import gzip
 import logging
 import re
 from dataclasses import dataclass, field
@@ -128,7 +129,7 @@ def _read(path: Path) -> pd.DataFrame:
         if name.endswith((".csv", ".csv.gz", ".txt")):
             # everything as text: parsing is ours, so blanks and separators are counted; the field
             # separator (, ; TAB |) is the one the header holds most (features.csvfiles, as for event logs)
-            sep = _separator(path) if not name.endswith(".gz") else ","
+            sep = _separator(path)
             return pd.read_csv(path, dtype=str, keep_default_na=False, na_filter=False,
                                encoding="utf-8-sig", sep=sep)
         if name.endswith((".parquet", ".pq")):
@@ -140,8 +141,9 @@ def _read(path: Path) -> pd.DataFrame:
 
 def _separator(path: Path) -> str:
     """The CSV file's field separator, from its header (``features.csvfiles.delimiter_of``: ``;`` for a
-    European spreadsheet); a header pandas writes with its index (``,a,b``) is fine: pandas names it."""
-    with path.open("rb") as fh:
+    European spreadsheet), of a gzipped file too; a header pandas writes with its index (``,a,b``) is fine:
+    pandas names it."""
+    with (gzip.open(path, "rb") if path.name.lower().endswith(".gz") else path.open("rb")) as fh:
         return delimiter_of(fh.readline().decode("utf-8-sig", errors="replace"))
 
 

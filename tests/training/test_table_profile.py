@@ -84,3 +84,11 @@ def test_the_cli_reads_the_profile_of_churnwatch_yaml(tmp_path, cli):
     assert trained.returncode == 0, trained.stderr
     said = " ".join(trained.stderr.split())
     assert "CityTier (category)" in said and "Notes (excluded in churnwatch.yaml)" in said
+
+
+def test_a_gzipped_semicolon_table_is_read_by_its_header(tmp_path):
+    path = tmp_path / "shop.csv.gz"
+    shop_table().to_csv(path, index=False, sep=";", decimal=",", compression="gzip")
+    table = load_own_table(path, "Churn", "CustomerID")
+    assert {"CityTier", "CashbackAmount"} <= set(table.report["numeric_columns"])
+    assert table.frame["CashbackAmount"].sum() == pytest.approx(shop_table()["CashbackAmount"].sum())
