@@ -28,6 +28,9 @@ from core.files import CAUSES
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 LOCK_WAIT_SECONDS = 5.0  # how long opening a store waits for another process to let go of it
+# how often it tries meanwhile: the service's live reads hold the store for moments, back to back
+# under load; a try every 0.5 s could miss every gap between them for 5 s (a CI run did)
+LOCK_POLL_SECONDS = 0.05
 
 # what the operating system said inside a DuckDB error, and how a person reads it
 DISK_CAUSES = (("No space left on device", errno.ENOSPC), ("Disk quota exceeded", errno.EDQUOT),
@@ -100,7 +103,7 @@ def while_held(attempt: Callable[[], T], store: Path, wait_seconds: float = LOCK
                 log.warning("%s is held by another process (PID %s, %s); waiting up to %.0f s",
                             store, lock["pid"], lock["program"], wait_seconds)
                 said = True
-            time.sleep(min(0.5, max(0.05, deadline - time.monotonic())))
+            time.sleep(max(0.0, min(LOCK_POLL_SECONDS, deadline - time.monotonic())))
 
 
 def rollback(con: duckdb.DuckDBPyConnection) -> None:
