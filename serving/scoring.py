@@ -27,7 +27,7 @@ from serving.coverage import CoverageCheck, model_gains
 from training.blend import BLAS_THREADS
 from training.bundle import ModelBundle
 from training.model import FeatureRows
-from training.own_table import lower_case_categories
+from training.own_table import case_folded, lower_case_categories
 from training.reasons import contributions
 from training.treeshap import prepare
 
@@ -260,8 +260,10 @@ class Scorer:
     store: Path | None = None
     extra: dict = field(default_factory=dict)
     _coverage: CoverageCheck | None = field(default=None, init=False, repr=False, compare=False)
+    _folded: tuple[str, ...] = field(default=(), init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
+        self._folded = case_folded(self.bundle.catalogue)  # a flat table's categories read in lower case
         prepare(self.bundle.booster)  # TreeSHAP tables built before the first request, not during it
         # One BLAS thread for this process from now on: scoring's matrix products are small (the
         # reasons' sums per group, the blend's linear part), and BLAS's thread team cost 8 ms of a
@@ -294,7 +296,7 @@ class Scorer:
     def _results(self, rows: pd.DataFrame | FeatureRows, lang: str, check_coverage: bool | None) -> list[dict]:
         if check_coverage is None:
             check_coverage = isinstance(rows, FeatureRows)
-        rows = lower_case_categories(rows, self.bundle.catalogue)  # a flat table's ``Monthly``/``monthly``
+        rows = lower_case_categories(rows, self._folded)  # a flat table's ``Monthly``/``monthly``
         X = self.bundle.frame.matrix(rows)
         out = self._scored(rows, lang, X)
         if not check_coverage:

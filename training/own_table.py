@@ -202,12 +202,16 @@ def _one_case(text: pd.Series) -> tuple[pd.Series, str | None]:
     return text.str.casefold(), f"{' and '.join(repr(v) for v in shown[:2])} read as {first!r}"
 
 
-def lower_case_categories(rows: pd.DataFrame | FeatureRows, catalogue: Catalogue) -> pd.DataFrame | FeatureRows:
-    """``rows`` (a frame or the service's ``FeatureRows``) with the categories that training read in
-    lower case (``_one_case``: ``params["case"] == "lower"``) in lower case too, so ``Monthly`` sent to
-    ``/score`` is the ``monthly`` the model knows; the rows themselves when there is none."""
-    folded = [spec.name for spec in catalogue.features
-              if spec.params.get("case") == "lower" and spec.name in rows.columns]
+def case_folded(catalogue: Catalogue) -> tuple[str, ...]:
+    """The categories that training read in lower case (``_one_case``: ``params["case"] == "lower"``)."""
+    return tuple(spec.name for spec in catalogue.features if spec.params.get("case") == "lower")
+
+
+def lower_case_categories(rows: pd.DataFrame | FeatureRows, names: tuple[str, ...]) -> pd.DataFrame | FeatureRows:
+    """``rows`` (a frame or the service's ``FeatureRows``) with the categories ``names`` (``case_folded``, worked
+    out once per model by the caller) in lower case, so ``Monthly`` sent to ``/score`` is the ``monthly`` the
+    model knows; the rows themselves when there is none."""
+    folded = [name for name in names if name in rows.columns]
     if not folded:
         return rows
     lower = np.vectorize(lambda v: v.casefold() if isinstance(v, str) else v, otypes=[object])
