@@ -19,6 +19,9 @@ the work done: the wall time also counts other processes' turns).
 statement, in run order (a stage made a view, ``features.stage_tables.read_once``, costs nothing
 there: its reader pays for it). The final projection is written straight into the store on DuckDB
 (a view read once by the write): its CPU seconds are in the write stage (``stages_cpu_s``), not here.
+A build in account partitions (more than 32 M events: 4x is 6 partitions, 2x 3;
+``features.pipeline.account_partitions``) runs each statement once per partition: its seconds are summed,
+and the partitions' slices of the keyed events are in ``stages_cpu_s["features"]``, not here.
 
 ``--scale 1 2 4`` (DuckDB) measures 1x, 2x and 4x the size: k copies of the data with the
 account ids renamed (``<id>~c<j>``: k times the accounts, the events and the snapshot rows,
@@ -78,7 +81,7 @@ class StatementClock(Reporter):
         for item in items:
             start = time.process_time()
             yield item
-            self.cpu_s[item[0]] = round(time.process_time() - start, 2)
+            self.cpu_s[item[0]] = round(self.cpu_s.get(item[0], 0) + time.process_time() - start, 2)
 
 
 def main() -> None:

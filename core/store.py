@@ -30,6 +30,9 @@ from core.time import Horizon
 log = logging.getLogger(__name__)
 
 SNAPSHOTS = "snapshots"
+#: a build in account partitions (``features.pipeline``) appends each partition's rows here, in the
+#: store itself; ``write_snapshots`` then renames it to ``snapshots`` (or moves its rows there)
+SNAPSHOTS_STAGED = "snapshots_staged"
 META = "snapshot_meta"
 HISTORY = "score_history"
 TABLE_ROWS = "table_rows"  # the feature values of a flat table scored with `score --table`
@@ -140,6 +143,8 @@ def write_snapshots(con: duckdb.DuckDBPyConnection, rows_table: str, meta: Snaps
     as-of dates are deleted and the new ones inserted by column name (on-demand dates).
     ``rows_table`` may be a view (the feature build's final projection): it is read once, straight
     into the new table, or, to replace some dates, copied once first (its dates, then its rows).
+    ``rows_table`` ``SNAPSHOTS_STAGED`` is the store's own table of a build made in parts: renamed
+    (``replace_all``: no copy of the rows) or moved into ``snapshots``, and gone after.
     Returns the number of rows written.
     """
     with storage_errors(store_path(con)):
@@ -159,7 +164,12 @@ def _write_snapshots(con: duckdb.DuckDBPyConnection, rows_table: str, meta: Snap
                        [rows_table]).fetchone()[0]
     con.execute("BEGIN TRANSACTION")
     try:
-        if replace_all or not exists:
+        staged = rows_table == SNAPSHOTS_STAGED
+        if staged and (replace_all or not exists):
+            con.execute(f"DROP TABLE IF EXISTS {SNAPSHOTS}")
+            con.execute(f"ALTER TABLE {SNAPSHOTS_STAGED} RENAME TO {SNAPSHOTS}")
+            written = con.execute(f"SELECT count(*) FROM {SNAPSHOTS}").fetchone()[0]
+        elif replace_all or not exists:
             con.execute(f"CREATE OR REPLACE TABLE {SNAPSHOTS} AS SELECT * FROM {rows_table}")
             written = con.execute(f"SELECT count(*) FROM {SNAPSHOTS}").fetchone()[0]
         else:
@@ -183,6 +193,8 @@ def _write_snapshots(con: duckdb.DuckDBPyConnection, rows_table: str, meta: Snap
             con.execute(f"DELETE FROM {SNAPSHOTS} WHERE as_of IN (SELECT DISTINCT as_of FROM {rows_table})")
             con.execute(f"INSERT INTO {SNAPSHOTS} SELECT * FROM {rows_table}")
             written = con.execute(f"SELECT count(*) FROM {rows_table}").fetchone()[0]
+            if staged:
+                con.execute(f"DROP TABLE {SNAPSHOTS_STAGED}")
         con.execute(f"""CREATE TABLE IF NOT EXISTS {META} (
             built_at TIMESTAMP, catalogue JSON, data_start DATE, data_end DATE,
             horizon_days INTEGER, grace_days INTEGER, source VARCHAR, input_hash VARCHAR)""")

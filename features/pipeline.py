@@ -17,13 +17,13 @@ import duckdb
 from core.engine import store_error, while_held
 from core.errors import ChurnwatchError, DataContractError, StoreError
 from core.settings import Settings
-from core.store import SNAPSHOTS, SnapshotMeta, connect, read_meta, source_for_store, write_snapshots
+from core.store import SNAPSHOTS, SNAPSHOTS_STAGED, SnapshotMeta, connect, read_meta, source_for_store, write_snapshots
 from features.profile import PROFILE_TABLES, ProfilePlan, discover_profile
 from features.snapshots import build_feature_tables, event_types
 from features.sources import Source, first_line, load_raw_tables, open_source, source_spec, spark_reads
 from features.spec import Catalogue, build_catalogue
 from features.timeline import build_spine, build_terms, default_schedule
-from features.validate import ValidationReport, validate_tables
+from features.validate import ValidationReport, account_key, validate_tables
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +83,61 @@ def open_connection(threads: int | None = None, memory_limit: str = "6GB") -> du
     return con
 
 
+#: kept events per account partition of a DuckDB build with more than twice as many (below that one pass
+#: is cheaper than the partitions' slices of ``event_keys``, about 1.2 CPU s each at 92 M events). The keyed
+#: events (``event_keys``, about 40 bytes an event) stay whole beside one partition's slice and stage
+#: tables: at 4x the benchmark (92 M events) 6 partitions of 15 M stay under ``open_connection``'s 6 GB
+#: (peak 5.9 GB RSS, nothing spilled) and cost 0.89 CPU s per million events, against 0.82 at 1x;
+#: 4 partitions of 23 M spilled (0.5 GB) and cost 1.0; unpartitioned, 1.08 (docs/benchmarks.md)
+EVENTS_PER_PARTITION = 16_000_000
+
+
+def account_partitions(events: int, per_partition: int | None = None) -> int:
+    """How many account partitions a build of ``events`` kept events is made in (1: not partitioned):
+    none up to twice ``per_partition`` (default ``EVENTS_PER_PARTITION``), else ``per_partition`` or fewer each."""
+    per = per_partition or EVENTS_PER_PARTITION
+    return 1 if events <= 2 * per else -(-events // per)
+
+
+def build_in_partitions(con: duckdb.DuckDBPyConnection, parts: int, build: Callable[[], tuple],
+                        write: Callable[[int], None], say: Progress) -> tuple:
+    """Run ``build`` (which leaves ``snapshot_rows``) once per account partition, ``write(p)`` after each.
+
+    Every stage and the final projection read accounts only through ``spine`` and ``event_keys``
+    (``ids`` is made from the spine), and no feature compares accounts: so each partition is
+    ``spine`` and ``event_keys`` narrowed to the accounts whose key (``account_key``) is ``p`` modulo
+    ``parts``, the same SQL run on them, its rows the same. The keyed events stay whole; a partition's
+    slice of them is a table of its own (one scan; dropped after its last stage reads it) and its stage
+    tables are dropped before the next partition. The rows of the partitions follow one another in the
+    store (each in as-of, account order); readers order them. With ``parts`` 1 this is ``build()``
+    alone: the caller reads ``snapshot_rows`` itself."""
+    if parts == 1:
+        return build()
+    before = {r[0] for r in con.execute("SELECT table_name FROM duckdb_tables() WHERE temporary UNION ALL "
+                                        "SELECT view_name FROM duckdb_views() WHERE temporary").fetchall()}
+    con.execute("ALTER TABLE event_keys DROP COLUMN IF EXISTS h")  # the row hashes: the checks' report is made
+    con.execute("ALTER TABLE event_keys RENAME TO event_keys_all")
+    con.execute("ALTER TABLE spine RENAME TO spine_all")
+    for p in range(parts):
+        say(f"account partition {p + 1} of {parts}")
+        con.execute("CREATE OR REPLACE TEMP TABLE event_keys AS SELECT * FROM event_keys_all "
+                    f"WHERE aid % {parts} = {p}")
+        con.execute(f"CREATE OR REPLACE TEMP TABLE spine AS SELECT * FROM spine_all "
+                    f"WHERE {account_key('account_id')} % {parts} = {p}")
+        out = build()
+        write(p)
+        for kind, name in con.execute(
+                "SELECT 'TABLE', table_name FROM duckdb_tables() WHERE temporary UNION ALL "
+                "SELECT 'VIEW', view_name FROM duckdb_views() WHERE temporary").fetchall():
+            if name not in before and name not in ("event_keys_all", "spine_all"):
+                con.execute(f"DROP {kind} IF EXISTS {name}")
+    con.execute("DROP TABLE IF EXISTS event_keys")
+    con.execute("DROP TABLE spine")
+    con.execute("ALTER TABLE spine_all RENAME TO spine")  # the caller counts this build's dates from it
+    con.execute("DROP TABLE event_keys_all")
+    return out
+
+
 def input_hash(report: ValidationReport) -> str:
     """An order-independent hash of the cleaned inputs (row hashes summed per table).
 
@@ -133,7 +188,8 @@ def build_snapshots(source: Source | str | Path, settings: Settings, store: Path
                     as_of: list[dt.date] | None = None, progress: Progress | None = None,
                     threads: int | None = None, general_windows: bool = False,
                     home: Path | None = None, engine: str = "duckdb", master: str | None = None,
-                    parquet: Path | None = None, from_scratch: bool = False) -> BuildResult:
+                    parquet: Path | None = None, from_scratch: bool = False,
+                    partition_events: int | None = None) -> BuildResult:
     """Build snapshots for ``as_of`` (default: the weekly schedule) and write them to ``store``.
 
     ``general_windows`` forces the general event-window path (tests compare the two).
@@ -151,6 +207,9 @@ def build_snapshots(source: Source | str | Path, settings: Settings, store: Path
     The kinds of the company's own columns the store's plan decided are kept (a model is fed
     the kinds it was trained with, ``features.profile``) unless ``from_scratch``; a build of
     some dates (``as_of``) adds no new own column to the stored snapshots.
+
+    On DuckDB a source of many kept events is built in account partitions of at most ``partition_events``
+    (default ``EVENTS_PER_PARTITION``; ``account_partitions``, ``build_in_partitions``): the same rows.
 
     Raises:
         DataContractError: bad input (see ``features/validate.py``), or an as-of date
@@ -216,15 +275,32 @@ def build_snapshots(source: Source | str | Path, settings: Settings, store: Path
         for line in plan.changed():
             log.warning("own column %s", line)
             say(f"own column {line}")
-        catalogue, statements = build_feature_tables(run, settings, general=general_windows,
+        events = report.tables["events"].rows_kept if "events" in report.tables else 0  # = rows of clean_events
+        parts = account_partitions(events, partition_events) if run is con else 1
+        staging_s = [0.0, 0.0]  # wall and CPU seconds of writing the partitions' rows (the write stage's)
+
+        def stage_rows(p: int) -> None:  # a partition's rows into the store's staging table
+            w, c = time.perf_counter(), time.process_time()
+            if p == 0:  # attached until the build's end: each detach would checkpoint the store
+                while_held(lambda: con.execute("ATTACH ? AS store_db", [str(store)]), store)
+            verb = f"CREATE OR REPLACE TABLE store_db.main.{SNAPSHOTS_STAGED} AS" if p == 0 else \
+                f"INSERT INTO store_db.main.{SNAPSHOTS_STAGED}"
+            con.execute(f"{verb} SELECT * FROM snapshot_rows")
+            staging_s[0] += time.perf_counter() - w
+            staging_s[1] += time.process_time() - c
+
+        store.parent.mkdir(parents=True, exist_ok=True)
+        catalogue, statements = build_in_partitions(
+            con, parts, lambda: build_feature_tables(run, settings, general=general_windows,
                                                      profile=plan, absent=report.absent_inputs(),
                                                      progress=progress, types=types,
                                                      spellings=report.event_spellings,
-                                                     final_view=run is con)
-        timings["features"], cpu["features"] = time.perf_counter() - t1, time.process_time() - c1
-        t2, c2 = time.perf_counter(), time.process_time()
+                                                     final_view=run is con),
+            stage_rows, say)
+        timings["features"] = time.perf_counter() - t1 - staging_s[0]
+        cpu["features"] = time.process_time() - c1 - staging_s[1]
+        t2, c2 = time.perf_counter() - staging_s[0], time.process_time() - staging_s[1]
         digest = input_hash(report)
-        events = report.tables["events"].rows_kept if "events" in report.tables else 0  # = rows of clean_events
         stats = None  # DuckDB: counted in the store, where the final projection (a view) is written
         if run is not con:
             from features.spark import default_parquet_folder, write_parquet_snapshots
@@ -239,10 +315,10 @@ def build_snapshots(source: Source | str | Path, settings: Settings, store: Path
                             grace_days=settings.grace_days, source=src.describe(),
                             input_hash=digest, built_at=dt.datetime.now(), data_source=recorded,
                             profile=plan.to_dict())
-        store.parent.mkdir(parents=True, exist_ok=True)
-        while_held(lambda: con.execute("ATTACH ? AS store_db", [str(store)]), store)  # waits for a reader or writer
+        if parts == 1:
+            while_held(lambda: con.execute("ATTACH ? AS store_db", [str(store)]), store)  # waits for a reader or writer
         con.execute("USE store_db")
-        write_snapshots(con, "snapshot_rows", meta, replace_all=as_of is None)
+        write_snapshots(con, "snapshot_rows" if parts == 1 else SNAPSHOTS_STAGED, meta, replace_all=as_of is None)
         if stats is None:  # the rows of this build's dates: every row of the view has a date of the spine
             stats = con.execute(STATS.format(rows=f"{SNAPSHOTS} WHERE as_of IN (SELECT DISTINCT as_of "
                                                   "FROM temp.main.spine)")).fetchone()
