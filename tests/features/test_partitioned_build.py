@@ -78,3 +78,24 @@ def test_some_dates_built_in_partitions_replace_those_dates_only(demo, tmp_path)
     _, after, tables, _ = _rows(store)
     assert same(after, before)  # replaced, not duplicated, and every other date kept
     assert again.rows == sum(1 for r in before if r[1] in dates) and SNAPSHOTS_STAGED not in tables
+
+
+def test_own_columns_and_any_schedule_in_partitions(tmp_path):
+    """A consumer export's own account columns (a date of birth among them), some irregular dates, and
+    the general window path: in partitions as in one pass."""
+    from demo.consumer import write_consumer_data
+
+    folder = tmp_path / "consumer"
+    write_consumer_data(folder, accounts=150, months=8, seed=3)
+    settings = load_settings(folder / "churnwatch.yaml")
+    whole = build_snapshots(folder, settings, tmp_path / "whole.duckdb")
+    own = [f.name for f in whole.catalogue.features if f.template == "extra_profile"]
+    assert own  # the export's own columns became features
+    dates = [whole.as_of[5], whole.as_of[9], whole.as_of[-3]]
+    one = build_snapshots(folder, settings, tmp_path / "one.duckdb", as_of=dates)
+    for general in (False, True):
+        store = tmp_path / f"parted-{general}.duckdb"
+        parted = build_snapshots(folder, settings, store, as_of=dates, general_windows=general,
+                                 partition_events=one.events // 5 + 1)
+        assert parted.rows == one.rows > 0 and parted.catalogue.to_json() == one.catalogue.to_json()
+        assert same(_rows(store)[1], _rows(tmp_path / "one.duckdb")[1])
