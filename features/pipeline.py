@@ -99,14 +99,23 @@ def account_partitions(events: int, per_partition: int | None = None) -> int:
     return 1 if events <= 2 * per else -(-events // per)
 
 
+def key_range(key: str, p: int, parts: int) -> str:
+    """SQL: account key ``key`` (a 64-bit hash, ``account_key``) is in the ``p``-th of ``parts`` equal
+    ranges (a comparison DuckDB evaluates in the scan: half the CPU of a modulo over 92 M keys)."""
+    step = 2 ** 64 // parts
+    lo = f"{key} >= CAST({p * step} AS UBIGINT)" if p else ""
+    hi = f"{key} < CAST({(p + 1) * step} AS UBIGINT)" if p < parts - 1 else ""
+    return " AND ".join(c for c in (lo, hi) if c) or "TRUE"
+
+
 def build_in_partitions(con: duckdb.DuckDBPyConnection, parts: int, build: Callable[[], tuple],
                         write: Callable[[int], None], say: Progress) -> tuple:
     """Run ``build`` (which leaves ``snapshot_rows``) once per account partition, ``write(p)`` after each.
 
     Every stage and the final projection read accounts only through ``spine`` and ``event_keys``
     (``ids`` is made from the spine), and no feature compares accounts: so each partition is
-    ``spine`` and ``event_keys`` narrowed to the accounts whose key (``account_key``) is ``p`` modulo
-    ``parts``, the same SQL run on them, its rows the same. The keyed events stay whole; a partition's
+    ``spine`` and ``event_keys`` narrowed to the accounts whose key (``account_key``) is in its range
+    (``key_range``), the same SQL run on them, its rows the same. The keyed events stay whole; a partition's
     slice of them is a table of its own (one scan; dropped after its last stage reads it) and its stage
     tables are dropped before the next partition. The rows of the partitions follow one another in the
     store (each in as-of, account order); readers order them. With ``parts`` 1 this is ``build()``
@@ -120,10 +129,10 @@ def build_in_partitions(con: duckdb.DuckDBPyConnection, parts: int, build: Calla
     con.execute("ALTER TABLE spine RENAME TO spine_all")
     for p in range(parts):
         say(f"account partition {p + 1} of {parts}")
-        con.execute("CREATE OR REPLACE TEMP TABLE event_keys AS SELECT * FROM event_keys_all "
-                    f"WHERE aid % {parts} = {p}")
+        con.execute(f"CREATE OR REPLACE TEMP TABLE event_keys AS SELECT * FROM event_keys_all "
+                    f"WHERE {key_range('aid', p, parts)}")
         con.execute(f"CREATE OR REPLACE TEMP TABLE spine AS SELECT * FROM spine_all "
-                    f"WHERE {account_key('account_id')} % {parts} = {p}")
+                    f"WHERE {key_range(account_key('account_id'), p, parts)}")
         out = build()
         write(p)
         for kind, name in con.execute(
