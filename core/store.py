@@ -13,6 +13,7 @@ Tables:
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import logging
@@ -209,6 +210,9 @@ def _write_snapshots(con: duckdb.DuckDBPyConnection, rows_table: str, meta: Snap
         con.execute("COMMIT")
     except Exception:
         rollback(con)
+        if rows_table == SNAPSHOTS_STAGED:  # refused (other columns): the stored snapshots stay, the parts go
+            with contextlib.suppress(duckdb.Error):
+                con.execute(f"DROP TABLE IF EXISTS {SNAPSHOTS_STAGED}")
         raise
     return written
 

@@ -99,3 +99,25 @@ def test_own_columns_and_any_schedule_in_partitions(tmp_path):
                                  partition_events=one.events // 5 + 1)
         assert parted.rows == one.rows > 0 and parted.catalogue.to_json() == one.catalogue.to_json()
         assert same(_rows(store)[1], _rows(tmp_path / "one.duckdb")[1])
+
+
+def test_a_refused_build_in_partitions_leaves_the_stored_snapshots_and_no_parts(demo, tmp_path):
+    import shutil
+
+    import pandas as pd
+
+    from core.errors import StoreError
+
+    folder, settings = demo
+    store = tmp_path / "s.duckdb"
+    whole = build_snapshots(folder, settings, store)
+    _, before, _, _ = _rows(store)
+    other = tmp_path / "other"
+    shutil.copytree(folder, other)
+    events = pd.read_parquet(other / "events.parquet")
+    events.loc[events.index[::50], "event_type"] = "brand_new_type"  # a new event type: new columns
+    events.to_parquet(other / "events.parquet", index=False)
+    with pytest.raises(StoreError, match="different columns than this build"):
+        build_snapshots(other, settings, store, as_of=whole.as_of[2:4], partition_events=whole.events // 3 + 1)
+    _, after, tables, _ = _rows(store)
+    assert after == before and SNAPSHOTS_STAGED not in tables
