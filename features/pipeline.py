@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import logging
@@ -233,6 +234,7 @@ def build_snapshots(source: Source | str | Path, settings: Settings, store: Path
     kept = None if from_scratch else stored_plan(store)
     con = open_connection(threads)
     run = con  # where terms, spine and features are computed: DuckDB itself, or Spark
+    staging_s = [0.0, 0.0]  # wall and CPU seconds of writing the partitions' rows (the write stage's)
     staging = store.with_name(store.stem + ".spark-staging")
     try:
         driver = spark_reads(src) if engine == "spark" else ""
@@ -286,7 +288,6 @@ def build_snapshots(source: Source | str | Path, settings: Settings, store: Path
             say(f"own column {line}")
         events = report.tables["events"].rows_kept if "events" in report.tables else 0  # = rows of clean_events
         parts = account_partitions(events, partition_events) if run is con else 1
-        staging_s = [0.0, 0.0]  # wall and CPU seconds of writing the partitions' rows (the write stage's)
 
         def stage_rows(p: int) -> None:  # a partition's rows into the store's staging table
             w, c = time.perf_counter(), time.process_time()
@@ -336,6 +337,9 @@ def build_snapshots(source: Source | str | Path, settings: Settings, store: Path
         timings["write"], cpu["write"] = time.perf_counter() - t2, time.process_time() - c2
         timings["total"], cpu["total"] = time.perf_counter() - t0, time.process_time() - c0
     except duckdb.Error as exc:  # a full disk, a read-only store or a lock is said as such
+        if staging_s[0]:  # partitions staged in the store: the stored snapshots stay, the parts go
+            with contextlib.suppress(duckdb.Error):
+                con.execute(f"DROP TABLE IF EXISTS store_db.main.{SNAPSHOTS_STAGED}")
         # otherwise one line: DuckDB appends the failing SQL, whose column names (n8_c7) mean nothing to a user
         raise store_error(exc, store) or ChurnwatchError(
             f"snapshot build failed in the query engine: {first_line(exc)} (a value the contract checks of "

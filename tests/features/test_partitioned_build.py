@@ -121,3 +121,29 @@ def test_a_refused_build_in_partitions_leaves_the_stored_snapshots_and_no_parts(
         build_snapshots(other, settings, store, as_of=whole.as_of[2:4], partition_events=whole.events // 3 + 1)
     _, after, tables, _ = _rows(store)
     assert after == before and SNAPSHOTS_STAGED not in tables
+
+
+def test_a_build_failing_in_a_later_partition_leaves_the_stored_snapshots_and_no_parts(demo, tmp_path,
+                                                                                        monkeypatch):
+    import features.pipeline as pipeline
+    from core.errors import ChurnwatchError
+
+    folder, settings = demo
+    store = tmp_path / "s.duckdb"
+    whole = build_snapshots(folder, settings, store)
+    _, before, _, _ = _rows(store)
+    calls = []
+    real = pipeline.build_feature_tables
+
+    def failing(*args, **kwargs):  # the third partition's stages fail in the engine
+        calls.append(1)
+        if len(calls) == 3:
+            raise duckdb.OutOfRangeException("Out of Range Error: a value the checks let through")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(pipeline, "build_feature_tables", failing)
+    with pytest.raises(ChurnwatchError, match="snapshot build failed in the query engine: Out of Range"):
+        build_snapshots(folder, settings, store, partition_events=whole.events // 4 + 1)
+    assert len(calls) == 3
+    _, after, tables, _ = _rows(store)
+    assert after == before and SNAPSHOTS_STAGED not in tables
