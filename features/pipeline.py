@@ -319,7 +319,9 @@ def build_snapshots(source: Source | str | Path, settings: Settings, store: Path
             folder = parquet or default_parquet_folder(store)
             say(f"writing {stats[0]:,} snapshot rows as Parquet partitioned by as-of date to {folder}")
             write_parquet_snapshots(run, con, folder, replace_all=as_of is None)
-        say(f"writing {stats[0]:,} snapshot rows to {store}" if stats else f"writing the snapshot rows to {store}")
+        say(f"writing {stats[0]:,} snapshot rows to {store}" if stats else
+            f"writing the snapshot rows to {store}" if parts == 1 else
+            f"the {parts} partitions' rows become the snapshots of {store}")
         meta = SnapshotMeta(catalogue_json=catalogue.to_json(), data_start=report.data_start,
                             data_end=report.data_end, horizon_days=settings.horizon_days,
                             grace_days=settings.grace_days, source=src.describe(),

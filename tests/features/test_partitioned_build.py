@@ -54,6 +54,7 @@ def test_partitions_give_the_rows_of_one_pass(demo, tmp_path):
                              progress=steps.append)
     assert [s for s in steps if s.startswith("account partition")] == [f"account partition {p} of 4"
                                                                        for p in range(1, 5)]
+    assert steps[-1] == f"the 4 partitions' rows become the snapshots of {tmp_path / 'parted.duckdb'}"
     cols, rows, tables, as_of = _rows(tmp_path / "parted.duckdb")
     cols0, rows0, tables0, as_of0 = _rows(tmp_path / "whole.duckdb")
     assert cols == cols0 and len(rows) == len(rows0) == whole.rows > 0
