@@ -123,8 +123,11 @@ def build_in_partitions(con: duckdb.DuckDBPyConnection, parts: int, build: Calla
     alone: the caller reads ``snapshot_rows`` itself."""
     if parts == 1:
         return build()
-    before = {r[0] for r in con.execute("SELECT table_name FROM duckdb_tables() WHERE temporary UNION ALL "
-                                        "SELECT view_name FROM duckdb_views() WHERE temporary").fetchall()}
+    def temp_objects() -> list[tuple[str, str]]:  # (TABLE or VIEW, name) of the connection's temp objects
+        return con.execute("SELECT 'TABLE', table_name FROM duckdb_tables() WHERE temporary UNION ALL "
+                           "SELECT 'VIEW', view_name FROM duckdb_views() WHERE temporary").fetchall()
+
+    before = {name for _kind, name in temp_objects()}
     con.execute("ALTER TABLE event_keys DROP COLUMN IF EXISTS h")  # the row hashes: the checks' report is made
     con.execute("ALTER TABLE event_keys RENAME TO event_keys_all")
     con.execute("ALTER TABLE spine RENAME TO spine_all")
@@ -136,9 +139,7 @@ def build_in_partitions(con: duckdb.DuckDBPyConnection, parts: int, build: Calla
                     f"WHERE {key_range(account_key('account_id'), p, parts)}")
         out = build()
         write(p)
-        for kind, name in con.execute(
-                "SELECT 'TABLE', table_name FROM duckdb_tables() WHERE temporary UNION ALL "
-                "SELECT 'VIEW', view_name FROM duckdb_views() WHERE temporary").fetchall():
+        for kind, name in temp_objects():
             if name not in before and name not in ("event_keys_all", "spine_all"):
                 con.execute(f"DROP {kind} IF EXISTS {name}")
     con.execute("DROP TABLE IF EXISTS event_keys")
