@@ -32,6 +32,7 @@ session, staging and hand-over around it are one idea, DuckDB's SQL run on Spark
 
 from __future__ import annotations
 
+import atexit
 import logging
 import os
 import re
@@ -102,6 +103,8 @@ def spark_session(master: str | None = None, shuffle_partitions: int | None = No
         return active
     conf_file = Path(tempfile.gettempdir()) / f"churnwatch-log4j2-{os.getpid()}.properties"
     conf_file.write_text(_LOG4J.format(log=spark_log_file()))
+    # read once by the JVM as it starts; removed when this process ends (Spark's log itself stays)
+    atexit.register(conf_file.unlink, missing_ok=True)
     java_opts = f"-Dlog4j2.configurationFile=file:{conf_file}"
     builder = SparkSession.builder.appName(app_name)
     under_submit = "PYSPARK_GATEWAY_PORT" in os.environ  # spark-submit started us: its master stands

@@ -137,11 +137,13 @@ def test_point_in_time_on_spark(spark, tmp_path, events, tickets, invoices, futu
     assert list(base.index) == ["a1", "a2", "a3"]
 
 
-def _cli(*args):
+def _cli(*args, env=None):
+    import os
     import subprocess
     import sys
 
-    return subprocess.run([sys.executable, "-m", "churnwatch", *args], capture_output=True, text=True, timeout=1800)
+    return subprocess.run([sys.executable, "-m", "churnwatch", *args], capture_output=True, text=True, timeout=1800,
+                          env={**os.environ, **(env or {})})
 
 
 SUBS_ONE = [dict(account_id="a", start_date=D(2024, 1, 1), end_date=None, mrr=10.0)]
@@ -166,11 +168,15 @@ def test_cli_features_on_spark(spark, tmp_path):
 def test_cli_a_missing_column_is_one_line_exit_2(tmp_path):
     bad = write_tables(tmp_path / "bad", {"subscriptions": SUBS_ONE, "events": pd.DataFrame(
         {"account_id": ["a"], "occurred_at": [pd.Timestamp(2024, 2, 1)]})})
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
     r = _cli("features", "--engine", "spark", "--master", "local[2]", "--data", str(bad),
-             "--home", str(tmp_path / "h2"))
+             "--home", str(tmp_path / "h2"), env={"TMPDIR": str(tmp)})
     out = r.stdout + r.stderr
     assert r.returncode == 2, out[-2000:]
     assert "event_type" in out and "Traceback" not in out and "at org.apache" not in out
+    # Spark ran there (its log stays, errors name it), and its log4j2 file went with the process
+    assert [p.name.split("-")[1] for p in tmp.glob("churnwatch-*")] == ["spark"], sorted(tmp.iterdir())
 
 
 def test_cli_train_sampling_options_need_a_snapshot_set(tmp_path):
