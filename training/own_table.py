@@ -508,6 +508,16 @@ def _check_profile(path: Path, profile: ProfileSettings | None, columns: list[st
                              "yes/no values are recognised by their values)")
 
 
+def table_rows(table: OwnTable) -> tuple[pd.DataFrame, Catalogue]:
+    """The table as training rows (its features, ``churn_label``, ``account_id`` = the row's id) and
+    its catalogue with one reason group per column (each column is its own signal)."""
+    feats = tuple(dataclasses.replace(f, group=f.name) for f in table.catalogue.features)
+    rows = table.frame.copy()
+    rows["churn_label"] = table.y
+    rows["account_id"] = rows.index.astype(str)
+    return rows, Catalogue(features=feats, event_types=())
+
+
 def load_own_table(path: str | Path, label: str, id_col: str, as_of: dt.date | None = None,
                    date_format: str | None = None, profile: ProfileSettings | None = None) -> OwnTable:
     """Read a flat churn table (CSV or Parquet) and type its columns by content.

@@ -51,6 +51,7 @@ from training.selection import (
     select_model,
 )
 from training.split import purged_split
+from training.table_cv import check_folds, cross_validate_table, cv_metrics, cv_record
 
 log = logging.getLogger(__name__)
 Progress = Callable[[str], None]
@@ -67,6 +68,7 @@ class TrainResult:
     training: dict = field(default_factory=dict)  # dropped features, model choice, calibration method
     started_at: float | None = None  # epoch seconds: the MLflow run starts here
     leakage: dict = field(default_factory=dict)  # training/leakage.py: allowed leaks and findings
+    test_scores: dict = field(default_factory=dict)  # per test row: churn_probability, tier, logistic
 
 
 def _model_row(name: str, y: np.ndarray, p: np.ndarray, calibrated: bool) -> dict:
@@ -143,7 +145,7 @@ def fit_and_evaluate(train: pd.DataFrame, fit: pd.DataFrame | None, es: pd.DataF
                      constrained: bool = True, rule_baseline: bool = True,
                      progress: Progress | None = None, folds: int = 4,
                      allow_leaky: tuple[str, ...] = (), purge_days: int = 0,
-                     data_start: dt.date | None = None) -> TrainResult:
+                     data_start: dt.date | None = None, draw: bool = True) -> TrainResult:
     """Model choice, calibration, health map, baselines and evaluation on ``test``.
 
     With ``fit``, ``es`` and ``cal`` the purged layout: candidates fitted on ``fit`` and judged
@@ -151,7 +153,7 @@ def fit_and_evaluate(train: pd.DataFrame, fit: pd.DataFrame | None, es: pd.DataF
     folds of ``train`` for both (``training.selection``). ``test`` is only for reporting.
     ``data_start``: the export's first day; when cross-fitting, features whose window reaches before
     it on the training dates are left out if the validation folds do not need them
-    (``training.coverage``).
+    (``training.coverage``). ``draw``: write the plots (``False`` for a cross-validation fold).
     """
     started = time.time()
     say = progress or (lambda _m: None)
@@ -265,16 +267,18 @@ def fit_and_evaluate(train: pd.DataFrame, fit: pd.DataFrame | None, es: pd.DataF
     comparison = pd.DataFrame(rows)
     metrics["vs_baselines"] = _versus(y_test, p, curves, test["account_id"].to_numpy(), seed, say)
 
-    say("plots: reliability, ROC/PR, lift, SHAP summary")
     out.mkdir(parents=True, exist_ok=True)
-    sample = test.sample(min(len(test), 4000), random_state=seed)
-    Xs = frame.transform(sample)
-    plots = {
-        "reliability": reliability_plot(y_test, p, out / "reliability.png"),
-        "roc_pr": roc_pr_plot(y_test, curves, out / "roc_pr.png"),
-        "lift": lift_plot(y_test, p, out / "lift.png"),
-        "shap_summary": shap_summary_plot(contributions(model, Xs)[:, :-1], Xs, out / "shap_summary.png"),
-    }
+    plots = {}
+    if draw:
+        say("plots: reliability, ROC/PR, lift, SHAP summary")
+        sample = test.sample(min(len(test), 4000), random_state=seed)
+        Xs = frame.transform(sample)
+        plots = {
+            "reliability": reliability_plot(y_test, p, out / "reliability.png"),
+            "roc_pr": roc_pr_plot(y_test, curves, out / "roc_pr.png"),
+            "lift": lift_plot(y_test, p, out / "lift.png"),
+            "shap_summary": shap_summary_plot(contributions(model, Xs)[:, :-1], Xs, out / "shap_summary.png"),
+        }
     comparison.to_csv(out / "model_vs_baselines.csv", index=False)
     training_info = {"dropped_features": dropped, "selection": {
         "chosen": selection.chosen, "best_on_validation": selection.best,
@@ -290,7 +294,8 @@ def fit_and_evaluate(train: pd.DataFrame, fit: pd.DataFrame | None, es: pd.DataF
                         "choice": getattr(calibrator, "choice_", calibrator.method),
                         "out_of_fold_log_loss": cal_losses}, "health_map": health_map.to_dict()}
     return TrainResult(bundle=bundle, comparison=comparison, metrics=metrics, plots=plots,
-                       training=training_info, started_at=started, leakage=leakage)
+                       training=training_info, started_at=started, leakage=leakage,
+                       test_scores={"churn_probability": p, "tier": scored["tier"].to_numpy(), "logistic": p_lr})
 
 
 def _partial_windows(train: pd.DataFrame, y: np.ndarray, frame: FeatureFrame, catalogue: Catalogue,
@@ -445,22 +450,22 @@ def _export(info: dict) -> tuple[dt.date, dt.date] | None:
 def train_on_table(path: Path, label: str, id_col: str, out: Path, seed: int = 0,
                    progress: Progress | None = None, allow_leaky: tuple[str, ...] = (),
                    as_of: dt.date | None = None, date_format: str | None = None,
-                   profile: ProfileSettings | None = None) -> TrainResult:
+                   profile: ProfileSettings | None = None, cross_validate: int = 0) -> TrainResult:
     """Bring your own table: a flat churn table, stratified split, same calibration, tiers
     and reasons (each column is its own signal, so reasons are at feature level). Date columns
     count days to ``as_of`` (``--as-of``; default: the table's latest date not after today in its
-    past-looking columns) and text dates that are not ISO read with ``date_format`` (``training.table_dates``)."""
-    from training.own_table import describe_table, load_own_table, stratified_split, table_test_predictions
+    past-looking columns) and text dates that are not ISO read with ``date_format`` (``training.table_dates``).
+    ``cross_validate``: K > 0 also runs the whole procedure on K folds of all customers
+    (``training.table_cv``); the figures go to ``metrics["cross_validation"]``."""
+    from training.own_table import describe_table, load_own_table, stratified_split, table_rows, table_test_predictions
 
     table = load_own_table(path, label=label, id_col=id_col, as_of=as_of, date_format=date_format, profile=profile)
     day = dt.date.fromisoformat(table.report["as_of"]) if table.report.get("as_of") else None
     for line in describe_table(table.report) if progress else ():
         progress(line)
-    feats = tuple(dataclasses.replace(f, group=f.name) for f in table.catalogue.features)
-    catalogue = Catalogue(features=feats, event_types=())
-    rows = table.frame.copy()
-    rows["churn_label"] = table.y
-    rows["account_id"] = rows.index.astype(str)
+    rows, catalogue = table_rows(table)
+    if cross_validate:
+        check_folds(cross_validate, np.asarray(table.y, dtype=int))
     train_idx, cal_idx, test_idx = stratified_split(table.y, seed=seed)
     train = rows.iloc[np.sort(np.r_[train_idx, cal_idx])]
     # model choice, early stopping and calibration on out-of-fold scores of all non-test rows (a 20%
@@ -468,6 +473,13 @@ def train_on_table(path: Path, label: str, id_col: str, out: Path, seed: int = 0
     result = fit_and_evaluate(train, None, None, None, rows.iloc[test_idx], catalogue, out,
                               seed=seed, rule_baseline=False, progress=progress, allow_leaky=allow_leaky)
     result.bundle.test_predictions = table_test_predictions(result.bundle, rows.iloc[test_idx], as_of=day)
+    say = progress or (lambda _m: None)
+    if cross_validate:
+        result.metrics["cross_validation"] = cv_record(cross_validate_table(
+            rows, catalogue, cross_validate, fit_and_evaluate, seed=seed, allow_leaky=allow_leaky, say=say))
+    elif result.metrics.get("ece_verdict") == "not measurable":
+        say(f"the {len(test_idx):,} test rows cannot resolve the calibration target: --cross-validate 5 judges "
+            f"the same procedure on all {len(rows):,} customers")
     result.bundle.meta = {"kind": "table", "created_at": dt.datetime.now().isoformat(timespec="seconds"),
                           "file": str(Path(path).resolve()), "label": label, "id": id_col, "seed": seed,
                           "as_of": table.report.get("as_of"), "as_of_source": table.report.get("as_of_source"),
@@ -516,6 +528,8 @@ def flat_metrics(result: TrainResult) -> dict[str, float]:
         out["validation_gap_se_partial_windows"] = float(selection["partial_windows"]["gap_se"])
     for method, v in result.training.get("calibration", {}).get("out_of_fold_log_loss", {}).items():
         out[f"calibration_log_loss_{method}"] = float(v)
+    if result.metrics.get("cross_validation"):
+        out.update(cv_metrics(result.metrics["cross_validation"]))
     return out
 
 

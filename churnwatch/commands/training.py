@@ -71,6 +71,10 @@ def train(store: StoreOpt = None, home: HomeOpt = None, config: ConfigOpt = None
           as_of: Annotated[str | None, typer.Option(
               "--as-of", help="--table: YYYY-MM-DD, the day its date columns count days to (default: the "
               "latest date not after today in those not looking ahead; needed when all look ahead)")] = None,
+          cross_validate: Annotated[int, typer.Option(
+              "--cross-validate", help="--table: also run the whole training on K folds of all customers, each "
+              "scored by a model fitted without it, and judge ROC-AUC, calibration and tiers on all of them "
+              "(2-10; 0 = off)")] = 0,
           test_days: Annotated[int | None, typer.Option("--test-days", help="days of as-of dates in the "
                                                         "test block (default: automatic)")] = None,
           calibration_days: Annotated[int | None, typer.Option(
@@ -112,6 +116,8 @@ def train(store: StoreOpt = None, home: HomeOpt = None, config: ConfigOpt = None
     if as_of is not None and table is None:
         raise ExitError("--as-of goes with --table FILE (a snapshot model's dates come from `churnwatch features`)")
     day = parse_date(as_of, "--as-of") if as_of else None
+    if cross_validate and table is None:
+        raise ExitError("--cross-validate K goes with --table FILE (a snapshot model's test block is out-of-time)")
     out = h.reports / "training" / dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     extra: dict = {}
     sample = None
@@ -127,7 +133,8 @@ def train(store: StoreOpt = None, home: HomeOpt = None, config: ConfigOpt = None
                 raise ExitError("--table needs --label COL and --id COL")
             result = train_on_table(table, label, id_col, out, seed=seed, progress=say,
                                     allow_leaky=tuple(allow_leaky or ()), as_of=day,
-                                    date_format=_settings.date_format, profile=_settings.profile)
+                                    date_format=_settings.date_format, profile=_settings.profile,
+                                    cross_validate=cross_validate)
         else:
             result = train_on_snapshots(store or h.store, out, seed=seed, progress=say, options=options,
                                         allow_leaky=tuple(allow_leaky or ()))
