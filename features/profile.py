@@ -5,8 +5,9 @@ become features without code, read by what their values are:
 
 * numbers as numbers; booleans as 0/1;
 * dates as "days since" at the as-of date ``t`` (``t - date``; null when the date is
-  after ``t``, so nothing is read from the future); a numeric column in Unix epoch seconds
-  or milliseconds too, but only when its name AND every value say date (``epoch_date``: a
+  ``t`` or after, so nothing is read from the future: a moment of day ``t`` itself, an unsubscribe
+  at 13:19 on the as-of day, is not known at ``t``, as events count before ``t``); a numeric
+  column in Unix epoch seconds or milliseconds too, but only when its name AND every value say date (``epoch_date``: a
   false date is worse than a missed one), and a number written YYYYMMDD (20150428, as logging
   and warehouse exports write dates) on the same terms (``ymd_date``); the decision is its ``note``;
   a date before 1900-01-02 is a placeholder (1900-01-01, 0001-01-01) and reads as missing;
@@ -20,7 +21,8 @@ become features without code, read by what their values are:
   for any number column; the note counts the values set aside;
 * text with few distinct values (``profile.max_categories``, default 50) as categories.
 
-A subscriptions column gives the value of the latest term started on or before ``t``.
+A subscriptions column gives the value of the latest term started on or before ``t`` (null when
+that term has none, whatever older terms held).
 Every column not used (a contract column, free text, id-like, too many categories, all
 null, an export-time status, excluded in the config) is listed with its reason in
 ``ProfilePlan.unused``: printed by ``churnwatch features`` and kept in the store.
@@ -705,23 +707,31 @@ def profile_stages(plan: ProfilePlan, settings: Settings) -> list[tuple[str, str
     if sub:
         key = _source_key(settings, "subscriptions", "account_id")
         cols = ", ".join(_typed(c, settings) for c in sub)
-        latest = ", ".join(f"ARG_MAX(x.{c.alias}, x.sn) AS {c.alias}" for c in sub)
+        # the latest term's own value, null when that term has none (not an older term's: ARG_MAX would
+        # skip the nulls on DuckDB and keep them on Spark); terms starting the same day: the larger value
+        latest = ", ".join(f"MAX(x.{c.alias}) AS {c.alias}" for c in sub)
         out.append(("xs", f"""
-            SELECT s.account_id, s.tn, {latest}
-            FROM spine s JOIN (
+            WITH x AS (
                 SELECT NULLIF(TRIM(CAST({q(key)} AS VARCHAR)), '') AS account_id,
                        {dn(q(DATED_START))} AS sn, {cols}
-                FROM {DATED_SUBSCRIPTIONS}) x
-              ON x.account_id = s.account_id AND x.sn <= s.tn
-            GROUP BY s.account_id, s.tn"""))
+                FROM {DATED_SUBSCRIPTIONS}
+            ), l AS (
+                SELECT s.account_id, s.tn, MAX(x.sn) AS sn
+                FROM spine s JOIN x ON x.account_id = s.account_id AND x.sn <= s.tn
+                GROUP BY s.account_id, s.tn
+            )
+            SELECT l.account_id, l.tn, {latest}
+            FROM l JOIN x ON x.account_id = l.account_id AND x.sn = l.sn
+            GROUP BY l.account_id, l.tn"""))
     return out
 
 
 def profile_expression(spec: FeatureSpec) -> str:
     """The final projection's expression of an ``extra_profile`` feature."""
     ref = f"{'xa' if spec.params['table'] == 'accounts' else 'xs'}.{spec.params['alias']}"
-    if spec.params["kind"] == "date":
-        return f"CASE WHEN {ref} <= s.tn THEN s.tn - {ref} END"
+    if spec.params["kind"] == "date":  # known once its day is over, as events count before t: a moment of
+        # day t itself (an unsubscribe at 13:19 on the as-of day) is not yet known at t
+        return f"CASE WHEN {ref} < s.tn THEN s.tn - {ref} END"
     return ref
 
 

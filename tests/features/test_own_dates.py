@@ -291,3 +291,30 @@ def test_the_few_accounts_explain_reads_refuse_a_date_formats_entry_naming_no_co
         load_clean_subset(duckdb.connect(), settings(data=str(data),
                                                      date_formats={"accounts": {"birthdate": "%d/%m/%Y"}}),
                           ["a2"], {"accounts": (None, None)})
+
+
+def test_a_subscriptions_column_is_the_latest_terms_even_when_that_term_has_none(tmp_path):
+    """An auto-renew switched off on one term and back on for the next: at a date in the next term the
+    value is the next term's (none), not the older term's carried forward (DuckDB's ARG_MAX skipped
+    the null and kept "unsubscribed 268 days ago" for an account that renewed every month since)."""
+    sub = subscriptions()  # a1: 2023-01-01..2024-03-01, then 2024-03-01..; the others one open term
+    sub["unsubscribed_at"] = ["2023-06-10 13:19:00", None, None, None, None]
+    sub["discount"] = [5.0, None, 2.5, None, None]
+    _result, df = _own(tmp_path, accounts(), sub)
+    assert at(df, "a1", AS_OF[0])["unsubscribed_at"] == (AS_OF[0] - D(2023, 6, 10)).days
+    assert at(df, "a1", AS_OF[0])["discount"] == 5.0
+    assert pd.isna(at(df, "a1", AS_OF[1])["unsubscribed_at"]) and pd.isna(at(df, "a1", AS_OF[1])["discount"])
+    assert at(df, "a2", AS_OF[1])["discount"] == 2.5  # its only term: kept
+
+
+def test_an_own_moment_of_the_as_of_day_itself_is_not_yet_known(tmp_path):
+    """Events count before t (midnight); an own date-time of day t (an unsubscribe at 13:19 on the
+    as-of day) is the future at t too: it read "0 days ago", and 99% of those rows churned."""
+    sub = subscriptions()
+    day = AS_OF[0].isoformat()
+    sub["unsubscribed_at"] = [None, None, f"{day} 13:19:00", f"{day} 00:00:00", "2024-01-31 23:59:00"]
+    _result, df = _own(tmp_path, accounts(), sub)
+    assert pd.isna(at(df, "a2", AS_OF[0])["unsubscribed_at"]) and pd.isna(at(df, "a3", AS_OF[0])["unsubscribed_at"])
+    assert at(df, "a4", AS_OF[0])["unsubscribed_at"] == 1  # the day before t: known, 1 day ago
+    assert at(df, "a2", AS_OF[1])["unsubscribed_at"] == (AS_OF[1] - AS_OF[0]).days
+    assert df["unsubscribed_at"].min() >= 1  # never "0 days ago"
