@@ -81,6 +81,8 @@ log = logging.getLogger(__name__)
 LABEL_VALUES: dict[str, int] = {
     "yes": 1, "no": 0, "true": 1, "false": 0, "1": 1, "0": 0, "churned": 1, "active": 0,
     "churn": 1, "retained": 0, "y": 1, "n": 0, "t": 1, "f": 0,
+    # membership and billing exports: a status column
+    "cancelled": 1, "canceled": 1, "left": 1, "stayed": 0,
 }
 #: Text read as a blank (missing) value, after stripping and lower-casing.
 BLANK_TOKENS = frozenset({"", "na", "n/a", "nan", "null", "none", "-"})
@@ -271,7 +273,7 @@ def _label_message(column: str, bad: pd.Series) -> str:
     shown = [repr(v) for v in pd.unique(bad.astype("object"))[:5]]
     return (f"label column {column!r}: cannot read {len(bad)} value(s) as churned/retained, "
             f"e.g. {', '.join(shown)}; understood (any case): yes/no, true/false, 1/0, "
-            f"churned/active, churn/retained, y/n, t/f")
+            f"churned/active, churn/retained, cancelled/active (or canceled), left/stayed, y/n, t/f")
 
 
 def _ids(df: pd.DataFrame, id_col: str) -> pd.Index:

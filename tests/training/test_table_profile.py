@@ -92,3 +92,16 @@ def test_a_gzipped_semicolon_table_is_read_by_its_header(tmp_path):
     table = load_own_table(path, "Churn", "CustomerID")
     assert {"CityTier", "CashbackAmount"} <= set(table.report["numeric_columns"])
     assert table.frame["CashbackAmount"].sum() == pytest.approx(shop_table()["CashbackAmount"].sum())
+
+
+def test_a_status_label_of_a_membership_export_is_read(tmp_path):
+    """'cancelled' / 'canceled' and 'active' (a status column, as membership and billing tools export it) are
+    churned and retained; before, the table was refused for 'cancelled'."""
+    frame = shop_table()
+    frame["status"] = np.where(frame.pop("Churn") == 1, "Cancelled", "active")
+    frame.loc[frame.index[:3], "status"] = np.where(frame["status"].iloc[:3] == "Cancelled", "canceled ", "Active")
+    table = load_own_table(write(tmp_path, frame), label="status", id_col="CustomerID")
+    assert table.y.sum() == (frame["status"].str.strip().str.lower().isin(["cancelled", "canceled"])).sum() > 0
+    frame["status"] = frame["status"].replace({"active": "paused"})
+    with pytest.raises(TableError, match=r"cannot read \d+ value\(s\).*'paused'.*cancelled/active"):
+        load_own_table(write(tmp_path, frame), label="status", id_col="CustomerID")
