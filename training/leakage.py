@@ -20,6 +20,7 @@ without ``--force`` (see ``promotion_block``).
 
 from __future__ import annotations
 
+import shlex
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 
@@ -186,7 +187,7 @@ def enforce(findings: list[LeakFinding], allowed: Iterable[str], names: list[str
         more = f" (also flagged: {', '.join(others)})" if others else ""
         raise TrainingError(f"label leakage suspected, nothing registered: {first.message()}{more}. Fix the "
                             f"column or its mapping; to train anyway (the version is then never promoted "
-                            f"automatically) pass --allow-leaky-feature {first.feature}")
+                            f"automatically) pass --allow-leaky-feature {shlex.quote(first.feature)}")
     return {"allowed": allowed, "findings": [asdict(f) for f in findings]}
 
 

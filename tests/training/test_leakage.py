@@ -15,6 +15,7 @@ from training.leakage import (
     model_finding,
     numeric_auc,
     promotion_block,
+    screen_features,
 )
 from training.run_text import next_line, split_words
 
@@ -128,3 +129,15 @@ def test_infinite_values_are_ordered_not_an_error():
     values = pd.Series(np.r_[np.arange(50.0), np.full(50, np.inf)])
     assert numeric_auc(y, values) == 1.0
     assert numeric_auc(y, pd.Series(np.r_[np.full(50, -np.inf), np.arange(50.0)])) == 1.0
+
+
+def test_the_allow_hint_quotes_a_feature_name_with_a_space():
+    """A flat table's column "Cancellation Date": the hint is copied into a shell, so it is quoted."""
+    rng = np.random.default_rng(0)
+    y = (rng.random(600) < 0.3).astype(int)
+    rows = pd.DataFrame({"Cancellation Date": np.where(y == 1, rng.integers(1, 90, 600), np.nan),
+                         "visits": rng.poisson(5, 600).astype(float)})
+    with pytest.raises(TrainingError) as info:
+        screen_features(rows, y, ["Cancellation Date", "visits"], [])
+    assert str(info.value).endswith("pass --allow-leaky-feature 'Cancellation Date'")
+    screen_features(rows, y, ["Cancellation Date", "visits"], [], allowed=["Cancellation Date"])  # the name works
