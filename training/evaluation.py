@@ -310,8 +310,9 @@ def roc_auc_interval(y: ArrayLike, p: ArrayLike, groups: ArrayLike | None = None
     return float(lo), float(hi)
 
 
-def measurement_notes(metrics: dict[str, Any]) -> list[str]:
-    """Plain-language warnings on what the test rows can measure (``evaluate``'s output)."""
+def measurement_notes(metrics: dict[str, Any], dated: bool = True) -> list[str]:
+    """Plain-language warnings on what the test rows can measure (``evaluate``'s output); ``dated``:
+    rows of accounts x as-of dates (a flat table's are customers: more of them, not more history)."""
     notes = []
     if "ece_verdict" in metrics:
         notes.append(
@@ -326,12 +327,19 @@ def measurement_notes(metrics: dict[str, Any]) -> list[str]:
             f"{metrics['base_rate']:.4f} observed in the test rows"
             + (f" ({rows:.4f} in the rows the calibration was fitted on)" if rows is not None else "")
             + f"; shifted to the observed rate, ECE {metrics['ece_level_corrected']:.4f}")
+    rates = [(tier, d["churn_rate"]) for tier, d in metrics.get("per_tier", {}).items() if d["churn_rate"] is not None]
+    falls = [(a, b) for a, b in zip(rates, rates[1:]) if b[1] <= a[1]]
+    if falls:  # the tiers order accounts by risk: a riskier tier that churns less says the map does not hold
+        notes.append("warning: churn does not rise across the tiers on the test rows ("
+                     + "; ".join(f"{b[0]} {b[1]:.1%} against {a[0]} {a[1]:.1%}" for a, b in falls)
+                     + "): the tiers do not order risk here; see the churn by tier below")
     if metrics["n_churned"] < FEW_POSITIVES:
         width = metrics.get("roc_auc_hi", np.nan) - metrics.get("roc_auc_lo", np.nan)
+        more = "history" if dated else "customers"
         notes.append(
             f"warning: only {metrics['n_churned']} churned rows in the test rows (fewer than {FEW_POSITIVES}): "
             f"ROC-AUC {metrics['roc_auc']:.3f} has a 95% interval {metrics.get('roc_auc_lo', np.nan):.3f} to "
-            f"{metrics.get('roc_auc_hi', np.nan):.3f} (width {width:.3f}); judge this model on more history")
+            f"{metrics.get('roc_auc_hi', np.nan):.3f} (width {width:.3f}); judge this model on more {more}")
     return notes
 
 

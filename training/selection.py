@@ -280,6 +280,8 @@ def cross_fit_folds(X: pd.DataFrame, y: np.ndarray, groups: np.ndarray, as_of: n
         return folds, np.arange(len(y)), (f"{len(folds)} account-grouped folds (split in time, the later dates held "
                                           f"fewer than {MIN_JUDGED_CHURNERS} churners or a fold had none to fit on)")
     folds = grouped_folds(X, y, groups, k)
+    if as_of is None:  # a flat table: one row per customer
+        return folds, np.arange(len(y)), f"{len(folds)} folds of customers"
     return folds, np.arange(len(y)), f"{len(folds)} account-grouped folds"
 
 

@@ -208,7 +208,8 @@ def fit_and_evaluate(train: pd.DataFrame, fit: pd.DataFrame | None, es: pd.DataF
                              groups=val_groups)
     oof = None
     if cal is None and n_val < len(train):  # calibration keeps cross-fitting on every training row
-        say(f"cross-fitting {selection.chosen} on {folds} account-grouped folds of all training rows for calibration")
+        grouped = "account-grouped folds" if "as_of" in train.columns else "folds of customers"
+        say(f"cross-fitting {selection.chosen} on {folds} {grouped} of all training rows for calibration")
         cal_folds = grouped_folds(X_train, y_train, train["account_id"].to_numpy(), k=folds)
         if judging:  # cross-fitted like the final model: directions learned on each fold's own fitting rows,
             # not on all training rows (those include the held-out fold's labels)
@@ -233,7 +234,7 @@ def fit_and_evaluate(train: pd.DataFrame, fit: pd.DataFrame | None, es: pd.DataF
     p = scored["churn_probability"].to_numpy()
     metrics = evaluate(y_test, p, scored["tier"].to_numpy(), groups=test["account_id"].to_numpy())
     metrics["calibration_base_rate"] = cal_rate  # against the test rows' base rate: did the level move?
-    for note in measurement_notes(metrics):  # what the test rows can and cannot measure
+    for note in measurement_notes(metrics, dated="as_of" in test.columns):  # what the test rows can measure
         say(note)
     metrics.update(trees=selection.rounds, model=selection.chosen, calibration=calibrator.method,
                    distinct_probabilities=int(np.unique(p).size))

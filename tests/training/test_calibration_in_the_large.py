@@ -54,3 +54,16 @@ def test_the_run_prints_the_level_beside_the_ece():
     assert f"shifted to the observed rate, ECE {metrics['ece_level_corrected']:.4f}" in line[0]
     metrics.pop("calibration_base_rate")
     assert "fitted on" not in [n for n in measurement_notes(metrics) if n.startswith("calibration in")][0]
+
+
+def test_tiers_that_do_not_order_risk_are_flagged():
+    """A forced leaky model put medium_risk at 74% churn above high_risk at 57%, and nothing said so."""
+    y = np.array([0] * 90 + [1] * 10 + [0] * 26 + [1] * 74 + [0] * 43 + [1] * 57)
+    p = np.r_[np.full(100, 0.1), np.full(100, 0.5), np.full(100, 0.6)]
+    tiers = ["healthy"] * 100 + ["medium_risk"] * 100 + ["high_risk"] * 100
+    notes = measurement_notes(evaluate(y, p, tiers))
+    flagged = [n for n in notes if n.startswith("warning: churn does not rise")]
+    assert flagged == ["warning: churn does not rise across the tiers on the test rows (high_risk 57.0% against "
+                       "medium_risk 74.0%): the tiers do not order risk here; see the churn by tier below"]
+    rising = ["healthy"] * 100 + ["high_risk"] * 100 + ["medium_risk"] * 100  # 10% / 57% / 74%
+    assert not [n for n in measurement_notes(evaluate(y, p, rising)) if n.startswith("warning: churn does not rise")]

@@ -113,7 +113,10 @@ def test_few_churned_test_rows_give_a_warning_with_the_count_and_the_interval_wi
     warning = [n for n in notes if n.startswith("warning")]
     assert len(warning) == 1 and "only 14 churned rows" in warning[0]
     assert f"width {metrics['roc_auc_hi'] - metrics['roc_auc_lo']:.3f}" in warning[0]
+    assert warning[0].endswith("judge this model on more history")
     assert any(n.startswith("calibration on the test rows: ECE") for n in notes)
+    flat = [n for n in measurement_notes(metrics, dated=False) if n.startswith("warning")]  # a flat table's
+    assert flat[0].endswith("judge this model on more customers")
 
 
 def test_a_flat_table_trains_and_calibrates_on_every_non_test_row(tmp_path):
@@ -124,7 +127,8 @@ def test_a_flat_table_trains_and_calibrates_on_every_non_test_row(tmp_path):
     said: list[str] = []
     result = train_on_table(path, "Churn", "customer_id", tmp_path / "out", progress=said.append)
     assert any(m.startswith("training ") and " on 480 rows" in m for m in said)  # 80% of 600
-    assert "account-grouped folds" in result.training["selection"]["validation"]
+    assert result.training["selection"]["validation"] == "4 folds of customers"  # not "accounts"
+    assert any(m.startswith("cross-fitting ") and "4 folds of customers of all training rows" in m for m in said)
     assert result.training["selection"]["logistic_C"] in LOGISTIC_C
     assert result.metrics["ece_verdict"] in ("met", "not met", "not measurable")
     assert len(result.bundle.test_predictions) == 120

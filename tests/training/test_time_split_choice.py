@@ -79,7 +79,7 @@ def test_rows_without_dates_keep_account_grouped_folds_over_every_row():
     train, _ = _rows(accounts=120)
     X, y, acc = train[["usage_30d", "tenure_days"]], train["churn_label"].to_numpy(), train["account_id"].to_numpy()
     folds, positions, what = cross_fit_folds(X, y, acc, None, k=3)
-    assert what == "3 account-grouped folds" and np.array_equal(positions, np.arange(len(y)))
+    assert what == "3 folds of customers" and np.array_equal(positions, np.arange(len(y)))  # a flat table
     expected = grouped_folds(X, y, acc, k=3)
     assert [list(f.val_index) for f in folds] == [list(f.val_index) for f in expected]
     one_date = np.full(len(y), np.datetime64("2025-09-01"))  # a single date: no time split possible
