@@ -103,9 +103,12 @@ FREE_TEXT_CHARS = 40
 _ID_LIKE = re.compile(r"(^id$|_id$|^id_|uuid|guid|e_?mail|phone|^name$|_name$)")
 #: Names of columns that hold the state at export time (e.g. ``status = canceled``):
 #: known only when the data was exported, not at the as-of date, so they would leak the label
-#: (Stripe's ``current_period_start``/``_end`` and ``ended_at`` describe the subscription at export).
+#: (Stripe's ``current_period_start``/``_end`` and ``ended_at``, Chargebee's ``Current Term Start``/``End``,
+#: ``Next Billing At`` and dunning ``Due Since``/``Total Dues``, Paddle's ``next_bill_date``, Recurly's
+#: ``expires_at`` (set once a subscription is cancelled) describe the subscription at export).
 _EXPORT_STATE = re.compile(r"(^|_)(status|state|stage|churned|is_active|active|cancel\w*|deleted\w*|ended_at"
-                           r"|current_period_\w+)$")
+                           r"|current_period_\w+|current_term_\w+|next_bill\w*|due_since|total_dues"
+                           r"|due_invoices_count|expires_at)$")
 #: A clock or unit named after a column's name in exports: Stripe's ``Canceled At (UTC)``.
 _NAME_SUFFIX = re.compile(r"\s*[(\[][^)\]]*[)\]]\s*$")
 

@@ -317,3 +317,20 @@ def test_later_builds_keep_the_kinds_the_stored_plan_decided(tmp_path):
         max_categories=3, columns={"signup_ts": ProfileColumn(kind="date")}))
     told = build_snapshots(data2, configured, store)
     assert {c.column: c.kind for c in told.profile.used}["signup_ts"] == "date"
+
+
+def test_billing_tools_state_at_export_is_not_a_feature(tmp_path):
+    """Chargebee's Current Term Start / End (only subscriptions still alive at export have them: 0 of 632
+    churn rows did), Next Billing At and dunning columns, Paddle's next_bill_date and Recurly's expires_at
+    describe the subscription when it was exported, as Stripe's current_period_* do."""
+    sub = subscriptions()
+    names = ["Current Term Start", "Current Term End", "Next Billing At", "Due Since", "Total Dues",
+             "next_bill_date", "expires_at"]
+    for name in names:
+        sub[name] = [D(2024, 12, 1)] * len(sub) if "Dues" not in name else [0.0] * len(sub)
+    sub["Activated At"] = [D(2023, 1, 1)] * len(sub)  # a moment of the subscription's history: kept
+    data = write_tables(tmp_path / "data", {"accounts": accounts(), "subscriptions": sub, "events": events()})
+    result = build_snapshots(data, settings(data_end=D(2024, 12, 31)), tmp_path / "s.duckdb", as_of=AS_OF)
+    reasons = {c.column: c.reason for c in result.profile.unused if c.table == "subscriptions"}
+    assert all(reasons.get(n, "").startswith("export-time state") for n in names), reasons
+    assert "Activated At" in {c.column for c in result.profile.used}
