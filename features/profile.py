@@ -66,6 +66,9 @@ Kind = Literal["number", "category", "date", "boolean"]
 PROFILE_TABLES = ("accounts", "subscriptions")
 #: Why a column of another table (events, tickets, invoices, ...) that is no contract column is not used.
 OTHER_TABLE = "not read: own columns become features in accounts and subscriptions only"
+#: Contract columns that no feature reads (shown elsewhere): listed, so a user who mapped one knows.
+DISPLAY_ONLY = {("tickets", "category"): "no feature reads it (the report's ticket list shows it): the ticket "
+                                         "features count tickets of every category together"}
 PREFIX = {"accounts": "acct", "subscriptions": "sub"}
 #: Snapshot columns that are not features; a feature may not take these names.
 RESERVED = frozenset({"account_id", "as_of", "churn_label", "labelled", "tn"})
@@ -605,6 +608,8 @@ def _other_tables_unused(con: duckdb.DuckDBPyConnection, loaded: list[str], sett
         for (column,) in con.execute(f"SELECT column_name FROM (DESCRIBE raw_{table})").fetchall():
             if mapping.get(column, column) not in contract:
                 plan.unused.append(UnusedColumn(table, column, OTHER_TABLE))
+            elif (table, mapping.get(column, column)) in DISPLAY_ONLY:
+                plan.unused.append(UnusedColumn(table, column, DISPLAY_ONLY[(table, mapping.get(column, column))]))
 
 
 # --- catalogue entries ------------------------------------------------------------

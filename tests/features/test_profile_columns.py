@@ -334,3 +334,17 @@ def test_billing_tools_state_at_export_is_not_a_feature(tmp_path):
     reasons = {c.column: c.reason for c in result.profile.unused if c.table == "subscriptions"}
     assert all(reasons.get(n, "").startswith("export-time state") for n in names), reasons
     assert "Activated At" in {c.column for c in result.profile.used}
+
+
+def test_a_ticket_category_mapped_from_a_tag_is_listed_as_read_by_no_feature(tmp_path):
+    """Intercom's tag mapped to tickets.category: accepted, shown in the report, but no feature counts
+    tickets per category; it is listed, so the user does not expect bug tickets to count on their own."""
+    tickets = [dict(account_id=a, opened_at=T(2024, 1, 10, 9), resolved_at=T(2024, 1, 11, 9), tag=tag)
+               for a, tag in zip(IDS, ["bug", "billing", "how-to", "bug"])]
+    data = write_tables(tmp_path / "data", {"accounts": accounts(), "subscriptions": subscriptions(),
+                                           "events": events(), "tickets": pd.DataFrame(tickets)})
+    s = settings(data_end=D(2024, 12, 31), column_mapping={"tickets": {"tag": "category"}})
+    result = build_snapshots(data, s, tmp_path / "s.duckdb", as_of=AS_OF)
+    reasons = {(c.table, c.column): c.reason for c in result.profile.unused}
+    assert reasons[("tickets", "tag")].startswith("no feature reads it (the report's ticket list shows it)")
+    assert ("tickets", "opened_at") not in reasons
