@@ -88,6 +88,15 @@ def history_has_rows(con: duckdb.DuckDBPyConnection) -> bool:
         return False
 
 
+def first_scored_high_risk(con: duckdb.DuckDBPyConnection) -> int:
+    """Accounts scored once, at high risk: no earlier tier to have entered it from, so no alert yet."""
+    if not history_has_rows(con):
+        return 0
+    return int(con.execute(f"""
+        SELECT count(*) FROM (SELECT account_id, count(*) AS n, max(tier) AS tier FROM {HISTORY} GROUP BY account_id)
+        WHERE n = 1 AND tier = 'high_risk'""").fetchone()[0])
+
+
 def history_dates(con: duckdb.DuckDBPyConnection) -> list[dt.date]:
     """The scoring dates, oldest first."""
     return [r[0] for r in con.execute(f"SELECT DISTINCT as_of FROM {HISTORY} ORDER BY 1").fetchall()]

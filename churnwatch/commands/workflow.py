@@ -23,7 +23,7 @@ from rich.table import Table
 
 from churnwatch.options import ConfigOpt, HomeOpt, StoreOpt, console, context
 from core.engine import disk_cause
-from core.errors import ConfigError, StorageError
+from core.errors import ChurnwatchError, ConfigError, StorageError
 from core.files import CAUSES
 
 if TYPE_CHECKING:
@@ -136,6 +136,24 @@ def run_alerts(target: Path, settings: Settings, engine: Engine, new: pd.DataFra
     console.print(f"alerts: {len(new):,} new ({', '.join(sorted(set(new['rule']))) if len(new) else 'none'}); "
                   f"escalations: {len(escalated):,}; deliveries: {sent['delivered']:,} sent, {sent['pending']:,} "
                   f"pending for the next run, {sent['failed']:,} failed; retention tasks: churnwatch tasks")
+    first = _first_scored_high_risk(target)
+    if first:  # a first scoring raises no alert: said, so 17 high-risk accounts and no task is not a puzzle
+        console.print(f"{first:,} high-risk account(s) scored for the first time: alerts fire when an account "
+                      "enters high risk or drops a tier between two scorings, so these have none yet; "
+                      "`churnwatch report` lists who to call first, and a later scoring alerts on their moves")
+
+
+def _first_scored_high_risk(target: Path) -> int:
+    import duckdb
+
+    from core.scores import first_scored_high_risk
+    from core.store import connect
+
+    try:
+        with connect(target, read_only=True) as con:
+            return first_scored_high_risk(con)
+    except (ChurnwatchError, duckdb.Error, OSError):  # a hint only: a store busy or gone adds nothing
+        return 0
 
 
 @storage_named

@@ -1,0 +1,32 @@
+"""A first scoring raises no alert for an account already at high risk (alerts fire on a move between two
+scorings): `score` and `alerts` say so with the count, instead of "0 new" and no task to explain it."""
+
+from __future__ import annotations
+
+import duckdb
+
+from core.scores import first_scored_high_risk
+from tests.workflow.test_tasks import write_store
+
+HINT = "high-risk account(s) scored for the first time: alerts fire when an account enters high risk"
+
+
+def test_accounts_scored_once_at_high_risk_are_counted(tmp_path):
+    store = tmp_path / "store.duckdb"
+    write_store(store, {"a1": [20], "a2": [90, 20], "a3": [90], "a4": [15]})
+    with duckdb.connect(str(store), read_only=True) as con:
+        assert first_scored_high_risk(con) == 2  # a1 and a4; a2 entered high risk from healthy
+    empty = tmp_path / "empty.duckdb"
+    duckdb.connect(str(empty)).close()
+    with duckdb.connect(str(empty), read_only=True) as con:
+        assert first_scored_high_risk(con) == 0  # no score history yet
+
+
+def test_alerts_says_why_a_first_scoring_raised_nothing(tmp_path, run_cli):
+    home = tmp_path / "home"
+    home.mkdir()
+    write_store(home / "store.duckdb", {"a1": [20], "a4": [15], "a3": [90]})
+    out = run_cli("alerts", "--home", home).stdout
+    assert "alerts: 0 new (none)" in out and f"2 {HINT}" in out, out
+    write_store(home / "store.duckdb", {"a1": [20, 20], "a4": [15, 15], "a3": [90, 90]})
+    assert HINT not in run_cli("alerts", "--home", home).stdout  # scored twice: nothing to explain
