@@ -388,9 +388,17 @@ def _against_direction(spec: FeatureSpec, v: float, typical: float, side: int, r
     """True when ``v`` is on the safe side of ``typical`` for a risk (the risky one for a strength):
     the side of the catalogue's direction, else of the one the training rows show
     (``References.direction``: "110 'Dashboard Viewed' events; a typical active account has 37"
-    is no risk when those who churned viewed fewer)."""
-    direction = spec.direction or refs.direction.get(spec.name, 0)
+    is no risk when those who churned viewed fewer), else, for a product event count, ``usage_prior``."""
+    direction = spec.direction or refs.direction.get(spec.name, 0) or usage_prior(spec)
     return bool(direction) and (v - typical) * direction * side <= 0
+
+
+def usage_prior(spec: FeatureSpec) -> int:
+    """-1 for a count of a product event type (``event_type`` group) whose side the training rows do
+    not show clearly: more use of the product is not worded as a risk, nor less as a strength, on
+    the evidence of a model alone (an event type known to go with churn, as errors or a cancel page
+    can, has its side learned, ``training.reasons.learned_side``); 0 for every other feature."""
+    return -1 if spec.group == "event_type" and is_count(spec) else 0
 
 
 def _word_count(spec: FeatureSpec, v: float, side: int, refs: References, lang: str,

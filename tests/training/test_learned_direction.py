@@ -47,8 +47,12 @@ def test_more_views_than_typical_is_no_risk_once_churners_are_known_to_view_fewe
                                              "a typical active account has 37")
     assert _views(110.0, -1, {VIEWS: -1}) == ("110 'Dashboard Viewed' events in the last 90 days; "
                                               "a typical active account has 37")
-    # an older bundle without the learned side words it as before
-    assert _views(110.0, +1, {}) == "110 'Dashboard Viewed' events in the last 90 days; a typical active account has 37"
+    # no side learned (an older bundle, or too little evidence): more use of the product is no risk on a
+    # model's word alone; a side learned the other way (an event that goes with churn) words it as one
+    assert _views(110.0, +1, {}) is None and _views(12.0, -1, {}) is None
+    assert _views(12.0, +1, {}).startswith("Only 12 'Dashboard Viewed' events")
+    assert _views(110.0, +1, {VIEWS: +1}) == ("110 'Dashboard Viewed' events in the last 90 days; "
+                                              "a typical active account has 37")
 
 
 def test_a_companys_own_number_follows_the_learned_side():
@@ -70,3 +74,22 @@ def test_a_sparse_count_whose_medians_tie_takes_the_side_of_its_means():
     assert kept.median() == lost.median() == 0
     assert learned_side(lost, kept) == -1
     assert learned_side(pd.Series((rng.random(300) < 0.3).astype(float)), kept) == 0  # within the noise
+
+
+def test_a_side_is_learned_per_account_not_per_row():
+    """25 churned accounts on 139 rows, bigger than those that stayed and so using the product more
+    (the accounts' sizes, not their use): no side. Rows counted one by one learned +1, and "123 'Report
+    Created' events; a typical active account has 25" was a risk in 4 of a report's top 8 accounts."""
+    from training.reasons import learned_side
+
+    rng = np.random.default_rng(4)
+    lost_acc = np.repeat(np.arange(25), 6)[:139]
+    size = rng.lognormal(0, 0.4, 25) * 1.1  # churned accounts a little bigger
+    lost = pd.Series(rng.poisson(25 * size[lost_acc]).astype(float))
+    kept_acc = np.repeat(np.arange(25, 325), 10)
+    kept = pd.Series(rng.poisson(25 * rng.lognormal(0, 0.4, 300)[kept_acc - 25]).astype(float))
+    assert learned_side(lost, kept) == 1  # the rows as if independent: the accounts' sizes look like a side
+    assert learned_side(lost, kept, lost_acc, kept_acc) == 0  # 25 accounts: no side
+    many = np.repeat(np.arange(60), 3)  # 60 churned accounts that clearly use it less: -1
+    low = pd.Series(rng.poisson(8, many.size).astype(float))
+    assert learned_side(low, kept, many, kept_acc) == -1
