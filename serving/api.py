@@ -194,6 +194,10 @@ class AccountHistory(BaseModel):
 
 #: The error of an id of ``/score_accounts`` with neither a published score nor a snapshot, per language.
 UNKNOWN_ACCOUNT = {"en": "unknown account: no snapshot in the store", "zh-CN": "未知客户：存储中没有该客户的快照"}
+#: The same for a flat-table model (``train --table``): it scores only the rows of ``score --table``,
+#: and its home has no snapshots to score an id live from.
+UNKNOWN_TABLE_ACCOUNT = {"en": "unknown account: no score published by `churnwatch score --table`",
+                         "zh-CN": "未知客户：`churnwatch score --table` 没有发布该客户的评分"}
 
 
 class AccountError(BaseModel):
