@@ -17,7 +17,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, Strict, StrictStr, WithJsonSchema, create_model
 
 from core.vocabulary import TIER_KEYS
-from features.spec import Catalogue, FeatureSpec, SignalGroup
+from features.spec import Catalogue, FeatureSpec
 
 MAX_ACCOUNTS = 1000
 MAX_ID_LENGTH = 200
@@ -90,7 +90,9 @@ def request_models(catalogue: Catalogue) -> RequestModels:
 class Reason(BaseModel):
     """A signal group that raises (reason) or lowers (strength) the risk."""
 
-    signal: SignalGroup = Field(description="the signal group the reason sums")
+    # Text, not the snapshot catalogue's groups: a flat-table model's signals are its columns.
+    signal: str = Field(description="the signal group the reason sums (a snapshot model's group, e.g. activity; "
+                                    "a flat-table model's column)")
     text: str = Field(description="the reason in the requested language")
     contribution: float = Field(description="the group's summed SHAP contribution (log-odds)")
     value: int | float | str | None = Field(description="the value of the feature the text is about")

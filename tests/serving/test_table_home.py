@@ -15,6 +15,7 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 import pytest
+from jsonschema import Draft202012Validator
 from starlette.testclient import TestClient
 
 from core.scores import read_history
@@ -47,6 +48,12 @@ def home(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
+def customers(home) -> pd.DataFrame:
+    """The scored table (``current.csv``), by id."""
+    return pd.read_csv(home.parent / "current.csv", dtype={"customer_id": str}).set_index("customer_id")
+
+
+@pytest.fixture(scope="module")
 def client(home):
     """The service ``churnwatch serve --home HOME`` runs, in-process."""
     with pytest.MonkeyPatch.context() as mp:
@@ -63,6 +70,13 @@ def client(home):
 @pytest.fixture(scope="module")
 def scored(home) -> pd.DataFrame:
     return read_history(home / "store.duckdb").set_index("account_id")
+
+
+def answer_schema(client, path: str) -> Draft202012Validator:
+    """The published OpenAPI document's 200 schema of ``POST path``."""
+    document = client.get("/docs.json").json()
+    schema = document["paths"][path]["post"]["responses"]["200"]["content"]["application/json"]["schema"]
+    return Draft202012Validator({**schema, "components": document["components"]})
 
 
 def test_the_probes_request_is_200_with_the_unknown_ids_marked_in_place(client, scored):
@@ -133,3 +147,21 @@ def test_the_readme_quotes_the_table_homes_answers():
     readme = " ".join((Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8").split())
     assert f'"error": "{UNKNOWN_TABLE_ACCOUNT["en"]}"' in readme and UNKNOWN_TABLE_ACCOUNT["zh-CN"] in readme
     assert f'"detail": "{LIVE_TABLE_MODEL}"' in readme
+
+
+def test_answers_match_the_published_schema_with_columns_as_signals(client, customers):
+    """A table model's reasons name its columns as their signal; the schema listed only the
+    snapshot catalogue's groups (activity, support, ...), so every answer with a reason broke it."""
+    body = client.post("/score_accounts", json={"account_ids": ["030144", "030002", "nobody"]}).json()
+    answer_schema(client, "/score_accounts").validate(body)
+    signals = {r["signal"] for a in body[:2] for r in a["reasons"] + a["strengths"]}
+    assert signals and signals <= set(customers.columns)
+    catalogue = client.get("/model").json()["feature_spec"]["features"]
+    row = customers.loc["030144"]
+    features = {f["name"]: (str(row[f["name"]]) if f["type"] == "category" else float(row[f["name"]]))
+                for f in catalogue if f["name"] in row.index and pd.notna(row[f["name"]])
+                and f["name"] != "signup_date"}
+    scored = client.post("/score", json={"accounts": [{"account_id": "030144", "features": features}]})
+    assert scored.status_code == 200, scored.text
+    answer_schema(client, "/score").validate(scored.json())
+    assert scored.json()[0]["reasons"] and {r["signal"] for r in scored.json()[0]["reasons"]} <= set(customers.columns)
