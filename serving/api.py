@@ -17,7 +17,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, Strict, StrictStr, WithJsonSchema, create_model
 
 from core.vocabulary import TIER_KEYS
-from features.spec import Catalogue, FeatureSpec, SignalGroup
+from features.spec import Catalogue, FeatureSpec
 
 MAX_ACCOUNTS = 1000
 MAX_ID_LENGTH = 200
@@ -90,7 +90,9 @@ def request_models(catalogue: Catalogue) -> RequestModels:
 class Reason(BaseModel):
     """A signal group that raises (reason) or lowers (strength) the risk."""
 
-    signal: SignalGroup = Field(description="the signal group the reason sums")
+    # Text, not the snapshot catalogue's groups: a flat-table model's signals are its columns.
+    signal: str = Field(description="the signal group the reason sums (a snapshot model's group, e.g. activity; "
+                                    "a flat-table model's column)")
     text: str = Field(description="the reason in the requested language")
     contribution: float = Field(description="the group's summed SHAP contribution (log-odds)")
     value: int | float | str | None = Field(description="the value of the feature the text is about")
@@ -194,6 +196,10 @@ class AccountHistory(BaseModel):
 
 #: The error of an id of ``/score_accounts`` with neither a published score nor a snapshot, per language.
 UNKNOWN_ACCOUNT = {"en": "unknown account: no snapshot in the store", "zh-CN": "未知客户：存储中没有该客户的快照"}
+#: The same for a flat-table model (``train --table``): it scores only the rows of ``score --table``,
+#: and its home has no snapshots to score an id live from.
+UNKNOWN_TABLE_ACCOUNT = {"en": "unknown account: no score published by `churnwatch score --table`",
+                         "zh-CN": "未知客户：`churnwatch score --table` 没有发布该客户的评分"}
 
 
 class AccountError(BaseModel):

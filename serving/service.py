@@ -29,7 +29,9 @@ Parquet file read once per worker and again when a new run replaces it; the Duck
 opened, except once when a worker starts, to publish again a run whose publication was cut off),
 answered before BentoML's API machinery (``serving/fastpath.py``), as are ``/score`` requests of
 a few accounts. ``"live": true``, or an account without a published score,
-scores from the latest snapshot in the store (opened read-only for that request).
+scores from the latest snapshot in the store (opened read-only for that request). A flat-table
+model (``train --table``) has no snapshots: an id without a published score is unknown (an error
+entry, never the store's 503) and ``"live": true`` is a 422.
 
 The endpoints are ``async``: a request of a few accounts (about a millisecond of CPU) is
 scored on the event loop, which saves the hop to a thread pool; larger batches go to a
@@ -62,6 +64,7 @@ from features.spec import Catalogue, build_catalogue
 from serving.api import (
     MAX_ACCOUNTS,
     UNKNOWN_ACCOUNT,
+    UNKNOWN_TABLE_ACCOUNT,
     AccountError,
     AccountId,
     AccountScore,
@@ -80,6 +83,7 @@ from serving.problems import problem_response
 from serving.published import PublishedScores, republish_if_behind
 from serving.scoring import Scorer, feature_rows
 from serving.sync import SyncRoutes
+from training.run_text import is_table
 from workflow.config_versions import LiveSettings
 from workflow.http import service_app
 
@@ -88,6 +92,10 @@ RETRY_AFTER_SECONDS = "5"
 #: Not traced by BentoML's OpenTelemetry middleware: its spans (created even with no exporter)
 #: cost more CPU than answering a lookup. Regular expressions searched in the request's URL.
 HOT_PATHS = [r"/score_accounts(\?|$)", r"/score(\?|$)"]
+#: ``"live": true`` for a flat-table model: there is no snapshot to score an account from.
+LIVE_TABLE_MODEL = ("`live` scores an account from its latest snapshot, and this model was trained on a flat table "
+                    "(`train --table`), which has none: leave `live` out for the scores the latest "
+                    "`churnwatch score --table` published, or send the customer's columns to POST /score")
 
 
 def _workers() -> int:
@@ -136,7 +144,8 @@ def _score_accounts_request() -> type:
                         account_ids=(Annotated[list[AccountId], Field(min_length=1, max_length=MAX_ACCOUNTS)], ...),
                         lang=(Lang, "en"),
                         live=(StrictBool, Field(False, description="score now from the latest snapshot in the store "
-                                                             "instead of answering the latest published score")))
+                                                             "instead of answering the latest published score (a "
+                                                             "flat-table model has no snapshots: 422)")))
 
 
 def make_service(catalogue: Catalogue, scorer: Callable[[], Scorer], token: str | None = None,
@@ -212,17 +221,24 @@ def make_service(catalogue: Catalogue, scorer: Callable[[], Scorer], token: str 
                                  live: bool = False) -> list[AccountScore | AccountError]:
             """The latest published score of each account (``live``: scored now from its latest
             snapshot; an account without a published score is scored live); unknown ids get an
-            error entry."""
+            error entry. A flat-table model (``train --table``) has no snapshots: its ids are
+            looked up only, and ``live`` is a 422."""
             self._current_settings()
+            table_model = is_table(self.scorer.bundle.meta)
+            if live and table_model:
+                return problem_response(422, LIVE_TABLE_MODEL)
             snap = None if live else self.published.current()
             answers = snap.answers[lang] if snap is not None else {}
             missing = [a for a in dict.fromkeys(account_ids) if a not in answers]
             if not missing:  # a lookup: answered on the event loop, the store is not opened
                 return _joined([answers[a] for a in account_ids])
-            scored = await anyio.to_thread.run_sync(self._score_stored, missing, lang, limiter=self.batches)
+            if table_model:  # no snapshots to score from: an id without a published score is unknown
+                scored: dict[str, bytes] | Response = {}
+            else:
+                scored = await anyio.to_thread.run_sync(self._score_stored, missing, lang, limiter=self.batches)
             if isinstance(scored, Response):
                 return scored
-            unknown = {"error": UNKNOWN_ACCOUNT[lang]}
+            unknown = {"error": (UNKNOWN_TABLE_ACCOUNT if table_model else UNKNOWN_ACCOUNT)[lang]}
             return _joined([answers.get(a) or scored.get(a) or _dumps({"account_id": a, **unknown})
                             for a in account_ids])
 

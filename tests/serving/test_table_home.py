@@ -1,0 +1,167 @@
+"""The service on a flat-table home (``train --table``, ``promote``, ``score --table``): by-id
+answers never depend on a snapshot store, which such a home does not have.
+
+A user probe (h3, finding 1) got HTTP 503 "snapshot store ... unavailable: the store has no
+snapshots: run `churnwatch features` first" for ``/score_accounts`` as soon as one id was
+unknown: an id without a published score fell back to a live score from the snapshots. Built
+here as a user would: a generated table of 600 customers whose ids have leading zeros, the real
+CLI in-process, the scorer ``churnwatch serve`` loads from the home, BentoML's ASGI app.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+import pytest
+from jsonschema import Draft202012Validator
+from starlette.testclient import TestClient
+
+from core.scores import read_history
+from demo.flat import write_flat_table
+from serving.api import UNKNOWN_TABLE_ACCOUNT
+from serving.service import LIVE_TABLE_MODEL, load_scorer, make_service
+from tests.foreign.inprocess import run_cli
+
+pytestmark = pytest.mark.slow  # a module fixture of three CLI runs (about 15 s)
+
+AS_OF = "2026-03-31"
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory):
+    """A table home scored as of ``AS_OF``; ids ``030001`` .. ``030600`` (text with a leading zero)."""
+    work = tmp_path_factory.mktemp("table_home")
+    table = write_flat_table(work / "customers.csv", rows=600, seed=7)
+    frame = pd.read_csv(table, dtype=str)
+    frame["customer_id"] = [f"{30_000 + i:06d}" for i in range(1, len(frame) + 1)]
+    frame.to_csv(table, index=False)
+    current = work / "current.csv"
+    frame.drop(columns=["Churn"]).to_csv(current, index=False)
+    home = work / "home"
+    for step, args in (("train", ("--table", table, "--label", "Churn", "--id", "customer_id")), ("promote", ()),
+                       ("score", ("--table", current, "--as-of", AS_OF))):
+        done = run_cli(step, *args, home=home)
+        assert done.returncode == 0, f"{step} exited {done.returncode}: {(done.stderr or done.stdout)[-1500:]}"
+    return home
+
+
+@pytest.fixture(scope="module")
+def customers(home) -> pd.DataFrame:
+    """The scored table (``current.csv``), by id."""
+    return pd.read_csv(home.parent / "current.csv", dtype={"customer_id": str}).set_index("customer_id")
+
+
+@pytest.fixture(scope="module")
+def client(home):
+    """The service ``churnwatch serve --home HOME`` runs, in-process."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("CHURNWATCH_HOME", str(home))
+        mp.delenv("CHURNWATCH_STORE", raising=False)
+        mp.delenv("CHURNWATCH_MODEL", raising=False)
+        mp.delenv("MLFLOW_TRACKING_URI", raising=False)  # restored after: the loader sets it
+        scorer = load_scorer()
+    assert scorer.bundle.meta.get("kind") == "table" and scorer.store == home / "store.duckdb"
+    with TestClient(make_service(scorer.bundle.catalogue, lambda: scorer).to_asgi()) as c:
+        yield c
+
+
+@pytest.fixture(scope="module")
+def scored(home) -> pd.DataFrame:
+    return read_history(home / "store.duckdb").set_index("account_id")
+
+
+def answer_schema(client, path: str) -> Draft202012Validator:
+    """The published OpenAPI document's 200 schema of ``POST path``."""
+    document = client.get("/docs.json").json()
+    schema = document["paths"][path]["post"]["responses"]["200"]["content"]["application/json"]["schema"]
+    return Draft202012Validator({**schema, "components": document["components"]})
+
+
+def test_the_probes_request_is_200_with_the_unknown_ids_marked_in_place(client, scored):
+    response = client.post("/score_accounts", json={"account_ids": ["030144", "30144", "nobody"]})
+    assert response.status_code == 200, response.text
+    known, stripped, nobody = response.json()
+    assert known["account_id"] == "030144" and known["source"] == "published" and known["as_of"] == AS_OF
+    assert known["churn_probability"] == pytest.approx(scored.loc["030144", "churn_probability"], abs=1e-6)
+    assert known["tier"] == scored.loc["030144", "tier"]
+    # an id is text: "30144" is not "030144", and is answered as unknown, not scored from anything
+    assert stripped == {"account_id": "30144", "error": UNKNOWN_TABLE_ACCOUNT["en"]}
+    assert nobody == {"account_id": "nobody", "error": UNKNOWN_TABLE_ACCOUNT["en"]}
+    assert UNKNOWN_TABLE_ACCOUNT["en"] == "unknown account: no score published by `churnwatch score --table`"
+
+
+@pytest.mark.parametrize("ids", [["40819"], ["nobody", "nobody"], ["30144"]])
+def test_unknown_ids_alone_are_200_in_both_languages(client, ids):
+    for lang in ("en", "zh-CN"):
+        response = client.post("/score_accounts", json={"account_ids": ids, "lang": lang})
+        assert response.status_code == 200, response.text
+        assert response.json() == [{"account_id": i, "error": UNKNOWN_TABLE_ACCOUNT[lang]} for i in ids]
+    assert not UNKNOWN_TABLE_ACCOUNT["zh-CN"].isascii()
+
+
+def test_known_ids_alone_are_the_published_scores(client, scored):
+    ids = ["030001", "030600", "030300"]
+    body = client.post("/score_accounts", json={"account_ids": ids}).json()
+    assert [a["account_id"] for a in body] == ids
+    assert [a["churn_probability"] for a in body] == pytest.approx(list(scored.loc[ids, "churn_probability"]),
+                                                                   abs=1e-6)
+
+
+def test_live_is_422_naming_the_table_model_for_known_and_unknown_ids(client):
+    for ids in (["030001"], ["030001", "nobody"]):
+        response = client.post("/score_accounts", json={"account_ids": ids, "live": True})
+        assert response.status_code == 422, response.text
+        assert response.headers["content-type"] == "application/problem+json"
+        assert response.json()["detail"] == LIVE_TABLE_MODEL
+    assert "flat table" in LIVE_TABLE_MODEL and "`live`" in LIVE_TABLE_MODEL and "POST /score" in LIVE_TABLE_MODEL
+
+
+def test_history_by_id_is_200_for_a_scored_id_and_404_for_others(client, scored):
+    response = client.get("/accounts/030144/history")
+    assert response.status_code == 200, response.text
+    assert response.json()["scores"][0]["as_of"] == AS_OF
+    assert response.json()["scores"][0]["tier"] == scored.loc["030144", "tier"]
+    for unknown in ("30144", "nobody"):
+        missing = client.get(f"/accounts/{unknown}/history")
+        assert missing.status_code == 404 and repr(unknown) in missing.json()["detail"]
+
+
+def test_bulk_read_lists_every_scored_customer(client, scored):
+    response = client.get("/scores", params={"limit": 1000})
+    assert response.status_code == 200, response.text
+    assert [s["account_id"] for s in response.json()["scores"]] == sorted(scored.index)
+    assert response.json()["as_of"] == AS_OF and response.json()["next_cursor"] is None
+
+
+def test_the_store_holds_no_snapshots(home):
+    """What made the old code answer 503: the table home's store has scores, not snapshots."""
+    with duckdb.connect(str(home / "store.duckdb"), read_only=True) as con:
+        tables = {r[0] for r in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
+    assert "score_history" in tables and "snapshots" not in tables
+
+
+def test_the_readme_quotes_the_table_homes_answers():
+    """README "Scoring, the HTTP service and alerts" shows both answers of a table home."""
+    readme = " ".join((Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8").split())
+    assert f'"error": "{UNKNOWN_TABLE_ACCOUNT["en"]}"' in readme and UNKNOWN_TABLE_ACCOUNT["zh-CN"] in readme
+    assert f'"detail": "{LIVE_TABLE_MODEL}"' in readme
+
+
+def test_answers_match_the_published_schema_with_columns_as_signals(client, customers):
+    """A table model's reasons name its columns as their signal; the schema listed only the
+    snapshot catalogue's groups (activity, support, ...), so every answer with a reason broke it."""
+    body = client.post("/score_accounts", json={"account_ids": ["030144", "030002", "nobody"]}).json()
+    answer_schema(client, "/score_accounts").validate(body)
+    signals = {r["signal"] for a in body[:2] for r in a["reasons"] + a["strengths"]}
+    assert signals and signals <= set(customers.columns)
+    catalogue = client.get("/model").json()["feature_spec"]["features"]
+    row = customers.loc["030144"]
+    features = {f["name"]: (str(row[f["name"]]) if f["type"] == "category" else float(row[f["name"]]))
+                for f in catalogue if f["name"] in row.index and pd.notna(row[f["name"]])
+                and f["name"] != "signup_date"}
+    scored = client.post("/score", json={"accounts": [{"account_id": "030144", "features": features}]})
+    assert scored.status_code == 200, scored.text
+    answer_schema(client, "/score").validate(scored.json())
+    assert scored.json()[0]["reasons"] and {r["signal"] for r in scored.json()[0]["reasons"]} <= set(customers.columns)
