@@ -81,7 +81,7 @@ class TableReport:
     columns: list[str] = field(default_factory=list)  # canonical columns the source has
     values_set_aside: dict[str, int] = field(default_factory=dict)  # reason -> values made null
     value_examples: dict[str, dict] = field(default_factory=dict)
-    #: column -> {"values": n, "bands": {band: its reading}}: values read from bands (``11-50``: 31)
+    #: column -> {"values": n, "distinct": k, "bands": {band: its reading}}: values read from bands (``11-50``: 31)
     readings: dict[str, dict] = field(default_factory=dict)
 
 
