@@ -8,6 +8,8 @@ hint of the error, ``read_as``):
   (``20240305``) in a column of them (``features.dates``);
 * Unix-epoch seconds or milliseconds in a date or timestamp column: read as UTC (``features.epoch``);
 * numbers written as text by a spreadsheet or a dashboard (``$1,234.50``, ``49,00``: ``features.numbers``);
+* bands, as CRMs export a company's size (``11-50``, ``5000+``: ``features.bands``), in a column the
+  contract marks ``Column.bands``; ``band_readings`` counts them for the report;
 * a column's words (``Column.words``: Zendesk's ``good`` / ``bad`` satisfaction);
 * instants (``TIMESTAMP WITH TIME ZONE``, as a warehouse's Parquet export has them): read as UTC,
   not in the reading machine's zone (DuckDB's plain cast uses the session's zone, the machine's).
@@ -18,6 +20,7 @@ from __future__ import annotations
 import duckdb
 
 from core.settings import Settings
+from features.bands import SHOWN_BANDS, band_cast, band_readings_sql
 from features.contract import DUCKDB_TYPES, Column, Table
 from features.dates import DateFormat, check_dates, date_formats
 from features.epoch import epoch_cast, epoch_unit
@@ -64,7 +67,7 @@ def source_casts(table: Table, cols: dict[str, str], source_types: dict[str, str
     YYYYMMDD numbers (``dates``: column -> ``DateFormat``), Unix-epoch stamps
     (UTC), numbers written as text (``$1,234.50``), a type's words (Zendesk's ``good``), and a
     timestamp with a time zone (Parquet from a warehouse or Segment): read as UTC, not in the reading
-    machine's zone."""
+    machine's zone; bands (``11-50``, ``5000+``) in a column with ``Column.bands`` (a ``BandRead``)."""
     out = {}
     dates = dates or {}
     for name, src in cols.items():
@@ -76,6 +79,8 @@ def source_casts(table: Table, cols: dict[str, str], source_types: dict[str, str
             out[name] = epoch_cast(q(src), epoch[name], target)
         elif name in numbers:
             out[name] = number_cast(q(src), numbers[name], target)
+        elif col.bands and source_types[src] == "VARCHAR":
+            out[name] = BandRead(band_cast(q(src), target))
         elif col.words:  # only where a value is text
             word = f"lower(TRIM(CAST({q(src)} AS VARCHAR)))"
             whens = " ".join(f"WHEN {lit(w)} THEN {'NULL' if v is None else v}" for w, v in col.words)
@@ -122,6 +127,9 @@ def read_as(col: Column, source_type: str) -> str:
     """What the contract reads in a column besides plain values (the hint of a cast error)."""
     if col.words:
         return f" (read: numbers, or one of {', '.join(w for w, _ in col.words)})"
+    if col.bands and source_type == "VARCHAR":
+        return (" (read: whole numbers, with thousands separators if need be (1,200), or bands as CRMs export "
+                "them: 11-50 as its midpoint, 31, and 5000+ as its lower bound, 5000)")
     if col.type in ("date", "timestamp") and source_type == "VARCHAR":
         return (" (read: ISO dates and times such as 2024-03-05, 2024-03-05 14:22 or 2024-03-05T14:22:05.123+01:00,"
                 " Unix epoch seconds or milliseconds, or YYYYMMDD numbers; a spreadsheet's 3/5/2024 or 05.03.2024 "
@@ -161,6 +169,27 @@ def always_casts(source_type: str, target: str) -> bool:
     if target == "boolean":
         return src == "BOOLEAN"
     return False
+
+
+class BandRead(str):
+    """The SQL of a column's reading that reads bands (``features.bands.band_cast``): the report
+    counts the values read from bands (``band_readings``)."""
+
+
+def band_readings(con: duckdb.DuckDBPyConnection, table: Table, cols: dict[str, str],
+                  casts: dict[str, str]) -> dict[str, dict]:
+    """canonical column -> ``{"values": n, "distinct": k, "bands": {band: its reading}}`` for each column
+    of ``raw_<table>`` read with bands (``BandRead``) that has some: the values read from bands, how many
+    distinct bands, and the most frequent ``SHOWN_BANDS`` of them, as the contract checks report them."""
+    out = {}
+    for name, sql in casts.items():
+        if not isinstance(sql, BandRead):
+            continue
+        found = con.execute(band_readings_sql(q(cols[name]), f"raw_{table.name}")).fetchall()
+        if found:
+            out[name] = {"values": sum(int(n) for _, _, n in found), "distinct": len(found),
+                         "bands": {band: int(value) for band, value, _ in found[:SHOWN_BANDS]}}
+    return out
 
 
 class CheckedRead(str):

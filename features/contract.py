@@ -50,6 +50,8 @@ class Column:
         null_is: another column of the same row whose value a null here takes (an invoice with
             no due date is due when issued: billing systems such as Stripe leave it empty for
             invoices charged automatically).
+        bands: text values that are bands read as a number (``11-50``: its midpoint, 31; ``5000+``:
+            its lower bound), as CRMs export a company's size (``features.bands``).
     """
 
     name: str
@@ -60,6 +62,7 @@ class Column:
     money: bool = False
     null_is: str | None = None
     words: tuple[tuple[str, float | None], ...] = ()
+    bands: bool = False
 
 
 #: Zendesk's satisfaction ratings (``Satisfaction Score``): good and bad are the top and the bottom
@@ -107,8 +110,9 @@ TABLES: dict[str, Table] = {
                 Column("signed_at", "date", required=False, nullable=True,
                        description="first contract signature"),
                 Column("industry", "string", required=False, nullable=True),
-                Column("employees", "bigint", required=False, nullable=True,
-                       description="company head count"),
+                Column("employees", "bigint", required=False, nullable=True, bands=True,
+                       description="company head count; a band such as 11-50 (its midpoint) or "
+                                   "5000+ (its lower bound), as CRMs export it, is read"),
                 Column("region", "string", required=False, nullable=True),
                 Column("channel", "string", required=False, nullable=True,
                        description="acquisition channel"),

@@ -201,6 +201,40 @@ def _key(table: str, column: str) -> str:
     return column if table == "accounts" else f"{table}.{column}"
 
 
+#: A contract type as a message says it.
+_AS_WORDS = {"string": "text", "bigint": "a whole number", "double": "a number", "date": "a date",
+             "timestamp": "a date and time", "boolean": "true or false"}
+
+
+def check_no_contract_columns(settings: Settings) -> None:
+    """``profile.columns`` names only the company's own columns, none the contract reads itself.
+
+    A contract column (``accounts.employees``, ``subscriptions.plan``), by its name or by the source
+    column ``column_mapping`` maps onto it, is read by churnwatch's own features, as the contract
+    types it: a profile setting for it would change nothing, without a word.
+
+    Raises:
+        ConfigError: naming the key, the contract column, how it is read and what to do instead.
+    """
+    for table in PROFILE_TABLES:
+        mapping = settings.column_mapping.get(table, {})
+        for col in TABLES[table].columns:
+            names = [col.name, *(theirs for theirs, ours in mapping.items() if ours == col.name)]
+            for name in names:
+                key = next((k for k in (_key(table, name), f"{table}.{name}") if k in settings.profile.columns), None)
+                if key is None:
+                    continue
+                what = (f"{name!r} is the contract column {table}.{col.name}" if name == col.name else
+                        f"{name!r} is mapped to the contract column {table}.{col.name} (column_mapping)")
+                read = _AS_WORDS[col.type] + (f" ({col.description})" if col.description else "")
+                instead = ("give the column another name in your export (one the contract does not have)"
+                           if name == col.name else f"remove its column_mapping entry onto {col.name}")
+                raise ConfigError(
+                    f"profile.columns.{key}: {what}, which churnwatch reads itself, as {read}; profile settings "
+                    f"apply only to your own columns and would change nothing here. Remove this entry; to "
+                    f"make it a feature of your own instead, {instead}")
+
+
 def _config_for(settings: Settings, table: str, column: str) -> tuple[bool, ProfileColumn | None]:
     keys = {_key(table, column), f"{table}.{column}"}
     cfg = settings.profile
@@ -504,9 +538,11 @@ def discover_profile(con: duckdb.DuckDBPyConnection, loaded: list[str], settings
     stored snapshots, whose columns are fixed) leaves out a column ``kept`` did not use.
 
     Raises:
-        ConfigError: a configured feature name collides with an existing one, or a
-            ``profile.exclude`` / ``profile.columns`` key names no column.
+        ConfigError: a configured feature name collides with an existing one, a
+            ``profile.exclude`` / ``profile.columns`` key names no column, or a ``profile.columns``
+            key names a contract column (``check_no_contract_columns``).
     """
+    check_no_contract_columns(settings)
     _check_config_keys(con, loaded, settings)
     plan = ProfilePlan()
     names = set(taken)

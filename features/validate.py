@@ -8,7 +8,9 @@ Two outcomes for bad input, never a silent drop (DESIGN §1):
   aside. (Empty required tables, a table in two formats and unreadable files are refused
   when loading, in ``features/sources.py`` and ``features/csvfiles.py``; how a value is read
   when a plain cast would misread it, epoch stamps, ``$1,234.50``, Zendesk's ``good``, instants,
-  is ``features/casting.py``'s.)
+  a company size's band ``11-50``, is ``features/casting.py``'s.)
+* **values read from bands** (``accounts.employees``' ``11-50``: its midpoint) are counted per column,
+  with each band's reading (``TableReport.readings``), and printed by ``churnwatch features``.
 * **rows set aside** (counted by table and reason, with one example row per reason, in
   ``ValidationReport`` and then ``<home>/reports/run-summary.json``), and **values set aside**
   (the row kept, one value made unknown), by the rules of ``features/rules.py``.
@@ -37,7 +39,7 @@ import duckdb
 
 from core.errors import DataContractError
 from core.settings import Settings
-from features.casting import cast_check, column_casts, read_as
+from features.casting import band_readings, cast_check, column_casts, read_as
 from features.contract import (
     DATED_START,
     DATED_SUBSCRIPTIONS,
@@ -50,6 +52,7 @@ from features.contract import (
     money_columns,
 )
 from features.dates import check_date_formats
+from features.profile import check_no_contract_columns
 from features.rules import (
     ACCOUNT_DATED,
     DATA_END_PROBES,
@@ -78,6 +81,8 @@ class TableReport:
     columns: list[str] = field(default_factory=list)  # canonical columns the source has
     values_set_aside: dict[str, int] = field(default_factory=dict)  # reason -> values made null
     value_examples: dict[str, dict] = field(default_factory=dict)
+    #: column -> {"values": n, "distinct": k, "bands": {band: its reading}}: values read from bands (``11-50``: 31)
+    readings: dict[str, dict] = field(default_factory=dict)
 
 
 @dataclass
@@ -117,7 +122,7 @@ class ValidationReport:
             "tables": {
                 name: {"rows_in": t.rows_in, "rows_kept": t.rows_kept, "set_aside": t.set_aside,
                        "examples": t.examples, "values_set_aside": t.values_set_aside,
-                       "value_examples": t.value_examples}
+                       "value_examples": t.value_examples, "readings": t.readings}
                 for name, t in self.tables.items()
             },
             "warnings": self.warnings,
@@ -242,12 +247,14 @@ def _typed_parts(table: Table, cols: dict[str, str], casts: dict[str, str] | Non
 
 
 def create_typed_view(con: duckdb.DuckDBPyConnection, name: str, settings: Settings,
-                      families: dict[str, dict[str, int]] | None = None) -> list[str]:
+                      families: dict[str, dict[str, int]] | None = None,
+                      readings: dict[str, dict[str, dict]] | None = None) -> list[str]:
     """``typed_X`` over ``raw_X``: the contract's names (after the column mapping) and types.
 
     Returns the canonical columns the source has (the others are null in ``typed_X``).
     ``families`` (events): filled with the event types' families; every spelling of a family
-    reads as its name in ``typed_events``.
+    reads as its name in ``typed_events``. ``readings``: ``readings[name]`` filled with the
+    columns read from bands (``features.casting.band_readings``).
 
     Raises:
         DataContractError: a required column is missing, or a value does not cast.
@@ -257,6 +264,11 @@ def create_typed_view(con: duckdb.DuckDBPyConnection, name: str, settings: Setti
     _check_required(con, table, cols)
     source_types, casts = column_casts(con, table, cols, settings)  # formats, epoch, $1,234.50, words, instants
     _check_columns(con, table, cols, source_types, casts)
+    if readings is not None:
+        readings[name] = band_readings(con, table, cols, casts)
+        for column, found in readings[name].items():
+            log.info("%s.%s: %s value(s) read from bands (%s)", name, column, f"{found['values']:,}",
+                     ", ".join(f"{b!r} as {v:,}" for b, v in found["bands"].items()))
     renamed: dict[str, str] = {}
     if name == "events":
         found = _family_names(con, cols, settings)
@@ -484,18 +496,22 @@ def validate_tables(con: duckdb.DuckDBPyConnection, loaded: list[str], settings:
     Tables not in the source become empty ``clean_X`` tables, so queries need no cases.
 
     Raises:
+        ConfigError: a column mapping or unit onto no contract column, a ``profile.columns`` entry
+            for a contract column, a bad date format.
         DataContractError: a missing column, a value of the wrong type, or a required table
             all of whose rows are set aside.
     """
     check_column_mapping(settings.column_mapping)
     check_column_units(settings.column_units)
+    check_no_contract_columns(settings)  # before the data: a profile setting cannot change a contract column
     if engine_of(con) == "duckdb":
         check_date_formats(con, settings)
     else:  # probes of the configured formats (no data): DuckDB's strptime is what they are written for
         with duckdb.connect(":memory:") as probe:
             check_date_formats(probe, settings)
     families: dict[str, dict[str, int]] = {}
-    present = {name: create_typed_view(con, name, settings, families) for name in loaded}
+    readings: dict[str, dict[str, dict]] = {}
+    present = {name: create_typed_view(con, name, settings, families, readings) for name in loaded}
     data_end, cut_tables, warnings = _data_end(con, loaded, settings)
     warnings += cents_warnings(con, {n: present[n] for n in loaded}, settings)
 
@@ -519,6 +535,7 @@ def validate_tables(con: duckdb.DuckDBPyConnection, loaded: list[str], settings:
             reasons = _reasons(name, data_end, known_accounts_table(name, "accounts" in loaded), dated, cut_tables)
             create_event_keys(con, reasons, list(families))
         report.tables[name] = _table_report(con, name, present[name], reasons)
+        report.tables[name].readings = readings.get(name, {})
     _check_not_emptied(report)
     # the event log's start: before it, activity features would read as zero
     first = report.tables["events"].first_at if "events" in report.tables else None

@@ -98,6 +98,7 @@ def features(
     console.print(f"features: {s['features']} ({len(s['event_types'])} event types); data end "
                   f"{summary['data_end']}; {result.events:,} events in {result.seconds['total']:.1f} s")
     _print_spellings(summary["event_spellings"])
+    _print_readings(summary["tables"])
     _print_set_aside(summary)
     _print_profile(summary["profile_columns"])
     console.print(f"data source (remembered for score, report, diagnose, performance): {result.data_source}")
@@ -117,6 +118,17 @@ def _print_spellings(spellings: dict[str, dict[str, int]]) -> None:
                   "its most frequent spelling): " + "; ".join(
                       f"{name!r} = " + " + ".join(f"{s!r} ({n:,})" for s, n in found.items())
                       for name, found in spellings.items()), markup=False)
+
+
+def _print_readings(tables: dict) -> None:
+    """Values read from bands, as CRMs export a company's size (``11-50``: its midpoint), per column."""
+    for table, rep in tables.items():
+        for column, found in rep.get("readings", {}).items():
+            shown = ", ".join(f"{b!r} as {v:,}" for b, v in found["bands"].items())
+            more = len(found["bands"]) < found.get("distinct", len(found["bands"]))
+            console.print(f"{table}.{column}: {found['values']:,} value(s) read from bands ({shown}"
+                          + (", ..." if more else "") + "): a band a-b as its midpoint, rounded; a+ as a",
+                          markup=False)
 
 
 def _print_profile(profile: dict) -> None:

@@ -86,7 +86,8 @@ def assert_same_report(a, b) -> None:
     assert list(a.tables) == list(b.tables)
     for name, x in a.tables.items():
         y = b.tables[name]
-        for f in ("rows_in", "rows_kept", "set_aside", "examples", "columns", "values_set_aside", "value_examples"):
+        for f in ("rows_in", "rows_kept", "set_aside", "examples", "columns", "values_set_aside", "value_examples",
+                  "readings"):
             assert getattr(x, f) == getattr(y, f), (name, f)
         first = [v.date() if isinstance(v, dt.datetime) else v for v in (x.first_at, y.first_at)]
         assert first[0] == first[1], name
@@ -180,6 +181,33 @@ def test_columns_of_no_type_and_nanosecond_times_read_as_duckdb_reads_them(spark
         con.close()
 
 
+def test_employees_in_bands_read_the_same_on_spark(spark, tmp_path):
+    """A CRM's company-size bands (``11-50``: the midpoint, ``5000+``: the lower bound, thousands
+    separators, spaces, an en dash) read to the same numbers and the same report on either engine."""
+    given = ["11-50", "1,001-5,000", "10,001+", " 51 - 200 ", "250", "5001\u201310000", None, "1-10", "11-50"]
+    ids = [f"a{i}" for i in range(len(given))]
+    accounts = pd.DataFrame({"account_id": ids, "employees": pd.Series(given, dtype="object")})
+    subs = pd.DataFrame({"account_id": ids, "start_date": [D(2024, 1, 1)] * len(ids), "end_date": [None] * len(ids),
+                         "mrr": [10.0] * len(ids)})
+    events = pd.DataFrame({"account_id": ids, "user_id": ["u"] * len(ids), "occurred_at": [T(2024, 2, 1)] * len(ids),
+                           "event_type": ["login"] * len(ids)})
+    folder = write_tables(tmp_path / "bands", {"accounts": accounts, "subscriptions": subs, "events": events})
+    duck, on_spark, con, run = _checked_both_ways(folder, settings(data_end=D(2024, 6, 1)), tmp_path / "staging")
+    try:
+        assert_same_report(duck, on_spark)
+        assert_same_clean_tables(con, run)
+        read = dict(run.execute("SELECT account_id, employees FROM clean_accounts").fetchall())
+    finally:
+        run.close()
+        con.close()
+    assert [read[i] for i in ids] == [31, 3001, 10001, 126, 250, 7501, None, 6, 31]
+    assert on_spark.tables["accounts"].readings == {"employees": {
+        "values": 7, "distinct": 6, "bands": {"11-50": 31, "51 - 200": 126, "1,001-5,000": 3001,
+                                              "1-10": 6, "10,001+": 10001, "5001\u201310000": 7501}}}
+    assert list(on_spark.tables["accounts"].readings["employees"]["bands"]) == [
+        "11-50", "1,001-5,000", "1-10", "10,001+", "5001\u201310000", "51 - 200"]  # by count, then text
+
+
 def _error(folder, s, run) -> str:
     with pytest.raises(ChurnwatchError) as err:
         prepare(folder, s, run)
@@ -189,7 +217,7 @@ def _error(folder, s, run) -> str:
 
 
 @pytest.mark.parametrize("case", ["text_quantity", "no_event_type", "mapping", "all_unknown", "no_events",
-                                  "bad_timestamp"])
+                                  "bad_timestamp", "unknown_employees"])
 def test_errors_of_the_checks_on_spark_are_duckdbs(spark, tmp_path, case):
     """Each bad input stops the checks with the same message on either engine (one clear line and
     the example row), none of Spark's stack trace."""
@@ -209,6 +237,8 @@ def test_errors_of_the_checks_on_spark_are_duckdbs(spark, tmp_path, case):
         events["account_id"] = ["x", "y"]
     elif case == "bad_timestamp":
         events["occurred_at"] = ["2024-02-01 10:00", "not a date"]
+    elif case == "unknown_employees":  # neither a number nor a band
+        tables["accounts"] = pd.DataFrame({"account_id": ["a", "b"], "employees": ["11-50", "unknown"]})
     if case != "no_events":
         tables["events"] = events
     folder = write_tables(tmp_path / case, tables)
@@ -224,5 +254,6 @@ def test_errors_of_the_checks_on_spark_are_duckdbs(spark, tmp_path, case):
                 "mapping": "events: column mapping names 'kind' but the table has",
                 "all_unknown": "events: all 2 rows were set aside (2 as unknown_account)",
                 "no_events": "required table 'events' not found",
-                "bad_timestamp": "events.occurred_at: 1 value(s) are not of type timestamp"}[case]
+                "bad_timestamp": "events.occurred_at: 1 value(s) are not of type timestamp",
+                "unknown_employees": "accounts.employees: 1 value(s) are not of type bigint"}[case]
     assert expected in _error(folder, s, open_connection())
