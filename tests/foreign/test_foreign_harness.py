@@ -107,7 +107,7 @@ def test_header_and_rows_split_into_the_same_number_of_fields(capsys):
                          tier_counts=dict.fromkeys(foreign.TIERS, 5))])
     header, row = capsys.readouterr().out.splitlines()[:2]
     assert "p=0 or 1" in header
-    assert len(header.split(" | ")) == len(row.split(" | ")) == 22
+    assert len(header.split("|")) == len(row.split("|")) == 22
 
 
 def test_keep_to_a_new_folder_is_created_and_holds_the_figures(tmp_path, monkeypatch, capsys):
@@ -131,7 +131,7 @@ def test_config_is_copied_into_the_home_and_read_by_every_step(tmp_path, monkeyp
     assert (keep / "table" / "home" / "churnwatch.yaml").read_text() == CONFIG
     assert 0.7 < fig.independent_lr < 0.95  # the excluded cancellation date is not read
     header, row = capsys.readouterr().out.splitlines()[:2]
-    assert len(header.split(" | ")) == len(row.split(" | "))
+    assert len(header.split("|")) == len(row.split("|"))
 
 
 @pytest.mark.parametrize("args, words", [(["--config", "C"], "--config goes with --table"),
