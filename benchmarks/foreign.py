@@ -26,6 +26,7 @@ Run (from the repository root; minutes at acceptance size on 2 cores)::
     python benchmarks/foreign.py --only consumer --months 6 [--seed 11]  # a shorter consumer log
     python benchmarks/foreign.py --event-log EXPORT_DIR        # any export folder with its churnwatch.yaml
     python benchmarks/foreign.py --table T.csv --label Churn --id customerID   # any flat table
+    python benchmarks/foreign.py --table T.csv --label Churned --id "Member No" --config churnwatch.yaml
 
 The tests in ``tests/foreign/`` use the same functions on small sets.
 
@@ -38,6 +39,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -54,8 +56,11 @@ from threadpoolctl import threadpool_limits
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # run as a script: the package, not benchmarks/training.py, is `training`
 
+from core.errors import ConfigError  # noqa: E402
+from core.settings import CONFIG_FILE_NAME, Settings, load_settings  # noqa: E402
 from core.store import HISTORY, SNAPSHOTS, connect  # noqa: E402
 from training.evaluation import ece, ece_estimates, ece_verdict, shifted_to_base_rate  # noqa: E402
+from training.own_table import parse_label  # noqa: E402
 
 TIERS = ("healthy", "low_risk", "medium_risk", "high_risk")
 SIZES = {"acceptance": {"consumer": 4000, "flat": 7000, "stripe": 800},
@@ -179,18 +184,60 @@ def _analyst_numbers(df: pd.DataFrame, comma: bool, keep: tuple[str, ...] = ()) 
     return out
 
 
-def table_baseline(path: Path, label: str, id_col: str, preds: pd.DataFrame) -> np.ndarray:
-    """Independent logistic regression on a flat table: fitted on the rows not in the test rows. The
+def analyst_dates(df: pd.DataFrame, date_format: str | None, keep: tuple[str, ...] = ()) -> list[str]:
+    """Text (or whole-number) columns of which at least 95% of the non-blank values read as dates, ISO
+    (``2026-10-30``, with or without a time) or in the config's ``date_format`` (``%d/%m/%Y``: 30/10/2026),
+    replaced in place by the days before the table's latest date (of every date column): an analyst's
+    "days since", not 30102026 as a number. Returns the date columns. The columns ``keep`` are left."""
+    dates: dict[str, pd.Series] = {}
+    for c in df.columns:
+        if c in keep or not (pd.api.types.is_object_dtype(df[c]) or pd.api.types.is_integer_dtype(df[c])):
+            continue
+        text = df[c].astype("string").str.strip()
+        filled = text.notna() & ~text.str.lower().isin(["", "na", "n/a", "nan", "null", "none", "-"])
+        if not filled.any():
+            continue
+        iso = pd.to_datetime(text.where(text.str.match(r"\d{4}-\d{1,2}-\d{1,2}(?:[ T]|$)")), format="ISO8601",
+                             errors="coerce", utc=True)
+        if date_format:
+            iso = iso.fillna(pd.to_datetime(text.where(filled), format=date_format, errors="coerce", utc=True))
+        if iso[filled].notna().mean() >= 0.95:
+            dates[c] = iso.dt.tz_convert(None)
+    if dates:
+        latest = max(d.max() for d in dates.values())
+        for c, d in dates.items():
+            df[c] = (latest - d).dt.days.astype("float64")
+    return list(dates)
+
+
+def table_baseline(path: Path, label: str, id_col: str, preds: pd.DataFrame, config: Path | None = None) -> np.ndarray:
+    """Independent logistic regression on a flat table: fitted on the rows not in the test rows.
+
+    It reads the file with its own pandas code, a check on the product's reader and model, but the
+    columns the user meant: ``config`` (the run's ``churnwatch.yaml``) gives ``profile.exclude`` (columns
+    left out), ``profile.columns.<c>.kind: category`` (a code read as text) and ``date_format``. The
     file's separator is sniffed by pandas; a ``;`` file is taken to use a decimal comma (a European
-    spreadsheet), and numbers written as text are read by ``_analyst_numbers``."""
+    spreadsheet); dates become days before the table's latest date (``analyst_dates``), numbers
+    written as text are read by ``_analyst_numbers``, other ``*_date`` columns are left out. The label
+    is read by the product's ``training.own_table.parse_label`` (the same words, one definition: a
+    label the product reads differently would judge a different target, not check the model)."""
+    settings = load_settings(config) if config else Settings()
     df = pd.read_csv(path, dtype={id_col: str}, sep=None, engine="python", encoding="utf-8-sig")
+    df.columns = [str(c).strip() for c in df.columns]
+    absent = [c for c in settings.profile.exclude if c not in df.columns]
+    if absent:
+        raise ValueError(f"{config}: profile.exclude names column(s) {absent} that {path} does not have")
+    df = df.drop(columns=settings.profile.exclude)
+    codes = tuple(c for c, told in settings.profile.columns.items() if told.kind == "category" and c in df)
+    df[list(codes)] = df[list(codes)].astype("string").astype("object")
     with path.open(encoding="utf-8-sig") as fh:
         header = fh.readline()
-    df = _analyst_numbers(df, comma=header.count(";") > header.count(","), keep=(label, id_col))
-    y = (df[label].astype(str).str.lower().isin(["yes", "1", "true", "churned"])).to_numpy(int)
+    dates = analyst_dates(df, settings.date_format, keep=(label, id_col, *codes))
+    df = _analyst_numbers(df, comma=header.count(";") > header.count(","), keep=(label, id_col, *codes))
+    y = parse_label(df[label], label)
     test = df[id_col].isin(preds["account_id"].astype(str)).to_numpy()
     feats = df.drop(columns=[label, id_col]).select_dtypes(exclude="datetime")
-    feats = feats.drop(columns=[c for c in feats if c.endswith("_date")])
+    feats = feats.drop(columns=[c for c in feats if c.endswith("_date") and c not in dates])
     p = logistic_predictions(feats[~test], y[~test], feats[test])
     return pd.Series(p, index=df.loc[test, id_col]).reindex(preds["account_id"].astype(str)).to_numpy()
 
@@ -352,15 +399,23 @@ def run_flat(work: Path, rows: int, seed: int = 5) -> Figures:
     return run_flat_table(work, f"flat table ({rows:,} customers)", work / "churn_table.csv", "Churn", "customer_id")
 
 
-def run_flat_table(work: Path, name: str, table: Path, label: str, id_col: str) -> Figures:
-    """train --table -> promote -> score --table -> explain on one flat table, in ``work/home``."""
+def run_flat_table(work: Path, name: str, table: Path, label: str, id_col: str,
+                   config: Path | None = None) -> Figures:
+    """train --table -> promote -> score --table -> explain on one flat table, in ``work/home``.
+
+    ``config``: a ``churnwatch.yaml`` (``date_format``, ``profile``) copied into the home, where every
+    step reads it as a user's home's own; the independent logistic regression reads the home's too."""
     fig, t0, home = Figures(name), time.perf_counter(), work / "home"
+    if config is not None:
+        home.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(config, home / CONFIG_FILE_NAME)
+    own = home / CONFIG_FILE_NAME
     try:
         r = run_cli("train", "--table", str(table), "--label", label, "--id", id_col, home=home)
         fig.leakage = leakage_verdict(r)
         check(r, "train --table")
         preds = test_figures(fig, home)
-        _with_lr(fig, preds, table_baseline(table, label, id_col, preds))
+        _with_lr(fig, preds, table_baseline(table, label, id_col, preds, own if own.exists() else None))
         promote_score_explain(fig, home, "--table", str(table))
     except (RuntimeError, FileNotFoundError, subprocess.TimeoutExpired) as exc:
         fig.error = str(exc)[:300]
@@ -375,7 +430,7 @@ def _fmt(x: float) -> str:
 def print_table(figs: list[Figures]) -> None:
     head = ("set", "rows", "base", "model", "ROC-AUC", "baselines", "indep. LR", "diff [95% CI]", "ECE",
             "ECE/base", "debiased ECE [95% CI]", "noise", "mean p",
-            "ECE at base rate", "ECE target", "p=0|1", "churn per tier (healthy..high)",
+            "ECE at base rate", "ECE target", "p=0 or 1", "churn per tier (healthy..high)",
             "rows per tier", "rising", "vs best baseline (run's own)", "leakage", "s")
     print(" | ".join(head))
     for f in figs:
@@ -401,14 +456,24 @@ def main(argv: list[str] | None = None) -> list[Figures]:
     ap.add_argument("--table", type=Path, help="a flat table (CSV), run as the generated one is; with --label, --id")
     ap.add_argument("--label", default="Churn", help="--table's label column (default Churn)")
     ap.add_argument("--id", default="customer_id", help="--table's id column (default customer_id)")
+    ap.add_argument("--config", type=Path, help="--table's churnwatch.yaml (date_format, profile: exclude), "
+                    "copied into the run's home as a user's own")
     ap.add_argument("--keep", type=Path, help="work folder to keep (default: a temporary one)")
     ap.add_argument("--months", type=int, help="history of the consumer log (default: the generator's 12)")
     ap.add_argument("--seed", type=int, default=11, help="seed of the consumer log (default 11)")
     args = ap.parse_args(argv)
+    if args.config and not args.table:
+        ap.error("--config goes with --table (an --event-log folder carries its own churnwatch.yaml)")
+    if args.config:
+        try:
+            load_settings(args.config)
+        except ConfigError as exc:
+            ap.error(f"--config: {exc}")
     own = bool(args.event_log or args.table)  # a user's own exports: the generated sets only with --only
     sizes, chosen = SIZES[args.size], args.only or ([] if own else ["consumer", "flat", "stripe"])
     with tempfile.TemporaryDirectory() as tmp:
         work = args.keep or Path(tmp)
+        work.mkdir(parents=True, exist_ok=True)
         figs = []
         if "consumer" in chosen:
             figs.append(run_consumer(work / "consumer", sizes["consumer"], args.seed, args.months))
@@ -420,7 +485,7 @@ def main(argv: list[str] | None = None) -> list[Figures]:
             figs.append(event_log_path(work / f"event-log-{k}", f"{folder.name} (event log)", folder.resolve(), None))
         if args.table:
             figs.append(run_flat_table(work / "table", f"{args.table.name} (table)", args.table.resolve(),
-                                       args.label, args.id))
+                                       args.label, args.id, args.config))
         print_table(figs)
         (work / "foreign.json").write_text(json.dumps([asdict(f) for f in figs], indent=2, default=str))
     return figs
