@@ -88,9 +88,7 @@ def learned_side(lost: pd.Series, kept: pd.Series, lost_accounts: pd.Series | np
     if np.ptp(np.r_[lost, kept]) == 0:
         return 0  # one value everywhere: nothing to compare
     u, p = mannwhitneyu(lost, kept, alternative="two-sided")
-    if not p < DIRECTION_P:
-        return 0
-    return 1 if u > len(lost) * len(kept) / 2 else -1
+    return 0 if not p < DIRECTION_P else (1 if u > len(lost) * len(kept) / 2 else -1)
 
 
 def _account_means(values: np.ndarray, accounts: pd.Series | np.ndarray | None) -> np.ndarray:
@@ -98,9 +96,7 @@ def _account_means(values: np.ndarray, accounts: pd.Series | np.ndarray | None) 
     present = ~np.isnan(values)
     if accounts is None:
         return values[present]
-    codes = np.asarray(accounts)
-    if codes.dtype.kind not in "iu":
-        codes = pd.factorize(codes)[0]
+    codes = pd.factorize(np.asarray(accounts))[0]
     counts = np.bincount(codes[present])
     sums = np.bincount(codes[present], weights=values[present], minlength=counts.size)
     return sums[counts > 0] / counts[counts > 0]
