@@ -1,7 +1,8 @@
-"""The two baselines every training run must beat, on the same test block (DESIGN §4).
+"""The baselines every training run must beat, on the same test block (DESIGN §4).
 
 - ``fit_logistic_baseline``: a plain logistic regression over the same features
   (median-imputed, scaled numerics with missing indicators; one-hot categoricals).
+- ``renewal_calendar``: accounts ranked by how soon their term ends (snapshot models);
 - ``rule_health_score``: the article's hand-weighted 0-100 health score (ARTICLE §1):
   each indicator turned into 0-100 by its percentile rank among the accounts of the
   same as-of date, oriented so more risk is lower; a dimension is the mean of its
@@ -137,6 +138,22 @@ def rule_churn_probability(score: np.ndarray | Sequence[float]) -> np.ndarray:
     Not a calibrated probability: use it to rank accounts, never for Brier or ECE.
     """
     return (100.0 - np.asarray(score, dtype="float64")) / 100.0
+
+
+def renewal_calendar(rows: pd.DataFrame) -> np.ndarray | None:
+    """The renewal calendar as a baseline: accounts ranked by how soon their term ends
+    (``1 / (1 + days_to_term_end)``; an open-ended term, null, last), for ROC/PR-AUC only.
+
+    Where churn can only happen at a renewal (annual contracts), the contract calendar a CS team
+    already has ranks well on its own; a model must be judged against it, not only against a
+    logistic regression that also reads it. ``None`` when the rows have no term ends or every
+    row has the same (monthly plans all renewing within a month rank nothing).
+    """
+    if "days_to_term_end" not in rows.columns:
+        return None
+    days = pd.to_numeric(rows["days_to_term_end"], errors="coerce").to_numpy(dtype="float64")
+    score = np.where(np.isnan(days), 0.0, 1.0 / (1.0 + np.clip(days, 0.0, None)))
+    return None if np.ptp(score) == 0 else score
 
 
 @dataclass

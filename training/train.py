@@ -24,7 +24,13 @@ import pandas as pd
 from core.settings import ProfileSettings, TrainingSettings
 from core.store import SNAPSHOTS, connect, read_meta
 from features.spec import Catalogue
-from training.baselines import BaselineError, fit_logistic_baseline, rule_churn_probability, rule_health_score
+from training.baselines import (
+    BaselineError,
+    fit_logistic_baseline,
+    renewal_calendar,
+    rule_churn_probability,
+    rule_health_score,
+)
 from training.bootstrap import paired_bootstrap
 from training.bundle import ModelBundle
 from training.coverage import keep_partial_windows, partial_reason, partial_window_features
@@ -265,6 +271,12 @@ def fit_and_evaluate(train: pd.DataFrame, fit: pd.DataFrame | None, es: pd.DataF
     if p_rule is not None:
         rows.append(_model_row("rule health score", y_test, p_rule, False))
         curves["rule health"] = p_rule
+    p_calendar = renewal_calendar(test) if "as_of" in test.columns else None  # a flat table has no terms
+    if p_calendar is not None:
+        say("baseline: the renewal calendar (accounts ranked by how soon their term ends)")
+        rows.append(_model_row("renewal calendar", y_test, p_calendar, False))
+        curves["renewal calendar"] = p_calendar
+        metrics["renewal_window"] = _renewal_window(y_test, p, test, purge_days, say)
     comparison = pd.DataFrame(rows)
     metrics["vs_baselines"] = _versus(y_test, p, curves, test["account_id"].to_numpy(), seed, say)
 
@@ -361,6 +373,24 @@ def _rule_roc_auc(rows: pd.DataFrame) -> float | None:
     except BaselineError:
         return None
     return None if np.ptp(p) == 0 else roc_auc(y, p)
+
+
+def _renewal_window(y: np.ndarray, p: np.ndarray, test: pd.DataFrame, days: int, say: Progress) -> dict | None:
+    """The model's ROC-AUC among the test rows whose term ends within ``days`` (horizon + grace: the
+    renewals a label can see): what the model adds to the calendar where churn can happen. ``None``
+    when there are no such rows of both classes."""
+    if days <= 0:
+        return None
+    ends = pd.to_numeric(test["days_to_term_end"], errors="coerce").to_numpy(dtype="float64")
+    inside = ends <= days  # NaN (open-ended) is never inside
+    churned = int(y[inside].sum())
+    if churned == 0 or churned == int(inside.sum()):
+        return None
+    out = {"days": int(days), "rows": int(inside.sum()), "churned": churned, "roc_auc": roc_auc(y[inside], p[inside]),
+           "churned_outside": int(y[~inside].sum())}
+    say(f"within the renewal window (term ends within {days} days: {out['rows']:,} test rows, {churned:,} churned; "
+        f"{out['churned_outside']:,} churned outside it): model ROC-AUC {out['roc_auc']:.4f}")
+    return out
 
 
 def _versus(y: np.ndarray, p: np.ndarray, curves: dict[str, np.ndarray], groups: np.ndarray, seed: int,
@@ -505,8 +535,10 @@ def flat_metrics(result: TrainResult) -> dict[str, float]:
         out[f"tier_{tier}_count"] = float(d["count"])
         if d["churn_rate"] is not None:
             out[f"tier_{tier}_churn_rate"] = float(d["churn_rate"])
-    prefixes = ("lightgbm", "logistic", "rule")
-    for row, prefix in zip(result.comparison.to_dict(orient="records"), prefixes):
+    prefixes = {"lightgbm": "lightgbm", "logistic regression": "logistic", "rule health score": "rule",
+                "renewal calendar": "calendar"}
+    for row in result.comparison.to_dict(orient="records"):
+        prefix = prefixes[row["model"]]
         for k in ("roc_auc", "pr_auc", "brier", "ece", "top_decile_lift", "top_decile_capture"):
             if row.get(k) is not None and np.isfinite(row[k]):
                 out[f"{prefix}_{k}"] = float(row[k])
@@ -531,6 +563,9 @@ def flat_metrics(result: TrainResult) -> dict[str, float]:
         out[f"calibration_log_loss_{method}"] = float(v)
     if result.metrics.get("cross_validation"):
         out.update(cv_metrics(result.metrics["cross_validation"]))
+    window = result.metrics.get("renewal_window")
+    if window:  # the model among the accounts whose term ends within the label's reach
+        out.update({f"renewal_window_{k}": float(window[k]) for k in ("roc_auc", "rows", "churned", "days")})
     return out
 
 
