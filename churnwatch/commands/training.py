@@ -7,6 +7,7 @@ load, and ``churnwatch --help`` or a usage error should not wait for them.
 from __future__ import annotations
 
 import datetime as dt
+import json
 from pathlib import Path
 from typing import Annotated
 
@@ -63,6 +64,25 @@ def print_tiers(metrics: dict, short: str = "test block", unit: str = "accounts 
     console.print(table)
 
 
+def set_aside_hint(summary: Path) -> str:
+    """What the last `churnwatch features` set aside of ``subscriptions`` (``run-summary.json``), worded as
+    a likely cause of a training block without churn: a mapping that drops the cancelled subscriptions
+    (Chargebee's Current Term Start/End as the term dates: a cancelled subscription has none) leaves
+    only those that stayed. "" when nothing was set aside or there is no summary."""
+    try:
+        report = json.loads(summary.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return ""
+    tables = report.get("validation", report).get("tables", {})
+    counts = {k: int(v) for k, v in (tables.get("subscriptions", {}).get("set_aside") or {}).items() if v}
+    if not counts:
+        return ""
+    listed = ", ".join(f"{reason} {n:,}" for reason, n in sorted(counts.items(), key=lambda kv: -kv[1]))
+    return (f"`churnwatch features` set aside {sum(counts.values()):,} subscriptions rows ({listed}; "
+            f"{summary}): if those are the cancelled subscriptions, their churn never reached the snapshots; "
+            "check the start_date / end_date mapping (README, \"Bring your data\")")
+
+
 def train(store: StoreOpt = None, home: HomeOpt = None, config: ConfigOpt = None, seed: int = 0,
           table: Annotated[Path | None, typer.Option("--table", help="a flat churn table (CSV or Parquet) "
                                                      "instead of snapshots")] = None,
@@ -96,6 +116,7 @@ def train(store: StoreOpt = None, home: HomeOpt = None, config: ConfigOpt = None
               "--memory-budget-mb", help="--snapshots: sample accounts when the rows would need more "
               "(default: half the memory available)")] = None) -> None:
     """Train LightGBM + calibration + health map, compare with baselines, log and register in MLflow."""
+    from training.errors import TrainingError
     from training.registry import relocatable_pointer
     from training.run_text import next_line, split_words
     from training.snapshot_set import train_on_snapshot_set
@@ -136,8 +157,14 @@ def train(store: StoreOpt = None, home: HomeOpt = None, config: ConfigOpt = None
                                     date_format=_settings.date_format, profile=_settings.profile,
                                     cross_validate=cross_validate)
         else:
-            result = train_on_snapshots(store or h.store, out, seed=seed, progress=say, options=options,
-                                        allow_leaky=tuple(allow_leaky or ()))
+            try:
+                result = train_on_snapshots(store or h.store, out, seed=seed, progress=say, options=options,
+                                            allow_leaky=tuple(allow_leaky or ()))
+            except TrainingError as exc:  # no churn to learn from: were the churned rows set aside?
+                hint = set_aside_hint(h.reports / "run-summary.json") if "positive labels" in str(exc) else ""
+                if not hint:
+                    raise
+                raise TrainingError(f"{exc}; {hint}") from exc
         say("logging to MLflow and registering the bundle")
         result.bundle.meta = relocatable_pointer(result.bundle.meta, h.root)  # a copied home keeps working
         result = log_run(result, h.tracking_uri, h.mlflow_artifacts, {**params_of(result), **extra})
