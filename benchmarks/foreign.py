@@ -16,7 +16,8 @@ and whether ECE <= min(0.02, 0.1 x base rate) is met,
 not met or not measurable (``training.evaluation``), the count of probabilities exactly 0
 or 1, churn and test rows per tier (and whether churn rises strictly), the run's own
 chosen-model-minus-best-baseline ROC-AUC with its interval and verdict, the leakage verdict and
-the wall time.
+the wall time; under a flat table's row, its figures cross-validated over all customers (``train
+--table --cross-validate 5``: ROC-AUC against the logistic regression, ECE and churn per tier).
 
 Run (from the repository root; minutes at acceptance size on 2 cores)::
 
@@ -66,6 +67,8 @@ TIERS = ("healthy", "low_risk", "medium_risk", "high_risk")
 SIZES = {"acceptance": {"consumer": 4000, "flat": 7000, "stripe": 800},
          "small": {"consumer": 600, "flat": 2000, "stripe": 400}}
 KEYS = ("account_id", "as_of", "churn_label", "labelled")
+#: Folds of a flat table's cross-validated figures (``train --table --cross-validate``).
+CV_FOLDS = 5
 
 
 def run_cli(*args: str, home: Path | None = None, timeout: int = 1800) -> subprocess.CompletedProcess:
@@ -266,6 +269,7 @@ class Figures:
     tiers_rising: bool = False
     vs_best: str = "-"  # the run's own: model - best baseline, 95% interval, "not below beyond it" verdict
     leakage: str = "-"
+    cross_validated: str = ""  # a flat table's figures over all customers (train --cross-validate 5)
     seconds: float = 0.0
     error: str = ""
 
@@ -276,9 +280,9 @@ class Figures:
 
 def comparison(home: Path) -> tuple[str, float, dict[str, float]]:
     """The run's own table: (chosen model's name, its ROC-AUC, {baseline: ROC-AUC}). Rows
-    naming a logistic or rule model are baselines; the first other row is the chosen model."""
+    naming a logistic, rule or calendar model are baselines; the first other row is the chosen model."""
     table = pd.read_csv(newest(home / "reports", "model_vs_baselines.csv"))
-    base = table["model"].str.contains("logistic|rule", case=False)
+    base = table["model"].str.contains("logistic|rule|calendar", case=False)
     chosen = table[~base].iloc[0]
     return str(chosen["model"]), float(chosen["roc_auc"]), dict(zip(table.loc[base, "model"],
                                                                     table.loc[base, "roc_auc"], strict=True))
@@ -411,16 +415,32 @@ def run_flat_table(work: Path, name: str, table: Path, label: str, id_col: str,
         shutil.copyfile(config, home / CONFIG_FILE_NAME)
     own = home / CONFIG_FILE_NAME
     try:
-        r = run_cli("train", "--table", str(table), "--label", label, "--id", id_col, home=home)
+        r = run_cli("train", "--table", str(table), "--label", label, "--id", id_col, "--cross-validate",
+                    str(CV_FOLDS), home=home)
         fig.leakage = leakage_verdict(r)
         check(r, "train --table")
         preds = test_figures(fig, home)
+        fig.cross_validated = cross_validated(home)
         _with_lr(fig, preds, table_baseline(table, label, id_col, preds, own if own.exists() else None))
         promote_score_explain(fig, home, "--table", str(table))
     except (RuntimeError, FileNotFoundError, subprocess.TimeoutExpired) as exc:
         fig.error = str(exc)[:300]
     fig.seconds = time.perf_counter() - t0
     return fig
+
+
+def cross_validated(home: Path) -> str:
+    """The newest bundle's cross-validated figures (``training.table_cv``) as one line, "" without them."""
+    cv = json.loads(newest(home, "bundle.json").read_text()).get("metrics", {}).get("cross_validation")
+    if not cv:
+        return ""
+    d = cv["vs_logistic"]
+    tiers = "/".join("-" if t["churn_rate"] is None else f"{t['churn_rate']:.1%}" for t in cv["per_tier"].values())
+    return (f"{cv['n_rows']:,} customers, {cv['folds']} folds: ROC-AUC {cv['roc_auc']:.3f}, logistic "
+            f"{cv['logistic_roc_auc']:.3f}, model - logistic {d['roc_auc_diff']:+.3f} [{d['roc_auc_lo']:+.3f}, "
+            f"{d['roc_auc_hi']:+.3f}] {d['verdict']}; ECE {cv['ece']:.4f} (debiased {cv['ece_debiased']:.4f}, noise "
+            f"{cv['ece_noise']:.4f}; target {cv['ece_target']:.4f}: {cv['ece_verdict']}); mean p "
+            f"{cv['mean_predicted']:.2%} vs {cv['base_rate']:.2%}; churn per tier {tiers}")
 
 
 def _fmt(x: float) -> str:
@@ -443,6 +463,8 @@ def print_table(figs: list[Figures]) -> None:
                           _fmt(f.ece_level), f.ece_verdict,
                           str(f.extreme_p), tiers, "/".join(str(n) for n in f.tier_counts.values()),
                           str(f.tiers_rising), f.vs_best, f.leakage, f"{f.seconds:.0f}"]))
+        if f.cross_validated:
+            print(f"    cross-validated: {f.cross_validated}")
         if f.error:
             print(f"    error: {f.error}")
 

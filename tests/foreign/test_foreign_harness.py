@@ -130,8 +130,12 @@ def test_config_is_copied_into_the_home_and_read_by_every_step(tmp_path, monkeyp
     assert fig.error == "" and fig.leakage == "accepted" and fig.rows == 160
     assert (keep / "table" / "home" / "churnwatch.yaml").read_text() == CONFIG
     assert 0.7 < fig.independent_lr < 0.95  # the excluded cancellation date is not read
-    header, row = capsys.readouterr().out.splitlines()[:2]
+    lines = capsys.readouterr().out.splitlines()
+    header, row = lines[:2]
     assert len(header.split("|")) == len(row.split("|"))
+    # the figures over every customer (train --table --cross-validate 5), printed under the row
+    assert fig.cross_validated.startswith("800 customers, 5 folds: ROC-AUC ")
+    assert f"    cross-validated: {fig.cross_validated}" in lines
 
 
 @pytest.mark.parametrize("args, words", [(["--config", "C"], "--config goes with --table"),
