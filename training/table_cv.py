@@ -44,8 +44,7 @@ def check_folds(folds: int, y: np.ndarray) -> None:
 
 
 def cross_validate_table(rows: pd.DataFrame, catalogue: Catalogue, folds: int, fit: Callable, seed: int = 0,
-                   allow_leaky: tuple[str, ...] = (),
-                   say: Callable[[str], None] | None = None) -> dict:
+                         allow_leaky: tuple[str, ...] = (), say: Callable[[str], None] | None = None) -> dict:
     """The training procedure ``fit`` run on ``folds`` - 1 stratified folds of ``rows`` at a time,
     each fold scored by the model fitted without it.
 
