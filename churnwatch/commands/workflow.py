@@ -138,9 +138,9 @@ def run_alerts(target: Path, settings: Settings, engine: Engine, new: pd.DataFra
                   f"pending for the next run, {sent['failed']:,} failed; retention tasks: churnwatch tasks")
     first = _first_scored_high_risk(target)
     if first:  # a first scoring raises no alert: said, so 17 high-risk accounts and no task is not a puzzle
-        console.print(f"{first:,} high-risk account(s) scored for the first time: alerts fire when an account "
-                      "enters high risk or drops a tier between two scorings, so these have none yet; "
-                      "`churnwatch report` lists who to call first, and a later scoring alerts on their moves")
+        console.print(f"{first:,} scored at high risk for the first time: alerts fire on a move into high risk "
+                      "or down a tier between two scorings, so these have none yet; `churnwatch report` lists who "
+                      "to call first, and a later scoring alerts on their moves")
 
 
 def _first_scored_high_risk(target: Path) -> int:

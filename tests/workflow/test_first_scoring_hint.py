@@ -8,7 +8,7 @@ import duckdb
 from core.scores import first_scored_high_risk
 from tests.workflow.test_tasks import write_store
 
-HINT = "high-risk account(s) scored for the first time: alerts fire when an account enters high risk"
+HINT = "scored at high risk for the first time: alerts fire on a move into high risk or down a tier"
 
 
 def test_accounts_scored_once_at_high_risk_are_counted(tmp_path):
