@@ -59,6 +59,19 @@ def test_a_birth_date_is_worded_as_an_age(column):
     assert word(spec, 24_359.0, +1, Row({}), References({}, {}, None), "en") == "Age 66"
 
 
+def test_a_flat_tables_birth_date_is_an_age_too():
+    from features.spec import FeatureSpec
+
+    spec = FeatureSpec(name="Date of Birth", group="event_type", type="float", unit="days", definition="a date",
+                       direction=0, valid_range=(None, None), optional=True, reason_en="Date of Birth: {value}",
+                       reason_zh="Date of Birth：{value}", template="table_column",
+                       params={"column": "Date of Birth", "kind": "date"})
+    refs = References(typical={"Date of Birth": 16_875.0}, category_churn={}, overall_churn=0.3,
+                      direction={"Date of Birth": 1})
+    assert word(spec, 24_359.0, +1, Row({}), refs, "en") == "Age 66 (typical of those who stayed: 46)"
+    assert word(spec, 24_359.0, -1, Row({}), refs, "en") is None  # older than typical: no strength
+
+
 def test_a_date_most_of_those_who_stayed_lack_is_worded_without_a_typical_value():
     spec = _own_date("unsubscribe_detected_at_ms", "unsubscribe_detected_at_ms")
     rng = np.random.default_rng(0)
