@@ -654,8 +654,18 @@ _TYPES = {"number": ("float", "value", (None, None)), "category": ("category", "
           "date": ("int", "days", (0.0, None)), "boolean": ("int", "flag", (0.0, 1.0))}
 
 
-def _label(column: str) -> str:
+#: The unit of an epoch time at the end of a date column's name, with an "at" before it
+#: (``unsubscribe_detected_at_ms``): a reason says "Unsubscribe detected: 1 day ago".
+_DATE_UNIT = re.compile(r"(?:\s+(?:at|on))?(?:\s+(?:ms|millis|msec|s|sec|secs|seconds|us|ns|epoch|unix))+$",
+                        re.IGNORECASE)
+
+
+def _label(column: str, date: bool = False) -> str:
+    """A column's name as a reason reads it, in both languages: "_" as spaces, first letter upper case;
+    a date's epoch unit dropped."""
     text = re.sub(r"[_\s]+", " ", column).strip() or column
+    if date:
+        text = _DATE_UNIT.sub("", text) or text
     return (text[0].upper() + text[1:]).replace("{", "{{").replace("}", "}}")
 
 
@@ -669,12 +679,12 @@ def profile_spec(col: ExtraColumn, cfg: ProfileColumn | None) -> FeatureSpec:
     definition = {"number": f"{where} (a number)", "category": f"{where} (a category)",
                   "boolean": f"{where} as 1 (true) or 0 (false)",
                   "date": f"days from {where} to t; null when that date is after t"}[col.kind]
-    label, raw = _label(col.column), col.column.replace("{", "{{").replace("}", "}}")
-    en, zh = f"{label}: {{value}}", f"客户属性「{raw}」：{{value}}"
+    label = _label(col.column, col.kind == "date")  # the Chinese too: a raw name without spaces was cut short
+    en, zh = f"{label}: {{value}}", f"客户属性「{label}」：{{value}}"
     if col.kind == "date":
-        en, zh = f"{label}: {{value}} days ago", f"客户属性「{raw}」：{{value}}天前"
+        en, zh = f"{label}: {{value}} days ago", f"客户属性「{label}」：{{value}}天前"
     elif col.kind == "boolean":
-        en, zh = f"{label}: {{value}} (1 = yes, 0 = no)", f"客户属性「{raw}」：{{value}}（1=是，0=否）"
+        en, zh = f"{label}: {{value}} (1 = yes, 0 = no)", f"客户属性「{label}」：{{value}}（1=是，0=否）"
     return FeatureSpec(name=col.feature, group="profile", type=ftype,  # type: ignore[arg-type]
                        unit=("currency" if cfg and cfg.unit == "cents" else cfg.unit if cfg and cfg.unit else unit),
                        definition=definition + (" in cents, read / 100" if cfg and cfg.unit == "cents" else ""),

@@ -4,7 +4,9 @@
 (risk or strength); the reason builder then tries the group's next feature. The rules:
 
 * a missing value is worded as missing, never as a value: as what the null means
-  (``features.spec.null_reason``) when the row shows it, else "No data on X";
+  (``features.spec.null_reason``) when the row shows it, else "No data on X", and that only on the
+  side the training rows show the feature's blanks on (``References.missing``: random blanks are no
+  reason);
 * a change of 0% (after rounding) is neither a risk nor a strength; a relative change must
   point the way its direction says (fewer logins is a risk, more a strength), needs at least
   ``min_base`` counts in the previous window ("down 100%" of 1 event says nothing) and an
@@ -12,7 +14,9 @@
 * a count is worded against the typical value of accounts that stayed ("Only 1 'message'
   event in the last 90 days; a typical active account has 14"); a count no worse than typical
   is no risk (no better, no strength);
-* a company's own number (unit ``value``) likewise, against its typical value;
+* a company's own number (unit ``value``) likewise, against its typical value; a typical value is
+  quoted only when at least half of the rows that stayed have one (``References.quoted_typical``);
+* a company's own date in days, months or years ago, a date of birth as an age ("Age 66");
 * a category is worded with its churn rate against the overall rate ("churn is higher in
   software: 12% vs 8% overall") when the two differ by at least ``MIN_CATEGORY_GAP`` of the
   overall rate and, where the references count the category's accounts, by at least
@@ -85,18 +89,32 @@ class References:
             company's own, a company's own number), the side the training rows show: +1 when
             the median of the rows that churned is above that of the rows that stayed, -1 when
             below; absent when they are equal or too few rows churned (and in older bundles).
+        missing: per feature whose missingness goes with churn (+1) or with staying (-1) in the
+            training rows; a feature absent has no such side. None in older bundles (a null of
+            unknown meaning is then worded on either side, as before).
     """
 
     typical: Mapping[str, float]
     category_churn: Mapping[str, Mapping[str, list[float]]]
     overall_churn: float | None
     direction: Mapping[str, int] = field(default_factory=dict)
+    missing: Mapping[str, int] | None = None
+    stayed_present: Mapping[str, float] = field(default_factory=dict)
+
+    def quoted_typical(self, name: str) -> float | None:
+        """The typical value of ``name`` to quote: None when there is none or when fewer than
+        half of the rows that stayed have a value (a typical member never unsubscribed: "1 day
+        ago (typical of those who stayed: 37 days ago)" compared with the few who did)."""
+        value = self.typical.get(name)
+        return None if missing(value) or self.stayed_present.get(name, 1.0) < 0.5 else float(value)
 
     @classmethod
     def from_dict(cls, d: Mapping | None) -> References:
         d = d or {}
+        gone = d.get("missing")
         return cls(typical=dict(d.get("typical", {})), category_churn=dict(d.get("category_churn", {})),
-                   overall_churn=d.get("overall_churn"), direction=dict(d.get("direction", {})))
+                   overall_churn=d.get("overall_churn"), direction=dict(d.get("direction", {})),
+                   missing=None if gone is None else dict(gone), stayed_present=dict(d.get("stayed_present", {})))
 
 
 NO_REFERENCES = References(typical={}, category_churn={}, overall_churn=None)
@@ -361,21 +379,38 @@ def _when(days: float, lang: str) -> str:
     return f"{_span(days, lang)} ago" if lang == "en" else f"{_span(days, lang)}前"
 
 
+#: A column name that says date of birth (``date_of_birth``, ``DOB``, ``Birthday``): worded as an age.
+_BIRTH = re.compile(r"birth|(?:^|[^a-z])dob(?:$|[^a-z])", re.IGNORECASE)
+
+
+def is_birth_date(spec: FeatureSpec) -> bool:
+    """An own date column whose name says it is a date of birth (its days since are an age)."""
+    return is_own_date(spec) and bool(_BIRTH.search(str(spec.params.get("column", spec.name))))
+
+
+def _age(days: float, lang: str) -> str:
+    """Days since a birth date as an age in completed years: "Age 66" / "年龄66岁"."""
+    years = int(days // 365.25)
+    return f"Age {years}" if lang == "en" else f"年龄{years}岁"
+
+
 def _word_own_date(spec: FeatureSpec, v: float, side: int, refs: References, lang: str) -> str | None:
     """ "Date of birth: 16.8 years ago (typical of those who stayed: 33.1 years ago)", "contract_end:
-    in 30 days (typical of those who stayed: in 7.5 years)"; the templates "{value} days ago" /
-    "{value}天前" of any bundle are worded with the span's own unit."""
+    in 30 days (typical of those who stayed: in 7.5 years)"; a date of birth as an age, "Age 66
+    (typical of those who stayed: 46)"; the templates "{value} days ago" / "{value}天前" of any bundle
+    are worded with the span's own unit. The typical value is quoted as ``References.quoted_typical``."""
+    birth = is_birth_date(spec) and v >= 0
     template = (spec.reason_en if lang == "en" else spec.reason_zh).replace("{value} days ago", "{value}")
     template = template.replace("{value}天前", "{value}")
-    text = template.format(value=_when(v, lang), change="")
-    typical = refs.typical.get(spec.name)
-    if missing(typical):
+    text = _age(v, lang) if birth else template.format(value=_when(v, lang), change="")
+    typical = refs.quoted_typical(spec.name)
+    if typical is None:
         return text
-    typical = float(typical)
-    if _when(v, "en") == _when(typical, "en") or _against_direction(spec, v, typical, side, refs):
+    shown, shown_typical = ((_age(x, "en") for x in (v, typical)) if birth else (_when(x, "en") for x in (v, typical)))
+    if shown == shown_typical or _against_direction(spec, v, typical, side, refs):
         return None  # a typical date is neither a risk nor a strength
-    return (f"{text} (typical of those who stayed: {_when(typical, lang)})" if lang == "en"
-            else f"{text}（未流失客户典型值：{_when(typical, lang)}）")
+    ref = _age(typical, lang).removeprefix("Age ").removeprefix("年龄") if birth else _when(typical, lang)
+    return (f"{text} (typical of those who stayed: {ref})" if lang == "en" else f"{text}（未流失客户典型值：{ref}）")
 
 
 def is_own_number(spec: FeatureSpec) -> bool:
@@ -405,8 +440,7 @@ def _word_count(spec: FeatureSpec, v: float, side: int, refs: References, lang: 
                 tenure: float | None) -> str | None:
     template = spec.reason_en if lang == "en" else spec.reason_zh
     w = window_days(spec)
-    typical = refs.typical.get(spec.name)
-    typical = None if missing(typical) else float(typical)
+    typical = refs.quoted_typical(spec.name)
     if tenure is not None and w and tenure < w:  # younger than the window: no comparison shown
         if typical is not None and spec.template in ADDITIVE and _against_direction(
                 spec, v, typical * max(tenure, 1) / w, side, refs):
@@ -430,15 +464,20 @@ def _word_count(spec: FeatureSpec, v: float, side: int, refs: References, lang: 
     return f"{text}；典型活跃客户为{ref}"
 
 
-def word_missing(spec: FeatureSpec, row: Row, lang: str) -> str:
+def word_missing(spec: FeatureSpec, row: Row, lang: str, side: int = 0,
+                 refs: References = NO_REFERENCES) -> str | None:
     """A null that carries a contribution: what it means when the row shows it (a user that
-    never logged in has a known login count), else "No data on X"."""
+    never logged in has a known login count), else "No data on X", which is a risk (``side`` +1)
+    or a strength (-1) only when the training rows show the feature's missingness on that side
+    (``References.missing``; references without it: on either side). None when it is not."""
     evidence = null_evidence(spec)
     holds = True
     if evidence is not None:
         v = row.get(evidence[0])
         holds = v is not None and {"known": True, ">0": v > 0, "==0": v == 0}[evidence[1]]
     en, zh = null_reason(spec) if holds else no_data_reason(spec)
+    if (en, zh) == no_data_reason(spec) and refs.missing is not None and refs.missing.get(spec.name, 0) != side:
+        return None  # a blank that does not go with churn (or staying) is no reason (or strength)
     return en if lang == "en" else zh
 
 
@@ -447,7 +486,7 @@ def word(spec: FeatureSpec, value: object, side: int, row: Row, refs: References
     """The reason text for ``spec`` at ``value`` as a risk (``side`` +1) or a strength (-1),
     or None when that value cannot honestly be worded so (see the module docstring)."""
     if missing(value):
-        return word_missing(spec, row, lang)
+        return word_missing(spec, row, lang, side, refs)
     tenure = row.tenure_days()
     if spec.type == "category":
         return _word_category(spec, value, side, refs, lang)

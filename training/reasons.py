@@ -15,7 +15,9 @@ and sum to the raw score. A reason names one feature and reports that feature's 
 * up to three reasons and two strengths, one per group, largest contribution first.
 
 ``fit_references`` learns, on the training rows, what a value is worded against (typical
-counts of accounts that stayed, churn per category); the bundle keeps it as plain JSON.
+counts of accounts that stayed, churn per category, the side of a value and of a blank); the
+bundle keeps it as plain JSON. The module is over 400 lines because those sides are learned by one
+test (``learned_side``) that the builder's rules rely on, and kept beside the builder that reads them.
 """
 
 from __future__ import annotations
@@ -102,28 +104,44 @@ def _account_means(values: np.ndarray, accounts: pd.Series | np.ndarray | None) 
     return sums[counts > 0] / counts[counts > 0]
 
 
+def missing_side(lost: pd.Series, kept: pd.Series, lost_accounts: pd.Series | np.ndarray | None = None,
+                 kept_accounts: pd.Series | np.ndarray | None = None) -> int:
+    """+1 when a value is missing more often for the rows that churned (``lost``) than for those that
+    stayed (``kept``), -1 less often, 0 unknown: ``learned_side`` of the rows' blanks (each account
+    once: its share of blank rows), and 0 unless ``MIN_DIRECTION_ROWS`` churned accounts (rows) have
+    the value and as many lack it (random blanks of a flat table gave "No data on Class Bookings")."""
+    blank = lost.isna().to_numpy()
+    ids = np.arange(blank.size) if lost_accounts is None else np.asarray(lost_accounts)
+    if min(np.unique(ids[blank]).size, np.unique(ids[~blank]).size) < MIN_DIRECTION_ROWS:
+        return 0
+    return learned_side(pd.Series(blank, dtype=float), kept.isna().astype(float), lost_accounts, kept_accounts)
+
+
 def fit_references(rows: pd.DataFrame, catalogue: Catalogue, label: str = "churn_label",
                    min_contribution: float = MIN_CONTRIBUTION) -> dict:
     """What reasons are worded against, from labelled training rows, as plain JSON.
 
     Returns:
         ``{"min_contribution": ..., "overall_churn": rate of all rows, "typical": {feature:
-        median among rows that did not churn} for numeric features, "category_churn":
-        {feature: {category: [churn rate, rows, accounts]}}, "direction": {feature: +1 or -1}}``
+        median among rows that did not churn} for numeric features, "stayed_present": {feature:
+        share of those rows with a value}, "category_churn": {feature: {category: [churn rate, rows,
+        accounts]}}, "direction": {feature: +1 or -1}, "missing": {feature: +1 or -1}}``
         (direction: for a numeric feature without one in the catalogue, the side of the rows that
-        churned against the rows that stayed, ``learned_side``; accounts: the distinct
-        ``account_id`` values of the category's rows, when ``rows`` has that column; a category's
-        rate is quoted as a reason only when it stands out given its accounts, see
-        ``training.reason_text``).
+        churned against the rows that stayed, ``learned_side``; missing: the side of a feature's
+        blanks, ``missing_side``; accounts: the distinct ``account_id`` values of the category's
+        rows, when ``rows`` has that column; a category's rate is quoted as a reason only when it
+        stands out given its accounts, see ``training.reason_text``).
     """
     y = pd.to_numeric(rows[label], errors="raise").astype(float)
     stayed, churned = rows[y == 0], rows[y == 1]
     accounts = ((pd.factorize(churned["account_id"])[0], pd.factorize(stayed["account_id"])[0])
                 if "account_id" in rows.columns else (None, None))
-    typical, by_category, direction = {}, {}, {}
+    typical, present, by_category, direction, gone = {}, {}, {}, {}, {}
     for f in catalogue.features:
         if f.name not in rows.columns:
             continue
+        if side := missing_side(churned[f.name], stayed[f.name], *accounts):
+            gone[f.name] = side
         if f.type == "category":
             keys = rows[f.name].astype("string")
             grouped = y.groupby(keys, dropna=True).agg(["mean", "size"])
@@ -132,14 +150,15 @@ def fit_references(rows: pd.DataFrame, catalogue: Catalogue, label: str = "churn
             by_category[f.name] = {str(k): [float(r["mean"]), *(int(v) for v in r.iloc[1:])]
                                    for k, r in grouped.iterrows()}
         else:
-            median = pd.to_numeric(stayed[f.name], errors="coerce").median()
-            if not missing(median):
-                typical[f.name] = float(median)
+            kept = pd.to_numeric(stayed[f.name], errors="coerce")
+            if not missing(median := kept.median()):
+                typical[f.name], present[f.name] = float(median), float(kept.notna().mean())
                 side = 0 if f.direction else learned_side(churned[f.name], stayed[f.name], *accounts)
                 if side:
                     direction[f.name] = side
     return {"min_contribution": float(min_contribution), "overall_churn": float(y.mean()) if len(y) else None,
-            "typical": typical, "category_churn": by_category, "direction": direction}
+            "typical": typical, "stayed_present": present, "category_churn": by_category, "direction": direction,
+            "missing": gone}
 
 
 def reason_builder(catalogue: Catalogue, references: dict | None = None) -> ReasonBuilder:
