@@ -81,7 +81,8 @@ def score(data: DataOpt = None, store: StoreOpt = None, home: HomeOpt = None, co
             if Engine(engine) is Engine.spark:  # the history is also written as Parquet (serving/spark_scoring.py)
                 from serving.spark_scoring import spark_build_scores
 
-                scored = spark_build_scores(source, settings, target, bundle, dates, version, master, say)
+                scored = spark_build_scores(source, settings, target, bundle, dates, version, master, say,
+                                            warn=said.append)
             else:
                 scored = build_scores(source, settings, target, bundle, dates, version, progress=say,
                                       warn=said.append)
