@@ -7,10 +7,12 @@ reasons and strengths (JSON, English and Chinese), the playbook, the model versi
 Re-running a date replaces that date's rows (whatever model scored them), so a run killed
 mid-way and run again completes the date and never duplicates an (account, as-of) pair.
 
-``build_scores`` scores without writing; ``record_scores`` writes the rows of every date in ONE
-DuckDB transaction and then (given the settings) raises the alerts they cause into the
-operational store (``workflow.alerts``); a kill between the two is made good by the next
-``score`` or ``alerts`` run, which derives the episodes from the whole history.
+``build_scores`` scores without writing (and with ``warn`` says what its rows do not give the
+model: a feature blank on them all, categories training never saw; ``serving.coverage.batch_warnings``);
+``record_scores`` writes the rows of every date in ONE DuckDB transaction and then (given the
+settings) raises the alerts they cause into the operational store (``workflow.alerts``); a kill
+between the two is made good by the next ``score`` or ``alerts`` run, which derives the episodes
+from the whole history.
 
 ``score_table`` does the same for a flat-table model (``train --table``): the rows come
 from a table file (one row per customer, the columns the model was trained on) instead of
@@ -28,6 +30,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
@@ -38,6 +41,7 @@ from core.scores import read_history, replace_history, write_history
 from core.settings import Settings
 from core.store import HISTORY_COLUMNS, connect, read_snapshots, write_table_rows
 from features.pipeline import build_snapshots
+from serving.coverage import batch_warnings
 from training.bundle import ModelBundle
 from training.errors import ModelBundleError
 from training.own_table import read_scoring_table
@@ -101,15 +105,21 @@ def score_dates(source: str | Path, settings: Settings, store: Path, bundle: Mod
 
 
 def build_scores(source: str | Path, settings: Settings, store: Path, bundle: ModelBundle, dates: list[dt.date],
-                 model_version: str, progress: Reporter | StepCallback | None = None) -> dict[dt.date, pd.DataFrame]:
+                 model_version: str, progress: Reporter | StepCallback | None = None,
+                 warn: Callable[[str], None] | None = None) -> dict[dt.date, pd.DataFrame]:
     """The snapshots of ``dates`` built into the store (one pass over the raw data) and scored:
-    the history rows of each date, oldest date first, not yet written (``record_scores``)."""
+    the history rows of each date, oldest date first, not yet written (``record_scores``).
+    ``warn`` gets each date's ``batch_warnings`` lines."""
     require_snapshot_model(bundle)
     dates = sorted(set(dates))
     build_snapshots(source, settings, store, as_of=dates, progress=progress)
-    out = {}
+    out, said = {}, []
     for day in track(progress, dates, f"scoring {len(dates)} as-of date(s)"):
-        out[day] = score_rows(read_snapshots(store, as_of=[day]), bundle, settings, model_version)
+        rows = read_snapshots(store, as_of=[day])
+        out[day] = score_rows(rows, bundle, settings, model_version)
+        said += batch_warnings(bundle, rows, day, "accounts") if warn else []
+    for line in said:  # after the progress bar
+        warn(line)
     return out
 
 
@@ -156,10 +166,12 @@ def score_table(path: Path, id_col: str | None, settings: Settings, store: Path,
 
 
 def score_table_rows(path: Path, id_col: str | None, settings: Settings, store: Path, bundle: ModelBundle,
-                     model_version: str, as_of: dt.date | None = None) -> tuple[dt.date, pd.DataFrame, str]:
+                     model_version: str, as_of: dt.date | None = None,
+                     warn: Callable[[str], None] | None = None) -> tuple[dt.date, pd.DataFrame, str]:
     """``score_table`` without writing the history rows (``record_scores`` does); the table's
     feature values are stored (``table_rows``, that date's rows replaced). Also returns where the
-    as-of date came from (``--as-of``, the column whose latest date it is, or today)."""
+    as-of date came from (``--as-of``, the column whose latest date it is, or today). ``warn``
+    gets the ``batch_warnings`` lines of the table's rows."""
     if bundle.meta.get("kind") != "table":
         raise ModelBundleError("score --table needs a model trained with `churnwatch train --table`; this one was "
                                "trained on snapshots (score it with `churnwatch score --data ...`)")
@@ -170,5 +182,7 @@ def score_table_rows(path: Path, id_col: str | None, settings: Settings, store: 
     source = read.as_of_source or "today: the model has no date column"
     rows["as_of"] = pd.Timestamp(day)
     history = score_rows(rows, bundle, settings, model_version)
+    for line in batch_warnings(bundle, rows, day, "customers") if warn else ():
+        warn(line)
     write_table_rows(store, rows, bundle.frame.names)
     return day, history, source

@@ -6,20 +6,37 @@ values, plus ``share``: the given features' part of the model's total split gain
 configured minimum share (``serving.min_coverage`` in ``churnwatch.yaml``, default 0.5) the
 account gets an error naming the missing features instead of a tier; an account with no
 feature at all always does.
+
+A batch (``churnwatch score``, on snapshots or ``--table``) is checked per column instead
+(``batch_warnings``): a feature the model uses that is blank on (nearly) all the scored rows, and
+the category values training never saw, each said in one line. Scoring goes on: a blank column
+is often an export that changed, and the user decides.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 from functools import cached_property
 
 import numpy as np
+import pandas as pd
 
+from training.bundle import ModelBundle
+from training.leakage import leaky_features
 from training.model import FeatureFrame, FeatureRows
 from training.rounding import round6
 
 #: Missing features named in an error's text (all of them are in ``coverage.missing``).
 SHOWN_MISSING = 10
+#: A batch warns about a model feature blank (or an unseen category) on at least this share of its rows ...
+BLANK_SHARE = 0.99
+#: ... that had a value in at least this share of the training rows (most of them). A feature allowed as
+#: leaky (``train --allow-leaky-feature``) is warned about whenever it had a value at all: a column
+#: recorded only when a customer cancels is blank on most training rows, and on every row scored.
+PRESENT_AT_TRAINING = 0.5
+#: Unseen category values quoted per column in a batch warning.
+SHOWN_VALUES = 5
 
 
 def model_gains(booster: object, names: list[str]) -> np.ndarray:
@@ -111,3 +128,61 @@ def names_of(mask: np.ndarray, names: np.ndarray) -> list[list]:
 def _given(values: np.ndarray) -> np.ndarray:
     """Non-null labels of one request column (None or NaN: not given)."""
     return np.array([v is not None and v == v for v in values], dtype=bool)
+
+
+def batch_warnings(bundle: ModelBundle, rows: pd.DataFrame, as_of: dt.date, unit: str = "rows") -> list[str]:
+    """What ``churnwatch score`` says about a batch of rows (the snapshots of one as-of date, or a
+    table's customers): one line per model feature blank on at least ``BLANK_SHARE`` of ``rows``
+    (null, or a category training never saw: the model scores both as missing) although the model
+    uses it (its ``importance`` at training is not 0) and it had a value in most training rows
+    (``PRESENT_AT_TRAINING``; any, for a feature allowed as leaky); then one line per categorical
+    column with values training never saw (rows, and up to ``SHOWN_VALUES`` values).
+
+    The leaky features come first and start with ``WARNING:``, the others with ``warning:``; among
+    the blank ones, the most important first. Values and names are quoted with ``repr`` (control
+    characters escaped). A bundle without ``training.feature_facts`` (saved before them) gets only
+    the category lines: the training shares are unknown.
+    """
+    n = len(rows)
+    if not n:
+        return []
+    frame = bundle.frame
+    unseen = frame.unseen_categories(rows)
+    unseen_rows = {c: (rows[c].notna() & rows[c].astype(str).isin(set(values))).to_numpy(dtype=bool)
+                   for c, values in unseen.items()}
+    facts = (bundle.meta.get("training") or {}).get("feature_facts") or {}
+    leaky = set(leaky_features(bundle.meta))
+    scored = f"{n:,} {unit} scored as of {as_of}"
+    blank = []
+    for name in frame.names:
+        fact = facts.get(name) or {}
+        trained, importance = float(fact.get("present_share", 0.0)), float(fact.get("importance", 0.0))
+        if importance <= 0 or trained <= 0 or (trained < PRESENT_AT_TRAINING and name not in leaky):
+            continue
+        missing = rows[name].isna().to_numpy(dtype=bool)
+        if name in unseen_rows:
+            missing = missing | unseen_rows[name]
+        share = float(missing.mean())
+        if share >= BLANK_SHARE:
+            blank.append((name in leaky, importance, name, share, 1.0 - trained))
+    out = []
+    for is_leaky, _, name, share, blank_at_training in sorted(blank, key=lambda b: (not b[0], -b[1])):
+        said = (f"is blank on {_percent(share)} of the {scored}, against {_percent(blank_at_training)} of the "
+                "training rows")
+        out.append(f"WARNING: feature {name!r}, allowed as leaky at training (--allow-leaky-feature), {said}: "
+                   "the model relies on it, so these scores are not to be trusted" if is_leaky else
+                   f"warning: feature {name!r} {said}: the model uses it and scores these {unit} as if it were "
+                   "unknown; check that the data still carries it")
+    for c, values in unseen.items():
+        more = len(values) - SHOWN_VALUES
+        shown = ", ".join(repr(v) for v in values[:SHOWN_VALUES]) + (f" and {more} more" if more > 0 else "")
+        out.append(f"warning: {c!r}: {int(unseen_rows[c].sum()):,} of the {scored} have a value not seen in "
+                   f"training, scored as missing: {shown}")
+    return out
+
+
+def _percent(share: float) -> str:
+    """A share as a percentage with one decimal, never rounded up to 100% or down to 0%."""
+    if share >= 1 or share <= 0:
+        return f"{share:.0%}"
+    return f"{min(max(share, 0.001), 0.999):.1%}"

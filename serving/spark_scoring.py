@@ -16,16 +16,18 @@ from __future__ import annotations
 import datetime as dt
 import tempfile
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
 
 from core.progress import Reporter, StepCallback
 from core.settings import Settings
-from core.store import HISTORY_COLUMNS
+from core.store import HISTORY_COLUMNS, read_snapshots
 from features.pipeline import build_snapshots
 from features.spark import default_parquet_folder, spark_error, spark_session
 from serving.batch import require_snapshot_model, score_rows
+from serving.coverage import batch_warnings
 from training.bundle import ModelBundle
 
 #: The score history's Spark schema (column order of ``core.store.HISTORY_COLUMNS``).
@@ -55,10 +57,12 @@ def default_history_folder(store: Path) -> Path:
 def spark_build_scores(source: str | Path, settings: Settings, store: Path, bundle: ModelBundle,
                        dates: list[dt.date], model_version: str, master: str | None = None,
                        progress: Reporter | StepCallback | None = None,
-                       history: Path | None = None) -> dict[dt.date, pd.DataFrame]:
+                       history: Path | None = None,
+                       warn: Callable[[str], None] | None = None) -> dict[dt.date, pd.DataFrame]:
     """``serving.batch.build_scores`` on Spark: the history rows of each date, oldest first,
     written as Parquet (``history``, default ``<store>.scores/``) but not yet recorded in the
-    store (``record_scores`` does, with the alerts)."""
+    store (``record_scores`` does, with the alerts). ``warn`` gets each date's ``batch_warnings``
+    lines (from the snapshot rows the build also wrote into the store)."""
     require_snapshot_model(bundle)
     dates = sorted(set(dates))
     say = progress if callable(progress) else (lambda _m: None)
@@ -79,6 +83,9 @@ def spark_build_scores(source: str | Path, settings: Settings, store: Path, bund
     frame["as_of"] = pd.to_datetime(frame["as_of"]).dt.date
     frame["health_score"] = frame["health_score"].astype(int)
     frame = frame[columns].sort_values(["as_of", "account_id"], kind="stable")
+    for day in dates if warn else ():
+        for line in batch_warnings(bundle, read_snapshots(store, as_of=[day]), day, "accounts"):
+            warn(line)
     return {day: frame[frame["as_of"] == day].reset_index(drop=True) for day in dates}
 
 

@@ -11,7 +11,9 @@ A bundle folder holds:
 * ``features.json`` — the feature catalogue (order, directions, ranges, reason templates)
   and the categorical columns' categories;
 * ``bundle.json`` — training window and split, horizon and grace, metrics, input hash,
-  and the pointer to the training snapshots (store, table, as-of range);
+  the pointer to the training snapshots (store, table, as-of range), and per feature its
+  share of training rows with a value and its mean absolute SHAP contribution
+  (``training.feature_facts``: what ``churnwatch score`` checks its rows against);
 * ``test_predictions.csv`` — the test block's out-of-sample predictions (monitoring's
   reference);
 * ``reasons.json`` — what reasons are worded against (``training.reasons.fit_references``;

@@ -145,6 +145,17 @@ class FeatureFrame:
                    categories={k: list(v) for k, v in d["categories"].items()})
 
 
+def feature_facts(rows: pd.DataFrame, names: list[str], importance: np.ndarray) -> dict[str, dict[str, float]]:
+    """What batch scoring checks its rows against (``serving.coverage.batch_warnings``), per model
+    feature: ``present_share``, the share of the training ``rows`` with a value (0..1), and
+    ``importance``, the mean absolute SHAP contribution in log-odds on a sample of those rows
+    (``importance``, in ``names`` order; 0: the model does not use the feature). Kept in the
+    bundle's ``bundle.json`` under ``training.feature_facts`` (absent in bundles saved before)."""
+    present = rows[names].notna().mean().to_numpy(dtype=float) if len(rows) else np.zeros(len(names))
+    return {n: {"present_share": round(float(p), 6), "importance": round(float(i), 6)}
+            for n, p, i in zip(names, present, importance, strict=True)}
+
+
 def monotone_constraints(catalogue: Catalogue) -> list[int]:
     """+1 / -1 from each feature's direction; 0 for unknown direction and categoricals."""
     return [0 if f.type == "category" else int(f.direction) for f in catalogue.features]

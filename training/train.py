@@ -38,7 +38,7 @@ from training.errors import TrainingError
 from training.evaluation import brier, ece, evaluate, measurement_notes, pr_auc, roc_auc, top_decile
 from training.health import HealthMap
 from training.leakage import guard, leakage_tags, screen_features
-from training.model import FeatureFrame, check_labels, monotone_constraints
+from training.model import FeatureFrame, check_labels, feature_facts, monotone_constraints
 from training.plots import lift_plot, reliability_plot, roc_pr_plot, shap_summary_plot
 from training.reasons import contributions, fit_references
 from training.registry import EXPERIMENT, register, setup
@@ -293,7 +293,8 @@ def fit_and_evaluate(train: pd.DataFrame, fit: pd.DataFrame | None, es: pd.DataF
             "shap_summary": shap_summary_plot(contributions(model, Xs)[:, :-1], Xs, out / "shap_summary.png"),
         }
     comparison.to_csv(out / "model_vs_baselines.csv", index=False)
-    training_info = {"dropped_features": dropped, "selection": {
+    facts = feature_facts(train, frame.names, importance)  # what `score` checks its rows against
+    training_info = {"dropped_features": dropped, "feature_facts": facts, "selection": {
         "chosen": selection.chosen, "best_on_validation": selection.best,
         "rule": f"simplest within {SE_RULE:g} standard error of the best", "noise": selection.noise,
         "tree_weight": selection.tree_weight, "rounds": selection.rounds,

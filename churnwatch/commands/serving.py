@@ -14,6 +14,7 @@ from typing import Annotated
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
 from churnwatch.commands.features import Engine, EngineOpt, MasterOpt
 from churnwatch.commands.workflow import operations, run_alerts, storage_named
@@ -58,11 +59,13 @@ def score(data: DataOpt = None, store: StoreOpt = None, home: HomeOpt = None, co
     target = store or h.store
     bundle = load_model(tracking(h), model)
     version = str(bundle.meta.get("model_version", model or "bundle"))
+    said: list[str] = []  # what the scored rows do not give the model (serving.coverage.batch_warnings)
     if table is not None:
         days = parse_dates([as_of]) if as_of else [None]
         if len(days) > 1:
             raise ExitError(f"--as-of {as_of}: a table is scored as of one date (the day it was exported)")
-        day, history, source = score_table_rows(table, id_col, settings, target, bundle, version, days[0])
+        day, history, source = score_table_rows(table, id_col, settings, target, bundle, version, days[0],
+                                                warn=said.append)
         scored = {day: history}
         console.print(f"{table.name} scored as of {day} ({source})")
     else:
@@ -78,9 +81,11 @@ def score(data: DataOpt = None, store: StoreOpt = None, home: HomeOpt = None, co
             if Engine(engine) is Engine.spark:  # the history is also written as Parquet (serving/spark_scoring.py)
                 from serving.spark_scoring import spark_build_scores
 
-                scored = spark_build_scores(source, settings, target, bundle, dates, version, master, say)
+                scored = spark_build_scores(source, settings, target, bundle, dates, version, master, say,
+                                            warn=said.append)
             else:
-                scored = build_scores(source, settings, target, bundle, dates, version, progress=say)
+                scored = build_scores(source, settings, target, bundle, dates, version, progress=say,
+                                      warn=said.append)
     # the SHAP waterfalls of the run (kept before its scores commit; the publication joins them)
     from serving.waterfalls import build_waterfalls, record_waterfalls
 
@@ -96,6 +101,8 @@ def score(data: DataOpt = None, store: StoreOpt = None, home: HomeOpt = None, co
         counts = history["tier"].value_counts()
         console.print(f"scored {len(history):,} {unit} as of {date} with model version {version}: "
                       + ", ".join(f"{t} {counts.get(t, 0):,}" for t in TIER_KEYS))
+    for line in said:  # a leaky feature's line (first) in bold red, the others in yellow
+        console.print(Text(line, style="bold red" if line.startswith("WARNING") else "yellow"))
     date, history = max(scored.items())
     table = Table(title=f"highest risk as of {date}")
     for c in (unit[:-1], "health", "tier", "churn probability", "first reason", "owner, respond within"):

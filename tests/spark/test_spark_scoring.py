@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
@@ -11,6 +12,7 @@ import pytest
 from core.store import connect, read_meta
 from serving.batch import build_scores
 from serving.spark_scoring import default_history_folder, spark_build_scores
+from training.model import FeatureFrame
 
 pytestmark = pytest.mark.slow
 
@@ -37,9 +39,18 @@ def test_spark_scores_equal_duckdb_scores(built):
     with connect(tmp / "duck.duckdb", read_only=True) as con:
         end = read_meta(con).data_end
     day = end - pd.Timedelta(days=7).to_pytimedelta()
-    duck = build_scores(tmp / "d", settings, tmp / "duck.duckdb", bundle, [day, end], "v1")
+    # a bundle that forgets the last region: its accounts are scored as missing there, and both engines say so
+    known = bundle.frame.categories["region"]
+    frame = FeatureFrame.from_dict({**bundle.frame.to_dict(),
+                                    "categories": {**bundle.frame.categories, "region": known[:-1]}})
+    bundle = dataclasses.replace(bundle, frame=frame)
+    said: dict[str, list[str]] = {"duck": [], "spark": []}
+    duck = build_scores(tmp / "d", settings, tmp / "duck.duckdb", bundle, [day, end], "v1", warn=said["duck"].append)
     spark = spark_build_scores(tmp / "d", settings, tmp / "spark.duckdb", bundle, [day, end], "v1",
-                               master="local[2]")
+                               master="local[2]", warn=said["spark"].append)
+    assert said["spark"] == said["duck"]  # what `score` says about the rows (serving.coverage.batch_warnings)
+    assert [line.split(":")[:2] for line in said["duck"]] == [["warning", " 'region'"]] * 2  # one line per date
+    assert all(line.endswith(f"scored as missing: {known[-1]!r}") for line in said["duck"])
     assert list(spark) == [day, end]
     for d in (day, end):
         a, b = duck[d].sort_values("account_id").reset_index(drop=True), spark[d]
