@@ -20,7 +20,8 @@ BANDS = ["1-10", "11-50", "51-200", "201-500", "501-1000", "1001-5000", "5000+",
 READ_AS = [6, 31, 126, 351, 751, 3001, 5000, 10001, 10000, 3001, 31, 31, 250, 1200, None]
 
 
-def _tables(employees: list[str | None]) -> dict[str, pd.DataFrame]:
+def band_tables(employees: list[str | None]) -> dict[str, pd.DataFrame]:
+    """accounts with these employees values, one open subscription and one login per account."""
     ids = [f"a{i:02d}" for i in range(len(employees))]
     accounts = pd.DataFrame({"account_id": ids, "employees": pd.Series(employees, dtype="object")})
     subs = pd.DataFrame({"account_id": ids, "start_date": [D(2024, 1, 1)] * len(ids), "end_date": [None] * len(ids),
@@ -38,7 +39,7 @@ def _prepared(folder, s=None):
 
 @pytest.mark.parametrize("fmt", ["csv", "parquet"])
 def test_bands_read_as_midpoints_and_lower_bounds_and_are_counted(tmp_path, fmt):
-    folder = write_tables(tmp_path / "d", _tables(BANDS), fmt=fmt)
+    folder = write_tables(tmp_path / "d", band_tables(BANDS), fmt=fmt)
     report, con = _prepared(folder)
     try:
         got = con.execute("SELECT account_id, employees FROM clean_accounts ORDER BY account_id").fetchall()
@@ -57,15 +58,15 @@ def test_bands_read_as_midpoints_and_lower_bounds_and_are_counted(tmp_path, fmt)
 
 
 def test_a_column_of_plain_numbers_reports_no_bands(tmp_path):
-    folder = write_tables(tmp_path / "d", _tables(["12", "300", "1,200"]), fmt="csv")
+    folder = write_tables(tmp_path / "d", band_tables(["12", "300", "1,200"]), fmt="csv")
     report, con = _prepared(folder)
     con.close()
     assert report.tables["accounts"].readings == {}
 
 
 def test_size_band_is_made_from_the_bands_as_from_numbers(tmp_path):
-    as_text = write_tables(tmp_path / "bands", _tables(["1-10", "51-200", "201-500", "5000+", None]), fmt="csv")
-    as_numbers = write_tables(tmp_path / "numbers", _tables(["6", "126", "351", "5000", None]), fmt="csv")
+    as_text = write_tables(tmp_path / "bands", band_tables(["1-10", "51-200", "201-500", "5000+", None]), fmt="csv")
+    as_numbers = write_tables(tmp_path / "numbers", band_tables(["6", "126", "351", "5000", None]), fmt="csv")
     s = settings(data_end=D(2024, 6, 1))
     a, b = (build_snapshots(f, s, tmp_path / f"{f.name}.duckdb", as_of=[D(2024, 3, 1)]) for f in (as_text, as_numbers))
     from core.store import read_snapshots
@@ -82,7 +83,7 @@ def test_size_band_is_made_from_the_bands_as_from_numbers(tmp_path):
 def test_a_value_neither_number_nor_band_stops_the_checks_as_before(tmp_path, bad):
     """Only bands become readable: any other text is a value of the wrong type, counted, with its row
     and what is read (the contract's way with an unreadable value of any column)."""
-    folder = write_tables(tmp_path / "d", _tables(["11-50", bad, bad, "250"]), fmt="csv")
+    folder = write_tables(tmp_path / "d", band_tables(["11-50", bad, bad, "250"]), fmt="csv")
     with pytest.raises(DataContractError) as exc:
         _prepared(folder)
     msg = str(exc.value)
@@ -92,7 +93,7 @@ def test_a_value_neither_number_nor_band_stops_the_checks_as_before(tmp_path, ba
 
 
 def test_features_prints_how_many_values_were_read_from_bands(tmp_path, run_cli):
-    folder = write_tables(tmp_path / "d", _tables(["11-50", "11-50", "5000+", "42"]), fmt="csv")
+    folder = write_tables(tmp_path / "d", band_tables(["11-50", "11-50", "5000+", "42"]), fmt="csv")
     home = tmp_path / "home"
     run = run_cli("features", "--data", folder, "--home", home, "--as-of", "2024-02-01")
     assert run.returncode == 0, run.stderr
@@ -113,7 +114,7 @@ def test_features_prints_how_many_values_were_read_from_bands(tmp_path, run_cli)
 def test_a_profile_setting_for_a_contract_column_is_a_config_error(tmp_path, key, mapping, says):
     """The profile settings apply to a company's own columns: one for a contract column changed
     nothing, without a word; now it is refused before the data is checked (the bands would still fail)."""
-    tables = _tables(["11-50", "unknown"])
+    tables = band_tables(["11-50", "unknown"])
     if mapping:
         tables["accounts"] = tables["accounts"].rename(columns={"employees": "Company Size"})
     folder = write_tables(tmp_path / "d", tables, fmt="csv")
@@ -128,7 +129,7 @@ def test_a_profile_setting_for_a_contract_column_is_a_config_error(tmp_path, key
 
 
 def test_the_cli_refuses_a_profile_setting_for_employees_with_exit_2(tmp_path, run_cli):
-    folder = write_tables(tmp_path / "d", _tables(["11-50", "5000+"]), fmt="csv")
+    folder = write_tables(tmp_path / "d", band_tables(["11-50", "5000+"]), fmt="csv")
     (folder / "churnwatch.yaml").write_text("data: .\nprofile: {columns: {employees: {kind: category}}}\n")
     run = run_cli("features", "--config", folder / "churnwatch.yaml", "--home", tmp_path / "home")
     assert run.returncode == 2
@@ -137,7 +138,7 @@ def test_the_cli_refuses_a_profile_setting_for_employees_with_exit_2(tmp_path, r
 
 
 def test_an_own_column_keeps_its_profile_setting(tmp_path):
-    tables = _tables(["11-50", "5000+", "1-10"])
+    tables = band_tables(["11-50", "5000+", "1-10"])
     tables["accounts"]["tier"] = ["1", "2", "1"]
     folder = write_tables(tmp_path / "d", tables, fmt="csv")
     s = settings(data_end=D(2024, 6, 1), profile=ProfileSettings(columns={"tier": ProfileColumn(kind="category")}))

@@ -15,6 +15,7 @@ from features.contract import TABLES
 from features.pipeline import build_snapshots, open_connection, prepare
 from features.sources import open_source, spark_reads
 from features.spark import open_spark
+from tests.features.test_employee_bands import band_tables
 from tests.spark.test_spark_features import assert_same_rows
 from tests.tiny import D, T, settings, write_tables
 
@@ -185,13 +186,9 @@ def test_employees_in_bands_read_the_same_on_spark(spark, tmp_path):
     """A CRM's company-size bands (``11-50``: the midpoint, ``5000+``: the lower bound, thousands
     separators, spaces, an en dash) read to the same numbers and the same report on either engine."""
     given = ["11-50", "1,001-5,000", "10,001+", " 51 - 200 ", "250", "5001\u201310000", None, "1-10", "11-50"]
-    ids = [f"a{i}" for i in range(len(given))]
-    accounts = pd.DataFrame({"account_id": ids, "employees": pd.Series(given, dtype="object")})
-    subs = pd.DataFrame({"account_id": ids, "start_date": [D(2024, 1, 1)] * len(ids), "end_date": [None] * len(ids),
-                         "mrr": [10.0] * len(ids)})
-    events = pd.DataFrame({"account_id": ids, "user_id": ["u"] * len(ids), "occurred_at": [T(2024, 2, 1)] * len(ids),
-                           "event_type": ["login"] * len(ids)})
-    folder = write_tables(tmp_path / "bands", {"accounts": accounts, "subscriptions": subs, "events": events})
+    tables = band_tables(given)
+    ids = list(tables["accounts"]["account_id"])
+    folder = write_tables(tmp_path / "bands", tables)
     duck, on_spark, con, run = _checked_both_ways(folder, settings(data_end=D(2024, 6, 1)), tmp_path / "staging")
     try:
         assert_same_report(duck, on_spark)
