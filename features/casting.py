@@ -25,8 +25,7 @@ from features.contract import DUCKDB_TYPES, Column, Table
 from features.dates import DateFormat, check_dates, date_formats
 from features.epoch import epoch_cast, epoch_unit
 from features.numbers import number_cast, text_number_mode
-from features.rules import q
-from features.sql import lit
+from features.sql import lit, q
 
 
 def epoch_units(con: duckdb.DuckDBPyConnection, table: Table, cols: dict[str, str],

@@ -42,8 +42,7 @@ import duckdb
 from core.errors import ConfigError, DataContractError
 from core.settings import Settings
 from features.contract import TABLES, Table
-from features.rules import q
-from features.sql import lit
+from features.sql import lit, q
 
 #: The format of integer dates such as 20240305.
 YYYYMMDD = "%Y%m%d"

@@ -26,7 +26,7 @@ from typing import Literal
 
 import duckdb
 
-from features.rules import q
+from features.sql import q
 
 _MS = "[0-9]{12,13}([.]0*)?"  # a fraction of zeros: milliseconds read from a float column (pandas int64 with NaN)
 _SECONDS = "[0-9]{9,10}([.][0-9]*)?"

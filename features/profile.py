@@ -60,6 +60,7 @@ from features.dates import (
 from features.epoch import any_moment, date_name, epoch_number_cast, epoch_values, signed_epoch_values
 from features.numbers import number_cast, text_number_mode
 from features.spec import FeatureSpec, slug
+from features.sql import q
 from features.timeline import dn
 
 Kind = Literal["number", "category", "date", "boolean"]
@@ -129,10 +130,6 @@ def name_words(column: str) -> str:
     return re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_")
 _NUMERIC = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT",
             "UINTEGER", "UBIGINT", "FLOAT", "DOUBLE", "DECIMAL", "REAL")
-
-
-def q(identifier: str) -> str:
-    return '"' + identifier.replace('"', '""') + '"'
 
 
 @dataclass(frozen=True)

@@ -64,7 +64,7 @@ import duckdb
 
 from core.errors import DataContractError
 from features.contract import KEYED_TABLES, Table
-from features.sql import is_in
+from features.sql import is_in, q
 
 log = logging.getLogger(__name__)
 
@@ -84,11 +84,6 @@ DATA_END_PROBES = {"events": ("occurred_at",), "tickets": ("opened_at", "resolve
                    "invoices": ("issued_at", "paid_at")}
 #: Tables whose rows are checked against their account's first date.
 ACCOUNT_DATED = ("events", "tickets", "invoices", "churn_feedback", "interventions")
-
-
-def q(identifier: str) -> str:
-    """Quote a SQL identifier."""
-    return '"' + identifier.replace('"', '""') + '"'
 
 
 def _day(d: dt.date) -> str:

@@ -1,8 +1,14 @@
-"""Small SQL-building helpers: literals and membership tests (sqlglot does the escaping)."""
+"""Small SQL-building helpers: quoted identifiers, literals and membership tests (sqlglot does the
+literals' escaping)."""
 
 from __future__ import annotations
 
 from sqlglot import exp
+
+
+def q(identifier: str) -> str:
+    """Quote a SQL identifier (a column named ``Cancellation Date`` or ``say "hi"``)."""
+    return '"' + identifier.replace('"', '""') + '"'
 
 
 def lit(value: str) -> str:
