@@ -73,7 +73,7 @@ def set_aside_hint(summary: Path) -> str:
         report = json.loads(summary.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return ""
-    tables = report.get("validation", report).get("tables", {})
+    tables = report.get("tables", {})  # the summary `features` writes: the checks' report at its top level
     counts = {k: int(v) for k, v in (tables.get("subscriptions", {}).get("set_aside") or {}).items() if v}
     if not counts:
         return ""
@@ -161,7 +161,7 @@ def train(store: StoreOpt = None, home: HomeOpt = None, config: ConfigOpt = None
                 result = train_on_snapshots(store or h.store, out, seed=seed, progress=say, options=options,
                                             allow_leaky=tuple(allow_leaky or ()))
             except TrainingError as exc:  # no churn to learn from: were the churned rows set aside?
-                hint = set_aside_hint(h.reports / "run-summary.json") if "positive labels" in str(exc) else ""
+                hint = set_aside_hint(h.run_summary) if "positive labels" in str(exc) else ""
                 if not hint:
                     raise
                 raise TrainingError(f"{exc}; {hint}") from exc

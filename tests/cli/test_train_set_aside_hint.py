@@ -14,8 +14,8 @@ from tests.tiny import D, T, write_tables
 
 def test_the_hint_names_what_was_set_aside(tmp_path):
     summary = tmp_path / "run-summary.json"
-    summary.write_text(json.dumps({"validation": {"tables": {"accounts": {"set_aside": {}}, "subscriptions": {
-        "set_aside": {"missing_start_date": 153, "end_before_start": 2}}}}}), encoding="utf-8")
+    summary.write_text(json.dumps({"tables": {"accounts": {"set_aside": {}}, "subscriptions": {
+        "set_aside": {"missing_start_date": 153, "end_before_start": 2}}}}), encoding="utf-8")
     hint = set_aside_hint(summary)
     assert hint.startswith("`churnwatch features` set aside 155 subscriptions rows (missing_start_date 153, "
                            "end_before_start 2; ")
