@@ -243,6 +243,11 @@ def read_snapshots(store: Path, as_of: list[dt.date] | None = None) -> pd.DataFr
         return con.execute(f"SELECT * FROM {SNAPSHOTS} ORDER BY as_of, account_id").df()
 
 
+def snapshots_of(as_of: dt.date) -> str:
+    """SQL: the snapshot rows of one as-of date as a relation (for counts taken in the store)."""
+    return f"(SELECT * FROM {SNAPSHOTS} WHERE as_of = DATE '{as_of.isoformat()}') snapshots_of_date"
+
+
 def read_horizon(store: Path) -> Horizon:
     """The horizon the store's latest snapshot build was labelled with."""
     with connect(store, read_only=True) as con:

@@ -18,10 +18,14 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 from functools import cached_property
+from pathlib import Path
 
+import duckdb
 import numpy as np
 import pandas as pd
 
+from core.store import connect, snapshots_of
+from features.sql import q
 from training.bundle import ModelBundle
 from training.leakage import leaky_features
 from training.model import FeatureFrame, FeatureRows
@@ -130,39 +134,75 @@ def _given(values: np.ndarray) -> np.ndarray:
     return np.array([v is not None and v == v for v in values], dtype=bool)
 
 
-def batch_warnings(bundle: ModelBundle, rows: pd.DataFrame, as_of: dt.date, unit: str = "rows") -> list[str]:
+@dataclass(frozen=True)
+class BatchStats:
+    """What ``batch_warnings`` reads of a batch: its row count, per model feature the rows where it is
+    blank (null, or a category training never saw: both score as missing), and per categorical column
+    the rows of each value training never saw."""
+
+    rows: int
+    blank: dict[str, int]
+    unseen: dict[str, dict[str, int]]
+
+    @classmethod
+    def of_frame(cls, rows: pd.DataFrame, frame: FeatureFrame) -> BatchStats:
+        """The counts of rows in memory (a table's customers, a date's snapshots)."""
+        with duckdb.connect(":memory:") as con:
+            con.register("batch", rows[frame.names])
+            return cls._counted(con, "batch", frame)
+
+    @classmethod
+    def of_store(cls, store: Path, as_of: dt.date, frame: FeatureFrame) -> BatchStats:
+        """The counts of one as-of date's snapshots, taken in the store (no row leaves it: the Spark
+        path scores elsewhere and needs only these)."""
+        with connect(store, read_only=True) as con:
+            return cls._counted(con, snapshots_of(as_of), frame)
+
+    @classmethod
+    def _counted(cls, con: duckdb.DuckDBPyConnection, relation: str, frame: FeatureFrame) -> BatchStats:
+        present = ", ".join(f"count({q(n)})" for n in frame.names)
+        n, *given = con.execute(f"SELECT count(*), {present} FROM {relation}").fetchone()
+        unseen = {}
+        for c in frame.categorical:
+            seen = set(frame.categories.get(c, []))
+            counts = con.execute(f"SELECT CAST({q(c)} AS VARCHAR), count(*) FROM {relation} WHERE {q(c)} IS NOT NULL "
+                                 "GROUP BY 1 ORDER BY 1").fetchall()
+            new = {str(v): int(k) for v, k in counts if str(v) not in seen}
+            if new:
+                unseen[c] = new
+        blank = {name: int(n - g) + sum(unseen.get(name, {}).values()) for name, g in zip(frame.names, given)}
+        return cls(int(n), blank, unseen)
+
+
+def batch_warnings(bundle: ModelBundle, rows: pd.DataFrame | BatchStats, as_of: dt.date,
+                   unit: str = "rows") -> list[str]:
     """What ``churnwatch score`` says about a batch of rows (the snapshots of one as-of date, or a
-    table's customers): one line per model feature blank on at least ``BLANK_SHARE`` of ``rows``
-    (null, or a category training never saw: the model scores both as missing) although the model
-    uses it (its ``importance`` at training is not 0) and it had a value in most training rows
-    (``PRESENT_AT_TRAINING``; any, for a feature allowed as leaky); then one line per categorical
-    column with values training never saw (rows, and up to ``SHOWN_VALUES`` values).
+    table's customers; or their ``BatchStats``): one line per model feature blank on at least
+    ``BLANK_SHARE`` of the rows (null, or a category training never saw: the model scores both as
+    missing) although the model uses it (its ``importance`` at training is not 0) and it had a value
+    in most training rows (``PRESENT_AT_TRAINING``; any, for a feature allowed as leaky); then one
+    line per categorical column with values training never saw (rows, and up to ``SHOWN_VALUES``
+    values).
 
     The leaky features come first and start with ``WARNING:``, the others with ``warning:``; among
     the blank ones, the most important first. Values and names are quoted with ``repr`` (control
     characters escaped). A bundle without ``training.feature_facts`` (saved before them) gets only
     the category lines: the training shares are unknown.
     """
-    n = len(rows)
+    stats = rows if isinstance(rows, BatchStats) else BatchStats.of_frame(rows, bundle.frame)
+    n = stats.rows
     if not n:
         return []
-    frame = bundle.frame
-    unseen = frame.unseen_categories(rows)
-    unseen_rows = {c: (rows[c].notna() & rows[c].astype(str).isin(set(values))).to_numpy(dtype=bool)
-                   for c, values in unseen.items()}
     facts = (bundle.meta.get("training") or {}).get("feature_facts") or {}
     leaky = set(leaky_features(bundle.meta))
     scored = f"{n:,} {unit} scored as of {as_of}"
     blank = []
-    for name in frame.names:
+    for name in bundle.frame.names:
         fact = facts.get(name) or {}
         trained, importance = float(fact.get("present_share", 0.0)), float(fact.get("importance", 0.0))
         if importance <= 0 or trained <= 0 or (trained < PRESENT_AT_TRAINING and name not in leaky):
             continue
-        missing = rows[name].isna().to_numpy(dtype=bool)
-        if name in unseen_rows:
-            missing = missing | unseen_rows[name]
-        share = float(missing.mean())
+        share = stats.blank[name] / n
         if share >= BLANK_SHARE:
             blank.append((name in leaky, importance, name, share, 1.0 - trained))
     out = []
@@ -173,10 +213,11 @@ def batch_warnings(bundle: ModelBundle, rows: pd.DataFrame, as_of: dt.date, unit
                    "the model relies on it, so these scores are not to be trusted" if is_leaky else
                    f"warning: feature {name!r} {said}: the model uses it and scores these {unit} as if it were "
                    "unknown; check that the data still carries it")
-    for c, values in unseen.items():
+    for c, counts in stats.unseen.items():
+        values = sorted(counts)
         more = len(values) - SHOWN_VALUES
         shown = ", ".join(repr(v) for v in values[:SHOWN_VALUES]) + (f" and {more} more" if more > 0 else "")
-        out.append(f"warning: {c!r}: {int(unseen_rows[c].sum()):,} of the {scored} have a value not seen in "
+        out.append(f"warning: {c!r}: {sum(counts.values()):,} of the {scored} have a value not seen in "
                    f"training, scored as missing: {shown}")
     return out
 

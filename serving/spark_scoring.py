@@ -23,11 +23,11 @@ import pandas as pd
 
 from core.progress import Reporter, StepCallback
 from core.settings import Settings
-from core.store import HISTORY_COLUMNS, read_snapshots
+from core.store import HISTORY_COLUMNS
 from features.pipeline import build_snapshots
 from features.spark import default_parquet_folder, spark_error, spark_session
 from serving.batch import require_snapshot_model, score_rows
-from serving.coverage import batch_warnings
+from serving.coverage import BatchStats, batch_warnings
 from training.bundle import ModelBundle
 
 #: The score history's Spark schema (column order of ``core.store.HISTORY_COLUMNS``).
@@ -62,7 +62,7 @@ def spark_build_scores(source: str | Path, settings: Settings, store: Path, bund
     """``serving.batch.build_scores`` on Spark: the history rows of each date, oldest first,
     written as Parquet (``history``, default ``<store>.scores/``) but not yet recorded in the
     store (``record_scores`` does, with the alerts). ``warn`` gets each date's ``batch_warnings``
-    lines (from the snapshot rows the build also wrote into the store)."""
+    lines (counted in the store, where the build also wrote the snapshot rows)."""
     require_snapshot_model(bundle)
     dates = sorted(set(dates))
     say = progress if callable(progress) else (lambda _m: None)
@@ -83,8 +83,8 @@ def spark_build_scores(source: str | Path, settings: Settings, store: Path, bund
     frame["as_of"] = pd.to_datetime(frame["as_of"]).dt.date
     frame["health_score"] = frame["health_score"].astype(int)
     frame = frame[columns].sort_values(["as_of", "account_id"], kind="stable")
-    for day in dates if warn else ():
-        for line in batch_warnings(bundle, read_snapshots(store, as_of=[day]), day, "accounts"):
+    for day in dates if warn else ():  # counted in the store: the snapshot rows do not come to the driver
+        for line in batch_warnings(bundle, BatchStats.of_store(store, day, bundle.frame), day, "accounts"):
             warn(line)
     return {day: frame[frame["as_of"] == day].reset_index(drop=True) for day in dates}
 
