@@ -7,9 +7,10 @@ each ``--scale`` k (k copies of the base data with the account ids renamed, as
 as-of dates) and prints rows/s and peak memory:
 
 * ``--engine duckdb``: each as-of date's rows read from the store and scored by
-  ``serving.batch.score_rows`` in this process, one date after another, as ``churnwatch score`` does
-  (``serving.batch.build_scores``; the reads are timed too): memory holds one date's rows, so 4x runs
-  in the same memory as 1x (until 2026-12-05 every row was scored in one call: 5.8 GB at 1x, 11 GB at 2x);
+  ``serving.batch.score_date`` in this process, one date after another, as ``churnwatch score`` does
+  (``serving.batch.build_scores``; the reads and the batch warnings are timed too): memory holds one
+  date's rows, so 4x runs in the same memory as 1x (until 2026-12-05 every row was scored in one
+  call: 5.8 GB at 1x, 11 GB at 2x);
 * ``--engine spark``: the same snapshots as Parquet partitioned by as-of date (exported once
   from the store with DuckDB: the files a Spark feature build writes, identical rows as
   tests/spark checks), scored with ``mapInPandas`` and the shipped bundle, the history written
@@ -45,7 +46,7 @@ from memory import TreeMemory  # noqa: E402  (benchmarks/memory.py)
 from scaled import scaled_copy  # noqa: E402  (benchmarks/scaled.py)
 
 from core.settings import load_settings  # noqa: E402
-from core.store import SNAPSHOTS, read_snapshots  # noqa: E402
+from core.store import SNAPSHOTS  # noqa: E402
 from demo.generator import write_demo_data  # noqa: E402
 from features.pipeline import build_snapshots  # noqa: E402
 
@@ -129,15 +130,15 @@ def main() -> None:
         accounts = args.accounts * k
         _data, settings, store = prepared(args.accounts, args.months, args.seed, k)
         if args.engine == "duckdb":
-            from serving.batch import score_rows
+            from serving.batch import score_date
 
             with duckdb.connect(str(store), read_only=True) as con:
                 dates = [r[0] for r in con.execute(f"SELECT DISTINCT as_of FROM {SNAPSHOTS} ORDER BY 1").fetchall()]
             scored, seen = 0, set()
             with TreeMemory() as memory:
                 t, cpu0 = time.perf_counter(), time.process_time()
-                for day in dates:  # as `churnwatch score` does (serving.batch.build_scores): a date's rows at a time
-                    history = score_rows(read_snapshots(store, as_of=[day]), bundle, settings, "bench")
+                for day in dates:  # as `churnwatch score` does (serving.batch.build_scores): a date's rows at a time,
+                    history, _said = score_date(store, day, bundle, settings, "bench")  # with its batch warnings
                     scored += len(history)
                     seen.update(history["account_id"])
                 wall, cpu = time.perf_counter() - t, time.process_time() - cpu0

@@ -115,12 +115,20 @@ def build_scores(source: str | Path, settings: Settings, store: Path, bundle: Mo
     build_snapshots(source, settings, store, as_of=dates, progress=progress)
     out, said = {}, []
     for day in track(progress, dates, f"scoring {len(dates)} as-of date(s)"):
-        rows = read_snapshots(store, as_of=[day])
-        out[day] = score_rows(rows, bundle, settings, model_version)
-        said += batch_warnings(bundle, rows, day, "accounts") if warn else []
+        out[day], lines = score_date(store, day, bundle, settings, model_version, warnings=warn is not None)
+        said += lines
     for line in said:  # after the progress bar
         warn(line)
     return out
+
+
+def score_date(store: Path, day: dt.date, bundle: ModelBundle, settings: Settings, model_version: str,
+               warnings: bool = True) -> tuple[pd.DataFrame, list[str]]:
+    """One as-of date of ``build_scores``: its snapshot rows read from the store and scored (memory
+    holds one date's rows), and, with ``warnings``, what they do not give the model (``batch_warnings``)."""
+    rows = read_snapshots(store, as_of=[day])
+    history = score_rows(rows, bundle, settings, model_version)
+    return history, batch_warnings(bundle, rows, day, "accounts") if warnings else []
 
 
 def record_scores(store: Path, histories: list[pd.DataFrame], settings: Settings | None = None,
