@@ -43,7 +43,9 @@ CAUSE_BY_CHECK: dict[str, str] = {
     "feature_auc": ("a column written from what happened after the as-of date (a cancellation or end date, "
                     "a cancellation reason, a final invoice, a closed status) or the label under another name"),
     "churner_only": ("a value recorded only when a customer cancels (a cancellation date, reason or survey "
-                     f"answer; an end date filled in at cancellation, see {GUIDE})"),
+                     f"answer; an end date filled in at cancellation, see {GUIDE}); if it is a moment known "
+                     "when it happened (a cancellation asked for ahead, auto-renew switched off), send it as "
+                     "an event dated then instead of a column"),
     "model_auc": ("a prediction too good to be true: usually one column written at or after cancellation; "
                   "this is the feature the model relies on most"),
 }
