@@ -23,6 +23,7 @@ from core.time import Horizon
 from core.vocabulary import TIER_KEYS, Lang
 
 CONFIG_FILE_NAME = "churnwatch.yaml"
+CONFIG_ENV = "CHURNWATCH_CONFIG"  # the file `serve --config` named, for the service's worker processes
 DEFAULT_HOME = "churnwatch-data"
 
 
@@ -476,6 +477,16 @@ class Settings(BaseModel):
         if len(set(names)) != len(names):
             raise ValueError("two sequences share a name")
         return value
+
+
+def service_settings(home: Path) -> Settings:
+    """The settings a service process runs with: the file ``churnwatch serve --config`` named
+    (passed to its worker processes as ``CHURNWATCH_CONFIG``), else ``<home>/churnwatch.yaml``.
+
+    Raises:
+        ConfigError: as ``load_settings``.
+    """
+    return load_settings(os.environ.get(CONFIG_ENV) or None, home)
 
 
 def resolve_home(home: str | os.PathLike[str] | None = None) -> Path:

@@ -60,17 +60,18 @@ class ClientGone(ChurnwatchError):
 
 
 def serving_limits(home: str | os.PathLike[str] | None = None) -> ServingSettings:
-    """The limits of the home's ``churnwatch.yaml`` (``home`` or ``CHURNWATCH_HOME``), with
+    """The limits of the service's settings (``serve --config``, else the ``churnwatch.yaml`` of
+    ``home`` or ``CHURNWATCH_HOME``), with
     ``CHURNWATCH_MAX_BODY_BYTES`` from the environment over ``max_body_bytes``.
 
     Raises:
         SystemExit: the settings file or the variable is wrong (the message names it); the
             server stops instead of starting with limits nobody chose.
     """
-    from core.settings import load_settings, resolve_home
+    from core.settings import resolve_home, service_settings
 
     try:
-        limits = load_settings(None, resolve_home(home)).serving
+        limits = service_settings(resolve_home(home)).serving
     except ConfigError as exc:
         raise SystemExit(str(exc)) from exc
     raw = os.environ.get("CHURNWATCH_MAX_BODY_BYTES", "").strip()

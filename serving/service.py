@@ -16,7 +16,8 @@ Configured by environment (``churnwatch serve`` sets them): ``CHURNWATCH_HOME`` 
 folder), ``CHURNWATCH_MODEL`` (bundle folder or ``models:/churnwatch@alias``; default the
 champion), ``CHURNWATCH_STORE`` (the store whose published scores ``/score_accounts``,
 ``GET /scores`` and ``GET /accounts/{id}/history`` answer, ``serving/published.py``; its
-snapshots score an account live),
+snapshots score an account live), ``CHURNWATCH_CONFIG`` (the settings file ``serve --config``
+named; default the home's ``churnwatch.yaml``),
 ``CHURNWATCH_API_TOKEN`` (bearer token; health, metrics and docs stay open),
 ``CHURNWATCH_MAX_BODY_BYTES`` (over the settings' ``serving.max_body_bytes``, default 8 MB:
 1,000 accounts with every feature), ``CHURNWATCH_WORKERS`` (worker processes, default 1; one
@@ -109,11 +110,11 @@ def _workers() -> int:
 def load_scorer() -> Scorer:
     """The scorer named by the environment (module docstring)."""
     from core.home import Home
-    from core.settings import load_settings
+    from core.settings import service_settings
     from training.registry import load_model, setup
 
     home = Home.resolve(os.environ.get("CHURNWATCH_HOME"))
-    live = live_settings(home.root, load_settings(None, home.root))
+    live = live_settings(home.root, service_settings(home.root))
     settings = live.get()
     client = setup(home.tracking_uri, home.mlflow_artifacts)
     bundle = load_model(client, os.environ.get("CHURNWATCH_MODEL") or None)

@@ -32,6 +32,7 @@ from churnwatch.options import (
     tracking,
 )
 from core.home import Home
+from core.settings import CONFIG_ENV, load_settings
 from core.store import HISTORY
 from core.vocabulary import TIER_KEYS
 
@@ -119,7 +120,7 @@ def score(data: DataOpt = None, store: StoreOpt = None, home: HomeOpt = None, co
     run_alerts(target, settings, ops, new)
 
 
-def serve(store: StoreOpt = None, home: HomeOpt = None,
+def serve(store: StoreOpt = None, home: HomeOpt = None, config: ConfigOpt = None,
           model: Annotated[str | None, typer.Option("--model", help="bundle folder or models:/churnwatch@alias "
                                                     "(default: the champion)")] = None,
           host: str = "127.0.0.1", port: int = 3000,
@@ -129,10 +130,16 @@ def serve(store: StoreOpt = None, home: HomeOpt = None,
     from serving.launch import check_model, serve_foreground
 
     h = Home.resolve(home)
+    if config:  # read here first: a wrong file exits 2 naming it, before any worker starts
+        config = config.expanduser().resolve()
+        load_settings(config, h.root)
     # the model is loaded and checked here first: a bad bundle exits 2 naming the file
     checked = check_model(h, model)
     env = {**os.environ, "CHURNWATCH_HOME": str(h.root), "BENTOML_DO_NOT_TRACK": "true",
            "CHURNWATCH_WORKERS": str(workers), "CHURNWATCH_MODEL": checked}
+    env.pop(CONFIG_ENV, None)
+    if config:
+        env[CONFIG_ENV] = str(config)
     if store:
         env["CHURNWATCH_STORE"] = str(store)
     console.print(f"serving {checked} on http://{host}:{port} (Swagger UI: /, OpenAPI: /docs.json; token: "

@@ -62,7 +62,12 @@ def test_the_service_scores_by_features_and_by_id(path):
     port = free_port()
     env = {**os.environ, "PYTHONPATH": str(ROOT), "BENTOML_HOME": str(path["work"] / "bentoml")}
     env.pop("MLFLOW_TRACKING_URI", None)
+    # the service's settings from another file (serve --config): a one-feature account is scored
+    service_config = path["work"] / "service.yaml"
+    service_config.write_text("serving:\n  min_coverage: 0\n", encoding="utf-8")
+    assert not (path["home"] / "churnwatch.yaml").exists()  # else the default would not be 0.5
     proc = subprocess.Popen([sys.executable, "-m", "churnwatch", "serve", "--home", str(path["home"]),
+                             "--config", str(service_config),
                              "--port", str(port)], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL, start_new_session=True)
     base = f"http://127.0.0.1:{port}"
@@ -76,12 +81,21 @@ def test_the_service_scores_by_features_and_by_id(path):
         lower = _post(base + "/score", {"accounts": [{"account_id": "X1",
                                                       "features": {**features, "Plan": "monthly"}}]})
         assert lower[0]["churn_probability"] == one["churn_probability"]
+        [sparse] = _post(base + "/score", {"accounts": [{"account_id": "X2", "features": {"Seats": 3}}]})
+        assert sparse["coverage"]["given"] == ["Seats"] and sparse["coverage"]["share"] < 0.5  # the default's bar
+        assert sparse["tier"] in {"healthy", "low_risk", "medium_risk", "high_risk"} and "error" not in sparse
         by_id = _post(base + "/score_accounts", {"account_ids": [_first_id(path["table"])]})[0]
         assert 0 < by_id["churn_probability"] < 1 and by_id["tier"] in {"healthy", "low_risk", "medium_risk",
                                                                          "high_risk"}
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         proc.wait(timeout=30)
+
+
+def test_serve_refuses_a_config_that_does_not_exist(path):
+    said = run_cli("serve", "--config", path["work"] / "nowhere.yaml", home=path["home"])
+    assert said.returncode == 2
+    assert "nowhere.yaml does not exist" in " ".join((said.stdout + said.stderr).split())
 
 
 def _post(url: str, body: dict) -> list[dict]:
