@@ -148,7 +148,9 @@ def report(store: Path | None = None, home: Path | None = None, config: Path | N
                   f"{result.waterfalls} SHAP waterfalls, {result.seconds:.1f} s)\n"
                   f"as of {result.as_of}: {result.accounts:,} {unit}s, {money}; "
                   + (f"tier movements since {result.previous_as_of}" if result.previous_as_of else
-                     "no previous scoring (tier movements need an earlier `churnwatch score --as-of`)"),
+                     "no previous scoring (tier movements need an earlier "
+                     + ("`churnwatch score --table OLDER.csv --as-of DATE`, an older export of the table)"
+                        if result.from_table else "`churnwatch score --as-of`)")),
                   markup=False)
     return result.path
 

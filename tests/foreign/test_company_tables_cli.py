@@ -55,6 +55,8 @@ def test_every_step_runs_and_says_how_the_columns_were_read(path):
     score = _ok(path, "score")
     assert "scored as of 2026-11-30" in " ".join((score.stderr + score.stdout).split())
     assert "churn probability" in _ok(path, "explain").stdout
+    report = " ".join(_ok(path, "report").stdout.split())  # a table's earlier scoring is an older export
+    assert "tier movements need an earlier `churnwatch score --table OLDER.csv --as-of DATE`" in report
 
 
 def test_the_service_scores_by_features_and_by_id(path):
