@@ -575,6 +575,14 @@ TABLE_STRINGS: dict[str, dict[str, str]] = {
            "top": "Who to call first: top customers by expected MRR loss",
            "top_no_mrr": "Who to call first: top customers by churn probability",
            "gone": "customers scored last time and not now", "pages": "Customer pages",
-           "pages_note": "one page per customer below; click an id to jump to it"},
-    "zh-CN": {},
+           "pages_note": "one page per customer below; click an id to jump to it",
+           "no_previous": "No previous scoring: tier movements need two scoring dates (score an older export "
+                          "of the table with `churnwatch score --table OLDER.csv --as-of DATE`).",
+           "waterfall": "SHAP waterfall (log-odds, before calibration): how each column moves this customer's "
+                        "score from the average",
+           "no_data": "A flat table carries no raw usage, ticket or invoice history: the signals above are its "
+                      "columns."},
+    "zh-CN": {"no_data": "扁平表没有原始使用、工单或账单记录：以上信号即表中的列。",
+              "no_previous": "没有上一次评分：等级变化需要两个评分日期（请用 `churnwatch score --table OLDER.csv "
+                             "--as-of DATE` 为表格的较早导出评分）。"},
 }

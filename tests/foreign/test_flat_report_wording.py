@@ -57,6 +57,11 @@ def test_report_says_customers_and_no_mrr(scored):
     assert len(shown) == 3 and shown == sorted(shown, reverse=True)
     # no CSM, segment or industry columns of "(none)": a table has none of them
     assert "(none)" not in html and ">CSM<" not in html
+    # one scoring so far: an earlier one is an older export of the table, and the waterfall is a customer's
+    assert "score an older export of the table with `churnwatch score --table OLDER.csv --as-of DATE`" in html
+    assert "this customer&#39;s score" in html and "this account" not in html
+    assert "churnwatch score --as-of`" not in html and "set `data:`" not in html  # a table has no raw data
+    assert "A flat table carries no raw usage, ticket or invoice history" in html
 
 
 def test_chinese_report_too(scored):
@@ -66,3 +71,4 @@ def test_chinese_report_too(scored):
     html = (work / "zh.html").read_text(encoding="utf-8")
     assert "评分数据中没有映射为月经常性收入的列" in html and "优先联系：流失概率最高的客户" in html
     assert 'id="mrr-at-risk-total"' not in html and "预期收入损失" not in html
+    assert "为表格的较早导出评分" in html and "扁平表没有原始使用" in html
