@@ -222,8 +222,13 @@ def fit_and_evaluate(train: pd.DataFrame, fit: pd.DataFrame | None, es: pd.DataF
             cal_directions = fold_directions(cal_folds, train["account_id"].to_numpy(), frame.names,
                                              frame.categorical, directions, open_constraints)
         oof = chosen_out_of_fold(selection, cal_folds, len(train), frame.names, frame.categorical, directions)
-    say(f"training {selection.chosen} on {len(train):,} rows ({y_train.sum():,} churners), "
-        f"{selection.rounds} trees")
+    if "as_of" in train.columns:  # rows are accounts x dates: a churner is labelled on every date of its horizon
+        churned = train.loc[y_train == 1, "account_id"].nunique()
+        who = (f"{len(train):,} rows of {train['account_id'].nunique():,} accounts ({y_train.sum():,} churned rows "
+               f"of {churned:,} accounts)")
+    else:
+        who = f"{len(train):,} customers ({y_train.sum():,} churned)"
+    say(f"training {selection.chosen} on {who}, {selection.rounds} trees")
     model = fit_chosen(selection, X_train, y_train, frame.names, frame.categorical, directions)
     calibrator, cal_losses, reference, cal_rate = _calibrate(model, frame, cal, train, selection, seed, purge_days,
                                                              oof)

@@ -126,7 +126,7 @@ def test_a_flat_table_trains_and_calibrates_on_every_non_test_row(tmp_path):
     path = write_example_table(tmp_path / "t.csv", rows=600, seed=3)
     said: list[str] = []
     result = train_on_table(path, "Churn", "customer_id", tmp_path / "out", progress=said.append)
-    assert any(m.startswith("training ") and " on 480 rows" in m for m in said)  # 80% of 600
+    assert any(m.startswith("training ") and " on 480 customers (" in m for m in said)  # 80% of 600
     assert result.training["selection"]["validation"] == "4 folds of customers"  # not "accounts"
     assert result.training["selection"]["logistic_C"] in LOGISTIC_C
     assert result.metrics["ece_verdict"] in ("met", "not met", "not measurable")

@@ -60,6 +60,12 @@ def test_training_on_short_histories_succeeds_out_of_time_and_purged(labelled, m
     assert meta["selection"]["validation"].startswith("2 account-grouped folds split in time")
     assert meta["calibration"]["method"] in meta["calibration"]["out_of_fold_log_loss"]
     assert any("account-grouped folds" in m for m in said) and any("model - logistic" in m for m in said)
+    # how few churners there are is said in accounts: a churner is labelled on every date of its horizon
+    [line] = [m for m in said if m.startswith(f"training {meta['selection']['chosen']} on ")]
+    train_rows = part[part["as_of"] <= pd.Timestamp(train_end)]
+    churned = train_rows.loc[train_rows["churn_label"] == 1, "account_id"].nunique()
+    assert f" rows of {train_rows['account_id'].nunique():,} accounts (" in line
+    assert f" churned rows of {churned:,} accounts), " in line
 
 
 def test_below_the_minimum_the_error_names_both_lengths(labelled):
