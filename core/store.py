@@ -283,6 +283,15 @@ def latest_snapshot(store: Path, account_ids: list[str]) -> pd.DataFrame:
             "ORDER BY account_id", [list(account_ids)]).df()
 
 
+def snapshots_end(store: Path) -> dt.date | None:
+    """The store's latest as-of date (serving: an account whose latest snapshot is older is no
+    longer active); None for an empty store."""
+    with connect(store, read_only=True) as con:
+        read_meta(con)
+        latest = con.execute(f"SELECT max(as_of) FROM {SNAPSHOTS}").fetchone()[0]
+    return None if latest is None else pd.Timestamp(latest).date()
+
+
 def has_table(con: duckdb.DuckDBPyConnection, table: str) -> bool:
     """True when the store holds ``table``."""
     return bool(con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = ? "

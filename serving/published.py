@@ -168,18 +168,37 @@ def derive_fields(latest: pd.DataFrame, settings: Settings) -> pd.DataFrame:
     hours = out["tier"].map({t: p.respond_within_hours for t, p in settings.playbooks.items()})
     out["respond_within_hours"] = pd.to_numeric(hours, errors="coerce")
     out["due_at"] = pd.to_datetime(out["scored_at"]) + pd.to_timedelta(out["respond_within_hours"], unit="h")
-    churned = out["as_of"] < run_as_of
-    # clipped to the run's as-of date below, so a day past it is enough: an open-ended term written
-    # 9999-12-31 (millions of days) is beyond pandas' timestamps
-    days_left = pd.to_numeric(out["days_to_term_end"]).clip(upper=(pd.Timestamp(run_as_of) - pd.to_datetime(
-        out["as_of"])).dt.days + 1)
-    term_end = pd.to_datetime(out["as_of"]) + pd.to_timedelta(days_left, unit="D")
-    out["churned_on"] = np.where(churned, term_end.clip(upper=pd.Timestamp(run_as_of)).dt.date, None)
-    out.loc[churned & out["churned_on"].isna(), "churned_on"] = run_as_of
-    out.loc[churned, "due_at"] = pd.NaT
+    out["churned_on"] = churn_days(out["as_of"], out["days_to_term_end"], run_as_of)
+    out.loc[out["churned_on"].notna(), "due_at"] = pd.NaT
     out["run_as_of"] = run_as_of
     out["run_id"] = f"{run_as_of}/{uuid.uuid4().hex[:12]}"
     return out.drop(columns=["days_to_term_end"])
+
+
+def churn_days(as_of: pd.Series, days_to_term_end: pd.Series, run_as_of: dt.date) -> pd.Series:
+    """The day each account stopped being a customer, for an account whose latest score (or snapshot)
+    is as of a date before ``run_as_of`` (it is not active then): the end of the term it was in
+    (``as_of`` + ``days_to_term_end``), not after ``run_as_of``, else ``run_as_of``; None for an
+    account as of ``run_as_of``. One rule for the published scores and the live answers."""
+    when, run = pd.to_datetime(as_of), pd.Timestamp(run_as_of)
+    churned = when < run
+    # clipped to the run's as-of date below, so a day past it is enough: an open-ended term written
+    # 9999-12-31 (millions of days) is beyond pandas' timestamps
+    days_left = pd.to_numeric(days_to_term_end).clip(upper=(run - when).dt.days + 1)
+    term_end = (when + pd.to_timedelta(days_left, unit="D")).clip(upper=run)
+    out = pd.Series(np.where(churned, term_end.dt.date, None), index=when.index, dtype=object)
+    out[churned & out.isna()] = run_as_of
+    return out
+
+
+def stale_reason(as_of: dt.date, run_as_of: dt.date, churned_on: dt.date | None, max_age: dt.timedelta) -> str | None:
+    """Why a score as of ``as_of`` is stale against the latest run's as-of date (None: it is not):
+    the account churned, or the score is more than ``max_age`` older."""
+    if churned_on is not None:
+        return f"no longer a customer: churned on {churned_on} (not active on {run_as_of})"
+    if run_as_of - as_of > max_age:
+        return f"scored as of {as_of}, more than {max_age.days} days before the latest run"
+    return None
 
 
 # --- reading (the service's side) -------------------------------------------------------------
@@ -296,11 +315,7 @@ def answer(rec: dict, lang: str, max_age: dt.timedelta, zh_actions: dict[str, st
     ``AccountScore``); ``zh_actions``: English playbook action -> Chinese."""
     zh = lang == "zh-CN"
     churned = rec["churned_on"] is not None
-    stale_reason = None
-    if churned:
-        stale_reason = f"no longer a customer: churned on {rec['churned_on']} (not active on {rec['run_as_of']})"
-    elif rec["run_as_of"] - rec["as_of"] > max_age:
-        stale_reason = f"scored as of {rec['as_of']}, more than {max_age.days} days before the latest run"
+    why_stale = stale_reason(rec["as_of"], rec["run_as_of"], rec["churned_on"], max_age)
     previous = None if rec["previous_as_of"] is None else {
         "as_of": rec["previous_as_of"].isoformat(), "churn_probability": rec["previous_probability"],
         "health_score": int(rec["previous_health_score"]), "tier": rec["previous_tier"]}
@@ -321,8 +336,8 @@ def answer(rec: dict, lang: str, max_age: dt.timedelta, zh_actions: dict[str, st
         "warnings": [],
         "source": "published",
         "as_of": rec["as_of"].isoformat(),
-        "stale": stale_reason is not None,
-        "stale_reason": stale_reason,
+        "stale": why_stale is not None,
+        "stale_reason": why_stale,
         "churned_on": rec["churned_on"].isoformat() if churned else None,
         "mrr": _number(rec["mrr"]),
         "expected_mrr_loss": _number(rec["expected_mrr_loss"]),

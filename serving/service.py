@@ -41,6 +41,7 @@ worker thread so they do not hold up the small requests behind them.
 
 from __future__ import annotations
 
+import datetime as dt
 import gc
 import json
 import logging
@@ -52,6 +53,7 @@ from typing import Annotated, Any
 import anyio
 import bentoml
 import duckdb
+import pandas as pd
 from pydantic import ConfigDict, Field, StrictBool, create_model
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -244,15 +246,19 @@ def make_service(catalogue: Catalogue, scorer: Callable[[], Scorer], token: str 
                             for a in account_ids])
 
         def _score_stored(self, account_ids: list[str], lang: str) -> dict[str, bytes] | Response:
-            from core.store import latest_snapshot
+            from core.store import latest_snapshot, snapshots_end
 
             try:
                 rows = latest_snapshot(self.scorer.store, account_ids)
+                built = snapshots_end(self.scorer.store)
             except (ChurnwatchError, duckdb.Error) as exc:
                 # The request is fine; the store is missing, locked by a writer or unreadable.
                 return problem_response(503, f"snapshot store {self.scorer.store} unavailable: {exc}",
                                         headers={"Retry-After": RETRY_AFTER_SECONDS})
-            return {r["account_id"]: _dumps(r) for r in live_results(self.scorer, rows, lang)}
+            run = self.published.current()  # staleness on the data's clock: the latest date scored or built
+            dates = [d for d in (built, run.run_as_of if run is not None else None) if d is not None]
+            return {r["account_id"]: _dumps(r) for r in live_results(self.scorer, rows, lang,
+                                                                     max(dates) if dates else None)}
 
     ChurnService.add_asgi_middleware(Guard, token=token, limits=limits or ServingSettings())
     ChurnService.add_asgi_middleware(Docs, score_request=score_request, score_accounts_request=score_accounts_request)
@@ -272,19 +278,34 @@ def scored_json(scorer: Scorer, accounts: list, lang: str) -> bytes:
     return json.dumps(results, ensure_ascii=False, allow_nan=False).encode()
 
 
-def live_results(scorer: Scorer, rows: Any, lang: str) -> list[dict]:
+def live_results(scorer: Scorer, rows: Any, lang: str, run_as_of: dt.date | None = None) -> list[dict]:
     """Scores of snapshot rows as ``AccountScore`` answers (``source: live``): what the snapshot
-    says of MRR and CSM; no previous score, no staleness."""
-    extra = {r["account_id"]: r for r in rows[[c for c in ("account_id", "as_of", "mrr", "csm")
-                                                  if c in rows.columns]].to_dict("records")}
+    says of MRR and CSM; no previous score. Against ``run_as_of`` (the latest date scored or built)
+    an account whose latest snapshot is older is no longer active: it churned when its term ended
+    (``churned_on``; no tier, no playbook), and a score more than ``serving.max_score_age_days``
+    older is stale, by the rules of the published answers (``serving.published``)."""
+    from serving.published import churn_days, stale_reason
+
+    columns = [c for c in ("account_id", "as_of", "mrr", "csm") if c in rows.columns]
+    extra = {r["account_id"]: r for r in rows[columns].to_dict("records")}
+    churned_on: dict[str, dt.date | None] = {}
+    if run_as_of is not None and len(rows):
+        days = rows["days_to_term_end"] if "days_to_term_end" in rows.columns else pd.Series(float("nan"), rows.index)
+        churned_on = dict(zip(rows["account_id"], churn_days(rows["as_of"], days, run_as_of), strict=True))
+    max_age = dt.timedelta(days=scorer.settings.serving.max_score_age_days)
     out = []
     for result in scorer.results(rows, lang):
         snap = extra[result["account_id"]]
+        as_of = pd.Timestamp(snap["as_of"]).date()
+        ended = churned_on.get(result["account_id"])
+        why_stale = None if run_as_of is None else stale_reason(as_of, run_as_of, ended, max_age)
         mrr = snap.get("mrr")
         mrr = None if mrr is None or mrr != mrr else float(mrr)
-        hours = scorer.settings.playbooks[result["tier"]].respond_within_hours
-        out.append({**result, "source": "live", "as_of": str(snap["as_of"])[:10], "stale": False,
-                    "stale_reason": None, "churned_on": None, "mrr": mrr,
+        hours = None if ended else scorer.settings.playbooks[result["tier"]].respond_within_hours
+        out.append({**result, "tier": None if ended else result["tier"],
+                    "playbook": None if ended else result["playbook"], "source": "live",
+                    "as_of": as_of.isoformat(), "stale": why_stale is not None, "stale_reason": why_stale,
+                    "churned_on": ended.isoformat() if ended else None, "mrr": mrr,
                     "expected_mrr_loss": None if mrr is None else round(mrr * result["churn_probability"], 6),
                     "csm": snap.get("csm"), "previous": None, "health_change": None, "tier_change": None,
                     "respond_within_hours": hours, "due_at": None})

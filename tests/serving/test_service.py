@@ -4,6 +4,7 @@ version saved in the operational store by another process) is in its next answer
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import subprocess
 import sys
@@ -173,6 +174,32 @@ def test_score_accounts_reads_the_latest_snapshot_and_reports_unknown_ids(served
         assert r["churn_probability"] == pytest.approx(expected[r["account_id"]]["churn_probability"], abs=1e-12)
 
 
+def test_a_churned_account_scored_live_is_stale_with_its_churn_day_and_no_playbook(served):
+    """An account without a published score is scored from its latest snapshot; when that snapshot is
+    older than the store's latest date the account is no longer active (a probe's Paddle export: a
+    customer who churned in June was answered "medium_risk", stale false, churned_on null, with a
+    playbook, from a snapshot 189 days old)."""
+    base, scorer, _ = served
+    with duckdb.connect(str(scorer.store), read_only=True) as con:
+        end = con.execute("SELECT max(as_of) FROM snapshots").fetchone()[0]
+        gone, as_of, days_left = con.execute(
+            "SELECT account_id, as_of, days_to_term_end FROM snapshots QUALIFY row_number() OVER "
+            "(PARTITION BY account_id ORDER BY as_of DESC) = 1 AND as_of < ? - INTERVAL 30 DAY "
+            "ORDER BY account_id LIMIT 1", [end]).fetchone()
+        active = con.execute("SELECT min(account_id) FROM snapshots WHERE as_of = ?", [end]).fetchone()[0]
+    status, body = call(base, "/score_accounts", {"account_ids": [gone, active]})
+    assert status == 200, body
+    churned, current = body
+    ended = min(as_of + dt.timedelta(days=int(days_left)), end) if days_left == days_left else end
+    assert churned["source"] == "live" and churned["as_of"] == as_of.isoformat()
+    assert churned["churned_on"] == ended.isoformat() and churned["stale"] is True
+    assert churned["stale_reason"] == f"no longer a customer: churned on {ended} (not active on {end})"
+    assert churned["tier"] is None and churned["playbook"] is None and churned["respond_within_hours"] is None
+    assert 0 < churned["churn_probability"] < 1  # the score itself is still the one of its last snapshot
+    assert current["as_of"] == end.isoformat() and current["stale"] is False and current["churned_on"] is None
+    assert current["tier"] is not None and current["playbook"] is not None
+
+
 def test_model_endpoint(served):
     base = served[0]
     status, body = call(base, "/model", method="GET", content_type=None)
@@ -184,8 +211,9 @@ def test_model_endpoint(served):
 def test_a_saved_playbook_is_in_the_next_answer_without_restart(served):
     """Last in the module: it saves a settings version the server then follows."""
     base, scorer, home = served
-    with duckdb.connect(str(scorer.store), read_only=True) as con:
-        account = con.execute("SELECT account_id FROM snapshots ORDER BY account_id LIMIT 1").fetchone()[0]
+    with duckdb.connect(str(scorer.store), read_only=True) as con:  # active on the latest date: it has a playbook
+        account = con.execute("SELECT min(account_id) FROM snapshots WHERE as_of = (SELECT max(as_of) "
+                              "FROM snapshots)").fetchone()[0]
     body = {"account_ids": [account], "live": True}
     status, answer = call(base, "/score_accounts", body)
     assert status == 200, answer
