@@ -20,7 +20,10 @@ reads a CSV or Parquet file as it is. Columns are typed by their content:
   not ``contract_end``) are ``training.table_dates``';
 - categorical: other text with at most 50 distinct values; a column whose values differ only in case
   (``monthly`` and ``Monthly``) is read in lower case, here and at scoring (one category, not two);
-- dropped (and reported): columns whose name holds a character LightGBM refuses (``, : " [ ] { }``: rename
+- dropped (and reported): columns whose name says they hold a person's name or contact details
+  (``First Name``, ``Email``, ``Phone``, ``Address Line 1``: ``features.profile.personal_data_name``;
+  ``churnwatch.yaml``'s ``profile.columns`` naming the column keeps it); columns whose name holds a
+  character LightGBM refuses (``, : " [ ] { }``: rename
   them); identifiers (text with a different value on every row, mostly without spaces; whole numbers with
   a different value on every row that run 1..n like a row number or whose name says id, as
   ``features.profile.id_like_name`` reads it: ``CustomerId``), never read as numbers; free text (more
@@ -57,7 +60,7 @@ from core.errors import ChurnwatchError
 from core.settings import ProfileColumn, ProfileSettings
 from features.csvfiles import delimiter_of
 from features.numbers import read_number_text
-from features.profile import id_like_name
+from features.profile import PERSONAL_DATA, id_like_name, personal_data_name
 from features.spec import Catalogue, FeatureSpec
 from training.model import BOOSTER_NAME_REFUSED, FeatureRows, booster_names
 from training.table_dates import (
@@ -362,6 +365,9 @@ def _type_columns(df: pd.DataFrame, report: dict, date_format: str | None = None
         if name in profile.exclude:
             report["dropped_excluded"].append(name)
             continue
+        if name not in profile.columns and personal_data_name(str(name)):
+            report["dropped_personal"].append(name)
+            continue
         if told.kind == "category":
             text = _as_text(s)
             col, categorical = text, True
@@ -550,7 +556,9 @@ def load_own_table(path: str | Path, label: str, id_col: str, as_of: dt.date | N
         non-blank values that did not parse and became missing), ``numbers_from_text`` (column ->
         one value not written as a plain number and what it read as), ``categories_case_folded``
         (column -> two spellings that differ only in case; read in lower case), ``dropped_identifier``
-        (columns with a different value on every row, see ``_identifier``), ``dropped_name`` (column ->
+        (columns with a different value on every row, see ``_identifier``), ``dropped_personal`` (a person's
+        name or contact details by the column's name, ``features.profile.personal_data_name``, unless
+        ``profile.columns`` names the column), ``dropped_name`` (column ->
         why: a character LightGBM refuses in a feature name), ``dropped_free_text``,
         ``dropped_constant``, ``dropped_unsupported`` (column -> dtype), ``date_columns``,
         ``date_readings`` (column -> how it was read), ``date_unread`` (count and examples of
@@ -582,7 +590,7 @@ def load_own_table(path: str | Path, label: str, id_col: str, as_of: dt.date | N
         "label_counts": {"churned": int(y.sum()), "retained": int(len(y) - y.sum())},
         "numeric_columns": [], "categorical_columns": [], "blanks": {},
         "numeric_text_unparsed": {}, "numbers_from_text": {}, "categories_case_folded": {},
-        "dropped_identifier": [], "dropped_name": {}, "dropped_excluded": [], "kinds_set": {},
+        "dropped_identifier": [], "dropped_name": {}, "dropped_excluded": [], "dropped_personal": [], "kinds_set": {},
         "dropped_free_text": [], "dropped_constant": [],
         "dropped_unsupported": {}, "date_columns": [], "date_readings": {}, "date_unread": {},
         "dropped_unreadable_dates": {}, "as_of": None, "as_of_source": "",
@@ -652,6 +660,7 @@ def describe_table(report: dict) -> list[str]:
         if how:
             lines.append(f"{said}: " + ", ".join(f"{c} ({h})" for c, h in how.items()))
     unused = ([f"{c} (excluded in churnwatch.yaml)" for c in report.get("dropped_excluded", [])]
+              + [f"{c} ({PERSONAL_DATA})" for c in report.get("dropped_personal", [])]
               + [f"{c} (identifier: a different value on every row)" for c in report.get("dropped_identifier", [])]
               + [f"{c} (free text)" for c in report["dropped_free_text"]]
               + [f"{c} (one value)" for c in report["dropped_constant"]]

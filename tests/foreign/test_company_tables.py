@@ -120,7 +120,7 @@ def test_row_numbers_and_customer_numbers_are_identifiers_not_numbers(tmp_path, 
     assert table.report["dropped_identifier"] == [left_out, "AccountRef"]
     assert left_out not in table.catalogue.names
     assert {"Balance", "EstimatedSalary", "CreditScore"} <= set(table.report["numeric_columns"])  # all distinct, kept
-    assert "Surname" in table.report["dropped_free_text"]
+    assert table.report["dropped_personal"] == ["Surname"]  # a person's name, by its name
     assert f"{left_out} (identifier: a different value on every row)" in describe_table(table.report)[-1]
     assert (table.frame["Balance"] == 0.0).mean() > 0.2
 
