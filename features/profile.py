@@ -23,8 +23,9 @@ become features without code, read by what their values are:
 
 A subscriptions column gives the value of the latest term started on or before ``t`` (null when
 that term has none, whatever older terms held).
-Every column not used (a contract column, free text, id-like, too many categories, all
-null, an export-time status, excluded in the config) is listed with its reason in
+Every column not used (a contract column, free text, id-like, a person's name or contact details
+(``personal_data_name``, unless ``profile.columns`` names it), too many categories, all null, an
+export-time status, excluded in the config) is listed with its reason in
 ``ProfilePlan.unused``: printed by ``churnwatch features`` and kept in the store.
 
 Once the store holds a plan, later builds into it (``score --data``, a later ``features`` on new
@@ -81,7 +82,7 @@ NOT_STORED = "not a column of the stored snapshots"
 #: Reasons for not using a column that come from the config, the column's name or the stored snapshots,
 #: not its values: decided again on every build (a changed config is the user's word)
 _CONFIG_REASONS = ("contract column", "mapped to the contract column", "excluded in", "id-like (name)",
-                   "export-time state", NOT_STORED)
+                   "export-time state", NOT_STORED, "personal data")
 #: A number column whose name says a person's age (``age_name``): values outside these years
 #: (inclusive) are not ages
 AGE_YEARS = (1.0, 120.0)
@@ -105,6 +106,33 @@ _YMD = "[0-9]{8}([.]0*)?"
 FREE_TEXT_CHARS = 40
 
 _ID_LIKE = re.compile(r"(^id$|_id$|^id_|uuid|guid|e_?mail|phone|^name$|_name$)")
+#: Why a column whose name says it holds a person's name or contact details (``personal_data_name``) is not used
+PERSONAL_DATA = "personal data (a person's name or contact details): not used as a feature"
+#: Words that may stand before a personal field's name: whose it is or which one (``Customer Email``,
+#: ``home_phone``, ``Billing Address Line 1``); ``plan_name``, ``company_name`` are names of things, not people
+_PERSONAL_QUALIFIERS = ("customer|member|user|contact|client|subscriber|owner|person|buyer|patient|holder|student"
+                        "|player|respondent|employee|account_holder|parent|guardian|emergency|primary|secondary|main"
+                        "|alt|alternate|other|home|work|personal|business|office|billing|mailing|postal|shipping"
+                        "|delivery|mobile|cell|contact_person")
+_PERSONAL = re.compile(
+    rf"^(?:(?:{_PERSONAL_QUALIFIERS})_)*(?:"
+    r"(?:(?:first|last|full|given|family|middle|maiden|sur)_?)?name"  # First Name, surname, name
+    r"|e_?mail(?:_addr(?:ess)?)?"  # E-mail, Email Address
+    r"|(?:tele)?phone(?:_(?:number|no|num|nr))?|mobile(?:_(?:number|no|num|nr))?|tel(?:_(?:number|no))?"
+    r"|cell_?phone(?:_(?:number|no|num|nr))?"
+    r"|(?:street(?:_address|_line)?|address(?:_line)?)(?:_?[0-9])?"  # Street, Address Line 1
+    r")$")
+
+
+def personal_data_name(column: str) -> bool:
+    """Whether a column's name says it holds a person's name or contact details (``First Name``, ``last_name``,
+    ``Surname``, ``name``, ``Customer Email``, ``E-mail``, ``Phone``, ``mobile``, ``Telephone``, ``Street``,
+    ``Address Line 1``): such a column is no feature (``PERSONAL_DATA``), unless ``churnwatch.yaml``'s
+    ``profile.columns`` names it. Not ``plan_name``, ``company_name``, ``Home Club``, ``PhoneService`` (a
+    service taken) or ``Email Opt-in`` (a consent): the whole name must be the personal field."""
+    return bool(_PERSONAL.match(name_words(column)))
+
+
 #: Names of columns that hold the state at export time (e.g. ``status = canceled``):
 #: known only when the data was exported, not at the as-of date, so they would leak the label
 #: (Stripe's ``current_period_start``/``_end`` and ``ended_at``, Chargebee's ``Current Term Start``/``End``,
@@ -462,7 +490,10 @@ def _feature_name(table: str, column: str, cfg: ProfileColumn | None, taken: set
 
 
 def _unused_reason(table: str, column: str, canonical: str | None, excluded: bool,
-                   cfg: ProfileColumn | None) -> str | None:
+                   cfg: ProfileColumn | None, display: str | None = None) -> str | None:
+    """Why a column is not used, decided by the config or its name (None: its values decide). ``display``: the
+    accounts column with the account's display name (``email.name_column``, a company's name in B2B): id-like,
+    not personal data."""
     if canonical is not None:
         return (f"contract column '{canonical}'" if canonical == column
                 else f"mapped to the contract column '{canonical}'")
@@ -471,6 +502,8 @@ def _unused_reason(table: str, column: str, canonical: str | None, excluded: boo
     if cfg is not None:
         return None  # configured columns are wanted: only their values can rule them out
     words = name_words(column)
+    if column != display and personal_data_name(column):
+        return PERSONAL_DATA
     if _ID_LIKE.search(words):
         return "id-like (name)"
     if _EXPORT_STATE.search(words):
@@ -554,7 +587,8 @@ def discover_profile(con: duckdb.DuckDBPyConnection, loaded: list[str], settings
             mapped = mapping.get(column, column)
             canonical = mapped if mapped in contract else None
             excluded, cfg = _config_for(settings, table, column)
-            reason = _unused_reason(table, column, canonical, excluded, cfg)
+            reason = _unused_reason(table, column, canonical, excluded, cfg,
+                                    settings.email.name_column if table == "accounts" else None)
             kind: Kind | None = None
             unit, note, stored, decimal, ymd, signed, dated = None, "", None, "", False, False, None
             per_column = reason is None and declared_format(settings, table, column) is not None

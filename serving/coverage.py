@@ -35,10 +35,11 @@ from training.rounding import round6
 SHOWN_MISSING = 10
 #: A batch warns about a model feature blank (or an unseen category) on at least this share of its rows ...
 BLANK_SHARE = 0.99
-#: ... that had a value in at least this share of the training rows (most of them). A feature allowed as
-#: leaky (``train --allow-leaky-feature``) is warned about whenever it had a value at all: a column
-#: recorded only when a customer cancels is blank on most training rows, and on every row scored.
-PRESENT_AT_TRAINING = 0.5
+#: ... that had a value in at least this share of the training rows (a column filled for one customer in
+#: twenty at training and for none now has changed, and the model, which used it, reads it as unknown). A
+#: feature allowed as leaky (``train --allow-leaky-feature``) is warned about whenever it had a value at all:
+#: a column recorded only when a customer cancels is blank on most training rows, and on every row scored.
+PRESENT_AT_TRAINING = 0.05
 #: Unseen category values quoted per column in a batch warning.
 SHOWN_VALUES = 5
 
@@ -180,7 +181,7 @@ def batch_warnings(bundle: ModelBundle, rows: pd.DataFrame | BatchStats, as_of: 
     table's customers; or their ``BatchStats``): one line per model feature blank on at least
     ``BLANK_SHARE`` of the rows (null, or a category training never saw: the model scores both as
     missing) although the model uses it (its ``importance`` at training is not 0) and it had a value
-    in most training rows (``PRESENT_AT_TRAINING``; any, for a feature allowed as leaky); then one
+    in at least ``PRESENT_AT_TRAINING`` of the training rows (any, for a feature allowed as leaky); then one
     line per categorical column with values training never saw (rows, and up to ``SHOWN_VALUES``
     values).
 

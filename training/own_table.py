@@ -7,7 +7,8 @@ reads a CSV or Parquet file as it is. Columns are typed by their content:
   project's one set of rules for numbers written as text (``features.numbers``: "1,234.5", " 42 ",
   "$1,234.50", a decimal comma "12,5" or "1.234,50", one separator decided per column and kept for
   scoring), a currency code before or after ("1.234,50 EUR") or a percent sign after ("12%", read
-  as 12) dropped; blanks ("", " ", "NA", "N/A", "null", "-", ...) become missing and are counted;
+  as 12) dropped; blanks ("", " ", "NA", "N/A", "null", "-", ...) become missing and are counted (in
+  every column read from text: numbers, categories and dates);
   a numeric column holding only 0 and 1 (Telco's ``SeniorCitizen``) is a flag: the model reads
   the number, a reason says "SeniorCitizen: yes (1)", not "1 (typical of those who stayed: 0)";
 - date: a column the file types as a date, text of which >= 95% of the non-blank values read as
@@ -19,7 +20,10 @@ reads a CSV or Parquet file as it is. Columns are typed by their content:
   not ``contract_end``) are ``training.table_dates``';
 - categorical: other text with at most 50 distinct values; a column whose values differ only in case
   (``monthly`` and ``Monthly``) is read in lower case, here and at scoring (one category, not two);
-- dropped (and reported): columns whose name holds a character LightGBM refuses (``, : " [ ] { }``: rename
+- dropped (and reported): columns whose name says they hold a person's name or contact details
+  (``First Name``, ``Email``, ``Phone``, ``Address Line 1``: ``features.profile.personal_data_name``;
+  ``churnwatch.yaml``'s ``profile.columns`` naming the column keeps it); columns whose name holds a
+  character LightGBM refuses (``, : " [ ] { }``: rename
   them); identifiers (text with a different value on every row, mostly without spaces; whole numbers with
   a different value on every row that run 1..n like a row number or whose name says id, as
   ``features.profile.id_like_name`` reads it: ``CustomerId``), never read as numbers; free text (more
@@ -56,7 +60,7 @@ from core.errors import ChurnwatchError
 from core.settings import ProfileColumn, ProfileSettings
 from features.csvfiles import delimiter_of
 from features.numbers import read_number_text
-from features.profile import id_like_name
+from features.profile import PERSONAL_DATA, id_like_name, personal_data_name
 from features.spec import Catalogue, FeatureSpec
 from training.model import BOOSTER_NAME_REFUSED, FeatureRows, booster_names
 from training.table_dates import (
@@ -361,6 +365,9 @@ def _type_columns(df: pd.DataFrame, report: dict, date_format: str | None = None
         if name in profile.exclude:
             report["dropped_excluded"].append(name)
             continue
+        if name not in profile.columns and personal_data_name(str(name)):
+            report["dropped_personal"].append(name)
+            continue
         if told.kind == "category":
             text = _as_text(s)
             col, categorical = text, True
@@ -387,7 +394,6 @@ def _type_columns(df: pd.DataFrame, report: dict, date_format: str | None = None
             n_parsed = int(numbers.notna().sum())
             if n_filled and n_parsed >= NUMERIC_SHARE * n_filled:
                 col, categorical = numbers, False
-                report["numeric_text_blanks"][name] = int(text.isna().sum())
                 unparsed = text[text.notna() & numbers.isna()]
                 if len(unparsed):
                     report["numeric_text_unparsed"][name] = {
@@ -419,7 +425,7 @@ def _type_columns(df: pd.DataFrame, report: dict, date_format: str | None = None
             if _refused_name(report, name, list(kept)):
                 continue
             _count_unread(report, name, source, days)
-            report["numeric_text_blanks"].pop(name, None)  # a date, not a number: its own count
+            _count_blanks(report, name, text)
             report["numeric_text_unparsed"].pop(name, None)
             report["numbers_from_text"].pop(name, None)
             report["date_columns"].append(name)
@@ -434,7 +440,7 @@ def _type_columns(df: pd.DataFrame, report: dict, date_format: str | None = None
                 report["categories_case_folded"][name] = folded
         if _identifier(str(name), col):
             report["dropped_identifier"].append(name)
-            for found in ("numeric_text_blanks", "numeric_text_unparsed", "numbers_from_text"):
+            for found in ("numeric_text_unparsed", "numbers_from_text"):
                 report[found].pop(name, None)
             continue
         if categorical and col.nunique() > MAX_CATEGORIES:
@@ -446,6 +452,7 @@ def _type_columns(df: pd.DataFrame, report: dict, date_format: str | None = None
         if _refused_name(report, name, list(kept)):
             continue
         flag = not categorical and bool(col.dropna().isin([0.0, 1.0]).all())
+        _count_blanks(report, name, text)
         if categorical:
             kept[name] = col.astype("category")
             report["categorical_columns"].append(name)
@@ -469,13 +476,20 @@ def _refused_name(report: dict, name: str, taken: list[str]) -> bool:
     twin = next((t for t in taken if booster_names([str(t)])[0] == stored), None)
     if not refused and twin is None:
         return False
-    for found in ("numeric_text_blanks", "numeric_text_unparsed", "numbers_from_text", "categories_case_folded"):
+    for found in ("numeric_text_unparsed", "numbers_from_text", "categories_case_folded"):
         report[found].pop(name, None)
     report["dropped_name"][name] = (
         f"its name holds {' '.join(refused)}, which LightGBM cannot keep in a feature name: rename the column to "
         "use it" if refused else
         f"LightGBM stores its name as {stored!r}, the name it stores for column {twin!r}: rename one of them")
     return True
+
+
+def _count_blanks(report: dict, name: str, text: pd.Series | None) -> None:
+    """The blanks (``BLANK_TOKENS``, read as missing) of a column kept as a feature and read from text, whatever
+    it became (a number, a category, a date): a gym's ' ' genders and birth dates are counted as its fees are."""
+    if text is not None:
+        report["blanks"][name] = int(text.isna().sum())
 
 
 def _count_unread(report: dict, name: str, source: pd.Series, days: pd.Series) -> None:
@@ -537,12 +551,14 @@ def load_own_table(path: str | Path, label: str, id_col: str, as_of: dt.date | N
     Returns:
         ``OwnTable`` whose ``report`` holds ``file``, ``rows``, ``label_column``,
         ``label_counts`` (``{"churned": n, "retained": n}``), ``numeric_columns``,
-        ``categorical_columns``, ``numeric_text_blanks`` (blank count per numeric
-        column read from text), ``numeric_text_unparsed`` (count and examples of
+        ``categorical_columns``, ``blanks`` (blank count per feature column read from text: numbers,
+        categories and dates), ``numeric_text_unparsed`` (count and examples of
         non-blank values that did not parse and became missing), ``numbers_from_text`` (column ->
         one value not written as a plain number and what it read as), ``categories_case_folded``
         (column -> two spellings that differ only in case; read in lower case), ``dropped_identifier``
-        (columns with a different value on every row, see ``_identifier``), ``dropped_name`` (column ->
+        (columns with a different value on every row, see ``_identifier``), ``dropped_personal`` (a person's
+        name or contact details by the column's name, ``features.profile.personal_data_name``, unless
+        ``profile.columns`` names the column), ``dropped_name`` (column ->
         why: a character LightGBM refuses in a feature name), ``dropped_free_text``,
         ``dropped_constant``, ``dropped_unsupported`` (column -> dtype), ``date_columns``,
         ``date_readings`` (column -> how it was read), ``date_unread`` (count and examples of
@@ -572,9 +588,9 @@ def load_own_table(path: str | Path, label: str, id_col: str, as_of: dt.date | N
     report: dict = {
         "file": str(path), "rows": int(len(df)), "label_column": label, "id_column": id_col,
         "label_counts": {"churned": int(y.sum()), "retained": int(len(y) - y.sum())},
-        "numeric_columns": [], "categorical_columns": [], "numeric_text_blanks": {},
+        "numeric_columns": [], "categorical_columns": [], "blanks": {},
         "numeric_text_unparsed": {}, "numbers_from_text": {}, "categories_case_folded": {},
-        "dropped_identifier": [], "dropped_name": {}, "dropped_excluded": [], "kinds_set": {},
+        "dropped_identifier": [], "dropped_name": {}, "dropped_excluded": [], "dropped_personal": [], "kinds_set": {},
         "dropped_free_text": [], "dropped_constant": [],
         "dropped_unsupported": {}, "date_columns": [], "date_readings": {}, "date_unread": {},
         "dropped_unreadable_dates": {}, "as_of": None, "as_of_source": "",
@@ -630,7 +646,7 @@ def describe_table(report: dict) -> list[str]:
         lines.append(f"dates as days since {report['as_of']}, the as-of date ({report['as_of_source']}); a date "
                      "after it counts as negative days: " + ", ".join(
                          f"{c} ({how})" for c, how in report["date_readings"].items()))
-    blanks = {c: n for c, n in report["numeric_text_blanks"].items() if n}
+    blanks = {c: n for c, n in report["blanks"].items() if n}
     if blanks:
         lines.append("blank values read as missing: " + ", ".join(f"{c} {n:,}" for c, n in blanks.items()))
     unread = report.get("date_unread", {})
@@ -644,6 +660,7 @@ def describe_table(report: dict) -> list[str]:
         if how:
             lines.append(f"{said}: " + ", ".join(f"{c} ({h})" for c, h in how.items()))
     unused = ([f"{c} (excluded in churnwatch.yaml)" for c in report.get("dropped_excluded", [])]
+              + [f"{c} ({PERSONAL_DATA})" for c in report.get("dropped_personal", [])]
               + [f"{c} (identifier: a different value on every row)" for c in report.get("dropped_identifier", [])]
               + [f"{c} (free text)" for c in report["dropped_free_text"]]
               + [f"{c} (one value)" for c in report["dropped_constant"]]

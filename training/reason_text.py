@@ -20,9 +20,11 @@
 * a category is worded with its churn rate against the overall rate ("churn is higher in
   software: 12% vs 8% overall") when the two differ by at least ``MIN_CATEGORY_GAP`` of the
   overall rate and, where the references count the category's accounts, by at least
-  ``CATEGORY_Z`` binomial standard errors of the overall rate over those accounts (a training
+  ``category_z(k)`` binomial standard errors of the overall rate over those accounts (a training
   row is an account on one date: 259 rows of 13 accounts quoted "churn is higher in United
-  States: 17% vs 11% overall" for a region that changed nothing), or not at all; an enum code as exported (HubSpot's
+  States: 17% vs 11% overall" for a region that changed nothing; ``k``, the column's categories in
+  the training rows, allows for the many values of one column: among 18 values, one standing out
+  by 2.5 standard errors is what chance gives), or not at all; an enum code as exported (HubSpot's
   ``COMPUTER_SOFTWARE``) is worded as words ("computer software", ``category_words``), the
   item's ``value`` stays the code;
 * a window longer than the account's age says so ("in its first 25 days");
@@ -40,6 +42,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
+from statistics import NormalDist
 
 import pandas as pd
 
@@ -52,11 +55,22 @@ MIN_CATEGORY_ROWS = 30
 #: Least relative gap between a category's churn rate and the overall rate for it to be quoted as a
 #: reason (28% against 27% overall is no reason: a filler, issue 12 item 8).
 MIN_CATEGORY_GAP = 0.1
-#: Standard errors of the overall rate, over the category's accounts, by which the category's rate
-#: must differ for it to be quoted (an account's rows share one fate, so its accounts are the sample).
+#: Fewest standard errors of the overall rate, over the category's accounts, by which the category's rate
+#: must differ for it to be quoted (an account's rows share one fate, so its accounts are the sample) ...
 CATEGORY_Z = 2.0
+#: ... raised for a column of k categories to the two-sided z of ``CATEGORY_ALPHA / k`` (Bonferroni: the
+#: chance that any of the column's categories stands out by chance stays about 5%), ``category_z``.
+CATEGORY_ALPHA = 0.05
 #: The count windows of a family, shortest first (the next one bounds a previous window).
 WINDOWS = (7, 30, 90)
+
+
+@lru_cache(maxsize=256)
+def category_z(categories: int) -> float:
+    """Standard errors by which a category of a column of ``categories`` values (those of the training rows)
+    must stand out to be quoted: the two-sided z of ``CATEGORY_ALPHA / categories``, never below ``CATEGORY_Z``
+    (2 values: 2.24, 5: 2.58, 18: 2.99, 50: 3.29)."""
+    return max(CATEGORY_Z, NormalDist().inv_cdf(1 - CATEGORY_ALPHA / (2 * max(categories, 1))))
 
 
 def missing(value: object) -> bool:
@@ -337,8 +351,9 @@ def _word_category(spec: FeatureSpec, value: object, side: int, refs: References
     if _pct(rate) == _pct(overall) or (rate > overall) != (side > 0) \
             or abs(rate - overall) < MIN_CATEGORY_GAP * overall:
         return None
-    if len(found) > 2 and abs(rate - overall) < CATEGORY_Z * (overall * (1 - overall) / max(found[2], 1)) ** 0.5:
-        return None  # within the noise of so few accounts
+    bar = category_z(len(rates))
+    if len(found) > 2 and abs(rate - overall) < bar * (overall * (1 - overall) / max(found[2], 1)) ** 0.5:
+        return None  # within the noise of so few accounts, for a column of so many values
     text = _fill(spec.reason_en if lang == "en" else spec.reason_zh, spec, value, lang, side < 0)
     if lang == "en":
         more = "higher" if side > 0 else "lower"

@@ -55,7 +55,7 @@ def test_money_percentages_and_decimal_commas_are_numbers(sheet):
     np.testing.assert_allclose(got["Usage Hours"], frame["Usage Hours"].str.replace(",", ".").astype(float).to_numpy())
     blanks = frame["Support Tickets"].isin(["N/A", "-"]).to_numpy()
     assert got["Support Tickets"].isna().to_numpy().tolist() == blanks.tolist()
-    assert table.report["numeric_text_blanks"]["Support Tickets"] == int(blanks.sum())
+    assert table.report["blanks"]["Support Tickets"] == int(blanks.sum())
     said = "\n".join(describe_table(table.report))
     assert "numbers written as text, read as numbers: Monthly Fee (" in said and "EUR' as " in said
     assert "Discount ('" in said and "%' as " in said
@@ -120,7 +120,7 @@ def test_row_numbers_and_customer_numbers_are_identifiers_not_numbers(tmp_path, 
     assert table.report["dropped_identifier"] == [left_out, "AccountRef"]
     assert left_out not in table.catalogue.names
     assert {"Balance", "EstimatedSalary", "CreditScore"} <= set(table.report["numeric_columns"])  # all distinct, kept
-    assert "Surname" in table.report["dropped_free_text"]
+    assert table.report["dropped_personal"] == ["Surname"]  # a person's name, by its name
     assert f"{left_out} (identifier: a different value on every row)" in describe_table(table.report)[-1]
     assert (table.frame["Balance"] == 0.0).mean() > 0.2
 
@@ -131,7 +131,7 @@ def test_blanks_in_an_ecommerce_table_are_missing_and_counted(tmp_path):
     frame.to_csv(path, index=False)
     table = load_own_table(path, "Churn", "CustomerID")
     for col in ("Tenure", "HourSpendOnApp", "CouponUsed", "DaySinceLastOrder"):
-        assert table.report["numeric_text_blanks"][col] == int(frame[col].isna().sum()) > 0
+        assert table.report["blanks"][col] == int(frame[col].isna().sum()) > 0
         assert table.frame[col].isna().sum() == frame[col].isna().sum()
     assert table.report["dropped_identifier"] == []
 

@@ -207,7 +207,8 @@ def test_stripe_subscription_export_columns_that_leak_are_not_features(tmp_path)
     unused = {c.column: c.reason for c in r.profile.unused}
     for column in ("Status", "Canceled At (UTC)", "Cancel At Period End"):
         assert unused[column].startswith("export-time state"), column
-    assert unused["Customer Email"] == unused["id"] == "id-like (name)"
+    assert unused["id"] == "id-like (name)"
+    assert unused["Customer Email"] == "personal data (a person's name or contact details): not used as a feature"
     assert {c.column: c.kind for c in r.profile.used} == {"Trial End (UTC)": "date", "Interval": "category"}
 
 

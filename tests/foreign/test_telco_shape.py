@@ -82,7 +82,7 @@ def test_the_exact_shape_is_read_as_a_user_means_it(tmp_path):
     df.to_csv(tmp_path / "t.csv", index=False)
     table = load_own_table(tmp_path / "t.csv", label="Churn", id_col="customerID")
     rep = table.report
-    assert "SeniorCitizen" in rep["flag_columns"] and rep["numeric_text_blanks"]["TotalCharges"] == 7
+    assert "SeniorCitizen" in rep["flag_columns"] and rep["blanks"]["TotalCharges"] == 7
     assert {"tenure", "MonthlyCharges", "TotalCharges", "SeniorCitizen"} == set(rep["numeric_columns"])
     assert table.frame["TotalCharges"].isna().sum() == 7 and table.frame["TotalCharges"].dtype == "float64"
     assert str(table.frame["OnlineSecurity"].dtype) == "category"

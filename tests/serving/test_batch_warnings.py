@@ -168,3 +168,26 @@ def test_snapshot_scoring_names_a_crm_field_no_longer_exported_and_a_new_region(
     facts = _bundle(home).meta["training"]["feature_facts"]
     for c in (blank, new):  # both used by the model, given for every training account
         assert facts[c]["importance"] > 0 and facts[c]["present_share"] == 1.0, (c, facts[c])
+
+
+def test_a_feature_filled_for_few_training_customers_and_for_none_now_is_said(tmp_path, leaky_home):
+    """A column the model uses that had a value for 20% of the training customers and none of the scored is
+    said too (the bar is 5% at training, ``PRESENT_AT_TRAINING``; it was "most rows", 50%); below 5%, not."""
+    home, table = leaky_home
+    bundle = _bundle(home)
+    facts = bundle.meta["training"]["feature_facts"]
+    rows = pd.read_csv(_current(table, tmp_path, blank=("tenure_months",)))
+    rows["tenure_months"] = float("nan")
+
+    def said(present: float) -> list[str]:
+        kept = {**facts, "tenure_months": {**facts["tenure_months"], "present_share": present}}
+        filled = dataclasses.replace(bundle, meta={**bundle.meta, "training": {**bundle.meta["training"],
+                                                                                "feature_facts": kept}})
+        return batch_warnings(filled, rows, dt.date(2025, 6, 30), "customers")
+
+    assert said(0.2) == [
+        "warning: feature 'tenure_months' is blank on 100% of the 150 customers scored as of 2025-06-30, against "
+        "80.0% of the training rows: the model uses it and scores these customers as if it were unknown; check "
+        "that the data still carries it"]
+    assert said(0.05)[0].startswith("warning: feature 'tenure_months' is blank on 100%")
+    assert said(0.04) == []

@@ -266,8 +266,8 @@ def test_numbers_stored_as_text_are_parsed_and_blanks_counted(tmp_path):
     expected = [1234.5, 42.0, np.nan, np.nan, 7.0, 12000.0, -3.5, np.nan]
     assert amount.iloc[:8].tolist() == pytest.approx(expected, nan_ok=True)
     rep = table.report
-    assert rep["numeric_text_blanks"]["amount"] == 3
-    assert rep["numeric_text_blanks"]["count"] == 0
+    assert rep["blanks"]["amount"] == 3
+    assert rep["blanks"]["count"] == 0
     assert rep["numeric_text_unparsed"] == {"count": {"count": 1, "examples": ["abc"]}}
     assert np.isnan(table.frame["count"].iloc[19])
     assert rep["categorical_columns"] == ["code"]
@@ -331,7 +331,7 @@ def test_example_table_round_trips_and_is_learnable(tmp_path):
     assert set(rep["categorical_columns"]) == {"contract", "payment_method", "internet_service"}
     assert set(rep["numeric_columns"]) == {"tenure_months", "monthly_charges", "total_charges",
                                            "support_calls"}
-    assert rep["numeric_text_blanks"]["monthly_charges"] > 0
+    assert rep["blanks"]["monthly_charges"] > 0
     assert table.frame["monthly_charges"].max() > 1000
     assert 0.15 < table.y.mean() < 0.45
     train, _, test = stratified_split(table.y, seed=0)

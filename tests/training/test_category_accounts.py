@@ -3,7 +3,8 @@
 A training row is an account on one as-of date, so 259 rows of a B2B export's "United States" were
 13 accounts, and a region that changed nothing (``tests/foreign/b2b.py`` draws it at random) was
 worded "churn is higher in United States: 17% vs 11% overall". The references now count each
-category's accounts, and the gap must exceed two binomial standard errors over them."""
+category's accounts, and the gap must exceed two binomial standard errors over them, more for a column
+of many values (Bonferroni over its categories: one of 18 values stands out by 2.5 by chance)."""
 
 from __future__ import annotations
 
@@ -47,3 +48,29 @@ def test_the_same_gap_over_many_accounts_is_worded():
 def test_references_without_account_counts_keep_the_rule_by_rows():
     # a bundle trained before the counts: as before
     assert _region(0.166, 259, None) == "Region: United States; churn is higher in United States: 17% vs 11% overall"
+
+
+def _note(rate: float, accounts: int, categories: int) -> str | None:
+    """The reason of one value of a column of ``categories`` values in the training rows (the others at the
+    overall rate)."""
+    rates = {f"note {i}": [0.16, 200, 100] for i in range(categories - 1)}
+    rates["Said might move house"] = [rate, accounts, accounts]
+    refs = References(typical={}, overall_churn=0.16, category_churn={"region": rates})
+    return word(SPECS["region"], "Said might move house", +1, Row({"region": "Said might move house"}), refs, "en")
+
+
+def test_a_column_of_many_values_needs_a_larger_gap():
+    # 25.2% vs 16% over 100 accounts: 2.5 standard errors. Among 2 values that stands out (bar 2.24); among
+    # 18 it is what one of them shows by chance (Bonferroni: z of 0.05 / 18, 2.99)
+    assert _note(0.252, 100, 2) == ("Region: Said might move house; churn is higher in Said might move house: "
+                                    "25% vs 16% overall")
+    assert _note(0.252, 100, 18) is None
+    # 3.5 standard errors stand out among 18 values too
+    assert _note(0.288, 100, 18) is not None
+
+
+def test_the_bar_grows_with_the_categories_and_never_falls_below_two():
+    from training.reason_text import category_z  # here, so the test above runs on code without it
+
+    assert category_z(1) == 2.0
+    assert [round(category_z(k), 2) for k in (2, 5, 18, 50)] == [2.24, 2.58, 2.99, 3.29]
