@@ -178,7 +178,7 @@ TABLES: dict[str, Table] = {
                 Column("paid_at", "date", nullable=True, description="null = unpaid"),
                 Column("amount", "double", money=True),
                 Column("status", "string", required=False, nullable=True,
-                       description="void or draft: not owed (the row is set aside); other values: "
+                       description="void, draft or canceled: not owed (the row is set aside); other values: "
                                    "not read"),
             ),
             time_column="issued_at",

@@ -30,7 +30,7 @@ reason                        rows
 ``resolved_before_opened``    a ticket resolved before it was opened
 ``csat_out_of_range``         a CSAT outside 1..5 (NaN included)
 ``due_before_issued``         an invoice due before it was issued
-``void_invoice``              an invoice whose ``status`` is void or draft (``VOID_STATUSES``):
+``void_invoice``              an invoice whose ``status`` is void, draft or canceled (``VOID_STATUSES``):
                               never owed, it would read as unpaid for ever
 ``duplicate_invoice``         an invoice identical to another in every contract column
 ``non_finite_amount``         an invoice amount NaN or infinite
@@ -151,8 +151,10 @@ def _table_reasons(table: Table) -> list[tuple[str, str]]:
     return []
 
 
-#: Invoice statuses of an invoice that is not owed (Stripe: void, draft; others: voided, deleted).
-VOID_STATUSES = ("void", "voided", "draft", "deleted")
+#: Invoice statuses of an invoice that is not owed (Stripe: void, draft; Paddle Billing and Zuora:
+#: canceled; others: voided, deleted, cancelled). Stripe's ``uncollectible`` is not among them: it
+#: was owed and went unpaid, a signal up to the day it was written off, which the export does not give.
+VOID_STATUSES = ("void", "voided", "draft", "deleted", "canceled", "cancelled")
 
 
 #: Values a row cannot hold, whatever the unit: a quantity of one event, an amount of money

@@ -121,6 +121,8 @@ def stage_queries(settings: Settings, types: list[str], grid: Grid | None = None
                 FROM clean_tickets) k
               ON k.account_id = s.account_id AND k.opened_at < CAST(s.as_of AS TIMESTAMP)
             GROUP BY s.account_id, s.tn"""),
+        # the current relationship's invoices (issued from its start, less the grace period): an unpaid
+        # invoice of an earlier one, before the customer left and came back, is not its debt
         ("inv", f"""
             SELECT s.account_id, s.tn,
                    MAX(CASE WHEN i.due < s.tn AND (i.paid IS NULL OR i.paid >= s.tn)
@@ -138,6 +140,7 @@ def stage_queries(settings: Settings, types: list[str], grid: Grid | None = None
                        CASE WHEN paid_at IS NULL THEN NULL ELSE {dn('paid_at')} END AS paid
                 FROM clean_invoices) i
               ON i.account_id = s.account_id AND i.iss < s.tn
+                 AND i.iss >= s.tn - s.tenure_days - {int(settings.grace_days)}
             GROUP BY s.account_id, s.tn"""),
         ("nf", f"""
             SELECT s.account_id, s.tn,
