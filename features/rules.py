@@ -14,10 +14,11 @@ reason                        rows
 ``before_1990``               a row dated before ``PLAUSIBLE_START`` (a placeholder such
                               as 1900-01-01, not a real date)
 ``end_before_start``          a term whose ``end_date <= start_date``
-``duplicate_term``            a term identical to another one in every contract column
-                              (an exported twice row: its MRR would count twice). Two terms
-                              of one account over the same days that differ in plan, MRR or
-                              seats are kept: they are add-ons and their MRR is summed.
+``duplicate_term``            a term identical to another one in every column of the file, the
+                              company's own included (an exported twice row: its MRR would count
+                              twice). Two terms of one account over the same days that differ in
+                              plan, MRR, seats or an own column (a subscription id) are kept: they
+                              are add-ons and their MRR is summed.
 ``non_finite_mrr``            a term whose MRR is NaN or infinite
 ``negative_mrr``              a term with ``mrr < 0``
 ``implausible_mrr``           a term with ``mrr > MAX_MONEY`` (1e15, in any currency)
@@ -25,14 +26,14 @@ reason                        rows
 ``negative_quantity``         an event with ``quantity < 0`` (a count cannot be negative)
 ``implausible_quantity``      an event with ``quantity > MAX_QUANTITY`` (1e9): sums of such
                               values overflow the engine's integers
-``duplicate_ticket``          a ticket identical to another in every contract column (a row
-                              exported or pasted twice would count twice)
+``duplicate_ticket``          a ticket identical to another in every column of the file (a row
+                              exported or pasted twice would count twice; its own id tells it apart)
 ``resolved_before_opened``    a ticket resolved before it was opened
 ``csat_out_of_range``         a CSAT outside 1..5 (NaN included)
 ``due_before_issued``         an invoice due before it was issued
 ``void_invoice``              an invoice whose ``status`` is void, draft or canceled (``VOID_STATUSES``):
                               never owed, it would read as unpaid for ever
-``duplicate_invoice``         an invoice identical to another in every contract column
+``duplicate_invoice``         an invoice identical to another in every column of the file
 ``non_finite_amount``         an invoice amount NaN or infinite
 ``negative_amount``           an invoice amount below 0 (credit notes included: the
                               invoice features count amounts owed)
@@ -125,8 +126,17 @@ def row_reasons(table: Table, cut: Cut | None, known_accounts: str | None,
     return out
 
 
+#: Tables whose rows are duplicates only when alike in every column of the file, the company's own
+#: too (two add-on subscriptions, invoices or tickets with their own ids and the same dates and amounts
+#: are two): their ``typed_X`` carries ``ROW_EXTRAS``, a hash of the columns the contract does not read.
+EXTRAS_TELL_APART = ("subscriptions", "tickets", "invoices")
+ROW_EXTRAS = "_row_extras"
+
+
 def _table_reasons(table: Table) -> list[tuple[str, str]]:
     every = ", ".join(q(c) for c in table.column_names)  # a row identical to another in every column
+    if table.name in EXTRAS_TELL_APART:
+        every += f", {ROW_EXTRAS}"
     if table.name == "subscriptions":
         return [("end_before_start", "end_date IS NOT NULL AND end_date <= start_date"),
                 ("duplicate_term", f"row_number() OVER (PARTITION BY {every}) > 1"),

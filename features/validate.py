@@ -56,6 +56,8 @@ from features.profile import check_no_contract_columns
 from features.rules import (
     ACCOUNT_DATED,
     DATA_END_PROBES,
+    EXTRAS_TELL_APART,
+    ROW_EXTRAS,
     Cut,
     create_account_first,
     derive_data_end,
@@ -278,6 +280,9 @@ def create_typed_view(con: duckdb.DuckDBPyConnection, name: str, settings: Setti
     divisors = {c: MONEY_UNITS[u] for c, u in settings.column_units.get(name, {}).items()}
     parts = _typed_parts(table, cols, casts, renamed, divisors)
     select = ", ".join(f"{expr} AS {q(column)}" for column, expr in parts.items())
+    if name in EXTRAS_TELL_APART:  # two rows alike in the contract's columns are one row only if alike in all
+        extras = [q(c) for c in _columns(con, f"raw_{name}") if c not in set(cols.values())]
+        select += f", {'hash(' + ', '.join(extras) + ')' if extras else '0'} AS {ROW_EXTRAS}"
     con.execute(f"CREATE OR REPLACE TEMP VIEW typed_{name} AS SELECT {select} FROM raw_{name}")
     if name == "subscriptions":  # the company's own columns beside the contract's reading of the start
         con.execute(f"CREATE OR REPLACE TEMP VIEW {DATED_SUBSCRIPTIONS} AS SELECT "

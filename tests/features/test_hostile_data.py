@@ -182,6 +182,24 @@ def duplicated_open_ended_term(d, t):
     _put(d, "subscriptions", pd.concat([s, x, x], ignore_index=True))
 
 
+def add_ons_with_their_own_ids(d, t):
+    """Two subscriptions alike in every contract column are two when their own ids differ (a Paddle
+    export's add-ons: 93 rows were set aside as duplicates); one exported twice, id and all, is one."""
+    s = t["subscriptions"].copy()
+    s["subscription_id"] = [f"sub_{k}" for k in range(len(s))]
+    addon = s.tail(1).copy()  # beside the latest term, in force on the last as-of dates
+    addon["subscription_id"] = "sub_addon"
+    _put(d, "subscriptions", pd.concat([s, addon, s.head(1)], ignore_index=True))
+
+
+def invoices_with_their_own_ids(d, t):
+    i = t["invoices"].copy()
+    i["invoice_id"] = [f"in_{k}" for k in range(len(i))]
+    other = i.head(1).copy()
+    other["invoice_id"] = "in_other"
+    _put(d, "invoices", pd.concat([i, other, i.head(1)], ignore_index=True))
+
+
 def two_open_ended_terms(d, t):  # an add-on beside an evergreen plan: both kept, no overflow
     s = t["subscriptions"]
     x = s.head(1).copy()
@@ -275,6 +293,9 @@ CASES: dict[str, Case] = {
     "duplicated_open_ended_term": Case(duplicated_open_ended_term,
                                        set_aside={"subscriptions": {"duplicate_term": 1}}),
     "two_open_ended_terms": Case(two_open_ended_terms),
+    "add_ons_with_their_own_ids": Case(add_ons_with_their_own_ids, set_aside={"subscriptions": {"duplicate_term": 1}}),
+    "invoices_with_their_own_ids": Case(invoices_with_their_own_ids,
+                                        set_aside={"invoices": {"duplicate_invoice": 1}}),
     "negative_and_infinite_invoice": Case(negative_and_infinite_invoice,
                                           set_aside={"invoices": {"negative_amount": 1, "non_finite_amount": 1}}),
     "nan_csat": Case(nan_csat, set_aside={"tickets": {"csat_out_of_range": 1}}),
@@ -372,6 +393,8 @@ def check_store(run: Run, clean: Run, name: str) -> None:
         "SELECT min(logins_30d), min(active_users_per_seat), min(seats), max(mrr), min(mrr) FROM snapshots")
     assert lo_logins >= 0 and (lo_ratio is None or lo_ratio >= 0) and (lo_seats is None or lo_seats >= 0)
     assert math.isfinite(hi_mrr) and lo_mrr >= 0
+    if name == "add_ons_with_their_own_ids":  # the add-on's MRR counts
+        assert run.query("SELECT sum(mrr) FROM snapshots")[0] > clean.query("SELECT sum(mrr) FROM snapshots")[0]
     if name in ("duplicated_term", "negative_quantity", "events_2099", "events_1900"):
         assert run.query("SELECT sum(mrr), sum(logins_30d) FROM snapshots") == \
             clean.query("SELECT sum(mrr), sum(logins_30d) FROM snapshots")
