@@ -41,8 +41,9 @@ MIN_SHARE = 0.05
 
 def term_lengths(rows: pd.DataFrame) -> pd.DataFrame:
     """One row per snapshot row of ``rows`` (``account_id``, ``as_of``, ``days_to_term_end``, and
-    ``tenure_days`` when there) with an end: ``account_id``, ``as_of``, ``days_to_term_end``, ``term_end`` (a date) and ``term_days``
-    (the term's length, see the module docstring). Open-ended terms (null) are left out."""
+    ``tenure_days`` when there) with an end: ``account_id``, ``as_of``, ``days_to_term_end``,
+    ``term_end`` (a date) and ``term_days`` (the term's length, see the module docstring).
+    Open-ended terms (null) are left out."""
     days = pd.to_numeric(rows["days_to_term_end"], errors="coerce")
     keep = days.notna().to_numpy()
     tenure = pd.to_numeric(rows["tenure_days"], errors="coerce") if "tenure_days" in rows.columns \
@@ -92,6 +93,7 @@ def unseen_renewals(train: pd.DataFrame, labelled: pd.DataFrame, horizon_days: i
     seen = np.unique(ending["term_days"].to_numpy(dtype=float))  # sorted
     accounts = train["account_id"].unique()
     last = pd.to_datetime(train["as_of"]).groupby(train["account_id"].to_numpy()).max()
+    # each training account's term at its last training row (none when open-ended)
     current = terms.merge(last.rename("last").rename_axis("account_id").reset_index(), on="account_id")
     current = current[current["as_of"] == current["last"]]
     long = current[current["term_days"] >= LONG_TERM_DAYS]
