@@ -14,7 +14,10 @@ Downgrade and expansion compare ``m0`` and ``m1`` for accounts active at ``m0`` 
 not churn. Accounts that start (or come back) during the month count as new, never as
 expansion. Only final churns count (``end + grace <= data end``); a month is
 ``provisional`` when ``m1 + grace`` is past the data end: a relationship ending in it could
-still renew, so its figures are lower bounds.
+still renew, so its figures are lower bounds. Such an end is ``pending`` (counted, with its MRR at
+``m0`` in ``pending_mrr``): neither churn nor a downgrade, in customers and MRR alike (a probe's
+provisional month showed 0 customers churned and 4.06% MRR churn: 14 pending ends counted as
+downgrades to 0).
 """
 
 from __future__ import annotations
@@ -60,11 +63,13 @@ def churn_metrics(con: duckdb.DuckDBPyConnection, settings: Settings, data_start
                    (SELECT ARG_MIN(t.mrr, t.sn) FROM terms t WHERE t.account_id = a.account_id
                       AND t.rel_no = a.rel_no AND t.sn > a.m1) AS mrr1_next
             FROM mrr_at a JOIN relationships r ON r.account_id = a.account_id AND r.rel_no = a.rel_no
+        ), ending AS (
+            SELECT *, rel_end IS NOT NULL AND rel_end > m0 AND rel_end <= m1 AS ends FROM with_end
         ), flagged AS (
-            SELECT *, rel_end IS NOT NULL AND rel_end > m0 AND rel_end <= m1
-                      AND rel_end + {g} <= {end_n} AS churned,
+            -- an end within grace of the data end is pending: neither churn nor a downgrade (yet)
+            SELECT *, ends AND rel_end + {g} <= {end_n} AS churned, ends AND rel_end + {g} > {end_n} AS pending,
                    COALESCE(mrr1_cover, mrr1_next, 0) AS mrr1
-            FROM with_end
+            FROM ending
         )
         SELECT month,
                COUNT(*) AS accounts_start,
@@ -72,15 +77,17 @@ def churn_metrics(con: duckdb.DuckDBPyConnection, settings: Settings, data_start
                COUNT_IF(churned) / COUNT(*) AS customer_churn_rate,
                SUM(mrr0) AS mrr_start,
                SUM(CASE WHEN churned THEN mrr0 ELSE 0 END) AS churned_mrr,
-               SUM(CASE WHEN NOT churned THEN GREATEST(mrr0 - mrr1, 0) ELSE 0 END) AS downgrade_mrr,
-               SUM(CASE WHEN NOT churned THEN GREATEST(mrr1 - mrr0, 0) ELSE 0 END) AS expansion_mrr,
+               SUM(CASE WHEN NOT churned AND NOT pending THEN GREATEST(mrr0 - mrr1, 0) ELSE 0 END) AS downgrade_mrr,
+               SUM(CASE WHEN NOT churned AND NOT pending THEN GREATEST(mrr1 - mrr0, 0) ELSE 0 END) AS expansion_mrr,
                (SUM(CASE WHEN churned THEN mrr0 ELSE 0 END)
-                + SUM(CASE WHEN NOT churned THEN GREATEST(mrr0 - mrr1, 0) ELSE 0 END))
+                + SUM(CASE WHEN NOT churned AND NOT pending THEN GREATEST(mrr0 - mrr1, 0) ELSE 0 END))
                  / NULLIF(SUM(mrr0), 0) AS gross_mrr_churn_rate,
                (SUM(CASE WHEN churned THEN mrr0 ELSE 0 END)
-                + SUM(CASE WHEN NOT churned THEN GREATEST(mrr0 - mrr1, 0) ELSE 0 END)
-                - SUM(CASE WHEN NOT churned THEN GREATEST(mrr1 - mrr0, 0) ELSE 0 END))
+                + SUM(CASE WHEN NOT churned AND NOT pending THEN GREATEST(mrr0 - mrr1, 0) ELSE 0 END)
+                - SUM(CASE WHEN NOT churned AND NOT pending THEN GREATEST(mrr1 - mrr0, 0) ELSE 0 END))
                  / NULLIF(SUM(mrr0), 0) AS net_mrr_churn_rate,
+               COUNT_IF(pending) AS pending,
+               SUM(CASE WHEN pending THEN mrr0 ELSE 0 END) AS pending_mrr,
                ANY_VALUE(m1) + {g} > {end_n} AS provisional
         FROM flagged GROUP BY month ORDER BY month
     """).df()

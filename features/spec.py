@@ -418,6 +418,26 @@ NULL_REASONS: dict[str, tuple[str, str]] = {
 }
 
 
+#: Where a null of known meaning sits on its feature's scale: +1 above every value ("Never logged in":
+#: longer ago than any login; "No end date": later than any end; a rise from none, as of every
+#: ``event_change`` feature too: more than any change), -1 below (no active users: less use than
+#: any). With the feature's direction this gives the side the null is a reason on by itself
+#: (``training.reason_text.word_missing``). A null of ``NULL_REASONS`` not listed here ("No rated
+#: tickets in the last 90 days": a blank rating is not a low one) has no side of its own: like "No
+#: data on X" it is a reason or strength only where the training rows show its blanks on that side
+#: (``missing`` in reasons.json).
+NULL_POSITION: dict[str, int] = {
+    "days_since_last_login": +1,
+    "days_to_term_end": +1,
+    "core_events_per_active_user_30d": -1,
+    "core_user_share_30d": -1,
+    "logins_7d_change": +1,
+    "logins_30d_change": +1,
+    "active_days_30d_change": +1,
+    "core_events_30d_change": +1,
+}
+
+
 #: What a row must show for a null to mean what ``NULL_REASONS`` says: ``(feature, test)`` with
 #: test ``known``, ``>0`` or ``==0``. A request that leaves a feature out has a null that means
 #: nothing: without the evidence, the null is worded "No data on <name>".

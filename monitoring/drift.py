@@ -17,6 +17,20 @@ Sampling: above ``max_rows`` a side is cut to a uniform random sample of ``max_r
 without replacement (``sample_seed``), before Evidently sees it. Data quality is always
 computed on all rows.
 
+**The renewal calendar.** In a book of long terms the share of accounts whose term ends within
+the label's horizon changes with the season, and the predicted probability with it (a probe's
+annual-contract book: 31.3% of the reference rows near renewal, 24.3% of the current ones, mean
+probability 0.032 -> 0.025, an alarm, while the means near renewal (0.100 -> 0.099) and elsewhere
+(0.001 -> 0.001) held). The alarm stays; the summary says what moved: ``renewal_calendar`` holds
+the share of rows whose term ends within ``horizon_days`` (the catalogue's ``term_end`` feature,
+``days_to_term_end``) on each side, Evidently's drift verdict on that yes/no column (one more
+``ValueDrift``, shown in the HTML), the mean probability near renewal and elsewhere on each side,
+and how much the share alone moves the mean (its change times the reference's gap between the two
+means: the composition part of a shift-share decomposition). ``moved`` is true when that share
+drifted, the calendar feature is among the ``CALENDAR_TOP`` most drifted features, or the
+probability drifted and the share alone accounts for at least ``EXPLAINED_SHARE`` of its mean's
+change.
+
 Category values reach Evidently as they are (the report shows the real names); the HTML is
 written by ``monitoring.outputs``, which re-encodes Evidently's data block script-safe
 (``monitoring.safe_html``): a value such as ``</script><script>…`` stays text.
@@ -42,6 +56,12 @@ from monitoring.errors import MonitoringError
 from monitoring.quality import data_quality
 from monitoring.reference import PREDICTION, check_features
 from training.model import FeatureFrame
+
+#: The renewal calendar "moved" when its feature is among this many most drifted features, ...
+CALENDAR_TOP = 5
+#: ... or when the probability drifted and the share near renewal alone accounts for this share of
+#: the change of its mean.
+EXPLAINED_SHARE = 0.5
 
 SAMPLING_METHOD = "uniform random sample without replacement (pandas DataFrame.sample, fixed seed)"
 
@@ -137,8 +157,8 @@ def _strength(score: float, threshold: float, drifted: bool) -> float:
     return float(score / threshold) if threshold else float("inf")
 
 
-def _parse(snapshot, frame: FeatureFrame) -> tuple[list[dict], dict]:
-    """(per-feature verdicts in feature order, probability verdict)."""
+def _parse(snapshot, frame: FeatureFrame) -> tuple[list[dict], dict, dict[str, dict]]:
+    """(per-feature verdicts in feature order, probability verdict, every column's verdict)."""
     raw = snapshot.dict()
     status = {t["metric_config"]["metric_id"]: t["status"] for t in raw["tests"] if t.get("id") == "drift"}
     columns = {}
@@ -152,7 +172,61 @@ def _parse(snapshot, frame: FeatureFrame) -> tuple[list[dict], dict]:
                                       "strength": _strength(score, float(cfg["threshold"]), drifted)}
     cat = set(frame.categorical)
     feats = [{"feature": n, "type": "categorical" if n in cat else "numerical", **columns[n]} for n in frame.names]
-    return feats, columns[PREDICTION]
+    return feats, columns[PREDICTION], columns
+
+
+def calendar_feature(catalogue: Catalogue, frame: FeatureFrame) -> str | None:
+    """The compared feature that is the renewal calendar (the catalogue's ``term_end`` template:
+    days to the end of the current term), or None."""
+    return next((f.name for f in catalogue.features if f.template == "term_end" and f.name in frame.names
+                 and f.name not in frame.categorical), None)
+
+
+def near_renewal(days_to_end: pd.Series, horizon_days: int) -> pd.Series:
+    """"yes" where the term ends within ``horizon_days`` (an open-ended term never does), else "no"."""
+    return pd.Series(np.where(days_to_end.to_numpy(dtype="float64") <= horizon_days, "yes", "no"),
+                     index=days_to_end.index, dtype=object)
+
+
+def _calendar(name: str, column: str, horizon_days: int, cur: pd.DataFrame, ref: pd.DataFrame, verdict: dict,
+              feats: list[dict], probability_drifted: bool) -> dict:
+    """The ``renewal_calendar`` summary (see the module docstring)."""
+    top = [f["feature"] for f in sorted(feats, key=lambda f: -f["strength"]) if f["drifted"]][:CALENDAR_TOP]
+
+    def means(rows: pd.DataFrame) -> tuple[float | None, float | None]:
+        near = rows[column] == "yes"
+        return tuple(float(rows.loc[m, PREDICTION].mean()) if m.any() else None for m in (near, ~near))
+
+    (near_ref, other_ref), (near_cur, other_cur) = means(ref), means(cur)
+    share_ref, share_cur = float((ref[column] == "yes").mean()), float((cur[column] == "yes").mean())
+    change = float(cur[PREDICTION].mean() - ref[PREDICTION].mean())
+    # the mean's change had only the share near renewal moved (each group's reference mean kept)
+    alone = None if near_ref is None or other_ref is None else (share_cur - share_ref) * (near_ref - other_ref)
+    explains = bool(probability_drifted and alone is not None and change and alone / change >= EXPLAINED_SHARE)
+    return {"feature": name, "horizon_days": int(horizon_days), "share_reference": share_ref,
+            "share_current": share_cur, "method": verdict["method"], "score": verdict["score"],
+            "threshold": verdict["threshold"], "drifted": verdict["drifted"], "among_most_drifted": name in top,
+            "mean_near_reference": near_ref, "mean_near_current": near_cur,
+            "mean_other_reference": other_ref, "mean_other_current": other_cur,
+            "mean_change": change, "mean_change_from_share": alone, "explains_probability_drift": explains,
+            "moved": bool(verdict["drifted"] or name in top or explains)}
+
+
+def calendar_line(c: dict) -> str:
+    """One line on the renewal calendar's move (``churnwatch drift``, the report's banner)."""
+    def mean(v: float | None) -> str:
+        return "-" if v is None else f"{v:.3f}"
+
+    alone = c["mean_change_from_share"]
+    return (f"the renewal calendar moved: {c['share_reference']:.1%} of the reference rows had a term ending within "
+            f"{c['horizon_days']} days, {c['share_current']:.1%} of the current ones ({c['method']} {c['score']:.3g}, "
+            f"threshold {c['threshold']:.3g}{'' if c['drifted'] else ': no drift'}"
+            + (f"; {c['feature']} among the most drifted features" if c["among_most_drifted"] else "") + "); "
+            + (f"that share alone moves the mean probability by {alone:+.4f} of its {c['mean_change']:+.4f} change "
+               if alone is not None else "")
+            + f"(near renewal {mean(c['mean_near_reference'])} -> {mean(c['mean_near_current'])}, "
+            f"elsewhere {mean(c['mean_other_reference'])} -> {mean(c['mean_other_current'])}): in a book of long "
+            "terms this share moves with the season, and the predicted probability with it")
 
 
 def comparable(frame: FeatureFrame, cur: pd.DataFrame, ref: pd.DataFrame) -> tuple[FeatureFrame, list[dict]]:
@@ -173,9 +247,10 @@ def comparable(frame: FeatureFrame, cur: pd.DataFrame, ref: pd.DataFrame) -> tup
 
 def drift_report(reference: pd.DataFrame, current: pd.DataFrame, catalogue: Catalogue, frame: FeatureFrame,
                  cfg: MonitoringSettings, *, model_version: str = "", current_as_of: str = "",
-                 reference_block: list[str] | None = None) -> DriftResult:
+                 reference_block: list[str] | None = None, horizon_days: int | None = None) -> DriftResult:
     """Run Evidently on ``current`` vs ``reference`` (both with the model's features and
-    ``churn_probability``) and summarise drift, data quality and the alarm.
+    ``churn_probability``) and summarise drift, data quality and the alarm; with ``horizon_days``
+    (the model's label horizon) also the renewal calendar's move (``renewal_calendar``).
 
     Raises:
         MonitoringError: either side empty, lacking model features, or without valid
@@ -193,18 +268,24 @@ def drift_report(reference: pd.DataFrame, current: pd.DataFrame, catalogue: Cata
         raise MonitoringError(f"no watched feature has values on both sides: nothing to compare ({which})")
     cur, ref = cur[[*frame.names, PREDICTION]], ref[[*frame.names, PREDICTION]]
     numerical = [n for n in frame.names if n not in set(frame.categorical)] + [PREDICTION]
-    definition = DataDefinition(numerical_columns=numerical, categorical_columns=list(frame.categorical))
+    calendar = calendar_feature(catalogue, frame) if horizon_days else None
+    near = f"term_ends_within_{horizon_days}d"
+    if calendar:
+        cur, ref = (side.assign(**{near: near_renewal(side[calendar], horizon_days)}) for side in (cur, ref))
+    definition = DataDefinition(numerical_columns=numerical,
+                                categorical_columns=list(frame.categorical) + ([near] if calendar else []))
     metrics = [
         DriftTable(columns=list(frame.names), drift_share=cfg.drift_share, method=cfg.drift_method,
                         threshold=cfg.drift_threshold, per_column_method=cfg.per_feature_method or None,
                         per_column_threshold=cfg.per_feature_threshold or None),
         ValueDrift(column=PREDICTION, method=cfg.probability_method, threshold=cfg.probability_threshold),
+        *([ValueDrift(column=near)] if calendar else []),
         *_quality_metrics(quality, frame, catalogue),
     ]
     snapshot = Report(metrics, include_tests=True).run(
         current_data=Dataset.from_pandas(cur, data_definition=definition),
         reference_data=Dataset.from_pandas(ref, data_definition=definition))
-    feats, prob = _parse(snapshot, frame)
+    feats, prob, columns = _parse(snapshot, frame)
     count = sum(f["drifted"] for f in feats)
     share = {"count": count, "share": count / len(feats)}
     prob = {**prob, "mean_current": float(cur[PREDICTION].mean()), "mean_reference": float(ref[PREDICTION].mean())}
@@ -238,5 +319,7 @@ def drift_report(reference: pd.DataFrame, current: pd.DataFrame, catalogue: Cata
         "alarm_reasons": reasons,
         "quality": quality,
         "feature_drift": feats,
+        "renewal_calendar": _calendar(calendar, near, horizon_days, cur, ref, columns[near], feats,
+                                      prob["drifted"]) if calendar else None,
     }
     return DriftResult(summary=summary, snapshot=snapshot)

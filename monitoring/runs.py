@@ -15,7 +15,7 @@ from pathlib import Path
 from core.home import Home
 from core.settings import Settings
 from core.time import as_date
-from monitoring.drift import drift_report
+from monitoring.drift import calendar_line, drift_report
 from monitoring.outputs import banner, log_monitoring_run, publish
 from monitoring.performance import performance_report
 from monitoring.reference import (
@@ -58,7 +58,8 @@ def check_drift(home: Home, settings: Settings, client, store: Path | None = Non
     current_as_of = as_date(current["as_of"].iloc[0]).isoformat()
     say(f"Evidently drift report: {len(current):,} current vs {len(reference):,} reference rows")
     result = drift_report(reference, current, bundle.catalogue, bundle.frame, cfg, model_version=version,
-                          current_as_of=current_as_of, reference_block=bundle.meta["snapshots"]["test_block"])
+                          current_as_of=current_as_of, reference_block=bundle.meta["snapshots"]["test_block"],
+                          horizon_days=bundle.meta.get("horizon_days"))
     summary = result.summary
     summary["current"].update(scored)
     summary["reference"].update(found)
@@ -134,7 +135,9 @@ def drift_metrics(s: dict) -> dict[str, float]:
             "features_out_of_range": len(q["out_of_range"]), "features_missing_rise": len(q["missing_rise"]),
             "features_unseen_categories": len(q["unseen_categories"]),
             "features_not_comparable": len(s["not_comparable"]), "rescored_rows": s["current"].get("rescored", 0),
-            "alarm": float(s["alarm"])}
+            "alarm": float(s["alarm"]),
+            **({f"renewal_share_{k}": s["renewal_calendar"][f"share_{k}"] for k in ("reference", "current")}
+               if s.get("renewal_calendar") else {})}
 
 
 def quality_lines(q: dict) -> list[str]:
@@ -156,8 +159,14 @@ def drift_banner(s: dict) -> str:
              + (" ..." if len(s["drifted"]) > 8 else ""),
              f"predicted churn probability: {p['method']} {p['score']:.3g} (threshold {p['threshold']:.3g}), "
              f"{'DRIFTED' if p['drifted'] else 'no drift'}; mean {p['mean_reference']:.3f} -> {p['mean_current']:.3f}",
-             *quality_lines(s["quality"]), *[f"alarm: {r}" for r in s["alarm_reasons"]]]
+             *quality_lines(s["quality"]), *renewal_lines(s), *[f"alarm: {r}" for r in s["alarm_reasons"]]]
     return banner("churnwatch drift", s["alarm"], lines)
+
+
+def renewal_lines(s: dict) -> list[str]:
+    """The renewal calendar's line when it moved (``monitoring.drift``), else none."""
+    calendar = s.get("renewal_calendar")
+    return [calendar_line(calendar)] if calendar and calendar["moved"] else []
 
 
 def provenance_lines(s: dict) -> list[str]:

@@ -6,7 +6,9 @@
 * a missing value is worded as missing, never as a value: as what the null means
   (``features.spec.null_reason``) when the row shows it, else "No data on X", and that only on the
   side the training rows show the feature's blanks on (``References.missing``: random blanks are no
-  reason);
+  reason) or, for a null of known meaning, the side its place on the scale gives
+  (``features.spec.NULL_POSITION``: "Never logged in" is a risk; a blank rating has no place, so "No
+  rated tickets in the last 90 days" needs the training rows' side like "No data on X");
 * a change of 0% (after rounding) is neither a risk nor a strength; a relative change must
   point the way its direction says (fewer logins is a risk, more a strength), needs at least
   ``min_base`` counts in the previous window ("down 100%" of 1 event says nothing) and an
@@ -46,7 +48,7 @@ from statistics import NormalDist
 
 import pandas as pd
 
-from features.spec import FeatureSpec, no_data_reason, null_evidence, null_reason
+from features.spec import NULL_POSITION, FeatureSpec, no_data_reason, null_evidence, null_reason
 
 #: Fewest events in the previous window for a relative change to be a reason.
 MIN_BASE_COUNT = 5
@@ -482,18 +484,37 @@ def _word_count(spec: FeatureSpec, v: float, side: int, refs: References, lang: 
 def word_missing(spec: FeatureSpec, row: Row, lang: str, side: int = 0,
                  refs: References = NO_REFERENCES) -> str | None:
     """A null that carries a contribution: what it means when the row shows it (a user that
-    never logged in has a known login count), else "No data on X", which is a risk (``side`` +1)
-    or a strength (-1) only when the training rows show the feature's missingness on that side
-    (``References.missing``; references without it: on either side). None when it is not."""
+    never logged in has a known login count), else "No data on X". It is a risk (``side`` +1) or a
+    strength (-1) when the training rows show the feature's missingness on that side
+    (``References.missing``), or, for a null of known meaning, on the side its place on the scale
+    gives (``_placed_on``: "Never logged in" a risk, "No end date on the current term" a strength);
+    a known null without such a place ("No rated tickets in the last 90 days") takes
+    the training rows' test like "No data on X". References without ``missing`` (older bundles):
+    on either side. None when it is not a reason on ``side``."""
     evidence = null_evidence(spec)
     holds = True
     if evidence is not None:
         v = row.get(evidence[0])
         holds = v is not None and {"known": True, ">0": v > 0, "==0": v == 0}[evidence[1]]
     en, zh = null_reason(spec) if holds else no_data_reason(spec)
-    if (en, zh) == no_data_reason(spec) and refs.missing is not None and refs.missing.get(spec.name, 0) != side:
+    known = (en, zh) != no_data_reason(spec)
+    if refs.missing is not None and refs.missing.get(spec.name, 0) != side and not (
+            known and _placed_on(spec, side, refs)):
         return None  # a blank that does not go with churn (or staying) is no reason (or strength)
     return en if lang == "en" else zh
+
+
+def _placed_on(spec: FeatureSpec, side: int, refs: References) -> bool:
+    """Whether a null of known meaning is a reason on ``side`` by its place on the scale
+    (``features.spec.NULL_POSITION``) and the feature's direction (the catalogue's, else the one the
+    training rows show); a rise from none of an event type without either is worded on either side,
+    as its changes are."""
+    change = spec.template == "event_change"
+    position = NULL_POSITION.get(spec.name, +1 if change else 0)
+    direction = spec.direction or refs.direction.get(spec.name, 0)
+    if not position:
+        return False
+    return position * direction == side if direction else change
 
 
 def word(spec: FeatureSpec, value: object, side: int, row: Row, refs: References, lang: str,

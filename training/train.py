@@ -42,6 +42,7 @@ from training.model import FeatureFrame, check_labels, feature_facts, monotone_c
 from training.plots import lift_plot, reliability_plot, roc_pr_plot, shap_summary_plot
 from training.reasons import contributions, fit_references
 from training.registry import EXPERIMENT, register, setup
+from training.renewals import unseen_renewals, unseen_renewals_param, unseen_renewals_text
 from training.score_calibration import choose_calibrator
 from training.selection import (
     CANDIDATES,
@@ -454,11 +455,15 @@ def train_on_labelled(rows: pd.DataFrame, catalogue: Catalogue, info: dict, stor
         f"{split.test[1]} (horizon {info['horizon_days']}, grace {info['grace_days']}); {split.describe_test()}")
     names = ("train", "fit", "early_stopping", "calibration", "test")
     blocks = {b: split.rows(rows, b) for b in names}
+    unseen = unseen_renewals(blocks["train"], rows, info["horizon_days"])  # long terms no label saw end
+    if unseen:
+        say(unseen_renewals_text(unseen))
     result = fit_and_evaluate(blocks["train"], blocks["fit"], blocks["early_stopping"], blocks["calibration"],
                               blocks["test"], catalogue, out, seed=seed, progress=progress, folds=opts.folds,
                               allow_leaky=allow_leaky, purge_days=info["horizon_days"] + info["grace_days"],
                               data_start=dt.date.fromisoformat(info["data_start"]) if info.get("data_start") else None)
     result.started_at = started
+    result.training["unseen_renewals"] = unseen
     test = blocks["test"]
     scored = result.bundle.predict(test)
     result.bundle.test_predictions = pd.DataFrame({
@@ -642,6 +647,8 @@ def params_of(result: TrainResult) -> dict:
     partial = selection.get("partial_windows") or {}
     out["partial_windows"] = (f"{'left out' if partial['left_out'] else 'kept'}: {len(partial['lookback_days'])} "
                               "feature(s) partial on most training dates" if partial else "none")
+    if meta.get("kind") == "snapshots":  # long terms the labels never saw renew or lapse (training/renewals.py)
+        out["unseen_renewals"] = unseen_renewals_param(info.get("unseen_renewals"))
     if "training" in meta and "options" in meta["training"]:
         out["training_options"] = meta["training"]["options"]
     return out

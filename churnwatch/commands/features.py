@@ -179,6 +179,9 @@ def metrics(data: DataOpt = None, home: HomeOpt = None, config: ConfigOpt = None
     if frame["provisional"].any():
         console.print("* provisional: a relationship ending then could still renew within the grace period "
                       "(lower bound, left out of the mean)")
+    for r in frame[frame["pending"] > 0].itertuples():  # ends not final yet: in neither churn column
+        console.print(f"  {r.month:%Y-%m}: {int(r.pending):,} relationship(s) with MRR {r.pending_mrr:,.0f} end "
+                      "then and could still renew: counted neither as churned customers nor as churned MRR yet")
     final = frame[~frame["provisional"]]
     console.print(f"mean monthly customer churn {final['customer_churn_rate'].mean():.2%} over "
                   f"{len(final)} complete months; "

@@ -41,7 +41,7 @@ def run_drift(store: Path | None = None, out: Path | None = None, as_of: str | N
 
 
 def print_drift(s: dict) -> None:
-    from monitoring.runs import provenance_lines, quality_lines
+    from monitoring.runs import provenance_lines, quality_lines, renewal_lines
 
     top = sorted((f for f in s["feature_drift"] if f["drifted"]), key=lambda f: -f["strength"])[:10]
     if top:
@@ -63,6 +63,8 @@ def print_drift(s: dict) -> None:
     for line in quality_lines(s["quality"]):
         console.print(f"data quality: {line}")
     for line in provenance_lines(s):
+        console.print(line, markup=False, highlight=False)
+    for line in renewal_lines(s):  # what moved the probability in a book of long terms
         console.print(line, markup=False, highlight=False)
     verdict = "ALARM: " + "; ".join(s["alarm_reasons"]) if s["alarm"] else "no alarm"
     console.print(verdict, style="bold red" if s["alarm"] else "bold green", markup=False, highlight=False)

@@ -72,3 +72,25 @@ def test_november_churns_four_of_five(months):
     nov = months.loc["2024-11"]
     assert (nov.accounts_start, nov.churned) == (5, 4)
     assert nov.churned_mrr == 150 + 120 + 50 + 80
+
+
+def test_an_end_that_could_still_renew_is_neither_churn_nor_a_downgrade(tmp_path):
+    """A probe's provisional month: 0 customers churned but 4.06% MRR churn in one row, its 14 pending
+    ends (within the grace period of the data end) counted as downgrades to 0. Both measures now leave
+    them out alike, and say how many there are."""
+    subs = [sub("p1", D(2024, 1, 1), D(2024, 12, 20), 60.0),    # ends 11 days before the data end
+            sub("p2", D(2024, 1, 1), None, 40.0),
+            sub("p3", D(2024, 1, 1), D(2024, 12, 10), 100.0),
+            sub("p3", D(2024, 12, 10), D(2025, 6, 1), 70.0)]    # renewed lower: a downgrade in December
+    events = [dict(account_id="p2", user_id="u", occurred_at=T(2024, 1, 1, 8), event_type="login"),
+              dict(account_id="p2", user_id="u", occurred_at=T(2024, 12, 31, 8), event_type="login")]
+    con = open_connection()
+    s = settings()
+    report, _ = prepare(write_tables(tmp_path / "d", {"subscriptions": subs, "events": events}), s, con)
+    df = churn_metrics(con, s, report.data_start, report.data_end)
+    con.close()
+    dec = df.set_index(df["month"].dt.strftime("%Y-%m")).loc["2024-12"]
+    assert dec.provisional and (dec.accounts_start, dec.churned, dec.mrr_start) == (3, 0, 200.0)
+    assert (dec.churned_mrr, dec.downgrade_mrr, dec.expansion_mrr) == (0.0, 30.0, 0.0)  # p3 only
+    assert dec.gross_mrr_churn_rate == pytest.approx(30 / 200) and dec.customer_churn_rate == 0
+    assert (dec.pending, dec.pending_mrr) == (1, 60.0)

@@ -3,7 +3,8 @@ members' flat table whose blanks are random, "No data on Distance to Club (km)" 
 177 rows and "No data on Class Bookings" a risk in 203. The references now learn, per feature,
 whether its blanks go with churn (+1) or with staying (-1), per account; "No data on X" is worded
 only on that side, and the builder moves on to the group's next feature otherwise. A null whose
-meaning is known ("No end date on the current term") is worded as before."""
+meaning is known is worded by that meaning on the side its place on the scale gives ("Never logged
+in" a risk); one without such a place ("No rated tickets in the last 90 days") takes the same test."""
 
 from __future__ import annotations
 
@@ -88,3 +89,46 @@ def test_the_builder_moves_on_to_the_groups_next_feature():
     assert out[1]["strengths"] == [] and [r["text"] for r in out[1]["reasons"]] == ["No data on Class Bookings"]
     blanks = ReasonBuilder().fit(CAT, {**refs, "missing": {}}).explain(contribs, raw)
     assert blanks == [{"reasons": [], "strengths": []}] * 2
+
+
+def test_a_known_null_without_a_place_on_the_scale_takes_the_same_test():
+    """A probe's Intercom export: ratings blank in ~65% of conversations, and "No rated tickets in the
+    last 90 days" (+0.06) among a healthy account's risks, though its blanks had no side in the
+    training rows. A blank rating is not a low one: worded only on the side the rows show."""
+    specs = {f.name: f for f in build_catalogue([]).features}
+    row = Row({"tickets_30d": 2.0, "logins_90d": 0.0})
+    for name in ("mean_csat_90d", "worst_csat_90d"):
+        assert word(specs[name], None, +1, row, _refs({}), "en") is None
+        assert word(specs[name], None, -1, row, _refs({}), "en") is None
+        assert word(specs[name], None, +1, row, _refs({name: +1}), "en") == "No rated tickets in the last 90 days"
+        assert word(specs[name], None, +1, row, _refs({name: +1}), "zh-CN") == "近90天没有已评分的工单"
+        assert word(specs[name], None, -1, row, _refs({name: +1}), "en") is None
+        assert word(specs[name], None, +1, row, _refs(None), "en") == "No rated tickets in the last 90 days"  # older
+    # a null whose meaning has a place on the scale keeps its own side, and only that one unless learned
+    assert word(specs["days_since_last_login"], None, +1, row, _refs({}), "en") == "Never logged in"
+    assert word(specs["days_since_last_login"], None, -1, row, _refs({}), "en") is None
+    assert word(specs["days_to_term_end"], None, +1, Row({"mrr": 9.0}), _refs({}), "en") is None
+    assert word(specs["days_to_term_end"], None, +1, Row({"mrr": 9.0}), _refs({"days_to_term_end": +1}),
+                "en") == "No end date on the current term"  # open-ended terms that do churn more
+    # a rise from none of an event type: on either side as its changes are, unless a direction is known
+    message = {f.name: f for f in build_catalogue(["message"]).features}["evt_message_30d_change"]
+    rose = Row({"evt_message_30d": 4.0})
+    text = "'message' events in the last 30 days after none in the 30 days before"
+    assert word(message, None, +1, rose, _refs({}), "en") == text == word(message, None, -1, rose, _refs({}), "en")
+    learned = References(typical={}, category_churn={}, overall_churn=0.3, missing={},
+                         direction={"evt_message_30d_change": -1})
+    assert word(message, None, -1, rose, learned, "en") == text and word(message, None, +1, rose, learned, "en") is None
+
+
+def test_the_builder_words_the_support_groups_next_feature_instead_of_a_blank_rating():
+    catalogue = build_catalogue([])
+    names = catalogue.names
+    raw = pd.DataFrame([{n: np.nan for n in names} | {"tickets_30d": 3.0, "mean_csat_90d": np.nan,
+                                                       "worst_csat_90d": np.nan, "tenure_days": 400.0}])
+    contribs = np.zeros((1, len(names) + 1))
+    contribs[0, names.index("mean_csat_90d")] = 0.06
+    contribs[0, names.index("tickets_30d")] = 0.05
+    refs = {"typical": {"tickets_30d": 0.0}, "category_churn": {}, "overall_churn": 0.03, "missing": {}}
+    out = ReasonBuilder().fit(catalogue, refs).explain(contribs, raw)[0]
+    assert [(r["feature"], r["text"]) for r in out["reasons"]] == [
+        ("tickets_30d", "3 tickets in the last 30 days; a typical active account has 0")]

@@ -67,6 +67,8 @@ def test_training_compares_the_model_with_the_calendar_and_inside_the_window(ann
     assert window["days"] == 90 and window["churned_outside"] == 0 and window["churned"] > 0
     assert any(m.startswith("within the renewal window (term ends within 90 days: ") for m in said)
     assert "baseline: the renewal calendar (accounts ranked by how soon their term ends)" in said
+    assert result.training["unseen_renewals"] is None  # every annual term ends within the labelled dates
+    assert not any("long terms" in m for m in said)
     assert table.loc["lightgbm", "roc_auc"] > table.loc["renewal calendar", "roc_auc"] > 0.6
     assert 0.5 < window["roc_auc"] < table.loc["lightgbm", "roc_auc"]  # the calendar carries part of it
     from training.train import flat_metrics
