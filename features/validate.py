@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import re
 from dataclasses import dataclass, field
 
 import duckdb
@@ -317,6 +318,34 @@ def cents_warnings(con: duckdb.DuckDBPyConnection, present: dict[str, list[str]]
     return out
 
 
+#: A column naming the currency of a row's amounts (Stripe ``currency``, Paddle ``currency_code``,
+#: Chargebee ``Currency Code``).
+CURRENCY_COLUMN = re.compile(r"^(?:.*[_ ])?(?:currency|currency[_ ]?code)$", re.IGNORECASE)
+
+
+def currency_warnings(con: duckdb.DuckDBPyConnection, loaded: set[str]) -> list[str]:
+    """Warnings for amounts in several currencies (a currency column of accounts, subscriptions or
+    invoices with more than one value): ``mrr`` and ``amount`` are added as they are, across
+    currencies, in MRR, MRR at risk and ``metrics``; nothing converts them."""
+    out = []
+    money = [f"{t}.{c}" for t, cs in money_columns().items() if t in loaded for c in cs]
+    for table in (t for t in ("accounts", *money_columns()) if t in loaded):
+        for column in (c for c in _columns(con, f"raw_{table}") if CURRENCY_COLUMN.match(c.strip())):
+            found = con.execute(
+                f"SELECT c, count(*) AS n FROM (SELECT upper(trim(CAST({q(column)} AS VARCHAR))) AS c "
+                f"FROM raw_{table}) WHERE c IS NOT NULL AND c <> '' GROUP BY c ORDER BY n DESC, c").fetchall()
+            if len(found) < 2:
+                continue
+            listed = ", ".join(f"{c} {n:,}" for c, n in found[:5]) + (f", {len(found) - 5} more" if len(found) > 5
+                                                                       else "")
+            out.append(f"{table}.{column}: {len(found)} currencies ({listed} rows): {', '.join(money)} are added as "
+                       "they are, across currencies, in MRR, MRR at risk and `churnwatch metrics`; convert the "
+                       "amounts to one currency before loading (the currency itself may stay as a column of yours)")
+    for w in out:
+        log.warning(w)
+    return out
+
+
 def create_empty_clean_table(con: duckdb.DuckDBPyConnection, name: str) -> None:
     """An empty ``clean_X`` with the contract's columns (a table the source does not have)."""
     cols = ", ".join(f"CAST(NULL AS {DUCKDB_TYPES[c.type]}) AS {q(c.name)}" for c in TABLES[name].columns)
@@ -519,6 +548,7 @@ def validate_tables(con: duckdb.DuckDBPyConnection, loaded: list[str], settings:
     present = {name: create_typed_view(con, name, settings, families, readings) for name in loaded}
     data_end, cut_tables, warnings = _data_end(con, loaded, settings)
     warnings += cents_warnings(con, {n: present[n] for n in loaded}, settings)
+    warnings += currency_warnings(con, set(loaded))
 
     report = ValidationReport(data_end=data_end, data_start=data_end, warnings=warnings, event_families=families,
                               engine=engine_of(con))

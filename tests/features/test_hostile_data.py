@@ -421,3 +421,26 @@ def test_a_configured_data_end_still_wins(base, clean_run, tmp_path, capsys, mon
     assert run.code == 0
     assert run.summary["tables"]["events"]["set_aside"] == {"after_data_end": 4}
     assert run.summary["warnings"] == []
+
+
+def test_amounts_in_several_currencies_are_said_to_be_added_as_they_are(base, tmp_path, capsys, monkeypatch):
+    """A Paddle probe's prices in each customer's currency (USD, EUR, GBP) were added in MRR and metrics
+    without a word; one currency throughout says nothing."""
+    def currencies(codes):
+        def plant_them(d, t):
+            s = t["subscriptions"].copy()
+            s["currency_code"] = [codes[k % len(codes)] for k in range(len(s))]
+            _put(d, "subscriptions", s)
+        return plant_them
+
+    run = run_features(plant(base, tmp_path / "mixed", currencies(["USD", "eur", "GBP", "USD"])),
+                       tmp_path / "home-mixed", monkeypatch, capsys)
+    assert run.code == 0
+    [warning] = [w for w in run.summary["warnings"] if "currencies" in w]
+    n = len(pd.read_parquet(base / "subscriptions.parquet"))
+    usd, eur = sum(k % 4 in (0, 3) for k in range(n)), sum(k % 4 == 1 for k in range(n))
+    assert warning.startswith(f"subscriptions.currency_code: 3 currencies (USD {usd:,}, ")
+    assert f"EUR {eur:,}" in warning and "subscriptions.mrr, invoices.amount are added as they are" in warning
+    single = run_features(plant(base, tmp_path / "one", currencies(["USD"])), tmp_path / "home-one", monkeypatch,
+                          capsys)
+    assert single.code == 0 and not [w for w in single.summary["warnings"] if "currencies" in w]
