@@ -50,6 +50,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import yaml
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 from threadpoolctl import threadpool_limits
@@ -350,6 +351,7 @@ def event_log_path(work: Path, name: str, data: Path, profile: pd.DataFrame | No
     """features -> train -> promote -> score -> explain on one event-log folder, in ``work/home``."""
     fig, t0, home = Figures(name), time.perf_counter(), work / "home"
     try:
+        data = tables_of(data, home)
         check(run_cli("features", "--data", str(data), home=home), "features")
         r = run_cli("train", *extra_train, home=home)
         fig.leakage = leakage_verdict(r)
@@ -363,6 +365,21 @@ def event_log_path(work: Path, name: str, data: Path, profile: pd.DataFrame | No
         fig.error = str(exc)[:300]
     fig.seconds = time.perf_counter() - t0
     return fig
+
+
+def tables_of(folder: Path, home: Path) -> Path:
+    """The tables of an export folder. When its churnwatch.yaml's ``data:`` points elsewhere
+    (``data: ./exports``), the file goes into the run's home with ``data`` made absolute, where a
+    user keeps a config beside the store, and the folder it names is returned; else the folder
+    itself (the CLI reads a data folder's own churnwatch.yaml)."""
+    config = folder / CONFIG_FILE_NAME
+    data = load_settings(config).data if config.exists() else None  # resolved against the file's folder
+    if not data or Path(data).resolve() == folder.resolve():
+        return folder
+    raw = yaml.safe_load(config.read_text(encoding="utf-8"))
+    home.mkdir(parents=True, exist_ok=True)
+    (home / CONFIG_FILE_NAME).write_text(yaml.safe_dump({**raw, "data": str(data)}), encoding="utf-8")
+    return Path(data)
 
 
 def promote_score_explain(fig: Figures, home: Path, *score_args: str) -> None:
@@ -514,4 +531,4 @@ def main(argv: list[str] | None = None) -> list[Figures]:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(1 if any(f.error for f in main()) else 0)  # a step that failed fails the run

@@ -6,16 +6,21 @@ words) and a printed table whose header and rows have the same fields."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 from sklearn.metrics import roc_auc_score
 
 import benchmarks.foreign as foreign
 from benchmarks.foreign import Figures, analyst_dates, main, print_table, table_baseline
 from tests.foreign.inprocess import run_cli
 
+ROOT = Path(__file__).resolve().parents[2]
 AS_OF = pd.Timestamp("2026-08-31")
 CONFIG = "date_format: '%d/%m/%Y'\nprofile:\n  exclude: [Cancellation Date]\n"
 
@@ -145,3 +150,26 @@ def test_config_out_of_place_or_missing_is_refused(tmp_path, capsys, args, words
     with pytest.raises(SystemExit) as exc:
         main(args)
     assert exc.value.code == 2 and words in capsys.readouterr().err
+
+
+def test_an_event_log_folder_whose_config_points_elsewhere_is_read_from_there(tmp_path):
+    """A probe's folder held churnwatch.yaml with ``data: ./exports``: the harness gave the folder itself to
+    ``features`` ("required table 'subscriptions' not found") and printed a row of NaNs."""
+    folder, home = tmp_path / "export", tmp_path / "run" / "home"
+    (folder / "exports").mkdir(parents=True)
+    (folder / "churnwatch.yaml").write_text("data: ./exports\nhorizon_days: 60\n", encoding="utf-8")
+    assert foreign.tables_of(folder, home) == folder / "exports"
+    assert yaml.safe_load((home / "churnwatch.yaml").read_text()) == {"data": str(folder / "exports"),
+                                                                     "horizon_days": 60}
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    (plain / "churnwatch.yaml").write_text("horizon_days: 60\n", encoding="utf-8")
+    assert foreign.tables_of(plain, tmp_path / "other") == plain and not (tmp_path / "other").exists()
+
+
+def test_a_step_that_fails_fails_the_run(tmp_path):
+    done = subprocess.run([sys.executable, "benchmarks/foreign.py", "--table", str(tmp_path / "missing.csv"),
+                           "--label", "Churned", "--id", "Member No", "--keep", str(tmp_path / "k")],
+                          cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 1, done.stdout[-2000:] + done.stderr[-2000:]
+    assert "error:" in done.stdout and "missing.csv" in done.stdout
