@@ -306,7 +306,7 @@ def test_figures(fig: Figures, home: Path) -> pd.DataFrame:
     best = meta.get("metrics", {}).get("vs_baselines", {}).get("best baseline")
     if best:
         fig.vs_best = (f"{best['baseline']} {best['roc_auc_diff']:+.3f} [{best['roc_auc_lo']:+.3f}, "
-                       f"{best['roc_auc_hi']:+.3f}] {best['verdict']}")
+                       f"{best['roc_auc_hi']:+.3f}] {best['verdict']} ({best.get('standing', '')})")
     if "selection" in training:  # the candidate chosen on validation and the calibration that won
         fig.model = f"{training['selection'].get('chosen')}, {training.get('calibration', {}).get('method')}"
     rates = {t: (float(y[preds["tier"] == t].mean()) if (preds["tier"] == t).any() else None) for t in TIERS}

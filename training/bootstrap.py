@@ -80,3 +80,22 @@ def paired_bootstrap(y: ArrayLike, p_model: ArrayLike, p_other: ArrayLike, group
         lo, hi = np.percentile(vals, [2.5, 97.5]) if vals else (np.nan, np.nan)
         out[f"{key}_lo"], out[f"{key}_hi"] = float(lo), float(hi)
     return out
+
+
+def standing(d: dict[str, float]) -> dict[str, str]:
+    """Where the model stands against one baseline (``paired_bootstrap``'s ROC-AUC figures):
+    ``verdict`` "met" unless it is below beyond the 95% interval (issue 12's test: not below the
+    baseline by more than the interval allows), and ``standing``, the words the terminal and the
+    harness print, which say whether the point estimate is at least the baseline's (the acceptance
+    bar) or below it within the interval: a tie, not a lead."""
+    diff, lo, hi = d["roc_auc_diff"], d["roc_auc_lo"], d["roc_auc_hi"]
+    if hi < 0:
+        words = f"below it by {-diff:.4f} beyond the interval"
+    elif diff < 0:
+        words = f"below it by {-diff:.4f} within the interval: a tie, not a lead"
+    elif lo > 0:
+        words = "ahead of it beyond the interval"
+    else:
+        words = "at least its ROC-AUC, within the interval"
+    return {"verdict": "met" if hi >= 0 else "not met", "standing": words}
+

@@ -25,7 +25,7 @@ import pandas as pd
 from sklearn.model_selection import StratifiedKFold
 
 from features.spec import Catalogue
-from training.bootstrap import paired_bootstrap
+from training.bootstrap import paired_bootstrap, standing
 from training.errors import TrainingError
 from training.evaluation import evaluate, roc_auc
 
@@ -81,7 +81,7 @@ def cross_validate_table(rows: pd.DataFrame, catalogue: Catalogue, folds: int, f
         chosen.append(f"{result.metrics['model']}, {result.metrics['calibration']}")
     metrics = evaluate(y, p, tiers)
     versus = paired_bootstrap(y, p, p_lr, seed=seed)
-    versus["verdict"] = "met" if versus["roc_auc_hi"] >= 0 else "not met"
+    versus.update(standing(versus))
     scores = pd.DataFrame({"account_id": rows["account_id"].to_numpy(), "fold": fold, "churn_label": y,
                            "churn_probability": p, "tier": tiers, "logistic": p_lr})
     out = {**metrics, "folds": folds, "fold_models": chosen, "vs_logistic": versus,
@@ -102,7 +102,7 @@ def cv_lines(cv: dict) -> list[str]:
         f"cross-validated over all {cv['n_rows']:,} customers ({cv['folds']} folds; chosen per fold: {models}): "
         f"ROC-AUC {cv['roc_auc']:.4f} (95% {cv['roc_auc_lo']:.4f} to {cv['roc_auc_hi']:.4f}), logistic regression "
         f"{cv['logistic_roc_auc']:.4f}; model - logistic {d['roc_auc_diff']:+.4f} (95% {d['roc_auc_lo']:+.4f} to "
-        f"{d['roc_auc_hi']:+.4f}), not below it beyond the interval: {d['verdict']}",
+        f"{d['roc_auc_hi']:+.4f}), {d.get('standing', 'compared')}; not below it beyond the interval: {d['verdict']}",
         f"cross-validated calibration: ECE {cv['ece']:.4f}, debiased {cv['ece_debiased']:.4f} (95% "
         f"{cv['ece_debiased_lo']:.4f} to {cv['ece_debiased_hi']:.4f}); a perfectly calibrated model would show "
         f"about {cv['ece_noise']:.4f} by chance; target <= {cv['ece_target']:.4f}: {cv['ece_verdict']}; mean "

@@ -31,7 +31,7 @@ from training.baselines import (
     rule_churn_probability,
     rule_health_score,
 )
-from training.bootstrap import paired_bootstrap
+from training.bootstrap import paired_bootstrap, standing
 from training.bundle import ModelBundle
 from training.coverage import keep_partial_windows, partial_reason, partial_window_features
 from training.errors import TrainingError
@@ -415,10 +415,10 @@ def _versus(y: np.ndarray, p: np.ndarray, curves: dict[str, np.ndarray], groups:
     if out:  # the bar of issue 12: not below the best baseline beyond the interval
         best = min(out, key=lambda n: out[n]["roc_auc_diff"])
         d = out[best]
-        verdict = "met" if d["roc_auc_hi"] >= 0 else "not met"
+        where = standing(d)
         say(f"against the best baseline ({best}): ROC-AUC {d['roc_auc_diff']:+.4f} (95% {d['roc_auc_lo']:+.4f} to "
-            f"{d['roc_auc_hi']:+.4f}); not below it beyond the interval: {verdict}")
-        out["best baseline"] = {**d, "baseline": best, "verdict": verdict}
+            f"{d['roc_auc_hi']:+.4f}); {where['standing']}; not below it beyond the interval: {where['verdict']}")
+        out["best baseline"] = {**d, "baseline": best, **where}
     return out
 
 
