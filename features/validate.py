@@ -575,4 +575,51 @@ def validate_tables(con: duckdb.DuckDBPyConnection, loaded: list[str], settings:
     # the event log's start: before it, activity features would read as zero
     first = report.tables["events"].first_at if "events" in report.tables else None
     report.data_start = _as_date(first) or data_end
+    if "events" in report.tables and first is not None:
+        report.data_start = _bulk_start(con, report, data_end)
     return report
+
+
+#: The share of the kept events whose types must have begun for the event log to have started.
+BULK_SHARE = 0.9
+#: A later start of the bulk than this many days after the first event moves the data start there.
+BULK_LATE_DAYS = 30
+
+
+def _bulk_start(con: duckdb.DuckDBPyConnection, report: ValidationReport, data_end: dt.date) -> dt.date:
+    """The event log's start: the day by which the event types holding ``BULK_SHARE`` of the kept
+    events have all begun, when that is more than ``BULK_LATE_DAYS`` after the first event (a warning
+    in ``report`` says so), else the first event's day. A few events of a type exported from further
+    back (billing's ``cancellation_scheduled`` from years before the product analytics start) would
+    otherwise start the as-of dates where usage reads as zero."""
+    if report.engine == "duckdb":  # the checked keys: no pass over the source
+        rows = con.execute("SELECT t.event_type, min(k.d), count(*) FROM event_keys k JOIN event_key_types t "
+                           "ON t.fid = k.fid WHERE k.r IS NULL GROUP BY t.event_type").fetchall()
+        types = [(name, from_day_number(d), n) for name, d, n in rows]
+    else:
+        rows = con.execute("SELECT event_type, min(CAST(occurred_at AS DATE)), count(*) FROM clean_events "
+                           "GROUP BY event_type").fetchall()
+        types = [(name, _as_date(d), n) for name, d, n in rows if d is not None]
+    if not types:
+        return report.data_start
+    types.sort(key=lambda t: (t[1], t[0]))
+    total, seen, bulk = sum(n for *_, n in types), 0, types[-1][1]
+    for _, day, n in types:
+        seen += n
+        if seen >= BULK_SHARE * total:
+            bulk = day
+            break
+    first = report.data_start
+    if (bulk - first).days <= BULK_LATE_DAYS or bulk >= data_end:
+        return first
+    early = [t for t in types if t[1] < bulk]
+    listed = ", ".join(f"{name!r} from {day} ({n:,} rows)" for name, day, n in early[:4]) + \
+        (f" and {len(early) - 4} more" if len(early) > 4 else "")
+    begun = ", ".join(repr(name) for name, day, _ in types if day == bulk)
+    message = (f"events: the event types with {BULK_SHARE:.0%} of the rows begin on {bulk} ({begun} among them), "
+               f"{(bulk - first).days} days after the first event; earlier: {listed}. The data start is {bulk} (not "
+               f"{first}), and the as-of dates follow it: before it the product's use is not in the log and would "
+               "read as zero")
+    log.warning(message)
+    report.warnings.append(message)
+    return bulk

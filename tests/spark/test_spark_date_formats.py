@@ -1,5 +1,5 @@
 """A declared date format and YYYYMMDD numbers read the same with ``--engine spark`` (which is
-handed the tables DuckDB checked) as with DuckDB."""
+handed the tables DuckDB checked) as with DuckDB, and the event log starts on the same day."""
 
 from __future__ import annotations
 
@@ -58,4 +58,22 @@ def test_own_date_columns_in_a_declared_format_and_before_1970_build_the_same_on
                                                                            D(2023, 5, 3), D(2022, 12, 1))]
     assert last["signed"].tolist()[0] == last["renewal_date"].tolist()[0] == (AS_OF[1] - D(2024, 2, 25)).days
     assert on_spark["signed"].notna().sum() == duck["signed"].notna().sum() > 0
+    pd.testing.assert_frame_equal(duck, on_spark, check_dtype=False)
+
+
+def test_the_event_log_starts_where_most_of_it_starts_on_spark_too(spark, tmp_path):
+    """A few early events of one type (``tests/features/test_event_log_start.py``): the same data start,
+    warning and snapshots on both engines."""
+    from tests.features.test_event_log_start import _export
+
+    _export(tmp_path / "data", early_days=300)
+    builds = {engine: build_snapshots(tmp_path / "data", settings(data_end=D(2025, 4, 30)),
+                                      tmp_path / f"{engine}.duckdb", engine=engine,
+                                      **({"master": "local[2]"} if engine == "spark" else {}))
+              for engine in ("duckdb", "spark")}
+    assert builds["spark"].validation.data_start == builds["duckdb"].validation.data_start == D(2024, 7, 1)
+    said = {e: [w for w in b.validation.warnings if "event types with 90%" in w] for e, b in builds.items()}
+    assert said["spark"] == said["duckdb"] and len(said["spark"]) == 1
+    duck, on_spark = (read_snapshots(tmp_path / f"{x}.duckdb").sort_values(["account_id", "as_of"])
+                      .reset_index(drop=True) for x in ("duckdb", "spark"))
     pd.testing.assert_frame_equal(duck, on_spark, check_dtype=False)
