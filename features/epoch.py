@@ -35,7 +35,10 @@ _SCALE = {"ms": 1_000, "s": 1_000_000}
 _TEMPORAL_SOURCES = ("DATE", "TIMESTAMP", "TIME")
 #: Name words of a date or time (``created_at``, ``signup_ts``, ``birth_date``, ``customerSince``) ...
 _DATE_WORDS = frozenset({"date", "dt", "time", "timestamp", "ts", "epoch", "at", "on", "since", "dob", "birth",
-                         "birthday", "birthdate", "born", "founded", "created", "joined", "signup", "registered"})
+                         "birthday", "birthdate", "born", "founded", "created", "joined", "signup", "registered",
+                         # Stripe's and Paddle's bare moments: trial_start, trial_end, period_end, expires
+                         "start", "end", "started", "ended", "expires", "expiry", "expiration", "updated",
+                         "modified", "paid", "due", "canceled", "cancelled", "renewed"})
 #: ... and words of a duration, count or amount, which a date's name does not have (``session_seconds``,
 #: ``time_on_site_ms``, ``days_since_signup``); ``epoch`` in a name wins over them
 _NOT_DATE_WORDS = frozenset({"duration", "elapsed", "seconds", "secs", "sec", "minutes", "mins", "hours", "hrs",

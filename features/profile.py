@@ -140,7 +140,7 @@ def personal_data_name(column: str) -> bool:
 #: ``expires_at`` (set once a subscription is cancelled) describe the subscription at export).
 _EXPORT_STATE = re.compile(r"(^|_)(status|state|stage|churned|is_active|active|cancel\w*|deleted\w*|ended_at"
                            r"|current_period_\w+|current_term_\w+|next_bill\w*|due_since|total_dues"
-                           r"|due_invoices_count|expires_at)$")
+                           r"|due_invoices_count|expires_at|delinquent|dunning\w*|past_due)$")
 #: A clock or unit named after a column's name in exports: Stripe's ``Canceled At (UTC)``.
 _NAME_SUFFIX = re.compile(r"\s*[(\[][^)\]]*[)\]]\s*$")
 

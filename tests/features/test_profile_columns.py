@@ -325,9 +325,10 @@ def test_billing_tools_state_at_export_is_not_a_feature(tmp_path):
     describe the subscription when it was exported, as Stripe's current_period_* do."""
     sub = subscriptions()
     names = ["Current Term Start", "Current Term End", "Next Billing At", "Due Since", "Total Dues",
-             "next_bill_date", "expires_at"]
+             "next_bill_date", "expires_at", "delinquent", "dunning_status"]  # Stripe's customer flag (a probe)
     for name in names:
-        sub[name] = [D(2024, 12, 1)] * len(sub) if "Dues" not in name else [0.0] * len(sub)
+        sub[name] = [D(2024, 12, 1)] * len(sub) if "Dues" not in name and name not in ("delinquent", "dunning_status") \
+            else [0.0] * len(sub)
     sub["Activated At"] = [D(2023, 1, 1)] * len(sub)  # a moment of the subscription's history: kept
     data = write_tables(tmp_path / "data", {"accounts": accounts(), "subscriptions": sub, "events": events()})
     result = build_snapshots(data, settings(data_end=D(2024, 12, 31)), tmp_path / "s.duckdb", as_of=AS_OF)
@@ -348,3 +349,16 @@ def test_a_ticket_category_mapped_from_a_tag_is_listed_as_read_by_no_feature(tmp
     reasons = {(c.table, c.column): c.reason for c in result.profile.unused}
     assert reasons[("tickets", "tag")].startswith("no feature reads it (the report's ticket list shows it)")
     assert ("tickets", "opened_at") not in reasons
+
+
+def test_stripe_moments_named_without_a_date_word_are_read_as_dates(tmp_path):
+    """Stripe's ``trial_start`` and ``trial_end`` in epoch seconds stayed raw numbers (1.7 billion) in a
+    probe's export: their names had no date word; a count named like them stays a number."""
+    acc = accounts()
+    acc["trial_start"] = [1704067200 + 86400 * k for k in range(len(acc))]  # 2024-01-01 on
+    acc["trial_end_count"] = [1704067200 + 86400 * k for k in range(len(acc))]  # a count: never a date
+    data = write_tables(tmp_path / "data", {"accounts": acc, "subscriptions": subscriptions(), "events": events()})
+    result = build_snapshots(data, settings(data_end=D(2024, 12, 31)), tmp_path / "s.duckdb", as_of=AS_OF)
+    kinds = {c.column: c.kind for c in result.profile.used}
+    assert kinds["trial_start"] == "date" and kinds.get("trial_end_count", "number") == "number"
+
