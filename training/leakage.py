@@ -49,6 +49,10 @@ CAUSE_BY_CHECK: dict[str, str] = {
     "model_auc": ("a prediction too good to be true: usually one column written at or after cancellation; "
                   "this is the feature the model relies on most"),
 }
+#: A flat table has no events to send a dated moment as: its way out is to leave the column out.
+TABLE_CHURNER_ONLY = ("a value recorded only when a customer cancels (a cancellation date, reason or survey "
+                      "answer); leave the column out of the table, or list it under profile: exclude in "
+                      "churnwatch.yaml")
 
 
 @dataclass(frozen=True)
@@ -70,10 +74,13 @@ class LeakFinding:
     check: str  # feature_auc | churner_only | model_auc
     value: float
     detail: str
+    flat: bool = False  # found in a flat table's rows (no as-of dates, no events)
 
     @property
     def cause(self) -> str:
-        return KNOWN_CAUSES.get(self.feature, CAUSE_BY_CHECK[self.check])
+        if self.feature in KNOWN_CAUSES:
+            return KNOWN_CAUSES[self.feature]
+        return TABLE_CHURNER_ONLY if self.flat and self.check == "churner_only" else CAUSE_BY_CHECK[self.check]
 
     def message(self) -> str:
         return f"feature {self.feature!r}: {self.detail}; likely cause: {self.cause}"
@@ -142,7 +149,7 @@ def feature_findings(rows: pd.DataFrame, y: np.ndarray, names: list[str], catego
             n = int(values.notna().sum())
             out.append(LeakFinding(name, "churner_only", share,
                                    f"has a value in {n:,} training rows, {share:.0%} of them churners "
-                                   f"(base rate {y.mean():.1%})"))
+                                   f"(base rate {y.mean():.1%})", flat="as_of" not in rows.columns))
             continue
         auc = (categorical_auc(y, values, limits.category_smoothing) if name in cats
                else numeric_auc(y, values))

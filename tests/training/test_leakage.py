@@ -141,3 +141,16 @@ def test_the_allow_hint_quotes_a_feature_name_with_a_space():
         screen_features(rows, y, ["Cancellation Date", "visits"], [])
     assert str(info.value).endswith("pass --allow-leaky-feature 'Cancellation Date'")
     screen_features(rows, y, ["Cancellation Date", "visits"], [], allowed=["Cancellation Date"])  # the name works
+
+
+def test_a_flat_tables_churner_only_column_is_told_to_leave_the_table_not_to_become_an_event():
+    """A flat table has no events: the way out a log gets ("send it as an event dated then") does not
+    apply to it (probe p18's Disconnect Date)."""
+    y = np.array([0] * 300 + [1] * 100)
+    dates = np.where(y == 1, np.arange(400) % 30 + 1.0, np.nan)
+    flat = feature_findings(pd.DataFrame({"Disconnect Date": dates}), y, ["Disconnect Date"], [])
+    dated = feature_findings(pd.DataFrame({"Disconnect Date": dates, "as_of": "2024-06-01"}), y,
+                             ["Disconnect Date"], [])
+    assert [f.check for f in flat] == [f.check for f in dated] == ["churner_only"]
+    assert "profile: exclude" in flat[0].message() and "event" not in flat[0].message()
+    assert "send it as an event dated then" in dated[0].message()
