@@ -241,9 +241,17 @@ def _singular(template: str) -> str:
     return head + sep + match.group(1) + " " + noun + tail[match.end():]
 
 
+#: Risk wordings that read wrong as a strength, and the strength's words: "No login for 1 day" is a
+#: complaint; a recent login is said as one (a probe's consumer app had it among 656 accounts' strengths).
+STRENGTH_WORDING = {"No login for {value} days": "Last login {value} days ago",
+                    "已{value}天未登录": "上次登录在{value}天前"}
+
+
 def _neutral(template: str) -> str:
     """A reason template worded for a strength: "Only 87% of seats in use" reads as a
-    complaint, so the "only" goes ("87% of seats in use", "席位使用率87%")."""
+    complaint, so the "only" goes ("87% of seats in use", "席位使用率87%"), and "No login for 1 day"
+    becomes "Last login 1 day ago" (``STRENGTH_WORDING``)."""
+    template = STRENGTH_WORDING.get(template, template)
     return template.removeprefix("Only ").replace("仅", "")
 
 
@@ -426,6 +434,8 @@ def _word_own_date(spec: FeatureSpec, v: float, side: int, refs: References, lan
     shown, shown_typical = ((_age(x, "en") for x in (v, typical)) if birth else (_when(x, "en") for x in (v, typical)))
     if shown == shown_typical or _against_direction(spec, v, typical, side, refs):
         return None  # a typical date is neither a risk nor a strength
+    if side < 0 and not _direction(spec, refs):
+        return text  # "Age 61 (typical of those who stayed: 34)" as a strength reads as a contradiction
     ref = _age(typical, lang).removeprefix("Age ").removeprefix("年龄") if birth else _when(typical, lang)
     return (f"{text} (typical of those who stayed: {ref})" if lang == "en" else f"{text}（未流失客户典型值：{ref}）")
 
@@ -441,8 +451,14 @@ def _against_direction(spec: FeatureSpec, v: float, typical: float, side: int, r
     the side of the catalogue's direction, else of the one the training rows show
     (``References.direction``: "110 'Dashboard Viewed' events; a typical active account has 37"
     is no risk when those who churned viewed fewer), else, for a product event count, ``usage_prior``."""
-    direction = spec.direction or refs.direction.get(spec.name, 0) or usage_prior(spec)
+    direction = _direction(spec, refs)
     return bool(direction) and (v - typical) * direction * side <= 0
+
+
+def _direction(spec: FeatureSpec, refs: References) -> int:
+    """The side on which a feature's higher values lie: the catalogue's direction, else the one the
+    training rows show, else ``usage_prior``; 0 when none is known."""
+    return spec.direction or refs.direction.get(spec.name, 0) or usage_prior(spec)
 
 
 def usage_prior(spec: FeatureSpec) -> int:
@@ -473,6 +489,8 @@ def _word_count(spec: FeatureSpec, v: float, side: int, refs: References, lang: 
     text = _fill(template, spec, v, lang, side < 0)
     ref = render_value(spec, typical, lang)["value"]
     if not is_count(spec):  # a company's own number: no unit, no "only"
+        if side < 0 and not _direction(spec, refs):
+            return text  # unlike those who stayed, yet a strength: the comparison would read as a contradiction
         return f"{text} (typical of those who stayed: {ref})" if lang == "en" else f"{text}（未流失客户典型值：{ref}）"
     if lang == "en":
         if side > 0 and 0 < v < typical and not text.startswith("Only "):

@@ -197,3 +197,20 @@ def test_a_company_number_is_worded_against_the_typical_value_of_those_who_staye
     assert word(spec, 12.0, +1, Row({}), refs, "en") == "nps: 12 (typical of those who stayed: 40)"
     assert word(spec, 12.0, +1, Row({}), refs, "zh-CN") == "nps：12（未流失客户典型值：40）"
     assert word(spec, 40.0, +1, Row({}), refs, "en") is None
+
+
+def test_a_strength_is_worded_as_one():
+    """Probe p18: "No login for 1 day" was a strength of 656 accounts, and "Age: 61 (typical of those who
+    stayed: 34)" a strength that reads as a contradiction (no side known for the column)."""
+    from features.spec import FeatureSpec
+
+    assert w("days_since_last_login", 1.0, side=-1) == "Last login 1 day ago"
+    assert w("days_since_last_login", 1.0, side=-1, lang="zh-CN") == "上次登录在1天前"
+    assert w("days_since_last_login", 12.0, side=+1) == "No login for 12 days"
+    spec = FeatureSpec(name="age", group="profile", type="float", unit="value", definition="column 'age'",
+                       direction=0, valid_range=(None, None), reason_en="Age: {value}", reason_zh="年龄：{value}")
+    refs = References(typical={"age": 34.0}, category_churn={}, overall_churn=0.1)
+    assert word(spec, 61.0, -1, Row({}), refs, "en") == "Age: 61"  # a strength, no side known: no comparison
+    assert word(spec, 61.0, +1, Row({}), refs, "en") == "Age: 61 (typical of those who stayed: 34)"
+    sided = References(typical={"age": 34.0}, category_churn={}, overall_churn=0.1, direction={"age": -1})
+    assert word(spec, 61.0, -1, Row({}), sided, "en") == "Age: 61 (typical of those who stayed: 34)"
