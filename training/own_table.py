@@ -60,7 +60,7 @@ from core.errors import ChurnwatchError
 from core.settings import ProfileColumn, ProfileSettings
 from features.csvfiles import delimiter_of
 from features.numbers import read_number_text
-from features.profile import PERSONAL_DATA, id_like_name, personal_data_name
+from features.profile import AGE_SHARE, AGE_YEARS, PERSONAL_DATA, age_name, id_like_name, personal_data_name
 from features.spec import Catalogue, FeatureSpec
 from training.model import BOOSTER_NAME_REFUSED, FeatureRows, booster_names
 from training.table_dates import (
@@ -311,13 +311,15 @@ def _date_spec(name: str, reading: DateReading) -> FeatureSpec:
 
 
 def _spec(name: str, categorical: bool, flag: bool = False, comma: bool | None = None,
-          folded: bool = False, percent: bool = False, direction: int = 0) -> FeatureSpec:
+          folded: bool = False, percent: bool = False, direction: int = 0,
+          valid: tuple[float, float] | None = None) -> FeatureSpec:
     """A table column's catalogue entry: a category, a 0/1 flag (worded only when 1) or a number; no
     bounds (a flag is 0/1 in the training rows, a count may still be 2 later). ``comma``: a number read
     from text, with a decimal comma (True) or point (False), kept so scoring reads it the same way;
     ``folded``: a category read in lower case (``_one_case``), at scoring too; ``percent``: a number written
     "12%", read as 12, unit ``percent`` (a reason says "Discount: 20%"); ``direction``: ``profile.columns``'
-    (+1: more is riskier, -1: less), 0 for a category."""
+    (+1: more is riskier, -1: less), 0 for a category; ``valid``: the bounds of a person's age (values
+    outside read as missing, at scoring too; ``/score`` refuses them)."""
     group, ftype, unit, kind = (("profile", "category", "category", "category") if categorical else
                                 ("event_type", "float", "flag", "0/1 flag") if flag else
                                 ("event_type", "float", "percent" if percent else "value", "number"))
@@ -325,7 +327,7 @@ def _spec(name: str, categorical: bool, flag: bool = False, comma: bool | None =
               else (f"{name}: {{value}}", f"{name}：{{value}}"))
     return FeatureSpec(name=name, group=group, type=ftype, unit=unit,
                        definition=f"column {name!r} of the customer table ({kind})",
-                       direction=0 if categorical else direction, valid_range=(None, None), optional=True,
+                       direction=0 if categorical else direction, valid_range=valid or (None, None), optional=True,
                        reason_en=en, reason_zh=zh, template="table_column", params={"column": name, **(
                            {} if comma is None else {"decimal": "comma" if comma else "point"}),
                            **({"case": "lower"} if folded else {})})
@@ -452,6 +454,9 @@ def _type_columns(df: pd.DataFrame, report: dict, date_format: str | None = None
         if _refused_name(report, name, list(kept)):
             continue
         flag = not categorical and bool(col.dropna().isin([0.0, 1.0]).all())
+        valid = None if categorical or flag else _age_bounds(str(name), col)
+        if valid is not None:
+            col = _outside_as_missing(report, name, col, valid)
         _count_blanks(report, name, text)
         if categorical:
             kept[name] = col.astype("category")
@@ -462,8 +467,29 @@ def _type_columns(df: pd.DataFrame, report: dict, date_format: str | None = None
             if flag:
                 report.setdefault("flag_columns", []).append(name)
         specs.append(_spec(str(name), categorical, flag, None if categorical else comma, bool(folded), percent,
-                           told.direction))
+                           told.direction, valid))
     return kept, specs, dates
+
+
+def _age_bounds(name: str, col: pd.Series) -> tuple[float, float] | None:
+    """``AGE_YEARS`` for a number column named as a person's age (``features.profile.age_name``) whose
+    non-zero values mostly (``AGE_SHARE``) lie within it, as for an account's own column; else None."""
+    if not age_name(name):
+        return None
+    given = col.dropna()
+    given = given[given != 0]  # 0: the exports' "unknown", no evidence of a unit
+    lo, hi = AGE_YEARS
+    return AGE_YEARS if len(given) and float(given.between(lo, hi).mean()) >= AGE_SHARE else None
+
+
+def _outside_as_missing(report: dict, name: str, col: pd.Series, valid: tuple[float, float]) -> pd.Series:
+    """``col`` with the values outside ``valid`` missing, counted in ``report["outside_range"]``."""
+    outside = col.notna() & ~col.between(*valid)
+    if outside.any():
+        report.setdefault("outside_range", {})[name] = {
+            "count": int(outside.sum()), "range": list(valid),
+            "examples": [float(v) for v in sorted(pd.unique(col[outside]))[:3]]}
+    return col.where(~outside)
 
 
 def _refused_name(report: dict, name: str, taken: list[str]) -> bool:
@@ -649,6 +675,10 @@ def describe_table(report: dict) -> list[str]:
     blanks = {c: n for c, n in report["blanks"].items() if n}
     if blanks:
         lines.append("blank values read as missing: " + ", ".join(f"{c} {n:,}" for c, n in blanks.items()))
+    for c, found in report.get("outside_range", {}).items():
+        lo, hi = found["range"]
+        lines.append(f"{c}: {found['count']:,} values outside {lo:g}-{hi:g} read as missing (not an age: "
+                     + ", ".join(f"{v:g}" for v in found["examples"]) + ")")
     unread = report.get("date_unread", {})
     if unread:
         lines.append("values that are not dates read as missing: " + ", ".join(
@@ -739,10 +769,13 @@ def read_scoring_table(path: str | Path, id_col: str, catalogue: Catalogue, labe
         elif name in cats:
             text = _as_text(s)
             out[name] = (text.str.casefold() if spec.params.get("case") == "lower" else text).to_numpy(dtype=object)
-        elif _is_text(s):
-            out[name] = _parse_numbers(_clean_text(s), _decimal(spec))[0].to_numpy()
         else:
-            out[name] = s.astype("float64").to_numpy()
+            values = _parse_numbers(_clean_text(s), _decimal(spec))[0] if _is_text(s) else s.astype("float64")
+            lo, hi = spec.valid_range  # an age's years (else none): outside them missing, as at training
+            if lo is not None or hi is not None:
+                values = values.mask(values.notna() & ~values.between(-np.inf if lo is None else lo,
+                                                                      np.inf if hi is None else hi))
+            out[name] = values.to_numpy()
     # the columns that set the as-of date at training (a bundle from before they were kept: judged again)
     marked = [spec for spec in catalogue.features if "as_of_column" in spec.params]
     past = [spec.name for spec in marked if spec.params["as_of_column"] == "yes"] if marked else None
