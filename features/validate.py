@@ -580,18 +580,20 @@ def validate_tables(con: duckdb.DuckDBPyConnection, loaded: list[str], settings:
     return report
 
 
-#: The share of the kept events whose types must have begun for the event log to have started.
-BULK_SHARE = 0.9
-#: A later start of the bulk than this many days after the first event moves the data start there.
+#: Event types that begin before the rest of the log and hold less than this share of its rows in all
+#: are a few early events, not the log's start.
+EARLY_SHARE = 0.10
+#: ... when the rest begins more than this many days after them.
 BULK_LATE_DAYS = 30
 
 
 def _bulk_start(con: duckdb.DuckDBPyConnection, report: ValidationReport, data_end: dt.date) -> dt.date:
-    """The event log's start: the day by which the event types holding ``BULK_SHARE`` of the kept
-    events have all begun, when that is more than ``BULK_LATE_DAYS`` after the first event (a warning
-    in ``report`` says so), else the first event's day. A few events of a type exported from further
-    back (billing's ``cancellation_scheduled`` from years before the product analytics start) would
-    otherwise start the as-of dates where usage reads as zero."""
+    """The event log's start: the first event's day, unless the event types that begin before some
+    later day hold under ``EARLY_SHARE`` of the kept events, and that day is more than
+    ``BULK_LATE_DAYS`` after the first event; then the latest such day (a warning in ``report`` says
+    so). A few events of a type exported from further back (billing's ``cancellation_scheduled`` from
+    years before the product analytics start) would otherwise start the as-of dates where usage reads
+    as zero; a large type that begins late (a feature launched mid-way) does not move the start."""
     if report.engine == "duckdb":  # the checked keys: no pass over the source
         rows = con.execute("SELECT t.event_type, min(k.d), count(*) FROM event_keys k JOIN event_key_types t "
                            "ON t.fid = k.fid WHERE k.r IS NULL GROUP BY t.event_type").fetchall()
@@ -600,26 +602,25 @@ def _bulk_start(con: duckdb.DuckDBPyConnection, report: ValidationReport, data_e
         rows = con.execute("SELECT event_type, min(CAST(occurred_at AS DATE)), count(*) FROM clean_events "
                            "GROUP BY event_type").fetchall()
         types = [(name, _as_date(d), n) for name, d, n in rows if d is not None]
-    if not types:
-        return report.data_start
-    types.sort(key=lambda t: (t[1], t[0]))
-    total, seen, bulk = sum(n for *_, n in types), 0, types[-1][1]
-    for _, day, n in types:
-        seen += n
-        if seen >= BULK_SHARE * total:
-            bulk = day
-            break
     first = report.data_start
+    if not types:
+        return first
+    total = sum(n for *_, n in types)
+    bulk = first
+    for _, day, _ in sorted(types, key=lambda t: t[1]):  # the latest day the types begun before it are few
+        if sum(n for _, d, n in types if d < day) < EARLY_SHARE * total:
+            bulk = day
     if (bulk - first).days <= BULK_LATE_DAYS or bulk >= data_end:
         return first
-    early = [t for t in types if t[1] < bulk]
+    early = sorted((t for t in types if t[1] < bulk), key=lambda t: (t[1], t[0]))
+    share = sum(n for *_, n in early) / total
     listed = ", ".join(f"{name!r} from {day} ({n:,} rows)" for name, day, n in early[:4]) + \
         (f" and {len(early) - 4} more" if len(early) > 4 else "")
-    begun = ", ".join(repr(name) for name, day, _ in types if day == bulk)
-    message = (f"events: the event types with {BULK_SHARE:.0%} of the rows begin on {bulk} ({begun} among them), "
-               f"{(bulk - first).days} days after the first event; earlier: {listed}. The data start is {bulk} (not "
-               f"{first}), and the as-of dates follow it: before it the product's use is not in the log and would "
-               "read as zero")
+    begun = ", ".join(repr(name) for name, day, _ in sorted(types) if day == bulk)
+    message = (f"events: the log begins on {bulk} ({begun} among the types that begin then), {(bulk - first).days} "
+               f"days after the first event; before it only {listed}: {share:.1%} of the rows. The data start "
+               f"is {bulk} (not {first}), and the as-of dates follow it: before it the product's use is not in "
+               "the log and would read as zero")
     log.warning(message)
     report.warnings.append(message)
     return bulk
