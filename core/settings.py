@@ -522,10 +522,25 @@ def load_settings(path: str | os.PathLike[str] | None = None, home: Path | None 
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"])
-        raise ConfigError(f"{file}: {where}: {first['msg']}") from exc
+        meant = _field_description(Settings, first["loc"])
+        raise ConfigError(f"{file}: {where}: {first['msg']}" + (f" (expected: {meant})" if meant else "")) from exc
     if settings.data and "://" not in settings.data and not Path(settings.data).is_absolute():
         settings = settings.model_copy(update={"data": str((file.parent / settings.data).resolve())})
     return settings
+
+
+def _field_description(model: type[BaseModel], loc: tuple) -> str | None:
+    """The description of the settings field at ``loc`` (a validation error's path), if it has one:
+    "event_roles.new_feature: Input should be a valid dictionary (expected: new-feature event type ->
+    release date)"."""
+    field = None
+    for part in loc:  # only a path of named fields all the way down: a list item's field is not its list's
+        fields = getattr(model, "model_fields", None) if isinstance(model, type) else None
+        if not isinstance(part, str) or not fields or part not in fields:
+            return None
+        field = fields[part]
+        model = field.annotation
+    return field.description if field is not None else None
 
 
 def dump_settings(settings: Settings, path: Path) -> None:
