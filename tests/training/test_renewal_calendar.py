@@ -9,7 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from training.baselines import RULE_DIMENSIONS, renewal_calendar
+from tests.training.books import train_two_feature_book
+from training.baselines import renewal_calendar
 
 
 def test_sooner_renewals_rank_higher_and_open_ended_terms_last():
@@ -28,10 +29,6 @@ def test_no_calendar_without_term_ends_or_with_one_for_all():
 @pytest.fixture(scope="module")
 def annual(tmp_path_factory):
     """Annual contracts: churn only at a renewal within 60 days, more so for falling use."""
-    from core.settings import TrainingSettings
-    from features.spec import build_catalogue
-    from training.train import train_on_labelled
-
     rng = np.random.default_rng(3)
     accounts, dates = 500, pd.date_range("2024-01-01", periods=60, freq="W-MON")
     frames = []
@@ -44,18 +41,7 @@ def annual(tmp_path_factory):
                                     "days_to_term_end": days_left.astype(float), "logins_30d": np.exp(use + 2),
                                     "churn_label": churn.astype(int), "labelled": True}))
     rows = pd.concat(frames, ignore_index=True)
-    for column in {c for cs in RULE_DIMENSIONS.values() for c in cs} - set(rows.columns):
-        rows[column] = np.nan  # the rule score's indicators: none in this export (left out, constant)
-    catalogue = build_catalogue([])
-    catalogue = type(catalogue)(features=tuple(f for f in catalogue.features
-                                               if f.name in ("days_to_term_end", "logins_30d")), event_types=())
-    info = {"data_start": "2023-10-01", "data_end": "2025-06-01", "horizon_days": 60, "grace_days": 30,
-            "input_hash": "x", "source": "test"}
-    tmp = tmp_path_factory.mktemp("annual")
-    said: list[str] = []
-    result = train_on_labelled(rows, catalogue, info, tmp / "s.duckdb", tmp / "out", options=TrainingSettings(folds=2),
-                               progress=said.append)
-    return result, said
+    return train_two_feature_book(rows, "2023-10-01", "2025-06-01", tmp_path_factory.mktemp("annual"))
 
 
 def test_training_compares_the_model_with_the_calendar_and_inside_the_window(annual):

@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from tests.training.books import train_two_feature_book
 from training.renewals import LONG_TERM_DAYS, term_lengths, unseen_renewals, unseen_renewals_text
 
 
@@ -82,11 +83,6 @@ def test_no_warning_once_a_renewal_season_is_labelled_or_long_terms_are_few():
 def app_year(tmp_path_factory):
     """A 12-month app export: monthly plans that churn at renewal when use falls, annual plans
     started within the data (every labelled annual row 0)."""
-    from core.settings import TrainingSettings
-    from features.spec import build_catalogue
-    from training.baselines import RULE_DIMENSIONS
-    from training.train import train_on_labelled
-
     rng = np.random.default_rng(5)
     dates = pd.date_range("2025-11-03", periods=30, freq="W-MON")
     rows = _book(dates, monthly=300, annual=100)
@@ -94,18 +90,7 @@ def app_year(tmp_path_factory):
     monthly = rows["account_id"].str.startswith("m").to_numpy()
     churn = monthly & (rows["days_to_term_end"].to_numpy() <= 30) & (rng.random(len(rows)) < 1 / (1 + np.exp(2 + use)))
     rows = rows.assign(logins_30d=np.exp(use + 2), churn_label=churn.astype(int), labelled=True)
-    for column in {c for cs in RULE_DIMENSIONS.values() for c in cs} - set(rows.columns):
-        rows[column] = np.nan
-    catalogue = build_catalogue([])
-    catalogue = type(catalogue)(features=tuple(f for f in catalogue.features
-                                               if f.name in ("days_to_term_end", "logins_30d")), event_types=())
-    info = {"data_start": "2025-08-01", "data_end": "2026-07-31", "horizon_days": 60, "grace_days": 30,
-            "input_hash": "x", "source": "test"}
-    tmp = tmp_path_factory.mktemp("app_year")
-    said: list[str] = []
-    result = train_on_labelled(rows, catalogue, info, tmp / "s.duckdb", tmp / "out", options=TrainingSettings(folds=2),
-                               progress=said.append)
-    return result, said
+    return train_two_feature_book(rows, "2025-08-01", "2026-07-31", tmp_path_factory.mktemp("app_year"))
 
 
 def test_train_warns_and_keeps_it_in_the_bundle_and_the_mlflow_params(app_year):
