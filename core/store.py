@@ -275,21 +275,21 @@ def snapshot_range(con: duckdb.DuckDBPyConnection, columns: list[str], first: dt
 
 def latest_snapshot(store: Path, account_ids: list[str]) -> pd.DataFrame:
     """Each account's latest row (serving); unknown ids are simply absent."""
+    return latest_snapshot_and_end(store, account_ids)[0]
+
+
+def latest_snapshot_and_end(store: Path, account_ids: list[str]) -> tuple[pd.DataFrame, dt.date | None]:
+    """``latest_snapshot``'s rows and the store's latest as-of date (None for an empty store), read on
+    one connection: serving's live answers judge an account whose latest snapshot is older as no
+    longer active."""
     with connect(store, read_only=True) as con:
         read_meta(con)
-        return con.execute(
+        rows = con.execute(
             f"SELECT * FROM {SNAPSHOTS} WHERE account_id IN (SELECT unnest(?)) "
             f"QUALIFY row_number() OVER (PARTITION BY account_id ORDER BY as_of DESC) = 1 "
             "ORDER BY account_id", [list(account_ids)]).df()
-
-
-def snapshots_end(store: Path) -> dt.date | None:
-    """The store's latest as-of date (serving: an account whose latest snapshot is older is no
-    longer active); None for an empty store."""
-    with connect(store, read_only=True) as con:
-        read_meta(con)
         latest = con.execute(f"SELECT max(as_of) FROM {SNAPSHOTS}").fetchone()[0]
-    return None if latest is None else pd.Timestamp(latest).date()
+    return rows, None if latest is None else pd.Timestamp(latest).date()
 
 
 def has_table(con: duckdb.DuckDBPyConnection, table: str) -> bool:

@@ -246,11 +246,10 @@ def make_service(catalogue: Catalogue, scorer: Callable[[], Scorer], token: str 
                             for a in account_ids])
 
         def _score_stored(self, account_ids: list[str], lang: str) -> dict[str, bytes] | Response:
-            from core.store import latest_snapshot, snapshots_end
+            from core.store import latest_snapshot_and_end
 
             try:
-                rows = latest_snapshot(self.scorer.store, account_ids)
-                built = snapshots_end(self.scorer.store)
+                rows, built = latest_snapshot_and_end(self.scorer.store, account_ids)
             except (ChurnwatchError, duckdb.Error) as exc:
                 # The request is fine; the store is missing, locked by a writer or unreadable.
                 return problem_response(503, f"snapshot store {self.scorer.store} unavailable: {exc}",
