@@ -405,7 +405,14 @@ def _bounds(con: duckdb.DuckDBPyConnection, col: ExtraColumn, cfg: ProfileColumn
     inside, n = con.execute(f"SELECT count_if({_in_bounds('x', AGE_YEARS)}), count(x) FROM (SELECT "
                             f"{_typed(col, settings, bounded=False)} AS x FROM raw_{col.table}) r "
                             "WHERE x <> 0").fetchone()  # 0: the exports' "unknown", no evidence of a unit
-    return AGE_YEARS if n and inside >= AGE_SHARE * n else None
+    return AGE_YEARS if mostly_ages(inside, n) else None
+
+
+def mostly_ages(inside: int, nonzero: int) -> bool:
+    """Whether a column named as an age holds ages in years: at least ``AGE_SHARE`` of its non-zero
+    values (``nonzero``; 0 is the exports' "unknown") lie within ``AGE_YEARS`` (``inside``). One rule
+    for an account's own column and a flat table's (``training.own_table``)."""
+    return bool(nonzero) and inside >= AGE_SHARE * nonzero
 
 
 def _in_bounds(expr: str, valid: tuple[float | None, float | None]) -> str:

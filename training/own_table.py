@@ -60,7 +60,7 @@ from core.errors import ChurnwatchError
 from core.settings import ProfileColumn, ProfileSettings
 from features.csvfiles import delimiter_of
 from features.numbers import read_number_text
-from features.profile import AGE_SHARE, AGE_YEARS, PERSONAL_DATA, age_name, id_like_name, personal_data_name
+from features.profile import AGE_YEARS, PERSONAL_DATA, age_name, id_like_name, mostly_ages, personal_data_name
 from features.spec import Catalogue, FeatureSpec
 from training.model import BOOSTER_NAME_REFUSED, FeatureRows, booster_names
 from training.table_dates import (
@@ -473,13 +473,13 @@ def _type_columns(df: pd.DataFrame, report: dict, date_format: str | None = None
 
 def _age_bounds(name: str, col: pd.Series) -> tuple[float, float] | None:
     """``AGE_YEARS`` for a number column named as a person's age (``features.profile.age_name``) whose
-    non-zero values mostly (``AGE_SHARE``) lie within it, as for an account's own column; else None."""
+    non-zero values are mostly ages (``features.profile.mostly_ages``), as for an account's own column;
+    else None."""
     if not age_name(name):
         return None
     given = col.dropna()
     given = given[given != 0]  # 0: the exports' "unknown", no evidence of a unit
-    lo, hi = AGE_YEARS
-    return AGE_YEARS if len(given) and float(given.between(lo, hi).mean()) >= AGE_SHARE else None
+    return AGE_YEARS if mostly_ages(int(given.between(*AGE_YEARS).sum()), len(given)) else None
 
 
 def _outside_as_missing(report: dict, name: str, col: pd.Series, valid: tuple[float, float]) -> pd.Series:
