@@ -86,6 +86,8 @@ class TableReport:
     value_examples: dict[str, dict] = field(default_factory=dict)
     #: column -> {"values": n, "distinct": k, "bands": {band: its reading}}: values read from bands (``11-50``: 31)
     readings: dict[str, dict] = field(default_factory=dict)
+    #: events: each type's first day and rows among the kept events (``_bulk_start``), from the report's pass
+    types: dict[str, tuple[dt.date, int]] = field(default_factory=dict)
 
 
 @dataclass
@@ -481,9 +483,19 @@ def _table_report(con: duckdb.DuckDBPyConnection, name: str, columns: list[str],
         groups = con.execute(f"SELECT _reason, count(*), sum(hash({kept}) % {HASH_MODULUS}), {first} "
                              f"FROM checked_{name} GROUP BY 1 ORDER BY 1 NULLS FIRST").fetchall()
     else:  # the first day, not the first time: only its date is used (the data start)
-        found = con.execute("SELECT r, count(*), sum(h), min(d) FROM event_keys GROUP BY r").fetchall()
+        # by reason and type in the one pass: the kept rows' types' first days are the log's start (_bulk_start)
+        named = dict(con.execute("SELECT fid, event_type FROM event_key_types").fetchall())
+        found = con.execute("SELECT r, fid, count(*), sum(h), min(d) FROM event_keys GROUP BY r, fid").fetchall()
+        by_reason: dict = {}
+        for r, fid, n, digest, d in found:
+            event_type = named.get(fid)
+            total = by_reason.setdefault(r, [0, 0, None])
+            total[0], total[1] = total[0] + n, total[1] + int(digest or 0)
+            total[2] = d if total[2] is None or (d is not None and d < total[2]) else total[2]
+            if r is None and d is not None and event_type is not None:
+                rep.types[event_type] = (from_day_number(d), n)
         groups = sorted(((None if r is None else reasons[r][0], n, digest, None if d is None else from_day_number(d))
-                         for r, n, digest, d in found), key=lambda g: (g[0] is not None, g[0] or ""))
+                         for r, (n, digest, d) in by_reason.items()), key=lambda g: (g[0] is not None, g[0] or ""))
     for reason, n, digest, first_at in groups:
         rep.rows_in += n
         if reason is None:
@@ -594,10 +606,8 @@ def _bulk_start(con: duckdb.DuckDBPyConnection, report: ValidationReport, data_e
     so). A few events of a type exported from further back (billing's ``cancellation_scheduled`` from
     years before the product analytics start) would otherwise start the as-of dates where usage reads
     as zero; a large type that begins late (a feature launched mid-way) does not move the start."""
-    if report.engine == "duckdb":  # the checked keys: no pass over the source
-        rows = con.execute("SELECT t.event_type, min(k.d), count(*) FROM event_keys k JOIN event_key_types t "
-                           "ON t.fid = k.fid WHERE k.r IS NULL GROUP BY t.event_type").fetchall()
-        types = [(name, from_day_number(d), n) for name, d, n in rows]
+    if report.tables["events"].types:  # DuckDB: counted in the events report's pass (_table_report)
+        types = [(name, day, n) for name, (day, n) in report.tables["events"].types.items()]
     else:
         rows = con.execute("SELECT event_type, min(CAST(occurred_at AS DATE)), count(*) FROM clean_events "
                            "GROUP BY event_type").fetchall()
