@@ -67,8 +67,10 @@ def read_header(file: Path, table: str) -> tuple[list[str], str]:
     names = [n.strip() for n in next(csv.reader([line], delimiter=delimiter))]
     blank = [i + 1 for i, n in enumerate(names) if not n]
     if blank:
-        raise DataContractError(f"{file}: header column {blank[0]} has no name (header: {line[:QUOTE_CHARS]!r})",
-                                table=table)
+        hint = ("; pandas writes its row index so: save with `to_csv(..., index=False)`"
+                if blank == [1] and len(names) > 1 else "")
+        raise DataContractError(f"{file}: header column {blank[0]} has no name (header: {line[:QUOTE_CHARS]!r})"
+                                + hint, table=table)
     repeated = sorted({n for n in names if names.count(n) > 1})
     if repeated:
         raise DataContractError(f"{file}: column {repeated[0]!r} appears twice in the header", table=table,

@@ -124,6 +124,19 @@ _PERSONAL = re.compile(
     r")$")
 
 
+#: Why pandas' row index, written into the file with the data, is not used
+PANDAS_INDEX = ("pandas' row index, written into the file with the data (`to_parquet` / `to_csv` without "
+                "`index=False`): row positions, not a fact about the customer")
+_PANDAS_INDEX = re.compile(r"^(__index_level_[0-9]+__|Unnamed: [0-9]+)$")
+
+
+def pandas_index_name(column: str) -> bool:
+    """Whether a column is pandas' unnamed row index written with the data: ``__index_level_0__`` in a
+    Parquet file of a filtered frame, ``Unnamed: 0`` in a CSV read and written again. Its values are
+    row positions (sorted by sign-up they are a tenure in disguise), so it is never a feature."""
+    return bool(_PANDAS_INDEX.match(column))
+
+
 def personal_data_name(column: str) -> bool:
     """Whether a column's name says it holds a person's name or contact details (``First Name``, ``last_name``,
     ``Surname``, ``name``, ``Customer Email``, ``E-mail``, ``Phone``, ``mobile``, ``Telephone``, ``Street``,
@@ -509,6 +522,8 @@ def _unused_reason(table: str, column: str, canonical: str | None, excluded: boo
     if cfg is not None:
         return None  # configured columns are wanted: only their values can rule them out
     words = name_words(column)
+    if pandas_index_name(column):
+        return PANDAS_INDEX
     if column != display and personal_data_name(column):
         return PERSONAL_DATA
     if _ID_LIKE.search(words):
@@ -681,7 +696,8 @@ def _other_tables_unused(con: duckdb.DuckDBPyConnection, loaded: list[str], sett
         contract = set(TABLES[table].column_names)
         for (column,) in con.execute(f"SELECT column_name FROM (DESCRIBE raw_{table})").fetchall():
             if mapping.get(column, column) not in contract:
-                plan.unused.append(UnusedColumn(table, column, OTHER_TABLE))
+                plan.unused.append(UnusedColumn(table, column,
+                                                PANDAS_INDEX if pandas_index_name(column) else OTHER_TABLE))
             elif (table, mapping.get(column, column)) in DISPLAY_ONLY:
                 plan.unused.append(UnusedColumn(table, column, DISPLAY_ONLY[(table, mapping.get(column, column))]))
 

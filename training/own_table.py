@@ -60,7 +60,16 @@ from core.errors import ChurnwatchError
 from core.settings import ProfileColumn, ProfileSettings
 from features.csvfiles import delimiter_of
 from features.numbers import read_number_text
-from features.profile import AGE_YEARS, PERSONAL_DATA, age_name, id_like_name, mostly_ages, personal_data_name
+from features.profile import (
+    AGE_YEARS,
+    PANDAS_INDEX,
+    PERSONAL_DATA,
+    age_name,
+    id_like_name,
+    mostly_ages,
+    pandas_index_name,
+    personal_data_name,
+)
 from features.spec import Catalogue, FeatureSpec
 from training.model import BOOSTER_NAME_REFUSED, FeatureRows, booster_names
 from training.table_dates import (
@@ -369,6 +378,9 @@ def _type_columns(df: pd.DataFrame, report: dict, date_format: str | None = None
             continue
         if name not in profile.columns and personal_data_name(str(name)):
             report["dropped_personal"].append(name)
+            continue
+        if pandas_index_name(str(name)):
+            report["dropped_name"][name] = PANDAS_INDEX
             continue
         if told.kind == "category":
             text = _as_text(s)
