@@ -33,6 +33,7 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from core.engine import transaction
@@ -40,6 +41,7 @@ from core.progress import Reporter, StepCallback, track
 from core.scores import read_history, replace_history, write_history
 from core.settings import Settings
 from core.store import HISTORY_COLUMNS, connect, read_snapshots, write_table_rows
+from core.vocabulary import TIERS
 from features.pipeline import build_snapshots
 from serving.coverage import batch_warnings
 from training.bundle import ModelBundle
@@ -150,6 +152,17 @@ def record_scores(store: Path, histories: list[pd.DataFrame], settings: Settings
     return raise_alerts(store, settings, engine, now=now)
 
 
+def churned_rows_warning(label: str, y: np.ndarray, tiers: np.ndarray) -> str:
+    """What ``score --table`` says of a file that still has the training label, some rows marked churned:
+    they are scored like the others (nothing is dropped), and they would fill the top of a call list
+    (a probe's bank export: 1,096 of the 1,199 high-risk customers had left already)."""
+    top = tiers == TIERS[-1].key
+    gone = int(y.sum())
+    return (f"the file has the training label column {label!r}: {gone:,} of {len(y):,} customers are marked as "
+            f"churned already ({int(y[top].sum()):,} of the {int(top.sum()):,} {TIERS[-1].en.lower()} ones); they are scored "
+            f"like the others: leave them out of a call list, or score a file of current customers only")
+
+
 def score_table(path: Path, id_col: str | None, settings: Settings, store: Path, bundle: ModelBundle,
                 model_version: str, as_of: dt.date | None = None) -> tuple[dt.date, pd.DataFrame]:
     """Score every customer of a flat table with a table model into the score history.
@@ -183,7 +196,9 @@ def score_table_rows(path: Path, id_col: str | None, settings: Settings, store: 
     if bundle.meta.get("kind") != "table":
         raise ModelBundleError("score --table needs a model trained with `churnwatch train --table`; this one was "
                                "trained on snapshots (score it with `churnwatch score --data ...`)")
-    read = read_scoring_table(path, id_col or bundle.meta.get("id", ""), bundle.catalogue, as_of=as_of)
+    label = bundle.meta.get("label")
+    read = read_scoring_table(path, id_col or bundle.meta.get("id", ""), bundle.catalogue, as_of=as_of,
+                              label=label, label_if_readable=True)
     # the table's own as-of: the one given, else (a model with date columns) the latest of its dates not
     # after today, the day its "days since" are counted to; else today
     day, rows = read.as_of or dt.date.today(), read.rows
@@ -192,5 +207,7 @@ def score_table_rows(path: Path, id_col: str | None, settings: Settings, store: 
     history = score_rows(rows, bundle, settings, model_version)
     for line in batch_warnings(bundle, rows, day, "customers") if warn else ():
         warn(line)
+    if warn and read.y is not None and read.y.sum():
+        warn(churned_rows_warning(label, read.y, history["tier"].to_numpy()))
     write_table_rows(store, rows, bundle.frame.names)
     return day, history, source

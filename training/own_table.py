@@ -733,7 +733,7 @@ class ScoringTable:
 
 
 def read_scoring_table(path: str | Path, id_col: str, catalogue: Catalogue, label: str | None = None,
-                       as_of: dt.date | None = None) -> ScoringTable:
+                       as_of: dt.date | None = None, label_if_readable: bool = False) -> ScoringTable:
     """Rows of a flat table typed as a table model was trained (``churnwatch score --table``).
 
     Each feature column of ``catalogue`` is read the way ``load_own_table`` typed it at
@@ -741,7 +741,8 @@ def read_scoring_table(path: str | Path, id_col: str, catalogue: Catalogue, labe
     missing), dates with the reading kept in their catalogue entry, as days since this table's own
     as-of date: ``as_of`` when given, else the latest date not after today of the columns that were
     past-looking at training (a table exported a month later counts a month more; a ``contract_end``
-    never sets it). Other columns are ignored; the label column is optional.
+    never sets it). Other columns are ignored; the label column is optional (``label_if_readable``:
+    labels that do not all read, blanks for current customers, give no ``y`` instead of an error).
 
     Raises:
         TableError: unreadable file, no id column, blank or repeated ids, feature columns
@@ -798,7 +799,13 @@ def read_scoring_table(path: str | Path, id_col: str, catalogue: Catalogue, labe
     for name, days in dates.items():
         out[name] = days_since(days, day).to_numpy()
     rows = pd.DataFrame(out)[["account_id", *catalogue.names]]
-    y = parse_label(df[label], label) if label and label in df.columns else None
+    y = None
+    if label and label in df.columns:
+        try:
+            y = parse_label(df[label], label)
+        except TableError:
+            if not label_if_readable:
+                raise
     return ScoringTable(rows=rows, y=y, as_of=day, as_of_source=source)
 
 

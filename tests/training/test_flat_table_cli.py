@@ -59,6 +59,21 @@ def test_table_model_train_promote_score_explain_report(tmp_path, table, cli):
     assert len(history) == 120 and set(history["account_id"]) == set(current["customer_id"])
     assert (history["model_version"] == "1").all() and history["as_of"].astype(str).eq("2026-03-31").all()
     assert history["churn_probability"].between(0, 1).all()
+    assert "marked as churned already" not in flat(scored.stdout + scored.stderr)  # no label column: nothing said
+
+    # the training file itself, label column and all: its churners are scored, and said to be gone already
+    again = cli(home, "score", "--table", str(table), "--as-of", "2026-03-30")
+    assert again.returncode == 0, again.stderr
+    with duckdb.connect(str(home / "store.duckdb"), read_only=True) as con:
+        tiers = con.execute("SELECT account_id, tier FROM score_history WHERE as_of = '2026-03-30'").df()
+    labels = pd.read_csv(table, dtype=str).set_index("customer_id")["Churn"].eq("Yes")
+    gone = labels[labels].index
+    high = tiers.loc[tiers["tier"] == "high_risk", "account_id"]
+    assert len(tiers) == 500  # nothing left out
+    assert (f"the file has the training label column 'Churn': {len(gone):,} of 500 customers are marked as churned "
+            f"already ({high.isin(gone).sum():,} of the {len(high):,} high risk ones); they are scored like the "
+            "others: leave them out of a call list, or score a file of current customers only") \
+        in flat(again.stdout + again.stderr)
 
     top = history.sort_values("churn_probability").iloc[-1]["account_id"]
     explained = cli(home, "explain", top)
