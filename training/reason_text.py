@@ -116,6 +116,7 @@ class References:
     direction: Mapping[str, int] = field(default_factory=dict)
     missing: Mapping[str, int] | None = None
     stayed_present: Mapping[str, float] = field(default_factory=dict)
+    horizon_days: int | None = None
 
     def quoted_typical(self, name: str) -> float | None:
         """The typical value of ``name`` to quote: None when there is none or when fewer than
@@ -130,7 +131,8 @@ class References:
         gone = d.get("missing")
         return cls(typical=dict(d.get("typical", {})), category_churn=dict(d.get("category_churn", {})),
                    overall_churn=d.get("overall_churn"), direction=dict(d.get("direction", {})),
-                   missing=None if gone is None else dict(gone), stayed_present=dict(d.get("stayed_present", {})))
+                   missing=None if gone is None else dict(gone), stayed_present=dict(d.get("stayed_present", {})),
+                   horizon_days=d.get("horizon_days"))
 
 
 NO_REFERENCES = References(typical={}, category_churn={}, overall_churn=None)
@@ -365,10 +367,13 @@ def _word_category(spec: FeatureSpec, value: object, side: int, refs: References
     if len(found) > 2 and abs(rate - overall) < bar * (overall * (1 - overall) / max(found[2], 1)) ** 0.5:
         return None  # within the noise of so few accounts, for a column of so many values
     text = _fill(spec.reason_en if lang == "en" else spec.reason_zh, spec, value, lang, side < 0)
+    days = refs.horizon_days  # snapshot labels: churn within the horizon; a flat table's label has none
     if lang == "en":
         more = "higher" if side > 0 else "lower"
-        return f"{text}; churn is {more} in {category_words(value)}: {_pct(rate)} vs {_pct(overall)} overall"
-    return f"{text}；该类客户流失率{'更高' if side > 0 else '更低'}：{_pct(rate)}，整体{_pct(overall)}"
+        churn = f"churn within {days} days" if days else "churn"
+        return f"{text}; {churn} is {more} in {category_words(value)}: {_pct(rate)} vs {_pct(overall)} overall"
+    churn = f"{days}天内流失率" if days else "流失率"
+    return f"{text}；该类客户{churn}{'更高' if side > 0 else '更低'}：{_pct(rate)}，整体{_pct(overall)}"
 
 
 #: Count templates that add up over time, so a typical count can be pro-rated to a younger account.

@@ -118,7 +118,7 @@ def missing_side(lost: pd.Series, kept: pd.Series, lost_accounts: pd.Series | np
 
 
 def fit_references(rows: pd.DataFrame, catalogue: Catalogue, label: str = "churn_label",
-                   min_contribution: float = MIN_CONTRIBUTION) -> dict:
+                   min_contribution: float = MIN_CONTRIBUTION, horizon_days: int | None = None) -> dict:
     """What reasons are worded against, from labelled training rows, as plain JSON.
 
     Returns:
@@ -130,7 +130,8 @@ def fit_references(rows: pd.DataFrame, catalogue: Catalogue, label: str = "churn
         churned against the rows that stayed, ``learned_side``; missing: the side of a feature's
         blanks, ``missing_side``; accounts: the distinct ``account_id`` values of the category's
         rows, when ``rows`` has that column; a category's rate is quoted as a reason only when it
-        stands out given its accounts, see ``training.reason_text``).
+        stands out given its accounts, see ``training.reason_text``); ``horizon_days``: the labels'
+        horizon of snapshot rows ("churn within 60 days is higher in ..."), None for a flat table's label.
     """
     y = pd.to_numeric(rows[label], errors="raise").astype(float)
     stayed, churned = rows[y == 0], rows[y == 1]
@@ -158,7 +159,7 @@ def fit_references(rows: pd.DataFrame, catalogue: Catalogue, label: str = "churn
                     direction[f.name] = side
     return {"min_contribution": float(min_contribution), "overall_churn": float(y.mean()) if len(y) else None,
             "typical": typical, "stayed_present": present, "category_churn": by_category, "direction": direction,
-            "missing": gone}
+            "missing": gone, "horizon_days": horizon_days}
 
 
 def reason_builder(catalogue: Catalogue, references: dict | None = None) -> ReasonBuilder:

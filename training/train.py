@@ -152,7 +152,8 @@ def fit_and_evaluate(train: pd.DataFrame, fit: pd.DataFrame | None, es: pd.DataF
                      constrained: bool = True, rule_baseline: bool = True,
                      progress: Progress | None = None, folds: int = 4,
                      allow_leaky: tuple[str, ...] = (), purge_days: int = 0,
-                     data_start: dt.date | None = None, draw: bool = True) -> TrainResult:
+                     data_start: dt.date | None = None, draw: bool = True,
+                     horizon_days: int | None = None) -> TrainResult:
     """Model choice, calibration, health map, baselines and evaluation on ``test``.
 
     With ``fit``, ``es`` and ``cal`` the purged layout: candidates fitted on ``fit`` and judged
@@ -161,6 +162,7 @@ def fit_and_evaluate(train: pd.DataFrame, fit: pd.DataFrame | None, es: pd.DataF
     ``data_start``: the export's first day; when cross-fitting, features whose window reaches before
     it on the training dates are left out if the validation folds do not need them
     (``training.coverage``). ``draw``: write the plots (``False`` for a cross-validation fold).
+    ``horizon_days``: the labels' horizon (snapshot rows), quoted by the category reasons.
     """
     started = time.time()
     say = progress or (lambda _m: None)
@@ -241,7 +243,7 @@ def fit_and_evaluate(train: pd.DataFrame, fit: pd.DataFrame | None, es: pd.DataF
           f"{health_map.min_share_:.0%} of the {len(reference):,} held-out rows)")
     bundle = ModelBundle(booster=model, calibrator=calibrator, health_map=health_map,
                          catalogue=catalogue, frame=frame,
-                         reason_references=fit_references(train, model_catalogue))
+                         reason_references=fit_references(train, model_catalogue, horizon_days=horizon_days))
     scored = bundle.predict(test)
     p = scored["churn_probability"].to_numpy()
     metrics = evaluate(y_test, p, scored["tier"].to_numpy(), groups=test["account_id"].to_numpy())
@@ -461,7 +463,8 @@ def train_on_labelled(rows: pd.DataFrame, catalogue: Catalogue, info: dict, stor
     result = fit_and_evaluate(blocks["train"], blocks["fit"], blocks["early_stopping"], blocks["calibration"],
                               blocks["test"], catalogue, out, seed=seed, progress=progress, folds=opts.folds,
                               allow_leaky=allow_leaky, purge_days=info["horizon_days"] + info["grace_days"],
-                              data_start=dt.date.fromisoformat(info["data_start"]) if info.get("data_start") else None)
+                              data_start=dt.date.fromisoformat(info["data_start"]) if info.get("data_start") else None,
+                              horizon_days=info["horizon_days"])
     result.started_at = started
     result.training["unseen_renewals"] = unseen
     test = blocks["test"]

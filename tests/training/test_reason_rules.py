@@ -89,6 +89,18 @@ def test_a_category_is_a_risk_only_with_a_higher_churn_rate():
     assert word(SPECS["industry"], "software", +1, Row({}), References({}, {}, None), "en") is None
 
 
+def test_a_category_of_snapshot_labels_names_their_horizon():
+    """"17% vs 11% overall" of what? Snapshot labels are churn within the horizon; a flat table's label has none."""
+    refs = References(typical={}, category_churn={"industry": {"software": [0.12, 300]}}, overall_churn=0.08,
+                      horizon_days=60)
+    assert word(SPECS["industry"], "software", +1, Row({}), refs, "en") == (
+        "Industry: software; churn within 60 days is higher in software: 12% vs 8.0% overall")
+    assert word(SPECS["industry"], "software", +1, Row({}), refs, "zh-CN") == (
+        "行业：software；该类客户60天内流失率更高：12%，整体8.0%")
+    assert References.from_dict({"overall_churn": 0.08, "horizon_days": 90}).horizon_days == 90
+    assert References.from_dict({"overall_churn": 0.08}).horizon_days is None  # an older bundle: as before
+
+
 @pytest.mark.parametrize(("rate", "worded"), [(0.28, False), (0.29, False), (0.30, True), (0.24, False)])
 def test_a_category_barely_apart_from_the_overall_rate_is_no_reason(rate, worded):
     """28% against 27% overall is a filler (PaperlessBilling: Yes on a telecom table): a category is
