@@ -339,13 +339,15 @@ def _partial_windows(train: pd.DataFrame, y: np.ndarray, frame: FeatureFrame, ca
                                             partial, accounts[positions], seed)
     if not scores:  # every model feature, or none of them, is partial: nothing to compare, all stay
         say(f"{len(partial)} feature(s) with a window reaching before the data start ({data_start}) on most "
-            "training dates: kept (no other features to judge them against)")
+            "training dates: kept (no other features to judge them against): " + _few(list(partial), 8))
         return {}, {"data_start": data_start.isoformat(), "lookback_days": partial, "validation_roc_auc": {},
                     "left_out": False}
     say(f"{len(partial)} feature(s) with a window reaching before the data start ({data_start}) on most training "
         f"dates: logistic regression on the validation folds ROC-AUC {scores['with']:.4f} with them, "
         f"{scores['without']:.4f} without (standard error of the difference {se:.4f}) -> "
-        + ("kept" if keep else "left out: " + _few(list(partial), 8)))
+        + (("kept: " + _few(list(partial), 8) + "; their windows are whole on later dates, where the same "
+            "use counts more than on these: train again as the export grows") if keep
+           else "left out: " + _few(list(partial), 8)))
     record = {"data_start": data_start.isoformat(), "lookback_days": partial, "validation_roc_auc": scores,
               "gap_se": se, "left_out": not keep}
     return ({} if keep else {n: partial_reason(d, data_start, scores) for n, d in partial.items()}), record

@@ -168,5 +168,19 @@ def test_when_every_model_feature_is_partial_they_all_stay(tmp_path):
     result = fit_and_evaluate(train, None, None, None, test, catalogue, tmp_path / "a", folds=2,
                               rule_baseline=False, progress=said.append, data_start=DATA_START)
     assert result.bundle.frame.names == ["x0_90d", "x1_90d"]
-    assert any("kept (no other features to judge them against)" in m for m in said)
+    assert any(m.endswith("kept (no other features to judge them against): x0_90d, x1_90d") for m in said)
     assert not result.training["selection"]["partial_windows"]["left_out"]
+
+
+def test_a_run_that_keeps_the_partial_features_names_them(tmp_path):
+    """A probe's meal-kit export kept 5 of them and `train` only counted them (named in bundle.json)."""
+    rows = _rows(partial_signal=True, accounts=400)
+    train = rows[rows["as_of"] < pd.Timestamp(FIRST + dt.timedelta(days=35))]
+    test = rows[rows["as_of"] >= pd.Timestamp(FIRST + dt.timedelta(days=35))]
+    said: list[str] = []
+    result = fit_and_evaluate(train, None, None, None, test, _catalogue(), tmp_path / "a", folds=2,
+                              rule_baseline=False, progress=said.append, data_start=DATA_START)
+    assert not result.training["selection"]["partial_windows"]["left_out"]
+    line = next(m for m in said if "window reaching before the data start" in m)
+    assert line.endswith("-> kept: x0_90d, x1_90d; their windows are whole on later dates, where the same use "
+                         "counts more than on these: train again as the export grows")
