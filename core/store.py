@@ -292,6 +292,18 @@ def latest_snapshot_and_end(store: Path, account_ids: list[str]) -> tuple[pd.Dat
     return rows, None if latest is None else pd.Timestamp(latest).date()
 
 
+def latest_presence(store: Path, column: str) -> tuple[dt.date, int, int] | None:
+    """The store's latest as-of date, its snapshot rows and how many of them have ``column`` (None: an
+    empty store or no such column). Training's leakage guard compares it with the training rows: an end
+    date written only once a subscription ends is on earlier rows and missing at the data end."""
+    with connect(store, read_only=True) as con:
+        if column not in snapshot_columns(con):
+            return None
+        found = con.execute(f'SELECT as_of, count(*), count("{column}") FROM {SNAPSHOTS} '
+                            f"WHERE as_of = (SELECT max(as_of) FROM {SNAPSHOTS}) GROUP BY as_of").fetchone()
+    return None if found is None else (pd.Timestamp(found[0]).date(), int(found[1]), int(found[2]))
+
+
 def has_table(con: duckdb.DuckDBPyConnection, table: str) -> bool:
     """True when the store holds ``table``."""
     return bool(con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = ? "

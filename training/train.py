@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from core.settings import ProfileSettings, TrainingSettings
-from core.store import SNAPSHOTS, connect, read_meta
+from core.store import SNAPSHOTS, connect, latest_presence, read_meta
 from features.spec import Catalogue
 from training.baselines import (
     BaselineError,
@@ -37,7 +37,7 @@ from training.coverage import keep_partial_windows, partial_reason, partial_wind
 from training.errors import TrainingError
 from training.evaluation import brier, ece, evaluate, measurement_notes, pr_auc, roc_auc, top_decile
 from training.health import HealthMap
-from training.leakage import guard, leakage_tags, screen_features
+from training.leakage import TERM_END, guard, leakage_tags, screen_features
 from training.model import FeatureFrame, check_labels, feature_facts, monotone_constraints
 from training.plots import lift_plot, reliability_plot, roc_pr_plot, shap_summary_plot
 from training.reasons import contributions, fit_references
@@ -153,7 +153,7 @@ def fit_and_evaluate(train: pd.DataFrame, fit: pd.DataFrame | None, es: pd.DataF
                      progress: Progress | None = None, folds: int = 4,
                      allow_leaky: tuple[str, ...] = (), purge_days: int = 0,
                      data_start: dt.date | None = None, draw: bool = True,
-                     horizon_days: int | None = None) -> TrainResult:
+                     horizon_days: int | None = None, latest: tuple[dt.date, int, int] | None = None) -> TrainResult:
     """Model choice, calibration, health map, baselines and evaluation on ``test``.
 
     With ``fit``, ``es`` and ``cal`` the purged layout: candidates fitted on ``fit`` and judged
@@ -162,7 +162,8 @@ def fit_and_evaluate(train: pd.DataFrame, fit: pd.DataFrame | None, es: pd.DataF
     ``data_start``: the export's first day; when cross-fitting, features whose window reaches before
     it on the training dates are left out if the validation folds do not need them
     (``training.coverage``). ``draw``: write the plots (``False`` for a cross-validation fold).
-    ``horizon_days``: the labels' horizon (snapshot rows), quoted by the category reasons.
+    ``horizon_days``: the labels' horizon (snapshot rows), quoted by the category reasons. ``latest``: the
+    store's latest date, its rows and those with a term end (the leakage guard's end-date check).
     """
     started = time.time()
     say = progress or (lambda _m: None)
@@ -183,7 +184,7 @@ def fit_and_evaluate(train: pd.DataFrame, fit: pd.DataFrame | None, es: pd.DataF
             frame, model_catalogue = _model_frame(catalogue, dropped)
             frame.fit(train)
     say("checking the features for label leakage")
-    screen_features(train, y_train, frame.names, frame.categorical, allow_leaky)
+    screen_features(train, y_train, frame.names, frame.categorical, allow_leaky, latest=latest)
     constraints = monotone_constraints(model_catalogue) if constrained else [0] * len(frame.names)
     directions = {f.name: int(f.direction) for f in model_catalogue.features if f.type != "category"} \
         if constrained else {}
@@ -256,7 +257,7 @@ def fit_and_evaluate(train: pd.DataFrame, fit: pd.DataFrame | None, es: pd.DataF
     sample = train.sample(min(len(train), 2000), random_state=seed)
     importance = np.abs(contributions(model, frame.transform(sample))[:, :-1]).mean(axis=0)
     leakage = guard(train, y_train, frame.names, frame.categorical, metrics["roc_auc"],
-                    dict(zip(frame.names, importance.tolist())), allow_leaky)
+                    dict(zip(frame.names, importance.tolist())), allow_leaky, latest=latest)
 
     rule_val = None
     if rule_baseline:  # a reference on the choice's own rows: would the fixed rule have won there?
@@ -466,7 +467,7 @@ def train_on_labelled(rows: pd.DataFrame, catalogue: Catalogue, info: dict, stor
                               blocks["test"], catalogue, out, seed=seed, progress=progress, folds=opts.folds,
                               allow_leaky=allow_leaky, purge_days=info["horizon_days"] + info["grace_days"],
                               data_start=dt.date.fromisoformat(info["data_start"]) if info.get("data_start") else None,
-                              horizon_days=info["horizon_days"])
+                              horizon_days=info["horizon_days"], latest=latest_presence(store, TERM_END))
     result.started_at = started
     result.training["unseen_renewals"] = unseen
     test = blocks["test"]

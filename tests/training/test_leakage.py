@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -16,6 +18,7 @@ from training.leakage import (
     numeric_auc,
     promotion_block,
     screen_features,
+    term_end_finding,
 )
 from training.run_text import next_line, split_words
 
@@ -154,3 +157,43 @@ def test_a_flat_tables_churner_only_column_is_told_to_leave_the_table_not_to_bec
     assert [f.check for f in flat] == [f.check for f in dated] == ["churner_only"]
     assert "profile: exclude" in flat[0].message() and "event" not in flat[0].message()
     assert "send it as an event dated then" in dated[0].message()
+
+
+def _seat_changes(n: int = 600, seed: int = 8) -> tuple[pd.DataFrame, np.ndarray]:
+    """Chargebee's Cancelled At as end_date, where seat changes close the rows of customers who stay: the
+    end date is on churners' rows and on half the stayers' (a weak single-feature signal), never on a
+    subscription still running at the export."""
+    rng = np.random.default_rng(seed)
+    y = (rng.random(n) < 0.08).astype(int)
+    changes = rng.random(n) < 0.5
+    days = np.where((y == 1) | changes, rng.integers(1, 200, n), np.nan).astype(float)
+    return pd.DataFrame({"logins_30d": rng.poisson(20, n) - 4.0 * y, "days_to_term_end": days}), y
+
+
+def test_an_end_date_missing_at_the_data_end_is_refused_though_other_checks_pass():
+    frame, y = _seat_changes()
+    names = ["logins_30d", "days_to_term_end"]
+    assert not feature_findings(frame, y, names, [])  # 0.95 and the churner-only share miss it
+    latest = (dt.date(2026, 11, 30), 641, 3)  # 3 of 641 running subscriptions have one (announced ends)
+    with pytest.raises(TrainingError) as info:
+        guard(frame, y, names, [], model_roc_auc=0.9, importance={"logins_30d": 1.0}, latest=latest)
+    share = frame["days_to_term_end"].notna().mean()
+    assert str(info.value).startswith(
+        f"label leakage suspected, nothing registered: feature 'days_to_term_end': has a value on {share:.0%} of "
+        "the training rows but on 0.5% of the 641 accounts at the data end (2026-11-30): the subscriptions "
+        "still running at the export have no end date, so an end date is written only once a subscription ends")
+    assert "Chargebee export's Cancelled At" in str(info.value)
+    record = guard(frame, y, names, [], model_roc_auc=0.9, importance={"logins_30d": 1.0}, latest=latest,
+                   allowed=["days_to_term_end"])
+    assert [f["check"] for f in record["findings"]] == ["written_at_end"]
+
+
+@pytest.mark.parametrize(("at_end", "refused"), [(641, False), (400, False), (100, False), (20, True), (0, True)])
+def test_a_term_end_known_from_the_start_passes(at_end, refused):
+    """Billing periods or contract terms: the share at the data end is that of the training rows (the
+    bar: at most a quarter of it)."""
+    frame, y = _seat_changes()  # 58% of the rows have one; a quarter of that is 14.6%, 93 of 641
+    finding = term_end_finding(frame, (dt.date(2026, 11, 30), 641, at_end))
+    assert (finding is not None) == refused
+    assert term_end_finding(frame, None) is None  # a store with no such column
+    assert term_end_finding(frame.assign(days_to_term_end=np.nan), (dt.date(2026, 11, 30), 641, 0)) is None
