@@ -154,8 +154,11 @@ RECENT_DAYS = 7
 
 def current_episodes(history: pd.DataFrame, episodes: pd.DataFrame, rule: AlertRule) -> pd.DataFrame:
     """The episodes worth an alert now: fired within ``RECENT_DAYS`` of the newest scoring
-    date, or whose condition still holds at the account's latest score. Scoring past dates
-    (a backfill) then raises no alerts and tasks about situations long gone."""
+    date, or whose condition still holds at the account's latest score, when that score is itself
+    within ``RECENT_DAYS`` of the newest date. Scoring past dates (a backfill) then raises no alerts
+    and tasks about situations long gone, nor about accounts that left since: an account no scoring
+    run of the newest dates scored is no longer a customer (a probe's backfill of three months opened
+    17 retention tasks for accounts that had churned since, shown "Churned" above the task)."""
     if episodes.empty:
         return episodes
     h = history.assign(as_of=pd.to_datetime(history["as_of"]).dt.date)
@@ -167,7 +170,8 @@ def current_episodes(history: pd.DataFrame, episodes: pd.DataFrame, rule: AlertR
         holds = (last["health_score"] < rule.threshold).to_numpy()
     else:
         holds = (last["tier"].map(TIER_RANK).to_numpy() >= episodes["tier"].map(TIER_RANK).to_numpy())
-    return episodes[recent.to_numpy() | holds].reset_index(drop=True)
+    current = (pd.to_datetime(last["as_of"]).dt.date >= newest - dt.timedelta(days=RECENT_DAYS)).to_numpy()
+    return episodes[recent.to_numpy() | (holds & current)].reset_index(drop=True)
 
 
 def alert_id(rule: str, account: str, start: dt.date) -> str:

@@ -157,3 +157,21 @@ def history_rows(s: pd.DataFrame) -> pd.DataFrame:
         ["account_id", "as_of", "churn_probability", "health_score", "tier", "reasons_en", "strengths_en",
          "reasons_zh", "strengths_zh", "playbook_action", "playbook_owner", "respond_within", "model_version",
          "scored_at"]]
+
+
+def test_a_backfill_raises_nothing_for_an_account_that_left_since(tmp_path):
+    """The newest run scored a1 but not a2 (gone by then); a backfill of earlier dates finds a2 in high
+    risk at its last score, and a1 too: only a1, still scored, gets an alert and a task."""
+    store, settings = tmp_path / "s.duckdb", Settings(alert_rules=[HIGH])
+    write(store, pd.concat([scores({120: 30}, "a1")]))  # the data end: a1 scored, a2 no longer a customer
+    assert raise_alerts(store, settings).empty  # one score: no episode yet
+    write(store, pd.concat([scores({0: 70, 30: 30, 60: 30}, "a1"), scores({0: 70, 30: 30, 60: 30}, "a2")]))
+    raised = raise_alerts(store, settings)
+    assert list(raised["account_id"]) == ["a1"]
+    assert operational(store, f"SELECT count(*) FROM {TASKS.name}") == [(1,)]
+    # the same backfill with a2 still a customer at the data end: both
+    (tmp_path / "other").mkdir()
+    other = tmp_path / "other" / "s.duckdb"  # its own home: its own operational store
+    write(other, pd.concat([scores({120: 30}, "a1"), scores({120: 30}, "a2")]))
+    write(other, pd.concat([scores({0: 70, 30: 30, 60: 30}, "a1"), scores({0: 70, 30: 30, 60: 30}, "a2")]))
+    assert sorted(raise_alerts(other, settings)["account_id"]) == ["a1", "a2"]
