@@ -215,8 +215,8 @@ def render_value(spec: FeatureSpec, value: object, lang: str) -> dict[str, str]:
         return {"value": text, "change": text}
     if spec.unit == "ratio" and "{value}x" in spec.reason_en:  # a multiple: "at 1.4x the usual rate"
         text = f"{v:.1f}"
-    elif spec.unit == "ratio":
-        text = f"{v:.0%}" if v <= 1.5 else f"{v:.1f}"
+    elif spec.unit == "ratio":  # a share "of" something: a percentage above 100% too ("200% of seats in use")
+        text = f"{v:.0%}"
     elif spec.unit in ("hours", "score"):
         text = _number(v, 1)
     elif spec.unit == "currency":

@@ -226,3 +226,12 @@ def test_a_strength_is_worded_as_one():
     assert word(spec, 61.0, +1, Row({}), refs, "en") == "Age: 61 (typical of those who stayed: 34)"
     sided = References(typical={"age": 34.0}, category_churn={}, overall_churn=0.1, direction={"age": -1})
     assert word(spec, 61.0, -1, Row({}), sided, "en") == "Age: 61 (typical of those who stayed: 34)"
+
+
+def test_a_share_above_one_is_still_a_percentage():
+    """"2.0 of seats in use" / "席位使用率2.0" beside "150% of seats in use" (a probe: 262 of 629 accounts
+    had more active users than seats)."""
+    refs = References(typical={"active_users_per_seat": 0.4}, category_churn={}, overall_churn=0.1)
+    spec = SPECS["active_users_per_seat"]
+    assert word(spec, 2.0, -1, Row({"active_users_per_seat": 2.0}), refs, "en").startswith("200% of seats in use")
+    assert word(spec, 2.0, -1, Row({"active_users_per_seat": 2.0}), refs, "zh-CN").startswith("席位使用率200%")
