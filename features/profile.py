@@ -154,6 +154,15 @@ def personal_data_name(column: str) -> bool:
 _EXPORT_STATE = re.compile(r"(^|_)(status|state|stage|churned|is_active|active|cancel\w*|deleted\w*|ended_at"
                            r"|current_period_\w+|current_term_\w+|next_bill\w*|due_since|total_dues"
                            r"|due_invoices_count|expires_at|delinquent|dunning\w*|past_due)$")
+#: Names of an account's latest value at export (``Last Contact Date``, ``last_login_at``, ``Latest NPS``,
+#: ``Most Recent Purchase``): read at an earlier as-of date it says that nothing of the kind happened
+#: since, which only the export knew (see ``LATEST_AT_EXPORT``)
+_LATEST = re.compile(r"(^|_)(last|latest|most_recent)(_|$)")
+#: Why such a column is not used
+LATEST_AT_EXPORT = ("the latest value at export (its name says last or latest): at an earlier as-of date it "
+                    "tells that nothing of the kind happened after that date, which only the export knew (it "
+                    "would leak the label); send the moments as events, or add it under profile.columns if it "
+                    "is dated correctly")
 #: A clock or unit named after a column's name in exports: Stripe's ``Canceled At (UTC)``.
 _NAME_SUFFIX = re.compile(r"\s*[(\[][^)\]]*[)\]]\s*$")
 
@@ -531,6 +540,8 @@ def _unused_reason(table: str, column: str, canonical: str | None, excluded: boo
     if _EXPORT_STATE.search(words):
         return ("export-time state: known when the data was exported, not at the as-of date (would "
                 "leak the label); add it under profile.columns if it is dated correctly")
+    if _LATEST.search(words):
+        return LATEST_AT_EXPORT
     return None
 
 

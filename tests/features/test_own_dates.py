@@ -104,9 +104,9 @@ def test_a_value_that_does_not_read_stops_features_naming_column_format_setting_
 
 def test_an_own_text_column_not_named_as_a_date_is_a_date_only_when_every_value_reads(tmp_path):
     acc = accounts()
-    acc["last_visit"] = ["15/02/2023", "16/02/2023", "not yet", "15/02/2023"]
+    acc["first_visit"] = ["15/02/2023", "16/02/2023", "not yet", "15/02/2023"]
     result, _df = _own(tmp_path, acc, date_format="%d/%m/%Y")
-    assert {c.column: c.kind for c in result.profile.used}["last_visit"] == "category"
+    assert {c.column: c.kind for c in result.profile.used}["first_visit"] == "category"
 
 
 @pytest.mark.parametrize(("formats", "match"), [
@@ -215,18 +215,18 @@ def test_a_kept_date_in_a_format_is_read_with_it_when_new_data_alone_would_make_
     """A model is fed the kinds it was trained with: a date the stored plan read with the format stays
     one, its values read with that format (not null), a value that does not read unknown."""
     acc = accounts()
-    acc["last_visit"] = ["15/02/2023", "16/03/2023", "17/04/2023", "18/05/2023"]
+    acc["first_visit"] = ["15/02/2023", "16/03/2023", "17/04/2023", "18/05/2023"]
     _own(tmp_path, acc, date_format="%d/%m/%Y")
-    acc["last_visit"] = ["15/02/2023", "16/03/2023", "not yet", "18/05/2023"]
+    acc["first_visit"] = ["15/02/2023", "16/03/2023", "not yet", "18/05/2023"]
     data = write_tables(tmp_path / "data", {"accounts": acc, "subscriptions": subscriptions(), "events": events()},
                         fmt="csv")
     result = build_snapshots(data, settings(data_end=D(2024, 12, 31), date_format="%d/%m/%Y"),
                              tmp_path / "s.duckdb", as_of=AS_OF)
-    used = {c.column: c for c in result.profile.used}["last_visit"]
+    used = {c.column: c for c in result.profile.used}["first_visit"]
     assert used.kind == "date" and used.note.startswith("kept as the store's plan decided: date; this data alone "
                                                         "would make it category")
     df = read_snapshots(tmp_path / "s.duckdb").set_index(["account_id", "as_of"])
-    assert _ages(df, "last_visit") == [(AS_OF[1] - D(2023, 2, 15)).days, (AS_OF[1] - D(2023, 3, 16)).days, None,
+    assert _ages(df, "first_visit") == [(AS_OF[1] - D(2023, 2, 15)).days, (AS_OF[1] - D(2023, 3, 16)).days, None,
                                        (AS_OF[1] - D(2023, 5, 18)).days]
 
 
@@ -266,19 +266,19 @@ def test_whether_an_own_column_has_dates_in_the_format_is_judged_on_every_value_
 
 
 def test_a_configured_date_kind_under_a_date_format_reads_with_it_or_names_the_value(tmp_path):
-    """``profile.columns.last_visit.kind: date`` with ``date_format``: the user said date twice. Before,
+    """``profile.columns.first_visit.kind: date`` with ``date_format``: the user said date twice. Before,
     one value that did not read made the format unused, and every value was read as ISO: all missing,
     without a word."""
     acc = accounts()
-    config = ProfileSettings(columns={"last_visit": ProfileColumn(kind="date")})
-    acc["last_visit"] = ["15/02/2023", "16/02/2023", "not yet", "05/03/2023"]
-    with pytest.raises(DataContractError, match=r"accounts.last_visit: 1 value\(s\) match neither the date format "
+    config = ProfileSettings(columns={"first_visit": ProfileColumn(kind="date")})
+    acc["first_visit"] = ["15/02/2023", "16/02/2023", "not yet", "05/03/2023"]
+    with pytest.raises(DataContractError, match=r"accounts.first_visit: 1 value\(s\) match neither the date format "
                                                 r"'%d/%m/%Y' .* e.g. 'not yet'"):
         _own(tmp_path, acc, date_format="%d/%m/%Y", profile=config)
-    acc["last_visit"] = ["15/02/2023", "16/02/2023", None, "05/03/2023"]
+    acc["first_visit"] = ["15/02/2023", "16/02/2023", None, "05/03/2023"]
     result, df = _own(tmp_path, acc, date_format="%d/%m/%Y", profile=config)
-    assert {c.column: c.date_format for c in result.profile.used}["last_visit"] == "%d/%m/%Y"
-    assert _ages(df, "last_visit") == [(AS_OF[1] - d).days if d else None
+    assert {c.column: c.date_format for c in result.profile.used}["first_visit"] == "%d/%m/%Y"
+    assert _ages(df, "first_visit") == [(AS_OF[1] - d).days if d else None
                                        for d in (D(2023, 2, 15), D(2023, 2, 16), None, D(2023, 3, 5))]
 
 

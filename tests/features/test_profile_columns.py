@@ -208,7 +208,7 @@ def test_own_columns_in_epoch_time_become_days_since_only_when_name_and_values_s
     acc["ref_code"] = [1_500_000_000, 1_600_000_000, 1_650_000_000, 1_700_000_000]  # epoch-like, not a date
     acc["signup_year"] = [2019, 2020, 2021, 2022]  # a date word, but not epoch values
     acc["session_seconds"] = [1_600_000_000, 1_600_000_100, 1_600_000_200, 1_600_000_300]  # a duration's name
-    acc["last_login_at"] = [_epoch(D(2024, 1, 2)), 0, _epoch(D(2024, 1, 9)), _epoch(D(2023, 11, 5))]  # one is no date
+    acc["first_login_at"] = [_epoch(D(2024, 1, 2)), 0, _epoch(D(2024, 1, 9)), _epoch(D(2023, 11, 5))]  # one is no date
     sub = subscriptions()
     sub["signed_at_ms"] = [_epoch(D(2022, 12, 20), "ms"), _epoch(D(2024, 2, 25), "ms"),
                            *[_epoch(D(2022, 12, 1), "ms")] * 3]
@@ -219,7 +219,7 @@ def test_own_columns_in_epoch_time_become_days_since_only_when_name_and_values_s
     kinds = {c.column: (c.kind, c.epoch) for c in result.profile.used}
     assert kinds["signup_ts"] == ("date", "s") and kinds["firstOrderAt"] == ("date", "ms")
     assert kinds["signed_at_ms"] == ("date", "ms")
-    for plain in ("household_size", "ref_code", "signup_year", "session_seconds", "last_login_at", "nps"):
+    for plain in ("household_size", "ref_code", "signup_year", "session_seconds", "first_login_at", "nps"):
         assert kinds[plain] == ("number", None), plain
     assert at(df, "a1", AS_OF[1])["signup_ts"] == (AS_OF[1] - D(2021, 5, 1)).days
     assert at(df, "a2", AS_OF[0])["signup_ts"] == (AS_OF[0] - D(2023, 12, 31)).days  # 12:00 UTC: that day
@@ -239,7 +239,7 @@ def test_own_columns_in_epoch_time_become_days_since_only_when_name_and_values_s
     for looks_like in ("ref_code", "session_seconds"):
         assert notes[looks_like].startswith("kept a number: its values look like epoch seconds but its name does "
                                             "not say date"), looks_like
-    assert notes["last_login_at"] == "kept a number: its name says date but only 3 of 4 values are epoch seconds " \
+    assert notes["first_login_at"] == "kept a number: its name says date but only 3 of 4 values are epoch seconds " \
                                      "of a date in 1973-2099"
     assert notes["household_size"] == notes["signup_year"] == notes["nps"] == ""
 
