@@ -201,7 +201,7 @@ def _written(text: pd.Series, numbers: pd.Series) -> str | None:
     shown = text[text.notna() & numbers.notna() & ~plain]
     if shown.empty:
         return None
-    return f"{shown.iloc[0]!r} as {numbers[shown.index[0]]:g}"
+    return f"{shown.iloc[0]!r} as {numbers[shown.index[0]]:.15g}"  # every digit read: '115.553,61' as 115553.61
 
 
 def _one_case(text: pd.Series) -> tuple[pd.Series, str | None]:

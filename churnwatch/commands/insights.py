@@ -192,8 +192,10 @@ def _money(value: float | None) -> str:
 def _value(value: object) -> str:
     if value is None:
         return "n/a"
-    if isinstance(value, float):
-        return f"{value:,.0f}" if value.is_integer() else f"{value:,.3g}"
+    if isinstance(value, float):  # never in exponent notation: a balance of 115,553.61 is not "1.16e+05"
+        if value.is_integer() or abs(value) >= 1000:
+            return f"{value:,.0f}"
+        return f"{value:,.2f}".rstrip("0").rstrip(".") if abs(value) >= 1 else f"{value:.3g}"
     return str(value)
 
 
