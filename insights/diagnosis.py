@@ -65,7 +65,7 @@ SIZE_BANDS: tuple[tuple[int, int | None, str], ...] = (
 TENURE_BANDS: tuple[tuple[int, int | None, str], ...] = (
     (0, 90, "0-3 months"), (90, 365, "3-12 months"), (365, 730, "1-2 years"), (730, None, "2+ years"))
 #: Dimensions of ``churn_by_segment`` (columns of ``churn_units``).
-DIMENSIONS = ("industry", "size_band", "region", "tenure_band", "channel", "csm", "segment")
+DIMENSIONS = ("industry", "size_band", "region", "tenure_band", "plan", "channel", "csm", "segment")
 UNKNOWN = "unknown"
 DPI = 120
 
@@ -127,7 +127,7 @@ def load_relationships(con: duckdb.DuckDBPyConnection, settings: Settings,
                       "DATE '1970-01-01' + rel_end AS rel_end FROM relationships "
                       "ORDER BY account_id, rel_no").df()
     terms = con.execute("SELECT account_id, rel_no, DATE '1970-01-01' + sn AS start, "
-                        "DATE '1970-01-01' + en AS \"end\" FROM terms ORDER BY account_id, sn").df()
+                        "DATE '1970-01-01' + en AS \"end\", plan FROM terms ORDER BY account_id, sn").df()
     for frame, cols in ((rel, ("rel_start", "rel_end")), (terms, ("start", "end"))):
         for c in cols:
             frame[c] = pd.to_datetime(frame[c]).astype("datetime64[ns]")
@@ -154,12 +154,18 @@ def churn_units(relationships: pd.DataFrame, terms: pd.DataFrame, accounts: pd.D
     (the one of the covering term) ends in ``(start, end]``.
 
     Columns: account_id, rel_start, rel_end, tenure_days (at ``start``), churned (bool),
-    the accounts' attributes (``unknown`` when missing), size_band, tenure_band.
+    the accounts' attributes (``unknown`` when missing), size_band, tenure_band, plan (of the term in force
+    at ``start``; a probe's export churned 27.5% on its starter plan against 12.6% on business, and no
+    dimension said so).
     """
     start, end = pd.Timestamp(window.start), pd.Timestamp(window.end)
     covering = terms[(terms["start"] <= start) & (terms["end"].isna() | (terms["end"] > start))]
     active = relationships.merge(covering[["account_id", "rel_no"]].drop_duplicates(), on=["account_id", "rel_no"])
     active["tenure_days"] = (start - active["rel_start"]).dt.days
+    # the plan of the term in force at the window start (the latest one to start, as the plan feature reads it)
+    plan = (covering.sort_values("start").groupby("account_id").tail(1).set_index("account_id")["plan"]
+            if "plan" in covering.columns else pd.Series(dtype=object))
+    active["plan"] = active["account_id"].map(plan)
     active["churned"] = (active["rel_end"].notna() & (active["rel_end"] <= end)).astype(bool)
     cols = ["industry", "employees", "region", "channel", "csm", "segment"]
     if accounts is not None and len(accounts):
@@ -168,7 +174,7 @@ def churn_units(relationships: pd.DataFrame, terms: pd.DataFrame, accounts: pd.D
     for c in cols:
         if c not in active:
             active[c] = np.nan
-    for c in ("industry", "region", "channel", "csm", "segment"):
+    for c in ("industry", "region", "channel", "csm", "segment", "plan"):
         active[c] = active[c].astype(object).where(active[c].notna(), UNKNOWN).astype(str)
     active["size_band"] = band(active["employees"], SIZE_BANDS)
     active["tenure_band"] = band(active["tenure_days"], TENURE_BANDS)

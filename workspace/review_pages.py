@@ -35,6 +35,7 @@ from pydantic import ValidationError
 from core.home import Home
 from core.vocabulary import REASON_BY_KEY, REASON_KEYS, reason_label, tier_label
 from insights.closed_loop import ALL_TIERS
+from insights.diagnosis import DIMENSIONS
 from insights.review import BEFORE_AFTER_CAVEAT
 from insights.review_store import (
     StoredResultError,
@@ -53,7 +54,6 @@ from workspace.web import CurrentUser, engine_of, flash, redirect, render, reque
 router = APIRouter()
 Reviewer = Annotated[dict[str, Any], Depends(require_role("lead", "admin"))]
 AVOIDABLE_CHOICES = ("yes", "no", "unknown")
-DIMENSION_ORDER = ("industry", "size_band", "region", "tenure_band", "channel", "csm", "segment")
 TENURE_KEYS = {"0-3 months": "rv_tenure_0_3m", "3-12 months": "rv_tenure_3_12m", "1-2 years": "rv_tenure_1_2y",
                "2+ years": "rv_tenure_2y"}
 VERDICT_KEYS = {"improved": "rv_verdict_improved", "worsened": "rv_verdict_worsened",
@@ -250,7 +250,7 @@ def diagnosis_view(request: Request, lang: str) -> dict | None:
     if lang in views:
         return views[lang]
     d = stored.definitions
-    order = {k: i for i, k in enumerate(DIMENSION_ORDER)}
+    order = {k: i for i, k in enumerate(DIMENSIONS)}
     segments = [{**s, "label": segment_label(s["dimension"], str(s["value"]), lang),
                  "dimension_label": t(f"rv_dim_{s['dimension']}", lang) if s["dimension"] in order else s["dimension"]}
                 for s in stored.segments]

@@ -257,6 +257,7 @@ TEXTS: dict[str, tuple[str, str]] = {
     "rv_dim_tenure_band": ("Tenure", "客户时长"),
     "rv_dim_channel": ("Channel", "渠道"),
     "rv_dim_csm": ("CSM", "客户成功经理"),
+    "rv_dim_plan": ("Plan", "套餐"),
     "rv_dim_segment": ("Segment", "客户分层"),
     "rv_tenure_0_3m": ("0-3 months", "0-3 个月"),
     "rv_tenure_3_12m": ("3-12 months", "3-12 个月"),

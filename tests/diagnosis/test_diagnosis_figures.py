@@ -288,3 +288,26 @@ def test_a_one_month_window_agrees_with_the_monthly_churn_metrics(tmp_path):
     assert (len(d.units), int(d.units["churned"].sum())) == (5, 1)
     feb = d.monthly[pd.to_datetime(d.monthly["month"]) == pd.Timestamp("2024-02-01")].iloc[0]
     assert (feb.accounts_start, feb.churned) == (5, 1)
+
+
+def test_the_plan_in_force_at_the_window_start_is_a_dimension():
+    """A probe's export churned 27.5% on its starter plan against 12.6% on business; no dimension said so."""
+    n = 400
+    ids = [f"a{i:03d}" for i in range(n)]
+    starter = np.arange(n) % 2 == 0
+    k = np.arange(n) // 2  # each plan's own count
+    churned = np.where(starter, k % 10 < 3, k % 10 < 1)  # 30% vs 10%
+    rel = pd.DataFrame({"account_id": ids, "rel_no": 1, "rel_start": pd.Timestamp("2023-01-01"),
+                        "rel_end": [pd.Timestamp("2024-02-15") if c else pd.NaT for c in churned]})
+    # an upgrade before the window: the plan in force at its start is the later term's
+    terms = pd.concat([
+        pd.DataFrame({"account_id": ids, "rel_no": 1, "start": pd.Timestamp("2023-01-01"),
+                      "end": pd.Timestamp("2023-06-01"), "plan": "trial"}),
+        pd.DataFrame({"account_id": ids, "rel_no": 1, "start": pd.Timestamp("2023-06-01"), "end": rel["rel_end"],
+                      "plan": np.where(starter, "starter", "business")})], ignore_index=True)
+    units = churn_units(rel, terms, None, Window(dt.date(2024, 1, 1), dt.date(2024, 12, 31)))
+    assert sorted(units["plan"].unique()) == ["business", "starter"]
+    table = churn_by_segment(units)
+    plans = table[table["dimension"] == "plan"].set_index("value")
+    assert plans.loc["starter", "churn_rate"] == 0.3 and plans.loc["business", "churn_rate"] == 0.1
+    assert plans["differs"].all()
