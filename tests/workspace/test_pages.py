@@ -237,3 +237,28 @@ def test_a_store_without_mrr_leaves_mrr_out_of_my_day_and_the_account_page(home)
             day = Dom(ana.get("/").text)
             heads = [x for x in day.texts if x in (mrr, loss)]
             assert heads == [] and "acme" in day.text
+
+
+def test_the_account_page_shows_the_display_name_from_the_data_source(home, tmp_path):
+    """``email.name_column`` of the data source's accounts: "Company name" in a HubSpot export, escaped."""
+    from fastapi.testclient import TestClient
+
+    from core.settings import EmailSettings, Settings
+    from tests.workspace.conftest import sign_in
+    from workspace.app import build_app
+
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "accounts.csv").write_text('Record ID,Company name\nacme,"Acme <b>Rockets</b> & Co"\n'
+                                       f'"{SCRIPT_ID}",Nobody\n', encoding="utf-8")
+    settings = Settings(data=str(data), column_mapping={"accounts": {"Record ID": "account_id"}},
+                        email=EmailSettings(name_column="Company name"))
+    with TestClient(build_app(home, settings)) as client:
+        assert sign_in(client, "ana@example.com").status_code == 303
+        page = client.get("/accounts/acme").text
+        dom = assert_inert(page)
+        assert "Acme &lt;b&gt;Rockets&lt;/b&gt; &amp; Co" in page  # the name is text, not markup
+        assert "Acme <b>Rockets</b> & Co · Account acme" in dom.text
+    with TestClient(build_app(home, Settings())) as client:  # no data source: the id alone, as before
+        assert sign_in(client, "ana@example.com").status_code == 303
+        assert 'id="account-name"' not in client.get("/accounts/acme").text
