@@ -189,13 +189,17 @@ def test_amounts_of_a_serial_dates_size_are_not_dates_without_date_in_the_name(t
 
 def test_a_csv_written_with_pandas_index_reads_and_lists_the_index(tmp_path):
     """``DataFrame.to_csv()`` writes its index as a first column without a name: pandas calls it
-    ``Unnamed: 0``; it runs 0..n-1, so it is an identifier, left out and listed."""
+    ``Unnamed: 0``: pandas' row index by its name, left out and listed as such (``features.profile.PANDAS_INDEX``;
+    before, as an identifier because it ran 0..n-1, which a filtered frame's index does not)."""
+    from features.profile import PANDAS_INDEX
+
     path = tmp_path / "t.csv"
     write_spreadsheet(spreadsheet_table(ROWS, seed=8), path)
     frame = pd.read_csv(path, sep=";", encoding="utf-8-sig", dtype=str)
     frame.to_csv(path, sep=";")  # with the index
     table = load_own_table(path, "Churned", "Customer ID")
-    assert table.report["dropped_identifier"] == ["Unnamed: 0"]
+    assert table.report["dropped_name"] == {"Unnamed: 0": PANDAS_INDEX}
+    assert "Unnamed: 0" not in table.frame.columns and table.report["dropped_identifier"] == []
 
 
 def test_when_lightgbm_refuses_every_candidate_training_says_why():
