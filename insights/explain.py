@@ -109,6 +109,9 @@ class AccountView:
         profile: ``mrr`` (MRR of the terms in force at the as-of date) and CRM attributes.
         from_table: scored from a flat table (``score --table``): there is no MRR column, so
             MRR and the expected MRR loss are not "unknown" but not there at all.
+        churned_on / not_active_on: for the account's latest score when a later scoring run did not
+            score it (no longer a customer), the day it stopped being one and that run's date, by
+            the published answers' rule (``serving.published.churn_days``); else None.
     """
 
     account_id: str
@@ -125,6 +128,8 @@ class AccountView:
     profile: dict = field(default_factory=dict)
     lang: str = "en"
     from_table: bool = False
+    churned_on: dt.date | None = None
+    not_active_on: dt.date | None = None
 
     @property
     def tier_label(self) -> str:
@@ -358,5 +363,25 @@ def load_account_view(store: Path, settings: Settings, account_id: str, lang: st
         raise ViewError(_unknown_message(ids, account_id, as_of))
     day = max(history["as_of"])
     profiles = read_profiles(store, settings, accounts=[account_id], dates=[day])
-    return account_view(history, account_id, settings, lang, profiles=profiles, as_of=as_of,
+    view = account_view(history, account_id, settings, lang, profiles=profiles, as_of=as_of,
                         trend_points=trend_points, from_table=scored_from_table(store, day, account_id))
+    if as_of is None and not view.from_table:  # its latest score: is it still a customer?
+        view.churned_on, view.not_active_on = _no_longer_active(store, account_id, view.as_of)
+    return view
+
+
+def _no_longer_active(store: Path, account_id: str, day: dt.date) -> tuple[dt.date | None, dt.date | None]:
+    """(the day the account stopped being a customer, the newest scoring date) when the newest scoring
+    run did not score it; else (None, None). A probe's ``explain`` said "High risk, respond within 4
+    hours" of an account that had churned three months before the newest run."""
+    from core.store import snapshot_rows
+    from serving.published import churn_days
+
+    with _open_scores(store) as con:
+        newest = history_dates(con)[-1]
+    if day >= newest:
+        return None, None
+    rows = snapshot_rows(store, day, [account_id])
+    left = rows["days_to_term_end"].iloc[0] if "days_to_term_end" in rows.columns and len(rows) else None
+    ended = churn_days(pd.Series([day]), pd.Series([left], dtype="float64"), newest).iloc[0]
+    return ended, newest

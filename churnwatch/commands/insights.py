@@ -95,6 +95,9 @@ def explain(account_id: str, store: Path | None = None, home: Path | None = None
         if not items:
             table.add_row("-", L["none"], "", "")
         console.print(table)
+    if view.churned_on is not None:  # a later run did not score it: no playbook for a customer who left
+        console.print(f"[bold red]{L['gone'].format(day=view.churned_on, run=view.not_active_on)}[/]")
+        return
     pb = view.playbook
     console.print(Panel(Text.from_markup(f"[bold]{escape(str(pb['action']))}[/]\n{L['owner']}: "
                                          f"{escape(str(pb['owner']))}   {L['respond']}: "
@@ -240,6 +243,7 @@ _EXPLAIN_EN = {
     "tier": "tier", "reasons": "Why: risk signals (actual values)", "strengths": "Strengths",
     "signal": "signal", "text": "reason", "value": "feature = value", "contribution": "log-odds", "none": "none",
     "playbook": "playbook", "owner": "owner", "respond": "respond within",
+    "gone": "no longer a customer: churned on {day} (not scored by the run of {run}); no playbook",
 }
 _EXPLAIN_ZH = {
     "title": "客户风险解读", "health": "健康分", "probability": "流失概率", "mrr": "月经常性收入",
@@ -249,4 +253,5 @@ _EXPLAIN_ZH = {
     "tier": "风险等级", "reasons": "原因：风险信号（实际数值）", "strengths": "优势", "signal": "信号",
     "text": "原因", "value": "特征 = 数值", "contribution": "对数几率", "none": "无", "playbook": "应对方案",
     "owner": "负责人", "respond": "响应时限",
+    "gone": "已不再是客户：于 {day} 流失（{run} 的评分未包含该客户）；无应对方案",
 }

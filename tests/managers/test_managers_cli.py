@@ -37,6 +37,30 @@ def _riskiest(home) -> tuple[str, str, list[dict], list[dict]]:
     return acc, tier, json.loads(en), json.loads(zh)
 
 
+def test_explain_says_an_account_the_newest_run_did_not_score_is_no_longer_a_customer(home, run):
+    """Its latest score is of the earlier date: it left before the newest run. A probe's `explain` said
+    "High risk ... respond within 4 hours" of such an account, churned months before."""
+    from serving.published import churn_days
+
+    with duckdb.connect(str(home.store), read_only=True) as con:
+        gone = con.execute("SELECT account_id FROM score_history GROUP BY account_id HAVING max(as_of) = ? "
+                           "ORDER BY account_id LIMIT 1", [home.dates[0]]).fetchone()
+        kept = con.execute("SELECT account_id FROM score_history WHERE as_of = ? ORDER BY account_id LIMIT 1",
+                           [home.dates[1]]).fetchone()[0]
+        assert gone is not None, "no account left between the two scoring dates"
+        left = con.execute("SELECT days_to_term_end FROM snapshots WHERE account_id = ? AND as_of = ?",
+                           [gone[0], home.dates[0]]).fetchone()[0]
+    day = churn_days(pd.Series([home.dates[0]]), pd.Series([left], dtype="float64"), home.dates[1]).iloc[0]
+    r = run("explain", gone[0], home=home)
+    assert r.returncode == 0, r.stderr[-2000:]
+    out = " ".join(r.stdout.split())
+    assert f"no longer a customer: churned on {day} (not scored by the run of {home.dates[1]}); no playbook" in out
+    assert "respond within" not in out
+    zh = "".join(run("explain", gone[0], "--lang", "zh-CN", home=home).stdout.split())
+    assert f"已不再是客户：于{day}流失" in zh and "响应时限" not in zh
+    assert "no longer a customer" not in run("explain", kept, home=home).stdout  # still scored: as before
+
+
 def test_explain_an_unknown_account_exits_2_with_a_clear_message(home):
     r = real_run("explain", "ACC-NOPE", home=home)  # the console entry point in a real process
     assert r.returncode == 2
