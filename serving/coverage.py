@@ -214,6 +214,13 @@ def batch_warnings(bundle: ModelBundle, rows: pd.DataFrame | BatchStats, as_of: 
                    "the model relies on it, so these scores are not to be trusted" if is_leaky else
                    f"warning: feature {name!r} {said}: the model uses it and scores these {unit} as if it were "
                    "unknown; check that the data still carries it")
+    whole = whole_windows_now(bundle, as_of)
+    if whole:
+        start = (bundle.meta["training"]["selection"]["partial_windows"])["data_start"]
+        out.append(f"warning: {len(whole)} feature(s) the model kept although their windows reached before the "
+                   f"data start ({start}) on most training dates ({_names(whole)}) have whole windows on {as_of}: "
+                   "the same use counts more than the model learned from, so its probabilities can run low; "
+                   "train again on the export as it is now")
     for c, counts in stats.unseen.items():
         values = sorted(counts)
         more = len(values) - SHOWN_VALUES
@@ -221,6 +228,24 @@ def batch_warnings(bundle: ModelBundle, rows: pd.DataFrame | BatchStats, as_of: 
         out.append(f"warning: {c!r}: {sum(counts.values()):,} of the {scored} have a value not seen in "
                    f"training, scored as missing: {shown}")
     return out
+
+
+def whole_windows_now(bundle: ModelBundle, as_of: dt.date) -> list[str]:
+    """The model features kept at training although partial (their window reached before the data
+    start on most training dates: ``training.coverage``) whose window is whole on ``as_of``, in model
+    order; empty when none were kept (or the bundle predates the record). On a probe's 7-month meal-kit
+    export the kept 90-day counts rose as their windows filled (menu views 14.5 on the training dates,
+    22.6 at the data end) and moved the mean log-odds by -0.51, the mean probability from 10.5% to 7.0%."""
+    record = ((bundle.meta.get("training") or {}).get("selection") or {}).get("partial_windows") or {}
+    if not record or record.get("left_out") or not record.get("lookback_days") or not record.get("data_start"):
+        return []
+    covered = (as_of - dt.date.fromisoformat(record["data_start"])).days
+    kept = set(bundle.frame.names)
+    return [n for n, days in record["lookback_days"].items() if n in kept and days <= covered]
+
+
+def _names(names: list[str], shown: int = 5) -> str:
+    return ", ".join(names[:shown]) + (f" and {len(names) - shown} more" if len(names) > shown else "")
 
 
 def _percent(share: float) -> str:

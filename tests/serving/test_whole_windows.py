@@ -1,0 +1,46 @@
+"""``churnwatch score`` says when the model kept features whose windows were partial on its training
+dates (a short export, ``training.coverage``) and are whole on the scored date: the same use counts
+more than the model learned from. A probe's 7-month meal-kit export kept five 90-day counts; menu
+views averaged 14.5 on the training dates and 22.6 at the data end, and the mean probability fell
+from 10.5% to 7.0% with nothing said."""
+
+from __future__ import annotations
+
+import datetime as dt
+from types import SimpleNamespace
+
+import pandas as pd
+
+from serving.coverage import batch_warnings, whole_windows_now
+from training.model import FeatureFrame
+
+START = "2026-05-01"
+NAMES = ["evt_menu_viewed_90d", "active_days_90d", "evt_menu_viewed_30d_change", "logins_30d"]
+
+
+def bundle(left_out: bool = False, record: bool = True) -> SimpleNamespace:
+    partial = {"data_start": START, "left_out": left_out, "validation_roc_auc": {"with": 0.818, "without": 0.811},
+               "lookback_days": {"evt_menu_viewed_90d": 90, "active_days_90d": 90, "evt_menu_viewed_30d_change": 60,
+                                 "gone_90d": 90}}  # gone_90d: not among the model's features
+    meta = {"training": {"selection": {"partial_windows": partial if record else {}}, "feature_facts": {}}}
+    return SimpleNamespace(meta=meta, frame=FeatureFrame(names=NAMES, categorical=[]))
+
+
+def test_the_kept_features_whose_windows_are_whole_on_the_scored_date():
+    assert whole_windows_now(bundle(), dt.date(2026, 6, 20)) == []  # 50 days: all still partial
+    assert whole_windows_now(bundle(), dt.date(2026, 7, 10)) == ["evt_menu_viewed_30d_change"]  # 70 days
+    assert whole_windows_now(bundle(), dt.date(2026, 12, 1)) == ["evt_menu_viewed_90d", "active_days_90d",
+                                                                  "evt_menu_viewed_30d_change"]
+    assert whole_windows_now(bundle(left_out=True), dt.date(2026, 12, 1)) == []  # left out: nothing to say
+    assert whole_windows_now(bundle(record=False), dt.date(2026, 12, 1)) == []  # a long export, or an old bundle
+
+
+def test_score_says_it_once_with_the_features_named():
+    rows = pd.DataFrame({n: [1.0, 2.0] for n in NAMES})
+    said = batch_warnings(bundle(), rows, dt.date(2026, 12, 1), "accounts")
+    assert said == [
+        "warning: 3 feature(s) the model kept although their windows reached before the data start (2026-05-01) "
+        "on most training dates (evt_menu_viewed_90d, active_days_90d, evt_menu_viewed_30d_change) have whole "
+        "windows on 2026-12-01: the same use counts more than the model learned from, so its probabilities can "
+        "run low; train again on the export as it is now"]
+    assert batch_warnings(bundle(), rows, dt.date(2026, 6, 20), "accounts") == []
