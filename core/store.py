@@ -301,9 +301,12 @@ def latest_snapshot_and_end(store: Path, account_ids: list[str]) -> tuple[pd.Dat
 
 
 def latest_presence(store: Path, column: str) -> tuple[dt.date, int, int] | None:
-    """The store's latest as-of date, its snapshot rows and how many of them have ``column`` (None: an
-    empty store or no such column). Training's leakage guard compares it with the training rows: an end
-    date written only once a subscription ends is on earlier rows and missing at the data end."""
+    """The store's latest as-of date, its snapshot rows and how many of them have ``column`` (None: no
+    store file, as for rows built in memory, an empty store or no such column). Training's leakage guard
+    compares it with the training rows: an end date written only once a subscription ends is on earlier
+    rows and missing at the data end."""
+    if not Path(store).exists():
+        return None
     with connect(store, read_only=True) as con:
         if column not in snapshot_columns(con):
             return None
