@@ -156,11 +156,12 @@ def churned_rows_warning(label: str, y: np.ndarray, tiers: np.ndarray) -> str:
     """What ``score --table`` says of a file that still has the training label, some rows marked churned:
     they are scored like the others (nothing is dropped), and they would fill the top of a call list
     (a probe's bank export: 1,096 of the 1,199 high-risk customers had left already)."""
-    top = tiers == TIERS[-1].key
+    worst = TIERS[-1]
+    top = tiers == worst.key
     gone = int(y.sum())
     return (f"the file has the training label column {label!r}: {gone:,} of {len(y):,} customers are marked as "
-            f"churned already ({int(y[top].sum()):,} of the {int(top.sum()):,} {TIERS[-1].en.lower()} ones); they are scored "
-            f"like the others: leave them out of a call list, or score a file of current customers only")
+            f"churned already ({int(y[top].sum()):,} of the {int(top.sum()):,} {worst.en.lower()} ones); they are "
+            "scored like the others: leave them out of a call list, or score a file of current customers only")
 
 
 def score_table(path: Path, id_col: str | None, settings: Settings, store: Path, bundle: ModelBundle,
