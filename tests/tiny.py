@@ -58,3 +58,15 @@ ROLES = EventRoles(
 
 def settings(**kw) -> Settings:
     return Settings(event_roles=ROLES, **kw)
+
+
+def accounts_plan(accounts: pd.DataFrame, **kw):
+    """``features.profile.discover_profile`` of an accounts frame loaded as ``raw_accounts`` (``kw``: settings)."""
+    import duckdb
+
+    from features.profile import discover_profile
+
+    with duckdb.connect(":memory:") as con:
+        con.register("accounts_df", accounts)
+        con.execute("CREATE TABLE raw_accounts AS SELECT * FROM accounts_df")
+        return discover_profile(con, ["accounts"], settings(**kw), taken=set())

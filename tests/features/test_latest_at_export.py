@@ -5,12 +5,11 @@ frozen when an account closed) made it the top reason of every high-risk custome
 
 from __future__ import annotations
 
-import duckdb
 import pandas as pd
 
 from core.settings import ProfileColumn, ProfileSettings
-from features.profile import LATEST_AT_EXPORT, PERSONAL_DATA, discover_profile
-from tests.tiny import settings
+from features.profile import LATEST_AT_EXPORT, PERSONAL_DATA
+from tests.tiny import accounts_plan
 
 
 def _plan(**kw):
@@ -22,10 +21,7 @@ def _plan(**kw):
         "Last Name": ["Li", "Ng", "Wu", "Ho"] * 2,
         "founded": pd.date_range("2001-01-01", periods=8, freq="365D"),
     })
-    with duckdb.connect(":memory:") as con:
-        con.register("accounts_df", accounts)
-        con.execute("CREATE TABLE raw_accounts AS SELECT * FROM accounts_df")
-        return discover_profile(con, ["accounts"], settings(**kw), taken=set())
+    return accounts_plan(accounts, **kw)
 
 
 def test_latest_values_at_export_are_listed_not_used():

@@ -7,14 +7,12 @@ names in the probe's generator). Such a column is now listed as not used with th
 
 from __future__ import annotations
 
-import duckdb
 import numpy as np
 import pandas as pd
 import pytest
 
 from core.settings import ProfileColumn, ProfileSettings
-from features.profile import discover_profile
-from tests.tiny import settings
+from tests.tiny import accounts_plan
 from training.own_table import describe_table, load_own_table
 
 PERSONAL = ["First Name", "Last Name", "first_name", "LastName", "FIRST_NAME", "Surname", "Full Name", "given_name",
@@ -90,10 +88,7 @@ def _accounts_plan(**kw):
         "plan_name": ["basic", "pro"] * 4,
         "seats_band": ["small", "large"] * 4,
     })
-    with duckdb.connect(":memory:") as con:
-        con.register("accounts_df", accounts)
-        con.execute("CREATE TABLE raw_accounts AS SELECT * FROM accounts_df")
-        return discover_profile(con, ["accounts"], settings(**kw), taken=set())
+    return accounts_plan(accounts, **kw)
 
 
 def test_the_accounts_own_columns_list_personal_data_with_the_same_rule():

@@ -132,13 +132,19 @@ def test_partial_counts_with_a_lasting_relation_to_churn_stay():
     assert keep and scores["with"] > scores["without"] + 0.03
 
 
-def test_a_run_on_a_short_export_lists_the_partial_features_it_left_out(tmp_path):
-    rows = _rows(partial_signal=False, accounts=400)
+def _short_run(tmp_path, partial_signal: bool) -> tuple[pd.DataFrame, pd.DataFrame, object, list[str]]:
+    """A run on 400 accounts' first 35 days (training) and the rest (test): (train, test, result, said)."""
+    rows = _rows(partial_signal=partial_signal, accounts=400)
     train = rows[rows["as_of"] < pd.Timestamp(FIRST + dt.timedelta(days=35))]
     test = rows[rows["as_of"] >= pd.Timestamp(FIRST + dt.timedelta(days=35))]
     said: list[str] = []
     result = fit_and_evaluate(train, None, None, None, test, _catalogue(), tmp_path / "a", folds=2,
                               rule_baseline=False, progress=said.append, data_start=DATA_START)
+    return train, test, result, said
+
+
+def test_a_run_on_a_short_export_lists_the_partial_features_it_left_out(tmp_path):
+    train, test, result, said = _short_run(tmp_path, partial_signal=False)
     dropped = result.training["dropped_features"]
     assert set(dropped) == {"x0_90d", "x1_90d"}
     assert "90-day window reaches before the data start (2025-01-01) on most training" in dropped["x0_90d"]
@@ -174,12 +180,7 @@ def test_when_every_model_feature_is_partial_they_all_stay(tmp_path):
 
 def test_a_run_that_keeps_the_partial_features_names_them(tmp_path):
     """A probe's meal-kit export kept 5 of them and `train` only counted them (named in bundle.json)."""
-    rows = _rows(partial_signal=True, accounts=400)
-    train = rows[rows["as_of"] < pd.Timestamp(FIRST + dt.timedelta(days=35))]
-    test = rows[rows["as_of"] >= pd.Timestamp(FIRST + dt.timedelta(days=35))]
-    said: list[str] = []
-    result = fit_and_evaluate(train, None, None, None, test, _catalogue(), tmp_path / "a", folds=2,
-                              rule_baseline=False, progress=said.append, data_start=DATA_START)
+    _train, _test, result, said = _short_run(tmp_path, partial_signal=True)
     assert not result.training["selection"]["partial_windows"]["left_out"]
     line = next(m for m in said if "window reaching before the data start" in m)
     assert line.endswith("-> kept: x0_90d, x1_90d; their windows are whole on later dates, where the same use "
