@@ -18,11 +18,16 @@ START = "2026-05-01"
 NAMES = ["evt_menu_viewed_90d", "active_days_90d", "evt_menu_viewed_30d_change", "logins_30d"]
 
 
-def bundle(left_out: bool = False, record: bool = True) -> SimpleNamespace:
+IMPORTANCE = {"evt_menu_viewed_90d": 0.30, "active_days_90d": 0.10, "evt_menu_viewed_30d_change": 0.05,
+              "logins_30d": 0.55}
+
+
+def bundle(left_out: bool = False, record: bool = True, importance: dict | None = None) -> SimpleNamespace:
     partial = {"data_start": START, "left_out": left_out, "validation_roc_auc": {"with": 0.818, "without": 0.811},
                "lookback_days": {"evt_menu_viewed_90d": 90, "active_days_90d": 90, "evt_menu_viewed_30d_change": 60,
                                  "gone_90d": 90}}  # gone_90d: not among the model's features
-    meta = {"training": {"selection": {"partial_windows": partial if record else {}}, "feature_facts": {}}}
+    facts = {n: {"present_share": 1.0, "importance": v} for n, v in (importance or IMPORTANCE).items()}
+    meta = {"training": {"selection": {"partial_windows": partial if record else {}}, "feature_facts": facts}}
     return SimpleNamespace(meta=meta, frame=FeatureFrame(names=NAMES, categorical=[]))
 
 
@@ -35,12 +40,16 @@ def test_the_kept_features_whose_windows_are_whole_on_the_scored_date():
     assert whole_windows_now(bundle(record=False), dt.date(2026, 12, 1)) == []  # a long export, or an old bundle
 
 
-def test_score_says_it_once_with_the_features_named():
+def test_score_says_it_once_with_the_features_named_when_they_carry_weight():
     rows = pd.DataFrame({n: [1.0, 2.0] for n in NAMES})
     said = batch_warnings(bundle(), rows, dt.date(2026, 12, 1), "accounts")
     assert said == [
         "warning: 3 feature(s) the model kept although their windows reached before the data start (2026-05-01) "
-        "on most training dates (evt_menu_viewed_90d, active_days_90d, evt_menu_viewed_30d_change) have whole "
-        "windows on 2026-12-01: the same use counts more than the model learned from, so its probabilities can "
-        "run low; train again on the export as it is now"]
-    assert batch_warnings(bundle(), rows, dt.date(2026, 6, 20), "accounts") == []
+        "on most training dates (evt_menu_viewed_90d, active_days_90d, evt_menu_viewed_30d_change; 45% of what "
+        "the model draws on) have whole windows on 2026-12-01: their values are not those the model learned "
+        "from, so its probabilities can be off; train again on the export as it is now"]
+    assert batch_warnings(bundle(), rows, dt.date(2026, 6, 20), "accounts") == []  # still partial then
+    # features the model hardly draws on (under 10% of its mean absolute contribution): nothing said
+    light = {"evt_menu_viewed_90d": 0.04, "active_days_90d": 0.03, "evt_menu_viewed_30d_change": 0.02,
+             "logins_30d": 0.91}
+    assert batch_warnings(bundle(importance=light), rows, dt.date(2026, 12, 1), "accounts") == []
