@@ -164,3 +164,15 @@ def read_contacts(settings: Settings, accounts: list[str] | None = None) -> dict
                            params).fetchall()
     keys = ["id", *present]
     return {r[0]: {k: _text(v) for k, v in zip(keys[1:], r[1:], strict=True)} for r in rows}
+
+
+def display_name(settings: Settings, account_id: str) -> str | None:
+    """One account's display name from the data source's ``accounts`` (``email.name_column``: a company's
+    name in B2B, ``name`` by default), or None: no source, no such column or a source that does not load
+    (the surfaces then show the id alone; a probe's CSMs saw only 10-digit HubSpot ids)."""
+    from core.errors import ChurnwatchError
+
+    try:
+        return read_contacts(settings, [account_id]).get(account_id, {}).get("name")
+    except (ChurnwatchError, duckdb.Error, OSError):
+        return None

@@ -22,6 +22,7 @@ from fastapi import APIRouter, Form, HTTPException, Query, Request
 
 from core.errors import ChurnwatchError
 from core.vocabulary import TIER_KEYS, reason_label
+from workflow.facts import display_name
 from workflow.interventions import InterventionError, log_intervention
 from workflow.interviews import QUESTIONS
 from workflow.tasks import ACTIONS, STATUSES, IllegalTransition, TaskError, get_task, transition
@@ -69,20 +70,6 @@ def my_day(request: Request, user: CurrentUser):
                   published=scores.published.current() is not None, fmt_time=portfolio.fmt_time)
 
 
-def display_name(request: Request, account_id: str) -> str | None:
-    """The account's display name from the data source's ``accounts`` (``email.name_column``: a company's
-    name in B2B, ``name`` by default), or None: no source, no such column or a source that does not load
-    (the page shows the id alone, as before; a probe's CSMs saw only 10-digit HubSpot ids)."""
-    import duckdb
-
-    from workflow.facts import read_contacts
-
-    try:
-        return read_contacts(request.app.state.settings, [account_id]).get(account_id, {}).get("name")
-    except (ChurnwatchError, duckdb.Error, OSError):
-        return None
-
-
 @router.get("/accounts/{account_id:path}")
 def account_page(request: Request, account_id: str, user: CurrentUser):
     rec = account_in_scope(request, user, account_id)
@@ -97,8 +84,9 @@ def account_page(request: Request, account_id: str, user: CurrentUser):
         waterfall = None  # kept by a run whose scores did not commit: not this score's waterfall
     if waterfall is not None:
         waterfall = charts.waterfall_chart(waterfall, request_lang(request), rec["reasons"] + rec["strengths"])
-    return render(request, "account.html.j2", rec=rec, name=display_name(request, account_id), chart=chart,
-                  signals=signals, snapshot_as_of=snapshot_as_of,
+    name = display_name(request.app.state.settings, account_id)  # the data source's name for it, or None
+    return render(request, "account.html.j2", rec=rec, name=name, chart=chart, signals=signals,
+                  snapshot_as_of=snapshot_as_of,
                   waterfall=waterfall, has_mrr=scores_of(request).has_mrr(request_lang(request)),
                   records=portfolio.account_records(engine, account_id), fmt_time=portfolio.fmt_time,
                   questions=QUESTIONS, reason_label=lambda key: reason_label(key, request_lang(request)) if key else "")

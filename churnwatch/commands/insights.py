@@ -67,7 +67,11 @@ def explain(account_id: str, store: Path | None = None, home: Path | None = None
     # a flat table has no MRR column: say so instead of "MRR -" (which reads as an unknown amount)
     money = (L["no_mrr"] if view.from_table and view.mrr is None else
              f"{L['mrr']} {_money(view.mrr)}  {L['loss']} [bold]{_money(view.expected_mrr_loss)}[/]")
-    head = (f"[bold]{escape(view.account_id)}[/]  [{colour} bold]{view.tier_label}[/]  {L['health']} "
+    from workflow.facts import display_name
+
+    name = display_name(settings, view.account_id)  # the CRM's name for it, as the workspace shows it
+    shown = escape(view.account_id) + (f" · {escape(name)}" if name else "")
+    head = (f"[bold]{shown}[/]  [{colour} bold]{view.tier_label}[/]  {L['health']} "
             f"[bold]{view.health_score}[/]{change}  {L['probability']} [bold]{view.churn_probability:.1%}[/]\n"
             f"{money}  "
             f"{L['csm']} {p.get('csm', '-')}  {L['segment']} {p.get('segment', '-')}  "

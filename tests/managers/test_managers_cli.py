@@ -147,3 +147,17 @@ def test_report_out_folder_and_a_model_that_does_not_load(home, run, tmp_path):
               home=home)
     assert bad.returncode == 2 and "--model" in bad.stderr and "cannot load" in bad.stderr
     assert "Traceback" not in bad.stderr and not (tmp_path / "x.html").exists()
+
+
+def test_explain_shows_the_display_name_from_the_data_source(altered, run, tmp_path):
+    """``email.name_column`` names the accounts column shown beside the id (as on the workspace's account
+    page); here the CSM column, whose "[Team A] [/x]" must come out as text, not Rich markup."""
+    from core.settings import EmailSettings, dump_settings
+
+    config = tmp_path / "named.yaml"
+    dump_settings(altered.settings.model_copy(update={"email": EmailSettings(name_column="csm")}), config)
+    r = run("explain", altered.gone, "--config", str(config), home=altered)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert f"{altered.gone} · [Team A] [/x]" in " ".join(r.stdout.split())
+    plain = run("explain", altered.gone, home=altered)  # no such column configured ("name"): the id alone
+    assert f"{altered.gone} · " not in plain.stdout
