@@ -16,6 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -166,13 +167,29 @@ def read_contacts(settings: Settings, accounts: list[str] | None = None) -> dict
     return {r[0]: {k: _text(v) for k, v in zip(keys[1:], r[1:], strict=True)} for r in rows}
 
 
+#: How long ``display_name`` keeps the names it read (a new export's names show within this many seconds)
+NAMES_TTL_SECONDS = 60.0
+_NAMES: dict[tuple, tuple[float, dict[str, str | None]]] = {}
+
+
 def display_name(settings: Settings, account_id: str) -> str | None:
     """One account's display name from the data source's ``accounts`` (``email.name_column``: a company's
     name in B2B, ``name`` by default), or None: no source, no such column or a source that does not load
-    (the surfaces then show the id alone; a probe's CSMs saw only 10-digit HubSpot ids)."""
+    (the surfaces then show the id alone; a probe's CSMs saw only 10-digit HubSpot ids). Every account's
+    name is read at once and kept ``NAMES_TTL_SECONDS`` per source and column: the workspace asks on each
+    account page, and a CSV source is read whole each time it is opened."""
     from core.errors import ChurnwatchError
 
-    try:
-        return read_contacts(settings, [account_id]).get(account_id, {}).get("name")
-    except (ChurnwatchError, duckdb.Error, OSError):
+    if not settings.data:
         return None
+    key = (str(settings.data), settings.email.name_column,
+           json.dumps(settings.column_mapping.get("accounts", {}), sort_keys=True))
+    now = time.monotonic()
+    kept = _NAMES.get(key)
+    if kept is None or now - kept[0] > NAMES_TTL_SECONDS:
+        try:
+            names = {k: v.get("name") for k, v in read_contacts(settings).items()}
+        except (ChurnwatchError, duckdb.Error, OSError):
+            names = {}
+        kept = _NAMES[key] = (now, names)
+    return kept[1].get(account_id)
