@@ -30,6 +30,7 @@ from training.bundle import ModelBundle
 from training.leakage import leaky_features
 from training.model import FeatureFrame, FeatureRows
 from training.rounding import round6
+from training.run_text import few
 
 #: Missing features named in an error's text (all of them are in ``coverage.missing``).
 SHOWN_MISSING = 10
@@ -219,7 +220,7 @@ def batch_warnings(bundle: ModelBundle, rows: pd.DataFrame | BatchStats, as_of: 
     if whole and weight >= WHOLE_WINDOWS_SHARE:
         start = (bundle.meta["training"]["selection"]["partial_windows"])["data_start"]
         out.append(f"warning: {len(whole)} feature(s) the model kept although their windows reached before the "
-                   f"data start ({start}) on most training dates ({_names(whole)}; {weight:.0%} of what the model "
+                   f"data start ({start}) on most training dates ({few(whole, 5)}; {weight:.0%} of what the model "
                    f"draws on) have whole windows on {as_of}: their values are not those the model learned from, "
                    "so its probabilities can be off; train again on the export as it is now")
     for c, counts in stats.unseen.items():
@@ -257,10 +258,6 @@ def _importance_share(facts: dict, names: list[str]) -> float:
     total = sum(float((f or {}).get("importance", 0.0)) for f in facts.values())
     part = sum(float((facts.get(n) or {}).get("importance", 0.0)) for n in names)
     return part / total if total > 0 else 0.0
-
-
-def _names(names: list[str], shown: int = 5) -> str:
-    return ", ".join(names[:shown]) + (f" and {len(names) - shown} more" if len(names) > shown else "")
 
 
 def _percent(share: float) -> str:

@@ -31,3 +31,8 @@ def next_line(meta: dict, version: int | None) -> str:
         return (f"next: churnwatch promote --version {version}, then churnwatch score --table FILE "
                 f"(the columns of {meta.get('file', 'the training table')}, id column {meta.get('id')!r})")
     return f"next: churnwatch promote --version {version}, then churnwatch score"
+
+
+def few(items: list[str], n: int) -> str:
+    """The first ``n`` of ``items`` joined by ", ", then " and K more" (a line of terminal output)."""
+    return ", ".join(items[:n]) + (f" and {len(items) - n} more" if len(items) > n else "")

@@ -43,6 +43,7 @@ from training.plots import lift_plot, reliability_plot, roc_pr_plot, shap_summar
 from training.reasons import contributions, fit_references
 from training.registry import EXPERIMENT, register, setup
 from training.renewals import unseen_renewals, unseen_renewals_param, unseen_renewals_text
+from training.run_text import few
 from training.score_calibration import choose_calibrator
 from training.selection import (
     CANDIDATES,
@@ -171,7 +172,7 @@ def fit_and_evaluate(train: pd.DataFrame, fit: pd.DataFrame | None, es: pd.DataF
     dropped = unusable_features(train, catalogue)
     if dropped:
         say(f"left out {len(dropped)} feature(s) null or constant in the training rows: "
-            + _few([f"{n} ({why})" for n, why in dropped.items()], 8))
+            + few([f"{n} ({why})" for n, why in dropped.items()], 8))
     frame, model_catalogue = _model_frame(catalogue, dropped)
     frame.fit(train)
     y_train, y_test = (b["churn_label"].to_numpy(dtype=int) for b in (train, test))
@@ -340,15 +341,15 @@ def _partial_windows(train: pd.DataFrame, y: np.ndarray, frame: FeatureFrame, ca
                                             partial, accounts[positions], seed)
     if not scores:  # every model feature, or none of them, is partial: nothing to compare, all stay
         say(f"{len(partial)} feature(s) with a window reaching before the data start ({data_start}) on most "
-            "training dates: kept (no other features to judge them against): " + _few(list(partial), 8))
+            "training dates: kept (no other features to judge them against): " + few(list(partial), 8))
         return {}, {"data_start": data_start.isoformat(), "lookback_days": partial, "validation_roc_auc": {},
                     "left_out": False}
     say(f"{len(partial)} feature(s) with a window reaching before the data start ({data_start}) on most training "
         f"dates: logistic regression on the validation folds ROC-AUC {scores['with']:.4f} with them, "
         f"{scores['without']:.4f} without (standard error of the difference {se:.4f}) -> "
-        + (("kept: " + _few(list(partial), 8) + "; their windows are whole on later dates, where the same "
+        + (("kept: " + few(list(partial), 8) + "; their windows are whole on later dates, where the same "
             "use counts more than on these: train again as the export grows") if keep
-           else "left out: " + _few(list(partial), 8)))
+           else "left out: " + few(list(partial), 8)))
     record = {"data_start": data_start.isoformat(), "lookback_days": partial, "validation_roc_auc": scores,
               "gap_se": se, "left_out": not keep}
     return ({} if keep else {n: partial_reason(d, data_start, scores) for n, d in partial.items()}), record
@@ -360,18 +361,13 @@ def _directions_text(final: dict[str, int], judging: list[dict[str, int]]) -> st
     for fold in judging:
         for n, v in fold.items():
             counts[n, v] = counts.get((n, v), 0) + 1
-    judged = _few([f"{n} {'+' if v > 0 else '-'} ({c}/{len(judging)})" for (n, v), c in counts.items()], 12)
+    judged = few([f"{n} {'+' if v > 0 else '-'} ({c}/{len(judging)})" for (n, v), c in counts.items()], 12)
     same = all(fold == final for fold in judging)
-    final_text = _few([f"{n} {'+' if v > 0 else '-'}" for n, v in final.items()], 12) or "none"
+    final_text = few([f"{n} {'+' if v > 0 else '-'}" for n, v in final.items()], 12) or "none"
     return ("directions from the training rows for the features the catalogue leaves open (monotone constraints "
             f"of the trees): for the final fit, from all training rows: {final_text}; "
             + ("the same in every fold while judging" if same else
                f"while judging, each fold's from its own fitting rows: {judged or 'none'}"))
-
-
-def _few(items: list[str], n: int) -> str:
-    """The first ``n`` of ``items`` joined by ", ", then " and K more" (a line of progress output)."""
-    return ", ".join(items[:n]) + (f" and {len(items) - n} more" if len(items) > n else "")
 
 
 def _rule_roc_auc(rows: pd.DataFrame) -> float | None:
