@@ -306,7 +306,8 @@ def build_snapshots(source: Source | str | Path, settings: Settings, store: Path
                                                      profile=plan, absent=report.absent_inputs(),
                                                      progress=progress, types=types,
                                                      spellings=report.event_spellings,
-                                                     final_view=run is con),
+                                                     final_view=run is con,
+                                                     data_start=report.data_start),
             stage_rows, say)
         timings["features"] = time.perf_counter() - t1 - staging_s[0]
         cpu["features"] = time.process_time() - c1 - staging_s[1]

@@ -20,6 +20,7 @@ Stages (temp tables in one connection; on DuckDB a stage read once is a view, ``
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -29,7 +30,15 @@ import duckdb
 from core.progress import Reporter, StepCallback, track
 from core.settings import Settings
 from features.profile import ProfilePlan, profile_expression, profile_joins, profile_specs, profile_stages
-from features.spec import SIZE_BANDS, TICKET_SILENCE_HISTORY, Catalogue, FeatureSpec, build_catalogue
+from features.spec import (
+    MIN_COVERED_DAYS,
+    SIZE_BANDS,
+    TICKET_SILENCE_HISTORY,
+    Catalogue,
+    FeatureSpec,
+    build_catalogue,
+    scaled,
+)
 from features.sql import is_in, lit
 from features.stage_tables import read_once, spent_after
 from features.timeline import day_number, dn
@@ -172,6 +181,29 @@ class _Ctx:
 
     index: dict[str, int]
     roles: dict[str, list[str]]
+    #: the data start's day number (``features.validate.ValidationReport.data_start``): counts whose
+    #: window it cuts are scaled to the whole window (``cover``); None: counted as they are
+    ds: int | None = None
+
+    def cover(self, lo: int, hi: int = 0) -> str | None:
+        """SQL: the factor that scales a count over ``[t - lo, t - hi)`` to the whole window when the
+        data starts inside it (``features.spec.SCALED_NOTE``), or None when nothing is scaled.
+
+        The days the account existed in the window (from its relationship's start, ``tenure_days``)
+        over the days of them the data covers: 1 when the data covers them all (an account that began
+        after the data start, or a window after it); null when it covers under
+        ``MIN_COVERED_DAYS``."""
+        if self.ds is None:
+            return None
+        start = f"(s.tn - LEAST({lo}, COALESCE(s.tenure_days, {lo})))"  # the window or the account, later
+        return (f"(CASE WHEN {self.ds} <= {start} OR s.tn - {hi} <= {start} THEN 1.0 "
+                f"WHEN s.tn - {hi} - {self.ds} < {MIN_COVERED_DAYS} THEN NULL "
+                f"ELSE CAST(s.tn - {hi} - {start} AS DOUBLE) / (s.tn - {hi} - {self.ds}) END)")
+
+    def scale(self, count: str, lo: int, hi: int = 0) -> str:
+        """``count`` (SQL, over ``[t - lo, t - hi)``) scaled by ``cover``."""
+        factor = self.cover(lo, hi)
+        return f"(({count}) * {factor})" if factor else count
 
     def type_col(self, event_type: str, what: str) -> str:
         return f"ew.n{self.index[event_type]}_{what}" if what.startswith("c") else \
@@ -202,14 +234,21 @@ def _rate_change(ctx: _Ctx, num: str, den: str, w: int) -> str:
             f"({_ratio(ctx.role_prev(num, w), ctx.role_prev(den, w))})")
 
 
+def _scaled_pct(ctx: _Ctx, cur: str, prev: str, w: int) -> str:
+    """``_pct`` of a count over ``[t - w, t)`` against ``[t - 2w, t - w)``, each scaled to its whole
+    window (``_Ctx.scale``): a previous window the data barely covers is unknown, not empty."""
+    return _pct(ctx.scale(cur, w), ctx.scale(prev, 2 * w, w))
+
+
 Template = Callable[[FeatureSpec, _Ctx], str]
 TEMPLATES: dict[str, Template] = {
-    "active_days": lambda f, c: f"ew.act_c{f.params['window']}",
-    "active_days_change": lambda f, c: _pct(f"ew.act_c{f.params['window']}",
-                                            f"ew.act_c{2 * f.params['window']} - ew.act_c{f.params['window']}"),
-    "role_count": lambda f, c: c.role(f.params["role"], f.params["window"]),
-    "role_change": lambda f, c: _pct(c.role(f.params["role"], f.params["window"]),
-                                     c.role_prev(f.params["role"], f.params["window"])),
+    "active_days": lambda f, c: c.scale(f"ew.act_c{f.params['window']}", f.params["window"]),
+    "active_days_change": lambda f, c: _scaled_pct(c, f"ew.act_c{f.params['window']}",
+                                                   f"ew.act_c{2 * f.params['window']} - ew.act_c{f.params['window']}",
+                                                   f.params["window"]),
+    "role_count": lambda f, c: c.scale(c.role(f.params["role"], f.params["window"]), f.params["window"]),
+    "role_change": lambda f, c: _scaled_pct(c, c.role(f.params["role"], f.params["window"]),
+                                            c.role_prev(f.params["role"], f.params["window"]), f.params["window"]),
     "days_since_role": lambda f, c: "s.tn - ew.lg_last",
     "distinct_users": lambda f, c: "ew.ua_now",
     "distinct_users_share": lambda f, c: _ratio("ew.uc_now", "ew.ua_now"),
@@ -239,10 +278,11 @@ TEMPLATES: dict[str, Template] = {
     "role_ratio_change": lambda f, c: _rate_change(c, f.params["num"], f.params["den"], f.params["window"]),
     "profile": lambda f, c: f"acc.{f.params['column']}",
     "extra_profile": lambda f, c: profile_expression(f),
-    "event_count": lambda f, c: c.type_col(f.params["event_type"], f"c{f.params['window']}"),
-    "event_change": lambda f, c: _pct(c.type_col(f.params["event_type"], "c30"),
-                                      f"{c.type_col(f.params['event_type'], 'c60')} - "
-                                      f"{c.type_col(f.params['event_type'], 'c30')}"),
+    "event_count": lambda f, c: c.scale(c.type_col(f.params["event_type"], f"c{f.params['window']}"),
+                                        f.params["window"]),
+    "event_change": lambda f, c: _scaled_pct(c, c.type_col(f.params["event_type"], "c30"),
+                                             f"{c.type_col(f.params['event_type'], 'c60')} - "
+                                             f"{c.type_col(f.params['event_type'], 'c30')}", 30),
     "event_users": lambda f, c: c.type_col(f.params["event_type"], "now"),
 }
 
@@ -287,25 +327,38 @@ def _inputs(f: FeatureSpec) -> set[str]:
     return need
 
 
-def final_query(catalogue: Catalogue, settings: Settings, absent: frozenset[str] = frozenset()) -> str:
+def final_query(catalogue: Catalogue, settings: Settings, absent: frozenset[str] = frozenset(),
+                data_start: dt.date | None = None) -> str:
     """The projection: keys, label, then every feature in catalogue order.
 
     A feature built on a role with no event types configured, or on a table or optional
     column the source does not have (``absent``: ``tickets``, ``events.user_id``), is null
     (unknown), never 0; with the table present, no rows for an account still count as 0.
+    With ``data_start`` the counts of ``features.spec.scaled`` features whose window it cuts are
+    scaled to the whole window (an int count rounded); a ratio of two features divides their
+    counts as they are (both windows alike).
     """
     roles = _roles(settings)
     missing = set(absent) | {f"role:{k}" for k, v in roles.items() if not v}
-    ctx = _Ctx(index={t: i for i, t in enumerate(catalogue.event_types)}, roles=roles)
+    index = {t: i for i, t in enumerate(catalogue.event_types)}
+    ctx = _Ctx(index=index, roles=roles, ds=None if data_start is None else day_number(data_start))
+    plain = _Ctx(index=index, roles=roles)
     sql: dict[str, str] = {}
+    raw: dict[str, str] = {}
     for f in catalogue.features:  # first pass: everything but ratios of other features
         if f.template == "ratio":
             continue
         sql[f.name] = "NULL" if _inputs(f) & missing else TEMPLATES[f.template](f, ctx)
+        raw[f.name] = "NULL" if _inputs(f) & missing else TEMPLATES[f.template](f, plain)
     for f in catalogue.features:  # second pass: "ratio" = one feature over another
         if f.template == "ratio":
-            sql[f.name] = _ratio(sql[f.params["num"]], sql[f.params["den"]])
-    exprs = [f"CAST({sql[f.name]} AS {_CAST[f.type]}) AS {f.name}" for f in catalogue.features]
+            sql[f.name] = _ratio(raw[f.params["num"]], raw[f.params["den"]])
+
+    def cast(f: FeatureSpec) -> str:  # CAST(double AS BIGINT) rounds in DuckDB, truncates in Spark
+        value = f"ROUND({sql[f.name]})" if f.type == "int" and ctx.ds is not None and scaled(f) else sql[f.name]
+        return f"CAST({value} AS {_CAST[f.type]}) AS {f.name}"
+
+    exprs = [cast(f) for f in catalogue.features]
     return f"""
         SELECT s.account_id, s.as_of, s.churn_label, s.churn_label IS NOT NULL AS labelled,
                {', '.join(exprs)}
@@ -328,7 +381,7 @@ def build_feature_tables(con: duckdb.DuckDBPyConnection, settings: Settings, gen
                          progress: Reporter | StepCallback | None = None,
                          types: list[str] | None = None,
                          spellings: dict[str, dict[str, int]] | None = None,
-                         final_view: bool = False) -> tuple[Catalogue, list[str]]:
+                         final_view: bool = False, data_start: dt.date | None = None) -> tuple[Catalogue, list[str]]:
     """Run the stages and leave the result in temp table ``snapshot_rows``.
 
     Needs ``spine`` and the ``clean_*`` tables (and ``raw_accounts`` / ``dated_subscriptions``
@@ -341,7 +394,8 @@ def build_feature_tables(con: duckdb.DuckDBPyConnection, settings: Settings, gen
     in several ways (``ValidationReport.event_spellings``), said in the catalogue. On DuckDB a stage
     that one later statement reads once is a view, inlined there (``read_once``). ``final_view`` (DuckDB):
     ``snapshot_rows`` is a view of the final projection, for a caller that reads it once (the
-    pipeline writes it straight into the store: no copy of the rows in memory first).
+    pipeline writes it straight into the store: no copy of the rows in memory first). ``data_start``: the
+    export's data start, from which counts whose window it cuts are scaled (``final_query``).
     """
     base = build_catalogue(event_types(con) if types is None else types, spellings)
     plan = profile or ProfilePlan()
@@ -361,7 +415,7 @@ def build_feature_tables(con: duckdb.DuckDBPyConnection, settings: Settings, gen
     kept = KeptEvents.of(con) if grid is not None and mask_fits(grid) else None
     stages = stage_queries(settings, list(catalogue.event_types), grid, key_types, kept) + \
         profile_stages(plan, settings)
-    sql = final_query(catalogue, settings, absent)
+    sql = final_query(catalogue, settings, absent, data_start)
     # on Spark every stage is a table (written as Parquet, features.spark.SparkConnection.register)
     views = read_once(stages, sql, ("event_keys",)) if duck else set()
     spent = spent_after(stages, sql, ("event_keys",), views) if duck else {}

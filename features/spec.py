@@ -88,6 +88,29 @@ class FeatureSpec:
     params: dict = field(default_factory=dict)
 
 
+#: Counts over a window that the pipeline scales to the whole window where the export's data starts
+#: inside it (``features.snapshots``' ``_Ctx.cover``): events, logins, active days. On a short export's
+#: first as-of dates a 90-day count covers only the 28 to 89 days the data has; counted as they are, the
+#: same behaviour reads lower there than later, and a model learns a level that does not carry forward.
+SCALED_COUNT_TEMPLATES = ("active_days", "role_count", "event_count")
+#: Changes of such a count against the previous window: both windows scaled alike (a previous window
+#: with under ``MIN_COVERED_DAYS`` days of data is unknown: null).
+SCALED_CHANGE_TEMPLATES = ("active_days_change", "role_change", "event_change")
+#: A scaled window needs this many days of data; with fewer its value is null (a 90-day count from
+#: a week of data would be a guess).
+MIN_COVERED_DAYS = 14
+#: Said in a scaled feature's definition.
+SCALED_NOTE = (" (where the data starts inside the window of an account that existed before it, "
+               "scaled to the whole window: count x window days / days with data)")
+
+
+def scaled(spec: FeatureSpec) -> bool:
+    """Whether the pipeline scaled the feature to its whole window (``SCALED_COUNT_TEMPLATES``,
+    ``SCALED_CHANGE_TEMPLATES``): its level does not depend on how much of the window the export covers.
+    Read from the definition (``SCALED_NOTE``), so a store built before counts were scaled says it was not."""
+    return spec.definition.endswith(SCALED_NOTE)
+
+
 def lookback_days(spec: FeatureSpec, inputs: Mapping[str, FeatureSpec] | None = None) -> int:
     """Days before the as-of date the feature's value reads (0: no window in its parameters; a
     ticket writer's silence: ``TICKET_SILENCE_HISTORY``).
@@ -162,6 +185,8 @@ def event_families(counts: dict[str, int], preferred: list[str] | tuple[str, ...
 def _f(name: str, group: SignalGroup, unit: str, definition: str, direction: int,
        en: str, zh: str, template: str, rng: tuple[float | None, float | None] = (0.0, None),
        type: FeatureType = "float", **params: object) -> FeatureSpec:
+    if template in SCALED_COUNT_TEMPLATES or template in SCALED_CHANGE_TEMPLATES:
+        definition += SCALED_NOTE
     return FeatureSpec(name=name, group=group, type=type, unit=unit, definition=definition,
                        direction=direction, valid_range=rng, reason_en=en, reason_zh=zh,
                        template=template, params=dict(params))

@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from core.store import connect, snapshots_of
+from features.spec import scaled
 from features.sql import q
 from training.bundle import ModelBundle
 from training.leakage import leaky_features
@@ -236,14 +237,18 @@ def whole_windows_now(bundle: ModelBundle, as_of: dt.date) -> list[str]:
     """The model features kept at training although partial (their window reached before the data
     start on most training dates: ``training.coverage``) whose window is whole on ``as_of``, in model
     order; empty when none were kept (or the bundle predates the record). On a probe's 7-month meal-kit
-    export the kept 90-day counts rose as their windows filled (menu views 14.5 on the training dates,
-    22.6 at the data end) and moved the mean log-odds by -0.51, the mean probability from 10.5% to 7.0%."""
+    export, before counts were scaled, the kept 90-day counts rose as their windows filled (menu views
+    14.5 on the training dates, 22.6 at the data end) and moved the mean log-odds by -0.51, the mean
+    probability from 10.5% to 7.0%. A count the pipeline scaled to its whole window
+    (``features.spec.scaled``) is not named: its level did not grow with the coverage."""
     record = ((bundle.meta.get("training") or {}).get("selection") or {}).get("partial_windows") or {}
     if not record or record.get("left_out") or not record.get("lookback_days") or not record.get("data_start"):
         return []
     covered = (as_of - dt.date.fromisoformat(record["data_start"])).days
     kept = set(bundle.frame.names)
-    return [n for n, days in record["lookback_days"].items() if n in kept and days <= covered]
+    specs = {f.name: f for f in bundle.catalogue.features}
+    return [n for n, days in record["lookback_days"].items()
+            if n in kept and days <= covered and not (n in specs and scaled(specs[n]))]
 
 
 #: Least share of the model's mean absolute contribution (``feature_facts`` importance) the kept partial

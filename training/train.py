@@ -23,7 +23,7 @@ import pandas as pd
 
 from core.settings import ProfileSettings, TrainingSettings
 from core.store import SNAPSHOTS, connect, latest_presence, read_meta
-from features.spec import Catalogue
+from features.spec import Catalogue, scaled
 from training.baselines import (
     BaselineError,
     fit_logistic_baseline,
@@ -347,12 +347,22 @@ def _partial_windows(train: pd.DataFrame, y: np.ndarray, frame: FeatureFrame, ca
     say(f"{len(partial)} feature(s) with a window reaching before the data start ({data_start}) on most training "
         f"dates: logistic regression on the validation folds ROC-AUC {scores['with']:.4f} with them, "
         f"{scores['without']:.4f} without (standard error of the difference {se:.4f}) -> "
-        + (("kept: " + few(list(partial), 8) + "; their windows are whole on later dates, where the same "
-            "use counts more than on these: train again as the export grows") if keep
+        + (("kept: " + few(list(partial), 8) + _kept_partial_text(partial, catalogue)) if keep
            else "left out: " + few(list(partial), 8)))
     record = {"data_start": data_start.isoformat(), "lookback_days": partial, "validation_roc_auc": scores,
               "gap_se": se, "left_out": not keep}
     return ({} if keep else {n: partial_reason(d, data_start, scores) for n, d in partial.items()}), record
+
+
+def _kept_partial_text(partial: dict[str, int], catalogue: Catalogue) -> str:
+    """What follows from keeping the partial features: counts scaled to their whole window
+    (``features.spec.scaled``) keep their level as the windows fill; the others do not."""
+    rising = [n for n in partial if not scaled(catalogue[n])]
+    if not rising:
+        return ("; the counts among them were scaled to their whole windows where the data starts inside them "
+                "(estimates on those dates)")
+    return (f"; {'the windows of ' + few(rising, 4) if len(rising) < len(partial) else 'their windows'} are "
+            "whole on later dates, where the same use counts more than on these: train again as the export grows")
 
 
 def _directions_text(final: dict[str, int], judging: list[dict[str, int]]) -> str:

@@ -58,7 +58,9 @@ def test_every_event_type_gets_its_family_with_unique_columns():
 def test_an_unconfigured_event_log_still_gets_features(tmp_path):
     from tests.tiny import D, T, write_tables
 
-    subs = [dict(account_id="a", start_date=D(2024, 1, 1), end_date=None, mrr=10.0)]
+    # the account begins with the log (one that began before it would have a day of data for 30-day
+    # windows: unknown, features.spec.MIN_COVERED_DAYS)
+    subs = [dict(account_id="a", start_date=D(2024, 2, 1), end_date=None, mrr=10.0)]
     events = [dict(account_id="a", user_id="u", occurred_at=T(2024, 2, 1), event_type="Clicked Export")]
     folder = write_tables(tmp_path / "d", {"subscriptions": subs, "events": events})
     r = build_snapshots(folder, Settings(), tmp_path / "s.duckdb", as_of=[D(2024, 2, 2)])

@@ -47,7 +47,8 @@ def test_padded_ids_are_trimmed_in_the_clean_events(tmp_path):
               for d, u, t in [(1, "u1", "login"), (2, " u1", "login "), (3, "u1\u3000", "\u00a0login"),
                               (4, "u2", "login"), (5, " ", "login")]]
     folder = write_tables(tmp_path / "data", {"subscriptions": SUBS, "events": events})
-    r = build_snapshots(folder, settings(data_end=D(2024, 6, 1)), tmp_path / "s.duckdb", as_of=[D(2024, 3, 15)])
+    # 2024-03-31: the 30-day window [03-01, 03-31) is the first 30 days of data, whole (not scaled)
+    r = build_snapshots(folder, settings(data_end=D(2024, 6, 1)), tmp_path / "s.duckdb", as_of=[D(2024, 3, 31)])
     assert list(r.catalogue.event_types) == ["login"]  # one type, not three
     con = duckdb.connect(str(tmp_path / "s.duckdb"), read_only=True)
     row = con.execute("SELECT logins_30d, active_users_30d FROM snapshots WHERE account_id = 'a1'").fetchone()

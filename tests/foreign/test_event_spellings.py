@@ -18,7 +18,8 @@ AS_OF = D(2024, 6, 1)
 
 def _data(folder):
     accounts = [{"account_id": a} for a in ("A1", "A2", "A3")]
-    subs = [{"account_id": a, "start_date": D(2024, 1, 1), "end_date": None, "mrr": 10.0} for a in ("A1", "A2", "A3")]
+    # the accounts begin with the log (2024-05-10), so their windows are whole (not scaled: features.spec.scaled)
+    subs = [{"account_id": a, "start_date": D(2024, 5, 10), "end_date": None, "mrr": 10.0} for a in ("A1", "A2", "A3")]
     events = []
     # A1: 3 + 2 + 1 + 1 song plays in the last 30 days, four spellings; one 'song.played' (another type)
     for day, name in [(10, "Song Played"), (11, "Song Played"), (12, "Song Played"), (13, "song_played"),

@@ -7,10 +7,12 @@ from 10.5% to 7.0% with nothing said."""
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import asdict
 from types import SimpleNamespace
 
 import pandas as pd
 
+from features.spec import SCALED_NOTE, Catalogue, FeatureSpec, build_catalogue
 from serving.coverage import batch_warnings, whole_windows_now
 from training.model import FeatureFrame
 
@@ -22,13 +24,19 @@ IMPORTANCE = {"evt_menu_viewed_90d": 0.30, "active_days_90d": 0.10, "evt_menu_vi
               "logins_30d": 0.55}
 
 
+#: a store built before counts were scaled to their whole window (features.spec.SCALED_NOTE)
+SCALED = build_catalogue(["menu_viewed"])
+UNSCALED = Catalogue(features=tuple(FeatureSpec(**{**asdict(f), "definition": f.definition.removesuffix(SCALED_NOTE)})
+                                    for f in SCALED.features), event_types=SCALED.event_types)
+
+
 def bundle(left_out: bool = False, record: bool = True, importance: dict | None = None) -> SimpleNamespace:
     partial = {"data_start": START, "left_out": left_out, "validation_roc_auc": {"with": 0.818, "without": 0.811},
                "lookback_days": {"evt_menu_viewed_90d": 90, "active_days_90d": 90, "evt_menu_viewed_30d_change": 60,
                                  "gone_90d": 90}}  # gone_90d: not among the model's features
     facts = {n: {"present_share": 1.0, "importance": v} for n, v in (importance or IMPORTANCE).items()}
     meta = {"training": {"selection": {"partial_windows": partial if record else {}}, "feature_facts": facts}}
-    return SimpleNamespace(meta=meta, frame=FeatureFrame(names=NAMES, categorical=[]))
+    return SimpleNamespace(meta=meta, frame=FeatureFrame(names=NAMES, categorical=[]), catalogue=UNSCALED)
 
 
 def test_the_kept_features_whose_windows_are_whole_on_the_scored_date():
@@ -53,3 +61,13 @@ def test_score_says_it_once_with_the_features_named_when_they_carry_weight():
     light = {"evt_menu_viewed_90d": 0.04, "active_days_90d": 0.03, "evt_menu_viewed_30d_change": 0.02,
              "logins_30d": 0.91}
     assert batch_warnings(bundle(importance=light), rows, dt.date(2026, 12, 1), "accounts") == []
+
+
+def test_counts_scaled_to_their_whole_window_are_not_named():
+    """Since counts are scaled to their whole window where the data starts inside it, their level does not
+    grow as the windows fill: only the others (a days-since, a ticket baseline) can be named."""
+    scaled_bundle = bundle()
+    scaled_bundle.catalogue = SCALED
+    assert whole_windows_now(scaled_bundle, dt.date(2026, 12, 1)) == []
+    rows = pd.DataFrame({n: [1.0, 2.0] for n in NAMES})
+    assert batch_warnings(scaled_bundle, rows, dt.date(2026, 12, 1), "accounts") == []
