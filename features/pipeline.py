@@ -23,7 +23,7 @@ from features.profile import PROFILE_TABLES, ProfilePlan, discover_profile
 from features.snapshots import build_feature_tables, event_types
 from features.sources import Source, first_line, load_raw_tables, open_source, source_spec, spark_reads
 from features.spec import Catalogue, build_catalogue
-from features.timeline import build_spine, build_terms, default_schedule
+from features.timeline import build_spine, build_terms, default_schedule, subscriptions_cut
 from features.validate import ValidationReport, account_key, validate_tables
 
 log = logging.getLogger(__name__)
@@ -269,6 +269,10 @@ def build_snapshots(source: Source | str | Path, settings: Settings, store: Path
             run = start_spark(con, loaded, master, staging=staging)
         say(f"building the spine and labels for {len(dates)} as-of dates")
         build_terms(run, settings)
+        cut = subscriptions_cut(run, report.data_start, report.data_end)
+        if cut:
+            log.warning(cut.warning())
+            report.warnings.append(cut.warning())
         build_spine(run, dates, settings, report.data_end)
         say("computing features")
         # the event types (as families: features.spec.event_families) the contract checks counted, unless
@@ -307,7 +311,7 @@ def build_snapshots(source: Source | str | Path, settings: Settings, store: Path
                                                      progress=progress, types=types,
                                                      spellings=report.event_spellings,
                                                      final_view=run is con,
-                                                     data_start=report.data_start),
+                                                     data_start=report.data_start, cut=cut is not None),
             stage_rows, say)
         timings["features"] = time.perf_counter() - t1 - staging_s[0]
         cpu["features"] = time.process_time() - c1 - staging_s[1]

@@ -184,6 +184,9 @@ class _Ctx:
     #: the data start's day number (``features.validate.ValidationReport.data_start``): counts whose
     #: window it cuts are scaled to the whole window (``cover``); None: counted as they are
     ds: int | None = None
+    #: with ``ds``: relationships beginning on or before this day number began at an unknown earlier
+    #: day (the subscriptions are cut at the export's start: ``features.timeline.subscriptions_cut``)
+    cut: int | None = None
 
     def cover(self, lo: int, hi: int = 0) -> str | None:
         """SQL: the factor that scales a count over ``[t - lo, t - hi)`` to the whole window when the
@@ -192,10 +195,19 @@ class _Ctx:
         The days the account existed in the window (from its relationship's start, ``tenure_days``)
         over the days of them the data covers: 1 when the data covers them all (an account that began
         after the data start, or a window after it); null when it covers under
-        ``MIN_COVERED_DAYS``."""
+        ``MIN_COVERED_DAYS``. The account existed from its relationship's start or its signature
+        (``accounts.signed_at``), the earlier; with ``cut``, an account without a signature date whose
+        relationship begins by then began before the data start, however late its first term in the file."""
         if self.ds is None:
             return None
-        start = f"(s.tn - LEAST({lo}, COALESCE(s.tenure_days, {lo})))"  # the window or the account, later
+        # the account's age: from its relationship's start, or from its signature if earlier
+        # (accounts.signed_at), or unknown (older than the window) when the subscriptions are cut
+        age = (f"CASE WHEN acc.signed_n IS NOT NULL AND s.tn - acc.signed_n > s.tenure_days THEN s.tn - acc.signed_n "
+               f"ELSE COALESCE(s.tenure_days, {lo}) END")
+        if self.cut is not None:
+            age = (f"CASE WHEN acc.signed_n IS NULL AND s.tn - s.tenure_days <= {self.cut} THEN {lo} "
+                   f"ELSE {age} END")
+        start = f"(s.tn - LEAST({lo}, {age}))"  # the window or the account, later
         return (f"(CASE WHEN {self.ds} <= {start} OR s.tn - {hi} <= {start} THEN 1.0 "
                 f"WHEN s.tn - {hi} - {self.ds} < {MIN_COVERED_DAYS} THEN NULL "
                 f"ELSE CAST(s.tn - {hi} - {start} AS DOUBLE) / (s.tn - {hi} - {self.ds}) END)")
@@ -328,7 +340,7 @@ def _inputs(f: FeatureSpec) -> set[str]:
 
 
 def final_query(catalogue: Catalogue, settings: Settings, absent: frozenset[str] = frozenset(),
-                data_start: dt.date | None = None) -> str:
+                data_start: dt.date | None = None, cut: bool = False) -> str:
     """The projection: keys, label, then every feature in catalogue order.
 
     A feature built on a role with no event types configured, or on a table or optional
@@ -336,12 +348,14 @@ def final_query(catalogue: Catalogue, settings: Settings, absent: frozenset[str]
     (unknown), never 0; with the table present, no rows for an account still count as 0.
     With ``data_start`` the counts of ``features.spec.scaled`` features whose window it cuts are
     scaled to the whole window (an int count rounded); a ratio of two features divides their
-    counts as they are (both windows alike).
+    counts as they are (both windows alike). ``cut``: the subscriptions are cut at the data start
+    (``features.timeline.subscriptions_cut``): relationships that begin by then began before it.
     """
     roles = _roles(settings)
     missing = set(absent) | {f"role:{k}" for k, v in roles.items() if not v}
     index = {t: i for i, t in enumerate(catalogue.event_types)}
-    ctx = _Ctx(index=index, roles=roles, ds=None if data_start is None else day_number(data_start))
+    ds = None if data_start is None else day_number(data_start)
+    ctx = _Ctx(index=index, roles=roles, ds=ds, cut=ds if cut else None)
     plain = _Ctx(index=index, roles=roles)
     sql: dict[str, str] = {}
     raw: dict[str, str] = {}
@@ -369,7 +383,7 @@ def final_query(catalogue: Catalogue, settings: Settings, absent: frozenset[str]
         LEFT JOIN inv ON inv.account_id = s.account_id AND inv.tn = s.tn
         LEFT JOIN nf ON nf.account_id = s.account_id AND nf.tn = s.tn
         LEFT JOIN (SELECT account_id, industry, region, channel, csm, segment,
-                          {_size_band_sql()} AS size_band FROM clean_accounts) acc
+                          {_size_band_sql()} AS size_band, {dn('signed_at')} AS signed_n FROM clean_accounts) acc
           ON acc.account_id = s.account_id
         {profile_joins({f.params["table"] for f in catalogue.features if f.template == "extra_profile"})}
         ORDER BY s.as_of, s.account_id
@@ -381,7 +395,8 @@ def build_feature_tables(con: duckdb.DuckDBPyConnection, settings: Settings, gen
                          progress: Reporter | StepCallback | None = None,
                          types: list[str] | None = None,
                          spellings: dict[str, dict[str, int]] | None = None,
-                         final_view: bool = False, data_start: dt.date | None = None) -> tuple[Catalogue, list[str]]:
+                         final_view: bool = False, data_start: dt.date | None = None,
+                         cut: bool = False) -> tuple[Catalogue, list[str]]:
     """Run the stages and leave the result in temp table ``snapshot_rows``.
 
     Needs ``spine`` and the ``clean_*`` tables (and ``raw_accounts`` / ``dated_subscriptions``
@@ -395,7 +410,8 @@ def build_feature_tables(con: duckdb.DuckDBPyConnection, settings: Settings, gen
     that one later statement reads once is a view, inlined there (``read_once``). ``final_view`` (DuckDB):
     ``snapshot_rows`` is a view of the final projection, for a caller that reads it once (the
     pipeline writes it straight into the store: no copy of the rows in memory first). ``data_start``: the
-    export's data start, from which counts whose window it cuts are scaled (``final_query``).
+    export's data start, from which counts whose window it cuts are scaled (``final_query``); ``cut``: the
+    subscriptions are cut at it.
     """
     base = build_catalogue(event_types(con) if types is None else types, spellings)
     plan = profile or ProfilePlan()
@@ -415,7 +431,7 @@ def build_feature_tables(con: duckdb.DuckDBPyConnection, settings: Settings, gen
     kept = KeptEvents.of(con) if grid is not None and mask_fits(grid) else None
     stages = stage_queries(settings, list(catalogue.event_types), grid, key_types, kept) + \
         profile_stages(plan, settings)
-    sql = final_query(catalogue, settings, absent, data_start)
+    sql = final_query(catalogue, settings, absent, data_start, cut)
     # on Spark every stage is a table (written as Parquet, features.spark.SparkConnection.register)
     views = read_once(stages, sql, ("event_keys",)) if duck else set()
     spent = spent_after(stages, sql, ("event_keys",), views) if duck else {}

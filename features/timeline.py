@@ -15,6 +15,7 @@ and arithmetic are plain integers in every SQL engine.
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 
 import duckdb
 
@@ -175,3 +176,50 @@ def churn_events(con: duckdb.DuckDBPyConnection, settings: Settings, data_end: d
                r.rel_end + {int(settings.grace_days)} <= {day_number(data_end)} AS final
         FROM relationships r WHERE r.rel_end IS NOT NULL AND r.rel_end <= {day_number(data_end)}
     """)
+
+
+#: The subscriptions look cut at the export start (a file of the periods billed since a date) when at
+#: least ``CUT_SHARE`` of the accounts begin their first relationship in the ``CUT_WINDOW_DAYS`` up to the
+#: data start, ``CUT_SPIKE`` times as many as begin in a like span after it on average.
+CUT_SHARE = 0.25
+CUT_SPIKE = 5.0
+CUT_WINDOW_DAYS = 35
+
+
+@dataclass(frozen=True)
+class CutStart:
+    """Subscriptions that begin at the export's start rather than when the customers did."""
+
+    accounts: int
+    at_start: int
+    per_window_after: float
+    data_start: dt.date
+
+    def warning(self) -> str:
+        return (f"subscriptions: {self.at_start:,} of {self.accounts:,} accounts ({self.at_start / self.accounts:.0%}) "
+                f"begin their first term in the {CUT_WINDOW_DAYS} days up to the data start ({self.data_start}), "
+                f"against {self.per_window_after:,.0f} in {CUT_WINDOW_DAYS} days after it on average: the "
+                "subscriptions look cut at the export's start. Those accounts' tenure counts from their first term "
+                "in the file, not from when they became customers; where the data start cuts their event windows, "
+                "their counts are scaled from accounts.signed_at where it is given, else as for accounts that "
+                "began before the data start. Export every term since each customer began, or map each "
+                "account's signup date to accounts.signed_at")
+
+
+def subscriptions_cut(con: duckdb.DuckDBPyConnection, data_start: dt.date, data_end: dt.date) -> CutStart | None:
+    """``CutStart`` when the first relationships (``relationships``, from ``build_terms``) pile up just
+    before the data start (``CUT_SHARE``, ``CUT_SPIKE``), else None. A probe's meal-kit export held the
+    periods billed since 2026-05-01: 2,085 of 2,900 customers began in April, 107 to 137 a month after;
+    with every term exported, customers begin over the years before, not in the month before the data."""
+    ds, end = day_number(data_start), day_number(data_end)
+    row = con.execute(f"""
+        SELECT COUNT(*),
+               SUM(CASE WHEN first_start > {ds - CUT_WINDOW_DAYS} AND first_start <= {ds} THEN 1 ELSE 0 END),
+               SUM(CASE WHEN first_start > {ds} AND first_start <= {end} THEN 1 ELSE 0 END)
+        FROM (SELECT account_id, MIN(rel_start) AS first_start FROM relationships GROUP BY account_id) f
+    """).fetchone()
+    accounts, at_start, after = int(row[0] or 0), int(row[1] or 0), int(row[2] or 0)
+    per_window = after * CUT_WINDOW_DAYS / max(end - ds, CUT_WINDOW_DAYS)
+    if not accounts or at_start < CUT_SHARE * accounts or at_start < CUT_SPIKE * max(per_window, 1.0):
+        return None
+    return CutStart(accounts, at_start, per_window, data_start)

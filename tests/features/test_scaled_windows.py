@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+import pandas as pd
 import pytest
 
 from core.store import read_snapshots
@@ -90,3 +91,54 @@ def test_the_catalogue_says_which_features_are_scaled():
     assert not names & {"active_users_30d", "core_events_per_active_user_30d", "tickets_30d",
                         "late_payments_90d", "days_since_last_login", "evt_login_users_30d"}
     assert cat["logins_90d"].definition.endswith(SCALED_NOTE)
+
+
+def test_subscriptions_cut_at_the_export_start_are_said_and_their_accounts_scaled_as_older(tmp_path):
+    """A probe's meal-kit export held the periods billed since its start: 2,085 of 2,900 customers began
+    in the month before it, 107 to 137 a month after. Their first term in the file is not when they
+    became customers, so their counts are scaled as for accounts that began before the data start."""
+    _cut_export(tmp_path / "data")
+    built = build_snapshots(tmp_path / "data", settings(data_end=D(2024, 10, 28)), tmp_path / "s.duckdb",
+                            as_of=[D(2024, 7, 29)])
+    [said] = [w for w in built.validation.warnings if w.startswith("subscriptions: ")]
+    assert said.startswith("subscriptions: 8 of 9 accounts (89%) begin their first term in the 35 days up to the "
+                           "data start (2024-07-01), against 0 in 35 days after it on average: the subscriptions "
+                           "look cut at the export's start.")
+    rows = read_snapshots(tmp_path / "s.duckdb").set_index("account_id")
+    # 28 days of data, one login a day: 90 in 90 days (from the file's first term, 38 days: it read 38)
+    assert rows.loc["c0", "tenure_days"] == 38 and rows.loc["c0", "logins_90d"] == 90
+    # signed 78 days before the as-of date: 28 x 78 / 28
+    assert rows.loc["c7", "tenure_days"] == 38 and rows.loc["c7", "logins_90d"] == 78
+
+
+def _cut_export(folder):
+    """Eight accounts whose first term in the file begins ten days before the data start (c7 with a
+    signature date 50 days before it), and one that begins a month after."""
+    cut = [f"c{k}" for k in range(8)]
+    events = [dict(account_id=a, user_id="u", event_type="login", quantity=1.0,
+                   occurred_at=T(2024, 7, 1, 9) + dt.timedelta(days=d)) for a in cut for d in range(120)]
+    subs = [dict(account_id=a, start_date=D(2024, 6, 21), end_date=None, mrr=10.0, plan="m", seats=1) for a in cut]
+    subs.append(dict(account_id="later", start_date=D(2024, 8, 1), end_date=None, mrr=10.0, plan="m", seats=1))
+    signed = {"c7": D(2024, 5, 12)}  # a signature date (accounts.signed_at) says when the customer began
+    write_tables(folder, {"accounts": [dict(account_id=s["account_id"], signed_at=signed.get(s["account_id"]))
+                                       for s in subs],
+                          "subscriptions": subs, "events": events})
+
+
+def test_a_signature_date_before_the_first_term_is_when_the_account_began(tmp_path):
+    _export(tmp_path / "data")
+    accounts = pd.read_parquet(tmp_path / "data" / "accounts.parquet")
+    accounts["signed_at"] = [D(2024, 6, 1) if a == "new" else None for a in accounts["account_id"]]
+    accounts.to_parquet(tmp_path / "data" / "accounts.parquet", index=False)
+    build_snapshots(tmp_path / "data", settings(data_end=D(2024, 10, 28)), tmp_path / "s.duckdb",
+                    as_of=[D(2024, 7, 29)])
+    new = read_snapshots(tmp_path / "s.duckdb").set_index("account_id").loc["new"]
+    # signed on 06-01, first term 07-21, logins from 07-21: 8 logins in the 28 days of data, of 58 days signed
+    assert new["tenure_days"] == 8 and new["logins_90d"] == round(8 * 58 / 28)
+
+
+def test_an_export_with_every_term_is_not_cut(tmp_path):
+    _export(tmp_path / "data")
+    built = build_snapshots(tmp_path / "data", settings(data_end=D(2024, 10, 28)), tmp_path / "s.duckdb",
+                            as_of=[D(2024, 7, 29)])
+    assert not [w for w in built.validation.warnings if w.startswith("subscriptions: ")]

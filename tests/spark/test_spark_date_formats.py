@@ -77,3 +77,23 @@ def test_the_event_log_starts_where_most_of_it_starts_on_spark_too(spark, tmp_pa
     duck, on_spark = (read_snapshots(tmp_path / f"{x}.duckdb").sort_values(["account_id", "as_of"])
                       .reset_index(drop=True) for x in ("duckdb", "spark"))
     pd.testing.assert_frame_equal(duck, on_spark, check_dtype=False)
+
+
+def test_counts_scaled_to_their_whole_window_are_the_same_on_spark(spark, tmp_path):
+    """Counts the data start cuts, scaled (``tests/features/test_scaled_windows.py``): subscriptions cut at
+    the export's start, a signature date, a window with under two weeks of data (null) and a change whose
+    previous window is partly covered, alike on both engines."""
+    from tests.features.test_scaled_windows import _cut_export
+
+    _cut_export(tmp_path / "data")
+    as_of = [D(2024, 7, 11), D(2024, 7, 29), D(2024, 8, 20)]
+    builds = {engine: build_snapshots(tmp_path / "data", settings(data_end=D(2024, 10, 28)),
+                                      tmp_path / f"{engine}.duckdb", as_of=as_of, engine=engine,
+                                      **({"master": "local[2]"} if engine == "spark" else {}))
+              for engine in ("duckdb", "spark")}
+    said = {e: [w for w in b.validation.warnings if w.startswith("subscriptions: ")] for e, b in builds.items()}
+    assert said["spark"] == said["duckdb"] and len(said["spark"]) == 1
+    duck, on_spark = (read_snapshots(tmp_path / f"{x}.duckdb").sort_values(["account_id", "as_of"])
+                      .reset_index(drop=True) for x in ("duckdb", "spark"))
+    assert duck["logins_90d"].isna().sum() > 0 and (duck["logins_90d"] == 78).sum() == 1
+    pd.testing.assert_frame_equal(duck, on_spark, check_dtype=False)
