@@ -8,7 +8,8 @@ and rendering (``render``) through one Jinja2 environment with autoescape on.
   a POST, PUT, PATCH or DELETE whose ``csrf_token`` form field (or ``X-CSRF-Token`` header)
   does not match is refused with 403.
 * ``render(request, "page.html.j2", **context)``: the page in the user's language; templates get
-  ``t(key, **values)`` (``workspace.texts``), ``user``, ``lang``, ``csrf_field``, ``tier_label``.
+  ``t(key, **values)`` (``workspace.texts``), ``user``, ``lang``, ``csrf_field``, ``tier_label`` and
+  ``account_name(id)`` (the data source's display name, ``workflow.facts.display_name``, or None).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from sqlalchemy.engine import Engine
 
 from core.vocabulary import TIER_BY_KEY, tier_label
 from training.reason_text import category_words
+from workflow.facts import display_name
 from workflow.people import user_row
 from workspace.texts import lang_of, t
 
@@ -135,6 +137,7 @@ def render(request: Request, template: str, status_code: int = 200, **context: A
         csrf_field=lambda: Markup(f'<input type="hidden" name="{CSRF_FIELD}" value="{escape(token)}">'),
         csrf_token=token, tier_label=lambda key: tier_label(key, lang) if key else "",
         tier_colour=lambda key: TIER_BY_KEY[key].colour if key in TIER_BY_KEY else "#999999",
+        account_name=lambda aid: display_name(request.app.state.settings, aid),
         flash=take_flash(request), **context)
     return HTMLResponse(page, status_code=status_code)
 

@@ -259,6 +259,11 @@ def test_the_account_page_shows_the_display_name_from_the_data_source(home, tmp_
         dom = assert_inert(page)
         assert "Acme &lt;b&gt;Rockets&lt;/b&gt; &amp; Co" in page  # the name is text, not markup
         assert "Acme <b>Rockets</b> & Co · Account acme" in dom.text
+        # every list that links an account names it beside its id (My Day, tasks), as text
+        for url in ("/", "/tasks"):
+            listed = client.get(url).text
+            assert '<span class="account-name">Acme &lt;b&gt;Rockets&lt;/b&gt; &amp; Co</span>' in listed, url
+            assert_inert(listed)
     with TestClient(build_app(home, Settings())) as client:  # no data source: the id alone, as before
         assert sign_in(client, "ana@example.com").status_code == 303
         assert 'id="account-name"' not in client.get("/accounts/acme").text
