@@ -60,6 +60,7 @@ from insights.explain import (
 )
 from training.reason_text import category_words
 from training.reasons import contributions
+from workflow.facts import display_name
 
 log = logging.getLogger(__name__)
 
@@ -429,6 +430,8 @@ def build_report(store: Path, settings: Settings, out: Path, *, lang: str = "en"
         "category_label": lambda c: _label(c, CATEGORY_ZH if lang == "zh-CN" else {}),
         "page_ids": set(page_ids), "has_bundle": bundle is not None, "has_data": signals is not None,
         "has_mrr": has_mrr,
+        # the data source's display name beside each id (email.name_column; None: the id alone)
+        "account_name": lambda a: display_name(settings, a),
         # CSM, segment, industry and region: none known (a flat table's scores) -> their columns are left out
         "has_crm": bool(frame[["csm", "segment", "industry", "region"]].ne(strings["no_value"]).any().any()),
     }

@@ -127,6 +127,33 @@ def test_tier_filter_tier_movements_and_one_scoring_date(home, tmp_path):
         build_report(home.store, home.settings, tmp_path / "x.html", tier="extreme")
 
 
+def test_the_report_names_each_account_beside_its_id_escaped(home, tmp_path):
+    """The data source's display name (``email.name_column``: a HubSpot company name) beside the id in the
+    tables and on each account page; text, never markup. Without a name column: the ids alone."""
+    from core.settings import EmailSettings
+
+    ids = _scores(home)["account_id"].tolist()
+    data = tmp_path / "data"
+    data.mkdir()
+    pd.DataFrame({"Record ID": ids, "Company name": [f"<b>Co {a}</b> & Sons" for a in ids]}).to_csv(
+        data / "accounts.csv", index=False)
+    settings = home.settings.model_copy(update={
+        "data": str(data), "column_mapping": {"accounts": {"Record ID": "account_id"}},
+        "email": EmailSettings(name_column="Company name")})
+    r = build_report(home.store, settings, tmp_path / "named.html", top=2, bundle=None)
+    text = r.path.read_text(encoding="utf-8")
+    pages = re.findall(r'<section class="page account" id="acct-([^"]+)"', text)
+    assert len(pages) == 2
+    for a in pages:
+        name = html.escape(f"<b>Co {a}</b> & Sons", quote=False)
+        assert f'<span class="account-name">{name}</span> · {a} ' in text  # the page's heading
+        assert f'<a href="#acct-{a}"><b>{a}</b></a> <span class="account-name">{name}</span>' in text  # the top list
+    assert "<b>Co " not in text
+    plain = build_report(home.store, home.settings.model_copy(update={"email": EmailSettings(name_column="nope")}),
+                         tmp_path / "plain.html", top=2, bundle=None)
+    assert 'class="account-name"' not in plain.path.read_text(encoding="utf-8")
+
+
 def test_a_store_without_scores_says_to_score_first(home, tmp_path):
     store = tmp_path / "empty.duckdb"
     with duckdb.connect(str(store)) as con:
