@@ -91,3 +91,14 @@ def churn_metrics(con: duckdb.DuckDBPyConnection, settings: Settings, data_start
                ANY_VALUE(m1) + {g} > {end_n} AS provisional
         FROM flagged GROUP BY month ORDER BY month
     """).df()
+
+
+def mean_customer_churn(frame: pd.DataFrame) -> tuple[float | None, int]:
+    """The mean monthly customer churn of the complete (not provisional) months of ``churn_metrics``,
+    weighted by the customers active at each month's start (churned / active, summed), and how many
+    months: a first month with 3 customers of whom 2 left weighs 3, not a whole month's say (a probe's
+    app export: "mean monthly churn 24.07%" with such a month at 66.7%, its other months 12.6-24.7%).
+    None when no complete month had a customer."""
+    final = frame[~frame["provisional"]]
+    active = float(final["accounts_start"].sum())
+    return (float(final["churned"].sum()) / active if active else None), len(final)

@@ -325,17 +325,42 @@ def cents_warnings(con: duckdb.DuckDBPyConnection, present: dict[str, list[str]]
 CURRENCY_COLUMN = re.compile(r"^(?:.*[_ ])?(?:currency|currency[_ ]?code)$", re.IGNORECASE)
 
 
-def currency_warnings(con: duckdb.DuckDBPyConnection, loaded: set[str]) -> list[str]:
+#: A money column whose own name names one currency (``price_in_usd``, ``MRR (EUR)``): its amounts are in
+#: that currency whatever a currency column of the row says (RevenueCat exports ``price_in_usd`` beside
+#: ``purchased_currency``).
+ONE_CURRENCY = re.compile(r"(?:^|[^a-z])(?:usd|eur|gbp|jpy|cny|rmb|aud|cad|chf|inr|brl|mxn|sek|nok|dkk|pln|nzd|sgd|"
+                          r"hkd|krw|zar)(?:$|[^a-z])", re.IGNORECASE)
+#: Least share of a currency column's values that are currency codes (three letters, ISO 4217): a column
+#: named so that holds amounts (RevenueCat's ``price_in_purchased_currency``) is not one.
+CODE_SHARE = 0.9
+
+
+def currency_warnings(con: duckdb.DuckDBPyConnection, loaded: set[str],
+                      mapping: dict[str, dict[str, str]] | None = None) -> list[str]:
     """Warnings for amounts in several currencies (a currency column of accounts, subscriptions or
-    invoices with more than one value): ``mrr`` and ``amount`` are added as they are, across
-    currencies, in MRR, MRR at risk and ``metrics``; nothing converts them."""
+    invoices with more than one code): ``mrr`` and ``amount`` are added as they are, across
+    currencies, in MRR, MRR at risk and ``metrics``; nothing converts them. A money column mapped from
+    a column named for one currency (``mapping``: ``column_mapping``, raw name -> contract name;
+    ``ONE_CURRENCY``) is in one currency already; when every one present is, nothing is said."""
     out = []
-    money = [f"{t}.{c}" for t, cs in money_columns().items() if t in loaded for c in cs]
+    mapping = mapping or {}
+
+    def in_one_currency(table: str, column: str) -> bool:
+        return any(ONE_CURRENCY.search(raw) for raw, to in mapping.get(table, {}).items() if to == column)
+
+    money = [f"{t}.{c}" for t, cs in money_columns().items() if t in loaded for c in cs
+             if not in_one_currency(t, c)]
+    if not money:
+        return out
     for table in (t for t in ("accounts", *money_columns()) if t in loaded):
         for column in (c for c in _columns(con, f"raw_{table}") if CURRENCY_COLUMN.match(c.strip())):
             found = con.execute(
                 f"SELECT c, count(*) AS n FROM (SELECT upper(trim(CAST({q(column)} AS VARCHAR))) AS c "
                 f"FROM raw_{table}) WHERE c IS NOT NULL AND c <> '' GROUP BY c ORDER BY n DESC, c").fetchall()
+            codes = sum(n for c, n in found if re.fullmatch(r"[A-Z]{3}", c))
+            if codes < CODE_SHARE * sum(n for _, n in found):  # amounts, not codes
+                continue
+            found = [(c, n) for c, n in found if re.fullmatch(r"[A-Z]{3}", c)]
             if len(found) < 2:
                 continue
             listed = ", ".join(f"{c} {n:,}" for c, n in found[:5]) + (f", {len(found) - 5} more" if len(found) > 5
@@ -560,7 +585,7 @@ def validate_tables(con: duckdb.DuckDBPyConnection, loaded: list[str], settings:
     present = {name: create_typed_view(con, name, settings, families, readings) for name in loaded}
     data_end, cut_tables, warnings = _data_end(con, loaded, settings)
     warnings += cents_warnings(con, {n: present[n] for n in loaded}, settings)
-    warnings += currency_warnings(con, set(loaded))
+    warnings += currency_warnings(con, set(loaded), settings.column_mapping)
 
     report = ValidationReport(data_end=data_end, data_start=data_end, warnings=warnings, event_families=families,
                               engine=engine_of(con))

@@ -153,7 +153,7 @@ def metrics(data: DataOpt = None, home: HomeOpt = None, config: ConfigOpt = None
             out: Annotated[Path | None, typer.Option("--out", help="folder for churn-metrics.csv/json "
                                                      "(default <home>/reports)")] = None) -> None:
     """Monthly customer churn rate and gross / net MRR churn rate."""
-    from features.metrics import churn_metrics
+    from features.metrics import churn_metrics, mean_customer_churn
     from features.pipeline import open_connection, prepare
 
     h, settings = context(home, config, data)
@@ -182,10 +182,10 @@ def metrics(data: DataOpt = None, home: HomeOpt = None, config: ConfigOpt = None
     for r in frame[frame["pending"] > 0].itertuples():  # ends not final yet: in neither churn column
         console.print(f"  {r.month:%Y-%m}: {int(r.pending):,} relationship(s) with MRR {r.pending_mrr:,.0f} end "
                       "then and could still renew: counted neither as churned customers nor as churned MRR yet")
-    final = frame[~frame["provisional"]]
-    console.print(f"mean monthly customer churn {final['customer_churn_rate'].mean():.2%} over "
-                  f"{len(final)} complete months; "
-                  f"written to {folder / 'churn-metrics.csv'}")
+    rate, months = mean_customer_churn(frame)
+    console.print((f"mean monthly customer churn {rate:.2%} over {months} complete months (churned / active at "
+                   "the start, summed: a month weighs its customers); " if rate is not None else
+                   "no complete month with customers; ") + f"written to {folder / 'churn-metrics.csv'}")
 
 
 def register(app: typer.Typer) -> None:

@@ -444,3 +444,25 @@ def test_amounts_in_several_currencies_are_said_to_be_added_as_they_are(base, tm
     single = run_features(plant(base, tmp_path / "one", currencies(["USD"])), tmp_path / "home-one", monkeypatch,
                           capsys)
     assert single.code == 0 and not [w for w in single.summary["warnings"] if "currencies" in w]
+
+
+def test_a_currency_column_of_amounts_or_amounts_in_one_named_currency_say_nothing():
+    """A RevenueCat export (a probe, 2026-12-05): ``price_in_purchased_currency`` holds amounts, not codes
+    ("28 currencies (0.0 3,987, 4.99 2,470 ...)" was said), and ``price_in_usd`` mapped to ``mrr`` is in one
+    currency whatever ``purchased_currency`` says. A code column beside an amount of unnamed currency still warns."""
+    import duckdb
+
+    from features.validate import currency_warnings
+
+    con = duckdb.connect()
+    con.execute("CREATE TABLE raw_subscriptions AS SELECT * FROM (VALUES "
+                "('a', 4.99, 4.99, 'USD'), ('b', 0.0, 5.49, 'EUR'), ('c', 9.99, 4.29, 'gbp'), "
+                "('d', 12.5, 4.99, 'USD')) "
+                "v(customer, price_in_purchased_currency, price_in_usd, purchased_currency)")
+    by_usd = {"subscriptions": {"customer": "account_id", "price_in_usd": "mrr"}}
+    assert currency_warnings(con, {"subscriptions"}, by_usd) == []
+    by_local = {"subscriptions": {"customer": "account_id", "price_in_purchased_currency": "mrr"}}
+    [said] = currency_warnings(con, {"subscriptions"}, by_local)
+    assert said.startswith("subscriptions.purchased_currency: 3 currencies (USD 2, EUR 1, GBP 1 rows): "
+                           "subscriptions.mrr are added as they are")
+    assert not [w for w in currency_warnings(con, {"subscriptions"}, by_local) if "price_in_purchased" in w]

@@ -94,3 +94,17 @@ def test_an_end_that_could_still_renew_is_neither_churn_nor_a_downgrade(tmp_path
     assert (dec.churned_mrr, dec.downgrade_mrr, dec.expansion_mrr) == (0.0, 30.0, 0.0)  # p3 only
     assert dec.gross_mrr_churn_rate == pytest.approx(30 / 200) and dec.customer_churn_rate == 0
     assert (dec.pending, dec.pending_mrr) == (1, 60.0)
+
+
+def test_the_mean_monthly_churn_weighs_each_month_by_its_customers():
+    """A first month with 3 customers of whom 2 left said "mean monthly churn 24.07%" on a probe's app export
+    whose other months ran 12.6-24.7%: the mean is churned / active over the complete months."""
+    import pandas as pd
+
+    from features.metrics import mean_customer_churn
+
+    frame = pd.DataFrame({"accounts_start": [3, 100, 100, 90], "churned": [2, 10, 20, 1],
+                          "provisional": [False, False, False, True]})
+    rate, months = mean_customer_churn(frame)
+    assert months == 3 and rate == pytest.approx(32 / 203)  # not (2/3 + 0.1 + 0.2) / 3 = 32.2%
+    assert mean_customer_churn(frame.assign(provisional=True)) == (None, 0)
