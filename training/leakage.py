@@ -47,8 +47,8 @@ GUIDE = "docs/exports-with-cancellation-dates.md"
 KNOWN_CAUSES: dict[str, str] = {
     "days_to_term_end": (
         "an end date that is only known after cancellation, as in a Stripe export's canceled_at mapped to "
-        "end_date (or a Chargebee export's Cancelled At; end_date is the billing period's or term's end, known "
-        f"from its start; see {GUIDE})"),
+        "end_date (or a Chargebee export's Cancelled At, a RevenueCat export's unsubscribe_detected_at; end_date "
+        f"is the billing period's or term's end, known from its start; see {GUIDE})"),
 }
 CAUSE_BY_CHECK: dict[str, str] = {
     "feature_auc": ("a column written from what happened after the as-of date (a cancellation or end date, "
