@@ -131,7 +131,14 @@ def _design(frame: pd.DataFrame, columns: list[str] | None = None) -> pd.DataFra
 
 
 def logistic_predictions(train: pd.DataFrame, y: np.ndarray, test: pd.DataFrame) -> np.ndarray:
-    """An independent logistic regression (standardised design, C=0.5) fitted on ``train``."""
+    """An independent logistic regression (standardised design, C=0.5) fitted on ``train``. Columns blank
+    on more than half of the training rows are left out: a short export's 30-day changes are unknown on
+    its first as-of dates (the previous window has under two weeks of data), which are all a purged
+    training span may hold (a 9-month log: 3 dates, 99% blank); their missing flag there told the few
+    accounts that began after the data start apart, and applied to every test row it ranked them at
+    ROC-AUC 0.660 instead of 0.780."""
+    train = train.loc[:, train.isna().mean() <= 0.5]
+    test = test[list(train.columns)]
     X = _design(train)
     X = X.loc[:, X.std() > 0]
     mean, sd = X.mean(), X.std()
