@@ -363,9 +363,9 @@ def currency_warnings(con: duckdb.DuckDBPyConnection, loaded: set[str],
             found = [(c, n) for c, n in found if re.fullmatch(r"[A-Z]{3}", c)]
             if len(found) < 2:
                 continue
-            listed = ", ".join(f"{c} {n:,}" for c, n in found[:5]) + (f", {len(found) - 5} more" if len(found) > 5
-                                                                       else "")
-            out.append(f"{table}.{column}: {len(found)} currencies ({listed} rows): {', '.join(money)} are added as "
+            listed = ", ".join(f"{c} {n:,}" for c, n in found[:5]) + " rows" + \
+                (f"; {len(found) - 5} more currencies" if len(found) > 5 else "")
+            out.append(f"{table}.{column}: {len(found)} currencies ({listed}): {', '.join(money)} are added as "
                        "they are, across currencies, in MRR, MRR at risk and `churnwatch metrics`; convert the "
                        "amounts to one currency before loading (the currency itself may stay as a column of yours)")
     for w in out:

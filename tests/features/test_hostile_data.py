@@ -466,3 +466,10 @@ def test_a_currency_column_of_amounts_or_amounts_in_one_named_currency_say_nothi
     assert said.startswith("subscriptions.purchased_currency: 3 currencies (USD 2, EUR 1, GBP 1 rows): "
                            "subscriptions.mrr are added as they are")
     assert not [w for w in currency_warnings(con, {"subscriptions"}, by_local) if "price_in_purchased" in w]
+    # more than five: the rest counted as currencies ("4 more rows" was said)
+    codes = ["USD", "EUR", "GBP", "JPY", "BRL", "INR", "CAD"]
+    con.execute("CREATE OR REPLACE TABLE raw_subscriptions AS SELECT 'a' AS customer, 1.0 AS price, "
+                "unnest(?) AS currency", [codes])
+    [said] = currency_warnings(con, {"subscriptions"}, {"subscriptions": {"price": "mrr"}})
+    assert said.startswith("subscriptions.currency: 7 currencies (BRL 1, CAD 1, EUR 1, GBP 1, INR 1 rows; "
+                           "2 more currencies): ")
