@@ -15,7 +15,12 @@ Stages (temp tables in one connection; on DuckDB a stage read once is a view, ``
    keyed by (account, as-of) — a grid path for regular schedules, a general one for any.
 2. tickets, invoices and new-feature first use per as-of date (``tk``, ``inv``, ``nf``).
 3. the final projection: one expression per feature, made by the template named in
-   the feature spec (``features/spec.py``).
+   the feature spec (``features/spec.py``); counts whose window the data start cuts are scaled
+   to the whole window there (``_Ctx.cover``).
+
+Over 400 lines: the stage queries, the templates and the projection that joins them are one SQL
+program (what DuckDB runs is what Spark runs); apart, a template would lose sight of the stage
+columns it reads.
 """
 
 from __future__ import annotations
