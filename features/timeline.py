@@ -209,8 +209,8 @@ class CutStart:
 def subscriptions_cut(con: duckdb.DuckDBPyConnection, data_start: dt.date, data_end: dt.date) -> CutStart | None:
     """``CutStart`` when the first relationships (``relationships``, from ``build_terms``) pile up just
     before the data start (``CUT_SHARE``, ``CUT_SPIKE``), else None. A probe's meal-kit export held the
-    periods billed since 2026-05-01: 2,085 of 2,900 customers began in April, 107 to 137 a month after;
-    with every term exported, customers begin over the years before, not in the month before the data."""
+    periods billed since 2026-05-01: 2,153 of 3,000 accounts began in the 35 days up to it, 139 in 35 days
+    after; with every term exported, customers begin over the years before, not in the month before the data."""
     ds, end = day_number(data_start), day_number(data_end)
     row = con.execute(f"""
         SELECT COUNT(*),

@@ -94,9 +94,10 @@ def test_the_catalogue_says_which_features_are_scaled():
 
 
 def test_subscriptions_cut_at_the_export_start_are_said_and_their_accounts_scaled_as_older(tmp_path):
-    """A probe's meal-kit export held the periods billed since its start: 2,085 of 2,900 customers began
-    in the month before it, 107 to 137 a month after. Their first term in the file is not when they
-    became customers, so their counts are scaled as for accounts that began before the data start."""
+    """A probe's meal-kit export held the periods billed since its start: 2,153 of 3,000 accounts began
+    their first term in the 35 days up to it, 139 in 35 days after it on average. Their first term in the
+    file is not when they became customers, so their counts are scaled as for accounts that began before
+    the data start."""
     _cut_export(tmp_path / "data")
     built = build_snapshots(tmp_path / "data", settings(data_end=D(2024, 10, 28)), tmp_path / "s.duckdb",
                             as_of=[D(2024, 7, 29)])
