@@ -361,17 +361,21 @@ def final_query(catalogue: Catalogue, settings: Settings, absent: frozenset[str]
     index = {t: i for i, t in enumerate(catalogue.event_types)}
     ds = None if data_start is None else day_number(data_start)
     ctx = _Ctx(index=index, roles=roles, ds=ds, cut=ds if cut else None)
-    plain = _Ctx(index=index, roles=roles)
     sql: dict[str, str] = {}
-    raw: dict[str, str] = {}
     for f in catalogue.features:  # first pass: everything but ratios of other features
         if f.template == "ratio":
             continue
         sql[f.name] = "NULL" if _inputs(f) & missing else TEMPLATES[f.template](f, ctx)
-        raw[f.name] = "NULL" if _inputs(f) & missing else TEMPLATES[f.template](f, plain)
+    by_name = {f.name: f for f in catalogue.features}
+    plain = _Ctx(index=index, roles=roles)  # a ratio's inputs as counted: both over the same window
+
+    def counted(name: str) -> str:
+        spec = by_name[name]
+        return "NULL" if _inputs(spec) & missing else TEMPLATES[spec.template](spec, plain)
+
     for f in catalogue.features:  # second pass: "ratio" = one feature over another
         if f.template == "ratio":
-            sql[f.name] = _ratio(raw[f.params["num"]], raw[f.params["den"]])
+            sql[f.name] = _ratio(counted(f.params["num"]), counted(f.params["den"]))
 
     def cast(f: FeatureSpec) -> str:  # CAST(double AS BIGINT) rounds in DuckDB, truncates in Spark
         value = f"ROUND({sql[f.name]})" if f.type == "int" and ctx.ds is not None and scaled(f) else sql[f.name]
