@@ -121,3 +121,16 @@ def reason_label(key: str, lang: str) -> str:
     """The label of reason category ``key`` in ``lang``; an unknown key is shown as it is."""
     reason = REASON_BY_KEY.get(key)
     return key if reason is None else reason.label(lang)
+
+
+def probability_text(p: float | None, digits: int = 1) -> str:
+    """A churn probability as a percentage: never "100.0%" or "0.0%" for a probability that is not
+    1 or 0 (calibration keeps every one strictly between), but ">99.9%" and "<0.1%"; "–" when missing."""
+    if p is None or p != p:
+        return "–"
+    floor = 10.0 ** -digits
+    if round(p * 100, digits) >= 100 and p < 1:
+        return f">{100 - floor:.{digits}f}%"
+    if round(p * 100, digits) <= 0 < p:
+        return f"<{floor:.{digits}f}%"
+    return f"{p:.{digits}%}"

@@ -282,6 +282,7 @@ TEMPLATES: dict[str, Template] = {
                                     "COALESCE(tk.tickets_silence, 0) = 0 THEN 1 ELSE 0 END"),
     "new_features_tried": lambda f, c: "COALESCE(nf.new_features_tried_30d, 0)",
     "term_end": lambda f, c: "s.days_to_term_end",
+    "term_length": lambda f, c: "s.term_days",
     "invoice_overdue": lambda f, c: "COALESCE(inv.days_overdue, 0)",
     "invoice_late": lambda f, c: "COALESCE(inv.late_payments_90d, 0)",
     "invoice_delay": lambda f, c: "inv.payment_delay_90d",

@@ -561,6 +561,43 @@ def _check_not_emptied(report: ValidationReport) -> None:
                 "to build from", table=name, example=rep.examples.get(reason))
 
 
+#: A table whose account ids are unknown on at least this share of its rows (and ``UNKNOWN_MIN_ROWS``)
+#: is refused: its ids are not the accounts' (a help desk's organisation names, an accounting system's
+#: contact names); from ``UNKNOWN_WARN`` a warning names the share. A help desk holds some tickets of
+#: prospects and former trials, so a share below that is ordinary.
+UNKNOWN_REFUSE = 0.95
+UNKNOWN_WARN = 0.25
+UNKNOWN_MIN_ROWS = 20
+
+
+def _check_account_keys(con: duckdb.DuckDBPyConnection, report: ValidationReport, has_accounts: bool) -> None:
+    """Refuse a table whose rows nearly all name unknown accounts (set aside as ``unknown_account``, its
+    features would read as if the accounts had no tickets or invoices); warn from ``UNKNOWN_WARN``."""
+    for name, rep in report.tables.items():
+        if name in ("accounts", "subscriptions") or rep.rows_in < UNKNOWN_MIN_ROWS:
+            continue
+        unknown = rep.set_aside.get("unknown_account", 0)
+        share = unknown / rep.rows_in
+        if share < UNKNOWN_WARN:
+            continue
+        known_in = known_accounts_table(name, has_accounts)
+        known = con.execute(f"SELECT account_id FROM {known_in} LIMIT 1").fetchone() if known_in else None
+        example = (rep.examples.get("unknown_account") or {}).get("account_id")
+        where = "accounts" if has_accounts else "subscriptions"
+        text = (f"{name}: {unknown:,} of {rep.rows_in:,} rows ({share:.0%}) have an account_id that is not in "
+                f"{where} (e.g. {example!r}; the accounts' ids look like {known[0] if known else None!r})")
+        if share >= UNKNOWN_REFUSE:
+            raise DataContractError(
+                f"{text}: the column mapped to {name}.account_id does not hold the accounts' ids (an organisation "
+                f"or contact name, another system's id?). Map the column that does, or join the {name} to the "
+                "accounts' ids first (a help desk or accounting export keyed by company name: see the README, "
+                f"\"Keys other than the account id\"); without it, leave the {name} out", table=name,
+                example=rep.examples.get("unknown_account"))
+        message = f"{text}: those rows are set aside, so these accounts' {name} features count without them"
+        log.warning(message)
+        report.warnings.append(message)
+
+
 def validate_tables(con: duckdb.DuckDBPyConnection, loaded: list[str], settings: Settings) -> ValidationReport:
     """Turn every ``raw_X`` into ``clean_X`` (canonical names and types) and report.
 
@@ -609,6 +646,7 @@ def validate_tables(con: duckdb.DuckDBPyConnection, loaded: list[str], settings:
         report.tables[name] = _table_report(con, name, present[name], reasons)
         report.tables[name].readings = readings.get(name, {})
     _check_not_emptied(report)
+    _check_account_keys(con, report, "accounts" in loaded)
     # the event log's start: before it, activity features would read as zero
     first = report.tables["events"].first_at if "events" in report.tables else None
     report.data_start = _as_date(first) or data_end

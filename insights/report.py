@@ -42,7 +42,7 @@ from core.files import atomic_write_text
 from core.progress import Reporter, StepCallback, track
 from core.settings import Settings
 from core.store import META, connect, feature_rows, has_table, read_horizon
-from core.vocabulary import TIER_COLOURS, TIER_KEYS, TIER_RANK, tier_bands, tier_label
+from core.vocabulary import TIER_COLOURS, TIER_KEYS, TIER_RANK, probability_text, tier_bands, tier_label
 from features.pipeline import open_connection
 from features.subset import load_clean_subset
 from insights.explain import (
@@ -337,6 +337,7 @@ def _environment() -> jinja2.Environment:
                              undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
     env.filters["money"] = _fmt_money
     env.filters["pct"] = lambda v, d=1: "–" if v is None or v != v else f"{v:.{d}%}"
+    env.filters["probability"] = probability_text
     env.filters["num"] = lambda v: "–" if v is None or v != v else f"{v:,.0f}"
     env.filters["words"] = category_words  # a category as the reasons word it (COMPUTER_SOFTWARE)
     return env

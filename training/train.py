@@ -237,8 +237,12 @@ def fit_and_evaluate(train: pd.DataFrame, fit: pd.DataFrame | None, es: pd.DataF
     model = fit_chosen(selection, X_train, y_train, frame.names, frame.categorical, directions)
     calibrator, cal_losses, reference, cal_rate = _calibrate(model, frame, cal, train, selection, seed, purge_days,
                                                              oof)
-    say("calibration by out-of-fold log loss: " + ", ".join(f"{m} {v:.4f}" for m, v in cal_losses.items())
-        + f" -> {getattr(calibrator, 'choice_', calibrator.method)}; {calibrator.weighting_} weights")
+    methods = {m: v for m, v in cal_losses.items() if not m.startswith("forward_")}
+    forward = "" if "forward_equal" not in cal_losses else (
+        f" (recent weeks weighted more or not, judged forward: log loss {cal_losses['forward_recent']:.4f} against "
+        f"{cal_losses['forward_equal']:.4f}, standard error {cal_losses.get('forward_gain_se', float('nan')):.4f})")
+    say("calibration by out-of-fold log loss: " + ", ".join(f"{m} {v:.4f}" for m, v in methods.items())
+        + f" -> {getattr(calibrator, 'choice_', calibrator.method)}; {calibrator.weighting_} weights{forward}")
     health_map = HealthMap.from_reference(reference)  # pins from the calibrated base rate and tier shares
     say("health pins (p80, p60, p40): " + ", ".join(f"{v:.4f}" for v in health_map.pins_)
         + f" (calibrated base rate {health_map.base_rate_:.4f}; each tier at least "
@@ -259,6 +263,8 @@ def fit_and_evaluate(train: pd.DataFrame, fit: pd.DataFrame | None, es: pd.DataF
     importance = np.abs(contributions(model, frame.transform(sample))[:, :-1]).mean(axis=0)
     leakage = guard(train, y_train, frame.names, frame.categorical, metrics["roc_auc"],
                     dict(zip(frame.names, importance.tolist())), allow_leaky, latest=latest)
+    if leakage.get("calendar"):
+        say(f"leakage guard: {leakage['calendar']}")
 
     rule_val = None
     if rule_baseline:  # a reference on the choice's own rows: would the fixed rule have won there?
@@ -408,7 +414,18 @@ def _renewal_window(y: np.ndarray, p: np.ndarray, test: pd.DataFrame, days: int,
            "churned_outside": int(y[~inside].sum())}
     say(f"within the renewal window (term ends within {days} days: {out['rows']:,} test rows, {churned:,} churned; "
         f"{out['churned_outside']:,} churned outside it): model ROC-AUC {out['roc_auc']:.4f}")
+    later = float((~inside).mean())
+    if out["churned_outside"] == 0 and later >= LATE_RENEWALS_SHARE:
+        say(f"warning: every churn of the test rows came where a term ends within {days} days, and {later:.0%} of "
+            "the rows have their term's end later: their churn probability reads near 0 whatever their signals "
+            "until the renewal comes within the horizon. For contracts of a year or more, a longer horizon_days "
+            "in churnwatch.yaml (120 to 180, then `churnwatch features` again) warns while there is time to act")
     return out
+
+
+#: ``_renewal_window`` advises a longer horizon when churn comes only at term ends and at least this share of
+#: the test rows have their term's end beyond the window (a probe's annual contracts at 60 days: 78%).
+LATE_RENEWALS_SHARE = 0.5
 
 
 def _versus(y: np.ndarray, p: np.ndarray, curves: dict[str, np.ndarray], groups: np.ndarray, seed: int,

@@ -26,7 +26,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup, escape
 from sqlalchemy.engine import Engine
 
-from core.vocabulary import TIER_BY_KEY, tier_label
+from core.vocabulary import TIER_BY_KEY, probability_text, tier_label
 from training.reason_text import category_words
 from workflow.facts import display_name
 from workflow.people import user_row
@@ -50,6 +50,7 @@ def environment() -> Environment:
     env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(default=True,
                       default_for_string=True), trim_blocks=True, lstrip_blocks=True)
     env.filters["words"] = category_words
+    env.filters["probability"] = probability_text
     return env
 
 

@@ -33,7 +33,7 @@ from churnwatch.options import (
     tracking,
 )
 from core.errors import ChurnwatchError
-from core.vocabulary import TIER_BY_KEY, tier_label
+from core.vocabulary import TIER_BY_KEY, probability_text, tier_label
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +72,8 @@ def explain(account_id: str, store: Path | None = None, home: Path | None = None
     name = display_name(settings, view.account_id)  # the CRM's name for it, as the workspace shows it
     shown = escape(view.account_id) + (f" · {escape(name)}" if name else "")
     head = (f"[bold]{shown}[/]  [{colour} bold]{view.tier_label}[/]  {L['health']} "
-            f"[bold]{view.health_score}[/]{change}  {L['probability']} [bold]{view.churn_probability:.1%}[/]\n"
+            f"[bold]{view.health_score}[/]{change}  {L['probability']} "
+            f"[bold]{probability_text(view.churn_probability)}[/]\n"
             f"{money}  "
             f"{L['csm']} {p.get('csm', '-')}  {L['segment']} {p.get('segment', '-')}  "
             f"{L['industry']} {p.get('industry', '-')}  {L['region']} {p.get('region', '-')}\n"

@@ -34,7 +34,7 @@ from churnwatch.options import (
 from core.home import Home
 from core.settings import CONFIG_ENV, load_settings
 from core.store import HISTORY
-from core.vocabulary import TIER_KEYS
+from core.vocabulary import TIER_KEYS, probability_text
 
 
 @storage_named
@@ -110,7 +110,7 @@ def score(data: DataOpt = None, store: StoreOpt = None, home: HomeOpt = None, co
         table.add_column(c)
     for r in history.nsmallest(10, "health_score").itertuples():
         reasons = json.loads(r.reasons_en)
-        table.add_row(r.account_id, str(r.health_score), r.tier, f"{r.churn_probability:.1%}",
+        table.add_row(r.account_id, str(r.health_score), r.tier, probability_text(r.churn_probability),
                       reasons[0]["text"] if reasons else "-", f"{r.playbook_owner}, {r.respond_within}")
     console.print(table)
     console.print(f"score history: {target} (table {HISTORY})")

@@ -197,3 +197,54 @@ def test_a_term_end_known_from_the_start_passes(at_end, refused):
     assert (finding is not None) == refused
     assert term_end_finding(frame, None) is None  # a store with no such column
     assert term_end_finding(frame.assign(days_to_term_end=np.nan), (dt.date(2026, 11, 30), 641, 0)) is None
+
+
+def _contracts(n: int = 800, seed: int = 12) -> tuple[pd.DataFrame, np.ndarray]:
+    """Annual contracts signed with their end date: every row has one, and churn comes only where the
+    term ends within the horizon, so the days to it predict churn on their own (ROC-AUC > 0.95)."""
+    rng = np.random.default_rng(seed)
+    days = rng.integers(1, 366, n).astype(float)
+    y = ((days <= 60) & (rng.random(n) < 0.8)).astype(int)
+    term = np.full(n, 365.0)
+    term[:40] = 730.0  # a few two-year contracts
+    return pd.DataFrame({"logins_30d": rng.poisson(20, n).astype(float), "days_to_term_end": days,
+                         "term_days": term}), y
+
+
+def test_a_renewal_calendar_is_not_refused_and_is_said():
+    frame, y = _contracts()
+    names = ["logins_30d", "days_to_term_end", "term_days"]
+    assert [f.feature for f in feature_findings(frame, y, names, [])] == ["days_to_term_end"]
+    # the accounts at the data end have their end dates as the training rows do: known ahead
+    latest = (dt.date(2026, 11, 30), 930, 930)
+    record = guard(frame, y, names, [], model_roc_auc=0.985, importance={"days_to_term_end": 3.0, "logins_30d": 1.0},
+                   latest=latest)
+    assert record["findings"] == [] and record["allowed"] == []
+    assert record["calendar"].startswith("the end dates are a renewal calendar, not a leak: 100% of the 930 accounts "
+                                         "at the data end (2026-11-30) have one, as 100% of the training rows do")
+    screen_features(frame, y, names, [], latest=latest)  # no error before the model either
+    # without the data end's figures (an older store) the check stands
+    with pytest.raises(TrainingError, match="'days_to_term_end': predicts churn on its own"):
+        guard(frame, y, names, [], model_roc_auc=0.9, importance={"logins_30d": 1.0})
+    # a model too good to be true on another feature is still refused
+    with pytest.raises(TrainingError, match="'logins_30d': the model reaches ROC-AUC 0.985"):
+        guard(frame, y, names, [], model_roc_auc=0.985, importance={"logins_30d": 3.0}, latest=latest)
+
+
+def test_the_end_dates_features_are_one_finding_and_one_allow():
+    """A Stripe-style end date leaks through every feature read from it (the days to it, the term's
+    length): the finding names days_to_term_end, and allowing it allows them all."""
+    frame, y = _seat_changes()
+    frame["term_days"] = np.where(frame["days_to_term_end"].notna(), 30.0 + 300 * y, np.nan)
+    names = ["logins_30d", "days_to_term_end", "term_days"]
+    latest = (dt.date(2026, 11, 30), 641, 3)
+    with pytest.raises(TrainingError) as info:
+        guard(frame, y, names, [], model_roc_auc=0.9, importance={"logins_30d": 1.0}, latest=latest)
+    assert "feature 'days_to_term_end': has a value on" in str(info.value) and "term_days" not in str(info.value)
+    record = guard(frame, y, names, [], model_roc_auc=0.9, importance={"logins_30d": 1.0}, latest=latest,
+                   allowed=["days_to_term_end"])
+    assert record["allowed"] == ["days_to_term_end"]
+    # without the data end's figures, term_days' own finding is covered by the same allow
+    findings = feature_findings(frame, y, names, [])
+    assert "term_days" in [f.feature for f in findings]
+    assert enforce(findings, ["days_to_term_end"], names)["allowed"] == ["days_to_term_end"]

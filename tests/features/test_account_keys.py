@@ -1,0 +1,63 @@
+"""A table keyed by something other than the accounts' ids (a help desk's organisation names) is refused
+with the ids named, not set aside row by row into features that read as zero; a share of unknown ids
+worth telling gets a warning."""
+
+from __future__ import annotations
+
+import pytest
+
+from core.errors import DataContractError
+from core.vocabulary import probability_text
+from features.pipeline import build_snapshots
+from tests.tiny import D, T, settings, write_tables
+
+ACCOUNTS = [dict(account_id=f"{5_000_000_000 + i}", name=f"Company {i} Ltd") for i in range(30)]
+
+
+def _tables(ticket_ids: list[str]) -> dict:
+    return {
+        "accounts": ACCOUNTS,
+        "subscriptions": [dict(account_id=a["account_id"], start_date=D(2024, 1, 1), end_date=D(2025, 1, 1),
+                               mrr=100.0, plan="p", seats=1) for a in ACCOUNTS],
+        "events": [dict(account_id=a["account_id"], user_id="u", occurred_at=T(2024, 3, 1, 9), event_type="login",
+                        quantity=1.0) for a in ACCOUNTS],
+        "tickets": [dict(account_id=t, opened_at=T(2024, 4, 1 + i % 20, 10), resolved_at=None, priority="high",
+                         csat=None) for i, t in enumerate(ticket_ids)],
+    }
+
+
+def test_tickets_keyed_by_company_name_are_refused_naming_both_ids(tmp_path):
+    write_tables(tmp_path / "data", _tables([a["name"] for a in ACCOUNTS]))
+    with pytest.raises(DataContractError) as info:
+        build_snapshots(tmp_path / "data", settings(data_end=D(2024, 6, 30)), tmp_path / "s.duckdb",
+                        as_of=[D(2024, 6, 1)])
+    text = str(info.value)
+    assert text.startswith("tickets: 30 of 30 rows (100%) have an account_id that is not in accounts "
+                           "(e.g. 'Company ")
+    assert "does not hold the accounts' ids" in text and "Keys other than the account id" in text
+    assert "the accounts' ids look like '50000000" in text
+
+
+def test_a_share_of_unknown_accounts_is_warned_and_the_rest_kept(tmp_path):
+    ids = [a["account_id"] for a in ACCOUNTS[:20]] + [f"prospect-{i}" for i in range(10)]
+    write_tables(tmp_path / "data", _tables(ids))
+    result = build_snapshots(tmp_path / "data", settings(data_end=D(2024, 6, 30)), tmp_path / "s.duckdb",
+                             as_of=[D(2024, 6, 1)])
+    warnings = result.validation.warnings
+    said = [w for w in warnings if w.startswith("tickets: 10 of 30 rows (33%) have an account_id that is not in")]
+    assert len(said) == 1 and "'prospect-" in said[0], warnings
+    assert result.validation.tables["tickets"].rows_kept == 20
+
+
+def test_a_few_unknown_accounts_are_ordinary(tmp_path):
+    ids = [a["account_id"] for a in ACCOUNTS] + ["prospect-1", "prospect-2"]
+    write_tables(tmp_path / "data", _tables(ids))
+    result = build_snapshots(tmp_path / "data", settings(data_end=D(2024, 6, 30)), tmp_path / "s.duckdb",
+                             as_of=[D(2024, 6, 1)])
+    assert not [w for w in result.validation.warnings if "account_id that is not in" in w]
+
+
+@pytest.mark.parametrize(("p", "shown"), [(0.9996, ">99.9%"), (0.00039, "<0.1%"), (0.1234, "12.3%"), (1.0, "100.0%"),
+                                         (0.0, "0.0%"), (0.9994, "99.9%"), (None, "–"), (float("nan"), "–")])
+def test_a_probability_is_never_shown_as_certain_unless_it_is(p, shown):
+    assert probability_text(p) == shown
