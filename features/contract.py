@@ -148,9 +148,9 @@ TABLES: dict[str, Table] = {
                 Column("quantity", "double", required=False, nullable=True,
                        description="default 1"),
             ),
-            required=True,
             time_column="occurred_at",
-            description="product usage and marketing touches",
+            description="product usage and marketing touches (optional: without them the features are "
+                        "those of the terms, tickets, invoices and the accounts' columns)",
         ),
         Table(
             "tickets",
@@ -219,6 +219,12 @@ TABLES: dict[str, Table] = {
 #: whatever format the export writes its dates in; Spark is handed it under the same name.
 DATED_SUBSCRIPTIONS = "dated_subscriptions"
 DATED_START = "churnwatch_start_date"
+#: Optional tables that are refused when present without rows, or with every row set aside (an export
+#: that failed), with what a source without them lacks: the events are optional (a CRM, a help desk
+#: and invoices without product analytics), but an empty event log is a broken export more often than
+#: a company without any.
+NOT_EMPTY = {"events": "product events"}
+
 KEYED_TABLES = ("subscriptions", "events", "tickets", "invoices", "churn_feedback", "interventions")
 
 

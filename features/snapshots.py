@@ -330,11 +330,19 @@ TEMPLATE_INPUTS: dict[str, tuple[str, ...]] = {
     **{t: ("invoices",) for t in ("invoice_overdue", "invoice_late", "invoice_delay", "invoice_delay_change")},
     **{t: ("events.user_id",) for t in ("distinct_users", "distinct_users_share", "event_users")},
 }
+#: Templates read from something other than the events (every other one counts events; a ratio's
+#: inputs say for it): without an events table the rest are null.
+NOT_FROM_EVENTS = frozenset({"ticket_count", "ticket_spike", "open_tickets", "ticket_resolution", "ticket_csat",
+                             "ticket_days_since", "ticket_silence", "term_end", "term_length", "invoice_overdue",
+                             "invoice_late", "invoice_delay", "invoice_delay_change", "term_value",
+                             "term_value_change", "tenure", "term_plan", "profile", "extra_profile", "ratio"})
 
 
 def _inputs(f: FeatureSpec) -> set[str]:
     """Tables/columns (``tickets``, ``events.user_id``) and roles (``role:login``) a feature needs."""
     need = set(TEMPLATE_INPUTS.get(f.template, ()))
+    if f.template not in NOT_FROM_EVENTS:
+        need.add("events")
     if f.params.get("priority"):
         need.add("tickets.priority")
     need |= {f"role:{v}" for k, v in f.params.items() if k in ("role", "num", "den")}

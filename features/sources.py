@@ -23,7 +23,7 @@ from pathlib import Path
 import duckdb
 
 from core.errors import DataContractError
-from features.contract import TABLES
+from features.contract import NOT_EMPTY, TABLES
 from features.csvfiles import load_csv
 from features.sql import engine_of
 
@@ -406,7 +406,7 @@ def load_raw_tables(source: Source, con: duckdb.DuckDBPyConnection) -> list[str]
     """Load every contract table the source has as ``raw_<table>``; return their names.
 
     Raises:
-        DataContractError: a required table (subscriptions, events) is missing or has no rows.
+        DataContractError: a required table (subscriptions) is missing, or it or the events have no rows.
     """
     loaded = [name for name in TABLES if source.load(con, name)]
     for name, table in TABLES.items():
@@ -414,7 +414,9 @@ def load_raw_tables(source: Source, con: duckdb.DuckDBPyConnection) -> list[str]
             raise DataContractError(
                 f"{source.describe()}: required table '{name}' not found "
                 f"(expected {name}.parquet or {name}.csv, or a table named {name})", table=name)
-        if table.required and not con.execute(f"SELECT count(*) FROM (SELECT 1 FROM raw_{name} LIMIT 1)"
-                                              ).fetchone()[0]:
-            raise DataContractError(f"{source.describe()}: required table '{name}' has no rows", table=name)
+        if (table.required or name in NOT_EMPTY) and name in loaded and not con.execute(
+                f"SELECT count(*) FROM (SELECT 1 FROM raw_{name} LIMIT 1)").fetchone()[0]:
+            kind = "required table" if table.required else "table"
+            hint = "" if table.required else f" (a source without {NOT_EMPTY[name]} leaves the table out)"
+            raise DataContractError(f"{source.describe()}: {kind} '{name}' has no rows{hint}", table=name)
     return loaded

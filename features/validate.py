@@ -46,6 +46,7 @@ from features.contract import (
     DATED_SUBSCRIPTIONS,
     DUCKDB_TYPES,
     MONEY_UNITS,
+    NOT_EMPTY,
     TABLES,
     Table,
     check_column_mapping,
@@ -552,9 +553,10 @@ def _data_end(con: duckdb.DuckDBPyConnection, loaded: list[str], settings: Setti
 
 
 def _check_not_emptied(report: ValidationReport) -> None:
-    """Every row of a required table set aside: nothing to build from (an error, not a silent run)."""
+    """Every row of a required table (or of the events) set aside: nothing to build from (an error, not a
+    silent run)."""
     for name, rep in report.tables.items():
-        if TABLES[name].required and rep.rows_in and not rep.rows_kept:
+        if (TABLES[name].required or name in NOT_EMPTY) and rep.rows_in and not rep.rows_kept:
             reason, n = max(rep.set_aside.items(), key=lambda kv: kv[1])
             raise DataContractError(
                 f"{name}: all {rep.rows_in:,} rows were set aside ({n:,} as {reason}); nothing is left "
@@ -648,11 +650,25 @@ def validate_tables(con: duckdb.DuckDBPyConnection, loaded: list[str], settings:
     _check_not_emptied(report)
     _check_account_keys(con, report, "accounts" in loaded)
     # the event log's start: before it, activity features would read as zero
-    first = report.tables["events"].first_at if "events" in report.tables else None
+    first = report.tables["events"].first_at if "events" in report.tables else _activity_start(report)
     report.data_start = _as_date(first) or data_end
     if "events" in report.tables and first is not None:
         report.data_start = _bulk_start(con, report, data_end)
     return report
+
+
+#: Without events, the data starts with the first of these tables' rows that has any (a CRM, a help desk
+#: and an accounting system without product analytics: the help desk's and the invoices' history).
+ACTIVITY_TABLES = ("tickets", "invoices", "subscriptions")
+
+
+def _activity_start(report: ValidationReport) -> dt.datetime | dt.date | None:
+    """The earliest ticket or invoice of a source without events, else its first term's start."""
+    firsts = [report.tables[n].first_at for n in ACTIVITY_TABLES[:-1]
+              if n in report.tables and report.tables[n].first_at is not None]
+    if not firsts and "subscriptions" in report.tables:
+        firsts = [report.tables["subscriptions"].first_at]
+    return min((_as_date(f) for f in firsts if f is not None), default=None)
 
 
 #: Event types that begin before the rest of the log and hold less than this share of its rows in all

@@ -61,3 +61,27 @@ def test_a_few_unknown_accounts_are_ordinary(tmp_path):
                                          (0.0, "0.0%"), (0.9994, "99.9%"), (None, "–"), (float("nan"), "–")])
 def test_a_probability_is_never_shown_as_certain_unless_it_is(p, shown):
     assert probability_text(p) == shown
+
+
+def test_a_source_without_events_builds_with_the_event_features_unknown(tmp_path):
+    """A CRM, a help desk and an accounting system without product analytics: the events are optional,
+    their features null (never 0), the schedule starts from the tickets' and invoices' history."""
+    tables = _tables([a["account_id"] for a in ACCOUNTS])
+    tables.pop("events")
+    write_tables(tmp_path / "data", tables)
+    result = build_snapshots(tmp_path / "data", settings(data_end=D(2024, 6, 30)), tmp_path / "s.duckdb")
+    assert result.validation.data_start == D(2024, 4, 1)  # the first ticket
+    from core.store import read_snapshots
+
+    rows = read_snapshots(tmp_path / "s.duckdb")
+    assert rows["logins_30d"].isna().all() and rows["active_days_30d"].isna().all()
+    assert rows["tickets_30d"].notna().all() and len(rows) > 0
+    # an event file without rows is an export that failed, not a company without events
+    import pandas as pd
+
+    write_tables(tmp_path / "empty", {**tables, "events": pd.DataFrame(
+        {"account_id": pd.Series([], dtype=str), "user_id": pd.Series([], dtype=str),
+         "occurred_at": pd.Series([], dtype="datetime64[ns]"), "event_type": pd.Series([], dtype=str)})})
+    with pytest.raises(DataContractError, match="table 'events' has no rows \\(a source without product events "
+                                                "leaves the table out\\)"):
+        build_snapshots(tmp_path / "empty", settings(data_end=D(2024, 6, 30)), tmp_path / "e.duckdb")

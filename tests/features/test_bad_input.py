@@ -34,8 +34,8 @@ def test_missing_required_column_names_table_column_and_row(tmp_path):
 
 
 def test_missing_required_table(tmp_path):
-    with pytest.raises(DataContractError, match="required table 'events'"):
-        build(tmp_path, {"subscriptions": SUBS})
+    with pytest.raises(DataContractError, match="required table 'subscriptions' not found"):
+        build(tmp_path, {"events": EVENTS})
 
 
 def test_wrong_type_names_column_and_example(tmp_path):

@@ -152,6 +152,9 @@ def tickets_2099(d, t):
     _put(d, "tickets", pd.concat([t["tickets"], x], ignore_index=True))
 
 
+EMPTY_EVENTS = "table 'events' has no rows (a source without product events leaves the table out)"
+
+
 def empty_events(d, t):
     _put(d, "events", t["events"].head(0))
 
@@ -300,8 +303,8 @@ CASES: dict[str, Case] = {
                                           set_aside={"invoices": {"negative_amount": 1, "non_finite_amount": 1}}),
     "nan_csat": Case(nan_csat, set_aside={"tickets": {"csat_out_of_range": 1}}),
     "semicolon_csv": Case(semicolon_csv),
-    "empty_events": Case(empty_events, 2, "required table 'events' has no rows"),
-    "empty_events_csv": Case(empty_events_csv, 2, "required table 'events' has no rows"),
+    "empty_events": Case(empty_events, 2, EMPTY_EVENTS),
+    "empty_events_csv": Case(empty_events_csv, 2, EMPTY_EVENTS),
     "empty_subscriptions": Case(empty_subscriptions, 2, "required table 'subscriptions' has no rows"),
     "events_all_unknown": Case(events_all_unknown, 2, "rows were set aside ("),
     "table_in_two_formats": Case(table_in_two_formats, 2, "table 'tickets' is present twice"),

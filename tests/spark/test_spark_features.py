@@ -72,8 +72,8 @@ def test_a_missing_catalog_table_or_column_is_one_clear_line(spark, built):
     assert f"{CATALOG_DB}.no_such_events" in error(f"spark-catalog://{CATALOG_DB}?events={CATALOG_DB}.no_such_events")
     assert "no_such_database: no such database" in error("spark-catalog://no_such_database")
     assert "'clicks' is not a table" in error("spark-catalog://demo_bad?clicks=x.y")
-    register_tables(spark, tmp / "d", "demo_no_events", tables=["subscriptions"])
-    assert "required table 'events' not found" in error("spark-catalog://demo_no_events")
+    register_tables(spark, tmp / "d", "demo_no_subscriptions", tables=["events"])
+    assert "required table 'subscriptions' not found" in error("spark-catalog://demo_no_subscriptions")
 
 
 def test_spark_writes_parquet_partitioned_by_as_of_date(built):
