@@ -80,8 +80,9 @@ def steps() -> Iterator[Reporter]:
 def context(home: Path | None, config: Path | None, data: str | None = None,
             remembered: bool = True, saved: bool = True) -> tuple[Home, Settings]:
     """The home folder and the settings of a command: ``settings.data`` is ``--data``, else the
-    source the store recorded and the config's ``data:`` (``features.sources.resolve_data``); a
-    data folder (given or remembered) with its own churnwatch.yaml is used when the home has none.
+    source the store recorded and the config's ``data:`` (``features.sources.resolve_data``). The
+    config: ``--config``, else the home's churnwatch.yaml, else the ``--config`` file the store's
+    latest ``features`` build read (``given_config``), else a data folder's (given or remembered) own.
 
     ``saved``: the latest settings version saved in the operational store (``churnwatch settings``,
     the workspace's admin pages) overlays the file (``saved_settings``)."""
@@ -89,7 +90,7 @@ def context(home: Path | None, config: Path | None, data: str | None = None,
     from features.sources import resolve_data
 
     h = Home.resolve(home)
-    cfg_path = config
+    cfg_path = given_config(h, config)
     folder = data or (None if cfg_path or (h.root / CONFIG_FILE_NAME).exists() else recorded_source(h.store, h.root))
     if cfg_path is None and folder and "://" not in folder and Path(folder).is_dir() \
             and not (h.root / CONFIG_FILE_NAME).exists() and (Path(folder) / CONFIG_FILE_NAME).exists():
@@ -101,6 +102,18 @@ def context(home: Path | None, config: Path | None, data: str | None = None,
     if chosen:
         settings = settings.model_copy(update={"data": chosen})
     return h, settings
+
+
+def given_config(h: Home, config: Path | None) -> Path | None:
+    """``--config``, else, for a home without a churnwatch.yaml of its own, the ``--config`` file the
+    store's latest ``features`` build read (recorded in the store, as the data source is) while it
+    exists; else None."""
+    from core.store import recorded_source
+
+    if config is not None or (h.root / CONFIG_FILE_NAME).exists():
+        return config
+    recorded = recorded_source(h.store, h.root, "config_source")
+    return Path(recorded) if recorded and Path(recorded).is_file() else None
 
 
 def saved_settings(h: Home, settings: Settings) -> Settings:

@@ -66,6 +66,7 @@ class SnapshotMeta:
     built_at: dt.datetime
     data_source: str | None = None
     profile: dict = field(default_factory=dict)
+    config_source: str | None = None  # the --config file the build read, recorded as data_source is
 
     @property
     def horizon(self) -> Horizon:
@@ -104,16 +105,17 @@ def source_from_store(recorded: str, home: Path | None) -> str:
     return str((Path(home) / recorded).resolve())
 
 
-def recorded_source(store: Path, home: Path | None) -> str | None:
-    """The data source the latest ``features`` build of ``store`` read, or None (no store, or
-    an older store without the record). A store another process holds raises StorageError."""
+def recorded_source(store: Path, home: Path | None, what: str = "data_source") -> str | None:
+    """The data source (``what``: ``data_source``) or the ``--config`` file (``config_source``) the
+    latest ``features`` build of ``store`` read, or None (no store, or an older store without the
+    record). A store another process holds raises StorageError."""
     if not store.exists():
         return None
     try:
         with connect(store, read_only=True) as con:  # a store held by another process: StorageError
-            recorded = read_meta(con).data_source
+            recorded = getattr(read_meta(con), what)
     except (duckdb.Error, StoreError) as exc:
-        log.info("no recorded data source in %s: %s", store, exc)
+        log.info("no recorded %s in %s: %s", what, store, exc)
         return None
     return source_from_store(recorded, home) if recorded else None
 
@@ -202,11 +204,17 @@ def _write_snapshots(con: duckdb.DuckDBPyConnection, rows_table: str, meta: Snap
         # stores written before these columns existed get them on their next build
         con.execute(f"ALTER TABLE {META} ADD COLUMN IF NOT EXISTS data_source VARCHAR")
         con.execute(f"ALTER TABLE {META} ADD COLUMN IF NOT EXISTS profile JSON")
+        con.execute(f"ALTER TABLE {META} ADD COLUMN IF NOT EXISTS config_source VARCHAR")
+        config_source = meta.config_source
+        if config_source is None and not replace_all:  # a build of some dates (score, monitor) keeps the record
+            last = con.execute(f"SELECT config_source FROM {META} ORDER BY built_at DESC LIMIT 1").fetchone()
+            config_source = last[0] if last else None
         con.execute(f"INSERT INTO {META} (built_at, catalogue, data_start, data_end, horizon_days, grace_days, "
-                    "source, input_hash, data_source, profile) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    "source, input_hash, data_source, profile, config_source) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     [meta.built_at, meta.catalogue_json, meta.data_start, meta.data_end,
                      meta.horizon_days, meta.grace_days, meta.source, meta.input_hash, meta.data_source,
-                     json.dumps(meta.profile, ensure_ascii=False)])
+                     json.dumps(meta.profile, ensure_ascii=False), config_source])
         con.execute("COMMIT")
     except Exception:
         rollback(con)
@@ -222,6 +230,7 @@ def read_meta(con: duckdb.DuckDBPyConnection) -> SnapshotMeta:
     try:
         cols = {r[0] for r in con.execute(f"DESCRIBE {META}").fetchall()}
         extra = ", data_source, profile" if "data_source" in cols else ", NULL, NULL"
+        extra += ", config_source" if "config_source" in cols else ", NULL"
         row = con.execute(f"SELECT built_at, catalogue, data_start, data_end, horizon_days, grace_days, "
                           f"source, input_hash{extra} FROM {META} ORDER BY built_at DESC LIMIT 1").fetchone()
     except duckdb.CatalogException as exc:
@@ -230,7 +239,8 @@ def read_meta(con: duckdb.DuckDBPyConnection) -> SnapshotMeta:
         raise StoreError("the store has no snapshots: run `churnwatch features` first")
     return SnapshotMeta(catalogue_json=row[1], data_start=row[2], data_end=row[3],
                         horizon_days=row[4], grace_days=row[5], source=row[6], input_hash=row[7],
-                        built_at=row[0], data_source=row[8], profile=json.loads(row[9]) if row[9] else {})
+                        built_at=row[0], data_source=row[8], profile=json.loads(row[9]) if row[9] else {},
+                        config_source=row[10])
 
 
 def read_snapshots(store: Path, as_of: list[dt.date] | None = None) -> pd.DataFrame:

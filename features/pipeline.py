@@ -200,12 +200,12 @@ def build_snapshots(source: Source | str | Path, settings: Settings, store: Path
                     threads: int | None = None, general_windows: bool = False,
                     home: Path | None = None, engine: str = "duckdb", master: str | None = None,
                     parquet: Path | None = None, from_scratch: bool = False,
-                    partition_events: int | None = None) -> BuildResult:
+                    partition_events: int | None = None, config: Path | None = None) -> BuildResult:
     """Build snapshots for ``as_of`` (default: the weekly schedule) and write them to ``store``.
 
     ``general_windows`` forces the general event-window path (tests compare the two).
     The source is remembered in the store's metadata, relative to ``home`` (default: the
-    store's folder) when it lies inside it.
+    store's folder) when it lies inside it, and so is ``config``, the ``--config`` file given.
 
     ``engine="spark"`` computes terms, spine and features with PySpark (``master``, default
     ``local[*]``) from the same SQL (``features/spark.py``) and writes them as Parquet
@@ -232,6 +232,7 @@ def build_snapshots(source: Source | str | Path, settings: Settings, store: Path
     t0, c0 = time.perf_counter(), time.process_time()
     src = source if not isinstance(source, str | Path) else open_source(source)
     recorded = source_for_store(source_spec(source), home or store.parent)
+    config_recorded = source_for_store(config, home or store.parent) if config is not None else None
     kept = None if from_scratch else stored_plan(store)
     con = open_connection(threads)
     run = con  # where terms, spine and features are computed: DuckDB itself, or Spark
@@ -332,7 +333,7 @@ def build_snapshots(source: Source | str | Path, settings: Settings, store: Path
                             data_end=report.data_end, horizon_days=settings.horizon_days,
                             grace_days=settings.grace_days, source=src.describe(),
                             input_hash=digest, built_at=dt.datetime.now(), data_source=recorded,
-                            profile=plan.to_dict())
+                            profile=plan.to_dict(), config_source=config_recorded)
         if parts == 1:
             while_held(lambda: con.execute("ATTACH ? AS store_db", [str(store)]), store)  # waits for a reader or writer
         con.execute("USE store_db")

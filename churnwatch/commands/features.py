@@ -20,11 +20,13 @@ from churnwatch.options import (
     StoreOpt,
     console,
     context,
+    given_config,
     parse_dates,
     require_data,
     steps,
 )
 from core.files import atomic_write_text
+from core.settings import CONFIG_FILE_NAME
 
 
 class Engine(StrEnum):
@@ -79,6 +81,7 @@ def features(
     from features.sources import SPARK_CATALOG
 
     h, settings = context(home, config, data, remembered=False)
+    used = given_config(h, config)  # --config, or the one this home's store remembers
     source = require_data(settings)
     target = store or h.store
     if Engine(engine) is Engine.spark or str(source).startswith(SPARK_CATALOG):
@@ -88,7 +91,7 @@ def features(
     with steps() as say:
         result = build_snapshots(source, settings, target, as_of=parse_dates(as_of), progress=say, home=h.root,
                                  engine=Engine(engine).value, master=master, parquet=parquet,
-                                 from_scratch=from_scratch)
+                                 from_scratch=from_scratch, config=used.resolve() if used else None)
     summary = result.summary()
     write_summary(h.run_summary, summary)
     s = summary["snapshots"]
@@ -102,6 +105,9 @@ def features(
     _print_set_aside(summary)
     _print_profile(summary["profile_columns"])
     console.print(f"data source (remembered for score, report, diagnose, performance): {result.data_source}")
+    if used is not None:
+        console.print(f"config (remembered for the other commands of this home while it has no "
+                      f"{CONFIG_FILE_NAME} of its own and no --config is given): {used.resolve()}")
     if Engine(engine) is Engine.spark:
         from features.spark import default_parquet_folder
 
