@@ -537,10 +537,12 @@ def _unused_reason(table: str, column: str, canonical: str | None, excluded: boo
         return PERSONAL_DATA
     if _ID_LIKE.search(words):
         return "id-like (name)"
+    # with a bracketed suffix too: "NPS score (last survey)" is the latest answer at export
+    whole = re.sub(r"[^a-z0-9]+", "_", column.lower()).strip("_")
     if _EXPORT_STATE.search(words):
         return ("export-time state: known when the data was exported, not at the as-of date (would "
                 "leak the label); add it under profile.columns if it is dated correctly")
-    if _LATEST.search(words):
+    if _LATEST.search(words) or _LATEST.search(whole):
         return LATEST_AT_EXPORT
     return None
 

@@ -20,6 +20,8 @@ def _plan(**kw):
         "Most Recent Purchase": pd.date_range("2025-02-01", periods=8, freq="3D"),
         "Last Name": ["Li", "Ng", "Wu", "Ho"] * 2,
         "founded": pd.date_range("2001-01-01", periods=8, freq="365D"),
+        "NPS score (last survey)": [9, None, 7, 8, None, 2, 6, 9],  # HubSpot: the latest answer, in brackets
+        "Revenue (USD)": [1e6, 2e6, 3e6, 4e6, 5e6, 6e6, 7e6, 8e6],  # a bracketed unit says nothing of the kind
     })
     return accounts_plan(accounts, **kw)
 
@@ -27,12 +29,12 @@ def _plan(**kw):
 def test_latest_values_at_export_are_listed_not_used():
     plan = _plan()
     reasons = {c.column: c.reason for c in plan.unused}
-    assert [c.column for c in plan.used] == ["founded"]
+    assert [c.column for c in plan.used] == ["founded", "Revenue (USD)"]
     assert reasons["Last Contact Date"] == reasons["latest_nps"] == reasons["Most Recent Purchase"] \
-        == LATEST_AT_EXPORT
+        == reasons["NPS score (last survey)"] == LATEST_AT_EXPORT
     assert reasons["Last Name"] == PERSONAL_DATA  # a person's name first
 
 
 def test_profile_columns_keeps_one_dated_correctly():
     plan = _plan(profile=ProfileSettings(columns={"latest_nps": ProfileColumn(kind="number")}))
-    assert {c.column for c in plan.used} == {"founded", "latest_nps"}
+    assert {c.column for c in plan.used} == {"founded", "latest_nps", "Revenue (USD)"}
