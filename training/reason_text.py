@@ -437,12 +437,23 @@ def _word_own_date(spec: FeatureSpec, v: float, side: int, refs: References, lan
     if typical is None:
         return text
     shown, shown_typical = ((_age(x, "en") for x in (v, typical)) if birth else (_when(x, "en") for x in (v, typical)))
-    if shown == shown_typical or _against_direction(spec, v, typical, side, refs):
+    if shown == shown_typical or near_typical(v, typical, 1.0) or _against_direction(spec, v, typical, side, refs):
         return None  # a typical date is neither a risk nor a strength
     if side < 0 and not _direction(spec, refs):
         return text  # "Age 61 (typical of those who stayed: 34)" as a strength reads as a contradiction
     ref = _age(typical, lang).removeprefix("Age ").removeprefix("年龄") if birth else _when(typical, lang)
     return (f"{text} (typical of those who stayed: {ref})" if lang == "en" else f"{text}（未流失客户典型值：{ref}）")
+
+
+#: A company's own date or number within this share of its typical value is the typical value: "Close
+#: Date: 228 days ago (typical of those who stayed: 229 days ago)" is no strength.
+NEAR_TYPICAL = 0.05
+
+
+def near_typical(v: float, typical: float, floor: float = 0.0) -> bool:
+    """Whether ``v`` lies within ``NEAR_TYPICAL`` of ``typical``'s size, or within ``floor`` (a day, for a
+    date; nothing for a number: a household of 3 against a typical 2 is a difference)."""
+    return abs(v - typical) <= max(NEAR_TYPICAL * abs(typical), floor)
 
 
 def is_own_number(spec: FeatureSpec) -> bool:
@@ -494,6 +505,8 @@ def _word_count(spec: FeatureSpec, v: float, side: int, refs: References, lang: 
     text = _fill(template, spec, v, lang, side < 0)
     ref = render_value(spec, typical, lang)["value"]
     if not is_count(spec):  # a company's own number: no unit, no "only"
+        if near_typical(v, typical):
+            return None  # 6,100,000 against a typical 6,061,000 says nothing
         if side < 0 and not _direction(spec, refs):
             return text  # unlike those who stayed, yet a strength: the comparison would read as a contradiction
         return f"{text} (typical of those who stayed: {ref})" if lang == "en" else f"{text}（未流失客户典型值：{ref}）"

@@ -67,3 +67,11 @@ def test_the_word_cache_keeps_the_term_length_apart():
     texts = [cache.word(0, 29.0, +1, Row({"term_days": t})) for t in (30.0, 365.0, None, 30.0)]
     assert texts == ["Term ends in 29 days (a 30-day term)", "Term ends in 29 days (a 365-day term)",
                      "Term ends in 29 days", "Term ends in 29 days (a 30-day term)"]
+
+
+def test_a_value_near_its_typical_one_is_no_reason():
+    from training.reason_text import near_typical
+
+    assert near_typical(228.0, 229.0, 1.0) and near_typical(6_100_000.0, 6_061_000.0)
+    assert not near_typical(3.0, 2.0) and not near_typical(322.0, 229.0, 1.0)
+    assert near_typical(30.0, 30.4, 1.0) and not near_typical(30.0, 31.0)
