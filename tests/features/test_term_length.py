@@ -74,4 +74,4 @@ def test_a_value_near_its_typical_one_is_no_reason():
 
     assert near_typical(228.0, 229.0, 1.0) and near_typical(6_100_000.0, 6_061_000.0)
     assert not near_typical(3.0, 2.0) and not near_typical(322.0, 229.0, 1.0)
-    assert near_typical(30.0, 30.4, 1.0) and not near_typical(30.0, 31.0)
+    assert near_typical(30.0, 31.0) and not near_typical(30.0, 33.0)
