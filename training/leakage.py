@@ -271,29 +271,30 @@ def screen_features(rows: pd.DataFrame, y: np.ndarray, names: list[str], categor
 
 def _feature_checks(rows: pd.DataFrame, y: np.ndarray, names: list[str], categorical: Iterable[str],
                     limits: LeakageLimits, latest: tuple[dt.date, int, int] | None
-                    ) -> tuple[list[LeakFinding], str | None]:
-    """The per-feature findings, and the note when the end dates are a renewal calendar (their
-    findings are then dropped)."""
+                    ) -> tuple[list[LeakFinding], str | None, bool]:
+    """The per-feature findings; the note when the end dates are a renewal calendar (their findings
+    are then dropped), and whether a finding was dropped so."""
     findings = feature_findings(rows, y, names, categorical, limits)
     written = term_end_finding(rows, latest, limits) if TERM_END in names else None
     if written is not None:  # the most telling of the checks on it: it says how the end date was written
-        return [written, *(f for f in findings if f.feature not in END_DATE_FEATURES)], None
+        return [written, *(f for f in findings if f.feature not in END_DATE_FEATURES)], None, False
     calendar = renewal_calendar(rows, latest, limits) if TERM_END in names else None
-    if calendar is not None:
-        findings = [f for f in findings if f.feature not in END_DATE_FEATURES]
-    return findings, calendar
+    kept = [f for f in findings if calendar is None or f.feature not in END_DATE_FEATURES]
+    return kept, calendar, len(kept) < len(findings)
 
 
 def guard(rows: pd.DataFrame, y: np.ndarray, names: list[str], categorical: Iterable[str], model_roc_auc: float,
           importance: dict[str, float], allowed: Iterable[str] = (),
           limits: LeakageLimits = LeakageLimits(), latest: tuple[dt.date, int, int] | None = None) -> dict:
     """All the checks, then ``enforce``: the one call training makes before registering."""
-    findings, calendar = _feature_checks(rows, y, names, categorical, limits, latest)
+    findings, calendar, dropped = _feature_checks(rows, y, names, categorical, limits, latest)
     model = model_finding(model_roc_auc, importance, limits)
-    if model is not None and not (calendar and model.feature in END_DATE_FEATURES):
+    if model is not None and calendar and model.feature in END_DATE_FEATURES:
+        dropped = True  # the model's best feature is the renewal calendar
+    elif model is not None:
         findings.append(model)
     record = enforce(findings, allowed, names)
-    if calendar:
+    if dropped:  # said only where it changed the outcome
         record["calendar"] = calendar
     return record
 

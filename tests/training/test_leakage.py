@@ -223,6 +223,10 @@ def test_a_renewal_calendar_is_not_refused_and_is_said():
     assert record["calendar"].startswith("the end dates are a renewal calendar, not a leak: 100% of the 930 accounts "
                                          "at the data end (2026-11-30) have one, as 100% of the training rows do")
     screen_features(frame, y, names, [], latest=latest)  # no error before the model either
+    # said only where it changed the outcome: end dates that predict little need no note
+    weak = frame.assign(days_to_term_end=np.random.default_rng(1).integers(1, 366, len(frame)).astype(float))
+    assert guard(weak, y, names, [], model_roc_auc=0.8, importance={"logins_30d": 1.0}, latest=latest) == {
+        "allowed": [], "findings": []}
     # without the data end's figures (an older store) the check stands
     with pytest.raises(TrainingError, match="'days_to_term_end': predicts churn on its own"):
         guard(frame, y, names, [], model_roc_auc=0.9, importance={"logins_30d": 1.0})
