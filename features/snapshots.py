@@ -282,7 +282,6 @@ TEMPLATES: dict[str, Template] = {
                                     "COALESCE(tk.tickets_silence, 0) = 0 THEN 1 ELSE 0 END"),
     "new_features_tried": lambda f, c: "COALESCE(nf.new_features_tried_30d, 0)",
     "term_end": lambda f, c: "s.days_to_term_end",
-    "term_length": lambda f, c: "s.term_days",
     "invoice_overdue": lambda f, c: "COALESCE(inv.days_overdue, 0)",
     "invoice_late": lambda f, c: "COALESCE(inv.late_payments_90d, 0)",
     "invoice_delay": lambda f, c: "inv.payment_delay_90d",
@@ -333,7 +332,7 @@ TEMPLATE_INPUTS: dict[str, tuple[str, ...]] = {
 #: Templates read from something other than the events (every other one counts events; a ratio's
 #: inputs say for it): without an events table the rest are null.
 NOT_FROM_EVENTS = frozenset({"ticket_count", "ticket_spike", "open_tickets", "ticket_resolution", "ticket_csat",
-                             "ticket_days_since", "ticket_silence", "term_end", "term_length", "invoice_overdue",
+                             "ticket_days_since", "ticket_silence", "term_end", "invoice_overdue",
                              "invoice_late", "invoice_delay", "invoice_delay_change", "term_value",
                              "term_value_change", "tenure", "term_plan", "profile", "extra_profile", "ratio"})
 

@@ -284,10 +284,6 @@ def _core_features() -> list[FeatureSpec]:
            "role_count", role="training", window=90, type="int"),
         _f("days_to_term_end", r, "days", "days from t to the end of the current term (null: open-ended)", -1,
            "Term ends in {value} days", "合同{value}天后到期", "term_end"),
-        _f("term_days", r, "days", "length of the current term, from its start to its end, in days (the one "
-           "ending last where several are in force; a calendar month counts 30, a quarter 91, half a year 182, "
-           "a year 365, two years 730; null: open-ended)", -1,
-           "On a {value}-day term", "当前合同期{value}天", "term_length"),
         _f("days_overdue", r, "days", "largest days past due of invoices unpaid at t (0: none)", +1,
            "An invoice is {value} days overdue", "有发票已逾期{value}天", "invoice_overdue"),
         _f("late_payments_90d", r, "count",
@@ -423,7 +419,6 @@ NULL_REASONS: dict[str, tuple[str, str]] = {
     "days_since_last_login": ("Never logged in", "从未登录"),
     "days_since_last_ticket": ("Never opened a ticket", "从未提交工单"),
     "days_to_term_end": ("No end date on the current term", "当前合同没有到期日"),
-    "term_days": ("No end date on the current term", "当前合同没有到期日"),
     "tickets_30d_vs_baseline": ("No tickets in the last 180 days", "近180天没有工单"),
     "mean_resolution_hours_90d": ("No tickets resolved in the last 90 days", "近90天没有已解决的工单"),
     "worst_csat_90d": ("No rated tickets in the last 90 days", "近90天没有已评分的工单"),
@@ -459,7 +454,6 @@ NULL_REASONS: dict[str, tuple[str, str]] = {
 NULL_POSITION: dict[str, int] = {
     "days_since_last_login": +1,
     "days_to_term_end": +1,
-    "term_days": +1,
     "core_events_per_active_user_30d": -1,
     "core_user_share_30d": -1,
     "logins_7d_change": +1,
@@ -476,7 +470,6 @@ NULL_EVIDENCE: dict[str, tuple[str, str]] = {
     "days_since_last_login": ("logins_90d", "known"),
     "days_since_last_ticket": ("tickets_30d", "known"),
     "days_to_term_end": ("mrr", "known"),
-    "term_days": ("mrr", "known"),
     "tickets_30d_vs_baseline": ("tickets_30d", "known"),
     "mean_resolution_hours_90d": ("tickets_30d", "known"),
     "worst_csat_90d": ("tickets_30d", "known"),

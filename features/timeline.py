@@ -126,18 +126,6 @@ def build_terms(con: duckdb.DuckDBPyConnection, settings: Settings) -> None:
     """)
 
 
-#: Calendar terms of one length in days, whatever the month (``snapped_term``): (shortest, longest, read as).
-CALENDAR_TERMS = ((28, 31, 30), (89, 92, 91), (181, 184, 182), (365, 366, 365), (730, 731, 730))
-
-
-def snapped_term(days: str) -> str:
-    """SQL: a term's length in days with calendar terms read as one length (``CALENDAR_TERMS``: a
-    month of 28 to 31 days is 30), so a monthly plan's term length is one value, not four that
-    follow the calendar."""
-    cases = " ".join(f"WHEN {days} BETWEEN {lo} AND {hi} THEN {to}" for lo, hi, to in CALENDAR_TERMS)
-    return f"CASE {cases} ELSE {days} END"
-
-
 def build_spine(con: duckdb.DuckDBPyConnection, as_of: list[dt.date], settings: Settings,
                 data_end: dt.date) -> None:
     """``spine``: one row per (active account, as-of date) with term values and the label.
@@ -154,9 +142,7 @@ def build_spine(con: duckdb.DuckDBPyConnection, as_of: list[dt.date], settings: 
             SELECT a.t, a.tn, tr.account_id, SUM(tr.mrr) AS mrr, SUM(tr.seats) AS seats,
                    ARG_MAX(tr.plan, tr.sn) AS plan, MAX(tr.rel_no) AS rel_no,
                    CASE WHEN MAX(CASE WHEN tr.en IS NULL THEN 1 ELSE 0 END) = 1 THEN NULL
-                        ELSE MAX(tr.en) END AS term_end,
-                   CASE WHEN MAX(CASE WHEN tr.en IS NULL THEN 1 ELSE 0 END) = 1 THEN NULL
-                        ELSE ARG_MAX(tr.en - tr.sn, tr.en) END AS term_length
+                        ELSE MAX(tr.en) END AS term_end
             FROM asof_dates a JOIN terms tr
               ON tr.sn <= a.tn AND (tr.en IS NULL OR a.tn < tr.en)
             GROUP BY a.t, a.tn, tr.account_id
@@ -167,7 +153,7 @@ def build_spine(con: duckdb.DuckDBPyConnection, as_of: list[dt.date], settings: 
             GROUP BY a.tn, tr.account_id
         )
         SELECT c.account_id, c.t AS as_of, c.tn, c.mrr, c.seats, c.plan,
-               c.term_end - c.tn AS days_to_term_end, {snapped_term('c.term_length')} AS term_days,
+               c.term_end - c.tn AS days_to_term_end,
                b.mrr_90d_ago,
                c.tn - r.rel_start AS tenure_days,
                CASE WHEN c.tn + {lag} <= {end_n} THEN

@@ -189,7 +189,7 @@ def model_finding(model_roc_auc: float, importance: dict[str, float],
 TERM_END = "days_to_term_end"
 #: Every feature read from that end date: one column, so one finding and one ``--allow-leaky-feature``
 #: (``days_to_term_end``) for them all.
-END_DATE_FEATURES = (TERM_END, "term_days")
+END_DATE_FEATURES = (TERM_END,)
 #: The end dates are a renewal calendar, not a leak, when the accounts at the data end have one at least
 #: this share as often as the training rows do (``renewal_calendar``).
 CALENDAR_KEPT = 0.75

@@ -575,23 +575,7 @@ def word(spec: FeatureSpec, value: object, side: int, row: Row, refs: References
     template = spec.reason_en if lang == "en" else spec.reason_zh
     if tenure is not None and w and tenure < w:
         template = _first_days(template, w, int(tenure), lang)
-    text = _fill(template, spec, v, lang, side < 0)
-    return _of_term(text, row.get(TERM_DAYS), lang) if spec.template == TERM_END_TEMPLATE else text
-
-
-#: The days to the term's end are worded with the term's length where the row has it: on a monthly
-#: plan every term ends within 31 days, so "Term ends in 29 days" alone reads as a deadline where the
-#: model weighs a short term (a probe's meditation app: the first reason of 631 of 632 monthly
-#: subscribers).
-TERM_END_TEMPLATE, TERM_DAYS = "term_end", "term_days"
-
-
-def _of_term(text: str, term: float | None, lang: str) -> str:
-    """``text`` with "(a 30-day term)" after it when the term's length ``term`` is known."""
-    if term is None:
-        return text
-    days = f"{int(round(term)):,}"
-    return f"{text} (a {days}-day term)" if lang == "en" else f"{text}（合同期{days}天）"
+    return _fill(template, spec, v, lang, side < 0)
 
 
 #: Kinds of feature as ``word`` tells them apart (``WordCache``).
@@ -657,8 +641,6 @@ class WordCache:
                     return None
             elif kind == _WINDOWED and tenure is not None and tenure < w:
                 context = tenure
-            elif self.features[j].template == TERM_END_TEMPLATE:
-                context = row.get(TERM_DAYS)
             key = (j, side, value if value else (value, str(value)), context)
         try:
             return self._seen[key]

@@ -205,15 +205,12 @@ def _contracts(n: int = 800, seed: int = 12) -> tuple[pd.DataFrame, np.ndarray]:
     rng = np.random.default_rng(seed)
     days = rng.integers(1, 366, n).astype(float)
     y = ((days <= 60) & (rng.random(n) < 0.8)).astype(int)
-    term = np.full(n, 365.0)
-    term[:40] = 730.0  # a few two-year contracts
-    return pd.DataFrame({"logins_30d": rng.poisson(20, n).astype(float), "days_to_term_end": days,
-                         "term_days": term}), y
+    return pd.DataFrame({"logins_30d": rng.poisson(20, n).astype(float), "days_to_term_end": days}), y
 
 
 def test_a_renewal_calendar_is_not_refused_and_is_said():
     frame, y = _contracts()
-    names = ["logins_30d", "days_to_term_end", "term_days"]
+    names = ["logins_30d", "days_to_term_end"]
     assert [f.feature for f in feature_findings(frame, y, names, [])] == ["days_to_term_end"]
     # the accounts at the data end have their end dates as the training rows do: known ahead
     latest = (dt.date(2026, 11, 30), 930, 930)
@@ -233,22 +230,3 @@ def test_a_renewal_calendar_is_not_refused_and_is_said():
     # a model too good to be true on another feature is still refused
     with pytest.raises(TrainingError, match="'logins_30d': the model reaches ROC-AUC 0.985"):
         guard(frame, y, names, [], model_roc_auc=0.985, importance={"logins_30d": 3.0}, latest=latest)
-
-
-def test_the_end_dates_features_are_one_finding_and_one_allow():
-    """A Stripe-style end date leaks through every feature read from it (the days to it, the term's
-    length): the finding names days_to_term_end, and allowing it allows them all."""
-    frame, y = _seat_changes()
-    frame["term_days"] = np.where(frame["days_to_term_end"].notna(), 30.0 + 300 * y, np.nan)
-    names = ["logins_30d", "days_to_term_end", "term_days"]
-    latest = (dt.date(2026, 11, 30), 641, 3)
-    with pytest.raises(TrainingError) as info:
-        guard(frame, y, names, [], model_roc_auc=0.9, importance={"logins_30d": 1.0}, latest=latest)
-    assert "feature 'days_to_term_end': has a value on" in str(info.value) and "term_days" not in str(info.value)
-    record = guard(frame, y, names, [], model_roc_auc=0.9, importance={"logins_30d": 1.0}, latest=latest,
-                   allowed=["days_to_term_end"])
-    assert record["allowed"] == ["days_to_term_end"]
-    # without the data end's figures, term_days' own finding is covered by the same allow
-    findings = feature_findings(frame, y, names, [])
-    assert "term_days" in [f.feature for f in findings]
-    assert enforce(findings, ["days_to_term_end"], names)["allowed"] == ["days_to_term_end"]
