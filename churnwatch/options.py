@@ -90,7 +90,7 @@ def context(home: Path | None, config: Path | None, data: str | None = None,
     from features.sources import resolve_data
 
     h = Home.resolve(home)
-    cfg_path = given_config(h, config)
+    cfg_path = given_config(h, config, data)
     folder = data or (None if cfg_path or (h.root / CONFIG_FILE_NAME).exists() else recorded_source(h.store, h.root))
     if cfg_path is None and folder and "://" not in folder and Path(folder).is_dir() \
             and not (h.root / CONFIG_FILE_NAME).exists() and (Path(folder) / CONFIG_FILE_NAME).exists():
@@ -104,16 +104,22 @@ def context(home: Path | None, config: Path | None, data: str | None = None,
     return h, settings
 
 
-def given_config(h: Home, config: Path | None) -> Path | None:
+def given_config(h: Home, config: Path | None, data: str | None = None) -> Path | None:
     """``--config``, else, for a home without a churnwatch.yaml of its own, the ``--config`` file the
     store's latest ``features`` build read (recorded in the store, as the data source is) while it
-    exists; else None."""
-    from core.store import recorded_source
+    exists, unless ``data`` (``--data``) names another source than the one recorded with it (that
+    source's own churnwatch.yaml, if any, is read then); else None."""
+    from core.store import recorded_source, source_for_store
 
     if config is not None or (h.root / CONFIG_FILE_NAME).exists():
         return config
     recorded = recorded_source(h.store, h.root, "config_source")
-    return Path(recorded) if recorded and Path(recorded).is_file() else None
+    if not recorded or not Path(recorded).is_file():
+        return None
+    source = recorded_source(h.store, h.root)
+    if data is not None and (source is None or source_for_store(data, h.root) != source_for_store(source, h.root)):
+        return None
+    return Path(recorded)
 
 
 def saved_settings(h: Home, settings: Settings) -> Settings:

@@ -220,6 +220,9 @@ def _activity_days(con: duckdb.DuckDBPyConnection, loaded: list[str]) -> None:
     """``activity_days``: every plausible day with an event, ticket or invoice date."""
     parts = [f"SELECT DISTINCT CAST({q(c)} AS DATE) AS d FROM typed_{name} WHERE {q(c)} >= {_day(PLAUSIBLE_START)}"
              for name, cols in DATA_END_PROBES.items() if name in loaded for c in cols]
+    if not parts:  # a source of accounts and subscriptions alone: no activity dates at all
+        con.execute("CREATE OR REPLACE TEMP TABLE activity_days (d DATE)")
+        return
     con.execute(f"CREATE OR REPLACE TEMP TABLE activity_days AS SELECT DISTINCT d FROM ({' UNION ALL '.join(parts)})")
 
 
@@ -278,8 +281,9 @@ def derive_data_end(con: duckdb.DuckDBPyConnection, loaded: list[str]) -> tuple[
     before = f"WHERE d < {_day(stray)}" if stray else ""
     latest = con.execute(f"SELECT max(d) FROM activity_days {before}").fetchone()[0]
     if latest is None:
-        raise DataContractError("no plausible timestamps in events, tickets or invoices: cannot tell the "
-                                "data end (set data_end in churnwatch.yaml)", table="events")
+        raise DataContractError("no plausible timestamps in events, tickets or invoices (or none of them in the "
+                                "source): cannot tell the data end (set data_end in churnwatch.yaml)",
+                                table="events")
     warnings = _stray_warnings(found, stray, anchor) if stray else []
     for w in warnings:
         log.warning(w)

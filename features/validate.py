@@ -566,7 +566,8 @@ def _check_not_emptied(report: ValidationReport) -> None:
 #: A table whose account ids are unknown on at least this share of its rows (and ``UNKNOWN_MIN_ROWS``)
 #: is refused: its ids are not the accounts' (a help desk's organisation names, an accounting system's
 #: contact names); from ``UNKNOWN_WARN`` a warning names the share. A help desk holds some tickets of
-#: prospects and former trials, so a share below that is ordinary.
+#: prospects and former trials, so a share below that is ordinary. The events are only warned about: a
+#: freemium product's log is mostly free workspaces that never subscribed.
 UNKNOWN_REFUSE = 0.95
 UNKNOWN_WARN = 0.25
 UNKNOWN_MIN_ROWS = 20
@@ -588,7 +589,7 @@ def _check_account_keys(con: duckdb.DuckDBPyConnection, report: ValidationReport
         where = "accounts" if has_accounts else "subscriptions"
         text = (f"{name}: {unknown:,} of {rep.rows_in:,} rows ({share:.0%}) have an account_id that is not in "
                 f"{where} (e.g. {example!r}; the accounts' ids look like {known[0] if known else None!r})")
-        if share >= UNKNOWN_REFUSE:
+        if share >= UNKNOWN_REFUSE and name != "events":
             raise DataContractError(
                 f"{text}: the column mapped to {name}.account_id does not hold the accounts' ids (an organisation "
                 f"or contact name, another system's id?). Map the column that does, or join the {name} to the "

@@ -191,8 +191,10 @@ TERM_END = "days_to_term_end"
 #: (``days_to_term_end``) for them all.
 END_DATE_FEATURES = (TERM_END,)
 #: The end dates are a renewal calendar, not a leak, when the accounts at the data end have one at least
-#: this share as often as the training rows do (``renewal_calendar``).
+#: this share as often as the training rows do, and at least ``CALENDAR_RENEWED`` of the training rows
+#: whose term ends within the horizon did not churn (``renewal_calendar``).
 CALENDAR_KEPT = 0.75
+CALENDAR_RENEWED = 0.10
 
 
 def term_end_finding(rows: pd.DataFrame, latest: tuple[dt.date, int, int] | None,
@@ -214,18 +216,27 @@ def term_end_finding(rows: pd.DataFrame, latest: tuple[dt.date, int, int] | None
 
 
 def renewal_calendar(rows: pd.DataFrame, latest: tuple[dt.date, int, int] | None,
-                     limits: LeakageLimits = LeakageLimits()) -> str | None:
+                     limits: LeakageLimits = LeakageLimits(), y: np.ndarray | None = None,
+                     horizon_days: int | None = None) -> str | None:
     """Why the end-date features are not a leak, when the end dates are known ahead: the accounts at
     the data end have one at least ``CALENDAR_KEPT`` times as often as the training rows (contracts
-    signed for a term, billing periods), so the subscriptions still running at the export carry theirs.
-    In a contract business churn happens only where a term ends, so the days to it predict churn on
-    their own (a probe's annual-contract export: ROC-AUC 0.953 at a 60-day horizon): that is the
-    renewal calendar, which the model should use. None when the figures do not show it."""
-    if TERM_END not in rows.columns or latest is None or not len(rows):
+    signed for a term, billing periods), so the subscriptions still running at the export carry theirs,
+    and terms ending within the horizon (``horizon_days``) renew on at least ``CALENDAR_RENEWED`` of the
+    training rows (``y``): an end date moved forward at each renewal, or one written as the cancellation
+    for churners and as the period's end for the rest, is present at the data end too, but then only
+    churners' terms end within the horizon. In a contract business churn happens only where a term
+    ends, so the days to it predict churn on their own (a probe's annual-contract export: ROC-AUC 0.953
+    at a 60-day horizon): that is the renewal calendar, which the model should use. None when the
+    figures do not show it."""
+    if TERM_END not in rows.columns or latest is None or not len(rows) or y is None or not horizon_days:
         return None
     day, n, present = latest
     before = float(rows[TERM_END].notna().mean())
     if n < limits.min_present or before < limits.term_end_present or present / n < CALENDAR_KEPT * before:
+        return None
+    days = pd.to_numeric(rows[TERM_END], errors="coerce").to_numpy(dtype="float64")
+    ending = (days > 0) & (days <= horizon_days)
+    if ending.sum() < limits.min_present or float((np.asarray(y)[ending] == 0).mean()) < CALENDAR_RENEWED:
         return None
     return (f"the end dates are a renewal calendar, not a leak: {present / n:.0%} of the {n:,} accounts at the "
             f"data end ({day}) have one, as {before:.0%} of the training rows do, so they are known before "
@@ -263,31 +274,32 @@ def enforce(findings: list[LeakFinding], allowed: Iterable[str], names: list[str
 
 def screen_features(rows: pd.DataFrame, y: np.ndarray, names: list[str], categorical: Iterable[str],
                     allowed: Iterable[str] = (), limits: LeakageLimits = LeakageLimits(),
-                    latest: tuple[dt.date, int, int] | None = None) -> None:
+                    latest: tuple[dt.date, int, int] | None = None, horizon_days: int | None = None) -> None:
     """The per-feature checks alone, before any model is fitted (fail fast); raises like
     ``enforce``. ``latest``: the end-date check's figures of the data end (``term_end_finding``)."""
-    enforce(_feature_checks(rows, y, names, categorical, limits, latest)[0], allowed, names)
+    enforce(_feature_checks(rows, y, names, categorical, limits, latest, horizon_days)[0], allowed, names)
 
 
 def _feature_checks(rows: pd.DataFrame, y: np.ndarray, names: list[str], categorical: Iterable[str],
-                    limits: LeakageLimits, latest: tuple[dt.date, int, int] | None
-                    ) -> tuple[list[LeakFinding], str | None, bool]:
+                    limits: LeakageLimits, latest: tuple[dt.date, int, int] | None,
+                    horizon_days: int | None = None) -> tuple[list[LeakFinding], str | None, bool]:
     """The per-feature findings; the note when the end dates are a renewal calendar (their findings
     are then dropped), and whether a finding was dropped so."""
     findings = feature_findings(rows, y, names, categorical, limits)
     written = term_end_finding(rows, latest, limits) if TERM_END in names else None
     if written is not None:  # the most telling of the checks on it: it says how the end date was written
         return [written, *(f for f in findings if f.feature not in END_DATE_FEATURES)], None, False
-    calendar = renewal_calendar(rows, latest, limits) if TERM_END in names else None
+    calendar = renewal_calendar(rows, latest, limits, y, horizon_days) if TERM_END in names else None
     kept = [f for f in findings if calendar is None or f.feature not in END_DATE_FEATURES]
     return kept, calendar, len(kept) < len(findings)
 
 
 def guard(rows: pd.DataFrame, y: np.ndarray, names: list[str], categorical: Iterable[str], model_roc_auc: float,
           importance: dict[str, float], allowed: Iterable[str] = (),
-          limits: LeakageLimits = LeakageLimits(), latest: tuple[dt.date, int, int] | None = None) -> dict:
+          limits: LeakageLimits = LeakageLimits(), latest: tuple[dt.date, int, int] | None = None,
+          horizon_days: int | None = None) -> dict:
     """All the checks, then ``enforce``: the one call training makes before registering."""
-    findings, calendar, dropped = _feature_checks(rows, y, names, categorical, limits, latest)
+    findings, calendar, dropped = _feature_checks(rows, y, names, categorical, limits, latest, horizon_days)
     model = model_finding(model_roc_auc, importance, limits)
     if model is not None and calendar and model.feature in END_DATE_FEATURES:
         dropped = True  # the model's best feature is the renewal calendar

@@ -185,7 +185,8 @@ def fit_and_evaluate(train: pd.DataFrame, fit: pd.DataFrame | None, es: pd.DataF
             frame, model_catalogue = _model_frame(catalogue, dropped)
             frame.fit(train)
     say("checking the features for label leakage")
-    screen_features(train, y_train, frame.names, frame.categorical, allow_leaky, latest=latest)
+    screen_features(train, y_train, frame.names, frame.categorical, allow_leaky, latest=latest,
+                    horizon_days=horizon_days)
     constraints = monotone_constraints(model_catalogue) if constrained else [0] * len(frame.names)
     directions = {f.name: int(f.direction) for f in model_catalogue.features if f.type != "category"} \
         if constrained else {}
@@ -262,7 +263,8 @@ def fit_and_evaluate(train: pd.DataFrame, fit: pd.DataFrame | None, es: pd.DataF
     sample = train.sample(min(len(train), 2000), random_state=seed)
     importance = np.abs(contributions(model, frame.transform(sample))[:, :-1]).mean(axis=0)
     leakage = guard(train, y_train, frame.names, frame.categorical, metrics["roc_auc"],
-                    dict(zip(frame.names, importance.tolist())), allow_leaky, latest=latest)
+                    dict(zip(frame.names, importance.tolist())), allow_leaky, latest=latest,
+                    horizon_days=horizon_days)
     if leakage.get("calendar"):
         say(f"leakage guard: {leakage['calendar']}")
 
@@ -414,7 +416,7 @@ def _renewal_window(y: np.ndarray, p: np.ndarray, test: pd.DataFrame, days: int,
            "churned_outside": int(y[~inside].sum())}
     say(f"within the renewal window (term ends within {days} days: {out['rows']:,} test rows, {churned:,} churned; "
         f"{out['churned_outside']:,} churned outside it): model ROC-AUC {out['roc_auc']:.4f}")
-    later = float((~inside).mean())
+    later = float((ends > days).mean())  # open-ended (NaN) terms are not "later"
     if out["churned_outside"] == 0 and later >= LATE_RENEWALS_SHARE:
         say(f"warning: every churn of the test rows came where a term ends within {days} days, and {later:.0%} of "
             "the rows have their term's end later: their churn probability reads near 0 whatever their signals "

@@ -81,7 +81,7 @@ def features(
     from features.sources import SPARK_CATALOG
 
     h, settings = context(home, config, data, remembered=False)
-    used = given_config(h, config)  # --config, or the one this home's store remembers
+    used = given_config(h, config, data)  # --config, or the one this home's store remembers
     source = require_data(settings)
     target = store or h.store
     if Engine(engine) is Engine.spark or str(source).startswith(SPARK_CATALOG):

@@ -26,6 +26,7 @@ from churnwatch.options import (
     StoreOpt,
     console,
     context,
+    given_config,
     parse_dates,
     require_data,
     steps,
@@ -130,6 +131,7 @@ def serve(store: StoreOpt = None, home: HomeOpt = None, config: ConfigOpt = None
     from serving.launch import check_model, serve_foreground
 
     h = Home.resolve(home)
+    config = given_config(h, config)  # --config, else the one this home's store remembers
     if config:  # read here first: a wrong file exits 2 naming it, before any worker starts
         config = config.expanduser().resolve()
         load_settings(config, h.root)

@@ -40,6 +40,9 @@ def test_the_config_features_read_is_used_by_the_next_commands(tmp_path):
     assert r.returncode == 0, r.stderr[-1500:]
     with connect(h.store, read_only=True) as con:
         assert read_meta(con).config_source == str(config.resolve())
+    # another source given with --data reads its own config, not the one remembered with the first
+    assert given_config(h, None, str(tmp_path / "elsewhere")) is None
+    assert given_config(h, None, str(tmp_path / "app" / "exports")) == config.resolve()
     # a --config given, or the home's own file, wins
     other = tmp_path / "other.yaml"
     other.write_text("horizon_days: 60\n")

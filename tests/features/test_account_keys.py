@@ -85,3 +85,27 @@ def test_a_source_without_events_builds_with_the_event_features_unknown(tmp_path
     with pytest.raises(DataContractError, match="table 'events' has no rows \\(a source without product events "
                                                 "leaves the table out\\)"):
         build_snapshots(tmp_path / "empty", settings(data_end=D(2024, 6, 30)), tmp_path / "e.duckdb")
+
+
+def test_accounts_and_subscriptions_alone_need_a_data_end_and_build_with_one(tmp_path):
+    tables = _tables([])
+    for name in ("events", "tickets"):
+        tables.pop(name)
+    write_tables(tmp_path / "data", tables)
+    with pytest.raises(DataContractError, match="no plausible timestamps in events, tickets or invoices \\(or none "
+                                                "of them in the source\\).*set data_end"):
+        build_snapshots(tmp_path / "data", settings(), tmp_path / "s.duckdb")
+    result = build_snapshots(tmp_path / "data", settings(data_end=D(2024, 6, 30)), tmp_path / "s.duckdb",
+                             as_of=[D(2024, 6, 1)])
+    assert result.rows == 30
+
+
+def test_a_freemium_event_log_of_mostly_free_workspaces_is_warned_not_refused(tmp_path):
+    tables = _tables([a["account_id"] for a in ACCOUNTS])
+    tables["events"] += [dict(account_id=f"free-{i}", user_id="u", occurred_at=T(2024, 3, 5, 9), event_type="login",
+                              quantity=1.0) for i in range(1000)]
+    write_tables(tmp_path / "data", tables)
+    result = build_snapshots(tmp_path / "data", settings(data_end=D(2024, 6, 30)), tmp_path / "s.duckdb",
+                             as_of=[D(2024, 6, 1)])
+    said = [w for w in result.validation.warnings if w.startswith("events: 1,000 of 1,030 rows (97%)")]
+    assert len(said) == 1 and result.validation.tables["events"].rows_kept == 30

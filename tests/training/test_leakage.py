@@ -215,18 +215,34 @@ def test_a_renewal_calendar_is_not_refused_and_is_said():
     # the accounts at the data end have their end dates as the training rows do: known ahead
     latest = (dt.date(2026, 11, 30), 930, 930)
     record = guard(frame, y, names, [], model_roc_auc=0.985, importance={"days_to_term_end": 3.0, "logins_30d": 1.0},
-                   latest=latest)
+                   latest=latest, horizon_days=60)
     assert record["findings"] == [] and record["allowed"] == []
     assert record["calendar"].startswith("the end dates are a renewal calendar, not a leak: 100% of the 930 accounts "
                                          "at the data end (2026-11-30) have one, as 100% of the training rows do")
-    screen_features(frame, y, names, [], latest=latest)  # no error before the model either
+    screen_features(frame, y, names, [], latest=latest, horizon_days=60)  # no error before the model either
     # said only where it changed the outcome: end dates that predict little need no note
     weak = frame.assign(days_to_term_end=np.random.default_rng(1).integers(1, 366, len(frame)).astype(float))
-    assert guard(weak, y, names, [], model_roc_auc=0.8, importance={"logins_30d": 1.0}, latest=latest) == {
-        "allowed": [], "findings": []}
+    assert guard(weak, y, names, [], model_roc_auc=0.8, importance={"logins_30d": 1.0}, latest=latest,
+                 horizon_days=60) == {"allowed": [], "findings": []}
     # without the data end's figures (an older store) the check stands
     with pytest.raises(TrainingError, match="'days_to_term_end': predicts churn on its own"):
         guard(frame, y, names, [], model_roc_auc=0.9, importance={"logins_30d": 1.0})
     # a model too good to be true on another feature is still refused
     with pytest.raises(TrainingError, match="'logins_30d': the model reaches ROC-AUC 0.985"):
-        guard(frame, y, names, [], model_roc_auc=0.985, importance={"logins_30d": 3.0}, latest=latest)
+        guard(frame, y, names, [], model_roc_auc=0.985, importance={"logins_30d": 3.0}, latest=latest,
+              horizon_days=60)
+
+
+def test_an_end_date_rewritten_after_the_fact_is_no_calendar():
+    """An end date on every running subscription, but the cancellation's for churners and one moved
+    forward at each renewal for the rest: present at the data end as in the training rows, yet only
+    churners' terms end within the horizon. Refused as before."""
+    rng = np.random.default_rng(5)
+    n = 800
+    y = (rng.random(n) < 0.1).astype(int)
+    days = np.where(y == 1, rng.integers(1, 61, n), rng.integers(91, 400, n)).astype(float)
+    frame = pd.DataFrame({"logins_30d": rng.poisson(20, n).astype(float), "days_to_term_end": days})
+    names = ["logins_30d", "days_to_term_end"]
+    with pytest.raises(TrainingError, match="'days_to_term_end': predicts churn on its own with ROC-AUC 1.000"):
+        guard(frame, y, names, [], model_roc_auc=0.999, importance={"days_to_term_end": 3.0},
+              latest=(dt.date(2026, 11, 30), 500, 500), horizon_days=60)
