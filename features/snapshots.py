@@ -36,6 +36,7 @@ from core.progress import Reporter, StepCallback, track
 from core.settings import Settings
 from features.profile import ProfilePlan, profile_expression, profile_joins, profile_specs, profile_stages
 from features.spec import (
+    HIGH_PRIORITY,
     MIN_COVERED_DAYS,
     SIZE_BANDS,
     TICKET_SILENCE_HISTORY,
@@ -117,7 +118,7 @@ def stage_queries(settings: Settings, types: list[str], grid: Grid | None = None
             SELECT s.account_id, s.tn,
                    SUM(CASE WHEN k.o >= s.tn - 30 THEN 1 ELSE 0 END) AS tickets_30d,
                    SUM(CASE WHEN k.o >= s.tn - 180 THEN 1 ELSE 0 END) AS tickets_180d,
-                   SUM(CASE WHEN k.o >= s.tn - 30 AND lower(k.priority) IN ('high', 'urgent')
+                   SUM(CASE WHEN k.o >= s.tn - 30 AND {is_in('lower(k.priority)', list(HIGH_PRIORITY))}
                             THEN 1 ELSE 0 END) AS high_priority_tickets_30d,
                    SUM(CASE WHEN k.r IS NULL OR k.r >= s.tn THEN 1 ELSE 0 END) AS open_tickets,
                    AVG(CASE WHEN k.r < s.tn AND k.r >= s.tn - 90 THEN k.hours END) AS mean_resolution_hours_90d,

@@ -192,6 +192,10 @@ def _f(name: str, group: SignalGroup, unit: str, definition: str, direction: int
                        template=template, params=dict(params))
 
 
+#: ``tickets.priority`` values (lower case) read as high priority: Zendesk's and Freshdesk's words, and
+#: Intercom's priority flag (``true``). Numbers are not read: Freshdesk's 1 is low, a P1 is high.
+HIGH_PRIORITY = ("high", "urgent", "true", "yes")
+
 PCT: tuple[float | None, float | None] = (-1.0, None)  # relative change: -100% .. unbounded
 DIFF: tuple[float | None, float | None] = (None, None)
 
@@ -254,7 +258,7 @@ def _core_features() -> list[FeatureSpec]:
            window=30, baseline=180),
         _f("high_priority_tickets_30d", s, "count", "high or urgent tickets opened in the last 30 days", +1,
            "{value} high-priority tickets in the last 30 days", "近30天高优先级工单{value}个",
-           "ticket_count", window=30, priority=["high", "urgent"], type="int"),
+           "ticket_count", window=30, priority=list(HIGH_PRIORITY), type="int"),
         _f("open_tickets", s, "count", "tickets opened before t and not resolved before t", +1,
            "{value} tickets still open", "{value}个工单尚未解决", "open_tickets", type="int"),
         _f("mean_resolution_hours_90d", s, "hours", "mean hours to resolve tickets resolved in the last 90 days", +1,

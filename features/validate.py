@@ -67,7 +67,7 @@ from features.rules import (
     row_reasons,
     value_rules,
 )
-from features.spec import event_families
+from features.spec import HIGH_PRIORITY, event_families
 from features.sql import engine_of, lit
 from features.timeline import dn, from_day_number
 
@@ -601,6 +601,24 @@ def _check_account_keys(con: duckdb.DuckDBPyConnection, report: ValidationReport
         report.warnings.append(message)
 
 
+def priority_warnings(con: duckdb.DuckDBPyConnection, report: ValidationReport) -> list[str]:
+    """A warning when ``tickets.priority`` has values but none reads as high (``HIGH_PRIORITY``): the
+    high-priority ticket count would be 0 on every row (a probe's Intercom export wrote P1..P4)."""
+    rep = report.tables.get("tickets")
+    if rep is None or "priority" not in rep.columns or not rep.rows_kept:
+        return []
+    values = con.execute("SELECT lower(priority) AS p, count(*) AS n FROM clean_tickets WHERE priority IS NOT NULL "
+                         "GROUP BY ALL ORDER BY n DESC, p").fetchall()
+    if not values or any(v in HIGH_PRIORITY for v, _ in values):
+        return []
+    shown = ", ".join(f"{v} {n:,}" for v, n in values[:6]) + (f", {len(values) - 6} more" if len(values) > 6 else "")
+    message = (f"tickets.priority: no value reads as high priority ({shown}); read as high: "
+               f"{', '.join(HIGH_PRIORITY)}, so high_priority_tickets_30d counts none. Map your values to "
+               "high / normal before loading (a P1 or a Freshdesk 4 as high)")
+    log.warning(message)
+    return [message]
+
+
 def validate_tables(con: duckdb.DuckDBPyConnection, loaded: list[str], settings: Settings) -> ValidationReport:
     """Turn every ``raw_X`` into ``clean_X`` (canonical names and types) and report.
 
@@ -650,6 +668,7 @@ def validate_tables(con: duckdb.DuckDBPyConnection, loaded: list[str], settings:
         report.tables[name].readings = readings.get(name, {})
     _check_not_emptied(report)
     _check_account_keys(con, report, "accounts" in loaded)
+    report.warnings += priority_warnings(con, report)
     # the event log's start: before it, activity features would read as zero
     first = report.tables["events"].first_at if "events" in report.tables else _activity_start(report)
     report.data_start = _as_date(first) or data_end

@@ -109,3 +109,25 @@ def test_a_freemium_event_log_of_mostly_free_workspaces_is_warned_not_refused(tm
                              as_of=[D(2024, 6, 1)])
     said = [w for w in result.validation.warnings if w.startswith("events: 1,000 of 1,030 rows (97%)")]
     assert len(said) == 1 and result.validation.tables["events"].rows_kept == 30
+
+
+def test_intercom_priority_flags_count_and_unread_priorities_are_warned(tmp_path):
+    from core.store import read_snapshots
+
+    tables = _tables([a["account_id"] for a in ACCOUNTS])
+    for i, t in enumerate(tables["tickets"]):
+        t["priority"] = "True" if i % 3 == 0 else "False"  # Intercom's priority flag
+    write_tables(tmp_path / "flag", tables)
+    result = build_snapshots(tmp_path / "flag", settings(data_end=D(2024, 6, 30)), tmp_path / "f.duckdb",
+                             as_of=[D(2024, 4, 25)])
+    rows = read_snapshots(tmp_path / "f.duckdb")
+    assert rows["high_priority_tickets_30d"].sum() == 10 and rows["tickets_30d"].sum() == 30
+    assert not [w for w in result.validation.warnings if w.startswith("tickets.priority")]
+    for i, t in enumerate(tables["tickets"]):
+        t["priority"] = f"P{1 + i % 4}"
+    write_tables(tmp_path / "p", tables)
+    result = build_snapshots(tmp_path / "p", settings(data_end=D(2024, 6, 30)), tmp_path / "p.duckdb",
+                             as_of=[D(2024, 4, 25)])
+    said = [w for w in result.validation.warnings if w.startswith("tickets.priority: no value reads as high "
+                                                                   "priority (p1 8, p2 8, p3 7, p4 7)")]
+    assert len(said) == 1, result.validation.warnings
