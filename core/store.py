@@ -7,8 +7,11 @@ Tables:
 * ``snapshot_meta``: one row per build: the catalogue as JSON, data start and end,
   horizon, grace, source description, input hash, build time, the data source as
   given (``data_source``: relative to the home folder when inside it, so a copied home
-  still works; a database URL without its password) and the company's own columns
-  used and not used (``profile``). The latest row describes the ``snapshots`` columns.
+  still works; a database URL without its password), the ``--config`` file given to
+  ``features`` (``config_source``, the same way) and the company's own columns used and
+  not used (``profile``). The latest row describes the ``snapshots`` columns.
+
+Over 400 lines: every statement on the store's tables is written here, the one home of its schema.
 """
 
 from __future__ import annotations
