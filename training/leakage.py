@@ -187,9 +187,6 @@ def model_finding(model_roc_auc: float, importance: dict[str, float],
 
 #: The feature read from the subscriptions' end date (``term_end_finding``)
 TERM_END = "days_to_term_end"
-#: Every feature read from that end date: one column, so one finding and one ``--allow-leaky-feature``
-#: (``days_to_term_end``) for them all.
-END_DATE_FEATURES = (TERM_END,)
 #: The end dates are a renewal calendar, not a leak, when the accounts at the data end have one at least
 #: this share as often as the training rows do, and at least ``CALENDAR_RENEWED`` of the training rows
 #: whose term ends within the horizon did not churn (``renewal_calendar``).
@@ -260,8 +257,7 @@ def enforce(findings: list[LeakFinding], allowed: Iterable[str], names: list[str
     if unknown:
         raise TrainingError(f"--allow-leaky-feature {unknown[0]!r}: no such feature in this model "
                             f"({len(names)} features, e.g. {', '.join(names[:5])})")
-    covered = set(allowed) | (set(END_DATE_FEATURES) if TERM_END in allowed else set())
-    blocked = [f for f in findings if f.feature not in covered]
+    blocked = [f for f in findings if f.feature not in allowed]
     if blocked:
         first = blocked[0]
         others = sorted({f.feature for f in blocked} - {first.feature})
@@ -288,9 +284,9 @@ def _feature_checks(rows: pd.DataFrame, y: np.ndarray, names: list[str], categor
     findings = feature_findings(rows, y, names, categorical, limits)
     written = term_end_finding(rows, latest, limits) if TERM_END in names else None
     if written is not None:  # the most telling of the checks on it: it says how the end date was written
-        return [written, *(f for f in findings if f.feature not in END_DATE_FEATURES)], None, False
+        return [written, *(f for f in findings if f.feature != TERM_END)], None, False
     calendar = renewal_calendar(rows, latest, limits, y, horizon_days) if TERM_END in names else None
-    kept = [f for f in findings if calendar is None or f.feature not in END_DATE_FEATURES]
+    kept = [f for f in findings if calendar is None or f.feature != TERM_END]
     return kept, calendar, len(kept) < len(findings)
 
 
@@ -301,7 +297,7 @@ def guard(rows: pd.DataFrame, y: np.ndarray, names: list[str], categorical: Iter
     """All the checks, then ``enforce``: the one call training makes before registering."""
     findings, calendar, dropped = _feature_checks(rows, y, names, categorical, limits, latest, horizon_days)
     model = model_finding(model_roc_auc, importance, limits)
-    if model is not None and calendar and model.feature in END_DATE_FEATURES:
+    if model is not None and calendar and model.feature == TERM_END:
         dropped = True  # the model's best feature is the renewal calendar
     elif model is not None:
         findings.append(model)
