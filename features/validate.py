@@ -608,7 +608,7 @@ def priority_warnings(con: duckdb.DuckDBPyConnection, report: ValidationReport) 
     if rep is None or "priority" not in rep.columns or not rep.rows_kept:
         return []
     values = con.execute("SELECT lower(priority) AS p, count(*) AS n FROM clean_tickets WHERE priority IS NOT NULL "
-                         "GROUP BY ALL ORDER BY n DESC, p").fetchall()
+                         "GROUP BY lower(priority) ORDER BY n DESC, p").fetchall()
     if not values or any(v in HIGH_PRIORITY for v, _ in values):
         return []
     shown = ", ".join(f"{v} {n:,}" for v, n in values[:6]) + (f", {len(values) - 6} more" if len(values) > 6 else "")
