@@ -7,7 +7,6 @@ from __future__ import annotations
 import pytest
 
 from core.errors import DataContractError
-from core.vocabulary import probability_text
 from features.pipeline import build_snapshots
 from tests.tiny import D, T, settings, write_tables
 
@@ -55,12 +54,6 @@ def test_a_few_unknown_accounts_are_ordinary(tmp_path):
     result = build_snapshots(tmp_path / "data", settings(data_end=D(2024, 6, 30)), tmp_path / "s.duckdb",
                              as_of=[D(2024, 6, 1)])
     assert not [w for w in result.validation.warnings if "account_id that is not in" in w]
-
-
-@pytest.mark.parametrize(("p", "shown"), [(0.9996, ">99.9%"), (0.00039, "<0.1%"), (0.1234, "12.3%"), (1.0, "100.0%"),
-                                         (0.0, "0.0%"), (0.9994, "99.9%"), (None, "–"), (float("nan"), "–")])
-def test_a_probability_is_never_shown_as_certain_unless_it_is(p, shown):
-    assert probability_text(p) == shown
 
 
 def test_a_source_without_events_builds_with_the_event_features_unknown(tmp_path):
