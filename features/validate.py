@@ -677,18 +677,18 @@ def validate_tables(con: duckdb.DuckDBPyConnection, loaded: list[str], settings:
     return report
 
 
-#: Without events, the data starts with the first of these tables' rows that has any (a CRM, a help desk
-#: and an accounting system without product analytics: the help desk's and the invoices' history).
-ACTIVITY_TABLES = ("tickets", "invoices", "subscriptions")
+#: Without events, the data starts with these tables' first row (a CRM, a help desk and an accounting
+#: system without product analytics: the help desk's and the invoices' history).
+ACTIVITY_TABLES = ("tickets", "invoices")
 
 
-def _activity_start(report: ValidationReport) -> dt.datetime | dt.date | None:
+def _activity_start(report: ValidationReport) -> dt.date | None:
     """The earliest ticket or invoice of a source without events, else its first term's start."""
-    firsts = [report.tables[n].first_at for n in ACTIVITY_TABLES[:-1]
+    firsts = [_as_date(report.tables[n].first_at) for n in ACTIVITY_TABLES
               if n in report.tables and report.tables[n].first_at is not None]
     if not firsts and "subscriptions" in report.tables:
-        firsts = [report.tables["subscriptions"].first_at]
-    return min((_as_date(f) for f in firsts if f is not None), default=None)
+        firsts = [_as_date(report.tables["subscriptions"].first_at)]
+    return min((f for f in firsts if f is not None), default=None)
 
 
 #: Event types that begin before the rest of the log and hold less than this share of its rows in all
