@@ -92,7 +92,7 @@ def promote_version(client: MlflowClient, version: int | None, force: bool = Fal
         return PromotionDecision(False, "already the champion", {}, None), version, champion
     blocked = promotion_block(candidate.meta, version)
     if blocked and not force:
-        return PromotionDecision(False, blocked, {}, None), version, champion
+        return PromotionDecision(False, blocked, {}, None, blocked=True), version, champion
     rows = evaluation_rows(candidate)
     cand_metrics = score_metrics(candidate, rows)
     champ_metrics, champ_bundle = None, None

@@ -221,6 +221,7 @@ class PromotionDecision:
     reason: str
     candidate: dict
     champion: dict | None
+    blocked: bool = False  # refused before any comparison (the leakage guard): `promote` exits 3
 
 
 def decide(candidate: dict, champion: dict | None, min_pr_auc_gain: float = 0.005,

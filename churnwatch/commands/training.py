@@ -181,7 +181,9 @@ def promote(version: Annotated[int | None, typer.Option(help="model version (def
             force: Annotated[bool, typer.Option("--force", help="promote whatever the comparison says")] = False,
             reason: Annotated[str | None, typer.Option("--reason", help="why (required with --force)")] = None,
             home: HomeOpt = None) -> None:
-    """Make a version the champion if it beats the current one on its own test block (DESIGN §4)."""
+    """Make a version the champion if it beats the current one on its own test block (DESIGN §4).
+
+    Exit 3 when the version may not be promoted without --force (trained with --allow-leaky-feature)."""
     from training.promotion import promote_version
 
     h = Home.resolve(home)
@@ -190,6 +192,8 @@ def promote(version: Annotated[int | None, typer.Option(help="model version (def
     decision, version, champion = promote_version(tracking(h), version, force=force, reason=reason)
     verdict = "promoted" if decision.promote else "not promoted"
     console.print(f"version {version}: {verdict} (champion was {champion or 'none'}): {decision.reason}")
+    if decision.blocked:  # a scheduled retrain must not keep the old champion silently
+        raise typer.Exit(3)
 
 
 def evaluate(version: Annotated[int | None, typer.Option(help="model version (default: the champion)")] = None,

@@ -131,7 +131,7 @@ def test_leaky_column_is_refused_then_allowed_but_never_auto_promoted(tmp_path, 
     assert run.data.tags["churnwatch.leaky_features"] == "days_since_cancel_request"
 
     refused_promotion = cli(home, "promote")
-    assert refused_promotion.returncode == 0
+    assert refused_promotion.returncode == 3, refused_promotion.stderr
     text = flat(refused_promotion.stdout)
     assert "version 1: not promoted" in text and "--allow-leaky-feature days_since_cancel_request" in text
     with pytest.raises(Exception):  # noqa: B017 - no champion alias was set
