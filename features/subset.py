@@ -27,8 +27,9 @@ from features.validate import (
 
 
 def load_clean_subset(con: duckdb.DuckDBPyConnection, settings: Settings, account_ids: list[str],
-                      tables: dict[str, tuple[dt.date | None, dt.date | None]]) -> None:
-    """``clean_<table>`` for each of ``tables``: the rows of ``account_ids`` only, and of ``[since, before)``.
+                      tables: dict[str, tuple[dt.date | None, dt.date | None]]) -> set[str]:
+    """``clean_<table>`` for each of ``tables``: the rows of ``account_ids`` only, and of ``[since, before)``;
+    returns the tables the source has (a table it lacks is created empty).
 
     ``tables`` maps a contract table to ``(since, before)`` bounds on its time column
     (None: unbounded). The same contract checks as ``features.validate.validate_tables``
@@ -88,3 +89,4 @@ def load_clean_subset(con: duckdb.DuckDBPyConnection, settings: Settings, accoun
         con.execute(f"DELETE FROM clean_subscriptions WHERE {start} < ?", [since])
     if dated and before is not None:
         con.execute(f"DELETE FROM clean_subscriptions WHERE {start} >= ?", [before])
+    return loaded

@@ -258,7 +258,8 @@ def waterfall_png(contrib: np.ndarray, names: list[str], values: list[object], m
 def raw_signals(settings: Settings, account_ids: list[str], as_of: dt.date, weeks: int = 12,
                 recent: int = 5) -> dict[str, dict[str, pd.DataFrame]] | None:
     """Per account: ``logins`` (per week, last ``weeks`` weeks before ``as_of``), the latest
-    ``recent`` ``tickets`` and ``invoices`` opened / issued before ``as_of``; None without a data source.
+    ``recent`` ``tickets`` and ``invoices`` opened / issued before ``as_of``, and ``absent``: which of
+    the three tables the source lacks; None without a data source.
 
     Logins are events of the ``login`` role (all product events when no role is configured).
     """
@@ -270,7 +271,7 @@ def raw_signals(settings: Settings, account_ids: list[str], as_of: dt.date, week
     con = open_connection()
     try:
         # only these accounts' rows, events of the last `weeks` weeks: not the whole source
-        load_clean_subset(con, settings, list(account_ids), {
+        present = load_clean_subset(con, settings, list(account_ids), {
             "events": (start, as_of), "tickets": (None, as_of), "invoices": (None, as_of)})
         kind = "event_type IN (SELECT unnest(?))" if logins else "TRUE"
         params = [list(logins)] if logins else []
@@ -304,7 +305,9 @@ def raw_signals(settings: Settings, account_ids: list[str], as_of: dt.date, week
         out[acc] = {"logins": frame.reset_index(drop=True),
                     "tickets": tickets_by.get(acc, tickets.iloc[:0]).reset_index(drop=True),
                     "invoices": invoices_by.get(acc, invoices.iloc[:0]).reset_index(drop=True),
-                    "login_role": bool(logins)}
+                    "login_role": bool(logins),
+                    # a table the source lacks is "not in the source", not "none"
+                    "absent": {t for t in ("events", "tickets", "invoices") if t not in present}}
     return out
 
 
@@ -346,7 +349,7 @@ def _environment() -> jinja2.Environment:
 def _account_page(view: AccountView, signals: dict | None, waterfall: str | None) -> dict:
     return {"view": view, "trend_svg": trend_svg(view.trend), "waterfall": waterfall,
             "signals": signals,
-            "logins_svg": None if signals is None else bars_svg(
+            "logins_svg": None if signals is None or "events" in signals["absent"] else bars_svg(
                 [f"{d:%m-%d}" for d in signals["logins"]["week_start"]], list(signals["logins"]["logins"]))}
 
 
@@ -524,6 +527,7 @@ STRINGS: dict[str, dict[str, str]] = {
         "tickets": "Latest tickets", "invoices": "Latest invoices", "opened": "Opened", "resolved": "Resolved",
         "priority": "Priority", "csat": "CSAT", "category": "Category", "issued": "Issued", "due_date": "Due",
         "paid": "Paid", "amount": "Amount", "unpaid": "unpaid", "open": "open", "none": "none",
+        "not_in_source": "not in this data source (no {table} table)",
         "no_data": "Raw data source not available (set `data:` in churnwatch.yaml).",
         "previous": "previous score", "change": "change", "back": "back to the portfolio",
         "contribution": "contribution", "value": "value", "signal": "signal", "shown": "shown",
@@ -560,6 +564,7 @@ STRINGS: dict[str, dict[str, str]] = {
         "tickets": "最近的工单", "invoices": "最近的发票", "opened": "提交时间", "resolved": "解决时间",
         "priority": "优先级", "csat": "满意度", "category": "类别", "issued": "开票日", "due_date": "到期日",
         "paid": "付款日", "amount": "金额", "unpaid": "未付", "open": "未解决", "none": "无",
+        "not_in_source": "此数据源中没有（无 {table} 表）",
         "no_data": "原始数据源不可用（请在 churnwatch.yaml 中设置 `data:`）。", "previous": "上次评分",
         "change": "变化", "back": "返回客户组合", "contribution": "贡献", "value": "数值", "signal": "信号",
         "shown": "显示", "of": "/", "pages_note": "下方每个客户一页；点击客户编号跳转",

@@ -191,3 +191,32 @@ def test_unknown_mrr_missing_attributes_and_labels_in_both_languages(altered, tm
 def test_out_must_be_a_file(home, tmp_path):
     with pytest.raises(ViewError, match="is a folder"):
         build_report(home.store, home.settings, tmp_path, top=1)
+
+
+def test_a_source_without_events_or_tickets_says_so_instead_of_an_empty_chart(home, tmp_path):
+    """A source that has no events table (a B2B export without product analytics) gets no all-zero
+    "events per week" chart and its missing tickets table is not "none": both say the source lacks them;
+    the invoices the source has are still listed."""
+    import shutil
+
+    data = tmp_path / "data"
+    shutil.copytree(home.data, data)
+    for name in ("events", "tickets"):
+        for f in data.glob(f"{name}.*"):
+            f.unlink()
+    settings = home.settings.model_copy(update={"data": str(data)})
+    r = build_report(home.store, settings, tmp_path / "r.html", top=2, bundle=None)
+    text = r.path.read_text(encoding="utf-8")
+    pages = re.findall(r'<section class="page account" id="acct-[^"]+"[^>]*>(.*?)</section>', text, re.S)
+    assert len(pages) == 2
+    for page in pages:
+        assert "not in this data source (no events table)" in page
+        assert "not in this data source (no tickets table)" in page
+        assert "no invoices table" not in page
+        chart = re.search(r"<h2>(Logins|Product events) per week[^<]*</h2>(.*?)</div>", page, re.S)
+        assert chart and "<svg" not in chart.group(2)
+    with_all = build_report(home.store, home.settings, tmp_path / "all.html", top=2, bundle=None)
+    text = with_all.path.read_text(encoding="utf-8")
+    assert "not in this data source" not in text
+    charts = re.findall(r"<h2>(?:Logins|Product events) per week[^<]*</h2>(.*?)</div>", text, re.S)
+    assert len(charts) == 2 and all("<svg" in c for c in charts)
