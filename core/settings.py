@@ -396,6 +396,9 @@ class Settings(BaseModel):
             ``accounts`` / ``subscriptions`` by its source name, winning over ``date_format``
             (``%Y%m%d`` for integer dates such as 20240305).
         event_roles: see ``EventRoles``.
+        event_units: per event type, what its ``quantity`` counts when it is not one event (daily
+            rollups: ``requests``), as an English plural or ``{en: ..., zh-CN: ...}``; reasons and
+            definitions word the type's counts with it (``features.spec.event_type_features``).
         playbooks: tier -> ``Playbook``; defaults from ARTICLE §3 (override per tier).
         monitoring: drift and performance alarm thresholds (``MonitoringSettings``).
         training: the split's block lengths (``TrainingSettings``).
@@ -427,6 +430,9 @@ class Settings(BaseModel):
         default_factory=dict, description="{table: {date column: strptime format}}: per column (a contract column, or "
         "an own column of accounts or subscriptions by its name), over date_format")
     event_roles: EventRoles = Field(default_factory=EventRoles)
+    event_units: dict[str, str | dict[Literal["en", "zh-CN"], str]] = Field(
+        default_factory=dict, description="{event type: what one unit of its quantity is, as an English plural "
+        "('requests'), or {en: requests, zh-CN: 请求}}: the reasons say '12,000 requests', not '12,000 events'")
     playbooks: dict[str, Playbook] = Field(default_factory=default_playbooks)
     alert_rules: list[AlertRule] = Field(default_factory=default_alert_rules)
     webhooks: list[Webhook] = Field(default_factory=list)

@@ -17,6 +17,8 @@ hint of the error, ``read_as``):
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import duckdb
 
 from core.settings import Settings
@@ -209,8 +211,10 @@ def cast_check(table: Table, name: str, src: str, source_types: dict[str, str], 
 
 
 def column_casts(con: duckdb.DuckDBPyConnection, table: Table, cols: dict[str, str],
-                 settings: Settings | None = None) -> tuple[dict[str, str], dict[str, str]]:
-    """(source column -> its DuckDB type, canonical column -> ``source_casts``'s SQL) of ``raw_<table>``;
+                 settings: Settings | None = None,
+                 instants: tuple[str, ...] = ()) -> tuple[dict[str, str], dict[str, str], dict[str, str]]:
+    """(source column -> its DuckDB type, canonical column -> ``source_casts``'s SQL, date column of
+    ``instants`` -> its SQL read as a TIMESTAMP, the time of day kept) of ``raw_<table>``;
     ``settings``: the date formats (``date_format``, ``date_formats``).
 
     The formats themselves are checked once per run (``features.dates.check_date_formats``, by
@@ -223,7 +227,12 @@ def column_casts(con: duckdb.DuckDBPyConnection, table: Table, cols: dict[str, s
     types = {r[0]: r[1] for r in con.execute(f"DESCRIBE raw_{table.name}").fetchall()}
     epoch = epoch_units(con, table, cols, types)
     dates = date_formats(con, table, cols, types, epoch, settings)
-    casts = source_casts(table, cols, types, {n: u for n, u in epoch.items() if n not in dates},
-                         text_numbers(con, table, cols, types), dates)
+    epoch = {n: u for n, u in epoch.items() if n not in dates}
+    numbers = text_numbers(con, table, cols, types)
+    casts = source_casts(table, cols, types, epoch, numbers, dates)
     check_dates(con, table, cols, dates, casts, settings)
-    return types, {name: CheckedRead(sql) if name in dates else sql for name, sql in casts.items()}
+    timed = {n: cols[n] for n in instants if n in cols}
+    as_time = Table(table.name, tuple(replace(c, type="timestamp") if c.name in timed else c for c in table.columns))
+    at = source_casts(as_time, timed, types, epoch, numbers, dates)
+    at = {n: at.get(n, f"TRY_CAST({q(src)} AS TIMESTAMP)") for n, src in timed.items()}
+    return types, {name: CheckedRead(sql) if name in dates else sql for name, sql in casts.items()}, at

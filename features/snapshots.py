@@ -431,7 +431,7 @@ def build_feature_tables(con: duckdb.DuckDBPyConnection, settings: Settings, gen
     export's data start, from which counts whose window it cuts are scaled (``final_query``); ``cut``: the
     subscriptions are cut at it.
     """
-    base = build_catalogue(event_types(con) if types is None else types, spellings)
+    base = build_catalogue(event_types(con) if types is None else types, spellings, settings.event_units)
     plan = profile or ProfilePlan()
     catalogue = Catalogue(features=base.features + tuple(profile_specs(plan, settings)),
                           event_types=base.event_types, spellings=base.spellings)

@@ -348,27 +348,45 @@ DAYS_SINCE_TEMPLATES = ("days_since_role", "ticket_days_since")
 DAYS_SINCE_HISTORY = max(EVENT_WINDOWS)
 
 
-def event_type_features(event_type: str, also: list[str] | tuple[str, ...] = ()) -> list[FeatureSpec]:
+def event_units(settings_units: Mapping[str, str | Mapping[str, str]]) -> dict[str, tuple[str, str | None]]:
+    """``Settings.event_units`` by event family key (``family_key``: any spelling of the type names it):
+    (English plural, Chinese word or None)."""
+    out = {}
+    for event_type, unit in settings_units.items():
+        en, zh = (unit, None) if isinstance(unit, str) else (unit.get("en") or "", unit.get("zh-CN"))
+        out[family_key(event_type)] = (en.strip() or "events", zh)
+    return out
+
+
+def event_type_features(event_type: str, also: list[str] | tuple[str, ...] = (),
+                        unit: tuple[str, str | None] | None = None) -> list[FeatureSpec]:
     """The generic family every event type gets: counts, change, distinct users.
 
     ``also``: the other spellings of the event type in the data (``event_families``), said in
-    the definitions (the reasons name the type as the family does).
+    the definitions (the reasons name the type as the family does). ``unit``: what one unit of the
+    type's quantity is (``event_units``: "12,000 '/v1/models' requests", "近30天'/v1/models'请求12,000次";
+    a unit without Chinese: "近30天'/v1/models'共12,000"), else events.
     """
     s = slug(event_type)
     name = event_type  # as the data names it (descriptions)
     spelled = "; also spelled " + ", ".join(f"'{a}'" for a in also) if also else ""
     event_type = event_type.replace("{", "{{").replace("}", "}}")  # literal braces in the reason templates
+    en, zh = unit or ("events", "事件")
+    en_t = en.replace("{", "{{").replace("}", "}}")
+    summed = "" if unit is None else " (the events' quantity summed)"
+    zh_t = "'{value}次" if zh else "'共{value}"  # with a unit of no Chinese word: "in total"
     out = [
-        _f(f"evt_{s}_{w}d", "event_type", "count", f"'{name}' events in the last {w} days{spelled}", 0,
-           f"{{value}} '{event_type}' events in the last {w} days", f"近{w}天'{event_type}'事件{{value}}次",
-           "event_count", event_type=name, window=w)
+        _f(f"evt_{s}_{w}d", "event_type", "count", f"'{name}' {en}{summed} in the last {w} days{spelled}", 0,
+           f"{{value}} '{event_type}' {en_t} in the last {w} days",
+           f"近{w}天'{event_type}" + zh_t.replace("'", "'" + (zh or ""), 1),
+           "event_count", event_type=name, window=w, **({"unit_en": en, "unit_zh": zh} if unit else {}))
         for w in EVENT_WINDOWS
     ]
     out.append(_f(f"evt_{s}_30d_change", "event_type", "ratio",
-                  f"relative change of '{name}' events vs the previous 30 days{spelled}", 0,
-                  f"'{event_type}' events {{change}} vs the previous 30 days",
-                  f"'{event_type}'事件较前30天{{change}}", "event_change", event_type=name,
-                  window=30, rng=PCT))
+                  f"relative change of '{name}' {en} vs the previous 30 days{spelled}", 0,
+                  f"'{event_type}' {en_t} {{change}} vs the previous 30 days",
+                  f"'{event_type}'{zh or ''}较前30天{{change}}", "event_change", event_type=name,
+                  window=30, rng=PCT, **({"unit_en": en, "unit_zh": zh} if unit else {})))
     out.append(_f(f"evt_{s}_users_30d", "event_type", "count",
                   f"distinct users with '{name}' events in the last 30 days{spelled}", 0,
                   f"{{value}} users with '{event_type}' in the last 30 days",
@@ -498,8 +516,9 @@ def null_reason(spec: FeatureSpec) -> tuple[str, str]:
         return NULL_REASONS[spec.name]
     if spec.template == "event_change":
         et = spec.params.get("event_type", "")
-        return (f"'{et}' events in the last 30 days after none in the 30 days before",
-                f"前30天无'{et}'事件，近30天有")
+        en, zh = spec.params.get("unit_en", "events"), spec.params.get("unit_zh", "事件") or ""
+        return (f"'{et}' {en} in the last 30 days after none in the 30 days before",
+                f"前30天无'{et}'{zh}，近30天有")
     return no_data_reason(spec)
 
 
@@ -531,7 +550,8 @@ def null_evidence(spec: FeatureSpec) -> tuple[str, str] | None:
 
 
 def build_catalogue(event_types: list[str] | tuple[str, ...],
-                    spellings: dict[str, dict[str, int]] | None = None) -> Catalogue:
+                    spellings: dict[str, dict[str, int]] | None = None,
+                    units: Mapping[str, str | Mapping[str, str]] | None = None) -> Catalogue:
     """Core features followed by the per-event-type family, event types sorted.
 
     ``event_types`` are family names already (``event_families``: spellings that differ only in
@@ -540,11 +560,12 @@ def build_catalogue(event_types: list[str] | tuple[str, ...],
     stay unique.
     """
     feats = list(CORE_FEATURES)
+    by_key = event_units(units or {})
     seen: dict[str, int] = {}
     ordered = sorted(set(event_types))
     several = {k: v for k, v in (spellings or {}).items() if k in ordered and len(v) > 1}
     for et in ordered:
-        fam = event_type_features(et, [s for s in several.get(et, {}) if s != et])
+        fam = event_type_features(et, [s for s in several.get(et, {}) if s != et], by_key.get(family_key(et)))
         base = slug(et)
         n = seen.get(base, 0)
         seen[base] = n + 1

@@ -67,7 +67,7 @@ from features.rules import (
     row_reasons,
     value_rules,
 )
-from features.spec import HIGH_PRIORITY, event_families
+from features.spec import HIGH_PRIORITY, event_families, family_key
 from features.sql import engine_of, lit
 from features.timeline import dn, from_day_number
 
@@ -268,7 +268,9 @@ def create_typed_view(con: duckdb.DuckDBPyConnection, name: str, settings: Setti
     table = TABLES[name]
     cols = _source_columns(con, table, settings.column_mapping.get(name, {}))
     _check_required(con, table, cols)
-    source_types, casts = column_casts(con, table, cols, settings)  # formats, epoch, $1,234.50, words, instants
+    # formats, epoch, $1,234.50, words, instants; a term's end also with its time of day (``_typed_terms``)
+    source_types, casts, at = column_casts(con, table, cols, settings,
+                                           instants=("end_date",) if name == "subscriptions" else ())
     _check_columns(con, table, cols, source_types, casts)
     if readings is not None:
         readings[name] = band_readings(con, table, cols, casts)
@@ -287,11 +289,33 @@ def create_typed_view(con: duckdb.DuckDBPyConnection, name: str, settings: Setti
     if name in EXTRAS_TELL_APART:  # two rows alike in the contract's columns are one row only if alike in all
         extras = [q(c) for c in _columns(con, f"raw_{name}") if c not in set(cols.values())]
         select += f", {'hash(' + ', '.join(extras) + ')' if extras else '0'} AS {ROW_EXTRAS}"
-    con.execute(f"CREATE OR REPLACE TEMP VIEW typed_{name} AS SELECT {select} FROM raw_{name}")
+    if name == "subscriptions" and at:
+        _typed_terms(con, parts, select, at["end_date"])
+    else:
+        con.execute(f"CREATE OR REPLACE TEMP VIEW typed_{name} AS SELECT {select} FROM raw_{name}")
     if name == "subscriptions":  # the company's own columns beside the contract's reading of the start
         con.execute(f"CREATE OR REPLACE TEMP VIEW {DATED_SUBSCRIPTIONS} AS SELECT "
                     f"{parts['start_date']} AS {q(DATED_START)}, * FROM raw_subscriptions")
     return list(cols)
+
+
+def _typed_terms(con: duckdb.DuckDBPyConnection, parts: dict[str, str], select: str, end_at: str) -> None:
+    """``typed_subscriptions`` where a term's end has a time of day: the customer had the product on
+    the end's day, so a term ending at ``2026-12-01 21:12`` is in force on 2026-12-01 (it ends on
+    2026-12-02) unless another term of the account starts on 2026-12-01 (a renewal, an upgrade: that
+    term covers the day, and counting the day twice would double its MRR). Terms are days; without
+    this a billing period renewing later on the data-end day (Stripe, RevenueCat) read as a customer
+    gone on the day the export was scored. An end at midnight, or a date, is read as it was."""
+    con.execute(f"CREATE OR REPLACE TEMP VIEW read_subscriptions AS SELECT {select}, {end_at} AS _end_at "
+                "FROM raw_subscriptions")
+    later = ("CASE WHEN r._end_at > CAST(r.end_date AS TIMESTAMP) AND s.account_id IS NULL "
+             "THEN CAST(r.end_date + INTERVAL 1 DAY AS DATE) ELSE r.end_date END")
+    columns = [later + " AS end_date" if c == "end_date" else f"r.{q(c)}" for c in parts]
+    if f"AS {ROW_EXTRAS}" in select:
+        columns.append(f"r.{ROW_EXTRAS}")
+    con.execute(f"CREATE OR REPLACE TEMP VIEW typed_subscriptions AS SELECT {', '.join(columns)} "
+                "FROM read_subscriptions r LEFT JOIN (SELECT DISTINCT account_id, start_date FROM read_subscriptions "
+                "WHERE start_date IS NOT NULL) s ON s.account_id = r.account_id AND s.start_date = r.end_date")
 
 
 def cents_warnings(con: duckdb.DuckDBPyConnection, present: dict[str, list[str]], settings: Settings,
@@ -619,6 +643,20 @@ def priority_warnings(con: duckdb.DuckDBPyConnection, report: ValidationReport) 
     return [message]
 
 
+def unit_warnings(settings: Settings, report: ValidationReport) -> list[str]:
+    """A warning per ``event_units`` entry that names no event type of the data (a typo would leave
+    the type's counts worded as events without a word)."""
+    known = {family_key(t) for t in report.event_families}
+    unknown = [t for t in settings.event_units if family_key(t) not in known]
+    if not unknown:
+        return []
+    shown = ", ".join(f"'{t}'" for t in sorted(report.event_families)[:8])
+    message = (f"event_units: {', '.join(repr(t) for t in unknown)} is not an event type of the data (types: "
+               f"{shown or 'none'}); its counts keep the word 'events'")
+    log.warning(message)
+    return [message]
+
+
 def validate_tables(con: duckdb.DuckDBPyConnection, loaded: list[str], settings: Settings) -> ValidationReport:
     """Turn every ``raw_X`` into ``clean_X`` (canonical names and types) and report.
 
@@ -669,6 +707,7 @@ def validate_tables(con: duckdb.DuckDBPyConnection, loaded: list[str], settings:
     _check_not_emptied(report)
     _check_account_keys(con, report, "accounts" in loaded)
     report.warnings += priority_warnings(con, report)
+    report.warnings += unit_warnings(settings, report)
     # the event log's start: before it, activity features would read as zero
     first = report.tables["events"].first_at if "events" in report.tables else _activity_start(report)
     report.data_start = _as_date(first) or data_end

@@ -40,6 +40,7 @@ rules and calls their helpers; split apart, those helpers would have to become p
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -497,6 +498,8 @@ def _word_count(spec: FeatureSpec, v: float, side: int, refs: References, lang: 
         return _fill(_first_days(template, w, int(tenure), lang), spec, v, lang, side < 0)
     if typical is None:
         return _fill(template, spec, v, lang, side < 0)
+    if is_count(spec) and typical >= 1:
+        typical = float(math.floor(typical + 0.5))  # a median of counts, 6,287.5, is quoted as a count
     shown, shown_typical = (render_value(spec, x, "en")["value"] for x in (v, typical))
     if shown == shown_typical:
         return None  # a typical value is neither a risk nor a strength

@@ -47,6 +47,19 @@ def test_a_change_on_a_tiny_base_is_no_reason():
     assert w("evt_message_30d_change", 0.5, evt_message_30d=30, lang="zh-CN") == "'message'事件较前30天上升50%"
 
 
+def test_a_typical_count_is_quoted_as_a_whole_count():
+    """The median of counts over the accounts that stayed can fall between two (6,287.5): quoted as a count."""
+    refs = References(typical={"evt_message_90d": 6_287.5, "logins_30d": 0.5}, category_churn={}, overall_churn=0.08)
+
+    def rw(name, value, **row):
+        return word(SPECS[name], value, +1, Row({name: value, **row}), refs, "en")
+
+    assert rw("evt_message_90d", 12) == ("Only 12 'message' events in the last 90 days; "
+                                         "a typical active account has 6,288")
+    assert rw("evt_message_90d", 6_288) is None  # the typical count itself
+    assert rw("logins_30d", 0) == "0 logins in the last 30 days; a typical active account has 0.5"  # below 1: kept
+
+
 def test_a_change_needs_an_account_old_enough_for_the_previous_window():
     assert w("logins_30d_change", -0.5, logins_30d=20, tenure_days=45) is None
     assert w("logins_30d_change", -0.5, logins_30d=20, tenure_days=61) == "Logins down 50% vs the previous 30 days"

@@ -1,0 +1,54 @@
+"""Daily rollups as events with a quantity (an API's requests per day): ``event_units`` words the type's
+counts with its unit ("12,000 '/v1/models' requests"), in both languages, and a unit naming no event type
+of the data is warned about."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from core.settings import Settings
+from features.pipeline import build_snapshots
+from features.spec import build_catalogue
+from tests.tiny import D, settings, write_tables
+from training.reason_text import References, Row, word
+
+REFS = References(typical={"evt_v1_models_90d": 20_884.5, "evt_api_error_7d": 3.0}, category_churn={},
+                  overall_churn=0.1)
+
+
+def _specs(units):
+    return {f.name: f for f in build_catalogue(["/v1/models", "api_error", "login"], units=units).features}
+
+
+def test_a_unit_words_the_counts_and_the_change():
+    specs = _specs({"/V1/Models": {"en": "requests", "zh-CN": "请求"}, "api_error": "errors"})
+    count = specs["evt_v1_models_90d"]
+    assert word(count, 11_956.0, +1, Row({}), REFS, "en") == (
+        "Only 11,956 '/v1/models' requests in the last 90 days; a typical active account has 20,885")
+    assert word(count, 11_956.0, +1, Row({}), REFS, "zh-CN") == "近90天'/v1/models'请求11,956次；典型活跃客户为20,885"
+    assert "requests (the events' quantity summed)" in count.definition
+    errors = specs["evt_api_error_30d"]
+    assert errors.reason_en == "{value} 'api_error' errors in the last 30 days"
+    assert errors.reason_zh == "近30天'api_error'共{value}"  # no Chinese word given: "in total"
+    assert specs["evt_api_error_30d_change"].reason_en == "'api_error' errors {change} vs the previous 30 days"
+    assert specs["evt_login_30d"].reason_en == "{value} 'login' events in the last 30 days"  # no unit: events
+
+
+def test_an_event_units_entry_that_names_no_event_type_is_warned_about(tmp_path):
+    data = write_tables(tmp_path / "data", {
+        "accounts": [dict(account_id="a")],
+        "subscriptions": [dict(account_id="a", start_date=D(2024, 1, 1), end_date=None, mrr=10.0)],
+        "events": pd.DataFrame({"account_id": "a", "user_id": "u", "event_type": "requests", "quantity": 1200.0,
+                                "occurred_at": pd.date_range("2024-01-02", periods=60)})})
+    s = settings(data_end=D(2024, 4, 1)).model_copy(update={"event_units": {"requests": "requests", "reqests": "x"}})
+    result = build_snapshots(data, s, tmp_path / "s.duckdb", as_of=[D(2024, 3, 1)])
+    said = [w for w in result.validation.warnings if w.startswith("event_units:")]
+    assert said == ["event_units: 'reqests' is not an event type of the data (types: 'requests'); its counts keep "
+                    "the word 'events'"]
+    spec = {f.name: f for f in result.catalogue.features}["evt_requests_30d"]
+    assert spec.reason_en == "{value} 'requests' requests in the last 30 days"
+
+
+def test_event_units_validate_in_the_config():
+    units = Settings(event_units={"requests": {"en": "requests", "zh-CN": "请求"}}).event_units
+    assert units["requests"]["zh-CN"] == "请求"
