@@ -262,9 +262,13 @@ def fit_and_evaluate(train: pd.DataFrame, fit: pd.DataFrame | None, es: pd.DataF
     say("checking the model for label leakage")
     sample = train.sample(min(len(train), 2000), random_state=seed)
     importance = np.abs(contributions(model, frame.transform(sample))[:, :-1]).mean(axis=0)
+    def without_term_end() -> float:  # the log-odds less the end date's contribution (TreeSHAP + linear part)
+        c = contributions(model, frame.transform(test))
+        return roc_auc(y_test, c.sum(axis=1) - c[:, frame.names.index(TERM_END)])
+
     leakage = guard(train, y_train, frame.names, frame.categorical, metrics["roc_auc"],
                     dict(zip(frame.names, importance.tolist())), allow_leaky, latest=latest,
-                    horizon_days=horizon_days)
+                    horizon_days=horizon_days, without_term_end=without_term_end)
     if leakage.get("calendar"):
         say(f"leakage guard: {leakage['calendar']}")
 

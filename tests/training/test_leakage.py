@@ -231,6 +231,19 @@ def test_a_renewal_calendar_is_not_refused_and_is_said():
     with pytest.raises(TrainingError, match="'logins_30d': the model reaches ROC-AUC 0.985"):
         guard(frame, y, names, [], model_roc_auc=0.985, importance={"logins_30d": 3.0}, latest=latest,
               horizon_days=60)
+    # ... and so is one that relies on the calendar most but is too good without it as well
+    asked = []
+    importance = {"days_to_term_end": 3.0, "logins_30d": 1.0}
+    with pytest.raises(TrainingError, match=r"'logins_30d': without the renewal calendar \(days_to_term_end\) "
+                                            "the model still reaches ROC-AUC 0.990"):
+        guard(frame, y, names, [], model_roc_auc=0.995, importance=importance, latest=latest, horizon_days=60,
+              without_term_end=lambda: asked.append(1) or 0.99)
+    record = guard(frame, y, names, [], model_roc_auc=0.995, importance=importance, latest=latest,
+                   horizon_days=60, without_term_end=lambda: asked.append(1) or 0.71)
+    assert record["findings"] == [] and record["calendar"] and asked == [1, 1]
+    guard(frame, y, names, [], model_roc_auc=0.9, importance=importance, latest=latest, horizon_days=60,
+          without_term_end=lambda: asked.append(1) or 0.99)
+    assert asked == [1, 1]  # asked only when the model check is waived for the calendar
 
 
 def test_an_end_date_rewritten_after_the_fact_is_no_calendar():
