@@ -117,6 +117,17 @@ def missing_side(lost: pd.Series, kept: pd.Series, lost_accounts: pd.Series | np
     return learned_side(pd.Series(blank, dtype=float), kept.isna().astype(float), lost_accounts, kept_accounts)
 
 
+def _clustered_se(y: pd.Series, keys: pd.Series, accounts: pd.Series, overall: float) -> dict[str, float]:
+    """Per category, the standard error of its churn rate were it the overall rate, clustered by account
+    (an account's rows share much of one fate, but not all of it: 60-day labels at dates weeks apart):
+    sqrt(sum over the category's accounts of (churned rows - overall x rows)^2) / rows."""
+    frame = pd.DataFrame({"k": keys, "a": accounts.astype("string"), "r": y.to_numpy() - overall}).dropna(subset=["k"])
+    per_account = frame.groupby(["k", "a"], observed=True)["r"].sum()
+    sums = (per_account ** 2).groupby(level=0, observed=True).sum()
+    rows = frame.groupby("k", observed=True).size()
+    return {str(k): float(np.sqrt(sums[k]) / rows[k]) for k in sums.index if rows[k]}
+
+
 def fit_references(rows: pd.DataFrame, catalogue: Catalogue, label: str = "churn_label",
                    min_contribution: float = MIN_CONTRIBUTION, horizon_days: int | None = None) -> dict:
     """What reasons are worded against, from labelled training rows, as plain JSON.
@@ -125,12 +136,13 @@ def fit_references(rows: pd.DataFrame, catalogue: Catalogue, label: str = "churn
         ``{"min_contribution": ..., "overall_churn": rate of all rows, "typical": {feature:
         median among rows that did not churn} for numeric features, "stayed_present": {feature:
         share of those rows with a value}, "category_churn": {feature: {category: [churn rate, rows,
-        accounts]}}, "direction": {feature: +1 or -1}, "missing": {feature: +1 or -1}}``
+        accounts, clustered standard error]}}, "direction": {feature: +1 or -1}, "missing": {feature: +1 or -1}}``
         (direction: for a numeric feature without one in the catalogue, the side of the rows that
         churned against the rows that stayed, ``learned_side``; missing: the side of a feature's
         blanks, ``missing_side``; accounts: the distinct ``account_id`` values of the category's
-        rows, when ``rows`` has that column; a category's rate is quoted as a reason only when it
-        stands out given its accounts, see ``training.reason_text``); ``horizon_days``: the labels'
+        rows, when ``rows`` has that column, and the standard error of the category's rate clustered
+        by account (``_clustered_se``); a category's rate is quoted as a reason only when it stands
+        out by that error, see ``training.reason_text``); ``horizon_days``: the labels'
         horizon of snapshot rows ("churn within 60 days is higher in ..."), None for a flat table's label.
     """
     y = pd.to_numeric(rows[label], errors="raise").astype(float)
@@ -150,6 +162,9 @@ def fit_references(rows: pd.DataFrame, catalogue: Catalogue, label: str = "churn
                 grouped["accounts"] = rows["account_id"].groupby(keys, dropna=True).nunique()
             by_category[f.name] = {str(k): [float(r["mean"]), *(int(v) for v in r.iloc[1:])]
                                    for k, r in grouped.iterrows()}
+            if "account_id" in rows.columns and len(y):
+                for k, se in _clustered_se(y, keys, rows["account_id"], float(y.mean())).items():
+                    by_category[f.name][str(k)].append(se)
         else:
             kept = pd.to_numeric(stayed[f.name], errors="coerce")
             if not missing(median := kept.median()):
