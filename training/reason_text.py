@@ -337,14 +337,15 @@ def _rounds_to_zero(spec: FeatureSpec, v: float) -> bool:
 
 
 def _word_change(spec: FeatureSpec, v: float, side: int, row: Row, lang: str, tenure: float | None,
-                 min_base: float) -> str | None:
+                 min_base: float, refs: References = NO_REFERENCES) -> str | None:
     w = window_days(spec)
     if tenure is not None and w and tenure < 2 * w:
         return None  # the previous window was (partly) before the account existed
     if _rounds_to_zero(spec, v):
         return None  # "up 0%" is no change
-    if spec.direction and (v > 0) != (spec.direction * side > 0):
-        return None  # "Logins up 20%" is no risk; a decline is no strength
+    direction = _direction(spec, refs)
+    if direction and (v > 0) != (direction * side > 0):
+        return None  # "Logins up 20%" is no risk; a decline is no strength; "'Menu Viewed' events down" no strength
     base = _change_base(spec, v, row)
     if base is not None and base < min_base:
         return None
@@ -482,12 +483,25 @@ def _direction(spec: FeatureSpec, refs: References) -> int:
     return spec.direction or refs.direction.get(spec.name, 0) or usage_prior(spec)
 
 
+#: An event type whose name says something went wrong or the customer pulled back (a skipped delivery,
+#: an error, a declined payment, a cancellation, an unsubscribe): its counts and their rises lie on the
+#: risk side unless the training rows show otherwise (``usage_prior``).
+NEGATIVE_EVENT = re.compile(
+    r"skip|cancel|error|fail|declin|refund|complain|unsubscri|downgrad|delet|remov|churn|bounc|disput|"
+    r"chargeback|uninstall|deactivat|crash|timeout|expir|reject|abandon|opt[ _-]?out|rage[ _-]?click|"
+    r"(?:^|[^a-z])left(?:$|[^a-z])", re.IGNORECASE)
+
+
 def usage_prior(spec: FeatureSpec) -> int:
-    """-1 for a count of a product event type (``event_type`` group) whose side the training rows do
-    not show clearly: more use of the product is not worded as a risk, nor less as a strength, on
-    the evidence of a model alone (an event type known to go with churn, as errors or a cancel page
-    can, has its side learned, ``training.reasons.learned_side``); 0 for every other feature."""
-    return -1 if spec.group == "event_type" and is_count(spec) else 0
+    """The side of a product event type's count or change (``event_type`` group) whose side the
+    training rows do not show clearly: -1 for use of the product (more is not worded as a risk, nor
+    less as a strength, on the evidence of a model alone), +1 for a type ``NEGATIVE_EVENT`` names
+    ("6 'Delivery Skipped' events" is a risk; a probe's box never said it though the model's
+    largest contribution); a learned side wins over either (``training.reasons.learned_side``);
+    0 for every other feature."""
+    if spec.group != "event_type" or not (is_count(spec) or is_change(spec)):
+        return 0
+    return 1 if NEGATIVE_EVENT.search(str(spec.params.get("event_type", ""))) else -1
 
 
 def _word_count(spec: FeatureSpec, v: float, side: int, refs: References, lang: str,
@@ -573,7 +587,7 @@ def word(spec: FeatureSpec, value: object, side: int, row: Row, refs: References
     if spec.unit == "flag":
         return render(spec, v, lang, side < 0) if v == 1 and spec.direction * side >= 0 else None
     if is_change(spec):
-        return _word_change(spec, v, side, row, lang, tenure, min_base)
+        return _word_change(spec, v, side, row, lang, tenure, min_base, refs)
     if is_own_date(spec):
         return _word_own_date(spec, v, side, refs, lang)
     if is_count(spec) or is_own_number(spec):

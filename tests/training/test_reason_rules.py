@@ -41,10 +41,33 @@ def test_a_change_on_a_tiny_base_is_no_reason():
     # down 100% from at most 1 event (the 90-day count bounds the previous 30 days)
     assert w("evt_key_contact_left_30d_change", -1.0, evt_key_contact_left_30d=0,
              evt_key_contact_left_90d=1) is None
-    assert w("evt_message_30d_change", 1.0, evt_message_30d=2) is None  # 1 -> 2: "up 100%"
+    assert w("evt_message_30d_change", 1.0, side=-1, evt_message_30d=2) is None  # 1 -> 2: "up 100%"
     assert w("evt_message_30d_change", -1.0, evt_message_30d=0, evt_message_90d=40) == (
         "'message' events down 100% vs the previous 30 days")
-    assert w("evt_message_30d_change", 0.5, evt_message_30d=30, lang="zh-CN") == "'message'事件较前30天上升50%"
+    assert w("evt_message_30d_change", 0.5, side=-1, evt_message_30d=30, lang="zh-CN") == "'message'事件较前30天上升50%"
+
+
+def test_a_product_events_side_is_use_unless_its_name_says_something_went_wrong():
+    """Without a learned side, more use is no risk and less no strength; an event type named for a
+    skip, an error or a cancellation lies the other way ("6 'Delivery Skipped' events" is a risk)."""
+    specs = {f.name: f for f in build_catalogue(["Delivery Skipped", "api_error", "Menu Viewed"]).features}
+    refs = References(typical={"evt_delivery_skipped_90d": 0.0, "evt_menu_viewed_90d": 3.0}, category_churn={},
+                      overall_churn=0.06)
+
+    def say(name, value, side, **row):
+        return word(specs[name], value, side, Row({name: value, **row}), refs, "en")
+
+    assert say("evt_delivery_skipped_90d", 6.0, +1) == (
+        "6 'Delivery Skipped' events in the last 90 days; a typical active account has 0")
+    assert say("evt_delivery_skipped_90d", 6.0, -1) is None
+    assert say("evt_menu_viewed_90d", 8.0, +1) is None and say("evt_menu_viewed_90d", 0.0, -1) is None
+    assert say("evt_menu_viewed_30d_change", -1.0, -1, evt_menu_viewed_30d=0, evt_menu_viewed_90d=40) is None
+    assert say("evt_api_error_30d_change", 2.0, +1, evt_api_error_30d=30) == (
+        "'api_error' events up 200% vs the previous 30 days")
+    # a side the training rows show wins over the name
+    learned = References(typical={"evt_delivery_skipped_90d": 0.0}, category_churn={}, overall_churn=0.06,
+                         direction={"evt_delivery_skipped_90d": -1})
+    assert word(specs["evt_delivery_skipped_90d"], 6.0, +1, Row({}), learned, "en") is None
 
 
 def test_a_typical_count_is_quoted_as_a_whole_count():
