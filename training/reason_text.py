@@ -30,7 +30,7 @@
   by 2.5 standard errors is what chance gives), or not at all; an enum code as exported (HubSpot's
   ``COMPUTER_SOFTWARE``) is worded as words ("computer software", ``category_words``), the
   item's ``value`` stays the code;
-* a window longer than the account's age says so ("in its first 25 days");
+* a window longer than the account's age says so ("in the last 90 days (a customer for 25 days)");
 * a flag is worded only when it is set, on the side its direction says.
 
 ``WordCache`` remembers ``word``'s texts per distinct case for a batch (issue 14 speed). The
@@ -260,13 +260,18 @@ def _neutral(template: str) -> str:
 
 
 def _first_days(template: str, window: int, days: int, lang: str) -> str:
-    """"in the last 90 days" -> "in its first 25 days" (the window is longer than the account)."""
+    """"in the last 90 days" -> "in the last 90 days (a customer for 25 days)": the window is longer
+    than the account's current relationship. Not "in its first 25 days": a customer who came back
+    25 days ago has the window's events of before (a probe's win-back read "1 'cancellation_scheduled'
+    event in its first 27 days" for the request of its previous relationship)."""
     if lang == "en":
-        span = "its first day" if days <= 1 else f"its first {days} days"
-        template = re.sub(rf"\b(in|of) the last {window} days\b", rf"\1 {span}", template)
-        return re.sub(rf"\bin {window} days\b", f"in {span}", template)
-    span = "开通首日" if days <= 1 else f"开通以来{days}天内"
-    return template.replace(f"近{window}天", span)
+        note = f" (a customer for {days} day{'' if days == 1 else 's'})" if days >= 1 else " (a customer since today)"
+        if re.search(rf"\b(?:in|of) the last {window} days\b|\bin {window} days\b", template) is None:
+            return template
+        return template + note
+    if f"近{window}天" not in template:
+        return template
+    return template + (f"（成为客户{days}天）" if days >= 1 else "（今天成为客户）")
 
 
 def render(spec: FeatureSpec, value: object, lang: str, strength: bool = False) -> str:

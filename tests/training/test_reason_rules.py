@@ -105,13 +105,15 @@ def test_a_count_no_worse_than_typical_is_no_risk():
 
 
 def test_a_window_longer_than_the_account_says_so():
-    assert w("evt_message_90d", 1, tenure_days=25) == "1 'message' event in its first 25 days"
-    assert w("evt_message_90d", 1, tenure_days=25, lang="zh-CN") == "开通以来25天内'message'事件1次"
-    assert w("active_days_30d", 3, tenure_days=12) == "Active on 3 of its first 12 days"
+    """... without claiming the events came in its first days: a customer who came back 25 days ago has
+    the window's events of its previous relationship."""
+    assert w("evt_message_90d", 1, tenure_days=25) == "1 'message' event in the last 90 days (a customer for 25 days)"
+    assert w("evt_message_90d", 1, tenure_days=25, lang="zh-CN") == "近90天'message'事件1次（成为客户25天）"
+    assert w("active_days_30d", 3, tenure_days=12) == "Active on 3 of the last 30 days (a customer for 12 days)"
     assert w("core_events_per_active_user_30d", 2, tenure_days=1) == (
-        "2 core-feature uses per active user in its first day")
+        "2 core-feature uses per active user in 30 days (a customer for 1 day)")
     assert w("evt_message_7d", 1, tenure_days=25) == "1 'message' event in the last 7 days"  # the window fits
-    assert w("logins_30d", 0, tenure_days=6) == "0 logins in its first 6 days"
+    assert w("logins_30d", 0, tenure_days=6) == "0 logins in the last 30 days (a customer for 6 days)"
     assert w("logins_30d", 10, tenure_days=6) is None  # above a typical account's 9 logins pro-rated to 6 days
 
 

@@ -67,7 +67,7 @@ def test_the_row_context_is_part_of_the_case():
     j = POSITION["evt_message_90d"]
     young, old = Row({"tenure_days": 25.0}), Row({"tenure_days": 400.0})
     assert cache.word(j, 1.0, +1, old) == "Only 1 'message' event in the last 90 days; a typical active account has 14"
-    assert cache.word(j, 1.0, +1, young) == "1 'message' event in its first 25 days"
+    assert cache.word(j, 1.0, +1, young) == "1 'message' event in the last 90 days (a customer for 25 days)"
     assert cache.word(j, 1.0, +1, old).startswith("Only 1")  # the young account's text did not stick
     change = POSITION["evt_message_30d_change"]
     assert cache.word(change, -1.0, +1, Row({"evt_message_30d": 0, "evt_message_90d": 40})) == (
