@@ -215,6 +215,9 @@ def render_value(spec: FeatureSpec, value: object, lang: str) -> dict[str, str]:
     if is_change(spec):
         text = _change_text(spec, v, lang)
         return {"value": text, "change": text}
+    if is_own_date(spec):  # days since a date: "Age 24", "45 days ago", "in 30 days", as the reason words it
+        text = _age(v, lang) if is_birth_date(spec) and v >= 0 else _when(v, lang)
+        return {"value": text, "change": text}
     if spec.unit == "ratio" and "{value}x" in spec.reason_en:  # a multiple: "at 1.4x the usual rate"
         text = f"{v:.1f}"
     elif spec.unit == "ratio":  # a share "of" something: a percentage above 100% too ("200% of seats in use")
@@ -285,6 +288,8 @@ def render(spec: FeatureSpec, value: object, lang: str, strength: bool = False) 
 def _fill(template: str, spec: FeatureSpec, value: object, lang: str, strength: bool) -> str:
     if strength:
         template = _neutral(template)
+    if is_own_date(spec):  # the value says its own span: "First purchase: 16.8 years ago"
+        template = template.replace("{value} days ago", "{value}").replace("{value}天前", "{value}")
     fields = render_value(spec, value, lang)
     if lang == "en" and fields["value"] == "1":
         template = _singular(template)

@@ -153,25 +153,27 @@ RECENT_DAYS = 7
 
 
 def current_episodes(history: pd.DataFrame, episodes: pd.DataFrame, rule: AlertRule) -> pd.DataFrame:
-    """The episodes worth an alert now: fired within ``RECENT_DAYS`` of the newest scoring
-    date, or whose condition still holds at the account's latest score, when that score is itself
-    within ``RECENT_DAYS`` of the newest date. Scoring past dates (a backfill) then raises no alerts
-    and tasks about situations long gone, nor about accounts that left since: an account no scoring
-    run of the newest dates scored is no longer a customer (a probe's backfill of three months opened
-    17 retention tasks for accounts that had churned since, shown "Churned" above the task)."""
+    """The episodes worth an alert now: those whose condition still holds at the account's latest
+    score, when that score is itself within ``RECENT_DAYS`` of the newest scoring date. Scoring past
+    dates (a backfill) then raises no alerts and tasks about situations long gone, nor about accounts
+    that left since: an account no scoring run of the newest dates scored is no longer a customer (a
+    probe's backfill of three months opened 17 retention tasks for accounts that had churned since,
+    shown "Churned" above the task); nor about an episode of the day before the newest score that this
+    score no longer shows (a probe's backfill of the day before the data end, scored after it: 7 tasks
+    for accounts no longer high risk). Scored in date order, each date's alerts are raised as it comes,
+    so nothing a live run would raise is lost."""
     if episodes.empty:
         return episodes
     h = history.assign(as_of=pd.to_datetime(history["as_of"]).dt.date)
     newest = h["as_of"].max()
     latest = h.sort_values("as_of").groupby("account_id").tail(1).set_index("account_id")
-    recent = pd.to_datetime(episodes["fired_as_of"]).dt.date >= newest - dt.timedelta(days=RECENT_DAYS)
     last = latest.reindex(episodes["account_id"])
     if rule.kind == "below_for":
         holds = (last["health_score"] < rule.threshold).to_numpy()
     else:
         holds = (last["tier"].map(TIER_RANK).to_numpy() >= episodes["tier"].map(TIER_RANK).to_numpy())
     current = (pd.to_datetime(last["as_of"]).dt.date >= newest - dt.timedelta(days=RECENT_DAYS)).to_numpy()
-    return episodes[recent.to_numpy() | (holds & current)].reset_index(drop=True)
+    return episodes[holds & current].reset_index(drop=True)
 
 
 def alert_id(rule: str, account: str, start: dt.date) -> str:

@@ -45,8 +45,9 @@ def test_the_typical_value_is_no_reason():
     assert word(SPEC, 12_100.0, +1, Row({}), REFS, "en") is None
 
 
-def test_the_plain_template_is_unchanged():
-    assert render(SPEC, 6131.0, "en") == "First purchase: 6,131 days ago"
+def test_the_plain_template_says_the_span_in_its_own_unit():
+    assert render(SPEC, 6131.0, "en") == "First purchase: 16.8 years ago"
+    assert render(SPEC, 45.0, "zh-CN") == "客户属性「First purchase」：45天前"
 
 
 @pytest.mark.parametrize("column", ["date_of_birth", "dob", "birth_date", "Birthday", "Date of Birth", "DOB"])
@@ -90,3 +91,16 @@ def test_a_date_most_of_those_who_stayed_lack_is_worded_without_a_typical_value(
         "Unsubscribe detected: 1 day ago (typical of those who stayed: 37 days ago)")
     assert word(spec, 1.0, +1, Row({}), References.from_dict({"typical": refs["typical"]}), "en") == (
         "Unsubscribe detected: 1 day ago (typical of those who stayed: 37 days ago)")
+
+
+def test_the_value_shown_beside_a_reason_is_the_date_as_the_reason_words_it():
+    """The workspace's waterfall labels and the reasons' value fields show "Age 24", "45 days ago", not the
+    days since the date (a probe: ``date_of_birth = 9052``)."""
+    from training.reason_text import render_value
+
+    birth = _own_date("date_of_birth", "date_of_birth")
+    assert render_value(birth, 9052.0, "en")["value"] == "Age 24"
+    assert render_value(birth, 9052.0, "zh-CN")["value"] == "年龄24岁"
+    assert render_value(SPEC, 45.0, "en")["value"] == "45 days ago"
+    assert render_value(SPEC, -30.0, "zh-CN")["value"] == "30天后"
+    assert render_value(SPEC, None, "en")["value"] == "n/a"

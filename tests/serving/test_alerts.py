@@ -87,3 +87,8 @@ def test_backfilled_past_episodes_raise_no_alerts_unless_they_still_hold(tmp_pat
     store = tmp_path / "s.duckdb"
     make_store(store, h)
     assert raise_alerts(store, Settings(alert_rules=[RULE])).empty
+    # the day before the newest score, backfilled after it: below 60 for a week then, recovered at the newest
+    recovered = history([70] + [50] * 8 + [75])
+    assert len(find_episodes(recovered, RULE)) == 1
+    assert current_episodes(recovered, find_episodes(recovered, RULE), RULE).empty
+    assert len(current_episodes(history([70] + [50] * 9), find_episodes(history([70] + [50] * 9), RULE), RULE)) == 1
