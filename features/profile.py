@@ -113,11 +113,11 @@ PERSONAL_DATA = "personal data (a person's name or contact details): not used as
 _PERSONAL_QUALIFIERS = ("customer|member|user|contact|client|subscriber|owner|person|buyer|patient|holder|student"
                         "|player|respondent|employee|account_holder|parent|guardian|emergency|primary|secondary|main"
                         "|alt|alternate|other|home|work|personal|business|office|billing|mailing|postal|shipping"
-                        "|delivery|mobile|cell|contact_person")
+                        "|delivery|mobile|cell|contact_person|cc|bcc|recovery|backup")
 _PERSONAL = re.compile(
     rf"^(?:(?:{_PERSONAL_QUALIFIERS})_)*(?:"
     r"(?:(?:first|last|full|given|family|middle|maiden|sur)_?)?name"  # First Name, surname, name
-    r"|e_?mail(?:_addr(?:ess)?)?"  # E-mail, Email Address
+    r"|e_?mails?(?:_addr(?:ess)?(?:es)?)?"  # E-mail, Email Address, Recurly's cc_emails
     r"|(?:tele)?phone(?:_(?:number|no|num|nr))?|mobile(?:_(?:number|no|num|nr))?|tel(?:_(?:number|no))?"
     r"|cell_?phone(?:_(?:number|no|num|nr))?"
     r"|(?:street(?:_address|_line)?|address(?:_line)?)(?:_?[0-9])?"  # Street, Address Line 1
