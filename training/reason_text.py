@@ -574,11 +574,11 @@ def word_missing(spec: FeatureSpec, row: Row, lang: str, side: int = 0,
 def _placed_on(spec: FeatureSpec, side: int, refs: References) -> bool:
     """Whether a null of known meaning is a reason on ``side`` by its place on the scale
     (``features.spec.NULL_POSITION``) and the feature's direction (the catalogue's, else the one the
-    training rows show); a rise from none of an event type without either is worded on either side,
-    as its changes are."""
+    training rows show, else ``usage_prior``: a rise from none of a product event type is a strength,
+    of a skip or an error a risk); without any, worded on either side, as its changes are."""
     change = spec.template == "event_change"
     position = NULL_POSITION.get(spec.name, +1 if change else 0)
-    direction = spec.direction or refs.direction.get(spec.name, 0)
+    direction = _direction(spec, refs)
     if not position:
         return False
     return position * direction == side if direction else change

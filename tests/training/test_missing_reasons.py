@@ -110,14 +110,15 @@ def test_a_known_null_without_a_place_on_the_scale_takes_the_same_test():
     assert word(specs["days_to_term_end"], None, +1, Row({"mrr": 9.0}), _refs({}), "en") is None
     assert word(specs["days_to_term_end"], None, +1, Row({"mrr": 9.0}), _refs({"days_to_term_end": +1}),
                 "en") == "No end date on the current term"  # open-ended terms that do churn more
-    # a rise from none of an event type: on either side as its changes are, unless a direction is known
+    # a rise from none of an event type: on the side its changes are (use: a strength), unless learned
     message = {f.name: f for f in build_catalogue(["message"]).features}["evt_message_30d_change"]
     rose = Row({"evt_message_30d": 4.0})
     text = "'message' events in the last 30 days after none in the 30 days before"
-    assert word(message, None, +1, rose, _refs({}), "en") == text == word(message, None, -1, rose, _refs({}), "en")
+    assert word(message, None, -1, rose, _refs({}), "en") == text
+    assert word(message, None, +1, rose, _refs({}), "en") is None
     learned = References(typical={}, category_churn={}, overall_churn=0.3, missing={},
-                         direction={"evt_message_30d_change": -1})
-    assert word(message, None, -1, rose, learned, "en") == text and word(message, None, +1, rose, learned, "en") is None
+                         direction={"evt_message_30d_change": +1})
+    assert word(message, None, +1, rose, learned, "en") == text and word(message, None, -1, rose, learned, "en") is None
 
 
 def test_the_builder_words_the_support_groups_next_feature_instead_of_a_blank_rating():

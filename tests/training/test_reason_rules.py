@@ -64,6 +64,17 @@ def test_a_product_events_side_is_use_unless_its_name_says_something_went_wrong(
     assert say("evt_menu_viewed_30d_change", -1.0, -1, evt_menu_viewed_30d=0, evt_menu_viewed_90d=40) is None
     assert say("evt_api_error_30d_change", 2.0, +1, evt_api_error_30d=30) == (
         "'api_error' events up 200% vs the previous 30 days")
+    # a rise from none: of a skip a risk, of use a strength
+    refs_missing = References(typical={}, category_churn={}, overall_churn=0.06,
+                              missing={"evt_delivery_skipped_30d_change": 1, "evt_menu_viewed_30d_change": -1})
+    after_none = Row({"evt_delivery_skipped_30d": 2, "evt_menu_viewed_30d": 3})
+    skipped, viewed = specs["evt_delivery_skipped_30d_change"], specs["evt_menu_viewed_30d_change"]
+    assert word(skipped, None, +1, after_none, refs_missing, "en") == (
+        "'Delivery Skipped' events in the last 30 days after none in the 30 days before")
+    assert word(skipped, None, -1, after_none, refs_missing, "en") is None
+    assert word(viewed, None, -1, after_none, refs_missing, "en") == (
+        "'Menu Viewed' events in the last 30 days after none in the 30 days before")
+    assert word(viewed, None, +1, after_none, refs_missing, "en") is None
     # a side the training rows show wins over the name
     learned = References(typical={"evt_delivery_skipped_90d": 0.0}, category_churn={}, overall_churn=0.06,
                          direction={"evt_delivery_skipped_90d": -1})
