@@ -143,14 +143,19 @@ def history_profiles(con: duckdb.DuckDBPyConnection, profile_columns: tuple[str,
 # --- what alerts read -----------------------------------------------------------------------
 
 def history_with_segment(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
-    """Every score: account_id, as_of, health_score, tier and the snapshot's segment (null for a
-    store scored from a flat table, which has no snapshots); no rows before the first score."""
+    """Every score: account_id, as_of, health_score, tier, the snapshot's segment (null for a
+    store scored from a flat table, which has no snapshots) and when it was scored; no rows before
+    the first score."""
     if not has_table(con, HISTORY):
-        return pd.DataFrame(columns=["account_id", "as_of", "health_score", "tier", "segment"])
+        return pd.DataFrame(columns=["account_id", "as_of", "health_score", "tier", "segment", "scored_at"])
+    stamped = con.execute("SELECT count(*) FROM duckdb_columns() WHERE table_name = ? AND column_name = 'scored_at'",
+                          [HISTORY]).fetchone()[0]
+    scored_at = "h.scored_at" if stamped else "CAST(NULL AS TIMESTAMP)"  # a hand-built history may lack it
     if not has_table(con, SNAPSHOTS) or "segment" not in snapshot_columns(con):
-        return con.execute(f"SELECT account_id, as_of, health_score, tier, NULL AS segment FROM {HISTORY}").df()
+        return con.execute(f"SELECT account_id, as_of, health_score, tier, NULL AS segment, {scored_at} AS scored_at "
+                           f"FROM {HISTORY} h").df()
     return con.execute(f"""
-        SELECT h.account_id, h.as_of, h.health_score, h.tier, s.segment
+        SELECT h.account_id, h.as_of, h.health_score, h.tier, s.segment, {scored_at} AS scored_at
         FROM {HISTORY} h LEFT JOIN {SNAPSHOTS} s ON s.account_id = h.account_id AND s.as_of = h.as_of
     """).df()
 

@@ -43,8 +43,9 @@ reason                        rows
                               its account existed (its first term, or ``signed_at`` if
                               earlier): a trial or pilot before signing is kept
 ``after_data_end``            a row dated at or after the data end (configured: every
-                              table; derived: events, tickets and invoices after a long
-                              silence past the subscriptions, see ``derive_data_end``)
+                              table, a term starting after it; derived: events, tickets and
+                              invoices after a long silence past the subscriptions, see
+                              ``derive_data_end``)
 ============================  ==========================================================
 
 Values set aside (the row is kept, the value becomes unknown, i.e. null, and is counted the
@@ -122,7 +123,10 @@ def row_reasons(table: Table, cut: Cut | None, known_accounts: str | None,
         out.append(("before_account", f"CAST({q(table.time_column)} AS DATE) < "
                                       f"_account_first - INTERVAL {ACCOUNT_LEAD_DAYS} DAY"))
     if cut is not None and table.time_column and table.name in cut.tables:
-        out.append(("after_data_end", f"{q(table.time_column)} >= {_day(cut.data_end)}"))
+        # a term's start is the first midnight after it (``features.validate.first_midnight``): one begun
+        # during the export's last day starts on the data end, and is a customer then
+        after = ">" if table.name == "subscriptions" else ">="
+        out.append(("after_data_end", f"{q(table.time_column)} {after} {_day(cut.data_end)}"))
     return out
 
 

@@ -372,20 +372,20 @@ def event_type_features(event_type: str, also: list[str] | tuple[str, ...] = (),
     spelled = "; also spelled " + ", ".join(f"'{a}'" for a in also) if also else ""
     event_type = event_type.replace("{", "{{").replace("}", "}}")  # literal braces in the reason templates
     en, zh = unit or ("events", "事件")
-    en_t = en.replace("{", "{{").replace("}", "}}")
+    en_t, zh_t = (w.replace("{", "{{").replace("}", "}}") for w in (en, zh or ""))  # literal braces
     summed = "" if unit is None else " (the events' quantity summed)"
-    zh_t = "'{value}次" if zh else "'共{value}"  # with a unit of no Chinese word: "in total"
+    # events are counted (次); a unit is summed: "近30天'call'分钟共1,200", with no Chinese word "共1,200"
+    zh_count = "'事件{value}次" if unit is None else "'" + zh_t + "共{value}"
     out = [
         _f(f"evt_{s}_{w}d", "event_type", "count", f"'{name}' {en}{summed} in the last {w} days{spelled}", 0,
-           f"{{value}} '{event_type}' {en_t} in the last {w} days",
-           f"近{w}天'{event_type}" + zh_t.replace("'", "'" + (zh or ""), 1),
+           f"{{value}} '{event_type}' {en_t} in the last {w} days", f"近{w}天'{event_type}" + zh_count,
            "event_count", event_type=name, window=w, **({"unit_en": en, "unit_zh": zh} if unit else {}))
         for w in EVENT_WINDOWS
     ]
     out.append(_f(f"evt_{s}_30d_change", "event_type", "ratio",
                   f"relative change of '{name}' {en} vs the previous 30 days{spelled}", 0,
                   f"'{event_type}' {en_t} {{change}} vs the previous 30 days",
-                  f"'{event_type}'{zh or ''}较前30天{{change}}", "event_change", event_type=name,
+                  f"'{event_type}'{zh_t}较前30天{{change}}", "event_change", event_type=name,
                   window=30, rng=PCT, **({"unit_en": en, "unit_zh": zh} if unit else {})))
     out.append(_f(f"evt_{s}_users_30d", "event_type", "count",
                   f"distinct users with '{name}' events in the last 30 days{spelled}", 0,

@@ -69,7 +69,7 @@ from features.rules import (
 )
 from features.spec import HIGH_PRIORITY, event_families, family_key
 from features.sql import engine_of, lit
-from features.timeline import dn, from_day_number
+from features.timeline import OPEN_ENDED_FROM, dn, from_day_number
 
 log = logging.getLogger(__name__)
 
@@ -268,9 +268,9 @@ def create_typed_view(con: duckdb.DuckDBPyConnection, name: str, settings: Setti
     table = TABLES[name]
     cols = _source_columns(con, table, settings.column_mapping.get(name, {}))
     _check_required(con, table, cols)
-    # formats, epoch, $1,234.50, words, instants; a term's end also with its time of day (``_typed_terms``)
+    # formats, epoch, $1,234.50, words, instants; a term's start and end also with their time of day
     source_types, casts, at = column_casts(con, table, cols, settings,
-                                           instants=("end_date",) if name == "subscriptions" else ())
+                                           instants=TERM_INSTANTS if name == "subscriptions" else ())
     _check_columns(con, table, cols, source_types, casts)
     if readings is not None:
         readings[name] = band_readings(con, table, cols, casts)
@@ -285,37 +285,36 @@ def create_typed_view(con: duckdb.DuckDBPyConnection, name: str, settings: Setti
             families.update(found)
     divisors = {c: MONEY_UNITS[u] for c, u in settings.column_units.get(name, {}).items()}
     parts = _typed_parts(table, cols, casts, renamed, divisors)
+    for column, instant in at.items():  # a term's day bounds: the first midnight at or after each instant
+        parts[column] = first_midnight(instant)
     select = ", ".join(f"{expr} AS {q(column)}" for column, expr in parts.items())
     if name in EXTRAS_TELL_APART:  # two rows alike in the contract's columns are one row only if alike in all
         extras = [q(c) for c in _columns(con, f"raw_{name}") if c not in set(cols.values())]
         select += f", {'hash(' + ', '.join(extras) + ')' if extras else '0'} AS {ROW_EXTRAS}"
-    if name == "subscriptions" and at:
-        _typed_terms(con, parts, select, at["end_date"])
-    else:
-        con.execute(f"CREATE OR REPLACE TEMP VIEW typed_{name} AS SELECT {select} FROM raw_{name}")
+    con.execute(f"CREATE OR REPLACE TEMP VIEW typed_{name} AS SELECT {select} FROM raw_{name}")
     if name == "subscriptions":  # the company's own columns beside the contract's reading of the start
         con.execute(f"CREATE OR REPLACE TEMP VIEW {DATED_SUBSCRIPTIONS} AS SELECT "
                     f"{parts['start_date']} AS {q(DATED_START)}, * FROM raw_subscriptions")
     return list(cols)
 
 
-def _typed_terms(con: duckdb.DuckDBPyConnection, parts: dict[str, str], select: str, end_at: str) -> None:
-    """``typed_subscriptions`` where a term's end has a time of day: the customer had the product on
-    the end's day, so a term ending at ``2026-12-01 21:12`` is in force on 2026-12-01 (it ends on
-    2026-12-02) unless another term of the account starts on 2026-12-01 (a renewal, an upgrade: that
-    term covers the day, and counting the day twice would double its MRR). Terms are days; without
-    this a billing period renewing later on the data-end day (Stripe, RevenueCat) read as a customer
-    gone on the day the export was scored. An end at midnight, or a date, is read as it was."""
-    con.execute(f"CREATE OR REPLACE TEMP VIEW read_subscriptions AS SELECT {select}, {end_at} AS _end_at "
-                "FROM raw_subscriptions")
-    later = ("CASE WHEN r._end_at > CAST(r.end_date AS TIMESTAMP) AND s.account_id IS NULL "
-             "THEN CAST(r.end_date + INTERVAL 1 DAY AS DATE) ELSE r.end_date END")
-    columns = [later + " AS end_date" if c == "end_date" else f"r.{q(c)}" for c in parts]
-    if f"AS {ROW_EXTRAS}" in select:
-        columns.append(f"r.{ROW_EXTRAS}")
-    con.execute(f"CREATE OR REPLACE TEMP VIEW typed_subscriptions AS SELECT {', '.join(columns)} "
-                "FROM read_subscriptions r LEFT JOIN (SELECT DISTINCT account_id, start_date FROM read_subscriptions "
-                "WHERE start_date IS NOT NULL) s ON s.account_id = r.account_id AND s.start_date = r.end_date")
+#: The subscriptions' columns read as instants before they are days (``first_midnight``).
+TERM_INSTANTS = ("start_date", "end_date")
+
+
+def first_midnight(instant: str) -> str:
+    """SQL: the day of the first midnight at or after ``instant`` (a TIMESTAMP expression), which
+    is how a term's bounds become days. An as-of date ``t`` is the midnight that starts it, and a
+    term ``[start, end)`` covers it when ``start <= t < end``: a billing period ending at
+    ``2026-12-01 21:12`` covers 2026-12-01 (it ends on the 2nd), the period renewing then starts on
+    the 2nd (no day counted twice, and nothing about a later term decides an earlier one's end), a
+    customer who signed at 10:00 on the 1st is one from the 2nd. A date, or a midnight, is its own
+    day, and so is an open-ended placeholder (``9999-12-31 23:59:59`` is not moved past the year
+    9999). Without it a period renewing later on the data-end day (Stripe, Recurly, RevenueCat) read
+    as a customer gone on the day the export was scored."""
+    day = f"CAST({instant} AS DATE)"
+    return (f"CASE WHEN {instant} > CAST({day} AS TIMESTAMP) AND {day} < DATE '{OPEN_ENDED_FROM.isoformat()}' "
+            f"THEN CAST({day} + INTERVAL 1 DAY AS DATE) ELSE {day} END")
 
 
 def cents_warnings(con: duckdb.DuckDBPyConnection, present: dict[str, list[str]], settings: Settings,

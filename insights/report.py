@@ -564,7 +564,7 @@ STRINGS: dict[str, dict[str, str]] = {
         "tickets": "最近的工单", "invoices": "最近的发票", "opened": "提交时间", "resolved": "解决时间",
         "priority": "优先级", "csat": "满意度", "category": "类别", "issued": "开票日", "due_date": "到期日",
         "paid": "付款日", "amount": "金额", "unpaid": "未付", "open": "未解决", "none": "无",
-        "not_in_source": "此数据源中没有（无 {table} 表）",
+        "not_in_source": "此数据源没有 {table} 表",
         "no_data": "原始数据源不可用（请在 churnwatch.yaml 中设置 `data:`）。", "previous": "上次评分",
         "change": "变化", "back": "返回客户组合", "contribution": "贡献", "value": "数值", "signal": "信号",
         "shown": "显示", "of": "/", "pages_note": "下方每个客户一页；点击客户编号跳转",

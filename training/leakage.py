@@ -310,7 +310,9 @@ def guard(rows: pd.DataFrame, y: np.ndarray, names: list[str], categorical: Iter
             findings.append(LeakFinding(rest.feature, "model_auc", rest.value,
                                         f"without the renewal calendar ({TERM_END}) the model still reaches ROC-AUC "
                                         f"{rest.value:.3f} on the test rows (limit {limits.model_auc}) and relies "
-                                        "on it most"))
+                                        "on it most (its log-odds less the end date's contribution: a feature that "
+                                        "stands in for the calendar, such as the tenure of annual contracts, may "
+                                        "carry part of it)"))
     elif model is not None:
         findings.append(model)
     record = enforce(findings, allowed, names)

@@ -497,9 +497,9 @@ def _direction(spec: FeatureSpec, refs: References) -> int:
 #: an error, a declined payment, a cancellation, an unsubscribe): its counts and their rises lie on the
 #: risk side unless the training rows show otherwise (``usage_prior``).
 NEGATIVE_EVENT = re.compile(
-    r"skip|cancel|error|fail|declin|refund|complain|unsubscri|downgrad|delet|remov|churn|bounc|disput|"
-    r"chargeback|uninstall|deactivat|crash|timeout|expir|reject|abandon|opt[ _-]?out|rage[ _-]?click|"
-    r"(?:^|[^a-z])left(?:$|[^a-z])", re.IGNORECASE)
+    r"skip|cancel|error|fail|declin|refund|complain|unsubscri|downgrad|churn|bounc|disput|chargeback|"
+    r"uninstall|deactivat|crash|timeout|expir|abandon|opt[ _-]?out|rage[ _-]?click|(?:^|[^a-z])left$",
+    re.IGNORECASE)
 
 
 def usage_prior(spec: FeatureSpec) -> int:
@@ -526,8 +526,8 @@ def _word_count(spec: FeatureSpec, v: float, side: int, refs: References, lang: 
         return _fill(_first_days(template, w, int(tenure), lang), spec, v, lang, side < 0)
     if typical is None:
         return _fill(template, spec, v, lang, side < 0)
-    if is_count(spec) and typical >= 1:
-        typical = float(math.floor(typical + 0.5))  # a median of counts, 6,287.5, is quoted as a count
+    if spec.template in ADDITIVE and typical >= 1 and (2 * typical).is_integer():
+        typical = float(math.floor(typical + 0.5))  # a median of counts between two, 6,287.5, quoted as a count
     shown, shown_typical = (render_value(spec, x, "en")["value"] for x in (v, typical))
     if shown == shown_typical:
         return None  # a typical value is neither a risk nor a strength

@@ -26,6 +26,7 @@ import hashlib
 import json
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
@@ -154,26 +155,44 @@ RECENT_DAYS = 7
 
 def current_episodes(history: pd.DataFrame, episodes: pd.DataFrame, rule: AlertRule) -> pd.DataFrame:
     """The episodes worth an alert now: those whose condition still holds at the account's latest
-    score, when that score is itself within ``RECENT_DAYS`` of the newest scoring date. Scoring past
-    dates (a backfill) then raises no alerts and tasks about situations long gone, nor about accounts
-    that left since: an account no scoring run of the newest dates scored is no longer a customer (a
-    probe's backfill of three months opened 17 retention tasks for accounts that had churned since,
-    shown "Churned" above the task); nor about an episode of the day before the newest score that this
-    score no longer shows (a probe's backfill of the day before the data end, scored after it: 7 tasks
-    for accounts no longer high risk). Scored in date order, each date's alerts are raised as it comes,
-    so nothing a live run would raise is lost."""
+    score, when that score is itself within ``RECENT_DAYS`` of the newest scoring date; and those
+    fired within ``RECENT_DAYS`` of it by a score that was the newest when it was scored (``scored_at``:
+    no later date had been scored before it), though they no longer hold (a run killed between its
+    scores and its alerts, a catch-up of several dates in one run: their alerts are raised late, not
+    lost). Scoring past dates after later ones (a backfill) then raises no alerts and tasks about
+    situations long gone (a probe's backfill of the day before the data end, scored after it: 7 tasks
+    for accounts no longer high risk), nor about accounts that left since: an account no scoring run
+    of the newest dates scored is no longer a customer (a probe's backfill of three months opened 17
+    retention tasks for accounts that had churned since, shown "Churned" above the task)."""
     if episodes.empty:
         return episodes
     h = history.assign(as_of=pd.to_datetime(history["as_of"]).dt.date)
     newest = h["as_of"].max()
     latest = h.sort_values("as_of").groupby("account_id").tail(1).set_index("account_id")
+    fired = pd.to_datetime(episodes["fired_as_of"]).dt.date
+    recent = (fired >= newest - dt.timedelta(days=RECENT_DAYS)).to_numpy() & _scored_as_newest(h, episodes, fired)
     last = latest.reindex(episodes["account_id"])
     if rule.kind == "below_for":
         holds = (last["health_score"] < rule.threshold).to_numpy()
     else:
         holds = (last["tier"].map(TIER_RANK).to_numpy() >= episodes["tier"].map(TIER_RANK).to_numpy())
     current = (pd.to_datetime(last["as_of"]).dt.date >= newest - dt.timedelta(days=RECENT_DAYS)).to_numpy()
-    return episodes[holds & current].reset_index(drop=True)
+    return episodes[recent | (holds & current)].reset_index(drop=True)
+
+
+def _scored_as_newest(h: pd.DataFrame, episodes: pd.DataFrame, fired: pd.Series) -> np.ndarray:
+    """Per episode: whether the score that fired it was scored before any later date was (a live run's),
+    not after (a backfill's); False where the history has no ``scored_at``."""
+    if "scored_at" not in h.columns or h["scored_at"].isna().all():
+        return np.zeros(len(episodes), dtype=bool)
+    stamps = pd.to_datetime(h["scored_at"])
+    first = stamps.groupby(h["as_of"]).min().sort_index()  # when each date was first scored
+    later = first[::-1].cummin()[::-1].shift(-1)  # the first scoring of any later date
+    at = pd.Series(stamps.to_numpy(), index=pd.MultiIndex.from_arrays([h["account_id"], h["as_of"]]))
+    at = at[~at.index.duplicated(keep="last")]
+    mine = at.reindex(pd.MultiIndex.from_arrays([episodes["account_id"], fired])).to_numpy()
+    after = later.reindex(fired.to_numpy()).to_numpy()
+    return np.array([pd.isna(a) or (not pd.isna(m) and m <= a) for m, a in zip(mine, after)], dtype=bool)
 
 
 def alert_id(rule: str, account: str, start: dt.date) -> str:

@@ -1,7 +1,8 @@
-"""A term's end with a time of day (Stripe's ``current_period_end``, RevenueCat's expiration): the
-customer had the product on that day. A billing period renewing later on the data-end day is in
-force on it (scored, not "churned"), a renewal or an upgrade starting that day covers it instead
-(the day is not counted twice), and an end at midnight or a plain date reads as it did."""
+"""A term's bounds with a time of day (Stripe's ``current_period_end``, RevenueCat's expiration) are the
+first midnight at or after them: an as-of date is the midnight that starts it. A billing period renewing
+later on the data-end day is in force on it (scored, not "churned"), the renewal or an upgrade starts the
+next day (no day counted twice, and no later term decides an earlier one's end), and a date or a midnight
+reads as it did."""
 
 from __future__ import annotations
 
@@ -41,7 +42,7 @@ def _terms(tmp_path, fmt: str, subscriptions: pd.DataFrame) -> pd.DataFrame:
 
 
 @pytest.mark.parametrize("fmt", ["csv", "parquet"])
-def test_an_end_with_a_time_of_day_covers_its_day_unless_another_term_starts_on_it(tmp_path, fmt):
+def test_a_bound_with_a_time_of_day_is_the_next_midnight(tmp_path, fmt):
     subscriptions = SUBSCRIPTIONS.copy()
     if fmt == "parquet":  # a source typed as timestamps (the offset one read as its UTC instant)
         for c in ("start_date", "end_date"):
@@ -49,16 +50,16 @@ def test_an_end_with_a_time_of_day_covers_its_day_unless_another_term_starts_on_
     terms = _terms(tmp_path, fmt, subscriptions)
     ends = {(r.account_id, r.start_date.date()): None if pd.isna(r.end_date) else r.end_date.date()
             for r in terms.itertuples()}
-    assert ends == {
-        ("a", D(2026, 9, 1)): D(2026, 10, 1),    # the next period starts that day: no overlap
-        ("a", D(2026, 10, 1)): D(2026, 11, 1),
-        ("a", D(2026, 11, 1)): D(2026, 12, 2),   # renews later on the data-end day: in force on it
-        ("b", D(2026, 11, 1)): D(2026, 12, 1),   # midnight: the day is not covered
-        ("c", D(2026, 10, 15)): D(2026, 11, 15),  # the upgrade starts on the day (10:00 UTC)
-        ("c", D(2026, 11, 15)): None,
-        ("d", D(2026, 10, 1)): D(2026, 12, 1),   # a date
-        ("e", D(2026, 8, 10)): D(2026, 9, 10),
-        ("e", D(2026, 9, 10)): D(2026, 10, 11),  # the churner had the product on October 10
+    assert ends == {  # each bound the first midnight at or after it
+        ("a", D(2026, 9, 2)): D(2026, 10, 2),    # renewals at 21:12: one period ends the day the next starts
+        ("a", D(2026, 10, 2)): D(2026, 11, 2),
+        ("a", D(2026, 11, 2)): D(2026, 12, 2),   # renews later on the data-end day: in force on it
+        ("b", D(2026, 11, 2)): D(2026, 12, 1),   # an end at midnight: the day is not covered
+        ("c", D(2026, 10, 16)): D(2026, 11, 16),  # the upgrade at 10:00 UTC: the old plan on the 15th,
+        ("c", D(2026, 11, 16)): None,             # the new one from the 16th, never both
+        ("d", D(2026, 10, 1)): D(2026, 12, 1),   # dates: as they are
+        ("e", D(2026, 8, 11)): D(2026, 9, 11),
+        ("e", D(2026, 9, 11)): D(2026, 10, 11),  # the churner had the product on October 10
     }
 
 
@@ -71,3 +72,37 @@ def test_the_renewing_customer_is_scored_on_the_data_end_day(tmp_path):
     # a renews later that day and c runs on; b's and d's terms ended the day before, e in October
     assert sorted(at_end["account_id"]) == ["a", "c"]
     assert at_end.set_index("account_id").loc["a", "mrr"] == 10.0
+
+
+def test_a_later_renewal_does_not_move_an_earlier_dates_features(tmp_path):
+    """Point in time: whether the period ending 2026-11-01 21:12 is renewed that evening must not change
+    anything at an as-of date before it (an end read as that day when a renewal follows and as the next
+    day when none does would give churners one day more to their term's end)."""
+    renewed = SUBSCRIPTIONS[SUBSCRIPTIONS["account_id"].isin(["a", "b"])]
+    lapsed = renewed[~((renewed["account_id"] == "a") & (renewed["start_date"] == "2026-11-01 21:12"))]
+    before = D(2026, 10, 20)
+    found = {}
+    for name, subs in (("renewed", renewed), ("lapsed", lapsed)):
+        data = write_tables(tmp_path / name, {"accounts": pd.DataFrame({"account_id": ["a", "b"]}),
+                                              "subscriptions": subs, "events": EVENTS[EVENTS["account_id"] < "c"]},
+                            fmt="csv")
+        build_snapshots(data, settings(data=str(data), data_end=END), tmp_path / f"{name}.duckdb", as_of=[before])
+        rows = read_snapshots(tmp_path / f"{name}.duckdb").set_index("account_id")
+        found[name] = rows.drop(columns=[c for c in rows.columns if c.startswith("churn") or c == "labelled"])
+    assert found["renewed"].loc["a", "days_to_term_end"] == 13  # 2026-11-02 - 2026-10-20
+    pd.testing.assert_frame_equal(found["renewed"], found["lapsed"])
+
+
+def test_a_term_begun_on_the_exports_last_day_is_kept_and_a_placeholder_end_stays_open(tmp_path):
+    """With ``data_end`` configured, a subscription started at 10:00 on the export's last day starts on the
+    data end: a customer then, not a row after the export; ``9999-12-31 23:59:59`` stays a placeholder."""
+    subs = pd.DataFrame({"account_id": ["a", "n"], "start_date": ["2026-10-01", "2026-11-30 10:00"],
+                         "end_date": ["9999-12-31 23:59:59", None], "mrr": [5.0, 7.0]})
+    data = write_tables(tmp_path / "data", {"accounts": pd.DataFrame({"account_id": ["a", "n"]}),
+                                            "subscriptions": subs,
+                                            "events": EVENTS[EVENTS["account_id"] == "a"]}, fmt="csv")
+    result = build_snapshots(data, settings(data=str(data), data_end=END), tmp_path / "s.duckdb", as_of=[END])
+    assert "after_data_end" not in result.validation.tables["subscriptions"].set_aside
+    rows = read_snapshots(tmp_path / "s.duckdb").set_index("account_id")
+    assert sorted(rows.index) == ["a", "n"] and rows.loc["n", "mrr"] == 7.0
+    assert pd.isna(rows.loc["a", "days_to_term_end"])  # open-ended, not 10000-01-01

@@ -25,13 +25,17 @@ def test_a_unit_words_the_counts_and_the_change():
     count = specs["evt_v1_models_90d"]
     assert word(count, 11_956.0, +1, Row({}), REFS, "en") == (
         "Only 11,956 '/v1/models' requests in the last 90 days; a typical active account has 20,885")
-    assert word(count, 11_956.0, +1, Row({}), REFS, "zh-CN") == "近90天'/v1/models'请求11,956次；典型活跃客户为20,885"
+    assert word(count, 11_956.0, +1, Row({}), REFS, "zh-CN") == "近90天'/v1/models'请求共11,956；典型活跃客户为20,885"
     assert "requests (the events' quantity summed)" in count.definition
     errors = specs["evt_api_error_30d"]
     assert errors.reason_en == "{value} 'api_error' errors in the last 30 days"
     assert errors.reason_zh == "近30天'api_error'共{value}"  # no Chinese word given: "in total"
     assert specs["evt_api_error_30d_change"].reason_en == "'api_error' errors {change} vs the previous 30 days"
     assert specs["evt_login_30d"].reason_en == "{value} 'login' events in the last 30 days"  # no unit: events
+    # a unit's braces are text, not template fields
+    braces = {f.name: f for f in build_catalogue(["call"], units={"call": {"en": "m{x}", "zh-CN": "{c}"}}).features}
+    assert braces["evt_call_30d"].reason_zh.format(value=5) == "近30天'call'{c}共5"
+    assert braces["evt_call_30d"].reason_en.format(value=5) == "5 'call' m{x} in the last 30 days"
 
 
 def test_an_event_units_entry_that_names_no_event_type_is_warned_about(tmp_path):

@@ -92,3 +92,12 @@ def test_backfilled_past_episodes_raise_no_alerts_unless_they_still_hold(tmp_pat
     assert len(find_episodes(recovered, RULE)) == 1
     assert current_episodes(recovered, find_episodes(recovered, RULE), RULE).empty
     assert len(current_episodes(history([70] + [50] * 9), find_episodes(history([70] + [50] * 9), RULE), RULE)) == 1
+
+    # ... unless that day was the newest when it was scored: a live run whose alert step failed, or a
+    # catch-up of several dates in one run, raises it late, not never
+    live = recovered.assign(scored_at=[dt.datetime(2025, 4, 1) + dt.timedelta(days=i) for i in range(len(recovered))])
+    assert len(current_episodes(live, find_episodes(live, RULE), RULE)) == 1
+    one_run = recovered.assign(scored_at=dt.datetime(2025, 4, 1))
+    assert len(current_episodes(one_run, find_episodes(one_run, RULE), RULE)) == 1
+    backfill = live.assign(scored_at=live["scored_at"].where(live.index == len(live) - 1, dt.datetime(2025, 6, 1)))
+    assert current_episodes(backfill, find_episodes(backfill, RULE), RULE).empty

@@ -92,6 +92,10 @@ def test_a_typical_count_is_quoted_as_a_whole_count():
                                          "a typical active account has 6,288")
     assert rw("evt_message_90d", 6_288) is None  # the typical count itself
     assert rw("logins_30d", 0) == "0 logins in the last 30 days; a typical active account has 0.5"  # below 1: kept
+    # a ratio counted per user keeps its decimals: 1.2 against a typical 1.4 is still "only"
+    ratio = References(typical={"core_events_per_active_user_30d": 1.4}, category_churn={}, overall_churn=0.08)
+    assert word(SPECS["core_events_per_active_user_30d"], 1.2, +1, Row({}), ratio, "en") == (
+        "Only 1.2 core-feature uses per active user in 30 days; a typical active account has 1.4")
 
 
 def test_a_change_needs_an_account_old_enough_for_the_previous_window():
