@@ -39,6 +39,7 @@ same figures).
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd
@@ -109,3 +110,20 @@ def keep_partial_windows(folds: list[Fold], n_val: int, names: list[str], catego
                                           order=lambda n: n != "with")
     se = max(v["se"] for v in noise.values())  # the gap's (the better one's own is 0)
     return chosen == "with", {n: rank_roc_auc(y_val, r) for n, r in raws.items()}, se
+
+
+def begun_later(dropped: Mapping[str, str], rows: pd.DataFrame, catalogue: Catalogue) -> tuple[list[str], pd.Series]:
+    """The features left out as null or constant in the training rows (``dropped``) that vary in ``rows``
+    (test rows, or a scoring date's): what they read began after the training dates, so the model never
+    learned it. Returns their names for a warning (an event type's features as "'X' events") and, per
+    row, whether it differs from the most common value in one of them. A probe's Chargebee export held
+    only the open cancellation schedules, all after the training dates: its 9 accounts about to leave
+    were scored on usage alone, 2 of them healthy."""
+    late = [n for n in dropped if n in rows.columns and rows[n].dropna().nunique() > 1]
+    if not late:
+        return [], pd.Series(False, index=rows.index)
+    specs = {f.name: f for f in catalogue.features}
+    named = sorted({f"'{specs[n].params['event_type']}' events" if n in specs and "event_type" in specs[n].params
+                    else n for n in late})
+    differs = pd.concat([rows[n].notna() & rows[n].ne(rows[n].mode().iloc[0]) for n in late], axis=1).any(axis=1)
+    return named, differs

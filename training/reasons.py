@@ -117,6 +117,25 @@ def missing_side(lost: pd.Series, kept: pd.Series, lost_accounts: pd.Series | np
     return learned_side(pd.Series(blank, dtype=float), kept.isna().astype(float), lost_accounts, kept_accounts)
 
 
+def _never_due(rows: pd.DataFrame, catalogue: Catalogue, horizon_days: int | None) -> dict[str, set[str]]:
+    """Per categorical feature, the categories none of whose training rows had a term ending within the
+    horizon (nor an open-ended one): their churn rate is 0 by the calendar, not by the customers (a
+    probe's 18-month export: no annual term came up for renewal in the training dates, and "churn
+    within 90 days is lower in team-annual: 0.0% vs 2.4% overall" was a strength 230 times while its
+    annual renewals churned 20%). Such a rate is not quoted."""
+    if not horizon_days or "days_to_term_end" not in rows.columns:
+        return {}
+    ends = pd.to_numeric(rows["days_to_term_end"], errors="coerce")
+    due = (ends.isna() | (ends <= horizon_days)).to_numpy()
+    out = {}
+    for f in catalogue.features:
+        if f.type == "category" and f.name in rows.columns:
+            keys = rows[f.name].astype("string")
+            seen = pd.Series(due, index=rows.index).groupby(keys, dropna=True).any()
+            out[f.name] = {str(k) for k, v in seen.items() if not v}
+    return out
+
+
 def _clustered_se(y: pd.Series, keys: pd.Series, accounts: pd.Series, overall: float) -> dict[str, float]:
     """Per category, the standard error of its churn rate were it the overall rate, clustered by account
     (an account's rows share much of one fate, but not all of it: 60-day labels at dates weeks apart):
@@ -150,6 +169,7 @@ def fit_references(rows: pd.DataFrame, catalogue: Catalogue, label: str = "churn
     accounts = ((pd.factorize(churned["account_id"])[0], pd.factorize(stayed["account_id"])[0])
                 if "account_id" in rows.columns else (None, None))
     typical, present, by_category, direction, gone = {}, {}, {}, {}, {}
+    never_due = _never_due(rows, catalogue, horizon_days)
     for f in catalogue.features:
         if f.name not in rows.columns:
             continue
@@ -161,10 +181,11 @@ def fit_references(rows: pd.DataFrame, catalogue: Catalogue, label: str = "churn
             if "account_id" in rows.columns:
                 grouped["accounts"] = rows["account_id"].groupby(keys, dropna=True).nunique()
             by_category[f.name] = {str(k): [float(r["mean"]), *(int(v) for v in r.iloc[1:])]
-                                   for k, r in grouped.iterrows()}
+                                   for k, r in grouped.iterrows() if str(k) not in never_due.get(f.name, set())}
             if "account_id" in rows.columns and len(y):
                 for k, se in _clustered_se(y, keys, rows["account_id"], float(y.mean())).items():
-                    by_category[f.name][str(k)].append(se)
+                    if str(k) in by_category[f.name]:
+                        by_category[f.name][str(k)].append(se)
         else:
             kept = pd.to_numeric(stayed[f.name], errors="coerce")
             if not missing(median := kept.median()):

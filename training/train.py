@@ -33,7 +33,7 @@ from training.baselines import (
 )
 from training.bootstrap import paired_bootstrap, standing
 from training.bundle import ModelBundle
-from training.coverage import keep_partial_windows, partial_reason, partial_window_features
+from training.coverage import begun_later, keep_partial_windows, partial_reason, partial_window_features
 from training.errors import TrainingError
 from training.evaluation import brier, ece, evaluate, measurement_notes, pr_auc, roc_auc, top_decile
 from training.health import HealthMap
@@ -113,29 +113,6 @@ def unusable_features(train: pd.DataFrame, catalogue: Catalogue) -> dict[str, st
     return out
 
 
-def appearing_later(dropped: dict[str, str], train: pd.DataFrame, test: pd.DataFrame,
-                    catalogue: Catalogue) -> str | None:
-    """A warning when features left out as null or constant in the training rows vary in the test rows:
-    what they read begins after the training dates, so the model never learned it (a probe's
-    Chargebee export held only the current cancellation schedules: its 'cancellation_scheduled' events
-    all fell after the training dates, and the 9 customers who had scheduled one scored on usage alone)."""
-    late = [n for n in dropped if n in test.columns and test[n].dropna().nunique() > 1]
-    if not late:
-        return None
-    specs = {f.name: f for f in catalogue.features}
-    types = sorted({str(specs[n].params["event_type"]) for n in late if n in specs and "event_type" in specs[n].params})
-    others = [n for n in late if n not in specs or "event_type" not in specs[n].params]
-    named = [f"'{t}' events" for t in types] + others
-    differs = pd.concat([test[n].notna() & (test[n] != train[n].dropna().iloc[0]) if train[n].notna().any()
-                         else test[n].notna() for n in late], axis=1).any(axis=1)
-    rows = f"{int(differs.sum()):,} test rows" + (f" ({test.loc[differs, 'account_id'].nunique():,} accounts)"
-                                                  if "account_id" in test.columns else "")
-    return ("warning: " + few(named, 6) + f": none (or one value) in the training rows, but {rows} have "
-            "them: they begin after the training dates, so the model cannot use them and those accounts are scored "
-            "without them. An export of the current state only (Chargebee's open cancellation schedules, today's "
-            "plan) looks like this: export their history (e.g. Chargebee's events export for past schedules)")
-
-
 def _model_frame(catalogue: Catalogue, dropped: dict[str, str]) -> tuple[FeatureFrame, Catalogue]:
     kept = tuple(f for f in catalogue.features if f.name not in dropped)
     if not kept:
@@ -196,9 +173,13 @@ def fit_and_evaluate(train: pd.DataFrame, fit: pd.DataFrame | None, es: pd.DataF
     if dropped:
         say(f"left out {len(dropped)} feature(s) null or constant in the training rows: "
             + few([f"{n} ({why})" for n, why in dropped.items()], 8))
-        late = appearing_later(dropped, train, test, catalogue)
-        if late:
-            say(late)
+        named, differs = begun_later(dropped, test, catalogue)
+        if named:  # what they read began after the training dates
+            accounts = f" ({test.loc[differs, 'account_id'].nunique():,} accounts)" if "account_id" in test else ""
+            say("warning: " + few(named, 6) + f": none (or one value) in the training rows, but {int(differs.sum()):,} "
+                f"test rows{accounts} differ in them: they begin after the training dates, so the model cannot use "
+                "them and those accounts are scored without them. An export of the current state only (open "
+                "cancellation schedules, today's plan) looks like this: export their history")
     frame, model_catalogue = _model_frame(catalogue, dropped)
     frame.fit(train)
     y_train, y_test = (b["churn_label"].to_numpy(dtype=int) for b in (train, test))

@@ -1,5 +1,5 @@
-"""Features left out as constant in the training rows that vary in the test rows begin after the training
-dates: `train` warns, naming the event type (a probe's Chargebee export held only the open cancellation
+"""Features left out as constant in the training rows that vary in later rows began after the training
+dates: `train` (test rows) and `score` (the scored date) warn, naming the event type (a probe's Chargebee export held only the open cancellation
 schedules, all after the training dates; its 9 churners with one scored on usage alone)."""
 
 from __future__ import annotations
@@ -7,7 +7,8 @@ from __future__ import annotations
 import pandas as pd
 
 from features.spec import build_catalogue
-from training.train import appearing_later, unusable_features
+from training.coverage import begun_later
+from training.train import unusable_features
 
 
 def test_an_event_type_that_begins_after_the_training_dates_is_warned_about():
@@ -18,8 +19,7 @@ def test_an_event_type_that_begins_after_the_training_dates_is_warned_about():
                          "evt_login_30d": [0.0, 0.0, 0.0, 0.0], "logins_30d": [1.0, 2.0, 3.0, 4.0]})
     dropped = {n: why for n, why in unusable_features(train, catalogue).items() if n in train.columns}
     assert set(dropped) == {"evt_cancellation_scheduled_30d", "evt_login_30d"}
-    said = appearing_later(dropped, train, test, catalogue)
-    assert said.startswith("warning: 'cancellation_scheduled' events: none (or one value) in the training rows, "
-                           "but 2 test rows (2 accounts) have them")
-    assert "login" not in said  # constant in the test rows too: nothing begins later
-    assert appearing_later({"evt_login_30d": "constant"}, train, test, catalogue) is None
+    named, differs = begun_later(dropped, test, catalogue)
+    assert named == ["'cancellation_scheduled' events"]  # login: constant in the test rows too
+    assert list(differs) == [False, True, True, False]
+    assert begun_later({"evt_login_30d": "constant"}, test, catalogue)[0] == []

@@ -95,3 +95,22 @@ def test_the_bar_grows_with_the_categories_and_never_falls_below_two():
 
     assert category_z(1) == 2.0
     assert [round(category_z(k), 2) for k in (2, 5, 18, 50)] == [2.24, 2.58, 2.99, 3.29]
+
+
+def test_a_category_that_never_came_up_for_renewal_is_not_quoted():
+    """An annual plan whose terms all end after the horizon in the training rows churns 0% by the calendar:
+    its rate is left out of the references (a probe: "lower in team-annual: 0.0% vs 2.4% overall" 230 times,
+    while its renewals churned 20%). A monthly plan, always due, keeps its rate; so does a flat table."""
+    rows = pd.DataFrame({"account_id": [f"m{i}" for i in range(40)] + [f"a{i}" for i in range(40)],
+                         "churn_label": [1] * 4 + [0] * 36 + [0] * 40,
+                         "plan": ["monthly"] * 40 + ["annual"] * 40,
+                         "days_to_term_end": [12.0] * 40 + [200.0] * 30 + [400.0] * 10})
+    rows["plan"] = rows["plan"].astype("category")
+    catalogue = build_catalogue([])
+    plan = [f for f in catalogue.features if f.name == "plan"]
+    assert plan and plan[0].type == "category"
+    refs = fit_references(rows, catalogue, horizon_days=90)
+    assert set(refs["category_churn"]["plan"]) == {"monthly"}
+    due = rows.assign(days_to_term_end=[12.0] * 40 + [60.0] + [200.0] * 39)  # one annual row due: quoted
+    assert set(fit_references(due, catalogue, horizon_days=90)["category_churn"]["plan"]) == {"annual", "monthly"}
+    assert set(fit_references(rows, catalogue)["category_churn"]["plan"]) == {"annual", "monthly"}  # no horizon
