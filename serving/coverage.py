@@ -28,7 +28,6 @@ from core.store import connect, snapshots_of
 from features.spec import scaled
 from features.sql import q
 from training.bundle import ModelBundle
-from training.coverage import begun_later
 from training.leakage import leaky_features
 from training.model import FeatureFrame, FeatureRows
 from training.rounding import round6
@@ -231,21 +230,7 @@ def batch_warnings(bundle: ModelBundle, rows: pd.DataFrame | BatchStats, as_of: 
         shown = ", ".join(repr(v) for v in values[:SHOWN_VALUES]) + (f" and {more} more" if more > 0 else "")
         out.append(f"warning: {c!r}: {sum(counts.values()):,} of the {scored} have a value not seen in "
                    f"training, scored as missing: {shown}")
-    if isinstance(rows, pd.DataFrame):
-        out += left_out_now(bundle, rows, scored)
     return out
-
-
-def left_out_now(bundle: ModelBundle, rows: pd.DataFrame, scored: str) -> list[str]:
-    """A warning when features the model left out vary in the scored rows (``training.coverage.begun_later``)."""
-    dropped = (bundle.meta.get("training") or {}).get("dropped_features") or {}
-    named, differs = begun_later(dropped, rows, bundle.catalogue)
-    if not named:
-        return []
-    return [f"warning: {few(named, 5)}: left out of the model (no values, or one, in its training rows) but "
-            f"{int(differs.sum()):,} of the {scored} differ in them; the model does not see them, so these are "
-            "scored without them. They began after the training dates (an export of the current state only, "
-            "such as open cancellation schedules?): export their history and train again"]
 
 
 def whole_windows_now(bundle: ModelBundle, as_of: dt.date) -> list[str]:

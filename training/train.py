@@ -178,8 +178,9 @@ def fit_and_evaluate(train: pd.DataFrame, fit: pd.DataFrame | None, es: pd.DataF
             accounts = f" ({test.loc[differs, 'account_id'].nunique():,} accounts)" if "account_id" in test else ""
             say("warning: " + few(named, 6) + f": none (or one value) in the training rows, but {int(differs.sum()):,} "
                 f"test rows{accounts} differ in them: they begin after the training dates, so the model cannot use "
-                "them and those accounts are scored without them. An export of the current state only (open "
-                "cancellation schedules, today's plan) looks like this: export their history")
+                "them and those accounts are scored without them (a feature launched since: train again once it "
+                "has history; an export of the current state only, such as open cancellation schedules: export "
+                "their history)")
     frame, model_catalogue = _model_frame(catalogue, dropped)
     frame.fit(train)
     y_train, y_test = (b["churn_label"].to_numpy(dtype=int) for b in (train, test))

@@ -192,27 +192,3 @@ def test_a_feature_filled_for_few_training_customers_and_for_none_now_is_said(tm
     assert said(0.05)[0].startswith("warning: feature 'tenure_months' is blank on 100%")
     assert said(0.04) == []
 
-
-def test_features_left_out_at_training_that_vary_when_scored_are_said(tmp_path, demo_home):
-    """Open cancellation schedules only (a probe's Chargebee export): the event type's features were
-    constant in the training rows and left out, and at the data end some accounts have one. `score` says
-    the model does not see them; quiet when the left-out features are still constant."""
-    home = copy_home(demo_home(150, 12, 3), tmp_path / "home")
-    bundle = _bundle(home)
-    with connect(home / "store.duckdb", read_only=True) as con:
-        day = read_meta(con).data_end
-    rows = read_snapshots(home / "store.duckdb", as_of=[day])
-    event = next(f for f in bundle.catalogue.features if f.name.startswith("evt_") and f.name.endswith("_30d")
-                 and f.name in rows.columns and rows[f.name].nunique() > 1)
-    rows = rows.assign(**{event.name: 0.0})
-    rows.loc[rows.index[:4], event.name] = 1.0  # four accounts have one now
-    training = {**bundle.meta["training"], "dropped_features": {event.name: "constant in the training rows (0.0)"}}
-    dropped = dataclasses.replace(bundle, meta={**bundle.meta, "training": training})
-    said = [ln for ln in batch_warnings(dropped, rows, day, "accounts") if "left out of the model" in ln]
-    assert said == [f"warning: '{event.params['event_type']}' events: left out of the model (no values, or one, in "
-                    f"its training rows) but 4 of the {len(rows):,} accounts scored as of {day} differ in them; the "
-                    "model does not see them, so these are scored without them. They began after the training dates "
-                    "(an export of the current state only, such as open cancellation schedules?): export their "
-                    "history and train again"]
-    quiet = rows.assign(**{event.name: 0.0})
-    assert not [ln for ln in batch_warnings(dropped, quiet, day, "accounts") if "left out of the model" in ln]

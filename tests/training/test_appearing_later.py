@@ -1,5 +1,5 @@
 """Features left out as constant in the training rows that vary in later rows began after the training
-dates: `train` (test rows) and `score` (the scored date) warn, naming the event type (a probe's Chargebee
+dates: `train` warns where the test rows show them, naming the event type (a probe's Chargebee
 export held only the open cancellation schedules, all after the training dates; its 9 churners with one
 scored on usage alone)."""
 
