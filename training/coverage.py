@@ -114,7 +114,7 @@ def keep_partial_windows(folds: list[Fold], n_val: int, names: list[str], catego
 
 def begun_later(dropped: Mapping[str, str], rows: pd.DataFrame, catalogue: Catalogue) -> tuple[list[str], pd.Series]:
     """The features left out as null or constant in the training rows (``dropped``) that vary in ``rows``
-    (test rows, or a scoring date's): what they read began after the training dates, so the model never
+    (the test rows): what they read began after the training dates, so the model never
     learned it. Returns their names for a warning (an event type's features as "'X' events") and, per
     row, whether it differs from the most common value in one of them. A probe's Chargebee export held
     only the open cancellation schedules, all after the training dates: its 9 accounts about to leave
