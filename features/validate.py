@@ -238,10 +238,10 @@ def _typed_parts(table: Table, cols: dict[str, str], casts: dict[str, str] | Non
                 + f" ELSE {expr} END"
         elif col.name in cols:
             expr = f"CAST({q(cols[col.name])} AS {target})"
-            if col.type == "string":
-                expr = trimmed(expr)
             if table.name == "events" and col.name == "user_id":  # an e-mail in any letter case is one user
-                expr = f"CASE WHEN {expr} LIKE '%@%' THEN lower({expr}) ELSE {expr} END"
+                expr = f"CASE WHEN {expr} LIKE '%@%' THEN {trimmed(f'lower({expr})')} ELSE {trimmed(expr)} END"
+            elif col.type == "string":
+                expr = trimmed(expr)
         else:
             expr = f"CAST(NULL AS {target})"
         if table.name == "events" and col.name == "quantity":

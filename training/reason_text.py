@@ -262,7 +262,7 @@ def _neutral(template: str) -> str:
     return template.removeprefix("Only ").replace("仅", "")
 
 
-def _first_days(template: str, window: int, days: int, lang: str) -> str:
+def _customer_for(template: str, window: int, days: int, lang: str) -> str:
     """"in the last 90 days" -> "in the last 90 days (a customer for 25 days)": the window is longer
     than the account's current relationship. Not "in its first 25 days": a customer who came back
     25 days ago has the window's events of before (a probe's win-back read "1 'cancellation_scheduled'
@@ -285,11 +285,17 @@ def render(spec: FeatureSpec, value: object, lang: str, strength: bool = False) 
     return _fill(spec.reason_en if lang == "en" else spec.reason_zh, spec, value, lang, strength)
 
 
+def _spanless(template: str) -> str:
+    """An own date's template ("{value} days ago", "{value}天前" in any bundle) with the value to say
+    its own span ("16.8 years ago", ``_when``)."""
+    return template.replace("{value} days ago", "{value}").replace("{value}天前", "{value}")
+
+
 def _fill(template: str, spec: FeatureSpec, value: object, lang: str, strength: bool) -> str:
     if strength:
         template = _neutral(template)
     if is_own_date(spec):  # the value says its own span: "First purchase: 16.8 years ago"
-        template = template.replace("{value} days ago", "{value}").replace("{value}天前", "{value}")
+        template = _spanless(template)
     fields = render_value(spec, value, lang)
     if lang == "en" and fields["value"] == "1":
         template = _singular(template)
@@ -446,8 +452,7 @@ def _word_own_date(spec: FeatureSpec, v: float, side: int, refs: References, lan
     (typical of those who stayed: 46)"; the templates "{value} days ago" / "{value}天前" of any bundle
     are worded with the span's own unit. The typical value is quoted as ``References.quoted_typical``."""
     birth = is_birth_date(spec) and v >= 0
-    template = (spec.reason_en if lang == "en" else spec.reason_zh).replace("{value} days ago", "{value}")
-    template = template.replace("{value}天前", "{value}")
+    template = _spanless(spec.reason_en if lang == "en" else spec.reason_zh)
     text = _age(v, lang) if birth else template.format(value=_when(v, lang), change="")
     typical = refs.quoted_typical(spec.name)
     if typical is None:
@@ -523,7 +528,7 @@ def _word_count(spec: FeatureSpec, v: float, side: int, refs: References, lang: 
         if typical is not None and spec.template in ADDITIVE and _against_direction(
                 spec, v, typical * max(tenure, 1) / w, side, refs):
             return None  # 10 logins in its first 6 days is no risk when a typical account has 9 in 6 days
-        return _fill(_first_days(template, w, int(tenure), lang), spec, v, lang, side < 0)
+        return _fill(_customer_for(template, w, int(tenure), lang), spec, v, lang, side < 0)
     if typical is None:
         return _fill(template, spec, v, lang, side < 0)
     if spec.template in ADDITIVE and typical >= 1 and (2 * typical).is_integer():
@@ -605,7 +610,7 @@ def word(spec: FeatureSpec, value: object, side: int, row: Row, refs: References
     w = window_days(spec)
     template = spec.reason_en if lang == "en" else spec.reason_zh
     if tenure is not None and w and tenure < w:
-        template = _first_days(template, w, int(tenure), lang)
+        template = _customer_for(template, w, int(tenure), lang)
     return _fill(template, spec, v, lang, side < 0)
 
 
