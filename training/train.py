@@ -505,7 +505,7 @@ def train_on_labelled(rows: pd.DataFrame, catalogue: Catalogue, info: dict, stor
         f"{split.test[1]} (horizon {info['horizon_days']}, grace {info['grace_days']}); {split.describe_test()}")
     names = ("train", "fit", "early_stopping", "calibration", "test")
     blocks = {b: split.rows(rows, b) for b in names}
-    unseen = unseen_renewals(blocks["train"], rows, info["horizon_days"])  # long terms no label saw end
+    unseen = unseen_renewals(blocks["train"], rows, info["horizon_days"], blocks["test"])  # long terms no label saw end
     if unseen:
         say(unseen_renewals_text(unseen))
     result = fit_and_evaluate(blocks["train"], blocks["fit"], blocks["early_stopping"], blocks["calibration"],

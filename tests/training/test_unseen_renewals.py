@@ -59,14 +59,30 @@ def test_annual_terms_that_end_after_the_labels_are_named_with_count_share_lengt
     assert got is not None
     assert (got["accounts"], got["training_accounts"], got["share"]) == (50, 200, 0.25)
     assert 300 <= got["term_days"] <= 365 and got["term_days"] >= LONG_TERM_DAYS
-    assert (got["labelled_from"], got["labelled_to"]) == ("2026-02-02", dates[-1].date().isoformat())
-    assert got["seen_long_term_ends"] == 0
+    assert (got["training_from"], got["training_to"]) == ("2026-02-02", dates[17].date().isoformat())
+    assert got["seen_long_term_ends"] == 0 and got["later_long_term_ends"] == 0  # no test rows given
     text = unseen_renewals_text(got)
     assert text.startswith("warning: 50 of 200 training accounts (25.0%) are on long terms (typically ")
-    reach = (dates[-1] + pd.Timedelta(days=60)).date().isoformat()
-    assert f"within the labelled dates 2026-02-02 to {dates[-1].date()} and their 60-day horizon (to {reach})" in text
+    reach = (dates[17] + pd.Timedelta(days=60)).date().isoformat()
+    assert f"within the training dates 2026-02-02 to {dates[17].date()} and their 60-day horizon (to {reach})" in text
     assert "the model never saw such a term renew or lapse" in text
-    assert text.endswith("judge it on them only after a renewal season is in the data")
+    assert text.endswith("judge it on them only after a renewal season is in the training dates")
+
+
+def test_renewals_seen_only_in_the_test_block_do_not_count_and_are_counted_apart():
+    """A probe's 18-month Chargebee export: the first annual renewals fell after the training dates;
+    the check read every labelled row and said nothing while the model under-predicted them 2x."""
+    dates = pd.date_range("2026-02-02", periods=26, freq="W-MON")
+    rows = _book(dates, monthly=150, annual=50, annual_phase=-170)  # annual ends 130-179 days after the first date
+    train, test = rows[rows["as_of"] < dates[9]], rows[rows["as_of"] >= dates[18]]
+    assert unseen_renewals(rows, rows, horizon_days=60) is None  # with every row as training rows: seen
+    got = unseen_renewals(train, rows, horizon_days=60, test=test)
+    assert got is not None and got["accounts"] == 50 and got["seen_long_term_ends"] == 0
+    ending = test[(test["account_id"].str.startswith("a")) & test["days_to_term_end"].between(1, 60)]
+    assert got["later_long_term_ends"] == len(ending) > 0
+    assert unseen_renewals_text(got).endswith(
+        f"; {len(ending):,} test rows have such a term ending within the horizon, so the test block's calibration "
+        "measures that extrapolation")
 
 
 def test_no_warning_once_a_renewal_season_is_labelled_or_long_terms_are_few():
@@ -103,6 +119,7 @@ def test_train_warns_and_keeps_it_in_the_bundle_and_the_mlflow_params(app_year):
     assert warned[0] == unseen_renewals_text(record)
     assert record["accounts"] == 100 and record["seen_long_term_ends"] == 0
     assert record["training_accounts"] == 400 and record["share"] == 0.25
-    assert dt.date.fromisoformat(record["labelled_to"]) == dt.date(2026, 5, 25)
+    trained = pd.to_datetime(result.bundle.meta["split"]["train"][1]).date()  # the training block's end
+    assert dt.date.fromisoformat(record["training_to"]) <= trained < dt.date(2026, 5, 25)
     param = params_of(result)["unseen_renewals"]
     assert param.startswith("100 of 400 training accounts (25.0%) on ~") and "never seen to renew or lapse" in param
