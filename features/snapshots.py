@@ -113,7 +113,16 @@ def stage_queries(settings: Settings, types: list[str], grid: Grid | None = None
         FROM event_keys k JOIN event_key_types t ON t.fid = k.fid
         WHERE k.r IS NULL AND {is_in('t.event_type', list(roles.new_feature))}
         GROUP BY k.aid, t.event_type""")
-    return [first_use] + events + [
+    # each account's last login before the first as-of date: the event stages read events from
+    # ``max(WINDOWS) + 1`` days before the first as-of date on, so a login older than that is here
+    # (days since the last login the same whichever dates are built together: ``score --as-of``)
+    login_before = ("lg_old", f"""
+        SELECT k.aid, MAX(k.d) AS lg_old
+        FROM event_keys k JOIN event_key_types t ON t.fid = k.fid
+        WHERE k.r IS NULL AND {is_in('t.event_type', [n for n in roles.login if n in types])}
+          AND k.d < (SELECT MIN(tn) FROM spine)
+        GROUP BY k.aid""")
+    return [first_use, login_before] + events + [
         ("tk", f"""
             SELECT s.account_id, s.tn,
                    SUM(CASE WHEN k.o >= s.tn - 30 THEN 1 ELSE 0 END) AS tickets_30d,
@@ -267,7 +276,7 @@ TEMPLATES: dict[str, Template] = {
     "role_count": lambda f, c: c.scale(c.role(f.params["role"], f.params["window"]), f.params["window"]),
     "role_change": lambda f, c: _scaled_pct(c, c.role(f.params["role"], f.params["window"]),
                                             c.role_prev(f.params["role"], f.params["window"]), f.params["window"]),
-    "days_since_role": lambda f, c: "s.tn - ew.lg_last",
+    "days_since_role": lambda f, c: "s.tn - COALESCE(ew.lg_last, lgo.lg_old)",
     "distinct_users": lambda f, c: "ew.ua_now",
     "distinct_users_share": lambda f, c: _ratio("ew.uc_now", "ew.ua_now"),
     "role_breadth": lambda f, c: c.breadth(f.params["role"], f.params["window"]),
@@ -397,6 +406,7 @@ def final_query(catalogue: Catalogue, settings: Settings, absent: frozenset[str]
         FROM spine s
         LEFT JOIN ids ON ids.account_id = s.account_id
         LEFT JOIN ev_wide ew ON ew.aid = ids.aid AND ew.tn = s.tn
+        LEFT JOIN lg_old lgo ON lgo.aid = ids.aid
         LEFT JOIN tk ON tk.account_id = s.account_id AND tk.tn = s.tn
         LEFT JOIN inv ON inv.account_id = s.account_id AND inv.tn = s.tn
         LEFT JOIN nf ON nf.account_id = s.account_id AND nf.tn = s.tn

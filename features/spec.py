@@ -337,6 +337,9 @@ EVENT_WINDOWS = (7, 30, 90)
 #: ``ticket_silence``: a regular ticket writer is one with >= 3 tickets in the days
 #: ``[t - TICKET_SILENCE_HISTORY, t - silence_days)`` (``features.snapshots``)
 TICKET_SILENCE_HISTORY = 180
+#: Templates of a company's own columns: an accounts or subscriptions column (``features.profile``) and a
+#: flat table's column (``training.own_table``)
+OWN_TEMPLATES = ("extra_profile", "table_column")
 #: Templates of "days since the last X before t" (``days_since_last_login``, ``days_since_last_ticket``):
 #: the last such day of all the history before t (``features.windows``' running ``lg_last``, the
 #: tickets stage's ``MAX``), so the value is capped by the history an export covers

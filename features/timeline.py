@@ -3,7 +3,8 @@
 * A **term** covers ``[start_date, end_date)``; ``end_date`` null is open-ended.
 * Consecutive terms with a gap of at most ``grace_days`` form one **relationship**;
   a relationship that has an end ``e`` **churned on** ``e`` (the first uncovered day).
-* An account is **active at t** when a term covers ``t``: ``start_date <= t < end_date``.
+* An account is **active at t** when a term covers ``t``: ``start_date <= t < end_date``; on the
+  data end also when its term ends that day (its renewal is after the export; ``build_spine``).
 * The **label** of ``(account, t)`` is 1 when the relationship ends in ``(t, t + H]``,
   else 0, and exists only when ``t + H + grace <= data_end``; other rows are kept,
   unlabelled (``churn_label`` null, ``labelled`` false).
@@ -131,21 +132,34 @@ def build_spine(con: duckdb.DuckDBPyConnection, as_of: list[dt.date], settings: 
     """``spine``: one row per (active account, as-of date) with term values and the label.
 
     Needs ``terms`` and ``relationships``. As-of dates after the data end are refused
-    by the caller; a term starting on ``t`` is in force at ``t``.
+    by the caller; a term starting on ``t`` is in force at ``t``. On the data end itself a term
+    ending that day is still in force (``days_to_term_end`` 0): its renewal would start on the
+    data end, after the last day the export holds, so the export cannot show whether it came (a
+    probe's Shopify app: 74 of 1,685 paying shops billed on the day after the export were not
+    scored, and ``/score_accounts`` called them churned). On earlier dates the export shows the
+    renewal where there was one.
     """
     con.execute("CREATE OR REPLACE TEMP TABLE asof_dates (t DATE, tn INTEGER)")
     con.executemany("INSERT INTO asof_dates VALUES (?, ?)", [(d, day_number(d)) for d in sorted(set(as_of))])
     h, lag, end_n = int(settings.horizon_days), settings.horizon.lag.days, day_number(data_end)
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE spine AS
-        WITH cover AS (
-            SELECT a.t, a.tn, tr.account_id, SUM(tr.mrr) AS mrr, SUM(tr.seats) AS seats,
+        WITH in_force AS (
+            SELECT a.t, a.tn, tr.account_id, tr.sn, tr.en, tr.mrr, tr.seats, tr.plan, tr.rel_no
+            FROM asof_dates a JOIN terms tr ON tr.sn <= a.tn AND (tr.en IS NULL OR a.tn < tr.en)
+        ), pending AS (  -- on the data end: a term ending that day, where no other term is in force
+            SELECT a.t, a.tn, tr.account_id, tr.sn, tr.en, tr.mrr, tr.seats, tr.plan, tr.rel_no
+            FROM asof_dates a JOIN terms tr ON a.tn = {end_n} AND tr.en = a.tn
+            LEFT JOIN (SELECT DISTINCT account_id, tn FROM in_force) f
+              ON f.account_id = tr.account_id AND f.tn = a.tn
+            WHERE f.account_id IS NULL
+        ), cover AS (
+            SELECT tr.t, tr.tn, tr.account_id, SUM(tr.mrr) AS mrr, SUM(tr.seats) AS seats,
                    ARG_MAX(tr.plan, tr.sn) AS plan, MAX(tr.rel_no) AS rel_no,
                    CASE WHEN MAX(CASE WHEN tr.en IS NULL THEN 1 ELSE 0 END) = 1 THEN NULL
                         ELSE MAX(tr.en) END AS term_end
-            FROM asof_dates a JOIN terms tr
-              ON tr.sn <= a.tn AND (tr.en IS NULL OR a.tn < tr.en)
-            GROUP BY a.t, a.tn, tr.account_id
+            FROM (SELECT * FROM in_force UNION ALL SELECT * FROM pending) tr
+            GROUP BY tr.t, tr.tn, tr.account_id
         ), before AS (
             SELECT a.tn, tr.account_id, SUM(tr.mrr) AS mrr_90d_ago
             FROM asof_dates a JOIN terms tr

@@ -9,6 +9,13 @@ Four checks on the training rows and the fitted model:
 - **a feature present almost only for churners**: at least ``min_present`` rows have a
   value and >= 90% of them churned, while the base rate is at most half of that share
   (a cancellation date or reason filled in only when the customer leaves);
+- **a company's own column no churner lies beyond** (a profile column or a flat table's): every
+  churned row has a value on one side of a bound that at least ``bounded_share`` of the rows that
+  stayed cross, where that many rows would hold at least ``bounded_expected`` churners at the base
+  rate (``churner_bounded``). A probe's telecom table: a vendor's "Churn Score" (churners 65 to 100,
+  customers who stayed 5 to 100) reached ROC-AUC 0.89 on its own, passed the other checks, and its
+  model predicted 13% on new customers who churned 25%. A column the company fills in from the
+  outcome need not predict churn perfectly to leak: it only has to be bounded for churners;
 - **the model is too good to be true**: its ROC-AUC on the held-out test rows is >= 0.98;
   the finding names the feature with the largest split gain;
 - **an end date written only once a subscription ends** (snapshots): ``days_to_term_end`` has a
@@ -59,7 +66,13 @@ CAUSE_BY_CHECK: dict[str, str] = {
                      "an event dated then instead of a column"),
     "model_auc": ("a prediction too good to be true: usually one column written at or after cancellation; "
                   "this is the feature the model relies on most"),
+    "churner_bounded": ("a score, status or category set from the outcome (a vendor's churn score, a churn "
+                        "category, a cancellation code), not known at the as-of date"),
 }
+#: What to do with a company's own column that leaks (a profile column, a flat table's column).
+EXCLUDE_HINT = "leave the column out of the export, or list it under profile: exclude in churnwatch.yaml"
+#: A finding of these checks on an own column says how to leave it out.
+EXCLUDABLE = ("feature_auc", "churner_bounded")
 #: A flat table has no events to send a dated moment as: its way out is to leave the column out.
 TABLE_CHURNER_ONLY = ("a value recorded only when a customer cancels (a cancellation date, reason or survey "
                       "answer); leave the column out of the table, or list it under profile: exclude in "
@@ -77,6 +90,10 @@ class LeakageLimits:
     category_smoothing: float = 20.0
     term_end_present: float = 0.10
     term_end_fall: float = 0.25
+    bounded_share: float = 0.25
+    bounded_expected: float = 20.0
+    bounded_churners: int = 30
+    bounded_values: int = 10
 
 
 @dataclass(frozen=True)
@@ -84,16 +101,20 @@ class LeakFinding:
     """One suspected leak: which feature, which check, the measured value and why."""
 
     feature: str
-    check: str  # feature_auc | churner_only | model_auc | written_at_end
+    check: str  # feature_auc | churner_only | churner_bounded | model_auc | written_at_end
     value: float
     detail: str
     flat: bool = False  # found in a flat table's rows (no as-of dates, no events)
+    own: bool = False  # a company's own column (profile or flat table): its way out is profile: exclude
 
     @property
     def cause(self) -> str:
         if self.feature in KNOWN_CAUSES:
             return KNOWN_CAUSES[self.feature]
-        return TABLE_CHURNER_ONLY if self.flat and self.check == "churner_only" else CAUSE_BY_CHECK[self.check]
+        if self.flat and self.check == "churner_only":
+            return TABLE_CHURNER_ONLY
+        hint = f"; {EXCLUDE_HINT}" if (self.own or self.flat) and self.check in EXCLUDABLE else ""
+        return CAUSE_BY_CHECK[self.check] + hint
 
     def message(self) -> str:
         return f"feature {self.feature!r}: {self.detail}; likely cause: {self.cause}"
@@ -147,13 +168,51 @@ def churner_only(y: np.ndarray, values: pd.Series, limits: LeakageLimits) -> flo
     return None
 
 
+def churner_bounded(y: np.ndarray, values: pd.Series, limits: LeakageLimits,
+                    accounts: pd.Series | None = None) -> tuple[str, float, float, int, int] | None:
+    """A numeric column no churner lies beyond: every churned row on one side of a bound (the churners'
+    lowest or highest value) that at least ``bounded_share`` of the rows that stayed cross, and those rows
+    (their accounts, with ``accounts``: an account's rows share one fate) would hold at least
+    ``bounded_expected`` churners at the base rate; at least ``bounded_churners`` churned rows and
+    ``bounded_values`` distinct values (a rating of 1 to 5 with no churner at 5 is a category's rate,
+    judged by the ROC-AUC check). Returns (side the stayers cross: "below" or "above", the bound, the
+    share of the stayers beyond it, churned rows, stayed rows), or None."""
+    x = pd.to_numeric(values, errors="coerce").to_numpy(dtype="float64")
+    present = ~np.isnan(x)
+    churned, stayed = present & (y == 1), present & (y == 0)
+    if churned.sum() < limits.bounded_churners or not stayed.any() \
+            or np.unique(x[present]).size < limits.bounded_values:
+        return None
+    lo, hi = float(x[churned].min()), float(x[churned].max())
+    beyond = {"below": stayed & (x < lo), "above": stayed & (x > hi)}
+    side = max(beyond, key=lambda k: int(beyond[k].sum()))
+    share = float(beyond[side].sum() / stayed.sum())
+    if share < limits.bounded_share:
+        return None
+    if accounts is not None:  # units: accounts, and the share of accounts with a churned row
+        units = int(pd.Series(accounts.to_numpy()[beyond[side]]).nunique())
+        rate = float(pd.Series(y).groupby(accounts.to_numpy()).max().mean())
+    else:
+        units, rate = int(beyond[side].sum()), float(y.mean())
+    if units * rate < limits.bounded_expected:
+        return None
+    return side, (lo if side == "below" else hi), share, int(churned.sum()), int(stayed.sum())
+
+
+def _bound_text(x: float) -> str:
+    return f"{x:,.0f}" if float(x).is_integer() else f"{x:,.4g}"
+
+
 def feature_findings(rows: pd.DataFrame, y: np.ndarray, names: list[str], categorical: Iterable[str],
-                     limits: LeakageLimits = LeakageLimits()) -> list[LeakFinding]:
-    """The per-feature checks on the training rows (``y`` 0/1, aligned with ``rows``)."""
+                     limits: LeakageLimits = LeakageLimits(), own: Iterable[str] = ()) -> list[LeakFinding]:
+    """The per-feature checks on the training rows (``y`` 0/1, aligned with ``rows``); ``own``: the
+    company's own columns (profile columns, a flat table's), the ones the bound check reads."""
     y = np.asarray(y, dtype=int)
     if y.min() == y.max():
         return []
-    cats = set(categorical)
+    cats, mine = set(categorical), set(own)
+    flat = "as_of" not in rows.columns
+    accounts = rows["account_id"] if not flat and "account_id" in rows.columns else None
     out: list[LeakFinding] = []
     for name in names:
         values = rows[name]
@@ -162,14 +221,24 @@ def feature_findings(rows: pd.DataFrame, y: np.ndarray, names: list[str], catego
             n = int(values.notna().sum())
             out.append(LeakFinding(name, "churner_only", share,
                                    f"has a value in {n:,} training rows, {share:.0%} of them churners "
-                                   f"(base rate {y.mean():.1%})", flat="as_of" not in rows.columns))
+                                   f"(base rate {y.mean():.1%})", flat=flat, own=name in mine))
             continue
         auc = (categorical_auc(y, values, limits.category_smoothing) if name in cats
                else numeric_auc(y, values))
         if auc is not None and auc >= limits.feature_auc:
             out.append(LeakFinding(name, "feature_auc", auc,
                                    f"predicts churn on its own with ROC-AUC {auc:.3f} on the training rows "
-                                   f"(limit {limits.feature_auc})"))
+                                   f"(limit {limits.feature_auc})", flat=flat, own=name in mine))
+            continue
+        bounded = churner_bounded(y, values, limits, accounts) if name in mine and name not in cats else None
+        if bounded is not None:
+            side, bound, share, n1, n0 = bounded
+            edge = "at or above" if side == "below" else "at or below"
+            out.append(LeakFinding(name, "churner_bounded", share,
+                                   f"every one of the {n1:,} churned training rows has a value {edge} "
+                                   f"{_bound_text(bound)}, while {share:.0%} of the {n0:,} rows that stayed are "
+                                   f"{side} it (ROC-AUC {auc or 0.5:.3f} on its own): no churner crosses a bound the "
+                                   "customers who stayed cross freely", flat=flat, own=True))
     return out
 
 
@@ -260,28 +329,36 @@ def enforce(findings: list[LeakFinding], allowed: Iterable[str], names: list[str
     blocked = [f for f in findings if f.feature not in allowed]
     if blocked:
         first = blocked[0]
-        others = sorted({f.feature for f in blocked} - {first.feature})
-        more = f" (also flagged: {', '.join(others)})" if others else ""
+        others: dict[str, LeakFinding] = {}
+        for f in blocked[1:]:
+            if f.feature != first.feature:
+                others.setdefault(f.feature, f)
+        more = (" (also flagged: " + "; ".join(f"{n!r} {f.detail}" for n, f in sorted(others.items())) + ")"
+                if others else "")
+        flags = " ".join(f"--allow-leaky-feature {shlex.quote(n)}" for n in [first.feature, *sorted(others)])
         raise TrainingError(f"label leakage suspected, nothing registered: {first.message()}{more}. Fix the "
                             f"column or its mapping; to train anyway (the version is then never promoted "
-                            f"automatically) pass --allow-leaky-feature {shlex.quote(first.feature)}")
+                            f"automatically) pass {flags}")
     return {"allowed": allowed, "findings": [asdict(f) for f in findings]}
 
 
 def screen_features(rows: pd.DataFrame, y: np.ndarray, names: list[str], categorical: Iterable[str],
                     allowed: Iterable[str] = (), limits: LeakageLimits = LeakageLimits(),
-                    latest: tuple[dt.date, int, int] | None = None, horizon_days: int | None = None) -> None:
+                    latest: tuple[dt.date, int, int] | None = None, horizon_days: int | None = None,
+                    own: Iterable[str] = ()) -> None:
     """The per-feature checks alone, before any model is fitted (fail fast); raises like
-    ``enforce``. ``latest``: the end-date check's figures of the data end (``term_end_finding``)."""
-    enforce(_feature_checks(rows, y, names, categorical, limits, latest, horizon_days)[0], allowed, names)
+    ``enforce``. ``latest``: the end-date check's figures of the data end (``term_end_finding``);
+    ``own``: the company's own columns (``feature_findings``)."""
+    enforce(_feature_checks(rows, y, names, categorical, limits, latest, horizon_days, own)[0], allowed, names)
 
 
 def _feature_checks(rows: pd.DataFrame, y: np.ndarray, names: list[str], categorical: Iterable[str],
                     limits: LeakageLimits, latest: tuple[dt.date, int, int] | None,
-                    horizon_days: int | None = None) -> tuple[list[LeakFinding], str | None, bool]:
+                    horizon_days: int | None = None, own: Iterable[str] = ()
+                    ) -> tuple[list[LeakFinding], str | None, bool]:
     """The per-feature findings; the note when the end dates are a renewal calendar (their findings
     are then dropped), and whether a finding was dropped so."""
-    findings = feature_findings(rows, y, names, categorical, limits)
+    findings = feature_findings(rows, y, names, categorical, limits, own)
     written = term_end_finding(rows, latest, limits) if TERM_END in names else None
     if written is not None:  # the most telling of the checks on it: it says how the end date was written
         return [written, *(f for f in findings if f.feature != TERM_END)], None, False
@@ -293,14 +370,15 @@ def _feature_checks(rows: pd.DataFrame, y: np.ndarray, names: list[str], categor
 def guard(rows: pd.DataFrame, y: np.ndarray, names: list[str], categorical: Iterable[str], model_roc_auc: float,
           importance: dict[str, float], allowed: Iterable[str] = (),
           limits: LeakageLimits = LeakageLimits(), latest: tuple[dt.date, int, int] | None = None,
-          horizon_days: int | None = None, without_term_end: Callable[[], float] | None = None) -> dict:
+          horizon_days: int | None = None, without_term_end: Callable[[], float] | None = None,
+          own: Iterable[str] = ()) -> dict:
     """All the checks, then ``enforce``: the one call training makes before registering.
 
     ``without_term_end``: the model's test ROC-AUC with the end date's contribution taken out of its
     log-odds, asked for only when the model check is waived for the renewal calendar: a leak in
     another feature must not hide behind the calendar (the model is then judged on the rest, naming
     the feature it relies on most after the end date)."""
-    findings, calendar, dropped = _feature_checks(rows, y, names, categorical, limits, latest, horizon_days)
+    findings, calendar, dropped = _feature_checks(rows, y, names, categorical, limits, latest, horizon_days, own)
     model = model_finding(model_roc_auc, importance, limits)
     if model is not None and calendar and model.feature == TERM_END:
         dropped = True  # the model's best feature is the renewal calendar
@@ -338,4 +416,10 @@ def promotion_block(meta: dict, version: int) -> str | None:
     if not leaky:
         return None
     return (f"version {version} was trained with --allow-leaky-feature {', '.join(leaky)}: it is never promoted "
-            "automatically; check the feature (see " + GUIDE + ") and use --force --reason TEXT to promote it")
+            f"automatically; check the feature ({where_to_look(leaky)}) and use --force --reason TEXT to promote it")
+
+
+def where_to_look(leaky: Iterable[str]) -> str:
+    """Where a user reads about the features allowed as leaky: the exports guide for the end date, else
+    how to leave a column out."""
+    return f"see {GUIDE}" if TERM_END in set(leaky) else f"a column written from the outcome: {EXCLUDE_HINT}"

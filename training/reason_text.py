@@ -50,7 +50,7 @@ from statistics import NormalDist
 
 import pandas as pd
 
-from features.spec import NULL_POSITION, FeatureSpec, no_data_reason, null_evidence, null_reason
+from features.spec import NULL_POSITION, OWN_TEMPLATES, FeatureSpec, no_data_reason, null_evidence, null_reason
 
 #: Fewest events in the previous window for a relative change to be a reason.
 MIN_BASE_COUNT = 5
@@ -291,7 +291,14 @@ def _spanless(template: str) -> str:
     return template.replace("{value} days ago", "{value}").replace("{value}天前", "{value}")
 
 
+#: A term ending on the scoring date itself (``features.timeline.build_spine``: only on the data end,
+#: where its renewal is after the export), as a reason says it.
+TERM_ENDS_TODAY = {"en": "Term ends today (its renewal is after the export)", "zh-CN": "合同今天到期（续约在导出之后）"}
+
+
 def _fill(template: str, spec: FeatureSpec, value: object, lang: str, strength: bool) -> str:
+    if spec.template == "term_end" and not missing(value) and float(value) == 0:
+        return TERM_ENDS_TODAY["en" if lang == "en" else "zh-CN"]
     if strength:
         template = _neutral(template)
     if is_own_date(spec):  # the value says its own span: "First purchase: 16.8 years ago"
@@ -411,7 +418,7 @@ def is_count(spec: FeatureSpec) -> bool:
 def is_own_date(spec: FeatureSpec) -> bool:
     """A company's own date column, as days since it (``features/profile.py``), or a flat table's
     (``training/own_table.py``: negative for a date after the table's as-of date)."""
-    return spec.template in ("extra_profile", "table_column") and spec.params.get("kind") == "date"
+    return spec.template in OWN_TEMPLATES and spec.params.get("kind") == "date"
 
 
 def _span(days: float, lang: str) -> str:

@@ -23,7 +23,7 @@ import pandas as pd
 
 from core.settings import ProfileSettings, TrainingSettings
 from core.store import SNAPSHOTS, connect, latest_presence, read_meta
-from features.spec import Catalogue, scaled
+from features.spec import OWN_TEMPLATES, Catalogue, scaled
 from training.baselines import (
     BaselineError,
     fit_logistic_baseline,
@@ -193,8 +193,9 @@ def fit_and_evaluate(train: pd.DataFrame, fit: pd.DataFrame | None, es: pd.DataF
             frame, model_catalogue = _model_frame(catalogue, dropped)
             frame.fit(train)
     say("checking the features for label leakage")
+    own = [f.name for f in model_catalogue.features if f.template in OWN_TEMPLATES]  # a company's own columns
     screen_features(train, y_train, frame.names, frame.categorical, allow_leaky, latest=latest,
-                    horizon_days=horizon_days)
+                    horizon_days=horizon_days, own=own)
     constraints = monotone_constraints(model_catalogue) if constrained else [0] * len(frame.names)
     directions = {f.name: int(f.direction) for f in model_catalogue.features if f.type != "category"} \
         if constrained else {}
@@ -277,9 +278,13 @@ def fit_and_evaluate(train: pd.DataFrame, fit: pd.DataFrame | None, es: pd.DataF
 
     leakage = guard(train, y_train, frame.names, frame.categorical, metrics["roc_auc"],
                     dict(zip(frame.names, importance.tolist())), allow_leaky, latest=latest,
-                    horizon_days=horizon_days, without_term_end=without_term_end)
+                    horizon_days=horizon_days, without_term_end=without_term_end, own=own)
     if leakage.get("calendar"):
         say(f"leakage guard: {leakage['calendar']}")
+    for finding in leakage["findings"]:  # what --allow-leaky-feature let through, said where it was measured
+        if finding["feature"] in leakage["allowed"]:
+            say(f"warning: allowed as leaky (--allow-leaky-feature): feature {finding['feature']!r} "
+                f"{finding['detail']}; this version is never promoted automatically")
 
     rule_val = None
     if rule_baseline:  # a reference on the choice's own rows: would the fixed rule have won there?

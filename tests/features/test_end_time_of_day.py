@@ -68,10 +68,36 @@ def test_the_renewing_customer_is_scored_on_the_data_end_day(tmp_path):
                                             "subscriptions": SUBSCRIPTIONS, "events": EVENTS}, fmt="csv")
     build_snapshots(data, settings(data=str(data), data_end=END), tmp_path / "s.duckdb", as_of=[END])
     rows = read_snapshots(tmp_path / "s.duckdb")
-    at_end = rows[rows["as_of"] == pd.Timestamp(END)]
-    # a renews later that day and c runs on; b's and d's terms ended the day before, e in October
-    assert sorted(at_end["account_id"]) == ["a", "c"]
-    assert at_end.set_index("account_id").loc["a", "mrr"] == 10.0
+    at_end = rows[rows["as_of"] == pd.Timestamp(END)].set_index("account_id")
+    # a renews later that day and c runs on; b's and d's terms end on the data end itself (billed again
+    # that day, after the export: still customers, their renewal due); e left in October
+    assert sorted(at_end.index) == ["a", "b", "c", "d"]
+    assert at_end.loc["a", "mrr"] == 10.0 and at_end.loc["a", "days_to_term_end"] == 1
+    assert at_end.loc[["b", "d"], "days_to_term_end"].tolist() == [0, 0]
+    assert at_end.loc[["b", "d"], "mrr"].tolist() == [5.0, 1.0]
+    assert at_end[["churn_label"]].isna().all().all()  # the data end's rows are unlabelled
+
+
+def test_a_term_ending_on_the_data_end_counts_there_only_and_never_twice(tmp_path):
+    """A probe's Shopify app: charges billed again on the day after the export (``billing_on``
+    2026-12-01, the data end) were not scored and ``/score_accounts`` called the shops churned. On the
+    data end a term ending that day is in force unless another term is (its renewal, where the export
+    holds it, is counted once); on an earlier date a term ending that day is over, as before."""
+    subs = pd.DataFrame({"account_id": ["p", "r", "r", "x"],
+                         "start_date": ["2026-11-01", "2026-11-01", "2026-12-01", "2026-10-01"],
+                         "end_date": ["2026-12-01", "2026-12-01", "2027-01-01", "2026-11-24"],
+                         "mrr": [9.0, 4.0, 6.0, 3.0]})
+    data = write_tables(tmp_path / "data", {"accounts": pd.DataFrame({"account_id": ["p", "r", "x"]}),
+                                            "subscriptions": subs, "events": EVENTS.assign(account_id="p")},
+                        fmt="csv")
+    earlier = D(2026, 11, 24)
+    build_snapshots(data, settings(data=str(data), data_end=END), tmp_path / "s.duckdb", as_of=[earlier, END])
+    rows = read_snapshots(tmp_path / "s.duckdb").set_index(["as_of", "account_id"])
+    at_end = rows.loc[pd.Timestamp(END)]
+    assert sorted(at_end.index) == ["p", "r"]  # x's term ended before the data end: not a customer
+    assert (at_end.loc["p", "mrr"], at_end.loc["p", "days_to_term_end"]) == (9.0, 0)
+    assert (at_end.loc["r", "mrr"], at_end.loc["r", "days_to_term_end"]) == (6.0, 31)  # the renewal, once
+    assert sorted(rows.loc[pd.Timestamp(earlier)].index) == ["p", "r"]  # x's term ended on that date
 
 
 def test_a_later_renewal_does_not_move_an_earlier_dates_features(tmp_path):

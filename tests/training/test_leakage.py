@@ -159,6 +159,81 @@ def test_a_flat_tables_churner_only_column_is_told_to_leave_the_table_not_to_bec
     assert "send it as an event dated then" in dated[0].message()
 
 
+def _vendor_table(n: int = 2000, seed: int = 27, base: float = 0.25) -> tuple[pd.DataFrame, np.ndarray]:
+    """A telecom table with its vendor's "Churn Score" (probe p27): churners 65 to 100, customers who
+    stayed 5 to 100 (ROC-AUC about 0.87 alone, under the 0.95 limit); a strong honest "Tenure Months"
+    (churners at any tenure, fewer of them long); a satisfaction rating 1 to 5."""
+    rng = np.random.default_rng(seed)
+    y = (rng.random(n) < base).astype(int)
+    score = np.where(y == 1, rng.integers(65, 101, n), rng.integers(5, 101, n)).astype(float)
+    tenure = np.where(y == 1, rng.exponential(12, n), rng.exponential(30, n)).clip(0, 72).round()
+    rating = np.where(y == 1, rng.integers(1, 4, n), rng.integers(1, 6, n)).astype(float)
+    return pd.DataFrame({"Churn Score": score, "Tenure Months": tenure, "Satisfaction Score": rating}), y
+
+
+def test_an_own_column_no_churner_lies_beyond_is_refused_with_its_bound_and_how_to_leave_it_out():
+    rows, y = _vendor_table()
+    names = list(rows.columns)
+    assert numeric_auc(y, rows["Churn Score"]) < 0.95  # the ROC-AUC check alone lets it through
+    found = feature_findings(rows, y, names, [], own=names)
+    assert [(f.feature, f.check) for f in found] == [("Churn Score", "churner_bounded")]
+    text = found[0].message()
+    n1, n0 = int(y.sum()), int((y == 0).sum())
+    below = float((rows["Churn Score"][y == 0] < 65).mean())
+    assert found[0].value == pytest.approx(below) and below > 0.5
+    assert (f"every one of the {n1:,} churned training rows has a value at or above 65, while {below:.0%} of the "
+            f"{n0:,} rows that stayed are below it") in text
+    assert "a vendor's churn score" in text and "list it under profile: exclude in churnwatch.yaml" in text
+    # a catalogue feature is not judged so (its rows come from the events, not from a company's columns)
+    assert feature_findings(rows, y, names, []) == []
+    with pytest.raises(TrainingError, match="--allow-leaky-feature 'Churn Score'"):
+        screen_features(rows, y, names, [], own=names)
+
+
+def test_the_bound_check_needs_enough_churners_where_the_stayers_cross_it():
+    """At a 3% base rate a region of 300 customers would hold 9 churners: none there is no evidence."""
+    rng = np.random.default_rng(4)
+    n = 1000
+    y = np.r_[np.ones(30), np.zeros(n - 30)].astype(int)
+    x = np.r_[rng.uniform(50, 100, 30), rng.uniform(0, 100, n - 30)]  # 48% of the stayers below 50
+    assert feature_findings(pd.DataFrame({"x": x}), y, ["x"], [], own=["x"]) == []
+    # the same bound with 10 times the customers: about 100 churners expected there, none found
+    x10 = np.r_[rng.uniform(50, 100, 300), rng.uniform(0, 100, 10 * n - 300)]
+    y10 = np.r_[np.ones(300), np.zeros(10 * n - 300)].astype(int)
+    assert [f.check for f in feature_findings(pd.DataFrame({"x": x10}), y10, ["x"], [], own=["x"])] == [
+        "churner_bounded"]
+    # snapshot rows: counted by account (an account's weekly rows share its fate)
+    accounts = np.r_[np.arange(300) % 30, 30 + np.arange(10 * n - 300) % 50]
+    dated = pd.DataFrame({"x": x10, "as_of": "2024-06-01", "account_id": accounts.astype(str)})
+    assert feature_findings(dated, y10, ["x"], [], own=["x"]) == []  # 50 accounts x 30 of 80 churned: 18.75
+
+
+def test_every_flagged_column_is_named_with_its_measure_and_one_command_allows_them_all():
+    """A probe allowed three leaks in three runs: the message named one and listed the others bare."""
+    rows, y = _vendor_table()
+    rows["Churn Reason"] = np.where(y == 1, "Competitor offered more data", None)
+    rows["Churn Category"] = np.where(y == 1, "Competitor", None)
+    names = list(rows.columns)
+    with pytest.raises(TrainingError) as info:
+        screen_features(rows, y, names, [], own=names)
+    text = str(info.value)
+    assert text.startswith("label leakage suspected, nothing registered: feature 'Churn Score': every one of")
+    assert "(also flagged: 'Churn Category' has a value in " in text and "; 'Churn Reason' has a value in " in text
+    assert text.endswith("pass --allow-leaky-feature 'Churn Score' --allow-leaky-feature 'Churn Category' "
+                         "--allow-leaky-feature 'Churn Reason'")
+    record = screen_features(rows, y, names, [], own=names,
+                             allowed=["Churn Score", "Churn Category", "Churn Reason"])
+    assert record is None  # allowed: no error
+
+
+def test_a_leak_other_than_the_end_date_points_to_leaving_the_column_out_not_to_the_stripe_guide():
+    meta = {"kind": "table", "leakage": {"allowed": ["Churn Score"], "findings": []}}
+    assert "list it under profile: exclude" in next_line(meta, 2) and "exports-with" not in next_line(meta, 2)
+    assert "list it under profile: exclude" in promotion_block(meta, 2)
+    term = {"kind": "snapshots", "leakage": {"allowed": ["days_to_term_end"], "findings": []}}
+    assert "docs/exports-with-cancellation-dates.md" in next_line(term, 2)
+
+
 def _seat_changes(n: int = 600, seed: int = 8) -> tuple[pd.DataFrame, np.ndarray]:
     """Chargebee's Cancelled At as end_date, where seat changes close the rows of customers who stay: the
     end date is on churners' rows and on half the stayers' (a weak single-feature signal), never on a
