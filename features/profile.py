@@ -137,6 +137,19 @@ def pandas_index_name(column: str) -> bool:
     return bool(_PANDAS_INDEX.match(column))
 
 
+#: Why a column whose name says it holds a postal code (``place_code_name``) is not used
+PLACE_CODE = ("a postal code: a place written as a number, not a quantity (to use it, name it under profile.columns "
+              "with kind: category)")
+_PLACE_CODE = re.compile(r"(^|_)(zip|zipcode|zip_code|postal_code|postcode|post_code|postleitzahl|plz)(_|$)")
+
+
+def place_code_name(column: str) -> bool:
+    """Whether a column's name says it holds a postal code (``Zip Code``, ``billing_zip``, ``PostalCode``,
+    ``PLZ``): its size means nothing (a probe's telecom table: ``Zip Code`` weighed as much as the monthly
+    charges in the model, as noise), so it is no number feature unless ``profile.columns`` names it."""
+    return bool(_PLACE_CODE.search(name_words(column)))
+
+
 def personal_data_name(column: str) -> bool:
     """Whether a column's name says it holds a person's name or contact details (``First Name``, ``last_name``,
     ``Surname``, ``name``, ``Customer Email``, ``E-mail``, ``Phone``, ``mobile``, ``Telephone``, ``Street``,
@@ -535,6 +548,8 @@ def _unused_reason(table: str, column: str, canonical: str | None, excluded: boo
         return PANDAS_INDEX
     if column != display and personal_data_name(column):
         return PERSONAL_DATA
+    if place_code_name(column):
+        return PLACE_CODE
     if _ID_LIKE.search(words):
         return "id-like (name)"
     # with a bracketed suffix too: "NPS score (last survey)" is the latest answer at export

@@ -46,7 +46,7 @@ from features.pipeline import build_snapshots
 from serving.coverage import batch_warnings
 from training.bundle import ModelBundle
 from training.errors import ModelBundleError
-from training.own_table import read_scoring_table
+from training.own_table import TableError, read_scoring_table
 
 __all__ = ["build_scores", "read_history", "record_scores", "score_as_of", "score_dates", "score_rows",
            "score_table", "score_table_rows", "write_history"]
@@ -179,7 +179,8 @@ def score_table(path: Path, id_col: str | None, settings: Settings, store: Path,
         ``(as_of, history rows written)``.
 
     Raises:
-        TableError: the file cannot be read or lacks a column the model needs (named).
+        TableError: the file cannot be read or lacks a column the model needs (named), or, without
+            ``as_of``, its latest past date is before the training table's as-of date.
         ModelBundleError: the bundle is not a table model.
     """
     day, history, _ = score_table_rows(path, id_col, settings, store, bundle, model_version, as_of)
@@ -204,6 +205,14 @@ def score_table_rows(path: Path, id_col: str | None, settings: Settings, store: 
     # after today, the day its "days since" are counted to; else today
     day, rows = read.as_of or dt.date.today(), read.rows
     source = read.as_of_source or "today: the model has no date column"
+    trained = bundle.meta.get("as_of")
+    if as_of is None and read.as_of is not None and trained and read.as_of < dt.date.fromisoformat(trained):
+        # a column of past dates (sign-ups) only says the table is from its latest one or later: a probe's file
+        # of 500 new customers, exported on the 30th, read as of the 27th of the month before
+        raise TableError(f"{path}: the table's as-of date would be {read.as_of} ({source}), before the training "
+                         f"table's, {trained}: a column of past dates (sign-ups, first purchases) only says the table "
+                         "is from that day or later, and every 'days since' would be counted short; give the day "
+                         "this table was exported with --as-of YYYY-MM-DD")
     rows["as_of"] = pd.Timestamp(day)
     history = score_rows(rows, bundle, settings, model_version)
     for line in batch_warnings(bundle, rows, day, "customers") if warn else ():

@@ -67,7 +67,7 @@ CAUSE_BY_CHECK: dict[str, str] = {
     "model_auc": ("a prediction too good to be true: usually one column written at or after cancellation; "
                   "this is the feature the model relies on most"),
     "churner_bounded": ("a score, status or category set from the outcome (a vendor's churn score, a churn "
-                        "category, a cancellation code), not known at the as-of date"),
+                        "category, a cancellation code), not known before the outcome"),
 }
 #: What to do with a company's own column that leaks (a profile column, a flat table's column).
 EXCLUDE_HINT = "leave the column out of the export, or list it under profile: exclude in churnwatch.yaml"

@@ -22,10 +22,11 @@ reads a CSV or Parquet file as it is. Columns are typed by their content:
   (``monthly`` and ``Monthly``) is read in lower case, here and at scoring (one category, not two);
 - dropped (and reported): columns whose name says they hold a person's name or contact details
   (``First Name``, ``Email``, ``Phone``, ``Address Line 1``: ``features.profile.personal_data_name``;
-  ``churnwatch.yaml``'s ``profile.columns`` naming the column keeps it); columns whose name holds a
-  character LightGBM refuses (``, : " [ ] { }``: rename
-  them); identifiers (text with a different value on every row, mostly without spaces; whole numbers with
-  a different value on every row that run 1..n like a row number or whose name says id, as
+  ``churnwatch.yaml``'s ``profile.columns`` naming the column keeps it); columns whose name says they hold
+  a postal code (``Zip Code``: ``features.profile.place_code_name``, a place, not a quantity; kept the same
+  way, as a category if told so); columns whose name holds a character LightGBM refuses
+  (``, : " [ ] { }``: rename them); identifiers (text with a different value on every row, mostly without
+  spaces; whole numbers with a different value on every row that run 1..n like a row number or whose name says id, as
   ``features.profile.id_like_name`` reads it: ``CustomerId``), never read as numbers; free text (more
   distinct values), constant columns, text mostly written
   like dates (``2026/06/12``, ``Jun 12, 2026``) that does not read as dates, and columns of other
@@ -64,11 +65,13 @@ from features.profile import (
     AGE_YEARS,
     PANDAS_INDEX,
     PERSONAL_DATA,
+    PLACE_CODE,
     age_name,
     id_like_name,
     mostly_ages,
     pandas_index_name,
     personal_data_name,
+    place_code_name,
 )
 from features.spec import Catalogue, FeatureSpec
 from training.model import BOOSTER_NAME_REFUSED, FeatureRows, booster_names
@@ -381,6 +384,9 @@ def _type_columns(df: pd.DataFrame, report: dict, date_format: str | None = None
             continue
         if pandas_index_name(str(name)):
             report["dropped_name"][name] = PANDAS_INDEX
+            continue
+        if name not in profile.columns and place_code_name(str(name)):
+            report["dropped_name"][name] = PLACE_CODE
             continue
         if told.kind == "category":
             text = _as_text(s)

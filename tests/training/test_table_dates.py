@@ -300,6 +300,17 @@ def test_a_date_column_reaches_the_model_and_the_reasons_and_a_later_table_score
     zh = " | ".join(str(r) for cell in history["reasons_zh"] for r in json.loads(cell))
     assert "last_login：" in zh and "天前" in zh
 
+    # a table whose latest past date is before the training table's: its export day is not known (a probe's
+    # file of new customers read as of its latest sign-up, a month early); given with --as-of it scores
+    earlier = dated_table(rows=500, as_of=AS_OF - dt.timedelta(days=7)).drop(columns=["churned"])
+    early = cli(home, "score", "--table", str(write(tmp_path, earlier, "earlier.csv")))
+    assert early.returncode == 2 and "Traceback" not in early.stderr
+    assert (f"the table's as-of date would be {AS_OF - dt.timedelta(days=7)} (the table's latest date on or before "
+            f"today") in flat(early.stderr)
+    assert f"before the training table's, {AS_OF}" in flat(early.stderr) and "--as-of YYYY-MM-DD" in flat(early.stderr)
+    given = cli(home, "score", "--table", str(tmp_path / "earlier.csv"), "--as-of", day)
+    assert given.returncode == 0 and f"scored as of {day} (--as-of)" in flat(given.stdout)
+
     later["last_login"] = pd.to_datetime(later["last_login"]).dt.strftime("%m/%d/%Y")  # trained on ISO text
     refused = cli(home, "score", "--table", str(write(tmp_path, later, "later_us.csv")))
     assert refused.returncode == 2 and "Traceback" not in refused.stderr

@@ -1,0 +1,63 @@
+"""A postal code is a place, not a quantity (one rule, ``features.profile.place_code_name``, for the
+flat table and the accounts' own columns). A probe's telecom table: ``Zip Code`` became a number
+feature, as heavy in the model as the monthly charges, and ``/score`` asked for it."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from core.settings import ProfileColumn, ProfileSettings
+from tests.tiny import accounts_plan
+from training.own_table import describe_table, load_own_table
+
+#: The reason, written out (the tests below run on code without the rule: they fail there on behaviour)
+REASON = ("a postal code: a place written as a number, not a quantity (to use it, name it under profile.columns "
+          "with kind: category)")
+
+
+@pytest.mark.parametrize(("column", "code"), [
+    ("Zip Code", True), ("zip", True), ("ZIP", True), ("billing_zip", True), ("PostalCode", True),
+    ("postal_code", True), ("Postcode", True), ("PLZ", True), ("zipper_size", False), ("Unzipped Files", False),
+    ("postal_mail_opt_in", False), ("Tenure Months", False)])
+def test_names_of_postal_codes(column, code):
+    from features.profile import place_code_name
+
+    assert place_code_name(column) is code
+
+
+def telco_csv(tmp_path) -> str:
+    n = 300
+    r = np.random.default_rng(5)
+    path = tmp_path / "telco.csv"
+    pd.DataFrame({
+        "Customer ID": [f"{i:04d}-ABCDE" for i in range(n)],
+        "Zip Code": r.choice([90001, 90210, 94103, 94110, 95014, 96161], n),  # few: a category if told so
+        "Region": r.choice(["North", "South", "Coast"], n),
+        "Tenure Months": r.integers(0, 73, n),
+        "Churn Label": r.choice(["Yes", "No"], n),
+    }).to_csv(path, index=False)
+    return path
+
+
+def test_a_table_lists_a_zip_code_as_a_place_not_a_number(tmp_path):
+    table = load_own_table(telco_csv(tmp_path), label="Churn Label", id_col="Customer ID")
+    assert list(table.frame.columns) == ["Region", "Tenure Months"]
+    assert table.report["dropped_name"] == {"Zip Code": REASON}
+    assert describe_table(table.report)[-1] == f"columns not used: Zip Code ({REASON})"
+
+
+def test_a_table_keeps_a_zip_code_churnwatch_yaml_names_as_a_category(tmp_path):
+    profile = ProfileSettings(columns={"Zip Code": ProfileColumn(kind="category")})
+    table = load_own_table(telco_csv(tmp_path), label="Churn Label", id_col="Customer ID", profile=profile)
+    assert table.catalogue["Zip Code"].type == "category"
+
+
+def test_the_accounts_own_zip_code_is_listed_with_the_same_rule():
+    accounts = pd.DataFrame({"account_id": [f"a{i}" for i in range(8)],
+                             "zip_code": [90001 + i for i in range(8)],
+                             "seats_band": ["small", "large"] * 4})
+    plan = accounts_plan(accounts)
+    assert [c.column for c in plan.used] == ["seats_band"]
+    assert {c.column: c.reason for c in plan.unused}["zip_code"] == REASON
