@@ -383,6 +383,12 @@ class Settings(BaseModel):
             the latest timestamp in events, tickets and invoices.
         horizon_days: the label horizon ``H``: churn in ``(t, t + H]``.
         grace_days: a gap between terms up to this long does not end a relationship.
+        paused_plans: the plans (case-insensitive) of terms that stand for a pause, as the exports guide
+            sends one (``plan: paused``): such a term keeps the customer active, but its end is no
+            term end (``days_to_term_end`` reads the other terms in force, null when none): a pause
+            until further notice gets its end written only when it ends, so on the rows before it
+            the end would tell how the pause ended (a probe's Shopify app: paused rows with an end
+            churned 56%, and every shop paused at the export had no end, a strength).
         snapshot_every_days: the default as-of schedule (weekly).
         silence_days: a regular ticket writer silent this long is flagged.
         column_mapping: ``{table: {their_column: canonical_column}}``.
@@ -419,6 +425,9 @@ class Settings(BaseModel):
     data_end: date | None = None
     horizon_days: int = Field(60, ge=1, le=730)
     grace_days: int = Field(30, ge=0, le=365)
+    paused_plans: list[str] = Field(default_factory=lambda: ["paused"], description="plans of subscriptions terms "
+                                    "that stand for a pause (case-insensitive): their end is not read as the term's "
+                                    "end (days_to_term_end), since a pause's end is mostly written when it ends")
     snapshot_every_days: int = Field(7, ge=1, le=366)
     silence_days: int = Field(45, ge=7, le=365)
     column_mapping: dict[str, dict[str, str]] = Field(default_factory=dict)

@@ -22,6 +22,7 @@ import duckdb
 
 from core.settings import Settings
 from features.dates import YEARS
+from features.sql import is_in
 
 EPOCH = dt.date(1970, 1, 1)
 #: A term's end on or after this day is a placeholder for "open-ended" (``9999-12-31``, ``2999-12-31``:
@@ -137,11 +138,13 @@ def build_spine(con: duckdb.DuckDBPyConnection, as_of: list[dt.date], settings: 
     data end, after the last day the export holds, so the export cannot show whether it came (a
     probe's Shopify app: 74 of 1,685 paying shops billed on the day after the export were not
     scored, and ``/score_accounts`` called them churned). On earlier dates the export shows the
-    renewal where there was one.
+    renewal where there was one. A term of a paused plan (``settings.paused_plans``) is in force, but its
+    end is no term end: ``days_to_term_end`` reads the other terms' ends (null when only pauses are).
     """
     con.execute("CREATE OR REPLACE TEMP TABLE asof_dates (t DATE, tn INTEGER)")
     con.executemany("INSERT INTO asof_dates VALUES (?, ?)", [(d, day_number(d)) for d in sorted(set(as_of))])
     h, lag, end_n = int(settings.horizon_days), settings.horizon.lag.days, day_number(data_end)
+    paused = is_in("LOWER(COALESCE(tr.plan, ''))", sorted({p.strip().lower() for p in settings.paused_plans}))
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE spine AS
         WITH in_force AS (
@@ -153,11 +156,12 @@ def build_spine(con: duckdb.DuckDBPyConnection, as_of: list[dt.date], settings: 
             LEFT JOIN (SELECT DISTINCT account_id, tn FROM in_force) f
               ON f.account_id = tr.account_id AND f.tn = a.tn
             WHERE f.account_id IS NULL
-        ), cover AS (
+        ), cover AS (  -- a pause's end is no term end (settings.paused_plans): only the other terms' ends
             SELECT tr.t, tr.tn, tr.account_id, SUM(tr.mrr) AS mrr, SUM(tr.seats) AS seats,
                    ARG_MAX(tr.plan, tr.sn) AS plan, MAX(tr.rel_no) AS rel_no,
-                   CASE WHEN MAX(CASE WHEN tr.en IS NULL THEN 1 ELSE 0 END) = 1 THEN NULL
-                        ELSE MAX(tr.en) END AS term_end
+                   CASE WHEN MAX(CASE WHEN {paused} THEN 0 ELSE 1 END) = 0 THEN NULL
+                        WHEN MAX(CASE WHEN tr.en IS NULL AND NOT ({paused}) THEN 1 ELSE 0 END) = 1 THEN NULL
+                        ELSE MAX(CASE WHEN {paused} THEN NULL ELSE tr.en END) END AS term_end
             FROM (SELECT * FROM in_force UNION ALL SELECT * FROM pending) tr
             GROUP BY tr.t, tr.tn, tr.account_id
         ), before AS (

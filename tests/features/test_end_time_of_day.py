@@ -132,3 +132,34 @@ def test_a_term_begun_on_the_exports_last_day_is_kept_and_a_placeholder_end_stay
     rows = read_snapshots(tmp_path / "s.duckdb").set_index("account_id")
     assert sorted(rows.index) == ["a", "n"] and rows.loc["n", "mrr"] == 7.0
     assert pd.isna(rows.loc["a", "days_to_term_end"])  # open-ended, not 10000-01-01
+
+
+def test_a_pause_keeps_the_customer_but_its_end_is_no_term_end(tmp_path):
+    """A probe's Shopify app: a pause until further notice gets its end written only when it ends (the
+    unfreeze or the uninstall), so on the rows before it the end told how the pause ended (paused rows
+    with an end churned 56%, every shop paused at the export had none). A paused plan's term keeps the
+    customer active; its end is not read as the term's end, whichever case the export writes."""
+    subs = pd.DataFrame({"account_id": ["p", "p", "p", "q", "q"],
+                         "start_date": ["2026-09-01", "2026-10-01", "2026-11-10", "2026-10-01", "2026-10-01"],
+                         "end_date": ["2026-10-01", "2026-11-10", "2026-12-10", "2026-11-20", "2026-12-31"],
+                         "plan": ["growth", "Paused", "growth", "Paused", "addon"],
+                         "mrr": [20.0, 20.0, 20.0, 15.0, 5.0]})
+    data = write_tables(tmp_path / "data", {"accounts": pd.DataFrame({"account_id": ["p", "q"]}),
+                                            "subscriptions": subs, "events": EVENTS.assign(account_id="p")},
+                        fmt="csv")
+    dates = [D(2026, 10, 20), D(2026, 11, 17)]
+    found = {}
+    for name, paused in (("default", None), ("none", [])):
+        options = {} if paused is None else {"paused_plans": paused}
+        build_snapshots(data, settings(data=str(data), data_end=END, **options), tmp_path / f"{name}.duckdb",
+                        as_of=dates)
+        found[name] = read_snapshots(tmp_path / f"{name}.duckdb").set_index(["as_of", "account_id"])
+    rows = found["default"]
+    during = rows.loc[(pd.Timestamp(dates[0]), "p")]
+    assert pd.isna(during["days_to_term_end"]) and during["plan"] == "Paused" and during["mrr"] == 20.0
+    after = rows.loc[(pd.Timestamp(dates[1]), "p")]
+    assert after["days_to_term_end"] == 23 and after["plan"] == "growth"  # the resumed term's end, 2026-12-10
+    beside = rows.loc[(pd.Timestamp(dates[0]), "q")]  # a pause beside an add-on: the add-on's end
+    assert beside["days_to_term_end"] == (D(2026, 12, 31) - dates[0]).days and beside["mrr"] == 20.0
+    # paused_plans: [] reads a pause's end as any term's (a pause whose resume date is known ahead)
+    assert found["none"].loc[(pd.Timestamp(dates[0]), "p"), "days_to_term_end"] == 21
