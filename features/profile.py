@@ -150,13 +150,19 @@ def place_code_name(column: str) -> bool:
     return bool(_PLACE_CODE.search(name_words(column)))
 
 
+#: An e-mail address whoever's it is (``shop_owner_email``, ``Billing Contact E-mail``): a name ending so
+_EMAIL_AT_END = re.compile(r"(^|_)e_?mails?(_addr(ess)?(es)?)?$")
+
+
 def personal_data_name(column: str) -> bool:
     """Whether a column's name says it holds a person's name or contact details (``First Name``, ``last_name``,
     ``Surname``, ``name``, ``Customer Email``, ``E-mail``, ``Phone``, ``mobile``, ``Telephone``, ``Street``,
-    ``Address Line 1``): such a column is no feature (``PERSONAL_DATA``), unless ``churnwatch.yaml``'s
+    ``Address Line 1``, any name ending in an e-mail: ``shop_owner_email``): such a column is no feature
+    (``PERSONAL_DATA``), unless ``churnwatch.yaml``'s
     ``profile.columns`` names it. Not ``plan_name``, ``company_name``, ``Home Club``, ``PhoneService`` (a
     service taken) or ``Email Opt-in`` (a consent): the whole name must be the personal field."""
-    return bool(_PERSONAL.match(name_words(column)))
+    words = name_words(column)
+    return bool(_PERSONAL.match(words) or _EMAIL_AT_END.search(words))
 
 
 #: Names of columns that hold the state at export time (e.g. ``status = canceled``):

@@ -30,7 +30,7 @@ PROBLEM_TYPE = "application/problem+json"
 PROBLEMS: dict[int, tuple[str, str]] = {
     400: ("malformed-request", "Malformed request body"),
     401: ("unauthorized", "Missing or wrong bearer token"),
-    404: ("not-found", "No such endpoint"),
+    404: ("not-found", "Not found"),  # an endpoint, or an account it names
     405: ("method-not-allowed", "Method not allowed"),
     408: ("request-timeout", "Request body not received in time"),
     413: ("body-too-large", "Request body too large"),

@@ -81,7 +81,8 @@ def explain(account_id: str, store: Path | None = None, home: Path | None = None
     console.print(Panel(Text.from_markup(head), title=L["title"], expand=False))
     trend = view.trend.tail(points)
     spark = sparkline(list(trend["health_score"]))
-    console.print(f"{L['trend']} ({len(trend)} {L['scores']}): [bold]{spark}[/]  "
+    scores = L["score"] if len(trend) == 1 else L["scores"]  # "1 score", "2 scores"
+    console.print(f"{L['trend']} ({len(trend)} {scores}): [bold]{spark}[/]  "
                   f"{int(trend['health_score'].iloc[0])} → {int(trend['health_score'].iloc[-1])}", markup=True)
     t = Table(show_header=True, header_style="dim", box=None, padding=(0, 2))
     t.add_column(L["as_of"])
@@ -243,7 +244,7 @@ def register(app: typer.Typer) -> None:
 _EXPLAIN_EN = {
     "title": "churnwatch explain", "health": "health", "probability": "churn probability", "mrr": "MRR",
     "loss": "expected MRR loss", "no_mrr": "no MRR column (flat table)", "csm": "CSM", "segment": "segment",
-    "industry": "industry", "region": "region",
+    "industry": "industry", "region": "region", "score": "score",
     "as_of": "as of", "model": "model version", "since": "since", "trend": "health trend", "scores": "scores",
     "tier": "tier", "reasons": "Why: risk signals (actual values)", "strengths": "Strengths",
     "signal": "signal", "text": "reason", "value": "feature = value", "contribution": "log-odds", "none": "none",
@@ -253,7 +254,7 @@ _EXPLAIN_EN = {
 _EXPLAIN_ZH = {
     "title": "客户风险解读", "health": "健康分", "probability": "流失概率", "mrr": "月经常性收入",
     "loss": "预期收入损失", "no_mrr": "无月经常性收入列（表格数据）", "csm": "客户成功经理", "segment": "客户分级",
-    "industry": "行业", "region": "地区",
+    "industry": "行业", "region": "地区", "score": "次评分",
     "as_of": "评分日期", "model": "模型版本", "since": "较", "trend": "健康分趋势", "scores": "次评分",
     "tier": "风险等级", "reasons": "原因：风险信号（实际数值）", "strengths": "优势", "signal": "信号",
     "text": "原因", "value": "特征 = 数值", "contribution": "对数几率", "none": "无", "playbook": "应对方案",

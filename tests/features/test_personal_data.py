@@ -19,7 +19,7 @@ PERSONAL = ["First Name", "Last Name", "first_name", "LastName", "FIRST_NAME", "
             "Family Name", "Name", "customer_name", "Contact Name", "E-mail", "email", "Email Address",
             "Customer Email", "contact_email", "Phone", "phone_number", "Mobile", "Telephone", "Mobile Phone",
             "home_phone", "Street", "Street Address", "Address Line 1", "address_line_2", "billing_address",
-            "cc_emails", "Recovery Email"]
+            "cc_emails", "Recovery Email", "shop_owner_email", "Billing Contact E-mail", "reseller_email_address"]
 NOT_PERSONAL = ["plan_name", "company_name", "Company name", "Home Club", "PhoneService", "Email Opt-in",
                 "email_open_rate_90d", "Membership Type", "Product Name", "NumberOfAddress", "phone_calls_30d",
                 "Gender", "Notes", "Payment Method"]

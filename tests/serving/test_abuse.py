@@ -415,5 +415,5 @@ def test_a_real_server_cuts_slow_bodies_stays_up_and_logs_one_escaped_line_per_4
     assert len(refused) == 1 and "Request does not match the schema" in refused[0]
     assert len([line for line in lines if "status=422" in line]) == 0, "no second (access) line for the 422"
     [path_line] = [line for line in lines if "FORGED-PATH" in line]
-    assert "GET /nowhere\\nFORGED-PATH\\r\\n -> 404 No such endpoint" in path_line
+    assert "GET /nowhere\\nFORGED-PATH\\r\\n -> 404 Not found" in path_line
     assert len([line for line in lines if "-> 408 Request body not received in time" in line]) == statuses.count(408)
