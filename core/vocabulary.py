@@ -134,3 +134,9 @@ def probability_text(p: float | None, digits: int = 1) -> str:
     if round(p * 100, digits) <= 0 < p:
         return f"<{floor:.{digits}f}%"
     return f"{p:.{digits}%}"
+
+
+def number_text(x: float) -> str:
+    """A measured number in a message: whole ones with thousands separators ("1,420"), others to four
+    significant digits ("0.3333", "1.25e+04" never for a whole number)."""
+    return f"{x:,.0f}" if float(x).is_integer() else f"{x:,.4g}"

@@ -21,6 +21,7 @@ from threadpoolctl import threadpool_limits
 
 from core.errors import ChurnwatchError
 from core.settings import Settings
+from core.vocabulary import number_text
 from features.spec import Catalogue
 from serving.api import MAX_CATEGORY_LENGTH, MAX_ID_LENGTH, request_models
 from serving.coverage import CoverageCheck, model_gains
@@ -261,9 +262,11 @@ class Scorer:
     extra: dict = field(default_factory=dict)
     _coverage: CoverageCheck | None = field(default=None, init=False, repr=False, compare=False)
     _folded: tuple[str, ...] = field(default=(), init=False, repr=False, compare=False)
+    _ranges: tuple[tuple[int, str, float, float], ...] = field(default=(), init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         self._folded = case_folded(self.bundle.catalogue)  # a flat table's categories read in lower case
+        self._ranges = training_ranges(self.bundle)
         prepare(self.bundle.booster)  # TreeSHAP tables built before the first request, not during it
         # One BLAS thread for this process from now on: scoring's matrix products are small (the
         # reasons' sums per group, the blend's linear part), and BLAS's thread team cost 8 ms of a
@@ -302,11 +305,13 @@ class Scorer:
         if not check_coverage:
             return out
         check = self.coverage
+        outside = outside_training(X, self._ranges)
         for i, cov in enumerate(check.measure(rows, X)):
             error = check.error(cov, lang)
             if error:
                 out[i] = {"account_id": out[i]["account_id"], "error": error, "coverage": cov}
             else:
+                out[i]["warnings"].extend(outside.get(i, ()))
                 out[i]["coverage"] = cov  # the last key, as in ``{**result, "coverage": cov}``
         return out
 
@@ -344,6 +349,28 @@ class Scorer:
                 "warnings": warnings,
             })
         return out
+
+
+def training_ranges(bundle: ModelBundle) -> tuple[tuple[int, str, float, float], ...]:
+    """(column of the model matrix, feature, training min, training max) of each number feature whose range
+    the bundle keeps (``training.model.feature_facts``; none in bundles saved before)."""
+    facts = (bundle.meta.get("training") or {}).get("feature_facts") or {}
+    return tuple((j, name, float(facts[name]["min"]), float(facts[name]["max"]))
+                 for j, name in enumerate(bundle.frame.names) if "min" in facts.get(name, {}))
+
+
+def outside_training(X: np.ndarray, ranges: tuple[tuple[int, str, float, float], ...]) -> dict[int, list[str]]:
+    """Row -> a warning per value outside the training rows' range (a probe's request with "Tenure Months"
+    -5 and a 1-5 rating of 9 was scored and worded as reasons without a word): a tree scores such a
+    value as the nearest one it saw, a linear part extrapolates; either way no training row backs it."""
+    out: dict[int, list[str]] = {}
+    for j, name, lo, hi in ranges:
+        col = X[:, j]
+        for i in np.flatnonzero((col < lo) | (col > hi)):
+            out.setdefault(int(i), []).append(
+                f"{name}: {number_text(col[i])} is outside the values of the training rows "
+                f"({number_text(lo)} to {number_text(hi)}): its score is an extrapolation")
+    return out
 
 
 @contextmanager

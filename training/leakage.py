@@ -46,6 +46,7 @@ import pandas as pd
 from scipy.stats import rankdata
 from sklearn.metrics import roc_auc_score
 
+from core.vocabulary import number_text
 from training.errors import TrainingError
 
 GUIDE = "docs/exports-with-cancellation-dates.md"
@@ -199,10 +200,6 @@ def churner_bounded(y: np.ndarray, values: pd.Series, limits: LeakageLimits,
     return side, (lo if side == "below" else hi), share, int(churned.sum()), int(stayed.sum())
 
 
-def _bound_text(x: float) -> str:
-    return f"{x:,.0f}" if float(x).is_integer() else f"{x:,.4g}"
-
-
 def feature_findings(rows: pd.DataFrame, y: np.ndarray, names: list[str], categorical: Iterable[str],
                      limits: LeakageLimits = LeakageLimits(), own: Iterable[str] = ()) -> list[LeakFinding]:
     """The per-feature checks on the training rows (``y`` 0/1, aligned with ``rows``); ``own``: the
@@ -236,7 +233,7 @@ def feature_findings(rows: pd.DataFrame, y: np.ndarray, names: list[str], catego
             edge = "at or above" if side == "below" else "at or below"
             out.append(LeakFinding(name, "churner_bounded", share,
                                    f"every one of the {n1:,} churned training rows has a value {edge} "
-                                   f"{_bound_text(bound)}, while {share:.0%} of the {n0:,} rows that stayed are "
+                                   f"{number_text(bound)}, while {share:.0%} of the {n0:,} rows that stayed are "
                                    f"{side} it (ROC-AUC {auc or 0.5:.3f} on its own): no churner crosses a bound the "
                                    "customers who stayed cross freely", flat=flat, own=True))
     return out

@@ -8,6 +8,7 @@ training becomes missing and is *reported* by the caller (``unseen_categories``)
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import lightgbm as lgb
@@ -145,15 +146,27 @@ class FeatureFrame:
                    categories={k: list(v) for k, v in d["categories"].items()})
 
 
-def feature_facts(rows: pd.DataFrame, names: list[str], importance: np.ndarray) -> dict[str, dict[str, float]]:
-    """What batch scoring checks its rows against (``serving.coverage.batch_warnings``), per model
-    feature: ``present_share``, the share of the training ``rows`` with a value (0..1), and
+def feature_facts(rows: pd.DataFrame, names: list[str], importance: np.ndarray,
+                  categorical: Sequence[str] = ()) -> dict[str, dict[str, float]]:
+    """What scoring checks its rows against (``serving.coverage.batch_warnings``, the /score warnings), per
+    model feature: ``present_share``, the share of the training ``rows`` with a value (0..1),
     ``importance``, the mean absolute SHAP contribution in log-odds on a sample of those rows
-    (``importance``, in ``names`` order; 0: the model does not use the feature). Kept in the
-    bundle's ``bundle.json`` under ``training.feature_facts`` (absent in bundles saved before)."""
+    (``importance``, in ``names`` order; 0: the model does not use the feature), and for a number (not in
+    ``categorical``) with a value, ``min`` and ``max``, the range of the training rows (a value outside
+    it is an extrapolation). Kept in the bundle's ``bundle.json`` under ``training.feature_facts``
+    (absent in bundles saved before; ``min``/``max`` absent before them)."""
     present = rows[names].notna().mean().to_numpy(dtype=float) if len(rows) else np.zeros(len(names))
-    return {n: {"present_share": round(float(p), 6), "importance": round(float(i), 6)}
-            for n, p, i in zip(names, present, importance, strict=True)}
+    out = {n: {"present_share": round(float(p), 6), "importance": round(float(i), 6)}
+           for n, p, i in zip(names, present, importance, strict=True)}
+    skip = set(categorical)
+    for n in names:
+        if n in skip or not len(rows):
+            continue
+        values = pd.to_numeric(rows[n], errors="coerce")
+        values = values[np.isfinite(values.to_numpy(dtype="float64", na_value=np.nan))]
+        if len(values):
+            out[n].update(min=float(values.min()), max=float(values.max()))
+    return out
 
 
 def monotone_constraints(catalogue: Catalogue) -> list[int]:

@@ -329,7 +329,7 @@ def fit_and_evaluate(train: pd.DataFrame, fit: pd.DataFrame | None, es: pd.DataF
             "shap_summary": shap_summary_plot(contributions(model, Xs)[:, :-1], Xs, out / "shap_summary.png"),
         }
     comparison.to_csv(out / "model_vs_baselines.csv", index=False)
-    facts = feature_facts(train, frame.names, importance)  # what `score` checks its rows against
+    facts = feature_facts(train, frame.names, importance, frame.categorical)  # what scoring checks its rows against
     training_info = {"dropped_features": dropped, "feature_facts": facts, "selection": {
         "chosen": selection.chosen, "best_on_validation": selection.best,
         "rule": f"simplest within {SE_RULE:g} standard error of the best", "noise": selection.noise,

@@ -87,6 +87,20 @@ def test_an_unseen_category_is_scored_as_missing_with_a_warning(client):
     assert result["warnings"] == ["industry: 'martian mining' was not seen in training; scored as missing"]
 
 
+def test_a_value_outside_the_training_rows_is_scored_with_a_warning(client, scorer):
+    """A probe's request with "Tenure Months" -5 and a 1-5 rating of 9 was scored and worded as reasons
+    without a word: the range of the training rows is kept in the bundle and a value outside it is said."""
+    facts = scorer.bundle.meta["training"]["feature_facts"]
+    top = facts["logins_30d"]["max"]
+    assert facts["logins_30d"]["min"] == 0 and "min" not in facts["industry"]  # a category has no range
+    far = {"account_id": "far", "features": {**GOOD["features"], "logins_30d": top + 1000}}
+    [result] = client.post("/score", json={"accounts": [far]}, headers=AUTH).json()
+    assert result["warnings"] == [f"logins_30d: {top + 1000:,.0f} is outside the values of the training rows "
+                                  f"(0 to {top:,.0f}): its score is an extrapolation"]
+    [inside] = client.post("/score", json={"accounts": [GOOD]}, headers=AUTH).json()
+    assert inside["warnings"] == []
+
+
 def test_in_process_callers_get_the_same_checks(scorer):
     with pytest.raises(RequestError) as caught:
         validate_features([{"account_id": "a", "features": {"logins_30d": -1, "nope": 2}}], scorer.bundle.catalogue)
