@@ -381,7 +381,7 @@ class Settings(BaseModel):
             SQLAlchemy URL. Relative paths are relative to the config file.
         data_end: the moment the export was taken (exclusive); default the day after
             the latest timestamp in events, tickets and invoices.
-        horizon_days: the label horizon ``H``: churn in ``(t, t + H]``.
+        horizon_days: the label horizon ``H``: churn in ``[t, t + H]`` (on ``t`` only where a renewal was due).
         grace_days: a gap between terms up to this long does not end a relationship.
         paused_plans: the plans (case-insensitive) of terms that stand for a pause, as the exports guide
             sends one (``plan: paused``): such a term keeps the customer active, but its end is no

@@ -82,7 +82,7 @@ NOT_STORED = "not a column of the stored snapshots"
 #: Reasons for not using a column that come from the config, the column's name or the stored snapshots,
 #: not its values: decided again on every build (a changed config is the user's word)
 _CONFIG_REASONS = ("contract column", "mapped to the contract column", "excluded in", "id-like (name)",
-                   "export-time state", NOT_STORED, "personal data")
+                   "export-time state", NOT_STORED, "personal data", "a postal code")
 #: A number column whose name says a person's age (``age_name``): values outside these years
 #: (inclusive) are not ages
 AGE_YEARS = (1.0, 120.0)
@@ -140,13 +140,16 @@ def pandas_index_name(column: str) -> bool:
 #: Why a column whose name says it holds a postal code (``place_code_name``) is not used
 PLACE_CODE = ("a postal code: a place written as a number, not a quantity (to use it, name it under profile.columns "
               "with kind: category)")
-_PLACE_CODE = re.compile(r"(^|_)(zip|zipcode|zip_code|postal_code|postcode|post_code|postleitzahl|plz)(_|$)")
+_PLACE_CODE = re.compile(r"(^|_)(zip|zipcode|zip_code|zip5|postal_code|postalcode|postcode|post_code|postleitzahl"
+                         r"|plz|pincode|pin_code|code_postal|codigo_postal|cep)$")
 
 
 def place_code_name(column: str) -> bool:
-    """Whether a column's name says it holds a postal code (``Zip Code``, ``billing_zip``, ``PostalCode``,
-    ``PLZ``): its size means nothing (a probe's telecom table: ``Zip Code`` weighed as much as the monthly
-    charges in the model, as noise), so it is no number feature unless ``profile.columns`` names it."""
+    """Whether a column's name says it holds a postal code, as its last word (``Zip Code``, ``billing_zip``,
+    ``PostalCode``, ``PLZ``; not ``Zip Code Population``): as a number its size means nothing (a probe's
+    telecom table: ``Zip Code`` weighed as much as the monthly charges in the model, as noise), so such a
+    number is no feature unless ``profile.columns`` names it (a code written as text is a category as
+    any text)."""
     return bool(_PLACE_CODE.search(name_words(column)))
 
 
@@ -554,8 +557,6 @@ def _unused_reason(table: str, column: str, canonical: str | None, excluded: boo
         return PANDAS_INDEX
     if column != display and personal_data_name(column):
         return PERSONAL_DATA
-    if place_code_name(column):
-        return PLACE_CODE
     if _ID_LIKE.search(words):
         return "id-like (name)"
     # with a bracketed suffix too: "NPS score (last survey)" is the latest answer at export
@@ -678,6 +679,8 @@ def discover_profile(con: duckdb.DuckDBPyConnection, loaded: list[str], settings
                     stored = next((c for c in kept.used if (c.table, c.column) == (table, column)), None)
                 elif kept is not None:
                     stored, kind, unit, note, reason = _keep(kept, table, column, kind, unit, note, reason)
+            if kind == "number" and cfg is None and stored is None and place_code_name(column):
+                kind, reason = None, PLACE_CODE  # a place written as a number (a stored plan's use is kept)
             if kind is not None and stored is None and kept is not None and not add_new:
                 kind, reason = None, (f"{NOT_STORED} (new since they were built): "
                                       "`churnwatch features` for all dates adds it")

@@ -3,9 +3,10 @@
 * A **term** covers ``[start_date, end_date)``; ``end_date`` null is open-ended.
 * Consecutive terms with a gap of at most ``grace_days`` form one **relationship**;
   a relationship that has an end ``e`` **churned on** ``e`` (the first uncovered day).
-* An account is **active at t** when a term covers ``t``: ``start_date <= t < end_date``; on the
-  data end also when its term ends that day (its renewal is after the export; ``build_spine``).
-* The **label** of ``(account, t)`` is 1 when the relationship ends in ``(t, t + H]``,
+* An account is **active at t** when a term covers ``t``: ``start_date <= t < end_date``, or when
+  its term ends on ``t`` and none starts then (its renewal due, not yet seen; ``build_spine``).
+* The **label** of ``(account, t)`` is 1 when the relationship ends in ``[t, t + H]`` (it can end on
+  ``t`` only for an account whose renewal was due then),
   else 0, and exists only when ``t + H + grace <= data_end``; other rows are kept,
   unlabelled (``churn_label`` null, ``labelled`` false).
 
@@ -133,12 +134,15 @@ def build_spine(con: duckdb.DuckDBPyConnection, as_of: list[dt.date], settings: 
     """``spine``: one row per (active account, as-of date) with term values and the label.
 
     Needs ``terms`` and ``relationships``. As-of dates after the data end are refused
-    by the caller; a term starting on ``t`` is in force at ``t``. On the data end itself a term
-    ending that day is still in force (``days_to_term_end`` 0): its renewal would start on the
-    data end, after the last day the export holds, so the export cannot show whether it came (a
-    probe's Shopify app: 74 of 1,685 paying shops billed on the day after the export were not
-    scored, and ``/score_accounts`` called them churned). On earlier dates the export shows the
-    renewal where there was one. A term of a paused plan (``settings.paused_plans``) is in force, but its
+    by the caller; a term starting on ``t`` is in force at ``t``. A term ending on ``t`` itself is
+    in force too (``days_to_term_end`` 0, its renewal due) unless a term of the account starts on
+    ``t`` (the renewal, or what replaces it): at the midnight that starts ``t`` nobody knows yet
+    whether it renews, and on the data end the export cannot show it (a probe's Shopify app: 74 of
+    1,685 paying shops billed on the day after the export were not scored, and ``/score_accounts``
+    called them churned). The same rule on every date: the training rows hold such accounts, and
+    their label counts a churn on ``t`` itself (``[t, t + H]``; a renewal within the grace period is
+    none); a date rebuilt once it has matured keeps them. A term of a paused plan
+    (``settings.paused_plans``) is in force, but its
     end is no term end: ``days_to_term_end`` reads the other terms' ends (null when only pauses are).
     """
     con.execute("CREATE OR REPLACE TEMP TABLE asof_dates (t DATE, tn INTEGER)")
@@ -150,11 +154,11 @@ def build_spine(con: duckdb.DuckDBPyConnection, as_of: list[dt.date], settings: 
         WITH in_force AS (
             SELECT a.t, a.tn, tr.account_id, tr.sn, tr.en, tr.mrr, tr.seats, tr.plan, tr.rel_no
             FROM asof_dates a JOIN terms tr ON tr.sn <= a.tn AND (tr.en IS NULL OR a.tn < tr.en)
-        ), pending AS (  -- on the data end: a term ending that day, where no other term is in force
+        ), pending AS (  -- a term ending on t whose renewal does not start on t: in force, its renewal due
             SELECT a.t, a.tn, tr.account_id, tr.sn, tr.en, tr.mrr, tr.seats, tr.plan, tr.rel_no
-            FROM asof_dates a JOIN terms tr ON a.tn = {end_n} AND tr.en = a.tn
-            LEFT JOIN (SELECT DISTINCT account_id, tn FROM in_force) f
-              ON f.account_id = tr.account_id AND f.tn = a.tn
+            FROM asof_dates a JOIN terms tr ON tr.en = a.tn
+            LEFT JOIN (SELECT DISTINCT account_id, sn FROM terms) f
+              ON f.account_id = tr.account_id AND f.sn = a.tn
             WHERE f.account_id IS NULL
         ), cover AS (  -- a pause's end is no term end (settings.paused_plans): only the other terms' ends
             SELECT tr.t, tr.tn, tr.account_id, SUM(tr.mrr) AS mrr, SUM(tr.seats) AS seats,
@@ -175,7 +179,7 @@ def build_spine(con: duckdb.DuckDBPyConnection, as_of: list[dt.date], settings: 
                b.mrr_90d_ago,
                c.tn - r.rel_start AS tenure_days,
                CASE WHEN c.tn + {lag} <= {end_n} THEN
-                    CASE WHEN r.rel_end IS NOT NULL AND r.rel_end > c.tn AND r.rel_end <= c.tn + {h}
+                    CASE WHEN r.rel_end IS NOT NULL AND r.rel_end >= c.tn AND r.rel_end <= c.tn + {h}
                          THEN 1 ELSE 0 END END AS churn_label
         FROM cover c
         JOIN relationships r ON r.account_id = c.account_id AND r.rel_no = c.rel_no

@@ -60,8 +60,9 @@ def settings(**kw) -> Settings:
     return Settings(event_roles=ROLES, **kw)
 
 
-def accounts_plan(accounts: pd.DataFrame, **kw):
-    """``features.profile.discover_profile`` of an accounts frame loaded as ``raw_accounts`` (``kw``: settings)."""
+def accounts_plan(accounts: pd.DataFrame, kept=None, **kw):
+    """``features.profile.discover_profile`` of an accounts frame loaded as ``raw_accounts`` (``kw``: settings;
+    ``kept``: a stored plan)."""
     import duckdb
 
     from features.profile import discover_profile
@@ -69,4 +70,4 @@ def accounts_plan(accounts: pd.DataFrame, **kw):
     with duckdb.connect(":memory:") as con:
         con.register("accounts_df", accounts)
         con.execute("CREATE TABLE raw_accounts AS SELECT * FROM accounts_df")
-        return discover_profile(con, ["accounts"], settings(**kw), taken=set())
+        return discover_profile(con, ["accounts"], settings(**kw), taken=set(), kept=kept)

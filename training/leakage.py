@@ -68,7 +68,8 @@ CAUSE_BY_CHECK: dict[str, str] = {
     "model_auc": ("a prediction too good to be true: usually one column written at or after cancellation; "
                   "this is the feature the model relies on most"),
     "churner_bounded": ("a score, status or category set from the outcome (a vendor's churn score, a churn "
-                        "category, a cancellation code), not known before the outcome"),
+                        "category, a cancellation code), not known before the outcome, or a hard rule (a "
+                        "contract nobody may leave before a date: then allow it)"),
 }
 #: What to do with a company's own column that leaks (a profile column, a flat table's column).
 EXCLUDE_HINT = "leave the column out of the export, or list it under profile: exclude in churnwatch.yaml"
@@ -170,14 +171,19 @@ def churner_only(y: np.ndarray, values: pd.Series, limits: LeakageLimits) -> flo
 
 
 def churner_bounded(y: np.ndarray, values: pd.Series, limits: LeakageLimits,
-                    accounts: pd.Series | None = None) -> tuple[str, float, float, int, int] | None:
-    """A numeric column no churner lies beyond: every churned row on one side of a bound (the churners'
-    lowest or highest value) that at least ``bounded_share`` of the rows that stayed cross, and those rows
-    (their accounts, with ``accounts``: an account's rows share one fate) would hold at least
-    ``bounded_expected`` churners at the base rate; at least ``bounded_churners`` churned rows and
-    ``bounded_values`` distinct values (a rating of 1 to 5 with no churner at 5 is a category's rate,
-    judged by the ROC-AUC check). Returns (side the stayers cross: "below" or "above", the bound, the
-    share of the stayers beyond it, churned rows, stayed rows), or None."""
+                    accounts: pd.Series | None = None) -> tuple[str, float, float, int, int, float] | None:
+    """A numeric column no churner lies beyond, at a cliff: every churned row with a value on one side of
+    a bound (the churners' lowest or highest value) that at least ``bounded_share`` of the rows that
+    stayed cross, while right inside the bound (the nearest ``BOUND_BAND`` of the rows with a value)
+    customers churn at least at the base rate, so that many rows beyond it (their accounts, with
+    ``accounts``: an account's rows share one fate) would hold at least ``bounded_expected`` churners at
+    that rate. A risk that fades to nothing (referrals, months left in a contract nobody leaves early
+    where few are near the end) has a low rate inside its bound and is no cliff. At least
+    ``bounded_churners`` churned rows and ``bounded_values`` distinct values: a rating of 1 to 5 with no
+    churner at 4 or 5 is not judged here (its ROC-AUC check alone; a leak of that shape can pass).
+    Returns (side the stayers cross: "below" or "above", the bound, the share of the stayers with a value
+    beyond it, churned rows with a value, stayed rows with a value, the churn rate inside the bound), or
+    None."""
     x = pd.to_numeric(values, errors="coerce").to_numpy(dtype="float64")
     present = ~np.isnan(x)
     churned, stayed = present & (y == 1), present & (y == 0)
@@ -190,14 +196,22 @@ def churner_bounded(y: np.ndarray, values: pd.Series, limits: LeakageLimits,
     share = float(beyond[side].sum() / stayed.sum())
     if share < limits.bounded_share:
         return None
-    if accounts is not None:  # units: accounts, and the share of accounts with a churned row
-        units = int(pd.Series(accounts.to_numpy()[beyond[side]]).nunique())
-        rate = float(pd.Series(y).groupby(accounts.to_numpy()).max().mean())
-    else:
-        units, rate = int(beyond[side].sum()), float(y.mean())
+    inside = present & ~beyond[side]
+    order = np.sort(x[inside]) if side == "below" else -np.sort(-x[inside])
+    edge = order[min(max(int(BOUND_BAND * present.sum()), limits.bounded_churners), order.size) - 1]
+    band = inside & ((x <= edge) if side == "below" else (x >= edge))
+    rate = float(y[band].mean())
+    if rate < float(y[present].mean()):
+        return None  # the risk fades towards the bound: no cliff
+    units = int(pd.Series(accounts.to_numpy()[beyond[side]]).nunique()) if accounts is not None \
+        else int(beyond[side].sum())
     if units * rate < limits.bounded_expected:
         return None
-    return side, (lo if side == "below" else hi), share, int(churned.sum()), int(stayed.sum())
+    return side, (lo if side == "below" else hi), share, int(churned.sum()), int(stayed.sum()), rate
+
+
+#: The rows right inside a bound whose churn rate ``churner_bounded`` reads (a share of the rows with a value).
+BOUND_BAND = 0.10
 
 
 def feature_findings(rows: pd.DataFrame, y: np.ndarray, names: list[str], categorical: Iterable[str],
@@ -229,13 +243,14 @@ def feature_findings(rows: pd.DataFrame, y: np.ndarray, names: list[str], catego
             continue
         bounded = churner_bounded(y, values, limits, accounts) if name in mine and name not in cats else None
         if bounded is not None:
-            side, bound, share, n1, n0 = bounded
+            side, bound, share, n1, n0, rate = bounded
             edge = "at or above" if side == "below" else "at or below"
             out.append(LeakFinding(name, "churner_bounded", share,
-                                   f"every one of the {n1:,} churned training rows has a value {edge} "
-                                   f"{number_text(bound)}, while {share:.0%} of the {n0:,} rows that stayed are "
-                                   f"{side} it (ROC-AUC {auc or 0.5:.3f} on its own): no churner crosses a bound the "
-                                   "customers who stayed cross freely", flat=flat, own=True))
+                                   f"every one of the {n1:,} churned training rows with a value has one {edge} "
+                                   f"{number_text(bound)}, while {share:.0%} of the {n0:,} rows that stayed with a "
+                                   f"value are {side} it, and right {'above' if side == 'below' else 'below'} it "
+                                   f"{rate:.0%} churned (ROC-AUC {auc or 0.5:.3f} on its own): churn stops at a "
+                                   "cliff the customers who stayed cross freely", flat=flat, own=True))
     return out
 
 
@@ -332,7 +347,8 @@ def enforce(findings: list[LeakFinding], allowed: Iterable[str], names: list[str
                 others.setdefault(f.feature, f)
         more = (" (also flagged: " + "; ".join(f"{n!r} {f.detail}" for n, f in sorted(others.items())) + ")"
                 if others else "")
-        flags = " ".join(f"--allow-leaky-feature {shlex.quote(n)}" for n in [first.feature, *sorted(others)])
+        flags = " ".join(f"--allow-leaky-feature {shlex.quote(n)}"  # with the ones already allowed, kept
+                         for n in [first.feature, *sorted(others), *allowed])
         raise TrainingError(f"label leakage suspected, nothing registered: {first.message()}{more}. Fix the "
                             f"column or its mapping; to train anyway (the version is then never promoted "
                             f"automatically) pass {flags}")
@@ -413,10 +429,21 @@ def promotion_block(meta: dict, version: int) -> str | None:
     if not leaky:
         return None
     return (f"version {version} was trained with --allow-leaky-feature {', '.join(leaky)}: it is never promoted "
-            f"automatically; check the feature ({where_to_look(leaky)}) and use --force --reason TEXT to promote it")
+            f"automatically; check the feature ({where_to_look(meta)}) and use --force --reason TEXT to promote it")
 
 
-def where_to_look(leaky: Iterable[str]) -> str:
-    """Where a user reads about the features allowed as leaky: the exports guide for the end date, else
-    how to leave a column out."""
-    return f"see {GUIDE}" if TERM_END in set(leaky) else f"a column written from the outcome: {EXCLUDE_HINT}"
+def where_to_look(meta: dict) -> str:
+    """Where a user reads about the features a bundle (``meta``) was allowed to leak through, from the
+    findings kept: the exports guide for the end date, how to leave a column out for a company's own
+    columns, and for a catalogue feature what was measured (its mapping or the events it reads)."""
+    record = meta.get("leakage") or {}
+    allowed = set(record.get("allowed") or [])
+    found = [f for f in record.get("findings") or [] if f.get("feature") in allowed]
+    said = []
+    if TERM_END in allowed:
+        said.append(f"the end date: see {GUIDE}")
+    if any(f.get("own") or f.get("flat") for f in found) or (meta.get("kind") == "table" and allowed - {TERM_END}):
+        said.append(f"a column written from the outcome: {EXCLUDE_HINT}")
+    if not said:
+        said.append("what the run's leakage findings measured, in bundle.json's leakage record")
+    return "; ".join(said)

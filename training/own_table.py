@@ -385,9 +385,6 @@ def _type_columns(df: pd.DataFrame, report: dict, date_format: str | None = None
         if pandas_index_name(str(name)):
             report["dropped_name"][name] = PANDAS_INDEX
             continue
-        if name not in profile.columns and place_code_name(str(name)):
-            report["dropped_name"][name] = PLACE_CODE
-            continue
         if told.kind == "category":
             text = _as_text(s)
             col, categorical = text, True
@@ -470,6 +467,9 @@ def _type_columns(df: pd.DataFrame, report: dict, date_format: str | None = None
             report["dropped_constant"].append(name)
             continue
         if _refused_name(report, name, list(kept)):
+            continue
+        if not categorical and name not in profile.columns and place_code_name(str(name)):
+            report["dropped_name"][name] = PLACE_CODE  # a number that names a place (a text code is a category)
             continue
         flag = not categorical and bool(col.dropna().isin([0.0, 1.0]).all())
         valid = None if categorical or flag else _age_bounds(str(name), col)

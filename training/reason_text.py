@@ -291,9 +291,9 @@ def _spanless(template: str) -> str:
     return template.replace("{value} days ago", "{value}").replace("{value}天前", "{value}")
 
 
-#: A term ending on the scoring date itself (``features.timeline.build_spine``: only on the data end,
-#: where its renewal is after the export), as a reason says it.
-TERM_ENDS_TODAY = {"en": "Term ends today (its renewal is after the export)", "zh-CN": "合同今天到期（续约在导出之后）"}
+#: A term ending on the as-of date itself (``features.timeline.build_spine``: its renewal due, not yet seen),
+#: as a reason says it ("Term ends in 0 days" would read as a glitch).
+TERM_ENDS_TODAY = {"en": "Term ends today", "zh-CN": "合同今天到期"}
 
 
 def _fill(template: str, spec: FeatureSpec, value: object, lang: str, strength: bool) -> str:

@@ -19,13 +19,16 @@ never longer than from the relationship's start (``as_of - tenure_days``: a 7-da
 first date, two days before its end, and followed by an annual term stays a 7-day term). A term is **long** from
 ``LONG_TERM_DAYS`` days. A term was **seen to end** when some labelled row has it ending within
 the label's horizon (``0 < days_to_term_end <= horizon``) **in a training row**: that row's label
-says whether it renewed or lapsed, and the model and its calibration learn only from training rows.
+says whether it renewed or lapsed, and the model learns only from training rows (in the purged
+layout the calibration block after them maps every account's score alike; it cannot learn how
+annual renewals differ).
 An account is flagged when its current term (at its last training row) is long and no term of a
 similar length (within ``SIMILAR_LENGTH`` of its own) was seen to end. Ends seen only in the test
 block do not count (a probe's 18-month Chargebee export: the first annual renewals fell in the
 test block, the check read every labelled row and said nothing, and the model, trained without one,
-predicted 3.0% on rows that churned 6.3%); they are counted (``later_long_term_ends``), as the test
-block's calibration then measures that extrapolation.
+predicted 3.0% on rows that churned 6.3%); the test rows of long terms (any long length) ending
+within the horizon are counted (``later_long_term_ends``), as the test block's calibration then
+measures that extrapolation.
 """
 
 from __future__ import annotations

@@ -25,7 +25,7 @@ def next_line(meta: dict, version: int | None) -> str:
     """What to run after ``train``: promote (or why not automatically), then score."""
     leaky = leaky_features(meta)
     if leaky:
-        return (f"next: check {', '.join(leaky)} ({where_to_look(leaky)}); this version is never "
+        return (f"next: check {', '.join(leaky)} ({where_to_look(meta)}); this version is never "
                 f"promoted automatically: churnwatch promote --version {version} --force --reason TEXT")
     if is_table(meta):
         return (f"next: churnwatch promote --version {version}, then churnwatch score --table FILE "

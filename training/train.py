@@ -193,7 +193,8 @@ def fit_and_evaluate(train: pd.DataFrame, fit: pd.DataFrame | None, es: pd.DataF
             frame, model_catalogue = _model_frame(catalogue, dropped)
             frame.fit(train)
     say("checking the features for label leakage")
-    own = [f.name for f in model_catalogue.features if f.template in OWN_TEMPLATES]  # a company's own columns
+    own = [f.name for f in model_catalogue.features  # a company's own columns, but a date that looks ahead
+           if f.template in OWN_TEMPLATES and f.params.get("as_of_column") != "no"]  # (a contract's end)
     screen_features(train, y_train, frame.names, frame.categorical, allow_leaky, latest=latest,
                     horizon_days=horizon_days, own=own)
     constraints = monotone_constraints(model_catalogue) if constrained else [0] * len(frame.names)

@@ -78,11 +78,11 @@ def test_the_renewing_customer_is_scored_on_the_data_end_day(tmp_path):
     assert at_end[["churn_label"]].isna().all().all()  # the data end's rows are unlabelled
 
 
-def test_a_term_ending_on_the_data_end_counts_there_only_and_never_twice(tmp_path):
+def test_a_term_ending_on_the_as_of_date_is_due_there_and_never_counted_twice(tmp_path):
     """A probe's Shopify app: charges billed again on the day after the export (``billing_on``
-    2026-12-01, the data end) were not scored and ``/score_accounts`` called the shops churned. On the
-    data end a term ending that day is in force unless another term is (its renewal, where the export
-    holds it, is counted once); on an earlier date a term ending that day is over, as before."""
+    2026-12-01, the data end) were not scored and ``/score_accounts`` called the shops churned. A term
+    ending on the as-of date is in force, its renewal due, unless a term starts that day (its renewal,
+    where the export holds it, is counted once)."""
     subs = pd.DataFrame({"account_id": ["p", "r", "r", "x"],
                          "start_date": ["2026-11-01", "2026-11-01", "2026-12-01", "2026-10-01"],
                          "end_date": ["2026-12-01", "2026-12-01", "2027-01-01", "2026-11-24"],
@@ -97,7 +97,9 @@ def test_a_term_ending_on_the_data_end_counts_there_only_and_never_twice(tmp_pat
     assert sorted(at_end.index) == ["p", "r"]  # x's term ended before the data end: not a customer
     assert (at_end.loc["p", "mrr"], at_end.loc["p", "days_to_term_end"]) == (9.0, 0)
     assert (at_end.loc["r", "mrr"], at_end.loc["r", "days_to_term_end"]) == (6.0, 31)  # the renewal, once
-    assert sorted(rows.loc[pd.Timestamp(earlier)].index) == ["p", "r"]  # x's term ended on that date
+    # on an earlier date the same rule: x's term ends on it and nothing starts then, so x is due that day
+    on_earlier = rows.loc[pd.Timestamp(earlier)]
+    assert sorted(on_earlier.index) == ["p", "r", "x"] and on_earlier.loc["x", "days_to_term_end"] == 0
 
 
 def test_a_later_renewal_does_not_move_an_earlier_dates_features(tmp_path):
@@ -163,3 +165,29 @@ def test_a_pause_keeps_the_customer_but_its_end_is_no_term_end(tmp_path):
     assert beside["days_to_term_end"] == (D(2026, 12, 31) - dates[0]).days and beside["mrr"] == 20.0
     # paused_plans: [] reads a pause's end as any term's (a pause whose resume date is known ahead)
     assert found["none"].loc[(pd.Timestamp(dates[0]), "p"), "days_to_term_end"] == 21
+
+
+def test_a_renewal_due_on_the_as_of_date_is_labelled_by_what_followed(tmp_path):
+    """A term ending on a labelled as-of date: the row is kept (its renewal due) and its label counts a
+    churn on that very day, so a date rebuilt once it has matured (monitoring's relabelling) keeps the
+    customers who did not renew, labelled 1; a renewal within the grace period is no churn; a base term
+    ending beside an add-on that runs on is counted with it (MRR not cut by the renewal day)."""
+    t = D(2026, 6, 1)
+    subs = pd.DataFrame({
+        "account_id": ["lapsed", "late", "late", "renewed", "renewed", "base", "base"],
+        "start_date": ["2026-05-01", "2026-05-01", "2026-06-11", "2026-05-01", "2026-06-01", "2026-05-01",
+                       "2026-01-01"],
+        "end_date": ["2026-06-01", "2026-06-01", "2026-09-11", "2026-06-01", "2026-09-01", "2026-06-01", None],
+        "plan": ["m", "m", "m", "m", "m", "base", "addon"],
+        "mrr": [10.0, 10.0, 10.0, 10.0, 10.0, 5.0, 2.0]})
+    data = write_tables(tmp_path / "data", {"accounts": pd.DataFrame({"account_id": subs["account_id"].unique()}),
+                                            "subscriptions": subs, "events": EVENTS.assign(account_id="base")},
+                        fmt="csv")
+    build_snapshots(data, settings(data=str(data), data_end=END), tmp_path / "s.duckdb", as_of=[t])
+    rows = read_snapshots(tmp_path / "s.duckdb").set_index("account_id")
+    assert sorted(rows.index) == ["base", "lapsed", "late", "renewed"]
+    assert rows.loc["lapsed", ["days_to_term_end", "churn_label"]].tolist() == [0, 1]  # churned on t itself
+    assert rows.loc["late", ["days_to_term_end", "churn_label"]].tolist() == [0, 0]  # renewed 10 days later
+    assert rows.loc["renewed", ["days_to_term_end", "churn_label"]].tolist() == [92, 0]  # the renewal, once
+    assert rows.loc["renewed", "mrr"] == 10.0
+    assert rows.loc["base", "mrr"] == 7.0 and rows.loc["base", "churn_label"] == 0  # the add-on runs on

@@ -4,11 +4,14 @@ feature, as heavy in the model as the monthly charges, and ``/score`` asked for 
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pandas as pd
 import pytest
 
 from core.settings import ProfileColumn, ProfileSettings
+from features.profile import ExtraColumn
 from tests.tiny import accounts_plan
 from training.own_table import describe_table, load_own_table
 
@@ -19,8 +22,9 @@ REASON = ("a postal code: a place written as a number, not a quantity (to use it
 
 @pytest.mark.parametrize(("column", "code"), [
     ("Zip Code", True), ("zip", True), ("ZIP", True), ("billing_zip", True), ("PostalCode", True),
-    ("postal_code", True), ("Postcode", True), ("PLZ", True), ("zipper_size", False), ("Unzipped Files", False),
-    ("postal_mail_opt_in", False), ("Tenure Months", False)])
+    ("postal_code", True), ("Postcode", True), ("PLZ", True), ("postalcode", True), ("zip5", True),
+    ("codigo_postal", True), ("zipper_size", False), ("Unzipped Files", False), ("postal_mail_opt_in", False),
+    ("Tenure Months", False), ("Zip Code Population", False), ("zip_code_density", False)])
 def test_names_of_postal_codes(column, code):
     from features.profile import place_code_name
 
@@ -54,10 +58,23 @@ def test_a_table_keeps_a_zip_code_churnwatch_yaml_names_as_a_category(tmp_path):
     assert table.catalogue["Zip Code"].type == "category"
 
 
-def test_the_accounts_own_zip_code_is_listed_with_the_same_rule():
+def test_the_accounts_own_zip_code_is_listed_with_the_same_rule_a_text_code_stays_a_category():
     accounts = pd.DataFrame({"account_id": [f"a{i}" for i in range(8)],
                              "zip_code": [90001 + i for i in range(8)],
+                             "postcode": ["SW1A", "EC1A"] * 4,  # text: a category as any text
                              "seats_band": ["small", "large"] * 4})
     plan = accounts_plan(accounts)
-    assert [c.column for c in plan.used] == ["seats_band"]
+    assert [c.column for c in plan.used] == ["postcode", "seats_band"]
     assert {c.column: c.reason for c in plan.unused}["zip_code"] == REASON
+
+
+def test_a_stored_plan_that_used_a_zip_code_keeps_it():
+    """A store built before the rule fed its model the number: later builds keep the stored decision (a
+    rebuild of some dates must give the columns the model knows)."""
+    accounts = pd.DataFrame({"account_id": [f"a{i}" for i in range(8)], "zip_code": [90001 + i for i in range(8)]})
+    fresh = accounts_plan(accounts)
+    assert fresh.used == []
+    stored = dataclasses.replace(fresh, used=[ExtraColumn("accounts", "zip_code", "number", "zip_code", "zip_code")],
+                                 unused=[])
+    again = accounts_plan(accounts, kept=stored)
+    assert [(c.column, c.kind) for c in again.used] == [("zip_code", "number")]

@@ -181,31 +181,35 @@ def test_an_own_column_no_churner_lies_beyond_is_refused_with_its_bound_and_how_
     n1, n0 = int(y.sum()), int((y == 0).sum())
     below = float((rows["Churn Score"][y == 0] < 65).mean())
     assert found[0].value == pytest.approx(below) and below > 0.5
-    assert (f"every one of the {n1:,} churned training rows has a value at or above 65, while {below:.0%} of the "
-            f"{n0:,} rows that stayed are below it") in text
+    assert (f"every one of the {n1:,} churned training rows with a value has one at or above 65, while {below:.0%} "
+            f"of the {n0:,} rows that stayed with a value are below it, and right above it ") in text
     assert "a vendor's churn score" in text and "list it under profile: exclude in churnwatch.yaml" in text
+    assert "or a hard rule (a contract nobody may leave before a date: then allow it)" in text
     # a catalogue feature is not judged so (its rows come from the events, not from a company's columns)
     assert feature_findings(rows, y, names, []) == []
     with pytest.raises(TrainingError, match="--allow-leaky-feature 'Churn Score'"):
         screen_features(rows, y, names, [], own=names)
 
 
-def test_the_bound_check_needs_enough_churners_where_the_stayers_cross_it():
-    """At a 3% base rate a region of 300 customers would hold 9 churners: none there is no evidence."""
-    rng = np.random.default_rng(4)
-    n = 1000
-    y = np.r_[np.ones(30), np.zeros(n - 30)].astype(int)
-    x = np.r_[rng.uniform(50, 100, 30), rng.uniform(0, 100, n - 30)]  # 48% of the stayers below 50
-    assert feature_findings(pd.DataFrame({"x": x}), y, ["x"], [], own=["x"]) == []
-    # the same bound with 10 times the customers: about 100 churners expected there, none found
-    x10 = np.r_[rng.uniform(50, 100, 300), rng.uniform(0, 100, 10 * n - 300)]
-    y10 = np.r_[np.ones(300), np.zeros(10 * n - 300)].astype(int)
+def test_a_risk_that_fades_to_nothing_is_no_cliff_and_a_cliff_needs_enough_churners_beyond_it():
+    """The review's honest columns: a risk that decays with the number of referrals leaves no churner
+    above 3 referrals while 44% of the customers who stayed have more, yet right below the bound the
+    churn rate is already under the base rate: no cliff, no finding."""
+    rng = np.random.default_rng(0)
+    n = 5000
+    referrals = np.minimum(rng.poisson(1.2, n) + rng.integers(0, 2, n) * rng.integers(0, 12, n), 11).astype(float)
+    y_ref = (rng.random(n) < 0.4 * np.exp(-1.3 * referrals)).astype(int)
+    assert referrals[y_ref == 1].max() == 3 and ((referrals > 3) & (y_ref == 0)).sum() / (y_ref == 0).sum() > 0.4
+    assert feature_findings(pd.DataFrame({"Referrals": referrals}), y_ref, ["Referrals"], [], own=["Referrals"]) == []
+    # a cliff: churners 50 to 100, customers who stayed 0 to 100 (about 6% churn right above 50, none below)
+    x10 = np.r_[rng.uniform(50, 100, 300), rng.uniform(0, 100, 9700)]
+    y10 = np.r_[np.ones(300), np.zeros(9700)].astype(int)
     assert [f.check for f in feature_findings(pd.DataFrame({"x": x10}), y10, ["x"], [], own=["x"])] == [
         "churner_bounded"]
     # snapshot rows: counted by account (an account's weekly rows share its fate)
-    accounts = np.r_[np.arange(300) % 30, 30 + np.arange(10 * n - 300) % 50]
+    accounts = np.r_[np.arange(300) % 30, 30 + np.arange(9700) % 50]
     dated = pd.DataFrame({"x": x10, "as_of": "2024-06-01", "account_id": accounts.astype(str)})
-    assert feature_findings(dated, y10, ["x"], [], own=["x"]) == []  # 50 accounts x 30 of 80 churned: 18.75
+    assert feature_findings(dated, y10, ["x"], [], own=["x"]) == []  # 50 accounts beyond x 6%: 3 expected
 
 
 def test_every_flagged_column_is_named_with_its_measure_and_one_command_allows_them_all():
@@ -224,6 +228,10 @@ def test_every_flagged_column_is_named_with_its_measure_and_one_command_allows_t
     record = screen_features(rows, y, names, [], own=names,
                              allowed=["Churn Score", "Churn Category", "Churn Reason"])
     assert record is None  # allowed: no error
+    with pytest.raises(TrainingError) as again:  # the command keeps what was allowed already
+        screen_features(rows, y, names, [], own=names, allowed=["Churn Category"])
+    assert str(again.value).endswith("pass --allow-leaky-feature 'Churn Score' --allow-leaky-feature 'Churn Reason' "
+                                     "--allow-leaky-feature 'Churn Category'")
 
 
 def test_a_leak_other_than_the_end_date_points_to_leaving_the_column_out_not_to_the_stripe_guide():
@@ -231,7 +239,14 @@ def test_a_leak_other_than_the_end_date_points_to_leaving_the_column_out_not_to_
     assert "list it under profile: exclude" in next_line(meta, 2) and "exports-with" not in next_line(meta, 2)
     assert "list it under profile: exclude" in promotion_block(meta, 2)
     term = {"kind": "snapshots", "leakage": {"allowed": ["days_to_term_end"], "findings": []}}
-    assert "docs/exports-with-cancellation-dates.md" in next_line(term, 2)
+    said = next_line(term, 2)
+    assert "docs/exports-with-cancellation-dates.md" in said and "profile: exclude" not in said
+    both = {"kind": "snapshots", "leakage": {"allowed": ["days_to_term_end", "acct_churn_score"], "findings": [
+        {"feature": "acct_churn_score", "check": "churner_bounded", "own": True, "flat": False}]}}
+    assert "exports-with" in next_line(both, 2) and "profile: exclude" in next_line(both, 2)
+    catalogue = {"kind": "snapshots", "leakage": {"allowed": ["logins_30d"], "findings": [
+        {"feature": "logins_30d", "check": "model_auc", "own": False, "flat": False}]}}
+    assert "profile: exclude" not in next_line(catalogue, 2) and "leakage record" in next_line(catalogue, 2)
 
 
 def _seat_changes(n: int = 600, seed: int = 8) -> tuple[pd.DataFrame, np.ndarray]:

@@ -25,11 +25,11 @@ def test_english_reasons_use_the_singular_for_one(specs, name, value, text):
     assert render(specs[name], value, "en") == text
 
 
-def test_a_term_ending_on_the_data_end_is_worded_as_due_today(specs):
-    """On the data end a term ending that day is in force (its renewal is after the export):
-    "Term ends in 0 days" would read as a glitch."""
-    assert render(specs["days_to_term_end"], 0, "en") == "Term ends today (its renewal is after the export)"
-    assert render(specs["days_to_term_end"], 0.0, "zh-CN") == "合同今天到期（续约在导出之后）"
+def test_a_term_ending_on_the_as_of_date_is_worded_as_due_today(specs):
+    """A term ending on the as-of date is in force, its renewal due: "Term ends in 0 days" would read as
+    a glitch."""
+    assert render(specs["days_to_term_end"], 0, "en") == "Term ends today"
+    assert render(specs["days_to_term_end"], 0.0, "zh-CN") == "合同今天到期"
 
 
 def test_chinese_reasons_have_no_plural_to_fix(specs):
