@@ -254,11 +254,14 @@ class ModelInfo(BaseModel):
     left_out_features: dict[str, str] = Field(
         default_factory=dict, description="Features of feature_spec the model does not read (accepted in a request, "
                                           "ignored), with the reason: null or constant in the training rows, "
-                                          "a window the export only partly covers, ...")
+                                          "a window the export only partly covers, ...; for a table model also "
+                                          "the table's columns not used (\"column not used: ...\")")
 
 
 def model_info(scorer: Any) -> dict:
     """The ``GET /model`` body of a loaded ``Scorer``."""
+    from training.own_table import unused_columns  # here: this module stays light to import
+
     meta = scorer.bundle.meta
     training = meta.get("training") or {}
     catalogue = scorer.bundle.catalogue
@@ -269,5 +272,7 @@ def model_info(scorer: Any) -> dict:
                      feature_spec=CatalogueInfo(event_types=list(catalogue.event_types), features=feats),
                      chosen_model=training.get("selection", {}).get("chosen"),
                      calibration=training.get("calibration", {}).get("method"),
-                     left_out_features=training.get("dropped_features") or {})
+                     left_out_features={**(training.get("dropped_features") or {}),  # a table's own unused columns:
+                                        **{c: f"column not used: {why}"  # accepted in no request
+                                           for c, why in unused_columns(meta.get("table_report") or {}).items()}})
     return info.model_dump(mode="json")

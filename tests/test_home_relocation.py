@@ -53,6 +53,10 @@ def test_nothing_recorded_points_into_the_old_folder(moved, monkeypatch):
     assert uris and not [u for u in uris if str(original) in u]
     bundle = load_model(client)
     assert bundle.test_block_source()[0] == home.store.resolve()
+    # a registered version's own folder, given as a path (a probe's `score --model .../artifacts/bundle`
+    # stored the path as the model version): known by its number
+    folder = next(home.mlflow_artifacts.rglob("bundle.json")).parent
+    assert load_model(client, str(folder)).meta["model_version"] == 1
 
 
 def test_copied_home_trains_scores_and_serves(moved, monkeypatch):

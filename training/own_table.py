@@ -707,17 +707,24 @@ def describe_table(report: dict) -> list[str]:
         how = report.get(key, {})  # column -> how it was read
         if how:
             lines.append(f"{said}: " + ", ".join(f"{c} ({h})" for c, h in how.items()))
-    unused = ([f"{c} (excluded in churnwatch.yaml)" for c in report.get("dropped_excluded", [])]
-              + [f"{c} ({PERSONAL_DATA})" for c in report.get("dropped_personal", [])]
-              + [f"{c} (identifier: a different value on every row)" for c in report.get("dropped_identifier", [])]
-              + [f"{c} (free text)" for c in report["dropped_free_text"]]
-              + [f"{c} (one value)" for c in report["dropped_constant"]]
-              + [f"{c} ({why})" for c, why in report.get("dropped_unreadable_dates", {}).items()]
-              + [f"{c} ({why})" for c, why in report.get("dropped_name", {}).items()]
-              + [f"{c} (type {t})" for c, t in report["dropped_unsupported"].items()])
+    unused = [f"{c} ({why})" for c, why in unused_columns(report).items()]
     if unused:
         lines.append("columns not used: " + ", ".join(unused))
     return lines
+
+
+def unused_columns(report: dict) -> dict[str, str]:
+    """The table's columns ``load_own_table`` did not use, with the reason, in the order it says them
+    (``describe_table``; ``GET /model``'s ``left_out_features`` of a table model)."""
+    pairs = ([(c, "excluded in churnwatch.yaml") for c in report.get("dropped_excluded", [])]
+             + [(c, PERSONAL_DATA) for c in report.get("dropped_personal", [])]
+             + [(c, "identifier: a different value on every row") for c in report.get("dropped_identifier", [])]
+             + [(c, "free text") for c in report.get("dropped_free_text", [])]
+             + [(c, "one value") for c in report.get("dropped_constant", [])]
+             + list(report.get("dropped_unreadable_dates", {}).items())
+             + list(report.get("dropped_name", {}).items())
+             + [(c, f"type {t}") for c, t in report.get("dropped_unsupported", {}).items()])
+    return {str(c): str(why) for c, why in pairs}
 
 
 @dataclass

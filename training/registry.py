@@ -178,9 +178,26 @@ def load_model(client: MlflowClient, uri: str | None = None) -> ModelBundle:
     """
     if uri and not uri.startswith("models:/"):
         # a path: never fall back to another model when it does not exist
-        return _anchor_pointer(ModelBundle.load(uri), client)
+        bundle = _anchor_pointer(ModelBundle.load(uri), client)
+        version = _version_of_folder(client, Path(uri))
+        if version is not None:  # a registered version's own folder: scored under its number, not the path
+            bundle.meta["model_version"] = version
+        return bundle
     version = resolve_version(client, uri)
     return load_version(client, version)
+
+
+def _version_of_folder(client: MlflowClient, folder: Path) -> int | None:
+    """The registered version whose run's artefacts hold ``folder`` (``mlartifacts/<experiment>/<run id>/artifacts/
+    bundle`` of the home's store), or None: a probe's ``score --model .../artifacts/bundle`` stored and published
+    the path as the model version."""
+    parts = set(folder.resolve().parts)
+    try:
+        versions = client.search_model_versions(f"name='{MODEL_NAME}'")
+    except MlflowException:
+        return None
+    found = [int(v.version) for v in versions if v.run_id and v.run_id in parts]
+    return max(found) if found else None
 
 
 def resolve_version(client: MlflowClient, uri: str | None = None) -> int:

@@ -36,6 +36,7 @@ def home(tmp_path_factory):
     table = write_flat_table(work / "customers.csv", rows=600, seed=7)
     frame = pd.read_csv(table, dtype=str)
     frame["customer_id"] = [f"{30_000 + i:06d}" for i in range(1, len(frame) + 1)]
+    frame["Zip Code"] = [str(90_001 + i % 400) for i in range(len(frame))]  # a place: not used, said by /model
     frame.to_csv(table, index=False)
     current = work / "current.csv"
     frame.drop(columns=["Churn"]).to_csv(current, index=False)
@@ -107,6 +108,14 @@ def test_known_ids_alone_are_the_published_scores(client, scored):
     assert [a["account_id"] for a in body] == ids
     assert [a["churn_probability"] for a in body] == pytest.approx(list(scored.loc[ids, "churn_probability"]),
                                                                    abs=1e-6)
+
+
+def test_the_model_endpoint_lists_the_tables_columns_not_used_with_the_reason(client):
+    """A probe's /model of a table model said "left_out_features": {} while 8 columns were not used."""
+    from features.profile import PLACE_CODE
+
+    left = client.get("/model").json()["left_out_features"]
+    assert left["Zip Code"] == f"column not used: {PLACE_CODE}"
 
 
 def test_live_is_422_naming_the_table_model_for_known_and_unknown_ids(client):
