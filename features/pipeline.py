@@ -19,6 +19,7 @@ from core.engine import store_error, while_held
 from core.errors import ChurnwatchError, DataContractError, StoreError
 from core.settings import Settings
 from core.store import SNAPSHOTS, SNAPSHOTS_STAGED, SnapshotMeta, connect, read_meta, source_for_store, write_snapshots
+from features.contract import TABLES
 from features.profile import PROFILE_TABLES, ProfilePlan, discover_profile
 from features.snapshots import build_feature_tables, event_types
 from features.sources import Source, first_line, load_raw_tables, open_source, source_spec, spark_reads
@@ -246,9 +247,11 @@ def build_snapshots(source: Source | str | Path, settings: Settings, store: Path
             say(f"loading and checking {src.describe()} in Spark ({master or 'local[*]'})")
             run = open_spark(master, staging=staging)
             report, loaded = prepare(src, settings, run)
-            for name in PROFILE_TABLES:  # small: the driver discovers the company's own columns in them
-                if name in loaded:
+            for name in loaded:  # small: the driver discovers the company's own columns in them; of the
+                if name in PROFILE_TABLES:  # other tables only the columns, to list those nothing reads
                     run.to_driver(con, f"raw_{name}")
+                elif name in TABLES:
+                    run.to_driver(con, f"raw_{name}", rows=False)
         else:
             if driver:
                 log.info("the contract checks run in DuckDB on the driver: %s", driver)

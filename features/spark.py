@@ -329,11 +329,14 @@ class SparkConnection:
         except Exception as exc:
             raise spark_error(exc, f"reading {name}") from exc
 
-    def to_driver(self, con: duckdb.DuckDBPyConnection, name: str) -> None:
+    def to_driver(self, con: duckdb.DuckDBPyConnection, name: str, rows: bool = True) -> None:
         """Copy Spark's ``name`` into DuckDB table ``name`` through Arrow: for a small table the
-        driver reads itself (the raw accounts and subscriptions, ``features.profile``)."""
+        driver reads itself (the raw accounts and subscriptions, ``features.profile``); ``rows=False``
+        copies its columns only (the other tables' columns nothing reads are listed, as a DuckDB
+        build lists them)."""
         try:
-            arrow = self._table(name).toArrow()
+            frame = self._table(name)
+            arrow = (frame if rows else frame.limit(0)).toArrow()
         except SparkError:
             raise
         except Exception as exc:
