@@ -1,5 +1,8 @@
 """Label-leakage guard (issue 12, item 4): checked before a model is registered.
 
+Over 400 lines: the checks, their messages and causes, and what a version allowed to leak may do
+next (promotion, where to look) are one guard; each check is a short function of its own.
+
 Four checks on the training rows and the fitted model:
 
 - **one feature predicts the label on its own**: its ROC-AUC on the training rows is

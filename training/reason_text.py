@@ -215,6 +215,9 @@ def render_value(spec: FeatureSpec, value: object, lang: str) -> dict[str, str]:
     if is_change(spec):
         text = _change_text(spec, v, lang)
         return {"value": text, "change": text}
+    if spec.template == "term_end" and v == 0:  # its renewal due on the as-of date: "Term ends today"
+        text = "today" if lang == "en" else "今天"
+        return {"value": text, "change": text}
     if is_own_date(spec):  # days since a date: "Age 24", "45 days ago", "in 30 days", as the reason words it
         text = _age(v, lang) if is_birth_date(spec) and v >= 0 else _when(v, lang)
         return {"value": text, "change": text}

@@ -81,8 +81,7 @@ def explain(account_id: str, store: Path | None = None, home: Path | None = None
     console.print(Panel(Text.from_markup(head), title=L["title"], expand=False))
     trend = view.trend.tail(points)
     spark = sparkline(list(trend["health_score"]))
-    scores = L["score"] if len(trend) == 1 else L["scores"]  # "1 score", "2 scores"
-    console.print(f"{L['trend']} ({len(trend)} {scores}): [bold]{spark}[/]  "
+    console.print(f"{L['trend']} ({len(trend)} {L['score'] if len(trend) == 1 else L['scores']}): [bold]{spark}[/]  "
                   f"{int(trend['health_score'].iloc[0])} → {int(trend['health_score'].iloc[-1])}", markup=True)
     t = Table(show_header=True, header_style="dim", box=None, padding=(0, 2))
     t.add_column(L["as_of"])

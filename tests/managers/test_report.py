@@ -37,12 +37,14 @@ def _scores(home) -> pd.DataFrame:
 
 
 def _mrr_from_raw(home) -> pd.Series:
-    """MRR per account from the raw subscriptions file: terms in force on the scoring date, summed."""
+    """MRR per account from the raw subscriptions file: terms in force on the scoring date, summed (a term
+    ending that day counts, its renewal due, unless a term of the account starts that day)."""
     subs = pd.read_parquet(home.data / "subscriptions.parquet")
     day = pd.Timestamp(home.dates[1])
     start, end = pd.to_datetime(subs["start_date"]), pd.to_datetime(subs["end_date"])
     live = subs[(start <= day) & (end.isna() | (end > day))]
-    return live.groupby("account_id")["mrr"].sum()
+    due = subs[(end == day) & ~subs["account_id"].isin(subs.loc[start == day, "account_id"])]
+    return pd.concat([live, due]).groupby("account_id")["mrr"].sum()
 
 
 def test_report_renders_with_the_top_account_in_english_and_chinese(home, reports):

@@ -99,7 +99,9 @@ def test_a_normal_export_is_quiet_a_blank_leak_column_and_new_categories_are_sai
     # the leak had a value for about a quarter of the training customers (90% of churners, 1% of others)
     leak_blank = 1 - facts[LEAK]["present_share"]
     assert 0.6 < leak_blank < 0.85 and facts[LEAK]["importance"] > 0
-    assert facts["tenure_months"] == {"present_share": 1.0, "importance": facts["tenure_months"]["importance"]}
+    assert facts["tenure_months"] == {"present_share": 1.0, "importance": facts["tenure_months"]["importance"],
+                                      "min": facts["tenure_months"]["min"], "max": facts["tenure_months"]["max"]}
+    assert 0 <= facts["tenure_months"]["min"] < facts["tenure_months"]["max"]
     assert lines == [
         f"WARNING: feature '{LEAK}', allowed as leaky at training (--allow-leaky-feature), is blank on 100% of the "
         f"150 customers scored as of {AS_OF}, against {leak_blank:.1%} of the training rows: the model relies on "
