@@ -401,7 +401,7 @@ def final_query(catalogue: Catalogue, settings: Settings, absent: frozenset[str]
 
     exprs = [cast(f) for f in catalogue.features]
     return f"""
-        SELECT s.account_id, s.as_of, s.churn_label, s.churn_label IS NOT NULL AS labelled,
+        SELECT s.account_id, s.as_of, s.churn_label, s.churn_label IS NOT NULL AND s.due = 0 AS labelled,
                {', '.join(exprs)}
         FROM spine s
         LEFT JOIN ids ON ids.account_id = s.account_id

@@ -6,7 +6,8 @@
 * An account is **active at t** when a term covers ``t``: ``start_date <= t < end_date``, or when
   its term ends on ``t`` and none starts then (its renewal due, not yet seen; ``build_spine``).
 * The **label** of ``(account, t)`` is 1 when the relationship ends in ``[t, t + H]`` (it can end on
-  ``t`` only for an account whose renewal was due then),
+  ``t`` only for an account whose renewal was due then: such a row is scored and judged by monitoring,
+  never trained on, ``build_spine``),
   else 0, and exists only when ``t + H + grace <= data_end``; other rows are kept,
   unlabelled (``churn_label`` null, ``labelled`` false).
 
@@ -139,9 +140,13 @@ def build_spine(con: duckdb.DuckDBPyConnection, as_of: list[dt.date], settings: 
     ``t`` (the renewal, or what replaces it): at the midnight that starts ``t`` nobody knows yet
     whether it renews, and on the data end the export cannot show it (a probe's Shopify app: 74 of
     1,685 paying shops billed on the day after the export were not scored, and ``/score_accounts``
-    called them churned). The same rule on every date: the training rows hold such accounts, and
-    their label counts a churn on ``t`` itself (``[t, t + H]``; a renewal within the grace period is
-    none); a date rebuilt once it has matured keeps them. A term of a paused plan
+    called them churned). The same rule on every date, so a scored date rebuilt once it has matured
+    (monitoring's relabelling) keeps them, labelled by what followed: a churn on ``t`` itself counts
+    (``[t, t + H]``; a renewal within the grace period is none). Such a row (``due`` 1) is no training
+    row (``labelled`` false in the snapshots): on a past date only the customers who did not renew
+    that day have a term ending on it (a renewal starting that day is in force), so the row would tell
+    its outcome (the demo's model rated every account due on the data end high risk when it learned
+    from them). A term of a paused plan
     (``settings.paused_plans``) is in force, but its
     end is no term end: ``days_to_term_end`` reads the other terms' ends (null when only pauses are).
     """
@@ -152,17 +157,17 @@ def build_spine(con: duckdb.DuckDBPyConnection, as_of: list[dt.date], settings: 
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE spine AS
         WITH in_force AS (
-            SELECT a.t, a.tn, tr.account_id, tr.sn, tr.en, tr.mrr, tr.seats, tr.plan, tr.rel_no
+            SELECT a.t, a.tn, tr.account_id, tr.sn, tr.en, tr.mrr, tr.seats, tr.plan, tr.rel_no, 0 AS due
             FROM asof_dates a JOIN terms tr ON tr.sn <= a.tn AND (tr.en IS NULL OR a.tn < tr.en)
         ), pending AS (  -- a term ending on t whose renewal does not start on t: in force, its renewal due
-            SELECT a.t, a.tn, tr.account_id, tr.sn, tr.en, tr.mrr, tr.seats, tr.plan, tr.rel_no
+            SELECT a.t, a.tn, tr.account_id, tr.sn, tr.en, tr.mrr, tr.seats, tr.plan, tr.rel_no, 1 AS due
             FROM asof_dates a JOIN terms tr ON tr.en = a.tn
             LEFT JOIN (SELECT DISTINCT account_id, sn FROM terms) f
               ON f.account_id = tr.account_id AND f.sn = a.tn
             WHERE f.account_id IS NULL
         ), cover AS (  -- a pause's end is no term end (settings.paused_plans): only the other terms' ends
             SELECT tr.t, tr.tn, tr.account_id, SUM(tr.mrr) AS mrr, SUM(tr.seats) AS seats,
-                   ARG_MAX(tr.plan, tr.sn) AS plan, MAX(tr.rel_no) AS rel_no,
+                   ARG_MAX(tr.plan, tr.sn) AS plan, MAX(tr.rel_no) AS rel_no, MAX(tr.due) AS due,
                    CASE WHEN MAX(CASE WHEN {paused} THEN 0 ELSE 1 END) = 0 THEN NULL
                         WHEN MAX(CASE WHEN tr.en IS NULL AND NOT ({paused}) THEN 1 ELSE 0 END) = 1 THEN NULL
                         ELSE MAX(CASE WHEN {paused} THEN NULL ELSE tr.en END) END AS term_end
@@ -174,7 +179,7 @@ def build_spine(con: duckdb.DuckDBPyConnection, as_of: list[dt.date], settings: 
               ON tr.sn <= a.tn - 90 AND (tr.en IS NULL OR a.tn - 90 < tr.en)
             GROUP BY a.tn, tr.account_id
         )
-        SELECT c.account_id, c.t AS as_of, c.tn, c.mrr, c.seats, c.plan,
+        SELECT c.account_id, c.t AS as_of, c.tn, c.mrr, c.seats, c.plan, c.due,
                c.term_end - c.tn AS days_to_term_end,
                b.mrr_90d_ago,
                c.tn - r.rel_start AS tenure_days,

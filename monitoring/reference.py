@@ -196,8 +196,7 @@ def unlabelled_matured(store: Path) -> tuple[dict[dt.date, int], dt.date]:
         _history_dates(con, store)
         found = con.execute(
             f"SELECT h.as_of, count(*) FROM {HISTORY} h LEFT JOIN {SNAPSHOTS} s USING (account_id, as_of) "
-            f"WHERE h.as_of + INTERVAL (?) DAY <= ? AND (s.labelled IS NULL OR NOT s.labelled "
-            f"OR s.{LABEL} IS NULL) GROUP BY h.as_of ORDER BY h.as_of",
+            f"WHERE h.as_of + INTERVAL (?) DAY <= ? AND s.{LABEL} IS NULL GROUP BY h.as_of ORDER BY h.as_of",
             [_lag(meta).days, meta.data_end]).fetchall()
     return {r[0]: int(r[1]) for r in found}, meta.data_end
 
@@ -219,7 +218,7 @@ def relabel_matured(source, settings, store: Path, progress=None) -> dict:
         dates = _history_dates(con, store)
         have = {r[0] for r in con.execute(
             f"SELECT DISTINCT h.as_of FROM {HISTORY} h LEFT JOIN {SNAPSHOTS} s USING (account_id, as_of) "
-            f"WHERE s.labelled IS NULL OR NOT s.labelled OR s.{LABEL} IS NULL").fetchall()}
+            f"WHERE s.{LABEL} IS NULL").fetchall()}
     todo = [d for d in dates if d in have]
     if not todo:
         return {"data_end": meta.data_end.isoformat(), "rebuilt": []}
@@ -255,7 +254,7 @@ def matured_rows(store: Path) -> tuple[pd.DataFrame, dict]:
         rows = con.execute(
             f"SELECT h.account_id, h.as_of, h.{PREDICTION}, h.tier, h.model_version, s.{LABEL} "
             f"FROM {HISTORY} h JOIN {SNAPSHOTS} s USING (account_id, as_of) "
-            f"WHERE s.labelled AND s.{LABEL} IS NOT NULL AND h.as_of + INTERVAL (?) DAY <= ? "
+            f"WHERE s.{LABEL} IS NOT NULL AND h.as_of + INTERVAL (?) DAY <= ? "
             "ORDER BY h.as_of, h.account_id", [lag.days, meta.data_end]).df()
     unlabelled, _ = unlabelled_matured(store)
     matured = [d for d in dates if d + lag <= meta.data_end]

@@ -167,11 +167,14 @@ def test_a_pause_keeps_the_customer_but_its_end_is_no_term_end(tmp_path):
     assert found["none"].loc[(pd.Timestamp(dates[0]), "p"), "days_to_term_end"] == 21
 
 
-def test_a_renewal_due_on_the_as_of_date_is_labelled_by_what_followed(tmp_path):
+def test_a_renewal_due_on_the_as_of_date_is_labelled_by_what_followed_but_never_trained_on(tmp_path):
     """A term ending on a labelled as-of date: the row is kept (its renewal due) and its label counts a
     churn on that very day, so a date rebuilt once it has matured (monitoring's relabelling) keeps the
     customers who did not renew, labelled 1; a renewal within the grace period is no churn; a base term
-    ending beside an add-on that runs on is counted with it (MRR not cut by the renewal day)."""
+    ending beside an add-on that runs on is counted with it (MRR not cut by the renewal day). On a past
+    date only those who did not renew that day are due (a renewal starting then is in force), so a due
+    row is no training row (``labelled`` false): the demo's model, trained on them, rated every account
+    due on the data end high risk."""
     t = D(2026, 6, 1)
     subs = pd.DataFrame({
         "account_id": ["lapsed", "late", "late", "renewed", "renewed", "base", "base"],
@@ -191,3 +194,25 @@ def test_a_renewal_due_on_the_as_of_date_is_labelled_by_what_followed(tmp_path):
     assert rows.loc["renewed", ["days_to_term_end", "churn_label"]].tolist() == [92, 0]  # the renewal, once
     assert rows.loc["renewed", "mrr"] == 10.0
     assert rows.loc["base", "mrr"] == 7.0 and rows.loc["base", "churn_label"] == 0  # the add-on runs on
+    assert rows["labelled"].to_dict() == {"base": False, "lapsed": False, "late": False, "renewed": True}
+
+
+def test_a_data_end_rebuilt_once_matured_keeps_its_due_accounts_with_their_outcome(tmp_path):
+    """The review: scored on the data end, an account due that day vanished when monitoring rebuilt the
+    date with a later data end (no term in force any more), so matured performance left out exactly the
+    customers who did not renew, and the date was rebuilt on every run."""
+    subs = pd.DataFrame({"account_id": ["p", "r", "r"], "start_date": ["2026-11-01", "2026-11-01", "2026-12-01"],
+                         "end_date": ["2026-12-01", "2026-12-01", "2027-06-01"], "mrr": [9.0, 4.0, 4.0]})
+    data = write_tables(tmp_path / "data", {"accounts": pd.DataFrame({"account_id": ["p", "r"]}),
+                                            "subscriptions": subs, "events": EVENTS.assign(account_id="p")},
+                        fmt="csv")
+    store = tmp_path / "s.duckdb"
+    build_snapshots(data, settings(data=str(data), data_end=END), store, as_of=[END])
+    first = read_snapshots(store).set_index("account_id")
+    assert sorted(first.index) == ["p", "r"] and first["churn_label"].isna().all()
+    later = D(2027, 4, 1)  # matured: p never renewed
+    build_snapshots(data, settings(data=str(data), data_end=later), store, as_of=[END])
+    again = read_snapshots(store, as_of=[END]).set_index("account_id")
+    assert sorted(again.index) == ["p", "r"]
+    assert (again.loc["p", "churn_label"], bool(again.loc["p", "labelled"])) == (1, False)  # its outcome, not trained
+    assert (again.loc["r", "churn_label"], bool(again.loc["r", "labelled"])) == (0, True)

@@ -1,7 +1,6 @@
 """Issue 12: on every generator (the demo, the consumer log, the Stripe-shaped export under its
 correct mapping, the flat table) the trained model's health tiers are all non-empty on its test
-rows and churn rises from healthy to high risk, strictly but for a fall between neighbours within one
-standard error (small data: a tier of 300 rows at 4% holds 12 churners). Trained in-process: slow. The demo's
+rows and churn rises strictly from healthy to high risk. Small data, trained in-process: slow. The demo's
 model is the session's shared 300 x 24 build (tests/conftest.py; 4,529 test rows, every tier over 150)."""
 
 from __future__ import annotations
@@ -54,13 +53,7 @@ def test_every_tier_is_filled_and_churn_rises_strictly_on_the_test_rows(make, tm
     counts = {t: int((tiers == t).sum()) for t in TIER_KEYS}
     rates = [float(y[tiers == t].mean()) for t in TIER_KEYS if counts[t]]
     assert min(counts.values()) >= MIN_ROWS, counts
-    # strictly rising, but for a fall within chance between two neighbours (the Stripe-shaped export of 800
-    # accounts, 2026-12-06: low 22 of 545 churned, 4.04%, medium 12 of 305, 3.93%: 0.1 standard errors)
-    for (a, na), (b, nb) in zip(zip(rates, counts.values()), list(zip(rates, counts.values()))[1:]):
-        pooled = (a * na + b * nb) / (na + nb)
-        se = (pooled * (1 - pooled) * (1 / na + 1 / nb)) ** 0.5
-        assert b > a or a - b < se, dict(zip(TIER_KEYS, rates))
-    assert rates[-1] > 2 * rates[0] and rates[-1] > max(rates[:-1]), dict(zip(TIER_KEYS, rates))
+    assert all(a < b for a, b in zip(rates, rates[1:])), dict(zip(TIER_KEYS, rates))
     assert ((p > 0) & (p < 1)).all()
     hm = result.training["health_map"]
     assert hm["pins_from"] == "base_rate_and_reference" and 0 < hm["p80"] < hm["p60"] < hm["p40"] < 1
