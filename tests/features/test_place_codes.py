@@ -32,17 +32,14 @@ def test_names_of_postal_codes(column, code):
 
 
 def telco_csv(tmp_path) -> str:
-    n = 300
+    """300 customers with a numeric zip code of 6 values, a region, a tenure and the label."""
     r = np.random.default_rng(5)
-    path = tmp_path / "telco.csv"
-    pd.DataFrame({
-        "Customer ID": [f"{i:04d}-ABCDE" for i in range(n)],
-        "Zip Code": r.choice([90001, 90210, 94103, 94110, 95014, 96161], n),  # few: a category if told so
-        "Region": r.choice(["North", "South", "Coast"], n),
-        "Tenure Months": r.integers(0, 73, n),
-        "Churn Label": r.choice(["Yes", "No"], n),
-    }).to_csv(path, index=False)
-    return path
+    columns = {"Customer ID": [f"{i:04d}-ABCDE" for i in range(300)],
+               "Zip Code": r.choice([90001, 90210, 94103, 94110, 95014, 96161], 300),  # few: a category if told so
+               "Region": r.choice(["North", "South", "Coast"], 300), "Tenure Months": r.integers(0, 73, 300),
+               "Churn Label": r.choice(["Yes", "No"], 300)}
+    pd.DataFrame(columns).to_csv(tmp_path / "telco.csv", index=False)
+    return tmp_path / "telco.csv"
 
 
 def test_a_table_lists_a_zip_code_as_a_place_not_a_number(tmp_path):
