@@ -69,8 +69,9 @@ class BuildResult:
         }
 
 
-#: what a build reports of its rows (``BuildResult``): rows, labelled, positive, accounts
-STATS = ("SELECT count(*), COALESCE(count_if(labelled), 0), COALESCE(count_if(churn_label = 1), 0), "
+#: what a build reports of its rows (``BuildResult``): rows, labelled, positive (of the labelled: a row whose
+#: renewal was due on its date has its outcome for monitoring but is no training row), accounts
+STATS = ("SELECT count(*), COALESCE(count_if(labelled), 0), COALESCE(count_if(labelled AND churn_label = 1), 0), "
          "count(DISTINCT account_id) FROM {rows}")
 
 

@@ -19,7 +19,7 @@ import mlflow
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
-from core.home import absolute_in, home_of_tracking, relative_to
+from core.home import Home, absolute_in, home_of_tracking, relative_to
 from training.bundle import ModelBundle
 from training.errors import ModelBundleError, RegistryError
 
@@ -191,6 +191,9 @@ def _version_of_folder(client: MlflowClient, folder: Path) -> int | None:
     """The registered version whose run's artefacts hold ``folder`` (``mlartifacts/<experiment>/<run id>/artifacts/
     bundle`` of the home's store), or None: a probe's ``score --model .../artifacts/bundle`` stored and published
     the path as the model version."""
+    home = home_of_tracking(client.tracking_uri)
+    if home is None or not folder.resolve().is_relative_to(Home(home).mlflow_artifacts.resolve()):
+        return None  # a folder elsewhere: the registry is not asked (nor an unreachable server waited for)
     parts = set(folder.resolve().parts)
     try:
         versions = client.search_model_versions(f"name='{MODEL_NAME}'")

@@ -165,7 +165,7 @@ def test_the_events_report_from_the_keyed_events_is_the_report_of_a_pass_over_th
 
 def _store_counts(store, dates):
     with duckdb.connect(str(store), read_only=True) as con:
-        return con.execute("SELECT count(*), count_if(labelled), count(*) FILTER (WHERE churn_label = 1), "
+        return con.execute("SELECT count(*), count_if(labelled), count(*) FILTER (WHERE labelled AND churn_label = 1), "
                            "count(DISTINCT account_id) FROM snapshots WHERE as_of IN (SELECT unnest(?))",
                            [dates]).fetchone()
 

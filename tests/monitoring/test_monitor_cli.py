@@ -204,7 +204,9 @@ def _expected(monitored, store, tmp_path, data_end=dt.date(2026, 1, 1)):
     fresh = tmp_path / "fresh.duckdb"
     build_snapshots(monitored.data, monitored.settings, fresh, as_of=sorted({d.date() for d in hist["as_of"]}))
     with duckdb.connect(str(fresh), read_only=True) as con:
-        labels = con.execute("SELECT account_id, as_of, churn_label AS y FROM snapshots WHERE labelled").df()
+        # the outcome of every scored row, a renewal due on its date included (no training row, but judged)
+        labels = con.execute("SELECT account_id, as_of, churn_label AS y FROM snapshots "
+                             "WHERE churn_label IS NOT NULL").df()
     labels["as_of"] = pd.to_datetime(labels["as_of"])
     m = hist.merge(labels, on=["account_id", "as_of"], how="inner").sort_values(["as_of", "account_id"])
     assert len(m) == len(hist)  # every matured score has a label in the current data
