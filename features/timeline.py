@@ -145,8 +145,8 @@ def build_spine(con: duckdb.DuckDBPyConnection, as_of: list[dt.date], settings: 
     (``[t, t + H]``; a renewal within the grace period is none). Such a row (``due`` 1) is no training
     row (``labelled`` false in the snapshots): on a past date only the customers who did not renew
     that day have a term ending on it (a renewal starting that day is in force), so the row would tell
-    its outcome (the demo's model rated every account due on the data end high risk when it learned
-    from them). An account with any due term is due (a base term lapsing beside a running add-on too:
+    its outcome (the demo's model, trained on them, raised 217 alerts instead of 127, its low-risk
+    tier churning more than its medium-risk one). An account with any due term is due (a base term lapsing beside a running add-on too:
     its own subscription columns read the latest term started by ``t``, which a renewal starting on
     ``t`` would change). A term of a paused plan
     (``settings.paused_plans``) is in force, but its
