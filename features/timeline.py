@@ -146,11 +146,11 @@ def build_spine(con: duckdb.DuckDBPyConnection, as_of: list[dt.date], settings: 
     row (``labelled`` false in the snapshots): on a past date only the customers who did not renew
     that day have a term ending on it (a renewal starting that day is in force), so the row would tell
     its outcome (the demo's model, trained on them, raised 217 alerts instead of 127, its low-risk
-    tier churning more than its medium-risk one). An account with any due term is due (a base term lapsing beside a running add-on too:
-    its own subscription columns read the latest term started by ``t``, which a renewal starting on
-    ``t`` would change). A term of a paused plan
-    (``settings.paused_plans``) is in force, but its
-    end is no term end: ``days_to_term_end`` reads the other terms' ends (null when only pauses are).
+    tier churning more than its medium-risk one). An account with any due term is due (a base term
+    lapsing beside a running add-on too: its own subscription columns read the latest term started
+    by ``t``, which a renewal starting on ``t`` would change). A term of a paused plan
+    (``settings.paused_plans``) is in force, but its end is no term end: ``days_to_term_end`` reads
+    the other terms' ends (null when only pauses are).
     """
     con.execute("CREATE OR REPLACE TEMP TABLE asof_dates (t DATE, tn INTEGER)")
     con.executemany("INSERT INTO asof_dates VALUES (?, ?)", [(d, day_number(d)) for d in sorted(set(as_of))])
