@@ -162,12 +162,12 @@ def test_a_flat_tables_churner_only_column_is_told_to_leave_the_table_not_to_bec
 def _vendor_table(n: int = 2000, seed: int = 27, base: float = 0.25) -> tuple[pd.DataFrame, np.ndarray]:
     """A telecom table with its vendor's "Churn Score" (probe p27): churners 65 to 100, customers who
     stayed 5 to 100 (ROC-AUC about 0.87 alone, under the 0.95 limit); a strong honest "Tenure Months"
-    (churners at any tenure, fewer of them long); a satisfaction rating 1 to 5."""
+    (churners at any tenure, fewer of them long); an honest satisfaction rating 1 to 5."""
     rng = np.random.default_rng(seed)
     y = (rng.random(n) < base).astype(int)
     score = np.where(y == 1, rng.integers(65, 101, n), rng.integers(5, 101, n)).astype(float)
     tenure = np.where(y == 1, rng.exponential(12, n), rng.exponential(30, n)).clip(0, 72).round()
-    rating = np.where(y == 1, rng.integers(1, 4, n), rng.integers(1, 6, n)).astype(float)
+    rating = np.clip(np.round(rng.normal(3.6 - y, 1.0)), 1, 5)  # honest: churners at every level, fewer high
     return pd.DataFrame({"Churn Score": score, "Tenure Months": tenure, "Satisfaction Score": rating}), y
 
 
@@ -189,6 +189,21 @@ def test_an_own_column_no_churner_lies_beyond_is_refused_with_its_bound_and_how_
     assert feature_findings(rows, y, names, []) == []
     with pytest.raises(TrainingError, match="--allow-leaky-feature 'Churn Score'"):
         screen_features(rows, y, names, [], own=names)
+
+
+def test_a_rating_no_churner_gave_above_3_is_a_cliff_and_an_honest_rating_is_not():
+    """IBM's extended Telco table has a "Satisfaction Score" of 1 to 5 that no churner gave above 3."""
+    rng = np.random.default_rng(2)
+    n = 4000
+    y = (rng.random(n) < 0.26).astype(int)
+    post_hoc = np.where(y == 1, rng.integers(1, 4, n), rng.integers(1, 6, n)).astype(float)
+    found = feature_findings(pd.DataFrame({"Satisfaction Score": post_hoc}), y, ["Satisfaction Score"], [],
+                             own=["Satisfaction Score"])
+    assert [(f.feature, f.check) for f in found] == [("Satisfaction Score", "churner_bounded")]
+    assert "has one at or below 3, while " in found[0].detail
+    # an honest rating: churners at every level, fewer at the top
+    honest = np.clip(np.round(rng.normal(3.6 - 1.0 * y, 1.0)), 1, 5)
+    assert feature_findings(pd.DataFrame({"r": honest}), y, ["r"], [], own=["r"]) == []
 
 
 def test_a_risk_that_fades_to_nothing_is_no_cliff_and_a_cliff_needs_enough_churners_beyond_it():
