@@ -274,6 +274,14 @@ def snapshot_rows(store: Path, as_of: dt.date, account_ids: list[str]) -> pd.Dat
                            [as_of, list(account_ids)]).df()
 
 
+def last_snapshot(store: Path, account_id: str, since: dt.date, until: dt.date) -> pd.DataFrame:
+    """The account's latest snapshot row dated ``since`` to ``until`` (empty: none): where it was last seen
+    active, with the term end it had then."""
+    with connect(store, read_only=True) as con:
+        return con.execute(f"SELECT * FROM {SNAPSHOTS} WHERE account_id = ? AND as_of >= ? AND as_of <= ? "
+                           "ORDER BY as_of DESC LIMIT 1", [account_id, since, until]).df()
+
+
 def snapshot_columns(con: duckdb.DuckDBPyConnection) -> list[str]:
     """The snapshot table's columns in order."""
     return [r[0] for r in con.execute(f"DESCRIBE {SNAPSHOTS}").fetchall()]
@@ -326,6 +334,22 @@ def latest_presence(store: Path, column: str) -> tuple[dt.date, int, int] | None
         found = con.execute(f'SELECT as_of, count(*), count("{column}") FROM {SNAPSHOTS} '
                             f"WHERE as_of = (SELECT max(as_of) FROM {SNAPSHOTS}) GROUP BY as_of").fetchone()
     return None if found is None else (pd.Timestamp(found[0]).date(), int(found[1]), int(found[2]))
+
+
+def latest_rows(store: Path, columns: list[str]) -> pd.DataFrame | None:
+    """``columns`` of the snapshot rows of the store's latest as-of date (those it has; None: no store file,
+    an empty store). Training's leakage guard compares a company's own columns there with the training
+    rows: a value written only once a customer has left (a CRM's churn reason) is on earlier rows of the
+    accounts that left and on none of those still active at the data end."""
+    if not Path(store).exists():
+        return None
+    with connect(store, read_only=True) as con:
+        stored = set(snapshot_columns(con))
+        have = [c for c in columns if c in stored]
+        listed = ", ".join('"' + c.replace('"', '""') + '"' for c in ["as_of", *have])
+        rows = con.execute(f"SELECT {listed} FROM {SNAPSHOTS} "
+                           f"WHERE as_of = (SELECT max(as_of) FROM {SNAPSHOTS})").df()
+    return rows if len(rows) else None
 
 
 def has_table(con: duckdb.DuckDBPyConnection, table: str) -> bool:

@@ -226,7 +226,8 @@ def build_snapshots(source: Source | str | Path, settings: Settings, store: Path
 
     Raises:
         DataContractError: bad input (see ``features/validate.py``), or an as-of date
-            after the data end (its features would need data that does not exist).
+            after the data end (its features would need data that does not exist) or before the data
+            start (every window empty).
     """
     say = progress or (lambda _msg: None)
     timings: dict[str, float] = {}
@@ -266,6 +267,12 @@ def build_snapshots(source: Source | str | Path, settings: Settings, store: Path
             raise DataContractError(
                 f"as-of date {late[0]} is after the data end {report.data_end}: "
                 "features there would need data that does not exist")
+        early = [d for d in dates if d < report.data_start]
+        if early:  # every window empty: activity would read as none, and the rows would train the next model
+            raise DataContractError(
+                f"as-of date {early[0]} is before the data start {report.data_start} (the first day of "
+                f"{'the event log' if 'events' in report.tables else 'the activity the source holds'}): its "
+                "windows would read no activity at all; choose a date from the data start on")
         t1, c1 = time.perf_counter(), time.process_time()
         if engine == "spark" and run is con:
             from features.spark import start_spark

@@ -374,14 +374,15 @@ def _no_longer_active(store: Path, account_id: str, day: dt.date) -> tuple[dt.da
     """(the day the account stopped being a customer, the newest scoring date) when the newest scoring
     run did not score it; else (None, None). A probe's ``explain`` said "High risk, respond within 4
     hours" of an account that had churned three months before the newest run."""
-    from core.store import snapshot_rows
+    from core.store import last_snapshot
     from serving.published import churn_days
 
     with _open_scores(store) as con:
         newest = history_dates(con)[-1]
     if day >= newest:
         return None, None
-    rows = snapshot_rows(store, day, [account_id])
+    rows = last_snapshot(store, account_id, day, newest)  # its term end when last seen, not when last scored
+    seen = pd.Timestamp(rows["as_of"].iloc[0]).date() if len(rows) else day
     left = rows["days_to_term_end"].iloc[0] if "days_to_term_end" in rows.columns and len(rows) else None
-    ended = churn_days(pd.Series([day]), pd.Series([left], dtype="float64"), newest).iloc[0]
+    ended = churn_days(pd.Series([seen]), pd.Series([left], dtype="float64"), newest).iloc[0]
     return ended, newest

@@ -141,6 +141,16 @@ def _latest_rows(con) -> pd.DataFrame:
         snap_cols = {r[0] for r in con.execute(f"DESCRIBE {SNAPSHOTS}").fetchall()}
     extras = ", ".join(f"s.{c}" if c in snap_cols else f"NULL AS {c}" for c in SNAPSHOT_EXTRAS)
     join = (f"LEFT JOIN {SNAPSHOTS} s ON s.account_id = h.account_id AND s.as_of = h.as_of" if snap_cols else "")
+    # the term end an account that left was last seen with: its latest snapshot up to the newest scored date
+    # (built date by date by `features`), not the one of its latest score: scored dates can be months
+    # apart, renewals in between (a probe: churn dated 150 to 395 days early after one old date scored)
+    last = ("ls.last_seen, ls.last_days_to_term_end" if "days_to_term_end" in snap_cols
+            else "NULL AS last_seen, NULL AS last_days_to_term_end")
+    last_join = (f"""LEFT JOIN (SELECT account_id, max(as_of) AS last_seen,
+                                      arg_max(days_to_term_end, as_of) AS last_days_to_term_end
+                               FROM {SNAPSHOTS} WHERE as_of <= (SELECT max(as_of) FROM {HISTORY})
+                               GROUP BY account_id) ls ON ls.account_id = h.account_id"""
+                 if "days_to_term_end" in snap_cols else "")
     waterfall, waterfall_join_clause = waterfall_join(con)
     return con.execute(f"""
         WITH h AS (
@@ -148,7 +158,7 @@ def _latest_rows(con) -> pd.DataFrame:
                    lag(health_score) OVER w AS previous_health_score, lag(tier) OVER w AS previous_tier,
                    row_number() OVER (PARTITION BY account_id ORDER BY as_of DESC) AS newest
             FROM {HISTORY} WINDOW w AS (PARTITION BY account_id ORDER BY as_of))
-        SELECT h.* EXCLUDE (newest), {extras}, {waterfall} FROM h {join} {waterfall_join_clause}
+        SELECT h.* EXCLUDE (newest), {extras}, {last}, {waterfall} FROM h {join} {last_join} {waterfall_join_clause}
         WHERE newest = 1 ORDER BY h.account_id""").df()
 
 
@@ -168,11 +178,17 @@ def derive_fields(latest: pd.DataFrame, settings: Settings) -> pd.DataFrame:
     hours = out["tier"].map({t: p.respond_within_hours for t, p in settings.playbooks.items()})
     out["respond_within_hours"] = pd.to_numeric(hours, errors="coerce")
     out["due_at"] = pd.to_datetime(out["scored_at"]) + pd.to_timedelta(out["respond_within_hours"], unit="h")
-    out["churned_on"] = churn_days(out["as_of"], out["days_to_term_end"], run_as_of)
+    seen = (pd.to_datetime(out["last_seen"]) if "last_seen" in out.columns
+            else pd.Series(pd.NaT, index=out.index, dtype="datetime64[ns]"))
+    later = seen.notna() & (seen >= pd.to_datetime(out["as_of"]))  # the latest snapshot, else the score's own
+    when = pd.Series(np.where(later, seen.dt.date, out["as_of"]), index=out.index, dtype=object)
+    left = out["last_days_to_term_end"].where(later, out["days_to_term_end"]) if "last_seen" in out.columns \
+        else out["days_to_term_end"]
+    out["churned_on"] = churn_days(when, left, run_as_of)
     out.loc[out["churned_on"].notna(), "due_at"] = pd.NaT
     out["run_as_of"] = run_as_of
     out["run_id"] = f"{run_as_of}/{uuid.uuid4().hex[:12]}"
-    return out.drop(columns=["days_to_term_end"])
+    return out.drop(columns=[c for c in ("days_to_term_end", "last_seen", "last_days_to_term_end") if c in out])
 
 
 def churn_days(as_of: pd.Series, days_to_term_end: pd.Series, run_as_of: dt.date) -> pd.Series:
@@ -191,9 +207,16 @@ def churn_days(as_of: pd.Series, days_to_term_end: pd.Series, run_as_of: dt.date
     return out
 
 
-def stale_reason(as_of: dt.date, run_as_of: dt.date, churned_on: dt.date | None, max_age: dt.timedelta) -> str | None:
+def stale_reason(as_of: dt.date, run_as_of: dt.date, churned_on: dt.date | None, max_age: dt.timedelta,
+                 grace: dt.timedelta | None = None) -> str | None:
     """Why a score as of ``as_of`` is stale against the latest run's as-of date (None: it is not):
-    the account churned, or the score is more than ``max_age`` older."""
+    the account churned, or the score is more than ``max_age`` older. A term that ended less than
+    ``grace`` (the labels' grace period) before the run is a lapse that a late renewal (a payment
+    retried, an invoice paid late) still undoes: said so, not "churned" (a probe's app subscribers in
+    the app store's billing retry)."""
+    if churned_on is not None and grace is not None and (run_as_of - churned_on) < grace:
+        return (f"lapsed: its term ended on {churned_on} and no term has started since (not active on "
+                f"{run_as_of}); a renewal within the {grace.days}-day grace period would keep it a customer")
     if churned_on is not None:
         return f"no longer a customer: churned on {churned_on} (not active on {run_as_of})"
     if run_as_of - as_of > max_age:
@@ -279,14 +302,16 @@ class PublishedScores:
 def load_snapshot(path: Path, settings: Settings) -> Snapshot:
     """Read a latest-scores file into ready answers (both languages)."""
     records = pq.read_table(path).to_pylist()
-    max_age = dt.timedelta(days=settings.serving.max_score_age_days)
+    max_age, grace = (dt.timedelta(days=settings.serving.max_score_age_days),
+                      dt.timedelta(days=int(settings.grace_days)))
     zh_actions = {p.action_en: p.action_zh for p in settings.playbooks.values()}
     answers: dict[str, dict[str, bytes]] = {"en": {}, "zh-CN": {}}
     rows = []
     for rec in records:
         for lang in answers:
-            answers[lang][rec["account_id"]] = json.dumps(answer(rec, lang, max_age, zh_actions), ensure_ascii=False,
-                                                          allow_nan=False, default=str).encode()
+            said = answer(rec, lang, max_age, zh_actions, grace)
+            answers[lang][rec["account_id"]] = json.dumps(said, ensure_ascii=False, allow_nan=False,
+                                                          default=str).encode()
         rows.append({"account_id": rec["account_id"], "tier": None if rec["churned_on"] else rec["tier"],
                      "csm": rec["csm"], "as_of": rec["as_of"]})
     rows.sort(key=lambda r: r["account_id"])  # the bulk read's order (Python's, whatever the file's)
@@ -310,12 +335,13 @@ def _load_history(path: Path) -> dict[str, list[dict]]:
     return out
 
 
-def answer(rec: dict, lang: str, max_age: dt.timedelta, zh_actions: dict[str, str]) -> dict:
+def answer(rec: dict, lang: str, max_age: dt.timedelta, zh_actions: dict[str, str],
+           grace: dt.timedelta | None = None) -> dict:
     """The ``/score_accounts`` answer of one published row in ``lang`` (``serving/api.py``
     ``AccountScore``); ``zh_actions``: English playbook action -> Chinese."""
     zh = lang == "zh-CN"
     churned = rec["churned_on"] is not None
-    why_stale = stale_reason(rec["as_of"], rec["run_as_of"], rec["churned_on"], max_age)
+    why_stale = stale_reason(rec["as_of"], rec["run_as_of"], rec["churned_on"], max_age, grace)
     previous = None if rec["previous_as_of"] is None else {
         "as_of": rec["previous_as_of"].isoformat(), "churn_probability": rec["previous_probability"],
         "health_score": int(rec["previous_health_score"]), "tier": rec["previous_tier"]}

@@ -292,12 +292,13 @@ def live_results(scorer: Scorer, rows: Any, lang: str, run_as_of: dt.date | None
         days = rows["days_to_term_end"] if "days_to_term_end" in rows.columns else pd.Series(float("nan"), rows.index)
         churned_on = dict(zip(rows["account_id"], churn_days(rows["as_of"], days, run_as_of), strict=True))
     max_age = dt.timedelta(days=scorer.settings.serving.max_score_age_days)
+    grace = dt.timedelta(days=int(scorer.settings.grace_days))
     out = []
     for result in scorer.results(rows, lang):
         snap = extra[result["account_id"]]
         as_of = pd.Timestamp(snap["as_of"]).date()
         ended = churned_on.get(result["account_id"])
-        why_stale = None if run_as_of is None else stale_reason(as_of, run_as_of, ended, max_age)
+        why_stale = None if run_as_of is None else stale_reason(as_of, run_as_of, ended, max_age, grace)
         mrr = snap.get("mrr")
         mrr = None if mrr is None or mrr != mrr else float(mrr)
         hours = None if ended else scorer.settings.playbooks[result["tier"]].respond_within_hours

@@ -70,6 +70,9 @@ CAUSE_BY_CHECK: dict[str, str] = {
                      "an event dated then instead of a column"),
     "model_auc": ("a prediction too good to be true: usually one column written at or after cancellation; "
                   "this is the feature the model relies on most"),
+    "written_after": ("a CRM or billing field filled in or changed when a customer leaves (a churn reason, a "
+                      "lifecycle stage of former customer, a cancellation survey answer): the export has each "
+                      "account as it is on the export day, not as it was on the as-of dates"),
     "churner_bounded": ("a score, status or category set from the outcome (a vendor's churn score, a churn "
                         "category, a cancellation code), not known before the outcome, or a hard rule (a "
                         "contract nobody may leave before a date: then allow it)"),
@@ -77,7 +80,7 @@ CAUSE_BY_CHECK: dict[str, str] = {
 #: What to do with a company's own column that leaks (a profile column, a flat table's column).
 EXCLUDE_HINT = "leave the column out of the export, or list it under profile: exclude in churnwatch.yaml"
 #: A finding of these checks on an own column says how to leave it out.
-EXCLUDABLE = ("feature_auc", "churner_bounded")
+EXCLUDABLE = ("feature_auc", "churner_bounded", "written_after")
 #: A flat table has no events to send a dated moment as: its way out is to leave the column out.
 TABLE_CHURNER_ONLY = ("a value recorded only when a customer cancels (a cancellation date, reason or survey "
                       "answer); leave the column out of the table, or list it under profile: exclude in "
@@ -106,7 +109,7 @@ class LeakFinding:
     """One suspected leak: which feature, which check, the measured value and why."""
 
     feature: str
-    check: str  # feature_auc | churner_only | churner_bounded | model_auc | written_at_end
+    check: str  # feature_auc | churner_only | churner_bounded | written_after | model_auc | written_at_end
     value: float
     detail: str
     flat: bool = False  # found in a flat table's rows (no as-of dates, no events)
@@ -219,6 +222,54 @@ def churner_bounded(y: np.ndarray, values: pd.Series, limits: LeakageLimits,
 
 #: The rows right inside a bound whose churn rate ``churner_bounded`` reads (a share of the rows with a value).
 BOUND_BAND = 0.10
+
+#: ``written_after``: an own column's value (present, or one category) on at least ``AFTER_PRESENT`` of the
+#: training rows, churning at least ``AFTER_RATE`` times the base rate there, and at the data end on at most
+#: ``LeakageLimits.term_end_fall`` times that share of the accounts.
+AFTER_PRESENT = 0.02
+AFTER_RATE = 2.0
+
+
+def written_after(rows: pd.DataFrame, y: np.ndarray, own: Iterable[str], end_rows: pd.DataFrame | None,
+                  categorical: Iterable[str] = (), limits: LeakageLimits = LeakageLimits()) -> list[LeakFinding]:
+    """A company's own column filled in once a customer has left: a value (a category of it, for a
+    category) common on the training rows of the accounts that later left, rare among the accounts still
+    active at the data end (``end_rows``: the store's latest date, ``core.store.latest_rows``). An export
+    holds each account's row as it is on the export day, so a CRM's "Churn reason", or a "Lifecycle
+    stage" of "Former customer", is on every earlier row of an account that left (a probe's HubSpot
+    export: "Churn reason" on the rows of the accounts that left, ROC-AUC 0.82 alone, on none of the
+    1,055 accounts at the data end, passed the other checks: its rows were mostly months before the
+    churn, labelled 0). A fact known all along (a region, a plan family) is on the accounts at the data
+    end about as often as on the training rows. ``AFTER_PRESENT``, ``AFTER_RATE``."""
+    y = np.asarray(y, dtype=int)
+    if end_rows is None or len(end_rows) < limits.min_present or not len(rows) or y.min() == y.max():
+        return []
+    base, cats, out = float(y.mean()), set(categorical), []
+    day = f" ({pd.Timestamp(end_rows['as_of'].iloc[0]).date()})" if "as_of" in end_rows.columns else ""
+    for name in own:
+        if name not in rows.columns or name not in end_rows.columns:
+            continue
+        values, at_end = rows[name], end_rows[name]
+        markers = [("has a value", values.notna().to_numpy(), float(at_end.notna().mean()))]
+        if name in cats:
+            common = values.value_counts()
+            markers += [(f"is {v!r}", (values == v).to_numpy(), float((at_end == v).mean()))
+                        for v in common.index[common >= AFTER_PRESENT * len(values)]]
+        for said, marked, end_share in markers:
+            share = float(marked.mean())
+            churned = int(y[marked].sum())
+            if share < AFTER_PRESENT or share >= 1.0 or churned < limits.min_present:
+                continue
+            rate = float(y[marked].mean())
+            if rate < AFTER_RATE * base or end_share > limits.term_end_fall * share:
+                continue
+            out.append(LeakFinding(name, "written_after", end_share,
+                                   f"{said} on {share:.1%} of the training rows, where {rate:.1%} churned (base rate "
+                                   f"{base:.1%}), but on {end_share:.1%} of the {len(end_rows):,} accounts at the data "
+                                   f"end{day}: the value is written once a customer has left, and the export gives "
+                                   "it to every earlier row of the accounts that left", own=True))
+            break  # one finding a column
+    return out
 
 
 def feature_findings(rows: pd.DataFrame, y: np.ndarray, names: list[str], categorical: Iterable[str],
@@ -365,20 +416,25 @@ def enforce(findings: list[LeakFinding], allowed: Iterable[str], names: list[str
 def screen_features(rows: pd.DataFrame, y: np.ndarray, names: list[str], categorical: Iterable[str],
                     allowed: Iterable[str] = (), limits: LeakageLimits = LeakageLimits(),
                     latest: tuple[dt.date, int, int] | None = None, horizon_days: int | None = None,
-                    own: Iterable[str] = ()) -> None:
+                    own: Iterable[str] = (), end_rows: pd.DataFrame | None = None) -> None:
     """The per-feature checks alone, before any model is fitted (fail fast); raises like
     ``enforce``. ``latest``: the end-date check's figures of the data end (``term_end_finding``);
-    ``own``: the company's own columns (``feature_findings``)."""
-    enforce(_feature_checks(rows, y, names, categorical, limits, latest, horizon_days, own)[0], allowed, names)
+    ``own``: the company's own columns (``feature_findings``); ``end_rows``: their values at the data end
+    (``written_after``)."""
+    enforce(_feature_checks(rows, y, names, categorical, limits, latest, horizon_days, own, end_rows)[0],
+            allowed, names)
 
 
 def _feature_checks(rows: pd.DataFrame, y: np.ndarray, names: list[str], categorical: Iterable[str],
                     limits: LeakageLimits, latest: tuple[dt.date, int, int] | None,
-                    horizon_days: int | None = None, own: Iterable[str] = ()
-                    ) -> tuple[list[LeakFinding], str | None, bool]:
+                    horizon_days: int | None = None, own: Iterable[str] = (),
+                    end_rows: pd.DataFrame | None = None) -> tuple[list[LeakFinding], str | None, bool]:
     """The per-feature findings; the note when the end dates are a renewal calendar (their findings
     are then dropped), and whether a finding was dropped so."""
     findings = feature_findings(rows, y, names, categorical, limits, own)
+    flagged = {f.feature for f in findings}
+    findings += written_after(rows, y, [n for n in own if n in names and n not in flagged], end_rows, categorical,
+                              limits)
     written = term_end_finding(rows, latest, limits) if TERM_END in names else None
     if written is not None:  # the most telling of the checks on it: it says how the end date was written
         return [written, *(f for f in findings if f.feature != TERM_END)], None, False
@@ -391,14 +447,15 @@ def guard(rows: pd.DataFrame, y: np.ndarray, names: list[str], categorical: Iter
           importance: dict[str, float], allowed: Iterable[str] = (),
           limits: LeakageLimits = LeakageLimits(), latest: tuple[dt.date, int, int] | None = None,
           horizon_days: int | None = None, without_term_end: Callable[[], float] | None = None,
-          own: Iterable[str] = ()) -> dict:
+          own: Iterable[str] = (), end_rows: pd.DataFrame | None = None) -> dict:
     """All the checks, then ``enforce``: the one call training makes before registering.
 
     ``without_term_end``: the model's test ROC-AUC with the end date's contribution taken out of its
     log-odds, asked for only when the model check is waived for the renewal calendar: a leak in
     another feature must not hide behind the calendar (the model is then judged on the rest, naming
     the feature it relies on most after the end date)."""
-    findings, calendar, dropped = _feature_checks(rows, y, names, categorical, limits, latest, horizon_days, own)
+    findings, calendar, dropped = _feature_checks(rows, y, names, categorical, limits, latest, horizon_days, own,
+                                                  end_rows)
     model = model_finding(model_roc_auc, importance, limits)
     if model is not None and calendar and model.feature == TERM_END:
         dropped = True  # the model's best feature is the renewal calendar

@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from core.settings import ProfileSettings, TrainingSettings
-from core.store import SNAPSHOTS, connect, latest_presence, read_meta
+from core.store import SNAPSHOTS, connect, latest_presence, latest_rows, read_meta
 from features.spec import OWN_TEMPLATES, Catalogue, scaled
 from training.baselines import (
     BaselineError,
@@ -154,7 +154,8 @@ def fit_and_evaluate(train: pd.DataFrame, fit: pd.DataFrame | None, es: pd.DataF
                      progress: Progress | None = None, folds: int = 4,
                      allow_leaky: tuple[str, ...] = (), purge_days: int = 0,
                      data_start: dt.date | None = None, draw: bool = True,
-                     horizon_days: int | None = None, latest: tuple[dt.date, int, int] | None = None) -> TrainResult:
+                     horizon_days: int | None = None, latest: tuple[dt.date, int, int] | None = None,
+                     end_rows: pd.DataFrame | None = None) -> TrainResult:
     """Model choice, calibration, health map, baselines and evaluation on ``test``.
 
     With ``fit``, ``es`` and ``cal`` the purged layout: candidates fitted on ``fit`` and judged
@@ -164,7 +165,8 @@ def fit_and_evaluate(train: pd.DataFrame, fit: pd.DataFrame | None, es: pd.DataF
     it on the training dates are left out if the validation folds do not need them
     (``training.coverage``). ``draw``: write the plots (``False`` for a cross-validation fold).
     ``horizon_days``: the labels' horizon (snapshot rows), quoted by the category reasons. ``latest``: the
-    store's latest date, its rows and those with a term end (the leakage guard's end-date check).
+    store's latest date, its rows and those with a term end (the leakage guard's end-date check);
+    ``end_rows``: the company's own columns on that date (its check of values written once a customer left).
     """
     started = time.time()
     say = progress or (lambda _m: None)
@@ -196,7 +198,7 @@ def fit_and_evaluate(train: pd.DataFrame, fit: pd.DataFrame | None, es: pd.DataF
     own = [f.name for f in model_catalogue.features  # a company's own columns, but a date that looks ahead
            if f.template in OWN_TEMPLATES and f.params.get("as_of_column") != "no"]  # (a contract's end)
     screen_features(train, y_train, frame.names, frame.categorical, allow_leaky, latest=latest,
-                    horizon_days=horizon_days, own=own)
+                    horizon_days=horizon_days, own=own, end_rows=end_rows)
     constraints = monotone_constraints(model_catalogue) if constrained else [0] * len(frame.names)
     directions = {f.name: int(f.direction) for f in model_catalogue.features if f.type != "category"} \
         if constrained else {}
@@ -279,7 +281,7 @@ def fit_and_evaluate(train: pd.DataFrame, fit: pd.DataFrame | None, es: pd.DataF
 
     leakage = guard(train, y_train, frame.names, frame.categorical, metrics["roc_auc"],
                     dict(zip(frame.names, importance.tolist())), allow_leaky, latest=latest,
-                    horizon_days=horizon_days, without_term_end=without_term_end, own=own)
+                    horizon_days=horizon_days, without_term_end=without_term_end, own=own, end_rows=end_rows)
     if leakage.get("calendar"):
         say(f"leakage guard: {leakage['calendar']}")
     for finding in leakage["findings"]:  # what --allow-leaky-feature let through, said where it was measured
@@ -518,7 +520,9 @@ def train_on_labelled(rows: pd.DataFrame, catalogue: Catalogue, info: dict, stor
                               blocks["test"], catalogue, out, seed=seed, progress=progress, folds=opts.folds,
                               allow_leaky=allow_leaky, purge_days=info["horizon_days"] + info["grace_days"],
                               data_start=dt.date.fromisoformat(info["data_start"]) if info.get("data_start") else None,
-                              horizon_days=info["horizon_days"], latest=latest_presence(store, TERM_END))
+                              horizon_days=info["horizon_days"], latest=latest_presence(store, TERM_END),
+                              end_rows=latest_rows(store, [f.name for f in catalogue.features
+                                                           if f.template in OWN_TEMPLATES]))
     result.started_at = started
     result.training["unseen_renewals"] = unseen
     test = blocks["test"]

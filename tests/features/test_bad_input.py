@@ -117,3 +117,15 @@ def test_cli_prints_counts_writes_summary_and_exits_2_on_errors(tmp_path, run_cl
     assert run.returncode == 2
     assert "subscriptions: required column 'start_date' is missing" in run.stderr
     assert "Traceback" not in run.stderr
+
+
+def test_as_of_before_the_data_start_is_refused_with_both_dates(tmp_path):
+    """Probe p28: `score --as-of` a date before the event log began scored 1,624 accounts on empty windows
+    (35% high risk), and those rows trained the next model."""
+    folder = write_tables(tmp_path / "data", {"subscriptions": SUBS, "events": EVENTS})
+    first = min(e["occurred_at"] for e in EVENTS).date()
+    with pytest.raises(DataContractError, match=f"as-of date 2023-12-01 is before the data start {first} "
+                                                r"\(the first day of the event log\)"):
+        build_snapshots(folder, settings(), tmp_path / "s.duckdb", as_of=[D(2023, 12, 1)])
+    assert not (tmp_path / "s.duckdb").exists()
+    assert build_snapshots(folder, settings(), tmp_path / "s.duckdb", as_of=[first]).rows > 0

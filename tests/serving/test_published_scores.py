@@ -245,3 +245,45 @@ def test_a_score_older_than_the_configured_age_is_stale(scored):
     assert fresh["stale"] is False and fresh["stale_reason"] is None
     old = answer({**record, "as_of": record["run_as_of"] - dt.timedelta(days=30)}, "en", dt.timedelta(days=14), {})
     assert old["stale"] is True and "more than 14 days" in old["stale_reason"] and old["tier"] == record["tier"]
+
+
+def test_a_churn_is_dated_where_the_account_was_last_seen_not_at_its_last_score(trained_setup, tmp_path):
+    """Probe p28: after one old date was scored, an account that renewed for months after it and then left
+    was answered "churned on" the end of the term of that old score (150 to 395 days early). The date comes
+    from its latest snapshot up to the newest scored date (`features` builds every date)."""
+    import pyarrow.parquet as pq
+
+    tmp, settings, bundle = trained_setup
+    store = tmp_path / "s.duckdb"
+    shutil.copy(tmp / "s.duckdb", store)
+    with duckdb.connect(str(store), read_only=True) as con:
+        dates = [r[0] for r in con.execute("SELECT DISTINCT as_of FROM snapshots ORDER BY 1").fetchall()]
+        first, last = dates[0], dates[-1]
+        seen = {a: (d, e) for a, d, e in con.execute(
+            "SELECT account_id, max(as_of), arg_max(days_to_term_end, as_of) FROM snapshots GROUP BY 1").fetchall()}
+        at_first = {r[0] for r in con.execute("SELECT account_id FROM snapshots WHERE as_of = ?", [first]).fetchall()}
+    score_dates(tmp / "d", settings, store, bundle, [first, last], "1")
+    publish_scores(store, settings)
+    published = pq.read_table(published_paths(store)[0]).to_pandas().set_index("account_id")
+    gone = sorted(a for a in at_first if seen[a][0] < last and (seen[a][0] - first).days > 60)
+    assert gone, "the fixture should have accounts seen for months after the first date that left before the last"
+    for a in gone:
+        day, left = seen[a]
+        expected = min(day + dt.timedelta(days=int(left)), last) if left == left and left is not None else last
+        assert published.loc[a, "as_of"] == first  # its latest score is the old one
+        assert published.loc[a, "churned_on"] == expected, a
+
+
+def test_a_lapse_within_the_grace_period_is_worded_as_a_lapse_not_a_churn():
+    """Probe p28: app subscribers in billing retry (a renewal failed 10 days before the export, recovered
+    by many) were answered "churned on": within the grace period a late renewal still undoes the lapse."""
+    from serving.published import stale_reason
+
+    run, week = dt.date(2026, 11, 1), dt.timedelta(days=7)
+    grace = dt.timedelta(days=30)
+    lapsed = stale_reason(dt.date(2026, 10, 11), run, dt.date(2026, 10, 22), week, grace)
+    assert lapsed == ("lapsed: its term ended on 2026-10-22 and no term has started since (not active on "
+                      "2026-11-01); a renewal within the 30-day grace period would keep it a customer")
+    gone = stale_reason(dt.date(2026, 9, 1), run, dt.date(2026, 9, 20), week, grace)
+    assert gone == "no longer a customer: churned on 2026-09-20 (not active on 2026-11-01)"
+    assert stale_reason(dt.date(2026, 10, 11), run, dt.date(2026, 10, 22), week).startswith("no longer")

@@ -19,6 +19,7 @@ from training.leakage import (
     promotion_block,
     screen_features,
     term_end_finding,
+    written_after,
 )
 from training.run_text import next_line, split_words
 
@@ -364,3 +365,62 @@ def test_an_end_date_rewritten_after_the_fact_is_no_calendar():
     with pytest.raises(TrainingError, match="'days_to_term_end': predicts churn on its own with ROC-AUC 1.000"):
         guard(frame, y, names, [], model_roc_auc=0.999, importance={"days_to_term_end": 3.0},
               latest=(dt.date(2026, 11, 30), 500, 500), horizon_days=60)
+
+
+def _crm_export(seed: int = 29) -> tuple[pd.DataFrame, np.ndarray, pd.DataFrame]:
+    """Snapshot-like rows of 600 accounts on 12 monthly dates, as a CRM export gives them: each account's
+    columns as they are on the export day. 150 accounts leave (their rows stop; the last two before the
+    end are labelled 1); 'Churn reason' and a 'Lifecycle stage' of 'Former customer' are on every row of
+    an account that left, months before it did; 'Region' and an 'NPS' are honest (the NPS lower for those
+    who leave, empty for half the accounts). Returns the rows, their labels and the data end's rows."""
+    rng = np.random.default_rng(seed)
+    accounts = [f"A{i:03d}" for i in range(600)]
+    leaves = {a: int(rng.integers(3, 12)) for a in accounts[:150]}  # the month the account ends
+    frames, ys = [], []
+    for month in range(12):
+        alive = [a for a in accounts if leaves.get(a, 99) > month]
+        left = np.array([a in leaves for a in alive])
+        frames.append(pd.DataFrame({
+            "account_id": alive, "as_of": pd.Timestamp("2025-01-01") + pd.DateOffset(months=month),
+            "Churn reason": np.where(left, rng.choice(["price", "missing features", "moved to a rival"], len(alive)),
+                                     None),
+            "Lifecycle stage": np.where(left, "Former customer", "Customer"),
+            "Region": rng.choice(["EMEA", "AMER", "APAC"], len(alive)),
+            "NPS": np.where(rng.random(len(alive)) < 0.5, np.nan,
+                            np.clip(rng.normal(np.where(left, 5.0, 7.5), 2.0), 0, 10).round())}))
+        ys.append(np.array([leaves.get(a, 99) - month <= 2 for a in alive], dtype=int))
+    rows = pd.concat(frames, ignore_index=True)
+    y = np.concatenate(ys)
+    return rows[rows["as_of"] < "2025-12-01"], y[(rows["as_of"] < "2025-12-01").to_numpy()], \
+        rows[rows["as_of"] == "2025-12-01"]
+
+
+def test_a_crm_column_written_once_a_customer_left_is_refused_and_honest_columns_pass():
+    """Probe p29's HubSpot export: 'Churn reason' on the rows of the accounts that left (mostly labelled 0,
+    months before they left), on none of the accounts at the data end; the other checks let it through."""
+    rows, y, end = _crm_export()
+    own = ["Churn reason", "Lifecycle stage", "Region", "NPS"]
+    cats = ["Churn reason", "Lifecycle stage", "Region"]
+    assert feature_findings(rows, y, own, cats, own=own) == []  # the per-row checks see nothing
+    found = {f.feature: f for f in written_after(rows, y, own, end, cats)}
+    assert sorted(found) == ["Churn reason", "Lifecycle stage"]
+    reason = found["Churn reason"]
+    share, rate = float(rows["Churn reason"].notna().mean()), float(y[rows["Churn reason"].notna().to_numpy()].mean())
+    assert reason.check == "written_after" and reason.value == 0.0 and reason.own
+    assert (f"has a value on {share:.1%} of the training rows, where {rate:.1%} churned (base rate {y.mean():.1%}), "
+            f"but on 0.0% of the {len(end):,} accounts at the data end (2025-12-01)") in reason.detail
+    assert "is 'Former customer' on " in found["Lifecycle stage"].detail
+    assert "a churn reason" in reason.message() and "list it under profile: exclude" in reason.message()
+    with pytest.raises(TrainingError) as refused:
+        screen_features(rows, y, own, cats, own=own, end_rows=end)
+    text = str(refused.value)
+    assert "feature 'Churn reason': has a value on" in text and "'Lifecycle stage' is 'Former customer'" in text
+    assert "--allow-leaky-feature 'Churn reason' --allow-leaky-feature 'Lifecycle stage'" in text
+    # allowed: training goes on, the findings kept for the version's record
+    record = enforce([*found.values()], ["Churn reason", "Lifecycle stage"], own)
+    assert record["allowed"] == ["Churn reason", "Lifecycle stage"]
+    # without the data end's rows (a flat table, rows built in memory) there is nothing to compare
+    assert written_after(rows, y, own, None, cats) == []
+    # a value the accounts at the data end keep about as often is no finding, however predictive
+    kept = end.assign(**{"Churn reason": rows["Churn reason"].dropna().iloc[:len(end)].to_numpy()})
+    assert "Churn reason" not in {f.feature for f in written_after(rows, y, own, kept, cats)}
