@@ -106,14 +106,18 @@ def score(data: DataOpt = None, store: StoreOpt = None, home: HomeOpt = None, co
     for line in said:  # a leaky feature's line (first) in bold red, the others in yellow
         console.print(Text(line, style="bold red" if line.startswith("WARNING") else "yellow"))
     date, history = max(scored.items())
-    table = Table(title=f"highest risk as of {date}")
+    top = Table(title=f"highest risk as of {date}")
     for c in (unit[:-1], "health", "tier", "churn probability", "first reason", "owner, respond within"):
-        table.add_column(c)
+        top.add_column(c)
+    from workflow.facts import display_name
+
     for r in history.nsmallest(10, "health_score").itertuples():
         reasons = json.loads(r.reasons_en)
-        table.add_row(r.account_id, str(r.health_score), r.tier, probability_text(r.churn_probability),
-                      reasons[0]["text"] if reasons else "-", f"{r.playbook_owner}, {r.respond_within}")
-    console.print(table)
+        name = None if table is not None else display_name(settings, r.account_id)  # the CRM's name, as explain shows
+        top.add_row(Text(r.account_id + (f" · {name}" if name else "")), str(r.health_score), r.tier,
+                    probability_text(r.churn_probability),  # ids, names and reasons are data, not markup
+                    Text(reasons[0]["text"]) if reasons else "-", f"{r.playbook_owner}, {r.respond_within}")
+    console.print(top)
     console.print(f"score history: {target} (table {HISTORY})")
     from serving.published import publish_scores
 

@@ -48,9 +48,10 @@ def test_explain_says_an_account_the_newest_run_did_not_score_is_no_longer_a_cus
         kept = con.execute("SELECT account_id FROM score_history WHERE as_of = ? ORDER BY account_id LIMIT 1",
                            [home.dates[1]]).fetchone()[0]
         assert gone is not None, "no account left between the two scoring dates"
-        left = con.execute("SELECT days_to_term_end FROM snapshots WHERE account_id = ? AND as_of = ?",
-                           [gone[0], home.dates[0]]).fetchone()[0]
-    day = churn_days(pd.Series([home.dates[0]]), pd.Series([left], dtype="float64"), home.dates[1]).iloc[0]
+        # where it was last seen (its latest snapshot up to the newest run), not its last score (probe p28)
+        seen, left = con.execute("SELECT as_of, days_to_term_end FROM snapshots WHERE account_id = ? AND as_of <= ? "
+                                 "ORDER BY as_of DESC LIMIT 1", [gone[0], home.dates[1]]).fetchone()
+    day = churn_days(pd.Series([seen]), pd.Series([left], dtype="float64"), home.dates[1]).iloc[0]
     r = run("explain", gone[0], home=home)
     assert r.returncode == 0, r.stderr[-2000:]
     out = " ".join(r.stdout.split())
@@ -161,3 +162,29 @@ def test_explain_shows_the_display_name_from_the_data_source(altered, run, tmp_p
     assert f"{altered.gone} · [Team A] [/x]" in " ".join(r.stdout.split())
     plain = run("explain", altered.gone, home=altered)  # no such column configured ("name"): the id alone
     assert f"{altered.gone} · " not in plain.stdout
+
+
+
+def test_score_shows_the_display_name_beside_each_id(home, run, tmp_path):
+    """The README says names are shown beside the ids in `score`; its table showed the ids alone (probe
+    p29: 10-digit HubSpot ids). Here the CSM column stands in for a company name."""
+    import shutil
+    from types import SimpleNamespace
+
+    from core.settings import EmailSettings, dump_settings
+
+    root = tmp_path / "copy"
+    shutil.copytree(home.root, root)
+    config = root / "named.yaml"
+    dump_settings(home.settings.model_copy(update={"email": EmailSettings(name_column="csm")}), config)
+    r = run("score", "--as-of", str(home.dates[1]), "--config", str(config), "--model", str(home.bundle_dir),
+            home=SimpleNamespace(root=root))
+    assert r.returncode == 0, r.stderr[-2000:]
+    rows = [line for line in r.stdout.split("highest risk as of")[1].splitlines() if "│" in line]
+    with duckdb.connect(str(root / "store.duckdb"), read_only=True) as con:
+        csm = dict(con.execute("SELECT account_id, csm FROM snapshots WHERE as_of = ?", [home.dates[1]]).fetchall())
+    shown = [line.split("│")[1].strip() for line in rows if line.split("│")[1].strip().startswith(tuple(csm))]
+    assert len(shown) == 10
+    for cell in shown:
+        account, _, name = cell.partition(" · ")
+        assert name and csm[account].startswith(name.rstrip("…")), cell
