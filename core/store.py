@@ -246,6 +246,18 @@ def read_meta(con: duckdb.DuckDBPyConnection) -> SnapshotMeta:
                         config_source=row[10])
 
 
+def stored_horizon(store: Path) -> tuple[int, int] | None:
+    """(horizon_days, grace_days) of the store's labels, from its latest build (None: no store, no build)."""
+    if not Path(store).exists():
+        return None
+    try:
+        with connect(store, read_only=True) as con:
+            meta = read_meta(con)
+    except StoreError:
+        return None
+    return int(meta.horizon_days), int(meta.grace_days)
+
+
 def read_snapshots(store: Path, as_of: list[dt.date] | None = None) -> pd.DataFrame:
     """All snapshots (or those of the given dates), ordered by as_of then account_id."""
     with connect(store, read_only=True) as con:

@@ -16,9 +16,18 @@ from pathlib import Path
 import duckdb
 
 from core.engine import store_error, while_held
-from core.errors import ChurnwatchError, DataContractError, StoreError
+from core.errors import ChurnwatchError, ConfigError, DataContractError, StoreError
 from core.settings import Settings
-from core.store import SNAPSHOTS, SNAPSHOTS_STAGED, SnapshotMeta, connect, read_meta, source_for_store, write_snapshots
+from core.store import (
+    SNAPSHOTS,
+    SNAPSHOTS_STAGED,
+    SnapshotMeta,
+    connect,
+    read_meta,
+    source_for_store,
+    stored_horizon,
+    write_snapshots,
+)
 from features.contract import TABLES
 from features.profile import PROFILE_TABLES, ProfilePlan, discover_profile
 from features.snapshots import build_feature_tables, event_types
@@ -197,6 +206,24 @@ def stored_plan(store: Path) -> ProfilePlan | None:
     return ProfilePlan.from_dict(profile) if profile else None
 
 
+def same_horizon(store: Path, settings: Settings) -> None:
+    """A build of some dates (``score``, monitoring's matured dates) adds rows to the stored ones: it
+    must label them with the store's horizon and grace. A probe changed ``horizon_days`` to 30 in
+    churnwatch.yaml; the next ``score`` wrote that date's labels at 30 days beside every other date's
+    60, recorded 30 as the store's, and the next model was trained on 60-day labels called 30-day.
+
+    Raises:
+        ConfigError: the settings' horizon or grace differ from the store's latest build's.
+    """
+    stored = stored_horizon(store)
+    if stored is not None and stored != (int(settings.horizon_days), int(settings.grace_days)):
+        raise ConfigError(
+            f"churnwatch.yaml says horizon_days {settings.horizon_days}, grace_days {settings.grace_days}, but the "
+            f"store's labels are of horizon_days {stored[0]}, grace_days {stored[1]}: a build of some dates would mix "
+            "two horizons in one store. Run `churnwatch features` to rebuild every date with the new setting (then "
+            "`churnwatch train`), or set them back")
+
+
 def build_snapshots(source: Source | str | Path, settings: Settings, store: Path,
                     as_of: list[dt.date] | None = None, progress: Progress | None = None,
                     threads: int | None = None, general_windows: bool = False,
@@ -237,6 +264,8 @@ def build_snapshots(source: Source | str | Path, settings: Settings, store: Path
     recorded = source_for_store(source_spec(source), home or store.parent)
     config_recorded = source_for_store(config, home or store.parent) if config is not None else None
     kept = None if from_scratch else stored_plan(store)
+    if as_of is not None:
+        same_horizon(store, settings)
     con = open_connection(threads)
     run = con  # where terms, spine and features are computed: DuckDB itself, or Spark
     staging_s = [0.0, 0.0]  # wall and CPU seconds of writing the partitions' rows (the write stage's)

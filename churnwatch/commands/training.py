@@ -157,6 +157,14 @@ def train(store: StoreOpt = None, home: HomeOpt = None, config: ConfigOpt = None
                                     date_format=_settings.date_format, profile=_settings.profile,
                                     cross_validate=cross_validate)
         else:
+            from core.store import stored_horizon
+
+            stored = stored_horizon(store or h.store)
+            if stored is not None and stored != (int(_settings.horizon_days), int(_settings.grace_days)):
+                say(f"warning: churnwatch.yaml says horizon_days {_settings.horizon_days}, grace_days "
+                    f"{_settings.grace_days}, but the store's labels are of horizon_days {stored[0]}, grace_days "
+                    f"{stored[1]}: this model is trained and described at {stored[0]} days; run `churnwatch "
+                    "features` first to train at the new setting")
             try:
                 result = train_on_snapshots(store or h.store, out, seed=seed, progress=say, options=options,
                                             allow_leaky=tuple(allow_leaky or ()))
@@ -216,3 +224,4 @@ def register(app: typer.Typer) -> None:
     app.command()(train)
     app.command()(promote)
     app.command()(evaluate)
+

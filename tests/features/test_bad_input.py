@@ -129,3 +129,27 @@ def test_as_of_before_the_data_start_is_refused_with_both_dates(tmp_path):
         build_snapshots(folder, settings(), tmp_path / "s.duckdb", as_of=[D(2023, 12, 1)])
     assert not (tmp_path / "s.duckdb").exists()
     assert build_snapshots(folder, settings(), tmp_path / "s.duckdb", as_of=[first]).rows > 0
+
+
+def test_a_build_of_some_dates_with_another_horizon_than_the_stores_is_refused(tmp_path):
+    """Probe p28: `horizon_days: 30` written into churnwatch.yaml, then `score`: that date's labels were built
+    at 30 days beside every other date's 60, the store recorded 30, and the next model was trained on 60-day
+    labels and described as a 30-day model."""
+    from core.errors import ConfigError
+    from core.store import connect, read_meta
+
+    folder = write_tables(tmp_path / "data", {"subscriptions": SUBS, "events": EVENTS})
+    store = tmp_path / "s.duckdb"
+    build_snapshots(folder, settings(), store, as_of=[D(2024, 3, 10)])
+    before = settings().horizon_days
+    with pytest.raises(ConfigError, match=f"churnwatch.yaml says horizon_days 30, grace_days 30, but the store's "
+                                          f"labels are of horizon_days {before}, grace_days 30: a build of some "
+                                          "dates would mix two horizons in one store. Run `churnwatch features`"):
+        build_snapshots(folder, settings(horizon_days=30), store, as_of=[D(2024, 3, 15)])
+    with connect(store, read_only=True) as con:
+        assert read_meta(con).horizon_days == before
+        assert [r[0] for r in con.execute("SELECT DISTINCT as_of FROM snapshots").fetchall()] == [D(2024, 3, 10)]
+    # the whole store rebuilt with the new setting (`features`, no dates given): the new horizon throughout
+    build_snapshots(folder, settings(horizon_days=30), store)
+    with connect(store, read_only=True) as con:
+        assert read_meta(con).horizon_days == 30
