@@ -103,6 +103,8 @@ def score(data: DataOpt = None, store: StoreOpt = None, home: HomeOpt = None, co
         counts = history["tier"].value_counts()
         console.print(f"scored {len(history):,} {unit} as of {date} with model version {version}: "
                       + ", ".join(f"{t} {counts.get(t, 0):,}" for t in TIER_KEYS))
+    if table is None:
+        said.extend(backfill_note(bundle, scored, target))
     for line in said:  # a leaky feature's line (first) in bold red, the others in yellow
         console.print(Text(line, style="bold red" if line.startswith("WARNING") else "yellow"))
     date, history = max(scored.items())
@@ -157,3 +159,29 @@ def register(app: typer.Typer) -> None:
     """Add this module's commands to ``app``."""
     for command in (score, serve):
         app.command()(command)
+
+
+def backfill_note(bundle, scored: dict, store: Path) -> list[str]:
+    """A note when dates before the data end were scored with a model that reads the company's own
+    columns: an export holds each account as it is on the export day, so a past date's score reads
+    today's CRM values (a probe's HubSpot export: a churn reason on every earlier row of the companies
+    that left made the backfilled scores of a leaking model look excellent to `performance`)."""
+    from core.store import connect, read_meta
+    # a date column is read point-in-time (days since it, missing before it); the others as exported
+    own = [f.name for f in bundle.catalogue.features
+           if f.template == "extra_profile" and f.params.get("kind") != "date"]
+    if not own:
+        return []
+    try:
+        with connect(store, read_only=True) as con:
+            end = read_meta(con).data_end
+    except Exception:  # noqa: BLE001 - no store to compare with: nothing to say
+        return []
+    past = sorted(d for d in scored if d < end)
+    if not past:
+        return []
+    dates = ", ".join(map(str, past[:3])) + (" ..." if len(past) > 3 else "")
+    columns = ", ".join(own[:4]) + (", ..." if len(own) > 4 else "")
+    return [f"note: the scores of {dates} (before the data end {end}) read your own columns ({columns}) as the "
+            "export holds them today, not as they were then: `performance` on these scores cannot tell a column "
+            "written after the outcome (see the leakage guard) from a real signal"]
