@@ -163,7 +163,9 @@ def current_episodes(history: pd.DataFrame, episodes: pd.DataFrame, rule: AlertR
     situations long gone (a probe's backfill of the day before the data end, scored after it: 7 tasks
     for accounts no longer high risk), nor about accounts that left since: an account no scoring run
     of the newest dates scored is no longer a customer (a probe's backfill of three months opened 17
-    retention tasks for accounts that had churned since, shown "Churned" above the task)."""
+    retention tasks for accounts that had churned since, shown "Churned" above the task). An episode that
+    still holds is told with the account's latest score (``facts_as_of``, ``health_score``); its firing
+    date stays ``fired_as_of``."""
     if episodes.empty:
         return episodes
     h = history.assign(as_of=pd.to_datetime(history["as_of"]).dt.date)
@@ -177,7 +179,14 @@ def current_episodes(history: pd.DataFrame, episodes: pd.DataFrame, rule: AlertR
     else:
         holds = (last["tier"].map(TIER_RANK).to_numpy() >= episodes["tier"].map(TIER_RANK).to_numpy())
     current = (pd.to_datetime(last["as_of"]).dt.date >= newest - dt.timedelta(days=RECENT_DAYS)).to_numpy()
-    return episodes[recent | (holds & current)].reset_index(drop=True)
+    # an episode that still holds is told with the account's latest score: a backfill's alert fired by a
+    # month-old score showed a CSM health 39 and 21% where the account stood at health 1 and 98% (probe p28)
+    latest_as_of = pd.to_datetime(last["as_of"]).dt.date.to_numpy()
+    out = episodes.assign(facts_as_of=np.where(holds & current & (latest_as_of > fired.to_numpy()), latest_as_of,
+                                               fired.to_numpy()),
+                          health_score=np.where(holds & current, last["health_score"].to_numpy(),
+                                                episodes["health_score"].to_numpy()))
+    return out[recent | (holds & current)].reset_index(drop=True)
 
 
 def _scored_as_newest(h: pd.DataFrame, episodes: pd.DataFrame, fired: pd.Series) -> np.ndarray:
@@ -219,7 +228,7 @@ def _new_alerts(history: pd.DataFrame, rule: AlertRule, spans: pd.DataFrame) -> 
     """The alerts ``rule`` raises now: its current episodes that no stored alert covers."""
     episodes = uncovered(current_episodes(history, find_episodes(history, rule), rule), spans)
     if episodes.empty:
-        return pd.DataFrame(columns=["alert_id", "rule", *EPISODE_COLUMNS])
+        return pd.DataFrame(columns=["alert_id", "rule", *EPISODE_COLUMNS, "facts_as_of"])
     return episodes.assign(alert_id=[alert_id(rule.name, a, s) for a, s in zip(episodes["account_id"],
                                                                                  episodes["episode_start"])],
                            rule=rule.name, health_score=episodes["health_score"].astype(int))
@@ -237,11 +246,15 @@ def _first_text(reasons: object) -> str | None:
 
 
 def _with_facts(store: Path, new: pd.DataFrame, now: dt.datetime) -> pd.DataFrame:
-    """``new`` alerts with their score's probability and top reasons and the snapshot's MRR and CSM."""
+    """``new`` alerts with their score's probability and top reasons and the snapshot's MRR and CSM: the
+    score of ``facts_as_of`` (the account's latest, for an episode that still holds; else the firing one)."""
+    keys = new.assign(facts_as_of=new["facts_as_of"].where(new["facts_as_of"].notna(), new["fired_as_of"])) \
+        if "facts_as_of" in new.columns else new.assign(facts_as_of=new["fired_as_of"])
     with connect(store, read_only=True) as con:
-        facts = alert_facts(con, new.rename(columns={"fired_as_of": "as_of"}))
-    facts = facts.assign(as_of=pd.to_datetime(facts["as_of"]).dt.date).rename(columns={"as_of": "fired_as_of"})
-    out = new.merge(facts, on=["account_id", "fired_as_of"], how="left")
+        facts = alert_facts(con, keys[["account_id", "facts_as_of"]].rename(columns={"facts_as_of": "as_of"}))
+    facts = facts.assign(as_of=pd.to_datetime(facts["as_of"]).dt.date).rename(columns={"as_of": "facts_as_of"})
+    keys = keys.assign(facts_as_of=pd.to_datetime(keys["facts_as_of"]).dt.date)
+    out = keys.merge(facts, on=["account_id", "facts_as_of"], how="left")
     def number(v):
         return None if v is None or pd.isna(v) else float(v)
     out["churn_probability"] = [number(v) for v in out["churn_probability"]]

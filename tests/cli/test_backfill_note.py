@@ -9,7 +9,6 @@ from churnwatch.commands.serving import backfill_note
 from features.pipeline import build_snapshots
 from tests.tiny import D, T, settings, write_tables
 
-
 SUBS = [dict(account_id="a1", start_date=D(2024, 1, 1), end_date=D(2024, 12, 1), mrr=100.0, plan="p", seats=3)]
 EVENTS = [dict(account_id="a1", user_id="u", occurred_at=T(2024, 3, d, 9), event_type="login") for d in range(1, 20)]
 

@@ -101,3 +101,30 @@ def test_backfilled_past_episodes_raise_no_alerts_unless_they_still_hold(tmp_pat
     assert len(current_episodes(one_run, find_episodes(one_run, RULE), RULE)) == 1
     backfill = live.assign(scored_at=live["scored_at"].where(live.index == len(live) - 1, dt.datetime(2025, 6, 1)))
     assert current_episodes(backfill, find_episodes(backfill, RULE), RULE).empty
+
+
+def test_an_episode_that_still_holds_is_told_with_the_accounts_latest_score(tmp_path):
+    """Probe p28: a backfill of past dates raised alerts whose tasks showed the month-old firing score
+    (health 39, 21%) of an account that stood at health 1, 98% on the newest date. The episode keeps its
+    firing date; its figures are the latest score's."""
+    healths = [70] + [50] * 8 + [20] * 5  # below 60 from day 1, fired on day 7, worse by the newest (day 13)
+    h = history(healths).assign(churn_probability=[0.05] + [0.2] * 8 + [0.9] * 5,
+                                reasons_en=['[{"text": "then"}]'] * 9 + ['[{"text": "now"}]'] * 5,
+                                reasons_zh='[{"text": "x"}]')
+    store = tmp_path / "s.duckdb"
+    with duckdb.connect(str(store)) as con:
+        con.register("h", h)
+        con.execute("CREATE TABLE score_history AS SELECT account_id, as_of, health_score, tier, churn_probability, "
+                    "reasons_en, reasons_zh FROM h")
+        con.execute("CREATE TABLE snapshots AS SELECT account_id, as_of, segment, 100.0 AS mrr, 'Ana' AS csm FROM h")
+    [alert] = raise_alerts(store, Settings(alert_rules=[RULE])).to_dict(orient="records")
+    assert alert["fired_as_of"] == DAY0 + dt.timedelta(days=7) and alert["episode_start"] == DAY0 + dt.timedelta(days=1)
+    assert (alert["health_score"], alert["churn_probability"], alert["top_reason_en"]) == (20, 0.9, "now")
+    assert alert["expected_loss"] == 90.0 and alert["csm"] == "Ana"
+    # an episode raised because its firing score was the newest when scored, no longer holding: its own figures
+    from workflow.alerts import current_episodes
+
+    recovered = history([70] + [50] * 8 + [75]).assign(scored_at=[dt.datetime(2025, 4, 1) + dt.timedelta(days=i)
+                                                                  for i in range(10)])
+    [late] = current_episodes(recovered, find_episodes(recovered, RULE), RULE).to_dict(orient="records")
+    assert late["facts_as_of"] == late["fired_as_of"] and late["health_score"] == 50
