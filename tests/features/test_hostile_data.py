@@ -444,6 +444,8 @@ def test_amounts_in_several_currencies_are_said_to_be_added_as_they_are(base, tm
     usd, eur = sum(k % 4 in (0, 3) for k in range(n)), sum(k % 4 == 1 for k in range(n))
     assert warning.startswith(f"subscriptions.currency_code: 3 currencies (USD {usd:,}, ")
     assert f"EUR {eur:,}" in warning and "subscriptions.mrr, invoices.amount are added as they are" in warning
+    assert warning.endswith("amounts converted already: name their column for the currency (`mrr_usd`, mapped to "
+                            "`mrr` in column_mapping), which silences this")
     single = run_features(plant(base, tmp_path / "one", currencies(["USD"])), tmp_path / "home-one", monkeypatch,
                           capsys)
     assert single.code == 0 and not [w for w in single.summary["warnings"] if "currencies" in w]
