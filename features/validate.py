@@ -185,10 +185,30 @@ def _check_columns(con: duckdb.DuckDBPyConnection, table: Table, cols: dict[str,
         "SELECT " + ", ".join(f"count_if({c})" for c in conds.values()) + f" FROM {raw}").fetchone()
     for (name, cond), bad in zip(conds.items(), counts):
         if bad:
+            mixed = mixed_epoch_units(con, raw, cols[name], cond) if table.column(name).type in (
+                "date", "timestamp") else ""
             raise DataContractError(
                 f"{table.name}.{name}: {bad} value(s) are not of type {table.column(name).type}"
-                + read_as(table.column(name), source_types[cols[name]]), table=table.name, column=name,
+                + (mixed or read_as(table.column(name), source_types[cols[name]])), table=table.name, column=name,
                 example=_example(con, f"SELECT * FROM {raw} WHERE {cond}"))
+
+
+def mixed_epoch_units(con: duckdb.DuckDBPyConnection, raw: str, column: str, bad: str) -> str:
+    """The hint of a date column whose values are Unix epoch numbers of two units: the values that do
+    not read (``bad``) are seconds (9-10 digits) where the column is read in milliseconds (12-13), or the
+    reverse (a second SDK stamping in seconds: a probe's Amplitude export, 1% of it); "" otherwise."""
+    digits = f"length(regexp_extract(CAST({q(column)} AS VARCHAR), '^\\s*([0-9]+)([.][0-9]*)?\\s*$', 1))"
+    s_bad, ms_bad, n_bad, s_all, ms_all = con.execute(
+        f"SELECT count_if(({bad}) AND {digits} BETWEEN 9 AND 10), count_if(({bad}) AND {digits} BETWEEN 12 AND 13), "
+        f"count_if({bad}), count_if({digits} BETWEEN 9 AND 10), count_if({digits} BETWEEN 12 AND 13) "
+        f"FROM {raw}").fetchone()
+    if n_bad and s_bad == n_bad and ms_all > s_all:
+        return (f": they are Unix epoch seconds (9-10 digits) in a column of epoch milliseconds ({ms_all:,} values "
+                "of 12-13 digits): the column mixes the two units; write every value in one (seconds x 1000)")
+    if n_bad and ms_bad == n_bad and s_all > ms_all:
+        return (f": they are Unix epoch milliseconds (12-13 digits) in a column of epoch seconds ({s_all:,} values "
+                "of 9-10 digits): the column mixes the two units; write every value in one (milliseconds / 1000)")
+    return ""
 
 
 def trimmed(expr: str) -> str:

@@ -153,3 +153,19 @@ def test_a_build_of_some_dates_with_another_horizon_than_the_stores_is_refused(t
     build_snapshots(folder, settings(horizon_days=30), store)
     with connect(store, read_only=True) as con:
         assert read_meta(con).horizon_days == 30
+
+
+def test_epoch_seconds_among_milliseconds_are_named_as_mixed_units(tmp_path):
+    """Probe p28: 1% of an Amplitude export's `event_time` in seconds (a second SDK), the rest in
+    milliseconds: the error listed "Unix epoch seconds or milliseconds" as readable, beside a seconds value."""
+    import pandas as pd
+
+    events = pd.DataFrame(EVENTS)
+    ms = (events["occurred_at"].astype("datetime64[ns]").astype("int64") // 10**6).astype(str)
+    events["occurred_at"] = ms.where(events.index != 3, (ms.astype("int64") // 1000).astype(str))
+    with pytest.raises(DataContractError) as exc:
+        build(tmp_path, {"subscriptions": SUBS, "events": events}, fmt="csv")
+    msg = str(exc.value)
+    assert msg.startswith("events.occurred_at: 1 value(s) are not of type timestamp: they are Unix epoch seconds "
+                          f"(9-10 digits) in a column of epoch milliseconds ({len(events) - 1} values of 12-13 "
+                          "digits): the column mixes the two units; write every value in one (seconds x 1000)"), msg
