@@ -349,16 +349,16 @@ def latest_presence(store: Path, column: str) -> tuple[dt.date, int, int] | None
 
 
 def latest_rows(store: Path, columns: list[str]) -> pd.DataFrame | None:
-    """``columns`` of the snapshot rows of the store's latest as-of date (those it has; None: no store file,
-    an empty store). Training's leakage guard compares a company's own columns there with the training
-    rows: a value written only once a customer has left (a CRM's churn reason) is on earlier rows of the
-    accounts that left and on none of those still active at the data end."""
+    """``account_id``, ``as_of`` and ``columns`` (those it has) of the snapshot rows of the store's latest
+    as-of date (None: no store file, an empty store). Training's leakage guard compares the account
+    columns there with the training rows: a value written only once a customer has left (a CRM's churn
+    reason) is on earlier rows of the accounts that left and on none of those still active at the data end."""
     if not Path(store).exists():
         return None
     with connect(store, read_only=True) as con:
         stored = set(snapshot_columns(con))
         have = [c for c in columns if c in stored]
-        listed = ", ".join('"' + c.replace('"', '""') + '"' for c in ["as_of", *have])
+        listed = ", ".join('"' + c.replace('"', '""') + '"' for c in ["account_id", "as_of", *have])
         rows = con.execute(f"SELECT {listed} FROM {SNAPSHOTS} "
                            f"WHERE as_of = (SELECT max(as_of) FROM {SNAPSHOTS})").df()
     return rows if len(rows) else None

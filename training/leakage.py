@@ -223,51 +223,74 @@ def churner_bounded(y: np.ndarray, values: pd.Series, limits: LeakageLimits,
 #: The rows right inside a bound whose churn rate ``churner_bounded`` reads (a share of the rows with a value).
 BOUND_BAND = 0.10
 
-#: ``written_after``: an own column's value (present, or one category) on at least ``AFTER_PRESENT`` of the
-#: training rows, churning at least ``AFTER_RATE`` times the base rate there, and at the data end on at most
-#: ``LeakageLimits.term_end_fall`` times that share of the accounts.
+#: ``written_after``: a value of an account column (present, missing, one category or one of few numbers) on at
+#: least ``AFTER_PRESENT`` of the training rows, churning at least ``AFTER_RATE`` times the base rate there, at
+#: the data end on at most ``AFTER_FALL`` times that share of the accounts, and on at most ``AFTER_SURVIVORS`` of
+#: the marked training rows' accounts still active at the data end (a win-back or two).
 AFTER_PRESENT = 0.02
 AFTER_RATE = 2.0
+AFTER_FALL = 0.25
+AFTER_SURVIVORS = 0.02
+#: A number column of at most this many distinct values has each value checked (a 0/1 checkbox).
+AFTER_FEW_VALUES = 10
+
+
+def _markers(values: pd.Series, at_end: pd.Series, categorical: bool) -> list[tuple[str, pd.Series, pd.Series]]:
+    """(what is said, the training rows marked, the accounts at the data end marked) of one column: it has a
+    value, it has none, and each common value of a category or of a column of few numbers."""
+    out = [("has a value", values.notna(), at_end.notna()), ("is empty", values.isna(), at_end.isna())]
+    if categorical or values.nunique() <= AFTER_FEW_VALUES:
+        common = values.value_counts()
+        out += [(f"is {number_text(v) if isinstance(v, int | float | np.number) else repr(str(v))}",
+                 values == v, at_end == v) for v in common.index[common >= AFTER_PRESENT * len(values)]]
+    return out
 
 
 def written_after(rows: pd.DataFrame, y: np.ndarray, own: Iterable[str], end_rows: pd.DataFrame | None,
                   categorical: Iterable[str] = (), limits: LeakageLimits = LeakageLimits()) -> list[LeakFinding]:
-    """A company's own column filled in once a customer has left: a value (a category of it, for a
-    category) common on the training rows of the accounts that later left, rare among the accounts still
-    active at the data end (``end_rows``: the store's latest date, ``core.store.latest_rows``). An export
-    holds each account's row as it is on the export day, so a CRM's "Churn reason", or a "Lifecycle
-    stage" of "Former customer", is on every earlier row of an account that left (a probe's HubSpot
-    export: "Churn reason" on the rows of the accounts that left, ROC-AUC 0.82 alone, on none of the
-    1,055 accounts at the data end, passed the other checks: its rows were mostly months before the
-    churn, labelled 0). A fact known all along (a region, a plan family) is on the accounts at the data
-    end about as often as on the training rows. ``AFTER_PRESENT``, ``AFTER_RATE``."""
+    """An account column filled in, cleared or changed once a customer has left: a value (present,
+    missing, a category, one of few numbers) common on the training rows of accounts that later left,
+    absent from the accounts still active at the data end (``end_rows``: the store's latest date,
+    ``core.store.latest_rows``), and on no account that is still one. An export holds each account's
+    row as it is on the export day, so a CRM's "Churn reason", a "Lifecycle stage" of "Former customer"
+    or a "Churned" checkbox is on every earlier row of an account that left (a probe's HubSpot export:
+    "Churn reason" on the rows of the accounts that left, ROC-AUC 0.82 alone, on none of the 1,055
+    accounts at the data end, passed the other checks: its rows were mostly months before the churn,
+    labelled 0). A fact known all along (a region, a plan family) is on the accounts at the data end about
+    as often; a group that has shrunk since (a market left, an offer no longer sold, a retired plan) keeps
+    some of its accounts to the end, which a value written at churn never does (a review's simulations:
+    0% of the marked rows on surviving accounts for a churn reason, 12% for a market left, 26% for an
+    offer code). ``AFTER_PRESENT``, ``AFTER_RATE``, ``AFTER_FALL``, ``AFTER_SURVIVORS``."""
     y = np.asarray(y, dtype=int)
     if end_rows is None or len(end_rows) < limits.min_present or not len(rows) or y.min() == y.max():
         return []
     base, cats, out = float(y.mean()), set(categorical), []
     day = f" ({pd.Timestamp(end_rows['as_of'].iloc[0]).date()})" if "as_of" in end_rows.columns else ""
+    active = set(end_rows["account_id"]) if "account_id" in end_rows.columns else None
+    accounts = rows["account_id"] if "account_id" in rows.columns else None
+    if active is None or accounts is None:
+        return []  # which accounts stayed cannot be told: no judgement
     for name in own:
         if name not in rows.columns or name not in end_rows.columns:
             continue
-        values, at_end = rows[name], end_rows[name]
-        markers = [("has a value", values.notna().to_numpy(), float(at_end.notna().mean()))]
-        if name in cats:
-            common = values.value_counts()
-            markers += [(f"is {v!r}", (values == v).to_numpy(), float((at_end == v).mean()))
-                        for v in common.index[common >= AFTER_PRESENT * len(values)]]
-        for said, marked, end_share in markers:
-            share = float(marked.mean())
+        for said, marked, at_end in _markers(rows[name], end_rows[name], name in cats):
+            marked = marked.to_numpy(dtype=bool)
+            share, end_share = float(marked.mean()), float(at_end.mean())
             churned = int(y[marked].sum())
             if share < AFTER_PRESENT or share >= 1.0 or churned < limits.min_present:
                 continue
             rate = float(y[marked].mean())
-            if rate < AFTER_RATE * base or end_share > limits.term_end_fall * share:
+            if rate < AFTER_RATE * base or end_share > AFTER_FALL * share:
                 continue
+            survivors = float(accounts[marked].isin(active).mean())
+            if survivors > AFTER_SURVIVORS:
+                continue  # a group that shrank, not a value written at churn
             out.append(LeakFinding(name, "written_after", end_share,
                                    f"{said} on {share:.1%} of the training rows, where {rate:.1%} churned (base rate "
                                    f"{base:.1%}), but on {end_share:.1%} of the {len(end_rows):,} accounts at the data "
-                                   f"end{day}: the value is written once a customer has left, and the export gives "
-                                   "it to every earlier row of the accounts that left", own=True))
+                                   f"end{day}, and {survivors:.0%} of those rows are of accounts still customers "
+                                   "then: the value is written once a customer has left, and the export gives it "
+                                   "to every earlier row of the accounts that left", own=True))
             break  # one finding a column
     return out
 
@@ -416,24 +439,27 @@ def enforce(findings: list[LeakFinding], allowed: Iterable[str], names: list[str
 def screen_features(rows: pd.DataFrame, y: np.ndarray, names: list[str], categorical: Iterable[str],
                     allowed: Iterable[str] = (), limits: LeakageLimits = LeakageLimits(),
                     latest: tuple[dt.date, int, int] | None = None, horizon_days: int | None = None,
-                    own: Iterable[str] = (), end_rows: pd.DataFrame | None = None) -> None:
+                    own: Iterable[str] = (), end_rows: pd.DataFrame | None = None,
+                    exported: Iterable[str] | None = None) -> None:
     """The per-feature checks alone, before any model is fitted (fail fast); raises like
     ``enforce``. ``latest``: the end-date check's figures of the data end (``term_end_finding``);
-    ``own``: the company's own columns (``feature_findings``); ``end_rows``: their values at the data end
-    (``written_after``)."""
-    enforce(_feature_checks(rows, y, names, categorical, limits, latest, horizon_days, own, end_rows)[0],
+    ``own``: the company's own columns (``feature_findings``); ``end_rows``: the account columns at the data
+    end, and ``exported`` those of them ``written_after`` reads (default ``own``)."""
+    enforce(_feature_checks(rows, y, names, categorical, limits, latest, horizon_days, own, end_rows, exported)[0],
             allowed, names)
 
 
 def _feature_checks(rows: pd.DataFrame, y: np.ndarray, names: list[str], categorical: Iterable[str],
                     limits: LeakageLimits, latest: tuple[dt.date, int, int] | None,
                     horizon_days: int | None = None, own: Iterable[str] = (),
-                    end_rows: pd.DataFrame | None = None) -> tuple[list[LeakFinding], str | None, bool]:
+                    end_rows: pd.DataFrame | None = None, exported: Iterable[str] | None = None
+                    ) -> tuple[list[LeakFinding], str | None, bool]:
     """The per-feature findings; the note when the end dates are a renewal calendar (their findings
     are then dropped), and whether a finding was dropped so."""
     findings = feature_findings(rows, y, names, categorical, limits, own)
     flagged = {f.feature for f in findings}
-    findings += written_after(rows, y, [n for n in own if n in names and n not in flagged], end_rows, categorical,
+    read = list(own if exported is None else exported)
+    findings += written_after(rows, y, [n for n in read if n in names and n not in flagged], end_rows, categorical,
                               limits)
     written = term_end_finding(rows, latest, limits) if TERM_END in names else None
     if written is not None:  # the most telling of the checks on it: it says how the end date was written
@@ -447,7 +473,8 @@ def guard(rows: pd.DataFrame, y: np.ndarray, names: list[str], categorical: Iter
           importance: dict[str, float], allowed: Iterable[str] = (),
           limits: LeakageLimits = LeakageLimits(), latest: tuple[dt.date, int, int] | None = None,
           horizon_days: int | None = None, without_term_end: Callable[[], float] | None = None,
-          own: Iterable[str] = (), end_rows: pd.DataFrame | None = None) -> dict:
+          own: Iterable[str] = (), end_rows: pd.DataFrame | None = None,
+          exported: Iterable[str] | None = None) -> dict:
     """All the checks, then ``enforce``: the one call training makes before registering.
 
     ``without_term_end``: the model's test ROC-AUC with the end date's contribution taken out of its
@@ -455,7 +482,7 @@ def guard(rows: pd.DataFrame, y: np.ndarray, names: list[str], categorical: Iter
     another feature must not hide behind the calendar (the model is then judged on the rest, naming
     the feature it relies on most after the end date)."""
     findings, calendar, dropped = _feature_checks(rows, y, names, categorical, limits, latest, horizon_days, own,
-                                                  end_rows)
+                                                  end_rows, exported)
     model = model_finding(model_roc_auc, importance, limits)
     if model is not None and calendar and model.feature == TERM_END:
         dropped = True  # the model's best feature is the renewal calendar

@@ -197,8 +197,10 @@ def fit_and_evaluate(train: pd.DataFrame, fit: pd.DataFrame | None, es: pd.DataF
     say("checking the features for label leakage")
     own = [f.name for f in model_catalogue.features  # a company's own columns, but a date that looks ahead
            if f.template in OWN_TEMPLATES and f.params.get("as_of_column") != "no"]  # (a contract's end)
+    # the account columns as the export holds them today (own and the contract's CRM columns: csm, segment, ...)
+    exported = [*own, *(f.name for f in model_catalogue.features if f.template == "profile")]
     screen_features(train, y_train, frame.names, frame.categorical, allow_leaky, latest=latest,
-                    horizon_days=horizon_days, own=own, end_rows=end_rows)
+                    horizon_days=horizon_days, own=own, end_rows=end_rows, exported=exported)
     constraints = monotone_constraints(model_catalogue) if constrained else [0] * len(frame.names)
     directions = {f.name: int(f.direction) for f in model_catalogue.features if f.type != "category"} \
         if constrained else {}
@@ -281,7 +283,8 @@ def fit_and_evaluate(train: pd.DataFrame, fit: pd.DataFrame | None, es: pd.DataF
 
     leakage = guard(train, y_train, frame.names, frame.categorical, metrics["roc_auc"],
                     dict(zip(frame.names, importance.tolist())), allow_leaky, latest=latest,
-                    horizon_days=horizon_days, without_term_end=without_term_end, own=own, end_rows=end_rows)
+                    horizon_days=horizon_days, without_term_end=without_term_end, own=own, end_rows=end_rows,
+                    exported=exported)
     if leakage.get("calendar"):
         say(f"leakage guard: {leakage['calendar']}")
     for finding in leakage["findings"]:  # what --allow-leaky-feature let through, said where it was measured
@@ -422,6 +425,9 @@ def _rule_roc_auc(rows: pd.DataFrame) -> float | None:
     return None if np.ptp(p) == 0 else roc_auc(y, p)
 
 
+#: The features read from the account columns as exported: the company's own and the contract's CRM columns.
+ACCOUNT_TEMPLATES = (*OWN_TEMPLATES, "profile")
+
 #: Test rows the leakage guard's second look at the model (without the renewal calendar) reads at most.
 LEAK_CHECK_ROWS = 50_000
 #: The renewal window is the whole test block (monthly plans) when this share of the rows is in it.
@@ -522,7 +528,7 @@ def train_on_labelled(rows: pd.DataFrame, catalogue: Catalogue, info: dict, stor
                               data_start=dt.date.fromisoformat(info["data_start"]) if info.get("data_start") else None,
                               horizon_days=info["horizon_days"], latest=latest_presence(store, TERM_END),
                               end_rows=latest_rows(store, [f.name for f in catalogue.features
-                                                           if f.template in OWN_TEMPLATES]))
+                                                           if f.template in ACCOUNT_TEMPLATES]))
     result.started_at = started
     result.training["unseen_renewals"] = unseen
     test = blocks["test"]
