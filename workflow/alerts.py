@@ -41,9 +41,9 @@ from workflow.tasks import aware, enqueue, insert_ignore, open_or_update, short_
 __all__ = ["ALERTS", "current_episodes", "find_episodes", "raise_alerts", "stored_alerts", "uncovered"]
 
 EPISODE_COLUMNS = ["account_id", "episode_start", "fired_as_of", "episode_end", "health_score", "tier", "segment"]
-ALERT_COLUMNS = ["alert_id", "rule", "account_id", "episode_start", "fired_as_of", "health_score", "tier",
-                 "segment", "churn_probability", "mrr", "expected_loss", "csm", "top_reason_en", "top_reason_zh",
-                 "created_at"]
+ALERT_COLUMNS = ["alert_id", "rule", "account_id", "episode_start", "fired_as_of", "facts_as_of", "health_score",
+                 "tier", "segment", "churn_probability", "mrr", "expected_loss", "csm", "top_reason_en",
+                 "top_reason_zh", "created_at"]
 
 ALERTS = sa.Table(
     "alerts", METADATA,
@@ -52,6 +52,8 @@ ALERTS = sa.Table(
     sa.Column("account_id", sa.String(200), nullable=False),
     sa.Column("episode_start", sa.Date, nullable=False),
     sa.Column("fired_as_of", sa.Date, nullable=False),
+    # the score the figures below are of: the account's latest for an episode that still holds (migration 0007)
+    sa.Column("facts_as_of", sa.Date),
     sa.Column("health_score", sa.Integer, nullable=False),
     sa.Column("tier", sa.String(20), nullable=False),
     sa.Column("segment", sa.String(200)),
@@ -164,8 +166,9 @@ def current_episodes(history: pd.DataFrame, episodes: pd.DataFrame, rule: AlertR
     for accounts no longer high risk), nor about accounts that left since: an account no scoring run
     of the newest dates scored is no longer a customer (a probe's backfill of three months opened 17
     retention tasks for accounts that had churned since, shown "Churned" above the task). An episode that
-    still holds is told with the account's latest score (``facts_as_of``, ``health_score``); its firing
-    date stays ``fired_as_of``."""
+    still holds is told with the account's latest score (``facts_as_of``; its ``health_score`` and
+    ``tier``, so the task's playbook and due time are the current tier's); its firing date stays
+    ``fired_as_of``."""
     if episodes.empty:
         return episodes
     h = history.assign(as_of=pd.to_datetime(history["as_of"]).dt.date)
@@ -182,10 +185,11 @@ def current_episodes(history: pd.DataFrame, episodes: pd.DataFrame, rule: AlertR
     # an episode that still holds is told with the account's latest score: a backfill's alert fired by a
     # month-old score showed a CSM health 39 and 21% where the account stood at health 1 and 98% (probe p28)
     latest_as_of = pd.to_datetime(last["as_of"]).dt.date.to_numpy()
-    out = episodes.assign(facts_as_of=np.where(holds & current & (latest_as_of > fired.to_numpy()), latest_as_of,
-                                               fired.to_numpy()),
-                          health_score=np.where(holds & current, last["health_score"].to_numpy(),
-                                                episodes["health_score"].to_numpy()))
+    now = holds & current & (latest_as_of > fired.to_numpy())
+    out = episodes.assign(facts_as_of=np.where(now, latest_as_of, fired.to_numpy()),
+                          health_score=np.where(now, last["health_score"].to_numpy(),
+                                                episodes["health_score"].to_numpy()),
+                          tier=np.where(now, last["tier"].to_numpy(), episodes["tier"].to_numpy()))
     return out[recent | (holds & current)].reset_index(drop=True)
 
 

@@ -243,7 +243,7 @@ def open_or_update(conn: Connection, alert: dict[str, Any], settings: Settings, 
     book = settings.playbooks[alert["tier"]]
     due = due_time(book, now, settings.tasks)
     facts = {k: alert.get(k) for k in FACTS if k != "as_of"}
-    facts["as_of"] = alert["fired_as_of"]
+    facts["as_of"] = alert.get("facts_as_of") or alert["fired_as_of"]  # the date of the figures
     current = conn.execute(sa.select(TASKS).where(TASKS.c.account_id == str(alert["account_id"]),
                                                   TASKS.c.status.in_(ACTIVE)).with_for_update()).mappings().first()
     if current is not None:
@@ -254,7 +254,7 @@ def open_or_update(conn: Connection, alert: dict[str, Any], settings: Settings, 
         old_due = aware(current["due_at"])
         values = {"alert_ids": json.dumps(sorted({*ids, alert["id"]})),
                   "due_at": min(d for d in (old_due, due) if d is not None) if (old_due or due) else None}
-        if current["as_of"] is None or alert["fired_as_of"] >= current["as_of"]:
+        if current["as_of"] is None or facts["as_of"] >= current["as_of"]:
             values.update(facts, tier=alert["tier"], action=book.action_en, action_zh=book.action_zh,
                           owner_role=book.owner)
         values.update(version=current["version"] + 1, updated_at=now)

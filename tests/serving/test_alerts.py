@@ -121,6 +121,12 @@ def test_an_episode_that_still_holds_is_told_with_the_accounts_latest_score(tmp_
     assert alert["fired_as_of"] == DAY0 + dt.timedelta(days=7) and alert["episode_start"] == DAY0 + dt.timedelta(days=1)
     assert (alert["health_score"], alert["churn_probability"], alert["top_reason_en"]) == (20, 0.9, "now")
     assert alert["expected_loss"] == 90.0 and alert["csm"] == "Ana"
+    # the tier (so the playbook and due time) and the task's date are the latest score's too (the review)
+    assert alert["tier"] == "high_risk" and alert["facts_as_of"] == DAY0 + dt.timedelta(days=13)
+    [task] = list_tasks(store_for(tmp_path))
+    assert task["tier"] == "high_risk" and task["as_of"] == (DAY0 + dt.timedelta(days=13)).isoformat()
+    assert task["health_score"] == 20 and dt.datetime.fromisoformat(task["due_at"]) - dt.datetime.fromisoformat(
+        task["created_at"]) == dt.timedelta(hours=4)
     # an episode raised because its firing score was the newest when scored, no longer holding: its own figures
     from workflow.alerts import current_episodes
 

@@ -381,7 +381,7 @@ def _crm_export(seed: int = 29) -> tuple[pd.DataFrame, np.ndarray, pd.DataFrame]
     latam = set(accounts[70:160])  # 80 of the leavers and 10 who stay
     region = {a: "LATAM" if a in latam else rng.choice(["EMEA", "AMER", "APAC"]) for a in accounts}
     leaves = {a: int(rng.integers(3, 12)) for a in accounts[:150]}  # the month the account ends
-    nps = {a: (np.nan if rng.random() < 0.5 else float(np.clip(round(rng.normal(5.0 if a in leaves else 7.5, 2)), 0, 10)))
+    nps = {a: np.nan if rng.random() < 0.5 else float(np.clip(round(rng.normal(5.0 if a in leaves else 7.5, 2)), 0, 10))
            for a in accounts}
     frames, ys = [], []
     for month in range(12):
