@@ -146,10 +146,10 @@ def _latest_rows(con) -> pd.DataFrame:
     # apart, renewals in between (a probe: churn dated 150 to 395 days early after one old date scored)
     last = ("ls.last_seen, ls.last_days_to_term_end" if "days_to_term_end" in snap_cols
             else "NULL AS last_seen, NULL AS last_days_to_term_end")
-    last_join = (f"""LEFT JOIN (SELECT account_id, max(as_of) AS last_seen,
-                                      arg_max(days_to_term_end, as_of) AS last_days_to_term_end
+    last_join = (f"""LEFT JOIN (SELECT account_id, as_of AS last_seen, days_to_term_end AS last_days_to_term_end
                                FROM {SNAPSHOTS} WHERE as_of <= (SELECT max(as_of) FROM {HISTORY})
-                               GROUP BY account_id) ls ON ls.account_id = h.account_id"""
+                               QUALIFY row_number() OVER (PARTITION BY account_id ORDER BY as_of DESC) = 1
+                               ) ls ON ls.account_id = h.account_id"""
                  if "days_to_term_end" in snap_cols else "")
     waterfall, waterfall_join_clause = waterfall_join(con)
     return con.execute(f"""
@@ -214,7 +214,8 @@ def stale_reason(as_of: dt.date, run_as_of: dt.date, churned_on: dt.date | None,
     ``grace`` (the labels' grace period) before the run is a lapse that a late renewal (a payment
     retried, an invoice paid late) still undoes: said so, not "churned" (a probe's app subscribers in
     the app store's billing retry)."""
-    if churned_on is not None and grace is not None and (run_as_of - churned_on) < grace:
+    # a known term end before the run (one unknown, or after the run, reads as the run's date: no lapse)
+    if churned_on is not None and grace is not None and churned_on < run_as_of and (run_as_of - churned_on) < grace:
         return (f"lapsed: its term ended on {churned_on} and no term has started since (not active on "
                 f"{run_as_of}); a renewal within the {grace.days}-day grace period would keep it a customer")
     if churned_on is not None:

@@ -259,8 +259,10 @@ def test_a_churn_is_dated_where_the_account_was_last_seen_not_at_its_last_score(
     with duckdb.connect(str(store), read_only=True) as con:
         dates = [r[0] for r in con.execute("SELECT DISTINCT as_of FROM snapshots ORDER BY 1").fetchall()]
         first, last = dates[0], dates[-1]
-        seen = {a: (d, e) for a, d, e in con.execute(
-            "SELECT account_id, max(as_of), arg_max(days_to_term_end, as_of) FROM snapshots GROUP BY 1").fetchall()}
+        seen = {}  # each account's latest snapshot row, read row by row (not the SQL under test)
+        ordered = con.execute("SELECT account_id, as_of, days_to_term_end FROM snapshots ORDER BY as_of").fetchall()
+        for a, d, e in ordered:
+            seen[a] = (d, e)
         at_first = {r[0] for r in con.execute("SELECT account_id FROM snapshots WHERE as_of = ?", [first]).fetchall()}
     score_dates(tmp / "d", settings, store, bundle, [first, last], "1")
     publish_scores(store, settings)
@@ -287,3 +289,7 @@ def test_a_lapse_within_the_grace_period_is_worded_as_a_lapse_not_a_churn():
     gone = stale_reason(dt.date(2026, 9, 1), run, dt.date(2026, 9, 20), week, grace)
     assert gone == "no longer a customer: churned on 2026-09-20 (not active on 2026-11-01)"
     assert stale_reason(dt.date(2026, 10, 11), run, dt.date(2026, 10, 22), week).startswith("no longer")
+    # an unknown term end (a flat table's customer gone from the next export, an open-ended term) reads as the
+    # run's date: churned by then, not a lapse a renewal could undo (the review, probe p30)
+    assert stale_reason(dt.date(2026, 8, 1), run, run, week, grace) == ("no longer a customer: churned on "
+                                                                        "2026-11-01 (not active on 2026-11-01)")
