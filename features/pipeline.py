@@ -206,6 +206,19 @@ def stored_plan(store: Path) -> ProfilePlan | None:
     return ProfilePlan.from_dict(profile) if profile else None
 
 
+def start_words(report: ValidationReport) -> str:
+    """What the data start is, in words: the event log's first day, the start of its bulk when a few early
+    events come before it (``features.validate``), else the first ticket, invoice or term."""
+    events = report.tables.get("events")
+    if events is None:
+        return "the first day of the activity the source holds"
+    first = events.first_at
+    first = first.date() if isinstance(first, dt.datetime) else first
+    if first is not None and first < report.data_start:
+        return f"where the bulk of the event log begins; a few events go back to {first}"
+    return "the first day of the event log"
+
+
 def same_horizon(store: Path, settings: Settings) -> None:
     """A build of some dates (``score``, monitoring's matured dates) adds rows to the stored ones: it
     must label them with the store's horizon and grace. A probe changed ``horizon_days`` to 30 in
@@ -297,11 +310,10 @@ def build_snapshots(source: Source | str | Path, settings: Settings, store: Path
                 f"as-of date {late[0]} is after the data end {report.data_end}: "
                 "features there would need data that does not exist")
         early = [d for d in dates if d < report.data_start]
-        if early:  # every window empty: activity would read as none, and the rows would train the next model
-            raise DataContractError(
-                f"as-of date {early[0]} is before the data start {report.data_start} (the first day of "
-                f"{'the event log' if 'events' in report.tables else 'the activity the source holds'}): its "
-                "windows would read no activity at all; choose a date from the data start on")
+        if early:  # windows (nearly) empty: activity would read as none, and the rows would train the next model
+            raise DataContractError(f"as-of date {early[0]} is before the data start {report.data_start} "
+                                    f"({start_words(report)}): its windows would read little or no activity; choose "
+                                    "a date from the data start on")
         t1, c1 = time.perf_counter(), time.process_time()
         if engine == "spark" and run is con:
             from features.spark import start_spark
