@@ -77,6 +77,13 @@ def decimal_comma(con: duckdb.DuckDBPyConnection, relation: str, column: str) ->
     return comma > point
 
 
+def shown_separators(values: pd.Series) -> tuple[int, int]:
+    """(values showing a decimal comma, values showing a decimal point) of text ``values`` (``decimal_comma``'s
+    evidence, in pandas): ``1.000`` or ``2,500`` alone show neither."""
+    text = values.dropna().astype(str).str.strip().str.replace(_DROP, "", regex=True)
+    return (int(text.str.fullmatch(_SHOWS_COMMA).sum()), int(text.str.fullmatch(_SHOWS_POINT).sum()))
+
+
 def text_number_mode(con: duckdb.DuckDBPyConnection, relation: str, column: str) -> bool | None:
     """For a text column that is not all plain numbers: True (decimal comma) or False (decimal
     point) when every non-empty value reads as a number that way, else None."""

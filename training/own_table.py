@@ -60,7 +60,7 @@ from sklearn.model_selection import StratifiedShuffleSplit
 from core.errors import ChurnwatchError
 from core.settings import ProfileColumn, ProfileSettings
 from features.csvfiles import delimiter_of
-from features.numbers import read_number_text
+from features.numbers import read_number_text, shown_separators
 from features.profile import (
     AGE_YEARS,
     PANDAS_INDEX,
@@ -197,9 +197,27 @@ def _decimal(spec: FeatureSpec) -> bool | None:
     return {"comma": True, "point": False}.get(spec.params.get("decimal", ""))
 
 
-def _written(text: pd.Series, numbers: pd.Series) -> str | None:
+def _file_decimal(df: pd.DataFrame) -> bool | None:
+    """The table's decimal separator where its text columns show one (``features.numbers``: ``379,15``
+    shows a comma, ``1.000`` shows nothing): True (a comma) when more values show a comma than a point,
+    False for the reverse, None without evidence. A column that shows neither is read by it: a German
+    export's ``Selbstbeteiligung`` of ``500``, ``1.000`` and ``2.500`` beside ``379,15`` premiums is 500,
+    1000 and 2500 (a probe's insurer export: read as 1.0 and 2.5 in 1,012 of 7,188 rows)."""
+    comma = point = 0
+    for name in df.columns:
+        if _is_text(df[name]):
+            c, p = shown_separators(_clean_text(df[name]))
+            comma, point = comma + c, point + p
+    return None if comma == point else comma > point
+
+
+def _written(text: pd.Series, numbers: pd.Series, grouped: bool = False) -> str | None:
     """One value of a number column not written as a plain number, with what it reads as
-    (``'1.234,50 EUR' as 1234.5``); None when every value is plain."""
+    (``'1.234,50 EUR' as 1234.5``); None when every value is plain. ``grouped``: read by the table's
+    separator, where ``1.000`` is a plain-looking 1000."""
+    if grouped:
+        shown = text[text.notna() & numbers.notna() & text.str.contains(r"[.,]", regex=True)]
+        return None if shown.empty else f"{shown.iloc[0]!r} as {numbers[shown.index[0]]:.15g}"
     plain = pd.to_numeric(text, errors="coerce").notna()
     shown = text[text.notna() & numbers.notna() & ~plain]
     if shown.empty:
@@ -371,6 +389,7 @@ def _type_columns(df: pd.DataFrame, report: dict, date_format: str | None = None
     kept: dict[str, pd.Series | None] = {}
     specs: list[FeatureSpec] = []
     dates: dict[str, pd.Series] = {}
+    file_comma = _file_decimal(df)
     for name in df.columns:
         s = df[name]
         text = numbers = comma = None
@@ -406,7 +425,8 @@ def _type_columns(df: pd.DataFrame, report: dict, date_format: str | None = None
             numbers = col
         elif _is_text(s):
             text = _clean_text(s)
-            numbers, comma = _parse_numbers(text)
+            by_file = file_comma is not None and shown_separators(text) == (0, 0)
+            numbers, comma = _parse_numbers(text, file_comma if by_file else None)
             n_filled = int(text.notna().sum())
             n_parsed = int(numbers.notna().sum())
             if n_filled and n_parsed >= NUMERIC_SHARE * n_filled:
@@ -418,9 +438,11 @@ def _type_columns(df: pd.DataFrame, report: dict, date_format: str | None = None
                         "examples": [str(v) for v in pd.unique(unparsed)[:5]],
                     }
                 percent = bool(text.dropna().str.endswith("%").mean() >= NUMERIC_SHARE)
-                written = _written(text, numbers)
+                written = _written(text, numbers, by_file)
                 if written:
-                    report["numbers_from_text"][name] = written
+                    report["numbers_from_text"][name] = written + (
+                        f" (a decimal {'comma' if comma else 'point'}, as the table's other number columns show)"
+                        if by_file else "")
             else:
                 numbers = comma = None
                 col, categorical = text, True

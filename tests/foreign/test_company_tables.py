@@ -211,3 +211,33 @@ def test_when_lightgbm_refuses_every_candidate_training_says_why():
     folds = grouped_folds(X, y, np.arange(600) // 3, k=3)
     with pytest.raises(TrainingError, match="LightGBM could not train any candidate: lgbm_default: .*JSON"):
         select_model(folds, len(y), list(X.columns), [], {}, [0, 0], seed=0)
+
+
+def test_whole_amounts_with_a_thousands_dot_read_by_the_tables_decimal_comma(tmp_path):
+    """Probe p30's insurer export: a deductible of 500, 1.000 and 2.500 EUR beside premiums of 379,15 was
+    read as 500, 1.0 and 2.5 (the column alone shows no separator); the table's other number columns
+    show a decimal comma, so its dots group thousands."""
+    rng = np.random.default_rng(30)
+    n = 200
+    frame = pd.DataFrame({
+        "Kundennummer": [f"{i:07d}" for i in range(n)],
+        "Praemie": [f"{v:.2f}".replace(".", ",") for v in rng.uniform(100, 900, n)],
+        "Selbstbeteiligung": rng.choice(["150", "500", "1.000", "2.500"], n),
+        "Gekuendigt": rng.choice(["Yes", "No"], n, p=[0.3, 0.7])})
+    path = tmp_path / "export.csv"
+    frame.to_csv(path, sep=";", index=False)
+    table = load_own_table(path, "Gekuendigt", "Kundennummer")
+    expected = frame["Selbstbeteiligung"].str.replace(".", "", regex=False).astype(float).to_numpy()
+    np.testing.assert_array_equal(table.frame["Selbstbeteiligung"].to_numpy(), expected)
+    assert table.catalogue["Selbstbeteiligung"].params["decimal"] == "comma"
+    said = "\n".join(describe_table(table.report))
+    assert "as the table's other number columns show" in said
+    # scored later with the separator training read
+    later = tmp_path / "later.csv"
+    frame.head(4).assign(Selbstbeteiligung=["1.000", "2.500", "500", "150"]).to_csv(later, sep=";", index=False)
+    rows = read_scoring_table(later, "Kundennummer", table.catalogue).rows
+    assert rows["Selbstbeteiligung"].tolist() == [1000.0, 2500.0, 500.0, 150.0]
+    # a table of decimal points keeps reading a lone '1.000' as one
+    point = frame.assign(Praemie=frame["Praemie"].str.replace(",", ".", regex=False))
+    point.to_csv(tmp_path / "point.csv", sep=";", index=False)
+    assert load_own_table(tmp_path / "point.csv", "Gekuendigt", "Kundennummer").frame["Selbstbeteiligung"].max() == 500
