@@ -99,6 +99,9 @@ LABEL_VALUES: dict[str, int] = {
     "churn": 1, "retained": 0, "y": 1, "n": 0, "t": 1, "f": 0,
     # membership and billing exports: a status column
     "cancelled": 1, "canceled": 1, "left": 1, "stayed": 0,
+    # exports in other languages (a probe's German insurer: Ja/Nein)
+    "ja": 1, "nein": 0, "oui": 1, "non": 0, "sí": 1, "si": 1, "sim": 1, "não": 0, "nao": 0,
+    "gekündigt": 1, "gekuendigt": 1, "aktiv": 0, "是": 1, "否": 0, "已流失": 1, "未流失": 0,
 }
 #: Text read as a blank (missing) value, after stripping and lower-casing.
 BLANK_TOKENS = frozenset({"", "na", "n/a", "nan", "null", "none", "-"})

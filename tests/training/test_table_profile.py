@@ -105,3 +105,13 @@ def test_a_status_label_of_a_membership_export_is_read(tmp_path):
     frame["status"] = frame["status"].replace({"active": "paused"})
     with pytest.raises(TableError, match=r"cannot read \d+ value\(s\).*'paused'.*cancelled/active"):
         load_own_table(write(tmp_path, frame), label="status", id_col="CustomerID")
+
+
+@pytest.mark.parametrize(("yes", "no"), [("Ja", "Nein"), ("oui", "non"), ("Sí", "No"), ("是", "否")])
+def test_labels_in_other_languages_are_read(tmp_path, yes, no):
+    """Probe p30: a German insurer's export says Ja/Nein; the table was refused until it was recoded."""
+    frame = shop_table()
+    churned = frame.pop("Churn") == 1
+    frame["Gekuendigt"] = np.where(churned, yes, no)
+    table = load_own_table(write(tmp_path, frame), label="Gekuendigt", id_col="CustomerID")
+    assert table.y.tolist() == churned.astype(int).tolist()
