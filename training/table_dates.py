@@ -205,11 +205,7 @@ def judge_text(name: str, text: pd.Series, date_format: str | None) -> tuple[Dat
     if read >= DATE_SHARE * n:
         return reading, None
     if not date_format and weight[values.str.match(_DAY_MONTH).to_numpy()].sum() >= DATE_SHARE * n:
-        example = filled.iloc[0]
-        raise AmbiguousDatesError(
-            f"column {name!r}: its values are dates written day and month first or last ({example!r}): "
-            "churnwatch does not guess which; declare the format in churnwatch.yaml, date_format: '%d/%m/%Y' "
-            "(5/3/2024 is 5 March) or '%m/%d/%Y' (3/5/2024 is 5 March), and train again")
+        raise AmbiguousDatesError(_day_month_message(name, filled))
     like = values.str.match(_DATE_LIKE).to_numpy() | read_ok
     if weight[like].sum() < DATE_LIKE_SHARE * n:
         return None, None
@@ -217,6 +213,30 @@ def judge_text(name: str, text: pd.Series, date_format: str | None) -> tuple[Dat
     how = f"ISO, YYYYMMDD or date_format {date_format!r}" if date_format else "ISO or YYYYMMDD"
     return None, (f"dates that do not read: {read:,} of {n:,} values are {how} dates ({DATE_SHARE:.0%} needed), "
                   f"e.g. {', '.join(repr(v) for v in pd.unique(bad)[:3])}; {_format_hint(bad.iloc[0])}")
+
+
+def _day_month_message(name: str, filled: pd.Series) -> str:
+    """The error of a column of day/month dates without a declared format: the formats written with the
+    values' own separator (a probe's ``31.08.1968`` was told ``'%d/%m/%Y'``, which reads none of them),
+    and which order the values show where one of them has a day above 12 in first or second place."""
+    parts = filled.str.extract(r"^(\d{1,2})([./-])(\d{1,2})[./-]")
+    sep = parts[1].mode().iloc[0] if parts[1].notna().any() else "/"
+    first, second = pd.to_numeric(parts[0], errors="coerce"), pd.to_numeric(parts[2], errors="coerce")
+    day_first, month_first = int((first > 12).sum()), int((second > 12).sum())
+    dm, md = f"%d{sep}%m{sep}%Y", f"%m{sep}%d{sep}%Y"
+    example = filled.iloc[0]
+    if day_first and not month_first:
+        shown = filled[first > 12].iloc[0]
+        return (f"column {name!r}: its values are dates written day first ({shown!r}: {day_first:,} values have a day "
+                f"above 12 in first place); declare it in churnwatch.yaml, date_format: '{dm}', and train again")
+    if month_first and not day_first:
+        shown = filled[second > 12].iloc[0]
+        return (f"column {name!r}: its values are dates written month first ({shown!r}: {month_first:,} values have "
+                f"a day above 12 in second place); declare it in churnwatch.yaml, date_format: '{md}', and train "
+                "again")
+    return (f"column {name!r}: its values are dates written day and month first or last ({example!r}): churnwatch "
+            f"does not guess which; declare the format in churnwatch.yaml, date_format: '{dm}' (5{sep}3{sep}2024 is "
+            f"5 March) or '{md}' (3{sep}5{sep}2024 is 5 March), and train again")
 
 
 def _format_hint(example: str) -> str:

@@ -172,8 +172,20 @@ def test_day_month_dates_are_refused_without_a_format_and_read_with_one(tmp_path
     frame = dated_table(rows=100)
     frame["signup_date"] = pd.to_datetime(frame["signup_date"]).dt.strftime("%d/%m/%Y")
     path = write(tmp_path, frame)
-    with pytest.raises(TableError, match=r"column 'signup_date'.*does not guess.*date_format: '%d/%m/%Y'"):
+    days_above_12 = int((pd.to_datetime(frame["signup_date"], format="%d/%m/%Y").dt.day > 12).sum())
+    with pytest.raises(TableError, match=rf"column 'signup_date': its values are dates written day first \('[0-9/]+': "
+                                         rf"{days_above_12} values have a day above 12 in first place\); declare it "
+                                         r"in churnwatch.yaml, date_format: '%d/%m/%Y'"):
         load_own_table(path, "churned", "customer_id")
+    # dotted (a German export: probe p30 was told '%d/%m/%Y', which reads none of them)
+    dotted = frame.assign(signup_date=frame["signup_date"].str.replace("/", ".", regex=False))
+    with pytest.raises(TableError, match=r"date_format: '%d.%m.%Y', and train again"):
+        load_own_table(write(tmp_path, dotted, "dotted.csv"), "churned", "customer_id")
+    # every day 12 or below: either order could be meant, both formats offered
+    early = frame.assign(signup_date=[f"{1 + i % 12:02d}/{1 + i % 7:02d}/2024" for i in range(len(frame))])
+    with pytest.raises(TableError, match=r"does not guess which; declare the format in churnwatch.yaml, date_format: "
+                                         r"'%d/%m/%Y' \(5/3/2024 is 5 March\) or '%m/%d/%Y'"):
+        load_own_table(write(tmp_path, early, "early.csv"), "churned", "customer_id")
     table = load_own_table(path, "churned", "customer_id", date_format="%d/%m/%Y")
     expected = (pd.Timestamp(AS_OF) - pd.to_datetime(frame["signup_date"], format="%d/%m/%Y")).dt.days
     np.testing.assert_array_equal(table.frame["signup_date"].to_numpy(), expected.to_numpy(dtype=float))
