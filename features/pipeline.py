@@ -243,7 +243,8 @@ def build_snapshots(source: Source | str | Path, settings: Settings, store: Path
                     home: Path | None = None, engine: str = "duckdb", master: str | None = None,
                     parquet: Path | None = None, from_scratch: bool = False,
                     partition_events: int | None = None, config: Path | None = None) -> BuildResult:
-    """Build snapshots for ``as_of`` (default: the weekly schedule) and write them to ``store``.
+    """Build snapshots for ``as_of`` (default: the weekly schedule; an empty list: the source's data end, as
+    ``score`` without ``--as-of`` asks of a newer export) and write them to ``store``.
 
     ``general_windows`` forces the general event-window path (tests compare the two).
     The source is remembered in the store's metadata, relative to ``home`` (default: the
@@ -302,7 +303,7 @@ def build_snapshots(source: Source | str | Path, settings: Settings, store: Path
             say(f"loading {src.describe()}")
             report, loaded = prepare(src, settings, con, keyed_events=engine != "spark")
         timings["load_and_check"], cpu["load_and_check"] = time.perf_counter() - t0, time.process_time() - c0
-        dates = sorted(set(as_of)) if as_of else default_schedule(
+        dates = sorted(set(as_of)) if as_of else [report.data_end] if as_of is not None else default_schedule(
             report.data_start, report.data_end, settings.snapshot_every_days, lag_days=settings.horizon.lag.days)
         late = [d for d in dates if d > report.data_end]
         if late:

@@ -109,12 +109,11 @@ def score_dates(source: str | Path, settings: Settings, store: Path, bundle: Mod
 def build_scores(source: str | Path, settings: Settings, store: Path, bundle: ModelBundle, dates: list[dt.date],
                  model_version: str, progress: Reporter | StepCallback | None = None,
                  warn: Callable[[str], None] | None = None) -> dict[dt.date, pd.DataFrame]:
-    """The snapshots of ``dates`` built into the store (one pass over the raw data) and scored:
-    the history rows of each date, oldest date first, not yet written (``record_scores``).
+    """The snapshots of ``dates`` (empty: the source's data end) built into the store (one pass over the
+    raw data) and scored: the history rows of each date, oldest date first, not yet written (``record_scores``).
     ``warn`` gets each date's ``batch_warnings`` lines."""
     require_snapshot_model(bundle)
-    dates = sorted(set(dates))
-    build_snapshots(source, settings, store, as_of=dates, progress=progress)
+    dates = build_snapshots(source, settings, store, as_of=sorted(set(dates)), progress=progress).as_of
     out, said = {}, []
     for day in track(progress, dates, f"scoring {len(dates)} as-of date(s)"):
         out[day], lines = score_date(store, day, bundle, settings, model_version, warnings=warn is not None)

@@ -67,8 +67,8 @@ def spark_build_scores(source: str | Path, settings: Settings, store: Path, bund
     dates = sorted(set(dates))
     say = progress if callable(progress) else (lambda _m: None)
     snapshots = default_parquet_folder(store)
-    build_snapshots(source, settings, store, as_of=dates, progress=progress, engine="spark", master=master,
-                    parquet=snapshots)
+    dates = build_snapshots(source, settings, store, as_of=dates, progress=progress, engine="spark", master=master,
+                            parquet=snapshots).as_of  # empty: the source's data end
     folder = history or default_history_folder(store)
     say(f"scoring on Spark; score history as Parquet partitioned by as-of date: {folder}")
     spark = spark_session(master)

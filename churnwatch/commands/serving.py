@@ -73,13 +73,14 @@ def score(data: DataOpt = None, store: StoreOpt = None, home: HomeOpt = None, co
     else:
         require_snapshot_model(bundle)
         source = require_data(settings)
-        if as_of:
-            dates = parse_dates([as_of])
-        else:
-            with connect(target, read_only=True) as con:
-                dates = [read_meta(con).data_end]
+        with connect(target, read_only=True) as con:
+            read_meta(con)  # a store built by `features` first (its horizon, plan and source)
+        # default: the data end of the source read now, not the store's: a newer export (`--data`, or the
+        # remembered folder rewritten) is scored at its own end (a probe's weekly run re-scored last week)
+        dates = parse_dates([as_of]) if as_of else []
         with steps() as say:
-            say(f"features and scores as of {', '.join(map(str, sorted(set(dates))))}")
+            say(f"features and scores as of {', '.join(map(str, sorted(set(dates))))}" if dates
+                else "features and scores as of the data end")
             if Engine(engine) is Engine.spark:  # the history is also written as Parquet (serving/spark_scoring.py)
                 from serving.spark_scoring import spark_build_scores
 

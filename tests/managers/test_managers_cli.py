@@ -7,6 +7,7 @@ output without importing the whole stack again for each command.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import subprocess
@@ -188,3 +189,27 @@ def test_score_shows_the_display_name_beside_each_id(home, run, tmp_path):
     for cell in shown:
         account, _, name = cell.partition(" · ")
         assert name and csm[account].startswith(name.rstrip("…")), cell
+
+
+def test_score_without_as_of_scores_the_data_end_of_the_source_read_now(home, run, tmp_path):
+    """Probe p31's weekly run: `score --data NEW_EXPORT` scored (and replaced) last week's date, the store's
+    data end, instead of the new export's. Here the newer export is the same data with its end a week on."""
+    import shutil
+    from types import SimpleNamespace
+
+    from core.settings import dump_settings
+
+    root = tmp_path / "copy"
+    shutil.copytree(home.root, root)
+    week_on = home.dates[1] + dt.timedelta(days=7)
+    dump_settings(home.settings.model_copy(update={"data_end": week_on}), root / "churnwatch.yaml")
+    r = run("score", "--model", str(home.bundle_dir), home=SimpleNamespace(root=root))
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert f"as of {week_on} with model version" in " ".join(r.stdout.split())
+    with duckdb.connect(str(root / "store.duckdb"), read_only=True) as con:
+        dates = [d for (d,) in con.execute("SELECT DISTINCT as_of FROM score_history ORDER BY 1").fetchall()]
+        before = con.execute("SELECT count(*) FROM score_history WHERE as_of = ?", [home.dates[1]]).fetchone()[0]
+    assert dates[-1] == week_on and home.dates[1] in dates  # last week's scores kept as they were
+    with duckdb.connect(str(home.store), read_only=True) as con:
+        assert before == con.execute("SELECT count(*) FROM score_history WHERE as_of = ?",
+                                     [home.dates[1]]).fetchone()[0]
