@@ -248,8 +248,9 @@ class OperationsSettings(BaseModel):
     url: str | None = Field(None, description="SQLAlchemy URL of the operational store (users, tasks, alerts, "
                             "...), e.g. postgresql+psycopg://user@host/db; default the SQLite file "
                             "<home>/operations.sqlite (CHURNWATCH_OPERATIONS_URL overrides the default)")
-    link_base: str = Field("http://127.0.0.1:3000", description="the address people open the service at: "
-                           "links in digests, e-mails and tasks start with it")
+    link_base: str = Field("http://127.0.0.1:3001", description="the address people open the workspace at "
+                           "(`churnwatch app`): links in digests, e-mails and tasks start with it (an account's "
+                           "page /accounts/ID, the task board /tasks)")
     late_webhook_days: int = Field(7, ge=0, le=365, description="a webhook that has never received anything gets "
                                    "the open alerts of this many last days as one digest on the next run (0: none)")
 

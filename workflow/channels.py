@@ -66,9 +66,10 @@ SLACK_SECTION_CHARS = 2900  # Slack: 3,000 characters in a section's text
 SLACK_TOTAL_CHARS = 10_000  # Slack refuses messages whose blocks hold about 13,000 characters
 MARKDOWN_MAX_BYTES = 4000  # WeCom: markdown content up to 4,096 bytes of UTF-8 (DingTalk held to the same)
 GENERIC_MAX_ITEMS = 1000
-#: Where the workspace shows one account and a run's full list (after ``operations.link_base``).
+#: Where the workspace shows one account and the open tasks (after ``operations.link_base``, the workspace's
+#: address): pages that exist (a probe's digests linked to ``/alerts?run=...``, which nothing served).
 ACCOUNT_PATH = "/accounts/{account_id}"
-LIST_PATH = "/alerts?run={run_id}"
+LIST_PATH = "/tasks"
 
 
 def ordered(items: list[ActionItem]) -> list[ActionItem]:
@@ -85,10 +86,9 @@ def account_link(item: ActionItem, link_base: str) -> str:
 
 
 def full_list_link(link_base: str, run_id: str) -> str:
-    """The run's list of accounts to act on (every open one without a run id)."""
-    if not run_id:
-        return link_base.rstrip("/") + LIST_PATH.split("?")[0]
-    return link_base.rstrip("/") + LIST_PATH.format(run_id=urllib.parse.quote(run_id, safe=""))
+    """The full list of accounts to act on: the workspace's board of open tasks (a run's alerts are among
+    them; ``run_id`` is kept in the digest's payload)."""
+    return link_base.rstrip("/") + LIST_PATH
 
 
 def action(book: Playbook, lang: str) -> str:

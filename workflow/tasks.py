@@ -25,6 +25,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import urllib.parse
 from typing import Any
 
 import pandas as pd
@@ -508,7 +509,8 @@ def actionable(engine: Engine, *, task_ids: list[int] | None = None, lang: str =
         top_reason=r["top_reason_zh"] if zh and r["top_reason_zh"] else r["top_reason_en"],
         top_reason_zh=r["top_reason_zh"], mrr=r["mrr"], expected_loss=r["expected_loss"],
         owner=r["assignee"] or r["owner_role"], due_at=aware(r["due_at"]),
-        link=f"{base}/workflow/tasks/{r['id']}" if base else None, task_id=r["id"],
+        # the account's page in the workspace, where its task is worked on (the API's /workflow/tasks/N is JSON)
+        link=f"{base}/accounts/{urllib.parse.quote(r['account_id'], safe='')}" if base else None, task_id=r["id"],
         alert_ids=tuple(json.loads(r["alert_ids"]))) for r in rows]
 
 

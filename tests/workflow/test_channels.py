@@ -82,7 +82,7 @@ def test_400_alerts_become_one_digest_per_channel(receivers):
     shown = re.findall(r"\|(acct-\d{3})>", slack_text(got["slack"].body))
     assert shown == loss_order[: len(shown)] and 20 <= len(shown) < 400
     assert f"… and {400 - len(shown)} more" in slack["blocks"][-1]["elements"][0]["text"]
-    assert "<https://cw.example.com/alerts?run=run-7|full list>" in slack["blocks"][-1]["elements"][0]["text"]
+    assert "<https://cw.example.com/tasks|full list>" in slack["blocks"][-1]["elements"][0]["text"]
 
     for fmt in ("dingtalk", "wecom"):
         md = markdown_of(got[fmt].body)
@@ -90,7 +90,7 @@ def test_400_alerts_become_one_digest_per_channel(receivers):
         assert md.startswith("### churnwatch: 400 accounts need action")
         listed = re.findall(r"\[(acct-\d{3})\]", md)
         assert listed == loss_order[: len(listed)] and len(listed) >= 8
-        assert f"… and {400 - len(listed)} more · [full list](https://cw.example.com/alerts?run=run-7)" in md
+        assert f"… and {400 - len(listed)} more · [full list](https://cw.example.com/tasks)" in md
 
     sent = GenericMessage.model_validate_json(got["generic"].body)
     assert (sent.type, sent.count, sent.more, len(sent.items)) == ("digest", 400, 0, 400)
@@ -137,7 +137,7 @@ def test_chinese_channels_get_chinese(fmt):
     assert "主要原因：近 30 天登录次数下降 62%" in md and "截止 2025-12-" in md
     assert "成立挽留小组（客户成功、销售、产品、高管）" in md and "（4 小时内响应）" in md
     assert "3个工作日内响应" in md
-    assert "……另有" in md and "[查看完整列表](https://cw.example.com/alerts?run=r1)" in md
+    assert "……另有" in md and "[查看完整列表](https://cw.example.com/tasks)" in md
     for english in ("need action", "High risk", "health ", "reason:", "due ", "Logins fell", "Retention squad"):
         assert english not in md
     one = markdown_of(per_account(hook(fmt, lang="zh-CN"), items[0], None, LINK, "r1", NOW).body)
@@ -283,7 +283,7 @@ def test_a_very_long_reason_is_cut_not_the_digest(fmt):
 def test_run_id_and_now_may_be_left_out():
     item = dataclasses.replace(make_items(1)[0], due_at=dt.datetime(2000, 1, 1, 12, 0))
     md = markdown_of(digest(hook("wecom"), [item], "en", LINK).body)
-    assert "(overdue)" in md and "[full list](https://cw.example.com/alerts)" in md
+    assert "(overdue)" in md and "[full list](https://cw.example.com/tasks)" in md
     signed_now = digest(hook("generic", secret="k"), [item], "en", LINK)
     assert verify("k", signed_now.headers, signed_now.body)
 

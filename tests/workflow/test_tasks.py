@@ -199,7 +199,7 @@ def test_filters_and_action_items_ordered_by_expected_loss(engine, tmp_path):
     items = actionable(engine, lang="zh-CN", link_base="http://cw.example/")
     assert [i.account_id for i in items] == ["a3", "a1", "a2"]  # 2,250 > 500 > 70
     assert items[0].expected_loss == pytest.approx(2250.0) and items[0].top_reason == "a3：登录减少"
-    assert items[0].owner == "Ana Li" and items[0].link == f"http://cw.example/workflow/tasks/{items[0].task_id}"
+    assert items[0].owner == "Ana Li" and items[0].link == "http://cw.example/accounts/a3"
     # fired on day 7, still below 60 at the latest score (day 8): the task is told with that score, as of it
     assert items[2].owner == "bo@example.com" and items[0].as_of == DAY0 + dt.timedelta(days=8)
 
