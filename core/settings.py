@@ -269,7 +269,8 @@ class EmailSettings(BaseModel):
     ssl: bool = Field(False, description="connect with TLS from the start (SMTPS, usually port 465)")
     username: str | None = None
     password_env: str | None = Field(None, description="name of the environment variable holding the password")
-    sender: str = Field("churnwatch@localhost", min_length=3, description="the From address")
+    sender: str = Field("churnwatch@localhost", min_length=3, description="the From address: care@example.com, or "
+                        "with a name, \"Customer Success <care@example.com>\" (without one the signature is the name)")
     reply_to: str | None = None
     timeout_seconds: float = Field(15.0, gt=0, le=120)
     lang: Lang = Field("en", description="language of an account without its own")
@@ -280,6 +281,17 @@ class EmailSettings(BaseModel):
     contact_column: str = Field("contact_name", description="accounts column with the contact person's name")
     email_column: str = Field("contact_email", description="accounts column with the contact's e-mail address")
     lang_column: str = Field("language", description="accounts column with the contact's language (en, zh-CN)")
+
+    @field_validator("sender")
+    @classmethod
+    def _an_address(cls, value: str) -> str:
+        from email.utils import parseaddr
+
+        address = parseaddr(value)[1]
+        if "@" not in address or not address.isascii():
+            raise ValueError(f"{value!r} has no e-mail address: give care@example.com or \"Name <care@example.com>\" "
+                             "(the name may have accents; the address is ASCII)")
+        return value
 
     @field_validator("ssl")
     @classmethod

@@ -29,7 +29,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from email import policy
 from email.message import EmailMessage
-from email.utils import format_datetime, formataddr, make_msgid
+from email.utils import format_datetime, formataddr, make_msgid, parseaddr
 from pathlib import Path
 from typing import Any
 
@@ -214,12 +214,13 @@ def build_message(rendered: Rendered, facts: AccountFacts, settings: EmailSettin
     msg = EmailMessage(policy=policy.SMTP.clone(max_line_length=76))  # quoted-printable lines of 76 (RFC 2045)
     msg["Subject"] = rendered.subject
     signature = settings.signature_zh if rendered.lang == "zh-CN" else settings.signature_en
-    msg["From"] = formataddr((signature, settings.sender))
+    name, sender = parseaddr(settings.sender)  # "Équipe Succès <care@…>" keeps its name; a bare address: the
+    msg["From"] = formataddr((name or signature, sender))  # signature (a probe: an accented name failed every mail)
     msg["To"] = formataddr((" ".join((facts.contact or "").split()), to))
     if settings.reply_to:
         msg["Reply-To"] = settings.reply_to
     msg["Date"] = format_datetime(now)
-    domain = settings.sender.rpartition("@")[2] or "localhost"
+    domain = sender.rpartition("@")[2] or "localhost"
     msg["Message-ID"] = make_msgid(domain=domain)
     msg["X-Churnwatch-Account"] = " ".join(facts.account_id.split())
     msg["X-Churnwatch-Template"] = rendered.template

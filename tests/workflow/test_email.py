@@ -185,3 +185,23 @@ def test_cli_preview_and_send(home):
         assert isinstance(bad.exception, ExitError) and bad.exception.code == 2  # cli.main: one line, exit 2
         assert str(bad.exception) == "--lang 'fr': expected en or zh-CN" and len(inbox.messages) == 1
     db.dispose_all()
+
+
+def test_a_sender_with_an_accented_name_is_sent_with_its_name_and_address(home, engine):
+    """Probe p31: "Équipe Succès Client <care@example.com>" failed every e-mail (an ascii codec error), and
+    "Customer Success <care@example.com>" was sent with a From holding no address."""
+    with smtp_server() as inbox:
+        settings = settings_for(home, inbox.port, sender="Équipe Succès Client <care@example.com>")
+        facts = account_facts(home / "store.duckdb", settings, "A1")
+        sent = send_email(engine, settings, facts, lang="en", now=NOW)
+    assert sent["status"] == "sent", sent["error"]
+    [msg] = inbox.messages
+    sender = msg["From"].addresses[0]
+    assert (sender.display_name, sender.addr_spec) == ("Équipe Succès Client", "care@example.com")
+    assert inbox.envelopes[0][0] == "care@example.com"
+    # a bare address takes the signature as its name, as before
+    assert settings_for(home, 1).email.sender == "care@vendor.example"
+    # no address at all is a config error, named when churnwatch.yaml is read
+    with pytest.raises(ValueError, match=r"'Customer Success' has no e-mail address: give care@example.com or "
+                                         r"\"Name <care@example.com>\""):
+        settings_for(home, 1, sender="Customer Success")
