@@ -27,6 +27,7 @@ from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request
 from pydantic import ValidationError
 from starlette.datastructures import FormData
 
+from core.settings import Settings
 from workflow.config_versions import (
     EDITABLE_SECTIONS,
     SECRET_KEYS,
@@ -200,6 +201,17 @@ def _keep_secrets(value: Any, saved: Any, path: str) -> Any:
     return value
 
 
+def _file_settings(request: Request) -> Settings:
+    """churnwatch.yaml as it is now (the base of the first saved version, and of the keys read only from
+    the file): a probe added an ``email:`` block after `churnwatch app` started, saved the playbooks on
+    this page, and the version turned e-mail off from the start-up copy; the start-up settings if the file
+    no longer reads."""
+    try:
+        return request.app.state.file_settings()
+    except Exception:  # noqa: BLE001 - a file broken since: the settings the app started with
+        return request.app.state.settings
+
+
 @router.post("/settings/{section}")
 async def save_section(request: Request, section: str, user: Admin):
     if section not in EDITABLE_SECTIONS:
@@ -219,7 +231,7 @@ async def save_section(request: Request, section: str, user: Admin):
         flash(request, "admin_nothing_changed")
         return redirect(f"/admin/settings#{section}")
     try:
-        saved = save(engine_of(request), user["name"], changes, base=request.app.state.settings, comment=comment,
+        saved = save(engine_of(request), user["name"], changes, base=_file_settings(request), comment=comment,
                      based_on=based_on)
     except VersionConflict as exc:
         return _page(request, 409, None, posted, problem=_conflict(request, exc))
@@ -244,7 +256,7 @@ def restore(request: Request, version: int, user: Admin):
     from core.errors import ConfigError
 
     try:
-        saved = rollback(engine_of(request), user["name"], version, base=request.app.state.settings)
+        saved = rollback(engine_of(request), user["name"], version, base=_file_settings(request))
     except ConfigError as exc:
         raise HTTPException(status_code=404, detail=str(exc)) from None
     request.app.state.settings = request.app.state.live_settings.get()

@@ -10,6 +10,7 @@ rate limit); never a 5xx for bad input.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from http import HTTPStatus
 from pathlib import Path
 from typing import Annotated
@@ -59,13 +60,17 @@ def safe_next(value: str | None) -> str:
     return "/"
 
 
-def build_app(home: Path, settings: Settings | None = None) -> FastAPI:
-    """The workspace over ``home`` (its published scores, store and operational store)."""
+def build_app(home: Path, settings: Settings | None = None,
+              file_settings: Callable[[], Settings] | None = None) -> FastAPI:
+    """The workspace over ``home`` (its published scores, store and operational store). ``file_settings``
+    reads churnwatch.yaml again: the admin pages save a version over the file as it is then, not as it
+    was when the app started (default: ``settings``)."""
     settings = settings or Settings()
     app = FastAPI(title="churnwatch workspace", docs_url=None, redoc_url=None, openapi_url=None,
                   dependencies=[Depends(csrf_protect)])
     app.state.home = Path(home)
     app.state.settings = settings
+    app.state.file_settings = file_settings or (lambda: settings)
     app.state.engine = store_for(Path(home), settings.operations.url)
     app.state.templates = environment()
     codec = SessionCodec(secret_key(Path(home)))

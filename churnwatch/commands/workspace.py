@@ -29,7 +29,7 @@ def app(home: HomeOpt = None, config: ConfigOpt = None,
     from workspace.app import build_app
 
     h, settings = context(home, config)
-    web = build_app(h.root, settings)
+    web = build_app(h.root, settings, file_settings=lambda: context(home, config, saved=False)[1])
     console.print(f"workspace on http://{host}:{port} (home {h.root})", markup=False, highlight=False)
     uvicorn.run(web, host=host, port=port, log_level="warning", proxy_headers=True, forwarded_allow_ips="127.0.0.1")
 

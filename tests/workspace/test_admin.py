@@ -190,3 +190,24 @@ def test_a_form_sent_whole_as_a_browser_does_saves_the_changed_field(client, hom
     assert get(engine, 1)["document"]["alert_rules"][0]["threshold"] == 45 and current_version(engine) == 1
     again = client.post("/admin/settings/alert_rules", data=form_as_sent(1))  # the same values: no new version
     assert "Nothing changed: no version saved." in again.text and current_version(engine) == 1
+
+
+def test_the_first_version_is_saved_over_churnwatch_yaml_as_it_is_then(home):
+    """Probe p31: an `email:` block added to churnwatch.yaml after `churnwatch app` started; saving only
+    the playbooks on this page wrote a version from the start-up copy, and e-mail was off for every command."""
+    from core.settings import EmailSettings, Settings
+
+    started = Settings()
+    now = {"settings": started}
+    client = TestClient(build_app(home, started, file_settings=lambda: now["settings"]))
+    token = sign_in(client, "root@example.com")
+    now["settings"] = started.model_copy(update={"email": EmailSettings(enabled=True, port=2525,
+                                                                        sender="care@vendor.example")})
+    saved = client.post("/admin/settings/playbooks", data={
+        "csrf_token": token, "based_on": "0", "f:playbooks.high_risk.respond_within": "2 hours"},
+        follow_redirects=False)
+    assert saved.status_code == 303
+    document = get(db.store_for(home))["document"]
+    assert document["email"]["enabled"] is True and document["email"]["port"] == 2525
+    assert document["email"]["sender"] == "care@vendor.example"
+    assert document["playbooks"]["high_risk"]["respond_within"] == "2 hours"
