@@ -1,4 +1,8 @@
-"""``build_snapshots``: source -> contract checks -> spine and labels -> features -> store."""
+"""``build_snapshots``: source -> contract checks -> spine and labels -> features -> store.
+
+Over 400 lines: one build's steps in order (load and check, the dates asked for and what refuses them,
+spine, features, the write) share one connection, its clean-up and its timings.
+"""
 
 from __future__ import annotations
 
@@ -242,7 +246,8 @@ def build_snapshots(source: Source | str | Path, settings: Settings, store: Path
                     threads: int | None = None, general_windows: bool = False,
                     home: Path | None = None, engine: str = "duckdb", master: str | None = None,
                     parquet: Path | None = None, from_scratch: bool = False,
-                    partition_events: int | None = None, config: Path | None = None) -> BuildResult:
+                    partition_events: int | None = None, config: Path | None = None,
+                    refuse_before_start: bool = False) -> BuildResult:
     """Build snapshots for ``as_of`` (default: the weekly schedule; an empty list: the source's data end, as
     ``score`` without ``--as-of`` asks of a newer export) and write them to ``store``.
 
@@ -267,8 +272,10 @@ def build_snapshots(source: Source | str | Path, settings: Settings, store: Path
 
     Raises:
         DataContractError: bad input (see ``features/validate.py``), or an as-of date
-            after the data end (its features would need data that does not exist) or before the data
-            start (every window empty).
+            after the data end (its features would need data that does not exist) or, with
+            ``refuse_before_start`` (dates a person asked for: ``score``, ``features --as-of``), before the
+            data start (windows with little or no activity; monitoring's relabelling of old scored dates
+            reads their labels from the subscriptions and builds them).
     """
     say = progress or (lambda _msg: None)
     timings: dict[str, float] = {}
@@ -310,7 +317,7 @@ def build_snapshots(source: Source | str | Path, settings: Settings, store: Path
             raise DataContractError(
                 f"as-of date {late[0]} is after the data end {report.data_end}: "
                 "features there would need data that does not exist")
-        early = [d for d in dates if d < report.data_start]
+        early = [d for d in dates if d < report.data_start] if refuse_before_start else []
         if early:  # windows (nearly) empty: activity would read as none, and the rows would train the next model
             raise DataContractError(f"as-of date {early[0]} is before the data start {report.data_start} "
                                     f"({start_words(report)}): its windows would read little or no activity; choose "

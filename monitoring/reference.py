@@ -211,8 +211,7 @@ def relabel_matured(source, settings, store: Path, progress=None) -> dict:
     that mature by the current data end are rebuilt (the data is loaded once to find it).
 
     Returns:
-        ``{"data_end", "rebuilt": [dates]}``, with ``before_data_start`` (and ``data_start``) for the
-        scored dates the current data no longer reaches (not rebuilt).
+        ``{"data_end", "rebuilt": [dates]}``.
     """
     with connect(store, read_only=True) as con:
         meta = read_meta(con)
@@ -228,17 +227,10 @@ def relabel_matured(source, settings, store: Path, progress=None) -> dict:
         report, _ = prepare(source, settings, con)
     finally:
         con.close()
-    due = [d for d in todo if d + _lag(meta) <= report.data_end and d >= report.data_start]
-    # a date before the current data's start (an event export on a rolling window) has no activity to
-    # build from: left as it is, said, not a stop of the whole check
-    early = [d.isoformat() for d in todo if d < report.data_start]
-    if due:
+    due = [d for d in todo if d + _lag(meta) <= report.data_end]
+    if due:  # a date before the current data's start too: its label comes from the subscriptions
         build_snapshots(source, settings, store, as_of=due, progress=progress)
-    out = {"data_end": report.data_end.isoformat(), "rebuilt": [d.isoformat() for d in due]}
-    if early:
-        out["before_data_start"] = early
-        out["data_start"] = report.data_start.isoformat()
-    return out
+    return {"data_end": report.data_end.isoformat(), "rebuilt": [d.isoformat() for d in due]}
 
 
 def matured_rows(store: Path) -> tuple[pd.DataFrame, dict]:

@@ -98,11 +98,6 @@ def check_performance(home: Home, settings: Settings, client, store: Path | None
     if settings.data:
         say("labelling scored dates whose horizon has passed, from the current data")
         relabel = relabel_matured(settings.data, settings, target, progress=say)
-        if relabel.get("before_data_start"):
-            say(f"warning: {len(relabel['before_data_start'])} scored date(s) before the current data's start "
-                f"({relabel['data_start']}: {', '.join(relabel['before_data_start'][:3])}"
-                f"{' ...' if len(relabel['before_data_start']) > 3 else ''}) are not labelled from it; their "
-                "scores count only where an earlier build labelled them")
     say("reading the matured score history")
     matured, maturity = matured_rows(target)
     maturity["relabelled"] = relabel

@@ -113,7 +113,8 @@ def build_scores(source: str | Path, settings: Settings, store: Path, bundle: Mo
     raw data) and scored: the history rows of each date, oldest date first, not yet written (``record_scores``).
     ``warn`` gets each date's ``batch_warnings`` lines."""
     require_snapshot_model(bundle)
-    dates = build_snapshots(source, settings, store, as_of=sorted(set(dates)), progress=progress).as_of
+    dates = build_snapshots(source, settings, store, as_of=sorted(set(dates)), progress=progress,
+                            refuse_before_start=True).as_of
     out, said = {}, []
     for day in track(progress, dates, f"scoring {len(dates)} as-of date(s)"):
         out[day], lines = score_date(store, day, bundle, settings, model_version, warnings=warn is not None)

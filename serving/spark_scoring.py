@@ -68,7 +68,7 @@ def spark_build_scores(source: str | Path, settings: Settings, store: Path, bund
     say = progress if callable(progress) else (lambda _m: None)
     snapshots = default_parquet_folder(store)
     dates = build_snapshots(source, settings, store, as_of=dates, progress=progress, engine="spark", master=master,
-                            parquet=snapshots).as_of  # empty: the source's data end
+                            parquet=snapshots, refuse_before_start=True).as_of  # empty: the source's data end
     folder = history or default_history_folder(store)
     say(f"scoring on Spark; score history as Parquet partitioned by as-of date: {folder}")
     spark = spark_session(master)

@@ -90,6 +90,7 @@ def features(
         spark_session(master)  # before the source is read: a spark-catalog:// source reads through it
     with steps() as say:
         result = build_snapshots(source, settings, target, as_of=parse_dates(as_of), progress=say, home=h.root,
+                                 refuse_before_start=as_of is not None,
                                  engine=Engine(engine).value, master=master, parquet=parquet,
                                  from_scratch=from_scratch, config=used.resolve() if used else None)
     summary = result.summary()

@@ -126,9 +126,11 @@ def test_as_of_before_the_data_start_is_refused_with_both_dates(tmp_path):
     first = min(e["occurred_at"] for e in EVENTS).date()
     with pytest.raises(DataContractError, match=f"as-of date 2023-12-01 is before the data start {first} "
                                                 r"\(the first day of the event log\)"):
-        build_snapshots(folder, settings(), tmp_path / "s.duckdb", as_of=[D(2023, 12, 1)])
+        build_snapshots(folder, settings(), tmp_path / "s.duckdb", as_of=[D(2023, 12, 1)], refuse_before_start=True)
     assert not (tmp_path / "s.duckdb").exists()
-    assert build_snapshots(folder, settings(), tmp_path / "s.duckdb", as_of=[first]).rows > 0
+    assert build_snapshots(folder, settings(), tmp_path / "s.duckdb", as_of=[first], refuse_before_start=True).rows > 0
+    # monitoring's relabelling (the default) builds it: its label comes from the subscriptions
+    assert build_snapshots(folder, settings(), tmp_path / "s.duckdb", as_of=[D(2024, 1, 15)]).rows > 0
 
 
 def test_a_build_of_some_dates_with_another_horizon_than_the_stores_is_refused(tmp_path):
