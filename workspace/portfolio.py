@@ -15,6 +15,7 @@ import datetime as dt
 import json
 import re
 import threading
+import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -45,10 +46,12 @@ class Scope:
     """The CSM names (CRM names and e-mails) a user may see; ``everything`` for an admin."""
 
     everything: bool
-    csms: frozenset[str]
+    csms: frozenset[str]  # in Unicode's composed form (NFC)
 
     def allows(self, csm: str | None) -> bool:
-        return self.everything or (csm is not None and csm in self.csms)
+        # composed either way: a CRM export written on macOS may decompose "Zoë" (NFD), and a probe's lead
+        # then saw nothing of that CSM's book
+        return self.everything or (csm is not None and unicodedata.normalize("NFC", csm) in self.csms)
 
 
 def scope_of(engine: Engine, user: dict[str, Any]) -> Scope:
@@ -61,7 +64,7 @@ def scope_of(engine: Engine, user: dict[str, Any]) -> Scope:
     else:
         query = query.where(USERS.c.id == user["id"])
     with engine.connect() as conn:
-        names = {n for row in conn.execute(query) for n in row if n}
+        names = {unicodedata.normalize("NFC", n) for row in conn.execute(query) for n in row if n}
     return Scope(False, frozenset(names))
 
 

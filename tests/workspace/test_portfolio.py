@@ -373,3 +373,17 @@ def test_a_segment_code_is_worded_as_the_reasons_word_it(as_user, home):
     rows = rows_of(as_user("root@example.com").get("/portfolio").text, "by-segment", "segment")
     assert set(rows) == {"SMB", "MID_MARKET"}
     assert rows["MID_MARKET"]["key"] == "mid market" and rows["SMB"]["key"] == "SMB"
+
+
+def test_a_csm_name_decomposed_by_the_crm_export_is_the_same_csm():
+    """Probe p31: "Zoë Müller" exported decomposed (NFD, as macOS tools may write it) was not the CSM the
+    lead's team holds (typed composed), and the lead saw none of her 86 accounts."""
+    import unicodedata
+
+    from workspace.portfolio import Scope
+
+    typed = "Zoë Müller"
+    decomposed = unicodedata.normalize("NFD", typed)
+    assert decomposed != typed
+    lead = Scope(False, frozenset({unicodedata.normalize("NFC", typed)}))
+    assert lead.allows(decomposed) and lead.allows(typed) and not lead.allows("Zoe Muller")
