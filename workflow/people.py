@@ -85,12 +85,7 @@ def add_user(conn: Connection, *, name: str, actor: str, email: str | None = Non
     for column, value in (("email", email), ("crm_name", crm_name)):
         if value and conn.execute(sa.select(USERS.c.id).where(USERS.c[column] == value)).first():
             raise PeopleError(f"a user with {column} {value!r} already exists")
-    team_id = None
-    if team:
-        team_id = conn.execute(sa.select(TEAMS.c.id).where(TEAMS.c.name == team)).scalar()
-        if team_id is None:
-            team_id = conn.execute(TEAMS.insert().values(name=team)).inserted_primary_key[0]
-            record(conn, actor=actor, entity="team", entity_id=team_id, action="create", after={"name": team})
+    team_id = _team_id(conn, team, actor) if team else None
     manager_id = find_user(conn, manager)["id"] if manager else None
     values = dict(name=name.strip(), email=email or None, crm_name=crm_name or None, role=role, team_id=team_id,
                   manager_id=manager_id, lang=lang)
@@ -101,6 +96,54 @@ def add_user(conn: Connection, *, name: str, actor: str, email: str | None = Non
             conn.execute(TEAMS.update().where(TEAMS.c.id == team_id).values(lead_id=uid))
     record(conn, actor=actor, entity="user", entity_id=uid, action="create", after=values)
     return {"id": uid, **values}
+
+
+def _team_id(conn: Connection, team: str, actor: str) -> int:
+    """The id of team ``team``, created (audited) when new."""
+    team_id = conn.execute(sa.select(TEAMS.c.id).where(TEAMS.c.name == team)).scalar()
+    if team_id is None:
+        team_id = conn.execute(TEAMS.insert().values(name=team)).inserted_primary_key[0]
+        record(conn, actor=actor, entity="team", entity_id=team_id, action="create", after={"name": team})
+    return team_id
+
+
+def update_user(conn: Connection, who: str, *, actor: str, email: str | None = None, role: str | None = None,
+                team: str | None = None, manager: str | None = None, lang: str | None = None) -> dict:
+    """Change an existing user (``find_user``) inside the caller's transaction; audited with before and
+    after. A CSM the first alerts created (or ``users import``) is put on a team so: before, ``users add``
+    said "already exists" and the lead saw none of that CSM's accounts (a probe's team). A lead put on a
+    team without one becomes its lead.
+
+    Raises:
+        PeopleError: an unknown user, role or manager; an e-mail another user has.
+    """
+    user = find_user(conn, who)
+    values: dict[str, Any] = {}
+    if role is not None:
+        if role not in ROLES:
+            raise PeopleError(f"role {role!r} is not one of {', '.join(ROLES)}")
+        values["role"] = role
+    if email is not None:
+        other = conn.execute(sa.select(USERS.c.id).where(USERS.c.email == email, USERS.c.id != user["id"])).first()
+        if other:
+            raise PeopleError(f"a user with email {email!r} already exists")
+        values["email"] = email or None
+    if team is not None:
+        values["team_id"] = _team_id(conn, team, actor) if team else None
+    if manager is not None:
+        values["manager_id"] = find_user(conn, manager)["id"] if manager else None
+    if lang is not None:
+        values["lang"] = lang
+    if not values:
+        return {k: v for k, v in user.items() if k != "password_hash"}
+    conn.execute(USERS.update().where(USERS.c.id == user["id"]).values(**values))
+    if (values.get("role", user["role"]) == "lead") and values.get("team_id") is not None:
+        lead = conn.execute(sa.select(TEAMS.c.lead_id).where(TEAMS.c.id == values["team_id"])).scalar()
+        if lead is None:
+            conn.execute(TEAMS.update().where(TEAMS.c.id == values["team_id"]).values(lead_id=user["id"]))
+    record(conn, actor=actor, entity="user", entity_id=user["id"], action="update",
+           before={k: user.get(k) for k in values}, after=values)
+    return {k: v for k, v in {**user, **values}.items() if k != "password_hash"}
 
 
 def list_users(conn: Connection) -> list[dict[str, Any]]:

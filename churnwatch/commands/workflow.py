@@ -325,6 +325,29 @@ def users_add(name: Annotated[str, typer.Argument(help="the person's name")], ac
     console.print(f"user {user['id']}: {user['name']} ({user['role']})", markup=False, highlight=False)
 
 
+@users_app.command("set")
+@storage_named
+def users_set(who: Annotated[str, typer.Argument(help="the user: id, e-mail, CRM name or name")],
+              actor: AsOpt = "admin",
+              email: Annotated[str | None, typer.Option("--email")] = None,
+              role: Annotated[str | None, typer.Option("--role", help="csm, lead or admin")] = None,
+              team: Annotated[str | None, typer.Option("--team", help="team name (created when new; '' for none)")]
+              = None,
+              manager: Annotated[str | None, typer.Option("--manager", help="whom a lead's escalation goes to")]
+              = None,
+              lang: Annotated[str | None, typer.Option("--lang", help="en or zh-CN")] = None,
+              home: HomeOpt = None, config: ConfigOpt = None) -> None:
+    """Change a user: put a CSM the first alerts created on a team, make a lead, ..."""
+    from workflow.db import write
+    from workflow.people import update_user
+
+    engine, _ = operations(home, config)
+    with write(engine) as conn:
+        user = update_user(conn, who, actor=actor, email=email, role=role, team=team, manager=manager, lang=lang)
+    console.print(f"user {user['id']}: {user['name']} ({user['role']}, team {user.get('team_id') or '-'})",
+                  markup=False, highlight=False)
+
+
 @users_app.command("list")
 @storage_named
 def users_list(home: HomeOpt = None, config: ConfigOpt = None,

@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
 from core.settings import Settings
@@ -144,3 +145,19 @@ def test_a_task_through_every_state_by_cli_with_the_audit_log(tmp_path, cli):
         assert failed.returncode == 2 and message in failed.stderr and "Traceback" not in failed.stderr, args
     imported = cli(home, "users", "import")
     assert imported.returncode == 0 and "0 CSM(s) added, 1 already known" in imported.stdout
+    # the CSM the first alert created is put on Bo's team afterwards (probe p31: `users add` said "already
+    # exists" and there was no other way), audited
+    placed = cli(home, "users", "set", "Ana Li", "--team", "South", "--as", "admin")
+    assert placed.returncode == 0, placed.stderr
+    lead = cli(home, "users", "set", "Bo Chen", "--team", "South", "--as", "admin")
+    assert lead.returncode == 0, lead.stderr
+    users = {u["name"]: u for u in json.loads(cli(home, "users", "list", "--json").stdout)}
+    assert users["Ana Li"]["team"] == users["Bo Chen"]["team"] == "South"
+    from workflow.db import open_store, operations_url
+    from workflow.people import TEAMS
+
+    with open_store(operations_url(home)).connect() as conn:
+        assert conn.execute(sa.select(TEAMS.c.lead_id).where(TEAMS.c.name == "South")).scalar() == \
+            users["Bo Chen"]["id"]
+    unknown = cli(home, "users", "set", "Nobody", "--team", "South")
+    assert unknown.returncode == 2 and "error: unknown user 'Nobody'" in unknown.stderr
