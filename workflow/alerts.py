@@ -36,7 +36,17 @@ from core.settings import AlertRule, Settings
 from core.store import connect
 from core.vocabulary import TIER_RANK
 from workflow.db import METADATA, store_for, write
-from workflow.tasks import aware, enqueue, insert_ignore, open_or_update, short_hash, utcnow
+from workflow.tasks import (
+    ACTIVE,
+    TASKS,
+    aware,
+    enqueue,
+    insert_ignore,
+    open_or_update,
+    refresh_tasks,
+    short_hash,
+    utcnow,
+)
 
 __all__ = ["ALERTS", "current_episodes", "find_episodes", "raise_alerts", "stored_alerts", "uncovered"]
 
@@ -272,6 +282,25 @@ def _with_facts(store: Path, new: pd.DataFrame, now: dt.datetime) -> pd.DataFram
     return out.assign(created_at=now)[ALERT_COLUMNS]
 
 
+def _latest_facts(store: Path, history: pd.DataFrame, accounts: set[str]) -> list[dict]:
+    """The latest score of each of ``accounts`` as a task's facts (``workflow.tasks.FACTS``, tier), for
+    ``refresh_tasks``; its ``as_of`` against the newest scoring date of the whole history."""
+    if history.empty or not accounts:
+        return []
+    h = history.assign(as_of=pd.to_datetime(history["as_of"]).dt.date)
+    last = h[h["account_id"].isin(accounts)].sort_values("as_of").groupby("account_id").tail(1)
+    if last.empty:
+        return []
+    keys = last[["account_id", "as_of"]].assign(facts_as_of=last["as_of"], fired_as_of=last["as_of"])
+    facts = _with_facts(store, keys.assign(alert_id="", rule="", episode_start=last["as_of"],
+                                           health_score=last["health_score"], tier=last["tier"],
+                                           segment=None), utcnow())
+    return [{"account_id": r["account_id"], "as_of": r["facts_as_of"], "tier": r["tier"],
+             "health_score": None if pd.isna(r["health_score"]) else int(r["health_score"]),
+             **{k: r[k] for k in ("churn_probability", "mrr", "expected_loss", "top_reason_en", "top_reason_zh")}}
+            for r in facts.to_dict(orient="records")]
+
+
 def raise_alerts(store: Path, settings: Settings, engine: Engine | None = None,
                  now: dt.datetime | None = None) -> pd.DataFrame:
     """Evaluate every rule on the store's whole score history and raise the new alerts into the
@@ -287,6 +316,9 @@ def raise_alerts(store: Path, settings: Settings, engine: Engine | None = None,
     found = [f for f in found if len(f)]
     new = pd.concat(found, ignore_index=True).drop_duplicates("alert_id", ignore_index=True) if found else None
     new = _with_facts(store, new, now) if new is not None else pd.DataFrame(columns=ALERT_COLUMNS)
+    with engine.connect() as conn:  # the accounts of the active tasks (and of this run's alerts)
+        tasked = {r[0] for r in conn.execute(sa.select(TASKS.c.account_id).where(TASKS.c.status.in_(ACTIVE)))}
+    latest = _latest_facts(store, history, tasked | set(new["account_id"]))
     records = [{("id" if k == "alert_id" else k): (None if isinstance(v, float) and v != v else v)
                 for k, v in r.items()} for r in new.to_dict(orient="records")]
     inserted = []
@@ -303,6 +335,8 @@ def raise_alerts(store: Path, settings: Settings, engine: Engine | None = None,
             task = open_or_update(conn, dict(alert), settings, now)
             conn.execute(ALERTS.update().where(ALERTS.c.id == alert["id"]).values(task_id=task))
             tasks.add(task)
+        if latest:  # the other open tasks follow their account's latest score (closed when it left or recovered)
+            refresh_tasks(conn, latest, pd.to_datetime(history["as_of"]).max().date(), now)
         if todo:
             ids = sorted(a["id"] for a in todo)
             run = short_hash(",".join(ids))

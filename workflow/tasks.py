@@ -34,7 +34,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from core.errors import ChurnwatchError, ConfigError
 from core.settings import Playbook, Settings, TaskSettings
-from core.vocabulary import TIER_KEYS
+from core.vocabulary import TIER_KEYS, tier_label
 from workflow.audit import record
 from workflow.db import METADATA, write
 from workflow.messages import ActionItem
@@ -233,6 +233,52 @@ def _public(row: dict[str, Any]) -> dict[str, Any]:
 def _changed(before: dict[str, Any], after: dict[str, Any]) -> tuple[dict, dict]:
     keys = [k for k in after if k not in ("version", "updated_at") and before.get(k) != after[k]]
     return _public({k: before.get(k) for k in keys}), _public({k: after[k] for k in keys})
+
+
+def refresh_tasks(conn: Connection, latest: list[dict[str, Any]], newest: dt.date, now: dt.datetime,
+                  actor: str = SYSTEM) -> dict[str, int]:
+    """The active tasks against each account's latest score, inside the caller's write transaction (after a
+    scoring run's alerts). ``latest``: account_id, as_of, tier and the ``FACTS`` of each account's latest
+    score; ``newest``: the newest scoring date. A probe's team found a task "High risk, executive visit" on
+    an account at health 98, and one open for an account that had left:
+
+    * an account the newest run did not score is no longer a customer: its task is cancelled, saying so;
+    * an untouched (``open``) task whose account is healthy at a newer score is cancelled as recovered;
+    * otherwise a newer score's tier and figures replace the task's (its action and due time stay: the
+      team's plan is theirs).
+
+    Audited as ``churnwatch``. Returns the counts (``cancelled_gone``, ``cancelled_recovered``, ``refreshed``).
+    """
+    by_account = {r["account_id"]: r for r in latest}
+    counts = {"cancelled_gone": 0, "cancelled_recovered": 0, "refreshed": 0}
+    rows = conn.execute(sa.select(TASKS).where(TASKS.c.status.in_(ACTIVE))).mappings().all()
+    for row in (dict(r) for r in rows):
+        score = by_account.get(row["account_id"])
+        if score is None:
+            continue
+        seen = score["as_of"]
+        values: dict[str, Any]
+        if seen < newest:
+            values = {"status": "cancelled", "closed_at": now,
+                      "cancel_reason": f"no longer a customer: not scored by the run of {newest} (last scored {seen})"}
+            counts["cancelled_gone"] += 1
+        elif row["as_of"] is not None and seen <= row["as_of"]:
+            continue
+        elif row["status"] == "open" and score["tier"] == TIER_KEYS[0]:
+            values = {"status": "cancelled", "closed_at": now, "tier": score["tier"],
+                      "cancel_reason": f"recovered: {tier_label(score['tier'], 'en').lower()} at the score of {seen}",
+                      **{k: score.get(k) for k in FACTS}}
+            counts["cancelled_recovered"] += 1
+        else:
+            values = {"tier": score["tier"], **{k: score.get(k) for k in FACTS}}
+            counts["refreshed"] += 1
+        values.update(version=row["version"] + 1, updated_at=now)
+        conn.execute(TASKS.update().where(TASKS.c.id == row["id"]).values(**values))
+        before, after = _changed(row, values)
+        record(conn, actor=actor, entity="task", entity_id=row["id"],
+               action="cancel" if values.get("status") == "cancelled" else "refresh", before=before, after=after,
+               at=now)
+    return counts
 
 
 def open_or_update(conn: Connection, alert: dict[str, Any], settings: Settings, now: dt.datetime,

@@ -338,3 +338,34 @@ def test_a_delivery_to_a_removed_webhook_fails_naming_it(engine, tmp_path):
     counts = send_pending(engine, settings(), post=None, digest=None, now=NOW)
     assert counts["failed"] == 1
     assert "webhook 'old' is not configured" in deliveries(engine)[0]["last_error"]
+
+
+def test_open_tasks_follow_the_accounts_latest_score_and_close_when_it_left_or_recovered(engine, tmp_path):
+    """Probe p31: a task read "High risk, executive visit" on an account at health 98, and one stayed open for
+    an account that had left. After each run: an untouched task of an account now healthy is cancelled as
+    recovered; a task whose account the newest run did not score is cancelled (no longer a customer); a task
+    in progress takes the newer score's tier and figures (its plan and action stay)."""
+    store = tmp_path / "store.duckdb"
+    first = {"a1": [70] + [50] * 8, "a2": [70] + [30] * 8, "a3": [70] + [45] * 8}
+    write_store(store, first)
+    raise_alerts(store, settings(), engine, now=NOW)
+    tasks = {t["account_id"]: t for t in list_tasks(engine, now=NOW)}
+    assert set(tasks) == {"a1", "a2", "a3"}
+    transition(engine, tasks["a2"]["id"], "plan", "Ana Li", text="call the sponsor", now=NOW)
+    # a week on: a1 healthy again, a2 worse, a3 gone (not scored by the newest run)
+    later = {"a1": first["a1"] + [90] * 7, "a2": first["a2"] + [10] * 7, "a3": first["a3"]}
+    write_store(store, later)
+    raise_alerts(store, settings(), engine, now=NOW + dt.timedelta(days=7))
+    every = {t["account_id"]: t for t in list_tasks(engine, status="all", now=NOW)}
+    newest = DAY0 + dt.timedelta(days=15)
+    assert every["a1"]["status"] == "cancelled"
+    assert every["a1"]["cancel_reason"] == f"recovered: healthy at the score of {newest}"
+    assert every["a3"]["status"] == "cancelled"
+    assert every["a3"]["cancel_reason"] == (f"no longer a customer: not scored by the run of {newest} (last scored "
+                                            f"{DAY0 + dt.timedelta(days=8)})")
+    a2 = every["a2"]
+    assert (a2["status"], a2["tier"], a2["health_score"], a2["as_of"]) == ("plan_drafted", "high_risk", 10,
+                                                                          newest.isoformat())
+    assert a2["plan"] == "call the sponsor" and a2["churn_probability"] == pytest.approx(0.9)
+    with engine.connect() as conn:
+        assert [e["action"] for e in history(conn, "task", a2["id"])][-1] == "refresh"
