@@ -53,6 +53,7 @@ from matplotlib.figure import Figure
 
 from core.errors import ChurnwatchError
 from core.files import atomic_path, atomic_write_text
+from core.plotfonts import with_plot_fonts
 from core.scores import history_rows
 from core.store import HISTORY, connect, has_table, read_horizon, snapshot_columns, snapshot_range
 from core.time import Horizon
@@ -336,6 +337,7 @@ def load_scores(store: Path, data_end: dt.date, horizon_days: int, grace_days: i
         f"test block{few}; earlier dates are in-sample and left out")
 
 
+@with_plot_fonts
 def plot_closed_loop(result: ClosedLoop, path: str | Path) -> Path:
     """Retention difference (treated - comparable) with its interval, per tier x playbook."""
     t = result.table.dropna(subset=["difference"]).iloc[::-1]

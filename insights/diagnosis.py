@@ -53,6 +53,7 @@ from matplotlib.figure import Figure
 
 from core.errors import ChurnwatchError
 from core.files import atomic_path, atomic_write_text
+from core.plotfonts import with_plot_fonts
 from core.settings import Settings
 from features.metrics import churn_metrics
 from features.pipeline import open_connection, prepare
@@ -448,6 +449,7 @@ def _save(fig: Figure, path: str | Path) -> Path:
     return out
 
 
+@with_plot_fonts
 def plot_churn_over_time(monthly: pd.DataFrame, path: str | Path) -> Path:
     """Monthly customer churn rate and gross / net MRR churn rate (``features.metrics.churn_metrics``)."""
     fig = Figure(figsize=(9.0, 4.2))
@@ -480,6 +482,7 @@ def _columns_of_panels(sizes: list[int], columns: int = 2) -> list[list[int]]:
     return out
 
 
+@with_plot_fonts
 def plot_churn_by_segment(table: pd.DataFrame, overall_rate: float, window: Window, path: str | Path,
                           confidence: float = 0.95, alpha: float = 0.05) -> Path:
     """Churn rate per segment with Wilson intervals, one panel per dimension.
@@ -527,6 +530,7 @@ def plot_churn_by_segment(table: pd.DataFrame, overall_rate: float, window: Wind
     return _save(fig, path)
 
 
+@with_plot_fonts
 def plot_exit_reasons(reasons: pd.DataFrame, flags: pd.DataFrame, path: str | Path) -> Path:
     """Exit-interview reasons (avoidable / unavoidable stacked), with the avoidable share."""
     fig = Figure(figsize=(8.0, 4.2))
@@ -551,6 +555,7 @@ def plot_exit_reasons(reasons: pd.DataFrame, flags: pd.DataFrame, path: str | Pa
     return _save(fig, path)
 
 
+@with_plot_fonts
 def plot_survival(curves: pd.DataFrame, summary: pd.DataFrame, title: str, path: str | Path,
                   bands: bool = False, min_relationships: int = 20) -> Path:
     """Kaplan-Meier curves, one per group with at least ``min_relationships``; each curve

@@ -39,6 +39,7 @@ import pandas as pd
 from markupsafe import Markup
 
 from core.files import atomic_write_text
+from core.plotfonts import plot_fonts
 from core.progress import Reporter, StepCallback, track
 from core.settings import Settings
 from core.store import META, connect, feature_rows, has_table, read_horizon
@@ -218,15 +219,6 @@ def bars_svg(labels: list[str], values: list[float], width: int = 560, height: i
     return Markup("".join(parts))
 
 
-def _matplotlib_fonts() -> dict:
-    """rcParams for the plots: DejaVu Sans with Noto Sans CJK SC as fallback when installed."""
-    from matplotlib import font_manager
-
-    names = {f.name for f in font_manager.fontManager.ttflist}
-    family = ["DejaVu Sans"] + [n for n in ("Noto Sans CJK SC", "Noto Sans CJK JP") if n in names][:1]
-    return {"font.family": family, "axes.unicode_minus": False}
-
-
 def waterfall_png(contrib: np.ndarray, names: list[str], values: list[object], max_display: int = 10,
                   dpi: int = 72) -> str:
     """``shap.plots.waterfall`` of one row's LightGBM ``pred_contrib`` (log-odds; bias last), base64 PNG.
@@ -243,7 +235,7 @@ def waterfall_png(contrib: np.ndarray, names: list[str], values: list[object], m
                     dtype=object)
     explanation = shap.Explanation(values=np.asarray(contrib[:-1], dtype=float), base_values=float(contrib[-1]),
                                    data=data, feature_names=list(names))
-    with plt.rc_context(_matplotlib_fonts()):
+    with plt.rc_context(plot_fonts()):
         shap.plots.waterfall(explanation, max_display=max_display, show=False)
         fig = plt.gcf()
         fig.set_size_inches(7.6, 0.42 * (max_display + 1) + 0.9)

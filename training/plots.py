@@ -18,6 +18,7 @@ from matplotlib.figure import Figure
 from numpy.typing import ArrayLike
 from sklearn.metrics import precision_recall_curve, roc_curve
 
+from core.plotfonts import with_plot_fonts
 from training.evaluation import (
     ECE_BINS,
     EvaluationError,
@@ -40,6 +41,7 @@ def _save(fig: Figure, path: str | Path) -> Path:
     return out
 
 
+@with_plot_fonts
 def reliability_plot(y: ArrayLike, p: ArrayLike, path: str | Path, bins: int = ECE_BINS) -> Path:
     """Reliability diagram: observed churn rate vs mean predicted probability per bin.
 
@@ -72,6 +74,7 @@ def reliability_plot(y: ArrayLike, p: ArrayLike, path: str | Path, bins: int = E
     return _save(fig, path)
 
 
+@with_plot_fonts
 def roc_pr_plot(y: ArrayLike, curves: Mapping[str, ArrayLike], path: str | Path) -> Path:
     """ROC (left) and precision-recall (right) curves, one per model, AUCs in the legend.
 
@@ -119,6 +122,7 @@ def roc_pr_plot(y: ArrayLike, curves: Mapping[str, ArrayLike], path: str | Path)
     return _save(fig, path)
 
 
+@with_plot_fonts
 def lift_plot(y: ArrayLike, p: ArrayLike, path: str | Path) -> Path:
     """Cumulative gains (left) and lift per decile (right) of one model's risk scores.
 
@@ -179,6 +183,7 @@ def numeric_for_plot(X: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(out, index=X.index, columns=X.columns)
 
 
+@with_plot_fonts
 def shap_summary_plot(
     contribs: np.ndarray,
     X: pd.DataFrame,
