@@ -206,6 +206,14 @@ def send_pending(engine: Engine, settings: Settings, *, post: Post | None = None
     return counts
 
 
+def named(items: list[ActionItem], settings: Settings) -> list[ActionItem]:
+    """``items`` with each account's display name from the data source (``email.name_column``; the
+    workspace's and `explain`'s): a probe's digests said ``"name": null`` of companies the data names."""
+    from workflow.facts import display_name
+
+    return [i if i.name else dataclasses.replace(i, name=display_name(settings, i.account_id)) for i in items]
+
+
 def _send_row(engine: Engine, settings: Settings, row: dict[str, Any], hook: Webhook | None, post: Post,
               digest: Digest | None, now: dt.datetime, counts: dict[str, int]) -> None:
     if hook is None:
@@ -214,7 +222,8 @@ def _send_row(engine: Engine, settings: Settings, row: dict[str, Any], hook: Web
         counts["failed"] += 1
         return
     link_base = settings.operations.link_base
-    items = actionable(engine, task_ids=json.loads(row["task_ids"]), lang=row["lang"], link_base=link_base)
+    items = named(actionable(engine, task_ids=json.loads(row["task_ids"]), lang=row["lang"], link_base=link_base),
+                  settings)
     if not items:
         mark(engine, row["id"], Outcome("delivered", 0, reason="nothing left to act on"), None, now)
         counts["empty"] += 1
@@ -249,8 +258,8 @@ def send_one(engine: Engine, settings: Settings, *, webhook: str, account_id: st
     with engine.connect() as conn:
         task_ids = conn.execute(sa.select(TASKS.c.id).where(TASKS.c.account_id == str(account_id),
                                                             TASKS.c.status.in_(ACTIVE))).scalars().all()
-    items = actionable(engine, task_ids=list(task_ids), lang=hook.lang or "en",
-                       link_base=settings.operations.link_base)
+    items = named(actionable(engine, task_ids=list(task_ids), lang=hook.lang or "en",
+                             link_base=settings.operations.link_base), settings)
     if not items:
         return Outcome("failed", 0, reason=f"account {account_id} has no open task to tell {webhook} about")
     key = f"seq-{short_hash(key)}-{short_hash(hook.name)[:8]}"

@@ -150,3 +150,23 @@ def test_level_one_escalation_emails_the_lead_and_tells_the_team_channel_once(en
     assert recorded == [("a1", "escalation", "bo@example.com")] and task == 1
     kinds = sorted(json.loads(r.body)["type"] for r in receiver.requests)
     assert len(receiver.requests) == 2 and len(set(keys(receiver))) == 2, kinds  # the digest and the escalation
+
+
+def test_digest_items_carry_the_accounts_display_names(tmp_path):
+    """Probe p31: digest items said "name": null of companies its data names."""
+    import pandas as pd
+
+    from workflow.messages import ActionItem
+    from workflow.notify import named
+
+    data = tmp_path / "data"
+    data.mkdir()
+    pd.DataFrame({"account_id": ["a1", "a2"], "name": ["Société Générale Ltd", "王氏贸易"]}).to_csv(
+        data / "accounts.csv", index=False)
+    pd.DataFrame({"account_id": ["a1"], "start_date": ["2025-01-01"], "end_date": ["2026-01-01"],
+                  "mrr": [10.0]}).to_csv(data / "subscriptions.csv", index=False)
+    items = [ActionItem(account_id=a, health_score=40.0, tier="medium_risk", as_of=dt.date(2025, 6, 1))
+             for a in ("a1", "a2", "a3")]
+    got = named(items, Settings(data=str(data)))
+    assert [i.name for i in got] == ["Société Générale Ltd", "王氏贸易", None]
+    assert named(items, Settings()) == items  # no data source: the ids alone
