@@ -259,15 +259,14 @@ def _first_text(reasons: object) -> str | None:
     return items[0].get("text") if items and isinstance(items[0], dict) else None
 
 
-def _with_facts(store: Path, new: pd.DataFrame, now: dt.datetime) -> pd.DataFrame:
-    """``new`` alerts with their score's probability and top reasons and the snapshot's MRR and CSM: the
-    score of ``facts_as_of`` (the account's latest, for an episode that still holds; else the firing one)."""
-    keys = new.assign(facts_as_of=new["facts_as_of"].where(new["facts_as_of"].notna(), new["fired_as_of"])) \
-        if "facts_as_of" in new.columns else new.assign(facts_as_of=new["fired_as_of"])
+def _scored_facts(store: Path, keys: pd.DataFrame) -> pd.DataFrame:
+    """``keys`` (``account_id``, ``facts_as_of``) with that score's probability and top reasons and the
+    snapshot's MRR (and the expected loss), CSM and what else ``alert_facts`` reads; a key without a score
+    keeps nulls."""
+    keys = keys.assign(facts_as_of=pd.to_datetime(keys["facts_as_of"]).dt.date)
     with connect(store, read_only=True) as con:
         facts = alert_facts(con, keys[["account_id", "facts_as_of"]].rename(columns={"facts_as_of": "as_of"}))
     facts = facts.assign(as_of=pd.to_datetime(facts["as_of"]).dt.date).rename(columns={"as_of": "facts_as_of"})
-    keys = keys.assign(facts_as_of=pd.to_datetime(keys["facts_as_of"]).dt.date)
     out = keys.merge(facts, on=["account_id", "facts_as_of"], how="left")
     def number(v):
         return None if v is None or pd.isna(v) else float(v)
@@ -278,23 +277,30 @@ def _with_facts(store: Path, new: pd.DataFrame, now: dt.datetime) -> pd.DataFram
     out["csm"] = [None if v is None or pd.isna(v) else str(v) for v in out["csm"]]
     out["top_reason_en"] = [_first_text(v) for v in out["reasons_en"]]
     out["top_reason_zh"] = [_first_text(v) for v in out["reasons_zh"]]
+    return out
+
+
+def _with_facts(store: Path, new: pd.DataFrame, now: dt.datetime) -> pd.DataFrame:
+    """``new`` alerts with their score's facts (``_scored_facts``): the score of ``facts_as_of`` (the
+    account's latest, for an episode that still holds; else the firing one)."""
+    keys = new.assign(facts_as_of=new["facts_as_of"].where(new["facts_as_of"].notna(), new["fired_as_of"])) \
+        if "facts_as_of" in new.columns else new.assign(facts_as_of=new["fired_as_of"])
+    out = _scored_facts(store, keys)
     out["segment"] = [None if v is None or pd.isna(v) else str(v) for v in out["segment"]]
     return out.assign(created_at=now)[ALERT_COLUMNS]
 
 
 def _latest_facts(store: Path, history: pd.DataFrame, accounts: set[str]) -> list[dict]:
     """The latest score of each of ``accounts`` as a task's facts (``workflow.tasks.FACTS``, tier), for
-    ``refresh_tasks``; its ``as_of`` against the newest scoring date of the whole history."""
+    ``refresh_tasks``."""
     if history.empty or not accounts:
         return []
     h = history.assign(as_of=pd.to_datetime(history["as_of"]).dt.date)
     last = h[h["account_id"].isin(accounts)].sort_values("as_of").groupby("account_id").tail(1)
     if last.empty:
         return []
-    keys = last[["account_id", "as_of"]].assign(facts_as_of=last["as_of"], fired_as_of=last["as_of"])
-    facts = _with_facts(store, keys.assign(alert_id="", rule="", episode_start=last["as_of"],
-                                           health_score=last["health_score"], tier=last["tier"],
-                                           segment=None), utcnow())
+    facts = _scored_facts(store, last[["account_id", "as_of", "health_score", "tier"]].rename(
+        columns={"as_of": "facts_as_of"}))
     return [{"account_id": r["account_id"], "as_of": r["facts_as_of"], "tier": r["tier"],
              "health_score": None if pd.isna(r["health_score"]) else int(r["health_score"]),
              **{k: r[k] for k in ("churn_probability", "mrr", "expected_loss", "top_reason_en", "top_reason_zh")}}
