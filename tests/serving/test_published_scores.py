@@ -256,6 +256,8 @@ def test_a_churn_is_dated_where_the_account_was_last_seen_not_at_its_last_score(
     tmp, settings, bundle = trained_setup
     store = tmp_path / "s.duckdb"
     shutil.copy(tmp / "s.duckdb", store)
+    with duckdb.connect(str(store)) as con:  # scores another test of the session may have left: only ours
+        con.execute("DROP TABLE IF EXISTS score_history")
     with duckdb.connect(str(store), read_only=True) as con:
         dates = [r[0] for r in con.execute("SELECT DISTINCT as_of FROM snapshots ORDER BY 1").fetchall()]
         first, last = dates[0], dates[-1]
