@@ -112,6 +112,8 @@ class AccountView:
         churned_on / not_active_on: for the account's latest score when a later scoring run did not
             score it (no longer a customer), the day it stopped being one and that run's date, by
             the published answers' rule (``serving.published.churn_days``); else None.
+        grace_days: set when that day is within the labels' grace period before the run
+            (``serving.published.lapsed``): a lapse a late renewal still undoes, as the API says.
     """
 
     account_id: str
@@ -130,6 +132,7 @@ class AccountView:
     from_table: bool = False
     churned_on: dt.date | None = None
     not_active_on: dt.date | None = None
+    grace_days: int | None = None
 
     @property
     def tier_label(self) -> str:
@@ -367,6 +370,11 @@ def load_account_view(store: Path, settings: Settings, account_id: str, lang: st
                         trend_points=trend_points, from_table=scored_from_table(store, day, account_id))
     if as_of is None and not view.from_table:  # its latest score: is it still a customer?
         view.churned_on, view.not_active_on = _no_longer_active(store, account_id, view.as_of)
+        from serving.published import lapsed
+
+        grace = dt.timedelta(days=int(settings.grace_days))
+        if lapsed(view.churned_on, view.not_active_on, grace):
+            view.grace_days = grace.days
     return view
 
 

@@ -207,6 +207,14 @@ def churn_days(as_of: pd.Series, days_to_term_end: pd.Series, run_as_of: dt.date
     return out
 
 
+def lapsed(churned_on: dt.date | None, run_as_of: dt.date | None, grace: dt.timedelta | None) -> bool:
+    """Whether an account the run did not score is in a lapse rather than gone: its known term ended less
+    than ``grace`` (the labels' grace period) before the run, so a late renewal (a payment retried, an
+    invoice paid late) still keeps it a customer. One rule for the API, ``explain`` and the workspace."""
+    return (churned_on is not None and run_as_of is not None and grace is not None
+            and churned_on < run_as_of and (run_as_of - churned_on) < grace)
+
+
 def stale_reason(as_of: dt.date, run_as_of: dt.date, churned_on: dt.date | None, max_age: dt.timedelta,
                  grace: dt.timedelta | None = None) -> str | None:
     """Why a score as of ``as_of`` is stale against the latest run's as-of date (None: it is not):
@@ -215,7 +223,7 @@ def stale_reason(as_of: dt.date, run_as_of: dt.date, churned_on: dt.date | None,
     retried, an invoice paid late) still undoes: said so, not "churned" (a probe's app subscribers in
     the app store's billing retry)."""
     # a known term end before the run (one unknown, or after the run, reads as the run's date: no lapse)
-    if churned_on is not None and grace is not None and churned_on < run_as_of and (run_as_of - churned_on) < grace:
+    if lapsed(churned_on, run_as_of, grace) and churned_on is not None and grace is not None:
         return (f"lapsed: its term ended on {churned_on} and no term has started since (not active on "
                 f"{run_as_of}); a renewal within the {grace.days}-day grace period would keep it a customer")
     if churned_on is not None:

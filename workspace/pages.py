@@ -16,12 +16,14 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+import datetime as dt
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, HTTPException, Query, Request
 
 from core.errors import ChurnwatchError
 from core.vocabulary import TIER_KEYS, reason_label
+from serving.published import lapsed
 from workflow.facts import display_name
 from workflow.interventions import InterventionError, log_intervention
 from workflow.interviews import QUESTIONS
@@ -86,10 +88,20 @@ def account_page(request: Request, account_id: str, user: CurrentUser):
         waterfall = charts.waterfall_chart(waterfall, request_lang(request), rec["reasons"] + rec["strengths"])
     name = display_name(request.app.state.settings, account_id)  # the data source's name for it, or None
     return render(request, "account.html.j2", rec=rec, name=name, chart=chart, signals=signals,
+                  lapse_grace=_lapse_grace(request, rec, published),
                   snapshot_as_of=snapshot_as_of,
                   waterfall=waterfall, has_mrr=scores_of(request).has_mrr(request_lang(request)),
                   records=portfolio.account_records(engine, account_id), fmt_time=portfolio.fmt_time,
                   questions=QUESTIONS, reason_label=lambda key: reason_label(key, request_lang(request)) if key else "")
+
+
+def _lapse_grace(request: Request, rec: dict, published: Any) -> int | None:
+    """The grace period's days when the account's published "churn" is a lapse a late renewal still undoes
+    (``serving.published.lapsed``, the rule the API's ``stale_reason`` says), else None."""
+    if not rec.get("churned_on") or published is None:
+        return None
+    grace = dt.timedelta(days=int(request.app.state.settings.grace_days))
+    return grace.days if lapsed(dt.date.fromisoformat(rec["churned_on"]), published.run_as_of, grace) else None
 
 
 @router.post("/interventions")

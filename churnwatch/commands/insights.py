@@ -101,7 +101,9 @@ def explain(account_id: str, store: Path | None = None, home: Path | None = None
             table.add_row("-", L["none"], "", "")
         console.print(table)
     if view.churned_on is not None:  # a later run did not score it: no playbook for a customer who left
-        console.print(f"[bold red]{L['gone'].format(day=view.churned_on, run=view.not_active_on)}[/]")
+        key = "gone" if view.grace_days is None else "lapsed"
+        words = L[key].format(day=view.churned_on, run=view.not_active_on, grace=view.grace_days)
+        console.print(f"[bold red]{words}[/]")
         return
     pb = view.playbook
     console.print(Panel(Text.from_markup(f"[bold]{escape(str(pb['action']))}[/]\n{L['owner']}: "
@@ -249,6 +251,8 @@ _EXPLAIN_EN = {
     "signal": "signal", "text": "reason", "value": "feature = value", "contribution": "log-odds", "none": "none",
     "playbook": "playbook", "owner": "owner", "respond": "respond within",
     "gone": "no longer a customer: churned on {day} (not scored by the run of {run}); no playbook",
+    "lapsed": ("lapsed: its term ended on {day} and no term has started since (not scored by the run of {run}); "
+               "a renewal within the {grace}-day grace period would keep it a customer; no playbook"),
 }
 _EXPLAIN_ZH = {
     "title": "客户风险解读", "health": "健康分", "probability": "流失概率", "mrr": "月经常性收入",
@@ -259,4 +263,6 @@ _EXPLAIN_ZH = {
     "text": "原因", "value": "特征 = 数值", "contribution": "对数几率", "none": "无", "playbook": "应对方案",
     "owner": "负责人", "respond": "响应时限",
     "gone": "已不再是客户：于 {day} 流失（{run} 的评分未包含该客户）；无应对方案",
+    "lapsed": "续订中断：其合同期于 {day} 结束，此后未开始新的合同期（{run} 的评分未包含该客户）；"
+              "在 {grace} 天宽限期内续订仍可保留为客户；无应对方案",
 }

@@ -38,27 +38,50 @@ def _riskiest(home) -> tuple[str, str, list[dict], list[dict]]:
     return acc, tier, json.loads(en), json.loads(zh)
 
 
-def test_explain_says_an_account_the_newest_run_did_not_score_is_no_longer_a_customer(home, run):
+def test_explain_says_an_account_the_newest_run_did_not_score_is_no_longer_a_customer_or_lapsed(home, run,
+                                                                                             tmp_path):
     """Its latest score is of the earlier date: it left before the newest run. A probe's `explain` said
-    "High risk ... respond within 4 hours" of such an account, churned months before."""
+    "High risk ... respond within 4 hours" of such an account, churned months before. One whose term ended
+    within the grace period before the run is a lapse, as the API's ``stale_reason`` says (it said
+    "churned" where the API said "lapsed")."""
+    import datetime as dt
+
     from serving.published import churn_days
 
+    grace = home.settings.grace_days
     with duckdb.connect(str(home.store), read_only=True) as con:
-        gone = con.execute("SELECT account_id FROM score_history GROUP BY account_id HAVING max(as_of) = ? "
-                           "ORDER BY account_id LIMIT 1", [home.dates[0]]).fetchone()
+        left_ids = [r[0] for r in con.execute(
+            "SELECT account_id FROM score_history GROUP BY account_id HAVING max(as_of) = ? ORDER BY account_id",
+            [home.dates[0]]).fetchall()]
         kept = con.execute("SELECT account_id FROM score_history WHERE as_of = ? ORDER BY account_id LIMIT 1",
                            [home.dates[1]]).fetchone()[0]
-        assert gone is not None, "no account left between the two scoring dates"
-        # where it was last seen (its latest snapshot up to the newest run), not its last score (probe p28)
-        seen, left = con.execute("SELECT as_of, days_to_term_end FROM snapshots WHERE account_id = ? AND as_of <= ? "
-                                 "ORDER BY as_of DESC LIMIT 1", [gone[0], home.dates[1]]).fetchone()
-    day = churn_days(pd.Series([seen]), pd.Series([left], dtype="float64"), home.dates[1]).iloc[0]
-    r = run("explain", gone[0], home=home)
-    assert r.returncode == 0, r.stderr[-2000:]
-    out = " ".join(r.stdout.split())
-    assert f"no longer a customer: churned on {day} (not scored by the run of {home.dates[1]}); no playbook" in out
-    assert "respond within" not in out
-    zh = "".join(run("explain", gone[0], "--lang", "zh-CN", home=home).stdout.split())
+        # where each was last seen (its latest snapshot up to the newest run), not its last score (probe p28)
+        seen = con.execute("SELECT account_id, as_of, days_to_term_end FROM snapshots WHERE as_of <= ? "
+                           "QUALIFY row_number() OVER (PARTITION BY account_id ORDER BY as_of DESC) = 1",
+                           [home.dates[1]]).df().set_index("account_id").loc[left_ids]
+    days = churn_days(seen["as_of"], seen["days_to_term_end"].astype("float64"), home.dates[1])
+    within = [(a, d) for a, d in days.items() if (home.dates[1] - d) < dt.timedelta(days=grace)]
+    assert within, "no account of the fixture lapsed within the grace period before the newest run"
+    account, day = within[0]
+    run_day = home.dates[1]
+    # the same account with a grace period that has passed (a config of 1 day): no longer a customer
+    from core.settings import dump_settings
+
+    short = tmp_path / "short-grace.yaml"
+    dump_settings(home.settings.model_copy(update={"grace_days": 1}), short)
+    cases = [([], f"lapsed: its term ended on {day} and no term has started since (not scored by the run of "
+                  f"{run_day}); a renewal within the {grace}-day grace period would keep it a customer; no playbook"),
+             (["--config", str(short)], f"no longer a customer: churned on {day} (not scored by the run of {run_day}); "
+                                        "no playbook")]
+    for extra, words in cases:
+        r = run("explain", account, *extra, home=home)
+        assert r.returncode == 0, r.stderr[-2000:]
+        out = " ".join(r.stdout.split())
+        assert words in out, (account, out[-600:])
+        assert "respond within" not in out
+    zh = "".join(run("explain", account, "--lang", "zh-CN", home=home).stdout.split())
+    assert f"续订中断：其合同期于{day}结束" in zh and f"在{grace}天宽限期内续订" in zh and "响应时限" not in zh
+    zh = "".join(run("explain", account, "--lang", "zh-CN", "--config", str(short), home=home).stdout.split())
     assert f"已不再是客户：于{day}流失" in zh and "响应时限" not in zh
     assert "no longer a customer" not in run("explain", kept, home=home).stdout  # still scored: as before
 

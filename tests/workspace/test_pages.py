@@ -176,8 +176,31 @@ def test_a_churned_accounts_page_shows_its_exit_interview(as_user, home):
                                         avoidable=True))
     ana = as_user("ana@example.com")
     dom = Dom(ana.get("/accounts/gone").text)
-    assert "Churned 2026-11-06" in dom.text and "Category: Price" in dom.text and "too expensive for us" in dom.text
+    # its term ended on 2026-11-06, 4 days before the newest run: within the 30-day grace period, a lapse (as
+    # the API's stale_reason says), not "Churned"
+    lapse = next(a for _, a in dom.tags if a.get("id") == "lapsed")
+    assert "Lapsed 2026-11-06" in dom.text and "Churned 2026-11-06" not in dom.text
+    assert lapse["title"] == ("its term ended on 2026-11-06 and no term has started since; a renewal within the "
+                              "30-day grace period would keep it a customer")
+    assert "Category: Price" in dom.text and "too expensive for us" in dom.text
     assert not any(a.get("id") == "log-intervention" for _, a in dom.tags)
+    ana.post("/lang", data={"lang": "zh-CN", "csrf_token": token_of(ana.get("/").text)})
+    zh = Dom(ana.get("/accounts/gone").text)
+    assert "续订中断 2026-11-06" in zh.text and "30 天宽限期内续订" in zh.text
+
+
+def test_an_account_past_the_grace_period_is_churned_on_its_page(home):
+    """The same account with a grace period of 3 days: its lapse (4 days before the run) has become a churn."""
+    from fastapi.testclient import TestClient
+
+    from core.settings import Settings
+    from tests.workspace.conftest import sign_in
+    from workspace.app import build_app
+
+    client = TestClient(build_app(home, Settings(grace_days=3)))
+    assert sign_in(client, "ana@example.com").status_code == 303
+    dom = Dom(client.get("/accounts/gone").text)
+    assert "Churned 2026-11-06" in dom.text and "Lapsed" not in dom.text
 
 
 def english_labels() -> set[str]:
