@@ -14,7 +14,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,7 +24,7 @@ from core.errors import ChurnwatchError
 from core.scores import history_accounts, history_dates, history_has_rows, history_profiles, history_rows
 from core.settings import Settings
 from core.store import TABLE_ROWS, connect, has_table
-from core.vocabulary import LANGS, TIER_KEYS, TIERS, tier_label
+from core.vocabulary import LANGS, TIER_KEYS, TIERS, owner_label, respond_label, tier_label
 from features.pipeline import open_connection
 from features.subset import load_clean_subset
 from features.timeline import build_spine, build_terms
@@ -34,14 +33,6 @@ from training.reason_text import category_words
 PROFILE_COLUMNS = ("mrr", "csm", "segment", "industry", "region")
 #: The profile's categories, worded in the header as reasons word a category (``header_profile``)
 HEADER_CATEGORIES = ("segment", "industry", "region")
-
-#: Playbook owners and deadlines of the default config, for people reading Chinese.
-OWNER_ZH = {
-    "CSM": "客户成功经理",
-    "CSM / CSM lead": "客户成功经理 / 客户成功主管",
-    "Retention squad incl. an executive": "挽留小组（含高管）",
-}
-
 
 class ViewError(ChurnwatchError):
     """No score history, or an account / tier / language that is not there."""
@@ -64,22 +55,6 @@ def normalise_tier(value: str) -> str:
         if v in (t.key, t.key.removesuffix("_risk"), t.en.lower().replace(" ", "_")) or value.strip() == t.zh:
             return t.key
     raise ViewError(f"--tier {value!r}: use one of {', '.join(TIER_KEYS)} (or high, medium, low)")
-
-
-def owner_label(owner: str, lang: str) -> str:
-    return OWNER_ZH.get(owner, owner) if lang == "zh-CN" else owner
-
-
-def respond_label(text: str, lang: str) -> str:
-    """``4 hours`` -> ``4小时``, ``3 working days`` -> ``3个工作日`` for Chinese; unchanged for English."""
-    if lang != "zh-CN":
-        return text
-    if text.strip().lower() == "no deadline":
-        return "无时限"
-    for pattern, repl in ((r"(\d+)\s*working days?", r"\1个工作日"), (r"(\d+)\s*hours?", r"\1小时"),
-                          (r"(\d+)\s*days?", r"\1天"), (r"(\d+)\s*minutes?", r"\1分钟")):
-        text = re.sub(pattern, repl, text, flags=re.IGNORECASE)
-    return text
 
 
 def sparkline(values: list[float], lo: float = 0.0, hi: float = 100.0) -> str:

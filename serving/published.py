@@ -48,16 +48,12 @@ from core.files import atomic_path
 from core.scores import history_has_rows
 from core.settings import Settings
 from core.store import HISTORY, SNAPSHOTS, connect, has_table
-from core.vocabulary import TIER_KEYS
+from core.vocabulary import TIER_KEYS, owner_label, respond_label
 from serving.scoring import public_reason
 from serving.waterfalls import waterfall_join
 
 log = logging.getLogger(__name__)
 
-#: Default playbook owners and deadlines in Chinese (a configured text without one stays as written).
-OWNER_ZH = {"CSM": "客户成功经理", "CSM / CSM lead": "客户成功经理 / 客户成功主管",
-            "Retention squad incl. an executive": "挽留小组（含一名高管）"}
-RESPOND_ZH = {"no deadline": "无时限", "3 working days": "3 个工作日", "24 hours": "24 小时", "4 hours": "4 小时"}
 SNAPSHOT_EXTRAS = ("mrr", "csm", "days_to_term_end")
 STAMP_KEY = b"churnwatch.history_stamp"
 
@@ -356,9 +352,7 @@ def answer(rec: dict, lang: str, max_age: dt.timedelta, zh_actions: dict[str, st
         "health_score": int(rec["previous_health_score"]), "tier": rec["previous_tier"]}
     playbook = None if churned else {
         "action": zh_actions.get(rec["playbook_action"], rec["playbook_action"]) if zh else rec["playbook_action"],
-        "owner": OWNER_ZH.get(rec["playbook_owner"], rec["playbook_owner"]) if zh else rec["playbook_owner"],
-        "respond_within": RESPOND_ZH.get(rec["respond_within"], rec["respond_within"]) if zh
-        else rec["respond_within"]}
+        "owner": owner_label(rec["playbook_owner"], lang), "respond_within": respond_label(rec["respond_within"], lang)}
     return {
         "account_id": rec["account_id"],
         "churn_probability": float(rec["churn_probability"]),

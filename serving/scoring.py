@@ -21,14 +21,14 @@ from threadpoolctl import threadpool_limits
 
 from core.errors import ChurnwatchError
 from core.settings import Settings
-from core.vocabulary import number_text
+from core.vocabulary import number_text, owner_label, respond_label
 from features.spec import Catalogue
 from serving.api import MAX_CATEGORY_LENGTH, MAX_ID_LENGTH, request_models
 from serving.coverage import CoverageCheck, model_gains
 from training.blend import BLAS_THREADS
 from training.bundle import ModelBundle
 from training.model import FeatureRows
-from training.own_table import case_folded, lower_case_categories
+from training.own_table import case_folded, categories_as_trained
 from training.reasons import contributions
 from training.treeshap import prepare
 
@@ -299,7 +299,7 @@ class Scorer:
     def _results(self, rows: pd.DataFrame | FeatureRows, lang: str, check_coverage: bool | None) -> list[dict]:
         if check_coverage is None:
             check_coverage = isinstance(rows, FeatureRows)
-        rows = lower_case_categories(rows, self._folded)  # a flat table's ``Monthly``/``monthly``
+        rows = categories_as_trained(rows, self._folded)  # a flat table's ``Monthly``/``monthly``; ``Premium ``
         X = self.bundle.frame.matrix(rows)
         out = self._scored(rows, lang, X)
         if not check_coverage:
@@ -328,7 +328,8 @@ class Scorer:
         books = {}
         for tier in set(tiers):
             book = self.settings.playbooks[tier]
-            books[tier] = (book.action_zh if lang == "zh-CN" else book.action_en, book.owner, book.respond_within)
+            books[tier] = (book.action_zh if lang == "zh-CN" else book.action_en, owner_label(book.owner, lang),
+                           respond_label(book.respond_within, lang, book.respond_within_hours))
         version = self.model_version
         playbooks = {tier: {"action": action, "owner": owner, "respond_within": respond_within}
                      for tier, (action, owner, respond_within) in books.items()}

@@ -12,6 +12,7 @@ import html
 import re
 
 from core.settings import Playbook
+from core.vocabulary import respond_label
 
 _MD_SPECIAL = re.compile(r"([\\`*_\[\]~|#!])")
 _SPACE = re.compile(r"\s+")
@@ -112,14 +113,8 @@ def due_text(due_at: dt.datetime | None, now: dt.datetime, lang: str) -> str:
 
 
 def respond_within(book: Playbook, lang: str) -> str:
-    """The playbook's response time in ``lang`` (the Chinese from its words: '4 hours' -> '4 小时')."""
-    if lang != "zh-CN":
-        return book.respond_within
-    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*(working day|business day|day|hour|minute)s?\s*", book.respond_within)
-    if m is None:
-        return "无时限" if book.respond_within_hours is None else f"{book.respond_within_hours:g} 小时"
-    units = {"working day": "个工作日", "business day": "个工作日", "day": " 天", "hour": " 小时", "minute": " 分钟"}
-    return f"{m.group(1)}{units[m.group(2)]}"
+    """The playbook's response time in ``lang`` (``core.vocabulary.respond_label``: '4 hours' -> '4 小时')."""
+    return respond_label(book.respond_within, lang, book.respond_within_hours)
 
 
 def cut_bytes(text_: str, max_bytes: int) -> str:

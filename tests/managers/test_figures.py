@@ -85,7 +85,7 @@ def test_account_view_in_both_languages():
     zh = account_view(_history(), "A", settings, "zh-CN", profiles=_profiles())
     assert zh.tier_label == "高风险" and zh.reasons[0]["text"] == "已40天未登录"
     assert zh.playbook["action"] == settings.playbooks["high_risk"].action_zh
-    assert zh.playbook["respond_within"] == "4小时" and zh.playbook["owner"] == "客户成功经理"
+    assert zh.playbook["respond_within"] == "4 小时" and zh.playbook["owner"] == "客户成功经理"
     old = account_view(_history(), "A", settings, "en", as_of=D1)
     assert old.tier == "healthy" and old.previous is None
     with pytest.raises(ViewError, match="'Z' has no score"):
@@ -101,7 +101,7 @@ def test_tier_and_language_spellings():
     assert normalise_lang("zh") == normalise_lang("zh_CN") == "zh-CN" and normalise_lang(None) == "en"
     with pytest.raises(ViewError, match="en, zh-CN"):
         normalise_lang("fr")
-    assert respond_label("3 working days", "zh-CN") == "3个工作日" and respond_label("no deadline", "zh-CN") == "无时限"
+    assert respond_label("3 working days", "zh-CN") == "3 个工作日" and respond_label("no deadline", "zh-CN") == "无时限"
     assert sparkline([0, 50, 100]) == "▁▅█"
 
 

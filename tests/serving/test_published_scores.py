@@ -126,6 +126,16 @@ def test_chinese_answers_carry_the_playbook_and_owner_in_chinese(client, scored)
                            headers=AUTH).json()
     assert not answer["playbook"]["owner"].isascii() and not answer["playbook"]["action"].isascii()
     assert answer["due_at"] is not None and answer["respond_within_hours"] > 0
+    # one wording of the playbook in Chinese: the published answer, a live one and `explain` (probe p33 found
+    # "挽留小组（含高管）", "4小时" in explain beside the API's "挽留小组（含一名高管）", "4 小时")
+    from insights.explain import load_account_view
+
+    _, settings, _, _ = scored
+    [live] = client.post("/score_accounts", json={"account_ids": [account], "lang": "zh-CN", "live": True},
+                         headers=AUTH).json()
+    view = load_account_view(store, settings, account, "zh-CN")
+    assert live["playbook"] == answer["playbook"] == view.playbook
+    assert answer["playbook"]["respond_within"] in {"4 小时", "24 小时", "3 个工作日"}
 
 
 def test_unknown_ids_get_an_error_entry_in_place(client, scored):

@@ -19,6 +19,7 @@ from training.leakage import (
     promotion_block,
     screen_features,
     term_end_finding,
+    where_to_look,
     written_after,
 )
 from training.run_text import next_line, split_words
@@ -444,3 +445,56 @@ def test_a_crm_column_written_once_a_customer_left_is_refused_and_honest_columns
     rows_back = rows.assign(**{"Churn reason": back.where(back.notna(), rows["Churn reason"])})
     end_back = end.assign(**{"Churn reason": end["account_id"].map(kept)})
     assert "Churn reason" not in {f.feature for f in written_after(rows_back, y, OWN, end_back, CATS)}
+
+
+def _price_rise(copied: bool, seed: int = 32) -> tuple[pd.DataFrame, np.ndarray, pd.DataFrame]:
+    """Monthly snapshot rows of 800 subscribers over 12 months; the price rises from 11.99 to 13.99 in month 8
+    for every subscriber still there; an annual plan pays 8.0 a month all along. ``copied``: the periods
+    carry the price their subscription had when it ended or at the export (a Stripe subscriptions export
+    expanded into periods, probe p32), else the price billed then. 200 subscribers leave before the rise."""
+    rng = np.random.default_rng(seed)
+    accounts = [f"S{i:03d}" for i in range(800)]
+    annual = {a for a in accounts if rng.random() < 0.15}
+    leaves = {a: int(rng.integers(1, 8)) for a in accounts[:200]}  # the month the subscription ends
+    frames, ys = [], []
+    for month in range(12):
+        alive = [a for a in accounts if leaves.get(a, 99) > month]
+        billed = 13.99 if month >= 8 else 11.99
+
+        def price(a: str) -> float:
+            if a in annual:
+                return 8.0
+            return (11.99 if a in leaves else 13.99) if copied else billed
+
+        frames.append(pd.DataFrame({"account_id": alive,
+                                    "as_of": pd.Timestamp("2026-01-01") + pd.DateOffset(months=month),
+                                    "mrr": [price(a) for a in alive]}))
+        ys.append(np.array([leaves.get(a, 99) - month <= 2 for a in alive], dtype=int))
+    rows = pd.concat(frames, ignore_index=True)
+    y = np.concatenate(ys)
+    train = (rows["as_of"] < "2026-06-01").to_numpy()
+    return rows[train], y[train], rows[(rows["as_of"] == rows["as_of"].max()).to_numpy()]
+
+
+def test_a_price_copied_back_into_past_periods_is_refused_and_an_honest_price_rise_passes():
+    """Probe p32 followed the Stripe guide: the subscription export holds today's price, so every period of a
+    subscription that ended before a price rise had the old price (46% churned) and every other one the
+    new (0%). `written_after` read only account columns; the model reached 0.98 on validation rows and
+    0.67 on the test block. The terms' MRR is read too (``terms``), worded as a value copied back."""
+    rows, y, end = _price_rise(copied=True)
+    found = written_after(rows, y, ["mrr"], end, [], terms=["mrr"])
+    assert [(f.feature, f.check, f.own) for f in found] == [("mrr", "copied_back", False)]
+    old = (rows["mrr"] == 11.99).to_numpy()
+    assert found[0].detail.startswith(f"is 11.99 on {old.mean():.1%} of the training rows, where "
+                                      f"{y[old].mean():.1%} churned")
+    assert "the periods carry the value their subscription had when it ended" in found[0].detail
+    assert "invoice lines" in found[0].message() and "profile: exclude" not in found[0].message()
+    with pytest.raises(TrainingError, match="feature 'mrr': is 11.99 on"):
+        screen_features(rows, y, ["mrr"], [], end_rows=end, exported=["mrr"], terms=["mrr"])
+    # the price each period was billed at: 11.99 on every early row, churning at the base rate: no finding
+    rows, y, end = _price_rise(copied=False)
+    assert written_after(rows, y, ["mrr"], end, [], terms=["mrr"]) == []
+    screen_features(rows, y, ["mrr"], [], end_rows=end, exported=["mrr"], terms=["mrr"])
+    # where to look, for a version allowed to keep it
+    meta = {"leakage": {"allowed": ["mrr"], "findings": [{"feature": "mrr", "check": "copied_back"}]}}
+    assert "mrr: each period's amount, seats and plan as billed (invoice lines)" in where_to_look(meta)

@@ -136,7 +136,7 @@ def test_chinese_channels_get_chinese(fmt):
     assert "高风险" in md and "中风险" in md and "健康分" in md and "预计损失" in md
     assert "主要原因：近 30 天登录次数下降 62%" in md and "截止 2025-12-" in md
     assert "成立挽留小组（客户成功、销售、产品、高管）" in md and "（4 小时内响应）" in md
-    assert "3个工作日内响应" in md
+    assert "3 个工作日内响应" in md
     assert "……另有" in md and "[查看完整列表](https://cw.example.com/tasks)" in md
     for english in ("need action", "High risk", "health ", "reason:", "due ", "Logins fell", "Retention squad"):
         assert english not in md
