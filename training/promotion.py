@@ -29,6 +29,7 @@ from training.registry import (
     load_version,
     set_champion,
 )
+from training.run_text import unmet_bars
 from training.split import test_rows
 
 
@@ -118,6 +119,7 @@ def promote_version(client: MlflowClient, version: int | None, force: bool = Fal
             mlflow.log_metrics({f"champion_{k}": float(champ_metrics[k]) for k in ("pr_auc", "brier", "roc_auc")})
     if decision.promote:
         set_champion(client, version, decision.reason)
+    decision.unmet = unmet_bars(candidate.meta)
     return decision, version, champion
 
 

@@ -12,7 +12,7 @@ import logging
 import os
 import sqlite3
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import mlflow
@@ -242,6 +242,7 @@ class PromotionDecision:
     candidate: dict
     champion: dict | None
     blocked: bool = False  # refused before any comparison (the leakage guard): `promote` exits 3
+    unmet: list[str] = field(default_factory=list)  # what its test rows did not meet (``run_text.unmet_bars``)
 
 
 def decide(candidate: dict, champion: dict | None, min_pr_auc_gain: float = 0.005,

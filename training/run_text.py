@@ -4,6 +4,7 @@ the "next:" line that fits the version (issue 12, item 7)."""
 
 from __future__ import annotations
 
+from core.vocabulary import TIER_KEYS
 from training.leakage import leaky_features, where_to_look
 
 
@@ -31,6 +32,28 @@ def next_line(meta: dict, version: int | None) -> str:
         return (f"next: churnwatch promote --version {version}, then churnwatch score --table FILE "
                 f"(the columns of {meta.get('file', 'the training table')}, id column {meta.get('id')!r})")
     return f"next: churnwatch promote --version {version}, then churnwatch score"
+
+
+def unmet_bars(meta: dict) -> list[str]:
+    """What a version's own test rows say it does not meet (issue 12's bars): its ROC-AUC below its best
+    baseline beyond the interval, calibration outside the target where it can be judged, churn not rising
+    across the tiers; a flat table's cross-validated figures stand in for its test rows' where they exist.
+    A probe's leaking Stripe mapping was registered and promoted with all three said only among 25 lines."""
+    metrics = meta.get("metrics") or {}
+    cv = metrics.get("cross_validation") or {}
+    out = []
+    best = (metrics.get("vs_baselines") or {}).get("best baseline") or {}
+    if best.get("verdict") == "not met":
+        out.append(f"ROC-AUC against the {best.get('baseline')} baseline: {best.get('standing')}")
+    judged = cv if cv.get("ece_verdict") else metrics
+    if judged.get("ece_verdict") == "not met":
+        out.append(f"calibration: ECE {judged['ece']:.4f} above the target {judged['ece_target']:.4f}"
+                   + (" (cross-validated)" if judged is cv else ""))
+    tiers = metrics.get("per_tier") or {}
+    rates = [(k, tiers[k]["churn_rate"]) for k in TIER_KEYS if (tiers.get(k) or {}).get("churn_rate") is not None]
+    if len(rates) > 1 and not all(a[1] < b[1] for a, b in zip(rates, rates[1:])):
+        out.append("churn does not rise across the tiers (" + " / ".join(f"{k} {r:.1%}" for k, r in rates) + ")")
+    return out
 
 
 def few(items: list[str], n: int) -> str:

@@ -119,7 +119,7 @@ def train(store: StoreOpt = None, home: HomeOpt = None, config: ConfigOpt = None
     """Train LightGBM + calibration + health map, compare with baselines, log and register in MLflow."""
     from training.errors import TrainingError
     from training.registry import relocatable_pointer
-    from training.run_text import next_line, split_words
+    from training.run_text import next_line, split_words, unmet_bars
     from training.snapshot_set import train_on_snapshot_set
     from training.train import log_run, params_of, train_on_snapshots, train_on_table
 
@@ -182,8 +182,11 @@ def train(store: StoreOpt = None, home: HomeOpt = None, config: ConfigOpt = None
     words = split_words(result.bundle.meta)
     print_comparison(result.comparison, words["test"], result.metrics.get("model"))
     print_tiers(result.metrics, words["short"], words["unit"])
+    unmet = unmet_bars(result.bundle.meta)
+    warned = "".join(f"warning: not met on the {words['short']}: {u}\n" for u in unmet)
     console.print(f"registered model version {result.version} (run {result.run_id}); plots in {out}\n"
-                  f"tracking store: {h.tracking_uri}\n{next_line(result.bundle.meta, result.version)}")
+                  f"tracking store: {h.tracking_uri}\n{warned}{next_line(result.bundle.meta, result.version)}",
+                  markup=False)
 
 
 def promote(version: Annotated[int | None, typer.Option(help="model version (default: the latest)")] = None,
@@ -201,6 +204,9 @@ def promote(version: Annotated[int | None, typer.Option(help="model version (def
     decision, version, champion = promote_version(tracking(h), version, force=force, reason=reason)
     verdict = "promoted" if decision.promote else "not promoted"
     console.print(f"version {version}: {verdict} (champion was {champion or 'none'}): {decision.reason}")
+    if decision.promote:  # what its own test rows said at training, repeated where the choice is made
+        for unmet in decision.unmet:
+            console.print(f"warning: version {version} does not meet this on its own test rows: {unmet}", markup=False)
     if decision.blocked:  # a scheduled retrain must not keep the old champion silently
         raise typer.Exit(3)
 

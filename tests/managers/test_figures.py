@@ -101,7 +101,8 @@ def test_tier_and_language_spellings():
     assert normalise_lang("zh") == normalise_lang("zh_CN") == "zh-CN" and normalise_lang(None) == "en"
     with pytest.raises(ViewError, match="en, zh-CN"):
         normalise_lang("fr")
-    assert respond_label("3 working days", "zh-CN") == "3 个工作日" and respond_label("no deadline", "zh-CN") == "无时限"
+    assert respond_label("3 working days", "zh-CN") == "3 个工作日"
+    assert respond_label("no deadline", "zh-CN") == "无时限"
     assert sparkline([0, 50, 100]) == "▁▅█"
 
 

@@ -461,7 +461,7 @@ def _price_rise(copied: bool, seed: int = 32) -> tuple[pd.DataFrame, np.ndarray,
         alive = [a for a in accounts if leaves.get(a, 99) > month]
         billed = 13.99 if month >= 8 else 11.99
 
-        def price(a: str) -> float:
+        def price(a: str, billed: float = billed) -> float:
             if a in annual:
                 return 8.0
             return (11.99 if a in leaves else 13.99) if copied else billed
@@ -498,3 +498,29 @@ def test_a_price_copied_back_into_past_periods_is_refused_and_an_honest_price_ri
     # where to look, for a version allowed to keep it
     meta = {"leakage": {"allowed": ["mrr"], "findings": [{"feature": "mrr", "check": "copied_back"}]}}
     assert "mrr: each period's amount, seats and plan as billed (invoice lines)" in where_to_look(meta)
+
+
+def test_the_bars_a_version_does_not_meet_are_named_for_train_and_promote():
+    """Probe p32: a leaking Stripe mapping was registered and promoted with its three failures said only among
+    25 lines of `train`; `train`'s last lines and `promote` repeat them (``unmet_bars``)."""
+    from training.run_text import unmet_bars
+
+    metrics = {"vs_baselines": {"best baseline": {"verdict": "not met", "baseline": "logistic",
+                                                  "standing": "below it by 0.0250 beyond the interval"}},
+               "ece": 0.0434, "ece_target": 0.0051, "ece_verdict": "not met",
+               "per_tier": {"healthy": {"churn_rate": 0.037}, "low_risk": {"churn_rate": 0.612},
+                            "medium_risk": {"churn_rate": 0.094}, "high_risk": {"churn_rate": 0.207}}}
+    assert unmet_bars({"metrics": metrics}) == [
+        "ROC-AUC against the logistic baseline: below it by 0.0250 beyond the interval",
+        "calibration: ECE 0.0434 above the target 0.0051",
+        "churn does not rise across the tiers (healthy 3.7% / low_risk 61.2% / medium_risk 9.4% / high_risk 20.7%)"]
+    fine = {"vs_baselines": {"best baseline": {"verdict": "met"}}, "ece_verdict": "not measurable",
+            "per_tier": {"healthy": {"churn_rate": 0.02}, "low_risk": {"churn_rate": None},
+                         "medium_risk": {"churn_rate": 0.1}, "high_risk": {"churn_rate": 0.3}}}
+    assert unmet_bars({"metrics": fine}) == []  # an empty tier is skipped; "not measurable" is not "not met"
+    # a flat table's cross-validated calibration stands in for its test rows'
+    table = {**fine, "ece": 0.04, "ece_target": 0.02, "ece_verdict": "not met",
+             "cross_validation": {"ece": 0.011, "ece_target": 0.02, "ece_verdict": "met"}}
+    assert unmet_bars({"metrics": table}) == []
+    table["cross_validation"] = {"ece": 0.031, "ece_target": 0.02, "ece_verdict": "not met"}
+    assert unmet_bars({"metrics": table}) == ["calibration: ECE 0.0310 above the target 0.0200 (cross-validated)"]
