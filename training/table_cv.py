@@ -97,7 +97,9 @@ def cv_lines(cv: dict) -> list[str]:
     rates = [t["churn_rate"] for t in cv["per_tier"].values()]
     present = [r for r in rates if r is not None]
     rising = all(a < b for a, b in zip(present, present[1:]))
-    models = ", ".join(f"{name} x{count}" for name, count in Counter(cv["fold_models"]).items())
+    # a fold's choice is "model, calibration": worded so the pairs do not read as a list of their parts (p33)
+    models = "; ".join(f"{name.replace(', ', ' with ', 1)} calibration in {count} fold{'s' if count > 1 else ''}"
+                       for name, count in Counter(cv["fold_models"]).items())
     return [
         f"cross-validated over all {cv['n_rows']:,} customers ({cv['folds']} folds; chosen per fold: {models}): "
         f"ROC-AUC {cv['roc_auc']:.4f} (95% {cv['roc_auc_lo']:.4f} to {cv['roc_auc_hi']:.4f}), logistic regression "

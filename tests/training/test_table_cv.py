@@ -70,6 +70,13 @@ def test_the_pooled_figures_are_those_of_the_out_of_fold_scores(table):
     assert {t: d["count"] for t, d in cv["per_tier"].items() if d["count"]} == counts.to_dict()
     assert lines[-3:] == cv_lines(cv) and lines[0].startswith("cross-validation: fold 1 of 3, 400 customers")
     assert f"cross-validated over all {ROWS:,} customers (3 folds" in lines[-3]
+    # each fold's choice worded as one pair (probe p33 read "blend_w0.75, beta x3, platt x1" as six items)
+    from collections import Counter
+
+    pairs = Counter(cv["fold_models"])
+    model, calibration = next(iter(pairs)).split(", ")
+    assert f"chosen per fold: {model} with {calibration} calibration in {pairs[model + ', ' + calibration]} fold" \
+        in lines[-3]
     assert f"ECE {cv['ece']:.4f}" in lines[-2] and cv["ece_verdict"] in lines[-2]
     metrics = cv_metrics(cv)
     assert metrics["cv_roc_auc"] == cv["roc_auc"] and metrics["cv_vs_logistic_roc_auc_hi"] == \
