@@ -241,6 +241,19 @@ def _one_case(text: pd.Series) -> tuple[pd.Series, str | None]:
     return text.str.casefold(), f"{' and '.join(repr(v) for v in shown[:2])} read as {first!r}"
 
 
+def near_twins(text: pd.Series) -> str | None:
+    """Two values of a category column that differ only in spaces or punctuation (``Month to Month``,
+    ``Month-to-Month``), said as a hint: they may be one value written two ways (probe p33's table), or two
+    values (``A+`` and ``A``); the file is where to merge them. None when there are none."""
+    spellings = pd.Series(text.dropna().unique(), dtype=object).astype(str)
+    key = spellings.str.casefold().str.replace(r"[\W_]+", "", regex=True)
+    twins = spellings[key.duplicated(keep=False) & (key != "")]
+    if twins.empty:
+        return None
+    first = key[twins.index[0]]
+    return " and ".join(repr(v) for v in sorted(twins[key[twins.index] == first])[:2])
+
+
 def case_folded(catalogue: Catalogue) -> tuple[str, ...]:
     """The categories that training read in lower case (``_one_case``: ``params["case"] == "lower"``)."""
     return tuple(spec.name for spec in catalogue.features if spec.params.get("case") == "lower")
@@ -485,9 +498,12 @@ def _type_columns(df: pd.DataFrame, report: dict, date_format: str | None = None
             col, folded = _one_case(col)
             if folded:
                 report["categories_case_folded"][name] = folded
+            twins = near_twins(col)
+            if twins:
+                report["categories_near_twins"][name] = twins
         if _identifier(str(name), col):
             report["dropped_identifier"].append(name)
-            for found in ("numeric_text_unparsed", "numbers_from_text"):
+            for found in ("numeric_text_unparsed", "numbers_from_text", "categories_near_twins"):
                 report[found].pop(name, None)
             continue
         if categorical and col.nunique() > MAX_CATEGORIES:
@@ -550,7 +566,7 @@ def _refused_name(report: dict, name: str, taken: list[str]) -> bool:
     twin = next((t for t in taken if booster_names([str(t)])[0] == stored), None)
     if not refused and twin is None:
         return False
-    for found in ("numeric_text_unparsed", "numbers_from_text", "categories_case_folded"):
+    for found in ("numeric_text_unparsed", "numbers_from_text", "categories_case_folded", "categories_near_twins"):
         report[found].pop(name, None)
     report["dropped_name"][name] = (
         f"its name holds {' '.join(refused)}, which LightGBM cannot keep in a feature name: rename the column to "
@@ -663,7 +679,7 @@ def load_own_table(path: str | Path, label: str, id_col: str, as_of: dt.date | N
         "file": str(path), "rows": int(len(df)), "label_column": label, "id_column": id_col,
         "label_counts": {"churned": int(y.sum()), "retained": int(len(y) - y.sum())},
         "numeric_columns": [], "categorical_columns": [], "blanks": {},
-        "numeric_text_unparsed": {}, "numbers_from_text": {}, "categories_case_folded": {},
+        "numeric_text_unparsed": {}, "numbers_from_text": {}, "categories_case_folded": {}, "categories_near_twins": {},
         "dropped_identifier": [], "dropped_name": {}, "dropped_excluded": [], "dropped_personal": [], "kinds_set": {},
         "dropped_free_text": [], "dropped_constant": [],
         "dropped_unsupported": {}, "date_columns": [], "date_readings": {}, "date_unread": {},
@@ -733,6 +749,8 @@ def describe_table(report: dict) -> list[str]:
             f"{c} {d['count']:,} (e.g. {d['examples'][0]!r})" for c, d in unread.items()))
     for key, said in (("numbers_from_text", "numbers written as text, read as numbers"),
                       ("categories_case_folded", "categories spelled in more than one case, read in lower case"),
+                      ("categories_near_twins", "category values that differ only in spaces or punctuation, kept "
+                       "apart (merge them in the file if they are one value)"),
                       ("kinds_set", "read as churnwatch.yaml's profile.columns says")):
         how = report.get(key, {})  # column -> how it was read
         if how:

@@ -136,6 +136,22 @@ def test_blanks_in_an_ecommerce_table_are_missing_and_counted(tmp_path):
     assert table.report["dropped_identifier"] == []
 
 
+def test_category_values_that_differ_only_in_spaces_or_punctuation_are_named_not_merged(tmp_path):
+    """Probe p33: 'Month to Month' beside 'Month-to-Month' stayed two categories without a word (only case
+    variants are merged); they may be two values ('A+', 'A'), so training names them and keeps them apart."""
+    path = tmp_path / "shop.csv"
+    frame = ecommerce_table(ROWS, seed=2)
+    frame["Contract"] = np.where(np.arange(ROWS) % 3 == 0, "Month to Month",
+                                 np.where(np.arange(ROWS) % 3 == 1, "Month-to-Month", "One Year"))
+    frame.to_csv(path, index=False)
+    table = load_own_table(path, "Churn", "CustomerID")
+    assert table.report["categories_near_twins"] == {"Contract": "'Month to Month' and 'Month-to-Month'"}
+    assert sorted(table.frame["Contract"].cat.categories) == ["Month to Month", "Month-to-Month", "One Year"]
+    said = "\n".join(describe_table(table.report))
+    assert ("category values that differ only in spaces or punctuation, kept apart (merge them in the file if "
+            "they are one value): Contract ('Month to Month' and 'Month-to-Month')") in said
+
+
 def test_a_column_name_lightgbm_refuses_is_listed_with_the_way_out(tmp_path):
     """LightGBM stops on ``:`` in a feature name ("Do not support special JSON characters")."""
     path = tmp_path / "t.csv"
