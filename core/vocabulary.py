@@ -128,7 +128,7 @@ def reason_label(key: str, lang: str) -> str:
 OWNER_ZH = {"CSM": "客户成功经理", "CSM / CSM lead": "客户成功经理 / 客户成功主管",
             "Retention squad incl. an executive": "挽留小组（含一名高管）"}
 _RESPOND_UNITS_ZH = {"working day": "个工作日", "business day": "个工作日", "day": "天", "hour": "小时",
-                     "minute": "分钟"}
+                     "minute": "分钟", "week": "周"}
 
 
 def owner_label(owner: str, lang: str) -> str:
@@ -136,17 +136,20 @@ def owner_label(owner: str, lang: str) -> str:
     return OWNER_ZH.get(owner, owner) if lang == "zh-CN" else owner
 
 
-def respond_label(text: str, lang: str, hours: float | None = None) -> str:
+def respond_label(text: str, lang: str, hours: float | None) -> str:
     """A playbook's response time in ``lang``: ``4 hours`` -> ``4 小时``, ``3 working days`` -> ``3 个工作日``,
-    ``no deadline`` -> ``无时限`` in Chinese; other words from ``hours`` when given, else as written."""
+    ``2 weeks`` -> ``2 周``, ``no deadline`` -> ``无时限`` in Chinese; other words from the playbook's ``hours``
+    (``respond_within_hours``; None: no deadline, ``无时限``). Every surface passes the hours, so one playbook
+    reads the same in the API, ``explain``, the report and the messages."""
     if lang != "zh-CN":
         return text
     if text.strip().lower() == "no deadline":
         return "无时限"
-    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*(working day|business day|day|hour|minute)s?\s*", text, flags=re.IGNORECASE)
+    m = re.fullmatch(r"\s*(?:within\s+)?(\d+(?:\.\d+)?)\s*(working day|business day|day|hour|minute|week)s?\s*",
+                     text, flags=re.IGNORECASE)
     if m is not None:
         return f"{m.group(1)} {_RESPOND_UNITS_ZH[m.group(2).lower()]}"
-    return text if hours is None else f"{hours:g} 小时"
+    return "无时限" if hours is None else f"{hours:g} 小时"
 
 
 def probability_text(p: float | None, digits: int = 1) -> str:

@@ -158,7 +158,8 @@ def playbook_for(row: pd.Series | dict, settings: Settings, lang: str) -> dict:
     if lang == "zh-CN" and book is not None:
         action = book.action_zh
     return {"action": action, "owner": owner_label(row["playbook_owner"], lang),
-            "respond_within": respond_label(row["respond_within"], lang)}
+            "respond_within": respond_label(row["respond_within"], lang,
+                                            None if book is None else book.respond_within_hours)}
 
 
 def _dates(values: pd.Series) -> pd.Series:

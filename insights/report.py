@@ -43,7 +43,15 @@ from core.plotfonts import plot_fonts
 from core.progress import Reporter, StepCallback, track
 from core.settings import Settings
 from core.store import META, connect, feature_rows, has_table, read_horizon
-from core.vocabulary import TIER_COLOURS, TIER_KEYS, TIER_RANK, probability_text, tier_bands, tier_label
+from core.vocabulary import (
+    TIER_COLOURS,
+    TIER_KEYS,
+    TIER_RANK,
+    owner_label,
+    probability_text,
+    tier_bands,
+    tier_label,
+)
 from features.pipeline import open_connection
 from features.subset import load_clean_subset
 from insights.explain import (
@@ -53,7 +61,6 @@ from insights.explain import (
     account_view,
     normalise_lang,
     normalise_tier,
-    owner_label,
     read_profiles,
     read_scores,
     scored_from_table,

@@ -35,25 +35,27 @@ def next_line(meta: dict, version: int | None) -> str:
 
 
 def unmet_bars(meta: dict) -> list[str]:
-    """What a version's own test rows say it does not meet (issue 12's bars): its ROC-AUC below its best
+    """What a version's own evaluation says it does not meet (issue 12's bars): its ROC-AUC below its best
     baseline beyond the interval, calibration outside the target where it can be judged, churn not rising
-    across the tiers; a flat table's cross-validated figures stand in for its test rows' where they exist.
-    A probe's leaking Stripe mapping was registered and promoted with all three said only among 25 lines."""
+    across the tiers; each said with where it was measured. A flat table's cross-validated figures (all its
+    customers) stand in for its test rows' where they exist. A probe's leaking Stripe mapping was registered
+    and promoted with all three said only among 25 lines."""
     metrics = meta.get("metrics") or {}
     cv = metrics.get("cross_validation") or {}
+    judged, where = (cv, "cross-validated over all customers") if cv.get("ece_verdict") else (
+        metrics, split_words(meta)["test"])
     out = []
-    best = (metrics.get("vs_baselines") or {}).get("best baseline") or {}
-    if best.get("verdict") == "not met":
+    best = (cv.get("vs_logistic") and {**cv["vs_logistic"], "baseline": "logistic"}) if judged is cv else \
+        (metrics.get("vs_baselines") or {}).get("best baseline")
+    if (best or {}).get("verdict") == "not met":
         out.append(f"ROC-AUC against the {best.get('baseline')} baseline: {best.get('standing')}")
-    judged = cv if cv.get("ece_verdict") else metrics
     if judged.get("ece_verdict") == "not met":
-        out.append(f"calibration: ECE {judged['ece']:.4f} above the target {judged['ece_target']:.4f}"
-                   + (" (cross-validated)" if judged is cv else ""))
-    tiers = metrics.get("per_tier") or {}
+        out.append(f"calibration: ECE {judged['ece']:.4f} above the target {judged['ece_target']:.4f}")
+    tiers = judged.get("per_tier") or {}
     rates = [(k, tiers[k]["churn_rate"]) for k in TIER_KEYS if (tiers.get(k) or {}).get("churn_rate") is not None]
     if len(rates) > 1 and not all(a[1] < b[1] for a, b in zip(rates, rates[1:])):
         out.append("churn does not rise across the tiers (" + " / ".join(f"{k} {r:.1%}" for k, r in rates) + ")")
-    return out
+    return [f"{u} ({where})" for u in out]
 
 
 def few(items: list[str], n: int) -> str:

@@ -567,6 +567,8 @@ def _export(info: dict) -> tuple[dt.date, dt.date] | None:
 #: Below it too few rows per fold; above it the test split is larger and the folds cost more.
 AUTO_CV_ROWS = (2_000, 50_000)
 AUTO_CV_FOLDS = 5
+#: ... and when each class has at least this many customers (100 churners: 20 a fold).
+AUTO_CV_MIN_CLASS = 100
 
 
 def train_on_table(path: Path, label: str, id_col: str, out: Path, seed: int = 0,
@@ -598,16 +600,24 @@ def train_on_table(path: Path, label: str, id_col: str, out: Path, seed: int = 0
     result.bundle.test_predictions = table_test_predictions(result.bundle, rows.iloc[test_idx], as_of=day)
     say = progress or (lambda _m: None)
     m = result.metrics
-    if (cross_validate is None and m.get("ece_verdict") not in (None, "met")
-            and AUTO_CV_ROWS[0] <= len(rows) <= AUTO_CV_ROWS[1]):
+    y_all = np.asarray(table.y, dtype=int)
+    auto = (cross_validate is None and m.get("ece_verdict") not in (None, "met")
+            and AUTO_CV_ROWS[0] <= len(rows) <= AUTO_CV_ROWS[1]
+            and min(y_all.sum(), (1 - y_all).sum()) >= AUTO_CV_MIN_CLASS)
+    if auto:
         say(f"calibration on the {len(test_idx):,} test rows: ECE {m['ece']:.4f} against the target "
             f"{m['ece_target']:.4f}, where a perfectly calibrated model would show about {m['ece_noise']:.4f} by "
             f"chance: cross-validating the same procedure on all {len(rows):,} customers ({AUTO_CV_FOLDS} folds; "
             "--cross-validate 0 skips it)")
         cross_validate = AUTO_CV_FOLDS
     if cross_validate:
-        result.metrics["cross_validation"] = cv_record(cross_validate_table(
-            rows, catalogue, cross_validate, fit_and_evaluate, seed=seed, allow_leaky=allow_leaky, say=say))
+        try:
+            result.metrics["cross_validation"] = cv_record(cross_validate_table(
+                rows, catalogue, cross_validate, fit_and_evaluate, seed=seed, allow_leaky=allow_leaky, say=say))
+        except TrainingError as exc:
+            if not auto:
+                raise
+            say(f"cross-validation left out (the model is trained; nothing asked for it): {exc}")
     elif result.metrics.get("ece_verdict") == "not measurable":
         say(f"the {len(test_idx):,} test rows cannot resolve the calibration target: --cross-validate 5 judges "
             f"the same procedure on all {len(rows):,} customers")

@@ -153,7 +153,8 @@ def report(store: Path | None = None, home: Path | None = None, config: Path | N
             raise _view_error(exc) from exc
     unit = "customer" if result.from_table else "account"
     money = (f"MRR at risk {result.mrr_at_risk:,.0f}" if result.mrr_known else
-             "a flat table has no MRR, so no MRR at risk (ordered by churn probability)" if result.from_table else
+             "a flat table's scores carry no MRR, so no MRR at risk (ordered by churn probability)"
+             if result.from_table else
              "no MRR column mapped, so no MRR at risk (ordered by churn probability)")
     console.print(f"report: {result.path} ({result.bytes / 1e6:.1f} MB, {result.pages} {unit} pages, "
                   f"{result.waterfalls} SHAP waterfalls, {result.seconds:.1f} s)\n"

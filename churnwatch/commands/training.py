@@ -183,7 +183,7 @@ def train(store: StoreOpt = None, home: HomeOpt = None, config: ConfigOpt = None
     print_comparison(result.comparison, words["test"], result.metrics.get("model"))
     print_tiers(result.metrics, words["short"], words["unit"])
     unmet = unmet_bars(result.bundle.meta)
-    warned = "".join(f"warning: not met on the {words['short']}: {u}\n" for u in unmet)
+    warned = "".join(f"warning: not met: {u}\n" for u in unmet)
     console.print(f"registered model version {result.version} (run {result.run_id}); plots in {out}\n"
                   f"tracking store: {h.tracking_uri}\n{warned}{next_line(result.bundle.meta, result.version)}",
                   markup=False)
@@ -206,7 +206,7 @@ def promote(version: Annotated[int | None, typer.Option(help="model version (def
     console.print(f"version {version}: {verdict} (champion was {champion or 'none'}): {decision.reason}")
     if decision.promote:  # what its own test rows said at training, repeated where the choice is made
         for unmet in decision.unmet:
-            console.print(f"warning: version {version} does not meet this on its own test rows: {unmet}", markup=False)
+            console.print(f"warning: version {version} does not meet this at its training: {unmet}", markup=False)
     if decision.blocked:  # a scheduled retrain must not keep the old champion silently
         raise typer.Exit(3)
 

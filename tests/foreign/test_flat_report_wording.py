@@ -45,7 +45,7 @@ def test_report_says_customers_and_no_mrr(scored):
     assert r.returncode == 0, r.stderr[-1000:]
     out = flat(r.stdout)
     assert "3 customer pages" in out
-    assert "as of 2026-06-30: 500 customers, a flat table has no MRR, so no MRR at risk" in out
+    assert "as of 2026-06-30: 500 customers, a flat table's scores carry no MRR, so no MRR at risk" in out
     assert "MRR at risk 0" not in out and "accounts" not in out
     html = (work / "en.html").read_text(encoding="utf-8")
     assert 'id="no-mrr-column"' in html and "no column of the scored data is mapped to MRR" in html

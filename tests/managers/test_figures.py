@@ -101,8 +101,13 @@ def test_tier_and_language_spellings():
     assert normalise_lang("zh") == normalise_lang("zh_CN") == "zh-CN" and normalise_lang(None) == "en"
     with pytest.raises(ViewError, match="en, zh-CN"):
         normalise_lang("fr")
-    assert respond_label("3 working days", "zh-CN") == "3 个工作日"
-    assert respond_label("no deadline", "zh-CN") == "无时限"
+    assert respond_label("3 working days", "zh-CN", 72) == "3 个工作日"
+    assert respond_label("no deadline", "zh-CN", None) == "无时限"
+    # a configured text: its own words where they are a number and a unit, else its hours (the review found
+    # "within 4 hours" in English on the API and "4 小时" in the messages, and "best effort" in Chinese messages)
+    assert respond_label("within 4 hours", "zh-CN", 4) == "4 小时" and respond_label("2 weeks", "zh-CN", 336) == "2 周"
+    assert respond_label("same day", "zh-CN", 8) == "8 小时" and respond_label("best effort", "zh-CN", None) == "无时限"
+    assert respond_label("same day", "en", 8) == "same day"
     assert sparkline([0, 50, 100]) == "▁▅█"
 
 

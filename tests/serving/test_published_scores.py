@@ -136,6 +136,19 @@ def test_chinese_answers_carry_the_playbook_and_owner_in_chinese(client, scored)
     view = load_account_view(store, settings, account, "zh-CN")
     assert live["playbook"] == answer["playbook"] == view.playbook
     assert answer["playbook"]["respond_within"] in {"4 小时", "24 小时", "3 个工作日"}
+    # a configured deadline in words of its own: the published row carries its hours, as the live answer and
+    # the messages read them (the review: "same day" stayed English in the API and explain, "8 小时" elsewhere)
+    import pyarrow.parquet as pq
+
+    from insights.explain import playbook_for
+    from serving.published import answer as published_answer
+
+    rec = next(r for r in pq.read_table(published_paths(store)[0]).to_pylist() if r["account_id"] == account)
+    rec.update(respond_within="same day", respond_within_hours=8.0)
+    said = published_answer(rec, "zh-CN", dt.timedelta(days=30), {}, dt.timedelta(days=30))
+    book = settings.playbooks[rec["tier"]].model_copy(update={"respond_within": "same day", "respond_within_hours": 8})
+    custom = settings.model_copy(update={"playbooks": {**settings.playbooks, rec["tier"]: book}})
+    assert said["playbook"]["respond_within"] == playbook_for(rec, custom, "zh-CN")["respond_within"] == "8 小时"
 
 
 def test_unknown_ids_get_an_error_entry_in_place(client, scored):
