@@ -290,6 +290,27 @@ def _with_facts(store: Path, new: pd.DataFrame, now: dt.datetime) -> pd.DataFram
     return out.assign(created_at=now)[ALERT_COLUMNS]
 
 
+def _lapsed(store: Path, latest: list[dict], newest: dt.date, settings: Settings) -> dict[str, dt.date]:
+    """Of the accounts in ``latest`` the newest run did not score, those in a lapse (``serving.published.lapsed``:
+    their term ended less than the grace period before the run, so a late renewal keeps them), with the day it
+    ended: their tasks stay open, as the API and the workspace call them lapsed, not gone (the review)."""
+    from core.store import last_snapshot
+    from serving.published import churn_days, lapsed
+
+    grace = dt.timedelta(days=int(settings.grace_days))
+    out = {}
+    for score in latest:
+        if score["as_of"] >= newest:
+            continue
+        rows = last_snapshot(store, score["account_id"], score["as_of"], newest)
+        seen = pd.Timestamp(rows["as_of"].iloc[0]).date() if len(rows) else score["as_of"]
+        left = rows["days_to_term_end"].iloc[0] if "days_to_term_end" in rows.columns and len(rows) else None
+        ended = churn_days(pd.Series([seen]), pd.Series([left], dtype="float64"), newest).iloc[0]
+        if lapsed(ended, newest, grace):
+            out[score["account_id"]] = ended
+    return out
+
+
 def _latest_facts(store: Path, history: pd.DataFrame, accounts: set[str]) -> list[dict]:
     """The latest score of each of ``accounts`` as a task's facts (``workflow.tasks.FACTS``, tier), for
     ``refresh_tasks``."""
@@ -342,7 +363,8 @@ def raise_alerts(store: Path, settings: Settings, engine: Engine | None = None,
             conn.execute(ALERTS.update().where(ALERTS.c.id == alert["id"]).values(task_id=task))
             tasks.add(task)
         if latest:  # the other open tasks follow their account's latest score (closed when it left or recovered)
-            refresh_tasks(conn, latest, pd.to_datetime(history["as_of"]).max().date(), now)
+            newest = pd.to_datetime(history["as_of"]).max().date()
+            refresh_tasks(conn, latest, newest, now, lapsed=_lapsed(store, latest, newest, settings))
         if todo:
             ids = sorted(a["id"] for a in todo)
             run = short_hash(",".join(ids))

@@ -236,21 +236,25 @@ def _changed(before: dict[str, Any], after: dict[str, Any]) -> tuple[dict, dict]
 
 
 def refresh_tasks(conn: Connection, latest: list[dict[str, Any]], newest: dt.date, now: dt.datetime,
-                  actor: str = SYSTEM) -> dict[str, int]:
+                  actor: str = SYSTEM, lapsed: dict[str, dt.date] | None = None) -> dict[str, int]:
     """The active tasks against each account's latest score, inside the caller's write transaction (after a
     scoring run's alerts). ``latest``: account_id, as_of, tier and the ``FACTS`` of each account's latest
     score; ``newest``: the newest scoring date. A probe's team found a task "High risk, executive visit" on
     an account at health 98, and one open for an account that had left:
 
-    * an account the newest run did not score is no longer a customer: its task is cancelled, saying so;
+    * an account the newest run did not score is no longer a customer: its task is cancelled, saying so; unless
+      it is in ``lapsed`` (account -> the day its term ended, within the grace period before the run): a late
+      renewal still keeps it, so its task stays as it is (the API and the workspace call it lapsed);
     * an untouched (``open``) task whose account is healthy at a newer score is cancelled as recovered;
     * otherwise a newer score's tier and figures replace the task's (its action and due time stay: the
       team's plan is theirs).
 
-    Audited as ``churnwatch``. Returns the counts (``cancelled_gone``, ``cancelled_recovered``, ``refreshed``).
+    Audited as ``churnwatch``. Returns the counts (``cancelled_gone``, ``cancelled_recovered``, ``refreshed``,
+    ``kept_lapsed``).
     """
     by_account = {r["account_id"]: r for r in latest}
-    counts = {"cancelled_gone": 0, "cancelled_recovered": 0, "refreshed": 0}
+    lapsed = lapsed or {}
+    counts = {"cancelled_gone": 0, "cancelled_recovered": 0, "refreshed": 0, "kept_lapsed": 0}
     rows = conn.execute(sa.select(TASKS).where(TASKS.c.status.in_(ACTIVE))).mappings().all()
     for row in (dict(r) for r in rows):
         score = by_account.get(row["account_id"])
@@ -258,6 +262,9 @@ def refresh_tasks(conn: Connection, latest: list[dict[str, Any]], newest: dt.dat
             continue
         seen = score["as_of"]
         values: dict[str, Any]
+        if seen < newest and row["account_id"] in lapsed:
+            counts["kept_lapsed"] += 1
+            continue
         if seen < newest:
             values = {"status": "cancelled", "closed_at": now,
                       "cancel_reason": f"no longer a customer: not scored by the run of {newest} (last scored {seen})"}

@@ -47,9 +47,9 @@ def tier(h: int) -> str:
 
 
 def write_store(store: Path, accounts: dict[str, list[int]], mrr: dict[str, float] | None = None,
-                csm: dict[str, str] | None = None) -> None:
+                csm: dict[str, str] | None = None, term_end: dict[str, int] | None = None) -> None:
     """A DuckDB store with daily scores (account -> healths from DAY0) and snapshots holding
-    segment, MRR and CSM; replaces what the store held."""
+    segment, MRR, CSM and days to the term's end (``term_end``, else none); replaces what the store held."""
     rows = []
     for account, healths in accounts.items():
         for i, h in enumerate(healths):
@@ -58,13 +58,15 @@ def write_store(store: Path, accounts: dict[str, list[int]], mrr: dict[str, floa
                          "reasons_en": json.dumps([{"text": f"{account}: logins fell"}]),
                          "reasons_zh": json.dumps([{"text": f"{account}：登录减少"}], ensure_ascii=False),
                          "segment": "B", "mrr": (mrr or {}).get(account, 100.0),
-                         "csm": (csm or {}).get(account, "Ana Li")})
-    frame = pd.DataFrame(rows)
+                         "csm": (csm or {}).get(account, "Ana Li"),
+                         "days_to_term_end": (term_end or {}).get(account)})
+    frame = pd.DataFrame(rows).astype({"days_to_term_end": "float64"})
     with duckdb.connect(str(store)) as con:
         con.register("f", frame)
         con.execute("CREATE OR REPLACE TABLE score_history AS SELECT account_id, as_of, churn_probability, "
                     "health_score, tier, reasons_en, reasons_zh FROM f")
-        con.execute("CREATE OR REPLACE TABLE snapshots AS SELECT account_id, as_of, segment, mrr, csm FROM f")
+        con.execute("CREATE OR REPLACE TABLE snapshots AS SELECT account_id, as_of, segment, mrr, csm, "
+                    "days_to_term_end FROM f")
 
 
 def settings(**kw) -> Settings:
@@ -346,15 +348,18 @@ def test_open_tasks_follow_the_accounts_latest_score_and_close_when_it_left_or_r
     recovered; a task whose account the newest run did not score is cancelled (no longer a customer); a task
     in progress takes the newer score's tier and figures (its plan and action stay)."""
     store = tmp_path / "store.duckdb"
-    first = {"a1": [70] + [50] * 8, "a2": [70] + [30] * 8, "a3": [70] + [45] * 8}
-    write_store(store, first)
+    first = {"a1": [70] + [50] * 8, "a2": [70] + [30] * 8, "a3": [70] + [45] * 8, "a4": [70] + [40] * 8}
+    # a4's term ends 3 days after its last score: not scored by the newest run 4 days after that, a lapse within
+    # the 30-day grace period (the API and the workspace say "lapsed"): its task stays (the review)
+    term_end = {"a3": 200, "a4": 3}
+    write_store(store, first, term_end=term_end)
     raise_alerts(store, settings(), engine, now=NOW)
     tasks = {t["account_id"]: t for t in list_tasks(engine, now=NOW)}
-    assert set(tasks) == {"a1", "a2", "a3"}
+    assert set(tasks) == {"a1", "a2", "a3", "a4"}
     transition(engine, tasks["a2"]["id"], "plan", "Ana Li", text="call the sponsor", now=NOW)
-    # a week on: a1 healthy again, a2 worse, a3 gone (not scored by the newest run)
-    later = {"a1": first["a1"] + [90] * 7, "a2": first["a2"] + [10] * 7, "a3": first["a3"]}
-    write_store(store, later)
+    # a week on: a1 healthy again, a2 worse, a3 gone (not scored by the newest run), a4 lapsed
+    later = {"a1": first["a1"] + [90] * 7, "a2": first["a2"] + [10] * 7, "a3": first["a3"], "a4": first["a4"]}
+    write_store(store, later, term_end=term_end)
     raise_alerts(store, settings(), engine, now=NOW + dt.timedelta(days=7))
     every = {t["account_id"]: t for t in list_tasks(engine, status="all", now=NOW)}
     newest = DAY0 + dt.timedelta(days=15)
@@ -363,6 +368,7 @@ def test_open_tasks_follow_the_accounts_latest_score_and_close_when_it_left_or_r
     assert every["a3"]["status"] == "cancelled"
     assert every["a3"]["cancel_reason"] == (f"no longer a customer: not scored by the run of {newest} (last scored "
                                             f"{DAY0 + dt.timedelta(days=8)})")
+    assert every["a4"]["status"] == "open" and every["a4"]["cancel_reason"] is None
     a2 = every["a2"]
     assert (a2["status"], a2["tier"], a2["health_score"], a2["as_of"]) == ("plan_drafted", "high_risk", 10,
                                                                           newest.isoformat())
