@@ -28,7 +28,7 @@ from serving.coverage import CoverageCheck, model_gains
 from training.blend import BLAS_THREADS
 from training.bundle import ModelBundle
 from training.model import FeatureRows
-from training.own_table import case_folded, categories_as_trained
+from training.own_table import BLANK_TOKENS, case_folded, categories_as_trained
 from training.reasons import contributions
 from training.treeshap import prepare
 
@@ -262,10 +262,12 @@ class Scorer:
     extra: dict = field(default_factory=dict)
     _coverage: CoverageCheck | None = field(default=None, init=False, repr=False, compare=False)
     _folded: tuple[str, ...] = field(default=(), init=False, repr=False, compare=False)
+    _blanks: frozenset[str] = field(default=frozenset(), init=False, repr=False, compare=False)
     _ranges: tuple[tuple[int, str, float, float], ...] = field(default=(), init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         self._folded = case_folded(self.bundle.catalogue)  # a flat table's categories read in lower case
+        self._blanks = BLANK_TOKENS if self.bundle.meta.get("kind") == "table" else frozenset()  # "N/A", "-"
         self._ranges = training_ranges(self.bundle)
         prepare(self.bundle.booster)  # TreeSHAP tables built before the first request, not during it
         # One BLAS thread for this process from now on: scoring's matrix products are small (the
@@ -299,7 +301,7 @@ class Scorer:
     def _results(self, rows: pd.DataFrame | FeatureRows, lang: str, check_coverage: bool | None) -> list[dict]:
         if check_coverage is None:
             check_coverage = isinstance(rows, FeatureRows)
-        rows = categories_as_trained(rows, self._folded)  # a flat table's ``Monthly``/``monthly``; ``Premium ``
+        rows = categories_as_trained(rows, self._folded, self._blanks)  # ``Monthly``/``monthly``; ``Premium ``
         X = self.bundle.frame.matrix(rows)
         out = self._scored(rows, lang, X)
         if not check_coverage:

@@ -259,16 +259,24 @@ def case_folded(catalogue: Catalogue) -> tuple[str, ...]:
     return tuple(spec.name for spec in catalogue.features if spec.params.get("case") == "lower")
 
 
-def categories_as_trained(rows: pd.DataFrame | FeatureRows, names: tuple[str, ...]) -> pd.DataFrame | FeatureRows:
+def categories_as_trained(rows: pd.DataFrame | FeatureRows, names: tuple[str, ...],
+                          blanks: frozenset[str] = frozenset()) -> pd.DataFrame | FeatureRows:
     """``rows`` (a frame or the service's ``FeatureRows``) with their categories read as training read them:
     the categories ``names`` (``case_folded``, worked out once per model by the caller) in lower case, so
     ``Monthly`` sent to ``/score`` is the ``monthly`` the model knows; and a request's (``FeatureRows``)
     category values without surrounding spaces, an empty one missing, as training and ``score --table``
     (``_clean_text``) and the event-log features (``TRIM``) read them (a probe's ``"Premium "`` was scored
-    as an unseen plan). The rows themselves when nothing changes."""
+    as an unseen plan); ``blanks`` (a flat table's model: ``BLANK_TOKENS``) read as missing too. A frame's rows
+    themselves when no category is folded."""
     lower = np.vectorize(lambda v: v.casefold() if isinstance(v, str) else v, otypes=[object])
     if isinstance(rows, FeatureRows):
-        strip = np.vectorize(lambda v: (v.strip() or None) if isinstance(v, str) else v, otypes=[object])
+        def clean(v: object) -> object:
+            if not isinstance(v, str):
+                return v
+            v = v.strip()
+            return None if not v or v.lower() in blanks else v
+
+        strip = np.vectorize(clean, otypes=[object])
         labels = {c: (strip(v) if len(v) else v) for c, v in rows.labels.items()}
         labels = {c: (lower(v) if c in names and len(v) else v) for c, v in labels.items()}
         return FeatureRows(list(rows.account_ids), rows.numeric_names, rows.numeric, labels)

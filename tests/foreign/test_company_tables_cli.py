@@ -88,10 +88,11 @@ def test_the_service_scores_by_features_and_by_id(path):
         padded = _post(base + "/score", {"accounts": [{"account_id": "X1",
                                                        "features": {**features, "Plan": " Monthly  "}}]})[0]
         assert padded["churn_probability"] == one["churn_probability"] and padded["coverage"]["unknown"] == []
-        blank = _post(base + "/score", {"accounts": [{"account_id": "X1", "features": {**features, "Plan": "  "}}]})
         nothing = {k: v for k, v in features.items() if k != "Plan"}
-        assert blank[0]["churn_probability"] == _post(base + "/score", {"accounts": [{
-            "account_id": "X1", "features": nothing}]})[0]["churn_probability"]
+        missing = _post(base + "/score", {"accounts": [{"account_id": "X1", "features": nothing}]})[0]
+        for blank in ("  ", "N/A", " - "):  # a blank cell as training read it (BLANK_TOKENS), not an unseen plan
+            said = _post(base + "/score", {"accounts": [{"account_id": "X1", "features": {**features, "Plan": blank}}]})
+            assert said[0]["churn_probability"] == missing["churn_probability"] and said[0]["warnings"] == [], blank
         [sparse] = _post(base + "/score", {"accounts": [{"account_id": "X2", "features": {"Seats": 3}}]})
         assert sparse["coverage"]["given"] == ["Seats"] and sparse["coverage"]["share"] < 0.5  # the default's bar
         assert sparse["tier"] in {"healthy", "low_risk", "medium_risk", "high_risk"} and "error" not in sparse
