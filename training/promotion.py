@@ -8,6 +8,7 @@ trained with ``--allow-leaky-feature`` is never promoted without ``--force``.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from pathlib import Path
 
@@ -119,8 +120,7 @@ def promote_version(client: MlflowClient, version: int | None, force: bool = Fal
             mlflow.log_metrics({f"champion_{k}": float(champ_metrics[k]) for k in ("pr_auc", "brier", "roc_auc")})
     if decision.promote:
         set_champion(client, version, decision.reason)
-    decision.unmet = unmet_bars(candidate.meta)
-    return decision, version, champion
+    return dataclasses.replace(decision, unmet=unmet_bars(candidate.meta)), version, champion
 
 
 def _champion_or_none(client: MlflowClient, version: int, force: bool) -> ModelBundle | None:
