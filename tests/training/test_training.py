@@ -190,6 +190,9 @@ def test_mlflow_run_registry_alias_and_promotion_rule(trained, store, tmp_path):
                                                                             "plots/reliability.png"}
     decision, version, champ = promote_version(client, 1)
     assert decision.promote and champ is None  # the first model becomes champion
+    from training.run_text import unmet_bars
+
+    assert decision.unmet == unmet_bars(bad.bundle.meta) and decision.unmet  # what `promote` repeats of training
     assert int(client.get_model_version_by_alias(MODEL_NAME, CHAMPION).version) == 1
 
     v2 = log_run(trained, uri, root, params_of(trained))
