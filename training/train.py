@@ -571,6 +571,14 @@ AUTO_CV_FOLDS = 5
 AUTO_CV_MIN_CLASS = 100
 
 
+def auto_cross_validation(metrics: dict, y: np.ndarray) -> bool:
+    """Whether ``train --table`` cross-validates without being asked: its test rows do not meet the calibration
+    target (``ece_verdict`` not met or not measurable), the table has ``AUTO_CV_ROWS`` customers (``y``) and each
+    class ``AUTO_CV_MIN_CLASS``."""
+    return (metrics.get("ece_verdict") not in (None, "met") and AUTO_CV_ROWS[0] <= len(y) <= AUTO_CV_ROWS[1]
+            and min(int(y.sum()), int((1 - y).sum())) >= AUTO_CV_MIN_CLASS)
+
+
 def train_on_table(path: Path, label: str, id_col: str, out: Path, seed: int = 0,
                    progress: Progress | None = None, allow_leaky: tuple[str, ...] = (),
                    as_of: dt.date | None = None, date_format: str | None = None,
@@ -600,10 +608,7 @@ def train_on_table(path: Path, label: str, id_col: str, out: Path, seed: int = 0
     result.bundle.test_predictions = table_test_predictions(result.bundle, rows.iloc[test_idx], as_of=day)
     say = progress or (lambda _m: None)
     m = result.metrics
-    y_all = np.asarray(table.y, dtype=int)
-    auto = (cross_validate is None and m.get("ece_verdict") not in (None, "met")
-            and AUTO_CV_ROWS[0] <= len(rows) <= AUTO_CV_ROWS[1]
-            and min(y_all.sum(), (1 - y_all).sum()) >= AUTO_CV_MIN_CLASS)
+    auto = cross_validate is None and auto_cross_validation(m, np.asarray(table.y, dtype=int))
     if auto:
         say(f"calibration on the {len(test_idx):,} test rows: ECE {m['ece']:.4f} against the target "
             f"{m['ece_target']:.4f}, where a perfectly calibrated model would show about {m['ece_noise']:.4f} by "

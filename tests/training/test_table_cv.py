@@ -96,3 +96,19 @@ def test_more_folds_than_churners_is_refused(table):
     few = rows[(rows["churn_label"] == 0) | (rows.index.isin(rows.index[rows["churn_label"] == 1][:4]))]
     with pytest.raises(TrainingError, match="only 4 customers in the smaller class"):
         cross_validate_table(few, catalogue, 5, fit_and_evaluate)
+
+
+def test_a_table_is_cross_validated_unasked_only_where_its_test_rows_cannot_judge_calibration():
+    """Probe p33: ECE 0.042 on 1,400 test rows (chance alone 0.026, above the 0.02 target), 0.011 on all 7,000
+    customers cross-validated; `train --table` now does that by itself, within bounds (the review: a table of
+    4 churners failed a run nobody asked to cross-validate)."""
+    from training.train import auto_cross_validation
+
+    y = np.r_[np.ones(1_890), np.zeros(5_110)].astype(int)
+    assert auto_cross_validation({"ece_verdict": "not measurable"}, y)
+    assert auto_cross_validation({"ece_verdict": "not met"}, y)
+    assert not auto_cross_validation({"ece_verdict": "met"}, y)
+    assert not auto_cross_validation({}, y)  # no calibration judged
+    assert not auto_cross_validation({"ece_verdict": "not met"}, y[:1_500])  # too few customers for 5 folds
+    assert not auto_cross_validation({"ece_verdict": "not met"}, np.r_[np.ones(99), np.zeros(3_000)].astype(int))
+    assert not auto_cross_validation({"ece_verdict": "not met"}, np.zeros(60_000, dtype=int))  # large: its test split
