@@ -21,6 +21,7 @@ import duckdb
 import pandas as pd
 
 from core.errors import ChurnwatchError
+from core.lapse import ended_on, lapsed
 from core.scores import history_accounts, history_dates, history_has_rows, history_profiles, history_rows
 from core.settings import Settings
 from core.store import TABLE_ROWS, connect, has_table
@@ -86,9 +87,9 @@ class AccountView:
             MRR and the expected MRR loss are not "unknown" but not there at all.
         churned_on / not_active_on: for the account's latest score when a later scoring run did not
             score it (no longer a customer), the day it stopped being one and that run's date, by
-            the published answers' rule (``serving.published.churn_days``); else None.
+            the published answers' rule (``core.lapse.churn_days``); else None.
         grace_days: set when that day is within the labels' grace period before the run
-            (``serving.published.lapsed``): a lapse a late renewal still undoes, as the API says.
+            (``core.lapse.lapsed``): a lapse a late renewal still undoes, as the API says.
     """
 
     account_id: str
@@ -346,8 +347,6 @@ def load_account_view(store: Path, settings: Settings, account_id: str, lang: st
                         trend_points=trend_points, from_table=scored_from_table(store, day, account_id))
     if as_of is None and not view.from_table:  # its latest score: is it still a customer?
         view.churned_on, view.not_active_on = _no_longer_active(store, account_id, view.as_of)
-        from serving.published import lapsed
-
         grace = dt.timedelta(days=int(settings.grace_days))
         if lapsed(view.churned_on, view.not_active_on, grace):
             view.grace_days = grace.days
@@ -358,15 +357,8 @@ def _no_longer_active(store: Path, account_id: str, day: dt.date) -> tuple[dt.da
     """(the day the account stopped being a customer, the newest scoring date) when the newest scoring
     run did not score it; else (None, None). A probe's ``explain`` said "High risk, respond within 4
     hours" of an account that had churned three months before the newest run."""
-    from core.store import last_snapshot
-    from serving.published import churn_days
-
     with _open_scores(store) as con:
         newest = history_dates(con)[-1]
     if day >= newest:
         return None, None
-    rows = last_snapshot(store, account_id, day, newest)  # its term end when last seen, not when last scored
-    seen = pd.Timestamp(rows["as_of"].iloc[0]).date() if len(rows) else day
-    left = rows["days_to_term_end"].iloc[0] if "days_to_term_end" in rows.columns and len(rows) else None
-    ended = churn_days(pd.Series([seen]), pd.Series([left], dtype="float64"), newest).iloc[0]
-    return ended, newest
+    return ended_on(store, account_id, day, newest), newest

@@ -45,6 +45,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from core.files import atomic_path
+from core.lapse import churn_days, lapsed
 from core.scores import history_has_rows
 from core.settings import Settings
 from core.store import HISTORY, SNAPSHOTS, connect, has_table
@@ -185,30 +186,6 @@ def derive_fields(latest: pd.DataFrame, settings: Settings) -> pd.DataFrame:
     out["run_as_of"] = run_as_of
     out["run_id"] = f"{run_as_of}/{uuid.uuid4().hex[:12]}"
     return out.drop(columns=[c for c in ("days_to_term_end", "last_seen", "last_days_to_term_end") if c in out])
-
-
-def churn_days(as_of: pd.Series, days_to_term_end: pd.Series, run_as_of: dt.date) -> pd.Series:
-    """The day each account stopped being a customer, for an account whose latest score (or snapshot)
-    is as of a date before ``run_as_of`` (it is not active then): the end of the term it was in
-    (``as_of`` + ``days_to_term_end``), not after ``run_as_of``, else ``run_as_of``; None for an
-    account as of ``run_as_of``. One rule for the published scores and the live answers."""
-    when, run = pd.to_datetime(as_of), pd.Timestamp(run_as_of)
-    churned = when < run
-    # clipped to the run's as-of date below, so a day past it is enough: an open-ended term written
-    # 9999-12-31 (millions of days) is beyond pandas' timestamps
-    days_left = pd.to_numeric(days_to_term_end).clip(upper=(run - when).dt.days + 1)
-    term_end = (when + pd.to_timedelta(days_left, unit="D")).clip(upper=run)
-    out = pd.Series(np.where(churned, term_end.dt.date, None), index=when.index, dtype=object)
-    out[churned & out.isna()] = run_as_of
-    return out
-
-
-def lapsed(churned_on: dt.date | None, run_as_of: dt.date | None, grace: dt.timedelta | None) -> bool:
-    """Whether an account the run did not score is in a lapse rather than gone: its known term ended less
-    than ``grace`` (the labels' grace period) before the run, so a late renewal (a payment retried, an
-    invoice paid late) still keeps it a customer. One rule for the API, ``explain`` and the workspace."""
-    return (churned_on is not None and run_as_of is not None and grace is not None
-            and churned_on < run_as_of and (run_as_of - churned_on) < grace)
 
 
 def stale_reason(as_of: dt.date, run_as_of: dt.date, churned_on: dt.date | None, max_age: dt.timedelta,

@@ -327,14 +327,10 @@ class Scorer:
         unseen = bundle.frame.unseen_categories(rows)
         unseen_rows = {c: np.asarray(rows[c]) for c in unseen}
         tiers = tiers.tolist()
-        books = {}
-        for tier in set(tiers):
-            book = self.settings.playbooks[tier]
-            books[tier] = (book.action_zh if lang == "zh-CN" else book.action_en, owner_label(book.owner, lang),
-                           respond_label(book.respond_within, lang, book.respond_within_hours))
-        version = self.model_version
-        playbooks = {tier: {"action": action, "owner": owner, "respond_within": respond_within}
-                     for tier, (action, owner, respond_within) in books.items()}
+        version, zh = self.model_version, lang == "zh-CN"
+        playbooks = {tier: {"action": b.action_zh if zh else b.action_en, "owner": owner_label(b.owner, lang),
+                            "respond_within": respond_label(b.respond_within, lang, b.respond_within_hours)}
+                     for tier, b in ((t, self.settings.playbooks[t]) for t in set(tiers))}
         out = []
         for i, (acc, prob, h, tier, e) in enumerate(zip(rows["account_id"], p.tolist(), health.tolist(), tiers,
                                                         explained)):

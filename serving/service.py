@@ -283,7 +283,8 @@ def live_results(scorer: Scorer, rows: Any, lang: str, run_as_of: dt.date | None
     an account whose latest snapshot is older is no longer active: it churned when its term ended
     (``churned_on``; no tier, no playbook), and a score more than ``serving.max_score_age_days``
     older is stale, by the rules of the published answers (``serving.published``)."""
-    from serving.published import churn_days, stale_reason
+    from core.lapse import churn_days
+    from serving.published import stale_reason
 
     columns = [c for c in ("account_id", "as_of", "mrr", "csm") if c in rows.columns]
     extra = {r["account_id"]: r for r in rows[columns].to_dict("records")}

@@ -31,6 +31,7 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from core.lapse import ended_on, lapsed
 from core.scores import alert_facts, history_with_segment
 from core.settings import AlertRule, Settings
 from core.store import connect
@@ -291,24 +292,13 @@ def _with_facts(store: Path, new: pd.DataFrame, now: dt.datetime) -> pd.DataFram
 
 
 def _lapsed(store: Path, latest: list[dict], newest: dt.date, settings: Settings) -> dict[str, dt.date]:
-    """Of the accounts in ``latest`` the newest run did not score, those in a lapse (``serving.published.lapsed``:
-    their term ended less than the grace period before the run, so a late renewal keeps them), with the day it
-    ended: their tasks stay open, as the API and the workspace call them lapsed, not gone (the review)."""
-    from core.store import last_snapshot
-    from serving.published import churn_days, lapsed
-
+    """Of the accounts in ``latest`` the newest run did not score, those in a lapse (``core.lapse.lapsed``: their
+    term ended less than the grace period before the run, so a late renewal keeps them), with the day it ended:
+    their tasks stay open, as the API and the workspace call them lapsed, not gone (the review)."""
     grace = dt.timedelta(days=int(settings.grace_days))
-    out = {}
-    for score in latest:
-        if score["as_of"] >= newest:
-            continue
-        rows = last_snapshot(store, score["account_id"], score["as_of"], newest)
-        seen = pd.Timestamp(rows["as_of"].iloc[0]).date() if len(rows) else score["as_of"]
-        left = rows["days_to_term_end"].iloc[0] if "days_to_term_end" in rows.columns and len(rows) else None
-        ended = churn_days(pd.Series([seen]), pd.Series([left], dtype="float64"), newest).iloc[0]
-        if lapsed(ended, newest, grace):
-            out[score["account_id"]] = ended
-    return out
+    ended = {s["account_id"]: ended_on(store, s["account_id"], s["as_of"], newest) for s in latest
+             if s["as_of"] < newest}
+    return {a: day for a, day in ended.items() if lapsed(day, newest, grace)}
 
 
 def _latest_facts(store: Path, history: pd.DataFrame, accounts: set[str]) -> list[dict]:

@@ -22,8 +22,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Form, HTTPException, Query, Request
 
 from core.errors import ChurnwatchError
+from core.lapse import lapsed
 from core.vocabulary import TIER_KEYS, reason_label
-from serving.published import lapsed
 from workflow.facts import display_name
 from workflow.interventions import InterventionError, log_intervention
 from workflow.interviews import QUESTIONS
@@ -97,7 +97,7 @@ def account_page(request: Request, account_id: str, user: CurrentUser):
 
 def _lapse_grace(request: Request, rec: dict, published: Any) -> int | None:
     """The grace period's days when the account's published "churn" is a lapse a late renewal still undoes
-    (``serving.published.lapsed``, the rule the API's ``stale_reason`` says), else None."""
+    (``core.lapse.lapsed``, the rule the API's ``stale_reason`` says), else None."""
     if not rec.get("churned_on") or published is None:
         return None
     grace = dt.timedelta(days=int(request.app.state.settings.grace_days))

@@ -46,7 +46,7 @@ def test_explain_says_an_account_the_newest_run_did_not_score_is_no_longer_a_cus
     "churned" where the API said "lapsed")."""
     import datetime as dt
 
-    from serving.published import churn_days
+    from core.lapse import churn_days
 
     grace = home.settings.grace_days
     with duckdb.connect(str(home.store), read_only=True) as con:
