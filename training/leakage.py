@@ -238,11 +238,11 @@ AFTER_FALL = 0.25
 AFTER_SURVIVORS = 0.02
 #: ``copied_back`` (a term's MRR, seats or plan) asks more: at most ``COPIED_SURVIVORS`` of the marked rows on accounts
 #: still active (a plan or price no longer sold whose customers left fast keeps a few: a review's simulation, 2.4-2.9%),
-#: and at least ``COPIED_SAME`` of the accounts at the data end with training rows holding their value of today on
-#: every one of them (a value copied back never changes over a subscription's life; prices billed as they were do,
-#: after a price change, an upgrade or a seat change).
+#: and at least ``COPIED_COHORT`` accounts still active at the data end that started when the marked accounts did
+#: without the value: a copied-back value splits the customers who started together by when they left (11.99 on
+#: those who left before a rise, 13.99 on those who stayed); a plan sold for a while holds all of its starters.
 COPIED_SURVIVORS = 0.005
-COPIED_SAME = 0.95
+COPIED_COHORT = 5
 #: A number column of at most this many distinct values has each value checked (a 0/1 checkbox).
 AFTER_FEW_VALUES = 10
 
@@ -258,16 +258,22 @@ def _markers(values: pd.Series, at_end: pd.Series, categorical: bool) -> list[tu
     return out
 
 
-def _unchanged_share(rows: pd.DataFrame, end_rows: pd.DataFrame, name: str) -> float:
-    """Of the accounts at the data end that have training rows, the share whose every training row holds their
-    value at the data end (missing counts as a value); 1.0 when none has training rows."""
-    today = end_rows.drop_duplicates("account_id").set_index("account_id")[name]
-    seen = rows.loc[rows["account_id"].isin(today.index), ["account_id", name]]
-    if seen.empty:
-        return 1.0
-    now = seen["account_id"].map(today)
-    same = (seen[name] == now) | (seen[name].isna() & now.isna())
-    return float(same.groupby(seen["account_id"]).all().mean())
+def _cohort_others(rows: pd.DataFrame, marked: np.ndarray, active: set) -> int:
+    """How many accounts still active at the data end (``active``) started in a month one of the ``marked`` rows'
+    accounts started in, without a marked row themselves: the start is the as-of date less ``tenure_days`` where
+    the rows have it, else the account's first training row."""
+    when = rows["as_of"]
+    numeric = pd.api.types.is_numeric_dtype(when)
+    if "tenure_days" in rows.columns and not numeric:
+        start = pd.to_datetime(when) - pd.to_timedelta(rows["tenure_days"].fillna(0), unit="D")
+    else:
+        start = pd.to_datetime(when) if not numeric else when
+    first = pd.Series(start.to_numpy(), index=rows.index).groupby(rows["account_id"]).min()
+    cohort = first if numeric else first.dt.to_period("M")
+    hit = set(rows.loc[marked, "account_id"])
+    months = set(cohort[cohort.index.isin(hit)])
+    others = cohort[~cohort.index.isin(hit) & cohort.index.isin(active)]
+    return int(others.isin(months).sum())
 
 
 def written_after(rows: pd.DataFrame, y: np.ndarray, own: Iterable[str], end_rows: pd.DataFrame | None,
@@ -293,8 +299,8 @@ def written_after(rows: pd.DataFrame, y: np.ndarray, own: Iterable[str], end_row
     before it (9.8% of the training rows, 46% churned), 13.99 on every other (0.0% churned); the model
     reached 0.98 on validation rows, 0.67 on the test block, below the logistic baseline. Honest terms can
     take that shape too (a launch plan sold for three months whose customers left fast): there it asks that
-    the accounts of today kept today's value on their training rows and that fewer of the marked rows be of
-    accounts still customers (``COPIED_SAME``, ``COPIED_SURVIVORS``)."""
+    fewer of the marked rows be of accounts still customers, and that customers who started with the marked
+    ones stayed with another value (``COPIED_SURVIVORS``, ``COPIED_COHORT``)."""
     y = np.asarray(y, dtype=int)
     copied = set(terms)
     if end_rows is None or len(end_rows) < limits.min_present or not len(rows) or y.min() == y.max():
@@ -308,8 +314,6 @@ def written_after(rows: pd.DataFrame, y: np.ndarray, own: Iterable[str], end_row
     for name in own:
         if name not in rows.columns or name not in end_rows.columns:
             continue
-        if name in copied and _unchanged_share(rows, end_rows, name) < COPIED_SAME:
-            continue  # values that change over a subscription's life were not copied back from the export day
         for said, marked, at_end in _markers(rows[name], end_rows[name], name in cats):
             marked = marked.to_numpy(dtype=bool)
             share, end_share = float(marked.mean()), float(at_end.mean())
@@ -322,6 +326,8 @@ def written_after(rows: pd.DataFrame, y: np.ndarray, own: Iterable[str], end_row
             survivors = float(accounts[marked].isin(active).mean())
             if survivors > (COPIED_SURVIVORS if name in copied else AFTER_SURVIVORS):
                 continue  # a group that shrank, not a value written at churn
+            if name in copied and _cohort_others(rows, marked, active) < COPIED_COHORT:
+                continue  # nobody who started with them stayed with another value: a plan sold for a while
             why = ("the periods carry the value their subscription had when it ended, not the one billed then"
                    if name in copied else "the value is written once a customer has left, and the export gives it "
                    "to every earlier row of the accounts that left")

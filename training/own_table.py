@@ -516,6 +516,8 @@ def _type_columns(df: pd.DataFrame, report: dict, date_format: str | None = None
             continue
         if categorical and col.nunique() > MAX_CATEGORIES:
             report["dropped_free_text"].append(name)
+            for found in ("categories_case_folded", "categories_near_twins"):  # not a category after all
+                report[found].pop(name, None)
             continue
         if col.nunique(dropna=False) <= 1:
             report["dropped_constant"].append(name)

@@ -242,7 +242,7 @@ class PromotionDecision:
     candidate: dict
     champion: dict | None
     blocked: bool = False  # refused before any comparison (the leakage guard): `promote` exits 3
-    unmet: list[str] = field(default_factory=list)  # what its test rows did not meet (``run_text.unmet_bars``)
+    unmet: list[str] = field(default_factory=list)  # what it did not meet at training (``run_text.unmet_bars``)
 
 
 def decide(candidate: dict, champion: dict | None, min_pr_auc_gain: float = 0.005,

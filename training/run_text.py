@@ -43,7 +43,7 @@ def unmet_bars(meta: dict) -> list[str]:
     metrics = meta.get("metrics") or {}
     cv = metrics.get("cross_validation") or {}
     judged, where = (cv, "cross-validated over all customers") if cv.get("ece_verdict") else (
-        metrics, split_words(meta)["test"])
+        metrics, f"on the {split_words(meta)['short']}")
     out = []
     best = (cv.get("vs_logistic") and {**cv["vs_logistic"], "baseline": "logistic"}) if judged is cv else \
         (metrics.get("vs_baselines") or {}).get("best baseline")

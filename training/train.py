@@ -21,6 +21,7 @@ import mlflow
 import numpy as np
 import pandas as pd
 
+from core.errors import ChurnwatchError
 from core.settings import ProfileSettings, TrainingSettings
 from core.store import SNAPSHOTS, connect, latest_presence, latest_rows, read_meta
 from features.spec import OWN_TEMPLATES, Catalogue, scaled
@@ -619,10 +620,10 @@ def train_on_table(path: Path, label: str, id_col: str, out: Path, seed: int = 0
         try:
             result.metrics["cross_validation"] = cv_record(cross_validate_table(
                 rows, catalogue, cross_validate, fit_and_evaluate, seed=seed, allow_leaky=allow_leaky, say=say))
-        except TrainingError as exc:
+        except ChurnwatchError as exc:  # a fold's calibration, evaluation, baseline or training
             if not auto:
                 raise
-            say(f"cross-validation left out (the model is trained; nothing asked for it): {exc}")
+            say(f"cross-validation skipped (not requested; the model is trained): {exc}")
     elif result.metrics.get("ece_verdict") == "not measurable":
         say(f"the {len(test_idx):,} test rows cannot resolve the calibration target: --cross-validate 5 judges "
             f"the same procedure on all {len(rows):,} customers")

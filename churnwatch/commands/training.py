@@ -204,9 +204,9 @@ def promote(version: Annotated[int | None, typer.Option(help="model version (def
     decision, version, champion = promote_version(tracking(h), version, force=force, reason=reason)
     verdict = "promoted" if decision.promote else "not promoted"
     console.print(f"version {version}: {verdict} (champion was {champion or 'none'}): {decision.reason}")
-    if decision.promote:  # what its own test rows said at training, repeated where the choice is made
+    if decision.promote:  # what its evaluation said at training, repeated where the choice is made
         for unmet in decision.unmet:
-            console.print(f"warning: version {version} does not meet this at its training: {unmet}", markup=False)
+            console.print(f"warning: at training, version {version} did not meet: {unmet}", markup=False)
     if decision.blocked:  # a scheduled retrain must not keep the old champion silently
         raise typer.Exit(3)
 

@@ -143,9 +143,12 @@ def test_category_values_that_differ_only_in_spaces_or_punctuation_are_named_not
     frame = ecommerce_table(ROWS, seed=2)
     frame["Contract"] = np.where(np.arange(ROWS) % 3 == 0, "Month to Month",
                                  np.where(np.arange(ROWS) % 3 == 1, "Month-to-Month", "One Year"))
+    # free text (over 50 values) is no category: its near twins are not said (the second review)
+    frame["Company"] = ["Acme Inc", "Acme, Inc."] + [f"Firm {i}" for i in range(ROWS - 2)]
     frame.to_csv(path, index=False)
     table = load_own_table(path, "Churn", "CustomerID")
     assert table.report["categories_near_twins"] == {"Contract": "'Month to Month' and 'Month-to-Month'"}
+    assert "Company" in table.report["dropped_free_text"]
     assert sorted(table.frame["Contract"].cat.categories) == ["Month to Month", "Month-to-Month", "One Year"]
     said = "\n".join(describe_table(table.report))
     assert ("category values that differ only in spaces or punctuation, kept apart (merge them in the file if "

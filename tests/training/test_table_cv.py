@@ -109,6 +109,11 @@ def test_a_table_is_cross_validated_unasked_only_where_its_test_rows_cannot_judg
     assert auto_cross_validation({"ece_verdict": "not met"}, y)
     assert not auto_cross_validation({"ece_verdict": "met"}, y)
     assert not auto_cross_validation({}, y)  # no calibration judged
-    assert not auto_cross_validation({"ece_verdict": "not met"}, y[:1_500])  # too few customers for 5 folds
-    assert not auto_cross_validation({"ece_verdict": "not met"}, np.r_[np.ones(99), np.zeros(3_000)].astype(int))
-    assert not auto_cross_validation({"ece_verdict": "not met"}, np.zeros(60_000, dtype=int))  # large: its test split
+    def table(churned: int, stayed: int) -> np.ndarray:
+        return np.r_[np.ones(churned), np.zeros(stayed)].astype(int)
+
+    assert auto_cross_validation({"ece_verdict": "not met"}, table(500, 1_500))  # 2,000: the least
+    assert not auto_cross_validation({"ece_verdict": "not met"}, table(500, 1_499))  # too few customers
+    assert not auto_cross_validation({"ece_verdict": "not met"}, table(99, 3_000))  # too few churners
+    assert auto_cross_validation({"ece_verdict": "not met"}, table(20_000, 30_000))  # 50,000: the most
+    assert not auto_cross_validation({"ece_verdict": "not met"}, table(20_000, 30_001))  # large: its test split
