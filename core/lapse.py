@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from core.store import last_snapshot
+from core.store import last_snapshots
 
 
 def churn_days(as_of: pd.Series, days_to_term_end: pd.Series, run_as_of: dt.date) -> pd.Series:
@@ -38,11 +38,15 @@ def lapsed(churned_on: dt.date | None, run_as_of: dt.date | None, grace: dt.time
             and churned_on < run_as_of and (run_as_of - churned_on) < grace)
 
 
-def ended_on(store: Path, account_id: str, last_scored: dt.date, newest: dt.date) -> dt.date | None:
-    """``churn_days`` of one account last scored on ``last_scored``, from its latest snapshot up to the newest
-    scoring date ``newest`` (where it was last seen a customer, with the term end it had then), not from its
-    last score (a probe's old date scored once dated churns 150 to 395 days early)."""
-    rows = last_snapshot(store, account_id, last_scored, newest)
-    seen = pd.Timestamp(rows["as_of"].iloc[0]).date() if len(rows) else last_scored
-    left = rows["days_to_term_end"].iloc[0] if "days_to_term_end" in rows.columns and len(rows) else None
-    return churn_days(pd.Series([seen]), pd.Series([left], dtype="float64"), newest).iloc[0]
+def ended_on(store: Path, last_scored: dict[str, dt.date], newest: dt.date) -> dict[str, dt.date | None]:
+    """``churn_days`` of accounts last scored before the newest scoring date ``newest`` (account -> its last
+    score's date), from each one's latest snapshot up to ``newest`` (where it was last seen a customer, with the
+    term end it had then), not from its last score (a probe's old date scored once dated churns 150 to 395 days
+    early). One query for them all."""
+    if not last_scored:
+        return {}
+    rows = last_snapshots(store, list(last_scored), newest).set_index("account_id")
+    seen = pd.Series({a: rows["as_of"].get(a, day) for a, day in last_scored.items()})
+    left = pd.Series({a: rows["days_to_term_end"].get(a) if "days_to_term_end" in rows.columns else None
+                      for a in last_scored}, dtype="float64")
+    return churn_days(seen, left, newest).to_dict()

@@ -286,12 +286,15 @@ def snapshot_rows(store: Path, as_of: dt.date, account_ids: list[str]) -> pd.Dat
                            [as_of, list(account_ids)]).df()
 
 
-def last_snapshot(store: Path, account_id: str, since: dt.date, until: dt.date) -> pd.DataFrame:
-    """The account's latest snapshot row dated ``since`` to ``until`` (empty: none): where it was last seen
-    active, with the term end it had then."""
+def last_snapshots(store: Path, account_ids: list[str], until: dt.date) -> pd.DataFrame:
+    """``account_id``, ``as_of`` and (where the store has it) ``days_to_term_end`` of each account's latest
+    snapshot row up to ``until``: where it was last seen active, with the term end it had then."""
     with connect(store, read_only=True) as con:
-        return con.execute(f"SELECT * FROM {SNAPSHOTS} WHERE account_id = ? AND as_of >= ? AND as_of <= ? "
-                           "ORDER BY as_of DESC LIMIT 1", [account_id, since, until]).df()
+        end = ", days_to_term_end" if "days_to_term_end" in snapshot_columns(con) else ""
+        return con.execute(f"SELECT account_id, as_of{end} FROM {SNAPSHOTS} "
+                           "WHERE account_id IN (SELECT unnest(?)) AND as_of <= ? "
+                           "QUALIFY row_number() OVER (PARTITION BY account_id ORDER BY as_of DESC) = 1",
+                           [list(account_ids), until]).df()
 
 
 def snapshot_columns(con: duckdb.DuckDBPyConnection) -> list[str]:

@@ -361,4 +361,4 @@ def _no_longer_active(store: Path, account_id: str, day: dt.date) -> tuple[dt.da
         newest = history_dates(con)[-1]
     if day >= newest:
         return None, None
-    return ended_on(store, account_id, day, newest), newest
+    return ended_on(store, {account_id: day}, newest)[account_id], newest

@@ -296,8 +296,7 @@ def _lapsed(store: Path, latest: list[dict], newest: dt.date, settings: Settings
     term ended less than the grace period before the run, so a late renewal keeps them), with the day it ended:
     their tasks stay open, as the API and the workspace call them lapsed, not gone (the review)."""
     grace = dt.timedelta(days=int(settings.grace_days))
-    ended = {s["account_id"]: ended_on(store, s["account_id"], s["as_of"], newest) for s in latest
-             if s["as_of"] < newest}
+    ended = ended_on(store, {s["account_id"]: s["as_of"] for s in latest if s["as_of"] < newest}, newest)
     return {a: day for a, day in ended.items() if lapsed(day, newest, grace)}
 
 
@@ -336,6 +335,8 @@ def raise_alerts(store: Path, settings: Settings, engine: Engine | None = None,
     with engine.connect() as conn:  # the accounts of the active tasks (and of this run's alerts)
         tasked = {r[0] for r in conn.execute(sa.select(TASKS.c.account_id).where(TASKS.c.status.in_(ACTIVE)))}
     latest = _latest_facts(store, history, tasked | set(new["account_id"]))
+    newest = pd.to_datetime(history["as_of"]).max().date() if len(history) else None
+    lapses = _lapsed(store, latest, newest, settings) if latest else {}  # read before the write transaction
     records = [{("id" if k == "alert_id" else k): (None if isinstance(v, float) and v != v else v)
                 for k, v in r.items()} for r in new.to_dict(orient="records")]
     inserted = []
@@ -353,8 +354,7 @@ def raise_alerts(store: Path, settings: Settings, engine: Engine | None = None,
             conn.execute(ALERTS.update().where(ALERTS.c.id == alert["id"]).values(task_id=task))
             tasks.add(task)
         if latest:  # the other open tasks follow their account's latest score (closed when it left or recovered)
-            newest = pd.to_datetime(history["as_of"]).max().date()
-            refresh_tasks(conn, latest, newest, now, lapsed=_lapsed(store, latest, newest, settings))
+            refresh_tasks(conn, latest, newest, now, lapsed=lapses)
         if todo:
             ids = sorted(a["id"] for a in todo)
             run = short_hash(",".join(ids))
