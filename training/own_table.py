@@ -49,6 +49,7 @@ import datetime as dt
 import gzip
 import logging
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -231,27 +232,29 @@ def _written(text: pd.Series, numbers: pd.Series, grouped: bool = False) -> str 
 def _one_case(text: pd.Series) -> tuple[pd.Series, str | None]:
     """A category column in lower case when some of its values differ only in case (``monthly``,
     ``Monthly``), with two such spellings for the report; else the column as it is and None."""
-    spellings = pd.Series(text.dropna().unique(), dtype=object)
-    folded = spellings.str.casefold()
-    twins = spellings[folded.duplicated(keep=False)]
-    if twins.empty:
+    shown = _first_twins(text, lambda spellings: spellings.str.casefold())
+    if not shown:
         return text, None
-    first = folded[twins.index[0]]
-    shown = sorted(twins[folded[twins.index] == first])
-    return text.str.casefold(), f"{' and '.join(repr(v) for v in shown[:2])} read as {first!r}"
+    return text.str.casefold(), f"{' and '.join(repr(v) for v in shown[:2])} read as {shown[0].casefold()!r}"
+
+
+def _first_twins(text: pd.Series, key: Callable[[pd.Series], pd.Series]) -> list[str]:
+    """The spellings (sorted) of the first group of a text column's distinct values that ``key`` makes equal
+    (an empty key is no group); [] when no two values share a key."""
+    spellings = pd.Series(text.dropna().unique(), dtype=object).astype(str)
+    keys = key(spellings)
+    twins = spellings[keys.duplicated(keep=False) & (keys != "")]
+    if twins.empty:
+        return []
+    return sorted(twins[keys[twins.index] == keys[twins.index[0]]])
 
 
 def near_twins(text: pd.Series) -> str | None:
     """Two values of a category column that differ only in spaces or punctuation (``Month to Month``,
     ``Month-to-Month``), said as a hint: they may be one value written two ways (probe p33's table), or two
     values (``A+`` and ``A``); the file is where to merge them. None when there are none."""
-    spellings = pd.Series(text.dropna().unique(), dtype=object).astype(str)
-    key = spellings.str.casefold().str.replace(r"[\W_]+", "", regex=True)
-    twins = spellings[key.duplicated(keep=False) & (key != "")]
-    if twins.empty:
-        return None
-    first = key[twins.index[0]]
-    return " and ".join(repr(v) for v in sorted(twins[key[twins.index] == first])[:2])
+    shown = _first_twins(text, lambda spellings: spellings.str.casefold().str.replace(r"[\W_]+", "", regex=True))
+    return " and ".join(repr(v) for v in shown[:2]) if shown else None
 
 
 def case_folded(catalogue: Catalogue) -> tuple[str, ...]:
