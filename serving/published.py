@@ -317,11 +317,6 @@ def _load_history(path: Path) -> dict[str, list[dict]]:
     return out
 
 
-def _hours(value: object) -> float | None:
-    """A published row's response hours (NaN when the tier has no deadline) as a number or None."""
-    return None if value is None or value != value else float(value)
-
-
 def answer(rec: dict, lang: str, max_age: dt.timedelta, zh_actions: dict[str, str],
            grace: dt.timedelta | None = None) -> dict:
     """The ``/score_accounts`` answer of one published row in ``lang`` (``serving/api.py``
@@ -335,7 +330,7 @@ def answer(rec: dict, lang: str, max_age: dt.timedelta, zh_actions: dict[str, st
     playbook = None if churned else {
         "action": zh_actions.get(rec["playbook_action"], rec["playbook_action"]) if zh else rec["playbook_action"],
         "owner": owner_label(rec["playbook_owner"], lang),
-        "respond_within": respond_label(rec["respond_within"], lang, _hours(rec.get("respond_within_hours")))}
+        "respond_within": respond_label(rec["respond_within"], lang, _number(rec.get("respond_within_hours")))}
     return {
         "account_id": rec["account_id"],
         "churn_probability": float(rec["churn_probability"]),
