@@ -7,7 +7,9 @@ rejected (``extra="forbid"``). The response models are fixed.
 
 Numbers are strict (``true`` is not ``1.0``, ``"3"`` is not ``3``) and finite. An ``int``
 feature accepts a whole number written as ``3`` or ``3.0`` (JSON Schema's ``integer`` means
-exactly that), so a client that exports counts as floats is not refused.
+exactly that), so a client that exports counts as floats is not refused. A flat table's model
+(``train --table``) also takes its number and date columns as the table writes them ("1.290,00 EUR",
+"12%", "2026-03-15"), read as training read the column.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, Strict, Stric
 
 from core.vocabulary import TIER_KEYS
 from features.spec import Catalogue, FeatureSpec
+from training.own_table import sent_as_text
 
 MAX_ACCOUNTS = 1000
 MAX_ID_LENGTH = 200
@@ -43,11 +46,21 @@ def _whole(value: float) -> float:
 
 
 def feature_field(spec: FeatureSpec) -> tuple[Any, Any]:
-    """``(annotation, FieldInfo)`` of one feature: described by its definition and unit."""
-    value = (Annotated[StrictStr, Field(max_length=MAX_CATEGORY_LENGTH)] if spec.type == "category"
-             else _number_type(spec))
+    """``(annotation, FieldInfo)`` of one feature: described by its definition and unit. A flat table's
+    number and date columns also take the export's text (``training.own_table.sent_as_text``), read as
+    training read the column (``serving.scoring.feature_rows``)."""
+    text = Annotated[StrictStr, Field(max_length=MAX_CATEGORY_LENGTH)]
+    if spec.type == "category":
+        value = text
+    else:
+        value = _number_type(spec) | text if sent_as_text(spec) else _number_type(spec)
     lo, hi = spec.valid_range
     shown = "" if spec.type == "category" else f"; range [{_bound(lo, '-inf')}, {_bound(hi, 'inf')}]"
+    if sent_as_text(spec):
+        shown += ("; or the table's text, read as training read the column: " + (
+            "a date, counted in days to the day of the request" if spec.params.get("kind") == "date" else
+            "decimal comma, e.g. '1.290,50 EUR', '12,5%'" if spec.params.get("decimal") == "comma" else
+            "e.g. '$1,290.50', '12.5%'"))
     description = f"{spec.definition} (unit: {spec.unit}; type: {spec.type}{shown}); null or absent: missing"
     if spec.optional:
         return value | None, Field(None, description=description)

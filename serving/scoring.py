@@ -6,6 +6,7 @@ HTTP and in-process scoring give identical results.
 
 from __future__ import annotations
 
+import datetime as dt
 import gc
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -28,7 +29,7 @@ from serving.coverage import CoverageCheck, model_gains
 from training.blend import BLAS_THREADS
 from training.bundle import ModelBundle
 from training.model import FeatureRows
-from training.own_table import BLANK_TOKENS, case_folded, categories_as_trained
+from training.own_table import BLANK_TOKENS, case_folded, categories_as_trained, read_sent_cells
 from training.reasons import contributions
 from training.treeshap import prepare
 
@@ -49,11 +50,9 @@ class RequestError(ChurnwatchError):
 
 
 def validate_features(items: list[dict], catalogue: Catalogue, where: str = "accounts") -> FeatureRows:
-    """Validate request items against the catalogue's request model (``serving/api.py``) and
-    return one row per account.
-
-    In-process callers get the checks the service gets (types, ranges, finite values, no
-    unknown names); missing optional features are allowed and treated as missing.
+    """Validate request items against the catalogue's request model (``serving/api.py``) and return one row
+    per account. In-process callers get the checks the service gets (types, ranges, finite values, no unknown
+    names); missing optional features are allowed and treated as missing.
 
     Raises:
         RequestError: naming each offending field, e.g. ``accounts[0].features.logins_30d``.
@@ -70,8 +69,7 @@ def validate_features(items: list[dict], catalogue: Catalogue, where: str = "acc
 
 
 class _Checks:
-    """The request model's checks of one catalogue as arrays (``plain_rows``), and the shapes of
-    the feature objects seen so far (``shape``)."""
+    """The request model's checks of one catalogue as arrays (``plain_rows``), and the shapes seen (``shape``)."""
 
     #: Shapes remembered before the memory starts afresh (a shape and its names ~2 KB: 4 MB at most).
     MAX_SHAPES = 2048
@@ -140,16 +138,16 @@ def _checks(catalogue: Catalogue) -> _Checks:
 
 
 def plain_rows(items: object, catalogue: Catalogue) -> FeatureRows | None:
-    """``FeatureRows`` of request items checked column by column with arrays, when every item is
-    plainly valid (the request model's rules: no unknown name, account ids of 1-200 characters,
-    numbers that are ints or floats (not booleans or strings), finite, within their range, whole
-    for an ``int`` feature, categories strings of at most 200 characters); ``None`` for anything
-    else, which pydantic then checks and words. Same rows as pydantic's path (``feature_rows``).
+    """``FeatureRows`` of request items checked column by column with arrays, when every item is plainly valid
+    (the request model's rules: no unknown name, account ids of 1-200 characters, numbers that are ints or
+    floats (not booleans or strings: a flat table's text goes pydantic's way), finite, within their range, whole
+    for an ``int`` feature, categories strings of at most 200 characters); ``None`` for anything else, which
+    pydantic then checks and words. Same rows as pydantic's path (``feature_rows``).
 
-    Every value is read once, in C loops: all feature objects' values in one list
-    (``dict.values()``), split into numbers and categories by a mask per *shape* (the names of a
-    feature object in order, ``tuple(dict)``: a batch has a few hundred, remembered across
-    requests), numbers converted at once and put in their matrix columns by one scatter."""
+    Every value is read once, in C loops: all feature objects' values in one list (``dict.values()``), split
+    into numbers and categories by a mask per *shape* (the names of a feature object in order, ``tuple(dict)``:
+    a batch has a few hundred, remembered across requests), numbers converted at once and put in their matrix
+    columns by one scatter."""
     if not isinstance(items, list) or not items:
         return None
     checks = _checks(catalogue)
@@ -241,14 +239,18 @@ def field_path(loc: tuple | list, root: str = "") -> str:
 
 def feature_rows(accounts: list[BaseModel], catalogue: Catalogue) -> FeatureRows:
     """Validated request accounts as ``FeatureRows``: numeric features straight into one float
-    matrix (null -> NaN; no pandas frame: building one costs more than scoring one row),
-    categories as labels.
-    """
-    numeric = [f.name for f in catalogue.features if f.type != "category"]
+    matrix (null -> NaN; no pandas frame: building one costs more than scoring one row), a flat
+    table's columns sent as its export writes them read as training read them (a RequestError where
+    they do not read), categories as labels."""
+    numeric = [f for f in catalogue.features if f.type != "category"]
     feats = [a.features.__dict__ for a in accounts]  # every field, None where not given
-    values = np.array([[f[name] for name in numeric] for f in feats], dtype=float).reshape(len(feats), len(numeric))
+    cells = [[f[spec.name] for spec in numeric] for f in feats]
+    if any(type(v) is str for row in cells for v in row) and (
+            problems := read_sent_cells(cells, numeric, dt.datetime.now(dt.UTC).date())):
+        raise RequestError([(f"accounts[{i}].features.{name}", why) for i, name, why in problems])
+    values = np.array(cells, dtype=float).reshape(len(feats), len(numeric))
     labels: dict[str, list[object]] = {c: [f[c] for f in feats] for c in catalogue.categorical}
-    return FeatureRows([a.account_id for a in accounts], numeric, values, labels)
+    return FeatureRows([a.account_id for a in accounts], [spec.name for spec in numeric], values, labels)
 
 
 @dataclass
@@ -318,8 +320,8 @@ class Scorer:
         return out
 
     def _scored(self, rows: pd.DataFrame | FeatureRows, lang: str, X: np.ndarray) -> list[dict]:
-        """``bundle.score``'s probability, tier and reasons from the model matrix ``X`` (one
-        TreeSHAP pass, the asked language only) as API results, without a frame in between."""
+        """``bundle.score``'s probability, tier and reasons from the model matrix ``X`` (one TreeSHAP pass, the
+        asked language only) as API results, without a frame in between."""
         bundle = self.bundle
         p, health, tiers = bundle.score_matrix(X)
         explained = bundle.reasons.explain(contributions(bundle.booster, X), rows,
@@ -359,9 +361,9 @@ def training_ranges(bundle: ModelBundle) -> tuple[tuple[int, str, float, float],
 
 
 def outside_training(X: np.ndarray, ranges: tuple[tuple[int, str, float, float], ...]) -> dict[int, list[str]]:
-    """Row -> a warning per value outside the training rows' range (a probe's request with "Tenure Months"
-    -5 and a 1-5 rating of 9 was scored and worded as reasons without a word): a tree scores such a
-    value as the nearest one it saw, a linear part extrapolates; either way no training row backs it."""
+    """Row -> a warning per value outside the training rows' range (a probe's request with "Tenure Months" -5 and
+    a 1-5 rating of 9 was scored and worded as reasons without a word): a tree scores such a value as the nearest
+    one it saw, a linear part extrapolates; either way no training row backs it."""
     out: dict[int, list[str]] = {}
     for j, name, lo, hi in ranges:
         col = X[:, j]
@@ -376,13 +378,12 @@ def outside_training(X: np.ndarray, ranges: tuple[tuple[int, str, float, float],
 def paused_collector(pause: bool = True) -> Iterator[None]:
     """Python's cyclic garbage collector off for the block (``gc.disable``), on again after it.
 
-    A batch of 1,000 results allocates tens of thousands of lists and dicts (the results, their
-    reasons, the coverage) and no reference cycle; with the collector on, a young-generation pass
-    runs every 700 allocations and walks the new objects still alive (most of these), about 30
-    passes per batch that free nothing. Paused, the objects are freed by reference counting as
-    ever, and the objects still alive at the end are walked once by the next pass. Nothing changes
-    when the collector is already off (another thread's batch, or the caller's choice); a thread
-    that ends its block while another's runs turns it back on, which only costs the other a pass."""
+    A batch of 1,000 results allocates tens of thousands of lists and dicts (the results, their reasons, the
+    coverage) and no reference cycle; with the collector on, a young-generation pass runs every 700 allocations
+    and walks the new objects still alive (most of these), about 30 passes per batch that free nothing. Paused,
+    the objects are freed by reference counting as ever, and the objects still alive at the end are walked once
+    by the next pass. Nothing changes when the collector is already off (another thread's batch, or the
+    caller's choice); a thread that ends its block while another's runs turns it back on (costs it a pass)."""
     if not pause or not gc.isenabled():
         yield
         return

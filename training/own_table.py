@@ -908,6 +908,64 @@ def _check_scored_dates(path: Path, name: str, reading: DateReading, source: pd.
                 path, name, unread["count"], unread["examples"])
 
 
+def sent_as_text(spec: FeatureSpec) -> bool:
+    """Whether ``/score`` takes this feature's value as the export writes it (text): a flat table's
+    number, 0/1 flag or date column (a category is text anyway; a snapshot model's features are numbers)."""
+    return spec.template == "table_column" and spec.type != "category"
+
+
+def read_sent_values(spec: FeatureSpec, texts: list[str], today: dt.date) -> tuple[np.ndarray, list[int]]:
+    """Values of a table model's number or date column sent to ``/score`` as the export writes them
+    ("1.290,00 EUR", "$1,234.50", "12%", "2026-03-15"), read as training read the column: a number
+    with the decimal separator kept for it (a currency code or percent sign dropped); a date with the
+    column's reading, or as ISO text, as days from it to ``today`` (the day of the request: a table's
+    own dates count to its as-of date, a request's to the day it is made). Blanks ("", "N/A", "-")
+    are missing.
+
+    Returns:
+        the values (NaN: missing) and the positions of the non-blank texts that do not read.
+    """
+    text = _clean_text(pd.Series(texts, dtype=object))
+    if spec.params.get("kind") == "date":
+        reading = DateReading.from_params(spec.params)
+        iso = DateReading("text")
+        if reading.how in ("epoch", "yyyymmdd", "excel"):
+            days = read_dates(_parse_numbers(text)[0], reading)
+            days = days.fillna(read_dates(text.where(days.isna()), iso))  # "2026-03-15" for any date column
+        else:
+            days = read_dates(text, iso if reading.how == "typed" else reading)
+        values = days_since(days, today)
+    else:
+        values = _parse_numbers(text, _decimal(spec))[0].astype("float64")
+    unread = (text.notna() & values.isna()).to_numpy()
+    return values.to_numpy(dtype=float), np.flatnonzero(unread).tolist()
+
+
+def read_sent_cells(cells: list[list], specs: list[FeatureSpec], today: dt.date) -> list[tuple[int, str, str]]:
+    """The text values of ``cells`` (request rows x the ``specs`` of their columns; only a flat table's number
+    and date columns take text, ``serving.api``) replaced, in place, by what ``read_sent_values`` reads.
+
+    Returns:
+        ``(row, feature, why)`` of each value that does not read, or reads outside the feature's range.
+    """
+    problems = []
+    for j, spec in enumerate(specs):
+        at = [i for i, row in enumerate(cells) if type(row[j]) is str]
+        if not at:
+            continue
+        values, unread = read_sent_values(spec, [cells[i][j] for i in at], today)
+        lo, hi = spec.valid_range
+        for k, i in enumerate(at):
+            if k in unread:
+                how = ("a date as training read this column, nor as an ISO date" if spec.params.get("kind") == "date"
+                       else "a number as training read this column")
+                problems.append((i, spec.name, f"{cells[i][j]!r} does not read as {how}"))
+            elif (lo is not None and values[k] < lo) or (hi is not None and values[k] > hi):
+                problems.append((i, spec.name, f"{cells[i][j]!r} reads as {values[k]:g}, outside [{lo:g}, {hi:g}]"))
+            cells[i][j] = None if np.isnan(values[k]) else float(values[k])
+    return sorted(problems)
+
+
 def table_test_predictions(bundle: ModelBundle, test: pd.DataFrame, as_of: dt.date | None = None) -> pd.DataFrame:
     """The test rows' out-of-sample predictions of a table model (the bundle's
     ``test_predictions.csv``: its evaluation for ``promote`` and monitoring's reference).

@@ -32,7 +32,17 @@ from scipy.stats import mannwhitneyu
 from features.spec import GROUP_LABELS, Catalogue
 from training.blend import as_matrix
 from training.model import FeatureRows
-from training.reason_text import NO_REFERENCES, References, Row, WordCache, missing, render, render_value
+from training.reason_text import (
+    NO_REFERENCES,
+    References,
+    Row,
+    WordCache,
+    is_own_date,
+    is_own_number,
+    missing,
+    render,
+    render_value,
+)
 from training.rounding import round6
 from training.treeshap import tree_contributions
 
@@ -193,9 +203,41 @@ def fit_references(rows: pd.DataFrame, catalogue: Catalogue, label: str = "churn
                 side = 0 if f.direction else learned_side(churned[f.name], stayed[f.name], *accounts)
                 if side:
                     direction[f.name] = side
+    own = [f.name for f in catalogue.features if f.name in rows.columns and (is_own_number(f) or is_own_date(f))]
     return {"min_contribution": float(min_contribution), "overall_churn": float(y.mean()) if len(y) else None,
             "typical": typical, "stayed_present": present, "category_churn": by_category, "direction": direction,
-            "missing": gone, "horizon_days": horizon_days}
+            "missing": gone, "horizon_days": horizon_days,
+            "number_churn": {name: churn_by_value(rows[name], y, rows.get("account_id")) for name in own}}
+
+
+#: A company's own number with at most this many distinct values is judged value by value (pets in a
+#: household: 1, 2, 3, 4), one with more by its quintiles (``churn_by_value``).
+FEW_VALUES = 8
+
+
+def churn_by_value(values: pd.Series, y: pd.Series, accounts: pd.Series | None = None) -> dict[str, list]:
+    """The churn of the training rows by a number's value, for ``reason_text.number_disagrees``: ``edges`` (a
+    value ``v`` lies in bin ``bisect_right(edges, v)``) and per bin ``[churn rate, rows, standard error]``,
+    the error of the overall rate over the bin's rows, clustered by account when ``accounts`` is given
+    (``_clustered_se``). Bins: each value of a column of at most ``FEW_VALUES``, else quintiles."""
+    x = pd.to_numeric(values, errors="coerce").astype("float64")
+    present = x.notna()
+    distinct = np.unique(x[present].to_numpy())
+    if distinct.size == 0:
+        return {"edges": [], "bins": [[None, 0, 0.0]]}
+    edges = ((distinct[:-1] + distinct[1:]) / 2 if distinct.size <= FEW_VALUES
+             else np.unique(np.quantile(x[present], [0.2, 0.4, 0.6, 0.8])))
+    edges = edges.tolist()
+    keys = pd.Series(np.searchsorted(np.asarray(edges), x.to_numpy(), side="right"), index=x.index).where(present)
+    overall = float(y.mean())
+    grouped = y[present].groupby(keys[present].astype(int)).agg(["mean", "size"])
+    if accounts is not None:
+        se = _clustered_se(y[present], keys[present].astype(int).astype(str), accounts[present], overall)
+    else:
+        se = {str(k): (overall * (1 - overall) / n) ** 0.5 for k, n in grouped["size"].items()}
+    bins = [[float(grouped.loc[k, "mean"]), int(grouped.loc[k, "size"]), float(se[str(k)])] if k in grouped.index
+            else [None, 0, 0.0] for k in range(len(edges) + 1)]
+    return {"edges": edges, "bins": bins}
 
 
 def reason_builder(catalogue: Catalogue, references: dict | None = None) -> ReasonBuilder:

@@ -80,6 +80,11 @@ def test_the_service_scores_by_features_and_by_id(path):
                     "Support Tickets": 6, "NPS": 1, "Auto Renew": "FALSE", "Newsletter": "No", "Seats": 3}
         one = _post(base + "/score", {"accounts": [{"account_id": "X1", "features": features}]})[0]
         assert 0 < one["churn_probability"] < 1 and one["coverage"]["unknown"] == []  # 'Monthly' is 'monthly'
+        # the numbers as the European export writes them, read as training read each column
+        written = {**features, "Monthly Fee": "1.290,00 EUR", "Total Spend": "$1,290.00", "Discount": "25%",
+                   "Usage Hours": "2,5", "Support Tickets": " 6 "}
+        as_text = _post(base + "/score", {"accounts": [{"account_id": "X1", "features": written}]})[0]
+        assert as_text["churn_probability"] == one["churn_probability"]
         lower = _post(base + "/score", {"accounts": [{"account_id": "X1",
                                                       "features": {**features, "Plan": "monthly"}}]})
         assert lower[0]["churn_probability"] == one["churn_probability"]

@@ -10,6 +10,7 @@ CLI in-process, the scorer ``churnwatch serve`` loads from the home, BentoML's A
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 
 import duckdb
@@ -174,3 +175,35 @@ def test_answers_match_the_published_schema_with_columns_as_signals(client, cust
     assert scored.status_code == 200, scored.text
     answer_schema(client, "/score").validate(scored.json())
     assert scored.json()[0]["reasons"] and {r["signal"] for r in scored.json()[0]["reasons"]} <= set(customers.columns)
+
+
+def test_a_row_as_the_table_writes_it_scores_as_its_numbers(client, customers):
+    """A flat table's number and date columns sent to ``/score`` as text, as the export writes them, are read as
+    training read the column (dates counted to the day of the request); earlier the client had to send the
+    numbers and the days since each date itself (a probe's "$88.54" and "2024-01-19" were 422)."""
+    row = customers.loc["030144"]
+    catalogue = {f["name"]: f for f in client.get("/model").json()["feature_spec"]["features"]}
+    numbers = {name: (str(row[name]) if catalogue[name]["type"] == "category" else float(row[name]))
+               for name in catalogue if name in row.index and pd.notna(row[name]) and name != "signup_date"}
+    today = dt.datetime.now(dt.UTC).date()
+    signup = dt.date.fromisoformat(str(row["signup_date"]))
+    numbers["signup_date"] = (today - signup).days
+    text = {**numbers, "monthly_charges": f"${row['monthly_charges']:,.2f}",
+            "total_charges": f"{row['total_charges']:,.2f}", "tenure_months": f" {int(row['tenure_months'])} ",
+            "signup_date": signup.isoformat()}
+    answers = [client.post("/score", json={"accounts": [{"account_id": "030144", "features": f}]})
+               for f in (numbers, text)]
+    assert [a.status_code for a in answers] == [200, 200], answers[1].text
+    assert answers[1].json()[0]["churn_probability"] == answers[0].json()[0]["churn_probability"]
+    assert answers[1].json()[0]["reasons"] == answers[0].json()[0]["reasons"]
+    bad = client.post("/score", json={"accounts": [{"account_id": "030144", "features": {
+        **text, "monthly_charges": "about 90", "signup_date": "19.01.2024"}}]})
+    assert bad.status_code == 422 and "Traceback" not in bad.text
+    said = bad.json()["detail"]
+    assert "accounts[0].features.monthly_charges: 'about 90' does not read as a number" in said
+    assert "accounts[0].features.signup_date: '19.01.2024' does not read as a date" in said
+    blank = client.post("/score", json={"accounts": [{"account_id": "030144",
+                                                      "features": {**text, "monthly_charges": "N/A"}}]})
+    assert blank.status_code == 200 and "monthly_charges" in blank.json()[0]["coverage"]["missing"]
+    schema = client.get("/docs.json").json()["components"]["schemas"]["Features"]["properties"]["monthly_charges"]
+    assert {"type": "string", "maxLength": 200} in schema["anyOf"] and "table's text" in schema["description"]
