@@ -77,6 +77,16 @@ def steps() -> Iterator[Reporter]:
         yield reporter
 
 
+def config_said(h: Home, config: Path | None) -> str:
+    """Which churnwatch.yaml a command reads, in words for an error that asks to declare something there (a
+    probe put one in the current folder, which is not read, and got the same error again)."""
+    path = given_config(h, config, None) or h.root / CONFIG_FILE_NAME
+    if path.exists():
+        return f"the file this command reads: {path}"
+    return (f"this command reads {path}, which does not exist yet (or the file given with --config); a "
+            "churnwatch.yaml in the current folder is not read")
+
+
 def context(home: Path | None, config: Path | None, data: str | None = None,
             remembered: bool = True, saved: bool = True) -> tuple[Home, Settings]:
     """The home folder and the settings of a command: ``settings.data`` is ``--data``, else the

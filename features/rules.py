@@ -44,7 +44,8 @@ reason                        rows
                               earlier): a trial or pilot before signing is kept
 ``after_data_end``            a row dated at or after the data end (configured: every
                               table, a term starting after it; derived: events, tickets and
-                              invoices after a long silence past the subscriptions, see
+                              invoices after a long silence past the subscriptions, or
+                              tickets and invoices after a dense event log's end, see
                               ``derive_data_end``)
 ============================  ==========================================================
 
@@ -84,6 +85,11 @@ MAX_TERM_DAYS = 5 * 366
 #: Tables whose timestamps set the derived data end: (table, columns).
 DATA_END_PROBES = {"events": ("occurred_at",), "tickets": ("opened_at", "resolved_at"),
                    "invoices": ("issued_at", "paid_at")}
+#: An event log with events on at least this share of its last ``DENSE_DAYS`` days is dense: when it ends more than
+#: ``EXPORT_LAG_DAYS`` before the tickets' or invoices' latest dates, its end is the data end (``_events_end``).
+DENSE_SHARE = 0.8
+DENSE_DAYS = 60
+EXPORT_LAG_DAYS = 7
 #: Tables whose rows are checked against their account's first date.
 ACCOUNT_DATED = ("events", "tickets", "invoices", "churn_feedback", "interventions")
 
@@ -289,6 +295,39 @@ def derive_data_end(con: duckdb.DuckDBPyConnection, loaded: list[str]) -> tuple[
                                 "source): cannot tell the data end (set data_end in churnwatch.yaml)",
                                 table="events")
     warnings = _stray_warnings(found, stray, anchor) if stray else []
+    end = latest + dt.timedelta(days=1)
+    if (lagging := _events_end(con, loaded, end, stray)) is not None:
+        end, said = lagging
+        warnings.append(said)
     for w in warnings:
         log.warning(w)
-    return latest + dt.timedelta(days=1), warnings
+    return end, warnings
+
+
+def _events_end(con: duckdb.DuckDBPyConnection, loaded: list[str], end: dt.date, stray: dt.date | None
+                ) -> tuple[dt.date, str] | None:
+    """The data end a dense event log sets, and the warning, when the tickets or invoices run on more than
+    ``EXPORT_LAG_DAYS`` past the day after its last event: tables exported on different days (a probe's
+    invoices two weeks after the events and subscriptions moved the data end; on its last dates a third of
+    the customers had lapsed, their renewals not yet in the subscriptions, and every account showed a silent
+    week). Past a dense log's end nothing says how the accounts used the product either way. None otherwise
+    (a log too sparse to tell its end from a quiet spell: the data end stays the latest date)."""
+    if "events" not in loaded:
+        return None
+    cut = f" AND occurred_at < {_day(stray)}" if stray else ""
+    last = con.execute(f"SELECT CAST(max(occurred_at) AS DATE) FROM typed_events "
+                       f"WHERE occurred_at >= {_day(PLAUSIBLE_START)}{cut}").fetchone()[0]
+    if last is None or (end - last).days - 1 <= EXPORT_LAG_DAYS:
+        return None
+    after = last + dt.timedelta(days=1)
+    days = con.execute(f"SELECT count(DISTINCT CAST(occurred_at AS DATE)) FROM typed_events WHERE occurred_at >= "
+                       f"{_day(after - dt.timedelta(days=DENSE_DAYS))} AND occurred_at < {_day(after)}").fetchone()[0]
+    if days < DENSE_SHARE * DENSE_DAYS:
+        return None
+    found = [(col, n, day) for col, n, day in _rows_from(con, loaded, after)[0] if not col.startswith("events.")]
+    shown = "; ".join(f"{col}: {n:,} row(s) to {day}" for col, n, day in found)
+    return after, (f"the events end on {last}, but later dates follow ({shown}): read as tables exported on "
+                   f"different days, the data end is {after}, the day after the last event (past it nothing says "
+                   "how the accounts used the product), tickets opened and invoices issued from then on are set aside "
+                   "as after_data_end (a later payment or resolution is not known yet on that day); if the export "
+                   "really ends later, set data_end in churnwatch.yaml")

@@ -29,7 +29,7 @@ from serving.coverage import CoverageCheck, model_gains
 from training.blend import BLAS_THREADS
 from training.bundle import ModelBundle
 from training.model import FeatureRows
-from training.own_table import BLANK_TOKENS, case_folded, categories_as_trained, read_sent_cells
+from training.own_table import BLANK_TOKENS, case_folded, categories_as_trained, read_sent_cells, spellings
 from training.reasons import contributions
 from training.treeshap import prepare
 
@@ -44,9 +44,8 @@ class RequestError(ChurnwatchError):
 
     def __init__(self, problems: list[tuple[str, str]]) -> None:
         self.problems = problems
-        shown = "; ".join(f"{f}: {r}" for f, r in problems[:20])
         more = f" (and {len(problems) - 20} more)" if len(problems) > 20 else ""
-        super().__init__(f"invalid request: {shown}{more}")
+        super().__init__(f"invalid request: {'; '.join(f'{f}: {r}' for f, r in problems[:20])}{more}")
 
 
 def validate_features(items: list[dict], catalogue: Catalogue, where: str = "accounts") -> FeatureRows:
@@ -265,17 +264,18 @@ class Scorer:
     _coverage: CoverageCheck | None = field(default=None, init=False, repr=False, compare=False)
     _folded: tuple[str, ...] = field(default=(), init=False, repr=False, compare=False)
     _blanks: frozenset[str] = field(default=frozenset(), init=False, repr=False, compare=False)
+    _known: dict = field(default_factory=dict, init=False, repr=False, compare=False)
     _ranges: tuple[tuple[int, str, float, float], ...] = field(default=(), init=False, repr=False, compare=False)
 
-    def __post_init__(self) -> None:
-        self._folded = case_folded(self.bundle.catalogue)  # a flat table's categories read in lower case
+    def __post_init__(self) -> None:  # a flat table's categories read in lower case (``_folded``)
+        self._folded = case_folded(self.bundle.catalogue)
         self._blanks = BLANK_TOKENS if self.bundle.meta.get("kind") == "table" else frozenset()  # "N/A", "-"
+        self._known = spellings(self.bundle.frame.categories)  # ``true`` where training saw ``TRUE``
         self._ranges = training_ranges(self.bundle)
         prepare(self.bundle.booster)  # TreeSHAP tables built before the first request, not during it
-        # One BLAS thread for this process from now on: scoring's matrix products are small (the
-        # reasons' sums per group, the blend's linear part), and BLAS's thread team cost 8 ms of a
-        # 1,000-row batch's 80 on a shared machine for a 0.1 ms product; workers are one per core
-        # anyway. The products are the same floats (checked bitwise on 20,000 store rows).
+        # One BLAS thread for this process from now on: scoring's matrix products are small (the reasons' sums
+        # per group, the blend's linear part), and BLAS's thread team cost 8 ms of a 1,000-row batch's 80 on a
+        # shared machine for a 0.1 ms product; workers are one per core anyway (same floats, checked bitwise).
         threadpool_limits(limits=BLAS_THREADS, user_api="blas")
 
     @property
@@ -303,7 +303,7 @@ class Scorer:
     def _results(self, rows: pd.DataFrame | FeatureRows, lang: str, check_coverage: bool | None) -> list[dict]:
         if check_coverage is None:
             check_coverage = isinstance(rows, FeatureRows)
-        rows = categories_as_trained(rows, self._folded, self._blanks)  # ``Monthly``/``monthly``; ``Premium ``
+        rows = categories_as_trained(rows, self._folded, self._blanks, self._known)  # ``Monthly``; ``Premium ``
         X = self.bundle.frame.matrix(rows)
         out = self._scored(rows, lang, X)
         if not check_coverage:

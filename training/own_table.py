@@ -49,7 +49,7 @@ import datetime as dt
 import gzip
 import logging
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -219,8 +219,8 @@ def _written(text: pd.Series, numbers: pd.Series, grouped: bool = False) -> str 
     """One value of a number column not written as a plain number, with what it reads as
     (``'1.234,50 EUR' as 1234.5``); None when every value is plain. ``grouped``: read by the table's
     separator, where ``1.000`` is a plain-looking 1000."""
-    if grouped:
-        shown = text[text.notna() & numbers.notna() & text.str.contains(r"[.,]", regex=True)]
+    if grouped:  # a separator, a unit or a sign shows it ("12%": a probe's percentages were not listed)
+        shown = text[text.notna() & numbers.notna() & text.str.contains(r"[^\d\s-]", regex=True)]
         return None if shown.empty else f"{shown.iloc[0]!r} as {numbers[shown.index[0]]:.15g}"
     plain = pd.to_numeric(text, errors="coerce").notna()
     shown = text[text.notna() & numbers.notna() & ~plain]
@@ -262,15 +262,42 @@ def case_folded(catalogue: Catalogue) -> tuple[str, ...]:
     return tuple(spec.name for spec in catalogue.features if spec.params.get("case") == "lower")
 
 
+def spellings(categories: Mapping[str, Sequence[str]]) -> dict[str, tuple[frozenset[str], dict[str, str]]]:
+    """Per categorical column, its trained values and ``{value.casefold(): value}`` of those no other trained
+    value shares a case-folded spelling with (``categories_as_trained``)."""
+    out = {}
+    for column, values in categories.items():
+        folds: dict[str, list[str]] = {}
+        for v in values:
+            folds.setdefault(v.casefold(), []).append(v)
+        out[column] = (frozenset(values), {k: vs[0] for k, vs in folds.items() if len(vs) == 1})
+    return out
+
+
+def _respelled(values: np.ndarray, known: tuple[frozenset[str], dict[str, str]]) -> np.ndarray:
+    """``values`` with each text training did not see but whose case-folded spelling is one it saw as that one
+    (``true`` -> ``TRUE``); the same array when there is none."""
+    seen, fold = known
+    unseen = {v for v in set(values.tolist()) if isinstance(v, str)} - seen
+    if not unseen or not any(v.casefold() in fold for v in unseen):
+        return values
+    return np.array([fold.get(v.casefold(), v) if isinstance(v, str) and v in unseen else v for v in values.tolist()],
+                    dtype=object)
+
+
 def categories_as_trained(rows: pd.DataFrame | FeatureRows, names: tuple[str, ...],
-                          blanks: frozenset[str] = frozenset()) -> pd.DataFrame | FeatureRows:
+                          blanks: frozenset[str] = frozenset(),
+                          known: Mapping[str, tuple[frozenset[str], dict[str, str]]] | None = None
+                          ) -> pd.DataFrame | FeatureRows:
     """``rows`` (a frame or the service's ``FeatureRows``) with their categories read as training read them:
     the categories ``names`` (``case_folded``, worked out once per model by the caller) in lower case, so
     ``Monthly`` sent to ``/score`` is the ``monthly`` the model knows; and a request's (``FeatureRows``)
     category values without surrounding spaces, an empty one missing, as training and ``score --table``
     (``_clean_text``) and the event-log features (``TRIM``) read them (a probe's ``"Premium "`` was scored
-    as an unseen plan); ``blanks`` (a flat table's model: ``BLANK_TOKENS``) read as missing too. A frame's rows
-    themselves when no category is folded."""
+    as an unseen plan); ``blanks`` (a flat table's model: ``BLANK_TOKENS``) read as missing too; with ``known``
+    (``spellings``), a value training did not see but saw in another case is that value (a probe's re-exported
+    ``true``/``false`` where training read ``TRUE``/``FALSE`` scored as missing). A frame's rows themselves when
+    nothing changes."""
     lower = np.vectorize(lambda v: v.casefold() if isinstance(v, str) else v, otypes=[object])
     if isinstance(rows, FeatureRows):
         def clean(v: object) -> object:
@@ -282,13 +309,19 @@ def categories_as_trained(rows: pd.DataFrame | FeatureRows, names: tuple[str, ..
         strip = np.vectorize(clean, otypes=[object])
         labels = {c: (strip(v) if len(v) else v) for c, v in rows.labels.items()}
         labels = {c: (lower(v) if c in names and len(v) else v) for c, v in labels.items()}
+        if known:
+            labels = {c: (_respelled(np.asarray(v, dtype=object), known[c]) if c in known and len(v) else v)
+                      for c, v in labels.items()}
         return FeatureRows(list(rows.account_ids), rows.numeric_names, rows.numeric, labels)
-    folded = [name for name in names if name in rows.columns]
-    if not folded:
-        return rows
-    out = rows.copy()
-    for c in folded:
+    out = rows
+    for c in (name for name in names if name in rows.columns):
+        out = out.copy() if out is rows else out
         out[c] = lower(out[c].to_numpy(dtype=object))
+    for c in (name for name in (known or {}) if name in rows.columns):
+        given = out[c].to_numpy(dtype=object)
+        if (respelled := _respelled(given, known[c])) is not given:
+            out = out.copy() if out is rows else out
+            out[c] = respelled
     return out
 
 

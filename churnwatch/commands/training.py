@@ -19,6 +19,7 @@ from churnwatch.options import (
     ExitError,
     HomeOpt,
     StoreOpt,
+    config_said,
     console,
     context,
     parse_date,
@@ -118,6 +119,7 @@ def train(store: StoreOpt = None, home: HomeOpt = None, config: ConfigOpt = None
               "(default: half the memory available)")] = None) -> None:
     """Train LightGBM + calibration + health map, compare with baselines, log and register in MLflow."""
     from training.errors import TrainingError
+    from training.own_table import TableError
     from training.registry import relocatable_pointer
     from training.run_text import next_line, split_words, unmet_bars
     from training.snapshot_set import train_on_snapshot_set
@@ -153,10 +155,15 @@ def train(store: StoreOpt = None, home: HomeOpt = None, config: ConfigOpt = None
         elif table is not None:
             if not label or not id_col:
                 raise ExitError("--table needs --label COL and --id COL")
-            result = train_on_table(table, label, id_col, out, seed=seed, progress=say,
-                                    allow_leaky=tuple(allow_leaky or ()), as_of=day,
-                                    date_format=_settings.date_format, profile=_settings.profile,
-                                    cross_validate=cross_validate)
+            try:
+                result = train_on_table(table, label, id_col, out, seed=seed, progress=say,
+                                        allow_leaky=tuple(allow_leaky or ()), as_of=day,
+                                        date_format=_settings.date_format, profile=_settings.profile,
+                                        cross_validate=cross_validate)
+            except TableError as exc:  # "declare it in churnwatch.yaml": say which file this command reads
+                if "in churnwatch.yaml" not in str(exc):
+                    raise
+                raise TableError(f"{exc} ({config_said(h, config)})") from exc
         else:
             from core.store import stored_horizon
 

@@ -53,3 +53,36 @@ def test_a_quiet_stretch_inside_the_subscriptions_does_not_end_the_data(tmp_path
     report = build(tmp_path, subs, events)
     assert report.data_end == D(2024, 3, 2)
     assert report.total_set_aside == 0
+
+
+def _invoice(account: str, issued: dt.date, paid: dt.date | None) -> dict:
+    return dict(account_id=account, issued_at=issued, due_at=issued + dt.timedelta(days=14), paid_at=paid,
+                amount=10.0, status="paid" if paid else "open")
+
+
+def _two_exports(tmp_path, daily: bool = True):
+    """Daily logins to 2024-03-31 (or one a week) and invoices exported two weeks later: one issued and one
+    paid after the last event (probe p35: the data end moved two weeks, and every account looked silent)."""
+    subs = [dict(account_id="a", start_date=D(2024, 1, 1), end_date=D(2024, 6, 1), mrr=10.0)]
+    step = 1 if daily else 7
+    events = [login("a", T(2024, 1, 1, 9) + dt.timedelta(days=d)) for d in range(0, 91, step)]
+    invoices = [_invoice("a", D(2024, 3, 1), D(2024, 4, 12)), _invoice("a", D(2024, 4, 10), None),
+                _invoice("a", D(2024, 2, 1), D(2024, 2, 3))]
+    folder = write_tables(tmp_path / "data", {"subscriptions": subs, "events": events, "invoices": invoices})
+    return build_snapshots(folder, settings(), tmp_path / "s.duckdb", as_of=[D(2024, 2, 1)]).validation
+
+
+def test_a_dense_event_log_that_ends_before_the_invoices_sets_the_data_end_and_says_so(tmp_path):
+    report = _two_exports(tmp_path)
+    assert report.data_end == D(2024, 4, 1)  # the day after the last event, not after the last payment
+    assert report.tables["invoices"].set_aside == {"after_data_end": 1}  # issued 2024-04-10; the late payment stays
+    assert report.tables["invoices"].rows_kept == 2
+    [said] = report.warnings
+    assert said.startswith("the events end on 2024-03-31, but later dates follow (invoices.issued_at: 1 row(s) to "
+                           "2024-04-10; invoices.paid_at: 1 row(s) to 2024-04-12)")
+    assert "the data end is 2024-04-01" in said and "set data_end in churnwatch.yaml" in said
+
+
+def test_a_sparse_event_log_does_not_set_the_data_end(tmp_path):
+    report = _two_exports(tmp_path, daily=False)
+    assert report.data_end == D(2024, 4, 13) and report.warnings == [] and report.total_set_aside == 0

@@ -196,6 +196,11 @@ def test_a_row_as_the_table_writes_it_scores_as_its_numbers(client, customers):
     assert [a.status_code for a in answers] == [200, 200], answers[1].text
     assert answers[1].json()[0]["churn_probability"] == answers[0].json()[0]["churn_probability"]
     assert answers[1].json()[0]["reasons"] == answers[0].json()[0]["reasons"]
+    # a category in another case than training saw it (a re-exported yes/no, p37's true/false) is that category
+    cased = {**text, "partner": str(row["partner"]).lower(), "contract": str(row["contract"]).upper()}
+    respelled = client.post("/score", json={"accounts": [{"account_id": "030144", "features": cased}]}).json()[0]
+    assert respelled["churn_probability"] == answers[0].json()[0]["churn_probability"]
+    assert respelled["coverage"]["unknown"] == [] and respelled["warnings"] == answers[0].json()[0]["warnings"]
     bad = client.post("/score", json={"accounts": [{"account_id": "030144", "features": {
         **text, "monthly_charges": "about 90", "signup_date": "19.01.2024"}}]})
     assert bad.status_code == 422 and "Traceback" not in bad.text

@@ -353,3 +353,22 @@ def test_day_month_dates_from_the_cli_stop_naming_the_column_then_train_with_the
     trained = cli(tmp_path / "home", *args, "--config", str(config))
     assert trained.returncode == 0, trained.stderr
     assert "signup_date (text read with date_format '%d/%m/%Y' (or ISO))" in flat(trained.stderr)
+
+
+def test_the_format_error_of_train_says_which_churnwatch_yaml_it_reads(tmp_path, run_cli, monkeypatch):
+    """Probe p37 put churnwatch.yaml in the current folder, which `train` does not read, and got the same error
+    again: the error names the file it reads, and that one in the current folder is not."""
+    frame = dated_table(rows=100)
+    frame["signup_date"] = pd.to_datetime(frame["signup_date"]).dt.strftime("%d/%m/%Y")
+    path = write(tmp_path, frame)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "churnwatch.yaml").write_text("date_format: '%d/%m/%Y'\n", encoding="utf-8")
+    home = tmp_path / "home"
+    said = run_cli("train", "--table", path, "--label", "churned", "--id", "customer_id", "--home", home)
+    text = " ".join(said.stderr.split())
+    assert said.returncode == 2 and "date_format: '%d/%m/%Y', and train again (this command reads " in text
+    assert f"{home / 'churnwatch.yaml'}, which does not exist yet" in text and "current folder is not read" in text
+    home.mkdir(exist_ok=True)
+    (home / "churnwatch.yaml").write_text("date_format: '%d/%m/%Y'\n", encoding="utf-8")
+    again = run_cli("train", "--table", path, "--label", "churned", "--id", "customer_id", "--home", home)
+    assert "text read with date_format '%d/%m/%Y'" in again.stderr and "too few rows to train" in again.stderr
