@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
@@ -27,6 +27,9 @@ from churnwatch.options import (
     tracking,
 )
 from core.home import Home
+
+if TYPE_CHECKING:
+    from core.settings import Settings
 
 
 def model_label(chosen: str | None) -> str:
@@ -177,7 +180,7 @@ def train(store: StoreOpt = None, home: HomeOpt = None, config: ConfigOpt = None
                 result = train_on_snapshots(store or h.store, out, seed=seed, progress=say, options=options,
                                             allow_leaky=tuple(allow_leaky or ()))
             except TrainingError as exc:  # no churn to learn from: were the churned rows set aside?
-                hint = set_aside_hint(h.run_summary) if "positive labels" in str(exc) else ""
+                hint = set_aside_hint(h.run_summary) if "positive labels" in str(exc) else _mapped_end(exc, _settings)
                 if not hint:
                     raise
                 raise TrainingError(f"{exc}; {hint}") from exc
@@ -239,3 +242,13 @@ def register(app: typer.Typer) -> None:
     app.command()(promote)
     app.command()(evaluate)
 
+
+
+def _mapped_end(exc: Exception, settings: Settings) -> str:
+    """For a refused end date: the column churnwatch.yaml maps to ``end_date`` (a probe's "Canceled At (UTC)"
+    was named only as "a Stripe export's canceled_at" in general); "" otherwise."""
+    if "feature 'days_to_term_end'" not in str(exc):
+        return ""
+    mapped = [theirs for theirs, ours in settings.column_mapping.get("subscriptions", {}).items() if ours == "end_date"]
+    return (f"churnwatch.yaml maps the subscriptions' column {mapped[0]!r} to end_date: map the end of each billing "
+            "period or term there instead (docs/exports-with-cancellation-dates.md)") if mapped else ""

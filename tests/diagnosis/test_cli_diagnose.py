@@ -8,10 +8,11 @@ import os
 import subprocess
 import sys
 
+import pandas as pd
 import pytest
 
 from tests.diagnosis.test_diagnosis_figures import ACCOUNTS, EVENTS, FEEDBACK, SUBS
-from tests.tiny import write_tables
+from tests.tiny import frame, write_tables
 
 
 def real_run(*args):
@@ -60,3 +61,24 @@ def test_interviews_without_a_churn_in_the_window_do_not_crash(data, tmp_path, r
     assert r.returncode == 0, r.stderr[-2000:]
     assert "exit interviews in the window: 1 (no churn dated in the window to cover)" in r.stdout
     assert "survival by signup cohort" in r.stdout
+
+
+def test_the_companys_own_category_columns_are_segments_too(tmp_path, run):
+    """Probe p36: an acquisition channel of the accounts' own (37.5% churn on paid social, 11.7% on referrals)
+    was never tested, and the diagnosis said no segment differs. An own category column is a dimension; a
+    free-text or number column is not."""
+    channel = {"a1": "paid_social", "a3": "paid_social", "a6": "paid_social", "a2": "referral", "a5": "referral",
+               "a4": "referral"}
+    accounts = frame("accounts", ACCOUNTS).assign(acquisition_channel=lambda d: d["account_id"].map(channel),
+                                                  pets=2.0)
+    data = write_tables(tmp_path / "d", {"subscriptions": SUBS, "events": EVENTS, "accounts": accounts})
+    out = tmp_path / "out"
+    r = run("--data", str(data), "--home", str(tmp_path / "h"), "--start", "2024-02-01", "--end", "2024-05-01",
+            "--out", str(out))
+    assert r.returncode == 0, r.stderr[-2000:]
+    segments = pd.read_csv(out / "churn-by-segment.csv")
+    own = segments[segments["dimension"] == "acquisition_channel"].set_index("value")
+    assert own.loc["paid_social", ["accounts", "churned"]].tolist() == [3, 3]  # a1, a3, a6 all churned
+    assert own.loc["referral", ["accounts", "churned"]].tolist() == [2, 0]  # a2, a5 (a4 signed up later)
+    assert "pets" not in set(segments["dimension"])
+    assert segments["dimension"].tolist().index("acquisition_channel") > segments["dimension"].tolist().index("plan")

@@ -31,6 +31,7 @@ def test_the_naive_mapping_is_refused_naming_the_feature(export, tmp_path):
     # price rise leaves the old price on the subscriptions that ended before it (probe p32's leak)
     said = " ".join(r.stderr.split())
     assert "also flagged: 'mrr' is " in said
+    assert "churnwatch.yaml maps the subscriptions' column 'canceled_at' to end_date: map the end of each" in said
     assert "the periods carry the value their subscription had when it ended" in said
     r = run_cli("train", "--allow-leaky-feature", "days_to_term_end", "--allow-leaky-feature", "mrr", home=home)
     assert r.returncode == 0, (r.stderr or r.stdout)[-1500:]
