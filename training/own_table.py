@@ -61,7 +61,7 @@ from sklearn.model_selection import StratifiedShuffleSplit
 from core.errors import ChurnwatchError
 from core.settings import ProfileColumn, ProfileSettings
 from features.csvfiles import delimiter_of
-from features.numbers import read_number_text, shown_separators
+from features.numbers import read_number_columns, read_number_text, shown_separators
 from features.profile import (
     AGE_YEARS,
     PANDAS_INDEX,
@@ -947,55 +947,45 @@ def sent_as_text(spec: FeatureSpec) -> bool:
     return spec.template == "table_column" and spec.type != "category"
 
 
-def read_sent_values(spec: FeatureSpec, texts: list[str], today: dt.date) -> tuple[np.ndarray, list[int]]:
-    """Values of a table model's number or date column sent to ``/score`` as the export writes them
-    ("1.290,00 EUR", "$1,234.50", "12%", "2026-03-15"), read as training read the column: a number
-    with the decimal separator kept for it (a currency code or percent sign dropped); a date with the
-    column's reading, or as ISO text, as days from it to ``today`` (the day of the request: a table's
-    own dates count to its as-of date, a request's to the day it is made). Blanks ("", "N/A", "-")
-    are missing.
-
-    Returns:
-        the values (NaN: missing) and the positions of the non-blank texts that do not read.
-    """
-    text = _clean_text(pd.Series(texts, dtype=object))
-    if spec.params.get("kind") == "date":
-        reading = DateReading.from_params(spec.params)
-        iso = DateReading("text")
-        if reading.how in ("epoch", "yyyymmdd", "excel"):
-            days = read_dates(_parse_numbers(text)[0], reading)
-            days = days.fillna(read_dates(text.where(days.isna()), iso))  # "2026-03-15" for any date column
-        else:
-            days = read_dates(text, iso if reading.how == "typed" else reading)
-        values = days_since(days, today)
-    else:
-        values = _parse_numbers(text, _decimal(spec))[0].astype("float64")
-    unread = (text.notna() & values.isna()).to_numpy()
-    return values.to_numpy(dtype=float), np.flatnonzero(unread).tolist()
-
-
 def read_sent_cells(cells: list[list], specs: list[FeatureSpec], today: dt.date) -> list[tuple[int, str, str]]:
     """The text values of ``cells`` (request rows x the ``specs`` of their columns; only a flat table's number
-    and date columns take text, ``serving.api``) replaced, in place, by what ``read_sent_values`` reads.
+    and date columns take text, ``serving.api``) replaced, in place, by what training read from such text
+    ("1.290,00 EUR", "$1,234.50", "12%", "2026-03-15"): a number with the decimal separator kept for its
+    column (a currency code or percent sign dropped), all number columns in one query
+    (``features.numbers.read_number_columns``); a date with its column's reading, or as ISO text, as days from
+    it to ``today`` (the day of the request: a table's own dates count to its as-of date, a request's to the
+    day it is made). Blanks ("", "N/A", "-") are missing.
 
     Returns:
         ``(row, feature, why)`` of each value that does not read, or reads outside the feature's range.
     """
+    at = {j: [i for i, row in enumerate(cells) if type(row[j]) is str] for j in range(len(specs))}
+    text = {j: _clean_text(pd.Series([cells[i][j] for i in rows], dtype=object)) for j, rows in at.items() if rows}
+    numbers = [j for j in text if specs[j].params.get("kind") != "date"]
+    values = {j: v.to_numpy() for j, v in zip(numbers, read_number_columns(
+        {str(j): text[j].str.replace(_UNIT, "", regex=True) for j in numbers},
+        {str(j): _decimal(specs[j]) for j in numbers}).values(), strict=True)} if numbers else {}
+    for j in text.keys() - set(numbers):
+        reading = DateReading.from_params(specs[j].params)
+        if reading.how in ("epoch", "yyyymmdd", "excel"):
+            days = read_dates(_parse_numbers(text[j])[0], reading)
+            if (days.isna() & text[j].notna()).any():  # "2026-03-15" for any date column
+                days = days.fillna(read_dates(text[j].where(days.isna()), DateReading("text")))
+        else:
+            days = read_dates(text[j], DateReading("text") if reading.how == "typed" else reading)
+        values[j] = days_since(days, today).to_numpy(dtype=float)
     problems = []
-    for j, spec in enumerate(specs):
-        at = [i for i, row in enumerate(cells) if type(row[j]) is str]
-        if not at:
-            continue
-        values, unread = read_sent_values(spec, [cells[i][j] for i in at], today)
-        lo, hi = spec.valid_range
-        for k, i in enumerate(at):
-            if k in unread:
+    for j, rows in ((j, at[j]) for j in sorted(text)):
+        spec, lo, hi = specs[j], *specs[j].valid_range
+        for k, i in enumerate(rows):
+            v = float(values[j][k])
+            if pd.notna(text[j].iloc[k]) and np.isnan(v):
                 how = ("a date as training read this column, nor as an ISO date" if spec.params.get("kind") == "date"
                        else "a number as training read this column")
                 problems.append((i, spec.name, f"{cells[i][j]!r} does not read as {how}"))
-            elif (lo is not None and values[k] < lo) or (hi is not None and values[k] > hi):
-                problems.append((i, spec.name, f"{cells[i][j]!r} reads as {values[k]:g}, outside [{lo:g}, {hi:g}]"))
-            cells[i][j] = None if np.isnan(values[k]) else float(values[k])
+            elif (lo is not None and v < lo) or (hi is not None and v > hi):
+                problems.append((i, spec.name, f"{cells[i][j]!r} reads as {v:g}, outside [{lo:g}, {hi:g}]"))
+            cells[i][j] = None if np.isnan(v) else v
     return sorted(problems)
 
 

@@ -51,6 +51,7 @@ import pandas as pd
 from features.casting import has_offset, utc_time
 from features.dates import YYYYMMDD, DateFormat, first_format, yyyymmdd_read
 from features.epoch import date_name, epoch_cast, epoch_values
+from features.numbers import scratch
 from features.profile import FIRST_DATE, name_words
 
 #: A text column is a date when at least this share of its non-blank values read as dates.
@@ -174,7 +175,7 @@ def read_dates(values: pd.Series, reading: DateReading) -> pd.Series:
             stamps = stamps.dt.tz_convert("UTC").dt.tz_localize(None)
         days = stamps.dt.floor("D").astype("datetime64[ns]")
     else:
-        with _connect() as con:
+        with scratch() as con:
             con.register("given", _texts(values))
             value = _UTC_TEXT if reading.how == "text" else "v"
             con.execute(f"CREATE TEMP VIEW t AS SELECT {value} AS v FROM given")
