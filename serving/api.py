@@ -20,7 +20,6 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, Strict, Stric
 
 from core.vocabulary import TIER_KEYS
 from features.spec import Catalogue, FeatureSpec
-from training.own_table import sent_as_text
 
 MAX_ACCOUNTS = 1000
 MAX_ID_LENGTH = 200
@@ -45,9 +44,16 @@ def _whole(value: float) -> float:
     return value
 
 
+def sent_as_text(spec: FeatureSpec) -> bool:
+    """Whether ``/score`` takes this feature's value as the export writes it (text): a flat table's number,
+    0/1 flag or date column (``training.own_table``'s ``table_column`` template; a category is text anyway, a
+    snapshot model's features are numbers)."""
+    return spec.template == "table_column" and spec.type != "category"
+
+
 def feature_field(spec: FeatureSpec) -> tuple[Any, Any]:
     """``(annotation, FieldInfo)`` of one feature: described by its definition and unit. A flat table's
-    number and date columns also take the export's text (``training.own_table.sent_as_text``), read as
+    number and date columns also take the export's text (``sent_as_text``), read as
     training read the column (``serving.scoring.feature_rows``)."""
     text = Annotated[StrictStr, Field(max_length=MAX_CATEGORY_LENGTH)]
     if spec.type == "category":

@@ -941,12 +941,6 @@ def _check_scored_dates(path: Path, name: str, reading: DateReading, source: pd.
                 path, name, unread["count"], unread["examples"])
 
 
-def sent_as_text(spec: FeatureSpec) -> bool:
-    """Whether ``/score`` takes this feature's value as the export writes it (text): a flat table's
-    number, 0/1 flag or date column (a category is text anyway; a snapshot model's features are numbers)."""
-    return spec.template == "table_column" and spec.type != "category"
-
-
 def read_sent_cells(cells: list[list], specs: list[FeatureSpec], today: dt.date) -> list[tuple[int, str, str]]:
     """The text values of ``cells`` (request rows x the ``specs`` of their columns; only a flat table's number
     and date columns take text, ``serving.api``) replaced, in place, by what training read from such text
