@@ -109,6 +109,13 @@ def features(
     if used is not None:
         console.print(f"config (remembered for the other commands of this home while it has no "
                       f"{CONFIG_FILE_NAME} of its own and no --config is given): {used.resolve()}")
+    elif (h.root / CONFIG_FILE_NAME).exists():
+        console.print(f"config: {(h.root / CONFIG_FILE_NAME).resolve()}")
+    elif "://" not in str(source) and (Path(source) / CONFIG_FILE_NAME).is_file():
+        console.print(f"config: the data folder's own {(Path(source) / CONFIG_FILE_NAME).resolve()}")
+    else:  # a probe could not tell which file had been read
+        console.print(f"config: none ({h.root / CONFIG_FILE_NAME} does not exist and no --config was given): "
+                      "the defaults")
     if Engine(engine) is Engine.spark:
         from features.spark import default_parquet_folder
 

@@ -68,6 +68,8 @@ def test_rerunning_features_for_a_date_replaces_its_rows(tmp_path, run_cli):
     for _ in range(2):
         r = run_cli("features", "--data", data, "--as-of", "2024-08-07", "--home", home)
         assert r.returncode == 0, r.stderr[-2000:]
+        # which churnwatch.yaml was read is said (a probe could not tell)
+        assert f"config: the data folder's own {(data / 'churnwatch.yaml').resolve()}" in " ".join(r.stdout.split())
     with duckdb.connect(str(home / "store.duckdb"), read_only=True) as con:
         n, d = con.execute("SELECT count(*), count(DISTINCT account_id) FROM snapshots "
                            "WHERE as_of = DATE '2024-08-07'").fetchone()
