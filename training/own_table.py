@@ -978,7 +978,9 @@ def read_sent_cells(cells: list[list], specs: list[FeatureSpec], today: dt.date)
                        else "a number as training read this column")
                 problems.append((i, spec.name, f"{cells[i][j]!r} does not read as {how}"))
             elif (lo is not None and v < lo) or (hi is not None and v > hi):
-                problems.append((i, spec.name, f"{cells[i][j]!r} reads as {v:g}, outside [{lo:g}, {hi:g}]"))
+                bounds = ", ".join("-inf" if b is None and n == 0 else "inf" if b is None else f"{b:g}"
+                                   for n, b in enumerate((lo, hi)))
+                problems.append((i, spec.name, f"{cells[i][j]!r} reads as {v:g}, outside [{bounds}]"))
             cells[i][j] = None if np.isnan(v) else v
     return sorted(problems)
 

@@ -60,3 +60,26 @@ def test_whole_percentages_are_listed_among_the_numbers_written_as_text(tmp_path
     frame.to_csv(tmp_path / "t.csv", index=False)
     said = "\n".join(describe_table(load_own_table(tmp_path / "t.csv", "Churned", "id").report))
     assert "Discount ('" in said and "%' as " in said and "Fee ('$" in said
+
+
+def test_a_requests_text_is_read_as_the_column_was_and_its_problems_named():
+    """``/score`` of a table model (``read_sent_cells``): numbers with the column's separator, a unit or percent
+    sign, blanks as missing, an age outside its bounds and text that is no number named with the row."""
+    import dataclasses
+    import datetime as dt
+
+    from training.own_table import _date_spec, _spec, read_sent_cells
+    from training.table_dates import DateReading
+
+    fee = _spec("Fee", False, comma=True)
+    age = dataclasses.replace(_spec("Age", False, comma=False), valid_range=(18.0, None))
+    signup = _date_spec("Signup", DateReading("excel"))
+    cells = [["1.290,50 EUR", "40", "46023"], [" N/A ", "12", "2026-01-01"], [12.5, "abc", None],
+             ["12%", None, "soon"]]
+    problems = read_sent_cells(cells, [fee, age, signup], dt.date(2026, 1, 11))
+    assert problems == [(1, "Age", "'12' reads as 12, outside [18, inf]"),
+                        (2, "Age", "'abc' does not read as a number as training read this column"),
+                        (3, "Signup", "'soon' does not read as a date as training read this column, nor as an ISO "
+                                      "date")]
+    assert cells[0] == [1290.5, 40.0, 10.0] and cells[1][0] is None and cells[1][2] == 10.0  # serial 46023: Jan 1
+    assert cells[2][0] == 12.5 and cells[3][0] == 12.0  # a number sent as a number stays; "12%" is 12
