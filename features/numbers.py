@@ -105,6 +105,23 @@ _SCRATCH = threading.local()
 
 @contextmanager
 def scratch() -> Iterator[duckdb.DuckDBPyConnection]:
+    """See ``_scratch``; a block inside another one of the same thread gets a connection of its own (the names
+    ``given`` and ``t`` are the outer block's)."""
+    if getattr(_SCRATCH, "busy", False):
+        with duckdb.connect(":memory:") as con:
+            con.execute("SET threads TO 1")
+            yield con
+        return
+    _SCRATCH.busy = True
+    try:
+        with _scratch() as con:
+            yield con
+    finally:
+        _SCRATCH.busy = False
+
+
+@contextmanager
+def _scratch() -> Iterator[duckdb.DuckDBPyConnection]:
     """This thread's in-memory DuckDB (one thread: a column of text is small and the machine is shared) for
     reading a column of text as ``given`` / view ``t``, both dropped after the block. Opened once per thread
     and process: opening one took 30 to 45 ms, a hundred times the reading of a ``/score`` request's few

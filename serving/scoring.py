@@ -29,7 +29,7 @@ from serving.coverage import CoverageCheck, model_gains
 from training.blend import BLAS_THREADS
 from training.bundle import ModelBundle
 from training.model import FeatureRows
-from training.own_table import BLANK_TOKENS, case_folded, categories_as_trained, read_sent_cells, spellings
+from training.own_table import BLANK_TOKENS, case_folded, categories_as_trained, read_sent_cells
 from training.reasons import contributions
 from training.treeshap import prepare
 
@@ -264,13 +264,11 @@ class Scorer:
     _coverage: CoverageCheck | None = field(default=None, init=False, repr=False, compare=False)
     _folded: tuple[str, ...] = field(default=(), init=False, repr=False, compare=False)
     _blanks: frozenset[str] = field(default=frozenset(), init=False, repr=False, compare=False)
-    _known: dict = field(default_factory=dict, init=False, repr=False, compare=False)
     _ranges: tuple[tuple[int, str, float, float], ...] = field(default=(), init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:  # a flat table's categories read in lower case (``_folded``)
         self._folded = case_folded(self.bundle.catalogue)
         self._blanks = BLANK_TOKENS if self.bundle.meta.get("kind") == "table" else frozenset()  # "N/A", "-"
-        self._known = spellings(self.bundle.frame.categories)  # ``true`` where training saw ``TRUE``
         self._ranges = training_ranges(self.bundle)
         prepare(self.bundle.booster)  # TreeSHAP tables built before the first request, not during it
         # One BLAS thread for this process from now on: scoring's matrix products are small (the reasons' sums
@@ -303,7 +301,7 @@ class Scorer:
     def _results(self, rows: pd.DataFrame | FeatureRows, lang: str, check_coverage: bool | None) -> list[dict]:
         if check_coverage is None:
             check_coverage = isinstance(rows, FeatureRows)
-        rows = categories_as_trained(rows, self._folded, self._blanks, self._known)  # ``Monthly``; ``Premium ``
+        rows = self.bundle.frame.respelled(categories_as_trained(rows, self._folded, self._blanks))  # ``true``
         X = self.bundle.frame.matrix(rows)
         out = self._scored(rows, lang, X)
         if not check_coverage:

@@ -102,7 +102,7 @@ class ModelBundle:
 
     def predict(self, rows: pd.DataFrame | FeatureRows) -> pd.DataFrame:
         """churn_probability (calibrated), health_score and tier for each row."""
-        return self._scored(self.frame.matrix(rows), rows.index)
+        return self._scored(self.frame.matrix(self.frame.respelled(rows)), rows.index)
 
     def score(self, rows: pd.DataFrame | FeatureRows, lang: str = "en") -> tuple[pd.DataFrame, list[dict]]:
         """``predict`` and ``explain`` from one input matrix (serving's path)."""
@@ -113,11 +113,13 @@ class ModelBundle:
                  langs: tuple[str, ...]) -> tuple[pd.DataFrame, dict[str, list[dict]]]:
         """``predict``, and ``explain`` in each of ``langs``, from one matrix and one TreeSHAP
         pass (the contributions, most of the cost, do not depend on the language)."""
+        rows = self.frame.respelled(rows)  # a category in another case than training saw it
         X = self.frame.matrix(rows)
         contrib = contributions(self.booster, X)
         return self._scored(X, rows.index), {lang: self.reasons.explain(contrib, rows, lang=lang) for lang in langs}
 
     def explain(self, rows: pd.DataFrame, lang: str = "en") -> list[dict]:
+        rows = self.frame.respelled(rows)
         return self.reasons.explain(contributions(self.booster, self.frame.matrix(rows)), rows, lang=lang)
 
     # -- the test block --------------------------------------------------------------

@@ -83,6 +83,7 @@ class FeatureFrame:
     categorical: list[str]
     categories: dict[str, list[str]] = field(default_factory=dict)
     _codes: dict[str, dict[str, float]] = field(default_factory=dict, repr=False, compare=False)
+    _seen: dict[str, tuple[frozenset[str], dict[str, str]]] = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
     def from_catalogue(cls, catalogue: Catalogue) -> FeatureFrame:
@@ -125,6 +126,35 @@ class FeatureFrame:
             if c in cat:
                 codes = self._codes.setdefault(c, {v: float(i) for i, v in enumerate(self.categories[c])})
                 out[:, j] = [codes.get(str(v), np.nan) if v is not None and v == v else np.nan for v in rows[c]]
+        return out
+
+    def respelled(self, rows: pd.DataFrame | FeatureRows) -> pd.DataFrame | FeatureRows:
+        """``rows`` with each category value training did not see, but saw in another case, as the value it saw
+        (``true`` where the training table had ``TRUE``: a probe's re-exported booleans were scored as missing);
+        a spelling two trained values share stays unseen. The rows themselves when there is none (most calls)."""
+        out = rows
+        for c in self.categorical:
+            if c not in rows.columns:
+                continue
+            seen = self._seen.get(c)
+            if seen is None:
+                folds: dict[str, list[str]] = {}
+                for v in self.categories.get(c, []):
+                    folds.setdefault(v.casefold(), []).append(v)
+                seen = self._seen[c] = (frozenset(self.categories.get(c, [])),
+                                        {k: vs[0] for k, vs in folds.items() if len(vs) == 1})
+            values = rows[c].tolist() if isinstance(rows, pd.DataFrame) else list(rows.labels[c])
+            unseen = {v for v in set(values) if isinstance(v, str)} - seen[0]
+            if not unseen or not any(v.casefold() in seen[1] for v in unseen):
+                continue
+            fixed = [seen[1].get(v.casefold(), v) if isinstance(v, str) and v in unseen else v for v in values]
+            if out is rows:
+                out = rows.copy() if isinstance(rows, pd.DataFrame) else FeatureRows(
+                    list(rows.account_ids), rows.numeric_names, rows.numeric, dict(rows.labels))
+            if isinstance(out, pd.DataFrame):
+                out[c] = np.array(fixed, dtype=object)
+            else:
+                out.labels[c] = np.array(fixed, dtype=object)
         return out
 
     def unseen_categories(self, rows: pd.DataFrame | FeatureRows) -> dict[str, list[str]]:

@@ -49,7 +49,7 @@ import datetime as dt
 import gzip
 import logging
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -262,42 +262,16 @@ def case_folded(catalogue: Catalogue) -> tuple[str, ...]:
     return tuple(spec.name for spec in catalogue.features if spec.params.get("case") == "lower")
 
 
-def spellings(categories: Mapping[str, Sequence[str]]) -> dict[str, tuple[frozenset[str], dict[str, str]]]:
-    """Per categorical column, its trained values and ``{value.casefold(): value}`` of those no other trained
-    value shares a case-folded spelling with (``categories_as_trained``)."""
-    out = {}
-    for column, values in categories.items():
-        folds: dict[str, list[str]] = {}
-        for v in values:
-            folds.setdefault(v.casefold(), []).append(v)
-        out[column] = (frozenset(values), {k: vs[0] for k, vs in folds.items() if len(vs) == 1})
-    return out
-
-
-def _respelled(values: np.ndarray, known: tuple[frozenset[str], dict[str, str]]) -> np.ndarray:
-    """``values`` with each text training did not see but whose case-folded spelling is one it saw as that one
-    (``true`` -> ``TRUE``); the same array when there is none."""
-    seen, fold = known
-    unseen = {v for v in set(values.tolist()) if isinstance(v, str)} - seen
-    if not unseen or not any(v.casefold() in fold for v in unseen):
-        return values
-    return np.array([fold.get(v.casefold(), v) if isinstance(v, str) and v in unseen else v for v in values.tolist()],
-                    dtype=object)
-
-
 def categories_as_trained(rows: pd.DataFrame | FeatureRows, names: tuple[str, ...],
-                          blanks: frozenset[str] = frozenset(),
-                          known: Mapping[str, tuple[frozenset[str], dict[str, str]]] | None = None
-                          ) -> pd.DataFrame | FeatureRows:
+                          blanks: frozenset[str] = frozenset()) -> pd.DataFrame | FeatureRows:
     """``rows`` (a frame or the service's ``FeatureRows``) with their categories read as training read them:
     the categories ``names`` (``case_folded``, worked out once per model by the caller) in lower case, so
     ``Monthly`` sent to ``/score`` is the ``monthly`` the model knows; and a request's (``FeatureRows``)
     category values without surrounding spaces, an empty one missing, as training and ``score --table``
     (``_clean_text``) and the event-log features (``TRIM``) read them (a probe's ``"Premium "`` was scored
-    as an unseen plan); ``blanks`` (a flat table's model: ``BLANK_TOKENS``) read as missing too; with ``known``
-    (``spellings``), a value training did not see but saw in another case is that value (a probe's re-exported
-    ``true``/``false`` where training read ``TRUE``/``FALSE`` scored as missing). A frame's rows themselves when
-    nothing changes."""
+    as an unseen plan); ``blanks`` (a flat table's model: ``BLANK_TOKENS``) read as missing too (a value in
+    another case than training saw it: ``FeatureFrame.respelled``). A frame's rows themselves when no category
+    is folded."""
     lower = np.vectorize(lambda v: v.casefold() if isinstance(v, str) else v, otypes=[object])
     if isinstance(rows, FeatureRows):
         def clean(v: object) -> object:
@@ -309,19 +283,13 @@ def categories_as_trained(rows: pd.DataFrame | FeatureRows, names: tuple[str, ..
         strip = np.vectorize(clean, otypes=[object])
         labels = {c: (strip(v) if len(v) else v) for c, v in rows.labels.items()}
         labels = {c: (lower(v) if c in names and len(v) else v) for c, v in labels.items()}
-        if known:
-            labels = {c: (_respelled(np.asarray(v, dtype=object), known[c]) if c in known and len(v) else v)
-                      for c, v in labels.items()}
         return FeatureRows(list(rows.account_ids), rows.numeric_names, rows.numeric, labels)
-    out = rows
-    for c in (name for name in names if name in rows.columns):
-        out = out.copy() if out is rows else out
+    folded = [name for name in names if name in rows.columns]
+    if not folded:
+        return rows
+    out = rows.copy()
+    for c in folded:
         out[c] = lower(out[c].to_numpy(dtype=object))
-    for c in (name for name in (known or {}) if name in rows.columns):
-        given = out[c].to_numpy(dtype=object)
-        if (respelled := _respelled(given, known[c])) is not given:
-            out = out.copy() if out is rows else out
-            out[c] = respelled
     return out
 
 
@@ -945,7 +913,7 @@ def read_sent_cells(cells: list[list], specs: list[FeatureSpec], today: dt.date)
     """The text values of ``cells`` (request rows x the ``specs`` of their columns; only a flat table's number
     and date columns take text, ``serving.api``) replaced, in place, by what training read from such text
     ("1.290,00 EUR", "$1,234.50", "12%", "2026-03-15"): a number with the decimal separator kept for its
-    column (a currency code or percent sign dropped), all number columns in one query
+    column (a point where none was kept; a currency code or percent sign dropped), all number columns in one query
     (``features.numbers.read_number_columns``); a date with its column's reading, or as ISO text, as days from
     it to ``today`` (the day of the request: a table's own dates count to its as-of date, a request's to the
     day it is made). Blanks ("", "N/A", "-") are missing.
@@ -958,7 +926,10 @@ def read_sent_cells(cells: list[list], specs: list[FeatureSpec], today: dt.date)
     numbers = [j for j in text if specs[j].params.get("kind") != "date"]
     values = {j: v.to_numpy() for j, v in zip(numbers, read_number_columns(
         {str(j): text[j].str.replace(_UNIT, "", regex=True) for j in numbers},
-        {str(j): _decimal(specs[j]) for j in numbers}).values(), strict=True)} if numbers else {}
+        # a column of no recorded separator (typed numbers; a bundle from before it was kept) reads a point: a
+        # request's value must not read as the other values of the batch show (the review: "1.500" alone 1.5,
+        # beside "2,75" 1500)
+        {str(j): bool(_decimal(specs[j])) for j in numbers}).values(), strict=True)} if numbers else {}
     for j in text.keys() - set(numbers):
         reading = DateReading.from_params(specs[j].params)
         if reading.how in ("epoch", "yyyymmdd", "excel"):

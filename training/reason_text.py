@@ -604,19 +604,37 @@ def _placed_on(spec: FeatureSpec, side: int, refs: References) -> bool:
     return position * direction == side if direction else change
 
 
+#: Numbers whose reason must be backed by the rows with a like value, not only not contradicted by them
+#: (``number_disagrees``): the renewal calendar and the MRR, which on a book of monthly plans were the first
+#: reason of nearly every account ("Term ends in 12 days", "MRR of 21": an annual plan's month).
+BACKED_NUMBERS = frozenset({"days_to_term_end", "mrr"})
+
+
 def number_disagrees(spec: FeatureSpec, v: float, side: int, refs: References) -> bool:
-    """Whether the training rows whose value of a company's own number or date lies with ``v`` (its bin of
-    ``References.number_churn``) fail to churn on the reason's side of the overall rate by the category rule
-    (``MIN_CATEGORY_ROWS``, ``MIN_CATEGORY_GAP``, ``category_z`` standard errors): the reason is then not
-    worded. A probe's pet-food boxes: "Pets in household: 3 (typical of those who stayed: 1)" was a risk for
-    11% of the accounts while households of 3 churned at 3.3% against 5.5% (pets and the plan's price go
-    together: the model split their effect), and an owner's age that did nothing was a reason for 8%."""
+    """Whether a number's reason at ``v`` goes against the churn of the training rows whose value lies with it (its
+    bin of ``References.number_churn``): the reason is then not worded.
+
+    * A company's own number or date whose side the rows show (``References.direction``): not worded where its
+      bin churns on the other side of the overall rate by a standard error or more (the rows contradict it; a
+      bin too small to tell, or one near the overall rate, leaves the reason as the model gives it).
+    * One whose rows show no side, and ``BACKED_NUMBERS``: worded only where its bin churns on the reason's side
+      by the category rule (``MIN_CATEGORY_ROWS``, ``MIN_CATEGORY_GAP``, ``category_z`` standard errors).
+
+    A probe's pet-food boxes: "Pets in household: 3 (typical of those who stayed: 1)" was a risk for 11% of the
+    accounts while households of 3 churned at 3.3% against 5.5% (pets and the plan's price go together: the model
+    split their effect), and an owner's age that did nothing was a reason for 8%. The review: the category rule
+    applied to every own number left the flat demo's support calls and monthly charges without any reason."""
     found, overall = refs.number_churn.get(spec.name), refs.overall_churn
     if not found or overall is None:
         return False  # an older bundle, or no rows to judge by
     rate, rows, se = found["bins"][bisect.bisect_right(found["edges"], v)]
-    return (rows < MIN_CATEGORY_ROWS or (rate > overall) != (side > 0) or abs(rate - overall) < MIN_CATEGORY_GAP
-            * overall or abs(rate - overall) < category_z(len(found["bins"])) * se)
+    backed = spec.name in BACKED_NUMBERS or not (spec.direction or refs.direction.get(spec.name))
+    if rows < MIN_CATEGORY_ROWS:
+        return backed
+    gap = (rate - overall) * (1 if side > 0 else -1)  # > 0: the rows churn on the reason's side
+    if backed:
+        return gap < max(MIN_CATEGORY_GAP * overall, category_z(len(found["bins"])) * se)
+    return gap <= -se
 
 
 def _before_it_existed(spec: FeatureSpec, tenure: float | None) -> bool:
@@ -637,8 +655,8 @@ def word(spec: FeatureSpec, value: object, side: int, row: Row, refs: References
     if spec.type == "category":
         return _word_category(spec, value, side, refs, lang)
     v = float(value)
-    if (is_own_number(spec) or is_own_date(spec)) and number_disagrees(spec, v, side, refs):
-        return None
+    if spec.name in refs.number_churn and number_disagrees(spec, v, side, refs):
+        return None  # an own number or date, or the renewal calendar, whose rows do not churn on that side
     if spec.unit == "flag":
         return render(spec, v, lang, side < 0) if v == 1 and spec.direction * side >= 0 else None
     if is_change(spec):

@@ -31,6 +31,7 @@ from scipy.stats import mannwhitneyu
 
 from features.spec import GROUP_LABELS, Catalogue
 from training.blend import as_matrix
+from training.leakage import TERM_END
 from training.model import FeatureRows
 from training.reason_text import (
     NO_REFERENCES,
@@ -204,10 +205,21 @@ def fit_references(rows: pd.DataFrame, catalogue: Catalogue, label: str = "churn
                 if side:
                     direction[f.name] = side
     own = [f.name for f in catalogue.features if f.name in rows.columns and (is_own_number(f) or is_own_date(f))]
+    binned = {name: churn_by_value(rows[name], y, rows.get("account_id")) for name in own}
+    if TERM_END in rows.columns:  # the renewal calendar: a reason where a term ending that soon churns more
+        binned[TERM_END] = churn_by_value(rows[TERM_END], y, rows.get("account_id"), TERM_EDGES)
+    if "mrr" in rows.columns:  # "MRR of 21", an annual plan's month, was the first reason of its renewals
+        binned["mrr"] = churn_by_value(rows["mrr"], y, rows.get("account_id"))
     return {"min_contribution": float(min_contribution), "overall_churn": float(y.mean()) if len(y) else None,
             "typical": typical, "stayed_present": present, "category_churn": by_category, "direction": direction,
-            "missing": gone, "horizon_days": horizon_days,
-            "number_churn": {name: churn_by_value(rows[name], y, rows.get("account_id")) for name in own}}
+            "missing": gone, "horizon_days": horizon_days, "number_churn": binned}
+
+
+#: The bins of ``days_to_term_end`` (``churn_by_value``): a week, two, a month, two, three, half a year, a year.
+#: On a book of monthly plans every term ends within a month, so "Term ends in 12 days" told a CSM nothing (the
+#: first reason of 1,197 of 1,199 healthy monthly accounts of a probe's Stripe export, of 88% of a probe's
+#: pet-food boxes); an annual term two months from renewal is in a bin of its own kind.
+TERM_EDGES = (7.5, 14.5, 31.5, 61.5, 92.5, 183.5, 366.5)
 
 
 #: A company's own number with at most this many distinct values is judged value by value (pets in a
@@ -215,19 +227,22 @@ def fit_references(rows: pd.DataFrame, catalogue: Catalogue, label: str = "churn
 FEW_VALUES = 8
 
 
-def churn_by_value(values: pd.Series, y: pd.Series, accounts: pd.Series | None = None) -> dict[str, list]:
+def churn_by_value(values: pd.Series, y: pd.Series, accounts: pd.Series | None = None,
+                   edges: Sequence[float] | None = None) -> dict[str, list]:
     """The churn of the training rows by a number's value, for ``reason_text.number_disagrees``: ``edges`` (a
     value ``v`` lies in bin ``bisect_right(edges, v)``) and per bin ``[churn rate, rows, standard error]``,
     the error of the overall rate over the bin's rows, clustered by account when ``accounts`` is given
-    (``_clustered_se``). Bins: each value of a column of at most ``FEW_VALUES``, else quintiles."""
+    (``_clustered_se``). Bins: ``edges`` when given, else each value of a column of at most ``FEW_VALUES``, else
+    quintiles."""
     x = pd.to_numeric(values, errors="coerce").astype("float64")
     present = x.notna()
     distinct = np.unique(x[present].to_numpy())
     if distinct.size == 0:
-        return {"edges": [], "bins": [[None, 0, 0.0]]}
-    edges = ((distinct[:-1] + distinct[1:]) / 2 if distinct.size <= FEW_VALUES
-             else np.unique(np.quantile(x[present], [0.2, 0.4, 0.6, 0.8])))
-    edges = edges.tolist()
+        return {"edges": list(edges or []), "bins": [[None, 0, 0.0]] * (len(edges or []) + 1)}
+    if edges is None:
+        edges = ((distinct[:-1] + distinct[1:]) / 2 if distinct.size <= FEW_VALUES
+                 else np.unique(np.quantile(x[present], [0.2, 0.4, 0.6, 0.8]))).tolist()
+    edges = [float(e) for e in edges]
     keys = pd.Series(np.searchsorted(np.asarray(edges), x.to_numpy(), side="right"), index=x.index).where(present)
     overall = float(y.mean())
     grouped = y[present].groupby(keys[present].astype(int)).agg(["mean", "size"])

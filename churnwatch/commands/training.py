@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -249,6 +250,7 @@ def _mapped_end(exc: Exception, settings: Settings) -> str:
     was named only as "a Stripe export's canceled_at" in general); "" otherwise."""
     if "feature 'days_to_term_end'" not in str(exc):
         return ""
-    mapped = [theirs for theirs, ours in settings.column_mapping.get("subscriptions", {}).items() if ours == "end_date"]
+    mapped = [theirs for theirs, ours in settings.column_mapping.get("subscriptions", {}).items() if ours == "end_date"
+              and re.search(r"cancel|ended|churn|closed|terminat", theirs, re.IGNORECASE)]  # not a period's end
     return (f"churnwatch.yaml maps the subscriptions' column {mapped[0]!r} to end_date: map the end of each billing "
             "period or term there instead (docs/exports-with-cancellation-dates.md)") if mapped else ""

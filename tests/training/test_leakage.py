@@ -591,15 +591,31 @@ def test_an_own_column_named_for_the_outcome_is_held_to_a_lower_limit_and_told_s
     rng = np.random.default_rng(37)
     y = (rng.random(4000) < 0.27).astype(int)
     offer = np.where(rng.random(4000) < np.where(y == 1, 0.91, 0.05), "Yes", "No")
-    rows = pd.DataFrame({"Retention Offer Sent": offer, "Priority Support": offer, "CancelCount": offer})
+    rows = pd.DataFrame({"Retention Offer Sent": offer, "Priority Support": offer, "CancellationFlag": offer,
+                         "Notice Period": offer, "cancelled_orders_90d": offer})
     names = list(rows.columns)
     found = feature_findings(rows, y, names, names, own=names)
     assert [(f.feature, f.check) for f in found] == [("Retention Offer Sent", "feature_auc"),
-                                                     ("CancelCount", "feature_auc")]
+                                                     ("CancellationFlag", "feature_auc")]
     assert 0.9 < found[0].value < 0.95
     assert "its name says it may be written from the outcome ('retention'), and such a column is held to 0.85" \
         in found[0].message() and "profile: exclude" in found[0].message()
-    assert "('cancel')" in found[1].message()
+    assert "('cancellation')" in found[1].message()  # an honest "Notice Period" or order count: 0.95 as before
     assert feature_findings(rows, y, names, names, own=[]) == []  # not a company's own column: 0.95 as before
     honest = pd.DataFrame({"Retention Program": np.where(rng.random(4000) < np.where(y == 1, 0.5, 0.2), "Y", "N")})
     assert feature_findings(honest, y, ["Retention Program"], ["Retention Program"], own=["Retention Program"]) == []
+
+
+def test_names_said_to_be_written_from_the_outcome_and_honest_names_that_look_alike():
+    """The review's honest names (an honest "Days Until Renewal Notice" at 0.914 alone was refused by the first
+    word list) stay at 0.95; the leaks' names are held to 0.85."""
+    from training.leakage import outcome_word
+
+    leaks = ["Retention Offer Sent", "RetentionOfferSent", "Cancellation Reason", "Account Closed Date", "Exit Survey",
+             "Lost Reason", "churn_score", "Churned", "Won Back", "Closure Date", "Cancelled At (UTC)", "Cancel Date",
+             "Termination Date", "Deactivation Date", "Exited", "Save Desk Outcome", "Offboarding Status"]
+    honest = ["Days Until Renewal Notice", "Notice Period", "Closed Tickets", "Contract Closed Won Date", "Retainer",
+              "Termination Fee", "cancelled_orders_90d", "Lost Login Attempts", "Deactivated Users",
+              "Exit Intent Popups Seen", "Retained Earnings", "Disclosure"]
+    assert [n for n in leaks if not outcome_word(n)] == []
+    assert [n for n in honest if outcome_word(n)] == []

@@ -36,17 +36,25 @@ def test_blanks_of_categories_dates_and_numbers_are_counted(tmp_path):
 
 def test_a_category_in_another_case_than_training_saw_is_that_category():
     """Probe p37: a table re-exported with ``true``/``false`` where training read ``TRUE``/``FALSE`` lost two
-    features (scored as missing). A spelling two trained values share stays unseen."""
-    from training.own_table import categories_as_trained, spellings
+    features (scored as missing); the re-check found `/score` mended and `score --table` not: the frame the
+    model reads every row through (``FeatureFrame.respelled``, used by the bundle's scoring and explanations and
+    by the service) reads it. A spelling two trained values share stays unseen."""
+    from training.model import FeatureFrame, FeatureRows
 
-    known = spellings({"Auto Renew": ["FALSE", "TRUE"], "Plan": ["Pro", "PRO", "basic"]})
-    rows = pd.DataFrame({"Auto Renew": ["true", "FALSE", None, "maybe"], "Plan": ["pro", "Basic", "PRO", "x"]})
-    out = categories_as_trained(rows, (), known=known)
+    frame = FeatureFrame(names=["Auto Renew", "Plan", "Fee"], categorical=["Auto Renew", "Plan"],
+                         categories={"Auto Renew": ["FALSE", "TRUE"], "Plan": ["PRO", "Pro", "basic"]})
+    rows = pd.DataFrame({"Auto Renew": ["true", "FALSE", None, "maybe"], "Plan": ["pro", "Basic", "PRO", "x"],
+                         "Fee": [1.0, 2.0, 3.0, 4.0]})
+    out = frame.respelled(rows)
     assert out["Auto Renew"].tolist() == ["TRUE", "FALSE", None, "maybe"]
     assert out["Plan"].tolist() == ["pro", "basic", "PRO", "x"]  # 'pro' could be either: left unseen
     assert rows["Auto Renew"].tolist()[0] == "true"  # the caller's frame is not changed
-    same = pd.DataFrame({"Auto Renew": ["TRUE"]})
-    assert categories_as_trained(same, (), known=known) is same
+    assert np.isnan(frame.matrix(rows)[0, 0]) and frame.matrix(out)[0, 0] == 1.0
+    same = pd.DataFrame({"Auto Renew": ["TRUE"], "Plan": ["basic"], "Fee": [1.0]})
+    assert frame.respelled(same) is same
+    request = FeatureRows(["a"], ["Fee"], np.array([[1.0]]), {"Auto Renew": ["false"], "Plan": ["BASIC"]})
+    assert {c: list(v) for c, v in frame.respelled(request).labels.items()} == {"Auto Renew": ["FALSE"],
+                                                                                 "Plan": ["basic"]}
 
 
 def test_whole_percentages_are_listed_among_the_numbers_written_as_text(tmp_path):
