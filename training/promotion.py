@@ -30,7 +30,7 @@ from training.registry import (
     load_version,
     set_champion,
 )
-from training.run_text import unmet_bars
+from training.run_text import possible_leak, unmet_bars
 from training.split import test_rows
 
 
@@ -120,7 +120,9 @@ def promote_version(client: MlflowClient, version: int | None, force: bool = Fal
             mlflow.log_metrics({f"champion_{k}": float(champ_metrics[k]) for k in ("pr_auc", "brier", "roc_auc")})
     if decision.promote:
         set_champion(client, version, decision.reason)
-    return dataclasses.replace(decision, unmet=unmet_bars(candidate.meta)), version, champion
+    lead = possible_leak(candidate.meta, {f.name: f.template for f in candidate.catalogue.features})
+    return dataclasses.replace(decision, unmet=[*unmet_bars(candidate.meta), *([lead] if lead else [])]), version, \
+        champion
 
 
 def _champion_or_none(client: MlflowClient, version: int, force: bool) -> ModelBundle | None:

@@ -5,6 +5,7 @@ the "next:" line that fits the version (issue 12, item 7)."""
 from __future__ import annotations
 
 from core.vocabulary import TIER_KEYS
+from features.spec import OWN_TEMPLATES
 from training.leakage import leaky_features, where_to_look
 
 
@@ -56,6 +57,32 @@ def unmet_bars(meta: dict) -> list[str]:
     if len(rates) > 1 and not all(a[1] < b[1] for a, b in zip(rates, rates[1:])):
         out.append("churn does not rise across the tiers (" + " / ".join(f"{k} {r:.1%}" for k, r in rates) + ")")
     return [f"{u} ({where})" for u in out]
+
+
+#: A column whose mean absolute contribution is at least this many times the next one's, in a model whose test
+#: ROC-AUC is at least ``LEAD_AUC``, is said as a possible leak (``possible_leak``).
+LEAD_RATIO = 4.0
+LEAD_AUC = 0.9
+
+
+def possible_leak(meta: dict, templates: dict[str, str]) -> str | None:
+    """A company's own column that carries most of a too-good model, said at `train` and `promote` (not refused:
+    honest columns can lead). A probe's flat table with a "Retention Offer Sent" flag renamed "Desk Flag" passed
+    the guard (0.93 alone, under 0.95), reached ROC-AUC 0.951 with that column at 6.9 times the next one's
+    contribution, and was promoted; its honest tables lead by 1.2 to 1.7 times at 0.74 to 0.82.
+    ``templates``: feature -> catalogue template."""
+    facts = (meta.get("training") or {}).get("feature_facts") or {}
+    ranked = sorted(((float(v.get("importance") or 0.0), k) for k, v in facts.items()), reverse=True)
+    auc = (meta.get("metrics") or {}).get("roc_auc")
+    if len(ranked) < 2 or not ranked[1][0] or auc is None or auc < LEAD_AUC:
+        return None
+    (top, name), (second, other) = ranked[0], ranked[1]
+    if top < LEAD_RATIO * second or templates.get(name) not in OWN_TEMPLATES:
+        return None
+    return (f"possible leak: column {name!r} carries {top / second:.1f} times the contribution of the next one "
+            f"({other!r}) in a model of ROC-AUC {auc:.3f} on the {split_words(meta)['short']}: a column written "
+            "from the outcome (a retention offer, a closing status) looks so; check that it is known before a "
+            "customer leaves, or leave it out (profile: exclude in churnwatch.yaml)")
 
 
 def few(items: list[str], n: int) -> str:

@@ -125,7 +125,7 @@ def train(store: StoreOpt = None, home: HomeOpt = None, config: ConfigOpt = None
     from training.errors import TrainingError
     from training.own_table import TableError
     from training.registry import relocatable_pointer
-    from training.run_text import next_line, split_words, unmet_bars
+    from training.run_text import next_line, possible_leak, split_words, unmet_bars
     from training.snapshot_set import train_on_snapshot_set
     from training.train import log_run, params_of, train_on_snapshots, train_on_table
 
@@ -194,7 +194,8 @@ def train(store: StoreOpt = None, home: HomeOpt = None, config: ConfigOpt = None
     print_comparison(result.comparison, words["test"], result.metrics.get("model"))
     print_tiers(result.metrics, words["short"], words["unit"])
     unmet = unmet_bars(result.bundle.meta)
-    warned = "".join(f"warning: not met: {u}\n" for u in unmet)
+    lead = possible_leak(result.bundle.meta, {f.name: f.template for f in result.bundle.catalogue.features})
+    warned = "".join(f"warning: not met: {u}\n" for u in unmet) + (f"warning: {lead}\n" if lead else "")
     console.print(f"registered model version {result.version} (run {result.run_id}); plots in {out}\n"
                   f"tracking store: {h.tracking_uri}\n{warned}{next_line(result.bundle.meta, result.version)}",
                   markup=False)
@@ -217,7 +218,8 @@ def promote(version: Annotated[int | None, typer.Option(help="model version (def
     console.print(f"version {version}: {verdict} (champion was {champion or 'none'}): {decision.reason}")
     if decision.promote:  # what its evaluation said at training, repeated where the choice is made
         for unmet in decision.unmet:
-            console.print(f"warning: at training, version {version} did not meet: {unmet}", markup=False)
+            said = f": {unmet}" if unmet.startswith("possible leak") else f" did not meet: {unmet}"
+            console.print(f"warning: at training, version {version}{said}", markup=False)
     if decision.blocked:  # a scheduled retrain must not keep the old champion silently
         raise typer.Exit(3)
 

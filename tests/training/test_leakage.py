@@ -619,3 +619,26 @@ def test_names_said_to_be_written_from_the_outcome_and_honest_names_that_look_al
               "Exit Intent Popups Seen", "Retained Earnings", "Disclosure"]
     assert [n for n in leaks if not outcome_word(n)] == []
     assert [n for n in honest if outcome_word(n)] == []
+
+
+def test_an_own_column_that_carries_a_too_good_model_is_said_as_a_possible_leak():
+    """Probe p38: p37's leaking flag renamed "Desk Flag" passed the guard (0.93 alone) and its model (0.951, the
+    column at 6.9 times the next one) was promoted without a word. `train` and `promote` now say so; honest
+    leads (1.2 to 1.7 times at 0.74 to 0.82 on the probes' tables), a catalogue feature and a weaker model do not."""
+    from training.run_text import possible_leak
+
+    def meta(top: float, auc: float) -> dict:
+        return {"kind": "table", "metrics": {"roc_auc": auc},
+                "training": {"feature_facts": {"Desk Flag": {"importance": top}, "Contract Type": {"importance": 0.284},
+                                               "Seats": {"importance": 0.1}}}}
+
+    own = {"Desk Flag": "table_column", "Contract Type": "table_column", "Seats": "table_column"}
+    said = possible_leak(meta(1.959, 0.9513), own)
+    assert said == ("possible leak: column 'Desk Flag' carries 6.9 times the contribution of the next one "
+                    "('Contract Type') in a model of ROC-AUC 0.951 on the test rows: a column written from the outcome "
+                    "(a retention offer, a closing status) looks so; check that it is known before a customer leaves, "
+                    "or leave it out (profile: exclude in churnwatch.yaml)")
+    assert possible_leak(meta(0.48, 0.9513), own) is None  # 1.7 times: an honest lead
+    assert possible_leak(meta(1.959, 0.82), own) is None  # a model that is not too good
+    assert possible_leak(meta(1.959, 0.9513), {**own, "Desk Flag": "term_days"}) is None  # the renewal calendar
+    assert possible_leak({"metrics": {"roc_auc": 0.99}}, own) is None  # a bundle without the facts
