@@ -203,7 +203,9 @@ def score_table_rows(path: Path, id_col: str | None, settings: Settings, store: 
                               label=label, label_if_readable=True)
     # the table's own as-of: the one given, else (a model with date columns) the latest of its dates not
     # after today, the day its "days since" are counted to; else today
-    day, rows = read.as_of or dt.date.today(), read.rows
+    # a category in another case than training saw it, as the value it saw: for the scores, the stored rows (the
+    # waterfalls, `explain`) and the warnings alike (the review: the waterfalls of upper-cased rows differed)
+    day, rows = read.as_of or dt.date.today(), bundle.frame.respelled(read.rows)
     source = read.as_of_source or "today: the model has no date column"
     trained = bundle.meta.get("as_of")
     if as_of is None and read.as_of is not None and trained and read.as_of < dt.date.fromisoformat(trained):

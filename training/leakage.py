@@ -121,12 +121,16 @@ class LeakageLimits:
 #: Sent" flag, Yes for 91% of churners and 5% of those who stayed, reached ROC-AUC 0.93 on its own, passed the
 #: other checks, and its model scored 1,995 of 2,000 current customers healthy (none had been sent an offer).
 OUTCOME_NAME = re.compile(
-    r"churn|retention|w[io]n ?back|save (?:offer|desk)|offboard|\bexit(?:ed\b| (?:survey|interview|reason|date|"
-    r"feedback|code))|lost (?:reason|date)|closed lost|"
-    r"cancel(?:l?ation|l?ed\b(?! (?:orders?|items?|bookings?|appointments?|classes|sessions|trips|rides|deliver))"
-    r"| (?:date|reason|request|code|type|flag))|\bterminated\b|"
+    r"churn(?!ed (?:seats|users|licen[cs]es|mrr|revenue))|"
+    r"retention (?:offer|call|attempt|desk|team|outcome|discount|flag|status|contact|case|email|sent)|"
+    r"w[io]n ?back|save (?:offer|desk)|offboard|non ?renewal|notice given|\bexit(?:ed\b| (?:survey|interview|reason|"
+    r"date|feedback|code))|(?:lost|closed) (?:reason|date)|(?:reason|date) (?:lost|closed|cancell?ed|terminated)|"
+    r"closed lost|cancel(?:l?ation(?! (?:policy|fee|terms|window|period))|l?ed\b(?! (?:orders?|items?|bookings?|"
+    r"appointments?|classes|sessions|trips|rides|deliver|invoices?|payments?|charges?|meetings?))| (?:date|reason|"
+    r"request|code|type|flag|at))|\bterminated\b|"
     r"(?:account|contract|subscription|customer|membership) (?:closed(?! won)|closure|deactivat\w*|terminat\w*)|"
-    r"(?:closed|closure|termination|deactivation|deactivated) (?:date|reason|code|type|on|at)\b")
+    r"(?:closure|termination|deactivation|deactivated) (?:date|reason|code|type|on|at)\b|"
+    r"^(?:closed|deactivated|cancell?ed|terminated|lost|inactive since)$")
 
 
 def outcome_word(name: str) -> str | None:

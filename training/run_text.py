@@ -74,12 +74,13 @@ def possible_leak(meta: dict, templates: dict[str, str]) -> str | None:
     facts = (meta.get("training") or {}).get("feature_facts") or {}
     ranked = sorted(((float(v.get("importance") or 0.0), k) for k, v in facts.items()), reverse=True)
     auc = (meta.get("metrics") or {}).get("roc_auc")
-    if len(ranked) < 2 or not ranked[1][0] or auc is None or auc < LEAD_AUC:
+    if len(ranked) < 2 or not ranked[0][0] or auc is None or not auc >= LEAD_AUC:  # NaN: not judged
         return None
     (top, name), (second, other) = ranked[0], ranked[1]
     if top < LEAD_RATIO * second or templates.get(name) not in OWN_TEMPLATES:
         return None
-    return (f"possible leak: column {name!r} carries {top / second:.1f} times the contribution of the next one "
+    times = f"{top / second:.1f} times the contribution of" if second else "all the contribution, nothing for"
+    return (f"possible leak: column {name!r} carries {times} the next one "
             f"({other!r}) in a model of ROC-AUC {auc:.3f} on the {split_words(meta)['short']}: a column written "
             "from the outcome (a retention offer, a closing status) looks so; check that it is known before a "
             "customer leaves, or leave it out (profile: exclude in churnwatch.yaml)")

@@ -212,3 +212,34 @@ def test_a_row_as_the_table_writes_it_scores_as_its_numbers(client, customers):
     assert blank.status_code == 200 and "monthly_charges" in blank.json()[0]["coverage"]["missing"]
     schema = client.get("/docs.json").json()["components"]["schemas"]["Features"]["properties"]["monthly_charges"]
     assert {"type": "string", "maxLength": 200} in schema["anyOf"] and "table's text" in schema["description"]
+
+
+def test_score_table_reads_categories_in_another_case_for_scores_warnings_and_stored_rows(home, tmp_path):
+    """The second review: `score --table` fixed the case of categories for the scores only; the stored rows (the
+    waterfalls, `explain`) and the warnings read the file's spelling (10 false "not seen in training" lines)."""
+    import shutil
+
+    from core.settings import Settings
+    from core.store import feature_rows
+    from serving.batch import score_table_rows
+    from serving.service import load_scorer
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("CHURNWATCH_HOME", str(home))
+        mp.delenv("MLFLOW_TRACKING_URI", raising=False)
+        bundle = load_scorer().bundle
+    frame = pd.read_csv(home.parent / "current.csv", dtype=str)
+    cased = frame.assign(**{c: frame[c].str.upper() for c in ("contract", "partner", "payment_method")})
+    runs = {}
+    for name, table in (("as is", frame), ("cased", cased)):
+        path, store = tmp_path / f"{name}.csv", tmp_path / f"{name}.duckdb"
+        table.to_csv(path, index=False)
+        shutil.copy(home / "store.duckdb", store)
+        said: list[str] = []
+        day, history, _ = score_table_rows(path, "customer_id", Settings(), store, bundle, "1", dt.date(2026, 3, 31),
+                                           warn=said.append)
+        stored = feature_rows(store, True, day, ["030144"])
+        runs[name] = (history.set_index("account_id")["churn_probability"], said, stored)
+    pd.testing.assert_series_equal(runs["as is"][0], runs["cased"][0])
+    assert not [w for w in runs["cased"][1] if "not seen in training" in w]
+    assert runs["cased"][2]["contract"].tolist() == runs["as is"][2]["contract"].tolist()  # the trained spelling
