@@ -111,9 +111,9 @@ class References:
         missing: per feature whose missingness goes with churn (+1) or with staying (-1) in the
             training rows; a feature absent has no such side. None in older bundles (a null of
             unknown meaning is then worded on either side, as before).
-        number_churn: per company's own number or date column, ``{"edges": [...], "bins": [[churn rate,
-            rows, standard error], ...]}``: the churn of the training rows by its value (``number_disagrees``;
-            absent in older bundles).
+        number_churn: per company's own number or date column, and for the term end and the MRR, ``{"edges":
+            [...], "bins": [[churn rate, rows, standard error], ...]}``: the churn of the training rows by its
+            value (``number_disagrees``; absent in older bundles).
     """
 
     typical: Mapping[str, float]
