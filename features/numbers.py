@@ -162,19 +162,15 @@ def read_number_text(values: pd.Series, comma: bool | None = None) -> tuple[pd.S
     return pd.Series(got.to_numpy(dtype="float64"), index=values.index), comma
 
 
-def read_number_columns(columns: dict[str, pd.Series], commas: dict[str, bool | None]) -> dict[str, pd.Series]:
-    """Several text columns read as numbers as ``read_number_text`` reads each (``commas``: each column's
-    decimal separator, None: decided from its values), in one query: a ``/score`` request of a flat table's
-    model reads a few values of each of its number columns, and a query per column cost more than the
-    scoring."""
+def read_number_columns(columns: dict[str, pd.Series], commas: dict[str, bool]) -> dict[str, pd.Series]:
+    """Several text columns read as numbers as ``read_number_text`` reads one, each with its known decimal
+    separator (``commas``: True a comma), in one query: a ``/score`` request of a flat table's model reads a
+    few values of each of its number columns, and a query per column cost more than the scoring."""
     frame = pd.DataFrame({f"c{i}": s.astype("object").where(s.notna(), None).map(
         lambda x: None if x is None else str(x)).to_numpy(dtype=object) for i, s in enumerate(columns.values())})
     with scratch() as con:
         con.register("given", frame)
-        con.execute("CREATE TEMP VIEW t AS SELECT * FROM given")
-        chosen = [decimal_comma(con, "t", f"c{i}") if commas.get(name) is None else bool(commas[name])
-                  for i, name in enumerate(columns)]
-        got = con.execute("SELECT " + ", ".join(f"{number_cast(f'CAST(c{i} AS VARCHAR)', comma)} AS n{i}"
-                                                for i, comma in enumerate(chosen)) + " FROM t").df()
+        got = con.execute("SELECT " + ", ".join(f"{number_cast(f'CAST(c{i} AS VARCHAR)', commas[name])} AS n{i}"
+                                                for i, name in enumerate(columns)) + " FROM given").df()
     return {name: pd.Series(got[f"n{i}"].to_numpy(dtype="float64"), index=series.index)
             for i, (name, series) in enumerate(columns.items())}
