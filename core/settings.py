@@ -47,6 +47,12 @@ class EventRoles(BaseModel):
     marketing_sent: list[str] = Field(default_factory=list, description="marketing email sent")
     marketing_open: list[str] = Field(default_factory=list, description="marketing email opened")
     contact_left: list[str] = Field(default_factory=list, description="a key contact left")
+    cancel_request: list[str] = Field(
+        default_factory=list,
+        description="event types that are the customer asking to cancel at the term's end, dated when asked "
+        "(Stripe's canceled_at of a cancel_at_period_end subscription, Chargebee's cancellation scheduled, "
+        "an app store's auto-renew turned off): the request stands until the term ends or a new one starts",
+    )
 
     def named_types(self) -> list[str]:
         """Every event type some role names, in field order (``new_feature``: its keys)."""

@@ -122,7 +122,18 @@ def stage_queries(settings: Settings, types: list[str], grid: Grid | None = None
         WHERE k.r IS NULL AND {is_in('t.event_type', [n for n in roles.login if n in types])}
           AND k.d < (SELECT MIN(tn) FROM spine)
         GROUP BY k.aid""")
-    return [first_use, login_before] + events + [
+    # each row's latest cancellation request since its current term began (spine.term_start): a request
+    # stands until the term ends or a new one starts, however long before the end it was made (a window
+    # of 90 days lost an annual customer's request in May to leave in October)
+    asked = [n for n in roles.cancel_request if n in types]
+    requests = ("rq", f"""
+        SELECT s.account_id, s.tn, MAX(k.d) AS last_request
+        FROM spine s JOIN ids i ON i.account_id = s.account_id
+        JOIN (SELECT k.aid, k.d FROM event_keys k JOIN event_key_types t ON t.fid = k.fid
+              WHERE k.r IS NULL AND {is_in('t.event_type', asked)}) k
+          ON k.aid = i.aid AND k.d < s.tn AND k.d >= s.term_start
+        GROUP BY s.account_id, s.tn""")
+    return [first_use, login_before] + events + [requests,
         ("tk", f"""
             SELECT s.account_id, s.tn,
                    SUM(CASE WHEN k.o >= s.tn - 30 THEN 1 ELSE 0 END) AS tickets_30d,
@@ -292,6 +303,7 @@ TEMPLATES: dict[str, Template] = {
                                     "COALESCE(tk.tickets_silence, 0) = 0 THEN 1 ELSE 0 END"),
     "new_features_tried": lambda f, c: "COALESCE(nf.new_features_tried_30d, 0)",
     "term_end": lambda f, c: "s.days_to_term_end",
+    "cancel_request": lambda f, c: "CASE WHEN rq.last_request IS NULL THEN 0 ELSE 1 END",
     "invoice_overdue": lambda f, c: "COALESCE(inv.days_overdue, 0)",
     "invoice_late": lambda f, c: "COALESCE(inv.late_payments_90d, 0)",
     "invoice_delay": lambda f, c: "inv.payment_delay_90d",
@@ -325,7 +337,8 @@ def _roles(settings: Settings) -> dict[str, list[str]]:
     r = settings.event_roles
     return {"login": r.login, "core_feature": r.core_feature, "new_feature": list(r.new_feature),
             "training": r.training, "marketing_sent": r.marketing_sent,
-            "marketing_open": r.marketing_open, "contact_left": r.contact_left}
+            "marketing_open": r.marketing_open, "contact_left": r.contact_left,
+            "cancel_request": r.cancel_request}
 
 
 _CAST = {"int": "BIGINT", "float": "DOUBLE", "category": "VARCHAR"}
@@ -410,6 +423,7 @@ def final_query(catalogue: Catalogue, settings: Settings, absent: frozenset[str]
         LEFT JOIN tk ON tk.account_id = s.account_id AND tk.tn = s.tn
         LEFT JOIN inv ON inv.account_id = s.account_id AND inv.tn = s.tn
         LEFT JOIN nf ON nf.account_id = s.account_id AND nf.tn = s.tn
+        LEFT JOIN rq ON rq.account_id = s.account_id AND rq.tn = s.tn
         LEFT JOIN (SELECT account_id, industry, region, channel, csm, segment,
                           {_size_band_sql()} AS size_band, {dn('signed_at')} AS signed_n FROM clean_accounts) acc
           ON acc.account_id = s.account_id
@@ -441,7 +455,8 @@ def build_feature_tables(con: duckdb.DuckDBPyConnection, settings: Settings, gen
     export's data start, from which counts whose window it cuts are scaled (``final_query``); ``cut``: the
     subscriptions are cut at it.
     """
-    base = build_catalogue(event_types(con) if types is None else types, spellings, settings.event_units)
+    base = build_catalogue(event_types(con) if types is None else types, spellings, settings.event_units,
+                           standing=settings.event_roles.cancel_request)
     plan = profile or ProfilePlan()
     catalogue = Catalogue(features=base.features + tuple(profile_specs(plan, settings)),
                           event_types=base.event_types, spellings=base.spellings)

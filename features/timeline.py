@@ -170,6 +170,7 @@ def build_spine(con: duckdb.DuckDBPyConnection, as_of: list[dt.date], settings: 
         ), cover AS (  -- a pause's end is no term end (settings.paused_plans): only the other terms' ends
             SELECT tr.t, tr.tn, tr.account_id, SUM(tr.mrr) AS mrr, SUM(tr.seats) AS seats,
                    ARG_MAX(tr.plan, tr.sn) AS plan, MAX(tr.rel_no) AS rel_no, MAX(tr.due) AS due,
+                   COALESCE(MAX(CASE WHEN {paused} THEN NULL ELSE tr.sn END), MAX(tr.sn)) AS term_start,
                    CASE WHEN MAX(CASE WHEN {paused} THEN 0 ELSE 1 END) = 0 THEN NULL
                         WHEN MAX(CASE WHEN tr.en IS NULL AND NOT ({paused}) THEN 1 ELSE 0 END) = 1 THEN NULL
                         ELSE MAX(CASE WHEN {paused} THEN NULL ELSE tr.en END) END AS term_end
@@ -182,7 +183,7 @@ def build_spine(con: duckdb.DuckDBPyConnection, as_of: list[dt.date], settings: 
             GROUP BY a.tn, tr.account_id
         )
         SELECT c.account_id, c.t AS as_of, c.tn, c.mrr, c.seats, c.plan, c.due,
-               c.term_end - c.tn AS days_to_term_end,
+               c.term_end - c.tn AS days_to_term_end, c.term_start,
                b.mrr_90d_ago,
                c.tn - r.rel_start AS tenure_days,
                CASE WHEN c.tn + {lag} <= {end_n} THEN

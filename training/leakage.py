@@ -63,6 +63,12 @@ KNOWN_CAUSES: dict[str, str] = {
         "an end date that is only known after cancellation, as in a Stripe export's canceled_at mapped to "
         "end_date (or a Chargebee export's Cancelled At, a RevenueCat export's unsubscribe_detected_at; end_date "
         f"is the billing period's or term's end, known from its start; see {GUIDE})"),
+    "cancel_request_standing": (
+        "nearly every churner asked to cancel ahead (the event types named under event_roles: cancel_request, "
+        "dated when asked): if they are dated when the customer asked, this is no leak, but the model then "
+        "mostly tells who has already decided; keep it with --allow-leaky-feature cancel_request_standing (a "
+        "version so allowed is promoted only with --force), or check that the events are not dated at the end "
+        f"of the term; see {GUIDE}"),
 }
 CAUSE_BY_CHECK: dict[str, str] = {
     "feature_auc": ("a column written from what happened after the as-of date (a cancellation or end date, "

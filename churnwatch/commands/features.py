@@ -102,6 +102,7 @@ def features(
     console.print(f"features: {s['features']} ({len(s['event_types'])} event types); data end "
                   f"{summary['data_end']}; {result.events:,} events in {result.seconds['total']:.1f} s")
     _print_spellings(summary["event_spellings"])
+    _print_request_hint(s["event_types"], settings.event_roles.cancel_request)
     _print_readings(summary["tables"])
     _print_set_aside(summary)
     _print_profile(summary["profile_columns"])
@@ -122,6 +123,18 @@ def features(
         console.print(f"built with Spark; snapshots as Parquet partitioned by as-of date: "
                       f"{parquet or default_parquet_folder(target)}")
     console.print(f"store: {target}\nrun summary: {h.run_summary}")
+
+
+def _print_request_hint(types: list[str], named: list[str]) -> None:
+    """Event types that read as a cancellation asked for ahead while ``event_roles.cancel_request`` names none."""
+    from features.spec import looks_like_cancel_request
+
+    found = [t for t in types if looks_like_cancel_request(t)]
+    if found and not named:
+        console.print(f"hint: event type(s) {', '.join(repr(t) for t in found)} look like a customer asking to cancel "
+                      "ahead: list them under event_roles: cancel_request in churnwatch.yaml, so that a request "
+                      "stands until the term ends or renews (cancel_request_standing); the event counts forget it "
+                      "after 90 days, before an annual term's end", markup=False)
 
 
 def _print_spellings(spellings: dict[str, dict[str, int]]) -> None:

@@ -32,7 +32,9 @@ def scheduled(tmp_path_factory):
     events = pd.concat([data.events, extra], ignore_index=True)
     folder = write_tables(tmp / "data", {"accounts": data.accounts, "subscriptions": subs, "events": events})
     store = tmp / "store.duckdb"
-    build_snapshots(folder, data.settings, store)
+    settings = data.settings.model_copy(update={"event_roles": data.settings.event_roles.model_copy(
+        update={"cancel_request": ["cancellation_scheduled"]})})
+    build_snapshots(folder, settings, store)
     result = train_on_snapshots(store, tmp / "out")
     return read_snapshots(store), extra, result
 
@@ -45,17 +47,20 @@ def test_the_request_is_known_only_from_its_day_on(scheduled):
     before = seen[pd.to_datetime(seen["as_of"]) <= seen["request"]]
     after = seen[(pd.to_datetime(seen["as_of"]) > seen["request"] + pd.Timedelta(days=1))
                  & (pd.to_datetime(seen["as_of"]) <= seen["request"] + pd.Timedelta(days=29))]
-    assert len(before) and (before["evt_cancellation_scheduled_30d"] == 0).all()
-    assert len(after) and (after["evt_cancellation_scheduled_30d"] == 1).all()
+    # named as a cancel_request, the request stands from the next day until the term's end
+    assert len(before) and (before["cancel_request_standing"] == 0).all()
+    assert len(after) and (after["cancel_request_standing"] == 1).all()
+    assert (rows.loc[~rows["account_id"].isin(first.index), "cancel_request_standing"] == 0).all()
 
 
 def test_it_passes_the_leakage_guard_and_raises_the_risk_of_those_customers(scheduled):
     rows, _extra, result = scheduled
     assert not result.leakage.get("allowed")  # trained without --allow-leaky-feature, nothing refused
+    assert "cancel_request_standing" in result.bundle.frame.names
     preds = result.bundle.test_predictions[["account_id", "as_of", "churn_probability", "churn_label"]].copy()
     preds["as_of"] = pd.to_datetime(preds["as_of"])
-    keyed = rows.assign(as_of=pd.to_datetime(rows["as_of"]))[["account_id", "as_of", "evt_cancellation_scheduled_30d"]]
+    keyed = rows.assign(as_of=pd.to_datetime(rows["as_of"]))[["account_id", "as_of", "cancel_request_standing"]]
     test = preds.merge(keyed, on=["account_id", "as_of"], how="left", validate="one_to_one")
-    asked = test["evt_cancellation_scheduled_30d"] > 0
+    asked = test["cancel_request_standing"] == 1
     assert asked.sum() >= 8 and test.loc[asked, "churn_label"].mean() > 0.5  # they do leave
     assert test.loc[asked, "churn_probability"].mean() > 3 * test.loc[~asked, "churn_probability"].mean()
