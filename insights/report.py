@@ -42,7 +42,7 @@ from core.files import atomic_write_text
 from core.plotfonts import plot_fonts
 from core.progress import Reporter, StepCallback, track
 from core.settings import Settings
-from core.store import META, connect, feature_rows, has_table, read_horizon
+from core.store import META, SNAPSHOTS, connect, feature_rows, has_table, read_horizon, snapshot_columns
 from core.vocabulary import (
     TIER_COLOURS,
     TIER_KEYS,
@@ -92,6 +92,30 @@ def portfolio_frame(history: pd.DataFrame, profiles: pd.DataFrame, as_of: dt.dat
     for c in ("csm", "segment", "industry", "region"):
         frame[c] = frame[c].astype(object).where(frame[c].notna(), placeholder)
     return frame.reset_index(drop=True)
+
+
+#: The snapshot feature of a cancellation request still standing (``features.spec``: ``cancel_request_standing``).
+STANDING = "cancel_request_standing"
+
+
+def asked_to_cancel(store: Path, as_of: dt.date, frame: pd.DataFrame) -> pd.DataFrame:
+    """The accounts of ``frame`` (``portfolio_frame``) whose cancellation request stands on ``as_of``, the
+    soonest term end first, with ``days_to_term_end``: empty where the store has no such feature (no
+    ``cancel_request`` role) or no snapshot of that date.
+
+    Their risk within the horizon is what the model says; one whose term ends after the horizon can score
+    healthy (it leaves later than the label looks), yet it asked to leave, and the save call is due before
+    its term ends (a probe's Stripe export, 2026-12-06: 94 of 139 such accounts healthy on the data end)."""
+    with connect(store, read_only=True) as con:
+        columns = snapshot_columns(con) if has_table(con, SNAPSHOTS) else []
+        if STANDING not in columns:
+            return frame.iloc[:0].assign(days_to_term_end=pd.Series(dtype="float64"))
+        end = "days_to_term_end" if "days_to_term_end" in columns else "CAST(NULL AS INTEGER) AS days_to_term_end"
+        rows = con.execute(f"SELECT account_id, {end} FROM {SNAPSHOTS} WHERE as_of = ? AND {STANDING} = 1",
+                           [as_of]).df()
+    out = frame.merge(rows, on="account_id", how="inner")
+    out["days_to_term_end"] = pd.to_numeric(out["days_to_term_end"], errors="coerce")
+    return out.sort_values(["days_to_term_end", "account_id"], na_position="last").reset_index(drop=True)
 
 
 def mrr_by(frame: pd.DataFrame, column: str) -> pd.DataFrame:
@@ -328,6 +352,8 @@ class ReportResult:
     waterfalls: int = 0
     from_table: bool = False  # scored from a flat table (``score --table``): customers, not accounts
     mrr_known: int = 0  # scores with a known MRR; 0: no MRR at all, MRR at risk not computed
+    asked: int = 0  # accounts whose cancellation request stands (``asked_to_cancel``)
+    asked_later: int = 0  # of them, those whose term ends after the horizon
 
 
 def _fmt_money(v: float | None) -> str:
@@ -408,6 +434,8 @@ def build_report(store: Path, settings: Settings, out: Path, *, lang: str = "en"
     signals = raw_signals(settings, page_ids, as_of) if page_ids else None
     waterfalls = _waterfalls(store, bundle, page_ids, as_of, progress)
     movements = tier_movements(history, as_of)
+    asked = pd.DataFrame() if from_table else asked_to_cancel(store, as_of, frame)
+    horizon = _horizon_days(store)
     tasks = open_tasks if open_tasks is not None else pd.DataFrame()
     views_by_id = {v.account_id: v for v in views}
     context = {
@@ -415,7 +443,9 @@ def build_report(store: Path, settings: Settings, out: Path, *, lang: str = "en"
         "tier_filter": tier_label(tier, lang) if tier else None,
         "generated_at": (generated_at or dt.datetime.now()).strftime("%Y-%m-%d %H:%M"),
         "model_version": ", ".join(sorted(set(frame["model_version"].astype(str)), key=version_key)),
-        "horizon_days": _horizon_days(store), "totals": _totals(frame),
+        "horizon_days": horizon, "totals": _totals(frame),
+        "asked": asked.head(100).to_dict(orient="records"), "asked_total": len(asked),
+        "asked_later": int((asked["days_to_term_end"] > horizon).sum()) if len(asked) and horizon else 0,
         "by_tier": mrr_by(frame, "tier").to_dict(orient="records"),
         "by_csm": mrr_by(frame, "csm").to_dict(orient="records"),
         "by_segment": mrr_by(frame, "segment").to_dict(orient="records"),
@@ -444,7 +474,8 @@ def build_report(store: Path, settings: Settings, out: Path, *, lang: str = "en"
                         pages=len(views), mrr_at_risk=float(frame["expected_mrr_loss"].sum()),
                         seconds=time.perf_counter() - t0, bytes=out.stat().st_size, tier=tier,
                         waterfalls=len(waterfalls), from_table=from_table,
-                        mrr_known=int(frame["mrr"].notna().sum()))
+                        mrr_known=int(frame["mrr"].notna().sum()), asked=len(asked),
+                        asked_later=int((asked["days_to_term_end"] > horizon).sum()) if len(asked) and horizon else 0)
 
 
 def version_key(version: str) -> tuple:
@@ -538,6 +569,11 @@ STRINGS: dict[str, dict[str, str]] = {
         "no_mrr_column": "No MRR: no column of the scored data is mapped to MRR (a flat table's scores carry "
                          "none), so MRR at risk is not computed; the lists are ordered by churn probability.",
         "top_no_mrr": "Who to call first: top accounts by churn probability",
+        "asked": "Asked to cancel at the end of their term",
+        "asked_note": "A cancellation request stands until the term ends or renews. Their risk is the churn "
+                      "probability within {h} days: {later} of them leave after that and can score healthy; the "
+                      "save call is due before their term ends.",
+        "term_ends": "Term ends in (days)",
     },
     "zh-CN": {
         "title": "客户流失预警：客户组合报告", "as_of": "评分日期", "model": "模型版本", "generated": "生成时间",
@@ -573,6 +609,10 @@ STRINGS: dict[str, dict[str, str]] = {
         "no_mrr_column": "没有月经常性收入：评分数据中没有映射为月经常性收入的列（表格模型的评分不含该列），"
                          "因此不计算风险月经常性收入；列表按流失概率排序。",
         "top_no_mrr": "优先联系：流失概率最高的客户",
+        "asked": "已申请在合同期末取消的客户",
+        "asked_note": "取消申请在合同到期或续订之前一直有效。其风险为{h}天内的流失概率："
+                      "其中{later}个客户在此之后才离开，可能显示为健康；挽留沟通应在合同到期前完成。",
+        "term_ends": "合同到期（天）",
     },
 }
 

@@ -156,6 +156,10 @@ def report(store: Path | None = None, home: Path | None = None, config: Path | N
              "a flat table's scores carry no MRR, so no MRR at risk (ordered by churn probability)"
              if result.from_table else
              "no MRR column mapped, so no MRR at risk (ordered by churn probability)")
+    if result.asked:
+        console.print(f"asked to cancel at the end of their term: {result.asked:,} {unit}(s), "
+                      f"{result.asked_later:,} of them leaving after the horizon (they can score healthy; the "
+                      "report lists them, the soonest term end first)")
     console.print(f"report: {result.path} ({result.bytes / 1e6:.1f} MB, {result.pages} {unit} pages, "
                   f"{result.waterfalls} SHAP waterfalls, {result.seconds:.1f} s)\n"
                   f"as of {result.as_of}: {result.accounts:,} {unit}s, {money}; "

@@ -222,3 +222,38 @@ def test_a_source_without_events_or_tickets_says_so_instead_of_an_empty_chart(ho
     assert "not in this data source" not in text
     charts = re.findall(r"<h2>(?:Logins|Product events) per week[^<]*</h2>(.*?)</div>", text, re.S)
     assert len(charts) == 2 and all("<svg" in c for c in charts)
+
+
+def test_customers_who_asked_to_cancel_are_listed_soonest_term_end_first(home, tmp_path):
+    """Accounts whose cancellation request stands (``cancel_request_standing``) get a section of their own, the
+    soonest term end first: one whose term ends after the horizon can score healthy, yet it asked to leave."""
+    import shutil
+
+    plain = build_report(home.store, home.settings, tmp_path / "plain.html", top=1)
+    assert plain.asked == 0 and 'id="asked-to-cancel"' not in plain.path.read_text(encoding="utf-8")
+    store = tmp_path / "store.duckdb"
+    shutil.copy(home.store, store)
+    day = home.dates[1]
+    with duckdb.connect(str(store)) as con:
+        ids = [r[0] for r in con.execute(
+            "SELECT s.account_id FROM snapshots s JOIN score_history h USING (account_id, as_of) "
+            "WHERE s.as_of = ? AND s.days_to_term_end IS NOT NULL ORDER BY s.account_id LIMIT 3", [day]).fetchall()]
+        # the flag on three accounts, one of them far from its term's end, one a date earlier (not listed)
+        con.execute("UPDATE snapshots SET cancel_request_standing = CASE WHEN account_id IN (SELECT unnest(?)) "
+                    "AND as_of = ? THEN 1 ELSE 0 END", [ids, day])
+        con.execute("UPDATE snapshots SET days_to_term_end = 200 WHERE account_id = ? AND as_of = ?", [ids[0], day])
+        ends = dict(con.execute("SELECT account_id, days_to_term_end FROM snapshots WHERE as_of = ? "
+                                "AND account_id IN (SELECT unnest(?))", [day, ids]).fetchall())
+    expected = sorted(ids, key=lambda a: (ends[a], a))
+    horizon = home.settings.horizon_days
+    titles = (("en", "Asked to cancel at the end of their term (3)"), ("zh-CN", "已申请在合同期末取消的客户 (3)"))
+    for lang, title in titles:
+        r = build_report(store, home.settings, tmp_path / f"asked.{lang}.html", top=1, lang=lang)
+        text = r.path.read_text(encoding="utf-8")
+        assert r.asked == 3 and r.asked_later == sum(ends[a] > horizon for a in ids) >= 1
+        assert f"<h2>{title}</h2>" in text
+        section = text[text.index('id="asked-to-cancel"'):]
+        section = section[:section.index("</table>")]
+        assert re.findall(r'class="asked-row" data-account="([^"]+)"', section) == expected
+        assert [int(d) for d in re.findall(r'<td class="n">([\d,]+)</td><td><span', section)] == \
+            [ends[a] for a in expected]
