@@ -422,12 +422,15 @@ class Catalogue:
     """The full ordered feature list for one dataset (core + per event type).
 
     ``spellings``: event type -> ``{spelling: events}`` for the types the data spells in more than
-    one way (``event_families``: one type, one feature family).
+    one way (``event_families``: one type, one feature family). ``ignored``: a flat table's columns the
+    model does not read, with the reason (its id and label columns, an e-mail, free text): a request may
+    send them, as the export has them, and they are ignored (``serving.api``).
     """
 
     features: tuple[FeatureSpec, ...]
     event_types: tuple[str, ...]
     spellings: dict[str, dict[str, int]] = field(default_factory=dict)
+    ignored: dict[str, str] = field(default_factory=dict)
 
     @property
     def names(self) -> list[str]:
@@ -445,13 +448,15 @@ class Catalogue:
 
     def to_json(self) -> str:
         return json.dumps({"event_types": list(self.event_types), "spellings": self.spellings,
-                           "features": [asdict(f) for f in self.features]}, ensure_ascii=False)
+                           "features": [asdict(f) for f in self.features],
+                           **({"ignored": self.ignored} if self.ignored else {})}, ensure_ascii=False)
 
     @classmethod
     def from_json(cls, text: str) -> Catalogue:
         raw = json.loads(text)
         feats = tuple(FeatureSpec(**{**f, "valid_range": tuple(f["valid_range"])}) for f in raw["features"])
-        return cls(features=feats, event_types=tuple(raw["event_types"]), spellings=raw.get("spellings") or {})
+        return cls(features=feats, event_types=tuple(raw["event_types"]), spellings=raw.get("spellings") or {},
+                   ignored=raw.get("ignored") or {})
 
 
 CORE_FEATURES: tuple[FeatureSpec, ...] = tuple(_core_features())

@@ -9,14 +9,26 @@ Numbers are strict (``true`` is not ``1.0``, ``"3"`` is not ``3``) and finite. A
 feature accepts a whole number written as ``3`` or ``3.0`` (JSON Schema's ``integer`` means
 exactly that), so a client that exports counts as floats is not refused. A flat table's model
 (``train --table``) also takes its number and date columns as the table writes them ("1.290,00 EUR",
-"12%", "2026-03-15"), read as training read the column.
+"12%", "2026-03-15"), read as training read the column, a JSON ``true``/``false`` for a category (the text, so
+``TRUE`` as training read it), and the table's columns it does not read (its id and label columns, an e-mail,
+free text: ``Catalogue.ignored``), ignored, so the export's row can be sent as it is.
 """
 
 from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, Strict, StrictStr, WithJsonSchema, create_model
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    Strict,
+    StrictBool,
+    StrictStr,
+    WithJsonSchema,
+    create_model,
+)
 
 from core.vocabulary import TIER_KEYS
 from features.spec import Catalogue, FeatureSpec
@@ -56,7 +68,10 @@ def feature_field(spec: FeatureSpec) -> tuple[Any, Any]:
     number and date columns also take the export's text (``sent_as_text``), read as
     training read the column (``serving.scoring.feature_rows``)."""
     text = Annotated[StrictStr, Field(max_length=MAX_CATEGORY_LENGTH)]
-    if spec.type == "category":
+    if spec.type == "category" and spec.template == "table_column":  # a JSON true/false: the text (TRUE reads so)
+        value = text | Annotated[StrictBool, AfterValidator(lambda b: "true" if b else "false"),
+                                 WithJsonSchema({"type": "boolean"})]
+    elif spec.type == "category":
         value = text
     else:
         value = _number_type(spec) | text if sent_as_text(spec) else _number_type(spec)
@@ -82,6 +97,8 @@ class RequestModels:
 
     def __init__(self, catalogue: Catalogue) -> None:
         fields = {f.name: feature_field(f) for f in catalogue.features}
+        fields.update({name: (Any, Field(None, description=f"not read by the model ({why}); accepted and ignored"))
+                       for name, why in catalogue.ignored.items() if name not in fields})
         self.features = create_model("Features", __config__=ConfigDict(extra="forbid"),
                                      __doc__="The account's features as of one date; every field is "
                                              "a feature of the model's catalogue.", **fields)
@@ -292,6 +309,6 @@ def model_info(scorer: Any) -> dict:
                      chosen_model=training.get("selection", {}).get("chosen"),
                      calibration=training.get("calibration", {}).get("method"),
                      left_out_features={**(training.get("dropped_features") or {}),  # a table's own unused columns:
-                                        **{c: f"column not used: {why}"  # accepted in no request
+                                        **{c: f"column not used: {why}"  # accepted in a request, ignored
                                            for c, why in unused_columns(meta.get("table_report") or {}).items()}})
     return info.model_dump(mode="json")

@@ -77,7 +77,7 @@ class _Checks:
         numeric = [f for f in catalogue.features if f.type != "category"]
         self.numeric = [f.name for f in numeric]
         self.categorical = list(catalogue.categorical)
-        self.allowed = frozenset(f.name for f in catalogue.features)
+        self.allowed = frozenset([f.name for f in catalogue.features] + list(catalogue.ignored))
         self.required = frozenset(f.name for f in catalogue.features if not f.optional)
         bound = [f.valid_range for f in numeric]
         self.lo = np.array([-np.inf if lo is None else lo for lo, _ in bound], dtype=float)
@@ -181,7 +181,8 @@ def plain_rows(items: object, catalogue: Catalogue) -> FeatureRows | None:
         return None
     counts = [len(s.columns) for s in shapes]
     values = np.full(n * width, np.nan)
-    values[np.concatenate([s.columns for s in shapes]) + np.repeat(np.arange(0, n * width, width), counts)] = given
+    if width:  # a model of categories alone (a flat table's) has no numbers: arange's step would be 0
+        values[np.concatenate([s.columns for s in shapes]) + np.repeat(np.arange(0, n * width, width), counts)] = given
     values = values.reshape(n, width)
     labels = _labels(flat, shapes, n, checks)
     if labels is None:

@@ -635,7 +635,7 @@ def table_rows(table: OwnTable) -> tuple[pd.DataFrame, Catalogue]:
     rows = table.frame.copy()
     rows["churn_label"] = table.y
     rows["account_id"] = rows.index.astype(str)
-    return rows, Catalogue(features=feats, event_types=())
+    return rows, Catalogue(features=feats, event_types=(), ignored=table.catalogue.ignored)
 
 
 def load_own_table(path: str | Path, label: str, id_col: str, as_of: dt.date | None = None,
@@ -724,7 +724,9 @@ def load_own_table(path: str | Path, label: str, id_col: str, as_of: dt.date | N
     for name, info in report["date_unread"].items():
         log.warning("%s: column %r: %d value(s) not dates, read as missing, e.g. %s",
                     path, name, info["count"], info["examples"])
-    catalogue = Catalogue(features=tuple(specs), event_types=())
+    ignored = {str(id_col): "the id column: send it as the request's account_id",
+               str(label): "the label column: not read to score", **unused_columns(report)}
+    catalogue = Catalogue(features=tuple(specs), event_types=(), ignored=ignored)
     return OwnTable(frame=frame, y=y, catalogue=catalogue, report=report)
 
 

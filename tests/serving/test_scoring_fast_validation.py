@@ -87,3 +87,39 @@ def test_not_a_list_of_objects_goes_to_pydantic():
         assert plain_rows(items, CATALOGUE) is None
     with pytest.raises(RequestError):
         validate_features([{"features": {}}], CATALOGUE)
+
+
+def test_a_table_models_ignored_columns_pass_both_paths_and_a_json_boolean_is_its_text():
+    """A flat table's columns the model does not read (``Catalogue.ignored``) may be sent and are ignored, on the
+    array path and pydantic's; a JSON ``true`` for a table's category is the text ``"true"`` (training's ``TRUE``
+    reads so); a name the table never had is still refused, and a boolean is no number."""
+    from dataclasses import replace
+
+    from features.spec import Catalogue, FeatureSpec
+
+    def spec(name: str, type_: str) -> FeatureSpec:
+        return FeatureSpec(name=name, group=name, type=type_, unit="", definition=name, direction=0,
+                           valid_range=(None, None) if type_ == "category" else (0.0, None), reason_en="",
+                           reason_zh="", template="table_column", params={})
+
+    table = Catalogue(features=(spec("Monthly Fee", "float"), spec("Autopay", "category")), event_types=(),
+                      ignored={"Email": "personal data", "Customer ID": "the id column"})
+    sent = [{"account_id": "c1", "features": {"Monthly Fee": 12.5, "Autopay": "TRUE", "Email": "a@b.c",
+                                              "Customer ID": 7}}]
+    fast = plain_rows(sent, table)
+    assert fast is not None and fast.numeric.tolist() == [[12.5]] and fast.labels["Autopay"].tolist() == ["TRUE"]
+    slow = feature_rows(_accounts_adapter(request_models(table).account).validate_python(sent), table)
+    assert slow.numeric.tolist() == [[12.5]] and slow.labels["Autopay"].tolist() == ["TRUE"]
+    as_bool = [{"account_id": "c1", "features": {"Monthly Fee": 12.5, "Autopay": True, "Email": None}}]
+    assert plain_rows(as_bool, table) is None  # not the array path's: pydantic's turns it into the text
+    assert validate_features(as_bool, table).labels["Autopay"].tolist() == ["true"]
+    for bad, field in (({"Autopay": "TRUE", "Phone": "1"}, "Phone"), ({"Monthly Fee": True}, "Monthly Fee")):
+        with pytest.raises(RequestError) as caught:
+            validate_features([{"account_id": "c1", "features": bad}], table)
+        assert f"accounts[0].features.{field}" in str(caught.value)
+    snapshot = replace(table.features[1], template="profile")  # a snapshot model's category stays text only
+    only = Catalogue(features=(snapshot,), event_types=())  # categories alone: no number column at all
+    with pytest.raises(RequestError, match="features.Autopay"):
+        validate_features([{"account_id": "c1", "features": {"Autopay": True}}], only)
+    rows = plain_rows([{"account_id": "c1", "features": {"Autopay": "no"}}], only)  # was a ZeroDivisionError
+    assert rows is not None and rows.numeric.shape == (1, 0) and rows.labels["Autopay"].tolist() == ["no"]

@@ -214,6 +214,25 @@ def test_a_row_as_the_table_writes_it_scores_as_its_numbers(client, customers):
     assert {"type": "string", "maxLength": 200} in schema["anyOf"] and "table's text" in schema["description"]
 
 
+def test_the_exports_row_as_it_is_scores_with_the_columns_the_model_does_not_read_ignored(client, customers):
+    """The CRM's row as the export has it: its id column, a place code the model does not read, every value as
+    text (p37: "Extra inputs are not permitted" for an e-mail and a record id). Only a name the table never had
+    is refused."""
+    row = customers.loc["030144"]
+    whole = {"customer_id": "030144", **{c: (None if pd.isna(v) else str(v)) for c, v in row.items()}}
+    assert "Zip Code" in whole and "signup_date" in whole
+    features = {c: v for c, v in whole.items() if c not in ("customer_id", "Zip Code")}
+    answers = [client.post("/score", json={"accounts": [{"account_id": "030144", "features": f}]})
+               for f in (features, whole, {**whole, "Churn": "No"})]
+    assert [a.status_code for a in answers] == [200, 200, 200], answers[1].text
+    assert answers[1].json() == answers[0].json() == answers[2].json()
+    unknown = client.post("/score", json={"accounts": [{"account_id": "030144", "features": {**whole, "Zip": "1"}}]})
+    assert unknown.status_code == 422 and "accounts[0].features.Zip" in unknown.text
+    props = client.get("/docs.json").json()["components"]["schemas"]["Features"]["properties"]
+    assert "accepted and ignored" in props["Zip Code"]["description"]
+    assert "the id column" in props["customer_id"]["description"]
+
+
 def test_score_table_reads_categories_in_another_case_for_scores_warnings_and_stored_rows(home, tmp_path):
     """The second review: `score --table` fixed the case of categories for the scores only; the stored rows (the
     waterfalls, `explain`) and the warnings read the file's spelling (10 false "not seen in training" lines)."""
