@@ -53,6 +53,12 @@ class EventRoles(BaseModel):
         "(Stripe's canceled_at of a cancel_at_period_end subscription, Chargebee's cancellation scheduled, "
         "an app store's auto-renew turned off): the request stands until the term ends or a new one starts",
     )
+    cancel_withdrawn: list[str] = Field(
+        default_factory=list,
+        description="event types that are the customer taking a cancellation request back (Chargebee's "
+        "scheduled cancellation removed, Stripe's cancel_at_period_end set back to false, auto-renew turned back "
+        "on): a request is void from the day it is withdrawn",
+    )
 
     def named_types(self) -> list[str]:
         """Every event type some role names, in field order (``new_feature``: its keys)."""

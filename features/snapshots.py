@@ -125,12 +125,16 @@ def stage_queries(settings: Settings, types: list[str], grid: Grid | None = None
     # each row's latest cancellation request since its current term began (spine.term_start): a request
     # stands until the term ends or a new one starts, however long before the end it was made (a window
     # of 90 days lost an annual customer's request in May to leave in October)
+    # and its latest withdrawal (cancel_withdrawn) since then: a request taken back is void from that day
     asked = [n for n in roles.cancel_request if n in types]
+    taken_back = [n for n in roles.cancel_withdrawn if n in types and n not in asked]
     requests = ("rq", f"""
-        SELECT s.account_id, s.tn, MAX(k.d) AS last_request
+        SELECT s.account_id, s.tn, MAX(CASE WHEN k.asked THEN k.d END) AS last_request,
+               MAX(CASE WHEN NOT k.asked THEN k.d END) AS last_withdrawal
         FROM spine s JOIN ids i ON i.account_id = s.account_id
-        JOIN (SELECT k.aid, k.d FROM event_keys k JOIN event_key_types t ON t.fid = k.fid
-              WHERE k.r IS NULL AND {is_in('t.event_type', asked)}) k
+        JOIN (SELECT k.aid, k.d, {is_in('t.event_type', asked)} AS asked
+              FROM event_keys k JOIN event_key_types t ON t.fid = k.fid
+              WHERE k.r IS NULL AND {is_in('t.event_type', asked + taken_back)}) k
           ON k.aid = i.aid AND k.d < s.tn AND k.d >= s.term_start
         GROUP BY s.account_id, s.tn""")
     return [first_use, login_before] + events + [requests,
@@ -303,7 +307,9 @@ TEMPLATES: dict[str, Template] = {
                                     "COALESCE(tk.tickets_silence, 0) = 0 THEN 1 ELSE 0 END"),
     "new_features_tried": lambda f, c: "COALESCE(nf.new_features_tried_30d, 0)",
     "term_end": lambda f, c: "s.days_to_term_end",
-    "cancel_request": lambda f, c: "CASE WHEN rq.last_request IS NULL THEN 0 ELSE 1 END",
+    # a withdrawal on the request's own day voids it too (the days are compared, not the moments)
+    "cancel_request": lambda f, c: ("CASE WHEN rq.last_request IS NOT NULL AND (rq.last_withdrawal IS NULL "
+                                    "OR rq.last_withdrawal < rq.last_request) THEN 1 ELSE 0 END"),
     "invoice_overdue": lambda f, c: "COALESCE(inv.days_overdue, 0)",
     "invoice_late": lambda f, c: "COALESCE(inv.late_payments_90d, 0)",
     "invoice_delay": lambda f, c: "inv.payment_delay_90d",
@@ -456,7 +462,7 @@ def build_feature_tables(con: duckdb.DuckDBPyConnection, settings: Settings, gen
     subscriptions are cut at it.
     """
     base = build_catalogue(event_types(con) if types is None else types, spellings, settings.event_units,
-                           standing=settings.event_roles.cancel_request)
+                           standing=[*settings.event_roles.cancel_request, *settings.event_roles.cancel_withdrawn])
     plan = profile or ProfilePlan()
     catalogue = Catalogue(features=base.features + tuple(profile_specs(plan, settings)),
                           event_types=base.event_types, spellings=base.spellings)

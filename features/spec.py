@@ -183,16 +183,24 @@ def event_families(counts: dict[str, int], preferred: list[str] | tuple[str, ...
 
 
 #: Event type names that look like a customer asking to cancel ahead ("cancellation_scheduled",
-#: "subscription_cancel_requested", "auto_renew_off", "non_renewing"): ``features`` suggests naming them
-#: under ``event_roles.cancel_request`` when no role does (``cancel_request_standing``).
+#: "subscription_cancel_requested", "auto_renew_off", "non_renewing") or taking it back
+#: ("subscription_scheduled_cancellation_removed", "auto_renew_on"): ``features`` suggests naming them under
+#: ``event_roles.cancel_request`` / ``cancel_withdrawn`` when no role does (``cancel_request_standing``).
+CANCEL_WITHDRAWN_NAME = re.compile(
+    r"cancel\w*(?:removed|revoked|withdrawn|undone|reverted|reversed|stopped)|(?:remov|revok|withdr|undo|revers)"
+    r"\w*cancel|auto_?renew\w*(?:_on\b|enabled|turned_on|resumed)|reactivat|uncancel", re.IGNORECASE)
 CANCEL_REQUEST_NAME = re.compile(
     r"cancel\w*(?:schedul|request|pending|at_period_end)|(?:schedul|request)\w*cancel|"
     r"auto_?renew\w*(?:off|disabled|turned_off|cancel)|unsubscribe_detected|non_?renewing", re.IGNORECASE)
 
 
-def looks_like_cancel_request(event_type: str) -> bool:
-    """Whether an event type's name reads as a cancellation asked for ahead (``CANCEL_REQUEST_NAME``)."""
-    return bool(CANCEL_REQUEST_NAME.search(family_key(event_type)))
+def cancel_role_of(event_type: str) -> str | None:
+    """``cancel_withdrawn`` or ``cancel_request`` where an event type's name reads as a cancellation taken
+    back or asked for ahead (``CANCEL_WITHDRAWN_NAME``, ``CANCEL_REQUEST_NAME``), else None."""
+    key = family_key(event_type)
+    if CANCEL_WITHDRAWN_NAME.search(key):
+        return "cancel_withdrawn"
+    return "cancel_request" if CANCEL_REQUEST_NAME.search(key) else None
 
 
 def _f(name: str, group: SignalGroup, unit: str, definition: str, direction: int,
@@ -303,8 +311,9 @@ def _core_features() -> list[FeatureSpec]:
            "Term ends in {value} days", "合同{value}天后到期", "term_end"),
         _f("cancel_request_standing", r, "flag",
            "1 if the customer asked to cancel (an event type of the cancel_request role) since the start of the "
-           "current term, before t: the request stands until the term ends or a new one starts, however long "
-           "before the end it was made; 0 if not (null: no cancel_request role)", +1,
+           "current term, before t: the request stands until the term ends or a new one starts, or until it is "
+           "withdrawn (an event type of the cancel_withdrawn role, from that day on), however long before the end "
+           "it was made; 0 if not (null: no cancel_request role)", +1,
            "Asked to cancel at the end of this term", "已申请在本期合同结束时取消", "cancel_request",
            role="cancel_request", type="int", rng=(0.0, 1.0)),
         _f("days_overdue", r, "days", "largest days past due of invoices unpaid at t (0: none)", +1,
@@ -582,7 +591,7 @@ def build_catalogue(event_types: list[str] | tuple[str, ...],
                     standing: Iterable[str] = ()) -> Catalogue:
     """Core features followed by the per-event-type family, event types sorted.
 
-    ``standing``: the event types named as a ``cancel_request`` (``EventRoles.cancel_request``) get no family:
+    ``standing``: the event types named as a ``cancel_request`` or ``cancel_withdrawn`` get no family:
     ``cancel_request_standing`` says what they mean, from the day after the request to the term's end. Their
     windowed counts would say it only for a request of the last 30 or 90 days, and where the training dates
     hold only monthly terms (every request within its last month) the counts and the flag agree on every

@@ -55,7 +55,8 @@ def regular_grid(day_numbers: list[int]) -> Grid | None:
 
 def _roles(settings: Settings, types: list[str]):
     roles = settings.event_roles
-    passive = {*roles.marketing_sent, *roles.marketing_open, *roles.contact_left, *roles.cancel_request}
+    passive = {*roles.marketing_sent, *roles.marketing_open, *roles.contact_left, *roles.cancel_request,
+               *roles.cancel_withdrawn}
     tid = {t: i for i, t in enumerate(types)}
 
     def tid_in(names) -> str:

@@ -102,7 +102,7 @@ def features(
     console.print(f"features: {s['features']} ({len(s['event_types'])} event types); data end "
                   f"{summary['data_end']}; {result.events:,} events in {result.seconds['total']:.1f} s")
     _print_spellings(summary["event_spellings"])
-    _print_request_hint(s["event_types"], settings.event_roles.cancel_request)
+    _print_request_hint(s["event_types"], settings.event_roles)
     _print_readings(summary["tables"])
     _print_set_aside(summary)
     _print_profile(summary["profile_columns"])
@@ -125,16 +125,21 @@ def features(
     console.print(f"store: {target}\nrun summary: {h.run_summary}")
 
 
-def _print_request_hint(types: list[str], named: list[str]) -> None:
-    """Event types that read as a cancellation asked for ahead while ``event_roles.cancel_request`` names none."""
-    from features.spec import looks_like_cancel_request
+def _print_request_hint(types: list[str], roles) -> None:
+    """Event types that read as a cancellation asked for ahead (or taken back) while ``event_roles.cancel_request``
+    (``cancel_withdrawn``) names none (``features.spec.cancel_role_of``)."""
+    from features.spec import cancel_role_of
 
-    found = [t for t in types if looks_like_cancel_request(t)]
-    if found and not named:
-        console.print(f"hint: event type(s) {', '.join(repr(t) for t in found)} look like a customer asking to cancel "
-                      "ahead: list them under event_roles: cancel_request in churnwatch.yaml, so that a request "
-                      "stands until the term ends or renews (cancel_request_standing); the event counts forget it "
-                      "after 90 days, before an annual term's end", markup=False)
+    found = {role: [t for t in types if cancel_role_of(t) == role] for role in ("cancel_request", "cancel_withdrawn")}
+    if found["cancel_request"] and not roles.cancel_request:
+        console.print(f"hint: event type(s) {', '.join(repr(t) for t in found['cancel_request'])} look like a customer "
+                      "asking to cancel ahead: list them under event_roles: cancel_request in churnwatch.yaml, so that "
+                      "a request stands until the term ends or renews (cancel_request_standing); the event counts "
+                      "forget it after 90 days, before an annual term's end", markup=False)
+    if found["cancel_withdrawn"] and not roles.cancel_withdrawn:
+        console.print(f"hint: event type(s) {', '.join(repr(t) for t in found['cancel_withdrawn'])} look like a "
+                      "customer taking a cancellation back: list them under event_roles: cancel_withdrawn in "
+                      "churnwatch.yaml, so that a withdrawn request no longer stands", markup=False)
 
 
 def _print_spellings(spellings: dict[str, dict[str, int]]) -> None:

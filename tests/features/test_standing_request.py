@@ -17,6 +17,7 @@ from features.pipeline import build_snapshots
 from tests.tiny import ROLES, D, write_tables
 
 ASKED = "cancellation_scheduled"
+TAKEN_BACK = "subscription_scheduled_cancellation_removed"
 DATES = [D(2025, 5, 10), D(2025, 5, 11), D(2025, 6, 15), D(2025, 6, 16), D(2025, 9, 1), D(2026, 1, 1),
          D(2026, 2, 1)]
 
@@ -26,20 +27,26 @@ def _tables() -> dict[str, list[dict]]:
             dict(account_id="ann2", start_date=D(2025, 1, 1), end_date=D(2026, 1, 1), mrr=100.0, plan="annual"),
             dict(account_id="ann2", start_date=D(2026, 1, 1), end_date=D(2027, 1, 1), mrr=100.0, plan="annual"),
             dict(account_id="none", start_date=D(2025, 1, 1), end_date=D(2026, 1, 1), mrr=100.0, plan="annual"),
-            dict(account_id="none", start_date=D(2026, 1, 1), end_date=D(2027, 1, 1), mrr=100.0, plan="annual")]
+            dict(account_id="none", start_date=D(2026, 1, 1), end_date=D(2027, 1, 1), mrr=100.0, plan="annual"),
+            dict(account_id="wd", start_date=D(2025, 1, 1), end_date=D(2026, 1, 1), mrr=100.0, plan="annual"),
+            dict(account_id="wd", start_date=D(2026, 1, 1), end_date=D(2027, 1, 1), mrr=100.0, plan="annual")]
     for m in range(1, 7):  # monthly, the last term June 2025
         subs.append(dict(account_id="mon", start_date=D(2025, m, 1), end_date=D(2025, m + 1, 1), mrr=10.0,
                          plan="monthly"))
     events = [dict(account_id=a, user_id="u", occurred_at=dt.datetime(2025, 1, 2) + dt.timedelta(days=7 * w),
                    event_type="login", quantity=1.0)
-              for a in ("ann1", "ann2", "none", "mon") for w in range(60)]
+              for a in ("ann1", "ann2", "none", "mon", "wd") for w in range(60)]
     events += [dict(account_id="ann1", user_id="u", occurred_at=dt.datetime(2025, 5, 10, 10), event_type=ASKED,
                     quantity=1.0),
                dict(account_id="ann2", user_id="u", occurred_at=dt.datetime(2025, 3, 1, 9), event_type=ASKED,
                     quantity=1.0),
                dict(account_id="mon", user_id="u", occurred_at=dt.datetime(2025, 6, 15, 14), event_type=ASKED,
                     quantity=1.0)]
-    accounts = [dict(account_id=a, signed_at=D(2025, 1, 1)) for a in ("ann1", "ann2", "none", "mon")]
+    # asked in March, took it back on 11 May, asked again on 15 June
+    events += [dict(account_id="wd", user_id="u", occurred_at=at, event_type=kind, quantity=1.0)
+               for at, kind in ((dt.datetime(2025, 3, 1, 9), ASKED), (dt.datetime(2025, 5, 11, 9), TAKEN_BACK),
+                                (dt.datetime(2025, 6, 15, 10), ASKED))]
+    accounts = [dict(account_id=a, signed_at=D(2025, 1, 1)) for a in ("ann1", "ann2", "none", "mon", "wd")]
     return {"accounts": accounts, "subscriptions": subs, "events": events}
 
 
@@ -52,9 +59,12 @@ def standing_rows(tmp, roles: EventRoles, engine: str = "duckdb") -> pd.DataFram
     return rows.set_index(["account_id", "as_of"]).sort_index()
 
 
+NAMED = ROLES.model_copy(update={"cancel_request": [ASKED], "cancel_withdrawn": [TAKEN_BACK]})
+
+
 @pytest.fixture(scope="module")
 def built(tmp_path_factory):
-    return standing_rows(tmp_path_factory.mktemp("standing"), ROLES.model_copy(update={"cancel_request": [ASKED]}))
+    return standing_rows(tmp_path_factory.mktemp("standing"), NAMED)
 
 
 def test_the_request_stands_from_the_next_day_until_the_term_ends_or_renews(built):
@@ -71,13 +81,16 @@ def test_the_request_stands_from_the_next_day_until_the_term_ends_or_renews(buil
         ("none", D(2025, 9, 1)): 0, ("none", D(2026, 2, 1)): 0,
         # a monthly customer asking in its last month: from the next day, in that month only
         ("mon", D(2025, 5, 11)): 0, ("mon", D(2025, 6, 15)): 0, ("mon", D(2025, 6, 16)): 1,
+        # taken back on 11 May at 09:00 (known from the 12th), asked again on 15 June, renewed in January
+        ("wd", D(2025, 5, 10)): 1, ("wd", D(2025, 5, 11)): 1, ("wd", D(2025, 6, 15)): 0, ("wd", D(2025, 6, 16)): 1,
+        ("wd", D(2025, 9, 1)): 1, ("wd", D(2026, 1, 1)): 0,
     }
     got = {k: int(flag.loc[k]) for k in expected}
     assert got == expected
     assert ("ann1", D(2026, 2, 1)) not in flag.index  # gone: no longer scored
     # named as a request, the type has no windowed counts (they agreed with the flag on monthly terms and
     # took its place) and is no product activity
-    assert not [c for c in built.columns if c.startswith(f"evt_{ASKED}")]
+    assert not [c for c in built.columns if c.startswith((f"evt_{ASKED}", f"evt_{TAKEN_BACK}"))]
     day = D(2025, 5, 11)
     assert built.loc[("ann1", day), "active_days_7d"] == built.loc[("none", day), "active_days_7d"]
 
@@ -94,10 +107,13 @@ def test_without_the_role_the_flag_is_unknown_not_zero(tmp_path):
 @pytest.mark.parametrize("named", [False, True])
 def test_features_suggests_the_role_for_a_type_that_reads_as_a_request(tmp_path, run_cli, named):
     folder = write_tables(tmp_path / "data", _tables())
-    roles = ROLES.model_copy(update={"cancel_request": [ASKED] if named else []})
+    roles = NAMED if named else ROLES
     dump_settings(Settings(event_roles=roles, data_end=D(2026, 3, 1), data=str(folder)),
                   tmp_path / CONFIG_FILE_NAME)
     run = run_cli("features", "--home", str(tmp_path))
     assert run.returncode == 0, run.stderr
-    hint = "hint: event type(s) 'cancellation_scheduled' look like a customer asking to cancel ahead"
-    assert (hint in " ".join(run.stdout.split())) is not named
+    said = " ".join(run.stdout.split())
+    assert ("hint: event type(s) 'cancellation_scheduled' look like a customer asking to cancel ahead" in said) \
+        is not named
+    assert (f"hint: event type(s) '{TAKEN_BACK}' look like a customer taking a cancellation back" in said) \
+        is not named

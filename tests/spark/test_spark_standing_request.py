@@ -4,16 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from tests.features.test_standing_request import ASKED, standing_rows
-from tests.tiny import ROLES
+from tests.features.test_standing_request import NAMED, standing_rows
 
 pytestmark = pytest.mark.slow
 
 
 def test_spark_builds_the_same_flag(tmp_path, spark):
-    roles = ROLES.model_copy(update={"cancel_request": [ASKED]})
-    duck = standing_rows(tmp_path / "duck", roles)
-    on_spark = standing_rows(tmp_path / "spark", roles, engine="spark")
+    duck = standing_rows(tmp_path / "duck", NAMED)
+    on_spark = standing_rows(tmp_path / "spark", NAMED, engine="spark")
     assert on_spark.index.tolist() == duck.index.tolist()
     assert on_spark["cancel_request_standing"].astype(int).tolist() == \
         duck["cancel_request_standing"].astype(int).tolist()
