@@ -130,6 +130,10 @@ def build_terms(con: duckdb.DuckDBPyConnection, settings: Settings) -> None:
     """)
 
 
+#: A day number later than any (2^23: the year 24,937): an open end sorts after every end (``build_spine``).
+OPEN_END = 1 << 23
+
+
 def build_spine(con: duckdb.DuckDBPyConnection, as_of: list[dt.date], settings: Settings,
                 data_end: dt.date) -> None:
     """``spine``: one row per (active account, as-of date) with term values and the label.
@@ -170,7 +174,13 @@ def build_spine(con: duckdb.DuckDBPyConnection, as_of: list[dt.date], settings: 
         ), cover AS (  -- a pause's end is no term end (settings.paused_plans): only the other terms' ends
             SELECT tr.t, tr.tn, tr.account_id, SUM(tr.mrr) AS mrr, SUM(tr.seats) AS seats,
                    ARG_MAX(tr.plan, tr.sn) AS plan, MAX(tr.rel_no) AS rel_no, MAX(tr.due) AS due,
-                   COALESCE(MAX(CASE WHEN {paused} THEN NULL ELSE tr.sn END), MAX(tr.sn)) AS term_start,
+                   -- the start of the term whose end is the term end (the latest end; an open end last; of
+                   -- terms ending together the earliest start): an add-on, an upgrade's period or a second
+                   -- product's renewal beside it starts no new term (cancel_request_standing)
+                   COALESCE(ARG_MAX(CASE WHEN {paused} THEN NULL ELSE tr.sn END,
+                                    CASE WHEN {paused} THEN NULL
+                                         ELSE CAST(COALESCE(tr.en, {OPEN_END}) AS BIGINT) * {OPEN_END} - tr.sn END),
+                            MAX(tr.sn)) AS term_start,
                    CASE WHEN MAX(CASE WHEN {paused} THEN 0 ELSE 1 END) = 0 THEN NULL
                         WHEN MAX(CASE WHEN tr.en IS NULL AND NOT ({paused}) THEN 1 ELSE 0 END) = 1 THEN NULL
                         ELSE MAX(CASE WHEN {paused} THEN NULL ELSE tr.en END) END AS term_end

@@ -13,17 +13,11 @@ medium and ``p > p40`` high risk.
 the model ranks). ``anchored_pins`` starts from ``(b, 2b, 4b)`` with ``b`` the *calibrated* base
 rate (the mean calibrated probability of held-out reference rows: the calibration block, or the
 out-of-fold rows when cross-fitting) and lowers a pin only where its tier would otherwise hold
-too few reference rows: each of ``high_risk``, ``medium_risk`` and ``low_risk`` holds at least
-``MIN_TIER_SHARE`` of them *on its own* (a tier counted from the rows left below the tiers above
-it), and ``healthy`` keeps at least ``MIN_TIER_SHARE`` (``p80`` raised if need be, staying below
-``p60``). So a model whose probabilities never reach ``4b`` (a compressed blend on a 3% base
-rate) still fills every tier with its riskiest rows, a model that does reach them keeps the
-absolute pins, and one that puts many rows near 1 (cancellation requests sent as events) no
-longer leaves the band between them and the rest empty: the former cumulative rule (5% high, 10%
-medium or higher, 15% low or higher) let a large high tier count for the medium one. (On the probe
-that raised it, p35 of 2026-12-06, the medium band already held 5% of the reference rows; its test
-block's 1.3% there is the test dates' drift, annual renewals the training dates never held, which
-no pin on the reference rows can foresee.) At a high base
+too few reference rows: at least ``MIN_TIER_SHARE`` of them are ``high_risk``, at least twice
+that ``medium_risk`` or higher, three times ``low_risk`` or higher, and ``healthy`` keeps at
+least ``MIN_TIER_SHARE`` (``p80`` raised if need be, staying below ``p60``). So a model whose
+probabilities never reach ``4b`` (a compressed blend on a 3% base rate) still fills every tier
+with its riskiest rows, and a model that does reach them keeps the absolute pins. At a high base
 rate the pins are clipped as in ``default_pins`` (26% gives ``0.26, 0.52, 0.76``).
 """
 
@@ -86,10 +80,9 @@ def _cut_above(p_desc: np.ndarray, share: float) -> float:
 def anchored_pins(base_rate: float, reference: ArrayLike,
                   min_share: float = MIN_TIER_SHARE) -> tuple[float, float, float]:
     """Pins ``(p80, p60, p40)``: ``default_pins(base_rate)``, each lowered only as far as needed
-    so that at least ``min_share`` of ``reference`` is ``high_risk`` (``p > p40``), and at least
-    ``min_share`` more is ``medium_risk`` (``p > p60`` at least the high share plus ``min_share``),
-    and again ``low_risk`` (``p > p80``); then ``p80`` raised, if need be and while below ``p60``,
-    so that ``min_share`` is ``healthy``.
+    so that at least ``min_share`` of ``reference`` is ``high_risk`` (``p > p40``), ``2 min_share``
+    ``medium_risk`` or higher (``p > p60``) and ``3 min_share`` ``low_risk`` or higher (``p > p80``);
+    then ``p80`` raised, if need be and while below ``p60``, so that ``min_share`` is ``healthy``.
 
     Args:
         base_rate: the calibrated base rate (probability in [0, 1]).
@@ -109,13 +102,11 @@ def anchored_pins(base_rate: float, reference: ArrayLike,
     if min_share == 0:
         return _check_pins(*pins)
     desc = np.sort(p)[::-1]
-    above = 0.0  # share of the reference rows in the tiers above the one being filled
-    for i in (2, 1, 0):
-        pins[i] = min(pins[i], _cut_above(desc, above + min_share))
+    for i, share in ((2, min_share), (1, 2 * min_share), (0, 3 * min_share)):
+        pins[i] = min(pins[i], _cut_above(desc, share))
         if i < 2 and pins[i] >= pins[i + 1]:  # ties across the cut: keep the pins strictly increasing
             pins[i] = float(np.nextafter(pins[i + 1], 0.0))
         pins[i] = max(pins[i], (i + 1) * MIN_PIN)
-        above = float((p > pins[i]).mean())
     k = min(max(int(np.ceil(min_share * desc.size)), 1), desc.size)
     floor = float(desc[::-1][k - 1])  # healthy (p <= p80) holds at least k rows from here up
     if pins[0] < floor:

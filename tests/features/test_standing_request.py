@@ -18,6 +18,7 @@ from tests.tiny import ROLES, D, write_tables
 
 ASKED = "cancellation_scheduled"
 TAKEN_BACK = "subscription_scheduled_cancellation_removed"
+ACCOUNTS = ("ann1", "ann2", "none", "mon", "wd", "addon", "two")
 DATES = [D(2025, 5, 10), D(2025, 5, 11), D(2025, 6, 15), D(2025, 6, 16), D(2025, 9, 1), D(2026, 1, 1),
          D(2026, 2, 1)]
 
@@ -29,13 +30,21 @@ def _tables() -> dict[str, list[dict]]:
             dict(account_id="none", start_date=D(2025, 1, 1), end_date=D(2026, 1, 1), mrr=100.0, plan="annual"),
             dict(account_id="none", start_date=D(2026, 1, 1), end_date=D(2027, 1, 1), mrr=100.0, plan="annual"),
             dict(account_id="wd", start_date=D(2025, 1, 1), end_date=D(2026, 1, 1), mrr=100.0, plan="annual"),
-            dict(account_id="wd", start_date=D(2026, 1, 1), end_date=D(2027, 1, 1), mrr=100.0, plan="annual")]
+            dict(account_id="wd", start_date=D(2026, 1, 1), end_date=D(2027, 1, 1), mrr=100.0, plan="annual"),
+            # an add-on booked beside the annual term after the request, ending with it: no new term
+            dict(account_id="addon", start_date=D(2025, 1, 1), end_date=D(2026, 1, 1), mrr=100.0, plan="annual"),
+            dict(account_id="addon", start_date=D(2025, 6, 1), end_date=D(2026, 1, 1), mrr=20.0, plan="seats")]
     for m in range(1, 7):  # monthly, the last term June 2025
         subs.append(dict(account_id="mon", start_date=D(2025, m, 1), end_date=D(2025, m + 1, 1), mrr=10.0,
                          plan="monthly"))
+    # an annual plan and a second, monthly product renewed beside it every month
+    subs.append(dict(account_id="two", start_date=D(2025, 1, 1), end_date=D(2026, 1, 1), mrr=100.0, plan="annual"))
+    for m in range(1, 13):
+        subs.append(dict(account_id="two", start_date=D(2025, m, 1), end_date=D(2025 + m // 12, m % 12 + 1, 1),
+                         mrr=5.0, plan="extra"))
     events = [dict(account_id=a, user_id="u", occurred_at=dt.datetime(2025, 1, 2) + dt.timedelta(days=7 * w),
                    event_type="login", quantity=1.0)
-              for a in ("ann1", "ann2", "none", "mon", "wd") for w in range(60)]
+              for a in ACCOUNTS for w in range(60)]
     events += [dict(account_id="ann1", user_id="u", occurred_at=dt.datetime(2025, 5, 10, 10), event_type=ASKED,
                     quantity=1.0),
                dict(account_id="ann2", user_id="u", occurred_at=dt.datetime(2025, 3, 1, 9), event_type=ASKED,
@@ -46,7 +55,9 @@ def _tables() -> dict[str, list[dict]]:
     events += [dict(account_id="wd", user_id="u", occurred_at=at, event_type=kind, quantity=1.0)
                for at, kind in ((dt.datetime(2025, 3, 1, 9), ASKED), (dt.datetime(2025, 5, 11, 9), TAKEN_BACK),
                                 (dt.datetime(2025, 6, 15, 10), ASKED))]
-    accounts = [dict(account_id=a, signed_at=D(2025, 1, 1)) for a in ("ann1", "ann2", "none", "mon", "wd")]
+    events += [dict(account_id=a, user_id="u", occurred_at=dt.datetime(2025, 5, 10, 10), event_type=ASKED,
+                    quantity=1.0) for a in ("addon", "two")]
+    accounts = [dict(account_id=a, signed_at=D(2025, 1, 1)) for a in ACCOUNTS]
     return {"accounts": accounts, "subscriptions": subs, "events": events}
 
 
@@ -84,6 +95,9 @@ def test_the_request_stands_from_the_next_day_until_the_term_ends_or_renews(buil
         # taken back on 11 May at 09:00 (known from the 12th), asked again on 15 June, renewed in January
         ("wd", D(2025, 5, 10)): 1, ("wd", D(2025, 5, 11)): 1, ("wd", D(2025, 6, 15)): 0, ("wd", D(2025, 6, 16)): 1,
         ("wd", D(2025, 9, 1)): 1, ("wd", D(2026, 1, 1)): 0,
+        # a term starting beside the one asked about (an add-on, a second product's renewals) voids nothing
+        ("addon", D(2025, 5, 11)): 1, ("addon", D(2025, 6, 15)): 1, ("addon", D(2026, 1, 1)): 1,
+        ("two", D(2025, 5, 11)): 1, ("two", D(2025, 6, 15)): 1, ("two", D(2025, 9, 1)): 1,
     }
     got = {k: int(flag.loc[k]) for k in expected}
     assert got == expected
