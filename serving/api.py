@@ -92,14 +92,39 @@ def _bound(v: float | None, open_end: str) -> str:
     return open_end if v is None else f"{v:g}"
 
 
+def _field_key(name: str, taken: set[str]) -> str:
+    """The model field holding the request's ``name``: the name itself, or a safe one with ``name`` as its
+    alias where pydantic refuses it as a field (``_id``, ``_fivetran_synced``: a leading underscore; a
+    ``BaseModel`` attribute such as ``model_config`` or ``copy``)."""
+    if not name.startswith("_") and name not in _RESERVED:
+        return name
+    key, n = "aliased_field", 0
+    while key in taken:
+        n += 1
+        key = f"aliased_field_{n}"
+    return key
+
+
+_RESERVED = frozenset(dir(BaseModel))
+
+
 class RequestModels:
-    """The generated request models of one catalogue."""
+    """The generated request models of one catalogue. ``keys``: the model field of each request name (the
+    name itself, or an aliased safe one: ``_field_key``)."""
 
     def __init__(self, catalogue: Catalogue) -> None:
-        fields = {f.name: feature_field(f) for f in catalogue.features}
-        fields.update({name: (Any, Field(None, description=f"not read by the model ({why}); accepted and ignored"))
-                       for name, why in catalogue.ignored.items() if name not in fields})
-        self.features = create_model("Features", __config__=ConfigDict(extra="forbid"),
+        fields: dict[str, tuple[Any, Any]] = {}
+        self.keys: dict[str, str] = {}
+        plain = {f.name for f in catalogue.features} | set(catalogue.ignored)
+        ignored = {name: (Any, Field(None, description=f"not read by the model ({why}); accepted and ignored"))
+                   for name, why in catalogue.ignored.items() if name not in catalogue.names}
+        for name, (annotation, info) in [*((f.name, feature_field(f)) for f in catalogue.features),
+                                         *ignored.items()]:
+            key = self.keys[name] = _field_key(name, plain | set(fields))
+            if key != name:
+                info = Field(info.default, description=info.description, alias=name)  # a default or required
+            fields[key] = (annotation, info)
+        self.features = create_model("Features", __config__=ConfigDict(extra="forbid", populate_by_name=False),
                                      __doc__="The account's features as of one date; every field is "
                                              "a feature of the model's catalogue.", **fields)
         self.account = create_model(
@@ -296,7 +321,7 @@ class ModelInfo(BaseModel):
 
 def model_info(scorer: Any) -> dict:
     """The ``GET /model`` body of a loaded ``Scorer``."""
-    from training.own_table import unused_columns  # here: this module stays light to import
+    from training.table_columns import unused_columns
 
     meta = scorer.bundle.meta
     training = meta.get("training") or {}

@@ -243,13 +243,14 @@ def feature_rows(accounts: list[BaseModel], catalogue: Catalogue) -> FeatureRows
     table's columns sent as its export writes them read as training read them (a RequestError where
     they do not read), categories as labels."""
     numeric = [f for f in catalogue.features if f.type != "category"]
+    keys = request_models(catalogue).keys  # a name pydantic refuses as a field (``_id``) is held under an alias
     feats = [a.features.__dict__ for a in accounts]  # every field, None where not given
-    cells = [[f[spec.name] for spec in numeric] for f in feats]
+    cells = [[f[keys[spec.name]] for spec in numeric] for f in feats]
     if any(type(v) is str for row in cells for v in row) and (
             problems := read_sent_cells(cells, numeric, dt.datetime.now(dt.UTC).date())):
         raise RequestError([(f"accounts[{i}].features.{name}", why) for i, name, why in problems])
     values = np.array(cells, dtype=float).reshape(len(feats), len(numeric))
-    labels: dict[str, list[object]] = {c: [f[c] for f in feats] for c in catalogue.categorical}
+    labels: dict[str, list[object]] = {c: [f[keys[c]] for f in feats] for c in catalogue.categorical}
     return FeatureRows([a.account_id for a in accounts], [spec.name for spec in numeric], values, labels)
 
 

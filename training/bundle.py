@@ -80,6 +80,11 @@ class ModelBundle:
     reason_references: dict | None = None
 
     def __post_init__(self) -> None:
+        report = self.meta.get("table_report") if self.meta.get("kind") == "table" else None
+        if report and not self.catalogue.ignored:  # a table model saved before the catalogue said them
+            from training.table_columns import table_ignored
+
+            self.catalogue = dataclasses.replace(self.catalogue, ignored=table_ignored(report))
         # the catalogue stays whole (requests may carry every feature); reasons follow the model's
         # columns, which leave out features that were null or constant in the training rows
         kept = set(self.frame.names)

@@ -65,7 +65,6 @@ from features.numbers import read_number_columns, read_number_text, shown_separa
 from features.profile import (
     AGE_YEARS,
     PANDAS_INDEX,
-    PERSONAL_DATA,
     PLACE_CODE,
     age_name,
     id_like_name,
@@ -76,6 +75,7 @@ from features.profile import (
 )
 from features.spec import Catalogue, FeatureSpec
 from training.model import BOOSTER_NAME_REFUSED, FeatureRows, booster_names
+from training.table_columns import table_ignored, unused_columns
 from training.table_dates import (
     DATE_SHARE,
     AmbiguousDatesError,
@@ -580,6 +580,8 @@ def _refused_name(report: dict, name: str, taken: list[str]) -> bool:
     twin = next((t for t in taken if booster_names([str(t)])[0] == stored), None)
     if not refused and twin is None:
         return False
+    if twin is not None:  # the feature's name under another spelling: not a column a request may send
+        report.setdefault("name_twins", {})[name] = twin
     for found in ("numeric_text_unparsed", "numbers_from_text", "categories_case_folded", "categories_near_twins"):
         report[found].pop(name, None)
     report["dropped_name"][name] = (
@@ -724,9 +726,7 @@ def load_own_table(path: str | Path, label: str, id_col: str, as_of: dt.date | N
     for name, info in report["date_unread"].items():
         log.warning("%s: column %r: %d value(s) not dates, read as missing, e.g. %s",
                     path, name, info["count"], info["examples"])
-    ignored = {str(id_col): "the id column: send it as the request's account_id",
-               str(label): "the label column: not read to score", **unused_columns(report)}
-    catalogue = Catalogue(features=tuple(specs), event_types=(), ignored=ignored)
+    catalogue = Catalogue(features=tuple(specs), event_types=(), ignored=table_ignored(report))
     return OwnTable(frame=frame, y=y, catalogue=catalogue, report=report)
 
 
@@ -775,20 +775,6 @@ def describe_table(report: dict) -> list[str]:
     if unused:
         lines.append("columns not used: " + ", ".join(unused))
     return lines
-
-
-def unused_columns(report: dict) -> dict[str, str]:
-    """The table's columns ``load_own_table`` did not use, with the reason, in the order it says them
-    (``describe_table``; ``GET /model``'s ``left_out_features`` of a table model)."""
-    pairs = ([(c, "excluded in churnwatch.yaml") for c in report.get("dropped_excluded", [])]
-             + [(c, PERSONAL_DATA) for c in report.get("dropped_personal", [])]
-             + [(c, "identifier: a different value on every row") for c in report.get("dropped_identifier", [])]
-             + [(c, "free text") for c in report.get("dropped_free_text", [])]
-             + [(c, "one value") for c in report.get("dropped_constant", [])]
-             + list(report.get("dropped_unreadable_dates", {}).items())
-             + list(report.get("dropped_name", {}).items())
-             + [(c, f"type {t}") for c, t in report.get("dropped_unsupported", {}).items()])
-    return {str(c): str(why) for c, why in pairs}
 
 
 @dataclass

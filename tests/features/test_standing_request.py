@@ -14,11 +14,11 @@ import pytest
 from core.settings import CONFIG_FILE_NAME, EventRoles, Settings, dump_settings
 from core.store import read_snapshots
 from features.pipeline import build_snapshots
-from tests.tiny import ROLES, D, write_tables
+from tests.tiny import ROLES, D, frame, write_tables
 
 ASKED = "cancellation_scheduled"
 TAKEN_BACK = "subscription_scheduled_cancellation_removed"
-ACCOUNTS = ("ann1", "ann2", "none", "mon", "wd", "addon", "two")
+ACCOUNTS = ("ann1", "ann2", "none", "mon", "wd", "addon", "two", "trial")
 DATES = [D(2025, 5, 10), D(2025, 5, 11), D(2025, 6, 15), D(2025, 6, 16), D(2025, 9, 1), D(2026, 1, 1),
          D(2026, 2, 1)]
 
@@ -57,8 +57,17 @@ def _tables() -> dict[str, list[dict]]:
                                 (dt.datetime(2025, 6, 15, 10), ASKED))]
     events += [dict(account_id=a, user_id="u", occurred_at=dt.datetime(2025, 5, 10, 10), event_type=ASKED,
                     quantity=1.0) for a in ("addon", "two")]
+    # a trial bought at 10:00 and auto-renew turned off at 13:00 the same day: the term starts at the next
+    # midnight (a bound with a time of day), the request keeps its calendar day
+    events += [dict(account_id="trial", user_id="u", occurred_at=dt.datetime(2025, 6, 14, 13), event_type=ASKED,
+                    quantity=1.0)]
     accounts = [dict(account_id=a, signed_at=D(2025, 1, 1)) for a in ACCOUNTS]
-    return {"accounts": accounts, "subscriptions": subs, "events": events}
+    table = frame("subscriptions", subs)
+    for c in ("start_date", "end_date"):
+        table[c] = pd.to_datetime(table[c])
+    trial = frame("subscriptions", [dict(account_id="trial", mrr=10.0, plan="trial")])
+    trial["start_date"], trial["end_date"] = pd.Timestamp(2025, 6, 14, 10), pd.Timestamp(2025, 7, 14, 10)
+    return {"accounts": accounts, "subscriptions": pd.concat([table, trial], ignore_index=True), "events": events}
 
 
 def standing_rows(tmp, roles: EventRoles, engine: str = "duckdb") -> pd.DataFrame:
@@ -98,6 +107,7 @@ def test_the_request_stands_from_the_next_day_until_the_term_ends_or_renews(buil
         # a term starting beside the one asked about (an add-on, a second product's renewals) voids nothing
         ("addon", D(2025, 5, 11)): 1, ("addon", D(2025, 6, 15)): 1, ("addon", D(2026, 1, 1)): 1,
         ("two", D(2025, 5, 11)): 1, ("two", D(2025, 6, 15)): 1, ("two", D(2025, 9, 1)): 1,
+        ("trial", D(2025, 6, 15)): 1, ("trial", D(2025, 6, 16)): 1,
     }
     got = {k: int(flag.loc[k]) for k in expected}
     assert got == expected

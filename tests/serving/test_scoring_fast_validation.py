@@ -123,3 +123,27 @@ def test_a_table_models_ignored_columns_pass_both_paths_and_a_json_boolean_is_it
         validate_features([{"account_id": "c1", "features": {"Autopay": True}}], only)
     rows = plain_rows([{"account_id": "c1", "features": {"Autopay": "no"}}], only)  # was a ZeroDivisionError
     assert rows is not None and rows.numeric.shape == (1, 0) and rows.labels["Autopay"].tolist() == ["no"]
+
+
+def test_names_pydantic_refuses_as_fields_are_held_under_an_alias():
+    """A column such as ``_id`` or ``_fivetran_synced`` (Fivetran adds them to every synced table), or one named
+    like a ``BaseModel`` attribute, as a feature or ignored: the request model builds, both paths read the row, and
+    errors name the column as sent (the review of 2026-12-06: the service could not start)."""
+    from features.spec import Catalogue, FeatureSpec
+
+    def spec(name: str) -> FeatureSpec:
+        return FeatureSpec(name=name, group=name, type="float", unit="", definition=name, direction=0,
+                           valid_range=(0.0, None), reason_en="", reason_zh="", template="table_column", params={})
+
+    table = Catalogue(features=(spec("fee"), spec("_score"), spec("copy")), event_types=(),
+                      ignored={"_id": "the id column", "model_config": "free text", "_fivetran_synced": "one value"})
+    row = {"fee": 1.5, "_score": 2.0, "copy": 3.0, "_id": "q", "model_config": "z", "_fivetran_synced": "2026"}
+    assert plain_rows([{"account_id": "a", "features": row}], table).numeric.tolist() == [[1.5, 2.0, 3.0]]
+    as_text = {**row, "_score": "2.0"}
+    assert validate_features([{"account_id": "a", "features": as_text}], table).numeric.tolist() == [[1.5, 2.0, 3.0]]
+    with pytest.raises(RequestError, match=r"features\._score: 'abc' does not read as a number"):
+        validate_features([{"account_id": "a", "features": {**row, "_score": "abc"}}], table)
+    with pytest.raises(RequestError, match=r"features\.aliased_field: Extra inputs"):  # the alias's own key is no name
+        validate_features([{"account_id": "a", "features": {"aliased_field": 1.0}}], table)
+    schema = request_models(table).features.model_json_schema()["properties"]
+    assert {"fee", "_score", "copy", "_id", "model_config", "_fivetran_synced"} <= set(schema)
