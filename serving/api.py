@@ -75,6 +75,8 @@ def feature_field(spec: FeatureSpec) -> tuple[Any, Any]:
         value = text
     else:
         value = _number_type(spec) | text if sent_as_text(spec) else _number_type(spec)
+        if sent_as_text(spec) and spec.unit == "flag":  # a table's 0/1 flag: a JSON true/false is 1/0
+            value = value | Annotated[StrictBool, AfterValidator(float), WithJsonSchema({"type": "boolean"})]
     lo, hi = spec.valid_range
     shown = "" if spec.type == "category" else f"; range [{_bound(lo, '-inf')}, {_bound(hi, 'inf')}]"
     if sent_as_text(spec):
@@ -146,6 +148,31 @@ def request_models(catalogue: Catalogue) -> RequestModels:
             _BUILT.clear()
         built = _BUILT[id(catalogue)] = (catalogue, RequestModels(catalogue))
     return built[1]
+
+
+def field_path(loc: tuple | list, root: str = "") -> str:
+    """``("accounts", 0, "features", "mrr")`` -> ``accounts[0].features.mrr`` (``root`` first). A feature's
+    value may take several forms (a number or the export's text): pydantic's names of them after the feature
+    (``constrained-float``, ``function-after[<lambda>(), bool]``) are left out, the field is what the client
+    sent (``merged_errors`` joins their messages)."""
+    parts = list(loc)
+    if "features" in parts:
+        parts = parts[:parts.index("features") + 2]
+    out = root
+    for part in parts:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def merged_errors(pairs: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """``(field, message)`` pairs with one entry per field: the messages of a value's several forms joined
+    ("Input should be a valid number, or Input should be a valid string"), in first-seen order."""
+    out: dict[str, list[str]] = {}
+    for path, message in pairs:
+        said = out.setdefault(path, [])
+        if message not in said:
+            said.append(message)
+    return [(path, ", or ".join(messages)) for path, messages in out.items()]
 
 
 class Reason(BaseModel):

@@ -22,7 +22,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 from starlette.responses import Response
 
-from serving.scoring import field_path
+from serving.api import field_path, merged_errors
 
 PROBLEM_TYPE = "application/problem+json"
 
@@ -97,6 +97,7 @@ def from_bentoml(status: int, body: bytes) -> dict:
     if isinstance(details, list) and details and all(isinstance(d, dict) and "loc" in d for d in details):
         if any(d.get("type") == "json_invalid" for d in details):
             return problem(400, "; ".join(d.get("msg", "") for d in details))
-        errors = [{"loc": field_path(d["loc"]) or "body", "msg": str(d.get("msg", ""))} for d in details]
+        errors = [{"loc": loc, "msg": msg} for loc, msg in merged_errors(
+            [(field_path(d["loc"]) or "body", str(d.get("msg", ""))) for d in details])]
         return problem(422, f"{len(errors)} invalid field(s): {', '.join(e['loc'] for e in errors[:10])}", errors)
     return problem(status, str(raw.get("error") or raw.get("detail") or HTTPStatus(status).phrase))

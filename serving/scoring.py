@@ -24,7 +24,7 @@ from core.errors import ChurnwatchError
 from core.settings import Settings
 from core.vocabulary import number_text, owner_label, respond_label
 from features.spec import Catalogue
-from serving.api import MAX_CATEGORY_LENGTH, MAX_ID_LENGTH, request_models
+from serving.api import MAX_CATEGORY_LENGTH, MAX_ID_LENGTH, field_path, merged_errors, request_models
 from serving.coverage import CoverageCheck, model_gains
 from training.blend import BLAS_THREADS
 from training.bundle import ModelBundle
@@ -63,7 +63,7 @@ def validate_features(items: list[dict], catalogue: Catalogue, where: str = "acc
     try:
         accounts = adapter.validate_python(items)
     except ValidationError as exc:
-        raise RequestError([(field_path(e["loc"], where), e["msg"]) for e in exc.errors()]) from exc
+        raise RequestError(merged_errors([(field_path(e["loc"], where), e["msg"]) for e in exc.errors()])) from exc
     return feature_rows(accounts, catalogue)
 
 
@@ -227,14 +227,6 @@ def _checked(ids: list[str], values: np.ndarray, labels: dict[str, list], checks
 @lru_cache(maxsize=8)
 def _accounts_adapter(model: type[BaseModel]) -> TypeAdapter:
     return TypeAdapter(list[model])
-
-
-def field_path(loc: tuple | list, root: str = "") -> str:
-    """``("accounts", 0, "features", "mrr")`` -> ``accounts[0].features.mrr`` (``root`` first)."""
-    out = root
-    for part in loc:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out
 
 
 def feature_rows(accounts: list[BaseModel], catalogue: Catalogue) -> FeatureRows:

@@ -75,6 +75,11 @@ class FeatureRows:
         return out
 
 
+#: The words of the two sides of a yes/no category (case folded): ``FeatureFrame.respelled``.
+YES_WORDS = frozenset({"true", "yes", "y", "t", "1"})
+NO_WORDS = frozenset({"false", "no", "n", "f", "0"})
+
+
 @dataclass
 class FeatureFrame:
     """How a catalogue turns snapshot rows into the model's matrix."""
@@ -131,7 +136,10 @@ class FeatureFrame:
     def respelled(self, rows: pd.DataFrame | FeatureRows) -> pd.DataFrame | FeatureRows:
         """``rows`` with each category value training did not see, but saw in another case, as the value it saw
         (``true`` where the training table had ``TRUE``: a probe's re-exported booleans were scored as missing);
-        a spelling two trained values share stays unseen. The rows themselves when there is none (most calls)."""
+        a spelling two trained values share stays unseen. In a yes/no column (one trained value of
+        ``YES_WORDS``, one of ``NO_WORDS``) any other word of the two is its value: ``true`` (a JSON ``true``, a
+        re-export) is ``Yes`` where training read Yes/No (a probe's CRM: "Auto Renew": true scored as missing).
+        The rows themselves when there is none (most calls)."""
         out = rows
         for c in self.categorical:
             if c not in rows.columns:
@@ -141,8 +149,12 @@ class FeatureFrame:
                 folds: dict[str, list[str]] = {}
                 for v in self.categories.get(c, []):
                     folds.setdefault(v.casefold(), []).append(v)
-                seen = self._seen[c] = (frozenset(self.categories.get(c, [])),
-                                        {k: vs[0] for k, vs in folds.items() if len(vs) == 1})
+                single = {k: vs[0] for k, vs in folds.items() if len(vs) == 1}
+                sides = [[v for k, v in single.items() if k in words] for words in (YES_WORDS, NO_WORDS)]
+                if all(len(side) == 1 for side in sides):  # a yes/no column: every word of a side is its value
+                    for words, (value,) in zip((YES_WORDS, NO_WORDS), sides, strict=True):
+                        single.update({w: value for w in words if w not in single})
+                seen = self._seen[c] = (frozenset(self.categories.get(c, [])), single)
             values = rows[c].tolist() if isinstance(rows, pd.DataFrame) else list(rows.labels[c])
             unseen = {v for v in set(values) if isinstance(v, str)} - seen[0]
             if not unseen or not any(v.casefold() in seen[1] for v in unseen):

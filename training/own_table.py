@@ -192,8 +192,10 @@ def _as_text(s: pd.Series) -> pd.Series:
 def _parse_numbers(text: pd.Series, comma: bool | None = None) -> tuple[pd.Series, bool]:
     """Numbers from cleaned text and the decimal separator used (a comma: True): a currency code or
     a percent sign dropped (``_UNIT``), then read by ``features.numbers.read_number_text`` with
-    ``comma`` (None: decided from the values)."""
-    return read_number_text(text.str.replace(_UNIT, "", regex=True), comma)
+    ``comma`` (None: decided from the values). "Infinity", "inf" or "1e999" is no number of a table (a probe's
+    "Seat Utilization: inf%" reason): read as missing, and counted as a value that is not a number."""
+    numbers, comma = read_number_text(text.str.replace(_UNIT, "", regex=True), comma)
+    return numbers.where(np.isfinite(numbers)), comma
 
 
 def _decimal(spec: FeatureSpec) -> bool | None:
@@ -936,6 +938,9 @@ def read_sent_cells(cells: list[list], specs: list[FeatureSpec], today: dt.date)
                 how = ("a date as training read this column, nor as an ISO date" if spec.params.get("kind") == "date"
                        else "a number as training read this column")
                 problems.append((i, spec.name, f"{cells[i][j]!r} does not read as {how}"))
+            elif np.isinf(v):  # "Infinity", "1e999": a probe's CRM export answered 500 (JSON has no infinity)
+                problems.append((i, spec.name, f"{cells[i][j]!r} reads as {v:g}: not a finite number"))
+                v = float("nan")
             elif (lo is not None and v < lo) or (hi is not None and v > hi):
                 bounds = ", ".join("-inf" if b is None and n == 0 else "inf" if b is None else f"{b:g}"
                                    for n, b in enumerate((lo, hi)))

@@ -147,3 +147,29 @@ def test_names_pydantic_refuses_as_fields_are_held_under_an_alias():
         validate_features([{"account_id": "a", "features": {"aliased_field": 1.0}}], table)
     schema = request_models(table).features.model_json_schema()["properties"]
     assert {"fee", "_score", "copy", "_id", "model_config", "_fivetran_synced"} <= set(schema)
+
+
+def test_a_table_rows_infinity_is_a_422_a_flags_boolean_is_1_and_errors_name_the_field_once():
+    """p42 (2026-12-06): "Infinity" in a CRM row's number column was a 500 losing the batch; a JSON true for a 0/1
+    flag was refused; a wrong type's error named pydantic's forms of the value ("Plan.function-after[...]")."""
+    from features.spec import Catalogue, FeatureSpec
+
+    def spec(name: str, unit: str = "value", type_: str = "float") -> FeatureSpec:
+        return FeatureSpec(name=name, group=name, type=type_, unit=unit, definition=name, direction=0,
+                           valid_range=(None, None), reason_en="", reason_zh="", template="table_column",
+                           params={} if type_ == "category" else {"decimal": "point"})
+
+    table = Catalogue(features=(spec("Seats Used"), spec("Autopay", "flag"), spec("Plan", type_="category")),
+                      event_types=())
+    for text in ("Infinity", "inf", "1e999", "-Infinity"):
+        with pytest.raises(RequestError, match=rf"features\.Seats Used: '{text}' reads as -?inf: not a finite"):
+            validate_features([{"account_id": "a", "features": {"Seats Used": text}}], table)
+    rows = validate_features([{"account_id": "a", "features": {"Autopay": True, "Plan": False}},
+                              {"account_id": "b", "features": {"Autopay": False, "Seats Used": "7"}}], table)
+    assert np.allclose(rows.numeric, [[np.nan, 1.0], [7.0, 0.0]], equal_nan=True)
+    assert rows.labels["Plan"].tolist() == ["false", None]
+    with pytest.raises(RequestError) as caught:
+        validate_features([{"account_id": "a", "features": {"Plan": 3, "Seats Used": [1]}}], table)
+    said = str(caught.value)
+    assert "features.Plan: Input should be a valid string, or Input should be a valid boolean" in said
+    assert "function-after" not in said and "constrained" not in said and said.count("features.Seats Used:") == 1
