@@ -81,6 +81,7 @@ from training.table_dates import (
     AmbiguousDatesError,
     DateReading,
     NoReferenceError,
+    dated_after_export,
     days_since,
     judge_number,
     judge_text,
@@ -710,8 +711,13 @@ def load_own_table(path: str | Path, label: str, id_col: str, as_of: dt.date | N
         raise TableError(f"{path}: no usable feature column left (report: {report})")
     if dates:  # which columns may set the as-of date, kept so a table scored later uses the same ones
         past = past_looking(dates)
+        late = dated_after_export(dates, past, y) if as_of is None else {}
+        if late:  # written once the customer left: no as-of date from it; the leakage guard judges it
+            report["dated_after_export"] = late
+            past = [n for n in past if n not in late]
         report["as_of_columns"] = past
-        specs = [dataclasses.replace(spec, params={**spec.params, "as_of_column": "yes" if spec.name in past else "no"})
+        specs = [dataclasses.replace(spec, params={**spec.params, "as_of_column": "yes" if spec.name in past else
+                                                   "late" if spec.name in late else "no"})
                  if spec.name in dates else spec for spec in specs]
     if dates or as_of is not None:
         try:

@@ -291,6 +291,43 @@ def past_looking(dates: dict[str, pd.Series], today: dt.date | None = None) -> l
     return past
 
 
+#: A date column whose dates run more than this many days past every other past-looking column's latest, on
+#: at least ``LATE_ROWS`` rows of which ``LATE_CHURNED`` churned, is dated after the export (``dated_after_export``).
+LATE_DAYS = 14
+LATE_ROWS = 20
+LATE_CHURNED = 0.8
+
+
+def dated_after_export(dates: dict[str, pd.Series], past: list[str], y: np.ndarray,
+                       today: dt.date | None = None) -> dict[str, dict]:
+    """Past-looking date columns (``past`` of ``dates``) whose dates run past every other one's latest (not
+    after ``today``) by more than ``LATE_DAYS``, where the rows dated after the others' latest (at least
+    ``LATE_ROWS``) mostly churned (``LATE_CHURNED``, and at least twice the base rate): a date written once the
+    customer had left (a renewal deal's close date, a cancellation's effective date), after the data the other
+    columns hold. Such a column must not set the as-of date: it pushed a probe's CRM table 90 days late, every
+    "days since" 90 days too long, and hid its own leak (its dates then all lay before the as-of date).
+    A last-activity column running past a signup column's latest is no such column: its late rows are the
+    customers still active. Returns ``{column: {"latest", "others_latest", "rows", "churned"}}``."""
+    limit = pd.Timestamp(today or dt.date.today())
+    latest = {n: dates[n][dates[n] <= limit].max() for n in past}
+    latest = {n: v for n, v in latest.items() if pd.notna(v)}
+    y = np.asarray(y, dtype=float)
+    out: dict[str, dict] = {}
+    for name, last in latest.items():
+        others = [v for n, v in latest.items() if n != name]
+        if not others:
+            continue
+        bound = max(others)
+        if (last - bound).days <= LATE_DAYS:
+            continue
+        late = (dates[name] > bound).to_numpy()
+        rows, churned = int(late.sum()), float(y[late].mean()) if late.any() else 0.0
+        if rows >= LATE_ROWS and churned >= LATE_CHURNED and churned >= 2 * float(y.mean()):
+            out[name] = {"latest": last.date().isoformat(), "others_latest": bound.date().isoformat(),
+                         "rows": rows, "churned": churned}
+    return out
+
+
 def reference_day(dates: dict[str, pd.Series], as_of: dt.date | None, today: dt.date | None = None,
                   past: list[str] | None = None) -> tuple[dt.date, str]:
     """The table's as-of date and where it came from: ``as_of`` (``--as-of``) when given, else the

@@ -202,8 +202,9 @@ def fit_and_evaluate(train: pd.DataFrame, fit: pd.DataFrame | None, es: pd.DataF
     # and the terms' amount, seats and plan (a subscriptions export expanded into periods copies today's back)
     terms = [f.name for f in model_catalogue.features if f.template in TERM_TEMPLATES]
     exported = [*own, *(f.name for f in model_catalogue.features if f.template == "profile"), *terms]
+    dated = [f.name for f in model_catalogue.features if f.name in own and f.params.get("kind") == "date"]
     screen_features(train, y_train, frame.names, frame.categorical, allow_leaky, latest=latest,
-                    horizon_days=horizon_days, own=own, end_rows=end_rows, exported=exported, terms=terms)
+                    horizon_days=horizon_days, own=own, end_rows=end_rows, exported=exported, terms=terms, dated=dated)
     constraints = monotone_constraints(model_catalogue) if constrained else [0] * len(frame.names)
     directions = {f.name: int(f.direction) for f in model_catalogue.features if f.type != "category"} \
         if constrained else {}
@@ -287,7 +288,7 @@ def fit_and_evaluate(train: pd.DataFrame, fit: pd.DataFrame | None, es: pd.DataF
     leakage = guard(train, y_train, frame.names, frame.categorical, metrics["roc_auc"],
                     dict(zip(frame.names, importance.tolist())), allow_leaky, latest=latest,
                     horizon_days=horizon_days, without_term_end=without_term_end, own=own, end_rows=end_rows,
-                    exported=exported, terms=terms)
+                    exported=exported, terms=terms, dated=dated)
     if leakage.get("calendar"):
         say(f"leakage guard: {leakage['calendar']}")
     for finding in leakage["findings"]:  # what --allow-leaky-feature let through, said where it was measured
