@@ -62,6 +62,9 @@ class CoverageCheck:
     frame: FeatureFrame
     gain: np.ndarray  # share of the total gain, in frame.names order
     min_share: float
+    #: per feature (frame.names order): a blank counts toward the share, as a value the model was trained on (a
+    #: flat table's column blank on at least ``TABLE_BLANKS`` of its training rows: ``table_blanks``); None: none
+    blank_ok: np.ndarray | None = None
 
     def measure(self, rows: FeatureRows, X: np.ndarray) -> list[dict]:
         """One ``{"given", "missing", "unknown", "share"}`` per row; ``X`` is ``frame.matrix(rows)``.
@@ -71,7 +74,7 @@ class CoverageCheck:
         """
         by_gain, gain, missing_names = self._by_gain
         missing = np.isnan(X[:, by_gain])
-        shares = (~missing) @ gain
+        shares = ((~missing) | (False if self.blank_ok is None else self.blank_ok[by_gain])) @ gain
         labels = list(rows.labels)
         given_names = np.array([*rows.numeric_names, *labels], dtype=object)
         given = np.column_stack([~np.isnan(rows.numeric), *(_given(rows.labels[c]) for c in labels)]) \
@@ -109,11 +112,33 @@ class CoverageCheck:
         if not coverage["given"]:
             return (f"未提供任何特征，无法评分；模型需要例如 {shown}" if zh
                     else f"no features given: cannot score; the model needs e.g. {shown}")
+        share = _below(coverage["share"], self.min_share)
         if zh:
-            return (f"特征太少，无法评分：所给特征只占模型增益的 {coverage['share']:.0%}"
+            return (f"特征太少，无法评分：所给特征只占模型增益的 {share}"
                     f"（最低 {self.min_share:.0%}）；缺少：{shown}")
-        return (f"too few features to score: the given features carry {coverage['share']:.0%} of the model's "
+        return (f"too few features to score: the given features carry {share} of the model's "
                 f"gain (minimum {self.min_share:.0%}); missing: {shown}")
+
+
+#: A flat table's column blank on at least this share of its training rows: a blank in a request is a value the
+#: model was trained on, and counts toward the coverage (a probe's CRM: a blank NPS, 35% of the training rows,
+#: left 11 of 2,000 exported rows unscored by ``/score`` that ``score --table`` scored).
+TABLE_BLANKS = 0.05
+
+
+def table_blanks(bundle: ModelBundle) -> np.ndarray | None:
+    """``CoverageCheck.blank_ok`` of a flat table's model (None for a snapshot model, or without facts)."""
+    facts = ((bundle.meta.get("training") or {}).get("feature_facts") or {})
+    if bundle.meta.get("kind") != "table" or not facts:
+        return None
+    return np.array([float((facts.get(n) or {}).get("present_share", 1.0)) <= 1 - TABLE_BLANKS
+                     for n in bundle.frame.names], dtype=bool)
+
+
+def _below(share: float, minimum: float) -> str:
+    """A share under ``minimum`` as a percentage that reads under it (0.4998 against 0.5: "49.9%", not "50%")."""
+    whole = f"{share:.0%}"
+    return whole if share >= minimum or whole != f"{minimum:.0%}" else f"{np.floor(share * 1000) / 10:.1f}%"
 
 
 def names_of(mask: np.ndarray, names: np.ndarray) -> list[list]:

@@ -25,7 +25,7 @@ from core.settings import Settings
 from core.vocabulary import number_text, owner_label, respond_label
 from features.spec import Catalogue
 from serving.api import MAX_CATEGORY_LENGTH, MAX_ID_LENGTH, field_path, merged_errors, request_models
-from serving.coverage import CoverageCheck, model_gains
+from serving.coverage import CoverageCheck, model_gains, table_blanks
 from training.blend import BLAS_THREADS
 from training.bundle import ModelBundle
 from training.model import FeatureRows
@@ -276,7 +276,7 @@ class Scorer:
         if self._coverage is None:
             frame = self.bundle.frame
             self._coverage = CoverageCheck(frame, model_gains(self.bundle.booster, frame.names),
-                                           self.settings.serving.min_coverage)
+                                           self.settings.serving.min_coverage, table_blanks(self.bundle))
         return self._coverage
 
     def results(self, rows: pd.DataFrame | FeatureRows, lang: str = "en",

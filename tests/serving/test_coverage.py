@@ -116,3 +116,28 @@ def test_store_snapshots_are_scored_without_coverage(scorer):
     rows = read_snapshots(scorer.store).tail(3)
     results = scorer.results(rows)
     assert all("tier" in r and "coverage" not in r for r in results)
+
+
+def test_a_tables_blank_the_model_was_trained_on_counts_and_a_share_under_the_minimum_reads_under_it():
+    """p42 (2026-12-06): a flat table's blank NPS (35% of the training rows) left exported rows unscored by
+    ``/score`` that ``score --table`` scored, with "carry 50% of the model's gain (minimum 50%)" for 0.4998."""
+    import numpy as np
+
+    from serving.coverage import CoverageCheck
+    from training.model import FeatureFrame, FeatureRows
+
+    frame = FeatureFrame(names=["nps", "seats", "fee"], categorical=[])
+    gain = np.array([0.5002, 0.2, 0.2998])
+    rows = FeatureRows(["a", "b"], ["nps", "seats", "fee"], np.array([[np.nan, 3.0, 10.0], [np.nan, np.nan, 10.0]]),
+                       {})
+    X = rows.numeric
+    strict = CoverageCheck(frame, gain, 0.5)
+    measured = strict.measure(rows, X)
+    assert [m["share"] for m in measured] == [pytest.approx(0.4998), pytest.approx(0.2998)]
+    assert "carry 49.9% of the model's gain (minimum 50%)" in strict.error(measured[0])
+    assert "carry 30% of the model's gain (minimum 50%)" in strict.error(measured[1])
+    assert "所给特征只占模型增益的 49.9%（最低 50%）" in strict.error(measured[0], "zh-CN")
+    lenient = CoverageCheck(frame, gain, 0.5, blank_ok=np.array([True, False, False]))  # NPS often blank
+    measured = lenient.measure(rows, X)
+    assert [m["share"] for m in measured] == [pytest.approx(1.0), pytest.approx(0.8)]
+    assert lenient.error(measured[0]) is None and measured[0]["missing"] == ["nps"]  # still said missing
