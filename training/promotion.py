@@ -97,20 +97,26 @@ def promote_version(client: MlflowClient, version: int | None, force: bool = Fal
         return PromotionDecision(False, blocked, {}, None, blocked=True), version, champion
     rows = evaluation_rows(candidate)
     cand_metrics = score_metrics(candidate, rows)
-    champ_metrics, champ_bundle = None, None
+    champ_metrics, champ_bundle, missing, apart = None, None, [], ""
     if champion is not None:
         champ_bundle = _champion_or_none(client, champion, force)
     if champ_bundle is not None:
         missing = [n for n in champ_bundle.frame.names if n not in rows.columns]
+        # a champion reading a column this version's data left out (a leak found since, ``profile: exclude``)
+        # cannot be scored on its test rows: no comparison, said as such, exit 3 (a probe read "the candidate's
+        # test rows lack" as its data being at fault, and the exit code 0 of a plain refusal)
+        apart = (f"the champion (version {champion}) reads column(s) this version's test rows do not have "
+                 f"({', '.join(missing[:3])}{' ...' if len(missing) > 3 else ''}), so the two cannot be compared on "
+                 "the same rows") if missing else ""
         if missing and not force:
-            return (PromotionDecision(False, f"the champion needs features the candidate's test rows lack "
-                                             f"({', '.join(missing[:3])}); use --force with a reason",
-                                      cand_metrics, None), version, champion)
+            return (PromotionDecision(False, f"{apart}; if that column was left out on purpose (a leak, profile: "
+                                             "exclude), promote with --force --reason TEXT",
+                                      cand_metrics, None, blocked=True), version, champion)
         champ_metrics = None if missing else score_metrics(champ_bundle, rows)
     decision = decide(cand_metrics, champ_metrics)
     if force:
-        decision = PromotionDecision(True, f"forced: {reason} (rule said: {decision.reason})",
-                                     cand_metrics, champ_metrics)
+        said = apart or f"rule said: {decision.reason}"
+        decision = PromotionDecision(True, f"forced: {reason} ({said})", cand_metrics, champ_metrics)
     with mlflow.start_run(run_name=f"promote-v{version}"):
         mlflow.set_tags({"churnwatch.kind": "promotion", "model_version": str(version),
                          "champion_before": str(champion), "promoted": str(decision.promote),

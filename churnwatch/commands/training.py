@@ -207,7 +207,8 @@ def promote(version: Annotated[int | None, typer.Option(help="model version (def
             home: HomeOpt = None) -> None:
     """Make a version the champion if it beats the current one on its own test block (DESIGN §4).
 
-    Exit 3 when the version may not be promoted without --force (trained with --allow-leaky-feature)."""
+    Exit 3 when the version may not be promoted without --force (trained with --allow-leaky-feature, or the
+    champion reads a column its test rows do not have, so the two cannot be compared)."""
     from training.promotion import promote_version
 
     h = Home.resolve(home)

@@ -139,3 +139,16 @@ def test_leaky_column_is_refused_then_allowed_but_never_auto_promoted(tmp_path, 
 
     forced = cli(home, "promote", "--force", "--reason", "checked: the column is known in advance")
     assert "version 1: promoted" in flat(forced.stdout)
+
+    # the column left out after all: the new version cannot be compared with a champion that reads it (exit 3,
+    # said as such, not as the candidate's data lacking it), and forcing says why, not "no champion yet"
+    (home / "churnwatch.yaml").write_text("profile:\n  exclude: [days_since_cancel_request]\n", encoding="utf-8")
+    assert cli(home, *args).returncode == 0
+    apart = cli(home, "promote")
+    said = flat(apart.stdout)
+    assert apart.returncode == 3 and "version 2: not promoted (champion was 1)" in said
+    assert "the champion (version 1) reads column(s) this version's test rows do not have " \
+           "(days_since_cancel_request), so the two cannot be compared" in said
+    swapped = flat(cli(home, "promote", "--force", "--reason", "v1 read a leak").stdout)
+    assert "version 2: promoted (champion was 1): forced: v1 read a leak (the champion (version 1) reads" in swapped
+    assert "no champion yet" not in swapped
