@@ -8,6 +8,7 @@ import gc
 import math
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from features.spec import build_catalogue
@@ -166,7 +167,7 @@ def test_a_batch_gives_each_accounts_answer_alone_and_leaves_the_collector_on(sc
     accounts = []
     for _, r in snapshot_rows.iterrows():
         feats = {n: (r[n] if isinstance(r[n], str) else float(r[n])) for n in names
-                 if r[n] is not None and r[n] == r[n]}
+                 if not pd.isna(r[n])}
         accounts.append({"account_id": r["account_id"], "features": feats})
     assert len(accounts) >= PAUSE_COLLECTOR_ROWS
     batch = scorer.results(validate_features(accounts, scorer.bundle.catalogue), "zh-CN")

@@ -3,6 +3,7 @@ minimum, unknown categories listed. In-process through the ASGI app and through 
 
 from __future__ import annotations
 
+import pandas as pd
 import pytest
 from jsonschema import Draft202012Validator
 from starlette.testclient import TestClient
@@ -34,7 +35,7 @@ def full_features(scorer):
     out = {}
     for f in scorer.bundle.catalogue.features:
         v = row[f.name]
-        if v is None or v != v:
+        if pd.isna(v):  # None, NaN, or pandas' NA of an int column with a null
             continue
         out[f.name] = str(v) if f.type == "category" else (float(v) if f.type == "float" else int(v))
     return out

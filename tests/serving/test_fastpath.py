@@ -9,6 +9,7 @@ import json
 import shutil
 
 import duckdb
+import pandas as pd
 import pytest
 from starlette.testclient import TestClient
 
@@ -42,7 +43,7 @@ def setup(trained_setup, tmp_path_factory):
         feats = {}
         for f in bundle.catalogue.features:
             v = r[f.name]
-            if v is None or v != v:
+            if pd.isna(v):  # None, NaN, or pandas' NA of an int column with a null
                 continue
             feats[f.name] = str(v) if f.type == "category" else float(v)
         accounts.append({"account_id": str(r["account_id"]), "features": feats})
