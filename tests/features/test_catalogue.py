@@ -20,6 +20,7 @@ REQUIRED = {
                 "mean_resolution_hours_90d", "worst_csat_90d", "mean_csat_90d", "ticket_silence"],
     "new_feature": ["new_features_tried_30d", "training_attended_90d"],
     "renewal_payment": ["days_to_term_end", "days_overdue", "late_payments_90d", "payment_delay_change"],
+    "cancellation": ["cancel_request_standing"],
     "commercial": ["mrr", "mrr_change_90d", "tenure_days", "plan", "seats"],
     "relationship_marketing": ["contact_left_90d", "email_open_rate_90d", "email_open_rate_change"],
     "profile": ["industry", "size_band", "region", "channel", "csm", "segment"],
