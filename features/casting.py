@@ -24,7 +24,7 @@ import duckdb
 from core.settings import Settings
 from features.bands import SHOWN_BANDS, band_cast, band_readings_sql
 from features.contract import DUCKDB_TYPES, Column, Table
-from features.dates import DateFormat, check_dates, date_formats
+from features.dates import DateFormat, check_dates, date_formats, offset_text_cast
 from features.epoch import epoch_cast, epoch_unit
 from features.numbers import number_cast, text_number_mode
 from features.sql import lit, q
@@ -91,30 +91,6 @@ def source_casts(table: Table, cols: dict[str, str], source_types: dict[str, str
         elif source_types[src] == "VARCHAR" and col.type in ("timestamp", "date"):
             out[name] = offset_text_cast(q(src), target)
     return out
-
-
-#: A time of day with a UTC offset or ``Z`` at the end of an ISO text (``2024-03-05T14:22:05.123+01:00``);
-#: no backslashes, so the pattern reads the same in DuckDB and in Spark SQL.
-OFFSET_TIME = "[ T][0-9]{1,2}:[0-9]{2}(:[0-9]{2}([.,][0-9]+)?)? *(Z|z|[+-][0-9]{2}(:?[0-9]{2})?) *$"
-
-
-def has_offset(src: str) -> str:
-    """SQL: true where the text ``src`` ends in a time with a UTC offset or ``Z`` (``OFFSET_TIME``)."""
-    return f"regexp_matches({src}, '{OFFSET_TIME}')"
-
-
-def utc_time(src: str) -> str:
-    """SQL: the text ``src`` with an offset as the instant's wall-clock time in UTC (a TIMESTAMP);
-    NULL where it does not read. DuckDB's plain cast would drop the offset."""
-    return f"timezone('UTC', TRY_CAST({src} AS TIMESTAMPTZ))"
-
-
-def offset_text_cast(src: str, target: str) -> str:
-    """SQL: ISO text read as ``target``; a time with a UTC offset is the instant, in UTC (the day of
-    ``2024-06-30T23:30-05:00`` is July 1), as a Parquet timestamp with a time zone reads; text without
-    one is the wall-clock time it says."""
-    return (f"CASE WHEN {has_offset(src)} THEN CAST({utc_time(src)} AS {target}) "
-            f"ELSE TRY_CAST({src} AS {target}) END")
 
 
 def no_value_words(table: Table, name: str, src: str) -> str:

@@ -81,6 +81,30 @@ def _text(column_sql: str, fmt: str) -> str:
     return f"CASE WHEN contains({text}, '.') THEN regexp_replace({text}, '[.]0*$', '') ELSE {text} END"
 
 
+#: A time of day with a UTC offset or ``Z`` at the end of an ISO text (``2024-03-05T14:22:05.123+01:00``);
+#: no backslashes, so the pattern reads the same in DuckDB and in Spark SQL.
+OFFSET_TIME = "[ T][0-9]{1,2}:[0-9]{2}(:[0-9]{2}([.,][0-9]+)?)? *(Z|z|[+-][0-9]{2}(:?[0-9]{2})?) *$"
+
+
+def has_offset(src: str) -> str:
+    """SQL: true where the text ``src`` ends in a time with a UTC offset or ``Z`` (``OFFSET_TIME``)."""
+    return f"regexp_matches({src}, '{OFFSET_TIME}')"
+
+
+def utc_time(src: str) -> str:
+    """SQL: the text ``src`` with an offset as the instant's wall-clock time in UTC (a TIMESTAMP);
+    NULL where it does not read. DuckDB's plain cast would drop the offset."""
+    return f"timezone('UTC', TRY_CAST({src} AS TIMESTAMPTZ))"
+
+
+def offset_text_cast(src: str, target: str) -> str:
+    """SQL: ISO text read as ``target``; a time with a UTC offset is the instant, in UTC (the day of
+    ``2024-06-30T23:30-05:00`` is July 1), as a Parquet timestamp with a time zone reads; text without
+    one is the wall-clock time it says."""
+    return (f"CASE WHEN {has_offset(src)} THEN CAST({utc_time(src)} AS {target}) "
+            f"ELSE TRY_CAST({src} AS {target}) END")
+
+
 def date_read(column_sql: str, fmt: str, duckdb_type: str, first: str | None = None) -> str:
     """SQL: ``column_sql`` as ``duckdb_type`` (DATE or TIMESTAMP) with ``fmt`` (and a time of day after
     it, ``formats_of``), else as ISO; NULL where it reads neither way. ``first``: the one of
@@ -97,8 +121,10 @@ def date_read(column_sql: str, fmt: str, duckdb_type: str, first: str | None = N
     # DuckDB's %Y takes two digits too ('05/03/24' -> year 24): such a value does not read, so the
     # checks name it; a declared %Y%m%d reads 8 digits only ('2024035' is no date)
     reads = (f"length({text}) = 8 AND " if fmt == YYYYMMDD else "") + f"year({read}) >= {MIN_YEAR}"
-    # ISO only as ISO writes it (DuckDB's cast also reads '15/02/24' as the year 15)
-    iso = f"TRY_CAST({text} AS TIMESTAMP)"
+    # ISO only as ISO writes it (DuckDB's cast also reads '15/02/24' as the year 15); an offset is applied,
+    # the instant in UTC, as without a format (a probe's Chargebee export with day-first dates and an analytics
+    # export in ISO with offsets: every event 5-8 hours off, silently)
+    iso = offset_text_cast(text, "TIMESTAMP")
     is_iso = f"substr({text}, 5, 1) = '-' AND {iso} IS NOT NULL"
     # no value in the format (an ISO column beside a source-wide format): ISO first. CASE, not COALESCE:
     # DuckDB evaluates a COALESCE's CASE argument on every value, a CASE's branch only where it is

@@ -48,8 +48,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from features.casting import has_offset, utc_time
-from features.dates import YYYYMMDD, DateFormat, first_format, yyyymmdd_read
+from features.dates import YYYYMMDD, DateFormat, first_format, has_offset, utc_time, yyyymmdd_read
 from features.epoch import date_name, epoch_cast, epoch_values
 from features.numbers import scratch
 from features.profile import FIRST_DATE, name_words
@@ -77,7 +76,7 @@ _HINTS = ((rf"(?i)^{_MONTH} \d", "{mon} %d, %Y"), (rf"(?i)^\d{{1,2}} {_MONTH}", 
           (r"^\d{4}\.\d{1,2}\.\d{1,2}", "%Y.%m.%d"))
 
 #: SQL: text ``v`` with a time and a UTC offset (``2026-06-30T23:30:00-05:00``) as its UTC time, as a file's
-#: zoned instants are read (``read_dates``), by the event log's rule (``features.casting.has_offset``);
+#: zoned instants are read (``read_dates``), by the event log's rule (``features.dates.has_offset``);
 #: other text as it is.
 _UTC_TEXT = (f"CASE WHEN {has_offset('v')} THEN coalesce(strftime({utc_time('v')}, '%Y-%m-%d %H:%M:%S'), v) "
              "ELSE v END")

@@ -86,6 +86,16 @@ def test_iso_values_are_read_as_iso_beside_a_declared_format(tmp_path):
     assert _terms(con) == EXPECTED_TERMS and _moments(con) == EXPECTED_MOMENTS
 
 
+def test_an_iso_offset_beside_a_declared_format_is_the_instant_in_utc(tmp_path):
+    """p39 (2026-12-06): with ``date_format`` set for a Chargebee export, an analytics export's
+    ``2025-04-01T07:13:18-07:00`` was read as 07:13 (the offset dropped), where without a format it is 14:13 UTC."""
+    tables = _tables("%d/%m/%Y", "%Y-%m-%dT%H:%M:%S-07:00")
+    with_format = _moments(_clean(tmp_path / "a", tables, date_format="%d/%m/%Y"))
+    assert with_format == [(a, t + pd.Timedelta(hours=7)) for a, t in EVENTS]
+    iso = _tables("%Y-%m-%d", "%Y-%m-%dT%H:%M:%S-07:00")
+    assert _moments(_clean(tmp_path / "b", iso)) == with_format
+
+
 def test_a_value_not_in_the_declared_format_names_column_format_and_value(tmp_path):
     tables = _tables("%d/%m/%Y", "%d/%m/%Y %H:%M")
     tables["subscriptions"].loc[1, "start_date"] = "15-02-2024"
