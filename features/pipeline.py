@@ -241,6 +241,19 @@ def same_horizon(store: Path, settings: Settings) -> None:
             "`churnwatch train`), or set them back")
 
 
+def unsubscribed(con) -> str | None:
+    """A line naming how many accounts (``clean_accounts``) have no subscription term at all: never scored
+    (free users, prospects); None when every account has one."""
+    total, none = con.execute(
+        "SELECT count(*), SUM(CASE WHEN t.account_id IS NULL THEN 1 ELSE 0 END) FROM (SELECT DISTINCT account_id "
+        "FROM clean_accounts) a LEFT JOIN (SELECT DISTINCT account_id FROM terms) t ON t.account_id = a.account_id"
+    ).fetchone()
+    if not none:
+        return None
+    return (f"accounts: {none:,} of {total:,} have no subscription term (free users, prospects, or terms not "
+            "exported): they are never scored; send their terms to score them")
+
+
 def build_snapshots(source: Source | str | Path, settings: Settings, store: Path,
                     as_of: list[dt.date] | None = None, progress: Progress | None = None,
                     threads: int | None = None, general_windows: bool = False,
@@ -334,6 +347,9 @@ def build_snapshots(source: Source | str | Path, settings: Settings, store: Path
         if cut:
             log.warning(cut.warning())
             report.warnings.append(cut.warning())
+        termless = unsubscribed(run)
+        if termless:  # said, not silent (a probe's app: 400 free users of 4,400 passed without a word)
+            report.warnings.append(termless)
         build_spine(run, dates, settings, report.data_end)
         say("computing features")
         # the event types (as families: features.spec.event_families) the contract checks counted, unless

@@ -34,3 +34,17 @@ def test_tenure_from_the_signature_for_the_first_relationship_only(tmp_path):
     assert got[("late", D(2025, 3, 1))] == (D(2025, 3, 1) - D(2025, 1, 1)).days
     assert ("back", D(2025, 3, 1)) not in got  # between its two relationships
     assert got[("back", D(2025, 8, 1))] == (D(2025, 8, 1) - D(2025, 6, 1)).days
+
+
+def test_accounts_without_any_term_are_said(tmp_path):
+    """p41 (2026-12-06): 400 free users of 4,400 accounts passed without a word."""
+    subs = [dict(account_id="paying", start_date=D(2025, 1, 1), end_date=None, mrr=10.0)]
+    accounts = [dict(account_id=a) for a in ("paying", "free1", "free2")]
+    events = [dict(account_id=a, user_id="u", occurred_at=dt.datetime(2025, 1, 2) + dt.timedelta(days=7 * w),
+                   event_type="login", quantity=1.0) for a in ("paying", "free1") for w in range(20)]
+    folder = write_tables(tmp_path / "data", {"accounts": accounts, "subscriptions": subs, "events": events})
+    built = build_snapshots(folder, settings(data_end=D(2025, 6, 1)), tmp_path / "s.duckdb", as_of=[D(2025, 5, 1)])
+    assert [w for w in built.validation.warnings if w.startswith("accounts:")] == [
+        "accounts: 2 of 3 have no subscription term (free users, prospects, or terms not exported): they are never "
+        "scored; send their terms to score them"]
+    assert set(read_snapshots(tmp_path / "s.duckdb")["account_id"]) == {"paying"}
