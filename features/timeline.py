@@ -195,19 +195,13 @@ def build_spine(con: duckdb.DuckDBPyConnection, as_of: list[dt.date], settings: 
         SELECT c.account_id, c.t AS as_of, c.tn, c.mrr, c.seats, c.plan, c.due,
                c.term_end - c.tn AS days_to_term_end, c.term_start,
                b.mrr_90d_ago,
-               -- the first relationship in the file began when the account signed, where that is earlier
-               -- (accounts.signed_at: a subscriptions export cut at its start, a probe's app store export
-               -- whose tenure otherwise counted from the data start and drifted the model's level down 30%)
-               c.tn - CASE WHEN r.rel_no = 1 AND acc.signed_n < r.rel_start THEN acc.signed_n
-                           ELSE r.rel_start END AS tenure_days,
+               c.tn - r.rel_start AS tenure_days,
                CASE WHEN c.tn + {lag} <= {end_n} THEN
                     CASE WHEN r.rel_end IS NOT NULL AND r.rel_end >= c.tn AND r.rel_end <= c.tn + {h}
                          THEN 1 ELSE 0 END END AS churn_label
         FROM cover c
         JOIN relationships r ON r.account_id = c.account_id AND r.rel_no = c.rel_no
         LEFT JOIN before b ON b.account_id = c.account_id AND b.tn = c.tn
-        LEFT JOIN (SELECT account_id, MIN({dn('signed_at')}) AS signed_n FROM clean_accounts GROUP BY account_id) acc
-          ON acc.account_id = c.account_id
     """)
 
 
@@ -245,12 +239,11 @@ class CutStart:
         return (f"subscriptions: {self.at_start:,} of {self.accounts:,} accounts ({self.at_start / self.accounts:.0%}) "
                 f"begin their first term in the {CUT_WINDOW_DAYS} days up to the data start ({self.data_start}), "
                 f"against {self.per_window_after:,.0f} in {CUT_WINDOW_DAYS} days after it on average: the "
-                "subscriptions look cut at the export's start. Those accounts' tenure counts from "
-                "accounts.signed_at where it is given and earlier, else from their first term in the file, not "
-                "from when they became customers; where the data start cuts their event windows, their counts "
-                "are scaled from accounts.signed_at where it is given, else as for accounts that began before "
-                "the data start. Export every term since each customer began, or map each account's signup date "
-                "to accounts.signed_at")
+                "subscriptions look cut at the export's start. Those accounts' tenure counts from their first term "
+                "in the file, not from when they became customers (with accounts.signed_at too), and grows from "
+                "there for all of them alike, which the model learns as a cohort; where the data start cuts their "
+                "event windows, their counts are scaled from accounts.signed_at where it is given, else as for "
+                "accounts that began before the data start. Export every term since each customer began")
 
 
 def subscriptions_cut(con: duckdb.DuckDBPyConnection, data_start: dt.date, data_end: dt.date) -> CutStart | None:
