@@ -62,8 +62,8 @@ class CoverageCheck:
     frame: FeatureFrame
     gain: np.ndarray  # share of the total gain, in frame.names order
     min_share: float
-    #: per feature (frame.names order): a blank counts toward the share, as a value the model was trained on (a
-    #: flat table's column blank on at least ``TABLE_BLANKS`` of its training rows: ``table_blanks``); None: none
+    #: per feature (frame.names order): the part of its gain a blank counts toward the share, as a value the model
+    #: was trained on (a flat table's column: its blank share in the training rows, ``table_blanks``); None: none
     blank_ok: np.ndarray | None = None
 
     def measure(self, rows: FeatureRows, X: np.ndarray) -> list[dict]:
@@ -74,7 +74,8 @@ class CoverageCheck:
         """
         by_gain, gain, missing_names = self._by_gain
         missing = np.isnan(X[:, by_gain])
-        shares = ((~missing) | (False if self.blank_ok is None else self.blank_ok[by_gain])) @ gain
+        credit = 0.0 if self.blank_ok is None else missing * self.blank_ok[by_gain]
+        shares = ((~missing) + credit) @ gain
         labels = list(rows.labels)
         given_names = np.array([*rows.numeric_names, *labels], dtype=object)
         given = np.column_stack([~np.isnan(rows.numeric), *(_given(rows.labels[c]) for c in labels)]) \
@@ -120,19 +121,16 @@ class CoverageCheck:
                 f"gain (minimum {self.min_share:.0%}); missing: {shown}")
 
 
-#: A flat table's column blank on at least this share of its training rows: a blank in a request is a value the
-#: model was trained on, and counts toward the coverage (a probe's CRM: a blank NPS, 35% of the training rows,
-#: left 11 of 2,000 exported rows unscored by ``/score`` that ``score --table`` scored).
-TABLE_BLANKS = 0.05
-
-
 def table_blanks(bundle: ModelBundle) -> np.ndarray | None:
-    """``CoverageCheck.blank_ok`` of a flat table's model (None for a snapshot model, or without facts)."""
+    """``CoverageCheck.blank_ok`` of a flat table's model: each column's blank share in the training rows, the
+    part of its gain a blank in a request counts for (a blank the model saw on 35% of its rows is that much a
+    value it was trained on: a probe's CRM had rows with a blank NPS and discount unscored by ``/score`` that
+    ``score --table`` scored; counted in full, one column given covered nearly any table, the review). None for
+    a snapshot model, or without facts."""
     facts = ((bundle.meta.get("training") or {}).get("feature_facts") or {})
     if bundle.meta.get("kind") != "table" or not facts:
         return None
-    return np.array([float((facts.get(n) or {}).get("present_share", 1.0)) <= 1 - TABLE_BLANKS
-                     for n in bundle.frame.names], dtype=bool)
+    return np.array([1.0 - float((facts.get(n) or {}).get("present_share", 1.0)) for n in bundle.frame.names])
 
 
 def _below(share: float, minimum: float) -> str:

@@ -136,7 +136,7 @@ class FeatureFrame:
     def respelled(self, rows: pd.DataFrame | FeatureRows) -> pd.DataFrame | FeatureRows:
         """``rows`` with each category value training did not see, but saw in another case, as the value it saw
         (``true`` where the training table had ``TRUE``: a probe's re-exported booleans were scored as missing);
-        a spelling two trained values share stays unseen. In a yes/no column (one trained value of
+        a spelling two trained values share stays unseen. In a yes/no column (two trained values, one of
         ``YES_WORDS``, one of ``NO_WORDS``) any other word of the two is its value: ``true`` (a JSON ``true``, a
         re-export) is ``Yes`` where training read Yes/No (a probe's CRM: "Auto Renew": true scored as missing).
         The rows themselves when there is none (most calls)."""
@@ -151,7 +151,8 @@ class FeatureFrame:
                     folds.setdefault(v.casefold(), []).append(v)
                 single = {k: vs[0] for k, vs in folds.items() if len(vs) == 1}
                 sides = [[v for k, v in single.items() if k in words] for words in (YES_WORDS, NO_WORDS)]
-                if all(len(side) == 1 for side in sides):  # a yes/no column: every word of a side is its value
+                if len(single) == 2 and all(len(side) == 1 for side in sides):  # a yes/no column (two values only:
+                    # a 0/1/2 tier or an A-F grade beside a "Y" is none, the review)
                     for words, (value,) in zip((YES_WORDS, NO_WORDS), sides, strict=True):
                         single.update({w: value for w in words if w not in single})
                 seen = self._seen[c] = (frozenset(self.categories.get(c, [])), single)

@@ -190,6 +190,13 @@ def _as_text(s: pd.Series) -> pd.Series:
     return _clean_text(s.astype("object").where(s.notna(), None).map(lambda v: None if v is None else whole(v)))
 
 
+def _finite(values: pd.Series) -> pd.Series:
+    """A typed number column as float64 with an infinity as missing, as text's "inf" reads (``_parse_numbers``):
+    a Parquet column's inf would train a split no request can send (JSON has none; the review of 2026-12-06)."""
+    numbers = values.astype("float64")
+    return numbers.where(np.isfinite(numbers))
+
+
 def _parse_numbers(text: pd.Series, comma: bool | None = None) -> tuple[pd.Series, bool]:
     """Numbers from cleaned text and the decimal separator used (a comma: True): a currency code or
     a percent sign dropped (``_UNIT``), then read by ``features.numbers.read_number_text`` with
@@ -457,7 +464,7 @@ def _type_columns(df: pd.DataFrame, report: dict, date_format: str | None = None
         elif pd.api.types.is_datetime64_any_dtype(s):
             col, categorical = s, False
         elif pd.api.types.is_numeric_dtype(s) and not isinstance(s.dtype, pd.CategoricalDtype):
-            col, categorical = s.astype("float64"), False
+            col, categorical = _finite(s), False
             numbers = col
         elif _is_text(s):
             text = _clean_text(s)
@@ -844,7 +851,7 @@ def read_scoring_table(path: str | Path, id_col: str, catalogue: Catalogue, labe
             if pd.api.types.is_datetime64_any_dtype(s):
                 pass  # typed by the file: read as it is, whatever the training file held
             elif reading.how in ("epoch", "yyyymmdd", "excel"):
-                s = _parse_numbers(given)[0] if _is_text(s) else s.astype("float64")
+                s = _parse_numbers(given)[0] if _is_text(s) else _finite(s)
             else:
                 s = given
             days = read_dates(s, reading)
@@ -854,7 +861,7 @@ def read_scoring_table(path: str | Path, id_col: str, catalogue: Catalogue, labe
             text = _as_text(s)
             out[name] = (text.str.casefold() if spec.params.get("case") == "lower" else text).to_numpy(dtype=object)
         else:
-            values = _parse_numbers(_clean_text(s), _decimal(spec))[0] if _is_text(s) else s.astype("float64")
+            values = _parse_numbers(_clean_text(s), _decimal(spec))[0] if _is_text(s) else _finite(s)
             lo, hi = spec.valid_range  # an age's years (else none): outside them missing, as at training
             if lo is not None or hi is not None:
                 values = values.mask(values.notna() & ~values.between(-np.inf if lo is None else lo,

@@ -54,3 +54,13 @@ def test_a_last_activity_running_past_the_signups_is_honest(tmp_path):
     rows = table.frame.assign(churn_label=table.y)
     assert feature_findings(rows, table.y, list(table.frame.columns), [], own=list(table.frame.columns),
                             dated=["Signup Date", "Last Activity Date"]) == []
+
+
+def test_train_refuses_the_table_naming_the_column_and_says_the_as_of_date(tmp_path, cli):
+    table = _table(tmp_path / "crm.csv", leak=True)
+    run = cli(tmp_path / "home", "train", "--table", str(table), "--label", "Churned", "--id", "Record ID")
+    said = " ".join(run.stderr.split())
+    assert run.returncode == 2, run.stdout[-2000:]
+    assert "label leakage suspected, nothing registered: feature 'Renewal Deal Close Date': is dated after the " \
+           "as-of date on" in said and "a date written once the customer had left" in said
+    assert "Traceback" not in said
