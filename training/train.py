@@ -34,7 +34,7 @@ from training.baselines import (
 )
 from training.bootstrap import paired_bootstrap, standing
 from training.bundle import ModelBundle
-from training.coverage import begun_later, keep_partial_windows, partial_reason, partial_window_features
+from training.coverage import begun_later, keep_partial_windows, partial_reason, partial_window_features, rare_flags
 from training.errors import TrainingError
 from training.evaluation import brier, ece, evaluate, measurement_notes, pr_auc, roc_auc, top_decile
 from training.health import HealthMap
@@ -184,6 +184,10 @@ def fit_and_evaluate(train: pd.DataFrame, fit: pd.DataFrame | None, es: pd.DataF
                 "them and those accounts are scored without them (a feature launched since: train again once it "
                 "has history; an export of the current state only, such as open cancellation schedules: export "
                 "their history)")
+    for name, n_train, n_test in rare_flags(train, test, catalogue, dropped):  # learned from a handful of rows
+        say(f"warning: {name} is set on {n_train:,} training rows but on {n_test:,} test rows: the model can hardly "
+            "have learned it (an export of the current state only, such as the cancellations scheduled at the "
+            "export: export their history)")
     frame, model_catalogue = _model_frame(catalogue, dropped)
     frame.fit(train)
     y_train, y_test = (b["churn_label"].to_numpy(dtype=int) for b in (train, test))

@@ -141,3 +141,18 @@ def test_features_suggests_the_role_for_a_type_that_reads_as_a_request(tmp_path,
         is not named
     assert (f"hint: event type(s) '{TAKEN_BACK}' look like a customer taking a cancellation back" in said) \
         is not named
+
+
+def test_a_flag_set_on_a_handful_of_training_rows_but_many_test_rows_is_said():
+    """p39 (2026-12-06): only the cancellations scheduled at the export sent, the request flag was set on 3 of
+    51,996 training rows; ``train`` now warns (``training.coverage.rare_flags``)."""
+    from features.spec import CORE_FEATURES, Catalogue
+    from training.coverage import RARE_FLAG_ROWS, rare_flags
+
+    catalogue = Catalogue(features=CORE_FEATURES, event_types=())
+    train = pd.DataFrame({"cancel_request_standing": [1] * 3 + [0] * 997, "ticket_silence": [1] * 50 + [0] * 950})
+    test = pd.DataFrame({"cancel_request_standing": [1] * 45 + [0] * 455, "ticket_silence": [1] * 30 + [0] * 470})
+    assert rare_flags(train, test, catalogue, {}) == [("cancel_request_standing", 3, 45)]
+    assert rare_flags(train, test, catalogue, {"cancel_request_standing": "constant"}) == []
+    few = test.assign(cancel_request_standing=[1] * (RARE_FLAG_ROWS - 1) + [0] * (500 - RARE_FLAG_ROWS + 1))
+    assert rare_flags(train, few, catalogue, {}) == []
