@@ -196,6 +196,11 @@ CANCEL_REQUEST_NAME = re.compile(
     r"auto_?renew\w*(?:off|disabled|turned_off|cancel)|unsubscribe_detected|non_?renewing", re.IGNORECASE)
 
 
+#: The feature of a cancellation request that stands (``event_roles.cancel_request``): read by the report and
+#: named by the leakage guard's cause.
+STANDING_REQUEST = "cancel_request_standing"
+
+
 def cancel_role_of(event_type: str) -> str | None:
     """``cancel_withdrawn`` or ``cancel_request`` where an event type's name reads as a cancellation taken
     back or asked for ahead (``CANCEL_WITHDRAWN_NAME``, ``CANCEL_REQUEST_NAME``), else None."""
@@ -313,7 +318,7 @@ def _core_features() -> list[FeatureSpec]:
            "Term ends in {value} days", "合同{value}天后到期", "term_end"),
         # a group of its own: summed with the term's end (renewal & payment), a request months before an annual
         # term's end was outweighed by the far end and never said (two probes, 2026-12-06: healthy, no word of it)
-        _f("cancel_request_standing", "cancellation", "flag",
+        _f(STANDING_REQUEST, "cancellation", "flag",
            "1 if the customer asked to cancel (an event type of the cancel_request role) since the start of the "
            "current term, before t: the request stands until the term ends or a new one starts, or until it is "
            "withdrawn (an event type of the cancel_withdrawn role, from that day on), however long before the end "

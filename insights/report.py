@@ -53,6 +53,7 @@ from core.vocabulary import (
     tier_label,
 )
 from features.pipeline import open_connection
+from features.spec import STANDING_REQUEST
 from features.subset import load_clean_subset
 from insights.explain import (
     PORTFOLIO_COLUMNS,
@@ -94,10 +95,6 @@ def portfolio_frame(history: pd.DataFrame, profiles: pd.DataFrame, as_of: dt.dat
     return frame.reset_index(drop=True)
 
 
-#: The snapshot feature of a cancellation request still standing (``features.spec``: ``cancel_request_standing``).
-STANDING = "cancel_request_standing"
-
-
 def asked_to_cancel(store: Path, as_of: dt.date, frame: pd.DataFrame) -> pd.DataFrame:
     """The accounts of ``frame`` (``portfolio_frame``) whose cancellation request stands on ``as_of``, the
     soonest term end first, with ``days_to_term_end``: empty where the store has no such feature (no
@@ -108,10 +105,10 @@ def asked_to_cancel(store: Path, as_of: dt.date, frame: pd.DataFrame) -> pd.Data
     its term ends (a probe's Stripe export, 2026-12-06: 94 of 139 such accounts healthy on the data end)."""
     with connect(store, read_only=True) as con:
         columns = snapshot_columns(con) if has_table(con, SNAPSHOTS) else []
-        if STANDING not in columns:
+        if STANDING_REQUEST not in columns:
             return frame.iloc[:0].assign(days_to_term_end=pd.Series(dtype="float64"))
         end = "days_to_term_end" if "days_to_term_end" in columns else "CAST(NULL AS INTEGER) AS days_to_term_end"
-        rows = con.execute(f"SELECT account_id, {end} FROM {SNAPSHOTS} WHERE as_of = ? AND {STANDING} = 1",
+        rows = con.execute(f"SELECT account_id, {end} FROM {SNAPSHOTS} WHERE as_of = ? AND {STANDING_REQUEST} = 1",
                            [as_of]).df()
     out = frame.merge(rows, on="account_id", how="inner")
     out["days_to_term_end"] = pd.to_numeric(out["days_to_term_end"], errors="coerce")
@@ -436,6 +433,7 @@ def build_report(store: Path, settings: Settings, out: Path, *, lang: str = "en"
     movements = tier_movements(history, as_of)
     asked = pd.DataFrame() if from_table else asked_to_cancel(store, as_of, frame)
     horizon = _horizon_days(store)
+    asked_later = int((asked["days_to_term_end"] > horizon).sum()) if len(asked) and horizon else 0
     tasks = open_tasks if open_tasks is not None else pd.DataFrame()
     views_by_id = {v.account_id: v for v in views}
     context = {
@@ -445,7 +443,7 @@ def build_report(store: Path, settings: Settings, out: Path, *, lang: str = "en"
         "model_version": ", ".join(sorted(set(frame["model_version"].astype(str)), key=version_key)),
         "horizon_days": horizon, "totals": _totals(frame),
         "asked": asked.head(100).to_dict(orient="records"), "asked_total": len(asked),
-        "asked_later": int((asked["days_to_term_end"] > horizon).sum()) if len(asked) and horizon else 0,
+        "asked_later": asked_later,
         "by_tier": mrr_by(frame, "tier").to_dict(orient="records"),
         "by_csm": mrr_by(frame, "csm").to_dict(orient="records"),
         "by_segment": mrr_by(frame, "segment").to_dict(orient="records"),
@@ -474,8 +472,7 @@ def build_report(store: Path, settings: Settings, out: Path, *, lang: str = "en"
                         pages=len(views), mrr_at_risk=float(frame["expected_mrr_loss"].sum()),
                         seconds=time.perf_counter() - t0, bytes=out.stat().st_size, tier=tier,
                         waterfalls=len(waterfalls), from_table=from_table,
-                        mrr_known=int(frame["mrr"].notna().sum()), asked=len(asked),
-                        asked_later=int((asked["days_to_term_end"] > horizon).sum()) if len(asked) and horizon else 0)
+                        mrr_known=int(frame["mrr"].notna().sum()), asked=len(asked), asked_later=asked_later)
 
 
 def version_key(version: str) -> tuple:

@@ -56,6 +56,7 @@ from scipy.stats import rankdata
 from sklearn.metrics import roc_auc_score
 
 from core.vocabulary import number_text
+from features.spec import STANDING_REQUEST
 from training.errors import TrainingError
 
 GUIDE = "docs/exports-with-cancellation-dates.md"
@@ -66,10 +67,10 @@ KNOWN_CAUSES: dict[str, str] = {
         "an end date that is only known after cancellation, as in a Stripe export's canceled_at mapped to "
         "end_date (or a Chargebee export's Cancelled At, a RevenueCat export's unsubscribe_detected_at; end_date "
         f"is the billing period's or term's end, known from its start; see {GUIDE})"),
-    "cancel_request_standing": (
+    STANDING_REQUEST: (
         "nearly every churner asked to cancel ahead (the event types named under event_roles: cancel_request, "
         "dated when asked): if they are dated when the customer asked, this is no leak, but the model then "
-        "mostly tells who has already decided; keep it with --allow-leaky-feature cancel_request_standing (a "
+        f"mostly tells who has already decided; keep it with --allow-leaky-feature {STANDING_REQUEST} (a "
         "version so allowed is promoted only with --force), or check that the events are not dated at the end "
         f"of the term; see {GUIDE}"),
 }
