@@ -342,7 +342,8 @@ def _core_features() -> list[FeatureSpec]:
         _f("mrr_change_90d", m, "ratio", "relative change of MRR vs 90 days earlier (downgrade < 0)", -1,
            "MRR {change} over 90 days", "近90天月经常性收入{change}", "term_value_change", window=90,
            rng=PCT),
-        _f("tenure_days", m, "days", "days since the current relationship started (lifecycle stage)", -1,
+        _f("tenure_days", m, "days", "days since the current relationship started (lifecycle stage; in subscriptions "
+           "cut at the export's start, since accounts.signed_at where that is earlier)", -1,
            "Customer for {value} days", "已合作{value}天", "tenure"),
         _f("seats", m, "count", "seats of the terms in force at t", -1,
            "{value} seats", "{value}个席位", "term_value", column="seats"),

@@ -239,11 +239,13 @@ class CutStart:
         return (f"subscriptions: {self.at_start:,} of {self.accounts:,} accounts ({self.at_start / self.accounts:.0%}) "
                 f"begin their first term in the {CUT_WINDOW_DAYS} days up to the data start ({self.data_start}), "
                 f"against {self.per_window_after:,.0f} in {CUT_WINDOW_DAYS} days after it on average: the "
-                "subscriptions look cut at the export's start. Those accounts' tenure counts from their first term "
-                "in the file, not from when they became customers (with accounts.signed_at too), and grows from "
-                "there for all of them alike, which the model learns as a cohort; where the data start cuts their "
-                "event windows, their counts are scaled from accounts.signed_at where it is given, else as for "
-                "accounts that began before the data start. Export every term since each customer began")
+                "subscriptions look cut at the export's start. Those accounts' tenure counts from "
+                "accounts.signed_at where it is given and earlier, else from their first term in the file (not "
+                "from when they became customers: it grows from there for all of them alike, which the model "
+                "learns as a cohort); where the data start cuts their event windows, their counts are scaled "
+                "from accounts.signed_at where it is given, else as for accounts that began before the data "
+                "start. Export every term since each customer began, or map each account's signup date to "
+                "accounts.signed_at")
 
 
 def subscriptions_cut(con: duckdb.DuckDBPyConnection, data_start: dt.date, data_end: dt.date) -> CutStart | None:

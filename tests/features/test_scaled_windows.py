@@ -108,8 +108,9 @@ def test_subscriptions_cut_at_the_export_start_are_said_and_their_accounts_scale
     rows = read_snapshots(tmp_path / "s.duckdb").set_index("account_id")
     # 28 days of data, one login a day: 90 in 90 days (from the file's first term, 38 days: it read 38)
     assert rows.loc["c0", "tenure_days"] == 38 and rows.loc["c0", "logins_90d"] == 90
-    # signed 78 days before the as-of date: 28 x 78 / 28
-    assert rows.loc["c7", "tenure_days"] == 38 and rows.loc["c7", "logins_90d"] == 78
+    # signed 78 days before the as-of date: 28 x 78 / 28, and a customer for 78 days (p41: tenure from the
+    # file's first term drifted the model's level down 30%)
+    assert rows.loc["c7", "tenure_days"] == 78 and rows.loc["c7", "logins_90d"] == 78
 
 
 def _cut_export(folder):
@@ -124,6 +125,19 @@ def _cut_export(folder):
     write_tables(folder, {"accounts": [dict(account_id=s["account_id"], signed_at=signed.get(s["account_id"]))
                                        for s in subs],
                           "subscriptions": subs, "events": events})
+
+
+def test_in_a_cut_export_only_the_accounts_it_cut_count_their_tenure_from_their_signature(tmp_path):
+    _cut_export(tmp_path / "data")
+    accounts = pd.read_parquet(tmp_path / "data" / "accounts.parquet")
+    accounts["signed_at"] = [D(2024, 5, 12) if a in ("c7", "later") else None for a in accounts["account_id"]]
+    accounts.to_parquet(tmp_path / "data" / "accounts.parquet", index=False)
+    build_snapshots(tmp_path / "data", settings(data_end=D(2024, 10, 28)), tmp_path / "s.duckdb",
+                    as_of=[D(2024, 8, 20)])
+    rows = read_snapshots(tmp_path / "s.duckdb").set_index("account_id")["tenure_days"]
+    assert rows["c7"] == (D(2024, 8, 20) - D(2024, 5, 12)).days  # cut: a customer since it signed
+    assert rows["c0"] == (D(2024, 8, 20) - D(2024, 6, 21)).days  # cut, no signature: the file's first term
+    assert rows["later"] == (D(2024, 8, 20) - D(2024, 8, 1)).days  # began after the data start: its own start
 
 
 def test_a_signature_date_before_the_first_term_is_when_the_account_began(tmp_path):
