@@ -304,14 +304,22 @@ def _spanless(template: str) -> str:
 TERM_ENDS_TODAY = {"en": "Term ends today", "zh-CN": "合同今天到期"}
 
 
+def _whole_share(shown: str) -> bool:
+    """A value shown as a share of 100% or more ("150%"): no "only"."""
+    try:
+        return shown.endswith("%") and float(shown[:-1].replace(",", "")) >= 100
+    except ValueError:
+        return False
+
+
 def _fill(template: str, spec: FeatureSpec, value: object, lang: str, strength: bool) -> str:
     if spec.template == "term_end" and not missing(value) and float(value) == 0:
         return TERM_ENDS_TODAY["en" if lang == "en" else "zh-CN"]
-    if strength:
-        template = _neutral(template)
+    fields = render_value(spec, value, lang)
+    if strength or _whole_share(fields["value"]):
+        template = _neutral(template)  # not "Only 150% of seats in use" (a probe's B2B export), nor as a risk
     if is_own_date(spec):  # the value says its own span: "First purchase: 16.8 years ago"
         template = _spanless(template)
-    fields = render_value(spec, value, lang)
     if lang == "en" and fields["value"] == "1":
         template = _singular(template)
     return template.format(**fields)

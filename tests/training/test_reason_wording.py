@@ -70,4 +70,9 @@ def test_a_multiple_is_worded_as_a_multiple(specs):
 def test_strengths_drop_the_only(specs):
     assert render(specs["active_users_per_seat"], 0.87, "en") == "Only 87% of seats in use"
     assert render(specs["active_users_per_seat"], 0.87, "en", strength=True) == "87% of seats in use"
+    # a share of 100% or more is no "only", as a risk too ("Only 150% of seats in use" read as a complaint)
+    assert render(specs["active_users_per_seat"], 1.5, "en") == "150% of seats in use"
+    assert render(specs["active_users_per_seat"], 1.5, "zh-CN") == "席位使用率150%"
+    assert render(specs["active_users_per_seat"], 0.999, "en") == "100% of seats in use"
+    assert render(specs["active_users_per_seat"], 0.99, "zh-CN") == "席位使用率仅99%"
     assert render(specs["active_users_per_seat"], 0.87, "zh-CN", strength=True) == "席位使用率87%"
