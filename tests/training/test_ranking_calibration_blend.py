@@ -142,3 +142,22 @@ def test_flat_table_model_round_trips_and_does_not_lose_to_logistic(tmp_path, mo
     np.testing.assert_array_equal(a["churn_probability"].to_numpy(), b["churn_probability"].to_numpy())
     assert ((a["churn_probability"] > 0) & (a["churn_probability"] < 1)).all()
     assert result.bundle.explain(sample.head(20), "en") == loaded.explain(sample.head(20), "en")
+
+
+def test_a_beta_map_with_a_floor_is_refused_and_the_chooser_says_it_left_it_out():
+    """A probe's 8-month API export: out-of-fold scores whose low end carried no signal fitted beta with
+    a = 0 after the negative ln q was dropped: every low score read sigmoid(c) = 4.83%, 90% of the accounts
+    between 4.8% and 5.4%, tiers 0.16 points apart, the test ECE 0.025 before calibration and 0.039 after."""
+    rng = np.random.default_rng(3)
+    s = rng.normal(-3.0, 1.0, 6000)
+    rate = np.where(s < -2.0, 0.07 - 0.01 * (s + 2.0), expit(s + 0.6))  # no signal below -2: beta wants a < 0
+    y = (rng.random(s.size) < rate).astype(int)
+    from training.score_calibration import DegenerateMap
+
+    with pytest.raises(DegenerateMap, match="a floor"):
+        ScoreCalibrator("beta").fit(s, y)
+    cal, losses = choose_calibrator(s, y, groups=np.arange(s.size) // 3)
+    assert "beta" not in losses and cal.method != "beta"
+    assert "left out: beta: the fit needs a = " in cal.choice_
+    p = cal.predict(np.sort(s))
+    assert (np.diff(p) >= 0).all() and np.unique(p).size > 0.9 * np.unique(s).size
