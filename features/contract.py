@@ -178,8 +178,12 @@ TABLES: dict[str, Table] = {
                 Column("paid_at", "date", nullable=True, description="null = unpaid"),
                 Column("amount", "double", money=True),
                 Column("status", "string", required=False, nullable=True,
-                       description="void, draft or canceled: not owed (the row is set aside); other values: "
-                                   "not read"),
+                       description="void, draft or canceled: not owed (the row is set aside, unless it has a "
+                                   "written_off_at); other values: not read"),
+                Column("written_off_at", "date", required=False, nullable=True,
+                       description="the day an unpaid invoice stopped being owed: voided or written off after it "
+                                   "went unpaid (Stripe's status_transitions.voided_at or marked_uncollectible_at); "
+                                   "overdue until then. null = owed until paid"),
             ),
             time_column="issued_at",
             description="billing",

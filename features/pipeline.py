@@ -35,7 +35,7 @@ from core.store import (
 from features.contract import TABLES
 from features.profile import PROFILE_TABLES, ProfilePlan, discover_profile
 from features.snapshots import build_feature_tables, event_types
-from features.sources import Source, first_line, load_raw_tables, open_source, source_spec, spark_reads
+from features.sources import FolderSource, Source, first_line, load_raw_tables, open_source, source_spec, spark_reads
 from features.spec import Catalogue, build_catalogue
 from features.timeline import build_spine, build_terms, default_schedule, subscriptions_cut
 from features.validate import ValidationReport, account_key, validate_tables
@@ -190,6 +190,9 @@ def prepare(source: Source | str | Path, settings: Settings, con: duckdb.DuckDBP
     try:
         loaded = load_raw_tables(src, con)
         report = validate_tables(con, loaded, settings)
+        for line in src.unread() if isinstance(src, FolderSource) else []:
+            log.warning(line)
+            report.warnings.append(line)
         if not keyed_events and report.engine == "duckdb":
             con.execute("DROP TABLE IF EXISTS event_keys")
     except duckdb.Error as exc:

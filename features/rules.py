@@ -31,8 +31,9 @@ reason                        rows
 ``resolved_before_opened``    a ticket resolved before it was opened
 ``csat_out_of_range``         a CSAT outside 1..5 (NaN included)
 ``due_before_issued``         an invoice due before it was issued
-``void_invoice``              an invoice whose ``status`` is void, draft or canceled (``VOID_STATUSES``):
-                              never owed, it would read as unpaid for ever
+``void_invoice``              an invoice whose ``status`` is void, draft or canceled (``VOID_STATUSES``)
+                              with no ``written_off_at``: never owed, it would read as unpaid for ever
+                              (with the day it was voided it was owed until then: a dunning episode)
 ``duplicate_invoice``         an invoice identical to another in every column of the file
 ``non_finite_amount``         an invoice amount NaN or infinite
 ``negative_amount``           an invoice amount below 0 (credit notes included: the
@@ -162,7 +163,7 @@ def _table_reasons(table: Table) -> list[tuple[str, str]]:
                 ("resolved_before_opened", "resolved_at < opened_at"),
                 ("csat_out_of_range", "csat IS NOT NULL AND (NOT isfinite(csat) OR csat < 1 OR csat > 5)")]
     if table.name == "invoices":
-        return [("void_invoice", is_in("lower(TRIM(status))", list(VOID_STATUSES))),
+        return [("void_invoice", f"{is_in('lower(TRIM(status))', list(VOID_STATUSES))} AND written_off_at IS NULL"),
                 ("duplicate_invoice", f"row_number() OVER (PARTITION BY {every}) > 1"),
                 ("due_before_issued", "due_at < issued_at"),
                 ("non_finite_amount", "NOT isfinite(amount)"),

@@ -169,6 +169,7 @@ def stage_queries(settings: Settings, types: list[str], grid: Grid | None = None
         ("inv", f"""
             SELECT s.account_id, s.tn,
                    MAX(CASE WHEN i.due < s.tn AND (i.paid IS NULL OR i.paid >= s.tn)
+                                 AND (i.off IS NULL OR i.off >= s.tn)
                             THEN s.tn - i.due END) AS days_overdue,
                    SUM(CASE WHEN i.due >= s.tn - 90 AND i.due < s.tn AND
                                  ((i.paid IS NOT NULL AND i.paid < s.tn AND i.paid > i.due)
@@ -180,7 +181,8 @@ def stage_queries(settings: Settings, types: list[str], grid: Grid | None = None
                             THEN GREATEST(i.paid - i.due, 0) END) AS payment_delay_prev_90d
             FROM spine s JOIN (
                 SELECT account_id, {dn('issued_at')} AS iss, {dn('due_at')} AS due,
-                       CASE WHEN paid_at IS NULL THEN NULL ELSE {dn('paid_at')} END AS paid
+                       CASE WHEN paid_at IS NULL THEN NULL ELSE {dn('paid_at')} END AS paid,
+                       CASE WHEN written_off_at IS NULL THEN NULL ELSE {dn('written_off_at')} END AS off
                 FROM clean_invoices) i
               ON i.account_id = s.account_id AND i.iss < s.tn
                  AND i.iss >= s.tn - s.tenure_days - {int(settings.grace_days)}

@@ -29,6 +29,10 @@ from features.sql import engine_of
 
 log = logging.getLogger(__name__)
 
+#: Files of a data folder that look like data (``FolderSource.unread``); other files (a README) are not said.
+DATA_SUFFIXES = (".csv", ".parquet", ".tsv", ".txt", ".json", ".jsonl", ".ndjson", ".xlsx", ".xls", ".gz", ".zip",
+                 ".bz2", ".zst")
+
 
 def _lit(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
@@ -54,6 +58,25 @@ class FolderSource:
         if part_dir.is_dir() and any(part_dir.glob("*.parquet")):
             found.append(part_dir)
         return found
+
+    def unread(self) -> list[str]:
+        """A sentence per data file of the folder that no table is read from (a probe's API company put its
+        daily usage rollup, ``usage_daily.csv``, beside the tables: 0 event types and not a word; a gzipped
+        ``events.csv.gz`` was passed over alike)."""
+        said = []
+        for f in sorted(self.path.iterdir()):
+            name = f.name.lower()
+            if f.name.startswith(".") or not (f.is_file() and name.endswith(DATA_SUFFIXES)):
+                continue
+            if f in [c for t in TABLES for c in self.candidates(t)]:
+                continue
+            table = name.split(".")[0]
+            said.append(
+                f"{f.name}: not read: a table is read from {table}.csv or {table}.parquet; unpack it" if table in TABLES
+                else f"{f.name}: not read: churnwatch reads the tables {', '.join(TABLES)} "
+                     "(<table>.csv, <table>.parquet or a <table>/ folder of Parquet); usage counts per day or "
+                     "per period become events (README, \"Bring your data\")")
+        return said
 
     def load(self, con: duckdb.DuckDBPyConnection, table: str) -> bool:
         """Load ``raw_<table>`` from its one file.

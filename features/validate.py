@@ -680,6 +680,26 @@ def unit_warnings(settings: Settings, report: ValidationReport) -> list[str]:
     return [message]
 
 
+def role_warnings(settings: Settings, report: ValidationReport) -> list[str]:
+    """A warning per ``event_roles`` entry that names no event type of the data: its features stay null (a
+    probe's ``cancel_request: [cancellation_scheduled]`` with the events in a file not read: not a word)."""
+    known = {family_key(t) for t in report.event_families}
+    roles = settings.event_roles
+    unknown = {role: [t for t in getattr(roles, role) if family_key(t) not in known]
+               for role in type(roles).model_fields}
+    said = []
+    shown = ", ".join(f"'{t}'" for t in sorted(report.event_families)[:8]) or "none"
+    for role, types in unknown.items():
+        if types:
+            one = len(types) == 1
+            said.append(f"event_roles.{role}: {', '.join(repr(t) for t in types)} "
+                        f"{'is not an event type' if one else 'are not event types'} of the data "
+                        f"(types: {shown}); the role's features read nothing from {'it' if one else 'them'}")
+    for line in said:
+        log.warning(line)
+    return said
+
+
 def validate_tables(con: duckdb.DuckDBPyConnection, loaded: list[str], settings: Settings) -> ValidationReport:
     """Turn every ``raw_X`` into ``clean_X`` (canonical names and types) and report.
 
@@ -731,6 +751,7 @@ def validate_tables(con: duckdb.DuckDBPyConnection, loaded: list[str], settings:
     _check_account_keys(con, report, "accounts" in loaded)
     report.warnings += priority_warnings(con, report)
     report.warnings += unit_warnings(settings, report)
+    report.warnings += role_warnings(settings, report)
     # the event log's start: before it, activity features would read as zero
     first = report.tables["events"].first_at if "events" in report.tables else _activity_start(report)
     report.data_start = _as_date(first) or data_end

@@ -92,7 +92,7 @@ def standing(d: dict[str, float]) -> dict[str, str]:
     if hi < 0:
         words = f"below it by {-diff:.4f} beyond the interval"
     elif diff < 0:
-        words = f"below it by {-diff:.4f} within the interval: a tie, not a lead"
+        words = f"below it by {-diff:.4f} within the interval: a tie, not a lead (at least its ROC-AUC: not met)"
     elif lo > 0:
         words = "ahead of it beyond the interval"
     else:

@@ -191,7 +191,8 @@ def _too_short(span: int, first: dt.date, last: dt.date, horizon: int, grace: in
     need = holdout_minimum_days(test_days, min_train_days)
     purge = Horizon(horizon, grace).lag.days
     need_export = minimum_export_days(horizon, grace, test_days, min_train_days)
-    has_export = (f"the export covers {(export[1] - export[0]).days + 1} days ({export[0]} to {export[1]}), "
+    has_export = (f"the export covers {(export[1] - export[0]).days} days ({export[0]} up to the data end "
+                  f"{export[1]}), "  # the data end is the day after the last day of data
                   if export else "")
     return TrainingError(
         f"too little labelled history to train: {span} days of labelled as-of dates ({first} to {last}), "

@@ -33,6 +33,12 @@ if TYPE_CHECKING:
     from core.settings import Settings
 
 
+#: The baselines as the comparison table names them: the logistic baseline is a plain one (C 1, no sign
+#: constraints), not the candidate the choice may pick (a probe read "logistic regression alone" 0.746 above
+#: "logistic regression" 0.698 as one model twice).
+BASELINE_LABELS = {"logistic regression": "logistic baseline (plain, C 1)"}
+
+
 def model_label(chosen: str | None) -> str:
     """The comparison's first row as what was registered: ``blend_w0`` is the logistic regression
     alone, ``blend_wX`` a blend with tree weight X, ``lgbm_*`` LightGBM alone (the frame and MLflow
@@ -41,7 +47,7 @@ def model_label(chosen: str | None) -> str:
         return "model"
     if chosen.startswith("blend_w"):
         weight = chosen.removeprefix("blend_w")
-        return ("model: logistic regression alone" if float(weight) == 0
+        return ("model: logistic regression (sign-constrained, chosen C)" if float(weight) == 0
                 else f"model: blend, tree weight {weight}")
     if chosen.startswith("lgbm_"):
         return f"model: LightGBM ({chosen.removeprefix('lgbm_').replace('_', ' ')})"
@@ -54,7 +60,7 @@ def print_comparison(frame, where: str = "the out-of-time test block", chosen: s
     for c in cols:
         table.add_column(c.replace("_", " "), justify="left" if c == "model" else "right")
     for r in frame.to_dict(orient="records"):
-        name = model_label(chosen) if r["model"] == "lightgbm" else r["model"]
+        name = model_label(chosen) if r["model"] == "lightgbm" else BASELINE_LABELS.get(r["model"], r["model"])
         table.add_row(name, *[("-" if r[c] != r[c] else f"{r[c]:.4f}") for c in cols[1:]])
     console.print(table)
 

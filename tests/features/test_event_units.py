@@ -56,3 +56,27 @@ def test_an_event_units_entry_that_names_no_event_type_is_warned_about(tmp_path)
 def test_event_units_validate_in_the_config():
     units = Settings(event_units={"requests": {"en": "requests", "zh-CN": "请求"}}).event_units
     assert units["requests"]["zh-CN"] == "请求"
+
+
+def test_files_no_table_is_read_from_and_roles_naming_no_event_type_are_said(tmp_path):
+    """A probe's API company: its daily usage rollup put in the folder as ``usage_daily.csv`` gave '0 event
+    types' and not a word, and ``cancel_request: [cancellation_scheduled]`` named a type of no file read."""
+    data = write_tables(tmp_path / "data", {
+        "accounts": [dict(account_id="a")],
+        "subscriptions": [dict(account_id="a", start_date=D(2024, 1, 1), end_date=None, mrr=10.0)],
+        "events": pd.DataFrame({"account_id": "a", "user_id": "u", "event_type": "requests", "quantity": 1200.0,
+                                "occurred_at": pd.date_range("2024-01-02", periods=60)})})
+    (data / "usage_daily.csv").write_text("account_id,day,api_calls\na,2024-01-02,5\n")
+    (data / "tickets.csv.gz").write_bytes(b"\x1f\x8b")
+    (data / "README.md").write_text("notes")  # not data: not said
+    s = Settings(event_roles={"login": ["requests"], "cancel_request": ["cancellation_scheduled", "Cancel"]})
+    s = s.model_copy(update={"data_end": D(2024, 4, 1)})
+    result = build_snapshots(data, s, tmp_path / "s.duckdb", as_of=[D(2024, 3, 1)])
+    said = [w for w in result.validation.warnings if "not read" in w or w.startswith("event_roles")]
+    assert said == [
+        "event_roles.cancel_request: 'cancellation_scheduled', 'Cancel' are not event types of the data (types: "
+        "'requests'); the role's features read nothing from them",
+        "tickets.csv.gz: not read: a table is read from tickets.csv or tickets.parquet; unpack it",
+        "usage_daily.csv: not read: churnwatch reads the tables accounts, subscriptions, events, tickets, invoices, "
+        "churn_feedback, interventions (<table>.csv, <table>.parquet or a <table>/ folder of Parquet); usage counts "
+        "per day or per period become events (README, \"Bring your data\")"]

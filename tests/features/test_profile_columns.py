@@ -362,3 +362,26 @@ def test_stripe_moments_named_without_a_date_word_are_read_as_dates(tmp_path):
     kinds = {c.column: c.kind for c in result.profile.used}
     assert kinds["trial_start"] == "date" and kinds.get("trial_end_count", "number") == "number"
 
+
+
+def test_a_number_or_date_column_with_na_words_is_read_with_them_missing_and_says_so(tmp_path):
+    """A probe's HubSpot companies export: "NPS Score" held 0-10, blanks, 'n/a' and 227 'NA' (which the CSV
+    reader keeps as text: a region code as often); it became a 12-value category, ROC-AUC 0.763 -> 0.730,
+    with only the word "(category)" to show it. A region column's 'NA' stays a value."""
+    acc = frame("accounts", [dict(account_id=a, industry="retail") for a in IDS])
+    acc["NPS Score"] = ["9", "NA", "n/a", "unknown"]
+    acc["Customer Since"] = ["2020-01-05", "NA", "2021-03-01", ""]
+    acc["Sales Region"] = ["NA", "EMEA", "NA", "APAC"]
+    data = write_tables(tmp_path / "d", {"accounts": acc, "subscriptions": subscriptions(), "events": events()},
+                        fmt="csv")
+    result = build_snapshots(data, settings(data_end=D(2024, 12, 31)), tmp_path / "s.duckdb", as_of=AS_OF)
+    used = {c.column: c for c in result.profile.used}
+    # 'n/a' is blank in the CSV already
+    assert used["NPS Score"].kind == "number" and used["NPS Score"].note == "1 'NA', 1 'unknown' read as missing"
+    assert used["Customer Since"].kind == "date" and used["Customer Since"].note == "1 'NA' read as missing"
+    assert used["Sales Region"].kind == "category" and used["Sales Region"].note == ""
+    df = read_snapshots(tmp_path / "s.duckdb").set_index(["account_id", "as_of"])
+    nps, since, region = (used[c].feature for c in ("NPS Score", "Customer Since", "Sales Region"))
+    assert at(df, "a1", AS_OF[0])[nps] == 9 and pd.isna(at(df, "a2", AS_OF[0])[nps])
+    assert at(df, "a1", AS_OF[0])[since] == (AS_OF[0] - D(2020, 1, 5)).days and pd.isna(at(df, "a2", AS_OF[0])[since])
+    assert at(df, "a1", AS_OF[0])[region] == "NA"

@@ -42,3 +42,32 @@ def test_a_returning_customer_does_not_owe_its_earlier_relationships_invoice(tmp
     assert overdue[("stayed", "2024-03-01")] == 20
     assert overdue[("back", "2024-11-01")] == 0  # came back and paid: no debt (was 265 days overdue)
     assert overdue[("stayed", "2024-11-01")] == (D(2024, 11, 1) - D(2024, 2, 10)).days  # still owed
+
+
+def test_an_invoice_written_off_after_going_unpaid_is_overdue_until_then(tmp_path):
+    """A probe's Stripe export (2026-12-06): a renewal invoice left unpaid, retried for 21 days, then voided
+    or marked uncollectible as Stripe cancelled the subscription. By its status on the export day a void
+    invoice was never owed and was set aside, so no past customer ever showed a dunning episode (a
+    days_overdue of 22+ churned 0% in training) and every customer in dunning at the data end scored
+    healthy or low. With the day it was voided (``written_off_at``) it is owed until then."""
+    subs = [dict(account_id=a, start_date=D(2024, 1, 1), end_date=D(2025, 2, 1), mrr=50.0, plan="m", seats=1)
+            for a in ("dunned", "plain")]
+    write_tables(tmp_path / "data", {
+        "accounts": [dict(account_id=a, industry="retail") for a in ("dunned", "plain")],
+        "subscriptions": subs,
+        "events": [dict(account_id=a, user_id="u", occurred_at=D(2024, 1, 5), event_type="login", quantity=1.0)
+                   for a in ("dunned", "plain")],
+        "invoices": [
+            dict(account_id="dunned", issued_at=D(2024, 6, 1), due_at=D(2024, 6, 1), paid_at=None, amount=50.0,
+                 status="void", written_off_at=D(2024, 6, 22)),
+            dict(account_id="plain", issued_at=D(2024, 6, 1), due_at=D(2024, 6, 1), paid_at=None, amount=50.0,
+                 status="void", written_off_at=None),  # voided with no day given: never owed, set aside
+        ],
+    })
+    days = [D(2024, 6, 15), D(2024, 6, 22), D(2024, 6, 23), D(2024, 7, 1)]
+    built = build_snapshots(tmp_path / "data", settings(data_end=D(2025, 1, 31)), tmp_path / "s.duckdb", as_of=days)
+    assert built.validation.tables["invoices"].set_aside == {"void_invoice": 1}
+    rows = read_snapshots(tmp_path / "s.duckdb").set_index(["account_id", "as_of"]).sort_index()
+    overdue = {(a, str(t)[:10]): v for (a, t), v in rows["days_overdue"].items()}
+    assert [overdue[("dunned", str(d))] for d in days] == [14, 21, 0, 0]
+    assert [overdue[("plain", str(d))] for d in days] == [0, 0, 0, 0]

@@ -70,7 +70,7 @@ def test_the_comparison_names_the_registered_model(path):
 
 
 def test_model_label():
-    assert model_label("blend_w0") == "model: logistic regression alone"
+    assert model_label("blend_w0") == "model: logistic regression (sign-constrained, chosen C)"
     assert model_label("blend_w0.25") == "model: blend, tree weight 0.25"
     assert model_label("lgbm_shallow") == "model: LightGBM (shallow)"
     assert model_label(None) == "model"

@@ -74,7 +74,8 @@ def test_below_the_minimum_the_error_names_both_lengths(labelled):
     span = (pd.to_datetime(part["as_of"]).max() - pd.to_datetime(part["as_of"]).min()).days + 1
     with pytest.raises(TrainingError, match=rf"{span} days of labelled as-of dates.*, 56 needed") as err:
         train_on_labelled(part, catalogue, info, tmp / "s.duckdb", tmp / "out-short")
-    export = (dt.date.fromisoformat(info["data_end"]) - dt.date.fromisoformat(info["data_start"])).days + 1
+    # the data end is the day after the last day of data
+    export = (dt.date.fromisoformat(info["data_end"]) - dt.date.fromisoformat(info["data_start"])).days
     need_export = 28 + 56 + info["horizon_days"] + info["grace_days"]
     assert f"the export covers {export} days" in str(err.value)
     assert f"at least {need_export} days of export are needed" in str(err.value)

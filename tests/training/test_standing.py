@@ -12,7 +12,8 @@ from training.bootstrap import paired_bootstrap, standing
 
 
 @pytest.mark.parametrize("diff, lo, hi, verdict, words", [
-    (-0.0015, -0.0096, 0.0064, "met", "below it by 0.0015 within the interval: a tie, not a lead"),
+    (-0.0015, -0.0096, 0.0064, "met",
+     "below it by 0.0015 within the interval: a tie, not a lead (at least its ROC-AUC: not met)"),
     (0.0080, -0.0100, 0.0230, "met", "at least its ROC-AUC, within the interval"),
     (0.0263, 0.0103, 0.0383, "met", "ahead of it beyond the interval"),
     (-0.0270, -0.0500, -0.0040, "not met", "below it by 0.0270 beyond the interval"),
