@@ -16,7 +16,7 @@ is often an export that changed, and the user decides.
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 
@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from core.store import connect, snapshots_of
+from core.vocabulary import number_text
 from features.spec import scaled
 from features.sql import q
 from training.bundle import ModelBundle
@@ -169,25 +170,38 @@ class BatchStats:
     rows: int
     blank: dict[str, int]
     unseen: dict[str, dict[str, int]]
+    #: per number feature with a training range (``ranges``), the rows outside it by more than ``FAR_OUTSIDE`` of
+    #: its span
+    outside: dict[str, int] = field(default_factory=dict)
 
     @classmethod
-    def of_frame(cls, rows: pd.DataFrame, frame: FeatureFrame) -> BatchStats:
-        """The counts of rows in memory (a table's customers, a date's snapshots)."""
+    def of_frame(cls, rows: pd.DataFrame, frame: FeatureFrame,
+                 ranges: dict[str, tuple[float, float]] | None = None) -> BatchStats:
+        """The counts of rows in memory (a table's customers, a date's snapshots); ``ranges``: feature ->
+        the training rows' (min, max) (``training_ranges_of``)."""
         with duckdb.connect(":memory:") as con:
             con.register("batch", rows[frame.names])
-            return cls._counted(con, "batch", frame)
+            return cls._counted(con, "batch", frame, ranges)
 
     @classmethod
-    def of_store(cls, store: Path, as_of: dt.date, frame: FeatureFrame) -> BatchStats:
+    def of_store(cls, store: Path, as_of: dt.date, frame: FeatureFrame,
+                 ranges: dict[str, tuple[float, float]] | None = None) -> BatchStats:
         """The counts of one as-of date's snapshots, taken in the store (no row leaves it: the Spark
         path scores elsewhere and needs only these)."""
         with connect(store, read_only=True) as con:
-            return cls._counted(con, snapshots_of(as_of), frame)
+            return cls._counted(con, snapshots_of(as_of), frame, ranges)
 
     @classmethod
-    def _counted(cls, con: duckdb.DuckDBPyConnection, relation: str, frame: FeatureFrame) -> BatchStats:
+    def _counted(cls, con: duckdb.DuckDBPyConnection, relation: str, frame: FeatureFrame,
+                 ranges: dict[str, tuple[float, float]] | None = None) -> BatchStats:
         present = ", ".join(f"count({q(n)})" for n in frame.names)
-        n, *given = con.execute(f"SELECT count(*), {present} FROM {relation}").fetchone()
+        ranges = {n: r for n, r in (ranges or {}).items() if n in frame.names and n not in frame.categorical}
+        far = {n: (lo - FAR_OUTSIDE * (hi - lo), hi + FAR_OUTSIDE * (hi - lo)) for n, (lo, hi) in ranges.items()}
+        beyond = "".join(f", count_if(TRY_CAST({q(n)} AS DOUBLE) NOT BETWEEN CAST({lo!r} AS DOUBLE) "
+                         f"AND CAST({hi!r} AS DOUBLE))" for n, (lo, hi) in far.items())  # a date as text: none
+        n, *given = con.execute(f"SELECT count(*), {present}{beyond} FROM {relation}").fetchone()
+        given, past = given[:len(frame.names)], given[len(frame.names):]
+        outside = {name: int(k) for name, k in zip(ranges, past) if k}
         unseen = {}
         for c in frame.categorical:
             seen = set(frame.categories.get(c, []))
@@ -197,7 +211,26 @@ class BatchStats:
             if new:
                 unseen[c] = new
         blank = {name: int(n - g) + sum(unseen.get(name, {}).values()) for name, g in zip(frame.names, given)}
-        return cls(int(n), blank, unseen)
+        return cls(int(n), blank, unseen, outside)
+
+
+def training_ranges_of(bundle: ModelBundle) -> dict[str, tuple[float, float]]:
+    """Feature -> the training rows' (min, max) for the number features whose range the bundle keeps
+    (``training.model.feature_facts``; none in bundles saved before)."""
+    facts = (bundle.meta.get("training") or {}).get("feature_facts") or {}
+    return {name: (float(f["min"]), float(f["max"])) for name, f in facts.items()
+            if isinstance(f, dict) and "min" in f and "max" in f}
+
+
+#: ``batch_warnings`` says a feature lies outside the training rows' values from this share of the batch: one
+#: old customer's tenure is an outlier; a young company's (a probe: 8 months of data, 41% of the accounts scored
+#: older than any training row, which `/score` warned of per account and `score` not at all) is the model's
+#: present.
+OUTSIDE_SHARE = 0.10
+#: ... outside it by more than this share of the training span: the demo's 12-month home, scored at its data
+#: end, has 20% of its accounts older than any training row by a few months (a tree reads them as the oldest it
+#: saw, which they resemble); the probe's young company had tenures of 232 days against 0 to 111.
+FAR_OUTSIDE = 0.5
 
 
 def batch_warnings(bundle: ModelBundle, rows: pd.DataFrame | BatchStats, as_of: dt.date,
@@ -215,7 +248,8 @@ def batch_warnings(bundle: ModelBundle, rows: pd.DataFrame | BatchStats, as_of: 
     characters escaped). A bundle without ``training.feature_facts`` (saved before them) gets only
     the category lines: the training shares are unknown.
     """
-    stats = rows if isinstance(rows, BatchStats) else BatchStats.of_frame(rows, bundle.frame)
+    stats = rows if isinstance(rows, BatchStats) else BatchStats.of_frame(rows, bundle.frame,
+                                                                            training_ranges_of(bundle))
     n = stats.rows
     if not n:
         return []
@@ -247,6 +281,14 @@ def batch_warnings(bundle: ModelBundle, rows: pd.DataFrame | BatchStats, as_of: 
                    f"data start ({start}) on most training dates ({few(whole, 5)}; {weight:.0%} of what the model "
                    f"draws on) have whole windows on {as_of}: their values are not those the model learned from, "
                    "so its probabilities can be off; train again on the export as it is now")
+    ranges = training_ranges_of(bundle)
+    for name, k in sorted(stats.outside.items(), key=lambda kv: -float((facts.get(kv[0]) or {}).get("importance", 0))):
+        if k / n >= OUTSIDE_SHARE and float((facts.get(name) or {}).get("importance", 0.0)) > 0:
+            lo, hi = ranges[name]
+            out.append(f"warning: feature {name!r} is far outside the values of the training rows "
+                       f"({number_text(lo)} to {number_text(hi)}, by more than half their span) on {_percent(k / n)} "
+                       f"of the {scored}: a tree scores such a value as the nearest it saw, a linear part "
+                       "extrapolates, and no training row backs either; train again once the data covers them")
     for c, counts in stats.unseen.items():
         values = sorted(counts)
         more = len(values) - SHOWN_VALUES

@@ -25,7 +25,7 @@ from core.settings import Settings
 from core.vocabulary import number_text, owner_label, respond_label
 from features.spec import Catalogue
 from serving.api import MAX_CATEGORY_LENGTH, MAX_ID_LENGTH, field_path, merged_errors, request_models
-from serving.coverage import CoverageCheck, model_gains, table_blanks
+from serving.coverage import CoverageCheck, model_gains, table_blanks, training_ranges_of
 from training.blend import BLAS_THREADS
 from training.bundle import ModelBundle
 from training.model import FeatureRows
@@ -347,9 +347,8 @@ class Scorer:
 def training_ranges(bundle: ModelBundle) -> tuple[tuple[int, str, float, float], ...]:
     """(column of the model matrix, feature, training min, training max) of each number feature whose range
     the bundle keeps (``training.model.feature_facts``; none in bundles saved before)."""
-    facts = (bundle.meta.get("training") or {}).get("feature_facts") or {}
-    return tuple((j, name, float(facts[name]["min"]), float(facts[name]["max"]))
-                 for j, name in enumerate(bundle.frame.names) if "min" in facts.get(name, {}))
+    ranges = training_ranges_of(bundle)
+    return tuple((j, name, *ranges[name]) for j, name in enumerate(bundle.frame.names) if name in ranges)
 
 
 def outside_training(X: np.ndarray, ranges: tuple[tuple[int, str, float, float], ...]) -> dict[int, list[str]]:

@@ -27,7 +27,7 @@ from core.store import HISTORY_COLUMNS
 from features.pipeline import build_snapshots
 from features.spark import default_parquet_folder, spark_error, spark_session
 from serving.batch import require_snapshot_model, score_rows
-from serving.coverage import BatchStats, batch_warnings
+from serving.coverage import BatchStats, batch_warnings, training_ranges_of
 from training.bundle import ModelBundle
 
 #: The score history's Spark schema (column order of ``core.store.HISTORY_COLUMNS``).
@@ -84,7 +84,8 @@ def spark_build_scores(source: str | Path, settings: Settings, store: Path, bund
     frame["health_score"] = frame["health_score"].astype(int)
     frame = frame[columns].sort_values(["as_of", "account_id"], kind="stable")
     for day in dates if warn else ():  # counted in the store: the snapshot rows do not come to the driver
-        for line in batch_warnings(bundle, BatchStats.of_store(store, day, bundle.frame), day, "accounts"):
+        stats = BatchStats.of_store(store, day, bundle.frame, training_ranges_of(bundle))
+        for line in batch_warnings(bundle, stats, day, "accounts"):
             warn(line)
     return {day: frame[frame["as_of"] == day].reset_index(drop=True) for day in dates}
 

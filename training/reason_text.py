@@ -489,7 +489,7 @@ def _word_own_date(spec: FeatureSpec, v: float, side: int, refs: References, lan
     return (f"{text} (typical of those who stayed: {ref})" if lang == "en" else f"{text}（未流失客户典型值：{ref}）")
 
 
-#: A company's own date or number within this share of its typical value is the typical value: "Close
+#: A count, or a company's own date or number, within this share of its typical value is the typical value: "Close
 #: Date: 228 days ago (typical of those who stayed: 229 days ago)" is no strength.
 NEAR_TYPICAL = 0.05
 
@@ -563,9 +563,9 @@ def _word_count(spec: FeatureSpec, v: float, side: int, refs: References, lang: 
         return None  # more logins than typical is no risk
     text = _fill(template, spec, v, lang, side < 0)
     ref = render_value(spec, typical, lang)["value"]
+    if near_typical(v, typical):  # 6,100,000 against a typical 6,061,000 says nothing, nor "Only 149 'Dashboard
+        return None  # Viewed' events ...; a typical active account has 150" (a probe: 99 of 2,209 risk reasons)
     if not is_count(spec):  # a company's own number: no unit, no "only"
-        if near_typical(v, typical):
-            return None  # 6,100,000 against a typical 6,061,000 says nothing
         if side < 0 and not _direction(spec, refs):
             return text  # unlike those who stayed, yet a strength: the comparison would read as a contradiction
         return f"{text} (typical of those who stayed: {ref})" if lang == "en" else f"{text}（未流失客户典型值：{ref}）"

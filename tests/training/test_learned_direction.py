@@ -53,6 +53,10 @@ def test_more_views_than_typical_is_no_risk_once_churners_are_known_to_view_fewe
     assert _views(12.0, +1, {}).startswith("Only 12 'Dashboard Viewed' events")
     assert _views(110.0, +1, {VIEWS: +1}) == ("110 'Dashboard Viewed' events in the last 90 days; "
                                               "a typical active account has 37")
+    # within 5% of typical it is the typical value: no "Only 36 ...; a typical active account has 37" (a probe's
+    # "Only 149 'Dashboard Viewed' events ...; a typical active account has 150")
+    assert _views(36.0, +1, {VIEWS: -1}) is None and _views(38.0, -1, {VIEWS: -1}) is None
+    assert _views(35.0, +1, {VIEWS: -1}).startswith("Only 35 'Dashboard Viewed' events")
 
 
 def test_a_companys_own_number_follows_the_learned_side():
