@@ -190,9 +190,8 @@ def _epoch_day(d: date) -> int:
 
 
 def _frame(table: str, *columns: object) -> pd.DataFrame:
-    """A DataFrame with the contract's column names, in contract order (the first ``len(columns)``: a later
-    optional column the demo does not write, ``invoices.written_off_at``, is left out)."""
-    return pd.DataFrame(dict(zip(TABLES[table].column_names[:len(columns)], columns, strict=True)))
+    """A DataFrame with the contract's column names, in contract order."""
+    return pd.DataFrame(dict(zip(TABLES[table].column_names, columns, strict=True)))
 
 
 def _cat(names: tuple[str, ...] | np.ndarray, codes: np.ndarray) -> np.ndarray:
@@ -618,7 +617,8 @@ def _billing(sim: _Sim, ids: np.ndarray) -> tuple[pd.DataFrame, pd.DataFrame]:
     unpaid[np.concatenate(sim.unpaid or [np.zeros(0, np.int64)])] = True
     paid_at = np.where(unpaid, np.datetime64("NaT"), _dates(sim, np.minimum(paid, sim.T)))
     status = np.where(unpaid, "open", "paid").astype(object)  # as a billing system states it at the export
-    inv = _frame("invoices", ids[ia], _dates(sim, iday), _dates(sim, iday + net), paid_at, v[:, 2], status)
+    never = np.full(ia.size, np.datetime64("NaT"), dtype="datetime64[ns]")  # written_off_at: nothing written off
+    inv = _frame("invoices", ids[ia], _dates(sim, iday), _dates(sim, iday + net), paid_at, v[:, 2], status, never)
     return subs, inv.sort_values(["issued_at", "account_id"], kind="stable", ignore_index=True)
 
 
@@ -734,7 +734,7 @@ def write_demo_data(
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     for name, df in data.tables().items():
-        cols = [c for c in TABLES[name].columns if c.name in df.columns]  # not an optional column left out
+        cols = TABLES[name].columns
         schema = pa.schema([(c.name, _ARROW[c.type]) for c in cols])
         arrays = [_to_arrow(df[c.name], c.type) for c in cols]
         pq.write_table(pa.Table.from_arrays(arrays, schema=schema), out / f"{name}.parquet")

@@ -325,7 +325,7 @@ def _text_stats(con: duckdb.DuckDBPyConnection, table: str, column: str) -> dict
     row = con.execute(f"""
         SELECT count(v), count(DISTINCT v), count(TRY_CAST(v AS DOUBLE)), count(TRY_CAST(v AS BOOLEAN)),
                count(TRY_CAST(v AS TIMESTAMP)), COALESCE(avg(length(v)), 0),
-               count_if(contains(v, ' ')), count_if(lower(v) IN ({gaps}))
+               count_if(contains(v, ' ')), count_if(lower(v) IN ({gaps}) AND TRY_CAST(v AS DOUBLE) IS NULL)
         FROM (SELECT {v} AS v FROM raw_{table}) x""").fetchone()
     return dict(zip(("n", "distinct", "number", "boolean", "date", "chars", "spaces", "gaps"), row))
 
@@ -840,7 +840,9 @@ def _typed(col: ExtraColumn, settings: Settings | None = None, bounded: bool = T
     v = f"NULLIF(TRIM(CAST({q(col.column)} AS VARCHAR)), '')"
     cfg = _config_for(settings, col.table, col.column)[1] if settings is not None else None
     cents = " / 100.0" if cfg is not None and cfg.unit == "cents" else ""
+    gaps = ", ".join(f"'{w}'" for w in GAP_WORDS)
     number = (number_cast(v, col.decimal == ",") if col.decimal else f"TRY_CAST({v} AS DOUBLE)") + cents
+    number = f"CASE WHEN lower({v}) IN ({gaps}) THEN NULL ELSE {number} END"  # 'nan' casts to NaN: missing
     if not bounded:
         return number
     if col.valid is not None:

@@ -183,7 +183,9 @@ def stage_queries(settings: Settings, types: list[str], grid: Grid | None = None
                 SELECT account_id, {dn('issued_at')} AS iss, {dn('due_at')} AS due,
                        CASE WHEN paid_at IS NULL THEN NULL ELSE {dn('paid_at')} END AS paid,
                        CASE WHEN written_off_at IS NULL THEN NULL ELSE {dn('written_off_at')} END AS off
-                FROM clean_invoices) i
+                FROM clean_invoices
+                -- written off by its due day (a correction voided at issue): never owed, no late payment either
+                WHERE written_off_at IS NULL OR {dn('written_off_at')} > {dn('due_at')}) i
               ON i.account_id = s.account_id AND i.iss < s.tn
                  AND i.iss >= s.tn - s.tenure_days - {int(settings.grace_days)}
             GROUP BY s.account_id, s.tn"""),

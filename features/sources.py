@@ -30,8 +30,7 @@ from features.sql import engine_of
 log = logging.getLogger(__name__)
 
 #: Files of a data folder that look like data (``FolderSource.unread``); other files (a README) are not said.
-DATA_SUFFIXES = (".csv", ".parquet", ".tsv", ".txt", ".json", ".jsonl", ".ndjson", ".xlsx", ".xls", ".gz", ".zip",
-                 ".bz2", ".zst")
+DATA_SUFFIXES = (".csv", ".parquet", ".tsv", ".jsonl", ".ndjson", ".xlsx", ".xls", ".gz", ".zip", ".bz2", ".zst")
 
 
 def _lit(value: str) -> str:
@@ -64,18 +63,23 @@ class FolderSource:
         daily usage rollup, ``usage_daily.csv``, beside the tables: 0 event types and not a word; a gzipped
         ``events.csv.gz`` was passed over alike)."""
         said = []
+        read = {c.name.lower() for t in TABLES for c in self.candidates(t)}  # a case-blind file system too
         for f in sorted(self.path.iterdir()):
             name = f.name.lower()
-            if f.name.startswith(".") or not (f.is_file() and name.endswith(DATA_SUFFIXES)):
-                continue
-            if f in [c for t in TABLES for c in self.candidates(t)]:
+            if f.name.startswith((".", "~$")) or not (f.is_file() and name.endswith(DATA_SUFFIXES)) or name in read:
                 continue
             table = name.split(".")[0]
-            said.append(
-                f"{f.name}: not read: a table is read from {table}.csv or {table}.parquet; unpack it" if table in TABLES
-                else f"{f.name}: not read: churnwatch reads the tables {', '.join(TABLES)} "
-                     "(<table>.csv, <table>.parquet or a <table>/ folder of Parquet); usage counts per day or "
-                     "per period become events (README, \"Bring your data\")")
+            if name.endswith((".gz", ".zip", ".bz2", ".zst")):
+                how = "unpack it"
+            elif not name.endswith((".csv", ".parquet")):
+                how = "save it as CSV or Parquet"
+            else:
+                how = f"name it {name}"  # Events.csv on a case-sensitive file system: the names are lower case
+            said.append(f"{f.name}: not read: a table is read from {table}.csv or {table}.parquet; {how}"
+                        if table in TABLES else
+                        f"{f.name}: not read: churnwatch reads the tables {', '.join(TABLES)} "
+                        "(<table>.csv, <table>.parquet or a <table>/ folder of Parquet); usage counts per day or "
+                        "per period become events (README, \"Bring your data\")")
         return said
 
     def load(self, con: duckdb.DuckDBPyConnection, table: str) -> bool:

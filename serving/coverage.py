@@ -287,8 +287,8 @@ def batch_warnings(bundle: ModelBundle, rows: pd.DataFrame | BatchStats, as_of: 
             lo, hi = ranges[name]
             out.append(f"warning: feature {name!r} is far outside the values of the training rows "
                        f"({number_text(lo)} to {number_text(hi)}, by more than half their span) on {_percent(k / n)} "
-                       f"of the {scored}: a tree scores such a value as the nearest it saw, a linear part "
-                       "extrapolates, and no training row backs either; train again once the data covers them")
+                       f"of the {scored}: the model scores such a value as the nearest it saw (trees and the linear "
+                       "part alike), and no training row backs it; train again once the data covers them")
     for c, counts in stats.unseen.items():
         values = sorted(counts)
         more = len(values) - SHOWN_VALUES

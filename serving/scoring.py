@@ -353,15 +353,16 @@ def training_ranges(bundle: ModelBundle) -> tuple[tuple[int, str, float, float],
 
 def outside_training(X: np.ndarray, ranges: tuple[tuple[int, str, float, float], ...]) -> dict[int, list[str]]:
     """Row -> a warning per value outside the training rows' range (a probe's request with "Tenure Months" -5 and
-    a 1-5 rating of 9 was scored and worded as reasons without a word): a tree scores such a value as the nearest
-    one it saw, a linear part extrapolates; either way no training row backs it."""
+    a 1-5 rating of 9 was scored and worded as reasons without a word): the trees and the linear part (whose
+    values are clipped to the training range) score such a value as the nearest one they saw; no training row
+    backs it."""
     out: dict[int, list[str]] = {}
     for j, name, lo, hi in ranges:
         col = X[:, j]
         for i in np.flatnonzero((col < lo) | (col > hi)):
             out.setdefault(int(i), []).append(
                 f"{name}: {number_text(col[i])} is outside the values of the training rows "
-                f"({number_text(lo)} to {number_text(hi)}): its score is an extrapolation")
+                f"({number_text(lo)} to {number_text(hi)}): it is scored as the nearest value the model saw")
     return out
 
 

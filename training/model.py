@@ -196,8 +196,8 @@ def feature_facts(rows: pd.DataFrame, names: list[str], importance: np.ndarray,
     ``importance``, the mean absolute SHAP contribution in log-odds on a sample of those rows
     (``importance``, in ``names`` order; 0: the model does not use the feature), and for a number (not in
     ``categorical``) with a value, ``min`` and ``max``, the range of the training rows (a value outside
-    it is an extrapolation). Kept in the bundle's ``bundle.json`` under ``training.feature_facts``
-    (absent in bundles saved before; ``min``/``max`` absent before them)."""
+    it is scored as the nearest value the model saw). Kept in the bundle's ``bundle.json`` under
+    ``training.feature_facts`` (absent in bundles saved before; ``min``/``max`` absent before them)."""
     present = rows[names].notna().mean().to_numpy(dtype=float) if len(rows) else np.zeros(len(names))
     out = {n: {"present_share": round(float(p), 6), "importance": round(float(i), 6)}
            for n, p, i in zip(names, present, importance, strict=True)}

@@ -377,6 +377,8 @@ def _rounds_to_zero(spec: FeatureSpec, v: float) -> bool:
 
 def _word_change(spec: FeatureSpec, v: float, side: int, row: Row, lang: str, tenure: float | None,
                  min_base: float, refs: References = NO_REFERENCES) -> str | None:
+    if tracks_volume(spec, refs):
+        return None
     w = window_days(spec)
     if tenure is not None and w and tenure < 2 * w:
         return None  # the previous window was (partly) before the account existed
@@ -542,8 +544,19 @@ def usage_prior(spec: FeatureSpec) -> int:
     return 1 if NEGATIVE_EVENT.search(str(spec.params.get("event_type", ""))) else -1
 
 
+def tracks_volume(spec: FeatureSpec, refs: References) -> bool:
+    """An event type whose name says something went wrong (``NEGATIVE_EVENT``) of which the training rows show
+    the churners having fewer: its count follows how much the account uses the product, not how badly it goes
+    (a probe's API company: "5xx errors down 22% vs the previous 30 days" a risk for 413 accounts, as errors
+    fell with the calls). Neither side of it is worded: "errors down" as a risk reads backwards, and "errors
+    up" as a strength too."""
+    return usage_prior(spec) > 0 and refs.direction.get(spec.name, 0) < 0
+
+
 def _word_count(spec: FeatureSpec, v: float, side: int, refs: References, lang: str,
                 tenure: float | None) -> str | None:
+    if tracks_volume(spec, refs):
+        return None
     template = spec.reason_en if lang == "en" else spec.reason_zh
     w = window_days(spec)
     typical = refs.quoted_typical(spec.name)

@@ -155,9 +155,10 @@ class ScoreCalibrator:
     def _fit_beta(s: np.ndarray, y: np.ndarray, w: np.ndarray | None = None) -> dict[str, float]:
         coef, c = _logistic(_beta_features(s), y, w)
         if (coef <= 0).any():
-            bound = "floor" if coef[0] <= 0 else "ceiling"
-            raise DegenerateMap(f"beta: the fit needs {'a' if coef[0] <= 0 else 'b'} = {min(coef):.3g} <= 0, a map "
-                                f"with a {bound} that would give most scores one probability")
+            j = 0 if coef[0] <= 0 else 1
+            bound = "floor" if j == 0 else "ceiling"
+            raise DegenerateMap(f"beta: the fit needs {'ab'[j]} = {coef[j]:.3g} <= 0, a map with a {bound} that "
+                                "would give most scores one probability")
         return {"a": float(coef[0]), "b": float(coef[1]), "c": float(c)}
 
     def _logit(self, s: np.ndarray) -> np.ndarray:

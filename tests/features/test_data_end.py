@@ -13,6 +13,11 @@ def login(account: str, when: dt.datetime) -> dict:
     return dict(account_id=account, user_id="u", occurred_at=when, event_type="login", quantity=1.0)
 
 
+def said(report) -> list[str]:
+    """The report's warnings but those of the tests' event roles, whose types these logins-only exports lack."""
+    return [w for w in report.warnings if not w.startswith("event_roles.")]
+
+
 def build(tmp_path, subs, events):
     folder = write_tables(tmp_path / "data", {"subscriptions": subs, "events": events})
     return build_snapshots(folder, settings(), tmp_path / "s.duckdb", as_of=[D(2024, 2, 1)]).validation
@@ -23,7 +28,7 @@ def test_open_ended_terms_signed_long_ago_keep_all_their_events(tmp_path):
     events = [login("a", T(2024, m, 3, 9)) for m in range(1, 5)]
     report = build(tmp_path, subs, events)
     assert report.data_end == D(2024, 4, 4)
-    assert report.total_set_aside == 0 and report.warnings == []
+    assert report.total_set_aside == 0 and said(report) == []
 
 
 def test_activity_after_a_long_silence_past_the_subscriptions_is_set_aside_with_a_warning(tmp_path):
@@ -35,7 +40,7 @@ def test_activity_after_a_long_silence_past_the_subscriptions_is_set_aside_with_
     assert report.data_end == D(2024, 3, 20)
     assert report.tables["events"].set_aside == {"after_data_end": 1}
     assert report.tables["events"].examples["after_data_end"]["occurred_at"].startswith(stray.date().isoformat())
-    assert len(report.warnings) == 1 and "1 row(s) from" in report.warnings[0]
+    assert len(said(report)) == 1 and "1 row(s) from" in said(report)[0]
 
 
 def test_a_second_stretch_of_real_activity_is_followed(tmp_path):
@@ -44,7 +49,7 @@ def test_a_second_stretch_of_real_activity_is_followed(tmp_path):
     events = [login("a", T(2024, 1, d, 9)) for d in range(2, 28)] + [login("a", T(2025, 1, d, 9)) for d in (1, 2)]
     report = build(tmp_path, subs, events)
     assert report.data_end == D(2025, 1, 3)
-    assert report.total_set_aside == 0 and report.warnings == []
+    assert report.total_set_aside == 0 and said(report) == []
 
 
 def test_a_quiet_stretch_inside_the_subscriptions_does_not_end_the_data(tmp_path):
@@ -77,12 +82,12 @@ def test_a_dense_event_log_that_ends_before_the_invoices_sets_the_data_end_and_s
     assert report.data_end == D(2024, 4, 1)  # the day after the last event, not after the last payment
     assert report.tables["invoices"].set_aside == {"after_data_end": 1}  # issued 2024-04-10; the late payment stays
     assert report.tables["invoices"].rows_kept == 2
-    [said] = report.warnings
-    assert said.startswith("the events end on 2024-03-31, but later dates follow (invoices.issued_at: 1 row(s) to "
+    [told] = said(report)
+    assert told.startswith("the events end on 2024-03-31, but later dates follow (invoices.issued_at: 1 row(s) to "
                            "2024-04-10; invoices.paid_at: 1 row(s) to 2024-04-12)")
-    assert "the data end is 2024-04-01" in said and "set data_end in churnwatch.yaml" in said
+    assert "the data end is 2024-04-01" in told and "set data_end in churnwatch.yaml" in told
 
 
 def test_a_sparse_event_log_does_not_set_the_data_end(tmp_path):
     report = _two_exports(tmp_path, daily=False)
-    assert report.data_end == D(2024, 4, 13) and report.warnings == [] and report.total_set_aside == 0
+    assert report.data_end == D(2024, 4, 13) and said(report) == [] and report.total_set_aside == 0

@@ -69,6 +69,9 @@ def test_files_no_table_is_read_from_and_roles_naming_no_event_type_are_said(tmp
     (data / "usage_daily.csv").write_text("account_id,day,api_calls\na,2024-01-02,5\n")
     (data / "tickets.csv.gz").write_bytes(b"\x1f\x8b")
     (data / "README.md").write_text("notes")  # not data: not said
+    (data / "~$accounts.xlsx").write_bytes(b"lock")  # a spreadsheet's lock file: not said
+    (data / "Invoices.xlsx").write_bytes(b"PK")
+    (data / "Tickets.csv").write_text("ticket_id\n")
     s = Settings(event_roles={"login": ["requests"], "cancel_request": ["cancellation_scheduled", "Cancel"]})
     s = s.model_copy(update={"data_end": D(2024, 4, 1)})
     result = build_snapshots(data, s, tmp_path / "s.duckdb", as_of=[D(2024, 3, 1)])
@@ -76,6 +79,8 @@ def test_files_no_table_is_read_from_and_roles_naming_no_event_type_are_said(tmp
     assert said == [
         "event_roles.cancel_request: 'cancellation_scheduled', 'Cancel' are not event types of the data (types: "
         "'requests'); the role's features read nothing from them",
+        "Invoices.xlsx: not read: a table is read from invoices.csv or invoices.parquet; save it as CSV or Parquet",
+        "Tickets.csv: not read: a table is read from tickets.csv or tickets.parquet; name it tickets.csv",
         "tickets.csv.gz: not read: a table is read from tickets.csv or tickets.parquet; unpack it",
         "usage_daily.csv: not read: churnwatch reads the tables accounts, subscriptions, events, tickets, invoices, "
         "churn_feedback, interventions (<table>.csv, <table>.parquet or a <table>/ folder of Parquet); usage counts "

@@ -369,15 +369,15 @@ def test_a_number_or_date_column_with_na_words_is_read_with_them_missing_and_say
     reader keeps as text: a region code as often); it became a 12-value category, ROC-AUC 0.763 -> 0.730,
     with only the word "(category)" to show it. A region column's 'NA' stays a value."""
     acc = frame("accounts", [dict(account_id=a, industry="retail") for a in IDS])
-    acc["NPS Score"] = ["9", "NA", "n/a", "unknown"]
+    acc["NPS Score"] = ["9", "NA", "nan", "unknown"]
     acc["Customer Since"] = ["2020-01-05", "NA", "2021-03-01", ""]
     acc["Sales Region"] = ["NA", "EMEA", "NA", "APAC"]
     data = write_tables(tmp_path / "d", {"accounts": acc, "subscriptions": subscriptions(), "events": events()},
                         fmt="csv")
     result = build_snapshots(data, settings(data_end=D(2024, 12, 31)), tmp_path / "s.duckdb", as_of=AS_OF)
     used = {c.column: c for c in result.profile.used}
-    # 'n/a' is blank in the CSV already
-    assert used["NPS Score"].kind == "number" and used["NPS Score"].note == "1 'NA', 1 'unknown' read as missing"
+    assert used["NPS Score"].kind == "number"
+    assert used["NPS Score"].note == "1 'NA', 1 'nan', 1 'unknown' read as missing"
     assert used["Customer Since"].kind == "date" and used["Customer Since"].note == "1 'NA' read as missing"
     assert used["Sales Region"].kind == "category" and used["Sales Region"].note == ""
     df = read_snapshots(tmp_path / "s.duckdb").set_index(["account_id", "as_of"])
@@ -385,3 +385,7 @@ def test_a_number_or_date_column_with_na_words_is_read_with_them_missing_and_say
     assert at(df, "a1", AS_OF[0])[nps] == 9 and pd.isna(at(df, "a2", AS_OF[0])[nps])
     assert at(df, "a1", AS_OF[0])[since] == (AS_OF[0] - D(2020, 1, 5)).days and pd.isna(at(df, "a2", AS_OF[0])[since])
     assert at(df, "a1", AS_OF[0])[region] == "NA"
+    with connect(tmp_path / "s.duckdb", read_only=True) as con:  # missing as NULL, not NaN ('nan' casts to NaN)
+        [(nulls, nans)] = con.execute(f'SELECT count_if("{nps}" IS NULL), count_if(isnan("{nps}")) '
+                                      "FROM snapshots WHERE as_of = ?", [AS_OF[0]]).fetchall()
+    assert (nulls, nans) == (3, 0)

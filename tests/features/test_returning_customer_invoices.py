@@ -62,6 +62,10 @@ def test_an_invoice_written_off_after_going_unpaid_is_overdue_until_then(tmp_pat
                  status="void", written_off_at=D(2024, 6, 22)),
             dict(account_id="plain", issued_at=D(2024, 6, 1), due_at=D(2024, 6, 1), paid_at=None, amount=50.0,
                  status="void", written_off_at=None),  # voided with no day given: never owed, set aside
+            # a correction voided the day it was issued (Stripe gives every void invoice its voided_at):
+            # never owed, no late payment either (the review: it counted as one for 90 days)
+            dict(account_id="plain", issued_at=D(2024, 6, 10), due_at=D(2024, 6, 10), paid_at=None, amount=50.0,
+                 status="void", written_off_at=D(2024, 6, 10)),
         ],
     })
     days = [D(2024, 6, 15), D(2024, 6, 22), D(2024, 6, 23), D(2024, 7, 1)]
@@ -71,3 +75,6 @@ def test_an_invoice_written_off_after_going_unpaid_is_overdue_until_then(tmp_pat
     overdue = {(a, str(t)[:10]): v for (a, t), v in rows["days_overdue"].items()}
     assert [overdue[("dunned", str(d))] for d in days] == [14, 21, 0, 0]
     assert [overdue[("plain", str(d))] for d in days] == [0, 0, 0, 0]
+    late = {(a, str(t)[:10]): v for (a, t), v in rows["late_payments_90d"].items()}
+    assert [late[("plain", str(d))] for d in days] == [0, 0, 0, 0]
+    assert [late[("dunned", str(d))] for d in days] == [1, 1, 1, 1]  # due and not paid: late, written off or not

@@ -210,7 +210,7 @@ def _periods(subs: pd.DataFrame) -> pd.DataFrame:
         while start < last_end:
             end = min(start + (pd.DateOffset(years=1) if yearly else pd.DateOffset(months=1)), last_end)
             rows.append({"account_id": s["account_id"], "start_date": start, "end_date": end,
-                         "mrr": s["plan.amount"] * s["quantity"] / (12 if yearly else 1),
+                         "mrr": s["plan.amount"] * s["quantity"] / 100 / (12 if yearly else 1),  # as the guide
                          "plan": s["plan.interval"], "seats": s["quantity"]})
             start = end
     return pd.DataFrame(rows)
@@ -258,6 +258,8 @@ def b2b_config(data: str, mapping: Literal["naive", "periods"] = "periods") -> d
     return {
         "data": data,
         "column_mapping": columns,
-        "column_units": {"subscriptions": {"mrr": "cents"}, "invoices": {"amount": "cents"}},
+        # the periods are written in currency units (as the guide's code); the naive mapping keeps Stripe's cents
+        "column_units": {"invoices": {"amount": "cents"}, **({"subscriptions": {"mrr": "cents"}}
+                                                             if mapping == "naive" else {})},
         "event_roles": {"login": ["Signed In"], "core_feature": ["Dashboard Viewed", "Report Exported"]},
     }

@@ -96,7 +96,7 @@ def test_a_value_outside_the_training_rows_is_scored_with_a_warning(client, scor
     far = {"account_id": "far", "features": {**GOOD["features"], "logins_30d": top + 1000}}
     [result] = client.post("/score", json={"accounts": [far]}, headers=AUTH).json()
     assert result["warnings"] == [f"logins_30d: {top + 1000:,.0f} is outside the values of the training rows "
-                                  f"(0 to {top:,.0f}): its score is an extrapolation"]
+                                  f"(0 to {top:,.0f}): it is scored as the nearest value the model saw"]
     [inside] = client.post("/score", json={"accounts": [GOOD]}, headers=AUTH).json()
     assert inside["warnings"] == []
 

@@ -145,8 +145,8 @@ def test_snapshot_scoring_names_a_crm_field_no_longer_exported_and_a_new_region(
     normal = cli("score", "--as-of", day.isoformat(), "--home", home)
     assert normal.returncode == 0, normal.stderr
     assert f"accounts as of {day} with model version 1" in normal.stdout
-    # the data end, months after the training dates: only values far outside the training rows' are said (a
-    # silence since the last ticket longer than the training dates could show), nothing of blanks or categories
+    # the data end, months after the training dates: nothing of blanks or categories; a value far outside the
+    # training rows' may be said (a silence since the last ticket longer than the early training dates showed)
     said = [ln for ln in normal.stdout.splitlines() if "warning" in ln.lower()]
     assert all(ln.startswith("warning: feature '") and " is far outside the values of the training rows (" in ln
                for ln in said), said
@@ -213,8 +213,8 @@ def test_values_far_outside_the_training_rows_on_many_rows_are_said_once(tmp_pat
     rows["tenure_months"] = [far if i < 20 else near if i < 100 else v for i, v in enumerate(rows["tenure_months"])]
     said = [ln for ln in batch_warnings(bundle, rows, dt.date(2025, 6, 30), "customers") if "far outside" in ln]
     assert said == [f"warning: feature 'tenure_months' is far outside the values of the training rows ({lo:g} to "
-                    f"{hi:g}, by more than half their span) on 13.3% of the 150 customers scored as of 2025-06-30: a "
-                    "tree scores such a value as the nearest it saw, a linear part extrapolates, and no training row "
-                    "backs either; train again once the data covers them"]
+                    f"{hi:g}, by more than half their span) on 13.3% of the 150 customers scored as of 2025-06-30: the "
+                    "model scores such a value as the nearest it saw (trees and the linear part alike), and no "
+                    "training row backs it; train again once the data covers them"]
     rows.loc[rows.index[14:20], "tenure_months"] = near  # 14 of 150: under 10%
     assert not [ln for ln in batch_warnings(bundle, rows, dt.date(2025, 6, 30), "customers") if "far outside" in ln]

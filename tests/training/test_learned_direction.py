@@ -97,3 +97,21 @@ def test_a_side_is_learned_per_account_not_per_row():
     many = np.repeat(np.arange(60), 3)  # 60 churned accounts that clearly use it less: -1
     low = pd.Series(rng.poisson(8, many.size).astype(float))
     assert learned_side(low, kept, many, kept_acc) == -1
+
+
+def test_an_error_count_that_falls_with_churn_is_worded_on_neither_side():
+    """A probe's API company: 5xx errors fell with the calls, so the churners had fewer and "'errors_5xx' 5xx
+    errors down 22% vs the previous 30 days" was a risk for 413 accounts. An event type whose name says
+    something went wrong keeps its risk side, or is not worded."""
+    specs = {f.name: f for f in build_catalogue(["errors_5xx"]).features}
+    count, change = specs["evt_errors_5xx_30d"], specs["evt_errors_5xx_30d_change"]
+    row = Row({count.name: 3.0, change.name: -0.22, "tenure_days": 400.0})
+    backwards = References(typical={count.name: 8.0}, category_churn={}, overall_churn=0.1,
+                           direction={count.name: -1, change.name: -1})
+    assert word(count, 3.0, +1, row, backwards, "en") is None and word(count, 30.0, -1, row, backwards, "en") is None
+    assert word(change, -0.22, +1, row, backwards, "en") is None and word(change, 0.5, -1, row, backwards, "en") is None
+    named = References(typical={count.name: 8.0}, category_churn={}, overall_churn=0.1, direction={})
+    assert word(count, 30.0, +1, row, named, "en") == ("30 'errors_5xx' events in the last 30 days; a typical active "
+                                                       "account has 8")
+    busy = Row({count.name: 30.0, change.name: 0.5, "tenure_days": 400.0})
+    assert word(change, 0.5, +1, busy, named, "en").startswith("'errors_5xx' events up 50%")
