@@ -139,7 +139,10 @@ def test_set_aside_rows_are_counted_and_shown_the_same_on_spark(spark, set_aside
                                                     "csat_out_of_range": 1}
     assert on_spark.tables["invoices"].set_aside == {"void_invoice": 1, "due_before_issued": 1}
     assert on_spark.event_spellings == {"report_build": {"report_build": 38, "Report Build": 37}}
-    assert on_spark.data_end == D(2024, 6, 30) and len(on_spark.warnings) == 1 and "2099-01-01" in on_spark.warnings[0]
+    said = [w for w in on_spark.warnings if not w.startswith("event_roles.")]  # the tiny roles' absent types
+    assert on_spark.data_end == D(2024, 6, 30) and len(said) == 1 and "2099-01-01" in said[0]
+    assert [w for w in on_spark.warnings if w.startswith("event_roles.")] == \
+        [w for w in duck.warnings if w.startswith("event_roles.")] != []
 
 
 def test_snapshots_from_a_source_with_set_aside_rows_are_the_same_on_spark(spark, set_aside_data, tmp_path):
