@@ -61,7 +61,7 @@ from features.dates import (
 from features.epoch import any_moment, date_name, epoch_number_cast, epoch_values, signed_epoch_values
 from features.numbers import number_cast, text_number_mode
 from features.spec import FeatureSpec, slug
-from features.sql import q
+from features.sql import is_in, q
 from features.timeline import dn
 
 Kind = Literal["number", "category", "date", "boolean"]
@@ -321,21 +321,19 @@ GAP_WORDS = ("na", "n/a", "#n/a", "n.a.", "nan", "null", "none", "unknown", "not
 
 def _text_stats(con: duckdb.DuckDBPyConnection, table: str, column: str) -> dict[str, float]:
     v = f"NULLIF(TRIM(CAST({q(column)} AS VARCHAR)), '')"
-    gaps = ", ".join(f"'{w}'" for w in GAP_WORDS)
     row = con.execute(f"""
         SELECT count(v), count(DISTINCT v), count(TRY_CAST(v AS DOUBLE)), count(TRY_CAST(v AS BOOLEAN)),
                count(TRY_CAST(v AS TIMESTAMP)), COALESCE(avg(length(v)), 0),
-               count_if(contains(v, ' ')), count_if(lower(v) IN ({gaps}) AND TRY_CAST(v AS DOUBLE) IS NULL)
+               count_if(contains(v, ' ')), count_if({is_in("lower(v)", GAP_WORDS)} AND TRY_CAST(v AS DOUBLE) IS NULL)
         FROM (SELECT {v} AS v FROM raw_{table}) x""").fetchone()
     return dict(zip(("n", "distinct", "number", "boolean", "date", "chars", "spaces", "gaps"), row))
 
 
 def gap_note(con: duckdb.DuckDBPyConnection, table: str, column: str) -> str:
     """"227 'NA', 12 'unknown' read as missing" for a number or date column's ``GAP_WORDS``, else ""."""
-    gaps = ", ".join(f"'{w}'" for w in GAP_WORDS)
     rows = con.execute(f"""
         SELECT v, count(*) AS n FROM (SELECT TRIM(CAST({q(column)} AS VARCHAR)) AS v FROM raw_{table}) x
-        WHERE lower(v) IN ({gaps}) GROUP BY v ORDER BY n DESC, v""").fetchall()
+        WHERE {is_in("lower(v)", GAP_WORDS)} GROUP BY v ORDER BY n DESC, v""").fetchall()
     return ", ".join(f"{n:,} {v!r}" for v, n in rows) + " read as missing" if rows else ""
 
 
@@ -840,9 +838,8 @@ def _typed(col: ExtraColumn, settings: Settings | None = None, bounded: bool = T
     v = f"NULLIF(TRIM(CAST({q(col.column)} AS VARCHAR)), '')"
     cfg = _config_for(settings, col.table, col.column)[1] if settings is not None else None
     cents = " / 100.0" if cfg is not None and cfg.unit == "cents" else ""
-    gaps = ", ".join(f"'{w}'" for w in GAP_WORDS)
     number = (number_cast(v, col.decimal == ",") if col.decimal else f"TRY_CAST({v} AS DOUBLE)") + cents
-    number = f"CASE WHEN lower({v}) IN ({gaps}) THEN NULL ELSE {number} END"  # 'nan' casts to NaN: missing
+    number = f"CASE WHEN {is_in(f'lower({v})', GAP_WORDS)} THEN NULL ELSE {number} END"  # 'nan' casts to NaN
     if not bounded:
         return number
     if col.valid is not None:

@@ -673,11 +673,15 @@ def unit_warnings(settings: Settings, report: ValidationReport) -> list[str]:
     unknown = [t for t in settings.event_units if family_key(t) not in known]
     if not unknown:
         return []
-    shown = ", ".join(f"'{t}'" for t in sorted(report.event_families)[:8])
     message = (f"event_units: {', '.join(repr(t) for t in unknown)} is not an event type of the data (types: "
-               f"{shown or 'none'}); its counts keep the word 'events'")
+               f"{_types_shown(report)}); its counts keep the word 'events'")
     log.warning(message)
     return [message]
+
+
+def _types_shown(report: ValidationReport) -> str:
+    """The data's event types for a warning about a setting naming none of them: the first eight, quoted."""
+    return ", ".join(f"'{t}'" for t in sorted(report.event_families)[:8]) or "none"
 
 
 def role_warnings(settings: Settings, report: ValidationReport) -> list[str]:
@@ -687,8 +691,7 @@ def role_warnings(settings: Settings, report: ValidationReport) -> list[str]:
     roles = settings.event_roles
     unknown = {role: [t for t in getattr(roles, role) if family_key(t) not in known]
                for role in type(roles).model_fields}
-    said = []
-    shown = ", ".join(f"'{t}'" for t in sorted(report.event_families)[:8]) or "none"
+    said, shown = [], _types_shown(report)
     for role, types in unknown.items():
         if types:
             one = len(types) == 1

@@ -248,8 +248,8 @@ def batch_warnings(bundle: ModelBundle, rows: pd.DataFrame | BatchStats, as_of: 
     characters escaped). A bundle without ``training.feature_facts`` (saved before them) gets only
     the category lines: the training shares are unknown.
     """
-    stats = rows if isinstance(rows, BatchStats) else BatchStats.of_frame(rows, bundle.frame,
-                                                                            training_ranges_of(bundle))
+    ranges = training_ranges_of(bundle)
+    stats = rows if isinstance(rows, BatchStats) else BatchStats.of_frame(rows, bundle.frame, ranges)
     n = stats.rows
     if not n:
         return []
@@ -281,7 +281,6 @@ def batch_warnings(bundle: ModelBundle, rows: pd.DataFrame | BatchStats, as_of: 
                    f"data start ({start}) on most training dates ({few(whole, 5)}; {weight:.0%} of what the model "
                    f"draws on) have whole windows on {as_of}: their values are not those the model learned from, "
                    "so its probabilities can be off; train again on the export as it is now")
-    ranges = training_ranges_of(bundle)
     for name, k in sorted(stats.outside.items(), key=lambda kv: -float((facts.get(kv[0]) or {}).get("importance", 0))):
         if k / n >= OUTSIDE_SHARE and float((facts.get(name) or {}).get("importance", 0.0)) > 0:
             lo, hi = ranges[name]
