@@ -97,7 +97,6 @@ import lightgbm as lgb
 import numpy as np
 import pandas as pd
 from scipy.stats import spearmanr
-from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import GroupKFold
 
 from core.progress import track
@@ -297,7 +296,7 @@ def _judgeable(folds: list[Fold]) -> bool:
 
 
 def _auc(y: np.ndarray, s: np.ndarray) -> float:
-    return float(roc_auc_score(y, s)) if 0 < y.sum() < len(y) else float("nan")
+    return rank_roc_auc(y, s) if 0 < y.sum() < len(y) else float("nan")
 
 
 def _trees_on(params: dict, folds: list[Fold], n_val: int) -> tuple[np.ndarray, int]:

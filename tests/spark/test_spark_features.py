@@ -118,7 +118,7 @@ def _spark_features(tmp, name, tables) -> tuple[pd.DataFrame, dt.date]:
         built.validation.data_start
 
 
-@hsettings(max_examples=2, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
+@hsettings(max_examples=1, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
                                                                  HealthCheck.too_slow])
 @given(events=st.lists(event, min_size=1, max_size=30), tickets=st.lists(ticket(), max_size=6),
        invoices=st.lists(invoice(), max_size=6),
