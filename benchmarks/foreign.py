@@ -61,6 +61,7 @@ sys.path.insert(0, str(ROOT))  # run as a script: the package, not benchmarks/tr
 from core.errors import ConfigError  # noqa: E402
 from core.settings import CONFIG_FILE_NAME, Settings, load_settings  # noqa: E402
 from core.store import HISTORY, SNAPSHOTS, connect  # noqa: E402
+from features.profile import latest_at_export_name  # noqa: E402
 from training.evaluation import ece, ece_estimates, ece_verdict, shifted_to_base_rate  # noqa: E402
 from training.own_table import parse_label  # noqa: E402
 
@@ -247,6 +248,8 @@ def table_baseline(path: Path, label: str, id_col: str, preds: pd.DataFrame, con
     test = df[id_col].isin(preds["account_id"].astype(str)).to_numpy()
     feats = df.drop(columns=[label, id_col]).select_dtypes(exclude="datetime")
     feats = feats.drop(columns=[c for c in feats if c.endswith("_date") and c not in dates])
+    # a latest date (`Last Contact Date`) is left out unless profile.columns keeps it, as the product does
+    feats = feats.drop(columns=[c for c in dates if latest_at_export_name(c) and c not in settings.profile.columns])
     p = logistic_predictions(feats[~test], y[~test], feats[test])
     return pd.Series(p, index=df.loc[test, id_col]).reindex(preds["account_id"].astype(str)).to_numpy()
 

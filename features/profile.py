@@ -185,6 +185,23 @@ LATEST_AT_EXPORT = ("the latest value at export (its name says last or latest): 
                     "tells that nothing of the kind happened after that date, which only the export knew (it "
                     "would leak the label); send the moments as events, or add it under profile.columns if it "
                     "is dated correctly")
+#: Why a flat table's date column named so is not used (``training.own_table``): the table's as-of date
+#: is its export, and a customer who left was last in touch as they left
+LATEST_DATE_IN_TABLE = ("a latest date (its name says last or latest): for a customer who left it is often the day "
+                        "they left (a cancellation call, a last login), which the table knows only because it was "
+                        "exported after the outcome (it would leak the label; the leakage guard cannot tell it from "
+                        "a warning sign); add it under profile.columns if the table describes each customer "
+                        "before the outcome")
+
+
+def latest_at_export_name(column: str) -> bool:
+    """Whether a column's name says it holds an account's latest value at export (``Last Contact Date``,
+    ``last_login_at``, ``Latest NPS``, ``Most Recent Purchase``, ``NPS score (last survey)``)."""
+    # with a bracketed suffix too: "NPS score (last survey)" is the latest answer at export
+    whole = re.sub(r"[^a-z0-9]+", "_", column.lower()).strip("_")
+    return bool(_LATEST.search(name_words(column)) or _LATEST.search(whole))
+
+
 #: A clock or unit named after a column's name in exports: Stripe's ``Canceled At (UTC)``.
 _NAME_SUFFIX = re.compile(r"\s*[(\[][^)\]]*[)\]]\s*$")
 
@@ -588,12 +605,10 @@ def _unused_reason(table: str, column: str, canonical: str | None, excluded: boo
         return PERSONAL_DATA
     if _ID_LIKE.search(words):
         return "id-like (name)"
-    # with a bracketed suffix too: "NPS score (last survey)" is the latest answer at export
-    whole = re.sub(r"[^a-z0-9]+", "_", column.lower()).strip("_")
     if _EXPORT_STATE.search(words):
         return ("export-time state: known when the data was exported, not at the as-of date (would "
                 "leak the label); add it under profile.columns if it is dated correctly")
-    if _LATEST.search(words) or _LATEST.search(whole):
+    if latest_at_export_name(column):
         return LATEST_AT_EXPORT
     return None
 

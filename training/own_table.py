@@ -64,10 +64,12 @@ from features.csvfiles import delimiter_of
 from features.numbers import read_number_columns, read_number_text, shown_separators
 from features.profile import (
     AGE_YEARS,
+    LATEST_DATE_IN_TABLE,
     PANDAS_INDEX,
     PLACE_CODE,
     age_name,
     id_like_name,
+    latest_at_export_name,
     mostly_ages,
     pandas_index_name,
     personal_data_name,
@@ -503,6 +505,9 @@ def _type_columns(df: pd.DataFrame, report: dict, date_format: str | None = None
             days = read_dates(source, reading)
             if days.nunique(dropna=False) <= 1:
                 report["dropped_constant"].append(name)
+                continue
+            if name not in profile.columns and latest_at_export_name(str(name)):
+                report["dropped_name"][name] = LATEST_DATE_IN_TABLE  # two probes: Last Contact Date, unseen
                 continue
             if _refused_name(report, name, list(kept)):
                 continue

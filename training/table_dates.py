@@ -355,7 +355,9 @@ def reference_day(dates: dict[str, pd.Series], as_of: dt.date | None, today: dt.
                if forward else f"no date of the column(s) {', '.join(past)} is on or before today, {today}")
         raise NoReferenceError(f"cannot tell the table's as-of date: {why}; give the day the table was exported "
                                "with --as-of YYYY-MM-DD")
-    return best[0].date(), f"the table's latest date on or before today, {today}, in column {best[1]!r}"
+    # a probe's CRM table took its latest sign-up (11-25) for an export of 11-30, and nothing asked
+    return best[0].date(), (f"the table's latest date on or before today, {today}, in column {best[1]!r}; "
+                            "exported later? give that day with --as-of")
 
 
 def days_since(days: pd.Series, reference: dt.date) -> pd.Series:

@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 
 from core.errors import TrainingError
+from core.settings import ProfileColumn, ProfileSettings
 from tests.foreign.company_tables import bank_table, ecommerce_table, spreadsheet_table, write_spreadsheet
 from tests.foreign.inprocess import run_cli
 from training.bundle import ModelBundle
@@ -28,7 +29,9 @@ def sheet(tmp_path_factory):
     folder = tmp_path_factory.mktemp("sheet")
     frame = spreadsheet_table(ROWS, seed=3)
     path = write_spreadsheet(frame, folder / "export.csv")
-    return frame, path, load_own_table(path, "Churned", "Customer ID")
+    # its owner knows the latest payment is dated before the outcome: kept by name (else left out as a latest date)
+    kept = ProfileSettings(columns={"Last Payment Date": ProfileColumn()})
+    return frame, path, load_own_table(path, "Churned", "Customer ID", profile=kept)
 
 
 def _euro(text: pd.Series) -> pd.Series:
@@ -217,7 +220,8 @@ def test_a_csv_written_with_pandas_index_reads_and_lists_the_index(tmp_path):
     frame = pd.read_csv(path, sep=";", encoding="utf-8-sig", dtype=str)
     frame.to_csv(path, sep=";")  # with the index
     table = load_own_table(path, "Churned", "Customer ID")
-    assert table.report["dropped_name"] == {"Unnamed: 0": PANDAS_INDEX}
+    assert table.report["dropped_name"]["Unnamed: 0"] == PANDAS_INDEX
+    assert set(table.report["dropped_name"]) == {"Unnamed: 0", "Last Payment Date"}  # a latest date, unconfigured
     assert "Unnamed: 0" not in table.frame.columns and table.report["dropped_identifier"] == []
 
 

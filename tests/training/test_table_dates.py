@@ -16,6 +16,7 @@ import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
 
+from core.settings import ProfileColumn, ProfileSettings
 from training.own_table import TableError, describe_table, load_own_table, read_scoring_table
 from training.reason_text import NO_REFERENCES, References, Row, word
 from training.table_dates import DateReading, NoReferenceError, past_looking, read_dates, reference_day
@@ -29,8 +30,8 @@ def flat(text: str) -> str:
 
 
 def dated_table(rows: int = 400, seed: int = 3, as_of: dt.date = AS_OF) -> pd.DataFrame:
-    """Customers whose churn follows the days since their last login (and a little their tenure);
-    every date is written relative to ``as_of``, the latest ``last_login``; contract ends lie after today."""
+    """Customers whose churn follows the days since their latest login (and a little their tenure);
+    every date is written relative to ``as_of``, the latest ``login_day``; contract ends lie after today."""
     rng = np.random.default_rng(seed)
     tenure = rng.integers(30, 900, rows)
     idle = rng.exponential(20, rows).round().astype(int)
@@ -42,7 +43,7 @@ def dated_table(rows: int = 400, seed: int = 3, as_of: dt.date = AS_OF) -> pd.Da
         "plan": rng.choice(["basic", "pro"], rows),
         "seats": rng.integers(1, 20, rows),
         "signup_date": (day - pd.to_timedelta(tenure, unit="D")).strftime("%Y-%m-%d %H:%M"),
-        "last_login": (day - pd.to_timedelta(idle, unit="D")).strftime("%Y-%m-%d"),
+        "login_day": (day - pd.to_timedelta(idle, unit="D")).strftime("%Y-%m-%d"),
         "contract_end": (day + pd.to_timedelta(rng.integers(20, 300, rows), unit="D")).strftime("%Y-%m-%d"),
         "churned": np.where(churn, "yes", "no"),
     })
@@ -58,18 +59,40 @@ def test_text_dates_become_days_since_the_latest_date_not_after_today(tmp_path):
     frame = dated_table()
     table = load_own_table(write(tmp_path, frame), label="churned", id_col="customer_id")
     report = table.report
-    assert report["date_columns"] == ["signup_date", "last_login", "contract_end"]
-    assert report["as_of"] == AS_OF.isoformat() and "column 'last_login'" in report["as_of_source"]
+    assert report["date_columns"] == ["signup_date", "login_day", "contract_end"]
+    assert report["as_of"] == AS_OF.isoformat() and "column 'login_day'" in report["as_of_source"]
     assert "signup_date" not in report["categorical_columns"] + report["dropped_free_text"]
-    expected = (pd.Timestamp(AS_OF) - pd.to_datetime(frame["last_login"])).dt.days.to_numpy(dtype=float)
-    np.testing.assert_array_equal(table.frame["last_login"].to_numpy(), expected)
+    expected = (pd.Timestamp(AS_OF) - pd.to_datetime(frame["login_day"])).dt.days.to_numpy(dtype=float)
+    np.testing.assert_array_equal(table.frame["login_day"].to_numpy(), expected)
     assert (table.frame["contract_end"] < 0).all()  # a contract that ends later: negative days
     assert table.frame["signup_date"].min() >= 30  # "2025-01-05 00:00" reads as that day
     spec = table.catalogue["contract_end"]
     assert spec.unit == "days" and spec.params["kind"] == "date" and spec.params["read"] == "text"
     lines = " ".join(describe_table(report))
-    assert "3 dates (signup_date, last_login, contract_end)" in lines
+    assert "3 dates (signup_date, login_day, contract_end)" in lines
     assert f"days since {AS_OF.isoformat()}, the as-of date (the table's latest date on or before today" in lines
+
+
+def test_a_latest_date_is_left_out_unless_profile_columns_keeps_it(tmp_path):
+    """Two probes' CRM exports (a bank's, p46's broadband provider's): `Last Contact Date` is, for a customer who
+    left, the day they called to cancel. It passed the leakage guard (0.54 alone in p46, no one-sided cliff) and
+    lifted the test ROC-AUC above what the generating mechanism allows (0.861 vs 0.822). A date whose name says
+    last or latest is left out, said with the way to keep it; the as-of date then comes from the other dates."""
+    frame = dated_table().rename(columns={"login_day": "Last Contact Date"})
+    path = write(tmp_path, frame)
+    table = load_own_table(path, "churned", "customer_id")
+    assert "Last Contact Date" not in table.frame.columns and table.report["date_columns"] == ["signup_date",
+                                                                                               "contract_end"]
+    why = table.report["dropped_name"]["Last Contact Date"]
+    assert why.startswith("a latest date (its name says last or latest): for a customer who left it is often")
+    assert why.endswith("add it under profile.columns if the table describes each customer before the outcome")
+    assert "column 'signup_date'" in table.report["as_of_source"]
+    assert f"Last Contact Date ({why})" in " ".join(describe_table(table.report))
+    kept = load_own_table(path, "churned", "customer_id",
+                          profile=ProfileSettings(columns={"Last Contact Date": ProfileColumn()}))
+    assert kept.report["date_columns"] == ["signup_date", "Last Contact Date", "contract_end"]
+    assert "Last Contact Date" not in kept.report["dropped_name"]
+    assert "column 'Last Contact Date'" in kept.report["as_of_source"]
 
 
 def test_as_of_given_wins_and_is_reported(tmp_path):
@@ -77,7 +100,7 @@ def test_as_of_given_wins_and_is_reported(tmp_path):
                            as_of=AS_OF + dt.timedelta(days=5))
     assert table.report["as_of"] == (AS_OF + dt.timedelta(days=5)).isoformat()
     assert table.report["as_of_source"] == "--as-of"
-    assert table.frame["last_login"].min() == 5
+    assert table.frame["login_day"].min() == 5
 
 
 def test_the_as_of_date_comes_from_past_looking_columns_only():
@@ -102,20 +125,20 @@ def test_a_contract_end_spanning_today_does_not_move_the_as_of_date(tmp_path):
     frame["contract_end"] = (pd.Timestamp(export) + pd.to_timedelta(rng.integers(-30, 300, 200), unit="D")
                              ).strftime("%Y-%m-%d")
     trained = load_own_table(write(tmp_path, frame), "churned", "customer_id")
-    assert trained.report["as_of"] == export.isoformat() and "column 'last_login'" in trained.report["as_of_source"]
-    assert trained.report["as_of_columns"] == ["signup_date", "last_login"]
+    assert trained.report["as_of"] == export.isoformat() and "column 'login_day'" in trained.report["as_of_source"]
+    assert trained.report["as_of_columns"] == ["signup_date", "login_day"]
     assert trained.catalogue["contract_end"].params["as_of_column"] == "no"
     later = frame.drop(columns=["churned"])  # the same customers exported 31 days later
-    for name in ("signup_date", "last_login", "contract_end"):
+    for name in ("signup_date", "login_day", "contract_end"):
         later[name] = (pd.to_datetime(later[name]) + pd.Timedelta(days=31)).dt.strftime("%Y-%m-%d")
     read = read_scoring_table(write(tmp_path, later, "later.csv"), "customer_id", trained.catalogue)
     assert read.as_of == export + dt.timedelta(days=31)
-    for name in ("signup_date", "last_login", "contract_end"):
+    for name in ("signup_date", "login_day", "contract_end"):
         np.testing.assert_array_equal(read.rows[name].to_numpy(), trained.frame[name].to_numpy())
 
 
 def test_only_forward_looking_dates_need_as_of(tmp_path):
-    frame = dated_table(rows=100).drop(columns=["signup_date", "last_login"])
+    frame = dated_table(rows=100).drop(columns=["signup_date", "login_day"])
     path = write(tmp_path, frame)
     with pytest.raises(TableError, match=r"column\(s\) contract_end look ahead.*--as-of"):
         load_own_table(path, "churned", "customer_id")
@@ -140,7 +163,7 @@ def test_unreadable_dates_are_listed_as_unused_with_the_reason(tmp_path):
 
 def test_month_name_and_year_first_slash_dates_are_never_categories_and_say_which_format_reads_them(tmp_path):
     frame = dated_table(rows=100)
-    stamps = pd.to_datetime(frame["last_login"])
+    stamps = pd.to_datetime(frame["login_day"])
     frame["seen"] = stamps.dt.strftime("%b %d, %Y")  # 'Jun 12, 2026'
     frame["paid_on"] = stamps.dt.strftime("%d %B %Y")  # '12 June 2026'
     frame["renewed_on"] = stamps.dt.strftime("%Y/%m/%d")  # '2026/06/12'
@@ -157,7 +180,7 @@ def test_month_name_and_year_first_slash_dates_are_never_categories_and_say_whic
     assert table.report["categorical_columns"] == ["plan", "plan_month"]
     declared = load_own_table(path, "churned", "customer_id", date_format="%b %d, %Y")
     assert "seen" in declared.report["date_columns"] and "seen" not in declared.report["dropped_unreadable_dates"]
-    np.testing.assert_array_equal(declared.frame["seen"].to_numpy(), declared.frame["last_login"].to_numpy())
+    np.testing.assert_array_equal(declared.frame["seen"].to_numpy(), declared.frame["login_day"].to_numpy())
 
 
 def test_a_few_bad_values_are_missing_and_counted(tmp_path):
@@ -194,42 +217,42 @@ def test_day_month_dates_are_refused_without_a_format_and_read_with_one(tmp_path
 
 def test_numbers_are_dates_only_when_the_name_and_every_value_say_so(tmp_path):
     frame = dated_table(rows=100)
-    stamps = pd.to_datetime(frame["last_login"])
+    stamps = pd.to_datetime(frame["login_day"])
     frame["first_purchase_date"] = stamps.dt.strftime("%Y%m%d").astype(int)  # YYYYMMDD
     frame["created_at"] = (stamps - pd.Timestamp("1970-01-01")).dt.total_seconds().astype("int64")  # epoch s
     frame["order_total"] = stamps.dt.strftime("%Y%m%d").astype(int)  # looks like dates; its name does not say so
     table = load_own_table(write(tmp_path, frame), "churned", "customer_id")
     for name, how in (("first_purchase_date", "yyyymmdd"), ("created_at", "epoch")):
         assert table.catalogue[name].params["read"] == how
-        np.testing.assert_array_equal(table.frame[name].to_numpy(), table.frame["last_login"].to_numpy())
+        np.testing.assert_array_equal(table.frame[name].to_numpy(), table.frame["login_day"].to_numpy())
     assert "order_total" in table.report["numeric_columns"] and table.frame["order_total"].min() > 1e7
 
 
 def test_parquet_date_columns_are_used(tmp_path):
     frame = dated_table(rows=100)
-    frame["last_login"] = pd.to_datetime(frame["last_login"]).dt.tz_localize("UTC")
+    frame["login_day"] = pd.to_datetime(frame["login_day"]).dt.tz_localize("UTC")
     frame["signup_date"] = pd.to_datetime(frame["signup_date"]).dt.date  # pyarrow date32
     path = tmp_path / "t.parquet"
     frame.to_parquet(path)
     table = load_own_table(path, "churned", "customer_id")
     assert table.report["dropped_unsupported"] == {}
-    assert table.report["date_readings"]["last_login"] == "typed as dates by the file"
-    assert table.frame["last_login"].min() == 0 and table.frame["signup_date"].min() >= 30
+    assert table.report["date_readings"]["login_day"] == "typed as dates by the file"
+    assert table.frame["login_day"].min() == 0 and table.frame["signup_date"].min() >= 30
 
 
 def test_one_moment_is_one_day_in_a_parquet_and_a_csv_export(tmp_path):
     frame = dated_table(rows=100)
-    wall = pd.to_datetime(frame["last_login"]) + pd.Timedelta(hours=23, minutes=30)  # 23:30 at UTC-5: next day in UTC
-    frame["last_login"] = wall.dt.strftime("%Y-%m-%dT%H:%M:%S") + "-05:00"
+    wall = pd.to_datetime(frame["login_day"]) + pd.Timedelta(hours=23, minutes=30)  # 23:30 at UTC-5: next day in UTC
+    frame["login_day"] = wall.dt.strftime("%Y-%m-%dT%H:%M:%S") + "-05:00"
     given = AS_OF + dt.timedelta(days=5)
     from_csv = load_own_table(write(tmp_path, frame), "churned", "customer_id", as_of=given)
-    frame["last_login"] = wall.dt.tz_localize("Etc/GMT+5")  # the same moments, typed with their zone
+    frame["login_day"] = wall.dt.tz_localize("Etc/GMT+5")  # the same moments, typed with their zone
     frame.to_parquet(tmp_path / "t.parquet")
     from_parquet = load_own_table(tmp_path / "t.parquet", "churned", "customer_id", as_of=given)
     utc_day = (wall + pd.Timedelta(days=1)).dt.normalize()
     expected = (pd.Timestamp(given) - utc_day).dt.days.to_numpy(dtype=float)
-    np.testing.assert_array_equal(from_csv.frame["last_login"].to_numpy(), expected)
-    np.testing.assert_array_equal(from_parquet.frame["last_login"].to_numpy(), expected)
+    np.testing.assert_array_equal(from_csv.frame["login_day"].to_numpy(), expected)
+    np.testing.assert_array_equal(from_parquet.frame["login_day"].to_numpy(), expected)
     naive = pd.Series(["2026-06-30T23:30:00", "2026-06-30T23:30:00Z", "2026-07-01T02:00:00+03:00"])
     days = read_dates(naive, DateReading("text"))  # no zone: the file's clock; Z and +03:00: UTC
     assert days.dt.strftime("%Y-%m-%d").tolist() == ["2026-06-30", "2026-06-30", "2026-06-30"]
@@ -240,28 +263,28 @@ def test_a_table_scored_later_counts_to_its_own_as_of(tmp_path):
     later = dated_table(rows=100, as_of=AS_OF + dt.timedelta(days=7)).drop(columns=["churned"])
     path = write(tmp_path, later, "later.csv")
     read = read_scoring_table(path, "customer_id", trained.catalogue)
-    assert read.as_of == AS_OF + dt.timedelta(days=7) and "column 'last_login'" in read.as_of_source
-    for name in ("signup_date", "last_login", "contract_end"):  # the same customers, the same distances
+    assert read.as_of == AS_OF + dt.timedelta(days=7) and "column 'login_day'" in read.as_of_source
+    for name in ("signup_date", "login_day", "contract_end"):  # the same customers, the same distances
         np.testing.assert_array_equal(read.rows[name].to_numpy(), trained.frame[name].to_numpy())
     given = read_scoring_table(path, "customer_id", trained.catalogue, as_of=AS_OF + dt.timedelta(days=10))
     assert given.as_of_source == "--as-of"
-    np.testing.assert_array_equal(given.rows["last_login"].to_numpy(), trained.frame["last_login"].to_numpy() + 3)
+    np.testing.assert_array_equal(given.rows["login_day"].to_numpy(), trained.frame["login_day"].to_numpy() + 3)
 
 
 def test_scoring_dates_that_do_not_read_as_trained_stop_or_warn(tmp_path, caplog):
     trained = load_own_table(write(tmp_path, dated_table(rows=100)), "churned", "customer_id")
     us = dated_table(rows=100).drop(columns=["churned"])
-    us["last_login"] = pd.to_datetime(us["last_login"]).dt.strftime("%m/%d/%Y")  # trained on ISO
-    with pytest.raises(TableError, match=r"column 'last_login': 100 of 100 non-blank values do not read as dates "
+    us["login_day"] = pd.to_datetime(us["login_day"]).dt.strftime("%m/%d/%Y")  # trained on ISO
+    with pytest.raises(TableError, match=r"column 'login_day': 100 of 100 non-blank values do not read as dates "
                                          r"the way the model was trained \(ISO or YYYYMMDD text; 95% must read\)"):
         read_scoring_table(write(tmp_path, us, "us.csv"), "customer_id", trained.catalogue)
     few = dated_table(rows=100).drop(columns=["churned"])
-    few.loc[[4, 9], "last_login"] = ["soon", "03/05/2026"]
-    few.loc[11, "last_login"] = ""  # a blank is missing, not unread
+    few.loc[[4, 9], "login_day"] = ["soon", "03/05/2026"]
+    few.loc[11, "login_day"] = ""  # a blank is missing, not unread
     with caplog.at_level("WARNING", logger="training.own_table"):
         read = read_scoring_table(write(tmp_path, few, "few.csv"), "customer_id", trained.catalogue)
-    assert read.rows["last_login"].isna().sum() == 3
-    assert "column 'last_login': 2 value(s) not dates, read as missing, e.g. ['soon', '03/05/2026']" in caplog.text
+    assert read.rows["login_day"].isna().sum() == 3
+    assert "column 'login_day': 2 value(s) not dates, read as missing, e.g. ['soon', '03/05/2026']" in caplog.text
 
 
 def test_a_date_is_worded_as_days_ago_or_to_come_in_both_languages(tmp_path):
@@ -289,12 +312,12 @@ def test_a_date_column_reaches_the_model_and_the_reasons_and_a_later_table_score
     trained = cli(home, "train", "--table", str(path), "--label", "churned", "--id", "customer_id")
     assert trained.returncode == 0, trained.stderr
     err = flat(trained.stderr)
-    assert f"days since {AS_OF.isoformat()}, the as-of date" in err and "last_login (ISO or YYYYMMDD text)" in err
+    assert f"days since {AS_OF.isoformat()}, the as-of date" in err and "login_day (ISO or YYYYMMDD text)" in err
     out = flat(trained.stdout)
     assert "test rows" in out and "customers" in out and "out-of-time" not in out
     run = MlflowClient(f"sqlite:///{home / 'mlflow.db'}").get_model_version("churnwatch", "1").run_id
     params = MlflowClient(f"sqlite:///{home / 'mlflow.db'}").get_run(run).data.params
-    assert params["as_of"] == AS_OF.isoformat() and "in column 'last_login'" in params["as_of_source"]
+    assert params["as_of"] == AS_OF.isoformat() and "in column 'login_day'" in params["as_of_source"]
     assert cli(home, "promote").returncode == 0
 
     later = dated_table(rows=500, as_of=AS_OF + dt.timedelta(days=7)).drop(columns=["churned"])
@@ -302,15 +325,15 @@ def test_a_date_column_reaches_the_model_and_the_reasons_and_a_later_table_score
     assert scored.returncode == 0, scored.stderr
     day = (AS_OF + dt.timedelta(days=7)).isoformat()
     assert f"scored as of {day} (the table's latest date on or before today" in flat(scored.stdout)
-    assert "in column 'last_login'" in flat(scored.stdout)  # which of the fallbacks applied, not both
+    assert "in column 'login_day'" in flat(scored.stdout)  # which of the fallbacks applied, not both
     with duckdb.connect(str(home / "store.duckdb"), read_only=True) as con:
         history = con.execute("SELECT account_id, as_of, reasons_en, reasons_zh FROM score_history").df()
     assert history["as_of"].astype(str).eq(day).all() and len(history) == 500
     reasons = [r for cell in history["reasons_en"] for r in json.loads(cell)]
     texts = " | ".join(str(r.get("text", r)) for r in reasons)
-    assert "last_login: " in texts and " days ago" in texts
+    assert "login_day: " in texts and " days ago" in texts
     zh = " | ".join(str(r) for cell in history["reasons_zh"] for r in json.loads(cell))
-    assert "last_login：" in zh and "天前" in zh
+    assert "login_day：" in zh and "天前" in zh
 
     # a table whose latest past date is before the training table's: its export day is not known (a probe's
     # file of new customers read as of its latest sign-up, a month early); given with --as-of it scores
@@ -323,16 +346,16 @@ def test_a_date_column_reaches_the_model_and_the_reasons_and_a_later_table_score
     given = cli(home, "score", "--table", str(tmp_path / "earlier.csv"), "--as-of", day)
     assert given.returncode == 0 and f"scored as of {day} (--as-of)" in flat(given.stdout)
 
-    later["last_login"] = pd.to_datetime(later["last_login"]).dt.strftime("%m/%d/%Y")  # trained on ISO text
+    later["login_day"] = pd.to_datetime(later["login_day"]).dt.strftime("%m/%d/%Y")  # trained on ISO text
     refused = cli(home, "score", "--table", str(write(tmp_path, later, "later_us.csv")))
     assert refused.returncode == 2 and "Traceback" not in refused.stderr
-    assert "column 'last_login': 500 of 500 non-blank values do not read as dates" in flat(refused.stderr)
+    assert "column 'login_day': 500 of 500 non-blank values do not read as dates" in flat(refused.stderr)
 
 
 def test_a_cancellation_date_is_refused_as_leaky(tmp_path, cli):
     frame = dated_table(rows=500)
     churned = frame["churned"] == "yes"
-    frame["cancelled_at"] = np.where(churned, frame["last_login"], "")
+    frame["cancelled_at"] = np.where(churned, frame["login_day"], "")
     home = tmp_path / "home"
     refused = cli(home, "train", "--table", str(write(tmp_path, frame)), "--label", "churned", "--id", "customer_id")
     assert refused.returncode == 2
