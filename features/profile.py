@@ -341,9 +341,19 @@ def _text_stats(con: duckdb.DuckDBPyConnection, table: str, column: str) -> dict
     row = con.execute(f"""
         SELECT count(v), count(DISTINCT v), count(TRY_CAST(v AS DOUBLE)), count(TRY_CAST(v AS BOOLEAN)),
                count(TRY_CAST(v AS TIMESTAMP)), COALESCE(avg(length(v)), 0),
-               count_if(contains(v, ' ')), count_if({is_in("lower(v)", GAP_WORDS)} AND TRY_CAST(v AS DOUBLE) IS NULL)
+               count_if(contains(v, ' ')), count_if({is_in("lower(v)", GAP_WORDS)} AND TRY_CAST(v AS DOUBLE) IS NULL),
+               count_if({is_in("lower(v)", GAP_WORDS)})
         FROM (SELECT {v} AS v FROM raw_{table}) x""").fetchone()
-    return dict(zip(("n", "distinct", "number", "boolean", "date", "chars", "spaces", "gaps"), row))
+    # gaps: beside the numbers ('nan' casts to a number: counted there); date_gaps: beside the dates
+    return dict(zip(("n", "distinct", "number", "boolean", "date", "chars", "spaces", "gaps", "date_gaps"), row))
+
+
+def _gapless(table: str, column: str) -> str:
+    """``raw_<table>`` with the column's ``GAP_WORDS`` as NULL (a relation, for the text-number checks:
+    ``$1,200.50`` beside ``NA`` is a number column)."""
+    ref = q(column)
+    return (f"(SELECT CASE WHEN {is_in(f'lower(TRIM(CAST({ref} AS VARCHAR)))', GAP_WORDS)} THEN NULL ELSE {ref} END "
+            f"AS {ref} FROM raw_{table}) gapless")
 
 
 def gap_note(con: duckdb.DuckDBPyConnection, table: str, column: str) -> str:
@@ -545,9 +555,9 @@ def infer_kind(con: duckdb.DuckDBPyConnection, table: str, column: str, source_t
         return "number", ""
     if s["boolean"] == s["n"]:
         return "boolean", ""
-    if s["date"] == s["n"] or (s["date"] and s["date"] + s["gaps"] == s["n"]):
+    if s["date"] == s["n"] or (s["date"] and s["date"] + s["date_gaps"] == s["n"]):
         return "date", ""
-    if text_number_mode(con, f"raw_{table}", column) is not None:  # $1,234.50, 49,00
+    if s["gaps"] < s["n"] and text_number_mode(con, _gapless(table, column), column) is not None:  # $1,234.50, 49,00
         return "number", ""
     if s["chars"] > FREE_TEXT_CHARS or (s["distinct"] > max_categories and s["spaces"] >= s["n"] / 2):
         return None, f"free text ({int(s['distinct'])} distinct values, {s['chars']:.0f} characters on average)"
@@ -561,11 +571,12 @@ def infer_kind(con: duckdb.DuckDBPyConnection, table: str, column: str, source_t
 def _decimal(con: duckdb.DuckDBPyConnection, table: str, column: str, source_type: str) -> str:
     """"" for a number column whose values cast as they are; "." or "," (its decimal separator)
     for one written as text with currency signs or separators (``features.numbers``)."""
+    gapless = _gapless(table, column)
     if source_type.upper() != "VARCHAR" or not con.execute(
-            f"SELECT count(*) FROM raw_{table} WHERE NULLIF(TRIM({q(column)}), '') IS NOT NULL "
+            f"SELECT count(*) FROM {gapless} WHERE NULLIF(TRIM({q(column)}), '') IS NOT NULL "
             f"AND TRY_CAST(TRIM({q(column)}) AS DOUBLE) IS NULL").fetchone()[0]:
         return ""
-    comma = text_number_mode(con, f"raw_{table}", column)
+    comma = text_number_mode(con, gapless, column)
     return "" if comma is None else ("," if comma else ".")
 
 

@@ -45,9 +45,9 @@ from features.spec import (
     build_catalogue,
     scaled,
 )
-from features.sql import is_in, lit
+from features.sql import is_in, lit, not_in
 from features.stage_tables import read_once, spent_after
-from features.timeline import day_number, dn
+from features.timeline import day_number, dn, owed
 from features.validate import key_clean_events
 from features.windows import (
     Grid,
@@ -141,7 +141,14 @@ def stage_queries(settings: Settings, types: list[str], grid: Grid | None = None
               WHERE k.r IS NULL AND {is_in('t.event_type', asked + taken_back)}) k
           ON k.aid = i.aid AND k.d < s.tn AND k.d >= s.term_start - 1
         GROUP BY s.account_id, s.tn""")
-    return [first_use, login_before] + events + [requests,
+    # each account's first day of product activity (any event but the cancellation roles'): before it, the
+    # account's event features are unknown, not 0 (``final_query``)
+    first_activity = ("ev_first", f"""
+        SELECT k.aid, MIN(k.d) AS first_d
+        FROM event_keys k JOIN event_key_types t ON t.fid = k.fid
+        WHERE k.r IS NULL AND {not_in('t.event_type', asked + taken_back)}
+        GROUP BY k.aid""")
+    return [first_use, login_before, first_activity] + events + [requests,
         ("tk", f"""
             SELECT s.account_id, s.tn,
                    SUM(CASE WHEN k.o >= s.tn - 30 THEN 1 ELSE 0 END) AS tickets_30d,
@@ -185,7 +192,7 @@ def stage_queries(settings: Settings, types: list[str], grid: Grid | None = None
                        CASE WHEN written_off_at IS NULL THEN NULL ELSE {dn('written_off_at')} END AS off
                 FROM clean_invoices
                 -- written off by its due day (a correction voided at issue): never owed, no late payment either
-                WHERE written_off_at IS NULL OR {dn('written_off_at')} > {dn('due_at')}) i
+                WHERE {owed()}) i
               ON i.account_id = s.account_id AND i.iss < s.tn
                  AND i.iss >= s.tn - s.tenure_days - {int(settings.grace_days)}
             GROUP BY s.account_id, s.tn"""),
@@ -387,6 +394,11 @@ NOT_FROM_EVENTS = frozenset({"ticket_count", "ticket_spike", "open_tickets", "ti
                              "term_value_change", "tenure", "term_plan", "profile", "extra_profile", "ratio"})
 
 
+#: Templates read from events that are no product activity (a cancellation request stands whether or not
+#: the product export covers the account)
+BILLING_EVENTS = frozenset({"cancel_request"})
+
+
 def _inputs(f: FeatureSpec) -> set[str]:
     """Tables/columns (``tickets``, ``events.user_id``) and roles (``role:login``) a feature needs."""
     need = set(TEMPLATE_INPUTS.get(f.template, ()))
@@ -408,7 +420,9 @@ def final_query(catalogue: Catalogue, settings: Settings, absent: frozenset[str]
 
     A feature built on a role with no event types configured, or on a table or optional
     column the source does not have (``absent``: ``tickets``, ``events.user_id``), is null
-    (unknown), never 0; with the table present, no rows for an account still count as 0.
+    (unknown), never 0; with the table present, no rows for an account still count as 0 once it has had
+    a product event (any but the cancellation roles'); before its first one, its event features are unknown
+    too (never active yet, or not covered by the product export).
     With ``data_start`` the counts of ``features.spec.scaled`` features whose window it cuts are
     scaled to the whole window (an int count rounded); a ratio of two features divides their
     counts as they are (both windows alike). ``cut``: the subscriptions are cut at the data start
@@ -435,6 +449,18 @@ def final_query(catalogue: Catalogue, settings: Settings, absent: frozenset[str]
         if f.template == "ratio":
             sql[f.name] = _ratio(counted(f.params["num"]), counted(f.params["den"]))
 
+    def activity(name: str) -> bool:  # read from the product events (a ratio: from its inputs')
+        spec = by_name[name]
+        if spec.template == "ratio":
+            return activity(spec.params["num"]) or activity(spec.params["den"])
+        return "events" in _inputs(spec) and spec.template not in BILLING_EVENTS
+
+    for f in catalogue.features:  # before an account's first product event: unknown, not 0 (never active,
+        # or not covered by the product export: a probe's Stripe customers without analytics read "Only 0%
+        # of seats in use")
+        if activity(f.name) and sql[f.name] != "NULL":
+            sql[f.name] = f"CASE WHEN evf.first_d < s.tn THEN {sql[f.name]} END"
+
     def cast(f: FeatureSpec) -> str:  # CAST(double AS BIGINT) rounds in DuckDB, truncates in Spark
         value = f"ROUND({sql[f.name]})" if f.type == "int" and ctx.ds is not None and scaled(f) else sql[f.name]
         return f"CAST({value} AS {_CAST[f.type]}) AS {f.name}"
@@ -447,6 +473,7 @@ def final_query(catalogue: Catalogue, settings: Settings, absent: frozenset[str]
         LEFT JOIN ids ON ids.account_id = s.account_id
         LEFT JOIN ev_wide ew ON ew.aid = ids.aid AND ew.tn = s.tn
         LEFT JOIN lg_old lgo ON lgo.aid = ids.aid
+        LEFT JOIN ev_first evf ON evf.aid = ids.aid
         LEFT JOIN tk ON tk.account_id = s.account_id AND tk.tn = s.tn
         LEFT JOIN inv ON inv.account_id = s.account_id AND inv.tn = s.tn
         LEFT JOIN nf ON nf.account_id = s.account_id AND nf.tn = s.tn

@@ -31,6 +31,10 @@ log = logging.getLogger(__name__)
 
 #: Files of a data folder that look like data (``FolderSource.unread``); other files (a README) are not said.
 DATA_SUFFIXES = (".csv", ".parquet", ".tsv", ".jsonl", ".ndjson", ".xlsx", ".xls", ".gz", ".zip", ".bz2", ".zst")
+#: Compressed files and archives: "unpack it"
+ARCHIVES = (".gz", ".zip", ".bz2", ".zst")
+#: Suffixes said only for a file named after a table (``events.json``; not ``manifest.json``)
+SAID_IF_A_TABLE = (".json", ".txt")
 
 
 def _lit(value: str) -> str:
@@ -66,20 +70,24 @@ class FolderSource:
         read = {c.name.lower() for t in TABLES for c in self.candidates(t)}  # a case-blind file system too
         for f in sorted(self.path.iterdir()):
             name = f.name.lower()
-            if f.name.startswith((".", "~$")) or not (f.is_file() and name.endswith(DATA_SUFFIXES)) or name in read:
-                continue
             table = name.split(".")[0]
-            if name.endswith((".gz", ".zip", ".bz2", ".zst")):
+            # a .json or .txt named after a table (events.json) is said; any other (a manifest, notes) is not
+            data = name.endswith(DATA_SUFFIXES) or (table in TABLES and name.endswith(SAID_IF_A_TABLE))
+            if f.name.startswith((".", "~$")) or not (f.is_file() and data) or name in read:
+                continue
+            suffix = Path(name).suffix
+            if name.endswith(ARCHIVES):
                 how = "unpack it"
-            elif not name.endswith((".csv", ".parquet")):
+            elif suffix not in (".csv", ".parquet"):
                 how = "save it as CSV or Parquet"
-            else:
-                how = f"name it {name}"  # Events.csv on a case-sensitive file system: the names are lower case
+            else:  # Events.csv on a case-sensitive file system, events.2024.csv: the table's name and the suffix
+                how = f"name it {table}{suffix}"
             said.append(f"{f.name}: not read: a table is read from {table}.csv or {table}.parquet; {how}"
                         if table in TABLES else
                         f"{f.name}: not read: churnwatch reads the tables {', '.join(TABLES)} "
-                        "(<table>.csv, <table>.parquet or a <table>/ folder of Parquet); usage counts per day or "
-                        "per period become events (README, \"Bring your data\")")
+                        "(<table>.csv, <table>.parquet or a <table>/ folder of Parquet); "
+                        + ("unpack it; " if name.endswith(ARCHIVES) else "")
+                        + "usage counts per day or per period become events (README, \"Bring your data\")")
         return said
 
     def load(self, con: duckdb.DuckDBPyConnection, table: str) -> bool:

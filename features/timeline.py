@@ -47,6 +47,13 @@ def dn(column: str) -> str:
     return f"CAST(date_diff('day', DATE '1970-01-01', CAST({column} AS DATE)) AS INTEGER)"
 
 
+def owed(alias: str = "") -> str:
+    """SQL: an invoice was owed at all: not written off by its due day (a correction voided the day it was
+    issued and re-issued never was: no overdue days, no late payment, not "unpaid" in the report)."""
+    off, due = f"{alias}written_off_at", f"{alias}due_at"
+    return f"({off} IS NULL OR {dn(off)} > {dn(due)})"
+
+
 #: Warm-up before the first as-of date when the export is long enough: 90-day windows are whole.
 FULL_WARMUP_DAYS = 90
 #: Warm-up of a short export: four weeks, so that labelled as-of dates exist at all.

@@ -55,6 +55,7 @@ from core.vocabulary import (
 from features.pipeline import open_connection
 from features.spec import STANDING_REQUEST
 from features.subset import load_clean_subset
+from features.timeline import owed
 from insights.explain import (
     PORTFOLIO_COLUMNS,
     AccountView,
@@ -306,14 +307,16 @@ def raw_signals(settings: Settings, account_ids: list[str], as_of: dt.date, week
             WHERE account_id IN (SELECT account_id FROM wanted) AND opened_at < ?::DATE
             QUALIFY row_number() OVER (PARTITION BY account_id ORDER BY opened_at DESC) <= ?
             ORDER BY account_id, opened_at DESC""", [as_of, recent]).df()
-        invoices = con.execute("""
-            SELECT account_id, issued_at, due_at, CASE WHEN paid_at < ?::DATE THEN paid_at END AS paid_at, amount
+        invoices = con.execute(f"""
+            SELECT account_id, issued_at, due_at, CASE WHEN paid_at < ?::DATE THEN paid_at END AS paid_at,
+                   CASE WHEN written_off_at < ?::DATE THEN written_off_at END AS written_off_at, amount
             FROM clean_invoices WHERE account_id IN (SELECT account_id FROM wanted) AND issued_at < ?::DATE
+              AND {owed()}  -- a correction voided at issue: never owed, not listed as unpaid
             QUALIFY row_number() OVER (PARTITION BY account_id ORDER BY issued_at DESC) <= ?
-            ORDER BY account_id, issued_at DESC""", [as_of, as_of, recent]).df()
+            ORDER BY account_id, issued_at DESC""", [as_of, as_of, as_of, recent]).df()
     finally:
         con.close()
-    for c in ("issued_at", "due_at", "paid_at"):
+    for c in ("issued_at", "due_at", "paid_at", "written_off_at"):
         invoices[c] = [None if pd.isna(v) else pd.Timestamp(v).date() for v in invoices[c]]
     ev_by, tickets_by, invoices_by = (dict(tuple(f.groupby("account_id"))) for f in (ev, tickets, invoices))
     week_start = [as_of - dt.timedelta(days=7 * (k + 1)) for k in range(weeks)]
@@ -553,7 +556,8 @@ STRINGS: dict[str, dict[str, str]] = {
         "events_week": "Product events per week (last 12 weeks; no login role configured)",
         "tickets": "Latest tickets", "invoices": "Latest invoices", "opened": "Opened", "resolved": "Resolved",
         "priority": "Priority", "csat": "CSAT", "category": "Category", "issued": "Issued", "due_date": "Due",
-        "paid": "Paid", "amount": "Amount", "unpaid": "unpaid", "open": "open", "none": "none",
+        "paid": "Paid", "amount": "Amount", "unpaid": "unpaid", "written_off": "written off", "open": "open",
+        "none": "none",
         "not_in_source": "not in this data source (no {table} table)",
         "no_data": "Raw data source not available (set `data:` in churnwatch.yaml).",
         "previous": "previous score", "change": "change", "back": "back to the portfolio",
@@ -595,7 +599,7 @@ STRINGS: dict[str, dict[str, str]] = {
         "logins_week": "每周登录次数（近12周）", "events_week": "每周产品事件数（近12周；未配置登录事件）",
         "tickets": "最近的工单", "invoices": "最近的发票", "opened": "提交时间", "resolved": "解决时间",
         "priority": "优先级", "csat": "满意度", "category": "类别", "issued": "开票日", "due_date": "到期日",
-        "paid": "付款日", "amount": "金额", "unpaid": "未付", "open": "未解决", "none": "无",
+        "paid": "付款日", "amount": "金额", "unpaid": "未付", "written_off": "已核销", "open": "未解决", "none": "无",
         "not_in_source": "此数据源没有 {table} 表",
         "no_data": "原始数据源不可用（请在 churnwatch.yaml 中设置 `data:`）。", "previous": "上次评分",
         "change": "变化", "back": "返回客户组合", "contribution": "贡献", "value": "数值", "signal": "信号",

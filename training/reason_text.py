@@ -670,6 +670,8 @@ def word(spec: FeatureSpec, value: object, side: int, row: Row, refs: References
     """The reason text for ``spec`` at ``value`` as a risk (``side`` +1) or a strength (-1),
     or None when that value cannot honestly be worded so (see the module docstring)."""
     if missing(value):
+        if tracks_volume(spec, refs):  # "errors after none in the 30 days before" reads as backwards as a change
+            return None
         return None if is_change(spec) and _before_it_existed(spec, row.tenure_days()) else \
             word_missing(spec, row, lang, side, refs)
     tenure = row.tenure_days()

@@ -93,7 +93,8 @@ def explain(account_id: str, store: Path | None = None, home: Path | None = None
     for title, items, sign in ((L["reasons"], view.reasons, "red"), (L["strengths"], view.strengths, "green")):
         table = Table(title=title, title_justify="left", show_lines=False)
         for c in (L["signal"], L["text"], L["value"], L["contribution"]):
-            table.add_column(c, justify="right" if c == L["contribution"] else "left")
+            # fold: a Chinese reason has no spaces to wrap at, and was cut at the width with "…" (a probe)
+            table.add_column(c, justify="right" if c == L["contribution"] else "left", overflow="fold")
         for x in items:
             table.add_row(str(x["label"]), str(x["text"]), f"{x['feature']} = {_value(x.get('value'))}",
                           Text(f"{x['contribution']:+.2f}", style=sign))

@@ -72,6 +72,10 @@ def test_files_no_table_is_read_from_and_roles_naming_no_event_type_are_said(tmp
     (data / "~$accounts.xlsx").write_bytes(b"lock")  # a spreadsheet's lock file: not said
     (data / "Invoices.xlsx").write_bytes(b"PK")
     (data / "Tickets.csv").write_text("ticket_id\n")
+    (data / "invoices.2024.csv").write_text("invoice_id\n")  # the review: was told to be named as it is
+    (data / "churn_feedback.json").write_text("[]")  # a table's name: said; manifest.json not
+    (data / "manifest.json").write_text("{}")
+    (data / "export.zip").write_bytes(b"PK")
     s = Settings(event_roles={"login": ["requests"], "cancel_request": ["cancellation_scheduled", "Cancel"]})
     s = s.model_copy(update={"data_end": D(2024, 4, 1)})
     result = build_snapshots(data, s, tmp_path / "s.duckdb", as_of=[D(2024, 3, 1)])
@@ -81,6 +85,12 @@ def test_files_no_table_is_read_from_and_roles_naming_no_event_type_are_said(tmp
         "'requests'); the role's features read nothing from them",
         "Invoices.xlsx: not read: a table is read from invoices.csv or invoices.parquet; save it as CSV or Parquet",
         "Tickets.csv: not read: a table is read from tickets.csv or tickets.parquet; name it tickets.csv",
+        "churn_feedback.json: not read: a table is read from churn_feedback.csv or churn_feedback.parquet; save it "
+        "as CSV or Parquet",
+        "export.zip: not read: churnwatch reads the tables accounts, subscriptions, events, tickets, invoices, "
+        "churn_feedback, interventions (<table>.csv, <table>.parquet or a <table>/ folder of Parquet); unpack it; "
+        "usage counts per day or per period become events (README, \"Bring your data\")",
+        "invoices.2024.csv: not read: a table is read from invoices.csv or invoices.parquet; name it invoices.csv",
         "tickets.csv.gz: not read: a table is read from tickets.csv or tickets.parquet; unpack it",
         "usage_daily.csv: not read: churnwatch reads the tables accounts, subscriptions, events, tickets, invoices, "
         "churn_feedback, interventions (<table>.csv, <table>.parquet or a <table>/ folder of Parquet); usage counts "

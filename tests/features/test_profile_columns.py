@@ -372,6 +372,11 @@ def test_a_number_or_date_column_with_na_words_is_read_with_them_missing_and_say
     acc["NPS Score"] = ["9", "NA", "nan", "unknown"]
     acc["Customer Since"] = ["2020-01-05", "NA", "2021-03-01", ""]
     acc["Sales Region"] = ["NA", "EMEA", "NA", "APAC"]
+    # the review of 2026-12-06: 'nan' beside dates (pandas' text of a missing value) and 'NA' beside money or a
+    # decimal comma made categories
+    acc["Renewed On"] = ["2023-01-05", "nan", "2023-03-01", "NaN"]
+    acc["ARR"] = ["$1,200.50", "NA", "$30.00", "$4.00"]
+    acc["Usage"] = ["1,5", "unknown", "2,25", "3,75"]
     data = write_tables(tmp_path / "d", {"accounts": acc, "subscriptions": subscriptions(), "events": events()},
                         fmt="csv")
     result = build_snapshots(data, settings(data_end=D(2024, 12, 31)), tmp_path / "s.duckdb", as_of=AS_OF)
@@ -380,11 +385,18 @@ def test_a_number_or_date_column_with_na_words_is_read_with_them_missing_and_say
     assert used["NPS Score"].note == "1 'NA', 1 'nan', 1 'unknown' read as missing"
     assert used["Customer Since"].kind == "date" and used["Customer Since"].note == "1 'NA' read as missing"
     assert used["Sales Region"].kind == "category" and used["Sales Region"].note == ""
+    assert used["Renewed On"].kind == "date" and used["Renewed On"].note == "1 'NaN', 1 'nan' read as missing"
+    assert (used["ARR"].kind, used["Usage"].kind) == ("number", "number")
+    assert used["ARR"].note.endswith("read with a decimal point; 1 'NA' read as missing")
+    assert used["Usage"].note.endswith("read with a decimal comma; 1 'unknown' read as missing")
     df = read_snapshots(tmp_path / "s.duckdb").set_index(["account_id", "as_of"])
     nps, since, region = (used[c].feature for c in ("NPS Score", "Customer Since", "Sales Region"))
     assert at(df, "a1", AS_OF[0])[nps] == 9 and pd.isna(at(df, "a2", AS_OF[0])[nps])
     assert at(df, "a1", AS_OF[0])[since] == (AS_OF[0] - D(2020, 1, 5)).days and pd.isna(at(df, "a2", AS_OF[0])[since])
     assert at(df, "a1", AS_OF[0])[region] == "NA"
+    arr, usage = used["ARR"].feature, used["Usage"].feature
+    assert [at(df, a, AS_OF[0])[arr] for a in ("a1", "a3")] == [1200.5, 30.0] and pd.isna(at(df, "a2", AS_OF[0])[arr])
+    assert at(df, "a3", AS_OF[0])[usage] == 2.25 and pd.isna(at(df, "a2", AS_OF[0])[usage])
     with connect(tmp_path / "s.duckdb", read_only=True) as con:  # missing as NULL, not NaN ('nan' casts to NaN)
         [(nulls, nans)] = con.execute(f'SELECT count_if("{nps}" IS NULL), count_if(isnan("{nps}")) '
                                       "FROM snapshots WHERE as_of = ?", [AS_OF[0]]).fetchall()

@@ -78,3 +78,14 @@ def test_an_invoice_written_off_after_going_unpaid_is_overdue_until_then(tmp_pat
     late = {(a, str(t)[:10]): v for (a, t), v in rows["late_payments_90d"].items()}
     assert [late[("plain", str(d))] for d in days] == [0, 0, 0, 0]
     assert [late[("dunned", str(d))] for d in days] == [1, 1, 1, 1]  # due and not paid: late, written off or not
+    # the report's account page lists what was owed: the correction not at all (it read "unpaid" in red), the
+    # dunned invoice as written off on its day once that day is past
+    from insights.report import raw_signals
+
+    s = settings(data_end=D(2025, 1, 31)).model_copy(update={"data": str(tmp_path / "data")})
+    signals = raw_signals(s, ["dunned", "plain"], D(2024, 8, 1))
+    assert signals["plain"]["invoices"].empty  # the correction, never owed
+    dunned = signals["dunned"]["invoices"]
+    assert len(dunned) == 1 and dunned.iloc[0]["written_off_at"] == D(2024, 6, 22) and dunned.iloc[0]["paid_at"] is None
+    before = raw_signals(s, ["dunned"], D(2024, 6, 15))["dunned"]["invoices"]
+    assert before.iloc[0]["written_off_at"] is None  # not yet written off on that day: unpaid

@@ -93,7 +93,7 @@ def test_explain_an_unknown_account_exits_2_with_a_clear_message(home):
     assert "Traceback" not in r.stderr
 
 
-def test_explain_shows_health_trend_reasons_and_playbook_in_both_languages(home, run):
+def test_explain_shows_health_trend_reasons_and_playbook_in_both_languages(home, run, monkeypatch):
     acc, tier, en, zh = _riskiest(home)
     r = run("explain", acc, home=home)
     assert r.returncode == 0, r.stderr[-2000:]
@@ -106,6 +106,9 @@ def test_explain_shows_health_trend_reasons_and_playbook_in_both_languages(home,
     out = "".join(r.stdout.split())
     assert "健康分趋势" in out and "应对方案" in out
     assert "".join(zh[0]["text"].split())[:8] in out
+    monkeypatch.setenv("COLUMNS", "80")  # a probe's terminal: Chinese reasons were cut with "…", not wrapped
+    narrow = run("explain", acc, "--lang", "zh-CN", home=home)
+    assert narrow.returncode == 0 and "…" not in narrow.stdout, narrow.stdout
 
 
 def test_report_command_writes_the_file_and_refuses_bad_input(home, run, tmp_path):

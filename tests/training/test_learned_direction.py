@@ -110,7 +110,13 @@ def test_an_error_count_that_falls_with_churn_is_worded_on_neither_side():
                            direction={count.name: -1, change.name: -1})
     assert word(count, 3.0, +1, row, backwards, "en") is None and word(count, 30.0, -1, row, backwards, "en") is None
     assert word(change, -0.22, +1, row, backwards, "en") is None and word(change, 0.5, -1, row, backwards, "en") is None
-    named = References(typical={count.name: 8.0}, category_churn={}, overall_churn=0.1, direction={})
+    # none in the 30 days before: the change is missing, worded on neither side either (the review of 2026-12-06)
+    after_none = Row({count.name: 3.0, change.name: None, "tenure_days": 400.0})
+    for side, lang in ((+1, "en"), (-1, "en"), (+1, "zh-CN"), (-1, "zh-CN")):
+        assert word(change, None, side, after_none, backwards, lang) is None
+    assert word(change, None, +1, after_none, named := References(typical={count.name: 8.0}, category_churn={},
+                                                                    overall_churn=0.1, direction={}), "en") == \
+        "'errors_5xx' events in the last 30 days after none in the 30 days before"
     assert word(count, 30.0, +1, row, named, "en") == ("30 'errors_5xx' events in the last 30 days; a typical active "
                                                        "account has 8")
     busy = Row({count.name: 30.0, change.name: 0.5, "tenure_days": 400.0})
