@@ -268,7 +268,11 @@ def check_column_mapping(mapping: dict[str, dict[str, str]]) -> None:
     for table, columns in mapping.items():
         if table not in TABLES:
             raise ConfigError(f"column_mapping: unknown table {table!r} (known: {', '.join(TABLES)})")
-        for canonical in columns.values():
+        for source, canonical in columns.items():
             if canonical not in TABLES[table].column_names:
+                # a probe's Stripe customers: "Name": name, the README's word for the accounts' names
+                hint = (f"; the accounts' names are read from a column named name, or the one "
+                        f"email: {{name_column: {source!r}}} names in churnwatch.yaml"
+                        if table == "accounts" and canonical in ("name", "company_name", "display_name") else "")
                 raise ConfigError(f"column_mapping: {table}: {canonical!r} is not a column of the contract "
-                                  f"({', '.join(TABLES[table].column_names)})")
+                                  f"({', '.join(TABLES[table].column_names)}){hint}")

@@ -589,6 +589,11 @@ def _word_count(spec: FeatureSpec, v: float, side: int, refs: References, lang: 
     return f"{text}；典型活跃客户为{ref}"
 
 
+#: Nulls whose text reads as a warning sign whatever the model learned of them: not worded as a strength (a
+#: probe's annual Stripe customers, invoiced once a year, read "No invoices paid in the last 90 days" as one)
+NULL_NO_STRENGTH = frozenset({"payment_delay_90d", "payment_delay_change"})
+
+
 def word_missing(spec: FeatureSpec, row: Row, lang: str, side: int = 0,
                  refs: References = NO_REFERENCES) -> str | None:
     """A null that carries a contribution: what it means when the row shows it (a user that
@@ -599,6 +604,8 @@ def word_missing(spec: FeatureSpec, row: Row, lang: str, side: int = 0,
     a known null without such a place ("No rated tickets in the last 90 days") takes
     the training rows' test like "No data on X". References without ``missing`` (older bundles):
     on either side. None when it is not a reason on ``side``."""
+    if side < 0 and spec.name in NULL_NO_STRENGTH:
+        return None
     evidence = null_evidence(spec)
     holds = True
     if evidence is not None:

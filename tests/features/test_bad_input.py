@@ -97,6 +97,21 @@ def test_column_mapping_renames_user_columns(tmp_path):
     assert r.rows == 2 and "login" in r.catalogue.event_types
 
 
+def test_a_mapping_onto_no_contract_column_names_the_columns_and_for_a_name_the_setting():
+    """A probe mapped Stripe's customer "Name" onto ``name`` (the README's word for the accounts' names): the
+    error named the contract's columns only, not ``email: {name_column: ...}``, which is what reads it."""
+    from core.errors import ConfigError
+    from features.contract import check_column_mapping
+
+    with pytest.raises(ConfigError) as said:
+        check_column_mapping({"accounts": {"id": "account_id", "Name": "name"}})
+    assert str(said.value).startswith("column_mapping: accounts: 'name' is not a column of the contract (account_id, ")
+    assert str(said.value).endswith("; the accounts' names are read from a column named name, or the one "
+                                    "email: {name_column: 'Name'} names in churnwatch.yaml")
+    with pytest.raises(ConfigError, match=r"'amount' is not a column of the contract \([^)]*\)$"):
+        check_column_mapping({"events": {"Amount": "amount"}})
+
+
 def test_cli_prints_counts_writes_summary_and_exits_2_on_errors(tmp_path, run_cli):
     events = EVENTS + [dict(account_id="ghost", user_id="g", occurred_at=T(2024, 3, 5), event_type="login")]
     folder = write_tables(tmp_path / "data", {"subscriptions": SUBS, "events": events})

@@ -91,6 +91,17 @@ def test_the_builder_moves_on_to_the_groups_next_feature():
     assert blanks == [{"reasons": [], "strengths": []}] * 2
 
 
+def test_no_invoice_paid_is_a_risk_or_nothing():
+    """A probe's annual Stripe customers, invoiced once a year: their blank payment delay went with staying,
+    and "No invoices paid in the last 90 days" was shown as a strength, reading as a warning sign."""
+    specs = {f.name: f for f in build_catalogue([]).features}
+    delay = specs["payment_delay_90d"]
+    row = Row({"mrr": 150.0, "late_payments_90d": 0.0})  # invoices are known: the blank means none paid
+    assert word(delay, None, -1, row, _refs({"payment_delay_90d": -1}), "en") is None
+    assert word(delay, None, -1, row, _refs(None), "zh-CN") is None
+    assert word(delay, None, +1, row, _refs({"payment_delay_90d": +1}), "en") == "No invoices paid in the last 90 days"
+
+
 def test_a_known_null_without_a_place_on_the_scale_takes_the_same_test():
     """A probe's Intercom export: ratings blank in ~65% of conversations, and "No rated tickets in the
     last 90 days" (+0.06) among a healthy account's risks, though its blanks had no side in the
