@@ -38,11 +38,13 @@ from features.profile import ProfilePlan, profile_expression, profile_joins, pro
 from features.spec import (
     HIGH_PRIORITY,
     MIN_COVERED_DAYS,
+    PASSIVE_ROLES,
     SIZE_BANDS,
     TICKET_SILENCE_HISTORY,
     Catalogue,
     FeatureSpec,
     build_catalogue,
+    passive_types,
     scaled,
 )
 from features.sql import is_in, lit, not_in
@@ -89,7 +91,8 @@ class KeptEvents:
 
 
 def stage_queries(settings: Settings, types: list[str], grid: Grid | None = None,
-                  key_types: list[str] | None = None, kept: KeptEvents | None = None) -> list[tuple[str, str]]:
+                  key_types: list[str] | None = None, kept: KeptEvents | None = None,
+                  data_start: dt.date | None = None) -> list[tuple[str, str]]:
     """(table, SELECT) for every stage, in run order: event windows, then tickets, invoices
     and new-feature first use. ``grid`` picks the fast path for a regular schedule;
     ``key_types``: the event types of ``event_keys`` in ``fid`` order (default ``types``);
@@ -141,12 +144,14 @@ def stage_queries(settings: Settings, types: list[str], grid: Grid | None = None
               WHERE k.r IS NULL AND {is_in('t.event_type', asked + taken_back)}) k
           ON k.aid = i.aid AND k.d < s.tn AND k.d >= s.term_start - 1
         GROUP BY s.account_id, s.tn""")
-    # each account's first day of product activity (any event but the cancellation roles'): before it, the
-    # account's event features are unknown, not 0 (``final_query``)
+    # each account's first day of product activity from the data start on (any event but the passive roles':
+    # e-mails, a contact leaving, cancellation requests): before it, the account's product features are
+    # unknown, not 0 (``final_query``); a stray event before the bulk of the log starts shows no tracking
+    since = "" if data_start is None else f" AND k.d >= {day_number(data_start)}"
     first_activity = ("ev_first", f"""
         SELECT k.aid, MIN(k.d) AS first_d
         FROM event_keys k JOIN event_key_types t ON t.fid = k.fid
-        WHERE k.r IS NULL AND {not_in('t.event_type', asked + taken_back)}
+        WHERE k.r IS NULL AND {not_in('t.event_type', sorted(passive_types(roles) & set(types)))}{since}
         GROUP BY k.aid""")
     return [first_use, login_before, first_activity] + events + [requests,
         ("tk", f"""
@@ -395,7 +400,7 @@ NOT_FROM_EVENTS = frozenset({"ticket_count", "ticket_spike", "open_tickets", "ti
 
 
 #: Templates read from events that are no product activity (a cancellation request stands whether or not
-#: the product export covers the account)
+#: the product export covers the account; the passive roles' features: ``features.spec.PASSIVE_ROLES``)
 BILLING_EVENTS = frozenset({"cancel_request"})
 
 
@@ -449,11 +454,17 @@ def final_query(catalogue: Catalogue, settings: Settings, absent: frozenset[str]
         if f.template == "ratio":
             sql[f.name] = _ratio(counted(f.params["num"]), counted(f.params["den"]))
 
+    passive = passive_types(settings.event_roles)
+
     def activity(name: str) -> bool:  # read from the product events (a ratio: from its inputs')
         spec = by_name[name]
         if spec.template == "ratio":
             return activity(spec.params["num"]) or activity(spec.params["den"])
-        return "events" in _inputs(spec) and spec.template not in BILLING_EVENTS
+        roles = {v for k, v in spec.params.items() if k in ("role", "num", "den")}
+        if spec.template in BILLING_EVENTS or (roles and roles <= set(PASSIVE_ROLES)) or \
+                spec.params.get("event_type") in passive:
+            return False  # an e-mail's open rate, a contact leaving, a request: known without product events
+        return "events" in _inputs(spec)
 
     for f in catalogue.features:  # before an account's first product event: unknown, not 0 (never active,
         # or not covered by the product export: a probe's Stripe customers without analytics read "Only 0%
@@ -526,7 +537,7 @@ def build_feature_tables(con: duckdb.DuckDBPyConnection, settings: Settings, gen
         key_clean_events(con)
     key_types = [r[0] for r in con.execute("SELECT event_type FROM event_key_types ORDER BY fid").fetchall()]
     kept = KeptEvents.of(con) if grid is not None and mask_fits(grid) else None
-    stages = stage_queries(settings, list(catalogue.event_types), grid, key_types, kept) + \
+    stages = stage_queries(settings, list(catalogue.event_types), grid, key_types, kept, data_start) + \
         profile_stages(plan, settings)
     sql = final_query(catalogue, settings, absent, data_start, cut)
     # on Spark every stage is a table (written as Parquet, features.spark.SparkConnection.register)

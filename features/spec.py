@@ -201,6 +201,17 @@ CANCEL_REQUEST_NAME = re.compile(
 STANDING_REQUEST = "cancel_request_standing"
 
 
+#: Event roles that are no product activity (an e-mail tool's, a CRM's, the billing system's cancellation
+#: requests): no active days or users, and no sign that the product export covers an account
+PASSIVE_ROLES = ("marketing_sent", "marketing_open", "contact_left", "cancel_request", "cancel_withdrawn")
+
+
+def passive_types(roles) -> set[str]:
+    """The event types of ``roles`` (``core.settings.EventRoles``) that are no product activity
+    (``PASSIVE_ROLES``)."""
+    return {t for role in PASSIVE_ROLES for t in getattr(roles, role)}
+
+
 def cancel_role_of(event_type: str) -> str | None:
     """``cancel_withdrawn`` or ``cancel_request`` where an event type's name reads as a cancellation taken
     back or asked for ahead (``CANCEL_WITHDRAWN_NAME``, ``CANCEL_REQUEST_NAME``), else None."""

@@ -67,7 +67,7 @@ from features.rules import (
     row_reasons,
     value_rules,
 )
-from features.spec import HIGH_PRIORITY, event_families, family_key
+from features.spec import HIGH_PRIORITY, event_families, family_key, passive_types
 from features.sql import engine_of, lit, not_in
 from features.timeline import OPEN_ENDED_FROM, dn, from_day_number
 
@@ -691,29 +691,31 @@ UNTRACKED_MIN = 20
 
 
 def untracked_warnings(con: duckdb.DuckDBPyConnection, settings: Settings, report: ValidationReport) -> list[str]:
-    """A warning when many accounts with a term at the data end have no product event in the whole log (the
-    cancellation roles' types are no product activity): their event features are unknown until their first
-    event (``features.snapshots.final_query``), whether they never used the product or the export does not
-    cover them. A probe's Stripe export with analytics for half its customers: they read 0, and 741 of 753
-    were told "Only 0% of seats in use" with a training playbook, with no word at ``features``."""
+    """A warning when many accounts with a term at the data end have no product event in the log from its
+    data start on (the passive roles' types, ``features.spec.PASSIVE_ROLES``, are no product activity):
+    their event features are unknown until their first such event (``features.snapshots.final_query``),
+    whether they never used the product or the export does not cover them. A probe's Stripe export with
+    analytics for half its customers: they read 0, and 741 of 753 were told "Only 0% of seats in use" with
+    a training playbook, with no word at ``features``."""
     rep = report.tables.get("events")
     if rep is None or not rep.rows_kept or report.data_end is None:
         return []
-    roles = settings.event_roles
-    keys = {family_key(t) for t in (*roles.cancel_request, *roles.cancel_withdrawn)}
-    requests = [spelling for family, spellings in report.event_families.items() if family_key(family) in keys
-                for spelling in spellings]
+    keys = {family_key(t) for t in passive_types(settings.event_roles)}
+    passive = [spelling for family, spellings in report.event_families.items() if family_key(family) in keys
+               for spelling in spellings]
     end = lit(_as_date(report.data_end).isoformat())
+    start = lit(_as_date(report.data_start or report.data_end).isoformat())
     active, untracked = con.execute(f"""
         SELECT count(*) AS active, COALESCE(SUM(CASE WHEN e.account_id IS NULL THEN 1 ELSE 0 END), 0) AS untracked
         FROM (SELECT DISTINCT account_id FROM clean_subscriptions
               WHERE start_date <= CAST({end} AS DATE) AND (end_date IS NULL OR end_date > CAST({end} AS DATE))) a
-        LEFT JOIN (SELECT DISTINCT account_id FROM clean_events WHERE {not_in("event_type", requests)}) e
+        LEFT JOIN (SELECT DISTINCT account_id FROM clean_events
+                   WHERE {not_in("event_type", passive)} AND CAST(occurred_at AS DATE) >= CAST({start} AS DATE)) e
           ON e.account_id = a.account_id""").fetchone()
     if not active or untracked < max(UNTRACKED_MIN, UNTRACKED_SHARE * active):
         return []
     message = (f"events: {untracked:,} of the {active:,} accounts with a term at the data end "
-               f"({untracked / active:.0%}) have no product event in the whole log: their usage features are "
+               f"({untracked / active:.0%}) have no product event in the log: their usage features are "
                "unknown (null), not 0, so no reason calls them inactive. If they are tracked "
                "and never used the product, that is what the model learns from the missing values; if the "
                "product export does not cover them (tracking set up for some customers only), export the events "
@@ -793,12 +795,12 @@ def validate_tables(con: duckdb.DuckDBPyConnection, loaded: list[str], settings:
     report.warnings += priority_warnings(con, report)
     report.warnings += unit_warnings(settings, report)
     report.warnings += role_warnings(settings, report)
-    report.warnings += untracked_warnings(con, settings, report)
     # the event log's start: before it, activity features would read as zero
     first = report.tables["events"].first_at if "events" in report.tables else _activity_start(report)
     report.data_start = _as_date(first) or data_end
     if "events" in report.tables and first is not None:
         report.data_start = _bulk_start(con, report, data_end)
+    report.warnings += untracked_warnings(con, settings, report)  # product events from the data start on
     return report
 
 

@@ -26,6 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from core.settings import Settings
+from features.spec import passive_types
 from features.timeline import dn
 from features.validate import account_key
 
@@ -55,8 +56,7 @@ def regular_grid(day_numbers: list[int]) -> Grid | None:
 
 def _roles(settings: Settings, types: list[str]):
     roles = settings.event_roles
-    passive = {*roles.marketing_sent, *roles.marketing_open, *roles.contact_left, *roles.cancel_request,
-               *roles.cancel_withdrawn}
+    passive = passive_types(roles)
     tid = {t: i for i, t in enumerate(types)}
 
     def tid_in(names) -> str:

@@ -34,6 +34,10 @@ from training.blend import BLAS_THREADS
 MISSING_CATEGORY = "(missing)"
 #: The 0-100 value of a missing indicator: the median rank.
 MISSING_RANK = 50.0
+#: Counts the hand-weighted score reads as none where unknown: an account before its first product event has
+#: them null (``features.snapshots.final_query``), and the article's score, not told of tracking, took such an
+#: account as inactive (as it read before the nulls: the baseline stays the one the article defines)
+NONE_WHERE_UNKNOWN = ("logins_30d", "core_features_used_30d", "new_features_tried_30d", "training_attended_90d")
 
 #: Dimension -> the catalogue features it averages (ARTICLE §1). Product usage is split
 #: into its three weighted parts (logins, core-feature depth, breadth).
@@ -102,6 +106,8 @@ def indicator_scores(snapshots: pd.DataFrame, as_of_col: str = "as_of") -> pd.Da
     for dim_cols in RULE_DIMENSIONS.values():
         for col in dim_cols:
             values = pd.to_numeric(snapshots[col], errors="coerce").astype("float64")
+            if col in NONE_WHERE_UNKNOWN and values.notna().any():  # a role not configured stays unknown
+                values = values.fillna(0.0)
             healthy_up = values if directions[col] <= 0 else -values
             ranks = healthy_up.groupby(dates, sort=False).rank(method="max", pct=True)
             out[col] = (100.0 * ranks).fillna(MISSING_RANK)

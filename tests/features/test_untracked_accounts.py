@@ -10,6 +10,8 @@ no product event at all.
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pandas as pd
 
 from core.settings import Settings
@@ -31,12 +33,17 @@ def _events() -> pd.DataFrame:
         rows.append(("late", "y", day, "login"))
     rows.append(("asked", "z", pd.Timestamp("2024-04-10 09:00"), "cancellation_scheduled"))  # no product event
     rows.append(("t00", "x", pd.Timestamp("2024-06-29"), "login"))  # the data end
+    # an e-mail tool's and a CRM's events are no product activity (the review): known themselves, usage unknown
+    for day in pd.date_range("2024-02-01", "2024-04-20", freq="7D"):
+        rows += [("mailed", "m", day, "email_sent"), ("mailed", "m", day + pd.Timedelta(hours=5), "email_opened")]
+    rows.append(("mailed", "m", pd.Timestamp("2024-04-15"), "key_contact_left"))
+    rows.append(("stray", "s", pd.Timestamp("2023-06-01"), "page_view"))  # before the bulk of the log: no tracking
     return pd.DataFrame(rows, columns=["account_id", "user_id", "occurred_at", "event_type"])
 
 
 def untracked_rows(tmp_path, engine: str = "duckdb"):
     """(the build's result, its snapshots indexed by account and as-of date) on ``engine``."""
-    ids = TRACKED + UNTRACKED + ["late", "asked"]
+    ids = TRACKED + UNTRACKED + ["late", "asked", "mailed", "stray"]
     data = write_tables(tmp_path / "data", {
         "accounts": [dict(account_id=a) for a in ids],
         "subscriptions": [dict(account_id=a, start_date=D(2024, 1, 1), end_date=None, mrr=50.0, seats=5)
@@ -63,6 +70,9 @@ def test_event_features_are_unknown_before_the_first_product_event(tmp_path):
     asked = rows.loc[("asked", may)]
     assert asked["cancel_request_standing"] == 1 and asked[USAGE].isna().all()
     assert rows.loc[("u00", may), "cancel_request_standing"] == 0
+    mailed = rows.loc[("mailed", may)]
+    assert mailed[USAGE].isna().all() and mailed["contact_left_90d"] == 1 and mailed["email_open_rate_90d"] == 1.0
+    assert rows.loc[("stray", march), USAGE].isna().all() and rows.loc[("stray", may), USAGE].isna().all()
     # unknown before the first event, counted from it on
     assert rows.loc[("late", march), USAGE].isna().all()
     assert rows.loc[("late", may), "logins_30d"] > 0
@@ -73,10 +83,11 @@ def test_event_features_are_unknown_before_the_first_product_event(tmp_path):
 
 def test_features_says_how_many_accounts_have_no_product_event(tmp_path):
     result, _ = untracked_rows(tmp_path)
-    said = [w for w in result.validation.warnings if w.startswith("events: ")]
-    # 28 never tracked + the one that only asked to cancel, of the 40 with a term at the data end
+    said = [w for w in result.validation.warnings if w.startswith("events: ") and "have no product event" in w]
+    assert result.validation.data_start > dt.date(2023, 6, 1)  # the stray login is before it
+    # 28 never tracked, the one that only asked to cancel, the one only e-mailed, the stray login; of 42
     assert said == [
-        "events: 29 of the 40 accounts with a term at the data end (72%) have no product event in the whole log: "
+        "events: 31 of the 42 accounts with a term at the data end (74%) have no product event in the log: "
         "their usage features are unknown (null), not 0, so no reason calls them inactive. If "
         "they are tracked and never used the product, that is what the model learns from the missing values; if "
         "the product export does not cover them (tracking set up for some customers only), export the events of "

@@ -82,6 +82,19 @@ def test_ties_share_the_healthier_rank_and_missing_values_get_50():
     assert ind.loc[0, "email_open_rate_90d"] == 100.0
 
 
+def test_a_count_unknown_before_the_first_product_event_ranks_as_none():
+    """An account before its first product event has its usage counts null (a review: it then ranked as
+    average, above a light user); the article's score reads them as none, as it did before they were null.
+    A role that is not configured (the whole column null) stays unknown: 50 for every row."""
+    rows = [dict(BEST), dict(MID), dict(WORST)]
+    rows[0]["logins_30d"] = None
+    ind = indicator_scores(snapshots(rows))
+    assert ind.loc[0, "logins_30d"] == pytest.approx(100 / 3) and ind.loc[2, "logins_30d"] == pytest.approx(200 / 3)
+    for r in rows:
+        r["training_attended_90d"] = None
+    assert indicator_scores(snapshots(rows))["training_attended_90d"].tolist() == [50.0, 50.0, 50.0]
+
+
 def test_percentile_ranks_are_taken_within_each_date():
     early, late = dt.date(2024, 1, 1), dt.date(2024, 2, 1)
     scaled = [{c: v * 100 for c, v in r.items()} for r in (WORST, MID, BEST)]
