@@ -385,16 +385,33 @@ def _date_spec(name: str, reading: DateReading) -> FeatureSpec:
                        params={"column": name, **reading.params()})
 
 
+#: A currency sign or code written with a number ("$1,234.50", "1.290,00 EUR")
+_MONEY = re.compile(r"([$€£¥])|(?<![A-Za-z])(USD|EUR|GBP|CNY|RMB|JPY|CHF|CAD|AUD)(?![A-Za-z])")
+
+
+def money_of(text: pd.Series) -> str | None:
+    """The one currency sign or code written with ``NUMERIC_SHARE`` of a number column's values ("$", "EUR"),
+    kept so a reason shows the amount as it was written ("Monthly Charges: $18.25", not "18.2"); else None."""
+    values = text.dropna()
+    if values.empty:
+        return None
+    found = values.str.extract(_MONEY)
+    token = found[0].combine_first(found[1])
+    top = token.value_counts()
+    return str(top.index[0]) if len(top) and top.iloc[0] >= NUMERIC_SHARE * len(values) else None
+
+
 def _spec(name: str, categorical: bool, flag: bool = False, comma: bool | None = None,
           folded: bool = False, percent: bool = False, direction: int = 0,
-          valid: tuple[float, float] | None = None) -> FeatureSpec:
+          valid: tuple[float, float] | None = None, money: str | None = None) -> FeatureSpec:
     """A table column's catalogue entry: a category, a 0/1 flag (worded only when 1) or a number; no
     bounds (a flag is 0/1 in the training rows, a count may still be 2 later). ``comma``: a number read
     from text, with a decimal comma (True) or point (False), kept so scoring reads it the same way;
     ``folded``: a category read in lower case (``_one_case``), at scoring too; ``percent``: a number written
     "12%", read as 12, unit ``percent`` (a reason says "Discount: 20%"); ``direction``: ``profile.columns``'
     (+1: more is riskier, -1: less), 0 for a category; ``valid``: the bounds of a person's age (values
-    outside read as missing, at scoring too; ``/score`` refuses them)."""
+    outside read as missing, at scoring too; ``/score`` refuses them); ``money``: the currency sign or code its
+    values were written with (``money_of``), for the reasons' text."""
     group, ftype, unit, kind = (("profile", "category", "category", "category") if categorical else
                                 ("event_type", "float", "flag", "0/1 flag") if flag else
                                 ("event_type", "float", "percent" if percent else "value", "number"))
@@ -405,7 +422,7 @@ def _spec(name: str, categorical: bool, flag: bool = False, comma: bool | None =
                        direction=0 if categorical else direction, valid_range=valid or (None, None), optional=True,
                        reason_en=en, reason_zh=zh, template="table_column", params={"column": name, **(
                            {} if comma is None else {"decimal": "comma" if comma else "point"}),
-                           **({"case": "lower"} if folded else {})})
+                           **({"case": "lower"} if folded else {}), **({"money": money} if money else {})})
 
 
 def _date_reading(name: str, s: pd.Series, text: pd.Series | None, numbers: pd.Series | None,
@@ -437,7 +454,7 @@ def _type_columns(df: pd.DataFrame, report: dict, date_format: str | None = None
     file_comma = _file_decimal(df)
     for name in df.columns:
         s = df[name]
-        text = numbers = comma = None
+        text = numbers = comma = money = None
         percent = False
         told = profile.columns.get(name, ProfileColumn())
         if name in profile.exclude:
@@ -483,6 +500,7 @@ def _type_columns(df: pd.DataFrame, report: dict, date_format: str | None = None
                         "examples": [str(v) for v in pd.unique(unparsed)[:5]],
                     }
                 percent = bool(text.dropna().str.endswith("%").mean() >= NUMERIC_SHARE)
+                money = money_of(text[numbers.notna()])
                 written = _written(text, numbers, by_file)
                 if written:
                     report["numbers_from_text"][name] = written + (
@@ -560,7 +578,7 @@ def _type_columns(df: pd.DataFrame, report: dict, date_format: str | None = None
             if flag:
                 report.setdefault("flag_columns", []).append(name)
         specs.append(_spec(str(name), categorical, flag, None if categorical else comma, bool(folded), percent,
-                           told.direction, valid))
+                           told.direction, valid, None if categorical or flag else money))
     return kept, specs, dates
 
 

@@ -234,6 +234,10 @@ def render_value(spec: FeatureSpec, value: object, lang: str) -> dict[str, str]:
         text = _number(v, 1)
     elif spec.unit == "currency":
         text = _number(v, 0)
+    elif spec.params.get("money"):  # a flat table's column written "$18.25": shown so, cents and all
+        sign = str(spec.params["money"])
+        amount = f"{v:,.0f}" if float(v).is_integer() else f"{v:,.2f}"
+        text = f"{'-' if v < 0 else ''}{sign}{amount.lstrip('-')}" if len(sign) == 1 else f"{amount} {sign}"
     elif spec.unit == "percent":  # a flat table's column written "12%": read as 12, shown as it was written
         text = (_number(v, 0) if float(v).is_integer() else _number(v, 1)) + "%"
     else:

@@ -70,7 +70,7 @@ def features_at(tmp, name, tables) -> tuple[pd.DataFrame, dt.date]:
         built.validation.data_start
 
 
-@hsettings(max_examples=25, deadline=None, phases=[Phase.explicit, Phase.reuse, Phase.generate],
+@hsettings(max_examples=15, deadline=None, phases=[Phase.explicit, Phase.reuse, Phase.generate],
            suppress_health_check=[HealthCheck.function_scoped_fixture,
                                                                   HealthCheck.too_slow])
 @given(events=st.lists(event, min_size=1, max_size=40), tickets=st.lists(ticket(), max_size=8),

@@ -73,6 +73,19 @@ def test_a_percentage_is_worded_as_one(sheet):
     assert is_own_number(spec)
 
 
+def test_money_is_worded_with_its_sign_and_cents(sheet):
+    """A probe's CRM table: "$18.25" was worded "Monthly Charges: 18.2 (typical of those who stayed: 60.2)". A
+    column written with one currency sign or code keeps it, and its cents, in the reasons."""
+    _, _, table = sheet
+    spend, fee = table.catalogue["Total Spend"], table.catalogue["Monthly Fee"]
+    assert (spend.params["money"], fee.params["money"]) == ("$", "EUR") and is_own_number(spend)
+    assert "money" not in table.catalogue["Discount"].params and "money" not in table.catalogue["Seats"].params
+    assert render_value(spend, 18.25, "en")["value"] == "$18.25" and render_value(spend, 1290.0, "zh-CN")["value"] == \
+        "$1,290"
+    assert render_value(fee, 77.6, "en")["value"] == "77.60 EUR"
+    assert render_value(spend, -5.5, "en")["value"] == "-$5.50"
+
+
 def test_scoring_reads_the_decimal_separator_training_read(sheet, tmp_path):
     """'1,250' alone could be a thousand and more or one and a quarter: the column's separator is
     the one training decided (a comma here), kept in the catalogue."""
