@@ -135,7 +135,7 @@ class FastRoutes:
         if len(request.accounts) > INLINE_MAX_ACCOUNTS:
             return None
         try:
-            return self.hot.results(request.accounts, request.lang)
+            return self.hot.results(request.accounts, request.lang, request.as_of)
         except ChurnwatchError as exc:
             return problem_response(422, str(exc))
 

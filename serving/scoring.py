@@ -229,17 +229,17 @@ def _accounts_adapter(model: type[BaseModel]) -> TypeAdapter:
     return TypeAdapter(list[model])
 
 
-def feature_rows(accounts: list[BaseModel], catalogue: Catalogue) -> FeatureRows:
+def feature_rows(accounts: list[BaseModel], catalogue: Catalogue, as_of: dt.date | None = None) -> FeatureRows:
     """Validated request accounts as ``FeatureRows``: numeric features straight into one float
     matrix (null -> NaN; no pandas frame: building one costs more than scoring one row), a flat
     table's columns sent as its export writes them read as training read them (a RequestError where
-    they do not read), categories as labels."""
+    they do not read; its dates counted to ``as_of``, default today in UTC), categories as labels."""
     numeric = [f for f in catalogue.features if f.type != "category"]
     keys = request_models(catalogue).keys  # a name pydantic refuses as a field (``_id``) is held under an alias
     feats = [a.features.__dict__ for a in accounts]  # every field, None where not given
     cells = [[f[keys[spec.name]] for spec in numeric] for f in feats]
     if any(type(v) is str for row in cells for v in row) and (
-            problems := read_sent_cells(cells, numeric, dt.datetime.now(dt.UTC).date())):
+            problems := read_sent_cells(cells, numeric, as_of or dt.datetime.now(dt.UTC).date())):
         raise RequestError([(f"accounts[{i}].features.{name}", why) for i, name, why in problems])
     values = np.array(cells, dtype=float).reshape(len(feats), len(numeric))
     labels: dict[str, list[object]] = {c: [f[keys[c]] for f in feats] for c in catalogue.categorical}

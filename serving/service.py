@@ -54,7 +54,7 @@ import anyio
 import bentoml
 import duckdb
 import pandas as pd
-from pydantic import ConfigDict, Field, StrictBool, create_model
+from pydantic import BeforeValidator, ConfigDict, Field, StrictBool, create_model
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -133,12 +133,32 @@ def live_settings(root: Path, base: Settings) -> LiveSettings:
     return LiveSettings(base, store_for(root, base.operations.url))
 
 
+#: ``/score``'s ``as_of``: what it changes (a probe sent a CRM table's rows as exported days before and
+#: got other probabilities than ``score --table``, the dates counted to another day)
+AS_OF_FIELD = ("the day a flat-table model counts the dates sent as text to (\"2026-03-15\" as days before it), "
+               "as `churnwatch score --table FILE --as-of DAY` does; default: the day of the request (UTC). "
+               "Features sent as numbers are taken as they are")
+
+
+def _day_text(value: object) -> object:
+    """``as_of`` as the document says it: an ISO date (pydantic alone would read the number 0 as 1970-01-01)."""
+    if value is None or isinstance(value, (str, dt.date)):
+        return value
+    raise ValueError("a date as text, YYYY-MM-DD")
+
+
+#: ``/score``'s ``as_of``: a date written as text, or null
+AsOfDay = Annotated[dt.date | None, BeforeValidator(_day_text)]
+
+
 def _score_request(catalogue: Catalogue) -> type:
-    """The ``/score`` body: accounts (1..1000) with the catalogue's features, and a language."""
+    """The ``/score`` body: accounts (1..1000) with the catalogue's features, a language and the day a flat
+    table's dates are counted to."""
     account = request_models(catalogue).account
     return create_model("ScoreRequest", __config__=ConfigDict(extra="forbid"),
                         accounts=(Annotated[list[account], Field(min_length=1, max_length=MAX_ACCOUNTS)], ...),
-                        lang=(Lang, "en"))
+                        lang=(Lang, "en"),
+                        as_of=(AsOfDay, Field(None, description=AS_OF_FIELD)))
 
 
 def _score_accounts_request() -> type:
@@ -183,7 +203,7 @@ def make_service(catalogue: Catalogue, scorer: Callable[[], Scorer], token: str 
                 published.bind(self.scorer.store, self.scorer.settings)
                 published.current()  # the first request does not wait for the file
             hot.scorer, hot.published, hot.batches = self.scorer, published, self.batches
-            hot.results = lambda accounts, lang: scored_json(self.scorer, accounts, lang)
+            hot.results = lambda accounts, lang, as_of=None: scored_json(self.scorer, accounts, lang, as_of)
             # Everything loaded so far (libraries, model, catalogue) lives as long as the
             # process: keep it out of the garbage collector's full passes, which otherwise walk
             # millions of objects and stall a request now and then (the p99 tail).
@@ -206,16 +226,16 @@ def make_service(catalogue: Catalogue, scorer: Callable[[], Scorer], token: str 
                 self.published.use_settings(settings)
 
         @bentoml.api(route="/score", input_spec=score_request)
-        async def score(self, accounts: list, lang: Lang = "en") -> list[ScoreResult]:
+        async def score(self, accounts: list, lang: Lang = "en", as_of: dt.date | None = None) -> list[ScoreResult]:
             """Score accounts from the features in the request."""
             self._current_settings()
             if len(accounts) <= INLINE_MAX_ACCOUNTS:
-                return self._score_features(accounts, lang)
-            return await anyio.to_thread.run_sync(self._score_features, accounts, lang, limiter=self.batches)
+                return self._score_features(accounts, lang, as_of)
+            return await anyio.to_thread.run_sync(self._score_features, accounts, lang, as_of, limiter=self.batches)
 
-        def _score_features(self, accounts: list, lang: str) -> Response:
+        def _score_features(self, accounts: list, lang: str, as_of: dt.date | None = None) -> Response:
             try:
-                return Response(scored_json(self.scorer, accounts, lang), media_type="application/json")
+                return Response(scored_json(self.scorer, accounts, lang, as_of), media_type="application/json")
             except ChurnwatchError as exc:
                 return problem_response(422, str(exc))
 
@@ -269,11 +289,12 @@ def make_service(catalogue: Catalogue, scorer: Callable[[], Scorer], token: str 
     return ChurnService
 
 
-def scored_json(scorer: Scorer, accounts: list, lang: str) -> bytes:
+def scored_json(scorer: Scorer, accounts: list, lang: str, as_of: dt.date | None = None) -> bytes:
     """Validated request accounts scored, as the JSON answer, written directly: the results are
     built to the response models (``serving/api.py``, checked by the schema tests), and
-    validating 1,000 results again costs more than scoring them is worth waiting for."""
-    results = scorer.results(feature_rows(accounts, scorer.bundle.catalogue), lang)
+    validating 1,000 results again costs more than scoring them is worth waiting for. ``as_of``: the
+    day a flat table's dates sent as text are counted to (default: today, UTC)."""
+    results = scorer.results(feature_rows(accounts, scorer.bundle.catalogue, as_of), lang)
     return json.dumps(results, ensure_ascii=False, allow_nan=False).encode()
 
 

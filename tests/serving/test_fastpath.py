@@ -84,7 +84,7 @@ def test_lookups_and_small_requests_skip_bentoml_and_the_rest_reaches_it(setup):
     published.bind(store, scorer.settings)
     hot = Hot()
     hot.scorer, hot.published = scorer, published
-    hot.results = lambda accs, lang: scored_json(scorer, accs, lang)
+    hot.results = lambda accs, lang, as_of=None: scored_json(scorer, accs, lang, as_of)
     inner = Inner()
     app = FastRoutes(inner, hot, _score_request(scorer.bundle.catalogue), _score_accounts_request())
 

@@ -201,6 +201,19 @@ def test_a_row_as_the_table_writes_it_scores_as_its_numbers(client, customers):
     respelled = client.post("/score", json={"accounts": [{"account_id": "030144", "features": cased}]}).json()[0]
     assert respelled["churn_probability"] == answers[0].json()[0]["churn_probability"]
     assert respelled["coverage"]["unknown"] == [] and respelled["warnings"] == answers[0].json()[0]["warnings"]
+    # as_of: the dates counted to the day the row was exported, as `score --table --as-of` does (a probe's CRM rows
+    # scored days after their export were other probabilities than the file's)
+    exported = today - dt.timedelta(days=40)
+    then = {**numbers, "signup_date": (exported - signup).days}
+    by_numbers, by_day = (client.post("/score", json=body).json()[0] for body in (
+        {"accounts": [{"account_id": "030144", "features": then}]},
+        {"accounts": [{"account_id": "030144", "features": text}], "as_of": exported.isoformat()}))
+    assert by_day["churn_probability"] == by_numbers["churn_probability"] and by_day["reasons"] == by_numbers["reasons"]
+    for wrong in ("someday", 0, "2026-02-30"):  # a number is no day (pydantic would read 0 as 1970-01-01)
+        late = client.post("/score", json={"accounts": [{"account_id": "030144", "features": text}], "as_of": wrong})
+        assert late.status_code == 422 and "as_of" in late.text, wrong
+    schema = client.get("/docs.json").json()["components"]["schemas"]["ScoreRequest"]["properties"]["as_of"]
+    assert "the day a flat-table model counts the dates sent as text to" in schema["description"]
     bad = client.post("/score", json={"accounts": [{"account_id": "030144", "features": {
         **text, "monthly_charges": "about 90", "signup_date": "19.01.2024"}}]})
     assert bad.status_code == 422 and "Traceback" not in bad.text
