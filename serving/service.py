@@ -46,6 +46,7 @@ import gc
 import json
 import logging
 import os
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
@@ -141,9 +142,12 @@ AS_OF_FIELD = ("the day a flat-table model counts the dates sent as text to (\"2
 
 
 def _day_text(value: object) -> object:
-    """``as_of`` as the document says it: an ISO date (pydantic alone would read the number 0 as 1970-01-01)."""
-    if value is None or isinstance(value, (str, dt.date)):
+    """``as_of`` as the document says it: an ISO date, YYYY-MM-DD (pydantic alone would read the number 0, or the
+    text "1728000000", as seconds since 1970)."""
+    if value is None or isinstance(value, dt.date):
         return value
+    if isinstance(value, str) and re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
+        return dt.date.fromisoformat(value)  # 2026-02-30: its own error, named by pydantic
     raise ValueError("a date as text, YYYY-MM-DD")
 
 

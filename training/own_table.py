@@ -386,7 +386,7 @@ def _date_spec(name: str, reading: DateReading) -> FeatureSpec:
 
 
 #: A currency sign or code written with a number ("$1,234.50", "1.290,00 EUR")
-_MONEY = re.compile(r"([$€£¥])|(?<![A-Za-z])(USD|EUR|GBP|CNY|RMB|JPY|CHF|CAD|AUD)(?![A-Za-z])")
+_MONEY = re.compile(rf"([$€£¥])|(?<![A-Za-z])({'|'.join(CURRENCY_CODES)})(?![A-Za-z])", re.IGNORECASE)
 
 
 def money_of(text: pd.Series) -> str | None:
@@ -396,7 +396,7 @@ def money_of(text: pd.Series) -> str | None:
     if values.empty:
         return None
     found = values.str.extract(_MONEY)
-    token = found[0].combine_first(found[1])
+    token = found[0].combine_first(found[1].str.upper())  # "12.50 usd" is USD
     top = token.value_counts()
     return str(top.index[0]) if len(top) and top.iloc[0] >= NUMERIC_SHARE * len(values) else None
 
@@ -478,6 +478,7 @@ def _type_columns(df: pd.DataFrame, report: dict, date_format: str | None = None
                                  f"{int(text.notna().sum()):,} non-blank values are not numbers, e.g. "
                                  f"{', '.join(repr(v) for v in pd.unique(unread)[:3])}: fix them or drop the setting")
             col, categorical = numbers, False
+            money = money_of(text[numbers.notna()])
         elif pd.api.types.is_bool_dtype(s):
             col, categorical = s.astype("float64"), False
         elif pd.api.types.is_datetime64_any_dtype(s):

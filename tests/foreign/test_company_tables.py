@@ -17,7 +17,7 @@ from tests.foreign.company_tables import bank_table, ecommerce_table, spreadshee
 from tests.foreign.inprocess import run_cli
 from training.bundle import ModelBundle
 from training.model import booster_names
-from training.own_table import describe_table, load_own_table, read_scoring_table
+from training.own_table import describe_table, load_own_table, money_of, read_scoring_table
 from training.reason_text import is_own_number, render_value
 from training.selection import grouped_folds, select_model
 
@@ -83,6 +83,18 @@ def test_money_is_worded_with_its_sign_and_cents(sheet):
     assert render_value(spend, 18.25, "en")["value"] == "$18.25" and render_value(spend, 1290.0, "zh-CN")["value"] == \
         "$1,290"
     assert render_value(fee, 77.6, "en")["value"] == "77.60 EUR"
+    # every code the number reader drops, in any case (the review); a sign or code on too few values: none
+    assert [money_of(pd.Series(v)) for v in (["1.290,00 SEK", "12,50 SEK"], ["INR 1,200.50", "INR 3"],
+                                              ["12.50 usd", "3 usd"], ["$1", "€2"], ["$1", "2", "3"])] == \
+        ["SEK", "INR", "USD", None, None]
+
+
+def test_money_set_to_kind_number_keeps_its_sign(sheet):
+    _, path, _ = sheet
+    told = ProfileSettings(columns={"Total Spend": ProfileColumn(kind="number"),
+                                    "Last Payment Date": ProfileColumn()})
+    table = load_own_table(path, "Churned", "Customer ID", profile=told)
+    assert table.catalogue["Total Spend"].params["money"] == "$"
     assert render_value(spend, -5.5, "en")["value"] == "-$5.50"
 
 

@@ -209,7 +209,7 @@ def test_a_row_as_the_table_writes_it_scores_as_its_numbers(client, customers):
         {"accounts": [{"account_id": "030144", "features": then}]},
         {"accounts": [{"account_id": "030144", "features": text}], "as_of": exported.isoformat()}))
     assert by_day["churn_probability"] == by_numbers["churn_probability"] and by_day["reasons"] == by_numbers["reasons"]
-    for wrong in ("someday", 0, "2026-02-30"):  # a number is no day (pydantic would read 0 as 1970-01-01)
+    for wrong in ("someday", 0, "0", "1728000000", "2026-02-30"):  # no number is a day (pydantic: seconds since 1970)
         late = client.post("/score", json={"accounts": [{"account_id": "030144", "features": text}], "as_of": wrong})
         assert late.status_code == 422 and "as_of" in late.text, wrong
     schema = client.get("/docs.json").json()["components"]["schemas"]["ScoreRequest"]["properties"]["as_of"]
