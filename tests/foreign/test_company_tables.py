@@ -87,6 +87,7 @@ def test_money_is_worded_with_its_sign_and_cents(sheet):
     assert [money_of(pd.Series(v)) for v in (["1.290,00 SEK", "12,50 SEK"], ["INR 1,200.50", "INR 3"],
                                               ["12.50 usd", "3 usd"], ["$1", "€2"], ["$1", "2", "3"])] == \
         ["SEK", "INR", "USD", None, None]
+    assert render_value(spend, -5.5, "en")["value"] == "-$5.50"
 
 
 def test_money_set_to_kind_number_keeps_its_sign(sheet):
@@ -95,7 +96,6 @@ def test_money_set_to_kind_number_keeps_its_sign(sheet):
                                     "Last Payment Date": ProfileColumn()})
     table = load_own_table(path, "Churned", "Customer ID", profile=told)
     assert table.catalogue["Total Spend"].params["money"] == "$"
-    assert render_value(spend, -5.5, "en")["value"] == "-$5.50"
 
 
 def test_scoring_reads_the_decimal_separator_training_read(sheet, tmp_path):
