@@ -426,8 +426,8 @@ def final_query(catalogue: Catalogue, settings: Settings, absent: frozenset[str]
     A feature built on a role with no event types configured, or on a table or optional
     column the source does not have (``absent``: ``tickets``, ``events.user_id``), is null
     (unknown), never 0; with the table present, no rows for an account still count as 0 once it has had
-    a product event (any but the cancellation roles'); before its first one, its event features are unknown
-    too (never active yet, or not covered by the product export).
+    a product event (any but the passive roles': e-mails, a contact leaving, cancellation requests); before its
+    first one, its product features are unknown too (never active yet, or not covered by the product export).
     With ``data_start`` the counts of ``features.spec.scaled`` features whose window it cuts are
     scaled to the whole window (an int count rounded); a ratio of two features divides their
     counts as they are (both windows alike). ``cut``: the subscriptions are cut at the data start
