@@ -63,6 +63,7 @@ from starlette.routing import Route
 
 from core.errors import ChurnwatchError
 from core.settings import ServingSettings, Settings
+from core.time import AsOf, as_date
 from core.vocabulary import Lang
 from features.spec import Catalogue, build_catalogue
 from serving.api import (
@@ -147,12 +148,12 @@ def _day_text(value: object) -> object:
     if value is None or isinstance(value, dt.date):
         return value
     if isinstance(value, str) and re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
-        return dt.date.fromisoformat(value)  # 2026-02-30: its own error, named by pydantic
+        return as_date(value)  # 2026-02-30: its own error, named by pydantic
     raise ValueError("a date as text, YYYY-MM-DD")
 
 
-#: ``/score``'s ``as_of``: a date written as text, or null
-AsOfDay = Annotated[dt.date | None, BeforeValidator(_day_text)]
+#: ``/score``'s ``as_of``: an as-of date (``core.time.AsOf``) written as text, or null
+AsOfDay = Annotated[AsOf | None, BeforeValidator(_day_text)]
 
 
 def _score_request(catalogue: Catalogue) -> type:
@@ -230,7 +231,7 @@ def make_service(catalogue: Catalogue, scorer: Callable[[], Scorer], token: str 
                 self.published.use_settings(settings)
 
         @bentoml.api(route="/score", input_spec=score_request)
-        async def score(self, accounts: list, lang: Lang = "en", as_of: dt.date | None = None) -> list[ScoreResult]:
+        async def score(self, accounts: list, lang: Lang = "en", as_of: AsOf | None = None) -> list[ScoreResult]:
             """Score accounts from the features in the request."""
             self._current_settings()
             if len(accounts) <= INLINE_MAX_ACCOUNTS:
