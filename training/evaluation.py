@@ -29,7 +29,7 @@ from scipy.special import expit, logit
 from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_score
 
 from core.errors import ChurnwatchError
-from training.bootstrap import rank_roc_auc, resamples
+from training.bootstrap import Ranked, resample_counts, resamples
 from training.health import TIER_KEYS
 
 #: Number of equal-count bins for ECE and the reliability plot (DESIGN §4).
@@ -302,10 +302,11 @@ def roc_auc_interval(y: ArrayLike, p: ArrayLike, groups: ArrayLike | None = None
     """Bootstrap 95% interval of ROC-AUC (whole accounts resampled when ``groups`` is given)."""
     labels, scores = validate_scores(y, p, probability=False)
     rng = np.random.default_rng(seed)
+    ranked, y = Ranked(scores), labels.astype(np.float64)
     vals = []
-    for idx in resamples(labels.size, groups, n_boot, rng):
-        if 0 < labels[idx].sum() < idx.size:
-            vals.append(rank_roc_auc(labels[idx], scores[idx]))
+    for counts in resample_counts(labels.size, groups, n_boot, rng):
+        if 0 < np.dot(counts, y) < counts.sum():
+            vals.append(ranked.roc_auc(y, counts))
     lo, hi = np.percentile(vals, [2.5, 97.5]) if vals else (np.nan, np.nan)
     return float(lo), float(hi)
 

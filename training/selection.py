@@ -101,7 +101,7 @@ from sklearn.model_selection import GroupKFold
 
 from core.progress import track
 from training.blend import BlendedModel, LinearPart, as_matrix
-from training.bootstrap import rank_roc_auc, resamples
+from training.bootstrap import Ranked, rank_roc_auc, resample_counts
 from training.errors import TrainingError
 from training.model import DEFAULT_PARAMS
 
@@ -184,13 +184,13 @@ def noise_aware_choice(y: np.ndarray, raws: dict[str, np.ndarray], names: list[s
     best = max(names, key=lambda n: scores[n])
     rng = np.random.default_rng(seed)
     boot: dict[str, list[float]] = {n: [] for n in names}
-    for idx in resamples(len(y), groups, n_boot, rng):
-        yy = y[idx]
-        if not 0 < yy.sum() < len(yy):
+    ranked, labels = {n: Ranked(raws[n]) for n in names}, np.asarray(y, dtype=np.float64)
+    for counts in resample_counts(len(y), groups, n_boot, rng):
+        if not 0 < np.dot(counts, labels) < counts.sum():
             continue
-        top = rank_roc_auc(yy, raws[best][idx])
+        top = ranked[best].roc_auc(labels, counts)
         for n in names:
-            boot[n].append(top - rank_roc_auc(yy, raws[n][idx]) if n != best else 0.0)
+            boot[n].append(top - ranked[n].roc_auc(labels, counts) if n != best else 0.0)
     noise = {n: {"gap": scores[best] - scores[n], "se": float(np.std(boot[n])) if boot[n] else 0.0} for n in names}
     for n in sorted(names, key=order):
         if noise[n]["gap"] <= se_rule * noise[n]["se"]:
