@@ -104,7 +104,7 @@ def explain(account_id: str, store: Path | None = None, home: Path | None = None
     if view.churned_on is not None:  # a later run did not score it: no playbook for a customer who left
         key = "gone" if view.grace_days is None else "lapsed"
         words = L[key].format(day=view.churned_on, run=view.not_active_on, grace=view.grace_days)
-        console.print(f"[bold red]{words}[/]")
+        console.print(Text(words, style="bold red"))  # the console reads no markup: a styled Text
         return
     pb = view.playbook
     console.print(Panel(Text.from_markup(f"[bold]{escape(str(pb['action']))}[/]\n{L['owner']}: "

@@ -114,7 +114,9 @@ def score(data: DataOpt = None, store: StoreOpt = None, home: HomeOpt = None, co
         top.add_column(c)
     from workflow.facts import display_name
 
-    for r in history.nsmallest(10, "health_score").itertuples():
+    # by probability (the integer health ties), then id: the same ten each time
+    first = history.sort_values(["churn_probability", "account_id"], ascending=[False, True])
+    for r in first.head(10).itertuples():
         reasons = json.loads(r.reasons_en)
         name = None if table is not None else display_name(settings, r.account_id)  # the CRM's name, as explain shows
         top.add_row(Text(r.account_id + (f" · {name}" if name else "")), str(r.health_score), r.tier,

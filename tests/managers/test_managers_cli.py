@@ -78,7 +78,7 @@ def test_explain_says_an_account_the_newest_run_did_not_score_is_no_longer_a_cus
         assert r.returncode == 0, r.stderr[-2000:]
         out = " ".join(r.stdout.split())
         assert words in out, (account, out[-600:])
-        assert "respond within" not in out
+        assert "respond within" not in out and "[bold red]" not in out and "[/]" not in out  # styled, not markup
     zh = "".join(run("explain", account, "--lang", "zh-CN", home=home).stdout.split())
     assert f"续订中断：其合同期于{day}结束" in zh and f"在{grace}天宽限期内续订" in zh and "响应时限" not in zh
     zh = "".join(run("explain", account, "--lang", "zh-CN", "--config", str(short), home=home).stdout.split())
@@ -212,6 +212,15 @@ def test_score_shows_the_display_name_beside_each_id(home, run, tmp_path):
         csm = dict(con.execute("SELECT account_id, csm FROM snapshots WHERE as_of = ?", [home.dates[1]]).fetchall())
     shown = [line.split("│")[1].strip() for line in rows if line.split("│")[1].strip().startswith(tuple(csm))]
     assert len(shown) == 10
+    # the ten highest churn probabilities, highest first (the integer health ties; a probe saw 99.0% above 98.6%
+    # above 98.3% above 98.8%)
+    shown_p = [float(line.split("│")[4].strip().lstrip("<>").rstrip("%")) for line in rows if "%" in line.split("│")[4]]
+    with duckdb.connect(str(root / "store.duckdb"), read_only=True) as con:
+        top = con.execute("SELECT churn_probability FROM score_history WHERE as_of = ? ORDER BY 1 DESC LIMIT 10",
+                          [home.dates[1]]).fetchall()
+    assert shown_p == sorted(shown_p, reverse=True) and len(shown_p) == 10
+    assert shown_p[0] == pytest.approx(100 * top[0][0], abs=0.06) and shown_p[-1] == pytest.approx(100 * top[-1][0],
+                                                                                                   abs=0.06)
     for cell in shown:
         account, _, name = cell.partition(" · ")
         assert name and csm[account].startswith(name.rstrip("…")), cell
