@@ -185,14 +185,16 @@ def event_families(counts: dict[str, int], preferred: list[str] | tuple[str, ...
 
 
 #: Event type names that look like a customer asking to cancel ahead ("cancellation_scheduled",
-#: "subscription_cancel_requested", "auto_renew_off", "non_renewing") or taking it back
+#: "subscription_cancel_requested", "auto_renew_off", "non_renewing", a product-analytics tool's "Cancel
+#: Subscription Clicked" or "cancellation_flow_started": a probe's app export had no hint) or taking it back
 #: ("subscription_scheduled_cancellation_removed", "auto_renew_on"): ``features`` suggests naming them under
 #: ``event_roles.cancel_request`` / ``cancel_withdrawn`` when no role does (``cancel_request_standing``).
 CANCEL_WITHDRAWN_NAME = re.compile(
     r"cancel\w*(?:removed|revoked|withdrawn|undone|reverted|reversed|stopped)|(?:remov|revok|withdr|undo|revers)"
     r"\w*cancel|auto_?renew\w*(?:_on\b|enabled|turned_on|resumed)|reactivat|uncancel", re.IGNORECASE)
 CANCEL_REQUEST_NAME = re.compile(
-    r"cancel\w*(?:schedul|request|pending|at_period_end)|(?:schedul|request)\w*cancel|"
+    r"cancel\w*(?:schedul|request|pending|at_period_end|clicked|initiated|submitted|flow_started)|"
+    r"(?:schedul|request)\w*cancel|"
     r"auto_?renew\w*(?:off|disabled|turned_off|cancel)|unsubscribe_detected|non_?renewing", re.IGNORECASE)
 
 

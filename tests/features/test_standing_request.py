@@ -156,3 +156,16 @@ def test_a_flag_set_on_a_handful_of_training_rows_but_many_test_rows_is_said():
     assert rare_flags(train, test, catalogue, {"cancel_request_standing": "constant"}) == []
     few = test.assign(cancel_request_standing=[1] * (RARE_FLAG_ROWS - 1) + [0] * (500 - RARE_FLAG_ROWS + 1))
     assert rare_flags(train, few, catalogue, {}) == []
+
+
+@pytest.mark.parametrize(("name", "role"), [
+    ("cancellation_scheduled", "cancel_request"), ("Cancel Subscription Clicked", "cancel_request"),
+    ("cancellation flow started", "cancel_request"), ("subscription_cancel_requested", "cancel_request"),
+    ("Auto Renew Off", "cancel_request"), ("subscription_scheduled_cancellation_removed", "cancel_withdrawn"),
+    ("Cancel Flow Abandoned", None), ("subscription_cancelled", None), ("Song Played", None)])
+def test_event_names_read_as_a_cancellation_asked_ahead_or_taken_back(name, role):
+    """``features``' hint (``cancel_role_of``) on the spellings exports use; an event of the cancellation itself
+    ("subscription_cancelled", the churn) is no request, and an abandoned cancel flow is none either."""
+    from features.spec import cancel_role_of
+
+    assert cancel_role_of(name) == role
