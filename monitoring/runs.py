@@ -110,7 +110,8 @@ def check_performance(home: Home, settings: Settings, client, store: Path | None
                "unlabelled_matured_rows": float(sum(maturity["unlabelled"].values()))}
     if result.verdict:
         cur = summary["current"]
-        metrics.update({**{k: cur[k] for k in ("roc_auc", "pr_auc", "brier", "ece", "rows", "base_rate")},
+        metrics.update({**{k: cur[k] for k in ("roc_auc", "pr_auc", "brier", "ece", "rows", "base_rate",
+                                               "pr_auc_at_training_base_rate") if k in cur},
                         **{f"change_{k}": v for k, v in summary["change"].items()}})
     files, run_id = publish(
         out or home.reports / "monitoring", "performance", result.snapshot, summary,
@@ -193,6 +194,13 @@ def performance_rows(s: dict) -> list[list[str]]:
         before = "-" if train.get(k) is None else f.format(train[k])
         change = "-" if k not in s["change"] else f"{s['change'][k]:+.4f}"
         rows.append([names[k], before, f.format(cur[k]), change])
+        if k == "pr_auc" and "pr_auc_at_training_base_rate" in cur:  # the alarm's figure (base rates differ)
+            at = cur["pr_auc_at_training_base_rate"]
+            rows.append(["PR-AUC at the training base rate", before, f.format(at),
+                         "-" if train.get(k) is None else f"{at - train[k]:+.4f}"])
+    if train.get("base_rate") is not None and cur.get("base_rate") is not None:
+        rows.append(["base rate (churned share)", f"{train['base_rate']:.2%}", f"{cur['base_rate']:.2%}",
+                     f"{cur['base_rate'] - train['base_rate']:+.2%}"])
     return rows
 
 

@@ -123,6 +123,19 @@ def pr_auc(y: ArrayLike, p: ArrayLike) -> float:
     return float(average_precision_score(labels, scores))
 
 
+def pr_auc_at_base_rate(y: ArrayLike, p: ArrayLike, base_rate: float) -> float:
+    """PR-AUC as it would be at another ``base_rate`` with the same ranking: churned rows weighted so that
+    they make up ``base_rate`` of the weight (average precision is the base rate for a random ranking, so
+    PR-AUCs of two churn rates are not comparable as they are; ROC-AUC is)."""
+    labels, scores = validate_scores(y, p, probability=False)
+    _both_classes(labels, "PR-AUC")
+    if not 0.0 < base_rate < 1.0:
+        raise ChurnwatchError(f"base rate {base_rate} must lie strictly between 0 and 1")
+    churned = labels.sum()
+    weight = base_rate * (labels.size - churned) / ((1.0 - base_rate) * churned)
+    return float(average_precision_score(labels, scores, sample_weight=np.where(labels == 1, weight, 1.0)))
+
+
 def brier(y: ArrayLike, p: ArrayLike) -> float:
     """Brier score: mean squared error of the probabilities (0 = perfect; lower is better)."""
     labels, scores = validate_scores(y, p, probability=True)
