@@ -25,6 +25,7 @@ from churnwatch.options import (
     require_data,
     steps,
 )
+from core.errors import ChurnwatchError
 from core.files import atomic_write_text
 from core.settings import CONFIG_FILE_NAME
 
@@ -40,6 +41,39 @@ EngineOpt = Annotated[Engine, typer.Option("--engine", help="where the features 
                                            "machine) or spark (PySpark, local or a cluster: --master)")]
 MasterOpt = Annotated[str | None, typer.Option("--master", help="--engine spark: Spark master URL (local[4], "
                                                "spark://host:7077, yarn; default local[*] or spark-submit's)")]
+
+
+def check_source_not_older(h, settings, config_file: Path | None) -> None:
+    """Stop ``features`` without ``--data`` from going back to the config's ``data:`` when a later run read
+    another source (``score --data NEW_EXPORT``, remembered in the store) and the config has not been edited
+    since: rebuilding from the config's source would silently drop that export's dates (probe p49: the
+    monthly run's ``score --data export2``, then a plain ``features``, rebuilt from export1 and the next
+    ``score`` re-scored a month back). An edited config is followed, as before."""
+    import datetime as dt
+
+    import duckdb
+
+    from churnwatch.options import ExitError
+    from core.store import connect, read_meta, recorded_source, source_for_store
+
+    recorded = recorded_source(h.store, h.root)
+    if not recorded or not settings.data or source_for_store(recorded, h.root) == source_for_store(settings.data,
+                                                                                                   h.root):
+        return
+    if config_file is None or not config_file.is_file():
+        return
+    try:
+        with connect(h.store, read_only=True) as con:
+            meta = read_meta(con)
+    except (duckdb.Error, ChurnwatchError):
+        return
+    if dt.datetime.fromtimestamp(config_file.stat().st_mtime) >= meta.built_at:
+        return  # the config was edited after that run: it says which source to read
+    raise ExitError(f"the store was last built from {recorded} (data end {meta.data_end}, on "
+                    f"{meta.built_at:%Y-%m-%d %H:%M}), not from the data: of {config_file} ({settings.data}), which "
+                    "has not changed since: rebuilding from it would drop that later source's dates. Give the "
+                    f"source: --data {recorded} (and set data: in {config_file.name} for the next runs), or "
+                    f"--data {settings.data} to rebuild from the config's source")
 
 
 def _print_set_aside(summary: dict) -> None:
@@ -83,6 +117,8 @@ def features(
     h, settings = context(home, config, data, remembered=False)
     used = given_config(h, config, data)  # --config, or the one this home's store remembers
     source = require_data(settings)
+    if data is None:
+        check_source_not_older(h, settings, used or h.root / CONFIG_FILE_NAME)
     target = store or h.store
     if Engine(engine) is Engine.spark or str(source).startswith(SPARK_CATALOG):
         from features.spark import spark_session
