@@ -89,15 +89,17 @@ def history_has_rows(con: duckdb.DuckDBPyConnection) -> bool:
 
 
 def first_scored_high_risk(con: duckdb.DuckDBPyConnection) -> int:
-    """Accounts scored once, at high risk, by the newest scoring date: no earlier tier to have entered it
-    from, so no alert yet. One scored once on an earlier date only is no longer a customer (a probe's
+    """Accounts at high risk in the first scoring run, the history's only date: no earlier tier to have
+    entered it from, so no alert (a new customer first scored at high risk by a later run gets one,
+    ``workflow.alerts``). One scored once on an earlier date only is no longer a customer (a probe's
     backfill: 188 of the 238 counted had left)."""
     if not history_has_rows(con):
         return 0
     return int(con.execute(f"""
         SELECT count(*) FROM (SELECT account_id, count(*) AS n, max(tier) AS tier, max(as_of) AS as_of
                               FROM {HISTORY} GROUP BY account_id)
-        WHERE n = 1 AND tier = 'high_risk' AND as_of = (SELECT max(as_of) FROM {HISTORY})""").fetchone()[0])
+        WHERE n = 1 AND tier = 'high_risk' AND as_of = (SELECT max(as_of) FROM {HISTORY})
+          AND as_of = (SELECT min(as_of) FROM {HISTORY})""").fetchone()[0])
 
 
 def history_dates(con: duckdb.DuckDBPyConnection) -> list[dt.date]:

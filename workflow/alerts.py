@@ -5,8 +5,9 @@
   scores below the threshold; it fires on the first score where the run spans ``days`` calendar
   days and has ``min_scores`` scores. A recovery ends the episode; the next run is a new one. An
   episode of ``tier_drop`` starts at a score a whole tier worse than the previous one and lasts
-  while the tier stays worse than that previous one; one of ``entered_high_risk`` lasts while
-  the tier stays high risk.
+  while the tier stays worse than that previous one; one of ``entered_high_risk`` (a score at high risk after a
+  lower one, or a new customer's first score at high risk: first scored after the history's first date) lasts
+  while the tier stays high risk.
 * ``raise_alerts``: run right AFTER the score rows are committed to DuckDB. Episodes are derived
   from the whole score history on every run; an episode that meets the dates of a stored alert of
   its rule and account (the alert's episode start to its firing date) already has its alert, so
@@ -128,7 +129,11 @@ def _tier_moves(h: pd.DataFrame, rule: AlertRule) -> pd.DataFrame:
     if rule.kind == "tier_drop":
         hit, base = prev_rank.notna() & (rank > prev_rank), prev_rank
     else:
-        hit = (h["tier"] == "high_risk") & prev.notna() & (prev != "high_risk")
+        # from a lower tier, or a new customer's first score at high risk (first scored after the history's
+        # first date, so an earlier run had it no customer yet: a probe's January sign-ups, 37% of the high-risk
+        # accounts of their first scoring, got no alert and no task); the first run's own scores alert on nothing
+        new_customer = prev.isna() & (h["as_of"] > h["as_of"].min())
+        hit = (h["tier"] == "high_risk") & ((prev.notna() & (prev != "high_risk")) | new_customer)
         base = pd.Series(TIER_RANK["high_risk"] - 1, index=h.index)
     fired = h[hit].copy()  # (assigning h's columns to an empty frame would take h's index)
     fired["base"] = base[hit]

@@ -139,8 +139,9 @@ def run_alerts(target: Path, settings: Settings, engine: Engine, new: pd.DataFra
     first = _first_scored_high_risk(target)
     if first:  # a first scoring raises no alert: said, so 17 high-risk accounts and no task is not a puzzle
         console.print(f"{first:,} scored at high risk for the first time: alerts fire on a move into high risk "
-                      "or down a tier between two scorings, so these have none yet; `churnwatch report` lists who "
-                      "to call first, and a later scoring alerts on their moves")
+                      "or down a tier between two scorings (or a new customer's first score at high risk in a later "
+                      "run), so these, scored by the first run, have none yet; `churnwatch report` lists who to "
+                      "call first, and a later scoring alerts on their moves")
 
 
 def _first_scored_high_risk(target: Path) -> int:

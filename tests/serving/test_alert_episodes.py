@@ -175,3 +175,21 @@ def test_a_backfill_raises_nothing_for_an_account_that_left_since(tmp_path):
     write(other, pd.concat([scores({120: 30}, "a1"), scores({120: 30}, "a2")]))
     write(other, pd.concat([scores({0: 70, 30: 30, 60: 30}, "a1"), scores({0: 70, 30: 30, 60: 30}, "a2")]))
     assert sorted(raise_alerts(other, settings)["account_id"]) == ["a1", "a2"]
+
+
+def test_a_new_customer_first_scored_at_high_risk_by_a_later_run_gets_an_alert(tmp_path):
+    """Probe p49: January sign-ups first scored (at high risk) by the February run, 37% of that run's high-risk
+    accounts, got no alert and no task: "entered high risk" needed an earlier lower score. A customer new
+    since an earlier run now enters high risk with its first score; the first run's own scores still raise
+    nothing (no earlier tier to have entered from), nor does an account that was at high risk before."""
+    store, settings = tmp_path / "s.duckdb", Settings(alert_rules=[HIGH])
+    write(store, pd.concat([scores({0: 20, 7: 20}, "old_high"), scores({0: 70, 7: 70}, "steady"),
+                            scores({7: 25}, "new_high"), scores({7: 85}, "new_fine")]))
+    raised = raise_alerts(store, settings)
+    assert list(raised["account_id"]) == ["new_high"]
+    assert raised["fired_as_of"].iloc[0] == DAY0 + dt.timedelta(days=7) and raised["rule"].iloc[0] == HIGH.name
+    assert operational(store, "SELECT account_id, status FROM tasks") == [("new_high", "open")]
+    assert raise_alerts(store, settings).empty  # one alert per episode
+    first_run = tmp_path / "first.duckdb"
+    write(first_run, pd.concat([scores({0: 20}, "a"), scores({0: 90}, "b")]))
+    assert raise_alerts(first_run, settings).empty

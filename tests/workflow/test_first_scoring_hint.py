@@ -35,3 +35,15 @@ def test_alerts_says_why_a_first_scoring_raised_nothing(tmp_path, run_cli):
     assert "alerts: 0 new (none)" in out and f"2 {HINT}" in out, out
     write_store(home / "store.duckdb", {"a1": [20, 20], "a4": [15, 15], "a3": [90, 90]})
     assert HINT not in run_cli("alerts", "--home", home).stdout  # scored twice: nothing to explain
+
+
+def test_a_later_run_s_new_customers_at_high_risk_are_not_counted_they_have_an_alert(tmp_path):
+    store = tmp_path / "store.duckdb"
+    write_store(store, {"a1": [20], "a3": [90], "a4": [15]})
+    with duckdb.connect(str(store)) as con:  # the same accounts a day on, and a new one at high risk
+        con.execute("INSERT INTO score_history SELECT account_id, as_of + 1, churn_probability, health_score, tier, "
+                    "reasons_en, reasons_zh FROM score_history")
+        con.execute("INSERT INTO score_history SELECT 'new', max(as_of), 0.8, 20, 'high_risk', '[]', '[]' "
+                    "FROM score_history")
+    with duckdb.connect(str(store), read_only=True) as con:
+        assert first_scored_high_risk(con) == 0
