@@ -211,6 +211,8 @@ class ProfileColumn(BaseModel):
     unit: str | None = Field(None, description="unit of the value, e.g. 'years' or 'currency'; 'cents': a "
                              "number in cents, read / 100 (unit currency)")
     kind: Literal["number", "category", "date", "boolean"] | None = None
+    keep: bool = Field(False, description="a category: use it even when it shows no link to churn in the "
+                       "training accounts (training.screen leaves such a column out)")
     valid_range: tuple[float | None, float | None] | None = Field(
         None, description="a number outside [low, high] (inclusive; null = no bound) is read as missing: "
         "an age of 0 for 'unknown', -7 or 1051")

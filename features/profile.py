@@ -838,7 +838,8 @@ def profile_spec(col: ExtraColumn, cfg: ProfileColumn | None) -> FeatureSpec:
                        definition=definition + (" in cents, read / 100" if cfg and cfg.unit == "cents" else ""),
                        direction=cfg.direction if cfg else 0, valid_range=rng, optional=True,
                        reason_en=en, reason_zh=zh, template="extra_profile",
-                       params={"table": col.table, "column": col.column, "kind": col.kind, "alias": col.alias})
+                       params={"table": col.table, "column": col.column, "kind": col.kind, "alias": col.alias,
+                               **({"keep": True} if cfg and cfg.keep else {})})
 
 
 def profile_specs(plan: ProfilePlan, settings: Settings) -> list[FeatureSpec]:

@@ -46,6 +46,7 @@ from training.registry import EXPERIMENT, register, setup
 from training.renewals import unseen_renewals, unseen_renewals_param, unseen_renewals_text
 from training.run_text import few
 from training.score_calibration import choose_calibrator
+from training.screen import unlinked_categories
 from training.selection import (
     CANDIDATES,
     SE_RULE,
@@ -184,6 +185,11 @@ def fit_and_evaluate(train: pd.DataFrame, fit: pd.DataFrame | None, es: pd.DataF
                 "them and those accounts are scored without them (a feature launched since: train again once it "
                 "has history; an export of the current state only, such as open cancellation schedules: export "
                 "their history)")
+    unlinked = unlinked_categories(train, catalogue, skip=set(dropped))
+    if unlinked:  # noise a category's best partition would find (training/screen.py)
+        say(f"left out {len(unlinked)} own category column(s) with no link to churn in the training accounts: "
+            + few([f"{n} ({why})" for n, why in unlinked.items()], 8))
+        dropped.update(unlinked)
     for name, n_train, n_test in rare_flags(train, test, catalogue, dropped):  # learned from a handful of rows
         say(f"warning: {name} is set on {n_train:,} training rows but on {n_test:,} test rows: the model can hardly "
             "have learned it (an export of the current state only, such as the cancellations scheduled at the "

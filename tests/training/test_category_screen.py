@@ -1,0 +1,66 @@
+"""Own category columns with no link to churn in the training accounts are left out (``training.screen``;
+probe p49: a ``favourite_color`` of pure noise was the model's 5th feature and a reason for 185 accounts)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from core.settings import ProfileColumn
+from features.profile import ExtraColumn, profile_spec
+from features.spec import CORE_FEATURES, Catalogue
+from training.screen import ALPHA, category_link, unlinked_categories
+
+
+def _spec(column: str, keep: bool = False):
+    col = ExtraColumn(table="accounts", column=column, feature=f"acc_{column}", kind="category", alias=f"x_{column}")
+    return profile_spec(col, ProfileColumn(keep=True) if keep else None)
+
+
+def _weekly_rows(n_accounts: int = 3000, weeks: int = 12, seed: int = 0) -> pd.DataFrame:
+    """Each account on ``weeks`` weekly dates; churners labelled 1 on their last 8 dates; ``channel`` raises
+    churn for 'paid' accounts, ``colour`` is drawn independently of everything."""
+    rng = np.random.default_rng(seed)
+    channel = rng.choice(["paid", "organic", "referral"], n_accounts)
+    colour = rng.choice(["red", "yellow", "blue", "green", "white", "black"], n_accounts)
+    churns = rng.random(n_accounts) < np.where(channel == "paid", 0.18, 0.08)
+    rows = []
+    for a in range(n_accounts):
+        for w in range(weeks):
+            rows.append({"account_id": f"a{a}", "as_of": dt.date(2025, 1, 6) + dt.timedelta(weeks=w),
+                         "churn_label": int(churns[a] and w >= weeks - 8), "acc_channel": channel[a],
+                         "acc_colour": colour[a], "acc_kept": colour[a]})
+    return pd.DataFrame(rows)
+
+
+def test_a_noise_column_is_left_out_and_a_real_one_kept_each_account_counted_once():
+    rows = _weekly_rows()
+    catalogue = Catalogue(features=(*CORE_FEATURES, _spec("channel"), _spec("colour"), _spec("kept", keep=True)),
+                          event_types=())
+    out = unlinked_categories(rows, catalogue)
+    assert set(out) == {"acc_colour"}  # the configured one is not screened; the channel is linked
+    why = out["acc_colour"]
+    assert "no link to churn in the training accounts: chi-square p = " in why
+    assert "over 6 values, 3,000 accounts each counted once" in why and "profile.columns.colour.keep: true" in why
+    assert unlinked_categories(rows, catalogue, skip={"acc_colour"}) == {}  # already left out (e.g. constant)
+
+
+def test_the_test_holds_its_level_on_noise_and_pools_rare_values():
+    rng = np.random.default_rng(1)
+    ps = []
+    for _ in range(200):
+        values = pd.Series(rng.choice(list("abcdefgh"), 2000))
+        ps.append(category_link(values, pd.Series(rng.random(2000) < 0.08))[0])
+    assert 0.0 <= np.mean(np.array(ps) < ALPHA) <= 0.04  # about ALPHA of pure-noise columns pass
+    # a rare value (3 accounts) pooled with the next smallest instead of a cell of 0.2 expected churners
+    values = pd.Series(["a"] * 1000 + ["b"] * 1000 + ["rare"] * 3)
+    churned = pd.Series(([1] * 100 + [0] * 900) * 2 + [1, 1, 1])
+    p, n = category_link(values, churned)
+    assert n == 3 and p == pytest.approx(1.0, abs=0.2)
+    # a blank is a value of its own: a promo code's presence can matter
+    code = pd.Series([None] * 900 + ["SPRING"] * 100)
+    assert category_link(code, pd.Series([0] * 810 + [1] * 90 + [1] * 60 + [0] * 40))[0] < 1e-6
+    assert category_link(code, pd.Series([0] * 1000))[0] is None  # one outcome: nothing to test, nothing left out
