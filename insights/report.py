@@ -1,7 +1,8 @@
 """The portfolio report for customer-success managers (ARTICLE §3–§4, DESIGN §8 ``report``).
 
-One self-contained HTML file: CSS inline, charts as inline SVG (the SHAP waterfalls as base64 PNG images), no
-external URL. A portfolio page (accounts, MRR and MRR at risk per tier, CSM and
+One self-contained HTML file: CSS inline, charts as inline SVG (the SHAP waterfalls the scoring run kept drawn
+as the workspace draws them, ``insights.waterfall_chart``; a base64 PNG of ``shap.plots.waterfall`` for a score
+kept without one), no external URL. A portfolio page (accounts, MRR and MRR at risk per tier, CSM and
 segment; the top accounts by expected MRR loss; tier movements since the previous
 scoring; open retention tasks) and a page per account (health trend, SHAP waterfall,
 reasons with their actual values, recent raw signals, playbook).
@@ -38,11 +39,12 @@ import numpy as np
 import pandas as pd
 from markupsafe import Markup
 
+import insights.waterfall_chart as charts
 from core.files import atomic_write_text
 from core.plotfonts import plot_fonts
 from core.progress import Reporter, StepCallback, track
 from core.settings import Settings
-from core.store import META, SNAPSHOTS, connect, feature_rows, has_table, read_horizon, snapshot_columns
+from core.store import HISTORY, META, SNAPSHOTS, connect, feature_rows, has_table, read_horizon, snapshot_columns
 from core.vocabulary import (
     TIER_COLOURS,
     TIER_KEYS,
@@ -68,6 +70,7 @@ from insights.explain import (
     scored_from_table,
     scoring_dates,
 )
+from serving.waterfalls import waterfall_join
 from training.reason_text import category_words
 from training.reasons import contributions
 from workflow.facts import display_name
@@ -371,8 +374,11 @@ def _environment() -> jinja2.Environment:
     return env
 
 
-def _account_page(view: AccountView, signals: dict | None, waterfall: str | None) -> dict:
-    return {"view": view, "trend_svg": trend_svg(view.trend), "waterfall": waterfall,
+def _account_page(view: AccountView, signals: dict | None, waterfall: str | Markup | None) -> dict:
+    """``waterfall``: the kept waterfall drawn as SVG (``Markup``), or matplotlib's base64 PNG, or None."""
+    return {"view": view, "trend_svg": trend_svg(view.trend),
+            "waterfall_svg": waterfall if isinstance(waterfall, Markup) else None,
+            "waterfall": None if isinstance(waterfall, Markup) else waterfall,
             "signals": signals,
             "logins_svg": None if signals is None or "events" in signals["absent"] else bars_svg(
                 [f"{d:%m-%d}" for d in signals["logins"]["week_start"]], list(signals["logins"]["logins"]))}
@@ -432,7 +438,12 @@ def build_report(store: Path, settings: Settings, out: Path, *, lang: str = "en"
                           trend_points=trend_points, from_table=from_table) for a in page_ids]
     log.info("report: %d account pages", len(views))
     signals = raw_signals(settings, page_ids, as_of) if page_ids else None
-    waterfalls = _waterfalls(store, bundle, page_ids, as_of, progress)
+    # the waterfalls the scoring run kept, drawn as the workspace draws them; a PNG for a score kept without one
+    kept = kept_waterfalls(store, as_of, page_ids)
+    waterfalls: dict[str, str | Markup] = {
+        v.account_id: charts.waterfall_svg(charts.waterfall_chart(kept[v.account_id], lang, v.reasons + v.strengths),
+                                           lang) for v in views if v.account_id in kept}
+    waterfalls.update(_waterfalls(store, bundle, [a for a in page_ids if a not in kept], as_of, progress))
     movements = tier_movements(history, as_of)
     asked = pd.DataFrame() if from_table else asked_to_cancel(store, as_of, frame)
     horizon = _horizon_days(store)
@@ -507,9 +518,28 @@ def _horizon_days(store: Path) -> int | None:
     return read_horizon(store).horizon_days
 
 
+def kept_waterfalls(store: Path, as_of: dt.date, account_ids: list[str]) -> dict[str, dict]:
+    """The waterfalls (``serving.waterfalls``) the scoring run kept for these accounts' scores of ``as_of``:
+    only one whose probability is that score's (``insights.waterfall_chart.matches``)."""
+    if not account_ids:
+        return {}
+    with connect(Path(store), read_only=True) as con:
+        select, join = waterfall_join(con)
+        rows = con.execute(f"SELECT h.account_id, h.churn_probability, {select} FROM {HISTORY} h {join} "
+                           "WHERE h.as_of = ? AND h.account_id IN (SELECT unnest(?))",
+                           [as_of, list(account_ids)]).fetchall()
+    out = {}
+    for account, probability, raw in rows:
+        data = charts.parse(raw)
+        if data is not None and charts.matches(data, {"churn_probability": probability}):
+            out[account] = data
+    return out
+
+
 def _waterfalls(store: Path, bundle, account_ids: list[str], as_of: dt.date,
                 progress: Reporter | StepCallback | None = None) -> dict[str, str]:
-    """SHAP waterfalls (base64 PNG) for the accounts' snapshot rows of ``as_of``."""
+    """SHAP waterfalls (base64 PNG, ``shap.plots.waterfall``) for the accounts' snapshot rows of ``as_of``: for
+    scores kept without their waterfall (``kept_waterfalls``: scored before the runs kept them)."""
     if bundle is None or not account_ids:
         return {}
     rows = feature_rows(Path(store), bundle.meta.get("kind") == "table", as_of, list(account_ids))

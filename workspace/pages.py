@@ -4,7 +4,7 @@
   loss first, with health, tier, the change since the last score and the top reason; the
   user's tasks, overdue first, with due times.
 * ``GET /accounts/{id}``: health trend (inline SVG), reasons and strengths with values (the
-  published wording), the SHAP waterfall the scoring run published (``workspace.charts``, inline
+  published wording), the SHAP waterfall the scoring run published (``insights.waterfall_chart``, inline
   SVG; its bar of each reason is that reason's contribution), the latest snapshot's signals,
   tasks, e-mails, tags, sequences, interventions and notes, the "log an intervention" form and,
   for a churned account, its exit interview. 403 for an account outside the user's scope, 404 for one never scored.
@@ -21,6 +21,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, HTTPException, Query, Request
 
+import insights.waterfall_chart as charts
 from core.errors import ChurnwatchError
 from core.lapse import lapsed
 from core.vocabulary import TIER_KEYS, reason_label
@@ -28,7 +29,7 @@ from workflow.facts import display_name
 from workflow.interventions import InterventionError, log_intervention
 from workflow.interviews import QUESTIONS
 from workflow.tasks import ACTIONS, STATUSES, IllegalTransition, TaskError, get_task, transition
-from workspace import charts, portfolio
+from workspace import portfolio
 from workspace.texts import t
 from workspace.web import CurrentUser, engine_of, flash, redirect, render, request_lang
 
@@ -86,6 +87,7 @@ def account_page(request: Request, account_id: str, user: CurrentUser):
         waterfall = None  # kept by a run whose scores did not commit: not this score's waterfall
     if waterfall is not None:
         waterfall = charts.waterfall_chart(waterfall, request_lang(request), rec["reasons"] + rec["strengths"])
+        waterfall["svg"] = charts.waterfall_svg(waterfall, request_lang(request))
     name = display_name(request.app.state.settings, account_id)  # the data source's name for it, or None
     return render(request, "account.html.j2", rec=rec, name=name, chart=chart, signals=signals,
                   lapse_grace=_lapse_grace(request, rec, published),

@@ -10,6 +10,8 @@ for the words, so a missing Chinese label is found in one place); the code is a 
 
 from __future__ import annotations
 
+from insights.waterfall_chart import TEXTS as WATERFALL_TEXTS
+
 DEFAULT_LANG = "en"
 
 TEXTS: dict[str, tuple[str, str]] = {
@@ -327,9 +329,6 @@ TEXTS: dict[str, tuple[str, str]] = {
     "wf_help": ("How each signal moved this account's score from the average account's: red raises the risk, "
                 "green lowers it. Bars of the reasons and strengths above are in bold.",
                 "各信号如何将该客户的分数从平均客户的分数推高或拉低：红色提高风险，绿色降低风险。上方原因与优势对应的条形以粗体标出。"),
-    "wf_base": ("Average account (base value)", "平均客户（基准值）"),
-    "wf_final": ("This account (raw score)", "该客户（原始分数）"),
-    "wf_other": ("{count} other features", "其他 {count} 个特征"),
     "wf_caption": ("Raw score {final} log-odds = {model_probability} before calibration; the published churn "
                    "probability (calibrated) is {probability}.",
                    "原始分数 {final}（对数几率）= 校准前 {model_probability}；"
@@ -337,7 +336,7 @@ TEXTS: dict[str, tuple[str, str]] = {
     "wf_none": ("No SHAP waterfall for this score: it was made before the scoring run kept waterfalls. The next "
                 "`churnwatch score` adds it.",
                 "此评分没有 SHAP 瀑布图：它早于保存瀑布图的评分运行。下一次 `churnwatch score` 会生成。"),
-    "wf_aria": ("SHAP waterfall of the account's score", "该客户评分的 SHAP 瀑布图"),
+    **WATERFALL_TEXTS,  # the SHAP waterfall's own words (insights.waterfall_chart)
     "admin_conflict": ("Version {version} was saved by someone else after you opened this page: nothing was saved. "
                        "Your values are kept below; save again to apply them over version {version}.",
                        "您打开此页面后，其他人保存了版本 {version}：本次未保存任何内容。您填写的值保留在下方，"

@@ -1,11 +1,15 @@
-"""The account page's SHAP waterfall as inline SVG geometry (issue 16 item 4), from the waterfall the
-scoring run published (``serving.waterfalls``): no TreeSHAP, no model on a request.
+"""A scored account's SHAP waterfall as inline SVG, from the waterfall the scoring run kept
+(``serving.waterfalls``): no TreeSHAP and no model where it is drawn (issue 16 item 4, issue 12 item 8).
+The workspace's account page and the report's account pages draw it alike, so the two agree with each
+other and with the reasons (each reason's bar is that reason's contribution).
 
-``waterfall_chart(data, lang)`` lays it out as the report's ``shap.plots.waterfall`` does, one row
-per bar, read top to bottom: the base value (the model's average raw score), each feature's bar
-from where the previous one ended (red: raises the risk, green: lowers it), the other features as
-one bar, and the account's raw score at the end, all in log-odds. The template draws the rows;
-every text is passed to Jinja2 as text (autoescaped), never as markup.
+``waterfall_chart(data, lang)`` lays it out as ``shap.plots.waterfall`` does, one row per bar, read top
+to bottom: the base value (the model's average raw score), each feature's bar from where the previous
+one ended (red: raises the risk, green: lowers it), the other features as one bar, and the account's raw
+score at the end, all in log-odds. ``waterfall_svg`` writes it; every text (feature names, category
+values) is escaped as Jinja2's autoescape would (``markupsafe.escape``), never markup. Drawing 50 of
+them takes milliseconds, where ``shap.plots.waterfall`` through matplotlib took about half a second each
+(the report's PNG stays for a score kept without its waterfall).
 """
 
 from __future__ import annotations
@@ -14,8 +18,25 @@ import json
 import math
 from typing import Any
 
+from markupsafe import Markup, escape
+
 from features.spec import GROUP_LABELS
-from workspace.texts import t
+
+#: The chart's own words (the workspace's text table takes them from here).
+TEXTS: dict[str, tuple[str, str]] = {
+    "wf_base": ("Average account (base value)", "平均客户（基准值）"),
+    "wf_final": ("This account (raw score)", "该客户（原始分数）"),
+    "wf_other": ("{count} other features", "其他 {count} 个特征"),
+    "wf_aria": ("SHAP waterfall of the account's score", "该客户评分的 SHAP 瀑布图"),
+}
+
+
+def t(key: str, lang: str, **values: object) -> str:
+    """The chart's word ``key`` in ``lang`` ("zh-CN" or English), ``{name}`` fields filled."""
+    en, zh = TEXTS[key]
+    text = zh if lang == "zh-CN" else en
+    return text.format(**values) if values else text
+
 
 RISK = "#d62728"
 STRENGTH = "#2ca02c"
@@ -101,3 +122,31 @@ def waterfall_chart(data: dict, lang: str, reasons: list[dict] | None = None, wi
             "base_x": x(base), "final_x": x(final), "base": base, "final": final,
             "model_probability": float(data.get("model_probability", 0.0)),
             "probability": float(data.get("probability", 0.0))}
+
+
+def waterfall_svg(chart: dict[str, Any], lang: str) -> Markup:
+    """The chart (``waterfall_chart``) as one ``<svg>`` element; its texts escaped."""
+    w, row, plot_h = chart["width"], chart["row"], chart["plot_h"]
+    parts = [f'<svg class="waterfall" style="width:100%;max-width:{w}px;height:auto" viewBox="0 0 {w} '
+             f'{chart["height"]}" role="img" aria-label="{escape(t("wf_aria", lang))}">']
+    for tick in chart["ticks"]:
+        parts.append(f'<line x1="{tick["x"]}" x2="{tick["x"]}" y1="0" y2="{plot_h}" stroke="#eee"/>'
+                     f'<text x="{tick["x"]}" y="{plot_h + 14}" font-size="10" fill="#666" text-anchor="middle">'
+                     f'{escape(tick["v"])}</text>')
+    for key, colour in (("base_x", "#999"), ("final_x", "#1f3a5f")):
+        parts.append(f'<line x1="{chart[key]}" x2="{chart[key]}" y1="0" y2="{plot_h}" stroke="{colour}" '
+                     'stroke-dasharray="3 3"/>')
+    for r in chart["rows"]:
+        worded, bold = (' data-worded="1"', ' font-weight="bold"') if r["worded"] else ("", "")
+        parts.append(f'<g class="wf-{r["kind"]}" data-feature="{escape(r["feature"])}" '
+                     f'data-contribution="{r["contribution"]:.9f}"{worded}>'
+                     f'<text class="wf-label" x="4" y="{r["y"] + 15}" font-size="11"{bold}>{escape(r["label"])}</text>')
+        if r["kind"] in ("bar", "other"):
+            parts.append(f'<rect x="{r["x"]}" y="{r["y"] + 4}" width="{r["w"]}" height="{row - 8}" '
+                         f'fill="{r["colour"]}"><title>{escape(r["label"])}: {escape(r["amount"])}</title></rect>')
+        else:
+            parts.append(f'<circle cx="{r["x"]}" cy="{r["y"] + 11}" r="4" fill="{r["colour"]}"/>')
+        parts.append(f'<text x="{chart["right"] + 4}" y="{r["y"] + 15}" font-size="11" fill="{r["colour"]}">'
+                     f'{escape(r["amount"])}</text></g>')
+    parts.append("</svg>")
+    return Markup("".join(parts))
