@@ -47,7 +47,7 @@ from typing import Literal
 import duckdb
 
 from core.errors import ConfigError, DataContractError
-from core.settings import ProfileColumn, Settings
+from core.settings import ProfileColumn, ProfileSettings, Settings
 from features.contract import DATED_START, DATED_SUBSCRIPTIONS, TABLES
 from features.dates import (
     YEARS,
@@ -322,8 +322,12 @@ def check_no_contract_columns(settings: Settings) -> None:
 
 
 def _config_for(settings: Settings, table: str, column: str) -> tuple[bool, ProfileColumn | None]:
+    return column_config(settings.profile, table, column)
+
+
+def column_config(cfg: ProfileSettings, table: str, column: str) -> tuple[bool, ProfileColumn | None]:
+    """Whether ``profile.exclude`` names a source column, and its ``profile.columns`` entry (or None)."""
     keys = {_key(table, column), f"{table}.{column}"}
-    cfg = settings.profile
     excluded = bool(keys & set(cfg.exclude))
     found = [cfg.columns[k] for k in keys if k in cfg.columns]
     return excluded, (found[0] if found else None)

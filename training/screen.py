@@ -20,10 +20,14 @@ the config keeps it (``profile.columns.<column>.keep: true``). Built-in categori
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pandas as pd
 from scipy.stats import chi2_contingency
 
+from core.settings import ProfileSettings
+from features.profile import column_config
 from features.spec import Catalogue
 
 #: A column is kept when independence from churn is rejected at this level (per column; about 1% of
@@ -33,6 +37,21 @@ ALPHA = 0.01
 #: approximation needs about 5 per cell).
 MIN_EXPECTED = 5.0
 BLANK = "\0blank"
+
+
+def with_config_keep(catalogue: Catalogue, profile: ProfileSettings | None) -> Catalogue:
+    """The catalogue with each own column's ``keep`` as the config says now: the store's catalogue holds the
+    flag of its last ``features`` build, and ``keep`` is a training choice that needs no rebuild."""
+    if profile is None:
+        return catalogue
+    specs = []
+    for f in catalogue.features:
+        if f.template == "extra_profile":
+            _, cfg = column_config(profile, str(f.params.get("table")), str(f.params.get("column")))
+            params = {k: v for k, v in f.params.items() if k != "keep"}
+            f = dataclasses.replace(f, params={**params, **({"keep": True} if cfg is not None and cfg.keep else {})})
+        specs.append(f)
+    return dataclasses.replace(catalogue, features=tuple(specs))
 
 
 def own_categories(catalogue: Catalogue) -> list[str]:

@@ -46,7 +46,7 @@ from training.registry import EXPERIMENT, register, setup
 from training.renewals import unseen_renewals, unseen_renewals_param, unseen_renewals_text
 from training.run_text import few
 from training.score_calibration import choose_calibrator
-from training.screen import unlinked_categories
+from training.screen import unlinked_categories, with_config_keep
 from training.selection import (
     CANDIDATES,
     SE_RULE,
@@ -504,16 +504,19 @@ def _versus(y: np.ndarray, p: np.ndarray, curves: dict[str, np.ndarray], groups:
 
 
 def train_on_snapshots(store: Path, out: Path, seed: int = 0, progress: Progress | None = None,
-                       options: TrainingSettings | None = None, allow_leaky: tuple[str, ...] = ()) -> TrainResult:
+                       options: TrainingSettings | None = None, allow_leaky: tuple[str, ...] = (),
+                       profile: ProfileSettings | None = None) -> TrainResult:
     """DESIGN §2/§4: out-of-time, purged split of the store's labelled snapshots (``training.split``:
     purged calibration / early-stopping blocks where the history allows, else cross-fitting).
 
     Args:
         options: block lengths and folds (``churnwatch.yaml``'s ``training:`` and the CLI);
             horizon and grace always come from the store's metadata.
+        profile: the config's ``profile:``, for its ``keep`` flags (``training.screen.with_config_keep``).
     """
     started = time.time()
     rows, catalogue, info = load_labelled(store)
+    catalogue = with_config_keep(catalogue, profile)
     result = train_on_labelled(rows, catalogue, info, store, out, seed=seed, progress=progress, options=options,
                                allow_leaky=allow_leaky)
     result.started_at = started

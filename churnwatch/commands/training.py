@@ -185,7 +185,7 @@ def train(store: StoreOpt = None, home: HomeOpt = None, config: ConfigOpt = None
                     "features` first to train at the new setting")
             try:
                 result = train_on_snapshots(store or h.store, out, seed=seed, progress=say, options=options,
-                                            allow_leaky=tuple(allow_leaky or ()))
+                                            allow_leaky=tuple(allow_leaky or ()), profile=_settings.profile)
             except TrainingError as exc:  # no churn to learn from: were the churned rows set aside?
                 hint = set_aside_hint(h.run_summary) if "positive labels" in str(exc) else _mapped_end(exc, _settings)
                 if not hint:

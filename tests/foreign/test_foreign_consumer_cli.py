@@ -29,8 +29,9 @@ def path(tmp_path_factory):
     data, home = work / "data", work / "home"
     steps = {"demo-data": run_cli("demo-data", "--kind", "consumer", "--out", str(data), "--accounts", "600",
                                   "--seed", "3")}
-    _noise_column_and_a_kept_source(data)
+    _noise_column(data)
     steps["features"] = run_cli("features", "--data", str(data), home=home)
+    _keep_the_source(data)  # after `features`: a training choice, read by `train` without a rebuild
     steps["train"] = run_cli("train", home=home)
     if steps["train"].returncode == 0:
         steps["promote"] = run_cli("promote", home=home)
@@ -42,16 +43,19 @@ def path(tmp_path_factory):
     return {"data": data, "home": home, "steps": steps}
 
 
-def _noise_column_and_a_kept_source(data) -> None:
-    """A ``favourite_colour`` drawn independently of everything (``training.screen`` leaves it out), and the
-    config keeping ``acquisition_source``: on 600 accounts its training dates hold 48 churned accounts, too few
-    for its real link to churn to show (chi-square p = 0.11), so a user who knows it matters keeps it."""
-    from core.settings import CONFIG_FILE_NAME, ProfileColumn, dump_settings, load_settings
-
+def _noise_column(data) -> None:
+    """A ``favourite_colour`` drawn independently of everything (``training.screen`` leaves it out)."""
     accounts = pd.read_parquet(data / "accounts.parquet")
     accounts["favourite_colour"] = np.random.default_rng(11).choice(["red", "yellow", "blue", "green", "white",
                                                                      "black"], len(accounts))
     accounts.to_parquet(data / "accounts.parquet", index=False)
+
+
+def _keep_the_source(data) -> None:
+    """The config keeping ``acquisition_source``: on 600 accounts its training dates hold 48 churned accounts,
+    too few for its real link to churn to show (chi-square p = 0.11), so a user who knows it matters keeps it."""
+    from core.settings import CONFIG_FILE_NAME, ProfileColumn, dump_settings, load_settings
+
     s = load_settings(data / CONFIG_FILE_NAME)
     columns = {**s.profile.columns, "acquisition_source": ProfileColumn(keep=True)}
     dump_settings(s.model_copy(update={"profile": s.profile.model_copy(update={"columns": columns})}),
