@@ -43,37 +43,29 @@ MasterOpt = Annotated[str | None, typer.Option("--master", help="--engine spark:
                                                "spark://host:7077, yarn; default local[*] or spark-submit's)")]
 
 
-def check_source_not_older(h, settings, config_file: Path | None) -> None:
-    """Stop ``features`` without ``--data`` from going back to the config's ``data:`` when a later run read
-    another source (``score --data NEW_EXPORT``, remembered in the store) and the config has not been edited
-    since: rebuilding from the config's source would silently drop that export's dates (probe p49: the
-    monthly run's ``score --data export2``, then a plain ``features``, rebuilt from export1 and the next
-    ``score`` re-scored a month back). An edited config is followed, as before."""
-    import datetime as dt
-
-    import duckdb
-
+def check_source_not_older(store: Path, root: Path, settings, config_file: Path | None) -> None:
+    """Stop ``features`` without ``--data`` when the store's last build read another source than the config's
+    ``data:`` (``score --data NEW_EXPORT``, or an earlier ``features --data``): rebuilding from the config's
+    source silently dropped the later export's dates (probe p49: the monthly run's ``score --data export2``,
+    then a plain ``features``, rebuilt from export1 and the next ``score`` re-scored a month back). Which of the
+    two is meant only the user knows (an edited ``data:`` or an unedited one look alike: a file's time says
+    nothing of which line changed), so ``--data`` once says it; after that the two agree."""
     from churnwatch.options import ExitError
     from core.store import connect, read_meta, recorded_source, source_for_store
 
-    recorded = recorded_source(h.store, h.root)
-    if not recorded or not settings.data or source_for_store(recorded, h.root) == source_for_store(settings.data,
-                                                                                                   h.root):
-        return
-    if config_file is None or not config_file.is_file():
+    recorded = recorded_source(store, root)
+    if not recorded or not settings.data or source_for_store(recorded, root) == source_for_store(settings.data, root):
         return
     try:
-        with connect(h.store, read_only=True) as con:
-            meta = read_meta(con)
-    except (duckdb.Error, ChurnwatchError):
-        return
-    if dt.datetime.fromtimestamp(config_file.stat().st_mtime) >= meta.built_at:
-        return  # the config was edited after that run: it says which source to read
-    raise ExitError(f"the store was last built from {recorded} (data end {meta.data_end}, on "
-                    f"{meta.built_at:%Y-%m-%d %H:%M}), not from the data: of {config_file} ({settings.data}), which "
-                    "has not changed since: rebuilding from it would drop that later source's dates. Give the "
-                    f"source: --data {recorded} (and set data: in {config_file.name} for the next runs), or "
-                    f"--data {settings.data} to rebuild from the config's source")
+        with connect(store, read_only=True) as con:
+            end = f" (data end {read_meta(con).data_end})"
+    except ChurnwatchError:
+        end = ""
+    where = f"the data: of {config_file}" if config_file is not None else "the config's data:"
+    raise ExitError(f"the store was last built from {recorded}{end}, but {where} is {settings.data}: a plain "
+                    "`features` would rebuild every date from that source and drop the dates only the other has. "
+                    f"Say which, once: --data {recorded} to go on with it (and set data: in the config for the "
+                    f"next runs), or --data {settings.data} to rebuild from the config's")
 
 
 def _print_set_aside(summary: dict) -> None:
@@ -118,7 +110,9 @@ def features(
     used = given_config(h, config, data)  # --config, or the one this home's store remembers
     source = require_data(settings)
     if data is None:
-        check_source_not_older(h, settings, used or h.root / CONFIG_FILE_NAME)
+        home_config = h.root / CONFIG_FILE_NAME
+        check_source_not_older(store or h.store, h.root, settings,
+                               used or (home_config if home_config.is_file() else None))
     target = store or h.store
     if Engine(engine) is Engine.spark or str(source).startswith(SPARK_CATALOG):
         from features.spark import spark_session
