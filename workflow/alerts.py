@@ -93,11 +93,14 @@ def find_episodes(history: pd.DataFrame, rule: AlertRule) -> pd.DataFrame:
     h = history.copy()
     if "segment" not in h:
         h["segment"] = None
+    if h.empty:
+        return pd.DataFrame(columns=EPISODE_COLUMNS)
+    h["as_of"] = pd.to_datetime(h["as_of"])
+    h["new_customer"] = _new_customers(h)  # over the whole history: a move into a segment is no new customer
     if rule.segments is not None:
         h = h[h["segment"].isin(rule.segments)]
     if h.empty:
         return pd.DataFrame(columns=EPISODE_COLUMNS)
-    h["as_of"] = pd.to_datetime(h["as_of"])
     h = h.sort_values(["account_id", "as_of"]).reset_index(drop=True)
     fired = _below_for(h, rule) if rule.kind == "below_for" else _tier_moves(h, rule)
     out = fired[EPISODE_COLUMNS].copy()
@@ -129,17 +132,30 @@ def _tier_moves(h: pd.DataFrame, rule: AlertRule) -> pd.DataFrame:
     if rule.kind == "tier_drop":
         hit, base = prev_rank.notna() & (rank > prev_rank), prev_rank
     else:
-        # from a lower tier, or a new customer's first score at high risk (first scored after the history's
-        # first date, so an earlier run had it no customer yet: a probe's January sign-ups, 37% of the high-risk
-        # accounts of their first scoring, got no alert and no task); the first run's own scores alert on nothing
-        new_customer = prev.isna() & (h["as_of"] > h["as_of"].min())
-        hit = (h["tier"] == "high_risk") & ((prev.notna() & (prev != "high_risk")) | new_customer)
+        # from a lower tier, or a new customer's first score at high risk (``_new_customers``: a probe's January
+        # sign-ups, 37% of the high-risk accounts of their first scoring, got no alert and no task); the first
+        # run's own scores alert on nothing
+        hit = (h["tier"] == "high_risk") & ((prev.notna() & (prev != "high_risk")) | h["new_customer"])
         base = pd.Series(TIER_RANK["high_risk"] - 1, index=h.index)
     fired = h[hit].copy()  # (assigning h's columns to an empty frame would take h's index)
     fired["base"] = base[hit]
     fired["episode_start"] = fired["fired_as_of"] = fired["as_of"]
     fired["episode_end"] = _last_held(h.assign(rank=rank), fired).to_numpy()
     return fired
+
+
+def _new_customers(h: pd.DataFrame) -> pd.Series:
+    """Per score: whether it is its account's first and an earlier date had already been scored when it was made
+    (that run had it no customer yet). By ``scored_at`` where the history has it, so a backfill of an earlier
+    date after a first run makes none of that run's scores new (a reviewer: every high-risk sign-up since the
+    backfilled date alerted); without it, by the dates alone."""
+    first = h["as_of"] == h.groupby("account_id")["as_of"].transform("min")
+    if "scored_at" not in h.columns or h["scored_at"].isna().all():
+        return first & (h["as_of"] > h["as_of"].min())
+    stamps = pd.to_datetime(h["scored_at"])
+    earliest = stamps.groupby(h["as_of"]).min().sort_index()  # when each date was first scored
+    before = earliest.cummin().shift(1)  # the first scoring of any earlier date
+    return first & (h["as_of"].map(before) < stamps).fillna(False).astype(bool)
 
 
 def _last_held(h: pd.DataFrame, fired: pd.DataFrame) -> pd.Series:

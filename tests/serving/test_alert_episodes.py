@@ -193,3 +193,24 @@ def test_a_new_customer_first_scored_at_high_risk_by_a_later_run_gets_an_alert(t
     first_run = tmp_path / "first.duckdb"
     write(first_run, pd.concat([scores({0: 20}, "a"), scores({0: 90}, "b")]))
     assert raise_alerts(first_run, settings).empty
+
+
+def _stamped(rows: list[tuple[str, int, int, str, int]]) -> pd.DataFrame:
+    """(account, day offset, health, segment, scored at: hours after DAY0) -> history rows with scored_at."""
+    return pd.DataFrame([{"account_id": a, "as_of": DAY0 + dt.timedelta(days=d), "health_score": h, "tier": tier(h),
+                          "segment": s, "scored_at": dt.datetime(2025, 3, 1) + dt.timedelta(hours=at)}
+                         for a, d, h, s, at in rows])
+
+
+def test_new_customers_are_those_an_earlier_run_had_not_yet_a_backfill_makes_none_and_a_segment_move_is_none():
+    """Review 31: "new customer" by the dates alone alerted after a backfill on every sign-up at high risk since
+    the backfilled date (the first run had said they had no alert), and a rule limited to segments took an
+    account moving into one, at high risk all along, for a new customer."""
+    live = _stamped([("b", 0, 70, "A", 0), ("a", 7, 20, "A", 200), ("b", 7, 70, "A", 200)])
+    assert list(find_episodes(live, HIGH)["account_id"]) == ["a"]  # scored after the run of day 0: new
+    backfilled = _stamped([("a", 7, 20, "A", 0), ("b", 7, 70, "A", 0), ("b", 0, 70, "A", 200)])  # day 0 later
+    assert find_episodes(backfilled, HIGH).empty
+    assert list(find_episodes(backfilled.drop(columns="scored_at"), HIGH)["account_id"]) == ["a"]  # dates alone
+    moved = _stamped([("c", 0, 20, "A", 0), ("c", 7, 20, "B", 200), ("d", 7, 25, "B", 200)])
+    rule = AlertRule(name="high in B", kind="entered_high_risk", segments=["B"])
+    assert list(find_episodes(moved, rule)["account_id"]) == ["d"]  # c was a customer (high) in segment A before
