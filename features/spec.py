@@ -193,7 +193,8 @@ CANCEL_WITHDRAWN_NAME = re.compile(
     r"cancel\w*(?:removed|revoked|withdrawn|undone|reverted|reversed|stopped)|(?:remov|revok|withdr|undo|revers)"
     r"\w*cancel|auto_?renew\w*(?:_on\b|enabled|turned_on|resumed)|reactivat|uncancel", re.IGNORECASE)
 CANCEL_REQUEST_NAME = re.compile(
-    r"cancel\w*(?:schedul|request|pending|at_period_end|clicked|initiated|submitted|flow_started)|"
+    r"cancel\w*(?:schedul|request|pending|at_period_end)|cancel_flow_started|cancellation_flow_started|"
+    r"cancel(?:lation)?_(?:subscription|plan|membership|renewal)_?(?:clicked|initiated|submitted|started)|"
     r"(?:schedul|request)\w*cancel|"
     r"auto_?renew\w*(?:off|disabled|turned_off|cancel)|unsubscribe_detected|non_?renewing", re.IGNORECASE)
 

@@ -200,7 +200,7 @@ def performance_rows(s: dict) -> list[list[str]]:
                          "-" if train.get(k) is None else f"{at - train[k]:+.4f}"])
     if train.get("base_rate") is not None and cur.get("base_rate") is not None:
         rows.append(["base rate (churned share)", f"{train['base_rate']:.2%}", f"{cur['base_rate']:.2%}",
-                     f"{cur['base_rate'] - train['base_rate']:+.2%}"])
+                     f"{100 * (cur['base_rate'] - train['base_rate']):+.2f} pt"])  # percentage points
     return rows
 
 

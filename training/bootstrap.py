@@ -48,7 +48,10 @@ class Ranked:
     """A score vector's distinct values (ascending) and each row's place among them, computed once."""
 
     def __init__(self, scores: np.ndarray) -> None:
-        _, self.place = np.unique(np.asarray(scores, dtype=np.float64), return_inverse=True)
+        values = np.asarray(scores, dtype=np.float64)
+        if np.isnan(values).any():  # np.unique would rank NaN above every score
+            raise ValueError("scores must not be NaN")
+        _, self.place = np.unique(values, return_inverse=True)
         self.size = int(self.place.max()) + 1 if self.place.size else 0
 
     def tallies(self, y: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

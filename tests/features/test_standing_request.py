@@ -162,7 +162,9 @@ def test_a_flag_set_on_a_handful_of_training_rows_but_many_test_rows_is_said():
     ("cancellation_scheduled", "cancel_request"), ("Cancel Subscription Clicked", "cancel_request"),
     ("cancellation flow started", "cancel_request"), ("subscription_cancel_requested", "cancel_request"),
     ("Auto Renew Off", "cancel_request"), ("subscription_scheduled_cancellation_removed", "cancel_withdrawn"),
-    ("Cancel Flow Abandoned", None), ("subscription_cancelled", None), ("Song Played", None)])
+    ("Cancel Flow Abandoned", None), ("subscription_cancelled", None), ("Song Played", None),
+    ("Cancel Download Clicked", None), ("Cancel Order Clicked", None), ("cancellation_survey_submitted", None),
+    ("Cancel Membership Initiated", "cancel_request")])
 def test_event_names_read_as_a_cancellation_asked_ahead_or_taken_back(name, role):
     """``features``' hint (``cancel_role_of``) on the spellings exports use; an event of the cancellation itself
     ("subscription_cancelled", the churn) is no request, and an abandoned cancel flow is none either."""
