@@ -257,3 +257,40 @@ def test_customers_who_asked_to_cancel_are_listed_soonest_term_end_first(home, t
         assert re.findall(r'class="asked-row" data-account="([^"]+)"', section) == expected
         assert [int(d) for d in re.findall(r'<td class="n">([\d,]+)</td><td><span', section)] == \
             [ends[a] for a in expected]
+
+
+def test_the_report_draws_the_waterfalls_the_scoring_run_kept_as_the_workspace_does(home, tmp_path):
+    """A score kept with its waterfall (``churnwatch score`` keeps them) is drawn from it as inline SVG, the
+    workspace's chart (``insights.waterfall_chart``): its bars are the kept contributions, no matplotlib PNG;
+    a page whose score was kept without one still gets the PNG. (The PNGs took ~0.5 s each: most of a
+    50-page report's time, twice in the demo.)"""
+    import shutil
+
+    from serving.waterfalls import build_waterfalls, record_waterfalls
+
+    store = tmp_path / "store.duckdb"
+    shutil.copy(home.store, store)
+    day = home.dates[1]
+    with duckdb.connect(str(store), read_only=True) as con:
+        history = con.execute("SELECT * FROM score_history WHERE as_of = ?", [day]).df()
+    kept = build_waterfalls(store, home.bundle, [history])
+    top = _scores(home).sort_values("churn_probability", ascending=False)["account_id"].head(3).tolist()
+    without = top[0]  # this one's score kept without its waterfall
+    assert record_waterfalls(store, kept[kept["account_id"] != without], [day]) == len(history) - 1
+    for lang in ("en", "zh-CN"):
+        r = build_report(store, home.settings, tmp_path / f"r.{lang}.html", lang=lang, top=0, accounts=top,
+                         bundle=home.bundle)
+        text = r.path.read_text(encoding="utf-8")
+        assert r.pages == r.waterfalls == 3
+        for account in top:
+            page = re.search(rf'<section class="page account" id="acct-{re.escape(account)}".*?</section>', text,
+                             re.S).group(0)
+            if account == without:
+                assert 'src="data:image/png;base64,' in page and '<svg class="waterfall"' not in page
+                continue
+            assert '<svg class="waterfall"' in page and "data:image/png" not in page
+            wf = json.loads(kept.set_index("account_id").loc[account, "waterfall"])
+            drawn = {html.unescape(f): float(c) for f, c in re.findall(r'<g class="wf-bar" data-feature="([^"]*)" '
+                                                       r'data-contribution="([-0-9.e]+)"', page)}
+            assert drawn == pytest.approx({b["feature"]: b["contribution"] for b in wf["bars"]}, abs=1e-8)
+            assert ("该客户（原始分数）" if lang == "zh-CN" else "This account (raw score)") in page
