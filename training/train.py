@@ -187,7 +187,8 @@ def fit_and_evaluate(train: pd.DataFrame, fit: pd.DataFrame | None, es: pd.DataF
                 "their history)")
     unlinked = unlinked_categories(train, catalogue, skip=set(dropped))
     if unlinked:  # noise a category's best partition would find (training/screen.py)
-        say(f"left out {len(unlinked)} own category column(s) with no link to churn in the training accounts: "
+        who = "customers" if any(f.template == "table_column" for f in catalogue.features) else "accounts"
+        say(f"left out {len(unlinked)} own category column(s) with no link to churn in the training {who}: "
             + few([f"{n} ({why})" for n, why in unlinked.items()], 8))
         dropped.update(unlinked)
     for name, n_train, n_test in rare_flags(train, test, catalogue, dropped):  # learned from a handful of rows
@@ -612,6 +613,7 @@ def train_on_table(path: Path, label: str, id_col: str, out: Path, seed: int = 0
     for line in describe_table(table.report) if progress else ():
         progress(line)
     rows, catalogue = table_rows(table)
+    catalogue = with_config_keep(catalogue, profile)  # profile.columns.<c>.keep: screened categories kept
     if cross_validate:
         check_folds(cross_validate, np.asarray(table.y, dtype=int))
     train_idx, cal_idx, test_idx = stratified_split(table.y, seed=seed)
