@@ -44,6 +44,16 @@ def resample_counts(n: int, groups: ArrayLike | None, n_boot: int,
         yield np.bincount(rng.integers(0, n_groups, n_groups), minlength=n_groups)[row_group]
 
 
+def two_class_counts(y: np.ndarray, groups: ArrayLike | None, n_boot: int,
+                     rng: np.random.Generator) -> Iterator[np.ndarray]:
+    """``resample_counts`` over the rows of the 0/1 labels ``y``, less the resamples of one class only (no
+    ROC-AUC there); the draws stay those of ``rng``."""
+    labels = np.asarray(y, dtype=np.float64)
+    for counts in resample_counts(labels.size, groups, n_boot, rng):
+        if 0 < np.dot(counts, labels) < counts.sum():
+            yield counts
+
+
 class Ranked:
     """A score vector's distinct values (ascending) and each row's place among them, computed once."""
 
@@ -66,7 +76,8 @@ class Ranked:
         return float(np.dot(pos, below + 0.5 * neg) / (pos.sum() * neg.sum()))
 
     def average_precision(self, y: np.ndarray, counts: np.ndarray) -> float:
-        """``_average_precision`` of the rows repeated ``counts`` times (a churner must be present)."""
+        """Average precision (scikit-learn's: tied scores one threshold) of the rows repeated ``counts`` times
+        (a churner must be present)."""
         pos, neg = self.tallies(y, counts)
         tps, seen = np.cumsum(pos[::-1]), np.cumsum((pos + neg)[::-1])  # from the highest score down
         precision = np.divide(tps, seen, out=np.zeros_like(tps), where=seen > 0)
@@ -93,17 +104,6 @@ def rank_roc_auc(y: np.ndarray, s: np.ndarray) -> float:
     return float((rankdata(s)[pos].sum() - n1 * (n1 + 1) / 2) / (n1 * n0))
 
 
-def _average_precision(y: np.ndarray, s: np.ndarray) -> float:
-    """Average precision with tied scores as one threshold (sklearn's definition)."""
-    order = np.argsort(-s, kind="mergesort")
-    ys, ss = y[order], s[order]
-    last = np.r_[np.flatnonzero(np.diff(ss)), len(ss) - 1]  # last row of each distinct score
-    tps = np.cumsum(ys)[last]
-    precision = tps / (last + 1)
-    recall = tps / tps[-1]
-    return float(np.sum(np.diff(np.r_[0.0, recall]) * precision))
-
-
 def paired_bootstrap(y: ArrayLike, p_model: ArrayLike, p_other: ArrayLike, groups: ArrayLike | None = None,
                      n_boot: int = 300, seed: int = 0) -> dict[str, float]:
     """Difference (model - other) in ROC-AUC and PR-AUC with a 95% bootstrap interval.
@@ -116,10 +116,7 @@ def paired_bootstrap(y: ArrayLike, p_model: ArrayLike, p_other: ArrayLike, group
     rng = np.random.default_rng(seed)
     ra, rb = Ranked(a), Ranked(b)
     roc, pr = [], []
-    for counts in resample_counts(len(y), groups, n_boot, rng):
-        churned = float(np.dot(counts, y))
-        if not 0 < churned < counts.sum():
-            continue
+    for counts in two_class_counts(y, groups, n_boot, rng):
         roc.append(ra.roc_auc(y, counts) - rb.roc_auc(y, counts))
         pr.append(ra.average_precision(y, counts) - rb.average_precision(y, counts))
     out = {"roc_auc_diff": float(roc_auc_score(y, a) - roc_auc_score(y, b)),

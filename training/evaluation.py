@@ -29,7 +29,7 @@ from scipy.special import expit, logit
 from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_score
 
 from core.errors import ChurnwatchError
-from training.bootstrap import Ranked, resample_counts, resamples
+from training.bootstrap import Ranked, resamples, two_class_counts
 from training.health import TIER_KEYS
 
 #: Number of equal-count bins for ECE and the reliability plot (DESIGN §4).
@@ -317,9 +317,8 @@ def roc_auc_interval(y: ArrayLike, p: ArrayLike, groups: ArrayLike | None = None
     rng = np.random.default_rng(seed)
     ranked, y = Ranked(scores), labels.astype(np.float64)
     vals = []
-    for counts in resample_counts(labels.size, groups, n_boot, rng):
-        if 0 < np.dot(counts, y) < counts.sum():
-            vals.append(ranked.roc_auc(y, counts))
+    for counts in two_class_counts(y, groups, n_boot, rng):
+        vals.append(ranked.roc_auc(y, counts))
     lo, hi = np.percentile(vals, [2.5, 97.5]) if vals else (np.nan, np.nan)
     return float(lo), float(hi)
 

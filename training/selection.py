@@ -101,7 +101,7 @@ from sklearn.model_selection import GroupKFold
 
 from core.progress import track
 from training.blend import BlendedModel, LinearPart, as_matrix
-from training.bootstrap import Ranked, rank_roc_auc, resample_counts
+from training.bootstrap import Ranked, rank_roc_auc, two_class_counts
 from training.errors import TrainingError
 from training.model import DEFAULT_PARAMS
 
@@ -185,9 +185,7 @@ def noise_aware_choice(y: np.ndarray, raws: dict[str, np.ndarray], names: list[s
     rng = np.random.default_rng(seed)
     boot: dict[str, list[float]] = {n: [] for n in names}
     ranked, labels = {n: Ranked(raws[n]) for n in names}, np.asarray(y, dtype=np.float64)
-    for counts in resample_counts(len(y), groups, n_boot, rng):
-        if not 0 < np.dot(counts, labels) < counts.sum():
-            continue
+    for counts in two_class_counts(labels, groups, n_boot, rng):
         top = ranked[best].roc_auc(labels, counts)
         for n in names:
             boot[n].append(top - ranked[n].roc_auc(labels, counts) if n != best else 0.0)
