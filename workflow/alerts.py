@@ -150,12 +150,20 @@ def _new_customers(h: pd.DataFrame) -> pd.Series:
     date after a first run makes none of that run's scores new (a reviewer: every high-risk sign-up since the
     backfilled date alerted); without it, by the dates alone."""
     first = h["as_of"] == h.groupby("account_id")["as_of"].transform("min")
-    if "scored_at" not in h.columns or h["scored_at"].isna().all():
+    stamps, earliest = _date_first_scored(h)
+    if earliest is None:
         return first & (h["as_of"] > h["as_of"].min())
-    stamps = pd.to_datetime(h["scored_at"])
-    earliest = stamps.groupby(h["as_of"]).min().sort_index()  # when each date was first scored
     before = earliest.cummin().shift(1)  # the first scoring of any earlier date
     return first & (h["as_of"].map(before) < stamps).fillna(False).astype(bool)
+
+
+def _date_first_scored(h: pd.DataFrame) -> tuple[pd.Series | None, pd.Series | None]:
+    """Each score's ``scored_at`` and when each date was first scored (dates ascending); ``(None, None)`` where
+    the history has no ``scored_at``."""
+    if "scored_at" not in h.columns or h["scored_at"].isna().all():
+        return None, None
+    stamps = pd.to_datetime(h["scored_at"])
+    return stamps, stamps.groupby(h["as_of"]).min().sort_index()
 
 
 def _last_held(h: pd.DataFrame, fired: pd.DataFrame) -> pd.Series:
@@ -228,10 +236,9 @@ def current_episodes(history: pd.DataFrame, episodes: pd.DataFrame, rule: AlertR
 def _scored_as_newest(h: pd.DataFrame, episodes: pd.DataFrame, fired: pd.Series) -> np.ndarray:
     """Per episode: whether the score that fired it was scored before any later date was (a live run's),
     not after (a backfill's); False where the history has no ``scored_at``."""
-    if "scored_at" not in h.columns or h["scored_at"].isna().all():
+    stamps, first = _date_first_scored(h)
+    if first is None:
         return np.zeros(len(episodes), dtype=bool)
-    stamps = pd.to_datetime(h["scored_at"])
-    first = stamps.groupby(h["as_of"]).min().sort_index()  # when each date was first scored
     later = first[::-1].cummin()[::-1].shift(-1)  # the first scoring of any later date
     at = pd.Series(stamps.to_numpy(), index=pd.MultiIndex.from_arrays([h["account_id"], h["as_of"]]))
     at = at[~at.index.duplicated(keep="last")]
