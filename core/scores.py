@@ -89,17 +89,26 @@ def history_has_rows(con: duckdb.DuckDBPyConnection) -> bool:
 
 
 def first_scored_high_risk(con: duckdb.DuckDBPyConnection) -> int:
-    """Accounts at high risk in the first scoring run, the history's only date: no earlier tier to have
-    entered it from, so no alert (a new customer first scored at high risk by a later run gets one,
-    ``workflow.alerts``). One scored once on an earlier date only is no longer a customer (a probe's
-    backfill: 188 of the 238 counted had left)."""
+    """Accounts scored once, at high risk, by the newest scoring date, whose score is no new customer's: no
+    earlier tier to have entered it from, so no alert. A new customer's is a first score made after an
+    earlier date had been scored (by ``scored_at``, or by the dates where the history has none), and it
+    alerts (``workflow.alerts._new_customers``, the same rule); so these are the first run's, or a backfill's
+    later date. One scored once on an earlier date only is no longer a customer (a probe's backfill: 188 of
+    the 238 counted had left)."""
     if not history_has_rows(con):
         return 0
+    stamped = con.execute("SELECT count(*) FROM duckdb_columns() WHERE table_name = ? AND column_name = 'scored_at'",
+                          [HISTORY]).fetchone()[0] and con.execute(
+        f"SELECT count(scored_at) FROM {HISTORY}").fetchone()[0]
+    earlier = "f.as_of < a.as_of AND f.t < a.s" if stamped else "f.as_of < a.as_of"
+    scored_at = "scored_at" if stamped else "CAST(NULL AS TIMESTAMP)"
     return int(con.execute(f"""
-        SELECT count(*) FROM (SELECT account_id, count(*) AS n, max(tier) AS tier, max(as_of) AS as_of
-                              FROM {HISTORY} GROUP BY account_id)
+        WITH a AS (SELECT account_id, count(*) AS n, max(tier) AS tier, max(as_of) AS as_of, max({scored_at}) AS s
+                   FROM {HISTORY} GROUP BY account_id),
+             f AS (SELECT as_of, min({scored_at}) AS t FROM {HISTORY} GROUP BY as_of)
+        SELECT count(*) FROM a
         WHERE n = 1 AND tier = 'high_risk' AND as_of = (SELECT max(as_of) FROM {HISTORY})
-          AND as_of = (SELECT min(as_of) FROM {HISTORY})""").fetchone()[0])
+          AND NOT EXISTS (SELECT 1 FROM f WHERE {earlier})""").fetchone()[0])
 
 
 def history_dates(con: duckdb.DuckDBPyConnection) -> list[dt.date]:

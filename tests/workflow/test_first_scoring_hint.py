@@ -47,3 +47,20 @@ def test_a_later_run_s_new_customers_at_high_risk_are_not_counted_they_have_an_a
                     "FROM score_history")
     with duckdb.connect(str(store), read_only=True) as con:
         assert first_scored_high_risk(con) == 0
+
+
+def test_after_a_backfill_the_first_run_s_high_risk_accounts_are_still_counted(tmp_path):
+    """A backfill of an earlier date makes none of the first run's scores a new customer's (``scored_at``), so
+    they still have no alert: the hint counts them, as ``workflow.alerts`` judges them (the same rule)."""
+    store = tmp_path / "store.duckdb"
+    rows = [("a", "2025-03-08", "high_risk", "2025-03-08 06:00"), ("b", "2025-03-08", "healthy", "2025-03-08 06:00"),
+            ("b", "2025-03-01", "healthy", "2025-03-09 06:00")]  # the earlier date scored a day after
+    with duckdb.connect(str(store)) as con:
+        con.execute("CREATE TABLE score_history (account_id VARCHAR, as_of DATE, tier VARCHAR, scored_at TIMESTAMP)")
+        con.executemany("INSERT INTO score_history VALUES (?, ?, ?, ?)", rows)
+    with duckdb.connect(str(store), read_only=True) as con:
+        assert first_scored_high_risk(con) == 1  # a: a first run's score, no alert
+    with duckdb.connect(str(store)) as con:  # the same dates as a live run would have scored them: a is new
+        con.execute("UPDATE score_history SET scored_at = TIMESTAMP '2025-03-01 06:00' WHERE as_of = DATE '2025-03-01'")
+    with duckdb.connect(str(store), read_only=True) as con:
+        assert first_scored_high_risk(con) == 0
