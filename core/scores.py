@@ -100,7 +100,7 @@ def first_scored_high_risk(con: duckdb.DuckDBPyConnection) -> int:
     stamped = con.execute("SELECT count(*) FROM duckdb_columns() WHERE table_name = ? AND column_name = 'scored_at'",
                           [HISTORY]).fetchone()[0] and con.execute(
         f"SELECT count(scored_at) FROM {HISTORY}").fetchone()[0]
-    earlier = "f.as_of < a.as_of AND f.t < a.s" if stamped else "f.as_of < a.as_of"
+    earlier = "f.as_of < a.as_of AND f.t <= a.s" if stamped else "f.as_of < a.as_of"  # the same second: one run
     scored_at = "scored_at" if stamped else "CAST(NULL AS TIMESTAMP)"
     return int(con.execute(f"""
         WITH a AS (SELECT account_id, count(*) AS n, max(tier) AS tier, max(as_of) AS as_of, max({scored_at}) AS s

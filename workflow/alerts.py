@@ -154,7 +154,8 @@ def _new_customers(h: pd.DataFrame) -> pd.Series:
     if earliest is None:
         return first & (h["as_of"] > h["as_of"].min())
     before = earliest.cummin().shift(1)  # the first scoring of any earlier date
-    return first & (h["as_of"].map(before) < stamps).fillna(False).astype(bool)
+    # <=: a run scoring several dates stamps them to the second, often the same one (the demo's three dates)
+    return first & (h["as_of"].map(before) <= stamps).fillna(False).astype(bool)
 
 
 def _date_first_scored(h: pd.DataFrame) -> tuple[pd.Series | None, pd.Series | None]:
