@@ -288,10 +288,10 @@ class Figures:
 
 
 def comparison(home: Path) -> tuple[str, float, dict[str, float]]:
-    """The run's own table: (chosen model's name, its ROC-AUC, {baseline: ROC-AUC}). Rows
-    naming a logistic, rule or calendar model are baselines; the first other row is the chosen model."""
+    """The run's own table: (chosen model's name, its ROC-AUC, {baseline: ROC-AUC}): the row marked
+    ``registered`` is the model, the others are baselines."""
     table = pd.read_csv(newest(home / "reports", "model_vs_baselines.csv"))
-    base = table["model"].str.contains("logistic|rule|calendar", case=False)
+    base = ~table["registered"].astype(bool)
     chosen = table[~base].iloc[0]
     return str(chosen["model"]), float(chosen["roc_auc"]), dict(zip(table.loc[base, "model"],
                                                                     table.loc[base, "roc_auc"], strict=True))

@@ -117,8 +117,10 @@ def context(home: Path | None, config: Path | None, data: str | None = None,
 def given_config(h: Home, config: Path | None, data: str | None = None) -> Path | None:
     """``--config``, else, for a home without a churnwatch.yaml of its own, the ``--config`` file the
     store's latest ``features`` build read (recorded in the store, as the data source is) while it
-    exists, unless ``data`` (``--data``) names another source than the one recorded with it (that
-    source's own churnwatch.yaml, if any, is read then); else None."""
+    exists, also for another source given with ``--data`` (the README's recurring run, `score --data
+    NEW_EXPORT`: next month's export has this month's columns; a probe's first monthly run stopped at
+    "required column 'account_id' is missing" with its mapping set aside), unless that source is a folder
+    carrying its own churnwatch.yaml (read then); else None."""
     from core.store import recorded_source, source_for_store
 
     if config is not None or (h.root / CONFIG_FILE_NAME).exists():
@@ -127,7 +129,8 @@ def given_config(h: Home, config: Path | None, data: str | None = None) -> Path 
     if not recorded or not Path(recorded).is_file():
         return None
     source = recorded_source(h.store, h.root)
-    if data is not None and (source is None or source_for_store(data, h.root) != source_for_store(source, h.root)):
+    other = data is not None and (source is None or source_for_store(data, h.root) != source_for_store(source, h.root))
+    if other and "://" not in data and (Path(data) / CONFIG_FILE_NAME).is_file():
         return None
     return Path(recorded)
 

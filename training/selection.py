@@ -139,6 +139,22 @@ def simplicity(name: str) -> tuple[int, float]:
     return 1, float(order.index(name) if name in order else len(order))
 
 
+def describe(chosen: str | None) -> str:
+    """A candidate as a reader names it: ``blend_w0`` is the logistic regression alone, ``blend_wX`` a blend
+    with tree weight X, ``lgbm_*`` LightGBM alone (the comparison table, its CSV, the ROC/PR plot and the
+    terminal all name the registered model so; a probe read "lightgbm" losing to "logistic" in the plot of a
+    run that had registered a logistic regression)."""
+    if not chosen:
+        return "the chosen model"
+    if chosen.startswith("blend_w"):
+        weight = chosen.removeprefix("blend_w")
+        return ("logistic regression (sign-constrained, chosen C)" if float(weight) == 0
+                else f"blend, tree weight {weight}")
+    if chosen.startswith("lgbm_"):
+        return f"LightGBM ({chosen.removeprefix('lgbm_').replace('_', ' ')})"
+    return chosen
+
+
 @dataclass
 class Fold:
     """One (fit rows -> validation rows) pair, as positions into the training rows or frames."""

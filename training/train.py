@@ -53,6 +53,7 @@ from training.selection import (
     Selection,
     chosen_out_of_fold,
     cross_fit_folds,
+    describe,
     fit_chosen,
     fold_directions,
     grouped_folds,
@@ -81,9 +82,11 @@ class TrainResult:
     test_scores: dict = field(default_factory=dict)  # per test row: churn_probability, tier, logistic
 
 
-def _model_row(name: str, y: np.ndarray, p: np.ndarray, calibrated: bool) -> dict:
+def _model_row(name: str, y: np.ndarray, p: np.ndarray, calibrated: bool, registered: bool = False) -> dict:
+    """A row of the comparison table (``model_vs_baselines.csv``): ``registered`` marks the model trained
+    here (its ``model`` names the candidate chosen, ``selection.describe``), the others are baselines."""
     lift = top_decile(y, p)
-    return {"model": name, "roc_auc": roc_auc(y, p), "pr_auc": pr_auc(y, p),
+    return {"model": name, "registered": registered, "roc_auc": roc_auc(y, p), "pr_auc": pr_auc(y, p),
             "brier": brier(y, p) if calibrated else np.nan, "ece": ece(y, p) if calibrated else np.nan,
             "top_decile_lift": lift.lift, "top_decile_capture": lift.capture}
 
@@ -320,11 +323,12 @@ def fit_and_evaluate(train: pd.DataFrame, fit: pd.DataFrame | None, es: pd.DataF
             "event_roles in churnwatch.yaml give it some)")
         p_rule = None
     say("baselines: logistic regression" + (" and the rule-weighted health score" if p_rule is not None else ""))
-    rows = [_model_row("lightgbm", y_test, p, True)]
+    chosen_name = f"model: {describe(selection.chosen)}"
+    rows = [_model_row(chosen_name, y_test, p, True, registered=True)]
     logistic = fit_logistic_baseline(train, y_train, model_catalogue)
     p_lr = logistic.predict_proba(test)
     rows.append(_model_row("logistic regression", y_test, p_lr, True))
-    curves = {"lightgbm": p, "logistic": p_lr}
+    curves = {"logistic": p_lr}  # the baselines' scores, each compared with the model's
     if p_rule is not None:
         rows.append(_model_row("rule health score", y_test, p_rule, False))
         curves["rule health"] = p_rule
@@ -336,6 +340,7 @@ def fit_and_evaluate(train: pd.DataFrame, fit: pd.DataFrame | None, es: pd.DataF
         metrics["renewal_window"] = _renewal_window(y_test, p, test, purge_days, say)
     comparison = pd.DataFrame(rows)
     metrics["vs_baselines"] = _versus(y_test, p, curves, test["account_id"].to_numpy(), seed, say)
+    curves = {chosen_name: p, **curves}
 
     out.mkdir(parents=True, exist_ok=True)
     plots = {}
@@ -487,8 +492,6 @@ def _versus(y: np.ndarray, p: np.ndarray, curves: dict[str, np.ndarray], groups:
     """Paired (account-resampled) bootstrap of the ROC-AUC / PR-AUC difference per baseline."""
     out = {}
     for name, other in curves.items():
-        if name == "lightgbm":
-            continue
         d = paired_bootstrap(y, p, other, groups=groups, seed=seed)
         out[name] = d
         say(f"model - {name}: ROC-AUC {d['roc_auc_diff']:+.4f} (95% {d['roc_auc_lo']:+.4f} to "
@@ -667,13 +670,14 @@ def flat_metrics(result: TrainResult) -> dict[str, float]:
         out[f"tier_{tier}_count"] = float(d["count"])
         if d["churn_rate"] is not None:
             out[f"tier_{tier}_churn_rate"] = float(d["churn_rate"])
-    prefixes = {"lightgbm": "lightgbm", "logistic regression": "logistic", "rule health score": "rule",
-                "renewal calendar": "calendar"}
+    prefixes = {"logistic regression": "logistic", "rule health score": "rule", "renewal calendar": "calendar"}
     for row in result.comparison.to_dict(orient="records"):
-        prefix = prefixes[row["model"]]
+        # the registered model's row under model_* beside its other figures (MLflow said lightgbm_* before, whatever
+        # was chosen); a figure the metrics already hold is theirs
+        prefix = "model" if row.get("registered") else prefixes[row["model"]]
         for k in ("roc_auc", "pr_auc", "brier", "ece", "top_decile_lift", "top_decile_capture"):
             if row.get(k) is not None and np.isfinite(row[k]):
-                out[f"{prefix}_{k}"] = float(row[k])
+                out.setdefault(f"{prefix}_{k}", float(row[k]))
     for name, d in result.metrics.get("vs_baselines", {}).items():
         key = name.split()[0]
         for k in ("roc_auc_diff", "roc_auc_lo", "roc_auc_hi", "pr_auc_diff", "pr_auc_lo", "pr_auc_hi"):

@@ -40,18 +40,10 @@ BASELINE_LABELS = {"logistic regression": "logistic baseline (plain, C 1)"}
 
 
 def model_label(chosen: str | None) -> str:
-    """The comparison's first row as what was registered: ``blend_w0`` is the logistic regression
-    alone, ``blend_wX`` a blend with tree weight X, ``lgbm_*`` LightGBM alone (the frame and MLflow
-    keep the key ``lightgbm`` for that row whatever was chosen)."""
-    if not chosen:
-        return "model"
-    if chosen.startswith("blend_w"):
-        weight = chosen.removeprefix("blend_w")
-        return ("model: logistic regression (sign-constrained, chosen C)" if float(weight) == 0
-                else f"model: blend, tree weight {weight}")
-    if chosen.startswith("lgbm_"):
-        return f"model: LightGBM ({chosen.removeprefix('lgbm_').replace('_', ' ')})"
-    return f"model: {chosen}"
+    """The registered model as the terminal names it (``selection.describe``)."""
+    from training.selection import describe
+
+    return f"model: {describe(chosen)}" if chosen else "model"
 
 
 def print_comparison(frame, where: str = "the out-of-time test block", chosen: str | None = None) -> None:
@@ -60,7 +52,7 @@ def print_comparison(frame, where: str = "the out-of-time test block", chosen: s
     for c in cols:
         table.add_column(c.replace("_", " "), justify="left" if c == "model" else "right")
     for r in frame.to_dict(orient="records"):
-        name = model_label(chosen) if r["model"] == "lightgbm" else BASELINE_LABELS.get(r["model"], r["model"])
+        name = model_label(chosen) if r.get("registered") else BASELINE_LABELS.get(r["model"], r["model"])
         table.add_row(name, *[("-" if r[c] != r[c] else f"{r[c]:.4f}") for c in cols[1:]])
     console.print(table)
 

@@ -40,9 +40,13 @@ def test_the_config_features_read_is_used_by_the_next_commands(tmp_path):
     assert r.returncode == 0, r.stderr[-1500:]
     with connect(h.store, read_only=True) as con:
         assert read_meta(con).config_source == str(config.resolve())
-    # another source given with --data reads its own config, not the one remembered with the first
-    assert given_config(h, None, str(tmp_path / "elsewhere")) is None
+    # another source given with --data: next month's export keeps the remembered mapping (the README's
+    # recurring run), unless that folder carries a churnwatch.yaml of its own
     assert given_config(h, None, str(tmp_path / "app" / "exports")) == config.resolve()
+    (tmp_path / "elsewhere").mkdir()
+    assert given_config(h, None, str(tmp_path / "elsewhere")) == config.resolve()
+    (tmp_path / "elsewhere" / "churnwatch.yaml").write_text("horizon_days: 60\n")
+    assert given_config(h, None, str(tmp_path / "elsewhere")) is None
     # a --config given, or the home's own file, wins
     other = tmp_path / "other.yaml"
     other.write_text("horizon_days: 60\n")
@@ -61,3 +65,21 @@ def test_an_older_store_without_the_record_is_read(tmp_path):
     with connect(Home.resolve(home).store) as con:
         con.execute("ALTER TABLE snapshot_meta DROP COLUMN config_source")
     assert given_config(Home.resolve(home), None) is None
+
+
+def test_next_months_export_is_scored_with_the_remembered_mapping(tmp_path):
+    """The README's recurring run: `score --data NEW_EXPORT` after `features --config` (a probe's cron line
+    failed on its first run: the mapping was set aside for the new folder)."""
+    config = _export(tmp_path / "app")
+    home = tmp_path / "home"
+    assert run_cli("features", "--config", config, "--as-of", "2024-03-02", home=home).returncode == 0
+    later = tmp_path / "app" / "exports-2024-04"
+    _export(tmp_path / "later")
+    (tmp_path / "later" / "exports").rename(later)
+    r = run_cli("features", "--data", later, "--as-of", "2024-03-03", home=home)
+    assert r.returncode == 0, r.stderr[-1500:]
+    assert "required column" not in r.stderr
+    with connect(Home.resolve(home).store, read_only=True) as con:
+        meta = read_meta(con)
+        n = con.execute("SELECT count(*) FROM snapshots WHERE as_of = DATE '2024-03-03'").fetchone()[0]
+    assert meta.config_source == str(config.resolve()) and n == 3

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 
 import duckdb
+import pandas as pd
 import pytest
 
 from churnwatch.commands.training import model_label
@@ -67,6 +68,10 @@ def test_the_comparison_names_the_registered_model(path):
     out = path["steps"]["train"].stdout
     first = [line for line in out.splitlines() if "│ model" in line]
     assert first and "lightgbm" not in out.split("churn by tier")[0]
+    # the saved comparison names it as the terminal does (it said "lightgbm" for a logistic regression)
+    saved = pd.read_csv(next((path["home"] / "reports").rglob("model_vs_baselines.csv")))
+    assert saved["registered"].tolist() == [True, False]
+    assert saved["model"][0].startswith("model: ") and "lightgbm" not in saved["model"][0]
 
 
 def test_model_label():

@@ -214,7 +214,9 @@ def test_a_rule_score_with_no_indicator_that_varies_is_no_baseline(labelled):
     said: list[str] = []
     result = train_on_labelled(part, catalogue, info, tmp / "s.duckdb", tmp / "out_no_rule",
                                options=TrainingSettings(folds=2), progress=said.append)
-    assert list(result.comparison["model"]) == ["lightgbm", "logistic regression", "renewal calendar"]
+    assert list(result.comparison["model"].str.split(":").str[0]) == ["model", "logistic regression",
+                                                                       "renewal calendar"]
+    assert list(result.comparison["registered"]) == [True, False, False]
     assert result.bundle.meta["training"]["selection"]["rule_validation_roc_auc"] is None
     assert "rule health" not in result.metrics["vs_baselines"]
     assert not any(k.startswith("rule_") for k in flat_metrics(result))

@@ -19,6 +19,7 @@ from training.model import FeatureFrame
 from training.promotion import promote_version
 from training.reasons import contributions
 from training.registry import CHAMPION, MODEL_NAME, setup
+from training.selection import describe
 from training.split import purged_split
 from training.train import fit_and_evaluate, load_labelled, log_run, params_of, train_on_table
 
@@ -170,7 +171,8 @@ def test_mlflow_run_registry_alias_and_promotion_rule(trained, store, tmp_path):
     v1 = log_run(bad, uri, root, params_of(bad))
     assert v1.version == 1
     run = client.get_run(v1.run_id)
-    assert run.data.metrics["model_roc_auc"] > 0 and "lightgbm_pr_auc" in run.data.metrics
+    assert run.data.metrics["model_roc_auc"] > 0 and "model_top_decile_lift" in run.data.metrics
+    assert not any(k.startswith("lightgbm_") for k in run.data.metrics)  # whatever was chosen, it is "model"
     assert run.data.metrics["tier_high_risk_count"] >= 0
     # the run starts when training started (its duration is the real one) and logs the model choice
     assert run.info.start_time == int(bad.started_at * 1000) and run.info.end_time > run.info.start_time
@@ -212,7 +214,11 @@ def test_bring_your_own_table(tmp_path):
     path = write_example_table(tmp_path / "telco.csv", rows=2000, seed=1)
     result = train_on_table(path, "Churn", "customer_id", tmp_path / "out")
     assert result.metrics["roc_auc"] > 0.7
-    assert result.comparison["model"].tolist() == ["lightgbm", "logistic regression"]
+    chosen = describe(result.bundle.meta["training"]["selection"]["chosen"])
+    assert result.comparison["model"].tolist() == [f"model: {chosen}", "logistic regression"]
+    assert result.comparison["registered"].tolist() == [True, False]
+    saved = pd.read_csv(tmp_path / "out" / "model_vs_baselines.csv")  # the file names it as the terminal does
+    assert saved["model"].tolist() == [f"model: {chosen}", "logistic regression"] and saved["registered"][0]
     rows = result.bundle.frame
     item = result.bundle.explain(pd.read_csv(path).set_index("customer_id").head(3).pipe(
         lambda f: f.assign(**{c: pd.to_numeric(f[c].astype(str).str.replace(",", ""), errors="coerce")
