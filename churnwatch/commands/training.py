@@ -251,7 +251,15 @@ def _mapped_end(exc: Exception, settings: Settings) -> str:
     was named only as "a Stripe export's canceled_at" in general); "" otherwise."""
     if "feature 'days_to_term_end'" not in str(exc):
         return ""
-    mapped = [theirs for theirs, ours in settings.column_mapping.get("subscriptions", {}).items() if ours == "end_date"
-              and re.search(r"cancel|ended|churn|closed|terminat", theirs, re.IGNORECASE)]  # not a period's end
-    return (f"churnwatch.yaml maps the subscriptions' column {mapped[0]!r} to end_date: map the end of each billing "
-            "period or term there instead (docs/exports-with-cancellation-dates.md)") if mapped else ""
+    ends = [theirs for theirs, ours in settings.column_mapping.get("subscriptions", {}).items() if ours == "end_date"]
+    mapped = [c for c in ends if re.search(r"cancel|ended|churn|closed|terminat", c, re.IGNORECASE)]
+    if mapped:  # not a period's end
+        return (f"churnwatch.yaml maps the subscriptions' column {mapped[0]!r} to end_date: map the end of each "
+                "billing period or term there instead (docs/exports-with-cancellation-dates.md)")
+    current = [c for c in ends if re.search(r"current[\s_-]*period", c, re.IGNORECASE)]
+    if current:  # a probe mapped the dashboard's one row per subscription so, and was told of canceled_at
+        return (f"churnwatch.yaml maps the subscriptions' column {current[0]!r} to end_date: in a file of one row "
+                "per subscription that is only its latest period (a cancelled customer's last one, an active "
+                "customer's coming renewal), so every earlier date sees how the subscription ended; rebuild one "
+                "row per billing period (docs/exports-with-cancellation-dates.md, the dashboard's files)")
+    return ""

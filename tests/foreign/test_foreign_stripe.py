@@ -45,3 +45,21 @@ def test_the_correct_mapping_trains_without_a_leak(export, tmp_path):
     r = run_cli("train", home=home)
     assert r.returncode == 0, (r.stderr or r.stdout)[-1500:]
     assert "--allow-leaky-feature" not in (r.stdout + r.stderr)
+
+
+@pytest.mark.parametrize("column, said", [
+    ("Canceled At (UTC)", "maps the subscriptions' column 'Canceled At (UTC)' to end_date: map the end of each"),
+    ("Current Period End (UTC)", "maps the subscriptions' column 'Current Period End (UTC)' to end_date: in a file "
+     "of one row per subscription that is only its latest period"),
+    ("period_end", None),  # one row per billing period: nothing to say of the mapping
+])
+def test_the_refusal_names_the_end_date_column_mapped(column, said):
+    """A probe mapped the dashboard's one row per subscription with its current period and was told of
+    canceled_at, which it had never mapped."""
+    from churnwatch.commands.training import _mapped_end
+    from core.settings import Settings
+
+    settings = Settings(column_mapping={"subscriptions": {column: "end_date", "Customer ID": "account_id"}})
+    hint = _mapped_end(RuntimeError("feature 'days_to_term_end': predicts churn on its own"), settings)
+    assert (said in hint) if said else hint == ""
+    assert _mapped_end(RuntimeError("feature 'mrr': ..."), settings) == ""

@@ -40,6 +40,11 @@ def test_the_guides_dashboard_code_gives_billing_periods(tmp_path, monkeypatch):
         # yearly
         ["sub_5", "cus_E", "e@x.com", "price_team", "Team", 1, "year", "1200.00", "past_due", "2024-02-01 00:00",
          "2024-02-01 00:00", "2024-02-01 00:00", "2025-02-01 00:00", "", "", "", "", "false"],
+        # cancelled at once on a renewal day, hours after the period began: no empty period (a probe's 239 rows
+        # with start equal to end, counted by `features` as ending before they start)
+        ["sub_6", "cus_F", "f@x.com", "price_pro", "Pro", 1, "month", "49.00", "canceled", "2024-10-10 08:00",
+         "2024-10-10 08:00", "2024-11-10 08:00", "2024-12-10 08:00", "", "", "2024-11-10 17:00",
+         "2024-11-10 17:00", "false"],
     ]
     pd.DataFrame(rows, columns=COLUMNS).to_csv(tmp_path / "subscriptions.csv", index=False)
     (tmp_path / "exports").mkdir()
@@ -54,4 +59,5 @@ def test_the_guides_dashboard_code_gives_billing_periods(tmp_path, monkeypatch):
                   ("2024-11-01", "2024-12-01", 49.0)],
         "cus_C": [("2024-11-15", "2024-12-15", 49.0), ("2024-12-15", "2025-01-15", 49.0)],
         "cus_E": [("2024-02-01", "2025-02-01", 100.0)],
+        "cus_F": [("2024-10-10", "2024-11-10", 49.0)],
     }
