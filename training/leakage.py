@@ -24,6 +24,9 @@ The checks on the training rows and the fitted model:
   customers who stayed 5 to 100) reached ROC-AUC 0.89 on its own, passed the other checks, and its
   model predicted 13% on new customers who churned 25%. A column the company fills in from the
   outcome need not predict churn perfectly to leak: it only has to be bounded for churners;
+- **said, not refused**: a company's own column whose ROC-AUC on its own is from ``near_auc`` (0.90) up to
+  its limit (``NEAR``; a probe's after-the-fact vendor score at 0.947 where the honest columns reached 0.79):
+  ``train`` and ``promote`` name it (``run_text.possible_leak``);
 - **the model is too good to be true**: its ROC-AUC on the held-out test rows is >= 0.98;
   the finding names the feature with the largest split gain;
 - **an end date written only once a subscription ends** (snapshots): ``days_to_term_end`` has a
@@ -107,6 +110,12 @@ TABLE_CHURNER_ONLY = ("a value recorded only when a customer cancels (a cancella
                       "churnwatch.yaml")
 
 
+#: The check of a company's own column that predicts churn on its own nearly as well as a refused one
+#: (``LeakageLimits.near_auc`` up to its limit): kept in ``meta["leakage"]["near"]`` and said at `train` and
+#: `promote` (``run_text.possible_leak``), never refused: an honest column can predict that well.
+NEAR = "near_auc"
+
+
 @dataclass(frozen=True)
 class LeakageLimits:
     """Thresholds of the three checks (defaults from issue 12)."""
@@ -123,6 +132,7 @@ class LeakageLimits:
     bounded_churners: int = 30
     bounded_values: int = 3
     named_auc: float = 0.85
+    near_auc: float = 0.90
 
 
 #: Words in a company's own column name that say it may be written from the outcome ("Retention Offer Sent",
@@ -526,12 +536,14 @@ def enforce(findings: list[LeakFinding], allowed: Iterable[str], names: list[str
     Returns:
         ``{"allowed": [...], "findings": [...]}`` for the bundle's ``meta["leakage"]``;
         ``allowed`` are the features the user declared (the version is then never promoted
-        automatically).
+        automatically); ``near``, when there are ``NEAR`` findings (never refused).
 
     Raises:
         TrainingError: an allowed name is not a feature, or a finding is not allowed (its
             message names the feature, the measurement and the likely cause).
     """
+    near = [f for f in findings if f.check == NEAR]  # said, never refused
+    findings = [f for f in findings if f.check != NEAR]
     allowed = sorted(set(allowed))
     unknown = [a for a in allowed if a not in names]
     if unknown:
@@ -551,7 +563,10 @@ def enforce(findings: list[LeakFinding], allowed: Iterable[str], names: list[str
         raise TrainingError(f"label leakage suspected, nothing registered: {first.message()}{more}. Fix the "
                             f"column or its mapping; to train anyway (the version is then never promoted "
                             f"automatically) pass {flags}")
-    return {"allowed": allowed, "findings": [asdict(f) for f in findings]}
+    record = {"allowed": allowed, "findings": [asdict(f) for f in findings]}
+    if near:  # ``run_text.possible_leak`` says it at `train` and `promote`
+        record["near"] = [{"feature": f.feature, "value": round(float(f.value), 4), "detail": f.detail} for f in near]
+    return record
 
 
 def screen_features(rows: pd.DataFrame, y: np.ndarray, names: list[str], categorical: Iterable[str],
@@ -569,6 +584,29 @@ def screen_features(rows: pd.DataFrame, y: np.ndarray, names: list[str], categor
                             terms, dated)[0], allowed, names)
 
 
+def near_findings(rows: pd.DataFrame, y: np.ndarray, own: list[str], categorical: Iterable[str],
+                  limits: LeakageLimits) -> list[LeakFinding]:
+    """``NEAR`` findings: each of the company's own columns ``own`` (none flagged by a refusing check) whose
+    ROC-AUC on its own, measured as ``feature_findings`` does, is from ``limits.near_auc`` up to the limit. A
+    probe's after-the-fact vendor score, "Engagement Risk Score", alone at 0.947 passed without a word where the
+    table's honest columns reached 0.79."""
+    y = np.asarray(y, dtype=int)
+    if not len(y) or y.min() == y.max():
+        return []
+    cats = set(categorical)
+    out = []
+    for name in own:
+        if outcome_word(name):  # held to ``named_auc`` already: at 0.85 it is refused
+            continue
+        values = rows[name]
+        auc = categorical_auc(y, values, limits.category_smoothing) if name in cats else numeric_auc(y, values)
+        if auc is not None and limits.near_auc <= auc < limits.feature_auc:
+            out.append(LeakFinding(name, NEAR, auc, f"predicts churn on its own with ROC-AUC {auc:.3f} on the "
+                                   f"training rows (refused from {limits.feature_auc})",
+                                   flat="as_of" not in rows.columns, own=True))
+    return out
+
+
 def _feature_checks(rows: pd.DataFrame, y: np.ndarray, names: list[str], categorical: Iterable[str],
                     limits: LeakageLimits, latest: tuple[dt.date, int, int] | None,
                     horizon_days: int | None = None, own: Iterable[str] = (),
@@ -576,17 +614,20 @@ def _feature_checks(rows: pd.DataFrame, y: np.ndarray, names: list[str], categor
                     terms: Iterable[str] = (), dated: Iterable[str] = ()) -> tuple[list[LeakFinding], str | None, bool]:
     """The per-feature findings; the note when the end dates are a renewal calendar (their findings
     are then dropped), and whether a finding was dropped so."""
+    own = list(own)
     findings = feature_findings(rows, y, names, categorical, limits, own, dated)
     flagged = {f.feature for f in findings}
     read = list(own if exported is None else exported)
     findings += written_after(rows, y, [n for n in read if n in names and n not in flagged], end_rows, categorical,
                               limits, terms)
+    flagged |= {f.feature for f in findings}
+    near = near_findings(rows, y, [n for n in own if n in names and n not in flagged], categorical, limits)
     written = term_end_finding(rows, latest, limits) if TERM_END in names else None
     if written is not None:  # the most telling of the checks on it: it says how the end date was written
-        return [written, *(f for f in findings if f.feature != TERM_END)], None, False
+        return [written, *(f for f in findings if f.feature != TERM_END), *near], None, False
     calendar = renewal_calendar(rows, latest, limits, y, horizon_days) if TERM_END in names else None
     kept = [f for f in findings if calendar is None or f.feature != TERM_END]
-    return kept, calendar, len(kept) < len(findings)
+    return kept + near, calendar, len(kept) < len(findings)
 
 
 def guard(rows: pd.DataFrame, y: np.ndarray, names: list[str], categorical: Iterable[str], model_roc_auc: float,

@@ -69,8 +69,16 @@ def possible_leak(meta: dict, templates: dict[str, str]) -> str | None:
     """A company's own column that carries most of a too-good model, said at `train` and `promote` (not refused:
     honest columns can lead). A probe's flat table with a "Retention Offer Sent" flag renamed "Desk Flag" passed
     the guard (0.93 alone, under 0.95), reached ROC-AUC 0.951 with that column at 6.9 times the next one's
-    contribution, and was promoted; its honest tables lead by 1.2 to 1.7 times at 0.74 to 0.82.
+    contribution, and was promoted; its honest tables lead by 1.2 to 1.7 times at 0.74 to 0.82. First, a column the
+    guard found nearly as telling alone as a refused one (``meta["leakage"]["near"]``: a vendor score at 0.947,
+    not the lead of its model: the table's other columns carried a third of it).
     ``templates``: feature -> catalogue template."""
+    near = (meta.get("leakage") or {}).get("near") or []
+    if near:  # a company's own column nearly as telling alone as a refused one
+        top = max(near, key=lambda f: f["value"])
+        return (f"possible leak: column {top['feature']!r} {top['detail']}: a column written from the outcome (a "
+                "vendor's churn or risk score computed later, a retention offer, a closing status) looks so; check "
+                "that it is known before a customer leaves, or leave it out (profile: exclude in churnwatch.yaml)")
     facts = (meta.get("training") or {}).get("feature_facts") or {}
     ranked = sorted(((float(v.get("importance") or 0.0), k) for k, v in facts.items()), reverse=True)
     auc = (meta.get("metrics") or {}).get("roc_auc")

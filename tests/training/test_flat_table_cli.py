@@ -152,3 +152,22 @@ def test_leaky_column_is_refused_then_allowed_but_never_auto_promoted(tmp_path, 
     swapped = flat(cli(home, "promote", "--force", "--reason", "v1 read a leak").stdout)
     assert "version 2: promoted (champion was 1): forced: v1 read a leak (the champion (version 1) reads" in swapped
     assert "no champion yet" not in swapped
+
+
+def test_a_column_nearly_as_telling_as_a_leak_is_said_at_train_and_promote(tmp_path, table, cli):
+    """Probe p50: a vendor's risk score written after the fact, under an innocent name and just under the refusal
+    limit alone (0.947), trained and was promoted without a word."""
+    frame = pd.read_csv(table, dtype=str)
+    rng = np.random.default_rng(50)
+    churned = (frame["Churn"] == "Yes").to_numpy()
+    frame["Engagement Risk Score"] = np.round(50 + 10 * (rng.normal(size=len(frame)) + 2.2 * churned), 1)
+    path = tmp_path / "customers.csv"
+    frame.to_csv(path, index=False)
+    home = tmp_path / "home"
+    trained = cli(home, "train", "--table", str(path), "--label", "Churn", "--id", "customer_id")
+    assert trained.returncode == 0, trained.stderr
+    said = flat(trained.stdout)
+    assert "warning: possible leak: column 'Engagement Risk Score' predicts churn on its own with ROC-AUC 0.9" in said
+    assert "(refused from 0.95): a column written from the outcome (a vendor's churn or risk score computed later" in said
+    promoted = cli(home, "promote")
+    assert "possible leak: column 'Engagement Risk Score'" in flat(promoted.stdout + promoted.stderr)

@@ -651,3 +651,38 @@ def test_an_own_column_that_carries_a_too_good_model_is_said_as_a_possible_leak(
     alone["training"]["feature_facts"]["Contract Type"]["importance"] = 0.0
     alone["training"]["feature_facts"]["Seats"]["importance"] = 0.0
     assert "carries all the contribution, nothing for the next one ('" in possible_leak(alone, own)
+
+
+def test_an_own_column_nearly_as_telling_as_a_refused_one_is_said_not_refused():
+    """Probe p50: an after-the-fact vendor score renamed "Engagement Risk Score" (no word of the outcome in its
+    name, no bound, 0.947 alone) passed the guard and its model (0.971 where the data allows 0.796) was promoted
+    without a word. From 0.90 up to the limit a company's own column is named at `train` and `promote`; a
+    catalogue feature, a weaker column and a refused one are not."""
+    from training.run_text import possible_leak
+
+    rng = np.random.default_rng(50)
+    n = 3000
+    y = (rng.random(n) < 0.27).astype(int)
+    rows = pd.DataFrame({"Engagement Risk Score": 50 + 10 * (rng.normal(size=n) + 2.2 * y),
+                         "Tenure Months": np.where(y == 1, rng.exponential(12, n), rng.exponential(30, n)).round()})
+    auc = numeric_auc(y, rows["Engagement Risk Score"])
+    assert 0.90 <= auc < 0.95 and numeric_auc(y, rows["Tenure Months"]) < 0.90
+    names = list(rows.columns)
+    record = guard(rows, y, names, [], model_roc_auc=0.96, importance={"Engagement Risk Score": 2.0,
+                                                                        "Tenure Months": 1.0}, own=names)
+    assert record["findings"] == [] and record["allowed"] == []  # not refused
+    assert record["near"] == [{"feature": "Engagement Risk Score", "value": round(auc, 4),
+                               "detail": f"predicts churn on its own with ROC-AUC {auc:.3f} on the training rows "
+                                         "(refused from 0.95)"}]
+    said = possible_leak({"kind": "table", "leakage": record, "metrics": {"roc_auc": 0.96}}, {})
+    assert said.startswith(f"possible leak: column 'Engagement Risk Score' predicts churn on its own with ROC-AUC "
+                           f"{auc:.3f} on the training rows (refused from 0.95): a column written from the outcome")
+    assert "profile: exclude" in said
+    # a catalogue feature (not a company's column) is not said; neither is a weaker own column
+    assert "near" not in guard(rows, y, names, [], 0.96, {"Tenure Months": 1.0})
+    weak = rows.assign(**{"Engagement Risk Score": 50 + 10 * (rng.normal(size=n) + 1.0 * y)})
+    assert "near" not in guard(weak, y, names, [], 0.8, {"Tenure Months": 1.0}, own=names)
+    # at the limit it is refused, as before
+    strong = rows.assign(**{"Engagement Risk Score": 50 + 10 * (rng.normal(size=n) + 3.0 * y)})
+    with pytest.raises(TrainingError, match="'Engagement Risk Score': predicts churn on its own"):
+        guard(strong, y, names, [], 0.99, {"Tenure Months": 1.0}, own=names)
