@@ -168,6 +168,7 @@ def test_a_column_nearly_as_telling_as_a_leak_is_said_at_train_and_promote(tmp_p
     assert trained.returncode == 0, trained.stderr
     said = flat(trained.stdout)
     assert "warning: possible leak: column 'Engagement Risk Score' predicts churn on its own with ROC-AUC 0.9" in said
-    assert "(refused from 0.95): a column written from the outcome (a vendor's churn or risk score computed later" in said
+    assert ("(refused from 0.95): a column written from the outcome (a vendor's churn or risk score computed "
+            "later") in said
     promoted = cli(home, "promote")
     assert "possible leak: column 'Engagement Risk Score'" in flat(promoted.stdout + promoted.stderr)
