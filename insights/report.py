@@ -419,7 +419,8 @@ def build_report(store: Path, settings: Settings, out: Path, *, lang: str = "en"
     # the portfolio: this date and the previous one (tier movements), without the reason columns
     history = read_scores(store, dates=[*before[-1:], as_of], columns=PORTFOLIO_COLUMNS)
     profiles = read_profiles(store, settings, dates=[as_of])
-    frame = portfolio_frame(history, profiles, as_of, placeholder=strings["no_value"])
+    none = strings["no_value"]
+    frame = portfolio_frame(history, profiles, as_of, placeholder=none)
     from_table, has_mrr = scored_from_table(store, as_of), bool(frame["mrr"].notna().any())
     if from_table:
         strings = {**strings, **TABLE_STRINGS[lang]}
@@ -459,8 +460,10 @@ def build_report(store: Path, settings: Settings, out: Path, *, lang: str = "en"
         "asked": asked.head(100).to_dict(orient="records"), "asked_total": len(asked),
         "asked_later": asked_later,
         "by_tier": mrr_by(frame, "tier").to_dict(orient="records"),
-        "by_csm": mrr_by(frame, "csm").to_dict(orient="records"),
-        "by_segment": mrr_by(frame, "segment").to_dict(orient="records"),
+        # a CRM column the data does not have gets no section (a consumer export's "By customer-success manager"
+        # held one row, blank)
+        "by_csm": mrr_by(frame, "csm").to_dict(orient="records") if (frame["csm"] != none).any() else [],
+        "by_segment": mrr_by(frame, "segment").to_dict(orient="records") if (frame["segment"] != none).any() else [],
         "top": [{**r, "view": views_by_id[r["account_id"]]} for r in ranked.head(25).to_dict(orient="records")],
         "top_count": len(ranked), "movements": movements,
         "worse": movements.changes[movements.changes["worse"]].merge(

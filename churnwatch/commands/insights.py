@@ -74,9 +74,10 @@ def explain(account_id: str, store: Path | None = None, home: Path | None = None
     head = (f"[bold]{shown}[/]  [{colour} bold]{view.tier_label}[/]  {L['health']} "
             f"[bold]{view.health_score}[/]{change}  {L['probability']} "
             f"[bold]{probability_text(view.churn_probability)}[/]\n"
-            f"{money}  "
-            f"{L['csm']} {p.get('csm', '-')}  {L['segment']} {p.get('segment', '-')}  "
-            f"{L['industry']} {p.get('industry', '-')}  {L['region']} {p.get('region', '-')}\n"
+            f"{money}"
+            # only the CRM fields this account has (a consumer export read "CSM - segment - industry - region -")
+            + "".join(f"  {L[k]} {p[k]}" for k in ("csm", "segment", "industry", "region") if p.get(k, "-") != "-")
+            + "\n"
             f"[dim]{L['as_of']} {view.as_of}  {L['model']} {escape(view.model_version)}[/]")
     console.print(Panel(Text.from_markup(head), title=L["title"], expand=False))
     trend = view.trend.tail(points)

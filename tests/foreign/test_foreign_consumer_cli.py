@@ -40,6 +40,7 @@ def path(tmp_path_factory):
             top = score_history_extremes(home / "store.duckdb")[1]
             steps["explain"] = run_cli("explain", top, home=home)
             steps["explain-zh"] = run_cli("explain", top, "--lang", "zh-CN", home=home)
+            steps["report"] = run_cli("report", "--out", str(work / "report.html"), home=home)
     return {"data": data, "home": home, "steps": steps}
 
 
@@ -67,6 +68,20 @@ def test_every_step_runs_from_the_cli(path):
         _ok(path, step)
     assert "promoted" in path["steps"]["promote"].stdout and "not promoted" not in path["steps"]["promote"].stdout
     assert "scored" in path["steps"]["score"].stdout
+
+
+def test_no_b2b_fields_without_their_columns(path):
+    """A consumer export has no CSM, segment or industry (a region it has): `explain` and the report leave them
+    out (p49 read "CSM - segment - industry - region -" and a "By customer-success manager" section of one blank
+    row)."""
+    head = path["steps"]["explain"].stdout.split("health trend")[0]
+    assert "MRR" in head and "region " in head and not re.search(r"CSM|segment|industry", head), head
+    head = path["steps"]["explain-zh"].stdout.split("健康")[0]
+    assert not re.search("客户成功经理|客户分级|行业", path["steps"]["explain-zh"].stdout.split("\n\n")[0]), head
+    _ok(path, "report")
+    html = (path["home"].parent / "report.html").read_text(encoding="utf-8")
+    assert "By customer-success manager" not in html and 'id="by-csm"' not in html and 'id="by-segment"' not in html
+    assert 'id="top-accounts"' in html
 
 
 def _features(path) -> list[str]:
