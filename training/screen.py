@@ -1,4 +1,5 @@
-"""A company's own category columns with no link to churn in the training accounts are left out.
+"""A company's own columns that add nothing are left out: categories with no link to churn in the training
+accounts, and numbers or dates in the same order as another feature.
 
 LightGBM picks the best partition of a category's values at every split, so a column of pure noise
 (a probe's ``favourite_color``, drawn independently of everything) finds a difference somewhere: it
@@ -19,6 +20,13 @@ the config keeps it (``profile.columns.<column>.keep: true``). Built-in categori
 ...) are not screened: their meaning is known and a reason about them is worded against the data. A
 one-column test cannot see a column that matters only together with another (the flat generator's
 ``paperless_billing``, a risk only with an electronic check: p = 0.17 on 5,600 customers): ``keep``.
+
+``duplicate_columns``: an own number or date column whose values on the training rows are in the same (or
+the reverse) order as another feature's (Spearman's rank correlation at least ``SAME_ORDER``, on the rows
+where both have a value, with values on the same rows) is left out and listed with the feature it repeats,
+unless the config keeps it. A probe's gym export had ``Signup Date`` beside ``Tenure (Months)`` (0.9999):
+the model split one signal between the two with opposite signs, and the members read a reason from one
+half and a strength from the other.
 """
 
 from __future__ import annotations
@@ -40,6 +48,10 @@ ALPHA = 0.01
 #: approximation needs about 5 per cell).
 MIN_EXPECTED = 5.0
 BLANK = "\0blank"
+#: Two number columns whose ranks correlate at least this much (either sign) are the same signal.
+SAME_ORDER = 0.995
+#: Rows the rank correlation is measured on (a uniform sample of the training rows above it).
+SAME_ORDER_ROWS = 20_000
 #: The company's own columns: of an event log's accounts / subscriptions, and of a flat table.
 OWN_TEMPLATES = ("extra_profile", "table_column")
 
@@ -57,6 +69,11 @@ def with_config_keep(catalogue: Catalogue, profile: ProfileSettings | None) -> C
             f = dataclasses.replace(f, params={**params, **({"keep": True} if cfg is not None and cfg.keep else {})})
         specs.append(f)
     return dataclasses.replace(catalogue, features=tuple(specs))
+
+
+def config_name(f) -> str:
+    """An own column as ``profile.columns`` names it (``subscriptions.<column>`` for a subscriptions column)."""
+    return ("subscriptions." if f.params.get("table") == "subscriptions" else "") + str(f.params.get("column", f.name))
 
 
 def own_categories(catalogue: Catalogue) -> list[str]:
@@ -107,8 +124,7 @@ def unlinked_categories(train: pd.DataFrame, catalogue: Catalogue,
     order = ["account_id", "as_of"] if "as_of" in train.columns else ["account_id"]
     latest = train.sort_values(order).groupby("account_id", sort=False).tail(1).set_index("account_id")
     churned = train.groupby("account_id")["churn_label"].max().reindex(latest.index)
-    column = {f.name: ("subscriptions." if f.params.get("table") == "subscriptions" else "")
-              + str(f.params.get("column", f.name)) for f in catalogue.features}  # as profile.columns names it
+    column = {f.name: config_name(f) for f in catalogue.features}
     table = {f.name for f in catalogue.features if f.template == "table_column"}  # a flat table's: customers
     out = {}
     for name in names:
@@ -120,4 +136,41 @@ def unlinked_categories(train: pd.DataFrame, catalogue: Catalogue,
                          f"over {n_values} values, {len(latest):,} {who}{counted} "
                          f"({int(churned.sum()):,} churned; kept at p < {ALPHA}, or with "
                          f"profile.columns.{column[name]}.keep: true)")
+    return out
+
+
+def duplicate_columns(train: pd.DataFrame, catalogue: Catalogue,
+                      skip: set[str] | frozenset[str] = frozenset(), seed: int = 0) -> dict[str, str]:
+    """Own number and date features (not kept by the config, less ``skip``) in the same order as another
+    number feature on the training rows: name -> why left out. The catalogue's own features come first as
+    the one kept, then the own columns in their order (the later of two own columns is the one left out)."""
+    numbers = [f for f in catalogue.features if f.type != "category" and f.name not in skip and f.name in train]
+    own = [f.name for f in numbers if f.template in OWN_TEMPLATES and not f.params.get("keep")]
+    if not own:
+        return {}
+    rows = train if len(train) <= SAME_ORDER_ROWS else train.sample(SAME_ORDER_ROWS, random_state=seed)
+    order = [f.name for f in numbers if f.template not in OWN_TEMPLATES] + [f.name for f in numbers
+                                                                           if f.template in OWN_TEMPLATES]
+    ranks = rows[order].apply(pd.to_numeric, errors="coerce").rank()
+    present = ranks.notna()
+    out: dict[str, str] = {}
+    kept: list[str] = []
+    for name in order:
+        if name in own:
+            for other in kept:
+                both = present[name] & present[other]
+                if both.sum() < 50 or (present[name] != present[other]).mean() > 0.01:
+                    continue
+                a, b = ranks.loc[both, name], ranks.loc[both, other]
+                if a.nunique() < 3 or b.nunique() < 3:
+                    continue
+                rho = float(np.corrcoef(a.rank(), b.rank())[0, 1])
+                if abs(rho) >= SAME_ORDER:
+                    column = config_name(next(f for f in numbers if f.name == name))
+                    out[name] = (f"in the same order as {other} on the training rows (rank correlation {rho:+.4f}): "
+                                 f"one signal in two columns, whose contributions would split with opposite signs; "
+                                 f"kept with profile.columns.{column}.keep: true")
+                    break
+        if name not in out:
+            kept.append(name)
     return out

@@ -46,7 +46,7 @@ from training.registry import EXPERIMENT, register, setup
 from training.renewals import unseen_renewals, unseen_renewals_param, unseen_renewals_text
 from training.run_text import few
 from training.score_calibration import choose_calibrator
-from training.screen import unlinked_categories, with_config_keep
+from training.screen import duplicate_columns, unlinked_categories, with_config_keep
 from training.selection import (
     CANDIDATES,
     SE_RULE,
@@ -194,6 +194,11 @@ def fit_and_evaluate(train: pd.DataFrame, fit: pd.DataFrame | None, es: pd.DataF
         say(f"left out {len(unlinked)} own category column(s) with no link to churn in the training {who}: "
             + few([f"{n} ({why})" for n, why in unlinked.items()], 8))
         dropped.update(unlinked)
+    repeated = duplicate_columns(train, catalogue, skip=set(dropped), seed=seed)
+    if repeated:  # one signal in two columns (training/screen.py)
+        say(f"left out {len(repeated)} own column(s) that repeat another feature: "
+            + few([f"{n} ({why})" for n, why in repeated.items()], 8))
+        dropped.update(repeated)
     for name, n_train, n_test in rare_flags(train, test, catalogue, dropped):  # learned from a handful of rows
         say(f"warning: {name} is set on {n_train:,} training rows but on {n_test:,} test rows: the model can hardly "
             "have learned it (an export of the current state only, such as the cancellations scheduled at the "

@@ -75,3 +75,38 @@ def test_keep_is_read_from_the_config_at_training_not_from_the_store_s_last_buil
     now = with_config_keep(built, ProfileSettings(columns={"channel": ProfileColumn(keep=True)}))
     assert own_categories(now) == ["acc_colour"]  # channel kept now; colour's old flag is gone with the config's
     assert own_categories(with_config_keep(built, None)) == ["acc_channel"]  # no config: the stored flags
+
+
+def _number(column: str, kind: str = "number", keep: bool = False):
+    col = ExtraColumn(table="accounts", column=column, feature=f"acc_{column}", kind=kind, alias=f"x_{column}")
+    return profile_spec(col, ProfileColumn(keep=True) if keep else None)
+
+
+def test_an_own_column_in_the_same_order_as_another_feature_is_left_out_and_named():
+    """Probe p50: `Signup Date` (days since) beside `Tenure (Months)`, rank correlation 0.9999: the model split the
+    one signal between them with opposite signs. The later own column is left out, naming the one it repeats; a
+    column that only correlates (a fee times the tenure), one blank elsewhere and a kept one stay."""
+    from training.screen import duplicate_columns
+
+    rng = np.random.default_rng(3)
+    n = 2000
+    tenure_months = rng.integers(0, 72, n).astype(float)
+    fee = rng.choice([29.0, 39.0, 59.0], n)
+    rows = pd.DataFrame({
+        "account_id": [f"a{i}" for i in range(n)], "churn_label": (rng.random(n) < 0.25).astype(int),
+        "tenure_days": tenure_months * 30.4 + rng.integers(0, 30, n),  # the catalogue's own tenure
+        "acc_tenure": tenure_months, "acc_signup": tenure_months * 30.4 + rng.integers(0, 30, n),
+        "acc_total_paid": fee * tenure_months, "acc_fee": fee,
+        "acc_half_blank": np.where(rng.random(n) < 0.5, tenure_months, np.nan),
+        "acc_kept": -tenure_months})
+    tenure = next(f for f in CORE_FEATURES if f.name == "tenure_days")
+    own = (_number("tenure"), _number("signup", "date"), _number("total_paid"), _number("fee"),
+           _number("half_blank"), _number("kept", keep=True))
+    out = duplicate_columns(rows, Catalogue(features=own, event_types=()))
+    assert set(out) == {"acc_signup"}, out
+    assert out["acc_signup"].startswith("in the same order as acc_tenure on the training rows (rank correlation +0.99")
+    assert "profile.columns.signup.keep: true" in out["acc_signup"]
+    # with the catalogue's tenure, both own copies of it go (the built-in feature is the one kept)
+    out = duplicate_columns(rows, Catalogue(features=(tenure, *own), event_types=()))
+    assert set(out) == {"acc_tenure", "acc_signup"} and "same order as tenure_days" in out["acc_tenure"]
+    assert duplicate_columns(rows, Catalogue(features=own, event_types=()), skip={"acc_tenure"}) == {}
