@@ -81,7 +81,7 @@ def roc_pr_plot(y: ArrayLike, curves: Mapping[str, ArrayLike], path: str | Path)
     Args:
         y: observed churn (0/1), both classes present.
         curves: model name -> risk score per row (higher = more likely to churn), e.g.
-            ``{"lightgbm": p, "logistic": p_lr, "rule health": 100 - health}``.
+            ``{"model: blend, tree weight 0.5": p, "logistic": p_lr, "rule health": 100 - health}``.
         path: PNG file to write.
 
     Returns:

@@ -74,11 +74,22 @@ def possible_leak(meta: dict, templates: dict[str, str]) -> str | None:
     not the lead of its model: the table's other columns carried a third of it).
     ``templates``: feature -> catalogue template."""
     near = (meta.get("leakage") or {}).get("near") or []
+    said = []
     if near:  # a company's own column nearly as telling alone as a refused one
         top = max(near, key=lambda f: f["value"])
-        return (f"possible leak: column {top['feature']!r} {top['detail']}: a column written from the outcome (a "
-                "vendor's churn or risk score computed later, a retention offer, a closing status) looks so; check "
-                "that it is known before a customer leaves, or leave it out (profile: exclude in churnwatch.yaml)")
+        said.append(f"possible leak: column {top['feature']!r} {top['detail']}: a column written from the outcome (a "
+                    "vendor's churn or risk score computed later, a retention offer, a closing status) looks so; "
+                    "check that it is known before a customer leaves, or leave it out (profile: exclude in "
+                    "churnwatch.yaml)")
+    lead = _leading_column(meta, templates)
+    if lead is not None and not (near and f"column {top['feature']!r} " in lead):  # a second column, said too
+        said.append(lead)
+    return "; ".join(said) or None
+
+
+def _leading_column(meta: dict, templates: dict[str, str]) -> str | None:
+    """``possible_leak``'s lead: an own column at ``LEAD_RATIO`` times the next one's contribution in a model of
+    ROC-AUC ``LEAD_AUC`` or more."""
     facts = (meta.get("training") or {}).get("feature_facts") or {}
     ranked = sorted(((float(v.get("importance") or 0.0), k) for k, v in facts.items()), reverse=True)
     auc = (meta.get("metrics") or {}).get("roc_auc")

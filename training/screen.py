@@ -52,6 +52,8 @@ BLANK = "\0blank"
 SAME_ORDER = 0.995
 #: Rows the rank correlation is measured on (a uniform sample of the training rows above it).
 SAME_ORDER_ROWS = 20_000
+#: A number column whose most common value covers more than this share of its values is not judged a repeat.
+MOST_COMMON = 0.5
 #: The company's own columns: of an event log's accounts / subscriptions, and of a flat table.
 OWN_TEMPLATES = ("extra_profile", "table_column")
 
@@ -143,34 +145,48 @@ def duplicate_columns(train: pd.DataFrame, catalogue: Catalogue,
                       skip: set[str] | frozenset[str] = frozenset(), seed: int = 0) -> dict[str, str]:
     """Own number and date features (not kept by the config, less ``skip``) in the same order as another
     number feature on the training rows: name -> why left out. The catalogue's own features come first as
-    the one kept, then the own columns in their order (the later of two own columns is the one left out)."""
+    the one kept, then the own columns in their order (the later of two own columns is the one left out).
+
+    A column one value of which covers more than ``MOST_COMMON`` of its values (counts that are mostly 0) is
+    not judged: two such columns correlate through their shared ties whatever their other values (a review's
+    two unrelated counts, zero on the same 98% of rows, at 0.996). All pairs are screened at once on mean-filled
+    ranks (exact where two columns have values on the same rows), each candidate then measured on its own."""
     numbers = [f for f in catalogue.features if f.type != "category" and f.name not in skip and f.name in train]
-    own = [f.name for f in numbers if f.template in OWN_TEMPLATES and not f.params.get("keep")]
+    own = {f.name for f in numbers if f.template in OWN_TEMPLATES and not f.params.get("keep")}
     if not own:
         return {}
     rows = train if len(train) <= SAME_ORDER_ROWS else train.sample(SAME_ORDER_ROWS, random_state=seed)
     order = [f.name for f in numbers if f.template not in OWN_TEMPLATES] + [f.name for f in numbers
                                                                            if f.template in OWN_TEMPLATES]
-    ranks = rows[order].apply(pd.to_numeric, errors="coerce").rank()
-    present = ranks.notna()
+    values = rows[order].apply(pd.to_numeric, errors="coerce")
+    judged = [n for n in order if values[n].nunique() >= 3
+              and values[n].value_counts(normalize=True).iloc[0] <= MOST_COMMON]
+    if not own & set(judged):
+        return {}
+    ranks = values[judged].rank()
+    present = ranks.notna().to_numpy()
+    filled = ranks.fillna(ranks.mean()).to_numpy(dtype="float64")
+    filled -= filled.mean(axis=0)
+    norm = np.sqrt((filled ** 2).sum(axis=0))
+    rough = (filled.T @ filled) / np.outer(norm, norm)
+    at = {n: j for j, n in enumerate(judged)}
     out: dict[str, str] = {}
     kept: list[str] = []
-    for name in order:
-        if name in own:
-            for other in kept:
-                both = present[name] & present[other]
-                if both.sum() < 50 or (present[name] != present[other]).mean() > 0.01:
-                    continue
-                a, b = ranks.loc[both, name], ranks.loc[both, other]
-                if a.nunique() < 3 or b.nunique() < 3:
-                    continue
-                rho = float(np.corrcoef(a.rank(), b.rank())[0, 1])
-                if abs(rho) >= SAME_ORDER:
-                    column = config_name(next(f for f in numbers if f.name == name))
-                    out[name] = (f"in the same order as {other} on the training rows (rank correlation {rho:+.4f}): "
-                                 f"one signal in two columns, whose contributions would split with opposite signs; "
-                                 f"kept with profile.columns.{column}.keep: true")
-                    break
+    for name in judged:
+        i = at[name]
+        for other in kept if name in own else ():
+            j = at[other]
+            both = present[:, i] & present[:, j]
+            apart = (present[:, i] != present[:, j]).mean()  # rows where only one has a value
+            if abs(rough[i, j]) < SAME_ORDER - 0.02 or both.sum() < 50 or apart > 0.01:
+                continue
+            rho = float(np.corrcoef(pd.Series(filled[both, i]).rank(), pd.Series(filled[both, j]).rank())[0, 1])
+            if abs(rho) >= SAME_ORDER:
+                column = config_name(next(f for f in numbers if f.name == name))
+                out[name] = (f"in the same order as {other} on the training rows (rank correlation {rho:+.4f}): "
+                             f"one signal in two columns, whose contributions would split with opposite signs; "
+                             f"kept with profile.columns.{column}.keep: true")
+                break
         if name not in out:
             kept.append(name)
     return out

@@ -194,11 +194,6 @@ def fit_and_evaluate(train: pd.DataFrame, fit: pd.DataFrame | None, es: pd.DataF
         say(f"left out {len(unlinked)} own category column(s) with no link to churn in the training {who}: "
             + few([f"{n} ({why})" for n, why in unlinked.items()], 8))
         dropped.update(unlinked)
-    repeated = duplicate_columns(train, catalogue, skip=set(dropped), seed=seed)
-    if repeated:  # one signal in two columns (training/screen.py)
-        say(f"left out {len(repeated)} own column(s) that repeat another feature: "
-            + few([f"{n} ({why})" for n, why in repeated.items()], 8))
-        dropped.update(repeated)
     for name, n_train, n_test in rare_flags(train, test, catalogue, dropped):  # learned from a handful of rows
         say(f"warning: {name} is set on {n_train:,} training rows but on {n_test:,} test rows: the model can hardly "
             "have learned it (an export of the current state only, such as the cancellations scheduled at the "
@@ -214,6 +209,14 @@ def fit_and_evaluate(train: pd.DataFrame, fit: pd.DataFrame | None, es: pd.DataF
             dropped.update(partial)
             frame, model_catalogue = _model_frame(catalogue, dropped)
             frame.fit(train)
+    # after the partial windows: the feature a repeat is measured against must stay in the model
+    repeated = duplicate_columns(train, catalogue, skip=set(dropped), seed=seed)
+    if repeated:  # one signal in two columns (training/screen.py)
+        say(f"left out {len(repeated)} own column(s) that repeat another feature: "
+            + few([f"{n} ({why})" for n, why in repeated.items()], 8))
+        dropped.update(repeated)
+        frame, model_catalogue = _model_frame(catalogue, dropped)
+        frame.fit(train)
     say("checking the features for label leakage")
     own = [f.name for f in model_catalogue.features  # a company's own columns, but a date that looks ahead
            if f.template in OWN_TEMPLATES and f.params.get("as_of_column") != "no"]  # (a contract's end)

@@ -110,3 +110,22 @@ def test_an_own_column_in_the_same_order_as_another_feature_is_left_out_and_name
     out = duplicate_columns(rows, Catalogue(features=(tenure, *own), event_types=()))
     assert set(out) == {"acc_tenure", "acc_signup"} and "same order as tenure_days" in out["acc_tenure"]
     assert duplicate_columns(rows, Catalogue(features=own, event_types=()), skip={"acc_tenure"}) == {}
+
+
+def test_counts_sharing_their_zeros_are_not_repeats():
+    """The review: two unrelated counts, zero on the same 98% of rows, correlate at 0.996 through their ties; a
+    column whose one value covers most rows is not judged (nor are 300 unrelated columns, screened at once)."""
+    from training.screen import duplicate_columns
+
+    rng = np.random.default_rng(5)
+    n = 20_000
+    active = rng.random(n) < 0.02
+    frame = {"account_id": [f"a{i}" for i in range(n)], "churn_label": np.zeros(n, dtype=int),
+             "acc_tickets": np.where(active, rng.integers(1, 50, n), 0),
+             "acc_refunds": np.where(active, rng.integers(1, 50, n), 0)}
+    wide = {f"acc_c{k}": rng.normal(size=n) for k in range(300)}
+    rows = pd.DataFrame({**frame, **wide})
+    specs = (_number("tickets"), _number("refunds"), *(_number(f"c{k}") for k in range(300)))
+    assert duplicate_columns(rows, Catalogue(features=specs, event_types=())) == {}
+    twin = rows.assign(acc_c299=rows["acc_c3"] * 2 + 1)  # a repeat among them is still found
+    assert list(duplicate_columns(twin, Catalogue(features=specs, event_types=()))) == ["acc_c299"]

@@ -686,3 +686,20 @@ def test_an_own_column_nearly_as_telling_as_a_refused_one_is_said_not_refused():
     strong = rows.assign(**{"Engagement Risk Score": 50 + 10 * (rng.normal(size=n) + 3.0 * y)})
     with pytest.raises(TrainingError, match="'Engagement Risk Score': predicts churn on its own"):
         guard(strong, y, names, [], 0.99, {"Tenure Months": 1.0}, own=names)
+
+
+def test_a_near_column_and_a_leading_other_column_are_both_said():
+    """The review: a near column returned early and hid a different column carrying the model."""
+    from training.run_text import possible_leak
+
+    meta = {"kind": "table", "metrics": {"roc_auc": 0.96},
+            "leakage": {"near": [{"feature": "Vendor Score", "value": 0.93, "detail": "predicts churn on its own "
+                                  "with ROC-AUC 0.930 on the training rows (refused from 0.95)"}]},
+            "training": {"feature_facts": {"Desk Flag": {"importance": 2.0}, "Vendor Score": {"importance": 0.3}}}}
+    own = {"Desk Flag": "table_column", "Vendor Score": "table_column"}
+    said = possible_leak(meta, own)
+    assert said.startswith("possible leak: column 'Vendor Score' predicts churn on its own with ROC-AUC 0.930")
+    assert "; possible leak: column 'Desk Flag' carries 6.7 times the contribution of the next one" in said
+    # the same column leading and near: said once
+    meta["training"]["feature_facts"] = {"Vendor Score": {"importance": 2.0}, "Desk Flag": {"importance": 0.3}}
+    assert possible_leak(meta, own).count("possible leak") == 1
