@@ -282,7 +282,7 @@ class ProfilePlan:
             [f"{c.table}.{c.column}: {c.reason}" for c in self.unused if KEPT in c.reason]
 
 
-def _key(table: str, column: str) -> str:
+def config_key(table: str, column: str) -> str:
     """The config key of a column: bare for accounts, ``subscriptions.<column>`` otherwise."""
     return column if table == "accounts" else f"{table}.{column}"
 
@@ -307,7 +307,8 @@ def check_no_contract_columns(settings: Settings) -> None:
         for col in TABLES[table].columns:
             names = [col.name, *(theirs for theirs, ours in mapping.items() if ours == col.name)]
             for name in names:
-                key = next((k for k in (_key(table, name), f"{table}.{name}") if k in settings.profile.columns), None)
+                key = next((k for k in (config_key(table, name), f"{table}.{name}")
+                            if k in settings.profile.columns), None)
                 if key is None:
                     continue
                 what = (f"{name!r} is the contract column {table}.{col.name}" if name == col.name else
@@ -327,7 +328,7 @@ def _config_for(settings: Settings, table: str, column: str) -> tuple[bool, Prof
 
 def column_config(cfg: ProfileSettings, table: str, column: str) -> tuple[bool, ProfileColumn | None]:
     """Whether ``profile.exclude`` names a source column, and its ``profile.columns`` entry (or None)."""
-    keys = {_key(table, column), f"{table}.{column}"}
+    keys = {config_key(table, column), f"{table}.{column}"}
     excluded = bool(keys & set(cfg.exclude))
     found = [cfg.columns[k] for k in keys if k in cfg.columns]
     return excluded, (found[0] if found else None)
@@ -391,7 +392,7 @@ def epoch_date(con: duckdb.DuckDBPyConnection, table: str,
                                  f"{words[signed]} of a date in 1900-2099 (negative before 1970){missing}")
     if unit is not None and hits == n:
         return None, False, (f"kept a number: its values look like {words[unit]} but its name does not say date "
-                             f"(profile.columns.{_key(table, column)}.kind: date reads it as one)")
+                             f"(profile.columns.{config_key(table, column)}.kind: date reads it as one)")
     if named and unit is not None:
         return None, False, (f"kept a number: its name says date but only {hits:,} of {n:,} values are "
                              f"{words[unit]} of a date in 1973-2099")
@@ -419,7 +420,7 @@ def ymd_date(con: duckdb.DuckDBPyConnection, table: str, column: str) -> tuple[b
         return True, "from YYYYMMDD numbers: its name and every value say date"
     if n and hits == n:
         return False, ("kept a number: its values look like YYYYMMDD dates but its name does not say date "
-                       f"(profile.columns.{_key(table, column)}.kind: date reads it as one)")
+                       f"(profile.columns.{config_key(table, column)}.kind: date reads it as one)")
     if named and hits:
         return False, f"kept a number: its name says date but only {hits:,} of {n:,} values are YYYYMMDD dates"
     return False, ""
@@ -480,7 +481,7 @@ def own_date_format(con: duckdb.DuckDBPyConnection, settings: Settings, table: s
         cur = con.execute(f"SELECT * FROM raw_{table} WHERE {bad} LIMIT 1")
         row = dict(zip([d[0] for d in cur.description], cur.fetchone()))
         message = unread_dates_message(f"{table}.{column}", n_bad, fmt, setting, str(row[column]))
-        raise DataContractError(f"{message}, or leave the column out (profile.exclude: [{_key(table, column)}]); "
+        raise DataContractError(f"{message}, or leave the column out (profile.exclude: [{config_key(table, column)}]); "
                                 f"up to {TYPO_SHARE:.0%} of its values that do not read would be read as missing",
                                 table=table, column=column, example=row)
     if n_bad:
@@ -588,7 +589,7 @@ def _feature_name(table: str, column: str, cfg: ProfileColumn | None, taken: set
                   keywords: set[str]) -> str:
     if cfg is not None and cfg.name:
         if cfg.name in taken or cfg.name in RESERVED:
-            raise ConfigError(f"profile.columns.{_key(table, column)}.name: {cfg.name!r} is already a "
+            raise ConfigError(f"profile.columns.{config_key(table, column)}.name: {cfg.name!r} is already a "
                               "feature or snapshot column; choose another name")
         return cfg.name
     own = slug(column)
@@ -636,7 +637,7 @@ def _check_config_keys(con: duckdb.DuckDBPyConnection, loaded: list[str], settin
     for table in PROFILE_TABLES:
         if table in loaded:
             cols = [r[0] for r in con.execute(f"DESCRIBE raw_{table}").fetchall()]
-            known |= {_key(table, c) for c in cols} | {f"{table}.{c}" for c in cols}
+            known |= {config_key(table, c) for c in cols} | {f"{table}.{c}" for c in cols}
     tables = [t for t in PROFILE_TABLES if t in loaded]
     check_own_date_format_keys(con, settings, tables)
     for where, keys in (("exclude", settings.profile.exclude), ("columns", list(settings.profile.columns))):
@@ -710,7 +711,7 @@ def discover_profile(con: duckdb.DuckDBPyConnection, loaded: list[str], settings
             per_column = reason is None and declared_format(settings, table, column) is not None
             if per_column and cfg is not None and cfg.kind not in (None, "date"):
                 raise ConfigError(f"date_formats.{table}.{column} declares a date format but "
-                                  f"profile.columns.{_key(table, column)}.kind is {cfg.kind}: keep one of them")
+                                  f"profile.columns.{config_key(table, column)}.kind is {cfg.kind}: keep one of them")
             if reason is None:
                 kind, reason = infer_kind(con, table, column, source_type, settings.profile.max_categories)
                 dated = own_date_format(con, settings, table, column, source_type, kind, reason,

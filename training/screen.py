@@ -38,7 +38,7 @@ import pandas as pd
 from scipy.stats import chi2_contingency
 
 from core.settings import ProfileSettings
-from features.profile import column_config
+from features.profile import column_config, config_key
 from features.spec import Catalogue
 
 #: A column is kept when independence from churn is rejected at this level (per column; about 1% of
@@ -74,8 +74,8 @@ def with_config_keep(catalogue: Catalogue, profile: ProfileSettings | None) -> C
 
 
 def config_name(f) -> str:
-    """An own column as ``profile.columns`` names it (``subscriptions.<column>`` for a subscriptions column)."""
-    return ("subscriptions." if f.params.get("table") == "subscriptions" else "") + str(f.params.get("column", f.name))
+    """An own column as ``profile.columns`` names it (``features.profile.config_key``)."""
+    return config_key(str(f.params.get("table", "accounts")), str(f.params.get("column", f.name)))
 
 
 def own_categories(catalogue: Catalogue) -> list[str]:
