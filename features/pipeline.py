@@ -187,12 +187,17 @@ def prepare(source: Source | str | Path, settings: Settings, con: duckdb.DuckDBP
     ``con`` may be a ``features.spark.SparkConnection`` (a source Spark reads itself,
     ``features.sources.spark_reads``): the tables are read and checked there, ``clean_*`` left in Spark."""
     src = source if not isinstance(source, str | Path) else open_source(source)
+    unread = src.unread() if isinstance(src, FolderSource) else []
+    meant = src.meant_for_absent_tables() if isinstance(src, FolderSource) else []
+    if meant:  # said before any check: an absent table's file in another format is why later checks fail
+        raise DataContractError(f"{src.describe()}: " + "; ".join(meant) + " (nothing was built: a table left "
+                                "unread would leave its features unknown for every account)")
+    for line in unread:  # said first: a check below may stop the build
+        log.warning(line)
     try:
         loaded = load_raw_tables(src, con)
         report = validate_tables(con, loaded, settings)
-        for line in src.unread() if isinstance(src, FolderSource) else []:
-            log.warning(line)
-            report.warnings.append(line)
+        report.warnings.extend(unread)
         if not keyed_events and report.engine == "duckdb":
             con.execute("DROP TABLE IF EXISTS event_keys")
     except duckdb.Error as exc:

@@ -66,6 +66,15 @@ class FolderSource:
         """A sentence per data file of the folder that no table is read from (a probe's API company put its
         daily usage rollup, ``usage_daily.csv``, beside the tables: 0 event types and not a word; a gzipped
         ``events.csv.gz`` was passed over alike)."""
+        return [sentence for _, sentence in self._unread()]
+
+    def meant_for_absent_tables(self) -> list[str]:
+        """The sentences of ``unread`` about a file named after a table that has no file read
+        (``events.jsonl`` and no ``events.csv``): the table was meant, and building without it would
+        leave its features unknown for everyone (a probe's Mixpanel export: 0 events, exit 0, one warning)."""
+        return [sentence for table, sentence in self._unread() if table in TABLES and not self.candidates(table)]
+
+    def _unread(self) -> list[tuple[str, str]]:
         said = []
         read = {c.name.lower() for t in TABLES for c in self.candidates(t)}  # a case-blind file system too
         for f in sorted(self.path.iterdir()):
@@ -82,12 +91,12 @@ class FolderSource:
                 how = "save it as CSV or Parquet"
             else:  # Events.csv on a case-sensitive file system, events.2024.csv: the table's name and the suffix
                 how = f"name it {table}{suffix}"
-            said.append(f"{f.name}: not read: a table is read from {table}.csv or {table}.parquet; {how}"
+            said.append((table, f"{f.name}: not read: a table is read from {table}.csv or {table}.parquet; {how}"
                         if table in TABLES else
                         f"{f.name}: not read: churnwatch reads the tables {', '.join(TABLES)} "
                         "(<table>.csv, <table>.parquet or a <table>/ folder of Parquet); "
                         + ("unpack it; " if name.endswith(ARCHIVES) else "")
-                        + "usage counts per day or per period become events (README, \"Bring your data\")")
+                        + "usage counts per day or per period become events (README, \"Bring your data\")"))
         return said
 
     def load(self, con: duckdb.DuckDBPyConnection, table: str) -> bool:

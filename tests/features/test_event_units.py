@@ -5,7 +5,9 @@ of the data is warned about."""
 from __future__ import annotations
 
 import pandas as pd
+import pytest
 
+from core.errors import DataContractError
 from core.settings import Settings
 from features.pipeline import build_snapshots
 from features.spec import build_catalogue
@@ -67,14 +69,12 @@ def test_files_no_table_is_read_from_and_roles_naming_no_event_type_are_said(tmp
         "events": pd.DataFrame({"account_id": "a", "user_id": "u", "event_type": "requests", "quantity": 1200.0,
                                 "occurred_at": pd.date_range("2024-01-02", periods=60)})})
     (data / "usage_daily.csv").write_text("account_id,day,api_calls\na,2024-01-02,5\n")
-    (data / "tickets.csv.gz").write_bytes(b"\x1f\x8b")
+    (data / "events.csv.gz").write_bytes(b"\x1f\x8b")  # beside the events.csv read: said, not refused
     (data / "README.md").write_text("notes")  # not data: not said
     (data / "~$accounts.xlsx").write_bytes(b"lock")  # a spreadsheet's lock file: not said
-    (data / "Invoices.xlsx").write_bytes(b"PK")
-    (data / "Tickets.csv").write_text("ticket_id\n")
-    (data / "invoices.2024.csv").write_text("invoice_id\n")  # the review: was told to be named as it is
-    (data / "churn_feedback.json").write_text("[]")  # a table's name: said; manifest.json not
-    (data / "manifest.json").write_text("{}")
+    (data / "Events.xlsx").write_bytes(b"PK")
+    (data / "events.2024.csv").write_text("event_id\n")  # the review: was told to be named as it is
+    (data / "manifest.json").write_text("{}")  # not a table's name: not said
     (data / "export.zip").write_bytes(b"PK")
     s = Settings(event_roles={"login": ["requests"], "cancel_request": ["cancellation_scheduled", "Cancel"]})
     s = s.model_copy(update={"data_end": D(2024, 4, 1)})
@@ -83,15 +83,42 @@ def test_files_no_table_is_read_from_and_roles_naming_no_event_type_are_said(tmp
     assert said == [
         "event_roles.cancel_request: 'cancellation_scheduled', 'Cancel' are not event types of the data (types: "
         "'requests'); the role's features read nothing from them",
-        "Invoices.xlsx: not read: a table is read from invoices.csv or invoices.parquet; save it as CSV or Parquet",
-        "Tickets.csv: not read: a table is read from tickets.csv or tickets.parquet; name it tickets.csv",
-        "churn_feedback.json: not read: a table is read from churn_feedback.csv or churn_feedback.parquet; save it "
-        "as CSV or Parquet",
+        "Events.xlsx: not read: a table is read from events.csv or events.parquet; save it as CSV or Parquet",
+        "events.2024.csv: not read: a table is read from events.csv or events.parquet; name it events.csv",
+        "events.csv.gz: not read: a table is read from events.csv or events.parquet; unpack it",
         "export.zip: not read: churnwatch reads the tables accounts, subscriptions, events, tickets, invoices, "
         "churn_feedback, interventions (<table>.csv, <table>.parquet or a <table>/ folder of Parquet); unpack it; "
         "usage counts per day or per period become events (README, \"Bring your data\")",
-        "invoices.2024.csv: not read: a table is read from invoices.csv or invoices.parquet; name it invoices.csv",
-        "tickets.csv.gz: not read: a table is read from tickets.csv or tickets.parquet; unpack it",
         "usage_daily.csv: not read: churnwatch reads the tables accounts, subscriptions, events, tickets, invoices, "
         "churn_feedback, interventions (<table>.csv, <table>.parquet or a <table>/ folder of Parquet); usage counts "
         "per day or per period become events (README, \"Bring your data\")"]
+
+
+def test_a_file_named_after_a_table_that_has_no_file_read_stops_the_build_first(tmp_path, caplog):
+    """A probe's Mixpanel export as ``events.jsonl`` (and no events.csv): "no plausible timestamps ... set
+    data_end" named no file, and with data_end set the build ended 0 with 0 events and one warning."""
+    data = write_tables(tmp_path / "data", {
+        "accounts": [dict(account_id="a")],
+        "subscriptions": [dict(account_id="a", start_date=D(2024, 1, 1), end_date=None, mrr=10.0)]})
+    (data / "events.jsonl").write_text('{"event": "Search", "properties": {"time": 1704153600, "distinct_id": "a"}}\n')
+    (data / "tickets.csv.gz").write_bytes(b"\x1f\x8b")
+    (data / "Invoices.xlsx").write_bytes(b"PK")
+    (data / "churn_feedback.json").write_text("[]")
+    (data / "usage_daily.csv").write_text("account_id,day,api_calls\na,2024-01-02,5\n")  # no table's name
+    s = Settings().model_copy(update={"data_end": D(2024, 4, 1)})
+    with pytest.raises(DataContractError) as err:
+        build_snapshots(data, s, tmp_path / "s.duckdb", as_of=[D(2024, 3, 1)])
+    assert str(err.value) == (
+        f"folder {data}: Invoices.xlsx: not read: a table is read from invoices.csv or invoices.parquet; save it "
+        "as CSV or Parquet; churn_feedback.json: not read: a table is read from churn_feedback.csv or "
+        "churn_feedback.parquet; save it as CSV or Parquet; events.jsonl: not read: a table is read from events.csv "
+        "or events.parquet; save it as CSV or Parquet; tickets.csv.gz: not read: a table is read from tickets.csv "
+        "or tickets.parquet; unpack it (nothing was built: a table left unread would leave its features unknown "
+        "for every account)")
+    assert not (tmp_path / "s.duckdb").exists()
+    (data / "events.jsonl").unlink(), (data / "tickets.csv.gz").unlink(), (data / "Invoices.xlsx").unlink()
+    (data / "churn_feedback.json").unlink()
+    with caplog.at_level("WARNING"):  # a check that fails: the unread file was said before it
+        with pytest.raises(DataContractError, match="cannot tell the data end"):
+            build_snapshots(data, Settings(), tmp_path / "s.duckdb")
+    assert "usage_daily.csv: not read" in caplog.text
