@@ -59,18 +59,27 @@ OWN_TEMPLATES = ("extra_profile", "table_column")
 
 
 def with_config_keep(catalogue: Catalogue, profile: ProfileSettings | None) -> Catalogue:
-    """The catalogue with each own column's ``keep`` as the config says now: the store's catalogue holds the
-    flag of its last ``features`` build, and ``keep`` is a training choice that needs no rebuild."""
+    """The catalogue with each own column's ``keep`` and ``profile.exclude`` as the config says now: the
+    store's catalogue holds the flags of its last ``features`` build. ``keep`` is a training choice that needs
+    no rebuild; an exclusion changes the store's columns, so an excluded column gets ``params["excluded"]`` and
+    ``train`` says to rebuild (a probe excluded a column the leakage guard had refused, and ``train`` refused
+    it again, word for word, until ``features`` was run)."""
     if profile is None:
         return catalogue
     specs = []
     for f in catalogue.features:
         if f.template in OWN_TEMPLATES:
-            _, cfg = column_config(profile, str(f.params.get("table", "accounts")), str(f.params.get("column")))
-            params = {k: v for k, v in f.params.items() if k != "keep"}
-            f = dataclasses.replace(f, params={**params, **({"keep": True} if cfg is not None and cfg.keep else {})})
+            excluded, cfg = column_config(profile, str(f.params.get("table", "accounts")), str(f.params.get("column")))
+            params = {k: v for k, v in f.params.items() if k not in ("keep", "excluded")}
+            f = dataclasses.replace(f, params={**params, **({"keep": True} if cfg is not None and cfg.keep else {}),
+                                               **({"excluded": True} if excluded else {})})
         specs.append(f)
     return dataclasses.replace(catalogue, features=tuple(specs))
+
+
+def excluded_since_build(catalogue: Catalogue) -> list[str]:
+    """The features of own columns the store holds that the config excludes now (``with_config_keep``)."""
+    return [f.name for f in catalogue.features if f.params.get("excluded")]
 
 
 def config_name(f) -> str:

@@ -46,7 +46,13 @@ from training.registry import EXPERIMENT, register, setup
 from training.renewals import unseen_renewals, unseen_renewals_param, unseen_renewals_text
 from training.run_text import few
 from training.score_calibration import choose_calibrator
-from training.screen import duplicate_columns, unlinked_categories, with_config_keep
+from training.screen import (
+    config_name,
+    duplicate_columns,
+    excluded_since_build,
+    unlinked_categories,
+    with_config_keep,
+)
 from training.selection import (
     CANDIDATES,
     SE_RULE,
@@ -529,6 +535,12 @@ def train_on_snapshots(store: Path, out: Path, seed: int = 0, progress: Progress
     started = time.time()
     rows, catalogue, info = load_labelled(store)
     catalogue = with_config_keep(catalogue, profile)
+    excluded = excluded_since_build(catalogue)
+    if excluded:  # the store's columns change with a rebuild only; a model without them could not score it
+        names = [config_name(f) for f in catalogue.features if f.name in excluded]
+        raise TrainingError(f"churnwatch.yaml excludes {few(names, 8)} (profile.exclude), which the store's "
+                            "snapshots still hold: run `churnwatch features` (it rebuilds them without "
+                            f"{'it' if len(names) == 1 else 'them'}), then `churnwatch train`")
     result = train_on_labelled(rows, catalogue, info, store, out, seed=seed, progress=progress, options=options,
                                allow_leaky=allow_leaky)
     result.started_at = started

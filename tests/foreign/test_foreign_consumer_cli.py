@@ -32,6 +32,8 @@ def path(tmp_path_factory):
     _noise_column(data)
     steps["features"] = run_cli("features", "--data", str(data), home=home)
     _keep_the_source(data)  # after `features`: a training choice, read by `train` without a rebuild
+    steps["train-excluded"] = run_cli("train", home=home)  # a column excluded after `features`: rebuild first
+    steps["features-again"] = run_cli("features", home=home)
     steps["train"] = run_cli("train", home=home)
     if steps["train"].returncode == 0:
         steps["promote"] = run_cli("promote", home=home)
@@ -45,22 +47,30 @@ def path(tmp_path_factory):
 
 
 def _noise_column(data) -> None:
-    """A ``favourite_colour`` drawn independently of everything (``training.screen`` leaves it out)."""
+    """A ``favourite_colour`` drawn independently of everything (``training.screen`` leaves it out), and a
+    ``loyalty_flag``, 1 on the accounts whose subscription ended and blank on the others
+    (a leak under a name that says nothing)."""
     accounts = pd.read_parquet(data / "accounts.parquet")
     accounts["favourite_colour"] = np.random.default_rng(11).choice(["red", "yellow", "blue", "green", "white",
                                                                      "black"], len(accounts))
+    subs = pd.read_parquet(data / "subscriptions.parquet")
+    ended = set(subs.loc[subs["end_date"].notna(), "account_id"]) - set(subs.loc[subs["end_date"].isna(), "account_id"])
+    accounts["loyalty_flag"] = accounts["account_id"].isin(ended).map({True: 1.0, False: None})
     accounts.to_parquet(data / "accounts.parquet", index=False)
 
 
 def _keep_the_source(data) -> None:
-    """The config keeping ``acquisition_source``: on 600 accounts its training dates hold 48 churned accounts,
-    too few for its real link to churn to show (chi-square p = 0.11), so a user who knows it matters keeps it."""
+    """The config after `features`: keeping
+    ``acquisition_source`` (on 600 accounts its training dates hold 48 churned accounts, too few for its real
+    link to churn to show: chi-square p = 0.11, so a user who knows it matters keeps it) and excluding
+    ``loyalty_flag`` (p53: a column the guard refused and the user excluded was refused again, word for
+    word, until `features` was run: `train` now says to rebuild)."""
     from core.settings import CONFIG_FILE_NAME, ProfileColumn, dump_settings, load_settings
 
     s = load_settings(data / CONFIG_FILE_NAME)
     columns = {**s.profile.columns, "acquisition_source": ProfileColumn(keep=True)}
-    dump_settings(s.model_copy(update={"profile": s.profile.model_copy(update={"columns": columns})}),
-                  data / CONFIG_FILE_NAME)
+    profile = s.profile.model_copy(update={"columns": columns, "exclude": [*s.profile.exclude, "loyalty_flag"]})
+    dump_settings(s.model_copy(update={"profile": profile}), data / CONFIG_FILE_NAME)
 
 
 def test_every_step_runs_from_the_cli(path):
@@ -96,10 +106,15 @@ def test_the_extra_account_columns_reach_the_model_and_free_text_is_listed_unuse
         assert any(column in n for n in names), f"{column} is not a model feature: {names}"
     assert not any("referral_note" in n for n in names)
     assert not any("favourite_colour" in n for n in names)  # noise: left out by the screen, and said why
+    assert not any("loyalty_flag" in n for n in names)  # excluded after `features`: left out, and said
     train = " ".join((path["steps"]["train"].stdout + path["steps"]["train"].stderr).split())  # progress: stderr
     assert re.search(r"left out 1 own category column\(s\) with no link to churn in the training accounts: "
                      r"favourite_colour \(own category with no link to churn in the training accounts: chi-square "
                      r"p = 0\.\d\d over 6 values, [\d,]+ accounts each counted once", train), train[-3000:]
+    refused = path["steps"]["train-excluded"]
+    assert refused.returncode == 2 and " ".join(refused.stderr.split()).endswith(
+        "error: churnwatch.yaml excludes loyalty_flag (profile.exclude), which the store's snapshots still hold: "
+        "run `churnwatch features` (it rebuilds them without it), then `churnwatch train`"), refused.stderr[-2000:]
     said = path["steps"]["features"].stdout + path["steps"]["train"].stdout
     assert re.search(r"referral_note.{0,80}(free text|unused|not used)|(unused|not used).{0,200}referral_note",
                      said, re.S), "referral_note is not listed as unused with a reason"
