@@ -33,8 +33,9 @@ import pandas as pd
 
 from features.sql import lit
 
-#: What is dropped from a number written as text: currency signs, spaces, no-break spaces, apostrophes.
-_DROP = "[\\s\u00a0\u202f$€£¥']"
+#: What is dropped from a number written as text: currency signs (the full-width ￥ of Chinese input methods
+#: too), spaces, no-break spaces, apostrophes.
+_DROP = "[\\s\u00a0\u202f$€£¥\uffe5']"
 _SIGN = "[-+]?"
 #: Whole values that read with a decimal point / comma (thousands grouped by the other separator).
 _POINT = _SIGN + r"(\d{1,3}(,\d{3})+|\d+)(\.\d+)?"

@@ -157,6 +157,33 @@ def place_code_name(column: str) -> bool:
 _EMAIL_AT_END = re.compile(r"(^|_)e_?mails?(_addr(ess)?(es)?)?$")
 
 
+#: Chinese column names read by the name rules (``name_words`` keeps only ASCII letters and digits, so a Chinese
+#: name read as "" and passed every rule: a probe's Chinese CRM table fed ``手机号``, a phone number, to
+#: the model and trained on ``最近登录日期`` while ``Last Login Date`` was left out). Each is matched at
+#: the END of the name with its spaces and brackets dropped, as the English rules match whole words:
+#: ``客户姓名``, ``联系电话``, ``手机号码``.
+_ZH_PERSONAL = re.compile("(" + "|".join((
+    "姓名", "名字", "手机", "手机号", "手机号码", "电话", "电话号码", "联系电话", "联系方式", "固话", "座机",
+    "邮箱", "邮箱地址", "电子邮件", "电子邮箱", "地址", "住址", "家庭住址", "通讯地址", "收货地址",
+    "联系地址", "身份证", "身份证号", "身份证号码", "微信", "微信号", "QQ", "QQ号", "联系人")) + ")$",
+    re.IGNORECASE)
+#: Identifiers: ``客户编号``, ``订单号``, ``会员卡号``, ``账号`` (``客户ID`` reads as ``id`` in ``name_words``)
+_ZH_ID = re.compile(r"(编号|编码|单号|订单号|流水号|账号|帐号|卡号|会员号|工号)$")
+#: The state at export: ``客户状态``, ``会员状态``, ``生命周期阶段``, ``是否活跃``, ``到期日``, ``欠费金额``
+_ZH_EXPORT_STATE = re.compile("(" + "|".join((
+    "状态", "阶段", "是否活跃", "是否有效", "是否在网", "是否销户", "是否注销", "是否停机", "到期日期?",
+    "到期时间", "停机日期?")) + ")$|欠费|催缴")
+#: The latest value at export: ``最近登录日期``, ``最后一次购买``, ``最新NPS``, ``上次联系时间``; not a
+#: window (``最近30天登录次数``, ``最近一个月消费``, as ``last_30_days`` is read in English)
+_ZH_LATEST = re.compile(r"(最近|最后|最新|上次|上一次|末次)"
+                        r"(?!\s*[0-9０-９一二两三四五六七八九十半]+\s*个?\s*(天|日|周|星期|礼拜|月|季度|年))")
+
+
+def _zh_name(column: str) -> str:
+    """A column's name as the Chinese name rules read it: no spaces, no trailing bracket (``手机号（主）``)."""
+    return re.sub(r"\s+", "", re.sub(r"\s*[(\[（【][^)\]）】]*[)\]）】]\s*$", "", column))
+
+
 def personal_data_name(column: str) -> bool:
     """Whether a column's name says it holds a person's name or contact details (``First Name``, ``last_name``,
     ``Surname``, ``name``, ``Customer Email``, ``E-mail``, ``Phone``, ``mobile``, ``Telephone``, ``Street``,
@@ -165,7 +192,9 @@ def personal_data_name(column: str) -> bool:
     ``profile.columns`` names it. Not ``plan_name``, ``company_name``, ``Home Club``, ``PhoneService`` (a
     service taken) or ``Email Opt-in`` (a consent): the whole name must be the personal field."""
     words = name_words(column)
-    return bool(_PERSONAL.match(words) or _EMAIL_AT_END.search(words))
+    zh = _zh_name(column)  # 是否有手机, 有无邮箱: a yes/no (as PhoneService), not the contact detail
+    return bool(_PERSONAL.match(words) or _EMAIL_AT_END.search(words)
+                or (_ZH_PERSONAL.search(zh) and not zh.startswith(("是否", "有无", "有没有"))))
 
 
 #: Names of columns that hold the state at export time (e.g. ``status = canceled``):
@@ -199,7 +228,7 @@ def latest_at_export_name(column: str) -> bool:
     ``last_login_at``, ``Latest NPS``, ``Most Recent Purchase``, ``NPS score (last survey)``)."""
     # with a bracketed suffix too: "NPS score (last survey)" is the latest answer at export
     whole = re.sub(r"[^a-z0-9]+", "_", column.lower()).strip("_")
-    return bool(_LATEST.search(name_words(column)) or _LATEST.search(whole))
+    return bool(_LATEST.search(name_words(column)) or _LATEST.search(whole) or _ZH_LATEST.search(column))
 
 
 #: A clock or unit named after a column's name in exports: Stripe's ``Canceled At (UTC)``.
@@ -208,7 +237,7 @@ _NAME_SUFFIX = re.compile(r"\s*[(\[][^)\]]*[)\]]\s*$")
 
 def id_like_name(column: str) -> bool:
     """Whether a column's name says it identifies (``customer_id``, ``CustomerId``, ``uuid``, ``email``)."""
-    return bool(_ID_LIKE.search(name_words(column)))
+    return bool(_ID_LIKE.search(name_words(column)) or _ZH_ID.search(_zh_name(column)))
 
 
 def name_words(column: str) -> str:
@@ -619,9 +648,9 @@ def _unused_reason(table: str, column: str, canonical: str | None, excluded: boo
         return PANDAS_INDEX
     if column != display and personal_data_name(column):
         return PERSONAL_DATA
-    if _ID_LIKE.search(words):
+    if id_like_name(column):
         return "id-like (name)"
-    if _EXPORT_STATE.search(words):
+    if _EXPORT_STATE.search(words) or _ZH_EXPORT_STATE.search(_zh_name(column)):
         return ("export-time state: known when the data was exported, not at the as-of date (would "
                 "leak the label); add it under profile.columns if it is dated correctly")
     if latest_at_export_name(column):

@@ -120,7 +120,10 @@ MIN_PER_CLASS = 10
 #: value is read (currency signs are ``features.numbers``'s to drop), as is a percent sign after it.
 CURRENCY_CODES = ("EUR", "USD", "GBP", "CHF", "JPY", "CNY", "RMB", "SEK", "NOK", "DKK", "PLN", "CZK",
                   "HUF", "CAD", "AUD", "NZD", "INR", "BRL", "MXN", "ZAR", "HKD", "SGD")
-_UNIT = re.compile(rf"(?i)^(?:{'|'.join(CURRENCY_CODES)})\s*|\s*(?:{'|'.join(CURRENCY_CODES)}|%)$")
+#: Chinese money words: ``1658.31元``, ``人民币 120`` (the ¥ and full-width ￥ signs are ``features.numbers``')
+ZH_MONEY = ("元", "人民币")
+_UNITS = "|".join(CURRENCY_CODES + ZH_MONEY)
+_UNIT = re.compile(rf"(?i)^(?:{_UNITS})\s*|\s*(?:{_UNITS}|%)$")
 
 
 class TableError(ChurnwatchError):
@@ -159,6 +162,9 @@ def _read(path: Path) -> pd.DataFrame:
                                encoding="utf-8-sig", sep=sep)
         if name.endswith((".parquet", ".pq")):
             return pd.read_parquet(path)
+    except UnicodeDecodeError as exc:  # a Chinese spreadsheet's CSV is often GBK (the event-log reader says so too)
+        raise TableError(f"cannot read table {path}: it is not UTF-8 text (byte {exc.start:,}; GBK or latin-1?): "
+                         "save it as UTF-8 (Excel: Save As > \"CSV UTF-8\"; 另存为 \"CSV UTF-8\")") from exc
     except (ValueError, OSError, pd.errors.ParserError) as exc:
         raise TableError(f"cannot read table {path}: {exc}") from exc
     raise TableError(f"cannot read table {path}: expected a .csv or .parquet file")
@@ -386,7 +392,7 @@ def _date_spec(name: str, reading: DateReading) -> FeatureSpec:
 
 
 #: A currency sign or code written with a number ("$1,234.50", "1.290,00 EUR")
-_MONEY = re.compile(rf"([$€£¥])|(?<![A-Za-z])({'|'.join(CURRENCY_CODES)})(?![A-Za-z])", re.IGNORECASE)
+_MONEY = re.compile(rf"([$€£¥￥元])|(?<![A-Za-z])({'|'.join(CURRENCY_CODES)})(?![A-Za-z])|(人民币)", re.IGNORECASE)
 
 
 def money_of(text: pd.Series) -> str | None:
@@ -396,7 +402,7 @@ def money_of(text: pd.Series) -> str | None:
     if values.empty:
         return None
     found = values.str.extract(_MONEY)
-    token = found[0].combine_first(found[1].str.upper())  # "12.50 usd" is USD
+    token = found[0].combine_first(found[1].str.upper()).combine_first(found[2])  # "12.50 usd" is USD
     top = token.value_counts()
     return str(top.index[0]) if len(top) and top.iloc[0] >= NUMERIC_SHARE * len(values) else None
 

@@ -237,11 +237,12 @@ def render_value(spec: FeatureSpec, value: object, lang: str) -> dict[str, str]:
     elif spec.params.get("money"):  # a flat table's column written "$18.25": shown so, cents and all
         sign = str(spec.params["money"])
         amount = f"{v:,.0f}" if float(v).is_integer() else f"{v:,.2f}"
-        text = f"{'-' if v < 0 else ''}{sign}{amount.lstrip('-')}" if len(sign) == 1 else f"{amount} {sign}"
+        text = (f"{amount}{sign}" if sign == "元" else f"{amount} {sign}" if len(sign) > 1
+                else f"{'-' if v < 0 else ''}{sign}{amount.lstrip('-')}")  # 1,658.31元, 1,290.00 EUR, -$18.25
     elif spec.unit == "percent":  # a flat table's column written "12%": read as 12, shown as it was written
         text = (_number(v, 0) if float(v).is_integer() else _number(v, 1)) + "%"
-    else:
-        text = _number(v, 0) if float(v).is_integer() else _number(v, 1)
+    else:  # a price of 9.99 is 9.99, not "10.0" (a probe's consumer prices); 12.5 stays 12.5
+        text = _number(v, 0) if float(v).is_integer() else _number(v, 1 if round(v, 1) == round(v, 2) else 2)
     return {"value": text, "change": text}
 
 

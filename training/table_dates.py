@@ -66,7 +66,7 @@ _DAY_MONTH = r"^\d{1,2}[./-]\d{1,2}[./-](\d{2}|\d{4})([ T].*)?$"
 _MONTH = r"(jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.?"
 #: Written like a date: three groups of digits with separators, or a month's name with a day and a year
 #: (``Jun 12, 2026``, ``12 June 2026``, ``12-Jun-26``), or a reading.
-_DATE_LIKE = (r"(?i)^(\d{1,4}[./-]\d{1,2}[./-]\d{1,4}"
+_DATE_LIKE = (r"(?i)^(\d{1,4}[./-]\d{1,2}[./-]\d{1,4}|\d{4}\s*年\s*\d{1,2}\s*月\s*\d{1,2}\s*[日号]"
               rf"|{_MONTH}[ -]\d{{1,2}}(st|nd|rd|th)?,?[ -]\d{{2,4}}"
               rf"|\d{{1,2}}(st|nd|rd|th)?[ -]{_MONTH},?[ -]\d{{2,4}})([ T].*)?$")
 #: Formats that read kinds of dates the table path does not read undeclared: (pattern, format); ``{mon}``
@@ -140,11 +140,21 @@ def _connect() -> duckdb.DuckDBPyConnection:
     return con
 
 
+#: A date written the Chinese way, year first (``2026年3月5日``, ``2026 年 3 月 5 日 14:30``): as unambiguous as ISO,
+#: so read as ISO is, with no format to declare (a probe's Chinese CRM table: "free text", and no hint)
+_ZH_DATE = re.compile(r"^(\d{4})\s*年\s*(\d{1,2})\s*月\s*(\d{1,2})\s*[日号]")
+
+
 def _texts(values: pd.Series) -> pd.DataFrame:
-    """One column ``v``: the values as stripped text, None where blank or missing."""
+    """One column ``v``: the values as stripped text, None where blank or missing; a Chinese year-first date
+    (``_ZH_DATE``) as ISO."""
     text = values.astype("object").where(values.notna(), None)
-    text = text.map(lambda x: None if x is None else (str(x).strip() or None))
+    text = text.map(lambda x: None if x is None else (_ZH_DATE.sub(_iso, str(x).strip()) or None))
     return pd.DataFrame({"v": text.to_numpy(dtype=object)})
+
+
+def _iso(m: re.Match) -> str:
+    return f"{m.group(1)}-{int(m.group(2)):02d}-{int(m.group(3)):02d}"
 
 
 def _sql(reading: DateReading, con: duckdb.DuckDBPyConnection) -> str:
