@@ -352,9 +352,9 @@ def _core_features() -> list[FeatureSpec]:
            "Payment delay {change} vs the previous 90 days", "付款延迟较前90天{change}", "invoice_delay_change",
            window=90, rng=DIFF),
         _f("mrr", m, "currency", "MRR of the terms in force at t", -1,
-           "MRR of {value}", "月经常性收入{value}", "term_value", column="mrr"),
+           "MRR of {value}", "MRR {value}", "term_value", column="mrr"),
         _f("mrr_change_90d", m, "ratio", "relative change of MRR vs 90 days earlier (downgrade < 0)", -1,
-           "MRR {change} over 90 days", "近90天月经常性收入{change}", "term_value_change", window=90,
+           "MRR {change} over 90 days", "近90天 MRR {change}", "term_value_change", window=90,
            rng=PCT),
         _f("tenure_days", m, "days", "days since the current relationship started (lifecycle stage; in subscriptions "
            "cut at the export's start, since accounts.signed_at where that is earlier)", -1,
@@ -511,8 +511,8 @@ NULL_REASONS: dict[str, tuple[str, str]] = {
     "core_events_per_active_user_30d": ("No active users in the last 30 days", "近30天没有活跃用户"),
     "core_user_share_30d": ("No active users in the last 30 days", "近30天没有活跃用户"),
     "active_users_per_seat": ("No seats on record", "没有席位记录"),
-    "mrr": ("No MRR on record", "没有月经常性收入记录"),
-    "mrr_change_90d": ("No MRR 90 days ago", "90天前没有月经常性收入"),
+    "mrr": ("No MRR on record", "没有 MRR 记录"),
+    "mrr_change_90d": ("No MRR 90 days ago", "90天前没有 MRR"),
     # a relative change is null when the previous window had none and the last one had some
     "logins_7d_change": ("Logins in the last 7 days after none in the 7 days before",
                          "前7天无登录，近7天有登录"),

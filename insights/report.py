@@ -611,14 +611,14 @@ STRINGS: dict[str, dict[str, str]] = {
     },
     "zh-CN": {
         "title": "客户流失预警：客户组合报告", "as_of": "评分日期", "model": "模型版本", "generated": "生成时间",
-        "portfolio": "客户组合", "accounts": "客户数", "mrr": "月经常性收入", "mrr_at_risk": "风险月经常性收入",
+        "portfolio": "客户组合", "accounts": "客户数", "mrr": "MRR", "mrr_at_risk": "风险 MRR",
         "share_at_risk": "风险占比", "high_risk_accounts": "高风险客户", "mean_health": "平均健康分",
-        "at_risk_note": "风险月经常性收入 = Σ 月经常性收入 × {h}天内流失概率（已校准）。"
-                        "月经常性收入：评分日有效的订阅合同。",
-        "at_risk_note_table": "风险月经常性收入 = Σ 月经常性收入 × 表格模型所训练的流失标签的校准概率。",
+        "at_risk_note": "风险 MRR = Σ MRR × {h}天内流失概率（已校准）。"
+                        "MRR：评分日有效的订阅合同。",
+        "at_risk_note_table": "风险 MRR = Σ MRR × 表格模型所训练的流失标签的校准概率。",
         "by_tier": "按风险等级", "by_csm": "按客户成功经理", "by_segment": "按客户分级",
         "tier": "风险等级", "csm": "客户成功经理", "segment": "客户分级", "industry": "行业", "region": "地区",
-        "top": "优先联系：预期月经常性收入损失最高的客户", "expected_loss": "预期收入损失", "health": "健康分",
+        "top": "优先联系：预期 MRR 损失最高的客户", "expected_loss": "预期收入损失", "health": "健康分",
         "probability": "流失概率", "reasons": "原因（风险信号）", "strengths": "优势", "playbook": "应对方案",
         "owner": "负责人", "respond_within": "响应时限", "account": "客户",
         "movements": "与上次评分相比的等级变化",
@@ -638,10 +638,10 @@ STRINGS: dict[str, dict[str, str]] = {
         "change": "变化", "back": "返回客户组合", "contribution": "贡献", "value": "数值", "signal": "信号",
         "shown": "显示", "of": "/", "pages_note": "下方每个客户一页；点击客户编号跳转",
         "none_reasons": "没有高于平均水平的风险信号。", "no_value": "（无）", "log_odds": "对数几率",
-        "no_mrr": "{total} 个客户中有 {n} 个没有已知的月经常性收入（评分日没有有效的订阅合同）：它们计入客户数，"
-                  "但不计入月经常性收入和风险月经常性收入，因此这两项少算了这些客户的收入。",
-        "no_mrr_column": "没有月经常性收入：评分数据中没有映射为月经常性收入的列（表格模型的评分不含该列），"
-                         "因此不计算风险月经常性收入；列表按流失概率排序。",
+        "no_mrr": "{total} 个客户中有 {n} 个没有已知的 MRR（评分日没有有效的订阅合同）：它们计入客户数，"
+                  "但不计入 MRR 和风险 MRR，因此这两项少算了这些客户的收入。",
+        "no_mrr_column": "没有 MRR：评分数据中没有映射为 MRR 的列（表格模型的评分不含该列），"
+                         "因此不计算风险 MRR；列表按流失概率排序。",
         "top_no_mrr": "优先联系：流失概率最高的客户",
         "asked": "已申请在合同期末取消的客户",
         "asked_note": "取消申请在合同到期或续订之前一直有效。其风险为{h}天内的流失概率："

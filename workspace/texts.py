@@ -48,8 +48,8 @@ TEXTS: dict[str, tuple[str, str]] = {
     "showing_riskiest": ("The {shown} riskiest of {total}, by expected MRR loss.",
                          "按预期 MRR 损失排列，显示 {total} 个中风险最高的 {shown} 个。"),
     "showing_riskiest_no_mrr": ("The {shown} riskiest of {total}, by health (no MRR column).",
-                                "按健康分排列（无月经常性收入列），显示 {total} 个中风险最高的 {shown} 个。"),
-    "no_mrr_column": ("no MRR column", "无月经常性收入列"),
+                                "按健康分排列（无 MRR 列），显示 {total} 个中风险最高的 {shown} 个。"),
+    "no_mrr_column": ("no MRR column", "无 MRR 列"),
     "showing_first": ("The first {shown} of {total}: the tasks board has them all.",
                       "显示 {total} 个中的前 {shown} 个：任务看板列出全部。"),
     "account": ("Account", "客户"),
@@ -57,7 +57,7 @@ TEXTS: dict[str, tuple[str, str]] = {
     "tier": ("Tier", "等级"),
     "change": ("Change", "变化"),
     "top_reason": ("Top reason", "首要原因"),
-    "mrr": ("MRR", "月经常性收入"),
+    "mrr": ("MRR", "MRR"),
     "expected_loss": ("Expected MRR loss", "预期 MRR 损失"),
     "csm": ("CSM", "客户成功经理"),
     "due": ("Due", "截止时间"),
@@ -177,7 +177,7 @@ TEXTS: dict[str, tuple[str, str]] = {
     "pf_accounts": ("Accounts", "客户数"),
     "pf_at_risk": ("MRR at risk", "风险 MRR"),
     "pf_no_mrr": ("No MRR column in these scores (a flat table's): no MRR and no MRR at risk to show; "
-                  "groups by number of accounts.", "这些评分没有月经常性收入列（表格数据）：无 MRR 和风险 MRR 可显示；"
+                  "groups by number of accounts.", "这些评分没有 MRR 列（表格数据）：无 MRR 和风险 MRR 可显示；"
                   "各组按客户数排列。"),
     "pf_share": ("At-risk share", "风险占比"),
     "pf_at_risk_help": ("MRR at risk is the expected MRR loss (MRR × churn probability of the latest score), over the "

@@ -108,8 +108,9 @@ def explain(account_id: str, store: Path | None = None, home: Path | None = None
         console.print(Text(words, style="bold red"))  # the console reads no markup: a styled Text
         return
     pb = view.playbook
-    console.print(Panel(Text.from_markup(f"[bold]{escape(str(pb['action']))}[/]\n{L['owner']}: "
-                                         f"{escape(str(pb['owner']))}   {L['respond']}: "
+    colon = "：" if zh else ": "  # Chinese text takes the full-width colon: "负责人：客户成功经理"
+    console.print(Panel(Text.from_markup(f"[bold]{escape(str(pb['action']))}[/]\n{L['owner']}{colon}"
+                                         f"{escape(str(pb['owner']))}   {L['respond']}{colon}"
                                          f"[bold]{escape(str(pb['respond_within']))}[/]"),
                         title=L["playbook"], expand=False))
 
@@ -263,8 +264,8 @@ _EXPLAIN_EN = {
                "a renewal within the {grace}-day grace period would keep it a customer; no playbook"),
 }
 _EXPLAIN_ZH = {
-    "title": "客户风险解读", "health": "健康分", "probability": "流失概率", "mrr": "月经常性收入",
-    "loss": "预期收入损失", "no_mrr": "无月经常性收入列（表格数据）", "csm": "客户成功经理", "segment": "客户分级",
+    "title": "客户风险解读", "health": "健康分", "probability": "流失概率", "mrr": "MRR",
+    "loss": "预期收入损失", "no_mrr": "无 MRR 列（表格数据）", "csm": "客户成功经理", "segment": "客户分级",
     "industry": "行业", "region": "地区", "score": "次评分",
     "as_of": "评分日期", "model": "模型版本", "since": "较", "trend": "健康分趋势", "scores": "次评分",
     "tier": "风险等级", "reasons": "原因：风险信号（实际数值）", "strengths": "优势", "signal": "信号",

@@ -71,9 +71,9 @@ def score(data: DataOpt = None, store: StoreOpt = None, home: HomeOpt = None, co
         scored = {day: history}
         console.print(f"{table.name} scored as of {day} ({source})")
         if as_of is None:  # the day taken from the table (or today); a probe then scored a day later too
-            console.print(f"note: scored again with --as-of, these scores of {day} stay in the score history beside "
-                          "that day's, and a tier move between the two (a day more of counting) raises an alert; "
-                          "give --as-of on the first run of each export")
+            console.print(f"note: if this export is scored again with --as-of, these scores of {day} stay in the "
+                          "score history beside that day's, and a tier move between the two (a day more of counting) "
+                          "raises an alert: give --as-of on the first run of each export")
     else:
         require_snapshot_model(bundle)
         source = require_data(settings)

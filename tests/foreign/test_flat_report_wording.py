@@ -69,6 +69,6 @@ def test_chinese_report_too(scored):
     r = run_cli("report", "--top", "2", "--lang", "zh-CN", "--out", work / "zh.html", home=home)
     assert r.returncode == 0, r.stderr[-1000:]
     html = (work / "zh.html").read_text(encoding="utf-8")
-    assert "评分数据中没有映射为月经常性收入的列" in html and "优先联系：流失概率最高的客户" in html
+    assert "评分数据中没有映射为 MRR 的列" in html and "优先联系：流失概率最高的客户" in html
     assert 'id="mrr-at-risk-total"' not in html and "预期收入损失" not in html
     assert "为表格的较早导出评分" in html and "扁平表没有原始使用" in html

@@ -106,9 +106,36 @@ def test_explain_shows_health_trend_reasons_and_playbook_in_both_languages(home,
     out = "".join(r.stdout.split())
     assert "健康分趋势" in out and "应对方案" in out
     assert "".join(zh[0]["text"].split())[:8] in out
+    # MRR as the rest of the product writes it ("无月经常性收入" read as "no menstruation"), full-width colons
+    assert "MRR" in out and "月经" not in out
+    assert "负责人：" in out and "响应时限：" in out and "负责人:" not in out and "响应时限:" not in out
     monkeypatch.setenv("COLUMNS", "80")  # a probe's terminal: Chinese reasons were cut with "…", not wrapped
     narrow = run("explain", acc, "--lang", "zh-CN", home=home)
     assert narrow.returncode == 0 and "…" not in narrow.stdout, narrow.stdout
+
+
+def test_no_chinese_text_of_explain_the_report_the_workspace_or_the_reasons_reads_as_menstruation():
+    """MRR was "月经常性收入": "无月经常性收入" / "没有月经常性收入" read "无月经" / "没有月经" ("no
+    menstruation"). Every Chinese wording table that explain, the report, the workspace, the messages and
+    the reasons are built from says "MRR" instead."""
+    from churnwatch.commands.insights import _EXPLAIN_ZH
+    from features.spec import CORE_FEATURES, GROUP_LABELS, NULL_REASONS
+    from insights.report import STRINGS, TABLE_STRINGS
+    from workflow.texts import TEXTS as MESSAGE_TEXTS
+    from workspace.texts import TEXTS as PAGE_TEXTS
+    from workspace.texts import VALIDATION_ZH
+
+    texts = {**{f"explain.{k}": v for k, v in _EXPLAIN_ZH.items()},
+             **{f"report.{k}": v for k, v in STRINGS["zh-CN"].items()},
+             **{f"report.table.{k}": v for k, v in TABLE_STRINGS["zh-CN"].items()},
+             **{f"messages.{k}": v for k, v in MESSAGE_TEXTS["zh-CN"].items()},
+             **{f"workspace.{k}": v[1] for k, v in PAGE_TEXTS.items()},
+             **{f"validation.{k}": v for k, v in VALIDATION_ZH.items()},
+             **{f"reason.{f.name}": f.reason_zh for f in CORE_FEATURES},
+             **{f"null.{k}": v[1] for k, v in NULL_REASONS.items()},
+             **{f"group.{k}": v[1] for k, v in GROUP_LABELS.items()}}
+    assert len(texts) > 300
+    assert {k: v for k, v in texts.items() if "月经" in str(v)} == {}
 
 
 def test_report_command_writes_the_file_and_refuses_bad_input(home, run, tmp_path):

@@ -68,7 +68,8 @@ def test_report_renders_with_the_top_account_in_english_and_chinese(home, report
             assert item["text"] in page.group(0)
         assert tier_name[scores.loc[top, "tier"]] in page.group(0)
         assert 'src="data:image/png;base64,' in page.group(0)  # its SHAP waterfall
-    assert "高风险" in reports["zh-CN"][1] and "风险月经常性收入" in reports["zh-CN"][1]
+    assert "高风险" in reports["zh-CN"][1] and "风险 MRR" in reports["zh-CN"][1]
+    assert "月经" not in reports["zh-CN"][1]  # "月经常性收入" read as "menstruation": Chinese texts say MRR
     assert "MRR at risk" in reports["en"][1]
 
 
@@ -181,7 +182,7 @@ def test_unknown_mrr_missing_attributes_and_labels_in_both_languages(altered, tm
         assert ("(none)" if lang == "en" else "（无）") in segments
         assert ">nan<" not in text and "None" not in re.sub(r"<[^>]+>", " ", text)
     assert f"2 of {total} accounts have no known MRR" in texts["en"]
-    assert f"{total} 个客户中有 2 个没有已知的月经常性收入" in texts["zh-CN"]
+    assert f"{total} 个客户中有 2 个没有已知的 MRR" in texts["zh-CN"]
     zh = texts["zh-CN"]
     assert "(none)" not in zh and "log-odds" not in zh and "对数几率" in zh
     tickets = "".join(re.findall(r"<table><tr><th>提交时间</th><th>优先级</th>.*?</table>", zh, re.S))

@@ -84,7 +84,8 @@ def test_table_model_train_promote_score_explain_report(tmp_path, table, cli):
     # a table has no MRR column: said so, not shown as an unknown amount ("MRR -")
     assert "no MRR column (flat table)" in text and "MRR -" not in text and "expected MRR loss" not in text
     zh = flat(cli(home, "explain", top, "--lang", "zh-CN").stdout)
-    assert "无月经常性收入列（表格数据）" in zh and "月经常性收入 -" not in zh and "预期收入损失" not in zh
+    assert "无 MRR 列（表格数据）" in zh and "MRR -" not in zh and "预期收入损失" not in zh
+    assert "月经" not in zh  # "(无)月经常性收入" read as "(no) menstruation": Chinese texts say MRR
 
     report = cli(home, "report", "--top", "2", "--out", str(tmp_path / "report.html"))
     assert report.returncode == 0, report.stderr

@@ -252,7 +252,7 @@ def test_a_store_without_mrr_leaves_mrr_out_of_my_day_and_the_account_page(home)
     publish_scores(store, Settings())
     with TestClient(build_app(home, Settings())) as ana:
         assert sign_in(ana, "ana@example.com").status_code == 303
-        for lang, no_mrr in (("en", "no MRR column"), ("zh-CN", "无月经常性收入列")):
+        for lang, no_mrr in (("en", "no MRR column"), ("zh-CN", "无 MRR 列")):
             ana.post("/lang", data={"lang": lang, "csrf_token": token_of(ana.get("/").text)})
             mrr, loss = TEXTS["mrr"][lang != "en"], TEXTS["expected_loss"][lang != "en"]
             page = Dom(ana.get("/accounts/acme").text)
