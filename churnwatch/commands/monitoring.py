@@ -41,7 +41,7 @@ def run_drift(store: Path | None = None, out: Path | None = None, as_of: str | N
 
 
 def print_drift(s: dict) -> None:
-    from monitoring.runs import provenance_lines, quality_lines, renewal_lines
+    from monitoring.runs import features_only_lines, provenance_lines, quality_lines, renewal_lines
 
     top = sorted((f for f in s["feature_drift"] if f["drifted"]), key=lambda f: -f["strength"])[:10]
     if top:
@@ -53,7 +53,8 @@ def print_drift(s: dict) -> None:
         console.print(table)
     p = s["probability"]
     console.print(f"model version {s['model_version']}: scores of {s['current']['as_of']} ({s['current']['rows']:,} "
-                  f"rows) vs the champion's test block ({s['reference']['rows']:,} rows)"
+                  f"rows) vs the champion's test block {' .. '.join(s['reference']['test_block'] or [])} "
+                  f"({s['reference']['rows']:,} rows)"
                   + (" [sampled]" if s["sampling"]["sampled"] else ""))
     console.print(f"drifted features: {s['drifted_features']} of {s['features']} ({s['drift_share']:.1%}; "
                   f"alarm at {s['thresholds']['drift_share']:.0%})")
@@ -68,6 +69,8 @@ def print_drift(s: dict) -> None:
         console.print(line, markup=False, highlight=False)
     verdict = "ALARM: " + "; ".join(s["alarm_reasons"]) if s["alarm"] else "no alarm"
     console.print(verdict, style="bold red" if s["alarm"] else "bold green", markup=False, highlight=False)
+    for line in features_only_lines(s):  # a season, not a broken model: said, the alarm kept
+        console.print(line, markup=False, highlight=False)
     console.print(f"report: {s['files']['html']}\nsummary: {s['files']['json']}\n"
                   f"MLflow run: {s['mlflow_run_id']}")
 

@@ -66,6 +66,9 @@ def test_drift_uses_the_champions_own_test_block_and_raises_the_alarm(monitored,
     assert summary["quality"]["unseen_categories"].get("region") == ["LATAM"]
     assert any(f.startswith("logins_") for f in summary["drifted"])
     assert "ALARM" in stdout and "drifted features" in stdout and "probability drift" in stdout
+    assert f"vs the champion's test block {block[0]} .. {block[1]} (" in " ".join(stdout.split())  # a season apart?
+    assert ("note: the features drifted but the predicted probabilities did not" in " ".join(stdout.split())) == (
+        not summary["probability"]["drifted"])
     html = (out / "drift.html").read_text()
     assert "churnwatch-summary" in html and "LATAM" in html
 

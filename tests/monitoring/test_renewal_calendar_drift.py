@@ -15,7 +15,7 @@ from core.settings import MonitoringSettings
 from features.spec import build_catalogue
 from monitoring.drift import calendar_line, drift_report
 from monitoring.reference import PREDICTION
-from monitoring.runs import drift_banner, renewal_lines
+from monitoring.runs import FEATURES_ONLY, drift_banner, renewal_lines
 from training.model import FeatureFrame
 
 NAMES = ["days_to_term_end", "logins_30d"]
@@ -63,6 +63,10 @@ def test_a_seasonal_calendar_keeps_the_alarm_and_says_the_calendar_moved(parts):
     assert renewal_lines(s) == [line]
     s["files"] = {}
     assert html.escape(line, quote=False) in drift_banner(s)  # the HTML report's banner says it too
+    assert FEATURES_ONLY not in drift_banner(s)  # the probabilities drifted too: no such note
+    quiet = {**s, "probability": {**s["probability"], "drifted": False}}  # the features' share alone (p53)
+    assert html.escape(f"note: {FEATURES_ONLY}") in drift_banner(quiet)
+    assert FEATURES_ONLY not in drift_banner({**quiet, "alarm": False})
 
 
 def test_a_share_evidently_does_not_flag_is_named_when_it_carries_the_probability_drift(parts):
