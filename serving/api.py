@@ -11,11 +11,14 @@ exactly that), so a client that exports counts as floats is not refused. A flat 
 (``train --table``) also takes its number and date columns as the table writes them ("1.290,00 EUR",
 "12%", "2026-03-15"), read as training read the column, a JSON ``true``/``false`` for a category (the text, so
 ``TRUE`` as training read it), and the table's columns it does not read (its id and label columns, an e-mail,
-free text: ``Catalogue.ignored``), ignored, so the export's row can be sent as it is.
+free text: ``Catalogue.ignored``; the columns training left out of the model: ``served_catalogue``), ignored,
+unparsed, so the export's row can be sent as it is.
 """
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Iterable
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -135,6 +138,22 @@ class RequestModels:
             account_id=(AccountId, ...),
             features=(self.features, Field(default_factory=self.features, description="missing: all missing")),
         )
+
+
+def served_catalogue(catalogue: Catalogue, model_names: Iterable[str],
+                     left_out: dict[str, str] | None = None) -> Catalogue:
+    """The catalogue a request is read against: a flat table's columns the model does not read (``table_column``
+    features not among ``model_names``, the model's own: left out at training as a repeat of another feature, with
+    no link to churn, null or constant) join ``ignored`` with the reason (``left_out``: the training's
+    ``dropped_features``), so ``/score`` accepts and ignores them, unparsed, as the table's other unused columns (a
+    left-out sign-up date sent as "2025年8月5日" was a 422); ``catalogue`` itself when none is (a snapshot model)."""
+    used = set(model_names)
+    unread = [f.name for f in catalogue.features if f.template == "table_column" and f.name not in used]
+    if not unread:
+        return catalogue
+    return dataclasses.replace(catalogue, features=tuple(f for f in catalogue.features if f.name not in unread),
+                               ignored={**catalogue.ignored, **{n: (left_out or {}).get(n, "left out at training")
+                                                                for n in unread}})
 
 
 _BUILT: dict[int, tuple[Catalogue, RequestModels]] = {}

@@ -115,7 +115,7 @@ class FastRoutes:
             return None
         if type(accounts) is not list or not 0 < len(accounts) <= MAX_ACCOUNTS:
             return None
-        rows = plain_rows(accounts, self.hot.scorer.bundle.catalogue)
+        rows = plain_rows(accounts, self.hot.scorer.catalogue)
         return None if rows is None else (rows, lang)
 
     def _score_rows(self, rows: FeatureRows, lang: str) -> bytes | Response:

@@ -24,7 +24,7 @@ from core.errors import ChurnwatchError
 from core.settings import Settings
 from core.vocabulary import number_text, owner_label, respond_label
 from features.spec import Catalogue
-from serving.api import MAX_CATEGORY_LENGTH, MAX_ID_LENGTH, field_path, merged_errors, request_models
+from serving.api import MAX_CATEGORY_LENGTH, MAX_ID_LENGTH, field_path, merged_errors, request_models, served_catalogue
 from serving.coverage import CoverageCheck, model_gains, table_blanks, training_ranges_of
 from training.blend import BLAS_THREADS
 from training.bundle import ModelBundle
@@ -248,13 +248,15 @@ def feature_rows(accounts: list[BaseModel], catalogue: Catalogue, as_of: dt.date
 
 @dataclass
 class Scorer:
-    """A loaded bundle plus the playbooks: scores rows into API results."""
+    """A loaded bundle plus the playbooks: scores rows into API results. ``catalogue``: what a request is read
+    against (``serving.api.served_catalogue``: a flat table's columns the model does not read, ignored)."""
 
     bundle: ModelBundle
     settings: Settings
     model_version: str
     store: Path | None = None
     extra: dict = field(default_factory=dict)
+    catalogue: Catalogue = field(init=False, repr=False, compare=False)
     _coverage: CoverageCheck | None = field(default=None, init=False, repr=False, compare=False)
     _folded: tuple[str, ...] = field(default=(), init=False, repr=False, compare=False)
     _blanks: frozenset[str] = field(default=frozenset(), init=False, repr=False, compare=False)
@@ -262,6 +264,8 @@ class Scorer:
 
     def __post_init__(self) -> None:  # a flat table's categories read in lower case (``_folded``)
         self._folded = case_folded(self.bundle.catalogue)
+        self.catalogue = served_catalogue(self.bundle.catalogue, self.bundle.frame.names,
+                                          (self.bundle.meta.get("training") or {}).get("dropped_features"))
         self._blanks = BLANK_TOKENS if self.bundle.meta.get("kind") == "table" else frozenset()  # "N/A", "-"
         self._ranges = training_ranges(self.bundle)
         prepare(self.bundle.booster)  # TreeSHAP tables built before the first request, not during it

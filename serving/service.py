@@ -178,8 +178,9 @@ def _score_accounts_request() -> type:
 
 def make_service(catalogue: Catalogue, scorer: Callable[[], Scorer], token: str | None = None,
                  workers: int = 1, limits: ServingSettings | None = None) -> Any:
-    """A BentoML service whose request model is ``catalogue``'s; ``scorer()`` is called once
-    per worker when it starts. ``limits``: the guard's (default ``ServingSettings()``)."""
+    """A BentoML service whose request model is ``catalogue``'s (a loaded scorer's ``Scorer.catalogue``: a flat
+    table's columns its model does not read, ignored); ``scorer()`` is called once per worker when it starts.
+    ``limits``: the guard's (default ``ServingSettings()``)."""
     score_request, score_accounts_request = _score_request(catalogue), _score_accounts_request()
     model_app = Starlette(routes=[Route("/", _model_endpoint, methods=["GET"])])
     published = PublishedScores()
@@ -299,7 +300,7 @@ def scored_json(scorer: Scorer, accounts: list, lang: str, as_of: dt.date | None
     built to the response models (``serving/api.py``, checked by the schema tests), and
     validating 1,000 results again costs more than scoring them is worth waiting for. ``as_of``: the
     day a flat table's dates sent as text are counted to (default: today, UTC)."""
-    results = scorer.results(feature_rows(accounts, scorer.bundle.catalogue, as_of), lang)
+    results = scorer.results(feature_rows(accounts, scorer.catalogue, as_of), lang)
     return json.dumps(results, ensure_ascii=False, allow_nan=False).encode()
 
 
@@ -377,7 +378,7 @@ def _from_environment() -> Any:
             if in_bentoml_server():
                 model_unloadable(exc)
             log.warning("no model loaded at import (%s); the request schema lists the core features only", exc)
-    catalogue = loaded.bundle.catalogue if loaded is not None else build_catalogue([])
+    catalogue = loaded.catalogue if loaded is not None else build_catalogue([])
     return make_service(catalogue, (lambda: loaded) if loaded is not None else load_scorer,
                         token=os.environ.get("CHURNWATCH_API_TOKEN") or None,
                         limits=serving_limits(),
