@@ -305,7 +305,7 @@ class Scorer:
         if not check_coverage:
             return out
         check = self.coverage
-        outside = outside_training(X, self._ranges)
+        outside = outside_training(X, self._ranges, lang)
         for i, cov in enumerate(check.measure(rows, X)):
             error = check.error(cov, lang)
             if error:
@@ -332,7 +332,8 @@ class Scorer:
         out = []
         for i, (acc, prob, h, tier, e) in enumerate(zip(rows["account_id"], p.tolist(), health.tolist(), tiers,
                                                         explained)):
-            warnings = [f"{c}: '{unseen_rows[c][i]}' was not seen in training; scored as missing"
+            warnings = [(f"{c}：训练数据中没有'{unseen_rows[c][i]}'，按缺失值评分" if zh else
+                         f"{c}: '{unseen_rows[c][i]}' was not seen in training; scored as missing")
                         for c, values in unseen.items() if unseen_rows[c][i] in values] if unseen else []
             out.append({
                 "account_id": str(acc),
@@ -355,7 +356,8 @@ def training_ranges(bundle: ModelBundle) -> tuple[tuple[int, str, float, float],
     return tuple((j, name, *ranges[name]) for j, name in enumerate(bundle.frame.names) if name in ranges)
 
 
-def outside_training(X: np.ndarray, ranges: tuple[tuple[int, str, float, float], ...]) -> dict[int, list[str]]:
+def outside_training(X: np.ndarray, ranges: tuple[tuple[int, str, float, float], ...],
+                     lang: str = "en") -> dict[int, list[str]]:
     """Row -> a warning per value outside the training rows' range (a probe's request with "Tenure Months" -5 and
     a 1-5 rating of 9 was scored and worded as reasons without a word): the trees and the linear part (whose
     values are clipped to the training range) score such a value as the nearest one they saw; no training row
@@ -365,6 +367,8 @@ def outside_training(X: np.ndarray, ranges: tuple[tuple[int, str, float, float],
         col = X[:, j]
         for i in np.flatnonzero((col < lo) | (col > hi)):
             out.setdefault(int(i), []).append(
+                f"{name}：{number_text(col[i])}超出训练数据的取值范围（{number_text(lo)}至{number_text(hi)}），"
+                "按模型见过的最接近的值评分" if lang == "zh-CN" else
                 f"{name}: {number_text(col[i])} is outside the values of the training rows "
                 f"({number_text(lo)} to {number_text(hi)}): it is scored as the nearest value the model saw")
     return out

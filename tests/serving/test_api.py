@@ -85,6 +85,8 @@ def test_an_unseen_category_is_scored_as_missing_with_a_warning(client):
     unseen = {"account_id": "m", "features": {**GOOD["features"], "industry": "martian mining"}}
     [result] = client.post("/score", json={"accounts": [unseen]}, headers=AUTH).json()
     assert result["warnings"] == ["industry: 'martian mining' was not seen in training; scored as missing"]
+    [zh] = client.post("/score", json={"accounts": [unseen], "lang": "zh-CN"}, headers=AUTH).json()
+    assert zh["warnings"] == ["industry：训练数据中没有'martian mining'，按缺失值评分"]  # p52: English under zh-CN
 
 
 def test_a_value_outside_the_training_rows_is_scored_with_a_warning(client, scorer):
@@ -97,6 +99,9 @@ def test_a_value_outside_the_training_rows_is_scored_with_a_warning(client, scor
     [result] = client.post("/score", json={"accounts": [far]}, headers=AUTH).json()
     assert result["warnings"] == [f"logins_30d: {top + 1000:,.0f} is outside the values of the training rows "
                                   f"(0 to {top:,.0f}): it is scored as the nearest value the model saw"]
+    [zh] = client.post("/score", json={"accounts": [far], "lang": "zh-CN"}, headers=AUTH).json()
+    assert zh["warnings"] == [f"logins_30d：{top + 1000:,.0f}超出训练数据的取值范围（0至{top:,.0f}），"
+                              "按模型见过的最接近的值评分"]
     [inside] = client.post("/score", json={"accounts": [GOOD]}, headers=AUTH).json()
     assert inside["warnings"] == []
 
