@@ -200,7 +200,7 @@ def score_table_rows(path: Path, id_col: str | None, settings: Settings, store: 
                                "trained on snapshots (score it with `churnwatch score --data ...`)")
     label = bundle.meta.get("label")
     read = read_scoring_table(path, id_col or bundle.meta.get("id", ""), bundle.catalogue, as_of=as_of,
-                              label=label, label_if_readable=True)
+                              label=label, label_if_readable=True, used=bundle.frame.names)
     # the table's own as-of: the one given, else (a model with date columns) the latest of its dates not
     # after today, the day its "days since" are counted to; else today
     # a category in another case than training saw it, as the value it saw: for the scores, the stored rows (the

@@ -49,7 +49,7 @@ import datetime as dt
 import gzip
 import logging
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -841,7 +841,8 @@ class ScoringTable:
 
 
 def read_scoring_table(path: str | Path, id_col: str, catalogue: Catalogue, label: str | None = None,
-                       as_of: dt.date | None = None, label_if_readable: bool = False) -> ScoringTable:
+                       as_of: dt.date | None = None, label_if_readable: bool = False,
+                       used: Iterable[str] | None = None) -> ScoringTable:
     """Rows of a flat table typed as a table model was trained (``churnwatch score --table``).
 
     Each feature column of ``catalogue`` is read the way ``load_own_table`` typed it at
@@ -851,6 +852,9 @@ def read_scoring_table(path: str | Path, id_col: str, catalogue: Catalogue, labe
     past-looking at training (a table exported a month later counts a month more; a ``contract_end``
     never sets it). Other columns are ignored; the label column is optional (``label_if_readable``:
     labels that do not all read, blanks for current customers, give no ``y`` instead of an error).
+    ``used``: the model's features (default: all of ``catalogue``); a column of ``catalogue`` training left out
+    of the model (a repeat of another feature) may be absent (missing in the rows) and a date of it that does not
+    read is left out of the as-of date, not an error (``/score`` ignores such columns too).
 
     Raises:
         TableError: unreadable file, no id column, blank or repeated ids, feature columns
@@ -863,7 +867,8 @@ def read_scoring_table(path: str | Path, id_col: str, catalogue: Catalogue, labe
     df.columns = [str(c).strip() for c in df.columns]
     if id_col not in df.columns:
         raise TableError(f"{path}: no id column {id_col!r}; columns are: {', '.join(df.columns)}")
-    missing = [n for n in catalogue.names if n not in df.columns]
+    needed = set(catalogue.names if used is None else used)
+    missing = [n for n in catalogue.names if n not in df.columns and n in needed]
     if missing:
         raise TableError(f"{path}: the model needs column(s) {', '.join(missing[:5])} that the table lacks"
                          + (f" ({len(missing)} in all)" if len(missing) > 5 else ""))
@@ -874,6 +879,9 @@ def read_scoring_table(path: str | Path, id_col: str, catalogue: Catalogue, labe
     out = {"account_id": ids.astype(str).to_numpy()}
     dates: dict[str, pd.Series] = {}
     for spec in catalogue.features:
+        if spec.name not in df.columns:  # a column the model does not read (``needed`` above)
+            out[spec.name] = np.full(len(df), np.nan if spec.name not in cats else None, dtype=object)
+            continue
         name, s = spec.name, df[spec.name]
         if spec.params.get("kind") == "date":
             reading = DateReading.from_params(spec.params)
@@ -885,7 +893,15 @@ def read_scoring_table(path: str | Path, id_col: str, catalogue: Catalogue, labe
             else:
                 s = given
             days = read_dates(s, reading)
-            _check_scored_dates(path, name, reading, given, days)
+            try:
+                _check_scored_dates(path, name, reading, given, days)
+            except TableError:
+                if name in needed:
+                    raise
+                log.warning("%s: column %r, which the model does not read, does not read as dates as at training: "
+                            "not used for the table's as-of date", path, name)
+                out[name] = np.full(len(df), np.nan)
+                continue
             dates[name] = days.reset_index(drop=True)
         elif name in cats:
             text = _as_text(s)

@@ -315,3 +315,31 @@ def test_score_table_reads_categories_in_another_case_for_scores_warnings_and_st
     pd.testing.assert_series_equal(runs["as is"][0], runs["cased"][0])
     assert not [w for w in runs["cased"][1] if "not seen in training" in w]
     assert runs["cased"][2]["contract"].tolist() == runs["as is"][2]["contract"].tolist()  # the trained spelling
+
+
+def test_score_table_reads_the_model_s_columns_and_ignores_a_left_out_one(home, monkeypatch):
+    """``score --table`` as ``/score`` (the review of p52's fix): the sign-up date training left out as a repeat
+    may be absent from next month's file or unreadable there; the model's own columns are read as before."""
+    from training.own_table import TableError, read_scoring_table
+
+    for key in ("CHURNWATCH_STORE", "CHURNWATCH_MODEL", "MLFLOW_TRACKING_URI"):
+        monkeypatch.delenv(key, raising=False)
+    monkeypatch.setenv("CHURNWATCH_HOME", str(home))
+    bundle = load_scorer().bundle
+    assert "signup_date" in bundle.catalogue.names and "signup_date" not in bundle.frame.names
+    current = pd.read_csv(home.parent / "current.csv", dtype=str)
+    as_of = dt.date.fromisoformat(AS_OF)
+
+    def read(frame, name):
+        frame.to_csv(home.parent / name, index=False)
+        return read_scoring_table(home.parent / name, "customer_id", bundle.catalogue, as_of=as_of,
+                                  used=bundle.frame.names).rows
+
+    base = read(current, "as_is.csv")
+    for variant in (current.drop(columns=["signup_date"]), current.assign(signup_date="2025年13月45日")):
+        rows = read(variant, "variant.csv")
+        pd.testing.assert_frame_equal(rows[["account_id", *bundle.frame.names]],
+                                      base[["account_id", *bundle.frame.names]])
+        assert rows["signup_date"].isna().all()
+    with pytest.raises(TableError, match="the model needs column"):  # a column the model reads is still needed
+        read(current.drop(columns=[bundle.frame.names[0]]), "variant.csv")
