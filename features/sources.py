@@ -87,6 +87,8 @@ class FolderSource:
             suffix = Path(name).suffix
             if name.endswith(ARCHIVES):
                 how = "unpack it"
+            elif suffix in (".jsonl", ".ndjson", ".json"):  # a product-analytics export: three lines of pandas
+                how = "save it as CSV or Parquet (JSON lines as Mixpanel exports them: README, \"Bring your data\")"
             elif suffix not in (".csv", ".parquet"):
                 how = "save it as CSV or Parquet"
             else:  # Events.csv on a case-sensitive file system, events.2024.csv: the table's name and the suffix

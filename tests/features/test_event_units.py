@@ -111,8 +111,10 @@ def test_a_file_named_after_a_table_that_has_no_file_read_stops_the_build_first(
     assert str(err.value) == (
         f"folder {data}: Invoices.xlsx: not read: a table is read from invoices.csv or invoices.parquet; save it "
         "as CSV or Parquet; churn_feedback.json: not read: a table is read from churn_feedback.csv or "
-        "churn_feedback.parquet; save it as CSV or Parquet; events.jsonl: not read: a table is read from events.csv "
-        "or events.parquet; save it as CSV or Parquet; tickets.csv.gz: not read: a table is read from tickets.csv "
+        "churn_feedback.parquet; save it as CSV or Parquet (JSON lines as Mixpanel exports them: README, \"Bring "
+        "your data\"); events.jsonl: not read: a table is read from events.csv or events.parquet; save it as CSV or "
+        "Parquet (JSON lines as Mixpanel exports them: README, \"Bring your data\"); tickets.csv.gz: not read: a "
+        "table is read from tickets.csv "
         "or tickets.parquet; unpack it (nothing was built: a table left unread would leave its features unknown "
         "for every account)")
     assert not (tmp_path / "s.duckdb").exists()
