@@ -191,7 +191,8 @@ def prepare(source: Source | str | Path, settings: Settings, con: duckdb.DuckDBP
     meant = src.meant_for_absent_tables() if isinstance(src, FolderSource) else []
     if meant:  # said before any check: an absent table's file in another format is why later checks fail
         raise DataContractError(f"{src.describe()}: " + "; ".join(meant) + " (nothing was built: a table left "
-                                "unread would leave its features unknown for every account)")
+                                "unread would leave its features unknown for every account; to build without it, "
+                                "move the file out of the folder)")
     for line in unread:  # said first: a check below may stop the build
         log.warning(line)
     try:

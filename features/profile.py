@@ -159,23 +159,25 @@ _EMAIL_AT_END = re.compile(r"(^|_)e_?mails?(_addr(ess)?(es)?)?$")
 
 #: Chinese column names read by the name rules (``name_words`` keeps only ASCII letters and digits, so a Chinese
 #: name read as "" and passed every rule: a probe's Chinese CRM table fed ``手机号``, a phone number, to
-#: the model and trained on ``最近登录日期`` while ``Last Login Date`` was left out). Each is matched at
-#: the END of the name with its spaces and brackets dropped, as the English rules match whole words:
-#: ``客户姓名``, ``联系电话``, ``手机号码``.
-_ZH_PERSONAL = re.compile("(" + "|".join((
-    "姓名", "名字", "手机", "手机号", "手机号码", "电话", "电话号码", "联系电话", "联系方式", "固话", "座机",
-    "邮箱", "邮箱地址", "电子邮件", "电子邮箱", "地址", "住址", "家庭住址", "通讯地址", "收货地址",
-    "联系地址", "身份证", "身份证号", "身份证号码", "微信", "微信号", "QQ", "QQ号", "联系人")) + ")$",
-    re.IGNORECASE)
-#: Identifiers: ``客户编号``, ``订单号``, ``会员卡号``, ``账号`` (``客户ID`` reads as ``id`` in ``name_words``)
-_ZH_ID = re.compile(r"(编号|编码|单号|订单号|流水号|账号|帐号|卡号|会员号|工号)$")
-#: The state at export: ``客户状态``, ``会员状态``, ``生命周期阶段``, ``是否活跃``, ``到期日``, ``欠费金额``
+#: the model and trained on ``最近登录日期`` while ``Last Login Date`` was left out), with its spaces and
+#: brackets dropped. Personal data is the whole name, after at most one word of whose it is (``客户姓名``,
+#: ``手机号码``; not ``国际电话``, ``绑定手机``: services or flags), as the English rule reads ``Customer Email``.
+_ZH_PERSONAL = re.compile(
+    "^(?:客户|会员|用户|联系人|紧急联系人|家庭|办公|工作|备用|主要|个人|收货|账单|通讯|注册)?(?:" + "|".join((
+        "姓名", "名字", "手机", "手机号", "手机号码", "电话", "电话号码", "联系电话", "联系方式", "固话", "座机",
+        "邮箱", "邮箱地址", "电子邮件", "电子邮箱", "地址", "住址", "联系地址", "身份证", "身份证号", "身份证号码",
+        "微信", "微信号", "QQ", "QQ号", "联系人")) + ")$", re.IGNORECASE)
+#: Identifiers: ``客户编号``, ``订单号``, ``会员卡号``, ``账号`` (``客户ID`` reads as ``id`` in ``name_words``); not
+#: ``行业编码`` or ``套餐编码``, codes of a category
+_ZH_ID = re.compile(r"(编号|单号|订单号|流水号|账号|帐号|卡号|会员号|工号)$")
+#: The state at export, as the whole name's end: ``客户状态``, ``生命周期阶段``, ``是否活跃``, ``欠费金额``; not a
+#: count (``近90天欠费次数``) and not a contract's end date (``合同到期日``, as ``Contract End Date`` is kept)
 _ZH_EXPORT_STATE = re.compile("(" + "|".join((
-    "状态", "阶段", "是否活跃", "是否有效", "是否在网", "是否销户", "是否注销", "是否停机", "到期日期?",
-    "到期时间", "停机日期?")) + ")$|欠费|催缴")
+    "状态", "阶段", "是否活跃", "是否有效", "是否在网", "是否销户", "是否注销", "是否停机", "是否欠费", "欠费",
+    "欠费金额", "欠款金额", "停机日期?")) + ")$")
 #: The latest value at export: ``最近登录日期``, ``最后一次购买``, ``最新NPS``, ``上次联系时间``; not a
-#: window (``最近30天登录次数``, ``最近一个月消费``, as ``last_30_days`` is read in English)
-_ZH_LATEST = re.compile(r"(最近|最后|最新|上次|上一次|末次)"
+#: window (``最近30天登录次数``, ``最近一个月消费``, as ``last_30_days`` is read in English) nor ``线上次数``
+_ZH_LATEST = re.compile(r"(最近|最后|最新|上次(?!数)|上一次|末次)"
                         r"(?!\s*[0-9０-９一二两三四五六七八九十半]+\s*个?\s*(天|日|周|星期|礼拜|月|季度|年))")
 
 
@@ -192,9 +194,7 @@ def personal_data_name(column: str) -> bool:
     ``profile.columns`` names it. Not ``plan_name``, ``company_name``, ``Home Club``, ``PhoneService`` (a
     service taken) or ``Email Opt-in`` (a consent): the whole name must be the personal field."""
     words = name_words(column)
-    zh = _zh_name(column)  # 是否有手机, 有无邮箱: a yes/no (as PhoneService), not the contact detail
-    return bool(_PERSONAL.match(words) or _EMAIL_AT_END.search(words)
-                or (_ZH_PERSONAL.search(zh) and not zh.startswith(("是否", "有无", "有没有"))))
+    return bool(_PERSONAL.match(words) or _EMAIL_AT_END.search(words) or _ZH_PERSONAL.match(_zh_name(column)))
 
 
 #: Names of columns that hold the state at export time (e.g. ``status = canceled``):

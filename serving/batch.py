@@ -206,7 +206,9 @@ def score_table_rows(path: Path, id_col: str | None, settings: Settings, store: 
     # a category in another case than training saw it, as the value it saw: for the scores, the stored rows (the
     # waterfalls, `explain`) and the warnings alike (the review: the waterfalls of upper-cased rows differed)
     day, rows = read.as_of or dt.date.today(), bundle.frame.respelled(read.rows)
-    source = read.as_of_source or "today: the model has no date column"
+    source = read.as_of_source or ("today: the model has no date column" if not any(
+        f.params.get("kind") == "date" for f in bundle.catalogue.features) else
+        "today: the table has no date column the model's training read (give --as-of)")
     trained = bundle.meta.get("as_of")
     if as_of is None and read.as_of is not None and trained and read.as_of < dt.date.fromisoformat(trained):
         # a column of past dates (sign-ups) only says the table is from its latest one or later: a probe's file

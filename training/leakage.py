@@ -162,11 +162,11 @@ OUTCOME_NAME = re.compile(
 #: ``OUTCOME_NAME`` in Chinese: churn (流失), unsubscribing, closing or cancelling an account or a contract,
 #: leaving the network, retention and win-back (a probe's Chinese CRM table: a vendor's ``流失风险分`` computed
 #: after the fact, 0.866 alone, was registered without a word, where ``Churn Risk Score`` was refused); not
-#: 取消 or 终止 alone (``取消订单数``, cancelled orders, is an honest count, as "cancelled orders" in English).
+#: 取消 or 终止 alone (``取消订单数``, ``已取消订单数``, cancelled orders, are honest counts, as in English).
 OUTCOME_NAME_ZH = re.compile(
     r"流失|退订|销户|注销|解约|离网|拆机|挽留|挽回|召回|赢回|不再续[费约订]|未续[费约订]|不续[费约订]"
     r"|取消(?:原因|日期|时间|订阅|会员|服务|续费)|终止(?:原因|日期|时间|合同|合作|服务)"
-    r"|(?:退费|退款|离开|关闭|停用)(?:原因|日期|时间)|已(?:取消|终止|注销|停用|关闭)")
+    r"|(?:退费|退款|离开|关闭|停用)(?:原因|日期|时间)|已(?:取消|终止|注销|停用|关闭)$")
 
 
 def outcome_word(name: str) -> str | None:
@@ -250,18 +250,22 @@ def churner_only(y: np.ndarray, values: pd.Series, limits: LeakageLimits) -> flo
     return None
 
 
-def churner_value(y: np.ndarray, values: pd.Series, limits: LeakageLimits) -> tuple[str, int, float] | None:
-    """A category's value (not a blank) on at least ``min_present`` rows, at least ``churner_share`` of them
-    churners while the base rate is at most half that share: a status set as the customer left. ``(value, rows,
-    churner share)`` of the value on the most rows, or None. A probe's Chinese CRM table: ``客户状态`` = 已销户
-    (account closed) on 19% of the rows, all churners, passed as a category (ROC-AUC 0.904 alone, under 0.95:
-    the other values mix churners and not), and the model registered at 0.974 where the data allowed 0.84."""
+def churner_value(y: np.ndarray, values: pd.Series, limits: LeakageLimits,
+                  accounts: pd.Series | None = None) -> tuple[str, int, float] | None:
+    """A category's value (not a blank) on at least ``min_present`` rows (of as many accounts, with
+    ``accounts``: two short-lived accounts of a rare industry hold two dozen weekly rows, all churned, honestly),
+    at least ``churner_share`` of them churners while the base rate is at most half that share: a status set as
+    the customer left. ``(value, rows, churner share)`` of the value on the most rows, or None. A probe's Chinese
+    CRM table: ``客户状态`` = 已销户 (account closed) on 19% of the rows, all churners, passed as a category
+    (ROC-AUC 0.904 alone, under 0.95: the other values mix churners and not), and the model registered at 0.974
+    where the data allowed 0.84."""
     present = values.notna().to_numpy()
     if present.sum() < limits.min_present:
         return None
-    frame = pd.DataFrame({"v": values[present].astype(str).to_numpy(), "y": y[present]})
-    stats = frame.groupby("v")["y"].agg(["sum", "count"])
-    stats = stats[stats["count"] >= limits.min_present]
+    frame = pd.DataFrame({"v": values[present].astype(str).to_numpy(), "y": y[present],
+                          "a": (accounts[present] if accounts is not None else values.index[present]).to_numpy()})
+    stats = frame.groupby("v").agg(sum=("y", "sum"), count=("y", "size"), holders=("a", "nunique"))
+    stats = stats[stats["holders"] >= limits.min_present]
     share = stats["sum"] / stats["count"]
     found = stats[(share >= limits.churner_share) & (float(y.mean()) <= share / 2)]
     if found.empty or len(stats) < 2 and not (~present).any():  # one value on every row: nothing told apart
@@ -476,7 +480,7 @@ def feature_findings(rows: pd.DataFrame, y: np.ndarray, names: list[str], catego
                                    f"(base rate {y.mean():.1%})", flat=flat, own=name in mine))
             continue
         # a company's own category only: a built-in plan of trials most of which end unconverted is churn honestly
-        value = churner_value(y, values, limits) if name in cats and name in mine else None
+        value = churner_value(y, values, limits, accounts) if name in cats and name in mine else None
         if value is not None:
             label, n, share = value
             out.append(LeakFinding(name, "churner_value", share,

@@ -163,7 +163,7 @@ def _read(path: Path) -> pd.DataFrame:
         if name.endswith((".parquet", ".pq")):
             return pd.read_parquet(path)
     except UnicodeDecodeError as exc:  # a Chinese spreadsheet's CSV is often GBK (the event-log reader says so too)
-        raise TableError(f"cannot read table {path}: it is not UTF-8 text (byte {exc.start:,}; GBK or latin-1?): "
+        raise TableError(f"cannot read table {path}: it is not UTF-8 text (GBK or latin-1?): "
                          "save it as UTF-8 (Excel: Save As > \"CSV UTF-8\"; 另存为 \"CSV UTF-8\")") from exc
     except (ValueError, OSError, pd.errors.ParserError) as exc:
         raise TableError(f"cannot read table {path}: {exc}") from exc

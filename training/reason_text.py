@@ -241,8 +241,10 @@ def render_value(spec: FeatureSpec, value: object, lang: str) -> dict[str, str]:
                 else f"{'-' if v < 0 else ''}{sign}{amount.lstrip('-')}")  # 1,658.31元, 1,290.00 EUR, -$18.25
     elif spec.unit == "percent":  # a flat table's column written "12%": read as 12, shown as it was written
         text = (_number(v, 0) if float(v).is_integer() else _number(v, 1)) + "%"
-    else:  # a price of 9.99 is 9.99, not "10.0" (a probe's consumer prices); 12.5 stays 12.5
+    elif is_own_number(spec):  # a company's own price of 9.99 is 9.99, not "10.0" (a probe's consumer prices)
         text = _number(v, 0) if float(v).is_integer() else _number(v, 1 if round(v, 1) == round(v, 2) else 2)
+    else:
+        text = _number(v, 0) if float(v).is_integer() else _number(v, 1)
     return {"value": text, "change": text}
 
 

@@ -116,7 +116,7 @@ def test_a_file_named_after_a_table_that_has_no_file_read_stops_the_build_first(
         "Parquet (JSON lines as Mixpanel exports them: README, \"Bring your data\"); tickets.csv.gz: not read: a "
         "table is read from tickets.csv "
         "or tickets.parquet; unpack it (nothing was built: a table left unread would leave its features unknown "
-        "for every account)")
+        "for every account; to build without it, move the file out of the folder)")
     assert not (tmp_path / "s.duckdb").exists()
     (data / "events.jsonl").unlink(), (data / "tickets.csv.gz").unlink(), (data / "Invoices.xlsx").unlink()
     (data / "churn_feedback.json").unlink()

@@ -82,5 +82,28 @@ def test_a_chinese_named_vendor_score_and_a_closed_status_are_refused(tmp_path):
 def test_a_gbk_file_is_told_to_be_saved_as_utf8(tmp_path):
     path = tmp_path / "gbk.csv"
     pd.read_csv(_table(tmp_path / "t.csv"), encoding="utf-8-sig").to_csv(path, index=False, encoding="gbk")
-    with pytest.raises(TableError, match=r"is not UTF-8 text \(byte [\d,]+; GBK or latin-1\?\): save it as UTF-8"):
+    with pytest.raises(TableError, match=r"is not UTF-8 text \(GBK or latin-1\?\): save it as UTF-8"):
         load_own_table(path, "是否流失", "客户编号")
+
+
+def test_the_chinese_name_rules_leave_honest_columns_alone():
+    """The review of the rules above: counts of arrears, a contract's end date, an online count, services and
+    category codes are honest columns, as their English names are."""
+    from features.profile import _unused_reason, id_like_name, latest_at_export_name, personal_data_name
+    from training.leakage import outcome_word
+
+    assert [c for c in ("手机号", "联系电话", "客户姓名", "手机号码（主）", "邮箱", "收货地址", "身份证号")
+            if not personal_data_name(c)] == []
+    assert [c for c in ("国际电话", "长途电话", "绑定手机", "关注微信", "电话服务", "是否有手机", "联系人数",
+                        "公司名称") if personal_data_name(c)] == []
+    assert [c for c in ("客户编号", "订单号", "客户ID") if not id_like_name(c)] == []
+    assert [c for c in ("行业编码", "套餐编码", "编号数量") if id_like_name(c)] == []
+    assert [c for c in ("最近登录日期", "上次联系时间", "最后一次购买", "最近一次登录时间", "最新NPS")
+            if not latest_at_export_name(c)] == []
+    assert [c for c in ("线上次数", "近30天登录次数", "最近30天登录次数", "最近一个月消费")
+            if latest_at_export_name(c)] == []
+    state = [c for c in ("客户状态", "生命周期阶段", "欠费金额", "是否活跃", "近90天欠费次数", "催缴次数", "合同到期日",
+                         "婚姻状况") if _unused_reason("accounts", c, None, False, None)]
+    assert state == ["客户状态", "生命周期阶段", "欠费金额", "是否活跃"]
+    assert [c for c in ("流失风险分", "流失原因", "销户日期", "已取消", "退订时间") if not outcome_word(c)] == []
+    assert [c for c in ("取消订单数", "已取消订单数", "已关闭工单数", "续费次数", "月费") if outcome_word(c)] == []

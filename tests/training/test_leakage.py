@@ -703,3 +703,29 @@ def test_a_near_column_and_a_leading_other_column_are_both_said():
     # the same column leading and near: said once
     meta["training"]["feature_facts"] = {"Vendor Score": {"importance": 2.0}, "Desk Flag": {"importance": 0.3}}
     assert possible_leak(meta, own).count("possible leak") == 1
+
+
+def test_a_value_only_churners_hold_counts_accounts_not_weekly_rows():
+    """``churner_value`` on an event log's weekly rows (the review of p52's fix): two short-lived accounts of a
+    rare industry hold 24 rows, all churned, honestly; 30 accounts with a status written as they left are a leak."""
+    from training.leakage import LeakageLimits, churner_value
+
+    rows, ys = [], []
+    for a in range(300):
+        churns, closed = a < 60, a < 30  # 60 accounts churn in week 40; 30 of them get a closed status
+        for w in range(40):
+            rows.append({"account_id": f"a{a}", "as_of": pd.Timestamp("2024-01-01") + pd.Timedelta(weeks=w),
+                         "industry": ["software", "retail", "finance"][a % 3],
+                         "status": "closed" if closed and w >= 27 else "open"})
+            ys.append(int(churns and w >= 27))
+    for a in range(2):  # a pilot of a rare industry: signed and left within 12 weeks
+        for w in range(12):
+            rows.append({"account_id": f"edu{a}", "as_of": pd.Timestamp("2024-01-01") + pd.Timedelta(weeks=w),
+                         "industry": "education", "status": "open"})
+            ys.append(1)
+    frame, y = pd.DataFrame(rows), np.array(ys)
+    assert churner_value(y, frame["industry"], LeakageLimits()) == ("education", 24, 1.0)  # rows alone: refused
+    assert churner_value(y, frame["industry"], LeakageLimits(), frame["account_id"]) is None  # 2 accounts: honest
+    found = feature_findings(frame, y, ["industry", "status"], ["industry", "status"], own=["industry", "status"])
+    assert [(f.feature, f.check) for f in found] == [("status", "churner_value")]
+    assert found[0].message().startswith("feature 'status': is 'closed' on 390 training rows, 100% of them churners")
