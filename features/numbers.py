@@ -33,9 +33,11 @@ import pandas as pd
 
 from features.sql import lit
 
-#: What is dropped from a number written as text: currency signs (the full-width ￥ of Chinese input methods
-#: too), spaces, no-break spaces, apostrophes.
-_DROP = "[\\s\u00a0\u202f$€£¥\uffe5']"
+#: Currency signs written with a number (the full-width ￥ of Chinese input methods too): dropped here, and kept
+#: for the reasons' text by ``training.own_table.money_of``.
+CURRENCY_SIGNS = "$€£¥\uffe5"
+#: What is dropped from a number written as text: currency signs, spaces, no-break spaces, apostrophes.
+_DROP = f"[\\s\u00a0\u202f{CURRENCY_SIGNS}']"
 _SIGN = "[-+]?"
 #: Whole values that read with a decimal point / comma (thousands grouped by the other separator).
 _POINT = _SIGN + r"(\d{1,3}(,\d{3})+|\d+)(\.\d+)?"

@@ -183,7 +183,7 @@ _ZH_LATEST = re.compile(r"(最近|最后|最新|上次(?!数)|上一次|末次)"
 
 def _zh_name(column: str) -> str:
     """A column's name as the Chinese name rules read it: no spaces, no trailing bracket (``手机号（主）``)."""
-    return re.sub(r"\s+", "", re.sub(r"\s*[(\[（【][^)\]）】]*[)\]）】]\s*$", "", column))
+    return re.sub(r"\s+", "", _NAME_SUFFIX.sub("", column))
 
 
 def personal_data_name(column: str) -> bool:
@@ -232,7 +232,7 @@ def latest_at_export_name(column: str) -> bool:
 
 
 #: A clock or unit named after a column's name in exports: Stripe's ``Canceled At (UTC)``.
-_NAME_SUFFIX = re.compile(r"\s*[(\[][^)\]]*[)\]]\s*$")
+_NAME_SUFFIX = re.compile(r"\s*[(\[（【][^)\]）】]*[)\]）】]\s*$")  # full-width brackets too: 手机号（主）
 
 
 def id_like_name(column: str) -> bool:

@@ -61,7 +61,7 @@ from sklearn.model_selection import StratifiedShuffleSplit
 from core.errors import ChurnwatchError
 from core.settings import ProfileColumn, ProfileSettings
 from features.csvfiles import delimiter_of
-from features.numbers import read_number_columns, read_number_text, shown_separators
+from features.numbers import CURRENCY_SIGNS, read_number_columns, read_number_text, shown_separators
 from features.profile import (
     AGE_YEARS,
     LATEST_DATE_IN_TABLE,
@@ -392,7 +392,8 @@ def _date_spec(name: str, reading: DateReading) -> FeatureSpec:
 
 
 #: A currency sign or code written with a number ("$1,234.50", "1.290,00 EUR")
-_MONEY = re.compile(rf"([$€£¥￥元])|(?<![A-Za-z])({'|'.join(CURRENCY_CODES)})(?![A-Za-z])|(人民币)", re.IGNORECASE)
+_MONEY = re.compile(rf"([{re.escape(CURRENCY_SIGNS)}元])|(?<![A-Za-z])({'|'.join(CURRENCY_CODES)})(?![A-Za-z])"
+                    "|(人民币)", re.IGNORECASE)
 
 
 def money_of(text: pd.Series) -> str | None:

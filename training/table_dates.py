@@ -64,9 +64,12 @@ FORWARD_SHARE = 0.1
 #: Day and month first or last, either order: 3/5/2024, 03.05.24, 3-5-2024 (a time may follow).
 _DAY_MONTH = r"^\d{1,2}[./-]\d{1,2}[./-](\d{2}|\d{4})([ T].*)?$"
 _MONTH = r"(jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.?"
+#: A date written the Chinese way, year first (``2026年3月5日``, ``2026 年 3 月 5 日 14:30``): as unambiguous as ISO,
+#: so read as ISO is, with no format to declare (``_texts``; a probe's Chinese CRM table: "free text", no hint)
+_ZH_YMD = r"(\d{4})\s*年\s*(\d{1,2})\s*月\s*(\d{1,2})\s*[日号]"
 #: Written like a date: three groups of digits with separators, or a month's name with a day and a year
 #: (``Jun 12, 2026``, ``12 June 2026``, ``12-Jun-26``), or a reading.
-_DATE_LIKE = (r"(?i)^(\d{1,4}[./-]\d{1,2}[./-]\d{1,4}|\d{4}\s*年\s*\d{1,2}\s*月\s*\d{1,2}\s*[日号]"
+_DATE_LIKE = (rf"(?i)^(\d{{1,4}}[./-]\d{{1,2}}[./-]\d{{1,4}}|{_ZH_YMD}"
               rf"|{_MONTH}[ -]\d{{1,2}}(st|nd|rd|th)?,?[ -]\d{{2,4}}"
               rf"|\d{{1,2}}(st|nd|rd|th)?[ -]{_MONTH},?[ -]\d{{2,4}})([ T].*)?$")
 #: Formats that read kinds of dates the table path does not read undeclared: (pattern, format); ``{mon}``
@@ -140,9 +143,7 @@ def _connect() -> duckdb.DuckDBPyConnection:
     return con
 
 
-#: A date written the Chinese way, year first (``2026年3月5日``, ``2026 年 3 月 5 日 14:30``): as unambiguous as ISO,
-#: so read as ISO is, with no format to declare (a probe's Chinese CRM table: "free text", and no hint)
-_ZH_DATE = re.compile(r"^(\d{4})\s*年\s*(\d{1,2})\s*月\s*(\d{1,2})\s*[日号]")
+_ZH_DATE = re.compile("^" + _ZH_YMD)
 
 
 def _texts(values: pd.Series) -> pd.DataFrame:
