@@ -109,8 +109,8 @@ def explain(account_id: str, store: Path | None = None, home: Path | None = None
         return
     pb = view.playbook
     colon = "：" if zh else ": "  # Chinese text takes the full-width colon: "负责人：客户成功经理"
-    console.print(Panel(Text.from_markup(f"[bold]{escape(str(pb['action']))}[/]\n{L['owner']}{colon}"
-                                         f"{escape(str(pb['owner']))}   {L['respond']}{colon}"
+    console.print(Panel(Text.from_markup(f"[bold]{escape(str(pb['action']))}[/]\n{L['owner']}{escape(colon)}"
+                                         f"{escape(str(pb['owner']))}   {L['respond']}{escape(colon)}"
                                          f"[bold]{escape(str(pb['respond_within']))}[/]"),
                         title=L["playbook"], expand=False))
 
