@@ -15,7 +15,8 @@ The checks on the training rows and the fitted model:
   value and >= 90% of them churned, while the base rate is at most half of that share
   (a cancellation date or reason filled in only when the customer leaves);
 - **a value of a company's own category held almost only by churners** (``churner_value``): a status of
-  closed or cancelled accounts (``客户状态`` = 已销户), on at least ``min_present`` rows, >= 90% of them churned;
+  closed or cancelled accounts (``客户状态`` = 已销户), held by at least ``min_present`` accounts (a flat
+  table's customers), >= 90% of its rows churned;
 - **a company's own date dated after the as-of date almost only for churners** (``dated_after``): a deal's
   close date, a cancellation's effective date, written once the customer left; a flat table's as-of date is
   not taken from such a column (``training.table_dates.dated_after_export``);
@@ -252,8 +253,9 @@ def churner_only(y: np.ndarray, values: pd.Series, limits: LeakageLimits) -> flo
 
 def churner_value(y: np.ndarray, values: pd.Series, limits: LeakageLimits,
                   accounts: pd.Series | None = None) -> tuple[str, int, float] | None:
-    """A category's value (not a blank) on at least ``min_present`` rows (of as many accounts, with
-    ``accounts``: two short-lived accounts of a rare industry hold two dozen weekly rows, all churned, honestly),
+    """A category's value (not a blank) held by at least ``min_present`` accounts (``accounts``: an event log's
+    weekly rows, where two short-lived accounts of a rare industry hold two dozen rows, all churned, honestly;
+    without them each row is a customer, a flat table's),
     at least ``churner_share`` of them churners while the base rate is at most half that share: a status set as
     the customer left. ``(value, rows, churner share)`` of the value on the most rows, or None. A probe's Chinese
     CRM table: ``客户状态`` = 已销户 (account closed) on 19% of the rows, all churners, passed as a category
