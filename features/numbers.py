@@ -33,11 +33,13 @@ import pandas as pd
 
 from features.sql import lit
 
-#: Currency signs written with a number (the full-width ￥ of Chinese input methods too): dropped here, and kept
-#: for the reasons' text by ``training.own_table.money_of``.
+#: Currency signs written with a number (the full-width ￥ of Chinese input methods too), and the Chinese money
+#: words (``1658.31元``, ``人民币 120``): dropped here, and kept for the reasons' text by
+#: ``training.own_table.money_of``.
 CURRENCY_SIGNS = "$€£¥\uffe5"
-#: What is dropped from a number written as text: currency signs, spaces, no-break spaces, apostrophes.
-_DROP = f"[\\s\u00a0\u202f{CURRENCY_SIGNS}']"
+CURRENCY_WORDS = ("元", "人民币")
+#: What is dropped from a number written as text: currency signs and words, spaces, no-break spaces, apostrophes.
+_DROP = f"[\\s\u00a0\u202f{CURRENCY_SIGNS}']|" + "|".join(CURRENCY_WORDS)
 _SIGN = "[-+]?"
 #: Whole values that read with a decimal point / comma (thousands grouped by the other separator).
 _POINT = _SIGN + r"(\d{1,3}(,\d{3})+|\d+)(\.\d+)?"

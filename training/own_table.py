@@ -61,7 +61,13 @@ from sklearn.model_selection import StratifiedShuffleSplit
 from core.errors import ChurnwatchError
 from core.settings import ProfileColumn, ProfileSettings
 from features.csvfiles import delimiter_of
-from features.numbers import CURRENCY_SIGNS, read_number_columns, read_number_text, shown_separators
+from features.numbers import (
+    CURRENCY_SIGNS,
+    CURRENCY_WORDS,
+    read_number_columns,
+    read_number_text,
+    shown_separators,
+)
 from features.profile import (
     AGE_YEARS,
     LATEST_DATE_IN_TABLE,
@@ -120,9 +126,7 @@ MIN_PER_CLASS = 10
 #: value is read (currency signs are ``features.numbers``'s to drop), as is a percent sign after it.
 CURRENCY_CODES = ("EUR", "USD", "GBP", "CHF", "JPY", "CNY", "RMB", "SEK", "NOK", "DKK", "PLN", "CZK",
                   "HUF", "CAD", "AUD", "NZD", "INR", "BRL", "MXN", "ZAR", "HKD", "SGD")
-#: Chinese money words: ``1658.31元``, ``人民币 120`` (the ¥ and full-width ￥ signs are ``features.numbers``')
-ZH_MONEY = ("元", "人民币")
-_UNITS = "|".join(CURRENCY_CODES + ZH_MONEY)
+_UNITS = "|".join(CURRENCY_CODES)
 _UNIT = re.compile(rf"(?i)^(?:{_UNITS})\s*|\s*(?:{_UNITS}|%)$")
 
 
@@ -392,8 +396,8 @@ def _date_spec(name: str, reading: DateReading) -> FeatureSpec:
 
 
 #: A currency sign or code written with a number ("$1,234.50", "1.290,00 EUR")
-_MONEY = re.compile(rf"([{re.escape(CURRENCY_SIGNS)}元])|(?<![A-Za-z])({'|'.join(CURRENCY_CODES)})(?![A-Za-z])"
-                    "|(人民币)", re.IGNORECASE)
+_MONEY = re.compile(rf"([{re.escape(CURRENCY_SIGNS)}])|(?<![A-Za-z])({'|'.join(CURRENCY_CODES)})(?![A-Za-z])"
+                    f"|({'|'.join(CURRENCY_WORDS)})", re.IGNORECASE)
 
 
 def money_of(text: pd.Series) -> str | None:

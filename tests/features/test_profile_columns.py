@@ -401,3 +401,30 @@ def test_a_number_or_date_column_with_na_words_is_read_with_them_missing_and_say
         [(nulls, nans)] = con.execute(f'SELECT count_if("{nps}" IS NULL), count_if(isnan("{nps}")) '
                                       "FROM snapshots WHERE as_of = ?", [AS_OF[0]]).fetchall()
     assert (nulls, nans) == (3, 0)
+
+
+def test_chinese_money_in_an_event_log_s_account_columns_reads_as_numbers(tmp_path):
+    """A Chinese company's accounts export (the review of p52's fixes: the flat-table path read ``1658.31元`` and
+    ``人民币 120``, an event log's account columns dropped them as id-like or free text); a plan named "100元套餐"
+    stays a category."""
+    acc = frame("accounts", [dict(account_id=a, industry="retail") for a in IDS])
+    acc["累计消费"] = ["1658.31元", "20.5元", "", "100元"]
+    acc["年费"] = ["人民币 1,200", "人民币 88.5", "人民币 30", "人民币 4"]
+    acc["月费"] = ["￥119.00", "￥1,234.50", "￥9", "￥59.90"]
+    acc["套餐名"] = ["100元套餐", "200元套餐", "100元套餐", "200元套餐"]
+    acc["开户日期"] = ["2020年1月5日", "2021年3月1日", "", "2019年12月31日"]  # read with its declared format
+    data = write_tables(tmp_path / "d", {"accounts": acc, "subscriptions": subscriptions(), "events": events()},
+                        fmt="csv")
+    s = settings(data_end=D(2024, 12, 31), date_formats={"accounts": {"开户日期": "%Y年%m月%d日"}})
+    result = build_snapshots(data, s, tmp_path / "s.duckdb", as_of=AS_OF)
+    used = {c.column: c for c in result.profile.used}
+    assert {c: used[c].kind for c in ("累计消费", "年费", "月费", "套餐名", "开户日期")} == {
+        "累计消费": "number", "年费": "number", "月费": "number", "套餐名": "category", "开户日期": "date"}
+    df = read_snapshots(tmp_path / "s.duckdb").set_index(["account_id", "as_of"])
+    spent, fee, month = (used[c].feature for c in ("累计消费", "年费", "月费"))
+    assert [at(df, a, AS_OF[0])[spent] for a in ("a1", "a2", "a4")] == [1658.31, 20.5, 100.0]
+    assert pd.isna(at(df, "a3", AS_OF[0])[spent])
+    assert [at(df, a, AS_OF[0])[fee] for a in IDS] == [1200.0, 88.5, 30.0, 4.0]
+    assert [at(df, a, AS_OF[0])[month] for a in IDS] == [119.0, 1234.5, 9.0, 59.9]
+    opened = used["开户日期"].feature
+    assert at(df, "a1", AS_OF[0])[opened] == (AS_OF[0] - D(2020, 1, 5)).days and pd.isna(at(df, "a3", AS_OF[0])[opened])
