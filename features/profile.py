@@ -174,7 +174,7 @@ _ZH_ID = re.compile(r"(编号|单号|订单号|流水号|账号|帐号|卡号|�
 #: count (``近90天欠费次数``) and not a contract's end date (``合同到期日``, as ``Contract End Date`` is kept)
 _ZH_EXPORT_STATE = re.compile("(" + "|".join((
     "状态", "阶段", "是否活跃", "是否有效", "是否在网", "是否销户", "是否注销", "是否停机", "是否欠费", "欠费",
-    "欠费金额", "欠款金额", "停机日期?")) + ")$")
+    "欠费金额", "欠款金额", "停机日期?", "自动续费", "自动续订", "自动续期", "是否自动续费", "是否自动续订")) + ")$")
 #: The latest value at export: ``最近登录日期``, ``最后一次购买``, ``最新NPS``, ``上次联系时间``; not a
 #: window (``最近30天登录次数``, ``最近一个月消费``, as ``last_30_days`` is read in English) nor ``线上次数``
 _ZH_LATEST = re.compile(r"(最近|最后|最新|上次(?!数)|上一次|末次)"
@@ -201,10 +201,16 @@ def personal_data_name(column: str) -> bool:
 #: known only when the data was exported, not at the as-of date, so they would leak the label
 #: (Stripe's ``current_period_start``/``_end`` and ``ended_at``, Chargebee's ``Current Term Start``/``End``,
 #: ``Next Billing At`` and dunning ``Due Since``/``Total Dues``, Paddle's ``next_bill_date``, Recurly's
-#: ``expires_at`` (set once a subscription is cancelled) describe the subscription at export).
+#: ``expires_at`` (set once a subscription is cancelled) describe the subscription at export). A renewal setting
+#: (``auto_renew``, App Store's ``auto_renew_status``, RevenueCat's ``will_renew``, ``is_auto_renew``) is the one in
+#: force on the export day: copied to every period of a customer who switched it off, it marks the churners' whole
+#: history (a probe's app export: ROC-AUC 0.923 alone, registered and promoted with a warning, 2,392 of 2,443
+#: customers then scored healthy). A log that gives it per payment (a streaming service's transactions) adds it
+#: back under ``profile.columns``; the switch itself is an event (``cancel_request``).
 _EXPORT_STATE = re.compile(r"(^|_)(status|state|stage|churned|is_active|active|cancel\w*|deleted\w*|ended_at"
                            r"|current_period_\w+|current_term_\w+|next_bill\w*|due_since|total_dues"
-                           r"|due_invoices_count|expires_at|delinquent|dunning\w*|past_due)$")
+                           r"|due_invoices_count|expires_at|delinquent|dunning\w*|past_due"
+                           r"|auto_?renew\w*|will_renew|renews?_automatically)$")
 #: Names of an account's latest value at export (``Last Contact Date``, ``last_login_at``, ``Latest NPS``,
 #: ``Most Recent Purchase``): read at an earlier as-of date it says that nothing of the kind happened
 #: since, which only the export knew (see ``LATEST_AT_EXPORT``)

@@ -132,6 +132,12 @@ class References:
         value = self.typical.get(name)
         return None if missing(value) or self.stayed_present.get(name, 1.0) < 0.5 else float(value)
 
+    def spread(self, name: str) -> float | None:
+        """The width of ``name``'s middle values in the training rows (its ``number_churn`` bins: the first to the
+        last edge, the 20th to the 80th percentile of a number of many values), or None without two edges."""
+        edges = (self.number_churn.get(name) or {}).get("edges") or []
+        return float(edges[-1] - edges[0]) if len(edges) >= 2 and edges[-1] > edges[0] else None
+
     @classmethod
     def from_dict(cls, d: Mapping | None) -> References:
         d = d or {}
@@ -146,6 +152,15 @@ NO_REFERENCES = References(typical={}, category_churn={}, overall_churn=None)
 
 
 _NAME_WINDOW = re.compile(r"_(\d+)d(?:_|$)")
+#: A column whose name says it holds a year (``birth_year``, ``Year Founded``, ``yob``, ``出生年份``).
+_YEAR = re.compile(r"(?:^|_)(?:year|yr|yob)(?:_|$)|birthyear|年份|出生年", re.IGNORECASE)
+
+
+def is_year(spec: FeatureSpec, v: float) -> bool:
+    """Whether ``v`` of this own number is a calendar year, written without a thousands separator: a whole
+    number from 1000 to 2999 of a column whose name says year."""
+    words = re.sub(r"[^0-9a-z\u4e00-\u9fff]+", "_", str(spec.params.get("column", spec.name)).lower())
+    return float(v).is_integer() and 1000 <= v <= 2999 and bool(_YEAR.search(words))
 
 
 def window_days(spec: FeatureSpec) -> int | None:
@@ -241,6 +256,8 @@ def render_value(spec: FeatureSpec, value: object, lang: str) -> dict[str, str]:
                 else f"{'-' if v < 0 else ''}{sign}{amount.lstrip('-')}")  # 1,658.31元, 1,290.00 EUR, -$18.25
     elif spec.unit == "percent":  # a flat table's column written "12%": read as 12, shown as it was written
         text = (_number(v, 0) if float(v).is_integer() else _number(v, 1)) + "%"
+    elif is_own_number(spec) and is_year(spec, v):  # "Birth year: 2005", not "2,005"
+        text = str(int(v))
     elif is_own_number(spec):  # a company's own price of 9.99 is 9.99, not "10.0" (a probe's consumer prices)
         text = _number(v, 0) if float(v).is_integer() else _number(v, 1 if round(v, 1) == round(v, 2) else 2)
     else:
@@ -490,7 +507,8 @@ def _word_own_date(spec: FeatureSpec, v: float, side: int, refs: References, lan
     if typical is None:
         return text
     shown, shown_typical = ((_age(x, "en") for x in (v, typical)) if birth else (_when(x, "en") for x in (v, typical)))
-    if shown == shown_typical or near_typical(v, typical, 1.0) or _against_direction(spec, v, typical, side, refs):
+    if shown == shown_typical or near_typical(v, typical, 1.0, refs.spread(spec.name)) or \
+            _against_direction(spec, v, typical, side, refs):
         return None  # a typical date is neither a risk nor a strength
     if side < 0 and not _direction(spec, refs):
         return text  # "Age 61 (typical of those who stayed: 34)" as a strength reads as a contradiction
@@ -501,12 +519,20 @@ def _word_own_date(spec: FeatureSpec, v: float, side: int, refs: References, lan
 #: A count, or a company's own date or number, within this share of its typical value is the typical value: "Close
 #: Date: 228 days ago (typical of those who stayed: 229 days ago)" is no strength.
 NEAR_TYPICAL = 0.05
+#: ... and within this share of the width of its middle values (``near_typical``).
+NEAR_SPREAD = 0.1
 
 
-def near_typical(v: float, typical: float, floor: float = 0.0) -> bool:
+def near_typical(v: float, typical: float, floor: float = 0.0, spread: float | None = None) -> bool:
     """Whether ``v`` lies within ``NEAR_TYPICAL`` of ``typical``'s size, or within ``floor`` (a day, for a
-    date; nothing for a number: a household of 3 against a typical 2 is a difference)."""
-    return abs(v - typical) <= max(NEAR_TYPICAL * abs(typical), floor)
+    date; nothing for a number: a household of 3 against a typical 2 is a difference); never wider than
+    ``NEAR_SPREAD`` of the ``spread`` of its values (``References.spread``), where they have one: a year is far from
+    zero and close to every other year (a probe's ``birth_year``: 5% of a typical 1991 made every year from 1892
+    to 2090 typical, so the one profile column that drove churn was never a reason)."""
+    band = NEAR_TYPICAL * abs(typical)
+    if spread:
+        band = min(band, NEAR_SPREAD * spread)
+    return abs(v - typical) <= max(band, floor)
 
 
 def is_own_number(spec: FeatureSpec) -> bool:
@@ -583,8 +609,10 @@ def _word_count(spec: FeatureSpec, v: float, side: int, refs: References, lang: 
         return None  # more logins than typical is no risk
     text = _fill(template, spec, v, lang, side < 0)
     ref = render_value(spec, typical, lang)["value"]
-    if near_typical(v, typical):  # 6,100,000 against a typical 6,061,000 says nothing, nor "Only 149 'Dashboard
-        return None  # Viewed' events ...; a typical active account has 150" (a probe: 99 of 2,209 risk reasons)
+    # 6,100,000 against a typical 6,061,000 says nothing, nor "Only 149 'Dashboard Viewed' events ...; a typical
+    # active account has 150" (a probe: 99 of 2,209 risk reasons)
+    if near_typical(v, typical, spread=refs.spread(spec.name)):
+        return None
     if not is_count(spec):  # a company's own number: no unit, no "only"
         if side < 0 and not _direction(spec, refs):
             return text  # unlike those who stayed, yet a strength: the comparison would read as a contradiction

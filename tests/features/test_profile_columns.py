@@ -325,10 +325,11 @@ def test_billing_tools_state_at_export_is_not_a_feature(tmp_path):
     describe the subscription when it was exported, as Stripe's current_period_* do."""
     sub = subscriptions()
     names = ["Current Term Start", "Current Term End", "Next Billing At", "Due Since", "Total Dues",
-             "next_bill_date", "expires_at", "delinquent", "dunning_status"]  # Stripe's customer flag (a probe)
+             "next_bill_date", "expires_at", "delinquent", "dunning_status",  # Stripe's customer flag (a probe)
+             "auto_renew", "Auto-Renew Status", "will_renew", "is_auto_renew"]  # a renewal setting (p55)
+    flags = ("delinquent", "dunning_status", "auto_renew", "Auto-Renew Status", "will_renew", "is_auto_renew")
     for name in names:
-        sub[name] = [D(2024, 12, 1)] * len(sub) if "Dues" not in name and name not in ("delinquent", "dunning_status") \
-            else [0.0] * len(sub)
+        sub[name] = [D(2024, 12, 1)] * len(sub) if "Dues" not in name and name not in flags else [0.0] * len(sub)
     sub["Activated At"] = [D(2023, 1, 1)] * len(sub)  # a moment of the subscription's history: kept
     data = write_tables(tmp_path / "data", {"accounts": accounts(), "subscriptions": sub, "events": events()})
     result = build_snapshots(data, settings(data_end=D(2024, 12, 31)), tmp_path / "s.duckdb", as_of=AS_OF)

@@ -163,6 +163,7 @@ def test_the_readme_mapping_is_the_one_tested_and_valid():
     assert cfg["column_mapping"] == STREAMING_MAPPING
     s = settings(**cfg)
     assert s.profile.columns["city"].kind == "category"
+    assert s.profile.columns["subscriptions.is_auto_renew"].kind == "number"  # per payment: added back by name
 
 
 @pytest.fixture(scope="module")
@@ -196,6 +197,7 @@ def test_the_streaming_log_runs_the_whole_path(streaming_path):
     out = " ".join(streaming_path["steps"]["features"].stdout.split())
     assert "accounts.bd -> bd (number; " in out and "(an age) read as missing" in out
     assert "accounts.city -> city (category" in out
+    assert "subscriptions.is_auto_renew -> is_auto_renew (number" in out  # a renewal setting, dated per payment here
     with duckdb.connect(str(streaming_path["home"] / "store.duckdb"), read_only=True) as con:
         p = con.sql("SELECT churn_probability FROM score_history").df()["churn_probability"]
         ages = con.execute("SELECT min(bd), max(bd) FROM snapshots").fetchone()
