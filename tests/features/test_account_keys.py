@@ -124,3 +124,62 @@ def test_intercom_priority_flags_count_and_unread_priorities_are_warned(tmp_path
     said = [w for w in result.validation.warnings if w.startswith("tickets.priority: no value reads as high "
                                                                    "priority (p1 8, p2 8, p3 7, p4 7)")]
     assert len(said) == 1, result.validation.warnings
+
+
+SF = [dict(account_id=f"0015g00000Abc{i:02d}AAA", name=f"Firma {i} GmbH") for i in range(30)]  # 18 characters
+
+
+def _sf_tables(short: int) -> dict:
+    """Salesforce accounts (18-character ids); the first ``short`` customers' subscriptions keyed by the
+    15-character id a Salesforce report or a billing tool's custom data gives (a probe's Paddle export)."""
+    subs = [dict(account_id=a["account_id"][:15] if i < short else a["account_id"], start_date=D(2024, 1, 1),
+                 end_date=D(2025, 1, 1), mrr=100.0, plan="p", seats=1) for i, a in enumerate(SF)]
+    subs.append(dict(account_id=subs[-1]["account_id"], start_date=D(2023, 1, 1), end_date=D(2024, 1, 1), mrr=90.0,
+                     plan="p", seats=1))  # an earlier term of the last customer
+    events = [dict(account_id=a["account_id"], user_id="u", occurred_at=T(2024, 3, 1, 9), event_type="login",
+                   quantity=1.0) for a in SF]
+    return {"accounts": SF, "subscriptions": subs, "events": events}
+
+
+def test_subscriptions_of_unknown_accounts_are_said_with_the_customers_lost_and_the_id_shape(tmp_path):
+    write_tables(tmp_path / "data", _sf_tables(short=3))
+    result = build_snapshots(tmp_path / "data", settings(data_end=D(2024, 6, 30)), tmp_path / "s.duckdb",
+                             as_of=[D(2024, 6, 1)])
+    said = [w for w in result.validation.warnings if w.startswith("subscriptions: ")]
+    assert len(said) == 1, result.validation.warnings
+    text = said[0]
+    assert text.startswith("subscriptions: 3 of 31 rows (10%), of 3 customers, have an account_id that is not in "
+                           "accounts (e.g. '0015g00000Abc0")
+    assert "is the start of it (a Salesforce report's 15-character id of an 18-character one?), the account " \
+           "'0015g00000Abc0" in text
+    assert "those customers are left out (not scored, not trained on; 27 customers are kept)" in text
+    assert result.validation.tables["subscriptions"].set_aside == {"unknown_account": 3}
+
+
+def test_subscriptions_all_of_unknown_accounts_stop_with_the_id_shape(tmp_path):
+    write_tables(tmp_path / "data", _sf_tables(short=30))
+    with pytest.raises(DataContractError) as info:
+        build_snapshots(tmp_path / "data", settings(data_end=D(2024, 6, 30)), tmp_path / "s.duckdb",
+                        as_of=[D(2024, 6, 1)])
+    text = str(info.value)
+    assert text.startswith("subscriptions: all 31 rows were set aside (31 as unknown_account) (e.g. '0015g00000Abc")
+    assert "is the start of it" in text and "CASESAFEID" in text
+    assert text.split("\n")[0].endswith("; nothing is left to build from")
+
+
+def test_ids_that_differ_in_case_alone_are_named_so(tmp_path):
+    ids = [a["account_id"].upper() if i < 29 else a["account_id"] for i, a in
+           enumerate(dict(account_id=f"acct-{i}x", name="n") for i in range(30))]
+    tables = _tables([])
+    tables["accounts"] = [dict(account_id=f"acct-{i}x", name="n") for i in range(30)]
+    tables["subscriptions"] = [dict(s, account_id=f"acct-{i}x") for i, s in enumerate(tables["subscriptions"])]
+    tables["events"] = [dict(e, account_id=f"acct-{i}x") for i, e in enumerate(tables["events"])]
+    tables["tickets"] = [dict(account_id=t, opened_at=T(2024, 4, 2, 10), resolved_at=None, priority="high", csat=None)
+                         for t in ids]
+    write_tables(tmp_path / "data", tables)
+    with pytest.raises(DataContractError) as info:
+        build_snapshots(tmp_path / "data", settings(data_end=D(2024, 6, 30)), tmp_path / "s.duckdb",
+                        as_of=[D(2024, 6, 1)])
+    text = str(info.value)
+    example = text.split("(e.g. ")[1].split(";")[0]
+    assert f"{example} differs from it in case alone, the account {example.lower()}" in text, text
