@@ -65,10 +65,13 @@ class Column:
     bands: bool = False
 
 
-#: Zendesk's satisfaction ratings (``Satisfaction Score``): good and bad are the top and the bottom
-#: of the 1-5 CSAT scale; offered (asked, not answered) and unoffered (not asked) are no rating.
+#: Satisfaction ratings as help desks export them, on the 1-5 CSAT scale: Zendesk's ``Satisfaction Score`` (good
+#: and bad are its top and bottom; offered (asked, not answered) and unoffered (not asked) are no rating), and
+#: Freshdesk's ``Satisfaction rating`` of three answers (Happy / Neutral / Unhappy, and the older Awesome / Just
+#: Okay / Not Good: top, middle, bottom; a probe's Freshdesk export was refused on them).
 SATISFACTION_WORDS: tuple[tuple[str, float | None], ...] = (
-    ("good", 5.0), ("bad", 1.0), ("offered", None), ("unoffered", None))
+    ("good", 5.0), ("bad", 1.0), ("offered", None), ("unoffered", None),
+    ("happy", 5.0), ("neutral", 3.0), ("unhappy", 1.0), ("awesome", 5.0), ("just okay", 3.0), ("not good", 1.0))
 
 
 @dataclass(frozen=True)
@@ -162,7 +165,8 @@ TABLES: dict[str, Table] = {
                        description="low / normal / high / urgent"),
                 Column("csat", "double", required=False, nullable=True, words=SATISFACTION_WORDS,
                        description="satisfaction 1-5, given at resolution (good = 5, bad = 1, "
-                                   "offered / unoffered = none: Zendesk's words)"),
+                                   "offered / unoffered = none: Zendesk's words; happy = 5, neutral = 3, "
+                                   "unhappy = 1: Freshdesk's)"),
                 Column("category", "string", required=False, nullable=True),
             ),
             time_column="opened_at",

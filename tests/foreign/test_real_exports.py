@@ -155,6 +155,21 @@ def test_zendesk_tickets_with_words_for_satisfaction_and_offsets(tmp_path):
     with pytest.raises(DataContractError) as exc:
         _build(tmp_path / "bad", {"subscriptions": _periods(), "events": _analytics(), "tickets": tickets}, mapping)
     assert "tickets.csat: 1 value(s) are not of type double" in str(exc.value) and "great" in str(exc.value)
+    assert "(read: numbers, or one of good, bad, offered, unoffered, happy, neutral, unhappy" in str(exc.value)
+
+
+def test_freshdesk_satisfaction_words_are_the_top_middle_and_bottom_of_the_scale(tmp_path):
+    """A probe's Freshdesk export (``Satisfaction rating``: Happy / Neutral / Unhappy) was refused."""
+    tickets = pd.DataFrame([
+        {"Ticket ID": n, "Company": "9001", "Created time": f"2024-05-{10 + n:02d} 09:00:00",
+         "Resolved time": f"2024-05-{11 + n:02d} 09:00:00", "Priority": "Medium", "Satisfaction rating": word}
+        for n, word in enumerate(["Happy", "Neutral", " unhappy ", "Just Okay", "Not Good", ""])])
+    mapping = {"subscriptions": PERIODS_MAP, "events": EVENTS_MAP,
+               "tickets": {"Company": "account_id", "Created time": "opened_at", "Resolved time": "resolved_at",
+                           "Priority": "priority", "Satisfaction rating": "csat"}}
+    _, df = _build(tmp_path, {"subscriptions": _periods(), "events": _analytics(), "tickets": tickets}, mapping)
+    row = at(df, "9001", "2024-06-01")
+    assert row.worst_csat_90d == 1.0 and row.mean_csat_90d == pytest.approx((5 + 3 + 1 + 3 + 1) / 5)
 
 
 def _hubspot() -> pd.DataFrame:
