@@ -28,7 +28,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import duckdb
 
@@ -523,7 +523,10 @@ def build_feature_tables(con: duckdb.DuckDBPyConnection, settings: Settings, gen
     base = build_catalogue(event_types(con) if types is None else types, spellings, settings.event_units,
                            standing=[*settings.event_roles.cancel_request, *settings.event_roles.cancel_withdrawn])
     plan = profile or ProfilePlan()
-    catalogue = Catalogue(features=base.features + tuple(profile_specs(plan, settings)),
+    paused = sorted({p.strip().lower() for p in settings.paused_plans})  # the reasons word a pause (PAUSED_REASON)
+    core = tuple(replace(f, params={**f.params, "paused_plans": paused}) if f.name == "plan" and paused else f
+                 for f in base.features)
+    catalogue = Catalogue(features=core + tuple(profile_specs(plan, settings)),
                           event_types=base.event_types, spellings=base.spellings)
     days = [r[0] for r in con.execute("SELECT DISTINCT tn FROM spine").fetchall()]
     grid = None if general else regular_grid(days)

@@ -51,7 +51,15 @@ from statistics import NormalDist
 
 import pandas as pd
 
-from features.spec import NULL_POSITION, OWN_TEMPLATES, FeatureSpec, no_data_reason, null_evidence, null_reason
+from features.spec import (
+    NULL_POSITION,
+    OWN_TEMPLATES,
+    PAUSED_REASON,
+    FeatureSpec,
+    no_data_reason,
+    null_evidence,
+    null_reason,
+)
 
 #: Fewest events in the previous window for a relative change to be a reason.
 MIN_BASE_COUNT = 5
@@ -111,6 +119,8 @@ class References:
         missing: per feature whose missingness goes with churn (+1) or with staying (-1) in the
             training rows; a feature absent has no such side. None in older bundles (a null of
             unknown meaning is then worded on either side, as before).
+        paused_plans: the plans (lower case) of terms that stand for a pause (``Settings.paused_plans``): a null
+            term end under one is worded ``PAUSED_REASON`` (``is_paused``).
         number_churn: per company's own number or date column, and for the term end and the MRR, ``{"edges":
             [...], "bins": [[churn rate, rows, standard error], ...]}``: the churn of the training rows by its
             value (``number_disagrees``; absent in older bundles).
@@ -124,6 +134,7 @@ class References:
     stayed_present: Mapping[str, float] = field(default_factory=dict)
     horizon_days: int | None = None
     number_churn: Mapping[str, Mapping[str, list]] = field(default_factory=dict)
+    paused_plans: tuple[str, ...] = ()
 
     def quoted_typical(self, name: str) -> float | None:
         """The typical value of ``name`` to quote: None when there is none or when fewer than
@@ -145,7 +156,8 @@ class References:
         return cls(typical=dict(d.get("typical", {})), category_churn=dict(d.get("category_churn", {})),
                    overall_churn=d.get("overall_churn"), direction=dict(d.get("direction", {})),
                    missing=None if gone is None else dict(gone), stayed_present=dict(d.get("stayed_present", {})),
-                   horizon_days=d.get("horizon_days"), number_churn=dict(d.get("number_churn", {})))
+                   horizon_days=d.get("horizon_days"), number_churn=dict(d.get("number_churn", {})),
+                   paused_plans=tuple(d.get("paused_plans", ())))
 
 
 NO_REFERENCES = References(typical={}, category_churn={}, overall_churn=None)
@@ -346,6 +358,10 @@ def _fill(template: str, spec: FeatureSpec, value: object, lang: str, strength: 
         template = _spanless(template)
     if lang == "en" and fields["value"] == "1":
         template = _singular(template)
+    if fields["value"] == "0" and template.startswith("Only {value} "):  # not "Only 0 core features used"
+        return "No " + template.removeprefix("Only {value} ").format(**fields)
+    if fields["value"] == "0" and "仅使用{value}个" in template:  # 近30天仅使用0个核心功能 -> 近30天未使用核心功能
+        return template.replace("仅使用{value}个", "未使用").format(**fields)
     return template.format(**fields)
 
 
@@ -374,6 +390,20 @@ class Row:
 
     def tenure_days(self) -> float | None:
         return self.get("tenure_days")
+
+    def raw(self, name: str) -> object:
+        """The value as the row holds it (a category's text), None when missing or not in the model."""
+        v = self._values.get(name) if self._position is None else (
+            None if (j := self._position.get(name)) is None else self._values[j])
+        return None if missing(v) else v
+
+
+def is_paused(spec: FeatureSpec, row: Row, refs: References) -> bool:
+    """Whether ``spec`` is the term end and the row's plan one of a pause (``References.paused_plans``)."""
+    if spec.template != "term_end" or not refs.paused_plans:
+        return False
+    plan = row.raw("plan")
+    return plan is not None and str(plan).strip().lower() in refs.paused_plans
 
 
 def _change_base(spec: FeatureSpec, change: float, row: Row) -> float | None:
@@ -639,6 +669,8 @@ def word_missing(spec: FeatureSpec, row: Row, lang: str, side: int = 0,
     a known null without such a place ("No rated tickets in the last 90 days") takes
     the training rows' test like "No data on X". References without ``missing`` (older bundles):
     on either side. None when it is not a reason on ``side``."""
+    if is_paused(spec, row, refs):  # a pause's end is no term end: the null says the subscription is paused
+        return (PAUSED_REASON[0] if lang == "en" else PAUSED_REASON[1]) if side > 0 else None
     if side < 0 and spec.name in NULL_NO_STRENGTH:
         return None
     evidence = null_evidence(spec)
@@ -784,7 +816,8 @@ class WordCache:
             if kind == _CHANGE and _before_it_existed(self.features[j], row.tenure_days() if tenure is ... else tenure):
                 return None
             evidence = self.evidence[j]
-            key: tuple = (j, side, None, evidence is None or self._holds(evidence, row))
+            key: tuple = (j, side, None, evidence is None or self._holds(evidence, row),
+                          is_paused(self.features[j], row, self.refs))
         elif kind == _CATEGORY or kind == _FLAG:
             if kind == _CATEGORY and type(value) is not str:
                 return word(self.features[j], value, side, row, self.refs, self.lang, self.min_base)

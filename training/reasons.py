@@ -210,9 +210,10 @@ def fit_references(rows: pd.DataFrame, catalogue: Catalogue, label: str = "churn
         binned[TERM_END] = churn_by_value(rows[TERM_END], y, rows.get("account_id"), TERM_EDGES)
     if "mrr" in rows.columns:  # "MRR of 21", an annual plan's month, was the first reason of its renewals
         binned["mrr"] = churn_by_value(rows["mrr"], y, rows.get("account_id"))
+    paused = next((f.params.get("paused_plans", []) for f in catalogue.features if f.name == "plan"), [])
     return {"min_contribution": float(min_contribution), "overall_churn": float(y.mean()) if len(y) else None,
             "typical": typical, "stayed_present": present, "category_churn": by_category, "direction": direction,
-            "missing": gone, "horizon_days": horizon_days, "number_churn": binned}
+            "missing": gone, "horizon_days": horizon_days, "number_churn": binned, "paused_plans": list(paused)}
 
 
 #: The bins of ``days_to_term_end`` (``churn_by_value``): a week, two, a month, two, three, half a year, a year.

@@ -165,6 +165,15 @@ def test_a_pause_keeps_the_customer_but_its_end_is_no_term_end(tmp_path):
     assert beside["days_to_term_end"] == (D(2026, 12, 31) - dates[0]).days and beside["mrr"] == 20.0
     # paused_plans: [] reads a pause's end as any term's (a pause whose resume date is known ahead)
     assert found["none"].loc[(pd.Timestamp(dates[0]), "p"), "days_to_term_end"] == 21
+    # the plan feature carries the paused plans (lower case) for the reasons ("Subscription paused"); none with []
+    from core.store import connect, read_meta
+    from features.spec import Catalogue
+
+    plans = {}
+    for name in found:
+        with connect(tmp_path / f"{name}.duckdb", read_only=True) as con:
+            plans[name] = Catalogue.from_json(read_meta(con).catalogue_json)["plan"].params
+    assert plans["default"]["paused_plans"] == ["paused"] and "paused_plans" not in plans["none"]
 
 
 def test_a_renewal_due_on_the_as_of_date_is_labelled_by_what_followed_but_never_trained_on(tmp_path):

@@ -288,3 +288,32 @@ def test_a_share_above_one_is_still_a_percentage():
     spec = SPECS["active_users_per_seat"]
     assert word(spec, 2.0, -1, Row({"active_users_per_seat": 2.0}), refs, "en").startswith("200% of seats in use")
     assert word(spec, 2.0, -1, Row({"active_users_per_seat": 2.0}), refs, "zh-CN").startswith("席位使用率200%")
+
+
+def test_a_paused_customers_null_term_end_is_worded_as_the_pause():
+    """Probe p54 (Paddle pauses sent as ``plan: paused`` terms): the null term end carried +0.69 and the paused
+    plan +0.47, the two largest contributions of a high-risk customer, and neither was worded; the CSM read
+    "Only 50% of seats in use" and an executive-visit playbook."""
+    from training.reason_text import WordCache
+
+    refs = References(typical={}, category_churn={}, overall_churn=0.016, missing={}, paused_plans=("paused",))
+    spec = SPECS["days_to_term_end"]
+    paused = Row({"days_to_term_end": None, "plan": " Paused", "mrr": 35.0})
+    assert word(spec, None, +1, paused, refs, "en") == "Subscription paused"
+    assert word(spec, None, +1, paused, refs, "zh-CN") == "订阅已暂停"
+    assert word(spec, None, -1, paused, refs, "en") is None  # a pause is never a strength
+    running = Row({"days_to_term_end": None, "plan": "Enterprise", "mrr": 35.0})  # open-ended: as before
+    assert word(spec, None, -1, running, refs, "en") == "No end date on the current term"
+    assert word(spec, None, +1, running, refs, "en") is None
+    # a batch words each case once: the pause is part of the case
+    cache, j = WordCache(CATALOGUE.features, refs, "en"), CATALOGUE.names.index("days_to_term_end")
+    assert cache.word(j, None, +1, paused) == "Subscription paused" and cache.word(j, None, +1, running) is None
+    assert References.from_dict({"paused_plans": ["paused"]}).paused_plans == ("paused",)
+    assert References.from_dict({}).paused_plans == ()  # an older bundle: no pause worded
+
+
+def test_none_of_a_count_is_worded_as_none_not_only_zero():
+    """Probe p54: "Only 0 core features used in the last 30 days"."""
+    assert w("core_features_used_30d", 0.0) == "No core features used in the last 30 days"
+    assert w("core_features_used_30d", 0.0, lang="zh-CN") == "近30天未使用核心功能"
+    assert w("core_features_used_30d", 1.0) == "Only 1 core feature used in the last 30 days"
