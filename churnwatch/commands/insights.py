@@ -99,8 +99,9 @@ def explain(account_id: str, store: Path | None = None, home: Path | None = None
         for x in items:
             table.add_row(str(x["label"]), str(x["text"]), f"{x['feature']} = {_value(x.get('value'))}",
                           Text(f"{x['contribution']:+.2f}", style=sign))
-        if not items:
-            table.add_row("-", L["none"], "", "")
+        if not items:  # a risky account without a risk signal of its own: said so, not "none" (a probe: 19% of high)
+            mixed = sign == "red" and view.tier in ("medium_risk", "high_risk")
+            table.add_row("-", Text(L["mixed"].format(account=view.account_id) if mixed else L["none"]), "", "")
         console.print(table)
     if view.churned_on is not None:  # a later run did not score it: no playbook for a customer who left
         key = "gone" if view.grace_days is None else "lapsed"
@@ -258,6 +259,8 @@ _EXPLAIN_EN = {
     "as_of": "as of", "model": "model version", "since": "since", "trend": "health trend", "scores": "scores",
     "tier": "tier", "reasons": "Why: risk signals (actual values)", "strengths": "Strengths",
     "signal": "signal", "text": "reason", "value": "feature = value", "contribution": "log-odds", "none": "none",
+    "mixed": ("none stands out on its own: the risk comes from several signals together, each too small or too "
+              "typical to word (their bars: churnwatch report --account {account})"),
     "playbook": "playbook", "owner": "owner", "respond": "respond within",
     "gone": "no longer a customer: churned on {day} (not scored by the run of {run}); no playbook",
     "lapsed": ("lapsed: its term ended on {day} and no term has started since (not scored by the run of {run}); "
@@ -270,6 +273,8 @@ _EXPLAIN_ZH = {
     "as_of": "评分日期", "model": "模型版本", "since": "较", "trend": "健康分趋势", "scores": "次评分",
     "tier": "风险等级", "reasons": "原因：风险信号（实际数值）", "strengths": "优势", "signal": "信号",
     "text": "原因", "value": "特征 = 数值", "contribution": "对数几率", "none": "无", "playbook": "应对方案",
+    "mixed": "没有单独突出的信号：风险来自多个信号的共同作用，每个都太小或太常见而无法单独表述（各信号的贡献："
+             "churnwatch report --account {account}）",
     "owner": "负责人", "respond": "响应时限",
     "gone": "已不再是客户：于 {day} 流失（{run} 的评分未包含该客户）；无应对方案",
     "lapsed": "续订中断：其合同期于 {day} 结束，此后未开始新的合同期（{run} 的评分未包含该客户）；"

@@ -114,6 +114,42 @@ def test_explain_shows_health_trend_reasons_and_playbook_in_both_languages(home,
     assert narrow.returncode == 0 and "…" not in narrow.stdout, narrow.stdout
 
 
+def test_a_risky_account_without_a_risk_signal_of_its_own_is_told_so(home, run, tmp_path, monkeypatch):
+    """Probe p55: 19% of a consumer app's high-risk accounts read "Why: risk signals ... none" (their score rested
+    on an annual renewal near, the month's MRR and an age, none worded on its own). A risky account without a
+    risk reason is told where the risk comes from; a healthy one still reads "none"."""
+    import shutil
+    from types import SimpleNamespace
+
+    root = tmp_path / "home"
+    root.mkdir()
+    shutil.copy(home.store, root / "store.duckdb")
+    shutil.copy(home.root / "churnwatch.yaml", root / "churnwatch.yaml")
+    if not (root / "demo-data").exists():
+        (root / "demo-data").symlink_to(home.data)  # the data source, where the config says
+    acc, tier, _, _ = _riskiest(home)
+    assert tier in ("medium_risk", "high_risk")
+    with duckdb.connect(str(root / "store.duckdb")) as con:
+        con.execute("UPDATE score_history SET reasons_en = '[]', reasons_zh = '[]' WHERE account_id = ?", [acc])
+        healthy = con.execute("SELECT account_id FROM score_history WHERE as_of = ? AND tier = 'healthy' "
+                              "ORDER BY account_id LIMIT 1", [home.dates[1]]).fetchone()[0]
+        con.execute("UPDATE score_history SET reasons_en = '[]', reasons_zh = '[]' WHERE account_id = ?", [healthy])
+    copy = SimpleNamespace(root=root)
+    monkeypatch.setenv("COLUMNS", "400")  # the sentence on one line of the table
+    out = " ".join(run("explain", acc, home=copy).stdout.split())
+    assert ("none stands out on its own: the risk comes from several signals together, each too small or too "
+            f"typical to word (their bars: churnwatch report --account {acc})") in out
+    zh = "".join(run("explain", acc, "--lang", "zh-CN", home=copy).stdout.split())
+    assert "没有单独突出的信号" in zh and f"churnwatchreport--account{acc}" in zh
+    calm = " ".join(run("explain", healthy, home=copy).stdout.split())
+    assert "none stands out" not in calm and " none " in calm
+    r = run("report", "--account", acc, "--account", healthy, "--out", str(tmp_path / "r.html"), home=copy)
+    assert r.returncode == 0, r.stderr[-2000:]
+    html = (tmp_path / "r.html").read_text(encoding="utf-8")
+    assert "No signal stands out on its own: the risk comes from several together" in html
+    assert "No risk signal above the average." in html  # the healthy account's page
+
+
 def test_no_chinese_text_of_explain_the_report_the_workspace_or_the_reasons_reads_as_menstruation():
     """MRR was "月经常性收入": "无月经常性收入" / "没有月经常性收入" read "无月经" / "没有月经" ("no
     menstruation"). Every Chinese wording table that explain, the report, the workspace, the messages and
