@@ -414,8 +414,8 @@ def currency_warnings(con: duckdb.DuckDBPyConnection, loaded: set[str],
             out.append(f"{table}.{column}: {len(found)} currencies ({listed}): {', '.join(money)} are added as "
                        "they are, across currencies, in MRR, MRR at risk and `churnwatch metrics`; convert the "
                        "amounts to one currency before loading (the currency itself may stay as a column of yours); "
-                       "amounts converted already: name their column for the currency (`mrr_usd`, mapped to `mrr` "
-                       "in column_mapping), which silences this")
+                       "amounts converted already: name each column for the currency (`mrr_usd` mapped to `mrr`, "
+                       "`amount_usd` to `amount` in column_mapping), which silences this")
     for w in out:
         log.warning(w)
     return out

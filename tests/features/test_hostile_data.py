@@ -444,8 +444,8 @@ def test_amounts_in_several_currencies_are_said_to_be_added_as_they_are(base, tm
     usd, eur = sum(k % 4 in (0, 3) for k in range(n)), sum(k % 4 == 1 for k in range(n))
     assert warning.startswith(f"subscriptions.currency_code: 3 currencies (USD {usd:,}, ")
     assert f"EUR {eur:,}" in warning and "subscriptions.mrr, invoices.amount are added as they are" in warning
-    assert warning.endswith("amounts converted already: name their column for the currency (`mrr_usd`, mapped to "
-                            "`mrr` in column_mapping), which silences this")
+    assert warning.endswith("amounts converted already: name each column for the currency (`mrr_usd` mapped to "
+                            "`mrr`, `amount_usd` to `amount` in column_mapping), which silences this")
     single = run_features(plant(base, tmp_path / "one", currencies(["USD"])), tmp_path / "home-one", monkeypatch,
                           capsys)
     assert single.code == 0 and not [w for w in single.summary["warnings"] if "currencies" in w]
@@ -466,6 +466,12 @@ def test_a_currency_column_of_amounts_or_amounts_in_one_named_currency_say_nothi
                 "v(customer, price_in_purchased_currency, price_in_usd, purchased_currency)")
     by_usd = {"subscriptions": {"customer": "account_id", "price_in_usd": "mrr"}}
     assert currency_warnings(con, {"subscriptions"}, by_usd) == []
+    # the invoices' amount converted too (a probe's Paddle export, p54): named for its currency, nothing is said
+    con.execute("CREATE TABLE raw_invoices AS SELECT * FROM (VALUES ('a', 4.99, 'EUR')) v(customer, amount_usd, cur)")
+    both = {**by_usd, "invoices": {"customer": "account_id", "amount_usd": "amount"}}
+    assert currency_warnings(con, {"subscriptions", "invoices"}, both) == []
+    [said] = currency_warnings(con, {"subscriptions", "invoices"}, by_usd)
+    assert "invoices.amount are added as they are" in said and "subscriptions.mrr" not in said
     by_local = {"subscriptions": {"customer": "account_id", "price_in_purchased_currency": "mrr"}}
     [said] = currency_warnings(con, {"subscriptions"}, by_local)
     assert said.startswith("subscriptions.purchased_currency: 3 currencies (USD 2, EUR 1, GBP 1 rows): "
