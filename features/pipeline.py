@@ -263,6 +263,31 @@ def unsubscribed(con) -> str | None:
             "exported): they are never scored; send their terms to score them")
 
 
+#: Accounts that came back after a gap longer than the grace period are said from this share of the accounts on
+#: (and ``RETURNS_MIN`` accounts): a win-back is ordinary, a pause exported as a gap is not a churn.
+RETURNS_SHARE = 0.02
+RETURNS_MIN = 5
+
+
+def returns_line(con, grace_days: int, paused: list[str]) -> str | None:
+    """A line naming how many accounts' terms resume after a gap longer than ``grace_days`` (``relationships``
+    after the first): each gap is labelled a churn and the return starts a new customer. A probe's Paddle export
+    with its pauses left as gaps: churned rows 2,743 against 1,740, monthly churn 1.34% against 0.84%, no word.
+    None below ``RETURNS_SHARE``."""
+    total, back, gaps = con.execute(
+        "SELECT count(DISTINCT account_id), count(DISTINCT CASE WHEN rel_no > 1 THEN account_id END), "
+        "SUM(CASE WHEN rel_no > 1 THEN 1 ELSE 0 END) FROM relationships").fetchone()
+    total, back, gaps = int(total or 0), int(back or 0), int(gaps or 0)
+    if not total or back < max(RETURNS_MIN, RETURNS_SHARE * total):
+        return None
+    plans = "/".join(paused) if paused else "paused"
+    return (f"subscriptions: {back:,} of {total:,} accounts ({back / total:.0%}) have terms that resume after a gap "
+            f"longer than the grace period ({grace_days} days; {gaps:,} gaps): each gap is labelled a churn and the "
+            "return counts as a new customer. Customers who left and came back are that; a pause exported as a gap "
+            f"is not: send each pause as a term of its own (plan '{plans}', at the MRR it resumes at; see "
+            "docs/exports-with-cancellation-dates.md)")
+
+
 def build_snapshots(source: Source | str | Path, settings: Settings, store: Path,
                     as_of: list[dt.date] | None = None, progress: Progress | None = None,
                     threads: int | None = None, general_windows: bool = False,
@@ -359,6 +384,10 @@ def build_snapshots(source: Source | str | Path, settings: Settings, store: Path
         termless = unsubscribed(run)
         if termless:  # said, not silent (a probe's app: 400 free users of 4,400 passed without a word)
             report.warnings.append(termless)
+        back = returns_line(run, settings.grace_days, settings.paused_plans)
+        if back:
+            log.warning(back)
+            report.warnings.append(back)
         build_spine(run, dates, settings, report.data_end)
         say("computing features")
         # the event types (as families: features.spec.event_families) the contract checks counted, unless
