@@ -174,7 +174,10 @@ _ZH_ID = re.compile(r"(编号|单号|订单号|流水号|账号|帐号|卡号|�
 #: count (``近90天欠费次数``) and not a contract's end date (``合同到期日``, as ``Contract End Date`` is kept)
 _ZH_EXPORT_STATE = re.compile("(" + "|".join((
     "状态", "阶段", "是否活跃", "是否有效", "是否在网", "是否销户", "是否注销", "是否停机", "是否欠费", "欠费",
-    "欠费金额", "欠款金额", "停机日期?", "自动续费", "自动续订", "自动续期", "是否自动续费", "是否自动续订")) + ")$")
+    "欠费金额", "欠款金额", "停机日期?")) + ")$")
+#: A renewal setting as the whole name (``自动续费``, ``是否自动续订``, ``自动续费状态``), not a history of it
+#: (``累计自动续费``, ``自动续费次数``)
+_ZH_RENEWAL = re.compile(r"^(是否)?(开通)?自动续(费|订|期)(状态|开关)?$")
 #: The latest value at export: ``最近登录日期``, ``最后一次购买``, ``最新NPS``, ``上次联系时间``; not a
 #: window (``最近30天登录次数``, ``最近一个月消费``, as ``last_30_days`` is read in English) nor ``线上次数``
 _ZH_LATEST = re.compile(r"(最近|最后|最新|上次(?!数)|上一次|末次)"
@@ -210,7 +213,8 @@ def personal_data_name(column: str) -> bool:
 _EXPORT_STATE = re.compile(r"(^|_)(status|state|stage|churned|is_active|active|cancel\w*|deleted\w*|ended_at"
                            r"|current_period_\w+|current_term_\w+|next_bill\w*|due_since|total_dues"
                            r"|due_invoices_count|expires_at|delinquent|dunning\w*|past_due"
-                           r"|auto_?renew\w*|will_renew|renews?_automatically)$")
+                           r"|auto_?renew(al)?(_status|_state|_enabled|_flag|_setting|_on)?|will_renew"
+                           r"|renews?_automatically)$")
 #: Names of an account's latest value at export (``Last Contact Date``, ``last_login_at``, ``Latest NPS``,
 #: ``Most Recent Purchase``): read at an earlier as-of date it says that nothing of the kind happened
 #: since, which only the export knew (see ``LATEST_AT_EXPORT``)
@@ -656,7 +660,7 @@ def _unused_reason(table: str, column: str, canonical: str | None, excluded: boo
         return PERSONAL_DATA
     if id_like_name(column):
         return "id-like (name)"
-    if _EXPORT_STATE.search(words) or _ZH_EXPORT_STATE.search(_zh_name(column)):
+    if _EXPORT_STATE.search(words) or _ZH_EXPORT_STATE.search(_zh_name(column)) or _ZH_RENEWAL.match(_zh_name(column)):
         return ("export-time state: known when the data was exported, not at the as-of date (would "
                 "leak the label); add it under profile.columns if it is dated correctly")
     if latest_at_export_name(column):

@@ -618,19 +618,22 @@ def _id_shapes(con: duckdb.DuckDBPyConnection, name: str, rep: TableReport, has_
     the snapshots with no word), an id upper-cased by one tool."""
     known_in = known_accounts_table(name, has_accounts)
     example = (rep.examples.get("unknown_account") or {}).get("account_id")
-    known = con.execute(f"SELECT account_id FROM {known_in} LIMIT 1").fetchone() if known_in else None
-    text = f"(e.g. {example!r}; the accounts' ids look like {known[0] if known else None!r})"
+    known = (con.execute(f"SELECT min(account_id) FROM {known_in}").fetchone() if known_in else None) or (None,)
+    text = f"(e.g. {example!r}; the accounts' ids look like {known[0]!r})"
     if not known_in or not isinstance(example, str) or not example:
         return text
     quoted = "'" + example.replace("'", "''") + "'"  # no parameters on Spark: the example as an SQL string
-    like = con.execute(f"SELECT account_id FROM {known_in} WHERE lower(account_id) = lower({quoted}) "
-                       f"OR substr(account_id, 1, {len(example)}) = {quoted} LIMIT 1").fetchone()
-    if not like:
+    short = len(example) == 15 and example.isalnum()  # a Salesforce id of 15 characters; 18 with its case suffix
+    like = con.execute(f"SELECT min(account_id) FROM {known_in} WHERE lower(account_id) = lower({quoted})"
+                       + (f" OR (length(account_id) = 18 AND substr(account_id, 1, 15) = {quoted})" if short else "")
+                       ).fetchone()[0]
+    if like is None:
         return text
-    how = ("differs from it in case alone" if like[0].lower() == example.lower() else
-           "is the start of it (a Salesforce report's 15-character id of an 18-character one?)")
-    return (f"{text[:-1]}: {example!r} {how}, the account {like[0]!r}; map the ids the accounts have "
-            "(Salesforce's CASESAFEID, or join on the id's first 15 characters)")
+    if like.lower() == example.lower():
+        return (f"{text[:-1]}: it differs from the account {like!r} in letter case alone; map the ids as the "
+                "accounts write them)")
+    return (f"{text[:-1]}: it is the first 15 characters of the account {like!r}, as a Salesforce report writes an "
+            "18-character id; map the 18-character ids (Salesforce's CASESAFEID), or join on the first 15)")
 
 
 #: A table whose account ids are unknown on at least this share of its rows (and ``UNKNOWN_MIN_ROWS``)
@@ -680,10 +683,11 @@ def _warn_unknown_customers(con: duckdb.DuckDBPyConnection, report: ValidationRe
                             "WHERE _reason = 'unknown_account'").fetchone()[0]
     kept = con.execute("SELECT count(DISTINCT account_id) FROM clean_subscriptions").fetchone()[0]
     unknown = rep.set_aside["unknown_account"]
-    message = (f"subscriptions: {unknown:,} of {rep.rows_in:,} rows ({unknown / rep.rows_in:.0%}), of {customers:,} "
-               f"customers, have an account_id that is not in accounts {_id_shapes(con, 'subscriptions', rep, True)}: "
-               f"those customers are left out (not scored, not trained on; {kept:,} customers are kept); add them "
-               "to the accounts export or map the ids it has")
+    share = unknown / rep.rows_in
+    message = (f"subscriptions: {customers:,} customers' terms ({unknown:,} of {rep.rows_in:,} rows, "
+               f"{f'{share:.0%}' if share >= 0.01 else 'under 1%'}) name an account_id that is not in accounts "
+               f"{_id_shapes(con, 'subscriptions', rep, True)}: those customers are left out (not scored, not trained "
+               f"on; {kept:,} customers are kept); add them to the accounts export or map the ids it has")
     log.warning(message)
     report.warnings.append(message)
 

@@ -597,7 +597,7 @@ STRINGS: dict[str, dict[str, str]] = {
         "contribution": "contribution", "value": "value", "signal": "signal", "shown": "shown",
         "of": "of", "pages_note": "one page per account below; click an id to jump to it",
         "none_reasons": "No risk signal above the average.", "no_value": "(none)", "log_odds": "log-odds",
-        "mixed_reasons": "No signal stands out on its own: the risk comes from several together (the chart below).",
+        "mixed_reasons": "No signal stands out on its own: the risk comes from several together.",
         "no_mrr": "{n} of {total} accounts have no known MRR (no subscription term in force on the scoring "
                   "date): they count in the account numbers but not in MRR or MRR at risk, which are "
                   "understated by their revenue.",
@@ -639,7 +639,7 @@ STRINGS: dict[str, dict[str, str]] = {
         "change": "变化", "back": "返回客户组合", "contribution": "贡献", "value": "数值", "signal": "信号",
         "shown": "显示", "of": "/", "pages_note": "下方每个客户一页；点击客户编号跳转",
         "none_reasons": "没有高于平均水平的风险信号。", "no_value": "（无）", "log_odds": "对数几率",
-        "mixed_reasons": "没有单独突出的信号：风险来自多个信号的共同作用（见下方图表）。",
+        "mixed_reasons": "没有单独突出的信号：风险来自多个信号的共同作用。",
         "no_mrr": "{total} 个客户中有 {n} 个没有已知的 MRR（评分日没有有效的订阅合同）：它们计入客户数，"
                   "但不计入 MRR 和风险 MRR，因此这两项少算了这些客户的收入。",
         "no_mrr_column": "没有 MRR：评分数据中没有映射为 MRR 的列（表格模型的评分不含该列），"

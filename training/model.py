@@ -103,7 +103,10 @@ class FeatureFrame:
         missing = [n for n in self.names if n not in rows.columns]
         if missing:
             raise TrainingError(f"feature(s) missing from the data: {', '.join(missing[:5])}"
-                                + (f" and {len(missing) - 5} more" if len(missing) > 5 else ""))
+                                + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
+                                + ": the model was trained with them and this build has none (a column left out "
+                                  "since, by churnwatch.yaml or by its name: `churnwatch features` lists why); train "
+                                  "a model without them, or add the column back under profile.columns")
 
     def transform(self, rows: pd.DataFrame) -> pd.DataFrame:
         self._require(rows)

@@ -164,15 +164,18 @@ NO_REFERENCES = References(typical={}, category_churn={}, overall_churn=None)
 
 
 _NAME_WINDOW = re.compile(r"_(\d+)d(?:_|$)")
-#: A column whose name says it holds a year (``birth_year``, ``Year Founded``, ``yob``, ``出生年份``).
-_YEAR = re.compile(r"(?:^|_)(?:year|yr|yob)(?:_|$)|birthyear|年份|出生年", re.IGNORECASE)
+#: A column whose name says it holds a calendar year (``birth_year``, ``Year Founded``, ``year_of_birth``, ``yob``,
+#: ``model_year``, ``出生年份``), not an amount per year (``spend_per_year``, ``revenue_last_year``).
+_YEAR = re.compile(r"^(?:\w+_)?(?:birth|founded|founding|established|start|signup|joined|graduation|model|build|built)"
+                   r"_?year$|^year(?:_of_\w+|_(?:founded|established|built|joined|started))?$|^(?:yob|yr|birthyear)$"
+                   r"|年份|出生年")
 
 
 def is_year(spec: FeatureSpec, v: float) -> bool:
-    """Whether ``v`` of this own number is a calendar year, written without a thousands separator: a whole
-    number from 1000 to 2999 of a column whose name says year."""
-    words = re.sub(r"[^0-9a-z\u4e00-\u9fff]+", "_", str(spec.params.get("column", spec.name)).lower())
-    return float(v).is_integer() and 1000 <= v <= 2999 and bool(_YEAR.search(words))
+    """Whether ``v`` of this own number is a calendar year, written whole and without a thousands separator (a
+    median of 1990.5 as 1991): from 1000 to 2999, of a column whose name says it holds a year."""
+    words = re.sub(r"[^0-9a-z\u4e00-\u9fff]+", "_", str(spec.params.get("column", spec.name)).lower()).strip("_")
+    return 1000 <= v <= 2999 and bool(_YEAR.search(words))
 
 
 def window_days(spec: FeatureSpec) -> int | None:
@@ -269,7 +272,7 @@ def render_value(spec: FeatureSpec, value: object, lang: str) -> dict[str, str]:
     elif spec.unit == "percent":  # a flat table's column written "12%": read as 12, shown as it was written
         text = (_number(v, 0) if float(v).is_integer() else _number(v, 1)) + "%"
     elif is_own_number(spec) and is_year(spec, v):  # "Birth year: 2005", not "2,005"
-        text = str(int(v))
+        text = str(int(math.floor(v + 0.5)))
     elif is_own_number(spec):  # a company's own price of 9.99 is 9.99, not "10.0" (a probe's consumer prices)
         text = _number(v, 0) if float(v).is_integer() else _number(v, 1 if round(v, 1) == round(v, 2) else 2)
     else:
@@ -402,8 +405,8 @@ def is_paused(spec: FeatureSpec, row: Row, refs: References) -> bool:
     """Whether ``spec`` is the term end and the row's plan one of a pause (``References.paused_plans``)."""
     if spec.template != "term_end" or not refs.paused_plans:
         return False
-    plan = row.raw("plan")
-    return plan is not None and str(plan).strip().lower() in refs.paused_plans
+    plan = row.raw("plan")  # compared as the terms' SQL compares it (features.timeline): lower case, not trimmed
+    return plan is not None and str(plan).lower() in refs.paused_plans
 
 
 def _change_base(spec: FeatureSpec, change: float, row: Row) -> float | None:

@@ -11,6 +11,7 @@ commands defined inside ``register``, whose aliases (``HomeOpt``...) are local n
 """
 
 import logging
+import shlex
 from pathlib import Path
 from typing import Annotated
 
@@ -101,7 +102,8 @@ def explain(account_id: str, store: Path | None = None, home: Path | None = None
                           Text(f"{x['contribution']:+.2f}", style=sign))
         if not items:  # a risky account without a risk signal of its own: said so, not "none" (a probe: 19% of high)
             mixed = sign == "red" and view.tier in ("medium_risk", "high_risk")
-            table.add_row("-", Text(L["mixed"].format(account=view.account_id) if mixed else L["none"]), "", "")
+            shown = shlex.quote(view.account_id)  # a command to paste: an id with spaces or quotes stays one word
+            table.add_row("-", Text(L["mixed"].format(account=shown) if mixed else L["none"]), "", "")
         console.print(table)
     if view.churned_on is not None:  # a later run did not score it: no playbook for a customer who left
         key = "gone" if view.grace_days is None else "lapsed"
@@ -260,7 +262,7 @@ _EXPLAIN_EN = {
     "tier": "tier", "reasons": "Why: risk signals (actual values)", "strengths": "Strengths",
     "signal": "signal", "text": "reason", "value": "feature = value", "contribution": "log-odds", "none": "none",
     "mixed": ("none stands out on its own: the risk comes from several signals together, each too small or too "
-              "typical to word (their bars: churnwatch report --account {account})"),
+              "typical to word (each one's share: churnwatch report --account {account})"),
     "playbook": "playbook", "owner": "owner", "respond": "respond within",
     "gone": "no longer a customer: churned on {day} (not scored by the run of {run}); no playbook",
     "lapsed": ("lapsed: its term ended on {day} and no term has started since (not scored by the run of {run}); "

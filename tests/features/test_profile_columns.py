@@ -331,11 +331,15 @@ def test_billing_tools_state_at_export_is_not_a_feature(tmp_path):
     for name in names:
         sub[name] = [D(2024, 12, 1)] * len(sub) if "Dues" not in name and name not in flags else [0.0] * len(sub)
     sub["Activated At"] = [D(2023, 1, 1)] * len(sub)  # a moment of the subscription's history: kept
+    kept = ["auto_renewed_orders", "auto_renew_count", "num_auto_renewals", "累计自动续费"]  # histories, not a setting
+    for name in kept:
+        sub[name] = [float(k) for k in range(len(sub))]
+    sub["自动续费状态"] = [1.0] * len(sub)
     data = write_tables(tmp_path / "data", {"accounts": accounts(), "subscriptions": sub, "events": events()})
     result = build_snapshots(data, settings(data_end=D(2024, 12, 31)), tmp_path / "s.duckdb", as_of=AS_OF)
     reasons = {c.column: c.reason for c in result.profile.unused if c.table == "subscriptions"}
-    assert all(reasons.get(n, "").startswith("export-time state") for n in names), reasons
-    assert "Activated At" in {c.column for c in result.profile.used}
+    assert all(reasons.get(n, "").startswith("export-time state") for n in [*names, "自动续费状态"]), reasons
+    assert {"Activated At", *kept} <= {c.column for c in result.profile.used}
 
 
 def test_a_ticket_category_mapped_from_a_tag_is_listed_as_read_by_no_feature(tmp_path):

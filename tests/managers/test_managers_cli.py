@@ -138,7 +138,7 @@ def test_a_risky_account_without_a_risk_signal_of_its_own_is_told_so(home, run, 
     monkeypatch.setenv("COLUMNS", "400")  # the sentence on one line of the table
     out = " ".join(run("explain", acc, home=copy).stdout.split())
     assert ("none stands out on its own: the risk comes from several signals together, each too small or too "
-            f"typical to word (their bars: churnwatch report --account {acc})") in out
+            f"typical to word (each one's share: churnwatch report --account {acc})") in out
     zh = "".join(run("explain", acc, "--lang", "zh-CN", home=copy).stdout.split())
     assert "没有单独突出的信号" in zh and f"churnwatchreport--account{acc}" in zh
     calm = " ".join(run("explain", healthy, home=copy).stdout.split())
@@ -146,8 +146,9 @@ def test_a_risky_account_without_a_risk_signal_of_its_own_is_told_so(home, run, 
     r = run("report", "--account", acc, "--account", healthy, "--out", str(tmp_path / "r.html"), home=copy)
     assert r.returncode == 0, r.stderr[-2000:]
     html = (tmp_path / "r.html").read_text(encoding="utf-8")
-    assert "No signal stands out on its own: the risk comes from several together" in html
-    assert "No risk signal above the average." in html  # the healthy account's page
+    risky, calm_page = (html.split(f'id="acct-{a}"')[1].split('id="acct-')[0] for a in (acc, healthy))
+    assert "No signal stands out on its own: the risk comes from several together" in risky
+    assert "No risk signal above the average." in calm_page and "No signal stands out" not in calm_page
 
 
 def test_no_chinese_text_of_explain_the_report_the_workspace_or_the_reasons_reads_as_menstruation():

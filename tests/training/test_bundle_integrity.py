@@ -232,3 +232,19 @@ def test_cli_exits_2_naming_the_file_for_every_damaged_bundle(trained, tmp_path,
     replaced = cli(home.root, "promote", "--version", "1", "--force", "--reason", "champion damaged")
     assert replaced.returncode == 0 and "version 1: promoted" in replaced.stdout, replaced.stderr
     assert cli(home.root, "evaluate").returncode == 0
+
+
+def test_a_feature_the_model_needs_and_a_build_left_out_is_named_with_what_to_do():
+    """A model trained with a column the tool now leaves out by its name (probe p55's ``auto_renew``, an export-time
+    setting): scoring names the feature and says to train without it or add the column back."""
+    import pandas as pd
+
+    from core.errors import TrainingError
+    from training.model import FeatureFrame
+
+    frame = FeatureFrame(names=["logins_30d", "auto_renew"], categorical=[])
+    with pytest.raises(TrainingError) as info:
+        frame.transform(pd.DataFrame({"logins_30d": [3.0]}))
+    text = str(info.value)
+    assert text.startswith("feature(s) missing from the data: auto_renew: the model was trained with them")
+    assert "`churnwatch features` lists why" in text and "profile.columns" in text

@@ -15,7 +15,7 @@ fitted on the test rows themselves reaches 0.0024. So on the demo the bar is at 
 not measurable with the plain ECE, met by neither the plain nor the debiased point estimate.
 
 Where it can be judged (2026-12-07, ``python benchmarks/foreign.py --only demo``: the same generator at
-12,000 accounts, the whole CLI path, ten minutes: too long for this suite): test block 183,687 rows, base rate
+12,000 accounts, the whole CLI path, about 10 minutes: too long for this suite): test block 183,687 rows, base rate
 2.43%, target 0.0024; ECE 0.0014, debiased 0.0009 (95% 0.0000 to 0.0023), noise floor 0.0013: met.
 """
 

@@ -43,4 +43,14 @@ def test_a_birth_year_is_a_reason_against_those_who_stayed_and_written_as_a_year
     money = FeatureSpec(name="revenue", group="profile", type="float", unit="value", definition="column 'revenue'",
                         direction=0, valid_range=(None, None), reason_en="Revenue: {value}", reason_zh="收入：{value}")
     assert render_value(money, 2005.0, "en")["value"] == "2,005"
-    assert render_value(spec, 2005.5, "en")["value"] == "2,005.5"  # not a whole year: a number
+    assert render_value(spec, 1990.5, "en")["value"] == "1991"  # a median between two years: a year, rounded
+    for name in ("spend_per_year", "revenue_last_year", "years_active", "year_revenue"):  # amounts per year
+        other = FeatureSpec(name=name, group="profile", type="float", unit="value", definition=f"column '{name}'",
+                            direction=0, valid_range=(None, None), reason_en="x: {value}", reason_zh="x：{value}",
+                            params={"column": name})
+        assert render_value(other, 2500.0, "en")["value"] == "2,500", name
+    for name in ("Year Founded", "year_of_birth", "model_year", "YOB", "出生年份", "company_founded_year"):
+        year = FeatureSpec(name="y", group="profile", type="float", unit="value", definition="column",
+                           direction=0, valid_range=(None, None), reason_en="x: {value}", reason_zh="x：{value}",
+                           params={"column": name})
+        assert render_value(year, 1998.0, "en")["value"] == "1998", name

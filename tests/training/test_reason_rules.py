@@ -298,7 +298,7 @@ def test_a_paused_customers_null_term_end_is_worded_as_the_pause():
 
     refs = References(typical={}, category_churn={}, overall_churn=0.016, missing={}, paused_plans=("paused",))
     spec = SPECS["days_to_term_end"]
-    paused = Row({"days_to_term_end": None, "plan": " Paused", "mrr": 35.0})
+    paused = Row({"days_to_term_end": None, "plan": "Paused", "mrr": 35.0})
     assert word(spec, None, +1, paused, refs, "en") == "Subscription paused"
     assert word(spec, None, +1, paused, refs, "zh-CN") == "订阅已暂停"
     assert word(spec, None, -1, paused, refs, "en") is None  # a pause is never a strength
