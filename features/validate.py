@@ -692,6 +692,33 @@ def _warn_unknown_customers(con: duckdb.DuckDBPyConnection, report: ValidationRe
     report.warnings.append(message)
 
 
+def data_end_day_warnings(con: duckdb.DuckDBPyConnection, settings: Settings, report: ValidationReport) -> list[str]:
+    """A warning when ``data_end`` is set and rows dated that very day are set aside: the data end is the first
+    day the export does not cover, and a user writes the export's own day (a probe's Stripe export with
+    ``data_end: 2026-11-30``: that day's 4 cancellation requests and 6 failed payments dropped, the customers
+    scored healthy, only a line of the set-aside table said it)."""
+    if not settings.data_end:
+        return []
+    day = lit(_as_date(settings.data_end).isoformat())
+    found = []
+    for name, rep in report.tables.items():
+        column = TABLES[name].time_column
+        if not rep.set_aside.get("after_data_end") or not column:
+            continue
+        n = con.execute(f"SELECT count(*) FROM checked_{name} WHERE _reason = 'after_data_end' "
+                        f"AND CAST({q(column)} AS DATE) = CAST({day} AS DATE)").fetchone()[0]
+        if n:
+            found.append(f"{name} {n:,}")
+    if not found:
+        return []
+    after = _as_date(settings.data_end) + dt.timedelta(days=1)
+    message = (f"data_end {settings.data_end} is the first day the export does not cover, and rows dated that day "
+               f"are set aside ({', '.join(found)}); if the export runs to the end of that day, set data_end: {after} "
+               "(or leave it out: the day after the latest row is read)")
+    log.warning(message)
+    return [message]
+
+
 def priority_warnings(con: duckdb.DuckDBPyConnection, report: ValidationReport) -> list[str]:
     """A warning when ``tickets.priority`` has values but none reads as high (``HIGH_PRIORITY``): the
     high-priority ticket count would be 0 on every row (a probe's Intercom export wrote P1..P4)."""
@@ -747,6 +774,12 @@ def untracked_warnings(con: duckdb.DuckDBPyConnection, settings: Settings, repor
     keys = {family_key(t) for t in passive_types(settings.event_roles)}
     passive = [spelling for family, spellings in report.event_families.items() if family_key(family) in keys
                for spelling in spellings]
+    if passive and len(passive) == sum(len(v) for v in report.event_families.values()):
+        # a billing-only export whose events are its cancellation requests: no product log to complete (a probe's
+        # Stripe export was told at every step to "export the events of every customer")
+        log.info("events: only %s (no product activity): usage features are unknown for every account",
+                 ", ".join(sorted(passive)))
+        return []
     end = lit(_as_date(report.data_end).isoformat())
     start = lit(_as_date(report.data_start or report.data_end).isoformat())
     active, untracked = con.execute(f"""
@@ -836,6 +869,7 @@ def validate_tables(con: duckdb.DuckDBPyConnection, loaded: list[str], settings:
         report.tables[name].readings = readings.get(name, {})
     _check_not_emptied(con, report, "accounts" in loaded)
     _check_account_keys(con, report, "accounts" in loaded)
+    report.warnings += data_end_day_warnings(con, settings, report)
     report.warnings += priority_warnings(con, report)
     report.warnings += unit_warnings(settings, report)
     report.warnings += role_warnings(settings, report)

@@ -55,7 +55,7 @@ from core.vocabulary import (
     tier_label,
 )
 from features.pipeline import open_connection
-from features.spec import STANDING_REQUEST
+from features.spec import STANDING_REQUEST, family_key, passive_types
 from features.subset import load_clean_subset
 from features.timeline import owed
 from insights.explain import (
@@ -301,10 +301,15 @@ def raw_signals(settings: Settings, account_ids: list[str], as_of: dt.date, week
         params = [list(logins)] if logins else []
         ev = con.execute(f"""
             SELECT account_id, CAST(floor(date_diff('day', CAST(occurred_at AS DATE), ?::DATE - 1) / 7) AS INTEGER)
-                   AS weeks_ago, count(*) AS n
+                   AS weeks_ago, event_type, count(*) AS n
             FROM clean_events WHERE account_id IN (SELECT account_id FROM wanted) AND {kind}
               AND occurred_at < ?::DATE AND occurred_at >= ?::DATE GROUP BY ALL""",
                          [as_of, *params, as_of, start]).df()
+        # the product's events: a cancellation request or a marketing e-mail is no use of it (PASSIVE_ROLES; a
+        # probe's billing-only export plotted a customer's one cancellation request as product activity)
+        passive = {family_key(t) for t in passive_types(settings.event_roles)}
+        ev = ev[~ev["event_type"].map(lambda t: family_key(str(t)) in passive)] if passive else ev
+        ev = ev.groupby(["account_id", "weeks_ago"], as_index=False)["n"].sum()
         tickets = con.execute("""
             SELECT account_id, opened_at, resolved_at, priority, csat, category FROM clean_tickets
             WHERE account_id IN (SELECT account_id FROM wanted) AND opened_at < ?::DATE

@@ -92,3 +92,22 @@ def test_features_says_how_many_accounts_have_no_product_event(tmp_path):
         "they are tracked and never used the product, that is what the model learns from the missing values; if "
         "the product export does not cover them (tracking set up for some customers only), export the events of "
         "every customer"]
+
+
+def test_a_billing_only_export_whose_events_are_its_requests_is_not_told_to_export_more(tmp_path):
+    """Probe p56: a company with only Stripe sent its cancellation requests as events, as the exports guide says,
+    and was told at every step that 100% of its accounts had no product event and to "export the events of every
+    customer"; there is no product log to complete."""
+    ids = [f"c{i:02d}" for i in range(40)]
+    events = pd.DataFrame([(a, "u", pd.Timestamp(2024, 4, 1 + i % 20, 9), "cancellation_scheduled")
+                           for i, a in enumerate(ids[:12])], columns=["account_id", "user_id", "occurred_at",
+                                                                        "event_type"])
+    data = write_tables(tmp_path / "data", {
+        "accounts": [dict(account_id=a) for a in ids],
+        "subscriptions": [dict(account_id=a, start_date=D(2024, 1, 1), end_date=None, mrr=50.0, seats=5) for a in ids],
+        "events": events})
+    result = build_snapshots(data, Settings(event_roles=ROLES_ASKED, data_end=D(2024, 6, 30)), tmp_path / "s.duckdb",
+                             as_of=[D(2024, 5, 1)])
+    assert not [w for w in result.validation.warnings if "no product event" in w], result.validation.warnings
+    rows = read_snapshots(tmp_path / "s.duckdb").set_index("account_id")
+    assert rows["logins_30d"].isna().all() and rows.loc["c00", "cancel_request_standing"] == 1

@@ -65,3 +65,21 @@ def test_the_subset_sets_aside_what_features_sets_aside_before_the_account_exist
     # the report's raw signals (latest tickets before the as-of date) do not show the ticket set aside
     signals = raw_signals(s, ["a1"], D(2024, 7, 1))
     assert list(signals["a1"]["tickets"]["opened_at"]) == [pd.Timestamp(2024, 2, 5, 10)]
+
+
+def test_the_reports_weekly_product_events_leave_out_a_cancellation_request(tmp_path):
+    """Probe p56: without a login role the account page's "Product events per week" counts every event, and a
+    billing-only export's one cancellation request was plotted as product activity."""
+    from core.settings import EventRoles, Settings
+
+    events = [dict(account_id="a1", user_id="u", occurred_at=T(2024, 6, 10, 9), event_type="report_build",
+                   quantity=1.0),
+              dict(account_id="a1", user_id="u", occurred_at=T(2024, 6, 20, 9), event_type="Cancellation Scheduled",
+                   quantity=1.0)]
+    data = write_tables(tmp_path / "data", {"accounts": ACCOUNTS, "subscriptions": SUBSCRIPTIONS, "events": events})
+    roles = EventRoles(cancel_request=["cancellation_scheduled"])
+    s = Settings(data=str(data), data_end=D(2024, 7, 1), event_roles=roles)
+    weekly = raw_signals(s, ["a1"], D(2024, 7, 1))["a1"]["logins"]
+    assert int(weekly["logins"].sum()) == 1  # the report build, not the request
+    both = raw_signals(Settings(data=str(data), data_end=D(2024, 7, 1)), ["a1"], D(2024, 7, 1))["a1"]["logins"]
+    assert int(both["logins"].sum()) == 2  # without the role, the request is an event like any other

@@ -317,3 +317,10 @@ def test_none_of_a_count_is_worded_as_none_not_only_zero():
     assert w("core_features_used_30d", 0.0) == "No core features used in the last 30 days"
     assert w("core_features_used_30d", 0.0, lang="zh-CN") == "近30天未使用核心功能"
     assert w("core_features_used_30d", 1.0) == "Only 1 core feature used in the last 30 days"
+
+
+def test_no_invoice_overdue_is_said_so():
+    """Probe p56: "An invoice is 0 days overdue" / "有发票已逾期0天" as a strength of 45 customers with nothing open."""
+    assert w("days_overdue", 0.0, side=-1) == "No invoice overdue"
+    assert w("days_overdue", 0.0, side=-1, lang="zh-CN") == "没有逾期发票"
+    assert w("days_overdue", 12.0, side=+1) == "An invoice is 12 days overdue"
