@@ -308,7 +308,8 @@ def raw_signals(settings: Settings, account_ids: list[str], as_of: dt.date, week
         # the product's events: a cancellation request or a marketing e-mail is no use of it (PASSIVE_ROLES; a
         # probe's billing-only export plotted a customer's one cancellation request as product activity)
         passive = {family_key(t) for t in passive_types(settings.event_roles)}
-        ev = ev[~ev["event_type"].map(lambda t: family_key(str(t)) in passive)] if passive else ev
+        if passive and len(ev):
+            ev = ev[np.array([family_key(str(t)) not in passive for t in ev["event_type"]], dtype=bool)]
         ev = ev.groupby(["account_id", "weeks_ago"], as_index=False)["n"].sum()
         tickets = con.execute("""
             SELECT account_id, opened_at, resolved_at, priority, csat, category FROM clean_tickets
