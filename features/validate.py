@@ -69,7 +69,7 @@ from features.rules import (
 )
 from features.spec import HIGH_PRIORITY, event_families, family_key, passive_types
 from features.sql import engine_of, lit, not_in
-from features.timeline import OPEN_ENDED_FROM, dn, from_day_number
+from features.timeline import OPEN_ENDED_FROM, day_number, dn, from_day_number
 
 log = logging.getLogger(__name__)
 
@@ -705,8 +705,12 @@ def data_end_day_warnings(con: duckdb.DuckDBPyConnection, settings: Settings, re
         column = TABLES[name].time_column
         if not rep.set_aside.get("after_data_end") or not column:
             continue
-        n = con.execute(f"SELECT count(*) FROM checked_{name} WHERE _reason = 'after_data_end' "
-                        f"AND CAST({q(column)} AS DATE) = CAST({day} AS DATE)").fetchone()[0]
+        if name == "events" and report.engine == "duckdb":  # the keyed copy (create_event_keys), not the source again
+            n = con.execute("SELECT count(*) FROM event_keys WHERE r IS NOT NULL AND "
+                            f"d = {day_number(_as_date(settings.data_end))}").fetchone()[0]
+        else:
+            n = con.execute(f"SELECT count(*) FROM checked_{name} WHERE _reason = 'after_data_end' "
+                            f"AND CAST({q(column)} AS DATE) = CAST({day} AS DATE)").fetchone()[0]
         if n:
             found.append(f"{name} {n:,}")
     if not found:
