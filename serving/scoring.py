@@ -29,7 +29,7 @@ from serving.coverage import CoverageCheck, model_gains, table_blanks, training_
 from training.blend import BLAS_THREADS
 from training.bundle import ModelBundle
 from training.model import FeatureRows
-from training.own_table import BLANK_TOKENS, case_folded, categories_as_trained, read_sent_cells
+from training.own_table import BLANK_TOKENS, case_folded, categories_as_trained, read_sent_cells, yes_no_folded
 from training.reasons import contributions
 from training.treeshap import prepare
 
@@ -264,6 +264,7 @@ class Scorer:
 
     def __post_init__(self) -> None:  # a flat table's categories read in lower case (``_folded``)
         self._folded = case_folded(self.bundle.catalogue)
+        self._yes_no = yes_no_folded(self.bundle.catalogue)
         self.catalogue = served_catalogue(self.bundle.catalogue, self.bundle.frame.names,
                                           (self.bundle.meta.get("training") or {}).get("dropped_features"))
         self._blanks = BLANK_TOKENS if self.bundle.meta.get("kind") == "table" else frozenset()  # "N/A", "-"
@@ -299,7 +300,8 @@ class Scorer:
     def _results(self, rows: pd.DataFrame | FeatureRows, lang: str, check_coverage: bool | None) -> list[dict]:
         if check_coverage is None:
             check_coverage = isinstance(rows, FeatureRows)
-        rows = self.bundle.frame.respelled(categories_as_trained(rows, self._folded, self._blanks))  # ``true``
+        rows = categories_as_trained(rows, self._folded, self._blanks, self._yes_no)
+        rows = self.bundle.frame.respelled(rows)  # ``true``
         X = self.bundle.frame.matrix(rows)
         out = self._scored(rows, lang, X)
         if not check_coverage:

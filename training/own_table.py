@@ -251,13 +251,35 @@ def _written(text: pd.Series, numbers: pd.Series, grouped: bool = False) -> str 
     return f"{shown.iloc[0]!r} as {numbers[shown.index[0]]:.15g}"  # every digit read: '115.553,61' as 115553.61
 
 
-def _one_case(text: pd.Series) -> tuple[pd.Series, str | None]:
+#: A hand-kept sheet's yes and no written two ways in one column (``Yes``, ``Y``, ``no``, ``N``): one value each.
+YES_NO = {"y": "yes", "yes": "yes", "n": "no", "no": "no"}
+
+
+def fold_category(value: object, yes_no: bool = False) -> object:
+    """A category value as a case-folded column reads it (``_one_case``): lower case, and with ``yes_no`` the
+    ``YES_NO`` spellings as ``yes`` / ``no``; anything but text as it is."""
+    if not isinstance(value, str):
+        return value
+    value = value.casefold()
+    return YES_NO.get(value, value) if yes_no else value
+
+
+def _one_case(text: pd.Series) -> tuple[pd.Series, str | None, bool]:
     """A category column in lower case when some of its values differ only in case (``monthly``,
-    ``Monthly``), with two such spellings for the report; else the column as it is and None."""
+    ``Monthly``), with two such spellings for the report; a column of yes and no written both short and long
+    (``Y``, ``Yes``, ``n``: ``YES_NO``) as ``yes`` and ``no`` (True third; a probe's sheet kept ``TV Bundle``
+    as four categories); else the column as it is, None and False."""
+    spellings = pd.Series(text.dropna().unique(), dtype=object).astype(str)
+    short = set(spellings.str.casefold())
+    if short and short <= YES_NO.keys() and short & {"y", "n"} and short & {"yes", "no"}:
+        shown = sorted(spellings)
+        said = ", ".join(repr(v) for v in shown[:-1]) + f" and {shown[-1]!r}"
+        return (text.map(lambda v: fold_category(v, True)),
+                f"{said} read as {' and '.join(repr(v) for v in sorted(set(YES_NO[v] for v in short)))}", True)
     shown = _first_twins(text, lambda spellings: spellings.str.casefold())
     if not shown:
-        return text, None
-    return text.str.casefold(), f"{' and '.join(repr(v) for v in shown[:2])} read as {shown[0].casefold()!r}"
+        return text, None, False
+    return text.str.casefold(), f"{' and '.join(repr(v) for v in shown[:2])} read as {shown[0].casefold()!r}", False
 
 
 def _first_twins(text: pd.Series, key: Callable[[pd.Series], pd.Series]) -> list[str]:
@@ -284,17 +306,24 @@ def case_folded(catalogue: Catalogue) -> tuple[str, ...]:
     return tuple(spec.name for spec in catalogue.features if spec.params.get("case") == "lower")
 
 
+def yes_no_folded(catalogue: Catalogue) -> tuple[str, ...]:
+    """The categories that training read as ``yes`` / ``no`` (``_one_case``: ``params["yes_no"]``)."""
+    return tuple(spec.name for spec in catalogue.features if spec.params.get("yes_no"))
+
+
 def categories_as_trained(rows: pd.DataFrame | FeatureRows, names: tuple[str, ...],
-                          blanks: frozenset[str] = frozenset()) -> pd.DataFrame | FeatureRows:
+                          blanks: frozenset[str] = frozenset(), yes_no: tuple[str, ...] = ()
+                          ) -> pd.DataFrame | FeatureRows:
     """``rows`` (a frame or the service's ``FeatureRows``) with their categories read as training read them:
     the categories ``names`` (``case_folded``, worked out once per model by the caller) in lower case, so
     ``Monthly`` sent to ``/score`` is the ``monthly`` the model knows; and a request's (``FeatureRows``)
     category values without surrounding spaces, an empty one missing, as training and ``score --table``
     (``_clean_text``) and the event-log features (``TRIM``) read them (a probe's ``"Premium "`` was scored
     as an unseen plan); ``blanks`` (a flat table's model: ``BLANK_TOKENS``) read as missing too (a value in
-    another case than training saw it: ``FeatureFrame.respelled``). A frame's rows themselves when no category
-    is folded."""
-    lower = np.vectorize(lambda v: v.casefold() if isinstance(v, str) else v, otypes=[object])
+    another case than training saw it: ``FeatureFrame.respelled``); ``yes_no`` (``yes_no_folded``, among ``names``)
+    with ``Y`` / ``N`` read as ``yes`` / ``no`` as well. A frame's rows themselves when no category is folded."""
+    lower = np.vectorize(fold_category, otypes=[object])
+    yes = np.vectorize(lambda v: fold_category(v, True), otypes=[object])
     if isinstance(rows, FeatureRows):
         def clean(v: object) -> object:
             if not isinstance(v, str):
@@ -304,14 +333,14 @@ def categories_as_trained(rows: pd.DataFrame | FeatureRows, names: tuple[str, ..
 
         strip = np.vectorize(clean, otypes=[object])
         labels = {c: (strip(v) if len(v) else v) for c, v in rows.labels.items()}
-        labels = {c: (lower(v) if c in names and len(v) else v) for c, v in labels.items()}
+        labels = {c: ((yes if c in yes_no else lower)(v) if c in names and len(v) else v) for c, v in labels.items()}
         return FeatureRows(list(rows.account_ids), rows.numeric_names, rows.numeric, labels)
     folded = [name for name in names if name in rows.columns]
     if not folded:
         return rows
     out = rows.copy()
     for c in folded:
-        out[c] = lower(out[c].to_numpy(dtype=object))
+        out[c] = (yes if c in yes_no else lower)(out[c].to_numpy(dtype=object))
     return out
 
 
@@ -414,11 +443,12 @@ def money_of(text: pd.Series) -> str | None:
 
 def _spec(name: str, categorical: bool, flag: bool = False, comma: bool | None = None,
           folded: bool = False, percent: bool = False, direction: int = 0,
-          valid: tuple[float, float] | None = None, money: str | None = None) -> FeatureSpec:
+          valid: tuple[float, float] | None = None, money: str | None = None, yes_no: bool = False) -> FeatureSpec:
     """A table column's catalogue entry: a category, a 0/1 flag (worded only when 1) or a number; no
     bounds (a flag is 0/1 in the training rows, a count may still be 2 later). ``comma``: a number read
     from text, with a decimal comma (True) or point (False), kept so scoring reads it the same way;
-    ``folded``: a category read in lower case (``_one_case``), at scoring too; ``percent``: a number written
+    ``folded``: a category read in lower case (``_one_case``), at scoring too, and ``yes_no``: with ``Y`` / ``N``
+    as ``yes`` / ``no``; ``percent``: a number written
     "12%", read as 12, unit ``percent`` (a reason says "Discount: 20%"); ``direction``: ``profile.columns``'
     (+1: more is riskier, -1: less), 0 for a category; ``valid``: the bounds of a person's age (values
     outside read as missing, at scoring too; ``/score`` refuses them); ``money``: the currency sign or code its
@@ -433,7 +463,8 @@ def _spec(name: str, categorical: bool, flag: bool = False, comma: bool | None =
                        direction=0 if categorical else direction, valid_range=valid or (None, None), optional=True,
                        reason_en=en, reason_zh=zh, template="table_column", params={"column": name, **(
                            {} if comma is None else {"decimal": "comma" if comma else "point"}),
-                           **({"case": "lower"} if folded else {}), **({"money": money} if money else {})})
+                           **({"case": "lower"} if folded else {}), **({"yes_no": "yes"} if yes_no else {}),
+                           **({"money": money} if money else {})})
 
 
 def _date_reading(name: str, s: pd.Series, text: pd.Series | None, numbers: pd.Series | None,
@@ -550,9 +581,9 @@ def _type_columns(df: pd.DataFrame, report: dict, date_format: str | None = None
             dates[name], kept[name] = days, None
             specs.append(_date_spec(str(name), reading))
             continue
-        folded = None
+        folded, yes_no = None, False
         if categorical:
-            col, folded = _one_case(col)
+            col, folded, yes_no = _one_case(col)
             if folded:
                 report["categories_case_folded"][name] = folded
             twins = near_twins(col)
@@ -590,7 +621,7 @@ def _type_columns(df: pd.DataFrame, report: dict, date_format: str | None = None
             if flag:
                 report.setdefault("flag_columns", []).append(name)
         specs.append(_spec(str(name), categorical, flag, None if categorical else comma, bool(folded), percent,
-                           told.direction, valid, None if categorical or flag else money))
+                           told.direction, valid, None if categorical or flag else money, yes_no))
     return kept, specs, dates
 
 
@@ -814,7 +845,8 @@ def describe_table(report: dict) -> list[str]:
         lines.append("values that are not dates read as missing: " + ", ".join(
             f"{c} {d['count']:,} (e.g. {d['examples'][0]!r})" for c, d in unread.items()))
     for key, said in (("numbers_from_text", "numbers written as text, read as numbers"),
-                      ("categories_case_folded", "categories spelled in more than one case, read in lower case"),
+                      ("categories_case_folded", "categories spelled in more than one case (or yes and no also "
+                       "as Y and N), read as one"),
                       ("categories_near_twins", "category values that differ only in spaces or punctuation, kept "
                        "apart (merge them in the file if they are one value)"),
                       ("kinds_set", "read as churnwatch.yaml's profile.columns says")):
@@ -910,9 +942,20 @@ def read_scoring_table(path: str | Path, id_col: str, catalogue: Catalogue, labe
             dates[name] = days.reset_index(drop=True)
         elif name in cats:
             text = _as_text(s)
-            out[name] = (text.str.casefold() if spec.params.get("case") == "lower" else text).to_numpy(dtype=object)
+            if spec.params.get("case") == "lower":
+                yes_no = bool(spec.params.get("yes_no"))
+                text = text.map(lambda v, yes_no=yes_no: fold_category(v, yes_no))
+            out[name] = text.to_numpy(dtype=object)
         else:
-            values = _parse_numbers(_clean_text(s), _decimal(spec))[0] if _is_text(s) else _finite(s)
+            if _is_text(s):  # text that is no number is missing, said as training says it (probe p58: silent here)
+                text = _clean_text(s)
+                values = _parse_numbers(text, _decimal(spec))[0]
+                unread = text[text.notna() & values.isna()]
+                if len(unread):
+                    log.warning("%s: column %r: %d value(s) not numbers, read as missing, e.g. %s",
+                                path, name, len(unread), [str(v) for v in pd.unique(unread)[:5]])
+            else:
+                values = _finite(s)
             lo, hi = spec.valid_range  # an age's years (else none): outside them missing, as at training
             if lo is not None or hi is not None:
                 values = values.mask(values.notna() & ~values.between(-np.inf if lo is None else lo,

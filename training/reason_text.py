@@ -595,11 +595,13 @@ def _direction(spec: FeatureSpec, refs: References) -> int:
 
 
 #: An event type whose name says something went wrong or the customer pulled back (a skipped delivery,
-#: an error, a declined payment, a cancellation, an unsubscribe): its counts and their rises lie on the
-#: risk side unless the training rows show otherwise (``usage_prior``).
+#: an error, a declined payment, a cancellation, an unsubscribe, a reminder disabled, an integration
+#: disconnected, a seat removed): its counts and their rises lie on the risk side unless the training rows
+#: show otherwise (``usage_prior``; probe p57: "1 'reminder_disabled' event" was a strength on 116 accounts).
 NEGATIVE_EVENT = re.compile(
     r"skip|cancel|error|fail|declin|refund|complain|unsubscri|downgrad|churn|bounc|disput|chargeback|"
-    r"uninstall|deactivat|crash|timeout|expir|abandon|opt[ _-]?out|rage[ _-]?click|(?:^|[^a-z])left$",
+    r"uninstall|deactivat|crash|timeout|expir|abandon|opt[ _-]?out|rage[ _-]?click|(?:^|[^a-z])left$|"
+    r"disabl|disconnect|turn(?:ed)?[ _-]?off|revok|(?:seat|user|member|licen[cs]e)s?[ _-]?(?:remov|delet)",
     re.IGNORECASE)
 
 
@@ -688,6 +690,11 @@ def word_missing(spec: FeatureSpec, row: Row, lang: str, side: int = 0,
         holds = v is not None and {"known": True, ">0": v > 0, "==0": v == 0}[evidence[1]]
     en, zh = null_reason(spec) if holds else no_data_reason(spec)
     known = (en, zh) != no_data_reason(spec)
+    if known and is_change(spec) and _direction(spec, refs):
+        # "… after none in the … days before" words the rows that rose from none, a few of the change's blanks (most
+        # had none in either window): the side the blanks show is theirs, so only the rise's place on the scale
+        # counts (probes p57, p59: a rise of logins from none a risk, the first skips of a box a strength)
+        return (en if lang == "en" else zh) if _placed_on(spec, side, refs) else None
     if refs.missing is not None and refs.missing.get(spec.name, 0) != side and not (
             known and _placed_on(spec, side, refs)):
         return None  # a blank that does not go with churn (or staying) is no reason (or strength)

@@ -91,3 +91,73 @@ def test_a_requests_text_is_read_as_the_column_was_and_its_problems_named():
                                       "date")]
     assert cells[0] == [1290.5, 40.0, 10.0] and cells[1][0] is None and cells[1][2] == 10.0  # serial 46023: Jan 1
     assert cells[2][0] == 12.5 and cells[3][0] == 12.0  # a number sent as a number stays; "12%" is 12
+
+
+def _sheet(tmp_path, n: int = 200, seed: int = 8):
+    """A hand-kept sheet (probe p58): ``TV Bundle`` written Yes, No, Y, N and y; ``Outages`` a number."""
+    r = np.random.default_rng(seed)
+    tv = r.choice(["Yes", "No", "Y", "N", "y"], n)
+    outages = r.integers(0, 6, n).astype(str).astype(object)
+    churned = np.where((np.isin(tv, ["No", "N"])) & (r.random(n) < 0.6), "Cancelled", "Active")
+    frame = pd.DataFrame({"Customer ID": [f"ISP-{i:05d}" for i in range(n)], "TV Bundle": tv, "Outages (6m)": outages,
+                          "Region": r.choice(["North", "South"], n), "Status": churned})
+    frame.to_csv(tmp_path / "sheet.csv", index=False)
+    return frame
+
+
+def test_yes_and_no_written_short_and_long_are_one_category_at_training_scoring_and_the_service(tmp_path):
+    """Probe p58: ``TV Bundle`` of Yes / No / Y / N was four categories (a waterfall said ``TV Bundle = n``)."""
+    from training.model import FeatureRows
+    from training.own_table import case_folded, categories_as_trained, read_scoring_table, yes_no_folded
+
+    _sheet(tmp_path)
+    table = load_own_table(tmp_path / "sheet.csv", label="Status", id_col="Customer ID")
+    assert sorted(table.frame["TV Bundle"].cat.categories) == ["no", "yes"]
+    said = "\n".join(describe_table(table.report))
+    assert "TV Bundle ('N', 'No', 'Y', 'Yes' and 'y' read as 'no' and 'yes')" in said
+    assert "Region" not in table.report["categories_case_folded"]  # North / South: as they are
+    spec = table.catalogue["TV Bundle"]
+    assert spec.params["case"] == "lower" and spec.params["yes_no"] == "yes"
+    assert case_folded(table.catalogue) == ("TV Bundle",) and yes_no_folded(table.catalogue) == ("TV Bundle",)
+    pd.DataFrame({"Customer ID": ["a", "b", "c", "d"], "TV Bundle": ["n", "YES", " ", "maybe"],
+                  "Outages (6m)": ["1", "2", "3", "0"], "Region": ["North"] * 4}).to_csv(tmp_path / "new.csv",
+                                                                                        index=False)
+    scored = read_scoring_table(tmp_path / "new.csv", "Customer ID", table.catalogue)
+    assert scored.rows["TV Bundle"].tolist()[:2] == ["no", "yes"] and pd.isna(scored.rows["TV Bundle"][2])
+    assert scored.rows["TV Bundle"][3] == "maybe"  # not a yes or no: unseen, as any other new value
+    request = FeatureRows(["a", "b"], ["Outages (6m)"], np.array([[1.0], [2.0]]),
+                          {"TV Bundle": np.array(["Y", "no"], dtype=object),
+                           "Region": np.array(["N", "S"], dtype=object)})
+    out = categories_as_trained(request, case_folded(table.catalogue), yes_no=yes_no_folded(table.catalogue))
+    assert list(out.labels["TV Bundle"]) == ["yes", "no"] and list(out.labels["Region"]) == ["N", "S"]
+    frame = categories_as_trained(pd.DataFrame({"TV Bundle": ["N", None]}), ("TV Bundle",), yes_no=("TV Bundle",))
+    assert frame["TV Bundle"].tolist() == ["no", None]
+
+
+def test_a_column_of_y_and_n_only_or_of_other_words_is_not_read_as_yes_and_no(tmp_path):
+    from training.own_table import _one_case
+
+    same, said, yes_no = _one_case(pd.Series(["Y", "N", "Y", None], dtype=object))
+    assert same.tolist()[:3] == ["Y", "N", "Y"] and said is None and not yes_no  # one spelling each: as written
+    folded, said, yes_no = _one_case(pd.Series(["Yes", "yes", "Maybe", "N"], dtype=object))
+    assert not yes_no and said == "'Yes' and 'yes' read as 'yes'" and folded.tolist() == ["yes", "yes", "maybe", "n"]
+
+
+def test_score_table_says_which_number_values_it_read_as_missing(tmp_path, caplog):
+    """Probe p58: ``score --table`` read "3 outages" and "unknown" in a number column as missing without a word
+    (training says it; the service refuses them)."""
+    import logging
+
+    from training.own_table import read_scoring_table
+
+    _sheet(tmp_path)
+    table = load_own_table(tmp_path / "sheet.csv", label="Status", id_col="Customer ID")
+    pd.DataFrame({"Customer ID": ["a", "b", "c", "d"], "TV Bundle": ["Yes"] * 4,
+                  "Outages (6m)": ["3 outages", "unknown", "", "2"], "Region": ["North"] * 4}).to_csv(
+        tmp_path / "new.csv", index=False)
+    with caplog.at_level(logging.WARNING):
+        scored = read_scoring_table(tmp_path / "new.csv", "Customer ID", table.catalogue)
+    assert scored.rows["Outages (6m)"].isna().tolist() == [True, True, True, False]
+    said = [r.getMessage() for r in caplog.records if "not numbers" in r.getMessage()]
+    assert len(said) == 1 and "column 'Outages (6m)': 2 value(s) not numbers, read as missing" in said[0]
+    assert "'3 outages'" in said[0] and "'unknown'" in said[0]  # the blank is a blank, not counted
