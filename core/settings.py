@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from core.errors import ConfigError
 from core.files import atomic_write_text
@@ -77,8 +77,18 @@ class Playbook(BaseModel):
     respond_within_hours: float | None = Field(None, ge=0, description="for due times; None = no deadline")
 
 
-def default_playbooks() -> dict[str, Playbook]:
-    """ARTICLE §3's intervention matrix, plus ``healthy``."""
+#: The default playbooks come in two styles (``Settings.playbook_style``): ARTICLE §3's for B2B accounts with a CSM,
+#: and one for a consumer product's subscribers, reached by lifecycle messages and offers (three probes' apps and
+#: boxes read "Retention squad (CSM, sales, product, executive) ... executive visit ... 4 hours" for a $10
+#: subscription).
+#: Accounts scored whose median MRR is below this (and no style set) are told of ``playbook_style: consumer``.
+CONSUMER_MRR = 50.0
+
+
+def default_playbooks(style: str = "b2b") -> dict[str, Playbook]:
+    """ARTICLE §3's intervention matrix, plus ``healthy`` (``style`` b2b), or a consumer product's (``consumer``)."""
+    if style == "consumer":
+        return _consumer_playbooks()
     return {
         "healthy": Playbook(
             action_en="Upsell / cross-sell candidate; no retention action",
@@ -98,6 +108,30 @@ def default_playbooks() -> dict[str, Playbook]:
                       "for high-value accounts",
             action_zh="成立挽留小组（客户成功、销售、产品、高管）；定制挽留方案；高价值客户由高管拜访",
             owner="Retention squad incl. an executive", respond_within="4 hours", respond_within_hours=4),
+    }
+
+
+def _consumer_playbooks() -> dict[str, Playbook]:
+    return {
+        "healthy": Playbook(
+            action_en="No retention action; a candidate for a referral or an annual-plan offer",
+            action_zh="无需挽留动作；适合推荐有礼或年付方案",
+            owner="Lifecycle marketing", respond_within="no deadline", respond_within_hours=None),
+        "low_risk": Playbook(
+            action_en="Automated re-engagement message (e-mail or push): a feature tip, a reminder of what they get",
+            action_zh="自动触达（邮件或推送）：功能提示，提醒其已获得的价值",
+            owner="Lifecycle marketing", respond_within="3 days", respond_within_hours=72),
+        "medium_risk": Playbook(
+            action_en="Targeted offer in the app or by e-mail: a discount, a pause or a cheaper plan; "
+                      "ask what is missing",
+            action_zh="应用内或邮件定向优惠：折扣、暂停订阅或更便宜的方案；询问缺少什么",
+            owner="Retention team", respond_within="24 hours", respond_within_hours=24),
+        "high_risk": Playbook(
+            action_en="Win-back offer before the renewal (a discount, a pause or a downgrade); a failed payment first: "
+                      "ask them to update their payment method; a personal message from support where the value "
+                      "warrants it",
+            action_zh="续订前发送挽回优惠（折扣、暂停或降级）；若扣款失败，先请其更新支付方式；高价值用户由客服亲自联系",
+            owner="Retention team", respond_within="24 hours", respond_within_hours=24),
     }
 
 
@@ -433,6 +467,9 @@ class Settings(BaseModel):
             rollups: ``requests``), as an English plural or ``{en: ..., zh-CN: ...}``; reasons and
             definitions word the type's counts with it (``features.spec.event_type_features``).
         playbooks: tier -> ``Playbook``; defaults from ARTICLE §3 (override per tier).
+        playbook_style: the defaults' style, ``b2b`` (ARTICLE §3) or ``consumer`` (lifecycle messages and
+            offers): a tier whose playbook is the B2B default takes the style's (a saved settings version holds
+            every tier; a tier changed by hand stays as it is).
         monitoring: drift and performance alarm thresholds (``MonitoringSettings``).
         training: the split's block lengths (``TrainingSettings``).
         profile: the company's own account columns as features (``ProfileSettings``).
@@ -470,6 +507,9 @@ class Settings(BaseModel):
         default_factory=dict, description="{event type: what one unit of its quantity is, as an English plural "
         "('requests'), or {en: requests, zh-CN: 请求}}: the reasons say '12,000 requests', not '12,000 events'")
     playbooks: dict[str, Playbook] = Field(default_factory=default_playbooks)
+    playbook_style: Literal["b2b", "consumer"] = Field(
+        "b2b", description="the default playbooks' style: b2b (a CSM, calls, an executive for high risk) or consumer "
+        "(lifecycle messages and offers); tiers set under playbooks stay as set")
     alert_rules: list[AlertRule] = Field(default_factory=default_alert_rules)
     webhooks: list[Webhook] = Field(default_factory=list)
     monitoring: MonitoringSettings = Field(default_factory=MonitoringSettings)
@@ -495,6 +535,13 @@ class Settings(BaseModel):
         if unknown:
             raise ValueError(f"unknown tier(s) {', '.join(unknown)} (tiers: {', '.join(TIER_KEYS)})")
         return {**default_playbooks(), **value}
+
+    @model_validator(mode="after")
+    def _playbook_style(self) -> Settings:
+        if self.playbook_style != "b2b":
+            b2b, own = default_playbooks(), default_playbooks(self.playbook_style)
+            self.playbooks = {t: own[t] if p == b2b[t] else p for t, p in self.playbooks.items()}
+        return self
 
     @field_validator("tags")
     @classmethod

@@ -126,7 +126,8 @@ def reason_label(key: str, lang: str) -> str:
 
 #: Playbook owners of the default config, for people reading Chinese (a configured owner without one stays as written).
 OWNER_ZH = {"CSM": "客户成功经理", "CSM / CSM lead": "客户成功经理 / 客户成功主管",
-            "Retention squad incl. an executive": "挽留小组（含一名高管）"}
+            "Retention squad incl. an executive": "挽留小组（含一名高管）", "Lifecycle marketing": "用户运营",
+            "Retention team": "挽留团队"}
 _RESPOND_UNITS_ZH = {"working day": "个工作日", "business day": "个工作日", "day": "天", "hour": "小时",
                      "minute": "分钟", "week": "周"}
 

@@ -329,7 +329,7 @@ def _core_features() -> list[FeatureSpec]:
            "{value} trainings or webinars in the last 90 days", "近90天参加培训/网络研讨会{value}次",
            "role_count", role="training", window=90, type="int"),
         _f("days_to_term_end", r, "days", "days from t to the end of the current term (null: open-ended)", -1,
-           "Term ends in {value} days", "合同{value}天后到期", "term_end"),
+           "Term ends in {value} days", "订阅期{value}天后到期", "term_end"),
         # a group of its own: summed with the term's end (renewal & payment), a request months before an annual
         # term's end was outweighed by the far end and never said (two probes, 2026-12-06: healthy, no word of it)
         _f(STANDING_REQUEST, "cancellation", "flag",
@@ -337,7 +337,7 @@ def _core_features() -> list[FeatureSpec]:
            "current term, before t: the request stands until the term ends or a new one starts, or until it is "
            "withdrawn (an event type of the cancel_withdrawn role, from that day on), however long before the end "
            "it was made; 0 if not (null: no cancel_request role)", +1,
-           "Asked to cancel at the end of this term", "已申请在本期合同结束时取消", "cancel_request",
+           "Asked to cancel at the end of this term", "已申请在本订阅期结束时取消", "cancel_request",
            role="cancel_request", type="int", rng=(0.0, 1.0)),
         _f("days_overdue", r, "days", "largest days past due of invoices unpaid at t (0: none)", +1,
            "An invoice is {value} days overdue", "有发票已逾期{value}天", "invoice_overdue"),
@@ -500,7 +500,7 @@ CORE_FEATURES: tuple[FeatureSpec, ...] = tuple(_core_features())
 NULL_REASONS: dict[str, tuple[str, str]] = {
     "days_since_last_login": ("Never logged in", "从未登录"),
     "days_since_last_ticket": ("Never opened a ticket", "从未提交工单"),
-    "days_to_term_end": ("No end date on the current term", "当前合同没有到期日"),
+    "days_to_term_end": ("No end date on the current term", "当前订阅期没有到期日"),
     "tickets_30d_vs_baseline": ("No tickets in the last 180 days", "近180天没有工单"),
     "mean_resolution_hours_90d": ("No tickets resolved in the last 90 days", "近90天没有已解决的工单"),
     "worst_csat_90d": ("No rated tickets in the last 90 days", "近90天没有已评分的工单"),

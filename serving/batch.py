@@ -39,7 +39,7 @@ import pandas as pd
 from core.engine import transaction
 from core.progress import Reporter, StepCallback, track
 from core.scores import read_history, replace_history, write_history
-from core.settings import Settings
+from core.settings import CONSUMER_MRR, Settings, default_playbooks
 from core.store import HISTORY_COLUMNS, connect, read_snapshots, write_table_rows
 from core.vocabulary import TIERS
 from features.pipeline import build_snapshots
@@ -117,7 +117,8 @@ def build_scores(source: str | Path, settings: Settings, store: Path, bundle: Mo
                             refuse_before_start=True).as_of
     out, said = {}, []
     for day in track(progress, dates, f"scoring {len(dates)} as-of date(s)"):
-        out[day], lines = score_date(store, day, bundle, settings, model_version, warnings=warn is not None)
+        out[day], lines = score_date(store, day, bundle, settings, model_version, warnings=warn is not None,
+                                     newest=day == dates[-1])
         said += lines
     for line in said:  # after the progress bar
         warn(line)
@@ -125,12 +126,32 @@ def build_scores(source: str | Path, settings: Settings, store: Path, bundle: Mo
 
 
 def score_date(store: Path, day: dt.date, bundle: ModelBundle, settings: Settings, model_version: str,
-               warnings: bool = True) -> tuple[pd.DataFrame, list[str]]:
+               warnings: bool = True, newest: bool = False) -> tuple[pd.DataFrame, list[str]]:
     """One as-of date of ``build_scores``: its snapshot rows read from the store and scored (memory
-    holds one date's rows), and, with ``warnings``, what they do not give the model (``batch_warnings``)."""
+    holds one date's rows), and, with ``warnings``, what they do not give the model (``batch_warnings``) and,
+    for the ``newest`` date, ``playbook_hint``."""
     rows = read_snapshots(store, as_of=[day])
     history = score_rows(rows, bundle, settings, model_version)
-    return history, batch_warnings(bundle, rows, day, "accounts") if warnings else []
+    if not warnings:
+        return history, []
+    hint = playbook_hint(settings, rows) if newest else None
+    return history, batch_warnings(bundle, rows, day, "accounts") + ([hint] if hint else [])
+
+
+def playbook_hint(settings: Settings, rows: pd.DataFrame) -> str | None:
+    """A line for a book of consumer-sized accounts (median MRR of those with one under ``CONSUMER_MRR``) still on
+    the B2B default playbooks, naming ``playbook_style: consumer``; None otherwise (a style set, a playbook
+    changed, no MRR)."""
+    if settings.playbook_style != "b2b" or settings.playbooks != default_playbooks() or "mrr" not in rows:
+        return None
+    mrr = pd.to_numeric(rows["mrr"], errors="coerce")
+    mrr = mrr[mrr > 0]
+    if mrr.empty or mrr.median() >= CONSUMER_MRR:
+        return None
+    return (f"the playbooks are the B2B defaults (a CSM, calls, an executive within 4 hours for high risk) and the "
+            f"median MRR of the accounts scored is {mrr.median():,.2f}: for a consumer product set "
+            "`playbook_style: consumer` in churnwatch.yaml (lifecycle messages and offers), or write your own under "
+            "`playbooks:`")
 
 
 def record_scores(store: Path, histories: list[pd.DataFrame], settings: Settings | None = None,

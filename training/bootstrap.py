@@ -128,6 +128,14 @@ def paired_bootstrap(y: ArrayLike, p_model: ArrayLike, p_other: ArrayLike, group
     return out
 
 
+def gap(x: float, sign: bool = True) -> str:
+    """A difference of ROC-AUCs to four decimals, or in scientific notation where four decimals would show
+    0.0000 for a difference that is not 0 (probe p58: "ROC-AUC -0.0000 ... below it by 0.0000 ... not met")."""
+    if x and abs(x) < 5e-5:
+        return f"{x:+.1e}" if sign else f"{x:.1e}"
+    return f"{x:+.4f}" if sign else f"{x:.4f}"
+
+
 def standing(d: dict[str, float]) -> dict[str, str]:
     """Where the model stands against one baseline (``paired_bootstrap``'s ROC-AUC figures):
     ``verdict`` "met" unless it is below beyond the 95% interval (issue 12's test: not below the
@@ -136,9 +144,10 @@ def standing(d: dict[str, float]) -> dict[str, str]:
     bar) or below it within the interval: a tie, not a lead."""
     diff, lo, hi = d["roc_auc_diff"], d["roc_auc_lo"], d["roc_auc_hi"]
     if hi < 0:
-        words = f"below it by {-diff:.4f} beyond the interval"
+        words = f"below it by {gap(-diff, False)} beyond the interval"
     elif diff < 0:
-        words = f"below it by {-diff:.4f} within the interval: a tie, not a lead (at least its ROC-AUC: not met)"
+        words = (f"below it by {gap(-diff, False)} within the interval: a tie, not a lead (at least its ROC-AUC: "
+                 "not met)")
     elif lo > 0:
         words = "ahead of it beyond the interval"
     else:

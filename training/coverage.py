@@ -123,8 +123,16 @@ def begun_later(dropped: Mapping[str, str], rows: pd.DataFrame, catalogue: Catal
     if not late:
         return [], pd.Series(False, index=rows.index)
     specs = {f.name: f for f in catalogue.features}
-    named = sorted({f"'{specs[n].params['event_type']}' events" if n in specs and "event_type" in specs[n].params
-                    else n for n in late})
+    family = {}  # an event type's features: named as "'X' events" only when all of them were left out (probe p57:
+    for f in catalogue.features:  # "'refund_issued' events: none in the training rows" for a change alone)
+        if "event_type" in f.params and f.name in rows.columns:
+            family.setdefault(f.params["event_type"], []).append(f.name)
+
+    def name(n: str) -> str:
+        et = specs[n].params.get("event_type") if n in specs else None
+        return f"'{et}' events" if et is not None and all(m in dropped for m in family[et]) else n
+
+    named = sorted({name(n) for n in late})
     differs = pd.concat([rows[n].notna() & rows[n].ne(rows[n].mode().iloc[0]) for n in late], axis=1).any(axis=1)
     return named, differs
 

@@ -340,7 +340,7 @@ def _spanless(template: str) -> str:
 
 #: A term ending on the as-of date itself (``features.timeline.build_spine``: its renewal due, not yet seen),
 #: as a reason says it ("Term ends in 0 days" would read as a glitch).
-TERM_ENDS_TODAY = {"en": "Term ends today", "zh-CN": "合同今天到期"}
+TERM_ENDS_TODAY = {"en": "Term ends today", "zh-CN": "订阅期今天到期"}
 #: No invoice unpaid past its due date (``days_overdue`` 0), as a strength says it: "An invoice is 0 days overdue"
 #: told 45 customers of a probe's Stripe export with nothing open that an invoice was overdue.
 NONE_OVERDUE = {"en": "No invoice overdue", "zh-CN": "没有逾期发票"}
@@ -501,21 +501,24 @@ def is_own_date(spec: FeatureSpec) -> bool:
     return spec.template in OWN_TEMPLATES and spec.params.get("kind") == "date"
 
 
-def _span(days: float, lang: str) -> str:
-    """Days since a date in words: "45 days", "1 year", "16.8 years" (two years or more in years)."""
-    if abs(days) >= 730:
+def _span(days: float, lang: str, in_years: bool | None = None) -> str:
+    """Days since a date in words: "45 days", "1 year", "16.8 years" (two years or more in years, or as
+    ``in_years`` says: a value and its typical one in one unit); a median between two days, 625.5, as a whole
+    day from 10 days on."""
+    if abs(days) >= 730 if in_years is None else in_years:
         years = f"{days / 365.25:.1f}".removesuffix(".0")
-        return f"{years} years" if lang == "en" else f"{years}年"
-    amount = _number(days, 0) if float(days).is_integer() else _number(days, 1)
+        return f"{years} year{'' if years == '1' else 's'}" if lang == "en" else f"{years}年"
+    whole = float(days).is_integer() or abs(days) >= 10
+    amount = _number(math.floor(days + 0.5) if whole else days, 0 if whole else 1)
     return (f"{amount} day{'' if amount == '1' else 's'}" if lang == "en" else f"{amount}天")
 
 
-def _when(days: float, lang: str) -> str:
+def _when(days: float, lang: str, in_years: bool | None = None) -> str:
     """Days since a date in words, a negative count as a date to come: "45 days ago", "in 30 days"
-    ("45天前", "30天后")."""
+    ("45天前", "30天后"); ``in_years``: ``_span``'s."""
     if days < 0:
-        return f"in {_span(-days, lang)}" if lang == "en" else f"{_span(-days, lang)}后"
-    return f"{_span(days, lang)} ago" if lang == "en" else f"{_span(days, lang)}前"
+        return f"in {_span(-days, lang, in_years)}" if lang == "en" else f"{_span(-days, lang, in_years)}后"
+    return f"{_span(days, lang, in_years)} ago" if lang == "en" else f"{_span(days, lang, in_years)}前"
 
 
 #: A column name that says date of birth (``date_of_birth``, ``DOB``, ``Birthday``): worded as an age.
@@ -540,17 +543,21 @@ def _word_own_date(spec: FeatureSpec, v: float, side: int, refs: References, lan
     are worded with the span's own unit. The typical value is quoted as ``References.quoted_typical``."""
     birth = is_birth_date(spec) and v >= 0
     template = _spanless(spec.reason_en if lang == "en" else spec.reason_zh)
-    text = _age(v, lang) if birth else template.format(value=_when(v, lang), change="")
     typical = refs.quoted_typical(spec.name)
+    # one unit for the value and its typical one: "5.6 years ago (typical of those who stayed: 1.7 years ago)", not
+    # "... 625.5 days ago" (probe p58)
+    in_years = None if typical is None else max(abs(v), abs(typical)) >= 730
+    text = _age(v, lang) if birth else template.format(value=_when(v, lang, in_years), change="")
     if typical is None:
         return text
-    shown, shown_typical = ((_age(x, "en") for x in (v, typical)) if birth else (_when(x, "en") for x in (v, typical)))
+    shown, shown_typical = ((_age(x, "en") for x in (v, typical)) if birth else
+                            (_when(x, "en", in_years) for x in (v, typical)))
     if shown == shown_typical or near_typical(v, typical, 1.0, refs.spread(spec.name)) or \
             _against_direction(spec, v, typical, side, refs):
         return None  # a typical date is neither a risk nor a strength
     if side < 0 and not _direction(spec, refs):
         return text  # "Age 61 (typical of those who stayed: 34)" as a strength reads as a contradiction
-    ref = _age(typical, lang).removeprefix("Age ").removeprefix("年龄") if birth else _when(typical, lang)
+    ref = _age(typical, lang).removeprefix("Age ").removeprefix("年龄") if birth else _when(typical, lang, in_years)
     return (f"{text} (typical of those who stayed: {ref})" if lang == "en" else f"{text}（未流失客户典型值：{ref}）")
 
 

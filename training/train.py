@@ -32,7 +32,7 @@ from training.baselines import (
     rule_churn_probability,
     rule_health_score,
 )
-from training.bootstrap import paired_bootstrap, standing
+from training.bootstrap import gap, paired_bootstrap, standing
 from training.bundle import ModelBundle
 from training.coverage import begun_later, keep_partial_windows, partial_reason, partial_window_features, rare_flags
 from training.errors import TrainingError
@@ -218,7 +218,7 @@ def fit_and_evaluate(train: pd.DataFrame, fit: pd.DataFrame | None, es: pd.DataF
     # after the partial windows: the feature a repeat is measured against must stay in the model
     repeated = duplicate_columns(train, catalogue, skip=set(dropped), seed=seed)
     if repeated:  # one signal in two columns (training/screen.py)
-        say(f"left out {len(repeated)} own column(s) that repeat another feature: "
+        say(f"left out {len(repeated)} column(s) that repeat another feature: "
             + few([f"{n} ({why})" for n, why in repeated.items()], 8))
         dropped.update(repeated)
         frame, model_catalogue = _model_frame(catalogue, dropped)
@@ -508,14 +508,14 @@ def _versus(y: np.ndarray, p: np.ndarray, curves: dict[str, np.ndarray], groups:
     for name, other in curves.items():
         d = paired_bootstrap(y, p, other, groups=groups, seed=seed)
         out[name] = d
-        say(f"model - {name}: ROC-AUC {d['roc_auc_diff']:+.4f} (95% {d['roc_auc_lo']:+.4f} to "
+        say(f"model - {name}: ROC-AUC {gap(d['roc_auc_diff'])} (95% {d['roc_auc_lo']:+.4f} to "
             f"{d['roc_auc_hi']:+.4f}), PR-AUC {d['pr_auc_diff']:+.4f} (95% {d['pr_auc_lo']:+.4f} to "
             f"{d['pr_auc_hi']:+.4f})")
     if out:  # the bar of issue 12: not below the best baseline beyond the interval
         best = min(out, key=lambda n: out[n]["roc_auc_diff"])
         d = out[best]
         where = standing(d)
-        say(f"against the best baseline ({best}): ROC-AUC {d['roc_auc_diff']:+.4f} (95% {d['roc_auc_lo']:+.4f} to "
+        say(f"against the best baseline ({best}): ROC-AUC {gap(d['roc_auc_diff'])} (95% {d['roc_auc_lo']:+.4f} to "
             f"{d['roc_auc_hi']:+.4f}); {where['standing']}; not below it beyond the interval: {where['verdict']}")
         out["best baseline"] = {**d, "baseline": best, **where}
     return out

@@ -72,7 +72,7 @@ TEXTS: dict[str, tuple[str, str]] = {
     "lapsed": ("Lapsed", "续订中断"),
     "lapsed_note": ("its term ended on {day} and no term has started since; a renewal within the {grace}-day grace "
                     "period would keep it a customer",
-                    "其合同期于 {day} 结束，此后未开始新的合同期；在 {grace} 天宽限期内续订仍可保留为客户"),
+                    "其订阅期于 {day} 结束，此后未开始新的订阅期；在 {grace} 天宽限期内续订仍可保留为客户"),
     "new_score": ("new", "新"),
     "scored_as_of": ("Scored as of", "评分日期"),
     # account page

@@ -279,6 +279,6 @@ _EXPLAIN_ZH = {
              "churnwatch report --account {account}）",
     "owner": "负责人", "respond": "响应时限",
     "gone": "已不再是客户：于 {day} 流失（{run} 的评分未包含该客户）；无应对方案",
-    "lapsed": "续订中断：其合同期于 {day} 结束，此后未开始新的合同期（{run} 的评分未包含该客户）；"
+    "lapsed": "续订中断：其订阅期于 {day} 结束，此后未开始新的订阅期（{run} 的评分未包含该客户）；"
               "在 {grace} 天宽限期内续订仍可保留为客户；无应对方案",
 }

@@ -131,7 +131,7 @@ def score(data: DataOpt = None, store: StoreOpt = None, home: HomeOpt = None, co
     from serving.published import publish_scores
 
     console.print(f"published for the service: {publish_scores(target, settings)}")
-    run_alerts(target, settings, ops, new)
+    run_alerts(target, settings, ops, new, scored=list(scored))
 
 
 def serve(store: StoreOpt = None, home: HomeOpt = None, config: ConfigOpt = None,

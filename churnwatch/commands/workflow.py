@@ -14,7 +14,7 @@ import errno
 import functools
 import json
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -122,9 +122,12 @@ def _is_sql(exc: BaseException) -> bool:
     return type(exc).__module__.split(".")[0] in {"sqlite3", "sqlalchemy", "alembic"}
 
 
-def run_alerts(target: Path, settings: Settings, engine: Engine, new: pd.DataFrame | None = None) -> None:
+def run_alerts(target: Path, settings: Settings, engine: Engine, new: pd.DataFrame | None = None,
+               scored: Iterable[object] | None = None) -> None:
     """Raise the alerts the score history calls for (unless ``new``: those a scoring run raised),
-    escalate overdue tasks, then send every queued delivery (no store transaction held)."""
+    escalate overdue tasks, then send every queued delivery (no store transaction held). ``scored``: the dates
+    a scoring run scored: the line on first scores at high risk names the newest date when another run scored it
+    (probe p58 read the count after scoring an earlier date as its own run's)."""
     from workflow.alerts import raise_alerts
     from workflow.notify import email_escalations, send_pending
     from workflow.tasks import escalate_overdue
@@ -136,25 +139,30 @@ def run_alerts(target: Path, settings: Settings, engine: Engine, new: pd.DataFra
     console.print(f"alerts: {len(new):,} new ({', '.join(sorted(set(new['rule']))) if len(new) else 'none'}); "
                   f"escalations: {len(escalated):,}; deliveries: {sent['delivered']:,} sent, {sent['pending']:,} "
                   f"pending for the next run, {sent['failed']:,} failed; retention tasks: churnwatch tasks")
-    first = _first_scored_high_risk(target)
+    first, newest = _first_scored_high_risk(target)
     if first:  # a first scoring raises no alert: said, so 17 high-risk accounts and no task is not a puzzle
-        console.print(f"{first:,} scored at high risk for the first time: alerts fire on a move into high risk "
+        other = scored is not None and newest not in {str(d)[:10] for d in scored}
+        console.print(f"{first:,} scored at high risk for the first time"
+                      + (f" (as of {newest}, scored by an earlier run, not this one)" if other else "")
+                      + ": alerts fire on a move into high risk "
                       "or down a tier between two scorings (or a new customer's first score at high risk in a later "
                       "run), so these, scored by the first run, have none yet; `churnwatch report` lists who to "
                       "call first, and a later scoring alerts on their moves")
 
 
-def _first_scored_high_risk(target: Path) -> int:
+def _first_scored_high_risk(target: Path) -> tuple[int, str]:
+    """(``core.scores.first_scored_high_risk``, the history's newest date as ISO text)."""
     import duckdb
 
-    from core.scores import first_scored_high_risk
+    from core.scores import first_scored_high_risk, history_dates
     from core.store import connect
 
     try:
         with connect(target, read_only=True) as con:
-            return first_scored_high_risk(con)
+            first = first_scored_high_risk(con)
+            return first, (str(history_dates(con)[-1])[:10] if first else "")
     except (ChurnwatchError, duckdb.Error, OSError):  # a hint only: a store busy or gone adds nothing
-        return 0
+        return 0, ""
 
 
 @storage_named

@@ -80,7 +80,7 @@ def test_explain_says_an_account_the_newest_run_did_not_score_is_no_longer_a_cus
         assert words in out, (account, out[-600:])
         assert "respond within" not in out and "[bold red]" not in out and "[/]" not in out  # styled, not markup
     zh = "".join(run("explain", account, "--lang", "zh-CN", home=home).stdout.split())
-    assert f"续订中断：其合同期于{day}结束" in zh and f"在{grace}天宽限期内续订" in zh and "响应时限" not in zh
+    assert f"续订中断：其订阅期于{day}结束" in zh and f"在{grace}天宽限期内续订" in zh and "响应时限" not in zh
     zh = "".join(run("explain", account, "--lang", "zh-CN", "--config", str(short), home=home).stdout.split())
     assert f"已不再是客户：于{day}流失" in zh and "响应时限" not in zh
     assert "no longer a customer" not in run("explain", kept, home=home).stdout  # still scored: as before

@@ -247,7 +247,7 @@ def test_customers_who_asked_to_cancel_are_listed_soonest_term_end_first(home, t
                                 "AND account_id IN (SELECT unnest(?))", [day, ids]).fetchall())
     expected = sorted(ids, key=lambda a: (ends[a], a))
     horizon = home.settings.horizon_days
-    titles = (("en", "Asked to cancel at the end of their term (3)"), ("zh-CN", "已申请在合同期末取消的客户 (3)"))
+    titles = (("en", "Asked to cancel at the end of their term (3)"), ("zh-CN", "已申请在订阅期末取消的客户 (3)"))
     for lang, title in titles:
         r = build_report(store, home.settings, tmp_path / f"asked.{lang}.html", top=1, lang=lang)
         text = r.path.read_text(encoding="utf-8")

@@ -6,6 +6,7 @@ import datetime as dt
 import json
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from core.settings import Settings, default_playbooks
@@ -72,3 +73,40 @@ def test_several_dates_in_one_pass_and_a_date_without_accounts(setup):
     rows = read_snapshots(tmp / "s.duckdb", as_of=[days[0]])
     empty = score_rows(rows.iloc[:0], bundle, settings, "7")
     assert empty.empty and tuple(empty.columns) == HISTORY_COLUMNS
+
+
+def test_a_consumer_style_gives_consumer_playbooks_and_keeps_a_tier_set_by_hand():
+    """Probes p57-p59: a $10 app subscriber and a coffee box read "Retention squad (CSM, sales, product,
+    executive) ... executive visit ... 4 hours"."""
+    from core.vocabulary import owner_label
+
+    b2b, consumer = default_playbooks(), default_playbooks("consumer")
+    s = Settings.model_validate({"playbook_style": "consumer", "playbooks": {"low_risk": {
+        "action_en": "Push: a new sleep story", "action_zh": "推送：新的睡眠故事", "owner": "Growth",
+        "respond_within": "1 day", "respond_within_hours": 24}}})
+    assert s.playbooks["high_risk"] == consumer["high_risk"] != b2b["high_risk"]
+    assert "executive" not in s.playbooks["high_risk"].action_en and s.playbooks["high_risk"].respond_within_hours == 24
+    assert s.playbooks["low_risk"].owner == "Growth" and s.playbooks["healthy"].owner == "Lifecycle marketing"
+    # a saved settings version holds every tier: the B2B defaults in it take the style's
+    saved = Settings().model_dump(mode="json") | {"playbook_style": "consumer"}
+    assert Settings.model_validate(saved).playbooks == consumer
+    assert Settings().playbooks == b2b and Settings(playbook_style="b2b").playbooks == b2b
+    assert {owner_label(p.owner, "zh-CN") for p in consumer.values()} == {"用户运营", "挽留团队"}
+    assert all(p.action_zh and p.action_en for p in consumer.values())
+    with pytest.raises(ValueError, match="playbook_style"):
+        Settings.model_validate({"playbook_style": "b2c"})
+
+
+def test_a_consumer_sized_book_on_the_b2b_playbooks_is_told_of_the_consumer_style():
+    from serving.batch import playbook_hint
+
+    small = pd.DataFrame({"mrr": [9.99, 9.99, 9.99, 59.99 / 12, None, 0.0]})  # median of those with one: 9.99
+    said = playbook_hint(Settings(), small)
+    assert said is not None and "median MRR of the accounts scored is 9.99" in said
+    assert "`playbook_style: consumer`" in said
+    assert playbook_hint(Settings(playbook_style="consumer"), small) is None
+    assert playbook_hint(Settings(), pd.DataFrame({"mrr": [450.0, 1200.0, 80.0]})) is None  # B2B-sized
+    assert playbook_hint(Settings(), pd.DataFrame({"account_id": ["a"]})) is None  # no MRR
+    own = Settings.model_validate({"playbooks": {"high_risk": {"action_en": "Offer", "action_zh": "优惠",
+                                                               "owner": "Support", "respond_within": "1 day"}}})
+    assert playbook_hint(own, small) is None  # playbooks of its own: nothing to say

@@ -24,3 +24,16 @@ def test_an_event_type_that_begins_after_the_training_dates_is_warned_about():
     assert named == ["'cancellation_scheduled' events"]  # login: constant in the test rows too
     assert list(differs) == [False, True, True, False]
     assert begun_later({"evt_login_30d": "constant"}, test, catalogue)[0] == []
+
+
+def test_a_feature_of_an_event_type_whose_other_features_were_kept_is_named_itself():
+    """Probe p57: "'refund_issued' events: none (or one value) in the training rows" while 28 training rows had a
+    refund: only the type's change was left out, and the warning named the whole type."""
+    catalogue = build_catalogue(["refund_issued"])
+    train = pd.DataFrame({"account_id": ["a", "b", "c"], "evt_refund_issued_30d": [0.0, 1.0, 0.0],
+                          "evt_refund_issued_30d_change": [None, None, None]})
+    test = pd.DataFrame({"account_id": ["a", "b"], "evt_refund_issued_30d": [1.0, 0.0],
+                         "evt_refund_issued_30d_change": [0.5, -1.0]})
+    dropped = {n: why for n, why in unusable_features(train, catalogue).items() if n in train.columns}
+    assert set(dropped) == {"evt_refund_issued_30d_change"}
+    assert begun_later(dropped, test, catalogue)[0] == ["evt_refund_issued_30d_change"]

@@ -3,6 +3,7 @@ probe p49: a ``favourite_color`` of pure noise was the model's 5th feature and a
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 
 import numpy as np
@@ -129,3 +130,27 @@ def test_counts_sharing_their_zeros_are_not_repeats():
     assert duplicate_columns(rows, Catalogue(features=specs, event_types=())) == {}
     twin = rows.assign(acc_c299=rows["acc_c3"] * 2 + 1)  # a repeat among them is still found
     assert list(duplicate_columns(twin, Catalogue(features=specs, event_types=()))) == ["acc_c299"]
+
+
+def test_an_event_types_count_that_an_event_roles_feature_repeats_is_left_out():
+    """Probe p59: ``event_roles: login: [login]`` made ``logins_30d`` and ``evt_login_30d`` (equal on 99.5% of the
+    rows) and 103 of 1,979 accounts read "9 logins in the last 30 days" and "9 'login' events in the last 30 days".
+    The role's feature is kept; another event type's count that only correlates with it stays, and two event
+    types are not judged against each other."""
+    from features.spec import build_catalogue
+    from training.screen import duplicate_columns
+
+    rng = np.random.default_rng(11)
+    n = 3000
+    logins = rng.poisson(6, n).astype(float) + 1
+    views = logins * 3 + rng.poisson(4, n)
+    rows = pd.DataFrame({"account_id": [f"a{i}" for i in range(n)], "churn_label": (rng.random(n) < 0.1).astype(int),
+                         "logins_30d": logins, "evt_login_30d": np.where(rng.random(n) < 0.005, logins + 1, logins),
+                         "evt_page_view_30d": views, "evt_page_view2_30d": views})
+    cat = build_catalogue(["login", "page_view"])
+    specs = [f for f in cat.features if f.name in ("logins_30d", "evt_login_30d", "evt_page_view_30d")]
+    twin = dataclasses.replace(specs[-1], name="evt_page_view2_30d")
+    out = duplicate_columns(rows, Catalogue(features=(*specs, twin), event_types=()))
+    assert set(out) == {"evt_login_30d"}, out
+    assert out["evt_login_30d"].startswith("in the same order as logins_30d on the training rows (rank correlation +")
+    assert "the same events counted twice" in out["evt_login_30d"] and "profile.columns" not in out["evt_login_30d"]

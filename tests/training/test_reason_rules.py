@@ -214,7 +214,7 @@ def test_a_flag_is_worded_only_when_set_and_on_its_side():
 
 def test_a_missing_value_is_worded_as_missing_on_either_side():
     assert w("days_to_term_end", None, mrr=150.0) == "No end date on the current term"
-    assert w("days_to_term_end", float("nan"), side=-1, lang="zh-CN", mrr=150.0) == "当前合同没有到期日"
+    assert w("days_to_term_end", float("nan"), side=-1, lang="zh-CN", mrr=150.0) == "当前订阅期没有到期日"
     assert w("tickets_30d", None) == "No data on tickets_30d"
 
 
@@ -368,3 +368,20 @@ def test_no_invoice_overdue_is_said_so():
     assert w("days_overdue", 0.0, side=-1) == "No invoice overdue"
     assert w("days_overdue", 0.0, side=-1, lang="zh-CN") == "没有逾期发票"
     assert w("days_overdue", 12.0, side=+1) == "An invoice is 12 days overdue"
+
+
+def test_an_own_date_and_its_typical_value_are_said_in_one_unit():
+    """Probe p58: "Signup Date: 5.6 years ago (typical of those who stayed: 625.5 days ago)"."""
+    from features.spec import Catalogue
+    from training.own_table import _date_spec
+    from training.table_dates import DateReading
+
+    spec = _date_spec("Signup Date", DateReading("text"))
+    refs = References(typical={"Signup Date": 625.5}, category_churn={}, overall_churn=0.25,
+                      direction={"Signup Date": -1})
+    assert Catalogue(features=(spec,), event_types=()).names == ["Signup Date"]
+    assert word(spec, 2045.0, -1, Row({}), refs, "en") == (
+        "Signup Date: 5.6 years ago (typical of those who stayed: 1.7 years ago)")
+    assert word(spec, 2045.0, -1, Row({}), refs, "zh-CN") == "Signup Date：5.6年前（未流失客户典型值：1.7年前）"
+    assert word(spec, 40.0, +1, Row({}), refs, "en") == (
+        "Signup Date: 40 days ago (typical of those who stayed: 626 days ago)")

@@ -29,16 +29,16 @@ def test_a_term_ending_on_the_as_of_date_is_worded_as_due_today(specs):
     """A term ending on the as-of date is in force, its renewal due: "Term ends in 0 days" would read as
     a glitch."""
     assert render(specs["days_to_term_end"], 0, "en") == "Term ends today"
-    assert render(specs["days_to_term_end"], 0.0, "zh-CN") == "合同今天到期"
+    assert render(specs["days_to_term_end"], 0.0, "zh-CN") == "订阅期今天到期"
 
 
 def test_chinese_reasons_have_no_plural_to_fix(specs):
-    assert render(specs["days_to_term_end"], 1, "zh-CN") == "合同1天后到期"
+    assert render(specs["days_to_term_end"], 1, "zh-CN") == "订阅期1天后到期"
 
 
 def test_a_missing_value_is_worded_as_what_the_null_means_or_as_no_data(specs):
     assert render(specs["days_to_term_end"], None, "en") == "No end date on the current term"
-    assert render(specs["days_to_term_end"], float("nan"), "zh-CN") == "当前合同没有到期日"
+    assert render(specs["days_to_term_end"], float("nan"), "zh-CN") == "当前订阅期没有到期日"
     assert render(specs["days_since_last_login"], None, "en") == "Never logged in"
     assert render(specs["days_overdue"], None, "en") == "No data on days_overdue"
     assert render(specs["days_overdue"], None, "zh-CN") == "days_overdue：无数据"

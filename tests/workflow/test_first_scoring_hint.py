@@ -3,6 +3,8 @@ scorings): `score` and `alerts` say so with the count, instead of "0 new" and no
 
 from __future__ import annotations
 
+import datetime as dt
+
 import duckdb
 
 from core.scores import first_scored_high_risk
@@ -64,3 +66,28 @@ def test_after_a_backfill_the_first_run_s_high_risk_accounts_are_still_counted(t
         con.execute("UPDATE score_history SET scored_at = TIMESTAMP '2025-03-01 06:00' WHERE as_of = DATE '2025-03-01'")
     with duckdb.connect(str(store), read_only=True) as con:
         assert first_scored_high_risk(con) == 0
+
+
+def test_the_hint_names_the_newest_date_when_another_run_scored_it(tmp_path, run_cli, monkeypatch):
+    """Probe p58: scoring an earlier date into a home ended with "76 scored at high risk for the first time", the
+    count of the other (later) date's run, as if this run's: the line now names that date and says so."""
+    from churnwatch.commands import workflow
+    from tests.workflow.test_tasks import DAY0
+
+    home = tmp_path / "home"
+    home.mkdir()
+    write_store(home / "store.duckdb", {"a1": [20], "a4": [15], "a3": [90]})
+    seen: list[object] = []
+    real = workflow.run_alerts
+
+    def as_a_scoring_run(target, settings, engine, new=None, scored=None):  # `alerts` run as `score` calls it
+        seen.append(scored)
+        return real(target, settings, engine, None, scored=[DAY0 - dt.timedelta(days=30)])
+
+    monkeypatch.setattr(workflow, "run_alerts", as_a_scoring_run)
+    out = run_cli("alerts", "--home", home).stdout
+    assert seen == [None]
+    assert f"2 scored at high risk for the first time (as of {DAY0}, scored by an earlier run, not this one)" in out
+    monkeypatch.setattr(workflow, "run_alerts", lambda t, s, e, new=None, scored=None: real(t, s, e, None, [DAY0]))
+    out = run_cli("alerts", "--home", home).stdout
+    assert f"2 {HINT}" in out and "not this one" not in out  # this run's date: as before
