@@ -21,6 +21,7 @@ plus ``blend.json`` (weight and linear coefficients): plain files, no pickle.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any
 
 import lightgbm as lgb
@@ -78,8 +79,9 @@ class LinearPart:
     Each numeric feature gives up to three design columns: its value (clipped to the training
     0.5-99.5% range, median-imputed, standardised); ``log1p`` of that value when the feature is
     never negative in training and takes more than two values (a concave shape such as
-    tenure's, standardised); and a missing indicator when training had missing values whose churn
-    differs from the filled values' by ``MISSING_Z`` standard errors (else a blank is the median).
+    tenure's, standardised); and a missing indicator when training had missing values (for a feature of
+    ``screened``, only when their churn differs from the filled values' by ``MISSING_Z`` standard errors: else a
+    blank is the median).
     Categoricals are one-hot by code. All of a feature's columns belong to it, so its
     contribution is the sum of their coefficient x centred value terms.
 
@@ -89,11 +91,16 @@ class LinearPart:
         directions: feature -> +1 / -1 / 0 (sign a numeric coefficient must not contradict).
         C: inverse L2 strength of scikit-learn's ``LogisticRegression`` (standardised columns).
         log_terms: add the ``log1p`` column of non-negative numerics.
+        screened: the features whose missing indicator must show its blanks going with churn (``MISSING_Z``): a
+            company's own columns, whose blanks are gaps in an export; the catalogue's own features keep theirs,
+            as their nulls have a meaning (none in the window before, never logged in: p57's app export lost 0.0014
+            validation ROC-AUC when they were screened too, conditionally useful, marginally quiet).
     """
 
     def __init__(self, names: list[str], categorical: list[str], directions: dict[str, int] | None = None,
-                 C: float = 1.0, log_terms: bool = True) -> None:
+                 C: float = 1.0, log_terms: bool = True, screened: Collection[str] = ()) -> None:
         self.names = list(names)
+        self.screened = frozenset(screened)
         self.categorical = list(categorical)
         self.directions = dict(directions or {})
         self.C = C
@@ -162,7 +169,8 @@ class LinearPart:
             med = float(np.median(ok))
             clipped = np.clip(np.where(np.isnan(x), med, x), lo, hi)
             self.num_[j] = (float(lo), float(hi), med, float(clipped.mean()), float(clipped.std()) or 1.0)
-            self.has_missing_[j] = bool(np.isnan(x).any()) and (y is None or _blanks_differ(np.isnan(x), y))
+            self.has_missing_[j] = bool(np.isnan(x).any()) and (
+                y is None or name not in self.screened or _blanks_differ(np.isnan(x), y))
             if self.log_terms and lo >= 0 and np.unique(ok).size > 2:
                 logged = np.log1p(clipped)
                 self.log_[j] = (float(logged.mean()), float(logged.std()) or 1.0)

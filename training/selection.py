@@ -90,7 +90,7 @@ folds (``chosen_out_of_fold``). The test block plays no part.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 
 import lightgbm as lgb
@@ -329,18 +329,20 @@ def _trees_on(params: dict, folds: list[Fold], n_val: int) -> tuple[np.ndarray, 
 
 
 def linear_on(folds: list[Fold], n_val: int, names: list[str], categorical: list[str],
-              directions: dict[str, int], C: float, log_terms: bool) -> np.ndarray:
+              directions: dict[str, int], C: float, log_terms: bool, screened: Collection[str] = ()) -> np.ndarray:
     """The logistic regression's (``LinearPart``) out-of-fold log-odds on the folds' validation rows."""
     raw = np.empty(n_val)
     for f in folds:
-        part = LinearPart(names, categorical, directions, C=C, log_terms=log_terms).fit(as_matrix(f.X_fit), f.y_fit)
+        part = LinearPart(names, categorical, directions, C=C, log_terms=log_terms,
+                          screened=screened).fit(as_matrix(f.X_fit), f.y_fit)
         raw[f.val_index] = part.raw(as_matrix(f.X_val))
     return raw
 
 
 def select_model(folds: list[Fold], n_val: int, names: list[str], categorical: list[str],
                  directions: dict[str, int], constraints: list[int], seed: int = 0,
-                 say: Callable[[str], None] | None = None, groups: np.ndarray | None = None) -> Selection:
+                 say: Callable[[str], None] | None = None, groups: np.ndarray | None = None,
+                 screened: Collection[str] = ()) -> Selection:
     """Judge every candidate on the folds' validation rows; return the simplest registrable one
     within the noise of the best (``noise_aware_choice``; ``groups``: the validation rows'
     account ids, resampled together). ``constraints`` are the trees' monotone constraints in the
@@ -364,11 +366,11 @@ def select_model(folds: list[Fold], n_val: int, names: list[str], categorical: l
     say(f"logistic regression (C {', '.join(f'{c:g}' for c in LOGISTIC_C)}, then with log terms) on "
         f"{len(folds)} fold(s)")
     for c in LOGISTIC_C:
-        raws[f"logistic_C{c:g}"] = linear_on(folds, n_val, names, categorical, directions, c, False)
+        raws[f"logistic_C{c:g}"] = linear_on(folds, n_val, names, categorical, directions, c, False, screened)
         scores[f"logistic_C{c:g}"] = _auc(y_val, raws[f"logistic_C{c:g}"])
     linear_c = max(LOGISTIC_C, key=lambda c: scores[f"logistic_C{c:g}"])
     best = f"logistic_C{linear_c:g}"
-    raws[best + "_log"] = linear_on(folds, n_val, names, categorical, directions, linear_c, True)
+    raws[best + "_log"] = linear_on(folds, n_val, names, categorical, directions, linear_c, True, screened)
     scores[best + "_log"] = _auc(y_val, raws[best + "_log"])
     log_terms = scores[best + "_log"] > scores[best]
     best += "_log" if log_terms else ""
@@ -396,7 +398,8 @@ def select_model(folds: list[Fold], n_val: int, names: list[str], categorical: l
 
 
 def chosen_out_of_fold(selection: Selection, folds: list[Fold], n_val: int, names: list[str],
-                       categorical: list[str], directions: dict[str, int]) -> np.ndarray:
+                       categorical: list[str], directions: dict[str, int], screened: Collection[str] = ()
+                       ) -> np.ndarray:
     """The chosen candidate's out-of-fold log-odds on ``folds`` (its trees early-stopped on each
     held-out fold, as in ``select_model``): the cross-fitted calibration rows when the model-choice
     folds judge only the later training dates (``forward_folds``)."""
@@ -405,12 +408,12 @@ def chosen_out_of_fold(selection: Selection, folds: list[Fold], n_val: int, name
     if w is None:
         return trees
     linear = linear_on(folds, n_val, names, categorical, directions, selection.linear_c,
-                        selection.linear_log_terms)
+                       selection.linear_log_terms, screened)
     return w * trees + (1 - w) * linear
 
 
 def fit_chosen(selection: Selection, X: pd.DataFrame, y: np.ndarray, names: list[str], categorical: list[str],
-               directions: dict[str, int]) -> lgb.Booster | BlendedModel:
+               directions: dict[str, int], screened: Collection[str] = ()) -> lgb.Booster | BlendedModel:
     """The chosen candidate refitted on all training rows with its number of trees."""
     cat = [c for c in X.columns if isinstance(X[c].dtype, pd.CategoricalDtype)]
     full = lgb.Dataset(X, y, categorical_feature=cat, free_raw_data=False)
@@ -418,7 +421,7 @@ def fit_chosen(selection: Selection, X: pd.DataFrame, y: np.ndarray, names: list
     if selection.tree_weight is None:
         return booster
     linear = LinearPart(names, categorical, directions, C=selection.linear_c,
-                        log_terms=selection.linear_log_terms).fit(as_matrix(X), y)
+                        log_terms=selection.linear_log_terms, screened=screened).fit(as_matrix(X), y)
     return BlendedModel(booster, linear, selection.tree_weight)
 
 

@@ -262,8 +262,11 @@ def fit_and_evaluate(train: pd.DataFrame, fit: pd.DataFrame | None, es: pd.DataF
             say(_directions_text(learned, judging))
         say(f"choosing the model: {len(CANDIDATES)} LightGBM candidates and a logistic regression, judged "
             f"out-of-fold on {n_val:,} of {len(train):,} training rows: {validation}")
+    # a company's own columns: their blanks are gaps in an export, an indicator of them kept only where they go
+    # with churn (``training.blend.MISSING_Z``; the catalogue's own nulls have meanings)
+    screened = frozenset(f.name for f in model_catalogue.features if f.template in OWN_TEMPLATES)
     selection = select_model(folds_, n_val, frame.names, frame.categorical, directions, constraints, seed, say,
-                             groups=val_groups)
+                             groups=val_groups, screened=screened)
     oof = None
     if cal is None and n_val < len(train):  # calibration keeps cross-fitting on every training row
         grouped = "account-grouped folds" if "as_of" in train.columns else "folds of customers"
@@ -273,7 +276,8 @@ def fit_and_evaluate(train: pd.DataFrame, fit: pd.DataFrame | None, es: pd.DataF
             # not on all training rows (those include the held-out fold's labels)
             cal_directions = fold_directions(cal_folds, train["account_id"].to_numpy(), frame.names,
                                              frame.categorical, directions, open_constraints)
-        oof = chosen_out_of_fold(selection, cal_folds, len(train), frame.names, frame.categorical, directions)
+        oof = chosen_out_of_fold(selection, cal_folds, len(train), frame.names, frame.categorical, directions,
+                                 screened)
     if "as_of" in train.columns:  # rows are accounts x dates: a churner is labelled on every date of its horizon
         churned = train.loc[y_train == 1, "account_id"].nunique()
         who = (f"{len(train):,} rows of {train['account_id'].nunique():,} accounts ({y_train.sum():,} churned rows "
@@ -281,7 +285,7 @@ def fit_and_evaluate(train: pd.DataFrame, fit: pd.DataFrame | None, es: pd.DataF
     else:
         who = f"{len(train):,} customers ({y_train.sum():,} churned)"
     say(f"training {selection.chosen} on {who}, {selection.rounds} trees")
-    model = fit_chosen(selection, X_train, y_train, frame.names, frame.categorical, directions)
+    model = fit_chosen(selection, X_train, y_train, frame.names, frame.categorical, directions, screened)
     calibrator, cal_losses, reference, cal_rate = _calibrate(model, frame, cal, train, selection, seed, purge_days,
                                                              oof)
     methods = {m: v for m, v in cal_losses.items() if not m.startswith("forward_")}

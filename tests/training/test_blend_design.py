@@ -44,7 +44,7 @@ def test_the_design_matrix_equals_the_column_by_column_definition():
                          rng.integers(0, 2, n).astype(float), rng.exponential(3, n), rng.normal(size=n)])
     M[rng.random(M.shape) < 0.1] = np.nan
     M[:, 5] = np.where(np.isnan(M[:, 5]), 0.0, M[:, 5])  # a column never missing: no indicator
-    y = (rng.random(n) < np.where(np.isnan(M[:, 0]), 0.8, 0.3)).astype(int)  # a's blanks go with churn: indicator
+    y = (rng.random(n) < 0.3).astype(int)
     part = LinearPart(["a", "plan", "c", "flag", "e", "f"], ["plan"], {"c": 1}).fit(M, y)
     fresh = LinearPart.from_dict(part.to_dict())  # a loaded bundle's part
     for p in (part, fresh):
@@ -69,8 +69,10 @@ def test_a_blank_that_does_not_go_with_churn_is_the_median_not_an_indicator():
     telling = outages.copy()
     telling[(y == 1) & (rng.random(n) < 0.15)] = np.nan  # blank mostly for churners: a signal
     M = np.column_stack([random_blank, telling])
-    part = LinearPart(["random", "telling"], []).fit(M, y)
+    part = LinearPart(["random", "telling"], [], screened=("random", "telling")).fit(M, y)
     assert part.has_missing_ == {0: False, 1: True}
+    # the catalogue's own features (not screened) keep theirs: their nulls have a meaning
+    assert LinearPart(["random", "telling"], []).fit(M, y).has_missing_ == {0: True, 1: True}
     D, owner, kinds = part._design(M)
     assert kinds.count("missing") == 1 and owner[kinds.index("missing")] == 1
     # a blank of the random column scores as its median does
