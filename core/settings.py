@@ -538,9 +538,11 @@ class Settings(BaseModel):
 
     @model_validator(mode="after")
     def _playbook_style(self) -> Settings:
-        if self.playbook_style != "b2b":
-            b2b, own = default_playbooks(), default_playbooks(self.playbook_style)
-            self.playbooks = {t: own[t] if p == b2b[t] else p for t, p in self.playbooks.items()}
+        """A tier whose playbook is a default of either style takes this style's (a saved version holds every
+        tier: ``settings set playbook_style=consumer`` and back to ``b2b`` swap them); one written by hand stays."""
+        own = default_playbooks(self.playbook_style)
+        defaults = [default_playbooks(style) for style in ("b2b", "consumer")]
+        self.playbooks = {t: own[t] if any(p == d[t] for d in defaults) else p for t, p in self.playbooks.items()}
         return self
 
     @field_validator("tags")

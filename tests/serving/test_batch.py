@@ -91,6 +91,8 @@ def test_a_consumer_style_gives_consumer_playbooks_and_keeps_a_tier_set_by_hand(
     saved = Settings().model_dump(mode="json") | {"playbook_style": "consumer"}
     assert Settings.model_validate(saved).playbooks == consumer
     assert Settings().playbooks == b2b and Settings(playbook_style="b2b").playbooks == b2b
+    back = Settings.model_validate(saved).model_dump(mode="json") | {"playbook_style": "b2b"}  # and back again
+    assert Settings.model_validate(back).playbooks == b2b
     assert {owner_label(p.owner, "zh-CN") for p in consumer.values()} == {"用户运营", "挽留团队"}
     assert all(p.action_zh and p.action_en for p in consumer.values())
     with pytest.raises(ValueError, match="playbook_style"):
