@@ -127,10 +127,10 @@ def _consumer_playbooks() -> dict[str, Playbook]:
             action_zh="应用内或邮件定向优惠：折扣、暂停订阅或更便宜的方案；询问缺少什么",
             owner="Retention team", respond_within="24 hours", respond_within_hours=24),
         "high_risk": Playbook(
-            action_en="Win-back offer before the renewal (a discount, a pause or a downgrade); a failed payment first: "
+            action_en="Save offer before the renewal (a discount, a pause or a downgrade); a failed payment first: "
                       "ask them to update their payment method; a personal message from support where the value "
                       "warrants it",
-            action_zh="续订前发送挽回优惠（折扣、暂停或降级）；若扣款失败，先请其更新支付方式；高价值用户由客服亲自联系",
+            action_zh="续订前发送挽留优惠（折扣、暂停或降级）；若扣款失败，先请其更新支付方式；高价值用户由客服亲自联系",
             owner="Retention team", respond_within="24 hours", respond_within_hours=24),
     }
 

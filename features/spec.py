@@ -48,7 +48,7 @@ GROUP_LABELS: dict[str, tuple[str, str]] = {
     "core_usage": ("Core-feature usage", "核心功能使用"),
     "support": ("Support", "客户服务"),
     "new_feature": ("New-feature engagement", "新功能参与"),
-    "renewal_payment": ("Renewal & payment", "续约与付款"),
+    "renewal_payment": ("Renewal & payment", "续订与付款"),
     "cancellation": ("Cancellation request", "取消申请"),
     "commercial": ("Commercial relationship", "商业关系"),
     "relationship_marketing": ("Relationship & marketing", "关系与营销"),
@@ -487,12 +487,20 @@ class Catalogue:
     @classmethod
     def from_json(cls, text: str) -> Catalogue:
         raw = json.loads(text)
-        feats = tuple(FeatureSpec(**{**f, "valid_range": tuple(f["valid_range"])}) for f in raw["features"])
+        feats = tuple(FeatureSpec(**{**f, "valid_range": tuple(f["valid_range"]),
+                                     "reason_zh": RENAMED_ZH.get(f["reason_zh"], f["reason_zh"])})
+                      for f in raw["features"])
         return cls(features=feats, event_types=tuple(raw["event_types"]), spellings=raw.get("spellings") or {},
                    ignored=raw.get("ignored") or {})
 
 
 CORE_FEATURES: tuple[FeatureSpec, ...] = tuple(_core_features())
+
+#: Chinese templates of a bundle written before a wording changed, read as today's: a term is a subscription period
+#: (订阅期), not a contract (合同), which read wrong for monthly app plans; without it one account's reasons mixed
+#: the bundle's 合同 with the code's 订阅期 ("订阅期今天到期", the review of 2026-12-07).
+RENAMED_ZH: dict[str, str] = {"合同{value}天后到期": "订阅期{value}天后到期",
+                              "已申请在本期合同结束时取消": "已申请在本订阅期结束时取消"}
 
 #: Reasons for a missing (null) value whose meaning is known from the definition, in English and
 #: Simplified Chinese. A null only becomes a reason when the null itself carries the contribution;

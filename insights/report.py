@@ -621,7 +621,7 @@ STRINGS: dict[str, dict[str, str]] = {
         "portfolio": "客户组合", "accounts": "客户数", "mrr": "MRR", "mrr_at_risk": "风险 MRR",
         "share_at_risk": "风险占比", "high_risk_accounts": "高风险客户", "mean_health": "平均健康分",
         "at_risk_note": "风险 MRR = Σ MRR × {h}天内流失概率（已校准）。"
-                        "MRR：评分日有效的订阅合同。",
+                        "MRR：评分日有效的订阅。",
         "at_risk_note_table": "风险 MRR = Σ MRR × 表格模型所训练的流失标签的校准概率。",
         "by_tier": "按风险等级", "by_csm": "按客户成功经理", "by_segment": "按客户分级",
         "tier": "风险等级", "csm": "客户成功经理", "segment": "客户分级", "industry": "行业", "region": "地区",
@@ -646,7 +646,7 @@ STRINGS: dict[str, dict[str, str]] = {
         "shown": "显示", "of": "/", "pages_note": "下方每个客户一页；点击客户编号跳转",
         "none_reasons": "没有高于平均水平的风险信号。", "no_value": "（无）", "log_odds": "对数几率",
         "mixed_reasons": "没有单独突出的信号：风险来自多个信号的共同作用。",
-        "no_mrr": "{total} 个客户中有 {n} 个没有已知的 MRR（评分日没有有效的订阅合同）：它们计入客户数，"
+        "no_mrr": "{total} 个客户中有 {n} 个没有已知的 MRR（评分日没有有效的订阅）：它们计入客户数，"
                   "但不计入 MRR 和风险 MRR，因此这两项少算了这些客户的收入。",
         "no_mrr_column": "没有 MRR：评分数据中没有映射为 MRR 的列（表格模型的评分不含该列），"
                          "因此不计算风险 MRR；列表按流失概率排序。",

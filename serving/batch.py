@@ -140,17 +140,18 @@ def score_date(store: Path, day: dt.date, bundle: ModelBundle, settings: Setting
 
 def playbook_hint(settings: Settings, rows: pd.DataFrame) -> str | None:
     """A line for a book of consumer-sized accounts (median MRR of those with one under ``CONSUMER_MRR``) still on
-    the B2B default playbooks, naming ``playbook_style: consumer``; None otherwise (a style set, a playbook
-    changed, no MRR)."""
-    if settings.playbook_style != "b2b" or settings.playbooks != default_playbooks() or "mrr" not in rows:
-        return None
+    the B2B default playbooks, naming ``playbook_style: consumer``; None otherwise (a style set, also ``b2b``, in
+    churnwatch.yaml or a saved settings version, which holds every key; a playbook changed; no MRR)."""
+    if "playbook_style" in settings.model_fields_set or settings.playbooks != default_playbooks() or "mrr" not in rows:
+        return None  # a style chosen (b2b too: a cheap B2B seat plan), or playbooks of its own
     mrr = pd.to_numeric(rows["mrr"], errors="coerce")
     mrr = mrr[mrr > 0]
     if mrr.empty or mrr.median() >= CONSUMER_MRR:
         return None
     return (f"the playbooks are the B2B defaults (a CSM, calls, an executive within 4 hours for high risk) and the "
             f"median MRR of the accounts scored is {mrr.median():,.2f}: for a consumer product set "
-            "`playbook_style: consumer` in churnwatch.yaml (lifecycle messages and offers), or write your own under "
+            "`playbook_style: consumer` in churnwatch.yaml or with `churnwatch settings set playbook_style=consumer` "
+            "(lifecycle messages and offers; `b2b` keeps these and ends this note), or write your own under "
             "`playbooks:`")
 
 

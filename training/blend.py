@@ -91,10 +91,12 @@ class LinearPart:
         directions: feature -> +1 / -1 / 0 (sign a numeric coefficient must not contradict).
         C: inverse L2 strength of scikit-learn's ``LogisticRegression`` (standardised columns).
         log_terms: add the ``log1p`` column of non-negative numerics.
-        screened: the features whose missing indicator must show its blanks going with churn (``MISSING_Z``): a
-            company's own columns, whose blanks are gaps in an export; the catalogue's own features keep theirs,
-            as their nulls have a meaning (none in the window before, never logged in: p57's app export lost 0.0014
-            validation ROC-AUC when they were screened too, conditionally useful, marginally quiet).
+        screened: the features whose missing indicator must show its blanks going with churn (``MISSING_Z``, rows
+            taken as independent): a flat table's columns, whose blanks are gaps in an export (``training.train``);
+            an event log's features keep theirs, as their nulls have a meaning (none in the window before, never
+            logged in: p57's app export lost 0.0014 validation ROC-AUC when they were screened too) and its rows
+            repeat each account on every date (the review: random blanks of accounts x dates kept an indicator in
+            58.5% of simulated runs, against the 1% meant).
     """
 
     def __init__(self, names: list[str], categorical: list[str], directions: dict[str, int] | None = None,

@@ -49,7 +49,7 @@ import datetime as dt
 import gzip
 import logging
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -255,31 +255,38 @@ def _written(text: pd.Series, numbers: pd.Series, grouped: bool = False) -> str 
 YES_NO = {"y": "yes", "yes": "yes", "n": "no", "no": "no"}
 
 
-def fold_category(value: object, yes_no: bool = False) -> object:
-    """A category value as a case-folded column reads it (``_one_case``): lower case, and with ``yes_no`` the
-    ``YES_NO`` spellings as ``yes`` / ``no``; anything but text as it is."""
+def fold_category(value: object, lower: bool = True, yes_no: Mapping[str, str] | None = None) -> object:
+    """A category value as training read its column: in lower case for a case-folded column (``_one_case``), and
+    for a column of yes and no (``yes_no``: ``yes`` / ``no`` -> the spelling training kept) any ``YES_NO`` spelling as
+    that spelling (a re-export's ``Yes`` where training saw ``Y``); anything but text as it is."""
     if not isinstance(value, str):
         return value
-    value = value.casefold()
-    return YES_NO.get(value, value) if yes_no else value
+    key = value.casefold()
+    if yes_no and YES_NO.get(key) in yes_no:
+        return yes_no[YES_NO[key]]
+    return key if lower else value
 
 
-def _one_case(text: pd.Series) -> tuple[pd.Series, str | None, bool]:
+def _one_case(text: pd.Series) -> tuple[pd.Series, str | None, dict[str, str] | None]:
     """A category column in lower case when some of its values differ only in case (``monthly``,
     ``Monthly``), with two such spellings for the report; a column of yes and no written both short and long
-    (``Y``, ``Yes``, ``n``: ``YES_NO``) as ``yes`` and ``no`` (True third; a probe's sheet kept ``TV Bundle``
-    as four categories); else the column as it is, None and False."""
+    (``Y``, ``Yes``, ``n``: ``YES_NO``) as ``yes`` and ``no`` (a probe's sheet kept ``TV Bundle`` as four
+    categories); else the column as it is and None. Third: for a column of only yes and no, ``yes`` / ``no`` -> the
+    spelling kept (``fold_category``: scoring reads any other spelling of them as that one), else None."""
     spellings = pd.Series(text.dropna().unique(), dtype=object).astype(str)
     short = set(spellings.str.casefold())
-    if short and short <= YES_NO.keys() and short & {"y", "n"} and short & {"yes", "no"}:
+    yes_no_only = bool(short) and short <= YES_NO.keys()
+    if yes_no_only and short & {"y", "n"} and short & {"yes", "no"}:
         shown = sorted(spellings)
         said = ", ".join(repr(v) for v in shown[:-1]) + f" and {shown[-1]!r}"
-        return (text.map(lambda v: fold_category(v, True)),
-                f"{said} read as {' and '.join(repr(v) for v in sorted(set(YES_NO[v] for v in short)))}", True)
+        kept = {v: v for v in sorted(set(YES_NO[v] for v in short))}
+        return (text.map(lambda v: fold_category(v, True, kept)),
+                f"{said} read as {' and '.join(repr(v) for v in kept)}", kept)
     shown = _first_twins(text, lambda spellings: spellings.str.casefold())
-    if not shown:
-        return text, None, False
-    return text.str.casefold(), f"{' and '.join(repr(v) for v in shown[:2])} read as {shown[0].casefold()!r}", False
+    col, said = (text.str.casefold(), f"{' and '.join(repr(v) for v in shown[:2])} read as {shown[0].casefold()!r}") \
+        if shown else (text, None)
+    kept = {YES_NO[v.casefold()]: v for v in pd.unique(col.dropna())} if yes_no_only else None
+    return col, said, kept
 
 
 def _first_twins(text: pd.Series, key: Callable[[pd.Series], pd.Series]) -> list[str]:
@@ -306,24 +313,28 @@ def case_folded(catalogue: Catalogue) -> tuple[str, ...]:
     return tuple(spec.name for spec in catalogue.features if spec.params.get("case") == "lower")
 
 
-def yes_no_folded(catalogue: Catalogue) -> tuple[str, ...]:
-    """The categories that training read as ``yes`` / ``no`` (``_one_case``: ``params["yes_no"]``)."""
-    return tuple(spec.name for spec in catalogue.features if spec.params.get("yes_no"))
+def yes_no_folded(catalogue: Catalogue) -> dict[str, dict[str, str]]:
+    """The categories of only yes and no: name -> ``yes`` / ``no`` -> the spelling training kept (``_one_case``)."""
+    return {spec.name: dict(spec.params["yes_no"]) for spec in catalogue.features
+            if isinstance(spec.params.get("yes_no"), dict)}
 
 
 def categories_as_trained(rows: pd.DataFrame | FeatureRows, names: tuple[str, ...],
-                          blanks: frozenset[str] = frozenset(), yes_no: tuple[str, ...] = ()
-                          ) -> pd.DataFrame | FeatureRows:
+                          blanks: frozenset[str] = frozenset(),
+                          yes_no: Mapping[str, Mapping[str, str]] | None = None) -> pd.DataFrame | FeatureRows:
     """``rows`` (a frame or the service's ``FeatureRows``) with their categories read as training read them:
     the categories ``names`` (``case_folded``, worked out once per model by the caller) in lower case, so
     ``Monthly`` sent to ``/score`` is the ``monthly`` the model knows; and a request's (``FeatureRows``)
     category values without surrounding spaces, an empty one missing, as training and ``score --table``
     (``_clean_text``) and the event-log features (``TRIM``) read them (a probe's ``"Premium "`` was scored
     as an unseen plan); ``blanks`` (a flat table's model: ``BLANK_TOKENS``) read as missing too (a value in
-    another case than training saw it: ``FeatureFrame.respelled``); ``yes_no`` (``yes_no_folded``, among ``names``)
-    with ``Y`` / ``N`` read as ``yes`` / ``no`` as well. A frame's rows themselves when no category is folded."""
-    lower = np.vectorize(fold_category, otypes=[object])
-    yes = np.vectorize(lambda v: fold_category(v, True), otypes=[object])
+    another case than training saw it: ``FeatureFrame.respelled``); ``yes_no`` (``yes_no_folded``) with any
+    spelling of yes and no as the one training kept. A frame's rows themselves when no category is folded."""
+    yes_no = dict(yes_no or {})
+
+    def read(c: str, v: np.ndarray) -> np.ndarray:
+        lower = c in names
+        return np.array([fold_category(x, lower, yes_no.get(c)) for x in v], dtype=object)
     if isinstance(rows, FeatureRows):
         def clean(v: object) -> object:
             if not isinstance(v, str):
@@ -333,14 +344,14 @@ def categories_as_trained(rows: pd.DataFrame | FeatureRows, names: tuple[str, ..
 
         strip = np.vectorize(clean, otypes=[object])
         labels = {c: (strip(v) if len(v) else v) for c, v in rows.labels.items()}
-        labels = {c: ((yes if c in yes_no else lower)(v) if c in names and len(v) else v) for c, v in labels.items()}
+        labels = {c: (read(c, v) if (c in names or c in yes_no) and len(v) else v) for c, v in labels.items()}
         return FeatureRows(list(rows.account_ids), rows.numeric_names, rows.numeric, labels)
-    folded = [name for name in names if name in rows.columns]
+    folded = [name for name in dict.fromkeys([*names, *yes_no]) if name in rows.columns]
     if not folded:
         return rows
     out = rows.copy()
     for c in folded:
-        out[c] = (yes if c in yes_no else lower)(out[c].to_numpy(dtype=object))
+        out[c] = read(c, out[c].to_numpy(dtype=object))
     return out
 
 
@@ -443,12 +454,13 @@ def money_of(text: pd.Series) -> str | None:
 
 def _spec(name: str, categorical: bool, flag: bool = False, comma: bool | None = None,
           folded: bool = False, percent: bool = False, direction: int = 0,
-          valid: tuple[float, float] | None = None, money: str | None = None, yes_no: bool = False) -> FeatureSpec:
+          valid: tuple[float, float] | None = None, money: str | None = None,
+          yes_no: Mapping[str, str] | None = None) -> FeatureSpec:
     """A table column's catalogue entry: a category, a 0/1 flag (worded only when 1) or a number; no
     bounds (a flag is 0/1 in the training rows, a count may still be 2 later). ``comma``: a number read
     from text, with a decimal comma (True) or point (False), kept so scoring reads it the same way;
-    ``folded``: a category read in lower case (``_one_case``), at scoring too, and ``yes_no``: with ``Y`` / ``N``
-    as ``yes`` / ``no``; ``percent``: a number written
+    ``folded``: a category read in lower case (``_one_case``), at scoring too; ``yes_no``: a column of only yes
+    and no, each with the spelling kept (any other read as it at scoring); ``percent``: a number written
     "12%", read as 12, unit ``percent`` (a reason says "Discount: 20%"); ``direction``: ``profile.columns``'
     (+1: more is riskier, -1: less), 0 for a category; ``valid``: the bounds of a person's age (values
     outside read as missing, at scoring too; ``/score`` refuses them); ``money``: the currency sign or code its
@@ -463,7 +475,7 @@ def _spec(name: str, categorical: bool, flag: bool = False, comma: bool | None =
                        direction=0 if categorical else direction, valid_range=valid or (None, None), optional=True,
                        reason_en=en, reason_zh=zh, template="table_column", params={"column": name, **(
                            {} if comma is None else {"decimal": "comma" if comma else "point"}),
-                           **({"case": "lower"} if folded else {}), **({"yes_no": "yes"} if yes_no else {}),
+                           **({"case": "lower"} if folded else {}), **({"yes_no": dict(yes_no)} if yes_no else {}),
                            **({"money": money} if money else {})})
 
 
@@ -581,7 +593,7 @@ def _type_columns(df: pd.DataFrame, report: dict, date_format: str | None = None
             dates[name], kept[name] = days, None
             specs.append(_date_spec(str(name), reading))
             continue
-        folded, yes_no = None, False
+        folded, yes_no = None, None
         if categorical:
             col, folded, yes_no = _one_case(col)
             if folded:
@@ -942,16 +954,17 @@ def read_scoring_table(path: str | Path, id_col: str, catalogue: Catalogue, labe
             dates[name] = days.reset_index(drop=True)
         elif name in cats:
             text = _as_text(s)
-            if spec.params.get("case") == "lower":
-                yes_no = bool(spec.params.get("yes_no"))
-                text = text.map(lambda v, yes_no=yes_no: fold_category(v, yes_no))
+            lower, yes_no = spec.params.get("case") == "lower", spec.params.get("yes_no")
+            yes_no = yes_no if isinstance(yes_no, dict) else None
+            if lower or yes_no:
+                text = text.map(lambda v, lower=lower, yes_no=yes_no: fold_category(v, lower, yes_no))
             out[name] = text.to_numpy(dtype=object)
         else:
             if _is_text(s):  # text that is no number is missing, said as training says it (probe p58: silent here)
                 text = _clean_text(s)
                 values = _parse_numbers(text, _decimal(spec))[0]
                 unread = text[text.notna() & values.isna()]
-                if len(unread):
+                if len(unread) and name in needed:  # a column the model does not read is not the user's concern
                     log.warning("%s: column %r: %d value(s) not numbers, read as missing, e.g. %s",
                                 path, name, len(unread), [str(v) for v in pd.unique(unread)[:5]])
             else:

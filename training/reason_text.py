@@ -545,8 +545,8 @@ def _word_own_date(spec: FeatureSpec, v: float, side: int, refs: References, lan
     template = _spanless(spec.reason_en if lang == "en" else spec.reason_zh)
     typical = refs.quoted_typical(spec.name)
     # one unit for the value and its typical one: "5.6 years ago (typical of those who stayed: 1.7 years ago)", not
-    # "... 625.5 days ago" (probe p58)
-    in_years = None if typical is None else max(abs(v), abs(typical)) >= 730
+    # "... 625.5 days ago" (probe p58); years only where both are a year or more ("0 years ago": the review)
+    in_years = None if typical is None else min(abs(v), abs(typical)) >= 365 and max(abs(v), abs(typical)) >= 730
     text = _age(v, lang) if birth else template.format(value=_when(v, lang, in_years), change="")
     if typical is None:
         return text
@@ -608,7 +608,8 @@ def _direction(spec: FeatureSpec, refs: References) -> int:
 NEGATIVE_EVENT = re.compile(
     r"skip|cancel|error|fail|declin|refund|complain|unsubscri|downgrad|churn|bounc|disput|chargeback|"
     r"uninstall|deactivat|crash|timeout|expir|abandon|opt[ _-]?out|rage[ _-]?click|(?:^|[^a-z])left$|"
-    r"disabl|disconnect|turn(?:ed)?[ _-]?off|revok|(?:seat|user|member|licen[cs]e)s?[ _-]?(?:remov|delet)",
+    r"disabl|disconnect|(?:^|[^a-z])turn(?:ed)?[ _-]?off|revok|"
+    r"(?:seat|user|member|licen[cs]e)s?[ _-]?(?:removed|deleted)$",
     re.IGNORECASE)
 
 
@@ -685,7 +686,9 @@ def word_missing(spec: FeatureSpec, row: Row, lang: str, side: int = 0,
     gives (``_placed_on``: "Never logged in" a risk, "No end date on the current term" a strength);
     a known null without such a place ("No rated tickets in the last 90 days") takes
     the training rows' test like "No data on X". References without ``missing`` (older bundles):
-    on either side. None when it is not a reason on ``side``."""
+    on either side. A rise from none ("… after none in the 30 days before": a change whose null needs a count
+    now) is worded only on the side of its place on the scale, whatever the blanks show. None when it is not a
+    reason on ``side``."""
     if is_paused(spec, row, refs):  # a pause's end is no term end: the null says the subscription is paused
         return (PAUSED_REASON[0] if lang == "en" else PAUSED_REASON[1]) if side > 0 else None
     if side < 0 and spec.name in NULL_NO_STRENGTH:
@@ -697,7 +700,7 @@ def word_missing(spec: FeatureSpec, row: Row, lang: str, side: int = 0,
         holds = v is not None and {"known": True, ">0": v > 0, "==0": v == 0}[evidence[1]]
     en, zh = null_reason(spec) if holds else no_data_reason(spec)
     known = (en, zh) != no_data_reason(spec)
-    if known and is_change(spec) and _direction(spec, refs):
+    if known and evidence is not None and evidence[1] == ">0" and _direction(spec, refs):
         # "… after none in the … days before" words the rows that rose from none, a few of the change's blanks (most
         # had none in either window): the side the blanks show is theirs, so only the rise's place on the scale
         # counts (probes p57, p59: a rise of logins from none a risk, the first skips of a box a strength)

@@ -26,9 +26,10 @@ the reverse) order as another feature's (Spearman's rank correlation at least ``
 where both have a value, with values on the same rows) is left out and listed with the feature it repeats,
 unless the config keeps it. A probe's gym export had ``Signup Date`` beside ``Tenure (Months)`` (0.9999):
 the model split one signal between the two with opposite signs, and the members read a reason from one
-half and a strength from the other. So is an event type's count in the same order as one of the catalogue's
-own features (an event role whose one type it is: ``login: [login]`` made ``logins_30d`` and ``evt_login_30d``,
-equal on 99.5% of a probe's rows, and 103 of 1,979 accounts read "9 logins in the last 30 days" twice).
+half and a strength from the other. So is an event type's count or change equal to a role's of the same window
+(``repeated_event_counts``: an event role whose one type it is; ``login: [login]`` made ``logins_30d`` and
+``evt_login_30d``, equal on 99.5% of a probe's rows, and 103 of 1,979 accounts read "9 logins in the last 30 days"
+twice).
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ from scipy.stats import chi2_contingency
 
 from core.settings import ProfileSettings
 from features.profile import column_config, config_key
-from features.spec import Catalogue, FeatureSpec
+from features.spec import Catalogue
 
 #: A column is kept when independence from churn is rejected at this level (per column; about 1% of
 #: pure-noise columns pass).
@@ -152,35 +153,63 @@ def unlinked_categories(train: pd.DataFrame, catalogue: Catalogue,
     return out
 
 
-def _event_family(spec: FeatureSpec) -> bool:
-    """A feature of an event type's family (``evt_login_30d``), not a company's own column."""
-    return "event_type" in spec.params and spec.template not in OWN_TEMPLATES
+#: An event type's feature and the role feature of the same kind it may repeat (``repeated_event_counts``).
+ROLE_OF_EVENT = {"event_count": "role_count", "event_change": "role_change"}
+#: Share of the training rows on which an event type's feature must equal a role's to be the same count.
+SAME_COUNT_SHARE = 0.99
+
+
+def repeated_event_counts(train: pd.DataFrame, catalogue: Catalogue,
+                          skip: set[str] | frozenset[str] = frozenset()) -> dict[str, str]:
+    """An event type's count or change equal, on ``SAME_COUNT_SHARE`` of the training rows (both blank or the same
+    value), to a role's count or change of the same window (``logins_30d`` and ``evt_login_30d`` when the login
+    role is that one type): name -> why left out. Only such pairs are compared (a type's distinct users are not
+    an account's active users, however alike), and by equality, so a count that is mostly 0 is judged too."""
+    feats = [f for f in catalogue.features if f.name not in skip and f.name in train]
+    roles = {(f.template, f.params.get("window")): [] for f in feats if f.template in ROLE_OF_EVENT.values()}
+    for f in feats:
+        if f.template in ROLE_OF_EVENT.values():
+            roles[(f.template, f.params.get("window"))].append(f.name)
+    out: dict[str, str] = {}
+    for f in feats:
+        if f.template not in ROLE_OF_EVENT or "event_type" not in f.params:
+            continue
+        mine = pd.to_numeric(train[f.name], errors="coerce")
+        for other in roles.get((ROLE_OF_EVENT[f.template], f.params.get("window")), []):
+            theirs = pd.to_numeric(train[other], errors="coerce")
+            same = float(((mine - theirs).abs().lt(1e-9) | (mine.isna() & theirs.isna())).mean())
+            if same >= SAME_COUNT_SHARE and mine.notna().any():
+                out[f.name] = (f"equal to {other} on {same:.1%} of the training rows: the same events counted "
+                               "twice (an event role counts this type), whose contributions would split")
+                break
+    return out
 
 
 def duplicate_columns(train: pd.DataFrame, catalogue: Catalogue,
                       skip: set[str] | frozenset[str] = frozenset(), seed: int = 0) -> dict[str, str]:
     """Own number and date features (not kept by the config, less ``skip``) in the same order as another
-    number feature on the training rows, and event types' features in the same order as one of the catalogue's
-    own (an event role's count of that one type): name -> why left out. The catalogue's own features come first as
-    the one kept, then the own columns in their order (the later of two own columns is the one left out).
+    number feature on the training rows: name -> why left out; and the event types' counts a role repeats
+    (``repeated_event_counts``). The catalogue's own features come first as the one kept, then the own columns in
+    their order (the later of two own columns is the one left out).
 
     A column one value of which covers more than ``MOST_COMMON`` of its values (counts that are mostly 0) is
     not judged: two such columns correlate through their shared ties whatever their other values (a review's
     two unrelated counts, zero on the same 98% of rows, at 0.996). All pairs are screened at once on mean-filled
     ranks (exact where two columns have values on the same rows), each candidate then measured on its own."""
+    out = repeated_event_counts(train, catalogue, skip)
+    skip = set(skip) | set(out)
     numbers = [f for f in catalogue.features if f.type != "category" and f.name not in skip and f.name in train]
     own = {f.name for f in numbers if f.template in OWN_TEMPLATES and not f.params.get("keep")}
-    events = {f.name for f in numbers if _event_family(f)}  # judged against the catalogue's own features only
-    if not own and not events:
-        return {}
+    if not own:
+        return out
     rows = train if len(train) <= SAME_ORDER_ROWS else train.sample(SAME_ORDER_ROWS, random_state=seed)
-    order = ([f.name for f in numbers if f.template not in OWN_TEMPLATES and f.name not in events]
-             + [f.name for f in numbers if f.name in events] + [f.name for f in numbers if f.template in OWN_TEMPLATES])
+    order = [f.name for f in numbers if f.template not in OWN_TEMPLATES] + [f.name for f in numbers
+                                                                           if f.template in OWN_TEMPLATES]
     values = rows[order].apply(pd.to_numeric, errors="coerce")
     judged = [n for n in order if values[n].nunique() >= 3
               and values[n].value_counts(normalize=True).iloc[0] <= MOST_COMMON]
-    if not (own | events) & set(judged):
-        return {}
+    if not own & set(judged):
+        return out
     ranks = values[judged].rank()
     present = ranks.notna().to_numpy()
     filled = ranks.fillna(ranks.mean()).to_numpy(dtype="float64")
@@ -188,22 +217,16 @@ def duplicate_columns(train: pd.DataFrame, catalogue: Catalogue,
     norm = np.sqrt((filled ** 2).sum(axis=0))
     rough = (filled.T @ filled) / np.outer(norm, norm)
     at = {n: j for j, n in enumerate(judged)}
-    out: dict[str, str] = {}
     kept: list[str] = []
     for name in judged:
         i = at[name]
-        for other in kept if name in own else [k for k in kept if k not in events] if name in events else ():
+        for other in kept if name in own else ():
             j = at[other]
             both = present[:, i] & present[:, j]
             apart = (present[:, i] != present[:, j]).mean()  # rows where only one has a value
             if abs(rough[i, j]) < SAME_ORDER - 0.02 or both.sum() < 50 or apart > 0.01:
                 continue
             rho = float(np.corrcoef(pd.Series(filled[both, i]).rank(), pd.Series(filled[both, j]).rank())[0, 1])
-            if abs(rho) >= SAME_ORDER and name in events:
-                out[name] = (f"in the same order as {other} on the training rows (rank correlation {rho:+.4f}): "
-                             "the same events counted twice (an event role's feature counts them), whose "
-                             "contributions would split")
-                break
             if abs(rho) >= SAME_ORDER:
                 column = config_name(next(f for f in numbers if f.name == name))
                 out[name] = (f"in the same order as {other} on the training rows (rank correlation {rho:+.4f}): "

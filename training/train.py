@@ -218,7 +218,7 @@ def fit_and_evaluate(train: pd.DataFrame, fit: pd.DataFrame | None, es: pd.DataF
     # after the partial windows: the feature a repeat is measured against must stay in the model
     repeated = duplicate_columns(train, catalogue, skip=set(dropped), seed=seed)
     if repeated:  # one signal in two columns (training/screen.py)
-        say(f"left out {len(repeated)} column(s) that repeat another feature: "
+        say(f"left out {len(repeated)} feature(s) that repeat another: "
             + few([f"{n} ({why})" for n, why in repeated.items()], 8))
         dropped.update(repeated)
         frame, model_catalogue = _model_frame(catalogue, dropped)
@@ -262,9 +262,11 @@ def fit_and_evaluate(train: pd.DataFrame, fit: pd.DataFrame | None, es: pd.DataF
             say(_directions_text(learned, judging))
         say(f"choosing the model: {len(CANDIDATES)} LightGBM candidates and a logistic regression, judged "
             f"out-of-fold on {n_val:,} of {len(train):,} training rows: {validation}")
-    # a company's own columns: their blanks are gaps in an export, an indicator of them kept only where they go
-    # with churn (``training.blend.MISSING_Z``; the catalogue's own nulls have meanings)
-    screened = frozenset(f.name for f in model_catalogue.features if f.template in OWN_TEMPLATES)
+    # a flat table's columns: their blanks are gaps in an export, an indicator of them kept only where they go with
+    # churn (``training.blend.MISSING_Z``, a test of independent rows: one per customer; an event log's rows repeat
+    # each account on every date, and its catalogue's nulls have meanings)
+    screened = frozenset() if "as_of" in train.columns else frozenset(
+        f.name for f in model_catalogue.features if f.template in OWN_TEMPLATES)
     selection = select_model(folds_, n_val, frame.names, frame.categorical, directions, constraints, seed, say,
                              groups=val_groups, screened=screened)
     oof = None

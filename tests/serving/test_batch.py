@@ -107,6 +107,7 @@ def test_a_consumer_sized_book_on_the_b2b_playbooks_is_told_of_the_consumer_styl
     assert said is not None and "median MRR of the accounts scored is 9.99" in said
     assert "`playbook_style: consumer`" in said
     assert playbook_hint(Settings(playbook_style="consumer"), small) is None
+    assert playbook_hint(Settings(playbook_style="b2b"), small) is None  # chosen: no more note
     assert playbook_hint(Settings(), pd.DataFrame({"mrr": [450.0, 1200.0, 80.0]})) is None  # B2B-sized
     assert playbook_hint(Settings(), pd.DataFrame({"account_id": ["a"]})) is None  # no MRR
     own = Settings.model_validate({"playbooks": {"high_risk": {"action_en": "Offer", "action_zh": "优惠",

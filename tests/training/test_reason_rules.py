@@ -385,3 +385,37 @@ def test_an_own_date_and_its_typical_value_are_said_in_one_unit():
     assert word(spec, 2045.0, -1, Row({}), refs, "zh-CN") == "Signup Date：5.6年前（未流失客户典型值：1.7年前）"
     assert word(spec, 40.0, +1, Row({}), refs, "en") == (
         "Signup Date: 40 days ago (typical of those who stayed: 626 days ago)")
+
+
+def test_the_rise_from_none_rule_leaves_other_changes_nulls_as_they_were():
+    """The review: "No MRR 90 days ago" and "No invoices paid in one of the last two 90-day periods" are nulls of a
+    change too, but no rise from none: still worded by the blanks' side (or on either side for older bundles)."""
+    refs = References(typical={}, category_churn={}, overall_churn=0.06,
+                      missing={"mrr_change_90d": 1, "payment_delay_change": 1})
+    mrr, delay = SPECS["mrr_change_90d"], SPECS["payment_delay_change"]
+    assert word(mrr, None, +1, Row({"mrr": 100.0}), refs, "en") == "No MRR 90 days ago"
+    assert word(mrr, None, -1, Row({"mrr": 100.0}), refs, "en") is None
+    assert word(delay, None, +1, Row({"late_payments_90d": 0.0}), refs, "en") is not None
+    older = References(typical={}, category_churn={}, overall_churn=0.06)  # no ``missing``: either side
+    assert word(mrr, None, -1, Row({"mrr": 100.0}), older, "en") == "No MRR 90 days ago"
+
+
+@pytest.mark.parametrize("event_type", ["return_offer_accepted", "user_removed_spam_comment", "members_deleted_draft"])
+def test_names_that_only_contain_a_pulling_back_word_are_use(event_type):
+    from training.reason_text import usage_prior
+
+    assert usage_prior(_count_90d(event_type)) == -1
+
+
+def test_a_recent_own_date_is_not_zero_years_ago():
+    """The review: "Signup Date: 0 years ago (typical of those who stayed: 4.1 years ago)"."""
+    from training.own_table import _date_spec
+    from training.table_dates import DateReading
+
+    spec = _date_spec("Signup Date", DateReading("text"))
+    refs = References(typical={"Signup Date": 1500.0}, category_churn={}, overall_churn=0.25,
+                      direction={"Signup Date": -1})
+    assert word(spec, 12.0, +1, Row({}), refs, "en") == (
+        "Signup Date: 12 days ago (typical of those who stayed: 1,500 days ago)")
+    assert word(spec, -20.0, +1, Row({}), refs, "en") == (
+        "Signup Date: in 20 days (typical of those who stayed: 1,500 days ago)")

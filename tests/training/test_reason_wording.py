@@ -76,3 +76,20 @@ def test_strengths_drop_the_only(specs):
     assert render(specs["active_users_per_seat"], 0.999, "en") == "100% of seats in use"
     assert render(specs["active_users_per_seat"], 0.99, "zh-CN") == "席位使用率仅99%"
     assert render(specs["active_users_per_seat"], 0.87, "zh-CN", strength=True) == "席位使用率87%"
+
+
+def test_a_bundle_written_before_the_subscription_period_wording_reads_as_today():
+    """The review: an older bundle's features.json keeps "合同{value}天后到期" while the code says "订阅期今天到期"."""
+    import json
+
+    from features.spec import Catalogue, build_catalogue
+
+    raw = json.loads(build_catalogue([]).to_json())
+    for f in raw["features"]:
+        if f["name"] == "days_to_term_end":
+            f["reason_zh"] = "合同{value}天后到期"
+        if f["name"] == "cancel_request_standing":
+            f["reason_zh"] = "已申请在本期合同结束时取消"
+    old = {f.name: f for f in Catalogue.from_json(json.dumps(raw)).features}
+    assert old["days_to_term_end"].reason_zh == "订阅期{value}天后到期"
+    assert old["cancel_request_standing"].reason_zh == "已申请在本订阅期结束时取消"

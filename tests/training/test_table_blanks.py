@@ -117,8 +117,9 @@ def test_yes_and_no_written_short_and_long_are_one_category_at_training_scoring_
     assert "TV Bundle ('N', 'No', 'Y', 'Yes' and 'y' read as 'no' and 'yes')" in said
     assert "Region" not in table.report["categories_case_folded"]  # North / South: as they are
     spec = table.catalogue["TV Bundle"]
-    assert spec.params["case"] == "lower" and spec.params["yes_no"] == "yes"
-    assert case_folded(table.catalogue) == ("TV Bundle",) and yes_no_folded(table.catalogue) == ("TV Bundle",)
+    assert spec.params["case"] == "lower" and spec.params["yes_no"] == {"no": "no", "yes": "yes"}
+    assert case_folded(table.catalogue) == ("TV Bundle",)
+    assert yes_no_folded(table.catalogue) == {"TV Bundle": {"no": "no", "yes": "yes"}}
     pd.DataFrame({"Customer ID": ["a", "b", "c", "d"], "TV Bundle": ["n", "YES", " ", "maybe"],
                   "Outages (6m)": ["1", "2", "3", "0"], "Region": ["North"] * 4}).to_csv(tmp_path / "new.csv",
                                                                                         index=False)
@@ -130,17 +131,36 @@ def test_yes_and_no_written_short_and_long_are_one_category_at_training_scoring_
                            "Region": np.array(["N", "S"], dtype=object)})
     out = categories_as_trained(request, case_folded(table.catalogue), yes_no=yes_no_folded(table.catalogue))
     assert list(out.labels["TV Bundle"]) == ["yes", "no"] and list(out.labels["Region"]) == ["N", "S"]
-    frame = categories_as_trained(pd.DataFrame({"TV Bundle": ["N", None]}), ("TV Bundle",), yes_no=("TV Bundle",))
+    frame = categories_as_trained(pd.DataFrame({"TV Bundle": ["N", None]}), ("TV Bundle",),
+                                  yes_no={"TV Bundle": {"no": "no", "yes": "yes"}})
     assert frame["TV Bundle"].tolist() == ["no", None]
 
 
-def test_a_column_of_y_and_n_only_or_of_other_words_is_not_read_as_yes_and_no(tmp_path):
-    from training.own_table import _one_case
+def test_a_column_of_y_and_n_only_keeps_its_spelling_and_reads_a_re_exports_yes_as_it(tmp_path):
+    """The review: a column of only Y and N at training scored a re-export's "Yes" as an unseen value."""
+    from training.model import FeatureRows
+    from training.own_table import _one_case, case_folded, categories_as_trained, read_scoring_table, yes_no_folded
 
     same, said, yes_no = _one_case(pd.Series(["Y", "N", "Y", None], dtype=object))
-    assert same.tolist()[:3] == ["Y", "N", "Y"] and said is None and not yes_no  # one spelling each: as written
+    assert same.tolist()[:3] == ["Y", "N", "Y"] and said is None and yes_no == {"yes": "Y", "no": "N"}
     folded, said, yes_no = _one_case(pd.Series(["Yes", "yes", "Maybe", "N"], dtype=object))
-    assert not yes_no and said == "'Yes' and 'yes' read as 'yes'" and folded.tolist() == ["yes", "yes", "maybe", "n"]
+    assert yes_no is None and said == "'Yes' and 'yes' read as 'yes'"
+    assert folded.tolist() == ["yes", "yes", "maybe", "n"]
+    sheet = _sheet(tmp_path).assign(**{"TV Bundle": lambda f: f["TV Bundle"].map(
+        {"Yes": "Y", "y": "Y", "Y": "Y", "No": "N", "N": "N"})})
+    sheet.to_csv(tmp_path / "sheet.csv", index=False)
+    table = load_own_table(tmp_path / "sheet.csv", label="Status", id_col="Customer ID")
+    assert sorted(table.frame["TV Bundle"].cat.categories) == ["N", "Y"]  # as written
+    assert yes_no_folded(table.catalogue) == {"TV Bundle": {"yes": "Y", "no": "N"}}
+    assert "TV Bundle" not in case_folded(table.catalogue)
+    pd.DataFrame({"Customer ID": ["a", "b", "c"], "TV Bundle": ["Yes", "no", "N"], "Outages (6m)": ["1", "2", "3"],
+                  "Region": ["North"] * 3}).to_csv(tmp_path / "new.csv", index=False)
+    scored = read_scoring_table(tmp_path / "new.csv", "Customer ID", table.catalogue)
+    assert scored.rows["TV Bundle"].tolist() == ["Y", "N", "N"]
+    request = FeatureRows(["a"], ["Outages (6m)"], np.array([[1.0]]),
+                          {"TV Bundle": np.array(["yes"], dtype=object), "Region": np.array(["North"], dtype=object)})
+    out = categories_as_trained(request, case_folded(table.catalogue), yes_no=yes_no_folded(table.catalogue))
+    assert list(out.labels["TV Bundle"]) == ["Y"] and list(out.labels["Region"]) == ["North"]
 
 
 def test_score_table_says_which_number_values_it_read_as_missing(tmp_path, caplog):
