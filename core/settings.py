@@ -53,6 +53,11 @@ class EventRoles(BaseModel):
         "(Stripe's canceled_at of a cancel_at_period_end subscription, Chargebee's cancellation scheduled, "
         "an app store's auto-renew turned off): the request stands until the term ends or a new one starts",
     )
+    not_usage: list[str] = Field(
+        default_factory=list,
+        description="dated facts that are no use of the product (a CS tool's ratings, NPS or survey answers, a "
+        "CSM's notes): counted as their own event types, never as active days, users or a sign of tracking",
+    )
     cancel_withdrawn: list[str] = Field(
         default_factory=list,
         description="event types that are the customer taking a cancellation request back (Chargebee's "

@@ -205,8 +205,10 @@ STANDING_REQUEST = "cancel_request_standing"
 
 
 #: Event roles that are no product activity (an e-mail tool's, a CRM's, the billing system's cancellation
-#: requests): no active days or users, and no sign that the product export covers an account
-PASSIVE_ROLES = ("marketing_sent", "marketing_open", "contact_left", "cancel_request", "cancel_withdrawn")
+#: requests, a CS tool's ratings and survey answers: ``not_usage``): no active days or users, and no sign that the
+#: product export covers an account (a probe's Gainsight rows counted as active days on 959 of 2,091 accounts)
+PASSIVE_ROLES = ("marketing_sent", "marketing_open", "contact_left", "cancel_request", "cancel_withdrawn",
+                 "not_usage")
 
 
 def passive_types(roles) -> set[str]:

@@ -113,6 +113,25 @@ LABEL_VALUES: dict[str, int] = {
     "ja": 1, "nein": 0, "oui": 1, "non": 0, "sí": 1, "si": 1, "sim": 1, "não": 0, "nao": 0,
     "gekündigt": 1, "gekuendigt": 1, "aktiv": 0, "是": 1, "否": 0, "已流失": 1, "未流失": 0,
 }
+#: Label values that say which side they are on whatever the column is called (a status column).
+LABEL_WORDS = frozenset({"churned", "active", "churn", "retained", "cancelled", "canceled", "left", "stayed",
+                         "gekündigt", "gekuendigt", "aktiv", "已流失", "未流失"})
+#: A label column named for staying: its yes / true / 1 is a customer who stayed (``renewed``, ``retained``,
+#: ``is_active``, ``still_customer``, 续保, 续费, 留存), not one who left (a probe's insurer: ``renewed`` True read as
+#: churn, 74% "churned", and a 90%-risk policy explained as "Healthy 3.1%"); a negated name (``not_renewed``,
+#: ``non_renewal``, ``unsubscribed``) is not.
+STAYING_LABEL = re.compile(r"(?:^|[^a-z])(?:renew(?:ed|al)?|retained|stay(?:ed)?|(?:is[ _-]?)?active|"
+                           r"still[ _-]?(?:a[ _-]?)?customer|is[ _-]?customer|kept|subscribed)(?:$|[^a-z])"
+                           r"|续保|续费|留存|在网", re.IGNORECASE)
+_NEGATED = re.compile(r"(?:^|[^a-z])(?:not|non|no|un)[ _-]?(?:renew|retain|stay|active|subscri|customer)"
+                      r"|未续|不续|流失", re.IGNORECASE)
+
+
+def staying_label(column: str) -> bool:
+    """Whether a label column's name says the customer stayed (``STAYING_LABEL``), so its yes is a retained one."""
+    return bool(STAYING_LABEL.search(column)) and not _NEGATED.search(column)
+
+
 #: Text read as a blank (missing) value, after stripping and lower-casing.
 BLANK_TOKENS = frozenset({"", "na", "n/a", "nan", "null", "none", "-"})
 #: A text column is numeric when at least this share of its non-blank values parse.
@@ -369,11 +388,28 @@ def _identifier(name: str, col: pd.Series) -> bool:
 
 
 def parse_label(values: pd.Series, column: str) -> np.ndarray:
-    """0/1 labels from the accepted spellings (``LABEL_VALUES``), case-insensitive.
+    """0/1 labels (1: churned) from the accepted spellings (``LABEL_VALUES``), case-insensitive. A yes / no,
+    true / false or 1 / 0 of a column named for staying (``staying_label``: ``renewed``) is read the other way
+    round (its "no" churned); words that say the side (churned / active, ...) are read as they say.
 
     Raises:
         TableError: a value is not understood (up to 5 shown) or only one class is left.
     """
+    y = _label_values(values, column)
+    if staying_label(column) and not _says_side(values):
+        y = 1 - y
+    return y
+
+
+def _says_side(values: pd.Series) -> bool:
+    """Whether a text label's values are words of a side (``LABEL_WORDS``), which no column name turns round."""
+    if pd.api.types.is_bool_dtype(values) or pd.api.types.is_numeric_dtype(values):
+        return False
+    key = values.astype("object").where(values.notna(), "").astype(str).str.strip().str.lower()
+    return bool(key.isin(LABEL_WORDS).any())
+
+
+def _label_values(values: pd.Series, column: str) -> np.ndarray:
     if pd.api.types.is_bool_dtype(values):
         y = values.astype(int).to_numpy()
     elif pd.api.types.is_numeric_dtype(values):
@@ -782,6 +818,7 @@ def load_own_table(path: str | Path, label: str, id_col: str, as_of: dt.date | N
     report: dict = {
         "file": str(path), "rows": int(len(df)), "label_column": label, "id_column": id_col,
         "label_counts": {"churned": int(y.sum()), "retained": int(len(y) - y.sum())},
+        "label_staying": staying_label(label) and not _says_side(df[label]),
         "numeric_columns": [], "categorical_columns": [], "blanks": {},
         "numeric_text_unparsed": {}, "numbers_from_text": {}, "categories_case_folded": {}, "categories_near_twins": {},
         "dropped_identifier": [], "dropped_name": {}, "dropped_excluded": [], "dropped_personal": [], "kinds_set": {},
@@ -836,6 +873,12 @@ def describe_table(report: dict) -> list[str]:
     numbers = [c for c in report["numeric_columns"] if c not in flags]
     lines = [f"read {Path(report['file']).name}: {report['rows']:,} customers ({counts['churned']:,} churned, "
              f"{counts['retained']:,} retained; label {report['label_column']!r}, id {report['id_column']!r})"]
+    if report.get("label_staying"):
+        lines.append(f"label {report['label_column']!r} names staying: a customer churned where it is no, false or 0")
+    if counts["churned"] > counts["retained"]:
+        lines.append(f"warning: more than half of the customers read as churned "
+                     f"({counts['churned'] / report['rows']:.0%}): if {report['label_column']!r} is yes for those who "
+                     "stayed, write the churned ones as yes or 1, or use a column named for staying (renewed, active)")
     parts = [f"{len(cols)} {one if len(cols) == 1 else many} ({_names(cols)})" for one, many, cols in
              (("number", "numbers", numbers), ("0/1 flag", "0/1 flags", flags),
               ("category", "categories", report["categorical_columns"]),

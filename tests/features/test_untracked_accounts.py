@@ -111,3 +111,30 @@ def test_a_billing_only_export_whose_events_are_its_requests_is_not_told_to_expo
     assert not [w for w in result.validation.warnings if "no product event" in w], result.validation.warnings
     rows = read_snapshots(tmp_path / "s.duckdb").set_index("account_id")
     assert rows["logins_30d"].isna().all() and rows.loc["c00", "cancel_request_standing"] == 1
+
+
+def test_event_types_named_as_not_usage_are_no_product_activity(tmp_path):
+    """Probe p60: a CS tool's monthly sentiment rows, sent as events as the README says, counted as active days on
+    959 of 2,091 accounts (23 with no product use at all). Named under ``event_roles.not_usage`` they keep their own
+    counts and are no activity, no active user and no sign that the product export covers the account."""
+    rows = []
+    for day in pd.date_range("2024-03-01", "2024-04-28", freq="4D"):
+        rows.append(("used", "x", day, "shift_created"))
+    for day in pd.date_range("2024-03-31", "2024-04-30", freq="MS") + pd.Timedelta(days=27):
+        rows += [("used", "csm", day, "csm_sentiment_red"), ("rated", "csm", day, "csm_sentiment_red")]
+    rows.append(("used", "x", pd.Timestamp("2024-05-31"), "shift_created"))  # the data end after the as-of date
+    events = pd.DataFrame(rows, columns=["account_id", "user_id", "occurred_at", "event_type"])
+    data = write_tables(tmp_path / "data", {
+        "accounts": [dict(account_id=a) for a in ("used", "rated")],
+        "subscriptions": [dict(account_id=a, start_date=D(2024, 1, 1), end_date=None, mrr=50.0, seats=5)
+                          for a in ("used", "rated")],
+        "events": events})
+    out = {}
+    for name, roles in (("plain", ROLES), ("named", ROLES.model_copy(update={"not_usage": ["csm_sentiment_red"]}))):
+        build_snapshots(data, Settings(event_roles=roles), tmp_path / f"{name}.duckdb", as_of=[D(2024, 5, 1)])
+        out[name] = read_snapshots(tmp_path / f"{name}.duckdb").set_index("account_id")
+    plain, named = out["plain"], out["named"]
+    assert plain.loc["used", "active_days_30d"] > named.loc["used", "active_days_30d"]  # the ratings' days were counted
+    assert plain.loc["rated", "active_days_30d"] >= 1 and pd.isna(named.loc["rated", "active_days_30d"])
+    assert pd.isna(named.loc["rated", "active_users_30d"])
+    assert named.loc["rated", "evt_csm_sentiment_red_90d"] == plain.loc["rated", "evt_csm_sentiment_red_90d"] >= 1

@@ -21,6 +21,7 @@ from training.baselines import (
 )
 from training.own_table import (
     TableError,
+    describe_table,
     load_own_table,
     stratified_split,
     write_example_table,
@@ -353,3 +354,41 @@ def test_example_table_round_trips_and_is_learnable(tmp_path):
     assert 0.72 < auc < 0.9
     again = write_example_table(tmp_path / "again.csv", rows=1500, seed=0)
     assert again.read_text() == text
+
+
+@pytest.mark.parametrize("column", ["renewed", "Renewed?", "is_active", "Retained", "still_customer", "是否续费"])
+def test_a_label_named_for_staying_reads_its_yes_as_a_customer_who_stayed(tmp_path, column):
+    """Probe p61: an insurer's ``renewed`` True (stayed) was read as churned: 74% "churned", promoted without a word,
+    and a 90%-risk policy explained as "Healthy 3.1%"."""
+    df = small_table(["True", "False", "True", "True", "False", "True"]).rename(columns={"churned": column})
+    table = load_own_table(write_csv(tmp_path, df), label=column, id_col="id")
+    assert table.y.tolist() == [0, 1, 0, 0, 1, 0]
+    assert table.report["label_counts"] == {"churned": 2, "retained": 4} and table.report["label_staying"]
+    said = "\n".join(describe_table(table.report))
+    assert f"label {column!r} names staying: a customer churned where it is no, false or 0" in said
+    assert "more than half" not in said
+    pq = tmp_path / "t.parquet"
+    typed = pd.DataFrame({"id": ["a", "b", "c", "d"], "x": [1.0, 2.0, 3.0, 4.0], column: [True, False, True, True]})
+    typed.to_parquet(pq)
+    assert load_own_table(pq, column, "id").y.tolist() == [0, 1, 0, 0]  # a typed bool too
+
+
+@pytest.mark.parametrize("column", ["not_renewed", "non_renewal", "unsubscribed", "churned", "Exited", "lapse_flag"])
+def test_other_label_names_read_yes_as_churned(tmp_path, column):
+    df = small_table(["yes", "no", "no", "no", "yes", "no"]).rename(columns={"churned": column})
+    table = load_own_table(write_csv(tmp_path, df), label=column, id_col="id")
+    assert table.y.tolist() == [1, 0, 0, 0, 1, 0] and not table.report["label_staying"]
+
+
+def test_words_that_say_the_side_are_read_as_they_say_whatever_the_name(tmp_path):
+    df = small_table(["Cancelled", "Active", "Active", "Cancelled", "Active", "Active"]).rename(
+        columns={"churned": "renewal_status"})
+    table = load_own_table(write_csv(tmp_path, df), label="renewal_status", id_col="id")
+    assert table.y.tolist() == [1, 0, 0, 1, 0, 0] and not table.report["label_staying"]
+
+
+def test_a_label_read_as_mostly_churned_is_questioned(tmp_path):
+    df = small_table(["yes", "yes", "no", "yes", "yes", "yes"]).rename(columns={"churned": "flag"})
+    said = "\n".join(describe_table(load_own_table(write_csv(tmp_path, df), label="flag", id_col="id").report))
+    assert ("warning: more than half of the customers read as churned (83%): if 'flag' is yes for those who "
+            "stayed") in said

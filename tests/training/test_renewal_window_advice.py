@@ -30,8 +30,16 @@ def test_annual_contracts_at_a_short_horizon_get_the_advice():
 
 
 def test_no_advice_when_churn_also_comes_between_renewals_or_terms_are_short():
-    for later, outside in ((0.8, 5), (0.3, 0)):
+    for later, outside in ((0.8, 5), (0.15, 0)):
         said: list[str] = []
         y, p, test = _rows(later, outside)
         _renewal_window(y, p, test, 90, said.append)
         assert not [s for s in said if s.startswith("warning:")], said
+
+
+def test_half_the_book_beyond_the_window_gets_the_advice():
+    """Probe p60: 60% annual contracts, 49.8% of the test rows with their term's end beyond the window, no advice."""
+    said: list[str] = []
+    y, p, test = _rows(0.5, seed=9)
+    _renewal_window(y, p, test, 90, said.append)
+    assert len([s for s in said if s.startswith("warning: every churn of the test rows came")]) == 1
