@@ -270,6 +270,16 @@ def _written(text: pd.Series, numbers: pd.Series, grouped: bool = False) -> str 
     return f"{shown.iloc[0]!r} as {numbers[shown.index[0]]:.15g}"  # every digit read: '115.553,61' as 115553.61
 
 
+#: A 0/1 flag's value written as a word (a Parquet bool trained the flag; the same data team's CSV writes
+#: True / False: probe p61's scores moved by up to 0.27 when every such value read as missing).
+FLAG_WORDS = {"true": "1", "false": "0", "yes": "1", "no": "0", "y": "1", "n": "0", "t": "1", "f": "0"}
+
+
+def _flag_words(text: pd.Series) -> pd.Series:
+    """A flag column's cleaned text with ``FLAG_WORDS`` as 1 / 0 (any case)."""
+    return text.map(lambda v: FLAG_WORDS.get(v.casefold(), v) if isinstance(v, str) else v)
+
+
 #: A hand-kept sheet's yes and no written two ways in one column (``Yes``, ``Y``, ``no``, ``N``): one value each.
 YES_NO = {"y": "yes", "yes": "yes", "n": "no", "no": "no"}
 
@@ -621,7 +631,7 @@ def _type_columns(df: pd.DataFrame, report: dict, date_format: str | None = None
             if _refused_name(report, name, list(kept)):
                 continue
             _count_unread(report, name, source, days)
-            _count_blanks(report, name, text)
+            _count_blanks(report, name, text, s)
             report["numeric_text_unparsed"].pop(name, None)
             report["numbers_from_text"].pop(name, None)
             report["date_columns"].append(name)
@@ -659,7 +669,7 @@ def _type_columns(df: pd.DataFrame, report: dict, date_format: str | None = None
         valid = None if categorical or flag else _age_bounds(str(name), col)
         if valid is not None:
             col = _outside_as_missing(report, name, col, valid)
-        _count_blanks(report, name, text)
+        _count_blanks(report, name, text, s)
         if categorical:
             kept[name] = col.astype("category")
             report["categorical_columns"].append(name)
@@ -715,11 +725,14 @@ def _refused_name(report: dict, name: str, taken: list[str]) -> bool:
     return True
 
 
-def _count_blanks(report: dict, name: str, text: pd.Series | None) -> None:
+def _count_blanks(report: dict, name: str, text: pd.Series | None, typed: pd.Series | None = None) -> None:
     """The blanks (``BLANK_TOKENS``, read as missing) of a column kept as a feature and read from text, whatever
-    it became (a number, a category, a date): a gym's ' ' genders and birth dates are counted as its fees are."""
+    it became (a number, a category, a date): a gym's ' ' genders and birth dates are counted as its fees are; a
+    typed column's (Parquet) nulls likewise (``typed``: a probe's 65% null telematics score went unsaid)."""
     if text is not None:
         report["blanks"][name] = int(text.isna().sum())
+    elif typed is not None:
+        report["blanks"][name] = int(typed.isna().sum())
 
 
 def _count_unread(report: dict, name: str, source: pd.Series, days: pd.Series) -> None:
@@ -1004,7 +1017,7 @@ def read_scoring_table(path: str | Path, id_col: str, catalogue: Catalogue, labe
             out[name] = text.to_numpy(dtype=object)
         else:
             if _is_text(s):  # text that is no number is missing, said as training says it (probe p58: silent here)
-                text = _clean_text(s)
+                text = _flag_words(_clean_text(s)) if spec.unit == "flag" else _clean_text(s)
                 values = _parse_numbers(text, _decimal(spec))[0]
                 unread = text[text.notna() & values.isna()]
                 if len(unread) and name in needed:  # a column the model does not read is not the user's concern
@@ -1077,6 +1090,7 @@ def read_sent_cells(cells: list[list], specs: list[FeatureSpec], today: dt.date)
     at = {j: [i for i, row in enumerate(cells) if type(row[j]) is str] for j in range(len(specs))}
     text = {j: _clean_text(pd.Series([cells[i][j] for i in rows], dtype=object)) for j, rows in at.items() if rows}
     numbers = [j for j in text if specs[j].params.get("kind") != "date"]
+    text.update({j: _flag_words(text[j]) for j in numbers if specs[j].unit == "flag"})
     values = {j: v.to_numpy() for j, v in zip(numbers, read_number_columns(
         {str(j): text[j].str.replace(_UNIT, "", regex=True) for j in numbers},
         # a column of no recorded separator (typed numbers; a bundle from before it was kept) reads a point: a

@@ -392,3 +392,36 @@ def test_a_label_read_as_mostly_churned_is_questioned(tmp_path):
     said = "\n".join(describe_table(load_own_table(write_csv(tmp_path, df), label="flag", id_col="id").report))
     assert ("warning: more than half of the customers read as churned (83%): if 'flag' is yes for those who "
             "stayed") in said
+
+
+def test_a_flag_trained_from_parquet_bools_reads_the_csvs_true_and_false(tmp_path, caplog):
+    """Probe p61: a model trained on the Parquet file read every True / False of the same data team's CSV as missing
+    (scores moved by up to 0.27); ``/score`` refused the text "False". Typed nulls are counted as blanks too."""
+    import logging
+
+    from training.own_table import read_scoring_table, read_sent_cells
+
+    rng = np.random.default_rng(61)
+    n = 400
+    opt_in = rng.random(n) < 0.35
+    score = np.where(opt_in, rng.normal(60, 15, n), np.nan)
+    typed = pd.DataFrame({"id": [f"p{i}" for i in range(n)], "opt_in": opt_in,
+                          "score": pd.array(score, dtype="Float64"),
+                          "lapsed": rng.random(n) < np.where(opt_in, 0.15, 0.35)})
+    typed.to_parquet(tmp_path / "t.parquet")
+    table = load_own_table(tmp_path / "t.parquet", label="lapsed", id_col="id")
+    spec = next(f for f in table.catalogue.features if f.name == "opt_in")
+    assert spec.unit == "flag"
+    assert table.report["blanks"]["score"] == int(np.isnan(score).sum())  # typed nulls said
+    assert f"score {int(np.isnan(score).sum()):,}" in "\n".join(describe_table(table.report))
+    pd.DataFrame({"id": ["a", "b", "c", "d"], "opt_in": ["True", "False", "yes", ""], "score": ["61.5", "", "", ""]}
+                 ).to_csv(tmp_path / "new.csv", index=False)
+    with caplog.at_level(logging.WARNING):
+        rows = read_scoring_table(tmp_path / "new.csv", "id", table.catalogue).rows
+    assert rows["opt_in"].tolist()[:3] == [1.0, 0.0, 1.0] and pd.isna(rows["opt_in"][3])
+    assert not [r for r in caplog.records if "not numbers" in r.getMessage()]
+    cells = [["False", 61.5], ["TRUE", None], ["maybe", None]]
+    problems = read_sent_cells(cells, [spec, next(f for f in table.catalogue.features if f.name == "score")],
+                               dt.date(2026, 12, 7))
+    assert [c[0] for c in cells[:2]] == [0.0, 1.0]
+    assert problems == [(2, "opt_in", "'maybe' does not read as a number as training read this column")]
