@@ -90,54 +90,42 @@ class Playbook(BaseModel):
 CONSUMER_MRR = 50.0
 
 
+#: Per style and tier: (action in English, in Chinese, owner, respond within, its hours; None: no deadline).
+_PLAYBOOKS: dict[str, dict[str, tuple[str, str, str, str, float | None]]] = {
+    "b2b": {
+        "healthy": ("Upsell / cross-sell candidate; no retention action", "增购/交叉销售候选客户；无需挽留动作",
+                    "CSM", "no deadline", None),
+        "low_risk": ("Personalised care email: industry best practice, new features, a value reminder",
+                     "个性化关怀邮件：行业最佳实践、新功能介绍、价值提醒", "CSM", "3 working days", 72),
+        "medium_risk": ("CSM call or video meeting; one-to-one training or power-user workshop; the CSM's manager "
+                        "writes", "客户成功经理电话或视频会议；一对一培训或高级用户工作坊；客户成功主管致信",
+                        "CSM / CSM lead", "24 hours", 24),
+        "high_risk": ("Retention squad (CSM, sales, product, executive); tailored offer; executive visit for "
+                      "high-value accounts", "成立挽留小组（客户成功、销售、产品、高管）；定制挽留方案；"
+                      "高价值客户由高管拜访",
+                      "Retention squad incl. an executive", "4 hours", 4),
+    },
+    "consumer": {
+        "healthy": ("No retention action; a candidate for a referral or an annual-plan offer",
+                    "无需挽留动作；适合推荐有礼或年付方案", "Lifecycle marketing", "no deadline", None),
+        "low_risk": ("Automated re-engagement message (e-mail or push): a feature tip, a reminder of what they get",
+                     "自动触达（邮件或推送）：功能提示，提醒其已获得的价值", "Lifecycle marketing", "3 days", 72),
+        "medium_risk": ("Targeted offer in the app or by e-mail: a discount, a pause or a cheaper plan; ask what is "
+                        "missing", "应用内或邮件定向优惠：折扣、暂停订阅或更便宜的方案；询问缺少什么", "Retention team",
+                        "24 hours", 24),
+        "high_risk": ("Save offer before the renewal (a discount, a pause or a downgrade); a failed payment first: ask "
+                      "them to update their payment method; a personal message from support where the value warrants "
+                      "it", "续订前发送挽留优惠（折扣、暂停或降级）；若扣款失败，先请其更新支付方式；"
+                      "高价值用户由客服亲自联系",
+                      "Retention team", "24 hours", 24),
+    },
+}
+
+
 def default_playbooks(style: str = "b2b") -> dict[str, Playbook]:
     """ARTICLE §3's intervention matrix, plus ``healthy`` (``style`` b2b), or a consumer product's (``consumer``)."""
-    if style == "consumer":
-        return _consumer_playbooks()
-    return {
-        "healthy": Playbook(
-            action_en="Upsell / cross-sell candidate; no retention action",
-            action_zh="增购/交叉销售候选客户；无需挽留动作",
-            owner="CSM", respond_within="no deadline", respond_within_hours=None),
-        "low_risk": Playbook(
-            action_en="Personalised care email: industry best practice, new features, a value reminder",
-            action_zh="个性化关怀邮件：行业最佳实践、新功能介绍、价值提醒",
-            owner="CSM", respond_within="3 working days", respond_within_hours=72),
-        "medium_risk": Playbook(
-            action_en="CSM call or video meeting; one-to-one training or power-user workshop; "
-                      "the CSM's manager writes",
-            action_zh="客户成功经理电话或视频会议；一对一培训或高级用户工作坊；客户成功主管致信",
-            owner="CSM / CSM lead", respond_within="24 hours", respond_within_hours=24),
-        "high_risk": Playbook(
-            action_en="Retention squad (CSM, sales, product, executive); tailored offer; executive visit "
-                      "for high-value accounts",
-            action_zh="成立挽留小组（客户成功、销售、产品、高管）；定制挽留方案；高价值客户由高管拜访",
-            owner="Retention squad incl. an executive", respond_within="4 hours", respond_within_hours=4),
-    }
-
-
-def _consumer_playbooks() -> dict[str, Playbook]:
-    return {
-        "healthy": Playbook(
-            action_en="No retention action; a candidate for a referral or an annual-plan offer",
-            action_zh="无需挽留动作；适合推荐有礼或年付方案",
-            owner="Lifecycle marketing", respond_within="no deadline", respond_within_hours=None),
-        "low_risk": Playbook(
-            action_en="Automated re-engagement message (e-mail or push): a feature tip, a reminder of what they get",
-            action_zh="自动触达（邮件或推送）：功能提示，提醒其已获得的价值",
-            owner="Lifecycle marketing", respond_within="3 days", respond_within_hours=72),
-        "medium_risk": Playbook(
-            action_en="Targeted offer in the app or by e-mail: a discount, a pause or a cheaper plan; "
-                      "ask what is missing",
-            action_zh="应用内或邮件定向优惠：折扣、暂停订阅或更便宜的方案；询问缺少什么",
-            owner="Retention team", respond_within="24 hours", respond_within_hours=24),
-        "high_risk": Playbook(
-            action_en="Save offer before the renewal (a discount, a pause or a downgrade); a failed payment first: "
-                      "ask them to update their payment method; a personal message from support where the value "
-                      "warrants it",
-            action_zh="续订前发送挽留优惠（折扣、暂停或降级）；若扣款失败，先请其更新支付方式；高价值用户由客服亲自联系",
-            owner="Retention team", respond_within="24 hours", respond_within_hours=24),
-    }
+    return {tier: Playbook(action_en=en, action_zh=zh, owner=owner, respond_within=within, respond_within_hours=hours)
+            for tier, (en, zh, owner, within, hours) in _PLAYBOOKS[style].items()}
 
 
 class AlertRule(BaseModel):
