@@ -2,6 +2,9 @@
 
 The service (``serving/service.py``) and any in-process caller use the same functions, so
 HTTP and in-process scoring give identical results.
+
+Over 400 lines: one ``Scorer`` for the service and the in-process callers (a request's categories read as
+training read them, coverage, TreeSHAP reasons), so the two paths cannot part.
 """
 
 from __future__ import annotations
@@ -300,8 +303,7 @@ class Scorer:
     def _results(self, rows: pd.DataFrame | FeatureRows, lang: str, check_coverage: bool | None) -> list[dict]:
         if check_coverage is None:
             check_coverage = isinstance(rows, FeatureRows)
-        rows = categories_as_trained(rows, self._folded, self._blanks, self._yes_no)
-        rows = self.bundle.frame.respelled(rows)  # ``true``
+        rows = self.bundle.frame.respelled(categories_as_trained(rows, self._folded, self._blanks, self._yes_no))
         X = self.bundle.frame.matrix(rows)
         out = self._scored(rows, lang, X)
         if not check_coverage:

@@ -544,9 +544,11 @@ def _word_own_date(spec: FeatureSpec, v: float, side: int, refs: References, lan
     birth = is_birth_date(spec) and v >= 0
     template = _spanless(spec.reason_en if lang == "en" else spec.reason_zh)
     typical = refs.quoted_typical(spec.name)
-    # one unit for the value and its typical one: "5.6 years ago (typical of those who stayed: 1.7 years ago)", not
-    # "... 625.5 days ago" (probe p58); years only where both are a year or more ("0 years ago": the review)
-    in_years = None if typical is None else min(abs(v), abs(typical)) >= 365 and max(abs(v), abs(typical)) >= 730
+    # one unit for a value and its typical one of a year or more each: "5.6 years ago (typical of those who stayed:
+    # 1.7 years ago)", not "... 625.5 days ago" (probe p58); under a year each its own ("12 days ago (typical of
+    # those who stayed: 4.1 years ago)", not "0 years ago": the review)
+    both = typical is not None and min(abs(v), abs(typical)) >= 365
+    in_years = max(abs(v), abs(typical)) >= 730 if both else None
     text = _age(v, lang) if birth else template.format(value=_when(v, lang, in_years), change="")
     if typical is None:
         return text

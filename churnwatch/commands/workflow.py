@@ -5,6 +5,9 @@ webhook), escalates overdue tasks and sends what is queued. ``tasks`` lists task
 ``--owner``, ``--tier``, ``--status``, ``--overdue``; ``--json``) and moves them through their
 lifecycle (``show``, ``plan``, ``approve``, ``assign``, ``done``, ``cancel``; ``--as`` names the
 person). ``users`` adds, lists and imports (the CSMs of the snapshots) people.
+
+Over 400 lines: the three commands share the operational store's opening and its one-line storage errors
+(``storage_named``), and ``score`` calls ``run_alerts`` from here.
 """
 
 from __future__ import annotations
@@ -124,10 +127,9 @@ def _is_sql(exc: BaseException) -> bool:
 
 def run_alerts(target: Path, settings: Settings, engine: Engine, new: pd.DataFrame | None = None,
                scored: Iterable[object] | None = None) -> None:
-    """Raise the alerts the score history calls for (unless ``new``: those a scoring run raised),
-    escalate overdue tasks, then send every queued delivery (no store transaction held). ``scored``: the dates
-    a scoring run scored: the line on first scores at high risk names the newest date when another run scored it
-    (probe p58 read the count after scoring an earlier date as its own run's)."""
+    """Raise the alerts the score history calls for (unless ``new``: those a scoring run raised), escalate overdue
+    tasks, then send every queued delivery (no store transaction held). ``scored``: a scoring run's dates (the
+    first-scores line names the newest date when another run scored it: probe p58 took that count for its own)."""
     from workflow.alerts import raise_alerts
     from workflow.notify import email_escalations, send_pending
     from workflow.tasks import escalate_overdue
@@ -142,12 +144,11 @@ def run_alerts(target: Path, settings: Settings, engine: Engine, new: pd.DataFra
     first, newest = _first_scored_high_risk(target)
     if first:  # a first scoring raises no alert: said, so 17 high-risk accounts and no task is not a puzzle
         other = scored is not None and newest not in {str(d)[:10] for d in scored}
-        console.print(f"{first:,} scored at high risk for the first time"
-                      + (f" (as of {newest}, scored by an earlier run, not this one)" if other else "")
-                      + ": alerts fire on a move into high risk "
-                      "or down a tier between two scorings (or a new customer's first score at high risk in a later "
-                      "run), so these, scored by the first run, have none yet; `churnwatch report` lists who to "
-                      "call first, and a later scoring alerts on their moves")
+        console.print(f"{first:,} scored at high risk for the first time" + (
+            f" (as of {newest}, scored by an earlier run, not this one)" if other else "") + ": alerts fire on a move "
+            "into high risk or down a tier between two scorings (or a new customer's first score at high risk in a "
+            "later run), so these, scored by the first run, have none yet; `churnwatch report` lists who to call "
+            "first, and a later scoring alerts on their moves")
 
 
 def _first_scored_high_risk(target: Path) -> tuple[int, str]:

@@ -416,6 +416,6 @@ def test_a_recent_own_date_is_not_zero_years_ago():
     refs = References(typical={"Signup Date": 1500.0}, category_churn={}, overall_churn=0.25,
                       direction={"Signup Date": -1})
     assert word(spec, 12.0, +1, Row({}), refs, "en") == (
-        "Signup Date: 12 days ago (typical of those who stayed: 1,500 days ago)")
+        "Signup Date: 12 days ago (typical of those who stayed: 4.1 years ago)")
     assert word(spec, -20.0, +1, Row({}), refs, "en") == (
-        "Signup Date: in 20 days (typical of those who stayed: 1,500 days ago)")
+        "Signup Date: in 20 days (typical of those who stayed: 4.1 years ago)")
