@@ -272,7 +272,7 @@ def _written(text: pd.Series, numbers: pd.Series, grouped: bool = False) -> str 
 
 #: A 0/1 flag's value written as a word (a Parquet bool trained the flag; the same data team's CSV writes
 #: True / False: probe p61's scores moved by up to 0.27 when every such value read as missing).
-FLAG_WORDS = {"true": "1", "false": "0", "yes": "1", "no": "0", "y": "1", "n": "0", "t": "1", "f": "0"}
+FLAG_WORDS = {w: str(LABEL_VALUES[w]) for w in ("true", "false", "yes", "no", "y", "n", "t", "f")}
 
 
 def _flag_words(text: pd.Series) -> pd.Series:
@@ -281,7 +281,7 @@ def _flag_words(text: pd.Series) -> pd.Series:
 
 
 #: A hand-kept sheet's yes and no written two ways in one column (``Yes``, ``Y``, ``no``, ``N``): one value each.
-YES_NO = {"y": "yes", "yes": "yes", "n": "no", "no": "no"}
+YES_NO = {w: "yes" if LABEL_VALUES[w] else "no" for w in ("y", "yes", "n", "no")}
 
 
 def fold_category(value: object, lower: bool = True, yes_no: Mapping[str, str] | None = None) -> object:

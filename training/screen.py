@@ -166,19 +166,21 @@ def repeated_event_counts(train: pd.DataFrame, catalogue: Catalogue,
     role is that one type): name -> why left out. Only such pairs are compared (a type's distinct users are not
     an account's active users, however alike), and by equality, so a count that is mostly 0 is judged too."""
     feats = [f for f in catalogue.features if f.name not in skip and f.name in train]
-    roles = {(f.template, f.params.get("window")): [] for f in feats if f.template in ROLE_OF_EVENT.values()}
+    values = {f.name: pd.to_numeric(train[f.name], errors="coerce").to_numpy(dtype="float64") for f in feats
+              if f.template in ROLE_OF_EVENT.values() or (f.template in ROLE_OF_EVENT and "event_type" in f.params)}
+    roles: dict[tuple[str, object], list[str]] = {}
     for f in feats:
         if f.template in ROLE_OF_EVENT.values():
-            roles[(f.template, f.params.get("window"))].append(f.name)
+            roles.setdefault((f.template, f.params.get("window")), []).append(f.name)
     out: dict[str, str] = {}
     for f in feats:
         if f.template not in ROLE_OF_EVENT or "event_type" not in f.params:
             continue
-        mine = pd.to_numeric(train[f.name], errors="coerce")
+        mine = values[f.name]
         for other in roles.get((ROLE_OF_EVENT[f.template], f.params.get("window")), []):
-            theirs = pd.to_numeric(train[other], errors="coerce")
-            same = float(((mine - theirs).abs().lt(1e-9) | (mine.isna() & theirs.isna())).mean())
-            if same >= SAME_COUNT_SHARE and mine.notna().any():
+            theirs = values[other]
+            same = float(np.mean((np.abs(mine - theirs) < 1e-9) | (np.isnan(mine) & np.isnan(theirs))))
+            if same >= SAME_COUNT_SHARE and not np.isnan(mine).all():
                 out[f.name] = (f"equal to {other} on {same:.1%} of the training rows: the same events counted "
                                "twice (an event role counts this type), whose contributions would split")
                 break
